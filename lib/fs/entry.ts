@@ -1,0 +1,30 @@
+// The work item every pipeline stage carries: one filesystem entry.
+
+/** What an entry is. Symlinks are carried as links, never followed. */
+export type EntryKind = "file" | "dir" | "symlink";
+
+/**
+ * One entry of a tree, relative to the tree's root.
+ *
+ * @example
+ * ```ts
+ * import type { FileEntry } from "./entry.ts";
+ * const e: FileEntry = { path: "a/b.txt", kind: "file", size: 3, mtimeMs: 0, mode: 0o644 };
+ * console.assert(e.kind === "file");
+ * ```
+ */
+export interface FileEntry {
+  /** Path relative to the root, '/'-separated, never empty, no `.`/`..`. */
+  path: string;
+  kind: EntryKind;
+  /** Size in bytes (0 for directories; link text length for symlinks). */
+  size: number;
+  /** Modification time, milliseconds since the Unix epoch. */
+  mtimeMs: number;
+  /** Permission bits (`mode & 0o7777`). */
+  mode: number;
+  /** Symlink target text, for `kind === "symlink"`. */
+  linkTarget?: string;
+  /** Content hash (xxh3-128), present when comparing by checksum. */
+  hash?: Uint8Array;
+}

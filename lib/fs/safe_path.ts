@@ -1,0 +1,129 @@
+// The one path-safety check: every remote path goes through here.
+
+/** Longest relative path accepted, in UTF-8 bytes. */
+export const MAX_PATH_BYTES = 4096;
+/** Longest single path component accepted, in UTF-8 bytes. */
+export const MAX_NAME_BYTES = 255;
+
+/**
+ * A path that would leave its root: `..`, absolute, NUL, backslash,
+ * over-long, or through a symlink pointing outside.
+ */
+export class PathEscapeError extends Error {
+  /** The offending path as given. */
+  readonly path: string;
+  constructor(path: string, reason: string) {
+    super(`Unsafe path ${JSON.stringify(path)}: ${reason}`);
+    this.name = "PathEscapeError";
+    this.path = path;
+  }
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Validates and normalises a relative path: drops empty and `.` segments,
+ * refuses `..`, absolute paths, NUL, backslashes and over-long paths.
+ * Returns `""` for the root itself.
+ *
+ * @example
+ * ```ts
+ * import { normalizeRelative } from "./safe_path.ts";
+ * console.assert(normalizeRelative("./a//b/") === "a/b");
+ * console.assert(normalizeRelative("") === "");
+ * ```
+ * @throws {PathEscapeError} when the path is unsafe.
+ */
+export function normalizeRelative(path: string): string {
+  if (typeof path !== "string") {
+    throw new TypeError(`Path must be a string, got ${typeof path}`);
+  }
+  if (path.includes("\0")) throw new PathEscapeError(path, "contains NUL");
+  if (path.includes("\\")) {
+    throw new PathEscapeError(path, "contains a backslash");
+  }
+  if (path.startsWith("/")) throw new PathEscapeError(path, "is absolute");
+  if (encoder.encode(path).length > MAX_PATH_BYTES) {
+    throw new PathEscapeError(path, `is longer than ${MAX_PATH_BYTES} bytes`);
+  }
+  const parts: string[] = [];
+  for (const part of path.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") throw new PathEscapeError(path, "contains '..'");
+    if (encoder.encode(part).length > MAX_NAME_BYTES) {
+      throw new PathEscapeError(
+        path,
+        `has a component longer than ${MAX_NAME_BYTES} bytes`,
+      );
+    }
+    parts.push(part);
+  }
+  return parts.join("/");
+}
+
+function isInside(root: string, candidate: string): boolean {
+  return candidate === root ||
+    candidate.startsWith(root.endsWith("/") ? root : root + "/");
+}
+
+/**
+ * Resolves `rel` under `root` (an absolute, already real path) and checks
+ * that every existing component resolves inside `root`. The final
+ * component is not followed: a symlink there is returned as itself, so
+ * callers can list, replace or delete the link without touching its target.
+ *
+ * Permissions: read on `root`.
+ *
+ * @example
+ * ```ts
+ * import { resolveInside } from "./safe_path.ts";
+ * const root = Deno.realPathSync(Deno.makeTempDirSync());
+ * console.assert(resolveInside(root, "x/y") === root + "/x/y");
+ * ```
+ * @throws {PathEscapeError} when the path is unsafe or leaves `root`.
+ */
+export function resolveInside(root: string, rel: string): string {
+  const normal = normalizeRelative(rel);
+  if (normal === "") return root;
+  const parts = normal.split("/");
+  let current = root;
+  for (let i = 0; i < parts.length - 1; i++) {
+    current = `${current}/${parts[i]}`;
+    let info: Deno.FileInfo;
+    try {
+      info = Deno.lstatSync(current);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) {
+        // Nothing below a missing component exists yet: nothing can escape.
+        return `${root}/${normal}`;
+      }
+      throw error;
+    }
+    if (info.isSymlink) {
+      let real: string;
+      try {
+        real = Deno.realPathSync(current);
+      } catch {
+        throw new PathEscapeError(rel, "goes through a dangling symlink");
+      }
+      if (!isInside(root, real)) {
+        throw new PathEscapeError(
+          rel,
+          "goes through a symlink that leaves the module",
+        );
+      }
+      const realInfo = Deno.statSync(real);
+      if (!realInfo.isDirectory) {
+        throw new PathEscapeError(rel, "has a non-directory component");
+      }
+    } else if (!info.isDirectory) {
+      throw new PathEscapeError(
+        rel,
+        `component ${
+          JSON.stringify(parts.slice(0, i + 1).join("/"))
+        } is not a directory`,
+      );
+    }
+  }
+  return `${root}/${normal}`;
+}
