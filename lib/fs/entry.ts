@@ -28,3 +28,15 @@ export interface FileEntry {
   /** Content hash (xxh3-128), present when comparing by checksum. */
   hash?: Uint8Array;
 }
+
+/** Counts every transfer reports (local, push or pull). */
+export interface TransferStats {
+  /** Regular files and symlinks written (or that would be, in a dry run). */
+  filesTransferred: number;
+  /** File content bytes written. */
+  bytesTransferred: number;
+  /** Files, links and directories deleted by mirroring. */
+  filesDeleted: number;
+  /** Entries left alone because they were already up to date. */
+  filesSkipped: number;
+}
