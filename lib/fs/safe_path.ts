@@ -117,12 +117,9 @@ export function resolveInside(root: string, rel: string): string {
         throw new PathEscapeError(rel, "has a non-directory component");
       }
     } else if (!info.isDirectory) {
-      throw new PathEscapeError(
-        rel,
-        `component ${
-          JSON.stringify(parts.slice(0, i + 1).join("/"))
-        } is not a directory`,
-      );
+      // A file where a directory should be: nothing below it exists, so
+      // nothing can escape; the caller's lstat/mkdir reports the conflict.
+      return `${root}/${normal}`;
     }
   }
   return `${root}/${normal}`;

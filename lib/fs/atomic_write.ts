@@ -1,0 +1,456 @@
+// The atomic write sink's primitives: temp name, then rename; nothing
+// half-written ever sits under a final name.
+import type { FileEntry } from "./entry.ts";
+import { resolveInside } from "./safe_path.ts";
+
+/** A non-directory can't replace a directory (or the reverse) here. */
+export class EntryConflictError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "EntryConflictError";
+  }
+}
+
+/** A file body that did not match its declared size. */
+export class SizeMismatchError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "SizeMismatchError";
+  }
+}
+
+const TEMP_PATTERN = /^\..*\.blit-[0-9a-f]{12}\.tmp$/;
+const open = new Set<AtomicFile>();
+
+function splitPath(abs: string): { dir: string; base: string } {
+  const slash = abs.lastIndexOf("/");
+  return { dir: abs.slice(0, slash) || "/", base: abs.slice(slash + 1) };
+}
+
+function randomHex(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(6));
+  let hex = "";
+  for (const b of bytes) hex += b.toString(16).padStart(2, "0");
+  return hex;
+}
+
+/** A hidden sibling name; long names are cut so the temp name stays legal. */
+function tempPathFor(abs: string): string {
+  const { dir, base } = splitPath(abs);
+  let short = base;
+  while (new TextEncoder().encode(short).length > 200) {
+    short = short.slice(0, -1);
+  }
+  return `${dir}/.${short}.blit-${randomHex()}.tmp`;
+}
+
+function ensureParent(abs: string): void {
+  const { dir } = splitPath(abs);
+  try {
+    if (Deno.statSync(dir).isDirectory) return;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  Deno.mkdirSync(dir, { recursive: true });
+}
+
+function refuseDirectory(abs: string, rel: string): void {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.lstatSync(abs);
+  } catch {
+    return;
+  }
+  if (info.isDirectory) {
+    throw new EntryConflictError(
+      `Cannot replace directory ${
+        JSON.stringify(rel)
+      } with a file; delete it first or use --mirror`,
+    );
+  }
+}
+
+function finish(tmp: string, final: string, entry: FileEntry): void {
+  Deno.chmodSync(tmp, entry.mode & 0o7777);
+  const seconds = entry.mtimeMs / 1000;
+  Deno.utimeSync(tmp, seconds, seconds);
+  Deno.renameSync(tmp, final);
+}
+
+function removeQuietly(path: string): void {
+  try {
+    Deno.removeSync(path);
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * A regular file being written under a temporary name in its final
+ * directory; `commit` applies mode and mtime and renames it into place,
+ * `abort` removes it. Sync I/O: per-file costs dominate for small files.
+ *
+ * Permissions: read and write on `root`.
+ *
+ * @example
+ * ```ts
+ * import { AtomicFile } from "./atomic_write.ts";
+ * const root = Deno.realPathSync(Deno.makeTempDirSync());
+ * const f = AtomicFile.open(root, { path: "a.txt", kind: "file", size: 2, mtimeMs: 0, mode: 0o644 });
+ * f.write(new TextEncoder().encode("hi"));
+ * f.commit();
+ * console.assert(Deno.readTextFileSync(`${root}/a.txt`) === "hi");
+ * ```
+ */
+export class AtomicFile {
+  readonly entry: FileEntry;
+  readonly finalPath: string;
+  readonly tempPath: string;
+  #file: Deno.FsFile | undefined;
+  #written = 0;
+
+  private constructor(
+    entry: FileEntry,
+    finalPath: string,
+    tempPath: string,
+    file: Deno.FsFile,
+  ) {
+    this.entry = entry;
+    this.finalPath = finalPath;
+    this.tempPath = tempPath;
+    this.#file = file;
+  }
+
+  /**
+   * Opens a temp file for `entry` under `root`, creating missing parents.
+   *
+   * @throws {PathEscapeError} when `entry.path` would leave `root`.
+   * @throws {EntryConflictError} when a directory sits at the final path.
+   */
+  static open(root: string, entry: FileEntry): AtomicFile {
+    const finalPath = resolveInside(root, entry.path);
+    refuseDirectory(finalPath, entry.path);
+    ensureParent(finalPath);
+    const tempPath = tempPathFor(finalPath);
+    const file = Deno.openSync(tempPath, {
+      write: true,
+      createNew: true,
+      mode: 0o600,
+    });
+    const atomic = new AtomicFile(entry, finalPath, tempPath, file);
+    open.add(atomic);
+    return atomic;
+  }
+
+  /** Bytes written so far. */
+  get written(): number {
+    return this.#written;
+  }
+
+  /**
+   * Appends bytes.
+   *
+   * @throws {SizeMismatchError} when this would exceed the declared size.
+   */
+  write(chunk: Uint8Array): void {
+    if (!this.#file) {
+      throw new Error(`File ${this.entry.path} is already closed`);
+    }
+    if (this.#written + chunk.length > this.entry.size) {
+      throw new SizeMismatchError(
+        `File ${this.entry.path} got more than its declared ${this.entry.size} bytes`,
+      );
+    }
+    let offset = 0;
+    while (offset < chunk.length) {
+      offset += this.#file.writeSync(chunk.subarray(offset));
+    }
+    this.#written += chunk.length;
+  }
+
+  /**
+   * Closes, applies mode and mtime, renames over the final name.
+   *
+   * @throws {SizeMismatchError} when fewer bytes than declared were written
+   * (the temp file is removed).
+   */
+  commit(): void {
+    if (!this.#file) {
+      throw new Error(`File ${this.entry.path} is already closed`);
+    }
+    if (this.#written !== this.entry.size) {
+      const written = this.#written;
+      this.abort();
+      throw new SizeMismatchError(
+        `File ${this.entry.path} ended after ${written} of ${this.entry.size} bytes`,
+      );
+    }
+    this.#file.close();
+    this.#file = undefined;
+    try {
+      finish(this.tempPath, this.finalPath, this.entry);
+    } catch (error) {
+      removeQuietly(this.tempPath);
+      throw error;
+    } finally {
+      open.delete(this);
+    }
+  }
+
+  /** Closes and removes the temp file. Never throws. */
+  abort(): void {
+    if (this.#file) {
+      try {
+        this.#file.close();
+      } catch {
+        // already closed
+      }
+      this.#file = undefined;
+    }
+    removeQuietly(this.tempPath);
+    open.delete(this);
+  }
+}
+
+/**
+ * Aborts every file still open in this process (for SIGINT/SIGTERM).
+ * Returns how many were aborted.
+ *
+ * @example
+ * ```ts
+ * import { abortAllOpen } from "./atomic_write.ts";
+ * console.assert(abortAllOpen() === 0);
+ * ```
+ */
+export function abortAllOpen(): number {
+  const all = [...open];
+  for (const file of all) file.abort();
+  return all.length;
+}
+
+/**
+ * Writes a whole small file at once: temp file, mode, mtime, rename.
+ *
+ * Permissions: read and write on `root`.
+ *
+ * @example
+ * ```ts
+ * import { writeFileAtomic } from "./atomic_write.ts";
+ * const root = Deno.realPathSync(Deno.makeTempDirSync());
+ * writeFileAtomic(root, { path: "d/a", kind: "file", size: 1, mtimeMs: 0, mode: 0o600 }, new Uint8Array(1));
+ * console.assert(Deno.statSync(`${root}/d/a`).size === 1);
+ * ```
+ * @throws {SizeMismatchError} when `data.length !== entry.size`.
+ */
+export function writeFileAtomic(
+  root: string,
+  entry: FileEntry,
+  data: Uint8Array,
+): void {
+  if (data.length !== entry.size) {
+    throw new SizeMismatchError(
+      `File ${entry.path} has ${data.length} bytes, declared ${entry.size}`,
+    );
+  }
+  const finalPath = resolveInside(root, entry.path);
+  refuseDirectory(finalPath, entry.path);
+  ensureParent(finalPath);
+  const tmp = tempPathFor(finalPath);
+  try {
+    Deno.writeFileSync(tmp, data, { createNew: true, mode: 0o600 });
+    finish(tmp, finalPath, entry);
+  } catch (error) {
+    removeQuietly(tmp);
+    throw error;
+  }
+}
+
+/**
+ * Copies a local file into place with the kernel's copy_file_range
+ * (`Deno.copyFileSync`), then applies mode and mtime and renames.
+ *
+ * Permissions: read on `srcAbs`, read and write on `root`.
+ *
+ * @example
+ * ```ts
+ * import { copyFileAtomic } from "./atomic_write.ts";
+ * const src = Deno.makeTempFileSync();
+ * Deno.writeTextFileSync(src, "abc");
+ * const root = Deno.realPathSync(Deno.makeTempDirSync());
+ * copyFileAtomic(src, root, { path: "c", kind: "file", size: 3, mtimeMs: 0, mode: 0o644 });
+ * console.assert(Deno.readTextFileSync(`${root}/c`) === "abc");
+ * ```
+ */
+export function copyFileAtomic(
+  srcAbs: string,
+  root: string,
+  entry: FileEntry,
+): void {
+  const finalPath = resolveInside(root, entry.path);
+  refuseDirectory(finalPath, entry.path);
+  ensureParent(finalPath);
+  const tmp = tempPathFor(finalPath);
+  try {
+    Deno.copyFileSync(srcAbs, tmp);
+    finish(tmp, finalPath, entry);
+  } catch (error) {
+    removeQuietly(tmp);
+    throw error;
+  }
+}
+
+/**
+ * Creates (or keeps) a directory; a file or link in the way is replaced.
+ * The owner keeps write access until {@linkcode setDirTimes} applies the
+ * final mode, so read-only directories can still be filled.
+ *
+ * Permissions: read and write on `root`.
+ *
+ * @example
+ * ```ts
+ * import { applyDir } from "./atomic_write.ts";
+ * const root = Deno.realPathSync(Deno.makeTempDirSync());
+ * applyDir(root, { path: "x/y", kind: "dir", size: 0, mtimeMs: 0, mode: 0o755 });
+ * console.assert(Deno.statSync(`${root}/x/y`).isDirectory);
+ * ```
+ */
+export function applyDir(root: string, entry: FileEntry): void {
+  const abs = resolveInside(root, entry.path);
+  let info: Deno.FileInfo | undefined;
+  try {
+    info = Deno.lstatSync(abs);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  if (info && !info.isDirectory) {
+    Deno.removeSync(abs);
+    info = undefined;
+  }
+  if (!info) Deno.mkdirSync(abs, { recursive: true });
+  const mode = (entry.mode & 0o7777) | 0o700;
+  if (!info || ((info.mode ?? 0) & 0o7777) !== mode) Deno.chmodSync(abs, mode);
+}
+
+/**
+ * Creates a symlink under a temp name, then renames it over the final
+ * name, so an existing link is replaced and never followed.
+ *
+ * Permissions: read and write on `root`.
+ *
+ * @example
+ * ```ts
+ * import { applySymlink } from "./atomic_write.ts";
+ * const root = Deno.realPathSync(Deno.makeTempDirSync());
+ * applySymlink(root, { path: "l", kind: "symlink", size: 1, mtimeMs: 0, mode: 0o777, linkTarget: "t" });
+ * console.assert(Deno.readLinkSync(`${root}/l`) === "t");
+ * ```
+ * @throws {EntryConflictError} when a directory sits at the final path.
+ */
+export function applySymlink(root: string, entry: FileEntry): void {
+  if (entry.linkTarget === undefined) {
+    throw new TypeError(`Symlink ${entry.path} has no target`);
+  }
+  const abs = resolveInside(root, entry.path);
+  refuseDirectory(abs, entry.path);
+  ensureParent(abs);
+  const tmp = tempPathFor(abs);
+  try {
+    Deno.symlinkSync(entry.linkTarget, tmp);
+    Deno.renameSync(tmp, abs);
+  } catch (error) {
+    removeQuietly(tmp);
+    throw error;
+  }
+}
+
+/**
+ * Applies final modes and mtimes to directories, deepest first, after
+ * their contents were written (writing into a directory changes its
+ * mtime). Missing directories are skipped.
+ *
+ * Permissions: read and write on `root`.
+ *
+ * @example
+ * ```ts
+ * import { setDirTimes } from "./atomic_write.ts";
+ * const root = Deno.realPathSync(Deno.makeTempDirSync());
+ * Deno.mkdirSync(`${root}/d`);
+ * setDirTimes(root, [{ path: "d", kind: "dir", size: 0, mtimeMs: 1000, mode: 0o755 }]);
+ * console.assert(Deno.statSync(`${root}/d`).mtime!.getTime() === 1000);
+ * ```
+ */
+export function setDirTimes(root: string, dirs: readonly FileEntry[]): void {
+  const sorted = [...dirs].sort((a, b) => depth(b.path) - depth(a.path));
+  for (const dir of sorted) {
+    const abs = resolveInside(root, dir.path);
+    try {
+      Deno.chmodSync(abs, dir.mode & 0o7777);
+      const seconds = dir.mtimeMs / 1000;
+      Deno.utimeSync(abs, seconds, seconds);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  }
+}
+
+function depth(path: string): number {
+  let n = 0;
+  for (let i = 0; i < path.length; i++) if (path.charCodeAt(i) === 47) n++;
+  return n;
+}
+
+/**
+ * Removes leftover temp files (`.NAME.blit-XXXXXXXXXXXX.tmp`) under `root`,
+ * visiting at most `maxEntries` entries. Returns how many were removed.
+ *
+ * Permissions: read and write on `root`.
+ *
+ * @example
+ * ```ts
+ * import { cleanupTemps } from "./atomic_write.ts";
+ * const root = Deno.makeTempDirSync();
+ * Deno.writeTextFileSync(`${root}/.a.blit-0123456789ab.tmp`, "");
+ * console.assert(cleanupTemps(root) === 1);
+ * ```
+ */
+export function cleanupTemps(
+  root: string,
+  options: { maxEntries?: number } = {},
+): number {
+  const maxEntries = options.maxEntries ?? 1_000_000;
+  const stack = [root];
+  let visited = 0;
+  let removed = 0;
+  while (stack.length > 0 && visited < maxEntries) {
+    const dir = stack.pop()!;
+    let items: Deno.DirEntry[];
+    try {
+      items = [...Deno.readDirSync(dir)];
+    } catch {
+      continue;
+    }
+    for (const item of items) {
+      visited++;
+      const abs = `${dir}/${item.name}`;
+      if (item.isDirectory) stack.push(abs);
+      else if (TEMP_PATTERN.test(item.name)) {
+        removeQuietly(abs);
+        removed++;
+      }
+    }
+  }
+  return removed;
+}
+
+/**
+ * Whether a name is one of our temp files (listings hide them).
+ *
+ * @example
+ * ```ts
+ * import { isTempName } from "./atomic_write.ts";
+ * console.assert(isTempName(".a.blit-0123456789ab.tmp") && !isTempName("a"));
+ * ```
+ */
+export function isTempName(name: string): boolean {
+  return TEMP_PATTERN.test(name);
+}

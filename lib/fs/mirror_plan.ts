@@ -1,0 +1,114 @@
+// The mirror planner: what to delete at the destination, deepest first.
+import type { FileEntry } from "./entry.ts";
+import { enumerate } from "./enumerate.ts";
+import { isTempName } from "./atomic_write.ts";
+import { resolveInside } from "./safe_path.ts";
+
+/** Options for {@linkcode planDeletions}. */
+export interface MirrorPlanOptions {
+  /** Globs that are never deleted (like rsync without --delete-excluded). */
+  exclude?: readonly string[];
+}
+
+/** What {@linkcode applyDeletions} removed. */
+export interface DeletionCounts {
+  /** Files and symlinks, including those inside removed directories. */
+  files: number;
+  /** Directories, including nested ones. */
+  dirs: number;
+}
+
+function depth(path: string): number {
+  let n = 0;
+  for (let i = 0; i < path.length; i++) if (path.charCodeAt(i) === 47) n++;
+  return n;
+}
+
+/**
+ * Lists the entries under `destRoot` whose relative path is not in `keep`,
+ * deepest first. An extraneous directory is listed once and its contents
+ * go with it. Excluded paths and our own temp files are left alone.
+ *
+ * Permissions: read on `destRoot`.
+ *
+ * @example
+ * ```ts
+ * import { planDeletions } from "./mirror_plan.ts";
+ * const root = Deno.makeTempDirSync();
+ * Deno.writeTextFileSync(`${root}/old`, "");
+ * Deno.writeTextFileSync(`${root}/new`, "");
+ * const plan = await planDeletions(root, new Set(["new"]));
+ * console.assert(plan.length === 1 && plan[0].path === "old");
+ * ```
+ */
+export async function planDeletions(
+  destRoot: string,
+  keep: ReadonlySet<string>,
+  options: MirrorPlanOptions = {},
+): Promise<FileEntry[]> {
+  const plan: FileEntry[] = [];
+  let skipUnder: string | undefined;
+  for await (const entry of enumerate(destRoot, { exclude: options.exclude })) {
+    // Depth-first order: a removed directory's contents follow it directly.
+    if (skipUnder !== undefined && entry.path.startsWith(skipUnder)) continue;
+    skipUnder = undefined;
+    if (keep.has(entry.path)) continue;
+    const name = entry.path.slice(entry.path.lastIndexOf("/") + 1);
+    if (isTempName(name)) continue;
+    plan.push(entry);
+    if (entry.kind === "dir") skipUnder = `${entry.path}/`;
+  }
+  return plan.sort((a, b) => depth(b.path) - depth(a.path));
+}
+
+function countTree(abs: string, counts: DeletionCounts): void {
+  const stack = [abs];
+  for (let guard = 0; stack.length > 0 && guard < 10_000_000; guard++) {
+    const dir = stack.pop()!;
+    counts.dirs++;
+    for (const item of Deno.readDirSync(dir)) {
+      if (item.isDirectory) stack.push(`${dir}/${item.name}`);
+      else counts.files++;
+    }
+  }
+}
+
+/**
+ * Deletes planned entries (directories recursively), each resolved through
+ * `resolveInside` first. Entries already gone are skipped.
+ *
+ * Permissions: read and write on `destRoot`.
+ *
+ * @example
+ * ```ts
+ * import { applyDeletions } from "./mirror_plan.ts";
+ * const root = Deno.realPathSync(Deno.makeTempDirSync());
+ * Deno.writeTextFileSync(`${root}/old`, "");
+ * const counts = applyDeletions(root, [{ path: "old", kind: "file", size: 0, mtimeMs: 0, mode: 0o644 }]);
+ * console.assert(counts.files === 1);
+ * ```
+ */
+export function applyDeletions(
+  destRoot: string,
+  plan: readonly FileEntry[],
+): DeletionCounts {
+  const counts: DeletionCounts = { files: 0, dirs: 0 };
+  for (const entry of plan) {
+    const abs = resolveInside(destRoot, entry.path);
+    let info: Deno.FileInfo;
+    try {
+      info = Deno.lstatSync(abs);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) continue;
+      throw error;
+    }
+    if (info.isDirectory) {
+      countTree(abs, counts);
+      Deno.removeSync(abs, { recursive: true });
+    } else {
+      Deno.removeSync(abs);
+      counts.files++;
+    }
+  }
+  return counts;
+}

@@ -1,0 +1,117 @@
+// The compare stage: keeps only the entries the destination lacks.
+import type { FileEntry } from "./entry.ts";
+import { hashFile, sameHash } from "./hash.ts";
+import { resolveInside } from "./safe_path.ts";
+
+/** Options for {@linkcode NeedListStream}. */
+export interface NeedListOptions {
+  /**
+   * Compare content hashes (source entries carry `hash`) instead of
+   * size + mtime. Hashes are computed only when sizes match. Default: false.
+   */
+  checksum?: boolean;
+}
+
+function lstatOrUndefined(abs: string): Deno.FileInfo | undefined {
+  try {
+    return Deno.lstatSync(abs);
+  } catch (error) {
+    // A file where a parent directory should be also means "not there".
+    if (
+      error instanceof Deno.errors.NotFound ||
+      error instanceof Deno.errors.NotADirectory
+    ) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * Decides whether one source entry needs action at `destRoot`.
+ *
+ * Permissions: read on `destRoot`.
+ *
+ * @example
+ * ```ts
+ * import { needsTransfer } from "./need_list.ts";
+ * const root = Deno.realPathSync(Deno.makeTempDirSync());
+ * const e = { path: "a", kind: "file" as const, size: 1, mtimeMs: 0, mode: 0o644 };
+ * console.assert(await needsTransfer(root, e));
+ * ```
+ * @throws {PathEscapeError} when `entry.path` would leave `destRoot`.
+ */
+export async function needsTransfer(
+  destRoot: string,
+  entry: FileEntry,
+  options: NeedListOptions = {},
+): Promise<boolean> {
+  const abs = resolveInside(destRoot, entry.path);
+  const info = lstatOrUndefined(abs);
+  if (!info) return true;
+  switch (entry.kind) {
+    case "dir":
+      return true; // cheap to re-apply; mode and mtime are set at the end
+    case "symlink":
+      return !info.isSymlink || Deno.readLinkSync(abs) !== entry.linkTarget;
+    case "file": {
+      if (!info.isFile || info.size !== entry.size) return true;
+      if (options.checksum) {
+        if (!entry.hash) return true;
+        return !sameHash(entry.hash, await hashFile(abs));
+      }
+      // Whole seconds: what every filesystem and rsync agree on.
+      const mtime = info.mtime?.getTime() ?? 0;
+      return Math.floor(mtime / 1000) !== Math.floor(entry.mtimeMs / 1000);
+    }
+  }
+}
+
+/**
+ * A `TransformStream<FileEntry, FileEntry>` that passes on the entries the
+ * destination lacks: missing or different-kind entries, files whose size or
+ * whole-second mtime differ (content hash with `checksum`), links with
+ * another target, and every directory. Unchanged files and links are
+ * counted in {@linkcode NeedListStream.skipped}.
+ *
+ * Every destination lookup goes through `resolveInside`, so a hostile path
+ * in the source (`../x`) errors the stream with `PathEscapeError`.
+ *
+ * Permissions: read on `destRoot`.
+ *
+ * @example
+ * ```ts
+ * import { NeedListStream } from "./need_list.ts";
+ * const dest = Deno.realPathSync(Deno.makeTempDirSync());
+ * const stage = new NeedListStream(dest);
+ * const out = await Array.fromAsync(ReadableStream.from([
+ *   { path: "a", kind: "file" as const, size: 1, mtimeMs: 0, mode: 0o644 },
+ * ]).pipeThrough(stage));
+ * console.assert(out.length === 1 && stage.skipped === 0);
+ * ```
+ */
+export class NeedListStream extends TransformStream<FileEntry, FileEntry> {
+  #skipped = { count: 0 };
+
+  constructor(destRoot: string, options: NeedListOptions = {}) {
+    if (typeof destRoot !== "string" || destRoot === "") {
+      throw new TypeError(
+        `destRoot must be a non-empty path, got ${JSON.stringify(destRoot)}`,
+      );
+    }
+    const skipped = { count: 0 };
+    super({
+      async transform(entry, controller) {
+        if (await needsTransfer(destRoot, entry, options)) {
+          controller.enqueue(entry);
+        } else {
+          skipped.count++;
+        }
+      },
+    });
+    this.#skipped = skipped;
+  }
+
+  /** Files and links left alone because they were up to date. */
+  get skipped(): number {
+    return this.#skipped.count;
+  }
+}
