@@ -1,7 +1,7 @@
 // The atomic write sink's primitives: temp name, then rename; nothing
 // half-written ever sits under a final name.
 import type { FileEntry } from "./entry.ts";
-import { resolveInside } from "./safe_path.ts";
+import { resolveInside, type ResolveOptions } from "./safe_path.ts";
 
 /** A non-directory can't replace a directory (or the reverse) here. */
 export class EntryConflictError extends Error {
@@ -285,16 +285,43 @@ export function copyFileAtomic(
   srcAbs: string,
   root: string,
   entry: FileEntry,
+  options: ResolveOptions = {},
 ): void {
-  const finalPath = resolveInside(root, entry.path);
-  refuseDirectory(finalPath, entry.path);
-  ensureParent(finalPath);
+  const finalPath = resolveInside(root, entry.path, options);
   const tmp = tempPathFor(finalPath);
   try {
-    Deno.copyFileSync(srcAbs, tmp);
-    finish(tmp, finalPath, entry);
+    try {
+      Deno.copyFileSync(srcAbs, tmp);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      // Parent missing (cheaper to find out this way than to stat first).
+      ensureParent(finalPath);
+      Deno.copyFileSync(srcAbs, tmp);
+    }
+    // copyFile already carried the source's permission bits over.
+    const seconds = entry.mtimeMs / 1000;
+    Deno.utimeSync(tmp, seconds, seconds);
+    renameOrConflict(tmp, finalPath, entry.path);
   } catch (error) {
     removeQuietly(tmp);
+    throw error;
+  }
+}
+
+function renameOrConflict(tmp: string, finalPath: string, rel: string): void {
+  try {
+    Deno.renameSync(tmp, finalPath);
+  } catch (error) {
+    if (
+      error instanceof Deno.errors.IsADirectory ||
+      Deno.statSync(finalPath).isDirectory
+    ) {
+      throw new EntryConflictError(
+        `Cannot replace directory ${
+          JSON.stringify(rel)
+        } with a file; delete it first or use --mirror`,
+      );
+    }
     throw error;
   }
 }

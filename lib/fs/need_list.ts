@@ -1,7 +1,7 @@
 // The compare stage: keeps only the entries the destination lacks.
 import type { FileEntry } from "./entry.ts";
 import { hashFile, sameHash } from "./hash.ts";
-import { resolveInside } from "./safe_path.ts";
+import { normalizeRelative, resolveInside } from "./safe_path.ts";
 
 /** Options for {@linkcode NeedListStream}. */
 export interface NeedListOptions {
@@ -47,6 +47,15 @@ export async function needsTransfer(
   const abs = resolveInside(destRoot, entry.path);
   const info = lstatOrUndefined(abs);
   if (!info) return true;
+  return await differs(abs, info, entry, options);
+}
+
+async function differs(
+  abs: string,
+  info: Deno.FileInfo,
+  entry: FileEntry,
+  options: NeedListOptions,
+): Promise<boolean> {
   switch (entry.kind) {
     case "dir":
       return true; // cheap to re-apply; mode and mtime are set at the end
@@ -98,9 +107,24 @@ export class NeedListStream extends TransformStream<FileEntry, FileEntry> {
       );
     }
     const skipped = { count: 0 };
+    // Directories found missing: their contents are missing too, which
+    // saves an lstat (and a thrown NotFound) per entry on fresh copies.
+    const missing = new Set<string>();
     super({
       async transform(entry, controller) {
-        if (await needsTransfer(destRoot, entry, options)) {
+        const slash = entry.path.lastIndexOf("/");
+        if (slash > 0 && missing.has(entry.path.slice(0, slash))) {
+          normalizeRelative(entry.path); // still refuse hostile paths
+          if (entry.kind === "dir") missing.add(entry.path);
+          controller.enqueue(entry);
+          return;
+        }
+        const abs = resolveInside(destRoot, entry.path);
+        const info = lstatOrUndefined(abs);
+        if (!info) {
+          if (entry.kind === "dir") missing.add(entry.path);
+          controller.enqueue(entry);
+        } else if (await differs(abs, info, entry, options)) {
           controller.enqueue(entry);
         } else {
           skipped.count++;

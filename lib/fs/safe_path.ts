@@ -43,14 +43,21 @@ export function normalizeRelative(path: string): string {
     throw new PathEscapeError(path, "contains a backslash");
   }
   if (path.startsWith("/")) throw new PathEscapeError(path, "is absolute");
-  if (encoder.encode(path).length > MAX_PATH_BYTES) {
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: skip encoding short paths.
+  if (
+    path.length * 3 > MAX_PATH_BYTES &&
+    encoder.encode(path).length > MAX_PATH_BYTES
+  ) {
     throw new PathEscapeError(path, `is longer than ${MAX_PATH_BYTES} bytes`);
   }
   const parts: string[] = [];
   for (const part of path.split("/")) {
     if (part === "" || part === ".") continue;
     if (part === "..") throw new PathEscapeError(path, "contains '..'");
-    if (encoder.encode(part).length > MAX_NAME_BYTES) {
+    if (
+      part.length * 3 > MAX_NAME_BYTES &&
+      encoder.encode(part).length > MAX_NAME_BYTES
+    ) {
       throw new PathEscapeError(
         path,
         `has a component longer than ${MAX_NAME_BYTES} bytes`,
@@ -64,6 +71,16 @@ export function normalizeRelative(path: string): string {
 function isInside(root: string, candidate: string): boolean {
   return candidate === root ||
     candidate.startsWith(root.endsWith("/") ? root : root + "/");
+}
+
+/** Options for {@linkcode resolveInside}. */
+export interface ResolveOptions {
+  /**
+   * Parent directories (relative paths) already checked in this run. Only
+   * for trusted local copies: a cache can go stale if someone else swaps a
+   * directory for a link meanwhile, so the daemon never passes one.
+   */
+  verified?: Set<string>;
 }
 
 /**
@@ -82,13 +99,23 @@ function isInside(root: string, candidate: string): boolean {
  * ```
  * @throws {PathEscapeError} when the path is unsafe or leaves `root`.
  */
-export function resolveInside(root: string, rel: string): string {
+export function resolveInside(
+  root: string,
+  rel: string,
+  options: ResolveOptions = {},
+): string {
   const normal = normalizeRelative(rel);
   if (normal === "") return root;
   const parts = normal.split("/");
+  const verified = options.verified;
+  if (verified && parts.length > 1) {
+    const parent = normal.slice(0, normal.lastIndexOf("/"));
+    if (verified.has(parent)) return `${root}/${normal}`;
+  }
   let current = root;
   for (let i = 0; i < parts.length - 1; i++) {
     current = `${current}/${parts[i]}`;
+    if (verified?.has(parts.slice(0, i + 1).join("/"))) continue;
     let info: Deno.FileInfo;
     try {
       info = Deno.lstatSync(current);
@@ -116,7 +143,10 @@ export function resolveInside(root: string, rel: string): string {
       if (!realInfo.isDirectory) {
         throw new PathEscapeError(rel, "has a non-directory component");
       }
-    } else if (!info.isDirectory) {
+      verified?.add(parts.slice(0, i + 1).join("/"));
+    } else if (info.isDirectory) {
+      verified?.add(parts.slice(0, i + 1).join("/"));
+    } else {
       // A file where a directory should be: nothing below it exists, so
       // nothing can escape; the caller's lstat/mkdir reports the conflict.
       return `${root}/${normal}`;

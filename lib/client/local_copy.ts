@@ -1,0 +1,223 @@
+// Local copy and mirror: the fs stages wired to a disk sink.
+import type { FileEntry, TransferStats } from "../fs/entry.ts";
+import { entryFromPath, enumerate } from "../fs/enumerate.ts";
+import { NeedListStream } from "../fs/need_list.ts";
+import { hashFile } from "../fs/hash.ts";
+import { applyDir, applySymlink, setDirTimes } from "../fs/atomic_write.ts";
+import { CopyPool } from "./_copy_pool.ts";
+import { applyDeletions, planDeletions } from "../fs/mirror_plan.ts";
+
+/** Options for {@linkcode localCopy}. */
+export interface LocalCopyOptions {
+  /** Delete destination entries the source lacks. Default: false. */
+  mirror?: boolean;
+  /** Report what would change, change nothing. Default: false. */
+  dryRun?: boolean;
+  /** Compare content hashes instead of size + mtime. Default: false. */
+  checksum?: boolean;
+  /** Globs to leave out. Default: none. */
+  exclude?: readonly string[];
+  /** Copy workers for big trees (0: copy on this thread). Default: 2. */
+  workers?: number;
+  /** Called after each file or link is queued for writing (for progress). */
+  onFile?: (entry: FileEntry) => void;
+}
+
+/** The source of a copy does not exist. */
+export class SourceNotFoundError extends Error {
+  readonly path: string;
+  constructor(path: string) {
+    super(`source not found: ${path}`);
+    this.name = "SourceNotFoundError";
+    this.path = path;
+  }
+}
+
+/** Where a transfer lands, after the contract's placement rules. */
+export interface Placement {
+  /** Directory the entries are written under. */
+  root: string;
+  /** For a file source: its name under `root`. */
+  name?: string;
+}
+
+function basename(path: string): string {
+  const trimmed = path.replace(/\/+$/, "");
+  return trimmed.slice(trimmed.lastIndexOf("/") + 1);
+}
+
+function dirname(path: string): string {
+  const trimmed = path.replace(/\/+$/, "");
+  const slash = trimmed.lastIndexOf("/");
+  if (slash < 0) return ".";
+  return slash === 0 ? "/" : trimmed.slice(0, slash);
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Applies the placement rules for a local destination: a directory
+ * source's contents go into `dst`; a file source goes into `dst` when it is
+ * an existing directory or ends in `/`, otherwise `dst` is its new path.
+ *
+ * @example
+ * ```ts
+ * import { placeLocal } from "./local_copy.ts";
+ * console.assert(placeLocal("dir/", false, "a.txt").name === "a.txt");
+ * console.assert(placeLocal("out/b.txt", false, "a.txt").name === "b.txt");
+ * ```
+ */
+export function placeLocal(
+  dst: string,
+  sourceIsDir: boolean,
+  sourceName: string,
+): Placement {
+  if (sourceIsDir) return { root: dst };
+  if (dst.endsWith("/") || isDirectory(dst)) {
+    return { root: dst, name: sourceName };
+  }
+  return { root: dirname(dst), name: basename(dst) };
+}
+
+function realOrAbsolute(path: string): string {
+  try {
+    return Deno.realPathSync(path);
+  } catch {
+    return path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
+  }
+}
+
+/**
+ * Copies `src` to `dst` locally: enumerate -> need list -> a sink that
+ * creates directories and links and copies files with copy_file_range
+ * into temp names renamed into place; directory mtimes last; mirror
+ * deletions only after every copy succeeded.
+ *
+ * Permissions: read on `src`, read and write on `dst`.
+ *
+ * @example
+ * ```ts
+ * import { localCopy } from "./local_copy.ts";
+ * const src = Deno.makeTempDirSync();
+ * Deno.writeTextFileSync(`${src}/a.txt`, "hi");
+ * const dst = `${Deno.makeTempDirSync()}/out`;
+ * const stats = await localCopy(src, dst);
+ * console.assert(stats.filesTransferred === 1 && Deno.readTextFileSync(`${dst}/a.txt`) === "hi");
+ * ```
+ * @throws {SourceNotFoundError} when `src` does not exist.
+ */
+export async function localCopy(
+  src: string,
+  dst: string,
+  options: LocalCopyOptions = {},
+): Promise<TransferStats> {
+  let srcInfo: Deno.FileInfo;
+  try {
+    srcInfo = Deno.lstatSync(src);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new SourceNotFoundError(src);
+    }
+    throw error;
+  }
+  // A trailing slash on a symlinked directory means "its contents", as in rsync.
+  const sourceIsDir = srcInfo.isDirectory ||
+    (srcInfo.isSymlink && src.endsWith("/") && isDirectory(src));
+  const srcRoot = sourceIsDir ? Deno.realPathSync(src) : src;
+  const placement = placeLocal(dst, sourceIsDir, basename(src));
+  const dryRun = options.dryRun ?? false;
+  if (!dryRun) Deno.mkdirSync(placement.root, { recursive: true });
+  const destRoot = realOrAbsolute(placement.root);
+  if (
+    sourceIsDir && (destRoot === srcRoot || destRoot.startsWith(`${srcRoot}/`))
+  ) {
+    throw new RangeError(
+      `Destination ${dst} is inside the source ${src}; pick another destination`,
+    );
+  }
+
+  let source: ReadableStream<FileEntry>;
+  let sourcePath: (entry: FileEntry) => string;
+  if (sourceIsDir) {
+    source = enumerate(srcRoot, {
+      exclude: options.exclude,
+      hash: options.checksum,
+    });
+    sourcePath = (entry) => `${srcRoot}/${entry.path}`;
+  } else {
+    const entry = entryFromPath(src, placement.name!);
+    if (options.checksum && entry.kind === "file") {
+      entry.hash = await hashFile(src);
+    }
+    source = ReadableStream.from([entry]);
+    sourcePath = () => src;
+  }
+
+  const stats: TransferStats = {
+    filesTransferred: 0,
+    bytesTransferred: 0,
+    filesDeleted: 0,
+    filesSkipped: 0,
+  };
+  const keep = new Set<string>();
+  const dirs: FileEntry[] = [];
+  const needList = new NeedListStream(destRoot, { checksum: options.checksum });
+  const remember = new TransformStream<FileEntry, FileEntry>({
+    transform(entry, controller) {
+      if (options.mirror) keep.add(entry.path);
+      controller.enqueue(entry);
+    },
+  });
+  const pool = new CopyPool(destRoot, { workers: options.workers ?? 2 });
+  // The keep-set stage only exists when mirroring: each stage costs per entry.
+  const compared = options.mirror
+    ? source.pipeThrough(remember).pipeThrough(needList)
+    : source.pipeThrough(needList);
+  await compared.pipeTo(
+    new WritableStream<FileEntry>({
+      async write(entry) {
+        if (entry.kind === "dir") {
+          dirs.push(entry);
+          if (!dryRun) applyDir(destRoot, entry);
+          return;
+        }
+        if (!dryRun) {
+          if (entry.kind === "symlink") applySymlink(destRoot, entry);
+          else await pool.add({ src: sourcePath(entry), entry });
+        }
+        stats.filesTransferred++;
+        if (entry.kind === "file") stats.bytesTransferred += entry.size;
+        options.onFile?.(entry);
+      },
+      async close() {
+        await pool.finish();
+      },
+      abort() {
+        pool.close();
+      },
+    }),
+  );
+  stats.filesSkipped = needList.skipped;
+  if (!dryRun) setDirTimes(destRoot, dirs);
+  if (options.mirror && sourceIsDir) {
+    const plan = await planDeletions(destRoot, keep, {
+      exclude: options.exclude,
+    })
+      .catch((error) => {
+        if (dryRun && error instanceof Deno.errors.NotFound) return [];
+        throw error;
+      });
+    if (dryRun) {
+      stats.filesDeleted = plan.length;
+    } else {
+      stats.filesDeleted = applyDeletions(destRoot, plan).files;
+    }
+  }
+  return stats;
+}
