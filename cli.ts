@@ -1,0 +1,548 @@
+// `blit`: the command-line client (push, pull, copy, mirror, list, purge, ...).
+import { parseArgs } from "node:util";
+import {
+  hostPort,
+  isRemote,
+  parseRemote,
+  type RemoteAddress,
+  UsageError,
+} from "./lib/client/address.ts";
+import { localCopy, SourceNotFoundError } from "./lib/client/local_copy.ts";
+import {
+  formatBytes,
+  summaryJson,
+  summaryLine,
+  type TransferResult,
+} from "./lib/client/summary.ts";
+import { abortAllOpen } from "./lib/fs/atomic_write.ts";
+import { PathEscapeError } from "./lib/fs/safe_path.ts";
+import {
+  appendPerfRecord,
+  readPerfHistory,
+  stateDir,
+} from "./lib/telemetry/perf_history.ts";
+
+/** blit's version, from deno.json. */
+export const VERSION = "0.1.0";
+
+const USAGE = `blit ${VERSION}: fast, safe file transfers
+
+Usage:
+  blit push LOCAL REMOTE        upload a file or a directory tree
+  blit pull REMOTE LOCAL        download a file or a directory tree
+  blit copy SRC DST             push, pull or local copy, by the kind of SRC and DST
+  blit mirror SRC DST           copy, then delete what DST has and SRC has not
+  blit list REMOTE              list a remote directory (or one file)
+  blit purge REMOTE             delete a remote file or directory tree
+  blit modules blit://HOST[:PORT]   list the daemon's modules
+  blit diagnostics perf         show the performance history
+
+REMOTE is blit://HOST[:PORT]/MODULE[/PATH] (default port 50051); anything else
+is a local path.
+
+Options:
+  --mirror              also delete extraneous files at the destination
+  --dry-run             report what would change; change nothing
+  --checksum            compare content hashes, not size+mtime
+  --force-grpc-data     send file bytes over the gRPC control connection only
+  --exclude GLOB        leave out matching paths (repeatable)
+  --streams N           data-plane streams (default: chosen automatically)
+  --retries N           retries for transient network failures (default 3)
+  --json                print one JSON summary on stdout; no progress bar
+  --progress, --no-progress   progress bar on stderr (default: when a terminal)
+  --yes                 purge without asking
+  -h, --help            this help
+  --version             print the version
+
+Exit status: 0 success, 1 failure, 2 usage error.`;
+
+/** Where the CLI writes; injectable for tests. */
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  stdinIsTerminal: boolean;
+  stderrIsTerminal: boolean;
+  prompt: (question: string) => string | null;
+  env: Record<string, string | undefined>;
+}
+
+function defaultIo(): CliIo {
+  const encoder = new TextEncoder();
+  return {
+    stdout: (text) => Deno.stdout.writeSync(encoder.encode(text)),
+    stderr: (text) => Deno.stderr.writeSync(encoder.encode(text)),
+    stdinIsTerminal: Deno.stdin.isTerminal(),
+    stderrIsTerminal: Deno.stderr.isTerminal(),
+    prompt: (question) => globalThis.prompt(question),
+    env: Deno.env.toObject(),
+  };
+}
+
+interface Flags {
+  mirror: boolean;
+  dryRun: boolean;
+  checksum: boolean;
+  forceGrpcData: boolean;
+  exclude: string[];
+  streams: number;
+  retries: number;
+  json: boolean;
+  progress: boolean;
+  yes: boolean;
+  help: boolean;
+  version: boolean;
+}
+
+function parseFlags(
+  args: string[],
+  io: CliIo,
+): { flags: Flags; positionals: string[] } {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        mirror: { type: "boolean", default: false },
+        "dry-run": { type: "boolean", default: false },
+        checksum: { type: "boolean", default: false },
+        "force-grpc-data": { type: "boolean", default: false },
+        exclude: { type: "string", multiple: true, default: [] },
+        streams: { type: "string" },
+        retries: { type: "string", default: "3" },
+        json: { type: "boolean", default: false },
+        progress: { type: "boolean" },
+        "no-progress": { type: "boolean", default: false },
+        yes: { type: "boolean", short: "y", default: false },
+        help: { type: "boolean", short: "h", default: false },
+        version: { type: "boolean", default: false },
+      },
+    });
+  } catch (error) {
+    throw new UsageError(
+      error instanceof Error ? error.message : String(error),
+    );
+  }
+  const v = parsed.values;
+  const integer = (
+    name: string,
+    text: string | undefined,
+    min: number,
+    max: number,
+  ) => {
+    if (text === undefined) return 0;
+    if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
+      throw new UsageError(
+        `--${name} must be an integer from ${min} to ${max}, got ${
+          JSON.stringify(text)
+        }`,
+      );
+    }
+    return Number(text);
+  };
+  for (const glob of v.exclude as string[]) {
+    if (glob.replaceAll("/", "") === "") {
+      throw new UsageError(
+        `--exclude needs a pattern, got ${JSON.stringify(glob)}`,
+      );
+    }
+  }
+  const json = v.json as boolean;
+  return {
+    positionals: parsed.positionals,
+    flags: {
+      mirror: v.mirror as boolean,
+      dryRun: v["dry-run"] as boolean,
+      checksum: v.checksum as boolean,
+      forceGrpcData: v["force-grpc-data"] as boolean,
+      exclude: v.exclude as string[],
+      streams: integer("streams", v.streams as string | undefined, 1, 64),
+      retries: integer("retries", v.retries as string, 0, 100),
+      json,
+      progress: !json && !(v["no-progress"] as boolean) &&
+        ((v.progress as boolean | undefined) ?? io.stderrIsTerminal),
+      yes: v.yes as boolean,
+      help: v.help as boolean,
+      version: v.version as boolean,
+    },
+  };
+}
+
+function expectArgs(
+  command: string,
+  positionals: string[],
+  count: number,
+  shape: string,
+): void {
+  if (positionals.length !== count) {
+    throw new UsageError(
+      `${command} takes ${shape}; got ${positionals.length} argument${
+        positionals.length === 1 ? "" : "s"
+      } (see blit --help)`,
+    );
+  }
+}
+
+/** A failure the user can act on; the CLI prints its message and exits 1. */
+export class CliError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "CliError";
+  }
+}
+
+async function transfer(
+  op: "push" | "pull" | "copy" | "mirror",
+  src: string,
+  dst: string,
+  flags: Flags,
+  io: CliIo,
+): Promise<number> {
+  const mirror = flags.mirror || op === "mirror";
+  const started = performance.now();
+  let result: TransferResult;
+  const srcRemote = isRemote(src);
+  const dstRemote = isRemote(dst);
+  if (op === "push" && (srcRemote || !dstRemote)) {
+    throw new UsageError(
+      "push takes LOCAL REMOTE, e.g. blit push ./dir blit://host/module/path",
+    );
+  }
+  if (op === "pull" && (!srcRemote || dstRemote)) {
+    throw new UsageError(
+      "pull takes REMOTE LOCAL, e.g. blit pull blit://host/module/path ./dir",
+    );
+  }
+  if (srcRemote && dstRemote) {
+    throw new UsageError(
+      "copying from one daemon to another is not supported; pull then push",
+    );
+  }
+  const srcAddr = srcRemote ? parseRemote(src) : undefined;
+  const dstAddr = dstRemote ? parseRemote(dst) : undefined;
+  const options = {
+    mirror,
+    dryRun: flags.dryRun,
+    checksum: flags.checksum,
+    forceGrpcData: flags.forceGrpcData,
+    exclude: flags.exclude,
+    streams: flags.streams,
+    retries: flags.retries,
+    warn: (line: string) => io.stderr(`blit: warning: ${line}\n`),
+  };
+  if (!srcRemote && !dstRemote) {
+    if (flags.forceGrpcData) {
+      io.stderr(
+        "blit: warning: --force-grpc-data has no effect on a local copy\n",
+      );
+    }
+    let stats;
+    try {
+      stats = await localCopy(src, dst, options);
+    } catch (error) {
+      if (error instanceof SourceNotFoundError) {
+        throw new CliError(error.message);
+      }
+      throw error;
+    }
+    const elapsed = performance.now() - started;
+    result = {
+      ...stats,
+      transport: "local",
+      streams: 1,
+      fallback: false,
+      handshakeMs: 0,
+      manifestMs: 0,
+      transferMs: elapsed,
+      retries: 0,
+    };
+  } else {
+    const remote = await import("./lib/client/remote.ts");
+    result = srcAddr
+      ? await remote.pullRemote(srcAddr, dst, options)
+      : await remote.pushRemote(src, dstAddr!, options);
+  }
+  const elapsed = performance.now() - started;
+  const name = op === "copy" && mirror ? "mirror" : op;
+  if (io.env.BLIT_DISABLE_PERF_HISTORY !== "1" && !flags.dryRun) {
+    appendPerfRecord(stateDir(io.env), {
+      timestamp: new Date().toISOString(),
+      op: name,
+      transport: result.transport,
+      streams: result.streams,
+      files: result.filesTransferred,
+      bytes: result.bytesTransferred,
+      handshake_ms: Math.round(result.handshakeMs),
+      manifest_ms: Math.round(result.manifestMs),
+      transfer_ms: Math.round(result.transferMs),
+      retries: result.retries,
+      fallback: result.fallback,
+    });
+  }
+  if (flags.json) io.stdout(summaryJson(name, result, elapsed) + "\n");
+  else io.stderr(summaryLine(name, result, elapsed, flags.dryRun) + "\n");
+  return 0;
+}
+
+function formatMtime(ms: number): string {
+  return new Date(ms).toISOString().replace("T", " ").slice(0, 19);
+}
+
+async function list(
+  target: RemoteAddress,
+  flags: Flags,
+  io: CliIo,
+): Promise<number> {
+  const remote = await import("./lib/client/remote.ts");
+  const listing = await remote.listRemote(target);
+  if (flags.json) {
+    io.stdout(
+      JSON.stringify(listing.entries.map((e) => ({
+        name: e.name,
+        is_dir: e.isDir,
+        is_symlink: e.isSymlink,
+        size: e.size,
+        mtime: Math.floor(e.mtimeMs / 1000),
+      }))) + "\n",
+    );
+    return 0;
+  }
+  const lines = listing.entries.map((e) => {
+    const kind = e.isDir ? "dir " : e.isSymlink ? "link" : "file";
+    const name = e.isDir
+      ? `${e.name}/`
+      : e.isSymlink
+      ? `${e.name} -> ${e.linkTarget ?? ""}`
+      : e.name;
+    return `${kind}  ${formatBytes(e.size).padStart(10)}  ${
+      formatMtime(e.mtimeMs)
+    }  ${name}`;
+  });
+  io.stdout(lines.length > 0 ? lines.join("\n") + "\n" : "");
+  return 0;
+}
+
+async function purge(
+  target: RemoteAddress,
+  flags: Flags,
+  io: CliIo,
+  raw: string,
+): Promise<number> {
+  const remote = await import("./lib/client/remote.ts");
+  const isRoot = target.path === "";
+  if (isRoot && !flags.yes) {
+    throw new UsageError(
+      `purging the root of module ${target.module} empties it; add --yes to confirm`,
+    );
+  }
+  if (!flags.yes && !flags.dryRun) {
+    const listing = await remote.listRemote(target);
+    if (listing.pathIsDir) {
+      if (!io.stdinIsTerminal) {
+        throw new UsageError(
+          `${raw} is a directory; add --yes to purge it without a terminal`,
+        );
+      }
+      const answer = io.prompt(`Delete ${raw} and everything under it? [y/N]`);
+      if (answer === null || !/^y(es)?$/i.test(answer.trim())) {
+        io.stderr("blit: purge cancelled\n");
+        return 1;
+      }
+    }
+  }
+  const counts = await remote.purgeRemote(target, {
+    dryRun: flags.dryRun,
+    allowRoot: isRoot,
+  });
+  if (flags.json) {
+    io.stdout(JSON.stringify({ files_deleted: counts.filesDeleted }) + "\n");
+  } else {
+    io.stderr(
+      `purge${
+        flags.dryRun ? " (dry run)" : ""
+      }: ${counts.filesDeleted} files and ${counts.dirsDeleted} directories ${
+        flags.dryRun ? "would be " : ""
+      }deleted\n`,
+    );
+  }
+  return 0;
+}
+
+async function modules(arg: string, flags: Flags, io: CliIo): Promise<number> {
+  const address = parseRemote(arg, { moduleRequired: false });
+  const remote = await import("./lib/client/remote.ts");
+  const found = await remote.listModules(address);
+  if (flags.json) {
+    io.stdout(
+      JSON.stringify(
+        found.map((m) => ({
+          name: m.name,
+          read_only: m.readOnly,
+          comment: m.comment,
+        })),
+      ) + "\n",
+    );
+  } else {
+    for (const m of found) {
+      io.stdout(
+        `${m.name}${m.readOnly ? " (read-only)" : ""}${
+          m.comment ? `  ${m.comment}` : ""
+        }\n`,
+      );
+    }
+  }
+  return 0;
+}
+
+function diagnostics(positionals: string[], flags: Flags, io: CliIo): number {
+  if (positionals[0] !== "perf") {
+    throw new UsageError("diagnostics takes one topic: perf");
+  }
+  const dir = stateDir(io.env);
+  const records = readPerfHistory(dir);
+  if (flags.json) {
+    io.stdout(JSON.stringify(records) + "\n");
+    return 0;
+  }
+  io.stdout(
+    `performance history: ${dir}/perf_history.jsonl (${records.length} transfers)\n`,
+  );
+  const groups = new Map<string, { n: number; bytes: number; ms: number }>();
+  for (const r of records) {
+    const key = `${r.op} over ${r.transport}`;
+    const g = groups.get(key) ?? { n: 0, bytes: 0, ms: 0 };
+    g.n++;
+    g.bytes += r.bytes;
+    g.ms += r.transfer_ms;
+    groups.set(key, g);
+  }
+  for (const [key, g] of groups) {
+    const rate = g.ms > 0 ? `${formatBytes(g.bytes / (g.ms / 1000))}/s` : "-";
+    io.stdout(
+      `  ${key}: ${g.n} runs, ${formatBytes(g.bytes)}, average ${rate}\n`,
+    );
+  }
+  for (const r of records.slice(-10)) {
+    io.stdout(
+      `  ${r.timestamp} ${r.op} ${r.transport}${
+        r.fallback ? " (fallback)" : ""
+      } ${r.files} files ${formatBytes(r.bytes)} in ${
+        r.handshake_ms + r.manifest_ms + r.transfer_ms
+      } ms\n`,
+    );
+  }
+  io.stdout(
+    "predictor: not built yet; transfers use the TCP data plane with 1 stream unless --force-grpc-data\n",
+  );
+  return 0;
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Deno.errors.PermissionDenied) {
+    return `permission denied: ${error.message}`;
+  }
+  if (error instanceof Deno.errors.NotFound) return error.message;
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
+
+/**
+ * Runs the CLI on `args` and returns the exit status (0, 1 or 2).
+ *
+ * @example
+ * ```ts
+ * import { main } from "./cli.ts";
+ * let out = "";
+ * const code = await main(["--version"], { stdout: (t) => out += t, stderr: () => {}, stdinIsTerminal: false, stderrIsTerminal: false, prompt: () => null, env: {} });
+ * console.assert(code === 0 && out.startsWith("blit "));
+ * ```
+ */
+export async function main(
+  args: string[],
+  io: CliIo = defaultIo(),
+): Promise<number> {
+  try {
+    const { flags, positionals } = parseFlags(args, io);
+    if (flags.version) {
+      io.stdout(`blit ${VERSION}\n`);
+      return 0;
+    }
+    const [command, ...rest] = positionals;
+    if (flags.help || command === undefined || command === "help") {
+      if (command === undefined && !flags.help) {
+        io.stderr(USAGE + "\n");
+        return 2;
+      }
+      io.stdout(USAGE + "\n");
+      return 0;
+    }
+    switch (command) {
+      case "push":
+      case "pull":
+      case "copy":
+      case "mirror":
+        expectArgs(
+          command,
+          rest,
+          2,
+          command === "push"
+            ? "LOCAL REMOTE"
+            : command === "pull"
+            ? "REMOTE LOCAL"
+            : "SRC DST",
+        );
+        return await transfer(command, rest[0], rest[1], flags, io);
+      case "list":
+        expectArgs(command, rest, 1, "REMOTE");
+        return await list(parseRemote(rest[0]), flags, io);
+      case "purge":
+        expectArgs(command, rest, 1, "REMOTE");
+        return await purge(parseRemote(rest[0]), flags, io, rest[0]);
+      case "modules":
+        expectArgs(command, rest, 1, "blit://HOST[:PORT]");
+        return await modules(rest[0], flags, io);
+      case "diagnostics":
+        expectArgs(command, rest, 1, "a topic (perf)");
+        return diagnostics(rest, flags, io);
+      default:
+        throw new UsageError(
+          `unknown command ${JSON.stringify(command)} (see blit --help)`,
+        );
+    }
+  } catch (error) {
+    abortAllOpen();
+    if (error instanceof UsageError) {
+      io.stderr(`blit: error: ${error.message}\n`);
+      return 2;
+    }
+    if (error instanceof PathEscapeError) {
+      io.stderr(`blit: error: ${error.message}\n`);
+      return 1;
+    }
+    io.stderr(`blit: error: ${describe(error)}\n`);
+    if (io.env.BLIT_DEBUG === "1" && error instanceof Error) {
+      io.stderr(`${error.stack}\n`);
+    }
+    return 1;
+  }
+}
+
+if (import.meta.main) {
+  const stop = () => {
+    const aborted = abortAllOpen();
+    Deno.stderr.writeSync(
+      new TextEncoder().encode(
+        `blit: error: interrupted${
+          aborted > 0 ? `; removed ${aborted} partial files` : ""
+        }\n`,
+      ),
+    );
+    Deno.exit(130);
+  };
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  Deno.exit(await main(Deno.args));
+}
+
+export { hostPort };

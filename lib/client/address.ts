@@ -1,0 +1,164 @@
+// Parses `blit://HOST[:PORT]/MODULE[/PATH]` remote addresses.
+import { normalizeRelative, PathEscapeError } from "../fs/safe_path.ts";
+
+/** Default control-plane port. */
+export const DEFAULT_PORT = 50051;
+
+/** Bad command-line input: the CLI exits 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** A parsed remote address. */
+export interface RemoteAddress {
+  /** Host name or IP, without IPv6 brackets. */
+  host: string;
+  port: number;
+  /** Module name ("" only for `blit modules` addresses). */
+  module: string;
+  /** Normalised path inside the module ("" = its root). */
+  path: string;
+  /** Whether the address ended in `/` (a directory for placement). */
+  trailingSlash: boolean;
+}
+
+/**
+ * Whether an argument names a remote location.
+ *
+ * @example
+ * ```ts
+ * import { isRemote } from "./address.ts";
+ * console.assert(isRemote("blit://h/m") && !isRemote("./blit:/x"));
+ * ```
+ */
+export function isRemote(arg: string): boolean {
+  return arg.startsWith("blit://");
+}
+
+/**
+ * Parses a remote address.
+ *
+ * @example
+ * ```ts
+ * import { parseRemote } from "./address.ts";
+ * const a = parseRemote("blit://[::1]:9000/photos/2024/");
+ * console.assert(a.host === "::1" && a.port === 9000 && a.module === "photos" && a.path === "2024" && a.trailingSlash);
+ * ```
+ * @throws {UsageError} for anything malformed.
+ */
+export function parseRemote(
+  arg: string,
+  options: { moduleRequired?: boolean } = {},
+): RemoteAddress {
+  const moduleRequired = options.moduleRequired ?? true;
+  if (!isRemote(arg)) {
+    throw new UsageError(
+      `not a remote address: ${arg} (expected blit://HOST[:PORT]/MODULE[/PATH])`,
+    );
+  }
+  const rest = arg.slice("blit://".length);
+  const slash = rest.indexOf("/");
+  const authority = slash < 0 ? rest : rest.slice(0, slash);
+  const tail = slash < 0 ? "" : rest.slice(slash + 1);
+  let host: string;
+  let portText: string | undefined;
+  if (authority.startsWith("[")) {
+    const close = authority.indexOf("]");
+    if (close < 0) {
+      throw new UsageError(`bad address ${arg}: unclosed '[' in IPv6 host`);
+    }
+    host = authority.slice(1, close);
+    const after = authority.slice(close + 1);
+    if (after !== "" && !after.startsWith(":")) {
+      throw new UsageError(`bad address ${arg}: unexpected text after ']'`);
+    }
+    if (after.startsWith(":")) portText = after.slice(1);
+    if (!/^[0-9a-fA-F:.]+(%[\w.-]+)?$/.test(host) || !host.includes(":")) {
+      throw new UsageError(
+        `bad address ${arg}: invalid IPv6 address ${JSON.stringify(host)}`,
+      );
+    }
+  } else {
+    const colon = authority.lastIndexOf(":");
+    if (colon >= 0) {
+      host = authority.slice(0, colon);
+      portText = authority.slice(colon + 1);
+    } else {
+      host = authority;
+    }
+    if (host.includes(":")) {
+      throw new UsageError(
+        `bad address ${arg}: put IPv6 hosts in brackets, e.g. blit://[::1]/MODULE`,
+      );
+    }
+    if (host !== "" && !/^[A-Za-z0-9.-]+$/.test(host)) {
+      throw new UsageError(
+        `bad address ${arg}: invalid host ${JSON.stringify(host)}`,
+      );
+    }
+  }
+  if (host === "") throw new UsageError(`bad address ${arg}: missing host`);
+  let port = DEFAULT_PORT;
+  if (portText !== undefined) {
+    if (
+      !/^\d{1,5}$/.test(portText) || Number(portText) < 1 ||
+      Number(portText) > 65535
+    ) {
+      throw new UsageError(
+        `bad address ${arg}: port must be 1-65535, got ${
+          JSON.stringify(portText)
+        }`,
+      );
+    }
+    port = Number(portText);
+  }
+  const moduleEnd = tail.indexOf("/");
+  const module = moduleEnd < 0 ? tail : tail.slice(0, moduleEnd);
+  const pathText = moduleEnd < 0 ? "" : tail.slice(moduleEnd + 1);
+  if (module === "" && moduleRequired) {
+    throw new UsageError(
+      `bad address ${arg}: missing module (blit://HOST[:PORT]/MODULE[/PATH])`,
+    );
+  }
+  if (
+    module !== "" && !/^[A-Za-z0-9._-]+$/.test(module) || module === "." ||
+    module === ".."
+  ) {
+    throw new UsageError(
+      `bad address ${arg}: invalid module name ${JSON.stringify(module)}`,
+    );
+  }
+  let path: string;
+  try {
+    path = normalizeRelative(pathText);
+  } catch (error) {
+    if (error instanceof PathEscapeError) {
+      throw new UsageError(`bad address ${arg}: ${error.message}`);
+    }
+    throw error;
+  }
+  return {
+    host,
+    port,
+    module,
+    path,
+    trailingSlash: pathText.endsWith("/") ||
+      (tail.endsWith("/") && pathText === ""),
+  };
+}
+
+/**
+ * `HOST:PORT` for messages, with brackets for IPv6.
+ *
+ * @example
+ * ```ts
+ * import { hostPort } from "./address.ts";
+ * console.assert(hostPort("::1", 1) === "[::1]:1");
+ * ```
+ */
+export function hostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}

@@ -1,0 +1,102 @@
+// The `--json` summary of a transfer, as the contract spells it.
+import type { TransferStats } from "../fs/entry.ts";
+
+/** How the bytes travelled. */
+export type TransportKind = "tcp" | "grpc" | "local";
+
+/** What a push, pull or local copy reports. */
+export interface TransferResult extends TransferStats {
+  transport: TransportKind;
+  streams: number;
+  /** True when the TCP data plane was tried and failed. */
+  fallback: boolean;
+  handshakeMs: number;
+  manifestMs: number;
+  transferMs: number;
+  retries: number;
+}
+
+/**
+ * The contract's one-object JSON summary.
+ *
+ * @example
+ * ```ts
+ * import { summaryJson } from "./summary.ts";
+ * const s = summaryJson("copy", { filesTransferred: 1, bytesTransferred: 2, filesDeleted: 0, filesSkipped: 0, transport: "local", streams: 1, fallback: false, handshakeMs: 0, manifestMs: 0, transferMs: 0, retries: 0 }, 5);
+ * console.assert(s.startsWith('{"op":"copy"'));
+ * ```
+ */
+export function summaryJson(
+  op: string,
+  result: TransferResult,
+  durationMs: number,
+): string {
+  return JSON.stringify({
+    op,
+    files_transferred: result.filesTransferred,
+    bytes_transferred: result.bytesTransferred,
+    files_deleted: result.filesDeleted,
+    files_skipped: result.filesSkipped,
+    transport: result.transport,
+    streams: result.streams,
+    fallback: result.fallback,
+    duration_ms: Math.round(durationMs),
+  });
+}
+
+/**
+ * A one-line human summary.
+ *
+ * @example
+ * ```ts
+ * import { summaryLine } from "./summary.ts";
+ * console.assert(summaryLine("push", { filesTransferred: 1, bytesTransferred: 2048, filesDeleted: 0, filesSkipped: 3, transport: "tcp", streams: 1, fallback: false, handshakeMs: 0, manifestMs: 0, transferMs: 0, retries: 0 }, 10, false).includes("1 file"));
+ * ```
+ */
+export function summaryLine(
+  op: string,
+  result: TransferResult,
+  durationMs: number,
+  dryRun: boolean,
+): string {
+  const plural = (n: number, word: string) =>
+    `${n} ${word}${n === 1 ? "" : "s"}`;
+  const parts = [
+    `${op}${dryRun ? " (dry run)" : ""}: ${
+      plural(result.filesTransferred, "file")
+    } ${dryRun ? "would be " : ""}transferred (${
+      formatBytes(result.bytesTransferred)
+    })`,
+    `${result.filesSkipped} unchanged`,
+  ];
+  if (result.filesDeleted > 0) {
+    parts.push(
+      `${plural(result.filesDeleted, "file")} ${
+        dryRun ? "would be " : ""
+      }deleted`,
+    );
+  }
+  parts.push(`via ${result.transport}${result.fallback ? " (fallback)" : ""}`);
+  parts.push(`${Math.round(durationMs)} ms`);
+  return parts.join(", ");
+}
+
+/**
+ * Bytes in binary units.
+ *
+ * @example
+ * ```ts
+ * import { formatBytes } from "./summary.ts";
+ * console.assert(formatBytes(1536) === "1.5 KiB");
+ * ```
+ */
+export function formatBytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${n} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
