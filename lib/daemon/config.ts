@@ -1,0 +1,368 @@
+// blit-daemon configuration: JSONC file + flags, strictly validated.
+import {
+  type Node,
+  type ParseError,
+  parseTree,
+  printParseErrorCode,
+} from "jsonc-parser";
+
+/** One exported directory. */
+export interface ModuleConfig {
+  name: string;
+  /** Absolute path as configured. */
+  path: string;
+  readOnly: boolean;
+  comment: string;
+}
+
+/** The daemon's effective configuration. */
+export interface DaemonConfig {
+  bind: string;
+  port: number;
+  dataPort: number;
+  /** "HOST:PORT" clients dial for the data plane, or null. */
+  advertiseData: string | null;
+  forceGrpcData: boolean;
+  stateDir: string | null;
+  modules: ModuleConfig[];
+  /** The config file, when one was read. */
+  configFile: string | null;
+}
+
+/** A bad config or bad flags: the daemon exits 2 with this message. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/** Flags that override the file. */
+export interface DaemonFlags {
+  config?: string;
+  bind?: string;
+  port?: number;
+  root?: string;
+  forceGrpcData?: boolean;
+}
+
+const TOP_KEYS = new Set([
+  "bind",
+  "port",
+  "dataPort",
+  "advertiseData",
+  "forceGrpcData",
+  "stateDir",
+  "modules",
+]);
+const MODULE_KEYS = new Set(["path", "readOnly", "comment"]);
+const MODULE_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+
+function lineCol(text: string, offset: number): string {
+  let line = 1;
+  let last = -1;
+  for (let i = 0; i < offset && i < text.length; i++) {
+    if (text.charCodeAt(i) === 10) {
+      line++;
+      last = i;
+    }
+  }
+  return `${line}:${offset - last}`;
+}
+
+function where(file: string, text: string, node: Node, key: string): string {
+  return `${file}:${lineCol(text, node.offset)}: ${key}`;
+}
+
+function checkPort(value: unknown, label: string, allowZero: boolean): number {
+  if (
+    typeof value !== "number" || !Number.isInteger(value) ||
+    value < (allowZero ? 0 : 1) || value > 65535
+  ) {
+    throw new ConfigError(
+      `${label} must be an integer port ${allowZero ? 0 : 1}-65535, got ${
+        JSON.stringify(value)
+      }`,
+    );
+  }
+  return value;
+}
+
+function checkModulePath(path: unknown, label: string): string {
+  if (typeof path !== "string" || path === "") {
+    throw new ConfigError(`${label} must be a non-empty string path`);
+  }
+  if (!path.startsWith("/")) {
+    throw new ConfigError(
+      `${label} must be an absolute path, got ${JSON.stringify(path)}`,
+    );
+  }
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(path);
+  } catch {
+    throw new ConfigError(
+      `${label} ${
+        JSON.stringify(path)
+      } does not exist; create it or fix the path`,
+    );
+  }
+  if (!info.isDirectory) {
+    throw new ConfigError(
+      `${label} ${JSON.stringify(path)} is not a directory`,
+    );
+  }
+  return path;
+}
+
+/**
+ * Parses and validates a JSONC config text. Every error names the file,
+ * the line:column and the key.
+ *
+ * @example
+ * ```ts
+ * import { parseConfig } from "./config.ts";
+ * const c = parseConfig('{ "port": 9000 } // comment', "blit.jsonc");
+ * console.assert(c.port === 9000 && c.bind === "127.0.0.1");
+ * ```
+ * @throws {ConfigError} for bad JSONC, unknown keys, wrong types, bad paths.
+ */
+export function parseConfig(text: string, file: string): DaemonConfig {
+  const errors: ParseError[] = [];
+  const root = parseTree(text, errors, { allowTrailingComma: true });
+  if (errors.length > 0) {
+    const e = errors[0];
+    throw new ConfigError(
+      `${file}:${lineCol(text, e.offset)}: invalid JSONC (${
+        printParseErrorCode(e.error)
+      })`,
+    );
+  }
+  const config: DaemonConfig = {
+    bind: "127.0.0.1",
+    port: 50051,
+    dataPort: 0,
+    advertiseData: null,
+    forceGrpcData: false,
+    stateDir: null,
+    modules: [],
+    configFile: file,
+  };
+  if (!root) return config;
+  if (root.type !== "object") {
+    throw new ConfigError(
+      `${file}:${lineCol(text, root.offset)}: the config must be a JSON object`,
+    );
+  }
+  for (const prop of root.children ?? []) {
+    const [keyNode, valueNode] = prop.children ?? [];
+    const key = String(keyNode?.value);
+    const at = where(file, text, keyNode ?? prop, key);
+    if (!TOP_KEYS.has(key)) {
+      throw new ConfigError(
+        `${at}: unknown key (allowed: ${[...TOP_KEYS].join(", ")})`,
+      );
+    }
+    const value = valueNode?.type === "object" ? undefined : valueNode?.value;
+    const wrap = <T>(f: () => T): T => {
+      try {
+        return f();
+      } catch (error) {
+        if (error instanceof ConfigError) {
+          throw new ConfigError(`${at}: ${error.message}`);
+        }
+        throw error;
+      }
+    };
+    switch (key) {
+      case "bind":
+        if (typeof value !== "string" || value === "") {
+          throw new ConfigError(`${at}: must be a non-empty address string`);
+        }
+        config.bind = value;
+        break;
+      case "port":
+        config.port = wrap(() => checkPort(value, "value", false));
+        break;
+      case "dataPort":
+        config.dataPort = wrap(() => checkPort(value, "value", true));
+        break;
+      case "advertiseData":
+        if (value === null) config.advertiseData = null;
+        else if (
+          typeof value === "string" &&
+          /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(value)
+        ) {
+          const port = Number(value.slice(value.lastIndexOf(":") + 1));
+          wrap(() => checkPort(port, "port", false));
+          config.advertiseData = value;
+        } else {
+          throw new ConfigError(
+            `${at}: must be "HOST:PORT" or null, got ${JSON.stringify(value)}`,
+          );
+        }
+        break;
+      case "forceGrpcData":
+        if (typeof value !== "boolean") {
+          throw new ConfigError(`${at}: must be true or false`);
+        }
+        config.forceGrpcData = value;
+        break;
+      case "stateDir":
+        if (value === null) config.stateDir = null;
+        else if (typeof value === "string" && value.startsWith("/")) {
+          config.stateDir = value;
+        } else throw new ConfigError(`${at}: must be an absolute path or null`);
+        break;
+      case "modules":
+        if (valueNode?.type !== "object") {
+          throw new ConfigError(`${at}: must be an object of modules`);
+        }
+        config.modules = parseModules(valueNode, file, text);
+        break;
+    }
+  }
+  return config;
+}
+
+function parseModules(node: Node, file: string, text: string): ModuleConfig[] {
+  const modules: ModuleConfig[] = [];
+  for (const prop of node.children ?? []) {
+    const [keyNode, valueNode] = prop.children ?? [];
+    const name = String(keyNode?.value);
+    const at = where(file, text, keyNode ?? prop, `modules.${name}`);
+    if (!MODULE_NAME.test(name) || name === "." || name === "..") {
+      throw new ConfigError(
+        `${at}: module names use letters, digits, '.', '_' and '-' (at most 64)`,
+      );
+    }
+    if (valueNode?.type !== "object") {
+      throw new ConfigError(`${at}: must be an object with a "path"`);
+    }
+    const module: ModuleConfig = {
+      name,
+      path: "",
+      readOnly: false,
+      comment: "",
+    };
+    let hasPath = false;
+    for (const field of valueNode.children ?? []) {
+      const [fk, fv] = field.children ?? [];
+      const key = String(fk?.value);
+      const fat = where(file, text, fk ?? field, `modules.${name}.${key}`);
+      if (!MODULE_KEYS.has(key)) {
+        throw new ConfigError(
+          `${fat}: unknown key (allowed: ${[...MODULE_KEYS].join(", ")})`,
+        );
+      }
+      const value = fv?.value;
+      if (key === "path") {
+        try {
+          module.path = checkModulePath(value, "path");
+        } catch (error) {
+          if (error instanceof ConfigError) {
+            throw new ConfigError(`${fat}: ${error.message}`);
+          }
+          throw error;
+        }
+        hasPath = true;
+      } else if (key === "readOnly") {
+        if (typeof value !== "boolean") {
+          throw new ConfigError(`${fat}: must be true or false`);
+        }
+        module.readOnly = value;
+      } else {
+        if (typeof value !== "string") {
+          throw new ConfigError(`${fat}: must be a string`);
+        }
+        module.comment = value;
+      }
+    }
+    if (!hasPath) {
+      throw new ConfigError(
+        `${at}.path: missing; every module needs an absolute "path"`,
+      );
+    }
+    modules.push(module);
+  }
+  return modules;
+}
+
+/**
+ * Builds the effective config: the file (if any), then flags on top.
+ *
+ * Permissions: read on the config file and module paths.
+ *
+ * @example
+ * ```ts
+ * import { loadConfig } from "./config.ts";
+ * const root = Deno.makeTempDirSync();
+ * const c = loadConfig({ root, port: 1234 });
+ * console.assert(c.modules[0].name === "default" && c.port === 1234);
+ * ```
+ * @throws {ConfigError} for bad files or flags, or when no module is configured.
+ */
+export function loadConfig(flags: DaemonFlags): DaemonConfig {
+  let config: DaemonConfig;
+  if (flags.config !== undefined) {
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(flags.config);
+    } catch (error) {
+      throw new ConfigError(
+        `cannot read config ${flags.config}: ${
+          error instanceof Error ? error.message : error
+        }`,
+      );
+    }
+    config = parseConfig(text, flags.config);
+  } else {
+    config = parseConfig("{}", "(defaults)");
+    config.configFile = null;
+  }
+  if (flags.bind !== undefined) config.bind = flags.bind;
+  if (flags.port !== undefined) {
+    config.port = checkPort(flags.port, "--port", true);
+  }
+  if (flags.forceGrpcData) config.forceGrpcData = true;
+  if (flags.root !== undefined) {
+    const path = flags.root.startsWith("/")
+      ? flags.root
+      : `${Deno.cwd()}/${flags.root}`;
+    checkModulePath(path, "--root");
+    config.modules = config.modules.filter((m) => m.name !== "default");
+    config.modules.push({
+      name: "default",
+      path,
+      readOnly: false,
+      comment: "--root",
+    });
+  }
+  if (config.modules.length === 0) {
+    throw new ConfigError(
+      'no modules to export; pass --root DIR or add "modules" to a --config file',
+    );
+  }
+  return config;
+}
+
+/**
+ * The daemon's state directory: config `stateDir`, else
+ * `$BLIT_STATE_DIR/daemon`, else `$XDG_STATE_HOME/blit-daemon`, else
+ * `~/.local/state/blit-daemon`.
+ *
+ * @example
+ * ```ts
+ * import { daemonStateDir } from "./config.ts";
+ * console.assert(daemonStateDir(null, { BLIT_STATE_DIR: "/s" }) === "/s/daemon");
+ * ```
+ */
+export function daemonStateDir(
+  configured: string | null,
+  env: Record<string, string | undefined>,
+): string {
+  if (configured) return configured;
+  if (env.BLIT_STATE_DIR) return `${env.BLIT_STATE_DIR}/daemon`;
+  if (env.XDG_STATE_HOME) return `${env.XDG_STATE_HOME}/blit-daemon`;
+  return `${env.HOME ?? "/tmp"}/.local/state/blit-daemon`;
+}

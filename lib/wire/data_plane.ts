@@ -1,0 +1,325 @@
+// The TCP data plane: token-guarded listener (daemon) and dialer (client).
+import {
+  encodeHello,
+  FrameProtocolError,
+  helloTokenLength,
+} from "./frame_codec.ts";
+import { readExact, writeAll } from "./socket.ts";
+import { TokenError, type TokenIssuer, type TokenScope } from "./token.ts";
+
+/** The client could not reach the data plane; it falls back to gRPC. */
+export class DataPlaneUnreachableError extends Error {
+  readonly address: string;
+  readonly reason: string;
+  constructor(address: string, reason: string) {
+    super(`Data plane ${address} unreachable (${reason})`);
+    this.name = "DataPlaneUnreachableError";
+    this.address = address;
+    this.reason = reason;
+  }
+}
+
+/** The data plane refused the connection or a session got none. */
+export class DataPlaneRejectedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "DataPlaneRejectedError";
+  }
+}
+
+/** A transfer waiting for its one data connection. */
+export interface DataSession {
+  readonly id: string;
+  /** The signed one-time token the client presents. */
+  readonly token: string;
+  /** Resolves with the authenticated connection. */
+  readonly connection: Promise<Deno.Conn>;
+  /** Drops the session (a later connection with its token is refused). */
+  cancel(): void;
+}
+
+interface Pending {
+  module: string;
+  scope: TokenScope;
+  resolve: (conn: Deno.Conn) => void;
+  reject: (error: Error) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/** Options for {@linkcode DataPlaneServer.listen}. */
+export interface DataPlaneOptions {
+  hostname: string;
+  /** 0 = ephemeral. */
+  port: number;
+  issuer: TokenIssuer;
+  /** Time a new connection has to present its token. Default: 5000 ms. */
+  handshakeTimeoutMs?: number;
+  /** One line per rejected connection. Default: console.error. */
+  log?: (line: string) => void;
+}
+
+const ACCEPTED = new Uint8Array([0]);
+
+function remote(conn: Deno.Conn): string {
+  const a = conn.remoteAddr as Deno.NetAddr;
+  return `${a.hostname}:${a.port}`;
+}
+
+/**
+ * The daemon's data-plane listener. A connection must present a valid,
+ * unused token for a pending session within the handshake timeout; only
+ * then is it handed to that session. Anything else is closed without
+ * effect and logged once.
+ *
+ * Permissions: net on `hostname`.
+ *
+ * @example
+ * ```ts
+ * import { DataPlaneServer } from "./data_plane.ts";
+ * import { TokenIssuer } from "./token.ts";
+ * const server = DataPlaneServer.listen({ hostname: "127.0.0.1", port: 0, issuer: new TokenIssuer() });
+ * console.assert(server.port > 0);
+ * server.close();
+ * ```
+ */
+export class DataPlaneServer {
+  readonly #listener: Deno.Listener;
+  readonly #issuer: TokenIssuer;
+  readonly #timeout: number;
+  readonly #log: (line: string) => void;
+  readonly #pending = new Map<string, Pending>();
+  readonly #handshakes = new Set<Deno.Conn>();
+  #closed = false;
+
+  private constructor(listener: Deno.Listener, options: DataPlaneOptions) {
+    this.#listener = listener;
+    this.#issuer = options.issuer;
+    this.#timeout = options.handshakeTimeoutMs ?? 5000;
+    this.#log = options.log ?? ((line) => console.error(line));
+    this.#acceptLoop();
+  }
+
+  /** Starts listening. */
+  static listen(options: DataPlaneOptions): DataPlaneServer {
+    const listener = Deno.listen({
+      hostname: options.hostname,
+      port: options.port,
+    });
+    return new DataPlaneServer(listener, options);
+  }
+
+  get port(): number {
+    return (this.#listener.addr as Deno.NetAddr).port;
+  }
+
+  get hostname(): string {
+    return (this.#listener.addr as Deno.NetAddr).hostname;
+  }
+
+  /** Registers a session and signs its token. */
+  async openSession(
+    options: { module: string; scope: TokenScope; timeoutMs?: number },
+  ): Promise<DataSession> {
+    if (this.#closed) throw new DataPlaneRejectedError("Data plane is closed");
+    const id = crypto.randomUUID();
+    const token = await this.#issuer.issue({
+      sessionId: id,
+      module: options.module,
+      scope: options.scope,
+    });
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    let resolve!: (conn: Deno.Conn) => void;
+    let reject!: (error: Error) => void;
+    const connection = new Promise<Deno.Conn>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    connection.catch(() => {});
+    const timer = setTimeout(() => {
+      if (this.#pending.delete(id)) {
+        reject(
+          new DataPlaneRejectedError(
+            `No data connection within ${timeoutMs} ms`,
+          ),
+        );
+      }
+    }, timeoutMs);
+    this.#pending.set(id, {
+      module: options.module,
+      scope: options.scope,
+      resolve,
+      reject,
+      timer,
+    });
+    return {
+      id,
+      token,
+      connection,
+      cancel: () => {
+        const pending = this.#pending.get(id);
+        if (!pending) return;
+        this.#pending.delete(id);
+        clearTimeout(pending.timer);
+        pending.reject(new DataPlaneRejectedError("Data session cancelled"));
+      },
+    };
+  }
+
+  async #acceptLoop(): Promise<void> {
+    for (;;) {
+      let conn: Deno.Conn;
+      try {
+        conn = await this.#listener.accept();
+      } catch {
+        return; // listener closed
+      }
+      this.#handshake(conn);
+    }
+  }
+
+  async #handshake(conn: Deno.Conn): Promise<void> {
+    this.#handshakes.add(conn);
+    const peer = remote(conn);
+    const timer = setTimeout(() => {
+      this.#reject(conn, peer, `no token within ${this.#timeout} ms`);
+    }, this.#timeout);
+    try {
+      const prefix = await readExact(conn, 8);
+      const length = helloTokenLength(prefix);
+      const token = new TextDecoder().decode(await readExact(conn, length));
+      const claims = await this.#issuer.verify(token);
+      const pending = this.#pending.get(claims.sessionId);
+      if (!pending) throw new TokenError("Token is for no pending session");
+      if (pending.module !== claims.module || pending.scope !== claims.scope) {
+        throw new TokenError("Token does not match its session");
+      }
+      clearTimeout(timer);
+      this.#pending.delete(claims.sessionId);
+      clearTimeout(pending.timer);
+      this.#handshakes.delete(conn);
+      await writeAll(conn, ACCEPTED);
+      pending.resolve(conn);
+    } catch (error) {
+      clearTimeout(timer);
+      const reason =
+        error instanceof TokenError || error instanceof FrameProtocolError
+          ? error.message
+          : error instanceof Deno.errors.UnexpectedEof
+          ? "closed before presenting a token"
+          : error instanceof Error
+          ? error.message
+          : String(error);
+      this.#reject(conn, peer, reason);
+    }
+  }
+
+  #reject(conn: Deno.Conn, peer: string, reason: string): void {
+    if (!this.#handshakes.delete(conn)) return;
+    try {
+      conn.close();
+    } catch {
+      // already closed
+    }
+    this.#log(`blit-daemon: data plane: rejected ${peer} (${reason})`);
+  }
+
+  /** Stops listening and fails every pending session. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#listener.close();
+    } catch {
+      // already closed
+    }
+    for (const conn of this.#handshakes) {
+      try {
+        conn.close();
+      } catch {
+        // already closed
+      }
+    }
+    this.#handshakes.clear();
+    for (const [id, pending] of this.#pending) {
+      clearTimeout(pending.timer);
+      pending.reject(new DataPlaneRejectedError("Data plane closed"));
+      this.#pending.delete(id);
+    }
+  }
+}
+
+function reasonOf(error: unknown, timeoutMs: number): string {
+  if (error instanceof Deno.errors.ConnectionRefused) {
+    return "connection refused";
+  }
+  if (error instanceof Deno.errors.TimedOut) {
+    return `timed out after ${timeoutMs} ms`;
+  }
+  if (error instanceof Deno.errors.ConnectionReset) return "connection reset";
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
+
+/**
+ * Dials the data plane, presents the token and waits for acceptance.
+ *
+ * Permissions: net to `hostname:port`.
+ *
+ * @example
+ * ```ts
+ * import { dialDataPlane, DataPlaneUnreachableError } from "./data_plane.ts";
+ * try {
+ *   await dialDataPlane("127.0.0.1", 1, "t", { timeoutMs: 500 });
+ * } catch (e) {
+ *   console.assert(e instanceof DataPlaneUnreachableError);
+ * }
+ * ```
+ * @throws {DataPlaneUnreachableError} when it can't connect in time.
+ * @throws {DataPlaneRejectedError} when the daemon closes without accepting.
+ */
+export async function dialDataPlane(
+  hostname: string,
+  port: number,
+  token: string,
+  options: { timeoutMs?: number } = {},
+): Promise<Deno.Conn> {
+  const timeoutMs = options.timeoutMs ?? 3000;
+  const address = hostname.includes(":")
+    ? `[${hostname}]:${port}`
+    : `${hostname}:${port}`;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const connecting = Deno.connect({ hostname, port });
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Deno.errors.TimedOut()), timeoutMs);
+  });
+  let conn: Deno.Conn;
+  try {
+    conn = await Promise.race([connecting, timeout]);
+  } catch (error) {
+    // A connect that completes after the timeout must not leak.
+    connecting.then((c) => c.close(), () => {});
+    throw new DataPlaneUnreachableError(address, reasonOf(error, timeoutMs));
+  } finally {
+    clearTimeout(timer);
+  }
+  try {
+    await writeAll(conn, encodeHello(token));
+    const status = await readExact(conn, 1);
+    if (status[0] !== 0) {
+      throw new DataPlaneRejectedError(
+        `Data plane ${address} refused the token`,
+      );
+    }
+    return conn;
+  } catch (error) {
+    try {
+      conn.close();
+    } catch {
+      // already closed
+    }
+    if (error instanceof DataPlaneRejectedError) throw error;
+    throw new DataPlaneRejectedError(
+      `Data plane ${address} closed the connection without accepting the token`,
+    );
+  }
+}

@@ -1,0 +1,297 @@
+// The data-plane frame codec: pure bytes <-> frames, no I/O.
+import type { FileEntry } from "../fs/entry.ts";
+import { normalizeRelative, PathEscapeError } from "../fs/safe_path.ts";
+
+/** Client hello magic: "BLT1". */
+export const HELLO_MAGIC: Uint8Array = new Uint8Array([0x42, 0x4c, 0x54, 0x31]);
+/** Longest token a hello may carry. */
+export const MAX_TOKEN_BYTES = 4096;
+/** Longest path a file frame may carry. */
+export const MAX_FRAME_PATH_BYTES = 4096;
+/** Frame type bytes. */
+export const FRAME_END = 0x00;
+export const FRAME_FILE = 0x01;
+/** Fixed part of a file header after its path: size, mtime, mode. */
+const HEADER_TAIL = 8 + 8 + 4;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** What the decoder produces. Body bytes are views into the input. */
+export type FrameEvent =
+  | { type: "file"; entry: FileEntry }
+  | { type: "data"; bytes: Uint8Array }
+  | { type: "end" };
+
+/** The peer broke the framing rules; the connection must be dropped. */
+export class FrameProtocolError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "FrameProtocolError";
+  }
+}
+
+/**
+ * Encodes the client hello: magic, token length, token.
+ *
+ * @example
+ * ```ts
+ * import { encodeHello } from "./frame_codec.ts";
+ * console.assert(encodeHello("t").length === 9);
+ * ```
+ * @throws {RangeError} when the token is longer than MAX_TOKEN_BYTES.
+ */
+export function encodeHello(token: string): Uint8Array {
+  const bytes = encoder.encode(token);
+  if (bytes.length > MAX_TOKEN_BYTES) {
+    throw new RangeError(
+      `Token is ${bytes.length} bytes; at most ${MAX_TOKEN_BYTES}`,
+    );
+  }
+  const out = new Uint8Array(8 + bytes.length);
+  out.set(HELLO_MAGIC, 0);
+  new DataView(out.buffer).setUint32(4, bytes.length);
+  out.set(bytes, 8);
+  return out;
+}
+
+/**
+ * Reads the token length out of the 8-byte hello prefix, checking the
+ * magic and the bound before anything is allocated.
+ *
+ * @example
+ * ```ts
+ * import { encodeHello, helloTokenLength } from "./frame_codec.ts";
+ * console.assert(helloTokenLength(encodeHello("abc").subarray(0, 8)) === 3);
+ * ```
+ * @throws {FrameProtocolError} for a wrong magic or an oversized token.
+ */
+export function helloTokenLength(prefix: Uint8Array): number {
+  if (prefix.length < 8) {
+    throw new FrameProtocolError("Hello is shorter than 8 bytes");
+  }
+  for (let i = 0; i < 4; i++) {
+    if (prefix[i] !== HELLO_MAGIC[i]) {
+      throw new FrameProtocolError("Not a blit data-plane hello");
+    }
+  }
+  const length = new DataView(prefix.buffer, prefix.byteOffset, 8).getUint32(4);
+  if (length === 0 || length > MAX_TOKEN_BYTES) {
+    throw new FrameProtocolError(
+      `Token length ${length} is out of range (1-${MAX_TOKEN_BYTES})`,
+    );
+  }
+  return length;
+}
+
+/**
+ * Encodes a file frame header; the body (exactly `entry.size` bytes)
+ * follows it on the wire.
+ *
+ * @example
+ * ```ts
+ * import { encodeFileHeader } from "./frame_codec.ts";
+ * const h = encodeFileHeader({ path: "a", kind: "file", size: 1, mtimeMs: 0, mode: 0o644 });
+ * console.assert(h.length === 24 && h[0] === 1);
+ * ```
+ */
+export function encodeFileHeader(entry: FileEntry): Uint8Array {
+  const path = encoder.encode(entry.path);
+  if (path.length === 0 || path.length > MAX_FRAME_PATH_BYTES) {
+    throw new RangeError(`Path of ${path.length} bytes is out of range`);
+  }
+  const out = new Uint8Array(1 + 2 + path.length + HEADER_TAIL);
+  writeFileHeader(out, 0, path, entry);
+  return out;
+}
+
+/** Size of a header for an already-encoded path. */
+export function fileHeaderSize(pathBytes: Uint8Array): number {
+  return 1 + 2 + pathBytes.length + HEADER_TAIL;
+}
+
+/** Writes a header into `out` at `offset`; returns the bytes written. */
+export function writeFileHeader(
+  out: Uint8Array,
+  offset: number,
+  path: Uint8Array,
+  entry: FileEntry,
+): number {
+  const view = new DataView(out.buffer, out.byteOffset + offset);
+  out[offset] = FRAME_FILE;
+  view.setUint16(1, path.length);
+  out.set(path, offset + 3);
+  const tail = 3 + path.length;
+  view.setBigUint64(tail, BigInt(entry.size));
+  view.setFloat64(tail + 8, entry.mtimeMs);
+  view.setUint32(tail + 16, entry.mode & 0o7777);
+  return tail + HEADER_TAIL;
+}
+
+/**
+ * Encodes the end-of-stream frame.
+ *
+ * @example
+ * ```ts
+ * import { encodeEnd } from "./frame_codec.ts";
+ * console.assert(encodeEnd()[0] === 0);
+ * ```
+ */
+export function encodeEnd(): Uint8Array {
+  return new Uint8Array([FRAME_END]);
+}
+
+/**
+ * Incremental frame decoder: feed chunks, get events. Lengths are checked
+ * before allocation, paths are normalised (hostile ones refused), body
+ * bytes are handed out as views; only a header split across chunks is
+ * copied.
+ *
+ * @example
+ * ```ts
+ * import { encodeEnd, encodeFileHeader, FrameDecoder } from "./frame_codec.ts";
+ * const d = new FrameDecoder();
+ * const ev = d.push(encodeFileHeader({ path: "a", kind: "file", size: 0, mtimeMs: 0, mode: 0o644 }));
+ * ev.push(...d.push(encodeEnd()));
+ * d.finish();
+ * console.assert(ev.length === 2 && ev[1].type === "end");
+ * ```
+ */
+export class FrameDecoder {
+  #pending = new Uint8Array(0);
+  #bodyLeft = 0;
+  #ended = false;
+
+  /** Decodes what `chunk` completes. @throws {FrameProtocolError} */
+  push(chunk: Uint8Array): FrameEvent[] {
+    const events: FrameEvent[] = [];
+    let offset = 0;
+    while (offset < chunk.length) {
+      if (this.#ended) {
+        throw new FrameProtocolError(
+          `${chunk.length - offset} bytes after the end frame`,
+        );
+      }
+      if (this.#bodyLeft > 0) {
+        const n = Math.min(this.#bodyLeft, chunk.length - offset);
+        events.push({
+          type: "data",
+          bytes: chunk.subarray(offset, offset + n),
+        });
+        this.#bodyLeft -= n;
+        offset += n;
+        continue;
+      }
+      // Header: parse in place when whole, else gather the pieces.
+      let buf: Uint8Array;
+      let start: number;
+      if (this.#pending.length > 0) {
+        const need = this.#headerNeed(this.#pending, 0);
+        const take = Math.min(
+          chunk.length - offset,
+          Math.max(0, need - this.#pending.length),
+        );
+        const joined = new Uint8Array(this.#pending.length + take);
+        joined.set(this.#pending);
+        joined.set(chunk.subarray(offset, offset + take), this.#pending.length);
+        offset += take;
+        this.#pending = joined;
+        if (joined.length < this.#headerNeed(joined, 0)) continue;
+        buf = joined;
+        start = 0;
+      } else {
+        const need = this.#headerNeed(chunk, offset);
+        if (chunk.length - offset < need) {
+          this.#pending = chunk.slice(offset);
+          offset = chunk.length;
+          continue;
+        }
+        buf = chunk;
+        start = offset;
+      }
+      const type = buf[start];
+      if (type === FRAME_END) {
+        events.push({ type: "end" });
+        this.#ended = true;
+        if (buf === chunk) offset = start + 1;
+        this.#pending = new Uint8Array(0);
+        continue;
+      }
+      const size = this.#headerNeed(buf, start);
+      events.push({ type: "file", entry: this.#parseHeader(buf, start) });
+      if (buf === chunk) offset = start + size;
+      this.#pending = new Uint8Array(0);
+    }
+    return events;
+  }
+
+  /** Bytes a header starting at `start` needs (as far as known so far). */
+  #headerNeed(buf: Uint8Array, start: number): number {
+    if (buf.length - start < 1) return 1;
+    const type = buf[start];
+    if (type === FRAME_END) return 1;
+    if (type !== FRAME_FILE) {
+      throw new FrameProtocolError(`Unknown frame type ${type}`);
+    }
+    if (buf.length - start < 3) return 3;
+    const pathLength = (buf[start + 1] << 8) | buf[start + 2];
+    if (pathLength === 0 || pathLength > MAX_FRAME_PATH_BYTES) {
+      throw new FrameProtocolError(
+        `Frame path length ${pathLength} is out of range`,
+      );
+    }
+    return 3 + pathLength + HEADER_TAIL;
+  }
+
+  #parseHeader(buf: Uint8Array, start: number): FileEntry {
+    const view = new DataView(buf.buffer, buf.byteOffset + start);
+    const pathLength = view.getUint16(1);
+    let path: string;
+    try {
+      path = normalizeRelative(
+        decoder.decode(buf.subarray(start + 3, start + 3 + pathLength)),
+      );
+    } catch (error) {
+      if (error instanceof PathEscapeError) {
+        throw new FrameProtocolError(error.message);
+      }
+      throw new FrameProtocolError("Frame path is not valid UTF-8");
+    }
+    if (path === "") throw new FrameProtocolError("Frame path is empty");
+    const tail = 3 + pathLength;
+    const size = view.getBigUint64(tail);
+    if (size > BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw new FrameProtocolError(`Frame size ${size} is out of range`);
+    }
+    const mtimeMs = view.getFloat64(tail + 8);
+    if (!Number.isFinite(mtimeMs)) {
+      throw new FrameProtocolError("Frame mtime is not finite");
+    }
+    const mode = view.getUint32(tail + 16);
+    if (mode > 0o7777) {
+      throw new FrameProtocolError(`Frame mode ${mode} is out of range`);
+    }
+    this.#bodyLeft = Number(size);
+    return { path, kind: "file", size: Number(size), mtimeMs, mode };
+  }
+
+  /** Whether the end frame was seen. */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** Checks the stream ended cleanly. @throws {FrameProtocolError} */
+  finish(): void {
+    if (this.#bodyLeft > 0) {
+      throw new FrameProtocolError(
+        `Stream ended ${this.#bodyLeft} bytes short of a file body`,
+      );
+    }
+    if (this.#pending.length > 0) {
+      throw new FrameProtocolError("Stream ended inside a frame header");
+    }
+    if (!this.#ended) {
+      throw new FrameProtocolError("Stream ended without an end frame");
+    }
+  }
+}

@@ -1,0 +1,120 @@
+// The gRPC fallback's byte path: files as FileData-shaped chunks and back.
+import type { FileEntry } from "../fs/entry.ts";
+import { resolveInside } from "../fs/safe_path.ts";
+import { type FrameEvent, FrameProtocolError } from "./frame_codec.ts";
+import { SourceChangedError } from "./frame_stream.ts";
+
+/** One FileData message's worth: the first chunk of a file has `header`. */
+export interface FileDataChunk {
+  path: string;
+  header?: FileEntry;
+  data: Uint8Array;
+  last: boolean;
+}
+
+/**
+ * Reads files from `root` and yields chunks of at most `chunkSize` bytes
+ * (default 1 MiB, under gRPC's 4 MiB message limit). An empty file is one
+ * chunk with its header and `last`.
+ *
+ * Permissions: read on `root`.
+ *
+ * @example
+ * ```ts
+ * import { fileDataChunks } from "./grpc_data.ts";
+ * const root = Deno.realPathSync(Deno.makeTempDirSync());
+ * Deno.writeTextFileSync(`${root}/a`, "hi");
+ * const chunks = await Array.fromAsync(fileDataChunks(root, [{ path: "a", kind: "file", size: 2, mtimeMs: 0, mode: 0o644 }]));
+ * console.assert(chunks.length === 1 && chunks[0].last && chunks[0].header?.path === "a");
+ * ```
+ */
+export async function* fileDataChunks(
+  root: string,
+  entries: AsyncIterable<FileEntry> | Iterable<FileEntry>,
+  options: { chunkSize?: number } = {},
+): AsyncGenerator<FileDataChunk> {
+  const chunkSize = options.chunkSize ?? 1 << 20;
+  if (!Number.isInteger(chunkSize) || chunkSize < 1024) {
+    throw new RangeError(
+      `chunkSize must be an integer >= 1024, got ${chunkSize}`,
+    );
+  }
+  for await (const entry of entries) {
+    if (entry.kind !== "file") continue;
+    const file = Deno.openSync(resolveInside(root, entry.path), { read: true });
+    try {
+      let left = entry.size;
+      let first = true;
+      do {
+        const n = Math.min(left, chunkSize);
+        const data = new Uint8Array(n);
+        let got = 0;
+        while (got < n) {
+          const r = file.readSync(data.subarray(got));
+          if (r === null || r === 0) {
+            throw new SourceChangedError(
+              `File ${entry.path} shrank during the transfer (declared ${entry.size} bytes); run the command again`,
+            );
+          }
+          got += r;
+        }
+        left -= n;
+        yield {
+          path: entry.path,
+          header: first ? entry : undefined,
+          data,
+          last: left === 0,
+        };
+        first = false;
+      } while (left > 0);
+    } finally {
+      file.close();
+    }
+  }
+}
+
+/**
+ * Received chunks in, the same frame events the TCP decoder produces out,
+ * so one `ReceiveSink` serves both transports. The caller writes the end
+ * event (`{ type: "end" }`) when the sender says it is done.
+ *
+ * @example
+ * ```ts
+ * import { chunksToFrames } from "./grpc_data.ts";
+ * const e = { path: "a", kind: "file" as const, size: 1, mtimeMs: 0, mode: 0o644 };
+ * const ev = await Array.fromAsync(ReadableStream.from([{ path: "a", header: e, data: new Uint8Array(1), last: true }]).pipeThrough(chunksToFrames()));
+ * console.assert(ev.map((x) => x.type).join() === "file,data");
+ * ```
+ */
+export function chunksToFrames(): TransformStream<FileDataChunk, FrameEvent> {
+  let open: string | undefined;
+  return new TransformStream<FileDataChunk, FrameEvent>({
+    transform(chunk, controller) {
+      if (chunk.header) {
+        if (open !== undefined) {
+          throw new FrameProtocolError(
+            `File ${chunk.path} started inside ${open}`,
+          );
+        }
+        if (chunk.header.path !== chunk.path) {
+          throw new FrameProtocolError(
+            `Chunk path ${chunk.path} differs from its header`,
+          );
+        }
+        controller.enqueue({ type: "file", entry: chunk.header });
+        open = chunk.path;
+      } else if (open !== chunk.path) {
+        throw new FrameProtocolError(`Data for ${chunk.path} outside its file`);
+      }
+      if (chunk.data.length > 0) {
+        controller.enqueue({ type: "data", bytes: chunk.data });
+      }
+      if (chunk.last) open = undefined;
+    },
+    flush() {
+      if (open !== undefined) {
+        throw new FrameProtocolError(`Stream ended inside ${open}`);
+      }
+    },
+  });
+}

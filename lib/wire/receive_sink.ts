@@ -1,0 +1,168 @@
+// The receiving sink: frame events in, files atomically on disk.
+import type { FileEntry } from "../fs/entry.ts";
+import { AtomicFile, writeFileAtomic } from "../fs/atomic_write.ts";
+import { type FrameEvent, FrameProtocolError } from "./frame_codec.ts";
+
+/** What a {@linkcode ReceiveSink} committed. */
+export interface ReceiveStats {
+  files: number;
+  bytes: number;
+}
+
+/** Options for {@linkcode ReceiveSink}. */
+export interface ReceiveSinkOptions {
+  /** Called after each committed file (progress). */
+  onFile?: (entry: FileEntry) => void;
+  /** Called with body byte counts as they arrive (progress). */
+  onBytes?: (n: number) => void;
+  /** Files up to this size are gathered in memory and written in one go. Default: 1 MiB. */
+  smallFileBytes?: number;
+}
+
+/**
+ * Writes received files under `root`: only paths negotiated in `expected`,
+ * each at most once, with exactly the negotiated size; mode and mtime come
+ * from the negotiated entry. Files go to temp names and are renamed when
+ * complete, so an error or abort leaves nothing half-written under a final
+ * name. Closing before the end frame, or with negotiated files missing, is
+ * an error.
+ *
+ * Permissions: read and write on `root`.
+ *
+ * @example
+ * ```ts
+ * import { ReceiveSink } from "./receive_sink.ts";
+ * const root = Deno.realPathSync(Deno.makeTempDirSync());
+ * const e = { path: "a", kind: "file" as const, size: 2, mtimeMs: 0, mode: 0o644 };
+ * const sink = new ReceiveSink(root, new Map([["a", e]]));
+ * await ReadableStream.from([
+ *   { type: "file" as const, entry: e }, { type: "data" as const, bytes: new Uint8Array([1, 2]) }, { type: "end" as const },
+ * ]).pipeTo(sink);
+ * console.assert(sink.stats.files === 1 && Deno.statSync(`${root}/a`).size === 2);
+ * ```
+ */
+export class ReceiveSink extends WritableStream<FrameEvent> {
+  readonly #stats: ReceiveStats;
+
+  constructor(
+    root: string,
+    expected: ReadonlyMap<string, FileEntry>,
+    options: ReceiveSinkOptions = {},
+  ) {
+    const stats: ReceiveStats = { files: 0, bytes: 0 };
+    const small = options.smallFileBytes ?? 1 << 20;
+    const done = new Set<string>();
+    let current: FileEntry | undefined;
+    let file: AtomicFile | undefined;
+    let buffer: Uint8Array | undefined;
+    let filled = 0;
+    let ended = false;
+
+    function complete(entry: FileEntry): void {
+      if (buffer) {
+        writeFileAtomic(root, entry, buffer);
+        buffer = undefined;
+      } else {
+        file!.commit();
+        file = undefined;
+      }
+      done.add(entry.path);
+      stats.files++;
+      stats.bytes += entry.size;
+      current = undefined;
+      options.onFile?.(entry);
+    }
+
+    function begin(announced: FileEntry): void {
+      if (ended) throw new FrameProtocolError("File after the end frame");
+      if (current) {
+        throw new FrameProtocolError(
+          `File ${announced.path} started inside ${current.path}`,
+        );
+      }
+      const entry = expected.get(announced.path);
+      if (!entry || entry.kind !== "file") {
+        throw new FrameProtocolError(
+          `File ${announced.path} was not asked for`,
+        );
+      }
+      if (done.has(entry.path)) {
+        throw new FrameProtocolError(`File ${entry.path} was sent twice`);
+      }
+      if (announced.size !== entry.size) {
+        throw new FrameProtocolError(
+          `File ${entry.path} has ${announced.size} bytes, negotiated ${entry.size}`,
+        );
+      }
+      current = entry;
+      filled = 0;
+      if (entry.size <= small) buffer = new Uint8Array(entry.size);
+      else file = AtomicFile.open(root, entry);
+      if (entry.size === 0) complete(entry);
+    }
+
+    function data(bytes: Uint8Array): void {
+      if (!current) throw new FrameProtocolError("Data outside a file");
+      if (filled + bytes.length > current.size) {
+        throw new FrameProtocolError(
+          `File ${current.path} got more than its ${current.size} bytes`,
+        );
+      }
+      if (buffer) buffer.set(bytes, filled);
+      else file!.write(bytes);
+      filled += bytes.length;
+      options.onBytes?.(bytes.length);
+      if (filled === current.size) complete(current);
+    }
+
+    function cleanup(): void {
+      file?.abort();
+      file = undefined;
+      buffer = undefined;
+      current = undefined;
+    }
+
+    super({
+      write(event) {
+        try {
+          if (event.type === "file") begin(event.entry);
+          else if (event.type === "data") data(event.bytes);
+          else {
+            if (current) {
+              throw new FrameProtocolError(`End frame inside ${current.path}`);
+            }
+            if (ended) throw new FrameProtocolError("Second end frame");
+            ended = true;
+          }
+        } catch (error) {
+          cleanup();
+          throw error;
+        }
+      },
+      close() {
+        if (!ended) {
+          cleanup();
+          throw new FrameProtocolError("Stream closed before the end frame");
+        }
+        let missing = 0;
+        for (const [path, entry] of expected) {
+          if (entry.kind === "file" && !done.has(path)) missing++;
+        }
+        if (missing > 0) {
+          throw new FrameProtocolError(
+            `${missing} negotiated files were not sent`,
+          );
+        }
+      },
+      abort() {
+        cleanup();
+      },
+    });
+    this.#stats = stats;
+  }
+
+  /** Files and bytes committed so far. */
+  get stats(): ReceiveStats {
+    return this.#stats;
+  }
+}
