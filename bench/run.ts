@@ -1,7 +1,8 @@
 // `deno task bench`: runs every benchmark in this folder, one after another.
-import { dirname, fromFileUrl, join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 
-const here = dirname(fromFileUrl(import.meta.url));
+const here = dirname(fileURLToPath(import.meta.url));
 const benches: { file: string; args: string[] }[] = [
   { file: "local_small_files.ts", args: [] },
   {

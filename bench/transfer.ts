@@ -7,9 +7,10 @@
 // disk is out of the picture. rsync comes from `apt-get install -y rsync`;
 // without it the rsync rows are skipped.
 import { parseArgs } from "node:util";
-import { dirname, fromFileUrl, join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 
-const repo = dirname(dirname(fromFileUrl(import.meta.url)));
+const repo = dirname(dirname(fileURLToPath(import.meta.url)));
 const deno = Deno.execPath();
 const decoder = new TextDecoder();
 

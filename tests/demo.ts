@@ -1,7 +1,8 @@
 // `deno task demo`: a remote round trip against a real daemon, end to end.
-import { dirname, fromFileUrl, join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 
-const repo = dirname(dirname(fromFileUrl(import.meta.url)));
+const repo = dirname(dirname(fileURLToPath(import.meta.url)));
 const deno = Deno.execPath();
 const decoder = new TextDecoder();
 

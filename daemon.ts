@@ -1,0 +1,192 @@
+// `blit-daemon`: exports modules over the blit control and data planes.
+import { parseArgs } from "node:util";
+import { startDaemon } from "./lib/daemon/server.ts";
+import { fileURLToPath } from "node:url";
+import {
+  ConfigError,
+  type DaemonFlags,
+  daemonStateDir,
+  loadConfig,
+} from "./lib/daemon/config.ts";
+import {
+  canReexec,
+  isSandboxed,
+  reexec,
+  sandboxFlags,
+} from "./lib/daemon/sandbox.ts";
+
+const USAGE = `blit-daemon: export directories (modules) to blit clients
+
+Usage: blit-daemon [--config FILE] [--bind ADDR] [--port N] [--root DIR] [--force-grpc-data]
+
+  --config FILE       JSONC config (see README); flags override it
+  --bind ADDR         control and data plane address (default 127.0.0.1)
+  --port N            control plane port (default 50051; 0 = any free port)
+  --root DIR          export DIR as module "default"
+  --force-grpc-data   never offer the TCP data plane
+  --print-permissions print the sandbox's Deno permission flags and exit
+  -h, --help          this help`;
+
+function fail(message: string, code = 2): never {
+  console.error(`blit-daemon: error: ${message}`);
+  Deno.exit(code);
+}
+
+function parse(
+  args: string[],
+): DaemonFlags & {
+  help: boolean;
+  printPermissions: boolean;
+  stateDir?: string;
+} {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        config: { type: "string" },
+        bind: { type: "string" },
+        port: { type: "string" },
+        root: { type: "string" },
+        "force-grpc-data": { type: "boolean", default: false },
+        "print-permissions": { type: "boolean", default: false },
+        "state-dir": { type: "string" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    }));
+  } catch (error) {
+    fail(`${error instanceof Error ? error.message : error} (see --help)`);
+  }
+  let port: number | undefined;
+  if (values.port !== undefined) {
+    if (!/^\d{1,5}$/.test(values.port) || Number(values.port) > 65535) {
+      fail(`--port must be 0-65535, got ${JSON.stringify(values.port)}`);
+    }
+    port = Number(values.port);
+  }
+  if (values.bind !== undefined && values.bind === "") {
+    fail("--bind needs an address");
+  }
+  return {
+    config: values.config,
+    bind: values.bind,
+    port,
+    root: values.root,
+    forceGrpcData: values["force-grpc-data"],
+    help: values.help,
+    printPermissions: values["print-permissions"],
+    stateDir: values["state-dir"],
+  };
+}
+
+function isInside(parent: string, child: string): boolean {
+  return child === parent ||
+    child.startsWith(parent.endsWith("/") ? parent : `${parent}/`);
+}
+
+async function main(args: string[]): Promise<number> {
+  const flags = parse(args);
+  if (flags.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  let config;
+  try {
+    config = loadConfig(flags);
+  } catch (error) {
+    if (error instanceof ConfigError) fail(error.message);
+    throw error;
+  }
+  const stateDir = flags.stateDir ??
+    daemonStateDir(config.stateDir, Deno.env.toObject());
+  if (!isSandboxed()) {
+    try {
+      Deno.mkdirSync(stateDir, { recursive: true });
+    } catch (error) {
+      fail(
+        `cannot create state directory ${stateDir}: ${
+          error instanceof Error ? error.message : error
+        }`,
+      );
+    }
+    const realState = Deno.realPathSync(stateDir);
+    for (const m of config.modules) {
+      const real = Deno.realPathSync(m.path);
+      if (isInside(real, realState)) {
+        fail(
+          `state directory ${stateDir} is inside module "${m.name}"; set "stateDir" elsewhere`,
+        );
+      }
+    }
+  }
+  const sandbox = sandboxFlags(config, stateDir);
+  if (flags.printPermissions) {
+    console.log(sandbox.join(" "));
+    return 0;
+  }
+  if (!isSandboxed()) {
+    if (!canReexec()) {
+      console.error(
+        "blit-daemon: warning: no permission to re-execute under a sandbox; running with the permissions given",
+      );
+    } else {
+      console.error(`blit-daemon: sandbox: ${sandbox.join(" ")}`);
+      const passed = [...args];
+      if (!flags.stateDir) passed.push("--state-dir", stateDir);
+      return await reexec(fileURLToPath(import.meta.url), sandbox, passed);
+    }
+  }
+
+  let daemon;
+  try {
+    daemon = await startDaemon(config);
+  } catch (error) {
+    fail(
+      `cannot listen on ${config.bind}:${config.port}: ${
+        error instanceof Error ? error.message : error
+      }`,
+      1,
+    );
+  }
+  const host = config.bind.includes(":") ? `[${config.bind}]` : config.bind;
+  console.log(`blit-daemon listening on ${host}:${daemon.port}`);
+  console.error(
+    `blit-daemon: modules: ${
+      config.modules.map((m) =>
+        `${m.name}=${m.path}${m.readOnly ? " (read-only)" : ""}`
+      ).join(", ")
+    }; data plane: ${
+      daemon.dataPort === null
+        ? "off (gRPC only)"
+        : `${host}:${daemon.dataPort}`
+    }`,
+  );
+  const debugRead = Deno.env.get("BLIT_DAEMON_DEBUG_READ");
+  if (debugRead) {
+    // Test hook: prove the sandbox by reading a path outside the modules.
+    try {
+      Deno.readFileSync(debugRead);
+      console.error(`blit-daemon: debug read ${debugRead}: ok`);
+    } catch (error) {
+      console.error(
+        `blit-daemon: debug read ${debugRead}: ${
+          error instanceof Error ? error.name : error
+        }`,
+      );
+    }
+  }
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    Deno.addSignalListener("SIGINT", stop);
+    Deno.addSignalListener("SIGTERM", stop);
+  });
+  console.error("blit-daemon: stopping");
+  await daemon.stop();
+  return 0;
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,84 @@
+// Maps daemon-side failures to gRPC statuses the CLI turns into messages.
+import { status as Status } from "@grpc/grpc-js";
+import { PathEscapeError } from "../fs/safe_path.ts";
+import { EntryConflictError, SizeMismatchError } from "../fs/atomic_write.ts";
+import { FrameProtocolError } from "../wire/frame_codec.ts";
+
+/** A failure with the gRPC status the client should see. */
+export class ServiceError extends Error {
+  readonly code: Status;
+  constructor(code: Status, message: string) {
+    super(message);
+    this.name = "ServiceError";
+    this.code = code;
+  }
+}
+
+/** An unknown module name. */
+export class ModuleNotFoundError extends ServiceError {
+  constructor(name: string, available: string[]) {
+    super(
+      Status.NOT_FOUND,
+      `Module "${name}" not found (available: ${
+        available.join(", ") || "none"
+      })`,
+    );
+    this.name = "ModuleNotFoundError";
+  }
+}
+
+/** A write to a read-only module. */
+export class ReadOnlyModuleError extends ServiceError {
+  constructor(name: string) {
+    super(Status.PERMISSION_DENIED, `Module "${name}" is read-only`);
+    this.name = "ReadOnlyModuleError";
+  }
+}
+
+/**
+ * The gRPC status object for any error.
+ *
+ * @example
+ * ```ts
+ * import { toStatus, ServiceError } from "./errors.ts";
+ * import { status } from "@grpc/grpc-js";
+ * console.assert(toStatus(new ServiceError(status.NOT_FOUND, "x")).code === status.NOT_FOUND);
+ * ```
+ */
+export function toStatus(error: unknown): { code: Status; details: string } {
+  if (error instanceof ServiceError) {
+    return { code: error.code, details: error.message };
+  }
+  if (error instanceof PathEscapeError) {
+    return { code: Status.INVALID_ARGUMENT, details: error.message };
+  }
+  if (
+    error instanceof FrameProtocolError || error instanceof SizeMismatchError
+  ) {
+    return { code: Status.INVALID_ARGUMENT, details: error.message };
+  }
+  if (error instanceof EntryConflictError) {
+    return { code: Status.FAILED_PRECONDITION, details: error.message };
+  }
+  if (error instanceof RangeError || error instanceof TypeError) {
+    return { code: Status.INVALID_ARGUMENT, details: error.message };
+  }
+  if (error instanceof Deno.errors.NotFound) {
+    return { code: Status.NOT_FOUND, details: error.message };
+  }
+  if (
+    error instanceof Deno.errors.NotCapable ||
+    error instanceof Deno.errors.PermissionDenied
+  ) {
+    return {
+      code: Status.PERMISSION_DENIED,
+      details: `Permission denied on the daemon: ${error.message}`,
+    };
+  }
+  return {
+    code: Status.INTERNAL,
+    details: `Daemon error: ${
+      error instanceof Error ? error.message : String(error)
+    }`,
+  };
+}

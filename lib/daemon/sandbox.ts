@@ -1,0 +1,110 @@
+// The daemon's Deno permission sandbox: computed flags and a re-exec.
+import type { DaemonConfig } from "./config.ts";
+
+/** Env marker: set in the re-executed, sandboxed daemon. */
+export const SANDBOX_ENV = "BLIT_DAEMON_SANDBOXED";
+
+/** Environment variables the sandboxed daemon may read. */
+export const ENV_ALLOW = ["GRPC_*", "grpc_*", "NODE_*", "BLIT_DAEMON_*"];
+
+function netHost(bind: string): string {
+  return bind.includes(":") && !bind.startsWith("[") ? `[${bind}]` : bind;
+}
+
+/**
+ * The permission flags the daemon runs with: read on its modules, config
+ * and state dir; write on writable modules and the state dir; net on its
+ * listen address only; env on the variables it reads; nothing else (no
+ * run, ffi, sys or import).
+ *
+ * @example
+ * ```ts
+ * import { sandboxFlags } from "./sandbox.ts";
+ * const flags = sandboxFlags({ bind: "127.0.0.1", port: 1, dataPort: 0, advertiseData: null, forceGrpcData: false, stateDir: null, configFile: null, modules: [{ name: "m", path: "/srv/m", readOnly: true, comment: "" }] }, "/state");
+ * console.assert(flags.includes("--allow-read=/srv/m,/state") && flags.includes("--allow-write=/state"));
+ * ```
+ */
+export function sandboxFlags(config: DaemonConfig, stateDir: string): string[] {
+  const read = [...config.modules.map((m) => m.path), stateDir];
+  if (config.configFile) read.push(config.configFile);
+  const write = [
+    ...config.modules.filter((m) => !m.readOnly).map((m) => m.path),
+    stateDir,
+  ];
+  const flags = [
+    "--no-prompt",
+    `--allow-read=${read.join(",")}`,
+    `--allow-write=${write.join(",")}`,
+    `--allow-net=${netHost(config.bind)}`,
+    `--allow-env=${ENV_ALLOW.join(",")}`,
+  ];
+  return flags;
+}
+
+/**
+ * Whether this process is already the sandboxed daemon.
+ *
+ * @example
+ * ```ts
+ * import { isSandboxed } from "./sandbox.ts";
+ * console.assert(typeof isSandboxed() === "boolean");
+ * ```
+ */
+export function isSandboxed(): boolean {
+  try {
+    return Deno.env.get(SANDBOX_ENV) === "1";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether this process may re-execute itself (it holds run permission).
+ *
+ * @example
+ * ```ts
+ * import { canReexec } from "./sandbox.ts";
+ * console.assert(typeof canReexec() === "boolean");
+ * ```
+ */
+export function canReexec(): boolean {
+  return Deno.permissions.querySync({ name: "run", command: Deno.execPath() })
+    .state === "granted";
+}
+
+/**
+ * Runs `script` again under `flags`, forwarding SIGINT/SIGTERM, with
+ * stdout/stderr passed through; resolves with the child's exit code.
+ *
+ * Permissions: run on `Deno.execPath()`.
+ */
+export async function reexec(
+  script: string,
+  flags: string[],
+  args: string[],
+): Promise<number> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...flags, script, ...args],
+    env: { [SANDBOX_ENV]: "1" },
+    stdin: "null",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn();
+  const forward = (signal: Deno.Signal) => () => {
+    try {
+      child.kill(signal);
+    } catch {
+      // already gone
+    }
+  };
+  const onInt = forward("SIGINT");
+  const onTerm = forward("SIGTERM");
+  Deno.addSignalListener("SIGINT", onInt);
+  Deno.addSignalListener("SIGTERM", onTerm);
+  const status = await child.status;
+  Deno.removeSignalListener("SIGINT", onInt);
+  Deno.removeSignalListener("SIGTERM", onTerm);
+  return status.signal
+    ? 128 + (status.signal === "SIGKILL" ? 9 : 15)
+    : status.code;
+}

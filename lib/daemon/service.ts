@@ -1,0 +1,870 @@
+// The daemon's gRPC handlers: Push, Pull, List, Purge, ListModules.
+import * as grpc from "@grpc/grpc-js";
+import { create } from "@bufbuild/protobuf";
+import type { FileEntry } from "../fs/entry.ts";
+import { entryFromPath, enumerate } from "../fs/enumerate.ts";
+import { NeedListStream } from "../fs/need_list.ts";
+import {
+  applyDir,
+  applySymlink,
+  isTempName,
+  setDirTimes,
+} from "../fs/atomic_write.ts";
+import {
+  applyDeletions,
+  type DeletionCounts,
+  planDeletions,
+} from "../fs/mirror_plan.ts";
+import { normalizeRelative, resolveInside } from "../fs/safe_path.ts";
+import {
+  AckSchema,
+  type ClientPullRequest,
+  type ClientPushRequest,
+  DataTransferNegotiationSchema,
+  EntryKind,
+  FileDataSchema,
+  FileHeaderSchema,
+  FileListSchema,
+  type ListModulesResponse,
+  ListModulesResponseSchema,
+  type ListRequest,
+  type ListResponse,
+  ListResponseSchema,
+  ManifestCompleteSchema,
+  ModuleInfoSchema,
+  type PurgeRequest,
+  type PurgeResponse,
+  PurgeResponseSchema,
+  PushSummarySchema,
+  type ServerPullResponse,
+  ServerPullResponseSchema,
+  type ServerPushResponse,
+  ServerPushResponseSchema,
+  Transport,
+} from "../rpc/service.ts";
+import { entryToHeader, headerToEntry } from "../rpc/convert.ts";
+import { MessageReader, writeMessage } from "../rpc/call_io.ts";
+import type { DataPlaneServer, DataSession } from "../wire/data_plane.ts";
+import { decodeFrames, encodeFrames } from "../wire/frame_stream.ts";
+import { ReceiveSink } from "../wire/receive_sink.ts";
+import { connReadable, connWritable } from "../wire/socket.ts";
+import {
+  chunksToFrames,
+  type FileDataChunk,
+  fileDataChunks,
+} from "../wire/grpc_data.ts";
+import { hashFile } from "../fs/hash.ts";
+import type { FrameEvent } from "../wire/frame_codec.ts";
+import type { DaemonConfig, ModuleConfig } from "./config.ts";
+import {
+  ModuleNotFoundError,
+  ReadOnlyModuleError,
+  ServiceError,
+  toStatus,
+} from "./errors.ts";
+
+/** Most manifest entries one transfer may declare. */
+export const MAX_MANIFEST_ENTRIES = 10_000_000;
+/** Paths per FileList / ListResponse message. */
+const BATCH = 1000;
+
+/** What the handlers need from the daemon. */
+export interface ServiceContext {
+  config: DaemonConfig;
+  /** Null when the daemon forces gRPC data. */
+  dataPlane: DataPlaneServer | null;
+  log: (line: string) => void;
+}
+
+type PushCall = grpc.ServerDuplexStream<ClientPushRequest, ServerPushResponse>;
+type PullCall = grpc.ServerDuplexStream<ClientPullRequest, ServerPullResponse>;
+
+function findModule(ctx: ServiceContext, name: string): ModuleConfig {
+  const module = ctx.config.modules.find((m) => m.name === name);
+  if (!module) {
+    throw new ModuleNotFoundError(
+      name,
+      ctx.config.modules.map((m) => m.name),
+    );
+  }
+  return module;
+}
+
+function moduleRoot(module: ModuleConfig): string {
+  try {
+    return Deno.realPathSync(module.path);
+  } catch {
+    throw new ServiceError(
+      grpc.status.UNAVAILABLE,
+      `Module "${module.name}" directory is missing on the daemon`,
+    );
+  }
+}
+
+function protocolError(message: string): ServiceError {
+  return new ServiceError(grpc.status.INVALID_ARGUMENT, message);
+}
+
+function lstatOrUndefined(abs: string): Deno.FileInfo | undefined {
+  try {
+    return Deno.lstatSync(abs);
+  } catch (error) {
+    if (
+      error instanceof Deno.errors.NotFound ||
+      error instanceof Deno.errors.NotADirectory
+    ) return undefined;
+    throw error;
+  }
+}
+
+function baseName(path: string): string {
+  return path.slice(path.lastIndexOf("/") + 1);
+}
+
+function parentOf(path: string): string {
+  const slash = path.lastIndexOf("/");
+  return slash < 0 ? "" : path.slice(0, slash);
+}
+
+function pushMessage(
+  payload: ServerPushResponse["payload"],
+): ServerPushResponse {
+  return create(ServerPushResponseSchema, { payload });
+}
+
+function pullMessage(
+  payload: ServerPullResponse["payload"],
+): ServerPullResponse {
+  return create(ServerPullResponseSchema, { payload });
+}
+
+function advertised(
+  ctx: ServiceContext,
+  plane: DataPlaneServer,
+): { host: string; port: number } {
+  const advertise = ctx.config.advertiseData;
+  if (!advertise) return { host: "", port: plane.port };
+  const colon = advertise.lastIndexOf(":");
+  return {
+    host: advertise.slice(0, colon).replace(/^\[|\]$/g, ""),
+    port: Number(advertise.slice(colon + 1)),
+  };
+}
+
+/**
+ * Receives file bytes over gRPC: FileData messages in, the shared
+ * ReceiveSink at the end.
+ */
+class GrpcReceiver {
+  readonly #writer: WritableStreamDefaultWriter<FileDataChunk>;
+  readonly done: Promise<void>;
+  constructor(sink: ReceiveSink) {
+    const frames = chunksToFrames();
+    const ended = new TransformStream<FrameEvent, FrameEvent>({
+      flush(controller) {
+        controller.enqueue({ type: "end" });
+      },
+    });
+    this.done = frames.readable.pipeThrough(ended).pipeTo(sink);
+    this.done.catch(() => {});
+    this.#writer = frames.writable.getWriter();
+  }
+  async write(chunk: FileDataChunk): Promise<void> {
+    await this.#writer.ready;
+    await this.#writer.write(chunk);
+  }
+  async finish(): Promise<void> {
+    await this.#writer.close();
+    await this.done;
+  }
+  abort(reason: unknown): void {
+    this.#writer.abort(reason).catch(() => {});
+  }
+}
+
+function chunkFromMessage(
+  message: ClientPushRequest | ServerPullResponse,
+): FileDataChunk {
+  if (message.payload.case !== "fileData") {
+    throw protocolError("Expected file data");
+  }
+  const data = message.payload.value;
+  return {
+    path: normalizeRelative(data.path),
+    header: data.header ? headerToEntry(data.header) : undefined,
+    data: data.data,
+    last: data.last,
+  };
+}
+
+/** Push: the client sends a tree, the daemon writes it. */
+export async function handlePush(
+  call: PushCall,
+  ctx: ServiceContext,
+): Promise<void> {
+  const reader = new MessageReader<ClientPushRequest>(call);
+  let session: DataSession | undefined;
+  let grpcReceiver: GrpcReceiver | undefined;
+  const cancelled = () => {
+    session?.cancel();
+    grpcReceiver?.abort(new Error("client went away"));
+  };
+  call.on("cancelled", cancelled);
+  try {
+    const first = await reader.next();
+    if (first?.payload.case !== "header") {
+      throw protocolError("Push must start with a header");
+    }
+    const header = first.payload.value;
+    const module = findModule(ctx, header.module);
+    if (module.readOnly) throw new ReadOnlyModuleError(module.name);
+    const options = header.options;
+    const dryRun = options?.dryRun ?? false;
+    const dest = normalizeRelative(header.destination);
+    const modRoot = moduleRoot(module);
+    const destAbs = resolveInside(modRoot, dest);
+    // Placement: a file goes into an existing directory (or one named with
+    // a trailing slash), otherwise it becomes the destination path itself.
+    let rootRel = dest;
+    let rename: string | undefined;
+    if (header.sourceIsFile) {
+      const info = lstatOrUndefined(destAbs);
+      if (
+        !(dest === "" || header.destination.endsWith("/") || info?.isDirectory)
+      ) {
+        rootRel = parentOf(dest);
+        rename = baseName(dest);
+      }
+    }
+    let root = resolveInside(modRoot, rootRel);
+    if (!dryRun) {
+      const info = lstatOrUndefined(root);
+      if (info && !info.isDirectory) {
+        throw new ServiceError(
+          grpc.status.FAILED_PRECONDITION,
+          `Destination ${rootRel} exists and is not a directory`,
+        );
+      }
+      if (!info) Deno.mkdirSync(root, { recursive: true });
+      root = Deno.realPathSync(root);
+      resolveInside(
+        modRoot,
+        root === modRoot ? "" : root.slice(modRoot.length + 1),
+      );
+    }
+    await writeMessage(
+      call,
+      pushMessage({
+        case: "ack",
+        value: create(AckSchema, { destination: dest }),
+      }),
+    );
+
+    // Manifest -> need list -> dirs/links applied, files collected.
+    const keep = new Set<string>();
+    const expected = new Map<string, FileEntry>();
+    const dirs: FileEntry[] = [];
+    let links = 0;
+    let bytes = 0;
+    let count = 0;
+    let paths: string[] = [];
+    const flushPaths = async () => {
+      if (paths.length === 0) return;
+      const batch = paths;
+      paths = [];
+      await writeMessage(
+        call,
+        pushMessage({
+          case: "fileList",
+          value: create(FileListSchema, { paths: batch }),
+        }),
+      );
+    };
+    const manifest = new ReadableStream<FileEntry>({
+      async pull(controller) {
+        const message = await reader.next();
+        if (!message) {
+          throw protocolError("Client ended the call inside the manifest");
+        }
+        if (message.payload.case === "manifestComplete") {
+          controller.close();
+          return;
+        }
+        if (message.payload.case !== "file") {
+          throw protocolError("Expected a manifest entry");
+        }
+        if (++count > MAX_MANIFEST_ENTRIES) {
+          throw new ServiceError(
+            grpc.status.RESOURCE_EXHAUSTED,
+            `Manifest has more than ${MAX_MANIFEST_ENTRIES} entries`,
+          );
+        }
+        const entry = headerToEntry(message.payload.value);
+        if (rename !== undefined) {
+          if (count > 1) {
+            throw protocolError(
+              "A single-file push carries one manifest entry",
+            );
+          }
+          entry.path = rename;
+        }
+        if (header.mirror) keep.add(entry.path);
+        controller.enqueue(entry);
+      },
+    });
+    const needList = new NeedListStream(root, {
+      checksum: options?.checksum ?? false,
+    });
+    await manifest.pipeThrough(needList).pipeTo(
+      new WritableStream<FileEntry>({
+        async write(entry) {
+          if (entry.kind === "dir") {
+            dirs.push(entry);
+            if (!dryRun) applyDir(root, entry);
+          } else if (entry.kind === "symlink") {
+            if (!dryRun) applySymlink(root, entry);
+            links++;
+          } else {
+            if (expected.has(entry.path)) {
+              throw protocolError(`Manifest lists ${entry.path} twice`);
+            }
+            expected.set(entry.path, entry);
+            bytes += entry.size;
+            paths.push(entry.path);
+            if (paths.length >= BATCH) await flushPaths();
+          }
+        },
+      }),
+    );
+    await flushPaths();
+
+    let plan: FileEntry[] = [];
+    const mirror = header.mirror && !header.sourceIsFile;
+    if (dryRun) {
+      if (mirror && lstatOrUndefined(root)) {
+        plan = await planDeletions(root, keep, { exclude: options?.exclude });
+      }
+      await writeMessage(
+        call,
+        pushMessage({
+          case: "summary",
+          value: create(PushSummarySchema, {
+            filesTransferred: BigInt(expected.size + links),
+            bytesTransferred: BigInt(bytes),
+            filesDeleted: BigInt(plan.length),
+            filesSkipped: BigInt(needList.skipped),
+          }),
+        }),
+      );
+      call.end();
+      return;
+    }
+
+    // Negotiate how the bytes travel.
+    const sink = new ReceiveSink(root, expected);
+    const useTcp = expected.size > 0 && ctx.dataPlane !== null &&
+      !(options?.forceGrpcData ?? false);
+    let tcpDone: Promise<void> | undefined;
+    if (useTcp) {
+      session = await ctx.dataPlane!.openSession({
+        module: module.name,
+        scope: "push",
+      });
+      const { host, port } = advertised(ctx, ctx.dataPlane!);
+      tcpDone = session.connection.then((conn) =>
+        connReadable(conn).pipeThrough(decodeFrames()).pipeTo(sink).finally(
+          () => {
+            try {
+              conn.close();
+            } catch {
+              // closed by the pipe
+            }
+          },
+        )
+      );
+      tcpDone.catch(() => {});
+      await writeMessage(
+        call,
+        pushMessage({
+          case: "negotiation",
+          value: create(DataTransferNegotiationSchema, {
+            transport: Transport.TCP,
+            host,
+            port,
+            token: session.token,
+            files: BigInt(expected.size),
+            bytes: BigInt(bytes),
+            streams: 1,
+          }),
+        }),
+      );
+    } else {
+      await writeMessage(
+        call,
+        pushMessage({
+          case: "negotiation",
+          value: create(DataTransferNegotiationSchema, {
+            transport: Transport.GRPC,
+            files: BigInt(expected.size),
+            bytes: BigInt(bytes),
+            streams: 1,
+          }),
+        }),
+      );
+    }
+    let transport = useTcp ? Transport.TCP : Transport.GRPC;
+    if (!useTcp) grpcReceiver = new GrpcReceiver(sink);
+    for (;;) {
+      const message = await reader.next();
+      if (!message) {
+        throw protocolError("Client ended the call before upload_complete");
+      }
+      if (message.payload.case === "uploadComplete") break;
+      if (message.payload.case !== "fileData") {
+        throw protocolError("Expected file data or upload_complete");
+      }
+      if (!grpcReceiver) {
+        // The client could not reach the data plane: take the bytes here.
+        session?.cancel();
+        tcpDone = undefined;
+        transport = Transport.GRPC;
+        grpcReceiver = new GrpcReceiver(sink);
+      }
+      await grpcReceiver.write(chunkFromMessage(message));
+    }
+    if (grpcReceiver) await grpcReceiver.finish();
+    else if (tcpDone) await tcpDone;
+
+    setDirTimes(root, dirs);
+    let deleted: DeletionCounts = { files: 0, dirs: 0 };
+    if (mirror) {
+      // Only now: every needed file has arrived.
+      plan = await planDeletions(root, keep, { exclude: options?.exclude });
+      deleted = applyDeletions(root, plan);
+    }
+    await writeMessage(
+      call,
+      pushMessage({
+        case: "summary",
+        value: create(PushSummarySchema, {
+          filesTransferred: BigInt(sink.stats.files + links),
+          bytesTransferred: BigInt(sink.stats.bytes),
+          filesDeleted: BigInt(deleted.files),
+          filesSkipped: BigInt(needList.skipped),
+          transport,
+        }),
+      }),
+    );
+    call.end();
+  } catch (error) {
+    session?.cancel();
+    grpcReceiver?.abort(error);
+    failCall(call, error, ctx);
+  } finally {
+    call.off("cancelled", cancelled);
+  }
+}
+
+function failCall(
+  call: grpc.ServerWritableStream<unknown, unknown> | PushCall | PullCall,
+  error: unknown,
+  ctx: ServiceContext,
+): void {
+  const status = toStatus(error);
+  if (status.code === grpc.status.INTERNAL) {
+    ctx.log(`blit-daemon: ${status.details}`);
+  }
+  try {
+    call.emit("error", status);
+  } catch {
+    // the call is already gone
+  }
+}
+
+/** Pull: the daemon sends a tree; the client says what it still needs. */
+export async function handlePull(
+  call: PullCall,
+  ctx: ServiceContext,
+): Promise<void> {
+  const reader = new MessageReader<ClientPullRequest>(call);
+  let session: DataSession | undefined;
+  call.on("cancelled", () => session?.cancel());
+  try {
+    const first = await reader.next();
+    if (first?.payload.case !== "header") {
+      throw protocolError("Pull must start with a header");
+    }
+    const header = first.payload.value;
+    const module = findModule(ctx, header.module);
+    const options = header.options;
+    const path = normalizeRelative(header.path);
+    const modRoot = moduleRoot(module);
+    const srcAbs = resolveInside(modRoot, path);
+    const info = lstatOrUndefined(srcAbs);
+    if (!info) {
+      throw new ServiceError(
+        grpc.status.NOT_FOUND,
+        `Path "${path}" not found in module "${module.name}"`,
+      );
+    }
+    const isDir = info.isDirectory;
+    const srcRoot = isDir ? srcAbs : resolveInside(modRoot, parentOf(path));
+    await writeMessage(
+      call,
+      pullMessage({
+        case: "ack",
+        value: create(AckSchema, {
+          destination: path,
+          sourceIsDir: isDir,
+          sourceExists: true,
+        }),
+      }),
+    );
+
+    const files = new Map<string, FileEntry>();
+    const source: AsyncIterable<FileEntry> = isDir
+      ? enumerate(srcAbs, {
+        exclude: options?.exclude,
+        hash: options?.checksum,
+      })
+      : (async function* () {
+        const entry = entryFromPath(srcAbs, baseName(srcAbs));
+        if (options?.checksum && entry.kind === "file") {
+          entry.hash = await hashFile(srcAbs);
+        }
+        yield entry;
+      })();
+    let entries = 0;
+    for await (const entry of source) {
+      if (entry.kind === "file") files.set(entry.path, entry);
+      entries++;
+      await writeMessage(
+        call,
+        pullMessage({ case: "file", value: entryToHeader(entry) }),
+      );
+    }
+    await writeMessage(
+      call,
+      pullMessage({
+        case: "manifestComplete",
+        value: create(ManifestCompleteSchema, { entries: BigInt(entries) }),
+      }),
+    );
+
+    const needed: FileEntry[] = [];
+    let bytes = 0;
+    const asked = new Set<string>();
+    for (;;) {
+      const message = await reader.next();
+      if (!message) {
+        throw protocolError("Client ended the call inside the need list");
+      }
+      if (message.payload.case === "needComplete") break;
+      if (message.payload.case !== "need") {
+        throw protocolError("Expected a need list");
+      }
+      for (const raw of message.payload.value.paths) {
+        const p = normalizeRelative(raw);
+        const entry = files.get(p);
+        if (!entry) {
+          throw protocolError(
+            `Need list names ${
+              JSON.stringify(raw)
+            }, which is not in the manifest`,
+          );
+        }
+        if (asked.has(p)) continue;
+        asked.add(p);
+        needed.push(entry);
+        bytes += entry.size;
+      }
+    }
+    files.clear();
+
+    const useTcp = needed.length > 0 && ctx.dataPlane !== null &&
+      !(options?.forceGrpcData ?? false);
+    let transport = useTcp ? Transport.TCP : Transport.GRPC;
+    let nextMessage: Promise<ClientPullRequest | undefined> | undefined;
+    if (useTcp) {
+      session = await ctx.dataPlane!.openSession({
+        module: module.name,
+        scope: "pull",
+      });
+      const { host, port } = advertised(ctx, ctx.dataPlane!);
+      await writeMessage(
+        call,
+        pullMessage({
+          case: "negotiation",
+          value: create(DataTransferNegotiationSchema, {
+            transport: Transport.TCP,
+            host,
+            port,
+            token: session.token,
+            files: BigInt(needed.length),
+            bytes: BigInt(bytes),
+            streams: 1,
+          }),
+        }),
+      );
+      nextMessage = reader.next();
+      const winner = await Promise.race([
+        session.connection.then((conn) => ({ conn, message: undefined })),
+        nextMessage.then((message) => ({ conn: undefined, message })),
+      ]);
+      if (winner.conn) {
+        const conn = winner.conn;
+        try {
+          await ReadableStream.from(needed).pipeThrough(encodeFrames(srcRoot))
+            .pipeTo(connWritable(conn));
+        } finally {
+          try {
+            conn.close();
+          } catch {
+            // already closed
+          }
+        }
+      } else {
+        const message = winner.message;
+        if (
+          message?.payload.case !== "needComplete" ||
+          !message.payload.value.fallbackToGrpc
+        ) {
+          throw protocolError(
+            "Expected the data connection or a fallback request",
+          );
+        }
+        session.cancel();
+        transport = Transport.GRPC;
+        nextMessage = undefined;
+        await sendOverGrpc(call, srcRoot, needed);
+      }
+    } else {
+      await writeMessage(
+        call,
+        pullMessage({
+          case: "negotiation",
+          value: create(DataTransferNegotiationSchema, {
+            transport: Transport.GRPC,
+            files: BigInt(needed.length),
+            bytes: BigInt(bytes),
+            streams: 1,
+          }),
+        }),
+      );
+      await sendOverGrpc(call, srcRoot, needed);
+    }
+    const done = await (nextMessage ?? reader.next());
+    if (done?.payload.case !== "done") {
+      throw protocolError("Expected done after the transfer");
+    }
+    await writeMessage(
+      call,
+      pullMessage({
+        case: "summary",
+        value: create(PushSummarySchema, {
+          filesTransferred: BigInt(needed.length),
+          bytesTransferred: BigInt(bytes),
+          transport,
+        }),
+      }),
+    );
+    call.end();
+  } catch (error) {
+    session?.cancel();
+    failCall(call, error, ctx);
+  }
+}
+
+async function sendOverGrpc(
+  call: PullCall,
+  root: string,
+  needed: FileEntry[],
+): Promise<void> {
+  for await (const chunk of fileDataChunks(root, needed)) {
+    await writeMessage(
+      call,
+      pullMessage({
+        case: "fileData",
+        value: create(FileDataSchema, {
+          path: chunk.path,
+          data: chunk.data,
+          last: chunk.last,
+          header: chunk.header ? entryToHeader(chunk.header) : undefined,
+        }),
+      }),
+    );
+  }
+}
+
+function listEntry(abs: string, name: string): FileEntry | undefined {
+  try {
+    return entryFromPath(abs, name);
+  } catch {
+    return undefined; // vanished, or a socket/fifo
+  }
+}
+
+/** List: a directory's entries (or one file), in batches. */
+export async function handleList(
+  call: grpc.ServerWritableStream<ListRequest, ListResponse>,
+  ctx: ServiceContext,
+): Promise<void> {
+  try {
+    const module = findModule(ctx, call.request.module);
+    const path = normalizeRelative(call.request.path);
+    const abs = resolveInside(moduleRoot(module), path);
+    const info = lstatOrUndefined(abs);
+    if (!info) {
+      throw new ServiceError(
+        grpc.status.NOT_FOUND,
+        `Path "${path}" not found in module "${module.name}"`,
+      );
+    }
+    if (!info.isDirectory) {
+      const entry = listEntry(abs, baseName(abs));
+      await writeMessage(
+        call,
+        create(ListResponseSchema, {
+          entries: entry ? [entryToHeader(entry)] : [],
+          pathIsDir: false,
+        }),
+      );
+      call.end();
+      return;
+    }
+    const names: string[] = [];
+    for (const item of Deno.readDirSync(abs)) {
+      if (!isTempName(item.name)) names.push(item.name);
+    }
+    names.sort();
+    let batch = [];
+    let first = true;
+    for (const name of names) {
+      const entry = listEntry(`${abs}/${name}`, name);
+      if (!entry) continue;
+      batch.push(create(FileHeaderSchema, { ...entryToHeader(entry) }));
+      if (batch.length >= BATCH) {
+        await writeMessage(
+          call,
+          create(ListResponseSchema, { entries: batch, pathIsDir: true }),
+        );
+        batch = [];
+        first = false;
+      }
+    }
+    if (batch.length > 0 || first) {
+      await writeMessage(
+        call,
+        create(ListResponseSchema, { entries: batch, pathIsDir: true }),
+      );
+    }
+    call.end();
+  } catch (error) {
+    failCall(call, error, ctx);
+  }
+}
+
+function countTree(abs: string): DeletionCounts {
+  const counts: DeletionCounts = { files: 0, dirs: 0 };
+  const stack = [abs];
+  for (let guard = 0; stack.length > 0 && guard < 10_000_000; guard++) {
+    const dir = stack.pop()!;
+    counts.dirs++;
+    for (const item of Deno.readDirSync(dir)) {
+      if (item.isDirectory) stack.push(`${dir}/${item.name}`);
+      else counts.files++;
+    }
+  }
+  return counts;
+}
+
+/** Purge: delete a file or tree; a module root is emptied, never removed. */
+export function handlePurge(
+  call: grpc.ServerUnaryCall<PurgeRequest, PurgeResponse>,
+  callback: grpc.sendUnaryData<PurgeResponse>,
+  ctx: ServiceContext,
+): void {
+  try {
+    const request = call.request;
+    const module = findModule(ctx, request.module);
+    if (module.readOnly) throw new ReadOnlyModuleError(module.name);
+    const path = normalizeRelative(request.path);
+    if (path === "" && !request.allowRoot) {
+      throw new ServiceError(
+        grpc.status.FAILED_PRECONDITION,
+        `Purging the root of module "${module.name}" needs --yes`,
+      );
+    }
+    const root = moduleRoot(module);
+    const abs = resolveInside(root, path);
+    const info = lstatOrUndefined(abs);
+    if (!info) {
+      throw new ServiceError(
+        grpc.status.NOT_FOUND,
+        `Path "${path}" not found in module "${module.name}"`,
+      );
+    }
+    let counts: DeletionCounts;
+    if (path === "") {
+      const plan: FileEntry[] = [];
+      for (const item of Deno.readDirSync(root)) {
+        plan.push({
+          path: item.name,
+          kind: item.isDirectory ? "dir" : "file",
+          size: 0,
+          mtimeMs: 0,
+          mode: 0,
+        });
+      }
+      if (request.dryRun) {
+        counts = { files: 0, dirs: 0 };
+        for (const e of plan) {
+          if (e.kind === "dir") {
+            const c = countTree(`${root}/${e.path}`);
+            counts.files += c.files;
+            counts.dirs += c.dirs;
+          } else counts.files++;
+        }
+      } else counts = applyDeletions(root, plan);
+    } else if (request.dryRun) {
+      counts = info.isDirectory ? countTree(abs) : { files: 1, dirs: 0 };
+    } else {
+      counts = applyDeletions(root, [{
+        path,
+        kind: info.isDirectory ? "dir" : "file",
+        size: 0,
+        mtimeMs: 0,
+        mode: 0,
+      }]);
+    }
+    callback(
+      null,
+      create(PurgeResponseSchema, {
+        filesDeleted: BigInt(counts.files),
+        dirsDeleted: BigInt(counts.dirs),
+      }),
+    );
+  } catch (error) {
+    const status = toStatus(error);
+    if (status.code === grpc.status.INTERNAL) {
+      ctx.log(`blit-daemon: ${status.details}`);
+    }
+    callback(status);
+  }
+}
+
+/** ListModules: names, comments and read-only flags. */
+export function handleListModules(ctx: ServiceContext): ListModulesResponse {
+  return create(ListModulesResponseSchema, {
+    modules: ctx.config.modules.map((m) =>
+      create(ModuleInfoSchema, {
+        name: m.name,
+        comment: m.comment,
+        readOnly: m.readOnly,
+      })
+    ),
+  });
+}
+
+/** The kind enum of an entry (re-exported for tests). */
+export { EntryKind };
