@@ -1,6 +1,7 @@
 // `blit-daemon`: exports modules over the blit control and data planes.
 import { parseArgs } from "node:util";
 import { startDaemon } from "./lib/daemon/server.ts";
+import { brokerClient } from "./lib/daemon/link_broker.ts";
 import { fileURLToPath } from "node:url";
 import {
   ConfigError,
@@ -135,13 +136,17 @@ async function main(args: string[]): Promise<number> {
       console.error(`blit-daemon: sandbox: ${sandbox.join(" ")}`);
       const passed = [...args];
       if (!flags.stateDir) passed.push("--state-dir", stateDir);
-      return await reexec(fileURLToPath(import.meta.url), sandbox, passed);
+      return await reexec(fileURLToPath(import.meta.url), sandbox, passed, {
+        modules: config.modules,
+      });
     }
   }
 
   let daemon;
   try {
-    daemon = await startDaemon(config);
+    daemon = await startDaemon(config, {
+      makeSymlink: isSandboxed() ? brokerClient() : undefined,
+    });
   } catch (error) {
     fail(
       `cannot listen on ${config.bind}:${config.port}: ${

@@ -1,5 +1,6 @@
 // The daemon's Deno permission sandbox: computed flags and a re-exec.
-import type { DaemonConfig } from "./config.ts";
+import type { DaemonConfig, ModuleConfig } from "./config.ts";
+import { serveLinkBroker } from "./link_broker.ts";
 
 /** Env marker: set in the re-executed, sandboxed daemon. */
 export const SANDBOX_ENV = "BLIT_DAEMON_SANDBOXED";
@@ -74,7 +75,8 @@ export function canReexec(): boolean {
 
 /**
  * Runs `script` again under `flags`, forwarding SIGINT/SIGTERM, with
- * stdout/stderr passed through; resolves with the child's exit code.
+ * stdout/stderr passed through, serving the child's symlink requests
+ * (see link_broker.ts); resolves with the child's exit code.
  *
  * Permissions: run on `Deno.execPath()`.
  */
@@ -82,14 +84,16 @@ export async function reexec(
   script: string,
   flags: string[],
   args: string[],
+  options: { modules?: readonly ModuleConfig[] } = {},
 ): Promise<number> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...flags, script, ...args],
     env: { [SANDBOX_ENV]: "1" },
-    stdin: "null",
-    stdout: "inherit",
+    stdin: "piped",
+    stdout: "piped",
     stderr: "inherit",
   }).spawn();
+  const broker = serveLinkBroker(child, options.modules ?? []);
   const forward = (signal: Deno.Signal) => () => {
     try {
       child.kill(signal);
@@ -102,6 +106,7 @@ export async function reexec(
   Deno.addSignalListener("SIGINT", onInt);
   Deno.addSignalListener("SIGTERM", onTerm);
   const status = await child.status;
+  await broker.catch(() => {});
   Deno.removeSignalListener("SIGINT", onInt);
   Deno.removeSignalListener("SIGTERM", onTerm);
   return status.signal

@@ -5,6 +5,7 @@ import { DataPlaneServer } from "../wire/data_plane.ts";
 import { TokenIssuer } from "../wire/token.ts";
 import { abortAllOpen } from "../fs/atomic_write.ts";
 import type { DaemonConfig } from "./config.ts";
+import type { SymlinkMaker } from "./link_broker.ts";
 import {
   handleList,
   handleListModules,
@@ -46,7 +47,7 @@ function grpcAddress(bind: string, port: number): string {
  */
 export async function startDaemon(
   config: DaemonConfig,
-  options: { log?: (line: string) => void } = {},
+  options: { log?: (line: string) => void; makeSymlink?: SymlinkMaker } = {},
 ): Promise<RunningDaemon> {
   const log = options.log ?? ((line: string) => console.error(line));
   const dataPlane = config.forceGrpcData ? null : DataPlaneServer.listen({
@@ -55,7 +56,12 @@ export async function startDaemon(
     issuer: new TokenIssuer({ ttlSeconds: 30 }),
     log,
   });
-  const ctx: ServiceContext = { config, dataPlane, log };
+  const ctx: ServiceContext = {
+    config,
+    dataPlane,
+    log,
+    makeSymlink: options.makeSymlink,
+  };
   const server = new grpc.Server({
     "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
     "grpc.max_send_message_length": MAX_MESSAGE_BYTES,

@@ -56,6 +56,7 @@ import {
 import { hashFile } from "../fs/hash.ts";
 import type { FrameEvent } from "../wire/frame_codec.ts";
 import type { DaemonConfig, ModuleConfig } from "./config.ts";
+import type { SymlinkMaker } from "./link_broker.ts";
 import {
   ModuleNotFoundError,
   ReadOnlyModuleError,
@@ -74,6 +75,8 @@ export interface ServiceContext {
   /** Null when the daemon forces gRPC data. */
   dataPlane: DataPlaneServer | null;
   log: (line: string) => void;
+  /** Makes symlinks (through the link broker when sandboxed). */
+  makeSymlink?: SymlinkMaker;
 }
 
 type PushCall = grpc.ServerDuplexStream<ClientPushRequest, ServerPushResponse>;
@@ -322,7 +325,10 @@ export async function handlePush(
             dirs.push(entry);
             if (!dryRun) applyDir(root, entry);
           } else if (entry.kind === "symlink") {
-            if (!dryRun) applySymlink(root, entry);
+            if (!dryRun) {
+              if (ctx.makeSymlink) await ctx.makeSymlink(root, entry);
+              else applySymlink(root, entry);
+            }
             links++;
           } else {
             if (expected.has(entry.path)) {

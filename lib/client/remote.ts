@@ -1,0 +1,851 @@
+// Remote operations: push, pull, list, purge and modules against a daemon.
+import type * as grpc from "@grpc/grpc-js";
+import { create } from "@bufbuild/protobuf";
+import type { FileEntry } from "../fs/entry.ts";
+import { entryFromPath, enumerate } from "../fs/enumerate.ts";
+import { hashFile } from "../fs/hash.ts";
+import { NeedListStream } from "../fs/need_list.ts";
+import { applyDir, applySymlink, setDirTimes } from "../fs/atomic_write.ts";
+import { applyDeletions, planDeletions } from "../fs/mirror_plan.ts";
+import {
+  type ClientPullRequest,
+  ClientPullRequestSchema,
+  type ClientPushRequest,
+  ClientPushRequestSchema,
+  type DataTransferNegotiation,
+  EntryKind,
+  FileDataSchema,
+  FileListSchema,
+  ListModulesRequestSchema,
+  type ListModulesResponse,
+  ListRequestSchema,
+  type ListResponse,
+  ManifestCompleteSchema,
+  NeedCompleteSchema,
+  PullDoneSchema,
+  PullHeaderSchema,
+  PurgeRequestSchema,
+  type PurgeResponse,
+  PushHeaderSchema,
+  type PushSummary,
+  type ServerPullResponse,
+  type ServerPushResponse,
+  TransferOptionsSchema,
+  Transport,
+  UploadCompleteSchema,
+} from "../rpc/service.ts";
+import { entryToHeader, headerToEntry } from "../rpc/convert.ts";
+import { MessageReader, writeMessage } from "../rpc/call_io.ts";
+import {
+  DataPlaneRejectedError,
+  DataPlaneUnreachableError,
+  dialDataPlane,
+} from "../wire/data_plane.ts";
+import { decodeFrames, encodeFrames } from "../wire/frame_stream.ts";
+import { ReceiveSink } from "../wire/receive_sink.ts";
+import { connReadable, connWritable } from "../wire/socket.ts";
+import {
+  chunksToFrames,
+  type FileDataChunk,
+  fileDataChunks,
+} from "../wire/grpc_data.ts";
+import type { FrameEvent } from "../wire/frame_codec.ts";
+import { hostPort, type RemoteAddress } from "./address.ts";
+import { connect, RemoteError, remoteError } from "./connect.ts";
+import { placeLocal, SourceNotFoundError } from "./local_copy.ts";
+import type { TransferResult } from "./summary.ts";
+
+/** Options for push and pull. */
+export interface RemoteTransferOptions {
+  mirror?: boolean;
+  dryRun?: boolean;
+  checksum?: boolean;
+  forceGrpcData?: boolean;
+  exclude?: readonly string[];
+  /** Requested streams (0 = daemon's choice). */
+  streams?: number;
+  /** Retries of the whole operation on transient failures. Default: 3. */
+  retries?: number;
+  /** Prints a `blit: warning:` line. */
+  warn?: (line: string) => void;
+  /** Time to reach the data plane before falling back. Default: 3000 ms. */
+  dataTimeoutMs?: number;
+}
+
+type Client = grpc.Client & Record<string, CallableFunction>;
+type PushCall = grpc.ClientDuplexStream<ClientPushRequest, ServerPushResponse>;
+type PullCall = grpc.ClientDuplexStream<ClientPullRequest, ServerPullResponse>;
+
+const NEED_BATCH = 1000;
+
+function basename(path: string): string {
+  const trimmed = path.replace(/\/+$/, "");
+  return trimmed.slice(trimmed.lastIndexOf("/") + 1);
+}
+
+function parentDir(path: string): string {
+  const slash = path.lastIndexOf("/");
+  return slash <= 0 ? (slash === 0 ? "/" : ".") : path.slice(0, slash);
+}
+
+function transferOptions(options: RemoteTransferOptions) {
+  return create(TransferOptionsSchema, {
+    checksum: options.checksum ?? false,
+    dryRun: options.dryRun ?? false,
+    forceGrpcData: options.forceGrpcData ?? false,
+    exclude: [...(options.exclude ?? [])],
+    streams: options.streams ?? 0,
+  });
+}
+
+function pushRequest(payload: ClientPushRequest["payload"]): ClientPushRequest {
+  return create(ClientPushRequestSchema, { payload });
+}
+
+function pullRequest(payload: ClientPullRequest["payload"]): ClientPullRequest {
+  return create(ClientPullRequestSchema, { payload });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function withRetries(
+  options: RemoteTransferOptions,
+  attempt: () => Promise<TransferResult>,
+): Promise<TransferResult> {
+  const retries = options.retries ?? 3;
+  for (let i = 0;; i++) {
+    try {
+      const result = await attempt();
+      result.retries = i;
+      return result;
+    } catch (error) {
+      if (!(error instanceof RemoteError) || !error.transient || i >= retries) {
+        throw error;
+      }
+      const wait = Math.min(500 * 2 ** i, 4000);
+      options.warn?.(
+        `${error.message}; retrying in ${wait} ms (${i + 1}/${retries})`,
+      );
+      await sleep(wait);
+    }
+  }
+}
+
+/** Waits for a call's error (or end) so its status isn't lost. */
+function callFailure(
+  call: { on(event: "error", listener: (error: unknown) => void): unknown },
+): Promise<never> {
+  return new Promise<never>((_, reject) => {
+    call.on("error", (error) => reject(error));
+  });
+}
+
+async function sendFileData(
+  call: PushCall,
+  root: string,
+  entries: FileEntry[],
+): Promise<void> {
+  for await (const chunk of fileDataChunks(root, entries)) {
+    await writeMessage(
+      call,
+      pushRequest({
+        case: "fileData",
+        value: create(FileDataSchema, {
+          path: chunk.path,
+          data: chunk.data,
+          last: chunk.last,
+          header: chunk.header ? entryToHeader(chunk.header) : undefined,
+        }),
+      }),
+    );
+  }
+}
+
+function summaryResult(
+  summary: PushSummary | undefined,
+  transport: Transport,
+  fallback: boolean,
+  timings: { handshakeMs: number; manifestMs: number; transferMs: number },
+): TransferResult {
+  return {
+    filesTransferred: Number(summary?.filesTransferred ?? 0n),
+    bytesTransferred: Number(summary?.bytesTransferred ?? 0n),
+    filesDeleted: Number(summary?.filesDeleted ?? 0n),
+    filesSkipped: Number(summary?.filesSkipped ?? 0n),
+    transport: transport === Transport.TCP ? "tcp" : "grpc",
+    streams: 1,
+    fallback,
+    ...timings,
+    retries: 0,
+  };
+}
+
+async function pushOnce(
+  src: string,
+  dest: RemoteAddress,
+  options: RemoteTransferOptions,
+): Promise<TransferResult> {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.lstatSync(src);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new SourceNotFoundError(src);
+    }
+    throw error;
+  }
+  const sourceIsDir = info.isDirectory ||
+    (info.isSymlink && src.endsWith("/") && Deno.statSync(src).isDirectory);
+  const absSrc = Deno.realPathSync(sourceIsDir ? src : parentDir(src));
+  const srcRoot = absSrc;
+  const where = hostPort(dest.host, dest.port);
+  const t0 = performance.now();
+  const client = await connect(dest);
+  const call = client.push() as PushCall;
+  const failure = callFailure(call);
+  failure.catch(() => {});
+  try {
+    return await Promise.race([
+      failure,
+      (async () => {
+        const reader = new MessageReader<ServerPushResponse>(call);
+        await writeMessage(
+          call,
+          pushRequest({
+            case: "header",
+            value: create(PushHeaderSchema, {
+              module: dest.module,
+              destination: dest.path +
+                (dest.trailingSlash && dest.path !== "" ? "/" : ""),
+              mirror: options.mirror ?? false,
+              options: transferOptions(options),
+              sourceIsFile: !sourceIsDir,
+            }),
+          }),
+        );
+        const ack = await reader.next();
+        if (ack?.payload.case !== "ack") {
+          throw new RemoteError(
+            "the daemon did not acknowledge the push",
+            13,
+            false,
+          );
+        }
+        const handshakeMs = performance.now() - t0;
+
+        // Read the need list while the manifest goes out: both sides stream.
+        const needed: string[] = [];
+        const answer = (async () => {
+          for (;;) {
+            const message = await reader.next();
+            if (!message) {
+              throw new RemoteError(
+                "the daemon ended the push early",
+                14,
+                true,
+              );
+            }
+            if (message.payload.case === "fileList") {
+              needed.push(...message.payload.value.paths);
+            } else if (message.payload.case === "negotiation") {
+              return { negotiation: message.payload.value };
+            } else if (message.payload.case === "summary") {
+              return { summary: message.payload.value };
+            } else {throw new RemoteError(
+                `unexpected ${message.payload.case} from the daemon`,
+                13,
+                false,
+              );}
+          }
+        })();
+        answer.catch(() => {});
+        const files = new Map<string, FileEntry>();
+        const entries: AsyncIterable<FileEntry> = sourceIsDir
+          ? enumerate(srcRoot, {
+            exclude: options.exclude,
+            hash: options.checksum,
+          })
+          : (async function* () {
+            const entry = entryFromPath(
+              `${srcRoot}/${basename(src)}`,
+              basename(src),
+            );
+            if (options.checksum && entry.kind === "file") {
+              entry.hash = await hashFile(`${srcRoot}/${entry.path}`);
+            }
+            yield entry;
+          })();
+        let count = 0;
+        for await (const entry of entries) {
+          if (entry.kind === "file") files.set(entry.path, entry);
+          count++;
+          await writeMessage(
+            call,
+            pushRequest({ case: "file", value: entryToHeader(entry) }),
+          );
+        }
+        await writeMessage(
+          call,
+          pushRequest({
+            case: "manifestComplete",
+            value: create(ManifestCompleteSchema, { entries: BigInt(count) }),
+          }),
+        );
+        const reply = await answer;
+        const manifestMs = performance.now() - t0 - handshakeMs;
+        const t1 = performance.now();
+        if (reply.summary) {
+          call.end();
+          return summaryResult(reply.summary, Transport.GRPC, false, {
+            handshakeMs,
+            manifestMs,
+            transferMs: 0,
+          });
+        }
+        const negotiation = reply.negotiation!;
+        // The daemon renames a single file to its destination name.
+        const toSend: FileEntry[] = [];
+        for (const path of needed) {
+          const entry = sourceIsDir ? files.get(path) : [...files.values()][0];
+          if (!entry) {
+            throw new RemoteError(
+              `the daemon asked for ${path}, which was not offered`,
+              13,
+              false,
+            );
+          }
+          toSend.push(sourceIsDir ? entry : { ...entry, path: entry.path });
+        }
+        files.clear();
+        let transport = negotiation.transport;
+        let fallback = false;
+        if (toSend.length > 0) {
+          if (negotiation.transport === Transport.TCP) {
+            const conn = await dialOrWarn(negotiation, dest, options);
+            if (conn) {
+              try {
+                await ReadableStream.from(toSend).pipeThrough(
+                  encodeFrames(srcRoot),
+                ).pipeTo(connWritable(conn));
+              } finally {
+                try {
+                  conn.close();
+                } catch {
+                  // already closed
+                }
+              }
+            } else {
+              fallback = true;
+              transport = Transport.GRPC;
+              await sendFileData(call, srcRoot, toSend);
+            }
+          } else {
+            await sendFileData(call, srcRoot, toSend);
+          }
+        }
+        await writeMessage(
+          call,
+          pushRequest({
+            case: "uploadComplete",
+            value: create(UploadCompleteSchema, {}),
+          }),
+        );
+        const final = await reader.next();
+        if (final?.payload.case !== "summary") {
+          throw new RemoteError(
+            "the daemon ended the push without a summary",
+            14,
+            true,
+          );
+        }
+        call.end();
+        return summaryResult(final.payload.value, transport, fallback, {
+          handshakeMs,
+          manifestMs,
+          transferMs: performance.now() - t1,
+        });
+      })(),
+    ]);
+  } catch (error) {
+    call.cancel();
+    throw remoteError(error, where);
+  } finally {
+    client.close();
+  }
+}
+
+async function dialOrWarn(
+  negotiation: DataTransferNegotiation,
+  control: RemoteAddress,
+  options: RemoteTransferOptions,
+): Promise<Deno.Conn | undefined> {
+  const host = negotiation.host || control.host;
+  try {
+    return await dialDataPlane(host, negotiation.port, negotiation.token, {
+      timeoutMs: options.dataTimeoutMs ?? 3000,
+    });
+  } catch (error) {
+    if (error instanceof DataPlaneUnreachableError) {
+      options.warn?.(
+        `data plane ${error.address} unreachable (${error.reason}); sending over gRPC instead`,
+      );
+      return undefined;
+    }
+    if (error instanceof DataPlaneRejectedError) {
+      options.warn?.(
+        `data plane ${
+          hostPort(host, negotiation.port)
+        } unreachable (${error.message}); sending over gRPC instead`,
+      );
+      return undefined;
+    }
+    throw error;
+  }
+}
+
+/**
+ * Pushes a local file or tree to `dest` (placement rules of the contract),
+ * over the TCP data plane when the daemon offers it, else over gRPC.
+ *
+ * Permissions: read on `src`, net to the daemon.
+ *
+ * @example
+ * ```ts ignore
+ * import { pushRemote } from "./remote.ts";
+ * import { parseRemote } from "./address.ts";
+ * await pushRemote("./dir", parseRemote("blit://127.0.0.1/default/dir"));
+ * ```
+ */
+export function pushRemote(
+  src: string,
+  dest: RemoteAddress,
+  options: RemoteTransferOptions = {},
+): Promise<TransferResult> {
+  return withRetries(options, () => pushOnce(src, dest, options));
+}
+
+/** Renames file events from the daemon's name to the local one. */
+function renameFrames(
+  from: string,
+  to: string,
+): TransformStream<FrameEvent, FrameEvent> {
+  return new TransformStream<FrameEvent, FrameEvent>({
+    transform(event, controller) {
+      if (event.type === "file" && event.entry.path === from) {
+        controller.enqueue({
+          type: "file",
+          entry: { ...event.entry, path: to },
+        });
+      } else controller.enqueue(event);
+    },
+  });
+}
+
+async function pullOnce(
+  src: RemoteAddress,
+  dst: string,
+  options: RemoteTransferOptions,
+): Promise<TransferResult> {
+  const where = hostPort(src.host, src.port);
+  const dryRun = options.dryRun ?? false;
+  const t0 = performance.now();
+  const client = await connect(src);
+  const call = client.pull() as PullCall;
+  const failure = callFailure(call);
+  failure.catch(() => {});
+  let sink: ReceiveSink | undefined;
+  try {
+    return await Promise.race([
+      failure,
+      (async () => {
+        const reader = new MessageReader<ServerPullResponse>(call);
+        await writeMessage(
+          call,
+          pullRequest({
+            case: "header",
+            value: create(PullHeaderSchema, {
+              module: src.module,
+              path: src.path,
+              options: transferOptions(options),
+            }),
+          }),
+        );
+        const ack = await reader.next();
+        if (ack?.payload.case !== "ack") {
+          throw new RemoteError(
+            "the daemon did not acknowledge the pull",
+            13,
+            false,
+          );
+        }
+        const sourceIsDir = ack.payload.value.sourceIsDir;
+        const handshakeMs = performance.now() - t0;
+        const remoteName = basename(src.path) || src.module;
+        const placement = placeLocal(dst, sourceIsDir, remoteName);
+        if (!dryRun) Deno.mkdirSync(placement.root, { recursive: true });
+        let root: string;
+        try {
+          root = Deno.realPathSync(placement.root);
+        } catch {
+          root = placement.root.startsWith("/")
+            ? placement.root
+            : `${Deno.cwd()}/${placement.root}`;
+        }
+        const localName = placement.name;
+
+        // Manifest -> local need list; dirs and links are made right away.
+        const keep = new Set<string>();
+        const dirs: FileEntry[] = [];
+        const expected = new Map<string, FileEntry>();
+        const need: string[] = [];
+        let links = 0;
+        let bytes = 0;
+        const manifest = new ReadableStream<FileEntry>({
+          async pull(controller) {
+            const message = await reader.next();
+            if (!message) {
+              throw new RemoteError(
+                "the daemon ended the pull inside the manifest",
+                14,
+                true,
+              );
+            }
+            if (message.payload.case === "manifestComplete") {
+              controller.close();
+              return;
+            }
+            if (message.payload.case !== "file") {
+              throw new RemoteError(
+                `unexpected ${message.payload.case} in the manifest`,
+                13,
+                false,
+              );
+            }
+            const entry = headerToEntry(message.payload.value);
+            if (localName !== undefined) entry.path = localName;
+            if (options.mirror) keep.add(entry.path);
+            controller.enqueue(entry);
+          },
+        });
+        const needList = new NeedListStream(root, {
+          checksum: options.checksum,
+        });
+        await manifest.pipeThrough(needList).pipeTo(
+          new WritableStream<FileEntry>({
+            write(entry) {
+              if (entry.kind === "dir") {
+                dirs.push(entry);
+                if (!dryRun) applyDir(root, entry);
+              } else if (entry.kind === "symlink") {
+                links++;
+                if (!dryRun) applySymlink(root, entry);
+              } else {
+                expected.set(entry.path, entry);
+                need.push(localName !== undefined ? remoteName : entry.path);
+                bytes += entry.size;
+              }
+            },
+          }),
+        );
+        const manifestMs = performance.now() - t0 - handshakeMs;
+        const t1 = performance.now();
+        if (!dryRun) {
+          for (let i = 0; i < need.length; i += NEED_BATCH) {
+            await writeMessage(
+              call,
+              pullRequest({
+                case: "need",
+                value: create(FileListSchema, {
+                  paths: need.slice(i, i + NEED_BATCH),
+                }),
+              }),
+            );
+          }
+        }
+        await writeMessage(
+          call,
+          pullRequest({
+            case: "needComplete",
+            value: create(NeedCompleteSchema, {}),
+          }),
+        );
+        const reply = await reader.next();
+        if (reply?.payload.case !== "negotiation") {
+          throw new RemoteError(
+            "the daemon did not negotiate the transfer",
+            13,
+            false,
+          );
+        }
+        const negotiation = reply.payload.value;
+        let transport = negotiation.transport;
+        let fallback = false;
+        const files = dryRun ? 0 : Number(negotiation.files);
+        sink = new ReceiveSink(root, dryRun ? new Map() : expected);
+        const rename = localName !== undefined
+          ? renameFrames(remoteName, localName)
+          : new TransformStream<FrameEvent, FrameEvent>();
+        let conn: Deno.Conn | undefined;
+        if (files > 0 && negotiation.transport === Transport.TCP) {
+          conn = await dialOrWarn(negotiation, src, options);
+          if (!conn) {
+            fallback = true;
+            transport = Transport.GRPC;
+            await writeMessage(
+              call,
+              pullRequest({
+                case: "needComplete",
+                value: create(NeedCompleteSchema, { fallbackToGrpc: true }),
+              }),
+            );
+          }
+        }
+        if (conn) {
+          await connReadable(conn).pipeThrough(decodeFrames()).pipeThrough(
+            rename,
+          ).pipeTo(sink);
+        } else if (files > 0) {
+          let left = files;
+          const chunks = new ReadableStream<FileDataChunk>({
+            async pull(controller) {
+              if (left === 0) {
+                controller.close();
+                return;
+              }
+              const message = await reader.next();
+              if (message?.payload.case !== "fileData") {
+                throw new RemoteError(
+                  "the daemon stopped sending file data",
+                  14,
+                  true,
+                );
+              }
+              const data = message.payload.value;
+              const chunk: FileDataChunk = {
+                path: data.path,
+                header: data.header ? headerToEntry(data.header) : undefined,
+                data: data.data,
+                last: data.last,
+              };
+              if (chunk.last) left--;
+              controller.enqueue(chunk);
+            },
+          });
+          const ended = new TransformStream<FrameEvent, FrameEvent>({
+            flush(controller) {
+              controller.enqueue({ type: "end" });
+            },
+          });
+          await chunks.pipeThrough(chunksToFrames()).pipeThrough(ended)
+            .pipeThrough(rename).pipeTo(sink);
+        }
+        let deleted = 0;
+        if (!dryRun) setDirTimes(root, dirs);
+        if (options.mirror && sourceIsDir) {
+          // Only now: every needed file has arrived.
+          const plan = await planDeletions(root, keep, {
+            exclude: options.exclude,
+          }).catch((error) => {
+            if (dryRun && error instanceof Deno.errors.NotFound) return [];
+            throw error;
+          });
+          deleted = dryRun ? plan.length : applyDeletions(root, plan).files;
+        }
+        await writeMessage(
+          call,
+          pullRequest({ case: "done", value: create(PullDoneSchema, {}) }),
+        );
+        const final = await reader.next();
+        if (final?.payload.case !== "summary") {
+          throw new RemoteError(
+            "the daemon ended the pull without a summary",
+            14,
+            true,
+          );
+        }
+        call.end();
+        return {
+          filesTransferred: (dryRun ? expected.size : sink.stats.files) + links,
+          bytesTransferred: dryRun ? bytes : sink.stats.bytes,
+          filesDeleted: deleted,
+          filesSkipped: needList.skipped,
+          transport: transport === Transport.TCP ? "tcp" : "grpc",
+          streams: 1,
+          fallback,
+          handshakeMs,
+          manifestMs,
+          transferMs: performance.now() - t1,
+          retries: 0,
+        } satisfies TransferResult;
+      })(),
+    ]);
+  } catch (error) {
+    call.cancel();
+    throw remoteError(error, where);
+  } finally {
+    client.close();
+  }
+}
+
+/**
+ * Pulls a remote file or tree into `dst` (placement rules of the contract).
+ * The client computes the need list, so a repeated pull sends nothing.
+ *
+ * Permissions: read and write on `dst`, net to the daemon.
+ *
+ * @example
+ * ```ts ignore
+ * import { pullRemote } from "./remote.ts";
+ * import { parseRemote } from "./address.ts";
+ * await pullRemote(parseRemote("blit://127.0.0.1/default/dir"), "./dir");
+ * ```
+ */
+export function pullRemote(
+  src: RemoteAddress,
+  dst: string,
+  options: RemoteTransferOptions = {},
+): Promise<TransferResult> {
+  return withRetries(options, () => pullOnce(src, dst, options));
+}
+
+/** One listed entry. */
+export interface ListEntry {
+  name: string;
+  isDir: boolean;
+  isSymlink: boolean;
+  size: number;
+  mtimeMs: number;
+  linkTarget?: string;
+}
+
+/** A listing and whether the listed path is a directory. */
+export interface Listing {
+  pathIsDir: boolean;
+  entries: ListEntry[];
+}
+
+/**
+ * Lists a remote directory (or one file).
+ *
+ * @example
+ * ```ts ignore
+ * import { listRemote } from "./remote.ts";
+ * import { parseRemote } from "./address.ts";
+ * console.log((await listRemote(parseRemote("blit://127.0.0.1/default"))).entries);
+ * ```
+ */
+export async function listRemote(address: RemoteAddress): Promise<Listing> {
+  const where = hostPort(address.host, address.port);
+  const client = await connect(address);
+  try {
+    const call = client.list(
+      create(ListRequestSchema, { module: address.module, path: address.path }),
+    ) as grpc.ClientReadableStream<ListResponse>;
+    const listing: Listing = { pathIsDir: false, entries: [] };
+    for await (const response of call as AsyncIterable<ListResponse>) {
+      listing.pathIsDir = response.pathIsDir;
+      for (const h of response.entries) {
+        listing.entries.push({
+          name: h.path,
+          isDir: h.kind === EntryKind.DIR,
+          isSymlink: h.kind === EntryKind.SYMLINK,
+          size: Number(h.size),
+          mtimeMs: Number(h.mtimeMs),
+          linkTarget: h.kind === EntryKind.SYMLINK ? h.linkTarget : undefined,
+        });
+      }
+    }
+    return listing;
+  } catch (error) {
+    throw remoteError(error, where);
+  } finally {
+    client.close();
+  }
+}
+
+function unary<Req, Res>(
+  client: Client,
+  method: string,
+  request: Req,
+): Promise<Res> {
+  return new Promise<Res>((resolve, reject) => {
+    client[method](
+      request,
+      (error: unknown, response: Res) =>
+        error ? reject(error) : resolve(response),
+    );
+  });
+}
+
+/**
+ * Deletes a remote file or tree; the module root needs `allowRoot`.
+ *
+ * @example
+ * ```ts ignore
+ * import { purgeRemote } from "./remote.ts";
+ * import { parseRemote } from "./address.ts";
+ * await purgeRemote(parseRemote("blit://127.0.0.1/default/old"));
+ * ```
+ */
+export async function purgeRemote(
+  address: RemoteAddress,
+  options: { dryRun?: boolean; allowRoot?: boolean } = {},
+): Promise<{ filesDeleted: number; dirsDeleted: number }> {
+  const where = hostPort(address.host, address.port);
+  const client = await connect(address);
+  try {
+    const response = await unary<unknown, PurgeResponse>(
+      client,
+      "purge",
+      create(PurgeRequestSchema, {
+        module: address.module,
+        path: address.path,
+        allowRoot: options.allowRoot ?? false,
+        dryRun: options.dryRun ?? false,
+      }),
+    );
+    return {
+      filesDeleted: Number(response.filesDeleted),
+      dirsDeleted: Number(response.dirsDeleted),
+    };
+  } catch (error) {
+    throw remoteError(error, where);
+  } finally {
+    client.close();
+  }
+}
+
+/**
+ * Lists the daemon's modules.
+ *
+ * @example
+ * ```ts ignore
+ * import { listModules } from "./remote.ts";
+ * import { parseRemote } from "./address.ts";
+ * console.log(await listModules(parseRemote("blit://127.0.0.1", { moduleRequired: false })));
+ * ```
+ */
+export async function listModules(
+  address: RemoteAddress,
+): Promise<{ name: string; comment: string; readOnly: boolean }[]> {
+  const where = hostPort(address.host, address.port);
+  const client = await connect(address);
+  try {
+    const response = await unary<unknown, ListModulesResponse>(
+      client,
+      "listModules",
+      create(ListModulesRequestSchema, {}),
+    );
+    return response.modules.map((m) => ({
+      name: m.name,
+      comment: m.comment,
+      readOnly: m.readOnly,
+    }));
+  } catch (error) {
+    throw remoteError(error, where);
+  } finally {
+    client.close();
+  }
+}
