@@ -230,6 +230,7 @@ export async function handlePush(
     // a trailing slash), otherwise it becomes the destination path itself.
     let rootRel = dest;
     let rename: string | undefined;
+    let offeredName: string | undefined;
     if (header.sourceIsFile) {
       const info = lstatOrUndefined(destAbs);
       if (
@@ -309,6 +310,7 @@ export async function handlePush(
               "A single-file push carries one manifest entry",
             );
           }
+          offeredName = entry.path;
           entry.path = rename;
         }
         if (header.mirror) keep.add(entry.path);
@@ -331,12 +333,14 @@ export async function handlePush(
             }
             links++;
           } else {
-            if (expected.has(entry.path)) {
-              throw protocolError(`Manifest lists ${entry.path} twice`);
+            // Keyed by the name the client offered; written under entry.path.
+            const key = offeredName ?? entry.path;
+            if (expected.has(key)) {
+              throw protocolError(`Manifest lists ${key} twice`);
             }
-            expected.set(entry.path, entry);
+            expected.set(key, entry);
             bytes += entry.size;
-            paths.push(entry.path);
+            paths.push(key);
             if (paths.length >= BATCH) await flushPaths();
           }
         },

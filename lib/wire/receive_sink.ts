@@ -58,6 +58,7 @@ export class ReceiveSink extends WritableStream<FrameEvent> {
     let filled = 0;
     let ended = false;
 
+    let currentKey = "";
     function complete(entry: FileEntry): void {
       if (buffer) {
         writeFileAtomic(root, entry, buffer);
@@ -66,7 +67,7 @@ export class ReceiveSink extends WritableStream<FrameEvent> {
         file!.commit();
         file = undefined;
       }
-      done.add(entry.path);
+      done.add(currentKey);
       stats.files++;
       stats.bytes += entry.size;
       current = undefined;
@@ -86,7 +87,7 @@ export class ReceiveSink extends WritableStream<FrameEvent> {
           `File ${announced.path} was not asked for`,
         );
       }
-      if (done.has(entry.path)) {
+      if (done.has(announced.path)) {
         throw new FrameProtocolError(`File ${entry.path} was sent twice`);
       }
       if (announced.size !== entry.size) {
@@ -95,6 +96,7 @@ export class ReceiveSink extends WritableStream<FrameEvent> {
         );
       }
       current = entry;
+      currentKey = announced.path;
       filled = 0;
       if (entry.size <= small) buffer = new Uint8Array(entry.size);
       else file = AtomicFile.open(root, entry);
