@@ -182,7 +182,7 @@ export function parseConfig(text: string, file: string): DaemonConfig {
         config.bind = value;
         break;
       case "port":
-        config.port = wrap(() => checkPort(value, "value", false));
+        config.port = wrap(() => checkPort(value, "value", true));
         break;
       case "dataPort":
         config.dataPort = wrap(() => checkPort(value, "value", true));
