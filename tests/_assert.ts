@@ -1,0 +1,64 @@
+// Minimal assertions (jsr:@std/assert is unreachable from these machines).
+import { deepStrictEqual, match } from "node:assert/strict";
+
+/** Deep equality with a readable diff. */
+export function assertEquals<T>(
+  actual: T,
+  expected: T,
+  message?: string,
+): void {
+  deepStrictEqual(actual, expected, message);
+}
+
+/** String matches a pattern. */
+export function assertMatch(
+  actual: string,
+  pattern: RegExp,
+  message?: string,
+): void {
+  match(actual, pattern, message);
+}
+
+/** Awaits a promise that must reject with `ErrorClass` (and a message matching `pattern`). */
+export async function assertRejects(
+  fn: () => Promise<unknown>,
+  ErrorClass: abstract new (...args: never[]) => Error,
+  pattern?: RegExp,
+): Promise<Error> {
+  try {
+    await fn();
+  } catch (error) {
+    if (!(error instanceof ErrorClass)) {
+      throw new Error(
+        `Expected ${ErrorClass.name}, got ${
+          error instanceof Error ? `${error.name}: ${error.message}` : error
+        }`,
+      );
+    }
+    if (pattern) match(error.message, pattern);
+    return error;
+  }
+  throw new Error(`Expected ${ErrorClass.name}, but nothing was thrown`);
+}
+
+/** A function that must throw `ErrorClass`. */
+export function assertThrows(
+  fn: () => unknown,
+  ErrorClass: abstract new (...args: never[]) => Error,
+  pattern?: RegExp,
+): Error {
+  try {
+    fn();
+  } catch (error) {
+    if (!(error instanceof ErrorClass)) {
+      throw new Error(
+        `Expected ${ErrorClass.name}, got ${
+          error instanceof Error ? `${error.name}: ${error.message}` : error
+        }`,
+      );
+    }
+    if (pattern) match(error.message, pattern);
+    return error;
+  }
+  throw new Error(`Expected ${ErrorClass.name}, but nothing was thrown`);
+}

@@ -1,0 +1,238 @@
+// Shared test helpers: run the real CLI and daemon as processes, make trees.
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** Repository root. */
+export const REPO = dirname(dirname(fileURLToPath(import.meta.url)));
+const decoder = new TextDecoder();
+
+/** What a finished process printed. */
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `cli.ts` with `args` as a user would (`deno run -A cli.ts ...`). */
+export async function runCli(
+  args: string[],
+  options: { env?: Record<string, string>; cwd?: string } = {},
+): Promise<RunResult> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", join(REPO, "cli.ts"), ...args],
+    env: { NO_COLOR: "1", ...options.env },
+    cwd: options.cwd,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return {
+    code: out.code,
+    stdout: decoder.decode(out.stdout),
+    stderr: decoder.decode(out.stderr),
+  };
+}
+
+/** A daemon started for a test. */
+export interface TestDaemon {
+  port: number;
+  /** `blit://127.0.0.1:PORT` */
+  url: string;
+  stateDir: string;
+  configFile: string;
+  /** Everything the daemon wrote to stderr so far. */
+  stderr(): string;
+  /** SIGTERM (or `signal`), then the exit code. */
+  stop(signal?: Deno.Signal): Promise<number>;
+  child: Deno.ChildProcess;
+}
+
+/**
+ * Starts `daemon.ts` (through its sandbox re-exec, as users do) with a
+ * JSONC config built from `modules` and `config`, on a free port.
+ */
+export async function startDaemon(options: {
+  modules: Record<
+    string,
+    { path: string; readOnly?: boolean; comment?: string }
+  >;
+  config?: Record<string, unknown>;
+  args?: string[];
+  env?: Record<string, string>;
+}): Promise<TestDaemon> {
+  const dir = await Deno.makeTempDir({ prefix: "blit-test-daemon-" });
+  const stateDir = join(dir, "state");
+  const configFile = join(dir, "blit-daemon.jsonc");
+  const config = {
+    bind: "127.0.0.1",
+    port: 0,
+    dataPort: 0,
+    stateDir,
+    modules: options.modules,
+    ...options.config,
+  };
+  await Deno.writeTextFile(
+    configFile,
+    `// test config\n${JSON.stringify(config, null, 2)}\n`,
+  );
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-all",
+      join(REPO, "daemon.ts"),
+      "--config",
+      configFile,
+      ...(options.args ?? []),
+    ],
+    env: options.env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let stderrText = "";
+  const stderrDone = (async () => {
+    for await (const chunk of child.stderr) stderrText += decoder.decode(chunk);
+  })();
+  const reader = child.stdout.getReader();
+  let stdoutText = "";
+  const deadline = Date.now() + 30_000;
+  while (!/listening on \S+:\d+\n/.test(stdoutText) && Date.now() < deadline) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    stdoutText += decoder.decode(value);
+  }
+  reader.releaseLock();
+  const drain = child.stdout.pipeTo(new WritableStream()).catch(() => {});
+  const match = stdoutText.match(/listening on \S+:(\d+)/);
+  if (!match) {
+    child.kill("SIGKILL");
+    await child.status;
+    await stderrDone;
+    await drain;
+    throw new Error(`daemon did not start: ${stdoutText} ${stderrText}`);
+  }
+  const port = Number(match[1]);
+  let stopped: Promise<number> | undefined;
+  return {
+    port,
+    url: `blit://127.0.0.1:${port}`,
+    stateDir,
+    configFile,
+    child,
+    stderr: () => stderrText,
+    stop(signal: Deno.Signal = "SIGTERM") {
+      stopped ??= (async () => {
+        try {
+          child.kill(signal);
+        } catch {
+          // already exited
+        }
+        const timer = setTimeout(() => {
+          try {
+            child.kill("SIGKILL");
+          } catch {
+            // gone
+          }
+        }, 10_000);
+        const status = await child.status;
+        clearTimeout(timer);
+        await stderrDone;
+        await drain;
+        await Deno.remove(dir, { recursive: true }).catch(() => {});
+        return status.code;
+      })();
+      return stopped;
+    },
+  };
+}
+
+/** One entry of a tree snapshot. */
+export interface Snap {
+  kind: "file" | "dir" | "symlink";
+  mode?: number;
+  mtimeSec?: number;
+  content?: string;
+  target?: string;
+}
+
+async function digest(data: Uint8Array<ArrayBuffer>): Promise<string> {
+  const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
+  return Array.from(hash, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Content, mode, mtime (seconds) and link targets of every entry under `root`. */
+export async function snapshot(
+  root: string,
+  options: { dirMtimes?: boolean } = {},
+): Promise<Record<string, Snap>> {
+  const out: Record<string, Snap> = {};
+  const walk = async (rel: string) => {
+    const abs = rel ? join(root, rel) : root;
+    const names = [...Deno.readDirSync(abs)].map((e) => e.name).sort();
+    for (const name of names) {
+      const childRel = rel ? `${rel}/${name}` : name;
+      const path = join(root, childRel);
+      const info = Deno.lstatSync(path);
+      if (info.isSymlink) {
+        out[childRel] = { kind: "symlink", target: Deno.readLinkSync(path) };
+      } else if (info.isDirectory) {
+        out[childRel] = {
+          kind: "dir",
+          mode: info.mode! & 0o7777,
+          ...(options.dirMtimes
+            ? { mtimeSec: Math.floor(info.mtime!.getTime() / 1000) }
+            : {}),
+        };
+        await walk(childRel);
+      } else {
+        out[childRel] = {
+          kind: "file",
+          mode: info.mode! & 0o7777,
+          mtimeSec: Math.floor(info.mtime!.getTime() / 1000),
+          content: await digest(Deno.readFileSync(path)),
+        };
+      }
+    }
+  };
+  await walk("");
+  return out;
+}
+
+/**
+ * A sample tree: nested and empty dirs, a symlink, an executable, spaces
+ * and non-ASCII names, a 1 MiB+ file; fixed mtimes.
+ */
+export function makeTree(root: string): void {
+  const write = (rel: string, data: string | Uint8Array, mode = 0o644) => {
+    const path = join(root, rel);
+    Deno.mkdirSync(dirname(path), { recursive: true });
+    if (typeof data === "string") Deno.writeTextFileSync(path, data);
+    else Deno.writeFileSync(path, data);
+    Deno.chmodSync(path, mode);
+    Deno.utimeSync(path, 1_600_000_000, 1_600_000_000 + rel.length);
+  };
+  write("a.txt", "hello\n");
+  write("dir one/naïve café.txt", "unicode\n");
+  write(
+    "dir one/deeper/x.bin",
+    new Uint8Array(1536 * 1024).map((_, i) => (i * 7) & 0xff),
+  );
+  write("bin/run.sh", "#!/bin/sh\necho hi\n", 0o755);
+  write("empty.txt", "");
+  Deno.mkdirSync(join(root, "empty dir"), { recursive: true });
+  Deno.symlinkSync("a.txt", join(root, "link to a"));
+}
+
+/** Lists temp files (`*.blit-*.tmp`) under `root`. */
+export function tempFiles(root: string): string[] {
+  const found: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of Deno.readDirSync(dir)) {
+      const p = join(dir, e.name);
+      if (e.isDirectory) walk(p);
+      else if (/\.blit-[0-9a-f]+\.tmp$/.test(e.name)) found.push(p);
+    }
+  };
+  walk(root);
+  return found;
+}

@@ -1,0 +1,219 @@
+// Local copy and mirror through the real CLI process.
+import { assertEquals, assertMatch } from "./_assert.ts";
+import { makeTree, runCli, snapshot, tempFiles } from "./_helpers.ts";
+
+const env = { BLIT_DISABLE_PERF_HISTORY: "1" };
+
+Deno.test("blit copy: identical tree, then a no-op second run", async () => {
+  const work = await Deno.makeTempDir();
+  try {
+    makeTree(`${work}/src`);
+    const first = await runCli(
+      ["copy", "--json", `${work}/src`, `${work}/dst`],
+      { env },
+    );
+    assertEquals(first.code, 0, first.stderr);
+    const summary = JSON.parse(first.stdout);
+    assertEquals(Object.keys(summary), [
+      "op",
+      "files_transferred",
+      "bytes_transferred",
+      "files_deleted",
+      "files_skipped",
+      "transport",
+      "streams",
+      "fallback",
+      "duration_ms",
+    ]);
+    assertEquals(summary.op, "copy");
+    assertEquals(summary.files_transferred, 6);
+    assertEquals(summary.bytes_transferred, 6 + 8 + 1536 * 1024 + 18);
+    assertEquals(summary.transport, "local");
+    assertEquals(await snapshot(`${work}/dst`), await snapshot(`${work}/src`));
+    assertEquals(Deno.statSync(`${work}/dst/bin/run.sh`).mode! & 0o777, 0o755);
+    assertEquals(Deno.readLinkSync(`${work}/dst/link to a`), "a.txt");
+    assertEquals(tempFiles(`${work}/dst`), []);
+
+    const second = await runCli([
+      "copy",
+      "--json",
+      `${work}/src`,
+      `${work}/dst`,
+    ], { env });
+    assertEquals(second.code, 0);
+    assertEquals(JSON.parse(second.stdout).files_transferred, 0);
+    assertEquals(JSON.parse(second.stdout).files_skipped, 6);
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+});
+
+Deno.test("blit mirror deletes what the source lost; --dry-run changes nothing", async () => {
+  const work = await Deno.makeTempDir();
+  try {
+    makeTree(`${work}/src`);
+    assertEquals(
+      (await runCli(["copy", `${work}/src`, `${work}/dst`], { env })).code,
+      0,
+    );
+    Deno.removeSync(`${work}/src/a.txt`);
+    Deno.removeSync(`${work}/src/link to a`);
+    Deno.writeTextFileSync(`${work}/src/new.txt`, "new");
+    const before = await snapshot(`${work}/dst`);
+    const dry = await runCli([
+      "mirror",
+      "--dry-run",
+      "--json",
+      `${work}/src`,
+      `${work}/dst`,
+    ], { env });
+    assertEquals(dry.code, 0, dry.stderr);
+    assertEquals(JSON.parse(dry.stdout).files_deleted, 2);
+    assertEquals(JSON.parse(dry.stdout).files_transferred, 1);
+    assertEquals(await snapshot(`${work}/dst`), before);
+
+    const real = await runCli([
+      "mirror",
+      "--json",
+      `${work}/src`,
+      `${work}/dst`,
+    ], { env });
+    assertEquals(real.code, 0, real.stderr);
+    assertEquals(JSON.parse(real.stdout).op, "mirror");
+    assertEquals(JSON.parse(real.stdout).files_deleted, 2);
+    assertEquals(await snapshot(`${work}/dst`), await snapshot(`${work}/src`));
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+});
+
+Deno.test("blit copy: --exclude and --checksum", async () => {
+  const work = await Deno.makeTempDir();
+  try {
+    makeTree(`${work}/src`);
+    const r = await runCli([
+      "copy",
+      "--json",
+      "--exclude",
+      "*.bin",
+      "--exclude",
+      "bin",
+      `${work}/src`,
+      `${work}/dst`,
+    ], {
+      env,
+    });
+    assertEquals(r.code, 0, r.stderr);
+    assertEquals(JSON.parse(r.stdout).files_transferred, 4);
+    assertEquals(
+      Object.keys(await snapshot(`${work}/dst`)).filter((p) =>
+        p.includes("bin")
+      ),
+      [],
+    );
+    // Same size and mtime, different content: only --checksum notices.
+    Deno.writeTextFileSync(`${work}/dst/a.txt`, "HELLO\n");
+    Deno.utimeSync(`${work}/dst/a.txt`, 1_600_000_000, 1_600_000_005);
+    const plain = await runCli([
+      "copy",
+      "--json",
+      "--exclude",
+      "*.bin",
+      `${work}/src`,
+      `${work}/dst`,
+    ], { env });
+    assertEquals(JSON.parse(plain.stdout).files_transferred, 1); // bin/run.sh, newly included
+    const summed = await runCli([
+      "copy",
+      "--json",
+      "--checksum",
+      `${work}/src`,
+      `${work}/dst`,
+    ], { env });
+    assertEquals(JSON.parse(summed.stdout).files_transferred, 2); // a.txt and x.bin
+    assertEquals(Deno.readTextFileSync(`${work}/dst/a.txt`), "hello\n");
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+});
+
+Deno.test("blit copy: a file into a directory, or to a new name", async () => {
+  const work = await Deno.makeTempDir();
+  try {
+    Deno.writeTextFileSync(`${work}/f.txt`, "x");
+    Deno.mkdirSync(`${work}/out`);
+    assertEquals(
+      (await runCli(["copy", `${work}/f.txt`, `${work}/out`], { env })).code,
+      0,
+    );
+    assertEquals(Deno.readTextFileSync(`${work}/out/f.txt`), "x");
+    assertEquals(
+      (await runCli(["copy", `${work}/f.txt`, `${work}/new/`], { env })).code,
+      0,
+    );
+    assertEquals(Deno.readTextFileSync(`${work}/new/f.txt`), "x");
+    assertEquals(
+      (await runCli(["copy", `${work}/f.txt`, `${work}/g.txt`], { env })).code,
+      0,
+    );
+    assertEquals(Deno.readTextFileSync(`${work}/g.txt`), "x");
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+});
+
+Deno.test("blit: usage errors exit 2, runtime errors exit 1, one error line", async () => {
+  const cases: [string[], number, RegExp][] = [
+    [
+      ["copy", "/definitely/not/here", "/tmp/x"],
+      1,
+      /^blit: error: source not found: \/definitely\/not\/here\n$/,
+    ],
+    [
+      ["copy", "onlyone"],
+      2,
+      /^blit: error: copy takes SRC DST; got 1 argument/,
+    ],
+    [["frobnicate"], 2, /^blit: error: unknown command "frobnicate"/],
+    [
+      ["copy", "--bogus", "a", "b"],
+      2,
+      /^blit: error: Unknown option '--bogus'/,
+    ],
+    [
+      ["list", "blit://"],
+      2,
+      /^blit: error: bad address blit:\/\/: missing host/,
+    ],
+    [["list", "blit://h:0/m"], 2, /port must be 1-65535/],
+    [["list", "blit://h:70000/m"], 2, /port must be 1-65535/],
+    [["list", "blit://h"], 2, /missing module/],
+    [["list", "blit://[::1/m"], 2, /unclosed '\['/],
+    [["list", "blit://::1/m"], 2, /put IPv6 hosts in brackets/],
+    [["list", "blit://h/m/../x"], 2, /contains '\.\.'/],
+    [["push", "blit://h/m", "blit://h/n"], 2, /push takes LOCAL REMOTE/],
+    [["copy", "blit://h/m", "blit://h/n"], 2, /not supported/],
+    [["copy", "--streams", "abc", "a", "b"], 2, /--streams must be an integer/],
+  ];
+  for (const [args, code, pattern] of cases) {
+    const r = await runCli(args, { env });
+    assertEquals(r.code, code, `${args.join(" ")}: ${r.stderr}`);
+    assertMatch(r.stderr, pattern);
+    assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
+  }
+});
+
+Deno.test("blit copy into a read-only destination fails cleanly", async () => {
+  if (Deno.uid() === 0) return; // root ignores directory permissions
+  const work = await Deno.makeTempDir();
+  try {
+    Deno.writeTextFileSync(`${work}/f`, "x");
+    Deno.mkdirSync(`${work}/ro`, { mode: 0o555 });
+    const r = await runCli(["copy", `${work}/f`, `${work}/ro/`], { env });
+    assertEquals(r.code, 1);
+    assertMatch(r.stderr, /^blit: error: permission denied/);
+  } finally {
+    Deno.chmodSync(`${work}/ro`, 0o755);
+    await Deno.remove(work, { recursive: true });
+  }
+});

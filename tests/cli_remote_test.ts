@@ -1,0 +1,386 @@
+// Remote transfers: the real CLI against the real daemon on loopback.
+import { assertEquals, assertMatch } from "./_assert.ts";
+import {
+  makeTree,
+  runCli,
+  snapshot,
+  startDaemon,
+  tempFiles,
+} from "./_helpers.ts";
+
+async function withDaemon(
+  fn: (
+    ctx: {
+      url: string;
+      work: string;
+      module: string;
+      env: Record<string, string>;
+    },
+  ) => Promise<void>,
+  options: { config?: Record<string, unknown>; readOnly?: string } = {},
+): Promise<void> {
+  const work = await Deno.makeTempDir({ prefix: "blit-remote-" });
+  const module = `${work}/module`;
+  Deno.mkdirSync(module);
+  const modules: Record<string, { path: string; readOnly?: boolean }> = {
+    m: { path: module },
+  };
+  if (options.readOnly) modules.ro = { path: options.readOnly, readOnly: true };
+  const daemon = await startDaemon({ modules, config: options.config });
+  const env = { BLIT_STATE_DIR: `${work}/client-state` };
+  try {
+    await fn({ url: daemon.url, work, module, env });
+  } finally {
+    assertEquals(await daemon.stop(), 0, daemon.stderr());
+    await Deno.remove(work, { recursive: true });
+  }
+}
+
+function json(stdout: string) {
+  return JSON.parse(stdout);
+}
+
+Deno.test("push and pull a tree over TCP; repeats transfer nothing", async () => {
+  await withDaemon(async ({ url, work, module, env }) => {
+    makeTree(`${work}/src`);
+    const push = await runCli([
+      "push",
+      "--json",
+      `${work}/src`,
+      `${url}/m/tree`,
+    ], { env });
+    assertEquals(push.code, 0, push.stderr);
+    const summary = json(push.stdout);
+    assertEquals(summary.op, "push");
+    assertEquals(summary.transport, "tcp");
+    assertEquals(summary.fallback, false);
+    assertEquals(summary.files_transferred, 6);
+    assertEquals(
+      await snapshot(`${module}/tree`),
+      await snapshot(`${work}/src`),
+    );
+
+    const again = await runCli([
+      "push",
+      "--json",
+      `${work}/src`,
+      `${url}/m/tree`,
+    ], { env });
+    assertEquals(json(again.stdout).files_transferred, 0);
+    assertEquals(json(again.stdout).files_skipped, 6);
+
+    const pull = await runCli([
+      "pull",
+      "--json",
+      `${url}/m/tree`,
+      `${work}/back`,
+    ], { env });
+    assertEquals(pull.code, 0, pull.stderr);
+    assertEquals(json(pull.stdout).transport, "tcp");
+    assertEquals(json(pull.stdout).files_transferred, 6);
+    assertEquals(await snapshot(`${work}/back`), await snapshot(`${work}/src`));
+    const pullAgain = await runCli([
+      "pull",
+      "--json",
+      `${url}/m/tree`,
+      `${work}/back`,
+    ], { env });
+    assertEquals(json(pullAgain.stdout).files_transferred, 0);
+    assertEquals(tempFiles(module), []);
+
+    // Perf history: one line per transfer.
+    const lines = Deno.readTextFileSync(
+      `${work}/client-state/perf_history.jsonl`,
+    ).trim().split("\n");
+    assertEquals(lines.length, 4);
+    assertEquals(JSON.parse(lines[0]).op, "push");
+    assertEquals(JSON.parse(lines[0]).transport, "tcp");
+  });
+});
+
+Deno.test("single files: placement rules for push and pull", async () => {
+  await withDaemon(async ({ url, work, module, env }) => {
+    Deno.writeTextFileSync(`${work}/a.txt`, "alpha");
+    Deno.mkdirSync(`${module}/dir`);
+    const cases: [string, string][] = [
+      [`${url}/m/`, "a.txt"],
+      [`${url}/m/dir`, "dir/a.txt"],
+      [`${url}/m/new/`, "new/a.txt"],
+      [`${url}/m/renamed.txt`, "renamed.txt"],
+    ];
+    for (const [target, landed] of cases) {
+      const r = await runCli(["push", `${work}/a.txt`, target], { env });
+      assertEquals(r.code, 0, r.stderr);
+      assertEquals(
+        Deno.readTextFileSync(`${module}/${landed}`),
+        "alpha",
+        target,
+      );
+    }
+    Deno.mkdirSync(`${work}/out`);
+    const r1 = await runCli(["pull", `${url}/m/dir/a.txt`, `${work}/out`], {
+      env,
+    });
+    assertEquals(r1.code, 0, r1.stderr);
+    assertEquals(Deno.readTextFileSync(`${work}/out/a.txt`), "alpha");
+    const r2 = await runCli([
+      "pull",
+      `${url}/m/renamed.txt`,
+      `${work}/out/b.txt`,
+    ], { env });
+    assertEquals(r2.code, 0, r2.stderr);
+    assertEquals(Deno.readTextFileSync(`${work}/out/b.txt`), "alpha");
+  });
+});
+
+Deno.test("a 64 MiB file crosses intact both ways", async () => {
+  await withDaemon(async ({ url, work, module, env }) => {
+    const big = new Uint8Array(64 * 1024 * 1024);
+    for (let i = 0; i < big.length; i += 65536) {
+      crypto.getRandomValues(big.subarray(i, i + 65536));
+    }
+    Deno.writeFileSync(`${work}/big.bin`, big);
+    const want = new Uint8Array(await crypto.subtle.digest("SHA-256", big));
+    const push = await runCli([
+      "push",
+      "--json",
+      `${work}/big.bin`,
+      `${url}/m/`,
+    ], { env });
+    assertEquals(push.code, 0, push.stderr);
+    assertEquals(json(push.stdout).bytes_transferred, big.length);
+    const pushed = Deno.readFileSync(`${module}/big.bin`);
+    assertEquals(
+      new Uint8Array(await crypto.subtle.digest("SHA-256", pushed)),
+      want,
+    );
+    const pull = await runCli([
+      "pull",
+      "--json",
+      `${url}/m/big.bin`,
+      `${work}/copy.bin`,
+    ], { env });
+    assertEquals(pull.code, 0, pull.stderr);
+    const pulled = Deno.readFileSync(`${work}/copy.bin`);
+    assertEquals(
+      new Uint8Array(await crypto.subtle.digest("SHA-256", pulled)),
+      want,
+    );
+  });
+});
+
+Deno.test("--force-grpc-data moves the bytes over gRPC, without a warning", async () => {
+  await withDaemon(async ({ url, work, module, env }) => {
+    makeTree(`${work}/src`);
+    const push = await runCli([
+      "push",
+      "--json",
+      "--force-grpc-data",
+      `${work}/src`,
+      `${url}/m/t`,
+    ], { env });
+    assertEquals(push.code, 0, push.stderr);
+    assertEquals(json(push.stdout).transport, "grpc");
+    assertEquals(json(push.stdout).fallback, false);
+    assertEquals(push.stderr, "");
+    const pull = await runCli([
+      "pull",
+      "--json",
+      "--force-grpc-data",
+      `${url}/m/t`,
+      `${work}/back`,
+    ], { env });
+    assertEquals(pull.code, 0, pull.stderr);
+    assertEquals(json(pull.stdout).transport, "grpc");
+    assertEquals(await snapshot(`${work}/back`), await snapshot(`${work}/src`));
+    assertEquals(await snapshot(`${module}/t`), await snapshot(`${work}/src`));
+  });
+});
+
+Deno.test("an unreachable data plane falls back to gRPC with a warning", async () => {
+  await withDaemon(async ({ url, work, module, env }) => {
+    makeTree(`${work}/src`);
+    const push = await runCli(["push", "--json", `${work}/src`, `${url}/m/t`], {
+      env,
+    });
+    assertEquals(push.code, 0, push.stderr);
+    assertEquals(json(push.stdout).transport, "grpc");
+    assertEquals(json(push.stdout).fallback, true);
+    assertEquals(
+      push.stderr,
+      "blit: warning: data plane 127.0.0.1:1 unreachable (connection refused); sending over gRPC instead\n",
+    );
+    assertEquals(await snapshot(`${module}/t`), await snapshot(`${work}/src`));
+    const pull = await runCli(
+      ["pull", "--json", `${url}/m/t`, `${work}/back`],
+      { env },
+    );
+    assertEquals(pull.code, 0, pull.stderr);
+    assertEquals(json(pull.stdout).fallback, true);
+    assertMatch(
+      pull.stderr,
+      /^blit: warning: data plane 127\.0\.0\.1:1 unreachable \(connection refused\)/,
+    );
+    assertEquals(await snapshot(`${work}/back`), await snapshot(`${work}/src`));
+  }, { config: { advertiseData: "127.0.0.1:1" } });
+});
+
+Deno.test("mirror deletes extraneous files on the daemon and locally", async () => {
+  await withDaemon(async ({ url, work, module, env }) => {
+    makeTree(`${work}/src`);
+    assertEquals(
+      (await runCli(["push", `${work}/src`, `${url}/m/t`], { env })).code,
+      0,
+    );
+    Deno.writeTextFileSync(`${module}/t/extra.txt`, "extra");
+    Deno.mkdirSync(`${module}/t/extra dir/sub`, { recursive: true });
+    const dry = await runCli([
+      "mirror",
+      "--json",
+      "--dry-run",
+      `${work}/src`,
+      `${url}/m/t`,
+    ], { env });
+    assertEquals(json(dry.stdout).files_deleted, 2);
+    assertEquals(Deno.readTextFileSync(`${module}/t/extra.txt`), "extra");
+    const push = await runCli(
+      ["mirror", "--json", `${work}/src`, `${url}/m/t`],
+      { env },
+    );
+    assertEquals(push.code, 0, push.stderr);
+    assertEquals(json(push.stdout).op, "mirror");
+    assertEquals(json(push.stdout).files_deleted, 1);
+    assertEquals(await snapshot(`${module}/t`), await snapshot(`${work}/src`));
+
+    assertEquals(
+      (await runCli(["pull", `${url}/m/t`, `${work}/back`], { env })).code,
+      0,
+    );
+    Deno.writeTextFileSync(`${work}/back/local-only.txt`, "x");
+    const pull = await runCli([
+      "pull",
+      "--mirror",
+      "--json",
+      `${url}/m/t`,
+      `${work}/back`,
+    ], { env });
+    assertEquals(pull.code, 0, pull.stderr);
+    assertEquals(json(pull.stdout).files_deleted, 1);
+    assertEquals(await snapshot(`${work}/back`), await snapshot(`${work}/src`));
+  });
+});
+
+Deno.test("list, modules and purge", async () => {
+  const work = await Deno.makeTempDir();
+  const ro = `${work}/ro`;
+  Deno.mkdirSync(ro);
+  Deno.writeTextFileSync(`${ro}/keep.txt`, "keep");
+  try {
+    await withDaemon(async ({ url, work, module, env }) => {
+      makeTree(`${work}/src`);
+      assertEquals(
+        (await runCli(["push", `${work}/src`, `${url}/m/t`], { env })).code,
+        0,
+      );
+      const list = await runCli(["list", "--json", `${url}/m/t`], { env });
+      assertEquals(list.code, 0, list.stderr);
+      const entries = json(list.stdout);
+      assertEquals(entries.map((e: { name: string }) => e.name), [
+        "a.txt",
+        "bin",
+        "dir one",
+        "empty dir",
+        "empty.txt",
+        "link to a",
+      ]);
+      assertEquals(entries[0], {
+        name: "a.txt",
+        is_dir: false,
+        is_symlink: false,
+        size: 6,
+        mtime: 1_600_000_005,
+      });
+      assertEquals(entries[5].is_symlink, true);
+      const table = await runCli(["list", `${url}/m/t`], { env });
+      assertMatch(table.stdout, /^file +6 B +2020-09-13 12:26:45 +a\.txt$/m);
+      assertMatch(table.stdout, /^link .* link to a -> a\.txt$/m);
+      const one = await runCli(["list", "--json", `${url}/m/t/a.txt`], { env });
+      assertEquals(json(one.stdout).length, 1);
+
+      const modules = await runCli([
+        "modules",
+        url.replace("blit://", "blit://"),
+      ], { env });
+      assertEquals(modules.stdout, "m\nro (read-only)\n");
+
+      const noYes = await runCli(["purge", `${url}/m/t`], { env });
+      assertEquals(noYes.code, 2);
+      assertMatch(noYes.stderr, /is a directory; add --yes/);
+      const file = await runCli(["purge", "--json", `${url}/m/t/a.txt`], {
+        env,
+      });
+      assertEquals(file.code, 0, file.stderr);
+      assertEquals(json(file.stdout), { files_deleted: 1 });
+      const tree = await runCli(["purge", "--yes", "--json", `${url}/m/t`], {
+        env,
+      });
+      assertEquals(json(tree.stdout), { files_deleted: 5 });
+      assertEquals([...Deno.readDirSync(module)].length, 0);
+      const root = await runCli(["purge", `${url}/m`], { env });
+      assertEquals(root.code, 2);
+      Deno.writeTextFileSync(`${module}/x`, "x");
+      const rootYes = await runCli(["purge", "--yes", `${url}/m`], { env });
+      assertEquals(rootYes.code, 0, rootYes.stderr);
+      assertEquals([...Deno.readDirSync(module)].length, 0);
+      assertEquals(Deno.statSync(module).isDirectory, true);
+
+      // Read-only module: nothing changes.
+      const push = await runCli(["push", `${work}/src`, `${url}/ro/t`], {
+        env,
+      });
+      assertEquals(push.code, 1);
+      assertEquals(push.stderr, 'blit: error: Module "ro" is read-only\n');
+      const purge = await runCli(["purge", "--yes", `${url}/ro/keep.txt`], {
+        env,
+      });
+      assertEquals(purge.code, 1);
+      assertEquals(Deno.readTextFileSync(`${ro}/keep.txt`), "keep");
+      assertEquals([...Deno.readDirSync(ro)].map((e) => e.name), ["keep.txt"]);
+    }, { readOnly: ro });
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+});
+
+Deno.test("clear errors: unknown module, missing path, no daemon", async () => {
+  await withDaemon(async ({ url, work, env }) => {
+    const unknown = await runCli(["list", `${url}/nope`], { env });
+    assertEquals(unknown.code, 1);
+    assertEquals(
+      unknown.stderr,
+      'blit: error: Module "nope" not found (available: m)\n',
+    );
+    const missing = await runCli(["pull", `${url}/m/none`, `${work}/x`], {
+      env,
+    });
+    assertEquals(missing.code, 1);
+    assertEquals(
+      missing.stderr,
+      'blit: error: Path "none" not found in module "m"\n',
+    );
+    const noSource = await runCli(["push", `${work}/none`, `${url}/m/`], {
+      env,
+    });
+    assertEquals(noSource.code, 1);
+    assertEquals(
+      noSource.stderr,
+      `blit: error: source not found: ${work}/none\n`,
+    );
+  });
+  const down = await runCli(["list", "blit://127.0.0.1:1/m"]);
+  assertEquals(down.code, 1);
+  assertEquals(
+    down.stderr,
+    "blit: error: cannot reach daemon at 127.0.0.1:1 (connection refused); is blit-daemon running?\n",
+  );
+});
