@@ -7,7 +7,17 @@ export function assertEquals<T>(
   expected: T,
   message?: string,
 ): void {
-  deepStrictEqual(actual, expected, message);
+  if (message === undefined) deepStrictEqual(actual, expected);
+  else {
+    try {
+      deepStrictEqual(actual, expected);
+    } catch (error) {
+      if (error instanceof Error) {
+        error.message = `${message}\n${error.message}`;
+      }
+      throw error;
+    }
+  }
 }
 
 /** String matches a pattern. */
@@ -16,7 +26,8 @@ export function assertMatch(
   pattern: RegExp,
   message?: string,
 ): void {
-  match(actual, pattern, message);
+  if (message === undefined) match(actual, pattern);
+  else match(actual, pattern, message);
 }
 
 /** Awaits a promise that must reject with `ErrorClass` (and a message matching `pattern`). */

@@ -58,25 +58,95 @@ export async function writeMessage<T>(
   });
 }
 
+/** The readable half of a grpc-js call, as far as we use it. */
+export interface MessageReadable<T> {
+  on(event: "data", listener: (message: T) => void): unknown;
+  on(event: "end" | "close", listener: () => void): unknown;
+  on(event: "error", listener: (error: Error) => void): unknown;
+  pause(): unknown;
+  resume(): unknown;
+}
+
 /**
- * Reads messages one at a time from an async-iterable call.
+ * Reads messages one at a time from a grpc-js call, pausing the call while
+ * unread messages pile up. Event-based on purpose: a Node async iterator
+ * destroys the call when abandoned, which would swallow the status we
+ * still want to send.
  *
  * @example
  * ```ts
+ * import { EventEmitter } from "node:events";
  * import { MessageReader } from "./call_io.ts";
- * const r = new MessageReader(ReadableStream.from([1, 2]));
- * console.assert(await r.next() === 1 && await r.next() === 2 && await r.next() === undefined);
+ * const source = Object.assign(new EventEmitter(), { pause() {}, resume() {} });
+ * const r = new MessageReader<number>(source);
+ * source.emit("data", 1);
+ * source.emit("end");
+ * console.assert(await r.next() === 1 && await r.next() === undefined);
  * ```
  */
 export class MessageReader<T> {
-  readonly #iterator: AsyncIterator<T>;
-  constructor(source: AsyncIterable<T>) {
-    this.#iterator = source[Symbol.asyncIterator]();
+  readonly #source: MessageReadable<T>;
+  readonly #queue: T[] = [];
+  #waiting:
+    | { resolve: (m: T | undefined) => void; reject: (e: Error) => void }
+    | undefined;
+  #ended = false;
+  #error: Error | undefined;
+  #paused = false;
+
+  constructor(
+    source: MessageReadable<T>,
+    options: { highWaterMark?: number } = {},
+  ) {
+    const highWaterMark = options.highWaterMark ?? 16;
+    this.#source = source;
+    source.on("data", (message: T) => {
+      if (this.#waiting) {
+        const waiter = this.#waiting;
+        this.#waiting = undefined;
+        waiter.resolve(message);
+        return;
+      }
+      this.#queue.push(message);
+      if (this.#queue.length >= highWaterMark && !this.#paused) {
+        this.#paused = true;
+        source.pause();
+      }
+    });
+    const finish = () => {
+      this.#ended = true;
+      const waiter = this.#waiting;
+      this.#waiting = undefined;
+      waiter?.resolve(undefined);
+    };
+    source.on("end", finish);
+    source.on("close", finish);
+    source.on("error", (error: Error) => {
+      this.#error = error;
+      const waiter = this.#waiting;
+      this.#waiting = undefined;
+      waiter?.reject(error);
+    });
   }
 
   /** The next message, or undefined when the peer finished sending. */
-  async next(): Promise<T | undefined> {
-    const result = await this.#iterator.next();
-    return result.done ? undefined : result.value;
+  next(): Promise<T | undefined> {
+    if (this.#queue.length > 0) {
+      const message = this.#queue.shift()!;
+      if (this.#paused && this.#queue.length === 0) {
+        this.#paused = false;
+        this.#source.resume();
+      }
+      return Promise.resolve(message);
+    }
+    if (this.#error) return Promise.reject(this.#error);
+    if (this.#ended) return Promise.resolve(undefined);
+    if (this.#paused) {
+      this.#paused = false;
+      this.#source.resume();
+    }
+    return new Promise((resolve, reject) => {
+      this.#waiting = { resolve, reject };
+    });
   }
 }
