@@ -104,11 +104,7 @@ export async function startDaemon(
       if (stopped) return;
       stopped = true;
       dataPlane?.close();
-      const graceful = new Promise<void>((resolve) =>
-        server.tryShutdown(() => resolve())
-      );
-      const timeout = new Promise<void>((resolve) => setTimeout(resolve, 1000));
-      await Promise.race([graceful, timeout]);
+      // In-flight transfers are cut, not awaited: their temp files go.
       server.forceShutdown();
       abortAllOpen();
     },
