@@ -1,0 +1,67 @@
+import { assertEquals, assertThrows } from "../../tests/_assert.ts";
+import {
+  normalizeRelative,
+  PathEscapeError,
+  resolveInside,
+} from "./safe_path.ts";
+
+Deno.test("normalizeRelative: cleans and refuses", () => {
+  assertEquals(normalizeRelative("a/./b//c/"), "a/b/c");
+  assertEquals(normalizeRelative("./"), "");
+  for (
+    const bad of [
+      "../x",
+      "/etc/passwd",
+      "a/../../x",
+      "a/..",
+      "x\0y",
+      "a\\..\\b",
+      "a/" + "n".repeat(256),
+    ]
+  ) {
+    assertThrows(() => normalizeRelative(bad), PathEscapeError);
+  }
+  assertThrows(
+    () => normalizeRelative("x".repeat(4097)),
+    PathEscapeError,
+    /longer than 4096 bytes/,
+  );
+  assertThrows(
+    () => normalizeRelative("a/../../x"),
+    PathEscapeError,
+    /^Unsafe path "a\/..\/..\/x": contains '..'$/,
+  );
+});
+
+Deno.test("resolveInside: links inside are fine, links out are refused, the last part is not followed", () => {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  const outside = Deno.realPathSync(Deno.makeTempDirSync());
+  Deno.mkdirSync(`${root}/real`);
+  Deno.symlinkSync("real", `${root}/inner`);
+  Deno.symlinkSync(outside, `${root}/out`);
+  Deno.symlinkSync("/nonexistent", `${root}/dangling`);
+  Deno.writeTextFileSync(`${root}/file`, "");
+  assertEquals(resolveInside(root, "inner/x"), `${root}/inner/x`);
+  assertEquals(resolveInside(root, "out"), `${root}/out`);
+  assertEquals(
+    resolveInside(root, "missing/deeper/x"),
+    `${root}/missing/deeper/x`,
+  );
+  assertEquals(resolveInside(root, "file/x"), `${root}/file/x`);
+  assertEquals(resolveInside(root, ""), root);
+  assertThrows(
+    () => resolveInside(root, "out/x"),
+    PathEscapeError,
+    /leaves the module/,
+  );
+  assertThrows(
+    () => resolveInside(root, "dangling/x"),
+    PathEscapeError,
+    /dangling/,
+  );
+  const verified = new Set<string>();
+  resolveInside(root, "real/a", { verified });
+  assertEquals([...verified], ["real"]);
+  Deno.removeSync(root, { recursive: true });
+  Deno.removeSync(outside, { recursive: true });
+});
