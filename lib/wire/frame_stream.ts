@@ -116,38 +116,12 @@ export function encodeFrames(
 
   const writable = new WritableStream<FileEntry>({
     async write(entry) {
-      if (entry.kind !== "file") return;
-      const path = encoder.encode(entry.path);
-      const headerSize = fileHeaderSize(path);
-      if (chunkSize - used < headerSize) await flush();
-      const file = Deno.openSync(resolveInside(root, entry.path), {
-        read: true,
-      });
       try {
-        used += writeFileHeader(out, used, path, entry);
-        let left = entry.size;
-        if (left <= chunkSize - used) {
-          readFull(
-            file,
-            out.subarray(used, used + left),
-            entry.path,
-            entry.size,
-          );
-          used += left;
-          options.onBytes?.(left);
-          return;
-        }
-        await flush();
-        while (left > 0) {
-          const n = Math.min(left, chunkSize);
-          const buffer = new Uint8Array(n);
-          readFull(file, buffer, entry.path, entry.size);
-          left -= n;
-          options.onBytes?.(n);
-          await emit(buffer);
-        }
-      } finally {
-        file.close();
+        await writeEntry(entry);
+      } catch (error) {
+        // Fail the byte side too, so whoever reads it stops waiting.
+        controller.error(error);
+        throw error;
       }
     },
     async close() {
@@ -162,6 +136,42 @@ export function encodeFrames(
     },
   });
   return { readable, writable };
+
+  async function writeEntry(entry: FileEntry): Promise<void> {
+    if (entry.kind !== "file") return;
+    const path = encoder.encode(entry.path);
+    const headerSize = fileHeaderSize(path);
+    if (chunkSize - used < headerSize) await flush();
+    const file = Deno.openSync(resolveInside(root, entry.path), {
+      read: true,
+    });
+    try {
+      used += writeFileHeader(out, used, path, entry);
+      let left = entry.size;
+      if (left <= chunkSize - used) {
+        readFull(
+          file,
+          out.subarray(used, used + left),
+          entry.path,
+          entry.size,
+        );
+        used += left;
+        options.onBytes?.(left);
+        return;
+      }
+      await flush();
+      while (left > 0) {
+        const n = Math.min(left, chunkSize);
+        const buffer = new Uint8Array(n);
+        readFull(file, buffer, entry.path, entry.size);
+        left -= n;
+        options.onBytes?.(n);
+        await emit(buffer);
+      }
+    } finally {
+      file.close();
+    }
+  }
 }
 
 /**

@@ -1,0 +1,156 @@
+import { assertEquals, assertThrows } from "../../tests/_assert.ts";
+import {
+  encodeEnd,
+  encodeFileHeader,
+  encodeHello,
+  FrameDecoder,
+  type FrameEvent,
+  FrameProtocolError,
+  helloTokenLength,
+  MAX_TOKEN_BYTES,
+} from "./frame_codec.ts";
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+function wire(): Uint8Array {
+  return concat([
+    encodeFileHeader({
+      path: "a/ü.txt",
+      kind: "file",
+      size: 5,
+      mtimeMs: 1234.5,
+      mode: 0o755,
+    }),
+    new TextEncoder().encode("hello"),
+    encodeFileHeader({
+      path: "empty",
+      kind: "file",
+      size: 0,
+      mtimeMs: 0,
+      mode: 0o600,
+    }),
+    encodeEnd(),
+  ]);
+}
+
+function summarize(events: FrameEvent[]): string[] {
+  const out: string[] = [];
+  let data = "";
+  for (const e of events) {
+    if (e.type === "data") {
+      data += new TextDecoder().decode(e.bytes);
+      continue;
+    }
+    if (data) out.push(`data:${data}`);
+    data = "";
+    out.push(
+      e.type === "file"
+        ? `file:${e.entry.path}:${e.entry.size}:${e.entry.mtimeMs}:${
+          e.entry.mode.toString(8)
+        }`
+        : "end",
+    );
+  }
+  return out;
+}
+
+Deno.test("FrameDecoder: same events whole, byte by byte and in random splits", () => {
+  const bytes = wire();
+  const expected = [
+    "file:a/ü.txt:5:1234.5:755",
+    "data:hello",
+    "file:empty:0:0:600",
+    "end",
+  ];
+  const whole = new FrameDecoder();
+  assertEquals(summarize(whole.push(bytes)), expected);
+  whole.finish();
+  const single = new FrameDecoder();
+  const events: FrameEvent[] = [];
+  for (let i = 0; i < bytes.length; i++) {
+    events.push(...single.push(bytes.subarray(i, i + 1)));
+  }
+  assertEquals(summarize(events), expected);
+  for (let seed = 1; seed < 50; seed++) {
+    const d = new FrameDecoder();
+    const ev: FrameEvent[] = [];
+    let i = 0;
+    while (i < bytes.length) {
+      const n = 1 + ((seed * 7919 + i * 31) % 9);
+      ev.push(...d.push(bytes.subarray(i, i + n)));
+      i += n;
+    }
+    d.finish();
+    assertEquals(summarize(ev), expected);
+  }
+});
+
+Deno.test("FrameDecoder: hostile input is refused before allocation", () => {
+  const bad = (bytes: number[]) => () =>
+    new FrameDecoder().push(new Uint8Array(bytes));
+  assertThrows(bad([0x07]), FrameProtocolError, /^Unknown frame type 7$/);
+  assertThrows(
+    bad([0x01, 0xff, 0xff]),
+    FrameProtocolError,
+    /^Frame path length 65535 is out of range$/,
+  );
+  assertThrows(bad([0x01, 0x00, 0x00]), FrameProtocolError, /out of range/);
+  const dotdot = encodeFileHeader({
+    path: "x",
+    kind: "file",
+    size: 0,
+    mtimeMs: 0,
+    mode: 0,
+  });
+  dotdot[3] = 0x2f; // "/" -> an absolute path
+  assertThrows(
+    () => new FrameDecoder().push(dotdot),
+    FrameProtocolError,
+    /is absolute/,
+  );
+  const trailing = new FrameDecoder();
+  assertThrows(
+    () => trailing.push(concat([encodeEnd(), new Uint8Array([1])])),
+    FrameProtocolError,
+    /^1 bytes after the end frame$/,
+  );
+  const short = new FrameDecoder();
+  short.push(wire().subarray(0, 33));
+  assertThrows(
+    () => short.finish(),
+    FrameProtocolError,
+    /bytes short of a file body/,
+  );
+  const noEnd = new FrameDecoder();
+  assertThrows(
+    () => noEnd.finish(),
+    FrameProtocolError,
+    /^Stream ended without an end frame$/,
+  );
+});
+
+Deno.test("hello: round trip and bounds", () => {
+  const hello = encodeHello("token");
+  assertEquals(helloTokenLength(hello.subarray(0, 8)), 5);
+  assertThrows(
+    () => helloTokenLength(new TextEncoder().encode("GET / HT")),
+    FrameProtocolError,
+    /Not a blit/,
+  );
+  const huge = encodeHello("x");
+  new DataView(huge.buffer).setUint32(4, MAX_TOKEN_BYTES + 1);
+  assertThrows(
+    () => helloTokenLength(huge.subarray(0, 8)),
+    FrameProtocolError,
+    /out of range/,
+  );
+  assertThrows(() => encodeHello("x".repeat(MAX_TOKEN_BYTES + 1)), RangeError);
+});
