@@ -112,6 +112,14 @@ export async function startDaemon(options: {
     throw new Error(`daemon did not start: ${stdoutText} ${stderrText}`);
   }
   const port = Number(match[1]);
+  // The start-up summary (modules, data plane) follows on stderr.
+  for (
+    let i = 0;
+    i < 500 && !stderrText.includes("blit-daemon: modules:");
+    i++
+  ) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
   let stopped: Promise<number> | undefined;
   return {
     port,

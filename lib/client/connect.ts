@@ -89,8 +89,8 @@ export async function connect(
  *
  * @example
  * ```ts
- * import { remoteError } from "./connect.ts";
- * const e = remoteError({ code: 5, details: "Module \"x\" not found" }, "127.0.0.1:1");
+ * import { remoteError, RemoteError } from "./connect.ts";
+ * const e = remoteError({ code: 5, details: "Module \"x\" not found" }, "127.0.0.1:1") as RemoteError;
  * console.assert(e.message === "Module \"x\" not found" && !e.transient);
  * ```
  */

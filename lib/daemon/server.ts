@@ -100,13 +100,14 @@ export async function startDaemon(
     address: config.bind,
     port,
     dataPort: dataPlane?.port ?? null,
-    async stop() {
-      if (stopped) return;
+    stop() {
+      if (stopped) return Promise.resolve();
       stopped = true;
       dataPlane?.close();
       // In-flight transfers are cut, not awaited: their temp files go.
       server.forceShutdown();
       abortAllOpen();
+      return Promise.resolve();
     },
   };
 }

@@ -35,8 +35,7 @@ function deserializer<T extends DescMessage>(
  * @example
  * ```ts
  * import { serviceDefinition } from "./service.ts";
- * import { Buffer } from "node:buffer";
-import { Blit } from "./gen/blit_pb.ts";
+ * import { Blit } from "./gen/blit_pb.ts";
  * const def = serviceDefinition(Blit);
  * console.assert(def.push.path === "/blit.v2.Blit/Push");
  * ```

@@ -1,0 +1,113 @@
+// blit as a library: the transfer pipeline's stages, codecs and clients.
+//
+// A transfer is a pipeline of Web Streams:
+//
+//   enumerate(root)                 ReadableStream<FileEntry>
+//     .pipeThrough(NeedListStream)  keep what the destination lacks
+//     .pipeThrough(encodeFrames)    entries -> wire bytes (big reads)
+//     .pipeTo(connWritable(conn))   or a ReceiveSink on the other side
+//
+// @module
+
+export type { EntryKind, FileEntry, TransferStats } from "./lib/fs/entry.ts";
+export {
+  entryFromPath,
+  enumerate,
+  type EnumerateOptions,
+} from "./lib/fs/enumerate.ts";
+export { type ExcludeMatcher, excludeMatcher } from "./lib/fs/exclude.ts";
+export { hashBytes, hashFile, sameHash } from "./lib/fs/hash.ts";
+export {
+  type NeedListOptions,
+  NeedListStream,
+  needsTransfer,
+} from "./lib/fs/need_list.ts";
+export {
+  abortAllOpen,
+  applyDir,
+  applySymlink,
+  AtomicFile,
+  cleanupTemps,
+  copyFileAtomic,
+  EntryConflictError,
+  isTempName,
+  setDirTimes,
+  SizeMismatchError,
+  writeFileAtomic,
+} from "./lib/fs/atomic_write.ts";
+export {
+  applyDeletions,
+  type DeletionCounts,
+  type MirrorPlanOptions,
+  planDeletions,
+} from "./lib/fs/mirror_plan.ts";
+export {
+  MAX_NAME_BYTES,
+  MAX_PATH_BYTES,
+  normalizeRelative,
+  PathEscapeError,
+  resolveInside,
+  type ResolveOptions,
+} from "./lib/fs/safe_path.ts";
+export {
+  encodeEnd,
+  encodeFileHeader,
+  encodeHello,
+  FrameDecoder,
+  type FrameEvent,
+  FrameProtocolError,
+} from "./lib/wire/frame_codec.ts";
+export {
+  decodeFrames,
+  encodeFrames,
+  type EncodeFramesOptions,
+  SourceChangedError,
+} from "./lib/wire/frame_stream.ts";
+export {
+  ReceiveSink,
+  type ReceiveSinkOptions,
+  type ReceiveStats,
+} from "./lib/wire/receive_sink.ts";
+export { connReadable, connWritable } from "./lib/wire/socket.ts";
+export {
+  type TokenClaims,
+  TokenError,
+  TokenIssuer,
+  type TokenIssuerOptions,
+  type TokenScope,
+} from "./lib/wire/token.ts";
+export {
+  type DataPlaneOptions,
+  DataPlaneRejectedError,
+  DataPlaneServer,
+  DataPlaneUnreachableError,
+  type DataSession,
+  dialDataPlane,
+} from "./lib/wire/data_plane.ts";
+export {
+  chunksToFrames,
+  type FileDataChunk,
+  fileDataChunks,
+} from "./lib/wire/grpc_data.ts";
+export {
+  localCopy,
+  type LocalCopyOptions,
+  SourceNotFoundError,
+} from "./lib/client/local_copy.ts";
+export {
+  isRemote,
+  parseRemote,
+  type RemoteAddress,
+  UsageError,
+} from "./lib/client/address.ts";
+export {
+  type ListEntry,
+  type Listing,
+  listModules,
+  listRemote,
+  pullRemote,
+  purgeRemote,
+  pushRemote,
+  type RemoteTransferOptions,
+} from "./lib/client/remote.ts";
+export type { TransferResult, TransportKind } from "./lib/client/summary.ts";
