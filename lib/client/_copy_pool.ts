@@ -1,11 +1,37 @@
 // A small pool of Workers copying files in batches, for many-file trees.
 import type { FileEntry } from "../fs/entry.ts";
 import { copyFileAtomic } from "../fs/atomic_write.ts";
+import { fileDiffers, lstatIfExists } from "../fs/need_list.ts";
+import { resolveInside, type ResolveOptions } from "../fs/safe_path.ts";
+
+/**
+ * Copies one file unless an up-to-date copy is already there. Returns
+ * whether it copied. Shared by the pool's own thread and its workers.
+ */
+export function copyIfNeeded(
+  item: CopyItem,
+  destRoot: string,
+  options: ResolveOptions,
+): boolean {
+  if (
+    item.check &&
+    !fileDiffers(
+      lstatIfExists(resolveInside(destRoot, item.entry.path, options)),
+      item.entry,
+    )
+  ) {
+    return false;
+  }
+  copyFileAtomic(item.src, destRoot, item.entry, options);
+  return true;
+}
 
 /** One file to copy: its source path and its entry under the destination. */
 export interface CopyItem {
   src: string;
   entry: FileEntry;
+  /** Compare with the destination first (false: known to be missing). */
+  check: boolean;
 }
 
 /** A batch posted to a worker. */
@@ -19,6 +45,10 @@ export interface CopyBatch {
 export interface CopyResult {
   id: number;
   done: number;
+  /** Files found up to date and left alone. */
+  skipped: number;
+  /** Bytes copied. */
+  bytes: number;
   error?: string;
   errorName?: string;
 }
@@ -52,10 +82,21 @@ export class CopyPool {
   #nextId = 0;
   #seen = 0;
   #failure: Error | undefined;
+  /** Files copied so far. */
+  copied = 0;
+  /** Files found up to date. */
+  skipped = 0;
+  /** Bytes copied so far. */
+  bytes = 0;
 
   constructor(destRoot: string, options: { workers?: number } = {}) {
     this.#destRoot = destRoot;
     this.#size = options.workers ?? 2;
+  }
+
+  /** Starts the workers now, so their start-up overlaps the tree walk. */
+  warm(): void {
+    if (this.#size > 0 && this.#workers.length === 0) this.#start();
   }
 
   /** Queues one file; resolves when the pool has room for more. */
@@ -64,9 +105,10 @@ export class CopyPool {
     this.#seen++;
     if (this.#size === 0 || this.#seen <= BATCH) {
       // Small trees never pay the worker start-up.
-      copyFileAtomic(item.src, this.#destRoot, item.entry, {
-        verified: this.#verified,
-      });
+      if (copyIfNeeded(item, this.#destRoot, { verified: this.#verified })) {
+        this.copied++;
+        this.bytes += item.entry.size;
+      } else this.skipped++;
       return;
     }
     this.#batch.push(item);
@@ -116,6 +158,9 @@ export class CopyPool {
           this.#failure ??= error;
           waiter.reject(error);
         } else {
+          this.copied += event.data.done - event.data.skipped;
+          this.skipped += event.data.skipped;
+          this.bytes += event.data.bytes;
           waiter.resolve();
         }
       };

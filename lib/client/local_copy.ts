@@ -1,7 +1,7 @@
 // Local copy and mirror: the fs stages wired to a disk sink.
 import type { FileEntry, TransferStats } from "../fs/entry.ts";
 import { entryFromPath, enumerate } from "../fs/enumerate.ts";
-import { NeedListStream } from "../fs/need_list.ts";
+import { NeedListStream, needsTransfer } from "../fs/need_list.ts";
 import { hashFile } from "../fs/hash.ts";
 import { applyDir, applySymlink, setDirTimes } from "../fs/atomic_write.ts";
 import { CopyPool } from "./_copy_pool.ts";
@@ -132,7 +132,15 @@ export async function localCopy(
   const srcRoot = sourceIsDir ? Deno.realPathSync(src) : src;
   const placement = placeLocal(dst, sourceIsDir, basename(src));
   const dryRun = options.dryRun ?? false;
-  if (!dryRun) Deno.mkdirSync(placement.root, { recursive: true });
+  let rootCreated = false;
+  if (!dryRun) {
+    try {
+      Deno.statSync(placement.root);
+    } catch {
+      rootCreated = true;
+    }
+    Deno.mkdirSync(placement.root, { recursive: true });
+  }
   const destRoot = realOrAbsolute(placement.root);
   if (
     sourceIsDir && (destRoot === srcRoot || destRoot.startsWith(`${srcRoot}/`))
@@ -167,43 +175,91 @@ export async function localCopy(
   };
   const keep = new Set<string>();
   const dirs: FileEntry[] = [];
-  const needList = new NeedListStream(destRoot, { checksum: options.checksum });
   const remember = new TransformStream<FileEntry, FileEntry>({
     transform(entry, controller) {
-      if (options.mirror) keep.add(entry.path);
+      keep.add(entry.path);
       controller.enqueue(entry);
     },
   });
-  const pool = new CopyPool(destRoot, { workers: options.workers ?? 2 });
   // The keep-set stage only exists when mirroring: each stage costs per entry.
-  const compared = options.mirror
-    ? source.pipeThrough(remember).pipeThrough(needList)
-    : source.pipeThrough(needList);
-  await compared.pipeTo(
-    new WritableStream<FileEntry>({
-      async write(entry) {
-        if (entry.kind === "dir") {
-          dirs.push(entry);
-          if (!dryRun) applyDir(destRoot, entry);
-          return;
-        }
-        if (!dryRun) {
-          if (entry.kind === "symlink") applySymlink(destRoot, entry);
-          else await pool.add({ src: sourcePath(entry), entry });
-        }
-        stats.filesTransferred++;
-        if (entry.kind === "file") stats.bytesTransferred += entry.size;
-        options.onFile?.(entry);
-      },
-      async close() {
-        await pool.finish();
-      },
-      abort() {
-        pool.close();
-      },
-    }),
-  );
-  stats.filesSkipped = needList.skipped;
+  const entries = options.mirror ? source.pipeThrough(remember) : source;
+  if (!dryRun && !options.checksum) {
+    // Fast path: the size+mtime check runs next to the copy, in the pool's
+    // workers, and is skipped under directories this run created.
+    const pool = new CopyPool(destRoot, { workers: options.workers ?? 2 });
+    if (sourceIsDir) pool.warm();
+    const created = new Set<string>();
+    let links = 0;
+    let linksSkipped = 0;
+    await entries.pipeTo(
+      new WritableStream<FileEntry>({
+        async write(entry) {
+          const slash = entry.path.lastIndexOf("/");
+          const parent = slash < 0 ? "" : entry.path.slice(0, slash);
+          if (entry.kind === "dir") {
+            dirs.push(entry);
+            if (applyDir(destRoot, entry)) created.add(entry.path);
+          } else if (entry.kind === "symlink") {
+            if (await needsTransfer(destRoot, entry)) {
+              applySymlink(destRoot, entry);
+              links++;
+              options.onFile?.(entry);
+            } else linksSkipped++;
+          } else {
+            await pool.add({
+              src: sourcePath(entry),
+              entry,
+              check: !created.has(parent) && !(parent === "" && rootCreated),
+            });
+            options.onFile?.(entry);
+          }
+        },
+        async close() {
+          await pool.finish();
+        },
+        abort() {
+          pool.close();
+        },
+      }),
+    );
+    stats.filesTransferred = pool.copied + links;
+    stats.bytesTransferred = pool.bytes;
+    stats.filesSkipped = pool.skipped + linksSkipped;
+  } else {
+    const needList = new NeedListStream(destRoot, {
+      checksum: options.checksum,
+    });
+    const pool = new CopyPool(destRoot, { workers: options.workers ?? 2 });
+    await entries.pipeThrough(needList).pipeTo(
+      new WritableStream<FileEntry>({
+        async write(entry) {
+          if (entry.kind === "dir") {
+            dirs.push(entry);
+            if (!dryRun) applyDir(destRoot, entry);
+            return;
+          }
+          if (!dryRun) {
+            if (entry.kind === "symlink") applySymlink(destRoot, entry);
+            else {await pool.add({
+                src: sourcePath(entry),
+                entry,
+                check: false,
+              });}
+          }
+          stats.filesTransferred++;
+          if (entry.kind === "file") stats.bytesTransferred += entry.size;
+          options.onFile?.(entry);
+        },
+        async close() {
+          await pool.finish();
+        },
+        abort() {
+          pool.close();
+        },
+      }),
+    );
+    stats.filesSkipped = needList.skipped;
+  }
   if (!dryRun) setDirTimes(destRoot, dirs);
   if (options.mirror && sourceIsDir) {
     const plan = await planDeletions(destRoot, keep, {

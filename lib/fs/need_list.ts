@@ -62,16 +62,50 @@ async function differs(
     case "symlink":
       return !info.isSymlink || Deno.readLinkSync(abs) !== entry.linkTarget;
     case "file": {
-      if (!info.isFile || info.size !== entry.size) return true;
       if (options.checksum) {
-        if (!entry.hash) return true;
+        if (!info.isFile || info.size !== entry.size || !entry.hash) {
+          return true;
+        }
         return !sameHash(entry.hash, await hashFile(abs));
       }
-      // Whole seconds: what every filesystem and rsync agree on.
-      const mtime = info.mtime?.getTime() ?? 0;
-      return Math.floor(mtime / 1000) !== Math.floor(entry.mtimeMs / 1000);
+      return fileDiffers(info, entry);
     }
   }
+}
+
+/**
+ * The quick check: does a regular file at the destination (its lstat
+ * `info`, or undefined when missing) differ from `entry` by kind, size or
+ * whole-second mtime? Sync, so copy workers can use it too.
+ *
+ * @example
+ * ```ts
+ * import { fileDiffers } from "./need_list.ts";
+ * const e = { path: "a", kind: "file" as const, size: 1, mtimeMs: 1500, mode: 0o644 };
+ * console.assert(fileDiffers(undefined, e));
+ * ```
+ */
+export function fileDiffers(
+  info: Deno.FileInfo | undefined,
+  entry: FileEntry,
+): boolean {
+  if (!info || !info.isFile || info.size !== entry.size) return true;
+  // Whole seconds: what every filesystem and rsync agree on.
+  const mtime = info.mtime?.getTime() ?? 0;
+  return Math.floor(mtime / 1000) !== Math.floor(entry.mtimeMs / 1000);
+}
+
+/**
+ * lstat that answers undefined for a missing path (or a missing parent).
+ *
+ * @example
+ * ```ts
+ * import { lstatIfExists } from "./need_list.ts";
+ * console.assert(lstatIfExists("/definitely/not/here") === undefined);
+ * ```
+ */
+export function lstatIfExists(abs: string): Deno.FileInfo | undefined {
+  return lstatOrUndefined(abs);
 }
 
 /**
