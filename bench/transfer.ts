@@ -44,7 +44,9 @@ function parse(args: string[]): { sizeMiB: number; runs: number } {
 
 function scratchRoot(): string {
   try {
-    if (Deno.statSync("/dev/shm").isDirectory) return "/dev/shm";
+    // Deno sandboxes refuse paths under /dev, so tmpfs must live elsewhere.
+    const dir = Deno.env.get("BLIT_BENCH_DIR");
+    if (dir) return dir;
   } catch {
     // fall through to the temp dir
   }
@@ -209,7 +211,7 @@ async function rsyncRows(
   const conf = join(work, "rsyncd.conf");
   Deno.writeTextFileSync(
     conf,
-    `use chroot = no\npid file = ${work}/rsyncd.pid\n[bench]\n  path = ${moduleDir}\n  read only = no\n`,
+    `use chroot = no\nuid = ${Deno.uid()}\ngid = ${Deno.gid()}\npid file = ${work}/rsyncd.pid\n[bench]\n  path = ${moduleDir}\n  read only = no\n`,
   );
   const daemon = new Deno.Command("rsync", {
     args: [

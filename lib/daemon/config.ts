@@ -100,7 +100,14 @@ function checkModulePath(path: unknown, label: string): string {
   let info: Deno.FileInfo;
   try {
     info = Deno.statSync(path);
-  } catch {
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) {
+      throw new ConfigError(
+        `${label} ${
+          JSON.stringify(path)
+        } cannot be used under the daemon's Deno sandbox (${error.message}); pick a directory outside /dev, /proc and /sys`,
+      );
+    }
     throw new ConfigError(
       `${label} ${
         JSON.stringify(path)
