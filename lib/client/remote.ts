@@ -12,6 +12,7 @@ import {
   ClientPullRequestSchema,
   type ClientPushRequest,
   ClientPushRequestSchema,
+  DataAckSchema,
   type DataTransferNegotiation,
   EntryKind,
   FileDataSchema,
@@ -35,7 +36,12 @@ import {
   UploadCompleteSchema,
 } from "../rpc/service.ts";
 import { entryToHeader, headerToEntry } from "../rpc/convert.ts";
-import { MessageReader, writeMessage } from "../rpc/call_io.ts";
+import {
+  ACK_EVERY_BYTES,
+  MessageReader,
+  SendWindow,
+  writeMessage,
+} from "../rpc/call_io.ts";
 import {
   DataPlaneRejectedError,
   DataPlaneUnreachableError,
@@ -146,8 +152,10 @@ async function sendFileData(
   call: PushCall,
   root: string,
   entries: FileEntry[],
+  window: SendWindow,
 ): Promise<void> {
   for await (const chunk of fileDataChunks(root, entries)) {
+    await window.reserve(chunk.data.length);
     await writeMessage(
       call,
       pushRequest({
@@ -321,6 +329,26 @@ async function pushOnce(
         files.clear();
         let transport = negotiation.transport;
         let fallback = false;
+        // Everything the daemon says from here on: acks, then the summary.
+        const window = new SendWindow();
+        const tail = (async () => {
+          for (;;) {
+            const message = await reader.next();
+            if (message?.payload.case === "dataAck") {
+              window.ack(Number(message.payload.value.bytes));
+              continue;
+            }
+            window.fail(
+              new RemoteError(
+                "the daemon stopped acknowledging data",
+                14,
+                true,
+              ),
+            );
+            return message;
+          }
+        })();
+        tail.catch((error) => window.fail(error));
         if (toSend.length > 0) {
           if (negotiation.transport === Transport.TCP) {
             const conn = await dialOrWarn(negotiation, dest, options);
@@ -339,10 +367,10 @@ async function pushOnce(
             } else {
               fallback = true;
               transport = Transport.GRPC;
-              await sendFileData(call, srcRoot, toSend);
+              await sendFileData(call, srcRoot, toSend, window);
             }
           } else {
-            await sendFileData(call, srcRoot, toSend);
+            await sendFileData(call, srcRoot, toSend, window);
           }
         }
         await writeMessage(
@@ -352,7 +380,7 @@ async function pushOnce(
             value: create(UploadCompleteSchema, {}),
           }),
         );
-        const final = await reader.next();
+        const final = await tail;
         if (final?.payload.case !== "summary") {
           throw new RemoteError(
             "the daemon ended the push without a summary",
@@ -583,7 +611,24 @@ async function pullOnce(
         let transport = negotiation.transport;
         let fallback = false;
         const files = dryRun ? 0 : Number(negotiation.files);
-        sink = new ReceiveSink(root, dryRun ? new Map() : expected);
+        // Over gRPC the daemon waits for acknowledgements (flow control).
+        let received = 0;
+        let acked = 0;
+        let ackOn = false;
+        sink = new ReceiveSink(root, dryRun ? new Map() : expected, {
+          onBytes(n) {
+            received += n;
+            if (ackOn && received - acked >= ACK_EVERY_BYTES) {
+              acked = received;
+              call.write(
+                pullRequest({
+                  case: "dataAck",
+                  value: create(DataAckSchema, { bytes: BigInt(received) }),
+                }),
+              );
+            }
+          },
+        });
         const rename = localName !== undefined
           ? renameFrames(remoteName, localName)
           : new TransformStream<FrameEvent, FrameEvent>();
@@ -607,6 +652,7 @@ async function pullOnce(
             rename,
           ).pipeTo(sink);
         } else if (files > 0) {
+          ackOn = true;
           let left = files;
           const chunks = new ReadableStream<FileDataChunk>({
             async pull(controller) {

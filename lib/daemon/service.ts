@@ -20,6 +20,7 @@ import {
   AckSchema,
   type ClientPullRequest,
   type ClientPushRequest,
+  DataAckSchema,
   DataTransferNegotiationSchema,
   EntryKind,
   FileDataSchema,
@@ -43,7 +44,12 @@ import {
   Transport,
 } from "../rpc/service.ts";
 import { entryToHeader, headerToEntry } from "../rpc/convert.ts";
-import { MessageReader, writeMessage } from "../rpc/call_io.ts";
+import {
+  ACK_EVERY_BYTES,
+  MessageReader,
+  SendWindow,
+  writeMessage,
+} from "../rpc/call_io.ts";
 import type { DataPlaneServer, DataSession } from "../wire/data_plane.ts";
 import { decodeFrames, encodeFrames } from "../wire/frame_stream.ts";
 import { ReceiveSink } from "../wire/receive_sink.ts";
@@ -371,7 +377,24 @@ export async function handlePush(
     }
 
     // Negotiate how the bytes travel.
-    const sink = new ReceiveSink(root, expected);
+    // Over gRPC the client waits for acknowledgements (flow control).
+    let received = 0;
+    let acked = 0;
+    let ackOn = false;
+    const sink = new ReceiveSink(root, expected, {
+      onBytes(n) {
+        received += n;
+        if (ackOn && received - acked >= ACK_EVERY_BYTES) {
+          acked = received;
+          call.write(
+            pushMessage({
+              case: "dataAck",
+              value: create(DataAckSchema, { bytes: BigInt(received) }),
+            }),
+          );
+        }
+      },
+    });
     const useTcp = expected.size > 0 && ctx.dataPlane !== null &&
       !(options?.forceGrpcData ?? false);
     let tcpDone: Promise<void> | undefined;
@@ -423,7 +446,10 @@ export async function handlePush(
       );
     }
     let transport = useTcp ? Transport.TCP : Transport.GRPC;
-    if (!useTcp) grpcReceiver = new GrpcReceiver(sink);
+    if (!useTcp) {
+      grpcReceiver = new GrpcReceiver(sink);
+      ackOn = true;
+    }
     for (;;) {
       const message = await reader.next();
       if (!message) {
@@ -439,6 +465,7 @@ export async function handlePush(
         tcpDone = undefined;
         transport = Transport.GRPC;
         grpcReceiver = new GrpcReceiver(sink);
+        ackOn = true;
       }
       await grpcReceiver.write(chunkFromMessage(message));
     }
@@ -645,8 +672,8 @@ export async function handlePull(
         }
         session.cancel();
         transport = Transport.GRPC;
-        nextMessage = undefined;
-        await sendOverGrpc(call, srcRoot, needed);
+        nextMessage = sendOverGrpc(call, reader, srcRoot, needed);
+        await nextMessage;
       }
     } else {
       await writeMessage(
@@ -661,7 +688,8 @@ export async function handlePull(
           }),
         }),
       );
-      await sendOverGrpc(call, srcRoot, needed);
+      nextMessage = sendOverGrpc(call, reader, srcRoot, needed);
+      await nextMessage;
     }
     const done = await (nextMessage ?? reader.next());
     if (done?.payload.case !== "done") {
@@ -685,12 +713,36 @@ export async function handlePull(
   }
 }
 
+/**
+ * Sends file bytes as FileData, at most a window ahead of the client's
+ * acknowledgements; resolves with the client's `done` message.
+ */
 async function sendOverGrpc(
   call: PullCall,
+  reader: MessageReader<ClientPullRequest>,
   root: string,
   needed: FileEntry[],
-): Promise<void> {
+): Promise<ClientPullRequest | undefined> {
+  const window = new SendWindow();
+  const tail = (async () => {
+    for (;;) {
+      const message = await reader.next();
+      if (message?.payload.case === "dataAck") {
+        window.ack(Number(message.payload.value.bytes));
+        continue;
+      }
+      window.fail(
+        new ServiceError(
+          grpc.status.INVALID_ARGUMENT,
+          "Client stopped acknowledging data",
+        ),
+      );
+      return message;
+    }
+  })();
+  tail.catch((error) => window.fail(error));
   for await (const chunk of fileDataChunks(root, needed)) {
+    await window.reserve(chunk.data.length);
     await writeMessage(
       call,
       pullMessage({
@@ -704,6 +756,7 @@ async function sendOverGrpc(
       }),
     );
   }
+  return await tail;
 }
 
 function listEntry(abs: string, name: string): FileEntry | undefined {

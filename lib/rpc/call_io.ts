@@ -150,3 +150,67 @@ export class MessageReader<T> {
     });
   }
 }
+
+/**
+ * Sender-side flow control for file bytes over gRPC: at most `window`
+ * bytes may be sent and not yet acknowledged by the receiver (grpc-js
+ * accepts writes faster than HTTP/2 drains them, so without this a fast
+ * disk fills memory).
+ *
+ * @example
+ * ```ts
+ * import { SendWindow } from "./call_io.ts";
+ * const w = new SendWindow(10);
+ * await w.reserve(8);
+ * const waiting = w.reserve(8);
+ * w.ack(8);
+ * await waiting;
+ * ```
+ */
+export class SendWindow {
+  readonly #window: number;
+  #sent = 0;
+  #acked = 0;
+  #wake: (() => void) | undefined;
+  #error: Error | undefined;
+
+  constructor(window = 16 * 1024 * 1024) {
+    if (!Number.isInteger(window) || window <= 0) {
+      throw new RangeError(`window must be a positive integer, got ${window}`);
+    }
+    this.#window = window;
+  }
+
+  /** Waits until `n` more bytes fit in the window, then counts them as sent. */
+  async reserve(n: number): Promise<void> {
+    while (
+      this.#sent > this.#acked && this.#sent - this.#acked + n > this.#window
+    ) {
+      if (this.#error) throw this.#error;
+      await new Promise<void>((resolve) => this.#wake = resolve);
+    }
+    if (this.#error) throw this.#error;
+    this.#sent += n;
+  }
+
+  /** The receiver has written `bytes` in total. */
+  ack(bytes: number): void {
+    if (bytes > this.#acked) this.#acked = bytes;
+    this.#wakeUp();
+  }
+
+  /** Fails every waiting and future reservation. */
+  fail(error: Error): void {
+    this.#error ??= error;
+    this.#wakeUp();
+  }
+
+  #wakeUp(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+}
+
+/** Receivers acknowledge after this many new bytes. */
+export const ACK_EVERY_BYTES = 2 * 1024 * 1024;
