@@ -62,6 +62,17 @@ export class CopyError extends Error {
 }
 
 const BATCH = 128;
+const WORKER_URL = new URL("./_copy_worker.ts", import.meta.url);
+
+/** A single-file bundle has no worker script next to it: copy in-thread. */
+function workerScriptExists(): boolean {
+  if (WORKER_URL.protocol !== "file:") return true;
+  try {
+    return Deno.statSync(WORKER_URL).isFile;
+  } catch {
+    return false;
+  }
+}
 const IN_FLIGHT_PER_WORKER = 2;
 
 /**
@@ -91,7 +102,7 @@ export class CopyPool {
 
   constructor(destRoot: string, options: { workers?: number } = {}) {
     this.#destRoot = destRoot;
-    this.#size = options.workers ?? 2;
+    this.#size = workerScriptExists() ? options.workers ?? 2 : 0;
   }
 
   /** Starts the workers now, so their start-up overlaps the tree walk. */
@@ -143,7 +154,7 @@ export class CopyPool {
 
   #start(): void {
     for (let i = 0; i < this.#size; i++) {
-      const worker = new Worker(new URL("./_copy_worker.ts", import.meta.url), {
+      const worker = new Worker(WORKER_URL, {
         type: "module",
       });
       worker.onmessage = (event: MessageEvent<CopyResult>) => {
