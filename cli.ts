@@ -7,7 +7,13 @@ import {
   type RemoteAddress,
   UsageError,
 } from "./lib/client/address.ts";
-import { localCopy, SourceNotFoundError } from "./lib/client/local_copy.ts";
+import {
+  localCopy,
+  type LocalCopyOptions,
+  SourceNotFoundError,
+} from "./lib/client/local_copy.ts";
+import type { RemoteTransferOptions } from "./lib/client/remote.ts";
+import { ProgressBar } from "./lib/ui/progress.ts";
 import {
   formatBytes,
   summaryJson,
@@ -201,7 +207,6 @@ async function transfer(
 ): Promise<number> {
   const mirror = flags.mirror || op === "mirror";
   const started = performance.now();
-  let result: TransferResult;
   const srcRemote = isRemote(src);
   const dstRemote = isRemote(dst);
   if (op === "push" && (srcRemote || !dstRemote)) {
@@ -229,8 +234,75 @@ async function transfer(
     exclude: flags.exclude,
     streams: flags.streams,
     retries: flags.retries,
-    warn: (line: string) => io.stderr(`blit: warning: ${line}\n`),
+    warn: (line: string) => {
+      bar?.stop();
+      io.stderr(`blit: warning: ${line}\n`);
+      bar?.start();
+    },
+    progress: undefined as ProgressBar | undefined,
+    onFile: undefined as
+      | ((entry: { size: number; kind: string }) => void)
+      | undefined,
   };
+  const bar = flags.progress
+    ? new ProgressBar({ write: io.stderr })
+    : undefined;
+  if (bar) {
+    options.progress = bar;
+    options.onFile = (entry) => {
+      bar.file();
+      if (entry.kind === "file") bar.bytes(entry.size);
+    };
+    bar.start();
+  }
+  try {
+    return await runTransfer({
+      op,
+      src,
+      dst,
+      flags,
+      io,
+      options,
+      srcAddr,
+      dstAddr,
+      mirror,
+      started,
+    });
+  } finally {
+    bar?.stop();
+  }
+}
+
+/** Everything one transfer needs, resolved from the command line. */
+interface TransferPlan {
+  op: "push" | "pull" | "copy" | "mirror";
+  src: string;
+  dst: string;
+  flags: Flags;
+  io: CliIo;
+  options: LocalCopyOptions & RemoteTransferOptions;
+  srcAddr: RemoteAddress | undefined;
+  dstAddr: RemoteAddress | undefined;
+  mirror: boolean;
+  started: number;
+}
+
+async function runTransfer(plan: TransferPlan): Promise<number> {
+  const {
+    op,
+    src,
+    dst,
+    flags,
+    io,
+    options,
+    srcAddr,
+    dstAddr,
+    mirror,
+    started,
+  } = plan;
+  let result: TransferResult;
+  const srcRemote = srcAddr !== undefined;
+  const dstRemote = dstAddr !== undefined;
   if (!srcRemote && !dstRemote) {
     if (flags.forceGrpcData) {
       io.stderr(

@@ -60,6 +60,7 @@ import { hostPort, type RemoteAddress } from "./address.ts";
 import { connect, RemoteError, remoteError } from "./connect.ts";
 import { placeLocal, SourceNotFoundError } from "./local_copy.ts";
 import type { TransferResult } from "./summary.ts";
+import type { ProgressSink } from "../ui/progress.ts";
 
 /** Options for push and pull. */
 export interface RemoteTransferOptions {
@@ -76,6 +77,8 @@ export interface RemoteTransferOptions {
   warn?: (line: string) => void;
   /** Time to reach the data plane before falling back. Default: 3000 ms. */
   dataTimeoutMs?: number;
+  /** Gets totals, files and bytes as they move (a progress bar). */
+  progress?: ProgressSink;
 }
 
 type Client = grpc.Client & Record<string, CallableFunction>;
@@ -153,9 +156,12 @@ async function sendFileData(
   root: string,
   entries: FileEntry[],
   window: SendWindow,
+  progress?: ProgressSink,
 ): Promise<void> {
   for await (const chunk of fileDataChunks(root, entries)) {
     await window.reserve(chunk.data.length);
+    progress?.bytes(chunk.data.length);
+    if (chunk.last) progress?.file();
     await writeMessage(
       call,
       pushRequest({
@@ -349,13 +355,16 @@ async function pushOnce(
           }
         })();
         tail.catch((error) => window.fail(error));
+        options.progress?.total(toSend.length, Number(negotiation.bytes));
         if (toSend.length > 0) {
           if (negotiation.transport === Transport.TCP) {
             const conn = await dialOrWarn(negotiation, dest, options);
             if (conn) {
               try {
                 await ReadableStream.from(toSend).pipeThrough(
-                  encodeFrames(srcRoot),
+                  encodeFrames(srcRoot, {
+                    onBytes: (n) => options.progress?.bytes(n),
+                  }),
                 ).pipeTo(connWritable(conn));
               } finally {
                 try {
@@ -367,10 +376,16 @@ async function pushOnce(
             } else {
               fallback = true;
               transport = Transport.GRPC;
-              await sendFileData(call, srcRoot, toSend, window);
+              await sendFileData(
+                call,
+                srcRoot,
+                toSend,
+                window,
+                options.progress,
+              );
             }
           } else {
-            await sendFileData(call, srcRoot, toSend, window);
+            await sendFileData(call, srcRoot, toSend, window, options.progress);
           }
         }
         await writeMessage(
@@ -611,12 +626,15 @@ async function pullOnce(
         let transport = negotiation.transport;
         let fallback = false;
         const files = dryRun ? 0 : Number(negotiation.files);
+        options.progress?.total(files, dryRun ? 0 : Number(negotiation.bytes));
         // Over gRPC the daemon waits for acknowledgements (flow control).
         let received = 0;
         let acked = 0;
         let ackOn = false;
         sink = new ReceiveSink(root, dryRun ? new Map() : expected, {
+          onFile: () => options.progress?.file(),
           onBytes(n) {
+            options.progress?.bytes(n);
             received += n;
             if (ackOn && received - acked >= ACK_EVERY_BYTES) {
               acked = received;
