@@ -96,6 +96,19 @@ export async function connect(
  */
 export function remoteError(error: unknown, where: string): Error {
   if (error instanceof RemoteError) return error;
+  if (
+    error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.UnexpectedEof
+  ) {
+    return new RemoteError(
+      `lost the data connection to the daemon at ${where} (${
+        error.message.replace(/\s*\(os error \d+\)$/, "")
+      }); run the same command again to finish`,
+      grpc.status.UNAVAILABLE,
+      true,
+    );
+  }
   const e = error as { code?: number; details?: string };
   if (typeof e?.code !== "number") {
     return error instanceof Error ? error : new Error(String(error));
@@ -106,13 +119,13 @@ export function remoteError(error: unknown, where: string): Error {
       return new RemoteError(
         `lost connection to the daemon at ${where} (${
           details || "unavailable"
-        })`,
+        }); run the same command again to finish`,
         e.code,
         true,
       );
     case grpc.status.CANCELLED:
       return new RemoteError(
-        `the transfer was cancelled (${details})`,
+        `the daemon at ${where} ended the transfer (${details.toLowerCase()}); run the same command again to finish`,
         e.code,
         true,
       );
