@@ -384,3 +384,28 @@ Deno.test("clear errors: unknown module, missing path, no daemon", async () => {
     "blit: error: cannot reach daemon at 127.0.0.1:1 (connection refused); is blit-daemon running?\n",
   );
 });
+
+Deno.test("a daemon with forceGrpcData never offers TCP, and nobody warns", async () => {
+  await withDaemon(async ({ url, work, module, env }) => {
+    makeTree(`${work}/src`);
+    const push = await runCli(["push", "--json", `${work}/src`, `${url}/m/t`], {
+      env,
+    });
+    assertEquals(push.code, 0, push.stderr);
+    assertEquals([json(push.stdout).transport, json(push.stdout).fallback], [
+      "grpc",
+      false,
+    ]);
+    assertEquals(push.stderr, "");
+    const pull = await runCli(
+      ["pull", "--json", `${url}/m/t`, `${work}/back`],
+      { env },
+    );
+    assertEquals([json(pull.stdout).transport, json(pull.stdout).fallback], [
+      "grpc",
+      false,
+    ]);
+    assertEquals(await snapshot(`${work}/back`), await snapshot(`${work}/src`));
+    assertEquals(await snapshot(`${module}/t`), await snapshot(`${work}/src`));
+  }, { config: { forceGrpcData: true } });
+});

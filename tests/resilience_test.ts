@@ -157,3 +157,41 @@ Deno.test("the daemon survives 20 clients in a row that each push 40 MB over gRP
     await Deno.remove(work, { recursive: true });
   }
 });
+
+Deno.test("client interrupted mid-push (TCP and gRPC): the daemon keeps nothing", async () => {
+  const work = await Deno.makeTempDir({ prefix: "blit-interrupt-" });
+  const module = `${work}/module`;
+  Deno.mkdirSync(module);
+  randomFile(`${work}/big.bin`, 256 * 1024 * 1024);
+  const daemon = await startDaemon({ modules: { m: { path: module } } });
+  try {
+    for (const extra of [[], ["--force-grpc-data"]]) {
+      const client = spawnCli([
+        "push",
+        ...extra,
+        `${work}/big.bin`,
+        `${daemon.url}/m/`,
+      ]);
+      assertEquals(
+        await waitFor(() => tempFiles(module).length > 0, 20_000),
+        true,
+        "the transfer never started",
+      );
+      client.kill("SIGINT");
+      const out = await client.output();
+      assertEquals(out.code, 130);
+      assertEquals(
+        new TextDecoder().decode(out.stderr),
+        "blit: error: interrupted\n",
+      );
+      assertEquals(
+        await waitFor(() => [...Deno.readDirSync(module)].length === 0, 10_000),
+        true,
+        "temp file left",
+      );
+    }
+  } finally {
+    assertEquals(await daemon.stop(), 0);
+    await Deno.remove(work, { recursive: true });
+  }
+});
