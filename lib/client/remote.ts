@@ -47,9 +47,8 @@ import {
   DataPlaneUnreachableError,
   dialDataPlane,
 } from "../wire/data_plane.ts";
-import { decodeFrames, encodeFrames } from "../wire/frame_stream.ts";
+import { receiveFrames, sendFrames } from "../wire/frame_io.ts";
 import { ReceiveSink } from "../wire/receive_sink.ts";
-import { connReadable, connWritable } from "../wire/socket.ts";
 import {
   chunksToFrames,
   type FileDataChunk,
@@ -361,11 +360,9 @@ async function pushOnce(
             const conn = await dialOrWarn(negotiation, dest, options);
             if (conn) {
               try {
-                await ReadableStream.from(toSend).pipeThrough(
-                  encodeFrames(srcRoot, {
-                    onBytes: (n) => options.progress?.bytes(n),
-                  }),
-                ).pipeTo(connWritable(conn));
+                await sendFrames(conn, srcRoot, toSend, {
+                  onBytes: (n) => options.progress?.bytes(n),
+                });
               } finally {
                 try {
                   conn.close();
@@ -469,23 +466,6 @@ export function pushRemote(
   return withRetries(options, () => pushOnce(src, dest, options));
 }
 
-/** Renames file events from the daemon's name to the local one. */
-function renameFrames(
-  from: string,
-  to: string,
-): TransformStream<FrameEvent, FrameEvent> {
-  return new TransformStream<FrameEvent, FrameEvent>({
-    transform(event, controller) {
-      if (event.type === "file" && event.entry.path === from) {
-        controller.enqueue({
-          type: "file",
-          entry: { ...event.entry, path: to },
-        });
-      } else controller.enqueue(event);
-    },
-  });
-}
-
 async function pullOnce(
   src: RemoteAddress,
   dst: string,
@@ -585,7 +565,11 @@ async function pullOnce(
                 links++;
                 if (!dryRun) applySymlink(root, entry);
               } else {
-                expected.set(entry.path, entry);
+                // Keyed by the daemon's name; written under the local one.
+                expected.set(
+                  localName !== undefined ? remoteName : entry.path,
+                  entry,
+                );
                 need.push(localName !== undefined ? remoteName : entry.path);
                 bytes += entry.size;
               }
@@ -647,9 +631,6 @@ async function pullOnce(
             }
           },
         });
-        const rename = localName !== undefined
-          ? renameFrames(remoteName, localName)
-          : new TransformStream<FrameEvent, FrameEvent>();
         let conn: Deno.Conn | undefined;
         if (files > 0 && negotiation.transport === Transport.TCP) {
           conn = await dialOrWarn(negotiation, src, options);
@@ -666,9 +647,15 @@ async function pullOnce(
           }
         }
         if (conn) {
-          await connReadable(conn).pipeThrough(decodeFrames()).pipeThrough(
-            rename,
-          ).pipeTo(sink);
+          try {
+            await receiveFrames(conn, sink);
+          } finally {
+            try {
+              conn.close();
+            } catch {
+              // already closed
+            }
+          }
         } else if (files > 0) {
           ackOn = true;
           let left = files;
@@ -703,7 +690,7 @@ async function pullOnce(
             },
           });
           await chunks.pipeThrough(chunksToFrames()).pipeThrough(ended)
-            .pipeThrough(rename).pipeTo(sink);
+            .pipeTo(sink);
         }
         let deleted = 0;
         if (!dryRun) setDirTimes(root, dirs);

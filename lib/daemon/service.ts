@@ -51,9 +51,8 @@ import {
   writeMessage,
 } from "../rpc/call_io.ts";
 import type { DataPlaneServer, DataSession } from "../wire/data_plane.ts";
-import { decodeFrames, encodeFrames } from "../wire/frame_stream.ts";
+import { receiveFrames, sendFrames } from "../wire/frame_io.ts";
 import { ReceiveSink } from "../wire/receive_sink.ts";
-import { connReadable, connWritable } from "../wire/socket.ts";
 import {
   chunksToFrames,
   type FileDataChunk,
@@ -405,7 +404,7 @@ export async function handlePush(
       });
       const { host, port } = advertised(ctx, ctx.dataPlane!);
       tcpDone = session.connection.then((conn) =>
-        connReadable(conn).pipeThrough(decodeFrames()).pipeTo(sink).finally(
+        receiveFrames(conn, sink).finally(
           () => {
             try {
               conn.close();
@@ -651,8 +650,7 @@ export async function handlePull(
       if (winner.conn) {
         const conn = winner.conn;
         try {
-          await ReadableStream.from(needed).pipeThrough(encodeFrames(srcRoot))
-            .pipeTo(connWritable(conn));
+          await sendFrames(conn, srcRoot, needed);
         } finally {
           try {
             conn.close();

@@ -1,0 +1,81 @@
+import { assertEquals, assertRejects } from "../../tests/_assert.ts";
+import type { FileEntry } from "../fs/entry.ts";
+import { receiveFrames, sendFrames } from "./frame_io.ts";
+import { ReceiveSink } from "./receive_sink.ts";
+import { FrameProtocolError } from "./frame_codec.ts";
+import { writeAll } from "./socket.ts";
+
+async function pair(): Promise<[Deno.Conn, Deno.Conn]> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = listener.accept();
+  const client = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: (listener.addr as Deno.NetAddr).port,
+  });
+  const server = await accepted;
+  listener.close();
+  return [client, server];
+}
+
+Deno.test("sendFrames -> receiveFrames over a socket, one reused buffer each side", async () => {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  const dest = Deno.realPathSync(Deno.makeTempDirSync());
+  const entries: FileEntry[] = [0, 5, 100_000, 3 * 65536 + 7].map((size, i) => {
+    Deno.writeFileSync(
+      `${root}/f${i}`,
+      new Uint8Array(size).map((_, j) => (i + j * 3) & 0xff),
+    );
+    return {
+      path: `f${i}`,
+      kind: "file",
+      size,
+      mtimeMs: 2000 * i,
+      mode: 0o640,
+    };
+  });
+  const [a, b] = await pair();
+  const sink = new ReceiveSink(dest, new Map(entries.map((e) => [e.path, e])));
+  await Promise.all([
+    sendFrames(a, root, entries, { bufferSize: 65536 }),
+    receiveFrames(b, sink, { bufferSize: 8192 }),
+  ]);
+  a.close();
+  b.close();
+  for (const e of entries) {
+    assertEquals(
+      Deno.readFileSync(`${dest}/${e.path}`),
+      Deno.readFileSync(`${root}/${e.path}`),
+    );
+  }
+  assertEquals(sink.stats.files, 4);
+  Deno.removeSync(root, { recursive: true });
+  Deno.removeSync(dest, { recursive: true });
+});
+
+Deno.test("receiveFrames: a peer that stops mid-file leaves nothing", async () => {
+  const dest = Deno.realPathSync(Deno.makeTempDirSync());
+  const e: FileEntry = {
+    path: "big",
+    kind: "file",
+    size: 4 * 1024 * 1024,
+    mtimeMs: 0,
+    mode: 0o644,
+  };
+  const [a, b] = await pair();
+  const receiving = receiveFrames(
+    b,
+    new ReceiveSink(dest, new Map([["big", e]])),
+  );
+  const { encodeFileHeader } = await import("./frame_codec.ts");
+  await writeAll(a, encodeFileHeader(e));
+  await writeAll(a, new Uint8Array(2 * 1024 * 1024));
+  a.close();
+  await assertRejects(
+    () => receiving,
+    FrameProtocolError,
+    /short of a file body/,
+  );
+  b.close();
+  assertEquals([...Deno.readDirSync(dest)], []);
+  Deno.removeSync(dest, { recursive: true });
+});
