@@ -2,8 +2,7 @@
 import type * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
 import type { FileEntry } from "../fs/entry.ts";
-import { entryFromPath, enumerate } from "../fs/enumerate.ts";
-import { hashFile } from "../fs/hash.ts";
+import { sourceEntries } from "../fs/enumerate.ts";
 import { NeedListStream } from "../fs/need_list.ts";
 import { applyDir, applySymlink, setDirTimes } from "../fs/atomic_write.ts";
 import { applyDeletions, planDeletions } from "../fs/mirror_plan.ts";
@@ -275,21 +274,14 @@ async function pushOnce(
         })();
         answer.catch(() => {});
         const files = new Map<string, FileEntry>();
-        const entries: AsyncIterable<FileEntry> = sourceIsDir
-          ? enumerate(srcRoot, {
+        const entries = sourceEntries(
+          sourceIsDir ? srcRoot : `${srcRoot}/${basename(src)}`,
+          {
+            name: basename(src),
             exclude: options.exclude,
             hash: options.checksum,
-          })
-          : (async function* () {
-            const entry = entryFromPath(
-              `${srcRoot}/${basename(src)}`,
-              basename(src),
-            );
-            if (options.checksum && entry.kind === "file") {
-              entry.hash = await hashFile(`${srcRoot}/${entry.path}`);
-            }
-            yield entry;
-          })();
+          },
+        );
         let count = 0;
         for await (const entry of entries) {
           if (entry.kind === "file") files.set(entry.path, entry);

@@ -2,8 +2,8 @@
 import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
 import type { FileEntry } from "../fs/entry.ts";
-import { entryFromPath, enumerate } from "../fs/enumerate.ts";
-import { NeedListStream } from "../fs/need_list.ts";
+import { entryFromPath, sourceEntries } from "../fs/enumerate.ts";
+import { lstatIfExists, NeedListStream } from "../fs/need_list.ts";
 import {
   applyDir,
   applySymlink,
@@ -58,7 +58,6 @@ import {
   type FileDataChunk,
   fileDataChunks,
 } from "../wire/grpc_data.ts";
-import { hashFile } from "../fs/hash.ts";
 import type { FrameEvent } from "../wire/frame_codec.ts";
 import type { DaemonConfig, ModuleConfig } from "./config.ts";
 import type { SymlinkMaker } from "./link_broker.ts";
@@ -111,18 +110,6 @@ function moduleRoot(module: ModuleConfig): string {
 
 function protocolError(message: string): ServiceError {
   return new ServiceError(grpc.status.INVALID_ARGUMENT, message);
-}
-
-function lstatOrUndefined(abs: string): Deno.FileInfo | undefined {
-  try {
-    return Deno.lstatSync(abs);
-  } catch (error) {
-    if (
-      error instanceof Deno.errors.NotFound ||
-      error instanceof Deno.errors.NotADirectory
-    ) return undefined;
-    throw error;
-  }
 }
 
 function baseName(path: string): string {
@@ -237,7 +224,7 @@ export async function handlePush(
     let rename: string | undefined;
     let offeredName: string | undefined;
     if (header.sourceIsFile) {
-      const info = lstatOrUndefined(destAbs);
+      const info = lstatIfExists(destAbs);
       if (
         !(dest === "" || header.destination.endsWith("/") || info?.isDirectory)
       ) {
@@ -247,7 +234,7 @@ export async function handlePush(
     }
     let root = resolveInside(modRoot, rootRel);
     if (!dryRun) {
-      const info = lstatOrUndefined(root);
+      const info = lstatIfExists(root);
       if (info && !info.isDirectory) {
         throw new ServiceError(
           grpc.status.FAILED_PRECONDITION,
@@ -356,7 +343,7 @@ export async function handlePush(
     let plan: FileEntry[] = [];
     const mirror = header.mirror && !header.sourceIsFile;
     if (dryRun) {
-      if (mirror && lstatOrUndefined(root)) {
+      if (mirror && lstatIfExists(root)) {
         plan = await planDeletions(root, keep, { exclude: options?.exclude });
       }
       await writeMessage(
@@ -536,7 +523,7 @@ export async function handlePull(
     const path = normalizeRelative(header.path);
     const modRoot = moduleRoot(module);
     const srcAbs = resolveInside(modRoot, path);
-    const info = lstatOrUndefined(srcAbs);
+    const info = lstatIfExists(srcAbs);
     if (!info) {
       throw new ServiceError(
         grpc.status.NOT_FOUND,
@@ -558,18 +545,11 @@ export async function handlePull(
     );
 
     const files = new Map<string, FileEntry>();
-    const source: AsyncIterable<FileEntry> = isDir
-      ? enumerate(srcAbs, {
-        exclude: options?.exclude,
-        hash: options?.checksum,
-      })
-      : (async function* () {
-        const entry = entryFromPath(srcAbs, baseName(srcAbs));
-        if (options?.checksum && entry.kind === "file") {
-          entry.hash = await hashFile(srcAbs);
-        }
-        yield entry;
-      })();
+    const source = sourceEntries(srcAbs, {
+      name: baseName(srcAbs),
+      exclude: options?.exclude,
+      hash: options?.checksum,
+    });
     let entries = 0;
     for await (const entry of source) {
       if (entry.kind === "file") files.set(entry.path, entry);
@@ -774,7 +754,7 @@ export async function handleList(
     const module = findModule(ctx, call.request.module);
     const path = normalizeRelative(call.request.path);
     const abs = resolveInside(moduleRoot(module), path);
-    const info = lstatOrUndefined(abs);
+    const info = lstatIfExists(abs);
     if (!info) {
       throw new ServiceError(
         grpc.status.NOT_FOUND,
@@ -858,7 +838,7 @@ export function handlePurge(
     }
     const root = moduleRoot(module);
     const abs = resolveInside(root, path);
-    const info = lstatOrUndefined(abs);
+    const info = lstatIfExists(abs);
     if (!info) {
       throw new ServiceError(
         grpc.status.NOT_FOUND,

@@ -161,3 +161,32 @@ export function enumerate(
     },
   }, { highWaterMark });
 }
+
+/**
+ * The entries a transfer offers from `path`: a directory's tree, or one
+ * entry named `name` for a file or link (with its hash when asked).
+ *
+ * Permissions: read on `path`.
+ *
+ * @example
+ * ```ts
+ * import { sourceEntries } from "./enumerate.ts";
+ * const path = Deno.makeTempFileSync();
+ * const entries = await Array.fromAsync(sourceEntries(path, { name: "f" }));
+ * console.assert(entries.length === 1 && entries[0].path === "f");
+ * ```
+ */
+export function sourceEntries(
+  path: string,
+  options: EnumerateOptions & { name?: string } = {},
+): AsyncIterable<FileEntry> {
+  if (Deno.lstatSync(path).isDirectory) return enumerate(path, options);
+  const name = options.name ?? path.slice(path.lastIndexOf("/") + 1);
+  return (async function* () {
+    const entry = entryFromPath(path, name);
+    if (options.hash && entry.kind === "file") {
+      entry.hash = await hashFile(path);
+    }
+    yield entry;
+  })();
+}
