@@ -21,6 +21,7 @@ import {
   type ClientPullRequest,
   type ClientPushRequest,
   DataAckSchema,
+  type DataTransferNegotiation,
   DataTransferNegotiationSchema,
   EntryKind,
   FileDataSchema,
@@ -51,6 +52,7 @@ import {
   writeMessage,
 } from "../rpc/call_io.ts";
 import type { DataPlaneServer, DataSession } from "../wire/data_plane.ts";
+import type { TokenScope } from "../wire/token.ts";
 import { receiveFrames, sendFrames } from "../wire/frame_io.ts";
 import { ReceiveSink } from "../wire/receive_sink.ts";
 import {
@@ -143,6 +145,50 @@ function advertised(
   return {
     host: advertise.slice(0, colon).replace(/^\[|\]$/g, ""),
     port: Number(advertise.slice(colon + 1)),
+  };
+}
+
+/**
+ * Decides how file bytes travel: a data-plane session and its token when
+ * the daemon offers TCP and the client didn't ask for gRPC, else gRPC.
+ */
+async function negotiate(
+  ctx: ServiceContext,
+  request: {
+    module: string;
+    scope: TokenScope;
+    files: number;
+    bytes: number;
+    forceGrpc: boolean;
+  },
+): Promise<{ session?: DataSession; negotiation: DataTransferNegotiation }> {
+  const base = {
+    files: BigInt(request.files),
+    bytes: BigInt(request.bytes),
+    streams: 1,
+  };
+  if (request.files === 0 || ctx.dataPlane === null || request.forceGrpc) {
+    return {
+      negotiation: create(DataTransferNegotiationSchema, {
+        transport: Transport.GRPC,
+        ...base,
+      }),
+    };
+  }
+  const session = await ctx.dataPlane.openSession({
+    module: request.module,
+    scope: request.scope,
+  });
+  const { host, port } = advertised(ctx, ctx.dataPlane);
+  return {
+    session,
+    negotiation: create(DataTransferNegotiationSchema, {
+      transport: Transport.TCP,
+      host,
+      port,
+      token: session.token,
+      ...base,
+    }),
   };
 }
 
@@ -381,56 +427,32 @@ export async function handlePush(
         }
       },
     });
-    const useTcp = expected.size > 0 && ctx.dataPlane !== null &&
-      !(options?.forceGrpcData ?? false);
+    const offer = await negotiate(ctx, {
+      module: module.name,
+      scope: "push",
+      files: expected.size,
+      bytes,
+      forceGrpc: options?.forceGrpcData ?? false,
+    });
+    session = offer.session;
+    const useTcp = session !== undefined;
     let tcpDone: Promise<void> | undefined;
-    if (useTcp) {
-      session = await ctx.dataPlane!.openSession({
-        module: module.name,
-        scope: "push",
-      });
-      const { host, port } = advertised(ctx, ctx.dataPlane!);
+    if (session) {
       tcpDone = session.connection.then((conn) =>
-        receiveFrames(conn, sink).finally(
-          () => {
-            try {
-              conn.close();
-            } catch {
-              // closed by the pipe
-            }
-          },
-        )
+        receiveFrames(conn, sink).finally(() => {
+          try {
+            conn.close();
+          } catch {
+            // closed by the pipe
+          }
+        })
       );
       tcpDone.catch(() => {});
-      await writeMessage(
-        call,
-        pushMessage({
-          case: "negotiation",
-          value: create(DataTransferNegotiationSchema, {
-            transport: Transport.TCP,
-            host,
-            port,
-            token: session.token,
-            files: BigInt(expected.size),
-            bytes: BigInt(bytes),
-            streams: 1,
-          }),
-        }),
-      );
-    } else {
-      await writeMessage(
-        call,
-        pushMessage({
-          case: "negotiation",
-          value: create(DataTransferNegotiationSchema, {
-            transport: Transport.GRPC,
-            files: BigInt(expected.size),
-            bytes: BigInt(bytes),
-            streams: 1,
-          }),
-        }),
-      );
     }
+    await writeMessage(
+      call,
+      pushMessage({ case: "negotiation", value: offer.negotiation }),
+    );
     let transport = useTcp ? Transport.TCP : Transport.GRPC;
     if (!useTcp) {
       grpcReceiver = new GrpcReceiver(sink);
@@ -597,31 +619,21 @@ export async function handlePull(
     }
     files.clear();
 
-    const useTcp = needed.length > 0 && ctx.dataPlane !== null &&
-      !(options?.forceGrpcData ?? false);
-    let transport = useTcp ? Transport.TCP : Transport.GRPC;
+    const offer = await negotiate(ctx, {
+      module: module.name,
+      scope: "pull",
+      files: needed.length,
+      bytes,
+      forceGrpc: options?.forceGrpcData ?? false,
+    });
+    session = offer.session;
+    let transport = offer.negotiation.transport;
     let nextMessage: Promise<ClientPullRequest | undefined> | undefined;
-    if (useTcp) {
-      session = await ctx.dataPlane!.openSession({
-        module: module.name,
-        scope: "pull",
-      });
-      const { host, port } = advertised(ctx, ctx.dataPlane!);
-      await writeMessage(
-        call,
-        pullMessage({
-          case: "negotiation",
-          value: create(DataTransferNegotiationSchema, {
-            transport: Transport.TCP,
-            host,
-            port,
-            token: session.token,
-            files: BigInt(needed.length),
-            bytes: BigInt(bytes),
-            streams: 1,
-          }),
-        }),
-      );
+    await writeMessage(
+      call,
+      pullMessage({ case: "negotiation", value: offer.negotiation }),
+    );
+    if (session) {
       nextMessage = reader.next();
       const winner = await Promise.race([
         session.connection.then((conn) => ({ conn, message: undefined })),
@@ -654,18 +666,6 @@ export async function handlePull(
         await nextMessage;
       }
     } else {
-      await writeMessage(
-        call,
-        pullMessage({
-          case: "negotiation",
-          value: create(DataTransferNegotiationSchema, {
-            transport: Transport.GRPC,
-            files: BigInt(needed.length),
-            bytes: BigInt(bytes),
-            streams: 1,
-          }),
-        }),
-      );
       nextMessage = sendOverGrpc(call, reader, srcRoot, needed);
       await nextMessage;
     }
