@@ -20,7 +20,6 @@ import {
   type ListModulesResponse,
   ListRequestSchema,
   type ListResponse,
-  ManifestCompleteSchema,
   NeedCompleteSchema,
   PullDoneSchema,
   PullHeaderSchema,
@@ -34,7 +33,7 @@ import {
   Transport,
   UploadCompleteSchema,
 } from "../rpc/service.ts";
-import { entryToHeader, headerToEntry } from "../rpc/convert.ts";
+import { entryToHeader, headerToEntry, sendManifest } from "../rpc/convert.ts";
 import {
   ACK_EVERY_BYTES,
   MessageReader,
@@ -273,7 +272,6 @@ async function pushOnce(
           }
         })();
         answer.catch(() => {});
-        const files = new Map<string, FileEntry>();
         const entries = sourceEntries(
           sourceIsDir ? srcRoot : `${srcRoot}/${basename(src)}`,
           {
@@ -282,21 +280,9 @@ async function pushOnce(
             hash: options.checksum,
           },
         );
-        let count = 0;
-        for await (const entry of entries) {
-          if (entry.kind === "file") files.set(entry.path, entry);
-          count++;
-          await writeMessage(
-            call,
-            pushRequest({ case: "file", value: entryToHeader(entry) }),
-          );
-        }
-        await writeMessage(
-          call,
-          pushRequest({
-            case: "manifestComplete",
-            value: create(ManifestCompleteSchema, { entries: BigInt(count) }),
-          }),
+        const files = await sendManifest(
+          entries,
+          (payload) => writeMessage(call, pushRequest(payload)),
         );
         const reply = await answer;
         const manifestMs = performance.now() - t0 - handshakeMs;

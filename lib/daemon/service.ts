@@ -32,7 +32,6 @@ import {
   type ListRequest,
   type ListResponse,
   ListResponseSchema,
-  ManifestCompleteSchema,
   ModuleInfoSchema,
   type PurgeRequest,
   type PurgeResponse,
@@ -44,7 +43,7 @@ import {
   ServerPushResponseSchema,
   Transport,
 } from "../rpc/service.ts";
-import { entryToHeader, headerToEntry } from "../rpc/convert.ts";
+import { entryToHeader, headerToEntry, sendManifest } from "../rpc/convert.ts";
 import {
   ACK_EVERY_BYTES,
   MessageReader,
@@ -566,27 +565,14 @@ export async function handlePull(
       }),
     );
 
-    const files = new Map<string, FileEntry>();
     const source = sourceEntries(srcAbs, {
       name: baseName(srcAbs),
       exclude: options?.exclude,
       hash: options?.checksum,
     });
-    let entries = 0;
-    for await (const entry of source) {
-      if (entry.kind === "file") files.set(entry.path, entry);
-      entries++;
-      await writeMessage(
-        call,
-        pullMessage({ case: "file", value: entryToHeader(entry) }),
-      );
-    }
-    await writeMessage(
-      call,
-      pullMessage({
-        case: "manifestComplete",
-        value: create(ManifestCompleteSchema, { entries: BigInt(entries) }),
-      }),
+    const files = await sendManifest(
+      source,
+      (payload) => writeMessage(call, pullMessage(payload)),
     );
 
     const needed: FileEntry[] = [];

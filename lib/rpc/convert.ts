@@ -2,7 +2,13 @@
 import { create } from "@bufbuild/protobuf";
 import type { FileEntry } from "../fs/entry.ts";
 import { normalizeRelative, PathEscapeError } from "../fs/safe_path.ts";
-import { EntryKind, type FileHeader, FileHeaderSchema } from "./gen/blit_pb.ts";
+import {
+  EntryKind,
+  type FileHeader,
+  FileHeaderSchema,
+  type ManifestComplete,
+  ManifestCompleteSchema,
+} from "./gen/blit_pb.ts";
 
 /** Longest symlink target accepted from a peer, in characters. */
 export const MAX_LINK_TARGET = 4096;
@@ -89,4 +95,42 @@ export function headerToEntry(header: FileHeader): FileEntry {
   }
   if (header.hash.length > 0) entry.hash = header.hash;
   return entry;
+}
+
+/** The two manifest payloads both streaming calls carry. */
+export type ManifestPayload =
+  | { case: "file"; value: FileHeader }
+  | { case: "manifestComplete"; value: ManifestComplete };
+
+/**
+ * Streams a manifest (each entry, then the completion) through `write`,
+ * and returns the regular files offered, by path, for the transfer that
+ * follows.
+ *
+ * @example
+ * ```ts
+ * import { sendManifest } from "./convert.ts";
+ * const sent: string[] = [];
+ * const files = await sendManifest([{ path: "a", kind: "file", size: 1, mtimeMs: 0, mode: 0o644 }], async (p) => {
+ *   sent.push(p.case);
+ * });
+ * console.assert(sent.join() === "file,manifestComplete" && files.has("a"));
+ * ```
+ */
+export async function sendManifest(
+  entries: AsyncIterable<FileEntry> | Iterable<FileEntry>,
+  write: (payload: ManifestPayload) => Promise<void>,
+): Promise<Map<string, FileEntry>> {
+  const files = new Map<string, FileEntry>();
+  let count = 0;
+  for await (const entry of entries) {
+    if (entry.kind === "file") files.set(entry.path, entry);
+    count++;
+    await write({ case: "file", value: entryToHeader(entry) });
+  }
+  await write({
+    case: "manifestComplete",
+    value: create(ManifestCompleteSchema, { entries: BigInt(count) }),
+  });
+  return files;
 }
