@@ -36,6 +36,7 @@ import {
 import { entryToHeader, headerToEntry, sendManifest } from "../rpc/convert.ts";
 import {
   ACK_EVERY_BYTES,
+  acknowledgements,
   MessageReader,
   SendWindow,
   writeMessage,
@@ -314,24 +315,13 @@ async function pushOnce(
         let fallback = false;
         // Everything the daemon says from here on: acks, then the summary.
         const window = new SendWindow();
-        const tail = (async () => {
-          for (;;) {
-            const message = await reader.next();
-            if (message?.payload.case === "dataAck") {
-              window.ack(Number(message.payload.value.bytes));
-              continue;
-            }
-            window.fail(
-              new RemoteError(
-                "the daemon stopped acknowledging data",
-                14,
-                true,
-              ),
-            );
-            return message;
-          }
-        })();
-        tail.catch((error) => window.fail(error));
+        const tail = acknowledgements(
+          reader,
+          window,
+          () =>
+            new RemoteError("the daemon stopped acknowledging data", 14, true),
+        );
+        tail.catch(() => {});
         options.progress?.total(toSend.length, Number(negotiation.bytes));
         if (toSend.length > 0) {
           if (negotiation.transport === Transport.TCP) {

@@ -12,6 +12,7 @@ import {
 } from "../fs/atomic_write.ts";
 import {
   applyDeletions,
+  countTree,
   type DeletionCounts,
   planDeletions,
 } from "../fs/mirror_plan.ts";
@@ -46,6 +47,7 @@ import {
 import { entryToHeader, headerToEntry, sendManifest } from "../rpc/convert.ts";
 import {
   ACK_EVERY_BYTES,
+  acknowledgements,
   MessageReader,
   SendWindow,
   writeMessage,
@@ -688,23 +690,16 @@ async function sendOverGrpc(
   needed: FileEntry[],
 ): Promise<ClientPullRequest | undefined> {
   const window = new SendWindow();
-  const tail = (async () => {
-    for (;;) {
-      const message = await reader.next();
-      if (message?.payload.case === "dataAck") {
-        window.ack(Number(message.payload.value.bytes));
-        continue;
-      }
-      window.fail(
-        new ServiceError(
-          grpc.status.INVALID_ARGUMENT,
-          "Client stopped acknowledging data",
-        ),
-      );
-      return message;
-    }
-  })();
-  tail.catch((error) => window.fail(error));
+  const tail = acknowledgements(
+    reader,
+    window,
+    () =>
+      new ServiceError(
+        grpc.status.INVALID_ARGUMENT,
+        "Client stopped acknowledging data",
+      ),
+  );
+  tail.catch(() => {});
   for await (const chunk of fileDataChunks(root, needed)) {
     await window.reserve(chunk.data.length);
     await writeMessage(
@@ -789,20 +784,6 @@ export async function handleList(
   } catch (error) {
     failCall(call, error, ctx);
   }
-}
-
-function countTree(abs: string): DeletionCounts {
-  const counts: DeletionCounts = { files: 0, dirs: 0 };
-  const stack = [abs];
-  for (let guard = 0; stack.length > 0 && guard < 10_000_000; guard++) {
-    const dir = stack.pop()!;
-    counts.dirs++;
-    for (const item of Deno.readDirSync(dir)) {
-      if (item.isDirectory) stack.push(`${dir}/${item.name}`);
-      else counts.files++;
-    }
-  }
-  return counts;
 }
 
 /** Purge: delete a file or tree; a module root is emptied, never removed. */

@@ -61,7 +61,24 @@ export async function planDeletions(
   return plan.sort((a, b) => depth(b.path) - depth(a.path));
 }
 
-function countTree(abs: string, counts: DeletionCounts): void {
+/**
+ * Counts the files and directories of a tree (itself included), adding to
+ * `counts`; returns `counts`.
+ *
+ * Permissions: read on `abs`.
+ *
+ * @example
+ * ```ts
+ * import { countTree } from "./mirror_plan.ts";
+ * const dir = Deno.makeTempDirSync();
+ * Deno.writeTextFileSync(`${dir}/f`, "");
+ * console.assert(countTree(dir).files === 1);
+ * ```
+ */
+export function countTree(
+  abs: string,
+  counts: DeletionCounts = { files: 0, dirs: 0 },
+): DeletionCounts {
   const stack = [abs];
   for (let guard = 0; stack.length > 0 && guard < 10_000_000; guard++) {
     const dir = stack.pop()!;
@@ -71,6 +88,7 @@ function countTree(abs: string, counts: DeletionCounts): void {
       else counts.files++;
     }
   }
+  return counts;
 }
 
 /**

@@ -214,3 +214,44 @@ export class SendWindow {
 
 /** Receivers acknowledge after this many new bytes. */
 export const ACK_EVERY_BYTES = 2 * 1024 * 1024;
+
+/**
+ * Reads a peer's messages while bytes go out: data acknowledgements open
+ * the window; the first other message (or the end) is returned, and the
+ * window is failed with `stopped()` so a sender still waiting wakes up.
+ *
+ * @example
+ * ```ts
+ * import { EventEmitter } from "node:events";
+ * import { acknowledgements, MessageReader, SendWindow } from "./call_io.ts";
+ * const source = Object.assign(new EventEmitter(), { pause() {}, resume() {} });
+ * const reader = new MessageReader<{ payload: { case: string; value: { bytes: bigint } } }>(source);
+ * const window = new SendWindow(8);
+ * const tail = acknowledgements(reader, window, () => new Error("stopped"));
+ * source.emit("data", { payload: { case: "dataAck", value: { bytes: 8n } } });
+ * source.emit("data", { payload: { case: "done", value: { bytes: 0n } } });
+ * console.assert((await tail)?.payload.case === "done");
+ * ```
+ */
+export async function acknowledgements<
+  T extends { payload: { case: string | undefined; value?: unknown } },
+>(
+  reader: MessageReader<T>,
+  window: SendWindow,
+  stopped: () => Error,
+): Promise<T | undefined> {
+  try {
+    for (;;) {
+      const message = await reader.next();
+      if (message?.payload.case === "dataAck") {
+        window.ack(Number((message.payload.value as { bytes: bigint }).bytes));
+        continue;
+      }
+      window.fail(stopped());
+      return message;
+    }
+  } catch (error) {
+    window.fail(error instanceof Error ? error : stopped());
+    throw error;
+  }
+}
