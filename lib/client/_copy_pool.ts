@@ -113,6 +113,18 @@ export class CopyPool {
   /** Queues one file; resolves when the pool has room for more. */
   async add(item: CopyItem): Promise<void> {
     if (this.#failure) throw this.#failure;
+    // The up-to-date check is one lstat: cheaper here than a message to a
+    // worker, so only files that need copying ever leave this thread.
+    if (item.check) {
+      const dest = resolveInside(this.#destRoot, item.entry.path, {
+        verified: this.#verified,
+      });
+      if (!fileDiffers(lstatIfExists(dest), item.entry)) {
+        this.skipped++;
+        return;
+      }
+      item = { ...item, check: false };
+    }
     this.#seen++;
     if (this.#size === 0 || this.#seen <= BATCH) {
       // Small trees never pay the worker start-up.

@@ -187,7 +187,9 @@ export async function localCopy(
     // Fast path: the size+mtime check runs next to the copy, in the pool's
     // workers, and is skipped under directories this run created.
     const pool = new CopyPool(destRoot, { workers: options.workers ?? 2 });
-    if (sourceIsDir) pool.warm();
+    // A fresh destination will copy everything: start the workers now so
+    // their start-up overlaps the walk. Otherwise start them on demand.
+    if (sourceIsDir && rootCreated) pool.warm();
     const created = new Set<string>();
     let links = 0;
     let linksSkipped = 0;
