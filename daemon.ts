@@ -146,6 +146,7 @@ async function main(args: string[]): Promise<number> {
   try {
     daemon = await startDaemon(config, {
       makeSymlink: isSandboxed() ? brokerClient() : undefined,
+      stateDir,
     });
   } catch (error) {
     fail(

@@ -15,6 +15,7 @@ async function withDaemon(
       work: string;
       module: string;
       env: Record<string, string>;
+      daemonState: string;
     },
   ) => Promise<void>,
   options: { config?: Record<string, unknown>; readOnly?: string } = {},
@@ -29,7 +30,13 @@ async function withDaemon(
   const daemon = await startDaemon({ modules, config: options.config });
   const env = { BLIT_STATE_DIR: `${work}/client-state` };
   try {
-    await fn({ url: daemon.url, work, module, env });
+    await fn({
+      url: daemon.url,
+      work,
+      module,
+      env,
+      daemonState: daemon.stateDir,
+    });
   } finally {
     assertEquals(await daemon.stop(), 0, daemon.stderr());
     await Deno.remove(work, { recursive: true });
@@ -41,7 +48,7 @@ function json(stdout: string) {
 }
 
 Deno.test("push and pull a tree over TCP; repeats transfer nothing", async () => {
-  await withDaemon(async ({ url, work, module, env }) => {
+  await withDaemon(async ({ url, work, module, env, daemonState }) => {
     makeTree(`${work}/src`);
     const push = await runCli([
       "push",
@@ -95,6 +102,17 @@ Deno.test("push and pull a tree over TCP; repeats transfer nothing", async () =>
     assertEquals(lines.length, 4);
     assertEquals(JSON.parse(lines[0]).op, "push");
     assertEquals(JSON.parse(lines[0]).transport, "tcp");
+    // The daemon keeps its own history in its state directory.
+    const daemonLines = Deno.readTextFileSync(
+      `${daemonState}/perf_history.jsonl`,
+    ).trim().split("\n");
+    assertEquals(daemonLines.map((l) => JSON.parse(l).op), [
+      "push",
+      "push",
+      "pull",
+      "pull",
+    ]);
+    assertEquals(JSON.parse(daemonLines[0]).files, 6);
   });
 });
 

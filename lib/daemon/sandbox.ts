@@ -6,7 +6,13 @@ import { serveLinkBroker } from "./link_broker.ts";
 export const SANDBOX_ENV = "BLIT_DAEMON_SANDBOXED";
 
 /** Environment variables the sandboxed daemon may read. */
-export const ENV_ALLOW = ["GRPC_*", "grpc_*", "NODE_*", "BLIT_DAEMON_*"];
+export const ENV_ALLOW = [
+  "GRPC_*",
+  "grpc_*",
+  "NODE_*",
+  "BLIT_DAEMON_*",
+  "BLIT_DISABLE_PERF_HISTORY",
+];
 
 function netHost(bind: string): string {
   return bind.includes(":") && !bind.startsWith("[") ? `[${bind}]` : bind;

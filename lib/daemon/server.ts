@@ -7,6 +7,10 @@ import { abortAllOpen } from "../fs/atomic_write.ts";
 import type { DaemonConfig } from "./config.ts";
 import type { SymlinkMaker } from "./link_broker.ts";
 import {
+  appendPerfRecord,
+  type PerfRecord,
+} from "../telemetry/perf_history.ts";
+import {
   handleList,
   handleListModules,
   handlePull,
@@ -47,7 +51,12 @@ function grpcAddress(bind: string, port: number): string {
  */
 export async function startDaemon(
   config: DaemonConfig,
-  options: { log?: (line: string) => void; makeSymlink?: SymlinkMaker } = {},
+  options: {
+    log?: (line: string) => void;
+    makeSymlink?: SymlinkMaker;
+    /** Where the daemon's perf_history.jsonl goes; none when unset. */
+    stateDir?: string;
+  } = {},
 ): Promise<RunningDaemon> {
   const log = options.log ?? ((line: string) => console.error(line));
   const dataPlane = config.forceGrpcData ? null : DataPlaneServer.listen({
@@ -56,7 +65,12 @@ export async function startDaemon(
     issuer: new TokenIssuer({ ttlSeconds: 30 }),
     log,
   });
+  const stateDir = options.stateDir;
+  const record = stateDir && Deno.env.get("BLIT_DISABLE_PERF_HISTORY") !== "1"
+    ? (r: PerfRecord) => void appendPerfRecord(stateDir, r)
+    : undefined;
   const ctx: ServiceContext = {
+    record,
     config,
     dataPlane,
     log,

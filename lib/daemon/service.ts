@@ -64,6 +64,7 @@ import {
 import type { FrameEvent } from "../wire/frame_codec.ts";
 import type { DaemonConfig, ModuleConfig } from "./config.ts";
 import type { SymlinkMaker } from "./link_broker.ts";
+import type { PerfRecord } from "../telemetry/perf_history.ts";
 import {
   ModuleNotFoundError,
   ReadOnlyModuleError,
@@ -84,6 +85,8 @@ export interface ServiceContext {
   log: (line: string) => void;
   /** Makes symlinks (through the link broker when sandboxed). */
   makeSymlink?: SymlinkMaker;
+  /** Appends a line to the daemon's performance history. */
+  record?: (record: PerfRecord) => void;
 }
 
 type PushCall = grpc.ServerDuplexStream<ClientPushRequest, ServerPushResponse>;
@@ -245,6 +248,7 @@ export async function handlePush(
   ctx: ServiceContext,
 ): Promise<void> {
   const reader = new MessageReader<ClientPushRequest>(call);
+  const t0 = performance.now();
   let session: DataSession | undefined;
   let grpcReceiver: GrpcReceiver | undefined;
   const cancelled = () => {
@@ -386,6 +390,7 @@ export async function handlePush(
       }),
     );
     await flushPaths();
+    const tManifest = performance.now();
 
     let plan: FileEntry[] = [];
     const mirror = header.mirror && !header.sourceIsFile;
@@ -502,6 +507,19 @@ export async function handlePush(
       }),
     );
     call.end();
+    ctx.record?.({
+      timestamp: new Date().toISOString(),
+      op: "push",
+      transport: transport === Transport.TCP ? "tcp" : "grpc",
+      streams: 1,
+      files: sink.stats.files + links,
+      bytes: sink.stats.bytes,
+      handshake_ms: 0,
+      manifest_ms: Math.round(tManifest - t0),
+      transfer_ms: Math.round(performance.now() - tManifest),
+      retries: 0,
+      fallback: useTcp && transport !== Transport.TCP,
+    });
   } catch (error) {
     session?.cancel();
     grpcReceiver?.abort(error);
@@ -533,6 +551,7 @@ export async function handlePull(
   ctx: ServiceContext,
 ): Promise<void> {
   const reader = new MessageReader<ClientPullRequest>(call);
+  const t0 = performance.now();
   let session: DataSession | undefined;
   call.on("cancelled", () => session?.cancel());
   try {
@@ -606,6 +625,7 @@ export async function handlePull(
       }
     }
     files.clear();
+    const tManifest = performance.now();
 
     const offer = await negotiate(ctx, {
       module: module.name,
@@ -673,6 +693,19 @@ export async function handlePull(
       }),
     );
     call.end();
+    ctx.record?.({
+      timestamp: new Date().toISOString(),
+      op: "pull",
+      transport: transport === Transport.TCP ? "tcp" : "grpc",
+      streams: 1,
+      files: needed.length,
+      bytes,
+      handshake_ms: 0,
+      manifest_ms: Math.round(tManifest - t0),
+      transfer_ms: Math.round(performance.now() - tManifest),
+      retries: 0,
+      fallback: offer.session !== undefined && transport !== Transport.TCP,
+    });
   } catch (error) {
     session?.cancel();
     failCall(call, error, ctx);
