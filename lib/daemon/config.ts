@@ -4,6 +4,7 @@ import {
   type ParseError,
   parseTree,
   printParseErrorCode,
+  stripComments,
 } from "jsonc-parser";
 
 /** One exported directory. */
@@ -136,7 +137,10 @@ function checkModulePath(path: unknown, label: string): string {
  */
 export function parseConfig(text: string, file: string): DaemonConfig {
   const errors: ParseError[] = [];
-  const root = parseTree(text, errors, { allowTrailingComma: true });
+  // An empty file (or one with only comments) means "all defaults".
+  const root = stripComments(text).trim() === ""
+    ? undefined
+    : parseTree(text, errors, { allowTrailingComma: true });
   if (errors.length > 0) {
     const e = errors[0];
     throw new ConfigError(

@@ -1,0 +1,65 @@
+import { status } from "@grpc/grpc-js";
+import { assertEquals, assertRejects } from "../../tests/_assert.ts";
+import {
+  connect,
+  DaemonUnreachableError,
+  RemoteError,
+  remoteError,
+} from "./connect.ts";
+
+Deno.test("remoteError: daemon messages kept, transient failures marked for retry", () => {
+  const where = "127.0.0.1:1";
+  const cases: [number, string, boolean, RegExp][] = [
+    [status.NOT_FOUND, 'Module "x" not found', false, /^Module "x" not found$/],
+    [status.PERMISSION_DENIED, 'Module "ro" is read-only', false, /read-only/],
+    [status.INVALID_ARGUMENT, "Unsafe path", false, /^Unsafe path$/],
+    [
+      status.UNAVAILABLE,
+      "Connection dropped",
+      true,
+      /^lost connection to the daemon at 127\.0\.0\.1:1/,
+    ],
+    [
+      status.CANCELLED,
+      "Call cancelled",
+      true,
+      /ended the transfer \(call cancelled\)/,
+    ],
+  ];
+  for (const [code, details, transient, pattern] of cases) {
+    const error = remoteError({ code, details }, where) as RemoteError;
+    assertEquals([error.code, error.transient], [code, transient]);
+    assertEquals(pattern.test(error.message), true, error.message);
+  }
+  const pipe = remoteError(
+    new Deno.errors.BrokenPipe("Broken pipe (os error 32)"),
+    where,
+  ) as RemoteError;
+  assertEquals(pipe.transient, true);
+  assertEquals(
+    pipe.message,
+    `lost the data connection to the daemon at ${where} (Broken pipe); run the same command again to finish`,
+  );
+});
+
+Deno.test("connect: nothing listening is a clear, non-retried error", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const error = await assertRejects(
+    () =>
+      connect({
+        host: "127.0.0.1",
+        port,
+        module: "m",
+        path: "",
+        trailingSlash: false,
+      }),
+    DaemonUnreachableError,
+  ) as DaemonUnreachableError;
+  assertEquals(
+    error.message,
+    `cannot reach daemon at 127.0.0.1:${port} (connection refused); is blit-daemon running?`,
+  );
+  assertEquals(error.transient, false);
+});

@@ -1,0 +1,25 @@
+import { assertEquals } from "../../tests/_assert.ts";
+import { sandboxFlags } from "./sandbox.ts";
+
+Deno.test("sandboxFlags: read/write scoped to modules and state, net to the bind address", () => {
+  const flags = sandboxFlags({
+    bind: "::1",
+    port: 1,
+    dataPort: 0,
+    advertiseData: null,
+    forceGrpcData: false,
+    stateDir: null,
+    configFile: "/etc/blit.jsonc",
+    modules: [
+      { name: "rw", path: "/srv/rw", readOnly: false, comment: "" },
+      { name: "ro", path: "/srv/ro", readOnly: true, comment: "" },
+    ],
+  }, "/var/lib/blit");
+  assertEquals(flags, [
+    "--no-prompt",
+    "--allow-read=/srv/rw,/srv/ro,/var/lib/blit,/etc/blit.jsonc",
+    "--allow-write=/srv/rw,/var/lib/blit",
+    "--allow-net=[::1]",
+    "--allow-env=GRPC_*,grpc_*,NODE_*,BLIT_DAEMON_*,BLIT_DISABLE_PERF_HISTORY",
+  ]);
+});

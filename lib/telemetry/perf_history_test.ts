@@ -1,0 +1,50 @@
+import { assertEquals } from "../../tests/_assert.ts";
+import {
+  appendPerfRecord,
+  MAX_HISTORY_BYTES,
+  type PerfRecord,
+  readPerfHistory,
+  stateDir,
+} from "./perf_history.ts";
+
+const record: PerfRecord = {
+  timestamp: "2026-01-01T00:00:00.000Z",
+  op: "push",
+  transport: "tcp",
+  streams: 1,
+  files: 1,
+  bytes: 10,
+  handshake_ms: 1,
+  manifest_ms: 2,
+  transfer_ms: 3,
+  retries: 0,
+  fallback: false,
+};
+
+Deno.test("perf history: state dir order, append, read, 1 MiB cap", () => {
+  assertEquals(
+    stateDir({ BLIT_STATE_DIR: "/a", XDG_STATE_HOME: "/b", HOME: "/h" }),
+    "/a",
+  );
+  assertEquals(stateDir({ XDG_STATE_HOME: "/b", HOME: "/h" }), "/b/blit");
+  assertEquals(stateDir({ HOME: "/h" }), "/h/.local/state/blit");
+  const dir = Deno.makeTempDirSync();
+  assertEquals(appendPerfRecord(`${dir}/new`, record), true);
+  assertEquals(readPerfHistory(`${dir}/new`), [record]);
+  const path = `${dir}/new/perf_history.jsonl`;
+  const line = JSON.stringify(record) + "\n";
+  Deno.writeTextFileSync(
+    path,
+    line.repeat(Math.ceil(MAX_HISTORY_BYTES / line.length)),
+  );
+  assertEquals(appendPerfRecord(`${dir}/new`, { ...record, op: "last" }), true);
+  const size = Deno.statSync(path).size;
+  assertEquals(size < MAX_HISTORY_BYTES, true);
+  assertEquals(readPerfHistory(`${dir}/new`).at(-1)?.op, "last");
+  Deno.writeTextFileSync(path, "{torn\n" + line, { append: true });
+  assertEquals(readPerfHistory(`${dir}/new`).at(-1)?.op, "push");
+  // A directory that can't be written never throws.
+  Deno.writeTextFileSync(`${dir}/file`, "");
+  assertEquals(appendPerfRecord(`${dir}/file/sub`, record), false);
+  Deno.removeSync(dir, { recursive: true });
+});
