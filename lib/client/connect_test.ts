@@ -3,7 +3,7 @@ import { assertEquals, assertRejects } from "../../tests/_assert.ts";
 import {
   connect,
   DaemonUnreachableError,
-  RemoteError,
+  type RemoteError,
   remoteError,
 } from "./connect.ts";
 
