@@ -195,3 +195,59 @@ Deno.test("client interrupted mid-push (TCP and gRPC): the daemon keeps nothing"
     await Deno.remove(work, { recursive: true });
   }
 });
+
+Deno.test("the client retries when the daemon comes back, and sends only what is missing", async () => {
+  const work = await Deno.makeTempDir({ prefix: "blit-retry-" });
+  const module = `${work}/module`;
+  Deno.mkdirSync(`${work}/src`, { recursive: true });
+  Deno.mkdirSync(module);
+  randomFile(`${work}/src/a.bin`, 8 * 1024 * 1024);
+  randomFile(`${work}/src/b.bin`, 256 * 1024 * 1024);
+  let daemon = await startDaemon({ modules: { m: { path: module } } });
+  const port = daemon.port;
+  try {
+    const client = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-all",
+        new URL("../cli.ts", import.meta.url).pathname,
+        "push",
+        "--json",
+        "--force-grpc-data",
+        `${work}/src`,
+        `${daemon.url}/m/t`,
+      ],
+      env,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    assertEquals(
+      await waitFor(
+        () => tempFiles(module).some((p) => p.includes(".b.bin.")),
+        20_000,
+      ),
+      true,
+    );
+    await daemon.stop("SIGTERM");
+    daemon = await startDaemon({
+      modules: { m: { path: module } },
+      config: { port },
+    });
+    const out = await client.output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assertEquals(out.code, 0, stderr);
+    assertMatch(stderr, /^blit: warning: .*; retrying in 500 ms \(1\/3\)\n/);
+    const summary = JSON.parse(new TextDecoder().decode(out.stdout));
+    // a.bin arrived before the interruption: the retry sent only b.bin.
+    assertEquals([summary.files_transferred, summary.files_skipped], [1, 1]);
+    assertEquals(
+      (await snapshot(`${module}/t`))["b.bin"].content,
+      (await snapshot(`${work}/src`))["b.bin"].content,
+    );
+    assertEquals(tempFiles(module), []);
+  } finally {
+    await daemon.stop();
+    await Deno.remove(work, { recursive: true });
+  }
+});
