@@ -33,7 +33,12 @@ import {
   Transport,
   UploadCompleteSchema,
 } from "../rpc/service.ts";
-import { entryToHeader, headerToEntry, sendManifest } from "../rpc/convert.ts";
+import {
+  entryToHeader,
+  headerToEntry,
+  manifestStream,
+  sendManifest,
+} from "../rpc/convert.ts";
 import {
   ACK_EVERY_BYTES,
   acknowledgements,
@@ -493,31 +498,20 @@ async function pullOnce(
         const need: string[] = [];
         let links = 0;
         let bytes = 0;
-        const manifest = new ReadableStream<FileEntry>({
-          async pull(controller) {
-            const message = await reader.next();
-            if (!message) {
-              throw new RemoteError(
-                "the daemon ended the pull inside the manifest",
-                14,
-                true,
-              );
-            }
-            if (message.payload.case === "manifestComplete") {
-              controller.close();
-              return;
-            }
-            if (message.payload.case !== "file") {
-              throw new RemoteError(
-                `unexpected ${message.payload.case} in the manifest`,
-                13,
-                false,
-              );
-            }
-            const entry = headerToEntry(message.payload.value);
+        const manifest = manifestStream(async () => {
+          const message = await reader.next();
+          if (!message) {
+            throw new RemoteError(
+              "the daemon ended the pull inside the manifest",
+              14,
+              true,
+            );
+          }
+          return message.payload;
+        }, {
+          onEntry(entry) {
             if (localName !== undefined) entry.path = localName;
             if (options.mirror) keep.add(entry.path);
-            controller.enqueue(entry);
           },
         });
         const needList = new NeedListStream(root, {

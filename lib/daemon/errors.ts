@@ -3,6 +3,10 @@ import { status as Status } from "@grpc/grpc-js";
 import { PathEscapeError } from "../fs/safe_path.ts";
 import { EntryConflictError, SizeMismatchError } from "../fs/atomic_write.ts";
 import { FrameProtocolError } from "../wire/frame_codec.ts";
+import {
+  ManifestProtocolError,
+  ManifestTooLargeError,
+} from "../rpc/convert.ts";
 
 /** A failure with the gRPC status the client should see. */
 export class ServiceError extends Error {
@@ -52,8 +56,12 @@ export function toStatus(error: unknown): { code: Status; details: string } {
   if (error instanceof PathEscapeError) {
     return { code: Status.INVALID_ARGUMENT, details: error.message };
   }
+  if (error instanceof ManifestTooLargeError) {
+    return { code: Status.RESOURCE_EXHAUSTED, details: error.message };
+  }
   if (
-    error instanceof FrameProtocolError || error instanceof SizeMismatchError
+    error instanceof FrameProtocolError || error instanceof SizeMismatchError ||
+    error instanceof ManifestProtocolError
   ) {
     return { code: Status.INVALID_ARGUMENT, details: error.message };
   }

@@ -44,7 +44,12 @@ import {
   ServerPushResponseSchema,
   Transport,
 } from "../rpc/service.ts";
-import { entryToHeader, headerToEntry, sendManifest } from "../rpc/convert.ts";
+import {
+  entryToHeader,
+  headerToEntry,
+  manifestStream,
+  sendManifest,
+} from "../rpc/convert.ts";
 import {
   ACK_EVERY_BYTES,
   acknowledgements,
@@ -313,7 +318,6 @@ export async function handlePush(
     const dirs: FileEntry[] = [];
     let links = 0;
     let bytes = 0;
-    let count = 0;
     let paths: string[] = [];
     const flushPaths = async () => {
       if (paths.length === 0) return;
@@ -327,39 +331,24 @@ export async function handlePush(
         }),
       );
     };
-    const manifest = new ReadableStream<FileEntry>({
-      async pull(controller) {
-        const message = await reader.next();
-        if (!message) {
-          throw protocolError("Client ended the call inside the manifest");
-        }
-        if (message.payload.case === "manifestComplete") {
-          controller.close();
-          return;
-        }
-        if (message.payload.case !== "file") {
-          throw protocolError("Expected a manifest entry");
-        }
-        if (++count > MAX_MANIFEST_ENTRIES) {
-          throw new ServiceError(
-            grpc.status.RESOURCE_EXHAUSTED,
-            `Manifest has more than ${MAX_MANIFEST_ENTRIES} entries`,
-          );
-        }
-        const entry = headerToEntry(message.payload.value);
-        if (rename !== undefined) {
-          if (count > 1) {
-            throw protocolError(
-              "A single-file push carries one manifest entry",
-            );
+    const manifest = manifestStream(
+      async () => (await reader.next())?.payload,
+      {
+        maxEntries: MAX_MANIFEST_ENTRIES,
+        onEntry(entry, index) {
+          if (rename !== undefined) {
+            if (index > 1) {
+              throw protocolError(
+                "A single-file push carries one manifest entry",
+              );
+            }
+            offeredName = entry.path;
+            entry.path = rename;
           }
-          offeredName = entry.path;
-          entry.path = rename;
-        }
-        if (header.mirror) keep.add(entry.path);
-        controller.enqueue(entry);
+          if (header.mirror) keep.add(entry.path);
+        },
       },
-    });
+    );
     const needList = new NeedListStream(root, {
       checksum: options?.checksum ?? false,
     });

@@ -6,6 +6,8 @@ import {
   EntryKind,
   type FileHeader,
   FileHeaderSchema,
+  type ManifestBatch,
+  ManifestBatchSchema,
   type ManifestComplete,
   ManifestCompleteSchema,
 } from "./gen/blit_pb.ts";
@@ -97,15 +99,18 @@ export function headerToEntry(header: FileHeader): FileEntry {
   return entry;
 }
 
-/** The two manifest payloads both streaming calls carry. */
+/** The manifest payloads both streaming calls carry. */
 export type ManifestPayload =
-  | { case: "file"; value: FileHeader }
+  | { case: "manifestBatch"; value: ManifestBatch }
   | { case: "manifestComplete"; value: ManifestComplete };
 
+/** Entries per ManifestBatch message. */
+export const MANIFEST_BATCH = 512;
+
 /**
- * Streams a manifest (each entry, then the completion) through `write`,
- * and returns the regular files offered, by path, for the transfer that
- * follows.
+ * Streams a manifest (batches of entries, then the completion) through
+ * `write`, and returns the regular files offered, by path, for the transfer
+ * that follows.
  *
  * @example
  * ```ts
@@ -114,7 +119,7 @@ export type ManifestPayload =
  * const files = await sendManifest([{ path: "a", kind: "file", size: 1, mtimeMs: 0, mode: 0o644 }], async (p) => {
  *   sent.push(p.case);
  * });
- * console.assert(sent.join() === "file,manifestComplete" && files.has("a"));
+ * console.assert(sent.join() === "manifestBatch,manifestComplete" && files.has("a"));
  * ```
  */
 export async function sendManifest(
@@ -123,14 +128,115 @@ export async function sendManifest(
 ): Promise<Map<string, FileEntry>> {
   const files = new Map<string, FileEntry>();
   let count = 0;
+  let batch: FileHeader[] = [];
   for await (const entry of entries) {
     if (entry.kind === "file") files.set(entry.path, entry);
     count++;
-    await write({ case: "file", value: entryToHeader(entry) });
+    batch.push(entryToHeader(entry));
+    if (batch.length >= MANIFEST_BATCH) {
+      await write({
+        case: "manifestBatch",
+        value: create(ManifestBatchSchema, { entries: batch }),
+      });
+      batch = [];
+    }
+  }
+  if (batch.length > 0) {
+    await write({
+      case: "manifestBatch",
+      value: create(ManifestBatchSchema, { entries: batch }),
+    });
   }
   await write({
     case: "manifestComplete",
     value: create(ManifestCompleteSchema, { entries: BigInt(count) }),
   });
   return files;
+}
+
+/**
+ * A ReadableStream of the entries of a peer's manifest: each message from
+ * `next` (single entries or batches) is validated with
+ * {@linkcode headerToEntry}; the stream closes at the completion message.
+ *
+ * @example
+ * ```ts
+ * import { create } from "@bufbuild/protobuf";
+ * import { entryToHeader, manifestStream } from "./convert.ts";
+ * import { ManifestBatchSchema, ManifestCompleteSchema } from "./gen/blit_pb.ts";
+ * const queue = [
+ *   { case: "manifestBatch", value: create(ManifestBatchSchema, { entries: [entryToHeader({ path: "a", kind: "dir", size: 0, mtimeMs: 0, mode: 0o755 })] }) },
+ *   { case: "manifestComplete", value: create(ManifestCompleteSchema, {}) },
+ * ];
+ * const entries = await Array.fromAsync(manifestStream(() => Promise.resolve(queue.shift() as never)));
+ * console.assert(entries.length === 1 && entries[0].path === "a");
+ * ```
+ */
+export function manifestStream(
+  next: () => Promise<
+    { case: string | undefined; value?: unknown } | undefined
+  >,
+  options: {
+    maxEntries?: number;
+    onEntry?: (entry: FileEntry, index: number) => void;
+  } = {},
+): ReadableStream<FileEntry> {
+  const maxEntries = options.maxEntries ?? Number.MAX_SAFE_INTEGER;
+  let count = 0;
+  const take = (
+    header: FileHeader,
+    controller: ReadableStreamDefaultController<FileEntry>,
+  ) => {
+    if (++count > maxEntries) {
+      throw new ManifestTooLargeError(
+        `Manifest has more than ${maxEntries} entries`,
+      );
+    }
+    const entry = headerToEntry(header);
+    options.onEntry?.(entry, count);
+    controller.enqueue(entry);
+  };
+  return new ReadableStream<FileEntry>({
+    async pull(controller) {
+      const payload = await next();
+      if (!payload) {
+        throw new ManifestProtocolError(
+          "The peer ended the call inside the manifest",
+        );
+      }
+      switch (payload.case) {
+        case "manifestComplete":
+          controller.close();
+          return;
+        case "manifestBatch":
+          for (const header of (payload.value as ManifestBatch).entries) {
+            take(header, controller);
+          }
+          return;
+        case "file":
+          take(payload.value as FileHeader, controller);
+          return;
+        default:
+          throw new ManifestProtocolError(
+            `Expected a manifest entry, got ${payload.case}`,
+          );
+      }
+    },
+  });
+}
+
+/** A peer broke the manifest's message order. */
+export class ManifestProtocolError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ManifestProtocolError";
+  }
+}
+
+/** A peer sent more manifest entries than allowed. */
+export class ManifestTooLargeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ManifestTooLargeError";
+  }
 }

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file blit.proto.
  */
 export const file_blit: GenFile = /*@__PURE__*/
-  fileDesc("CgpibGl0LnByb3RvEgdibGl0LnYyIo0BCgpGaWxlSGVhZGVyEgwKBHBhdGgYASABKAkSDAoEc2l6ZRgCIAEoBBIQCghtdGltZV9tcxgDIAEoAxIMCgRtb2RlGAQgASgNEiAKBGtpbmQYBSABKA4yEi5ibGl0LnYyLkVudHJ5S2luZBITCgtsaW5rX3RhcmdldBgGIAEoCRIMCgRoYXNoGAcgASgMIm8KD1RyYW5zZmVyT3B0aW9ucxIQCghjaGVja3N1bRgBIAEoCBIPCgdkcnlfcnVuGAIgASgIEhcKD2ZvcmNlX2dycGNfZGF0YRgDIAEoCBIPCgdleGNsdWRlGAQgAygJEg8KB3N0cmVhbXMYBSABKA0ihAEKClB1c2hIZWFkZXISDgoGbW9kdWxlGAEgASgJEhMKC2Rlc3RpbmF0aW9uGAIgASgJEg4KBm1pcnJvchgDIAEoCBIpCgdvcHRpb25zGAQgASgLMhguYmxpdC52Mi5UcmFuc2Zlck9wdGlvbnMSFgoOc291cmNlX2lzX2ZpbGUYBSABKAgiIwoQTWFuaWZlc3RDb21wbGV0ZRIPCgdlbnRyaWVzGAEgASgEIlkKCEZpbGVEYXRhEgwKBHBhdGgYASABKAkSDAoEZGF0YRgCIAEoDBIMCgRsYXN0GAMgASgIEiMKBmhlYWRlchgEIAEoCzITLmJsaXQudjIuRmlsZUhlYWRlciIQCg5VcGxvYWRDb21wbGV0ZSIYCgdEYXRhQWNrEg0KBWJ5dGVzGAEgASgEIv4BChFDbGllbnRQdXNoUmVxdWVzdBIlCgZoZWFkZXIYASABKAsyEy5ibGl0LnYyLlB1c2hIZWFkZXJIABIjCgRmaWxlGAIgASgLMhMuYmxpdC52Mi5GaWxlSGVhZGVySAASNgoRbWFuaWZlc3RfY29tcGxldGUYAyABKAsyGS5ibGl0LnYyLk1hbmlmZXN0Q29tcGxldGVIABImCglmaWxlX2RhdGEYBCABKAsyES5ibGl0LnYyLkZpbGVEYXRhSAASMgoPdXBsb2FkX2NvbXBsZXRlGAUgASgLMhcuYmxpdC52Mi5VcGxvYWRDb21wbGV0ZUgAQgkKB3BheWxvYWQiSAoDQWNrEhMKC2Rlc3RpbmF0aW9uGAEgASgJEhUKDXNvdXJjZV9pc19kaXIYAiABKAgSFQoNc291cmNlX2V4aXN0cxgDIAEoCCIZCghGaWxlTGlzdBINCgVwYXRocxgBIAMoCSKaAQoXRGF0YVRyYW5zZmVyTmVnb3RpYXRpb24SJQoJdHJhbnNwb3J0GAEgASgOMhIuYmxpdC52Mi5UcmFuc3BvcnQSDAoEaG9zdBgCIAEoCRIMCgRwb3J0GAMgASgNEg0KBXRva2VuGAQgASgJEg0KBWZpbGVzGAUgASgEEg0KBWJ5dGVzGAYgASgEEg8KB3N0cmVhbXMYByABKA0imAEKC1B1c2hTdW1tYXJ5EhkKEWZpbGVzX3RyYW5zZmVycmVkGAEgASgEEhkKEWJ5dGVzX3RyYW5zZmVycmVkGAIgASgEEhUKDWZpbGVzX2RlbGV0ZWQYAyABKAQSFQoNZmlsZXNfc2tpcHBlZBgEIAEoBBIlCgl0cmFuc3BvcnQYBSABKA4yEi5ibGl0LnYyLlRyYW5zcG9ydCLsAQoSU2VydmVyUHVzaFJlc3BvbnNlEhsKA2FjaxgBIAEoCzIMLmJsaXQudjIuQWNrSAASJgoJZmlsZV9saXN0GAIgASgLMhEuYmxpdC52Mi5GaWxlTGlzdEgAEjcKC25lZ290aWF0aW9uGAMgASgLMiAuYmxpdC52Mi5EYXRhVHJhbnNmZXJOZWdvdGlhdGlvbkgAEicKB3N1bW1hcnkYBCABKAsyFC5ibGl0LnYyLlB1c2hTdW1tYXJ5SAASJAoIZGF0YV9hY2sYBSABKAsyEC5ibGl0LnYyLkRhdGFBY2tIAEIJCgdwYXlsb2FkIlUKClB1bGxIZWFkZXISDgoGbW9kdWxlGAEgASgJEgwKBHBhdGgYAiABKAkSKQoHb3B0aW9ucxgDIAEoCzIYLmJsaXQudjIuVHJhbnNmZXJPcHRpb25zIigKDE5lZWRDb21wbGV0ZRIYChBmYWxsYmFja190b19ncnBjGAEgASgIIgoKCFB1bGxEb25lIuEBChFDbGllbnRQdWxsUmVxdWVzdBIlCgZoZWFkZXIYASABKAsyEy5ibGl0LnYyLlB1bGxIZWFkZXJIABIhCgRuZWVkGAIgASgLMhEuYmxpdC52Mi5GaWxlTGlzdEgAEi4KDW5lZWRfY29tcGxldGUYAyABKAsyFS5ibGl0LnYyLk5lZWRDb21wbGV0ZUgAEiEKBGRvbmUYBCABKAsyES5ibGl0LnYyLlB1bGxEb25lSAASJAoIZGF0YV9hY2sYBSABKAsyEC5ibGl0LnYyLkRhdGFBY2tIAEIJCgdwYXlsb2FkIqMCChJTZXJ2ZXJQdWxsUmVzcG9uc2USGwoDYWNrGAEgASgLMgwuYmxpdC52Mi5BY2tIABIjCgRmaWxlGAIgASgLMhMuYmxpdC52Mi5GaWxlSGVhZGVySAASNgoRbWFuaWZlc3RfY29tcGxldGUYAyABKAsyGS5ibGl0LnYyLk1hbmlmZXN0Q29tcGxldGVIABI3CgtuZWdvdGlhdGlvbhgEIAEoCzIgLmJsaXQudjIuRGF0YVRyYW5zZmVyTmVnb3RpYXRpb25IABImCglmaWxlX2RhdGEYBSABKAsyES5ibGl0LnYyLkZpbGVEYXRhSAASJwoHc3VtbWFyeRgGIAEoCzIULmJsaXQudjIuUHVzaFN1bW1hcnlIAEIJCgdwYXlsb2FkIisKC0xpc3RSZXF1ZXN0Eg4KBm1vZHVsZRgBIAEoCRIMCgRwYXRoGAIgASgJIkkKDExpc3RSZXNwb25zZRIkCgdlbnRyaWVzGAEgAygLMhMuYmxpdC52Mi5GaWxlSGVhZGVyEhMKC3BhdGhfaXNfZGlyGAIgASgIIlEKDFB1cmdlUmVxdWVzdBIOCgZtb2R1bGUYASABKAkSDAoEcGF0aBgCIAEoCRISCgphbGxvd19yb290GAMgASgIEg8KB2RyeV9ydW4YBCABKAgiPAoNUHVyZ2VSZXNwb25zZRIVCg1maWxlc19kZWxldGVkGAEgASgEEhQKDGRpcnNfZGVsZXRlZBgCIAEoBCIUChJMaXN0TW9kdWxlc1JlcXVlc3QiPgoKTW9kdWxlSW5mbxIMCgRuYW1lGAEgASgJEg8KB2NvbW1lbnQYAiABKAkSEQoJcmVhZF9vbmx5GAMgASgIIjsKE0xpc3RNb2R1bGVzUmVzcG9uc2USJAoHbW9kdWxlcxgBIAMoCzITLmJsaXQudjIuTW9kdWxlSW5mbypoCglFbnRyeUtpbmQSGgoWRU5UUllfS0lORF9VTlNQRUNJRklFRBAAEhMKD0VOVFJZX0tJTkRfRklMRRABEhIKDkVOVFJZX0tJTkRfRElSEAISFgoSRU5UUllfS0lORF9TWU1MSU5LEAMqTQoJVHJhbnNwb3J0EhkKFVRSQU5TUE9SVF9VTlNQRUNJRklFRBAAEhEKDVRSQU5TUE9SVF9UQ1AQARISCg5UUkFOU1BPUlRfR1JQQxACMskCCgRCbGl0EkMKBFB1c2gSGi5ibGl0LnYyLkNsaWVudFB1c2hSZXF1ZXN0GhsuYmxpdC52Mi5TZXJ2ZXJQdXNoUmVzcG9uc2UoATABEkMKBFB1bGwSGi5ibGl0LnYyLkNsaWVudFB1bGxSZXF1ZXN0GhsuYmxpdC52Mi5TZXJ2ZXJQdWxsUmVzcG9uc2UoATABEjUKBExpc3QSFC5ibGl0LnYyLkxpc3RSZXF1ZXN0GhUuYmxpdC52Mi5MaXN0UmVzcG9uc2UwARI2CgVQdXJnZRIVLmJsaXQudjIuUHVyZ2VSZXF1ZXN0GhYuYmxpdC52Mi5QdXJnZVJlc3BvbnNlEkgKC0xpc3RNb2R1bGVzEhsuYmxpdC52Mi5MaXN0TW9kdWxlc1JlcXVlc3QaHC5ibGl0LnYyLkxpc3RNb2R1bGVzUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("CgpibGl0LnByb3RvEgdibGl0LnYyIo0BCgpGaWxlSGVhZGVyEgwKBHBhdGgYASABKAkSDAoEc2l6ZRgCIAEoBBIQCghtdGltZV9tcxgDIAEoAxIMCgRtb2RlGAQgASgNEiAKBGtpbmQYBSABKA4yEi5ibGl0LnYyLkVudHJ5S2luZBITCgtsaW5rX3RhcmdldBgGIAEoCRIMCgRoYXNoGAcgASgMIm8KD1RyYW5zZmVyT3B0aW9ucxIQCghjaGVja3N1bRgBIAEoCBIPCgdkcnlfcnVuGAIgASgIEhcKD2ZvcmNlX2dycGNfZGF0YRgDIAEoCBIPCgdleGNsdWRlGAQgAygJEg8KB3N0cmVhbXMYBSABKA0ihAEKClB1c2hIZWFkZXISDgoGbW9kdWxlGAEgASgJEhMKC2Rlc3RpbmF0aW9uGAIgASgJEg4KBm1pcnJvchgDIAEoCBIpCgdvcHRpb25zGAQgASgLMhguYmxpdC52Mi5UcmFuc2Zlck9wdGlvbnMSFgoOc291cmNlX2lzX2ZpbGUYBSABKAgiIwoQTWFuaWZlc3RDb21wbGV0ZRIPCgdlbnRyaWVzGAEgASgEIjUKDU1hbmlmZXN0QmF0Y2gSJAoHZW50cmllcxgBIAMoCzITLmJsaXQudjIuRmlsZUhlYWRlciJZCghGaWxlRGF0YRIMCgRwYXRoGAEgASgJEgwKBGRhdGEYAiABKAwSDAoEbGFzdBgDIAEoCBIjCgZoZWFkZXIYBCABKAsyEy5ibGl0LnYyLkZpbGVIZWFkZXIiEAoOVXBsb2FkQ29tcGxldGUiGAoHRGF0YUFjaxINCgVieXRlcxgBIAEoBCKwAgoRQ2xpZW50UHVzaFJlcXVlc3QSJQoGaGVhZGVyGAEgASgLMhMuYmxpdC52Mi5QdXNoSGVhZGVySAASIwoEZmlsZRgCIAEoCzITLmJsaXQudjIuRmlsZUhlYWRlckgAEjYKEW1hbmlmZXN0X2NvbXBsZXRlGAMgASgLMhkuYmxpdC52Mi5NYW5pZmVzdENvbXBsZXRlSAASJgoJZmlsZV9kYXRhGAQgASgLMhEuYmxpdC52Mi5GaWxlRGF0YUgAEjIKD3VwbG9hZF9jb21wbGV0ZRgFIAEoCzIXLmJsaXQudjIuVXBsb2FkQ29tcGxldGVIABIwCg5tYW5pZmVzdF9iYXRjaBgGIAEoCzIWLmJsaXQudjIuTWFuaWZlc3RCYXRjaEgAQgkKB3BheWxvYWQiSAoDQWNrEhMKC2Rlc3RpbmF0aW9uGAEgASgJEhUKDXNvdXJjZV9pc19kaXIYAiABKAgSFQoNc291cmNlX2V4aXN0cxgDIAEoCCIZCghGaWxlTGlzdBINCgVwYXRocxgBIAMoCSKaAQoXRGF0YVRyYW5zZmVyTmVnb3RpYXRpb24SJQoJdHJhbnNwb3J0GAEgASgOMhIuYmxpdC52Mi5UcmFuc3BvcnQSDAoEaG9zdBgCIAEoCRIMCgRwb3J0GAMgASgNEg0KBXRva2VuGAQgASgJEg0KBWZpbGVzGAUgASgEEg0KBWJ5dGVzGAYgASgEEg8KB3N0cmVhbXMYByABKA0imAEKC1B1c2hTdW1tYXJ5EhkKEWZpbGVzX3RyYW5zZmVycmVkGAEgASgEEhkKEWJ5dGVzX3RyYW5zZmVycmVkGAIgASgEEhUKDWZpbGVzX2RlbGV0ZWQYAyABKAQSFQoNZmlsZXNfc2tpcHBlZBgEIAEoBBIlCgl0cmFuc3BvcnQYBSABKA4yEi5ibGl0LnYyLlRyYW5zcG9ydCLsAQoSU2VydmVyUHVzaFJlc3BvbnNlEhsKA2FjaxgBIAEoCzIMLmJsaXQudjIuQWNrSAASJgoJZmlsZV9saXN0GAIgASgLMhEuYmxpdC52Mi5GaWxlTGlzdEgAEjcKC25lZ290aWF0aW9uGAMgASgLMiAuYmxpdC52Mi5EYXRhVHJhbnNmZXJOZWdvdGlhdGlvbkgAEicKB3N1bW1hcnkYBCABKAsyFC5ibGl0LnYyLlB1c2hTdW1tYXJ5SAASJAoIZGF0YV9hY2sYBSABKAsyEC5ibGl0LnYyLkRhdGFBY2tIAEIJCgdwYXlsb2FkIlUKClB1bGxIZWFkZXISDgoGbW9kdWxlGAEgASgJEgwKBHBhdGgYAiABKAkSKQoHb3B0aW9ucxgDIAEoCzIYLmJsaXQudjIuVHJhbnNmZXJPcHRpb25zIigKDE5lZWRDb21wbGV0ZRIYChBmYWxsYmFja190b19ncnBjGAEgASgIIgoKCFB1bGxEb25lIuEBChFDbGllbnRQdWxsUmVxdWVzdBIlCgZoZWFkZXIYASABKAsyEy5ibGl0LnYyLlB1bGxIZWFkZXJIABIhCgRuZWVkGAIgASgLMhEuYmxpdC52Mi5GaWxlTGlzdEgAEi4KDW5lZWRfY29tcGxldGUYAyABKAsyFS5ibGl0LnYyLk5lZWRDb21wbGV0ZUgAEiEKBGRvbmUYBCABKAsyES5ibGl0LnYyLlB1bGxEb25lSAASJAoIZGF0YV9hY2sYBSABKAsyEC5ibGl0LnYyLkRhdGFBY2tIAEIJCgdwYXlsb2FkItUCChJTZXJ2ZXJQdWxsUmVzcG9uc2USGwoDYWNrGAEgASgLMgwuYmxpdC52Mi5BY2tIABIjCgRmaWxlGAIgASgLMhMuYmxpdC52Mi5GaWxlSGVhZGVySAASNgoRbWFuaWZlc3RfY29tcGxldGUYAyABKAsyGS5ibGl0LnYyLk1hbmlmZXN0Q29tcGxldGVIABI3CgtuZWdvdGlhdGlvbhgEIAEoCzIgLmJsaXQudjIuRGF0YVRyYW5zZmVyTmVnb3RpYXRpb25IABImCglmaWxlX2RhdGEYBSABKAsyES5ibGl0LnYyLkZpbGVEYXRhSAASJwoHc3VtbWFyeRgGIAEoCzIULmJsaXQudjIuUHVzaFN1bW1hcnlIABIwCg5tYW5pZmVzdF9iYXRjaBgHIAEoCzIWLmJsaXQudjIuTWFuaWZlc3RCYXRjaEgAQgkKB3BheWxvYWQiKwoLTGlzdFJlcXVlc3QSDgoGbW9kdWxlGAEgASgJEgwKBHBhdGgYAiABKAkiSQoMTGlzdFJlc3BvbnNlEiQKB2VudHJpZXMYASADKAsyEy5ibGl0LnYyLkZpbGVIZWFkZXISEwoLcGF0aF9pc19kaXIYAiABKAgiUQoMUHVyZ2VSZXF1ZXN0Eg4KBm1vZHVsZRgBIAEoCRIMCgRwYXRoGAIgASgJEhIKCmFsbG93X3Jvb3QYAyABKAgSDwoHZHJ5X3J1bhgEIAEoCCI8Cg1QdXJnZVJlc3BvbnNlEhUKDWZpbGVzX2RlbGV0ZWQYASABKAQSFAoMZGlyc19kZWxldGVkGAIgASgEIhQKEkxpc3RNb2R1bGVzUmVxdWVzdCI+CgpNb2R1bGVJbmZvEgwKBG5hbWUYASABKAkSDwoHY29tbWVudBgCIAEoCRIRCglyZWFkX29ubHkYAyABKAgiOwoTTGlzdE1vZHVsZXNSZXNwb25zZRIkCgdtb2R1bGVzGAEgAygLMhMuYmxpdC52Mi5Nb2R1bGVJbmZvKmgKCUVudHJ5S2luZBIaChZFTlRSWV9LSU5EX1VOU1BFQ0lGSUVEEAASEwoPRU5UUllfS0lORF9GSUxFEAESEgoORU5UUllfS0lORF9ESVIQAhIWChJFTlRSWV9LSU5EX1NZTUxJTksQAypNCglUcmFuc3BvcnQSGQoVVFJBTlNQT1JUX1VOU1BFQ0lGSUVEEAASEQoNVFJBTlNQT1JUX1RDUBABEhIKDlRSQU5TUE9SVF9HUlBDEAIyyQIKBEJsaXQSQwoEUHVzaBIaLmJsaXQudjIuQ2xpZW50UHVzaFJlcXVlc3QaGy5ibGl0LnYyLlNlcnZlclB1c2hSZXNwb25zZSgBMAESQwoEUHVsbBIaLmJsaXQudjIuQ2xpZW50UHVsbFJlcXVlc3QaGy5ibGl0LnYyLlNlcnZlclB1bGxSZXNwb25zZSgBMAESNQoETGlzdBIULmJsaXQudjIuTGlzdFJlcXVlc3QaFS5ibGl0LnYyLkxpc3RSZXNwb25zZTABEjYKBVB1cmdlEhUuYmxpdC52Mi5QdXJnZVJlcXVlc3QaFi5ibGl0LnYyLlB1cmdlUmVzcG9uc2USSAoLTGlzdE1vZHVsZXMSGy5ibGl0LnYyLkxpc3RNb2R1bGVzUmVxdWVzdBocLmJsaXQudjIuTGlzdE1vZHVsZXNSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * One manifest entry. Paths are relative, '/'-separated UTF-8.
@@ -177,6 +177,26 @@ export const ManifestCompleteSchema: GenMessage<ManifestComplete> = /*@__PURE__*
   messageDesc(file_blit, 3);
 
 /**
+ * Many manifest entries in one message: one message per small file would
+ * cost more than the file itself.
+ *
+ * @generated from message blit.v2.ManifestBatch
+ */
+export type ManifestBatch = Message<"blit.v2.ManifestBatch"> & {
+  /**
+   * @generated from field: repeated blit.v2.FileHeader entries = 1;
+   */
+  entries: FileHeader[];
+};
+
+/**
+ * Describes the message blit.v2.ManifestBatch.
+ * Use `create(ManifestBatchSchema)` to create a new message.
+ */
+export const ManifestBatchSchema: GenMessage<ManifestBatch> = /*@__PURE__*/
+  messageDesc(file_blit, 4);
+
+/**
  * File bytes over gRPC. A file is announced by `header` in its first
  * message; data follows in order; `last` closes it.
  *
@@ -209,7 +229,7 @@ export type FileData = Message<"blit.v2.FileData"> & {
  * Use `create(FileDataSchema)` to create a new message.
  */
 export const FileDataSchema: GenMessage<FileData> = /*@__PURE__*/
-  messageDesc(file_blit, 4);
+  messageDesc(file_blit, 5);
 
 /**
  * @generated from message blit.v2.UploadComplete
@@ -222,7 +242,7 @@ export type UploadComplete = Message<"blit.v2.UploadComplete"> & {
  * Use `create(UploadCompleteSchema)` to create a new message.
  */
 export const UploadCompleteSchema: GenMessage<UploadComplete> = /*@__PURE__*/
-  messageDesc(file_blit, 5);
+  messageDesc(file_blit, 6);
 
 /**
  * Flow control for FileData over gRPC: the receiver reports the file bytes
@@ -242,7 +262,7 @@ export type DataAck = Message<"blit.v2.DataAck"> & {
  * Use `create(DataAckSchema)` to create a new message.
  */
 export const DataAckSchema: GenMessage<DataAck> = /*@__PURE__*/
-  messageDesc(file_blit, 6);
+  messageDesc(file_blit, 7);
 
 /**
  * @generated from message blit.v2.ClientPushRequest
@@ -281,6 +301,12 @@ export type ClientPushRequest = Message<"blit.v2.ClientPushRequest"> & {
      */
     value: UploadComplete;
     case: "uploadComplete";
+  } | {
+    /**
+     * @generated from field: blit.v2.ManifestBatch manifest_batch = 6;
+     */
+    value: ManifestBatch;
+    case: "manifestBatch";
   } | { case: undefined; value?: undefined };
 };
 
@@ -289,7 +315,7 @@ export type ClientPushRequest = Message<"blit.v2.ClientPushRequest"> & {
  * Use `create(ClientPushRequestSchema)` to create a new message.
  */
 export const ClientPushRequestSchema: GenMessage<ClientPushRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 7);
+  messageDesc(file_blit, 8);
 
 /**
  * @generated from message blit.v2.Ack
@@ -322,7 +348,7 @@ export type Ack = Message<"blit.v2.Ack"> & {
  * Use `create(AckSchema)` to create a new message.
  */
 export const AckSchema: GenMessage<Ack> = /*@__PURE__*/
-  messageDesc(file_blit, 8);
+  messageDesc(file_blit, 9);
 
 /**
  * Paths (relative to the transfer root) the receiver needs.
@@ -341,7 +367,7 @@ export type FileList = Message<"blit.v2.FileList"> & {
  * Use `create(FileListSchema)` to create a new message.
  */
 export const FileListSchema: GenMessage<FileList> = /*@__PURE__*/
-  messageDesc(file_blit, 9);
+  messageDesc(file_blit, 10);
 
 /**
  * @generated from message blit.v2.DataTransferNegotiation
@@ -392,7 +418,7 @@ export type DataTransferNegotiation = Message<"blit.v2.DataTransferNegotiation">
  * Use `create(DataTransferNegotiationSchema)` to create a new message.
  */
 export const DataTransferNegotiationSchema: GenMessage<DataTransferNegotiation> = /*@__PURE__*/
-  messageDesc(file_blit, 10);
+  messageDesc(file_blit, 11);
 
 /**
  * @generated from message blit.v2.PushSummary
@@ -429,7 +455,7 @@ export type PushSummary = Message<"blit.v2.PushSummary"> & {
  * Use `create(PushSummarySchema)` to create a new message.
  */
 export const PushSummarySchema: GenMessage<PushSummary> = /*@__PURE__*/
-  messageDesc(file_blit, 11);
+  messageDesc(file_blit, 12);
 
 /**
  * @generated from message blit.v2.ServerPushResponse
@@ -476,7 +502,7 @@ export type ServerPushResponse = Message<"blit.v2.ServerPushResponse"> & {
  * Use `create(ServerPushResponseSchema)` to create a new message.
  */
 export const ServerPushResponseSchema: GenMessage<ServerPushResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 12);
+  messageDesc(file_blit, 13);
 
 /**
  * @generated from message blit.v2.PullHeader
@@ -505,7 +531,7 @@ export type PullHeader = Message<"blit.v2.PullHeader"> & {
  * Use `create(PullHeaderSchema)` to create a new message.
  */
 export const PullHeaderSchema: GenMessage<PullHeader> = /*@__PURE__*/
-  messageDesc(file_blit, 13);
+  messageDesc(file_blit, 14);
 
 /**
  * @generated from message blit.v2.NeedComplete
@@ -525,7 +551,7 @@ export type NeedComplete = Message<"blit.v2.NeedComplete"> & {
  * Use `create(NeedCompleteSchema)` to create a new message.
  */
 export const NeedCompleteSchema: GenMessage<NeedComplete> = /*@__PURE__*/
-  messageDesc(file_blit, 14);
+  messageDesc(file_blit, 15);
 
 /**
  * @generated from message blit.v2.PullDone
@@ -538,7 +564,7 @@ export type PullDone = Message<"blit.v2.PullDone"> & {
  * Use `create(PullDoneSchema)` to create a new message.
  */
 export const PullDoneSchema: GenMessage<PullDone> = /*@__PURE__*/
-  messageDesc(file_blit, 15);
+  messageDesc(file_blit, 16);
 
 /**
  * @generated from message blit.v2.ClientPullRequest
@@ -587,7 +613,7 @@ export type ClientPullRequest = Message<"blit.v2.ClientPullRequest"> & {
  * Use `create(ClientPullRequestSchema)` to create a new message.
  */
 export const ClientPullRequestSchema: GenMessage<ClientPullRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 16);
+  messageDesc(file_blit, 17);
 
 /**
  * @generated from message blit.v2.ServerPullResponse
@@ -632,6 +658,12 @@ export type ServerPullResponse = Message<"blit.v2.ServerPullResponse"> & {
      */
     value: PushSummary;
     case: "summary";
+  } | {
+    /**
+     * @generated from field: blit.v2.ManifestBatch manifest_batch = 7;
+     */
+    value: ManifestBatch;
+    case: "manifestBatch";
   } | { case: undefined; value?: undefined };
 };
 
@@ -640,7 +672,7 @@ export type ServerPullResponse = Message<"blit.v2.ServerPullResponse"> & {
  * Use `create(ServerPullResponseSchema)` to create a new message.
  */
 export const ServerPullResponseSchema: GenMessage<ServerPullResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 17);
+  messageDesc(file_blit, 18);
 
 /**
  * @generated from message blit.v2.ListRequest
@@ -662,7 +694,7 @@ export type ListRequest = Message<"blit.v2.ListRequest"> & {
  * Use `create(ListRequestSchema)` to create a new message.
  */
 export const ListRequestSchema: GenMessage<ListRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 18);
+  messageDesc(file_blit, 19);
 
 /**
  * @generated from message blit.v2.ListResponse
@@ -686,7 +718,7 @@ export type ListResponse = Message<"blit.v2.ListResponse"> & {
  * Use `create(ListResponseSchema)` to create a new message.
  */
 export const ListResponseSchema: GenMessage<ListResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 19);
+  messageDesc(file_blit, 20);
 
 /**
  * @generated from message blit.v2.PurgeRequest
@@ -720,7 +752,7 @@ export type PurgeRequest = Message<"blit.v2.PurgeRequest"> & {
  * Use `create(PurgeRequestSchema)` to create a new message.
  */
 export const PurgeRequestSchema: GenMessage<PurgeRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 20);
+  messageDesc(file_blit, 21);
 
 /**
  * @generated from message blit.v2.PurgeResponse
@@ -742,7 +774,7 @@ export type PurgeResponse = Message<"blit.v2.PurgeResponse"> & {
  * Use `create(PurgeResponseSchema)` to create a new message.
  */
 export const PurgeResponseSchema: GenMessage<PurgeResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 21);
+  messageDesc(file_blit, 22);
 
 /**
  * @generated from message blit.v2.ListModulesRequest
@@ -755,7 +787,7 @@ export type ListModulesRequest = Message<"blit.v2.ListModulesRequest"> & {
  * Use `create(ListModulesRequestSchema)` to create a new message.
  */
 export const ListModulesRequestSchema: GenMessage<ListModulesRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 22);
+  messageDesc(file_blit, 23);
 
 /**
  * @generated from message blit.v2.ModuleInfo
@@ -782,7 +814,7 @@ export type ModuleInfo = Message<"blit.v2.ModuleInfo"> & {
  * Use `create(ModuleInfoSchema)` to create a new message.
  */
 export const ModuleInfoSchema: GenMessage<ModuleInfo> = /*@__PURE__*/
-  messageDesc(file_blit, 23);
+  messageDesc(file_blit, 24);
 
 /**
  * @generated from message blit.v2.ListModulesResponse
@@ -799,7 +831,7 @@ export type ListModulesResponse = Message<"blit.v2.ListModulesResponse"> & {
  * Use `create(ListModulesResponseSchema)` to create a new message.
  */
 export const ListModulesResponseSchema: GenMessage<ListModulesResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 24);
+  messageDesc(file_blit, 25);
 
 /**
  * @generated from enum blit.v2.EntryKind
