@@ -4,7 +4,7 @@
 // "did this file change" a 128-bit xxh3 has negligible collision odds and is
 // several times faster than BLAKE3/SHA-256 here. Authenticity comes from the
 // transport, not from this hash.
-import { createXXHash128, type IHasher } from "hash-wasm";
+import type { IHasher } from "hash-wasm";
 
 /** Read size for hashing: big sync reads keep the syscall count low. */
 const READ_SIZE = 1 << 20;
@@ -12,7 +12,9 @@ const READ_SIZE = 1 << 20;
 let hasher: Promise<IHasher> | undefined;
 
 function sharedHasher(): Promise<IHasher> {
-  hasher ??= createXXHash128();
+  // Loaded on first use: the wasm module costs ~35 ms of start-up that
+  // transfers without --checksum never need.
+  hasher ??= import("hash-wasm").then((m) => m.createXXHash128());
   return hasher;
 }
 
