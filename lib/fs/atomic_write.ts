@@ -27,11 +27,17 @@ function splitPath(abs: string): { dir: string; base: string } {
   return { dir: abs.slice(0, slash) || "/", base: abs.slice(slash + 1) };
 }
 
+// Temp names: a random per-thread prefix plus a counter, so the hot path
+// makes no random-number call per file; createNew still refuses a clash.
+const tempPrefix = Array.from(
+  crypto.getRandomValues(new Uint8Array(3)),
+  (b) => b.toString(16).padStart(2, "0"),
+).join("");
+let tempCounter = 0;
+
 function randomHex(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(6));
-  let hex = "";
-  for (const b of bytes) hex += b.toString(16).padStart(2, "0");
-  return hex;
+  tempCounter = (tempCounter + 1) % 0x1000000;
+  return tempPrefix + tempCounter.toString(16).padStart(6, "0");
 }
 
 /** A hidden sibling name; long names are cut so the temp name stays legal. */
@@ -346,6 +352,9 @@ function copySmall(
       const r = source.readSync(copyBuffer.subarray(n));
       if (r === null || r === 0) break;
       n += r;
+      // A regular file's read comes back short only at its end: when the
+      // declared size arrived with room to spare, skip the EOF read.
+      if (n === entry.size && r < copyBuffer.length - (n - r)) break;
       if (n > SMALL_COPY) break;
     }
   } finally {

@@ -23,10 +23,8 @@ interface PendingDir {
 
 const utf8 = new TextEncoder();
 
-function compareNames(a: string, b: string): number {
+function compareBytes(x: Uint8Array, y: Uint8Array): number {
   // Byte order of the UTF-8 names: the same on every platform and locale.
-  const x = utf8.encode(a);
-  const y = utf8.encode(b);
   const n = Math.min(x.length, y.length);
   for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i] - y[i];
   return x.length - y.length;
@@ -35,7 +33,13 @@ function compareNames(a: string, b: string): number {
 function listSorted(abs: string): string[] {
   const names: string[] = [];
   for (const item of Deno.readDirSync(abs)) names.push(item.name);
-  return names.sort(compareNames);
+  // UTF-16 order equals UTF-8 byte order below the surrogate range, so the
+  // plain sort is exact for nearly every name; otherwise encode each once.
+  if (!names.some((n) => /[\ud800-\uffff]/.test(n))) return names.sort();
+  return names
+    .map((name) => ({ name, bytes: utf8.encode(name) }))
+    .sort((a, b) => compareBytes(a.bytes, b.bytes))
+    .map((x) => x.name);
 }
 
 function toEntry(
@@ -43,22 +47,25 @@ function toEntry(
   rel: string,
   info: Deno.FileInfo,
 ): FileEntry | undefined {
-  const base = {
-    path: rel,
-    mtimeMs: info.mtime?.getTime() ?? 0,
-    mode: (info.mode ?? 0o644) & 0o7777,
-  };
+  const mtimeMs = info.mtime?.getTime() ?? 0;
+  const mode = (info.mode ?? 0o644) & 0o7777;
+  if (info.isFile) {
+    return { path: rel, kind: "file", size: info.size, mtimeMs, mode };
+  }
+  if (info.isDirectory) {
+    return { path: rel, kind: "dir", size: 0, mtimeMs, mode };
+  }
   if (info.isSymlink) {
     const target = Deno.readLinkSync(abs);
     return {
-      ...base,
+      path: rel,
       kind: "symlink",
       size: utf8.encode(target).length,
+      mtimeMs,
+      mode,
       linkTarget: target,
     };
   }
-  if (info.isDirectory) return { ...base, kind: "dir", size: 0 };
-  if (info.isFile) return { ...base, kind: "file", size: info.size };
   return undefined; // sockets, fifos and devices do not cross
 }
 
