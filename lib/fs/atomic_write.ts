@@ -259,12 +259,10 @@ export function writeFileAtomic(
     );
   }
   const finalPath = resolveInside(root, entry.path);
-  refuseDirectory(finalPath, entry.path);
-  ensureParent(finalPath);
   const tmp = tempPathFor(finalPath);
   try {
-    Deno.writeFileSync(tmp, data, { createNew: true, mode: 0o600 });
-    finish(tmp, finalPath, entry);
+    writeTemp(tmp, finalPath, entry, data);
+    renameOrConflict(tmp, finalPath, entry.path);
   } catch (error) {
     removeQuietly(tmp);
     throw error;
@@ -368,18 +366,32 @@ function copySmall(
     Deno.chmodSync(tmp, entry.mode & 0o7777);
     return;
   }
+  writeTemp(tmp, finalPath, entry, copyBuffer.subarray(0, n));
+}
+
+/**
+ * Writes `data` to a new temp file with the entry's mode and mtime (set on
+ * the open descriptor), creating the parent directory if it is missing.
+ */
+function writeTemp(
+  tmp: string,
+  finalPath: string,
+  entry: FileEntry,
+  data: Uint8Array,
+): void {
   const mode = entry.mode & 0o7777;
   let target: Deno.FsFile;
   try {
     target = Deno.openSync(tmp, { write: true, createNew: true, mode });
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
+    // Parent missing: cheaper to find out this way than to stat first.
     ensureParent(finalPath);
     target = Deno.openSync(tmp, { write: true, createNew: true, mode });
   }
   try {
     let off = 0;
-    while (off < n) off += target.writeSync(copyBuffer.subarray(off, n));
+    while (off < data.length) off += target.writeSync(data.subarray(off));
     const seconds = entry.mtimeMs / 1000;
     target.utimeSync(seconds, seconds);
   } finally {
