@@ -16,6 +16,7 @@ import {
 } from "./frame_codec.ts";
 import { SourceChangedError } from "./frame_stream.ts";
 import { writeAll } from "./socket.ts";
+import { ReceiveSink } from "./receive_sink.ts";
 
 const encoder = new TextEncoder();
 
@@ -109,6 +110,25 @@ export async function receiveFrames(
   const size = options.bufferSize ?? 1 << 20;
   const buffer = new Uint8Array(size);
   const decoder = new FrameDecoder();
+  if (sink instanceof ReceiveSink) {
+    // Direct, synchronous hand-off: no promise per frame.
+    const handlers = sink.direct();
+    try {
+      for (;;) {
+        const n = await conn.read(buffer);
+        if (n === null) break;
+        for (const event of decoder.push(buffer.subarray(0, n))) {
+          handlers.write(event);
+        }
+      }
+      decoder.finish();
+      handlers.close();
+    } catch (error) {
+      handlers.abort(error);
+      throw error;
+    }
+    return;
+  }
   const writer = sink.getWriter();
   try {
     for (;;) {

@@ -9,6 +9,13 @@ export interface ReceiveStats {
   bytes: number;
 }
 
+/** A sink's synchronous handlers (see {@linkcode ReceiveSink.direct}). */
+export interface FrameHandlers {
+  write(event: FrameEvent): void;
+  close(): void;
+  abort(reason?: unknown): void;
+}
+
 /** Options for {@linkcode ReceiveSink}. */
 export interface ReceiveSinkOptions {
   /** Called after each committed file (progress). */
@@ -43,6 +50,7 @@ export interface ReceiveSinkOptions {
  */
 export class ReceiveSink extends WritableStream<FrameEvent> {
   readonly #stats: ReceiveStats;
+  readonly #handlers: FrameHandlers;
 
   constructor(
     root: string,
@@ -124,7 +132,7 @@ export class ReceiveSink extends WritableStream<FrameEvent> {
       current = undefined;
     }
 
-    super({
+    const handlers: FrameHandlers = {
       write(event) {
         try {
           if (event.type === "file") begin(event.entry);
@@ -159,8 +167,19 @@ export class ReceiveSink extends WritableStream<FrameEvent> {
       abort() {
         cleanup();
       },
-    });
+    };
+    super(handlers);
+    this.#handlers = handlers;
     this.#stats = stats;
+  }
+
+  /**
+   * The sink's handlers, called directly and synchronously: the socket
+   * loop in frame_io.ts skips a promise per frame this way. Use either this
+   * or the stream, not both.
+   */
+  direct(): FrameHandlers {
+    return this.#handlers;
   }
 
   /** Files and bytes committed so far. */
