@@ -191,6 +191,17 @@ function daemonPeak(pid: number): number {
   return Math.max(peakRssMiB(pid), ...descendants(pid).map(peakRssMiB));
 }
 
+/**
+ * Writes and deletes `sizeMiB` of scratch so the next writer gets recycled
+ * pages: on these VMs first-touch page allocation costs ~3 s per GiB and
+ * would otherwise decide which tool "wins".
+ */
+function recyclePages(dir: string, sizeMiB: number): void {
+  const path = join(dir, "scratch.bin");
+  makeFile(path, sizeMiB);
+  Deno.removeSync(path);
+}
+
 async function rsyncRows(
   work: string,
   source: string,
@@ -227,9 +238,11 @@ async function rsyncRows(
   try {
     await new Promise((r) => setTimeout(r, 500));
     const url = `rsync://127.0.0.1:${port}/bench/`;
+    recyclePages(work, sizeMiB);
     const push = await timed(["rsync", "-a", "--whole-file", source, url]);
     const pushedPeak = daemonPeak(daemon.pid);
     const back = join(work, "rsync-back");
+    recyclePages(work, sizeMiB);
     const pull = await timed([
       "rsync",
       "-a",
@@ -283,6 +296,7 @@ async function main(): Promise<void> {
         const extra = mode === "grpc" ? ["--force-grpc-data"] : [];
         const url = `blit://127.0.0.1:${daemon.port}/default/`;
         try {
+          recyclePages(work, sizeMiB);
           const push = await timed(
             [
               deno,
@@ -311,6 +325,7 @@ async function main(): Promise<void> {
             peakDaemonMiB: daemonPeak(daemon.child.pid),
           });
           const back = join(work, `back-${mode}.bin`);
+          recyclePages(work, sizeMiB);
           const pull = await timed(
             [
               deno,
