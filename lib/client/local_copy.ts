@@ -85,6 +85,43 @@ export function placeLocal(
   return { root: dirname(dst), name: basename(dst) };
 }
 
+/** Not a directory where the transfer needs one. */
+export class NotADirectoryError extends Error {
+  constructor(path: string) {
+    super(
+      `destination ${path} exists and is not a directory; pick another destination`,
+    );
+    this.name = "NotADirectoryError";
+  }
+}
+
+/**
+ * Creates a destination directory (and its parents), with a clear error
+ * when something else is in the way.
+ *
+ * @example
+ * ```ts
+ * import { ensureDirectory } from "./local_copy.ts";
+ * const dir = `${Deno.makeTempDirSync()}/a/b`;
+ * ensureDirectory(dir);
+ * console.assert(Deno.statSync(dir).isDirectory);
+ * ```
+ * @throws {NotADirectoryError} when a file sits at `path`.
+ */
+export function ensureDirectory(path: string): void {
+  try {
+    Deno.mkdirSync(path, { recursive: true });
+  } catch (error) {
+    if (
+      error instanceof Deno.errors.AlreadyExists ||
+      error instanceof Deno.errors.NotADirectory
+    ) {
+      throw new NotADirectoryError(path);
+    }
+    throw error;
+  }
+}
+
 function realOrAbsolute(path: string): string {
   try {
     return Deno.realPathSync(path);
@@ -139,7 +176,7 @@ export async function localCopy(
     } catch {
       rootCreated = true;
     }
-    Deno.mkdirSync(placement.root, { recursive: true });
+    ensureDirectory(placement.root);
   }
   const destRoot = realOrAbsolute(placement.root);
   if (

@@ -61,7 +61,11 @@ import {
 import type { FrameEvent } from "../wire/frame_codec.ts";
 import { hostPort, type RemoteAddress } from "./address.ts";
 import { connect, RemoteError, remoteError } from "./connect.ts";
-import { placeLocal, SourceNotFoundError } from "./local_copy.ts";
+import {
+  ensureDirectory,
+  placeLocal,
+  SourceNotFoundError,
+} from "./local_copy.ts";
 import type { TransferResult } from "./summary.ts";
 import type { ProgressSink } from "../ui/progress.ts";
 
@@ -480,7 +484,7 @@ async function pullOnce(
         const handshakeMs = performance.now() - t0;
         const remoteName = basename(src.path) || src.module;
         const placement = placeLocal(dst, sourceIsDir, remoteName);
-        if (!dryRun) Deno.mkdirSync(placement.root, { recursive: true });
+        if (!dryRun) ensureDirectory(placement.root);
         let root: string;
         try {
           root = Deno.realPathSync(placement.root);
