@@ -338,6 +338,7 @@ async function pushOnce(
             if (conn) {
               try {
                 await sendFrames(conn, srcRoot, toSend, {
+                  verified: new Set(),
                   onBytes: (n) => options.progress?.bytes(n),
                 });
               } finally {

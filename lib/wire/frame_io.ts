@@ -26,6 +26,11 @@ export interface SendFramesOptions {
   bufferSize?: number;
   /** Called with body byte counts as they are read (progress). */
   onBytes?: (n: number) => void;
+  /**
+   * Directories already checked on this side (see `resolveInside`). Only
+   * for a sender reading its own trusted tree; the daemon never passes one.
+   */
+  verified?: Set<string>;
 }
 
 /**
@@ -62,7 +67,10 @@ export async function sendFrames(
     const path = encoder.encode(entry.path);
     if (size - used < fileHeaderSize(path)) await flush();
     used += writeFileHeader(buffer, used, path, entry);
-    const file = Deno.openSync(resolveInside(root, entry.path), { read: true });
+    const file = Deno.openSync(
+      resolveInside(root, entry.path, { verified: options.verified }),
+      { read: true },
+    );
     try {
       let left = entry.size;
       while (left > 0) {

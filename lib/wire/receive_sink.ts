@@ -67,13 +67,13 @@ export class ReceiveSink extends WritableStream<FrameEvent> {
     let ended = false;
 
     let currentKey = "";
-    function complete(entry: FileEntry): void {
-      if (buffer) {
-        writeFileAtomic(root, entry, buffer);
-        buffer = undefined;
-      } else {
-        file!.commit();
+    function complete(entry: FileEntry, whole?: Uint8Array): void {
+      if (file) {
+        file.commit();
         file = undefined;
+      } else {
+        writeFileAtomic(root, entry, whole ?? buffer ?? new Uint8Array(0));
+        buffer = undefined;
       }
       done.add(currentKey);
       stats.files++;
@@ -106,8 +106,9 @@ export class ReceiveSink extends WritableStream<FrameEvent> {
       current = entry;
       currentKey = announced.path;
       filled = 0;
-      if (entry.size <= small) buffer = new Uint8Array(entry.size);
-      else file = AtomicFile.open(root, entry);
+      // Small files are gathered lazily: a body that arrives in one piece
+      // is written straight from the view, with no copy.
+      if (entry.size > small) file = AtomicFile.open(root, entry);
       if (entry.size === 0) complete(entry);
     }
 
@@ -118,6 +119,13 @@ export class ReceiveSink extends WritableStream<FrameEvent> {
           `File ${current.path} got more than its ${current.size} bytes`,
         );
       }
+      if (!file && !buffer && bytes.length === current.size) {
+        filled = bytes.length;
+        options.onBytes?.(bytes.length);
+        complete(current, bytes);
+        return;
+      }
+      if (!file && !buffer) buffer = new Uint8Array(current.size);
       if (buffer) buffer.set(bytes, filled);
       else file!.write(bytes);
       filled += bytes.length;
