@@ -213,6 +213,9 @@ Deno.test("the client retries when the daemon comes back, and sends only what is
         new URL("../cli.ts", import.meta.url).pathname,
         "push",
         "--json",
+        // Generous: the daemon restart below can be slow on a loaded machine.
+        "--retries",
+        "6",
         "--force-grpc-data",
         `${work}/src`,
         `${daemon.url}/m/t`,
@@ -237,7 +240,7 @@ Deno.test("the client retries when the daemon comes back, and sends only what is
     const out = await client.output();
     const stderr = new TextDecoder().decode(out.stderr);
     assertEquals(out.code, 0, stderr);
-    assertMatch(stderr, /^blit: warning: .*; retrying in 500 ms \(1\/3\)\n/);
+    assertMatch(stderr, /^blit: warning: .*; retrying in 500 ms \(1\/6\)\n/);
     const summary = JSON.parse(new TextDecoder().decode(out.stdout));
     // a.bin arrived before the interruption: the retry sent only b.bin.
     assertEquals([summary.files_transferred, summary.files_skipped], [1, 1]);
