@@ -60,7 +60,12 @@ import {
 } from "../wire/grpc_data.ts";
 import type { FrameEvent } from "../wire/frame_codec.ts";
 import { hostPort, type RemoteAddress } from "./address.ts";
-import { connect, RemoteError, remoteError } from "./connect.ts";
+import {
+  connect,
+  DaemonUnreachableError,
+  RemoteError,
+  remoteError,
+} from "./connect.ts";
 import {
   ensureDirectory,
   placeLocal,
@@ -137,9 +142,12 @@ async function withRetries(
       result.retries = i;
       return result;
     } catch (error) {
-      if (!(error instanceof RemoteError) || !error.transient || i >= retries) {
-        throw error;
-      }
+      // A daemon that refuses the first connection is simply not running:
+      // fail fast. One that went away mid-transfer may be restarting, so
+      // refusals on later attempts are retried too.
+      const retryable = error instanceof RemoteError &&
+        (error.transient || (i > 0 && error instanceof DaemonUnreachableError));
+      if (!retryable || i >= retries) throw error;
       const wait = Math.min(500 * 2 ** i, 4000);
       options.warn?.(
         `${error.message}; retrying in ${wait} ms (${i + 1}/${retries})`,
