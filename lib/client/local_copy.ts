@@ -23,8 +23,11 @@ export interface LocalCopyOptions {
   onFile?: (entry: FileEntry) => void;
 }
 
-/** The source of a copy does not exist. */
-export class SourceNotFoundError extends Error {
+/**
+ * The source of a copy does not exist. A `Deno.errors.NotFound`, so
+ * callers that only know the platform class still recognise it.
+ */
+export class SourceNotFoundError extends Deno.errors.NotFound {
   readonly path: string;
   constructor(path: string) {
     super(`source not found: ${path}`);
