@@ -99,8 +99,14 @@ export class DataPlaneServer {
     this.#acceptLoop();
   }
 
-  /** Starts listening. */
+  /**
+   * Starts listening on `hostname:port` (0 = ephemeral).
+   *
+   * @throws {Deno.errors.AddrInUse} when the port is taken.
+   * @throws {RangeError} for a non-positive `handshakeTimeoutMs`.
+   */
   static listen(options: DataPlaneOptions): DataPlaneServer {
+    checkPositive("handshakeTimeoutMs", options.handshakeTimeoutMs ?? 5000);
     const listener = Deno.listen({
       hostname: options.hostname,
       port: options.port,
@@ -108,15 +114,23 @@ export class DataPlaneServer {
     return new DataPlaneServer(listener, options);
   }
 
+  /** The port actually bound (useful after listening on port 0). */
   get port(): number {
     return (this.#listener.addr as Deno.NetAddr).port;
   }
 
+  /** The address bound. */
   get hostname(): string {
     return (this.#listener.addr as Deno.NetAddr).hostname;
   }
 
-  /** Registers a session and signs its token. */
+  /**
+   * Registers a session expecting exactly one connection and signs its
+   * token. `timeoutMs` (default 30000) bounds the wait for that connection;
+   * after it `connection` rejects with {@linkcode DataPlaneRejectedError}.
+   *
+   * @throws {DataPlaneRejectedError} when the server is closed.
+   */
   async openSession(
     options: { module: string; scope: TokenScope; timeoutMs?: number },
   ): Promise<DataSession> {
@@ -128,6 +142,7 @@ export class DataPlaneServer {
       scope: options.scope,
     });
     const timeoutMs = options.timeoutMs ?? 30_000;
+    checkPositive("timeoutMs", timeoutMs);
     let resolve!: (conn: Deno.Conn) => void;
     let reject!: (error: Error) => void;
     const connection = new Promise<Deno.Conn>((res, rej) => {
@@ -166,12 +181,22 @@ export class DataPlaneServer {
   }
 
   async #acceptLoop(): Promise<void> {
-    for (;;) {
+    while (!this.#closed) {
       let conn: Deno.Conn;
       try {
         conn = await this.#listener.accept();
-      } catch {
-        return; // listener closed
+      } catch (error) {
+        if (
+          this.#closed || error instanceof Deno.errors.BadResource ||
+          error instanceof Deno.errors.Interrupted
+        ) {
+          return;
+        }
+        // Transient (e.g. out of file descriptors): keep serving the
+        // sessions already negotiated instead of going deaf for good.
+        this.#log(`blit-daemon: data plane: accept failed (${message(error)})`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        continue;
       }
       this.#handshake(conn);
     }
@@ -188,6 +213,9 @@ export class DataPlaneServer {
       const length = helloTokenLength(prefix);
       const token = new TextDecoder().decode(await readExact(conn, length));
       const claims = await this.#issuer.verify(token);
+      // The handshake timer may have fired while the token was checked;
+      // the session must stay open for a retry then.
+      if (!this.#handshakes.has(conn)) return;
       const pending = this.#pending.get(claims.sessionId);
       if (!pending) throw new TokenError("Token is for no pending session");
       if (pending.module !== claims.module || pending.scope !== claims.scope) {
@@ -206,9 +234,7 @@ export class DataPlaneServer {
           ? error.message
           : error instanceof Deno.errors.UnexpectedEof
           ? "closed before presenting a token"
-          : error instanceof Error
-          ? error.message
-          : String(error);
+          : message(error);
       this.#reject(conn, peer, reason);
     }
   }
@@ -248,6 +274,16 @@ export class DataPlaneServer {
   }
 }
 
+function checkPositive(name: string, value: number): void {
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new RangeError(`${name} must be a positive number, got ${value}`);
+  }
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 function reasonOf(error: unknown, timeoutMs: number): string {
   if (error instanceof Deno.errors.ConnectionRefused) {
     return "connection refused";
@@ -284,6 +320,10 @@ export async function dialDataPlane(
   options: { timeoutMs?: number } = {},
 ): Promise<Deno.Conn> {
   const timeoutMs = options.timeoutMs ?? 3000;
+  checkPositive("timeoutMs", timeoutMs);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new RangeError(`port must be an integer 1-65535, got ${port}`);
+  }
   const address = hostname.includes(":")
     ? `[${hostname}]:${port}`
     : `${hostname}:${port}`;
@@ -302,6 +342,13 @@ export async function dialDataPlane(
   } finally {
     clearTimeout(timer);
   }
+  // Something that accepts TCP but never answers (a wrong service, a
+  // stuck middlebox) must not hang the transfer: bound the reply too.
+  let silent = false;
+  const replyTimer = setTimeout(() => {
+    silent = true;
+    closeQuietly(conn);
+  }, timeoutMs);
   try {
     await writeAll(conn, encodeHello(token));
     const status = await readExact(conn, 1);
@@ -312,14 +359,26 @@ export async function dialDataPlane(
     }
     return conn;
   } catch (error) {
-    try {
-      conn.close();
-    } catch {
-      // already closed
+    closeQuietly(conn);
+    if (silent) {
+      throw new DataPlaneUnreachableError(
+        address,
+        `no reply within ${timeoutMs} ms`,
+      );
     }
     if (error instanceof DataPlaneRejectedError) throw error;
     throw new DataPlaneRejectedError(
       `Data plane ${address} closed the connection without accepting the token`,
     );
+  } finally {
+    clearTimeout(replyTimer);
+  }
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // already closed
   }
 }

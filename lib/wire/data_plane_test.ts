@@ -1,7 +1,7 @@
 import {
   assertEquals,
-  assertMatch,
   assertRejects,
+  assertThrows,
 } from "../../tests/_assert.ts";
 import {
   DataPlaneRejectedError,
@@ -13,18 +13,29 @@ import { TokenIssuer } from "./token.ts";
 import { encodeHello } from "./frame_codec.ts";
 import { readExact, writeAll } from "./socket.ts";
 
+/** The log lines with the peer's port masked, sorted (order is racy). */
+function reasons(log: string[]): string[] {
+  return log.map((line) => line.replace(/:\d+ \(/, ":PORT (")).sort();
+}
+
 Deno.test("data plane: only a valid, unused token for a pending session gets through", async () => {
   const log: string[] = [];
+  const issuer = new TokenIssuer();
   const server = DataPlaneServer.listen({
     hostname: "127.0.0.1",
     port: 0,
-    issuer: new TokenIssuer(),
+    issuer,
     handshakeTimeoutMs: 300,
     log: (line) => log.push(line),
   });
   try {
     const session = await server.openSession({ module: "m", scope: "push" });
-    // Garbage, a forged token, a silent client.
+    // A silent client holds a handshake open while everything else happens.
+    const silent = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: server.port,
+    });
+    const silentRead = silent.read(new Uint8Array(1));
     const garbage = await Deno.connect({
       hostname: "127.0.0.1",
       port: server.port,
@@ -35,32 +46,61 @@ Deno.test("data plane: only a valid, unused token for a pending session gets thr
     await assertRejects(
       () => dialDataPlane("127.0.0.1", server.port, "not.a.jwt"),
       DataPlaneRejectedError,
+      /^Data plane 127\.0\.0\.1:\d+ closed the connection without accepting the token$/,
     );
-    const silent = await Deno.connect({
-      hostname: "127.0.0.1",
-      port: server.port,
+    const foreign = await new TokenIssuer().issue({
+      sessionId: session.id,
+      module: "m",
+      scope: "push",
     });
-    assertEquals(await silent.read(new Uint8Array(1)), null);
-    silent.close();
-    // The real one still works, and its bytes flow.
+    await assertRejects(
+      () => dialDataPlane("127.0.0.1", server.port, foreign),
+      DataPlaneRejectedError,
+    );
+    const unknown = await issuer.issue({
+      sessionId: "nope",
+      module: "m",
+      scope: "push",
+    });
+    await assertRejects(
+      () => dialDataPlane("127.0.0.1", server.port, unknown),
+      DataPlaneRejectedError,
+    );
+    const wrongScope = await issuer.issue({
+      sessionId: session.id,
+      module: "m",
+      scope: "pull",
+    });
+    await assertRejects(
+      () => dialDataPlane("127.0.0.1", server.port, wrongScope),
+      DataPlaneRejectedError,
+    );
+
+    // The real one still works, and bytes flow both ways.
     const conn = await dialDataPlane("127.0.0.1", server.port, session.token);
     const accepted = await session.connection;
-    await writeAll(conn, new Uint8Array([42]));
-    assertEquals(await readExact(accepted, 1), new Uint8Array([42]));
+    await writeAll(conn, new Uint8Array([42, 43]));
+    assertEquals(await readExact(accepted, 2), new Uint8Array([42, 43]));
+    await writeAll(accepted, new Uint8Array([7]));
+    assertEquals(await readExact(conn, 1), new Uint8Array([7]));
     conn.close();
     accepted.close();
-    // Replay.
+
     await assertRejects(
       () => dialDataPlane("127.0.0.1", server.port, session.token),
       DataPlaneRejectedError,
     );
-    assertEquals(log.length, 4);
-    assertMatch(
-      log[0],
-      /^blit-daemon: data plane: rejected 127\.0\.0\.1:\d+ \(Not a blit data-plane hello\)$/,
-    );
-    assertMatch(log[2], /no token within 300 ms/);
-    assertMatch(log[3], /already used/);
+    assertEquals(await silentRead, null);
+    silent.close();
+    assertEquals(reasons(log), [
+      "blit-daemon: data plane: rejected 127.0.0.1:PORT (Not a blit data-plane hello)",
+      "blit-daemon: data plane: rejected 127.0.0.1:PORT (Token does not match its session)",
+      "blit-daemon: data plane: rejected 127.0.0.1:PORT (Token is for no pending session)",
+      "blit-daemon: data plane: rejected 127.0.0.1:PORT (Token signature or format is invalid)",
+      "blit-daemon: data plane: rejected 127.0.0.1:PORT (Token signature or format is invalid)",
+      "blit-daemon: data plane: rejected 127.0.0.1:PORT (Token was already used)",
+      "blit-daemon: data plane: rejected 127.0.0.1:PORT (no token within 300 ms)",
+    ]);
   } finally {
     server.close();
   }
@@ -79,7 +119,7 @@ Deno.test("data plane: a token for a cancelled session is refused; sessions time
     await assertRejects(
       () => cancelled.connection,
       DataPlaneRejectedError,
-      /cancelled/,
+      /^Data session cancelled$/,
     );
     const conn = await Deno.connect({
       hostname: "127.0.0.1",
@@ -96,11 +136,43 @@ Deno.test("data plane: a token for a cancelled session is refused; sessions time
     await assertRejects(
       () => lonely.connection,
       DataPlaneRejectedError,
-      /No data connection within 50 ms/,
+      /^No data connection within 50 ms$/,
     );
   } finally {
     server.close();
   }
+});
+
+Deno.test("data plane: close rejects pending sessions and refuses new ones", async () => {
+  const server = DataPlaneServer.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    issuer: new TokenIssuer(),
+    log: () => {},
+  });
+  const session = await server.openSession({ module: "m", scope: "push" });
+  server.close();
+  await assertRejects(
+    () => session.connection,
+    DataPlaneRejectedError,
+    /^Data plane closed$/,
+  );
+  await assertRejects(
+    () => server.openSession({ module: "m", scope: "push" }),
+    DataPlaneRejectedError,
+    /^Data plane is closed$/,
+  );
+  assertThrows(
+    () =>
+      DataPlaneServer.listen({
+        hostname: "127.0.0.1",
+        port: 0,
+        issuer: new TokenIssuer(),
+        handshakeTimeoutMs: 0,
+      }),
+    RangeError,
+    /^handshakeTimeoutMs must be a positive number, got 0$/,
+  );
 });
 
 Deno.test("dialDataPlane: a closed port is unreachable with the reason", async () => {
@@ -115,4 +187,32 @@ Deno.test("dialDataPlane: a closed port is unreachable with the reason", async (
     error.message,
     `Data plane 127.0.0.1:${port} unreachable (connection refused)`,
   );
+  assertEquals(
+    [
+      (error as DataPlaneUnreachableError).address,
+      (error as DataPlaneUnreachableError).reason,
+    ],
+    [`127.0.0.1:${port}`, "connection refused"],
+  );
+  await assertRejects(
+    () => dialDataPlane("127.0.0.1", 0, "t"),
+    RangeError,
+    /^port must be an integer 1-65535, got 0$/,
+  );
+});
+
+Deno.test("dialDataPlane: a peer that accepts but never answers is unreachable", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  const accepted = listener.accept();
+  const error = await assertRejects(
+    () => dialDataPlane("127.0.0.1", port, "t", { timeoutMs: 200 }),
+    DataPlaneUnreachableError,
+  );
+  assertEquals(
+    error.message,
+    `Data plane 127.0.0.1:${port} unreachable (no reply within 200 ms)`,
+  );
+  (await accepted).close();
+  listener.close();
 });

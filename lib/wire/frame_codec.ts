@@ -8,8 +8,9 @@ export const HELLO_MAGIC: Uint8Array = new Uint8Array([0x42, 0x4c, 0x54, 0x31]);
 export const MAX_TOKEN_BYTES = 4096;
 /** Longest path a file frame may carry. */
 export const MAX_FRAME_PATH_BYTES = 4096;
-/** Frame type bytes. */
+/** Frame type byte of the end frame. */
 export const FRAME_END = 0x00;
+/** Frame type byte of a file frame (header, then the body). */
 export const FRAME_FILE = 0x01;
 /** Fixed part of a file header after its path: size, mtime, mode. */
 const HEADER_TAIL = 8 + 8 + 4;
@@ -94,23 +95,54 @@ export function helloTokenLength(prefix: Uint8Array): number {
  * const h = encodeFileHeader({ path: "a", kind: "file", size: 1, mtimeMs: 0, mode: 0o644 });
  * console.assert(h.length === 24 && h[0] === 1);
  * ```
+ * @throws {RangeError} for an empty or over-long path or a bad size.
  */
 export function encodeFileHeader(entry: FileEntry): Uint8Array {
   const path = encoder.encode(entry.path);
   if (path.length === 0 || path.length > MAX_FRAME_PATH_BYTES) {
-    throw new RangeError(`Path of ${path.length} bytes is out of range`);
+    throw new RangeError(
+      `entry.path must be 1-${MAX_FRAME_PATH_BYTES} bytes, got ${path.length}`,
+    );
+  }
+  if (!Number.isSafeInteger(entry.size) || entry.size < 0) {
+    throw new RangeError(
+      `entry.size must be a non-negative integer, got ${entry.size}`,
+    );
   }
   const out = new Uint8Array(1 + 2 + path.length + HEADER_TAIL);
   writeFileHeader(out, 0, path, entry);
   return out;
 }
 
-/** Size of a header for an already-encoded path. */
+/**
+ * Size of a file header for an already-encoded path, so a sender can
+ * check it fits in its buffer before writing it there.
+ *
+ * @example
+ * ```ts
+ * import { fileHeaderSize } from "./frame_codec.ts";
+ * console.assert(fileHeaderSize(new TextEncoder().encode("a")) === 24);
+ * ```
+ */
 export function fileHeaderSize(pathBytes: Uint8Array): number {
   return 1 + 2 + pathBytes.length + HEADER_TAIL;
 }
 
-/** Writes a header into `out` at `offset`; returns the bytes written. */
+/**
+ * Writes a file header into `out` at `offset` and returns the bytes
+ * written: senders pack headers and small bodies into one buffer without
+ * an intermediate copy. The caller has checked the path (see
+ * {@linkcode encodeFileHeader}) and the room (see {@linkcode fileHeaderSize}).
+ *
+ * @example
+ * ```ts
+ * import { fileHeaderSize, writeFileHeader } from "./frame_codec.ts";
+ * const path = new TextEncoder().encode("a");
+ * const out = new Uint8Array(fileHeaderSize(path));
+ * const n = writeFileHeader(out, 0, path, { path: "a", kind: "file", size: 0, mtimeMs: 0, mode: 0o644 });
+ * console.assert(n === out.length);
+ * ```
+ */
 export function writeFileHeader(
   out: Uint8Array,
   offset: number,

@@ -7,6 +7,7 @@ import {
 } from "./frame_stream.ts";
 import { ReceiveSink } from "./receive_sink.ts";
 import { FrameProtocolError } from "./frame_codec.ts";
+import { PathEscapeError } from "../fs/safe_path.ts";
 
 function sourceTree(): { root: string; entries: FileEntry[] } {
   const root = Deno.realPathSync(Deno.makeTempDirSync());
@@ -73,56 +74,65 @@ Deno.test("encodeFrames: a file that shrank errors with its name", async () => {
   Deno.removeSync(root, { recursive: true });
 });
 
-Deno.test("ReceiveSink: unasked, resized, duplicated or truncated files leave no trace", async () => {
-  const dest = Deno.realPathSync(Deno.makeTempDirSync());
-  const e: FileEntry = {
-    path: "a",
-    kind: "file",
-    size: 2 * 1024 * 1024,
-    mtimeMs: 0,
-    mode: 0o644,
-  };
-  const expected = new Map([["a", e]]);
-  const feed = (events: unknown[]) => () =>
-    ReadableStream.from(events as never[]).pipeTo(
-      new ReceiveSink(dest, expected),
-    );
-  const big = new Uint8Array(1024 * 1024);
+Deno.test("encodeFrames: reads a big file only as fast as the consumer takes it", async () => {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  const size = 64 * 8192;
+  Deno.writeFileSync(`${root}/big`, new Uint8Array(size));
+  let read = 0;
+  const stage = encodeFrames(root, {
+    chunkSize: 8192,
+    onBytes: (n) => read += n,
+  });
+  const piping = ReadableStream.from<FileEntry>([
+    { path: "big", kind: "file", size, mtimeMs: 0, mode: 0o644 },
+  ]).pipeTo(stage.writable);
+  const reader = stage.readable.getReader();
+  await reader.read();
+  // Let the encoder run as far ahead as it will.
+  for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 0));
+  const ahead = read;
+  await reader.cancel(new Error("consumer gone"));
+  await assertRejects(() => piping, Error, /^consumer gone$/);
+  assertEquals(ahead <= 4 * 8192, true, `read ${ahead} bytes ahead`);
+  Deno.removeSync(root, { recursive: true });
+});
+
+Deno.test("encodeFrames: a missing or escaping path errors the stream with its class", async () => {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  Deno.symlinkSync("/etc", `${root}/out`);
+  const run = (path: string) => () =>
+    ReadableStream.from<FileEntry>([
+      { path, kind: "file", size: 1, mtimeMs: 0, mode: 0o644 },
+    ]).pipeThrough(encodeFrames(root)).pipeTo(new WritableStream());
+  await assertRejects(run("missing"), Deno.errors.NotFound);
+  await assertRejects(run("out/passwd"), PathEscapeError);
+  Deno.removeSync(root, { recursive: true });
+});
+
+Deno.test("encodeFrames: non-file entries are skipped; an empty input is just the end frame", async () => {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  const wire = await Array.fromAsync(
+    ReadableStream.from<FileEntry>([
+      { path: "d", kind: "dir", size: 0, mtimeMs: 0, mode: 0o755 },
+    ]).pipeThrough(encodeFrames(root)),
+  );
+  assertEquals(wire, [new Uint8Array([0])]);
+  Deno.removeSync(root, { recursive: true });
+});
+
+Deno.test("decodeFrames: a stream without its end frame errors", async () => {
   await assertRejects(
-    feed([{ type: "file", entry: { ...e, path: "b" } }]),
+    () =>
+      ReadableStream.from([new Uint8Array([1, 0])]).pipeThrough(decodeFrames())
+        .pipeTo(new WritableStream()),
     FrameProtocolError,
-    /^File b was not asked for$/,
+    /^Stream ended inside a frame header$/,
   );
   await assertRejects(
-    feed([{ type: "file", entry: { ...e, size: 3 } }]),
+    () =>
+      ReadableStream.from([new Uint8Array([0, 0])]).pipeThrough(decodeFrames())
+        .pipeTo(new WritableStream()),
     FrameProtocolError,
-    /has 3 bytes, negotiated/,
+    /^1 bytes after the end frame$/,
   );
-  await assertRejects(
-    feed([{ type: "file", entry: e }, { type: "data", bytes: big }, {
-      type: "end",
-    }]),
-    FrameProtocolError,
-    /End frame inside a/,
-  );
-  await assertRejects(
-    feed([{ type: "file", entry: e }, {
-      type: "data",
-      bytes: new Uint8Array(3 * 1024 * 1024),
-    }]),
-    FrameProtocolError,
-    /got more than/,
-  );
-  await assertRejects(
-    feed([{ type: "file", entry: e }, { type: "data", bytes: big }]),
-    FrameProtocolError,
-    /before the end frame/,
-  );
-  await assertRejects(
-    feed([{ type: "end" }]),
-    FrameProtocolError,
-    /^1 negotiated files were not sent$/,
-  );
-  assertEquals([...Deno.readDirSync(dest)], []);
-  Deno.removeSync(dest, { recursive: true });
 });

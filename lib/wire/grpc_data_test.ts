@@ -6,6 +6,7 @@ import {
   fileDataChunks,
 } from "./grpc_data.ts";
 import { ReceiveSink } from "./receive_sink.ts";
+import { SourceChangedError } from "./frame_stream.ts";
 import { type FrameEvent, FrameProtocolError } from "./frame_codec.ts";
 
 Deno.test("fileDataChunks -> chunksToFrames -> ReceiveSink round trip", async () => {
@@ -79,5 +80,44 @@ Deno.test("chunksToFrames: out-of-order chunks are a protocol error", async () =
     run([{ path: "a", header: e, data: new Uint8Array(1), last: false }]),
     FrameProtocolError,
     /ended inside a/,
+  );
+});
+
+Deno.test("fileDataChunks: a file that shrank errors with its name", async () => {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  Deno.writeFileSync(`${root}/a`, new Uint8Array(10));
+  await assertRejects(
+    () =>
+      Array.fromAsync(
+        fileDataChunks(root, [
+          { path: "a", kind: "file", size: 20, mtimeMs: 0, mode: 0o644 },
+        ]),
+      ),
+    SourceChangedError,
+    /^File a shrank during the transfer \(declared 20 bytes\); run the command again$/,
+  );
+  await assertRejects(
+    () => Array.fromAsync(fileDataChunks(root, [], { chunkSize: 10 })),
+    RangeError,
+    /^chunkSize must be an integer >= 1024, got 10$/,
+  );
+  Deno.removeSync(root, { recursive: true });
+});
+
+Deno.test("chunksToFrames: a header for another path is a protocol error", async () => {
+  const e: FileEntry = {
+    path: "a",
+    kind: "file",
+    size: 1,
+    mtimeMs: 0,
+    mode: 0o644,
+  };
+  await assertRejects(
+    () =>
+      ReadableStream.from<FileDataChunk>([
+        { path: "b", header: e, data: new Uint8Array(1), last: true },
+      ]).pipeThrough(chunksToFrames()).pipeTo(new WritableStream()),
+    FrameProtocolError,
+    /^Chunk path b differs from its header$/,
   );
 });

@@ -59,6 +59,11 @@ export class ReceiveSink extends WritableStream<FrameEvent> {
   ) {
     const stats: ReceiveStats = { files: 0, bytes: 0 };
     const small = options.smallFileBytes ?? 1 << 20;
+    if (!Number.isSafeInteger(small) || small < 0) {
+      throw new RangeError(
+        `smallFileBytes must be a non-negative integer, got ${small}`,
+      );
+    }
     const done = new Set<string>();
     let current: FileEntry | undefined;
     let file: AtomicFile | undefined;

@@ -38,7 +38,7 @@ Deno.test("tokens: valid once, then refused; scope, audience, expiry, tampering"
   await assertRejects(
     () => issuer.verify(t2, { scope: "push" }),
     TokenError,
-    /scope/,
+    /^Token scope is wrong$/,
   );
   const t3 = await issuer.issue({
     sessionId: "s3",
@@ -48,7 +48,7 @@ Deno.test("tokens: valid once, then refused; scope, audience, expiry, tampering"
   await assertRejects(
     () => issuer.verify(t3, { module: "other" }),
     TokenError,
-    /claim aud/,
+    /^Token claim aud is wrong$/,
   );
   const t4 = await issuer.issue({
     sessionId: "s4",
@@ -64,14 +64,44 @@ Deno.test("tokens: valid once, then refused; scope, audience, expiry, tampering"
   });
   const [h, p, s] = t5.split(".");
   const forged = `${h}.${p}.${s.slice(0, -2)}${s.endsWith("AA") ? "BB" : "AA"}`;
-  await assertRejects(() => issuer.verify(forged), TokenError, /signature/);
+  await assertRejects(
+    () => issuer.verify(forged),
+    TokenError,
+    /^Token signature or format is invalid$/,
+  );
   const other = new TokenIssuer();
   await assertRejects(() => other.verify(t5), TokenError, /signature/);
   await assertRejects(() => issuer.verify("garbage"), TokenError);
-  assertThrows(() => new TokenIssuer({ ttlSeconds: 61 }), RangeError, /1-60/);
+  assertThrows(
+    () => new TokenIssuer({ ttlSeconds: 61 }),
+    RangeError,
+    /^ttlSeconds must be an integer 1-60, got 61$/,
+  );
+  assertThrows(
+    () => new TokenIssuer({ ttlSeconds: 0 }),
+    RangeError,
+    /^ttlSeconds must be an integer 1-60, got 0$/,
+  );
   assertThrows(
     () => new TokenIssuer({ key: new Uint8Array(8) }),
     RangeError,
     /32 bytes/,
+  );
+});
+
+Deno.test("tokens: a burned nonce is forgotten after expiry, and the token stays dead", async () => {
+  let now = 1_700_000_000_000;
+  const issuer = new TokenIssuer({ ttlSeconds: 5, now: () => now });
+  const token = await issuer.issue({
+    sessionId: "s",
+    module: "m",
+    scope: "push",
+  });
+  await issuer.verify(token);
+  now += 10_000;
+  await assertRejects(
+    () => issuer.verify(token),
+    TokenError,
+    /^Token expired$/,
   );
 });

@@ -1,0 +1,183 @@
+import { assertEquals, assertRejects } from "../../tests/_assert.ts";
+import type { FileEntry } from "../fs/entry.ts";
+import { ReceiveSink } from "./receive_sink.ts";
+import { type FrameEvent, FrameProtocolError } from "./frame_codec.ts";
+
+function file(path: string, size: number, extra: Partial<FileEntry> = {}) {
+  return { path, kind: "file", size, mtimeMs: 0, mode: 0o644, ...extra } as
+    & FileEntry
+    & { kind: "file" };
+}
+
+function bytes(size: number, seed: number): Uint8Array {
+  return new Uint8Array(size).map((_, i) => (i * 11 + seed) & 0xff);
+}
+
+function listTree(root: string, prefix = ""): string[] {
+  const out: string[] = [];
+  for (const e of Deno.readDirSync(`${root}/${prefix}`)) {
+    const path = prefix ? `${prefix}/${e.name}` : e.name;
+    out.push(e.isDirectory ? `${path}/` : path);
+    if (e.isDirectory) out.push(...listTree(root, path));
+  }
+  return out.sort();
+}
+
+Deno.test("ReceiveSink: writes negotiated files exactly, whole, in pieces or streamed", async () => {
+  const dest = Deno.realPathSync(Deno.makeTempDirSync());
+  const entries = [
+    file("empty", 0, { mtimeMs: 1_000_000, mode: 0o600 }),
+    file("d/whole", 10, { mtimeMs: 2_000_000, mode: 0o755 }),
+    file("d/pieces", 300, { mtimeMs: 3_000_000, mode: 0o640 }),
+    file("big", 5000, { mtimeMs: 4_000_000, mode: 0o604 }),
+  ];
+  const data = entries.map((e, i) => bytes(e.size, i));
+  const events: FrameEvent[] = [
+    { type: "file", entry: entries[0] },
+    { type: "file", entry: entries[1] },
+    { type: "data", bytes: data[1] },
+    { type: "file", entry: entries[2] },
+    { type: "data", bytes: data[2].subarray(0, 1) },
+    { type: "data", bytes: data[2].subarray(1, 299) },
+    { type: "data", bytes: data[2].subarray(299) },
+    { type: "file", entry: entries[3] },
+    { type: "data", bytes: data[3].subarray(0, 4096) },
+    { type: "data", bytes: data[3].subarray(4096) },
+    { type: "end" },
+  ];
+  const committed: string[] = [];
+  const sink = new ReceiveSink(
+    dest,
+    new Map(entries.map((e) => [e.path, e])),
+    { onFile: (e) => committed.push(e.path), smallFileBytes: 1024 },
+  );
+  await ReadableStream.from(events).pipeTo(sink);
+  assertEquals(sink.stats, { files: 4, bytes: 5310 });
+  assertEquals(committed, ["empty", "d/whole", "d/pieces", "big"]);
+  assertEquals(listTree(dest), ["big", "d/", "d/pieces", "d/whole", "empty"]);
+  entries.forEach((e, i) => {
+    assertEquals(Deno.readFileSync(`${dest}/${e.path}`), data[i]);
+    const info = Deno.statSync(`${dest}/${e.path}`);
+    assertEquals([info.mode! & 0o7777, info.mtime!.getTime()], [
+      e.mode,
+      e.mtimeMs,
+    ]);
+  });
+  Deno.removeSync(dest, { recursive: true });
+});
+
+Deno.test("ReceiveSink: mode and mtime come from the negotiated entry, not the frame", async () => {
+  const dest = Deno.realPathSync(Deno.makeTempDirSync());
+  const negotiated = file("a", 2, { mtimeMs: 5_000_000, mode: 0o600 });
+  const sink = new ReceiveSink(dest, new Map([["a", negotiated]]));
+  await ReadableStream.from<FrameEvent>([
+    { type: "file", entry: { ...negotiated, mtimeMs: 9, mode: 0o777 } },
+    { type: "data", bytes: new Uint8Array([1, 2]) },
+    { type: "end" },
+  ]).pipeTo(sink);
+  const info = Deno.statSync(`${dest}/a`);
+  assertEquals([info.mode! & 0o7777, info.mtime!.getTime()], [
+    0o600,
+    5_000_000,
+  ]);
+  Deno.removeSync(dest, { recursive: true });
+});
+
+Deno.test("ReceiveSink: unasked, resized, overrun, duplicated or truncated files leave no trace", async () => {
+  const dest = Deno.realPathSync(Deno.makeTempDirSync());
+  const e = file("a", 2 * 1024 * 1024);
+  const small = file("s", 3);
+  const expected = new Map<string, FileEntry>([["a", e], ["s", small]]);
+  function feed(events: FrameEvent[]): () => Promise<void> {
+    return () =>
+      ReadableStream.from(events).pipeTo(new ReceiveSink(dest, expected));
+  }
+  const half = new Uint8Array(1024 * 1024);
+  await assertRejects(
+    feed([{ type: "file", entry: { ...e, path: "b" } }]),
+    FrameProtocolError,
+    /^File b was not asked for$/,
+  );
+  await assertRejects(
+    feed([{ type: "file", entry: { ...e, size: 3 } }]),
+    FrameProtocolError,
+    /^File a has 3 bytes, negotiated 2097152$/,
+  );
+  await assertRejects(
+    feed([{ type: "data", bytes: half }]),
+    FrameProtocolError,
+    /^Data outside a file$/,
+  );
+  await assertRejects(
+    feed([{ type: "file", entry: e }, { type: "data", bytes: half }, {
+      type: "end",
+    }]),
+    FrameProtocolError,
+    /^End frame inside a$/,
+  );
+  await assertRejects(
+    feed([{ type: "file", entry: e }, { type: "data", bytes: half }, {
+      type: "file",
+      entry: small,
+    }]),
+    FrameProtocolError,
+    /^File s started inside a$/,
+  );
+  await assertRejects(
+    feed([{ type: "file", entry: e }, { type: "data", bytes: half }, {
+      type: "data",
+      bytes: new Uint8Array(1024 * 1024 + 1),
+    }]),
+    FrameProtocolError,
+    /^File a got more than its 2097152 bytes$/,
+  );
+  await assertRejects(
+    feed([{ type: "file", entry: small }, {
+      type: "data",
+      bytes: new Uint8Array(2),
+    }, { type: "data", bytes: new Uint8Array(2) }]),
+    FrameProtocolError,
+    /^File s got more than its 3 bytes$/,
+  );
+  await assertRejects(
+    feed([{ type: "file", entry: e }, { type: "data", bytes: half }]),
+    FrameProtocolError,
+    /^Stream closed before the end frame$/,
+  );
+  await assertRejects(
+    feed([{ type: "end" }]),
+    FrameProtocolError,
+    /^2 negotiated files were not sent$/,
+  );
+  assertEquals(listTree(dest), []);
+
+  await assertRejects(
+    feed([
+      { type: "file", entry: small },
+      { type: "data", bytes: new Uint8Array([1, 2, 3]) },
+      { type: "file", entry: small },
+    ]),
+    FrameProtocolError,
+    /^File s was sent twice$/,
+  );
+  // The first, complete copy stays; nothing else does.
+  assertEquals(listTree(dest), ["s"]);
+  assertEquals(Deno.readFileSync(`${dest}/s`), new Uint8Array([1, 2, 3]));
+  Deno.removeSync(dest, { recursive: true });
+});
+
+Deno.test("ReceiveSink: aborting mid-file removes the temporary file", async () => {
+  const dest = Deno.realPathSync(Deno.makeTempDirSync());
+  const e = file("big", 4096);
+  const sink = new ReceiveSink(dest, new Map([["big", e]]), {
+    smallFileBytes: 1024,
+  });
+  const writer = sink.getWriter();
+  await writer.write({ type: "file", entry: e });
+  await writer.write({ type: "data", bytes: new Uint8Array(2048) });
+  assertEquals(listTree(dest).length, 1); // the temp file
+  await writer.abort(new Error("peer went away"));
+  assertEquals(listTree(dest), []);
+  assertEquals(sink.stats, { files: 0, bytes: 0 });
+  Deno.removeSync(dest, { recursive: true });
+});
