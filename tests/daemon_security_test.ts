@@ -3,7 +3,8 @@
 import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
 import { assertEquals, assertMatch, assertRejects } from "./_assert.ts";
-import { REPO, runCli, startDaemon, tempFiles } from "./_helpers.ts";
+import { REPO, runCli, tempFiles } from "./_helpers.ts";
+import { startDaemon } from "./_daemon.ts";
 import {
   BlitClient,
   type ClientPullRequest,
