@@ -157,7 +157,7 @@ async function main(args: string[]): Promise<number> {
     );
   }
   const host = config.bind.includes(":") ? `[${config.bind}]` : config.bind;
-  console.log(`blit-daemon listening on ${host}:${daemon.port}`);
+  // The details first: "listening" on stdout is the line callers wait for.
   console.error(
     `blit-daemon: modules: ${
       config.modules.map((m) =>
@@ -169,6 +169,7 @@ async function main(args: string[]): Promise<number> {
         : `${host}:${daemon.dataPort}`
     }`,
   );
+  console.log(`blit-daemon listening on ${host}:${daemon.port}`);
   const debugRead = Deno.env.get("BLIT_DAEMON_DEBUG_READ");
   if (debugRead) {
     // Test hook: prove the sandbox by reading a path outside the modules.

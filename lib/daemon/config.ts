@@ -10,11 +10,49 @@ import {
 /** One exported directory. */
 export interface ModuleConfig {
   name: string;
-  /** Absolute path as configured. */
+  /** Absolute real path (a configured symlink is resolved at load). */
   path: string;
   readOnly: boolean;
   comment: string;
+  /**
+   * Store pushed symlinks whose target is absolute or climbs out of the
+   * module as `/blit-munged/TARGET`, so following them leads nowhere
+   * (pulls give the original back). Default: true.
+   */
+  mungeSymlinks: boolean;
 }
+
+/** What one client, and all clients together, may make the daemon hold. */
+export interface DaemonLimits {
+  /** Open connections on each port, all clients together. Default: 256. */
+  maxConnections: number;
+  /** Open connections on each port from one client address. Default: 32. */
+  maxConnectionsPerClient: number;
+  /** Transfers (push/pull) at once, all clients together. Default: 32. */
+  maxSessions: number;
+  /** Transfers at once from one client address. Default: 8. */
+  maxSessionsPerClient: number;
+  /** Seconds a new connection has to say something useful. Default: 10. */
+  handshakeTimeout: number;
+  /** Seconds a connection or transfer may sit idle. Default: 120. */
+  idleTimeout: number;
+  /** Bytes of manifest state (paths, need and mirror lists) one transfer may make the daemon hold. Default: 64 MiB. */
+  sessionMemory: number;
+  /** The same, all transfers together. Default: 256 MiB. */
+  totalMemory: number;
+}
+
+/** The limits a daemon runs with when the config names none. */
+export const DEFAULT_LIMITS: Readonly<DaemonLimits> = Object.freeze({
+  maxConnections: 256,
+  maxConnectionsPerClient: 32,
+  maxSessions: 32,
+  maxSessionsPerClient: 8,
+  handshakeTimeout: 10,
+  idleTimeout: 120,
+  sessionMemory: 64 * 1024 * 1024,
+  totalMemory: 256 * 1024 * 1024,
+});
 
 /** The daemon's effective configuration. */
 export interface DaemonConfig {
@@ -26,6 +64,7 @@ export interface DaemonConfig {
   forceGrpcData: boolean;
   stateDir: string | null;
   modules: ModuleConfig[];
+  limits: DaemonLimits;
   /** The config file, when one was read. */
   configFile: string | null;
 }
@@ -55,8 +94,9 @@ const TOP_KEYS = new Set([
   "forceGrpcData",
   "stateDir",
   "modules",
+  "limits",
 ]);
-const MODULE_KEYS = new Set(["path", "readOnly", "comment"]);
+const MODULE_KEYS = new Set(["path", "readOnly", "comment", "mungeSymlinks"]);
 const MODULE_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 
 function lineCol(text: string, offset: number): string {
@@ -120,7 +160,33 @@ function checkModulePath(path: unknown, label: string): string {
       `${label} ${JSON.stringify(path)} is not a directory`,
     );
   }
-  return path;
+  // Resolved once here: every call then checks the real directory's
+  // identity, and errors never need to name where a link pointed.
+  return Deno.realPathSync(path);
+}
+
+function parseLimits(node: Node, file: string, text: string): DaemonLimits {
+  const limits: DaemonLimits = { ...DEFAULT_LIMITS };
+  for (const prop of node.children ?? []) {
+    const [keyNode, valueNode] = prop.children ?? [];
+    const key = String(keyNode?.value);
+    const at = where(file, text, keyNode ?? prop, `limits.${key}`);
+    if (!(key in DEFAULT_LIMITS)) {
+      throw new ConfigError(
+        `${at}: unknown key (allowed: ${
+          Object.keys(DEFAULT_LIMITS).join(", ")
+        })`,
+      );
+    }
+    const value = valueNode?.value;
+    if (
+      typeof value !== "number" || !Number.isSafeInteger(value) || value < 1
+    ) {
+      throw new ConfigError(`${at}: must be a positive integer`);
+    }
+    limits[key as keyof DaemonLimits] = value;
+  }
+  return limits;
 }
 
 /**
@@ -157,6 +223,7 @@ export function parseConfig(text: string, file: string): DaemonConfig {
     forceGrpcData: false,
     stateDir: null,
     modules: [],
+    limits: { ...DEFAULT_LIMITS },
     configFile: file,
   };
   if (!root) return config;
@@ -231,6 +298,12 @@ export function parseConfig(text: string, file: string): DaemonConfig {
         }
         config.modules = parseModules(valueNode, file, text);
         break;
+      case "limits":
+        if (valueNode?.type !== "object") {
+          throw new ConfigError(`${at}: must be an object of limits`);
+        }
+        config.limits = parseLimits(valueNode, file, text);
+        break;
     }
   }
   return config;
@@ -255,6 +328,7 @@ function parseModules(node: Node, file: string, text: string): ModuleConfig[] {
       path: "",
       readOnly: false,
       comment: "",
+      mungeSymlinks: true,
     };
     let hasPath = false;
     for (const field of valueNode.children ?? []) {
@@ -277,11 +351,11 @@ function parseModules(node: Node, file: string, text: string): ModuleConfig[] {
           throw error;
         }
         hasPath = true;
-      } else if (key === "readOnly") {
+      } else if (key === "readOnly" || key === "mungeSymlinks") {
         if (typeof value !== "boolean") {
           throw new ConfigError(`${fat}: must be true or false`);
         }
-        module.readOnly = value;
+        module[key] = value;
       } else {
         if (typeof value !== "string") {
           throw new ConfigError(`${fat}: must be a string`);
@@ -340,13 +414,13 @@ export function loadConfig(flags: DaemonFlags): DaemonConfig {
     const path = flags.root.startsWith("/")
       ? flags.root
       : `${Deno.cwd()}/${flags.root}`;
-    checkModulePath(path, "--root");
     config.modules = config.modules.filter((m) => m.name !== "default");
     config.modules.push({
       name: "default",
-      path,
+      path: checkModulePath(path, "--root"),
       readOnly: false,
       comment: "--root",
+      mungeSymlinks: true,
     });
   }
   if (config.modules.length === 0) {

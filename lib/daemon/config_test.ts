@@ -37,6 +37,7 @@ Deno.test("parseConfig: defaults, comments, every key", () => {
     path: dir,
     readOnly: true,
     comment: "c",
+    mungeSymlinks: true,
   }]);
   assertEquals(parseConfig("", "empty.jsonc").port, 50051);
   assertEquals(

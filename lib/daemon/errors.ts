@@ -1,6 +1,7 @@
 // Maps daemon-side failures to gRPC statuses the CLI turns into messages.
 import { status as Status } from "@grpc/grpc-js";
 import { PathEscapeError } from "../fs/safe_path.ts";
+import { ContainmentError } from "../fs/contained_root.ts";
 import { EntryConflictError, SizeMismatchError } from "../fs/atomic_write.ts";
 import { FrameProtocolError } from "../wire/frame_codec.ts";
 import {
@@ -64,6 +65,15 @@ export function toStatus(error: unknown): { code: Status; details: string } {
     error instanceof ManifestProtocolError
   ) {
     return { code: Status.INVALID_ARGUMENT, details: error.message };
+  }
+  if (error instanceof ContainmentError) {
+    return { code: Status.FAILED_PRECONDITION, details: error.message };
+  }
+  if (error instanceof Deno.errors.NotADirectory) {
+    return {
+      code: Status.FAILED_PRECONDITION,
+      details: `${error.message}; a file is in the way of a directory`,
+    };
   }
   if (error instanceof EntryConflictError) {
     return { code: Status.FAILED_PRECONDITION, details: error.message };

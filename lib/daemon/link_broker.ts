@@ -8,18 +8,24 @@
 // text: nothing is ever followed.
 import type { FileEntry } from "../fs/entry.ts";
 import { applySymlink } from "../fs/atomic_write.ts";
-import { resolveInside } from "../fs/safe_path.ts";
+import { ContainedRoot } from "../fs/contained_root.ts";
 import type { ModuleConfig } from "./config.ts";
+import { MUNGE_PREFIX, staysInside } from "./symlink_policy.ts";
 
 /** Marks a broker request on the child's stdout. */
 export const BROKER_MARK = "\u001eBLIT-LINK ";
 
 /** Creates a symlink entry under `root`. */
-export type SymlinkMaker = (root: string, entry: FileEntry) => Promise<void>;
+export type SymlinkMaker = (
+  root: ContainedRoot,
+  entry: FileEntry,
+) => Promise<void>;
 
 interface Request {
   id: number;
-  root: string;
+  /** The module's real path. */
+  module: string;
+  /** The link's path relative to the module. */
   path: string;
   target: string;
 }
@@ -75,10 +81,12 @@ export function brokerClient(): SymlinkMaker {
   })();
   return (root, entry) => {
     const id = nextId++;
+    // Journal the directory first: the parent makes a temp name there.
+    root.noteTemp(entry.path);
     const request: Request = {
       id,
-      root,
-      path: entry.path,
+      module: root.modulePath,
+      path: root.base === "" ? entry.path : `${root.base}/${entry.path}`,
       target: entry.linkTarget ?? "",
     };
     const answer = new Promise<void>((resolve, reject) =>
@@ -89,10 +97,6 @@ export function brokerClient(): SymlinkMaker {
     );
     return answer;
   };
-}
-
-function inside(parent: string, child: string): boolean {
-  return child === parent || child.startsWith(`${parent}/`);
 }
 
 /**
@@ -106,8 +110,8 @@ export async function serveLinkBroker(
   child: Deno.ChildProcess,
   modules: readonly ModuleConfig[],
 ): Promise<void> {
-  const writable = modules.filter((m) => !m.readOnly).map((m) =>
-    Deno.realPathSync(m.path)
+  const writable = new Map(
+    modules.filter((m) => !m.readOnly).map((m) => [m.path, m]),
   );
   const writer = child.stdin.getWriter();
   const encoder = new TextEncoder();
@@ -128,12 +132,18 @@ export async function serveLinkBroker(
         const request: Request = JSON.parse(line.slice(BROKER_MARK.length));
         response = { id: request.id };
         try {
-          const root = Deno.realPathSync(request.root);
-          if (!writable.some((m) => inside(m, root))) {
-            throw new Error(`${request.root} is not inside a writable module`);
+          const module = writable.get(request.module);
+          if (!module) throw new Error("Not a writable module");
+          // Re-checked here: a sandbox escape must not buy a way out.
+          if (
+            module.mungeSymlinks &&
+            !staysInside(request.path, request.target) &&
+            !request.target.startsWith(MUNGE_PREFIX)
+          ) {
+            throw new Error(`Link target of ${request.path} leaves the module`);
           }
-          resolveInside(root, request.path);
-          await applySymlink(root, {
+          // Walks from the module root refusing links, like the daemon.
+          applySymlink(new ContainedRoot(module.path), {
             path: request.path,
             kind: "symlink",
             size: request.target.length,

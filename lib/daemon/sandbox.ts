@@ -27,7 +27,8 @@ function netHost(bind: string): string {
  * @example
  * ```ts
  * import { sandboxFlags } from "./sandbox.ts";
- * const flags = sandboxFlags({ bind: "127.0.0.1", port: 1, dataPort: 0, advertiseData: null, forceGrpcData: false, stateDir: null, configFile: null, modules: [{ name: "m", path: "/srv/m", readOnly: true, comment: "" }] }, "/state");
+ * import { DEFAULT_LIMITS } from "./config.ts";
+ * const flags = sandboxFlags({ bind: "127.0.0.1", port: 1, dataPort: 0, advertiseData: null, forceGrpcData: false, stateDir: null, configFile: null, limits: DEFAULT_LIMITS, modules: [{ name: "m", path: "/srv/m", readOnly: true, comment: "", mungeSymlinks: true }] }, "/state");
  * console.assert(flags.includes("--allow-read=/srv/m,/state") && flags.includes("--allow-write=/state"));
  * ```
  */

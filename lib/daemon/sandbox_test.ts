@@ -1,5 +1,6 @@
 import { assertEquals } from "../../tests/_assert.ts";
 import { sandboxFlags } from "./sandbox.ts";
+import { DEFAULT_LIMITS } from "./config.ts";
 
 Deno.test("sandboxFlags: read/write scoped to modules and state, net to the bind address", () => {
   const flags = sandboxFlags({
@@ -10,9 +11,22 @@ Deno.test("sandboxFlags: read/write scoped to modules and state, net to the bind
     forceGrpcData: false,
     stateDir: null,
     configFile: "/etc/blit.jsonc",
+    limits: { ...DEFAULT_LIMITS },
     modules: [
-      { name: "rw", path: "/srv/rw", readOnly: false, comment: "" },
-      { name: "ro", path: "/srv/ro", readOnly: true, comment: "" },
+      {
+        name: "rw",
+        path: "/srv/rw",
+        readOnly: false,
+        comment: "",
+        mungeSymlinks: true,
+      },
+      {
+        name: "ro",
+        path: "/srv/ro",
+        readOnly: true,
+        comment: "",
+        mungeSymlinks: true,
+      },
     ],
   }, "/var/lib/blit");
   assertEquals(flags, [

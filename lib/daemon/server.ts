@@ -3,8 +3,12 @@ import * as grpc from "@grpc/grpc-js";
 import { blitService, MAX_MESSAGE_BYTES } from "../rpc/service.ts";
 import { DataPlaneServer } from "../wire/data_plane.ts";
 import { TokenIssuer } from "../wire/token.ts";
+import { RateLimitedLog } from "../wire/rate_log.ts";
 import { abortAllOpen } from "../fs/atomic_write.ts";
 import type { DaemonConfig } from "./config.ts";
+import { Admission } from "./admission.ts";
+import { serveControlPlane } from "./control_listener.ts";
+import { TempJournal } from "./temp_journal.ts";
 import type { SymlinkMaker } from "./link_broker.ts";
 import {
   appendPerfRecord,
@@ -30,12 +34,6 @@ export interface RunningDaemon {
   stop(): Promise<void>;
 }
 
-function grpcAddress(bind: string, port: number): string {
-  return bind.includes(":") && !bind.startsWith("[")
-    ? `[${bind}]:${port}`
-    : `${bind}:${port}`;
-}
-
 /**
  * Starts the control and data planes for `config`.
  *
@@ -59,13 +57,25 @@ export async function startDaemon(
   } = {},
 ): Promise<RunningDaemon> {
   const log = options.log ?? ((line: string) => console.error(line));
+  const limits = config.limits;
+  const stateDir = options.stateDir;
+  // A crash's temp files go before anyone can see them.
+  const journal = stateDir ? new TempJournal(stateDir) : undefined;
+  // (From here on the daemon's working directory belongs to its
+  // contained roots: nothing in it may use a relative path.)
+  const swept = journal?.sweep(config.modules) ?? 0;
+  if (swept > 0) {
+    log(`blit-daemon: removed ${swept} temporary files left by an earlier run`);
+  }
   const dataPlane = config.forceGrpcData ? null : DataPlaneServer.listen({
     hostname: config.bind,
     port: config.dataPort,
     issuer: new TokenIssuer({ ttlSeconds: 30 }),
     log,
+    handshakeTimeoutMs: Math.min(limits.handshakeTimeout * 1000, 30_000),
+    maxConnections: limits.maxConnections,
+    maxPerAddress: limits.maxConnectionsPerClient,
   });
-  const stateDir = options.stateDir;
   const record = stateDir && Deno.env.get("BLIT_DISABLE_PERF_HISTORY") !== "1"
     ? (r: PerfRecord) => void appendPerfRecord(stateDir, r)
     : undefined;
@@ -75,10 +85,20 @@ export async function startDaemon(
     dataPlane,
     log,
     makeSymlink: options.makeSymlink,
+    admission: new Admission(limits),
+    onTempDir: journal && ((module, dir) => journal.record(module, dir)),
   };
   const server = new grpc.Server({
     "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
     "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
+    // Connections with no call in flight are closed after the idle time;
+    // a peer that stops answering pings is dropped; one connection can't
+    // open unbounded streams.
+    "grpc.max_connection_idle_ms": limits.idleTimeout * 1000,
+    "grpc.keepalive_time_ms": 60_000,
+    "grpc.keepalive_timeout_ms": 20_000,
+    "grpc.max_concurrent_streams": 16,
+    "grpc.max_connection_age_ms": 24 * 3600 * 1000,
   });
   server.addService(blitService, {
     push: (call: Parameters<typeof handlePush>[0]) =>
@@ -96,31 +116,35 @@ export async function startDaemon(
       callback: (e: null, r: ReturnType<typeof handleListModules>) => void,
     ) => callback(null, handleListModules(ctx)),
   });
-  let port: number;
+  let control: ReturnType<typeof serveControlPlane>;
   try {
-    port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(
-        grpcAddress(config.bind, config.port),
-        grpc.ServerCredentials.createInsecure(),
-        (error, bound) => error ? reject(error) : resolve(bound),
-      );
+    control = serveControlPlane(server, {
+      hostname: config.bind,
+      port: config.port,
+      maxConnections: limits.maxConnections,
+      maxPerAddress: limits.maxConnectionsPerClient,
+      handshakeTimeoutMs: limits.handshakeTimeout * 1000,
+      log: new RateLimitedLog(log),
     });
   } catch (error) {
     dataPlane?.close();
     throw error;
   }
+  await Promise.resolve();
   let stopped = false;
   return {
     address: config.bind,
-    port,
+    port: control.port,
     dataPort: dataPlane?.port ?? null,
     stop() {
       if (stopped) return Promise.resolve();
       stopped = true;
+      control.close();
       dataPlane?.close();
       // In-flight transfers are cut, not awaited: their temp files go.
       server.forceShutdown();
       abortAllOpen();
+      journal?.clear();
       return Promise.resolve();
     },
   };

@@ -3,20 +3,21 @@ import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
 import type { FileEntry } from "../fs/entry.ts";
 import { entryFromPath, sourceEntries } from "../fs/enumerate.ts";
-import { lstatIfExists, NeedListStream } from "../fs/need_list.ts";
+import { NeedListStream } from "../fs/need_list.ts";
 import {
   applyDir,
   applySymlink,
   isTempName,
   setDirTimes,
+  sweepTemps,
 } from "../fs/atomic_write.ts";
 import {
   applyDeletions,
-  countTree,
   type DeletionCounts,
   planDeletions,
 } from "../fs/mirror_plan.ts";
-import { normalizeRelative, resolveInside } from "../fs/safe_path.ts";
+import { normalizeRelative, PathEscapeError } from "../fs/safe_path.ts";
+import { ContainedRoot } from "../fs/contained_root.ts";
 import {
   AckSchema,
   type ClientPullRequest,
@@ -69,6 +70,8 @@ import {
 import type { FrameEvent } from "../wire/frame_codec.ts";
 import type { DaemonConfig, ModuleConfig } from "./config.ts";
 import type { SymlinkMaker } from "./link_broker.ts";
+import { type Admission, pathCost, type Ticket } from "./admission.ts";
+import { mungeTarget, unmungeTarget } from "./symlink_policy.ts";
 import type { PerfRecord } from "../telemetry/perf_history.ts";
 import {
   ModuleNotFoundError,
@@ -92,6 +95,13 @@ export interface ServiceContext {
   makeSymlink?: SymlinkMaker;
   /** Appends a line to the daemon's performance history. */
   record?: (record: PerfRecord) => void;
+  /** Session slots and memory budgets. */
+  admission: Admission;
+  /**
+   * Journals a module directory that may get temp files (see
+   * `ContainedRootOptions.onTempDir`), so a crash's are swept at start.
+   */
+  onTempDir?: (module: ModuleConfig, dirRel: string) => void;
 }
 
 type PushCall = grpc.ServerDuplexStream<ClientPushRequest, ServerPushResponse>;
@@ -108,14 +118,75 @@ function findModule(ctx: ServiceContext, name: string): ModuleConfig {
   return module;
 }
 
-function moduleRoot(module: ModuleConfig): string {
+/**
+ * The module's contained root: every filesystem call for this request
+ * goes through it (see contained_root.ts).
+ */
+function moduleRoot(ctx: ServiceContext, module: ModuleConfig): ContainedRoot {
   try {
-    return Deno.realPathSync(module.path);
+    const onTempDir = ctx.onTempDir;
+    return new ContainedRoot(module.path, "", {
+      onTempDir: onTempDir && ((dir) => onTempDir(module, dir)),
+    });
   } catch {
     throw new ServiceError(
       grpc.status.UNAVAILABLE,
       `Module "${module.name}" directory is missing on the daemon`,
     );
+  }
+}
+
+/** The client's address without its port, for per-client limits. */
+function clientOf(call: { getPeer(): string }): string {
+  const peer = call.getPeer();
+  const colon = peer.lastIndexOf(":");
+  return (colon > 0 ? peer.slice(0, colon) : peer).replace(/^\[|\]$/g, "");
+}
+
+/** Refuses manifest paths that use our temp names (they'd dodge the sweep). */
+function refuseTempNames(path: string): void {
+  for (const part of path.split("/")) {
+    if (isTempName(part)) {
+      throw new PathEscapeError(path, "uses a name reserved for temp files");
+    }
+  }
+}
+
+/**
+ * Fails a transfer that sat idle for `ms`: the peer sent nothing and took
+ * nothing. `touch()` on every sign of life.
+ */
+class IdleWatch {
+  readonly #ms: number;
+  readonly #onIdle: (error: ServiceError) => void;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #last = Date.now();
+  constructor(ms: number, onIdle: (error: ServiceError) => void) {
+    this.#ms = ms;
+    this.#onIdle = onIdle;
+    this.#arm(ms);
+  }
+  touch(): void {
+    this.#last = Date.now();
+  }
+  stop(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+  #arm(delay: number): void {
+    this.#timer = setTimeout(() => {
+      const idle = Date.now() - this.#last;
+      if (idle < this.#ms) return this.#arm(this.#ms - idle);
+      this.#timer = undefined;
+      this.#onIdle(
+        new ServiceError(
+          grpc.status.DEADLINE_EXCEEDED,
+          `Transfer idle for ${
+            Math.round(this.#ms / 1000)
+          } s; the daemon gave up on it`,
+        ),
+      );
+    }, delay);
   }
 }
 
@@ -255,13 +326,23 @@ export async function handlePush(
   const reader = new MessageReader<ClientPushRequest>(call);
   const t0 = performance.now();
   let session: DataSession | undefined;
+  let dataConn: Deno.Conn | undefined;
   let grpcReceiver: GrpcReceiver | undefined;
-  const cancelled = () => {
+  let ticket: Ticket | undefined;
+  let root: ContainedRoot | undefined;
+  const stopAll = (error: Error) => {
+    reader.fail(error);
     session?.cancel();
-    grpcReceiver?.abort(new Error("client went away"));
+    grpcReceiver?.abort(error);
+    closeQuietly(dataConn);
   };
+  const cancelled = () => stopAll(new Error("client went away"));
   call.on("cancelled", cancelled);
+  const idle = new IdleWatch(ctx.config.limits.idleTimeout * 1000, stopAll);
+  const alive = () => idle.touch();
+  call.on("data", alive);
   try {
+    ticket = ctx.admission.admit(clientOf(call));
     const first = await reader.next();
     if (first?.payload.case !== "header") {
       throw protocolError("Push must start with a header");
@@ -272,15 +353,15 @@ export async function handlePush(
     const options = header.options;
     const dryRun = options?.dryRun ?? false;
     const dest = normalizeRelative(header.destination);
-    const modRoot = moduleRoot(module);
-    const destAbs = resolveInside(modRoot, dest);
+    refuseTempNames(dest);
+    const modRoot = moduleRoot(ctx, module);
     // Placement: a file goes into an existing directory (or one named with
     // a trailing slash), otherwise it becomes the destination path itself.
     let rootRel = dest;
     let rename: string | undefined;
     let offeredName: string | undefined;
     if (header.sourceIsFile) {
-      const info = lstatIfExists(destAbs);
+      const info = modRoot.lstat(dest);
       if (
         !(dest === "" || header.destination.endsWith("/") || info?.isDirectory)
       ) {
@@ -288,21 +369,22 @@ export async function handlePush(
         rename = baseName(dest);
       }
     }
-    let root = resolveInside(modRoot, rootRel);
+    const sessionRoot = modRoot.sub(rootRel);
+    root = sessionRoot;
     if (!dryRun) {
-      const info = lstatIfExists(root);
-      if (info && !info.isDirectory) {
-        throw new ServiceError(
-          grpc.status.FAILED_PRECONDITION,
-          `Destination ${rootRel} exists and is not a directory`,
-        );
+      try {
+        // Made (or found) now, by a walk that refuses links; its identity
+        // is checked on every later walk, so a swap fails the transfer.
+        sessionRoot.pin({ create: true });
+      } catch (error) {
+        if (error instanceof Deno.errors.NotADirectory) {
+          throw new ServiceError(
+            grpc.status.FAILED_PRECONDITION,
+            `Destination ${rootRel} exists and is not a directory`,
+          );
+        }
+        throw error;
       }
-      if (!info) Deno.mkdirSync(root, { recursive: true });
-      root = Deno.realPathSync(root);
-      resolveInside(
-        modRoot,
-        root === modRoot ? "" : root.slice(modRoot.length + 1),
-      );
     }
     await writeMessage(
       call,
@@ -331,6 +413,8 @@ export async function handlePush(
         }),
       );
     };
+    const mirror = header.mirror && !header.sourceIsFile;
+    const admitted = ticket;
     const manifest = manifestStream(
       async () => (await reader.next())?.payload,
       {
@@ -345,23 +429,35 @@ export async function handlePush(
             offeredName = entry.path;
             entry.path = rename;
           }
-          if (header.mirror) keep.add(entry.path);
+          refuseTempNames(entry.path);
+          if (entry.kind === "symlink" && module.mungeSymlinks) {
+            // Before the need list, so an unchanged munged link is skipped.
+            const inModule = rootRel === ""
+              ? entry.path
+              : `${rootRel}/${entry.path}`;
+            entry.linkTarget = mungeTarget(inModule, entry.linkTarget ?? "");
+          }
+          if (mirror) {
+            admitted.charge(pathCost(entry.path));
+            keep.add(entry.path);
+          }
         },
       },
     );
-    const needList = new NeedListStream(root, {
+    const needList = new NeedListStream(sessionRoot, {
       checksum: options?.checksum ?? false,
     });
     await manifest.pipeThrough(needList).pipeTo(
       new WritableStream<FileEntry>({
         async write(entry) {
           if (entry.kind === "dir") {
+            admitted.charge(pathCost(entry.path));
             dirs.push(entry);
-            if (!dryRun) applyDir(root, entry);
+            if (!dryRun) applyDir(sessionRoot, entry);
           } else if (entry.kind === "symlink") {
             if (!dryRun) {
-              if (ctx.makeSymlink) await ctx.makeSymlink(root, entry);
-              else applySymlink(root, entry);
+              if (ctx.makeSymlink) await ctx.makeSymlink(sessionRoot, entry);
+              else applySymlink(sessionRoot, entry);
             }
             links++;
           } else {
@@ -370,6 +466,7 @@ export async function handlePush(
             if (expected.has(key)) {
               throw protocolError(`Manifest lists ${key} twice`);
             }
+            admitted.charge(pathCost(key));
             expected.set(key, entry);
             bytes += entry.size;
             paths.push(key);
@@ -382,10 +479,11 @@ export async function handlePush(
     const tManifest = performance.now();
 
     let plan: FileEntry[] = [];
-    const mirror = header.mirror && !header.sourceIsFile;
     if (dryRun) {
-      if (mirror && lstatIfExists(root)) {
-        plan = await planDeletions(root, keep, { exclude: options?.exclude });
+      if (mirror && modRoot.lstat(rootRel)?.isDirectory) {
+        plan = await planDeletions(sessionRoot, keep, {
+          exclude: options?.exclude,
+        });
       }
       await writeMessage(
         call,
@@ -408,8 +506,9 @@ export async function handlePush(
     let received = 0;
     let acked = 0;
     let ackOn = false;
-    const sink = new ReceiveSink(root, expected, {
+    const sink = new ReceiveSink(sessionRoot, expected, {
       onBytes(n) {
+        idle.touch();
         received += n;
         if (ackOn && received - acked >= ACK_EVERY_BYTES) {
           acked = received;
@@ -433,15 +532,10 @@ export async function handlePush(
     const useTcp = session !== undefined;
     let tcpDone: Promise<void> | undefined;
     if (session) {
-      tcpDone = session.connection.then((conn) =>
-        receiveFrames(conn, sink).finally(() => {
-          try {
-            conn.close();
-          } catch {
-            // closed by the pipe
-          }
-        })
-      );
+      tcpDone = session.connection.then((conn) => {
+        dataConn = conn;
+        return receiveFrames(conn, sink).finally(() => closeQuietly(conn));
+      });
       tcpDone.catch(() => {});
     }
     await writeMessage(
@@ -475,12 +569,16 @@ export async function handlePush(
     if (grpcReceiver) await grpcReceiver.finish();
     else if (tcpDone) await tcpDone;
 
-    setDirTimes(root, dirs);
+    setDirTimes(sessionRoot, dirs);
     let deleted: DeletionCounts = { files: 0, dirs: 0 };
     if (mirror) {
-      // Only now: every needed file has arrived.
-      plan = await planDeletions(root, keep, { exclude: options?.exclude });
-      deleted = applyDeletions(root, plan);
+      // Only now: every needed file has arrived. Walks and deletions go
+      // through the session root: no link followed, nothing outside.
+      sessionRoot.verify();
+      plan = await planDeletions(sessionRoot, keep, {
+        exclude: options?.exclude,
+      });
+      deleted = applyDeletions(sessionRoot, plan);
     }
     await writeMessage(
       call,
@@ -510,12 +608,43 @@ export async function handlePush(
       fallback: useTcp && transport !== Transport.TCP,
     });
   } catch (error) {
-    session?.cancel();
-    grpcReceiver?.abort(error);
+    stopAll(error instanceof Error ? error : new Error(String(error)));
+    // A failed session leaves no temp files behind where it can reach.
+    if (root && root.tempDirs.size > 0) {
+      sweepTemps(new ContainedRoot(root.modulePath), root.tempDirs);
+    }
     failCall(call, error, ctx);
   } finally {
+    idle.stop();
+    ticket?.release();
     call.off("cancelled", cancelled);
+    call.off("data", alive);
   }
+}
+
+function closeQuietly(conn: Deno.Conn | undefined): void {
+  try {
+    conn?.close();
+  } catch {
+    // already closed
+  }
+}
+
+/**
+ * The status for `error` with the daemon's own paths taken out: clients
+ * see paths relative to the module, never where modules live.
+ */
+function safeStatus(
+  error: unknown,
+  ctx: ServiceContext,
+): { code: grpc.status; details: string } {
+  const status = toStatus(error);
+  let details = status.details;
+  for (const module of ctx.config.modules) {
+    details = details.replaceAll(`${module.path}/`, "")
+      .replaceAll(module.path, `(module ${module.name})`);
+  }
+  return { code: status.code, details };
 }
 
 function failCall(
@@ -523,7 +652,7 @@ function failCall(
   error: unknown,
   ctx: ServiceContext,
 ): void {
-  const status = toStatus(error);
+  const status = safeStatus(error, ctx);
   if (status.code === grpc.status.INTERNAL) {
     ctx.log(`blit-daemon: ${status.details}`);
   }
@@ -542,8 +671,22 @@ export async function handlePull(
   const reader = new MessageReader<ClientPullRequest>(call);
   const t0 = performance.now();
   let session: DataSession | undefined;
-  call.on("cancelled", () => session?.cancel());
+  let dataConn: Deno.Conn | undefined;
+  let ticket: Ticket | undefined;
+  let window: SendWindow | undefined;
+  const stopAll = (error: Error) => {
+    reader.fail(error);
+    window?.fail(error);
+    session?.cancel();
+    closeQuietly(dataConn);
+  };
+  const cancelled = () => stopAll(new Error("client went away"));
+  call.on("cancelled", cancelled);
+  const idle = new IdleWatch(ctx.config.limits.idleTimeout * 1000, stopAll);
+  const alive = () => idle.touch();
+  call.on("data", alive);
   try {
+    ticket = ctx.admission.admit(clientOf(call));
     const first = await reader.next();
     if (first?.payload.case !== "header") {
       throw protocolError("Pull must start with a header");
@@ -552,17 +695,18 @@ export async function handlePull(
     const module = findModule(ctx, header.module);
     const options = header.options;
     const path = normalizeRelative(header.path);
-    const modRoot = moduleRoot(module);
-    const srcAbs = resolveInside(modRoot, path);
-    const info = lstatIfExists(srcAbs);
-    if (!info) {
+    const modRoot = moduleRoot(ctx, module);
+    const info = modRoot.lstat(path);
+    if (!info || path.split("/").some(isTempName)) {
       throw new ServiceError(
         grpc.status.NOT_FOUND,
         `Path "${path}" not found in module "${module.name}"`,
       );
     }
     const isDir = info.isDirectory;
-    const srcRoot = isDir ? srcAbs : resolveInside(modRoot, parentOf(path));
+    // File bytes are read through the contained root: each open handle is
+    // checked to be the regular file listed, inside the module.
+    const srcRoot = modRoot.sub(isDir ? path : parentOf(path));
     await writeMessage(
       call,
       pullMessage({
@@ -575,11 +719,14 @@ export async function handlePull(
       }),
     );
 
-    const source = sourceEntries(srcAbs, {
-      name: baseName(srcAbs),
-      exclude: options?.exclude,
-      hash: options?.checksum,
-    });
+    const source = unmunged(
+      sourceEntries(modRoot, {
+        rel: path,
+        name: baseName(path),
+        exclude: options?.exclude,
+        hash: options?.checksum,
+      }),
+    );
     const files = await sendManifest(
       source,
       (payload) => writeMessage(call, pullMessage(payload)),
@@ -608,12 +755,15 @@ export async function handlePull(
           );
         }
         if (asked.has(p)) continue;
+        // The strings are the manifest's own: only the slots are new.
+        ticket.charge(48);
         asked.add(p);
         needed.push(entry);
         bytes += entry.size;
       }
     }
     files.clear();
+    asked.clear();
     const tManifest = performance.now();
 
     const offer = await negotiate(ctx, {
@@ -638,14 +788,11 @@ export async function handlePull(
       ]);
       if (winner.conn) {
         const conn = winner.conn;
+        dataConn = conn;
         try {
-          await sendFrames(conn, srcRoot, needed);
+          await sendFrames(conn, srcRoot, needed, { onBytes: alive });
         } finally {
-          try {
-            conn.close();
-          } catch {
-            // already closed
-          }
+          closeQuietly(conn);
         }
       } else {
         const message = winner.message;
@@ -659,11 +806,13 @@ export async function handlePull(
         }
         session.cancel();
         transport = Transport.GRPC;
-        nextMessage = sendOverGrpc(call, reader, srcRoot, needed);
+        window = new SendWindow();
+        nextMessage = sendOverGrpc(call, reader, srcRoot, needed, window);
         await nextMessage;
       }
     } else {
-      nextMessage = sendOverGrpc(call, reader, srcRoot, needed);
+      window = new SendWindow();
+      nextMessage = sendOverGrpc(call, reader, srcRoot, needed, window);
       await nextMessage;
     }
     const done = await (nextMessage ?? reader.next());
@@ -696,8 +845,29 @@ export async function handlePull(
       fallback: offer.session !== undefined && transport !== Transport.TCP,
     });
   } catch (error) {
-    session?.cancel();
+    stopAll(error instanceof Error ? error : new Error(String(error)));
     failCall(call, error, ctx);
+  } finally {
+    idle.stop();
+    ticket?.release();
+    call.off("cancelled", cancelled);
+    call.off("data", alive);
+  }
+}
+
+/** Link targets as the client pushed them (see symlink_policy.ts). */
+async function* unmunged(
+  entries: AsyncIterable<FileEntry>,
+): AsyncIterable<FileEntry> {
+  for await (const entry of entries) {
+    if (entry.kind === "symlink" && entry.linkTarget !== undefined) {
+      const target = unmungeTarget(entry.linkTarget);
+      if (target !== entry.linkTarget) {
+        entry.linkTarget = target;
+        entry.size = new TextEncoder().encode(target).length;
+      }
+    }
+    yield entry;
   }
 }
 
@@ -708,10 +878,10 @@ export async function handlePull(
 async function sendOverGrpc(
   call: PullCall,
   reader: MessageReader<ClientPullRequest>,
-  root: string,
+  root: ContainedRoot,
   needed: FileEntry[],
+  window: SendWindow,
 ): Promise<ClientPullRequest | undefined> {
-  const window = new SendWindow();
   const tail = acknowledgements(
     reader,
     window,
@@ -740,14 +910,6 @@ async function sendOverGrpc(
   return await tail;
 }
 
-function listEntry(abs: string, name: string): FileEntry | undefined {
-  try {
-    return entryFromPath(abs, name);
-  } catch {
-    return undefined; // vanished, or a socket/fifo
-  }
-}
-
 /** List: a directory's entries (or one file), in batches. */
 export async function handleList(
   call: grpc.ServerWritableStream<ListRequest, ListResponse>,
@@ -756,16 +918,16 @@ export async function handleList(
   try {
     const module = findModule(ctx, call.request.module);
     const path = normalizeRelative(call.request.path);
-    const abs = resolveInside(moduleRoot(module), path);
-    const info = lstatIfExists(abs);
-    if (!info) {
+    const root = moduleRoot(ctx, module);
+    const info = root.lstat(path);
+    if (!info || path.split("/").some(isTempName)) {
       throw new ServiceError(
         grpc.status.NOT_FOUND,
         `Path "${path}" not found in module "${module.name}"`,
       );
     }
     if (!info.isDirectory) {
-      const entry = listEntry(abs, baseName(abs));
+      const entry = listEntry(root, path, baseName(path));
       await writeMessage(
         call,
         create(ListResponseSchema, {
@@ -777,34 +939,46 @@ export async function handleList(
       return;
     }
     const names: string[] = [];
-    for (const item of Deno.readDirSync(abs)) {
+    for (const item of Deno.readDirSync(root.dir(path))) {
       if (!isTempName(item.name)) names.push(item.name);
     }
     names.sort();
-    let batch = [];
     let first = true;
-    for (const name of names) {
-      const entry = listEntry(`${abs}/${name}`, name);
-      if (!entry) continue;
-      batch.push(create(FileHeaderSchema, { ...entryToHeader(entry) }));
-      if (batch.length >= BATCH) {
-        await writeMessage(
-          call,
-          create(ListResponseSchema, { entries: batch, pathIsDir: true }),
-        );
-        batch = [];
-        first = false;
+    for (let i = 0; i < names.length || first; i += BATCH) {
+      // Each batch is looked up in one synchronous turn, after a fresh
+      // walk: the awaits between batches let other requests move around.
+      const batch = [];
+      for (const name of names.slice(i, i + BATCH)) {
+        const rel = path === "" ? name : `${path}/${name}`;
+        const entry = listEntry(root, rel, name);
+        if (entry) batch.push(create(FileHeaderSchema, entryToHeader(entry)));
       }
-    }
-    if (batch.length > 0 || first) {
       await writeMessage(
         call,
         create(ListResponseSchema, { entries: batch, pathIsDir: true }),
       );
+      first = false;
     }
     call.end();
   } catch (error) {
     failCall(call, error, ctx);
+  }
+}
+
+function listEntry(
+  root: ContainedRoot,
+  rel: string,
+  name: string,
+): FileEntry | undefined {
+  try {
+    const entry = entryFromPath(root.at(rel), name);
+    if (entry.kind === "symlink" && entry.linkTarget !== undefined) {
+      entry.linkTarget = unmungeTarget(entry.linkTarget);
+      entry.size = new TextEncoder().encode(entry.linkTarget).length;
+    }
+    return entry;
+  } catch {
+    return undefined; // vanished, or a socket/fifo
   }
 }
 
@@ -825,48 +999,18 @@ export function handlePurge(
         `Purging the root of module "${module.name}" needs --yes`,
       );
     }
-    const root = moduleRoot(module);
-    const abs = resolveInside(root, path);
-    const info = lstatIfExists(abs);
+    const root = moduleRoot(ctx, module);
+    const info = root.lstat(path);
     if (!info) {
       throw new ServiceError(
         grpc.status.NOT_FOUND,
         `Path "${path}" not found in module "${module.name}"`,
       );
     }
-    let counts: DeletionCounts;
-    if (path === "") {
-      const plan: FileEntry[] = [];
-      for (const item of Deno.readDirSync(root)) {
-        plan.push({
-          path: item.name,
-          kind: item.isDirectory ? "dir" : "file",
-          size: 0,
-          mtimeMs: 0,
-          mode: 0,
-        });
-      }
-      if (request.dryRun) {
-        counts = { files: 0, dirs: 0 };
-        for (const e of plan) {
-          if (e.kind === "dir") {
-            const c = countTree(`${root}/${e.path}`);
-            counts.files += c.files;
-            counts.dirs += c.dirs;
-          } else counts.files++;
-        }
-      } else counts = applyDeletions(root, plan);
-    } else if (request.dryRun) {
-      counts = info.isDirectory ? countTree(abs) : { files: 1, dirs: 0 };
-    } else {
-      counts = applyDeletions(root, [{
-        path,
-        kind: info.isDirectory ? "dir" : "file",
-        size: 0,
-        mtimeMs: 0,
-        mode: 0,
-      }]);
-    }
+    // Never follows a link; a module root is emptied and kept.
+    const counts = root.removeTree(path, { files: 0, dirs: 0 }, {
+      dryRun: request.dryRun,
+    });
     callback(
       null,
       create(PurgeResponseSchema, {
@@ -875,7 +1019,7 @@ export function handlePurge(
       }),
     );
   } catch (error) {
-    const status = toStatus(error);
+    const status = safeStatus(error, ctx);
     if (status.code === grpc.status.INTERNAL) {
       ctx.log(`blit-daemon: ${status.details}`);
     }

@@ -1,7 +1,12 @@
 // The atomic write sink's primitives: temp name, then rename; nothing
 // half-written ever sits under a final name.
 import type { FileEntry } from "./entry.ts";
-import { resolveInside, type ResolveOptions } from "./safe_path.ts";
+import {
+  PathEscapeError,
+  resolveInside,
+  type ResolveOptions,
+} from "./safe_path.ts";
+import { type ContainedRoot, pathAt, type TreeRoot } from "./contained_root.ts";
 
 /** A non-directory can't replace a directory (or the reverse) here. */
 export class EntryConflictError extends Error {
@@ -24,6 +29,7 @@ const open = new Set<AtomicFile>();
 
 function splitPath(abs: string): { dir: string; base: string } {
   const slash = abs.lastIndexOf("/");
+  if (slash < 0) return { dir: "", base: abs };
   return { dir: abs.slice(0, slash) || "/", base: abs.slice(slash + 1) };
 }
 
@@ -47,11 +53,23 @@ function tempPathFor(abs: string): string {
   while (new TextEncoder().encode(short).length > 200) {
     short = short.slice(0, -1);
   }
-  return `${dir}/.${short}.blit-${randomHex()}.tmp`;
+  const name = `.${short}.blit-${randomHex()}.tmp`;
+  return dir === "" ? name : `${dir}/${name}`;
+}
+
+/**
+ * The path for `rel`'s final name and, for a contained root, the temp
+ * directory noted first (so a crash's leftovers are found).
+ */
+function placeForWrite(root: TreeRoot, rel: string): string {
+  if (typeof root === "string") return resolveInside(root, rel);
+  root.noteTemp(rel);
+  return root.at(rel, { create: true });
 }
 
 function ensureParent(abs: string): void {
   const { dir } = splitPath(abs);
+  if (dir === "") return; // a contained root's walk made the parent
   try {
     if (Deno.statSync(dir).isDirectory) return;
   } catch (error) {
@@ -74,13 +92,6 @@ function refuseDirectory(abs: string, rel: string): void {
       } with a file; delete it first or use --mirror`,
     );
   }
-}
-
-function finish(tmp: string, final: string, entry: FileEntry): void {
-  Deno.chmodSync(tmp, entry.mode & 0o7777);
-  const seconds = entry.mtimeMs / 1000;
-  Deno.utimeSync(tmp, seconds, seconds);
-  Deno.renameSync(tmp, final);
 }
 
 function removeQuietly(path: string): void {
@@ -110,21 +121,42 @@ function removeQuietly(path: string): void {
  */
 export class AtomicFile {
   readonly entry: FileEntry;
-  readonly finalPath: string;
-  readonly tempPath: string;
+  readonly #root: TreeRoot;
+  /** Absolute for a string root; names in the parent for a contained one. */
+  readonly #finalPath: string;
+  readonly #tempPath: string;
   #file: Deno.FsFile | undefined;
   #written = 0;
 
   private constructor(
+    root: TreeRoot,
     entry: FileEntry,
     finalPath: string,
     tempPath: string,
     file: Deno.FsFile,
   ) {
+    this.#root = root;
     this.entry = entry;
-    this.finalPath = finalPath;
-    this.tempPath = tempPath;
+    this.#finalPath = finalPath;
+    this.#tempPath = tempPath;
     this.#file = file;
+  }
+
+  /** The temp file's name (a sibling of the final name). */
+  get tempName(): string {
+    return splitPath(this.#tempPath).base;
+  }
+
+  /**
+   * The temp and final paths for the next synchronous call: a contained
+   * root re-enters the parent directory by its checked walk first.
+   */
+  #paths(): { temp: string; final: string } {
+    if (typeof this.#root === "string") {
+      return { temp: this.#tempPath, final: this.#finalPath };
+    }
+    const final = this.#root.at(this.entry.path);
+    return { temp: this.#tempPath, final };
   }
 
   /**
@@ -133,17 +165,18 @@ export class AtomicFile {
    * @throws {PathEscapeError} when `entry.path` would leave `root`.
    * @throws {EntryConflictError} when a directory sits at the final path.
    */
-  static open(root: string, entry: FileEntry): AtomicFile {
-    const finalPath = resolveInside(root, entry.path);
+  static open(root: TreeRoot, entry: FileEntry): AtomicFile {
+    const finalPath = placeForWrite(root, entry.path);
     refuseDirectory(finalPath, entry.path);
     ensureParent(finalPath);
     const tempPath = tempPathFor(finalPath);
+    // createNew (O_EXCL) never follows a link planted under the temp name.
     const file = Deno.openSync(tempPath, {
       write: true,
       createNew: true,
       mode: 0o600,
     });
-    const atomic = new AtomicFile(entry, finalPath, tempPath, file);
+    const atomic = new AtomicFile(root, entry, finalPath, tempPath, file);
     open.add(atomic);
     return atomic;
   }
@@ -191,12 +224,21 @@ export class AtomicFile {
         `File ${this.entry.path} ended after ${written} of ${this.entry.size} bytes`,
       );
     }
-    this.#file.close();
-    this.#file = undefined;
+    const seconds = this.entry.mtimeMs / 1000;
     try {
-      finish(this.tempPath, this.finalPath, this.entry);
+      // On the descriptor: a path could name something else by now.
+      this.#file.utimeSync(seconds, seconds);
+    } finally {
+      this.#file.close();
+      this.#file = undefined;
+    }
+    let paths: { temp: string; final: string } | undefined;
+    try {
+      paths = this.#paths();
+      Deno.chmodSync(paths.temp, this.entry.mode & 0o7777);
+      Deno.renameSync(paths.temp, paths.final);
     } catch (error) {
-      removeQuietly(this.tempPath);
+      if (paths) removeQuietly(paths.temp);
       throw error;
     } finally {
       open.delete(this);
@@ -213,7 +255,11 @@ export class AtomicFile {
       }
       this.#file = undefined;
     }
-    removeQuietly(this.tempPath);
+    try {
+      removeQuietly(this.#paths().temp);
+    } catch {
+      // The directory went away or was replaced: the sweep finds it.
+    }
     open.delete(this);
   }
 }
@@ -249,7 +295,7 @@ export function abortAllOpen(): number {
  * @throws {SizeMismatchError} when `data.length !== entry.size`.
  */
 export function writeFileAtomic(
-  root: string,
+  root: TreeRoot,
   entry: FileEntry,
   data: Uint8Array,
 ): void {
@@ -258,7 +304,7 @@ export function writeFileAtomic(
       `File ${entry.path} has ${data.length} bytes, declared ${entry.size}`,
     );
   }
-  const finalPath = resolveInside(root, entry.path);
+  const finalPath = placeForWrite(root, entry.path);
   const tmp = tempPathFor(finalPath);
   try {
     writeTemp(tmp, finalPath, entry, data);
@@ -435,8 +481,8 @@ function renameOrConflict(tmp: string, finalPath: string, rel: string): void {
  * console.assert(Deno.statSync(`${root}/x/y`).isDirectory);
  * ```
  */
-export function applyDir(root: string, entry: FileEntry): boolean {
-  const abs = resolveInside(root, entry.path);
+export function applyDir(root: TreeRoot, entry: FileEntry): boolean {
+  const abs = pathAt(root, entry.path, { create: true });
   let info: Deno.FileInfo | undefined;
   try {
     info = Deno.lstatSync(abs);
@@ -468,11 +514,11 @@ export function applyDir(root: string, entry: FileEntry): boolean {
  * ```
  * @throws {EntryConflictError} when a directory sits at the final path.
  */
-export function applySymlink(root: string, entry: FileEntry): void {
+export function applySymlink(root: TreeRoot, entry: FileEntry): void {
   if (entry.linkTarget === undefined) {
     throw new TypeError(`Symlink ${entry.path} has no target`);
   }
-  const abs = resolveInside(root, entry.path);
+  const abs = placeForWrite(root, entry.path);
   refuseDirectory(abs, entry.path);
   ensureParent(abs);
   const tmp = tempPathFor(abs);
@@ -501,18 +547,73 @@ export function applySymlink(root: string, entry: FileEntry): void {
  * console.assert(Deno.statSync(`${root}/d`).mtime!.getTime() === 1000);
  * ```
  */
-export function setDirTimes(root: string, dirs: readonly FileEntry[]): void {
+export function setDirTimes(
+  root: TreeRoot,
+  dirs: readonly FileEntry[],
+): void {
   const sorted = [...dirs].sort((a, b) => depth(b.path) - depth(a.path));
   for (const dir of sorted) {
-    const abs = resolveInside(root, dir.path);
     try {
+      // A contained root enters the directory itself: "." is never a link.
+      const abs = typeof root === "string"
+        ? resolveInside(root, dir.path)
+        : root.dir(dir.path);
       Deno.chmodSync(abs, dir.mode & 0o7777);
       const seconds = dir.mtimeMs / 1000;
       Deno.utimeSync(abs, seconds, seconds);
     } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      if (
+        !(error instanceof Deno.errors.NotFound) &&
+        !(error instanceof Deno.errors.NotADirectory) &&
+        !(error instanceof PathEscapeError)
+      ) throw error;
     }
   }
+}
+
+/**
+ * Removes our temp files from the given module-relative directories of a
+ * contained root (a crashed or failed session's leftovers), except those
+ * this process is still writing; directories that are gone or became
+ * links are skipped. Returns how many were removed.
+ *
+ * @example
+ * ```ts
+ * import { sweepTemps } from "./atomic_write.ts";
+ * import { ContainedRoot } from "./contained_root.ts";
+ * const dir = Deno.realPathSync(Deno.makeTempDirSync());
+ * Deno.writeTextFileSync(`${dir}/.a.blit-0123456789ab.tmp`, "");
+ * const cwd = Deno.cwd();
+ * const removed = sweepTemps(new ContainedRoot(dir), [""]);
+ * Deno.chdir(cwd);
+ * if (removed !== 1) throw new Error(`removed ${removed}`);
+ * ```
+ */
+export function sweepTemps(
+  root: ContainedRoot,
+  dirs: Iterable<string>,
+): number {
+  let removed = 0;
+  for (const dir of dirs) {
+    try {
+      const names: string[] = [];
+      // Files still being written by a live transfer are left alone.
+      const busy = new Set([...open].map((file) => file.tempName));
+      for (const item of Deno.readDirSync(root.dir(dir))) {
+        if (TEMP_PATTERN.test(item.name) && !busy.has(item.name)) {
+          names.push(item.name);
+        }
+      }
+      // Still inside `dir`: readDir left the working directory there.
+      for (const name of names) {
+        removeQuietly(name);
+        removed++;
+      }
+    } catch {
+      // gone, or no longer a plain directory: nothing of ours to reach
+    }
+  }
+  return removed;
 }
 
 function depth(path: string): number {

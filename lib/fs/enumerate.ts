@@ -2,6 +2,13 @@
 import type { FileEntry } from "./entry.ts";
 import { excludeMatcher } from "./exclude.ts";
 import { hashFile } from "./hash.ts";
+import { isTempName } from "./atomic_write.ts";
+import {
+  ContainedRoot,
+  openForRead,
+  pathAt,
+  type TreeRoot,
+} from "./contained_root.ts";
 
 /** Options for {@linkcode enumerate}. */
 export interface EnumerateOptions {
@@ -32,7 +39,10 @@ function compareBytes(x: Uint8Array, y: Uint8Array): number {
 
 function listSorted(abs: string): string[] {
   const names: string[] = [];
-  for (const item of Deno.readDirSync(abs)) names.push(item.name);
+  for (const item of Deno.readDirSync(abs)) {
+    // Our own temp files (a transfer in flight, or a crash's) never cross.
+    if (!isTempName(item.name)) names.push(item.name);
+  }
   // UTF-16 order equals UTF-8 byte order below the surrogate range, so the
   // plain sort is exact for nearly every name; otherwise encode each once.
   if (!names.some((n) => /[\ud800-\uffff]/.test(n))) return names.sort();
@@ -114,7 +124,7 @@ export function entryFromPath(absPath: string, relPath: string): FileEntry {
  * @throws {Deno.errors.NotFound} (through the stream) when `root` is missing.
  */
 export function enumerate(
-  root: string,
+  root: TreeRoot,
   options: EnumerateOptions = {},
 ): ReadableStream<FileEntry> {
   const highWaterMark = options.highWaterMark ?? 256;
@@ -129,7 +139,7 @@ export function enumerate(
   const batch = Math.max(1, Math.min(64, highWaterMark));
   return new ReadableStream<FileEntry>({
     start() {
-      stack.push({ rel: "", names: listSorted(root), next: 0 });
+      stack.push({ rel: "", names: listSorted(dirAt(root, "")), next: 0 });
     },
     async pull(controller) {
       // One pull emits a batch: per-entry pulls would cost a promise each.
@@ -147,7 +157,9 @@ export function enumerate(
         const name = top.names[top.next++];
         const rel = top.rel === "" ? name : `${top.rel}/${name}`;
         if (excluded(rel)) continue;
-        const abs = `${root}/${rel}`;
+        // A contained root answers a name in the entered parent, valid
+        // until the next lookup: lstat, readlink and open use it at once.
+        const abs = typeof root === "string" ? `${root}/${rel}` : root.at(rel);
         let info: Deno.FileInfo;
         try {
           info = Deno.lstatSync(abs);
@@ -158,11 +170,15 @@ export function enumerate(
         }
         const entry = toEntry(abs, rel, info);
         if (!entry) continue;
-        if (entry.kind === "file" && withHash) entry.hash = await hashFile(abs);
+        if (entry.kind === "file" && withHash) {
+          entry.hash = await hashFile(
+            typeof root === "string" ? abs : openForRead(root, rel),
+          );
+        }
         controller.enqueue(entry);
         emitted++;
         if (entry.kind === "dir") {
-          stack.push({ rel, names: listSorted(abs), next: 0 });
+          stack.push({ rel, names: listSorted(dirAt(root, rel)), next: 0 });
         }
       }
     },
@@ -184,15 +200,50 @@ export function enumerate(
  * ```
  */
 export function sourceEntries(
-  path: string,
-  options: EnumerateOptions & { name?: string } = {},
+  path: string | ContainedRoot,
+  options: EnumerateOptions & { name?: string; rel?: string } = {},
 ): AsyncIterable<FileEntry> {
+  if (path instanceof ContainedRoot) return containedSource(path, options);
   if (Deno.lstatSync(path).isDirectory) return enumerate(path, options);
   const name = options.name ?? path.slice(path.lastIndexOf("/") + 1);
   return (async function* () {
     const entry = entryFromPath(path, name);
     if (options.hash && entry.kind === "file") {
       entry.hash = await hashFile(path);
+    }
+    yield entry;
+  })();
+}
+
+/** The directory `rel` under `root`, for readDir. */
+function dirAt(root: TreeRoot, rel: string): string {
+  if (typeof root !== "string") return root.dir(rel);
+  return rel === "" ? root : `${root}/${rel}`;
+}
+
+/**
+ * sourceEntries for a contained root: `options.rel` names the source
+ * inside it ("" for the root), a directory's tree or one entry.
+ */
+function containedSource(
+  root: ContainedRoot,
+  options: EnumerateOptions & { name?: string; rel?: string },
+): AsyncIterable<FileEntry> {
+  const rel = options.rel ?? "";
+  const info = root.lstat(rel);
+  if (!info) throw new Deno.errors.NotFound(`Not found: ${rel}`);
+  if (info.isDirectory) return enumerate(root.sub(rel), options);
+  const name = options.name ?? rel.slice(rel.lastIndexOf("/") + 1);
+  return (async function* () {
+    const abs = pathAt(root, rel);
+    const entry = toEntry(abs, name, Deno.lstatSync(abs));
+    if (!entry) {
+      throw new TypeError(
+        `Cannot transfer ${rel}: not a file, directory or symlink`,
+      );
+    }
+    if (options.hash && entry.kind === "file") {
+      entry.hash = await hashFile(openForRead(root, rel));
     }
     yield entry;
   })();

@@ -51,9 +51,14 @@ export async function hashBytes(data: Uint8Array): Promise<Uint8Array> {
  * ```
  * @throws {Deno.errors.NotFound} when the file does not exist.
  */
-export async function hashFile(absPath: string): Promise<Uint8Array> {
+export async function hashFile(
+  absPath: string | Deno.FsFile,
+): Promise<Uint8Array> {
   const h = await sharedHasher();
-  const file = Deno.openSync(absPath, { read: true });
+  // An open file (a contained root's checked handle) is read and closed.
+  const file = typeof absPath === "string"
+    ? Deno.openSync(absPath, { read: true })
+    : absPath;
   try {
     h.init();
     const buffer = new Uint8Array(READ_SIZE);

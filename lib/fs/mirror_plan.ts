@@ -3,6 +3,7 @@ import type { FileEntry } from "./entry.ts";
 import { enumerate } from "./enumerate.ts";
 import { isTempName } from "./atomic_write.ts";
 import { resolveInside } from "./safe_path.ts";
+import { ContainedRoot, type TreeRoot } from "./contained_root.ts";
 
 /** Options for {@linkcode planDeletions}. */
 export interface MirrorPlanOptions {
@@ -42,7 +43,7 @@ function depth(path: string): number {
  * ```
  */
 export async function planDeletions(
-  destRoot: string,
+  destRoot: TreeRoot,
   keep: ReadonlySet<string>,
   options: MirrorPlanOptions = {},
 ): Promise<FileEntry[]> {
@@ -107,10 +108,15 @@ export function countTree(
  * ```
  */
 export function applyDeletions(
-  destRoot: string,
+  destRoot: TreeRoot,
   plan: readonly FileEntry[],
 ): DeletionCounts {
   const counts: DeletionCounts = { files: 0, dirs: 0 };
+  if (destRoot instanceof ContainedRoot) {
+    // Never follows a link, never leaves the session directory.
+    for (const entry of plan) destRoot.removeTree(entry.path, counts);
+    return counts;
+  }
   for (const entry of plan) {
     const abs = resolveInside(destRoot, entry.path);
     let info: Deno.FileInfo;

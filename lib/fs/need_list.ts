@@ -1,7 +1,8 @@
 // The compare stage: keeps only the entries the destination lacks.
 import type { FileEntry } from "./entry.ts";
 import { hashFile, sameHash } from "./hash.ts";
-import { normalizeRelative, resolveInside } from "./safe_path.ts";
+import { normalizeRelative } from "./safe_path.ts";
+import { openForRead, pathAt, type TreeRoot } from "./contained_root.ts";
 
 /** Options for {@linkcode NeedListStream}. */
 export interface NeedListOptions {
@@ -40,22 +41,32 @@ function lstatOrUndefined(abs: string): Deno.FileInfo | undefined {
  * @throws {PathEscapeError} when `entry.path` would leave `destRoot`.
  */
 export async function needsTransfer(
-  destRoot: string,
+  destRoot: TreeRoot,
   entry: FileEntry,
   options: NeedListOptions = {},
 ): Promise<boolean> {
-  const abs = resolveInside(destRoot, entry.path);
-  const info = lstatOrUndefined(abs);
+  const info = lookup(destRoot, entry.path);
   if (!info) return true;
-  return await differs(abs, info, entry, options);
+  return await differs(destRoot, info, entry, options);
 }
 
+/** lstat of `rel` under `root`; undefined when it or a parent is missing. */
+function lookup(root: TreeRoot, rel: string): Deno.FileInfo | undefined {
+  if (typeof root !== "string") return root.lstat(rel);
+  return lstatOrUndefined(pathAt(root, rel));
+}
+
+// Called right after lookup(), in the same synchronous turn: a contained
+// root's working directory still holds the entry's parent.
 async function differs(
-  abs: string,
+  root: TreeRoot,
   info: Deno.FileInfo,
   entry: FileEntry,
   options: NeedListOptions,
 ): Promise<boolean> {
+  const abs = typeof root === "string"
+    ? pathAt(root, entry.path)
+    : entry.path.slice(entry.path.lastIndexOf("/") + 1);
   switch (entry.kind) {
     case "dir":
       return true; // cheap to re-apply; mode and mtime are set at the end
@@ -66,7 +77,11 @@ async function differs(
         if (!info.isFile || info.size !== entry.size || !entry.hash) {
           return true;
         }
-        return !sameHash(entry.hash, await hashFile(abs));
+        // Opened before the first await: the handle, not a path, is hashed.
+        return !sameHash(
+          entry.hash,
+          await hashFile(openForRead(root, entry.path)),
+        );
       }
       return fileDiffers(info, entry);
     }
@@ -134,8 +149,8 @@ export function lstatIfExists(abs: string): Deno.FileInfo | undefined {
 export class NeedListStream extends TransformStream<FileEntry, FileEntry> {
   #skipped = { count: 0 };
 
-  constructor(destRoot: string, options: NeedListOptions = {}) {
-    if (typeof destRoot !== "string" || destRoot === "") {
+  constructor(destRoot: TreeRoot, options: NeedListOptions = {}) {
+    if (destRoot === "") {
       throw new TypeError(
         `destRoot must be a non-empty path, got ${JSON.stringify(destRoot)}`,
       );
@@ -153,12 +168,11 @@ export class NeedListStream extends TransformStream<FileEntry, FileEntry> {
           controller.enqueue(entry);
           return;
         }
-        const abs = resolveInside(destRoot, entry.path);
-        const info = lstatOrUndefined(abs);
+        const info = lookup(destRoot, entry.path);
         if (!info) {
           if (entry.kind === "dir") missing.add(entry.path);
           controller.enqueue(entry);
-        } else if (await differs(abs, info, entry, options)) {
+        } else if (await differs(destRoot, info, entry, options)) {
           controller.enqueue(entry);
         } else {
           skipped.count++;

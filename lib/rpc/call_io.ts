@@ -129,6 +129,18 @@ export class MessageReader<T> {
     });
   }
 
+  /**
+   * Fails the reader: a pending and every later `next()` rejects with
+   * `error` (the caller gave up on the peer, e.g. it sat idle too long).
+   */
+  fail(error: Error): void {
+    this.#error ??= error;
+    this.#queue.length = 0;
+    const waiter = this.#waiting;
+    this.#waiting = undefined;
+    waiter?.reject(error);
+  }
+
   /** The next message, or undefined when the peer finished sending. */
   next(): Promise<T | undefined> {
     if (this.#queue.length > 0) {

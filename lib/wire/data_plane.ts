@@ -6,6 +6,8 @@ import {
 } from "./frame_codec.ts";
 import { readExact, writeAll } from "./socket.ts";
 import { TokenError, type TokenIssuer, type TokenScope } from "./token.ts";
+import { acceptLoop, type Release } from "./accept_loop.ts";
+import { RateLimitedLog } from "./rate_log.ts";
 
 /** The client could not reach the data plane; it falls back to gRPC. */
 export class DataPlaneUnreachableError extends Error {
@@ -54,8 +56,15 @@ export interface DataPlaneOptions {
   issuer: TokenIssuer;
   /** Time a new connection has to present its token. Default: 5000 ms. */
   handshakeTimeoutMs?: number;
-  /** One line per rejected connection. Default: console.error. */
+  /**
+   * Where rejected connections are reported: one line per kind of
+   * rejection per 10 s. Default: console.error.
+   */
   log?: (line: string) => void;
+  /** Connections presenting tokens at once. Default: 256. */
+  maxConnections?: number;
+  /** The same, from one address. Default: 32. */
+  maxPerAddress?: number;
 }
 
 const ACCEPTED = new Uint8Array([0]);
@@ -86,17 +95,30 @@ export class DataPlaneServer {
   readonly #listener: Deno.Listener;
   readonly #issuer: TokenIssuer;
   readonly #timeout: number;
-  readonly #log: (line: string) => void;
+  readonly #log: RateLimitedLog;
   readonly #pending = new Map<string, Pending>();
-  readonly #handshakes = new Set<Deno.Conn>();
+  readonly #handshakes = new Map<Deno.Conn, Release>();
   #closed = false;
 
   private constructor(listener: Deno.Listener, options: DataPlaneOptions) {
     this.#listener = listener;
     this.#issuer = options.issuer;
     this.#timeout = options.handshakeTimeoutMs ?? 5000;
-    this.#log = options.log ?? ((line) => console.error(line));
-    this.#acceptLoop();
+    this.#log = new RateLimitedLog(
+      options.log ?? ((line) => console.error(line)),
+    );
+    // Only connections still presenting a token count: an accepted one
+    // belongs to a transfer, and transfers are capped by the daemon.
+    acceptLoop(
+      listener,
+      (conn, release) => void this.#handshake(conn, release),
+      {
+        name: "data plane",
+        maxConnections: options.maxConnections,
+        maxPerAddress: options.maxPerAddress,
+        log: this.#log,
+      },
+    ).catch(() => {});
   }
 
   /**
@@ -180,30 +202,13 @@ export class DataPlaneServer {
     };
   }
 
-  async #acceptLoop(): Promise<void> {
-    while (!this.#closed) {
-      let conn: Deno.Conn;
-      try {
-        conn = await this.#listener.accept();
-      } catch (error) {
-        if (
-          this.#closed || error instanceof Deno.errors.BadResource ||
-          error instanceof Deno.errors.Interrupted
-        ) {
-          return;
-        }
-        // Transient (e.g. out of file descriptors): keep serving the
-        // sessions already negotiated instead of going deaf for good.
-        this.#log(`blit-daemon: data plane: accept failed (${message(error)})`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        continue;
-      }
-      this.#handshake(conn);
+  async #handshake(conn: Deno.Conn, release: Release): Promise<void> {
+    if (this.#closed) {
+      release();
+      conn.close();
+      return;
     }
-  }
-
-  async #handshake(conn: Deno.Conn): Promise<void> {
-    this.#handshakes.add(conn);
+    this.#handshakes.set(conn, release);
     const peer = remote(conn);
     const timer = setTimeout(() => {
       this.#reject(conn, peer, `no token within ${this.#timeout} ms`);
@@ -225,6 +230,7 @@ export class DataPlaneServer {
       this.#pending.delete(claims.sessionId);
       clearTimeout(pending.timer);
       this.#handshakes.delete(conn);
+      release();
       await writeAll(conn, ACCEPTED);
       pending.resolve(conn);
     } catch (error) {
@@ -240,13 +246,19 @@ export class DataPlaneServer {
   }
 
   #reject(conn: Deno.Conn, peer: string, reason: string): void {
-    if (!this.#handshakes.delete(conn)) return;
+    const release = this.#handshakes.get(conn);
+    if (!release) return;
+    this.#handshakes.delete(conn);
+    release();
     try {
       conn.close();
     } catch {
       // already closed
     }
-    this.#log(`blit-daemon: data plane: rejected ${peer} (${reason})`);
+    this.#log.write(
+      `rejected:${reason.replace(/[0-9]+/g, "#")}`,
+      `blit-daemon: data plane: rejected ${peer} (${reason})`,
+    );
   }
 
   /** Stops listening and fails every pending session. */
@@ -258,7 +270,8 @@ export class DataPlaneServer {
     } catch {
       // already closed
     }
-    for (const conn of this.#handshakes) {
+    for (const [conn, release] of this.#handshakes) {
+      release();
       try {
         conn.close();
       } catch {

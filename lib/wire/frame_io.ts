@@ -6,7 +6,7 @@
 // reads into one buffer and hands views to a sink that consumes them
 // before the next read.
 import type { FileEntry } from "../fs/entry.ts";
-import { resolveInside } from "../fs/safe_path.ts";
+import { openForRead, type TreeRoot } from "../fs/contained_root.ts";
 import {
   encodeEnd,
   fileHeaderSize,
@@ -48,7 +48,7 @@ export interface SendFramesOptions {
  */
 export async function sendFrames(
   conn: Deno.Conn,
-  root: string,
+  root: TreeRoot,
   entries: Iterable<FileEntry> | AsyncIterable<FileEntry>,
   options: SendFramesOptions = {},
 ): Promise<void> {
@@ -67,10 +67,7 @@ export async function sendFrames(
     const path = encoder.encode(entry.path);
     if (size - used < fileHeaderSize(path)) await flush();
     used += writeFileHeader(buffer, used, path, entry);
-    const file = Deno.openSync(
-      resolveInside(root, entry.path, { verified: options.verified }),
-      { read: true },
-    );
+    const file = openForRead(root, entry.path, { verified: options.verified });
     try {
       let left = entry.size;
       while (left > 0) {

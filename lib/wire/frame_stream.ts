@@ -1,6 +1,6 @@
 // Frame stream stages: entries -> wire bytes, and wire bytes -> frame events.
 import type { FileEntry } from "../fs/entry.ts";
-import { resolveInside } from "../fs/safe_path.ts";
+import { openForRead, type TreeRoot } from "../fs/contained_root.ts";
 import {
   encodeEnd,
   fileHeaderSize,
@@ -67,7 +67,7 @@ function readFull(
  * ```
  */
 export function encodeFrames(
-  root: string,
+  root: TreeRoot,
   options: EncodeFramesOptions = {},
 ): ReadableWritablePair<Uint8Array, FileEntry> {
   const chunkSize = options.chunkSize ?? 1 << 20;
@@ -142,9 +142,7 @@ export function encodeFrames(
     const path = encoder.encode(entry.path);
     const headerSize = fileHeaderSize(path);
     if (chunkSize - used < headerSize) await flush();
-    const file = Deno.openSync(resolveInside(root, entry.path), {
-      read: true,
-    });
+    const file = openForRead(root, entry.path);
     try {
       used += writeFileHeader(out, used, path, entry);
       let left = entry.size;

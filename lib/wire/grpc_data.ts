@@ -1,6 +1,6 @@
 // The gRPC fallback's byte path: files as FileData-shaped chunks and back.
 import type { FileEntry } from "../fs/entry.ts";
-import { resolveInside } from "../fs/safe_path.ts";
+import { openForRead, type TreeRoot } from "../fs/contained_root.ts";
 import { type FrameEvent, FrameProtocolError } from "./frame_codec.ts";
 import { SourceChangedError } from "./frame_stream.ts";
 
@@ -29,7 +29,7 @@ export interface FileDataChunk {
  * ```
  */
 export async function* fileDataChunks(
-  root: string,
+  root: TreeRoot,
   entries: AsyncIterable<FileEntry> | Iterable<FileEntry>,
   options: { chunkSize?: number } = {},
 ): AsyncGenerator<FileDataChunk> {
@@ -41,7 +41,7 @@ export async function* fileDataChunks(
   }
   for await (const entry of entries) {
     if (entry.kind !== "file") continue;
-    const file = Deno.openSync(resolveInside(root, entry.path), { read: true });
+    const file = openForRead(root, entry.path);
     try {
       let left = entry.size;
       let first = true;

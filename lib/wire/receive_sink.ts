@@ -1,6 +1,7 @@
 // The receiving sink: frame events in, files atomically on disk.
 import type { FileEntry } from "../fs/entry.ts";
 import { AtomicFile, writeFileAtomic } from "../fs/atomic_write.ts";
+import type { TreeRoot } from "../fs/contained_root.ts";
 import { type FrameEvent, FrameProtocolError } from "./frame_codec.ts";
 
 /** What a {@linkcode ReceiveSink} committed. */
@@ -53,7 +54,7 @@ export class ReceiveSink extends WritableStream<FrameEvent> {
   readonly #handlers: FrameHandlers;
 
   constructor(
-    root: string,
+    root: TreeRoot,
     expected: ReadonlyMap<string, FileEntry>,
     options: ReceiveSinkOptions = {},
   ) {

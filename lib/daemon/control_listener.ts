@@ -1,0 +1,183 @@
+// The gRPC port's own accept loop: connections are accepted here (capped,
+// timed, surviving descriptor exhaustion) and handed to grpc-js.
+//
+// grpc-js's listener, on Deno's node:net, stops accepting for good after
+// accept() fails once with EMFILE; a flood of idle connections then
+// leaves the daemon deaf after the attacker is gone. Deno.listen's
+// accept reports the error and can simply be called again.
+import * as grpc from "@grpc/grpc-js";
+import { Duplex } from "node:stream";
+import { acceptLoop, type Release } from "../wire/accept_loop.ts";
+import type { RateLimitedLog } from "../wire/rate_log.ts";
+
+/** Options for {@linkcode serveControlPlane}. */
+export interface ControlPlaneOptions {
+  hostname: string;
+  /** 0 = ephemeral. */
+  port: number;
+  /** Connections at once (all clients). */
+  maxConnections: number;
+  /** Connections at once from one address. */
+  maxPerAddress: number;
+  /** Milliseconds a new connection has to send its first bytes. */
+  handshakeTimeoutMs: number;
+  log: RateLimitedLog;
+}
+
+/** A listening control plane. */
+export interface ControlPlane {
+  /** The port bound. */
+  readonly port: number;
+  /** Stops accepting (open connections are left to grpc-js to close). */
+  close(): void;
+}
+
+const READ_SIZE = 256 * 1024;
+
+/**
+ * A Node Duplex over a Deno connection, for grpc-js. Closed (and its
+ * slot released) when either side ends; destroyed when the peer sends
+ * nothing within `handshakeTimeoutMs`.
+ */
+function connDuplex(
+  conn: Deno.Conn,
+  release: Release,
+  handshakeTimeoutMs: number,
+): Duplex {
+  let reading = false;
+  let gotBytes = false;
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch {
+      // already closed
+    }
+    release();
+  };
+  const writeAll = async (data: Uint8Array) => {
+    let offset = 0;
+    while (offset < data.length) {
+      offset += await conn.write(data.subarray(offset));
+    }
+  };
+  const duplex = new Duplex({
+    read() {
+      if (reading) return;
+      reading = true;
+      (async () => {
+        const buffer = new Uint8Array(READ_SIZE);
+        try {
+          for (;;) {
+            const n = await conn.read(buffer);
+            if (n === null) {
+              duplex.push(null);
+              return;
+            }
+            gotBytes = true;
+            // A copy: the buffer is reused for the next read.
+            if (!duplex.push(buffer.slice(0, n))) {
+              reading = false;
+              return;
+            }
+          }
+        } catch (error) {
+          duplex.destroy(error as Error);
+        }
+      })();
+    },
+    write(chunk: Uint8Array, _encoding, callback) {
+      writeAll(chunk).then(() => callback(), (error) => callback(error));
+    },
+    writev(chunks, callback) {
+      // HTTP/2 writes many small frames: one syscall for the lot.
+      let size = 0;
+      for (const { chunk } of chunks) size += (chunk as Uint8Array).length;
+      const joined = new Uint8Array(size);
+      let offset = 0;
+      for (const { chunk } of chunks) {
+        joined.set(chunk as Uint8Array, offset);
+        offset += (chunk as Uint8Array).length;
+      }
+      writeAll(joined).then(() => callback(), (error) => callback(error));
+    },
+    final(callback) {
+      conn.closeWrite().then(() => callback(), () => callback());
+    },
+    destroy(error, callback) {
+      close();
+      callback(error);
+    },
+  });
+  duplex.on("close", close);
+  duplex.on("error", () => {});
+  const address = conn.remoteAddr as Deno.NetAddr;
+  // grpc-js reads these for call.getPeer().
+  Object.assign(duplex, {
+    remoteAddress: address.hostname,
+    remotePort: address.port,
+    setNoDelay() {},
+    setKeepAlive() {},
+    setTimeout() {},
+  });
+  const timer = setTimeout(() => {
+    if (!gotBytes) duplex.destroy();
+  }, handshakeTimeoutMs);
+  return duplex;
+}
+
+/**
+ * Listens on `hostname:port` and feeds accepted connections to `server`.
+ *
+ * Permissions: net on `hostname`.
+ *
+ * @throws {Deno.errors.AddrInUse} when the port is taken.
+ */
+export function serveControlPlane(
+  server: grpc.Server,
+  options: ControlPlaneOptions,
+): ControlPlane {
+  const listener = Deno.listen({
+    hostname: options.hostname,
+    port: options.port,
+  });
+  const injector = server.createConnectionInjector(
+    grpc.ServerCredentials.createInsecure(),
+  );
+  acceptLoop(
+    listener,
+    (conn, release) => {
+      try {
+        (conn as Deno.TcpConn).setNoDelay(true);
+      } catch {
+        // not a TCP connection option here
+      }
+      injector.injectConnection(
+        connDuplex(conn, release, options.handshakeTimeoutMs),
+      );
+    },
+    {
+      name: "control plane",
+      maxConnections: options.maxConnections,
+      maxPerAddress: options.maxPerAddress,
+      log: options.log,
+    },
+  ).catch(() => {});
+  let closed = false;
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    close() {
+      if (closed) return;
+      closed = true;
+      try {
+        listener.close();
+      } catch {
+        // already closed
+      }
+      injector.destroy();
+    },
+  };
+}

@@ -1,0 +1,128 @@
+// An accept loop a flood can't stop: caps, back-off, quiet logs.
+import { RateLimitedLog } from "./rate_log.ts";
+
+/** Options for {@linkcode acceptLoop}. */
+export interface AcceptLoopOptions {
+  /** What the log lines call this listener, e.g. "data plane". */
+  name: string;
+  /** Connections held at once; more are closed on arrival. Default: 256. */
+  maxConnections?: number;
+  /** Connections held at once from one address. Default: 32. */
+  maxPerAddress?: number;
+  /** Where refusals and accept failures are reported (rate-limited). */
+  log?: RateLimitedLog;
+}
+
+/** Gives a connection's slot back; call it once the connection is closed. */
+export type Release = () => void;
+
+const MIN_BACKOFF_MS = 10;
+const MAX_BACKOFF_MS = 1000;
+
+/** The remote host of a TCP connection. */
+export function remoteHost(conn: Deno.Conn): string {
+  const address = conn.remoteAddr as Deno.NetAddr;
+  return address.hostname ?? "unknown";
+}
+
+/**
+ * Accepts connections from `listener` until it closes, handing each to
+ * `handle` with a release function. Over the total or per-address cap a
+ * connection is closed at once (our descriptors stay bounded, so the
+ * process never runs out of them because of one client). When accept
+ * itself fails (out of descriptors, say), the loop backs off and tries
+ * again instead of going deaf; it logs once per cause per 10 s.
+ *
+ * Resolves when the listener is closed.
+ *
+ * Permissions: net (the listener's).
+ *
+ * @example
+ * ```ts
+ * import { acceptLoop } from "./accept_loop.ts";
+ * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const done = acceptLoop(listener, (conn, release) => { conn.close(); release(); }, { name: "test" });
+ * listener.close();
+ * await done;
+ * ```
+ */
+export async function acceptLoop(
+  listener: Deno.Listener,
+  handle: (conn: Deno.Conn, release: Release) => void,
+  options: AcceptLoopOptions,
+): Promise<void> {
+  const maxConnections = options.maxConnections ?? 256;
+  const maxPerAddress = options.maxPerAddress ?? 32;
+  for (
+    const [key, value] of [["maxConnections", maxConnections], [
+      "maxPerAddress",
+      maxPerAddress,
+    ]] as const
+  ) {
+    if (!Number.isSafeInteger(value) || value < 1) {
+      throw new RangeError(`${key} must be a positive integer, got ${value}`);
+    }
+  }
+  const log = options.log ?? new RateLimitedLog((line) => console.error(line));
+  const perAddress = new Map<string, number>();
+  let open = 0;
+  let backoff = MIN_BACKOFF_MS;
+  for (;;) {
+    let conn: Deno.Conn;
+    try {
+      conn = await listener.accept();
+      backoff = MIN_BACKOFF_MS;
+    } catch (error) {
+      if (
+        error instanceof Deno.errors.BadResource ||
+        error instanceof Deno.errors.Interrupted
+      ) return; // closed
+      log.write(
+        `${options.name}:accept`,
+        `blit-daemon: ${options.name}: accept failed (${
+          error instanceof Error ? error.message : error
+        }); retrying`,
+      );
+      await new Promise((resolve) => setTimeout(resolve, backoff));
+      backoff = Math.min(MAX_BACKOFF_MS, backoff * 2);
+      continue;
+    }
+    const host = remoteHost(conn);
+    const mine = perAddress.get(host) ?? 0;
+    if (open >= maxConnections || mine >= maxPerAddress) {
+      try {
+        conn.close();
+      } catch {
+        // already closed
+      }
+      log.write(
+        `${options.name}:cap:${open >= maxConnections ? "*" : host}`,
+        open >= maxConnections
+          ? `blit-daemon: ${options.name}: refusing connections: ${open} open (limits.maxConnections)`
+          : `blit-daemon: ${options.name}: refusing connections from ${host}: ${mine} open (limits.maxConnectionsPerClient)`,
+      );
+      continue;
+    }
+    open++;
+    perAddress.set(host, mine + 1);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      open--;
+      const left = (perAddress.get(host) ?? 1) - 1;
+      if (left <= 0) perAddress.delete(host);
+      else perAddress.set(host, left);
+    };
+    try {
+      handle(conn, release);
+    } catch {
+      release();
+      try {
+        conn.close();
+      } catch {
+        // already closed
+      }
+    }
+  }
+}
