@@ -18,6 +18,7 @@ import {
 } from "../fs/mirror_plan.ts";
 import { normalizeRelative, PathEscapeError } from "../fs/safe_path.ts";
 import { ContainedRoot } from "../fs/contained_root.ts";
+import { FileTable, PathSet } from "../fs/path_table.ts";
 import {
   AckSchema,
   type ClientPullRequest,
@@ -84,6 +85,12 @@ import {
 export const MAX_MANIFEST_ENTRIES = 10_000_000;
 /** Paths per FileList / ListResponse message. */
 const BATCH = 1000;
+/** Budget bytes per path in a mirror's keep set (a PathSet slot, amortized). */
+const KEEP_COST = 24;
+/** Budget bytes per needed file (a FileTable row and slots, amortized). */
+const FILE_COST = 64;
+/** Budget bytes per path a pull's need list names (the string and a slot). */
+const NEED_COST = 64;
 
 /** What the handlers need from the daemon. */
 export interface ServiceContext {
@@ -395,8 +402,12 @@ export async function handlePush(
     );
 
     // Manifest -> need list -> dirs/links applied, files collected.
-    const keep = new Set<string>();
-    const expected = new Map<string, FileEntry>();
+    // Compact tables: a million-file push holds ~70 bytes a file, not its
+    // strings (see path_table.ts); a single file keeps its rename in a map.
+    const keep = new PathSet();
+    const expected = rename === undefined
+      ? new FileTable()
+      : new Map<string, FileEntry>();
     const dirs: FileEntry[] = [];
     let links = 0;
     let bytes = 0;
@@ -438,7 +449,7 @@ export async function handlePush(
             entry.linkTarget = mungeTarget(inModule, entry.linkTarget ?? "");
           }
           if (mirror) {
-            admitted.charge(pathCost(entry.path));
+            admitted.charge(KEEP_COST);
             keep.add(entry.path);
           }
         },
@@ -466,8 +477,12 @@ export async function handlePush(
             if (expected.has(key)) {
               throw protocolError(`Manifest lists ${key} twice`);
             }
-            admitted.charge(pathCost(key));
-            expected.set(key, entry);
+            admitted.charge(FILE_COST);
+            try {
+              expected.set(key, entry);
+            } catch {
+              throw protocolError(`Manifest lists ${key} twice`);
+            }
             bytes += entry.size;
             paths.push(key);
             if (paths.length >= BATCH) await flushPaths();
@@ -730,11 +745,13 @@ export async function handlePull(
     const files = await sendManifest(
       source,
       (payload) => writeMessage(call, pullMessage(payload)),
+      { files: new FileTable() },
     );
 
-    const needed: FileEntry[] = [];
+    // Needed paths as the client sent them; entries are rebuilt from the
+    // manifest table as they go out, so a big pull holds one string each.
+    const needed: string[] = [];
     let bytes = 0;
-    const asked = new Set<string>();
     for (;;) {
       const message = await reader.next();
       if (!message) {
@@ -746,24 +763,23 @@ export async function handlePull(
       }
       for (const raw of message.payload.value.paths) {
         const p = normalizeRelative(raw);
-        const entry = files.get(p);
-        if (!entry) {
+        if (!files.has(p)) {
           throw protocolError(
             `Need list names ${
               JSON.stringify(raw)
             }, which is not in the manifest`,
           );
         }
-        if (asked.has(p)) continue;
-        // The strings are the manifest's own: only the slots are new.
-        ticket.charge(48);
-        asked.add(p);
-        needed.push(entry);
+        const entry = files.take(p);
+        if (!entry) continue; // asked twice
+        ticket.charge(NEED_COST);
+        needed.push(p);
         bytes += entry.size;
       }
     }
-    files.clear();
-    asked.clear();
+    const neededEntries = function* () {
+      for (const p of needed) yield files.get(p)!;
+    };
     const tManifest = performance.now();
 
     const offer = await negotiate(ctx, {
@@ -790,7 +806,9 @@ export async function handlePull(
         const conn = winner.conn;
         dataConn = conn;
         try {
-          await sendFrames(conn, srcRoot, needed, { onBytes: alive });
+          await sendFrames(conn, srcRoot, neededEntries(), {
+            onBytes: alive,
+          });
         } finally {
           closeQuietly(conn);
         }
@@ -807,12 +825,24 @@ export async function handlePull(
         session.cancel();
         transport = Transport.GRPC;
         window = new SendWindow();
-        nextMessage = sendOverGrpc(call, reader, srcRoot, needed, window);
+        nextMessage = sendOverGrpc(
+          call,
+          reader,
+          srcRoot,
+          neededEntries(),
+          window,
+        );
         await nextMessage;
       }
     } else {
       window = new SendWindow();
-      nextMessage = sendOverGrpc(call, reader, srcRoot, needed, window);
+      nextMessage = sendOverGrpc(
+        call,
+        reader,
+        srcRoot,
+        neededEntries(),
+        window,
+      );
       await nextMessage;
     }
     const done = await (nextMessage ?? reader.next());
@@ -879,7 +909,7 @@ async function sendOverGrpc(
   call: PullCall,
   reader: MessageReader<ClientPullRequest>,
   root: ContainedRoot,
-  needed: FileEntry[],
+  needed: Iterable<FileEntry>,
   window: SendWindow,
 ): Promise<ClientPullRequest | undefined> {
   const tail = acknowledgements(

@@ -44,7 +44,7 @@ function depth(path: string): number {
  */
 export async function planDeletions(
   destRoot: TreeRoot,
-  keep: ReadonlySet<string>,
+  keep: { has(path: string): boolean },
   options: MirrorPlanOptions = {},
 ): Promise<FileEntry[]> {
   const plan: FileEntry[] = [];

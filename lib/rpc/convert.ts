@@ -122,11 +122,17 @@ export const MANIFEST_BATCH = 512;
  * console.assert(sent.join() === "manifestBatch,manifestComplete" && files.has("a"));
  * ```
  */
-export async function sendManifest(
+export async function sendManifest<
+  T extends { set(path: string, entry: FileEntry): unknown } = Map<
+    string,
+    FileEntry
+  >,
+>(
   entries: AsyncIterable<FileEntry> | Iterable<FileEntry>,
   write: (payload: ManifestPayload) => Promise<void>,
-): Promise<Map<string, FileEntry>> {
-  const files = new Map<string, FileEntry>();
+  options: { files?: T } = {},
+): Promise<T> {
+  const files = options.files ?? (new Map<string, FileEntry>() as unknown as T);
   let count = 0;
   let batch: FileHeader[] = [];
   for await (const entry of entries) {

@@ -2,6 +2,7 @@
 import type { FileEntry } from "../fs/entry.ts";
 import { AtomicFile, writeFileAtomic } from "../fs/atomic_write.ts";
 import type { TreeRoot } from "../fs/contained_root.ts";
+import { FileTable } from "../fs/path_table.ts";
 import { type FrameEvent, FrameProtocolError } from "./frame_codec.ts";
 
 /** What a {@linkcode ReceiveSink} committed. */
@@ -55,7 +56,7 @@ export class ReceiveSink extends WritableStream<FrameEvent> {
 
   constructor(
     root: TreeRoot,
-    expected: ReadonlyMap<string, FileEntry>,
+    expected: ReadonlyMap<string, FileEntry> | FileTable,
     options: ReceiveSinkOptions = {},
   ) {
     const stats: ReceiveStats = { files: 0, bytes: 0 };
@@ -81,7 +82,7 @@ export class ReceiveSink extends WritableStream<FrameEvent> {
         writeFileAtomic(root, entry, whole ?? buffer ?? new Uint8Array(0));
         buffer = undefined;
       }
-      done.add(currentKey);
+      if (!(expected instanceof FileTable)) done.add(currentKey);
       stats.files++;
       stats.bytes += entry.size;
       current = undefined;
@@ -95,8 +96,16 @@ export class ReceiveSink extends WritableStream<FrameEvent> {
           `File ${announced.path} started inside ${current.path}`,
         );
       }
-      const entry = expected.get(announced.path);
+      // A compact table marks its entry taken here; a map, at commit.
+      const entry = expected instanceof FileTable
+        ? expected.take(announced.path)
+        : expected.get(announced.path);
       if (!entry || entry.kind !== "file") {
+        if (expected instanceof FileTable && expected.has(announced.path)) {
+          throw new FrameProtocolError(
+            `File ${announced.path} was sent twice`,
+          );
+        }
         throw new FrameProtocolError(
           `File ${announced.path} was not asked for`,
         );
@@ -169,8 +178,11 @@ export class ReceiveSink extends WritableStream<FrameEvent> {
           throw new FrameProtocolError("Stream closed before the end frame");
         }
         let missing = 0;
-        for (const [path, entry] of expected) {
-          if (entry.kind === "file" && !done.has(path)) missing++;
+        if (expected instanceof FileTable) missing = expected.pending;
+        else {
+          for (const [path, entry] of expected) {
+            if (entry.kind === "file" && !done.has(path)) missing++;
+          }
         }
         if (missing > 0) {
           throw new FrameProtocolError(
