@@ -42,6 +42,8 @@ export interface StartDaemonOptions {
   config?: Record<string, unknown>;
   /** Extra environment variables for the daemon. */
   env?: Record<string, string>;
+  /** A command the daemon runs under, e.g. `["prlimit", "--nofile=256", "--"]`. */
+  wrapper?: string[];
 }
 
 /** A daemon process started for a test. */
@@ -110,8 +112,10 @@ export async function startDaemon(
     configFile,
     `// written by tests/_daemon.ts\n${JSON.stringify(config, null, 2)}\n`,
   );
-  const child = new Deno.Command(Deno.execPath(), {
+  const wrapper = options.wrapper ?? [];
+  const child = new Deno.Command(wrapper[0] ?? Deno.execPath(), {
     args: [
+      ...(wrapper.length > 0 ? [...wrapper.slice(1), Deno.execPath()] : []),
       "run",
       "--allow-all",
       join(REPO, "daemon.ts"),
@@ -387,4 +391,49 @@ export function purgeCall(
       );
     });
   });
+}
+
+/**
+ * The PIDs of a test daemon's processes (the parent and its sandboxed
+ * child), found by the config file on their command lines.
+ */
+export function daemonPids(daemon: TestDaemon): number[] {
+  const pids: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const cmdline = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`);
+      if (cmdline.includes(daemon.configFile)) pids.push(Number(entry.name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+/** The highest peak resident set size (VmHWM) among `pids`, in MiB. */
+export function peakRssMiB(pids: number[]): number {
+  let peak = 0;
+  for (const pid of pids) {
+    try {
+      const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+      const kib = Number(status.match(/^VmHWM:\s+(\d+) kB/m)?.[1] ?? 0);
+      peak = Math.max(peak, kib / 1024);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return peak;
+}
+
+/** SIGKILLs every process of a test daemon, as a crash would. */
+export async function crashDaemon(daemon: TestDaemon): Promise<void> {
+  for (const pid of daemonPids(daemon)) {
+    try {
+      Deno.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  await daemon.stop("SIGKILL");
 }

@@ -12,12 +12,12 @@ export class BusyError extends ServiceError {
 }
 
 /**
- * Rough bytes the daemon holds for one path in a transfer's lists: the
- * string (V8 keeps ASCII at a byte a character, others at two) plus the
- * entry object and the map or set slot that hold it.
+ * Rough bytes the daemon holds for one path kept in a transfer's lists:
+ * the string (two bytes a character at worst), the copies checking and
+ * normalising it leaves for the collector, the entry object and its slot.
  */
 export function pathCost(path: string): number {
-  return path.length * 2 + 160;
+  return path.length * 3 + 160;
 }
 
 /** One admitted transfer: its memory account and its slot. */

@@ -65,6 +65,8 @@ function connDuplex(
     }
   };
   const duplex = new Duplex({
+    // The peer's end ends us too, so the slot is given back.
+    allowHalfOpen: false,
     read() {
       if (reading) return;
       reading = true;

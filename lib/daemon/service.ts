@@ -330,7 +330,9 @@ export async function handlePush(
   call: PushCall,
   ctx: ServiceContext,
 ): Promise<void> {
-  const reader = new MessageReader<ClientPushRequest>(call);
+  const reader = new MessageReader<ClientPushRequest>(call, {
+    highWaterMark: 4,
+  });
   const t0 = performance.now();
   let session: DataSession | undefined;
   let dataConn: Deno.Conn | undefined;

@@ -65,10 +65,26 @@ export interface RemovedCounts {
 
 // Which directory the process's working directory was verified to be, as
 // "moduleId\0relative path"; "" when unknown. Only this module changes it.
+// It holds for one synchronous stretch only (a microtask forgets it), so
+// a burst of files in one directory costs one walk, and every call after
+// an await walks again: no check outlives the turn it was made in.
 let cwdKey = "";
+let forgetQueued = false;
 
+function remember(key: string): void {
+  cwdKey = key;
+  if (forgetQueued) return;
+  forgetQueued = true;
+  queueMicrotask(() => {
+    cwdKey = "";
+    forgetQueued = false;
+  });
+}
+
+// dev:ino, plus the birth time where the filesystem keeps one: a
+// directory deleted and made again often gets the same inode number back.
 function identity(info: Deno.FileInfo): string {
-  return `${info.dev}:${info.ino}`;
+  return `${info.dev}:${info.ino}:${info.birthtime?.getTime() ?? ""}`;
 }
 
 function lstatOrUndefined(name: string): Deno.FileInfo | undefined {
@@ -368,7 +384,7 @@ export class ContainedRoot {
         );
       }
     }
-    cwdKey = key;
+    remember(key);
   }
 }
 

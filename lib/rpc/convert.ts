@@ -204,28 +204,33 @@ export function manifestStream(
   };
   return new ReadableStream<FileEntry>({
     async pull(controller) {
-      const payload = await next();
-      if (!payload) {
-        throw new ManifestProtocolError(
-          "The peer ended the call inside the manifest",
-        );
-      }
-      switch (payload.case) {
-        case "manifestComplete":
-          controller.close();
-          return;
-        case "manifestBatch":
-          for (const header of (payload.value as ManifestBatch).entries) {
-            take(header, controller);
-          }
-          return;
-        case "file":
-          take(payload.value as FileHeader, controller);
-          return;
-        default:
+      // Until something is enqueued: a pull that enqueues nothing (an
+      // empty batch) is never called again, and the stream would stall.
+      for (;;) {
+        const payload = await next();
+        if (!payload) {
           throw new ManifestProtocolError(
-            `Expected a manifest entry, got ${payload.case}`,
+            "The peer ended the call inside the manifest",
           );
+        }
+        switch (payload.case) {
+          case "manifestComplete":
+            controller.close();
+            return;
+          case "manifestBatch": {
+            const entries = (payload.value as ManifestBatch).entries;
+            for (const header of entries) take(header, controller);
+            if (entries.length > 0) return;
+            continue;
+          }
+          case "file":
+            take(payload.value as FileHeader, controller);
+            return;
+          default:
+            throw new ManifestProtocolError(
+              `Expected a manifest entry, got ${payload.case}`,
+            );
+        }
       }
     },
   });
