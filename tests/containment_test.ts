@@ -609,29 +609,93 @@ Deno.test("flood: past the descriptor limit on both ports, the daemon serves aga
   Deno.removeSync(setup.work, { recursive: true });
 });
 
-Deno.test("idle connections are closed after the handshake timeout; excess transfers get RESOURCE_EXHAUSTED", async () => {
-  const setup = setupDirs();
-  await withDaemon(setup, async (daemon, c1, c2) => {
-    const idle = await Deno.connect({
-      hostname: "127.0.0.1",
-      port: daemon.port,
-    });
-    const started = Date.now();
-    // The server speaks first (HTTP/2 settings); then, as we say
-    // nothing, it hangs up.
-    let closed = false;
-    const buffer = new Uint8Array(1024);
-    for (let i = 0; i < 100 && !closed; i++) {
-      try {
-        closed = await idle.read(buffer) === null;
-      } catch {
-        closed = true; // reset
-      }
+/** Reads until the peer closes (true) or `ms` pass (false). */
+async function closedWithin(conn: Deno.Conn, ms: number): Promise<boolean> {
+  const timer = setTimeout(() => conn.close(), ms);
+  const buffer = new Uint8Array(4096);
+  try {
+    for (let i = 0; i < 10_000; i++) {
+      if (await conn.read(buffer) === null) return true;
     }
-    idle.close();
-    assertEquals(closed, true);
-    assertEquals(Date.now() - started < 5_000, true);
+    return false;
+  } catch (error) {
+    // Reset by the daemon counts; our own timer's close does not.
+    return !(error instanceof Deno.errors.BadResource);
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch {
+      // closed by the timer
+    }
+  }
+}
 
+const HTTP2_PREFACE = new Uint8Array([
+  ...new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+  0,
+  0,
+  0,
+  4,
+  0,
+  0,
+  0,
+  0,
+  0, // an empty SETTINGS frame
+]);
+
+Deno.test("timeouts: a silent connection, an idle HTTP/2 session and an idle transfer are all dropped", async () => {
+  const setup = setupDirs();
+  await withDaemon(setup, async (daemon, c1) => {
+    const dial = () =>
+      Deno.connect({ hostname: "127.0.0.1", port: daemon.port });
+    // Says nothing at all: gone after the 1 s handshake timeout.
+    let started = Date.now();
+    assertEquals(await closedWithin(await dial(), 5000), true);
+    assertEquals(Date.now() - started >= 900, true);
+    // Speaks HTTP/2, then sits idle: gone after the 2 s idle timeout.
+    const idle = await dial();
+    await idle.write(HTTP2_PREFACE);
+    started = Date.now();
+    assertEquals(await closedWithin(idle, 8000), true);
+    assertEquals(Date.now() - started >= 1500, true);
+    // Opens a push and sends nothing more: failed after 2 s idle.
+    const push = openPush(c1);
+    push.send(pushHeader("m", ""));
+    assertEquals((await push.next())?.payload.case, "ack");
+    started = Date.now();
+    const status = await push.status;
+    assertEquals(status.code, grpc.status.DEADLINE_EXCEEDED);
+    assertEquals(
+      status.details,
+      "Transfer idle for 2 s; the daemon gave up on it",
+    );
+    assertEquals(Date.now() - started >= 1500, true);
+  }, { config: { limits: { handshakeTimeout: 1, idleTimeout: 2 } } });
+  Deno.removeSync(setup.work, { recursive: true });
+});
+
+Deno.test("caps: a transfer or connection over its limit is told RESOURCE_EXHAUSTED; the CLI says so in one line", async () => {
+  const setup = setupDirs();
+  const env = { BLIT_DISABLE_PERF_HISTORY: "1" };
+  await withDaemon(setup, async (daemon, c1, c2) => {
+    // Three connections per address (the gRPC clients have not connected
+    // yet): three idle sockets hold them, so the CLI's is answered
+    // RESOURCE_EXHAUSTED, then closed.
+    const held = [
+      await Deno.connect({ hostname: "127.0.0.1", port: daemon.port }),
+      await Deno.connect({ hostname: "127.0.0.1", port: daemon.port }),
+      await Deno.connect({ hostname: "127.0.0.1", port: daemon.port }),
+    ];
+    const refused = await runCli(["list", `${daemon.url}/m/`], { env });
+    assertEquals(refused.code, 1, refused.stdout + daemon.stderr());
+    assertMatch(
+      refused.stderr,
+      /^blit: error: The daemon has too many connections open \(limits\.maxConnections, limits\.maxConnectionsPerClient\); try again later\n$/,
+    );
+    for (const conn of held) conn.close();
+    const served = await runCli(["list", `${daemon.url}/m/`], { env });
+    assertEquals(served.code, 0, served.stderr);
     // One transfer per client address: the second is refused at once.
     const first = openPush(c1);
     first.send(pushHeader("m", ""));
@@ -642,14 +706,67 @@ Deno.test("idle connections are closed after the handshake timeout; excess trans
       second.details,
       /^Too many transfers from your address at once/,
     );
-    const cli = await runCli(["push", setup.outside, `${daemon.url}/m/`]);
+    const cli = await runCli(["push", setup.outside, `${daemon.url}/m/`], {
+      env,
+    });
     assertEquals(cli.code, 1);
-    assertMatch(cli.stderr, /^blit: error: .*Too many transfers/);
-    assertEquals(cli.stderr.trim().split("\n").length, 1, cli.stderr);
+    assertEquals(
+      cli.stderr,
+      "blit: error: Too many transfers from your address at once (1, the daemon's limit); wait for one to finish\n",
+    );
     first.cancel();
   }, {
-    config: { limits: { handshakeTimeout: 1, maxSessionsPerClient: 1 } },
+    config: {
+      limits: { maxSessionsPerClient: 1, maxConnectionsPerClient: 3 },
+    },
   });
+  Deno.removeSync(setup.work, { recursive: true });
+});
+
+Deno.test("errors name module-relative paths, never where the module lives; a module configured through a link works", async () => {
+  const setup = setupDirs();
+  const link = `${setup.work}/module-link`;
+  Deno.symlinkSync(setup.munged, link);
+  Deno.mkdirSync(`${setup.munged}/dir`);
+  Deno.writeTextFileSync(`${setup.munged}/locked`, "x");
+  Deno.chmodSync(`${setup.munged}/locked`, 0o000);
+  const env = { BLIT_DISABLE_PERF_HISTORY: "1" };
+  const local = `${setup.work}/local`;
+  Deno.mkdirSync(local);
+  Deno.writeTextFileSync(`${local}/dir`, "a file where a directory is");
+  await withDaemon(setup, async (daemon) => {
+    const runs = [
+      await runCli(["push", `${local}/`, `${daemon.url}/m/`], { env }),
+      await runCli(["pull", `${daemon.url}/m/missing`, `${local}/x`], { env }),
+      await runCli(["push", `${local}/`, `${daemon.url}/m/locked/sub/`], {
+        env,
+      }),
+    ];
+    if (Deno.uid() !== 0) {
+      // root reads mode 000 files anyway
+      runs.push(
+        await runCli(["pull", `${daemon.url}/m/locked`, `${local}/l`], { env }),
+      );
+    }
+    for (const run of runs) {
+      assertEquals(run.code, 1, run.stderr);
+      assertEquals(run.stderr.includes(setup.work), false, run.stderr);
+      assertEquals(run.stderr.trim().split("\n").length, 1, run.stderr);
+    }
+    assertMatch(runs[0].stderr, /Cannot replace directory "dir" with a file/);
+    assertMatch(runs[1].stderr, /"missing" not found in module "m"/);
+    assertEquals(
+      runs[2].stderr,
+      "blit: error: Destination locked/sub can't be made: locked is not a directory\n",
+    );
+    // Through the link the module was configured with: resolved at load.
+    const ok = await runCli(["push", `${local}/dir`, `${daemon.url}/m/new/`], {
+      env,
+    });
+    assertEquals(ok.code, 0, ok.stderr);
+    assertEquals(Deno.readTextFileSync(`${setup.munged}/new/dir`).length, 27);
+  }, { modules: { m: { path: link } } });
+  Deno.chmodSync(`${setup.munged}/locked`, 0o644);
   Deno.removeSync(setup.work, { recursive: true });
 });
 

@@ -20,6 +20,11 @@ export interface ModuleConfig {
    * (pulls give the original back). Default: true.
    */
   mungeSymlinks: boolean;
+  /**
+   * The path as configured, when it was a symlink (the sandboxed daemon
+   * re-reads the config and needs to resolve it again).
+   */
+  linkedFrom?: string;
 }
 
 /** What one client, and all clients together, may make the daemon hold. */
@@ -344,6 +349,7 @@ function parseModules(node: Node, file: string, text: string): ModuleConfig[] {
       if (key === "path") {
         try {
           module.path = checkModulePath(value, "path");
+          if (module.path !== value) module.linkedFrom = value as string;
         } catch (error) {
           if (error instanceof ConfigError) {
             throw new ConfigError(`${fat}: ${error.message}`);
@@ -415,12 +421,14 @@ export function loadConfig(flags: DaemonFlags): DaemonConfig {
       ? flags.root
       : `${Deno.cwd()}/${flags.root}`;
     config.modules = config.modules.filter((m) => m.name !== "default");
+    const real = checkModulePath(path, "--root");
     config.modules.push({
       name: "default",
-      path: checkModulePath(path, "--root"),
+      path: real,
       readOnly: false,
       comment: "--root",
       mungeSymlinks: true,
+      ...(real !== path ? { linkedFrom: path } : {}),
     });
   }
   if (config.modules.length === 0) {

@@ -22,7 +22,16 @@ export interface ControlPlaneOptions {
   /** Milliseconds a new connection has to send its first bytes. */
   handshakeTimeoutMs: number;
   log: RateLimitedLog;
+  /**
+   * Called with a connection's peer ("HOST:PORT", as grpc-js reports it)
+   * when it arrived over a cap and may only be told so; and again with
+   * `false` when it has gone.
+   */
+  onRefusedPeer?: (peer: string, refused: boolean) => void;
 }
+
+/** How long a connection over a cap may stay to hear why. */
+const REFUSAL_MS = 2000;
 
 /** A listening control plane. */
 export interface ControlPlane {
@@ -149,23 +158,36 @@ export function serveControlPlane(
   const injector = server.createConnectionInjector(
     grpc.ServerCredentials.createInsecure(),
   );
+  const inject = (conn: Deno.Conn, release: Release, timeoutMs: number) => {
+    try {
+      (conn as Deno.TcpConn).setNoDelay(true);
+    } catch {
+      // not a TCP connection option here
+    }
+    const duplex = connDuplex(conn, release, timeoutMs);
+    injector.injectConnection(duplex);
+    return duplex;
+  };
   acceptLoop(
     listener,
-    (conn, release) => {
-      try {
-        (conn as Deno.TcpConn).setNoDelay(true);
-      } catch {
-        // not a TCP connection option here
-      }
-      injector.injectConnection(
-        connDuplex(conn, release, options.handshakeTimeoutMs),
-      );
-    },
+    (conn, release) => void inject(conn, release, options.handshakeTimeoutMs),
     {
       name: "control plane",
       maxConnections: options.maxConnections,
       maxPerAddress: options.maxPerAddress,
       log: options.log,
+      // Over a cap: served just long enough for every call on it to be
+      // answered RESOURCE_EXHAUSTED, then closed.
+      onExcess: options.onRefusedPeer && ((conn, release) => {
+        const address = conn.remoteAddr as Deno.NetAddr;
+        const peer = `${address.hostname}:${address.port}`;
+        options.onRefusedPeer?.(peer, true);
+        const duplex = inject(conn, () => {
+          release();
+          options.onRefusedPeer?.(peer, false);
+        }, REFUSAL_MS);
+        setTimeout(() => duplex.destroy(), REFUSAL_MS);
+      }),
     },
   ).catch(() => {});
   let closed = false;

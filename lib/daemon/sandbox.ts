@@ -34,6 +34,8 @@ function netHost(bind: string): string {
  */
 export function sandboxFlags(config: DaemonConfig, stateDir: string): string[] {
   const read = [...config.modules.map((m) => m.path), stateDir];
+  // A module configured through a link: its name only, to resolve it.
+  for (const m of config.modules) if (m.linkedFrom) read.push(m.linkedFrom);
   if (config.configFile) read.push(config.configFile);
   const write = [
     ...config.modules.filter((m) => !m.readOnly).map((m) => m.path),

@@ -14,7 +14,9 @@ import {
   appendPerfRecord,
   type PerfRecord,
 } from "../telemetry/perf_history.ts";
+import { toStatus } from "./errors.ts";
 import {
+  checkConnection,
   handleList,
   handleListModules,
   handlePull,
@@ -79,6 +81,7 @@ export async function startDaemon(
   const record = stateDir && Deno.env.get("BLIT_DISABLE_PERF_HISTORY") !== "1"
     ? (r: PerfRecord) => void appendPerfRecord(stateDir, r)
     : undefined;
+  const refusedPeers = new Set<string>();
   const ctx: ServiceContext = {
     record,
     config,
@@ -86,6 +89,7 @@ export async function startDaemon(
     log,
     makeSymlink: options.makeSymlink,
     admission: new Admission(limits),
+    refusedPeers,
     onTempDir: journal && ((module, dir) => journal.record(module, dir)),
   };
   const server = new grpc.Server({
@@ -112,9 +116,16 @@ export async function startDaemon(
       callback: Parameters<typeof handlePurge>[1],
     ) => handlePurge(call, callback, ctx),
     listModules: (
-      _call: unknown,
-      callback: (e: null, r: ReturnType<typeof handleListModules>) => void,
-    ) => callback(null, handleListModules(ctx)),
+      call: { getPeer(): string },
+      callback: grpc.sendUnaryData<ReturnType<typeof handleListModules>>,
+    ) => {
+      try {
+        checkConnection(call, ctx);
+        callback(null, handleListModules(ctx));
+      } catch (error) {
+        callback(toStatus(error));
+      }
+    },
   });
   let control: ReturnType<typeof serveControlPlane>;
   try {
@@ -125,6 +136,8 @@ export async function startDaemon(
       maxPerAddress: limits.maxConnectionsPerClient,
       handshakeTimeoutMs: limits.handshakeTimeout * 1000,
       log: new RateLimitedLog(log),
+      onRefusedPeer: (peer, refused) =>
+        refused ? refusedPeers.add(peer) : refusedPeers.delete(peer),
     });
   } catch (error) {
     dataPlane?.close();

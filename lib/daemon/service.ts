@@ -71,7 +71,12 @@ import {
 import type { FrameEvent } from "../wire/frame_codec.ts";
 import type { DaemonConfig, ModuleConfig } from "./config.ts";
 import type { SymlinkMaker } from "./link_broker.ts";
-import { type Admission, pathCost, type Ticket } from "./admission.ts";
+import {
+  type Admission,
+  BusyError,
+  pathCost,
+  type Ticket,
+} from "./admission.ts";
 import { mungeTarget, unmungeTarget } from "./symlink_policy.ts";
 import type { PerfRecord } from "../telemetry/perf_history.ts";
 import {
@@ -104,6 +109,8 @@ export interface ServiceContext {
   record?: (record: PerfRecord) => void;
   /** Session slots and memory budgets. */
   admission: Admission;
+  /** Peers ("HOST:PORT") whose connection arrived over a connection cap. */
+  refusedPeers?: ReadonlySet<string>;
   /**
    * Journals a module directory that may get temp files (see
    * `ContainedRootOptions.onTempDir`), so a crash's are swept at start.
@@ -139,6 +146,23 @@ function moduleRoot(ctx: ServiceContext, module: ModuleConfig): ContainedRoot {
     throw new ServiceError(
       grpc.status.UNAVAILABLE,
       `Module "${module.name}" directory is missing on the daemon`,
+    );
+  }
+}
+
+/**
+ * Refuses every call on a connection that arrived over a cap, so the
+ * client hears why instead of a bare hang-up.
+ *
+ * @throws {BusyError} for such a connection.
+ */
+export function checkConnection(
+  call: { getPeer(): string },
+  ctx: ServiceContext,
+): void {
+  if (ctx.refusedPeers?.has(call.getPeer())) {
+    throw new BusyError(
+      "The daemon has too many connections open (limits.maxConnections, limits.maxConnectionsPerClient); try again later",
     );
   }
 }
@@ -351,6 +375,7 @@ export async function handlePush(
   const alive = () => idle.touch();
   call.on("data", alive);
   try {
+    checkConnection(call, ctx);
     ticket = ctx.admission.admit(clientOf(call));
     const first = await reader.next();
     if (first?.payload.case !== "header") {
@@ -387,9 +412,12 @@ export async function handlePush(
         sessionRoot.pin({ create: true });
       } catch (error) {
         if (error instanceof Deno.errors.NotADirectory) {
+          const blocker = error.message.replace(/^Not a directory: /, "");
           throw new ServiceError(
             grpc.status.FAILED_PRECONDITION,
-            `Destination ${rootRel} exists and is not a directory`,
+            blocker === rootRel
+              ? `Destination ${rootRel} exists and is not a directory`
+              : `Destination ${rootRel} can't be made: ${blocker} is not a directory`,
           );
         }
         throw error;
@@ -703,6 +731,7 @@ export async function handlePull(
   const alive = () => idle.touch();
   call.on("data", alive);
   try {
+    checkConnection(call, ctx);
     ticket = ctx.admission.admit(clientOf(call));
     const first = await reader.next();
     if (first?.payload.case !== "header") {
@@ -948,6 +977,7 @@ export async function handleList(
   ctx: ServiceContext,
 ): Promise<void> {
   try {
+    checkConnection(call, ctx);
     const module = findModule(ctx, call.request.module);
     const path = normalizeRelative(call.request.path);
     const root = moduleRoot(ctx, module);
@@ -1021,6 +1051,7 @@ export function handlePurge(
   ctx: ServiceContext,
 ): void {
   try {
+    checkConnection(call, ctx);
     const request = call.request;
     const module = findModule(ctx, request.module);
     if (module.readOnly) throw new ReadOnlyModuleError(module.name);

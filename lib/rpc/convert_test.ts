@@ -124,3 +124,33 @@ Deno.test("sendManifest batches; manifestStream reads batches, enforces order an
     PathEscapeError,
   );
 });
+
+Deno.test("manifestStream: empty batches are skipped, not a stall", async () => {
+  const queue = [
+    { case: "manifestBatch", value: create(ManifestBatchSchema, {}) },
+    { case: "manifestBatch", value: create(ManifestBatchSchema, {}) },
+    {
+      case: "manifestBatch",
+      value: create(ManifestBatchSchema, {
+        entries: [
+          create(FileHeaderSchema, { path: "a", kind: EntryKind.FILE }),
+        ],
+      }),
+    },
+    { case: "manifestBatch", value: create(ManifestBatchSchema, {}) },
+    { case: "manifestComplete", value: create(ManifestCompleteSchema, {}) },
+  ];
+  const back = await Array.fromAsync(
+    manifestStream(() => Promise.resolve(queue.shift())),
+  );
+  assertEquals(back.map((e) => e.path), ["a"]);
+  // Only empty batches, then the end: an empty manifest.
+  const empty = [
+    { case: "manifestBatch", value: create(ManifestBatchSchema, {}) },
+    { case: "manifestComplete", value: create(ManifestCompleteSchema, {}) },
+  ];
+  assertEquals(
+    await Array.fromAsync(manifestStream(() => Promise.resolve(empty.shift()))),
+    [],
+  );
+});

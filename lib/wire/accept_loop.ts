@@ -11,6 +11,14 @@ export interface AcceptLoopOptions {
   maxPerAddress?: number;
   /** Where refusals and accept failures are reported (rate-limited). */
   log?: RateLimitedLog;
+  /**
+   * Connections over a cap, up to `grace` of them at once, go here instead
+   * of being closed unanswered: the caller can tell the client why (and
+   * must close them soon). Default: closed at once.
+   */
+  onExcess?: (conn: Deno.Conn, release: Release) => void;
+  /** Excess connections handed to `onExcess` at once. Default: 16. */
+  grace?: number;
 }
 
 /** Gives a connection's slot back; call it once the connection is closed. */
@@ -64,8 +72,10 @@ export async function acceptLoop(
     }
   }
   const log = options.log ?? new RateLimitedLog((line) => console.error(line));
+  const grace = options.grace ?? 16;
   const perAddress = new Map<string, number>();
   let open = 0;
+  let excess = 0;
   let backoff = MIN_BACKOFF_MS;
   for (;;) {
     let conn: Deno.Conn;
@@ -90,11 +100,20 @@ export async function acceptLoop(
     const host = remoteHost(conn);
     const mine = perAddress.get(host) ?? 0;
     if (open >= maxConnections || mine >= maxPerAddress) {
-      try {
-        conn.close();
-      } catch {
-        // already closed
-      }
+      if (options.onExcess && excess < grace) {
+        excess++;
+        let done = false;
+        const release = () => {
+          if (!done) excess--;
+          done = true;
+        };
+        try {
+          options.onExcess(conn, release);
+        } catch {
+          release();
+          closeQuietly(conn);
+        }
+      } else closeQuietly(conn);
       log.write(
         `${options.name}:cap:${open >= maxConnections ? "*" : host}`,
         open >= maxConnections
@@ -118,11 +137,15 @@ export async function acceptLoop(
       handle(conn, release);
     } catch {
       release();
-      try {
-        conn.close();
-      } catch {
-        // already closed
-      }
+      closeQuietly(conn);
     }
+  }
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // already closed
   }
 }
