@@ -33,8 +33,20 @@ export {
   isTempName,
   setDirTimes,
   SizeMismatchError,
+  sweepTemps,
   writeFileAtomic,
 } from "./lib/fs/atomic_write.ts";
+export {
+  type ContainedOptions,
+  ContainedRoot,
+  type ContainedRootOptions,
+  ContainmentError,
+  openForRead,
+  pathAt,
+  type RemovedCounts,
+  type TreeRoot,
+} from "./lib/fs/contained_root.ts";
+export { FileTable, PathSet } from "./lib/fs/path_table.ts";
 export {
   applyDeletions,
   type DeletionCounts,

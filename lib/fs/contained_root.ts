@@ -26,6 +26,7 @@ import {
 export class ContainmentError extends Error {
   /** The path as the client named it (relative to the module). */
   readonly path: string;
+  /** `path` is module-relative ("" for the module itself). */
   constructor(path: string, reason: string) {
     super(
       path === ""
@@ -65,9 +66,12 @@ export interface RemovedCounts {
 
 // Which directory the process's working directory was verified to be, as
 // "moduleId\0relative path"; "" when unknown. Only this module changes it.
-// It holds for one synchronous stretch only (a microtask forgets it), so
-// a burst of files in one directory costs one walk, and every call after
-// an await walks again: no check outlives the turn it was made in.
+// It is forgotten at the end of the event-loop turn (a zero timer), so a
+// burst of files in one directory costs one walk, and no check outlives
+// the turn it was made in. Within a turn the working directory stays
+// pinned to the verified directory's inode whatever happens to its path:
+// at worst a call then fails (the directory was deleted), it never lands
+// elsewhere.
 let cwdKey = "";
 let forgetQueued = false;
 
@@ -75,10 +79,10 @@ function remember(key: string): void {
   cwdKey = key;
   if (forgetQueued) return;
   forgetQueued = true;
-  queueMicrotask(() => {
+  setTimeout(() => {
     cwdKey = "";
     forgetQueued = false;
-  });
+  }, 0);
 }
 
 // dev:ino, plus the birth time where the filesystem keeps one: a
@@ -134,6 +138,9 @@ export class ContainedRoot {
   readonly tempDirs: Set<string> = new Set();
 
   /**
+   * A root for the module at `modulePath` (absolute and real), optionally
+   * narrowed to the session directory `base` inside it.
+   *
    * @throws {TypeError} when `modulePath` is not an absolute path to a
    * directory (a symlink is refused: resolve it when loading the config).
    */

@@ -88,8 +88,8 @@ Deno.test("ContainedRoot: a pinned session directory swapped for another fails e
     const session = new ContainedRoot(module, "x");
     session.pin({ create: true });
     Deno.writeTextFileSync(session.at("one", { create: true }), "1");
-    // Clients act between our turns: the swap lands in a later one.
-    await Promise.resolve();
+    // Clients act between event-loop turns: the swap lands in a later one.
+    await new Promise((r) => setTimeout(r, 0));
     // Swapped for a new directory: same name, another inode.
     Deno.removeSync(`${module}/x`, { recursive: true });
     Deno.mkdirSync(`${module}/x`);
@@ -131,14 +131,15 @@ Deno.test("ContainedRoot: the module directory replaced or gone fails with a pat
   Deno.removeSync(dir, { recursive: true });
 });
 
-Deno.test("ContainedRoot: the working-directory cache does not outlive the synchronous turn", async () => {
+Deno.test("ContainedRoot: the working-directory cache does not outlive the event-loop turn", async () => {
   const { dir, module, outside } = tree();
   const cwd = Deno.cwd();
   try {
     Deno.mkdirSync(`${module}/x`);
     const root = new ContainedRoot(module);
     Deno.writeTextFileSync(root.at("x/a"), "a");
-    await Promise.resolve(); // a later turn: the walk must run again
+    // A later turn of the event loop: the walk must run again.
+    await new Promise((r) => setTimeout(r, 0));
     Deno.removeSync(`${module}/x`, { recursive: true });
     Deno.symlinkSync(outside, `${module}/x`);
     assertThrows(() => root.at("x/b"), PathEscapeError);
