@@ -6,6 +6,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const benches: { file: string; args: string[] }[] = [
   { file: "local_small_files.ts", args: [] },
   { file: "remote_small_files.ts", args: [] },
+  { file: "daemon_memory.ts", args: [] },
   {
     file: "transfer.ts",
     args: Deno.args.length > 0 ? Deno.args : ["--size-mib", "1024"],
