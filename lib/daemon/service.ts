@@ -775,7 +775,10 @@ export async function handlePull(
     );
     const files = await sendManifest(
       source,
-      (payload) => writeMessage(call, pullMessage(payload)),
+      (payload) => {
+        alive(); // a long manifest is progress, not idling
+        return writeMessage(call, pullMessage(payload));
+      },
       { files: new FileTable() },
     );
 
@@ -862,6 +865,7 @@ export async function handlePull(
           srcRoot,
           neededEntries(),
           window,
+          alive,
         );
         await nextMessage;
       }
@@ -873,6 +877,7 @@ export async function handlePull(
         srcRoot,
         neededEntries(),
         window,
+        alive,
       );
       await nextMessage;
     }
@@ -942,6 +947,7 @@ async function sendOverGrpc(
   root: ContainedRoot,
   needed: Iterable<FileEntry>,
   window: SendWindow,
+  alive: () => void,
 ): Promise<ClientPullRequest | undefined> {
   const tail = acknowledgements(
     reader,
@@ -954,6 +960,7 @@ async function sendOverGrpc(
   );
   tail.catch(() => {});
   for await (const chunk of fileDataChunks(root, needed)) {
+    alive();
     await window.reserve(chunk.data.length);
     await writeMessage(
       call,
