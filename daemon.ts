@@ -156,6 +156,12 @@ async function main(args: string[]): Promise<number> {
       1,
     );
   }
+  // Before "listening": whoever waits for that line may signal at once.
+  const stopped = new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    Deno.addSignalListener("SIGINT", stop);
+    Deno.addSignalListener("SIGTERM", stop);
+  });
   const host = config.bind.includes(":") ? `[${config.bind}]` : config.bind;
   // The details first: "listening" on stdout is the line callers wait for.
   console.error(
@@ -184,11 +190,7 @@ async function main(args: string[]): Promise<number> {
       );
     }
   }
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    Deno.addSignalListener("SIGINT", stop);
-    Deno.addSignalListener("SIGTERM", stop);
-  });
+  await stopped;
   console.error("blit-daemon: stopping");
   await daemon.stop();
   return 0;

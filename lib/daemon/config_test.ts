@@ -2,6 +2,7 @@ import { assertEquals, assertThrows } from "../../tests/_assert.ts";
 import {
   ConfigError,
   daemonStateDir,
+  DEFAULT_LIMITS,
   loadConfig,
   parseConfig,
 } from "./config.ts";
@@ -116,6 +117,43 @@ Deno.test("loadConfig: flags override; --root exports default; no module refused
   assertEquals(
     daemonStateDir(null, { HOME: "/h" }),
     "/h/.local/state/blit-daemon",
+  );
+  Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("parseConfig: limits and mungeSymlinks; a module path given as a link is resolved", () => {
+  const dir = Deno.realPathSync(Deno.makeTempDirSync());
+  Deno.mkdirSync(`${dir}/real`);
+  Deno.symlinkSync(`${dir}/real`, `${dir}/link`);
+  const c = parseConfig(
+    JSON.stringify({
+      limits: { maxSessions: 4, sessionMemory: 1048576 },
+      modules: { m: { path: `${dir}/link`, mungeSymlinks: false } },
+    }),
+    "c.jsonc",
+  );
+  assertEquals(c.limits, {
+    ...DEFAULT_LIMITS,
+    maxSessions: 4,
+    sessionMemory: 1048576,
+  });
+  assertEquals(c.modules[0], {
+    name: "m",
+    path: `${dir}/real`,
+    readOnly: false,
+    comment: "",
+    mungeSymlinks: false,
+    linkedFrom: `${dir}/link`,
+  });
+  assertThrows(
+    () => parseConfig('{"limits": {"maxSessions": 0}}', "c.jsonc"),
+    ConfigError,
+    /^c\.jsonc:1:13: limits\.maxSessions: must be a positive integer$/,
+  );
+  assertThrows(
+    () => parseConfig('{"limits": {"frob": 1}}', "c.jsonc"),
+    ConfigError,
+    /limits\.frob: unknown key/,
   );
   Deno.removeSync(dir, { recursive: true });
 });
