@@ -765,14 +765,13 @@ export async function handlePull(
       }),
     );
 
-    const source = unmunged(
-      sourceEntries(modRoot, {
-        rel: path,
-        name: baseName(path),
-        exclude: options?.exclude,
-        hash: options?.checksum,
-      }),
-    );
+    const entries = sourceEntries(modRoot, {
+      rel: path,
+      name: baseName(path),
+      exclude: options?.exclude,
+      hash: options?.checksum,
+    });
+    const source = module.mungeSymlinks ? unmunged(entries) : entries;
     const files = await sendManifest(
       source,
       (payload) => {
@@ -925,16 +924,18 @@ export async function handlePull(
 async function* unmunged(
   entries: AsyncIterable<FileEntry>,
 ): AsyncIterable<FileEntry> {
-  for await (const entry of entries) {
-    if (entry.kind === "symlink" && entry.linkTarget !== undefined) {
-      const target = unmungeTarget(entry.linkTarget);
-      if (target !== entry.linkTarget) {
-        entry.linkTarget = target;
-        entry.size = new TextEncoder().encode(target).length;
-      }
+  for await (const entry of entries) yield unmungeEntry(entry);
+}
+
+function unmungeEntry(entry: FileEntry): FileEntry {
+  if (entry.kind === "symlink" && entry.linkTarget !== undefined) {
+    const target = unmungeTarget(entry.linkTarget);
+    if (target !== entry.linkTarget) {
+      entry.linkTarget = target;
+      entry.size = new TextEncoder().encode(target).length;
     }
-    yield entry;
   }
+  return entry;
 }
 
 /**
@@ -996,7 +997,12 @@ export async function handleList(
       );
     }
     if (!info.isDirectory) {
-      const entry = listEntry(root, path, baseName(path));
+      const entry = listEntry(
+        root,
+        path,
+        baseName(path),
+        module.mungeSymlinks,
+      );
       await writeMessage(
         call,
         create(ListResponseSchema, {
@@ -1019,7 +1025,7 @@ export async function handleList(
       const batch = [];
       for (const name of names.slice(i, i + BATCH)) {
         const rel = path === "" ? name : `${path}/${name}`;
-        const entry = listEntry(root, rel, name);
+        const entry = listEntry(root, rel, name, module.mungeSymlinks);
         if (entry) batch.push(create(FileHeaderSchema, entryToHeader(entry)));
       }
       await writeMessage(
@@ -1038,14 +1044,11 @@ function listEntry(
   root: ContainedRoot,
   rel: string,
   name: string,
+  munged: boolean,
 ): FileEntry | undefined {
   try {
     const entry = entryFromPath(root.at(rel), name);
-    if (entry.kind === "symlink" && entry.linkTarget !== undefined) {
-      entry.linkTarget = unmungeTarget(entry.linkTarget);
-      entry.size = new TextEncoder().encode(entry.linkTarget).length;
-    }
-    return entry;
+    return munged ? unmungeEntry(entry) : entry;
   } catch {
     return undefined; // vanished, or a socket/fifo
   }
