@@ -527,7 +527,7 @@ function describe(error: unknown): string {
  * import { main } from "./cli.ts";
  * let out = "";
  * const code = await main(["--version"], { stdout: (t) => out += t, stderr: () => {}, stdinIsTerminal: false, stderrIsTerminal: false, prompt: () => null, env: {} });
- * console.assert(code === 0 && out.startsWith("blit "));
+ * if (!(code === 0 && out.startsWith("blit "))) throw new Error("example failed");
  * ```
  */
 export async function main(

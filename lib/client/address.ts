@@ -31,7 +31,7 @@ export interface RemoteAddress {
  * @example
  * ```ts
  * import { isRemote } from "./address.ts";
- * console.assert(isRemote("blit://h/m") && !isRemote("./blit:/x"));
+ * if (!(isRemote("blit://h/m") && !isRemote("./blit:/x"))) throw new Error("example failed");
  * ```
  */
 export function isRemote(arg: string): boolean {
@@ -45,7 +45,7 @@ export function isRemote(arg: string): boolean {
  * ```ts
  * import { parseRemote } from "./address.ts";
  * const a = parseRemote("blit://[::1]:9000/photos/2024/");
- * console.assert(a.host === "::1" && a.port === 9000 && a.module === "photos" && a.path === "2024" && a.trailingSlash);
+ * if (!(a.host === "::1" && a.port === 9000 && a.module === "photos" && a.path === "2024" && a.trailingSlash)) throw new Error("example failed");
  * ```
  * @throws {UsageError} for anything malformed.
  */
@@ -156,7 +156,7 @@ export function parseRemote(
  * @example
  * ```ts
  * import { hostPort } from "./address.ts";
- * console.assert(hostPort("::1", 1) === "[::1]:1");
+ * if (!(hostPort("::1", 1) === "[::1]:1")) throw new Error("example failed");
  * ```
  */
 export function hostPort(host: string, port: number): string {

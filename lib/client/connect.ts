@@ -91,7 +91,7 @@ export async function connect(
  * ```ts
  * import { remoteError, RemoteError } from "./connect.ts";
  * const e = remoteError({ code: 5, details: "Module \"x\" not found" }, "127.0.0.1:1") as RemoteError;
- * console.assert(e.message === "Module \"x\" not found" && !e.transient);
+ * if (!(e.message === "Module \"x\" not found" && !e.transient)) throw new Error("example failed");
  * ```
  */
 export function remoteError(error: unknown, where: string): Error {

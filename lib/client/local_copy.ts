@@ -72,8 +72,8 @@ function isDirectory(path: string): boolean {
  * @example
  * ```ts
  * import { placeLocal } from "./local_copy.ts";
- * console.assert(placeLocal("dir/", false, "a.txt").name === "a.txt");
- * console.assert(placeLocal("out/b.txt", false, "a.txt").name === "b.txt");
+ * if (!(placeLocal("dir/", false, "a.txt").name === "a.txt")) throw new Error("example failed");
+ * if (!(placeLocal("out/b.txt", false, "a.txt").name === "b.txt")) throw new Error("example failed");
  * ```
  */
 export function placeLocal(
@@ -107,7 +107,7 @@ export class NotADirectoryError extends Error {
  * import { ensureDirectory } from "./local_copy.ts";
  * const dir = `${Deno.makeTempDirSync()}/a/b`;
  * ensureDirectory(dir);
- * console.assert(Deno.statSync(dir).isDirectory);
+ * if (!(Deno.statSync(dir).isDirectory)) throw new Error("example failed");
  * ```
  * @throws {NotADirectoryError} when a file sits at `path`.
  */
@@ -148,7 +148,7 @@ function realOrAbsolute(path: string): string {
  * Deno.writeTextFileSync(`${src}/a.txt`, "hi");
  * const dst = `${Deno.makeTempDirSync()}/out`;
  * const stats = await localCopy(src, dst);
- * console.assert(stats.filesTransferred === 1 && Deno.readTextFileSync(`${dst}/a.txt`) === "hi");
+ * if (!(stats.filesTransferred === 1 && Deno.readTextFileSync(`${dst}/a.txt`) === "hi")) throw new Error("example failed");
  * ```
  * @throws {SourceNotFoundError} when `src` does not exist.
  */

@@ -23,7 +23,7 @@ export interface TransferResult extends TransferStats {
  * ```ts
  * import { summaryJson } from "./summary.ts";
  * const s = summaryJson("copy", { filesTransferred: 1, bytesTransferred: 2, filesDeleted: 0, filesSkipped: 0, transport: "local", streams: 1, fallback: false, handshakeMs: 0, manifestMs: 0, transferMs: 0, retries: 0 }, 5);
- * console.assert(s.startsWith('{"op":"copy"'));
+ * if (!(s.startsWith('{"op":"copy"'))) throw new Error("example failed");
  * ```
  */
 export function summaryJson(
@@ -50,7 +50,7 @@ export function summaryJson(
  * @example
  * ```ts
  * import { summaryLine } from "./summary.ts";
- * console.assert(summaryLine("push", { filesTransferred: 1, bytesTransferred: 2048, filesDeleted: 0, filesSkipped: 3, transport: "tcp", streams: 1, fallback: false, handshakeMs: 0, manifestMs: 0, transferMs: 0, retries: 0 }, 10, false).includes("1 file"));
+ * if (!(summaryLine("push", { filesTransferred: 1, bytesTransferred: 2048, filesDeleted: 0, filesSkipped: 3, transport: "tcp", streams: 1, fallback: false, handshakeMs: 0, manifestMs: 0, transferMs: 0, retries: 0 }, 10, false).includes("1 file"))) throw new Error("example failed");
  * ```
  */
 export function summaryLine(
@@ -87,7 +87,7 @@ export function summaryLine(
  * @example
  * ```ts
  * import { formatBytes } from "./summary.ts";
- * console.assert(formatBytes(1536) === "1.5 KiB");
+ * if (!(formatBytes(1536) === "1.5 KiB")) throw new Error("example failed");
  * ```
  */
 export function formatBytes(n: number): string {

@@ -202,7 +202,7 @@ function parseLimits(node: Node, file: string, text: string): DaemonLimits {
  * ```ts
  * import { parseConfig } from "./config.ts";
  * const c = parseConfig('{ "port": 9000 } // comment', "blit.jsonc");
- * console.assert(c.port === 9000 && c.bind === "127.0.0.1");
+ * if (!(c.port === 9000 && c.bind === "127.0.0.1")) throw new Error("example failed");
  * ```
  * @throws {ConfigError} for bad JSONC, unknown keys, wrong types, bad paths.
  */
@@ -389,7 +389,7 @@ function parseModules(node: Node, file: string, text: string): ModuleConfig[] {
  * import { loadConfig } from "./config.ts";
  * const root = Deno.makeTempDirSync();
  * const c = loadConfig({ root, port: 1234 });
- * console.assert(c.modules[0].name === "default" && c.port === 1234);
+ * if (!(c.modules[0].name === "default" && c.port === 1234)) throw new Error("example failed");
  * ```
  * @throws {ConfigError} for bad files or flags, or when no module is configured.
  */
@@ -447,7 +447,7 @@ export function loadConfig(flags: DaemonFlags): DaemonConfig {
  * @example
  * ```ts
  * import { daemonStateDir } from "./config.ts";
- * console.assert(daemonStateDir(null, { BLIT_STATE_DIR: "/s" }) === "/s/daemon");
+ * if (!(daemonStateDir(null, { BLIT_STATE_DIR: "/s" }) === "/s/daemon")) throw new Error("example failed");
  * ```
  */
 export function daemonStateDir(

@@ -47,7 +47,7 @@ export class ReadOnlyModuleError extends ServiceError {
  * ```ts
  * import { toStatus, ServiceError } from "./errors.ts";
  * import { status } from "@grpc/grpc-js";
- * console.assert(toStatus(new ServiceError(status.NOT_FOUND, "x")).code === status.NOT_FOUND);
+ * if (!(toStatus(new ServiceError(status.NOT_FOUND, "x")).code === status.NOT_FOUND)) throw new Error("example failed");
  * ```
  */
 export function toStatus(error: unknown): { code: Status; details: string } {

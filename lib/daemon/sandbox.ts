@@ -29,7 +29,7 @@ function netHost(bind: string): string {
  * import { sandboxFlags } from "./sandbox.ts";
  * import { DEFAULT_LIMITS } from "./config.ts";
  * const flags = sandboxFlags({ bind: "127.0.0.1", port: 1, dataPort: 0, advertiseData: null, forceGrpcData: false, stateDir: null, configFile: null, limits: DEFAULT_LIMITS, modules: [{ name: "m", path: "/srv/m", readOnly: true, comment: "", mungeSymlinks: true }] }, "/state");
- * console.assert(flags.includes("--allow-read=/srv/m,/state") && flags.includes("--allow-write=/state"));
+ * if (!(flags.includes("--allow-read=/srv/m,/state") && flags.includes("--allow-write=/state"))) throw new Error("example failed");
  * ```
  */
 export function sandboxFlags(config: DaemonConfig, stateDir: string): string[] {
@@ -57,7 +57,7 @@ export function sandboxFlags(config: DaemonConfig, stateDir: string): string[] {
  * @example
  * ```ts
  * import { isSandboxed } from "./sandbox.ts";
- * console.assert(typeof isSandboxed() === "boolean");
+ * if (!(typeof isSandboxed() === "boolean")) throw new Error("example failed");
  * ```
  */
 export function isSandboxed(): boolean {
@@ -74,7 +74,7 @@ export function isSandboxed(): boolean {
  * @example
  * ```ts
  * import { canReexec } from "./sandbox.ts";
- * console.assert(typeof canReexec() === "boolean");
+ * if (!(typeof canReexec() === "boolean")) throw new Error("example failed");
  * ```
  */
 export function canReexec(): boolean {

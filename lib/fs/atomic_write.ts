@@ -116,7 +116,7 @@ function removeQuietly(path: string): void {
  * const f = AtomicFile.open(root, { path: "a.txt", kind: "file", size: 2, mtimeMs: 0, mode: 0o644 });
  * f.write(new TextEncoder().encode("hi"));
  * f.commit();
- * console.assert(Deno.readTextFileSync(`${root}/a.txt`) === "hi");
+ * if (!(Deno.readTextFileSync(`${root}/a.txt`) === "hi")) throw new Error("example failed");
  * ```
  */
 export class AtomicFile {
@@ -271,7 +271,7 @@ export class AtomicFile {
  * @example
  * ```ts
  * import { abortAllOpen } from "./atomic_write.ts";
- * console.assert(abortAllOpen() === 0);
+ * if (!(abortAllOpen() === 0)) throw new Error("example failed");
  * ```
  */
 export function abortAllOpen(): number {
@@ -290,7 +290,7 @@ export function abortAllOpen(): number {
  * import { writeFileAtomic } from "./atomic_write.ts";
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * writeFileAtomic(root, { path: "d/a", kind: "file", size: 1, mtimeMs: 0, mode: 0o600 }, new Uint8Array(1));
- * console.assert(Deno.statSync(`${root}/d/a`).size === 1);
+ * if (!(Deno.statSync(`${root}/d/a`).size === 1)) throw new Error("example failed");
  * ```
  * @throws {SizeMismatchError} when `data.length !== entry.size`.
  */
@@ -328,7 +328,7 @@ export function writeFileAtomic(
  * Deno.writeTextFileSync(src, "abc");
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * copyFileAtomic(src, root, { path: "c", kind: "file", size: 3, mtimeMs: 0, mode: 0o644 });
- * console.assert(Deno.readTextFileSync(`${root}/c`) === "abc");
+ * if (!(Deno.readTextFileSync(`${root}/c`) === "abc")) throw new Error("example failed");
  * ```
  */
 export function copyFileAtomic(
@@ -478,7 +478,7 @@ function renameOrConflict(tmp: string, finalPath: string, rel: string): void {
  * import { applyDir } from "./atomic_write.ts";
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * applyDir(root, { path: "x/y", kind: "dir", size: 0, mtimeMs: 0, mode: 0o755 });
- * console.assert(Deno.statSync(`${root}/x/y`).isDirectory);
+ * if (!(Deno.statSync(`${root}/x/y`).isDirectory)) throw new Error("example failed");
  * ```
  */
 export function applyDir(root: TreeRoot, entry: FileEntry): boolean {
@@ -510,7 +510,7 @@ export function applyDir(root: TreeRoot, entry: FileEntry): boolean {
  * import { applySymlink } from "./atomic_write.ts";
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * applySymlink(root, { path: "l", kind: "symlink", size: 1, mtimeMs: 0, mode: 0o777, linkTarget: "t" });
- * console.assert(Deno.readLinkSync(`${root}/l`) === "t");
+ * if (!(Deno.readLinkSync(`${root}/l`) === "t")) throw new Error("example failed");
  * ```
  * @throws {EntryConflictError} when a directory sits at the final path.
  */
@@ -544,7 +544,7 @@ export function applySymlink(root: TreeRoot, entry: FileEntry): void {
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * Deno.mkdirSync(`${root}/d`);
  * setDirTimes(root, [{ path: "d", kind: "dir", size: 0, mtimeMs: 1000, mode: 0o755 }]);
- * console.assert(Deno.statSync(`${root}/d`).mtime!.getTime() === 1000);
+ * if (!(Deno.statSync(`${root}/d`).mtime!.getTime() === 1000)) throw new Error("example failed");
  * ```
  */
 export function setDirTimes(
@@ -633,7 +633,7 @@ function depth(path: string): number {
  * import { cleanupTemps } from "./atomic_write.ts";
  * const root = Deno.makeTempDirSync();
  * Deno.writeTextFileSync(`${root}/.a.blit-0123456789ab.tmp`, "");
- * console.assert(cleanupTemps(root) === 1);
+ * if (!(cleanupTemps(root) === 1)) throw new Error("example failed");
  * ```
  */
 export function cleanupTemps(
@@ -671,7 +671,7 @@ export function cleanupTemps(
  * @example
  * ```ts
  * import { isTempName } from "./atomic_write.ts";
- * console.assert(isTempName(".a.blit-0123456789ab.tmp") && !isTempName("a"));
+ * if (!(isTempName(".a.blit-0123456789ab.tmp") && !isTempName("a"))) throw new Error("example failed");
  * ```
  */
 export function isTempName(name: string): boolean {

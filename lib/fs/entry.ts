@@ -10,7 +10,7 @@ export type EntryKind = "file" | "dir" | "symlink";
  * ```ts
  * import type { FileEntry } from "./entry.ts";
  * const e: FileEntry = { path: "a/b.txt", kind: "file", size: 3, mtimeMs: 0, mode: 0o644 };
- * console.assert(e.kind === "file");
+ * if (!(e.kind === "file")) throw new Error("example failed");
  * ```
  */
 export interface FileEntry {

@@ -89,7 +89,7 @@ function toEntry(
  * import { entryFromPath } from "./enumerate.ts";
  * const path = Deno.makeTempFileSync();
  * Deno.writeTextFileSync(path, "abc");
- * console.assert(entryFromPath(path, "x.txt").size === 3);
+ * if (!(entryFromPath(path, "x.txt").size === 3)) throw new Error("example failed");
  * ```
  * @throws {Deno.errors.NotFound} when nothing exists at `absPath`.
  * @throws {TypeError} for sockets, fifos and devices.
@@ -119,7 +119,7 @@ export function entryFromPath(absPath: string, relPath: string): FileEntry {
  * Deno.mkdirSync(`${root}/d`);
  * Deno.writeTextFileSync(`${root}/d/f.txt`, "x");
  * const paths = (await Array.fromAsync(enumerate(root))).map((e) => e.path);
- * console.assert(paths.join() === "d,d/f.txt");
+ * if (!(paths.join() === "d,d/f.txt")) throw new Error("example failed");
  * ```
  * @throws {Deno.errors.NotFound} (through the stream) when `root` is missing.
  */
@@ -196,7 +196,7 @@ export function enumerate(
  * import { sourceEntries } from "./enumerate.ts";
  * const path = Deno.makeTempFileSync();
  * const entries = await Array.fromAsync(sourceEntries(path, { name: "f" }));
- * console.assert(entries.length === 1 && entries[0].path === "f");
+ * if (!(entries.length === 1 && entries[0].path === "f")) throw new Error("example failed");
  * ```
  */
 export function sourceEntries(

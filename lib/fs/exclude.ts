@@ -14,7 +14,7 @@ export type ExcludeMatcher = (relPath: string) => boolean;
  * ```ts
  * import { excludeMatcher } from "./exclude.ts";
  * const excluded = excludeMatcher(["*.log", "/build"]);
- * console.assert(excluded("a/b.log") && excluded("build") && !excluded("a/build"));
+ * if (!(excluded("a/b.log") && excluded("build") && !excluded("a/build"))) throw new Error("example failed");
  * ```
  * @throws {TypeError} when a pattern is empty.
  */

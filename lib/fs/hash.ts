@@ -25,7 +25,7 @@ function sharedHasher(): Promise<IHasher> {
  * ```ts
  * import { hashBytes } from "./hash.ts";
  * const h = await hashBytes(new TextEncoder().encode("hi"));
- * console.assert(h.length === 16);
+ * if (!(h.length === 16)) throw new Error("example failed");
  * ```
  */
 export async function hashBytes(data: Uint8Array): Promise<Uint8Array> {
@@ -47,7 +47,7 @@ export async function hashBytes(data: Uint8Array): Promise<Uint8Array> {
  * Deno.writeTextFileSync(path, "hi");
  * const a = await hashFile(path);
  * const b = await hashBytes(new TextEncoder().encode("hi"));
- * console.assert(a.every((v, i) => v === b[i]));
+ * if (!(a.every((v, i) => v === b[i]))) throw new Error("example failed");
  * ```
  * @throws {Deno.errors.NotFound} when the file does not exist.
  */
@@ -79,7 +79,7 @@ export async function hashFile(
  * @example
  * ```ts
  * import { sameHash } from "./hash.ts";
- * console.assert(sameHash(new Uint8Array([1]), new Uint8Array([1])));
+ * if (!(sameHash(new Uint8Array([1]), new Uint8Array([1])))) throw new Error("example failed");
  * ```
  */
 export function sameHash(a: Uint8Array, b: Uint8Array): boolean {

@@ -39,7 +39,7 @@ function depth(path: string): number {
  * Deno.writeTextFileSync(`${root}/old`, "");
  * Deno.writeTextFileSync(`${root}/new`, "");
  * const plan = await planDeletions(root, new Set(["new"]));
- * console.assert(plan.length === 1 && plan[0].path === "old");
+ * if (!(plan.length === 1 && plan[0].path === "old")) throw new Error("example failed");
  * ```
  */
 export async function planDeletions(
@@ -73,7 +73,7 @@ export async function planDeletions(
  * import { countTree } from "./mirror_plan.ts";
  * const dir = Deno.makeTempDirSync();
  * Deno.writeTextFileSync(`${dir}/f`, "");
- * console.assert(countTree(dir).files === 1);
+ * if (!(countTree(dir).files === 1)) throw new Error("example failed");
  * ```
  */
 export function countTree(
@@ -104,7 +104,7 @@ export function countTree(
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * Deno.writeTextFileSync(`${root}/old`, "");
  * const counts = applyDeletions(root, [{ path: "old", kind: "file", size: 0, mtimeMs: 0, mode: 0o644 }]);
- * console.assert(counts.files === 1);
+ * if (!(counts.files === 1)) throw new Error("example failed");
  * ```
  */
 export function applyDeletions(

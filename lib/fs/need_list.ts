@@ -36,7 +36,7 @@ function lstatOrUndefined(abs: string): Deno.FileInfo | undefined {
  * import { needsTransfer } from "./need_list.ts";
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * const e = { path: "a", kind: "file" as const, size: 1, mtimeMs: 0, mode: 0o644 };
- * console.assert(await needsTransfer(root, e));
+ * if (!(await needsTransfer(root, e))) throw new Error("example failed");
  * ```
  * @throws {PathEscapeError} when `entry.path` would leave `destRoot`.
  */
@@ -97,7 +97,7 @@ async function differs(
  * ```ts
  * import { fileDiffers } from "./need_list.ts";
  * const e = { path: "a", kind: "file" as const, size: 1, mtimeMs: 1500, mode: 0o644 };
- * console.assert(fileDiffers(undefined, e));
+ * if (!(fileDiffers(undefined, e))) throw new Error("example failed");
  * ```
  */
 export function fileDiffers(
@@ -116,7 +116,7 @@ export function fileDiffers(
  * @example
  * ```ts
  * import { lstatIfExists } from "./need_list.ts";
- * console.assert(lstatIfExists("/definitely/not/here") === undefined);
+ * if (!(lstatIfExists("/definitely/not/here") === undefined)) throw new Error("example failed");
  * ```
  */
 export function lstatIfExists(abs: string): Deno.FileInfo | undefined {
@@ -143,7 +143,7 @@ export function lstatIfExists(abs: string): Deno.FileInfo | undefined {
  * const out = await Array.fromAsync(ReadableStream.from([
  *   { path: "a", kind: "file" as const, size: 1, mtimeMs: 0, mode: 0o644 },
  * ]).pipeThrough(stage));
- * console.assert(out.length === 1 && stage.skipped === 0);
+ * if (!(out.length === 1 && stage.skipped === 0)) throw new Error("example failed");
  * ```
  */
 export class NeedListStream extends TransformStream<FileEntry, FileEntry> {

@@ -29,8 +29,8 @@ const encoder = new TextEncoder();
  * @example
  * ```ts
  * import { normalizeRelative } from "./safe_path.ts";
- * console.assert(normalizeRelative("./a//b/") === "a/b");
- * console.assert(normalizeRelative("") === "");
+ * if (!(normalizeRelative("./a//b/") === "a/b")) throw new Error("example failed");
+ * if (!(normalizeRelative("") === "")) throw new Error("example failed");
  * ```
  * @throws {PathEscapeError} when the path is unsafe.
  */
@@ -95,7 +95,7 @@ export interface ResolveOptions {
  * ```ts
  * import { resolveInside } from "./safe_path.ts";
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
- * console.assert(resolveInside(root, "x/y") === root + "/x/y");
+ * if (!(resolveInside(root, "x/y") === root + "/x/y")) throw new Error("example failed");
  * ```
  * @throws {PathEscapeError} when the path is unsafe or leaves `root`.
  */

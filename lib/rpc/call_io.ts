@@ -81,7 +81,7 @@ export interface MessageReadable<T> {
  * const r = new MessageReader<number>(source);
  * source.emit("data", 1);
  * source.emit("end");
- * console.assert(await r.next() === 1 && await r.next() === undefined);
+ * if (!(await r.next() === 1 && await r.next() === undefined)) throw new Error("example failed");
  * ```
  */
 export class MessageReader<T> {
@@ -242,7 +242,7 @@ export const ACK_EVERY_BYTES = 2 * 1024 * 1024;
  * const tail = acknowledgements(reader, window, () => new Error("stopped"));
  * source.emit("data", { payload: { case: "dataAck", value: { bytes: 8n } } });
  * source.emit("data", { payload: { case: "done", value: { bytes: 0n } } });
- * console.assert((await tail)?.payload.case === "done");
+ * if (!((await tail)?.payload.case === "done")) throw new Error("example failed");
  * ```
  */
 export async function acknowledgements<

@@ -22,7 +22,7 @@ export const MAX_LINK_TARGET = 4096;
  * ```ts
  * import { entryToHeader } from "./convert.ts";
  * const h = entryToHeader({ path: "a", kind: "file", size: 1, mtimeMs: 5, mode: 0o644 });
- * console.assert(h.path === "a" && h.size === 1n);
+ * if (!(h.path === "a" && h.size === 1n)) throw new Error("example failed");
  * ```
  */
 export function entryToHeader(entry: FileEntry): FileHeader {
@@ -50,7 +50,7 @@ export function entryToHeader(entry: FileEntry): FileHeader {
  * ```ts
  * import { entryToHeader, headerToEntry } from "./convert.ts";
  * const e = headerToEntry(entryToHeader({ path: "./a", kind: "dir", size: 0, mtimeMs: 0, mode: 0o755 }));
- * console.assert(e.path === "a" && e.kind === "dir");
+ * if (!(e.path === "a" && e.kind === "dir")) throw new Error("example failed");
  * ```
  * @throws {PathEscapeError} for unsafe paths.
  * @throws {RangeError} for bad kinds, sizes, modes or link targets.
@@ -119,7 +119,7 @@ export const MANIFEST_BATCH = 512;
  * const files = await sendManifest([{ path: "a", kind: "file", size: 1, mtimeMs: 0, mode: 0o644 }], async (p) => {
  *   sent.push(p.case);
  * });
- * console.assert(sent.join() === "manifestBatch,manifestComplete" && files.has("a"));
+ * if (!(sent.join() === "manifestBatch,manifestComplete" && files.has("a"))) throw new Error("example failed");
  * ```
  */
 export async function sendManifest<
@@ -175,7 +175,7 @@ export async function sendManifest<
  *   { case: "manifestComplete", value: create(ManifestCompleteSchema, {}) },
  * ];
  * const entries = await Array.fromAsync(manifestStream(() => Promise.resolve(queue.shift() as never)));
- * console.assert(entries.length === 1 && entries[0].path === "a");
+ * if (!(entries.length === 1 && entries[0].path === "a")) throw new Error("example failed");
  * ```
  */
 export function manifestStream(

@@ -37,7 +37,7 @@ function deserializer<T extends DescMessage>(
  * import { serviceDefinition } from "./service.ts";
  * import { Blit } from "./gen/blit_pb.ts";
  * const def = serviceDefinition(Blit);
- * console.assert(def.push.path === "/blit.v2.Blit/Push");
+ * if (!(def.push.path === "/blit.v2.Blit/Push")) throw new Error("example failed");
  * ```
  */
 export function serviceDefinition(

@@ -27,7 +27,7 @@ export const MAX_HISTORY_BYTES = 1024 * 1024;
  * @example
  * ```ts
  * import { stateDir } from "./perf_history.ts";
- * console.assert(stateDir({ BLIT_STATE_DIR: "/s" }) === "/s");
+ * if (!(stateDir({ BLIT_STATE_DIR: "/s" }) === "/s")) throw new Error("example failed");
  * ```
  */
 export function stateDir(
@@ -50,7 +50,7 @@ export function stateDir(
  * import { appendPerfRecord } from "./perf_history.ts";
  * const dir = Deno.makeTempDirSync();
  * appendPerfRecord(dir, { timestamp: "t", op: "push", transport: "tcp", streams: 1, files: 1, bytes: 1, handshake_ms: 0, manifest_ms: 0, transfer_ms: 0, retries: 0, fallback: false });
- * console.assert(Deno.readTextFileSync(`${dir}/perf_history.jsonl`).endsWith("\n"));
+ * if (!(Deno.readTextFileSync(`${dir}/perf_history.jsonl`).endsWith("\n"))) throw new Error("example failed");
  * ```
  */
 export function appendPerfRecord(dir: string, record: PerfRecord): boolean {
@@ -94,7 +94,7 @@ export function appendPerfRecord(dir: string, record: PerfRecord): boolean {
  * @example
  * ```ts
  * import { readPerfHistory } from "./perf_history.ts";
- * console.assert(readPerfHistory(Deno.makeTempDirSync()).length === 0);
+ * if (!(readPerfHistory(Deno.makeTempDirSync()).length === 0)) throw new Error("example failed");
  * ```
  */
 export function readPerfHistory(dir: string): PerfRecord[] {

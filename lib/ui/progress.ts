@@ -46,7 +46,7 @@ function stderrWriter(): (text: string) => void {
  * bar.total(2, 2048);
  * bar.file();
  * bar.bytes(1024);
- * console.assert(bar.render().includes("1/2 files"));
+ * if (!(bar.render().includes("1/2 files"))) throw new Error("example failed");
  * ```
  */
 export class ProgressBar implements ProgressSink {

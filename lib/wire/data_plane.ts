@@ -87,7 +87,7 @@ function remote(conn: Deno.Conn): string {
  * import { DataPlaneServer } from "./data_plane.ts";
  * import { TokenIssuer } from "./token.ts";
  * const server = DataPlaneServer.listen({ hostname: "127.0.0.1", port: 0, issuer: new TokenIssuer() });
- * console.assert(server.port > 0);
+ * if (!(server.port > 0)) throw new Error("example failed");
  * server.close();
  * ```
  */
@@ -320,7 +320,7 @@ function reasonOf(error: unknown, timeoutMs: number): string {
  * try {
  *   await dialDataPlane("127.0.0.1", 1, "t", { timeoutMs: 500 });
  * } catch (e) {
- *   console.assert(e instanceof DataPlaneUnreachableError);
+ *   if (!(e instanceof DataPlaneUnreachableError)) throw new Error("example failed");
  * }
  * ```
  * @throws {DataPlaneUnreachableError} when it can't connect in time.

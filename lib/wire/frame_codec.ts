@@ -38,7 +38,7 @@ export class FrameProtocolError extends Error {
  * @example
  * ```ts
  * import { encodeHello } from "./frame_codec.ts";
- * console.assert(encodeHello("t").length === 9);
+ * if (!(encodeHello("t").length === 9)) throw new Error("example failed");
  * ```
  * @throws {RangeError} when the token is longer than MAX_TOKEN_BYTES.
  */
@@ -63,7 +63,7 @@ export function encodeHello(token: string): Uint8Array {
  * @example
  * ```ts
  * import { encodeHello, helloTokenLength } from "./frame_codec.ts";
- * console.assert(helloTokenLength(encodeHello("abc").subarray(0, 8)) === 3);
+ * if (!(helloTokenLength(encodeHello("abc").subarray(0, 8)) === 3)) throw new Error("example failed");
  * ```
  * @throws {FrameProtocolError} for a wrong magic or an oversized token.
  */
@@ -93,7 +93,7 @@ export function helloTokenLength(prefix: Uint8Array): number {
  * ```ts
  * import { encodeFileHeader } from "./frame_codec.ts";
  * const h = encodeFileHeader({ path: "a", kind: "file", size: 1, mtimeMs: 0, mode: 0o644 });
- * console.assert(h.length === 24 && h[0] === 1);
+ * if (!(h.length === 24 && h[0] === 1)) throw new Error("example failed");
  * ```
  * @throws {RangeError} for an empty or over-long path or a bad size.
  */
@@ -121,7 +121,7 @@ export function encodeFileHeader(entry: FileEntry): Uint8Array {
  * @example
  * ```ts
  * import { fileHeaderSize } from "./frame_codec.ts";
- * console.assert(fileHeaderSize(new TextEncoder().encode("a")) === 24);
+ * if (!(fileHeaderSize(new TextEncoder().encode("a")) === 24)) throw new Error("example failed");
  * ```
  */
 export function fileHeaderSize(pathBytes: Uint8Array): number {
@@ -140,7 +140,7 @@ export function fileHeaderSize(pathBytes: Uint8Array): number {
  * const path = new TextEncoder().encode("a");
  * const out = new Uint8Array(fileHeaderSize(path));
  * const n = writeFileHeader(out, 0, path, { path: "a", kind: "file", size: 0, mtimeMs: 0, mode: 0o644 });
- * console.assert(n === out.length);
+ * if (!(n === out.length)) throw new Error("example failed");
  * ```
  */
 export function writeFileHeader(
@@ -166,7 +166,7 @@ export function writeFileHeader(
  * @example
  * ```ts
  * import { encodeEnd } from "./frame_codec.ts";
- * console.assert(encodeEnd()[0] === 0);
+ * if (!(encodeEnd()[0] === 0)) throw new Error("example failed");
  * ```
  */
 export function encodeEnd(): Uint8Array {
@@ -186,7 +186,7 @@ export function encodeEnd(): Uint8Array {
  * const ev = d.push(encodeFileHeader({ path: "a", kind: "file", size: 0, mtimeMs: 0, mode: 0o644 }));
  * ev.push(...d.push(encodeEnd()));
  * d.finish();
- * console.assert(ev.length === 2 && ev[1].type === "end");
+ * if (!(ev.length === 2 && ev[1].type === "end")) throw new Error("example failed");
  * ```
  */
 export class FrameDecoder {

@@ -63,7 +63,7 @@ function readFull(
  *   ReadableStream.from([{ path: "a", kind: "file" as const, size: 2, mtimeMs: 0, mode: 0o644 }])
  *     .pipeThrough(encodeFrames(root)).pipeThrough(decodeFrames()),
  * );
- * console.assert(events.map((e) => e.type).join() === "file,data,end");
+ * if (!(events.map((e) => e.type).join() === "file,data,end")) throw new Error("example failed");
  * ```
  */
 export function encodeFrames(
@@ -182,7 +182,7 @@ export function encodeFrames(
  * import { decodeFrames } from "./frame_stream.ts";
  * import { encodeEnd } from "./frame_codec.ts";
  * const ev = await Array.fromAsync(ReadableStream.from([encodeEnd()]).pipeThrough(decodeFrames()));
- * console.assert(ev.length === 1 && ev[0].type === "end");
+ * if (!(ev.length === 1 && ev[0].type === "end")) throw new Error("example failed");
  * ```
  */
 export function decodeFrames(): TransformStream<Uint8Array, FrameEvent> {

@@ -25,7 +25,7 @@ export interface FileDataChunk {
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * Deno.writeTextFileSync(`${root}/a`, "hi");
  * const chunks = await Array.fromAsync(fileDataChunks(root, [{ path: "a", kind: "file", size: 2, mtimeMs: 0, mode: 0o644 }]));
- * console.assert(chunks.length === 1 && chunks[0].last && chunks[0].header?.path === "a");
+ * if (!(chunks.length === 1 && chunks[0].last && chunks[0].header?.path === "a")) throw new Error("example failed");
  * ```
  */
 export async function* fileDataChunks(
@@ -83,7 +83,7 @@ export async function* fileDataChunks(
  * import { chunksToFrames } from "./grpc_data.ts";
  * const e = { path: "a", kind: "file" as const, size: 1, mtimeMs: 0, mode: 0o644 };
  * const ev = await Array.fromAsync(ReadableStream.from([{ path: "a", header: e, data: new Uint8Array(1), last: true }]).pipeThrough(chunksToFrames()));
- * console.assert(ev.map((x) => x.type).join() === "file,data");
+ * if (!(ev.map((x) => x.type).join() === "file,data")) throw new Error("example failed");
  * ```
  */
 export function chunksToFrames(): TransformStream<FileDataChunk, FrameEvent> {

@@ -47,7 +47,7 @@ export interface ReceiveSinkOptions {
  * await ReadableStream.from([
  *   { type: "file" as const, entry: e }, { type: "data" as const, bytes: new Uint8Array([1, 2]) }, { type: "end" as const },
  * ]).pipeTo(sink);
- * console.assert(sink.stats.files === 1 && Deno.statSync(`${root}/a`).size === 2);
+ * if (!(sink.stats.files === 1 && Deno.statSync(`${root}/a`).size === 2)) throw new Error("example failed");
  * ```
  */
 export class ReceiveSink extends WritableStream<FrameEvent> {

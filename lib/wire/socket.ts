@@ -24,7 +24,7 @@ export interface ConnReadableOptions {
  * const server = await accepted;
  * await ReadableStream.from([new Uint8Array([1, 2])]).pipeTo(connWritable(client));
  * const chunks = await Array.fromAsync(connReadable(server));
- * console.assert(chunks.length === 1 && chunks[0][1] === 2);
+ * if (!(chunks.length === 1 && chunks[0][1] === 2)) throw new Error("example failed");
  * client.close();
  * server.close();
  * listener.close();
@@ -84,7 +84,7 @@ export function connReadable(
  * const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
  * const server = await accepted;
  * await ReadableStream.from([new Uint8Array([7])]).pipeTo(connWritable(client));
- * console.assert((await readExact(server, 1))[0] === 7);
+ * if (!((await readExact(server, 1))[0] === 7)) throw new Error("example failed");
  * client.close();
  * server.close();
  * listener.close();
@@ -119,7 +119,7 @@ export function connWritable(conn: Deno.Conn): WritableStream<Uint8Array> {
  * const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
  * const server = await accepted;
  * await writeAll(client, new Uint8Array([1, 2, 3]));
- * console.assert((await readExact(server, 3)).length === 3);
+ * if (!((await readExact(server, 3)).length === 3)) throw new Error("example failed");
  * client.close();
  * server.close();
  * listener.close();
@@ -158,7 +158,7 @@ export async function readExact(
  *   writeAll(client, new Uint8Array(100_000)),
  *   readExact(server, 100_000),
  * ]);
- * console.assert(got.length === 100_000);
+ * if (!(got.length === 100_000)) throw new Error("example failed");
  * client.close();
  * server.close();
  * listener.close();

@@ -48,7 +48,7 @@ function hex(bytes: Uint8Array): string {
  * const issuer = new TokenIssuer();
  * const token = await issuer.issue({ sessionId: "s", module: "m", scope: "push" });
  * const claims = await issuer.verify(token, { module: "m", scope: "push" });
- * console.assert(claims.sessionId === "s");
+ * if (!(claims.sessionId === "s")) throw new Error("example failed");
  * ```
  */
 export class TokenIssuer {
