@@ -49,6 +49,7 @@ export {
 export { FileTable, PathSet } from "./lib/fs/path_table.ts";
 export {
   applyDeletions,
+  countDeletions,
   type DeletionCounts,
   type MirrorPlanOptions,
   planDeletions,

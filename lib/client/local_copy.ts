@@ -5,7 +5,11 @@ import { NeedListStream, needsTransfer } from "../fs/need_list.ts";
 import { hashFile } from "../fs/hash.ts";
 import { applyDir, applySymlink, setDirTimes } from "../fs/atomic_write.ts";
 import { CopyPool } from "./_copy_pool.ts";
-import { applyDeletions, planDeletions } from "../fs/mirror_plan.ts";
+import {
+  applyDeletions,
+  countDeletions,
+  planDeletions,
+} from "../fs/mirror_plan.ts";
 
 /** Options for {@linkcode localCopy}. */
 export interface LocalCopyOptions {
@@ -312,7 +316,7 @@ export async function localCopy(
         throw error;
       });
     if (dryRun) {
-      stats.filesDeleted = plan.length;
+      stats.filesDeleted = countDeletions(destRoot, plan).files;
     } else {
       stats.filesDeleted = applyDeletions(destRoot, plan).files;
     }

@@ -5,7 +5,11 @@ import type { FileEntry } from "../fs/entry.ts";
 import { sourceEntries } from "../fs/enumerate.ts";
 import { NeedListStream } from "../fs/need_list.ts";
 import { applyDir, applySymlink, setDirTimes } from "../fs/atomic_write.ts";
-import { applyDeletions, planDeletions } from "../fs/mirror_plan.ts";
+import {
+  applyDeletions,
+  countDeletions,
+  planDeletions,
+} from "../fs/mirror_plan.ts";
 import {
   type ClientPullRequest,
   ClientPullRequestSchema,
@@ -677,7 +681,9 @@ async function pullOnce(
             if (dryRun && error instanceof Deno.errors.NotFound) return [];
             throw error;
           });
-          deleted = dryRun ? plan.length : applyDeletions(root, plan).files;
+          deleted = dryRun
+            ? countDeletions(root, plan).files
+            : applyDeletions(root, plan).files;
         }
         await writeMessage(
           call,

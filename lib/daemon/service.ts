@@ -13,6 +13,7 @@ import {
 } from "../fs/atomic_write.ts";
 import {
   applyDeletions,
+  countDeletions,
   type DeletionCounts,
   planDeletions,
 } from "../fs/mirror_plan.ts";
@@ -537,7 +538,7 @@ export async function handlePush(
           value: create(PushSummarySchema, {
             filesTransferred: BigInt(expected.size + links),
             bytesTransferred: BigInt(bytes),
-            filesDeleted: BigInt(plan.length),
+            filesDeleted: BigInt(countDeletions(sessionRoot, plan).files),
             filesSkipped: BigInt(needList.skipped),
           }),
         }),

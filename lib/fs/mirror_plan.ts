@@ -136,3 +136,48 @@ export function applyDeletions(
   }
   return counts;
 }
+
+/**
+ * What {@linkcode applyDeletions} would remove for `plan`, counted the same
+ * way (files and links inside removed directories included), touching
+ * nothing: the counts a dry run reports.
+ *
+ * Permissions: read on `destRoot`.
+ *
+ * @example
+ * ```ts
+ * import { countDeletions } from "./mirror_plan.ts";
+ * const root = Deno.realPathSync(Deno.makeTempDirSync());
+ * Deno.mkdirSync(`${root}/old`);
+ * Deno.writeTextFileSync(`${root}/old/a`, "");
+ * Deno.writeTextFileSync(`${root}/old/b`, "");
+ * const plan = [{ path: "old", kind: "dir" as const, size: 0, mtimeMs: 0, mode: 0o755 }];
+ * const counts = countDeletions(root, plan);
+ * if (counts.files !== 2 || counts.dirs !== 1) throw new Error("example failed");
+ * ```
+ */
+export function countDeletions(
+  destRoot: TreeRoot,
+  plan: readonly FileEntry[],
+): DeletionCounts {
+  const counts: DeletionCounts = { files: 0, dirs: 0 };
+  if (destRoot instanceof ContainedRoot) {
+    for (const entry of plan) {
+      destRoot.removeTree(entry.path, counts, { dryRun: true });
+    }
+    return counts;
+  }
+  for (const entry of plan) {
+    const abs = resolveInside(destRoot, entry.path);
+    let info: Deno.FileInfo;
+    try {
+      info = Deno.lstatSync(abs);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) continue;
+      throw error;
+    }
+    if (info.isDirectory) countTree(abs, counts);
+    else counts.files++;
+  }
+  return counts;
+}
