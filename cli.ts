@@ -14,8 +14,8 @@ import {
 } from "./lib/client/local_copy.ts";
 import type { RemoteTransferOptions } from "./lib/client/remote.ts";
 import { ProgressBar } from "./lib/ui/progress.ts";
+import { formatBytes } from "./lib/ui/format.ts";
 import {
-  formatBytes,
   summaryJson,
   summaryLine,
   type TransferResult,

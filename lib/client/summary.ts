@@ -1,4 +1,5 @@
 // The `--json` summary of a transfer, as the contract spells it.
+import { formatBytes } from "../ui/format.ts";
 import type { TransferStats } from "../fs/entry.ts";
 
 /** How the bytes travelled. */
@@ -79,24 +80,4 @@ export function summaryLine(
   parts.push(`via ${result.transport}${result.fallback ? " (fallback)" : ""}`);
   parts.push(`${Math.round(durationMs)} ms`);
   return parts.join(", ");
-}
-
-/**
- * Bytes in binary units.
- *
- * @example
- * ```ts
- * import { formatBytes } from "./summary.ts";
- * if (!(formatBytes(1536) === "1.5 KiB")) throw new Error("example failed");
- * ```
- */
-export function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${n} B` : `${value.toFixed(1)} ${units[unit]}`;
 }

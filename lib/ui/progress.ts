@@ -1,5 +1,5 @@
 // A progress bar on stderr: the data loop bumps counters, a timer redraws.
-import { formatBytes } from "../client/summary.ts";
+import { formatBytes } from "./format.ts";
 
 /** What transfers report progress to. */
 export interface ProgressSink {
