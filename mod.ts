@@ -77,11 +77,17 @@ export {
   SourceChangedError,
 } from "./lib/wire/frame_stream.ts";
 export {
+  type FrameHandlers,
   ReceiveSink,
   type ReceiveSinkOptions,
   type ReceiveStats,
 } from "./lib/wire/receive_sink.ts";
-export { connReadable, connWritable } from "./lib/wire/socket.ts";
+export {
+  connReadable,
+  type ConnReadableOptions,
+  connWritable,
+} from "./lib/wire/socket.ts";
+export type { ProgressSink } from "./lib/ui/progress.ts";
 export {
   type TokenClaims,
   TokenError,

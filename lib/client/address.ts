@@ -6,6 +6,7 @@ export const DEFAULT_PORT = 50051;
 
 /** Bad command-line input: the CLI exits 2. */
 export class UsageError extends Error {
+  /** What is wrong with the arguments. */
   constructor(message: string) {
     super(message);
     this.name = "UsageError";
@@ -16,6 +17,7 @@ export class UsageError extends Error {
 export interface RemoteAddress {
   /** Host name or IP, without IPv6 brackets. */
   host: string;
+  /** The daemon's control port (default 50051). */
   port: number;
   /** Module name ("" only for `blit modules` addresses). */
   module: string;

@@ -32,7 +32,9 @@ export interface LocalCopyOptions {
  * callers that only know the platform class still recognise it.
  */
 export class SourceNotFoundError extends Deno.errors.NotFound {
+  /** The source path as given. */
   readonly path: string;
+  /** Nothing exists at `path`. */
   constructor(path: string) {
     super(`source not found: ${path}`);
     this.name = "SourceNotFoundError";

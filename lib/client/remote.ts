@@ -80,10 +80,15 @@ import type { ProgressSink } from "../ui/progress.ts";
 
 /** Options for push and pull. */
 export interface RemoteTransferOptions {
+  /** Delete what the destination has and the source has not. Default: false. */
   mirror?: boolean;
+  /** Report what would happen; change nothing. Default: false. */
   dryRun?: boolean;
+  /** Compare content hashes instead of size and mtime. Default: false. */
   checksum?: boolean;
+  /** Send file bytes over the gRPC control connection only. Default: false. */
   forceGrpcData?: boolean;
+  /** Globs to leave out (never sent, never deleted). Default: none. */
   exclude?: readonly string[];
   /** Requested streams (0 = daemon's choice). */
   streams?: number;
@@ -744,17 +749,25 @@ export function pullRemote(
 
 /** One listed entry. */
 export interface ListEntry {
+  /** The entry's name in the listed directory. */
   name: string;
+  /** A directory. */
   isDir: boolean;
+  /** A symlink (listed as itself, never followed). */
   isSymlink: boolean;
+  /** Bytes (for a link, its target's length). */
   size: number;
+  /** Modification time, ms since the epoch. */
   mtimeMs: number;
+  /** A symlink's target text. */
   linkTarget?: string;
 }
 
 /** A listing and whether the listed path is a directory. */
 export interface Listing {
+  /** Whether the listed path is a directory (else one entry for the file). */
   pathIsDir: boolean;
+  /** The entries, sorted by name. */
   entries: ListEntry[];
 }
 

@@ -7,13 +7,19 @@ export type TransportKind = "tcp" | "grpc" | "local";
 
 /** What a push, pull or local copy reports. */
 export interface TransferResult extends TransferStats {
+  /** How the bytes travelled. */
   transport: TransportKind;
+  /** Data streams used. */
   streams: number;
   /** True when the TCP data plane was tried and failed. */
   fallback: boolean;
+  /** Milliseconds to connect and agree on the transfer. */
   handshakeMs: number;
+  /** Milliseconds to exchange manifest and need list. */
   manifestMs: number;
+  /** Milliseconds moving bytes. */
   transferMs: number;
+  /** Retries after transient failures. */
   retries: number;
 }
 

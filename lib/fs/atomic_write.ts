@@ -10,6 +10,7 @@ import { type ContainedRoot, pathAt, type TreeRoot } from "./contained_root.ts";
 
 /** A non-directory can't replace a directory (or the reverse) here. */
 export class EntryConflictError extends Error {
+  /** Says which entry is in the way and what to do. */
   constructor(message: string) {
     super(message);
     this.name = "EntryConflictError";
@@ -18,6 +19,7 @@ export class EntryConflictError extends Error {
 
 /** A file body that did not match its declared size. */
 export class SizeMismatchError extends Error {
+  /** Says which file and by how much. */
   constructor(message: string) {
     super(message);
     this.name = "SizeMismatchError";
@@ -120,6 +122,7 @@ function removeQuietly(path: string): void {
  * ```
  */
 export class AtomicFile {
+  /** The entry being written (its mode and mtime are applied on commit). */
   readonly entry: FileEntry;
   readonly #root: TreeRoot;
   /** Absolute for a string root; names in the parent for a contained one. */

@@ -16,6 +16,7 @@ export type EntryKind = "file" | "dir" | "symlink";
 export interface FileEntry {
   /** Path relative to the root, '/'-separated, never empty, no `.`/`..`. */
   path: string;
+  /** File, directory or symlink. */
   kind: EntryKind;
   /** Size in bytes (0 for directories; link text length for symlinks). */
   size: number;

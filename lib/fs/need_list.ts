@@ -149,6 +149,7 @@ export function lstatIfExists(abs: string): Deno.FileInfo | undefined {
 export class NeedListStream extends TransformStream<FileEntry, FileEntry> {
   #skipped = { count: 0 };
 
+  /** A need list against the tree at `destRoot`. */
   constructor(destRoot: TreeRoot, options: NeedListOptions = {}) {
     if (destRoot === "") {
       throw new TypeError(

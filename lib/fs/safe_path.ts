@@ -12,6 +12,7 @@ export const MAX_NAME_BYTES = 255;
 export class PathEscapeError extends Error {
   /** The offending path as given. */
   readonly path: string;
+  /** The unsafe `path` as given and why it was refused. */
   constructor(path: string, reason: string) {
     super(`Unsafe path ${JSON.stringify(path)}: ${reason}`);
     this.name = "PathEscapeError";

@@ -11,8 +11,11 @@ import { RateLimitedLog } from "./rate_log.ts";
 
 /** The client could not reach the data plane; it falls back to gRPC. */
 export class DataPlaneUnreachableError extends Error {
+  /** The address dialled, `HOST:PORT`. */
   readonly address: string;
+  /** Why it could not be reached. */
   readonly reason: string;
+  /** The data plane at `address` could not be reached for `reason`. */
   constructor(address: string, reason: string) {
     super(`Data plane ${address} unreachable (${reason})`);
     this.name = "DataPlaneUnreachableError";
@@ -23,6 +26,7 @@ export class DataPlaneUnreachableError extends Error {
 
 /** The data plane refused the connection or a session got none. */
 export class DataPlaneRejectedError extends Error {
+  /** Why the connection was refused. */
   constructor(message: string) {
     super(message);
     this.name = "DataPlaneRejectedError";
@@ -31,6 +35,7 @@ export class DataPlaneRejectedError extends Error {
 
 /** A transfer waiting for its one data connection. */
 export interface DataSession {
+  /** The session id the token names. */
   readonly id: string;
   /** The signed one-time token the client presents. */
   readonly token: string;
@@ -50,9 +55,11 @@ interface Pending {
 
 /** Options for {@linkcode DataPlaneServer.listen}. */
 export interface DataPlaneOptions {
+  /** Address to listen on. */
   hostname: string;
   /** 0 = ephemeral. */
   port: number;
+  /** Signs and checks the one-time tokens. */
   issuer: TokenIssuer;
   /** Time a new connection has to present its token. Default: 5000 ms. */
   handshakeTimeoutMs?: number;

@@ -26,6 +26,7 @@ export type FrameEvent =
 
 /** The peer broke the framing rules; the connection must be dropped. */
 export class FrameProtocolError extends Error {
+  /** What was wrong with the frames. */
   constructor(message: string) {
     super(message);
     this.name = "FrameProtocolError";

@@ -19,6 +19,7 @@ export interface EncodeFramesOptions {
 
 /** A source file changed between the manifest and the transfer. */
 export class SourceChangedError extends Error {
+  /** Which file changed and what to do. */
   constructor(message: string) {
     super(message);
     this.name = "SourceChangedError";

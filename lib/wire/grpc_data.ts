@@ -6,9 +6,13 @@ import { SourceChangedError } from "./frame_stream.ts";
 
 /** One FileData message's worth: the first chunk of a file has `header`. */
 export interface FileDataChunk {
+  /** The file the chunk belongs to. */
   path: string;
+  /** The file's entry, on its first chunk. */
   header?: FileEntry;
+  /** Body bytes. */
   data: Uint8Array;
+  /** Whether this chunk ends the file. */
   last: boolean;
 }
 

@@ -7,7 +7,9 @@ import { type FrameEvent, FrameProtocolError } from "./frame_codec.ts";
 
 /** What a {@linkcode ReceiveSink} committed. */
 export interface ReceiveStats {
+  /** Files committed. */
   files: number;
+  /** Body bytes committed. */
   bytes: number;
 }
 
@@ -54,6 +56,7 @@ export class ReceiveSink extends WritableStream<FrameEvent> {
   readonly #stats: ReceiveStats;
   readonly #handlers: FrameHandlers;
 
+  /** A sink writing under `root` exactly the files in `expected`. */
   constructor(
     root: TreeRoot,
     expected: ReadonlyMap<string, FileEntry> | FileTable,

@@ -6,9 +6,13 @@ export type TokenScope = "push" | "pull";
 
 /** Verified claims. */
 export interface TokenClaims {
+  /** The transfer the token opens. */
   sessionId: string;
+  /** The module (the token's audience). */
   module: string;
+  /** Push or pull. */
   scope: TokenScope;
+  /** A random nonce: each token is accepted once. */
   nonce: string;
   /** Expiry, ms since the epoch. */
   expiresAt: number;
@@ -16,6 +20,7 @@ export interface TokenClaims {
 
 /** A token that is invalid, expired, for something else, or already used. */
 export class TokenError extends Error {
+  /** Why the token was refused. */
   constructor(message: string) {
     super(message);
     this.name = "TokenError";
@@ -58,6 +63,7 @@ export class TokenIssuer {
   /** Burned nonces -> expiry (ms), pruned once expired. */
   readonly #burned = new Map<string, number>();
 
+  /** An issuer with a fresh random key. */
   constructor(options: TokenIssuerOptions = {}) {
     const ttl = options.ttlSeconds ?? 30;
     if (!Number.isInteger(ttl) || ttl <= 0 || ttl > 60) {
