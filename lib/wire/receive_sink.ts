@@ -15,8 +15,11 @@ export interface ReceiveStats {
 
 /** A sink's synchronous handlers (see {@linkcode ReceiveSink.direct}). */
 export interface FrameHandlers {
+  /** Takes one event; its bytes may be a view valid only during the call. */
   write(event: FrameEvent): void;
+  /** The stream ended: checks the end frame came and nothing is missing. */
   close(): void;
+  /** The stream failed: removes the file in progress. */
   abort(reason?: unknown): void;
 }
 
