@@ -5,8 +5,8 @@
 //
 //   deno run -A bench/daemon_memory.ts [--files 1000000]
 import { parseArgs } from "node:util";
-import * as grpc from "@grpc/grpc-js";
-import { create } from "@bufbuild/protobuf";
+import * as grpc from "../lib/deps/grpc.ts";
+import { create } from "../lib/deps/protobuf.ts";
 import {
   type ClientPushRequest,
   ClientPushRequestSchema,

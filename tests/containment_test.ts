@@ -2,8 +2,8 @@
 // swaps between the check and the use (read, write, mirror), escaping and
 // absolute link targets, links through symlinked parents, temp files left
 // by a crash, connection floods and a hostile manifest.
-import * as grpc from "@grpc/grpc-js";
-import { create } from "@bufbuild/protobuf";
+import * as grpc from "../lib/deps/grpc.ts";
+import { create } from "../lib/deps/protobuf.ts";
 import { assertEquals, assertMatch } from "./_assert.ts";
 import { runCli } from "./_helpers.ts";
 import {

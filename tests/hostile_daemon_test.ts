@@ -1,8 +1,8 @@
 // The CLI against a hostile daemon: a fake server that lies in its
 // manifest or sends files nobody asked for. Nothing may land outside the
 // destination, and nothing half-written may stay.
-import * as grpc from "@grpc/grpc-js";
-import { create } from "@bufbuild/protobuf";
+import * as grpc from "../lib/deps/grpc.ts";
+import { create } from "../lib/deps/protobuf.ts";
 import { assertEquals, assertMatch } from "./_assert.ts";
 import { runCli } from "./_helpers.ts";
 import {

@@ -1,5 +1,5 @@
 // Opens the control-plane channel and turns gRPC failures into messages.
-import * as grpc from "@grpc/grpc-js";
+import * as grpc from "../deps/grpc.ts";
 import { BlitClient, MAX_MESSAGE_BYTES } from "../rpc/service.ts";
 import { hostPort, type RemoteAddress } from "./address.ts";
 

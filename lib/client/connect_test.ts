@@ -1,4 +1,4 @@
-import { status } from "@grpc/grpc-js";
+import { status } from "../deps/grpc.ts";
 import { assertEquals, assertRejects } from "../../tests/_assert.ts";
 import {
   connect,

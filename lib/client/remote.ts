@@ -1,6 +1,6 @@
 // Remote operations: push, pull, list, purge and modules against a daemon.
-import type * as grpc from "@grpc/grpc-js";
-import { create } from "@bufbuild/protobuf";
+import type * as grpc from "../deps/grpc.ts";
+import { create } from "../deps/protobuf.ts";
 import type { FileEntry } from "../fs/entry.ts";
 import { sourceEntries } from "../fs/enumerate.ts";
 import { NeedListStream } from "../fs/need_list.ts";

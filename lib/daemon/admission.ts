@@ -1,5 +1,5 @@
 // Who may start a transfer, and how much a transfer may make us hold.
-import { status as Status } from "@grpc/grpc-js";
+import { status as Status } from "../deps/grpc.ts";
 import type { DaemonLimits } from "./config.ts";
 import { ServiceError } from "./errors.ts";
 

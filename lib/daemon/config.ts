@@ -5,7 +5,7 @@ import {
   parseTree,
   printParseErrorCode,
   stripComments,
-} from "jsonc-parser";
+} from "../deps/jsonc_parser.ts";
 
 /** One exported directory. */
 export interface ModuleConfig {

@@ -5,7 +5,7 @@
 // accept() fails once with EMFILE; a flood of idle connections then
 // leaves the daemon deaf after the attacker is gone. Deno.listen's
 // accept reports the error and can simply be called again.
-import * as grpc from "@grpc/grpc-js";
+import * as grpc from "../deps/grpc.ts";
 import { Duplex } from "node:stream";
 import { acceptLoop, type Release } from "../wire/accept_loop.ts";
 import type { RateLimitedLog } from "../wire/rate_log.ts";

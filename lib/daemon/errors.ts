@@ -1,5 +1,5 @@
 // Maps daemon-side failures to gRPC statuses the CLI turns into messages.
-import { status as Status } from "@grpc/grpc-js";
+import { status as Status } from "../deps/grpc.ts";
 import { PathEscapeError } from "../fs/safe_path.ts";
 import { ContainmentError } from "../fs/contained_root.ts";
 import { EntryConflictError, SizeMismatchError } from "../fs/atomic_write.ts";
@@ -46,7 +46,7 @@ export class ReadOnlyModuleError extends ServiceError {
  * @example
  * ```ts
  * import { toStatus, ServiceError } from "./errors.ts";
- * import { status } from "@grpc/grpc-js";
+ * import { status } from "../deps/grpc.ts";
  * if (!(toStatus(new ServiceError(status.NOT_FOUND, "x")).code === status.NOT_FOUND)) throw new Error("example failed");
  * ```
  */

@@ -1,5 +1,5 @@
 // Starts the daemon's gRPC control plane and TCP data plane.
-import * as grpc from "@grpc/grpc-js";
+import * as grpc from "../deps/grpc.ts";
 import { blitService, MAX_MESSAGE_BYTES } from "../rpc/service.ts";
 import { DataPlaneServer } from "../wire/data_plane.ts";
 import { TokenIssuer } from "../wire/token.ts";

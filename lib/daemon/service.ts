@@ -1,6 +1,6 @@
 // The daemon's gRPC handlers: Push, Pull, List, Purge, ListModules.
-import * as grpc from "@grpc/grpc-js";
-import { create } from "@bufbuild/protobuf";
+import * as grpc from "../deps/grpc.ts";
+import { create } from "../deps/protobuf.ts";
 import type { FileEntry } from "../fs/entry.ts";
 import { entryFromPath, sourceEntries } from "../fs/enumerate.ts";
 import { NeedListStream } from "../fs/need_list.ts";

@@ -1,6 +1,6 @@
 // `--exclude` globs, matched the way rsync users expect.
 // @ts-types="npm:@types/picomatch@4.0.3"
-import picomatch from "picomatch";
+import picomatch from "../deps/picomatch.ts";
 
 /** Decides whether a relative path is excluded. */
 export type ExcludeMatcher = (relPath: string) => boolean;

@@ -4,7 +4,11 @@
 // "did this file change" a 128-bit xxh3 has negligible collision odds and is
 // several times faster than BLAKE3/SHA-256 here. Authenticity comes from the
 // transport, not from this hash.
-import type { IHasher } from "hash-wasm";
+import { loadHashWasm } from "../deps/hash_wasm.ts";
+
+type IHasher = Awaited<
+  ReturnType<Awaited<ReturnType<typeof loadHashWasm>>["createXXHash128"]>
+>;
 
 /** Read size for hashing: big sync reads keep the syscall count low. */
 const READ_SIZE = 1 << 20;
@@ -14,7 +18,7 @@ let hasher: Promise<IHasher> | undefined;
 function sharedHasher(): Promise<IHasher> {
   // Loaded on first use: the wasm module costs ~35 ms of start-up that
   // transfers without --checksum never need.
-  hasher ??= import("hash-wasm").then((m) => m.createXXHash128());
+  hasher ??= loadHashWasm().then((m) => m.createXXHash128());
   return hasher;
 }
 

@@ -1,5 +1,5 @@
 // Converts between pipeline entries and their protobuf messages.
-import { create } from "@bufbuild/protobuf";
+import { create } from "../deps/protobuf.ts";
 import type { FileEntry } from "../fs/entry.ts";
 import { normalizeRelative, PathEscapeError } from "../fs/safe_path.ts";
 import {
@@ -167,7 +167,7 @@ export async function sendManifest<
  *
  * @example
  * ```ts
- * import { create } from "@bufbuild/protobuf";
+ * import { create } from "../deps/protobuf.ts";
  * import { entryToHeader, manifestStream } from "./convert.ts";
  * import { ManifestBatchSchema, ManifestCompleteSchema } from "./gen/blit_pb.ts";
  * const queue = [

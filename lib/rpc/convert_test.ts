@@ -1,4 +1,4 @@
-import { create } from "@bufbuild/protobuf";
+import { create } from "../deps/protobuf.ts";
 import {
   assertEquals,
   assertRejects,

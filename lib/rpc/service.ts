@@ -1,12 +1,12 @@
 // Adapts the protobuf-es service descriptor of `blit.v2.Blit` to grpc-js.
-import * as grpc from "@grpc/grpc-js";
+import * as grpc from "../deps/grpc.ts";
 import {
   type DescMessage,
   fromBinary,
   type MessageShape,
   toBinary,
-} from "@bufbuild/protobuf";
-import type { DescService } from "@bufbuild/protobuf";
+} from "../deps/protobuf.ts";
+import type { DescService } from "../deps/protobuf.ts";
 import { Buffer } from "node:buffer";
 import { Blit } from "./gen/blit_pb.ts";
 

@@ -1,5 +1,5 @@
 // One-time data-plane tokens: HS256 JWTs with a random nonce, burned on use.
-import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
+import { errors as joseErrors, jwtVerify, SignJWT } from "../deps/jose.ts";
 
 /** What a token allows. */
 export type TokenScope = "push" | "pull";

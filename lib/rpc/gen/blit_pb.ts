@@ -8,9 +8,9 @@
 // @generated from file blit.proto (package blit.v2, syntax proto3)
 /* eslint-disable */
 
-import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Message } from "@bufbuild/protobuf";
+import type { GenEnum, GenFile, GenMessage, GenService } from "../../deps/protobuf_codegen.ts";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "../../deps/protobuf_codegen.ts";
+import type { Message } from "../../deps/protobuf.ts";
 
 /**
  * Describes the file blit.proto.
