@@ -11,15 +11,6 @@ export class BusyError extends ServiceError {
   }
 }
 
-/**
- * Rough bytes the daemon holds for one path kept in a transfer's lists:
- * the string (two bytes a character at worst), the copies checking and
- * normalising it leaves for the collector, the entry object and its slot.
- */
-export function pathCost(path: string): number {
-  return path.length * 3 + 160;
-}
-
 /** One admitted transfer: its memory account and its slot. */
 export interface Ticket {
   /** Bytes charged so far. */

@@ -1,5 +1,6 @@
 import { assertEquals, assertThrows } from "../../tests/_assert.ts";
-import { Admission, BusyError, pathCost } from "./admission.ts";
+import { Admission, BusyError } from "./admission.ts";
+import { pathCost } from "../transfer/receiver.ts";
 import { DEFAULT_LIMITS } from "./config.ts";
 
 Deno.test("Admission: session slots per daemon and per client, freed on release", () => {

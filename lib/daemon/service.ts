@@ -3,23 +3,11 @@ import * as grpc from "../deps/grpc.ts";
 import { create } from "../deps/protobuf.ts";
 import type { FileEntry } from "../fs/entry.ts";
 import { entryFromPath, sourceEntries } from "../fs/enumerate.ts";
-import { NeedListStream } from "../fs/need_list.ts";
-import {
-  applyDir,
-  applySymlink,
-  isTempName,
-  setDirTimes,
-  sweepTemps,
-} from "../fs/atomic_write.ts";
-import {
-  applyDeletions,
-  countDeletions,
-  type DeletionCounts,
-  planDeletions,
-} from "../fs/mirror_plan.ts";
+import { isTempName, sweepTemps } from "../fs/atomic_write.ts";
 import { normalizeRelative, PathEscapeError } from "../fs/safe_path.ts";
 import { ContainedRoot } from "../fs/contained_root.ts";
-import { FileTable, PathSet } from "../fs/path_table.ts";
+import { GrpcReceiver, Receiver } from "../transfer/receiver.ts";
+import { FileTable } from "../fs/path_table.ts";
 import {
   AckSchema,
   type ClientPullRequest,
@@ -62,22 +50,11 @@ import {
 } from "../rpc/call_io.ts";
 import type { DataPlaneServer, DataSession } from "../wire/data_plane.ts";
 import type { TokenScope } from "../wire/token.ts";
-import { receiveFrames, sendFrames } from "../wire/frame_io.ts";
-import { ReceiveSink } from "../wire/receive_sink.ts";
-import {
-  chunksToFrames,
-  type FileDataChunk,
-  fileDataChunks,
-} from "../wire/grpc_data.ts";
-import type { FrameEvent } from "../wire/frame_codec.ts";
+import { sendFrames } from "../wire/frame_io.ts";
+import { type FileDataChunk, fileDataChunks } from "../wire/grpc_data.ts";
 import type { DaemonConfig, ModuleConfig } from "./config.ts";
 import type { SymlinkMaker } from "./link_broker.ts";
-import {
-  type Admission,
-  BusyError,
-  pathCost,
-  type Ticket,
-} from "./admission.ts";
+import { type Admission, BusyError, type Ticket } from "./admission.ts";
 import { mungeTarget, unmungeTarget } from "./symlink_policy.ts";
 import type { PerfRecord } from "../telemetry/perf_history.ts";
 import {
@@ -91,10 +68,6 @@ import {
 export const MAX_MANIFEST_ENTRIES = 10_000_000;
 /** Paths per FileList / ListResponse message. */
 const BATCH = 1000;
-/** Budget bytes per path in a mirror's keep set (a PathSet slot, amortized). */
-const KEEP_COST = 24;
-/** Budget bytes per needed file (a FileTable row and slots, amortized). */
-const FILE_COST = 64;
 /** Budget bytes per path a pull's need list names (the string and a slot). */
 const NEED_COST = 64;
 
@@ -304,37 +277,6 @@ async function negotiate(
   };
 }
 
-/**
- * Receives file bytes over gRPC: FileData messages in, the shared
- * ReceiveSink at the end.
- */
-class GrpcReceiver {
-  readonly #writer: WritableStreamDefaultWriter<FileDataChunk>;
-  readonly done: Promise<void>;
-  constructor(sink: ReceiveSink) {
-    const frames = chunksToFrames();
-    const ended = new TransformStream<FrameEvent, FrameEvent>({
-      flush(controller) {
-        controller.enqueue({ type: "end" });
-      },
-    });
-    this.done = frames.readable.pipeThrough(ended).pipeTo(sink);
-    this.done.catch(() => {});
-    this.#writer = frames.writable.getWriter();
-  }
-  async write(chunk: FileDataChunk): Promise<void> {
-    await this.#writer.ready;
-    await this.#writer.write(chunk);
-  }
-  async finish(): Promise<void> {
-    await this.#writer.close();
-    await this.done;
-  }
-  abort(reason: unknown): void {
-    this.#writer.abort(reason).catch(() => {});
-  }
-}
-
 function chunkFromMessage(
   message: ClientPushRequest | ServerPullResponse,
 ): FileDataChunk {
@@ -394,7 +336,6 @@ export async function handlePush(
     // a trailing slash), otherwise it becomes the destination path itself.
     let rootRel = dest;
     let rename: string | undefined;
-    let offeredName: string | undefined;
     if (header.sourceIsFile) {
       const info = modRoot.lstat(dest);
       if (
@@ -432,16 +373,8 @@ export async function handlePush(
       }),
     );
 
-    // Manifest -> need list -> dirs/links applied, files collected.
-    // Compact tables: a million-file push holds ~70 bytes a file, not its
-    // strings (see path_table.ts); a single file keeps its rename in a map.
-    const keep = new PathSet();
-    const expected = rename === undefined
-      ? new FileTable()
-      : new Map<string, FileEntry>();
-    const dirs: FileEntry[] = [];
-    let links = 0;
-    let bytes = 0;
+    // The receiving role: manifest -> need list -> dirs/links applied,
+    // needed files named back to the client in FileList batches.
     let paths: string[] = [];
     const flushPaths = async () => {
       if (paths.length === 0) return;
@@ -455,91 +388,50 @@ export async function handlePush(
         }),
       );
     };
-    const mirror = header.mirror && !header.sourceIsFile;
     const admitted = ticket;
-    const manifest = manifestStream(
-      async () => (await reader.next())?.payload,
-      {
-        maxEntries: MAX_MANIFEST_ENTRIES,
-        onEntry(entry, index) {
-          if (rename !== undefined) {
-            if (index > 1) {
-              throw protocolError(
-                "A single-file push carries one manifest entry",
-              );
-            }
-            offeredName = entry.path;
-            entry.path = rename;
-          }
-          refuseTempNames(entry.path);
-          if (entry.kind === "symlink" && module.mungeSymlinks) {
-            // Before the need list, so an unchanged munged link is skipped.
-            const inModule = rootRel === ""
-              ? entry.path
-              : `${rootRel}/${entry.path}`;
-            entry.linkTarget = mungeTarget(inModule, entry.linkTarget ?? "");
-          }
-          if (mirror) {
-            admitted.charge(KEEP_COST);
-            keep.add(entry.path);
-          }
-        },
-      },
-    );
-    const needList = new NeedListStream(sessionRoot, {
+    const receiver = new Receiver(sessionRoot, {
+      mirror: header.mirror && !header.sourceIsFile,
+      dryRun,
       checksum: options?.checksum ?? false,
+      exclude: options?.exclude,
+      rename,
+      onEntry(entry) {
+        refuseTempNames(entry.path);
+        if (entry.kind === "symlink" && module.mungeSymlinks) {
+          // Before the need list, so an unchanged munged link is skipped.
+          const inModule = rootRel === ""
+            ? entry.path
+            : `${rootRel}/${entry.path}`;
+          entry.linkTarget = mungeTarget(inModule, entry.linkTarget ?? "");
+        }
+      },
+      charge: (bytes) => admitted.charge(bytes),
+      makeSymlink: ctx.makeSymlink &&
+        ((_root, entry) => ctx.makeSymlink!(sessionRoot, entry)),
     });
-    await manifest.pipeThrough(needList).pipeTo(
-      new WritableStream<FileEntry>({
-        async write(entry) {
-          if (entry.kind === "dir") {
-            admitted.charge(pathCost(entry.path));
-            dirs.push(entry);
-            if (!dryRun) applyDir(sessionRoot, entry);
-          } else if (entry.kind === "symlink") {
-            if (!dryRun) {
-              if (ctx.makeSymlink) await ctx.makeSymlink(sessionRoot, entry);
-              else applySymlink(sessionRoot, entry);
-            }
-            links++;
-          } else {
-            // Keyed by the name the client offered; written under entry.path.
-            const key = offeredName ?? entry.path;
-            if (expected.has(key)) {
-              throw protocolError(`Manifest lists ${key} twice`);
-            }
-            admitted.charge(FILE_COST);
-            try {
-              expected.set(key, entry);
-            } catch {
-              throw protocolError(`Manifest lists ${key} twice`);
-            }
-            bytes += entry.size;
-            paths.push(key);
-            if (paths.length >= BATCH) await flushPaths();
-          }
-        },
+    await receiver.plan(
+      manifestStream(async () => (await reader.next())?.payload, {
+        maxEntries: MAX_MANIFEST_ENTRIES,
       }),
+      async (path) => {
+        paths.push(path);
+        if (paths.length >= BATCH) await flushPaths();
+      },
     );
     await flushPaths();
     const tManifest = performance.now();
 
-    let plan: FileEntry[] = [];
     if (dryRun) {
-      if (mirror && modRoot.lstat(rootRel)?.isDirectory) {
-        plan = await planDeletions(sessionRoot, keep, {
-          exclude: options?.exclude,
-        });
-      }
+      const result = await receiver.finish();
       await writeMessage(
         call,
         pushMessage({
           case: "summary",
           value: create(PushSummarySchema, {
-            filesTransferred: BigInt(expected.size + links),
-            bytesTransferred: BigInt(bytes),
-            filesDeleted: BigInt(countDeletions(sessionRoot, plan).files),
-            filesSkipped: BigInt(needList.skipped),
+            filesTransferred: BigInt(result.files),
+            bytesTransferred: BigInt(result.bytes),
+            filesDeleted: BigInt(result.deleted),
+            filesSkipped: BigInt(result.skipped),
           }),
         }),
       );
@@ -552,7 +444,7 @@ export async function handlePush(
     let received = 0;
     let acked = 0;
     let ackOn = false;
-    const sink = new ReceiveSink(sessionRoot, expected, {
+    const sink = receiver.sink({
       onBytes(n) {
         idle.touch();
         received += n;
@@ -570,8 +462,8 @@ export async function handlePush(
     const offer = await negotiate(ctx, {
       module: module.name,
       scope: "push",
-      files: expected.size,
-      bytes,
+      files: receiver.needed,
+      bytes: receiver.neededBytes,
       forceGrpc: options?.forceGrpcData ?? false,
     });
     session = offer.session;
@@ -580,7 +472,7 @@ export async function handlePush(
     if (session) {
       tcpDone = session.connection.then((conn) => {
         dataConn = conn;
-        return receiveFrames(conn, sink).finally(() => closeQuietly(conn));
+        return receiver.receiveTcp(conn, sink);
       });
       tcpDone.catch(() => {});
     }
@@ -615,26 +507,19 @@ export async function handlePush(
     if (grpcReceiver) await grpcReceiver.finish();
     else if (tcpDone) await tcpDone;
 
-    setDirTimes(sessionRoot, dirs);
-    let deleted: DeletionCounts = { files: 0, dirs: 0 };
-    if (mirror) {
-      // Only now: every needed file has arrived. Walks and deletions go
-      // through the session root: no link followed, nothing outside.
-      sessionRoot.verify();
-      plan = await planDeletions(sessionRoot, keep, {
-        exclude: options?.exclude,
-      });
-      deleted = applyDeletions(sessionRoot, plan);
-    }
+    // Walks and deletions go through the session root: no link followed,
+    // nothing outside; a swapped destination fails here.
+    sessionRoot.verify();
+    const result = await receiver.finish();
     await writeMessage(
       call,
       pushMessage({
         case: "summary",
         value: create(PushSummarySchema, {
-          filesTransferred: BigInt(sink.stats.files + links),
-          bytesTransferred: BigInt(sink.stats.bytes),
-          filesDeleted: BigInt(deleted.files),
-          filesSkipped: BigInt(needList.skipped),
+          filesTransferred: BigInt(result.files),
+          bytesTransferred: BigInt(result.bytes),
+          filesDeleted: BigInt(result.deleted),
+          filesSkipped: BigInt(result.skipped),
           transport,
         }),
       }),
@@ -645,8 +530,8 @@ export async function handlePush(
       op: "push",
       transport: transport === Transport.TCP ? "tcp" : "grpc",
       streams: 1,
-      files: sink.stats.files + links,
-      bytes: sink.stats.bytes,
+      files: result.files,
+      bytes: result.bytes,
       handshake_ms: 0,
       manifest_ms: Math.round(tManifest - t0),
       transfer_ms: Math.round(performance.now() - tManifest),

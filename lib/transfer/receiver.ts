@@ -1,0 +1,298 @@
+// The receiving role, once for push (the daemon) and pull (the client):
+// manifest -> need list -> directories and links applied -> file bytes
+// into atomic files -> directory times -> mirror deletions.
+import type { FileEntry } from "../fs/entry.ts";
+import { applyDir, applySymlink, setDirTimes } from "../fs/atomic_write.ts";
+import type { TreeRoot } from "../fs/contained_root.ts";
+import {
+  applyDeletions,
+  countDeletions,
+  planDeletions,
+} from "../fs/mirror_plan.ts";
+import { NeedListStream } from "../fs/need_list.ts";
+import { FileTable, PathSet } from "../fs/path_table.ts";
+import type { FrameEvent } from "../wire/frame_codec.ts";
+import { receiveFrames } from "../wire/frame_io.ts";
+import { chunksToFrames, type FileDataChunk } from "../wire/grpc_data.ts";
+import { ReceiveSink, type ReceiveSinkOptions } from "../wire/receive_sink.ts";
+
+/** Options for {@linkcode Receiver}. */
+export interface ReceiverOptions {
+  /** Delete what the destination has and the manifest lacks. Default: false. */
+  mirror?: boolean;
+  /** Decide and count, change nothing. Default: false. */
+  dryRun?: boolean;
+  /** Compare content hashes, not size and mtime. Default: false. */
+  checksum?: boolean;
+  /** Globs never deleted by a mirror. Default: none. */
+  exclude?: readonly string[];
+  /**
+   * A single file written under this name instead of the one offered (the
+   * need list still names the offered one). Default: none.
+   */
+  rename?: string;
+  /** Sees (and may check or rewrite) each manifest entry first. */
+  onEntry?: (entry: FileEntry) => void;
+  /** Told the bytes each kept path costs (for memory budgets). */
+  charge?: (bytes: number) => void;
+  /** Makes a symlink entry (default: `applySymlink` on the root). */
+  makeSymlink?: (root: TreeRoot, entry: FileEntry) => Promise<void> | void;
+}
+
+/** What a receiver did. */
+export interface ReceiverResult {
+  /** Files and links received (in a dry run: that would be). */
+  files: number;
+  /** Body bytes received (in a dry run: that would be). */
+  bytes: number;
+  /** Files and links deleted by a mirror (in a dry run: that would be). */
+  deleted: number;
+  /** Files and links already up to date. */
+  skipped: number;
+}
+
+/**
+ * Rough bytes the receiver holds for one path kept in a transfer's lists:
+ * the string (two bytes a character at worst), the copies checking and
+ * normalising it leaves for the collector, the entry object and its slot.
+ */
+export function pathCost(path: string): number {
+  return path.length * 3 + 160;
+}
+
+/** Bytes a mirror keep-set slot costs, amortized. */
+const KEEP_COST = 24;
+/** Bytes a need-table row costs, amortized. */
+const FILE_COST = 64;
+
+/**
+ * The receive side of a transfer. `plan()` reads the sender's manifest,
+ * applies directories and links, and names each file it still needs;
+ * `sink()` writes the files that then arrive (from `receiveTcp()` or
+ * `grpcReceiver()`); `finish()` applies directory times and, for a
+ * mirror, deletes what the sender did not list.
+ *
+ * Permissions: read and write on `root`.
+ *
+ * @example
+ * ```ts
+ * import { Receiver } from "./receiver.ts";
+ * const root = Deno.realPathSync(Deno.makeTempDirSync());
+ * const receiver = new Receiver(root);
+ * const needed: string[] = [];
+ * await receiver.plan(
+ *   ReadableStream.from([{ path: "a", kind: "file" as const, size: 1, mtimeMs: 0, mode: 0o644 }]),
+ *   (path) => { needed.push(path); },
+ * );
+ * if (needed.join() !== "a") throw new Error("example failed");
+ * ```
+ */
+export class Receiver {
+  readonly #root: TreeRoot;
+  readonly #options: ReceiverOptions;
+  readonly #keep = new PathSet();
+  readonly #dirs: FileEntry[] = [];
+  readonly #expected: FileTable | Map<string, FileEntry>;
+  #links = 0;
+  #bytes = 0;
+  #skipped = 0;
+  #sink: ReceiveSink | undefined;
+
+  /** A receiver writing under `root`. */
+  constructor(root: TreeRoot, options: ReceiverOptions = {}) {
+    this.#root = root;
+    this.#options = options;
+    // Compact (no path strings) except for a renamed single file.
+    this.#expected = options.rename === undefined
+      ? new FileTable()
+      : new Map<string, FileEntry>();
+  }
+
+  /** Files the plan asked for. */
+  get needed(): number {
+    return this.#expected.size;
+  }
+
+  /** Body bytes the plan asked for. */
+  get neededBytes(): number {
+    return this.#bytes;
+  }
+
+  /**
+   * Reads `manifest` through the need list: directories and links are
+   * applied at once (not in a dry run), and `need` is called with the
+   * offered path of each file still to come, in manifest order.
+   *
+   * @throws {RangeError} when the manifest lists a file twice.
+   */
+  async plan(
+    manifest: ReadableStream<FileEntry>,
+    need: (path: string) => Promise<void> | void,
+  ): Promise<void> {
+    const options = this.#options;
+    const root = this.#root;
+    const dryRun = options.dryRun ?? false;
+    const mirror = options.mirror ?? false;
+    let offered: string | undefined;
+    let count = 0;
+    const named = manifest.pipeThrough(
+      new TransformStream<FileEntry, FileEntry>({
+        transform: (entry, controller) => {
+          if (options.rename !== undefined) {
+            if (++count > 1) {
+              throw new RangeError("A single-file transfer lists one entry");
+            }
+            offered = entry.path;
+            entry.path = options.rename;
+          }
+          options.onEntry?.(entry);
+          if (mirror) {
+            options.charge?.(KEEP_COST);
+            this.#keep.add(entry.path);
+          }
+          controller.enqueue(entry);
+        },
+      }),
+    );
+    const needList = new NeedListStream(root, {
+      checksum: options.checksum ?? false,
+    });
+    await named.pipeThrough(needList).pipeTo(
+      new WritableStream<FileEntry>({
+        write: async (entry) => {
+          if (entry.kind === "dir") {
+            options.charge?.(pathCost(entry.path));
+            this.#dirs.push(entry);
+            if (!dryRun) applyDir(root, entry);
+          } else if (entry.kind === "symlink") {
+            if (!dryRun) {
+              if (options.makeSymlink) await options.makeSymlink(root, entry);
+              else applySymlink(root, entry);
+            }
+            this.#links++;
+          } else {
+            // Keyed by the offered name; written under entry.path.
+            const key = offered ?? entry.path;
+            options.charge?.(FILE_COST);
+            if (this.#expected.has(key)) {
+              throw new RangeError(`Manifest lists ${key} twice`);
+            }
+            this.#expected.set(key, entry);
+            this.#bytes += entry.size;
+            await need(key);
+          }
+        },
+      }),
+    );
+    this.#skipped = needList.skipped;
+  }
+
+  /**
+   * The sink the needed files' frames go to (one per receiver).
+   *
+   * @throws {Error} when called twice.
+   */
+  sink(options: ReceiveSinkOptions = {}): ReceiveSink {
+    if (this.#sink) throw new Error("Receiver.sink() was already made");
+    this.#sink = new ReceiveSink(
+      this.#root,
+      this.#options.dryRun ? new Map() : this.#expected,
+      options,
+    );
+    return this.#sink;
+  }
+
+  /** Receives the files' frames from a data-plane connection, then closes it. */
+  async receiveTcp(conn: Deno.Conn, sink: ReceiveSink): Promise<void> {
+    try {
+      await receiveFrames(conn, sink);
+    } finally {
+      try {
+        conn.close();
+      } catch {
+        // already closed
+      }
+    }
+  }
+
+  /**
+   * Applies directory modes and times and, for a mirror, deletes what the
+   * manifest did not list (only now: every needed file has arrived).
+   */
+  async finish(options: { mirror?: boolean } = {}): Promise<ReceiverResult> {
+    const dryRun = this.#options.dryRun ?? false;
+    const root = this.#root;
+    if (!dryRun) setDirTimes(root, this.#dirs);
+    let deleted = 0;
+    if (options.mirror ?? this.#options.mirror) {
+      const plan = await planDeletions(root, this.#keep, {
+        exclude: this.#options.exclude,
+      }).catch((error) => {
+        // A dry run into a destination that does not exist yet.
+        if (dryRun && error instanceof Deno.errors.NotFound) return [];
+        throw error;
+      });
+      deleted = dryRun
+        ? countDeletions(root, plan).files
+        : applyDeletions(root, plan).files;
+    }
+    const stats = this.#sink?.stats;
+    return {
+      files: (dryRun ? this.#expected.size : stats?.files ?? 0) + this.#links,
+      bytes: dryRun ? this.#bytes : stats?.bytes ?? 0,
+      deleted,
+      skipped: this.#skipped,
+    };
+  }
+}
+
+/**
+ * File bytes that arrive as gRPC FileData chunks: written into a sink
+ * through the same frames the data plane carries.
+ *
+ * @example
+ * ```ts
+ * import { GrpcReceiver } from "./receiver.ts";
+ * import { ReceiveSink } from "../wire/receive_sink.ts";
+ * const root = Deno.realPathSync(Deno.makeTempDirSync());
+ * const e = { path: "a", kind: "file" as const, size: 1, mtimeMs: 0, mode: 0o644 };
+ * const grpc = new GrpcReceiver(new ReceiveSink(root, new Map([["a", e]])));
+ * await grpc.write({ path: "a", header: e, data: new Uint8Array([7]), last: true });
+ * await grpc.finish();
+ * if (Deno.readFileSync(`${root}/a`)[0] !== 7) throw new Error("example failed");
+ * ```
+ */
+export class GrpcReceiver {
+  readonly #writer: WritableStreamDefaultWriter<FileDataChunk>;
+  readonly #done: Promise<void>;
+
+  /** Feeds `sink`. */
+  constructor(sink: WritableStream<FrameEvent>) {
+    const frames = chunksToFrames();
+    const ended = new TransformStream<FrameEvent, FrameEvent>({
+      flush(controller) {
+        controller.enqueue({ type: "end" });
+      },
+    });
+    this.#done = frames.readable.pipeThrough(ended).pipeTo(sink);
+    this.#done.catch(() => {});
+    this.#writer = frames.writable.getWriter();
+  }
+
+  /** Writes one chunk (waits while the sink is behind). */
+  async write(chunk: FileDataChunk): Promise<void> {
+    await this.#writer.ready;
+    await this.#writer.write(chunk);
+  }
+
+  /** No more chunks: waits until every file is committed. */
+  async finish(): Promise<void> {
+    await this.#writer.close();
+    await this.#done;
+  }
+
+  /** Gives up: the file in progress is removed. Never throws. */
+  abort(reason: unknown): void {
+    this.#writer.abort(reason).catch(() => {});
+  }
+}
