@@ -3,13 +3,6 @@ import type * as grpc from "../deps/grpc.ts";
 import { create } from "../deps/protobuf.ts";
 import type { FileEntry } from "../fs/entry.ts";
 import { sourceEntries } from "../fs/enumerate.ts";
-import { NeedListStream } from "../fs/need_list.ts";
-import { applyDir, applySymlink, setDirTimes } from "../fs/atomic_write.ts";
-import {
-  applyDeletions,
-  countDeletions,
-  planDeletions,
-} from "../fs/mirror_plan.ts";
 import {
   type ClientPullRequest,
   ClientPullRequestSchema,
@@ -55,14 +48,9 @@ import {
   DataPlaneUnreachableError,
   dialDataPlane,
 } from "../wire/data_plane.ts";
-import { receiveFrames, sendFrames } from "../wire/frame_io.ts";
-import { ReceiveSink } from "../wire/receive_sink.ts";
-import {
-  chunksToFrames,
-  type FileDataChunk,
-  fileDataChunks,
-} from "../wire/grpc_data.ts";
-import type { FrameEvent } from "../wire/frame_codec.ts";
+import { sendFrames } from "../wire/frame_io.ts";
+import { GrpcReceiver, Receiver } from "../transfer/receiver.ts";
+import { fileDataChunks } from "../wire/grpc_data.ts";
 import { hostPort, type RemoteAddress } from "./address.ts";
 import {
   connect,
@@ -473,7 +461,7 @@ async function pullOnce(
   const call = client.pull() as PullCall;
   const failure = callFailure(call);
   failure.catch(() => {});
-  let sink: ReceiveSink | undefined;
+  let grpcIn: GrpcReceiver | undefined;
   try {
     return await Promise.race([
       failure,
@@ -513,52 +501,31 @@ async function pullOnce(
         }
         const localName = placement.name;
 
-        // Manifest -> local need list; dirs and links are made right away.
-        const keep = new Set<string>();
-        const dirs: FileEntry[] = [];
-        const expected = new Map<string, FileEntry>();
+        // The receiving role: manifest -> local need list; dirs and links
+        // are made right away.
         const need: string[] = [];
-        let links = 0;
-        let bytes = 0;
-        const manifest = manifestStream(async () => {
-          const message = await reader.next();
-          if (!message) {
-            throw new RemoteError(
-              "the daemon ended the pull inside the manifest",
-              14,
-              true,
-            );
-          }
-          return message.payload;
-        }, {
-          onEntry(entry) {
-            if (localName !== undefined) entry.path = localName;
-            if (options.mirror) keep.add(entry.path);
-          },
-        });
-        const needList = new NeedListStream(root, {
+        const receiver = new Receiver(root, {
+          mirror: options.mirror,
+          dryRun,
           checksum: options.checksum,
+          exclude: options.exclude,
+          rename: localName,
         });
-        await manifest.pipeThrough(needList).pipeTo(
-          new WritableStream<FileEntry>({
-            write(entry) {
-              if (entry.kind === "dir") {
-                dirs.push(entry);
-                if (!dryRun) applyDir(root, entry);
-              } else if (entry.kind === "symlink") {
-                links++;
-                if (!dryRun) applySymlink(root, entry);
-              } else {
-                // Keyed by the daemon's name; written under the local one.
-                expected.set(
-                  localName !== undefined ? remoteName : entry.path,
-                  entry,
-                );
-                need.push(localName !== undefined ? remoteName : entry.path);
-                bytes += entry.size;
-              }
-            },
+        await receiver.plan(
+          manifestStream(async () => {
+            const message = await reader.next();
+            if (!message) {
+              throw new RemoteError(
+                "the daemon ended the pull inside the manifest",
+                14,
+                true,
+              );
+            }
+            return message.payload;
           }),
+          (path) => {
+            need.push(path);
+          },
         );
         const manifestMs = performance.now() - t0 - handshakeMs;
         const t1 = performance.now();
@@ -575,6 +542,7 @@ async function pullOnce(
             );
           }
         }
+        need.length = 0;
         await writeMessage(
           call,
           pullRequest({
@@ -599,7 +567,7 @@ async function pullOnce(
         let received = 0;
         let acked = 0;
         let ackOn = false;
-        sink = new ReceiveSink(root, dryRun ? new Map() : expected, {
+        const sink = receiver.sink({
           onFile: () => options.progress?.file(),
           onBytes(n) {
             options.progress?.bytes(n);
@@ -630,66 +598,34 @@ async function pullOnce(
             );
           }
         }
-        if (conn) {
-          try {
-            await receiveFrames(conn, sink);
-          } finally {
-            try {
-              conn.close();
-            } catch {
-              // already closed
-            }
-          }
-        } else if (files > 0) {
+        if (conn) await receiver.receiveTcp(conn, sink);
+        else if (files > 0) {
           ackOn = true;
-          let left = files;
-          const chunks = new ReadableStream<FileDataChunk>({
-            async pull(controller) {
-              if (left === 0) {
-                controller.close();
-                return;
-              }
-              const message = await reader.next();
-              if (message?.payload.case !== "fileData") {
-                throw new RemoteError(
-                  "the daemon stopped sending file data",
-                  14,
-                  true,
-                );
-              }
-              const data = message.payload.value;
-              const chunk: FileDataChunk = {
-                path: data.path,
-                header: data.header ? headerToEntry(data.header) : undefined,
-                data: data.data,
-                last: data.last,
-              };
-              if (chunk.last) left--;
-              controller.enqueue(chunk);
-            },
-          });
-          const ended = new TransformStream<FrameEvent, FrameEvent>({
-            flush(controller) {
-              controller.enqueue({ type: "end" });
-            },
-          });
-          await chunks.pipeThrough(chunksToFrames()).pipeThrough(ended)
-            .pipeTo(sink);
+          grpcIn = new GrpcReceiver(sink);
+          for (let left = files; left > 0;) {
+            const message = await reader.next();
+            if (message?.payload.case !== "fileData") {
+              throw new RemoteError(
+                "the daemon stopped sending file data",
+                14,
+                true,
+              );
+            }
+            const data = message.payload.value;
+            if (data.last) left--;
+            await grpcIn.write({
+              path: data.path,
+              header: data.header ? headerToEntry(data.header) : undefined,
+              data: data.data,
+              last: data.last,
+            });
+          }
+          await grpcIn.finish();
         }
-        let deleted = 0;
-        if (!dryRun) setDirTimes(root, dirs);
-        if (options.mirror && sourceIsDir) {
-          // Only now: every needed file has arrived.
-          const plan = await planDeletions(root, keep, {
-            exclude: options.exclude,
-          }).catch((error) => {
-            if (dryRun && error instanceof Deno.errors.NotFound) return [];
-            throw error;
-          });
-          deleted = dryRun
-            ? countDeletions(root, plan).files
-            : applyDeletions(root, plan).files;
-        }
+        // Only now, every needed file in: directory times, mirror deletions.
+        const result = await receiver.finish({
+          mirror: (options.mirror ?? false) && sourceIsDir,
+        });
         await writeMessage(
           call,
           pullRequest({ case: "done", value: create(PullDoneSchema, {}) }),
@@ -704,10 +640,10 @@ async function pullOnce(
         }
         call.end();
         return {
-          filesTransferred: (dryRun ? expected.size : sink.stats.files) + links,
-          bytesTransferred: dryRun ? bytes : sink.stats.bytes,
-          filesDeleted: deleted,
-          filesSkipped: needList.skipped,
+          filesTransferred: result.files,
+          bytesTransferred: result.bytes,
+          filesDeleted: result.deleted,
+          filesSkipped: result.skipped,
           transport: transport === Transport.TCP ? "tcp" : "grpc",
           streams: 1,
           fallback,
@@ -719,6 +655,7 @@ async function pullOnce(
       })(),
     ]);
   } catch (error) {
+    grpcIn?.abort(error);
     call.cancel();
     throw remoteError(error, where);
   } finally {
