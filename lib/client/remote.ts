@@ -1,7 +1,6 @@
 // Remote operations: push, pull, list, purge and modules against a daemon.
 import type * as grpc from "../deps/grpc.ts";
 import { create } from "../deps/protobuf.ts";
-import type { FileEntry } from "../fs/entry.ts";
 import { sourceEntries } from "../fs/enumerate.ts";
 import {
   type ClientPullRequest,
@@ -11,7 +10,6 @@ import {
   DataAckSchema,
   type DataTransferNegotiation,
   EntryKind,
-  FileDataSchema,
   FileListSchema,
   ListModulesRequestSchema,
   type ListModulesResponse,
@@ -31,10 +29,9 @@ import {
   UploadCompleteSchema,
 } from "../rpc/service.ts";
 import {
-  entryToHeader,
-  headerToEntry,
+  chunkToFileData,
+  fileDataToChunk,
   manifestStream,
-  sendManifest,
 } from "../rpc/convert.ts";
 import {
   ACK_EVERY_BYTES,
@@ -48,9 +45,8 @@ import {
   DataPlaneUnreachableError,
   dialDataPlane,
 } from "../wire/data_plane.ts";
-import { sendFrames } from "../wire/frame_io.ts";
 import { GrpcReceiver, Receiver } from "../transfer/receiver.ts";
-import { fileDataChunks } from "../wire/grpc_data.ts";
+import { Sender } from "../transfer/sender.ts";
 import { hostPort, type RemoteAddress } from "./address.ts";
 import {
   connect,
@@ -163,32 +159,6 @@ function callFailure(
   });
 }
 
-async function sendFileData(
-  call: PushCall,
-  root: string,
-  entries: FileEntry[],
-  window: SendWindow,
-  progress?: ProgressSink,
-): Promise<void> {
-  for await (const chunk of fileDataChunks(root, entries)) {
-    await window.reserve(chunk.data.length);
-    progress?.bytes(chunk.data.length);
-    if (chunk.last) progress?.file();
-    await writeMessage(
-      call,
-      pushRequest({
-        case: "fileData",
-        value: create(FileDataSchema, {
-          path: chunk.path,
-          data: chunk.data,
-          last: chunk.last,
-          header: chunk.header ? entryToHeader(chunk.header) : undefined,
-        }),
-      }),
-    );
-  }
-}
-
 function summaryResult(
   summary: PushSummary | undefined,
   transport: Transport,
@@ -287,16 +257,17 @@ async function pushOnce(
           }
         })();
         answer.catch(() => {});
-        const entries = sourceEntries(
-          sourceIsDir ? srcRoot : `${srcRoot}/${basename(src)}`,
-          {
-            name: basename(src),
-            exclude: options.exclude,
-            hash: options.checksum,
-          },
-        );
-        const files = await sendManifest(
-          entries,
+        // The sending role: manifest out, the daemon's need list in.
+        const sender = new Sender(srcRoot, { verified: new Set() });
+        await sender.offer(
+          sourceEntries(
+            sourceIsDir ? srcRoot : `${srcRoot}/${basename(src)}`,
+            {
+              name: basename(src),
+              exclude: options.exclude,
+              hash: options.checksum,
+            },
+          ),
           (payload) => writeMessage(call, pushRequest(payload)),
         );
         const reply = await answer;
@@ -311,20 +282,16 @@ async function pushOnce(
           });
         }
         const negotiation = reply.negotiation!;
-        // The daemon renames a single file to its destination name.
-        const toSend: FileEntry[] = [];
         for (const path of needed) {
-          const entry = sourceIsDir ? files.get(path) : [...files.values()][0];
-          if (!entry) {
+          if (!sender.need(path)) {
             throw new RemoteError(
               `the daemon asked for ${path}, which was not offered`,
               13,
               false,
             );
           }
-          toSend.push(sourceIsDir ? entry : { ...entry, path: entry.path });
         }
-        files.clear();
+        needed.length = 0;
         let transport = negotiation.transport;
         let fallback = false;
         // Everything the daemon says from here on: acks, then the summary.
@@ -336,36 +303,30 @@ async function pushOnce(
             new RemoteError("the daemon stopped acknowledging data", 14, true),
         );
         tail.catch(() => {});
-        options.progress?.total(toSend.length, Number(negotiation.bytes));
-        if (toSend.length > 0) {
-          if (negotiation.transport === Transport.TCP) {
-            const conn = await dialOrWarn(negotiation, dest, options);
-            if (conn) {
-              try {
-                await sendFrames(conn, srcRoot, toSend, {
-                  verified: new Set(),
-                  onBytes: (n) => options.progress?.bytes(n),
-                });
-              } finally {
-                try {
-                  conn.close();
-                } catch {
-                  // already closed
-                }
-              }
-            } else {
+        const progress = options.progress;
+        progress?.total(sender.needed, Number(negotiation.bytes));
+        if (sender.needed > 0) {
+          const conn = negotiation.transport === Transport.TCP
+            ? await dialOrWarn(negotiation, dest, options)
+            : undefined;
+          if (conn) {
+            await sender.sendTcp(conn, { onBytes: (n) => progress?.bytes(n) });
+          } else {
+            if (negotiation.transport === Transport.TCP) {
               fallback = true;
               transport = Transport.GRPC;
-              await sendFileData(
-                call,
-                srcRoot,
-                toSend,
-                window,
-                options.progress,
-              );
             }
-          } else {
-            await sendFileData(call, srcRoot, toSend, window, options.progress);
+            await sender.sendGrpc(window, (chunk) => {
+              progress?.bytes(chunk.data.length);
+              if (chunk.last) progress?.file();
+              return writeMessage(
+                call,
+                pushRequest({
+                  case: "fileData",
+                  value: chunkToFileData(chunk),
+                }),
+              );
+            });
           }
         }
         await writeMessage(
@@ -611,14 +572,9 @@ async function pullOnce(
                 true,
               );
             }
-            const data = message.payload.value;
-            if (data.last) left--;
-            await grpcIn.write({
-              path: data.path,
-              header: data.header ? headerToEntry(data.header) : undefined,
-              data: data.data,
-              last: data.last,
-            });
+            const chunk = fileDataToChunk(message.payload.value);
+            if (chunk.last) left--;
+            await grpcIn.write(chunk);
           }
           await grpcIn.finish();
         }

@@ -7,7 +7,7 @@ import { isTempName, sweepTemps } from "../fs/atomic_write.ts";
 import { normalizeRelative, PathEscapeError } from "../fs/safe_path.ts";
 import { ContainedRoot } from "../fs/contained_root.ts";
 import { GrpcReceiver, Receiver } from "../transfer/receiver.ts";
-import { FileTable } from "../fs/path_table.ts";
+import { Sender } from "../transfer/sender.ts";
 import {
   AckSchema,
   type ClientPullRequest,
@@ -16,7 +16,6 @@ import {
   type DataTransferNegotiation,
   DataTransferNegotiationSchema,
   EntryKind,
-  FileDataSchema,
   FileHeaderSchema,
   FileListSchema,
   type ListModulesResponse,
@@ -36,10 +35,10 @@ import {
   Transport,
 } from "../rpc/service.ts";
 import {
+  chunkToFileData,
   entryToHeader,
-  headerToEntry,
+  fileDataToChunk,
   manifestStream,
-  sendManifest,
 } from "../rpc/convert.ts";
 import {
   ACK_EVERY_BYTES,
@@ -50,8 +49,7 @@ import {
 } from "../rpc/call_io.ts";
 import type { DataPlaneServer, DataSession } from "../wire/data_plane.ts";
 import type { TokenScope } from "../wire/token.ts";
-import { sendFrames } from "../wire/frame_io.ts";
-import { type FileDataChunk, fileDataChunks } from "../wire/grpc_data.ts";
+import type { FileDataChunk } from "../wire/grpc_data.ts";
 import type { DaemonConfig, ModuleConfig } from "./config.ts";
 import type { SymlinkMaker } from "./link_broker.ts";
 import { type Admission, BusyError, type Ticket } from "./admission.ts";
@@ -283,13 +281,7 @@ function chunkFromMessage(
   if (message.payload.case !== "fileData") {
     throw protocolError("Expected file data");
   }
-  const data = message.payload.value;
-  return {
-    path: normalizeRelative(data.path),
-    header: data.header ? headerToEntry(data.header) : undefined,
-    data: data.data,
-    last: data.last,
-  };
+  return fileDataToChunk(message.payload.value);
 }
 
 /** Push: the client sends a tree, the daemon writes it. */
@@ -657,20 +649,15 @@ export async function handlePull(
       exclude: options?.exclude,
       hash: options?.checksum,
     });
-    const source = module.mungeSymlinks ? unmunged(entries) : entries;
-    const files = await sendManifest(
-      source,
+    // The sending role: manifest out, the client's need list in.
+    const sender = new Sender(srcRoot);
+    await sender.offer(
+      module.mungeSymlinks ? unmunged(entries) : entries,
       (payload) => {
         alive(); // a long manifest is progress, not idling
         return writeMessage(call, pullMessage(payload));
       },
-      { files: new FileTable() },
     );
-
-    // Needed paths as the client sent them; entries are rebuilt from the
-    // manifest table as they go out, so a big pull holds one string each.
-    const needed: string[] = [];
-    let bytes = 0;
     for (;;) {
       const message = await reader.next();
       if (!message) {
@@ -682,30 +669,24 @@ export async function handlePull(
       }
       for (const raw of message.payload.value.paths) {
         const p = normalizeRelative(raw);
-        if (!files.has(p)) {
+        if (!sender.offered(p)) {
           throw protocolError(
             `Need list names ${
               JSON.stringify(raw)
             }, which is not in the manifest`,
           );
         }
-        const entry = files.take(p);
-        if (!entry) continue; // asked twice
-        ticket.charge(NEED_COST);
-        needed.push(p);
-        bytes += entry.size;
+        // Asked twice is no error; each needed path is one string held.
+        if (sender.need(p)) ticket.charge(NEED_COST);
       }
     }
-    const neededEntries = function* () {
-      for (const p of needed) yield files.get(p)!;
-    };
     const tManifest = performance.now();
 
     const offer = await negotiate(ctx, {
       module: module.name,
       scope: "pull",
-      files: needed.length,
-      bytes,
+      files: sender.needed,
+      bytes: sender.neededBytes,
       forceGrpc: options?.forceGrpcData ?? false,
     });
     session = offer.session;
@@ -722,15 +703,8 @@ export async function handlePull(
         nextMessage.then((message) => ({ conn: undefined, message })),
       ]);
       if (winner.conn) {
-        const conn = winner.conn;
-        dataConn = conn;
-        try {
-          await sendFrames(conn, srcRoot, neededEntries(), {
-            onBytes: alive,
-          });
-        } finally {
-          closeQuietly(conn);
-        }
+        dataConn = winner.conn;
+        await sender.sendTcp(winner.conn, { onBytes: alive });
       } else {
         const message = winner.message;
         if (
@@ -744,26 +718,12 @@ export async function handlePull(
         session.cancel();
         transport = Transport.GRPC;
         window = new SendWindow();
-        nextMessage = sendOverGrpc(
-          call,
-          reader,
-          srcRoot,
-          neededEntries(),
-          window,
-          alive,
-        );
+        nextMessage = sendOverGrpc(call, reader, sender, window, alive);
         await nextMessage;
       }
     } else {
       window = new SendWindow();
-      nextMessage = sendOverGrpc(
-        call,
-        reader,
-        srcRoot,
-        neededEntries(),
-        window,
-        alive,
-      );
+      nextMessage = sendOverGrpc(call, reader, sender, window, alive);
       await nextMessage;
     }
     const done = await (nextMessage ?? reader.next());
@@ -775,8 +735,8 @@ export async function handlePull(
       pullMessage({
         case: "summary",
         value: create(PushSummarySchema, {
-          filesTransferred: BigInt(needed.length),
-          bytesTransferred: BigInt(bytes),
+          filesTransferred: BigInt(sender.needed),
+          bytesTransferred: BigInt(sender.neededBytes),
           transport,
         }),
       }),
@@ -787,8 +747,8 @@ export async function handlePull(
       op: "pull",
       transport: transport === Transport.TCP ? "tcp" : "grpc",
       streams: 1,
-      files: needed.length,
-      bytes,
+      files: sender.needed,
+      bytes: sender.neededBytes,
       handshake_ms: 0,
       manifest_ms: Math.round(tManifest - t0),
       transfer_ms: Math.round(performance.now() - tManifest),
@@ -831,8 +791,7 @@ function unmungeEntry(entry: FileEntry): FileEntry {
 async function sendOverGrpc(
   call: PullCall,
   reader: MessageReader<ClientPullRequest>,
-  root: ContainedRoot,
-  needed: Iterable<FileEntry>,
+  sender: Sender,
   window: SendWindow,
   alive: () => void,
 ): Promise<ClientPullRequest | undefined> {
@@ -846,22 +805,13 @@ async function sendOverGrpc(
       ),
   );
   tail.catch(() => {});
-  for await (const chunk of fileDataChunks(root, needed)) {
+  await sender.sendGrpc(window, (chunk) => {
     alive();
-    await window.reserve(chunk.data.length);
-    await writeMessage(
+    return writeMessage(
       call,
-      pullMessage({
-        case: "fileData",
-        value: create(FileDataSchema, {
-          path: chunk.path,
-          data: chunk.data,
-          last: chunk.last,
-          header: chunk.header ? entryToHeader(chunk.header) : undefined,
-        }),
-      }),
+      pullMessage({ case: "fileData", value: chunkToFileData(chunk) }),
     );
-  }
+  });
   return await tail;
 }
 

@@ -2,8 +2,11 @@
 import { create } from "../deps/protobuf.ts";
 import type { FileEntry } from "../fs/entry.ts";
 import { normalizeRelative, PathEscapeError } from "../fs/safe_path.ts";
+import type { FileDataChunk } from "../wire/grpc_data.ts";
 import {
   EntryKind,
+  type FileData,
+  FileDataSchema,
   type FileHeader,
   FileHeaderSchema,
   type ManifestBatch,
@@ -250,4 +253,44 @@ export class ManifestTooLargeError extends Error {
     super(message);
     this.name = "ManifestTooLargeError";
   }
+}
+
+/**
+ * The FileData message for a chunk of file bytes.
+ *
+ * @example
+ * ```ts
+ * import { chunkToFileData } from "./convert.ts";
+ * const m = chunkToFileData({ path: "a", data: new Uint8Array(1), last: true });
+ * if (m.path !== "a" || !m.last || m.header !== undefined) throw new Error("example failed");
+ * ```
+ */
+export function chunkToFileData(chunk: FileDataChunk): FileData {
+  return create(FileDataSchema, {
+    path: chunk.path,
+    data: chunk.data,
+    last: chunk.last,
+    header: chunk.header ? entryToHeader(chunk.header) : undefined,
+  });
+}
+
+/**
+ * The chunk a FileData message carries; its path and header are checked
+ * like any path from a peer.
+ *
+ * @example
+ * ```ts
+ * import { chunkToFileData, fileDataToChunk } from "./convert.ts";
+ * const c = fileDataToChunk(chunkToFileData({ path: "./a", data: new Uint8Array(2), last: false }));
+ * if (c.path !== "a" || c.data.length !== 2) throw new Error("example failed");
+ * ```
+ * @throws {PathEscapeError} for an unsafe path.
+ */
+export function fileDataToChunk(data: FileData): FileDataChunk {
+  return {
+    path: normalizeRelative(data.path),
+    header: data.header ? headerToEntry(data.header) : undefined,
+    data: data.data,
+    last: data.last,
+  };
 }

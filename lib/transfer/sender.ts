@@ -1,0 +1,123 @@
+// The sending role, once for push (the client) and pull (the daemon):
+// source entries -> manifest -> the receiver's need list -> file bytes
+// over the TCP data plane or as gRPC FileData chunks.
+import type { FileEntry } from "../fs/entry.ts";
+import type { TreeRoot } from "../fs/contained_root.ts";
+import { FileTable } from "../fs/path_table.ts";
+import { type ManifestPayload, sendManifest } from "../rpc/convert.ts";
+import type { SendWindow } from "../rpc/call_io.ts";
+import { sendFrames } from "../wire/frame_io.ts";
+import { type FileDataChunk, fileDataChunks } from "../wire/grpc_data.ts";
+
+/** Options for {@linkcode Sender}. */
+export interface SenderOptions {
+  /**
+   * Directories already checked (see `resolveInside`): only for a sender
+   * reading its own trusted tree. Default: none (every path checked).
+   */
+  verified?: Set<string>;
+}
+
+/**
+ * The send side of a transfer. `offer()` streams the manifest; `need()`
+ * takes the receiver's need list a path at a time; `sendTcp()` or
+ * `sendGrpc()` then moves exactly the needed files' bytes.
+ *
+ * Permissions: read on `root`.
+ *
+ * @example
+ * ```ts
+ * import { Sender } from "./sender.ts";
+ * const root = Deno.realPathSync(Deno.makeTempDirSync());
+ * Deno.writeTextFileSync(`${root}/a`, "hi");
+ * const sender = new Sender(root);
+ * await sender.offer([{ path: "a", kind: "file", size: 2, mtimeMs: 0, mode: 0o644 }], () => Promise.resolve());
+ * if (!sender.need("a") || sender.need("a") || sender.neededBytes !== 2) throw new Error("example failed");
+ * ```
+ */
+export class Sender {
+  readonly #root: TreeRoot;
+  readonly #options: SenderOptions;
+  readonly #files = new FileTable();
+  readonly #needed: string[] = [];
+  #bytes = 0;
+
+  /** A sender reading files under `root`. */
+  constructor(root: TreeRoot, options: SenderOptions = {}) {
+    this.#root = root;
+    this.#options = options;
+  }
+
+  /** Streams the manifest of `entries` through `write`; remembers the files. */
+  async offer(
+    entries: AsyncIterable<FileEntry> | Iterable<FileEntry>,
+    write: (payload: ManifestPayload) => Promise<void>,
+  ): Promise<void> {
+    await sendManifest(entries, write, { files: this.#files });
+  }
+
+  /** Whether `path` is a file the manifest offered. */
+  offered(path: string): boolean {
+    return this.#files.has(path);
+  }
+
+  /**
+   * Marks the offered file `path` needed. Returns false when it already
+   * was (asked twice) or was never offered.
+   */
+  need(path: string): boolean {
+    const entry = this.#files.take(path);
+    if (!entry) return false;
+    this.#needed.push(path);
+    this.#bytes += entry.size;
+    return true;
+  }
+
+  /** Files needed. */
+  get needed(): number {
+    return this.#needed.length;
+  }
+
+  /** Body bytes needed. */
+  get neededBytes(): number {
+    return this.#bytes;
+  }
+
+  /** The needed files' entries, in need-list order (rebuilt as they go). */
+  *entries(): Generator<FileEntry> {
+    for (const path of this.#needed) yield this.#files.get(path)!;
+  }
+
+  /** Sends the needed files' frames on a data-plane connection, then closes it. */
+  async sendTcp(
+    conn: Deno.Conn,
+    options: { onBytes?: (n: number) => void } = {},
+  ): Promise<void> {
+    try {
+      await sendFrames(conn, this.#root, this.entries(), {
+        verified: this.#options.verified,
+        onBytes: options.onBytes,
+      });
+    } finally {
+      try {
+        conn.close();
+      } catch {
+        // already closed
+      }
+    }
+  }
+
+  /**
+   * Sends the needed files as chunks through `write`, at most a window
+   * ahead of the receiver's acknowledgements.
+   */
+  async sendGrpc(
+    window: SendWindow,
+    write: (chunk: FileDataChunk) => Promise<void>,
+  ): Promise<void> {
+    for await (const chunk of fileDataChunks(this.#root, this.entries())) {
+      await window.reserve(chunk.data.length);
+      await write(chunk);
+    }
+  }
+}
