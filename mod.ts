@@ -89,6 +89,13 @@ export {
 } from "./lib/wire/socket.ts";
 export type { ProgressSink } from "./lib/ui/progress.ts";
 export {
+  GrpcReceiver,
+  Receiver,
+  type ReceiverOptions,
+  type ReceiverResult,
+} from "./lib/transfer/receiver.ts";
+
+export {
   type TokenClaims,
   TokenError,
   TokenIssuer,

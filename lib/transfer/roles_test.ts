@@ -1,0 +1,213 @@
+// The sending and receiving roles wired to each other in memory: no
+// gRPC, no daemon. The control channel is two function calls; the bytes
+// cross as FileData chunks (split at odd sizes) or as frames on a socket
+// pair over loopback.
+import {
+  assertEquals,
+  assertRejects,
+  assertThrows,
+} from "../../tests/_assert.ts";
+import { type ManifestPayload, manifestStream } from "../rpc/convert.ts";
+import { SendWindow } from "../rpc/call_io.ts";
+import { enumerate } from "../fs/enumerate.ts";
+import { GrpcReceiver, Receiver } from "./receiver.ts";
+import { Sender } from "./sender.ts";
+import { FrameProtocolError } from "../wire/frame_codec.ts";
+
+function tree(): { work: string; src: string; dst: string } {
+  const work = Deno.realPathSync(Deno.makeTempDirSync());
+  const src = `${work}/src`;
+  const dst = `${work}/dst`;
+  Deno.mkdirSync(`${src}/d/e`, { recursive: true });
+  Deno.writeTextFileSync(`${src}/a.txt`, "alpha");
+  Deno.writeFileSync(`${src}/d/big`, new Uint8Array(300_000).fill(9));
+  Deno.writeTextFileSync(`${src}/d/e/c`, "");
+  Deno.symlinkSync("../a.txt", `${src}/d/link`);
+  Deno.mkdirSync(dst);
+  return { work, src, dst };
+}
+
+/** Manifest payloads from the sender become the receiver's stream. */
+async function exchange(sender: Sender, receiver: Receiver, src: string) {
+  const payloads: ManifestPayload[] = [];
+  await sender.offer(enumerate(src), (p) => {
+    payloads.push(p);
+    return Promise.resolve();
+  });
+  const needed: string[] = [];
+  await receiver.plan(
+    manifestStream(() => Promise.resolve(payloads.shift())),
+    (path) => {
+      needed.push(path);
+    },
+  );
+  for (const path of needed) assertEquals(sender.need(path), true);
+  return needed;
+}
+
+Deno.test("roles: a tree crosses as gRPC chunks; a second run needs nothing", async () => {
+  const { work, src, dst } = tree();
+  for (let run = 0; run < 2; run++) {
+    const sender = new Sender(src);
+    const receiver = new Receiver(dst);
+    const needed = await exchange(sender, receiver, src);
+    assertEquals(needed.sort(), run === 0 ? ["a.txt", "d/big", "d/e/c"] : []);
+    const grpc = new GrpcReceiver(receiver.sink());
+    // The window is acknowledged by hand, as a receiver's DataAck would.
+    const window = new SendWindow(64 * 1024);
+    await sender.sendGrpc(window, async (chunk) => {
+      // Split each chunk at an odd size to cross frame boundaries.
+      const cut = Math.min(7, chunk.data.length);
+      if (chunk.data.length > cut) {
+        await grpc.write({
+          ...chunk,
+          data: chunk.data.subarray(0, cut),
+          last: false,
+        });
+        await grpc.write({
+          path: chunk.path,
+          data: chunk.data.subarray(cut),
+          last: chunk.last,
+        });
+      } else await grpc.write(chunk);
+      window.ack(Number.MAX_SAFE_INTEGER);
+    });
+    await grpc.finish();
+    const result = await receiver.finish();
+    assertEquals(
+      result,
+      run === 0
+        ? { files: 4, bytes: 300_005, deleted: 0, skipped: 0 }
+        : { files: 0, bytes: 0, deleted: 0, skipped: 4 },
+    );
+  }
+  assertEquals(Deno.readTextFileSync(`${dst}/a.txt`), "alpha");
+  assertEquals(Deno.statSync(`${dst}/d/big`).size, 300_000);
+  assertEquals(Deno.readLinkSync(`${dst}/d/link`), "../a.txt");
+  assertEquals(
+    Deno.statSync(`${dst}/a.txt`).mtime,
+    Deno.statSync(`${src}/a.txt`).mtime,
+  );
+  Deno.removeSync(work, { recursive: true });
+});
+
+Deno.test("roles: frames over a socket; a mirror deletes after, a dry run only counts", async () => {
+  const { work, src, dst } = tree();
+  Deno.mkdirSync(`${dst}/old/deep`, { recursive: true });
+  Deno.writeTextFileSync(`${dst}/old/deep/x`, "x");
+  Deno.writeTextFileSync(`${dst}/stale`, "s");
+  // Dry run: the same counts, nothing touched.
+  const dry = new Receiver(dst, { mirror: true, dryRun: true });
+  await exchange(new Sender(src), dry, src);
+  assertEquals(await dry.finish(), {
+    files: 4,
+    bytes: 300_005,
+    deleted: 2,
+    skipped: 0,
+  });
+  assertEquals(Deno.readTextFileSync(`${dst}/stale`), "s");
+
+  const sender = new Sender(src);
+  const receiver = new Receiver(dst, { mirror: true });
+  await exchange(sender, receiver, src);
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepting = listener.accept();
+  const out = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: (listener.addr as Deno.NetAddr).port,
+  });
+  const inbound = await accepting;
+  const sink = receiver.sink();
+  await Promise.all([
+    sender.sendTcp(out),
+    receiver.receiveTcp(inbound, sink),
+  ]);
+  listener.close();
+  assertEquals(await receiver.finish(), {
+    files: 4,
+    bytes: 300_005,
+    deleted: 2,
+    skipped: 0,
+  });
+  assertEquals(
+    [...Deno.readDirSync(dst)].map((e) => e.name).sort(),
+    ["a.txt", "d"],
+  );
+  Deno.removeSync(work, { recursive: true });
+});
+
+Deno.test("roles: what the peer may not do", async () => {
+  const { work, src, dst } = tree();
+  const sender = new Sender(src);
+  await sender.offer(enumerate(src), () => Promise.resolve());
+  // A need for a path never offered, or asked twice.
+  assertEquals(sender.need("nope"), false);
+  assertEquals(sender.offered("nope"), false);
+  assertEquals(sender.need("a.txt"), true);
+  assertEquals(sender.need("a.txt"), false);
+  // A manifest that lists a file twice.
+  const twice = new Receiver(dst);
+  const entry = {
+    path: "f",
+    kind: "file" as const,
+    size: 1,
+    mtimeMs: 0,
+    mode: 0o644,
+  };
+  await assertRejects(
+    () => twice.plan(ReadableStream.from([entry, { ...entry }]), () => {}),
+    RangeError,
+    /Manifest lists f twice/,
+  );
+  // A renamed single file: one entry only, written under the new name.
+  const single = new Receiver(dst, { rename: "local-name" });
+  const needed: string[] = [];
+  await single.plan(
+    ReadableStream.from([{ ...entry, path: "remote" }]),
+    (p) => {
+      needed.push(p);
+    },
+  );
+  assertEquals(needed, ["remote"]);
+  const grpc = new GrpcReceiver(single.sink());
+  await grpc.write({
+    path: "remote",
+    header: { ...entry, path: "remote" },
+    data: new Uint8Array([5]),
+    last: true,
+  });
+  await grpc.finish();
+  assertEquals(Deno.readFileSync(`${dst}/local-name`), new Uint8Array([5]));
+  await assertRejects(
+    () =>
+      new Receiver(dst, { rename: "x" }).plan(
+        ReadableStream.from([entry, { ...entry, path: "g" }]),
+        () => {},
+      ),
+    RangeError,
+    /lists one entry/,
+  );
+  // Bytes for a file nobody asked for never land.
+  const strict = new Receiver(dst);
+  await strict.plan(ReadableStream.from([]), () => {});
+  const rogue = new GrpcReceiver(strict.sink());
+  await assertRejects(
+    async () => {
+      await rogue.write({
+        path: "rogue",
+        header: { ...entry, path: "rogue" },
+        data: new Uint8Array(1),
+        last: true,
+      });
+      await rogue.finish();
+    },
+    FrameProtocolError,
+    /was not asked for/,
+  );
+  assertThrows(() => strict.sink(), Error, /already made/);
+  assertEquals(
+    [...Deno.readDirSync(dst)].map((e) => e.name).includes("rogue"),
+    false,
+  );
+  Deno.removeSync(work, { recursive: true });
+});
