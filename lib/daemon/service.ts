@@ -24,9 +24,11 @@ import {
   type ListResponse,
   ListResponseSchema,
   ModuleInfoSchema,
+  type PullHeader,
   type PurgeRequest,
   type PurgeResponse,
   PurgeResponseSchema,
+  type PushHeader,
   PushSummarySchema,
   type ServerPullResponse,
   ServerPullResponseSchema,
@@ -43,6 +45,7 @@ import {
 import {
   ACK_EVERY_BYTES,
   acknowledgements,
+  type MessageReadable,
   MessageReader,
   SendWindow,
   writeMessage,
@@ -284,265 +287,367 @@ function chunkFromMessage(
   return fileDataToChunk(message.payload.value);
 }
 
+/**
+ * What every streaming transfer call holds: its reader, its slot, an idle
+ * watch, and the cleanups that stop it (on cancel, idle or failure).
+ */
+class CallGuard<Req> {
+  readonly reader: MessageReader<Req>;
+  readonly #call: PushCall | PullCall;
+  readonly #idle: IdleWatch;
+  readonly #stops: ((error: Error) => void)[] = [];
+  readonly #onCancel = () => this.stop(new Error("client went away"));
+  readonly #onData = () => this.alive();
+  #ticket: Ticket | undefined;
+
+  constructor(
+    call: PushCall | PullCall,
+    ctx: ServiceContext,
+    options: { highWaterMark?: number } = {},
+  ) {
+    this.#call = call;
+    this.reader = new MessageReader<Req>(
+      call as unknown as MessageReadable<Req>,
+      options,
+    );
+    this.#idle = new IdleWatch(
+      ctx.config.limits.idleTimeout * 1000,
+      (error) => this.stop(error),
+    );
+    call.on("cancelled", this.#onCancel);
+    call.on("data", this.#onData);
+  }
+
+  /** Refuses over-cap connections and takes a transfer slot. */
+  admit(ctx: ServiceContext): Ticket {
+    checkConnection(this.#call, ctx);
+    this.#ticket = ctx.admission.admit(clientOf(this.#call));
+    return this.#ticket;
+  }
+
+  /** A sign of life: data moved. */
+  alive(): void {
+    this.#idle.touch();
+  }
+
+  /** Registers what to stop when the call is given up. */
+  onStop(stop: (error: Error) => void): void {
+    this.#stops.push(stop);
+  }
+
+  /** Gives the call up: the reader fails and every registered stop runs. */
+  stop(error: Error): void {
+    this.reader.fail(error);
+    for (const stop of this.#stops) stop(error);
+  }
+
+  /** Releases the slot and the listeners (always, at the end). */
+  close(): void {
+    this.#idle.stop();
+    this.#ticket?.release();
+    this.#call.off("cancelled", this.#onCancel);
+    this.#call.off("data", this.#onData);
+  }
+}
+
+/** Where a push writes: checked, placed and (unless a dry run) pinned. */
+interface PushTarget {
+  module: ModuleConfig;
+  header: PushHeader;
+  dryRun: boolean;
+  /** Session directory relative to the module. */
+  rootRel: string;
+  /** A single file's name at the destination, when it is renamed. */
+  rename?: string;
+  root: ContainedRoot;
+}
+
+/** Reads the header, checks the module, places and pins the destination. */
+async function openPushTarget(
+  reader: MessageReader<ClientPushRequest>,
+  ctx: ServiceContext,
+): Promise<PushTarget> {
+  const first = await reader.next();
+  if (first?.payload.case !== "header") {
+    throw protocolError("Push must start with a header");
+  }
+  const header = first.payload.value;
+  const module = findModule(ctx, header.module);
+  if (module.readOnly) throw new ReadOnlyModuleError(module.name);
+  const dryRun = header.options?.dryRun ?? false;
+  const dest = normalizeRelative(header.destination);
+  refuseTempNames(dest);
+  const modRoot = moduleRoot(ctx, module);
+  // Placement: a file goes into an existing directory (or one named with
+  // a trailing slash), otherwise it becomes the destination path itself.
+  let rootRel = dest;
+  let rename: string | undefined;
+  if (header.sourceIsFile) {
+    const info = modRoot.lstat(dest);
+    if (
+      !(dest === "" || header.destination.endsWith("/") || info?.isDirectory)
+    ) {
+      rootRel = parentOf(dest);
+      rename = baseName(dest);
+    }
+  }
+  const root = modRoot.sub(rootRel);
+  // Made (or found) now, by a walk that refuses links; its identity is
+  // checked on every later walk, so a swap fails the transfer.
+  if (!dryRun) pinDestination(root, rootRel);
+  return { module, header, dryRun, rootRel, rename, root };
+}
+
+function pinDestination(root: ContainedRoot, rootRel: string): void {
+  try {
+    root.pin({ create: true });
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotADirectory)) throw error;
+    const blocker = error.message.replace(/^Not a directory: /, "");
+    throw new ServiceError(
+      grpc.status.FAILED_PRECONDITION,
+      blocker === rootRel
+        ? `Destination ${rootRel} exists and is not a directory`
+        : `Destination ${rootRel} can't be made: ${blocker} is not a directory`,
+    );
+  }
+}
+
+/** The receiving role for a push, with the daemon's checks on each entry. */
+function pushReceiver(
+  target: PushTarget,
+  ctx: ServiceContext,
+  ticket: Ticket,
+): Receiver {
+  const { header, module, rootRel, root } = target;
+  return new Receiver(root, {
+    mirror: header.mirror && !header.sourceIsFile,
+    dryRun: target.dryRun,
+    checksum: header.options?.checksum ?? false,
+    exclude: header.options?.exclude,
+    rename: target.rename,
+    onEntry(entry) {
+      refuseTempNames(entry.path);
+      if (entry.kind === "symlink" && module.mungeSymlinks) {
+        // Before the need list, so an unchanged munged link is skipped.
+        const inModule = rootRel === ""
+          ? entry.path
+          : `${rootRel}/${entry.path}`;
+        entry.linkTarget = mungeTarget(inModule, entry.linkTarget ?? "");
+      }
+    },
+    charge: (bytes) => ticket.charge(bytes),
+    makeSymlink: ctx.makeSymlink &&
+      ((_root, entry) => ctx.makeSymlink!(root, entry)),
+  });
+}
+
+/** Manifest in, needed paths back to the client in FileList batches. */
+async function planPush(
+  call: PushCall,
+  reader: MessageReader<ClientPushRequest>,
+  receiver: Receiver,
+): Promise<void> {
+  let paths: string[] = [];
+  const flush = async () => {
+    if (paths.length === 0) return;
+    const batch = paths;
+    paths = [];
+    await writeMessage(
+      call,
+      pushMessage({
+        case: "fileList",
+        value: create(FileListSchema, { paths: batch }),
+      }),
+    );
+  };
+  await receiver.plan(
+    manifestStream(async () => (await reader.next())?.payload, {
+      maxEntries: MAX_MANIFEST_ENTRIES,
+    }),
+    async (path) => {
+      paths.push(path);
+      if (paths.length >= BATCH) await flush();
+    },
+  );
+  await flush();
+}
+
+/**
+ * Negotiates the data path and receives the needed files: over the TCP
+ * data plane, or as FileData on the call (offered, or the client's
+ * fallback), acknowledging every few MiB. Resolves with the transport used.
+ */
+async function receivePushData(
+  call: PushCall,
+  guard: CallGuard<ClientPushRequest>,
+  ctx: ServiceContext,
+  target: PushTarget,
+  receiver: Receiver,
+): Promise<{ transport: Transport; fallback: boolean }> {
+  let received = 0;
+  let acked = 0;
+  let ackOn = false;
+  const sink = receiver.sink({
+    onBytes(n) {
+      guard.alive();
+      received += n;
+      if (ackOn && received - acked >= ACK_EVERY_BYTES) {
+        acked = received;
+        call.write(pushMessage({
+          case: "dataAck",
+          value: create(DataAckSchema, { bytes: BigInt(received) }),
+        }));
+      }
+    },
+  });
+  const offer = await negotiate(ctx, {
+    module: target.module.name,
+    scope: "push",
+    files: receiver.needed,
+    bytes: receiver.neededBytes,
+    forceGrpc: target.header.options?.forceGrpcData ?? false,
+  });
+  const session = offer.session;
+  let grpcIn: GrpcReceiver | undefined;
+  let dataConn: Deno.Conn | undefined;
+  guard.onStop((error) => {
+    session?.cancel();
+    grpcIn?.abort(error);
+    closeQuietly(dataConn);
+  });
+  let tcpDone = session?.connection.then((conn) => {
+    dataConn = conn;
+    return receiver.receiveTcp(conn, sink);
+  });
+  tcpDone?.catch(() => {});
+  await writeMessage(
+    call,
+    pushMessage({ case: "negotiation", value: offer.negotiation }),
+  );
+  const takeGrpc = () => {
+    ackOn = true;
+    return new GrpcReceiver(sink);
+  };
+  if (!session) grpcIn = takeGrpc();
+  for (;;) {
+    const message = await guard.reader.next();
+    if (!message) {
+      throw protocolError("Client ended the call before upload_complete");
+    }
+    if (message.payload.case === "uploadComplete") break;
+    if (!grpcIn) {
+      // The client could not reach the data plane: take the bytes here.
+      session?.cancel();
+      tcpDone = undefined;
+      grpcIn = takeGrpc();
+    }
+    await grpcIn.write(chunkFromMessage(message));
+  }
+  if (grpcIn) await grpcIn.finish();
+  else await tcpDone;
+  return {
+    transport: grpcIn ? Transport.GRPC : Transport.TCP,
+    fallback: session !== undefined && grpcIn !== undefined,
+  };
+}
+
+/** The summary message that ends a push or pull. */
+function summaryOf(
+  result: { files: number; bytes: number; deleted?: number; skipped?: number },
+  transport?: Transport,
+) {
+  return create(PushSummarySchema, {
+    filesTransferred: BigInt(result.files),
+    bytesTransferred: BigInt(result.bytes),
+    filesDeleted: BigInt(result.deleted ?? 0),
+    filesSkipped: BigInt(result.skipped ?? 0),
+    transport,
+  });
+}
+
 /** Push: the client sends a tree, the daemon writes it. */
 export async function handlePush(
   call: PushCall,
   ctx: ServiceContext,
 ): Promise<void> {
-  const reader = new MessageReader<ClientPushRequest>(call, {
+  const guard = new CallGuard<ClientPushRequest>(call, ctx, {
     highWaterMark: 4,
   });
   const t0 = performance.now();
-  let session: DataSession | undefined;
-  let dataConn: Deno.Conn | undefined;
-  let grpcReceiver: GrpcReceiver | undefined;
-  let ticket: Ticket | undefined;
   let root: ContainedRoot | undefined;
-  const stopAll = (error: Error) => {
-    reader.fail(error);
-    session?.cancel();
-    grpcReceiver?.abort(error);
-    closeQuietly(dataConn);
-  };
-  const cancelled = () => stopAll(new Error("client went away"));
-  call.on("cancelled", cancelled);
-  const idle = new IdleWatch(ctx.config.limits.idleTimeout * 1000, stopAll);
-  const alive = () => idle.touch();
-  call.on("data", alive);
   try {
-    checkConnection(call, ctx);
-    ticket = ctx.admission.admit(clientOf(call));
-    const first = await reader.next();
-    if (first?.payload.case !== "header") {
-      throw protocolError("Push must start with a header");
-    }
-    const header = first.payload.value;
-    const module = findModule(ctx, header.module);
-    if (module.readOnly) throw new ReadOnlyModuleError(module.name);
-    const options = header.options;
-    const dryRun = options?.dryRun ?? false;
-    const dest = normalizeRelative(header.destination);
-    refuseTempNames(dest);
-    const modRoot = moduleRoot(ctx, module);
-    // Placement: a file goes into an existing directory (or one named with
-    // a trailing slash), otherwise it becomes the destination path itself.
-    let rootRel = dest;
-    let rename: string | undefined;
-    if (header.sourceIsFile) {
-      const info = modRoot.lstat(dest);
-      if (
-        !(dest === "" || header.destination.endsWith("/") || info?.isDirectory)
-      ) {
-        rootRel = parentOf(dest);
-        rename = baseName(dest);
-      }
-    }
-    const sessionRoot = modRoot.sub(rootRel);
-    root = sessionRoot;
-    if (!dryRun) {
-      try {
-        // Made (or found) now, by a walk that refuses links; its identity
-        // is checked on every later walk, so a swap fails the transfer.
-        sessionRoot.pin({ create: true });
-      } catch (error) {
-        if (error instanceof Deno.errors.NotADirectory) {
-          const blocker = error.message.replace(/^Not a directory: /, "");
-          throw new ServiceError(
-            grpc.status.FAILED_PRECONDITION,
-            blocker === rootRel
-              ? `Destination ${rootRel} exists and is not a directory`
-              : `Destination ${rootRel} can't be made: ${blocker} is not a directory`,
-          );
-        }
-        throw error;
-      }
-    }
+    const ticket = guard.admit(ctx);
+    const target = await openPushTarget(guard.reader, ctx);
+    root = target.root;
     await writeMessage(
       call,
       pushMessage({
         case: "ack",
-        value: create(AckSchema, { destination: dest }),
-      }),
-    );
-
-    // The receiving role: manifest -> need list -> dirs/links applied,
-    // needed files named back to the client in FileList batches.
-    let paths: string[] = [];
-    const flushPaths = async () => {
-      if (paths.length === 0) return;
-      const batch = paths;
-      paths = [];
-      await writeMessage(
-        call,
-        pushMessage({
-          case: "fileList",
-          value: create(FileListSchema, { paths: batch }),
+        value: create(AckSchema, {
+          destination: normalizeRelative(target.header.destination),
         }),
-      );
-    };
-    const admitted = ticket;
-    const receiver = new Receiver(sessionRoot, {
-      mirror: header.mirror && !header.sourceIsFile,
-      dryRun,
-      checksum: options?.checksum ?? false,
-      exclude: options?.exclude,
-      rename,
-      onEntry(entry) {
-        refuseTempNames(entry.path);
-        if (entry.kind === "symlink" && module.mungeSymlinks) {
-          // Before the need list, so an unchanged munged link is skipped.
-          const inModule = rootRel === ""
-            ? entry.path
-            : `${rootRel}/${entry.path}`;
-          entry.linkTarget = mungeTarget(inModule, entry.linkTarget ?? "");
-        }
-      },
-      charge: (bytes) => admitted.charge(bytes),
-      makeSymlink: ctx.makeSymlink &&
-        ((_root, entry) => ctx.makeSymlink!(sessionRoot, entry)),
-    });
-    await receiver.plan(
-      manifestStream(async () => (await reader.next())?.payload, {
-        maxEntries: MAX_MANIFEST_ENTRIES,
       }),
-      async (path) => {
-        paths.push(path);
-        if (paths.length >= BATCH) await flushPaths();
-      },
     );
-    await flushPaths();
+    const receiver = pushReceiver(target, ctx, ticket);
+    await planPush(call, guard.reader, receiver);
     const tManifest = performance.now();
-
-    if (dryRun) {
+    if (target.dryRun) {
       const result = await receiver.finish();
       await writeMessage(
         call,
-        pushMessage({
-          case: "summary",
-          value: create(PushSummarySchema, {
-            filesTransferred: BigInt(result.files),
-            bytesTransferred: BigInt(result.bytes),
-            filesDeleted: BigInt(result.deleted),
-            filesSkipped: BigInt(result.skipped),
-          }),
-        }),
+        pushMessage({ case: "summary", value: summaryOf(result) }),
       );
       call.end();
       return;
     }
-
-    // Negotiate how the bytes travel.
-    // Over gRPC the client waits for acknowledgements (flow control).
-    let received = 0;
-    let acked = 0;
-    let ackOn = false;
-    const sink = receiver.sink({
-      onBytes(n) {
-        idle.touch();
-        received += n;
-        if (ackOn && received - acked >= ACK_EVERY_BYTES) {
-          acked = received;
-          call.write(
-            pushMessage({
-              case: "dataAck",
-              value: create(DataAckSchema, { bytes: BigInt(received) }),
-            }),
-          );
-        }
-      },
-    });
-    const offer = await negotiate(ctx, {
-      module: module.name,
-      scope: "push",
-      files: receiver.needed,
-      bytes: receiver.neededBytes,
-      forceGrpc: options?.forceGrpcData ?? false,
-    });
-    session = offer.session;
-    const useTcp = session !== undefined;
-    let tcpDone: Promise<void> | undefined;
-    if (session) {
-      tcpDone = session.connection.then((conn) => {
-        dataConn = conn;
-        return receiver.receiveTcp(conn, sink);
-      });
-      tcpDone.catch(() => {});
-    }
-    await writeMessage(
-      call,
-      pushMessage({ case: "negotiation", value: offer.negotiation }),
-    );
-    let transport = useTcp ? Transport.TCP : Transport.GRPC;
-    if (!useTcp) {
-      grpcReceiver = new GrpcReceiver(sink);
-      ackOn = true;
-    }
-    for (;;) {
-      const message = await reader.next();
-      if (!message) {
-        throw protocolError("Client ended the call before upload_complete");
-      }
-      if (message.payload.case === "uploadComplete") break;
-      if (message.payload.case !== "fileData") {
-        throw protocolError("Expected file data or upload_complete");
-      }
-      if (!grpcReceiver) {
-        // The client could not reach the data plane: take the bytes here.
-        session?.cancel();
-        tcpDone = undefined;
-        transport = Transport.GRPC;
-        grpcReceiver = new GrpcReceiver(sink);
-        ackOn = true;
-      }
-      await grpcReceiver.write(chunkFromMessage(message));
-    }
-    if (grpcReceiver) await grpcReceiver.finish();
-    else if (tcpDone) await tcpDone;
-
+    const data = await receivePushData(call, guard, ctx, target, receiver);
     // Walks and deletions go through the session root: no link followed,
     // nothing outside; a swapped destination fails here.
-    sessionRoot.verify();
+    target.root.verify();
     const result = await receiver.finish();
     await writeMessage(
       call,
       pushMessage({
         case: "summary",
-        value: create(PushSummarySchema, {
-          filesTransferred: BigInt(result.files),
-          bytesTransferred: BigInt(result.bytes),
-          filesDeleted: BigInt(result.deleted),
-          filesSkipped: BigInt(result.skipped),
-          transport,
-        }),
+        value: summaryOf(result, data.transport),
       }),
     );
     call.end();
-    ctx.record?.({
-      timestamp: new Date().toISOString(),
-      op: "push",
-      transport: transport === Transport.TCP ? "tcp" : "grpc",
-      streams: 1,
-      files: result.files,
-      bytes: result.bytes,
-      handshake_ms: 0,
-      manifest_ms: Math.round(tManifest - t0),
-      transfer_ms: Math.round(performance.now() - tManifest),
-      retries: 0,
-      fallback: useTcp && transport !== Transport.TCP,
-    });
+    ctx.record?.(perfRecord("push", data, result, t0, tManifest));
   } catch (error) {
-    stopAll(error instanceof Error ? error : new Error(String(error)));
+    guard.stop(error instanceof Error ? error : new Error(String(error)));
     // A failed session leaves no temp files behind where it can reach.
     if (root && root.tempDirs.size > 0) {
       sweepTemps(new ContainedRoot(root.modulePath), root.tempDirs);
     }
     failCall(call, error, ctx);
   } finally {
-    idle.stop();
-    ticket?.release();
-    call.off("cancelled", cancelled);
-    call.off("data", alive);
+    guard.close();
   }
+}
+
+/** The daemon's history line for a finished push or pull. */
+function perfRecord(
+  op: "push" | "pull",
+  data: { transport: Transport; fallback: boolean },
+  result: { files: number; bytes: number },
+  t0: number,
+  tManifest: number,
+): PerfRecord {
+  return {
+    timestamp: new Date().toISOString(),
+    op,
+    transport: data.transport === Transport.TCP ? "tcp" : "grpc",
+    streams: 1,
+    files: result.files,
+    bytes: result.bytes,
+    handshake_ms: 0,
+    manifest_ms: Math.round(tManifest - t0),
+    transfer_ms: Math.round(performance.now() - tManifest),
+    retries: 0,
+    fallback: data.fallback,
+  };
 }
 
 function closeQuietly(conn: Deno.Conn | undefined): void {
@@ -586,51 +691,143 @@ function failCall(
   }
 }
 
+/** What a pull sends: checked, with its sending role ready. */
+interface PullSource {
+  module: ModuleConfig;
+  header: PullHeader;
+  /** The path in the module ("" for its root). */
+  path: string;
+  isDir: boolean;
+  modRoot: ContainedRoot;
+}
+
+/** Reads the header and finds what to send. */
+async function openPullSource(
+  reader: MessageReader<ClientPullRequest>,
+  ctx: ServiceContext,
+): Promise<PullSource> {
+  const first = await reader.next();
+  if (first?.payload.case !== "header") {
+    throw protocolError("Pull must start with a header");
+  }
+  const header = first.payload.value;
+  const module = findModule(ctx, header.module);
+  const path = normalizeRelative(header.path);
+  const modRoot = moduleRoot(ctx, module);
+  const info = modRoot.lstat(path);
+  if (!info || path.split("/").some(isTempName)) {
+    throw new ServiceError(
+      grpc.status.NOT_FOUND,
+      `Path "${path}" not found in module "${module.name}"`,
+    );
+  }
+  return { module, header, path, isDir: info.isDirectory, modRoot };
+}
+
+/** Reads the client's need list into the sender, charging each path. */
+async function readNeedList(
+  reader: MessageReader<ClientPullRequest>,
+  sender: Sender,
+  ticket: Ticket,
+): Promise<void> {
+  for (;;) {
+    const message = await reader.next();
+    if (!message) {
+      throw protocolError("Client ended the call inside the need list");
+    }
+    if (message.payload.case === "needComplete") return;
+    if (message.payload.case !== "need") {
+      throw protocolError("Expected a need list");
+    }
+    for (const raw of message.payload.value.paths) {
+      const p = normalizeRelative(raw);
+      if (!sender.offered(p)) {
+        throw protocolError(
+          `Need list names ${
+            JSON.stringify(raw)
+          }, which is not in the manifest`,
+        );
+      }
+      // Asked twice is no error; each needed path is one string held.
+      if (sender.need(p)) ticket.charge(NEED_COST);
+    }
+  }
+}
+
+/**
+ * Negotiates the data path and sends the needed files: on the client's
+ * data connection, or as FileData on the call (offered, or the client's
+ * fallback). Resolves once the client said done.
+ */
+async function sendPullData(
+  call: PullCall,
+  guard: CallGuard<ClientPullRequest>,
+  ctx: ServiceContext,
+  source: PullSource,
+  sender: Sender,
+): Promise<{ transport: Transport; fallback: boolean }> {
+  const offer = await negotiate(ctx, {
+    module: source.module.name,
+    scope: "pull",
+    files: sender.needed,
+    bytes: sender.neededBytes,
+    forceGrpc: source.header.options?.forceGrpcData ?? false,
+  });
+  const session = offer.session;
+  const window = new SendWindow();
+  let dataConn: Deno.Conn | undefined;
+  guard.onStop((error) => {
+    window.fail(error);
+    session?.cancel();
+    closeQuietly(dataConn);
+  });
+  await writeMessage(
+    call,
+    pullMessage({ case: "negotiation", value: offer.negotiation }),
+  );
+  const alive = () => guard.alive();
+  let next: Promise<ClientPullRequest | undefined> = guard.reader.next();
+  let transport = Transport.GRPC;
+  if (session) {
+    const winner = await Promise.race([
+      session.connection.then((conn) => ({ conn, message: undefined })),
+      next.then((message) => ({ conn: undefined, message })),
+    ]);
+    if (winner.conn) {
+      dataConn = winner.conn;
+      transport = Transport.TCP;
+      await sender.sendTcp(winner.conn, { onBytes: alive });
+    } else if (
+      winner.message?.payload.case !== "needComplete" ||
+      !winner.message.payload.value.fallbackToGrpc
+    ) {
+      throw protocolError("Expected the data connection or a fallback request");
+    } else {
+      session.cancel();
+      next = sendOverGrpc(call, guard.reader, sender, window, alive);
+    }
+  } else {
+    // The first message is the client's first ack (or done): hand it on.
+    next = sendOverGrpc(call, guard.reader, sender, window, alive, next);
+  }
+  const done = await next;
+  if (done?.payload.case !== "done") {
+    throw protocolError("Expected done after the transfer");
+  }
+  return { transport, fallback: session !== undefined && !dataConn };
+}
+
 /** Pull: the daemon sends a tree; the client says what it still needs. */
 export async function handlePull(
   call: PullCall,
   ctx: ServiceContext,
 ): Promise<void> {
-  const reader = new MessageReader<ClientPullRequest>(call);
+  const guard = new CallGuard<ClientPullRequest>(call, ctx);
   const t0 = performance.now();
-  let session: DataSession | undefined;
-  let dataConn: Deno.Conn | undefined;
-  let ticket: Ticket | undefined;
-  let window: SendWindow | undefined;
-  const stopAll = (error: Error) => {
-    reader.fail(error);
-    window?.fail(error);
-    session?.cancel();
-    closeQuietly(dataConn);
-  };
-  const cancelled = () => stopAll(new Error("client went away"));
-  call.on("cancelled", cancelled);
-  const idle = new IdleWatch(ctx.config.limits.idleTimeout * 1000, stopAll);
-  const alive = () => idle.touch();
-  call.on("data", alive);
   try {
-    checkConnection(call, ctx);
-    ticket = ctx.admission.admit(clientOf(call));
-    const first = await reader.next();
-    if (first?.payload.case !== "header") {
-      throw protocolError("Pull must start with a header");
-    }
-    const header = first.payload.value;
-    const module = findModule(ctx, header.module);
-    const options = header.options;
-    const path = normalizeRelative(header.path);
-    const modRoot = moduleRoot(ctx, module);
-    const info = modRoot.lstat(path);
-    if (!info || path.split("/").some(isTempName)) {
-      throw new ServiceError(
-        grpc.status.NOT_FOUND,
-        `Path "${path}" not found in module "${module.name}"`,
-      );
-    }
-    const isDir = info.isDirectory;
-    // File bytes are read through the contained root: each open handle is
-    // checked to be the regular file listed, inside the module.
-    const srcRoot = modRoot.sub(isDir ? path : parentOf(path));
+    const ticket = guard.admit(ctx);
+    const source = await openPullSource(guard.reader, ctx);
+    const { modRoot, path, isDir } = source;
     await writeMessage(
       call,
       pullMessage({
@@ -642,127 +839,41 @@ export async function handlePull(
         }),
       }),
     );
-
+    // The sending role: manifest out, the client's need list in. File
+    // bytes are read through the contained root: each open handle is
+    // checked to be the regular file listed, inside the module.
+    const sender = new Sender(modRoot.sub(isDir ? path : parentOf(path)));
     const entries = sourceEntries(modRoot, {
       rel: path,
       name: baseName(path),
-      exclude: options?.exclude,
-      hash: options?.checksum,
+      exclude: source.header.options?.exclude,
+      hash: source.header.options?.checksum,
     });
-    // The sending role: manifest out, the client's need list in.
-    const sender = new Sender(srcRoot);
     await sender.offer(
-      module.mungeSymlinks ? unmunged(entries) : entries,
+      source.module.mungeSymlinks ? unmunged(entries) : entries,
       (payload) => {
-        alive(); // a long manifest is progress, not idling
+        guard.alive(); // a long manifest is progress, not idling
         return writeMessage(call, pullMessage(payload));
       },
     );
-    for (;;) {
-      const message = await reader.next();
-      if (!message) {
-        throw protocolError("Client ended the call inside the need list");
-      }
-      if (message.payload.case === "needComplete") break;
-      if (message.payload.case !== "need") {
-        throw protocolError("Expected a need list");
-      }
-      for (const raw of message.payload.value.paths) {
-        const p = normalizeRelative(raw);
-        if (!sender.offered(p)) {
-          throw protocolError(
-            `Need list names ${
-              JSON.stringify(raw)
-            }, which is not in the manifest`,
-          );
-        }
-        // Asked twice is no error; each needed path is one string held.
-        if (sender.need(p)) ticket.charge(NEED_COST);
-      }
-    }
+    await readNeedList(guard.reader, sender, ticket);
     const tManifest = performance.now();
-
-    const offer = await negotiate(ctx, {
-      module: module.name,
-      scope: "pull",
-      files: sender.needed,
-      bytes: sender.neededBytes,
-      forceGrpc: options?.forceGrpcData ?? false,
-    });
-    session = offer.session;
-    let transport = offer.negotiation.transport;
-    let nextMessage: Promise<ClientPullRequest | undefined> | undefined;
-    await writeMessage(
-      call,
-      pullMessage({ case: "negotiation", value: offer.negotiation }),
-    );
-    if (session) {
-      nextMessage = reader.next();
-      const winner = await Promise.race([
-        session.connection.then((conn) => ({ conn, message: undefined })),
-        nextMessage.then((message) => ({ conn: undefined, message })),
-      ]);
-      if (winner.conn) {
-        dataConn = winner.conn;
-        await sender.sendTcp(winner.conn, { onBytes: alive });
-      } else {
-        const message = winner.message;
-        if (
-          message?.payload.case !== "needComplete" ||
-          !message.payload.value.fallbackToGrpc
-        ) {
-          throw protocolError(
-            "Expected the data connection or a fallback request",
-          );
-        }
-        session.cancel();
-        transport = Transport.GRPC;
-        window = new SendWindow();
-        nextMessage = sendOverGrpc(call, reader, sender, window, alive);
-        await nextMessage;
-      }
-    } else {
-      window = new SendWindow();
-      nextMessage = sendOverGrpc(call, reader, sender, window, alive);
-      await nextMessage;
-    }
-    const done = await (nextMessage ?? reader.next());
-    if (done?.payload.case !== "done") {
-      throw protocolError("Expected done after the transfer");
-    }
+    const data = await sendPullData(call, guard, ctx, source, sender);
+    const result = { files: sender.needed, bytes: sender.neededBytes };
     await writeMessage(
       call,
       pullMessage({
         case: "summary",
-        value: create(PushSummarySchema, {
-          filesTransferred: BigInt(sender.needed),
-          bytesTransferred: BigInt(sender.neededBytes),
-          transport,
-        }),
+        value: summaryOf(result, data.transport),
       }),
     );
     call.end();
-    ctx.record?.({
-      timestamp: new Date().toISOString(),
-      op: "pull",
-      transport: transport === Transport.TCP ? "tcp" : "grpc",
-      streams: 1,
-      files: sender.needed,
-      bytes: sender.neededBytes,
-      handshake_ms: 0,
-      manifest_ms: Math.round(tManifest - t0),
-      transfer_ms: Math.round(performance.now() - tManifest),
-      retries: 0,
-      fallback: offer.session !== undefined && transport !== Transport.TCP,
-    });
+    ctx.record?.(perfRecord("pull", data, result, t0, tManifest));
   } catch (error) {
-    stopAll(error instanceof Error ? error : new Error(String(error)));
+    guard.stop(error instanceof Error ? error : new Error(String(error)));
     failCall(call, error, ctx);
   } finally {
-    idle.stop();
-    ticket?.release();
-    call.off("cancelled", cancelled);
-    call.off("data", alive);
+    guard.close();
   }
 }
 
@@ -794,6 +905,7 @@ async function sendOverGrpc(
   sender: Sender,
   window: SendWindow,
   alive: () => void,
+  first?: Promise<ClientPullRequest | undefined>,
 ): Promise<ClientPullRequest | undefined> {
   const tail = acknowledgements(
     reader,
@@ -803,6 +915,7 @@ async function sendOverGrpc(
         grpc.status.INVALID_ARGUMENT,
         "Client stopped acknowledging data",
       ),
+    first,
   );
   tail.catch(() => {});
   await sender.sendGrpc(window, (chunk) => {

@@ -251,10 +251,14 @@ export async function acknowledgements<
   reader: MessageReader<T>,
   window: SendWindow,
   stopped: () => Error,
+  first?: Promise<T | undefined>,
 ): Promise<T | undefined> {
+  // `first`: a read already started by the caller, consumed before others.
+  let pending = first;
   try {
     for (;;) {
-      const message = await reader.next();
+      const message = await (pending ?? reader.next());
+      pending = undefined;
       if (message?.payload.case === "dataAck") {
         window.ack(Number((message.payload.value as { bytes: bigint }).bytes));
         continue;
