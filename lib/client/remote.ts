@@ -178,11 +178,58 @@ function summaryResult(
   };
 }
 
-async function pushOnce(
-  src: string,
-  dest: RemoteAddress,
-  options: RemoteTransferOptions,
-): Promise<TransferResult> {
+/**
+ * Runs one streaming call: connects, opens it, races the body against the
+ * call's own failure (so its status is never lost), and maps errors to
+ * what the CLI says.
+ */
+async function runCall<C extends PushCall | PullCall, T>(
+  address: RemoteAddress,
+  open: (client: Awaited<ReturnType<typeof connect>>) => C,
+  body: (call: C) => Promise<T>,
+): Promise<T> {
+  const client = await connect(address);
+  const call = open(client);
+  const failure = callFailure(call);
+  failure.catch(() => {});
+  try {
+    return await Promise.race([failure, body(call)]);
+  } catch (error) {
+    call.cancel();
+    throw remoteError(error, hostPort(address.host, address.port));
+  } finally {
+    client.close();
+  }
+}
+
+/** The next message, which must be the daemon's ack of `what`. */
+async function expectAck<T extends { payload: { case: string | undefined } }>(
+  reader: MessageReader<T>,
+  what: string,
+): Promise<T & { payload: { case: "ack" } }> {
+  const ack = await reader.next();
+  if (ack?.payload.case !== "ack") {
+    throw new RemoteError(
+      `the daemon did not acknowledge the ${what}`,
+      13,
+      false,
+    );
+  }
+  return ack as T & { payload: { case: "ack" } };
+}
+
+/** A local push source: a tree, or one file in its parent. */
+interface LocalSource {
+  isDir: boolean;
+  /** The directory files are read from (real path). */
+  root: string;
+  /** The name a single file is offered under. */
+  name: string;
+  /** What to enumerate: the tree, or the file. */
+  path: string;
+}
+
+function localSource(src: string): LocalSource {
   let info: Deno.FileInfo;
   try {
     info = Deno.lstatSync(src);
@@ -192,172 +239,183 @@ async function pushOnce(
     }
     throw error;
   }
-  const sourceIsDir = info.isDirectory ||
+  const isDir = info.isDirectory ||
     (info.isSymlink && src.endsWith("/") && Deno.statSync(src).isDirectory);
-  const absSrc = Deno.realPathSync(sourceIsDir ? src : parentDir(src));
-  const srcRoot = absSrc;
-  const where = hostPort(dest.host, dest.port);
-  const t0 = performance.now();
-  const client = await connect(dest);
-  const call = client.push() as PushCall;
-  const failure = callFailure(call);
-  failure.catch(() => {});
-  try {
-    return await Promise.race([
-      failure,
-      (async () => {
-        const reader = new MessageReader<ServerPushResponse>(call);
-        await writeMessage(
-          call,
-          pushRequest({
-            case: "header",
-            value: create(PushHeaderSchema, {
-              module: dest.module,
-              destination: dest.path +
-                (dest.trailingSlash && dest.path !== "" ? "/" : ""),
-              mirror: options.mirror ?? false,
-              options: transferOptions(options),
-              sourceIsFile: !sourceIsDir,
-            }),
-          }),
-        );
-        const ack = await reader.next();
-        if (ack?.payload.case !== "ack") {
-          throw new RemoteError(
-            "the daemon did not acknowledge the push",
-            13,
-            false,
-          );
-        }
-        const handshakeMs = performance.now() - t0;
+  const root = Deno.realPathSync(isDir ? src : parentDir(src));
+  const name = basename(src);
+  return { isDir, root, name, path: isDir ? root : `${root}/${name}` };
+}
 
-        // Read the need list while the manifest goes out: both sides stream.
-        const needed: string[] = [];
-        const answer = (async () => {
-          for (;;) {
-            const message = await reader.next();
-            if (!message) {
-              throw new RemoteError(
-                "the daemon ended the push early",
-                14,
-                true,
-              );
-            }
-            if (message.payload.case === "fileList") {
-              needed.push(...message.payload.value.paths);
-            } else if (message.payload.case === "negotiation") {
-              return { negotiation: message.payload.value };
-            } else if (message.payload.case === "summary") {
-              return { summary: message.payload.value };
-            } else {throw new RemoteError(
-                `unexpected ${message.payload.case} from the daemon`,
-                13,
-                false,
-              );}
-          }
-        })();
-        answer.catch(() => {});
-        // The sending role: manifest out, the daemon's need list in.
-        const sender = new Sender(srcRoot, { verified: new Set() });
-        await sender.offer(
-          sourceEntries(
-            sourceIsDir ? srcRoot : `${srcRoot}/${basename(src)}`,
-            {
-              name: basename(src),
-              exclude: options.exclude,
-              hash: options.checksum,
-            },
-          ),
-          (payload) => writeMessage(call, pushRequest(payload)),
+/**
+ * Streams the manifest while reading the daemon's need list (both sides
+ * stream); resolves with its negotiation, or its summary when nothing is
+ * to move.
+ */
+async function offerPush(
+  call: PushCall,
+  reader: MessageReader<ServerPushResponse>,
+  sender: Sender,
+  source: LocalSource,
+  options: RemoteTransferOptions,
+): Promise<
+  { negotiation?: DataTransferNegotiation; summary?: PushSummary }
+> {
+  const needed: string[] = [];
+  const answer = (async () => {
+    for (;;) {
+      const message = await reader.next();
+      if (!message) {
+        throw new RemoteError("the daemon ended the push early", 14, true);
+      }
+      const payload = message.payload;
+      if (payload.case === "fileList") needed.push(...payload.value.paths);
+      else if (payload.case === "negotiation") {
+        return { negotiation: payload.value };
+      } else if (payload.case === "summary") return { summary: payload.value };
+      else {
+        throw new RemoteError(
+          `unexpected ${payload.case} from the daemon`,
+          13,
+          false,
         );
-        const reply = await answer;
-        const manifestMs = performance.now() - t0 - handshakeMs;
-        const t1 = performance.now();
-        if (reply.summary) {
-          call.end();
-          return summaryResult(reply.summary, Transport.GRPC, false, {
-            handshakeMs,
-            manifestMs,
-            transferMs: 0,
-          });
-        }
-        const negotiation = reply.negotiation!;
-        for (const path of needed) {
-          if (!sender.need(path)) {
-            throw new RemoteError(
-              `the daemon asked for ${path}, which was not offered`,
-              13,
-              false,
-            );
-          }
-        }
-        needed.length = 0;
-        let transport = negotiation.transport;
-        let fallback = false;
-        // Everything the daemon says from here on: acks, then the summary.
-        const window = new SendWindow();
-        const tail = acknowledgements(
-          reader,
-          window,
-          () =>
-            new RemoteError("the daemon stopped acknowledging data", 14, true),
-        );
-        tail.catch(() => {});
-        const progress = options.progress;
-        progress?.total(sender.needed, Number(negotiation.bytes));
-        if (sender.needed > 0) {
-          const conn = negotiation.transport === Transport.TCP
-            ? await dialOrWarn(negotiation, dest, options)
-            : undefined;
-          if (conn) {
-            await sender.sendTcp(conn, { onBytes: (n) => progress?.bytes(n) });
-          } else {
-            if (negotiation.transport === Transport.TCP) {
-              fallback = true;
-              transport = Transport.GRPC;
-            }
-            await sender.sendGrpc(window, (chunk) => {
-              progress?.bytes(chunk.data.length);
-              if (chunk.last) progress?.file();
-              return writeMessage(
-                call,
-                pushRequest({
-                  case: "fileData",
-                  value: chunkToFileData(chunk),
-                }),
-              );
-            });
-          }
-        }
-        await writeMessage(
-          call,
-          pushRequest({
-            case: "uploadComplete",
-            value: create(UploadCompleteSchema, {}),
-          }),
-        );
-        const final = await tail;
-        if (final?.payload.case !== "summary") {
-          throw new RemoteError(
-            "the daemon ended the push without a summary",
-            14,
-            true,
-          );
-        }
-        call.end();
-        return summaryResult(final.payload.value, transport, fallback, {
-          handshakeMs,
-          manifestMs,
-          transferMs: performance.now() - t1,
-        });
-      })(),
-    ]);
-  } catch (error) {
-    call.cancel();
-    throw remoteError(error, where);
-  } finally {
-    client.close();
+      }
+    }
+  })();
+  answer.catch(() => {});
+  await sender.offer(
+    sourceEntries(source.path, {
+      name: source.name,
+      exclude: options.exclude,
+      hash: options.checksum,
+    }),
+    (payload) => writeMessage(call, pushRequest(payload)),
+  );
+  const reply = await answer;
+  for (const path of needed) {
+    if (!sender.need(path)) {
+      throw new RemoteError(
+        `the daemon asked for ${path}, which was not offered`,
+        13,
+        false,
+      );
+    }
   }
+  return reply;
+}
+
+/**
+ * Sends the needed files over the data plane, or over the call when it
+ * can't be reached (or wasn't offered), then waits for the summary.
+ */
+async function pushData(
+  call: PushCall,
+  reader: MessageReader<ServerPushResponse>,
+  sender: Sender,
+  negotiation: DataTransferNegotiation,
+  dest: RemoteAddress,
+  options: RemoteTransferOptions,
+): Promise<{ summary: PushSummary; transport: Transport; fallback: boolean }> {
+  // Everything the daemon says from here on: acks, then the summary.
+  const window = new SendWindow();
+  const tail = acknowledgements(
+    reader,
+    window,
+    () => new RemoteError("the daemon stopped acknowledging data", 14, true),
+  );
+  tail.catch(() => {});
+  const progress = options.progress;
+  progress?.total(sender.needed, Number(negotiation.bytes));
+  const tcp = negotiation.transport === Transport.TCP;
+  let transport = negotiation.transport;
+  let fallback = false;
+  if (sender.needed > 0) {
+    const conn = tcp ? await dialOrWarn(negotiation, dest, options) : undefined;
+    if (conn) {
+      await sender.sendTcp(conn, { onBytes: (n) => progress?.bytes(n) });
+    } else {
+      fallback = tcp;
+      transport = Transport.GRPC;
+      await sender.sendGrpc(window, (chunk) => {
+        progress?.bytes(chunk.data.length);
+        if (chunk.last) progress?.file();
+        return writeMessage(
+          call,
+          pushRequest({ case: "fileData", value: chunkToFileData(chunk) }),
+        );
+      });
+    }
+  }
+  await writeMessage(
+    call,
+    pushRequest({
+      case: "uploadComplete",
+      value: create(UploadCompleteSchema, {}),
+    }),
+  );
+  const final = await tail;
+  if (final?.payload.case !== "summary") {
+    throw new RemoteError(
+      "the daemon ended the push without a summary",
+      14,
+      true,
+    );
+  }
+  return { summary: final.payload.value, transport, fallback };
+}
+
+function pushOnce(
+  src: string,
+  dest: RemoteAddress,
+  options: RemoteTransferOptions,
+): Promise<TransferResult> {
+  const source = localSource(src);
+  const t0 = performance.now();
+  return runCall(dest, (c) => c.push() as PushCall, async (call) => {
+    const reader = new MessageReader<ServerPushResponse>(call);
+    await writeMessage(
+      call,
+      pushRequest({
+        case: "header",
+        value: create(PushHeaderSchema, {
+          module: dest.module,
+          destination: dest.path +
+            (dest.trailingSlash && dest.path !== "" ? "/" : ""),
+          mirror: options.mirror ?? false,
+          options: transferOptions(options),
+          sourceIsFile: !source.isDir,
+        }),
+      }),
+    );
+    await expectAck(reader, "push");
+    const handshakeMs = performance.now() - t0;
+    // The sending role: manifest out, the daemon's need list in.
+    const sender = new Sender(source.root, { verified: new Set() });
+    const reply = await offerPush(call, reader, sender, source, options);
+    const manifestMs = performance.now() - t0 - handshakeMs;
+    const t1 = performance.now();
+    if (reply.summary) {
+      call.end();
+      return summaryResult(reply.summary, Transport.GRPC, false, {
+        handshakeMs,
+        manifestMs,
+        transferMs: 0,
+      });
+    }
+    const sent = await pushData(
+      call,
+      reader,
+      sender,
+      reply.negotiation!,
+      dest,
+      options,
+    );
+    call.end();
+    return summaryResult(sent.summary, sent.transport, sent.fallback, {
+      handshakeMs,
+      manifestMs,
+      transferMs: performance.now() - t1,
+    });
+  });
 }
 
 async function dialOrWarn(
@@ -410,213 +468,229 @@ export function pushRemote(
   return withRetries(options, () => pushOnce(src, dest, options));
 }
 
-async function pullOnce(
-  src: RemoteAddress,
+/** Where a pull writes: the placement rules, resolved. */
+function pullRoot(
   dst: string,
-  options: RemoteTransferOptions,
-): Promise<TransferResult> {
-  const where = hostPort(src.host, src.port);
-  const dryRun = options.dryRun ?? false;
-  const t0 = performance.now();
-  const client = await connect(src);
-  const call = client.pull() as PullCall;
-  const failure = callFailure(call);
-  failure.catch(() => {});
-  let grpcIn: GrpcReceiver | undefined;
+  sourceIsDir: boolean,
+  remoteName: string,
+  dryRun: boolean,
+): { root: string; name?: string } {
+  const placement = placeLocal(dst, sourceIsDir, remoteName);
+  if (!dryRun) ensureDirectory(placement.root);
   try {
-    return await Promise.race([
-      failure,
-      (async () => {
-        const reader = new MessageReader<ServerPullResponse>(call);
-        await writeMessage(
-          call,
-          pullRequest({
-            case: "header",
-            value: create(PullHeaderSchema, {
-              module: src.module,
-              path: src.path,
-              options: transferOptions(options),
-            }),
-          }),
-        );
-        const ack = await reader.next();
-        if (ack?.payload.case !== "ack") {
-          throw new RemoteError(
-            "the daemon did not acknowledge the pull",
-            13,
-            false,
-          );
-        }
-        const sourceIsDir = ack.payload.value.sourceIsDir;
-        const handshakeMs = performance.now() - t0;
-        const remoteName = basename(src.path) || src.module;
-        const placement = placeLocal(dst, sourceIsDir, remoteName);
-        if (!dryRun) ensureDirectory(placement.root);
-        let root: string;
-        try {
-          root = Deno.realPathSync(placement.root);
-        } catch {
-          root = placement.root.startsWith("/")
-            ? placement.root
-            : `${Deno.cwd()}/${placement.root}`;
-        }
-        const localName = placement.name;
+    return { root: Deno.realPathSync(placement.root), name: placement.name };
+  } catch {
+    // A dry run into a directory that does not exist yet.
+    const root = placement.root.startsWith("/")
+      ? placement.root
+      : `${Deno.cwd()}/${placement.root}`;
+    return { root, name: placement.name };
+  }
+}
 
-        // The receiving role: manifest -> local need list; dirs and links
-        // are made right away.
-        const need: string[] = [];
-        const receiver = new Receiver(root, {
-          mirror: options.mirror,
-          dryRun,
-          checksum: options.checksum,
-          exclude: options.exclude,
-          rename: localName,
-        });
-        await receiver.plan(
-          manifestStream(async () => {
-            const message = await reader.next();
-            if (!message) {
-              throw new RemoteError(
-                "the daemon ended the pull inside the manifest",
-                14,
-                true,
-              );
-            }
-            return message.payload;
-          }),
-          (path) => {
-            need.push(path);
-          },
+/** Manifest in, the local need list out (after it, in batches). */
+async function planPull(
+  call: PullCall,
+  reader: MessageReader<ServerPullResponse>,
+  receiver: Receiver,
+  dryRun: boolean,
+): Promise<DataTransferNegotiation> {
+  const need: string[] = [];
+  await receiver.plan(
+    manifestStream(async () => {
+      const message = await reader.next();
+      if (!message) {
+        throw new RemoteError(
+          "the daemon ended the pull inside the manifest",
+          14,
+          true,
         );
-        const manifestMs = performance.now() - t0 - handshakeMs;
-        const t1 = performance.now();
-        if (!dryRun) {
-          for (let i = 0; i < need.length; i += NEED_BATCH) {
-            await writeMessage(
-              call,
-              pullRequest({
-                case: "need",
-                value: create(FileListSchema, {
-                  paths: need.slice(i, i + NEED_BATCH),
-                }),
-              }),
-            );
-          }
-        }
-        need.length = 0;
-        await writeMessage(
-          call,
-          pullRequest({
-            case: "needComplete",
-            value: create(NeedCompleteSchema, {}),
-          }),
-        );
-        const reply = await reader.next();
-        if (reply?.payload.case !== "negotiation") {
+      }
+      return message.payload;
+    }),
+    (path) => {
+      need.push(path);
+    },
+  );
+  for (let i = 0; !dryRun && i < need.length; i += NEED_BATCH) {
+    await writeMessage(
+      call,
+      pullRequest({
+        case: "need",
+        value: create(FileListSchema, { paths: need.slice(i, i + NEED_BATCH) }),
+      }),
+    );
+  }
+  need.length = 0;
+  await writeMessage(
+    call,
+    pullRequest({ case: "needComplete", value: create(NeedCompleteSchema) }),
+  );
+  const reply = await reader.next();
+  if (reply?.payload.case !== "negotiation") {
+    throw new RemoteError(
+      "the daemon did not negotiate the transfer",
+      13,
+      false,
+    );
+  }
+  return reply.payload.value;
+}
+
+/**
+ * Receives the needed files: over the data plane, or over the call when
+ * it can't be reached (asking the daemon to fall back) or wasn't offered,
+ * acknowledging every few MiB.
+ */
+async function pullData(
+  call: PullCall,
+  reader: MessageReader<ServerPullResponse>,
+  receiver: Receiver,
+  negotiation: DataTransferNegotiation,
+  src: RemoteAddress,
+  options: RemoteTransferOptions,
+): Promise<{ transport: Transport; fallback: boolean }> {
+  const files = options.dryRun ? 0 : Number(negotiation.files);
+  const progress = options.progress;
+  progress?.total(files, options.dryRun ? 0 : Number(negotiation.bytes));
+  // Over gRPC the daemon waits for acknowledgements (flow control).
+  let received = 0;
+  let acked = 0;
+  let ackOn = false;
+  const sink = receiver.sink({
+    onFile: () => progress?.file(),
+    onBytes(n) {
+      progress?.bytes(n);
+      received += n;
+      if (ackOn && received - acked >= ACK_EVERY_BYTES) {
+        acked = received;
+        call.write(pullRequest({
+          case: "dataAck",
+          value: create(DataAckSchema, { bytes: BigInt(received) }),
+        }));
+      }
+    },
+  });
+  const tcp = files > 0 && negotiation.transport === Transport.TCP;
+  const conn = tcp ? await dialOrWarn(negotiation, src, options) : undefined;
+  if (conn) {
+    await receiver.receiveTcp(conn, sink);
+    return { transport: Transport.TCP, fallback: false };
+  }
+  if (tcp) {
+    await writeMessage(
+      call,
+      pullRequest({
+        case: "needComplete",
+        value: create(NeedCompleteSchema, { fallbackToGrpc: true }),
+      }),
+    );
+  }
+  if (files > 0) {
+    ackOn = true;
+    const grpcIn = new GrpcReceiver(sink);
+    try {
+      for (let left = files; left > 0;) {
+        const message = await reader.next();
+        if (message?.payload.case !== "fileData") {
           throw new RemoteError(
-            "the daemon did not negotiate the transfer",
-            13,
-            false,
-          );
-        }
-        const negotiation = reply.payload.value;
-        let transport = negotiation.transport;
-        let fallback = false;
-        const files = dryRun ? 0 : Number(negotiation.files);
-        options.progress?.total(files, dryRun ? 0 : Number(negotiation.bytes));
-        // Over gRPC the daemon waits for acknowledgements (flow control).
-        let received = 0;
-        let acked = 0;
-        let ackOn = false;
-        const sink = receiver.sink({
-          onFile: () => options.progress?.file(),
-          onBytes(n) {
-            options.progress?.bytes(n);
-            received += n;
-            if (ackOn && received - acked >= ACK_EVERY_BYTES) {
-              acked = received;
-              call.write(
-                pullRequest({
-                  case: "dataAck",
-                  value: create(DataAckSchema, { bytes: BigInt(received) }),
-                }),
-              );
-            }
-          },
-        });
-        let conn: Deno.Conn | undefined;
-        if (files > 0 && negotiation.transport === Transport.TCP) {
-          conn = await dialOrWarn(negotiation, src, options);
-          if (!conn) {
-            fallback = true;
-            transport = Transport.GRPC;
-            await writeMessage(
-              call,
-              pullRequest({
-                case: "needComplete",
-                value: create(NeedCompleteSchema, { fallbackToGrpc: true }),
-              }),
-            );
-          }
-        }
-        if (conn) await receiver.receiveTcp(conn, sink);
-        else if (files > 0) {
-          ackOn = true;
-          grpcIn = new GrpcReceiver(sink);
-          for (let left = files; left > 0;) {
-            const message = await reader.next();
-            if (message?.payload.case !== "fileData") {
-              throw new RemoteError(
-                "the daemon stopped sending file data",
-                14,
-                true,
-              );
-            }
-            const chunk = fileDataToChunk(message.payload.value);
-            if (chunk.last) left--;
-            await grpcIn.write(chunk);
-          }
-          await grpcIn.finish();
-        }
-        // Only now, every needed file in: directory times, mirror deletions.
-        const result = await receiver.finish({
-          mirror: (options.mirror ?? false) && sourceIsDir,
-        });
-        await writeMessage(
-          call,
-          pullRequest({ case: "done", value: create(PullDoneSchema, {}) }),
-        );
-        const final = await reader.next();
-        if (final?.payload.case !== "summary") {
-          throw new RemoteError(
-            "the daemon ended the pull without a summary",
+            "the daemon stopped sending file data",
             14,
             true,
           );
         }
-        call.end();
-        return {
-          filesTransferred: result.files,
-          bytesTransferred: result.bytes,
-          filesDeleted: result.deleted,
-          filesSkipped: result.skipped,
-          transport: transport === Transport.TCP ? "tcp" : "grpc",
-          streams: 1,
-          fallback,
-          handshakeMs,
-          manifestMs,
-          transferMs: performance.now() - t1,
-          retries: 0,
-        } satisfies TransferResult;
-      })(),
-    ]);
-  } catch (error) {
-    grpcIn?.abort(error);
-    call.cancel();
-    throw remoteError(error, where);
-  } finally {
-    client.close();
+        const chunk = fileDataToChunk(message.payload.value);
+        if (chunk.last) left--;
+        await grpcIn.write(chunk);
+      }
+      await grpcIn.finish();
+    } catch (error) {
+      grpcIn.abort(error);
+      throw error;
+    }
   }
+  return {
+    transport: tcp ? Transport.GRPC : negotiation.transport,
+    fallback: tcp,
+  };
+}
+
+function pullOnce(
+  src: RemoteAddress,
+  dst: string,
+  options: RemoteTransferOptions,
+): Promise<TransferResult> {
+  const dryRun = options.dryRun ?? false;
+  const t0 = performance.now();
+  return runCall(src, (c) => c.pull() as PullCall, async (call) => {
+    const reader = new MessageReader<ServerPullResponse>(call);
+    await writeMessage(
+      call,
+      pullRequest({
+        case: "header",
+        value: create(PullHeaderSchema, {
+          module: src.module,
+          path: src.path,
+          options: transferOptions(options),
+        }),
+      }),
+    );
+    const ack = await expectAck(reader, "pull");
+    const sourceIsDir = ack.payload.value.sourceIsDir;
+    const handshakeMs = performance.now() - t0;
+    const remoteName = basename(src.path) || src.module;
+    const place = pullRoot(dst, sourceIsDir, remoteName, dryRun);
+    // The receiving role: manifest -> local need list; dirs and links
+    // are made right away.
+    const receiver = new Receiver(place.root, {
+      mirror: options.mirror,
+      dryRun,
+      checksum: options.checksum,
+      exclude: options.exclude,
+      rename: place.name,
+    });
+    const negotiation = await planPull(call, reader, receiver, dryRun);
+    const manifestMs = performance.now() - t0 - handshakeMs;
+    const t1 = performance.now();
+    const data = await pullData(
+      call,
+      reader,
+      receiver,
+      negotiation,
+      src,
+      options,
+    );
+    // Only now, every needed file in: directory times, mirror deletions.
+    const result = await receiver.finish({
+      mirror: (options.mirror ?? false) && sourceIsDir,
+    });
+    await writeMessage(
+      call,
+      pullRequest({ case: "done", value: create(PullDoneSchema, {}) }),
+    );
+    const final = await reader.next();
+    if (final?.payload.case !== "summary") {
+      throw new RemoteError(
+        "the daemon ended the pull without a summary",
+        14,
+        true,
+      );
+    }
+    call.end();
+    return {
+      filesTransferred: result.files,
+      bytesTransferred: result.bytes,
+      filesDeleted: result.deleted,
+      filesSkipped: result.skipped,
+      transport: data.transport === Transport.TCP ? "tcp" : "grpc",
+      streams: 1,
+      fallback: data.fallback,
+      handshakeMs,
+      manifestMs,
+      transferMs: performance.now() - t1,
+      retries: 0,
+    } satisfies TransferResult;
+  });
 }
 
 /**
