@@ -8,13 +8,13 @@ import {
   UsageError,
 } from "./lib/client/address.ts";
 import {
-  localCopy,
   type LocalCopyOptions,
   SourceNotFoundError,
 } from "./lib/client/local_copy.ts";
 import type { RemoteTransferOptions } from "./lib/client/remote.ts";
 import { ProgressBar } from "./lib/ui/progress.ts";
 import { formatBytes } from "./lib/ui/format.ts";
+import { copy } from "./lib/client/copy.ts";
 import {
   summaryJson,
   summaryLine,
@@ -300,40 +300,19 @@ async function runTransfer(plan: TransferPlan): Promise<number> {
     mirror,
     started,
   } = plan;
+  if (!srcAddr && !dstAddr && flags.forceGrpcData) {
+    io.stderr(
+      "blit: warning: --force-grpc-data has no effect on a local copy\n",
+    );
+  }
   let result: TransferResult;
-  const srcRemote = srcAddr !== undefined;
-  const dstRemote = dstAddr !== undefined;
-  if (!srcRemote && !dstRemote) {
-    if (flags.forceGrpcData) {
-      io.stderr(
-        "blit: warning: --force-grpc-data has no effect on a local copy\n",
-      );
+  try {
+    result = await copy(src, dst, options);
+  } catch (error) {
+    if (error instanceof SourceNotFoundError) {
+      throw new CliError(error.message);
     }
-    let stats;
-    try {
-      stats = await localCopy(src, dst, options);
-    } catch (error) {
-      if (error instanceof SourceNotFoundError) {
-        throw new CliError(error.message);
-      }
-      throw error;
-    }
-    const elapsed = performance.now() - started;
-    result = {
-      ...stats,
-      transport: "local",
-      streams: 1,
-      fallback: false,
-      handshakeMs: 0,
-      manifestMs: 0,
-      transferMs: elapsed,
-      retries: 0,
-    };
-  } else {
-    const remote = await import("./lib/client/remote.ts");
-    result = srcAddr
-      ? await remote.pullRemote(srcAddr, dst, options)
-      : await remote.pushRemote(src, dstAddr!, options);
+    throw error;
   }
   const elapsed = performance.now() - started;
   const name = op === "copy" && mirror ? "mirror" : op;

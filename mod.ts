@@ -137,3 +137,4 @@ export {
   type RemoteTransferOptions,
 } from "./lib/client/remote.ts";
 export type { TransferResult, TransportKind } from "./lib/client/summary.ts";
+export { copy, type CopyOptions } from "./lib/client/copy.ts";

@@ -1,0 +1,64 @@
+// copy(): one call that copies like the CLI does, locally, up or down.
+import { isRemote, parseRemote, UsageError } from "./address.ts";
+import { localCopy, type LocalCopyOptions } from "./local_copy.ts";
+import type { RemoteTransferOptions } from "./remote.ts";
+import type { TransferResult } from "./summary.ts";
+
+/** Options for {@linkcode copy}: every push/pull option, and local ones. */
+export interface CopyOptions
+  extends RemoteTransferOptions, Pick<LocalCopyOptions, "workers" | "onFile"> {}
+
+/**
+ * Copies `src` to `dst` the way `blit copy` does: a local copy when both
+ * are local paths, a push when `dst` is a `blit://` address, a pull when
+ * `src` is. Placement follows the contract (a directory's contents go
+ * into `dst`; a file goes into `dst` when it is a directory or ends in
+ * `/`). `options.mirror` makes it `blit mirror`.
+ *
+ * Permissions: read on the source, write on the destination, net to the
+ * daemon.
+ *
+ * @example
+ * ```ts
+ * import { copy } from "./copy.ts";
+ * const src = Deno.makeTempDirSync();
+ * Deno.writeTextFileSync(`${src}/a.txt`, "hi");
+ * const dst = `${Deno.makeTempDirSync()}/out`;
+ * const result = await copy(src, dst);
+ * if (result.transport !== "local" || result.filesTransferred !== 1) throw new Error("example failed");
+ * ```
+ * @throws {UsageError} for two remote addresses, or a malformed one.
+ * @throws {SourceNotFoundError} when a local source does not exist.
+ */
+export async function copy(
+  src: string,
+  dst: string,
+  options: CopyOptions = {},
+): Promise<TransferResult> {
+  const srcRemote = isRemote(src);
+  const dstRemote = isRemote(dst);
+  if (srcRemote && dstRemote) {
+    throw new UsageError(
+      "copying from one daemon to another is not supported; pull then push",
+    );
+  }
+  if (srcRemote || dstRemote) {
+    // Loaded only when needed: the gRPC stack costs start-up time.
+    const remote = await import("./remote.ts");
+    return srcRemote
+      ? await remote.pullRemote(parseRemote(src), dst, options)
+      : await remote.pushRemote(src, parseRemote(dst), options);
+  }
+  const started = performance.now();
+  const stats = await localCopy(src, dst, options);
+  return {
+    ...stats,
+    transport: "local",
+    streams: 1,
+    fallback: false,
+    handshakeMs: 0,
+    manifestMs: 0,
+    transferMs: performance.now() - started,
+    retries: 0,
+  };
+}
