@@ -1,0 +1,393 @@
+// What the daemon's transfer handlers share: context, checks, the call
+// guard, negotiation, messages, errors.
+import * as grpc from "../deps/grpc.ts";
+import { create } from "../deps/protobuf.ts";
+import { isTempName } from "../fs/atomic_write.ts";
+import { PathEscapeError } from "../fs/safe_path.ts";
+import { ContainedRoot } from "../fs/contained_root.ts";
+import {
+  type ClientPullRequest,
+  type ClientPushRequest,
+  type DataTransferNegotiation,
+  DataTransferNegotiationSchema,
+  PushSummarySchema,
+  type ServerPullResponse,
+  ServerPullResponseSchema,
+  type ServerPushResponse,
+  ServerPushResponseSchema,
+  Transport,
+} from "../rpc/service.ts";
+import { type MessageReadable, MessageReader } from "../rpc/call_io.ts";
+import type { DataPlaneServer, DataSession } from "../wire/data_plane.ts";
+import type { TokenScope } from "../wire/token.ts";
+import type { DaemonConfig, ModuleConfig } from "./config.ts";
+import type { SymlinkMaker } from "./link_broker.ts";
+import { type Admission, BusyError, type Ticket } from "./admission.ts";
+import type { PerfRecord } from "../telemetry/perf_history.ts";
+import { ModuleNotFoundError, ServiceError, toStatus } from "./errors.ts";
+
+/** Most manifest entries one transfer may declare. */
+export const MAX_MANIFEST_ENTRIES = 10_000_000;
+
+/** Paths per FileList / ListResponse message. */
+export const BATCH = 1000;
+
+/** Budget bytes per path a pull's need list names (the string and a slot). */
+export const NEED_COST = 64;
+
+/** What the handlers need from the daemon. */
+export interface ServiceContext {
+  config: DaemonConfig;
+  /** Null when the daemon forces gRPC data. */
+  dataPlane: DataPlaneServer | null;
+  log: (line: string) => void;
+  /** Makes symlinks (through the link broker when sandboxed). */
+  makeSymlink?: SymlinkMaker;
+  /** Appends a line to the daemon's performance history. */
+  record?: (record: PerfRecord) => void;
+  /** Session slots and memory budgets. */
+  admission: Admission;
+  /** Peers ("HOST:PORT") whose connection arrived over a connection cap. */
+  refusedPeers?: ReadonlySet<string>;
+  /**
+   * Journals a module directory that may get temp files (see
+   * `ContainedRootOptions.onTempDir`), so a crash's are swept at start.
+   */
+  onTempDir?: (module: ModuleConfig, dirRel: string) => void;
+}
+
+export type PushCall = grpc.ServerDuplexStream<
+  ClientPushRequest,
+  ServerPushResponse
+>;
+
+export type PullCall = grpc.ServerDuplexStream<
+  ClientPullRequest,
+  ServerPullResponse
+>;
+
+export function findModule(ctx: ServiceContext, name: string): ModuleConfig {
+  const module = ctx.config.modules.find((m) => m.name === name);
+  if (!module) {
+    throw new ModuleNotFoundError(
+      name,
+      ctx.config.modules.map((m) => m.name),
+    );
+  }
+  return module;
+}
+
+/**
+ * The module's contained root: every filesystem call for this request
+ * goes through it (see contained_root.ts).
+ */
+export function moduleRoot(
+  ctx: ServiceContext,
+  module: ModuleConfig,
+): ContainedRoot {
+  try {
+    const onTempDir = ctx.onTempDir;
+    return new ContainedRoot(module.path, "", {
+      onTempDir: onTempDir && ((dir) => onTempDir(module, dir)),
+    });
+  } catch {
+    throw new ServiceError(
+      grpc.status.UNAVAILABLE,
+      `Module "${module.name}" directory is missing on the daemon`,
+    );
+  }
+}
+
+/**
+ * Refuses every call on a connection that arrived over a cap, so the
+ * client hears why instead of a bare hang-up.
+ *
+ * @throws {BusyError} for such a connection.
+ */
+export function checkConnection(
+  call: { getPeer(): string },
+  ctx: ServiceContext,
+): void {
+  if (ctx.refusedPeers?.has(call.getPeer())) {
+    throw new BusyError(
+      "The daemon has too many connections open (limits.maxConnections, limits.maxConnectionsPerClient); try again later",
+    );
+  }
+}
+
+/** The client's address without its port, for per-client limits. */
+export function clientOf(call: { getPeer(): string }): string {
+  const peer = call.getPeer();
+  const colon = peer.lastIndexOf(":");
+  return (colon > 0 ? peer.slice(0, colon) : peer).replace(/^\[|\]$/g, "");
+}
+
+/** Refuses manifest paths that use our temp names (they'd dodge the sweep). */
+export function refuseTempNames(path: string): void {
+  for (const part of path.split("/")) {
+    if (isTempName(part)) {
+      throw new PathEscapeError(path, "uses a name reserved for temp files");
+    }
+  }
+}
+
+/**
+ * Fails a transfer that sat idle for `ms`: the peer sent nothing and took
+ * nothing. `touch()` on every sign of life.
+ */
+export class IdleWatch {
+  readonly #ms: number;
+  readonly #onIdle: (error: ServiceError) => void;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #last = Date.now();
+  constructor(ms: number, onIdle: (error: ServiceError) => void) {
+    this.#ms = ms;
+    this.#onIdle = onIdle;
+    this.#arm(ms);
+  }
+  touch(): void {
+    this.#last = Date.now();
+  }
+  stop(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+  #arm(delay: number): void {
+    this.#timer = setTimeout(() => {
+      const idle = Date.now() - this.#last;
+      if (idle < this.#ms) return this.#arm(this.#ms - idle);
+      this.#timer = undefined;
+      this.#onIdle(
+        new ServiceError(
+          grpc.status.DEADLINE_EXCEEDED,
+          `Transfer idle for ${
+            Math.round(this.#ms / 1000)
+          } s; the daemon gave up on it`,
+        ),
+      );
+    }, delay);
+  }
+}
+
+export function protocolError(message: string): ServiceError {
+  return new ServiceError(grpc.status.INVALID_ARGUMENT, message);
+}
+
+export function baseName(path: string): string {
+  return path.slice(path.lastIndexOf("/") + 1);
+}
+
+export function parentOf(path: string): string {
+  const slash = path.lastIndexOf("/");
+  return slash < 0 ? "" : path.slice(0, slash);
+}
+
+export function pushMessage(
+  payload: ServerPushResponse["payload"],
+): ServerPushResponse {
+  return create(ServerPushResponseSchema, { payload });
+}
+
+export function pullMessage(
+  payload: ServerPullResponse["payload"],
+): ServerPullResponse {
+  return create(ServerPullResponseSchema, { payload });
+}
+
+export function advertised(
+  ctx: ServiceContext,
+  plane: DataPlaneServer,
+): { host: string; port: number } {
+  const advertise = ctx.config.advertiseData;
+  if (!advertise) return { host: "", port: plane.port };
+  const colon = advertise.lastIndexOf(":");
+  return {
+    host: advertise.slice(0, colon).replace(/^\[|\]$/g, ""),
+    port: Number(advertise.slice(colon + 1)),
+  };
+}
+
+/**
+ * Decides how file bytes travel: a data-plane session and its token when
+ * the daemon offers TCP and the client didn't ask for gRPC, else gRPC.
+ */
+export async function negotiate(
+  ctx: ServiceContext,
+  request: {
+    module: string;
+    scope: TokenScope;
+    files: number;
+    bytes: number;
+    forceGrpc: boolean;
+  },
+): Promise<{ session?: DataSession; negotiation: DataTransferNegotiation }> {
+  const base = {
+    files: BigInt(request.files),
+    bytes: BigInt(request.bytes),
+    streams: 1,
+  };
+  if (request.files === 0 || ctx.dataPlane === null || request.forceGrpc) {
+    return {
+      negotiation: create(DataTransferNegotiationSchema, {
+        transport: Transport.GRPC,
+        ...base,
+      }),
+    };
+  }
+  const session = await ctx.dataPlane.openSession({
+    module: request.module,
+    scope: request.scope,
+  });
+  const { host, port } = advertised(ctx, ctx.dataPlane);
+  return {
+    session,
+    negotiation: create(DataTransferNegotiationSchema, {
+      transport: Transport.TCP,
+      host,
+      port,
+      token: session.token,
+      ...base,
+    }),
+  };
+}
+
+/**
+ * What every streaming transfer call holds: its reader, its slot, an idle
+ * watch, and the cleanups that stop it (on cancel, idle or failure).
+ */
+export class CallGuard<Req> {
+  readonly reader: MessageReader<Req>;
+  readonly #call: PushCall | PullCall;
+  readonly #idle: IdleWatch;
+  readonly #stops: ((error: Error) => void)[] = [];
+  readonly #onCancel = () => this.stop(new Error("client went away"));
+  readonly #onData = () => this.alive();
+  #ticket: Ticket | undefined;
+
+  constructor(
+    call: PushCall | PullCall,
+    ctx: ServiceContext,
+    options: { highWaterMark?: number } = {},
+  ) {
+    this.#call = call;
+    this.reader = new MessageReader<Req>(
+      call as unknown as MessageReadable<Req>,
+      options,
+    );
+    this.#idle = new IdleWatch(
+      ctx.config.limits.idleTimeout * 1000,
+      (error) => this.stop(error),
+    );
+    call.on("cancelled", this.#onCancel);
+    call.on("data", this.#onData);
+  }
+
+  /** Refuses over-cap connections and takes a transfer slot. */
+  admit(ctx: ServiceContext): Ticket {
+    checkConnection(this.#call, ctx);
+    this.#ticket = ctx.admission.admit(clientOf(this.#call));
+    return this.#ticket;
+  }
+
+  /** A sign of life: data moved. */
+  alive(): void {
+    this.#idle.touch();
+  }
+
+  /** Registers what to stop when the call is given up. */
+  onStop(stop: (error: Error) => void): void {
+    this.#stops.push(stop);
+  }
+
+  /** Gives the call up: the reader fails and every registered stop runs. */
+  stop(error: Error): void {
+    this.reader.fail(error);
+    for (const stop of this.#stops) stop(error);
+  }
+
+  /** Releases the slot and the listeners (always, at the end). */
+  close(): void {
+    this.#idle.stop();
+    this.#ticket?.release();
+    this.#call.off("cancelled", this.#onCancel);
+    this.#call.off("data", this.#onData);
+  }
+}
+
+/** The summary message that ends a push or pull. */
+export function summaryOf(
+  result: { files: number; bytes: number; deleted?: number; skipped?: number },
+  transport?: Transport,
+) {
+  return create(PushSummarySchema, {
+    filesTransferred: BigInt(result.files),
+    bytesTransferred: BigInt(result.bytes),
+    filesDeleted: BigInt(result.deleted ?? 0),
+    filesSkipped: BigInt(result.skipped ?? 0),
+    transport,
+  });
+}
+
+/** The daemon's history line for a finished push or pull. */
+export function perfRecord(
+  op: "push" | "pull",
+  data: { transport: Transport; fallback: boolean },
+  result: { files: number; bytes: number },
+  t0: number,
+  tManifest: number,
+): PerfRecord {
+  return {
+    timestamp: new Date().toISOString(),
+    op,
+    transport: data.transport === Transport.TCP ? "tcp" : "grpc",
+    streams: 1,
+    files: result.files,
+    bytes: result.bytes,
+    handshake_ms: 0,
+    manifest_ms: Math.round(tManifest - t0),
+    transfer_ms: Math.round(performance.now() - tManifest),
+    retries: 0,
+    fallback: data.fallback,
+  };
+}
+
+export function closeQuietly(conn: Deno.Conn | undefined): void {
+  try {
+    conn?.close();
+  } catch {
+    // already closed
+  }
+}
+
+/**
+ * The status for `error` with the daemon's own paths taken out: clients
+ * see paths relative to the module, never where modules live.
+ */
+export function safeStatus(
+  error: unknown,
+  ctx: ServiceContext,
+): { code: grpc.status; details: string } {
+  const status = toStatus(error);
+  let details = status.details;
+  for (const module of ctx.config.modules) {
+    details = details.replaceAll(`${module.path}/`, "")
+      .replaceAll(module.path, `(module ${module.name})`);
+  }
+  return { code: status.code, details };
+}
+
+export function failCall(
+  call: grpc.ServerWritableStream<unknown, unknown> | PushCall | PullCall,
+  error: unknown,
+  ctx: ServiceContext,
+): void {
+  const status = safeStatus(error, ctx);
+  if (status.code === grpc.status.INTERNAL) {
+    ctx.log(`blit-daemon: ${status.details}`);
+  }
+  try {
+    call.emit("error", status);
+  } catch {
+    // the call is already gone
+  }
+}

@@ -1,0 +1,280 @@
+// Pull: the daemon's sender feeds the client's receiver.
+import * as grpc from "../deps/grpc.ts";
+import { create } from "../deps/protobuf.ts";
+import type { FileEntry } from "../fs/entry.ts";
+import { sourceEntries } from "../fs/enumerate.ts";
+import { isTempName } from "../fs/atomic_write.ts";
+import { normalizeRelative } from "../fs/safe_path.ts";
+import type { ContainedRoot } from "../fs/contained_root.ts";
+import { Sender } from "../transfer/sender.ts";
+import {
+  AckSchema,
+  type ClientPullRequest,
+  type PullHeader,
+  Transport,
+} from "../rpc/service.ts";
+import { chunkToFileData } from "../rpc/convert.ts";
+import {
+  acknowledgements,
+  type MessageReader,
+  SendWindow,
+  writeMessage,
+} from "../rpc/call_io.ts";
+import type { ModuleConfig } from "./config.ts";
+import type { Ticket } from "./admission.ts";
+import { unmungeTarget } from "./symlink_policy.ts";
+import { ServiceError } from "./errors.ts";
+import {
+  baseName,
+  CallGuard,
+  closeQuietly,
+  failCall,
+  findModule,
+  moduleRoot,
+  NEED_COST,
+  negotiate,
+  parentOf,
+  perfRecord,
+  protocolError,
+  type PullCall,
+  pullMessage,
+  type ServiceContext,
+  summaryOf,
+} from "./_call.ts";
+
+/** What a pull sends: checked, with its sending role ready. */
+interface PullSource {
+  module: ModuleConfig;
+  header: PullHeader;
+  /** The path in the module ("" for its root). */
+  path: string;
+  isDir: boolean;
+  modRoot: ContainedRoot;
+}
+
+/** Reads the header and finds what to send. */
+async function openPullSource(
+  reader: MessageReader<ClientPullRequest>,
+  ctx: ServiceContext,
+): Promise<PullSource> {
+  const first = await reader.next();
+  if (first?.payload.case !== "header") {
+    throw protocolError("Pull must start with a header");
+  }
+  const header = first.payload.value;
+  const module = findModule(ctx, header.module);
+  const path = normalizeRelative(header.path);
+  const modRoot = moduleRoot(ctx, module);
+  const info = modRoot.lstat(path);
+  if (!info || path.split("/").some(isTempName)) {
+    throw new ServiceError(
+      grpc.status.NOT_FOUND,
+      `Path "${path}" not found in module "${module.name}"`,
+    );
+  }
+  return { module, header, path, isDir: info.isDirectory, modRoot };
+}
+
+/** Reads the client's need list into the sender, charging each path. */
+async function readNeedList(
+  reader: MessageReader<ClientPullRequest>,
+  sender: Sender,
+  ticket: Ticket,
+): Promise<void> {
+  for (;;) {
+    const message = await reader.next();
+    if (!message) {
+      throw protocolError("Client ended the call inside the need list");
+    }
+    if (message.payload.case === "needComplete") return;
+    if (message.payload.case !== "need") {
+      throw protocolError("Expected a need list");
+    }
+    for (const raw of message.payload.value.paths) {
+      const p = normalizeRelative(raw);
+      if (!sender.offered(p)) {
+        throw protocolError(
+          `Need list names ${
+            JSON.stringify(raw)
+          }, which is not in the manifest`,
+        );
+      }
+      // Asked twice is no error; each needed path is one string held.
+      if (sender.need(p)) ticket.charge(NEED_COST);
+    }
+  }
+}
+
+/**
+ * Negotiates the data path and sends the needed files: on the client's
+ * data connection, or as FileData on the call (offered, or the client's
+ * fallback). Resolves once the client said done.
+ */
+async function sendPullData(
+  call: PullCall,
+  guard: CallGuard<ClientPullRequest>,
+  ctx: ServiceContext,
+  source: PullSource,
+  sender: Sender,
+): Promise<{ transport: Transport; fallback: boolean }> {
+  const offer = await negotiate(ctx, {
+    module: source.module.name,
+    scope: "pull",
+    files: sender.needed,
+    bytes: sender.neededBytes,
+    forceGrpc: source.header.options?.forceGrpcData ?? false,
+  });
+  const session = offer.session;
+  const window = new SendWindow();
+  let dataConn: Deno.Conn | undefined;
+  guard.onStop((error) => {
+    window.fail(error);
+    session?.cancel();
+    closeQuietly(dataConn);
+  });
+  await writeMessage(
+    call,
+    pullMessage({ case: "negotiation", value: offer.negotiation }),
+  );
+  const alive = () => guard.alive();
+  let next: Promise<ClientPullRequest | undefined> = guard.reader.next();
+  let transport = Transport.GRPC;
+  if (session) {
+    const winner = await Promise.race([
+      session.connection.then((conn) => ({ conn, message: undefined })),
+      next.then((message) => ({ conn: undefined, message })),
+    ]);
+    if (winner.conn) {
+      dataConn = winner.conn;
+      transport = Transport.TCP;
+      await sender.sendTcp(winner.conn, { onBytes: alive });
+    } else if (
+      winner.message?.payload.case !== "needComplete" ||
+      !winner.message.payload.value.fallbackToGrpc
+    ) {
+      throw protocolError("Expected the data connection or a fallback request");
+    } else {
+      session.cancel();
+      next = sendOverGrpc(call, guard.reader, sender, window, alive);
+    }
+  } else {
+    // The first message is the client's first ack (or done): hand it on.
+    next = sendOverGrpc(call, guard.reader, sender, window, alive, next);
+  }
+  const done = await next;
+  if (done?.payload.case !== "done") {
+    throw protocolError("Expected done after the transfer");
+  }
+  return { transport, fallback: session !== undefined && !dataConn };
+}
+
+/** Pull: the daemon sends a tree; the client says what it still needs. */
+export async function handlePull(
+  call: PullCall,
+  ctx: ServiceContext,
+): Promise<void> {
+  const guard = new CallGuard<ClientPullRequest>(call, ctx);
+  const t0 = performance.now();
+  try {
+    const ticket = guard.admit(ctx);
+    const source = await openPullSource(guard.reader, ctx);
+    const { modRoot, path, isDir } = source;
+    await writeMessage(
+      call,
+      pullMessage({
+        case: "ack",
+        value: create(AckSchema, {
+          destination: path,
+          sourceIsDir: isDir,
+          sourceExists: true,
+        }),
+      }),
+    );
+    // The sending role: manifest out, the client's need list in. File
+    // bytes are read through the contained root: each open handle is
+    // checked to be the regular file listed, inside the module.
+    const sender = new Sender(modRoot.sub(isDir ? path : parentOf(path)));
+    const entries = sourceEntries(modRoot, {
+      rel: path,
+      name: baseName(path),
+      exclude: source.header.options?.exclude,
+      hash: source.header.options?.checksum,
+    });
+    await sender.offer(
+      source.module.mungeSymlinks ? unmunged(entries) : entries,
+      (payload) => {
+        guard.alive(); // a long manifest is progress, not idling
+        return writeMessage(call, pullMessage(payload));
+      },
+    );
+    await readNeedList(guard.reader, sender, ticket);
+    const tManifest = performance.now();
+    const data = await sendPullData(call, guard, ctx, source, sender);
+    const result = { files: sender.needed, bytes: sender.neededBytes };
+    await writeMessage(
+      call,
+      pullMessage({
+        case: "summary",
+        value: summaryOf(result, data.transport),
+      }),
+    );
+    call.end();
+    ctx.record?.(perfRecord("pull", data, result, t0, tManifest));
+  } catch (error) {
+    guard.stop(error instanceof Error ? error : new Error(String(error)));
+    failCall(call, error, ctx);
+  } finally {
+    guard.close();
+  }
+}
+
+/** Link targets as the client pushed them (see symlink_policy.ts). */
+async function* unmunged(
+  entries: AsyncIterable<FileEntry>,
+): AsyncIterable<FileEntry> {
+  for await (const entry of entries) yield unmungeEntry(entry);
+}
+
+/**
+ * Sends file bytes as FileData, at most a window ahead of the client's
+ * acknowledgements; resolves with the client's `done` message.
+ */
+async function sendOverGrpc(
+  call: PullCall,
+  reader: MessageReader<ClientPullRequest>,
+  sender: Sender,
+  window: SendWindow,
+  alive: () => void,
+  first?: Promise<ClientPullRequest | undefined>,
+): Promise<ClientPullRequest | undefined> {
+  const tail = acknowledgements(
+    reader,
+    window,
+    () =>
+      new ServiceError(
+        grpc.status.INVALID_ARGUMENT,
+        "Client stopped acknowledging data",
+      ),
+    first,
+  );
+  tail.catch(() => {});
+  await sender.sendGrpc(window, (chunk) => {
+    alive();
+    return writeMessage(
+      call,
+      pullMessage({ case: "fileData", value: chunkToFileData(chunk) }),
+    );
+  });
+  return await tail;
+}
+
+export function unmungeEntry(entry: FileEntry): FileEntry {
+  if (entry.kind === "symlink" && entry.linkTarget !== undefined) {
+    const target = unmungeTarget(entry.linkTarget);
+    if (target !== entry.linkTarget) {
+      entry.linkTarget = target;
+      entry.size = new TextEncoder().encode(target).length;
+    }
+  }
+  return entry;
+}

@@ -1,0 +1,318 @@
+// Push: the client's sender feeds the daemon's receiver.
+import * as grpc from "../deps/grpc.ts";
+import { create } from "../deps/protobuf.ts";
+import { sweepTemps } from "../fs/atomic_write.ts";
+import { normalizeRelative } from "../fs/safe_path.ts";
+import { ContainedRoot } from "../fs/contained_root.ts";
+import { GrpcReceiver, Receiver } from "../transfer/receiver.ts";
+import {
+  AckSchema,
+  type ClientPushRequest,
+  DataAckSchema,
+  FileListSchema,
+  type PushHeader,
+  type ServerPullResponse,
+  Transport,
+} from "../rpc/service.ts";
+import { fileDataToChunk, manifestStream } from "../rpc/convert.ts";
+import {
+  ACK_EVERY_BYTES,
+  type MessageReader,
+  writeMessage,
+} from "../rpc/call_io.ts";
+import type { FileDataChunk } from "../wire/grpc_data.ts";
+import type { ModuleConfig } from "./config.ts";
+import type { Ticket } from "./admission.ts";
+import { mungeTarget } from "./symlink_policy.ts";
+import { ReadOnlyModuleError, ServiceError } from "./errors.ts";
+import {
+  baseName,
+  BATCH,
+  CallGuard,
+  closeQuietly,
+  failCall,
+  findModule,
+  MAX_MANIFEST_ENTRIES,
+  moduleRoot,
+  negotiate,
+  parentOf,
+  perfRecord,
+  protocolError,
+  type PushCall,
+  pushMessage,
+  refuseTempNames,
+  type ServiceContext,
+  summaryOf,
+} from "./_call.ts";
+
+function chunkFromMessage(
+  message: ClientPushRequest | ServerPullResponse,
+): FileDataChunk {
+  if (message.payload.case !== "fileData") {
+    throw protocolError("Expected file data");
+  }
+  return fileDataToChunk(message.payload.value);
+}
+
+/** Where a push writes: checked, placed and (unless a dry run) pinned. */
+interface PushTarget {
+  module: ModuleConfig;
+  header: PushHeader;
+  dryRun: boolean;
+  /** Session directory relative to the module. */
+  rootRel: string;
+  /** A single file's name at the destination, when it is renamed. */
+  rename?: string;
+  root: ContainedRoot;
+}
+
+/** Reads the header, checks the module, places and pins the destination. */
+async function openPushTarget(
+  reader: MessageReader<ClientPushRequest>,
+  ctx: ServiceContext,
+): Promise<PushTarget> {
+  const first = await reader.next();
+  if (first?.payload.case !== "header") {
+    throw protocolError("Push must start with a header");
+  }
+  const header = first.payload.value;
+  const module = findModule(ctx, header.module);
+  if (module.readOnly) throw new ReadOnlyModuleError(module.name);
+  const dryRun = header.options?.dryRun ?? false;
+  const dest = normalizeRelative(header.destination);
+  refuseTempNames(dest);
+  const modRoot = moduleRoot(ctx, module);
+  // Placement: a file goes into an existing directory (or one named with
+  // a trailing slash), otherwise it becomes the destination path itself.
+  let rootRel = dest;
+  let rename: string | undefined;
+  if (header.sourceIsFile) {
+    const info = modRoot.lstat(dest);
+    if (
+      !(dest === "" || header.destination.endsWith("/") || info?.isDirectory)
+    ) {
+      rootRel = parentOf(dest);
+      rename = baseName(dest);
+    }
+  }
+  const root = modRoot.sub(rootRel);
+  // Made (or found) now, by a walk that refuses links; its identity is
+  // checked on every later walk, so a swap fails the transfer.
+  if (!dryRun) pinDestination(root, rootRel);
+  return { module, header, dryRun, rootRel, rename, root };
+}
+
+function pinDestination(root: ContainedRoot, rootRel: string): void {
+  try {
+    root.pin({ create: true });
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotADirectory)) throw error;
+    const blocker = error.message.replace(/^Not a directory: /, "");
+    throw new ServiceError(
+      grpc.status.FAILED_PRECONDITION,
+      blocker === rootRel
+        ? `Destination ${rootRel} exists and is not a directory`
+        : `Destination ${rootRel} can't be made: ${blocker} is not a directory`,
+    );
+  }
+}
+
+/** The receiving role for a push, with the daemon's checks on each entry. */
+function pushReceiver(
+  target: PushTarget,
+  ctx: ServiceContext,
+  ticket: Ticket,
+): Receiver {
+  const { header, module, rootRel, root } = target;
+  return new Receiver(root, {
+    mirror: header.mirror && !header.sourceIsFile,
+    dryRun: target.dryRun,
+    checksum: header.options?.checksum ?? false,
+    exclude: header.options?.exclude,
+    rename: target.rename,
+    onEntry(entry) {
+      refuseTempNames(entry.path);
+      if (entry.kind === "symlink" && module.mungeSymlinks) {
+        // Before the need list, so an unchanged munged link is skipped.
+        const inModule = rootRel === ""
+          ? entry.path
+          : `${rootRel}/${entry.path}`;
+        entry.linkTarget = mungeTarget(inModule, entry.linkTarget ?? "");
+      }
+    },
+    charge: (bytes) => ticket.charge(bytes),
+    makeSymlink: ctx.makeSymlink &&
+      ((_root, entry) => ctx.makeSymlink!(root, entry)),
+  });
+}
+
+/** Manifest in, needed paths back to the client in FileList batches. */
+async function planPush(
+  call: PushCall,
+  reader: MessageReader<ClientPushRequest>,
+  receiver: Receiver,
+): Promise<void> {
+  let paths: string[] = [];
+  const flush = async () => {
+    if (paths.length === 0) return;
+    const batch = paths;
+    paths = [];
+    await writeMessage(
+      call,
+      pushMessage({
+        case: "fileList",
+        value: create(FileListSchema, { paths: batch }),
+      }),
+    );
+  };
+  await receiver.plan(
+    manifestStream(async () => (await reader.next())?.payload, {
+      maxEntries: MAX_MANIFEST_ENTRIES,
+    }),
+    async (path) => {
+      paths.push(path);
+      if (paths.length >= BATCH) await flush();
+    },
+  );
+  await flush();
+}
+
+/**
+ * Negotiates the data path and receives the needed files: over the TCP
+ * data plane, or as FileData on the call (offered, or the client's
+ * fallback), acknowledging every few MiB. Resolves with the transport used.
+ */
+async function receivePushData(
+  call: PushCall,
+  guard: CallGuard<ClientPushRequest>,
+  ctx: ServiceContext,
+  target: PushTarget,
+  receiver: Receiver,
+): Promise<{ transport: Transport; fallback: boolean }> {
+  let received = 0;
+  let acked = 0;
+  let ackOn = false;
+  const sink = receiver.sink({
+    onBytes(n) {
+      guard.alive();
+      received += n;
+      if (ackOn && received - acked >= ACK_EVERY_BYTES) {
+        acked = received;
+        call.write(pushMessage({
+          case: "dataAck",
+          value: create(DataAckSchema, { bytes: BigInt(received) }),
+        }));
+      }
+    },
+  });
+  const offer = await negotiate(ctx, {
+    module: target.module.name,
+    scope: "push",
+    files: receiver.needed,
+    bytes: receiver.neededBytes,
+    forceGrpc: target.header.options?.forceGrpcData ?? false,
+  });
+  const session = offer.session;
+  let grpcIn: GrpcReceiver | undefined;
+  let dataConn: Deno.Conn | undefined;
+  guard.onStop((error) => {
+    session?.cancel();
+    grpcIn?.abort(error);
+    closeQuietly(dataConn);
+  });
+  let tcpDone = session?.connection.then((conn) => {
+    dataConn = conn;
+    return receiver.receiveTcp(conn, sink);
+  });
+  tcpDone?.catch(() => {});
+  await writeMessage(
+    call,
+    pushMessage({ case: "negotiation", value: offer.negotiation }),
+  );
+  const takeGrpc = () => {
+    ackOn = true;
+    return new GrpcReceiver(sink);
+  };
+  if (!session) grpcIn = takeGrpc();
+  for (;;) {
+    const message = await guard.reader.next();
+    if (!message) {
+      throw protocolError("Client ended the call before upload_complete");
+    }
+    if (message.payload.case === "uploadComplete") break;
+    if (!grpcIn) {
+      // The client could not reach the data plane: take the bytes here.
+      session?.cancel();
+      tcpDone = undefined;
+      grpcIn = takeGrpc();
+    }
+    await grpcIn.write(chunkFromMessage(message));
+  }
+  if (grpcIn) await grpcIn.finish();
+  else await tcpDone;
+  return {
+    transport: grpcIn ? Transport.GRPC : Transport.TCP,
+    fallback: session !== undefined && grpcIn !== undefined,
+  };
+}
+
+/** Push: the client sends a tree, the daemon writes it. */
+export async function handlePush(
+  call: PushCall,
+  ctx: ServiceContext,
+): Promise<void> {
+  const guard = new CallGuard<ClientPushRequest>(call, ctx, {
+    highWaterMark: 4,
+  });
+  const t0 = performance.now();
+  let root: ContainedRoot | undefined;
+  try {
+    const ticket = guard.admit(ctx);
+    const target = await openPushTarget(guard.reader, ctx);
+    root = target.root;
+    await writeMessage(
+      call,
+      pushMessage({
+        case: "ack",
+        value: create(AckSchema, {
+          destination: normalizeRelative(target.header.destination),
+        }),
+      }),
+    );
+    const receiver = pushReceiver(target, ctx, ticket);
+    await planPush(call, guard.reader, receiver);
+    const tManifest = performance.now();
+    if (target.dryRun) {
+      const result = await receiver.finish();
+      await writeMessage(
+        call,
+        pushMessage({ case: "summary", value: summaryOf(result) }),
+      );
+      call.end();
+      return;
+    }
+    const data = await receivePushData(call, guard, ctx, target, receiver);
+    // Walks and deletions go through the session root: no link followed,
+    // nothing outside; a swapped destination fails here.
+    target.root.verify();
+    const result = await receiver.finish();
+    await writeMessage(
+      call,
+      pushMessage({
+        case: "summary",
+        value: summaryOf(result, data.transport),
+      }),
+    );
+    call.end();
+    ctx.record?.(perfRecord("push", data, result, t0, tManifest));
+  } catch (error) {
+    guard.stop(error instanceof Error ? error : new Error(String(error)));
+    // A failed session leaves no temp files behind where it can reach.
+    if (root && root.tempDirs.size > 0) {
+      sweepTemps(new ContainedRoot(root.modulePath), root.tempDirs);
+    }
+    failCall(call, error, ctx);
+  } finally {
+    guard.close();
+  }
+}
