@@ -6,6 +6,21 @@ import { hashFile } from "../fs/hash.ts";
 import { applyDir, applySymlink, setDirTimes } from "../fs/atomic_write.ts";
 import { CopyPool } from "./_copy_pool.ts";
 import {
+  basename,
+  ensureDirectory,
+  placeLocal,
+  realOrAbsolute,
+  sourceIsDirectory,
+} from "./placement.ts";
+// Placement moved to placement.ts; re-exported for existing importers.
+export {
+  ensureDirectory,
+  NotADirectoryError,
+  placeLocal,
+  type Placement,
+  SourceNotFoundError,
+} from "./placement.ts";
+import {
   applyDeletions,
   countDeletions,
   planDeletions,
@@ -25,118 +40,6 @@ export interface LocalCopyOptions {
   workers?: number;
   /** Called after each file or link is queued for writing (for progress). */
   onFile?: (entry: FileEntry) => void;
-}
-
-/**
- * The source of a copy does not exist. A `Deno.errors.NotFound`, so
- * callers that only know the platform class still recognise it.
- */
-export class SourceNotFoundError extends Deno.errors.NotFound {
-  /** The source path as given. */
-  readonly path: string;
-  /** Nothing exists at `path`. */
-  constructor(path: string) {
-    super(`source not found: ${path}`);
-    this.name = "SourceNotFoundError";
-    this.path = path;
-  }
-}
-
-/** Where a transfer lands, after the contract's placement rules. */
-export interface Placement {
-  /** Directory the entries are written under. */
-  root: string;
-  /** For a file source: its name under `root`. */
-  name?: string;
-}
-
-function basename(path: string): string {
-  const trimmed = path.replace(/\/+$/, "");
-  return trimmed.slice(trimmed.lastIndexOf("/") + 1);
-}
-
-function dirname(path: string): string {
-  const trimmed = path.replace(/\/+$/, "");
-  const slash = trimmed.lastIndexOf("/");
-  if (slash < 0) return ".";
-  return slash === 0 ? "/" : trimmed.slice(0, slash);
-}
-
-function isDirectory(path: string): boolean {
-  try {
-    return Deno.statSync(path).isDirectory;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Applies the placement rules for a local destination: a directory
- * source's contents go into `dst`; a file source goes into `dst` when it is
- * an existing directory or ends in `/`, otherwise `dst` is its new path.
- *
- * @example
- * ```ts
- * import { placeLocal } from "./local_copy.ts";
- * if (!(placeLocal("dir/", false, "a.txt").name === "a.txt")) throw new Error("example failed");
- * if (!(placeLocal("out/b.txt", false, "a.txt").name === "b.txt")) throw new Error("example failed");
- * ```
- */
-export function placeLocal(
-  dst: string,
-  sourceIsDir: boolean,
-  sourceName: string,
-): Placement {
-  if (sourceIsDir) return { root: dst };
-  if (dst.endsWith("/") || isDirectory(dst)) {
-    return { root: dst, name: sourceName };
-  }
-  return { root: dirname(dst), name: basename(dst) };
-}
-
-/** Not a directory where the transfer needs one. */
-export class NotADirectoryError extends Error {
-  constructor(path: string) {
-    super(
-      `destination ${path} exists and is not a directory; pick another destination`,
-    );
-    this.name = "NotADirectoryError";
-  }
-}
-
-/**
- * Creates a destination directory (and its parents), with a clear error
- * when something else is in the way.
- *
- * @example
- * ```ts
- * import { ensureDirectory } from "./local_copy.ts";
- * const dir = `${Deno.makeTempDirSync()}/a/b`;
- * ensureDirectory(dir);
- * if (!(Deno.statSync(dir).isDirectory)) throw new Error("example failed");
- * ```
- * @throws {NotADirectoryError} when a file sits at `path`.
- */
-export function ensureDirectory(path: string): void {
-  try {
-    Deno.mkdirSync(path, { recursive: true });
-  } catch (error) {
-    if (
-      error instanceof Deno.errors.AlreadyExists ||
-      error instanceof Deno.errors.NotADirectory
-    ) {
-      throw new NotADirectoryError(path);
-    }
-    throw error;
-  }
-}
-
-function realOrAbsolute(path: string): string {
-  try {
-    return Deno.realPathSync(path);
-  } catch {
-    return path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
-  }
 }
 
 /**
@@ -163,18 +66,7 @@ export async function localCopy(
   dst: string,
   options: LocalCopyOptions = {},
 ): Promise<TransferStats> {
-  let srcInfo: Deno.FileInfo;
-  try {
-    srcInfo = Deno.lstatSync(src);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new SourceNotFoundError(src);
-    }
-    throw error;
-  }
-  // A trailing slash on a symlinked directory means "its contents", as in rsync.
-  const sourceIsDir = srcInfo.isDirectory ||
-    (srcInfo.isSymlink && src.endsWith("/") && isDirectory(src));
+  const sourceIsDir = sourceIsDirectory(src);
   const srcRoot = sourceIsDir ? Deno.realPathSync(src) : src;
   const placement = placeLocal(dst, sourceIsDir, basename(src));
   const dryRun = options.dryRun ?? false;

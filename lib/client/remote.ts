@@ -55,10 +55,12 @@ import {
   remoteError,
 } from "./connect.ts";
 import {
+  basename,
+  dirname,
   ensureDirectory,
   placeLocal,
-  SourceNotFoundError,
-} from "./local_copy.ts";
+  sourceIsDirectory,
+} from "./placement.ts";
 import type { TransferResult } from "./summary.ts";
 import type { ProgressSink } from "../ui/progress.ts";
 
@@ -91,16 +93,6 @@ type PushCall = grpc.ClientDuplexStream<ClientPushRequest, ServerPushResponse>;
 type PullCall = grpc.ClientDuplexStream<ClientPullRequest, ServerPullResponse>;
 
 const NEED_BATCH = 1000;
-
-function basename(path: string): string {
-  const trimmed = path.replace(/\/+$/, "");
-  return trimmed.slice(trimmed.lastIndexOf("/") + 1);
-}
-
-function parentDir(path: string): string {
-  const slash = path.lastIndexOf("/");
-  return slash <= 0 ? (slash === 0 ? "/" : ".") : path.slice(0, slash);
-}
 
 function transferOptions(options: RemoteTransferOptions) {
   return create(TransferOptionsSchema, {
@@ -230,18 +222,8 @@ interface LocalSource {
 }
 
 function localSource(src: string): LocalSource {
-  let info: Deno.FileInfo;
-  try {
-    info = Deno.lstatSync(src);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new SourceNotFoundError(src);
-    }
-    throw error;
-  }
-  const isDir = info.isDirectory ||
-    (info.isSymlink && src.endsWith("/") && Deno.statSync(src).isDirectory);
-  const root = Deno.realPathSync(isDir ? src : parentDir(src));
+  const isDir = sourceIsDirectory(src);
+  const root = Deno.realPathSync(isDir ? src : dirname(src));
   const name = basename(src);
   return { isDir, root, name, path: isDir ? root : `${root}/${name}` };
 }
