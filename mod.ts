@@ -1,11 +1,13 @@
 // blit as a library: the transfer pipeline's stages, codecs and clients.
 //
-// A transfer is a pipeline of Web Streams:
+// A transfer is a pipeline of Web Streams, the same ones blit runs:
 //
 //   enumerate(root)                 ReadableStream<FileEntry>
 //     .pipeThrough(NeedListStream)  keep what the destination lacks
-//     .pipeThrough(encodeFrames)    entries -> wire bytes (big reads)
-//     .pipeTo(connWritable(conn))   or a ReceiveSink on the other side
+//     .pipeTo(new FrameSink(conn, root))   frames out, big reads and writes
+//
+//   frameSource(conn)               frame events in, a batch per read
+//     .pipeTo(new ReceiveSink(root, expected))   atomic files
 //
 // @module
 
@@ -87,6 +89,13 @@ export {
   type ConnReadableOptions,
   connWritable,
 } from "./lib/wire/socket.ts";
+export {
+  FrameSink,
+  frameSource,
+  receiveFrames,
+  sendFrames,
+  type SendFramesOptions,
+} from "./lib/wire/frame_io.ts";
 export type { ProgressSink } from "./lib/ui/progress.ts";
 export {
   GrpcReceiver,

@@ -1,10 +1,10 @@
-// Frame I/O straight on a socket with one reused buffer per direction.
+// The socket ends of a transfer as Web Stream stages, with one reused
+// buffer per direction: FrameSink (entries in, frames out on the socket)
+// and frameSource (frames in from the socket, events out in batches).
 //
-// The stream stages (frame_stream.ts) allocate a fresh buffer per chunk,
-// which costs a page fault per 4 KiB on first touch; on the hot path the
-// sender reads files into one buffer and writes it out, and the receiver
-// reads into one buffer and hands views to a sink that consumes them
-// before the next read.
+// frame_stream.ts has the same codec as byte-chunk stages, which allocate
+// a fresh buffer per chunk (a page fault per 4 KiB on first touch); these
+// move bulk bytes in big reads and writes instead, and are what blit runs.
 import type { FileEntry } from "../fs/entry.ts";
 import { openForRead, type TreeRoot } from "../fs/contained_root.ts";
 import {
@@ -16,7 +16,6 @@ import {
 } from "./frame_codec.ts";
 import { SourceChangedError } from "./frame_stream.ts";
 import { writeAll } from "./socket.ts";
-import { ReceiveSink } from "./receive_sink.ts";
 
 const encoder = new TextEncoder();
 
@@ -34,9 +33,86 @@ export interface SendFramesOptions {
 }
 
 /**
+ * The socket sink of a transfer: a `WritableStream<FileEntry>` that writes
+ * each regular file's header and body frames to `conn` (other entries are
+ * ignored) and, on close, the end frame and a half-close. Bodies are read
+ * straight into one reused buffer and leave in writes of up to
+ * `bufferSize`: entries are work items, bulk bytes never cross the stream
+ * as chunks.
+ *
+ * Permissions: read on `root`, net.
+ *
+ * @example
+ * ```ts ignore
+ * await enumerate(root).pipeTo(new FrameSink(conn, root));
+ * ```
+ */
+export class FrameSink extends WritableStream<FileEntry | FileEntry[]> {
+  /** A sink writing frames for files under `root` to `conn`. */
+  constructor(
+    conn: Deno.Conn,
+    root: TreeRoot,
+    options: SendFramesOptions = {},
+  ) {
+    const size = options.bufferSize ?? 1 << 20;
+    if (!Number.isInteger(size) || size < 8192) {
+      throw new RangeError(`bufferSize must be >= 8192, got ${size}`);
+    }
+    const buffer = new Uint8Array(size);
+    let used = 0;
+    const flush = async () => {
+      if (used > 0) await writeAll(conn, buffer.subarray(0, used));
+      used = 0;
+    };
+    const writeEntry = async (entry: FileEntry) => {
+      if (entry.kind !== "file") return;
+      const path = encoder.encode(entry.path);
+      if (size - used < fileHeaderSize(path)) await flush();
+      used += writeFileHeader(buffer, used, path, entry);
+      const file = openForRead(root, entry.path, {
+        verified: options.verified,
+      });
+      try {
+        let left = entry.size;
+        while (left > 0) {
+          if (used === size) await flush();
+          const want = Math.min(left, size - used);
+          const n = file.readSync(buffer.subarray(used, used + want));
+          if (n === null || n === 0) {
+            throw new SourceChangedError(
+              `File ${entry.path} shrank during the transfer (declared ${entry.size} bytes); run the command again`,
+            );
+          }
+          used += n;
+          left -= n;
+          options.onBytes?.(n);
+        }
+      } finally {
+        file.close();
+      }
+    };
+    super({
+      // A chunk is one entry or a batch of them (fewer stream hops for
+      // trees of small files).
+      async write(chunk) {
+        if (!Array.isArray(chunk)) return await writeEntry(chunk);
+        for (const entry of chunk) await writeEntry(entry);
+      },
+      async close() {
+        if (used === size) await flush();
+        buffer.set(encodeEnd(), used);
+        used += 1;
+        await flush();
+        await conn.closeWrite();
+      },
+    }, { highWaterMark: 64 });
+  }
+}
+
+/**
  * Writes the frames for `entries` (regular files read from `root`) and the
- * end frame to `conn`, then half-closes it. Small files share the buffer;
- * big ones stream through it.
+ * end frame to `conn`, then half-closes it: `entries` piped into a
+ * {@linkcode FrameSink}.
  *
  * Permissions: read on `root`, net.
  *
@@ -52,52 +128,76 @@ export async function sendFrames(
   entries: Iterable<FileEntry> | AsyncIterable<FileEntry>,
   options: SendFramesOptions = {},
 ): Promise<void> {
-  const size = options.bufferSize ?? 1 << 20;
-  if (!Number.isInteger(size) || size < 8192) {
-    throw new RangeError(`bufferSize must be >= 8192, got ${size}`);
-  }
-  const buffer = new Uint8Array(size);
-  let used = 0;
-  const flush = async () => {
-    if (used > 0) await writeAll(conn, buffer.subarray(0, used));
-    used = 0;
-  };
+  await ReadableStream.from(batches(entries, 256)).pipeTo(
+    new FrameSink(conn, root, options),
+  );
+}
+
+/** Groups `entries` into arrays of up to `size`. */
+async function* batches<T>(
+  entries: Iterable<T> | AsyncIterable<T>,
+  size: number,
+): AsyncGenerator<T[]> {
+  let batch: T[] = [];
   for await (const entry of entries) {
-    if (entry.kind !== "file") continue;
-    const path = encoder.encode(entry.path);
-    if (size - used < fileHeaderSize(path)) await flush();
-    used += writeFileHeader(buffer, used, path, entry);
-    const file = openForRead(root, entry.path, { verified: options.verified });
-    try {
-      let left = entry.size;
-      while (left > 0) {
-        if (used === size) await flush();
-        const want = Math.min(left, size - used);
-        const n = file.readSync(buffer.subarray(used, used + want));
-        if (n === null || n === 0) {
-          throw new SourceChangedError(
-            `File ${entry.path} shrank during the transfer (declared ${entry.size} bytes); run the command again`,
-          );
-        }
-        used += n;
-        left -= n;
-        options.onBytes?.(n);
-      }
-    } finally {
-      file.close();
+    batch.push(entry);
+    if (batch.length >= size) {
+      yield batch;
+      batch = [];
     }
   }
-  if (used === size) await flush();
-  buffer.set(encodeEnd(), used);
-  used += 1;
-  await flush();
-  await conn.closeWrite();
+  if (batch.length > 0) yield batch;
+}
+
+/**
+ * The socket source of a transfer: a `ReadableStream` of the frame events
+ * decoded from `conn`, a batch per read (work items, not byte chunks).
+ * Bodies are views of one reused buffer, valid until the next batch is
+ * asked for: the stream reads ahead nothing (high-water mark 0), and a
+ * pipe asks for the next batch only once the sink took the last one (a
+ * {@linkcode ReceiveSink} consumes a batch synchronously). Ends after the
+ * end frame and the peer's close; truncated or trailing input errors it.
+ *
+ * Permissions: net.
+ *
+ * @example
+ * ```ts ignore
+ * await frameSource(conn).pipeTo(new ReceiveSink(root, expected));
+ * ```
+ */
+export function frameSource(
+  conn: Deno.Conn,
+  options: { bufferSize?: number } = {},
+): ReadableStream<FrameEvent[]> {
+  const size = options.bufferSize ?? 1 << 20;
+  if (!Number.isInteger(size) || size < 1) {
+    throw new RangeError(`bufferSize must be a positive integer, got ${size}`);
+  }
+  const buffer = new Uint8Array(size);
+  const decoder = new FrameDecoder();
+  return new ReadableStream<FrameEvent[]>({
+    async pull(controller) {
+      // Until a read yields events: a read inside a frame header yields none.
+      for (;;) {
+        const n = await conn.read(buffer);
+        if (n === null) {
+          decoder.finish();
+          controller.close();
+          return;
+        }
+        const events = [...decoder.push(buffer.subarray(0, n))];
+        if (events.length > 0) {
+          controller.enqueue(events);
+          return;
+        }
+      }
+    },
+  }, { highWaterMark: 0 });
 }
 
 /**
  * Reads frames from `conn` into `sink` until the end frame and the peer's
- * close. Each event's bytes are a view of one reused buffer, valid until
- * the sink's write resolves (ReceiveSink consumes them synchronously).
+ * close: a {@linkcode frameSource} piped into the sink.
  *
  * Permissions: net.
  *
@@ -109,46 +209,8 @@ export async function sendFrames(
  */
 export async function receiveFrames(
   conn: Deno.Conn,
-  sink: WritableStream<FrameEvent>,
+  sink: WritableStream<FrameEvent | FrameEvent[]>,
   options: { bufferSize?: number } = {},
 ): Promise<void> {
-  const size = options.bufferSize ?? 1 << 20;
-  const buffer = new Uint8Array(size);
-  const decoder = new FrameDecoder();
-  if (sink instanceof ReceiveSink) {
-    // Direct, synchronous hand-off: no promise per frame.
-    const handlers = sink.direct();
-    try {
-      for (;;) {
-        const n = await conn.read(buffer);
-        if (n === null) break;
-        for (const event of decoder.push(buffer.subarray(0, n))) {
-          handlers.write(event);
-        }
-      }
-      decoder.finish();
-      handlers.close();
-    } catch (error) {
-      handlers.abort(error);
-      throw error;
-    }
-    return;
-  }
-  const writer = sink.getWriter();
-  try {
-    for (;;) {
-      const n = await conn.read(buffer);
-      if (n === null) break;
-      for (const event of decoder.push(buffer.subarray(0, n))) {
-        await writer.write(event);
-      }
-    }
-    decoder.finish();
-    await writer.close();
-  } catch (error) {
-    await writer.abort(error).catch(() => {});
-    throw error;
-  } finally {
-    writer.releaseLock();
-  }
+  await frameSource(conn, options).pipeTo(sink);
 }

@@ -1,6 +1,11 @@
 import { assertEquals, assertRejects } from "../../tests/_assert.ts";
 import type { FileEntry } from "../fs/entry.ts";
-import { receiveFrames, sendFrames } from "./frame_io.ts";
+import {
+  FrameSink,
+  frameSource,
+  receiveFrames,
+  sendFrames,
+} from "./frame_io.ts";
 import { ReceiveSink } from "./receive_sink.ts";
 import { FrameProtocolError } from "./frame_codec.ts";
 import { writeAll } from "./socket.ts";
@@ -78,4 +83,66 @@ Deno.test("receiveFrames: a peer that stops mid-file leaves nothing", async () =
   b.close();
   assertEquals([...Deno.readDirSync(dest)], []);
   Deno.removeSync(dest, { recursive: true });
+});
+
+Deno.test("FrameSink takes entries and batches; frameSource yields a batch of events per read", async () => {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  Deno.writeTextFileSync(`${root}/a`, "aa");
+  Deno.writeTextFileSync(`${root}/b`, "b");
+  Deno.writeTextFileSync(`${root}/c`, "");
+  const entry = (path: string, size: number): FileEntry => ({
+    path,
+    kind: "file",
+    size,
+    mtimeMs: 0,
+    mode: 0o644,
+  });
+  const [a, b] = await pair();
+  const dir: FileEntry = { ...entry("d", 0), kind: "dir" };
+  const [, batches] = await Promise.all([
+    ReadableStream.from<FileEntry | FileEntry[]>([
+      entry("a", 2),
+      [dir, entry("b", 1), entry("c", 0)],
+    ]).pipeTo(new FrameSink(a, root)),
+    // Copies taken at once: each batch's bytes are views of one buffer.
+    Array.fromAsync(
+      frameSource(b, { bufferSize: 3 }).pipeThrough(
+        new TransformStream({
+          transform(batch, controller) {
+            controller.enqueue(
+              batch.map((e) =>
+                e.type === "data"
+                  ? `${e.type}:${new TextDecoder().decode(e.bytes)}`
+                  : e.type === "file"
+                  ? `${e.type}:${e.entry.path}`
+                  : e.type
+              ),
+            );
+          },
+        }),
+      ),
+    ),
+  ]);
+  // Bodies may split across reads: join consecutive data events.
+  const merged: string[] = [];
+  for (const event of batches.flat()) {
+    const last = merged.at(-1);
+    if (event.startsWith("data:") && last?.startsWith("data:")) {
+      merged[merged.length - 1] = last + event.slice(5);
+    } else merged.push(event);
+  }
+  assertEquals(merged, [
+    "file:a",
+    "data:aa",
+    "file:b",
+    "data:b",
+    "file:c",
+    "end",
+  ]);
+  // A 3-byte buffer: many reads, each a batch, none empty.
+  assertEquals(batches.length > 3, true);
+  assertEquals(batches.every((batch) => batch.length > 0), true);
+  a.close();
+  b.close();
+  Deno.removeSync(root, { recursive: true });
 });

@@ -55,7 +55,7 @@ export interface ReceiveSinkOptions {
  * if (!(sink.stats.files === 1 && Deno.statSync(`${root}/a`).size === 2)) throw new Error("example failed");
  * ```
  */
-export class ReceiveSink extends WritableStream<FrameEvent> {
+export class ReceiveSink extends WritableStream<FrameEvent | FrameEvent[]> {
   readonly #stats: ReceiveStats;
   readonly #handlers: FrameHandlers;
 
@@ -200,7 +200,18 @@ export class ReceiveSink extends WritableStream<FrameEvent> {
         cleanup();
       },
     };
-    super(handlers);
+    // A chunk is one event, or a batch (one socket read's worth, from
+    // frameSource): either way consumed synchronously, before the source
+    // reads again into the buffer its views point into.
+    super({
+      write(chunk) {
+        if (Array.isArray(chunk)) {
+          for (const event of chunk) handlers.write(event);
+        } else handlers.write(chunk);
+      },
+      close: () => handlers.close(),
+      abort: (reason) => handlers.abort(reason),
+    });
     this.#handlers = handlers;
     this.#stats = stats;
   }
