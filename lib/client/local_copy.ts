@@ -42,6 +42,185 @@ export interface LocalCopyOptions {
   onFile?: (entry: FileEntry) => void;
 }
 
+/** A local copy's two ends, checked and placed. */
+interface LocalPlan {
+  sourceIsDir: boolean;
+  srcRoot: string;
+  destRoot: string;
+  /** For a file source: its name at the destination. */
+  name?: string;
+  /** The destination directory did not exist before. */
+  rootCreated: boolean;
+}
+
+function planLocal(
+  src: string,
+  dst: string,
+  dryRun: boolean,
+): LocalPlan {
+  const sourceIsDir = sourceIsDirectory(src);
+  const srcRoot = sourceIsDir ? Deno.realPathSync(src) : src;
+  const placement = placeLocal(dst, sourceIsDir, basename(src));
+  let rootCreated = false;
+  if (!dryRun) {
+    try {
+      Deno.statSync(placement.root);
+    } catch {
+      rootCreated = true;
+    }
+    ensureDirectory(placement.root);
+  }
+  const destRoot = realOrAbsolute(placement.root);
+  if (
+    sourceIsDir && (destRoot === srcRoot || destRoot.startsWith(`${srcRoot}/`))
+  ) {
+    throw new RangeError(
+      `Destination ${dst} is inside the source ${src}; pick another destination`,
+    );
+  }
+  return { sourceIsDir, srcRoot, destRoot, name: placement.name, rootCreated };
+}
+
+/** The source's entries, and where each file is read from. */
+async function localEntries(
+  src: string,
+  plan: LocalPlan,
+  options: LocalCopyOptions,
+): Promise<
+  { source: ReadableStream<FileEntry>; pathOf: (e: FileEntry) => string }
+> {
+  if (plan.sourceIsDir) {
+    return {
+      source: enumerate(plan.srcRoot, {
+        exclude: options.exclude,
+        hash: options.checksum,
+      }),
+      pathOf: (entry) => `${plan.srcRoot}/${entry.path}`,
+    };
+  }
+  const entry = entryFromPath(src, plan.name!);
+  if (options.checksum && entry.kind === "file") {
+    entry.hash = await hashFile(src);
+  }
+  return { source: ReadableStream.from([entry]), pathOf: () => src };
+}
+
+type Counts = Omit<TransferStats, "filesDeleted">;
+
+/**
+ * The fast path (a real copy by size and mtime): the up-to-date check runs
+ * next to the copy, in the pool's workers, and is skipped under
+ * directories this run created.
+ */
+async function copyFast(
+  entries: ReadableStream<FileEntry>,
+  plan: LocalPlan,
+  pathOf: (entry: FileEntry) => string,
+  dirs: FileEntry[],
+  options: LocalCopyOptions,
+): Promise<Counts> {
+  const destRoot = plan.destRoot;
+  const pool = new CopyPool(destRoot, { workers: options.workers ?? 2 });
+  // A fresh destination will copy everything: start the workers now so
+  // their start-up overlaps the walk. Otherwise start them on demand.
+  if (plan.sourceIsDir && plan.rootCreated) pool.warm();
+  const created = new Set<string>();
+  let links = 0;
+  let linksSkipped = 0;
+  await entries.pipeTo(
+    new WritableStream<FileEntry>({
+      async write(entry) {
+        const slash = entry.path.lastIndexOf("/");
+        const parent = slash < 0 ? "" : entry.path.slice(0, slash);
+        if (entry.kind === "dir") {
+          dirs.push(entry);
+          if (applyDir(destRoot, entry)) created.add(entry.path);
+        } else if (entry.kind === "symlink") {
+          if (await needsTransfer(destRoot, entry)) {
+            applySymlink(destRoot, entry);
+            links++;
+            options.onFile?.(entry);
+          } else linksSkipped++;
+        } else {
+          await pool.add({
+            src: pathOf(entry),
+            entry,
+            check: !created.has(parent) && !(parent === "" && plan.rootCreated),
+          });
+          options.onFile?.(entry);
+        }
+      },
+      close: () => pool.finish(),
+      abort: () => pool.close(),
+    }),
+  );
+  return {
+    filesTransferred: pool.copied + links,
+    bytesTransferred: pool.bytes,
+    filesSkipped: pool.skipped + linksSkipped,
+  };
+}
+
+/** The checked path (a dry run, or --checksum): the need list decides first. */
+async function copyChecked(
+  entries: ReadableStream<FileEntry>,
+  plan: LocalPlan,
+  pathOf: (entry: FileEntry) => string,
+  dirs: FileEntry[],
+  options: LocalCopyOptions,
+): Promise<Counts> {
+  const destRoot = plan.destRoot;
+  const dryRun = options.dryRun ?? false;
+  const counts: Counts = {
+    filesTransferred: 0,
+    bytesTransferred: 0,
+    filesSkipped: 0,
+  };
+  const needList = new NeedListStream(destRoot, { checksum: options.checksum });
+  const pool = new CopyPool(destRoot, { workers: options.workers ?? 2 });
+  await entries.pipeThrough(needList).pipeTo(
+    new WritableStream<FileEntry>({
+      async write(entry) {
+        if (entry.kind === "dir") {
+          dirs.push(entry);
+          if (!dryRun) applyDir(destRoot, entry);
+          return;
+        }
+        if (!dryRun) {
+          if (entry.kind === "symlink") applySymlink(destRoot, entry);
+          else await pool.add({ src: pathOf(entry), entry, check: false });
+        }
+        counts.filesTransferred++;
+        if (entry.kind === "file") counts.bytesTransferred += entry.size;
+        options.onFile?.(entry);
+      },
+      close: () => pool.finish(),
+      abort: () => pool.close(),
+    }),
+  );
+  counts.filesSkipped = needList.skipped;
+  return counts;
+}
+
+/** Mirror deletions (or their count, in a dry run), after every copy. */
+async function mirrorLocal(
+  destRoot: string,
+  keep: ReadonlySet<string>,
+  options: LocalCopyOptions,
+): Promise<number> {
+  const dryRun = options.dryRun ?? false;
+  const plan = await planDeletions(destRoot, keep, {
+    exclude: options.exclude,
+  }).catch((error) => {
+    // A dry run into a destination that does not exist yet.
+    if (dryRun && error instanceof Deno.errors.NotFound) return [];
+    throw error;
+  });
+  return dryRun
+    ? countDeletions(destRoot, plan).files
+    : applyDeletions(destRoot, plan).files;
+}
+
 /**
  * Copies `src` to `dst` locally: enumerate -> need list -> a sink that
  * creates directories and links and copies files with copy_file_range
@@ -66,53 +245,10 @@ export async function localCopy(
   dst: string,
   options: LocalCopyOptions = {},
 ): Promise<TransferStats> {
-  const sourceIsDir = sourceIsDirectory(src);
-  const srcRoot = sourceIsDir ? Deno.realPathSync(src) : src;
-  const placement = placeLocal(dst, sourceIsDir, basename(src));
   const dryRun = options.dryRun ?? false;
-  let rootCreated = false;
-  if (!dryRun) {
-    try {
-      Deno.statSync(placement.root);
-    } catch {
-      rootCreated = true;
-    }
-    ensureDirectory(placement.root);
-  }
-  const destRoot = realOrAbsolute(placement.root);
-  if (
-    sourceIsDir && (destRoot === srcRoot || destRoot.startsWith(`${srcRoot}/`))
-  ) {
-    throw new RangeError(
-      `Destination ${dst} is inside the source ${src}; pick another destination`,
-    );
-  }
-
-  let source: ReadableStream<FileEntry>;
-  let sourcePath: (entry: FileEntry) => string;
-  if (sourceIsDir) {
-    source = enumerate(srcRoot, {
-      exclude: options.exclude,
-      hash: options.checksum,
-    });
-    sourcePath = (entry) => `${srcRoot}/${entry.path}`;
-  } else {
-    const entry = entryFromPath(src, placement.name!);
-    if (options.checksum && entry.kind === "file") {
-      entry.hash = await hashFile(src);
-    }
-    source = ReadableStream.from([entry]);
-    sourcePath = () => src;
-  }
-
-  const stats: TransferStats = {
-    filesTransferred: 0,
-    bytesTransferred: 0,
-    filesDeleted: 0,
-    filesSkipped: 0,
-  };
+  const plan = planLocal(src, dst, dryRun);
+  const { source, pathOf } = await localEntries(src, plan, options);
   const keep = new Set<string>();
-  const dirs: FileEntry[] = [];
   const remember = new TransformStream<FileEntry, FileEntry>({
     transform(entry, controller) {
       keep.add(entry.path);
@@ -121,99 +257,13 @@ export async function localCopy(
   });
   // The keep-set stage only exists when mirroring: each stage costs per entry.
   const entries = options.mirror ? source.pipeThrough(remember) : source;
-  if (!dryRun && !options.checksum) {
-    // Fast path: the size+mtime check runs next to the copy, in the pool's
-    // workers, and is skipped under directories this run created.
-    const pool = new CopyPool(destRoot, { workers: options.workers ?? 2 });
-    // A fresh destination will copy everything: start the workers now so
-    // their start-up overlaps the walk. Otherwise start them on demand.
-    if (sourceIsDir && rootCreated) pool.warm();
-    const created = new Set<string>();
-    let links = 0;
-    let linksSkipped = 0;
-    await entries.pipeTo(
-      new WritableStream<FileEntry>({
-        async write(entry) {
-          const slash = entry.path.lastIndexOf("/");
-          const parent = slash < 0 ? "" : entry.path.slice(0, slash);
-          if (entry.kind === "dir") {
-            dirs.push(entry);
-            if (applyDir(destRoot, entry)) created.add(entry.path);
-          } else if (entry.kind === "symlink") {
-            if (await needsTransfer(destRoot, entry)) {
-              applySymlink(destRoot, entry);
-              links++;
-              options.onFile?.(entry);
-            } else linksSkipped++;
-          } else {
-            await pool.add({
-              src: sourcePath(entry),
-              entry,
-              check: !created.has(parent) && !(parent === "" && rootCreated),
-            });
-            options.onFile?.(entry);
-          }
-        },
-        async close() {
-          await pool.finish();
-        },
-        abort() {
-          pool.close();
-        },
-      }),
-    );
-    stats.filesTransferred = pool.copied + links;
-    stats.bytesTransferred = pool.bytes;
-    stats.filesSkipped = pool.skipped + linksSkipped;
-  } else {
-    const needList = new NeedListStream(destRoot, {
-      checksum: options.checksum,
-    });
-    const pool = new CopyPool(destRoot, { workers: options.workers ?? 2 });
-    await entries.pipeThrough(needList).pipeTo(
-      new WritableStream<FileEntry>({
-        async write(entry) {
-          if (entry.kind === "dir") {
-            dirs.push(entry);
-            if (!dryRun) applyDir(destRoot, entry);
-            return;
-          }
-          if (!dryRun) {
-            if (entry.kind === "symlink") applySymlink(destRoot, entry);
-            else {await pool.add({
-                src: sourcePath(entry),
-                entry,
-                check: false,
-              });}
-          }
-          stats.filesTransferred++;
-          if (entry.kind === "file") stats.bytesTransferred += entry.size;
-          options.onFile?.(entry);
-        },
-        async close() {
-          await pool.finish();
-        },
-        abort() {
-          pool.close();
-        },
-      }),
-    );
-    stats.filesSkipped = needList.skipped;
-  }
-  if (!dryRun) setDirTimes(destRoot, dirs);
-  if (options.mirror && sourceIsDir) {
-    const plan = await planDeletions(destRoot, keep, {
-      exclude: options.exclude,
-    })
-      .catch((error) => {
-        if (dryRun && error instanceof Deno.errors.NotFound) return [];
-        throw error;
-      });
-    if (dryRun) {
-      stats.filesDeleted = countDeletions(destRoot, plan).files;
-    } else {
-      stats.filesDeleted = applyDeletions(destRoot, plan).files;
-    }
-  }
-  return stats;
+  const dirs: FileEntry[] = [];
+  const counts = !dryRun && !options.checksum
+    ? await copyFast(entries, plan, pathOf, dirs, options)
+    : await copyChecked(entries, plan, pathOf, dirs, options);
+  if (!dryRun) setDirTimes(plan.destRoot, dirs);
+  const filesDeleted = options.mirror && plan.sourceIsDir
+    ? await mirrorLocal(plan.destRoot, keep, options)
+    : 0;
+  return { ...counts, filesDeleted };
 }
