@@ -44,6 +44,49 @@ export interface ControlPlane {
 const READ_SIZE = 256 * 1024;
 
 /**
+ * Reads `conn` into `duplex` until it wants no more (then calls `paused`,
+ * synchronously) or the connection ends.
+ */
+async function pump(
+  conn: Deno.Conn,
+  duplex: Duplex,
+  gotBytes: () => void,
+  paused: () => void,
+): Promise<void> {
+  const buffer = new Uint8Array(READ_SIZE);
+  try {
+    for (;;) {
+      const n = await conn.read(buffer);
+      if (n === null) {
+        duplex.push(null);
+        return;
+      }
+      gotBytes();
+      // A copy: the buffer is reused for the next read.
+      if (!duplex.push(buffer.slice(0, n))) {
+        paused();
+        return;
+      }
+    }
+  } catch (error) {
+    duplex.destroy(error as Error);
+  }
+}
+
+/** The chunks as one array. */
+function join(chunks: readonly Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const chunk of chunks) size += chunk.length;
+  const joined = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    joined.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return joined;
+}
+
+/**
  * A Node Duplex over a Deno connection, for grpc-js. Closed (and its
  * slot released) when either side ends; destroyed when the peer sends
  * nothing within `handshakeTimeoutMs`.
@@ -79,41 +122,19 @@ function connDuplex(
     read() {
       if (reading) return;
       reading = true;
-      (async () => {
-        const buffer = new Uint8Array(READ_SIZE);
-        try {
-          for (;;) {
-            const n = await conn.read(buffer);
-            if (n === null) {
-              duplex.push(null);
-              return;
-            }
-            gotBytes = true;
-            // A copy: the buffer is reused for the next read.
-            if (!duplex.push(buffer.slice(0, n))) {
-              reading = false;
-              return;
-            }
-          }
-        } catch (error) {
-          duplex.destroy(error as Error);
-        }
-      })();
+      // `paused` runs synchronously as the pump stops for backpressure, so
+      // a read request that follows at once starts a new pump.
+      pump(conn, duplex, () => gotBytes = true, () => reading = false);
     },
     write(chunk: Uint8Array, _encoding, callback) {
       writeAll(chunk).then(() => callback(), (error) => callback(error));
     },
     writev(chunks, callback) {
       // HTTP/2 writes many small frames: one syscall for the lot.
-      let size = 0;
-      for (const { chunk } of chunks) size += (chunk as Uint8Array).length;
-      const joined = new Uint8Array(size);
-      let offset = 0;
-      for (const { chunk } of chunks) {
-        joined.set(chunk as Uint8Array, offset);
-        offset += (chunk as Uint8Array).length;
-      }
-      writeAll(joined).then(() => callback(), (error) => callback(error));
+      writeAll(join(chunks.map((c) => c.chunk as Uint8Array))).then(
+        () => callback(),
+        (error) => callback(error),
+      );
     },
     final(callback) {
       conn.closeWrite().then(() => callback(), () => callback());

@@ -36,6 +36,47 @@ export interface RunningDaemon {
   stop(): Promise<void>;
 }
 
+/** The gRPC server with the blit service wired to the handlers. */
+function grpcServer(ctx: ServiceContext): grpc.Server {
+  const limits = ctx.config.limits;
+  const server = new grpc.Server({
+    "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
+    "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
+    // Connections with no call in flight are closed after the idle time;
+    // a peer that stops answering pings is dropped; one connection can't
+    // open unbounded streams.
+    "grpc.max_connection_idle_ms": limits.idleTimeout * 1000,
+    "grpc.keepalive_time_ms": 60_000,
+    "grpc.keepalive_timeout_ms": 20_000,
+    "grpc.max_concurrent_streams": 16,
+    "grpc.max_connection_age_ms": 24 * 3600 * 1000,
+  });
+  server.addService(blitService, {
+    push: (call: Parameters<typeof handlePush>[0]) =>
+      void handlePush(call, ctx),
+    pull: (call: Parameters<typeof handlePull>[0]) =>
+      void handlePull(call, ctx),
+    list: (call: Parameters<typeof handleList>[0]) =>
+      void handleList(call, ctx),
+    purge: (
+      call: Parameters<typeof handlePurge>[0],
+      callback: Parameters<typeof handlePurge>[1],
+    ) => handlePurge(call, callback, ctx),
+    listModules: (
+      call: { getPeer(): string },
+      callback: grpc.sendUnaryData<ReturnType<typeof handleListModules>>,
+    ) => {
+      try {
+        checkConnection(call, ctx);
+        callback(null, handleListModules(ctx));
+      } catch (error) {
+        callback(toStatus(error));
+      }
+    },
+  });
+  return server;
+}
+
 /**
  * Starts the control and data planes for `config`.
  *
@@ -92,41 +133,7 @@ export async function startDaemon(
     refusedPeers,
     onTempDir: journal && ((module, dir) => journal.record(module, dir)),
   };
-  const server = new grpc.Server({
-    "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
-    "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
-    // Connections with no call in flight are closed after the idle time;
-    // a peer that stops answering pings is dropped; one connection can't
-    // open unbounded streams.
-    "grpc.max_connection_idle_ms": limits.idleTimeout * 1000,
-    "grpc.keepalive_time_ms": 60_000,
-    "grpc.keepalive_timeout_ms": 20_000,
-    "grpc.max_concurrent_streams": 16,
-    "grpc.max_connection_age_ms": 24 * 3600 * 1000,
-  });
-  server.addService(blitService, {
-    push: (call: Parameters<typeof handlePush>[0]) =>
-      void handlePush(call, ctx),
-    pull: (call: Parameters<typeof handlePull>[0]) =>
-      void handlePull(call, ctx),
-    list: (call: Parameters<typeof handleList>[0]) =>
-      void handleList(call, ctx),
-    purge: (
-      call: Parameters<typeof handlePurge>[0],
-      callback: Parameters<typeof handlePurge>[1],
-    ) => handlePurge(call, callback, ctx),
-    listModules: (
-      call: { getPeer(): string },
-      callback: grpc.sendUnaryData<ReturnType<typeof handleListModules>>,
-    ) => {
-      try {
-        checkConnection(call, ctx);
-        callback(null, handleListModules(ctx));
-      } catch (error) {
-        callback(toStatus(error));
-      }
-    },
-  });
+  const server = grpcServer(ctx);
   let control: ReturnType<typeof serveControlPlane>;
   try {
     control = serveControlPlane(server, {
