@@ -1,6 +1,7 @@
 // `blit-daemon`: exports modules over the blit control and data planes.
 import { parseArgs } from "node:util";
 import { startDaemon } from "./lib/daemon/server.ts";
+import { bracketHost } from "./lib/wire/host_port.ts";
 import { brokerClient } from "./lib/daemon/link_broker.ts";
 import { fileURLToPath } from "node:url";
 import {
@@ -162,7 +163,7 @@ async function main(args: string[]): Promise<number> {
     Deno.addSignalListener("SIGINT", stop);
     Deno.addSignalListener("SIGTERM", stop);
   });
-  const host = config.bind.includes(":") ? `[${config.bind}]` : config.bind;
+  const host = bracketHost(config.bind);
   // The details first: "listening" on stdout is the line callers wait for.
   console.error(
     `blit-daemon: modules: ${

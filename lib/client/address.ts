@@ -152,15 +152,4 @@ export function parseRemote(
   };
 }
 
-/**
- * `HOST:PORT` for messages, with brackets for IPv6.
- *
- * @example
- * ```ts
- * import { hostPort } from "./address.ts";
- * if (!(hostPort("::1", 1) === "[::1]:1")) throw new Error("example failed");
- * ```
- */
-export function hostPort(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-}
+export { hostPort } from "../wire/host_port.ts";

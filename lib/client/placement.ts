@@ -1,5 +1,6 @@
 // Where a transfer lands on this machine: the contract's placement rules,
 // and the checks on a local source and destination.
+import { baseName, parentOf } from "../fs/paths.ts";
 
 /**
  * The source of a copy does not exist. A `Deno.errors.NotFound`, so
@@ -25,17 +26,11 @@ export interface Placement {
 }
 
 /** The last component of `path` (trailing slashes ignored). */
-export function basename(path: string): string {
-  const trimmed = path.replace(/\/+$/, "");
-  return trimmed.slice(trimmed.lastIndexOf("/") + 1);
-}
+export const basename: (path: string) => string = baseName;
 
 /** The parent of `path` (trailing slashes ignored): "." for a bare name. */
 export function dirname(path: string): string {
-  const trimmed = path.replace(/\/+$/, "");
-  const slash = trimmed.lastIndexOf("/");
-  if (slash < 0) return ".";
-  return slash === 0 ? "/" : trimmed.slice(0, slash);
+  return parentOf(path) || ".";
 }
 
 function isDirectory(path: string): boolean {

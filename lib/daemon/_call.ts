@@ -173,14 +173,7 @@ export function protocolError(message: string): ServiceError {
   return new ServiceError(grpc.status.INVALID_ARGUMENT, message);
 }
 
-export function baseName(path: string): string {
-  return path.slice(path.lastIndexOf("/") + 1);
-}
-
-export function parentOf(path: string): string {
-  const slash = path.lastIndexOf("/");
-  return slash < 0 ? "" : path.slice(0, slash);
-}
+export { baseName, parentOf } from "../fs/paths.ts";
 
 export function pushMessage(
   payload: ServerPushResponse["payload"],

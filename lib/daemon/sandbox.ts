@@ -1,5 +1,6 @@
 // The daemon's Deno permission sandbox: computed flags and a re-exec.
 import type { DaemonConfig, ModuleConfig } from "./config.ts";
+import { bracketHost } from "../wire/host_port.ts";
 import { serveLinkBroker } from "./link_broker.ts";
 
 /** Env marker: set in the re-executed, sandboxed daemon. */
@@ -13,10 +14,6 @@ export const ENV_ALLOW = [
   "BLIT_DAEMON_*",
   "BLIT_DISABLE_PERF_HISTORY",
 ];
-
-function netHost(bind: string): string {
-  return bind.includes(":") && !bind.startsWith("[") ? `[${bind}]` : bind;
-}
 
 /**
  * The permission flags the daemon runs with: read on its modules, config
@@ -45,7 +42,7 @@ export function sandboxFlags(config: DaemonConfig, stateDir: string): string[] {
     "--no-prompt",
     `--allow-read=${read.join(",")}`,
     `--allow-write=${write.join(",")}`,
-    `--allow-net=${netHost(config.bind)}`,
+    `--allow-net=${bracketHost(config.bind)}`,
     `--allow-env=${ENV_ALLOW.join(",")}`,
   ];
   return flags;

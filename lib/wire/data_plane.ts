@@ -7,6 +7,7 @@ import {
 import { readExact, writeAll } from "./socket.ts";
 import { TokenError, type TokenIssuer, type TokenScope } from "./token.ts";
 import { acceptLoop, type Release } from "./accept_loop.ts";
+import { hostPort } from "./host_port.ts";
 import { RateLimitedLog } from "./rate_log.ts";
 
 /** The client could not reach the data plane; it falls back to gRPC. */
@@ -344,9 +345,7 @@ export async function dialDataPlane(
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new RangeError(`port must be an integer 1-65535, got ${port}`);
   }
-  const address = hostname.includes(":")
-    ? `[${hostname}]:${port}`
-    : `${hostname}:${port}`;
+  const address = hostPort(hostname, port);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const connecting = Deno.connect({ hostname, port });
   const timeout = new Promise<never>((_, reject) => {

@@ -14,7 +14,7 @@ import {
   type FrameEvent,
   writeFileHeader,
 } from "./frame_codec.ts";
-import { SourceChangedError } from "./frame_stream.ts";
+import { readFull } from "./frame_stream.ts";
 import { writeAll } from "./socket.ts";
 
 const encoder = new TextEncoder();
@@ -76,13 +76,13 @@ export class FrameSink extends WritableStream<FileEntry | FileEntry[]> {
         let left = entry.size;
         while (left > 0) {
           if (used === size) await flush();
-          const want = Math.min(left, size - used);
-          const n = file.readSync(buffer.subarray(used, used + want));
-          if (n === null || n === 0) {
-            throw new SourceChangedError(
-              `File ${entry.path} shrank during the transfer (declared ${entry.size} bytes); run the command again`,
-            );
-          }
+          const n = Math.min(left, size - used);
+          readFull(
+            file,
+            buffer.subarray(used, used + n),
+            entry.path,
+            entry.size,
+          );
           used += n;
           left -= n;
           options.onBytes?.(n);

@@ -28,7 +28,23 @@ export class SourceChangedError extends Error {
 
 const encoder = new TextEncoder();
 
-function readFull(
+/**
+ * Fills `into` from `file` (a regular file being sent), or throws when the
+ * file ends first: it shrank since it was listed.
+ *
+ * @example
+ * ```ts
+ * import { readFull } from "./frame_stream.ts";
+ * const path = Deno.makeTempFileSync();
+ * Deno.writeTextFileSync(path, "abc");
+ * using file = Deno.openSync(path);
+ * const into = new Uint8Array(3);
+ * readFull(file, into, "f", 3);
+ * if (into[2] !== 99) throw new Error("example failed");
+ * ```
+ * @throws {SourceChangedError} when the file has fewer bytes left.
+ */
+export function readFull(
   file: Deno.FsFile,
   into: Uint8Array,
   path: string,

@@ -2,7 +2,7 @@
 import type { FileEntry } from "../fs/entry.ts";
 import { openForRead, type TreeRoot } from "../fs/contained_root.ts";
 import { type FrameEvent, FrameProtocolError } from "./frame_codec.ts";
-import { SourceChangedError } from "./frame_stream.ts";
+import { readFull } from "./frame_stream.ts";
 
 /** One FileData message's worth: the first chunk of a file has `header`. */
 export interface FileDataChunk {
@@ -52,16 +52,7 @@ export async function* fileDataChunks(
       do {
         const n = Math.min(left, chunkSize);
         const data = new Uint8Array(n);
-        let got = 0;
-        while (got < n) {
-          const r = file.readSync(data.subarray(got));
-          if (r === null || r === 0) {
-            throw new SourceChangedError(
-              `File ${entry.path} shrank during the transfer (declared ${entry.size} bytes); run the command again`,
-            );
-          }
-          got += r;
-        }
+        readFull(file, data, entry.path, entry.size);
         left -= n;
         yield {
           path: entry.path,
