@@ -101,8 +101,11 @@ async function main(args: string[]): Promise<number> {
     if (error instanceof ConfigError) fail(error.message);
     throw error;
   }
-  const stateDir = flags.stateDir ??
+  let stateDir = flags.stateDir ??
     daemonStateDir(config.stateDir, Deno.env.toObject());
+  // Absolute now: the daemon's working directory moves into modules later
+  // (contained roots), and a relative state path would follow it there.
+  if (!stateDir.startsWith("/")) stateDir = `${Deno.cwd()}/${stateDir}`;
   if (!isSandboxed()) {
     try {
       Deno.mkdirSync(stateDir, { recursive: true });
@@ -135,8 +138,8 @@ async function main(args: string[]): Promise<number> {
       );
     } else {
       console.error(`blit-daemon: sandbox: ${sandbox.join(" ")}`);
-      const passed = [...args];
-      if (!flags.stateDir) passed.push("--state-dir", stateDir);
+      // The last --state-dir wins: the child gets the absolute one.
+      const passed = [...args, "--state-dir", stateDir];
       return await reexec(fileURLToPath(import.meta.url), sandbox, passed, {
         modules: config.modules,
       });

@@ -8,7 +8,8 @@ import {
   openPush,
   startDaemon,
 } from "./_daemon.ts";
-import { REPO, tempFiles } from "./_helpers.ts";
+import { relative } from "node:path";
+import { REPO, runCli, tempFiles } from "./_helpers.ts";
 import {
   type DataTransferNegotiation,
   FileDataSchema,
@@ -235,4 +236,35 @@ Deno.test("SIGINT mid-push over TCP: exit 0, the temp file is gone, nothing land
     await daemon.stop();
     await Deno.remove(work, { recursive: true });
   }
+});
+
+Deno.test("a relative --state-dir stays where it was given, whatever the daemon's working directory does", async () => {
+  const work = Deno.realPathSync(Deno.makeTempDirSync());
+  const module = `${work}/module`;
+  const state = `${work}/state`;
+  Deno.mkdirSync(`${module}/sub`, { recursive: true });
+  Deno.mkdirSync(`${work}/src`);
+  Deno.writeTextFileSync(`${work}/src/f`, "f");
+  const daemon = await startDaemon({
+    modules: { m: { path: module } },
+    args: ["--state-dir", relative(REPO, state)],
+  });
+  try {
+    const r = await runCli(["push", `${work}/src/`, `${daemon.url}/m/sub/`]);
+    assertEquals(r.code, 0, r.stderr);
+    // The journal and history are in the state directory given...
+    assertEquals(Deno.statSync(`${state}/temp_dirs.jsonl`).isFile, true);
+    // ...and nothing of the daemon's landed inside the module.
+    assertEquals(
+      [...Deno.readDirSync(`${module}/sub`)].map((e) => e.name),
+      ["f"],
+    );
+    assertEquals(
+      [...Deno.readDirSync(module)].map((e) => e.name),
+      ["sub"],
+    );
+  } finally {
+    assertEquals(await daemon.stop(), 0);
+  }
+  Deno.removeSync(work, { recursive: true });
 });
