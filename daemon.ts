@@ -105,7 +105,13 @@ async function main(args: string[]): Promise<number> {
     daemonStateDir(config.stateDir, Deno.env.toObject());
   // Absolute now: the daemon's working directory moves into modules later
   // (contained roots), and a relative state path would follow it there.
-  if (!stateDir.startsWith("/")) stateDir = `${Deno.cwd()}/${stateDir}`;
+  if (!stateDir.startsWith("/")) {
+    try {
+      stateDir = `${Deno.cwd()}/${stateDir}`;
+    } catch {
+      fail(`state directory ${stateDir} must be an absolute path here`);
+    }
+  }
   if (!isSandboxed()) {
     try {
       Deno.mkdirSync(stateDir, { recursive: true });
