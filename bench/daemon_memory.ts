@@ -8,18 +8,13 @@ import { parseArgs } from "node:util";
 import * as grpc from "../lib/deps/grpc.ts";
 import { create } from "../lib/deps/protobuf.ts";
 import {
-  type ClientPushRequest,
-  ClientPushRequestSchema,
   EntryKind,
   type FileHeader,
   FileHeaderSchema,
-  ManifestBatchSchema,
-  ManifestCompleteSchema,
-  PushHeaderSchema,
-  TransferOptionsSchema,
 } from "../lib/rpc/service.ts";
 import {
   daemonPids,
+  dryRunMirrorPush,
   grpcClient,
   peakRssMiB,
   startDaemon,
@@ -44,46 +39,11 @@ async function dryRunMirror(
   const daemon = await startDaemon({ modules: { m: { path: module } } });
   const client = grpcClient(daemon.address);
   const started = performance.now();
-  const call = client.push();
-  const status = new Promise<grpc.StatusObject>((resolve) => {
-    call.on("status", resolve);
-    call.on("error", () => {});
-    call.on("data", () => {});
-  });
-  let over = false;
-  status.then(() => over = true);
-  const write = (payload: ClientPushRequest["payload"]) =>
-    Promise.race([
-      status,
-      new Promise<void>((resolve) => {
-        if (call.write(create(ClientPushRequestSchema, { payload }))) resolve();
-        else call.once("drain", resolve);
-      }),
-    ]);
-  await write({
-    case: "header",
-    value: create(PushHeaderSchema, {
-      module: "m",
-      destination: "",
-      mirror: true,
-      options: create(TransferOptionsSchema, { dryRun: true }),
-    }),
-  });
-  let sent = 0;
-  for (const batch of entries) {
-    if (over) break;
-    await write({
-      case: "manifestBatch",
-      value: create(ManifestBatchSchema, { entries: batch }),
-    });
-    sent += batch.length;
-  }
-  await write({
-    case: "manifestComplete",
-    value: create(ManifestCompleteSchema, { entries: BigInt(sent) }),
-  });
-  call.end();
-  const result = await status;
+  const { status: result, sent } = await dryRunMirrorPush(
+    client,
+    "m",
+    entries,
+  );
   const ms = performance.now() - started;
   const peak = peakRssMiB(daemonPids(daemon));
   client.close();

@@ -15,11 +15,15 @@ import {
   type ListRequest,
   ListRequestSchema,
   type ListResponse,
+  ManifestBatchSchema,
+  ManifestCompleteSchema,
   type PurgeRequest,
   PurgeRequestSchema,
   type PurgeResponse,
+  PushHeaderSchema,
   type ServerPullResponse,
   type ServerPushResponse,
+  TransferOptionsSchema,
 } from "../lib/rpc/service.ts";
 
 const REPO = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -436,4 +440,58 @@ export async function crashDaemon(daemon: TestDaemon): Promise<void> {
     }
   }
   await daemon.stop("SIGKILL");
+}
+
+/**
+ * A dry-run mirror push of `batches` into module `module`, written with
+ * backpressure and stopped as soon as the daemon ends the call; its
+ * status and how many entries were sent. For memory-budget tests.
+ */
+export async function dryRunMirrorPush(
+  client: BlitRpcClient,
+  module: string,
+  batches: Iterable<FileHeader[]>,
+): Promise<{ status: grpc.StatusObject; sent: number }> {
+  const call = client.push();
+  const status = new Promise<grpc.StatusObject>((resolve) => {
+    call.on("status", resolve);
+    call.on("error", () => {});
+    call.on("data", () => {});
+  });
+  let over = false;
+  status.then(() => over = true);
+  const write = (payload: ClientPushRequest["payload"]) =>
+    Promise.race([
+      status,
+      new Promise<void>((resolve) => {
+        if (call.write(create(ClientPushRequestSchema, { payload }))) resolve();
+        else call.once("drain", resolve);
+      }),
+    ]);
+  await write({
+    case: "header",
+    value: create(PushHeaderSchema, {
+      module,
+      destination: "",
+      mirror: true,
+      options: create(TransferOptionsSchema, { dryRun: true }),
+    }),
+  });
+  let sent = 0;
+  for (const entries of batches) {
+    if (over) break;
+    await write({
+      case: "manifestBatch",
+      value: create(ManifestBatchSchema, { entries }),
+    });
+    sent += entries.length;
+  }
+  if (!over) {
+    await write({
+      case: "manifestComplete",
+      value: create(ManifestCompleteSchema, { entries: BigInt(sent) }),
+    });
+  }
+  call.end();
+  return { status: await status, sent };
 }

@@ -10,6 +10,7 @@ import {
   type BlitRpcClient,
   crashDaemon,
   daemonPids,
+  dryRunMirrorPush,
   grpcClient,
   listCall,
   openPull,
@@ -20,8 +21,6 @@ import {
   type TestDaemon,
 } from "./_daemon.ts";
 import {
-  type ClientPushRequest,
-  ClientPushRequestSchema,
   EntryKind,
   FileDataSchema,
   type FileHeader,
@@ -775,43 +774,26 @@ Deno.test("errors name module-relative paths, never where the module lives; a mo
 Deno.test("hostile manifest: 300,000 deep directories stop at the memory budget, daemon under 300 MB", async () => {
   const setup = setupDirs();
   await withDaemon(setup, async (daemon, c1) => {
-    const call = c1.push();
-    const status = new Promise<grpc.StatusObject>((resolve) => {
-      call.on("status", resolve);
-      call.on("error", () => {});
-      call.on("data", () => {});
-    });
-    let over = false;
-    status.then(() => over = true);
-    const write = (payload: ClientPushRequest["payload"]) =>
-      new Promise<void>((resolve) => {
-        if (call.write(create(ClientPushRequestSchema, { payload }))) resolve();
-        else call.once("drain", resolve);
-      });
-    await write(pushHeader("m", "", { mirror: true, dryRun: true }));
     // ~4 KB paths: 16 components of 250 characters under a unique prefix.
     const tail = Array.from(
       { length: 16 },
       (_, i) => String(i).repeat(250).slice(0, 250),
     ).join("/");
-    let sent = 0;
-    while (!over && sent < 300_000) {
-      const entries = [];
-      for (let i = 0; i < 256; i++, sent++) {
-        entries.push(
-          header("m", `${sent}/${tail}`.slice(0, 4090), EntryKind.DIR),
+    const batches = function* () {
+      for (let sent = 0; sent < 300_000; sent += 256) {
+        yield Array.from(
+          { length: 256 },
+          (_, i) =>
+            header("m", `${sent + i}/${tail}`.slice(0, 4090), EntryKind.DIR),
         );
       }
-      await Promise.race([
-        write({
-          case: "manifestBatch",
-          value: create(ManifestBatchSchema, { entries }),
-        }),
-        status,
-      ]);
-    }
-    call.end();
-    const result = await status;
+    };
+    const { status: result, sent } = await dryRunMirrorPush(
+      c1,
+      "m",
+      batches(),
+    );
+    assertEquals(sent > 0, true);
     assertEquals(result.code, grpc.status.RESOURCE_EXHAUSTED, result.details);
     assertMatch(result.details, /per-transfer memory budget \(128 MiB\)/);
     const peak = peakRssMiB(daemonPids(daemon));

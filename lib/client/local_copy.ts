@@ -107,18 +107,22 @@ async function localEntries(
 
 type Counts = Omit<TransferStats, "filesDeleted">;
 
+/** What a copy path works on; `dirs` collects directories for their times. */
+interface CopyRun {
+  entries: ReadableStream<FileEntry>;
+  plan: LocalPlan;
+  pathOf: (entry: FileEntry) => string;
+  dirs: FileEntry[];
+  options: LocalCopyOptions;
+}
+
 /**
  * The fast path (a real copy by size and mtime): the up-to-date check runs
  * next to the copy, in the pool's workers, and is skipped under
  * directories this run created.
  */
-async function copyFast(
-  entries: ReadableStream<FileEntry>,
-  plan: LocalPlan,
-  pathOf: (entry: FileEntry) => string,
-  dirs: FileEntry[],
-  options: LocalCopyOptions,
-): Promise<Counts> {
+async function copyFast(run: CopyRun): Promise<Counts> {
+  const { entries, plan, pathOf, dirs, options } = run;
   const destRoot = plan.destRoot;
   const pool = new CopyPool(destRoot, { workers: options.workers ?? 2 });
   // A fresh destination will copy everything: start the workers now so
@@ -162,13 +166,8 @@ async function copyFast(
 }
 
 /** The checked path (a dry run, or --checksum): the need list decides first. */
-async function copyChecked(
-  entries: ReadableStream<FileEntry>,
-  plan: LocalPlan,
-  pathOf: (entry: FileEntry) => string,
-  dirs: FileEntry[],
-  options: LocalCopyOptions,
-): Promise<Counts> {
+async function copyChecked(run: CopyRun): Promise<Counts> {
+  const { entries, plan, pathOf, dirs, options } = run;
   const destRoot = plan.destRoot;
   const dryRun = options.dryRun ?? false;
   const counts: Counts = {
@@ -258,9 +257,10 @@ export async function localCopy(
   // The keep-set stage only exists when mirroring: each stage costs per entry.
   const entries = options.mirror ? source.pipeThrough(remember) : source;
   const dirs: FileEntry[] = [];
+  const run = { entries, plan, pathOf, dirs, options };
   const counts = !dryRun && !options.checksum
-    ? await copyFast(entries, plan, pathOf, dirs, options)
-    : await copyChecked(entries, plan, pathOf, dirs, options);
+    ? await copyFast(run)
+    : await copyChecked(run);
   if (!dryRun) setDirTimes(plan.destRoot, dirs);
   const filesDeleted = options.mirror && plan.sourceIsDir
     ? await mirrorLocal(plan.destRoot, keep, options)

@@ -91,7 +91,17 @@ function identity(info: Deno.FileInfo): string {
   return `${info.dev}:${info.ino}:${info.birthtime?.getTime() ?? ""}`;
 }
 
-function lstatOrUndefined(name: string): Deno.FileInfo | undefined {
+/**
+ * lstat that answers undefined for a missing path (or one under a file,
+ * where a directory should be).
+ *
+ * @example
+ * ```ts
+ * import { lstatOrUndefined } from "./contained_root.ts";
+ * if (lstatOrUndefined("/definitely/not/here") !== undefined) throw new Error("example failed");
+ * ```
+ */
+export function lstatOrUndefined(name: string): Deno.FileInfo | undefined {
   try {
     return Deno.lstatSync(name);
   } catch (error) {

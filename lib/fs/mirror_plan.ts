@@ -3,7 +3,11 @@ import type { FileEntry } from "./entry.ts";
 import { enumerate } from "./enumerate.ts";
 import { isTempName } from "./atomic_write.ts";
 import { resolveInside } from "./safe_path.ts";
-import { ContainedRoot, type TreeRoot } from "./contained_root.ts";
+import {
+  ContainedRoot,
+  lstatOrUndefined,
+  type TreeRoot,
+} from "./contained_root.ts";
 
 /** Options for {@linkcode planDeletions}. */
 export interface MirrorPlanOptions {
@@ -111,30 +115,7 @@ export function applyDeletions(
   destRoot: TreeRoot,
   plan: readonly FileEntry[],
 ): DeletionCounts {
-  const counts: DeletionCounts = { files: 0, dirs: 0 };
-  if (destRoot instanceof ContainedRoot) {
-    // Never follows a link, never leaves the session directory.
-    for (const entry of plan) destRoot.removeTree(entry.path, counts);
-    return counts;
-  }
-  for (const entry of plan) {
-    const abs = resolveInside(destRoot, entry.path);
-    let info: Deno.FileInfo;
-    try {
-      info = Deno.lstatSync(abs);
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) continue;
-      throw error;
-    }
-    if (info.isDirectory) {
-      countTree(abs, counts);
-      Deno.removeSync(abs, { recursive: true });
-    } else {
-      Deno.removeSync(abs);
-      counts.files++;
-    }
-  }
-  return counts;
+  return deletions(destRoot, plan, false);
 }
 
 /**
@@ -160,24 +141,34 @@ export function countDeletions(
   destRoot: TreeRoot,
   plan: readonly FileEntry[],
 ): DeletionCounts {
+  return deletions(destRoot, plan, true);
+}
+
+/** Deletes `plan` (or, `dryRun`, only counts it), entries already gone skipped. */
+function deletions(
+  destRoot: TreeRoot,
+  plan: readonly FileEntry[],
+  dryRun: boolean,
+): DeletionCounts {
   const counts: DeletionCounts = { files: 0, dirs: 0 };
   if (destRoot instanceof ContainedRoot) {
+    // Never follows a link, never leaves the session directory.
     for (const entry of plan) {
-      destRoot.removeTree(entry.path, counts, { dryRun: true });
+      destRoot.removeTree(entry.path, counts, { dryRun });
     }
     return counts;
   }
   for (const entry of plan) {
     const abs = resolveInside(destRoot, entry.path);
-    let info: Deno.FileInfo;
-    try {
-      info = Deno.lstatSync(abs);
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) continue;
-      throw error;
+    const info = lstatOrUndefined(abs);
+    if (!info) continue;
+    if (info.isDirectory) {
+      countTree(abs, counts);
+      if (!dryRun) Deno.removeSync(abs, { recursive: true });
+    } else {
+      if (!dryRun) Deno.removeSync(abs);
+      counts.files++;
     }
-    if (info.isDirectory) countTree(abs, counts);
-    else counts.files++;
   }
   return counts;
 }

@@ -2,7 +2,12 @@
 import type { FileEntry } from "./entry.ts";
 import { hashFile, sameHash } from "./hash.ts";
 import { normalizeRelative } from "./safe_path.ts";
-import { openForRead, pathAt, type TreeRoot } from "./contained_root.ts";
+import {
+  lstatOrUndefined,
+  openForRead,
+  pathAt,
+  type TreeRoot,
+} from "./contained_root.ts";
 
 /** Options for {@linkcode NeedListStream}. */
 export interface NeedListOptions {
@@ -11,19 +16,6 @@ export interface NeedListOptions {
    * size + mtime. Hashes are computed only when sizes match. Default: false.
    */
   checksum?: boolean;
-}
-
-function lstatOrUndefined(abs: string): Deno.FileInfo | undefined {
-  try {
-    return Deno.lstatSync(abs);
-  } catch (error) {
-    // A file where a parent directory should be also means "not there".
-    if (
-      error instanceof Deno.errors.NotFound ||
-      error instanceof Deno.errors.NotADirectory
-    ) return undefined;
-    throw error;
-  }
 }
 
 /**
