@@ -102,8 +102,13 @@ function identity(info: Deno.FileInfo): string {
  * ```
  */
 export function lstatOrUndefined(name: string): Deno.FileInfo | undefined {
+  return ifExists(() => Deno.lstatSync(name));
+}
+
+/** `fn()`, or undefined when it finds a path missing (or a file in the way). */
+function ifExists<T>(fn: () => T): T | undefined {
   try {
-    return Deno.lstatSync(name);
+    return fn();
   } catch (error) {
     if (
       error instanceof Deno.errors.NotFound ||
@@ -239,17 +244,8 @@ export class ContainedRoot {
 
   /** lstat of `rel`, or undefined when it (or a parent) is missing. */
   lstat(rel: string): Deno.FileInfo | undefined {
-    let name: string;
-    try {
-      name = this.at(rel);
-    } catch (error) {
-      if (
-        error instanceof Deno.errors.NotFound ||
-        error instanceof Deno.errors.NotADirectory
-      ) return undefined;
-      throw error;
-    }
-    return lstatOrUndefined(name);
+    const name = ifExists(() => this.at(rel));
+    return name === undefined ? undefined : lstatOrUndefined(name);
   }
 
   /**
