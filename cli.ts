@@ -231,6 +231,7 @@ async function transfer(
     dryRun: flags.dryRun,
     checksum: flags.checksum,
     forceGrpcData: flags.forceGrpcData,
+    zeroCopy: io.env.BLIT_ZERO_COPY !== "0",
     exclude: flags.exclude,
     streams: flags.streams,
     retries: flags.retries,

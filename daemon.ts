@@ -183,6 +183,12 @@ async function main(args: string[]): Promise<number> {
       daemon.dataPort === null
         ? "off (gRPC only)"
         : `${host}:${daemon.dataPort}`
+    }; zero-copy: ${
+      daemon.zeroCopy
+        ? "on (sendfile through FFI: --allow-ffi, which Deno's sandbox does not contain)"
+        : config.zeroCopy
+        ? "unavailable here (needs Linux and libc); sending by read/write"
+        : 'off ("zeroCopy": true trades the sandbox for sendfile)'
     }`,
   );
   console.log(`blit-daemon listening on ${host}:${daemon.port}`);

@@ -96,6 +96,14 @@ export {
   sendFrames,
   type SendFramesOptions,
 } from "./lib/wire/frame_io.ts";
+export {
+  loadZeroCopy,
+  type MoveOptions,
+  type RawFile,
+  type RawSocket,
+  ZeroCopy,
+  ZeroCopyError,
+} from "./lib/wire/zero_copy.ts";
 export type { ProgressSink } from "./lib/ui/progress.ts";
 export {
   GrpcReceiver,

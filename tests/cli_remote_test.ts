@@ -187,6 +187,74 @@ Deno.test("a 64 MiB file crosses intact both ways", async () => {
   });
 });
 
+Deno.test("zero-copy (sendfile) and portable paths move the same bytes, modes and mtimes", async () => {
+  await withDaemon(async ({ url, work, module, env }) => {
+    const src = `${work}/src`;
+    makeTree(src);
+    // Bodies on both sides of the 256 KiB sendfile threshold.
+    const sizes = [256 * 1024 - 1, 256 * 1024, 3 * 1024 * 1024 + 5];
+    sizes.forEach((size, i) => {
+      const data = new Uint8Array(size);
+      for (let at = 0; at < size; at += 65536) {
+        crypto.getRandomValues(data.subarray(at, Math.min(size, at + 65536)));
+      }
+      Deno.writeFileSync(`${src}/z${i}.bin`, data, { mode: 0o600 });
+      Deno.chmodSync(`${src}/z${i}.bin`, 0o600 + i);
+      Deno.utimeSync(`${src}/z${i}.bin`, 1_600_000_000 + i, 1_600_000_000 + i);
+    });
+    const want = await snapshot(src);
+    for (const [name, zeroCopy] of [["zc", "1"], ["portable", "0"]]) {
+      const run = { env: { ...env, BLIT_ZERO_COPY: zeroCopy } };
+      const push = await runCli(
+        ["push", "--json", src, `${url}/m/${name}`],
+        run,
+      );
+      assertEquals(push.code, 0, push.stderr);
+      assertEquals(json(push.stdout).transport, "tcp");
+      assertEquals(json(push.stdout).files_transferred, 9);
+      assertEquals(await snapshot(`${module}/${name}`), want);
+      // The daemon sends by sendfile (its config allows it).
+      const pull = await runCli(
+        ["pull", "--json", `${url}/m/${name}`, `${work}/back-${name}`],
+        run,
+      );
+      assertEquals(pull.code, 0, pull.stderr);
+      assertEquals(json(pull.stdout).transport, "tcp");
+      assertEquals(await snapshot(`${work}/back-${name}`), want);
+    }
+    assertEquals(tempFiles(module), []);
+  }, { config: { zeroCopy: true } });
+});
+
+Deno.test("a zeroCopy daemon says what it trades, and gets --allow-ffi only then", async () => {
+  const work = await Deno.makeTempDir({ prefix: "blit-zc-" });
+  try {
+    for (const zeroCopy of [true, false]) {
+      const daemon = await startDaemon({
+        modules: { m: { path: work } },
+        config: { zeroCopy },
+      });
+      try {
+        const text = daemon.stderr();
+        if (zeroCopy) {
+          assertMatch(
+            text,
+            /zero-copy: on \(sendfile through FFI: --allow-ffi/,
+          );
+          assertMatch(text, /sandbox: .*--allow-ffi/);
+        } else {
+          assertMatch(text, /zero-copy: off \("zeroCopy": true trades/);
+          assertEquals(text.includes("--allow-ffi"), false);
+        }
+      } finally {
+        assertEquals(await daemon.stop(), 0, daemon.stderr());
+      }
+    }
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+});
+
 Deno.test("--force-grpc-data moves the bytes over gRPC, without a warning", async () => {
   await withDaemon(async ({ url, work, module, env }) => {
     makeTree(`${work}/src`);

@@ -63,6 +63,7 @@ import {
 } from "./placement.ts";
 import type { TransferResult } from "./summary.ts";
 import type { ProgressSink } from "../ui/progress.ts";
+import { loadZeroCopy } from "../wire/zero_copy.ts";
 
 /** Options for push and pull. */
 export interface RemoteTransferOptions {
@@ -86,6 +87,11 @@ export interface RemoteTransferOptions {
   dataTimeoutMs?: number;
   /** Gets totals, files and bytes as they move (a progress bar). */
   progress?: ProgressSink;
+  /**
+   * Send big file bodies by sendfile when this process can (Linux, FFI
+   * allowed); same frames either way. Default: true.
+   */
+  zeroCopy?: boolean;
 }
 
 type Client = grpc.Client & Record<string, CallableFunction>;
@@ -371,7 +377,10 @@ function pushOnce(
     await expectAck(reader, "push");
     const handshakeMs = performance.now() - t0;
     // The sending role: manifest out, the daemon's need list in.
-    const sender = new Sender(source.root, { verified: new Set() });
+    const sender = new Sender(source.root, {
+      verified: new Set(),
+      zeroCopy: options.zeroCopy === false ? undefined : loadZeroCopy(),
+    });
     const reply = await offerPush(call, reader, sender, source, options);
     const manifestMs = performance.now() - t0 - handshakeMs;
     const t1 = performance.now();

@@ -20,6 +20,7 @@ import {
 import { type MessageReadable, MessageReader } from "../rpc/call_io.ts";
 import type { DataPlaneServer, DataSession } from "../wire/data_plane.ts";
 import type { TokenScope } from "../wire/token.ts";
+import type { ZeroCopy } from "../wire/zero_copy.ts";
 import type { DaemonConfig, ModuleConfig } from "./config.ts";
 import type { SymlinkMaker } from "./link_broker.ts";
 import { type Admission, BusyError, type Ticket } from "./admission.ts";
@@ -40,6 +41,8 @@ export interface ServiceContext {
   config: DaemonConfig;
   /** Null when the daemon forces gRPC data. */
   dataPlane: DataPlaneServer | null;
+  /** sendfile for pulls, when the config allows FFI and it loaded. */
+  zeroCopy?: ZeroCopy;
   log: (line: string) => void;
   /** Makes symlinks (through the link broker when sandboxed). */
   makeSymlink?: SymlinkMaker;

@@ -67,6 +67,11 @@ export interface DaemonConfig {
   /** "HOST:PORT" clients dial for the data plane, or null. */
   advertiseData: string | null;
   forceGrpcData: boolean;
+  /**
+   * Send file bodies by sendfile (FFI). Costs the sandbox: the daemon
+   * then runs with --allow-ffi, which Deno's permissions do not contain.
+   */
+  zeroCopy: boolean;
   stateDir: string | null;
   modules: ModuleConfig[];
   limits: DaemonLimits;
@@ -97,6 +102,7 @@ const TOP_KEYS = new Set([
   "dataPort",
   "advertiseData",
   "forceGrpcData",
+  "zeroCopy",
   "stateDir",
   "modules",
   "limits",
@@ -226,6 +232,7 @@ export function parseConfig(text: string, file: string): DaemonConfig {
     dataPort: 0,
     advertiseData: null,
     forceGrpcData: false,
+    zeroCopy: false,
     stateDir: null,
     modules: [],
     limits: { ...DEFAULT_LIMITS },
@@ -290,6 +297,12 @@ export function parseConfig(text: string, file: string): DaemonConfig {
           throw new ConfigError(`${at}: must be true or false`);
         }
         config.forceGrpcData = value;
+        break;
+      case "zeroCopy":
+        if (typeof value !== "boolean") {
+          throw new ConfigError(`${at}: must be true or false`);
+        }
+        config.zeroCopy = value;
         break;
       case "stateDir":
         if (value === null) config.stateDir = null;

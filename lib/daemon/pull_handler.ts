@@ -193,7 +193,10 @@ export async function handlePull(
     // The sending role: manifest out, the client's need list in. File
     // bytes are read through the contained root: each open handle is
     // checked to be the regular file listed, inside the module.
-    const sender = new Sender(modRoot.sub(isDir ? path : parentOf(path)));
+    const sender = new Sender(modRoot.sub(isDir ? path : parentOf(path)), {
+      zeroCopy: ctx.zeroCopy,
+      idleMs: ctx.config.limits.idleTimeout * 1000,
+    });
     const entries = sourceEntries(modRoot, {
       rel: path,
       name: baseName(path),

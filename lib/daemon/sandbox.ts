@@ -19,13 +19,14 @@ export const ENV_ALLOW = [
  * The permission flags the daemon runs with: read on its modules, config
  * and state dir; write on writable modules and the state dir; net on its
  * listen address only; env on the variables it reads; nothing else (no
- * run, ffi, sys or import).
+ * run, sys or import, and ffi only with `"zeroCopy": true`, which gives up
+ * the sandbox's hold on file access for sendfile).
  *
  * @example
  * ```ts
  * import { sandboxFlags } from "./sandbox.ts";
  * import { DEFAULT_LIMITS } from "./config.ts";
- * const flags = sandboxFlags({ bind: "127.0.0.1", port: 1, dataPort: 0, advertiseData: null, forceGrpcData: false, stateDir: null, configFile: null, limits: DEFAULT_LIMITS, modules: [{ name: "m", path: "/srv/m", readOnly: true, comment: "", mungeSymlinks: true }] }, "/state");
+ * const flags = sandboxFlags({ bind: "127.0.0.1", port: 1, dataPort: 0, advertiseData: null, forceGrpcData: false, zeroCopy: false, stateDir: null, configFile: null, limits: DEFAULT_LIMITS, modules: [{ name: "m", path: "/srv/m", readOnly: true, comment: "", mungeSymlinks: true }] }, "/state");
  * if (!(flags.includes("--allow-read=/srv/m,/state") && flags.includes("--allow-write=/state"))) throw new Error("example failed");
  * ```
  */
@@ -45,6 +46,7 @@ export function sandboxFlags(config: DaemonConfig, stateDir: string): string[] {
     `--allow-net=${bracketHost(config.bind)}`,
     `--allow-env=${ENV_ALLOW.join(",")}`,
   ];
+  if (config.zeroCopy) flags.push("--allow-ffi");
   return flags;
 }
 

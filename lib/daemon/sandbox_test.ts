@@ -9,6 +9,7 @@ Deno.test("sandboxFlags: read/write scoped to modules and state, net to the bind
     dataPort: 0,
     advertiseData: null,
     forceGrpcData: false,
+    zeroCopy: false,
     stateDir: null,
     configFile: "/etc/blit.jsonc",
     limits: { ...DEFAULT_LIMITS },

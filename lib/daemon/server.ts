@@ -3,6 +3,7 @@ import * as grpc from "../deps/grpc.ts";
 import { blitService, MAX_MESSAGE_BYTES } from "../rpc/service.ts";
 import { DataPlaneServer } from "../wire/data_plane.ts";
 import { TokenIssuer } from "../wire/token.ts";
+import { loadZeroCopy } from "../wire/zero_copy.ts";
 import { RateLimitedLog } from "../wire/rate_log.ts";
 import { abortAllOpen } from "../fs/atomic_write.ts";
 import type { DaemonConfig } from "./config.ts";
@@ -32,6 +33,8 @@ export interface RunningDaemon {
   port: number;
   /** Data-plane port, or null when gRPC data is forced. */
   dataPort: number | null;
+  /** Whether pulls send file bodies by sendfile (config `zeroCopy`, loaded). */
+  zeroCopy: boolean;
   /** Stops both planes and removes in-flight temp files. */
   stop(): Promise<void>;
 }
@@ -127,6 +130,7 @@ export async function startDaemon(
     record,
     config,
     dataPlane,
+    zeroCopy: config.zeroCopy ? loadZeroCopy() : undefined,
     log,
     makeSymlink: options.makeSymlink,
     admission: new Admission(limits),
@@ -156,6 +160,7 @@ export async function startDaemon(
     address: config.bind,
     port: control.port,
     dataPort: dataPlane?.port ?? null,
+    zeroCopy: ctx.zeroCopy !== undefined,
     stop() {
       if (stopped) return Promise.resolve();
       stopped = true;

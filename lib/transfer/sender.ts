@@ -8,6 +8,7 @@ import { type ManifestPayload, sendManifest } from "../rpc/convert.ts";
 import type { SendWindow } from "../rpc/call_io.ts";
 import { sendFrames } from "../wire/frame_io.ts";
 import { type FileDataChunk, fileDataChunks } from "../wire/grpc_data.ts";
+import type { ZeroCopy } from "../wire/zero_copy.ts";
 
 /** Options for {@linkcode Sender}. */
 export interface SenderOptions {
@@ -16,6 +17,13 @@ export interface SenderOptions {
    * reading its own trusted tree. Default: none (every path checked).
    */
   verified?: Set<string>;
+  /**
+   * Sends big file bodies by sendfile on the data plane (see
+   * `loadZeroCopy`). Default: none (big reads and writes).
+   */
+  zeroCopy?: ZeroCopy;
+  /** Gives up on a receiver that takes nothing this long. Default: 120000 ms. */
+  idleMs?: number;
 }
 
 /**
@@ -97,6 +105,8 @@ export class Sender {
       await sendFrames(conn, this.#root, this.entries(), {
         verified: this.#options.verified,
         onBytes: options.onBytes,
+        zeroCopy: this.#options.zeroCopy,
+        idleMs: this.#options.idleMs,
       });
     } finally {
       try {
