@@ -163,7 +163,7 @@ function parseFlags(
       checksum: v.checksum as boolean,
       forceGrpcData: v["force-grpc-data"] as boolean,
       exclude: v.exclude as string[],
-      streams: integer("streams", v.streams as string | undefined, 1, 64),
+      streams: integer("streams", v.streams as string | undefined, 1, 16),
       retries: integer("retries", v.retries as string, 0, 100),
       json,
       progress: !json && !(v["no-progress"] as boolean) &&

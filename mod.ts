@@ -68,6 +68,7 @@ export {
   encodeEnd,
   encodeFileHeader,
   encodeHello,
+  type FileRange,
   FrameDecoder,
   type FrameEvent,
   FrameProtocolError,
@@ -79,7 +80,6 @@ export {
   SourceChangedError,
 } from "./lib/wire/frame_stream.ts";
 export {
-  type FrameHandlers,
   ReceiveSink,
   type ReceiveSinkOptions,
   type ReceiveStats,
@@ -92,9 +92,13 @@ export {
 export {
   FrameSink,
   frameSource,
+  type RangeItem,
   receiveFrames,
   sendFrames,
   type SendFramesOptions,
+  type SendItem,
+  sendItems,
+  SPLIT_MIN,
 } from "./lib/wire/frame_io.ts";
 export {
   loadZeroCopy,

@@ -226,6 +226,88 @@ Deno.test("zero-copy (sendfile) and portable paths move the same bytes, modes an
   }, { config: { zeroCopy: true } });
 });
 
+Deno.test("--streams N: big files in ranges over N connections, small ones spread; both ways, both send paths", async () => {
+  await withDaemon(async ({ url, work, module, env }) => {
+    const src = `${work}/src`;
+    makeTree(src);
+    // 40 MiB + 7 is cut into ranges; 9 MiB + 1 too; many small files spread.
+    const big = [40 * 1024 * 1024 + 7, 9 * 1024 * 1024 + 1];
+    big.forEach((size, i) => {
+      const data = new Uint8Array(size);
+      for (let at = 0; at < size; at += 65536) {
+        crypto.getRandomValues(data.subarray(at, Math.min(size, at + 65536)));
+      }
+      Deno.writeFileSync(`${src}/big${i}.bin`, data);
+      Deno.chmodSync(`${src}/big${i}.bin`, 0o640 + i);
+      Deno.utimeSync(`${src}/big${i}.bin`, 1_600_000_000 + i, 1_600_000_000);
+    });
+    Deno.mkdirSync(`${src}/small`);
+    for (let i = 0; i < 300; i++) {
+      Deno.writeTextFileSync(`${src}/small/s${i}`, `small ${i}\n`.repeat(i));
+      Deno.utimeSync(`${src}/small/s${i}`, 1_500_000_000 + i, 1_500_000_000);
+    }
+    const want = await snapshot(src);
+    const runs: [string, string, string][] = [
+      ["4", "1", "s4"],
+      ["3", "0", "s3-portable"],
+      ["16", "1", "s16"],
+    ];
+    for (const [streams, zeroCopy, name] of runs) {
+      const run = { env: { ...env, BLIT_ZERO_COPY: zeroCopy } };
+      const push = await runCli(
+        ["push", "--json", "--streams", streams, src, `${url}/m/${name}`],
+        run,
+      );
+      assertEquals(push.code, 0, push.stderr);
+      const pushed = json(push.stdout);
+      assertEquals(pushed.transport, "tcp");
+      assertEquals(pushed.streams, Number(streams));
+      assertEquals(pushed.files_transferred, 308);
+      assertEquals(await snapshot(`${module}/${name}`), want);
+      const pull = await runCli(
+        [
+          "pull",
+          "--json",
+          "--streams",
+          streams,
+          `${url}/m/${name}`,
+          `${work}/back-${name}`,
+        ],
+        run,
+      );
+      assertEquals(pull.code, 0, pull.stderr);
+      assertEquals(json(pull.stdout).streams, Number(streams));
+      assertEquals(json(pull.stdout).files_transferred, 308);
+      assertEquals(await snapshot(`${work}/back-${name}`), want);
+    }
+    // A small transfer uses one stream whatever was asked.
+    Deno.writeTextFileSync(`${src}/small/new`, "new");
+    const small = await runCli(
+      ["push", "--json", "--streams", "8", src, `${url}/m/s4`],
+      { env },
+    );
+    assertEquals(json(small.stdout).files_transferred, 1);
+    assertEquals(json(small.stdout).streams, 1);
+    // Forced gRPC: one stream, said so.
+    const grpc = await runCli(
+      [
+        "push",
+        "--json",
+        "--streams",
+        "4",
+        "--force-grpc-data",
+        src,
+        `${url}/m/g`,
+      ],
+      { env },
+    );
+    assertEquals(json(grpc.stdout).transport, "grpc");
+    assertEquals(json(grpc.stdout).streams, 1);
+    assertEquals(tempFiles(module), []);
+    assertEquals(tempFiles(work), []);
+  }, { config: { zeroCopy: true } });
+});
+
 Deno.test("a zeroCopy daemon says what it trades, and gets --allow-ffi only then", async () => {
   const work = await Deno.makeTempDir({ prefix: "blit-zc-" });
   try {

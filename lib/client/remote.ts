@@ -161,6 +161,7 @@ function summaryResult(
   summary: PushSummary | undefined,
   transport: Transport,
   fallback: boolean,
+  streams: number,
   timings: { handshakeMs: number; manifestMs: number; transferMs: number },
 ): TransferResult {
   return {
@@ -169,7 +170,7 @@ function summaryResult(
     filesDeleted: Number(summary?.filesDeleted ?? 0n),
     filesSkipped: Number(summary?.filesSkipped ?? 0n),
     transport: transport === Transport.TCP ? "tcp" : "grpc",
-    streams: 1,
+    streams,
     fallback,
     ...timings,
     retries: 0,
@@ -302,7 +303,14 @@ async function pushData(
   negotiation: DataTransferNegotiation,
   dest: RemoteAddress,
   options: RemoteTransferOptions,
-): Promise<{ summary: PushSummary; transport: Transport; fallback: boolean }> {
+): Promise<
+  {
+    summary: PushSummary;
+    transport: Transport;
+    fallback: boolean;
+    streams: number;
+  }
+> {
   // Everything the daemon says from here on: acks, then the summary.
   const window = new SendWindow();
   const tail = acknowledgements(
@@ -316,10 +324,14 @@ async function pushData(
   const tcp = negotiation.transport === Transport.TCP;
   let transport = negotiation.transport;
   let fallback = false;
+  let streams = 1;
   if (sender.needed > 0) {
-    const conn = tcp ? await dialOrWarn(negotiation, dest, options) : undefined;
-    if (conn) {
-      await sender.sendTcp(conn, { onBytes: (n) => progress?.bytes(n) });
+    const conns = tcp
+      ? await dialOrWarn(negotiation, dest, options)
+      : undefined;
+    if (conns) {
+      streams = conns.length;
+      await sender.sendTcp(conns, { onBytes: (n) => progress?.bytes(n) });
     } else {
       fallback = tcp;
       transport = Transport.GRPC;
@@ -348,7 +360,7 @@ async function pushData(
       true,
     );
   }
-  return { summary: final.payload.value, transport, fallback };
+  return { summary: final.payload.value, transport, fallback, streams };
 }
 
 function pushOnce(
@@ -386,7 +398,7 @@ function pushOnce(
     const t1 = performance.now();
     if (reply.summary) {
       call.end();
-      return summaryResult(reply.summary, Transport.GRPC, false, {
+      return summaryResult(reply.summary, Transport.GRPC, false, 1, {
         handshakeMs,
         manifestMs,
         transferMs: 0,
@@ -401,41 +413,69 @@ function pushOnce(
       options,
     );
     call.end();
-    return summaryResult(sent.summary, sent.transport, sent.fallback, {
-      handshakeMs,
-      manifestMs,
-      transferMs: performance.now() - t1,
-    });
+    return summaryResult(
+      sent.summary,
+      sent.transport,
+      sent.fallback,
+      sent.streams,
+      {
+        handshakeMs,
+        manifestMs,
+        transferMs: performance.now() - t1,
+      },
+    );
   });
 }
 
+/**
+ * Dials every stream the daemon offered, each with its own token; if any
+ * can't be reached, closes the others (no frame sent yet), warns and
+ * resolves undefined: the transfer goes over gRPC instead.
+ */
 async function dialOrWarn(
   negotiation: DataTransferNegotiation,
   control: RemoteAddress,
   options: RemoteTransferOptions,
-): Promise<Deno.Conn | undefined> {
+): Promise<Deno.Conn[] | undefined> {
   const host = negotiation.host || control.host;
-  try {
-    return await dialDataPlane(host, negotiation.port, negotiation.token, {
+  const tokens = negotiation.tokens.length > 0
+    ? negotiation.tokens
+    : [negotiation.token];
+  const dials = tokens.map((token) =>
+    dialDataPlane(host, negotiation.port, token, {
       timeoutMs: options.dataTimeoutMs ?? 3000,
-    });
-  } catch (error) {
-    if (error instanceof DataPlaneUnreachableError) {
-      options.warn?.(
-        `data plane ${error.address} unreachable (${error.reason}); sending over gRPC instead`,
-      );
-      return undefined;
-    }
-    if (error instanceof DataPlaneRejectedError) {
-      options.warn?.(
-        `data plane ${
-          hostPort(host, negotiation.port)
-        } unreachable (${error.message}); sending over gRPC instead`,
-      );
-      return undefined;
-    }
-    throw error;
+    })
+  );
+  const settled = await Promise.allSettled(dials);
+  const failed = settled.find((r) => r.status === "rejected");
+  if (!failed) {
+    return settled.map((r) => (r as PromiseFulfilledResult<Deno.Conn>).value);
   }
+  for (const r of settled) {
+    if (r.status === "fulfilled") {
+      try {
+        r.value.close();
+      } catch {
+        // already closed
+      }
+    }
+  }
+  const error = (failed as PromiseRejectedResult).reason;
+  if (error instanceof DataPlaneUnreachableError) {
+    options.warn?.(
+      `data plane ${error.address} unreachable (${error.reason}); sending over gRPC instead`,
+    );
+    return undefined;
+  }
+  if (error instanceof DataPlaneRejectedError) {
+    options.warn?.(
+      `data plane ${
+        hostPort(host, negotiation.port)
+      } unreachable (${error.message}); sending over gRPC instead`,
+    );
+    return undefined;
+  }
+  throw error;
 }
 
 /**
@@ -540,7 +580,7 @@ async function pullData(
   negotiation: DataTransferNegotiation,
   src: RemoteAddress,
   options: RemoteTransferOptions,
-): Promise<{ transport: Transport; fallback: boolean }> {
+): Promise<{ transport: Transport; fallback: boolean; streams: number }> {
   const files = options.dryRun ? 0 : Number(negotiation.files);
   const progress = options.progress;
   progress?.total(files, options.dryRun ? 0 : Number(negotiation.bytes));
@@ -548,9 +588,9 @@ async function pullData(
   let received = 0;
   let acked = 0;
   let ackOn = false;
-  const sink = receiver.sink({
+  const sinkOptions = {
     onFile: () => progress?.file(),
-    onBytes(n) {
+    onBytes(n: number) {
       progress?.bytes(n);
       received += n;
       if (ackOn && received - acked >= ACK_EVERY_BYTES) {
@@ -561,12 +601,15 @@ async function pullData(
         }));
       }
     },
-  });
+  };
   const tcp = files > 0 && negotiation.transport === Transport.TCP;
-  const conn = tcp ? await dialOrWarn(negotiation, src, options) : undefined;
-  if (conn) {
-    await receiver.receiveTcp(conn, sink);
-    return { transport: Transport.TCP, fallback: false };
+  const conns = tcp ? await dialOrWarn(negotiation, src, options) : undefined;
+  if (conns) {
+    await receiver.receiveTcp(
+      conns,
+      receiver.sinks(conns.length, sinkOptions),
+    );
+    return { transport: Transport.TCP, fallback: false, streams: conns.length };
   }
   if (tcp) {
     await writeMessage(
@@ -579,7 +622,7 @@ async function pullData(
   }
   if (files > 0) {
     ackOn = true;
-    const grpcIn = new GrpcReceiver(sink);
+    const grpcIn = new GrpcReceiver(receiver.sink(sinkOptions));
     try {
       for (let left = files; left > 0;) {
         const message = await reader.next();
@@ -603,6 +646,7 @@ async function pullData(
   return {
     transport: tcp ? Transport.GRPC : negotiation.transport,
     fallback: tcp,
+    streams: 1,
   };
 }
 
@@ -674,7 +718,7 @@ function pullOnce(
       filesDeleted: result.deleted,
       filesSkipped: result.skipped,
       transport: data.transport === Transport.TCP ? "tcp" : "grpc",
-      streams: 1,
+      streams: data.streams,
       fallback: data.fallback,
       handshakeMs,
       manifestMs,

@@ -27,7 +27,6 @@ import { ServiceError } from "./errors.ts";
 import {
   baseName,
   CallGuard,
-  closeQuietly,
   failCall,
   findModule,
   moduleRoot,
@@ -116,21 +115,20 @@ async function sendPullData(
   ctx: ServiceContext,
   source: PullSource,
   sender: Sender,
-): Promise<{ transport: Transport; fallback: boolean }> {
+): Promise<{ transport: Transport; fallback: boolean; streams: number }> {
   const offer = await negotiate(ctx, {
     module: source.module.name,
     scope: "pull",
     files: sender.needed,
     bytes: sender.neededBytes,
     forceGrpc: source.header.options?.forceGrpcData ?? false,
+    streams: source.header.options?.streams ?? 0,
   });
-  const session = offer.session;
+  const data = offer.data;
   const window = new SendWindow();
-  let dataConn: Deno.Conn | undefined;
   guard.onStop((error) => {
     window.fail(error);
-    session?.cancel();
-    closeQuietly(dataConn);
+    data?.cancel();
   });
   await writeMessage(
     call,
@@ -139,22 +137,21 @@ async function sendPullData(
   const alive = () => guard.alive();
   let next: Promise<ClientPullRequest | undefined> = guard.reader.next();
   let transport = Transport.GRPC;
-  if (session) {
+  if (data) {
     const winner = await Promise.race([
-      session.connection.then((conn) => ({ conn, message: undefined })),
-      next.then((message) => ({ conn: undefined, message })),
+      data.connections().then((conns) => ({ conns, message: undefined })),
+      next.then((message) => ({ conns: undefined, message })),
     ]);
-    if (winner.conn) {
-      dataConn = winner.conn;
+    if (winner.conns) {
       transport = Transport.TCP;
-      await sender.sendTcp(winner.conn, { onBytes: alive });
+      await sender.sendTcp(winner.conns, { onBytes: alive });
     } else if (
       winner.message?.payload.case !== "needComplete" ||
       !winner.message.payload.value.fallbackToGrpc
     ) {
       throw protocolError("Expected the data connection or a fallback request");
     } else {
-      session.cancel();
+      data.cancel();
       next = sendOverGrpc(call, guard.reader, sender, window, alive);
     }
   } else {
@@ -165,7 +162,11 @@ async function sendPullData(
   if (done?.payload.case !== "done") {
     throw protocolError("Expected done after the transfer");
   }
-  return { transport, fallback: session !== undefined && !dataConn };
+  return {
+    transport,
+    fallback: data !== undefined && transport === Transport.GRPC,
+    streams: transport === Transport.TCP ? data!.sessions.length : 1,
+  };
 }
 
 /** Pull: the daemon sends a tree; the client says what it still needs. */

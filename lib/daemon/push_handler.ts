@@ -29,7 +29,6 @@ import {
   baseName,
   BATCH,
   CallGuard,
-  closeQuietly,
   failCall,
   findModule,
   MAX_MANIFEST_ENTRIES,
@@ -188,12 +187,12 @@ async function receivePushData(
   ctx: ServiceContext,
   target: PushTarget,
   receiver: Receiver,
-): Promise<{ transport: Transport; fallback: boolean }> {
+): Promise<{ transport: Transport; fallback: boolean; streams: number }> {
   let received = 0;
   let acked = 0;
   let ackOn = false;
-  const sink = receiver.sink({
-    onBytes(n) {
+  const sinkOptions = {
+    onBytes(n: number) {
       guard.alive();
       received += n;
       if (ackOn && received - acked >= ACK_EVERY_BYTES) {
@@ -204,26 +203,26 @@ async function receivePushData(
         }));
       }
     },
-  });
+  };
   const offer = await negotiate(ctx, {
     module: target.module.name,
     scope: "push",
     files: receiver.needed,
     bytes: receiver.neededBytes,
     forceGrpc: target.header.options?.forceGrpcData ?? false,
+    streams: target.header.options?.streams ?? 0,
   });
-  const session = offer.session;
+  const data = offer.data;
   let grpcIn: GrpcReceiver | undefined;
-  let dataConn: Deno.Conn | undefined;
   guard.onStop((error) => {
-    session?.cancel();
+    data?.cancel();
     grpcIn?.abort(error);
-    closeQuietly(dataConn);
   });
-  let tcpDone = session?.connection.then((conn) => {
-    dataConn = conn;
-    return receiver.receiveTcp(conn, sink);
-  });
+  // Frames are read only once every stream's connection is in: a client
+  // that falls back to gRPC has sent none.
+  let tcpDone = data?.connections().then((conns) =>
+    receiver.receiveTcp(conns, receiver.sinks(conns.length, sinkOptions))
+  );
   tcpDone?.catch(() => {});
   await writeMessage(
     call,
@@ -231,9 +230,9 @@ async function receivePushData(
   );
   const takeGrpc = () => {
     ackOn = true;
-    return new GrpcReceiver(sink);
+    return new GrpcReceiver(receiver.sink(sinkOptions));
   };
-  if (!session) grpcIn = takeGrpc();
+  if (!data) grpcIn = takeGrpc();
   for (;;) {
     const message = await guard.reader.next();
     if (!message) {
@@ -242,7 +241,7 @@ async function receivePushData(
     if (message.payload.case === "uploadComplete") break;
     if (!grpcIn) {
       // The client could not reach the data plane: take the bytes here.
-      session?.cancel();
+      data?.cancel();
       tcpDone = undefined;
       grpcIn = takeGrpc();
     }
@@ -252,7 +251,8 @@ async function receivePushData(
   else await tcpDone;
   return {
     transport: grpcIn ? Transport.GRPC : Transport.TCP,
-    fallback: session !== undefined && grpcIn !== undefined,
+    fallback: data !== undefined && grpcIn !== undefined,
+    streams: grpcIn ? 1 : data?.sessions.length ?? 1,
   };
 }
 

@@ -211,6 +211,29 @@ export class AtomicFile {
   }
 
   /**
+   * Writes `chunk` at `offset` (a range of a file arriving on parallel
+   * streams; the caller checks ranges don't overlap).
+   *
+   * @throws {SizeMismatchError} when it would end past the declared size.
+   */
+  writeAt(chunk: Uint8Array, offset: number): void {
+    if (!this.#file) {
+      throw new Error(`File ${this.entry.path} is already closed`);
+    }
+    if (offset + chunk.length > this.entry.size) {
+      throw new SizeMismatchError(
+        `File ${this.entry.path} got bytes past its declared ${this.entry.size}`,
+      );
+    }
+    this.#file.seekSync(offset, Deno.SeekMode.Start);
+    let done = 0;
+    while (done < chunk.length) {
+      done += this.#file.writeSync(chunk.subarray(done));
+    }
+    this.#written += chunk.length;
+  }
+
+  /**
    * Closes, applies mode and mtime, renames over the final name.
    *
    * @throws {SizeMismatchError} when fewer bytes than declared were written

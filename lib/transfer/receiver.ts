@@ -188,29 +188,57 @@ export class Receiver {
   }
 
   /**
-   * The sink the needed files' frames go to (one per receiver).
+   * The sink the needed files' frames go to, for one connection or the
+   * gRPC call (one set of sinks per receiver).
    *
-   * @throws {Error} when called twice.
+   * @throws {Error} when sinks were already made.
    */
   sink(options: ReceiveSinkOptions = {}): ReceiveSink {
-    if (this.#sink) throw new Error("Receiver.sink() was already made");
-    this.#sink = new ReceiveSink(
-      this.#root,
-      this.#options.dryRun ? new Map() : this.#expected,
-      options,
-    );
-    return this.#sink;
+    return this.sinks(1, options)[0];
   }
 
-  /** Receives the files' frames from a data-plane connection, then closes it. */
-  async receiveTcp(conn: Deno.Conn, sink: ReceiveSink): Promise<void> {
+  /**
+   * One sink per data connection of a transfer on `count` parallel
+   * streams, sharing the need list (see `ReceiveSink.group`).
+   *
+   * @throws {Error} when sinks were already made.
+   */
+  sinks(count: number, options: ReceiveSinkOptions = {}): ReceiveSink[] {
+    if (this.#sink) throw new Error("Receiver sinks were already made");
+    const sinks = ReceiveSink.group(
+      this.#root,
+      this.#options.dryRun ? new Map() : this.#expected,
+      count,
+      options,
+    );
+    this.#sink = sinks[0];
+    return sinks;
+  }
+
+  /**
+   * Receives the files' frames from the data-plane connections (one sink
+   * each, from {@linkcode Receiver.sinks}), then closes them.
+   */
+  async receiveTcp(
+    conns: Deno.Conn | readonly Deno.Conn[],
+    sinks: ReceiveSink | readonly ReceiveSink[],
+  ): Promise<void> {
+    const all = Array.isArray(conns) ? conns : [conns as Deno.Conn];
+    const to = Array.isArray(sinks) ? sinks : [sinks as ReceiveSink];
+    if (all.length !== to.length) {
+      throw new RangeError(
+        `${all.length} connections need as many sinks, got ${to.length}`,
+      );
+    }
     try {
-      await receiveFrames(conn, sink);
+      await Promise.all(all.map((conn, i) => receiveFrames(conn, to[i])));
     } finally {
-      try {
-        conn.close();
-      } catch {
-        // already closed
+      for (const conn of all) {
+        try {
+          conn.close();
+        } catch {
+          // already closed
+        }
       }
     }
   }

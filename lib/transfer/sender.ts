@@ -96,23 +96,29 @@ export class Sender {
     for (const path of this.#needed) yield this.#files.get(path)!;
   }
 
-  /** Sends the needed files' frames on a data-plane connection, then closes it. */
+  /**
+   * Sends the needed files' frames on the data-plane connections (parallel
+   * streams share the work, big files in ranges), then closes them.
+   */
   async sendTcp(
-    conn: Deno.Conn,
+    conns: Deno.Conn | readonly Deno.Conn[],
     options: { onBytes?: (n: number) => void } = {},
   ): Promise<void> {
+    const all = Array.isArray(conns) ? conns : [conns as Deno.Conn];
     try {
-      await sendFrames(conn, this.#root, this.entries(), {
+      await sendFrames(all, this.#root, this.entries(), {
         verified: this.#options.verified,
         onBytes: options.onBytes,
         zeroCopy: this.#options.zeroCopy,
         idleMs: this.#options.idleMs,
       });
     } finally {
-      try {
-        conn.close();
-      } catch {
-        // already closed
+      for (const conn of all) {
+        try {
+          conn.close();
+        } catch {
+          // already closed
+        }
       }
     }
   }

@@ -12,15 +12,35 @@ export const MAX_FRAME_PATH_BYTES = 4096;
 export const FRAME_END = 0x00;
 /** Frame type byte of a file frame (header, then the body). */
 export const FRAME_FILE = 0x01;
+/**
+ * Frame type byte of a range frame: a file header plus the offset and
+ * length of the part of the body that follows (parallel streams carry a
+ * big file's ranges side by side).
+ */
+export const FRAME_RANGE = 0x02;
 /** Fixed part of a file header after its path: size, mtime, mode. */
 const HEADER_TAIL = 8 + 8 + 4;
+/** What a range header adds: offset, length. */
+const RANGE_TAIL = 8 + 8;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
-/** What the decoder produces. Body bytes are views into the input. */
+/** Part of a file's body: `length` bytes from `offset`. */
+export interface FileRange {
+  /** Where the part starts in the file. */
+  offset: number;
+  /** Its length in bytes. */
+  length: number;
+}
+
+/**
+ * What the decoder produces. Body bytes are views into the input. A file
+ * event with a `range` is followed by that part of the body only;
+ * `entry.size` is still the whole file's size.
+ */
 export type FrameEvent =
-  | { type: "file"; entry: FileEntry }
+  | { type: "file"; entry: FileEntry; range?: FileRange }
   | { type: "data"; bytes: Uint8Array }
   | { type: "end" };
 
@@ -125,8 +145,11 @@ export function encodeFileHeader(entry: FileEntry): Uint8Array {
  * if (!(fileHeaderSize(new TextEncoder().encode("a")) === 24)) throw new Error("example failed");
  * ```
  */
-export function fileHeaderSize(pathBytes: Uint8Array): number {
-  return 1 + 2 + pathBytes.length + HEADER_TAIL;
+export function fileHeaderSize(
+  pathBytes: Uint8Array,
+  range?: FileRange,
+): number {
+  return 1 + 2 + pathBytes.length + HEADER_TAIL + (range ? RANGE_TAIL : 0);
 }
 
 /**
@@ -149,16 +172,20 @@ export function writeFileHeader(
   offset: number,
   path: Uint8Array,
   entry: FileEntry,
+  range?: FileRange,
 ): number {
   const view = new DataView(out.buffer, out.byteOffset + offset);
-  out[offset] = FRAME_FILE;
+  out[offset] = range ? FRAME_RANGE : FRAME_FILE;
   view.setUint16(1, path.length);
   out.set(path, offset + 3);
   const tail = 3 + path.length;
   view.setBigUint64(tail, BigInt(entry.size));
   view.setFloat64(tail + 8, entry.mtimeMs);
   view.setUint32(tail + 16, entry.mode & 0o7777);
-  return tail + HEADER_TAIL;
+  if (!range) return tail + HEADER_TAIL;
+  view.setBigUint64(tail + HEADER_TAIL, BigInt(range.offset));
+  view.setBigUint64(tail + HEADER_TAIL + 8, BigInt(range.length));
+  return tail + HEADER_TAIL + RANGE_TAIL;
 }
 
 /**
@@ -251,7 +278,7 @@ export class FrameDecoder {
         continue;
       }
       const size = this.#headerNeed(buf, start);
-      events.push({ type: "file", entry: this.#parseHeader(buf, start) });
+      events.push(this.#parseHeader(buf, start));
       if (buf === chunk) offset = start + size;
       this.#pending = new Uint8Array(0);
     }
@@ -263,7 +290,7 @@ export class FrameDecoder {
     if (buf.length - start < 1) return 1;
     const type = buf[start];
     if (type === FRAME_END) return 1;
-    if (type !== FRAME_FILE) {
+    if (type !== FRAME_FILE && type !== FRAME_RANGE) {
       throw new FrameProtocolError(`Unknown frame type ${type}`);
     }
     if (buf.length - start < 3) return 3;
@@ -273,10 +300,14 @@ export class FrameDecoder {
         `Frame path length ${pathLength} is out of range`,
       );
     }
-    return 3 + pathLength + HEADER_TAIL;
+    return 3 + pathLength + HEADER_TAIL +
+      (type === FRAME_RANGE ? RANGE_TAIL : 0);
   }
 
-  #parseHeader(buf: Uint8Array, start: number): FileEntry {
+  #parseHeader(
+    buf: Uint8Array,
+    start: number,
+  ): FrameEvent & { type: "file" } {
     const view = new DataView(buf.buffer, buf.byteOffset + start);
     const pathLength = view.getUint16(1);
     let path: string;
@@ -304,8 +335,30 @@ export class FrameDecoder {
     if (mode > 0o7777) {
       throw new FrameProtocolError(`Frame mode ${mode} is out of range`);
     }
-    this.#bodyLeft = Number(size);
-    return { path, kind: "file", size: Number(size), mtimeMs, mode };
+    const entry: FileEntry = {
+      path,
+      kind: "file",
+      size: Number(size),
+      mtimeMs,
+      mode,
+    };
+    if (buf[start] !== FRAME_RANGE) {
+      this.#bodyLeft = entry.size;
+      return { type: "file", entry };
+    }
+    const offset = view.getBigUint64(tail + HEADER_TAIL);
+    const length = view.getBigUint64(tail + HEADER_TAIL + 8);
+    if (length === 0n || offset + length > size) {
+      throw new FrameProtocolError(
+        `Range ${offset}+${length} of ${path} is outside its ${size} bytes`,
+      );
+    }
+    this.#bodyLeft = Number(length);
+    return {
+      type: "file",
+      entry,
+      range: { offset: Number(offset), length: Number(length) },
+    };
   }
 
   /** Whether the end frame was seen. */

@@ -3,11 +3,13 @@ import {
   encodeEnd,
   encodeFileHeader,
   encodeHello,
+  fileHeaderSize,
   FrameDecoder,
   type FrameEvent,
   FrameProtocolError,
   helloTokenLength,
   MAX_TOKEN_BYTES,
+  writeFileHeader,
 } from "./frame_codec.ts";
 
 function concat(parts: Uint8Array[]): Uint8Array {
@@ -228,4 +230,36 @@ Deno.test("FrameDecoder: random bytes only ever raise FrameProtocolError", () =>
     }
   }
   assertEquals(refused > 0, true);
+});
+
+Deno.test("FrameDecoder: range frames round-trip; a range outside the file is refused", () => {
+  const entry = {
+    path: "d/big",
+    kind: "file" as const,
+    size: 100,
+    mtimeMs: 1234,
+    mode: 0o640,
+  };
+  const path = new TextEncoder().encode(entry.path);
+  const range = { offset: 40, length: 3 };
+  const out = new Uint8Array(fileHeaderSize(path, range) + 3 + 1);
+  let at = writeFileHeader(out, 0, path, entry, range);
+  out.set([1, 2, 3], at);
+  at += 3;
+  out[at] = 0;
+  const decoder = new FrameDecoder();
+  const events = decoder.push(out);
+  decoder.finish();
+  assertEquals(events.length, 3);
+  assertEquals(events[0], { type: "file", entry, range });
+  assertEquals(events[1], { type: "data", bytes: new Uint8Array([1, 2, 3]) });
+  for (const bad of [{ offset: 98, length: 3 }, { offset: 0, length: 0 }]) {
+    const frame = new Uint8Array(fileHeaderSize(path, bad));
+    writeFileHeader(frame, 0, path, entry, bad);
+    assertThrows(
+      () => new FrameDecoder().push(frame),
+      FrameProtocolError,
+      /outside its 100 bytes/,
+    );
+  }
 });

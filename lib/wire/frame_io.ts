@@ -10,6 +10,7 @@ import { openForRead, type TreeRoot } from "../fs/contained_root.ts";
 import {
   encodeEnd,
   fileHeaderSize,
+  type FileRange,
   FrameDecoder,
   type FrameEvent,
   writeFileHeader,
@@ -19,6 +20,17 @@ import { writeAll } from "./socket.ts";
 import type { ZeroCopy } from "./zero_copy.ts";
 
 const encoder = new TextEncoder();
+
+/** Part of a big file's body, sent as a range frame (parallel streams). */
+export interface RangeItem {
+  /** The whole file's entry. */
+  entry: FileEntry;
+  /** The part this item sends. */
+  range: FileRange;
+}
+
+/** What a {@linkcode FrameSink} takes: an entry, a batch, or a range. */
+export type SendItem = FileEntry | FileEntry[] | RangeItem;
 
 /** Options for {@linkcode sendFrames}. */
 export interface SendFramesOptions {
@@ -58,7 +70,7 @@ export interface SendFramesOptions {
  * await enumerate(root).pipeTo(new FrameSink(conn, root));
  * ```
  */
-export class FrameSink extends WritableStream<FileEntry | FileEntry[]> {
+export class FrameSink extends WritableStream<SendItem> {
   /** A sink writing frames for files under `root` to `conn`. */
   constructor(
     conn: Deno.Conn,
@@ -80,18 +92,20 @@ export class FrameSink extends WritableStream<FileEntry | FileEntry[]> {
       if (used > 0) await writeAll(conn, buffer.subarray(0, used));
       used = 0;
     };
-    const writeEntry = async (entry: FileEntry) => {
+    const writeEntry = async (entry: FileEntry, range?: FileRange) => {
       if (entry.kind !== "file") return;
       const path = encoder.encode(entry.path);
-      if (size - used < fileHeaderSize(path)) await flush();
-      used += writeFileHeader(buffer, used, path, entry);
-      if (socket && entry.size >= zeroCopyMin) {
+      if (size - used < fileHeaderSize(path, range)) await flush();
+      used += writeFileHeader(buffer, used, path, entry, range);
+      const start = range?.offset ?? 0;
+      const length = range?.length ?? entry.size;
+      if (socket && length >= zeroCopyMin) {
         // The header (and whatever precedes it) leaves first; then the
         // kernel moves the body from the page cache to the socket.
         const file = zeroCopy!.openRead(root, entry.path, options.verified);
         try {
           await flush();
-          await zeroCopy!.sendFile(socket, file, 0, entry.size, entry.path, {
+          await zeroCopy!.sendFile(socket, file, start, length, entry.path, {
             onBytes: options.onBytes,
             idleMs: options.idleMs,
           });
@@ -104,7 +118,8 @@ export class FrameSink extends WritableStream<FileEntry | FileEntry[]> {
         verified: options.verified,
       });
       try {
-        let left = entry.size;
+        if (start > 0) file.seekSync(start, Deno.SeekMode.Start);
+        let left = length;
         while (left > 0) {
           if (used === size) await flush();
           const n = Math.min(left, size - used);
@@ -127,6 +142,9 @@ export class FrameSink extends WritableStream<FileEntry | FileEntry[]> {
       // trees of small files).
       async write(chunk) {
         try {
+          if ("range" in chunk) {
+            return await writeEntry(chunk.entry, chunk.range);
+          }
           if (!Array.isArray(chunk)) return await writeEntry(chunk);
           for (const entry of chunk) await writeEntry(entry);
         } catch (error) {
@@ -148,48 +166,101 @@ export class FrameSink extends WritableStream<FileEntry | FileEntry[]> {
       abort() {
         socket?.close();
       },
-    }, { highWaterMark: 64 });
+      // One item at a time: sinks sharing a work queue (parallel
+      // streams) take the next item only when they are ready for it.
+    }, { highWaterMark: 1 });
   }
+}
+
+/** Files at least this big are split into ranges across parallel streams. */
+export const SPLIT_MIN = 8 * 1024 * 1024;
+
+/**
+ * The work items for `entries` on `streams` connections: small files in
+ * batches (up to 256 files or 1 MiB of bodies), big files alone, and with
+ * more than one stream files of {@linkcode SPLIT_MIN} or more cut into
+ * ranges (a quarter of a stream's share, 4-64 MiB), so the streams finish
+ * together.
+ *
+ * @example
+ * ```ts
+ * import { sendItems } from "./frame_io.ts";
+ * const big = { path: "b", kind: "file" as const, size: 64 << 20, mtimeMs: 0, mode: 0o644 };
+ * const items = await Array.fromAsync(sendItems([big], 4));
+ * if (items.length !== 16) throw new Error("example failed");
+ * ```
+ */
+export async function* sendItems(
+  entries: Iterable<FileEntry> | AsyncIterable<FileEntry>,
+  streams: number,
+): AsyncGenerator<SendItem> {
+  let batch: FileEntry[] = [];
+  let batchBytes = 0;
+  for await (const entry of entries) {
+    if (entry.kind !== "file") continue;
+    if (entry.size < 1 << 20) {
+      batch.push(entry);
+      batchBytes += entry.size;
+      if (batch.length >= 256 || batchBytes >= 1 << 20) {
+        yield batch;
+        batch = [];
+        batchBytes = 0;
+      }
+      continue;
+    }
+    if (batch.length > 0) {
+      yield batch;
+      batch = [];
+      batchBytes = 0;
+    }
+    if (streams < 2 || entry.size < SPLIT_MIN) {
+      yield entry;
+      continue;
+    }
+    const share = Math.ceil(entry.size / (streams * 4));
+    const step = Math.min(64 << 20, Math.max(4 << 20, share));
+    for (let offset = 0; offset < entry.size; offset += step) {
+      yield {
+        entry,
+        range: { offset, length: Math.min(step, entry.size - offset) },
+      };
+    }
+  }
+  if (batch.length > 0) yield batch;
 }
 
 /**
  * Writes the frames for `entries` (regular files read from `root`) and the
- * end frame to `conn`, then half-closes it: `entries` piped into a
- * {@linkcode FrameSink}.
+ * end frame to each of `conns`, then half-closes them: the work items of
+ * {@linkcode sendItems} shared out to one {@linkcode FrameSink} per
+ * connection, each taking the next item when it is ready for it.
  *
  * Permissions: read on `root`, net.
  *
  * @example
  * ```ts ignore
- * await sendFrames(conn, "/srv/data", entries);
+ * await sendFrames([conn], "/srv/data", entries);
  * ```
  * @throws {SourceChangedError} when a file shrank since it was listed.
  */
 export async function sendFrames(
-  conn: Deno.Conn,
+  conns: Deno.Conn | readonly Deno.Conn[],
   root: TreeRoot,
   entries: Iterable<FileEntry> | AsyncIterable<FileEntry>,
   options: SendFramesOptions = {},
 ): Promise<void> {
-  await ReadableStream.from(batches(entries, 256)).pipeTo(
-    new FrameSink(conn, root, options),
-  );
-}
-
-/** Groups `entries` into arrays of up to `size`. */
-async function* batches<T>(
-  entries: Iterable<T> | AsyncIterable<T>,
-  size: number,
-): AsyncGenerator<T[]> {
-  let batch: T[] = [];
-  for await (const entry of entries) {
-    batch.push(entry);
-    if (batch.length >= size) {
-      yield batch;
-      batch = [];
-    }
-  }
-  if (batch.length > 0) yield batch;
+  const all = Array.isArray(conns) ? conns : [conns as Deno.Conn];
+  if (all.length === 0) throw new RangeError("sendFrames needs a connection");
+  const items = sendItems(entries, all.length);
+  await Promise.all(all.map((conn) =>
+    new ReadableStream<SendItem>({
+      async pull(controller) {
+        const next = await items.next();
+        if (next.done) controller.close();
+        else controller.enqueue(next.value);
+      },
+    }, { highWaterMark: 0 }).pipeTo(new FrameSink(conn, root, options))
+  ));
 }
 
 /**

@@ -3,7 +3,11 @@ import type { FileEntry } from "../fs/entry.ts";
 import { AtomicFile, writeFileAtomic } from "../fs/atomic_write.ts";
 import type { TreeRoot } from "../fs/contained_root.ts";
 import { FileTable } from "../fs/path_table.ts";
-import { type FrameEvent, FrameProtocolError } from "./frame_codec.ts";
+import {
+  type FileRange,
+  type FrameEvent,
+  FrameProtocolError,
+} from "./frame_codec.ts";
 
 /** What a {@linkcode ReceiveSink} committed. */
 export interface ReceiveStats {
@@ -11,16 +15,6 @@ export interface ReceiveStats {
   files: number;
   /** Body bytes committed. */
   bytes: number;
-}
-
-/** A sink's synchronous handlers (see {@linkcode ReceiveSink.direct}). */
-export interface FrameHandlers {
-  /** Takes one event; its bytes may be a view valid only during the call. */
-  write(event: FrameEvent): void;
-  /** The stream ended: checks the end frame came and nothing is missing. */
-  close(): void;
-  /** The stream failed: removes the file in progress. */
-  abort(reason?: unknown): void;
 }
 
 /** Options for {@linkcode ReceiveSink}. */
@@ -33,13 +27,166 @@ export interface ReceiveSinkOptions {
   smallFileBytes?: number;
 }
 
+/** Files split into ranges that may be open at once (a hostile sender's bound). */
+const MAX_PARTIAL_FILES = 256;
+
+/** A file arriving in ranges, possibly on several streams at once. */
+interface Partial {
+  entry: FileEntry;
+  file: AtomicFile;
+  /** Received ranges as [start, end) pairs, for the overlap check. */
+  ranges: [number, number][];
+  received: number;
+}
+
+/**
+ * What the sinks of one transfer share: the negotiated files, which have
+ * arrived, files arriving in ranges, the totals, and how many sinks are
+ * still open (the last to close checks nothing is missing).
+ */
+class Assembly {
+  readonly root: TreeRoot;
+  readonly expected: ReadonlyMap<string, FileEntry> | FileTable;
+  readonly options: ReceiveSinkOptions;
+  readonly small: number;
+  readonly stats: ReceiveStats = { files: 0, bytes: 0 };
+  readonly done = new Set<string>();
+  readonly partial = new Map<string, Partial>();
+  open: number;
+
+  constructor(
+    root: TreeRoot,
+    expected: ReadonlyMap<string, FileEntry> | FileTable,
+    options: ReceiveSinkOptions,
+    sinks: number,
+  ) {
+    const small = options.smallFileBytes ?? 1 << 20;
+    if (!Number.isSafeInteger(small) || small < 0) {
+      throw new RangeError(
+        `smallFileBytes must be a non-negative integer, got ${small}`,
+      );
+    }
+    if (!Number.isInteger(sinks) || sinks < 1) {
+      throw new RangeError(`sinks must be a positive integer, got ${sinks}`);
+    }
+    this.root = root;
+    this.expected = expected;
+    this.options = options;
+    this.small = small;
+    this.open = sinks;
+  }
+
+  /** The negotiated entry for an announced file, taken (once only). */
+  take(announced: FileEntry): FileEntry {
+    const expected = this.expected;
+    // A compact table marks its entry taken here; a map, at commit.
+    const entry = expected instanceof FileTable
+      ? expected.take(announced.path)
+      : expected.get(announced.path);
+    if (!entry || entry.kind !== "file") {
+      if (expected instanceof FileTable && expected.has(announced.path)) {
+        throw new FrameProtocolError(`File ${announced.path} was sent twice`);
+      }
+      throw new FrameProtocolError(`File ${announced.path} was not asked for`);
+    }
+    if (this.done.has(announced.path)) {
+      throw new FrameProtocolError(`File ${entry.path} was sent twice`);
+    }
+    if (announced.size !== entry.size) {
+      throw new FrameProtocolError(
+        `File ${entry.path} has ${announced.size} bytes, negotiated ${entry.size}`,
+      );
+    }
+    return entry;
+  }
+
+  /** Counts a committed file. */
+  committed(key: string, entry: FileEntry): void {
+    if (!(this.expected instanceof FileTable)) this.done.add(key);
+    this.stats.files++;
+    this.stats.bytes += entry.size;
+    this.options.onFile?.(entry);
+  }
+
+  /** The file a range belongs to: opened by its first range. */
+  range(announced: FileEntry, range: FileRange): Partial {
+    let part = this.partial.get(announced.path);
+    if (!part) {
+      if (this.partial.size >= MAX_PARTIAL_FILES) {
+        throw new FrameProtocolError(
+          `More than ${MAX_PARTIAL_FILES} files are arriving in ranges at once`,
+        );
+      }
+      const entry = this.take(announced);
+      part = {
+        entry,
+        file: AtomicFile.open(this.root, entry),
+        ranges: [],
+        received: 0,
+      };
+      this.partial.set(announced.path, part);
+    } else if (announced.size !== part.entry.size) {
+      throw new FrameProtocolError(
+        `File ${announced.path} has ${announced.size} bytes, negotiated ${part.entry.size}`,
+      );
+    }
+    const end = range.offset + range.length;
+    for (const [a, b] of part.ranges) {
+      if (range.offset < b && a < end) {
+        throw new FrameProtocolError(
+          `Range ${range.offset}+${range.length} of ${announced.path} overlaps one already sent`,
+        );
+      }
+    }
+    part.ranges.push([range.offset, end]);
+    return part;
+  }
+
+  /** Counts bytes of a range; commits the file when it is whole. */
+  rangeBytes(key: string, part: Partial, n: number): void {
+    part.received += n;
+    if (part.received < part.entry.size) return;
+    this.partial.delete(key);
+    part.file.commit();
+    this.committed(key, part.entry);
+  }
+
+  /** A sink closed cleanly; the last one checks nothing is missing. */
+  close(): void {
+    if (--this.open > 0) return;
+    let missing = this.partial.size;
+    this.abort();
+    const expected = this.expected;
+    if (expected instanceof FileTable) missing += expected.pending;
+    else {
+      for (const [path, entry] of expected) {
+        if (entry.kind === "file" && !this.done.has(path)) missing++;
+      }
+    }
+    if (missing > 0) {
+      throw new FrameProtocolError(`${missing} negotiated files were not sent`);
+    }
+  }
+
+  /** Removes every file still arriving in ranges. */
+  abort(): void {
+    for (const part of this.partial.values()) part.file.abort();
+    this.partial.clear();
+  }
+}
+
+/** The assembly the next ReceiveSink joins (set only by `group`). */
+let joining: Assembly | undefined;
+
 /**
  * Writes received files under `root`: only paths negotiated in `expected`,
  * each at most once, with exactly the negotiated size; mode and mtime come
  * from the negotiated entry. Files go to temp names and are renamed when
  * complete, so an error or abort leaves nothing half-written under a final
  * name. Closing before the end frame, or with negotiated files missing, is
- * an error.
+ * an error. A transfer on parallel streams has one sink per connection
+ * ({@linkcode ReceiveSink.group}); big files may then arrive as ranges on
+ * several of them, and are committed when every byte is in.
  *
  * Permissions: read and write on `root`.
  *
@@ -56,8 +203,7 @@ export interface ReceiveSinkOptions {
  * ```
  */
 export class ReceiveSink extends WritableStream<FrameEvent | FrameEvent[]> {
-  readonly #stats: ReceiveStats;
-  readonly #handlers: FrameHandlers;
+  readonly #assembly: Assembly;
 
   /** A sink writing under `root` exactly the files in `expected`. */
   constructor(
@@ -65,21 +211,21 @@ export class ReceiveSink extends WritableStream<FrameEvent | FrameEvent[]> {
     expected: ReadonlyMap<string, FileEntry> | FileTable,
     options: ReceiveSinkOptions = {},
   ) {
-    const stats: ReceiveStats = { files: 0, bytes: 0 };
-    const small = options.smallFileBytes ?? 1 << 20;
-    if (!Number.isSafeInteger(small) || small < 0) {
-      throw new RangeError(
-        `smallFileBytes must be a non-negative integer, got ${small}`,
-      );
-    }
-    const done = new Set<string>();
+    // Made by group(): join its assembly; else a group of one.
+    const assembly = joining ?? new Assembly(root, expected, options, 1);
+    joining = undefined;
+    const small = assembly.small;
+    // This connection's file in progress: whole, or one range of one.
     let current: FileEntry | undefined;
+    let currentKey = "";
+    let part: Partial | undefined;
+    let rangeLeft = 0;
+    let rangeAt = 0;
     let file: AtomicFile | undefined;
     let buffer: Uint8Array | undefined;
     let filled = 0;
     let ended = false;
 
-    let currentKey = "";
     function complete(entry: FileEntry, whole?: Uint8Array): void {
       if (file) {
         file.commit();
@@ -88,44 +234,28 @@ export class ReceiveSink extends WritableStream<FrameEvent | FrameEvent[]> {
         writeFileAtomic(root, entry, whole ?? buffer ?? new Uint8Array(0));
         buffer = undefined;
       }
-      if (!(expected instanceof FileTable)) done.add(currentKey);
-      stats.files++;
-      stats.bytes += entry.size;
       current = undefined;
-      options.onFile?.(entry);
+      assembly.committed(currentKey, entry);
     }
 
-    function begin(announced: FileEntry): void {
+    function begin(announced: FileEntry, range?: FileRange): void {
       if (ended) throw new FrameProtocolError("File after the end frame");
-      if (current) {
+      if (current || part) {
         throw new FrameProtocolError(
-          `File ${announced.path} started inside ${current.path}`,
+          `File ${announced.path} started inside ${
+            (current ?? part!.entry).path
+          }`,
         );
       }
-      // A compact table marks its entry taken here; a map, at commit.
-      const entry = expected instanceof FileTable
-        ? expected.take(announced.path)
-        : expected.get(announced.path);
-      if (!entry || entry.kind !== "file") {
-        if (expected instanceof FileTable && expected.has(announced.path)) {
-          throw new FrameProtocolError(
-            `File ${announced.path} was sent twice`,
-          );
-        }
-        throw new FrameProtocolError(
-          `File ${announced.path} was not asked for`,
-        );
-      }
-      if (done.has(announced.path)) {
-        throw new FrameProtocolError(`File ${entry.path} was sent twice`);
-      }
-      if (announced.size !== entry.size) {
-        throw new FrameProtocolError(
-          `File ${entry.path} has ${announced.size} bytes, negotiated ${entry.size}`,
-        );
-      }
-      current = entry;
       currentKey = announced.path;
+      if (range) {
+        part = assembly.range(announced, range);
+        rangeLeft = range.length;
+        rangeAt = range.offset;
+        return;
+      }
+      const entry = assembly.take(announced);
+      current = entry;
       filled = 0;
       // Small files are gathered lazily: a body that arrives in one piece
       // is written straight from the view, with no copy.
@@ -133,7 +263,23 @@ export class ReceiveSink extends WritableStream<FrameEvent | FrameEvent[]> {
       if (entry.size === 0) complete(entry);
     }
 
+    function rangeData(bytes: Uint8Array): void {
+      if (bytes.length > rangeLeft) {
+        throw new FrameProtocolError(
+          `Range of ${part!.entry.path} got more than its bytes`,
+        );
+      }
+      part!.file.writeAt(bytes, rangeAt);
+      rangeAt += bytes.length;
+      rangeLeft -= bytes.length;
+      assembly.options.onBytes?.(bytes.length);
+      const whole = part!;
+      if (rangeLeft === 0) part = undefined;
+      assembly.rangeBytes(currentKey, whole, bytes.length);
+    }
+
     function data(bytes: Uint8Array): void {
+      if (part) return rangeData(bytes);
       if (!current) throw new FrameProtocolError("Data outside a file");
       if (filled + bytes.length > current.size) {
         throw new FrameProtocolError(
@@ -142,7 +288,7 @@ export class ReceiveSink extends WritableStream<FrameEvent | FrameEvent[]> {
       }
       if (!file && !buffer && bytes.length === current.size) {
         filled = bytes.length;
-        options.onBytes?.(bytes.length);
+        assembly.options.onBytes?.(bytes.length);
         complete(current, bytes);
         return;
       }
@@ -150,7 +296,7 @@ export class ReceiveSink extends WritableStream<FrameEvent | FrameEvent[]> {
       if (buffer) buffer.set(bytes, filled);
       else file!.write(bytes);
       filled += bytes.length;
-      options.onBytes?.(bytes.length);
+      assembly.options.onBytes?.(bytes.length);
       if (filled === current.size) complete(current);
     }
 
@@ -159,74 +305,86 @@ export class ReceiveSink extends WritableStream<FrameEvent | FrameEvent[]> {
       file = undefined;
       buffer = undefined;
       current = undefined;
+      part = undefined;
+      // A file arriving in ranges can't be finished without this stream.
+      assembly.abort();
     }
 
-    const handlers: FrameHandlers = {
-      write(event) {
-        try {
-          if (event.type === "file") begin(event.entry);
-          else if (event.type === "data") data(event.bytes);
-          else {
-            if (current) {
-              throw new FrameProtocolError(`End frame inside ${current.path}`);
-            }
-            if (ended) throw new FrameProtocolError("Second end frame");
-            ended = true;
-          }
-        } catch (error) {
-          cleanup();
-          throw error;
-        }
-      },
-      close() {
-        if (!ended) {
-          cleanup();
-          throw new FrameProtocolError("Stream closed before the end frame");
-        }
-        let missing = 0;
-        if (expected instanceof FileTable) missing = expected.pending;
+    function write(event: FrameEvent): void {
+      try {
+        if (event.type === "file") begin(event.entry, event.range);
+        else if (event.type === "data") data(event.bytes);
         else {
-          for (const [path, entry] of expected) {
-            if (entry.kind === "file" && !done.has(path)) missing++;
+          if (current || part) {
+            throw new FrameProtocolError(
+              `End frame inside ${(current ?? part!.entry).path}`,
+            );
           }
+          if (ended) throw new FrameProtocolError("Second end frame");
+          ended = true;
         }
-        if (missing > 0) {
-          throw new FrameProtocolError(
-            `${missing} negotiated files were not sent`,
-          );
-        }
-      },
-      abort() {
+      } catch (error) {
         cleanup();
-      },
-    };
+        throw error;
+      }
+    }
+
     // A chunk is one event, or a batch (one socket read's worth, from
     // frameSource): either way consumed synchronously, before the source
     // reads again into the buffer its views point into.
     super({
       write(chunk) {
         if (Array.isArray(chunk)) {
-          for (const event of chunk) handlers.write(event);
-        } else handlers.write(chunk);
+          for (const event of chunk) write(event);
+        } else write(chunk);
       },
-      close: () => handlers.close(),
-      abort: (reason) => handlers.abort(reason),
+      close() {
+        if (!ended) {
+          cleanup();
+          throw new FrameProtocolError("Stream closed before the end frame");
+        }
+        assembly.close();
+      },
+      abort: () => cleanup(),
     });
-    this.#handlers = handlers;
-    this.#stats = stats;
+    this.#assembly = assembly;
   }
 
   /**
-   * The sink's handlers, called directly and synchronously: the socket
-   * loop in frame_io.ts skips a promise per frame this way. Use either this
-   * or the stream, not both.
+   * `count` sinks sharing one set of negotiated files, one per connection
+   * of a transfer on parallel streams: a file may arrive whole on any of
+   * them, or in ranges on several; the last sink to close checks that
+   * nothing is missing.
+   *
+   * @example
+   * ```ts
+   * import { ReceiveSink } from "./receive_sink.ts";
+   * const root = Deno.realPathSync(Deno.makeTempDirSync());
+   * const e = { path: "a", kind: "file" as const, size: 4, mtimeMs: 0, mode: 0o644 };
+   * const [s1, s2] = ReceiveSink.group(root, new Map([["a", e]]), 2);
+   * await Promise.all([
+   *   ReadableStream.from([{ type: "file" as const, entry: e, range: { offset: 2, length: 2 } }, { type: "data" as const, bytes: new Uint8Array([3, 4]) }, { type: "end" as const }]).pipeTo(s1),
+   *   ReadableStream.from([{ type: "file" as const, entry: e, range: { offset: 0, length: 2 } }, { type: "data" as const, bytes: new Uint8Array([1, 2]) }, { type: "end" as const }]).pipeTo(s2),
+   * ]);
+   * if (Deno.readFileSync(`${root}/a`).join() !== "1,2,3,4") throw new Error("example failed");
+   * ```
+   * @throws {RangeError} when `count` is not a positive integer.
    */
-  direct(): FrameHandlers {
-    return this.#handlers;
+  static group(
+    root: TreeRoot,
+    expected: ReadonlyMap<string, FileEntry> | FileTable,
+    count: number,
+    options: ReceiveSinkOptions = {},
+  ): ReceiveSink[] {
+    const assembly = new Assembly(root, expected, options, count);
+    return Array.from({ length: count }, () => {
+      joining = assembly;
+      return new ReceiveSink(root, expected, options);
+    });
   }
 
-  /** Files and bytes committed so far. */
+  /** Files and bytes committed so far (by every sink of its group). */
   get stats(): ReceiveStats {
-    return this.#stats;
+    return this.#assembly.stats;
   }
 }

@@ -181,3 +181,63 @@ Deno.test("ReceiveSink: aborting mid-file removes the temporary file", async () 
   assertEquals(sink.stats, { files: 0, bytes: 0 });
   Deno.removeSync(dest, { recursive: true });
 });
+
+Deno.test("ReceiveSink.group: ranges on several streams make one file; overlaps, gaps and strays leave no trace", async () => {
+  const dest = Deno.realPathSync(Deno.makeTempDirSync());
+  const big = file("big", 10, { mtimeMs: 5_000_000, mode: 0o600 });
+  const small = file("small", 3);
+  const data = bytes(10, 7);
+  const expected = () =>
+    new Map<string, FileEntry>([["big", big], ["small", small]]);
+  const range = (offset: number, length: number): FrameEvent[] => [
+    { type: "file", entry: big, range: { offset, length } },
+    { type: "data", bytes: data.subarray(offset, offset + length) },
+  ];
+  const run = (
+    streams: FrameEvent[][],
+    sinks = ReceiveSink.group(dest, expected(), streams.length),
+  ) =>
+    Promise.all(
+      streams.map((events, i) => ReadableStream.from(events).pipeTo(sinks[i])),
+    );
+
+  const sinks = ReceiveSink.group(dest, expected(), 2);
+  await run([
+    [...range(6, 4), { type: "file", entry: small }, {
+      type: "data",
+      bytes: bytes(3, 1),
+    }, { type: "end" }],
+    [...range(0, 6), { type: "end" }],
+  ], sinks);
+  assertEquals(Deno.readFileSync(`${dest}/big`), data);
+  assertEquals(Deno.statSync(`${dest}/big`).mode! & 0o777, 0o600);
+  assertEquals(Deno.statSync(`${dest}/big`).mtime!.getTime(), 5_000_000);
+  assertEquals(sinks[0].stats, { files: 2, bytes: 13 });
+  Deno.removeSync(`${dest}/big`);
+  Deno.removeSync(`${dest}/small`);
+
+  // Overlapping ranges: refused; nothing lands.
+  await assertRejects(
+    () => run([[...range(0, 6), ...range(4, 6), { type: "end" }]]),
+    FrameProtocolError,
+    /overlaps/,
+  );
+  // A range missing: the last stream to close says so.
+  await assertRejects(
+    () => run([[...range(0, 6), { type: "end" }], [{ type: "end" }]]),
+    FrameProtocolError,
+    /negotiated files were not sent/,
+  );
+  // A range of a file nobody asked for.
+  await assertRejects(
+    () =>
+      run([[{
+        type: "file",
+        entry: file("stray", 10),
+        range: { offset: 0, length: 5 },
+      }]]),
+    FrameProtocolError,
+    /was not asked for/,
+  );
+  assertEquals(listTree(dest), []);
+});
