@@ -1,5 +1,7 @@
 // One-time data-plane tokens: HS256 JWTs with a random nonce, burned on use.
-import { errors as joseErrors, jwtVerify, SignJWT } from "../deps/jose.ts";
+// jose is loaded on first use: clients import this module (TokenError)
+// but never sign or verify, and it costs ~20 ms of start-up.
+const jose = () => import("../deps/jose.ts");
 
 /** What a token allows. */
 export type TokenScope = "push" | "pull";
@@ -83,6 +85,7 @@ export class TokenIssuer {
     claims: { sessionId: string; module: string; scope: TokenScope },
   ): Promise<string> {
     const now = Math.floor(this.#now() / 1000);
+    const { SignJWT } = await jose();
     return await new SignJWT({ sid: claims.sessionId, scope: claims.scope })
       .setProtectedHeader({ alg: "HS256", typ: "JWT" })
       .setJti(hex(crypto.getRandomValues(new Uint8Array(16))))
@@ -103,6 +106,7 @@ export class TokenIssuer {
     expect: { module?: string; scope?: TokenScope } = {},
   ): Promise<TokenClaims> {
     this.#prune();
+    const { errors: joseErrors, jwtVerify } = await jose();
     let payload;
     try {
       ({ payload } = await jwtVerify(token, this.#key, {

@@ -1,0 +1,633 @@
+// `deno task bench`: blit against an rsync daemon on loopback, same run,
+// same tmpfs, interleaved; medians, ratios, CPU per GiB, peak RSS per side;
+// writes bench/RESULTS.md.
+//
+//   deno run -A bench/throughput.ts [--runs 3] [--quick] [--only NAME,...]
+//
+// Needs a tmpfs outside /dev (the daemon's sandbox can't scope /dev): it
+// mounts one on a temp directory when run as root, else takes
+// BLIT_BENCH_DIR (say which, in RESULTS.md). rsync comes from
+// `apt-get install -y rsync`; without it the rsync rows are skipped.
+import { parseArgs } from "node:util";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const repo = dirname(dirname(fileURLToPath(import.meta.url)));
+const deno = Deno.execPath();
+const decoder = new TextDecoder();
+const CLK_TCK = 100;
+
+interface Workload {
+  name: string;
+  label: string;
+  make(dir: string): void;
+  files: number;
+  bytes: number;
+  /** Also time a second, no-op push. */
+  noop: boolean;
+  /** Also pull. */
+  pull: boolean;
+  /** Which blit variants run it. */
+  variants: Variant[];
+}
+
+type Variant = "zc" | "portable" | "grpc";
+
+const VARIANT_LABEL: Record<Variant, string> = {
+  zc: "blit tcp zero-copy",
+  portable: "blit tcp portable",
+  grpc: "blit grpc",
+};
+
+/** A deterministic block of bytes (xorshift32), varied per call. */
+function block(seed: number, size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  const words = new Uint32Array(out.buffer, 0, size >> 2);
+  let x = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < words.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    words[i] = x >>> 0;
+  }
+  return out;
+}
+
+function writeBig(path: string, bytes: number, seed: number): void {
+  const chunk = block(seed, 1 << 20);
+  using file = Deno.openSync(path, {
+    write: true,
+    create: true,
+    truncate: true,
+  });
+  for (let done = 0, i = 0; done < bytes; i++) {
+    // Vary each MiB so nothing dedups or compresses.
+    new DataView(chunk.buffer).setUint32((i * 4096) % (1 << 20), i);
+    const n = Math.min(chunk.length, bytes - done);
+    let off = 0;
+    while (off < n) off += file.writeSync(chunk.subarray(off, n));
+    done += n;
+  }
+}
+
+function writeSmall(dir: string, count: number, size: number, perDir: number) {
+  const data = block(count + size, Math.max(4, size));
+  for (let i = 0; i < count; i++) {
+    const sub = join(
+      dir,
+      `d${String(Math.floor(i / perDir)).padStart(4, "0")}`,
+    );
+    if (i % perDir === 0) Deno.mkdirSync(sub, { recursive: true });
+    data[0] = i & 0xff;
+    Deno.writeFileSync(join(sub, `f${i}`), data.subarray(0, size));
+  }
+}
+
+const ONE_GIB = 1 << 30;
+
+function workloads(quick: boolean): Workload[] {
+  const all: Variant[] = ["zc", "portable", "grpc"];
+  const bigBytes = quick ? 256 << 20 : ONE_GIB;
+  const tiny = quick ? 20_000 : 100_000;
+  return [
+    {
+      name: "big",
+      label: `1 x ${bigBytes >> 20} MiB`,
+      make: (dir) => writeBig(join(dir, "big.bin"), bigBytes, 1),
+      files: 1,
+      bytes: bigBytes,
+      noop: false,
+      pull: true,
+      variants: all,
+    },
+    {
+      name: "mixed",
+      label: "mixed: 4 x 64 MiB + 5,000 x 4 KiB",
+      make: (dir) => {
+        for (let i = 0; i < 4; i++) {
+          writeBig(join(dir, `big${i}.bin`), 64 << 20, 10 + i);
+        }
+        writeSmall(join(dir, "small"), 5000, 4096, 500);
+      },
+      files: 5004,
+      bytes: 4 * (64 << 20) + 5000 * 4096,
+      noop: false,
+      pull: true,
+      variants: all,
+    },
+    {
+      name: "small",
+      label: "10,000 x 4 KiB",
+      make: (dir) => writeSmall(dir, 10_000, 4096, 1000),
+      files: 10_000,
+      bytes: 10_000 * 4096,
+      noop: true,
+      pull: true,
+      variants: ["zc"],
+    },
+    {
+      name: "tiny",
+      label: `${tiny.toLocaleString("en")} x 1 B`,
+      make: (dir) => writeSmall(dir, tiny, 1, 1000),
+      files: tiny,
+      bytes: tiny,
+      noop: true,
+      pull: false,
+      variants: ["zc"],
+    },
+  ];
+}
+
+interface Sample {
+  ms: number;
+  clientCpuS: number;
+  daemonCpuS: number;
+  clientPeakMiB: number;
+  daemonPeakMiB: number;
+}
+
+function procTree(pid: number): number[] {
+  const found = [pid];
+  for (let i = 0; i < found.length && i < 1000; i++) {
+    try {
+      for (const task of Deno.readDirSync(`/proc/${found[i]}/task`)) {
+        const kids = Deno.readTextFileSync(
+          `/proc/${found[i]}/task/${task.name}/children`,
+        ).trim();
+        for (const k of kids.split(/\s+/).filter(Boolean)) {
+          found.push(Number(k));
+        }
+      }
+    } catch {
+      // gone
+    }
+  }
+  return found;
+}
+
+/** CPU seconds of a process tree, children that were waited for included. */
+function cpuSeconds(pid: number): number {
+  let ticks = 0;
+  for (const p of procTree(pid)) {
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${p}/stat`);
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      // utime stime cutime cstime are fields 14-17 (1-based, from pid).
+      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    } catch {
+      // gone
+    }
+  }
+  return ticks / CLK_TCK;
+}
+
+function rssMiB(pid: number): number {
+  try {
+    const m = Deno.readTextFileSync(`/proc/${pid}/status`).match(
+      /VmRSS:\s+(\d+) kB/,
+    );
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Samples the largest process of a tree every 20 ms until stopped. */
+function rssSampler(pid: number): () => number {
+  let peak = 0;
+  const timer = setInterval(() => {
+    for (const p of procTree(pid)) peak = Math.max(peak, rssMiB(p));
+  }, 20);
+  return () => {
+    clearInterval(timer);
+    return peak;
+  };
+}
+
+async function timed(
+  cmd: string[],
+  daemonPid: number,
+  env: Record<string, string> = {},
+): Promise<Sample & { stdout: string }> {
+  const cpu0 = cpuSeconds(daemonPid);
+  const stopSampling = rssSampler(daemonPid);
+  const start = performance.now();
+  const out = await new Deno.Command("/usr/bin/time", {
+    args: ["-f", "%e %U %S %M", ...cmd],
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const ms = performance.now() - start;
+  const daemonPeakMiB = stopSampling();
+  const stderr = decoder.decode(out.stderr).trim();
+  if (!out.success) {
+    throw new Error(
+      `${cmd.join(" ")} failed (${out.code}): ${stderr.slice(-1500)}`,
+    );
+  }
+  const [, user, sys, maxKb] = stderr.split("\n").at(-1)!.split(" ").map(
+    Number,
+  );
+  return {
+    ms,
+    clientCpuS: user + sys,
+    daemonCpuS: cpuSeconds(daemonPid) - cpu0,
+    clientPeakMiB: maxKb / 1024,
+    daemonPeakMiB,
+    stdout: decoder.decode(out.stdout),
+  };
+}
+
+function treeStats(dir: string): { files: number; bytes: number } {
+  let files = 0;
+  let bytes = 0;
+  const walk = (d: string) => {
+    for (const e of Deno.readDirSync(d)) {
+      const p = join(d, e.name);
+      if (e.isDirectory) walk(p);
+      else if (e.isFile) {
+        files++;
+        bytes += Deno.statSync(p).size;
+      }
+    }
+  };
+  walk(dir);
+  return { files, bytes };
+}
+
+function check(dir: string, w: Workload, what: string): void {
+  const got = treeStats(dir);
+  if (got.files !== w.files || got.bytes !== w.bytes) {
+    throw new Error(
+      `${what}: ${got.files} files / ${got.bytes} bytes, expected ${w.files} / ${w.bytes}`,
+    );
+  }
+}
+
+/** Writes and deletes `bytes` of scratch so the next writer gets recycled pages. */
+function recyclePages(dir: string, bytes: number): void {
+  const path = join(dir, "scratch.bin");
+  writeBig(path, Math.max(bytes, 64 << 20), 99);
+  Deno.removeSync(path);
+}
+
+interface Daemon {
+  pid: number;
+  port: number;
+  stop(): Promise<void>;
+}
+
+async function waitForLine(
+  child: Deno.ChildProcess,
+  pattern: RegExp,
+): Promise<RegExpMatchArray> {
+  const reader = child.stdout.getReader();
+  let text = "";
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const match = text.match(pattern);
+    if (match) {
+      reader.releaseLock();
+      child.stdout.cancel().catch(() => {});
+      return match;
+    }
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value);
+  }
+  child.kill("SIGKILL");
+  await child.status;
+  throw new Error(`daemon did not start: ${text}`);
+}
+
+async function startBlitDaemon(
+  module: string,
+  state: string,
+  zeroCopy: boolean,
+): Promise<Daemon> {
+  const config = join(state, `daemon-${zeroCopy}.jsonc`);
+  Deno.writeTextFileSync(
+    config,
+    JSON.stringify({
+      port: 0,
+      zeroCopy,
+      stateDir: join(state, "daemon"),
+      modules: { m: { path: module } },
+    }),
+  );
+  const child = new Deno.Command(deno, {
+    args: ["run", "--allow-all", join(repo, "daemon.ts"), "--config", config],
+    env: { BLIT_DISABLE_PERF_HISTORY: "1" },
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const match = await waitForLine(child, /listening on \S+:(\d+)/);
+  return {
+    pid: child.pid,
+    port: Number(match[1]),
+    stop: async () => {
+      child.kill("SIGTERM");
+      await child.status;
+    },
+  };
+}
+
+async function startRsyncDaemon(module: string, work: string): Promise<Daemon> {
+  const conf = join(work, "rsyncd.conf");
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  Deno.writeTextFileSync(
+    conf,
+    `use chroot = no\nuid = ${Deno.uid()}\ngid = ${Deno.gid()}\npid file = ${work}/rsyncd.pid\n[m]\n  path = ${module}\n  read only = no\n`,
+  );
+  const child = new Deno.Command("rsync", {
+    args: [
+      "--daemon",
+      "--no-detach",
+      `--config=${conf}`,
+      `--port=${port}`,
+      "--address=127.0.0.1",
+    ],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  // Ready when the port accepts.
+  for (let i = 0; i < 100; i++) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      break;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  return {
+    pid: child.pid,
+    port,
+    stop: async () => {
+      child.kill("SIGTERM");
+      await child.status;
+    },
+  };
+}
+
+async function haveRsync(): Promise<boolean> {
+  try {
+    return (await new Deno.Command("rsync", {
+      args: ["--version"],
+      stdout: "null",
+    })
+      .output()).success;
+  } catch {
+    return false;
+  }
+}
+
+/** A tmpfs for the run: mounted when root, else BLIT_BENCH_DIR. */
+async function scratch(): Promise<
+  { dir: string; how: string; done(): Promise<void> }
+> {
+  const given = Deno.env.get("BLIT_BENCH_DIR");
+  if (given) {
+    const dir = Deno.makeTempDirSync({ dir: given, prefix: "blit-bench-" });
+    return {
+      dir,
+      how: `BLIT_BENCH_DIR=${given}`,
+      done: () => Deno.remove(dir, { recursive: true }),
+    };
+  }
+  if (Deno.uid() === 0) {
+    const dir = Deno.makeTempDirSync({ prefix: "blit-bench-tmpfs-" });
+    const mount = await new Deno.Command("mount", {
+      args: ["-t", "tmpfs", "-o", "size=8g", "tmpfs", dir],
+    }).output();
+    if (mount.success) {
+      return {
+        dir,
+        how: `tmpfs mounted by the benchmark on ${dir}`,
+        done: async () => {
+          await new Deno.Command("umount", { args: [dir] }).output();
+          Deno.removeSync(dir);
+        },
+      };
+    }
+    Deno.removeSync(dir);
+  }
+  throw new Error(
+    "the benchmark needs a tmpfs outside /dev: run it as root (it mounts one) or set BLIT_BENCH_DIR to one (mount -t tmpfs tmpfs DIR)",
+  );
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+async function machine(): Promise<string> {
+  const cpu = Deno.readTextFileSync("/proc/cpuinfo").match(
+    /model name\s*:\s*(.*)/,
+  )?.[1] ?? "unknown CPU";
+  const mem = Deno.readTextFileSync("/proc/meminfo").match(
+    /MemTotal:\s+(\d+)/,
+  )?.[1];
+  let rsync = "not installed";
+  try {
+    const out = await new Deno.Command("rsync", {
+      args: ["--version"],
+      stdout: "piped",
+    })
+      .output();
+    rsync = decoder.decode(out.stdout).split("\n")[0];
+  } catch {
+    // absent
+  }
+  return [
+    `- CPU: ${navigator.hardwareConcurrency} x ${cpu}`,
+    `- Memory: ${mem ? Math.round(Number(mem) / 1024 / 1024) : "?"} GiB`,
+    `- Kernel: ${Deno.build.os} ${Deno.osRelease()} (${Deno.build.arch})`,
+    `- Deno ${Deno.version.deno}; ${rsync}`,
+  ].join("\n");
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      runs: { type: "string", default: "3" },
+      quick: { type: "boolean", default: false },
+      only: { type: "string" },
+    },
+  });
+  const runs = Number(values.runs);
+  if (!Number.isInteger(runs) || runs < 1 || runs > 20) {
+    throw new RangeError(`--runs must be 1..20, got ${values.runs}`);
+  }
+  const only = values.only?.split(",");
+  const chosen = workloads(values.quick).filter((w) =>
+    !only || only.includes(w.name)
+  );
+  const rsync = await haveRsync();
+  if (!rsync) {
+    console.log(
+      "rsync not installed (apt-get install -y rsync): rsync rows skipped",
+    );
+  }
+  const space = await scratch();
+  const work = space.dir;
+  const samples = new Map<string, Sample[]>();
+  const add = (key: string, s: Sample) => {
+    if (!samples.has(key)) samples.set(key, []);
+    samples.get(key)!.push(s);
+  };
+  try {
+    const state = join(work, "state");
+    Deno.mkdirSync(state);
+    const blitModule = join(work, "blit-module");
+    const rsyncModule = join(work, "rsync-module");
+    Deno.mkdirSync(blitModule);
+    Deno.mkdirSync(rsyncModule);
+    const zcDaemon = await startBlitDaemon(blitModule, state, true);
+    const plainDaemon = await startBlitDaemon(blitModule, state, false);
+    const rsyncDaemon = rsync
+      ? await startRsyncDaemon(rsyncModule, work)
+      : undefined;
+    const env = { BLIT_STATE_DIR: state, BLIT_DISABLE_PERF_HISTORY: "1" };
+    const blit = (
+      args: string[],
+    ) => [deno, "run", "-A", join(repo, "cli.ts"), ...args];
+    try {
+      for (const w of chosen) {
+        const src = join(work, `src-${w.name}`);
+        Deno.mkdirSync(src);
+        w.make(src);
+        check(src, w, `${w.name} source`);
+        console.log(`\n${w.label}`);
+        for (let run = 0; run < runs; run++) {
+          const tools: (Variant | "rsync")[] = [...w.variants];
+          if (rsyncDaemon) tools.push("rsync");
+          // Interleaved, in a different order each run.
+          for (let i = 0; i < run; i++) tools.push(tools.shift()!);
+          for (const tool of tools) {
+            const name = `${w.name}-${tool}`;
+            const daemon = tool === "rsync"
+              ? rsyncDaemon!
+              : tool === "zc"
+              ? zcDaemon
+              : plainDaemon;
+            const remoteDir = join(
+              tool === "rsync" ? rsyncModule : blitModule,
+              name,
+            );
+            const runEnv = {
+              ...env,
+              BLIT_ZERO_COPY: tool === "zc" ? "1" : "0",
+            };
+            const flags = tool === "grpc" ? ["--force-grpc-data"] : [];
+            const url = tool === "rsync"
+              ? `rsync://127.0.0.1:${daemon.port}/m/${name}/`
+              : `blit://127.0.0.1:${daemon.port}/m/${name}`;
+            const push = tool === "rsync"
+              ? ["rsync", "-a", `${src}/`, url]
+              : blit(["push", "--json", ...flags, src, url]);
+            recyclePages(work, w.bytes);
+            const pushed = await timed(push, daemon.pid, runEnv);
+            check(remoteDir, w, `${name} push`);
+            add(`${w.name} push ${tool}`, pushed);
+            if (w.noop) {
+              const again = await timed(push, daemon.pid, runEnv);
+              add(`${w.name} no-op push ${tool}`, again);
+              if (
+                tool !== "rsync" &&
+                JSON.parse(again.stdout).files_transferred !== 0
+              ) {
+                throw new Error(`${name}: the no-op push sent files`);
+              }
+            }
+            if (w.pull) {
+              const back = join(work, `back-${name}`);
+              const pull = tool === "rsync"
+                ? ["rsync", "-a", url, `${back}/`]
+                : blit(["pull", "--json", ...flags, url, back]);
+              recyclePages(work, w.bytes);
+              const pulled = await timed(pull, daemon.pid, runEnv);
+              check(back, w, `${name} pull`);
+              add(`${w.name} pull ${tool}`, pulled);
+              Deno.removeSync(back, { recursive: true });
+            }
+            Deno.removeSync(remoteDir, { recursive: true });
+            const last = samples.get(`${w.name} push ${tool}`)!.at(-1)!;
+            console.log(
+              `  run ${run + 1} ${tool.padEnd(8)} push ${
+                last.ms.toFixed(0)
+              } ms`,
+            );
+          }
+        }
+        Deno.removeSync(src, { recursive: true });
+      }
+    } finally {
+      await zcDaemon.stop();
+      await plainDaemon.stop();
+      await rsyncDaemon?.stop();
+    }
+    const report = await render(chosen, samples, runs, space.how);
+    console.log("\n" + report);
+    if (!only && !values.quick) {
+      Deno.writeTextFileSync(join(repo, "bench", "RESULTS.md"), report);
+      console.log("written to bench/RESULTS.md");
+    }
+  } finally {
+    await space.done();
+  }
+}
+
+async function render(
+  chosen: Workload[],
+  samples: Map<string, Sample[]>,
+  runs: number,
+  how: string,
+): Promise<string> {
+  const lines = [
+    "# Benchmark results",
+    "",
+    `Written by \`deno task bench\` on ${
+      new Date().toISOString().slice(0, 10)
+    }. Loopback, tmpfs on both sides (${how}); each row is the median of ${runs} interleaved runs of whole processes (start-up included): \`rsync -a\` against an rsync daemon, \`blit push/pull\` against blit-daemon. Ratio = blit time / rsync time (< 1: blit faster). CPU is user + system seconds per GiB moved (client / daemon); RSS is the peak of the largest process on each side (client / daemon).`,
+    "",
+    "Machine:",
+    "",
+    await machine(),
+    "",
+    "| workload | tool | ms | ratio vs rsync | CPU s/GiB client / daemon | peak RSS MiB client / daemon |",
+    "|---|---|---|---|---|---|",
+  ];
+  for (const w of chosen) {
+    for (const op of ["push", "no-op push", "pull"]) {
+      const ref = samples.get(`${w.name} ${op} rsync`);
+      const refMs = ref ? median(ref.map((s) => s.ms)) : undefined;
+      for (const tool of [...w.variants, "rsync"]) {
+        const mine = samples.get(`${w.name} ${op} ${tool}`);
+        if (!mine) continue;
+        const ms = median(mine.map((s) => s.ms));
+        const gib = op === "no-op push" ? 0 : w.bytes / (1 << 30);
+        const perGiB = (v: number) =>
+          gib > 0 ? (v / gib).toFixed(2) : v.toFixed(2) + " s";
+        const label = tool === "rsync"
+          ? "rsync -a"
+          : VARIANT_LABEL[tool as Variant];
+        lines.push(
+          `| ${w.label} ${op} | ${label} | ${ms.toFixed(0)} | ${
+            refMs && tool !== "rsync" ? (ms / refMs).toFixed(2) : "-"
+          } | ${perGiB(median(mine.map((s) => s.clientCpuS)))} / ${
+            perGiB(median(mine.map((s) => s.daemonCpuS)))
+          } | ${Math.max(...mine.map((s) => s.clientPeakMiB)).toFixed(0)} / ${
+            Math.max(...mine.map((s) => s.daemonPeakMiB)).toFixed(0)
+          } |`,
+        );
+      }
+    }
+  }
+  lines.push("");
+  return lines.join("\n");
+}
+
+await main();
