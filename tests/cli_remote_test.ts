@@ -280,14 +280,14 @@ Deno.test("--streams N: big files in ranges over N connections, small ones sprea
       assertEquals(json(pull.stdout).files_transferred, 308);
       assertEquals(await snapshot(`${work}/back-${name}`), want);
     }
-    // A small transfer uses one stream whatever was asked.
+    // Streams are dialled before the manifest: as many as asked.
     Deno.writeTextFileSync(`${src}/small/new`, "new");
     const small = await runCli(
       ["push", "--json", "--streams", "8", src, `${url}/m/s4`],
       { env },
     );
     assertEquals(json(small.stdout).files_transferred, 1);
-    assertEquals(json(small.stdout).streams, 1);
+    assertEquals(json(small.stdout).streams, 8);
     // Forced gRPC: one stream, said so.
     const grpc = await runCli(
       [

@@ -212,11 +212,19 @@ Deno.test("read swap: a file listed by a pull, then swapped for a link out, is n
             options: create(TransferOptionsSchema, { forceGrpcData: !tcp }),
           }),
         });
+        // The data path is offered before the manifest; a client dials it
+        // at once.
         let message: ServerPullResponse | undefined;
-        do message = await pull.next(); while (
-          message && message.payload.case !== "manifestComplete"
-        );
+        let conn: Deno.Conn | undefined;
+        do {
+          message = await pull.next();
+          if (message?.payload.case === "negotiation" && tcp) {
+            const n = message.payload.value;
+            conn = await dialDataPlane("127.0.0.1", n.port, n.token);
+          }
+        } while (message && message.payload.case !== "manifestComplete");
         assertEquals(message?.payload.case, "manifestComplete", at);
+        assertEquals(conn !== undefined, tcp, at);
 
         // The swap, from another connection: passwd becomes a link out.
         const swap = await pushAll(c2, module, "x", [
@@ -242,27 +250,25 @@ Deno.test("read swap: a file listed by a pull, then swapped for a link out, is n
           value: create(NeedCompleteSchema, {}),
         });
         let received = "";
+        if (conn) {
+          const buffer = new Uint8Array(65536);
+          for (let i = 0; i < 1000; i++) {
+            let got: number | null;
+            try {
+              got = await conn.read(buffer);
+            } catch {
+              break;
+            }
+            if (got === null) break;
+            received += new TextDecoder().decode(buffer.subarray(0, got));
+          }
+          conn.close();
+        }
         for (;;) {
           const m = await pull.next();
           if (!m) break;
           if (m.payload.case === "fileData") {
             received += new TextDecoder().decode(m.payload.value.data);
-          }
-          if (m.payload.case === "negotiation" && tcp) {
-            const n = m.payload.value;
-            const conn = await dialDataPlane("127.0.0.1", n.port, n.token);
-            const buffer = new Uint8Array(65536);
-            for (let i = 0; i < 1000; i++) {
-              let got: number | null;
-              try {
-                got = await conn.read(buffer);
-              } catch {
-                break;
-              }
-              if (got === null) break;
-              received += new TextDecoder().decode(buffer.subarray(0, got));
-            }
-            conn.close();
           }
         }
         const status = await pull.status;

@@ -136,29 +136,33 @@ async function push(
     fileListBatches: [],
     needed: [],
   };
+  // The data path is offered first (not in a dry run), then the need
+  // list comes back in batches, the last one marked.
   for (;;) {
     const message = await call.next();
+    if (message?.payload.case === "negotiation") {
+      outcome.negotiation = message.payload.value;
+      continue;
+    }
     if (message?.payload.case === "fileList") {
       outcome.fileListBatches.push(message.payload.value.paths.length);
       outcome.needed.push(...message.payload.value.paths);
+      if (message.payload.value.last && outcome.negotiation) break;
       continue;
     }
-    if (message?.payload.case === "summary") {
+    if (message?.payload.case === "summary" && !outcome.negotiation) {
       outcome.summary = message.payload.value;
       call.end();
       assertEquals(await call.status, { code: 0, details: "" });
       return outcome;
     }
-    if (message?.payload.case !== "negotiation") {
-      throw new Error(
-        `expected negotiation, got ${message?.payload.case}: ${
-          JSON.stringify(await call.status)
-        }`,
-      );
-    }
-    outcome.negotiation = message.payload.value;
-    break;
+    throw new Error(
+      `unexpected ${message?.payload.case}: ${
+        JSON.stringify(await call.status)
+      }`,
+    );
   }
+  if (!outcome.negotiation) throw new Error("no negotiation");
   await sendBytes(call, outcome.negotiation, outcome.needed);
   call.send({ case: "uploadComplete", value: create(UploadCompleteSchema) });
   call.end();
@@ -272,6 +276,14 @@ async function pull(
     throw new Error(`expected ack: ${JSON.stringify(await call.status)}`);
   }
   assertEquals(ack.payload.value.sourceExists, true);
+  // The data path is offered before the manifest.
+  const offer = await call.next();
+  if (offer?.payload.case !== "negotiation") {
+    throw new Error(
+      `expected negotiation: ${JSON.stringify(await call.status)}`,
+    );
+  }
+  const negotiation = offer.payload.value;
   const manifest: string[] = [];
   const wanted: string[] = [];
   for (;;) {
@@ -290,14 +302,13 @@ async function pull(
   for (const paths of [wanted.slice(0, half), wanted.slice(half)]) {
     call.send({ case: "need", value: create(FileListSchema, { paths }) });
   }
-  call.send({ case: "needComplete", value: create(NeedCompleteSchema) });
-  const offer = await call.next();
-  if (offer?.payload.case !== "negotiation") {
-    throw new Error(
-      `expected negotiation: ${JSON.stringify(await call.status)}`,
-    );
-  }
-  const negotiation = offer.payload.value;
+  // A client that cannot reach the data plane asks for gRPC instead.
+  const fallback = negotiation.transport === Transport.TCP &&
+    (options.fallback ?? false);
+  call.send({
+    case: "needComplete",
+    value: create(NeedCompleteSchema, { fallbackToGrpc: fallback }),
+  });
   const files = new Map<string, Pulled>();
   const grpcBytes = async () => {
     let received = 0;
@@ -336,12 +347,7 @@ async function pull(
       }
     }
   };
-  if (negotiation.transport === Transport.TCP && options.fallback) {
-    // As a client that cannot reach the data plane: ask for gRPC instead.
-    call.send({
-      case: "needComplete",
-      value: create(NeedCompleteSchema, { fallbackToGrpc: true }),
-    });
+  if (fallback) {
     await grpcBytes();
   } else if (negotiation.transport === Transport.TCP) {
     const conn = await dialDataPlane(
@@ -466,11 +472,15 @@ Deno.test("push over gRPC FileData, list, pull over gRPC and TCP, purge", async 
       sendFileData(src, manifest),
     );
     assertEquals(first.ackDestination, "up");
-    assertEquals(first.fileListBatches, [1000, files.length - 1000]);
+    // Small batches while the first 1,000 are named (bytes start early),
+    // then up to 1,000 a batch; the last is marked (and may be empty).
+    assertEquals(
+      first.fileListBatches,
+      [...Array(15).fill(64), files.length - 960],
+    );
     assertEquals(first.needed.sort(), files.map((e) => e.path).sort());
     assertEquals(first.negotiation?.transport, Transport.GRPC);
-    assertEquals(Number(first.negotiation?.files), files.length);
-    assertEquals(Number(first.negotiation?.bytes), sumSizes(files));
+    assertEquals(first.negotiation?.streams, 1);
     assertEquals(first.summary?.filesTransferred, BigInt(files.length + 1));
     assertEquals(first.summary?.bytesTransferred, BigInt(sumSizes(files)));
     assertEquals(first.summary?.filesDeleted, 0n);

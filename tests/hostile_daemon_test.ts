@@ -63,6 +63,14 @@ function manifest(
       value: create(AckSchema, { sourceExists: true, sourceIsDir: true }),
     }),
   );
+  // The data path is offered before the manifest: gRPC here.
+  call.write(message({
+    case: "negotiation",
+    value: create(DataTransferNegotiationSchema, {
+      transport: Transport.GRPC,
+      streams: 1,
+    }),
+  }));
   call.write(
     message({
       case: "manifestBatch",
@@ -111,14 +119,6 @@ Deno.test("a daemon that sends an unasked file or too many bytes leaves nothing 
       call.on("data", (request: ClientPullRequest) => {
         if (step++ === 0) manifest(call, [header("asked.txt", 3)]);
         if (request.payload.case === "needComplete") {
-          call.write(message({
-            case: "negotiation",
-            value: create(DataTransferNegotiationSchema, {
-              transport: Transport.GRPC,
-              files: 1n,
-              bytes: 3n,
-            }),
-          }));
           const path = lie === "other path" ? "unasked.txt" : "asked.txt";
           call.write(message({
             case: "fileData",

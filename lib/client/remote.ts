@@ -236,71 +236,61 @@ function localSource(src: string): LocalSource {
 }
 
 /**
- * Streams the manifest while reading the daemon's need list (both sides
- * stream); resolves with its negotiation, or its summary when nothing is
- * to move.
+ * Reads the daemon's need list (FileList batches, the last one marked)
+ * into the sender, which queues each file for the data path at once;
+ * resolves with the summary instead when the daemon answers with one (a
+ * dry run).
  */
-async function offerPush(
-  call: PushCall,
+async function readNeeds(
   reader: MessageReader<ServerPushResponse>,
   sender: Sender,
-  source: LocalSource,
   options: RemoteTransferOptions,
-): Promise<
-  { negotiation?: DataTransferNegotiation; summary?: PushSummary }
-> {
-  const needed: string[] = [];
-  const answer = (async () => {
+): Promise<PushSummary | undefined> {
+  try {
     for (;;) {
       const message = await reader.next();
       if (!message) {
         throw new RemoteError("the daemon ended the push early", 14, true);
       }
       const payload = message.payload;
-      if (payload.case === "fileList") needed.push(...payload.value.paths);
-      else if (payload.case === "negotiation") {
-        return { negotiation: payload.value };
-      } else if (payload.case === "summary") return { summary: payload.value };
-      else {
+      if (payload.case === "summary") return payload.value;
+      if (payload.case !== "fileList") {
         throw new RemoteError(
           `unexpected ${payload.case} from the daemon`,
           13,
           false,
         );
       }
+      for (const path of payload.value.paths) {
+        if (!sender.need(path)) {
+          throw new RemoteError(
+            `the daemon asked for ${path}, which was not offered`,
+            13,
+            false,
+          );
+        }
+      }
+      options.progress?.total(sender.needed, sender.neededBytes);
+      // A dry run's summary follows its last batch.
+      if (payload.value.last && !options.dryRun) return undefined;
     }
-  })();
-  answer.catch(() => {});
-  await sender.offer(
-    sourceEntries(source.path, {
-      name: source.name,
-      exclude: options.exclude,
-      hash: options.checksum,
-    }),
-    (payload) => writeMessage(call, pushRequest(payload)),
-  );
-  const reply = await answer;
-  for (const path of needed) {
-    if (!sender.need(path)) {
-      throw new RemoteError(
-        `the daemon asked for ${path}, which was not offered`,
-        13,
-        false,
-      );
-    }
+  } finally {
+    sender.endNeeds();
   }
-  return reply;
 }
 
 /**
- * Sends the needed files over the data plane, or over the call when it
- * can't be reached (or wasn't offered), then waits for the summary.
+ * Streams the manifest while the daemon's need list comes back, and
+ * sends each needed file as soon as it is named: over the data plane
+ * (dialled before the manifest), or over the call after the need list
+ * when it can't be reached (or wasn't offered); then waits for the
+ * summary.
  */
-async function pushData(
+async function pushTree(
   call: PushCall,
   reader: MessageReader<ServerPushResponse>,
   sender: Sender,
-  negotiation: DataTransferNegotiation,
+  source: LocalSource,
   dest: RemoteAddress,
   options: RemoteTransferOptions,
 ): Promise<
@@ -309,8 +299,56 @@ async function pushData(
     transport: Transport;
     fallback: boolean;
     streams: number;
+    manifestMs: number;
   }
 > {
+  const t0 = performance.now();
+  const dryRun = options.dryRun ?? false;
+  let negotiation: DataTransferNegotiation | undefined;
+  if (!dryRun) {
+    const reply = await reader.next();
+    if (reply?.payload.case !== "negotiation") {
+      throw new RemoteError(
+        "the daemon did not negotiate the transfer",
+        13,
+        false,
+      );
+    }
+    negotiation = reply.payload.value;
+  }
+  const progress = options.progress;
+  const tcp = negotiation?.transport === Transport.TCP;
+  const conns = tcp ? await dialOrWarn(negotiation!, dest, options) : undefined;
+  // Frames leave as the need list names files, manifest still going out.
+  const sending = conns &&
+    sender.sendTcp(conns, { onBytes: (n) => progress?.bytes(n) });
+  sending?.catch(() => {});
+  const needs = readNeeds(reader, sender, options);
+  needs.catch(() => {});
+  try {
+    await sender.offer(
+      sourceEntries(source.path, {
+        name: source.name,
+        exclude: options.exclude,
+        hash: options.checksum,
+      }),
+      (payload) => writeMessage(call, pushRequest(payload)),
+    );
+  } catch (error) {
+    sender.fail(error);
+    throw error;
+  }
+  const early = await needs;
+  const manifestMs = performance.now() - t0;
+  if (early) {
+    return {
+      summary: early,
+      transport: Transport.GRPC,
+      fallback: false,
+      streams: 1,
+      manifestMs,
+    };
+  }
   // Everything the daemon says from here on: acks, then the summary.
   const window = new SendWindow();
   const tail = acknowledgements(
@@ -319,31 +357,16 @@ async function pushData(
     () => new RemoteError("the daemon stopped acknowledging data", 14, true),
   );
   tail.catch(() => {});
-  const progress = options.progress;
-  progress?.total(sender.needed, Number(negotiation.bytes));
-  const tcp = negotiation.transport === Transport.TCP;
-  let transport = negotiation.transport;
-  let fallback = false;
-  let streams = 1;
-  if (sender.needed > 0) {
-    const conns = tcp
-      ? await dialOrWarn(negotiation, dest, options)
-      : undefined;
-    if (conns) {
-      streams = conns.length;
-      await sender.sendTcp(conns, { onBytes: (n) => progress?.bytes(n) });
-    } else {
-      fallback = tcp;
-      transport = Transport.GRPC;
-      await sender.sendGrpc(window, (chunk) => {
-        progress?.bytes(chunk.data.length);
-        if (chunk.last) progress?.file();
-        return writeMessage(
-          call,
-          pushRequest({ case: "fileData", value: chunkToFileData(chunk) }),
-        );
-      });
-    }
+  if (sending) await sending;
+  else if (sender.needed > 0) {
+    await sender.sendGrpc(window, (chunk) => {
+      progress?.bytes(chunk.data.length);
+      if (chunk.last) progress?.file();
+      return writeMessage(
+        call,
+        pushRequest({ case: "fileData", value: chunkToFileData(chunk) }),
+      );
+    });
   }
   await writeMessage(
     call,
@@ -360,7 +383,13 @@ async function pushData(
       true,
     );
   }
-  return { summary: final.payload.value, transport, fallback, streams };
+  return {
+    summary: final.payload.value,
+    transport: conns ? Transport.TCP : Transport.GRPC,
+    fallback: tcp && !conns,
+    streams: conns?.length ?? 1,
+    manifestMs,
+  };
 }
 
 function pushOnce(
@@ -393,25 +422,8 @@ function pushOnce(
       verified: new Set(),
       zeroCopy: options.zeroCopy === false ? undefined : loadZeroCopy(),
     });
-    const reply = await offerPush(call, reader, sender, source, options);
-    const manifestMs = performance.now() - t0 - handshakeMs;
     const t1 = performance.now();
-    if (reply.summary) {
-      call.end();
-      return summaryResult(reply.summary, Transport.GRPC, false, 1, {
-        handshakeMs,
-        manifestMs,
-        transferMs: 0,
-      });
-    }
-    const sent = await pushData(
-      call,
-      reader,
-      sender,
-      reply.negotiation!,
-      dest,
-      options,
-    );
+    const sent = await pushTree(call, reader, sender, source, dest, options);
     call.end();
     return summaryResult(
       sent.summary,
@@ -420,8 +432,8 @@ function pushOnce(
       sent.streams,
       {
         handshakeMs,
-        manifestMs,
-        transferMs: performance.now() - t1,
+        manifestMs: sent.manifestMs,
+        transferMs: performance.now() - t1 - sent.manifestMs,
       },
     );
   });
@@ -519,71 +531,43 @@ function pullRoot(
   }
 }
 
-/** Manifest in, the local need list out (after it, in batches). */
-async function planPull(
-  call: PullCall,
-  reader: MessageReader<ServerPullResponse>,
-  receiver: Receiver,
-  dryRun: boolean,
-): Promise<DataTransferNegotiation> {
-  const need: string[] = [];
-  await receiver.plan(
-    manifestStream(async () => {
-      const message = await reader.next();
-      if (!message) {
-        throw new RemoteError(
-          "the daemon ended the pull inside the manifest",
-          14,
-          true,
-        );
-      }
-      return message.payload;
-    }),
-    (path) => {
-      need.push(path);
-    },
-  );
-  for (let i = 0; !dryRun && i < need.length; i += NEED_BATCH) {
-    await writeMessage(
-      call,
-      pullRequest({
-        case: "need",
-        value: create(FileListSchema, { paths: need.slice(i, i + NEED_BATCH) }),
-      }),
-    );
-  }
-  need.length = 0;
-  await writeMessage(
-    call,
-    pullRequest({ case: "needComplete", value: create(NeedCompleteSchema) }),
-  );
-  const reply = await reader.next();
-  if (reply?.payload.case !== "negotiation") {
-    throw new RemoteError(
-      "the daemon did not negotiate the transfer",
-      13,
-      false,
-    );
-  }
-  return reply.payload.value;
-}
-
 /**
- * Receives the needed files: over the data plane, or over the call when
- * it can't be reached (asking the daemon to fall back) or wasn't offered,
+ * Reads the manifest through the receiver's need list, naming each needed
+ * file to the daemon at once (small batches first, so bytes start moving
+ * early), and receives the files meanwhile over the data plane (dialled
+ * before the manifest); over the call after the need list when it can't
+ * be reached (asking the daemon to fall back) or wasn't offered,
  * acknowledging every few MiB.
  */
-async function pullData(
+async function pullTree(
   call: PullCall,
   reader: MessageReader<ServerPullResponse>,
   receiver: Receiver,
-  negotiation: DataTransferNegotiation,
   src: RemoteAddress,
   options: RemoteTransferOptions,
-): Promise<{ transport: Transport; fallback: boolean; streams: number }> {
-  const files = options.dryRun ? 0 : Number(negotiation.files);
+): Promise<
+  {
+    transport: Transport;
+    fallback: boolean;
+    streams: number;
+    manifestMs: number;
+  }
+> {
+  const t0 = performance.now();
+  const dryRun = options.dryRun ?? false;
+  let negotiation: DataTransferNegotiation | undefined;
+  if (!dryRun) {
+    const reply = await reader.next();
+    if (reply?.payload.case !== "negotiation") {
+      throw new RemoteError(
+        "the daemon did not negotiate the transfer",
+        13,
+        false,
+      );
+    }
+    negotiation = reply.payload.value;
+  }
   const progress = options.progress;
-  progress?.total(files, options.dryRun ? 0 : Number(negotiation.bytes));
   // Over gRPC the daemon waits for acknowledgements (flow control).
   let received = 0;
   let acked = 0;
@@ -602,24 +586,61 @@ async function pullData(
       }
     },
   };
-  const tcp = files > 0 && negotiation.transport === Transport.TCP;
-  const conns = tcp ? await dialOrWarn(negotiation, src, options) : undefined;
-  if (conns) {
-    await receiver.receiveTcp(
-      conns,
-      receiver.sinks(conns.length, sinkOptions),
-    );
-    return { transport: Transport.TCP, fallback: false, streams: conns.length };
-  }
-  if (tcp) {
+  const tcp = negotiation?.transport === Transport.TCP;
+  const conns = tcp ? await dialOrWarn(negotiation!, src, options) : undefined;
+  const receiving = conns &&
+    receiver.receiveTcp(conns, receiver.sinks(conns.length, sinkOptions));
+  receiving?.catch(() => {});
+  let batch: string[] = [];
+  const flush = async () => {
+    if (batch.length === 0) return;
+    const paths = batch;
+    batch = [];
     await writeMessage(
       call,
-      pullRequest({
-        case: "needComplete",
-        value: create(NeedCompleteSchema, { fallbackToGrpc: true }),
-      }),
+      pullRequest({ case: "need", value: create(FileListSchema, { paths }) }),
     );
+  };
+  await receiver.plan(
+    manifestStream(async () => {
+      const message = await reader.next();
+      if (!message) {
+        throw new RemoteError(
+          "the daemon ended the pull inside the manifest",
+          14,
+          true,
+        );
+      }
+      return message.payload;
+    }),
+    async (path) => {
+      if (dryRun) return;
+      batch.push(path);
+      progress?.total(receiver.needed, receiver.neededBytes);
+      if (batch.length >= (receiver.needed <= NEED_BATCH ? 64 : NEED_BATCH)) {
+        await flush();
+      }
+    },
+  );
+  await flush();
+  const manifestMs = performance.now() - t0;
+  await writeMessage(
+    call,
+    pullRequest({
+      case: "needComplete",
+      value: create(NeedCompleteSchema, { fallbackToGrpc: tcp && !conns }),
+    }),
+  );
+  if (receiving) {
+    await receiving;
+    return {
+      transport: Transport.TCP,
+      fallback: false,
+      streams: conns.length,
+      manifestMs,
+    };
   }
+  const files = dryRun ? 0 : receiver.needed;
   if (files > 0) {
     ackOn = true;
     const grpcIn = new GrpcReceiver(receiver.sink(sinkOptions));
@@ -643,11 +664,7 @@ async function pullData(
       throw error;
     }
   }
-  return {
-    transport: tcp ? Transport.GRPC : negotiation.transport,
-    fallback: tcp,
-    streams: 1,
-  };
+  return { transport: Transport.GRPC, fallback: tcp, streams: 1, manifestMs };
 }
 
 function pullOnce(
@@ -684,17 +701,8 @@ function pullOnce(
       exclude: options.exclude,
       rename: place.name,
     });
-    const negotiation = await planPull(call, reader, receiver, dryRun);
-    const manifestMs = performance.now() - t0 - handshakeMs;
     const t1 = performance.now();
-    const data = await pullData(
-      call,
-      reader,
-      receiver,
-      negotiation,
-      src,
-      options,
-    );
+    const data = await pullTree(call, reader, receiver, src, options);
     // Only now, every needed file in: directory times, mirror deletions.
     const result = await receiver.finish({
       mirror: (options.mirror ?? false) && sourceIsDir,
@@ -721,8 +729,8 @@ function pullOnce(
       streams: data.streams,
       fallback: data.fallback,
       handshakeMs,
-      manifestMs,
-      transferMs: performance.now() - t1,
+      manifestMs: data.manifestMs,
+      transferMs: performance.now() - t1 - data.manifestMs,
       retries: 0,
     } satisfies TransferResult;
   });

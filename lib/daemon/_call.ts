@@ -216,13 +216,9 @@ export const MAX_STREAMS = 16;
  */
 export const DEFAULT_STREAMS = 1;
 
-/** Transfers smaller than this use one stream whatever was asked. */
-const MULTI_STREAM_MIN_BYTES = 16 * 1024 * 1024;
-
-/** The number of data streams for a transfer (see MAX_STREAMS). */
-export function streamsFor(requested: number, bytes: number): number {
-  if (bytes < MULTI_STREAM_MIN_BYTES) return 1;
-  if (requested <= 0) return DEFAULT_STREAMS;
+/** The number of data streams for a transfer (1 to MAX_STREAMS). */
+export function streamsFor(requested: number): number {
+  if (!(requested > 0)) return DEFAULT_STREAMS;
   return Math.min(MAX_STREAMS, Math.floor(requested));
 }
 
@@ -256,36 +252,30 @@ export class DataSessions {
 }
 
 /**
- * Decides how file bytes travel: data-plane sessions (one single-use token
- * per stream) when the daemon offers TCP and the client didn't ask for
- * gRPC, else gRPC (one stream).
+ * Decides how file bytes travel, before the manifest (so they can flow
+ * while it is compared): data-plane sessions (one single-use token per
+ * stream) when the daemon offers TCP and the client didn't ask for gRPC,
+ * else gRPC (one stream).
  */
 export async function negotiate(
   ctx: ServiceContext,
   request: {
     module: string;
     scope: TokenScope;
-    files: number;
-    bytes: number;
     forceGrpc: boolean;
     streams: number;
   },
 ): Promise<{ data?: DataSessions; negotiation: DataTransferNegotiation }> {
-  const base = {
-    files: BigInt(request.files),
-    bytes: BigInt(request.bytes),
-  };
-  if (request.files === 0 || ctx.dataPlane === null || request.forceGrpc) {
+  if (ctx.dataPlane === null || request.forceGrpc) {
     return {
       negotiation: create(DataTransferNegotiationSchema, {
         transport: Transport.GRPC,
         streams: 1,
-        ...base,
       }),
     };
   }
   const plane = ctx.dataPlane;
-  const count = streamsFor(request.streams, request.bytes);
+  const count = streamsFor(request.streams);
   const sessions: DataSession[] = [];
   try {
     for (let i = 0; i < count; i++) {
@@ -310,7 +300,6 @@ export async function negotiate(
       token: sessions[0].token,
       tokens: sessions.map((s) => s.token),
       streams: count,
-      ...base,
     }),
   };
 }

@@ -74,18 +74,24 @@ async function openPullSource(
   return { module, header, path, isDir: info.isDirectory, modRoot };
 }
 
-/** Reads the client's need list into the sender, charging each path. */
+/**
+ * Reads the client's need list into the sender (which queues each file
+ * for the data path at once), charging each path; resolves with whether
+ * the client asked to fall back to gRPC.
+ */
 async function readNeedList(
   reader: MessageReader<ClientPullRequest>,
   sender: Sender,
   ticket: Ticket,
-): Promise<void> {
+): Promise<{ fallbackToGrpc: boolean }> {
   for (;;) {
     const message = await reader.next();
     if (!message) {
       throw protocolError("Client ended the call inside the need list");
     }
-    if (message.payload.case === "needComplete") return;
+    if (message.payload.case === "needComplete") {
+      return { fallbackToGrpc: message.payload.value.fallbackToGrpc };
+    }
     if (message.payload.case !== "need") {
       throw protocolError("Expected a need list");
     }
@@ -105,58 +111,79 @@ async function readNeedList(
 }
 
 /**
- * Negotiates the data path and sends the needed files: on the client's
- * data connection, or as FileData on the call (offered, or the client's
- * fallback). Resolves once the client said done.
+ * Offers the data path before the manifest, sends the manifest while the
+ * client's need list comes back, and sends each needed file as soon as it
+ * is named: on the client's data connections, or as FileData on the call
+ * after the need list (offered, or the client's fallback). Resolves once
+ * the client said done.
  */
-async function sendPullData(
+async function sendPull(
   call: PullCall,
   guard: CallGuard<ClientPullRequest>,
   ctx: ServiceContext,
   source: PullSource,
   sender: Sender,
+  ticket: Ticket,
 ): Promise<{ transport: Transport; fallback: boolean; streams: number }> {
-  const offer = await negotiate(ctx, {
+  const dryRun = source.header.options?.dryRun ?? false;
+  const offer = dryRun ? undefined : await negotiate(ctx, {
     module: source.module.name,
     scope: "pull",
-    files: sender.needed,
-    bytes: sender.neededBytes,
     forceGrpc: source.header.options?.forceGrpcData ?? false,
     streams: source.header.options?.streams ?? 0,
   });
-  const data = offer.data;
+  const data = offer?.data;
   const window = new SendWindow();
   guard.onStop((error) => {
     window.fail(error);
+    sender.fail(error);
     data?.cancel();
   });
-  await writeMessage(
-    call,
-    pullMessage({ case: "negotiation", value: offer.negotiation }),
-  );
+  if (offer) {
+    await writeMessage(
+      call,
+      pullMessage({ case: "negotiation", value: offer.negotiation }),
+    );
+  }
   const alive = () => guard.alive();
-  let next: Promise<ClientPullRequest | undefined> = guard.reader.next();
+  let tcpIn = false;
+  // The client dials at once; frames leave as its need list names files.
+  const tcpDone = data?.connections().then((conns) => {
+    tcpIn = true;
+    return sender.sendTcp(conns, { onBytes: alive });
+  });
+  tcpDone?.catch(() => {});
+  const needs = readNeedList(guard.reader, sender, ticket);
+  needs.catch(() => {});
+  const entries = sourceEntries(source.modRoot, {
+    rel: source.path,
+    name: baseName(source.path),
+    exclude: source.header.options?.exclude,
+    hash: source.header.options?.checksum,
+  });
+  await sender.offer(
+    source.module.mungeSymlinks ? unmunged(entries) : entries,
+    (payload) => {
+      guard.alive(); // a long manifest is progress, not idling
+      return writeMessage(call, pullMessage(payload));
+    },
+  );
+  const complete = await needs;
+  sender.endNeeds();
+  let next: Promise<ClientPullRequest | undefined>;
   let transport = Transport.GRPC;
-  if (data) {
-    const winner = await Promise.race([
-      data.connections().then((conns) => ({ conns, message: undefined })),
-      next.then((message) => ({ conns: undefined, message })),
-    ]);
-    if (winner.conns) {
-      transport = Transport.TCP;
-      await sender.sendTcp(winner.conns, { onBytes: alive });
-    } else if (
-      winner.message?.payload.case !== "needComplete" ||
-      !winner.message.payload.value.fallbackToGrpc
-    ) {
-      throw protocolError("Expected the data connection or a fallback request");
-    } else {
-      data.cancel();
-      next = sendOverGrpc(call, guard.reader, sender, window, alive);
-    }
+  if (data && !complete.fallbackToGrpc) {
+    transport = Transport.TCP;
+    await tcpDone;
+    next = guard.reader.next();
   } else {
-    // The first message is the client's first ack (or done): hand it on.
-    next = sendOverGrpc(call, guard.reader, sender, window, alive, next);
+    if (tcpIn) {
+      throw protocolError("Fallback asked for after the data streams came");
+    }
+    data?.cancel();
+    next = dryRun
+      ? guard.reader.next()
+      : sendOverGrpc(call, guard.reader, sender, window, alive);
   }
   const done = await next;
   if (done?.payload.case !== "done") {
@@ -198,22 +225,8 @@ export async function handlePull(
       zeroCopy: ctx.zeroCopy,
       idleMs: ctx.config.limits.idleTimeout * 1000,
     });
-    const entries = sourceEntries(modRoot, {
-      rel: path,
-      name: baseName(path),
-      exclude: source.header.options?.exclude,
-      hash: source.header.options?.checksum,
-    });
-    await sender.offer(
-      source.module.mungeSymlinks ? unmunged(entries) : entries,
-      (payload) => {
-        guard.alive(); // a long manifest is progress, not idling
-        return writeMessage(call, pullMessage(payload));
-      },
-    );
-    await readNeedList(guard.reader, sender, ticket);
+    const data = await sendPull(call, guard, ctx, source, sender, ticket);
     const tManifest = performance.now();
-    const data = await sendPullData(call, guard, ctx, source, sender);
     const result = { files: sender.needed, bytes: sender.neededBytes };
     await writeMessage(
       call,

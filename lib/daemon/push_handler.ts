@@ -145,22 +145,25 @@ function pushReceiver(
   });
 }
 
-/** Manifest in, needed paths back to the client in FileList batches. */
+/**
+ * Manifest in, needed paths back to the client in FileList batches, the
+ * last one marked: the client sends each file as soon as it is named.
+ */
 async function planPush(
   call: PushCall,
   reader: MessageReader<ClientPushRequest>,
   receiver: Receiver,
 ): Promise<void> {
   let paths: string[] = [];
-  const flush = async () => {
-    if (paths.length === 0) return;
+  const flush = async (last: boolean) => {
+    if (paths.length === 0 && !last) return;
     const batch = paths;
     paths = [];
     await writeMessage(
       call,
       pushMessage({
         case: "fileList",
-        value: create(FileListSchema, { paths: batch }),
+        value: create(FileListSchema, { paths: batch, last }),
       }),
     );
   };
@@ -170,18 +173,23 @@ async function planPush(
     }),
     async (path) => {
       paths.push(path);
-      if (paths.length >= BATCH) await flush();
+      // Small batches first, so bytes start moving early; then big ones.
+      if (paths.length >= (receiver.needed <= BATCH ? 64 : BATCH)) {
+        await flush(false);
+      }
     },
   );
-  await flush();
+  await flush(true);
 }
 
 /**
- * Negotiates the data path and receives the needed files: over the TCP
- * data plane, or as FileData on the call (offered, or the client's
- * fallback), acknowledging every few MiB. Resolves with the transport used.
+ * Offers the data path before the manifest (so bytes can flow while it
+ * is compared), plans, and receives the needed files: over the TCP data
+ * plane as they are named, or as FileData on the call after the need
+ * list (offered, or the client's fallback), acknowledging every few MiB.
+ * Resolves with the transport used.
  */
-async function receivePushData(
+async function receivePush(
   call: PushCall,
   guard: CallGuard<ClientPushRequest>,
   ctx: ServiceContext,
@@ -207,27 +215,30 @@ async function receivePushData(
   const offer = await negotiate(ctx, {
     module: target.module.name,
     scope: "push",
-    files: receiver.needed,
-    bytes: receiver.neededBytes,
     forceGrpc: target.header.options?.forceGrpcData ?? false,
     streams: target.header.options?.streams ?? 0,
   });
   const data = offer.data;
   let grpcIn: GrpcReceiver | undefined;
+  let tcpIn = false;
   guard.onStop((error) => {
     data?.cancel();
     grpcIn?.abort(error);
   });
-  // Frames are read only once every stream's connection is in: a client
-  // that falls back to gRPC has sent none.
-  let tcpDone = data?.connections().then((conns) =>
-    receiver.receiveTcp(conns, receiver.sinks(conns.length, sinkOptions))
-  );
-  tcpDone?.catch(() => {});
   await writeMessage(
     call,
     pushMessage({ case: "negotiation", value: offer.negotiation }),
   );
+  // The client dials at once; frames come as the need list names files.
+  let tcpDone = data?.connections().then((conns) => {
+    tcpIn = true;
+    return receiver.receiveTcp(
+      conns,
+      receiver.sinks(conns.length, sinkOptions),
+    );
+  });
+  tcpDone?.catch(() => {});
+  await planPush(call, guard.reader, receiver);
   const takeGrpc = () => {
     ackOn = true;
     return new GrpcReceiver(receiver.sink(sinkOptions));
@@ -240,6 +251,9 @@ async function receivePushData(
     }
     if (message.payload.case === "uploadComplete") break;
     if (!grpcIn) {
+      if (tcpIn) {
+        throw protocolError("File data on the call after the data streams");
+      }
       // The client could not reach the data plane: take the bytes here.
       data?.cancel();
       tcpDone = undefined;
@@ -280,9 +294,8 @@ export async function handlePush(
       }),
     );
     const receiver = pushReceiver(target, ctx, ticket);
-    await planPush(call, guard.reader, receiver);
-    const tManifest = performance.now();
     if (target.dryRun) {
+      await planPush(call, guard.reader, receiver);
       const result = await receiver.finish();
       await writeMessage(
         call,
@@ -291,7 +304,8 @@ export async function handlePush(
       call.end();
       return;
     }
-    const data = await receivePushData(call, guard, ctx, target, receiver);
+    const data = await receivePush(call, guard, ctx, target, receiver);
+    const tManifest = performance.now();
     // Walks and deletions go through the session root: no link followed,
     // nothing outside; a swapped destination fails here.
     target.root.verify();

@@ -42,6 +42,7 @@ async function exchange(sender: Sender, receiver: Receiver, src: string) {
     },
   );
   for (const path of needed) assertEquals(sender.need(path), true);
+  sender.endNeeds();
   return needed;
 }
 

@@ -9,6 +9,7 @@ import type { SendWindow } from "../rpc/call_io.ts";
 import { sendFrames } from "../wire/frame_io.ts";
 import { type FileDataChunk, fileDataChunks } from "../wire/grpc_data.ts";
 import type { ZeroCopy } from "../wire/zero_copy.ts";
+import { WorkQueue } from "./_queue.ts";
 
 /** Options for {@linkcode Sender}. */
 export interface SenderOptions {
@@ -28,8 +29,10 @@ export interface SenderOptions {
 
 /**
  * The send side of a transfer. `offer()` streams the manifest; `need()`
- * takes the receiver's need list a path at a time; `sendTcp()` or
- * `sendGrpc()` then moves exactly the needed files' bytes.
+ * takes the receiver's need list a path at a time and `endNeeds()` closes
+ * it; `sendTcp()` or `sendGrpc()` moves exactly the needed files' bytes,
+ * each file as soon as it is needed (bytes flow while the manifest is
+ * still being compared).
  *
  * Permissions: read on `root`.
  *
@@ -47,7 +50,8 @@ export class Sender {
   readonly #root: TreeRoot;
   readonly #options: SenderOptions;
   readonly #files = new FileTable();
-  readonly #needed: string[] = [];
+  readonly #queue = new WorkQueue<FileEntry>();
+  #needed = 0;
   #bytes = 0;
 
   /** A sender reading files under `root`. */
@@ -76,14 +80,25 @@ export class Sender {
   need(path: string): boolean {
     const entry = this.#files.take(path);
     if (!entry) return false;
-    this.#needed.push(path);
+    this.#needed++;
     this.#bytes += entry.size;
+    this.#queue.push(entry);
     return true;
+  }
+
+  /** The need list is complete: the data path ends after the last file. */
+  endNeeds(): void {
+    this.#queue.close();
+  }
+
+  /** Gives up: the data path stops at its next file with `error`. */
+  fail(error: unknown): void {
+    this.#queue.fail(error);
   }
 
   /** Files needed. */
   get needed(): number {
-    return this.#needed.length;
+    return this.#needed;
   }
 
   /** Body bytes needed. */
@@ -91,9 +106,12 @@ export class Sender {
     return this.#bytes;
   }
 
-  /** The needed files' entries, in need-list order (rebuilt as they go). */
-  *entries(): Generator<FileEntry> {
-    for (const path of this.#needed) yield this.#files.get(path)!;
+  /**
+   * The needed files' entries, in need-list order, as they are needed;
+   * ends after `endNeeds()`. One consumer: the data path.
+   */
+  entries(): AsyncIterable<FileEntry> {
+    return this.#queue;
   }
 
   /**
