@@ -1,16 +1,14 @@
-// `deno task bench`: runs every benchmark in this folder, one after another.
+// `deno task bench`: the throughput benchmark against rsync (writes
+// bench/RESULTS.md; its flags pass through, e.g. `--runs 5` or `--quick`),
+// then the local-copy and daemon-memory benchmarks.
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const benches: { file: string; args: string[] }[] = [
+  { file: "throughput.ts", args: Deno.args },
   { file: "local_small_files.ts", args: [] },
-  { file: "remote_small_files.ts", args: [] },
   { file: "daemon_memory.ts", args: [] },
-  {
-    file: "transfer.ts",
-    args: Deno.args.length > 0 ? Deno.args : ["--size-mib", "1024"],
-  },
 ];
 
 let failed = 0;

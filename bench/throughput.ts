@@ -591,13 +591,13 @@ async function render(
     "",
     `Written by \`deno task bench\` on ${
       new Date().toISOString().slice(0, 10)
-    }. Loopback, tmpfs on both sides (${how}); each row is the median of ${runs} interleaved runs of whole processes (start-up included): \`rsync -a\` against an rsync daemon, \`blit push/pull\` against blit-daemon. Ratio = blit time / rsync time (< 1: blit faster). CPU is user + system seconds per GiB moved (client / daemon); RSS is the peak of the largest process on each side (client / daemon).`,
+    }. Loopback, tmpfs on both sides (${how}); each row is the median of ${runs} interleaved runs of whole processes (start-up included): \`rsync -a\` against an rsync daemon, \`blit push/pull\` against blit-daemon. Ratio = blit time / rsync time (< 1: blit faster). CPU is user + system seconds (client / daemon), per GiB moved for the big workloads; RSS is the peak of the largest process on each side (client / daemon).`,
     "",
     "Machine:",
     "",
     await machine(),
     "",
-    "| workload | tool | ms | ratio vs rsync | CPU s/GiB client / daemon | peak RSS MiB client / daemon |",
+    "| workload | tool | ms | ratio vs rsync | CPU client / daemon | peak RSS MiB client / daemon |",
     "|---|---|---|---|---|---|",
   ];
   for (const w of chosen) {
@@ -608,9 +608,13 @@ async function render(
         const mine = samples.get(`${w.name} ${op} ${tool}`);
         if (!mine) continue;
         const ms = median(mine.map((s) => s.ms));
-        const gib = op === "no-op push" ? 0 : w.bytes / (1 << 30);
+        // Per GiB where bytes dominate; whole seconds for trees of small
+        // files and no-ops, where a per-GiB figure means nothing.
+        const gib = op !== "no-op push" && w.bytes >= 256 << 20
+          ? w.bytes / (1 << 30)
+          : 0;
         const perGiB = (v: number) =>
-          gib > 0 ? (v / gib).toFixed(2) : v.toFixed(2) + " s";
+          gib > 0 ? `${(v / gib).toFixed(2)}/GiB` : `${v.toFixed(2)} s`;
         const label = tool === "rsync"
           ? "rsync -a"
           : VARIANT_LABEL[tool as Variant];
