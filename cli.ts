@@ -52,7 +52,7 @@ Options:
   --checksum            compare content hashes, not size+mtime
   --force-grpc-data     send file bytes over the gRPC control connection only
   --exclude GLOB        leave out matching paths (repeatable)
-  --streams N           data-plane streams (default: chosen automatically)
+  --streams N           parallel data connections, 1-16 (default: 1)
   --retries N           retries for transient network failures (default 3)
   --json                print one JSON summary on stdout; no progress bar
   --progress, --no-progress   progress bar on stderr (default: when a terminal)
