@@ -41,6 +41,7 @@ import {
   FrameDecoder,
 } from "../lib/wire/frame_codec.ts";
 import { sendFrames } from "../lib/wire/frame_io.ts";
+import { decodeEntries } from "../lib/rpc/packed_manifest.ts";
 
 const MANY = 1100;
 
@@ -292,10 +293,13 @@ async function pull(
     if (message?.payload.case !== "manifestBatch") {
       throw new Error(`expected manifest, got ${message?.payload.case}`);
     }
-    for (const h of message.payload.value.entries) {
+    // The daemon packs its batches (see lib/rpc/packed_manifest.ts).
+    const take = (h: { path: string; kind: number }) => {
       manifest.push(h.path);
       if (h.kind === 1) wanted.push(h.path);
-    }
+    };
+    message.payload.value.entries.forEach(take);
+    decodeEntries(message.payload.value.packed, take);
   }
   // Two need messages, to show they add up.
   const half = Math.ceil(wanted.length / 2);

@@ -4,6 +4,11 @@ import type { FileEntry } from "../fs/entry.ts";
 import { normalizeRelative, PathEscapeError } from "../fs/safe_path.ts";
 import type { FileDataChunk } from "../wire/grpc_data.ts";
 import {
+  decodeEntries,
+  encodeEntries,
+  type RawEntry,
+} from "./packed_manifest.ts";
+import {
   EntryKind,
   type FileData,
   FileDataSchema,
@@ -59,26 +64,53 @@ export function entryToHeader(entry: FileEntry): FileHeader {
  * @throws {RangeError} for bad kinds, sizes, modes or link targets.
  */
 export function headerToEntry(header: FileHeader): FileEntry {
-  const path = normalizeRelative(header.path);
-  if (path === "") {
-    throw new PathEscapeError(header.path, "names the transfer root itself");
-  }
   if (header.size > BigInt(Number.MAX_SAFE_INTEGER) || header.size < 0n) {
-    throw new RangeError(`Size ${header.size} of ${path} is out of range`);
-  }
-  if (header.mode > 0o7777) {
     throw new RangeError(
-      `Mode ${header.mode.toString(8)} of ${path} is out of range`,
+      `Size ${header.size} of ${header.path} is out of range`,
+    );
+  }
+  return checkedEntry({
+    kind: header.kind,
+    path: header.path,
+    size: Number(header.size),
+    mtimeMs: Number(header.mtimeMs),
+    mode: header.mode,
+    linkTarget: header.linkTarget,
+    hash: header.hash,
+  });
+}
+
+/**
+ * Checks an entry's fields from a peer (a message or a packed batch) and
+ * builds the entry: the one place a peer's manifest is validated.
+ *
+ * @throws {PathEscapeError} for unsafe paths.
+ * @throws {RangeError} for bad kinds, sizes, times, modes or link targets.
+ */
+function checkedEntry(raw: RawEntry): FileEntry {
+  const path = normalizeRelative(raw.path);
+  if (path === "") {
+    throw new PathEscapeError(raw.path, "names the transfer root itself");
+  }
+  if (!Number.isSafeInteger(raw.size) || raw.size < 0) {
+    throw new RangeError(`Size ${raw.size} of ${path} is out of range`);
+  }
+  if (!Number.isFinite(raw.mtimeMs)) {
+    throw new RangeError(`Mtime of ${path} is out of range`);
+  }
+  if (raw.mode > 0o7777) {
+    throw new RangeError(
+      `Mode ${raw.mode.toString(8)} of ${path} is out of range`,
     );
   }
   const entry: FileEntry = {
     path,
     kind: "file",
-    size: Number(header.size),
-    mtimeMs: Number(header.mtimeMs),
-    mode: header.mode,
+    size: raw.size,
+    mtimeMs: raw.mtimeMs,
+    mode: raw.mode,
   };
-  switch (header.kind) {
+  switch (raw.kind) {
     case EntryKind.FILE:
       break;
     case EntryKind.DIR:
@@ -88,17 +120,17 @@ export function headerToEntry(header: FileHeader): FileEntry {
     case EntryKind.SYMLINK:
       entry.kind = "symlink";
       if (
-        header.linkTarget === "" || header.linkTarget.includes("\0") ||
-        header.linkTarget.length > MAX_LINK_TARGET
+        raw.linkTarget === "" || raw.linkTarget.includes("\0") ||
+        raw.linkTarget.length > MAX_LINK_TARGET
       ) {
         throw new RangeError(`Symlink ${path} has an invalid target`);
       }
-      entry.linkTarget = header.linkTarget;
+      entry.linkTarget = raw.linkTarget;
       break;
     default:
-      throw new RangeError(`Entry ${path} has unknown kind ${header.kind}`);
+      throw new RangeError(`Entry ${path} has unknown kind ${raw.kind}`);
   }
-  if (header.hash.length > 0) entry.hash = header.hash;
+  if (raw.hash.length > 0) entry.hash = raw.hash;
   return entry;
 }
 
@@ -137,25 +169,23 @@ export async function sendManifest<
 ): Promise<T> {
   const files = options.files ?? (new Map<string, FileEntry>() as unknown as T);
   let count = 0;
-  let batch: FileHeader[] = [];
+  let batch: FileEntry[] = [];
+  // Packed: one bytes field a batch, not a message an entry.
+  const flush = async () => {
+    const packed = encodeEntries(batch);
+    batch = [];
+    await write({
+      case: "manifestBatch",
+      value: create(ManifestBatchSchema, { packed }),
+    });
+  };
   for await (const entry of entries) {
     if (entry.kind === "file") files.set(entry.path, entry);
     count++;
-    batch.push(entryToHeader(entry));
-    if (batch.length >= MANIFEST_BATCH) {
-      await write({
-        case: "manifestBatch",
-        value: create(ManifestBatchSchema, { entries: batch }),
-      });
-      batch = [];
-    }
+    batch.push(entry);
+    if (batch.length >= MANIFEST_BATCH) await flush();
   }
-  if (batch.length > 0) {
-    await write({
-      case: "manifestBatch",
-      value: create(ManifestBatchSchema, { entries: batch }),
-    });
-  }
+  if (batch.length > 0) await flush();
   await write({
     case: "manifestComplete",
     value: create(ManifestCompleteSchema, { entries: BigInt(count) }),
@@ -193,7 +223,7 @@ export function manifestStream(
   const maxEntries = options.maxEntries ?? Number.MAX_SAFE_INTEGER;
   let count = 0;
   const take = (
-    header: FileHeader,
+    entry: FileEntry,
     controller: ReadableStreamDefaultController<FileEntry>,
   ) => {
     if (++count > maxEntries) {
@@ -201,7 +231,6 @@ export function manifestStream(
         `Manifest has more than ${maxEntries} entries`,
       );
     }
-    const entry = headerToEntry(header);
     options.onEntry?.(entry, count);
     controller.enqueue(entry);
   };
@@ -221,13 +250,20 @@ export function manifestStream(
             controller.close();
             return;
           case "manifestBatch": {
-            const entries = (payload.value as ManifestBatch).entries;
-            for (const header of entries) take(header, controller);
-            if (entries.length > 0) return;
+            const batch = payload.value as ManifestBatch;
+            const before = count;
+            for (const header of batch.entries) {
+              take(headerToEntry(header), controller);
+            }
+            decodeEntries(
+              batch.packed,
+              (raw) => take(checkedEntry(raw), controller),
+            );
+            if (count > before) return;
             continue;
           }
           case "file":
-            take(payload.value as FileHeader, controller);
+            take(headerToEntry(payload.value as FileHeader), controller);
             return;
           default:
             throw new ManifestProtocolError(

@@ -1,0 +1,150 @@
+import {
+  assertEquals,
+  assertRejects,
+  assertThrows,
+} from "../../tests/_assert.ts";
+import { create } from "../deps/protobuf.ts";
+import type { FileEntry } from "../fs/entry.ts";
+import { PathEscapeError } from "../fs/safe_path.ts";
+import { manifestStream } from "./convert.ts";
+import { ManifestBatchSchema, ManifestCompleteSchema } from "./gen/blit_pb.ts";
+import {
+  decodeEntries,
+  encodeEntries,
+  PackedManifestError,
+  type RawEntry,
+} from "./packed_manifest.ts";
+
+const sample: FileEntry[] = [
+  {
+    path: "a.txt",
+    kind: "file",
+    size: 1_000_000_007,
+    mtimeMs: 1_650_000_000_123,
+    mode: 0o640,
+  },
+  { path: "dir/ünï cödé", kind: "dir", size: 0, mtimeMs: 5000, mode: 0o755 },
+  {
+    path: "dir/link",
+    kind: "symlink",
+    size: 0,
+    mtimeMs: 0,
+    mode: 0o777,
+    linkTarget: "../a.txt",
+  },
+  {
+    path: "h",
+    kind: "file",
+    size: 0,
+    mtimeMs: -1000,
+    mode: 0o600,
+    hash: new Uint8Array([1, 2, 3]),
+  },
+  {
+    path: Array(370).fill("abcdefghij").join("/"),
+    kind: "file",
+    size: 3,
+    mtimeMs: 1,
+    mode: 0o644,
+  },
+];
+
+function decodeAll(bytes: Uint8Array): RawEntry[] {
+  const out: RawEntry[] = [];
+  decodeEntries(bytes, (raw) => out.push(raw));
+  return out;
+}
+
+async function streamOf(packed: Uint8Array): Promise<FileEntry[]> {
+  const queue = [
+    { case: "manifestBatch", value: create(ManifestBatchSchema, { packed }) },
+    { case: "manifestComplete", value: create(ManifestCompleteSchema, {}) },
+  ];
+  return await Array.fromAsync(
+    manifestStream(() => Promise.resolve(queue.shift())),
+  );
+}
+
+Deno.test("packed manifest: entries round-trip exactly (mtime to the millisecond)", async () => {
+  const back = await streamOf(encodeEntries(sample));
+  assertEquals(back, sample);
+  assertEquals(encodeEntries([]).length, 0);
+});
+
+Deno.test("packed manifest: every truncation is a PackedManifestError, never a crash", () => {
+  const bytes = encodeEntries(sample);
+  for (let cut = 1; cut < bytes.length; cut += 7) {
+    try {
+      decodeAll(bytes.subarray(0, cut));
+    } catch (error) {
+      if (!(error instanceof PackedManifestError)) throw error;
+    }
+  }
+  assertThrows(
+    () => decodeAll(bytes.subarray(0, 5)),
+    PackedManifestError,
+    /truncated/,
+  );
+  // Bad UTF-8 in a path.
+  const bad = encodeEntries([{
+    path: "ab",
+    kind: "file",
+    size: 0,
+    mtimeMs: 0,
+    mode: 0,
+  }]);
+  bad[3] = 0xff;
+  assertThrows(() => decodeAll(bad), PackedManifestError, /not UTF-8/);
+  // Random bytes: only our errors.
+  for (let i = 0; i < 200; i++) {
+    const junk = crypto.getRandomValues(new Uint8Array(1 + (i % 90)));
+    try {
+      decodeAll(junk);
+    } catch (error) {
+      if (!(error instanceof PackedManifestError)) throw error;
+    }
+  }
+});
+
+Deno.test("packed manifest: hostile entries are refused like single messages", async () => {
+  const hostile: [Partial<FileEntry>, unknown, RegExp][] = [
+    [{ path: "../up" }, PathEscapeError, /contains '\.\.'/],
+    [{ path: "/abs" }, PathEscapeError, /absolute/],
+    [{ path: "." }, PathEscapeError, /transfer root/],
+    [{ size: -1 }, RangeError, /out of range/],
+    [{ size: 2 ** 60 }, RangeError, /out of range/],
+    [{ size: 1.5 }, RangeError, /out of range/],
+    [{ mtimeMs: NaN }, RangeError, /Mtime/],
+    [{ kind: "symlink", linkTarget: "" }, RangeError, /invalid target/],
+    [{ kind: "symlink", linkTarget: "a\0b" }, RangeError, /invalid target/],
+  ];
+  for (const [change, errorClass, message] of hostile) {
+    const entry = {
+      path: "ok",
+      kind: "file",
+      size: 1,
+      mtimeMs: 0,
+      mode: 0o644,
+      ...change,
+    } as FileEntry;
+    await assertRejects(
+      () => streamOf(encodeEntries([entry])),
+      errorClass as new () => Error,
+      message,
+    );
+  }
+  // An unknown kind byte and a mode out of range, written by hand.
+  const bytes = encodeEntries([{
+    path: "k",
+    kind: "file",
+    size: 0,
+    mtimeMs: 0,
+    mode: 0,
+  }]);
+  const kind = bytes.slice();
+  kind[0] = 9;
+  await assertRejects(() => streamOf(kind), RangeError, /unknown kind 9/);
+  const mode = bytes.slice();
+  new DataView(mode.buffer).setUint32(1 + 2 + 1 + 16, 0o10000, true);
+  await assertRejects(() => streamOf(mode), RangeError, /Mode 10000/);
+});
