@@ -332,7 +332,7 @@ async function pushTree(
         exclude: options.exclude,
         hash: options.checksum,
       }),
-      (payload) => writeMessage(call, pushRequest(payload)),
+      (payload) => writeMessage(call, pushRequest(payload), { flushed: true }),
     );
   } catch (error) {
     sender.fail(error);

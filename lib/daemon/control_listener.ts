@@ -151,7 +151,15 @@ function connDuplex(
   Object.assign(duplex, {
     remoteAddress: address.hostname,
     remotePort: address.port,
-    setNoDelay() {},
+    // grpc-js asks for no Nagle delay: small HTTP/2 frames (window
+    // updates, acks) must not wait for the peer's delayed ACK.
+    setNoDelay(noDelay = true) {
+      try {
+        (conn as Deno.TcpConn).setNoDelay(noDelay);
+      } catch {
+        // closed already
+      }
+    },
     setKeepAlive() {},
     setTimeout() {},
   });

@@ -165,7 +165,7 @@ async function sendPull(
     source.module.mungeSymlinks ? unmunged(entries) : entries,
     (payload) => {
       guard.alive(); // a long manifest is progress, not idling
-      return writeMessage(call, pullMessage(payload));
+      return writeMessage(call, pullMessage(payload), { flushed: true });
     },
   );
   const complete = await needs;

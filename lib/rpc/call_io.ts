@@ -2,7 +2,7 @@
 
 /** The writable half of a grpc-js call, as far as we use it. */
 export interface MessageWritable<T> {
-  write(message: T): boolean;
+  write(message: T, callback?: (error?: Error | null) => void): boolean;
   once(
     event: "drain" | "close" | "error" | "finish",
     listener: (...args: unknown[]) => void,
@@ -35,27 +35,53 @@ export class CallClosedError extends Error {
 export async function writeMessage<T>(
   stream: MessageWritable<T>,
   message: T,
+  options: { flushed?: boolean } = {},
 ): Promise<void> {
-  if (stream.write(message)) return;
-  await new Promise<void>((resolve, reject) => {
-    const done = () => {
-      cleanup();
-      resolve();
-    };
-    const failed = (error?: unknown) => {
-      cleanup();
-      reject(error instanceof Error ? error : new CallClosedError());
-    };
-    const closed = () => failed();
-    const cleanup = () => {
-      stream.off("drain", done);
-      stream.off("error", failed);
-      stream.off("close", closed);
-    };
-    stream.once("drain", done);
-    stream.once("error", failed);
-    stream.once("close", closed);
-  });
+  // `flushed`: wait until the message reached the connection. A producer
+  // that never waits on I/O (a manifest read from the page cache) would
+  // otherwise build every message before the event loop sends the first,
+  // and the peer would sit idle until then.
+  let sent: Promise<void> | undefined;
+  let ok: boolean;
+  if (options.flushed) {
+    let done!: (error?: unknown) => void;
+    sent = new Promise<void>((resolve, reject) => {
+      done = (error?: unknown) => {
+        stream.off("close", gone);
+        stream.off("error", gone);
+        if (error) {
+          reject(error instanceof Error ? error : new CallClosedError());
+        } else resolve();
+      };
+    });
+    // A call that goes away never calls back.
+    const gone = () => done(new CallClosedError());
+    stream.once("close", gone);
+    stream.once("error", gone);
+    ok = stream.write(message, (error) => done(error));
+  } else ok = stream.write(message);
+  if (!ok) {
+    await new Promise<void>((resolve, reject) => {
+      const done = () => {
+        cleanup();
+        resolve();
+      };
+      const failed = (error?: unknown) => {
+        cleanup();
+        reject(error instanceof Error ? error : new CallClosedError());
+      };
+      const closed = () => failed();
+      const cleanup = () => {
+        stream.off("drain", done);
+        stream.off("error", failed);
+        stream.off("close", closed);
+      };
+      stream.once("drain", done);
+      stream.once("error", failed);
+      stream.once("close", closed);
+    });
+  }
+  if (sent) await sent;
 }
 
 /** The readable half of a grpc-js call, as far as we use it. */
@@ -93,12 +119,14 @@ export class MessageReader<T> {
   #ended = false;
   #error: Error | undefined;
   #paused = false;
+  readonly #lowWater: number;
 
   constructor(
     source: MessageReadable<T>,
     options: { highWaterMark?: number } = {},
   ) {
     const highWaterMark = options.highWaterMark ?? 16;
+    this.#lowWater = Math.floor(highWaterMark / 2);
     this.#source = source;
     source.on("data", (message: T) => {
       if (this.#waiting) {
@@ -145,7 +173,10 @@ export class MessageReader<T> {
   next(): Promise<T | undefined> {
     if (this.#queue.length > 0) {
       const message = this.#queue.shift()!;
-      if (this.#paused && this.#queue.length === 0) {
+      // Resume at half the high-water mark, not when empty: the peer then
+      // refills the queue while this side works, instead of the two
+      // taking turns (a manifest's batches flowed at half speed that way).
+      if (this.#paused && this.#queue.length <= this.#lowWater) {
         this.#paused = false;
         this.#source.resume();
       }
