@@ -81,6 +81,9 @@ export async function connect(
   return new BlitClient(where, grpc.credentials.createInsecure(), {
     "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
     "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
+    // HTTP/2's 64 KiB receive window stalls a daemon's manifest between
+    // window updates: take up to 8 MiB ahead.
+    "grpc-node.flow_control_window": 8 << 20,
   }) as grpc.Client & Record<string, CallableFunction>;
 }
 
