@@ -42,10 +42,18 @@ export async function needsTransfer(
   return await differs(destRoot, info, entry, options);
 }
 
-/** lstat of `rel` under `root`; undefined when it or a parent is missing. */
-function lookup(root: TreeRoot, rel: string): Deno.FileInfo | undefined {
+/**
+ * lstat of `rel` under `root`; undefined when it or a parent is missing.
+ * `verified`: directories of a string root already checked (see
+ * `resolveInside`), so a tree costs one lstat an entry, not one per level.
+ */
+function lookup(
+  root: TreeRoot,
+  rel: string,
+  verified?: Set<string>,
+): Deno.FileInfo | undefined {
   if (typeof root !== "string") return root.lstat(rel);
-  return lstatOrUndefined(pathAt(root, rel));
+  return lstatOrUndefined(pathAt(root, rel, { verified }));
 }
 
 // Called right after lookup(), in the same synchronous turn: a contained
@@ -55,15 +63,18 @@ async function differs(
   info: Deno.FileInfo,
   entry: FileEntry,
   options: NeedListOptions,
+  verified?: Set<string>,
 ): Promise<boolean> {
-  const abs = typeof root === "string"
-    ? pathAt(root, entry.path)
-    : entry.path.slice(entry.path.lastIndexOf("/") + 1);
   switch (entry.kind) {
     case "dir":
       return true; // cheap to re-apply; mode and mtime are set at the end
-    case "symlink":
-      return !info.isSymlink || Deno.readLinkSync(abs) !== entry.linkTarget;
+    case "symlink": {
+      if (!info.isSymlink) return true;
+      const name = typeof root === "string"
+        ? pathAt(root, entry.path, { verified })
+        : entry.path.slice(entry.path.lastIndexOf("/") + 1);
+      return Deno.readLinkSync(name) !== entry.linkTarget;
+    }
     case "file": {
       if (options.checksum) {
         if (!info.isFile || info.size !== entry.size || !entry.hash) {
@@ -152,8 +163,19 @@ export class NeedListStream extends TransformStream<FileEntry, FileEntry> {
     // Directories found missing: their contents are missing too, which
     // saves an lstat (and a thrown NotFound) per entry on fresh copies.
     const missing = new Set<string>();
+    // A local destination (a string root) is the user's own tree: each
+    // directory on the way is checked once per transfer (writes still
+    // check every time). A contained root checks every walk itself.
+    const verified = typeof destRoot === "string"
+      ? new Set<string>()
+      : undefined;
     super({
       async transform(entry, controller) {
+        // A link listed where a checked directory was (a hostile peer's
+        // manifest): nothing checked before it can be trusted now.
+        if (entry.kind === "symlink" && verified?.has(entry.path)) {
+          verified.clear();
+        }
         const slash = entry.path.lastIndexOf("/");
         if (slash > 0 && missing.has(entry.path.slice(0, slash))) {
           normalizeRelative(entry.path); // still refuse hostile paths
@@ -161,11 +183,11 @@ export class NeedListStream extends TransformStream<FileEntry, FileEntry> {
           controller.enqueue(entry);
           return;
         }
-        const info = lookup(destRoot, entry.path);
+        const info = lookup(destRoot, entry.path, verified);
         if (!info) {
           if (entry.kind === "dir") missing.add(entry.path);
           controller.enqueue(entry);
-        } else if (await differs(destRoot, info, entry, options)) {
+        } else if (await differs(destRoot, info, entry, options, verified)) {
           controller.enqueue(entry);
         } else {
           skipped.count++;

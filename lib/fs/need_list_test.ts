@@ -92,3 +92,50 @@ Deno.test("NeedListStream: hostile paths error the stream", async () => {
   );
   Deno.removeSync(dest, { recursive: true });
 });
+
+Deno.test("NeedListStream: a link listed where a checked directory was is checked again (no lookups outside)", async () => {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  const outside = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    Deno.mkdirSync(`${root}/d`);
+    Deno.writeTextFileSync(`${root}/d/x`, "local!");
+    Deno.writeTextFileSync(`${outside}/x`, "12345");
+    Deno.utimeSync(`${outside}/x`, 1_600_000_000, 1_600_000_000);
+    const guess = {
+      path: "d/x",
+      kind: "file" as const,
+      size: 5,
+      mtimeMs: 1_600_000_000_000,
+      mode: 0o644,
+    };
+    const stage = new NeedListStream(root);
+    const writer = stage.writable.getWriter();
+    const reader = stage.readable.getReader();
+    // Writes resolve as the reader pulls: not awaited, the reads drive.
+    const write = (entry: FileEntry) =>
+      void writer.write(entry).catch(() => {});
+    write({ path: "d", kind: "dir", size: 0, mtimeMs: 0, mode: 0o755 });
+    assertEquals((await reader.read()).value?.path, "d");
+    write(guess); // checks (and remembers) d
+    assertEquals((await reader.read()).value?.path, "d/x");
+    // What a receiver does with a hostile manifest's next entry: d becomes
+    // a link out (already there, so that entry itself is up to date), then
+    // d/x is asked about again.
+    Deno.removeSync(`${root}/d`, { recursive: true });
+    Deno.symlinkSync(outside, `${root}/d`);
+    write({
+      path: "d",
+      kind: "symlink",
+      size: 0,
+      mtimeMs: 0,
+      mode: 0o777,
+      linkTarget: outside,
+    });
+    write(guess);
+    await assertRejects(() => reader.read(), PathEscapeError);
+    assertEquals(stage.skipped, 1);
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+    Deno.removeSync(outside, { recursive: true });
+  }
+});
