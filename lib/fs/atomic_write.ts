@@ -63,8 +63,12 @@ function tempPathFor(abs: string): string {
  * The path for `rel`'s final name and, for a contained root, the temp
  * directory noted first (so a crash's leftovers are found).
  */
-function placeForWrite(root: TreeRoot, rel: string): string {
-  if (typeof root === "string") return resolveInside(root, rel);
+function placeForWrite(
+  root: TreeRoot,
+  rel: string,
+  verified?: Set<string>,
+): string {
+  if (typeof root === "string") return resolveInside(root, rel, { verified });
   root.noteTemp(rel);
   return root.at(rel, { create: true });
 }
@@ -168,8 +172,12 @@ export class AtomicFile {
    * @throws {PathEscapeError} when `entry.path` would leave `root`.
    * @throws {EntryConflictError} when a directory sits at the final path.
    */
-  static open(root: TreeRoot, entry: FileEntry): AtomicFile {
-    const finalPath = placeForWrite(root, entry.path);
+  static open(
+    root: TreeRoot,
+    entry: FileEntry,
+    options: ResolveOptions = {},
+  ): AtomicFile {
+    const finalPath = placeForWrite(root, entry.path, options.verified);
     refuseDirectory(finalPath, entry.path);
     ensureParent(finalPath);
     const tempPath = tempPathFor(finalPath);
@@ -324,13 +332,14 @@ export function writeFileAtomic(
   root: TreeRoot,
   entry: FileEntry,
   data: Uint8Array,
+  options: ResolveOptions = {},
 ): void {
   if (data.length !== entry.size) {
     throw new SizeMismatchError(
       `File ${entry.path} has ${data.length} bytes, declared ${entry.size}`,
     );
   }
-  const finalPath = placeForWrite(root, entry.path);
+  const finalPath = placeForWrite(root, entry.path, options.verified);
   const tmp = tempPathFor(finalPath);
   try {
     writeTemp(tmp, finalPath, entry, data);

@@ -52,6 +52,14 @@ class Assembly {
   readonly stats: ReceiveStats = { files: 0, bytes: 0 };
   readonly done = new Set<string>();
   readonly partial = new Map<string, Partial>();
+  /**
+   * Directories of a string root already checked (see `resolveInside`),
+   * once per transfer: a local destination is the user's own tree, and a
+   * peer can't turn a checked directory into a link during the transfer
+   * (links never replace directories, deletions come after). A contained
+   * root checks every walk itself.
+   */
+  readonly verified: Set<string> | undefined;
   open: number;
 
   constructor(
@@ -74,6 +82,7 @@ class Assembly {
     this.options = options;
     this.small = small;
     this.open = sinks;
+    this.verified = typeof root === "string" ? new Set() : undefined;
   }
 
   /** The negotiated entry for an announced file, taken (once only). */
@@ -120,7 +129,7 @@ class Assembly {
       const entry = this.take(announced);
       part = {
         entry,
-        file: AtomicFile.open(this.root, entry),
+        file: AtomicFile.open(this.root, entry, { verified: this.verified }),
         ranges: [],
         received: 0,
       };
@@ -231,7 +240,9 @@ export class ReceiveSink extends WritableStream<FrameEvent | FrameEvent[]> {
         file.commit();
         file = undefined;
       } else {
-        writeFileAtomic(root, entry, whole ?? buffer ?? new Uint8Array(0));
+        writeFileAtomic(root, entry, whole ?? buffer ?? new Uint8Array(0), {
+          verified: assembly.verified,
+        });
         buffer = undefined;
       }
       current = undefined;
@@ -259,7 +270,9 @@ export class ReceiveSink extends WritableStream<FrameEvent | FrameEvent[]> {
       filled = 0;
       // Small files are gathered lazily: a body that arrives in one piece
       // is written straight from the view, with no copy.
-      if (entry.size > small) file = AtomicFile.open(root, entry);
+      if (entry.size > small) {
+        file = AtomicFile.open(root, entry, { verified: assembly.verified });
+      }
       if (entry.size === 0) complete(entry);
     }
 
