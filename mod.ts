@@ -72,6 +72,7 @@ export {
   FrameDecoder,
   type FrameEvent,
   FrameProtocolError,
+  TruncatedStreamError,
 } from "./lib/wire/frame_codec.ts";
 export {
   decodeFrames,

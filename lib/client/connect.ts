@@ -1,5 +1,6 @@
 // Opens the control-plane channel and turns gRPC failures into messages.
 import * as grpc from "../deps/grpc.ts";
+import { TruncatedStreamError } from "../wire/frame_codec.ts";
 import { BlitClient, MAX_MESSAGE_BYTES } from "../rpc/service.ts";
 import { hostPort, type RemoteAddress } from "./address.ts";
 
@@ -108,6 +109,13 @@ export function remoteError(error: unknown, where: string): Error {
       `lost the data connection to the daemon at ${where} (${
         error.message.replace(/\s*\(os error \d+\)$/, "")
       }); run the same command again to finish`,
+      grpc.status.UNAVAILABLE,
+      true,
+    );
+  }
+  if (error instanceof TruncatedStreamError) {
+    return new RemoteError(
+      `lost the data connection to the daemon at ${where} (it closed in the middle of the transfer); run the same command again to finish`,
       grpc.status.UNAVAILABLE,
       true,
     );

@@ -6,6 +6,7 @@ import {
   type RemoteError,
   remoteError,
 } from "./connect.ts";
+import { TruncatedStreamError } from "../wire/frame_codec.ts";
 
 Deno.test("remoteError: daemon messages kept, transient failures marked for retry", () => {
   const where = "127.0.0.1:1";
@@ -62,4 +63,18 @@ Deno.test("connect: nothing listening is a clear, non-retried error", async () =
     `cannot reach daemon at 127.0.0.1:${port} (connection refused); is blit-daemon running?`,
   );
   assertEquals(error.transient, false);
+});
+
+Deno.test("remoteError: a data stream cut short (the daemon died) is lost connection, retried", () => {
+  const e = remoteError(
+    new TruncatedStreamError(
+      "Stream ended 53828050 bytes short of a file body",
+    ),
+    "127.0.0.1:1",
+  ) as RemoteError;
+  assertEquals(
+    e.message,
+    "lost the data connection to the daemon at 127.0.0.1:1 (it closed in the middle of the transfer); run the same command again to finish",
+  );
+  assertEquals(e.transient, true);
 });

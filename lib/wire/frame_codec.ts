@@ -54,6 +54,18 @@ export class FrameProtocolError extends Error {
 }
 
 /**
+ * The stream ended before its end frame: the peer went away (or cut it
+ * short). A transfer can be run again.
+ */
+export class TruncatedStreamError extends FrameProtocolError {
+  /** How the stream was cut. */
+  constructor(message: string) {
+    super(message);
+    this.name = "TruncatedStreamError";
+  }
+}
+
+/**
  * Encodes the client hello: magic, token length, token.
  *
  * @example
@@ -369,15 +381,15 @@ export class FrameDecoder {
   /** Checks the stream ended cleanly. @throws {FrameProtocolError} */
   finish(): void {
     if (this.#bodyLeft > 0) {
-      throw new FrameProtocolError(
+      throw new TruncatedStreamError(
         `Stream ended ${this.#bodyLeft} bytes short of a file body`,
       );
     }
     if (this.#pending.length > 0) {
-      throw new FrameProtocolError("Stream ended inside a frame header");
+      throw new TruncatedStreamError("Stream ended inside a frame header");
     }
     if (!this.#ended) {
-      throw new FrameProtocolError("Stream ended without an end frame");
+      throw new TruncatedStreamError("Stream ended without an end frame");
     }
   }
 }
