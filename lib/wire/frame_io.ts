@@ -17,6 +17,7 @@ import {
 } from "./frame_codec.ts";
 import { readFull } from "./frame_stream.ts";
 import { writeAll } from "./socket.ts";
+import { MAX_RANGES_PER_FILE } from "./receive_sink.ts";
 import type { ZeroCopy } from "./zero_copy.ts";
 
 const encoder = new TextEncoder();
@@ -179,8 +180,9 @@ export const SPLIT_MIN = 8 * 1024 * 1024;
  * The work items for `entries` on `streams` connections: small files in
  * batches (up to 256 files or 1 MiB of bodies), big files alone, and with
  * more than one stream files of {@linkcode SPLIT_MIN} or more cut into
- * ranges (a quarter of a stream's share, 4-64 MiB), so the streams finish
- * together.
+ * ranges (a quarter of a stream's share, 4-64 MiB; bigger past 512 GiB, so
+ * a file never needs more than half of `MAX_RANGES_PER_FILE`), so the
+ * streams finish together.
  *
  * @example
  * ```ts
@@ -218,7 +220,11 @@ export async function* sendItems(
       continue;
     }
     const share = Math.ceil(entry.size / (streams * 4));
-    const step = Math.min(64 << 20, Math.max(4 << 20, share));
+    // 4-64 MiB, and never more ranges than a receiver takes for one file.
+    const step = Math.max(
+      Math.min(64 << 20, Math.max(4 << 20, share)),
+      Math.ceil(entry.size / (MAX_RANGES_PER_FILE / 2)),
+    );
     for (let offset = 0; offset < entry.size; offset += step) {
       yield {
         entry,

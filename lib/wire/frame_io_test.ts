@@ -5,8 +5,9 @@ import {
   frameSource,
   receiveFrames,
   sendFrames,
+  sendItems,
 } from "./frame_io.ts";
-import { ReceiveSink } from "./receive_sink.ts";
+import { MAX_RANGES_PER_FILE, ReceiveSink } from "./receive_sink.ts";
 import { FrameProtocolError } from "./frame_codec.ts";
 import { writeAll } from "./socket.ts";
 
@@ -145,4 +146,31 @@ Deno.test("FrameSink takes entries and batches; frameSource yields a batch of ev
   a.close();
   b.close();
   Deno.removeSync(root, { recursive: true });
+});
+
+Deno.test("sendItems: ranges of 4-64 MiB that cover the file once, never more than a receiver takes", async () => {
+  const file = (size: number) => ({
+    path: "f",
+    kind: "file" as const,
+    size,
+    mtimeMs: 0,
+    mode: 0o644,
+  });
+  for (const [size, streams] of [[9 << 20, 2], [1 << 30, 4], [2 ** 41, 16]]) {
+    const items = await Array.fromAsync(sendItems([file(size)], streams));
+    let covered = 0;
+    for (const item of items) {
+      if (!("range" in item)) throw new Error("expected ranges");
+      assertEquals(item.range.offset, covered);
+      covered += item.range.length;
+    }
+    assertEquals(covered, size);
+    if (!(items.length <= MAX_RANGES_PER_FILE)) {
+      throw new Error(`${items.length} ranges for ${size} bytes`);
+    }
+  }
+  // One stream, or a small file: whole.
+  assertEquals(await Array.fromAsync(sendItems([file(1 << 30)], 1)), [
+    file(1 << 30),
+  ]);
 });

@@ -29,6 +29,12 @@ export interface ReceiveSinkOptions {
 
 /** Files split into ranges that may be open at once (a hostile sender's bound). */
 const MAX_PARTIAL_FILES = 256;
+/**
+ * Ranges one file may arrive in (the overlap check is linear in them, so a
+ * peer sending a huge file in tiny ranges is refused, not served slowly).
+ * Senders cut at most this many (see `sendItems`).
+ */
+export const MAX_RANGES_PER_FILE = 16_384;
 
 /** A file arriving in ranges, possibly on several streams at once. */
 interface Partial {
@@ -140,6 +146,11 @@ class Assembly {
       );
     }
     const end = range.offset + range.length;
+    if (part.ranges.length >= MAX_RANGES_PER_FILE) {
+      throw new FrameProtocolError(
+        `File ${announced.path} came in more than ${MAX_RANGES_PER_FILE} ranges`,
+      );
+    }
     for (const [a, b] of part.ranges) {
       if (range.offset < b && a < end) {
         throw new FrameProtocolError(

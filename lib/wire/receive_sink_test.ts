@@ -1,6 +1,6 @@
 import { assertEquals, assertRejects } from "../../tests/_assert.ts";
 import type { FileEntry } from "../fs/entry.ts";
-import { ReceiveSink } from "./receive_sink.ts";
+import { MAX_RANGES_PER_FILE, ReceiveSink } from "./receive_sink.ts";
 import { type FrameEvent, FrameProtocolError } from "./frame_codec.ts";
 
 function file(path: string, size: number, extra: Partial<FileEntry> = {}) {
@@ -238,6 +238,27 @@ Deno.test("ReceiveSink.group: ranges on several streams make one file; overlaps,
       }]]),
     FrameProtocolError,
     /was not asked for/,
+  );
+  assertEquals(listTree(dest), []);
+});
+
+Deno.test("ReceiveSink: a file in more ranges than MAX_RANGES_PER_FILE is refused, and nothing lands", async () => {
+  const dest = Deno.realPathSync(Deno.makeTempDirSync());
+  const size = MAX_RANGES_PER_FILE + 1;
+  const big = file("big", size);
+  const events: FrameEvent[] = [];
+  for (let offset = 0; offset < size; offset++) {
+    events.push({ type: "file", entry: big, range: { offset, length: 1 } });
+    events.push({ type: "data", bytes: new Uint8Array([offset & 0xff]) });
+  }
+  events.push({ type: "end" });
+  await assertRejects(
+    () =>
+      ReadableStream.from(events).pipeTo(
+        new ReceiveSink(dest, new Map([["big", big]])),
+      ),
+    FrameProtocolError,
+    /more than 16384 ranges/,
   );
   assertEquals(listTree(dest), []);
 });
