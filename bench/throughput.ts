@@ -304,15 +304,15 @@ async function waitForLine(
 async function startBlitDaemon(
   module: string,
   state: string,
-  zeroCopy: boolean,
+  variant: Variant,
 ): Promise<Daemon> {
-  const config = join(state, `daemon-${zeroCopy}.jsonc`);
+  const config = join(state, `daemon-${variant}.jsonc`);
   Deno.writeTextFileSync(
     config,
     JSON.stringify({
       port: 0,
-      zeroCopy,
-      stateDir: join(state, "daemon"),
+      zeroCopy: variant === "zc",
+      stateDir: join(state, `daemon-${variant}`),
       modules: { m: { path: module } },
     }),
   );
@@ -485,8 +485,6 @@ async function main(): Promise<void> {
     const rsyncModule = join(work, "rsync-module");
     Deno.mkdirSync(blitModule);
     Deno.mkdirSync(rsyncModule);
-    const zcDaemon = await startBlitDaemon(blitModule, state, true);
-    const plainDaemon = await startBlitDaemon(blitModule, state, false);
     const rsyncDaemon = rsync
       ? await startRsyncDaemon(rsyncModule, work)
       : undefined;
@@ -501,72 +499,78 @@ async function main(): Promise<void> {
         w.make(src);
         check(src, w, `${w.name} source`);
         console.log(`\n${w.label}`);
-        for (let run = 0; run < runs; run++) {
-          const tools: (Variant | "rsync")[] = [...w.variants];
-          if (rsyncDaemon) tools.push("rsync");
-          // Interleaved, in a different order each run.
-          for (let i = 0; i < run; i++) tools.push(tools.shift()!);
-          for (const tool of tools) {
-            const name = `${w.name}-${tool}`;
-            const daemon = tool === "rsync"
-              ? rsyncDaemon!
-              : tool === "zc"
-              ? zcDaemon
-              : plainDaemon;
-            const remoteDir = join(
-              tool === "rsync" ? rsyncModule : blitModule,
-              name,
-            );
-            const runEnv = {
-              ...env,
-              BLIT_ZERO_COPY: tool === "zc" ? "1" : "0",
-            };
-            const flags = tool === "grpc" ? ["--force-grpc-data"] : [];
-            const url = tool === "rsync"
-              ? `rsync://127.0.0.1:${daemon.port}/m/${name}/`
-              : `blit://127.0.0.1:${daemon.port}/m/${name}`;
-            const push = tool === "rsync"
-              ? ["rsync", "-a", `${src}/`, url]
-              : blit(["push", "--json", ...flags, src, url]);
-            recyclePages(work, w.bytes);
-            const pushed = await timed(push, daemon.pid, runEnv);
-            check(remoteDir, w, `${name} push`);
-            add(`${w.name} push ${tool}`, pushed);
-            if (w.noop) {
-              const again = await timed(push, daemon.pid, runEnv);
-              add(`${w.name} no-op push ${tool}`, again);
-              if (
-                tool !== "rsync" &&
-                JSON.parse(again.stdout).files_transferred !== 0
-              ) {
-                throw new Error(`${name}: the no-op push sent files`);
-              }
-            }
-            if (w.pull) {
-              const back = join(work, `back-${name}`);
-              const pull = tool === "rsync"
-                ? ["rsync", "-a", url, `${back}/`]
-                : blit(["pull", "--json", ...flags, url, back]);
+        // A fresh daemon per workload and variant: peak RSS is then this
+        // workload's, not the high-water of everything served before.
+        const daemons = new Map<Variant, Daemon>();
+        for (const v of w.variants) {
+          daemons.set(v, await startBlitDaemon(blitModule, state, v));
+        }
+        try {
+          for (let run = 0; run < runs; run++) {
+            const tools: (Variant | "rsync")[] = [...w.variants];
+            if (rsyncDaemon) tools.push("rsync");
+            // Interleaved, in a different order each run.
+            for (let i = 0; i < run; i++) tools.push(tools.shift()!);
+            for (const tool of tools) {
+              const name = `${w.name}-${tool}`;
+              const daemon = tool === "rsync"
+                ? rsyncDaemon!
+                : daemons.get(tool)!;
+              const remoteDir = join(
+                tool === "rsync" ? rsyncModule : blitModule,
+                name,
+              );
+              const runEnv = {
+                ...env,
+                BLIT_ZERO_COPY: tool === "zc" ? "1" : "0",
+              };
+              const flags = tool === "grpc" ? ["--force-grpc-data"] : [];
+              const url = tool === "rsync"
+                ? `rsync://127.0.0.1:${daemon.port}/m/${name}/`
+                : `blit://127.0.0.1:${daemon.port}/m/${name}`;
+              const push = tool === "rsync"
+                ? ["rsync", "-a", `${src}/`, url]
+                : blit(["push", "--json", ...flags, src, url]);
               recyclePages(work, w.bytes);
-              const pulled = await timed(pull, daemon.pid, runEnv);
-              check(back, w, `${name} pull`);
-              add(`${w.name} pull ${tool}`, pulled);
-              Deno.removeSync(back, { recursive: true });
+              const pushed = await timed(push, daemon.pid, runEnv);
+              check(remoteDir, w, `${name} push`);
+              add(`${w.name} push ${tool}`, pushed);
+              if (w.noop) {
+                const again = await timed(push, daemon.pid, runEnv);
+                add(`${w.name} no-op push ${tool}`, again);
+                if (
+                  tool !== "rsync" &&
+                  JSON.parse(again.stdout).files_transferred !== 0
+                ) {
+                  throw new Error(`${name}: the no-op push sent files`);
+                }
+              }
+              if (w.pull) {
+                const back = join(work, `back-${name}`);
+                const pull = tool === "rsync"
+                  ? ["rsync", "-a", url, `${back}/`]
+                  : blit(["pull", "--json", ...flags, url, back]);
+                recyclePages(work, w.bytes);
+                const pulled = await timed(pull, daemon.pid, runEnv);
+                check(back, w, `${name} pull`);
+                add(`${w.name} pull ${tool}`, pulled);
+                Deno.removeSync(back, { recursive: true });
+              }
+              Deno.removeSync(remoteDir, { recursive: true });
+              const last = samples.get(`${w.name} push ${tool}`)!.at(-1)!;
+              console.log(
+                `  run ${run + 1} ${tool.padEnd(8)} push ${
+                  last.ms.toFixed(0)
+                } ms`,
+              );
             }
-            Deno.removeSync(remoteDir, { recursive: true });
-            const last = samples.get(`${w.name} push ${tool}`)!.at(-1)!;
-            console.log(
-              `  run ${run + 1} ${tool.padEnd(8)} push ${
-                last.ms.toFixed(0)
-              } ms`,
-            );
           }
+        } finally {
+          for (const daemon of daemons.values()) await daemon.stop();
         }
         Deno.removeSync(src, { recursive: true });
       }
     } finally {
-      await zcDaemon.stop();
-      await plainDaemon.stop();
       await rsyncDaemon?.stop();
     }
     const report = await render(chosen, samples, runs, space.how);
@@ -591,7 +595,7 @@ async function render(
     "",
     `Written by \`deno task bench\` on ${
       new Date().toISOString().slice(0, 10)
-    }. Loopback, tmpfs on both sides (${how}); each row is the median of ${runs} interleaved runs of whole processes (start-up included): \`rsync -a\` against an rsync daemon, \`blit push/pull\` against blit-daemon. Ratio = blit time / rsync time (< 1: blit faster). CPU is user + system seconds (client / daemon), per GiB moved for the big workloads; RSS is the peak of the largest process on each side (client / daemon).`,
+    }. Loopback, tmpfs on both sides (${how}); each row is the median of ${runs} interleaved runs of whole processes (start-up included): \`rsync -a\` against an rsync daemon, \`blit push/pull\` against blit-daemon. Ratio = blit time / rsync time (< 1: blit faster). CPU is user + system seconds (client / daemon), per GiB moved for the big workloads; RSS is the peak of the largest process on each side (client / daemon; a fresh daemon per workload and variant).`,
     "",
     "Machine:",
     "",
