@@ -1,7 +1,7 @@
 // The daemon's protocol end to end, driven by a bare grpc-js client: push,
 // list, pull (gRPC and TCP), purge, mirror, dry run and file placement.
 import { create } from "../lib/deps/protobuf.ts";
-import { assertEquals } from "./_assert.ts";
+import { assertEquals, assertMatch, assertRejects } from "./_assert.ts";
 import {
   type BlitRpcClient,
   type Conversation,
@@ -725,5 +725,82 @@ Deno.test("a data-plane connection without the end frame writes nothing under a 
     const status = await call.status;
     assertEquals(status.code, 3); // INVALID_ARGUMENT
     assertEquals(Deno.readDirSync(module).toArray(), []);
+  });
+});
+
+Deno.test("two data streams: one token each, none reusable; a stream sending an unasked file fails the push and lands nothing", async () => {
+  await withDaemon(async ({ src, module, client }) => {
+    Deno.writeFileSync(`${src}/a.bin`, new Uint8Array(300_000).fill(1));
+    Deno.writeFileSync(`${src}/b.bin`, new Uint8Array(200_000).fill(2));
+    const manifest = await manifestOf(src);
+    const call = openPush(client);
+    call.send({
+      case: "header",
+      value: create(PushHeaderSchema, {
+        module: "m",
+        destination: "",
+        options: create(TransferOptionsSchema, { streams: 2 }),
+      }),
+    });
+    const ack = await call.next();
+    assertEquals(ack?.payload.case, "ack");
+    const offer = await call.next();
+    if (offer?.payload.case !== "negotiation") {
+      throw new Error("no negotiation");
+    }
+    const n = offer.payload.value;
+    assertEquals(n.streams, 2);
+    assertEquals(n.tokens.length, 2);
+    assertEquals(n.tokens[0] !== n.tokens[1], true);
+    const [c1, c2] = await Promise.all(
+      n.tokens.map((t) => dialDataPlane("127.0.0.1", n.port, t)),
+    );
+    // A token already used is refused.
+    await assertRejects(
+      () => dialDataPlane("127.0.0.1", n.port, n.tokens[0]),
+      Error,
+      /closed the connection without accepting the token/,
+    );
+    call.send({
+      case: "manifestBatch",
+      value: create(ManifestBatchSchema, {
+        entries: manifest.map(entryToHeader),
+      }),
+    });
+    call.send({
+      case: "manifestComplete",
+      value: create(ManifestCompleteSchema, { entries: 2n }),
+    });
+    // Wait for the need list, then: a.bin honestly on stream 1, and on
+    // stream 2 a file nobody asked for.
+    for (;;) {
+      const m = await call.next();
+      if (m?.payload.case === "fileList" && m.payload.value.last) break;
+      if (!m) throw new Error("call ended early");
+    }
+    const a = manifest.find((e) => e.path === "a.bin")!;
+    await sendFrames(c1, src, [a]);
+    await c2.write(
+      encodeFileHeader({ ...a, path: "stray.bin" }),
+    ).catch(() => {});
+    await c2.write(new Uint8Array(a.size)).catch(() => {});
+    await c2.write(encodeEnd()).catch(() => {});
+    c2.close();
+    call.send({ case: "uploadComplete", value: create(UploadCompleteSchema) });
+    call.end();
+    while (await call.next() !== undefined) {
+      // drain
+    }
+    const status = await call.status;
+    assertEquals(status.code, 3); // INVALID_ARGUMENT
+    assertMatch(status.details, /stray\.bin was not asked for/);
+    // Nothing landed under a final name, no temp file is left.
+    assertEquals(
+      [...Deno.readDirSync(module)].filter((e) => e.name !== "a.bin").map((e) =>
+        e.name
+      ),
+      [],
+    );
+    assertEquals(tempFiles(module), []);
   });
 });
