@@ -235,6 +235,32 @@ function localSource(src: string): LocalSource {
   return { isDir, root, name, path: isDir ? root : `${root}/${name}` };
 }
 
+/** How a transfer's bytes went, and how long its manifest took. */
+interface DataPath {
+  transport: Transport;
+  /** TCP was offered but could not be reached. */
+  fallback: boolean;
+  /** Data connections used (1 over gRPC). */
+  streams: number;
+  /** From the offer to the end of the need list. */
+  manifestMs: number;
+}
+
+/** The daemon's offer of a data path, which opens every transfer. */
+async function readNegotiation(
+  reader: MessageReader<ServerPushResponse> | MessageReader<ServerPullResponse>,
+): Promise<DataTransferNegotiation> {
+  const reply = await reader.next();
+  if (reply?.payload.case !== "negotiation") {
+    throw new RemoteError(
+      "the daemon did not negotiate the transfer",
+      13,
+      false,
+    );
+  }
+  return reply.payload.value;
+}
+
 /**
  * Reads the daemon's need list (FileList batches, the last one marked)
  * into the sender, which queues each file for the data path at once;
@@ -293,29 +319,10 @@ async function pushTree(
   source: LocalSource,
   dest: RemoteAddress,
   options: RemoteTransferOptions,
-): Promise<
-  {
-    summary: PushSummary;
-    transport: Transport;
-    fallback: boolean;
-    streams: number;
-    manifestMs: number;
-  }
-> {
+): Promise<DataPath & { summary: PushSummary }> {
   const t0 = performance.now();
   const dryRun = options.dryRun ?? false;
-  let negotiation: DataTransferNegotiation | undefined;
-  if (!dryRun) {
-    const reply = await reader.next();
-    if (reply?.payload.case !== "negotiation") {
-      throw new RemoteError(
-        "the daemon did not negotiate the transfer",
-        13,
-        false,
-      );
-    }
-    negotiation = reply.payload.value;
-  }
+  const negotiation = dryRun ? undefined : await readNegotiation(reader);
   const progress = options.progress;
   const tcp = negotiation?.transport === Transport.TCP;
   const conns = tcp ? await dialOrWarn(negotiation!, dest, options) : undefined;
@@ -545,28 +552,10 @@ async function pullTree(
   receiver: Receiver,
   src: RemoteAddress,
   options: RemoteTransferOptions,
-): Promise<
-  {
-    transport: Transport;
-    fallback: boolean;
-    streams: number;
-    manifestMs: number;
-  }
-> {
+): Promise<DataPath> {
   const t0 = performance.now();
   const dryRun = options.dryRun ?? false;
-  let negotiation: DataTransferNegotiation | undefined;
-  if (!dryRun) {
-    const reply = await reader.next();
-    if (reply?.payload.case !== "negotiation") {
-      throw new RemoteError(
-        "the daemon did not negotiate the transfer",
-        13,
-        false,
-      );
-    }
-    negotiation = reply.payload.value;
-  }
+  const negotiation = dryRun ? undefined : await readNegotiation(reader);
   const progress = options.progress;
   // Over gRPC the daemon waits for acknowledgements (flow control).
   let received = 0;
