@@ -129,6 +129,7 @@ export function decodeEntries(
     const length = view.getUint16(at, true);
     at += 2;
     need(length);
+    if (length === 0) return ""; // most link targets: no decoder call
     let value: string;
     try {
       value = decoder.decode(bytes.subarray(at, at + length));
