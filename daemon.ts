@@ -185,7 +185,7 @@ async function main(args: string[]): Promise<number> {
         : `${host}:${daemon.dataPort}`
     }; zero-copy: ${
       daemon.zeroCopy
-        ? "on (sendfile through FFI: --allow-ffi, which Deno's sandbox does not contain)"
+        ? "on (sendfile and lstat through FFI: --allow-ffi, which Deno's sandbox does not contain)"
         : config.zeroCopy
         ? "unavailable here (needs Linux and libc); sending by read/write"
         : 'off ("zeroCopy": true trades the sandbox for sendfile)'

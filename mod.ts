@@ -48,6 +48,7 @@ export {
   type RemovedCounts,
   type TreeRoot,
 } from "./lib/fs/contained_root.ts";
+export { loadNativeStat, type NativeStat } from "./lib/fs/native_stat.ts";
 export { FileTable, PathSet } from "./lib/fs/path_table.ts";
 export {
   applyDeletions,

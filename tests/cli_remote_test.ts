@@ -213,6 +213,13 @@ Deno.test("zero-copy (sendfile) and portable paths move the same bytes, modes an
       assertEquals(json(push.stdout).transport, "tcp");
       assertEquals(json(push.stdout).files_transferred, 9);
       assertEquals(await snapshot(`${module}/${name}`), want);
+      // The daemon's need list (libc lstat here) finds it all up to date.
+      const again = await runCli(
+        ["push", "--json", src, `${url}/m/${name}`],
+        run,
+      );
+      assertEquals(json(again.stdout).files_transferred, 0);
+      assertEquals(json(again.stdout).files_skipped, 9);
       // The daemon sends by sendfile (its config allows it).
       const pull = await runCli(
         ["pull", "--json", `${url}/m/${name}`, `${work}/back-${name}`],
@@ -321,7 +328,7 @@ Deno.test("a zeroCopy daemon says what it trades, and gets --allow-ffi only then
         if (zeroCopy) {
           assertMatch(
             text,
-            /zero-copy: on \(sendfile through FFI: --allow-ffi/,
+            /zero-copy: on \(sendfile and lstat through FFI: --allow-ffi/,
           );
           assertMatch(text, /sandbox: .*--allow-ffi/);
         } else {

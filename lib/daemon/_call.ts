@@ -21,6 +21,7 @@ import { type MessageReadable, MessageReader } from "../rpc/call_io.ts";
 import type { DataPlaneServer, DataSession } from "../wire/data_plane.ts";
 import type { TokenScope } from "../wire/token.ts";
 import type { ZeroCopy } from "../wire/zero_copy.ts";
+import type { NativeStat } from "../fs/native_stat.ts";
 import type { DaemonConfig, ModuleConfig } from "./config.ts";
 import type { SymlinkMaker } from "./link_broker.ts";
 import { type Admission, BusyError, type Ticket } from "./admission.ts";
@@ -43,6 +44,8 @@ export interface ServiceContext {
   dataPlane: DataPlaneServer | null;
   /** sendfile for pulls, when the config allows FFI and it loaded. */
   zeroCopy?: ZeroCopy;
+  /** libc lstat for need lists, likewise (see native_stat.ts). */
+  nativeStat?: NativeStat;
   log: (line: string) => void;
   /** Makes symlinks (through the link broker when sandboxed). */
   makeSymlink?: SymlinkMaker;
@@ -92,6 +95,7 @@ export function moduleRoot(
     const onTempDir = ctx.onTempDir;
     return new ContainedRoot(module.path, "", {
       onTempDir: onTempDir && ((dir) => onTempDir(module, dir)),
+      nativeStat: ctx.nativeStat,
     });
   } catch {
     throw new ServiceError(

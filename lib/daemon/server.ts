@@ -4,6 +4,7 @@ import { blitService, MAX_MESSAGE_BYTES } from "../rpc/service.ts";
 import { DataPlaneServer } from "../wire/data_plane.ts";
 import { TokenIssuer } from "../wire/token.ts";
 import { loadZeroCopy } from "../wire/zero_copy.ts";
+import { loadNativeStat } from "../fs/native_stat.ts";
 import { RateLimitedLog } from "../wire/rate_log.ts";
 import { abortAllOpen } from "../fs/atomic_write.ts";
 import type { DaemonConfig } from "./config.ts";
@@ -172,6 +173,7 @@ export async function startDaemon(
     config,
     dataPlane,
     zeroCopy: config.zeroCopy ? loadZeroCopy() : undefined,
+    nativeStat: config.zeroCopy ? loadNativeStat() : undefined,
     log,
     makeSymlink: options.makeSymlink,
     admission: new Admission(limits),
