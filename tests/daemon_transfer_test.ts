@@ -77,6 +77,25 @@ interface PushOutcome {
   summary?: PushSummary;
 }
 
+/** Sends `manifest` as single-entry messages, 500 a batch, then its end. */
+function sendManifest(
+  call: Conversation<ClientPushRequest, ServerPushResponse>,
+  manifest: FileEntry[],
+): void {
+  for (let i = 0; i < manifest.length; i += 500) {
+    call.send({
+      case: "manifestBatch",
+      value: create(ManifestBatchSchema, {
+        entries: manifest.slice(i, i + 500).map(entryToHeader),
+      }),
+    });
+  }
+  call.send({
+    case: "manifestComplete",
+    value: create(ManifestCompleteSchema, { entries: BigInt(manifest.length) }),
+  });
+}
+
 /**
  * Runs the push protocol up to the negotiation; `sendBytes` moves the
  * needed files, then upload_complete and the summary.
@@ -112,18 +131,7 @@ async function push(
       }),
     }),
   });
-  for (let i = 0; i < manifest.length; i += 500) {
-    call.send({
-      case: "manifestBatch",
-      value: create(ManifestBatchSchema, {
-        entries: manifest.slice(i, i + 500).map(entryToHeader),
-      }),
-    });
-  }
-  call.send({
-    case: "manifestComplete",
-    value: create(ManifestCompleteSchema, { entries: BigInt(manifest.length) }),
-  });
+  sendManifest(call, manifest);
   const ack = await call.next();
   if (ack?.payload.case !== "ack") {
     throw new Error(
@@ -689,16 +697,7 @@ Deno.test("a data-plane connection without the end frame writes nothing under a 
       case: "header",
       value: create(PushHeaderSchema, { module: "m", destination: "" }),
     });
-    call.send({
-      case: "manifestBatch",
-      value: create(ManifestBatchSchema, {
-        entries: manifest.map(entryToHeader),
-      }),
-    });
-    call.send({
-      case: "manifestComplete",
-      value: create(ManifestCompleteSchema, { entries: 1n }),
-    });
+    sendManifest(call, manifest);
     let negotiation: DataTransferNegotiation | undefined;
     while (!negotiation) {
       const message = await call.next();
@@ -761,16 +760,7 @@ Deno.test("two data streams: one token each, none reusable; a stream sending an 
       Error,
       /closed the connection without accepting the token/,
     );
-    call.send({
-      case: "manifestBatch",
-      value: create(ManifestBatchSchema, {
-        entries: manifest.map(entryToHeader),
-      }),
-    });
-    call.send({
-      case: "manifestComplete",
-      value: create(ManifestCompleteSchema, { entries: 2n }),
-    });
+    sendManifest(call, manifest);
     // Wait for the need list, then: a.bin honestly on stream 1, and on
     // stream 2 a file nobody asked for.
     for (;;) {
