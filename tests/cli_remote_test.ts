@@ -315,6 +315,49 @@ Deno.test("--streams N: big files in ranges over N connections, small ones sprea
   }, { config: { zeroCopy: true } });
 });
 
+Deno.test("12,000 small files both ways: the plan paces itself on what has landed, a pull writes on two Workers", async () => {
+  await withDaemon(async ({ url, work, module, env }) => {
+    const src = `${work}/src`;
+    // More files than a plan may name ahead (8,192), and than a pull
+    // writes on its own thread (256): both mechanisms engage.
+    for (let d = 0; d < 12; d++) {
+      Deno.mkdirSync(`${src}/d${d}`, { recursive: true });
+      for (let i = 0; i < 1000; i++) {
+        const path = `${src}/d${d}/f${i}`;
+        Deno.writeTextFileSync(path, `${d}/${i}\n`.repeat(i % 9));
+        Deno.chmodSync(path, i % 3 === 0 ? 0o600 : 0o644);
+        Deno.utimeSync(path, 1_500_000_000 + i, 1_500_000_000 + d * 1000 + i);
+      }
+    }
+    const want = await snapshot(src);
+    for (const [streams, name] of [["1", "one"], ["3", "three"]]) {
+      const push = await runCli(
+        ["push", "--json", "--streams", streams, src, `${url}/m/${name}`],
+        { env },
+      );
+      assertEquals(push.code, 0, push.stderr);
+      assertEquals(json(push.stdout).files_transferred, 12_000);
+      assertEquals(json(push.stdout).transport, "tcp");
+      assertEquals(await snapshot(`${module}/${name}`), want);
+      const back = `${work}/back-${name}`;
+      const pull = await runCli(
+        ["pull", "--json", "--streams", streams, `${url}/m/${name}`, back],
+        { env },
+      );
+      assertEquals(pull.code, 0, pull.stderr);
+      assertEquals(json(pull.stdout).files_transferred, 12_000);
+      assertEquals(await snapshot(back), want);
+      const again = await runCli(
+        ["pull", "--json", `${url}/m/${name}`, back],
+        { env },
+      );
+      assertEquals(json(again.stdout).files_transferred, 0);
+    }
+    assertEquals(tempFiles(module), []);
+    assertEquals(tempFiles(work), []);
+  });
+});
+
 Deno.test("a zeroCopy daemon says what it trades, and gets --allow-ffi only then", async () => {
   const work = await Deno.makeTempDir({ prefix: "blit-zc-" });
   try {

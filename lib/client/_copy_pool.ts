@@ -3,6 +3,12 @@ import type { FileEntry } from "../fs/entry.ts";
 import { copyFileAtomic } from "../fs/atomic_write.ts";
 import { fileDiffers, lstatIfExists } from "../fs/need_list.ts";
 import { resolveInside, type ResolveOptions } from "../fs/safe_path.ts";
+import {
+  type PoolAnswer,
+  type PoolBatch,
+  WorkerPool,
+  workerScriptExists,
+} from "../fs/worker_pool.ts";
 
 /**
  * Copies one file unless an up-to-date copy is already there. Returns
@@ -35,45 +41,22 @@ export interface CopyItem {
 }
 
 /** A batch posted to a worker. */
-export interface CopyBatch {
-  id: number;
+export interface CopyBatch extends PoolBatch {
   destRoot: string;
   items: CopyItem[];
 }
 
 /** A worker's answer. */
-export interface CopyResult {
-  id: number;
+export interface CopyResult extends PoolAnswer {
   done: number;
   /** Files found up to date and left alone. */
   skipped: number;
   /** Bytes copied. */
   bytes: number;
-  error?: string;
-  errorName?: string;
-}
-
-/** A worker failed to copy a file. */
-export class CopyError extends Error {
-  constructor(message: string, name: string) {
-    super(message);
-    this.name = name === "Error" ? "CopyError" : name;
-  }
 }
 
 const BATCH = 128;
 const WORKER_URL = new URL("./_copy_worker.ts", import.meta.url);
-
-/** A single-file bundle has no worker script next to it: copy in-thread. */
-function workerScriptExists(): boolean {
-  if (WORKER_URL.protocol !== "file:") return true;
-  try {
-    return Deno.statSync(WORKER_URL).isFile;
-  } catch {
-    return false;
-  }
-}
-const IN_FLIGHT_PER_WORKER = 2;
 
 /**
  * Copies files, first on the calling thread, then, once a tree proves big,
@@ -81,18 +64,10 @@ const IN_FLIGHT_PER_WORKER = 2;
  */
 export class CopyPool {
   readonly #destRoot: string;
-  readonly #size: number;
   readonly #verified = new Set<string>();
-  #workers: Worker[] = [];
-  #pending = new Map<
-    number,
-    { resolve: () => void; reject: (e: Error) => void }
-  >();
-  #inFlight: Promise<void>[] = [];
+  readonly #pool: WorkerPool<CopyBatch, CopyResult> | undefined;
   #batch: CopyItem[] = [];
-  #nextId = 0;
   #seen = 0;
-  #failure: Error | undefined;
   /** Files copied so far. */
   copied = 0;
   /** Files found up to date. */
@@ -102,17 +77,24 @@ export class CopyPool {
 
   constructor(destRoot: string, options: { workers?: number } = {}) {
     this.#destRoot = destRoot;
-    this.#size = workerScriptExists() ? options.workers ?? 2 : 0;
+    const size = workerScriptExists(WORKER_URL) ? options.workers ?? 2 : 0;
+    this.#pool = size > 0
+      ? new WorkerPool<CopyBatch, CopyResult>(WORKER_URL, size, (answer) => {
+        this.copied += answer.done - answer.skipped;
+        this.skipped += answer.skipped;
+        this.bytes += answer.bytes;
+      })
+      : undefined;
   }
 
   /** Starts the workers now, so their start-up overlaps the tree walk. */
   warm(): void {
-    if (this.#size > 0 && this.#workers.length === 0) this.#start();
+    this.#pool?.warm();
   }
 
   /** Queues one file; resolves when the pool has room for more. */
   async add(item: CopyItem): Promise<void> {
-    if (this.#failure) throw this.#failure;
+    if (this.#pool?.failure) throw this.#pool.failure;
     // The up-to-date check is one lstat: cheaper here than a message to a
     // worker, so only files that need copying ever leave this thread.
     if (item.check) {
@@ -126,7 +108,7 @@ export class CopyPool {
       item = { ...item, check: false };
     }
     this.#seen++;
-    if (this.#size === 0 || this.#seen <= BATCH) {
+    if (!this.#pool || this.#seen <= BATCH) {
       // Small trees never pay the worker start-up.
       if (copyIfNeeded(item, this.#destRoot, { verified: this.#verified })) {
         this.copied++;
@@ -140,71 +122,23 @@ export class CopyPool {
 
   async #flush(): Promise<void> {
     if (this.#batch.length === 0) return;
-    if (this.#workers.length === 0) this.#start();
-    while (
-      this.#inFlight.length >= this.#workers.length * IN_FLIGHT_PER_WORKER
-    ) {
-      await Promise.race(this.#inFlight);
-    }
-    const id = this.#nextId++;
-    const batch: CopyBatch = {
-      id,
-      destRoot: this.#destRoot,
-      items: this.#batch,
-    };
+    const items = this.#batch;
     this.#batch = [];
-    const promise = new Promise<void>((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
-    });
-    const tracked = promise.finally(() => {
-      this.#inFlight = this.#inFlight.filter((p) => p !== tracked);
-    });
-    tracked.catch(() => {});
-    this.#inFlight.push(tracked);
-    this.#workers[id % this.#workers.length].postMessage(batch);
-  }
-
-  #start(): void {
-    for (let i = 0; i < this.#size; i++) {
-      const worker = new Worker(WORKER_URL, {
-        type: "module",
-      });
-      worker.onmessage = (event: MessageEvent<CopyResult>) => {
-        const waiter = this.#pending.get(event.data.id);
-        if (!waiter) return;
-        this.#pending.delete(event.data.id);
-        if (event.data.error !== undefined) {
-          const error = new CopyError(
-            event.data.error,
-            event.data.errorName ?? "Error",
-          );
-          this.#failure ??= error;
-          waiter.reject(error);
-        } else {
-          this.copied += event.data.done - event.data.skipped;
-          this.skipped += event.data.skipped;
-          this.bytes += event.data.bytes;
-          waiter.resolve();
-        }
-      };
-      this.#workers.push(worker);
-    }
+    await this.#pool!.post({ id: 0, destRoot: this.#destRoot, items });
   }
 
   /** Copies what is left and waits for every batch; stops the workers. */
   async finish(): Promise<void> {
     try {
       await this.#flush();
-      await Promise.all(this.#inFlight);
-      if (this.#failure) throw this.#failure;
+      await this.#pool?.drain();
     } finally {
-      this.close();
+      await this.close();
     }
   }
 
-  /** Stops the workers (batches in flight are abandoned). */
-  close(): void {
-    for (const worker of this.#workers) worker.terminate();
-    this.#workers = [];
+  /** Stops the workers once the batches in flight are done. */
+  close(): Promise<void> {
+    return this.#pool?.close() ?? Promise.resolve();
   }
 }

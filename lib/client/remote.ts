@@ -45,7 +45,11 @@ import {
   DataPlaneUnreachableError,
   dialDataPlane,
 } from "../wire/data_plane.ts";
-import { GrpcReceiver, Receiver } from "../transfer/receiver.ts";
+import {
+  GrpcReceiver,
+  PLAN_AHEAD_FILES,
+  Receiver,
+} from "../transfer/receiver.ts";
 import { Sender } from "../transfer/sender.ts";
 import { hostPort, type RemoteAddress } from "./address.ts";
 import {
@@ -99,6 +103,8 @@ type PushCall = grpc.ClientDuplexStream<ClientPushRequest, ServerPushResponse>;
 type PullCall = grpc.ClientDuplexStream<ClientPullRequest, ServerPullResponse>;
 
 const NEED_BATCH = 1000;
+/** Workers writing a pull's small files (see `ReceiveSinkOptions.writers`). */
+const PULL_WRITERS = 2;
 
 function transferOptions(options: RemoteTransferOptions) {
   return create(TransferOptionsSchema, {
@@ -290,12 +296,13 @@ async function readNeeds(
       for (const path of payload.value.paths) {
         if (!sender.need(path)) {
           throw new RemoteError(
-            `the daemon asked for ${path}, which was not offered`,
+            `the daemon asked for ${path}, which was not offered (or not in order, or twice)`,
             13,
             false,
           );
         }
       }
+      sender.forget(Number(payload.value.decided));
       options.progress?.total(sender.needed, sender.neededBytes);
       // A dry run's summary follows its last batch.
       if (payload.value.last && !options.dryRun) return undefined;
@@ -562,6 +569,8 @@ async function pullTree(
   let acked = 0;
   let ackOn = false;
   const sinkOptions = {
+    // Small files are written by two Workers with sync calls.
+    writers: PULL_WRITERS,
     onFile: () => progress?.file(),
     onBytes(n: number) {
       progress?.bytes(n);
@@ -577,17 +586,25 @@ async function pullTree(
   };
   const tcp = negotiation?.transport === Transport.TCP;
   const conns = tcp ? await dialOrWarn(negotiation!, src, options) : undefined;
+  if (conns) receiver.pace(PLAN_AHEAD_FILES);
   const receiving = conns &&
-    receiver.receiveTcp(conns, receiver.sinks(conns.length, sinkOptions));
+    receiver.receiveTcp(conns, receiver.sinks(conns.length, sinkOptions))
+      .finally(() => receiver.pace(Infinity));
   receiving?.catch(() => {});
   let batch: string[] = [];
+  let told = 0;
   const flush = async () => {
-    if (batch.length === 0) return;
+    const decided = receiver.decided;
+    if (dryRun || (batch.length === 0 && decided === told)) return;
     const paths = batch;
     batch = [];
+    told = decided;
     await writeMessage(
       call,
-      pullRequest({ case: "need", value: create(FileListSchema, { paths }) }),
+      pullRequest({
+        case: "need",
+        value: create(FileListSchema, { paths, decided: BigInt(decided) }),
+      }),
     );
   };
   await receiver.plan(
@@ -610,6 +627,7 @@ async function pullTree(
         await flush();
       }
     },
+    flush,
   );
   await flush();
   const manifestMs = performance.now() - t0;

@@ -97,16 +97,17 @@ async function readNeedList(
     }
     for (const raw of message.payload.value.paths) {
       const p = normalizeRelative(raw);
-      if (!sender.offered(p)) {
+      if (!sender.need(p)) {
         throw protocolError(
           `Need list names ${
             JSON.stringify(raw)
-          }, which is not in the manifest`,
+          }, which is not in the manifest (or not in its order, or twice)`,
         );
       }
-      // Asked twice is no error; each needed path is one string held.
-      if (sender.need(p)) ticket.charge(NEED_COST);
+      // Each needed path is one entry held until it is sent.
+      ticket.charge(NEED_COST);
     }
+    sender.forget(Number(message.payload.value.decided));
   }
 }
 

@@ -4,7 +4,11 @@ import { create } from "../deps/protobuf.ts";
 import { sweepTemps } from "../fs/atomic_write.ts";
 import { normalizeRelative } from "../fs/safe_path.ts";
 import { ContainedRoot } from "../fs/contained_root.ts";
-import { GrpcReceiver, Receiver } from "../transfer/receiver.ts";
+import {
+  GrpcReceiver,
+  PLAN_AHEAD_FILES,
+  Receiver,
+} from "../transfer/receiver.ts";
 import {
   AckSchema,
   type ClientPushRequest,
@@ -155,15 +159,23 @@ async function planPush(
   receiver: Receiver,
 ): Promise<void> {
   let paths: string[] = [];
+  let told = 0;
   const flush = async (last: boolean) => {
-    if (paths.length === 0 && !last) return;
+    // What is named goes with how far the plan has decided.
+    const decided = receiver.decided;
+    if (paths.length === 0 && !last && decided === told) return;
     const batch = paths;
     paths = [];
+    told = decided;
     await writeMessage(
       call,
       pushMessage({
         case: "fileList",
-        value: create(FileListSchema, { paths: batch, last }),
+        value: create(FileListSchema, {
+          paths: batch,
+          last,
+          decided: BigInt(decided),
+        }),
       }),
     );
   };
@@ -178,6 +190,7 @@ async function planPush(
         await flush(false);
       }
     },
+    () => flush(false),
   );
   await flush(true);
 }
@@ -232,10 +245,11 @@ async function receivePush(
   // The client dials at once; frames come as the need list names files.
   let tcpDone = data?.connections().then((conns) => {
     tcpIn = true;
+    receiver.pace(PLAN_AHEAD_FILES);
     return receiver.receiveTcp(
       conns,
       receiver.sinks(conns.length, sinkOptions),
-    );
+    ).finally(() => receiver.pace(Infinity));
   });
   tcpDone?.catch(() => {});
   await planPush(call, guard.reader, receiver);

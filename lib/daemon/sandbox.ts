@@ -16,6 +16,17 @@ export const ENV_ALLOW = [
 ];
 
 /**
+ * V8 heap settings for blit's processes (the daemon's sandbox, and the
+ * `blit`/`daemon` tasks): a 4 MiB young generation and a 30% heap-growing
+ * factor keep the garbage of a big manifest near the live data. Measured
+ * on a 300,000-file push: peak RSS 231 -> 166 MiB (client) and 290 -> 187
+ * MiB (daemon), time unchanged within noise; `--optimize-for-size` saved
+ * more but made no-ops ~25% slower.
+ */
+export const V8_FLAGS =
+  "--v8-flags=--max-semi-space-size=4,--heap-growing-percent=30";
+
+/**
  * The permission flags the daemon runs with: read on its modules, config
  * and state dir; write on writable modules and the state dir; net on its
  * listen address only; env on the variables it reads; nothing else (no
@@ -45,6 +56,7 @@ export function sandboxFlags(config: DaemonConfig, stateDir: string): string[] {
     `--allow-write=${write.join(",")}`,
     `--allow-net=${bracketHost(config.bind)}`,
     `--allow-env=${ENV_ALLOW.join(",")}`,
+    V8_FLAGS,
   ];
   if (config.zeroCopy) flags.push("--allow-ffi");
   return flags;

@@ -1,5 +1,5 @@
 import { assertEquals } from "../../tests/_assert.ts";
-import { sandboxFlags } from "./sandbox.ts";
+import { sandboxFlags, V8_FLAGS } from "./sandbox.ts";
 import { DEFAULT_LIMITS } from "./config.ts";
 
 Deno.test("sandboxFlags: read/write scoped to modules and state, net to the bind address", () => {
@@ -36,5 +36,13 @@ Deno.test("sandboxFlags: read/write scoped to modules and state, net to the bind
     "--allow-write=/srv/rw,/var/lib/blit",
     "--allow-net=[::1]",
     "--allow-env=GRPC_*,grpc_*,NODE_*,BLIT_DAEMON_*,BLIT_DISABLE_PERF_HISTORY",
+    V8_FLAGS,
   ]);
+  // The `blit` and `daemon` tasks run with the same heap settings.
+  const tasks = JSON.parse(
+    Deno.readTextFileSync(new URL("../../deno.json", import.meta.url)),
+  ).tasks;
+  for (const task of ["blit", "daemon"]) {
+    assertEquals(tasks[task].includes(` ${V8_FLAGS} `), true, task);
+  }
 });

@@ -57,14 +57,15 @@ function lookup(
 }
 
 // Called right after lookup(), in the same synchronous turn: a contained
-// root's working directory still holds the entry's parent.
-async function differs(
+// root's working directory still holds the entry's parent. Answers at
+// once unless a file must be hashed (no promise per entry on a no-op).
+function differs(
   root: TreeRoot,
   info: Deno.FileInfo,
   entry: FileEntry,
   options: NeedListOptions,
   verified?: Set<string>,
-): Promise<boolean> {
+): boolean | Promise<boolean> {
   switch (entry.kind) {
     case "dir":
       return true; // cheap to re-apply; mode and mtime are set at the end
@@ -81,9 +82,9 @@ async function differs(
           return true;
         }
         // Opened before the first await: the handle, not a path, is hashed.
-        return !sameHash(
-          entry.hash,
-          await hashFile(openForRead(root, entry.path)),
+        const hash = entry.hash;
+        return hashFile(openForRead(root, entry.path)).then((digest) =>
+          !sameHash(hash, digest)
         );
       }
       return fileDiffers(info, entry);
@@ -150,7 +151,7 @@ export function lstatIfExists(abs: string): Deno.FileInfo | undefined {
  * ```
  */
 export class NeedListStream extends TransformStream<FileEntry, FileEntry> {
-  #skipped = { count: 0 };
+  #counts = { skipped: 0, decided: 0, passed: 0 };
 
   /** A need list against the tree at `destRoot`. */
   constructor(destRoot: TreeRoot, options: NeedListOptions = {}) {
@@ -159,7 +160,15 @@ export class NeedListStream extends TransformStream<FileEntry, FileEntry> {
         `destRoot must be a non-empty path, got ${JSON.stringify(destRoot)}`,
       );
     }
-    const skipped = { count: 0 };
+    const counts = { skipped: 0, decided: 0, passed: 0 };
+    const pass = (
+      entry: FileEntry,
+      controller: TransformStreamDefaultController<FileEntry>,
+    ) => {
+      counts.passed++;
+      counts.decided++;
+      controller.enqueue(entry);
+    };
     // Directories found missing: their contents are missing too, which
     // saves an lstat (and a thrown NotFound) per entry on fresh copies.
     const missing = new Set<string>();
@@ -170,7 +179,7 @@ export class NeedListStream extends TransformStream<FileEntry, FileEntry> {
       ? new Set<string>()
       : undefined;
     super({
-      async transform(entry, controller) {
+      transform(entry, controller) {
         // A link listed where a checked directory was (a hostile peer's
         // manifest): nothing checked before it can be trusted now.
         if (entry.kind === "symlink" && verified?.has(entry.path)) {
@@ -180,25 +189,42 @@ export class NeedListStream extends TransformStream<FileEntry, FileEntry> {
         if (slash > 0 && missing.has(entry.path.slice(0, slash))) {
           normalizeRelative(entry.path); // still refuse hostile paths
           if (entry.kind === "dir") missing.add(entry.path);
-          controller.enqueue(entry);
+          pass(entry, controller);
           return;
         }
         const info = lookup(destRoot, entry.path, verified);
         if (!info) {
           if (entry.kind === "dir") missing.add(entry.path);
-          controller.enqueue(entry);
-        } else if (await differs(destRoot, info, entry, options, verified)) {
-          controller.enqueue(entry);
-        } else {
-          skipped.count++;
+          pass(entry, controller);
+          return;
         }
+        const decide = (changed: boolean) => {
+          if (changed) pass(entry, controller);
+          else {
+            counts.skipped++;
+            counts.decided++;
+          }
+        };
+        const changed = differs(destRoot, info, entry, options, verified);
+        if (typeof changed === "boolean") decide(changed);
+        else return changed.then(decide);
       },
     });
-    this.#skipped = skipped;
+    this.#counts = counts;
   }
 
   /** Files and links left alone because they were up to date. */
   get skipped(): number {
-    return this.#skipped.count;
+    return this.#counts.skipped;
+  }
+
+  /** Entries decided so far (passed on or skipped), in input order. */
+  get decided(): number {
+    return this.#counts.decided;
+  }
+
+  /** Entries passed on so far. */
+  get passed(): number {
+    return this.#counts.passed;
   }
 }

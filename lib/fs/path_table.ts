@@ -51,6 +51,40 @@ class HashIndex {
     return true;
   }
 
+  /**
+   * Removes `path`; returns its value, or -1 when it was not there. The
+   * entries after it in its probe run move back (no tombstones), so the
+   * table stays as fast as if it had never held it.
+   */
+  remove(path: string): number {
+    const hi = hash32(path, 0x9747b28c);
+    const lo = (hash32(path, 0x1b873593) | 1) >>> 0;
+    let hole = this.#slot(hi, lo);
+    const value = this.#values[hole];
+    if (value < 0) return -1;
+    this.#values[hole] = -1;
+    this.#count--;
+    const mask = this.#mask;
+    // Bounded by the table size, like a probe.
+    for (let next = (hole + 1) & mask, n = 0; n <= mask; n++) {
+      if (this.#values[next] < 0) break;
+      const home = (this.#keys[next * 2] ^ this.#keys[next * 2 + 1]) & mask;
+      // Moves back unless its home lies cyclically in (hole, next].
+      const stays = hole <= next
+        ? hole < home && home <= next
+        : hole < home || home <= next;
+      if (!stays) {
+        this.#keys[hole * 2] = this.#keys[next * 2];
+        this.#keys[hole * 2 + 1] = this.#keys[next * 2 + 1];
+        this.#values[hole] = this.#values[next];
+        this.#values[next] = -1;
+        hole = next;
+      }
+      next = (next + 1) & mask;
+    }
+    return value;
+  }
+
   /** Bytes held. */
   get bytes(): number {
     return this.#keys.byteLength + this.#values.byteLength;
@@ -146,7 +180,9 @@ export class FileTable {
   #mtime = new Float64Array(1024);
   #mode = new Uint32Array(1024);
   #done = new Uint8Array(1024);
+  /** Rows used so far; rows of deleted entries are reused first. */
   #count = 0;
+  #free: number[] = [];
   #taken = 0;
 
   /**
@@ -159,15 +195,34 @@ export class FileTable {
     if (entry.kind !== "file") {
       throw new TypeError(`FileTable holds regular files, got ${entry.kind}`);
     }
-    if (this.#count === this.#size.length) this.#grow();
-    if (!this.#index.insert(path, this.#count)) {
+    if (this.#free.length === 0 && this.#count === this.#size.length) {
+      this.#grow();
+    }
+    const row = this.#free.length > 0 ? this.#free.pop()! : this.#count;
+    if (!this.#index.insert(path, row)) {
+      if (row !== this.#count) this.#free.push(row);
       throw new RangeError(`${path} is listed twice`);
     }
-    this.#size[this.#count] = entry.size;
-    this.#mtime[this.#count] = entry.mtimeMs;
-    this.#mode[this.#count] = entry.mode;
-    this.#count++;
+    if (row === this.#count) this.#count++;
+    this.#size[row] = entry.size;
+    this.#mtime[row] = entry.mtimeMs;
+    this.#mode[row] = entry.mode;
+    this.#done[row] = 0;
     return this;
+  }
+
+  /**
+   * Forgets `path` (its row is reused by the next `set`), so a table
+   * that entries leave as they are dealt with stays as small as what is
+   * outstanding. Returns whether it was there.
+   */
+  delete(path: string): boolean {
+    const row = this.#index.remove(path);
+    if (row < 0) return false;
+    if (this.#done[row] === 1) this.#taken--;
+    this.#done[row] = 0;
+    this.#free.push(row);
+    return true;
   }
 
   /** Whether `path` is in the table. */
@@ -205,12 +260,12 @@ export class FileTable {
 
   /** Entries in the table. */
   get size(): number {
-    return this.#count;
+    return this.#index.count;
   }
 
   /** Entries not taken yet. */
   get pending(): number {
-    return this.#count - this.#taken;
+    return this.#index.count - this.#taken;
   }
 
   /** Bytes held (for memory budgets). */

@@ -60,3 +60,46 @@ Deno.test("FileTable: entries come back exact under the name asked; take is once
     TypeError,
   );
 });
+
+Deno.test("FileTable.delete: a sliding window of 1,000 over 200,000 paths stays small and exact", () => {
+  const table = new FileTable();
+  const entry = (i: number) => ({
+    path: "",
+    kind: "file" as const,
+    size: i,
+    mtimeMs: i * 2,
+    mode: 0o644,
+  });
+  const small = new FileTable();
+  for (let i = 0; i < 1000; i++) small.set(name(i), entry(i));
+  for (let i = 0; i < 200_000; i++) {
+    table.set(name(i), entry(i));
+    if (i % 3 === 0) table.take(name(i));
+    if (i >= 1000) {
+      // Out of order now and then: removal must not strand other keys.
+      const gone = i % 7 === 0 ? [i - 500, i - 1000] : [i - 1000];
+      for (const g of gone) {
+        if (table.has(name(g))) assertEquals(table.delete(name(g)), true);
+      }
+    }
+  }
+  assertEquals(table.delete("never/there"), false);
+  // Everything still in is found with its own values; nothing deleted is.
+  let found = 0;
+  for (let i = 0; i < 200_000; i++) {
+    const got = table.get(name(i));
+    if (got) {
+      assertEquals([got.size, got.mtimeMs], [i, i * 2]);
+      found++;
+    }
+  }
+  assertEquals(found, table.size);
+  assertEquals(table.size <= 1000, true);
+  assertEquals(
+    table.pending,
+    [...Array(200_000).keys()].filter((i) => table.has(name(i)) && i % 3 !== 0)
+      .length,
+  );
+  // Rows are reused: no bigger than a table that only ever held 1,000.
+  assertEquals(table.bytes <= small.bytes * 2, true);
+});

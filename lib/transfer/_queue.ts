@@ -30,6 +30,11 @@ export class WorkQueue<T> implements AsyncIterable<T> {
     this.#notify();
   }
 
+  /** Whether a take would wait: nothing queued and not closed. */
+  get idle(): boolean {
+    return this.#head >= this.#items.length && !this.#closed;
+  }
+
   /** Whether close() or fail() was called. */
   get closed(): boolean {
     return this.#closed;

@@ -60,6 +60,16 @@ export function pathCost(path: string): number {
   return path.length * 3 + 160;
 }
 
+/** Entries between the plan's progress calls (see `Receiver.decided`). */
+const PROGRESS_EVERY = 4096;
+
+/**
+ * How many needed files a paced plan may name ahead of those committed
+ * (see {@linkcode Receiver.pace}): enough to keep parallel streams of
+ * small files busy, few enough that memory stays flat in the tree size.
+ */
+export const PLAN_AHEAD_FILES = 8192;
+
 /** Bytes a mirror keep-set slot costs, amortized. */
 const KEEP_COST = 24;
 /** Bytes a need-table row costs, amortized. */
@@ -94,9 +104,17 @@ export class Receiver {
   readonly #dirs: FileEntry[] = [];
   readonly #expected: FileTable | Map<string, FileEntry>;
   #links = 0;
+  /** Files the plan named (the table forgets them as they land). */
+  #needed = 0;
   #bytes = 0;
   #skipped = 0;
   #sink: ReceiveSink | undefined;
+  #ahead = Infinity;
+  #wake: (() => void) | undefined;
+  #needList: NeedListStream | undefined;
+  /** Entries the last stage has handled (named if needed). */
+  #handled = 0;
+  #decided = 0;
 
   /** A receiver writing under `root`. */
   constructor(root: TreeRoot, options: ReceiverOptions = {}) {
@@ -110,7 +128,7 @@ export class Receiver {
 
   /** Files the plan asked for. */
   get needed(): number {
-    return this.#expected.size;
+    return this.#needed;
   }
 
   /** Body bytes the plan asked for. */
@@ -119,15 +137,61 @@ export class Receiver {
   }
 
   /**
+   * Keeps `plan()` at most `files` needed files ahead of the files the
+   * sinks have committed, for a data path running alongside the plan:
+   * neither side then holds a whole tree's need list (the manifest waits
+   * in flow control). `Infinity` lifts it; call that when the data path
+   * ends or is abandoned, or a waiting plan never resumes.
+   */
+  pace(files: number): void {
+    this.#ahead = files;
+    this.#room();
+  }
+
+  /**
+   * How many manifest entries (every kind, in manifest order) are decided
+   * and, if needed, already named: the sender may forget the files among
+   * them it was not asked for. Never ahead of a need still to be named.
+   */
+  get decided(): number {
+    const needList = this.#needList;
+    // Only when every entry the need list passed on has been handled is
+    // its count safe; else the last safe one stands.
+    if (needList && this.#handled === needList.passed) {
+      this.#decided = needList.decided;
+    }
+    return this.#decided;
+  }
+
+  /** Needed files not yet committed. */
+  #outstanding(): number {
+    return this.#needed - (this.#sink?.stats.files ?? 0);
+  }
+
+  /** Resumes a waiting plan once the sinks are half-way through. */
+  #room(): void {
+    if (this.#wake && this.#outstanding() <= this.#ahead / 2) {
+      const wake = this.#wake;
+      this.#wake = undefined;
+      wake();
+    }
+  }
+
+  /**
    * Reads `manifest` through the need list: directories and links are
    * applied at once (not in a dry run), and `need` is called with the
-   * offered path of each file still to come, in manifest order.
+   * offered path of each file still to come, in manifest order. Paced
+   * (see {@linkcode Receiver.pace}), it calls `flush` before waiting, so
+   * the sender has every path named so far; it also calls it every
+   * 4,096 entries, for the sender to hear {@linkcode Receiver.decided}
+   * even when nothing is needed.
    *
    * @throws {RangeError} when the manifest lists a file twice.
    */
   async plan(
     manifest: ReadableStream<FileEntry>,
     need: (path: string) => Promise<void> | void,
+    flush?: () => Promise<void> | void,
   ): Promise<void> {
     const options = this.#options;
     const root = this.#root;
@@ -135,28 +199,42 @@ export class Receiver {
     const mirror = options.mirror ?? false;
     let offered: string | undefined;
     let count = 0;
+    let seen = 0;
+    const nameEntry = (
+      entry: FileEntry,
+      controller: TransformStreamDefaultController<FileEntry>,
+    ) => {
+      if (options.rename !== undefined) {
+        if (++count > 1) {
+          throw new RangeError("A single-file transfer lists one entry");
+        }
+        offered = entry.path;
+        entry.path = options.rename;
+      }
+      options.onEntry?.(entry);
+      if (mirror) {
+        options.charge?.(KEEP_COST);
+        this.#keep.add(entry.path);
+      }
+      controller.enqueue(entry);
+    };
     const named = manifest.pipeThrough(
       new TransformStream<FileEntry, FileEntry>({
         transform: (entry, controller) => {
-          if (options.rename !== undefined) {
-            if (++count > 1) {
-              throw new RangeError("A single-file transfer lists one entry");
+          if (++seen % PROGRESS_EVERY === 0 && flush) {
+            const flushed = flush();
+            if (flushed) {
+              return flushed.then(() => nameEntry(entry, controller));
             }
-            offered = entry.path;
-            entry.path = options.rename;
           }
-          options.onEntry?.(entry);
-          if (mirror) {
-            options.charge?.(KEEP_COST);
-            this.#keep.add(entry.path);
-          }
-          controller.enqueue(entry);
+          nameEntry(entry, controller);
         },
       }),
     );
     const needList = new NeedListStream(root, {
       checksum: options.checksum ?? false,
     });
+    this.#needList = needList;
     await named.pipeThrough(needList).pipeTo(
       new WritableStream<FileEntry>({
         write: async (entry) => {
@@ -178,8 +256,17 @@ export class Receiver {
               throw new RangeError(`Manifest lists ${key} twice`);
             }
             this.#expected.set(key, entry);
+            this.#needed++;
             this.#bytes += entry.size;
             await need(key);
+          }
+          // Named (if needed): now counted in `decided`.
+          this.#handled++;
+          if (entry.kind === "file" && this.#outstanding() > this.#ahead) {
+            await flush?.();
+            while (this.#outstanding() > this.#ahead / 2) {
+              await new Promise<void>((resolve) => this.#wake = resolve);
+            }
           }
         },
       }),
@@ -209,7 +296,13 @@ export class Receiver {
       this.#root,
       this.#options.dryRun ? new Map() : this.#expected,
       count,
-      options,
+      {
+        ...options,
+        onFile: (entry) => {
+          options.onFile?.(entry);
+          this.#room();
+        },
+      },
     );
     this.#sink = sinks[0];
     return sinks;
@@ -266,7 +359,7 @@ export class Receiver {
     }
     const stats = this.#sink?.stats;
     return {
-      files: (dryRun ? this.#expected.size : stats?.files ?? 0) + this.#links,
+      files: (dryRun ? this.#needed : stats?.files ?? 0) + this.#links,
       bytes: dryRun ? this.#bytes : stats?.bytes ?? 0,
       deleted,
       skipped: this.#skipped,

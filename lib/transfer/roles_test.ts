@@ -139,13 +139,21 @@ Deno.test("roles: frames over a socket; a mirror deletes after, a dry run only c
 
 Deno.test("roles: what the peer may not do", async () => {
   const { work, src, dst } = tree();
+  // Needs come in manifest order: a path asked twice, behind one already
+  // named, or never offered is refused.
   const sender = new Sender(src);
   await sender.offer(enumerate(src), () => Promise.resolve());
-  // A need for a path never offered, or asked twice.
-  assertEquals(sender.need("nope"), false);
-  assertEquals(sender.offered("nope"), false);
+  assertEquals(sender.held, 3); // a.txt, d/big, d/e/c
   assertEquals(sender.need("a.txt"), true);
   assertEquals(sender.need("a.txt"), false);
+  const behind = new Sender(src);
+  await behind.offer(enumerate(src), () => Promise.resolve());
+  assertEquals(behind.need("d/big"), true);
+  assertEquals(behind.need("a.txt"), false);
+  const never = new Sender(src);
+  await never.offer(enumerate(src), () => Promise.resolve());
+  assertEquals(never.need("nope"), false);
+  assertEquals(never.held, 0);
   // A manifest that lists a file twice.
   const twice = new Receiver(dst);
   const entry = {
@@ -211,4 +219,125 @@ Deno.test("roles: what the peer may not do", async () => {
     false,
   );
   Deno.removeSync(work, { recursive: true });
+});
+
+/** Lets every pending callback, microtask and stream hop run. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 0));
+}
+
+Deno.test("Receiver.pace: the plan names at most N files ahead of those committed, flushing before it waits", async () => {
+  const dst = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    const entries = Array.from({ length: 50 }, (_, i) => ({
+      path: `f${String(i).padStart(2, "0")}`,
+      kind: "file" as const,
+      size: 1,
+      mtimeMs: 0,
+      mode: 0o644,
+    }));
+    const receiver = new Receiver(dst);
+    receiver.pace(8);
+    const writer = receiver.sink().getWriter();
+    const named: string[] = [];
+    const flushedAt: number[] = [];
+    let planned = false;
+    const planning = receiver.plan(
+      ReadableStream.from(entries.map((e) => ({ ...e }))),
+      (path) => {
+        named.push(path);
+      },
+      () => {
+        flushedAt.push(named.length);
+      },
+    ).then(() => planned = true);
+    const deliver = async (from: number, to: number) => {
+      for (const e of entries.slice(from, to)) {
+        await writer.write([{ type: "file", entry: { ...e } }, {
+          type: "data",
+          bytes: new Uint8Array([1]),
+        }]);
+      }
+    };
+    await settle();
+    assertEquals([named.length, flushedAt, planned], [9, [9], false]);
+    await deliver(0, 4); // 5 outstanding: more than half of 8, still waiting
+    await settle();
+    assertEquals(named.length, 9);
+    await deliver(4, 5); // 4 outstanding: it resumes, up to 9 ahead again
+    await settle();
+    assertEquals([named.length, flushedAt], [14, [9, 14]]);
+    receiver.pace(Infinity); // the data path ended: no more waiting
+    await planning;
+    assertEquals(named.length, 50);
+    await deliver(5, 50);
+    await writer.write({ type: "end" });
+    await writer.close();
+    const result = await receiver.finish();
+    assertEquals([result.files, result.bytes], [50, 50]);
+  } finally {
+    Deno.removeSync(dst, { recursive: true });
+  }
+});
+
+Deno.test("decided: the sender forgets what the receiver passed over, never a file it will still name", async () => {
+  const work = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    const src = `${work}/src`;
+    const dst = `${work}/dst`;
+    Deno.mkdirSync(`${src}/d`, { recursive: true });
+    Deno.mkdirSync(`${dst}/d`, { recursive: true });
+    // 9,000 files; the destination has every one but each 7th, up to date.
+    for (let i = 0; i < 9000; i++) {
+      const name = `d/f${String(i).padStart(5, "0")}`;
+      Deno.writeTextFileSync(`${src}/${name}`, `${i}`);
+      Deno.utimeSync(`${src}/${name}`, 1_500_000_000, 1_500_000_000 + i);
+      if (i % 7 !== 0) {
+        Deno.writeTextFileSync(`${dst}/${name}`, `${i}`);
+        Deno.utimeSync(`${dst}/${name}`, 1_500_000_000, 1_500_000_000 + i);
+      }
+    }
+    const sender = new Sender(src);
+    const receiver = new Receiver(dst);
+    // The manifest crosses a batch at a time while the plan runs.
+    const payloads: ManifestPayload[] = [];
+    let wake: (() => void) | undefined;
+    const offering = sender.offer(enumerate(src), (p) => {
+      payloads.push(p);
+      wake?.();
+      return Promise.resolve();
+    });
+    let batch: string[] = [];
+    let peak = 0;
+    let reports = 0;
+    const flush = () => {
+      // What the wire carries: the paths named, then how far it decided.
+      for (const path of batch) assertEquals(sender.need(path), true, path);
+      batch = [];
+      sender.forget(receiver.decided);
+      peak = Math.max(peak, sender.held);
+      reports++;
+    };
+    await receiver.plan(
+      manifestStream(async () => {
+        while (payloads.length === 0) {
+          await new Promise<void>((r) => wake = r);
+        }
+        return payloads.shift();
+      }),
+      (path) => {
+        batch.push(path);
+      },
+      flush,
+    );
+    await offering;
+    flush();
+    assertEquals(receiver.decided, 9001); // d and every file
+    assertEquals([sender.needed, sender.held], [1286, 0]);
+    // Progress came while planning: the sender never held the whole tree.
+    assertEquals(reports >= 3, true);
+    assertEquals(peak < 9000, true);
+  } finally {
+    Deno.removeSync(work, { recursive: true });
+  }
 });

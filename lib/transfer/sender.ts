@@ -3,7 +3,6 @@
 // over the TCP data plane or as gRPC FileData chunks.
 import type { FileEntry } from "../fs/entry.ts";
 import type { TreeRoot } from "../fs/contained_root.ts";
-import { FileTable } from "../fs/path_table.ts";
 import { type ManifestPayload, sendManifest } from "../rpc/convert.ts";
 import type { SendWindow } from "../rpc/call_io.ts";
 import { sendFrames } from "../wire/frame_io.ts";
@@ -28,9 +27,60 @@ export interface SenderOptions {
 }
 
 /**
+ * The files offered and not yet needed or passed over, in manifest order
+ * with their ordinals: needs come in that order, so a need drops the
+ * files before it, and the receiver's `decided` count drops the rest.
+ * Holds what is in flight, not the tree.
+ */
+class Offered {
+  #ordinals: number[] = [];
+  #entries: FileEntry[] = [];
+  #head = 0;
+
+  push(ordinal: number, entry: FileEntry): void {
+    this.#ordinals.push(ordinal);
+    this.#entries.push(entry);
+  }
+
+  /** The file `path`, taken, and every file before it dropped; or undefined. */
+  take(path: string): FileEntry | undefined {
+    while (this.#head < this.#entries.length) {
+      const entry = this.#drop();
+      if (entry.path === path) return entry;
+    }
+    return undefined;
+  }
+
+  /** Drops the files before ordinal `decided`. */
+  forget(decided: number): void {
+    while (
+      this.#head < this.#entries.length &&
+      this.#ordinals[this.#head] < decided
+    ) this.#drop();
+  }
+
+  get size(): number {
+    return this.#entries.length - this.#head;
+  }
+
+  #drop(): FileEntry {
+    const entry = this.#entries[this.#head];
+    this.#entries[this.#head] = undefined as unknown as FileEntry;
+    this.#head++;
+    // Compact now and then: what is held is what waits.
+    if (this.#head > 4096 && this.#head * 2 > this.#entries.length) {
+      this.#entries = this.#entries.slice(this.#head);
+      this.#ordinals = this.#ordinals.slice(this.#head);
+      this.#head = 0;
+    }
+    return entry;
+  }
+}
+
+/**
  * The send side of a transfer. `offer()` streams the manifest; `need()`
- * takes the receiver's need list a path at a time and `endNeeds()` closes
- * it; `sendTcp()` or `sendGrpc()` moves exactly the needed files' bytes,
+ * takes the receiver's need list a path at a time (in manifest order),
+ * `forget()` its progress, and `endNeeds()` closes it; `sendTcp()` or `sendGrpc()` moves exactly the needed files' bytes,
  * each file as soon as it is needed (bytes flow while the manifest is
  * still being compared).
  *
@@ -44,12 +94,13 @@ export interface SenderOptions {
  * const sender = new Sender(root);
  * await sender.offer([{ path: "a", kind: "file", size: 2, mtimeMs: 0, mode: 0o644 }], () => Promise.resolve());
  * if (!sender.need("a") || sender.need("a") || sender.neededBytes !== 2) throw new Error("example failed");
+ * if (sender.held !== 0) throw new Error("example failed");
  * ```
  */
 export class Sender {
   readonly #root: TreeRoot;
   readonly #options: SenderOptions;
-  readonly #files = new FileTable();
+  readonly #offered = new Offered();
   readonly #queue = new WorkQueue<FileEntry>();
   #needed = 0;
   #bytes = 0;
@@ -60,30 +111,51 @@ export class Sender {
     this.#options = options;
   }
 
-  /** Streams the manifest of `entries` through `write`; remembers the files. */
+  /**
+   * Streams the manifest of `entries` through `write`; remembers each file
+   * until the receiver needs it or has decided past it.
+   */
   async offer(
     entries: AsyncIterable<FileEntry> | Iterable<FileEntry>,
     write: (payload: ManifestPayload) => Promise<void>,
   ): Promise<void> {
-    await sendManifest(entries, write, { files: this.#files });
-  }
-
-  /** Whether `path` is a file the manifest offered. */
-  offered(path: string): boolean {
-    return this.#files.has(path);
+    const offered = this.#offered;
+    let ordinal = 0;
+    const counted = async function* () {
+      for await (const entry of entries) {
+        if (entry.kind === "file") offered.push(ordinal, entry);
+        ordinal++;
+        yield entry;
+      }
+    };
+    await sendManifest(counted(), write, { files: { set() {} } });
   }
 
   /**
-   * Marks the offered file `path` needed. Returns false when it already
-   * was (asked twice) or was never offered.
+   * Marks the offered file `path` needed; the files offered before it and
+   * not needed are forgotten (needs come in manifest order). Returns false
+   * when it was never offered, was already needed, or comes out of order.
    */
   need(path: string): boolean {
-    const entry = this.#files.take(path);
+    const entry = this.#offered.take(path);
     if (!entry) return false;
     this.#needed++;
     this.#bytes += entry.size;
     this.#queue.push(entry);
     return true;
+  }
+
+  /**
+   * The receiver has decided the first `decided` manifest entries: the
+   * files among them it did not need are forgotten.
+   */
+  forget(decided: number): void {
+    this.#offered.forget(decided);
+  }
+
+  /** Offered files still remembered (in flight to the receiver's decision). */
+  get held(): number {
+    return this.#offered.size;
   }
 
   /** The need list is complete: the data path ends after the last file. */
@@ -129,6 +201,7 @@ export class Sender {
         onBytes: options.onBytes,
         zeroCopy: this.#options.zeroCopy,
         idleMs: this.#options.idleMs,
+        idle: () => this.#queue.idle,
       });
     } finally {
       for (const conn of all) {

@@ -54,6 +54,14 @@ export interface SendFramesOptions {
   zeroCopyMin?: number;
   /** Gives up on a peer that takes nothing for this long. Default: 120000 ms. */
   idleMs?: number;
+  /**
+   * Whether the source of entries has none ready (the receiver is still
+   * deciding): buffered frames and partial batches then leave at once
+   * instead of waiting for a full buffer, so a receiver pacing itself on
+   * what has arrived always gets it. Default: never idle (a source that
+   * never waits on the peer).
+   */
+  idle?: () => boolean;
 }
 
 /**
@@ -143,11 +151,10 @@ export class FrameSink extends WritableStream<SendItem> {
       // trees of small files).
       async write(chunk) {
         try {
-          if ("range" in chunk) {
-            return await writeEntry(chunk.entry, chunk.range);
-          }
-          if (!Array.isArray(chunk)) return await writeEntry(chunk);
-          for (const entry of chunk) await writeEntry(entry);
+          if ("range" in chunk) await writeEntry(chunk.entry, chunk.range);
+          else if (!Array.isArray(chunk)) await writeEntry(chunk);
+          else for (const entry of chunk) await writeEntry(entry);
+          if (options.idle?.()) await flush();
         } catch (error) {
           socket?.close();
           throw error;
@@ -195,10 +202,23 @@ export const SPLIT_MIN = 8 * 1024 * 1024;
 export async function* sendItems(
   entries: Iterable<FileEntry> | AsyncIterable<FileEntry>,
   streams: number,
+  idle?: () => boolean,
 ): AsyncGenerator<SendItem> {
   let batch: FileEntry[] = [];
   let batchBytes = 0;
-  for await (const entry of entries) {
+  const source = Symbol.asyncIterator in entries
+    ? entries[Symbol.asyncIterator]()
+    : entries[Symbol.iterator]();
+  for (;;) {
+    // A partial batch leaves rather than wait on a source that has none.
+    if (batch.length > 0 && idle?.()) {
+      yield batch;
+      batch = [];
+      batchBytes = 0;
+    }
+    const next = await source.next();
+    if (next.done) break;
+    const entry = next.value;
     if (entry.kind !== "file") continue;
     if (entry.size < 1 << 20) {
       batch.push(entry);
@@ -257,7 +277,7 @@ export async function sendFrames(
 ): Promise<void> {
   const all = Array.isArray(conns) ? conns : [conns as Deno.Conn];
   if (all.length === 0) throw new RangeError("sendFrames needs a connection");
-  const items = sendItems(entries, all.length);
+  const items = sendItems(entries, all.length, options.idle);
   await Promise.all(all.map((conn) =>
     new ReadableStream<SendItem>({
       async pull(controller) {

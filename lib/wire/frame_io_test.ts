@@ -174,3 +174,28 @@ Deno.test("sendItems: ranges of 4-64 MiB that cover the file once, never more th
     file(1 << 30),
   ]);
 });
+
+Deno.test("sendItems: a partial batch leaves when the source has nothing ready", async () => {
+  const { WorkQueue } = await import("../transfer/_queue.ts");
+  const queue = new WorkQueue<FileEntry>();
+  const small = (path: string): FileEntry => ({
+    path,
+    kind: "file",
+    size: 1,
+    mtimeMs: 0,
+    mode: 0o644,
+  });
+  const items = sendItems(queue, 1, () => queue.idle);
+  queue.push(small("a"));
+  queue.push(small("b"));
+  queue.push(small("c"));
+  const first = await items.next();
+  assertEquals(
+    (first.value as FileEntry[]).map((e) => e.path),
+    ["a", "b", "c"],
+  );
+  queue.push(small("d"));
+  queue.close();
+  const rest = await Array.fromAsync({ [Symbol.asyncIterator]: () => items });
+  assertEquals(rest.flat().map((e) => (e as FileEntry).path), ["d"]);
+});

@@ -1,6 +1,7 @@
 // The receiving sink: frame events in, files atomically on disk.
 import type { FileEntry } from "../fs/entry.ts";
 import { AtomicFile, writeFileAtomic } from "../fs/atomic_write.ts";
+import { WritePool } from "../fs/write_pool.ts";
 import type { TreeRoot } from "../fs/contained_root.ts";
 import { FileTable } from "../fs/path_table.ts";
 import {
@@ -25,6 +26,12 @@ export interface ReceiveSinkOptions {
   onBytes?: (n: number) => void;
   /** Files up to this size are gathered in memory and written in one go. Default: 1 MiB. */
   smallFileBytes?: number;
+  /**
+   * Workers writing those small files with sync calls, off the event loop
+   * (a local destination only: a contained root's checked walk moves the
+   * process's working directory, which threads share). Default: 0.
+   */
+  writers?: number;
 }
 
 /** Files split into ranges that may be open at once (a hostile sender's bound). */
@@ -66,6 +73,8 @@ class Assembly {
    * root checks every walk itself.
    */
   readonly verified: Set<string> | undefined;
+  /** Small files' writers (see `writers`), for a local root only. */
+  readonly pool: WritePool | undefined;
   open: number;
 
   constructor(
@@ -89,6 +98,15 @@ class Assembly {
     this.small = small;
     this.open = sinks;
     this.verified = typeof root === "string" ? new Set() : undefined;
+    const writers = options.writers ?? 0;
+    this.pool = typeof root === "string" && writers > 0 &&
+        expected instanceof FileTable
+      ? new WritePool(root, {
+        workers: writers,
+        verified: this.verified,
+        onFile: (entry) => this.committed(entry.path, entry),
+      })
+      : undefined;
   }
 
   /** The negotiated entry for an announced file, taken (once only). */
@@ -102,7 +120,11 @@ class Assembly {
       if (expected instanceof FileTable && expected.has(announced.path)) {
         throw new FrameProtocolError(`File ${announced.path} was sent twice`);
       }
-      throw new FrameProtocolError(`File ${announced.path} was not asked for`);
+      throw new FrameProtocolError(
+        expected instanceof FileTable
+          ? `File ${announced.path} was not asked for, or was already received`
+          : `File ${announced.path} was not asked for`,
+      );
     }
     if (this.done.has(announced.path)) {
       throw new FrameProtocolError(`File ${entry.path} was sent twice`);
@@ -115,9 +137,13 @@ class Assembly {
     return entry;
   }
 
-  /** Counts a committed file. */
+  /**
+   * Counts a committed file; a compact table forgets it (the table then
+   * holds only what is still to come).
+   */
   committed(key: string, entry: FileEntry): void {
-    if (!(this.expected instanceof FileTable)) this.done.add(key);
+    if (this.expected instanceof FileTable) this.expected.delete(key);
+    else this.done.add(key);
     this.stats.files++;
     this.stats.bytes += entry.size;
     this.options.onFile?.(entry);
@@ -171,11 +197,15 @@ class Assembly {
     this.committed(key, part.entry);
   }
 
-  /** A sink closed cleanly; the last one checks nothing is missing. */
-  close(): void {
+  /**
+   * A sink closed cleanly; the last one waits for the small files' writers
+   * and checks nothing is missing.
+   */
+  async close(): Promise<void> {
     if (--this.open > 0) return;
+    await this.pool?.finish();
     let missing = this.partial.size;
-    this.abort();
+    await this.abort();
     const expected = this.expected;
     if (expected instanceof FileTable) missing += expected.pending;
     else {
@@ -188,10 +218,15 @@ class Assembly {
     }
   }
 
-  /** Removes every file still arriving in ranges. */
-  abort(): void {
+  /**
+   * Removes every file still arriving in ranges; stops the writers (once
+   * their batches in flight are written).
+   */
+  abort(): Promise<void> {
+    const stopped = this.pool?.close() ?? Promise.resolve();
     for (const part of this.partial.values()) part.file.abort();
     this.partial.clear();
+    return stopped;
   }
 }
 
@@ -245,11 +280,20 @@ export class ReceiveSink extends WritableStream<FrameEvent | FrameEvent[]> {
     let buffer: Uint8Array | undefined;
     let filled = 0;
     let ended = false;
+    // The writers' room, when a batch had to wait for it.
+    const waits: Promise<void>[] = [];
 
     function complete(entry: FileEntry, whole?: Uint8Array): void {
       if (file) {
         file.commit();
         file = undefined;
+      } else if (assembly.pool) {
+        const body = whole ?? buffer ?? new Uint8Array(0);
+        const wait = assembly.pool.add(entry, body);
+        if (wait) waits.push(wait);
+        buffer = undefined;
+        current = undefined;
+        return;
       } else {
         writeFileAtomic(root, entry, whole ?? buffer ?? new Uint8Array(0), {
           verified: assembly.verified,
@@ -324,15 +368,17 @@ export class ReceiveSink extends WritableStream<FrameEvent | FrameEvent[]> {
       if (filled === current.size) complete(current);
     }
 
-    function cleanup(): void {
+    function cleanup(): Promise<void> {
       file?.abort();
       file = undefined;
       buffer = undefined;
       current = undefined;
       part = undefined;
       // A file arriving in ranges can't be finished without this stream.
-      assembly.abort();
+      return assembly.abort();
     }
+    // Set by a failed write: the sink errors once the writers stopped.
+    let stopping: Promise<void> | undefined;
 
     function write(event: FrameEvent): void {
       try {
@@ -348,7 +394,7 @@ export class ReceiveSink extends WritableStream<FrameEvent | FrameEvent[]> {
           ended = true;
         }
       } catch (error) {
-        cleanup();
+        stopping = cleanup();
         throw error;
       }
     }
@@ -358,16 +404,34 @@ export class ReceiveSink extends WritableStream<FrameEvent | FrameEvent[]> {
     // reads again into the buffer its views point into.
     super({
       write(chunk) {
-        if (Array.isArray(chunk)) {
-          for (const event of chunk) write(event);
-        } else write(chunk);
+        try {
+          if (Array.isArray(chunk)) {
+            for (const event of chunk) write(event);
+          } else write(chunk);
+        } catch (error) {
+          const stopped = stopping ?? Promise.resolve();
+          return stopped.then(() => {
+            throw error;
+          });
+        }
+        if (waits.length > 0) {
+          return Promise.all(waits.splice(0)).then(() => {}, async (error) => {
+            await cleanup();
+            throw error;
+          });
+        }
       },
-      close() {
+      async close() {
         if (!ended) {
-          cleanup();
+          await cleanup();
           throw new FrameProtocolError("Stream closed before the end frame");
         }
-        assembly.close();
+        try {
+          await assembly.close();
+        } catch (error) {
+          await assembly.abort();
+          throw error;
+        }
       },
       abort: () => cleanup(),
     });

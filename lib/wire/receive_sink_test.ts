@@ -262,3 +262,46 @@ Deno.test("ReceiveSink: a file in more ranges than MAX_RANGES_PER_FILE is refuse
   );
   assertEquals(listTree(dest), []);
 });
+
+Deno.test("ReceiveSink with writers: small files go to two Workers, land whole, and the sink closes only when they have", async () => {
+  const dest = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    const entries = Array.from(
+      { length: 600 },
+      (_, i) => file(`f${i}`, i % 7, { mtimeMs: 5_000_000 + i, mode: 0o640 }),
+    );
+    const { FileTable } = await import("../fs/path_table.ts");
+    const expected = new FileTable();
+    for (const e of entries) expected.set(e.path, e);
+    // One reused buffer, as frameSource delivers bodies.
+    const scratch = new Uint8Array(16);
+    const events = async function* () {
+      for (const [i, e] of entries.entries()) {
+        scratch.set(bytes(e.size, i));
+        yield (e.size === 0 ? [{ type: "file", entry: e }] : [
+          { type: "file", entry: e },
+          { type: "data", bytes: scratch.subarray(0, e.size) },
+        ]) as FrameEvent[];
+      }
+      yield [{ type: "end" }] as FrameEvent[];
+    };
+    let files = 0;
+    const sink = new ReceiveSink(dest, expected, {
+      writers: 2,
+      onFile: () => files++,
+    });
+    await ReadableStream.from(events()).pipeTo(sink);
+    assertEquals(files, 600);
+    assertEquals(sink.stats.files, 600);
+    for (const [i, e] of entries.entries()) {
+      assertEquals(Deno.readFileSync(`${dest}/${e.path}`), bytes(e.size, i));
+      assertEquals(
+        Deno.statSync(`${dest}/${e.path}`).mtime!.getTime(),
+        e.mtimeMs,
+      );
+    }
+    assertEquals(listTree(dest).length, 600);
+  } finally {
+    Deno.removeSync(dest, { recursive: true });
+  }
+});

@@ -1,0 +1,177 @@
+// A few Workers taking batches of per-file work off the event loop: for
+// trees of small files the per-file system calls dominate, and sync calls
+// on two threads beat async ones on one.
+
+/** What every batch carries: its number, to match the answer. */
+export interface PoolBatch {
+  /** Set by the pool. */
+  id: number;
+}
+
+/** What a worker answers for a batch. */
+export interface PoolAnswer {
+  /** The batch's id. */
+  id: number;
+  /** Set when the batch failed part-way. */
+  error?: string;
+  /** The failure's class name (kept for error mapping). */
+  errorName?: string;
+}
+
+/** A worker failed a batch. */
+export class PoolError extends Error {
+  /** Keeps the worker's error name (e.g. `EntryConflictError`). */
+  constructor(message: string, name: string) {
+    super(message);
+    this.name = name === "Error" ? "PoolError" : name;
+  }
+}
+
+/**
+ * Whether a worker script exists at `url`: a single-file bundle has none
+ * next to it, and then the work stays on the calling thread.
+ */
+export function workerScriptExists(url: URL): boolean {
+  if (url.protocol !== "file:") return true;
+  try {
+    return Deno.statSync(url).isFile;
+  } catch {
+    return false;
+  }
+}
+
+const IN_FLIGHT_PER_WORKER = 2;
+
+/**
+ * `size` Workers running the module at `url`, fed batches in turn with at
+ * most two in flight each; `post` waits for room, so a fast producer is
+ * held back. Each answer goes to `onAnswer` with its batch (failures too, then the first
+ * failure is thrown by the next `post` or by `drain`).
+ *
+ * @example
+ * ```ts ignore
+ * const pool = new WorkerPool(new URL("./_write_worker.ts", import.meta.url), 2, (a) => {});
+ * await pool.post({ root, entries, ends, body }, [body]);
+ * await pool.drain();
+ * pool.close();
+ * ```
+ */
+export class WorkerPool<B extends PoolBatch, A extends PoolAnswer> {
+  readonly #url: URL;
+  readonly #size: number;
+  readonly #onAnswer: (answer: A, batch: B) => void;
+  #workers: Worker[] = [];
+  #pending = new Map<number, { batch: B; done: () => void }>();
+  #inFlight = new Set<Promise<void>>();
+  #nextId = 0;
+  #failure: PoolError | undefined;
+
+  /** A pool of `size` workers (started by the first batch, or `warm`). */
+  constructor(
+    url: URL,
+    size: number,
+    onAnswer: (answer: A, batch: B) => void,
+  ) {
+    if (!Number.isInteger(size) || size < 1) {
+      throw new RangeError(
+        `A worker pool needs 1 or more workers, got ${size}`,
+      );
+    }
+    this.#url = url;
+    this.#size = size;
+    this.#onAnswer = onAnswer;
+  }
+
+  /** The first failure, if a batch failed. */
+  get failure(): Error | undefined {
+    return this.#failure;
+  }
+
+  /** Starts the workers now, so their start-up overlaps other work. */
+  warm(): void {
+    if (this.#workers.length > 0) return;
+    for (let i = 0; i < this.#size; i++) {
+      const worker = new Worker(this.#url, { type: "module" });
+      worker.onmessage = (event: MessageEvent<A>) => this.#answer(event.data);
+      worker.onerror = (event) => {
+        event.preventDefault();
+        this.#fail(new PoolError(event.message ?? "A worker failed", "Error"));
+      };
+      this.#workers.push(worker);
+    }
+  }
+
+  #answer(answer: A): void {
+    const pending = this.#pending.get(answer.id);
+    if (!pending) return;
+    this.#pending.delete(answer.id);
+    if (answer.error !== undefined) {
+      this.#failure ??= new PoolError(
+        answer.error,
+        answer.errorName ?? "Error",
+      );
+    }
+    try {
+      this.#onAnswer(answer, pending.batch);
+    } finally {
+      pending.done();
+    }
+  }
+
+  /** A worker died: every batch in flight is lost. */
+  #fail(error: PoolError): void {
+    this.#failure ??= error;
+    for (const { done } of this.#pending.values()) done();
+    this.#pending.clear();
+  }
+
+  /**
+   * Posts a batch (its `id` is set here), once fewer than two a worker
+   * are in flight. `transfer` moves buffers instead of copying them.
+   *
+   * @throws {PoolError} when an earlier batch failed.
+   */
+  async post(batch: B, transfer: Transferable[] = []): Promise<void> {
+    if (this.#failure) throw this.#failure;
+    this.warm();
+    while (this.#inFlight.size >= this.#workers.length * IN_FLIGHT_PER_WORKER) {
+      await Promise.race(this.#inFlight);
+      if (this.#failure) throw this.#failure;
+    }
+    batch.id = this.#nextId++;
+    const answered = new Promise<void>((done) => {
+      this.#pending.set(batch.id, { batch, done });
+    });
+    const tracked: Promise<void> = answered.then(() => {
+      this.#inFlight.delete(tracked);
+    });
+    this.#inFlight.add(tracked);
+    this.#workers[batch.id % this.#workers.length].postMessage(batch, transfer);
+  }
+
+  /** Whether a `post` now would wait for room. */
+  get full(): boolean {
+    return this.#workers.length > 0 &&
+      this.#inFlight.size >= this.#workers.length * IN_FLIGHT_PER_WORKER;
+  }
+
+  /**
+   * Waits for every batch in flight.
+   *
+   * @throws {PoolError} when a batch failed.
+   */
+  async drain(): Promise<void> {
+    while (this.#inFlight.size > 0) await Promise.all(this.#inFlight);
+    if (this.#failure) throw this.#failure;
+  }
+
+  /**
+   * Stops the workers once the batches in flight are answered: a worker
+   * stopped in the middle of a file would leave its temporary file.
+   */
+  async close(): Promise<void> {
+    while (this.#inFlight.size > 0) await Promise.all(this.#inFlight);
+    for (const worker of this.#workers) worker.terminate();
+    this.#workers = [];
+  }
+}
