@@ -1,6 +1,6 @@
 // `deno task bench`: the throughput benchmark against rsync (writes
 // bench/RESULTS.md; its flags pass through, e.g. `--runs 5` or `--quick`),
-// then the local-copy and daemon-memory benchmarks.
+// then the local-copy, daemon-memory and tree-size memory benchmarks.
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -9,6 +9,7 @@ const benches: { file: string; args: string[] }[] = [
   { file: "throughput.ts", args: Deno.args },
   { file: "local_small_files.ts", args: [] },
   { file: "daemon_memory.ts", args: [] },
+  { file: "tree_memory.ts", args: [] },
 ];
 
 let failed = 0;

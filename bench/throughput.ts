@@ -9,13 +9,21 @@
 // BLIT_BENCH_DIR (say which, in RESULTS.md). rsync comes from
 // `apt-get install -y rsync`; without it the rsync rows are skipped.
 import { parseArgs } from "node:util";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-
-const repo = dirname(dirname(fileURLToPath(import.meta.url)));
-const deno = Deno.execPath();
-const decoder = new TextDecoder();
-const CLK_TCK = 100;
+import { join } from "node:path";
+import {
+  type Daemon,
+  decoder,
+  deno,
+  repo,
+  type Sample,
+  scratch,
+  startBlitDaemon,
+  timed,
+  type Variant,
+  writeBig,
+  writeSmall,
+} from "./_measure.ts";
+import { V8_FLAGS } from "../lib/daemon/sandbox.ts";
 
 interface Workload {
   name: string;
@@ -31,57 +39,11 @@ interface Workload {
   variants: Variant[];
 }
 
-type Variant = "zc" | "portable" | "grpc";
-
 const VARIANT_LABEL: Record<Variant, string> = {
   zc: "blit tcp zero-copy",
   portable: "blit tcp portable",
   grpc: "blit grpc",
 };
-
-/** A deterministic block of bytes (xorshift32), varied per call. */
-function block(seed: number, size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  const words = new Uint32Array(out.buffer, 0, size >> 2);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < words.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    words[i] = x >>> 0;
-  }
-  return out;
-}
-
-function writeBig(path: string, bytes: number, seed: number): void {
-  const chunk = block(seed, 1 << 20);
-  using file = Deno.openSync(path, {
-    write: true,
-    create: true,
-    truncate: true,
-  });
-  for (let done = 0, i = 0; done < bytes; i++) {
-    // Vary each MiB so nothing dedups or compresses.
-    new DataView(chunk.buffer).setUint32((i * 4096) % (1 << 20), i);
-    const n = Math.min(chunk.length, bytes - done);
-    let off = 0;
-    while (off < n) off += file.writeSync(chunk.subarray(off, n));
-    done += n;
-  }
-}
-
-function writeSmall(dir: string, count: number, size: number, perDir: number) {
-  const data = block(count + size, Math.max(4, size));
-  for (let i = 0; i < count; i++) {
-    const sub = join(
-      dir,
-      `d${String(Math.floor(i / perDir)).padStart(4, "0")}`,
-    );
-    if (i % perDir === 0) Deno.mkdirSync(sub, { recursive: true });
-    data[0] = i & 0xff;
-    Deno.writeFileSync(join(sub, `f${i}`), data.subarray(0, size));
-  }
-}
 
 const ONE_GIB = 1 << 30;
 
@@ -138,107 +100,6 @@ function workloads(quick: boolean): Workload[] {
   ];
 }
 
-interface Sample {
-  ms: number;
-  clientCpuS: number;
-  daemonCpuS: number;
-  clientPeakMiB: number;
-  daemonPeakMiB: number;
-}
-
-function procTree(pid: number): number[] {
-  const found = [pid];
-  for (let i = 0; i < found.length && i < 1000; i++) {
-    try {
-      for (const task of Deno.readDirSync(`/proc/${found[i]}/task`)) {
-        const kids = Deno.readTextFileSync(
-          `/proc/${found[i]}/task/${task.name}/children`,
-        ).trim();
-        for (const k of kids.split(/\s+/).filter(Boolean)) {
-          found.push(Number(k));
-        }
-      }
-    } catch {
-      // gone
-    }
-  }
-  return found;
-}
-
-/** CPU seconds of a process tree, children that were waited for included. */
-function cpuSeconds(pid: number): number {
-  let ticks = 0;
-  for (const p of procTree(pid)) {
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${p}/stat`);
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      // utime stime cutime cstime are fields 14-17 (1-based, from pid).
-      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
-    } catch {
-      // gone
-    }
-  }
-  return ticks / CLK_TCK;
-}
-
-function rssMiB(pid: number): number {
-  try {
-    const m = Deno.readTextFileSync(`/proc/${pid}/status`).match(
-      /VmRSS:\s+(\d+) kB/,
-    );
-    return m ? Number(m[1]) / 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
-
-/** Samples the largest process of a tree every 20 ms until stopped. */
-function rssSampler(pid: number): () => number {
-  let peak = 0;
-  const timer = setInterval(() => {
-    for (const p of procTree(pid)) peak = Math.max(peak, rssMiB(p));
-  }, 20);
-  return () => {
-    clearInterval(timer);
-    return peak;
-  };
-}
-
-async function timed(
-  cmd: string[],
-  daemonPid: number,
-  env: Record<string, string> = {},
-): Promise<Sample & { stdout: string }> {
-  const cpu0 = cpuSeconds(daemonPid);
-  const stopSampling = rssSampler(daemonPid);
-  const start = performance.now();
-  const out = await new Deno.Command("/usr/bin/time", {
-    args: ["-f", "%e %U %S %M", ...cmd],
-    env,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const ms = performance.now() - start;
-  const daemonPeakMiB = stopSampling();
-  const stderr = decoder.decode(out.stderr).trim();
-  if (!out.success) {
-    throw new Error(
-      `${cmd.join(" ")} failed (${out.code}): ${stderr.slice(-1500)}`,
-    );
-  }
-  const [, user, sys, maxKb] = stderr.split("\n").at(-1)!.split(" ").map(
-    Number,
-  );
-  return {
-    ms,
-    clientCpuS: user + sys,
-    daemonCpuS: cpuSeconds(daemonPid) - cpu0,
-    clientPeakMiB: maxKb / 1024,
-    daemonPeakMiB,
-    stdout: decoder.decode(out.stdout),
-  };
-}
-
 function treeStats(dir: string): { files: number; bytes: number } {
   let files = 0;
   let bytes = 0;
@@ -270,67 +131,6 @@ function recyclePages(dir: string, bytes: number): void {
   const path = join(dir, "scratch.bin");
   writeBig(path, Math.max(bytes, 64 << 20), 99);
   Deno.removeSync(path);
-}
-
-interface Daemon {
-  pid: number;
-  port: number;
-  stop(): Promise<void>;
-}
-
-async function waitForLine(
-  child: Deno.ChildProcess,
-  pattern: RegExp,
-): Promise<RegExpMatchArray> {
-  const reader = child.stdout.getReader();
-  let text = "";
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    const match = text.match(pattern);
-    if (match) {
-      reader.releaseLock();
-      child.stdout.cancel().catch(() => {});
-      return match;
-    }
-    const { value, done } = await reader.read();
-    if (done) break;
-    text += decoder.decode(value);
-  }
-  child.kill("SIGKILL");
-  await child.status;
-  throw new Error(`daemon did not start: ${text}`);
-}
-
-async function startBlitDaemon(
-  module: string,
-  state: string,
-  variant: Variant,
-): Promise<Daemon> {
-  const config = join(state, `daemon-${variant}.jsonc`);
-  Deno.writeTextFileSync(
-    config,
-    JSON.stringify({
-      port: 0,
-      zeroCopy: variant === "zc",
-      stateDir: join(state, `daemon-${variant}`),
-      modules: { m: { path: module } },
-    }),
-  );
-  const child = new Deno.Command(deno, {
-    args: ["run", "--allow-all", join(repo, "daemon.ts"), "--config", config],
-    env: { BLIT_DISABLE_PERF_HISTORY: "1" },
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const match = await waitForLine(child, /listening on \S+:(\d+)/);
-  return {
-    pid: child.pid,
-    port: Number(match[1]),
-    stop: async () => {
-      child.kill("SIGTERM");
-      await child.status;
-    },
-  };
 }
 
 async function startRsyncDaemon(module: string, work: string): Promise<Daemon> {
@@ -380,41 +180,6 @@ async function haveRsync(): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-/** A tmpfs for the run: mounted when root, else BLIT_BENCH_DIR. */
-async function scratch(): Promise<
-  { dir: string; how: string; done(): Promise<void> }
-> {
-  const given = Deno.env.get("BLIT_BENCH_DIR");
-  if (given) {
-    const dir = Deno.makeTempDirSync({ dir: given, prefix: "blit-bench-" });
-    return {
-      dir,
-      how: `BLIT_BENCH_DIR=${given}`,
-      done: () => Deno.remove(dir, { recursive: true }),
-    };
-  }
-  if (Deno.uid() === 0) {
-    const dir = Deno.makeTempDirSync({ prefix: "blit-bench-tmpfs-" });
-    const mount = await new Deno.Command("mount", {
-      args: ["-t", "tmpfs", "-o", "size=8g", "tmpfs", dir],
-    }).output();
-    if (mount.success) {
-      return {
-        dir,
-        how: `tmpfs mounted by the benchmark on ${dir}`,
-        done: async () => {
-          await new Deno.Command("umount", { args: [dir] }).output();
-          Deno.removeSync(dir);
-        },
-      };
-    }
-    Deno.removeSync(dir);
-  }
-  throw new Error(
-    "the benchmark needs a tmpfs outside /dev: run it as root (it mounts one) or set BLIT_BENCH_DIR to one (mount -t tmpfs tmpfs DIR)",
-  );
 }
 
 function median(values: number[]): number {
@@ -491,7 +256,8 @@ async function main(): Promise<void> {
     const env = { BLIT_STATE_DIR: state, BLIT_DISABLE_PERF_HISTORY: "1" };
     const blit = (
       args: string[],
-    ) => [deno, "run", "-A", join(repo, "cli.ts"), ...args];
+      // As `deno task blit` runs it.
+    ) => [deno, "run", "-A", V8_FLAGS, join(repo, "cli.ts"), ...args];
     try {
       for (const w of chosen) {
         const src = join(work, `src-${w.name}`);
@@ -576,7 +342,17 @@ async function main(): Promise<void> {
     const report = await render(chosen, samples, runs, space.how);
     console.log("\n" + report);
     if (!only && !values.quick) {
-      Deno.writeTextFileSync(join(repo, "bench", "RESULTS.md"), report);
+      const path = join(repo, "bench", "RESULTS.md");
+      // The tree-size memory section is tree_memory.ts's: kept.
+      let kept = "";
+      try {
+        const old = Deno.readTextFileSync(path);
+        const at = old.indexOf("## Memory in the tree size");
+        if (at >= 0) kept = "\n" + old.slice(at);
+      } catch {
+        // first run
+      }
+      Deno.writeTextFileSync(path, report.trimEnd() + "\n" + kept);
       console.log("written to bench/RESULTS.md");
     }
   } finally {

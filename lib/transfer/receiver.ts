@@ -61,7 +61,7 @@ export function pathCost(path: string): number {
 }
 
 /** Entries between the plan's progress calls (see `Receiver.decided`). */
-const PROGRESS_EVERY = 4096;
+const PROGRESS_EVERY = 2048;
 
 /**
  * How many needed files a paced plan may name ahead of those committed

@@ -26,6 +26,9 @@ export interface SenderOptions {
   idleMs?: number;
 }
 
+/** Files a sender offers beyond the receiver's reported progress. */
+const OFFER_AHEAD = 65_536;
+
 /**
  * The files offered and not yet needed or passed over, in manifest order
  * with their ordinals: needs come in that order, so a need drops the
@@ -101,6 +104,9 @@ export class Sender {
   readonly #root: TreeRoot;
   readonly #options: SenderOptions;
   readonly #offered = new Offered();
+  /** Whether the receiver reports `decided` (older ones never do). */
+  #heard = false;
+  #room: (() => void) | undefined;
   readonly #queue = new WorkQueue<FileEntry>();
   #needed = 0;
   #bytes = 0;
@@ -121,14 +127,21 @@ export class Sender {
   ): Promise<void> {
     const offered = this.#offered;
     let ordinal = 0;
-    const counted = async function* () {
+    const counted = async function* (sender: Sender) {
       for await (const entry of entries) {
+        // A receiver that reports its progress is kept at most this far
+        // behind: the files in flight are what the sender holds.
+        while (
+          sender.#heard && offered.size >= OFFER_AHEAD && !sender.#queue.closed
+        ) {
+          await new Promise<void>((resolve) => sender.#room = resolve);
+        }
         if (entry.kind === "file") offered.push(ordinal, entry);
         ordinal++;
         yield entry;
       }
     };
-    await sendManifest(counted(), write, { files: { set() {} } });
+    await sendManifest(counted(this), write, { files: { set() {} } });
   }
 
   /**
@@ -138,6 +151,7 @@ export class Sender {
    */
   need(path: string): boolean {
     const entry = this.#offered.take(path);
+    this.#wake();
     if (!entry) return false;
     this.#needed++;
     this.#bytes += entry.size;
@@ -150,7 +164,21 @@ export class Sender {
    * files among them it did not need are forgotten.
    */
   forget(decided: number): void {
+    if (decided > 0) this.#heard = true;
     this.#offered.forget(decided);
+    this.#wake();
+  }
+
+  /** Lets a waiting offer go on once half the files in flight are decided. */
+  #wake(): void {
+    if (
+      this.#room &&
+      (this.#offered.size < OFFER_AHEAD / 2 || this.#queue.closed)
+    ) {
+      const room = this.#room;
+      this.#room = undefined;
+      room();
+    }
   }
 
   /** Offered files still remembered (in flight to the receiver's decision). */
@@ -161,11 +189,13 @@ export class Sender {
   /** The need list is complete: the data path ends after the last file. */
   endNeeds(): void {
     this.#queue.close();
+    this.#wake();
   }
 
   /** Gives up: the data path stops at its next file with `error`. */
   fail(error: unknown): void {
     this.#queue.fail(error);
+    this.#wake();
   }
 
   /** Files needed. */
