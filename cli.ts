@@ -190,6 +190,20 @@ function expectArgs(
   }
 }
 
+/** `BLIT_PULL_WRITERS`: Workers writing a pull's small files (0-8), else the default. */
+function pullWritersFromEnv(value: string | undefined): number | undefined {
+  if (value === undefined || value === "") return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 8) {
+    throw new UsageError(
+      `BLIT_PULL_WRITERS must be a whole number 0-8, got ${
+        JSON.stringify(value)
+      }`,
+    );
+  }
+  return n;
+}
+
 /** A failure the user can act on; the CLI prints its message and exits 1. */
 export class CliError extends Error {
   constructor(message: string) {
@@ -232,6 +246,7 @@ async function transfer(
     checksum: flags.checksum,
     forceGrpcData: flags.forceGrpcData,
     zeroCopy: io.env.BLIT_ZERO_COPY !== "0",
+    writers: pullWritersFromEnv(io.env.BLIT_PULL_WRITERS),
     exclude: flags.exclude,
     streams: flags.streams,
     retries: flags.retries,

@@ -42,7 +42,12 @@ export function writeBig(path: string, bytes: number, seed: number): void {
   }
 }
 
-export function writeSmall(dir: string, count: number, size: number, perDir: number) {
+export function writeSmall(
+  dir: string,
+  count: number,
+  size: number,
+  perDir: number,
+) {
   const data = block(count + size, Math.max(4, size));
   for (let i = 0; i < count; i++) {
     const sub = join(
@@ -258,4 +263,3 @@ export async function scratch(size = "8g"): Promise<
     "the benchmark needs a tmpfs outside /dev: run it as root (it mounts one) or set BLIT_BENCH_DIR to one (mount -t tmpfs tmpfs DIR)",
   );
 }
-

@@ -201,6 +201,14 @@ Deno.test("blit: usage errors exit 2, runtime errors exit 1, one error line", as
     assertMatch(r.stderr, pattern);
     assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
   }
+  const writers = await runCli(["pull", "blit://127.0.0.1:1/m", "x"], {
+    env: { ...env, BLIT_PULL_WRITERS: "lots" },
+  });
+  assertEquals(writers.code, 2, writers.stderr);
+  assertEquals(
+    writers.stderr,
+    'blit: error: BLIT_PULL_WRITERS must be a whole number 0-8, got "lots"\n',
+  );
 });
 
 Deno.test("blit copy into a read-only destination fails cleanly", async () => {

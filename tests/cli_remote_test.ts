@@ -340,9 +340,10 @@ Deno.test("12,000 small files both ways: the plan paces itself on what has lande
       assertEquals(json(push.stdout).transport, "tcp");
       assertEquals(await snapshot(`${module}/${name}`), want);
       const back = `${work}/back-${name}`;
+      // Two writer Workers (on a 2-core loopback run the default is none).
       const pull = await runCli(
         ["pull", "--json", "--streams", streams, `${url}/m/${name}`, back],
-        { env },
+        { env: { ...env, BLIT_PULL_WRITERS: "2" } },
       );
       assertEquals(pull.code, 0, pull.stderr);
       assertEquals(json(pull.stdout).files_transferred, 12_000);
