@@ -251,11 +251,14 @@ export class Receiver {
           } else {
             // Keyed by the offered name; written under entry.path.
             const key = offered ?? entry.path;
-            options.charge?.(FILE_COST);
             if (this.#expected.has(key)) {
               throw new RangeError(`Manifest lists ${key} twice`);
             }
-            this.#expected.set(key, entry);
+            // A dry run receives nothing: it only counts.
+            if (!dryRun) {
+              options.charge?.(FILE_COST);
+              this.#expected.set(key, entry);
+            }
             this.#needed++;
             this.#bytes += entry.size;
             await need(key);
