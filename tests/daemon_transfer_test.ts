@@ -794,3 +794,56 @@ Deno.test("two data streams: one token each, none reusable; a stream sending an 
     assertEquals(tempFiles(module), []);
   });
 });
+
+Deno.test("a pull's need list must follow the manifest: out of order, twice or never offered fails the call, and nothing is sent", async () => {
+  await withDaemon(async ({ module, client }) => {
+    for (let i = 0; i < 5; i++) Deno.writeTextFileSync(`${module}/f${i}`, "x");
+    const cases: [string, (files: string[]) => string[]][] = [
+      ["out of order", (files) => [files[3], files[1]]],
+      ["twice", (files) => [files[2], files[2]]],
+      ["never offered", () => ["nope"]],
+    ];
+    for (const [label, needs] of cases) {
+      const call = openPull(client);
+      call.send({
+        case: "header",
+        value: create(PullHeaderSchema, {
+          module: "m",
+          path: "",
+          options: create(TransferOptionsSchema, { forceGrpcData: true }),
+        }),
+      });
+      const files: string[] = [];
+      for (;;) {
+        const message = await call.next();
+        if (!message) throw new Error(`${label}: the call ended early`);
+        if (message.payload.case === "manifestComplete") break;
+        if (message.payload.case === "manifestBatch") {
+          decodeEntries(message.payload.value.packed, (h) => {
+            if (h.kind === 1) files.push(h.path);
+          });
+        }
+      }
+      assertEquals(files.length, 5, label);
+      call.send({
+        case: "need",
+        value: create(FileListSchema, { paths: needs(files) }),
+      });
+      const sent: string[] = [];
+      for (;;) {
+        const message = await call.next();
+        if (!message) break;
+        if (message.payload.case === "fileData") {
+          sent.push(message.payload.value.path);
+        }
+      }
+      const status = await call.status;
+      assertEquals(status.code, 3, `${label}: ${status.details}`);
+      assertMatch(
+        status.details,
+        /^Need list names "[^"]+", which is not in the manifest \(or not in its order, or twice\)$/,
+      );
+      assertEquals(sent, [], label);
+    }
+  });
+});
