@@ -56,6 +56,7 @@ Options:
   --retries N           retries for transient network failures (default 3)
   --json                print one JSON summary on stdout; no progress bar
   --progress, --no-progress   progress bar on stderr (default: when a terminal)
+  --secret-file FILE    present the module secret in FILE (else $BLIT_SECRET)
   --yes                 purge without asking
   -h, --help            this help
   --version             print the version
@@ -97,6 +98,7 @@ interface Flags {
   yes: boolean;
   help: boolean;
   version: boolean;
+  secretFile?: string;
 }
 
 function parseFlags(
@@ -123,6 +125,7 @@ function parseFlags(
         yes: { type: "boolean", short: "y", default: false },
         help: { type: "boolean", short: "h", default: false },
         version: { type: "boolean", default: false },
+        "secret-file": { type: "string" },
       },
     });
   } catch (error) {
@@ -171,8 +174,52 @@ function parseFlags(
       yes: v.yes as boolean,
       help: v.help as boolean,
       version: v.version as boolean,
+      secretFile: v["secret-file"] as string | undefined,
     },
   };
+}
+
+/**
+ * The module secret to present: `--secret-file FILE` (one trailing newline
+ * dropped), else `BLIT_SECRET`, else none. Never from argv or the URL.
+ */
+function secretOf(flags: Flags, io: CliIo): string | undefined {
+  if (flags.secretFile !== undefined) {
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(flags.secretFile);
+    } catch (error) {
+      throw new CliError(
+        `cannot read secret file ${flags.secretFile}: ${
+          error instanceof Error
+            ? error.message.replace(/:.*$/, "").replace(
+              /\s*\(os error \d+\)$/,
+              "",
+            ).toLowerCase()
+            : String(error)
+        }`,
+      );
+    }
+    const secret = text.replace(/\r?\n$/, "");
+    if (secret === "") {
+      throw new CliError(`secret file ${flags.secretFile} is empty`);
+    }
+    return secret;
+  }
+  const env = io.env.BLIT_SECRET;
+  return env === undefined || env === "" ? undefined : env;
+}
+
+/** A remote address from the command line, with the secret to present. */
+function remoteArg(
+  arg: string,
+  flags: Flags,
+  io: CliIo,
+  options?: { moduleRequired?: boolean },
+): RemoteAddress {
+  const address = parseRemote(arg, options);
+  const secret = secretOf(flags, io);
+  return secret === undefined ? address : { ...address, secret };
 }
 
 function expectArgs(
@@ -238,8 +285,8 @@ async function transfer(
       "copying from one daemon to another is not supported; pull then push",
     );
   }
-  const srcAddr = srcRemote ? parseRemote(src) : undefined;
-  const dstAddr = dstRemote ? parseRemote(dst) : undefined;
+  const srcAddr = srcRemote ? remoteArg(src, flags, io) : undefined;
+  const dstAddr = dstRemote ? remoteArg(dst, flags, io) : undefined;
   const options = {
     mirror,
     dryRun: flags.dryRun,
@@ -247,6 +294,7 @@ async function transfer(
     forceGrpcData: flags.forceGrpcData,
     zeroCopy: io.env.BLIT_ZERO_COPY !== "0",
     writers: pullWritersFromEnv(io.env.BLIT_PULL_WRITERS),
+    secret: srcRemote || dstRemote ? secretOf(flags, io) : undefined,
     exclude: flags.exclude,
     streams: flags.streams,
     retries: flags.retries,
@@ -437,25 +485,31 @@ async function purge(
 }
 
 async function modules(arg: string, flags: Flags, io: CliIo): Promise<number> {
-  const address = parseRemote(arg, { moduleRequired: false });
+  const address = remoteArg(arg, flags, io, { moduleRequired: false });
   const remote = await import("./lib/client/remote.ts");
   const found = await remote.listModules(address);
   if (flags.json) {
     io.stdout(
       JSON.stringify(
-        found.map((m) => ({
-          name: m.name,
-          read_only: m.readOnly,
-          comment: m.comment,
-        })),
+        // A protected module shows its name and that it needs a secret.
+        found.map((m) =>
+          m.auth ? { name: m.name, auth: true } : {
+            name: m.name,
+            read_only: m.readOnly,
+            comment: m.comment,
+            auth: false,
+          }
+        ),
       ) + "\n",
     );
   } else {
     for (const m of found) {
       io.stdout(
-        `${m.name}${m.readOnly ? " (read-only)" : ""}${
-          m.comment ? `  ${m.comment}` : ""
-        }\n`,
+        m.auth
+          ? `${m.name} (secret required)\n`
+          : `${m.name}${m.readOnly ? " (read-only)" : ""}${
+            m.comment ? `  ${m.comment}` : ""
+          }\n`,
       );
     }
   }
@@ -562,10 +616,10 @@ export async function main(
         return await transfer(command, rest[0], rest[1], flags, io);
       case "list":
         expectArgs(command, rest, 1, "REMOTE");
-        return await list(parseRemote(rest[0]), flags, io);
+        return await list(remoteArg(rest[0], flags, io), flags, io);
       case "purge":
         expectArgs(command, rest, 1, "REMOTE");
-        return await purge(parseRemote(rest[0]), flags, io, rest[0]);
+        return await purge(remoteArg(rest[0], flags, io), flags, io, rest[0]);
       case "modules":
         expectArgs(command, rest, 1, "blit://HOST[:PORT]");
         return await modules(rest[0], flags, io);

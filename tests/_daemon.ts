@@ -212,7 +212,10 @@ function killQuietly(child: Deno.ChildProcess, signal: Deno.Signal): void {
 export interface BlitRpcClient extends grpc.Client {
   push(): grpc.ClientDuplexStream<ClientPushRequest, ServerPushResponse>;
   pull(): grpc.ClientDuplexStream<ClientPullRequest, ServerPullResponse>;
-  list(request: ListRequest): grpc.ClientReadableStream<ListResponse>;
+  list(
+    request: ListRequest,
+    metadata?: grpc.Metadata,
+  ): grpc.ClientReadableStream<ListResponse>;
   purge(
     request: PurgeRequest,
     callback: (
@@ -354,6 +357,7 @@ export function listCall(
   client: BlitRpcClient,
   module: string,
   path: string,
+  metadata: grpc.Metadata = new grpc.Metadata(),
 ): Promise<ListResult> {
   return new Promise((resolve) => {
     const result: ListResult = {
@@ -363,7 +367,10 @@ export function listCall(
       batches: [],
       pathIsDir: false,
     };
-    const call = client.list(create(ListRequestSchema, { module, path }));
+    const call = client.list(
+      create(ListRequestSchema, { module, path }),
+      metadata,
+    );
     call.on("data", (response: ListResponse) => {
       result.entries.push(...response.entries);
       result.batches.push(response.entries.length);

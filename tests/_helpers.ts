@@ -54,7 +54,7 @@ export interface TestDaemon {
 export async function startDaemon(options: {
   modules: Record<
     string,
-    { path: string; readOnly?: boolean; comment?: string }
+    { path: string; readOnly?: boolean; comment?: string; secretFile?: string }
   >;
   config?: Record<string, unknown>;
   args?: string[];

@@ -25,6 +25,11 @@ export interface RemoteAddress {
   path: string;
   /** Whether the address ended in `/` (a directory for placement). */
   trailingSlash: boolean;
+  /**
+   * The module secret to present (from `BLIT_SECRET` or `--secret-file`,
+   * never from the address text). Default: none.
+   */
+  secret?: string;
 }
 
 /**

@@ -1,7 +1,11 @@
 // Opens the control-plane channel and turns gRPC failures into messages.
 import * as grpc from "../deps/grpc.ts";
 import { TruncatedStreamError } from "../wire/frame_codec.ts";
-import { BlitClient, MAX_MESSAGE_BYTES } from "../rpc/service.ts";
+import {
+  BlitClient,
+  MAX_MESSAGE_BYTES,
+  SECRET_METADATA,
+} from "../rpc/service.ts";
 import { hostPort, type RemoteAddress } from "./address.ts";
 
 /** A remote failure; `transient` ones are worth a retry. */
@@ -79,7 +83,20 @@ export async function connect(
   } finally {
     clearTimeout(timer);
   }
+  const secret = address.secret;
+  // Every call carries the module secret, when there is one, as metadata
+  // (never in a path, so never in a daemon log or error).
+  const interceptors = secret === undefined ? [] : [
+    (options: grpc.InterceptorOptions, nextCall: grpc.NextCall) =>
+      new grpc.InterceptingCall(nextCall(options), {
+        start(metadata, listener, next) {
+          metadata.set(SECRET_METADATA, secret);
+          next(metadata, listener);
+        },
+      }),
+  ];
   return new BlitClient(where, grpc.credentials.createInsecure(), {
+    interceptors,
     "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
     "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
     // HTTP/2's 64 KiB receive window stalls a daemon's manifest between

@@ -35,6 +35,11 @@ export async function copy(
   dst: string,
   options: CopyOptions = {},
 ): Promise<TransferResult> {
+  // The secret comes with the options, never in the address text.
+  const withSecret = (arg: string) =>
+    options.secret === undefined
+      ? parseRemote(arg)
+      : { ...parseRemote(arg), secret: options.secret };
   const srcRemote = isRemote(src);
   const dstRemote = isRemote(dst);
   if (srcRemote && dstRemote) {
@@ -46,8 +51,8 @@ export async function copy(
     // Loaded only when needed: the gRPC stack costs start-up time.
     const remote = await import("./remote.ts");
     return srcRemote
-      ? await remote.pullRemote(parseRemote(src), dst, options)
-      : await remote.pushRemote(src, parseRemote(dst), options);
+      ? await remote.pullRemote(withSecret(src), dst, options)
+      : await remote.pushRemote(src, withSecret(dst), options);
   }
   const started = performance.now();
   const stats = await localCopy(src, dst, options);

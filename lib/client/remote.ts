@@ -96,6 +96,8 @@ export interface RemoteTransferOptions {
    * allowed); same frames either way. Default: true.
    */
   zeroCopy?: boolean;
+  /** The module secret to present (see `RemoteAddress.secret`). */
+  secret?: string;
   /**
    * Workers writing a pull's small files. Default: the cores left over
    * (see {@linkcode pullWriters}), at most 2.
@@ -908,7 +910,9 @@ export async function purgeRemote(
  */
 export async function listModules(
   address: RemoteAddress,
-): Promise<{ name: string; comment: string; readOnly: boolean }[]> {
+): Promise<
+  { name: string; comment: string; readOnly: boolean; auth: boolean }[]
+> {
   const where = hostPort(address.host, address.port);
   const client = await connect(address);
   try {
@@ -921,6 +925,7 @@ export async function listModules(
       name: m.name,
       comment: m.comment,
       readOnly: m.readOnly,
+      auth: m.auth,
     }));
   } catch (error) {
     throw remoteError(error, where);

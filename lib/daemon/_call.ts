@@ -27,6 +27,7 @@ import type { SymlinkMaker } from "./link_broker.ts";
 import { type Admission, BusyError, type Ticket } from "./admission.ts";
 import type { PerfRecord } from "../telemetry/perf_history.ts";
 import { ModuleNotFoundError, ServiceError, toStatus } from "./errors.ts";
+import { AuthGuard, SECRET_METADATA } from "./auth.ts";
 
 /** Most manifest entries one transfer may declare. */
 export const MAX_MANIFEST_ENTRIES = 10_000_000;
@@ -40,6 +41,8 @@ export const NEED_COST = 64;
 /** What the handlers need from the daemon. */
 export interface ServiceContext {
   config: DaemonConfig;
+  /** Module secrets and the brake on guessing them (one per daemon). */
+  auth?: AuthGuard;
   /** Null when the daemon forces gRPC data. */
   dataPlane: DataPlaneServer | null;
   /** sendfile for pulls, when the config allows FFI and it loaded. */
@@ -80,6 +83,31 @@ export function findModule(ctx: ServiceContext, name: string): ModuleConfig {
       ctx.config.modules.map((m) => m.name),
     );
   }
+  return module;
+}
+
+/** A guard for contexts made without one (tests): same rules. */
+const defaultAuth = new AuthGuard();
+
+/**
+ * Finds `name` and admits the caller to it: a module with a secret needs
+ * the call to carry it (see auth.ts). Checked before any path.
+ *
+ * @throws {ServiceError} NOT_FOUND, UNAUTHENTICATED, PERMISSION_DENIED or
+ * RESOURCE_EXHAUSTED.
+ */
+export function openModule(
+  ctx: ServiceContext,
+  name: string,
+  call: { getPeer(): string; metadata: grpc.Metadata },
+): ModuleConfig {
+  const module = findModule(ctx, name);
+  const value = call.metadata.get(SECRET_METADATA)[0];
+  (ctx.auth ?? defaultAuth).check(
+    module,
+    clientOf(call),
+    value === undefined ? undefined : String(value),
+  );
   return module;
 }
 

@@ -25,6 +25,53 @@ export interface ModuleConfig {
    * re-reads the config and needs to resolve it again).
    */
   linkedFrom?: string;
+  /**
+   * The file holding the module's secret (absolute; owner-only): clients
+   * must present it on every call touching the module. The secret itself
+   * is `moduleSecret(module)`, never an enumerable field (so it is never
+   * printed or serialised with the config).
+   */
+  secretFile?: string;
+}
+
+const SECRETS = new WeakMap<ModuleConfig, Uint8Array>();
+
+/** The module's secret (bytes of its secret file), or undefined when open. */
+export function moduleSecret(module: ModuleConfig): Uint8Array | undefined {
+  return SECRETS.get(module);
+}
+
+/**
+ * Reads a module's secret file: an absolute path to a regular file that
+ * only its owner may read or write (checked before reading), not empty;
+ * one trailing newline is dropped.
+ */
+function readSecretFile(path: unknown): Uint8Array {
+  if (typeof path !== "string" || !path.startsWith("/")) {
+    throw new ConfigError(
+      `must be an absolute path to a file, got ${JSON.stringify(path)}`,
+    );
+  }
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(path);
+  } catch {
+    throw new ConfigError(`${path} does not exist or cannot be read`);
+  }
+  if (!info.isFile) throw new ConfigError(`${path} is not a regular file`);
+  const mode = (info.mode ?? 0) & 0o777;
+  if (mode & 0o077) {
+    throw new ConfigError(
+      `${path} is readable or writable by group or others (mode ${
+        mode.toString(8).padStart(4, "0")
+      }); chmod 600 it`,
+    );
+  }
+  let bytes = Deno.readFileSync(path);
+  if (bytes.at(-1) === 0x0a) bytes = bytes.subarray(0, -1);
+  if (bytes.at(-1) === 0x0d) bytes = bytes.subarray(0, -1);
+  if (bytes.length === 0) throw new ConfigError(`${path} is empty`);
+  return bytes;
 }
 
 /** What one client, and all clients together, may make the daemon hold. */
@@ -107,7 +154,13 @@ const TOP_KEYS = new Set([
   "modules",
   "limits",
 ]);
-const MODULE_KEYS = new Set(["path", "readOnly", "comment", "mungeSymlinks"]);
+const MODULE_KEYS = new Set([
+  "path",
+  "readOnly",
+  "comment",
+  "mungeSymlinks",
+  "secretFile",
+]);
 const MODULE_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 
 function lineCol(text: string, offset: number): string {
@@ -375,6 +428,16 @@ function parseModules(node: Node, file: string, text: string): ModuleConfig[] {
           throw new ConfigError(`${fat}: must be true or false`);
         }
         module[key] = value;
+      } else if (key === "secretFile") {
+        try {
+          SECRETS.set(module, readSecretFile(value));
+        } catch (error) {
+          if (error instanceof ConfigError) {
+            throw new ConfigError(`${fat}: ${error.message}`);
+          }
+          throw error;
+        }
+        module.secretFile = value as string;
       } else {
         if (typeof value !== "string") {
           throw new ConfigError(`${fat}: must be a string`);

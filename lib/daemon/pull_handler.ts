@@ -28,10 +28,10 @@ import {
   baseName,
   CallGuard,
   failCall,
-  findModule,
   moduleRoot,
   NEED_COST,
   negotiate,
+  openModule,
   parentOf,
   perfRecord,
   protocolError,
@@ -55,13 +55,14 @@ interface PullSource {
 async function openPullSource(
   reader: MessageReader<ClientPullRequest>,
   ctx: ServiceContext,
+  call: PullCall,
 ): Promise<PullSource> {
   const first = await reader.next();
   if (first?.payload.case !== "header") {
     throw protocolError("Pull must start with a header");
   }
   const header = first.payload.value;
-  const module = findModule(ctx, header.module);
+  const module = openModule(ctx, header.module, call);
   const path = normalizeRelative(header.path);
   const modRoot = moduleRoot(ctx, module);
   const info = modRoot.lstat(path);
@@ -206,7 +207,7 @@ export async function handlePull(
   const t0 = performance.now();
   try {
     const ticket = guard.admit(ctx);
-    const source = await openPullSource(guard.reader, ctx);
+    const source = await openPullSource(guard.reader, ctx, call);
     const { modRoot, path, isDir } = source;
     await writeMessage(
       call,

@@ -34,10 +34,10 @@ import {
   BATCH,
   CallGuard,
   failCall,
-  findModule,
   MAX_MANIFEST_ENTRIES,
   moduleRoot,
   negotiate,
+  openModule,
   parentOf,
   perfRecord,
   protocolError,
@@ -73,13 +73,14 @@ interface PushTarget {
 async function openPushTarget(
   reader: MessageReader<ClientPushRequest>,
   ctx: ServiceContext,
+  call: PushCall,
 ): Promise<PushTarget> {
   const first = await reader.next();
   if (first?.payload.case !== "header") {
     throw protocolError("Push must start with a header");
   }
   const header = first.payload.value;
-  const module = findModule(ctx, header.module);
+  const module = openModule(ctx, header.module, call);
   if (module.readOnly) throw new ReadOnlyModuleError(module.name);
   const dryRun = header.options?.dryRun ?? false;
   const dest = normalizeRelative(header.destination);
@@ -296,7 +297,7 @@ export async function handlePush(
   let root: ContainedRoot | undefined;
   try {
     const ticket = guard.admit(ctx);
-    const target = await openPushTarget(guard.reader, ctx);
+    const target = await openPushTarget(guard.reader, ctx, call);
     root = target.root;
     await writeMessage(
       call,

@@ -46,6 +46,8 @@ export function sandboxFlags(config: DaemonConfig, stateDir: string): string[] {
   // A module configured through a link: its name only, to resolve it.
   for (const m of config.modules) if (m.linkedFrom) read.push(m.linkedFrom);
   if (config.configFile) read.push(config.configFile);
+  // The sandboxed daemon reads its modules' secrets again.
+  for (const m of config.modules) if (m.secretFile) read.push(m.secretFile);
   const write = [
     ...config.modules.filter((m) => !m.readOnly).map((m) => m.path),
     stateDir,

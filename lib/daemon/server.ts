@@ -1,4 +1,5 @@
 // Starts the daemon's gRPC control plane and TCP data plane.
+import { AuthGuard } from "./auth.ts";
 import * as grpc from "../deps/grpc.ts";
 import { blitService, MAX_MESSAGE_BYTES } from "../rpc/service.ts";
 import { DataPlaneServer } from "../wire/data_plane.ts";
@@ -177,6 +178,7 @@ export async function startDaemon(
     log,
     makeSymlink: options.makeSymlink,
     admission: new Admission(limits),
+    auth: new AuthGuard(),
     refusedPeers,
     onTempDir: journal && ((module, dir) => journal.record(module, dir)),
   };

@@ -28,8 +28,8 @@ import {
   BATCH,
   checkConnection,
   failCall,
-  findModule,
   moduleRoot,
+  openModule,
   safeStatus,
   type ServiceContext,
 } from "./_call.ts";
@@ -42,7 +42,7 @@ export async function handleList(
 ): Promise<void> {
   try {
     checkConnection(call, ctx);
-    const module = findModule(ctx, call.request.module);
+    const module = openModule(ctx, call.request.module, call);
     const path = normalizeRelative(call.request.path);
     const root = moduleRoot(ctx, module);
     const info = root.lstat(path);
@@ -119,7 +119,7 @@ export function handlePurge(
   try {
     checkConnection(call, ctx);
     const request = call.request;
-    const module = findModule(ctx, request.module);
+    const module = openModule(ctx, request.module, call);
     if (module.readOnly) throw new ReadOnlyModuleError(module.name);
     const path = normalizeRelative(request.path);
     if (path === "" && !request.allowRoot) {
@@ -160,11 +160,14 @@ export function handlePurge(
 export function handleListModules(ctx: ServiceContext): ListModulesResponse {
   return create(ListModulesResponseSchema, {
     modules: ctx.config.modules.map((m) =>
-      create(ModuleInfoSchema, {
-        name: m.name,
-        comment: m.comment,
-        readOnly: m.readOnly,
-      })
+      // A protected module: its name, and that it needs a secret.
+      m.secretFile !== undefined
+        ? create(ModuleInfoSchema, { name: m.name, auth: true })
+        : create(ModuleInfoSchema, {
+          name: m.name,
+          comment: m.comment,
+          readOnly: m.readOnly,
+        })
     ),
   });
 }

@@ -69,6 +69,9 @@ export const blitService: grpc.ServiceDefinition = serviceDefinition(Blit);
 /** Largest control-plane message either side accepts (8 MiB). */
 export const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
 
+/** The call metadata key a client presents a module's secret in. */
+export const SECRET_METADATA = "blit-secret";
+
 /** grpc-js client constructor for the blit service. */
 export const BlitClient: grpc.ServiceClientConstructor = grpc
   .makeGenericClientConstructor(blitService, "Blit");
