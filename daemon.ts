@@ -176,9 +176,16 @@ async function main(args: string[]): Promise<number> {
   // The details first: "listening" on stdout is the line callers wait for.
   console.error(
     `blit-daemon: modules: ${
-      config.modules.map((m) =>
-        `${m.name}=${m.path}${m.readOnly ? " (read-only)" : ""}`
-      ).join(", ")
+      config.modules.map((m) => {
+        const notes = [
+          m.readOnly ? "read-only" : "",
+          m.secretFile ? "secret required" : "",
+          m.allow ? `allow: ${m.allow.length} rule(s)` : "",
+        ].filter(Boolean);
+        return `${m.name}=${m.path}${
+          notes.length > 0 ? ` (${notes.join(", ")})` : ""
+        }`;
+      }).join(", ")
     }; data plane: ${
       daemon.dataPort === null
         ? "off (gRPC only)"

@@ -54,7 +54,13 @@ export interface TestDaemon {
 export async function startDaemon(options: {
   modules: Record<
     string,
-    { path: string; readOnly?: boolean; comment?: string; secretFile?: string }
+    {
+      path: string;
+      readOnly?: boolean;
+      comment?: string;
+      secretFile?: string;
+      allow?: string[];
+    }
   >;
   config?: Record<string, unknown>;
   args?: string[];

@@ -205,3 +205,39 @@ Deno.test("module secrets: a secret file others can read stops the daemon, namin
     Deno.removeSync(work, { recursive: true });
   }
 });
+
+Deno.test("allow lists: a client outside a module's list is denied on every call; inside, it works", async () => {
+  const work = Deno.realPathSync(Deno.makeTempDirSync());
+  for (const m of ["far", "near"]) Deno.mkdirSync(`${work}/${m}`);
+  Deno.writeTextFileSync(`${work}/far/x`, "x");
+  const daemon = await startDaemon({
+    modules: {
+      far: { path: `${work}/far`, allow: ["10.0.0.0/8", "2001:db8::/32"] },
+      near: { path: `${work}/near`, allow: ["127.0.0.0/8", "::1"] },
+    },
+  });
+  const env = { BLIT_STATE_DIR: `${work}/state` };
+  try {
+    for (
+      const args of [
+        ["list", `${daemon.url}/far`],
+        ["pull", `${daemon.url}/far/x`, `${work}/x`],
+        ["push", `${work}/near`, `${daemon.url}/far/up`],
+        ["purge", "--yes", `${daemon.url}/far`],
+      ]
+    ) {
+      const r = await runCli(args, { env });
+      assertEquals(
+        [r.code, r.stderr],
+        [1, 'blit: error: access denied to module "far"\n'],
+        args.join(" "),
+      );
+    }
+    assertEquals(Deno.readTextFileSync(`${work}/far/x`), "x");
+    const ok = await runCli(["list", `${daemon.url}/near`], { env });
+    assertEquals(ok.code, 0, ok.stderr);
+  } finally {
+    assertEquals(await daemon.stop(), 0, daemon.stderr());
+    Deno.removeSync(work, { recursive: true });
+  }
+});

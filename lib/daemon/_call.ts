@@ -28,6 +28,7 @@ import { type Admission, BusyError, type Ticket } from "./admission.ts";
 import type { PerfRecord } from "../telemetry/perf_history.ts";
 import { ModuleNotFoundError, ServiceError, toStatus } from "./errors.ts";
 import { AuthGuard, SECRET_METADATA } from "./auth.ts";
+import { allows } from "./allow.ts";
 
 /** Most manifest entries one transfer may declare. */
 export const MAX_MANIFEST_ENTRIES = 10_000_000;
@@ -102,6 +103,12 @@ export function openModule(
   call: { getPeer(): string; metadata: grpc.Metadata },
 ): ModuleConfig {
   const module = findModule(ctx, name);
+  if (module.allow && !allows(module.allow, clientOf(call))) {
+    throw new ServiceError(
+      grpc.status.PERMISSION_DENIED,
+      `access denied to module "${module.name}"`,
+    );
+  }
   const value = call.metadata.get(SECRET_METADATA)[0];
   (ctx.auth ?? defaultAuth).check(
     module,

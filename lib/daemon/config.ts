@@ -1,4 +1,5 @@
 // blit-daemon configuration: JSONC file + flags, strictly validated.
+import { type AllowRule, parseAllowRule } from "./allow.ts";
 import {
   type Node,
   type ParseError,
@@ -32,6 +33,8 @@ export interface ModuleConfig {
    * printed or serialised with the config).
    */
   secretFile?: string;
+  /** Client addresses and CIDR blocks admitted; undefined: any. */
+  allow?: readonly AllowRule[];
 }
 
 const SECRETS = new WeakMap<ModuleConfig, Uint8Array>();
@@ -160,6 +163,7 @@ const MODULE_KEYS = new Set([
   "comment",
   "mungeSymlinks",
   "secretFile",
+  "allow",
 ]);
 const MODULE_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -428,6 +432,25 @@ function parseModules(node: Node, file: string, text: string): ModuleConfig[] {
           throw new ConfigError(`${fat}: must be true or false`);
         }
         module[key] = value;
+      } else if (key === "allow") {
+        if (fv?.type !== "array") {
+          throw new ConfigError(
+            `${fat}: must be a list of addresses or CIDR blocks, e.g. ["10.0.0.0/8", "::1"]`,
+          );
+        }
+        module.allow = (fv.children ?? []).map((item, i) => {
+          const rule = typeof item.value === "string"
+            ? parseAllowRule(item.value)
+            : undefined;
+          if (!rule) {
+            throw new ConfigError(
+              `${fat}[${i}]: ${
+                JSON.stringify(item.value)
+              } is not an IP address or CIDR block`,
+            );
+          }
+          return rule;
+        });
       } else if (key === "secretFile") {
         try {
           SECRETS.set(module, readSecretFile(value));
