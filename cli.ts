@@ -43,8 +43,8 @@ Usage:
   blit modules blit://HOST[:PORT]   list the daemon's modules
   blit diagnostics perf         show the performance history
 
-REMOTE is blit://HOST[:PORT]/MODULE[/PATH] (default port 50051); anything else
-is a local path.
+REMOTE is blit://HOST[:PORT]/MODULE[/PATH] (default port 50051), or blits://...
+for a daemon serving TLS; anything else is a local path.
 
 Options:
   --mirror              also delete extraneous files at the destination
@@ -57,6 +57,7 @@ Options:
   --json                print one JSON summary on stdout; no progress bar
   --progress, --no-progress   progress bar on stderr (default: when a terminal)
   --secret-file FILE    present the module secret in FILE (else $BLIT_SECRET)
+  --tls-ca FILE         trust this CA for blits:// (else $BLIT_TLS_CA, else system roots)
   --yes                 purge without asking
   -h, --help            this help
   --version             print the version
@@ -99,6 +100,7 @@ interface Flags {
   help: boolean;
   version: boolean;
   secretFile?: string;
+  tlsCa?: string;
 }
 
 function parseFlags(
@@ -126,6 +128,7 @@ function parseFlags(
         help: { type: "boolean", short: "h", default: false },
         version: { type: "boolean", default: false },
         "secret-file": { type: "string" },
+        "tls-ca": { type: "string" },
       },
     });
   } catch (error) {
@@ -175,6 +178,7 @@ function parseFlags(
       help: v.help as boolean,
       version: v.version as boolean,
       secretFile: v["secret-file"] as string | undefined,
+      tlsCa: v["tls-ca"] as string | undefined,
     },
   };
 }
@@ -210,6 +214,31 @@ function secretOf(flags: Flags, io: CliIo): string | undefined {
   return env === undefined || env === "" ? undefined : env;
 }
 
+/** The CA to trust for `blits://`: `--tls-ca FILE`, else `BLIT_TLS_CA`. */
+function tlsCaOf(flags: Flags, io: CliIo): string | undefined {
+  const file = flags.tlsCa ?? (io.env.BLIT_TLS_CA || undefined);
+  if (file === undefined) return undefined;
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(file);
+  } catch (error) {
+    throw new CliError(
+      `cannot read TLS CA file ${file}: ${
+        error instanceof Error
+          ? error.message.replace(/:.*$/, "").replace(
+            /\s*\(os error \d+\)$/,
+            "",
+          ).toLowerCase()
+          : String(error)
+      }`,
+    );
+  }
+  if (!text.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new CliError(`TLS CA file ${file} holds no PEM certificate`);
+  }
+  return text;
+}
+
 /** A remote address from the command line, with the secret to present. */
 function remoteArg(
   arg: string,
@@ -219,7 +248,12 @@ function remoteArg(
 ): RemoteAddress {
   const address = parseRemote(arg, options);
   const secret = secretOf(flags, io);
-  return secret === undefined ? address : { ...address, secret };
+  const tlsCa = address.tls ? tlsCaOf(flags, io) : undefined;
+  return {
+    ...address,
+    ...(secret === undefined ? {} : { secret }),
+    ...(tlsCa === undefined ? {} : { tlsCa }),
+  };
 }
 
 function expectArgs(
@@ -294,7 +328,8 @@ async function transfer(
     forceGrpcData: flags.forceGrpcData,
     zeroCopy: io.env.BLIT_ZERO_COPY !== "0",
     writers: pullWritersFromEnv(io.env.BLIT_PULL_WRITERS),
-    secret: srcRemote || dstRemote ? secretOf(flags, io) : undefined,
+    secret: srcAddr?.secret ?? dstAddr?.secret,
+    tlsCa: srcAddr?.tlsCa ?? dstAddr?.tlsCa,
     exclude: flags.exclude,
     streams: flags.streams,
     retries: flags.retries,

@@ -186,6 +186,8 @@ async function main(args: string[]): Promise<number> {
           notes.length > 0 ? ` (${notes.join(", ")})` : ""
         }`;
       }).join(", ")
+    }; tls: ${
+      config.tls ? `on (${config.tls.certFile})` : "off"
     }; data plane: ${
       daemon.dataPort === null
         ? "off (gRPC only)"

@@ -1,4 +1,5 @@
-// Parses `blit://HOST[:PORT]/MODULE[/PATH]` remote addresses.
+// Parses `blit://HOST[:PORT]/MODULE[/PATH]` remote addresses (`blits://`:
+// the same over TLS).
 import { normalizeRelative, PathEscapeError } from "../fs/safe_path.ts";
 
 /** Default control-plane port. */
@@ -30,6 +31,10 @@ export interface RemoteAddress {
    * never from the address text). Default: none.
    */
   secret?: string;
+  /** `blits://`: both planes over TLS. Default: false. */
+  tls?: boolean;
+  /** PEM certificates to trust for TLS (else the system roots). */
+  tlsCa?: string;
 }
 
 /**
@@ -38,11 +43,11 @@ export interface RemoteAddress {
  * @example
  * ```ts
  * import { isRemote } from "./address.ts";
- * if (!(isRemote("blit://h/m") && !isRemote("./blit:/x"))) throw new Error("example failed");
+ * if (!(isRemote("blit://h/m") && isRemote("blits://h/m") && !isRemote("./blit:/x"))) throw new Error("example failed");
  * ```
  */
 export function isRemote(arg: string): boolean {
-  return arg.startsWith("blit://");
+  return arg.startsWith("blit://") || arg.startsWith("blits://");
 }
 
 /**
@@ -66,7 +71,8 @@ export function parseRemote(
       `not a remote address: ${arg} (expected blit://HOST[:PORT]/MODULE[/PATH])`,
     );
   }
-  const rest = arg.slice("blit://".length);
+  const tls = arg.startsWith("blits://");
+  const rest = arg.slice(tls ? "blits://".length : "blit://".length);
   const slash = rest.indexOf("/");
   const authority = slash < 0 ? rest : rest.slice(0, slash);
   const tail = slash < 0 ? "" : rest.slice(slash + 1);
@@ -154,6 +160,7 @@ export function parseRemote(
     path,
     trailingSlash: pathText.endsWith("/") ||
       (tail.endsWith("/") && pathText === ""),
+    ...(tls ? { tls } : {}),
   };
 }
 

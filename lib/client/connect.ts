@@ -1,5 +1,8 @@
 // Opens the control-plane channel and turns gRPC failures into messages.
 import * as grpc from "../deps/grpc.ts";
+import { Buffer } from "node:buffer";
+import tls from "node:tls";
+import { isIP } from "node:net";
 import { TruncatedStreamError } from "../wire/frame_codec.ts";
 import {
   BlitClient,
@@ -44,6 +47,150 @@ function reasonOf(error: unknown): string {
   return String(error);
 }
 
+/** The daemon's TLS failed: a clear reason, never retried. */
+export class TlsError extends RemoteError {
+  constructor(message: string) {
+    super(message, grpc.status.UNAVAILABLE, false);
+    this.name = "TlsError";
+  }
+}
+
+function channelCredentials(address: RemoteAddress): grpc.ChannelCredentials {
+  if (!address.tls) return grpc.credentials.createInsecure();
+  const ca = address.tlsCa === undefined ? null : Buffer.from(address.tlsCa);
+  // Node's TLS takes no IP address as a server name: the name is checked
+  // here against the certificate's IP entries instead.
+  return grpc.credentials.createSsl(
+    ca,
+    null,
+    null,
+    isIP(address.host) === 0 ? {} : {
+      checkServerIdentity: (_name: string, cert: unknown) =>
+        tls.checkServerIdentity(address.host, cert as tls.PeerCertificate),
+    },
+  );
+}
+
+function tlsOptions(address: RemoteAddress): Record<string, string> {
+  return address.tls && isIP(address.host) !== 0
+    ? { "grpc.ssl_target_name_override": "blit-daemon.invalid" }
+    : {};
+}
+
+/** A TLS handshake with the daemon; its failure said in one line. */
+async function checkTls(
+  address: RemoteAddress,
+  where: string,
+  timeoutMs: number,
+): Promise<void> {
+  let conn: Deno.TlsConn | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    conn = await Deno.connectTls({
+      hostname: address.host,
+      port: address.port,
+      caCerts: address.tlsCa === undefined ? undefined : [address.tlsCa],
+      alpnProtocols: ["h2"],
+    });
+    await Promise.race([
+      conn.handshake(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Deno.errors.TimedOut()), timeoutMs);
+      }),
+    ]);
+  } catch (error) {
+    throw tlsFailure(error, address, where);
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn?.close();
+    } catch {
+      // closed already
+    }
+  }
+}
+
+function tlsFailure(
+  error: unknown,
+  address: RemoteAddress,
+  where: string,
+): Error {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/not valid for name|altnames/i.test(message)) {
+    return new TlsError(
+      `the TLS certificate of the daemon at ${where} is not for ${address.host}; connect by a name the certificate lists`,
+    );
+  }
+  if (/certificate|UnknownIssuer|verify|self.signed|issuer/i.test(message)) {
+    const reason = message.replace(/^.*invalid peer certificate:\s*/i, "");
+    return new TlsError(
+      `the TLS certificate of the daemon at ${where} does not verify (${reason}); trust its CA with --tls-ca FILE or BLIT_TLS_CA`,
+    );
+  }
+  if (error instanceof Deno.errors.TimedOut) {
+    return new TlsError(`the daemon at ${where} did not complete TLS in time`);
+  }
+  return new TlsError(
+    `the daemon at ${where} does not speak TLS (${
+      message.replace(/\s*\(os error \d+\)$/, "").toLowerCase()
+    }); use blit:// for it`,
+  );
+}
+
+/**
+ * After a failed call to a plain (`blit://`) address: whether the daemon
+ * there speaks TLS. Sends the HTTP/2 preface and looks at the first byte
+ * back: a TLS record (alert 0x15, handshake 0x16) says so.
+ */
+export async function speaksTls(address: RemoteAddress): Promise<boolean> {
+  let conn: Deno.Conn | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    conn = await Deno.connect({ hostname: address.host, port: address.port });
+    await conn.write(
+      new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+    );
+    const first = new Uint8Array(1);
+    const n = await Promise.race([
+      conn.read(first),
+      new Promise<null>((resolve) =>
+        timer = setTimeout(() => resolve(null), 2000)
+      ),
+    ]);
+    return n === 1 && (first[0] === 0x15 || first[0] === 0x16);
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn?.close();
+    } catch {
+      // closed already
+    }
+  }
+}
+
+/**
+ * Turns a failed call into the error to show: like {@linkcode remoteError},
+ * but a plain client at a TLS daemon is told so.
+ */
+export async function remoteFailure(
+  error: unknown,
+  address: RemoteAddress,
+): Promise<Error> {
+  const where = hostPort(address.host, address.port);
+  const mapped = remoteError(error, where);
+  if (
+    !address.tls && mapped instanceof RemoteError &&
+    mapped.code === grpc.status.UNAVAILABLE && await speaksTls(address)
+  ) {
+    return new TlsError(
+      `the daemon at ${where} speaks TLS; use blits://${where}/... (and --tls-ca FILE for a private CA)`,
+    );
+  }
+  return mapped;
+}
+
 /**
  * Checks that something listens at the address (for a clear error), then
  * opens a grpc-js client.
@@ -83,6 +230,10 @@ export async function connect(
   } finally {
     clearTimeout(timer);
   }
+  // TLS is checked here, with Deno's own handshake, for one clear error
+  // before any call: an untrusted or wrong-name certificate, or a daemon
+  // that does not speak TLS.
+  if (address.tls) await checkTls(address, where, timeoutMs);
   const secret = address.secret;
   // Every call carries the module secret, when there is one, as metadata
   // (never in a path, so never in a daemon log or error).
@@ -95,7 +246,8 @@ export async function connect(
         },
       }),
   ];
-  return new BlitClient(where, grpc.credentials.createInsecure(), {
+  return new BlitClient(where, channelCredentials(address), {
+    ...tlsOptions(address),
     interceptors,
     "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
     "grpc.max_send_message_length": MAX_MESSAGE_BYTES,

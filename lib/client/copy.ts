@@ -36,10 +36,11 @@ export async function copy(
   options: CopyOptions = {},
 ): Promise<TransferResult> {
   // The secret comes with the options, never in the address text.
-  const withSecret = (arg: string) =>
-    options.secret === undefined
-      ? parseRemote(arg)
-      : { ...parseRemote(arg), secret: options.secret };
+  const withSecret = (arg: string) => ({
+    ...parseRemote(arg),
+    ...(options.secret === undefined ? {} : { secret: options.secret }),
+    ...(options.tlsCa === undefined ? {} : { tlsCa: options.tlsCa }),
+  });
   const srcRemote = isRemote(src);
   const dstRemote = isRemote(dst);
   if (srcRemote && dstRemote) {

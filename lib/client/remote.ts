@@ -56,7 +56,7 @@ import {
   connect,
   DaemonUnreachableError,
   RemoteError,
-  remoteError,
+  remoteFailure,
 } from "./connect.ts";
 import {
   basename,
@@ -98,6 +98,8 @@ export interface RemoteTransferOptions {
   zeroCopy?: boolean;
   /** The module secret to present (see `RemoteAddress.secret`). */
   secret?: string;
+  /** PEM certificates to trust for `blits://` (see `RemoteAddress.tlsCa`). */
+  tlsCa?: string;
   /**
    * Workers writing a pull's small files. Default: the cores left over
    * (see {@linkcode pullWriters}), at most 2.
@@ -219,7 +221,7 @@ async function runCall<C extends PushCall | PullCall, T>(
     return await Promise.race([failure, body(call)]);
   } catch (error) {
     call.cancel();
-    throw remoteError(error, hostPort(address.host, address.port));
+    throw await remoteFailure(error, address);
   } finally {
     client.close();
   }
@@ -488,6 +490,7 @@ async function dialOrWarn(
   const dials = tokens.map((token) =>
     dialDataPlane(host, negotiation.port, token, {
       timeoutMs: options.dataTimeoutMs ?? 3000,
+      tls: control.tls ? { ca: control.tlsCa } : undefined,
     })
   );
   const settled = await Promise.allSettled(dials);
@@ -818,7 +821,6 @@ export interface Listing {
  * ```
  */
 export async function listRemote(address: RemoteAddress): Promise<Listing> {
-  const where = hostPort(address.host, address.port);
   const client = await connect(address);
   try {
     const call = client.list(
@@ -840,7 +842,7 @@ export async function listRemote(address: RemoteAddress): Promise<Listing> {
     }
     return listing;
   } catch (error) {
-    throw remoteError(error, where);
+    throw await remoteFailure(error, address);
   } finally {
     client.close();
   }
@@ -874,7 +876,6 @@ export async function purgeRemote(
   address: RemoteAddress,
   options: { dryRun?: boolean; allowRoot?: boolean } = {},
 ): Promise<{ filesDeleted: number; dirsDeleted: number }> {
-  const where = hostPort(address.host, address.port);
   const client = await connect(address);
   try {
     const response = await unary<unknown, PurgeResponse>(
@@ -892,7 +893,7 @@ export async function purgeRemote(
       dirsDeleted: Number(response.dirsDeleted),
     };
   } catch (error) {
-    throw remoteError(error, where);
+    throw await remoteFailure(error, address);
   } finally {
     client.close();
   }
@@ -913,7 +914,6 @@ export async function listModules(
 ): Promise<
   { name: string; comment: string; readOnly: boolean; auth: boolean }[]
 > {
-  const where = hostPort(address.host, address.port);
   const client = await connect(address);
   try {
     const response = await unary<unknown, ListModulesResponse>(
@@ -928,7 +928,7 @@ export async function listModules(
       auth: m.auth,
     }));
   } catch (error) {
-    throw remoteError(error, where);
+    throw await remoteFailure(error, address);
   } finally {
     client.close();
   }

@@ -127,6 +127,11 @@ export interface DaemonConfig {
   limits: DaemonLimits;
   /** The config file, when one was read. */
   configFile: string | null;
+  /**
+   * Both planes over TLS: the PEM files, and their text (read at load).
+   * Default: none (plain TCP).
+   */
+  tls?: { certFile: string; keyFile: string; cert: string; key: string };
 }
 
 /** A bad config or bad flags: the daemon exits 2 with this message. */
@@ -156,6 +161,7 @@ const TOP_KEYS = new Set([
   "stateDir",
   "modules",
   "limits",
+  "tls",
 ]);
 const MODULE_KEYS = new Set([
   "path",
@@ -373,6 +379,9 @@ export function parseConfig(text: string, file: string): DaemonConfig {
         }
         config.modules = parseModules(valueNode, file, text);
         break;
+      case "tls":
+        config.tls = parseTls(valueNode, file, text, at);
+        break;
       case "limits":
         if (valueNode?.type !== "object") {
           throw new ConfigError(`${at}: must be an object of limits`);
@@ -382,6 +391,73 @@ export function parseConfig(text: string, file: string): DaemonConfig {
     }
   }
   return config;
+}
+
+/** Reads a PEM file the daemon needs: absolute, readable, PEM-looking. */
+function readPem(path: unknown, what: string): string {
+  if (typeof path !== "string" || !path.startsWith("/")) {
+    throw new ConfigError(
+      `must be an absolute path to a PEM file, got ${JSON.stringify(path)}`,
+    );
+  }
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch {
+    throw new ConfigError(`${path} does not exist or cannot be read`);
+  }
+  if (!text.includes("-----BEGIN ")) {
+    throw new ConfigError(`${path} is not a PEM ${what}`);
+  }
+  return text;
+}
+
+function parseTls(
+  node: Node | undefined,
+  file: string,
+  text: string,
+  at: string,
+): NonNullable<DaemonConfig["tls"]> {
+  if (node?.type !== "object") {
+    throw new ConfigError(
+      `${at}: must be {"cert": "/path/cert.pem", "key": "/path/key.pem"}`,
+    );
+  }
+  const files: Record<string, string> = {};
+  const pems: Record<string, string> = {};
+  for (const field of node.children ?? []) {
+    const [fk, fv] = field.children ?? [];
+    const key = String(fk?.value);
+    const fat = where(file, text, fk ?? field, `tls.${key}`);
+    if (key !== "cert" && key !== "key") {
+      throw new ConfigError(`${fat}: unknown key (allowed: cert, key)`);
+    }
+    try {
+      pems[key] = readPem(
+        fv?.value,
+        key === "cert" ? "certificate" : "private key",
+      );
+    } catch (error) {
+      if (error instanceof ConfigError) {
+        throw new ConfigError(`${fat}: ${error.message}`);
+      }
+      throw error;
+    }
+    files[key] = fv?.value as string;
+  }
+  for (const key of ["cert", "key"]) {
+    if (!(key in files)) {
+      throw new ConfigError(
+        `${at}.${key}: missing; TLS needs a cert and a key`,
+      );
+    }
+  }
+  return {
+    certFile: files.cert,
+    keyFile: files.key,
+    cert: pems.cert,
+    key: pems.key,
+  };
 }
 
 function parseModules(node: Node, file: string, text: string): ModuleConfig[] {

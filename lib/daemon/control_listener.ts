@@ -28,6 +28,8 @@ export interface ControlPlaneOptions {
    * `false` when it has gone.
    */
   onRefusedPeer?: (peer: string, refused: boolean) => void;
+  /** PEM certificate chain and key: serve over TLS (HTTP/2 by ALPN). */
+  tls?: { cert: string; key: string };
 }
 
 /** How long a connection over a cap may stay to hear why. */
@@ -180,10 +182,16 @@ export function serveControlPlane(
   server: grpc.Server,
   options: ControlPlaneOptions,
 ): ControlPlane {
-  const listener = Deno.listen({
-    hostname: options.hostname,
-    port: options.port,
-  });
+  // TLS ends here, in Deno; grpc-js sees the plain HTTP/2 inside.
+  const listener: Deno.Listener = options.tls
+    ? Deno.listenTls({
+      hostname: options.hostname,
+      port: options.port,
+      cert: options.tls.cert,
+      key: options.tls.key,
+      alpnProtocols: ["h2"],
+    })
+    : Deno.listen({ hostname: options.hostname, port: options.port });
   const injector = server.createConnectionInjector(
     grpc.ServerCredentials.createInsecure(),
   );

@@ -48,6 +48,7 @@ export function sandboxFlags(config: DaemonConfig, stateDir: string): string[] {
   if (config.configFile) read.push(config.configFile);
   // The sandboxed daemon reads its modules' secrets again.
   for (const m of config.modules) if (m.secretFile) read.push(m.secretFile);
+  if (config.tls) read.push(config.tls.certFile, config.tls.keyFile);
   const write = [
     ...config.modules.filter((m) => !m.readOnly).map((m) => m.path),
     stateDir,

@@ -164,6 +164,7 @@ export async function startDaemon(
     handshakeTimeoutMs: Math.min(limits.handshakeTimeout * 1000, 30_000),
     maxConnections: limits.maxConnections,
     maxPerAddress: limits.maxConnectionsPerClient,
+    tls: config.tls,
   });
   const record = stateDir && Deno.env.get("BLIT_DISABLE_PERF_HISTORY") !== "1"
     ? (r: PerfRecord) => void appendPerfRecord(stateDir, r)
@@ -194,6 +195,7 @@ export async function startDaemon(
       log: new RateLimitedLog(log),
       onRefusedPeer: (peer, refused) =>
         refused ? refusedPeers.add(peer) : refusedPeers.delete(peer),
+      tls: config.tls,
     });
   } catch (error) {
     dataPlane?.close();

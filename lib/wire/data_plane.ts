@@ -73,6 +73,8 @@ export interface DataPlaneOptions {
   maxConnections?: number;
   /** The same, from one address. Default: 32. */
   maxPerAddress?: number;
+  /** PEM certificate chain and key: serve over TLS. Default: plain TCP. */
+  tls?: { cert: string; key: string };
 }
 
 const ACCEPTED = new Uint8Array([0]);
@@ -137,10 +139,14 @@ export class DataPlaneServer {
    */
   static listen(options: DataPlaneOptions): DataPlaneServer {
     checkPositive("handshakeTimeoutMs", options.handshakeTimeoutMs ?? 5000);
-    const listener = Deno.listen({
-      hostname: options.hostname,
-      port: options.port,
-    });
+    const listener: Deno.Listener = options.tls
+      ? Deno.listenTls({
+        hostname: options.hostname,
+        port: options.port,
+        cert: options.tls.cert,
+        key: options.tls.key,
+      })
+      : Deno.listen({ hostname: options.hostname, port: options.port });
     return new DataPlaneServer(listener, options);
   }
 
@@ -338,7 +344,11 @@ export async function dialDataPlane(
   hostname: string,
   port: number,
   token: string,
-  options: { timeoutMs?: number } = {},
+  options: {
+    timeoutMs?: number;
+    /** Dial over TLS, trusting `ca` (PEM) or else the system roots. */
+    tls?: { ca?: string };
+  } = {},
 ): Promise<Deno.Conn> {
   const timeoutMs = options.timeoutMs ?? 3000;
   checkPositive("timeoutMs", timeoutMs);
@@ -347,7 +357,17 @@ export async function dialDataPlane(
   }
   const address = hostPort(hostname, port);
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const connecting = Deno.connect({ hostname, port });
+  const tls = options.tls;
+  const connecting: Promise<Deno.Conn> = tls
+    ? Deno.connectTls({
+      hostname,
+      port,
+      caCerts: tls.ca === undefined ? undefined : [tls.ca],
+    }).then(async (conn) => {
+      await conn.handshake();
+      return conn;
+    })
+    : Deno.connect({ hostname, port });
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Deno.errors.TimedOut()), timeoutMs);
   });

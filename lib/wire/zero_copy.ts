@@ -150,6 +150,8 @@ export class ZeroCopy {
    */
   attach(conn: Deno.Conn): RawSocket | undefined {
     if (conn.localAddr.transport !== "tcp") return undefined;
+    // Over TLS the bytes must be encrypted on the way: never sendfile.
+    if ("handshake" in conn) return undefined;
     const local = conn.localAddr as Deno.NetAddr;
     const peer = conn.remoteAddr as Deno.NetAddr;
     const addr = new Uint8Array(128);
