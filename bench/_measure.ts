@@ -3,13 +3,28 @@
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { V8_FLAGS } from "../lib/daemon/sandbox.ts";
+import { makeCerts } from "../tests/_certs.ts";
+
+function existsSync(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The CA a "tls" variant daemon's certificate comes from. */
+export function tlsCa(state: string): string {
+  return join(state, "certs", "ca.pem");
+}
 
 export const repo = dirname(dirname(fileURLToPath(import.meta.url)));
 export const deno = Deno.execPath();
 export const decoder = new TextDecoder();
 export const CLK_TCK = 100;
 
-export type Variant = "zc" | "portable" | "grpc";
+export type Variant = "zc" | "portable" | "grpc" | "tls";
 
 /** A deterministic block of bytes (xorshift32), varied per call. */
 export function block(seed: number, size: number): Uint8Array {
@@ -196,6 +211,17 @@ export async function startBlitDaemon(
   variant: Variant,
 ): Promise<Daemon> {
   const config = join(state, `daemon-${variant}.jsonc`);
+  // "tls": the default daemon serving both planes over TLS, with a
+  // certificate for 127.0.0.1 from a CA made here (see tlsCa).
+  let tls: { cert: string; key: string } | undefined;
+  if (variant === "tls") {
+    const certs = join(state, "certs");
+    if (!existsSync(join(certs, "ca.pem"))) {
+      Deno.mkdirSync(certs, { recursive: true });
+      await makeCerts(certs, { daemon: "IP:127.0.0.1" });
+    }
+    tls = { cert: join(certs, "daemon.pem"), key: join(certs, "daemon.key") };
+  }
   Deno.writeTextFileSync(
     config,
     JSON.stringify({
@@ -203,6 +229,7 @@ export async function startBlitDaemon(
       zeroCopy: variant === "zc",
       stateDir: join(state, `daemon-${variant}`),
       modules: { m: { path: module } },
+      ...(tls ? { tls } : {}),
     }),
   );
   const child = new Deno.Command(deno, {

@@ -19,6 +19,7 @@ import {
   scratch,
   startBlitDaemon,
   timed,
+  tlsCa,
   type Variant,
   writeBig,
   writeSmall,
@@ -43,12 +44,13 @@ const VARIANT_LABEL: Record<Variant, string> = {
   zc: "blit tcp zero-copy",
   portable: "blit tcp portable",
   grpc: "blit grpc",
+  tls: "blit tcp over TLS",
 };
 
 const ONE_GIB = 1 << 30;
 
 function workloads(quick: boolean): Workload[] {
-  const all: Variant[] = ["zc", "portable", "grpc"];
+  const all: Variant[] = ["zc", "portable", "grpc", "tls"];
   const bigBytes = quick ? 256 << 20 : ONE_GIB;
   const tiny = quick ? 20_000 : 100_000;
   return [
@@ -85,7 +87,7 @@ function workloads(quick: boolean): Workload[] {
       bytes: 10_000 * 4096,
       noop: true,
       pull: true,
-      variants: ["zc", "portable"],
+      variants: ["zc", "portable", "tls"],
     },
     {
       name: "tiny",
@@ -289,11 +291,14 @@ async function main(): Promise<void> {
               const runEnv = {
                 ...env,
                 BLIT_ZERO_COPY: tool === "zc" ? "1" : "0",
+                ...(tool === "tls" ? { BLIT_TLS_CA: tlsCa(state) } : {}),
               };
               const flags = tool === "grpc" ? ["--force-grpc-data"] : [];
               const url = tool === "rsync"
                 ? `rsync://127.0.0.1:${daemon.port}/m/${name}/`
-                : `blit://127.0.0.1:${daemon.port}/m/${name}`;
+                : `${
+                  tool === "tls" ? "blits" : "blit"
+                }://127.0.0.1:${daemon.port}/m/${name}`;
               const push = tool === "rsync"
                 ? ["rsync", "-a", `${src}/`, url]
                 : blit(["push", "--json", ...flags, src, url]);
@@ -410,6 +415,7 @@ async function render(
       }
     }
   }
+  lines.push("", ...tlsCost(chosen, samples));
   lines.push("", ...targets(chosen, samples), "");
   return lines.join("\n");
 }
@@ -473,6 +479,36 @@ const TARGETS: Target[] = [
   },
 ];
 
+/** What TLS costs: the TLS row against the default (portable) daemon's. */
+function tlsCost(chosen: Workload[], samples: Map<string, Sample[]>): string[] {
+  const out = [
+    "## What TLS costs",
+    "",
+    "| workload | plain (portable) ms | over TLS ms | TLS / plain | CPU client / daemon, plain -> TLS |",
+    "|---|---|---|---|---|",
+  ];
+  for (const w of chosen) {
+    for (const op of ["push", "no-op push", "pull"]) {
+      const plain = samples.get(`${w.name} ${op} portable`);
+      const tls = samples.get(`${w.name} ${op} tls`);
+      if (!plain || !tls) continue;
+      const ms = (rows: Sample[]) => median(rows.map((r) => r.ms));
+      const cpu = (rows: Sample[]) =>
+        `${median(rows.map((r) => r.clientCpuS)).toFixed(2)} / ${
+          median(rows.map((r) => r.daemonCpuS)).toFixed(2)
+        } s`;
+      out.push(
+        `| ${w.label} ${op} | ${ms(plain).toFixed(0)} | ${
+          ms(tls).toFixed(0)
+        } | ${(ms(tls) / ms(plain)).toFixed(2)} | ${cpu(plain)} -> ${
+          cpu(tls)
+        } |`,
+      );
+    }
+  }
+  return out.length > 4 ? out : [];
+}
+
 function targets(chosen: Workload[], samples: Map<string, Sample[]>): string[] {
   const out = [
     "## Targets (issue 9)",
@@ -491,7 +527,7 @@ function targets(chosen: Workload[], samples: Map<string, Sample[]>): string[] {
     let bestVariant = "";
     for (const v of w.variants) {
       const rows = samples.get(`${t.workload} ${t.op} ${v}`);
-      if (v === "grpc" || !rows) continue;
+      if (v === "grpc" || v === "tls" || !rows) continue;
       const ms = median(rows.map((s) => s.ms));
       if (ms < best) {
         best = ms;

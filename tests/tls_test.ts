@@ -10,71 +10,7 @@ import {
   type TestDaemon,
 } from "./_helpers.ts";
 import { encodeHello } from "../lib/wire/frame_codec.ts";
-
-async function openssl(args: string[], cwd: string): Promise<void> {
-  const out = await new Deno.Command("openssl", {
-    args,
-    cwd,
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (!out.success) {
-    throw new Error(
-      `openssl ${args[0]} failed: ${new TextDecoder().decode(out.stderr)}`,
-    );
-  }
-}
-
-/** A CA, a server certificate for `names`, written under `dir`. */
-async function makeCerts(dir: string, names: Record<string, string>) {
-  await openssl([
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    "ca.key",
-    "-out",
-    "ca.pem",
-    "-days",
-    "2",
-    "-subj",
-    "/CN=blit test CA",
-  ], dir);
-  for (const [name, san] of Object.entries(names)) {
-    await openssl([
-      "req",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-keyout",
-      `${name}.key`,
-      "-out",
-      `${name}.csr`,
-      "-subj",
-      `/CN=${name}`,
-    ], dir);
-    Deno.writeTextFileSync(`${dir}/${name}.ext`, `subjectAltName=${san}\n`);
-    await openssl([
-      "x509",
-      "-req",
-      "-in",
-      `${name}.csr`,
-      "-CA",
-      "ca.pem",
-      "-CAkey",
-      "ca.key",
-      "-CAcreateserial",
-      "-out",
-      `${name}.pem`,
-      "-days",
-      "2",
-      "-extfile",
-      `${name}.ext`,
-    ], dir);
-  }
-}
+import { makeCerts } from "./_certs.ts";
 
 function tlsConfig(dir: string, name: string) {
   return { tls: { cert: `${dir}/${name}.pem`, key: `${dir}/${name}.key` } };
