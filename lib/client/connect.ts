@@ -172,7 +172,8 @@ export async function speaksTls(address: RemoteAddress): Promise<boolean> {
 
 /**
  * Turns a failed call into the error to show: like {@linkcode remoteError},
- * but a plain client at a TLS daemon is told so.
+ * but a TLS mismatch or certificate problem is told as such (and not
+ * retried).
  */
 export async function remoteFailure(
   error: unknown,
@@ -180,6 +181,16 @@ export async function remoteFailure(
 ): Promise<Error> {
   const where = hostPort(address.host, address.port);
   const mapped = remoteError(error, where);
+  // A TLS problem shows in grpc-js as a connection that never came up:
+  // Deno's own handshake then says which (an untrusted or wrong-name
+  // certificate, or a daemon that does not speak TLS), in one line.
+  if (
+    address.tls && mapped instanceof RemoteError &&
+    mapped.code === grpc.status.UNAVAILABLE
+  ) {
+    await checkTls(address, where, 5000);
+    return mapped;
+  }
   if (
     !address.tls && mapped instanceof RemoteError &&
     mapped.code === grpc.status.UNAVAILABLE && await speaksTls(address)
@@ -230,10 +241,6 @@ export async function connect(
   } finally {
     clearTimeout(timer);
   }
-  // TLS is checked here, with Deno's own handshake, for one clear error
-  // before any call: an untrusted or wrong-name certificate, or a daemon
-  // that does not speak TLS.
-  if (address.tls) await checkTls(address, where, timeoutMs);
   const secret = address.secret;
   // Every call carries the module secret, when there is one, as metadata
   // (never in a path, so never in a daemon log or error).

@@ -234,6 +234,11 @@ export class FrameDecoder {
   #bodyLeft = 0;
   #ended = false;
 
+  /** Body bytes still to come for the file (or range) being decoded. */
+  get bodyLeft(): number {
+    return this.#bodyLeft;
+  }
+
   /** Decodes what `chunk` completes. @throws {FrameProtocolError} */
   push(chunk: Uint8Array): FrameEvent[] {
     const events: FrameEvent[] = [];

@@ -289,6 +289,9 @@ export async function sendFrames(
   ));
 }
 
+/** Reading on into the same batch pays only for this much or more. */
+const MIN_READ_ON = 64 * 1024;
+
 /**
  * The socket source of a transfer: a `ReadableStream` of the frame events
  * decoded from `conn`, a batch per read (work items, not byte chunks).
@@ -326,6 +329,19 @@ export function frameSource(
           return;
         }
         const events = [...decoder.push(buffer.subarray(0, n))];
+        // A read may return little (TLS gives one 16 KiB record a read):
+        // while a body has more to come and the buffer has room, read on,
+        // so a batch carries up to a buffer's worth (the bytes are on
+        // their way, so this never waits on the peer for nothing).
+        let filled = n;
+        while (
+          decoder.bodyLeft >= MIN_READ_ON && size - filled >= MIN_READ_ON
+        ) {
+          const more = await conn.read(buffer.subarray(filled));
+          if (more === null) break; // finish() reports the cut next pull
+          events.push(...decoder.push(buffer.subarray(filled, filled + more)));
+          filled += more;
+        }
         if (events.length > 0) {
           controller.enqueue(events);
           return;
