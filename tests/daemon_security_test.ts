@@ -26,7 +26,12 @@ import {
   DataPlaneRejectedError,
   dialDataPlane,
 } from "../lib/wire/data_plane.ts";
-import { encodeEnd, encodeFileHeader } from "../lib/wire/frame_codec.ts";
+import {
+  encodeEnd,
+  encodeFileHeader,
+  encodeHash,
+} from "../lib/wire/frame_codec.ts";
+import { hashBytes } from "../lib/fs/hash.ts";
 import { writeAll } from "../lib/wire/socket.ts";
 
 type Client = grpc.Client & Record<string, CallableFunction>;
@@ -349,6 +354,10 @@ Deno.test("data port: garbage, bad and replayed tokens are closed; real transfer
             }),
           );
           await writeAll(conn, new TextEncoder().encode("abc"));
+          await writeAll(
+            conn,
+            encodeHash(await hashBytes(new TextEncoder().encode("abc"))),
+          );
           await writeAll(conn, encodeEnd());
           conn.close();
           // Replay: the same token again.

@@ -38,10 +38,12 @@ import { dialDataPlane } from "../lib/wire/data_plane.ts";
 import {
   encodeEnd,
   encodeFileHeader,
+  encodeHash,
   FrameDecoder,
 } from "../lib/wire/frame_codec.ts";
 import { sendFrames } from "../lib/wire/frame_io.ts";
 import { decodeEntries } from "../lib/rpc/packed_manifest.ts";
+import { hashBytes } from "../lib/fs/hash.ts";
 
 const MANY = 1100;
 
@@ -189,7 +191,7 @@ async function push(
 /** Sends the needed files as FileData messages of at most 256 KiB. */
 function sendFileData(root: string, manifest: FileEntry[]) {
   const byPath = new Map(manifest.map((e) => [e.path, e]));
-  return function send(
+  return async function send(
     call: Conversation<ClientPushRequest, ServerPushResponse>,
     _negotiation: DataTransferNegotiation,
     needed: string[],
@@ -197,6 +199,8 @@ function sendFileData(root: string, manifest: FileEntry[]) {
     for (const path of needed) {
       const entry = byPath.get(path)!;
       const bytes = Deno.readFileSync(`${root}/${path}`);
+      // The whole body's content hash rides on the last chunk.
+      const hash = await hashBytes(bytes);
       let offset = 0;
       do {
         const data = bytes.subarray(offset, offset + 256 * 1024);
@@ -208,11 +212,11 @@ function sendFileData(root: string, manifest: FileEntry[]) {
             header: offset === data.length ? entryToHeader(entry) : undefined,
             data,
             last: offset >= bytes.length,
+            hash: offset >= bytes.length ? hash : undefined,
           }),
         });
       } while (offset < bytes.length);
     }
-    return Promise.resolve();
   };
 }
 
@@ -723,6 +727,54 @@ Deno.test("a data-plane connection without the end frame writes nothing under a 
     }
     const status = await call.status;
     assertEquals(status.code, 3); // INVALID_ARGUMENT
+    assertEquals(Deno.readDirSync(module).toArray(), []);
+  });
+});
+
+Deno.test("a body whose content hash does not match fails the push with DATA_LOSS and never lands", async () => {
+  await withDaemon(async ({ src, module, client }) => {
+    const body = new Uint8Array(300_000).map((_, i) => i & 0xff);
+    Deno.writeFileSync(`${src}/big.bin`, body);
+    const manifest = await manifestOf(src);
+    const call = openPush(client);
+    call.send({
+      case: "header",
+      value: create(PushHeaderSchema, { module: "m", destination: "" }),
+    });
+    sendManifest(call, manifest);
+    let negotiation: DataTransferNegotiation | undefined;
+    while (!negotiation) {
+      const message = await call.next();
+      if (message === undefined) throw new Error("call ended early");
+      if (message.payload.case === "negotiation") {
+        negotiation = message.payload.value;
+      }
+    }
+    const conn = await dialDataPlane(
+      "127.0.0.1",
+      negotiation.port,
+      negotiation.token,
+    );
+    // The whole body, one byte flipped on the way, and the hash of the
+    // original: what a corrupting network would deliver.
+    const corrupted = body.slice();
+    corrupted[123_456] ^= 0x20;
+    await conn.write(encodeFileHeader(manifest[0]));
+    await conn.write(corrupted);
+    await conn.write(encodeHash(await hashBytes(body)));
+    await conn.write(encodeEnd());
+    conn.close();
+    call.send({ case: "uploadComplete", value: create(UploadCompleteSchema) });
+    call.end();
+    while (await call.next() !== undefined) {
+      // drain
+    }
+    const status = await call.status;
+    assertEquals(status, {
+      code: 15, // DATA_LOSS
+      details:
+        "big.bin arrived corrupted (its content hash does not match); it was not written",
+    });
     assertEquals(Deno.readDirSync(module).toArray(), []);
   });
 });

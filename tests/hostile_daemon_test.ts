@@ -2,6 +2,7 @@
 // manifest or sends files nobody asked for. Nothing may land outside the
 // destination, and nothing half-written may stay.
 import * as grpc from "../lib/deps/grpc.ts";
+import { hashBytes } from "../lib/fs/hash.ts";
 import { create } from "../lib/deps/protobuf.ts";
 import { assertEquals, assertMatch } from "./_assert.ts";
 import { runCli } from "./_helpers.ts";
@@ -111,8 +112,8 @@ Deno.test("a daemon whose manifest escapes the destination is refused", async ()
   }
 });
 
-Deno.test("a daemon that sends an unasked file or too many bytes leaves nothing behind", async () => {
-  for (const lie of ["other path", "too long"]) {
+Deno.test("a daemon that sends an unasked file, too many bytes or a corrupted body leaves nothing behind", async () => {
+  for (const lie of ["other path", "too long", "corrupted"]) {
     const work = await Deno.makeTempDir();
     const fake = await fakeDaemon((call) => {
       let step = 0;
@@ -120,17 +121,23 @@ Deno.test("a daemon that sends an unasked file or too many bytes leaves nothing 
         if (step++ === 0) manifest(call, [header("asked.txt", 3)]);
         if (request.payload.case === "needComplete") {
           const path = lie === "other path" ? "unasked.txt" : "asked.txt";
-          call.write(message({
-            case: "fileData",
-            value: create(FileDataSchema, {
-              path,
-              header: header(path, 3),
-              data: new TextEncoder().encode(
-                lie === "too long" ? "abcdef" : "abc",
-              ),
-              last: true,
-            }),
-          }));
+          const data = new TextEncoder().encode(
+            lie === "too long" ? "abcdef" : "abc",
+          );
+          // "corrupted": the hash of other bytes than those sent.
+          void hashBytes(lie === "corrupted" ? data.map((b) => b ^ 1) : data)
+            .then((hash) =>
+              call.write(message({
+                case: "fileData",
+                value: create(FileDataSchema, {
+                  path,
+                  header: header(path, 3),
+                  data,
+                  last: true,
+                  hash,
+                }),
+              }))
+            );
         }
       });
     });
@@ -145,7 +152,12 @@ Deno.test("a daemon that sends an unasked file or too many bytes leaves nothing 
       assertEquals(r.code, 1, r.stderr);
       assertMatch(
         r.stderr,
-        lie === "other path" ? /was not asked for/ : /more than its 3 bytes/,
+        {
+          "other path": /was not asked for/,
+          "too long": /more than its 3 bytes/,
+          corrupted:
+            /^blit: error: asked\.txt arrived corrupted \(its content hash does not match\); it was not written; run the same command again to resend it\n$/,
+        }[lie]!,
       );
       assertEquals([...Deno.readDirSync(`${work}/dest`)], []);
     } finally {

@@ -3,7 +3,7 @@ import * as grpc from "../deps/grpc.ts";
 import { Buffer } from "node:buffer";
 import tls from "node:tls";
 import { isIP } from "node:net";
-import { TruncatedStreamError } from "../wire/frame_codec.ts";
+import { IntegrityError, TruncatedStreamError } from "../wire/frame_codec.ts";
 import {
   BlitClient,
   MAX_MESSAGE_BYTES,
@@ -289,6 +289,13 @@ export function remoteError(error: unknown, where: string): Error {
       true,
     );
   }
+  if (error instanceof IntegrityError) {
+    return new RemoteError(
+      `${error.message}; run the same command again to resend it`,
+      grpc.status.DATA_LOSS,
+      true,
+    );
+  }
   if (error instanceof TruncatedStreamError) {
     return new RemoteError(
       `lost the data connection to the daemon at ${where} (it closed in the middle of the transfer); run the same command again to finish`,
@@ -324,6 +331,13 @@ export function remoteError(error: unknown, where: string): Error {
       );
     case grpc.status.RESOURCE_EXHAUSTED:
       return new RemoteError(details, e.code, false);
+    case grpc.status.DATA_LOSS:
+      // Corrupted on the way: nothing landed, and a rerun resends it.
+      return new RemoteError(
+        `${details}; run the same command again to resend it`,
+        e.code,
+        true,
+      );
     case grpc.status.INTERNAL:
     case grpc.status.UNKNOWN:
       return new RemoteError(

@@ -6,7 +6,16 @@ import {
   type RemoteError,
   remoteError,
 } from "./connect.ts";
-import { TruncatedStreamError } from "../wire/frame_codec.ts";
+import { IntegrityError, TruncatedStreamError } from "../wire/frame_codec.ts";
+
+Deno.test("remoteError: a body corrupted on the way is retried", () => {
+  const e = remoteError(new IntegrityError("d/f"), "h:1") as RemoteError;
+  assertEquals([e.code, e.transient], [status.DATA_LOSS, true]);
+  assertEquals(
+    e.message,
+    "d/f arrived corrupted (its content hash does not match); it was not written; run the same command again to resend it",
+  );
+});
 
 Deno.test("remoteError: daemon messages kept, transient failures marked for retry", () => {
   const where = "127.0.0.1:1";
@@ -25,6 +34,12 @@ Deno.test("remoteError: daemon messages kept, transient failures marked for retr
       "Call cancelled",
       true,
       /ended the transfer \(call cancelled\)/,
+    ],
+    [
+      status.DATA_LOSS,
+      "a arrived corrupted (its content hash does not match); it was not written",
+      true,
+      /^a arrived corrupted .*; run the same command again to resend it$/,
     ],
   ];
   for (const [code, details, transient, pattern] of cases) {

@@ -3,7 +3,7 @@ import { status as Status } from "../deps/grpc.ts";
 import { PathEscapeError } from "../fs/safe_path.ts";
 import { ContainmentError } from "../fs/contained_root.ts";
 import { EntryConflictError, SizeMismatchError } from "../fs/atomic_write.ts";
-import { FrameProtocolError } from "../wire/frame_codec.ts";
+import { FrameProtocolError, IntegrityError } from "../wire/frame_codec.ts";
 import {
   ManifestProtocolError,
   ManifestTooLargeError,
@@ -59,6 +59,9 @@ export function toStatus(error: unknown): { code: Status; details: string } {
   }
   if (error instanceof ManifestTooLargeError) {
     return { code: Status.RESOURCE_EXHAUSTED, details: error.message };
+  }
+  if (error instanceof IntegrityError) {
+    return { code: Status.DATA_LOSS, details: error.message };
   }
   if (
     error instanceof FrameProtocolError || error instanceof SizeMismatchError ||

@@ -22,6 +22,28 @@ function sharedHasher(): Promise<IHasher> {
   return hasher;
 }
 
+/** An incremental xxh3-128 hasher (init, update, digest; all sync). */
+export type ContentHasher = IHasher;
+
+/**
+ * A hasher of its own, for one stream of bodies at a time (the data
+ * plane's senders and receivers keep one each).
+ *
+ * @example
+ * ```ts
+ * import { contentHasher, hashBytes } from "./hash.ts";
+ * const h = await contentHasher();
+ * h.init();
+ * h.update(new TextEncoder().encode("hi"));
+ * const a = h.digest("binary");
+ * const b = await hashBytes(new TextEncoder().encode("hi"));
+ * if (!a.every((v, i) => v === b[i])) throw new Error("example failed");
+ * ```
+ */
+export async function contentHasher(): Promise<ContentHasher> {
+  return (await loadHashWasm()).createXXHash128();
+}
+
 /**
  * Hashes a byte array (xxh3-128, 16 bytes).
  *

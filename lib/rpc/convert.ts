@@ -307,6 +307,7 @@ export function chunkToFileData(chunk: FileDataChunk): FileData {
     data: chunk.data,
     last: chunk.last,
     header: chunk.header ? entryToHeader(chunk.header) : undefined,
+    hash: chunk.hash,
   });
 }
 
@@ -328,5 +329,6 @@ export function fileDataToChunk(data: FileData): FileDataChunk {
     header: data.header ? headerToEntry(data.header) : undefined,
     data: data.data,
     last: data.last,
+    ...(data.hash.length > 0 ? { hash: data.hash } : {}),
   };
 }

@@ -378,10 +378,12 @@ export class Receiver {
  * ```ts
  * import { GrpcReceiver } from "./receiver.ts";
  * import { ReceiveSink } from "../wire/receive_sink.ts";
+ * import { hashBytes } from "../fs/hash.ts";
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * const e = { path: "a", kind: "file" as const, size: 1, mtimeMs: 0, mode: 0o644 };
  * const grpc = new GrpcReceiver(new ReceiveSink(root, new Map([["a", e]])));
- * await grpc.write({ path: "a", header: e, data: new Uint8Array([7]), last: true });
+ * const data = new Uint8Array([7]);
+ * await grpc.write({ path: "a", header: e, data, last: true, hash: await hashBytes(data) });
  * await grpc.finish();
  * if (Deno.readFileSync(`${root}/a`)[0] !== 7) throw new Error("example failed");
  * ```

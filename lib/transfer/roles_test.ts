@@ -13,6 +13,8 @@ import { enumerate } from "../fs/enumerate.ts";
 import { GrpcReceiver, Receiver } from "./receiver.ts";
 import { Sender } from "./sender.ts";
 import { FrameProtocolError } from "../wire/frame_codec.ts";
+import { hashBytes } from "../fs/hash.ts";
+import { hashed } from "../../tests/_frames.ts";
 
 function tree(): { work: string; src: string; dst: string } {
   const work = Deno.realPathSync(Deno.makeTempDirSync());
@@ -69,6 +71,7 @@ Deno.test("roles: a tree crosses as gRPC chunks; a second run needs nothing", as
           path: chunk.path,
           data: chunk.data.subarray(cut),
           last: chunk.last,
+          hash: chunk.hash,
         });
       } else await grpc.write(chunk);
       window.ack(Number.MAX_SAFE_INTEGER);
@@ -184,6 +187,7 @@ Deno.test("roles: what the peer may not do", async () => {
     header: { ...entry, path: "remote" },
     data: new Uint8Array([5]),
     last: true,
+    hash: await hashBytes(new Uint8Array([5])),
   });
   await grpc.finish();
   assertEquals(Deno.readFileSync(`${dst}/local-name`), new Uint8Array([5]));
@@ -207,6 +211,7 @@ Deno.test("roles: what the peer may not do", async () => {
         header: { ...entry, path: "rogue" },
         data: new Uint8Array(1),
         last: true,
+        hash: await hashBytes(new Uint8Array(1)),
       });
       await rogue.finish();
     },
@@ -253,10 +258,12 @@ Deno.test("Receiver.pace: the plan names at most N files ahead of those committe
     ).then(() => planned = true);
     const deliver = async (from: number, to: number) => {
       for (const e of entries.slice(from, to)) {
-        await writer.write([{ type: "file", entry: { ...e } }, {
-          type: "data",
-          bytes: new Uint8Array([1]),
-        }]);
+        await writer.write(
+          await hashed([{ type: "file", entry: { ...e } }, {
+            type: "data",
+            bytes: new Uint8Array([1]),
+          }]),
+        );
       }
     };
     await settle();

@@ -18,6 +18,14 @@ export const FRAME_FILE = 0x01;
  * big file's ranges side by side).
  */
 export const FRAME_RANGE = 0x02;
+/**
+ * Frame type byte of a hash frame: the xxh3-128 of the body (or range)
+ * just sent, 16 bytes. Every file and range is followed by one; the
+ * receiver writes nothing under a final name until it matches.
+ */
+export const FRAME_HASH = 0x03;
+/** Bytes of a content hash (xxh3-128). */
+export const HASH_BYTES = 16;
 /** Fixed part of a file header after its path: size, mtime, mode. */
 const HEADER_TAIL = 8 + 8 + 4;
 /** What a range header adds: offset, length. */
@@ -42,6 +50,7 @@ export interface FileRange {
 export type FrameEvent =
   | { type: "file"; entry: FileEntry; range?: FileRange }
   | { type: "data"; bytes: Uint8Array }
+  | { type: "hash"; digest: Uint8Array }
   | { type: "end" };
 
 /** The peer broke the framing rules; the connection must be dropped. */
@@ -50,6 +59,21 @@ export class FrameProtocolError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "FrameProtocolError";
+  }
+}
+
+/**
+ * A file (or range) whose bytes do not match the content hash sent with
+ * them: corrupted on the way. Nothing of it was written under a final
+ * name; running the transfer again resends it.
+ */
+export class IntegrityError extends Error {
+  /** Names the file. */
+  constructor(path: string) {
+    super(
+      `${path} arrived corrupted (its content hash does not match); it was not written`,
+    );
+    this.name = "IntegrityError";
   }
 }
 
@@ -214,6 +238,45 @@ export function encodeEnd(): Uint8Array {
 }
 
 /**
+ * Writes a hash frame for `digest` at `offset`; returns its size (17).
+ *
+ * @example
+ * ```ts
+ * import { writeHash } from "./frame_codec.ts";
+ * const buf = new Uint8Array(17);
+ * if (writeHash(buf, 0, new Uint8Array(16).fill(9)) !== 17 || buf[0] !== 3) throw new Error("example failed");
+ * ```
+ * @throws {RangeError} when `digest` is not 16 bytes.
+ */
+export function writeHash(
+  buffer: Uint8Array,
+  offset: number,
+  digest: Uint8Array,
+): number {
+  if (digest.length !== HASH_BYTES) {
+    throw new RangeError(`A content hash is ${HASH_BYTES} bytes`);
+  }
+  buffer[offset] = FRAME_HASH;
+  buffer.set(digest, offset + 1);
+  return 1 + HASH_BYTES;
+}
+
+/**
+ * Encodes a hash frame.
+ *
+ * @example
+ * ```ts
+ * import { encodeHash } from "./frame_codec.ts";
+ * if (encodeHash(new Uint8Array(16)).length !== 17) throw new Error("example failed");
+ * ```
+ */
+export function encodeHash(digest: Uint8Array): Uint8Array {
+  const out = new Uint8Array(1 + HASH_BYTES);
+  writeHash(out, 0, digest);
+  return out;
+}
+
+/**
  * Incremental frame decoder: feed chunks, get events. Lengths are checked
  * before allocation, paths are normalised (hostile ones refused), body
  * bytes are handed out as views; only a header split across chunks is
@@ -287,6 +350,15 @@ export class FrameDecoder {
         start = offset;
       }
       const type = buf[start];
+      if (type === FRAME_HASH) {
+        events.push({
+          type: "hash",
+          digest: buf.slice(start + 1, start + 1 + HASH_BYTES),
+        });
+        if (buf === chunk) offset = start + 1 + HASH_BYTES;
+        this.#pending = new Uint8Array(0);
+        continue;
+      }
       if (type === FRAME_END) {
         events.push({ type: "end" });
         this.#ended = true;
@@ -307,6 +379,7 @@ export class FrameDecoder {
     if (buf.length - start < 1) return 1;
     const type = buf[start];
     if (type === FRAME_END) return 1;
+    if (type === FRAME_HASH) return 1 + HASH_BYTES;
     if (type !== FRAME_FILE && type !== FRAME_RANGE) {
       throw new FrameProtocolError(`Unknown frame type ${type}`);
     }

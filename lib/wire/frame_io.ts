@@ -13,9 +13,12 @@ import {
   type FileRange,
   FrameDecoder,
   type FrameEvent,
+  HASH_BYTES,
   writeFileHeader,
+  writeHash,
 } from "./frame_codec.ts";
 import { readFull } from "./frame_stream.ts";
+import { type ContentHasher, contentHasher } from "../fs/hash.ts";
 import { writeAll } from "./socket.ts";
 import { MAX_RANGES_PER_FILE } from "./receive_sink.ts";
 import type { ZeroCopy } from "./zero_copy.ts";
@@ -64,6 +67,32 @@ export interface SendFramesOptions {
   idle?: () => boolean;
 }
 
+/** The content hash of `length` bytes of a file from `start` (sync reads). */
+function hashRange(
+  hasher: ContentHasher,
+  root: TreeRoot,
+  entry: FileEntry,
+  start: number,
+  length: number,
+  verified?: Set<string>,
+): Uint8Array {
+  const file = openForRead(root, entry.path, { verified });
+  try {
+    if (start > 0) file.seekSync(start, Deno.SeekMode.Start);
+    const scratch = new Uint8Array(Math.min(length, 1 << 20));
+    hasher.init();
+    for (let left = length; left > 0;) {
+      const view = scratch.subarray(0, Math.min(left, scratch.length));
+      readFull(file, view, entry.path, entry.size);
+      hasher.update(view);
+      left -= view.length;
+    }
+    return hasher.digest("binary");
+  } finally {
+    file.close();
+  }
+}
+
 /**
  * The socket sink of a transfer: a `WritableStream<FileEntry>` that writes
  * each regular file's header and body frames to `conn` (other entries are
@@ -101,14 +130,32 @@ export class FrameSink extends WritableStream<SendItem> {
       if (used > 0) await writeAll(conn, buffer.subarray(0, used));
       used = 0;
     };
+    let hasher: ContentHasher | undefined;
+    // Every body (or range) is followed by its content hash.
+    const sendHash = async (digest: Uint8Array) => {
+      if (size - used < 1 + HASH_BYTES) await flush();
+      used += writeHash(buffer, used, digest);
+    };
     const writeEntry = async (entry: FileEntry, range?: FileRange) => {
       if (entry.kind !== "file") return;
+      hasher ??= await contentHasher();
       const path = encoder.encode(entry.path);
       if (size - used < fileHeaderSize(path, range)) await flush();
       used += writeFileHeader(buffer, used, path, entry, range);
       const start = range?.offset ?? 0;
       const length = range?.length ?? entry.size;
       if (socket && length >= zeroCopyMin) {
+        // The kernel moves the body without us seeing it: its hash comes
+        // from a read of the same bytes first (a file changed in between
+        // fails the receiver's check, and the rerun sends it again).
+        const digest = hashRange(
+          hasher,
+          root,
+          entry,
+          start,
+          length,
+          options.verified,
+        );
         // The header (and whatever precedes it) leaves first; then the
         // kernel moves the body from the page cache to the socket.
         const file = zeroCopy!.openRead(root, entry.path, options.verified);
@@ -121,23 +168,22 @@ export class FrameSink extends WritableStream<SendItem> {
         } finally {
           file.close();
         }
+        await sendHash(digest);
         return;
       }
       const file = openForRead(root, entry.path, {
         verified: options.verified,
       });
+      hasher.init();
       try {
         if (start > 0) file.seekSync(start, Deno.SeekMode.Start);
         let left = length;
         while (left > 0) {
           if (used === size) await flush();
           const n = Math.min(left, size - used);
-          readFull(
-            file,
-            buffer.subarray(used, used + n),
-            entry.path,
-            entry.size,
-          );
+          const view = buffer.subarray(used, used + n);
+          readFull(file, view, entry.path, entry.size);
+          hasher.update(view);
           used += n;
           left -= n;
           options.onBytes?.(n);
@@ -145,6 +191,7 @@ export class FrameSink extends WritableStream<SendItem> {
       } finally {
         file.close();
       }
+      await sendHash(hasher.digest("binary"));
     };
     super({
       // A chunk is one entry or a batch of them (fewer stream hops for

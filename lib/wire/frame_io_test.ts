@@ -132,12 +132,16 @@ Deno.test("FrameSink takes entries and batches; frameSource yields a batch of ev
       merged[merged.length - 1] = last + event.slice(5);
     } else merged.push(event);
   }
+  // Each body is followed by its content hash.
   assertEquals(merged, [
     "file:a",
     "data:aa",
+    "hash",
     "file:b",
     "data:b",
+    "hash",
     "file:c",
+    "hash",
     "end",
   ]);
   // A 3-byte buffer: many reads, each a batch, none empty.

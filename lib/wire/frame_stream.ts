@@ -6,8 +6,11 @@ import {
   fileHeaderSize,
   FrameDecoder,
   type FrameEvent,
+  HASH_BYTES,
   writeFileHeader,
+  writeHash,
 } from "./frame_codec.ts";
+import { type ContentHasher, contentHasher } from "../fs/hash.ts";
 
 /** Options for {@linkcode encodeFrames}. */
 export interface EncodeFramesOptions {
@@ -63,8 +66,9 @@ export function readFull(
 }
 
 /**
- * Entries in, wire bytes out: for each regular file a header and exactly
- * `entry.size` bytes read from `root`, then an end frame. Small files are
+ * Entries in, wire bytes out: for each regular file a header, exactly
+ * `entry.size` bytes read from `root` and their content hash, then an end
+ * frame. Small files are
  * read straight into a shared ~1 MiB output buffer (no extra copy); big
  * files go out in `chunkSize` pieces, each read only when the consumer
  * has room, so memory stays flat for any file size.
@@ -80,7 +84,7 @@ export function readFull(
  *   ReadableStream.from([{ path: "a", kind: "file" as const, size: 2, mtimeMs: 0, mode: 0o644 }])
  *     .pipeThrough(encodeFrames(root)).pipeThrough(decodeFrames()),
  * );
- * if (!(events.map((e) => e.type).join() === "file,data,end")) throw new Error("example failed");
+ * if (!(events.map((e) => e.type).join() === "file,data,hash,end")) throw new Error("example failed");
  * ```
  */
 export function encodeFrames(
@@ -95,6 +99,7 @@ export function encodeFrames(
   }
   let out = new Uint8Array(chunkSize);
   let used = 0;
+  let hasher: ContentHasher | undefined;
   let controller!: ReadableStreamDefaultController<Uint8Array>;
   let room: (() => void) | undefined;
   let cancelled: unknown;
@@ -156,36 +161,39 @@ export function encodeFrames(
 
   async function writeEntry(entry: FileEntry): Promise<void> {
     if (entry.kind !== "file") return;
+    hasher ??= await contentHasher();
     const path = encoder.encode(entry.path);
     const headerSize = fileHeaderSize(path);
     if (chunkSize - used < headerSize) await flush();
     const file = openForRead(root, entry.path);
+    hasher.init();
     try {
       used += writeFileHeader(out, used, path, entry);
       let left = entry.size;
       if (left <= chunkSize - used) {
-        readFull(
-          file,
-          out.subarray(used, used + left),
-          entry.path,
-          entry.size,
-        );
+        const view = out.subarray(used, used + left);
+        readFull(file, view, entry.path, entry.size);
+        hasher.update(view);
         used += left;
         options.onBytes?.(left);
-        return;
-      }
-      await flush();
-      while (left > 0) {
-        const n = Math.min(left, chunkSize);
-        const buffer = new Uint8Array(n);
-        readFull(file, buffer, entry.path, entry.size);
-        left -= n;
-        options.onBytes?.(n);
-        await emit(buffer);
+      } else {
+        await flush();
+        while (left > 0) {
+          const n = Math.min(left, chunkSize);
+          const buffer = new Uint8Array(n);
+          readFull(file, buffer, entry.path, entry.size);
+          hasher.update(buffer);
+          left -= n;
+          options.onBytes?.(n);
+          await emit(buffer);
+        }
       }
     } finally {
       file.close();
     }
+    // Its content hash follows every body.
+    if (chunkSize - used < 1 + HASH_BYTES) await flush();
+    used += writeHash(out, used, hasher.digest("binary"));
   }
 }
 

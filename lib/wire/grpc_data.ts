@@ -1,7 +1,12 @@
 // The gRPC fallback's byte path: files as FileData-shaped chunks and back.
 import type { FileEntry } from "../fs/entry.ts";
 import { openForRead, type TreeRoot } from "../fs/contained_root.ts";
-import { type FrameEvent, FrameProtocolError } from "./frame_codec.ts";
+import {
+  type FrameEvent,
+  FrameProtocolError,
+  HASH_BYTES,
+} from "./frame_codec.ts";
+import { contentHasher } from "../fs/hash.ts";
 import { readFull } from "./frame_stream.ts";
 
 /** One FileData message's worth: the first chunk of a file has `header`. */
@@ -14,6 +19,8 @@ export interface FileDataChunk {
   data: Uint8Array;
   /** Whether this chunk ends the file. */
   last: boolean;
+  /** On the last chunk: the body's content hash (xxh3-128, 16 bytes). */
+  hash?: Uint8Array;
 }
 
 /**
@@ -43,22 +50,26 @@ export async function* fileDataChunks(
       `chunkSize must be an integer >= 1024, got ${chunkSize}`,
     );
   }
+  const hasher = await contentHasher();
   for await (const entry of entries) {
     if (entry.kind !== "file") continue;
     const file = openForRead(root, entry.path);
     try {
       let left = entry.size;
       let first = true;
+      hasher.init();
       do {
         const n = Math.min(left, chunkSize);
         const data = new Uint8Array(n);
         readFull(file, data, entry.path, entry.size);
+        hasher.update(data);
         left -= n;
         yield {
           path: entry.path,
           header: first ? entry : undefined,
           data,
           last: left === 0,
+          ...(left === 0 ? { hash: hasher.digest("binary") } : {}),
         };
         first = false;
       } while (left > 0);
@@ -77,8 +88,8 @@ export async function* fileDataChunks(
  * ```ts
  * import { chunksToFrames } from "./grpc_data.ts";
  * const e = { path: "a", kind: "file" as const, size: 1, mtimeMs: 0, mode: 0o644 };
- * const ev = await Array.fromAsync(ReadableStream.from([{ path: "a", header: e, data: new Uint8Array(1), last: true }]).pipeThrough(chunksToFrames()));
- * if (!(ev.map((x) => x.type).join() === "file,data")) throw new Error("example failed");
+ * const ev = await Array.fromAsync(ReadableStream.from([{ path: "a", header: e, data: new Uint8Array(1), last: true, hash: new Uint8Array(16) }]).pipeThrough(chunksToFrames()));
+ * if (!(ev.map((x) => x.type).join() === "file,data,hash")) throw new Error("example failed");
  * ```
  */
 export function chunksToFrames(): TransformStream<FileDataChunk, FrameEvent> {
@@ -104,7 +115,15 @@ export function chunksToFrames(): TransformStream<FileDataChunk, FrameEvent> {
       if (chunk.data.length > 0) {
         controller.enqueue({ type: "data", bytes: chunk.data });
       }
-      if (chunk.last) open = undefined;
+      if (chunk.last) {
+        if (chunk.hash?.length !== HASH_BYTES) {
+          throw new FrameProtocolError(
+            `File ${chunk.path} came without its content hash`,
+          );
+        }
+        controller.enqueue({ type: "hash", digest: chunk.hash });
+        open = undefined;
+      }
     },
     flush() {
       if (open !== undefined) {

@@ -8,7 +8,9 @@ import {
   type FileRange,
   type FrameEvent,
   FrameProtocolError,
+  IntegrityError,
 } from "./frame_codec.ts";
+import { type ContentHasher, contentHasher, sameHash } from "../fs/hash.ts";
 
 /** What a {@linkcode ReceiveSink} committed. */
 export interface ReceiveStats {
@@ -42,6 +44,21 @@ const MAX_PARTIAL_FILES = 256;
  * Senders cut at most this many (see `sendItems`).
  */
 export const MAX_RANGES_PER_FILE = 16_384;
+
+/** A body (or range) fully received, waiting for its hash frame. */
+type Pending =
+  | {
+    kind: "whole";
+    entry: FileEntry;
+    key: string;
+    /** The temp file a big body went to. */
+    file?: AtomicFile;
+    /** A small body, gathered or as it came. */
+    body?: Uint8Array;
+    /** Whether `body` is a view into the source's buffer. */
+    view: boolean;
+  }
+  | { kind: "range"; part: Partial; key: string; length: number };
 
 /** A file arriving in ranges, possibly on several streams at once. */
 interface Partial {
@@ -248,11 +265,14 @@ let joining: Assembly | undefined;
  * @example
  * ```ts
  * import { ReceiveSink } from "./receive_sink.ts";
+ * import { hashBytes } from "../fs/hash.ts";
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * const e = { path: "a", kind: "file" as const, size: 2, mtimeMs: 0, mode: 0o644 };
  * const sink = new ReceiveSink(root, new Map([["a", e]]));
+ * const bytes = new Uint8Array([1, 2]);
  * await ReadableStream.from([
- *   { type: "file" as const, entry: e }, { type: "data" as const, bytes: new Uint8Array([1, 2]) }, { type: "end" as const },
+ *   { type: "file" as const, entry: e }, { type: "data" as const, bytes },
+ *   { type: "hash" as const, digest: await hashBytes(bytes) }, { type: "end" as const },
  * ]).pipeTo(sink);
  * if (!(sink.stats.files === 1 && Deno.statSync(`${root}/a`).size === 2)) throw new Error("example failed");
  * ```
@@ -276,32 +296,59 @@ export class ReceiveSink extends WritableStream<FrameEvent | FrameEvent[]> {
     let part: Partial | undefined;
     let rangeLeft = 0;
     let rangeAt = 0;
+    let rangeLength = 0;
     let file: AtomicFile | undefined;
     let buffer: Uint8Array | undefined;
     let filled = 0;
     let ended = false;
     // The writers' room, when a batch had to wait for it.
     const waits: Promise<void>[] = [];
+    // Bodies are hashed as they arrive; a body (or range) is done only
+    // when the hash frame after it matches.
+    let hasher: ContentHasher | undefined;
+    let pending: Pending | undefined;
 
-    function complete(entry: FileEntry, whole?: Uint8Array): void {
-      if (file) {
-        file.commit();
-        file = undefined;
+    function commitWhole(p: Pending & { kind: "whole" }): void {
+      if (p.file) {
+        p.file.commit();
       } else if (assembly.pool) {
-        const body = whole ?? buffer ?? new Uint8Array(0);
-        const wait = assembly.pool.add(entry, body);
+        const wait = assembly.pool.add(p.entry, p.body!);
         if (wait) waits.push(wait);
-        buffer = undefined;
-        current = undefined;
-        return;
+        return; // counted when a worker has written it
       } else {
-        writeFileAtomic(root, entry, whole ?? buffer ?? new Uint8Array(0), {
+        writeFileAtomic(root, p.entry, p.body!, {
           verified: assembly.verified,
         });
-        buffer = undefined;
       }
+      assembly.committed(p.key, p.entry);
+    }
+
+    /** A whole body is in: it waits for its hash. */
+    function complete(entry: FileEntry, whole?: Uint8Array): void {
+      pending = {
+        kind: "whole",
+        entry,
+        key: currentKey,
+        file,
+        body: file ? undefined : whole ?? buffer ?? new Uint8Array(0),
+        view: whole !== undefined,
+      };
+      file = undefined;
+      buffer = undefined;
       current = undefined;
-      assembly.committed(currentKey, entry);
+    }
+
+    function checkHash(digest: Uint8Array): void {
+      const p = pending;
+      if (!p) throw new FrameProtocolError("Hash frame outside a file");
+      pending = undefined;
+      const path = p.kind === "whole" ? p.entry.path : p.part.entry.path;
+      if (!sameHash(hasher!.digest("binary"), digest)) {
+        if (p.kind === "whole") p.file?.abort();
+        throw new IntegrityError(path);
+      }
+      if (p.kind === "whole") commitWhole(p);
+      else assembly.rangeBytes(p.key, p.part, p.length);
     }
 
     function begin(announced: FileEntry, range?: FileRange): void {
@@ -313,22 +360,36 @@ export class ReceiveSink extends WritableStream<FrameEvent | FrameEvent[]> {
           }`,
         );
       }
+      if (pending) {
+        throw new FrameProtocolError(
+          `File ${announced.path} started before the hash of ${pendingPath()}`,
+        );
+      }
       currentKey = announced.path;
+      hasher!.init();
       if (range) {
         part = assembly.range(announced, range);
         rangeLeft = range.length;
         rangeAt = range.offset;
+        rangeLength = range.length;
         return;
       }
       const entry = assembly.take(announced);
       current = entry;
       filled = 0;
       // Small files are gathered lazily: a body that arrives in one piece
-      // is written straight from the view, with no copy.
+      // is kept as the view it came in, copied only if its hash comes in
+      // a later read.
       if (entry.size > small) {
         file = AtomicFile.open(root, entry, { verified: assembly.verified });
       }
       if (entry.size === 0) complete(entry);
+    }
+
+    function pendingPath(): string {
+      return pending!.kind === "whole"
+        ? pending!.entry.path
+        : pending!.part.entry.path;
     }
 
     function rangeData(bytes: Uint8Array): void {
@@ -337,13 +398,20 @@ export class ReceiveSink extends WritableStream<FrameEvent | FrameEvent[]> {
           `Range of ${part!.entry.path} got more than its bytes`,
         );
       }
+      hasher!.update(bytes);
       part!.file.writeAt(bytes, rangeAt);
       rangeAt += bytes.length;
       rangeLeft -= bytes.length;
       assembly.options.onBytes?.(bytes.length);
-      const whole = part!;
-      if (rangeLeft === 0) part = undefined;
-      assembly.rangeBytes(currentKey, whole, bytes.length);
+      if (rangeLeft === 0) {
+        pending = {
+          kind: "range",
+          part: part!,
+          key: currentKey,
+          length: rangeLength,
+        };
+        part = undefined;
+      }
     }
 
     function data(bytes: Uint8Array): void {
@@ -354,6 +422,7 @@ export class ReceiveSink extends WritableStream<FrameEvent | FrameEvent[]> {
           `File ${current.path} got more than its ${current.size} bytes`,
         );
       }
+      hasher!.update(bytes);
       if (!file && !buffer && bytes.length === current.size) {
         filled = bytes.length;
         assembly.options.onBytes?.(bytes.length);
@@ -371,6 +440,8 @@ export class ReceiveSink extends WritableStream<FrameEvent | FrameEvent[]> {
     function cleanup(): Promise<void> {
       file?.abort();
       file = undefined;
+      if (pending?.kind === "whole") pending.file?.abort();
+      pending = undefined;
       buffer = undefined;
       current = undefined;
       part = undefined;
@@ -384,10 +455,13 @@ export class ReceiveSink extends WritableStream<FrameEvent | FrameEvent[]> {
       try {
         if (event.type === "file") begin(event.entry, event.range);
         else if (event.type === "data") data(event.bytes);
+        else if (event.type === "hash") checkHash(event.digest);
         else {
-          if (current || part) {
+          if (current || part || pending) {
             throw new FrameProtocolError(
-              `End frame inside ${(current ?? part!.entry).path}`,
+              `End frame inside ${
+                current || part ? (current ?? part!.entry).path : pendingPath()
+              }`,
             );
           }
           if (ended) throw new FrameProtocolError("Second end frame");
@@ -399,27 +473,40 @@ export class ReceiveSink extends WritableStream<FrameEvent | FrameEvent[]> {
       }
     }
 
+    function handle(chunk: FrameEvent | FrameEvent[]): Promise<void> | void {
+      try {
+        if (Array.isArray(chunk)) {
+          for (const event of chunk) write(event);
+        } else write(chunk);
+      } catch (error) {
+        const stopped = stopping ?? Promise.resolve();
+        return stopped.then(() => {
+          throw error;
+        });
+      }
+      // The source reads again into the buffer a kept view points into.
+      if (pending?.kind === "whole" && pending.view) {
+        pending.body = pending.body!.slice();
+        pending.view = false;
+      }
+      if (waits.length > 0) {
+        return Promise.all(waits.splice(0)).then(() => {}, async (error) => {
+          await cleanup();
+          throw error;
+        });
+      }
+    }
+
     // A chunk is one event, or a batch (one socket read's worth, from
-    // frameSource): either way consumed synchronously, before the source
-    // reads again into the buffer its views point into.
+    // frameSource): either way consumed before the source reads again
+    // into the buffer its views point into.
     super({
       write(chunk) {
-        try {
-          if (Array.isArray(chunk)) {
-            for (const event of chunk) write(event);
-          } else write(chunk);
-        } catch (error) {
-          const stopped = stopping ?? Promise.resolve();
-          return stopped.then(() => {
-            throw error;
-          });
-        }
-        if (waits.length > 0) {
-          return Promise.all(waits.splice(0)).then(() => {}, async (error) => {
-            await cleanup();
-            throw error;
-          });
-        }
+        if (hasher) return handle(chunk);
+        return contentHasher().then((h) => {
+          hasher = h;
+          return handle(chunk);
+        });
       },
       async close() {
         if (!ended) {
@@ -447,12 +534,19 @@ export class ReceiveSink extends WritableStream<FrameEvent | FrameEvent[]> {
    * @example
    * ```ts
    * import { ReceiveSink } from "./receive_sink.ts";
+   * import { hashBytes } from "../fs/hash.ts";
    * const root = Deno.realPathSync(Deno.makeTempDirSync());
    * const e = { path: "a", kind: "file" as const, size: 4, mtimeMs: 0, mode: 0o644 };
    * const [s1, s2] = ReceiveSink.group(root, new Map([["a", e]]), 2);
+   * const range = async (offset: number, bytes: Uint8Array) => [
+   *   { type: "file" as const, entry: e, range: { offset, length: bytes.length } },
+   *   { type: "data" as const, bytes },
+   *   { type: "hash" as const, digest: await hashBytes(bytes) },
+   *   { type: "end" as const },
+   * ];
    * await Promise.all([
-   *   ReadableStream.from([{ type: "file" as const, entry: e, range: { offset: 2, length: 2 } }, { type: "data" as const, bytes: new Uint8Array([3, 4]) }, { type: "end" as const }]).pipeTo(s1),
-   *   ReadableStream.from([{ type: "file" as const, entry: e, range: { offset: 0, length: 2 } }, { type: "data" as const, bytes: new Uint8Array([1, 2]) }, { type: "end" as const }]).pipeTo(s2),
+   *   ReadableStream.from(await range(2, new Uint8Array([3, 4]))).pipeTo(s1),
+   *   ReadableStream.from(await range(0, new Uint8Array([1, 2]))).pipeTo(s2),
    * ]);
    * if (Deno.readFileSync(`${root}/a`).join() !== "1,2,3,4") throw new Error("example failed");
    * ```

@@ -1,7 +1,19 @@
 import { assertEquals, assertRejects } from "../../tests/_assert.ts";
 import type { FileEntry } from "../fs/entry.ts";
 import { MAX_RANGES_PER_FILE, ReceiveSink } from "./receive_sink.ts";
-import { type FrameEvent, FrameProtocolError } from "./frame_codec.ts";
+import {
+  type FrameEvent,
+  FrameProtocolError,
+  IntegrityError,
+} from "./frame_codec.ts";
+import { hashed } from "../../tests/_frames.ts";
+
+/** Events as an honest sender sends them: each body's hash after it. */
+function frames(events: FrameEvent[]): ReadableStream<FrameEvent> {
+  return ReadableStream.from((async function* () {
+    yield* await hashed(events);
+  })());
+}
 
 function file(path: string, size: number, extra: Partial<FileEntry> = {}) {
   return { path, kind: "file", size, mtimeMs: 0, mode: 0o644, ...extra } as
@@ -51,7 +63,7 @@ Deno.test("ReceiveSink: writes negotiated files exactly, whole, in pieces or str
     new Map(entries.map((e) => [e.path, e])),
     { onFile: (e) => committed.push(e.path), smallFileBytes: 1024 },
   );
-  await ReadableStream.from(events).pipeTo(sink);
+  await frames(events).pipeTo(sink);
   assertEquals(sink.stats, { files: 4, bytes: 5310 });
   assertEquals(committed, ["empty", "d/whole", "d/pieces", "big"]);
   assertEquals(listTree(dest), ["big", "d/", "d/pieces", "d/whole", "empty"]);
@@ -70,7 +82,7 @@ Deno.test("ReceiveSink: mode and mtime come from the negotiated entry, not the f
   const dest = Deno.realPathSync(Deno.makeTempDirSync());
   const negotiated = file("a", 2, { mtimeMs: 5_000_000, mode: 0o600 });
   const sink = new ReceiveSink(dest, new Map([["a", negotiated]]));
-  await ReadableStream.from<FrameEvent>([
+  await frames([
     { type: "file", entry: { ...negotiated, mtimeMs: 9, mode: 0o777 } },
     { type: "data", bytes: new Uint8Array([1, 2]) },
     { type: "end" },
@@ -89,8 +101,7 @@ Deno.test("ReceiveSink: unasked, resized, overrun, duplicated or truncated files
   const small = file("s", 3);
   const expected = new Map<string, FileEntry>([["a", e], ["s", small]]);
   function feed(events: FrameEvent[]): () => Promise<void> {
-    return () =>
-      ReadableStream.from(events).pipeTo(new ReceiveSink(dest, expected));
+    return () => frames(events).pipeTo(new ReceiveSink(dest, expected));
   }
   const half = new Uint8Array(1024 * 1024);
   await assertRejects(
@@ -198,7 +209,7 @@ Deno.test("ReceiveSink.group: ranges on several streams make one file; overlaps,
     sinks = ReceiveSink.group(dest, expected(), streams.length),
   ) =>
     Promise.all(
-      streams.map((events, i) => ReadableStream.from(events).pipeTo(sinks[i])),
+      streams.map((events, i) => frames(events).pipeTo(sinks[i])),
     );
 
   const sinks = ReceiveSink.group(dest, expected(), 2);
@@ -254,7 +265,7 @@ Deno.test("ReceiveSink: a file in more ranges than MAX_RANGES_PER_FILE is refuse
   events.push({ type: "end" });
   await assertRejects(
     () =>
-      ReadableStream.from(events).pipeTo(
+      frames(events).pipeTo(
         new ReceiveSink(dest, new Map([["big", big]])),
       ),
     FrameProtocolError,
@@ -278,10 +289,12 @@ Deno.test("ReceiveSink with writers: small files go to two Workers, land whole, 
     const events = async function* () {
       for (const [i, e] of entries.entries()) {
         scratch.set(bytes(e.size, i));
-        yield (e.size === 0 ? [{ type: "file", entry: e }] : [
-          { type: "file", entry: e },
-          { type: "data", bytes: scratch.subarray(0, e.size) },
-        ]) as FrameEvent[];
+        yield await hashed(
+          (e.size === 0 ? [{ type: "file", entry: e }] : [
+            { type: "file", entry: e },
+            { type: "data", bytes: scratch.subarray(0, e.size) },
+          ]) as FrameEvent[],
+        );
       }
       yield [{ type: "end" }] as FrameEvent[];
     };
@@ -301,6 +314,102 @@ Deno.test("ReceiveSink with writers: small files go to two Workers, land whole, 
       );
     }
     assertEquals(listTree(dest).length, 600);
+  } finally {
+    Deno.removeSync(dest, { recursive: true });
+  }
+});
+
+Deno.test("ReceiveSink: a body whose hash does not match never lands, whole, streamed or in a range", async () => {
+  const dest = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    const small = file("s", 3);
+    const big = file("b", 5000);
+    const wrong = { type: "hash" as const, digest: new Uint8Array(16) };
+    const cases: [FrameEvent[], number][] = [
+      [[
+        { type: "file", entry: small },
+        {
+          type: "data",
+          bytes: new Uint8Array([1, 2, 3]),
+        },
+        wrong,
+        { type: "end" },
+      ], 1024],
+      [[
+        { type: "file", entry: big },
+        {
+          type: "data",
+          bytes: bytes(5000, 1),
+        },
+        wrong,
+        { type: "end" },
+      ], 1024],
+      [[
+        { type: "file", entry: big, range: { offset: 0, length: 5000 } },
+        {
+          type: "data",
+          bytes: bytes(5000, 1),
+        },
+        wrong,
+        { type: "end" },
+      ], 1024],
+    ];
+    for (const [events, smallFileBytes] of cases) {
+      await assertRejects(
+        () =>
+          ReadableStream.from(events).pipeTo(
+            new ReceiveSink(dest, new Map([["s", small], ["b", big]]), {
+              smallFileBytes,
+            }),
+          ),
+        IntegrityError,
+        /^(s|b) arrived corrupted \(its content hash does not match\); it was not written$/,
+      );
+      assertEquals(listTree(dest), []);
+    }
+    // Out of order: a file before the last one's hash; a stray hash.
+    await assertRejects(
+      () =>
+        ReadableStream.from<FrameEvent>([
+          { type: "file", entry: small },
+          { type: "data", bytes: new Uint8Array(3) },
+          { type: "file", entry: big },
+        ]).pipeTo(new ReceiveSink(dest, new Map([["s", small], ["b", big]]))),
+      FrameProtocolError,
+      /^File b started before the hash of s$/,
+    );
+    await assertRejects(
+      () =>
+        ReadableStream.from<FrameEvent>([wrong]).pipeTo(
+          new ReceiveSink(dest, new Map([["s", small]])),
+        ),
+      FrameProtocolError,
+      /^Hash frame outside a file$/,
+    );
+    assertEquals(listTree(dest), []);
+  } finally {
+    Deno.removeSync(dest, { recursive: true });
+  }
+});
+
+Deno.test("ReceiveSink: a small body whose hash comes in a later batch is kept, not the reused buffer", async () => {
+  const dest = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    const e = file("a", 4);
+    const [, , hash] = await hashed([
+      { type: "file", entry: e },
+      { type: "data", bytes: new Uint8Array([1, 2, 3, 4]) },
+    ]);
+    // One buffer, reused between batches as frameSource does.
+    const buffer = new Uint8Array([1, 2, 3, 4]);
+    const batches = async function* () {
+      yield [{ type: "file", entry: e }, { type: "data", bytes: buffer }];
+      buffer.fill(9);
+      yield [hash, { type: "end" }];
+    };
+    await ReadableStream.from(batches() as AsyncIterable<FrameEvent[]>)
+      .pipeTo(new ReceiveSink(dest, new Map([["a", e]])));
+    assertEquals(Deno.readFileSync(`${dest}/a`), new Uint8Array([1, 2, 3, 4]));
   } finally {
     Deno.removeSync(dest, { recursive: true });
   }
