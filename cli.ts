@@ -183,27 +183,26 @@ function parseFlags(
   };
 }
 
+/** A file the user named, or one line saying why it can't be read. */
+function readUserFile(path: string, what: string): string {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch (error) {
+    const reason = error instanceof Error
+      ? error.message.replace(/:.*$/, "").replace(/\s*\(os error \d+\)$/, "")
+        .toLowerCase()
+      : String(error);
+    throw new CliError(`cannot read ${what} ${path}: ${reason}`);
+  }
+}
+
 /**
  * The module secret to present: `--secret-file FILE` (one trailing newline
  * dropped), else `BLIT_SECRET`, else none. Never from argv or the URL.
  */
 function secretOf(flags: Flags, io: CliIo): string | undefined {
   if (flags.secretFile !== undefined) {
-    let text: string;
-    try {
-      text = Deno.readTextFileSync(flags.secretFile);
-    } catch (error) {
-      throw new CliError(
-        `cannot read secret file ${flags.secretFile}: ${
-          error instanceof Error
-            ? error.message.replace(/:.*$/, "").replace(
-              /\s*\(os error \d+\)$/,
-              "",
-            ).toLowerCase()
-            : String(error)
-        }`,
-      );
-    }
+    const text = readUserFile(flags.secretFile, "secret file");
     const secret = text.replace(/\r?\n$/, "");
     if (secret === "") {
       throw new CliError(`secret file ${flags.secretFile} is empty`);
@@ -218,21 +217,7 @@ function secretOf(flags: Flags, io: CliIo): string | undefined {
 function tlsCaOf(flags: Flags, io: CliIo): string | undefined {
   const file = flags.tlsCa ?? (io.env.BLIT_TLS_CA || undefined);
   if (file === undefined) return undefined;
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(file);
-  } catch (error) {
-    throw new CliError(
-      `cannot read TLS CA file ${file}: ${
-        error instanceof Error
-          ? error.message.replace(/:.*$/, "").replace(
-            /\s*\(os error \d+\)$/,
-            "",
-          ).toLowerCase()
-          : String(error)
-      }`,
-    );
-  }
+  const text = readUserFile(file, "TLS CA file");
   if (!text.includes("-----BEGIN CERTIFICATE-----")) {
     throw new CliError(`TLS CA file ${file} holds no PEM certificate`);
   }

@@ -250,3 +250,22 @@ export function tempFiles(root: string): string[] {
   walk(root);
   return found;
 }
+
+/**
+ * Runs the daemon with `config` (written to a JSONC file in `dir`) when it
+ * is expected not to start: its exit code and stderr.
+ */
+export async function daemonRefuses(
+  dir: string,
+  config: Record<string, unknown>,
+): Promise<{ code: number; stderr: string }> {
+  const file = join(dir, "refused.jsonc");
+  Deno.writeTextFileSync(file, JSON.stringify(config));
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", join(REPO, "daemon.ts"), "--config", file],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  return { code: out.code, stderr: decoder.decode(out.stderr) };
+}

@@ -692,40 +692,54 @@ Deno.test("a forceGrpcData daemon offers gRPC only and listens on no data port",
   }, { forceGrpcData: true });
 });
 
+/** A push of `manifest` into module m by hand, up to its data connection. */
+async function rawTcpPush(client: BlitRpcClient, manifest: FileEntry[]) {
+  const call = openPush(client);
+  call.send({
+    case: "header",
+    value: create(PushHeaderSchema, { module: "m", destination: "" }),
+  });
+  sendManifest(call, manifest);
+  let negotiation: DataTransferNegotiation | undefined;
+  while (!negotiation) {
+    const message = await call.next();
+    if (message === undefined) throw new Error("call ended early");
+    if (message.payload.case === "negotiation") {
+      negotiation = message.payload.value;
+    }
+  }
+  const conn = await dialDataPlane(
+    "127.0.0.1",
+    negotiation.port,
+    negotiation.token,
+  );
+  return { call, conn };
+}
+
+/** Closes a hand-made push: its data connection, then the call; its status. */
+async function finishRawPush(
+  call: Conversation<ClientPushRequest, ServerPushResponse>,
+  conn: Deno.Conn,
+) {
+  conn.close();
+  call.send({ case: "uploadComplete", value: create(UploadCompleteSchema) });
+  call.end();
+  while (await call.next() !== undefined) {
+    // drain
+  }
+  return await call.status;
+}
+
 Deno.test("a data-plane connection without the end frame writes nothing under a final name", async () => {
   await withDaemon(async ({ src, module, client }) => {
     Deno.writeFileSync(`${src}/big.bin`, new Uint8Array(300_000).fill(7));
     const manifest = await manifestOf(src);
-    const call = openPush(client);
-    call.send({
-      case: "header",
-      value: create(PushHeaderSchema, { module: "m", destination: "" }),
-    });
-    sendManifest(call, manifest);
-    let negotiation: DataTransferNegotiation | undefined;
-    while (!negotiation) {
-      const message = await call.next();
-      if (message === undefined) throw new Error("call ended early");
-      if (message.payload.case === "negotiation") {
-        negotiation = message.payload.value;
-      }
-    }
-    const conn = await dialDataPlane(
-      "127.0.0.1",
-      negotiation.port,
-      negotiation.token,
-    );
+    const { call, conn } = await rawTcpPush(client, manifest);
     // Half of the file, then the end frame: a short file is an error.
     await conn.write(encodeFileHeader(manifest[0]));
     await conn.write(new Uint8Array(150_000).fill(7));
     await conn.write(encodeEnd());
-    conn.close();
-    call.send({ case: "uploadComplete", value: create(UploadCompleteSchema) });
-    call.end();
-    while (await call.next() !== undefined) {
-      // drain
-    }
-    const status = await call.status;
+    const status = await finishRawPush(call, conn);
     assertEquals(status.code, 3); // INVALID_ARGUMENT
     assertEquals(Deno.readDirSync(module).toArray(), []);
   });
@@ -736,25 +750,7 @@ Deno.test("a body whose content hash does not match fails the push with DATA_LOS
     const body = new Uint8Array(300_000).map((_, i) => i & 0xff);
     Deno.writeFileSync(`${src}/big.bin`, body);
     const manifest = await manifestOf(src);
-    const call = openPush(client);
-    call.send({
-      case: "header",
-      value: create(PushHeaderSchema, { module: "m", destination: "" }),
-    });
-    sendManifest(call, manifest);
-    let negotiation: DataTransferNegotiation | undefined;
-    while (!negotiation) {
-      const message = await call.next();
-      if (message === undefined) throw new Error("call ended early");
-      if (message.payload.case === "negotiation") {
-        negotiation = message.payload.value;
-      }
-    }
-    const conn = await dialDataPlane(
-      "127.0.0.1",
-      negotiation.port,
-      negotiation.token,
-    );
+    const { call, conn } = await rawTcpPush(client, manifest);
     // The whole body, one byte flipped on the way, and the hash of the
     // original: what a corrupting network would deliver.
     const corrupted = body.slice();
@@ -763,13 +759,7 @@ Deno.test("a body whose content hash does not match fails the push with DATA_LOS
     await conn.write(corrupted);
     await conn.write(encodeHash(await hashBytes(body)));
     await conn.write(encodeEnd());
-    conn.close();
-    call.send({ case: "uploadComplete", value: create(UploadCompleteSchema) });
-    call.end();
-    while (await call.next() !== undefined) {
-      // drain
-    }
-    const status = await call.status;
+    const status = await finishRawPush(call, conn);
     assertEquals(status, {
       code: 15, // DATA_LOSS
       details:

@@ -1,6 +1,12 @@
 // Module secrets, end to end: the real daemon and the real CLI on loopback.
 import { assertEquals, assertMatch } from "./_assert.ts";
-import { runCli, snapshot, startDaemon, tempFiles } from "./_helpers.ts";
+import {
+  daemonRefuses,
+  runCli,
+  snapshot,
+  startDaemon,
+  tempFiles,
+} from "./_helpers.ts";
 import { grpcClient, listCall } from "./_daemon.ts";
 import * as grpc from "../lib/deps/grpc.ts";
 
@@ -170,29 +176,12 @@ Deno.test("module secrets: a secret file others can read stops the daemon, namin
   Deno.writeTextFileSync(secretFile, SECRET);
   Deno.chmodSync(secretFile, 0o644);
   Deno.mkdirSync(`${work}/p`);
-  const config = `${work}/blit.jsonc`;
-  Deno.writeTextFileSync(
-    config,
-    JSON.stringify({
+  try {
+    const { code, stderr } = await daemonRefuses(work, {
       port: 0,
       modules: { p: { path: `${work}/p`, secretFile } },
-    }),
-  );
-  try {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        new URL("../daemon.ts", import.meta.url).pathname,
-        "--config",
-        config,
-      ],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const stderr = new TextDecoder().decode(out.stderr);
-    assertEquals(out.success, false);
+    });
+    assertEquals(code, 2, stderr);
     assertEquals(stderr.trim().split("\n").length, 1, stderr);
     assertMatch(
       stderr,

@@ -3,6 +3,7 @@
 // 127.0.0.1/localhost, and one for another name).
 import { assertEquals, assertMatch } from "./_assert.ts";
 import {
+  daemonRefuses,
   runCli,
   snapshot,
   startDaemon,
@@ -189,25 +190,12 @@ Deno.test("TLS: a bad tls config stops the daemon with one line naming the key",
       ["yes", /tls: must be \{"cert"/],
     ];
     for (const [tls, pattern] of cases) {
-      const config = `${work}/blit.jsonc`;
-      Deno.writeTextFileSync(
-        config,
-        JSON.stringify({ port: 0, tls, modules: { m: { path: work } } }),
-      );
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          new URL("../daemon.ts", import.meta.url).pathname,
-          "--config",
-          config,
-        ],
-        stdin: "null",
-        stdout: "null",
-        stderr: "piped",
-      }).output();
-      const stderr = new TextDecoder().decode(out.stderr);
-      assertEquals(out.code, 2, stderr);
+      const { code, stderr } = await daemonRefuses(work, {
+        port: 0,
+        tls,
+        modules: { m: { path: work } },
+      });
+      assertEquals(code, 2, stderr);
       assertEquals(stderr.trim().split("\n").length, 1, stderr);
       assertMatch(stderr, pattern);
     }

@@ -5,6 +5,7 @@
 // accept() fails once with EMFILE; a flood of idle connections then
 // leaves the daemon deaf after the attacker is gone. Deno.listen's
 // accept reports the error and can simply be called again.
+import { listenMaybeTls } from "../wire/socket.ts";
 import * as grpc from "../deps/grpc.ts";
 import { Duplex } from "node:stream";
 import { acceptLoop, type Release } from "../wire/accept_loop.ts";
@@ -183,15 +184,12 @@ export function serveControlPlane(
   options: ControlPlaneOptions,
 ): ControlPlane {
   // TLS ends here, in Deno; grpc-js sees the plain HTTP/2 inside.
-  const listener: Deno.Listener = options.tls
-    ? Deno.listenTls({
-      hostname: options.hostname,
-      port: options.port,
-      cert: options.tls.cert,
-      key: options.tls.key,
-      alpnProtocols: ["h2"],
-    })
-    : Deno.listen({ hostname: options.hostname, port: options.port });
+  const listener = listenMaybeTls(
+    options.hostname,
+    options.port,
+    options.tls,
+    ["h2"],
+  );
   const injector = server.createConnectionInjector(
     grpc.ServerCredentials.createInsecure(),
   );

@@ -4,7 +4,7 @@ import {
   FrameProtocolError,
   helloTokenLength,
 } from "./frame_codec.ts";
-import { readExact, writeAll } from "./socket.ts";
+import { listenMaybeTls, readExact, writeAll } from "./socket.ts";
 import { TokenError, type TokenIssuer, type TokenScope } from "./token.ts";
 import { acceptLoop, type Release } from "./accept_loop.ts";
 import { hostPort } from "./host_port.ts";
@@ -139,14 +139,11 @@ export class DataPlaneServer {
    */
   static listen(options: DataPlaneOptions): DataPlaneServer {
     checkPositive("handshakeTimeoutMs", options.handshakeTimeoutMs ?? 5000);
-    const listener: Deno.Listener = options.tls
-      ? Deno.listenTls({
-        hostname: options.hostname,
-        port: options.port,
-        cert: options.tls.cert,
-        key: options.tls.key,
-      })
-      : Deno.listen({ hostname: options.hostname, port: options.port });
+    const listener = listenMaybeTls(
+      options.hostname,
+      options.port,
+      options.tls,
+    );
     return new DataPlaneServer(listener, options);
   }
 

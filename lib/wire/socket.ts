@@ -173,3 +173,34 @@ export async function writeAll(
     offset += await conn.write(data.subarray(offset));
   }
 }
+
+/**
+ * Listens on `hostname:port`, over TLS when `tls` (PEM certificate chain
+ * and key) is given; `alpn` names the protocols TLS offers.
+ *
+ * Permissions: net on `hostname`.
+ *
+ * @example
+ * ```ts
+ * import { listenMaybeTls } from "./socket.ts";
+ * const l = listenMaybeTls("127.0.0.1", 0);
+ * l.close();
+ * ```
+ * @throws {Deno.errors.AddrInUse} when the port is taken.
+ */
+export function listenMaybeTls(
+  hostname: string,
+  port: number,
+  tls?: { cert: string; key: string },
+  alpn?: string[],
+): Deno.Listener {
+  return tls
+    ? Deno.listenTls({
+      hostname,
+      port,
+      cert: tls.cert,
+      key: tls.key,
+      ...(alpn ? { alpnProtocols: alpn } : {}),
+    })
+    : Deno.listen({ hostname, port });
+}
