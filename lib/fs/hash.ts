@@ -5,6 +5,7 @@
 // several times faster than BLAKE3/SHA-256 here. Authenticity comes from the
 // transport, not from this hash.
 import { loadHashWasm } from "../deps/hash_wasm.ts";
+import { type NativeHasher, nativeHasher } from "./native_hash.ts";
 
 type IHasher = Awaited<
   ReturnType<Awaited<ReturnType<typeof loadHashWasm>>["createXXHash128"]>
@@ -23,7 +24,7 @@ function sharedHasher(): Promise<IHasher> {
 }
 
 /** An incremental xxh3-128 hasher (init, update, digest; all sync). */
-export type ContentHasher = IHasher;
+export type ContentHasher = NativeHasher;
 
 /**
  * A hasher of its own, for one stream of bodies at a time (the data
@@ -41,6 +42,9 @@ export type ContentHasher = IHasher;
  * ```
  */
 export async function contentHasher(): Promise<ContentHasher> {
+  // The system's libxxhash where FFI is allowed (same digests, ~3x faster).
+  const native = nativeHasher();
+  if (native) return native;
   return (await loadHashWasm()).createXXHash128();
 }
 

@@ -1,0 +1,100 @@
+// xxh3-128 from the system's libxxhash through FFI, where this process may
+// load it: the same digests as hash-wasm's, ~3x faster here (55 ms a GiB
+// against ~180). Processes without --allow-ffi (the sandboxed daemon), or
+// machines without the library, keep the wasm hasher.
+
+/** What a content hasher does (the subset of hash-wasm's IHasher used). */
+export interface NativeHasher {
+  init(): NativeHasher;
+  update(data: Uint8Array): NativeHasher;
+  digest(format: "binary"): Uint8Array;
+}
+
+const SYMBOLS = {
+  XXH3_createState: { parameters: [], result: "pointer" },
+  XXH3_freeState: { parameters: ["pointer"], result: "i32" },
+  XXH3_128bits_reset: { parameters: ["pointer"], result: "i32" },
+  XXH3_128bits_update: {
+    parameters: ["pointer", "buffer", "usize"],
+    result: "i32",
+  },
+  XXH3_128bits_digest: {
+    parameters: ["pointer"],
+    result: { struct: ["u64", "u64"] },
+  },
+} as const;
+
+type Lib = Deno.DynamicLibrary<typeof SYMBOLS>;
+
+let loaded: Lib | null | undefined;
+
+function library(): Lib | null {
+  if (loaded !== undefined) return loaded;
+  loaded = null;
+  if (Deno.build.os !== "linux") return loaded;
+  for (const name of ["libxxhash.so.0", "libxxhash.so"]) {
+    try {
+      loaded = Deno.dlopen(name, SYMBOLS);
+      break;
+    } catch {
+      // not allowed here, or not installed: try the next, else wasm
+    }
+  }
+  return loaded;
+}
+
+const states = new FinalizationRegistry<Deno.PointerValue>((state) => {
+  library()?.symbols.XXH3_freeState(state);
+});
+
+/**
+ * A native xxh3-128 hasher, or undefined when libxxhash can't be loaded
+ * (no FFI permission, not Linux, not installed) or `BLIT_NATIVE_HASH=0`.
+ * Digests are canonical (big-endian high then low 64 bits), as hash-wasm's.
+ *
+ * Permissions: ffi (optional), env BLIT_NATIVE_HASH (optional).
+ *
+ * @example
+ * ```ts
+ * import { nativeHasher } from "./native_hash.ts";
+ * const h = nativeHasher();
+ * if (h && h.init().update(new Uint8Array(3)).digest("binary").length !== 16) throw new Error("example failed");
+ * ```
+ */
+export function nativeHasher(): NativeHasher | undefined {
+  let off = false;
+  try {
+    off = Deno.env.get("BLIT_NATIVE_HASH") === "0";
+  } catch {
+    // env not readable: the default
+  }
+  const lib = off ? null : library();
+  if (!lib) return undefined;
+  const state = lib.symbols.XXH3_createState();
+  if (state === null) return undefined;
+  const hasher: NativeHasher = {
+    init() {
+      lib.symbols.XXH3_128bits_reset(state);
+      return hasher;
+    },
+    update(data: Uint8Array) {
+      lib.symbols.XXH3_128bits_update(
+        state,
+        data as Uint8Array<ArrayBuffer>,
+        BigInt(data.length),
+      );
+      return hasher;
+    },
+    digest() {
+      const raw = lib.symbols.XXH3_128bits_digest(state) as Uint8Array;
+      const view = new DataView(raw.buffer, raw.byteOffset, 16);
+      const out = new Uint8Array(16);
+      const canonical = new DataView(out.buffer);
+      canonical.setBigUint64(0, view.getBigUint64(8, true));
+      canonical.setBigUint64(8, view.getBigUint64(0, true));
+      return out;
+    },
+  };
+  states.register(hasher, state);
+  return hasher;
+}

@@ -1,0 +1,26 @@
+import { assertEquals } from "../../tests/_assert.ts";
+import { loadHashWasm } from "../deps/hash_wasm.ts";
+import { nativeHasher } from "./native_hash.ts";
+
+Deno.test("nativeHasher: the same xxh3-128 digests as hash-wasm, whole or in pieces", async () => {
+  const native = nativeHasher();
+  if (!native) {
+    // No libxxhash here: the wasm hasher is what runs, nothing to compare.
+    assertEquals(native, undefined);
+    return;
+  }
+  const wasm = await (await loadHashWasm()).createXXHash128();
+  for (const size of [0, 1, 15, 16, 17, 240, 241, 4096, 1 << 20, 3_000_001]) {
+    const data = new Uint8Array(size).map((_, i) => (i * 131 + size) & 0xff);
+    wasm.init();
+    wasm.update(data);
+    const want = wasm.digest("binary");
+    assertEquals(native.init().update(data).digest("binary"), want, `${size}`);
+    // Fed in odd pieces.
+    native.init();
+    for (let at = 0; at < size; at += 7919) {
+      native.update(data.subarray(at, Math.min(size, at + 7919)));
+    }
+    assertEquals(native.digest("binary"), want, `${size} in pieces`);
+  }
+});
