@@ -24,6 +24,34 @@ export const deno = Deno.execPath();
 export const decoder = new TextDecoder();
 export const CLK_TCK = 100;
 
+const cleanups = new Set<() => Promise<void> | void>();
+let listening = false;
+
+/**
+ * Runs `fn` if the benchmark is interrupted (SIGINT, SIGTERM) before the
+ * returned function is called: the daemons it started are stopped and its
+ * tmpfs unmounted, whoever interrupts it.
+ */
+export function onInterrupt(fn: () => Promise<void> | void): () => void {
+  cleanups.add(fn);
+  if (!listening) {
+    listening = true;
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      Deno.addSignalListener(signal, async () => {
+        for (const cleanup of [...cleanups].reverse()) {
+          try {
+            await cleanup();
+          } catch {
+            // best effort: the next one still runs
+          }
+        }
+        Deno.exit(130);
+      });
+    }
+  }
+  return () => void cleanups.delete(fn);
+}
+
 export type Variant = "zc" | "portable" | "grpc" | "tls";
 
 /** A deterministic block of bytes (xorshift32), varied per call. */
@@ -245,11 +273,16 @@ export async function startBlitDaemon(
     stdout: "piped",
     stderr: "null",
   }).spawn();
+  const forget = onInterrupt(async () => {
+    child.kill("SIGTERM");
+    await child.status;
+  });
   const match = await waitForLine(child, /listening on \S+:(\d+)/);
   return {
     pid: child.pid,
     port: Number(match[1]),
     stop: async () => {
+      forget();
       child.kill("SIGTERM");
       await child.status;
     },
@@ -275,12 +308,17 @@ export async function scratch(size = "8g"): Promise<
       args: ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir],
     }).output();
     if (mount.success) {
+      const unmount = async () => {
+        await new Deno.Command("umount", { args: [dir] }).output();
+        Deno.removeSync(dir);
+      };
+      const forget = onInterrupt(unmount);
       return {
         dir,
         how: `tmpfs mounted by the benchmark on ${dir}`,
         done: async () => {
-          await new Deno.Command("umount", { args: [dir] }).output();
-          Deno.removeSync(dir);
+          forget();
+          await unmount();
         },
       };
     }

@@ -14,6 +14,7 @@ import {
   type Daemon,
   decoder,
   deno,
+  onInterrupt,
   repo,
   type Sample,
   scratch,
@@ -153,6 +154,10 @@ async function startRsyncDaemon(module: string, work: string): Promise<Daemon> {
     stdout: "null",
     stderr: "null",
   }).spawn();
+  const forget = onInterrupt(async () => {
+    child.kill("SIGTERM");
+    await child.status;
+  });
   // Ready when the port accepts.
   for (let i = 0; i < 100; i++) {
     try {
@@ -166,6 +171,7 @@ async function startRsyncDaemon(module: string, work: string): Promise<Daemon> {
     pid: child.pid,
     port,
     stop: async () => {
+      forget();
       child.kill("SIGTERM");
       await child.status;
     },
