@@ -28,6 +28,26 @@ const cleanups = new Set<() => Promise<void> | void>();
 let listening = false;
 
 /**
+ * A stop for `child` (SIGTERM, then wait), also run if the benchmark is
+ * interrupted first: every process the benchmark starts, it stops.
+ */
+export function stopper(child: Deno.ChildProcess): () => Promise<void> {
+  const stop = async () => {
+    try {
+      child.kill("SIGTERM");
+    } catch {
+      // gone already
+    }
+    await child.status;
+  };
+  const forget = onInterrupt(stop);
+  return () => {
+    forget();
+    return stop();
+  };
+}
+
+/**
  * Runs `fn` if the benchmark is interrupted (SIGINT, SIGTERM) before the
  * returned function is called: the daemons it started are stopped and its
  * tmpfs unmounted, whoever interrupts it.
@@ -273,20 +293,9 @@ export async function startBlitDaemon(
     stdout: "piped",
     stderr: "null",
   }).spawn();
-  const forget = onInterrupt(async () => {
-    child.kill("SIGTERM");
-    await child.status;
-  });
+  const stop = stopper(child);
   const match = await waitForLine(child, /listening on \S+:(\d+)/);
-  return {
-    pid: child.pid,
-    port: Number(match[1]),
-    stop: async () => {
-      forget();
-      child.kill("SIGTERM");
-      await child.status;
-    },
-  };
+  return { pid: child.pid, port: Number(match[1]), stop };
 }
 
 /** A tmpfs for the run: mounted when root, else BLIT_BENCH_DIR. */

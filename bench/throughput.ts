@@ -14,11 +14,11 @@ import {
   type Daemon,
   decoder,
   deno,
-  onInterrupt,
   repo,
   type Sample,
   scratch,
   startBlitDaemon,
+  stopper,
   timed,
   tlsCa,
   type Variant,
@@ -154,10 +154,7 @@ async function startRsyncDaemon(module: string, work: string): Promise<Daemon> {
     stdout: "null",
     stderr: "null",
   }).spawn();
-  const forget = onInterrupt(async () => {
-    child.kill("SIGTERM");
-    await child.status;
-  });
+  const stop = stopper(child);
   // Ready when the port accepts.
   for (let i = 0; i < 100; i++) {
     try {
@@ -167,15 +164,7 @@ async function startRsyncDaemon(module: string, work: string): Promise<Daemon> {
       await new Promise((r) => setTimeout(r, 50));
     }
   }
-  return {
-    pid: child.pid,
-    port,
-    stop: async () => {
-      forget();
-      child.kill("SIGTERM");
-      await child.status;
-    },
-  };
+  return { pid: child.pid, port, stop };
 }
 
 async function haveRsync(): Promise<boolean> {
