@@ -21,6 +21,7 @@ import {
   type TransferResult,
 } from "./lib/client/summary.ts";
 import { abortAllOpen } from "./lib/fs/atomic_write.ts";
+import { parseRate } from "./lib/wire/bandwidth.ts";
 import { PathEscapeError } from "./lib/fs/safe_path.ts";
 import {
   appendPerfRecord,
@@ -54,6 +55,8 @@ Options:
   --exclude GLOB        leave out matching paths (repeatable)
   --streams N           parallel data connections, 1-16 (default: 1)
   --retries N           retries for transient network failures (default 3)
+  --bwlimit RATE        at most RATE bytes/s of file data, all streams together
+                        (K, M, G: powers of 1024; e.g. 10M, 500K); remote only
   --json                print one JSON summary on stdout; no progress bar
   --progress, --no-progress   progress bar on stderr (default: when a terminal)
   --secret-file FILE    present the module secret in FILE (else $BLIT_SECRET)
@@ -101,6 +104,7 @@ interface Flags {
   version: boolean;
   secretFile?: string;
   tlsCa?: string;
+  bwlimit?: number;
 }
 
 function parseFlags(
@@ -129,6 +133,7 @@ function parseFlags(
         version: { type: "boolean", default: false },
         "secret-file": { type: "string" },
         "tls-ca": { type: "string" },
+        bwlimit: { type: "string" },
       },
     });
   } catch (error) {
@@ -161,6 +166,15 @@ function parseFlags(
     }
   }
   const json = v.json as boolean;
+  const rateText = v.bwlimit as string | undefined;
+  const bwlimit = rateText === undefined ? undefined : parseRate(rateText);
+  if (rateText !== undefined && bwlimit === undefined) {
+    throw new UsageError(
+      `--bwlimit must be a rate in bytes per second like 10M or 500K, got ${
+        JSON.stringify(rateText)
+      }`,
+    );
+  }
   return {
     positionals: parsed.positionals,
     flags: {
@@ -179,6 +193,7 @@ function parseFlags(
       version: v.version as boolean,
       secretFile: v["secret-file"] as string | undefined,
       tlsCa: v["tls-ca"] as string | undefined,
+      bwlimit,
     },
   };
 }
@@ -317,6 +332,7 @@ async function transfer(
     tlsCa: srcAddr?.tlsCa ?? dstAddr?.tlsCa,
     exclude: flags.exclude,
     streams: flags.streams,
+    bwlimit: flags.bwlimit,
     retries: flags.retries,
     warn: (line: string) => {
       bar?.stop();
@@ -652,7 +668,7 @@ export async function main(
         );
     }
   } catch (error) {
-    abortAllOpen();
+    abortAllOpen({ keepPartials: true });
     if (error instanceof UsageError) {
       io.stderr(`blit: error: ${error.message}\n`);
       return 2;
@@ -671,11 +687,16 @@ export async function main(
 
 if (import.meta.main) {
   const stop = () => {
-    const aborted = abortAllOpen();
+    // Big files' partial copies stay: running the command again resumes them.
+    const { kept } = abortAllOpen({ keepPartials: true });
     Deno.stderr.writeSync(
       new TextEncoder().encode(
         `blit: error: interrupted${
-          aborted > 0 ? `; removed ${aborted} partial files` : ""
+          kept > 0
+            ? `; kept ${kept} partial ${
+              kept === 1 ? "file" : "files"
+            } (run the same command again to resume)`
+            : ""
         }\n`,
       ),
     );

@@ -18,7 +18,13 @@ export {
   type EnumerateOptions,
 } from "./lib/fs/enumerate.ts";
 export { type ExcludeMatcher, excludeMatcher } from "./lib/fs/exclude.ts";
-export { hashBytes, hashFile, sameHash } from "./lib/fs/hash.ts";
+export {
+  type ContentHasher,
+  contentHasher,
+  hashBytes,
+  hashFile,
+  sameHash,
+} from "./lib/fs/hash.ts";
 export {
   type NeedListOptions,
   NeedListStream,
@@ -32,12 +38,29 @@ export {
   cleanupTemps,
   copyFileAtomic,
   EntryConflictError,
+  findPartialCopy,
   isTempName,
+  PARTIAL_KEEP_MS,
+  RESUME_MIN_BYTES,
+  ResumeError,
   setDirTimes,
   SizeMismatchError,
+  type SweepOptions,
   sweepTemps,
   writeFileAtomic,
 } from "./lib/fs/atomic_write.ts";
+export {
+  blockRuns,
+  findResume,
+  type KeptBlocks,
+  keptBlocks,
+  MAX_RESUME_BLOCKS,
+  type PartialCopy,
+  RESUME_BLOCK_BYTES,
+  resumeBlockSize,
+  type ResumeOffer,
+  validOffer,
+} from "./lib/fs/resume.ts";
 export {
   type ContainedOptions,
   ContainedRoot,
@@ -49,6 +72,7 @@ export {
   type TreeRoot,
 } from "./lib/fs/contained_root.ts";
 export { loadNativeStat, type NativeStat } from "./lib/fs/native_stat.ts";
+export type { NativeHasher } from "./lib/fs/native_hash.ts";
 export { FileTable, PathSet } from "./lib/fs/path_table.ts";
 export {
   applyDeletions,
@@ -69,6 +93,7 @@ export {
   encodeEnd,
   encodeFileHeader,
   encodeHello,
+  encodeResume,
   type FileRange,
   FrameDecoder,
   type FrameEvent,
@@ -94,14 +119,17 @@ export {
 export {
   FrameSink,
   frameSource,
+  type NeededFile,
   type RangeItem,
   receiveFrames,
+  type ResumeItem,
   sendFrames,
   type SendFramesOptions,
   type SendItem,
   sendItems,
   SPLIT_MIN,
 } from "./lib/wire/frame_io.ts";
+export { Bandwidth, parseRate } from "./lib/wire/bandwidth.ts";
 export {
   loadZeroCopy,
   type MoveOptions,

@@ -18,6 +18,7 @@ Deno.test("blit copy: identical tree, then a no-op second run", async () => {
       "op",
       "files_transferred",
       "bytes_transferred",
+      "bytes_resumed",
       "files_deleted",
       "files_skipped",
       "transport",

@@ -10,7 +10,6 @@ import {
   DataAckSchema,
   type DataTransferNegotiation,
   EntryKind,
-  FileListSchema,
   ListModulesRequestSchema,
   type ListModulesResponse,
   ListRequestSchema,
@@ -32,6 +31,8 @@ import {
   chunkToFileData,
   fileDataToChunk,
   manifestStream,
+  NeedBatch,
+  offersOf,
 } from "../rpc/convert.ts";
 import {
   ACK_EVERY_BYTES,
@@ -51,6 +52,7 @@ import {
   Receiver,
 } from "../transfer/receiver.ts";
 import { Sender } from "../transfer/sender.ts";
+import { Bandwidth } from "../wire/bandwidth.ts";
 import { hostPort, type RemoteAddress } from "./address.ts";
 import {
   connect,
@@ -105,6 +107,8 @@ export interface RemoteTransferOptions {
    * (see {@linkcode pullWriters}), at most 2.
    */
   writers?: number;
+  /** Bytes per second for file data, all streams together. Default: none. */
+  bwlimit?: number;
 }
 
 type Client = grpc.Client & Record<string, CallableFunction>;
@@ -313,8 +317,9 @@ async function readNeeds(
           false,
         );
       }
+      const offers = offersOf(payload.value);
       for (const path of payload.value.paths) {
-        if (!sender.need(path)) {
+        if (!sender.need(path, offers.get(path))) {
           throw new RemoteError(
             `the daemon asked for ${path}, which was not offered (or not in order, or twice)`,
             13,
@@ -354,8 +359,11 @@ async function pushTree(
   const tcp = negotiation?.transport === Transport.TCP;
   const conns = tcp ? await dialOrWarn(negotiation!, dest, options) : undefined;
   // Frames leave as the need list names files, manifest still going out.
+  const bandwidth = options.bwlimit
+    ? new Bandwidth(options.bwlimit)
+    : undefined;
   const sending = conns &&
-    sender.sendTcp(conns, { onBytes: (n) => progress?.bytes(n) });
+    sender.sendTcp(conns, { onBytes: (n) => progress?.bytes(n), bandwidth });
   sending?.catch(() => {});
   const needs = readNeeds(reader, sender, options);
   needs.catch(() => {});
@@ -400,7 +408,7 @@ async function pushTree(
         call,
         pushRequest({ case: "fileData", value: chunkToFileData(chunk) }),
       );
-    });
+    }, { bandwidth });
   }
   await writeMessage(
     call,
@@ -459,17 +467,20 @@ function pushOnce(
     const t1 = performance.now();
     const sent = await pushTree(call, reader, sender, source, dest, options);
     call.end();
-    return summaryResult(
-      sent.summary,
-      sent.transport,
-      sent.fallback,
-      sent.streams,
-      {
-        handshakeMs,
-        manifestMs: sent.manifestMs,
-        transferMs: performance.now() - t1 - sent.manifestMs,
-      },
-    );
+    return {
+      ...summaryResult(
+        sent.summary,
+        sent.transport,
+        sent.fallback,
+        sent.streams,
+        {
+          handshakeMs,
+          manifestMs: sent.manifestMs,
+          transferMs: performance.now() - t1 - sent.manifestMs,
+        },
+      ),
+      bytesResumed: sender.resumedBytes,
+    };
   });
 }
 
@@ -607,26 +618,26 @@ async function pullTree(
     },
   };
   const tcp = negotiation?.transport === Transport.TCP;
+  const bandwidth = options.bwlimit
+    ? new Bandwidth(options.bwlimit)
+    : undefined;
   const conns = tcp ? await dialOrWarn(negotiation!, src, options) : undefined;
   if (conns) receiver.pace(PLAN_AHEAD_FILES);
   const receiving = conns &&
-    receiver.receiveTcp(conns, receiver.sinks(conns.length, sinkOptions))
+    receiver.receiveTcp(conns, receiver.sinks(conns.length, sinkOptions), {
+      bandwidth,
+    })
       .finally(() => receiver.pace(Infinity));
   receiving?.catch(() => {});
-  let batch: string[] = [];
+  const batch = new NeedBatch();
   let told = 0;
   const flush = async () => {
     const decided = receiver.decided;
-    if (dryRun || (batch.length === 0 && decided === told)) return;
-    const paths = batch;
-    batch = [];
+    if (dryRun || (batch.size === 0 && decided === told)) return;
     told = decided;
     await writeMessage(
       call,
-      pullRequest({
-        case: "need",
-        value: create(FileListSchema, { paths, decided: BigInt(decided) }),
-      }),
+      pullRequest({ case: "need", value: batch.take({ decided }) }),
     );
   };
   await receiver.plan(
@@ -641,13 +652,14 @@ async function pullTree(
       }
       return message.payload;
     }),
-    async (path) => {
+    async (path, resume) => {
       if (dryRun) return;
-      batch.push(path);
+      batch.add(path, resume);
       progress?.total(receiver.needed, receiver.neededBytes);
-      if (batch.length >= (receiver.needed <= NEED_BATCH ? 64 : NEED_BATCH)) {
-        await flush();
-      }
+      if (
+        batch.offering ||
+        batch.size >= (receiver.needed <= NEED_BATCH ? 64 : NEED_BATCH)
+      ) await flush();
     },
     flush,
   );
@@ -685,6 +697,7 @@ async function pullTree(
         }
         const chunk = fileDataToChunk(message.payload.value);
         if (chunk.last) left--;
+        await bandwidth?.take(chunk.data.length);
         await grpcIn.write(chunk);
       }
       await grpcIn.finish();
@@ -752,6 +765,7 @@ function pullOnce(
     return {
       filesTransferred: result.files,
       bytesTransferred: result.bytes,
+      bytesResumed: result.resumed,
       filesDeleted: result.deleted,
       filesSkipped: result.skipped,
       transport: data.transport === Transport.TCP ? "tcp" : "grpc",

@@ -21,6 +21,11 @@ export interface TransferResult extends TransferStats {
   transferMs: number;
   /** Retries after transient failures. */
   retries: number;
+  /**
+   * Of `bytesTransferred`, bytes an interrupted transfer had already
+   * delivered that were verified and kept instead of sent again.
+   */
+  bytesResumed?: number;
 }
 
 /**
@@ -42,6 +47,7 @@ export function summaryJson(
     op,
     files_transferred: result.filesTransferred,
     bytes_transferred: result.bytesTransferred,
+    bytes_resumed: result.bytesResumed ?? 0,
     files_deleted: result.filesDeleted,
     files_skipped: result.filesSkipped,
     transport: result.transport,

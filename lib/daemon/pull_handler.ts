@@ -13,7 +13,7 @@ import {
   type PullHeader,
   Transport,
 } from "../rpc/service.ts";
-import { chunkToFileData } from "../rpc/convert.ts";
+import { chunkToFileData, offersOf } from "../rpc/convert.ts";
 import {
   acknowledgements,
   type MessageReader,
@@ -96,9 +96,10 @@ async function readNeedList(
     if (message.payload.case !== "need") {
       throw protocolError("Expected a need list");
     }
+    const offers = offersOf(message.payload.value);
     for (const raw of message.payload.value.paths) {
       const p = normalizeRelative(raw);
-      if (!sender.need(p)) {
+      if (!sender.need(p, offers.get(raw))) {
         throw protocolError(
           `Need list names ${
             JSON.stringify(raw)

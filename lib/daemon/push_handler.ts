@@ -1,7 +1,7 @@
 // Push: the client's sender feeds the daemon's receiver.
 import * as grpc from "../deps/grpc.ts";
 import { create } from "../deps/protobuf.ts";
-import { sweepTemps } from "../fs/atomic_write.ts";
+import { PARTIAL_KEEP_MS, sweepTemps } from "../fs/atomic_write.ts";
 import { normalizeRelative } from "../fs/safe_path.ts";
 import { ContainedRoot } from "../fs/contained_root.ts";
 import {
@@ -13,12 +13,11 @@ import {
   AckSchema,
   type ClientPushRequest,
   DataAckSchema,
-  FileListSchema,
   type PushHeader,
   type ServerPullResponse,
   Transport,
 } from "../rpc/service.ts";
-import { fileDataToChunk, manifestStream } from "../rpc/convert.ts";
+import { fileDataToChunk, manifestStream, NeedBatch } from "../rpc/convert.ts";
 import {
   ACK_EVERY_BYTES,
   type MessageReader,
@@ -159,37 +158,29 @@ async function planPush(
   reader: MessageReader<ClientPushRequest>,
   receiver: Receiver,
 ): Promise<void> {
-  let paths: string[] = [];
+  const batch = new NeedBatch();
   let told = 0;
   const flush = async (last: boolean) => {
     // What is named goes with how far the plan has decided.
     const decided = receiver.decided;
-    if (paths.length === 0 && !last && decided === told) return;
-    const batch = paths;
-    paths = [];
+    if (batch.size === 0 && !last && decided === told) return;
     told = decided;
     await writeMessage(
       call,
-      pushMessage({
-        case: "fileList",
-        value: create(FileListSchema, {
-          paths: batch,
-          last,
-          decided: BigInt(decided),
-        }),
-      }),
+      pushMessage({ case: "fileList", value: batch.take({ decided, last }) }),
     );
   };
   await receiver.plan(
     manifestStream(async () => (await reader.next())?.payload, {
       maxEntries: MAX_MANIFEST_ENTRIES,
     }),
-    async (path) => {
-      paths.push(path);
+    async (path, resume) => {
+      batch.add(path, resume);
       // Small batches first, so bytes start moving early; then big ones.
-      if (paths.length >= (receiver.needed <= BATCH ? 64 : BATCH)) {
-        await flush(false);
-      }
+      if (
+        batch.offering ||
+        batch.size >= (receiver.needed <= BATCH ? 64 : BATCH)
+      ) await flush(false);
     },
     () => flush(false),
   );
@@ -337,8 +328,11 @@ export async function handlePush(
   } catch (error) {
     guard.stop(error instanceof Error ? error : new Error(String(error)));
     // A failed session leaves no temp files behind where it can reach.
+    // Partial copies of big files stay for the rerun to resume.
     if (root && root.tempDirs.size > 0) {
-      sweepTemps(new ContainedRoot(root.modulePath), root.tempDirs);
+      sweepTemps(new ContainedRoot(root.modulePath), root.tempDirs, {
+        keepPartialsMs: PARTIAL_KEEP_MS,
+      });
     }
     failCall(call, error, ctx);
   } finally {

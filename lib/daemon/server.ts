@@ -213,10 +213,13 @@ export async function startDaemon(
       stopped = true;
       control.close();
       dataPlane?.close();
-      // In-flight transfers are cut, not awaited: their temp files go.
+      // In-flight transfers are cut, not awaited: their temp files go,
+      // but big files' partial copies stay for a rerun to resume (the
+      // journal keeps their directories for the next start's sweep).
       server.forceShutdown();
-      abortAllOpen();
-      journal?.clear();
+      const { kept } = abortAllOpen({ keepPartials: true });
+      if (kept === 0) journal?.clear();
+      else journal?.close();
       return Promise.resolve();
     },
   };

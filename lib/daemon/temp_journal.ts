@@ -1,7 +1,7 @@
 // Where temp files may be: a journal in the state directory, so the
 // leftovers of a crash (kill -9, power cut) are swept at the next start
 // without walking whole modules.
-import { sweepTemps } from "../fs/atomic_write.ts";
+import { PARTIAL_KEEP_MS, sweepTemps } from "../fs/atomic_write.ts";
 import { ContainedRoot } from "../fs/contained_root.ts";
 import type { ModuleConfig } from "./config.ts";
 
@@ -48,10 +48,15 @@ export class TempJournal {
 
   /**
    * Removes temp files from every directory an earlier run recorded, then
-   * empties the journal. Returns how many files were removed. Call before
-   * serving.
+   * empties the journal; partial copies of big files changed within
+   * `keepPartialsMs` (default 24 h) stay for a rerun to resume, and their
+   * directories stay in the journal. Returns how many files were removed.
+   * Call before serving.
    */
-  sweep(modules: readonly ModuleConfig[]): number {
+  sweep(
+    modules: readonly ModuleConfig[],
+    options: { keepPartialsMs?: number } = {},
+  ): number {
     let text = "";
     try {
       const file = Deno.openSync(this.#path, { read: true });
@@ -88,16 +93,21 @@ export class TempJournal {
       dirs.add(line.dir);
     }
     let removed = 0;
+    const kept: { module: ModuleConfig; dir: string }[] = [];
     for (const module of modules) {
       const dirs = byModule.get(module.name);
       if (!dirs || module.readOnly) continue;
       try {
-        removed += sweepTemps(new ContainedRoot(module.path), dirs);
+        removed += sweepTemps(new ContainedRoot(module.path), dirs, {
+          keepPartialsMs: options.keepPartialsMs ?? PARTIAL_KEEP_MS,
+          onKept: (dir) => kept.push({ module, dir }),
+        });
       } catch {
         // module directory missing: nothing to sweep
       }
     }
     this.clear();
+    for (const { module, dir } of kept) this.record(module, dir);
     return removed;
   }
 

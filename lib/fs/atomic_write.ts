@@ -6,7 +6,13 @@ import {
   resolveInside,
   type ResolveOptions,
 } from "./safe_path.ts";
-import { type ContainedRoot, pathAt, type TreeRoot } from "./contained_root.ts";
+import {
+  type ContainedRoot,
+  fileIdentity,
+  lstatOrUndefined,
+  pathAt,
+  type TreeRoot,
+} from "./contained_root.ts";
 
 /** A non-directory can't replace a directory (or the reverse) here. */
 export class EntryConflictError extends Error {
@@ -26,8 +32,33 @@ export class SizeMismatchError extends Error {
   }
 }
 
-const TEMP_PATTERN = /^\..*\.blit-[0-9a-f]{12}\.tmp$/;
+const TEMP_PATTERN = /^\..*\.blit-(?:[0-9a-f]{12}|partial)\.tmp$/;
+const PARTIAL_PATTERN = /^\..*\.blit-partial\.tmp$/;
 const open = new Set<AtomicFile>();
+/** Partial copies this process has open, by {@linkcode partialKey}. */
+const partials = new Set<string>();
+
+/**
+ * Files at least this big are written under a name of their own
+ * (`.NAME.blit-partial.tmp`) that outlives an interrupted transfer, so the
+ * next one can resume it (see resume.ts); smaller ones are simply sent
+ * again.
+ */
+export const RESUME_MIN_BYTES = 16 * 1024 * 1024;
+
+/**
+ * How long a daemon keeps an interrupted transfer's partial copy for a
+ * rerun to resume; its start-up sweep removes older ones.
+ */
+export const PARTIAL_KEEP_MS = 24 * 60 * 60 * 1000;
+
+/** Identifies the file `rel` of `root` across the roots of one process. */
+function partialKey(root: TreeRoot, rel: string): string {
+  if (typeof root === "string") return `${root}\0${rel}`;
+  return `${root.modulePath}\0${
+    root.base === "" ? rel : `${root.base}/${rel}`
+  }`;
+}
 
 function splitPath(abs: string): { dir: string; base: string } {
   const slash = abs.lastIndexOf("/");
@@ -57,6 +88,50 @@ function tempPathFor(abs: string): string {
   }
   const name = `.${short}.blit-${randomHex()}.tmp`;
   return dir === "" ? name : `${dir}/${name}`;
+}
+
+/**
+ * The partial copy's name for a final path: the same for every transfer
+ * of that file, so an interrupted one can be found again.
+ */
+function partialPathFor(abs: string): string {
+  return tempPathFor(abs).replace(
+    /blit-[0-9a-f]{12}\.tmp$/,
+    "blit-partial.tmp",
+  );
+}
+
+/**
+ * The partial copy a transfer of `rel` left under `root`, for a next
+ * synchronous call: its name (a path for a string root, a name in the
+ * entered parent directory for a contained one) and its lstat; undefined
+ * when there is none, it is not a plain regular file (a link, a hard link,
+ * anything else is never resumed), or this process is writing it.
+ *
+ * Permissions: read on `root`.
+ *
+ * @example
+ * ```ts
+ * import { findPartialCopy } from "./atomic_write.ts";
+ * const root = Deno.realPathSync(Deno.makeTempDirSync());
+ * Deno.writeTextFileSync(`${root}/.big.blit-partial.tmp`, "abc");
+ * if (findPartialCopy(root, "big")?.info.size !== 3) throw new Error("example failed");
+ * ```
+ */
+export function findPartialCopy(
+  root: TreeRoot,
+  rel: string,
+): { name: string; info: Deno.FileInfo } | undefined {
+  if (partials.has(partialKey(root, rel))) return undefined;
+  let name: string;
+  try {
+    name = partialPathFor(pathAt(root, rel));
+  } catch {
+    return undefined; // no parent directory (or not a safe one): nothing kept
+  }
+  const info = lstatOrUndefined(name);
+  if (!info?.isFile || (info.nlink ?? 1) !== 1) return undefined;
+  return { name, info };
 }
 
 /**
@@ -132,6 +207,8 @@ export class AtomicFile {
   /** Absolute for a string root; names in the parent for a contained one. */
   readonly #finalPath: string;
   readonly #tempPath: string;
+  /** Set for a partial copy (kept by `suspend`): its key in `partials`. */
+  readonly #partial: string | undefined;
   #file: Deno.FsFile | undefined;
   #written = 0;
 
@@ -141,12 +218,20 @@ export class AtomicFile {
     finalPath: string,
     tempPath: string,
     file: Deno.FsFile,
+    partial?: string,
   ) {
     this.#root = root;
     this.entry = entry;
     this.#finalPath = finalPath;
     this.#tempPath = tempPath;
     this.#file = file;
+    this.#partial = partial;
+    if (partial) partials.add(partial);
+  }
+
+  /** Whether this is a partial copy an interrupted transfer keeps. */
+  get resumable(): boolean {
+    return this.#partial !== undefined;
   }
 
   /** The temp file's name (a sibling of the final name). */
@@ -168,6 +253,10 @@ export class AtomicFile {
 
   /**
    * Opens a temp file for `entry` under `root`, creating missing parents.
+   * A file of {@linkcode RESUME_MIN_BYTES} or more becomes a partial copy
+   * (`.NAME.blit-partial.tmp`, replacing an older one) that `suspend`
+   * keeps for a later transfer to resume, unless this process is already
+   * writing that file.
    *
    * @throws {PathEscapeError} when `entry.path` would leave `root`.
    * @throws {EntryConflictError} when a directory sits at the final path.
@@ -180,14 +269,91 @@ export class AtomicFile {
     const finalPath = placeForWrite(root, entry.path, options.verified);
     refuseDirectory(finalPath, entry.path);
     ensureParent(finalPath);
-    const tempPath = tempPathFor(finalPath);
-    // createNew (O_EXCL) never follows a link planted under the temp name.
-    const file = Deno.openSync(tempPath, {
-      write: true,
-      createNew: true,
-      mode: 0o600,
-    });
-    const atomic = new AtomicFile(root, entry, finalPath, tempPath, file);
+    let partial = entry.size >= RESUME_MIN_BYTES
+      ? partialKey(root, entry.path)
+      : undefined;
+    if (partial && partials.has(partial)) partial = undefined;
+    let tempPath = partial ? partialPathFor(finalPath) : tempPathFor(finalPath);
+    // createNew (O_EXCL) never follows a link planted under the temp name;
+    // an older partial copy (unlinked, never followed) makes way.
+    if (partial) removeQuietly(tempPath);
+    let file: Deno.FsFile;
+    try {
+      file = Deno.openSync(tempPath, {
+        write: true,
+        createNew: true,
+        mode: 0o600,
+      });
+    } catch (error) {
+      if (!partial || !(error instanceof Deno.errors.AlreadyExists)) {
+        throw error;
+      }
+      // Something that is not a file holds the partial name: not resumable.
+      partial = undefined;
+      tempPath = tempPathFor(finalPath);
+      file = Deno.openSync(tempPath, {
+        write: true,
+        createNew: true,
+        mode: 0o600,
+      });
+    }
+    const atomic = new AtomicFile(
+      root,
+      entry,
+      finalPath,
+      tempPath,
+      file,
+      partial,
+    );
+    open.add(atomic);
+    return atomic;
+  }
+
+  /**
+   * Reopens the partial copy of `entry` an interrupted transfer kept (see
+   * {@linkcode findPartialCopy}), checked to be the very file that was
+   * looked at (`identity`, from {@linkcode fileIdentity}), and cuts it to
+   * the entry's size; `kept` of its bytes count as written. The caller
+   * writes the rest with `writeAt` and commits as usual.
+   *
+   * @throws {ResumeError} when the partial copy is gone, was replaced, or
+   * is being written by another transfer of this process.
+   */
+  static resume(
+    root: TreeRoot,
+    entry: FileEntry,
+    identity: string,
+    kept: number,
+    options: ResolveOptions = {},
+  ): AtomicFile {
+    const key = partialKey(root, entry.path);
+    if (partials.has(key)) {
+      throw new ResumeError(entry.path, "is being written by another transfer");
+    }
+    const finalPath = placeForWrite(root, entry.path, options.verified);
+    const tempPath = partialPathFor(finalPath);
+    const before = lstatOrUndefined(tempPath);
+    if (!before?.isFile || fileIdentity(before) !== identity) {
+      throw new ResumeError(entry.path, "changed before it could be resumed");
+    }
+    // Opened without create or truncate, then checked by its handle: a
+    // link swapped in after the lstat is caught before a byte is written.
+    const file = Deno.openSync(tempPath, { write: true });
+    try {
+      const after = file.statSync();
+      if (
+        !after.isFile || fileIdentity(after) !== identity ||
+        (after.nlink ?? 1) !== 1
+      ) {
+        throw new ResumeError(entry.path, "changed before it could be resumed");
+      }
+      file.truncateSync(entry.size);
+    } catch (error) {
+      file.close();
+      throw error;
+    }
+    const atomic = new AtomicFile(root, entry, finalPath, tempPath, file, key);
+    atomic.#written = kept;
     open.add(atomic);
     return atomic;
   }
@@ -275,43 +441,86 @@ export class AtomicFile {
       if (paths) removeQuietly(paths.temp);
       throw error;
     } finally {
-      open.delete(this);
+      this.#release();
     }
   }
 
   /** Closes and removes the temp file. Never throws. */
   abort(): void {
-    if (this.#file) {
-      try {
-        this.#file.close();
-      } catch {
-        // already closed
-      }
-      this.#file = undefined;
-    }
+    this.#close();
     try {
       removeQuietly(this.#paths().temp);
     } catch {
       // The directory went away or was replaced: the sweep finds it.
     }
+    this.#release();
+  }
+
+  /**
+   * An interrupted transfer: a partial copy is closed and kept for the
+   * next transfer of the file to resume (it checks every block it keeps);
+   * any other temp file is removed. Returns whether the file was kept.
+   * Never throws.
+   */
+  suspend(): boolean {
+    if (!this.#partial) {
+      this.abort();
+      return false;
+    }
+    this.#close();
+    this.#release();
+    return true;
+  }
+
+  #close(): void {
+    if (!this.#file) return;
+    try {
+      this.#file.close();
+    } catch {
+      // already closed
+    }
+    this.#file = undefined;
+  }
+
+  #release(): void {
     open.delete(this);
+    if (this.#partial) partials.delete(this.#partial);
+  }
+}
+
+/** A partial copy could not be resumed; the transfer can be run again. */
+export class ResumeError extends Error {
+  /** Names the file and what happened to its partial copy. */
+  constructor(path: string, what: string) {
+    super(`The partial copy of ${path} ${what}`);
+    this.name = "ResumeError";
   }
 }
 
 /**
- * Aborts every file still open in this process (for SIGINT/SIGTERM).
- * Returns how many were aborted.
+ * Aborts every file still open in this process (for SIGINT/SIGTERM);
+ * with `keepPartials`, partial copies of big files are kept for a later
+ * transfer to resume (see {@linkcode AtomicFile.suspend}). Returns how
+ * many files were removed and how many kept.
  *
  * @example
  * ```ts
  * import { abortAllOpen } from "./atomic_write.ts";
- * if (!(abortAllOpen() === 0)) throw new Error("example failed");
+ * if (abortAllOpen().removed !== 0) throw new Error("example failed");
  * ```
  */
-export function abortAllOpen(): number {
-  const all = [...open];
-  for (const file of all) file.abort();
-  return all.length;
+export function abortAllOpen(
+  options: { keepPartials?: boolean } = {},
+): { removed: number; kept: number } {
+  const counts = { removed: 0, kept: 0 };
+  for (const file of [...open]) {
+    if (options.keepPartials && file.suspend()) counts.kept++;
+    else {
+      file.abort();
+      counts.removed++;
+    }
+  }
+  return counts;
 }
 
 /**
@@ -606,11 +815,24 @@ export function setDirTimes(
   }
 }
 
+/** Options for {@linkcode sweepTemps}. */
+export interface SweepOptions {
+  /**
+   * Partial copies (see {@linkcode RESUME_MIN_BYTES}) changed within this
+   * many milliseconds are kept for a rerun to resume. Default: 0 (every
+   * temp file goes).
+   */
+  keepPartialsMs?: number;
+  /** Told each directory where a partial copy was kept. */
+  onKept?: (dir: string) => void;
+}
+
 /**
  * Removes our temp files from the given module-relative directories of a
  * contained root (a crashed or failed session's leftovers), except those
- * this process is still writing; directories that are gone or became
- * links are skipped. Returns how many were removed.
+ * this process is still writing and recent partial copies when asked to
+ * keep them; directories that are gone or became links are skipped.
+ * Returns how many were removed.
  *
  * @example
  * ```ts
@@ -627,7 +849,9 @@ export function setDirTimes(
 export function sweepTemps(
   root: ContainedRoot,
   dirs: Iterable<string>,
+  options: SweepOptions = {},
 ): number {
+  const keepMs = options.keepPartialsMs ?? 0;
   let removed = 0;
   for (const dir of dirs) {
     try {
@@ -640,10 +864,21 @@ export function sweepTemps(
         }
       }
       // Still inside `dir`: readDir left the working directory there.
+      const now = Date.now();
+      let kept = false;
       for (const name of names) {
+        if (keepMs > 0 && PARTIAL_PATTERN.test(name)) {
+          const info = lstatOrUndefined(name);
+          const age = now - (info?.mtime?.getTime() ?? 0);
+          if (info?.isFile && age < keepMs) {
+            kept = true;
+            continue;
+          }
+        }
         removeQuietly(name);
         removed++;
       }
+      if (kept) options.onKept?.(dir);
     } catch {
       // gone, or no longer a plain directory: nothing of ours to reach
     }
@@ -658,7 +893,8 @@ function depth(path: string): number {
 }
 
 /**
- * Removes leftover temp files (`.NAME.blit-XXXXXXXXXXXX.tmp`) under `root`,
+ * Removes leftover temp files (`.NAME.blit-XXXXXXXXXXXX.tmp`, and partial
+ * copies `.NAME.blit-partial.tmp`) under `root`,
  * visiting at most `maxEntries` entries. Returns how many were removed.
  *
  * Permissions: read and write on `root`.
@@ -706,7 +942,7 @@ export function cleanupTemps(
  * @example
  * ```ts
  * import { isTempName } from "./atomic_write.ts";
- * if (!(isTempName(".a.blit-0123456789ab.tmp") && !isTempName("a"))) throw new Error("example failed");
+ * if (!(isTempName(".a.blit-0123456789ab.tmp") && isTempName(".a.blit-partial.tmp") && !isTempName("a"))) throw new Error("example failed");
  * ```
  */
 export function isTempName(name: string): boolean {

@@ -92,9 +92,19 @@ function remember(key: string): void {
   }, 0);
 }
 
-// dev:ino, plus the birth time where the filesystem keeps one: a
-// directory deleted and made again often gets the same inode number back.
-function identity(info: Deno.FileInfo): string {
+/**
+ * Which file an lstat or fstat saw: dev:ino, plus the birth time where
+ * the filesystem keeps one (a file deleted and made again often gets the
+ * same inode number back).
+ *
+ * @example
+ * ```ts
+ * import { fileIdentity } from "./contained_root.ts";
+ * const f = Deno.makeTempFileSync();
+ * if (fileIdentity(Deno.lstatSync(f)) !== fileIdentity(Deno.statSync(f))) throw new Error();
+ * ```
+ */
+export function fileIdentity(info: Deno.FileInfo): string {
   return `${info.dev}:${info.ino}:${info.birthtime?.getTime() ?? ""}`;
 }
 
@@ -181,7 +191,7 @@ export class ContainedRoot {
     }
     this.modulePath = modulePath;
     this.base = normalizeRelative(base);
-    this.#moduleId = identity(info);
+    this.#moduleId = fileIdentity(info);
     this.#onTempDir = options.onTempDir;
     this.#nativeStat = options.nativeStat;
   }
@@ -209,7 +219,7 @@ export class ContainedRoot {
   pin(options: ContainedOptions = {}): Deno.FileInfo {
     this.#enter(this.base, options.create ?? false);
     const info = Deno.statSync(".");
-    this.#baseId = identity(info);
+    this.#baseId = fileIdentity(info);
     return info;
   }
 
@@ -284,7 +294,7 @@ export class ContainedRoot {
       file.close();
       throw error;
     }
-    if (!after.isFile || identity(after) !== identity(before)) {
+    if (!after.isFile || fileIdentity(after) !== fileIdentity(before)) {
       file.close();
       throw new ContainmentError(rel, "was replaced while being opened");
     }
@@ -369,11 +379,11 @@ export class ContainedRoot {
     } catch {
       throw new ContainmentError("", "module directory is missing");
     }
-    if (!top.isDirectory || identity(top) !== this.#moduleId) {
+    if (!top.isDirectory || fileIdentity(top) !== this.#moduleId) {
       throw new ContainmentError("", "module directory was replaced");
     }
     Deno.chdir(this.modulePath);
-    if (identity(Deno.statSync(".")) !== this.#moduleId) {
+    if (fileIdentity(Deno.statSync(".")) !== this.#moduleId) {
       throw new ContainmentError("", "module directory was replaced");
     }
     const parts = rel === "" ? [] : rel.split("/");
@@ -400,8 +410,8 @@ export class ContainedRoot {
         throw new Deno.errors.NotADirectory(`Not a directory: ${shown}`);
       }
       Deno.chdir(part);
-      const here = identity(Deno.statSync("."));
-      if (here !== identity(info)) {
+      const here = fileIdentity(Deno.statSync("."));
+      if (here !== fileIdentity(info)) {
         throw new ContainmentError(shown, "changed while in use");
       }
       if (i + 1 === baseDepth && this.#baseId && here !== this.#baseId) {

@@ -5,8 +5,11 @@
 
 /** What a content hasher does (the subset of hash-wasm's IHasher used). */
 export interface NativeHasher {
+  /** Starts a new digest. */
   init(): NativeHasher;
+  /** Adds bytes to it. */
   update(data: Uint8Array): NativeHasher;
+  /** The digest of the bytes added since `init` (16 bytes). */
   digest(format: "binary"): Uint8Array;
 }
 

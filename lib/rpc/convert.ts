@@ -14,11 +14,15 @@ import {
   FileDataSchema,
   type FileHeader,
   FileHeaderSchema,
+  type FileList,
+  FileListSchema,
   type ManifestBatch,
   ManifestBatchSchema,
   type ManifestComplete,
   ManifestCompleteSchema,
+  ResumeOfferSchema,
 } from "./gen/blit_pb.ts";
+import type { ResumeOffer } from "../fs/resume.ts";
 
 /** Longest symlink target accepted from a peer, in characters. */
 export const MAX_LINK_TARGET = 4096;
@@ -331,4 +335,82 @@ export function fileDataToChunk(data: FileData): FileDataChunk {
     last: data.last,
     ...(data.hash.length > 0 ? { hash: data.hash } : {}),
   };
+}
+
+/**
+ * A receiver's need list being gathered into FileList batches: the paths
+ * named, and the resume offers for those it holds partial copies of.
+ *
+ * @example
+ * ```ts
+ * import { NeedBatch } from "./convert.ts";
+ * const batch = new NeedBatch();
+ * batch.add("a");
+ * batch.add("big", { blockSize: 4 << 20, hashes: new Uint8Array(16) });
+ * const list = batch.take({ decided: 2 });
+ * if (list.paths.length !== 2 || list.resumes[0].path !== "big" || batch.size !== 0) throw new Error("example failed");
+ * ```
+ */
+export class NeedBatch {
+  #paths: string[] = [];
+  #resumes: { path: string; offer: ResumeOffer }[] = [];
+
+  /** Names `path`, with an offer when the receiver has a partial copy. */
+  add(path: string, resume?: ResumeOffer): void {
+    this.#paths.push(path);
+    if (resume) this.#resumes.push({ path, offer: resume });
+  }
+
+  /** Paths named since the last `take`. */
+  get size(): number {
+    return this.#paths.length;
+  }
+
+  /** Whether an offer waits: it leaves at once (it can be big). */
+  get offering(): boolean {
+    return this.#resumes.length > 0;
+  }
+
+  /** The batch as a FileList message; the batch starts again empty. */
+  take(fields: { decided: number; last?: boolean }): FileList {
+    const list = create(FileListSchema, {
+      paths: this.#paths,
+      last: fields.last ?? false,
+      decided: BigInt(fields.decided),
+      resumes: this.#resumes.map(({ path, offer }) =>
+        create(ResumeOfferSchema, {
+          path,
+          blockSize: offer.blockSize,
+          hashes: offer.hashes,
+        })
+      ),
+    });
+    this.#paths = [];
+    this.#resumes = [];
+    return list;
+  }
+}
+
+/**
+ * The resume offers of a received need batch, by path (a path named
+ * twice keeps its first offer).
+ *
+ * @example
+ * ```ts
+ * import { NeedBatch, offersOf } from "./convert.ts";
+ * const batch = new NeedBatch();
+ * batch.add("big", { blockSize: 4 << 20, hashes: new Uint8Array(16) });
+ * if (offersOf(batch.take({ decided: 0 })).get("big")?.blockSize !== 4 << 20) throw new Error("example failed");
+ * ```
+ */
+export function offersOf(list: FileList): Map<string, ResumeOffer> {
+  const offers = new Map<string, ResumeOffer>();
+  for (const resume of list.resumes) {
+    if (offers.has(resume.path)) continue;
+    offers.set(resume.path, {
+      blockSize: resume.blockSize,
+      hashes: resume.hashes,
+    });
+  }
+  return offers;
 }

@@ -13,8 +13,16 @@ import { NeedListStream } from "../fs/need_list.ts";
 import { FileTable, PathSet } from "../fs/path_table.ts";
 import type { FrameEvent } from "../wire/frame_codec.ts";
 import { receiveFrames } from "../wire/frame_io.ts";
+import type { Bandwidth } from "../wire/bandwidth.ts";
 import { chunksToFrames, type FileDataChunk } from "../wire/grpc_data.ts";
 import { ReceiveSink, type ReceiveSinkOptions } from "../wire/receive_sink.ts";
+import { RESUME_MIN_BYTES } from "../fs/atomic_write.ts";
+import { type ContentHasher, contentHasher } from "../fs/hash.ts";
+import {
+  findResume,
+  type PartialCopy,
+  type ResumeOffer,
+} from "../fs/resume.ts";
 
 /** Options for {@linkcode Receiver}. */
 export interface ReceiverOptions {
@@ -49,6 +57,8 @@ export interface ReceiverResult {
   deleted: number;
   /** Files and links already up to date. */
   skipped: number;
+  /** Bytes of `bytes` kept from partial copies of interrupted transfers. */
+  resumed: number;
 }
 
 /**
@@ -115,6 +125,9 @@ export class Receiver {
   /** Entries the last stage has handled (named if needed). */
   #handled = 0;
   #decided = 0;
+  /** Partial copies offered to the sender, by offered path. */
+  readonly #resumes = new Map<string, PartialCopy>();
+  #hasher: ContentHasher | undefined;
 
   /** A receiver writing under `root`. */
   constructor(root: TreeRoot, options: ReceiverOptions = {}) {
@@ -180,7 +193,9 @@ export class Receiver {
   /**
    * Reads `manifest` through the need list: directories and links are
    * applied at once (not in a dry run), and `need` is called with the
-   * offered path of each file still to come, in manifest order. Paced
+   * offered path of each file still to come, in manifest order, and for a
+   * big file an interrupted transfer left a partial copy of, the offer
+   * that lets the sender keep its matching blocks (see resume.ts). Paced
    * (see {@linkcode Receiver.pace}), it calls `flush` before waiting, so
    * the sender has every path named so far; it also calls it every
    * 4,096 entries, for the sender to hear {@linkcode Receiver.decided}
@@ -190,7 +205,7 @@ export class Receiver {
    */
   async plan(
     manifest: ReadableStream<FileEntry>,
-    need: (path: string) => Promise<void> | void,
+    need: (path: string, resume?: ResumeOffer) => Promise<void> | void,
     flush?: () => Promise<void> | void,
   ): Promise<void> {
     const options = this.#options;
@@ -261,7 +276,13 @@ export class Receiver {
             }
             this.#needed++;
             this.#bytes += entry.size;
-            await need(key);
+            let copy: PartialCopy | undefined;
+            if (!dryRun && entry.size >= RESUME_MIN_BYTES) {
+              this.#hasher ??= await contentHasher();
+              copy = findResume(root, entry, this.#hasher);
+              if (copy) this.#resumes.set(key, copy);
+            }
+            await need(key, copy?.offer);
           }
           // Named (if needed): now counted in `decided`.
           this.#handled++;
@@ -301,6 +322,7 @@ export class Receiver {
       count,
       {
         ...options,
+        resumes: this.#resumes,
         onFile: (entry) => {
           options.onFile?.(entry);
           this.#room();
@@ -318,6 +340,7 @@ export class Receiver {
   async receiveTcp(
     conns: Deno.Conn | readonly Deno.Conn[],
     sinks: ReceiveSink | readonly ReceiveSink[],
+    options: { bandwidth?: Bandwidth } = {},
   ): Promise<void> {
     const all = Array.isArray(conns) ? conns : [conns as Deno.Conn];
     const to = Array.isArray(sinks) ? sinks : [sinks as ReceiveSink];
@@ -327,7 +350,9 @@ export class Receiver {
       );
     }
     try {
-      await Promise.all(all.map((conn, i) => receiveFrames(conn, to[i])));
+      await Promise.all(
+        all.map((conn, i) => receiveFrames(conn, to[i], options)),
+      );
     } finally {
       for (const conn of all) {
         try {
@@ -366,6 +391,7 @@ export class Receiver {
       bytes: dryRun ? this.#bytes : stats?.bytes ?? 0,
       deleted,
       skipped: this.#skipped,
+      resumed: stats?.resumed ?? 0,
     };
   }
 }

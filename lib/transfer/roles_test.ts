@@ -81,8 +81,8 @@ Deno.test("roles: a tree crosses as gRPC chunks; a second run needs nothing", as
     assertEquals(
       result,
       run === 0
-        ? { files: 4, bytes: 300_005, deleted: 0, skipped: 0 }
-        : { files: 0, bytes: 0, deleted: 0, skipped: 4 },
+        ? { files: 4, bytes: 300_005, deleted: 0, skipped: 0, resumed: 0 }
+        : { files: 0, bytes: 0, deleted: 0, skipped: 4, resumed: 0 },
     );
   }
   assertEquals(Deno.readTextFileSync(`${dst}/a.txt`), "alpha");
@@ -108,6 +108,7 @@ Deno.test("roles: frames over a socket; a mirror deletes after, a dry run only c
     bytes: 300_005,
     deleted: 2,
     skipped: 0,
+    resumed: 0,
   });
   assertEquals(Deno.readTextFileSync(`${dst}/stale`), "s");
 
@@ -132,6 +133,7 @@ Deno.test("roles: frames over a socket; a mirror deletes after, a dry run only c
     bytes: 300_005,
     deleted: 2,
     skipped: 0,
+    resumed: 0,
   });
   assertEquals(
     [...Deno.readDirSync(dst)].map((e) => e.name).sort(),

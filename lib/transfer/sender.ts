@@ -5,9 +5,11 @@ import type { FileEntry } from "../fs/entry.ts";
 import type { TreeRoot } from "../fs/contained_root.ts";
 import { type ManifestPayload, sendManifest } from "../rpc/convert.ts";
 import type { SendWindow } from "../rpc/call_io.ts";
-import { sendFrames } from "../wire/frame_io.ts";
+import { type NeededFile, sendFrames } from "../wire/frame_io.ts";
+import { type ResumeOffer, validOffer } from "../fs/resume.ts";
 import { type FileDataChunk, fileDataChunks } from "../wire/grpc_data.ts";
 import type { ZeroCopy } from "../wire/zero_copy.ts";
+import type { Bandwidth } from "../wire/bandwidth.ts";
 import { WorkQueue } from "./_queue.ts";
 
 /** Options for {@linkcode Sender}. */
@@ -107,9 +109,10 @@ export class Sender {
   /** Whether the receiver reports `decided` (older ones never do). */
   #heard = false;
   #room: (() => void) | undefined;
-  readonly #queue = new WorkQueue<FileEntry>();
+  readonly #queue = new WorkQueue<NeededFile>();
   #needed = 0;
   #bytes = 0;
+  #resumed = 0;
 
   /** A sender reading files under `root`. */
   constructor(root: TreeRoot, options: SenderOptions = {}) {
@@ -146,16 +149,21 @@ export class Sender {
 
   /**
    * Marks the offered file `path` needed; the files offered before it and
-   * not needed are forgotten (needs come in manifest order). Returns false
-   * when it was never offered, was already needed, or comes out of order.
+   * not needed are forgotten (needs come in manifest order). With a
+   * `resume` offer for a partial copy the receiver holds, the data plane
+   * sends only the blocks that differ (an offer that can't describe this
+   * file is ignored: the whole file goes). Returns false when it was
+   * never offered, was already needed, or comes out of order.
    */
-  need(path: string): boolean {
+  need(path: string, resume?: ResumeOffer): boolean {
     const entry = this.#offered.take(path);
     this.#wake();
     if (!entry) return false;
     this.#needed++;
     this.#bytes += entry.size;
-    this.#queue.push(entry);
+    this.#queue.push(
+      resume && validOffer(resume, entry.size) ? { ...entry, resume } : entry,
+    );
     return true;
   }
 
@@ -208,11 +216,16 @@ export class Sender {
     return this.#bytes;
   }
 
+  /** Bytes the receiver kept from partial copies (not sent again). */
+  get resumedBytes(): number {
+    return this.#resumed;
+  }
+
   /**
    * The needed files' entries, in need-list order, as they are needed;
    * ends after `endNeeds()`. One consumer: the data path.
    */
-  entries(): AsyncIterable<FileEntry> {
+  entries(): AsyncIterable<NeededFile> {
     return this.#queue;
   }
 
@@ -222,7 +235,7 @@ export class Sender {
    */
   async sendTcp(
     conns: Deno.Conn | readonly Deno.Conn[],
-    options: { onBytes?: (n: number) => void } = {},
+    options: { onBytes?: (n: number) => void; bandwidth?: Bandwidth } = {},
   ): Promise<void> {
     const all = Array.isArray(conns) ? conns : [conns as Deno.Conn];
     try {
@@ -232,6 +245,8 @@ export class Sender {
         zeroCopy: this.#options.zeroCopy,
         idleMs: this.#options.idleMs,
         idle: () => this.#queue.idle,
+        onResumed: (n) => this.#resumed += n,
+        bandwidth: options.bandwidth,
       });
     } finally {
       for (const conn of all) {
@@ -251,9 +266,11 @@ export class Sender {
   async sendGrpc(
     window: SendWindow,
     write: (chunk: FileDataChunk) => Promise<void>,
+    options: { bandwidth?: Bandwidth } = {},
   ): Promise<void> {
     for await (const chunk of fileDataChunks(this.#root, this.entries())) {
       await window.reserve(chunk.data.length);
+      await options.bandwidth?.take(chunk.data.length);
       await write(chunk);
     }
   }

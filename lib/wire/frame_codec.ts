@@ -1,6 +1,7 @@
 // The data-plane frame codec: pure bytes <-> frames, no I/O.
 import type { FileEntry } from "../fs/entry.ts";
 import { normalizeRelative, PathEscapeError } from "../fs/safe_path.ts";
+import { type KeptBlocks, MAX_RESUME_BLOCKS } from "../fs/resume.ts";
 
 /** Client hello magic: "BLT1". */
 export const HELLO_MAGIC: Uint8Array = new Uint8Array([0x42, 0x4c, 0x54, 0x31]);
@@ -24,6 +25,15 @@ export const FRAME_RANGE = 0x02;
  * receiver writes nothing under a final name until it matches.
  */
 export const FRAME_HASH = 0x03;
+/**
+ * Frame type byte of a resume frame: a file header plus the block size,
+ * the number of blocks the receiver offered and a bitmap of those it
+ * keeps from its partial copy (see resume.ts). No body follows; the rest
+ * of the file comes in range frames.
+ */
+export const FRAME_RESUME = 0x04;
+/** What a resume header adds before its bitmap: block size, blocks. */
+const RESUME_TAIL = 4 + 4;
 /** Bytes of a content hash (xxh3-128). */
 export const HASH_BYTES = 16;
 /** Fixed part of a file header after its path: size, mtime, mode. */
@@ -51,6 +61,7 @@ export type FrameEvent =
   | { type: "file"; entry: FileEntry; range?: FileRange }
   | { type: "data"; bytes: Uint8Array }
   | { type: "hash"; digest: Uint8Array }
+  | { type: "resume"; entry: FileEntry; kept: KeptBlocks }
   | { type: "end" };
 
 /** The peer broke the framing rules; the connection must be dropped. */
@@ -225,6 +236,44 @@ export function writeFileHeader(
 }
 
 /**
+ * Encodes a resume frame: `entry`'s header and which offered blocks the
+ * receiver keeps; the bytes it still needs follow in range frames.
+ *
+ * @example
+ * ```ts
+ * import { encodeResume, FrameDecoder } from "./frame_codec.ts";
+ * const entry = { path: "a", kind: "file" as const, size: 1 << 30, mtimeMs: 0, mode: 0o644 };
+ * const frame = encodeResume(entry, { blockSize: 4 << 20, blocks: 9, bitmap: new Uint8Array([255, 1]) });
+ * const [event] = new FrameDecoder().push(frame);
+ * if (event.type !== "resume" || event.kept.blocks !== 9) throw new Error("example failed");
+ * ```
+ * @throws {RangeError} for a bad path or a bitmap of the wrong length.
+ */
+export function encodeResume(entry: FileEntry, kept: KeptBlocks): Uint8Array {
+  const path = encoder.encode(entry.path);
+  if (path.length === 0 || path.length > MAX_FRAME_PATH_BYTES) {
+    throw new RangeError(
+      `entry.path must be 1-${MAX_FRAME_PATH_BYTES} bytes, got ${path.length}`,
+    );
+  }
+  if (kept.bitmap.length !== Math.ceil(kept.blocks / 8)) {
+    throw new RangeError(
+      `A bitmap of ${kept.blocks} blocks has the wrong size`,
+    );
+  }
+  const out = new Uint8Array(
+    1 + 2 + path.length + HEADER_TAIL + RESUME_TAIL + kept.bitmap.length,
+  );
+  const tail = writeFileHeader(out, 0, path, entry);
+  out[0] = FRAME_RESUME;
+  const view = new DataView(out.buffer);
+  view.setUint32(tail, kept.blockSize);
+  view.setUint32(tail + 4, kept.blocks);
+  out.set(kept.bitmap, tail + RESUME_TAIL);
+  return out;
+}
+
+/**
  * Encodes the end-of-stream frame.
  *
  * @example
@@ -380,7 +429,7 @@ export class FrameDecoder {
     const type = buf[start];
     if (type === FRAME_END) return 1;
     if (type === FRAME_HASH) return 1 + HASH_BYTES;
-    if (type !== FRAME_FILE && type !== FRAME_RANGE) {
+    if (type !== FRAME_FILE && type !== FRAME_RANGE && type !== FRAME_RESUME) {
       throw new FrameProtocolError(`Unknown frame type ${type}`);
     }
     if (buf.length - start < 3) return 3;
@@ -390,14 +439,25 @@ export class FrameDecoder {
         `Frame path length ${pathLength} is out of range`,
       );
     }
-    return 3 + pathLength + HEADER_TAIL +
-      (type === FRAME_RANGE ? RANGE_TAIL : 0);
+    const fixed = 3 + pathLength + HEADER_TAIL;
+    if (type === FRAME_RANGE) return fixed + RANGE_TAIL;
+    if (type !== FRAME_RESUME) return fixed;
+    // The bitmap's length comes from its block count, checked first.
+    if (buf.length - start < fixed + RESUME_TAIL) return fixed + RESUME_TAIL;
+    const blocks = new DataView(buf.buffer, buf.byteOffset + start + fixed + 4)
+      .getUint32(0);
+    if (blocks === 0 || blocks > MAX_RESUME_BLOCKS) {
+      throw new FrameProtocolError(
+        `Resume frame offers ${blocks} blocks (1-${MAX_RESUME_BLOCKS})`,
+      );
+    }
+    return fixed + RESUME_TAIL + Math.ceil(blocks / 8);
   }
 
   #parseHeader(
     buf: Uint8Array,
     start: number,
-  ): FrameEvent & { type: "file" } {
+  ): FrameEvent & { type: "file" | "resume" } {
     const view = new DataView(buf.buffer, buf.byteOffset + start);
     const pathLength = view.getUint16(1);
     let path: string;
@@ -432,6 +492,18 @@ export class FrameDecoder {
       mtimeMs,
       mode,
     };
+    if (buf[start] === FRAME_RESUME) {
+      const blockSize = view.getUint32(tail + HEADER_TAIL);
+      const blocks = view.getUint32(tail + HEADER_TAIL + 4);
+      if (blockSize === 0 || (blocks - 1) * blockSize >= entry.size) {
+        throw new FrameProtocolError(
+          `Resume frame of ${path} has blocks outside its ${size} bytes`,
+        );
+      }
+      const at = start + tail + HEADER_TAIL + RESUME_TAIL;
+      const bitmap = buf.slice(at, at + Math.ceil(blocks / 8));
+      return { type: "resume", entry, kept: { blockSize, blocks, bitmap } };
+    }
     if (buf[start] !== FRAME_RANGE) {
       this.#bodyLeft = entry.size;
       return { type: "file", entry };

@@ -9,6 +9,7 @@ import type { FileEntry } from "../fs/entry.ts";
 import { openForRead, type TreeRoot } from "../fs/contained_root.ts";
 import {
   encodeEnd,
+  encodeResume,
   fileHeaderSize,
   type FileRange,
   FrameDecoder,
@@ -22,6 +23,8 @@ import { type ContentHasher, contentHasher } from "../fs/hash.ts";
 import { writeAll } from "./socket.ts";
 import { MAX_RANGES_PER_FILE } from "./receive_sink.ts";
 import type { ZeroCopy } from "./zero_copy.ts";
+import type { Bandwidth } from "./bandwidth.ts";
+import { blockRuns, keptBlocks, type ResumeOffer } from "../fs/resume.ts";
 
 const encoder = new TextEncoder();
 
@@ -33,8 +36,25 @@ export interface RangeItem {
   range: FileRange;
 }
 
-/** What a {@linkcode FrameSink} takes: an entry, a batch, or a range. */
-export type SendItem = FileEntry | FileEntry[] | RangeItem;
+/**
+ * A file the receiver needs; with `resume`, it holds a partial copy and
+ * the sender keeps the blocks that match (see resume.ts).
+ */
+export type NeededFile = FileEntry & { resume?: ResumeOffer };
+
+/** A file the receiver has a partial copy of: resume frame, then the rest. */
+export interface ResumeItem {
+  /** The whole file's entry. */
+  entry: FileEntry;
+  /** The receiver's offer. */
+  resume: ResumeOffer;
+}
+
+/**
+ * What a {@linkcode FrameSink} takes: an entry, a batch, a range, or a
+ * file to resume.
+ */
+export type SendItem = FileEntry | FileEntry[] | RangeItem | ResumeItem;
 
 /** Options for {@linkcode sendFrames}. */
 export interface SendFramesOptions {
@@ -65,6 +85,13 @@ export interface SendFramesOptions {
    * never waits on the peer).
    */
   idle?: () => boolean;
+  /** Told the bytes each resumed file keeps from the receiver's copy. */
+  onResumed?: (n: number) => void;
+  /**
+   * A limit shared by every stream (`--bwlimit`); bodies then go by
+   * reads and writes, never by sendfile. Default: none.
+   */
+  bandwidth?: Bandwidth;
 }
 
 /** The content hash of `length` bytes of a file from `start` (sync reads). */
@@ -122,12 +149,15 @@ export class FrameSink extends WritableStream<SendItem> {
     const zeroCopy = options.zeroCopy;
     const zeroCopyMin = options.zeroCopyMin ?? 256 * 1024;
     // Our own descriptor for the socket, or none: then every body goes
-    // the portable way.
-    const socket = zeroCopy?.attach(conn);
+    // the portable way (as it does under a bandwidth limit).
+    const bandwidth = options.bandwidth;
+    const socket = bandwidth ? undefined : zeroCopy?.attach(conn);
     const buffer = new Uint8Array(size);
     let used = 0;
     const flush = async () => {
-      if (used > 0) await writeAll(conn, buffer.subarray(0, used));
+      if (used === 0) return;
+      await bandwidth?.take(used);
+      await writeAll(conn, buffer.subarray(0, used));
       used = 0;
     };
     let hasher: ContentHasher | undefined;
@@ -193,12 +223,33 @@ export class FrameSink extends WritableStream<SendItem> {
       }
       await sendHash(hasher.digest("binary"));
     };
+    // A resumed file: the blocks of the receiver's partial copy that match
+    // ours are kept, the rest leaves in ranges (each with its hash).
+    const writeResume = async (entry: FileEntry, resume: ResumeOffer) => {
+      hasher ??= await contentHasher();
+      const kept = keptBlocks(root, entry, resume, hasher, {
+        verified: options.verified,
+      });
+      const frame = encodeResume(entry, kept);
+      if (size - used < frame.length) await flush();
+      if (frame.length > size) await writeAll(conn, frame);
+      else {
+        buffer.set(frame, used);
+        used += frame.length;
+      }
+      const send = blockRuns(kept, entry.size, false);
+      options.onResumed?.(
+        entry.size - send.reduce((sum, run) => sum + run.length, 0),
+      );
+      for (const range of send) await writeEntry(entry, range);
+    };
     super({
       // A chunk is one entry or a batch of them (fewer stream hops for
       // trees of small files).
       async write(chunk) {
         try {
-          if ("range" in chunk) await writeEntry(chunk.entry, chunk.range);
+          if ("resume" in chunk) await writeResume(chunk.entry, chunk.resume);
+          else if ("range" in chunk) await writeEntry(chunk.entry, chunk.range);
           else if (!Array.isArray(chunk)) await writeEntry(chunk);
           else for (const entry of chunk) await writeEntry(entry);
           if (options.idle?.()) await flush();
@@ -247,7 +298,7 @@ export const SPLIT_MIN = 8 * 1024 * 1024;
  * ```
  */
 export async function* sendItems(
-  entries: Iterable<FileEntry> | AsyncIterable<FileEntry>,
+  entries: Iterable<NeededFile> | AsyncIterable<NeededFile>,
   streams: number,
   idle?: () => boolean,
 ): AsyncGenerator<SendItem> {
@@ -281,6 +332,11 @@ export async function* sendItems(
       yield batch;
       batch = [];
       batchBytes = 0;
+    }
+    if (entry.resume) {
+      const { resume, ...plain } = entry;
+      yield { entry: plain, resume };
+      continue;
     }
     if (streams < 2 || entry.size < SPLIT_MIN) {
       yield entry;
@@ -319,7 +375,7 @@ export async function* sendItems(
 export async function sendFrames(
   conns: Deno.Conn | readonly Deno.Conn[],
   root: TreeRoot,
-  entries: Iterable<FileEntry> | AsyncIterable<FileEntry>,
+  entries: Iterable<NeededFile> | AsyncIterable<NeededFile>,
   options: SendFramesOptions = {},
 ): Promise<void> {
   const all = Array.isArray(conns) ? conns : [conns as Deno.Conn];
@@ -357,7 +413,7 @@ const MIN_READ_ON = 64 * 1024;
  */
 export function frameSource(
   conn: Deno.Conn,
-  options: { bufferSize?: number } = {},
+  options: { bufferSize?: number; bandwidth?: Bandwidth } = {},
 ): ReadableStream<FrameEvent[]> {
   const size = options.bufferSize ?? 1 << 20;
   if (!Number.isInteger(size) || size < 1) {
@@ -392,6 +448,9 @@ export function frameSource(
           events.push(...decoder.push(buffer.subarray(filled, filled + more)));
           filled += more;
         }
+        // A limited pull reads no faster than its rate: the sender then
+        // waits on TCP's flow control.
+        await options.bandwidth?.take(filled);
         if (events.length > 0) {
           controller.enqueue(events);
           return;
@@ -416,7 +475,7 @@ export function frameSource(
 export async function receiveFrames(
   conn: Deno.Conn,
   sink: WritableStream<FrameEvent | FrameEvent[]>,
-  options: { bufferSize?: number } = {},
+  options: { bufferSize?: number; bandwidth?: Bandwidth } = {},
 ): Promise<void> {
   await frameSource(conn, options).pipeTo(sink);
 }

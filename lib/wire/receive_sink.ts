@@ -11,6 +11,7 @@ import {
   IntegrityError,
 } from "./frame_codec.ts";
 import { type ContentHasher, contentHasher, sameHash } from "../fs/hash.ts";
+import { blockRuns, type KeptBlocks, type PartialCopy } from "../fs/resume.ts";
 
 /** What a {@linkcode ReceiveSink} committed. */
 export interface ReceiveStats {
@@ -18,6 +19,8 @@ export interface ReceiveStats {
   files: number;
   /** Body bytes committed. */
   bytes: number;
+  /** Of those, bytes kept from partial copies instead of being sent again. */
+  resumed: number;
 }
 
 /** Options for {@linkcode ReceiveSink}. */
@@ -34,6 +37,12 @@ export interface ReceiveSinkOptions {
    * process's working directory, which threads share). Default: 0.
    */
   writers?: number;
+  /**
+   * The partial copies offered to the sender for resuming, by offered
+   * path (see resume.ts): a resume frame is taken only for a file offered
+   * here, and only as offered. Default: none (resume frames refused).
+   */
+  resumes?: Map<string, PartialCopy>;
 }
 
 /** Files split into ranges that may be open at once (a hostile sender's bound). */
@@ -79,7 +88,7 @@ class Assembly {
   readonly expected: ReadonlyMap<string, FileEntry> | FileTable;
   readonly options: ReceiveSinkOptions;
   readonly small: number;
-  readonly stats: ReceiveStats = { files: 0, bytes: 0 };
+  readonly stats: ReceiveStats = { files: 0, bytes: 0, resumed: 0 };
   readonly done = new Set<string>();
   readonly partial = new Map<string, Partial>();
   /**
@@ -205,6 +214,55 @@ class Assembly {
     return part;
   }
 
+  /**
+   * A file resumed from its partial copy: reopened, the kept blocks
+   * counted as received; the rest comes in ranges (or nothing does, when
+   * every block was kept). Only as offered, once.
+   */
+  resume(announced: FileEntry, kept: KeptBlocks): void {
+    const key = announced.path;
+    const copy = this.options.resumes?.get(key);
+    if (!copy) {
+      throw new FrameProtocolError(
+        `File ${key} was resumed, but no partial copy of it was offered`,
+      );
+    }
+    this.options.resumes!.delete(key);
+    if (
+      kept.blockSize !== copy.offer.blockSize ||
+      kept.blocks !== copy.offer.hashes.length / 16
+    ) {
+      throw new FrameProtocolError(
+        `Resume of ${key} does not match the blocks offered`,
+      );
+    }
+    if (this.partial.has(key)) {
+      throw new FrameProtocolError(`File ${key} was resumed after its ranges`);
+    }
+    if (this.partial.size >= MAX_PARTIAL_FILES) {
+      throw new FrameProtocolError(
+        `More than ${MAX_PARTIAL_FILES} files are arriving in ranges at once`,
+      );
+    }
+    const entry = this.take(announced);
+    const runs = blockRuns(kept, entry.size, true);
+    if (runs.length > MAX_RANGES_PER_FILE / 2) {
+      throw new FrameProtocolError(`Resume of ${key} is too fragmented`);
+    }
+    const bytes = runs.reduce((sum, run) => sum + run.length, 0);
+    const part: Partial = {
+      entry,
+      file: AtomicFile.resume(this.root, entry, copy.identity, bytes, {
+        verified: this.verified,
+      }),
+      ranges: runs.map((run) => [run.offset, run.offset + run.length]),
+      received: 0,
+    };
+    this.stats.resumed += bytes;
+    this.partial.set(key, part);
+    this.rangeBytes(key, part, bytes);
+  }
+
   /** Counts bytes of a range; commits the file when it is whole. */
   rangeBytes(key: string, part: Partial, n: number): void {
     part.received += n;
@@ -236,12 +294,13 @@ class Assembly {
   }
 
   /**
-   * Removes every file still arriving in ranges; stops the writers (once
+   * Removes every file still arriving in ranges (a big one's partial copy
+   * stays, for the next transfer to resume); stops the writers (once
    * their batches in flight are written).
    */
   abort(): Promise<void> {
     const stopped = this.pool?.close() ?? Promise.resolve();
-    for (const part of this.partial.values()) part.file.abort();
+    for (const part of this.partial.values()) part.file.suspend();
     this.partial.clear();
     return stopped;
   }
@@ -386,6 +445,16 @@ export class ReceiveSink extends WritableStream<FrameEvent | FrameEvent[]> {
       if (entry.size === 0) complete(entry);
     }
 
+    function resume(announced: FileEntry, kept: KeptBlocks): void {
+      if (ended) throw new FrameProtocolError("File after the end frame");
+      if (current || part || pending) {
+        throw new FrameProtocolError(
+          `File ${announced.path} resumed inside another file`,
+        );
+      }
+      assembly.resume(announced, kept);
+    }
+
     function pendingPath(): string {
       return pending!.kind === "whole"
         ? pending!.entry.path
@@ -437,10 +506,13 @@ export class ReceiveSink extends WritableStream<FrameEvent | FrameEvent[]> {
       if (filled === current.size) complete(current);
     }
 
+    // An interrupted file's partial copy (a big one's) stays for the next
+    // transfer to resume: it checks each block it keeps against the
+    // sender's file, so even bytes that failed their hash do no harm.
     function cleanup(): Promise<void> {
-      file?.abort();
+      file?.suspend();
       file = undefined;
-      if (pending?.kind === "whole") pending.file?.abort();
+      if (pending?.kind === "whole") pending.file?.suspend();
       pending = undefined;
       buffer = undefined;
       current = undefined;
@@ -455,6 +527,7 @@ export class ReceiveSink extends WritableStream<FrameEvent | FrameEvent[]> {
       try {
         if (event.type === "file") begin(event.entry, event.range);
         else if (event.type === "data") data(event.bytes);
+        else if (event.type === "resume") resume(event.entry, event.kept);
         else if (event.type === "hash") checkHash(event.digest);
         else {
           if (current || part || pending) {

@@ -16,7 +16,7 @@ import type { Message } from "../../deps/protobuf.ts";
  * Describes the file blit.proto.
  */
 export const file_blit: GenFile = /*@__PURE__*/
-  fileDesc("CgpibGl0LnByb3RvEgdibGl0LnYyIo0BCgpGaWxlSGVhZGVyEgwKBHBhdGgYASABKAkSDAoEc2l6ZRgCIAEoBBIQCghtdGltZV9tcxgDIAEoAxIMCgRtb2RlGAQgASgNEiAKBGtpbmQYBSABKA4yEi5ibGl0LnYyLkVudHJ5S2luZBITCgtsaW5rX3RhcmdldBgGIAEoCRIMCgRoYXNoGAcgASgMIm8KD1RyYW5zZmVyT3B0aW9ucxIQCghjaGVja3N1bRgBIAEoCBIPCgdkcnlfcnVuGAIgASgIEhcKD2ZvcmNlX2dycGNfZGF0YRgDIAEoCBIPCgdleGNsdWRlGAQgAygJEg8KB3N0cmVhbXMYBSABKA0ihAEKClB1c2hIZWFkZXISDgoGbW9kdWxlGAEgASgJEhMKC2Rlc3RpbmF0aW9uGAIgASgJEg4KBm1pcnJvchgDIAEoCBIpCgdvcHRpb25zGAQgASgLMhguYmxpdC52Mi5UcmFuc2Zlck9wdGlvbnMSFgoOc291cmNlX2lzX2ZpbGUYBSABKAgiIwoQTWFuaWZlc3RDb21wbGV0ZRIPCgdlbnRyaWVzGAEgASgEIkUKDU1hbmlmZXN0QmF0Y2gSJAoHZW50cmllcxgBIAMoCzITLmJsaXQudjIuRmlsZUhlYWRlchIOCgZwYWNrZWQYAiABKAwiZwoIRmlsZURhdGESDAoEcGF0aBgBIAEoCRIMCgRkYXRhGAIgASgMEgwKBGxhc3QYAyABKAgSIwoGaGVhZGVyGAQgASgLMhMuYmxpdC52Mi5GaWxlSGVhZGVyEgwKBGhhc2gYBSABKAwiEAoOVXBsb2FkQ29tcGxldGUiGAoHRGF0YUFjaxINCgVieXRlcxgBIAEoBCKwAgoRQ2xpZW50UHVzaFJlcXVlc3QSJQoGaGVhZGVyGAEgASgLMhMuYmxpdC52Mi5QdXNoSGVhZGVySAASIwoEZmlsZRgCIAEoCzITLmJsaXQudjIuRmlsZUhlYWRlckgAEjYKEW1hbmlmZXN0X2NvbXBsZXRlGAMgASgLMhkuYmxpdC52Mi5NYW5pZmVzdENvbXBsZXRlSAASJgoJZmlsZV9kYXRhGAQgASgLMhEuYmxpdC52Mi5GaWxlRGF0YUgAEjIKD3VwbG9hZF9jb21wbGV0ZRgFIAEoCzIXLmJsaXQudjIuVXBsb2FkQ29tcGxldGVIABIwCg5tYW5pZmVzdF9iYXRjaBgGIAEoCzIWLmJsaXQudjIuTWFuaWZlc3RCYXRjaEgAQgkKB3BheWxvYWQiSAoDQWNrEhMKC2Rlc3RpbmF0aW9uGAEgASgJEhUKDXNvdXJjZV9pc19kaXIYAiABKAgSFQoNc291cmNlX2V4aXN0cxgDIAEoCCI4CghGaWxlTGlzdBINCgVwYXRocxgBIAMoCRIMCgRsYXN0GAIgASgIEg8KB2RlY2lkZWQYAyABKAQiqgEKF0RhdGFUcmFuc2Zlck5lZ290aWF0aW9uEiUKCXRyYW5zcG9ydBgBIAEoDjISLmJsaXQudjIuVHJhbnNwb3J0EgwKBGhvc3QYAiABKAkSDAoEcG9ydBgDIAEoDRINCgV0b2tlbhgEIAEoCRINCgVmaWxlcxgFIAEoBBINCgVieXRlcxgGIAEoBBIPCgdzdHJlYW1zGAcgASgNEg4KBnRva2VucxgIIAMoCSKYAQoLUHVzaFN1bW1hcnkSGQoRZmlsZXNfdHJhbnNmZXJyZWQYASABKAQSGQoRYnl0ZXNfdHJhbnNmZXJyZWQYAiABKAQSFQoNZmlsZXNfZGVsZXRlZBgDIAEoBBIVCg1maWxlc19za2lwcGVkGAQgASgEEiUKCXRyYW5zcG9ydBgFIAEoDjISLmJsaXQudjIuVHJhbnNwb3J0IuwBChJTZXJ2ZXJQdXNoUmVzcG9uc2USGwoDYWNrGAEgASgLMgwuYmxpdC52Mi5BY2tIABImCglmaWxlX2xpc3QYAiABKAsyES5ibGl0LnYyLkZpbGVMaXN0SAASNwoLbmVnb3RpYXRpb24YAyABKAsyIC5ibGl0LnYyLkRhdGFUcmFuc2Zlck5lZ290aWF0aW9uSAASJwoHc3VtbWFyeRgEIAEoCzIULmJsaXQudjIuUHVzaFN1bW1hcnlIABIkCghkYXRhX2FjaxgFIAEoCzIQLmJsaXQudjIuRGF0YUFja0gAQgkKB3BheWxvYWQiVQoKUHVsbEhlYWRlchIOCgZtb2R1bGUYASABKAkSDAoEcGF0aBgCIAEoCRIpCgdvcHRpb25zGAMgASgLMhguYmxpdC52Mi5UcmFuc2Zlck9wdGlvbnMiKAoMTmVlZENvbXBsZXRlEhgKEGZhbGxiYWNrX3RvX2dycGMYASABKAgiCgoIUHVsbERvbmUi4QEKEUNsaWVudFB1bGxSZXF1ZXN0EiUKBmhlYWRlchgBIAEoCzITLmJsaXQudjIuUHVsbEhlYWRlckgAEiEKBG5lZWQYAiABKAsyES5ibGl0LnYyLkZpbGVMaXN0SAASLgoNbmVlZF9jb21wbGV0ZRgDIAEoCzIVLmJsaXQudjIuTmVlZENvbXBsZXRlSAASIQoEZG9uZRgEIAEoCzIRLmJsaXQudjIuUHVsbERvbmVIABIkCghkYXRhX2FjaxgFIAEoCzIQLmJsaXQudjIuRGF0YUFja0gAQgkKB3BheWxvYWQi1QIKElNlcnZlclB1bGxSZXNwb25zZRIbCgNhY2sYASABKAsyDC5ibGl0LnYyLkFja0gAEiMKBGZpbGUYAiABKAsyEy5ibGl0LnYyLkZpbGVIZWFkZXJIABI2ChFtYW5pZmVzdF9jb21wbGV0ZRgDIAEoCzIZLmJsaXQudjIuTWFuaWZlc3RDb21wbGV0ZUgAEjcKC25lZ290aWF0aW9uGAQgASgLMiAuYmxpdC52Mi5EYXRhVHJhbnNmZXJOZWdvdGlhdGlvbkgAEiYKCWZpbGVfZGF0YRgFIAEoCzIRLmJsaXQudjIuRmlsZURhdGFIABInCgdzdW1tYXJ5GAYgASgLMhQuYmxpdC52Mi5QdXNoU3VtbWFyeUgAEjAKDm1hbmlmZXN0X2JhdGNoGAcgASgLMhYuYmxpdC52Mi5NYW5pZmVzdEJhdGNoSABCCQoHcGF5bG9hZCIrCgtMaXN0UmVxdWVzdBIOCgZtb2R1bGUYASABKAkSDAoEcGF0aBgCIAEoCSJJCgxMaXN0UmVzcG9uc2USJAoHZW50cmllcxgBIAMoCzITLmJsaXQudjIuRmlsZUhlYWRlchITCgtwYXRoX2lzX2RpchgCIAEoCCJRCgxQdXJnZVJlcXVlc3QSDgoGbW9kdWxlGAEgASgJEgwKBHBhdGgYAiABKAkSEgoKYWxsb3dfcm9vdBgDIAEoCBIPCgdkcnlfcnVuGAQgASgIIjwKDVB1cmdlUmVzcG9uc2USFQoNZmlsZXNfZGVsZXRlZBgBIAEoBBIUCgxkaXJzX2RlbGV0ZWQYAiABKAQiFAoSTGlzdE1vZHVsZXNSZXF1ZXN0IkwKCk1vZHVsZUluZm8SDAoEbmFtZRgBIAEoCRIPCgdjb21tZW50GAIgASgJEhEKCXJlYWRfb25seRgDIAEoCBIMCgRhdXRoGAQgASgIIjsKE0xpc3RNb2R1bGVzUmVzcG9uc2USJAoHbW9kdWxlcxgBIAMoCzITLmJsaXQudjIuTW9kdWxlSW5mbypoCglFbnRyeUtpbmQSGgoWRU5UUllfS0lORF9VTlNQRUNJRklFRBAAEhMKD0VOVFJZX0tJTkRfRklMRRABEhIKDkVOVFJZX0tJTkRfRElSEAISFgoSRU5UUllfS0lORF9TWU1MSU5LEAMqTQoJVHJhbnNwb3J0EhkKFVRSQU5TUE9SVF9VTlNQRUNJRklFRBAAEhEKDVRSQU5TUE9SVF9UQ1AQARISCg5UUkFOU1BPUlRfR1JQQxACMskCCgRCbGl0EkMKBFB1c2gSGi5ibGl0LnYyLkNsaWVudFB1c2hSZXF1ZXN0GhsuYmxpdC52Mi5TZXJ2ZXJQdXNoUmVzcG9uc2UoATABEkMKBFB1bGwSGi5ibGl0LnYyLkNsaWVudFB1bGxSZXF1ZXN0GhsuYmxpdC52Mi5TZXJ2ZXJQdWxsUmVzcG9uc2UoATABEjUKBExpc3QSFC5ibGl0LnYyLkxpc3RSZXF1ZXN0GhUuYmxpdC52Mi5MaXN0UmVzcG9uc2UwARI2CgVQdXJnZRIVLmJsaXQudjIuUHVyZ2VSZXF1ZXN0GhYuYmxpdC52Mi5QdXJnZVJlc3BvbnNlEkgKC0xpc3RNb2R1bGVzEhsuYmxpdC52Mi5MaXN0TW9kdWxlc1JlcXVlc3QaHC5ibGl0LnYyLkxpc3RNb2R1bGVzUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("CgpibGl0LnByb3RvEgdibGl0LnYyIo0BCgpGaWxlSGVhZGVyEgwKBHBhdGgYASABKAkSDAoEc2l6ZRgCIAEoBBIQCghtdGltZV9tcxgDIAEoAxIMCgRtb2RlGAQgASgNEiAKBGtpbmQYBSABKA4yEi5ibGl0LnYyLkVudHJ5S2luZBITCgtsaW5rX3RhcmdldBgGIAEoCRIMCgRoYXNoGAcgASgMIm8KD1RyYW5zZmVyT3B0aW9ucxIQCghjaGVja3N1bRgBIAEoCBIPCgdkcnlfcnVuGAIgASgIEhcKD2ZvcmNlX2dycGNfZGF0YRgDIAEoCBIPCgdleGNsdWRlGAQgAygJEg8KB3N0cmVhbXMYBSABKA0ihAEKClB1c2hIZWFkZXISDgoGbW9kdWxlGAEgASgJEhMKC2Rlc3RpbmF0aW9uGAIgASgJEg4KBm1pcnJvchgDIAEoCBIpCgdvcHRpb25zGAQgASgLMhguYmxpdC52Mi5UcmFuc2Zlck9wdGlvbnMSFgoOc291cmNlX2lzX2ZpbGUYBSABKAgiIwoQTWFuaWZlc3RDb21wbGV0ZRIPCgdlbnRyaWVzGAEgASgEIkUKDU1hbmlmZXN0QmF0Y2gSJAoHZW50cmllcxgBIAMoCzITLmJsaXQudjIuRmlsZUhlYWRlchIOCgZwYWNrZWQYAiABKAwiZwoIRmlsZURhdGESDAoEcGF0aBgBIAEoCRIMCgRkYXRhGAIgASgMEgwKBGxhc3QYAyABKAgSIwoGaGVhZGVyGAQgASgLMhMuYmxpdC52Mi5GaWxlSGVhZGVyEgwKBGhhc2gYBSABKAwiEAoOVXBsb2FkQ29tcGxldGUiGAoHRGF0YUFjaxINCgVieXRlcxgBIAEoBCKwAgoRQ2xpZW50UHVzaFJlcXVlc3QSJQoGaGVhZGVyGAEgASgLMhMuYmxpdC52Mi5QdXNoSGVhZGVySAASIwoEZmlsZRgCIAEoCzITLmJsaXQudjIuRmlsZUhlYWRlckgAEjYKEW1hbmlmZXN0X2NvbXBsZXRlGAMgASgLMhkuYmxpdC52Mi5NYW5pZmVzdENvbXBsZXRlSAASJgoJZmlsZV9kYXRhGAQgASgLMhEuYmxpdC52Mi5GaWxlRGF0YUgAEjIKD3VwbG9hZF9jb21wbGV0ZRgFIAEoCzIXLmJsaXQudjIuVXBsb2FkQ29tcGxldGVIABIwCg5tYW5pZmVzdF9iYXRjaBgGIAEoCzIWLmJsaXQudjIuTWFuaWZlc3RCYXRjaEgAQgkKB3BheWxvYWQiSAoDQWNrEhMKC2Rlc3RpbmF0aW9uGAEgASgJEhUKDXNvdXJjZV9pc19kaXIYAiABKAgSFQoNc291cmNlX2V4aXN0cxgDIAEoCCJfCghGaWxlTGlzdBINCgVwYXRocxgBIAMoCRIMCgRsYXN0GAIgASgIEg8KB2RlY2lkZWQYAyABKAQSJQoHcmVzdW1lcxgEIAMoCzIULmJsaXQudjIuUmVzdW1lT2ZmZXIiPwoLUmVzdW1lT2ZmZXISDAoEcGF0aBgBIAEoCRISCgpibG9ja19zaXplGAIgASgNEg4KBmhhc2hlcxgDIAEoDCKqAQoXRGF0YVRyYW5zZmVyTmVnb3RpYXRpb24SJQoJdHJhbnNwb3J0GAEgASgOMhIuYmxpdC52Mi5UcmFuc3BvcnQSDAoEaG9zdBgCIAEoCRIMCgRwb3J0GAMgASgNEg0KBXRva2VuGAQgASgJEg0KBWZpbGVzGAUgASgEEg0KBWJ5dGVzGAYgASgEEg8KB3N0cmVhbXMYByABKA0SDgoGdG9rZW5zGAggAygJIpgBCgtQdXNoU3VtbWFyeRIZChFmaWxlc190cmFuc2ZlcnJlZBgBIAEoBBIZChFieXRlc190cmFuc2ZlcnJlZBgCIAEoBBIVCg1maWxlc19kZWxldGVkGAMgASgEEhUKDWZpbGVzX3NraXBwZWQYBCABKAQSJQoJdHJhbnNwb3J0GAUgASgOMhIuYmxpdC52Mi5UcmFuc3BvcnQi7AEKElNlcnZlclB1c2hSZXNwb25zZRIbCgNhY2sYASABKAsyDC5ibGl0LnYyLkFja0gAEiYKCWZpbGVfbGlzdBgCIAEoCzIRLmJsaXQudjIuRmlsZUxpc3RIABI3CgtuZWdvdGlhdGlvbhgDIAEoCzIgLmJsaXQudjIuRGF0YVRyYW5zZmVyTmVnb3RpYXRpb25IABInCgdzdW1tYXJ5GAQgASgLMhQuYmxpdC52Mi5QdXNoU3VtbWFyeUgAEiQKCGRhdGFfYWNrGAUgASgLMhAuYmxpdC52Mi5EYXRhQWNrSABCCQoHcGF5bG9hZCJVCgpQdWxsSGVhZGVyEg4KBm1vZHVsZRgBIAEoCRIMCgRwYXRoGAIgASgJEikKB29wdGlvbnMYAyABKAsyGC5ibGl0LnYyLlRyYW5zZmVyT3B0aW9ucyIoCgxOZWVkQ29tcGxldGUSGAoQZmFsbGJhY2tfdG9fZ3JwYxgBIAEoCCIKCghQdWxsRG9uZSLhAQoRQ2xpZW50UHVsbFJlcXVlc3QSJQoGaGVhZGVyGAEgASgLMhMuYmxpdC52Mi5QdWxsSGVhZGVySAASIQoEbmVlZBgCIAEoCzIRLmJsaXQudjIuRmlsZUxpc3RIABIuCg1uZWVkX2NvbXBsZXRlGAMgASgLMhUuYmxpdC52Mi5OZWVkQ29tcGxldGVIABIhCgRkb25lGAQgASgLMhEuYmxpdC52Mi5QdWxsRG9uZUgAEiQKCGRhdGFfYWNrGAUgASgLMhAuYmxpdC52Mi5EYXRhQWNrSABCCQoHcGF5bG9hZCLVAgoSU2VydmVyUHVsbFJlc3BvbnNlEhsKA2FjaxgBIAEoCzIMLmJsaXQudjIuQWNrSAASIwoEZmlsZRgCIAEoCzITLmJsaXQudjIuRmlsZUhlYWRlckgAEjYKEW1hbmlmZXN0X2NvbXBsZXRlGAMgASgLMhkuYmxpdC52Mi5NYW5pZmVzdENvbXBsZXRlSAASNwoLbmVnb3RpYXRpb24YBCABKAsyIC5ibGl0LnYyLkRhdGFUcmFuc2Zlck5lZ290aWF0aW9uSAASJgoJZmlsZV9kYXRhGAUgASgLMhEuYmxpdC52Mi5GaWxlRGF0YUgAEicKB3N1bW1hcnkYBiABKAsyFC5ibGl0LnYyLlB1c2hTdW1tYXJ5SAASMAoObWFuaWZlc3RfYmF0Y2gYByABKAsyFi5ibGl0LnYyLk1hbmlmZXN0QmF0Y2hIAEIJCgdwYXlsb2FkIisKC0xpc3RSZXF1ZXN0Eg4KBm1vZHVsZRgBIAEoCRIMCgRwYXRoGAIgASgJIkkKDExpc3RSZXNwb25zZRIkCgdlbnRyaWVzGAEgAygLMhMuYmxpdC52Mi5GaWxlSGVhZGVyEhMKC3BhdGhfaXNfZGlyGAIgASgIIlEKDFB1cmdlUmVxdWVzdBIOCgZtb2R1bGUYASABKAkSDAoEcGF0aBgCIAEoCRISCgphbGxvd19yb290GAMgASgIEg8KB2RyeV9ydW4YBCABKAgiPAoNUHVyZ2VSZXNwb25zZRIVCg1maWxlc19kZWxldGVkGAEgASgEEhQKDGRpcnNfZGVsZXRlZBgCIAEoBCIUChJMaXN0TW9kdWxlc1JlcXVlc3QiTAoKTW9kdWxlSW5mbxIMCgRuYW1lGAEgASgJEg8KB2NvbW1lbnQYAiABKAkSEQoJcmVhZF9vbmx5GAMgASgIEgwKBGF1dGgYBCABKAgiOwoTTGlzdE1vZHVsZXNSZXNwb25zZRIkCgdtb2R1bGVzGAEgAygLMhMuYmxpdC52Mi5Nb2R1bGVJbmZvKmgKCUVudHJ5S2luZBIaChZFTlRSWV9LSU5EX1VOU1BFQ0lGSUVEEAASEwoPRU5UUllfS0lORF9GSUxFEAESEgoORU5UUllfS0lORF9ESVIQAhIWChJFTlRSWV9LSU5EX1NZTUxJTksQAypNCglUcmFuc3BvcnQSGQoVVFJBTlNQT1JUX1VOU1BFQ0lGSUVEEAASEQoNVFJBTlNQT1JUX1RDUBABEhIKDlRSQU5TUE9SVF9HUlBDEAIyyQIKBEJsaXQSQwoEUHVzaBIaLmJsaXQudjIuQ2xpZW50UHVzaFJlcXVlc3QaGy5ibGl0LnYyLlNlcnZlclB1c2hSZXNwb25zZSgBMAESQwoEUHVsbBIaLmJsaXQudjIuQ2xpZW50UHVsbFJlcXVlc3QaGy5ibGl0LnYyLlNlcnZlclB1bGxSZXNwb25zZSgBMAESNQoETGlzdBIULmJsaXQudjIuTGlzdFJlcXVlc3QaFS5ibGl0LnYyLkxpc3RSZXNwb25zZTABEjYKBVB1cmdlEhUuYmxpdC52Mi5QdXJnZVJlcXVlc3QaFi5ibGl0LnYyLlB1cmdlUmVzcG9uc2USSAoLTGlzdE1vZHVsZXMSGy5ibGl0LnYyLkxpc3RNb2R1bGVzUmVxdWVzdBocLmJsaXQudjIuTGlzdE1vZHVsZXNSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * One manifest entry. Paths are relative, '/'-separated UTF-8.
@@ -394,6 +394,14 @@ export type FileList = Message<"blit.v2.FileList"> & {
    * @generated from field: uint64 decided = 3;
    */
   decided: bigint;
+
+  /**
+   * Needed files of which the receiver holds an interrupted partial copy:
+   * the hashes of its blocks, for the sender to keep what matches.
+   *
+   * @generated from field: repeated blit.v2.ResumeOffer resumes = 4;
+   */
+  resumes: ResumeOffer[];
 };
 
 /**
@@ -402,6 +410,40 @@ export type FileList = Message<"blit.v2.FileList"> & {
  */
 export const FileListSchema: GenMessage<FileList> = /*@__PURE__*/
   messageDesc(file_blit, 10);
+
+/**
+ * A partial copy the receiver kept from an interrupted transfer of `path`
+ * (one of the paths named in the same FileList): the xxh3-128 of each of
+ * its first `hashes.length / 16` blocks of `block_size` bytes (the last
+ * block of the file may be short). The sender compares them with its own
+ * file and sends a resume frame naming the blocks that match, then only
+ * the rest, in ranges.
+ *
+ * @generated from message blit.v2.ResumeOffer
+ */
+export type ResumeOffer = Message<"blit.v2.ResumeOffer"> & {
+  /**
+   * @generated from field: string path = 1;
+   */
+  path: string;
+
+  /**
+   * @generated from field: uint32 block_size = 2;
+   */
+  blockSize: number;
+
+  /**
+   * @generated from field: bytes hashes = 3;
+   */
+  hashes: Uint8Array;
+};
+
+/**
+ * Describes the message blit.v2.ResumeOffer.
+ * Use `create(ResumeOfferSchema)` to create a new message.
+ */
+export const ResumeOfferSchema: GenMessage<ResumeOffer> = /*@__PURE__*/
+  messageDesc(file_blit, 11);
 
 /**
  * @generated from message blit.v2.DataTransferNegotiation
@@ -460,7 +502,7 @@ export type DataTransferNegotiation = Message<"blit.v2.DataTransferNegotiation">
  * Use `create(DataTransferNegotiationSchema)` to create a new message.
  */
 export const DataTransferNegotiationSchema: GenMessage<DataTransferNegotiation> = /*@__PURE__*/
-  messageDesc(file_blit, 11);
+  messageDesc(file_blit, 12);
 
 /**
  * @generated from message blit.v2.PushSummary
@@ -497,7 +539,7 @@ export type PushSummary = Message<"blit.v2.PushSummary"> & {
  * Use `create(PushSummarySchema)` to create a new message.
  */
 export const PushSummarySchema: GenMessage<PushSummary> = /*@__PURE__*/
-  messageDesc(file_blit, 12);
+  messageDesc(file_blit, 13);
 
 /**
  * @generated from message blit.v2.ServerPushResponse
@@ -544,7 +586,7 @@ export type ServerPushResponse = Message<"blit.v2.ServerPushResponse"> & {
  * Use `create(ServerPushResponseSchema)` to create a new message.
  */
 export const ServerPushResponseSchema: GenMessage<ServerPushResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 13);
+  messageDesc(file_blit, 14);
 
 /**
  * @generated from message blit.v2.PullHeader
@@ -573,7 +615,7 @@ export type PullHeader = Message<"blit.v2.PullHeader"> & {
  * Use `create(PullHeaderSchema)` to create a new message.
  */
 export const PullHeaderSchema: GenMessage<PullHeader> = /*@__PURE__*/
-  messageDesc(file_blit, 14);
+  messageDesc(file_blit, 15);
 
 /**
  * @generated from message blit.v2.NeedComplete
@@ -593,7 +635,7 @@ export type NeedComplete = Message<"blit.v2.NeedComplete"> & {
  * Use `create(NeedCompleteSchema)` to create a new message.
  */
 export const NeedCompleteSchema: GenMessage<NeedComplete> = /*@__PURE__*/
-  messageDesc(file_blit, 15);
+  messageDesc(file_blit, 16);
 
 /**
  * @generated from message blit.v2.PullDone
@@ -606,7 +648,7 @@ export type PullDone = Message<"blit.v2.PullDone"> & {
  * Use `create(PullDoneSchema)` to create a new message.
  */
 export const PullDoneSchema: GenMessage<PullDone> = /*@__PURE__*/
-  messageDesc(file_blit, 16);
+  messageDesc(file_blit, 17);
 
 /**
  * @generated from message blit.v2.ClientPullRequest
@@ -655,7 +697,7 @@ export type ClientPullRequest = Message<"blit.v2.ClientPullRequest"> & {
  * Use `create(ClientPullRequestSchema)` to create a new message.
  */
 export const ClientPullRequestSchema: GenMessage<ClientPullRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 17);
+  messageDesc(file_blit, 18);
 
 /**
  * @generated from message blit.v2.ServerPullResponse
@@ -714,7 +756,7 @@ export type ServerPullResponse = Message<"blit.v2.ServerPullResponse"> & {
  * Use `create(ServerPullResponseSchema)` to create a new message.
  */
 export const ServerPullResponseSchema: GenMessage<ServerPullResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 18);
+  messageDesc(file_blit, 19);
 
 /**
  * @generated from message blit.v2.ListRequest
@@ -736,7 +778,7 @@ export type ListRequest = Message<"blit.v2.ListRequest"> & {
  * Use `create(ListRequestSchema)` to create a new message.
  */
 export const ListRequestSchema: GenMessage<ListRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 19);
+  messageDesc(file_blit, 20);
 
 /**
  * @generated from message blit.v2.ListResponse
@@ -760,7 +802,7 @@ export type ListResponse = Message<"blit.v2.ListResponse"> & {
  * Use `create(ListResponseSchema)` to create a new message.
  */
 export const ListResponseSchema: GenMessage<ListResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 20);
+  messageDesc(file_blit, 21);
 
 /**
  * @generated from message blit.v2.PurgeRequest
@@ -794,7 +836,7 @@ export type PurgeRequest = Message<"blit.v2.PurgeRequest"> & {
  * Use `create(PurgeRequestSchema)` to create a new message.
  */
 export const PurgeRequestSchema: GenMessage<PurgeRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 21);
+  messageDesc(file_blit, 22);
 
 /**
  * @generated from message blit.v2.PurgeResponse
@@ -816,7 +858,7 @@ export type PurgeResponse = Message<"blit.v2.PurgeResponse"> & {
  * Use `create(PurgeResponseSchema)` to create a new message.
  */
 export const PurgeResponseSchema: GenMessage<PurgeResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 22);
+  messageDesc(file_blit, 23);
 
 /**
  * @generated from message blit.v2.ListModulesRequest
@@ -829,7 +871,7 @@ export type ListModulesRequest = Message<"blit.v2.ListModulesRequest"> & {
  * Use `create(ListModulesRequestSchema)` to create a new message.
  */
 export const ListModulesRequestSchema: GenMessage<ListModulesRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 23);
+  messageDesc(file_blit, 24);
 
 /**
  * @generated from message blit.v2.ModuleInfo
@@ -863,7 +905,7 @@ export type ModuleInfo = Message<"blit.v2.ModuleInfo"> & {
  * Use `create(ModuleInfoSchema)` to create a new message.
  */
 export const ModuleInfoSchema: GenMessage<ModuleInfo> = /*@__PURE__*/
-  messageDesc(file_blit, 24);
+  messageDesc(file_blit, 25);
 
 /**
  * @generated from message blit.v2.ListModulesResponse
@@ -880,7 +922,7 @@ export type ListModulesResponse = Message<"blit.v2.ListModulesResponse"> & {
  * Use `create(ListModulesResponseSchema)` to create a new message.
  */
 export const ListModulesResponseSchema: GenMessage<ListModulesResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 25);
+  messageDesc(file_blit, 26);
 
 /**
  * @generated from enum blit.v2.EntryKind

@@ -1,0 +1,279 @@
+// Resuming a big file an interrupted transfer left half-written: the
+// receiver hashes the blocks of its partial copy, the sender keeps the
+// blocks that match its own file and sends only the rest.
+import type { FileEntry } from "./entry.ts";
+import { findPartialCopy } from "./atomic_write.ts";
+import { fileIdentity, openForRead, type TreeRoot } from "./contained_root.ts";
+import type { ResolveOptions } from "./safe_path.ts";
+import type { ContentHasher } from "./hash.ts";
+import { sameHash } from "./hash.ts";
+
+/** Bytes of one block hash (xxh3-128). */
+const HASH = 16;
+/** Block size of a resume offer for files up to 256 GiB. */
+export const RESUME_BLOCK_BYTES = 4 * 1024 * 1024;
+/** Most blocks one offer describes (1 MiB of hashes); bigger files get bigger blocks. */
+export const MAX_RESUME_BLOCKS = 65_536;
+/**
+ * Most separate runs of blocks a sender resends for one file: a partial
+ * copy more fragmented than that is kept only up to its first gap.
+ */
+export const MAX_RESUME_GAPS = 4096;
+
+/** What a receiver offers for a file it holds a partial copy of. */
+export interface ResumeOffer {
+  /** Bytes per block (the file's last block may be shorter). */
+  blockSize: number;
+  /** xxh3-128 of each block from the start, 16 bytes each. */
+  hashes: Uint8Array;
+}
+
+/** An offer and the partial copy it describes (kept by the receiver). */
+export interface PartialCopy {
+  /** What goes to the sender. */
+  offer: ResumeOffer;
+  /** Which file was hashed (see `fileIdentity`): resumed only if unchanged. */
+  identity: string;
+}
+
+/** Which blocks of a file the receiver keeps (the sender's answer). */
+export interface KeptBlocks {
+  /** Bytes per block, as offered. */
+  blockSize: number;
+  /** Blocks offered (bits past it are zero). */
+  blocks: number;
+  /** Bit `i` (byte `i >> 3`, bit `i & 7`) set: block `i` is kept. */
+  bitmap: Uint8Array;
+}
+
+/**
+ * The block size for a file of `size` bytes: 4 MiB, or whole MiB big
+ * enough that the file has at most {@linkcode MAX_RESUME_BLOCKS}.
+ *
+ * @example
+ * ```ts
+ * import { resumeBlockSize } from "./resume.ts";
+ * if (resumeBlockSize(1 << 30) !== 4 << 20) throw new Error("example failed");
+ * ```
+ */
+export function resumeBlockSize(size: number): number {
+  const mib = 1024 * 1024;
+  const least = Math.ceil(size / MAX_RESUME_BLOCKS / mib) * mib;
+  return Math.max(RESUME_BLOCK_BYTES, least);
+}
+
+/**
+ * Whether `offer` is one a receiver could make for a file of `size`
+ * bytes: a block size from 64 KiB to 1 GiB, whole hashes, no more blocks
+ * than the file has nor than {@linkcode MAX_RESUME_BLOCKS}. A sender
+ * ignores any other offer (and sends the whole file).
+ *
+ * @example
+ * ```ts
+ * import { validOffer } from "./resume.ts";
+ * if (!validOffer({ blockSize: 4 << 20, hashes: new Uint8Array(32) }, 5 << 20)) throw new Error("example failed");
+ * if (validOffer({ blockSize: 4 << 20, hashes: new Uint8Array(48) }, 5 << 20)) throw new Error("example failed");
+ * ```
+ */
+export function validOffer(offer: ResumeOffer, size: number): boolean {
+  const { blockSize, hashes } = offer;
+  if (
+    !Number.isInteger(blockSize) || blockSize < 65_536 || blockSize > 1 << 30
+  ) return false;
+  if (hashes.length === 0 || hashes.length % HASH !== 0) return false;
+  const blocks = hashes.length / HASH;
+  return blocks <= MAX_RESUME_BLOCKS &&
+    blocks <= Math.ceil(size / blockSize);
+}
+
+/** The byte range of block `i` of a file of `size` bytes. */
+function blockRange(
+  i: number,
+  blockSize: number,
+  size: number,
+): { offset: number; length: number } {
+  const offset = i * blockSize;
+  return { offset, length: Math.min(blockSize, size - offset) };
+}
+
+/** Reads `view.length` bytes (sync); false at an early end of file. */
+function readInto(file: Deno.FsFile, view: Uint8Array): boolean {
+  let filled = 0;
+  while (filled < view.length) {
+    const n = file.readSync(view.subarray(filled));
+    if (n === null || n === 0) return false;
+    filled += n;
+  }
+  return true;
+}
+
+/** The hash of the next `length` bytes of `file`; undefined at an early end. */
+function hashNext(
+  file: Deno.FsFile,
+  length: number,
+  hasher: ContentHasher,
+  scratch: Uint8Array,
+): Uint8Array | undefined {
+  hasher.init();
+  for (let left = length; left > 0;) {
+    const view = scratch.subarray(0, Math.min(left, scratch.length));
+    if (!readInto(file, view)) return undefined;
+    hasher.update(view);
+    left -= view.length;
+  }
+  return hasher.digest("binary");
+}
+
+/**
+ * The resume offer for `entry` (a needed file): the hashes of the whole
+ * blocks of the partial copy an interrupted transfer left under `root`
+ * (the last, short block only when the copy reaches the end); undefined
+ * when there is no usable partial copy. Reads the copy once.
+ *
+ * Permissions: read on `root`.
+ *
+ * @example
+ * ```ts
+ * import { findResume } from "./resume.ts";
+ * import { contentHasher } from "./hash.ts";
+ * const root = Deno.realPathSync(Deno.makeTempDirSync());
+ * Deno.writeFileSync(`${root}/.big.blit-partial.tmp`, new Uint8Array(5 << 20));
+ * const e = { path: "big", kind: "file" as const, size: 64 << 20, mtimeMs: 0, mode: 0o644 };
+ * const found = findResume(root, e, await contentHasher());
+ * if (found?.offer.hashes.length !== 16) throw new Error("example failed");
+ * ```
+ */
+export function findResume(
+  root: TreeRoot,
+  entry: FileEntry,
+  hasher: ContentHasher,
+): PartialCopy | undefined {
+  const found = findPartialCopy(root, entry.path);
+  if (!found) return undefined;
+  const blockSize = resumeBlockSize(entry.size);
+  const have = Math.min(found.info.size, entry.size);
+  let blocks = Math.floor(have / blockSize);
+  if (have === entry.size && have % blockSize !== 0) blocks++;
+  if (blocks === 0) return undefined;
+  // Same synchronous turn as the lookup: `found.name` is still valid.
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(found.name, { read: true });
+  } catch {
+    return undefined;
+  }
+  try {
+    const identity = fileIdentity(found.info);
+    if (fileIdentity(file.statSync()) !== identity) return undefined;
+    const hashes = new Uint8Array(blocks * HASH);
+    const scratch = new Uint8Array(1 << 20);
+    for (let i = 0; i < blocks; i++) {
+      const { length } = blockRange(i, blockSize, entry.size);
+      const digest = hashNext(file, length, hasher, scratch);
+      if (!digest) {
+        // Shrank since the lstat: offer what was read.
+        if (i === 0) return undefined;
+        return {
+          offer: { blockSize, hashes: hashes.slice(0, i * HASH) },
+          identity,
+        };
+      }
+      hashes.set(digest, i * HASH);
+    }
+    return { offer: { blockSize, hashes }, identity };
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * The sender's answer to `offer` for its file `entry` under `root`: the
+ * blocks whose hash matches its own bytes. When the blocks to resend would
+ * form more than {@linkcode MAX_RESUME_GAPS} runs, only the first run of
+ * matching blocks is kept. Reads the offered part of the file once.
+ *
+ * Permissions: read on `root`.
+ *
+ * @example
+ * ```ts
+ * import { keptBlocks } from "./resume.ts";
+ * import { contentHasher, hashBytes } from "./hash.ts";
+ * const root = Deno.realPathSync(Deno.makeTempDirSync());
+ * const bytes = new Uint8Array(6 << 20).fill(1);
+ * Deno.writeFileSync(`${root}/big`, bytes);
+ * const e = { path: "big", kind: "file" as const, size: bytes.length, mtimeMs: 0, mode: 0o644 };
+ * const hashes = new Uint8Array(32);
+ * hashes.set(await hashBytes(bytes.subarray(0, 4 << 20)));
+ * const kept = keptBlocks(root, e, { blockSize: 4 << 20, hashes }, await contentHasher());
+ * if (kept.bitmap[0] !== 1) throw new Error("example failed");
+ * ```
+ */
+export function keptBlocks(
+  root: TreeRoot,
+  entry: FileEntry,
+  offer: ResumeOffer,
+  hasher: ContentHasher,
+  options: ResolveOptions = {},
+): KeptBlocks {
+  const { blockSize } = offer;
+  const blocks = offer.hashes.length / HASH;
+  const bitmap = new Uint8Array(Math.ceil(blocks / 8));
+  const file = openForRead(root, entry.path, options);
+  try {
+    const scratch = new Uint8Array(1 << 20);
+    for (let i = 0; i < blocks; i++) {
+      const { length } = blockRange(i, blockSize, entry.size);
+      const digest = hashNext(file, length, hasher, scratch);
+      if (!digest) break; // the file shrank: the rest is resent (and fails)
+      if (sameHash(digest, offer.hashes.subarray(i * HASH, (i + 1) * HASH))) {
+        bitmap[i >> 3] |= 1 << (i & 7);
+      }
+    }
+  } finally {
+    file.close();
+  }
+  const kept = { blockSize, blocks, bitmap };
+  if (blockRuns(kept, entry.size, false).length <= MAX_RESUME_GAPS) {
+    return kept;
+  }
+  // Too fragmented: keep the first run of matching blocks only.
+  let i = 0;
+  while (i < blocks && bitmap[i >> 3] & (1 << (i & 7))) i++;
+  for (; i < blocks; i++) bitmap[i >> 3] &= ~(1 << (i & 7));
+  return kept;
+}
+
+/**
+ * The runs of kept blocks (`kept` true) or of the bytes still to send
+ * (false; blocks past the offer count as not kept) as byte ranges of a
+ * file of `size` bytes.
+ *
+ * @example
+ * ```ts
+ * import { blockRuns } from "./resume.ts";
+ * const kept = { blockSize: 4, blocks: 3, bitmap: new Uint8Array([0b101]) };
+ * const send = blockRuns(kept, 14, false);
+ * if (JSON.stringify(send) !== '[{"offset":4,"length":4},{"offset":12,"length":2}]') throw new Error("example failed");
+ * ```
+ */
+export function blockRuns(
+  kept: KeptBlocks,
+  size: number,
+  wanted: boolean,
+): { offset: number; length: number }[] {
+  const { blockSize, blocks, bitmap } = kept;
+  const total = Math.ceil(size / blockSize);
+  const runs: { offset: number; length: number }[] = [];
+  let start = -1;
+  for (let i = 0; i <= total; i++) {
+    const isKept = i < blocks && (bitmap[i >> 3] & (1 << (i & 7))) !== 0;
+    const inRun = i < total && isKept === wanted;
+    if (inRun && start < 0) start = i;
+    if (!inRun && start >= 0) {
+      const offset = start * blockSize;
+      runs.push({ offset, length: Math.min(i * blockSize, size) - offset });
+      start = -1;
+    }
+  }
+  return runs;
+}
