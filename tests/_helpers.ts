@@ -237,14 +237,16 @@ export function makeTree(root: string): void {
   Deno.symlinkSync("a.txt", join(root, "link to a"));
 }
 
-/** Lists temp files (`*.blit-*.tmp`) under `root`. */
+/** Lists temp files (`*.blit-*.tmp`, partial copies too) under `root`. */
 export function tempFiles(root: string): string[] {
   const found: string[] = [];
   const walk = (dir: string) => {
     for (const e of Deno.readDirSync(dir)) {
       const p = join(dir, e.name);
       if (e.isDirectory) walk(p);
-      else if (/\.blit-[0-9a-f]+\.tmp$/.test(e.name)) found.push(p);
+      else if (/\.blit-(?:[0-9a-f]+|partial)\.tmp$/.test(e.name)) {
+        found.push(p);
+      }
     }
   };
   walk(root);

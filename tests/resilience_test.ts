@@ -50,7 +50,7 @@ function spawnCli(args: string[]): Deno.ChildProcess {
   }).spawn();
 }
 
-Deno.test("daemon stopped mid-push: clear error, no partial file, rerun completes", async () => {
+Deno.test("daemon stopped mid-push: clear error, only a partial copy kept, rerun completes", async () => {
   const work = await Deno.makeTempDir({ prefix: "blit-interrupt-" });
   const module = `${work}/module`;
   Deno.mkdirSync(module);
@@ -73,7 +73,10 @@ Deno.test("daemon stopped mid-push: clear error, no partial file, rerun complete
     const stderr = new TextDecoder().decode(out.stderr);
     assertMatch(stderr, /^blit: error: /);
     assertEquals(stderr.trim().split("\n").length, 1, stderr);
-    assertEquals([...Deno.readDirSync(module)].map((e) => e.name), []);
+    // Nothing under a final name; the big file's partial copy stays.
+    assertEquals([...Deno.readDirSync(module)].map((e) => e.name), [
+      ".big.bin.blit-partial.tmp",
+    ]);
 
     daemon = await startDaemon({ modules: { m: { path: module } } });
     const rerun = await runCli([
@@ -88,13 +91,14 @@ Deno.test("daemon stopped mid-push: clear error, no partial file, rerun complete
       (await snapshot(module))["big.bin"].content,
       (await snapshot(work))["big.bin"].content,
     );
+    assertEquals(tempFiles(module), []);
   } finally {
     await daemon.stop();
     await Deno.remove(work, { recursive: true });
   }
 });
 
-Deno.test("daemon stopped mid-pull: the client keeps no partial file", async () => {
+Deno.test("daemon stopped mid-pull: the client keeps only a partial copy", async () => {
   const work = await Deno.makeTempDir({ prefix: "blit-interrupt-" });
   const module = `${work}/module`;
   Deno.mkdirSync(module);
@@ -119,7 +123,9 @@ Deno.test("daemon stopped mid-pull: the client keeps no partial file", async () 
     const out = await client.output();
     assertEquals(out.code, 1, new TextDecoder().decode(out.stderr));
     assertMatch(new TextDecoder().decode(out.stderr), /^blit: error: /);
-    assertEquals([...Deno.readDirSync(`${work}/out`)].map((e) => e.name), []);
+    assertEquals([...Deno.readDirSync(`${work}/out`)].map((e) => e.name), [
+      ".big.bin.blit-partial.tmp",
+    ]);
   } finally {
     await daemon.stop();
     await Deno.remove(work, { recursive: true });
@@ -158,7 +164,7 @@ Deno.test("the daemon survives 20 clients in a row that each push 40 MB over gRP
   }
 });
 
-Deno.test("client interrupted mid-push (TCP and gRPC): the daemon keeps nothing", async () => {
+Deno.test("client interrupted mid-push (TCP and gRPC): the daemon keeps only a partial copy, which a rerun uses up", async () => {
   const work = await Deno.makeTempDir({ prefix: "blit-interrupt-" });
   const module = `${work}/module`;
   Deno.mkdirSync(module);
@@ -184,11 +190,24 @@ Deno.test("client interrupted mid-push (TCP and gRPC): the daemon keeps nothing"
         new TextDecoder().decode(out.stderr),
         "blit: error: interrupted\n",
       );
+      // The session ends: nothing under a final name, only the copy.
       assertEquals(
-        await waitFor(() => [...Deno.readDirSync(module)].length === 0, 10_000),
+        await waitFor(
+          () =>
+            [...Deno.readDirSync(module)].map((e) => e.name).join() ===
+              ".big.bin.blit-partial.tmp",
+          10_000,
+        ),
         true,
-        "temp file left",
+        "expected only the partial copy",
       );
+      const rerun = await runCli(
+        ["push", ...extra, `${work}/big.bin`, `${daemon.url}/m/`],
+        { env },
+      );
+      assertEquals(rerun.code, 0, rerun.stderr);
+      assertEquals(tempFiles(module), []);
+      Deno.removeSync(`${module}/big.bin`);
     }
   } finally {
     assertEquals(await daemon.stop(), 0);

@@ -20,9 +20,15 @@ import {
   ManifestBatchSchema,
   type ManifestComplete,
   ManifestCompleteSchema,
+  ResumeKeptSchema,
   ResumeOfferSchema,
 } from "./gen/blit_pb.ts";
-import type { ResumeOffer } from "../fs/resume.ts";
+import {
+  type KeptBlocks,
+  MAX_RESUME_BLOCKS,
+  type ResumeOffer,
+} from "../fs/resume.ts";
+import { FrameProtocolError } from "../wire/frame_codec.ts";
 
 /** Longest symlink target accepted from a peer, in characters. */
 export const MAX_LINK_TARGET = 4096;
@@ -312,6 +318,13 @@ export function chunkToFileData(chunk: FileDataChunk): FileData {
     last: chunk.last,
     header: chunk.header ? entryToHeader(chunk.header) : undefined,
     hash: chunk.hash,
+    resume: chunk.resume
+      ? create(ResumeKeptSchema, {
+        blockSize: chunk.resume.blockSize,
+        blocks: chunk.resume.blocks,
+        bitmap: chunk.resume.bitmap,
+      })
+      : undefined,
   });
 }
 
@@ -334,7 +347,27 @@ export function fileDataToChunk(data: FileData): FileDataChunk {
     data: data.data,
     last: data.last,
     ...(data.hash.length > 0 ? { hash: data.hash } : {}),
+    ...(data.resume ? { resume: keptOf(data.resume, data.header) } : {}),
   };
+}
+
+/** A resume message's blocks, checked like the data plane's resume frame. */
+function keptOf(
+  resume: NonNullable<FileData["resume"]>,
+  header: FileHeader | undefined,
+): KeptBlocks {
+  const { blockSize, blocks, bitmap } = resume;
+  const size = Number(header?.size ?? 0n);
+  if (
+    !header || blocks === 0 || blocks > MAX_RESUME_BLOCKS ||
+    blockSize === 0 || (blocks - 1) * blockSize >= size ||
+    bitmap.length !== Math.ceil(blocks / 8)
+  ) {
+    throw new FrameProtocolError(
+      `Resume of ${header?.path ?? "a file"} has blocks outside the file`,
+    );
+  }
+  return { blockSize, blocks, bitmap };
 }
 
 /**

@@ -6,7 +6,7 @@ import type { TreeRoot } from "../fs/contained_root.ts";
 import { type ManifestPayload, sendManifest } from "../rpc/convert.ts";
 import type { SendWindow } from "../rpc/call_io.ts";
 import { type NeededFile, sendFrames } from "../wire/frame_io.ts";
-import { type ResumeOffer, validOffer } from "../fs/resume.ts";
+import { blockRuns, type ResumeOffer, validOffer } from "../fs/resume.ts";
 import { type FileDataChunk, fileDataChunks } from "../wire/grpc_data.ts";
 import type { ZeroCopy } from "../wire/zero_copy.ts";
 import type { Bandwidth } from "../wire/bandwidth.ts";
@@ -269,9 +269,19 @@ export class Sender {
     options: { bandwidth?: Bandwidth } = {},
   ): Promise<void> {
     for await (const chunk of fileDataChunks(this.#root, this.entries())) {
+      if (chunk.resume) this.#resumed += keptBytes(chunk.resume, chunk);
       await window.reserve(chunk.data.length);
       await options.bandwidth?.take(chunk.data.length);
       await write(chunk);
     }
   }
+}
+
+/** Bytes a resumed file keeps: all but the runs still to send. */
+function keptBytes(
+  kept: NonNullable<FileDataChunk["resume"]>,
+  chunk: FileDataChunk,
+): number {
+  const size = chunk.header?.size ?? 0;
+  return size - blockRuns(kept, size, false).reduce((n, r) => n + r.length, 0);
 }

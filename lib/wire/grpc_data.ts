@@ -6,8 +6,14 @@ import {
   FrameProtocolError,
   HASH_BYTES,
 } from "./frame_codec.ts";
-import { contentHasher } from "../fs/hash.ts";
+import { type ContentHasher, contentHasher } from "../fs/hash.ts";
 import { readFull } from "./frame_stream.ts";
+import {
+  blockRuns,
+  type KeptBlocks,
+  keptBlocks,
+  type ResumeOffer,
+} from "../fs/resume.ts";
 
 /** One FileData message's worth: the first chunk of a file has `header`. */
 export interface FileDataChunk {
@@ -19,8 +25,18 @@ export interface FileDataChunk {
   data: Uint8Array;
   /** Whether this chunk ends the file. */
   last: boolean;
-  /** On the last chunk: the body's content hash (xxh3-128, 16 bytes). */
+  /**
+   * On the last chunk: the body's content hash (xxh3-128, 16 bytes); for
+   * a resumed file, on the chunk ending each run of blocks not kept: that
+   * run's hash.
+   */
   hash?: Uint8Array;
+  /**
+   * On a resumed file's first chunk (with `header`, no data): the blocks
+   * of the receiver's partial copy it keeps; the data that follows fills
+   * the rest, run after run (see `blockRuns`).
+   */
+  resume?: KeptBlocks;
 }
 
 /**
@@ -41,7 +57,9 @@ export interface FileDataChunk {
  */
 export async function* fileDataChunks(
   root: TreeRoot,
-  entries: AsyncIterable<FileEntry> | Iterable<FileEntry>,
+  entries:
+    | AsyncIterable<FileEntry & { resume?: ResumeOffer }>
+    | Iterable<FileEntry & { resume?: ResumeOffer }>,
   options: { chunkSize?: number } = {},
 ): AsyncGenerator<FileDataChunk> {
   const chunkSize = options.chunkSize ?? 1 << 20;
@@ -51,8 +69,14 @@ export async function* fileDataChunks(
     );
   }
   const hasher = await contentHasher();
-  for await (const entry of entries) {
-    if (entry.kind !== "file") continue;
+  for await (const needed of entries) {
+    if (needed.kind !== "file") continue;
+    if (needed.resume) {
+      const { resume, ...entry } = needed;
+      yield* resumedChunks(root, entry, resume, hasher, chunkSize);
+      continue;
+    }
+    const entry: FileEntry = needed;
     const file = openForRead(root, entry.path);
     try {
       let left = entry.size;
@@ -80,6 +104,51 @@ export async function* fileDataChunks(
 }
 
 /**
+ * A resumed file's chunks: which blocks the receiver keeps, then the runs
+ * of blocks it does not, each run's last chunk with the run's hash.
+ */
+function* resumedChunks(
+  root: TreeRoot,
+  entry: FileEntry,
+  offer: ResumeOffer,
+  hasher: ContentHasher,
+  chunkSize: number,
+): Generator<FileDataChunk> {
+  const kept = keptBlocks(root, entry, offer, hasher);
+  const runs = blockRuns(kept, entry.size, false);
+  yield {
+    path: entry.path,
+    header: entry,
+    data: new Uint8Array(0),
+    last: runs.length === 0,
+    resume: kept,
+  };
+  if (runs.length === 0) return;
+  const file = openForRead(root, entry.path);
+  try {
+    for (let r = 0; r < runs.length; r++) {
+      const run = runs[r];
+      file.seekSync(run.offset, Deno.SeekMode.Start);
+      hasher.init();
+      for (let left = run.length; left > 0;) {
+        const data = new Uint8Array(Math.min(left, chunkSize));
+        readFull(file, data, entry.path, entry.size);
+        hasher.update(data);
+        left -= data.length;
+        yield {
+          path: entry.path,
+          data,
+          last: left === 0 && r === runs.length - 1,
+          ...(left === 0 ? { hash: hasher.digest("binary") } : {}),
+        };
+      }
+    }
+  } finally {
+    file.close();
+  }
+}
+
+/**
  * Received chunks in, the same frame events the TCP decoder produces out,
  * so one `ReceiveSink` serves both transports. The caller writes the end
  * event (`{ type: "end" }`) when the sender says it is done.
@@ -94,6 +163,52 @@ export async function* fileDataChunks(
  */
 export function chunksToFrames(): TransformStream<FileDataChunk, FrameEvent> {
   let open: string | undefined;
+  // A resumed file: its entry, the runs still to come, the current one.
+  let resumed:
+    | { entry: FileEntry; runs: { offset: number; length: number }[] }
+    | undefined;
+  let run = 0;
+  let runLeft = 0;
+  const resumedData = (
+    chunk: FileDataChunk,
+    controller: TransformStreamDefaultController<FrameEvent>,
+  ) => {
+    const { entry, runs } = resumed!;
+    let data = chunk.data;
+    if (data.length > 0 && runLeft === 0) {
+      if (run >= runs.length) {
+        throw new FrameProtocolError(
+          `File ${chunk.path} got more than its bytes`,
+        );
+      }
+      controller.enqueue({ type: "file", entry, range: runs[run] });
+      runLeft = runs[run].length;
+    }
+    if (data.length > runLeft) {
+      throw new FrameProtocolError(
+        `A run of ${chunk.path} got more than its bytes`,
+      );
+    }
+    if (data.length > 0) controller.enqueue({ type: "data", bytes: data });
+    runLeft -= data.length;
+    data = new Uint8Array(0);
+    if (chunk.hash) {
+      if (runLeft !== 0 || chunk.hash.length !== HASH_BYTES) {
+        throw new FrameProtocolError(
+          `A run of ${chunk.path} ended short or without its hash`,
+        );
+      }
+      controller.enqueue({ type: "hash", digest: chunk.hash });
+      run++;
+    }
+    if (chunk.last) {
+      if (run !== runs.length || runLeft !== 0) {
+        throw new FrameProtocolError(`File ${chunk.path} ended short`);
+      }
+      open = undefined;
+      resumed = undefined;
+    }
+  };
   return new TransformStream<FileDataChunk, FrameEvent>({
     transform(chunk, controller) {
       if (chunk.header) {
@@ -107,11 +222,32 @@ export function chunksToFrames(): TransformStream<FileDataChunk, FrameEvent> {
             `Chunk path ${chunk.path} differs from its header`,
           );
         }
-        controller.enqueue({ type: "file", entry: chunk.header });
         open = chunk.path;
+        if (chunk.resume) {
+          if (chunk.data.length > 0) {
+            throw new FrameProtocolError(
+              `Resume of ${chunk.path} came with data`,
+            );
+          }
+          controller.enqueue({
+            type: "resume",
+            entry: chunk.header,
+            kept: chunk.resume,
+          });
+          resumed = {
+            entry: chunk.header,
+            runs: blockRuns(chunk.resume, chunk.header.size, false),
+          };
+          run = 0;
+          runLeft = 0;
+          if (chunk.last) resumedData(chunk, controller);
+          return;
+        }
+        controller.enqueue({ type: "file", entry: chunk.header });
       } else if (open !== chunk.path) {
         throw new FrameProtocolError(`Data for ${chunk.path} outside its file`);
       }
+      if (resumed) return resumedData(chunk, controller);
       if (chunk.data.length > 0) {
         controller.enqueue({ type: "data", bytes: chunk.data });
       }

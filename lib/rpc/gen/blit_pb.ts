@@ -16,7 +16,7 @@ import type { Message } from "../../deps/protobuf.ts";
  * Describes the file blit.proto.
  */
 export const file_blit: GenFile = /*@__PURE__*/
-  fileDesc("CgpibGl0LnByb3RvEgdibGl0LnYyIo0BCgpGaWxlSGVhZGVyEgwKBHBhdGgYASABKAkSDAoEc2l6ZRgCIAEoBBIQCghtdGltZV9tcxgDIAEoAxIMCgRtb2RlGAQgASgNEiAKBGtpbmQYBSABKA4yEi5ibGl0LnYyLkVudHJ5S2luZBITCgtsaW5rX3RhcmdldBgGIAEoCRIMCgRoYXNoGAcgASgMIm8KD1RyYW5zZmVyT3B0aW9ucxIQCghjaGVja3N1bRgBIAEoCBIPCgdkcnlfcnVuGAIgASgIEhcKD2ZvcmNlX2dycGNfZGF0YRgDIAEoCBIPCgdleGNsdWRlGAQgAygJEg8KB3N0cmVhbXMYBSABKA0ihAEKClB1c2hIZWFkZXISDgoGbW9kdWxlGAEgASgJEhMKC2Rlc3RpbmF0aW9uGAIgASgJEg4KBm1pcnJvchgDIAEoCBIpCgdvcHRpb25zGAQgASgLMhguYmxpdC52Mi5UcmFuc2Zlck9wdGlvbnMSFgoOc291cmNlX2lzX2ZpbGUYBSABKAgiIwoQTWFuaWZlc3RDb21wbGV0ZRIPCgdlbnRyaWVzGAEgASgEIkUKDU1hbmlmZXN0QmF0Y2gSJAoHZW50cmllcxgBIAMoCzITLmJsaXQudjIuRmlsZUhlYWRlchIOCgZwYWNrZWQYAiABKAwiZwoIRmlsZURhdGESDAoEcGF0aBgBIAEoCRIMCgRkYXRhGAIgASgMEgwKBGxhc3QYAyABKAgSIwoGaGVhZGVyGAQgASgLMhMuYmxpdC52Mi5GaWxlSGVhZGVyEgwKBGhhc2gYBSABKAwiEAoOVXBsb2FkQ29tcGxldGUiGAoHRGF0YUFjaxINCgVieXRlcxgBIAEoBCKwAgoRQ2xpZW50UHVzaFJlcXVlc3QSJQoGaGVhZGVyGAEgASgLMhMuYmxpdC52Mi5QdXNoSGVhZGVySAASIwoEZmlsZRgCIAEoCzITLmJsaXQudjIuRmlsZUhlYWRlckgAEjYKEW1hbmlmZXN0X2NvbXBsZXRlGAMgASgLMhkuYmxpdC52Mi5NYW5pZmVzdENvbXBsZXRlSAASJgoJZmlsZV9kYXRhGAQgASgLMhEuYmxpdC52Mi5GaWxlRGF0YUgAEjIKD3VwbG9hZF9jb21wbGV0ZRgFIAEoCzIXLmJsaXQudjIuVXBsb2FkQ29tcGxldGVIABIwCg5tYW5pZmVzdF9iYXRjaBgGIAEoCzIWLmJsaXQudjIuTWFuaWZlc3RCYXRjaEgAQgkKB3BheWxvYWQiSAoDQWNrEhMKC2Rlc3RpbmF0aW9uGAEgASgJEhUKDXNvdXJjZV9pc19kaXIYAiABKAgSFQoNc291cmNlX2V4aXN0cxgDIAEoCCJfCghGaWxlTGlzdBINCgVwYXRocxgBIAMoCRIMCgRsYXN0GAIgASgIEg8KB2RlY2lkZWQYAyABKAQSJQoHcmVzdW1lcxgEIAMoCzIULmJsaXQudjIuUmVzdW1lT2ZmZXIiPwoLUmVzdW1lT2ZmZXISDAoEcGF0aBgBIAEoCRISCgpibG9ja19zaXplGAIgASgNEg4KBmhhc2hlcxgDIAEoDCKqAQoXRGF0YVRyYW5zZmVyTmVnb3RpYXRpb24SJQoJdHJhbnNwb3J0GAEgASgOMhIuYmxpdC52Mi5UcmFuc3BvcnQSDAoEaG9zdBgCIAEoCRIMCgRwb3J0GAMgASgNEg0KBXRva2VuGAQgASgJEg0KBWZpbGVzGAUgASgEEg0KBWJ5dGVzGAYgASgEEg8KB3N0cmVhbXMYByABKA0SDgoGdG9rZW5zGAggAygJIpgBCgtQdXNoU3VtbWFyeRIZChFmaWxlc190cmFuc2ZlcnJlZBgBIAEoBBIZChFieXRlc190cmFuc2ZlcnJlZBgCIAEoBBIVCg1maWxlc19kZWxldGVkGAMgASgEEhUKDWZpbGVzX3NraXBwZWQYBCABKAQSJQoJdHJhbnNwb3J0GAUgASgOMhIuYmxpdC52Mi5UcmFuc3BvcnQi7AEKElNlcnZlclB1c2hSZXNwb25zZRIbCgNhY2sYASABKAsyDC5ibGl0LnYyLkFja0gAEiYKCWZpbGVfbGlzdBgCIAEoCzIRLmJsaXQudjIuRmlsZUxpc3RIABI3CgtuZWdvdGlhdGlvbhgDIAEoCzIgLmJsaXQudjIuRGF0YVRyYW5zZmVyTmVnb3RpYXRpb25IABInCgdzdW1tYXJ5GAQgASgLMhQuYmxpdC52Mi5QdXNoU3VtbWFyeUgAEiQKCGRhdGFfYWNrGAUgASgLMhAuYmxpdC52Mi5EYXRhQWNrSABCCQoHcGF5bG9hZCJVCgpQdWxsSGVhZGVyEg4KBm1vZHVsZRgBIAEoCRIMCgRwYXRoGAIgASgJEikKB29wdGlvbnMYAyABKAsyGC5ibGl0LnYyLlRyYW5zZmVyT3B0aW9ucyIoCgxOZWVkQ29tcGxldGUSGAoQZmFsbGJhY2tfdG9fZ3JwYxgBIAEoCCIKCghQdWxsRG9uZSLhAQoRQ2xpZW50UHVsbFJlcXVlc3QSJQoGaGVhZGVyGAEgASgLMhMuYmxpdC52Mi5QdWxsSGVhZGVySAASIQoEbmVlZBgCIAEoCzIRLmJsaXQudjIuRmlsZUxpc3RIABIuCg1uZWVkX2NvbXBsZXRlGAMgASgLMhUuYmxpdC52Mi5OZWVkQ29tcGxldGVIABIhCgRkb25lGAQgASgLMhEuYmxpdC52Mi5QdWxsRG9uZUgAEiQKCGRhdGFfYWNrGAUgASgLMhAuYmxpdC52Mi5EYXRhQWNrSABCCQoHcGF5bG9hZCLVAgoSU2VydmVyUHVsbFJlc3BvbnNlEhsKA2FjaxgBIAEoCzIMLmJsaXQudjIuQWNrSAASIwoEZmlsZRgCIAEoCzITLmJsaXQudjIuRmlsZUhlYWRlckgAEjYKEW1hbmlmZXN0X2NvbXBsZXRlGAMgASgLMhkuYmxpdC52Mi5NYW5pZmVzdENvbXBsZXRlSAASNwoLbmVnb3RpYXRpb24YBCABKAsyIC5ibGl0LnYyLkRhdGFUcmFuc2Zlck5lZ290aWF0aW9uSAASJgoJZmlsZV9kYXRhGAUgASgLMhEuYmxpdC52Mi5GaWxlRGF0YUgAEicKB3N1bW1hcnkYBiABKAsyFC5ibGl0LnYyLlB1c2hTdW1tYXJ5SAASMAoObWFuaWZlc3RfYmF0Y2gYByABKAsyFi5ibGl0LnYyLk1hbmlmZXN0QmF0Y2hIAEIJCgdwYXlsb2FkIisKC0xpc3RSZXF1ZXN0Eg4KBm1vZHVsZRgBIAEoCRIMCgRwYXRoGAIgASgJIkkKDExpc3RSZXNwb25zZRIkCgdlbnRyaWVzGAEgAygLMhMuYmxpdC52Mi5GaWxlSGVhZGVyEhMKC3BhdGhfaXNfZGlyGAIgASgIIlEKDFB1cmdlUmVxdWVzdBIOCgZtb2R1bGUYASABKAkSDAoEcGF0aBgCIAEoCRISCgphbGxvd19yb290GAMgASgIEg8KB2RyeV9ydW4YBCABKAgiPAoNUHVyZ2VSZXNwb25zZRIVCg1maWxlc19kZWxldGVkGAEgASgEEhQKDGRpcnNfZGVsZXRlZBgCIAEoBCIUChJMaXN0TW9kdWxlc1JlcXVlc3QiTAoKTW9kdWxlSW5mbxIMCgRuYW1lGAEgASgJEg8KB2NvbW1lbnQYAiABKAkSEQoJcmVhZF9vbmx5GAMgASgIEgwKBGF1dGgYBCABKAgiOwoTTGlzdE1vZHVsZXNSZXNwb25zZRIkCgdtb2R1bGVzGAEgAygLMhMuYmxpdC52Mi5Nb2R1bGVJbmZvKmgKCUVudHJ5S2luZBIaChZFTlRSWV9LSU5EX1VOU1BFQ0lGSUVEEAASEwoPRU5UUllfS0lORF9GSUxFEAESEgoORU5UUllfS0lORF9ESVIQAhIWChJFTlRSWV9LSU5EX1NZTUxJTksQAypNCglUcmFuc3BvcnQSGQoVVFJBTlNQT1JUX1VOU1BFQ0lGSUVEEAASEQoNVFJBTlNQT1JUX1RDUBABEhIKDlRSQU5TUE9SVF9HUlBDEAIyyQIKBEJsaXQSQwoEUHVzaBIaLmJsaXQudjIuQ2xpZW50UHVzaFJlcXVlc3QaGy5ibGl0LnYyLlNlcnZlclB1c2hSZXNwb25zZSgBMAESQwoEUHVsbBIaLmJsaXQudjIuQ2xpZW50UHVsbFJlcXVlc3QaGy5ibGl0LnYyLlNlcnZlclB1bGxSZXNwb25zZSgBMAESNQoETGlzdBIULmJsaXQudjIuTGlzdFJlcXVlc3QaFS5ibGl0LnYyLkxpc3RSZXNwb25zZTABEjYKBVB1cmdlEhUuYmxpdC52Mi5QdXJnZVJlcXVlc3QaFi5ibGl0LnYyLlB1cmdlUmVzcG9uc2USSAoLTGlzdE1vZHVsZXMSGy5ibGl0LnYyLkxpc3RNb2R1bGVzUmVxdWVzdBocLmJsaXQudjIuTGlzdE1vZHVsZXNSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("CgpibGl0LnByb3RvEgdibGl0LnYyIo0BCgpGaWxlSGVhZGVyEgwKBHBhdGgYASABKAkSDAoEc2l6ZRgCIAEoBBIQCghtdGltZV9tcxgDIAEoAxIMCgRtb2RlGAQgASgNEiAKBGtpbmQYBSABKA4yEi5ibGl0LnYyLkVudHJ5S2luZBITCgtsaW5rX3RhcmdldBgGIAEoCRIMCgRoYXNoGAcgASgMIm8KD1RyYW5zZmVyT3B0aW9ucxIQCghjaGVja3N1bRgBIAEoCBIPCgdkcnlfcnVuGAIgASgIEhcKD2ZvcmNlX2dycGNfZGF0YRgDIAEoCBIPCgdleGNsdWRlGAQgAygJEg8KB3N0cmVhbXMYBSABKA0ihAEKClB1c2hIZWFkZXISDgoGbW9kdWxlGAEgASgJEhMKC2Rlc3RpbmF0aW9uGAIgASgJEg4KBm1pcnJvchgDIAEoCBIpCgdvcHRpb25zGAQgASgLMhguYmxpdC52Mi5UcmFuc2Zlck9wdGlvbnMSFgoOc291cmNlX2lzX2ZpbGUYBSABKAgiIwoQTWFuaWZlc3RDb21wbGV0ZRIPCgdlbnRyaWVzGAEgASgEIkUKDU1hbmlmZXN0QmF0Y2gSJAoHZW50cmllcxgBIAMoCzITLmJsaXQudjIuRmlsZUhlYWRlchIOCgZwYWNrZWQYAiABKAwijAEKCEZpbGVEYXRhEgwKBHBhdGgYASABKAkSDAoEZGF0YRgCIAEoDBIMCgRsYXN0GAMgASgIEiMKBmhlYWRlchgEIAEoCzITLmJsaXQudjIuRmlsZUhlYWRlchIMCgRoYXNoGAUgASgMEiMKBnJlc3VtZRgGIAEoCzITLmJsaXQudjIuUmVzdW1lS2VwdCJACgpSZXN1bWVLZXB0EhIKCmJsb2NrX3NpemUYASABKA0SDgoGYmxvY2tzGAIgASgNEg4KBmJpdG1hcBgDIAEoDCIQCg5VcGxvYWRDb21wbGV0ZSIYCgdEYXRhQWNrEg0KBWJ5dGVzGAEgASgEIrACChFDbGllbnRQdXNoUmVxdWVzdBIlCgZoZWFkZXIYASABKAsyEy5ibGl0LnYyLlB1c2hIZWFkZXJIABIjCgRmaWxlGAIgASgLMhMuYmxpdC52Mi5GaWxlSGVhZGVySAASNgoRbWFuaWZlc3RfY29tcGxldGUYAyABKAsyGS5ibGl0LnYyLk1hbmlmZXN0Q29tcGxldGVIABImCglmaWxlX2RhdGEYBCABKAsyES5ibGl0LnYyLkZpbGVEYXRhSAASMgoPdXBsb2FkX2NvbXBsZXRlGAUgASgLMhcuYmxpdC52Mi5VcGxvYWRDb21wbGV0ZUgAEjAKDm1hbmlmZXN0X2JhdGNoGAYgASgLMhYuYmxpdC52Mi5NYW5pZmVzdEJhdGNoSABCCQoHcGF5bG9hZCJICgNBY2sSEwoLZGVzdGluYXRpb24YASABKAkSFQoNc291cmNlX2lzX2RpchgCIAEoCBIVCg1zb3VyY2VfZXhpc3RzGAMgASgIIl8KCEZpbGVMaXN0Eg0KBXBhdGhzGAEgAygJEgwKBGxhc3QYAiABKAgSDwoHZGVjaWRlZBgDIAEoBBIlCgdyZXN1bWVzGAQgAygLMhQuYmxpdC52Mi5SZXN1bWVPZmZlciI/CgtSZXN1bWVPZmZlchIMCgRwYXRoGAEgASgJEhIKCmJsb2NrX3NpemUYAiABKA0SDgoGaGFzaGVzGAMgASgMIqoBChdEYXRhVHJhbnNmZXJOZWdvdGlhdGlvbhIlCgl0cmFuc3BvcnQYASABKA4yEi5ibGl0LnYyLlRyYW5zcG9ydBIMCgRob3N0GAIgASgJEgwKBHBvcnQYAyABKA0SDQoFdG9rZW4YBCABKAkSDQoFZmlsZXMYBSABKAQSDQoFYnl0ZXMYBiABKAQSDwoHc3RyZWFtcxgHIAEoDRIOCgZ0b2tlbnMYCCADKAkimAEKC1B1c2hTdW1tYXJ5EhkKEWZpbGVzX3RyYW5zZmVycmVkGAEgASgEEhkKEWJ5dGVzX3RyYW5zZmVycmVkGAIgASgEEhUKDWZpbGVzX2RlbGV0ZWQYAyABKAQSFQoNZmlsZXNfc2tpcHBlZBgEIAEoBBIlCgl0cmFuc3BvcnQYBSABKA4yEi5ibGl0LnYyLlRyYW5zcG9ydCLsAQoSU2VydmVyUHVzaFJlc3BvbnNlEhsKA2FjaxgBIAEoCzIMLmJsaXQudjIuQWNrSAASJgoJZmlsZV9saXN0GAIgASgLMhEuYmxpdC52Mi5GaWxlTGlzdEgAEjcKC25lZ290aWF0aW9uGAMgASgLMiAuYmxpdC52Mi5EYXRhVHJhbnNmZXJOZWdvdGlhdGlvbkgAEicKB3N1bW1hcnkYBCABKAsyFC5ibGl0LnYyLlB1c2hTdW1tYXJ5SAASJAoIZGF0YV9hY2sYBSABKAsyEC5ibGl0LnYyLkRhdGFBY2tIAEIJCgdwYXlsb2FkIlUKClB1bGxIZWFkZXISDgoGbW9kdWxlGAEgASgJEgwKBHBhdGgYAiABKAkSKQoHb3B0aW9ucxgDIAEoCzIYLmJsaXQudjIuVHJhbnNmZXJPcHRpb25zIigKDE5lZWRDb21wbGV0ZRIYChBmYWxsYmFja190b19ncnBjGAEgASgIIgoKCFB1bGxEb25lIuEBChFDbGllbnRQdWxsUmVxdWVzdBIlCgZoZWFkZXIYASABKAsyEy5ibGl0LnYyLlB1bGxIZWFkZXJIABIhCgRuZWVkGAIgASgLMhEuYmxpdC52Mi5GaWxlTGlzdEgAEi4KDW5lZWRfY29tcGxldGUYAyABKAsyFS5ibGl0LnYyLk5lZWRDb21wbGV0ZUgAEiEKBGRvbmUYBCABKAsyES5ibGl0LnYyLlB1bGxEb25lSAASJAoIZGF0YV9hY2sYBSABKAsyEC5ibGl0LnYyLkRhdGFBY2tIAEIJCgdwYXlsb2FkItUCChJTZXJ2ZXJQdWxsUmVzcG9uc2USGwoDYWNrGAEgASgLMgwuYmxpdC52Mi5BY2tIABIjCgRmaWxlGAIgASgLMhMuYmxpdC52Mi5GaWxlSGVhZGVySAASNgoRbWFuaWZlc3RfY29tcGxldGUYAyABKAsyGS5ibGl0LnYyLk1hbmlmZXN0Q29tcGxldGVIABI3CgtuZWdvdGlhdGlvbhgEIAEoCzIgLmJsaXQudjIuRGF0YVRyYW5zZmVyTmVnb3RpYXRpb25IABImCglmaWxlX2RhdGEYBSABKAsyES5ibGl0LnYyLkZpbGVEYXRhSAASJwoHc3VtbWFyeRgGIAEoCzIULmJsaXQudjIuUHVzaFN1bW1hcnlIABIwCg5tYW5pZmVzdF9iYXRjaBgHIAEoCzIWLmJsaXQudjIuTWFuaWZlc3RCYXRjaEgAQgkKB3BheWxvYWQiKwoLTGlzdFJlcXVlc3QSDgoGbW9kdWxlGAEgASgJEgwKBHBhdGgYAiABKAkiSQoMTGlzdFJlc3BvbnNlEiQKB2VudHJpZXMYASADKAsyEy5ibGl0LnYyLkZpbGVIZWFkZXISEwoLcGF0aF9pc19kaXIYAiABKAgiUQoMUHVyZ2VSZXF1ZXN0Eg4KBm1vZHVsZRgBIAEoCRIMCgRwYXRoGAIgASgJEhIKCmFsbG93X3Jvb3QYAyABKAgSDwoHZHJ5X3J1bhgEIAEoCCI8Cg1QdXJnZVJlc3BvbnNlEhUKDWZpbGVzX2RlbGV0ZWQYASABKAQSFAoMZGlyc19kZWxldGVkGAIgASgEIhQKEkxpc3RNb2R1bGVzUmVxdWVzdCJMCgpNb2R1bGVJbmZvEgwKBG5hbWUYASABKAkSDwoHY29tbWVudBgCIAEoCRIRCglyZWFkX29ubHkYAyABKAgSDAoEYXV0aBgEIAEoCCI7ChNMaXN0TW9kdWxlc1Jlc3BvbnNlEiQKB21vZHVsZXMYASADKAsyEy5ibGl0LnYyLk1vZHVsZUluZm8qaAoJRW50cnlLaW5kEhoKFkVOVFJZX0tJTkRfVU5TUEVDSUZJRUQQABITCg9FTlRSWV9LSU5EX0ZJTEUQARISCg5FTlRSWV9LSU5EX0RJUhACEhYKEkVOVFJZX0tJTkRfU1lNTElOSxADKk0KCVRyYW5zcG9ydBIZChVUUkFOU1BPUlRfVU5TUEVDSUZJRUQQABIRCg1UUkFOU1BPUlRfVENQEAESEgoOVFJBTlNQT1JUX0dSUEMQAjLJAgoEQmxpdBJDCgRQdXNoEhouYmxpdC52Mi5DbGllbnRQdXNoUmVxdWVzdBobLmJsaXQudjIuU2VydmVyUHVzaFJlc3BvbnNlKAEwARJDCgRQdWxsEhouYmxpdC52Mi5DbGllbnRQdWxsUmVxdWVzdBobLmJsaXQudjIuU2VydmVyUHVsbFJlc3BvbnNlKAEwARI1CgRMaXN0EhQuYmxpdC52Mi5MaXN0UmVxdWVzdBoVLmJsaXQudjIuTGlzdFJlc3BvbnNlMAESNgoFUHVyZ2USFS5ibGl0LnYyLlB1cmdlUmVxdWVzdBoWLmJsaXQudjIuUHVyZ2VSZXNwb25zZRJICgtMaXN0TW9kdWxlcxIbLmJsaXQudjIuTGlzdE1vZHVsZXNSZXF1ZXN0GhwuYmxpdC52Mi5MaXN0TW9kdWxlc1Jlc3BvbnNlYgZwcm90bzM");
 
 /**
  * One manifest entry. Paths are relative, '/'-separated UTF-8.
@@ -239,6 +239,18 @@ export type FileData = Message<"blit.v2.FileData"> & {
    * @generated from field: bytes hash = 5;
    */
   hash: Uint8Array;
+
+  /**
+   * Resuming a file the receiver offered a partial copy of (ResumeOffer):
+   * on its first message, with the header and no data, the blocks kept.
+   * The data that follows fills the blocks not kept, run after run in
+   * file order; the message ending each run carries that run's hash
+   * (instead of the whole body's), and the one ending the last run
+   * `last`. Everything kept: that first message is also `last`.
+   *
+   * @generated from field: blit.v2.ResumeKept resume = 6;
+   */
+  resume?: ResumeKept | undefined;
 };
 
 /**
@@ -247,6 +259,37 @@ export type FileData = Message<"blit.v2.FileData"> & {
  */
 export const FileDataSchema: GenMessage<FileData> = /*@__PURE__*/
   messageDesc(file_blit, 5);
+
+/**
+ * Which offered blocks of a partial copy the receiver keeps.
+ *
+ * @generated from message blit.v2.ResumeKept
+ */
+export type ResumeKept = Message<"blit.v2.ResumeKept"> & {
+  /**
+   * @generated from field: uint32 block_size = 1;
+   */
+  blockSize: number;
+
+  /**
+   * @generated from field: uint32 blocks = 2;
+   */
+  blocks: number;
+
+  /**
+   * Bit i (byte i / 8, bit i % 8): block i is kept.
+   *
+   * @generated from field: bytes bitmap = 3;
+   */
+  bitmap: Uint8Array;
+};
+
+/**
+ * Describes the message blit.v2.ResumeKept.
+ * Use `create(ResumeKeptSchema)` to create a new message.
+ */
+export const ResumeKeptSchema: GenMessage<ResumeKept> = /*@__PURE__*/
+  messageDesc(file_blit, 6);
 
 /**
  * @generated from message blit.v2.UploadComplete
@@ -259,7 +302,7 @@ export type UploadComplete = Message<"blit.v2.UploadComplete"> & {
  * Use `create(UploadCompleteSchema)` to create a new message.
  */
 export const UploadCompleteSchema: GenMessage<UploadComplete> = /*@__PURE__*/
-  messageDesc(file_blit, 6);
+  messageDesc(file_blit, 7);
 
 /**
  * Flow control for FileData over gRPC: the receiver reports the file bytes
@@ -279,7 +322,7 @@ export type DataAck = Message<"blit.v2.DataAck"> & {
  * Use `create(DataAckSchema)` to create a new message.
  */
 export const DataAckSchema: GenMessage<DataAck> = /*@__PURE__*/
-  messageDesc(file_blit, 7);
+  messageDesc(file_blit, 8);
 
 /**
  * @generated from message blit.v2.ClientPushRequest
@@ -332,7 +375,7 @@ export type ClientPushRequest = Message<"blit.v2.ClientPushRequest"> & {
  * Use `create(ClientPushRequestSchema)` to create a new message.
  */
 export const ClientPushRequestSchema: GenMessage<ClientPushRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 8);
+  messageDesc(file_blit, 9);
 
 /**
  * @generated from message blit.v2.Ack
@@ -365,7 +408,7 @@ export type Ack = Message<"blit.v2.Ack"> & {
  * Use `create(AckSchema)` to create a new message.
  */
 export const AckSchema: GenMessage<Ack> = /*@__PURE__*/
-  messageDesc(file_blit, 9);
+  messageDesc(file_blit, 10);
 
 /**
  * Paths (relative to the transfer root) the receiver needs.
@@ -409,7 +452,7 @@ export type FileList = Message<"blit.v2.FileList"> & {
  * Use `create(FileListSchema)` to create a new message.
  */
 export const FileListSchema: GenMessage<FileList> = /*@__PURE__*/
-  messageDesc(file_blit, 10);
+  messageDesc(file_blit, 11);
 
 /**
  * A partial copy the receiver kept from an interrupted transfer of `path`
@@ -443,7 +486,7 @@ export type ResumeOffer = Message<"blit.v2.ResumeOffer"> & {
  * Use `create(ResumeOfferSchema)` to create a new message.
  */
 export const ResumeOfferSchema: GenMessage<ResumeOffer> = /*@__PURE__*/
-  messageDesc(file_blit, 11);
+  messageDesc(file_blit, 12);
 
 /**
  * @generated from message blit.v2.DataTransferNegotiation
@@ -502,7 +545,7 @@ export type DataTransferNegotiation = Message<"blit.v2.DataTransferNegotiation">
  * Use `create(DataTransferNegotiationSchema)` to create a new message.
  */
 export const DataTransferNegotiationSchema: GenMessage<DataTransferNegotiation> = /*@__PURE__*/
-  messageDesc(file_blit, 12);
+  messageDesc(file_blit, 13);
 
 /**
  * @generated from message blit.v2.PushSummary
@@ -539,7 +582,7 @@ export type PushSummary = Message<"blit.v2.PushSummary"> & {
  * Use `create(PushSummarySchema)` to create a new message.
  */
 export const PushSummarySchema: GenMessage<PushSummary> = /*@__PURE__*/
-  messageDesc(file_blit, 13);
+  messageDesc(file_blit, 14);
 
 /**
  * @generated from message blit.v2.ServerPushResponse
@@ -586,7 +629,7 @@ export type ServerPushResponse = Message<"blit.v2.ServerPushResponse"> & {
  * Use `create(ServerPushResponseSchema)` to create a new message.
  */
 export const ServerPushResponseSchema: GenMessage<ServerPushResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 14);
+  messageDesc(file_blit, 15);
 
 /**
  * @generated from message blit.v2.PullHeader
@@ -615,7 +658,7 @@ export type PullHeader = Message<"blit.v2.PullHeader"> & {
  * Use `create(PullHeaderSchema)` to create a new message.
  */
 export const PullHeaderSchema: GenMessage<PullHeader> = /*@__PURE__*/
-  messageDesc(file_blit, 15);
+  messageDesc(file_blit, 16);
 
 /**
  * @generated from message blit.v2.NeedComplete
@@ -635,7 +678,7 @@ export type NeedComplete = Message<"blit.v2.NeedComplete"> & {
  * Use `create(NeedCompleteSchema)` to create a new message.
  */
 export const NeedCompleteSchema: GenMessage<NeedComplete> = /*@__PURE__*/
-  messageDesc(file_blit, 16);
+  messageDesc(file_blit, 17);
 
 /**
  * @generated from message blit.v2.PullDone
@@ -648,7 +691,7 @@ export type PullDone = Message<"blit.v2.PullDone"> & {
  * Use `create(PullDoneSchema)` to create a new message.
  */
 export const PullDoneSchema: GenMessage<PullDone> = /*@__PURE__*/
-  messageDesc(file_blit, 17);
+  messageDesc(file_blit, 18);
 
 /**
  * @generated from message blit.v2.ClientPullRequest
@@ -697,7 +740,7 @@ export type ClientPullRequest = Message<"blit.v2.ClientPullRequest"> & {
  * Use `create(ClientPullRequestSchema)` to create a new message.
  */
 export const ClientPullRequestSchema: GenMessage<ClientPullRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 18);
+  messageDesc(file_blit, 19);
 
 /**
  * @generated from message blit.v2.ServerPullResponse
@@ -756,7 +799,7 @@ export type ServerPullResponse = Message<"blit.v2.ServerPullResponse"> & {
  * Use `create(ServerPullResponseSchema)` to create a new message.
  */
 export const ServerPullResponseSchema: GenMessage<ServerPullResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 19);
+  messageDesc(file_blit, 20);
 
 /**
  * @generated from message blit.v2.ListRequest
@@ -778,7 +821,7 @@ export type ListRequest = Message<"blit.v2.ListRequest"> & {
  * Use `create(ListRequestSchema)` to create a new message.
  */
 export const ListRequestSchema: GenMessage<ListRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 20);
+  messageDesc(file_blit, 21);
 
 /**
  * @generated from message blit.v2.ListResponse
@@ -802,7 +845,7 @@ export type ListResponse = Message<"blit.v2.ListResponse"> & {
  * Use `create(ListResponseSchema)` to create a new message.
  */
 export const ListResponseSchema: GenMessage<ListResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 21);
+  messageDesc(file_blit, 22);
 
 /**
  * @generated from message blit.v2.PurgeRequest
@@ -836,7 +879,7 @@ export type PurgeRequest = Message<"blit.v2.PurgeRequest"> & {
  * Use `create(PurgeRequestSchema)` to create a new message.
  */
 export const PurgeRequestSchema: GenMessage<PurgeRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 22);
+  messageDesc(file_blit, 23);
 
 /**
  * @generated from message blit.v2.PurgeResponse
@@ -858,7 +901,7 @@ export type PurgeResponse = Message<"blit.v2.PurgeResponse"> & {
  * Use `create(PurgeResponseSchema)` to create a new message.
  */
 export const PurgeResponseSchema: GenMessage<PurgeResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 23);
+  messageDesc(file_blit, 24);
 
 /**
  * @generated from message blit.v2.ListModulesRequest
@@ -871,7 +914,7 @@ export type ListModulesRequest = Message<"blit.v2.ListModulesRequest"> & {
  * Use `create(ListModulesRequestSchema)` to create a new message.
  */
 export const ListModulesRequestSchema: GenMessage<ListModulesRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 24);
+  messageDesc(file_blit, 25);
 
 /**
  * @generated from message blit.v2.ModuleInfo
@@ -905,7 +948,7 @@ export type ModuleInfo = Message<"blit.v2.ModuleInfo"> & {
  * Use `create(ModuleInfoSchema)` to create a new message.
  */
 export const ModuleInfoSchema: GenMessage<ModuleInfo> = /*@__PURE__*/
-  messageDesc(file_blit, 25);
+  messageDesc(file_blit, 26);
 
 /**
  * @generated from message blit.v2.ListModulesResponse
@@ -922,7 +965,7 @@ export type ListModulesResponse = Message<"blit.v2.ListModulesResponse"> & {
  * Use `create(ListModulesResponseSchema)` to create a new message.
  */
 export const ListModulesResponseSchema: GenMessage<ListModulesResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 26);
+  messageDesc(file_blit, 27);
 
 /**
  * @generated from enum blit.v2.EntryKind
