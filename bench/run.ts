@@ -1,6 +1,6 @@
 // `deno task bench`: the throughput benchmark against rsync (writes
 // bench/RESULTS.md; its flags pass through, e.g. `--runs 5` or `--quick`),
-// then the local-copy, daemon-memory and tree-size memory benchmarks.
+// then the local-copy, daemon-memory, tree-size memory and resume benchmarks.
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -10,6 +10,7 @@ const benches: { file: string; args: string[] }[] = [
   { file: "local_small_files.ts", args: [] },
   { file: "daemon_memory.ts", args: [] },
   { file: "tree_memory.ts", args: [] },
+  { file: "resume.ts", args: [] },
 ];
 
 let failed = 0;
