@@ -95,6 +95,7 @@ for (
       // Slowed down, so the cut lands mid-way whatever the machine.
       const client = spawnCli([
         "push",
+        ...extra,
         "--retries",
         "0",
         "--bwlimit",
@@ -123,12 +124,14 @@ for (
       assertEquals(sizeOf(partial), kept);
       const rerun = await runCli([
         "push",
+        ...extra,
         "--json",
         `${work}/big.bin`,
         `${daemon.url}/m/`,
       ], { env });
       assertEquals(rerun.code, 0, rerun.stderr);
       const summary = JSON.parse(rerun.stdout);
+      assertEquals(summary.transport, how === "TCP" ? "tcp" : "grpc");
       assertEquals(summary.files_transferred, 1);
       assertEquals(summary.bytes_transferred, SIZE);
       // Every whole block the crash left is kept: only the rest was sent.
@@ -161,6 +164,7 @@ for (
     try {
       const client = spawnCli([
         "pull",
+        ...extra,
         "--retries",
         "0",
         "--bwlimit",
@@ -190,12 +194,14 @@ for (
 
       const rerun = await runCli([
         "pull",
+        ...extra,
         "--json",
         `${daemon.url}/m/big.bin`,
         `${out}/`,
       ], { env });
       assertEquals(rerun.code, 0, rerun.stderr);
       const summary = JSON.parse(rerun.stdout);
+      assertEquals(summary.transport, how === "TCP" ? "tcp" : "grpc");
       assertEquals(summary.bytes_transferred, SIZE);
       assertEquals(
         summary.bytes_resumed,
