@@ -39,6 +39,7 @@ import {
   encodeEnd,
   encodeFileHeader,
   encodeHash,
+  encodeResume,
   FrameDecoder,
 } from "../lib/wire/frame_codec.ts";
 import { sendFrames } from "../lib/wire/frame_io.ts";
@@ -766,6 +767,45 @@ Deno.test("a body whose content hash does not match fails the push with DATA_LOS
         "big.bin arrived corrupted (its content hash does not match); it was not written",
     });
     assertEquals(Deno.readDirSync(module).toArray(), []);
+  });
+});
+
+Deno.test("a resume frame for a copy the daemon never offered, or through a planted link, is refused and writes nothing", async () => {
+  await withDaemon(async ({ work, src, module, client }) => {
+    const size = 32 << 20;
+    Deno.writeFileSync(`${src}/big.bin`, new Uint8Array(size));
+    // A link planted under the partial copy's name, to a file outside.
+    Deno.writeFileSync(`${work}/outside`, new Uint8Array(4 << 20).fill(9));
+    Deno.symlinkSync(`${work}/outside`, `${module}/.big.bin.blit-partial.tmp`);
+    const manifest = await manifestOf(src);
+    const { call, conn } = await rawTcpPush(client, manifest);
+    // "Keep your first two blocks": the daemon offered none.
+    await conn.write(
+      encodeResume(manifest[0], {
+        blockSize: 4 << 20,
+        blocks: 2,
+        bitmap: new Uint8Array([3]),
+      }),
+    );
+    await conn.write(encodeEnd());
+    const status = await finishRawPush(call, conn);
+    assertEquals(status.code, 3); // INVALID_ARGUMENT
+    assertMatch(
+      status.details,
+      /big\.bin was resumed, but no partial copy of it was offered/,
+    );
+    assertEquals(
+      Deno.readFileSync(`${work}/outside`),
+      new Uint8Array(4 << 20).fill(9),
+    );
+    // Nothing written: the planted link is all there is, untouched.
+    assertEquals(Deno.readDirSync(module).toArray().map((e) => e.name), [
+      ".big.bin.blit-partial.tmp",
+    ]);
+    assertEquals(
+      Deno.readLinkSync(`${module}/.big.bin.blit-partial.tmp`),
+      `${work}/outside`,
+    );
   });
 });
 
