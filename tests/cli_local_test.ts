@@ -195,6 +195,12 @@ Deno.test("blit: usage errors exit 2, runtime errors exit 1, one error line", as
     [["push", "blit://h/m", "blit://h/n"], 2, /push takes LOCAL REMOTE/],
     [["copy", "blit://h/m", "blit://h/n"], 2, /not supported/],
     [["copy", "--streams", "abc", "a", "b"], 2, /--streams must be an integer/],
+    [
+      ["push", "--bwlimit", "fast", "a", "blit://h/m"],
+      2,
+      /^blit: error: --bwlimit must be a rate in bytes per second like 10M or 500K, got "fast"\n$/,
+    ],
+    [["push", "--bwlimit", "0", "a", "blit://h/m"], 2, /--bwlimit must be/],
   ];
   for (const [args, code, pattern] of cases) {
     const r = await runCli(args, { env });
