@@ -337,3 +337,25 @@ export async function scratch(size = "8g"): Promise<
     "the benchmark needs a tmpfs outside /dev: run it as root (it mounts one) or set BLIT_BENCH_DIR to one (mount -t tmpfs tmpfs DIR)",
   );
 }
+
+/**
+ * Puts `section` (a markdown section starting with `## title`) into
+ * bench/RESULTS.md: in place of the one with that title, else at the end.
+ */
+export function writeResultsSection(title: string, section: string): void {
+  const results = join(repo, "bench", "RESULTS.md");
+  let text = "";
+  try {
+    text = Deno.readTextFileSync(results);
+  } catch {
+    text = "# Benchmark results\n\n";
+  }
+  const at = text.indexOf(`## ${title}`);
+  if (at >= 0) {
+    const next = text.indexOf("\n## ", at + 1);
+    text = text.slice(0, at) + section +
+      (next >= 0 ? text.slice(next + 1) : "");
+  } else text = text.trimEnd() + "\n\n" + section;
+  Deno.writeTextFileSync(results, text);
+  console.log(`wrote ${results}`);
+}

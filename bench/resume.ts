@@ -17,6 +17,7 @@ import {
   startBlitDaemon,
   timed,
   writeBig,
+  writeResultsSection,
 } from "./_measure.ts";
 import { V8_FLAGS } from "../lib/daemon/sandbox.ts";
 
@@ -199,17 +200,4 @@ const section = [
   ...rows,
   "",
 ].join("\n");
-const results = new URL("./RESULTS.md", import.meta.url);
-let text = "";
-try {
-  text = Deno.readTextFileSync(results);
-} catch {
-  text = "# Benchmark results\n\n";
-}
-const at = text.indexOf("## Resume after a crash");
-if (at >= 0) {
-  const next = text.indexOf("\n## ", at + 1);
-  text = text.slice(0, at) + section + (next >= 0 ? text.slice(next + 1) : "");
-} else text = text.trimEnd() + "\n\n" + section;
-Deno.writeTextFileSync(results, text);
-console.log(`wrote ${results.pathname}`);
+writeResultsSection("Resume after a crash", section);

@@ -33,6 +33,37 @@ export async function runCli(
   };
 }
 
+/**
+ * Starts `cli.ts` with `args` without waiting for it (to interrupt it);
+ * its output is piped, or discarded with `quiet`.
+ */
+export function spawnCli(
+  args: string[],
+  options: { env?: Record<string, string>; quiet?: boolean } = {},
+): Deno.ChildProcess {
+  const output = options.quiet ? "null" : "piped";
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", join(REPO, "cli.ts"), ...args],
+    env: { NO_COLOR: "1", ...options.env },
+    stdin: "null",
+    stdout: output,
+    stderr: output,
+  }).spawn();
+}
+
+/** Polls `check` every 5 ms for up to `ms`: whether it came true. */
+export async function waitFor(
+  check: () => boolean,
+  ms: number,
+): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (check()) return true;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return false;
+}
+
 /** A daemon started for a test. */
 export interface TestDaemon {
   port: number;

@@ -2,7 +2,14 @@
 // a row streaming 40 MB each over gRPC (Deno 2.9.4-2.9.6 abort grpc-js
 // servers there; we pin 2.9.3 and this catches a regression).
 import { assertEquals, assertMatch } from "./_assert.ts";
-import { runCli, snapshot, startDaemon, tempFiles } from "./_helpers.ts";
+import {
+  runCli,
+  snapshot,
+  spawnCli,
+  startDaemon,
+  tempFiles,
+  waitFor,
+} from "./_helpers.ts";
 
 const env = { BLIT_DISABLE_PERF_HISTORY: "1" };
 
@@ -26,30 +33,6 @@ function randomFile(path: string, bytes: number): void {
   }
 }
 
-async function waitFor(check: () => boolean, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (check()) return true;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  return false;
-}
-
-function spawnCli(args: string[]): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-all",
-      `${new URL("../cli.ts", import.meta.url).pathname}`,
-      ...args,
-    ],
-    env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-}
-
 Deno.test("daemon stopped mid-push: clear error, only a partial copy kept, rerun completes", async () => {
   const work = await Deno.makeTempDir({ prefix: "blit-interrupt-" });
   const module = `${work}/module`;
@@ -64,7 +47,7 @@ Deno.test("daemon stopped mid-push: clear error, only a partial copy kept, rerun
       "--force-grpc-data",
       `${work}/big.bin`,
       `${daemon.url}/m/`,
-    ]);
+    ], { env });
     const sawTemp = await waitFor(() => tempFiles(module).length > 0, 20_000);
     assertEquals(sawTemp, true, "the transfer never started");
     assertEquals(await daemon.stop("SIGTERM"), 0);
@@ -113,7 +96,7 @@ Deno.test("daemon stopped mid-pull: the client keeps only a partial copy", async
       "--force-grpc-data",
       `${daemon.url}/m/big.bin`,
       `${work}/out/`,
-    ]);
+    ], { env });
     const sawTemp = await waitFor(
       () => tempFiles(`${work}/out`).length > 0,
       20_000,
@@ -177,7 +160,7 @@ Deno.test("client interrupted mid-push (TCP and gRPC): the daemon keeps only a p
         ...extra,
         `${work}/big.bin`,
         `${daemon.url}/m/`,
-      ]);
+      ], { env });
       assertEquals(
         await waitFor(() => tempFiles(module).length > 0, 20_000),
         true,

@@ -1,7 +1,7 @@
 // Resume: a big file interrupted mid-way (daemon killed with kill -9,
 // client killed) keeps its verified blocks; the rerun sends only the rest.
 import { assertEquals, assertMatch } from "./_assert.ts";
-import { runCli, tempFiles } from "./_helpers.ts";
+import { runCli, spawnCli, tempFiles, waitFor } from "./_helpers.ts";
 import { crashDaemon, startDaemon } from "./_daemon.ts";
 
 const env = { BLIT_DISABLE_PERF_HISTORY: "1" };
@@ -40,36 +40,12 @@ async function sha256(path: string): Promise<string> {
     .join("");
 }
 
-async function waitFor(check: () => boolean, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (check()) return true;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  return false;
-}
-
 function sizeOf(path: string): number {
   try {
     return Deno.statSync(path).size;
   } catch {
     return 0;
   }
-}
-
-function spawnCli(args: string[]): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-all",
-      new URL("../cli.ts", import.meta.url).pathname,
-      ...args,
-    ],
-    env,
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
 }
 
 function names(dir: string): string[] {
@@ -102,7 +78,7 @@ for (
         "64M",
         `${work}/big.bin`,
         `${daemon.url}/m/`,
-      ]);
+      ], { env, quiet: true });
       assertEquals(
         await waitFor(() => sizeOf(partial) >= CUT_AT, 60_000),
         true,
@@ -171,7 +147,7 @@ for (
         "64M",
         `${daemon.url}/m/big.bin`,
         `${out}/`,
-      ]);
+      ], { env, quiet: true });
       assertEquals(
         await waitFor(() => sizeOf(partial) >= CUT_AT, 60_000),
         true,
@@ -240,7 +216,7 @@ Deno.test("resume: the daemon's start-up sweep removes partial copies older than
       "16M",
       `${work}/big.bin`,
       `${daemon.url}/m/`,
-    ]);
+    ], { env, quiet: true });
     assertEquals(await waitFor(() => sizeOf(partial) >= 8 * MiB, 60_000), true);
     await crashDaemon(daemon); // kill -9, parent and sandboxed child
     client.kill("SIGKILL");
