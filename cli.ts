@@ -25,7 +25,11 @@ import { parseRate } from "./lib/wire/bandwidth.ts";
 import { PathEscapeError } from "./lib/fs/safe_path.ts";
 import {
   appendPerfRecord,
+  clearPerfHistory,
+  type PerfRecord,
   readPerfHistory,
+  type SizeClass,
+  sizeClass,
   stateDir,
 } from "./lib/telemetry/perf_history.ts";
 
@@ -42,7 +46,9 @@ Usage:
   blit list REMOTE              list a remote directory (or one file)
   blit purge REMOTE             delete a remote file or directory tree
   blit modules blit://HOST[:PORT]   list the daemon's modules
-  blit diagnostics perf         show the performance history
+  blit diagnostics perf [REMOTE] [--clear]
+                                performance history, what the predictor would
+                                choose and why; with REMOTE the daemon's too
 
 REMOTE is blit://HOST[:PORT]/MODULE[/PATH] (default port 50051), or blits://...
 for a daemon serving TLS; anything else is a local path.
@@ -62,6 +68,7 @@ Options:
   --secret-file FILE    present the module secret in FILE (else $BLIT_SECRET)
   --tls-ca FILE         trust this CA for blits:// (else $BLIT_TLS_CA, else system roots)
   --yes                 purge without asking
+  --clear               diagnostics perf: empty the local performance history
   -h, --help            this help
   --version             print the version
 
@@ -100,6 +107,7 @@ interface Flags {
   json: boolean;
   progress: boolean;
   yes: boolean;
+  clear: boolean;
   help: boolean;
   version: boolean;
   secretFile?: string;
@@ -129,6 +137,7 @@ function parseFlags(
         progress: { type: "boolean" },
         "no-progress": { type: "boolean", default: false },
         yes: { type: "boolean", short: "y", default: false },
+        clear: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
         version: { type: "boolean", default: false },
         "secret-file": { type: "string" },
@@ -189,6 +198,7 @@ function parseFlags(
       progress: !json && !(v["no-progress"] as boolean) &&
         ((v.progress as boolean | undefined) ?? io.stderrIsTerminal),
       yes: v.yes as boolean,
+      clear: v.clear as boolean,
       help: v.help as boolean,
       version: v.version as boolean,
       secretFile: v["secret-file"] as string | undefined,
@@ -405,6 +415,31 @@ async function runTransfer(plan: TransferPlan): Promise<number> {
       "blit: warning: --force-grpc-data has no effect on a local copy\n",
     );
   }
+  const historyOn = io.env.BLIT_DISABLE_PERF_HISTORY !== "1";
+  const daemon = dstAddr ?? srcAddr;
+  // The predictor's choice (or the flags'), from the local history and
+  // the daemon's snapshot; never fails or stalls a transfer.
+  // Loaded only for remote transfers (gRPC is heavy to load).
+  const tuningLib = daemon && await import("./lib/client/tuning.ts");
+  const tuning = tuningLib && daemon && !flags.dryRun
+    ? await tuningLib.tune(
+      daemon,
+      dstAddr ? "push" : "pull",
+      {
+        streams: flags.streams,
+        forceGrpcData: flags.forceGrpcData,
+      },
+      historyOn ? stateDir(io.env) : undefined,
+      sizeHintOf(dstAddr && src),
+    )
+    : undefined;
+  if (tuning) {
+    if (tuning.warning) options.warn?.(tuning.warning);
+    options.forceGrpcData = tuning.choice.transport === "grpc";
+    options.streams = tuning.choice.transport === "tcp"
+      ? tuning.choice.streams
+      : 0;
+  }
   let result: TransferResult;
   try {
     result = await copy(src, dst, options);
@@ -416,24 +451,30 @@ async function runTransfer(plan: TransferPlan): Promise<number> {
   }
   const elapsed = performance.now() - started;
   const name = op === "copy" && mirror ? "mirror" : op;
-  if (io.env.BLIT_DISABLE_PERF_HISTORY !== "1" && !flags.dryRun) {
-    appendPerfRecord(stateDir(io.env), {
-      timestamp: new Date().toISOString(),
-      op: name,
-      transport: result.transport,
-      streams: result.streams,
-      files: result.filesTransferred,
-      bytes: result.bytesTransferred,
-      handshake_ms: Math.round(result.handshakeMs),
-      manifest_ms: Math.round(result.manifestMs),
-      transfer_ms: Math.round(result.transferMs),
-      retries: result.retries,
-      fallback: result.fallback,
-    });
+  if (historyOn && !flags.dryRun) {
+    const { historyLine, uploadPerf } = await import(
+      "./lib/client/tuning.ts"
+    );
+    const line = historyLine(name, result, elapsed, tuning);
+    appendPerfRecord(stateDir(io.env), line);
+    // The daemon keeps it too (best effort, bounded wait).
+    if (daemon) await uploadPerf(daemon, line);
   }
+  if (tuning) result.predictor = tuning.choice;
   if (flags.json) io.stdout(summaryJson(name, result, elapsed) + "\n");
   else io.stderr(summaryLine(name, result, elapsed, flags.dryRun) + "\n");
   return 0;
+}
+
+/** A single local file's size class, for the predictor (a tree: none). */
+function sizeHintOf(local: string | undefined): SizeClass | undefined {
+  if (!local) return undefined;
+  try {
+    const info = Deno.statSync(local);
+    return info.isFile ? sizeClass(1, info.size) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function formatMtime(ms: number): string {
@@ -552,47 +593,140 @@ async function modules(arg: string, flags: Flags, io: CliIo): Promise<number> {
   return 0;
 }
 
-function diagnostics(positionals: string[], flags: Flags, io: CliIo): number {
+async function diagnostics(
+  positionals: string[],
+  flags: Flags,
+  io: CliIo,
+): Promise<number> {
   if (positionals[0] !== "perf") {
     throw new UsageError("diagnostics takes one topic: perf");
   }
+  if (positionals.length > 2) {
+    throw new UsageError(
+      "diagnostics perf takes at most one address, blit://HOST[:PORT][/MODULE]",
+    );
+  }
+  const address = positionals[1] === undefined
+    ? undefined
+    : remoteArg(positionals[1], flags, io, { moduleRequired: false });
   const dir = stateDir(io.env);
+  const enabled = io.env.BLIT_DISABLE_PERF_HISTORY !== "1";
+  if (flags.clear) {
+    const runs = readPerfHistory(dir).length;
+    clearPerfHistory(dir);
+    io.stdout(
+      `cleared the performance history (${
+        plural(runs, "run")
+      }): ${dir}/perf_history.jsonl\n`,
+    );
+    return 0;
+  }
   const records = readPerfHistory(dir);
+  const { predict } = await import("./lib/telemetry/predictor.ts");
+  const last = records.findLast((r) => r.remote !== null);
+  const route = address
+    ? hostPort(address.host, address.port)
+    : last?.remote ?? undefined;
+  const op = (last?.direction ?? last?.op) === "pull" ? "pull" : "push";
+  const prediction = route ? predict({ records, route, op }) : {
+    choice: {
+      transport: "tcp" as const,
+      streams: 1,
+      reason: "no remote transfer in the history: the default",
+    },
+  };
+  const remote = address &&
+    await (await import("./lib/client/remote.ts")).fetchPerfSnapshot(address);
+  if (address && !remote) {
+    throw new CliError(
+      `the daemon at ${
+        hostPort(address.host, address.port)
+      } did not send its performance snapshot`,
+    );
+  }
   if (flags.json) {
-    io.stdout(JSON.stringify(records) + "\n");
+    io.stdout(
+      JSON.stringify({
+        enabled,
+        runs: records,
+        predictor: prediction.choice,
+        ...(remote
+          ? {
+            remote: {
+              enabled: remote.enabled,
+              runs: remote.runs,
+              last_self_check: remote.lastSelfCheck ?? null,
+            },
+          }
+          : {}),
+      }) + "\n",
+    );
     return 0;
   }
   io.stdout(
-    `performance history: ${dir}/perf_history.jsonl (${records.length} transfers)\n`,
+    `performance history: ${
+      enabled ? "on" : "off (BLIT_DISABLE_PERF_HISTORY=1)"
+    }, ${dir}/perf_history.jsonl (${plural(records.length, "run")})\n`,
   );
   const groups = new Map<string, { n: number; bytes: number; ms: number }>();
   for (const r of records) {
-    const key = `${r.op} over ${r.transport}`;
+    const key = `${r.remote ?? "local"} ${r.direction ?? r.op} ${
+      r.size_class ?? sizeClass(r.files, r.bytes)
+    } over ${r.transport}`;
     const g = groups.get(key) ?? { n: 0, bytes: 0, ms: 0 };
     g.n++;
     g.bytes += r.bytes;
-    g.ms += r.transfer_ms;
+    g.ms += r.duration_ms;
     groups.set(key, g);
   }
+  if (groups.size > 0) io.stdout("by route:\n");
   for (const [key, g] of groups) {
     const rate = g.ms > 0 ? `${formatBytes(g.bytes / (g.ms / 1000))}/s` : "-";
     io.stdout(
-      `  ${key}: ${g.n} runs, ${formatBytes(g.bytes)}, average ${rate}\n`,
+      `  ${key}: ${plural(g.n, "run")}, ${formatBytes(g.bytes)}, ${rate}\n`,
     );
   }
-  for (const r of records.slice(-10)) {
-    io.stdout(
-      `  ${r.timestamp} ${r.op} ${r.transport}${
-        r.fallback ? " (fallback)" : ""
-      } ${r.files} files ${formatBytes(r.bytes)} in ${
-        r.handshake_ms + r.manifest_ms + r.transfer_ms
-      } ms\n`,
-    );
-  }
+  if (records.length > 0) io.stdout("recent runs:\n");
+  for (const r of records.slice(-10)) io.stdout(`  ${runLine(r)}\n`);
   io.stdout(
-    "predictor: not built yet; transfers use the TCP data plane with 1 stream unless --force-grpc-data\n",
+    `predictor${
+      route ? ` (${route}, ${op})` : ""
+    }: ${prediction.choice.transport}, ${
+      plural(prediction.choice.streams, "stream")
+    }: ${prediction.choice.reason}\n`,
   );
+  if (prediction.stale) io.stderr(`blit: warning: ${prediction.stale}\n`);
+  if (remote) {
+    io.stdout(
+      `daemon ${hostPort(address!.host, address!.port)}: history ${
+        remote.enabled ? "on" : "off"
+      }, ${plural(remote.runs.length, "run")}\n`,
+    );
+    for (const r of remote.runs.slice(-10)) io.stdout(`  ${runLine(r)}\n`);
+    const check = remote.lastSelfCheck;
+    io.stdout(
+      check
+        ? `  last self-check ${check.ts}: ${
+          check.skipped
+            ? `skipped, ${check.skipped}`
+            : `handshake ${check.handshake_probe_ms} ms, disk write ${check.disk_write_mib_s} MiB/s, read ${check.disk_read_mib_s} MiB/s`
+        }\n`
+        : "  no self-check yet\n",
+    );
+  }
   return 0;
+}
+
+function plural(n: number, word: string): string {
+  return `${n.toLocaleString("en")} ${word}${n === 1 ? "" : "s"}`;
+}
+
+function runLine(r: PerfRecord): string {
+  return `${r.ts} ${r.op} ${r.transport}${r.fallback ? " (fallback)" : ""} ${
+    plural(r.streams, "stream")
+  } ${plural(r.files, "file")} ${formatBytes(r.bytes)} in ${r.duration_ms} ms${
+    r.remote ? ` (${r.source === "client" ? "client " : ""}${r.remote})` : ""
+  }`;
 }
 
 function describe(error: unknown): string {
@@ -660,8 +794,8 @@ export async function main(
         expectArgs(command, rest, 1, "blit://HOST[:PORT]");
         return await modules(rest[0], flags, io);
       case "diagnostics":
-        expectArgs(command, rest, 1, "a topic (perf)");
-        return diagnostics(rest, flags, io);
+        if (rest.length < 1) expectArgs(command, rest, 1, "a topic (perf)");
+        return await diagnostics(rest, flags, io);
       default:
         throw new UsageError(
           `unknown command ${JSON.stringify(command)} (see blit --help)`,

@@ -15,6 +15,9 @@ import {
   ListRequestSchema,
   type ListResponse,
   NeedCompleteSchema,
+  type PerfRun,
+  PerfSnapshotRequestSchema,
+  type PerfSnapshotResponse,
   PullDoneSchema,
   PullHeaderSchema,
   PurgeRequestSchema,
@@ -26,6 +29,8 @@ import {
   TransferOptionsSchema,
   Transport,
   UploadCompleteSchema,
+  UploadPerfRequestSchema,
+  type UploadPerfResponse,
 } from "../rpc/service.ts";
 import {
   chunkToFileData,
@@ -33,7 +38,10 @@ import {
   manifestStream,
   NeedBatch,
   offersOf,
+  recordToRun,
+  runToRecord,
 } from "../rpc/convert.ts";
+import type { PerfRecord } from "../telemetry/perf_history.ts";
 import {
   ACK_EVERY_BYTES,
   acknowledgements,
@@ -945,5 +953,116 @@ export async function listModules(
     throw await remoteFailure(error, address);
   } finally {
     client.close();
+  }
+}
+
+/** The daemon's performance snapshot for a module (see `PerfSnapshot`). */
+export interface RemoteSnapshot {
+  /** Whether the daemon keeps a history. */
+  enabled: boolean;
+  /** Its recent runs for the module, oldest first. */
+  runs: PerfRecord[];
+  /** Its last self-check, if any. */
+  lastSelfCheck?: PerfRecord;
+}
+
+/** Runs `fn` on a fresh connection, giving up after `timeoutMs`. */
+async function quickCall<T>(
+  address: RemoteAddress,
+  timeoutMs: number,
+  fn: (client: Client, deadline: Date) => Promise<T>,
+): Promise<T> {
+  const deadline = new Date(Date.now() + timeoutMs);
+  const client = await connect(address, { timeoutMs });
+  try {
+    return await fn(client, deadline);
+  } finally {
+    client.close();
+  }
+}
+
+function unaryBy<Req, Res>(
+  client: Client,
+  method: string,
+  request: Req,
+  deadline: Date,
+): Promise<Res> {
+  return new Promise<Res>((resolve, reject) => {
+    client[method](
+      request,
+      { deadline },
+      (error: unknown, response: Res) =>
+        error ? reject(error) : resolve(response),
+    );
+  });
+}
+
+/**
+ * The daemon's performance snapshot for `address.module`, or undefined
+ * when it can't be had within `timeoutMs` (an older daemon, no access, a
+ * slow link): the predictor then does without.
+ *
+ * @example
+ * ```ts ignore
+ * import { fetchPerfSnapshot } from "./remote.ts";
+ * import { parseRemote } from "./address.ts";
+ * console.log(await fetchPerfSnapshot(parseRemote("blit://127.0.0.1/default")));
+ * ```
+ */
+export async function fetchPerfSnapshot(
+  address: RemoteAddress,
+  timeoutMs = 1500,
+): Promise<RemoteSnapshot | undefined> {
+  try {
+    return await quickCall(address, timeoutMs, async (client, deadline) => {
+      const response = await unaryBy<unknown, PerfSnapshotResponse>(
+        client,
+        "perfSnapshot",
+        create(PerfSnapshotRequestSchema, { module: address.module }),
+        deadline,
+      );
+      const read = (run: PerfRun) =>
+        runToRecord(run, { now: Date.parse(run.ts) });
+      const check = response.lastSelfCheck && read(response.lastSelfCheck);
+      return {
+        enabled: response.enabled,
+        runs: response.runs.map(read).filter((r) => r !== undefined),
+        ...(check ? { lastSelfCheck: check } : {}),
+      };
+    });
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Uploads a run summary to the daemon's history for `address.module`;
+ * whether it was recorded. Never throws; gives up after `timeoutMs`.
+ *
+ * @example
+ * ```ts ignore
+ * import { uploadPerf } from "./remote.ts";
+ * ```
+ */
+export async function uploadPerf(
+  address: RemoteAddress,
+  record: PerfRecord,
+  timeoutMs = 1500,
+): Promise<boolean> {
+  try {
+    return await quickCall(address, timeoutMs, async (client, deadline) => {
+      const response = await unaryBy<unknown, UploadPerfResponse>(
+        client,
+        "uploadPerf",
+        create(UploadPerfRequestSchema, {
+          module: address.module,
+          run: recordToRun(record),
+        }),
+        deadline,
+      );
+      return response.recorded;
+    });
+  } catch {
+    return false;
   }
 }

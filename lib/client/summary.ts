@@ -26,6 +26,8 @@ export interface TransferResult extends TransferStats {
    * delivered that were verified and kept instead of sent again.
    */
   bytesResumed?: number;
+  /** What the predictor chose for a remote transfer, and why. */
+  predictor?: { transport: "tcp" | "grpc"; streams: number; reason: string };
 }
 
 /**
@@ -54,6 +56,7 @@ export function summaryJson(
     streams: result.streams,
     fallback: result.fallback,
     duration_ms: Math.round(durationMs),
+    ...(result.predictor ? { predictor: result.predictor } : {}),
   });
 }
 

@@ -25,7 +25,7 @@ import type { NativeStat } from "../fs/native_stat.ts";
 import type { DaemonConfig, ModuleConfig } from "./config.ts";
 import type { SymlinkMaker } from "./link_broker.ts";
 import { type Admission, BusyError, type Ticket } from "./admission.ts";
-import type { PerfRecord } from "../telemetry/perf_history.ts";
+import { type PerfRecord, sizeClass } from "../telemetry/perf_history.ts";
 import { ModuleNotFoundError, ServiceError, toStatus } from "./errors.ts";
 import { AuthGuard, SECRET_METADATA } from "./auth.ts";
 import { allows } from "./allow.ts";
@@ -55,6 +55,10 @@ export interface ServiceContext {
   makeSymlink?: SymlinkMaker;
   /** Appends a line to the daemon's performance history. */
   record?: (record: PerfRecord) => void;
+  /** Told when a transfer call starts (the self-check's idle clock). */
+  onCall?: () => void;
+  /** The daemon's performance history; none when it keeps none. */
+  history?: { dir: string; append(record: PerfRecord): void };
   /** Session slots and memory budgets. */
   admission: Admission;
   /** Peers ("HOST:PORT") whose connection arrived over a connection cap. */
@@ -427,14 +431,20 @@ export function perfRecord(
   result: { files: number; bytes: number },
   t0: number,
   tManifest: number,
+  where: { module: string; peer: string },
 ): PerfRecord {
   return {
-    timestamp: new Date().toISOString(),
+    ts: new Date().toISOString(),
     op,
     transport: data.transport === Transport.TCP ? "tcp" : "grpc",
     streams: data.streams,
     files: result.files,
     bytes: result.bytes,
+    duration_ms: Math.round(performance.now() - t0),
+    remote: where.peer,
+    source: "daemon",
+    module: where.module,
+    size_class: sizeClass(result.files, result.bytes),
     handshake_ms: 0,
     manifest_ms: Math.round(tManifest - t0),
     transfer_ms: Math.round(performance.now() - tManifest),

@@ -123,6 +123,11 @@ export interface DaemonConfig {
    */
   zeroCopy: boolean;
   stateDir: string | null;
+  /**
+   * Seconds without a call before the daemon checks itself (handshake,
+   * disk probe) and records it in its history. Default: 86400.
+   */
+  selfCheckInterval: number;
   modules: ModuleConfig[];
   limits: DaemonLimits;
   /** The config file, when one was read. */
@@ -159,6 +164,7 @@ const TOP_KEYS = new Set([
   "forceGrpcData",
   "zeroCopy",
   "stateDir",
+  "selfCheckInterval",
   "modules",
   "limits",
   "tls",
@@ -297,6 +303,7 @@ export function parseConfig(text: string, file: string): DaemonConfig {
     forceGrpcData: false,
     zeroCopy: false,
     stateDir: null,
+    selfCheckInterval: 86400,
     modules: [],
     limits: { ...DEFAULT_LIMITS },
     configFile: file,
@@ -372,6 +379,17 @@ export function parseConfig(text: string, file: string): DaemonConfig {
         else if (typeof value === "string" && value.startsWith("/")) {
           config.stateDir = value;
         } else throw new ConfigError(`${at}: must be an absolute path or null`);
+        break;
+      case "selfCheckInterval":
+        if (
+          typeof value !== "number" || !Number.isInteger(value) || value < 1 ||
+          value > 365 * 86400
+        ) {
+          throw new ConfigError(
+            `${at}: must be a whole number of seconds from 1 to 31536000`,
+          );
+        }
+        config.selfCheckInterval = value;
         break;
       case "modules":
         if (valueNode?.type !== "object") {

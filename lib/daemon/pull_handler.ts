@@ -27,6 +27,7 @@ import { ServiceError } from "./errors.ts";
 import {
   baseName,
   CallGuard,
+  clientOf,
   failCall,
   moduleRoot,
   NEED_COST,
@@ -239,7 +240,12 @@ export async function handlePull(
       }),
     );
     call.end();
-    ctx.record?.(perfRecord("pull", data, result, t0, tManifest));
+    ctx.record?.(
+      perfRecord("pull", data, result, t0, tManifest, {
+        module: source.module.name,
+        peer: clientOf(call),
+      }),
+    );
   } catch (error) {
     guard.stop(error instanceof Error ? error : new Error(String(error)));
     failCall(call, error, ctx);

@@ -32,6 +32,7 @@ import {
   baseName,
   BATCH,
   CallGuard,
+  clientOf,
   failCall,
   MAX_MANIFEST_ENTRIES,
   moduleRoot,
@@ -324,7 +325,12 @@ export async function handlePush(
       }),
     );
     call.end();
-    ctx.record?.(perfRecord("push", data, result, t0, tManifest));
+    ctx.record?.(
+      perfRecord("push", data, result, t0, tManifest, {
+        module: target.module.name,
+        peer: clientOf(call),
+      }),
+    );
   } catch (error) {
     guard.stop(error instanceof Error ? error : new Error(String(error)));
     // A failed session leaves no temp files behind where it can reach.

@@ -59,6 +59,8 @@ export function sandboxFlags(config: DaemonConfig, stateDir: string): string[] {
     `--allow-write=${write.join(",")}`,
     `--allow-net=${bracketHost(config.bind)}`,
     `--allow-env=${ENV_ALLOW.join(",")}`,
+    // The idle self-check looks at the load average.
+    "--allow-sys=loadavg",
     V8_FLAGS,
   ];
   if (config.zeroCopy) flags.push("--allow-ffi");

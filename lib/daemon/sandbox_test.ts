@@ -11,6 +11,7 @@ Deno.test("sandboxFlags: read/write scoped to modules and state, net to the bind
     forceGrpcData: false,
     zeroCopy: false,
     stateDir: null,
+    selfCheckInterval: 86400,
     configFile: "/etc/blit.jsonc",
     limits: { ...DEFAULT_LIMITS },
     modules: [
@@ -36,6 +37,7 @@ Deno.test("sandboxFlags: read/write scoped to modules and state, net to the bind
     "--allow-write=/srv/rw,/var/lib/blit",
     "--allow-net=[::1]",
     "--allow-env=GRPC_*,grpc_*,NODE_*,BLIT_DAEMON_*,BLIT_DISABLE_PERF_HISTORY",
+    "--allow-sys=loadavg",
     V8_FLAGS,
   ]);
   // The `blit` and `daemon` tasks run with the same heap settings.

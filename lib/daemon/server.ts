@@ -14,9 +14,11 @@ import { serveControlPlane } from "./control_listener.ts";
 import { TempJournal } from "./temp_journal.ts";
 import type { SymlinkMaker } from "./link_broker.ts";
 import {
-  appendPerfRecord,
-  type PerfRecord,
-} from "../telemetry/perf_history.ts";
+  daemonHistory,
+  perfSnapshotHandler,
+  SelfCheck,
+  uploadPerfHandler,
+} from "./perf.ts";
 import { toStatus } from "./errors.ts";
 import {
   checkConnection,
@@ -98,10 +100,14 @@ function grpcServer(ctx: ServiceContext): grpc.Server {
   });
   widenFlowControl(server);
   server.addService(blitService, {
-    push: (call: Parameters<typeof handlePush>[0]) =>
-      void handlePush(call, ctx),
-    pull: (call: Parameters<typeof handlePull>[0]) =>
-      void handlePull(call, ctx),
+    push: (call: Parameters<typeof handlePush>[0]) => {
+      ctx.onCall?.();
+      void handlePush(call, ctx);
+    },
+    pull: (call: Parameters<typeof handlePull>[0]) => {
+      ctx.onCall?.();
+      void handlePull(call, ctx);
+    },
     list: (call: Parameters<typeof handleList>[0]) =>
       void handleList(call, ctx),
     purge: (
@@ -119,6 +125,8 @@ function grpcServer(ctx: ServiceContext): grpc.Server {
         callback(toStatus(error));
       }
     },
+    perfSnapshot: perfSnapshotHandler(ctx),
+    uploadPerf: uploadPerfHandler(ctx),
   });
   return server;
 }
@@ -166,12 +174,16 @@ export async function startDaemon(
     maxPerAddress: limits.maxConnectionsPerClient,
     tls: config.tls,
   });
-  const record = stateDir && Deno.env.get("BLIT_DISABLE_PERF_HISTORY") !== "1"
-    ? (r: PerfRecord) => void appendPerfRecord(stateDir, r)
+  const history = stateDir && Deno.env.get("BLIT_DISABLE_PERF_HISTORY") !== "1"
+    ? daemonHistory(stateDir)
     : undefined;
   const refusedPeers = new Set<string>();
+  // Made once the control port is known; calls touch its idle clock.
+  const idle: { check?: SelfCheck } = {};
   const ctx: ServiceContext = {
-    record,
+    record: history?.append,
+    history,
+    onCall: () => idle.check?.touch(),
     config,
     dataPlane,
     zeroCopy: config.zeroCopy ? loadZeroCopy() : undefined,
@@ -202,6 +214,16 @@ export async function startDaemon(
     throw error;
   }
   await Promise.resolve();
+  // The idle self-check: only with a history to record it in.
+  idle.check = history
+    ? new SelfCheck({
+      intervalSeconds: config.selfCheckInterval,
+      history,
+      hostname: config.bind,
+      port: control.port,
+      busy: () => ctx.admission.sessions > 0,
+    })
+    : undefined;
   let stopped = false;
   return {
     address: config.bind,
@@ -211,6 +233,7 @@ export async function startDaemon(
     stop() {
       if (stopped) return Promise.resolve();
       stopped = true;
+      idle.check?.stop();
       control.close();
       dataPlane?.close();
       // In-flight transfers are cut, not awaited: their temp files go,

@@ -20,6 +20,8 @@ import {
   ManifestBatchSchema,
   type ManifestComplete,
   ManifestCompleteSchema,
+  type PerfRun,
+  PerfRunSchema,
   ResumeKeptSchema,
   ResumeOfferSchema,
 } from "./gen/blit_pb.ts";
@@ -29,6 +31,7 @@ import {
   type ResumeOffer,
 } from "../fs/resume.ts";
 import { FrameProtocolError } from "../wire/frame_codec.ts";
+import type { PerfRecord } from "../telemetry/perf_history.ts";
 
 /** Longest symlink target accepted from a peer, in characters. */
 export const MAX_LINK_TARGET = 4096;
@@ -446,4 +449,117 @@ export function offersOf(list: FileList): Map<string, ResumeOffer> {
     });
   }
   return offers;
+}
+
+/**
+ * A history line as the `PerfRun` message (snapshots and uploads).
+ *
+ * @example
+ * ```ts
+ * import { recordToRun } from "./convert.ts";
+ * const run = recordToRun({ ts: "2026-01-01T00:00:00.000Z", op: "push", transport: "tcp", streams: 1, files: 2, bytes: 3, duration_ms: 4, remote: null, handshake_ms: 0, manifest_ms: 0, transfer_ms: 4, retries: 0, fallback: false });
+ * if (run.bytes !== 3n || run.remote !== "") throw new Error("example failed");
+ * ```
+ */
+export function recordToRun(record: PerfRecord): PerfRun {
+  const whole = (n: number | undefined) => BigInt(Math.round(n ?? 0));
+  return create(PerfRunSchema, {
+    ts: record.ts,
+    op: record.op,
+    transport: record.transport,
+    streams: record.streams,
+    files: whole(record.files),
+    bytes: whole(record.bytes),
+    durationMs: whole(record.duration_ms),
+    remote: record.remote ?? "",
+    fallback: record.fallback,
+    source: record.source ?? "",
+    sizeClass: record.size_class ?? "",
+    handshakeMs: whole(record.handshake_ms),
+    manifestMs: whole(record.manifest_ms),
+    transferMs: whole(record.transfer_ms),
+    retries: record.retries,
+    skipped: record.skipped ?? "",
+    handshakeProbeMs: record.handshake_probe_ms ?? 0,
+    diskWriteMibS: record.disk_write_mib_s ?? 0,
+    diskReadMibS: record.disk_read_mib_s ?? 0,
+  });
+}
+
+/** Operations a history line may name. */
+const RUN_OPS = new Set(["push", "pull", "copy", "mirror", "self_check"]);
+const RUN_TRANSPORTS = new Set(["tcp", "grpc", "local", "none"]);
+const SIZE_CLASSES = new Set(["", "small", "medium", "large"]);
+
+/**
+ * A `PerfRun` from a peer as a history line, checked field by field; or
+ * undefined when any field is out of bounds (an unknown op or transport,
+ * a time that is not an ISO date within a day of now, counts past 2^53,
+ * more than 16 streams, a duration over a week, text over 64 bytes).
+ * Only the schema's fields come through.
+ *
+ * @example
+ * ```ts
+ * import { recordToRun, runToRecord } from "./convert.ts";
+ * const r = { ts: new Date().toISOString(), op: "push", transport: "tcp" as const, streams: 1, files: 2, bytes: 3, duration_ms: 4, remote: "h:1", handshake_ms: 0, manifest_ms: 0, transfer_ms: 4, retries: 0, fallback: false };
+ * if (runToRecord(recordToRun(r))?.bytes !== 3) throw new Error("example failed");
+ * if (runToRecord(recordToRun({ ...r, op: "rm -rf" })) !== undefined) throw new Error("example failed");
+ * ```
+ */
+export function runToRecord(
+  run: PerfRun,
+  options: { now?: number } = {},
+): PerfRecord | undefined {
+  const now = options.now ?? Date.now();
+  const time = Date.parse(run.ts);
+  const count = (n: bigint) =>
+    n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : undefined;
+  const files = count(run.files);
+  const bytes = count(run.bytes);
+  const duration = count(run.durationMs);
+  const parts = [run.handshakeMs, run.manifestMs, run.transferMs].map(count);
+  const short = (text: string) => text.length <= 64;
+  if (
+    !/^\d{4}-\d\d-\d\dT[\d:.]+Z$/.test(run.ts) || !Number.isFinite(time) ||
+    Math.abs(now - time) > 86_400_000 || !RUN_OPS.has(run.op) ||
+    !RUN_TRANSPORTS.has(run.transport) || run.streams > 16 ||
+    files === undefined || bytes === undefined || duration === undefined ||
+    duration > 7 * 86_400_000 || parts.some((p) => p === undefined) ||
+    run.retries > 100 || !short(run.remote) || !short(run.skipped) ||
+    !SIZE_CLASSES.has(run.sizeClass) ||
+    ![run.handshakeProbeMs, run.diskWriteMibS, run.diskReadMibS].every((n) =>
+      Number.isFinite(n) && n >= 0 && n < 1e9
+    )
+  ) return undefined;
+  const record: PerfRecord = {
+    ts: run.ts,
+    op: run.op,
+    transport: run.transport as PerfRecord["transport"],
+    streams: run.streams,
+    files,
+    bytes,
+    duration_ms: duration,
+    remote: run.remote === "" ? null : run.remote,
+    handshake_ms: parts[0]!,
+    manifest_ms: parts[1]!,
+    transfer_ms: parts[2]!,
+    retries: run.retries,
+    fallback: run.fallback,
+  };
+  if (run.sizeClass !== "") {
+    record.size_class = run.sizeClass as PerfRecord["size_class"];
+  }
+  if (run.op === "push" || run.op === "pull") record.direction = run.op;
+  if (run.source === "client" || run.source === "daemon") {
+    record.source = run.source;
+  }
+  if (run.op === "self_check") {
+    if (run.skipped !== "") record.skipped = run.skipped;
+    else {
+      record.handshake_probe_ms = run.handshakeProbeMs;
+      record.disk_write_mib_s = run.diskWriteMibS;
+      record.disk_read_mib_s = run.diskReadMibS;
+    }
+  }
+  return record;
 }

@@ -1,18 +1,78 @@
-// The client's performance history: one JSON line per transfer.
+// Performance history: one JSON line per transfer (client and daemon).
 
-/** One line of `perf_history.jsonl`. */
+/**
+ * One line of `perf_history.jsonl`: a transfer (push, pull, copy, mirror)
+ * or, in a daemon's history, a self-check.
+ */
 export interface PerfRecord {
-  timestamp: string;
+  /** When it ended (ISO time). */
+  ts: string;
+  /** `push`, `pull`, `copy`, `mirror`, or `self_check`. */
   op: string;
-  transport: "tcp" | "grpc" | "local";
+  /** How the bytes went (`none` for a self-check). */
+  transport: "tcp" | "grpc" | "local" | "none";
+  /** Data streams used. */
   streams: number;
+  /** Files (and links) transferred. */
   files: number;
+  /** Content bytes transferred. */
   bytes: number;
+  /** The whole run, milliseconds. */
+  duration_ms: number;
+  /** The other end (`HOST:PORT`), or null for a local copy. */
+  remote: string | null;
+  /** Milliseconds to connect and agree on the transfer. */
   handshake_ms: number;
+  /** Milliseconds to exchange manifest and need list. */
   manifest_ms: number;
+  /** Milliseconds moving bytes. */
   transfer_ms: number;
+  /** Retries after transient failures. */
   retries: number;
+  /** True when the TCP data plane was tried and the bytes went over gRPC. */
   fallback: boolean;
+  /** A remote transfer's direction (copy and mirror go either way). */
+  direction?: "push" | "pull";
+  /** The transfer's size class (see {@linkcode sizeClass}). */
+  size_class?: SizeClass;
+  /** In a daemon's history: who wrote it (`"client"`: uploaded by one). */
+  source?: "client" | "daemon";
+  /** In a daemon's history: the module it concerned. */
+  module?: string;
+  /** A self-check: why it was skipped (high load, low disk space). */
+  skipped?: string;
+  /** A self-check: a TCP handshake with the daemon's own port, ms. */
+  handshake_probe_ms?: number;
+  /** A self-check: writing (and syncing) its disk probe, MiB/s. */
+  disk_write_mib_s?: number;
+  /** A self-check: reading it back, MiB/s. */
+  disk_read_mib_s?: number;
+  /** What the predictor chose for this transfer, and why. */
+  predictor?: { transport: "tcp" | "grpc"; streams: number; reason: string };
+}
+
+/**
+ * Size classes: by the average size of the files moved, which decides
+ * what a transfer is bound by (per-file costs, or bytes).
+ */
+export type SizeClass = "small" | "medium" | "large";
+
+/**
+ * The size class of a transfer of `files` files and `bytes` bytes:
+ * `small` (under 256 KiB a file on average), `medium` (under 16 MiB),
+ * `large`.
+ *
+ * @example
+ * ```ts
+ * import { sizeClass } from "./perf_history.ts";
+ * if (sizeClass(10_000, 40_960_000) !== "small" || sizeClass(1, 1 << 30) !== "large") throw new Error("example failed");
+ * ```
+ */
+export function sizeClass(files: number, bytes: number): SizeClass {
+  const average = bytes / Math.max(1, files);
+  if (average < 256 * 1024) return "small";
+  if (average < 16 * 1024 * 1024) return "medium";
+  return "large";
 }
 
 /** The history file is kept under this size; oldest lines go first. */
@@ -49,7 +109,7 @@ export function stateDir(
  * ```ts
  * import { appendPerfRecord } from "./perf_history.ts";
  * const dir = Deno.makeTempDirSync();
- * appendPerfRecord(dir, { timestamp: "t", op: "push", transport: "tcp", streams: 1, files: 1, bytes: 1, handshake_ms: 0, manifest_ms: 0, transfer_ms: 0, retries: 0, fallback: false });
+ * appendPerfRecord(dir, { ts: "2026-01-01T00:00:00.000Z", op: "push", transport: "tcp", streams: 1, files: 1, bytes: 1, duration_ms: 1, remote: null, handshake_ms: 0, manifest_ms: 0, transfer_ms: 0, retries: 0, fallback: false });
  * if (!(Deno.readTextFileSync(`${dir}/perf_history.jsonl`).endsWith("\n"))) throw new Error("example failed");
  * ```
  */
@@ -89,7 +149,9 @@ export function appendPerfRecord(dir: string, record: PerfRecord): boolean {
 }
 
 /**
- * Reads the history (bad lines are skipped).
+ * Reads the history: lines it cannot read (torn by a crash, or not a
+ * transfer record) are skipped; lines of older versions (`timestamp`, no
+ * `duration_ms`) are read as the current schema.
  *
  * @example
  * ```ts
@@ -108,10 +170,81 @@ export function readPerfHistory(dir: string): PerfRecord[] {
   for (const line of text.split("\n")) {
     if (!line) continue;
     try {
-      records.push(JSON.parse(line));
+      const record = normalizeRecord(JSON.parse(line));
+      if (record) records.push(record);
     } catch {
       // a torn line from a crash; skip it
     }
   }
   return records;
+}
+
+/**
+ * A parsed history line as a record of the current schema, or undefined
+ * when it is not one (missing or ill-typed fields).
+ *
+ * @example
+ * ```ts
+ * import { normalizeRecord } from "./perf_history.ts";
+ * const r = normalizeRecord({ timestamp: "2026-01-01T00:00:00Z", op: "push", transport: "tcp", streams: 1, files: 1, bytes: 5, handshake_ms: 1, manifest_ms: 2, transfer_ms: 3, retries: 0, fallback: false });
+ * if (r?.duration_ms !== 6 || r.remote !== null) throw new Error("example failed");
+ * ```
+ */
+export function normalizeRecord(raw: unknown): PerfRecord | undefined {
+  if (typeof raw !== "object" || raw === null) return undefined;
+  const r = raw as Record<string, unknown>;
+  const num = (v: unknown) =>
+    typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : undefined;
+  const ts = typeof r.ts === "string"
+    ? r.ts
+    : typeof r.timestamp === "string"
+    ? r.timestamp
+    : undefined;
+  if (ts === undefined || Number.isNaN(Date.parse(ts))) return undefined;
+  if (typeof r.op !== "string") return undefined;
+  const transport = r.transport;
+  if (
+    transport !== "tcp" && transport !== "grpc" && transport !== "local" &&
+    transport !== "none"
+  ) return undefined;
+  const handshake = num(r.handshake_ms) ?? 0;
+  const manifest = num(r.manifest_ms) ?? 0;
+  const transfer = num(r.transfer_ms) ?? 0;
+  const record: PerfRecord = {
+    ...(r as unknown as PerfRecord),
+    ts,
+    op: r.op,
+    transport,
+    streams: num(r.streams) ?? 1,
+    files: num(r.files) ?? 0,
+    bytes: num(r.bytes) ?? 0,
+    duration_ms: num(r.duration_ms) ?? handshake + manifest + transfer,
+    remote: typeof r.remote === "string" ? r.remote : null,
+    handshake_ms: handshake,
+    manifest_ms: manifest,
+    transfer_ms: transfer,
+    retries: num(r.retries) ?? 0,
+    fallback: r.fallback === true,
+  };
+  delete (record as unknown as Record<string, unknown>).timestamp;
+  return record;
+}
+
+/**
+ * Empties the history (`blit diagnostics perf --clear`). Returns whether
+ * there was one.
+ *
+ * @example
+ * ```ts
+ * import { clearPerfHistory } from "./perf_history.ts";
+ * if (clearPerfHistory(Deno.makeTempDirSync())) throw new Error("example failed");
+ * ```
+ */
+export function clearPerfHistory(dir: string): boolean {
+  try {
+    Deno.removeSync(`${dir}/perf_history.jsonl`);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -8,12 +8,14 @@ import {
 } from "./perf_history.ts";
 
 const record: PerfRecord = {
-  timestamp: "2026-01-01T00:00:00.000Z",
+  ts: "2026-01-01T00:00:00.000Z",
   op: "push",
   transport: "tcp",
   streams: 1,
   files: 1,
   bytes: 10,
+  duration_ms: 6,
+  remote: "127.0.0.1:50051",
   handshake_ms: 1,
   manifest_ms: 2,
   transfer_ms: 3,

@@ -16,7 +16,7 @@ import type { Message } from "../../deps/protobuf.ts";
  * Describes the file blit.proto.
  */
 export const file_blit: GenFile = /*@__PURE__*/
-  fileDesc("CgpibGl0LnByb3RvEgdibGl0LnYyIo0BCgpGaWxlSGVhZGVyEgwKBHBhdGgYASABKAkSDAoEc2l6ZRgCIAEoBBIQCghtdGltZV9tcxgDIAEoAxIMCgRtb2RlGAQgASgNEiAKBGtpbmQYBSABKA4yEi5ibGl0LnYyLkVudHJ5S2luZBITCgtsaW5rX3RhcmdldBgGIAEoCRIMCgRoYXNoGAcgASgMIm8KD1RyYW5zZmVyT3B0aW9ucxIQCghjaGVja3N1bRgBIAEoCBIPCgdkcnlfcnVuGAIgASgIEhcKD2ZvcmNlX2dycGNfZGF0YRgDIAEoCBIPCgdleGNsdWRlGAQgAygJEg8KB3N0cmVhbXMYBSABKA0ihAEKClB1c2hIZWFkZXISDgoGbW9kdWxlGAEgASgJEhMKC2Rlc3RpbmF0aW9uGAIgASgJEg4KBm1pcnJvchgDIAEoCBIpCgdvcHRpb25zGAQgASgLMhguYmxpdC52Mi5UcmFuc2Zlck9wdGlvbnMSFgoOc291cmNlX2lzX2ZpbGUYBSABKAgiIwoQTWFuaWZlc3RDb21wbGV0ZRIPCgdlbnRyaWVzGAEgASgEIkUKDU1hbmlmZXN0QmF0Y2gSJAoHZW50cmllcxgBIAMoCzITLmJsaXQudjIuRmlsZUhlYWRlchIOCgZwYWNrZWQYAiABKAwijAEKCEZpbGVEYXRhEgwKBHBhdGgYASABKAkSDAoEZGF0YRgCIAEoDBIMCgRsYXN0GAMgASgIEiMKBmhlYWRlchgEIAEoCzITLmJsaXQudjIuRmlsZUhlYWRlchIMCgRoYXNoGAUgASgMEiMKBnJlc3VtZRgGIAEoCzITLmJsaXQudjIuUmVzdW1lS2VwdCJACgpSZXN1bWVLZXB0EhIKCmJsb2NrX3NpemUYASABKA0SDgoGYmxvY2tzGAIgASgNEg4KBmJpdG1hcBgDIAEoDCIQCg5VcGxvYWRDb21wbGV0ZSIYCgdEYXRhQWNrEg0KBWJ5dGVzGAEgASgEIrACChFDbGllbnRQdXNoUmVxdWVzdBIlCgZoZWFkZXIYASABKAsyEy5ibGl0LnYyLlB1c2hIZWFkZXJIABIjCgRmaWxlGAIgASgLMhMuYmxpdC52Mi5GaWxlSGVhZGVySAASNgoRbWFuaWZlc3RfY29tcGxldGUYAyABKAsyGS5ibGl0LnYyLk1hbmlmZXN0Q29tcGxldGVIABImCglmaWxlX2RhdGEYBCABKAsyES5ibGl0LnYyLkZpbGVEYXRhSAASMgoPdXBsb2FkX2NvbXBsZXRlGAUgASgLMhcuYmxpdC52Mi5VcGxvYWRDb21wbGV0ZUgAEjAKDm1hbmlmZXN0X2JhdGNoGAYgASgLMhYuYmxpdC52Mi5NYW5pZmVzdEJhdGNoSABCCQoHcGF5bG9hZCJICgNBY2sSEwoLZGVzdGluYXRpb24YASABKAkSFQoNc291cmNlX2lzX2RpchgCIAEoCBIVCg1zb3VyY2VfZXhpc3RzGAMgASgIIl8KCEZpbGVMaXN0Eg0KBXBhdGhzGAEgAygJEgwKBGxhc3QYAiABKAgSDwoHZGVjaWRlZBgDIAEoBBIlCgdyZXN1bWVzGAQgAygLMhQuYmxpdC52Mi5SZXN1bWVPZmZlciI/CgtSZXN1bWVPZmZlchIMCgRwYXRoGAEgASgJEhIKCmJsb2NrX3NpemUYAiABKA0SDgoGaGFzaGVzGAMgASgMIqoBChdEYXRhVHJhbnNmZXJOZWdvdGlhdGlvbhIlCgl0cmFuc3BvcnQYASABKA4yEi5ibGl0LnYyLlRyYW5zcG9ydBIMCgRob3N0GAIgASgJEgwKBHBvcnQYAyABKA0SDQoFdG9rZW4YBCABKAkSDQoFZmlsZXMYBSABKAQSDQoFYnl0ZXMYBiABKAQSDwoHc3RyZWFtcxgHIAEoDRIOCgZ0b2tlbnMYCCADKAkimAEKC1B1c2hTdW1tYXJ5EhkKEWZpbGVzX3RyYW5zZmVycmVkGAEgASgEEhkKEWJ5dGVzX3RyYW5zZmVycmVkGAIgASgEEhUKDWZpbGVzX2RlbGV0ZWQYAyABKAQSFQoNZmlsZXNfc2tpcHBlZBgEIAEoBBIlCgl0cmFuc3BvcnQYBSABKA4yEi5ibGl0LnYyLlRyYW5zcG9ydCLsAQoSU2VydmVyUHVzaFJlc3BvbnNlEhsKA2FjaxgBIAEoCzIMLmJsaXQudjIuQWNrSAASJgoJZmlsZV9saXN0GAIgASgLMhEuYmxpdC52Mi5GaWxlTGlzdEgAEjcKC25lZ290aWF0aW9uGAMgASgLMiAuYmxpdC52Mi5EYXRhVHJhbnNmZXJOZWdvdGlhdGlvbkgAEicKB3N1bW1hcnkYBCABKAsyFC5ibGl0LnYyLlB1c2hTdW1tYXJ5SAASJAoIZGF0YV9hY2sYBSABKAsyEC5ibGl0LnYyLkRhdGFBY2tIAEIJCgdwYXlsb2FkIlUKClB1bGxIZWFkZXISDgoGbW9kdWxlGAEgASgJEgwKBHBhdGgYAiABKAkSKQoHb3B0aW9ucxgDIAEoCzIYLmJsaXQudjIuVHJhbnNmZXJPcHRpb25zIigKDE5lZWRDb21wbGV0ZRIYChBmYWxsYmFja190b19ncnBjGAEgASgIIgoKCFB1bGxEb25lIuEBChFDbGllbnRQdWxsUmVxdWVzdBIlCgZoZWFkZXIYASABKAsyEy5ibGl0LnYyLlB1bGxIZWFkZXJIABIhCgRuZWVkGAIgASgLMhEuYmxpdC52Mi5GaWxlTGlzdEgAEi4KDW5lZWRfY29tcGxldGUYAyABKAsyFS5ibGl0LnYyLk5lZWRDb21wbGV0ZUgAEiEKBGRvbmUYBCABKAsyES5ibGl0LnYyLlB1bGxEb25lSAASJAoIZGF0YV9hY2sYBSABKAsyEC5ibGl0LnYyLkRhdGFBY2tIAEIJCgdwYXlsb2FkItUCChJTZXJ2ZXJQdWxsUmVzcG9uc2USGwoDYWNrGAEgASgLMgwuYmxpdC52Mi5BY2tIABIjCgRmaWxlGAIgASgLMhMuYmxpdC52Mi5GaWxlSGVhZGVySAASNgoRbWFuaWZlc3RfY29tcGxldGUYAyABKAsyGS5ibGl0LnYyLk1hbmlmZXN0Q29tcGxldGVIABI3CgtuZWdvdGlhdGlvbhgEIAEoCzIgLmJsaXQudjIuRGF0YVRyYW5zZmVyTmVnb3RpYXRpb25IABImCglmaWxlX2RhdGEYBSABKAsyES5ibGl0LnYyLkZpbGVEYXRhSAASJwoHc3VtbWFyeRgGIAEoCzIULmJsaXQudjIuUHVzaFN1bW1hcnlIABIwCg5tYW5pZmVzdF9iYXRjaBgHIAEoCzIWLmJsaXQudjIuTWFuaWZlc3RCYXRjaEgAQgkKB3BheWxvYWQiKwoLTGlzdFJlcXVlc3QSDgoGbW9kdWxlGAEgASgJEgwKBHBhdGgYAiABKAkiSQoMTGlzdFJlc3BvbnNlEiQKB2VudHJpZXMYASADKAsyEy5ibGl0LnYyLkZpbGVIZWFkZXISEwoLcGF0aF9pc19kaXIYAiABKAgiUQoMUHVyZ2VSZXF1ZXN0Eg4KBm1vZHVsZRgBIAEoCRIMCgRwYXRoGAIgASgJEhIKCmFsbG93X3Jvb3QYAyABKAgSDwoHZHJ5X3J1bhgEIAEoCCI8Cg1QdXJnZVJlc3BvbnNlEhUKDWZpbGVzX2RlbGV0ZWQYASABKAQSFAoMZGlyc19kZWxldGVkGAIgASgEIhQKEkxpc3RNb2R1bGVzUmVxdWVzdCJMCgpNb2R1bGVJbmZvEgwKBG5hbWUYASABKAkSDwoHY29tbWVudBgCIAEoCRIRCglyZWFkX29ubHkYAyABKAgSDAoEYXV0aBgEIAEoCCI7ChNMaXN0TW9kdWxlc1Jlc3BvbnNlEiQKB21vZHVsZXMYASADKAsyEy5ibGl0LnYyLk1vZHVsZUluZm8qaAoJRW50cnlLaW5kEhoKFkVOVFJZX0tJTkRfVU5TUEVDSUZJRUQQABITCg9FTlRSWV9LSU5EX0ZJTEUQARISCg5FTlRSWV9LSU5EX0RJUhACEhYKEkVOVFJZX0tJTkRfU1lNTElOSxADKk0KCVRyYW5zcG9ydBIZChVUUkFOU1BPUlRfVU5TUEVDSUZJRUQQABIRCg1UUkFOU1BPUlRfVENQEAESEgoOVFJBTlNQT1JUX0dSUEMQAjLJAgoEQmxpdBJDCgRQdXNoEhouYmxpdC52Mi5DbGllbnRQdXNoUmVxdWVzdBobLmJsaXQudjIuU2VydmVyUHVzaFJlc3BvbnNlKAEwARJDCgRQdWxsEhouYmxpdC52Mi5DbGllbnRQdWxsUmVxdWVzdBobLmJsaXQudjIuU2VydmVyUHVsbFJlc3BvbnNlKAEwARI1CgRMaXN0EhQuYmxpdC52Mi5MaXN0UmVxdWVzdBoVLmJsaXQudjIuTGlzdFJlc3BvbnNlMAESNgoFUHVyZ2USFS5ibGl0LnYyLlB1cmdlUmVxdWVzdBoWLmJsaXQudjIuUHVyZ2VSZXNwb25zZRJICgtMaXN0TW9kdWxlcxIbLmJsaXQudjIuTGlzdE1vZHVsZXNSZXF1ZXN0GhwuYmxpdC52Mi5MaXN0TW9kdWxlc1Jlc3BvbnNlYgZwcm90bzM");
+  fileDesc("CgpibGl0LnByb3RvEgdibGl0LnYyIo0BCgpGaWxlSGVhZGVyEgwKBHBhdGgYASABKAkSDAoEc2l6ZRgCIAEoBBIQCghtdGltZV9tcxgDIAEoAxIMCgRtb2RlGAQgASgNEiAKBGtpbmQYBSABKA4yEi5ibGl0LnYyLkVudHJ5S2luZBITCgtsaW5rX3RhcmdldBgGIAEoCRIMCgRoYXNoGAcgASgMIm8KD1RyYW5zZmVyT3B0aW9ucxIQCghjaGVja3N1bRgBIAEoCBIPCgdkcnlfcnVuGAIgASgIEhcKD2ZvcmNlX2dycGNfZGF0YRgDIAEoCBIPCgdleGNsdWRlGAQgAygJEg8KB3N0cmVhbXMYBSABKA0ihAEKClB1c2hIZWFkZXISDgoGbW9kdWxlGAEgASgJEhMKC2Rlc3RpbmF0aW9uGAIgASgJEg4KBm1pcnJvchgDIAEoCBIpCgdvcHRpb25zGAQgASgLMhguYmxpdC52Mi5UcmFuc2Zlck9wdGlvbnMSFgoOc291cmNlX2lzX2ZpbGUYBSABKAgiIwoQTWFuaWZlc3RDb21wbGV0ZRIPCgdlbnRyaWVzGAEgASgEIkUKDU1hbmlmZXN0QmF0Y2gSJAoHZW50cmllcxgBIAMoCzITLmJsaXQudjIuRmlsZUhlYWRlchIOCgZwYWNrZWQYAiABKAwijAEKCEZpbGVEYXRhEgwKBHBhdGgYASABKAkSDAoEZGF0YRgCIAEoDBIMCgRsYXN0GAMgASgIEiMKBmhlYWRlchgEIAEoCzITLmJsaXQudjIuRmlsZUhlYWRlchIMCgRoYXNoGAUgASgMEiMKBnJlc3VtZRgGIAEoCzITLmJsaXQudjIuUmVzdW1lS2VwdCJACgpSZXN1bWVLZXB0EhIKCmJsb2NrX3NpemUYASABKA0SDgoGYmxvY2tzGAIgASgNEg4KBmJpdG1hcBgDIAEoDCIQCg5VcGxvYWRDb21wbGV0ZSIYCgdEYXRhQWNrEg0KBWJ5dGVzGAEgASgEIrACChFDbGllbnRQdXNoUmVxdWVzdBIlCgZoZWFkZXIYASABKAsyEy5ibGl0LnYyLlB1c2hIZWFkZXJIABIjCgRmaWxlGAIgASgLMhMuYmxpdC52Mi5GaWxlSGVhZGVySAASNgoRbWFuaWZlc3RfY29tcGxldGUYAyABKAsyGS5ibGl0LnYyLk1hbmlmZXN0Q29tcGxldGVIABImCglmaWxlX2RhdGEYBCABKAsyES5ibGl0LnYyLkZpbGVEYXRhSAASMgoPdXBsb2FkX2NvbXBsZXRlGAUgASgLMhcuYmxpdC52Mi5VcGxvYWRDb21wbGV0ZUgAEjAKDm1hbmlmZXN0X2JhdGNoGAYgASgLMhYuYmxpdC52Mi5NYW5pZmVzdEJhdGNoSABCCQoHcGF5bG9hZCJICgNBY2sSEwoLZGVzdGluYXRpb24YASABKAkSFQoNc291cmNlX2lzX2RpchgCIAEoCBIVCg1zb3VyY2VfZXhpc3RzGAMgASgIIl8KCEZpbGVMaXN0Eg0KBXBhdGhzGAEgAygJEgwKBGxhc3QYAiABKAgSDwoHZGVjaWRlZBgDIAEoBBIlCgdyZXN1bWVzGAQgAygLMhQuYmxpdC52Mi5SZXN1bWVPZmZlciI/CgtSZXN1bWVPZmZlchIMCgRwYXRoGAEgASgJEhIKCmJsb2NrX3NpemUYAiABKA0SDgoGaGFzaGVzGAMgASgMIqoBChdEYXRhVHJhbnNmZXJOZWdvdGlhdGlvbhIlCgl0cmFuc3BvcnQYASABKA4yEi5ibGl0LnYyLlRyYW5zcG9ydBIMCgRob3N0GAIgASgJEgwKBHBvcnQYAyABKA0SDQoFdG9rZW4YBCABKAkSDQoFZmlsZXMYBSABKAQSDQoFYnl0ZXMYBiABKAQSDwoHc3RyZWFtcxgHIAEoDRIOCgZ0b2tlbnMYCCADKAkimAEKC1B1c2hTdW1tYXJ5EhkKEWZpbGVzX3RyYW5zZmVycmVkGAEgASgEEhkKEWJ5dGVzX3RyYW5zZmVycmVkGAIgASgEEhUKDWZpbGVzX2RlbGV0ZWQYAyABKAQSFQoNZmlsZXNfc2tpcHBlZBgEIAEoBBIlCgl0cmFuc3BvcnQYBSABKA4yEi5ibGl0LnYyLlRyYW5zcG9ydCLsAQoSU2VydmVyUHVzaFJlc3BvbnNlEhsKA2FjaxgBIAEoCzIMLmJsaXQudjIuQWNrSAASJgoJZmlsZV9saXN0GAIgASgLMhEuYmxpdC52Mi5GaWxlTGlzdEgAEjcKC25lZ290aWF0aW9uGAMgASgLMiAuYmxpdC52Mi5EYXRhVHJhbnNmZXJOZWdvdGlhdGlvbkgAEicKB3N1bW1hcnkYBCABKAsyFC5ibGl0LnYyLlB1c2hTdW1tYXJ5SAASJAoIZGF0YV9hY2sYBSABKAsyEC5ibGl0LnYyLkRhdGFBY2tIAEIJCgdwYXlsb2FkIlUKClB1bGxIZWFkZXISDgoGbW9kdWxlGAEgASgJEgwKBHBhdGgYAiABKAkSKQoHb3B0aW9ucxgDIAEoCzIYLmJsaXQudjIuVHJhbnNmZXJPcHRpb25zIigKDE5lZWRDb21wbGV0ZRIYChBmYWxsYmFja190b19ncnBjGAEgASgIIgoKCFB1bGxEb25lIuEBChFDbGllbnRQdWxsUmVxdWVzdBIlCgZoZWFkZXIYASABKAsyEy5ibGl0LnYyLlB1bGxIZWFkZXJIABIhCgRuZWVkGAIgASgLMhEuYmxpdC52Mi5GaWxlTGlzdEgAEi4KDW5lZWRfY29tcGxldGUYAyABKAsyFS5ibGl0LnYyLk5lZWRDb21wbGV0ZUgAEiEKBGRvbmUYBCABKAsyES5ibGl0LnYyLlB1bGxEb25lSAASJAoIZGF0YV9hY2sYBSABKAsyEC5ibGl0LnYyLkRhdGFBY2tIAEIJCgdwYXlsb2FkItUCChJTZXJ2ZXJQdWxsUmVzcG9uc2USGwoDYWNrGAEgASgLMgwuYmxpdC52Mi5BY2tIABIjCgRmaWxlGAIgASgLMhMuYmxpdC52Mi5GaWxlSGVhZGVySAASNgoRbWFuaWZlc3RfY29tcGxldGUYAyABKAsyGS5ibGl0LnYyLk1hbmlmZXN0Q29tcGxldGVIABI3CgtuZWdvdGlhdGlvbhgEIAEoCzIgLmJsaXQudjIuRGF0YVRyYW5zZmVyTmVnb3RpYXRpb25IABImCglmaWxlX2RhdGEYBSABKAsyES5ibGl0LnYyLkZpbGVEYXRhSAASJwoHc3VtbWFyeRgGIAEoCzIULmJsaXQudjIuUHVzaFN1bW1hcnlIABIwCg5tYW5pZmVzdF9iYXRjaBgHIAEoCzIWLmJsaXQudjIuTWFuaWZlc3RCYXRjaEgAQgkKB3BheWxvYWQiKwoLTGlzdFJlcXVlc3QSDgoGbW9kdWxlGAEgASgJEgwKBHBhdGgYAiABKAkiSQoMTGlzdFJlc3BvbnNlEiQKB2VudHJpZXMYASADKAsyEy5ibGl0LnYyLkZpbGVIZWFkZXISEwoLcGF0aF9pc19kaXIYAiABKAgiUQoMUHVyZ2VSZXF1ZXN0Eg4KBm1vZHVsZRgBIAEoCRIMCgRwYXRoGAIgASgJEhIKCmFsbG93X3Jvb3QYAyABKAgSDwoHZHJ5X3J1bhgEIAEoCCI8Cg1QdXJnZVJlc3BvbnNlEhUKDWZpbGVzX2RlbGV0ZWQYASABKAQSFAoMZGlyc19kZWxldGVkGAIgASgEIhQKEkxpc3RNb2R1bGVzUmVxdWVzdCJMCgpNb2R1bGVJbmZvEgwKBG5hbWUYASABKAkSDwoHY29tbWVudBgCIAEoCRIRCglyZWFkX29ubHkYAyABKAgSDAoEYXV0aBgEIAEoCCI7ChNMaXN0TW9kdWxlc1Jlc3BvbnNlEiQKB21vZHVsZXMYASADKAsyEy5ibGl0LnYyLk1vZHVsZUluZm8i7wIKB1BlcmZSdW4SCgoCdHMYASABKAkSCgoCb3AYAiABKAkSEQoJdHJhbnNwb3J0GAMgASgJEg8KB3N0cmVhbXMYBCABKA0SDQoFZmlsZXMYBSABKAQSDQoFYnl0ZXMYBiABKAQSEwoLZHVyYXRpb25fbXMYByABKAQSDgoGcmVtb3RlGAggASgJEhAKCGZhbGxiYWNrGAkgASgIEg4KBnNvdXJjZRgKIAEoCRISCgpzaXplX2NsYXNzGAsgASgJEhQKDGhhbmRzaGFrZV9tcxgMIAEoBBITCgttYW5pZmVzdF9tcxgNIAEoBBITCgt0cmFuc2Zlcl9tcxgOIAEoBBIPCgdyZXRyaWVzGA8gASgNEg8KB3NraXBwZWQYECABKAkSGgoSaGFuZHNoYWtlX3Byb2JlX21zGBEgASgBEhgKEGRpc2tfd3JpdGVfbWliX3MYEiABKAESFwoPZGlza19yZWFkX21pYl9zGBMgASgBIiUKE1BlcmZTbmFwc2hvdFJlcXVlc3QSDgoGbW9kdWxlGAEgASgJInIKFFBlcmZTbmFwc2hvdFJlc3BvbnNlEg8KB2VuYWJsZWQYASABKAgSHgoEcnVucxgCIAMoCzIQLmJsaXQudjIuUGVyZlJ1bhIpCg9sYXN0X3NlbGZfY2hlY2sYAyABKAsyEC5ibGl0LnYyLlBlcmZSdW4iQgoRVXBsb2FkUGVyZlJlcXVlc3QSDgoGbW9kdWxlGAEgASgJEh0KA3J1bhgCIAEoCzIQLmJsaXQudjIuUGVyZlJ1biImChJVcGxvYWRQZXJmUmVzcG9uc2USEAoIcmVjb3JkZWQYASABKAgqaAoJRW50cnlLaW5kEhoKFkVOVFJZX0tJTkRfVU5TUEVDSUZJRUQQABITCg9FTlRSWV9LSU5EX0ZJTEUQARISCg5FTlRSWV9LSU5EX0RJUhACEhYKEkVOVFJZX0tJTkRfU1lNTElOSxADKk0KCVRyYW5zcG9ydBIZChVUUkFOU1BPUlRfVU5TUEVDSUZJRUQQABIRCg1UUkFOU1BPUlRfVENQEAESEgoOVFJBTlNQT1JUX0dSUEMQAjLdAwoEQmxpdBJDCgRQdXNoEhouYmxpdC52Mi5DbGllbnRQdXNoUmVxdWVzdBobLmJsaXQudjIuU2VydmVyUHVzaFJlc3BvbnNlKAEwARJDCgRQdWxsEhouYmxpdC52Mi5DbGllbnRQdWxsUmVxdWVzdBobLmJsaXQudjIuU2VydmVyUHVsbFJlc3BvbnNlKAEwARI1CgRMaXN0EhQuYmxpdC52Mi5MaXN0UmVxdWVzdBoVLmJsaXQudjIuTGlzdFJlc3BvbnNlMAESNgoFUHVyZ2USFS5ibGl0LnYyLlB1cmdlUmVxdWVzdBoWLmJsaXQudjIuUHVyZ2VSZXNwb25zZRJICgtMaXN0TW9kdWxlcxIbLmJsaXQudjIuTGlzdE1vZHVsZXNSZXF1ZXN0GhwuYmxpdC52Mi5MaXN0TW9kdWxlc1Jlc3BvbnNlEksKDFBlcmZTbmFwc2hvdBIcLmJsaXQudjIuUGVyZlNuYXBzaG90UmVxdWVzdBodLmJsaXQudjIuUGVyZlNuYXBzaG90UmVzcG9uc2USRQoKVXBsb2FkUGVyZhIaLmJsaXQudjIuVXBsb2FkUGVyZlJlcXVlc3QaGy5ibGl0LnYyLlVwbG9hZFBlcmZSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * One manifest entry. Paths are relative, '/'-separated UTF-8.
@@ -968,6 +968,212 @@ export const ListModulesResponseSchema: GenMessage<ListModulesResponse> = /*@__P
   messageDesc(file_blit, 27);
 
 /**
+ * One line of a performance history (see CONTRACT "Performance history").
+ *
+ * @generated from message blit.v2.PerfRun
+ */
+export type PerfRun = Message<"blit.v2.PerfRun"> & {
+  /**
+   * @generated from field: string ts = 1;
+   */
+  ts: string;
+
+  /**
+   * @generated from field: string op = 2;
+   */
+  op: string;
+
+  /**
+   * @generated from field: string transport = 3;
+   */
+  transport: string;
+
+  /**
+   * @generated from field: uint32 streams = 4;
+   */
+  streams: number;
+
+  /**
+   * @generated from field: uint64 files = 5;
+   */
+  files: bigint;
+
+  /**
+   * @generated from field: uint64 bytes = 6;
+   */
+  bytes: bigint;
+
+  /**
+   * @generated from field: uint64 duration_ms = 7;
+   */
+  durationMs: bigint;
+
+  /**
+   * The client's view: the daemon's HOST:PORT; the daemon's: the client's.
+   *
+   * @generated from field: string remote = 8;
+   */
+  remote: string;
+
+  /**
+   * @generated from field: bool fallback = 9;
+   */
+  fallback: boolean;
+
+  /**
+   * "client" for a line a client uploaded, "daemon" for the daemon's own.
+   *
+   * @generated from field: string source = 10;
+   */
+  source: string;
+
+  /**
+   * @generated from field: string size_class = 11;
+   */
+  sizeClass: string;
+
+  /**
+   * @generated from field: uint64 handshake_ms = 12;
+   */
+  handshakeMs: bigint;
+
+  /**
+   * @generated from field: uint64 manifest_ms = 13;
+   */
+  manifestMs: bigint;
+
+  /**
+   * @generated from field: uint64 transfer_ms = 14;
+   */
+  transferMs: bigint;
+
+  /**
+   * @generated from field: uint32 retries = 15;
+   */
+  retries: number;
+
+  /**
+   * A self-check: why it was skipped, else its figures.
+   *
+   * @generated from field: string skipped = 16;
+   */
+  skipped: string;
+
+  /**
+   * @generated from field: double handshake_probe_ms = 17;
+   */
+  handshakeProbeMs: number;
+
+  /**
+   * @generated from field: double disk_write_mib_s = 18;
+   */
+  diskWriteMibS: number;
+
+  /**
+   * @generated from field: double disk_read_mib_s = 19;
+   */
+  diskReadMibS: number;
+};
+
+/**
+ * Describes the message blit.v2.PerfRun.
+ * Use `create(PerfRunSchema)` to create a new message.
+ */
+export const PerfRunSchema: GenMessage<PerfRun> = /*@__PURE__*/
+  messageDesc(file_blit, 28);
+
+/**
+ * @generated from message blit.v2.PerfSnapshotRequest
+ */
+export type PerfSnapshotRequest = Message<"blit.v2.PerfSnapshotRequest"> & {
+  /**
+   * @generated from field: string module = 1;
+   */
+  module: string;
+};
+
+/**
+ * Describes the message blit.v2.PerfSnapshotRequest.
+ * Use `create(PerfSnapshotRequestSchema)` to create a new message.
+ */
+export const PerfSnapshotRequestSchema: GenMessage<PerfSnapshotRequest> = /*@__PURE__*/
+  messageDesc(file_blit, 29);
+
+/**
+ * @generated from message blit.v2.PerfSnapshotResponse
+ */
+export type PerfSnapshotResponse = Message<"blit.v2.PerfSnapshotResponse"> & {
+  /**
+   * Whether the daemon keeps a history at all.
+   *
+   * @generated from field: bool enabled = 1;
+   */
+  enabled: boolean;
+
+  /**
+   * Its most recent runs for the module, oldest first (at most 200).
+   *
+   * @generated from field: repeated blit.v2.PerfRun runs = 2;
+   */
+  runs: PerfRun[];
+
+  /**
+   * Its last self-check, if any.
+   *
+   * @generated from field: blit.v2.PerfRun last_self_check = 3;
+   */
+  lastSelfCheck?: PerfRun | undefined;
+};
+
+/**
+ * Describes the message blit.v2.PerfSnapshotResponse.
+ * Use `create(PerfSnapshotResponseSchema)` to create a new message.
+ */
+export const PerfSnapshotResponseSchema: GenMessage<PerfSnapshotResponse> = /*@__PURE__*/
+  messageDesc(file_blit, 30);
+
+/**
+ * @generated from message blit.v2.UploadPerfRequest
+ */
+export type UploadPerfRequest = Message<"blit.v2.UploadPerfRequest"> & {
+  /**
+   * @generated from field: string module = 1;
+   */
+  module: string;
+
+  /**
+   * @generated from field: blit.v2.PerfRun run = 2;
+   */
+  run?: PerfRun | undefined;
+};
+
+/**
+ * Describes the message blit.v2.UploadPerfRequest.
+ * Use `create(UploadPerfRequestSchema)` to create a new message.
+ */
+export const UploadPerfRequestSchema: GenMessage<UploadPerfRequest> = /*@__PURE__*/
+  messageDesc(file_blit, 31);
+
+/**
+ * @generated from message blit.v2.UploadPerfResponse
+ */
+export type UploadPerfResponse = Message<"blit.v2.UploadPerfResponse"> & {
+  /**
+   * Whether the line was kept (false: history off, or rate-limited).
+   *
+   * @generated from field: bool recorded = 1;
+   */
+  recorded: boolean;
+};
+
+/**
+ * Describes the message blit.v2.UploadPerfResponse.
+ * Use `create(UploadPerfResponseSchema)` to create a new message.
+ */
+export const UploadPerfResponseSchema: GenMessage<UploadPerfResponse> = /*@__PURE__*/
+  messageDesc(file_blit, 32);
+
+/**
  * @generated from enum blit.v2.EntryKind
  */
 export enum EntryKind {
@@ -1080,6 +1286,27 @@ export const Blit: GenService<{
     methodKind: "unary";
     input: typeof ListModulesRequestSchema;
     output: typeof ListModulesResponseSchema;
+  },
+  /**
+   * The daemon's performance snapshot for a module: its recent runs and
+   * its last self-check (the client's predictor reads them).
+   *
+   * @generated from rpc blit.v2.Blit.PerfSnapshot
+   */
+  perfSnapshot: {
+    methodKind: "unary";
+    input: typeof PerfSnapshotRequestSchema;
+    output: typeof PerfSnapshotResponseSchema;
+  },
+  /**
+   * A client's run summary, appended to the daemon's history.
+   *
+   * @generated from rpc blit.v2.Blit.UploadPerf
+   */
+  uploadPerf: {
+    methodKind: "unary";
+    input: typeof UploadPerfRequestSchema;
+    output: typeof UploadPerfResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_blit, 0);

@@ -1,0 +1,140 @@
+// Self-tuning on the client: the predictor's choice for a transfer from
+// the local history and the daemon's snapshot; the run's history line.
+import { hostPort } from "../wire/host_port.ts";
+import type { RemoteAddress } from "./address.ts";
+import {
+  type PerfRecord,
+  readPerfHistory,
+  type SizeClass,
+  sizeClass,
+} from "../telemetry/perf_history.ts";
+import { type Choice, predict } from "../telemetry/predictor.ts";
+import { fetchPerfSnapshot, type RemoteSnapshot } from "./remote.ts";
+
+export { uploadPerf } from "./remote.ts";
+import type { TransferResult } from "./summary.ts";
+
+/** What the client decided before a remote transfer, and what it knew. */
+export interface Tuning {
+  /** The route: the daemon's `HOST:PORT`. */
+  route: string;
+  /** Which way the bytes go. */
+  direction: "push" | "pull";
+  /** Stream count and transport, with the reason. */
+  choice: Choice;
+  /** A warning to print once (history too old to use). */
+  warning?: string;
+  /** The daemon's snapshot, when it answered in time. */
+  snapshot?: RemoteSnapshot;
+}
+
+/** What the user fixed on the command line. */
+export interface TuningFlags {
+  /** `--streams N` (0: not given). */
+  streams: number;
+  /** `--force-grpc-data`. */
+  forceGrpcData: boolean;
+}
+
+/**
+ * The choice for a `op` (push or pull) with `daemon`: `--streams` and
+ * `--force-grpc-data` win; else the predictor over the local history in
+ * `historyDir` (none: no history) and the runs other clients uploaded to
+ * the daemon. Never throws: anything odd gives the default.
+ *
+ * Permissions: read on `historyDir`, net to the daemon.
+ *
+ * @example
+ * ```ts ignore
+ * const tuning = await tune(parseRemote("blit://nas/m"), "push", { streams: 0, forceGrpcData: false }, stateDir());
+ * ```
+ */
+export async function tune(
+  daemon: RemoteAddress,
+  op: "push" | "pull",
+  flags: TuningFlags,
+  historyDir: string | undefined,
+  sizeHint?: SizeClass,
+): Promise<Tuning> {
+  const route = hostPort(daemon.host, daemon.port);
+  const snapshot = historyDir === undefined
+    ? undefined
+    : await fetchPerfSnapshot(daemon);
+  let choice: Choice;
+  let warning: string | undefined;
+  try {
+    const local = historyDir === undefined ? [] : readPerfHistory(historyDir);
+    const seen = new Set(local.map((r) => r.ts));
+    // Other clients' runs with this daemon (ours are in the local file).
+    const others = (snapshot?.runs ?? [])
+      .filter((r) => r.source === "client" && !seen.has(r.ts))
+      .map((r) => ({ ...r, remote: route }));
+    const predicted = predict({
+      records: [...local, ...others],
+      route,
+      op,
+      sizeClass: sizeHint,
+    });
+    choice = predicted.choice;
+    warning = predicted.stale;
+  } catch {
+    choice = { transport: "tcp", streams: 1, reason: "the default" };
+  }
+  if (flags.forceGrpcData) {
+    choice = {
+      transport: "grpc",
+      streams: 1,
+      reason: "set by --force-grpc-data",
+    };
+  } else if (flags.streams > 0) {
+    choice = {
+      transport: "tcp",
+      streams: flags.streams,
+      reason: "set by --streams",
+    };
+  }
+  return {
+    route,
+    direction: op,
+    choice,
+    ...(warning ? { warning } : {}),
+    ...(snapshot ? { snapshot } : {}),
+  };
+}
+
+/**
+ * The history line for a finished transfer.
+ *
+ * @example
+ * ```ts
+ * import { historyLine } from "./tuning.ts";
+ * const r = historyLine("copy", { filesTransferred: 1, bytesTransferred: 2, filesDeleted: 0, filesSkipped: 0, transport: "local", streams: 1, fallback: false, handshakeMs: 0, manifestMs: 0, transferMs: 1, retries: 0 }, 5);
+ * if (r.remote !== null || r.duration_ms !== 5) throw new Error("example failed");
+ * ```
+ */
+export function historyLine(
+  op: string,
+  result: TransferResult,
+  durationMs: number,
+  tuning?: Tuning,
+): PerfRecord {
+  return {
+    ts: new Date().toISOString(),
+    op,
+    transport: result.transport,
+    streams: result.streams,
+    files: result.filesTransferred,
+    bytes: result.bytesTransferred,
+    duration_ms: Math.round(durationMs),
+    remote: tuning?.route ?? null,
+    handshake_ms: Math.round(result.handshakeMs),
+    manifest_ms: Math.round(result.manifestMs),
+    transfer_ms: Math.round(result.transferMs),
+    retries: result.retries,
+    fallback: result.fallback,
+    size_class: sizeClass(result.filesTransferred, result.bytesTransferred),
+    ...(tuning
+      ? { direction: tuning.direction, predictor: tuning.choice }
+      : {}),
+  };
+}

@@ -1,0 +1,220 @@
+// The predictor: from the history of a route, the stream count and
+// transport for the next transfer on it.
+import { type PerfRecord, type SizeClass, sizeClass } from "./perf_history.ts";
+
+/** What a transfer runs with, and why. */
+export interface Choice {
+  /** The data path: the TCP data plane, or bytes over the gRPC call. */
+  transport: "tcp" | "grpc";
+  /** Data streams asked for (the daemon caps it). */
+  streams: number;
+  /** One line saying why, for `--json` and `diagnostics perf`. */
+  reason: string;
+}
+
+/** What the predictor knows about the next transfer. */
+export interface PredictInput {
+  /** History lines: local ones and the daemon's snapshot. */
+  records: readonly PerfRecord[];
+  /** The daemon, `HOST:PORT`. */
+  route: string;
+  /** `push` or `pull`. */
+  op: string;
+  /** The transfer's size class when known (else the route's last one). */
+  sizeClass?: SizeClass;
+  /** Now, ms since the epoch. Default: `Date.now()`. */
+  now?: number;
+}
+
+/** What {@linkcode predict} decided. */
+export interface Prediction {
+  /** The choice. */
+  choice: Choice;
+  /**
+   * Set when the route has history but all of it is older than
+   * {@linkcode STALE_DAYS}: it was ignored (say so once, as a warning).
+   */
+  stale?: string;
+}
+
+/** History older than this many days is not used. */
+export const STALE_DAYS = 30;
+/** Every this many runs of a route and class, a neighbour choice is tried. */
+export const EXPLORE_EVERY = 5;
+/** Stream counts the predictor chooses among. */
+export const STREAM_CHOICES: readonly number[] = [1, 2, 4];
+/** Weight of the newest run in an estimate (exponentially weighted). */
+const ALPHA = 0.5;
+
+const DEFAULT: Choice = {
+  transport: "tcp",
+  streams: 1,
+  reason: "no history for this route: the default, TCP with 1 stream",
+};
+
+interface Arm {
+  transport: "tcp" | "grpc";
+  streams: number;
+  runs: number;
+  /** Bytes per second, exponentially weighted (newest counts most). */
+  estimate: number;
+  /** Whether its newest run fell back from TCP to gRPC. */
+  fellBack: boolean;
+}
+
+function armKey(transport: string, streams: number): string {
+  return `${transport}:${streams}`;
+}
+
+/**
+ * The stream count and transport for the next transfer on `route`: an
+ * exponentially weighted throughput estimate per choice (TCP with 1, 2 or
+ * 4 streams; gRPC), from the runs of the same operation and size class
+ * within the last {@linkcode STALE_DAYS} days; the best estimate wins,
+ * except every {@linkcode EXPLORE_EVERY}th run, which tries the least-run
+ * neighbour of the best stream count (so a better choice can be found). A
+ * route whose last TCP attempt fell back to gRPC goes to gRPC directly
+ * (no dial timeout), retrying TCP when exploring. No usable history: TCP
+ * with 1 stream. Never throws on odd records (they are skipped).
+ *
+ * @example
+ * ```ts
+ * import { predict } from "./predictor.ts";
+ * const run = (streams: number, ms: number) => ({ ts: new Date().toISOString(), op: "push", transport: "tcp" as const, streams, files: 1, bytes: 1 << 30, duration_ms: ms, remote: "h:1", handshake_ms: 0, manifest_ms: 0, transfer_ms: ms, retries: 0, fallback: false });
+ * const p = predict({ records: [run(1, 4000), run(4, 1000)], route: "h:1", op: "push" });
+ * if (p.choice.streams !== 4) throw new Error("example failed");
+ * ```
+ */
+export function predict(input: PredictInput): Prediction {
+  const now = input.now ?? Date.now();
+  const oldest = now - STALE_DAYS * 24 * 3600 * 1000;
+  const route = input.records.filter((r) =>
+    r.remote === input.route && (r.direction ?? r.op) === input.op &&
+    (r.transport === "tcp" || r.transport === "grpc") &&
+    r.bytes > 0 && r.duration_ms > 0 && Number.isFinite(Date.parse(r.ts))
+  ).sort((a, b) => Date.parse(a.ts) - Date.parse(b.ts));
+  const fresh = route.filter((r) => Date.parse(r.ts) >= oldest);
+  if (fresh.length === 0) {
+    if (route.length === 0) return { choice: DEFAULT };
+    const days = Math.floor((now - Date.parse(route.at(-1)!.ts)) / 86_400_000);
+    return {
+      choice: {
+        ...DEFAULT,
+        reason: `history for this route is ${days} days old: the default`,
+      },
+      stale:
+        `the performance history for ${input.route} is older than ${STALE_DAYS} days (${days} days); ignoring it`,
+    };
+  }
+  const wanted = input.sizeClass ?? classOf(fresh.at(-1)!);
+  const inClass = fresh.filter((r) => classOf(r) === wanted);
+  const runs = inClass.length > 0 ? inClass : fresh;
+  const arms = new Map<string, Arm>();
+  for (const s of STREAM_CHOICES) {
+    arms.set(armKey("tcp", s), {
+      transport: "tcp",
+      streams: s,
+      runs: 0,
+      estimate: 0,
+      fellBack: false,
+    });
+  }
+  arms.set(armKey("grpc", 1), {
+    transport: "grpc",
+    streams: 1,
+    runs: 0,
+    estimate: 0,
+    fellBack: false,
+  });
+  let lastTcpFellBack = false;
+  for (const r of runs) {
+    // A fallback was a TCP attempt (its time includes the failed dial).
+    const transport = r.fallback ? "tcp" : r.transport as "tcp" | "grpc";
+    const streams = transport === "grpc" ? 1 : nearest(r.streams);
+    const arm = arms.get(armKey(transport, streams))!;
+    const rate = r.bytes / (r.duration_ms / 1000);
+    arm.estimate = arm.runs === 0
+      ? rate
+      : ALPHA * rate + (1 - ALPHA) * arm.estimate;
+    arm.runs++;
+    arm.fellBack = r.fallback;
+    if (transport === "tcp") lastTcpFellBack = r.fallback;
+  }
+  const tried = [...arms.values()].filter((a) => a.runs > 0);
+  const label = `${runs.length} ${wanted} ${input.op} run${
+    runs.length === 1 ? "" : "s"
+  } on this route`;
+  const exploring = runs.length % EXPLORE_EVERY === EXPLORE_EVERY - 1;
+  if (lastTcpFellBack) {
+    if (exploring) {
+      return {
+        choice: {
+          transport: "tcp",
+          streams: 1,
+          reason:
+            `exploring: trying the TCP data plane again (it was unreachable before; ${label})`,
+        },
+      };
+    }
+    return {
+      choice: {
+        transport: "grpc",
+        streams: 1,
+        reason:
+          `the TCP data plane was unreachable on the last attempt: gRPC directly (${label})`,
+      },
+    };
+  }
+  const tcp = tried.filter((a) => a.transport === "tcp" && !a.fellBack);
+  if (tcp.length === 0) return { choice: DEFAULT };
+  const best = tcp.reduce((a, b) => (b.estimate > a.estimate ? b : a));
+  if (exploring) {
+    const at = STREAM_CHOICES.indexOf(best.streams);
+    const neighbours = [STREAM_CHOICES[at - 1], STREAM_CHOICES[at + 1]]
+      .filter((s) => s !== undefined)
+      .map((s) => arms.get(armKey("tcp", s))!)
+      .sort((a, b) => a.runs - b.runs || a.streams - b.streams);
+    const next = neighbours[0];
+    if (next) {
+      return {
+        choice: {
+          transport: "tcp",
+          streams: next.streams,
+          reason: `exploring: ${next.streams} stream${
+            next.streams === 1 ? "" : "s"
+          } (tried ${next.runs} times; best so far ${best.streams} at ${
+            rate(best.estimate)
+          }; ${label})`,
+        },
+      };
+    }
+  }
+  return {
+    choice: {
+      transport: "tcp",
+      streams: best.streams,
+      reason: `${best.streams} stream${best.streams === 1 ? "" : "s"} ${
+        tcp.length > 1 ? "measured fastest" : "measured"
+      }: ${rate(best.estimate)} (${
+        tcp.map((a) => `${a.streams}: ${rate(a.estimate)}`).join(", ")
+      }; ${label})`,
+    },
+  };
+}
+
+/** The stream choice nearest to `streams` (1, 2 or 4). */
+function nearest(streams: number): number {
+  let best = STREAM_CHOICES[0];
+  for (const s of STREAM_CHOICES) {
+    if (Math.abs(s - streams) < Math.abs(best - streams)) best = s;
+  }
+  return best;
+}
+
+function classOf(r: PerfRecord): SizeClass {
+  return r.size_class ?? sizeClass(r.files, r.bytes);
+}
+
+function rate(bytesPerSecond: number): string {
+  return `${(bytesPerSecond / 2 ** 20).toFixed(0)} MiB/s`;
+}

@@ -1,0 +1,130 @@
+import { assertEquals, assertMatch } from "../../tests/_assert.ts";
+import type { PerfRecord } from "./perf_history.ts";
+import { EXPLORE_EVERY, predict } from "./predictor.ts";
+
+const NOW = Date.parse("2026-11-25T12:00:00Z");
+const ROUTE = "10.0.0.5:50051";
+let tick = 0;
+
+function run(
+  streams: number,
+  mibPerSecond: number,
+  extra: Partial<PerfRecord> = {},
+): PerfRecord {
+  const bytes = 1 << 30;
+  const ms = Math.round((bytes / 2 ** 20 / mibPerSecond) * 1000);
+  tick += 60_000;
+  return {
+    ts: new Date(NOW - 86_400_000 + tick).toISOString(),
+    op: "push",
+    transport: "tcp",
+    streams,
+    files: 1,
+    bytes,
+    duration_ms: ms,
+    remote: ROUTE,
+    handshake_ms: 5,
+    manifest_ms: 5,
+    transfer_ms: ms - 10,
+    retries: 0,
+    fallback: false,
+    ...extra,
+  };
+}
+
+const at = { route: ROUTE, op: "push", now: NOW };
+
+Deno.test("predictor: no history -> TCP with 1 stream, said so", () => {
+  const p = predict({ records: [], ...at });
+  assertEquals(p.choice.transport, "tcp");
+  assertEquals(p.choice.streams, 1);
+  assertMatch(p.choice.reason, /no history for this route/);
+  assertEquals(p.stale, undefined);
+  // Another route's runs don't count.
+  const other = predict({ records: [run(4, 900, { remote: "x:1" })], ...at });
+  assertEquals(other.choice.streams, 1);
+});
+
+Deno.test("predictor: seeded history where 4 streams were faster -> 4; where 1 was -> 1", () => {
+  const fourWins = [
+    run(1, 300),
+    run(2, 500),
+    run(4, 900),
+    run(1, 310),
+    run(4, 880),
+  ];
+  const p4 = predict({ records: fourWins, ...at });
+  assertEquals(p4.choice, {
+    transport: "tcp",
+    streams: 4,
+    reason:
+      "4 streams measured fastest: 890 MiB/s (1: 305 MiB/s, 2: 500 MiB/s, 4: 890 MiB/s; 5 large push runs on this route)",
+  });
+  const oneWins = [
+    run(4, 300),
+    run(2, 500),
+    run(1, 900),
+    run(4, 310),
+    run(1, 880),
+  ];
+  assertEquals(predict({ records: oneWins, ...at }).choice.streams, 1);
+  // The newest runs count most: 2 streams got slow lately.
+  const drift = [
+    run(2, 900),
+    run(1, 600),
+    run(2, 200),
+    run(2, 200),
+    run(1, 600),
+  ];
+  assertEquals(predict({ records: drift, ...at }).choice.streams, 1);
+});
+
+Deno.test("predictor: every 5th run of a class tries the least-tried neighbour", () => {
+  const records = [run(1, 500), run(1, 500), run(1, 500), run(1, 500)];
+  assertEquals(records.length % EXPLORE_EVERY, EXPLORE_EVERY - 1);
+  const p = predict({ records, ...at });
+  assertEquals(p.choice.streams, 2);
+  assertMatch(p.choice.reason, /^exploring: 2 streams \(tried 0 times/);
+  // Size classes are kept apart: small-file runs don't decide big ones.
+  const small = Array.from(
+    { length: 4 },
+    () => run(4, 50, { files: 10_000, bytes: 40_960_000 }),
+  );
+  const big = predict({
+    records: [...small, run(2, 800)],
+    ...at,
+    sizeClass: "large",
+  });
+  assertEquals(big.choice.streams, 2);
+});
+
+Deno.test("predictor: history older than 30 days -> the default and one warning", () => {
+  const old = run(4, 900, { ts: "2026-09-01T00:00:00.000Z" });
+  const p = predict({ records: [old], ...at });
+  assertEquals(p.choice.streams, 1);
+  assertMatch(p.choice.reason, /history for this route is 85 days old/);
+  assertEquals(
+    p.stale,
+    `the performance history for ${ROUTE} is older than 30 days (85 days); ignoring it`,
+  );
+});
+
+Deno.test("predictor: a data plane that was unreachable -> gRPC directly; TCP retried when exploring", () => {
+  const reached = run(1, 500);
+  const fellBack = run(1, 20, { transport: "grpc", fallback: true });
+  const p = predict({ records: [reached, fellBack], ...at });
+  assertEquals(p.choice.transport, "grpc");
+  assertMatch(p.choice.reason, /TCP data plane was unreachable/);
+  const retry = predict({
+    records: [reached, fellBack, run(1, 80, { transport: "grpc" }), {
+      ...fellBack,
+      ts: new Date(NOW - 1000).toISOString(),
+    }],
+    ...at,
+  });
+  assertEquals(retry.choice.transport, "tcp");
+  assertMatch(retry.choice.reason, /^exploring: trying the TCP data plane/);
+  // Odd lines never break it.
+  const odd = { ...run(1, 1), bytes: 0, duration_ms: 0 };
+  assertEquals(predict({ records: [odd], ...at }).choice.streams, 1);
+});
