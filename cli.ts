@@ -355,15 +355,25 @@ async function transfer(
       | undefined,
   };
   const bar = flags.progress
-    ? new ProgressBar({ write: io.stderr })
+    ? new ProgressBar({
+      write: io.stderr,
+      onStall: (seconds) =>
+        options.warn(
+          `no progress for ${seconds} s; still waiting on ${
+            srcAddr || dstAddr ? "the daemon" : "the disk"
+          }`,
+        ),
+    })
     : undefined;
   if (bar) {
     options.progress = bar;
+    if (!srcAddr && !dstAddr) bar.route("local", 1);
     options.onFile = (entry) => {
       bar.file();
       if (entry.kind === "file") bar.bytes(entry.size);
     };
     bar.start();
+    activeBar = bar;
   }
   try {
     return await runTransfer({
@@ -380,8 +390,12 @@ async function transfer(
     });
   } finally {
     bar?.stop();
+    activeBar = undefined;
   }
 }
+
+/** The bar on screen, cleared before an interruption's error line. */
+let activeBar: ProgressBar | undefined;
 
 /** Everything one transfer needs, resolved from the command line. */
 interface TransferPlan {
@@ -461,8 +475,10 @@ async function runTransfer(plan: TransferPlan): Promise<number> {
     if (daemon) await uploadPerf(daemon, line);
   }
   if (tuning) result.predictor = tuning.choice;
+  // The bar's line is cleared first: the summary is a line of its own.
+  activeBar?.stop();
   if (flags.json) io.stdout(summaryJson(name, result, elapsed) + "\n");
-  else io.stderr(summaryLine(name, result, elapsed, flags.dryRun) + "\n");
+  else io.stdout(summaryLine(name, result, elapsed, flags.dryRun) + "\n");
   return 0;
 }
 
@@ -821,6 +837,7 @@ export async function main(
 
 if (import.meta.main) {
   const stop = () => {
+    activeBar?.stop();
     // Big files' partial copies stay: running the command again resumes them.
     const { kept } = abortAllOpen({ keepPartials: true });
     Deno.stderr.writeSync(

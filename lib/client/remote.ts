@@ -337,6 +337,7 @@ async function readNeeds(
       }
       sender.forget(Number(payload.value.decided));
       options.progress?.total(sender.needed, sender.neededBytes);
+      if (payload.value.last) options.progress?.planned?.();
       // A dry run's summary follows its last batch.
       if (payload.value.last && !options.dryRun) return undefined;
     }
@@ -366,6 +367,7 @@ async function pushTree(
   const progress = options.progress;
   const tcp = negotiation?.transport === Transport.TCP;
   const conns = tcp ? await dialOrWarn(negotiation!, dest, options) : undefined;
+  progress?.route?.(conns ? "tcp" : "grpc", conns?.length ?? 1);
   // Frames leave as the need list names files, manifest still going out.
   const bandwidth = options.bwlimit
     ? new Bandwidth(options.bwlimit)
@@ -377,11 +379,14 @@ async function pushTree(
   needs.catch(() => {});
   try {
     await sender.offer(
-      sourceEntries(source.path, {
-        name: source.name,
-        exclude: options.exclude,
-        hash: options.checksum,
-      }),
+      scanned(
+        sourceEntries(source.path, {
+          name: source.name,
+          exclude: options.exclude,
+          hash: options.checksum,
+        }),
+        progress,
+      ),
       (payload) => writeMessage(call, pushRequest(payload), { flushed: true }),
     );
   } catch (error) {
@@ -450,7 +455,15 @@ function pushOnce(
   const source = localSource(src);
   const t0 = performance.now();
   return runCall(dest, (c) => c.push() as PushCall, async (call) => {
-    const reader = new MessageReader<ServerPushResponse>(call);
+    // The daemon's progress reports go straight to the bar.
+    const reader = new MessageReader<ServerPushResponse>(call, {
+      aside: (message) => {
+        if (message.payload.case !== "progress") return false;
+        const p = message.payload.value;
+        options.progress?.peer?.(Number(p.files), Number(p.links));
+        return true;
+      },
+    });
     await writeMessage(
       call,
       pushRequest({
@@ -630,6 +643,9 @@ async function pullTree(
     ? new Bandwidth(options.bwlimit)
     : undefined;
   const conns = tcp ? await dialOrWarn(negotiation!, src, options) : undefined;
+  if (negotiation) {
+    progress?.route?.(conns ? "tcp" : "grpc", conns?.length ?? 1);
+  }
   if (conns) receiver.pace(PLAN_AHEAD_FILES);
   const receiving = conns &&
     receiver.receiveTcp(conns, receiver.sinks(conns.length, sinkOptions), {
@@ -672,6 +688,7 @@ async function pullTree(
     flush,
   );
   await flush();
+  progress?.planned?.();
   const manifestMs = performance.now() - t0;
   await writeMessage(
     call,
@@ -744,12 +761,18 @@ function pullOnce(
     const place = pullRoot(dst, sourceIsDir, remoteName, dryRun);
     // The receiving role: manifest -> local need list; dirs and links
     // are made right away.
+    let entries = 0;
+    const progress = options.progress;
     const receiver = new Receiver(place.root, {
       mirror: options.mirror,
       dryRun,
       checksum: options.checksum,
       exclude: options.exclude,
       rename: place.name,
+      onEntry: progress && (() => {
+        if (++entries % 256 === 0) progress.scan?.(entries);
+      }),
+      onLink: progress && (() => progress.link?.()),
     });
     const t1 = performance.now();
     const data = await pullTree(call, reader, receiver, src, options);
@@ -1065,4 +1088,17 @@ export async function uploadPerf(
   } catch {
     return false;
   }
+}
+
+/** `entries`, counted into the progress bar's scan as they are walked. */
+async function* scanned<T>(
+  entries: AsyncIterable<T>,
+  progress: ProgressSink | undefined,
+): AsyncIterable<T> {
+  let n = 0;
+  for await (const entry of entries) {
+    if (++n % 256 === 0) progress?.scan?.(n);
+    yield entry;
+  }
+  progress?.scan?.(n);
 }

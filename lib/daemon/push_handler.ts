@@ -14,6 +14,7 @@ import {
   type ClientPushRequest,
   DataAckSchema,
   type PushHeader,
+  PushProgressSchema,
   type ServerPullResponse,
   Transport,
 } from "../rpc/service.ts";
@@ -205,7 +206,29 @@ async function receivePush(
   let received = 0;
   let acked = 0;
   let ackOn = false;
+  let committed = 0;
+  // The client's progress bar hears what has landed, 4 times a second.
+  let told = "";
+  const report = () => {
+    const links = receiver.links;
+    const now = `${committed}:${links}`;
+    if (now === told) return;
+    told = now;
+    call.write(pushMessage({
+      case: "progress",
+      value: create(PushProgressSchema, {
+        files: BigInt(committed),
+        links: BigInt(links),
+        bytes: BigInt(received),
+      }),
+    }));
+  };
+  const reporting = setInterval(report, 250);
+  guard.onStop(() => clearInterval(reporting));
   const sinkOptions = {
+    onFile() {
+      committed++;
+    },
     onBytes(n: number) {
       guard.alive();
       received += n;
@@ -270,6 +293,8 @@ async function receivePush(
   }
   if (grpcIn) await grpcIn.finish();
   else await tcpDone;
+  clearInterval(reporting);
+  report();
   return {
     transport: grpcIn ? Transport.GRPC : Transport.TCP,
     fallback: data !== undefined && grpcIn !== undefined,

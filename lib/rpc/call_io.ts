@@ -123,12 +123,18 @@ export class MessageReader<T> {
 
   constructor(
     source: MessageReadable<T>,
-    options: { highWaterMark?: number } = {},
+    options: {
+      highWaterMark?: number;
+      /** Sees each message first; true: consumed there, never queued. */
+      aside?: (message: T) => boolean;
+    } = {},
   ) {
     const highWaterMark = options.highWaterMark ?? 16;
     this.#lowWater = Math.floor(highWaterMark / 2);
     this.#source = source;
+    const aside = options.aside;
     source.on("data", (message: T) => {
+      if (aside?.(message)) return;
       if (this.#waiting) {
         const waiter = this.#waiting;
         this.#waiting = undefined;

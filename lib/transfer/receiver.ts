@@ -43,6 +43,8 @@ export interface ReceiverOptions {
   onEntry?: (entry: FileEntry) => void;
   /** Told the bytes each kept path costs (for memory budgets). */
   charge?: (bytes: number) => void;
+  /** Told after each symlink is made (progress). */
+  onLink?: () => void;
   /** Makes a symlink entry (default: `applySymlink` on the root). */
   makeSymlink?: (root: TreeRoot, entry: FileEntry) => Promise<void> | void;
 }
@@ -137,6 +139,11 @@ export class Receiver {
     this.#expected = options.rename === undefined
       ? new FileTable()
       : new Map<string, FileEntry>();
+  }
+
+  /** Symlinks made so far. */
+  get links(): number {
+    return this.#links;
   }
 
   /** Files the plan asked for. */
@@ -261,6 +268,7 @@ export class Receiver {
             if (!dryRun) {
               if (options.makeSymlink) await options.makeSymlink(root, entry);
               else applySymlink(root, entry);
+              options.onLink?.();
             }
             this.#links++;
           } else {

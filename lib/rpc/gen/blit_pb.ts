@@ -16,7 +16,7 @@ import type { Message } from "../../deps/protobuf.ts";
  * Describes the file blit.proto.
  */
 export const file_blit: GenFile = /*@__PURE__*/
-  fileDesc("CgpibGl0LnByb3RvEgdibGl0LnYyIo0BCgpGaWxlSGVhZGVyEgwKBHBhdGgYASABKAkSDAoEc2l6ZRgCIAEoBBIQCghtdGltZV9tcxgDIAEoAxIMCgRtb2RlGAQgASgNEiAKBGtpbmQYBSABKA4yEi5ibGl0LnYyLkVudHJ5S2luZBITCgtsaW5rX3RhcmdldBgGIAEoCRIMCgRoYXNoGAcgASgMIm8KD1RyYW5zZmVyT3B0aW9ucxIQCghjaGVja3N1bRgBIAEoCBIPCgdkcnlfcnVuGAIgASgIEhcKD2ZvcmNlX2dycGNfZGF0YRgDIAEoCBIPCgdleGNsdWRlGAQgAygJEg8KB3N0cmVhbXMYBSABKA0ihAEKClB1c2hIZWFkZXISDgoGbW9kdWxlGAEgASgJEhMKC2Rlc3RpbmF0aW9uGAIgASgJEg4KBm1pcnJvchgDIAEoCBIpCgdvcHRpb25zGAQgASgLMhguYmxpdC52Mi5UcmFuc2Zlck9wdGlvbnMSFgoOc291cmNlX2lzX2ZpbGUYBSABKAgiIwoQTWFuaWZlc3RDb21wbGV0ZRIPCgdlbnRyaWVzGAEgASgEIkUKDU1hbmlmZXN0QmF0Y2gSJAoHZW50cmllcxgBIAMoCzITLmJsaXQudjIuRmlsZUhlYWRlchIOCgZwYWNrZWQYAiABKAwijAEKCEZpbGVEYXRhEgwKBHBhdGgYASABKAkSDAoEZGF0YRgCIAEoDBIMCgRsYXN0GAMgASgIEiMKBmhlYWRlchgEIAEoCzITLmJsaXQudjIuRmlsZUhlYWRlchIMCgRoYXNoGAUgASgMEiMKBnJlc3VtZRgGIAEoCzITLmJsaXQudjIuUmVzdW1lS2VwdCJACgpSZXN1bWVLZXB0EhIKCmJsb2NrX3NpemUYASABKA0SDgoGYmxvY2tzGAIgASgNEg4KBmJpdG1hcBgDIAEoDCIQCg5VcGxvYWRDb21wbGV0ZSIYCgdEYXRhQWNrEg0KBWJ5dGVzGAEgASgEIrACChFDbGllbnRQdXNoUmVxdWVzdBIlCgZoZWFkZXIYASABKAsyEy5ibGl0LnYyLlB1c2hIZWFkZXJIABIjCgRmaWxlGAIgASgLMhMuYmxpdC52Mi5GaWxlSGVhZGVySAASNgoRbWFuaWZlc3RfY29tcGxldGUYAyABKAsyGS5ibGl0LnYyLk1hbmlmZXN0Q29tcGxldGVIABImCglmaWxlX2RhdGEYBCABKAsyES5ibGl0LnYyLkZpbGVEYXRhSAASMgoPdXBsb2FkX2NvbXBsZXRlGAUgASgLMhcuYmxpdC52Mi5VcGxvYWRDb21wbGV0ZUgAEjAKDm1hbmlmZXN0X2JhdGNoGAYgASgLMhYuYmxpdC52Mi5NYW5pZmVzdEJhdGNoSABCCQoHcGF5bG9hZCJICgNBY2sSEwoLZGVzdGluYXRpb24YASABKAkSFQoNc291cmNlX2lzX2RpchgCIAEoCBIVCg1zb3VyY2VfZXhpc3RzGAMgASgIIl8KCEZpbGVMaXN0Eg0KBXBhdGhzGAEgAygJEgwKBGxhc3QYAiABKAgSDwoHZGVjaWRlZBgDIAEoBBIlCgdyZXN1bWVzGAQgAygLMhQuYmxpdC52Mi5SZXN1bWVPZmZlciI/CgtSZXN1bWVPZmZlchIMCgRwYXRoGAEgASgJEhIKCmJsb2NrX3NpemUYAiABKA0SDgoGaGFzaGVzGAMgASgMIqoBChdEYXRhVHJhbnNmZXJOZWdvdGlhdGlvbhIlCgl0cmFuc3BvcnQYASABKA4yEi5ibGl0LnYyLlRyYW5zcG9ydBIMCgRob3N0GAIgASgJEgwKBHBvcnQYAyABKA0SDQoFdG9rZW4YBCABKAkSDQoFZmlsZXMYBSABKAQSDQoFYnl0ZXMYBiABKAQSDwoHc3RyZWFtcxgHIAEoDRIOCgZ0b2tlbnMYCCADKAkimAEKC1B1c2hTdW1tYXJ5EhkKEWZpbGVzX3RyYW5zZmVycmVkGAEgASgEEhkKEWJ5dGVzX3RyYW5zZmVycmVkGAIgASgEEhUKDWZpbGVzX2RlbGV0ZWQYAyABKAQSFQoNZmlsZXNfc2tpcHBlZBgEIAEoBBIlCgl0cmFuc3BvcnQYBSABKA4yEi5ibGl0LnYyLlRyYW5zcG9ydCLsAQoSU2VydmVyUHVzaFJlc3BvbnNlEhsKA2FjaxgBIAEoCzIMLmJsaXQudjIuQWNrSAASJgoJZmlsZV9saXN0GAIgASgLMhEuYmxpdC52Mi5GaWxlTGlzdEgAEjcKC25lZ290aWF0aW9uGAMgASgLMiAuYmxpdC52Mi5EYXRhVHJhbnNmZXJOZWdvdGlhdGlvbkgAEicKB3N1bW1hcnkYBCABKAsyFC5ibGl0LnYyLlB1c2hTdW1tYXJ5SAASJAoIZGF0YV9hY2sYBSABKAsyEC5ibGl0LnYyLkRhdGFBY2tIAEIJCgdwYXlsb2FkIlUKClB1bGxIZWFkZXISDgoGbW9kdWxlGAEgASgJEgwKBHBhdGgYAiABKAkSKQoHb3B0aW9ucxgDIAEoCzIYLmJsaXQudjIuVHJhbnNmZXJPcHRpb25zIigKDE5lZWRDb21wbGV0ZRIYChBmYWxsYmFja190b19ncnBjGAEgASgIIgoKCFB1bGxEb25lIuEBChFDbGllbnRQdWxsUmVxdWVzdBIlCgZoZWFkZXIYASABKAsyEy5ibGl0LnYyLlB1bGxIZWFkZXJIABIhCgRuZWVkGAIgASgLMhEuYmxpdC52Mi5GaWxlTGlzdEgAEi4KDW5lZWRfY29tcGxldGUYAyABKAsyFS5ibGl0LnYyLk5lZWRDb21wbGV0ZUgAEiEKBGRvbmUYBCABKAsyES5ibGl0LnYyLlB1bGxEb25lSAASJAoIZGF0YV9hY2sYBSABKAsyEC5ibGl0LnYyLkRhdGFBY2tIAEIJCgdwYXlsb2FkItUCChJTZXJ2ZXJQdWxsUmVzcG9uc2USGwoDYWNrGAEgASgLMgwuYmxpdC52Mi5BY2tIABIjCgRmaWxlGAIgASgLMhMuYmxpdC52Mi5GaWxlSGVhZGVySAASNgoRbWFuaWZlc3RfY29tcGxldGUYAyABKAsyGS5ibGl0LnYyLk1hbmlmZXN0Q29tcGxldGVIABI3CgtuZWdvdGlhdGlvbhgEIAEoCzIgLmJsaXQudjIuRGF0YVRyYW5zZmVyTmVnb3RpYXRpb25IABImCglmaWxlX2RhdGEYBSABKAsyES5ibGl0LnYyLkZpbGVEYXRhSAASJwoHc3VtbWFyeRgGIAEoCzIULmJsaXQudjIuUHVzaFN1bW1hcnlIABIwCg5tYW5pZmVzdF9iYXRjaBgHIAEoCzIWLmJsaXQudjIuTWFuaWZlc3RCYXRjaEgAQgkKB3BheWxvYWQiKwoLTGlzdFJlcXVlc3QSDgoGbW9kdWxlGAEgASgJEgwKBHBhdGgYAiABKAkiSQoMTGlzdFJlc3BvbnNlEiQKB2VudHJpZXMYASADKAsyEy5ibGl0LnYyLkZpbGVIZWFkZXISEwoLcGF0aF9pc19kaXIYAiABKAgiUQoMUHVyZ2VSZXF1ZXN0Eg4KBm1vZHVsZRgBIAEoCRIMCgRwYXRoGAIgASgJEhIKCmFsbG93X3Jvb3QYAyABKAgSDwoHZHJ5X3J1bhgEIAEoCCI8Cg1QdXJnZVJlc3BvbnNlEhUKDWZpbGVzX2RlbGV0ZWQYASABKAQSFAoMZGlyc19kZWxldGVkGAIgASgEIhQKEkxpc3RNb2R1bGVzUmVxdWVzdCJMCgpNb2R1bGVJbmZvEgwKBG5hbWUYASABKAkSDwoHY29tbWVudBgCIAEoCRIRCglyZWFkX29ubHkYAyABKAgSDAoEYXV0aBgEIAEoCCI7ChNMaXN0TW9kdWxlc1Jlc3BvbnNlEiQKB21vZHVsZXMYASADKAsyEy5ibGl0LnYyLk1vZHVsZUluZm8i7wIKB1BlcmZSdW4SCgoCdHMYASABKAkSCgoCb3AYAiABKAkSEQoJdHJhbnNwb3J0GAMgASgJEg8KB3N0cmVhbXMYBCABKA0SDQoFZmlsZXMYBSABKAQSDQoFYnl0ZXMYBiABKAQSEwoLZHVyYXRpb25fbXMYByABKAQSDgoGcmVtb3RlGAggASgJEhAKCGZhbGxiYWNrGAkgASgIEg4KBnNvdXJjZRgKIAEoCRISCgpzaXplX2NsYXNzGAsgASgJEhQKDGhhbmRzaGFrZV9tcxgMIAEoBBITCgttYW5pZmVzdF9tcxgNIAEoBBITCgt0cmFuc2Zlcl9tcxgOIAEoBBIPCgdyZXRyaWVzGA8gASgNEg8KB3NraXBwZWQYECABKAkSGgoSaGFuZHNoYWtlX3Byb2JlX21zGBEgASgBEhgKEGRpc2tfd3JpdGVfbWliX3MYEiABKAESFwoPZGlza19yZWFkX21pYl9zGBMgASgBIiUKE1BlcmZTbmFwc2hvdFJlcXVlc3QSDgoGbW9kdWxlGAEgASgJInIKFFBlcmZTbmFwc2hvdFJlc3BvbnNlEg8KB2VuYWJsZWQYASABKAgSHgoEcnVucxgCIAMoCzIQLmJsaXQudjIuUGVyZlJ1bhIpCg9sYXN0X3NlbGZfY2hlY2sYAyABKAsyEC5ibGl0LnYyLlBlcmZSdW4iQgoRVXBsb2FkUGVyZlJlcXVlc3QSDgoGbW9kdWxlGAEgASgJEh0KA3J1bhgCIAEoCzIQLmJsaXQudjIuUGVyZlJ1biImChJVcGxvYWRQZXJmUmVzcG9uc2USEAoIcmVjb3JkZWQYASABKAgqaAoJRW50cnlLaW5kEhoKFkVOVFJZX0tJTkRfVU5TUEVDSUZJRUQQABITCg9FTlRSWV9LSU5EX0ZJTEUQARISCg5FTlRSWV9LSU5EX0RJUhACEhYKEkVOVFJZX0tJTkRfU1lNTElOSxADKk0KCVRyYW5zcG9ydBIZChVUUkFOU1BPUlRfVU5TUEVDSUZJRUQQABIRCg1UUkFOU1BPUlRfVENQEAESEgoOVFJBTlNQT1JUX0dSUEMQAjLdAwoEQmxpdBJDCgRQdXNoEhouYmxpdC52Mi5DbGllbnRQdXNoUmVxdWVzdBobLmJsaXQudjIuU2VydmVyUHVzaFJlc3BvbnNlKAEwARJDCgRQdWxsEhouYmxpdC52Mi5DbGllbnRQdWxsUmVxdWVzdBobLmJsaXQudjIuU2VydmVyUHVsbFJlc3BvbnNlKAEwARI1CgRMaXN0EhQuYmxpdC52Mi5MaXN0UmVxdWVzdBoVLmJsaXQudjIuTGlzdFJlc3BvbnNlMAESNgoFUHVyZ2USFS5ibGl0LnYyLlB1cmdlUmVxdWVzdBoWLmJsaXQudjIuUHVyZ2VSZXNwb25zZRJICgtMaXN0TW9kdWxlcxIbLmJsaXQudjIuTGlzdE1vZHVsZXNSZXF1ZXN0GhwuYmxpdC52Mi5MaXN0TW9kdWxlc1Jlc3BvbnNlEksKDFBlcmZTbmFwc2hvdBIcLmJsaXQudjIuUGVyZlNuYXBzaG90UmVxdWVzdBodLmJsaXQudjIuUGVyZlNuYXBzaG90UmVzcG9uc2USRQoKVXBsb2FkUGVyZhIaLmJsaXQudjIuVXBsb2FkUGVyZlJlcXVlc3QaGy5ibGl0LnYyLlVwbG9hZFBlcmZSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("CgpibGl0LnByb3RvEgdibGl0LnYyIo0BCgpGaWxlSGVhZGVyEgwKBHBhdGgYASABKAkSDAoEc2l6ZRgCIAEoBBIQCghtdGltZV9tcxgDIAEoAxIMCgRtb2RlGAQgASgNEiAKBGtpbmQYBSABKA4yEi5ibGl0LnYyLkVudHJ5S2luZBITCgtsaW5rX3RhcmdldBgGIAEoCRIMCgRoYXNoGAcgASgMIm8KD1RyYW5zZmVyT3B0aW9ucxIQCghjaGVja3N1bRgBIAEoCBIPCgdkcnlfcnVuGAIgASgIEhcKD2ZvcmNlX2dycGNfZGF0YRgDIAEoCBIPCgdleGNsdWRlGAQgAygJEg8KB3N0cmVhbXMYBSABKA0ihAEKClB1c2hIZWFkZXISDgoGbW9kdWxlGAEgASgJEhMKC2Rlc3RpbmF0aW9uGAIgASgJEg4KBm1pcnJvchgDIAEoCBIpCgdvcHRpb25zGAQgASgLMhguYmxpdC52Mi5UcmFuc2Zlck9wdGlvbnMSFgoOc291cmNlX2lzX2ZpbGUYBSABKAgiIwoQTWFuaWZlc3RDb21wbGV0ZRIPCgdlbnRyaWVzGAEgASgEIkUKDU1hbmlmZXN0QmF0Y2gSJAoHZW50cmllcxgBIAMoCzITLmJsaXQudjIuRmlsZUhlYWRlchIOCgZwYWNrZWQYAiABKAwijAEKCEZpbGVEYXRhEgwKBHBhdGgYASABKAkSDAoEZGF0YRgCIAEoDBIMCgRsYXN0GAMgASgIEiMKBmhlYWRlchgEIAEoCzITLmJsaXQudjIuRmlsZUhlYWRlchIMCgRoYXNoGAUgASgMEiMKBnJlc3VtZRgGIAEoCzITLmJsaXQudjIuUmVzdW1lS2VwdCJACgpSZXN1bWVLZXB0EhIKCmJsb2NrX3NpemUYASABKA0SDgoGYmxvY2tzGAIgASgNEg4KBmJpdG1hcBgDIAEoDCIQCg5VcGxvYWRDb21wbGV0ZSIYCgdEYXRhQWNrEg0KBWJ5dGVzGAEgASgEIrACChFDbGllbnRQdXNoUmVxdWVzdBIlCgZoZWFkZXIYASABKAsyEy5ibGl0LnYyLlB1c2hIZWFkZXJIABIjCgRmaWxlGAIgASgLMhMuYmxpdC52Mi5GaWxlSGVhZGVySAASNgoRbWFuaWZlc3RfY29tcGxldGUYAyABKAsyGS5ibGl0LnYyLk1hbmlmZXN0Q29tcGxldGVIABImCglmaWxlX2RhdGEYBCABKAsyES5ibGl0LnYyLkZpbGVEYXRhSAASMgoPdXBsb2FkX2NvbXBsZXRlGAUgASgLMhcuYmxpdC52Mi5VcGxvYWRDb21wbGV0ZUgAEjAKDm1hbmlmZXN0X2JhdGNoGAYgASgLMhYuYmxpdC52Mi5NYW5pZmVzdEJhdGNoSABCCQoHcGF5bG9hZCJICgNBY2sSEwoLZGVzdGluYXRpb24YASABKAkSFQoNc291cmNlX2lzX2RpchgCIAEoCBIVCg1zb3VyY2VfZXhpc3RzGAMgASgIIl8KCEZpbGVMaXN0Eg0KBXBhdGhzGAEgAygJEgwKBGxhc3QYAiABKAgSDwoHZGVjaWRlZBgDIAEoBBIlCgdyZXN1bWVzGAQgAygLMhQuYmxpdC52Mi5SZXN1bWVPZmZlciI/CgtSZXN1bWVPZmZlchIMCgRwYXRoGAEgASgJEhIKCmJsb2NrX3NpemUYAiABKA0SDgoGaGFzaGVzGAMgASgMIqoBChdEYXRhVHJhbnNmZXJOZWdvdGlhdGlvbhIlCgl0cmFuc3BvcnQYASABKA4yEi5ibGl0LnYyLlRyYW5zcG9ydBIMCgRob3N0GAIgASgJEgwKBHBvcnQYAyABKA0SDQoFdG9rZW4YBCABKAkSDQoFZmlsZXMYBSABKAQSDQoFYnl0ZXMYBiABKAQSDwoHc3RyZWFtcxgHIAEoDRIOCgZ0b2tlbnMYCCADKAkimAEKC1B1c2hTdW1tYXJ5EhkKEWZpbGVzX3RyYW5zZmVycmVkGAEgASgEEhkKEWJ5dGVzX3RyYW5zZmVycmVkGAIgASgEEhUKDWZpbGVzX2RlbGV0ZWQYAyABKAQSFQoNZmlsZXNfc2tpcHBlZBgEIAEoBBIlCgl0cmFuc3BvcnQYBSABKA4yEi5ibGl0LnYyLlRyYW5zcG9ydCKXAgoSU2VydmVyUHVzaFJlc3BvbnNlEhsKA2FjaxgBIAEoCzIMLmJsaXQudjIuQWNrSAASJgoJZmlsZV9saXN0GAIgASgLMhEuYmxpdC52Mi5GaWxlTGlzdEgAEjcKC25lZ290aWF0aW9uGAMgASgLMiAuYmxpdC52Mi5EYXRhVHJhbnNmZXJOZWdvdGlhdGlvbkgAEicKB3N1bW1hcnkYBCABKAsyFC5ibGl0LnYyLlB1c2hTdW1tYXJ5SAASJAoIZGF0YV9hY2sYBSABKAsyEC5ibGl0LnYyLkRhdGFBY2tIABIpCghwcm9ncmVzcxgGIAEoCzIVLmJsaXQudjIuUHVzaFByb2dyZXNzSABCCQoHcGF5bG9hZCI7CgxQdXNoUHJvZ3Jlc3MSDQoFZmlsZXMYASABKAQSDQoFbGlua3MYAiABKAQSDQoFYnl0ZXMYAyABKAQiVQoKUHVsbEhlYWRlchIOCgZtb2R1bGUYASABKAkSDAoEcGF0aBgCIAEoCRIpCgdvcHRpb25zGAMgASgLMhguYmxpdC52Mi5UcmFuc2Zlck9wdGlvbnMiKAoMTmVlZENvbXBsZXRlEhgKEGZhbGxiYWNrX3RvX2dycGMYASABKAgiCgoIUHVsbERvbmUi4QEKEUNsaWVudFB1bGxSZXF1ZXN0EiUKBmhlYWRlchgBIAEoCzITLmJsaXQudjIuUHVsbEhlYWRlckgAEiEKBG5lZWQYAiABKAsyES5ibGl0LnYyLkZpbGVMaXN0SAASLgoNbmVlZF9jb21wbGV0ZRgDIAEoCzIVLmJsaXQudjIuTmVlZENvbXBsZXRlSAASIQoEZG9uZRgEIAEoCzIRLmJsaXQudjIuUHVsbERvbmVIABIkCghkYXRhX2FjaxgFIAEoCzIQLmJsaXQudjIuRGF0YUFja0gAQgkKB3BheWxvYWQi1QIKElNlcnZlclB1bGxSZXNwb25zZRIbCgNhY2sYASABKAsyDC5ibGl0LnYyLkFja0gAEiMKBGZpbGUYAiABKAsyEy5ibGl0LnYyLkZpbGVIZWFkZXJIABI2ChFtYW5pZmVzdF9jb21wbGV0ZRgDIAEoCzIZLmJsaXQudjIuTWFuaWZlc3RDb21wbGV0ZUgAEjcKC25lZ290aWF0aW9uGAQgASgLMiAuYmxpdC52Mi5EYXRhVHJhbnNmZXJOZWdvdGlhdGlvbkgAEiYKCWZpbGVfZGF0YRgFIAEoCzIRLmJsaXQudjIuRmlsZURhdGFIABInCgdzdW1tYXJ5GAYgASgLMhQuYmxpdC52Mi5QdXNoU3VtbWFyeUgAEjAKDm1hbmlmZXN0X2JhdGNoGAcgASgLMhYuYmxpdC52Mi5NYW5pZmVzdEJhdGNoSABCCQoHcGF5bG9hZCIrCgtMaXN0UmVxdWVzdBIOCgZtb2R1bGUYASABKAkSDAoEcGF0aBgCIAEoCSJJCgxMaXN0UmVzcG9uc2USJAoHZW50cmllcxgBIAMoCzITLmJsaXQudjIuRmlsZUhlYWRlchITCgtwYXRoX2lzX2RpchgCIAEoCCJRCgxQdXJnZVJlcXVlc3QSDgoGbW9kdWxlGAEgASgJEgwKBHBhdGgYAiABKAkSEgoKYWxsb3dfcm9vdBgDIAEoCBIPCgdkcnlfcnVuGAQgASgIIjwKDVB1cmdlUmVzcG9uc2USFQoNZmlsZXNfZGVsZXRlZBgBIAEoBBIUCgxkaXJzX2RlbGV0ZWQYAiABKAQiFAoSTGlzdE1vZHVsZXNSZXF1ZXN0IkwKCk1vZHVsZUluZm8SDAoEbmFtZRgBIAEoCRIPCgdjb21tZW50GAIgASgJEhEKCXJlYWRfb25seRgDIAEoCBIMCgRhdXRoGAQgASgIIjsKE0xpc3RNb2R1bGVzUmVzcG9uc2USJAoHbW9kdWxlcxgBIAMoCzITLmJsaXQudjIuTW9kdWxlSW5mbyLvAgoHUGVyZlJ1bhIKCgJ0cxgBIAEoCRIKCgJvcBgCIAEoCRIRCgl0cmFuc3BvcnQYAyABKAkSDwoHc3RyZWFtcxgEIAEoDRINCgVmaWxlcxgFIAEoBBINCgVieXRlcxgGIAEoBBITCgtkdXJhdGlvbl9tcxgHIAEoBBIOCgZyZW1vdGUYCCABKAkSEAoIZmFsbGJhY2sYCSABKAgSDgoGc291cmNlGAogASgJEhIKCnNpemVfY2xhc3MYCyABKAkSFAoMaGFuZHNoYWtlX21zGAwgASgEEhMKC21hbmlmZXN0X21zGA0gASgEEhMKC3RyYW5zZmVyX21zGA4gASgEEg8KB3JldHJpZXMYDyABKA0SDwoHc2tpcHBlZBgQIAEoCRIaChJoYW5kc2hha2VfcHJvYmVfbXMYESABKAESGAoQZGlza193cml0ZV9taWJfcxgSIAEoARIXCg9kaXNrX3JlYWRfbWliX3MYEyABKAEiJQoTUGVyZlNuYXBzaG90UmVxdWVzdBIOCgZtb2R1bGUYASABKAkicgoUUGVyZlNuYXBzaG90UmVzcG9uc2USDwoHZW5hYmxlZBgBIAEoCBIeCgRydW5zGAIgAygLMhAuYmxpdC52Mi5QZXJmUnVuEikKD2xhc3Rfc2VsZl9jaGVjaxgDIAEoCzIQLmJsaXQudjIuUGVyZlJ1biJCChFVcGxvYWRQZXJmUmVxdWVzdBIOCgZtb2R1bGUYASABKAkSHQoDcnVuGAIgASgLMhAuYmxpdC52Mi5QZXJmUnVuIiYKElVwbG9hZFBlcmZSZXNwb25zZRIQCghyZWNvcmRlZBgBIAEoCCpoCglFbnRyeUtpbmQSGgoWRU5UUllfS0lORF9VTlNQRUNJRklFRBAAEhMKD0VOVFJZX0tJTkRfRklMRRABEhIKDkVOVFJZX0tJTkRfRElSEAISFgoSRU5UUllfS0lORF9TWU1MSU5LEAMqTQoJVHJhbnNwb3J0EhkKFVRSQU5TUE9SVF9VTlNQRUNJRklFRBAAEhEKDVRSQU5TUE9SVF9UQ1AQARISCg5UUkFOU1BPUlRfR1JQQxACMt0DCgRCbGl0EkMKBFB1c2gSGi5ibGl0LnYyLkNsaWVudFB1c2hSZXF1ZXN0GhsuYmxpdC52Mi5TZXJ2ZXJQdXNoUmVzcG9uc2UoATABEkMKBFB1bGwSGi5ibGl0LnYyLkNsaWVudFB1bGxSZXF1ZXN0GhsuYmxpdC52Mi5TZXJ2ZXJQdWxsUmVzcG9uc2UoATABEjUKBExpc3QSFC5ibGl0LnYyLkxpc3RSZXF1ZXN0GhUuYmxpdC52Mi5MaXN0UmVzcG9uc2UwARI2CgVQdXJnZRIVLmJsaXQudjIuUHVyZ2VSZXF1ZXN0GhYuYmxpdC52Mi5QdXJnZVJlc3BvbnNlEkgKC0xpc3RNb2R1bGVzEhsuYmxpdC52Mi5MaXN0TW9kdWxlc1JlcXVlc3QaHC5ibGl0LnYyLkxpc3RNb2R1bGVzUmVzcG9uc2USSwoMUGVyZlNuYXBzaG90EhwuYmxpdC52Mi5QZXJmU25hcHNob3RSZXF1ZXN0Gh0uYmxpdC52Mi5QZXJmU25hcHNob3RSZXNwb25zZRJFCgpVcGxvYWRQZXJmEhouYmxpdC52Mi5VcGxvYWRQZXJmUmVxdWVzdBobLmJsaXQudjIuVXBsb2FkUGVyZlJlc3BvbnNlYgZwcm90bzM");
 
 /**
  * One manifest entry. Paths are relative, '/'-separated UTF-8.
@@ -621,6 +621,15 @@ export type ServerPushResponse = Message<"blit.v2.ServerPushResponse"> & {
      */
     value: DataAck;
     case: "dataAck";
+  } | {
+    /**
+     * What the daemon has committed so far (for the client's progress
+     * bar), a few times a second while files arrive.
+     *
+     * @generated from field: blit.v2.PushProgress progress = 6;
+     */
+    value: PushProgress;
+    case: "progress";
   } | { case: undefined; value?: undefined };
 };
 
@@ -630,6 +639,35 @@ export type ServerPushResponse = Message<"blit.v2.ServerPushResponse"> & {
  */
 export const ServerPushResponseSchema: GenMessage<ServerPushResponse> = /*@__PURE__*/
   messageDesc(file_blit, 15);
+
+/**
+ * @generated from message blit.v2.PushProgress
+ */
+export type PushProgress = Message<"blit.v2.PushProgress"> & {
+  /**
+   * Regular files written, and links made.
+   *
+   * @generated from field: uint64 files = 1;
+   */
+  files: bigint;
+
+  /**
+   * @generated from field: uint64 links = 2;
+   */
+  links: bigint;
+
+  /**
+   * @generated from field: uint64 bytes = 3;
+   */
+  bytes: bigint;
+};
+
+/**
+ * Describes the message blit.v2.PushProgress.
+ * Use `create(PushProgressSchema)` to create a new message.
+ */
+export const PushProgressSchema: GenMessage<PushProgress> = /*@__PURE__*/
+  messageDesc(file_blit, 16);
 
 /**
  * @generated from message blit.v2.PullHeader
@@ -658,7 +696,7 @@ export type PullHeader = Message<"blit.v2.PullHeader"> & {
  * Use `create(PullHeaderSchema)` to create a new message.
  */
 export const PullHeaderSchema: GenMessage<PullHeader> = /*@__PURE__*/
-  messageDesc(file_blit, 16);
+  messageDesc(file_blit, 17);
 
 /**
  * @generated from message blit.v2.NeedComplete
@@ -678,7 +716,7 @@ export type NeedComplete = Message<"blit.v2.NeedComplete"> & {
  * Use `create(NeedCompleteSchema)` to create a new message.
  */
 export const NeedCompleteSchema: GenMessage<NeedComplete> = /*@__PURE__*/
-  messageDesc(file_blit, 17);
+  messageDesc(file_blit, 18);
 
 /**
  * @generated from message blit.v2.PullDone
@@ -691,7 +729,7 @@ export type PullDone = Message<"blit.v2.PullDone"> & {
  * Use `create(PullDoneSchema)` to create a new message.
  */
 export const PullDoneSchema: GenMessage<PullDone> = /*@__PURE__*/
-  messageDesc(file_blit, 18);
+  messageDesc(file_blit, 19);
 
 /**
  * @generated from message blit.v2.ClientPullRequest
@@ -740,7 +778,7 @@ export type ClientPullRequest = Message<"blit.v2.ClientPullRequest"> & {
  * Use `create(ClientPullRequestSchema)` to create a new message.
  */
 export const ClientPullRequestSchema: GenMessage<ClientPullRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 19);
+  messageDesc(file_blit, 20);
 
 /**
  * @generated from message blit.v2.ServerPullResponse
@@ -799,7 +837,7 @@ export type ServerPullResponse = Message<"blit.v2.ServerPullResponse"> & {
  * Use `create(ServerPullResponseSchema)` to create a new message.
  */
 export const ServerPullResponseSchema: GenMessage<ServerPullResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 20);
+  messageDesc(file_blit, 21);
 
 /**
  * @generated from message blit.v2.ListRequest
@@ -821,7 +859,7 @@ export type ListRequest = Message<"blit.v2.ListRequest"> & {
  * Use `create(ListRequestSchema)` to create a new message.
  */
 export const ListRequestSchema: GenMessage<ListRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 21);
+  messageDesc(file_blit, 22);
 
 /**
  * @generated from message blit.v2.ListResponse
@@ -845,7 +883,7 @@ export type ListResponse = Message<"blit.v2.ListResponse"> & {
  * Use `create(ListResponseSchema)` to create a new message.
  */
 export const ListResponseSchema: GenMessage<ListResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 22);
+  messageDesc(file_blit, 23);
 
 /**
  * @generated from message blit.v2.PurgeRequest
@@ -879,7 +917,7 @@ export type PurgeRequest = Message<"blit.v2.PurgeRequest"> & {
  * Use `create(PurgeRequestSchema)` to create a new message.
  */
 export const PurgeRequestSchema: GenMessage<PurgeRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 23);
+  messageDesc(file_blit, 24);
 
 /**
  * @generated from message blit.v2.PurgeResponse
@@ -901,7 +939,7 @@ export type PurgeResponse = Message<"blit.v2.PurgeResponse"> & {
  * Use `create(PurgeResponseSchema)` to create a new message.
  */
 export const PurgeResponseSchema: GenMessage<PurgeResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 24);
+  messageDesc(file_blit, 25);
 
 /**
  * @generated from message blit.v2.ListModulesRequest
@@ -914,7 +952,7 @@ export type ListModulesRequest = Message<"blit.v2.ListModulesRequest"> & {
  * Use `create(ListModulesRequestSchema)` to create a new message.
  */
 export const ListModulesRequestSchema: GenMessage<ListModulesRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 25);
+  messageDesc(file_blit, 26);
 
 /**
  * @generated from message blit.v2.ModuleInfo
@@ -948,7 +986,7 @@ export type ModuleInfo = Message<"blit.v2.ModuleInfo"> & {
  * Use `create(ModuleInfoSchema)` to create a new message.
  */
 export const ModuleInfoSchema: GenMessage<ModuleInfo> = /*@__PURE__*/
-  messageDesc(file_blit, 26);
+  messageDesc(file_blit, 27);
 
 /**
  * @generated from message blit.v2.ListModulesResponse
@@ -965,7 +1003,7 @@ export type ListModulesResponse = Message<"blit.v2.ListModulesResponse"> & {
  * Use `create(ListModulesResponseSchema)` to create a new message.
  */
 export const ListModulesResponseSchema: GenMessage<ListModulesResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 27);
+  messageDesc(file_blit, 28);
 
 /**
  * One line of a performance history (see CONTRACT "Performance history").
@@ -1080,7 +1118,7 @@ export type PerfRun = Message<"blit.v2.PerfRun"> & {
  * Use `create(PerfRunSchema)` to create a new message.
  */
 export const PerfRunSchema: GenMessage<PerfRun> = /*@__PURE__*/
-  messageDesc(file_blit, 28);
+  messageDesc(file_blit, 29);
 
 /**
  * @generated from message blit.v2.PerfSnapshotRequest
@@ -1097,7 +1135,7 @@ export type PerfSnapshotRequest = Message<"blit.v2.PerfSnapshotRequest"> & {
  * Use `create(PerfSnapshotRequestSchema)` to create a new message.
  */
 export const PerfSnapshotRequestSchema: GenMessage<PerfSnapshotRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 29);
+  messageDesc(file_blit, 30);
 
 /**
  * @generated from message blit.v2.PerfSnapshotResponse
@@ -1130,7 +1168,7 @@ export type PerfSnapshotResponse = Message<"blit.v2.PerfSnapshotResponse"> & {
  * Use `create(PerfSnapshotResponseSchema)` to create a new message.
  */
 export const PerfSnapshotResponseSchema: GenMessage<PerfSnapshotResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 30);
+  messageDesc(file_blit, 31);
 
 /**
  * @generated from message blit.v2.UploadPerfRequest
@@ -1152,7 +1190,7 @@ export type UploadPerfRequest = Message<"blit.v2.UploadPerfRequest"> & {
  * Use `create(UploadPerfRequestSchema)` to create a new message.
  */
 export const UploadPerfRequestSchema: GenMessage<UploadPerfRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 31);
+  messageDesc(file_blit, 32);
 
 /**
  * @generated from message blit.v2.UploadPerfResponse
@@ -1171,7 +1209,7 @@ export type UploadPerfResponse = Message<"blit.v2.UploadPerfResponse"> & {
  * Use `create(UploadPerfResponseSchema)` to create a new message.
  */
 export const UploadPerfResponseSchema: GenMessage<UploadPerfResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 32);
+  messageDesc(file_blit, 33);
 
 /**
  * @generated from enum blit.v2.EntryKind
