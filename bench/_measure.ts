@@ -257,6 +257,7 @@ export async function startBlitDaemon(
   module: string,
   state: string,
   variant: Variant,
+  extra: Record<string, unknown> = {},
 ): Promise<Daemon> {
   const config = join(state, `daemon-${variant}.jsonc`);
   // "tls": the default daemon serving both planes over TLS, with a
@@ -278,6 +279,7 @@ export async function startBlitDaemon(
       stateDir: join(state, `daemon-${variant}`),
       modules: { m: { path: module } },
       ...(tls ? { tls } : {}),
+      ...extra,
     }),
   );
   const child = new Deno.Command(deno, {

@@ -106,12 +106,20 @@ Deno.test("push and pull a tree over TCP; repeats transfer nothing", async () =>
     const daemonLines = Deno.readTextFileSync(
       `${daemonState}/perf_history.jsonl`,
     ).trim().split("\n");
-    assertEquals(daemonLines.map((l) => JSON.parse(l).op), [
-      "push",
-      "push",
-      "pull",
-      "pull",
-    ]);
+    // Its own line per transfer, and each client's uploaded summary.
+    assertEquals(
+      daemonLines.map((l) => [JSON.parse(l).op, JSON.parse(l).source]),
+      [
+        ["push", "daemon"],
+        ["push", "client"],
+        ["push", "daemon"],
+        ["push", "client"],
+        ["pull", "daemon"],
+        ["pull", "client"],
+        ["pull", "daemon"],
+        ["pull", "client"],
+      ],
+    );
     assertEquals(JSON.parse(daemonLines[0]).files, 6);
   });
 });

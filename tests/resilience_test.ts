@@ -155,9 +155,12 @@ Deno.test("client interrupted mid-push (TCP and gRPC): the daemon keeps only a p
   const daemon = await startDaemon({ modules: { m: { path: module } } });
   try {
     for (const extra of [[], ["--force-grpc-data"]]) {
+      // Slowed, so the interrupt lands mid-way on any machine.
       const client = spawnCli([
         "push",
         ...extra,
+        "--bwlimit",
+        "64M",
         `${work}/big.bin`,
         `${daemon.url}/m/`,
       ], { env });

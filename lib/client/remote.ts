@@ -1022,8 +1022,11 @@ function unaryBy<Req, Res>(
 
 /**
  * The daemon's performance snapshot for `address.module`, or undefined
- * when it can't be had within `timeoutMs` (an older daemon, no access, a
- * slow link): the predictor then does without.
+ * when it can't be had within `timeoutMs` (an older daemon, a slow link):
+ * the predictor then does without. The module's access check is the
+ * transfer's: a missing or wrong secret, an address not allowed or an
+ * unknown module throws the error the transfer would (so a run with a
+ * wrong secret is one attempt, not two).
  *
  * @example
  * ```ts ignore
@@ -1053,7 +1056,13 @@ export async function fetchPerfSnapshot(
         ...(check ? { lastSelfCheck: check } : {}),
       };
     });
-  } catch {
+  } catch (error) {
+    const code = (error as { code?: number }).code;
+    const details = String((error as { details?: string }).details ?? "");
+    if (
+      code === 16 || code === 7 || code === 5 ||
+      (code === 8 && details.includes("wrong secrets"))
+    ) throw await remoteFailure(error, address);
     return undefined;
   }
 }

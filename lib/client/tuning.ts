@@ -40,7 +40,8 @@ export interface TuningFlags {
  * The choice for a `op` (push or pull) with `daemon`: `--streams` and
  * `--force-grpc-data` win; else the predictor over the local history in
  * `historyDir` (none: no history) and the runs other clients uploaded to
- * the daemon. Never throws: anything odd gives the default.
+ * the daemon. Anything odd gives the default; only the daemon's refusal
+ * of the module (see `fetchPerfSnapshot`) throws, as the transfer would.
  *
  * Permissions: read on `historyDir`, net to the daemon.
  *

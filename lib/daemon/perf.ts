@@ -21,9 +21,10 @@ import {
   checkConnection,
   clientOf,
   openModule,
+  safeStatus,
   type ServiceContext,
 } from "./_call.ts";
-import { ServiceError, toStatus } from "./errors.ts";
+import { ServiceError } from "./errors.ts";
 
 /** Runs a snapshot carries at most. */
 export const SNAPSHOT_RUNS = 200;
@@ -94,7 +95,7 @@ export function perfSnapshotHandler(
         }),
       );
     } catch (error) {
-      callback(toStatus(error));
+      callback(safeStatus(error, ctx));
     }
   };
 }
@@ -142,7 +143,7 @@ export function uploadPerfHandler(
       }
       callback(null, create(UploadPerfResponseSchema, { recorded }));
     } catch (error) {
-      callback(toStatus(error));
+      callback(safeStatus(error, ctx));
     }
   };
 }

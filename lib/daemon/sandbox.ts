@@ -37,7 +37,7 @@ export const V8_FLAGS =
  * ```ts
  * import { sandboxFlags } from "./sandbox.ts";
  * import { DEFAULT_LIMITS } from "./config.ts";
- * const flags = sandboxFlags({ bind: "127.0.0.1", port: 1, dataPort: 0, advertiseData: null, forceGrpcData: false, zeroCopy: false, stateDir: null, configFile: null, limits: DEFAULT_LIMITS, modules: [{ name: "m", path: "/srv/m", readOnly: true, comment: "", mungeSymlinks: true }] }, "/state");
+ * const flags = sandboxFlags({ bind: "127.0.0.1", port: 1, dataPort: 0, advertiseData: null, forceGrpcData: false, zeroCopy: false, stateDir: null, selfCheckInterval: 86400, configFile: null, limits: DEFAULT_LIMITS, modules: [{ name: "m", path: "/srv/m", readOnly: true, comment: "", mungeSymlinks: true }] }, "/state");
  * if (!(flags.includes("--allow-read=/srv/m,/state") && flags.includes("--allow-write=/state"))) throw new Error("example failed");
  * ```
  */
