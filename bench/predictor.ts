@@ -112,6 +112,7 @@ try {
   writeBig(big, 1 << 30, 4);
   const plain = await startBlitDaemon(module, state, "portable");
   const byStreams = new Map<number, number[]>([[1, []], [2, []], [4, []]]);
+  const predicted: { ms: number; streams: number }[] = [];
   try {
     const purl = `blit://127.0.0.1:${plain.port}/m`;
     for (let run = 0; run < 3; run++) {
@@ -125,10 +126,32 @@ try {
         Deno.removeSync(join(module, "g.bin"));
       }
     }
+    // The predictor on its own, from an empty history: 1 stream until
+    // its 5th run explores 2, then the better one (the 10th explores on).
+    const tuneEnv = { BLIT_STATE_DIR: join(work, "plain-state") };
+    for (let run = 0; run < 10; run++) {
+      const s = await timed(
+        blit(["push", "--json", big, `${purl}/g.bin`]),
+        plain.pid,
+        tuneEnv,
+      );
+      const summary = JSON.parse(s.stdout);
+      predicted.push({ ms: s.ms, streams: summary.predictor.streams });
+      Deno.removeSync(join(module, "g.bin"));
+    }
   } finally {
     await plain.stop();
   }
   const m1 = median(byStreams.get(1)!);
+  const after = predicted.slice(5, 9);
+  lines.push(
+    `| plain: 1 GiB push, the predictor from an empty history (runs 6-9) | ${
+      secs(m1)
+    } (1 stream) | ${secs(median(after.map((r) => r.ms)))} (${
+      predicted.map((r) => `${secs(r.ms)} x${r.streams}`).join(", ")
+    }) | ${(m1 / median(after.map((r) => r.ms))).toFixed(2)}x |`,
+  );
+  console.log(lines.at(-1));
   for (const [streams, runs] of byStreams) {
     lines.push(
       `| plain: 1 GiB push, --streams ${streams} | ${secs(m1)} (1 stream) | ${
@@ -158,7 +181,7 @@ writeResultsSection(
     "",
     `Written by \`bench/predictor.ts\` on ${
       new Date().toISOString().slice(0, 10)
-    } (part of \`deno task bench\`), loopback, tmpfs. Cold: no history (\`BLIT_DISABLE_PERF_HISTORY=1\`); predicted: the same command with a history, after one learning run; runs interleaved, medians (every run listed). The middlebox route advertises a data-plane address that accepts TCP and never answers, so a cold client waits out the 3 s dial on every run; the predictor sends over gRPC directly once it has seen that, and retries TCP on every 5th run. The plain rows show whether the stream count (the other thing it chooses) matters on this 2-core machine.`,
+    } (part of \`deno task bench\`), loopback, tmpfs. Cold: no history (\`BLIT_DISABLE_PERF_HISTORY=1\`); predicted: the same command with a history, after one learning run; runs interleaved, medians (every run listed). The middlebox route advertises a data-plane address that accepts TCP and never answers, so a cold client waits out the 3 s dial on every run; the predictor sends over gRPC directly once it has seen that, and retries TCP on every 5th run. The plain rows show whether the stream count (the other thing it chooses) matters on this 2-core machine, and what the predictor picks there by itself from an empty history (every run listed with its stream count; runs 6-9 come after its first exploring run).`,
     "",
     "| workload | cold / baseline | predicted / this choice | gain |",
     "|---|---|---|---|",

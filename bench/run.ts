@@ -1,6 +1,7 @@
 // `deno task bench`: the throughput benchmark against rsync (writes
 // bench/RESULTS.md; its flags pass through, e.g. `--runs 5` or `--quick`),
-// then the local-copy, daemon-memory, tree-size memory and resume benchmarks.
+// then the local-copy, daemon-memory, tree-size memory, resume and predictor
+// benchmarks.
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -11,6 +12,7 @@ const benches: { file: string; args: string[] }[] = [
   { file: "daemon_memory.ts", args: [] },
   { file: "tree_memory.ts", args: [] },
   { file: "resume.ts", args: [] },
+  { file: "predictor.ts", args: [] },
 ];
 
 let failed = 0;
