@@ -1,5 +1,4 @@
 // `blit`: the command-line client (push, pull, copy, mirror, list, purge, ...).
-import { parseArgs } from "node:util";
 import {
   hostPort,
   isRemote,
@@ -22,6 +21,15 @@ import {
 } from "./lib/client/summary.ts";
 import { abortAllOpen } from "./lib/fs/atomic_write.ts";
 import { parseRate } from "./lib/wire/bandwidth.ts";
+import {
+  commandHelp,
+  COMMANDS,
+  completions,
+  mainHelp,
+  parseCommandLine,
+  seeHelp,
+  valueOf,
+} from "./lib/cli/args.ts";
 import { PathEscapeError } from "./lib/fs/safe_path.ts";
 import {
   appendPerfRecord,
@@ -33,46 +41,10 @@ import {
   stateDir,
 } from "./lib/telemetry/perf_history.ts";
 
-/** blit's version, from deno.json. */
-export const VERSION = "0.1.0";
+import { VERSION } from "./lib/version.ts";
 
-const USAGE = `blit ${VERSION}: fast, safe file transfers
-
-Usage:
-  blit push LOCAL REMOTE        upload a file or a directory tree
-  blit pull REMOTE LOCAL        download a file or a directory tree
-  blit copy SRC DST             push, pull or local copy, by the kind of SRC and DST
-  blit mirror SRC DST           copy, then delete what DST has and SRC has not
-  blit list REMOTE              list a remote directory (or one file)
-  blit purge REMOTE             delete a remote file or directory tree
-  blit modules blit://HOST[:PORT]   list the daemon's modules
-  blit diagnostics perf [REMOTE] [--clear]
-                                performance history, what the predictor would
-                                choose and why; with REMOTE the daemon's too
-
-REMOTE is blit://HOST[:PORT]/MODULE[/PATH] (default port 50051), or blits://...
-for a daemon serving TLS; anything else is a local path.
-
-Options:
-  --mirror              also delete extraneous files at the destination
-  --dry-run             report what would change; change nothing
-  --checksum            compare content hashes, not size+mtime
-  --force-grpc-data     send file bytes over the gRPC control connection only
-  --exclude GLOB        leave out matching paths (repeatable)
-  --streams N           parallel data connections, 1-16 (default: 1)
-  --retries N           retries for transient network failures (default 3)
-  --bwlimit RATE        at most RATE bytes/s of file data, all streams together
-                        (K, M, G: powers of 1024; e.g. 10M, 500K); remote only
-  --json                print one JSON summary on stdout; no progress bar
-  --progress, --no-progress   progress bar on stderr (default: when a terminal)
-  --secret-file FILE    present the module secret in FILE (else $BLIT_SECRET)
-  --tls-ca FILE         trust this CA for blits:// (else $BLIT_TLS_CA, else system roots)
-  --yes                 purge without asking
-  --clear               diagnostics perf: empty the local performance history
-  -h, --help            this help
-  --version             print the version
-
-Exit status: 0 success, 1 failure, 2 usage error.`;
+/** blit's version (lib/version.ts; deno.json says the same). */
+export { VERSION };
 
 /** Where the CLI writes; injectable for tests. */
 export interface CliIo {
@@ -101,11 +73,15 @@ interface Flags {
   dryRun: boolean;
   checksum: boolean;
   forceGrpcData: boolean;
+  /** Filter rules in command-line order (`+ GLOB` / `- GLOB`). */
   exclude: string[];
   streams: number;
   retries: number;
   json: boolean;
   progress: boolean;
+  verbose: boolean;
+  quiet: boolean;
+  stats: boolean;
   yes: boolean;
   clear: boolean;
   help: boolean;
@@ -115,67 +91,53 @@ interface Flags {
   bwlimit?: number;
 }
 
+/** Rules from `--exclude-from FILE`: a glob a line, `#` comments. */
+function rulesFrom(file: string): string[] {
+  const text = readUserFile(file, "exclude file");
+  const rules: string[] = [];
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#")) continue;
+    rules.push(/^[+-] /.test(line) ? line : `- ${line}`);
+  }
+  return rules;
+}
+
 function parseFlags(
   args: string[],
   io: CliIo,
-): { flags: Flags; positionals: string[] } {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        mirror: { type: "boolean", default: false },
-        "dry-run": { type: "boolean", default: false },
-        checksum: { type: "boolean", default: false },
-        "force-grpc-data": { type: "boolean", default: false },
-        exclude: { type: "string", multiple: true, default: [] },
-        streams: { type: "string" },
-        retries: { type: "string", default: "3" },
-        json: { type: "boolean", default: false },
-        progress: { type: "boolean" },
-        "no-progress": { type: "boolean", default: false },
-        yes: { type: "boolean", short: "y", default: false },
-        clear: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-        version: { type: "boolean", default: false },
-        "secret-file": { type: "string" },
-        "tls-ca": { type: "string" },
-        bwlimit: { type: "string" },
-      },
-    });
-  } catch (error) {
-    throw new UsageError(
-      error instanceof Error ? error.message : String(error),
-    );
-  }
-  const v = parsed.values;
-  const integer = (
-    name: string,
-    text: string | undefined,
-    min: number,
-    max: number,
-  ) => {
-    if (text === undefined) return 0;
+): { flags: Flags; command?: string; positionals: string[] } {
+  const parsed = parseCommandLine(args);
+  const has = (name: string) => parsed.flags.has(name);
+  const integer = (name: string, min: number, max: number, dflt: number) => {
+    const text = valueOf(parsed, name);
+    if (text === undefined) return dflt;
     if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
       throw new UsageError(
-        `--${name} must be an integer from ${min} to ${max}, got ${
+        `--${name} must be a whole number from ${min} to ${max}, got ${
           JSON.stringify(text)
         }`,
       );
     }
     return Number(text);
   };
-  for (const glob of v.exclude as string[]) {
-    if (glob.replaceAll("/", "") === "") {
+  // --exclude-from files are read in place, keeping the rules' order.
+  const rules: string[] = [];
+  const excludeFrom = [...(parsed.values.get("exclude-from") ?? [])];
+  for (const rule of parsed.rules) {
+    if (rule === "@from") rules.push(...rulesFrom(excludeFrom.shift()!));
+    else rules.push(rule);
+  }
+  for (const rule of rules) {
+    if (rule.slice(2).replaceAll("/", "") === "") {
       throw new UsageError(
-        `--exclude needs a pattern, got ${JSON.stringify(glob)}`,
+        `--${
+          rule.startsWith("+") ? "include" : "exclude"
+        } needs a pattern, got ${JSON.stringify(rule.slice(2))}`,
       );
     }
   }
-  const json = v.json as boolean;
-  const rateText = v.bwlimit as string | undefined;
+  const rateText = valueOf(parsed, "bwlimit");
   const bwlimit = rateText === undefined ? undefined : parseRate(rateText);
   if (rateText !== undefined && bwlimit === undefined) {
     throw new UsageError(
@@ -184,25 +146,44 @@ function parseFlags(
       }`,
     );
   }
+  const json = has("json");
+  const conflict = (a: string, b: string, why: string) => {
+    if (has(a) && has(b)) {
+      throw new UsageError(`--${a} and --${b} don't go together: ${why}`);
+    }
+  };
+  conflict("progress", "json", "--json prints only the JSON summary");
+  conflict("progress", "no-progress", "pick one");
+  conflict("verbose", "json", "--json prints only the JSON summary");
+  conflict("verbose", "quiet", "pick one");
+  conflict("stats", "quiet", "--quiet prints errors only");
+  conflict("stats", "json", "--json prints only the JSON summary");
+  const quiet = has("quiet");
+  const verbose = has("verbose");
   return {
+    command: parsed.command,
     positionals: parsed.positionals,
     flags: {
-      mirror: v.mirror as boolean,
-      dryRun: v["dry-run"] as boolean,
-      checksum: v.checksum as boolean,
-      forceGrpcData: v["force-grpc-data"] as boolean,
-      exclude: v.exclude as string[],
-      streams: integer("streams", v.streams as string | undefined, 1, 16),
-      retries: integer("retries", v.retries as string, 0, 100),
+      mirror: has("mirror"),
+      dryRun: has("dry-run"),
+      checksum: has("checksum"),
+      forceGrpcData: has("force-grpc-data"),
+      exclude: rules,
+      streams: integer("streams", 1, 16, 0),
+      retries: integer("retries", 0, 100, 3),
       json,
-      progress: !json && !(v["no-progress"] as boolean) &&
-        ((v.progress as boolean | undefined) ?? io.stderrIsTerminal),
-      yes: v.yes as boolean,
-      clear: v.clear as boolean,
-      help: v.help as boolean,
-      version: v.version as boolean,
-      secretFile: v["secret-file"] as string | undefined,
-      tlsCa: v["tls-ca"] as string | undefined,
+      // Listing lines go to stdout: no bar unless asked for.
+      progress: !json && !quiet && !has("no-progress") &&
+        (has("progress") || (io.stderrIsTerminal && !verbose)),
+      verbose,
+      quiet,
+      stats: has("stats"),
+      yes: has("yes"),
+      clear: has("clear"),
+      help: has("help"),
+      version: has("version"),
+      secretFile: valueOf(parsed, "secret-file"),
+      tlsCa: valueOf(parsed, "tls-ca"),
       bwlimit,
     },
   };
@@ -276,7 +257,7 @@ function expectArgs(
     throw new UsageError(
       `${command} takes ${shape}; got ${positionals.length} argument${
         positionals.length === 1 ? "" : "s"
-      } (see blit --help)`,
+      }`,
     );
   }
 }
@@ -345,10 +326,19 @@ async function transfer(
     bwlimit: flags.bwlimit,
     retries: flags.retries,
     warn: (line: string) => {
+      if (flags.quiet) return;
       bar?.stop();
       io.stderr(`blit: warning: ${line}\n`);
       bar?.start();
     },
+    // -v, and a dry run's listing: `+ path` / `- path` on stdout.
+    onItem: (flags.verbose || (flags.dryRun && !flags.json && !flags.quiet))
+      ? (sign: "+" | "-", path: string) => {
+        bar?.stop();
+        io.stdout(`${sign} ${path}\n`);
+        bar?.start();
+      }
+      : undefined,
     progress: undefined as ProgressBar | undefined,
     onFile: undefined as
       | ((entry: { size: number; kind: string }) => void)
@@ -478,8 +468,39 @@ async function runTransfer(plan: TransferPlan): Promise<number> {
   // The bar's line is cleared first: the summary is a line of its own.
   activeBar?.stop();
   if (flags.json) io.stdout(summaryJson(name, result, elapsed) + "\n");
-  else io.stdout(summaryLine(name, result, elapsed, flags.dryRun) + "\n");
+  else if (!flags.quiet) {
+    io.stdout(summaryLine(name, result, elapsed, flags.dryRun) + "\n");
+  }
+  if (flags.stats) io.stdout(statsLines(result, elapsed, flags.dryRun));
   return 0;
+}
+
+/** `--stats`: the totals, a few lines (rsync's spirit). */
+function statsLines(
+  result: TransferResult,
+  elapsedMs: number,
+  dryRun: boolean,
+): string {
+  const seconds = elapsedMs / 1000;
+  const would = dryRun ? " (dry run: would be)" : "";
+  return [
+    `Files transferred${would}: ${
+      result.filesTransferred.toLocaleString("en")
+    }`,
+    `Files unchanged: ${result.filesSkipped.toLocaleString("en")}`,
+    `Files deleted${would}: ${result.filesDeleted.toLocaleString("en")}`,
+    `Bytes transferred${would}: ${
+      result.bytesTransferred.toLocaleString("en")
+    } (${formatBytes(result.bytesTransferred)})`,
+    `Bytes resumed: ${(result.bytesResumed ?? 0).toLocaleString("en")}`,
+    `Transport: ${result.transport}, ${plural(result.streams, "stream")}${
+      result.fallback ? " (fallback)" : ""
+    }; ${plural(result.retries, "retry")}`.replace("retrys", "retries"),
+    `Elapsed: ${seconds.toFixed(2)} s (${
+      formatBytes(result.bytesTransferred / Math.max(seconds, 0.001))
+    }/s)`,
+    "",
+  ].join("\n");
 }
 
 /** A single local file's size class, for the predictor (a tree: none). */
@@ -564,14 +585,24 @@ async function purge(
     allowRoot: isRoot,
   });
   if (flags.json) {
-    io.stdout(JSON.stringify({ files_deleted: counts.filesDeleted }) + "\n");
-  } else {
-    io.stderr(
-      `purge${
-        flags.dryRun ? " (dry run)" : ""
-      }: ${counts.filesDeleted} files and ${counts.dirsDeleted} directories ${
-        flags.dryRun ? "would be " : ""
-      }deleted\n`,
+    io.stdout(
+      JSON.stringify({
+        op: "purge",
+        files_deleted: counts.filesDeleted,
+        dirs_deleted: counts.dirsDeleted,
+        dry_run: flags.dryRun,
+      }) + "\n",
+    );
+  } else if (!flags.quiet) {
+    io.stdout(
+      `purge${flags.dryRun ? " (dry run)" : ""}: ${
+        plural(counts.filesDeleted, "file")
+      } and ${
+        plural(counts.dirsDeleted, "directory").replace(
+          "directorys",
+          "directories",
+        )
+      } ${flags.dryRun ? "would be " : ""}deleted\n`,
     );
   }
   return 0;
@@ -770,18 +801,32 @@ export async function main(
   io: CliIo = defaultIo(),
 ): Promise<number> {
   try {
-    const { flags, positionals } = parseFlags(args, io);
-    if (flags.version) {
+    const { flags, command, positionals: rest } = parseFlags(args, io);
+    if (flags.version || command === "version") {
+      if (command === "version") expectArgs(command, rest, 0, "no arguments");
       io.stdout(`blit ${VERSION}\n`);
       return 0;
     }
-    const [command, ...rest] = positionals;
-    if (flags.help || command === undefined || command === "help") {
-      if (command === undefined && !flags.help) {
-        io.stderr(USAGE + "\n");
-        return 2;
+    if (command === undefined) {
+      if (flags.help) {
+        io.stdout(mainHelp(VERSION) + "\n");
+        return 0;
       }
-      io.stdout(USAGE + "\n");
+      io.stderr(mainHelp(VERSION) + "\n");
+      return 2;
+    }
+    if (!COMMANDS[command]) {
+      throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+    }
+    if (command === "help") {
+      if (rest.length > 1) expectArgs(command, rest, 1, "one command");
+      io.stdout(
+        (rest.length === 0 ? mainHelp(VERSION) : commandHelp(rest[0])) + "\n",
+      );
+      return 0;
+    }
+    if (flags.help) {
+      io.stdout(commandHelp(command) + "\n");
       return 0;
     }
     switch (command) {
@@ -812,15 +857,18 @@ export async function main(
       case "diagnostics":
         if (rest.length < 1) expectArgs(command, rest, 1, "a topic (perf)");
         return await diagnostics(rest, flags, io);
-      default:
-        throw new UsageError(
-          `unknown command ${JSON.stringify(command)} (see blit --help)`,
-        );
+      case "completions":
+        expectArgs(command, rest, 1, "a shell: bash, zsh or fish");
+        io.stdout(completions(rest[0]));
+        return 0;
     }
+    throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   } catch (error) {
     abortAllOpen({ keepPartials: true });
     if (error instanceof UsageError) {
-      io.stderr(`blit: error: ${error.message}\n`);
+      // The command the user meant, for the pointer to its help.
+      const command = args.find((a) => COMMANDS[a] !== undefined);
+      io.stderr(`blit: error: ${error.message} ${seeHelp(command)}\n`);
       return 2;
     }
     if (error instanceof PathEscapeError) {

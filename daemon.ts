@@ -1,5 +1,6 @@
 // `blit-daemon`: exports modules over the blit control and data planes.
 import { parseArgs } from "node:util";
+import { VERSION } from "./lib/version.ts";
 import { startDaemon } from "./lib/daemon/server.ts";
 import { bracketHost } from "./lib/wire/host_port.ts";
 import { brokerClient } from "./lib/daemon/link_broker.ts";
@@ -17,17 +18,48 @@ import {
   sandboxFlags,
 } from "./lib/daemon/sandbox.ts";
 
-const USAGE = `blit-daemon: export directories (modules) to blit clients
+const USAGE =
+  `blit-daemon ${VERSION}: export directories (modules) to blit clients
 
-Usage: blit-daemon [--config FILE] [--bind ADDR] [--port N] [--root DIR] [--force-grpc-data]
+Usage: blit-daemon [--config FILE] [--bind ADDR] [--port N] [--root DIR]
+                   [--state-dir DIR] [--force-grpc-data]
 
-  --config FILE       JSONC config (see README); flags override it
+Options (they override the config file):
+  --config FILE       JSONC config file (keys below)
   --bind ADDR         control and data plane address (default 127.0.0.1)
   --port N            control plane port (default 50051; 0 = any free port)
   --root DIR          export DIR as module "default"
+  --state-dir DIR     history, temp journal (default: config stateDir, else
+                      $BLIT_STATE_DIR/daemon, $XDG_STATE_HOME/blit-daemon,
+                      ~/.local/state/blit-daemon)
   --force-grpc-data   never offer the TCP data plane
   --print-permissions print the sandbox's Deno permission flags and exit
-  -h, --help          this help`;
+  -h, --help          this help
+  -V, --version       print the version
+
+Config keys (JSONC; unknown keys are errors):
+  bind, port            as the flags
+  dataPort              TCP data plane port (default 0: any free port)
+  advertiseData         "HOST:PORT" clients dial for the data plane (NAT)
+  forceGrpcData         true: bytes over gRPC only
+  zeroCopy              true: sendfile for pulls (adds --allow-ffi: weaker sandbox)
+  stateDir              as --state-dir
+  selfCheckInterval     idle seconds before a self-check (default 86400)
+  tls                   {"cert": FILE, "key": FILE}: both planes over TLS
+  modules               {"NAME": {"path": DIR, "readOnly", "comment",
+                        "mungeSymlinks", "secretFile": FILE (mode 600),
+                        "allow": ["10.0.0.0/8", "::1", ...]}}
+  limits                {"maxConnections": 256, "maxConnectionsPerClient": 32,
+                        "maxSessions": 32, "maxSessionsPerClient": 8,
+                        "handshakeTimeout": 10, "idleTimeout": 120 (seconds),
+                        "sessionMemory", "totalMemory" (bytes: 128/256 MiB)}
+
+Example:
+  blit-daemon --root /srv/data --bind 0.0.0.0      # module "default"
+  blit-daemon --config /etc/blit/blit-daemon.jsonc
+
+Signals: SIGINT/SIGTERM stop it. Exit status: 0, 1 (runtime error), 2 (bad
+flags or config).`;
 
 function fail(message: string, code = 2): never {
   console.error(`blit-daemon: error: ${message}`);
@@ -38,6 +70,7 @@ function parse(
   args: string[],
 ): DaemonFlags & {
   help: boolean;
+  version: boolean;
   printPermissions: boolean;
   stateDir?: string;
 } {
@@ -56,10 +89,18 @@ function parse(
         "print-permissions": { type: "boolean", default: false },
         "state-dir": { type: "string" },
         help: { type: "boolean", short: "h", default: false },
+        version: { type: "boolean", short: "V", default: false },
       },
     }));
   } catch (error) {
-    fail(`${error instanceof Error ? error.message : error} (see --help)`);
+    // Node's wording, made ours: one line, and where to look.
+    const message = error instanceof Error ? error.message : String(error);
+    const unknown = message.match(/Unknown option '([^']+)'/);
+    fail(
+      unknown
+        ? `unknown option '${unknown[1]}' (see 'blit-daemon --help')`
+        : `${message.split(". ")[0]} (see 'blit-daemon --help')`,
+    );
   }
   let port: number | undefined;
   if (values.port !== undefined) {
@@ -78,6 +119,7 @@ function parse(
     root: values.root,
     forceGrpcData: values["force-grpc-data"],
     help: values.help,
+    version: values.version,
     printPermissions: values["print-permissions"],
     stateDir: values["state-dir"],
   };
@@ -92,6 +134,10 @@ async function main(args: string[]): Promise<number> {
   const flags = parse(args);
   if (flags.help) {
     console.log(USAGE);
+    return 0;
+  }
+  if (flags.version) {
+    console.log(`blit-daemon ${VERSION}`);
     return 0;
   }
   let config;
@@ -143,7 +189,8 @@ async function main(args: string[]): Promise<number> {
         "blit-daemon: warning: no permission to re-execute under a sandbox; running with the permissions given",
       );
     } else {
-      console.error(`blit-daemon: sandbox: ${sandbox.join(" ")}`);
+      // The sandboxed child says which flags it runs under, once it is
+      // listening (a daemon that can't start prints only its error).
       // The last --state-dir wins: the child gets the absolute one.
       const passed = [...args, "--state-dir", stateDir];
       return await reexec(fileURLToPath(import.meta.url), sandbox, passed, {
@@ -159,9 +206,19 @@ async function main(args: string[]): Promise<number> {
       stateDir,
     });
   } catch (error) {
+    const where = (error as { where?: string }).where ??
+      `${bracketHost(config.bind)}:${config.port}`;
     fail(
-      `cannot listen on ${config.bind}:${config.port}: ${
-        error instanceof Error ? error.message : error
+      `cannot listen on ${where}: ${
+        error instanceof Deno.errors.AddrInUse
+          ? "address already in use (is another blit-daemon running?)"
+          : error instanceof Deno.errors.AddrNotAvailable
+          ? "no such address on this machine"
+          : error instanceof Deno.errors.PermissionDenied ||
+              error instanceof Deno.errors.NotCapable
+          ? "permission denied (ports under 1024 need privileges)"
+          : (error instanceof Error ? error.message : String(error))
+            .replace(/\s*\(os error \d+\)$/, "")
       }`,
       1,
     );
@@ -174,6 +231,9 @@ async function main(args: string[]): Promise<number> {
   });
   const host = bracketHost(config.bind);
   // The details first: "listening" on stdout is the line callers wait for.
+  if (isSandboxed()) {
+    console.error(`blit-daemon: sandbox: ${sandbox.join(" ")}`);
+  }
   console.error(
     `blit-daemon: modules: ${
       config.modules.map((m) => {

@@ -179,7 +179,7 @@ Deno.test("blit: usage errors exit 2, runtime errors exit 1, one error line", as
     [
       ["copy", "--bogus", "a", "b"],
       2,
-      /^blit: error: Unknown option '--bogus'/,
+      /^blit: error: unknown option '--bogus' \(see 'blit copy --help'\)\n$/,
     ],
     [
       ["list", "blit://"],
@@ -194,7 +194,11 @@ Deno.test("blit: usage errors exit 2, runtime errors exit 1, one error line", as
     [["list", "blit://h/m/../x"], 2, /contains '\.\.'/],
     [["push", "blit://h/m", "blit://h/n"], 2, /push takes LOCAL REMOTE/],
     [["copy", "blit://h/m", "blit://h/n"], 2, /not supported/],
-    [["copy", "--streams", "abc", "a", "b"], 2, /--streams must be an integer/],
+    [
+      ["copy", "--streams", "abc", "a", "b"],
+      2,
+      /--streams must be a whole number from 1 to 16, got "abc"/,
+    ],
     [
       ["push", "--bwlimit", "fast", "a", "blit://h/m"],
       2,

@@ -549,7 +549,12 @@ Deno.test("list, modules and purge", async () => {
         env,
       });
       assertEquals(file.code, 0, file.stderr);
-      assertEquals(json(file.stdout), { files_deleted: 1 });
+      assertEquals(json(file.stdout), {
+        op: "purge",
+        files_deleted: 1,
+        dirs_deleted: 0,
+        dry_run: false,
+      });
       const tree = await runCli(["purge", "--yes", "--json", `${url}/m/t`], {
         env,
       });

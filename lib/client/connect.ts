@@ -171,6 +171,55 @@ export async function speaksTls(address: RemoteAddress): Promise<boolean> {
 }
 
 /**
+ * Whether the server at `address` speaks HTTP/2 in clear text (as a gRPC
+ * server does): it answers the connection preface with a SETTINGS frame.
+ * Something else (an HTTP/1 server, a database, an SSH server) does not.
+ */
+async function speaksHttp2(address: RemoteAddress): Promise<boolean> {
+  let conn: Deno.Conn | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    conn = await Deno.connect({ hostname: address.host, port: address.port });
+    const preface = new TextEncoder().encode(
+      "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+    );
+    // An empty SETTINGS frame: length 0, type 4, no flags, stream 0.
+    const settings = new Uint8Array([0, 0, 0, 4, 0, 0, 0, 0, 0]);
+    const hello = new Uint8Array(preface.length + settings.length);
+    hello.set(preface);
+    hello.set(settings, preface.length);
+    await conn.write(hello);
+    const head = new Uint8Array(9);
+    let filled = 0;
+    const reading = (async () => {
+      while (filled < head.length) {
+        const n = await conn!.read(head.subarray(filled));
+        if (n === null) return false;
+        filled += n;
+      }
+      return true;
+    })();
+    const whole = await Promise.race([
+      reading,
+      new Promise<boolean>((resolve) =>
+        timer = setTimeout(() => resolve(false), 2000)
+      ),
+    ]);
+    return whole && head[3] === 4 && head[5] === 0 && head[6] === 0 &&
+      head[7] === 0 && head[8] === 0;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn?.close();
+    } catch {
+      // closed already
+    }
+  }
+}
+
+/**
  * Turns a failed call into the error to show: like {@linkcode remoteError},
  * but a TLS mismatch or certificate problem is told as such (and not
  * retried).
@@ -197,6 +246,28 @@ export async function remoteFailure(
   ) {
     return new TlsError(
       `the daemon at ${where} speaks TLS; use blits://${where}/... (and --tls-ca FILE for a private CA)`,
+    );
+  }
+  // Something else answers there: say so, and don't suggest a retry.
+  if (
+    !address.tls && mapped instanceof RemoteError &&
+    (mapped.code === grpc.status.UNAVAILABLE ||
+      mapped.code === grpc.status.INTERNAL) &&
+    !await speaksHttp2(address)
+  ) {
+    return new RemoteError(
+      `${where} is not a blit daemon (it does not speak gRPC)`,
+      grpc.status.UNAVAILABLE,
+      false,
+    );
+  }
+  if (
+    mapped instanceof RemoteError && mapped.code === grpc.status.UNIMPLEMENTED
+  ) {
+    return new RemoteError(
+      `${where} is not a blit daemon (or a much older one): it does not know this call`,
+      mapped.code,
+      false,
     );
   }
   return mapped;

@@ -40,6 +40,12 @@ export interface LocalCopyOptions {
   workers?: number;
   /** Called after each file or link is queued for writing (for progress). */
   onFile?: (entry: FileEntry) => void;
+  /**
+   * Told `+` and the path of each file or link copied (or that would be),
+   * `-` and the path of each one a mirror deletes (`-v`, dry-run listings).
+   * The copy then decides each file before it is queued.
+   */
+  onItem?: (sign: "+" | "-", path: string) => void;
 }
 
 /** A local copy's two ends, checked and placed. */
@@ -192,6 +198,7 @@ async function copyChecked(run: CopyRun): Promise<Counts> {
         counts.filesTransferred++;
         if (entry.kind === "file") counts.bytesTransferred += entry.size;
         options.onFile?.(entry);
+        options.onItem?.("+", entry.path);
       },
       close: () => pool.finish(),
       abort: () => pool.close(),
@@ -215,9 +222,11 @@ async function mirrorLocal(
     if (dryRun && error instanceof Deno.errors.NotFound) return [];
     throw error;
   });
+  const onItem = options.onItem;
+  const told = onItem && ((path: string) => onItem("-", path));
   return dryRun
-    ? countDeletions(destRoot, plan).files
-    : applyDeletions(destRoot, plan).files;
+    ? countDeletions(destRoot, plan, told).files
+    : applyDeletions(destRoot, plan, told).files;
 }
 
 /**
@@ -258,7 +267,7 @@ export async function localCopy(
   const entries = options.mirror ? source.pipeThrough(remember) : source;
   const dirs: FileEntry[] = [];
   const run = { entries, plan, pathOf, dirs, options };
-  const counts = !dryRun && !options.checksum
+  const counts = !dryRun && !options.checksum && !options.onItem
     ? await copyFast(run)
     : await copyChecked(run);
   if (!dryRun) setDirTimes(plan.destRoot, dirs);

@@ -117,6 +117,11 @@ export interface RemoteTransferOptions {
   writers?: number;
   /** Bytes per second for file data, all streams together. Default: none. */
   bwlimit?: number;
+  /**
+   * Told `+` and the path of each file or link transferred (or that would
+   * be, in a dry run), `-` and the path of each one a mirror deletes.
+   */
+  onItem?: (sign: "+" | "-", path: string) => void;
 }
 
 type Client = grpc.Client & Record<string, CallableFunction>;
@@ -145,6 +150,7 @@ function transferOptions(options: RemoteTransferOptions) {
     forceGrpcData: options.forceGrpcData ?? false,
     exclude: [...(options.exclude ?? [])],
     streams: options.streams ?? 0,
+    listItems: options.onItem !== undefined,
   });
 }
 
@@ -327,6 +333,7 @@ async function readNeeds(
       }
       const offers = offersOf(payload.value);
       for (const path of payload.value.paths) {
+        options.onItem?.("+", path);
         if (!sender.need(path, offers.get(path))) {
           throw new RemoteError(
             `the daemon asked for ${path}, which was not offered (or not in order, or twice)`,
@@ -458,6 +465,15 @@ function pushOnce(
     // The daemon's progress reports go straight to the bar.
     const reader = new MessageReader<ServerPushResponse>(call, {
       aside: (message) => {
+        if (message.payload.case === "items") {
+          for (const path of message.payload.value.added) {
+            options.onItem?.("+", path);
+          }
+          for (const path of message.payload.value.deleted) {
+            options.onItem?.("-", path);
+          }
+          return true;
+        }
         if (message.payload.case !== "progress") return false;
         const p = message.payload.value;
         options.progress?.peer?.(Number(p.files), Number(p.links));
@@ -773,6 +789,7 @@ function pullOnce(
         if (++entries % 256 === 0) progress.scan?.(entries);
       }),
       onLink: progress && (() => progress.link?.()),
+      onItem: options.onItem,
     });
     const t1 = performance.now();
     const data = await pullTree(call, reader, receiver, src, options);

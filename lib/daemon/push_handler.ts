@@ -13,6 +13,7 @@ import {
   AckSchema,
   type ClientPushRequest,
   DataAckSchema,
+  ItemListSchema,
   type PushHeader,
   PushProgressSchema,
   type ServerPullResponse,
@@ -127,9 +128,15 @@ function pushReceiver(
   target: PushTarget,
   ctx: ServiceContext,
   ticket: Ticket,
+  items?: ItemBatch,
 ): Receiver {
   const { header, module, rootRel, root } = target;
   return new Receiver(root, {
+    // Files are in the need list already; links and deletions are not.
+    onItem: items && ((sign, path, kind) => {
+      if (sign === "-") items.deleted.push(path);
+      else if (kind === "link") items.added.push(path);
+    }),
     mirror: header.mirror && !header.sourceIsFile,
     dryRun: target.dryRun,
     checksum: header.options?.checksum ?? false,
@@ -151,6 +158,27 @@ function pushReceiver(
   });
 }
 
+/** Links made and files deleted, waiting to be named to the client. */
+interface ItemBatch {
+  added: string[];
+  deleted: string[];
+}
+
+/** Sends what `items` holds, in messages of at most 1,000 paths. */
+async function sendItems(call: PushCall, items: ItemBatch | undefined) {
+  while (items && (items.added.length > 0 || items.deleted.length > 0)) {
+    const added = items.added.splice(0, 1000);
+    const deleted = items.deleted.splice(0, 1000 - added.length);
+    await writeMessage(
+      call,
+      pushMessage({
+        case: "items",
+        value: create(ItemListSchema, { added, deleted }),
+      }),
+    );
+  }
+}
+
 /**
  * Manifest in, needed paths back to the client in FileList batches, the
  * last one marked: the client sends each file as soon as it is named.
@@ -159,10 +187,12 @@ async function planPush(
   call: PushCall,
   reader: MessageReader<ClientPushRequest>,
   receiver: Receiver,
+  items?: ItemBatch,
 ): Promise<void> {
   const batch = new NeedBatch();
   let told = 0;
   const flush = async (last: boolean) => {
+    await sendItems(call, items);
     // What is named goes with how far the plan has decided.
     const decided = receiver.decided;
     if (batch.size === 0 && !last && decided === told) return;
@@ -202,6 +232,7 @@ async function receivePush(
   ctx: ServiceContext,
   target: PushTarget,
   receiver: Receiver,
+  items: ItemBatch | undefined,
 ): Promise<{ transport: Transport; fallback: boolean; streams: number }> {
   let received = 0;
   let acked = 0;
@@ -268,7 +299,7 @@ async function receivePush(
     ).finally(() => receiver.pace(Infinity));
   });
   tcpDone?.catch(() => {});
-  await planPush(call, guard.reader, receiver);
+  await planPush(call, guard.reader, receiver, items);
   const takeGrpc = () => {
     ackOn = true;
     return new GrpcReceiver(receiver.sink(sinkOptions));
@@ -325,10 +356,14 @@ export async function handlePush(
         }),
       }),
     );
-    const receiver = pushReceiver(target, ctx, ticket);
+    const items = target.header.options?.listItems
+      ? { added: [], deleted: [] }
+      : undefined;
+    const receiver = pushReceiver(target, ctx, ticket, items);
     if (target.dryRun) {
-      await planPush(call, guard.reader, receiver);
+      await planPush(call, guard.reader, receiver, items);
       const result = await receiver.finish();
+      await sendItems(call, items);
       await writeMessage(
         call,
         pushMessage({ case: "summary", value: summaryOf(result) }),
@@ -336,12 +371,13 @@ export async function handlePush(
       call.end();
       return;
     }
-    const data = await receivePush(call, guard, ctx, target, receiver);
+    const data = await receivePush(call, guard, ctx, target, receiver, items);
     const tManifest = performance.now();
     // Walks and deletions go through the session root: no link followed,
     // nothing outside; a swapped destination fails here.
     target.root.verify();
     const result = await receiver.finish();
+    await sendItems(call, items);
     await writeMessage(
       call,
       pushMessage({

@@ -3,6 +3,7 @@ import { AuthGuard } from "./auth.ts";
 import * as grpc from "../deps/grpc.ts";
 import { blitService, MAX_MESSAGE_BYTES } from "../rpc/service.ts";
 import { DataPlaneServer } from "../wire/data_plane.ts";
+import { bracketHost } from "../wire/host_port.ts";
 import { TokenIssuer } from "../wire/token.ts";
 import { loadZeroCopy } from "../wire/zero_copy.ts";
 import { loadNativeStat } from "../fs/native_stat.ts";
@@ -164,16 +165,27 @@ export async function startDaemon(
   if (swept > 0) {
     log(`blit-daemon: removed ${swept} temporary files left by an earlier run`);
   }
-  const dataPlane = config.forceGrpcData ? null : DataPlaneServer.listen({
-    hostname: config.bind,
-    port: config.dataPort,
-    issuer: new TokenIssuer({ ttlSeconds: 30 }),
-    log,
-    handshakeTimeoutMs: Math.min(limits.handshakeTimeout * 1000, 30_000),
-    maxConnections: limits.maxConnections,
-    maxPerAddress: limits.maxConnectionsPerClient,
-    tls: config.tls,
-  });
+  let dataPlane: DataPlaneServer | null = null;
+  try {
+    dataPlane = config.forceGrpcData ? null : DataPlaneServer.listen({
+      hostname: config.bind,
+      port: config.dataPort,
+      issuer: new TokenIssuer({ ttlSeconds: 30 }),
+      log,
+      handshakeTimeoutMs: Math.min(limits.handshakeTimeout * 1000, 30_000),
+      maxConnections: limits.maxConnections,
+      maxPerAddress: limits.maxConnectionsPerClient,
+      tls: config.tls,
+    });
+  } catch (error) {
+    // Which port could not be had: the data plane's, not the control one.
+    if (error instanceof Error) {
+      Object.assign(error, {
+        where: `${bracketHost(config.bind)}:${config.dataPort}`,
+      });
+    }
+    throw error;
+  }
   const history = stateDir && Deno.env.get("BLIT_DISABLE_PERF_HISTORY") !== "1"
     ? daemonHistory(stateDir)
     : undefined;

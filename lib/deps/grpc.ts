@@ -1,3 +1,15 @@
 // @grpc/grpc-js, pinned here once: an npm: specifier resolves for every
 // importer of mod.ts, not only inside this repository's import map.
+import { logVerbosity, setLogVerbosity } from "npm:@grpc/grpc-js@1.14.7";
 export * from "npm:@grpc/grpc-js@1.14.7";
+
+// grpc-js's own log lines (bind failures, dropped connections) would reach
+// users' terminals next to blit's one-line errors: silent unless asked for
+// with BLIT_DEBUG=grpc (GRPC_VERBOSITY then applies as usual).
+let debug = false;
+try {
+  debug = Deno.env.get("BLIT_DEBUG") === "grpc";
+} catch {
+  // no env permission: stay quiet
+}
+if (!debug) setLogVerbosity(logVerbosity.NONE);

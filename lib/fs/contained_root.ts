@@ -309,7 +309,11 @@ export class ContainedRoot {
   removeTree(
     rel: string,
     counts: RemovedCounts = { files: 0, dirs: 0 },
-    options: { dryRun?: boolean } = {},
+    options: {
+      dryRun?: boolean;
+      /** Told the session-relative path of each file or link removed. */
+      onFile?: (rel: string) => void;
+    } = {},
   ): RemovedCounts {
     const dryRun = options.dryRun ?? false;
     const normal = normalizeRelative(rel);
@@ -320,6 +324,7 @@ export class ContainedRoot {
       if (!info.isDirectory) {
         if (!dryRun) Deno.removeSync(name);
         counts.files++;
+        options.onFile?.(normal);
         return counts;
       }
     }
@@ -351,6 +356,7 @@ export class ContainedRoot {
         else {
           if (!dryRun) Deno.removeSync(name);
           counts.files++;
+          options.onFile?.(child);
         }
       }
     }

@@ -156,7 +156,6 @@ export function enumerate(
         }
         const name = top.names[top.next++];
         const rel = top.rel === "" ? name : `${top.rel}/${name}`;
-        if (excluded(rel)) continue;
         // A contained root answers a name in the entered parent, valid
         // until the next lookup: lstat, readlink and open use it at once.
         const abs = typeof root === "string" ? `${root}/${rel}` : root.at(rel);
@@ -168,6 +167,7 @@ export function enumerate(
           if (error instanceof Deno.errors.NotFound) continue;
           throw error;
         }
+        if (excluded(rel, info.isDirectory)) continue;
         const entry = toEntry(abs, rel, info);
         if (!entry) continue;
         if (entry.kind === "file" && withHash) {

@@ -83,14 +83,20 @@ export async function planDeletions(
 export function countTree(
   abs: string,
   counts: DeletionCounts = { files: 0, dirs: 0 },
+  onFile?: (rel: string) => void,
+  rel = "",
 ): DeletionCounts {
-  const stack = [abs];
+  const stack: [string, string][] = [[abs, rel]];
   for (let guard = 0; stack.length > 0 && guard < 10_000_000; guard++) {
-    const dir = stack.pop()!;
+    const [dir, at] = stack.pop()!;
     counts.dirs++;
     for (const item of Deno.readDirSync(dir)) {
-      if (item.isDirectory) stack.push(`${dir}/${item.name}`);
-      else counts.files++;
+      const child = at === "" ? item.name : `${at}/${item.name}`;
+      if (item.isDirectory) stack.push([`${dir}/${item.name}`, child]);
+      else {
+        counts.files++;
+        onFile?.(child);
+      }
     }
   }
   return counts;
@@ -114,8 +120,9 @@ export function countTree(
 export function applyDeletions(
   destRoot: TreeRoot,
   plan: readonly FileEntry[],
+  onFile?: (rel: string) => void,
 ): DeletionCounts {
-  return deletions(destRoot, plan, false);
+  return deletions(destRoot, plan, false, onFile);
 }
 
 /**
@@ -140,8 +147,9 @@ export function applyDeletions(
 export function countDeletions(
   destRoot: TreeRoot,
   plan: readonly FileEntry[],
+  onFile?: (rel: string) => void,
 ): DeletionCounts {
-  return deletions(destRoot, plan, true);
+  return deletions(destRoot, plan, true, onFile);
 }
 
 /** Deletes `plan` (or, `dryRun`, only counts it), entries already gone skipped. */
@@ -149,12 +157,13 @@ function deletions(
   destRoot: TreeRoot,
   plan: readonly FileEntry[],
   dryRun: boolean,
+  onFile?: (rel: string) => void,
 ): DeletionCounts {
   const counts: DeletionCounts = { files: 0, dirs: 0 };
   if (destRoot instanceof ContainedRoot) {
     // Never follows a link, never leaves the session directory.
     for (const entry of plan) {
-      destRoot.removeTree(entry.path, counts, { dryRun });
+      destRoot.removeTree(entry.path, counts, { dryRun, onFile });
     }
     return counts;
   }
@@ -163,11 +172,12 @@ function deletions(
     const info = lstatOrUndefined(abs);
     if (!info) continue;
     if (info.isDirectory) {
-      countTree(abs, counts);
+      countTree(abs, counts, onFile, entry.path);
       if (!dryRun) Deno.removeSync(abs, { recursive: true });
     } else {
       if (!dryRun) Deno.removeSync(abs);
       counts.files++;
+      onFile?.(entry.path);
     }
   }
   return counts;

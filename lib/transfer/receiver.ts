@@ -45,6 +45,12 @@ export interface ReceiverOptions {
   charge?: (bytes: number) => void;
   /** Told after each symlink is made (progress). */
   onLink?: () => void;
+  /**
+   * Told each item as the receiver decides it (a dry run too): `+` and the
+   * path of each file it needs and each link it makes, `-` and the path of
+   * each file or link a mirror deletes (`-v`, dry-run listings).
+   */
+  onItem?: (sign: "+" | "-", path: string, kind: "file" | "link") => void;
   /** Makes a symlink entry (default: `applySymlink` on the root). */
   makeSymlink?: (root: TreeRoot, entry: FileEntry) => Promise<void> | void;
 }
@@ -270,6 +276,7 @@ export class Receiver {
               else applySymlink(root, entry);
               options.onLink?.();
             }
+            options.onItem?.("+", entry.path, "link");
             this.#links++;
           } else {
             // Keyed by the offered name; written under entry.path.
@@ -284,6 +291,7 @@ export class Receiver {
             }
             this.#needed++;
             this.#bytes += entry.size;
+            options.onItem?.("+", entry.path, "file");
             let copy: PartialCopy | undefined;
             if (!dryRun && entry.size >= RESUME_MIN_BYTES) {
               this.#hasher ??= await contentHasher();
@@ -389,9 +397,11 @@ export class Receiver {
         if (dryRun && error instanceof Deno.errors.NotFound) return [];
         throw error;
       });
+      const onItem = this.#options.onItem;
+      const told = onItem && ((path: string) => onItem("-", path, "file"));
       deleted = dryRun
-        ? countDeletions(root, plan).files
-        : applyDeletions(root, plan).files;
+        ? countDeletions(root, plan, told).files
+        : applyDeletions(root, plan, told).files;
     }
     const stats = this.#sink?.stats;
     return {

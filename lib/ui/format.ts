@@ -17,5 +17,7 @@ export function formatBytes(n: number): string {
     value /= 1024;
     unit++;
   }
-  return unit === 0 ? `${n} B` : `${value.toFixed(1)} ${units[unit]}`;
+  return unit === 0
+    ? `${Math.round(n)} B`
+    : `${value.toFixed(1)} ${units[unit]}`;
 }

@@ -16,7 +16,7 @@ import type { Message } from "../../deps/protobuf.ts";
  * Describes the file blit.proto.
  */
 export const file_blit: GenFile = /*@__PURE__*/
-  fileDesc("CgpibGl0LnByb3RvEgdibGl0LnYyIo0BCgpGaWxlSGVhZGVyEgwKBHBhdGgYASABKAkSDAoEc2l6ZRgCIAEoBBIQCghtdGltZV9tcxgDIAEoAxIMCgRtb2RlGAQgASgNEiAKBGtpbmQYBSABKA4yEi5ibGl0LnYyLkVudHJ5S2luZBITCgtsaW5rX3RhcmdldBgGIAEoCRIMCgRoYXNoGAcgASgMIm8KD1RyYW5zZmVyT3B0aW9ucxIQCghjaGVja3N1bRgBIAEoCBIPCgdkcnlfcnVuGAIgASgIEhcKD2ZvcmNlX2dycGNfZGF0YRgDIAEoCBIPCgdleGNsdWRlGAQgAygJEg8KB3N0cmVhbXMYBSABKA0ihAEKClB1c2hIZWFkZXISDgoGbW9kdWxlGAEgASgJEhMKC2Rlc3RpbmF0aW9uGAIgASgJEg4KBm1pcnJvchgDIAEoCBIpCgdvcHRpb25zGAQgASgLMhguYmxpdC52Mi5UcmFuc2Zlck9wdGlvbnMSFgoOc291cmNlX2lzX2ZpbGUYBSABKAgiIwoQTWFuaWZlc3RDb21wbGV0ZRIPCgdlbnRyaWVzGAEgASgEIkUKDU1hbmlmZXN0QmF0Y2gSJAoHZW50cmllcxgBIAMoCzITLmJsaXQudjIuRmlsZUhlYWRlchIOCgZwYWNrZWQYAiABKAwijAEKCEZpbGVEYXRhEgwKBHBhdGgYASABKAkSDAoEZGF0YRgCIAEoDBIMCgRsYXN0GAMgASgIEiMKBmhlYWRlchgEIAEoCzITLmJsaXQudjIuRmlsZUhlYWRlchIMCgRoYXNoGAUgASgMEiMKBnJlc3VtZRgGIAEoCzITLmJsaXQudjIuUmVzdW1lS2VwdCJACgpSZXN1bWVLZXB0EhIKCmJsb2NrX3NpemUYASABKA0SDgoGYmxvY2tzGAIgASgNEg4KBmJpdG1hcBgDIAEoDCIQCg5VcGxvYWRDb21wbGV0ZSIYCgdEYXRhQWNrEg0KBWJ5dGVzGAEgASgEIrACChFDbGllbnRQdXNoUmVxdWVzdBIlCgZoZWFkZXIYASABKAsyEy5ibGl0LnYyLlB1c2hIZWFkZXJIABIjCgRmaWxlGAIgASgLMhMuYmxpdC52Mi5GaWxlSGVhZGVySAASNgoRbWFuaWZlc3RfY29tcGxldGUYAyABKAsyGS5ibGl0LnYyLk1hbmlmZXN0Q29tcGxldGVIABImCglmaWxlX2RhdGEYBCABKAsyES5ibGl0LnYyLkZpbGVEYXRhSAASMgoPdXBsb2FkX2NvbXBsZXRlGAUgASgLMhcuYmxpdC52Mi5VcGxvYWRDb21wbGV0ZUgAEjAKDm1hbmlmZXN0X2JhdGNoGAYgASgLMhYuYmxpdC52Mi5NYW5pZmVzdEJhdGNoSABCCQoHcGF5bG9hZCJICgNBY2sSEwoLZGVzdGluYXRpb24YASABKAkSFQoNc291cmNlX2lzX2RpchgCIAEoCBIVCg1zb3VyY2VfZXhpc3RzGAMgASgIIl8KCEZpbGVMaXN0Eg0KBXBhdGhzGAEgAygJEgwKBGxhc3QYAiABKAgSDwoHZGVjaWRlZBgDIAEoBBIlCgdyZXN1bWVzGAQgAygLMhQuYmxpdC52Mi5SZXN1bWVPZmZlciI/CgtSZXN1bWVPZmZlchIMCgRwYXRoGAEgASgJEhIKCmJsb2NrX3NpemUYAiABKA0SDgoGaGFzaGVzGAMgASgMIqoBChdEYXRhVHJhbnNmZXJOZWdvdGlhdGlvbhIlCgl0cmFuc3BvcnQYASABKA4yEi5ibGl0LnYyLlRyYW5zcG9ydBIMCgRob3N0GAIgASgJEgwKBHBvcnQYAyABKA0SDQoFdG9rZW4YBCABKAkSDQoFZmlsZXMYBSABKAQSDQoFYnl0ZXMYBiABKAQSDwoHc3RyZWFtcxgHIAEoDRIOCgZ0b2tlbnMYCCADKAkimAEKC1B1c2hTdW1tYXJ5EhkKEWZpbGVzX3RyYW5zZmVycmVkGAEgASgEEhkKEWJ5dGVzX3RyYW5zZmVycmVkGAIgASgEEhUKDWZpbGVzX2RlbGV0ZWQYAyABKAQSFQoNZmlsZXNfc2tpcHBlZBgEIAEoBBIlCgl0cmFuc3BvcnQYBSABKA4yEi5ibGl0LnYyLlRyYW5zcG9ydCKXAgoSU2VydmVyUHVzaFJlc3BvbnNlEhsKA2FjaxgBIAEoCzIMLmJsaXQudjIuQWNrSAASJgoJZmlsZV9saXN0GAIgASgLMhEuYmxpdC52Mi5GaWxlTGlzdEgAEjcKC25lZ290aWF0aW9uGAMgASgLMiAuYmxpdC52Mi5EYXRhVHJhbnNmZXJOZWdvdGlhdGlvbkgAEicKB3N1bW1hcnkYBCABKAsyFC5ibGl0LnYyLlB1c2hTdW1tYXJ5SAASJAoIZGF0YV9hY2sYBSABKAsyEC5ibGl0LnYyLkRhdGFBY2tIABIpCghwcm9ncmVzcxgGIAEoCzIVLmJsaXQudjIuUHVzaFByb2dyZXNzSABCCQoHcGF5bG9hZCI7CgxQdXNoUHJvZ3Jlc3MSDQoFZmlsZXMYASABKAQSDQoFbGlua3MYAiABKAQSDQoFYnl0ZXMYAyABKAQiVQoKUHVsbEhlYWRlchIOCgZtb2R1bGUYASABKAkSDAoEcGF0aBgCIAEoCRIpCgdvcHRpb25zGAMgASgLMhguYmxpdC52Mi5UcmFuc2Zlck9wdGlvbnMiKAoMTmVlZENvbXBsZXRlEhgKEGZhbGxiYWNrX3RvX2dycGMYASABKAgiCgoIUHVsbERvbmUi4QEKEUNsaWVudFB1bGxSZXF1ZXN0EiUKBmhlYWRlchgBIAEoCzITLmJsaXQudjIuUHVsbEhlYWRlckgAEiEKBG5lZWQYAiABKAsyES5ibGl0LnYyLkZpbGVMaXN0SAASLgoNbmVlZF9jb21wbGV0ZRgDIAEoCzIVLmJsaXQudjIuTmVlZENvbXBsZXRlSAASIQoEZG9uZRgEIAEoCzIRLmJsaXQudjIuUHVsbERvbmVIABIkCghkYXRhX2FjaxgFIAEoCzIQLmJsaXQudjIuRGF0YUFja0gAQgkKB3BheWxvYWQi1QIKElNlcnZlclB1bGxSZXNwb25zZRIbCgNhY2sYASABKAsyDC5ibGl0LnYyLkFja0gAEiMKBGZpbGUYAiABKAsyEy5ibGl0LnYyLkZpbGVIZWFkZXJIABI2ChFtYW5pZmVzdF9jb21wbGV0ZRgDIAEoCzIZLmJsaXQudjIuTWFuaWZlc3RDb21wbGV0ZUgAEjcKC25lZ290aWF0aW9uGAQgASgLMiAuYmxpdC52Mi5EYXRhVHJhbnNmZXJOZWdvdGlhdGlvbkgAEiYKCWZpbGVfZGF0YRgFIAEoCzIRLmJsaXQudjIuRmlsZURhdGFIABInCgdzdW1tYXJ5GAYgASgLMhQuYmxpdC52Mi5QdXNoU3VtbWFyeUgAEjAKDm1hbmlmZXN0X2JhdGNoGAcgASgLMhYuYmxpdC52Mi5NYW5pZmVzdEJhdGNoSABCCQoHcGF5bG9hZCIrCgtMaXN0UmVxdWVzdBIOCgZtb2R1bGUYASABKAkSDAoEcGF0aBgCIAEoCSJJCgxMaXN0UmVzcG9uc2USJAoHZW50cmllcxgBIAMoCzITLmJsaXQudjIuRmlsZUhlYWRlchITCgtwYXRoX2lzX2RpchgCIAEoCCJRCgxQdXJnZVJlcXVlc3QSDgoGbW9kdWxlGAEgASgJEgwKBHBhdGgYAiABKAkSEgoKYWxsb3dfcm9vdBgDIAEoCBIPCgdkcnlfcnVuGAQgASgIIjwKDVB1cmdlUmVzcG9uc2USFQoNZmlsZXNfZGVsZXRlZBgBIAEoBBIUCgxkaXJzX2RlbGV0ZWQYAiABKAQiFAoSTGlzdE1vZHVsZXNSZXF1ZXN0IkwKCk1vZHVsZUluZm8SDAoEbmFtZRgBIAEoCRIPCgdjb21tZW50GAIgASgJEhEKCXJlYWRfb25seRgDIAEoCBIMCgRhdXRoGAQgASgIIjsKE0xpc3RNb2R1bGVzUmVzcG9uc2USJAoHbW9kdWxlcxgBIAMoCzITLmJsaXQudjIuTW9kdWxlSW5mbyLvAgoHUGVyZlJ1bhIKCgJ0cxgBIAEoCRIKCgJvcBgCIAEoCRIRCgl0cmFuc3BvcnQYAyABKAkSDwoHc3RyZWFtcxgEIAEoDRINCgVmaWxlcxgFIAEoBBINCgVieXRlcxgGIAEoBBITCgtkdXJhdGlvbl9tcxgHIAEoBBIOCgZyZW1vdGUYCCABKAkSEAoIZmFsbGJhY2sYCSABKAgSDgoGc291cmNlGAogASgJEhIKCnNpemVfY2xhc3MYCyABKAkSFAoMaGFuZHNoYWtlX21zGAwgASgEEhMKC21hbmlmZXN0X21zGA0gASgEEhMKC3RyYW5zZmVyX21zGA4gASgEEg8KB3JldHJpZXMYDyABKA0SDwoHc2tpcHBlZBgQIAEoCRIaChJoYW5kc2hha2VfcHJvYmVfbXMYESABKAESGAoQZGlza193cml0ZV9taWJfcxgSIAEoARIXCg9kaXNrX3JlYWRfbWliX3MYEyABKAEiJQoTUGVyZlNuYXBzaG90UmVxdWVzdBIOCgZtb2R1bGUYASABKAkicgoUUGVyZlNuYXBzaG90UmVzcG9uc2USDwoHZW5hYmxlZBgBIAEoCBIeCgRydW5zGAIgAygLMhAuYmxpdC52Mi5QZXJmUnVuEikKD2xhc3Rfc2VsZl9jaGVjaxgDIAEoCzIQLmJsaXQudjIuUGVyZlJ1biJCChFVcGxvYWRQZXJmUmVxdWVzdBIOCgZtb2R1bGUYASABKAkSHQoDcnVuGAIgASgLMhAuYmxpdC52Mi5QZXJmUnVuIiYKElVwbG9hZFBlcmZSZXNwb25zZRIQCghyZWNvcmRlZBgBIAEoCCpoCglFbnRyeUtpbmQSGgoWRU5UUllfS0lORF9VTlNQRUNJRklFRBAAEhMKD0VOVFJZX0tJTkRfRklMRRABEhIKDkVOVFJZX0tJTkRfRElSEAISFgoSRU5UUllfS0lORF9TWU1MSU5LEAMqTQoJVHJhbnNwb3J0EhkKFVRSQU5TUE9SVF9VTlNQRUNJRklFRBAAEhEKDVRSQU5TUE9SVF9UQ1AQARISCg5UUkFOU1BPUlRfR1JQQxACMt0DCgRCbGl0EkMKBFB1c2gSGi5ibGl0LnYyLkNsaWVudFB1c2hSZXF1ZXN0GhsuYmxpdC52Mi5TZXJ2ZXJQdXNoUmVzcG9uc2UoATABEkMKBFB1bGwSGi5ibGl0LnYyLkNsaWVudFB1bGxSZXF1ZXN0GhsuYmxpdC52Mi5TZXJ2ZXJQdWxsUmVzcG9uc2UoATABEjUKBExpc3QSFC5ibGl0LnYyLkxpc3RSZXF1ZXN0GhUuYmxpdC52Mi5MaXN0UmVzcG9uc2UwARI2CgVQdXJnZRIVLmJsaXQudjIuUHVyZ2VSZXF1ZXN0GhYuYmxpdC52Mi5QdXJnZVJlc3BvbnNlEkgKC0xpc3RNb2R1bGVzEhsuYmxpdC52Mi5MaXN0TW9kdWxlc1JlcXVlc3QaHC5ibGl0LnYyLkxpc3RNb2R1bGVzUmVzcG9uc2USSwoMUGVyZlNuYXBzaG90EhwuYmxpdC52Mi5QZXJmU25hcHNob3RSZXF1ZXN0Gh0uYmxpdC52Mi5QZXJmU25hcHNob3RSZXNwb25zZRJFCgpVcGxvYWRQZXJmEhouYmxpdC52Mi5VcGxvYWRQZXJmUmVxdWVzdBobLmJsaXQudjIuVXBsb2FkUGVyZlJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("CgpibGl0LnByb3RvEgdibGl0LnYyIo0BCgpGaWxlSGVhZGVyEgwKBHBhdGgYASABKAkSDAoEc2l6ZRgCIAEoBBIQCghtdGltZV9tcxgDIAEoAxIMCgRtb2RlGAQgASgNEiAKBGtpbmQYBSABKA4yEi5ibGl0LnYyLkVudHJ5S2luZBITCgtsaW5rX3RhcmdldBgGIAEoCRIMCgRoYXNoGAcgASgMIoMBCg9UcmFuc2Zlck9wdGlvbnMSEAoIY2hlY2tzdW0YASABKAgSDwoHZHJ5X3J1bhgCIAEoCBIXCg9mb3JjZV9ncnBjX2RhdGEYAyABKAgSDwoHZXhjbHVkZRgEIAMoCRIPCgdzdHJlYW1zGAUgASgNEhIKCmxpc3RfaXRlbXMYBiABKAgiKgoISXRlbUxpc3QSDQoFYWRkZWQYASADKAkSDwoHZGVsZXRlZBgCIAMoCSKEAQoKUHVzaEhlYWRlchIOCgZtb2R1bGUYASABKAkSEwoLZGVzdGluYXRpb24YAiABKAkSDgoGbWlycm9yGAMgASgIEikKB29wdGlvbnMYBCABKAsyGC5ibGl0LnYyLlRyYW5zZmVyT3B0aW9ucxIWCg5zb3VyY2VfaXNfZmlsZRgFIAEoCCIjChBNYW5pZmVzdENvbXBsZXRlEg8KB2VudHJpZXMYASABKAQiRQoNTWFuaWZlc3RCYXRjaBIkCgdlbnRyaWVzGAEgAygLMhMuYmxpdC52Mi5GaWxlSGVhZGVyEg4KBnBhY2tlZBgCIAEoDCKMAQoIRmlsZURhdGESDAoEcGF0aBgBIAEoCRIMCgRkYXRhGAIgASgMEgwKBGxhc3QYAyABKAgSIwoGaGVhZGVyGAQgASgLMhMuYmxpdC52Mi5GaWxlSGVhZGVyEgwKBGhhc2gYBSABKAwSIwoGcmVzdW1lGAYgASgLMhMuYmxpdC52Mi5SZXN1bWVLZXB0IkAKClJlc3VtZUtlcHQSEgoKYmxvY2tfc2l6ZRgBIAEoDRIOCgZibG9ja3MYAiABKA0SDgoGYml0bWFwGAMgASgMIhAKDlVwbG9hZENvbXBsZXRlIhgKB0RhdGFBY2sSDQoFYnl0ZXMYASABKAQisAIKEUNsaWVudFB1c2hSZXF1ZXN0EiUKBmhlYWRlchgBIAEoCzITLmJsaXQudjIuUHVzaEhlYWRlckgAEiMKBGZpbGUYAiABKAsyEy5ibGl0LnYyLkZpbGVIZWFkZXJIABI2ChFtYW5pZmVzdF9jb21wbGV0ZRgDIAEoCzIZLmJsaXQudjIuTWFuaWZlc3RDb21wbGV0ZUgAEiYKCWZpbGVfZGF0YRgEIAEoCzIRLmJsaXQudjIuRmlsZURhdGFIABIyCg91cGxvYWRfY29tcGxldGUYBSABKAsyFy5ibGl0LnYyLlVwbG9hZENvbXBsZXRlSAASMAoObWFuaWZlc3RfYmF0Y2gYBiABKAsyFi5ibGl0LnYyLk1hbmlmZXN0QmF0Y2hIAEIJCgdwYXlsb2FkIkgKA0FjaxITCgtkZXN0aW5hdGlvbhgBIAEoCRIVCg1zb3VyY2VfaXNfZGlyGAIgASgIEhUKDXNvdXJjZV9leGlzdHMYAyABKAgiXwoIRmlsZUxpc3QSDQoFcGF0aHMYASADKAkSDAoEbGFzdBgCIAEoCBIPCgdkZWNpZGVkGAMgASgEEiUKB3Jlc3VtZXMYBCADKAsyFC5ibGl0LnYyLlJlc3VtZU9mZmVyIj8KC1Jlc3VtZU9mZmVyEgwKBHBhdGgYASABKAkSEgoKYmxvY2tfc2l6ZRgCIAEoDRIOCgZoYXNoZXMYAyABKAwiqgEKF0RhdGFUcmFuc2Zlck5lZ290aWF0aW9uEiUKCXRyYW5zcG9ydBgBIAEoDjISLmJsaXQudjIuVHJhbnNwb3J0EgwKBGhvc3QYAiABKAkSDAoEcG9ydBgDIAEoDRINCgV0b2tlbhgEIAEoCRINCgVmaWxlcxgFIAEoBBINCgVieXRlcxgGIAEoBBIPCgdzdHJlYW1zGAcgASgNEg4KBnRva2VucxgIIAMoCSKYAQoLUHVzaFN1bW1hcnkSGQoRZmlsZXNfdHJhbnNmZXJyZWQYASABKAQSGQoRYnl0ZXNfdHJhbnNmZXJyZWQYAiABKAQSFQoNZmlsZXNfZGVsZXRlZBgDIAEoBBIVCg1maWxlc19za2lwcGVkGAQgASgEEiUKCXRyYW5zcG9ydBgFIAEoDjISLmJsaXQudjIuVHJhbnNwb3J0IrsCChJTZXJ2ZXJQdXNoUmVzcG9uc2USGwoDYWNrGAEgASgLMgwuYmxpdC52Mi5BY2tIABImCglmaWxlX2xpc3QYAiABKAsyES5ibGl0LnYyLkZpbGVMaXN0SAASNwoLbmVnb3RpYXRpb24YAyABKAsyIC5ibGl0LnYyLkRhdGFUcmFuc2Zlck5lZ290aWF0aW9uSAASJwoHc3VtbWFyeRgEIAEoCzIULmJsaXQudjIuUHVzaFN1bW1hcnlIABIkCghkYXRhX2FjaxgFIAEoCzIQLmJsaXQudjIuRGF0YUFja0gAEikKCHByb2dyZXNzGAYgASgLMhUuYmxpdC52Mi5QdXNoUHJvZ3Jlc3NIABIiCgVpdGVtcxgHIAEoCzIRLmJsaXQudjIuSXRlbUxpc3RIAEIJCgdwYXlsb2FkIjsKDFB1c2hQcm9ncmVzcxINCgVmaWxlcxgBIAEoBBINCgVsaW5rcxgCIAEoBBINCgVieXRlcxgDIAEoBCJVCgpQdWxsSGVhZGVyEg4KBm1vZHVsZRgBIAEoCRIMCgRwYXRoGAIgASgJEikKB29wdGlvbnMYAyABKAsyGC5ibGl0LnYyLlRyYW5zZmVyT3B0aW9ucyIoCgxOZWVkQ29tcGxldGUSGAoQZmFsbGJhY2tfdG9fZ3JwYxgBIAEoCCIKCghQdWxsRG9uZSLhAQoRQ2xpZW50UHVsbFJlcXVlc3QSJQoGaGVhZGVyGAEgASgLMhMuYmxpdC52Mi5QdWxsSGVhZGVySAASIQoEbmVlZBgCIAEoCzIRLmJsaXQudjIuRmlsZUxpc3RIABIuCg1uZWVkX2NvbXBsZXRlGAMgASgLMhUuYmxpdC52Mi5OZWVkQ29tcGxldGVIABIhCgRkb25lGAQgASgLMhEuYmxpdC52Mi5QdWxsRG9uZUgAEiQKCGRhdGFfYWNrGAUgASgLMhAuYmxpdC52Mi5EYXRhQWNrSABCCQoHcGF5bG9hZCLVAgoSU2VydmVyUHVsbFJlc3BvbnNlEhsKA2FjaxgBIAEoCzIMLmJsaXQudjIuQWNrSAASIwoEZmlsZRgCIAEoCzITLmJsaXQudjIuRmlsZUhlYWRlckgAEjYKEW1hbmlmZXN0X2NvbXBsZXRlGAMgASgLMhkuYmxpdC52Mi5NYW5pZmVzdENvbXBsZXRlSAASNwoLbmVnb3RpYXRpb24YBCABKAsyIC5ibGl0LnYyLkRhdGFUcmFuc2Zlck5lZ290aWF0aW9uSAASJgoJZmlsZV9kYXRhGAUgASgLMhEuYmxpdC52Mi5GaWxlRGF0YUgAEicKB3N1bW1hcnkYBiABKAsyFC5ibGl0LnYyLlB1c2hTdW1tYXJ5SAASMAoObWFuaWZlc3RfYmF0Y2gYByABKAsyFi5ibGl0LnYyLk1hbmlmZXN0QmF0Y2hIAEIJCgdwYXlsb2FkIisKC0xpc3RSZXF1ZXN0Eg4KBm1vZHVsZRgBIAEoCRIMCgRwYXRoGAIgASgJIkkKDExpc3RSZXNwb25zZRIkCgdlbnRyaWVzGAEgAygLMhMuYmxpdC52Mi5GaWxlSGVhZGVyEhMKC3BhdGhfaXNfZGlyGAIgASgIIlEKDFB1cmdlUmVxdWVzdBIOCgZtb2R1bGUYASABKAkSDAoEcGF0aBgCIAEoCRISCgphbGxvd19yb290GAMgASgIEg8KB2RyeV9ydW4YBCABKAgiPAoNUHVyZ2VSZXNwb25zZRIVCg1maWxlc19kZWxldGVkGAEgASgEEhQKDGRpcnNfZGVsZXRlZBgCIAEoBCIUChJMaXN0TW9kdWxlc1JlcXVlc3QiTAoKTW9kdWxlSW5mbxIMCgRuYW1lGAEgASgJEg8KB2NvbW1lbnQYAiABKAkSEQoJcmVhZF9vbmx5GAMgASgIEgwKBGF1dGgYBCABKAgiOwoTTGlzdE1vZHVsZXNSZXNwb25zZRIkCgdtb2R1bGVzGAEgAygLMhMuYmxpdC52Mi5Nb2R1bGVJbmZvIu8CCgdQZXJmUnVuEgoKAnRzGAEgASgJEgoKAm9wGAIgASgJEhEKCXRyYW5zcG9ydBgDIAEoCRIPCgdzdHJlYW1zGAQgASgNEg0KBWZpbGVzGAUgASgEEg0KBWJ5dGVzGAYgASgEEhMKC2R1cmF0aW9uX21zGAcgASgEEg4KBnJlbW90ZRgIIAEoCRIQCghmYWxsYmFjaxgJIAEoCBIOCgZzb3VyY2UYCiABKAkSEgoKc2l6ZV9jbGFzcxgLIAEoCRIUCgxoYW5kc2hha2VfbXMYDCABKAQSEwoLbWFuaWZlc3RfbXMYDSABKAQSEwoLdHJhbnNmZXJfbXMYDiABKAQSDwoHcmV0cmllcxgPIAEoDRIPCgdza2lwcGVkGBAgASgJEhoKEmhhbmRzaGFrZV9wcm9iZV9tcxgRIAEoARIYChBkaXNrX3dyaXRlX21pYl9zGBIgASgBEhcKD2Rpc2tfcmVhZF9taWJfcxgTIAEoASIlChNQZXJmU25hcHNob3RSZXF1ZXN0Eg4KBm1vZHVsZRgBIAEoCSJyChRQZXJmU25hcHNob3RSZXNwb25zZRIPCgdlbmFibGVkGAEgASgIEh4KBHJ1bnMYAiADKAsyEC5ibGl0LnYyLlBlcmZSdW4SKQoPbGFzdF9zZWxmX2NoZWNrGAMgASgLMhAuYmxpdC52Mi5QZXJmUnVuIkIKEVVwbG9hZFBlcmZSZXF1ZXN0Eg4KBm1vZHVsZRgBIAEoCRIdCgNydW4YAiABKAsyEC5ibGl0LnYyLlBlcmZSdW4iJgoSVXBsb2FkUGVyZlJlc3BvbnNlEhAKCHJlY29yZGVkGAEgASgIKmgKCUVudHJ5S2luZBIaChZFTlRSWV9LSU5EX1VOU1BFQ0lGSUVEEAASEwoPRU5UUllfS0lORF9GSUxFEAESEgoORU5UUllfS0lORF9ESVIQAhIWChJFTlRSWV9LSU5EX1NZTUxJTksQAypNCglUcmFuc3BvcnQSGQoVVFJBTlNQT1JUX1VOU1BFQ0lGSUVEEAASEQoNVFJBTlNQT1JUX1RDUBABEhIKDlRSQU5TUE9SVF9HUlBDEAIy3QMKBEJsaXQSQwoEUHVzaBIaLmJsaXQudjIuQ2xpZW50UHVzaFJlcXVlc3QaGy5ibGl0LnYyLlNlcnZlclB1c2hSZXNwb25zZSgBMAESQwoEUHVsbBIaLmJsaXQudjIuQ2xpZW50UHVsbFJlcXVlc3QaGy5ibGl0LnYyLlNlcnZlclB1bGxSZXNwb25zZSgBMAESNQoETGlzdBIULmJsaXQudjIuTGlzdFJlcXVlc3QaFS5ibGl0LnYyLkxpc3RSZXNwb25zZTABEjYKBVB1cmdlEhUuYmxpdC52Mi5QdXJnZVJlcXVlc3QaFi5ibGl0LnYyLlB1cmdlUmVzcG9uc2USSAoLTGlzdE1vZHVsZXMSGy5ibGl0LnYyLkxpc3RNb2R1bGVzUmVxdWVzdBocLmJsaXQudjIuTGlzdE1vZHVsZXNSZXNwb25zZRJLCgxQZXJmU25hcHNob3QSHC5ibGl0LnYyLlBlcmZTbmFwc2hvdFJlcXVlc3QaHS5ibGl0LnYyLlBlcmZTbmFwc2hvdFJlc3BvbnNlEkUKClVwbG9hZFBlcmYSGi5ibGl0LnYyLlVwbG9hZFBlcmZSZXF1ZXN0GhsuYmxpdC52Mi5VcGxvYWRQZXJmUmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * One manifest entry. Paths are relative, '/'-separated UTF-8.
@@ -95,6 +95,9 @@ export type TransferOptions = Message<"blit.v2.TransferOptions"> & {
   forceGrpcData: boolean;
 
   /**
+   * Filter rules, first match decides: "- GLOB" excludes, "+ GLOB"
+   * includes (a rule without a prefix excludes).
+   *
    * @generated from field: repeated string exclude = 4;
    */
   exclude: string[];
@@ -105,6 +108,14 @@ export type TransferOptions = Message<"blit.v2.TransferOptions"> & {
    * @generated from field: uint32 streams = 5;
    */
   streams: number;
+
+  /**
+   * Push: the daemon names the links it makes and the files a mirror
+   * deletes (ItemList messages), for the client's -v and dry-run listings.
+   *
+   * @generated from field: bool list_items = 6;
+   */
+  listItems: boolean;
 };
 
 /**
@@ -113,6 +124,31 @@ export type TransferOptions = Message<"blit.v2.TransferOptions"> & {
  */
 export const TransferOptionsSchema: GenMessage<TransferOptions> = /*@__PURE__*/
   messageDesc(file_blit, 1);
+
+/**
+ * Items the receiving daemon decided that the client can't see in the
+ * need list: links made, files deleted (paths relative to the destination).
+ *
+ * @generated from message blit.v2.ItemList
+ */
+export type ItemList = Message<"blit.v2.ItemList"> & {
+  /**
+   * @generated from field: repeated string added = 1;
+   */
+  added: string[];
+
+  /**
+   * @generated from field: repeated string deleted = 2;
+   */
+  deleted: string[];
+};
+
+/**
+ * Describes the message blit.v2.ItemList.
+ * Use `create(ItemListSchema)` to create a new message.
+ */
+export const ItemListSchema: GenMessage<ItemList> = /*@__PURE__*/
+  messageDesc(file_blit, 2);
 
 /**
  * @generated from message blit.v2.PushHeader
@@ -157,7 +193,7 @@ export type PushHeader = Message<"blit.v2.PushHeader"> & {
  * Use `create(PushHeaderSchema)` to create a new message.
  */
 export const PushHeaderSchema: GenMessage<PushHeader> = /*@__PURE__*/
-  messageDesc(file_blit, 2);
+  messageDesc(file_blit, 3);
 
 /**
  * @generated from message blit.v2.ManifestComplete
@@ -174,7 +210,7 @@ export type ManifestComplete = Message<"blit.v2.ManifestComplete"> & {
  * Use `create(ManifestCompleteSchema)` to create a new message.
  */
 export const ManifestCompleteSchema: GenMessage<ManifestComplete> = /*@__PURE__*/
-  messageDesc(file_blit, 3);
+  messageDesc(file_blit, 4);
 
 /**
  * Many manifest entries in one message: one message per small file would
@@ -203,7 +239,7 @@ export type ManifestBatch = Message<"blit.v2.ManifestBatch"> & {
  * Use `create(ManifestBatchSchema)` to create a new message.
  */
 export const ManifestBatchSchema: GenMessage<ManifestBatch> = /*@__PURE__*/
-  messageDesc(file_blit, 4);
+  messageDesc(file_blit, 5);
 
 /**
  * File bytes over gRPC. A file is announced by `header` in its first
@@ -258,7 +294,7 @@ export type FileData = Message<"blit.v2.FileData"> & {
  * Use `create(FileDataSchema)` to create a new message.
  */
 export const FileDataSchema: GenMessage<FileData> = /*@__PURE__*/
-  messageDesc(file_blit, 5);
+  messageDesc(file_blit, 6);
 
 /**
  * Which offered blocks of a partial copy the receiver keeps.
@@ -289,7 +325,7 @@ export type ResumeKept = Message<"blit.v2.ResumeKept"> & {
  * Use `create(ResumeKeptSchema)` to create a new message.
  */
 export const ResumeKeptSchema: GenMessage<ResumeKept> = /*@__PURE__*/
-  messageDesc(file_blit, 6);
+  messageDesc(file_blit, 7);
 
 /**
  * @generated from message blit.v2.UploadComplete
@@ -302,7 +338,7 @@ export type UploadComplete = Message<"blit.v2.UploadComplete"> & {
  * Use `create(UploadCompleteSchema)` to create a new message.
  */
 export const UploadCompleteSchema: GenMessage<UploadComplete> = /*@__PURE__*/
-  messageDesc(file_blit, 7);
+  messageDesc(file_blit, 8);
 
 /**
  * Flow control for FileData over gRPC: the receiver reports the file bytes
@@ -322,7 +358,7 @@ export type DataAck = Message<"blit.v2.DataAck"> & {
  * Use `create(DataAckSchema)` to create a new message.
  */
 export const DataAckSchema: GenMessage<DataAck> = /*@__PURE__*/
-  messageDesc(file_blit, 8);
+  messageDesc(file_blit, 9);
 
 /**
  * @generated from message blit.v2.ClientPushRequest
@@ -375,7 +411,7 @@ export type ClientPushRequest = Message<"blit.v2.ClientPushRequest"> & {
  * Use `create(ClientPushRequestSchema)` to create a new message.
  */
 export const ClientPushRequestSchema: GenMessage<ClientPushRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 9);
+  messageDesc(file_blit, 10);
 
 /**
  * @generated from message blit.v2.Ack
@@ -408,7 +444,7 @@ export type Ack = Message<"blit.v2.Ack"> & {
  * Use `create(AckSchema)` to create a new message.
  */
 export const AckSchema: GenMessage<Ack> = /*@__PURE__*/
-  messageDesc(file_blit, 10);
+  messageDesc(file_blit, 11);
 
 /**
  * Paths (relative to the transfer root) the receiver needs.
@@ -452,7 +488,7 @@ export type FileList = Message<"blit.v2.FileList"> & {
  * Use `create(FileListSchema)` to create a new message.
  */
 export const FileListSchema: GenMessage<FileList> = /*@__PURE__*/
-  messageDesc(file_blit, 11);
+  messageDesc(file_blit, 12);
 
 /**
  * A partial copy the receiver kept from an interrupted transfer of `path`
@@ -486,7 +522,7 @@ export type ResumeOffer = Message<"blit.v2.ResumeOffer"> & {
  * Use `create(ResumeOfferSchema)` to create a new message.
  */
 export const ResumeOfferSchema: GenMessage<ResumeOffer> = /*@__PURE__*/
-  messageDesc(file_blit, 12);
+  messageDesc(file_blit, 13);
 
 /**
  * @generated from message blit.v2.DataTransferNegotiation
@@ -545,7 +581,7 @@ export type DataTransferNegotiation = Message<"blit.v2.DataTransferNegotiation">
  * Use `create(DataTransferNegotiationSchema)` to create a new message.
  */
 export const DataTransferNegotiationSchema: GenMessage<DataTransferNegotiation> = /*@__PURE__*/
-  messageDesc(file_blit, 13);
+  messageDesc(file_blit, 14);
 
 /**
  * @generated from message blit.v2.PushSummary
@@ -582,7 +618,7 @@ export type PushSummary = Message<"blit.v2.PushSummary"> & {
  * Use `create(PushSummarySchema)` to create a new message.
  */
 export const PushSummarySchema: GenMessage<PushSummary> = /*@__PURE__*/
-  messageDesc(file_blit, 14);
+  messageDesc(file_blit, 15);
 
 /**
  * @generated from message blit.v2.ServerPushResponse
@@ -630,6 +666,14 @@ export type ServerPushResponse = Message<"blit.v2.ServerPushResponse"> & {
      */
     value: PushProgress;
     case: "progress";
+  } | {
+    /**
+     * Links made and files deleted, when the client asked (list_items).
+     *
+     * @generated from field: blit.v2.ItemList items = 7;
+     */
+    value: ItemList;
+    case: "items";
   } | { case: undefined; value?: undefined };
 };
 
@@ -638,7 +682,7 @@ export type ServerPushResponse = Message<"blit.v2.ServerPushResponse"> & {
  * Use `create(ServerPushResponseSchema)` to create a new message.
  */
 export const ServerPushResponseSchema: GenMessage<ServerPushResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 15);
+  messageDesc(file_blit, 16);
 
 /**
  * @generated from message blit.v2.PushProgress
@@ -667,7 +711,7 @@ export type PushProgress = Message<"blit.v2.PushProgress"> & {
  * Use `create(PushProgressSchema)` to create a new message.
  */
 export const PushProgressSchema: GenMessage<PushProgress> = /*@__PURE__*/
-  messageDesc(file_blit, 16);
+  messageDesc(file_blit, 17);
 
 /**
  * @generated from message blit.v2.PullHeader
@@ -696,7 +740,7 @@ export type PullHeader = Message<"blit.v2.PullHeader"> & {
  * Use `create(PullHeaderSchema)` to create a new message.
  */
 export const PullHeaderSchema: GenMessage<PullHeader> = /*@__PURE__*/
-  messageDesc(file_blit, 17);
+  messageDesc(file_blit, 18);
 
 /**
  * @generated from message blit.v2.NeedComplete
@@ -716,7 +760,7 @@ export type NeedComplete = Message<"blit.v2.NeedComplete"> & {
  * Use `create(NeedCompleteSchema)` to create a new message.
  */
 export const NeedCompleteSchema: GenMessage<NeedComplete> = /*@__PURE__*/
-  messageDesc(file_blit, 18);
+  messageDesc(file_blit, 19);
 
 /**
  * @generated from message blit.v2.PullDone
@@ -729,7 +773,7 @@ export type PullDone = Message<"blit.v2.PullDone"> & {
  * Use `create(PullDoneSchema)` to create a new message.
  */
 export const PullDoneSchema: GenMessage<PullDone> = /*@__PURE__*/
-  messageDesc(file_blit, 19);
+  messageDesc(file_blit, 20);
 
 /**
  * @generated from message blit.v2.ClientPullRequest
@@ -778,7 +822,7 @@ export type ClientPullRequest = Message<"blit.v2.ClientPullRequest"> & {
  * Use `create(ClientPullRequestSchema)` to create a new message.
  */
 export const ClientPullRequestSchema: GenMessage<ClientPullRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 20);
+  messageDesc(file_blit, 21);
 
 /**
  * @generated from message blit.v2.ServerPullResponse
@@ -837,7 +881,7 @@ export type ServerPullResponse = Message<"blit.v2.ServerPullResponse"> & {
  * Use `create(ServerPullResponseSchema)` to create a new message.
  */
 export const ServerPullResponseSchema: GenMessage<ServerPullResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 21);
+  messageDesc(file_blit, 22);
 
 /**
  * @generated from message blit.v2.ListRequest
@@ -859,7 +903,7 @@ export type ListRequest = Message<"blit.v2.ListRequest"> & {
  * Use `create(ListRequestSchema)` to create a new message.
  */
 export const ListRequestSchema: GenMessage<ListRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 22);
+  messageDesc(file_blit, 23);
 
 /**
  * @generated from message blit.v2.ListResponse
@@ -883,7 +927,7 @@ export type ListResponse = Message<"blit.v2.ListResponse"> & {
  * Use `create(ListResponseSchema)` to create a new message.
  */
 export const ListResponseSchema: GenMessage<ListResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 23);
+  messageDesc(file_blit, 24);
 
 /**
  * @generated from message blit.v2.PurgeRequest
@@ -917,7 +961,7 @@ export type PurgeRequest = Message<"blit.v2.PurgeRequest"> & {
  * Use `create(PurgeRequestSchema)` to create a new message.
  */
 export const PurgeRequestSchema: GenMessage<PurgeRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 24);
+  messageDesc(file_blit, 25);
 
 /**
  * @generated from message blit.v2.PurgeResponse
@@ -939,7 +983,7 @@ export type PurgeResponse = Message<"blit.v2.PurgeResponse"> & {
  * Use `create(PurgeResponseSchema)` to create a new message.
  */
 export const PurgeResponseSchema: GenMessage<PurgeResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 25);
+  messageDesc(file_blit, 26);
 
 /**
  * @generated from message blit.v2.ListModulesRequest
@@ -952,7 +996,7 @@ export type ListModulesRequest = Message<"blit.v2.ListModulesRequest"> & {
  * Use `create(ListModulesRequestSchema)` to create a new message.
  */
 export const ListModulesRequestSchema: GenMessage<ListModulesRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 26);
+  messageDesc(file_blit, 27);
 
 /**
  * @generated from message blit.v2.ModuleInfo
@@ -986,7 +1030,7 @@ export type ModuleInfo = Message<"blit.v2.ModuleInfo"> & {
  * Use `create(ModuleInfoSchema)` to create a new message.
  */
 export const ModuleInfoSchema: GenMessage<ModuleInfo> = /*@__PURE__*/
-  messageDesc(file_blit, 27);
+  messageDesc(file_blit, 28);
 
 /**
  * @generated from message blit.v2.ListModulesResponse
@@ -1003,7 +1047,7 @@ export type ListModulesResponse = Message<"blit.v2.ListModulesResponse"> & {
  * Use `create(ListModulesResponseSchema)` to create a new message.
  */
 export const ListModulesResponseSchema: GenMessage<ListModulesResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 28);
+  messageDesc(file_blit, 29);
 
 /**
  * One line of a performance history (see CONTRACT "Performance history").
@@ -1118,7 +1162,7 @@ export type PerfRun = Message<"blit.v2.PerfRun"> & {
  * Use `create(PerfRunSchema)` to create a new message.
  */
 export const PerfRunSchema: GenMessage<PerfRun> = /*@__PURE__*/
-  messageDesc(file_blit, 29);
+  messageDesc(file_blit, 30);
 
 /**
  * @generated from message blit.v2.PerfSnapshotRequest
@@ -1135,7 +1179,7 @@ export type PerfSnapshotRequest = Message<"blit.v2.PerfSnapshotRequest"> & {
  * Use `create(PerfSnapshotRequestSchema)` to create a new message.
  */
 export const PerfSnapshotRequestSchema: GenMessage<PerfSnapshotRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 30);
+  messageDesc(file_blit, 31);
 
 /**
  * @generated from message blit.v2.PerfSnapshotResponse
@@ -1168,7 +1212,7 @@ export type PerfSnapshotResponse = Message<"blit.v2.PerfSnapshotResponse"> & {
  * Use `create(PerfSnapshotResponseSchema)` to create a new message.
  */
 export const PerfSnapshotResponseSchema: GenMessage<PerfSnapshotResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 31);
+  messageDesc(file_blit, 32);
 
 /**
  * @generated from message blit.v2.UploadPerfRequest
@@ -1190,7 +1234,7 @@ export type UploadPerfRequest = Message<"blit.v2.UploadPerfRequest"> & {
  * Use `create(UploadPerfRequestSchema)` to create a new message.
  */
 export const UploadPerfRequestSchema: GenMessage<UploadPerfRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 32);
+  messageDesc(file_blit, 33);
 
 /**
  * @generated from message blit.v2.UploadPerfResponse
@@ -1209,7 +1253,7 @@ export type UploadPerfResponse = Message<"blit.v2.UploadPerfResponse"> & {
  * Use `create(UploadPerfResponseSchema)` to create a new message.
  */
 export const UploadPerfResponseSchema: GenMessage<UploadPerfResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 33);
+  messageDesc(file_blit, 34);
 
 /**
  * @generated from enum blit.v2.EntryKind
