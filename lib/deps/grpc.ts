@@ -1,5 +1,6 @@
 // @grpc/grpc-js, pinned here once: an npm: specifier resolves for every
 // importer of mod.ts, not only inside this repository's import map.
+// deno-lint-ignore no-import-prefix -- the pin lives here, once
 import { logVerbosity, setLogVerbosity } from "npm:@grpc/grpc-js@1.14.7";
 export * from "npm:@grpc/grpc-js@1.14.7";
 
