@@ -202,7 +202,7 @@ Deno.test("blit: usage errors exit 2, runtime errors exit 1, one error line", as
     [
       ["push", "--bwlimit", "fast", "a", "blit://h/m"],
       2,
-      /^blit: error: --bwlimit must be a rate in bytes per second like 10M or 500K, got "fast"\n$/,
+      /^blit: error: --bwlimit must be a rate in bytes per second like 10M or 500K, got "fast" \(see 'blit push --help'\)\n$/,
     ],
     [["push", "--bwlimit", "0", "a", "blit://h/m"], 2, /--bwlimit must be/],
   ];
@@ -218,7 +218,7 @@ Deno.test("blit: usage errors exit 2, runtime errors exit 1, one error line", as
   assertEquals(writers.code, 2, writers.stderr);
   assertEquals(
     writers.stderr,
-    'blit: error: BLIT_PULL_WRITERS must be a whole number 0-8, got "lots"\n',
+    `blit: error: BLIT_PULL_WRITERS must be a whole number 0-8, got "lots" (see 'blit pull --help')\n`,
   );
 });
 

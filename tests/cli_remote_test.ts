@@ -558,7 +558,12 @@ Deno.test("list, modules and purge", async () => {
       const tree = await runCli(["purge", "--yes", "--json", `${url}/m/t`], {
         env,
       });
-      assertEquals(json(tree.stdout), { files_deleted: 5 });
+      assertEquals(json(tree.stdout), {
+        op: "purge",
+        files_deleted: 5,
+        dirs_deleted: 5,
+        dry_run: false,
+      });
       assertEquals([...Deno.readDirSync(module)].length, 0);
       const root = await runCli(["purge", `${url}/m`], { env });
       assertEquals(root.code, 2);

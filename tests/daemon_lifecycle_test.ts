@@ -117,7 +117,7 @@ Deno.test("refusals: no modules, state dir inside a module, bad flags; --help", 
     );
     const help = await runDaemon(["--help"]);
     assertEquals(help.code, 0);
-    assertMatch(help.stdout, /^blit-daemon: export directories/);
+    assertMatch(help.stdout, /^blit-daemon \d+\.\d+\.\d+: export directories/);
     assertEquals(help.stderr, "");
   } finally {
     await Deno.remove(work, { recursive: true });

@@ -171,11 +171,16 @@ export async function speaksTls(address: RemoteAddress): Promise<boolean> {
 }
 
 /**
- * Whether the server at `address` speaks HTTP/2 in clear text (as a gRPC
- * server does): it answers the connection preface with a SETTINGS frame.
- * Something else (an HTTP/1 server, a database, an SSH server) does not.
+ * Whether something at `address` answers, but not in HTTP/2 (a gRPC server
+ * answers the connection preface with a SETTINGS frame; an HTTP/1 server,
+ * a database or an SSH server with something else). False when it speaks
+ * HTTP/2, or when that can't be told (nothing listening, no answer in
+ * 2 s, a connection closed without a byte): then it may be a daemon that
+ * is restarting, and retrying is right.
  */
-async function speaksHttp2(address: RemoteAddress): Promise<boolean> {
+async function answersOtherThanHttp2(
+  address: RemoteAddress,
+): Promise<boolean> {
   let conn: Deno.Conn | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
@@ -194,19 +199,18 @@ async function speaksHttp2(address: RemoteAddress): Promise<boolean> {
     const reading = (async () => {
       while (filled < head.length) {
         const n = await conn!.read(head.subarray(filled));
-        if (n === null) return false;
+        if (n === null) break;
         filled += n;
       }
-      return true;
     })();
-    const whole = await Promise.race([
+    await Promise.race([
       reading,
-      new Promise<boolean>((resolve) =>
-        timer = setTimeout(() => resolve(false), 2000)
-      ),
+      new Promise<void>((resolve) => timer = setTimeout(resolve, 2000)),
     ]);
-    return whole && head[3] === 4 && head[5] === 0 && head[6] === 0 &&
-      head[7] === 0 && head[8] === 0;
+    if (filled === 0) return false;
+    const isSettings = filled === head.length && head[3] === 4 &&
+      head[5] === 0 && head[6] === 0 && head[7] === 0 && head[8] === 0;
+    return !isSettings;
   } catch {
     return false;
   } finally {
@@ -253,7 +257,7 @@ export async function remoteFailure(
     !address.tls && mapped instanceof RemoteError &&
     (mapped.code === grpc.status.UNAVAILABLE ||
       mapped.code === grpc.status.INTERNAL) &&
-    !await speaksHttp2(address)
+    await answersOtherThanHttp2(address)
   ) {
     return new RemoteError(
       `${where} is not a blit daemon (it does not speak gRPC)`,
