@@ -1,0 +1,96 @@
+// The single-file builds (`deno task bundle`): the bundled CLI pushes to
+// and pulls from the bundled daemon (in its sandbox), as a user who
+// copies dist/ somewhere would run them.
+import { assertEquals, assertMatch } from "./_assert.ts";
+import { join } from "node:path";
+import { REPO } from "./_helpers.ts";
+
+const decoder = new TextDecoder();
+
+async function bundle(entry: string, out: string): Promise<void> {
+  const built = await new Deno.Command(Deno.execPath(), {
+    args: ["bundle", "--platform=deno", "-o", out, join(REPO, entry)],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assertEquals(built.code, 0, decoder.decode(built.stderr));
+}
+
+Deno.test("bundled blit.js against bundled blit-daemon.js: version, push, pull", async () => {
+  const work = await Deno.makeTempDir({ prefix: "blit-bundle-" });
+  const blit = join(work, "dist", "blit.js");
+  const daemonJs = join(work, "dist", "blit-daemon.js");
+  await bundle("cli.ts", blit);
+  await bundle("daemon.ts", daemonJs);
+  Deno.mkdirSync(join(work, "module"));
+  Deno.mkdirSync(join(work, "src"));
+  Deno.writeTextFileSync(join(work, "src", "a.txt"), "bundled");
+  const env = { BLIT_DISABLE_PERF_HISTORY: "1", NO_COLOR: "1" };
+  const run = async (args: string[]) => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", blit, ...args],
+      env,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    return {
+      code: out.code,
+      stdout: decoder.decode(out.stdout),
+      stderr: decoder.decode(out.stderr),
+    };
+  };
+  const version = await run(["--version"]);
+  assertMatch(version.stdout, /^blit \d+\.\d+\.\d+\n$/);
+  const daemon = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      daemonJs,
+      "--root",
+      join(work, "module"),
+      "--port",
+      "0",
+      "--state-dir",
+      join(work, "state"),
+    ],
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let stderr = "";
+  const stderrDone = (async () => {
+    for await (const chunk of daemon.stderr) stderr += decoder.decode(chunk);
+  })();
+  try {
+    const reader = daemon.stdout.getReader();
+    let text = "";
+    const deadline = Date.now() + 30_000;
+    while (!/listening on \S+:\d+\n/.test(text) && Date.now() < deadline) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value);
+    }
+    reader.releaseLock();
+    const port = text.match(/listening on \S+:(\d+)/)?.[1];
+    assertEquals(port !== undefined, true, `${text} ${stderr}`);
+    const url = `blit://127.0.0.1:${port}/default`;
+    const push = await run(["push", "--json", join(work, "src/"), `${url}/`]);
+    assertEquals(push.code, 0, push.stderr);
+    assertEquals(JSON.parse(push.stdout).files_transferred, 1);
+    assertEquals(
+      Deno.readTextFileSync(join(work, "module", "a.txt")),
+      "bundled",
+    );
+    const pull = await run(["pull", `${url}/a.txt`, join(work, "back.txt")]);
+    assertEquals(pull.code, 0, pull.stderr);
+    assertEquals(Deno.readTextFileSync(join(work, "back.txt")), "bundled");
+    // The bundled daemon runs in its sandbox like the source one.
+    assertMatch(stderr, /blit-daemon: sandbox: --no-prompt --allow-read=/);
+  } finally {
+    daemon.kill("SIGTERM");
+    await daemon.status;
+    await stderrDone;
+    await daemon.stdout.cancel().catch(() => {});
+    await Deno.remove(work, { recursive: true });
+  }
+});
