@@ -94,3 +94,78 @@ Deno.test("bundled blit.js against bundled blit-daemon.js: version, push, pull",
     await Deno.remove(work, { recursive: true });
   }
 });
+
+Deno.test("deno task install puts blit and blit-daemon on a PATH; no build-script warning", async () => {
+  const root = await Deno.makeTempDir({ prefix: "blit-install-" });
+  try {
+    const installed = await new Deno.Command(Deno.execPath(), {
+      args: ["task", "install"],
+      cwd: REPO,
+      env: { DENO_INSTALL_ROOT: root, NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const log = decoder.decode(installed.stderr) +
+      decoder.decode(installed.stdout);
+    assertEquals(installed.code, 0, log);
+    assertEquals(log.includes("Ignored build scripts"), false, log);
+    assertEquals(log.includes("config file will be ignored"), false, log);
+    // The shims call `deno` by name: as a user with Deno on the PATH.
+    const path = `${join(root, "bin")}:${
+      Deno.execPath().replace(/\/[^/]+$/, "")
+    }:${Deno.env.get("PATH") ?? ""}`;
+    for (
+      const [name, want] of [["blit", /^blit \d+\.\d+\.\d+\n$/], [
+        "blit-daemon",
+        /^blit-daemon \d+\.\d+\.\d+\n$/,
+      ]] as const
+    ) {
+      const out = await new Deno.Command(join(root, "bin", name), {
+        args: ["--version"],
+        env: { PATH: path },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assertEquals(out.code, 0, decoder.decode(out.stderr));
+      assertMatch(decoder.decode(out.stdout), want);
+    }
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("deno publish --dry-run: the library, the CLI, the daemon, the README and the licence, nothing else", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["publish", "--dry-run", "--allow-dirty"],
+    cwd: REPO,
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const log = decoder.decode(out.stderr) + decoder.decode(out.stdout);
+  assertEquals(out.code, 0, log);
+  assertMatch(log, /Success Dry run complete/);
+  const files = [...log.matchAll(/file:\/\/\S+?\/([^/\s]+(?:\/\S+)?) \(/g)]
+    .map((m) => m[0].slice(0, -2).replace(`file://${REPO}/`, ""));
+  for (
+    const wanted of [
+      "LICENSE",
+      "README.md",
+      "cli.ts",
+      "daemon.ts",
+      "mod.ts",
+      "deno.json",
+    ]
+  ) {
+    assertEquals(files.includes(wanted), true, `${wanted} in ${files}`);
+  }
+  for (const file of files) {
+    assertEquals(
+      /^(LICENSE|README\.md|cli\.ts|daemon\.ts|mod\.ts|deno\.json|lib\/.+\.ts)$/
+        .test(file) &&
+        !file.endsWith("_test.ts"),
+      true,
+      `unexpected file in the package: ${file}`,
+    );
+  }
+});
