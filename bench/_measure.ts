@@ -361,3 +361,11 @@ export function writeResultsSection(title: string, section: string): void {
   Deno.writeTextFileSync(results, text);
   console.log(`wrote ${results}`);
 }
+
+/**
+ * The command line of the CLI as the benchmarks run it (`deno task blit`'s
+ * V8 settings), with `args`.
+ */
+export function blitCommand(args: string[]): string[] {
+  return [deno, "run", "-A", V8_FLAGS, join(repo, "cli.ts"), ...args];
+}

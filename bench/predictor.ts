@@ -14,24 +14,15 @@
 //   deno run -A bench/predictor.ts
 import { join } from "node:path";
 import {
-  deno,
-  repo,
+  blitCommand,
   scratch,
   startBlitDaemon,
   timed,
   writeBig,
   writeResultsSection,
 } from "./_measure.ts";
-import { V8_FLAGS } from "../lib/daemon/sandbox.ts";
 
-const blit = (args: string[]) => [
-  deno,
-  "run",
-  "-A",
-  V8_FLAGS,
-  join(repo, "cli.ts"),
-  ...args,
-];
+const blit = blitCommand;
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];

@@ -10,16 +10,14 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import {
-  deno,
+  blitCommand,
   procTree,
-  repo,
   scratch,
   startBlitDaemon,
   timed,
   writeBig,
   writeResultsSection,
 } from "./_measure.ts";
-import { V8_FLAGS } from "../lib/daemon/sandbox.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -32,14 +30,7 @@ if (!Number.isInteger(mib) || mib < 64 || mib > 8192) {
 const SIZE = mib * 1024 * 1024;
 const CUT = Math.floor(SIZE * 0.7);
 
-const blit = (args: string[]) => [
-  deno,
-  "run",
-  "-A",
-  V8_FLAGS,
-  join(repo, "cli.ts"),
-  ...args,
-];
+const blit = blitCommand;
 
 function sizeOf(path: string): number {
   try {

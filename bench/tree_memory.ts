@@ -10,15 +10,13 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import {
-  deno,
-  repo,
+  blitCommand,
   scratch,
   startBlitDaemon,
   timed,
   writeResultsSection,
   writeSmall,
 } from "./_measure.ts";
-import { V8_FLAGS } from "../lib/daemon/sandbox.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -44,14 +42,7 @@ try {
     writeSmall(src, files, 1, 1000);
     const daemon = await startBlitDaemon(module, state, "portable");
     const env = { BLIT_STATE_DIR: state, BLIT_DISABLE_PERF_HISTORY: "1" };
-    const blit = (args: string[]) => [
-      deno,
-      "run",
-      "-A",
-      V8_FLAGS,
-      join(repo, "cli.ts"),
-      ...args,
-    ];
+    const blit = blitCommand;
     const url = `blit://127.0.0.1:${daemon.port}/m`;
     try {
       const steps: [string, string[]][] = [

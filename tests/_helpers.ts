@@ -96,6 +96,8 @@ export async function startDaemon(options: {
   config?: Record<string, unknown>;
   args?: string[];
   env?: Record<string, string>;
+  /** The daemon to run. Default: the checkout's daemon.ts. */
+  script?: string;
 }): Promise<TestDaemon> {
   const dir = await Deno.makeTempDir({ prefix: "blit-test-daemon-" });
   const stateDir = join(dir, "state");
@@ -116,7 +118,7 @@ export async function startDaemon(options: {
     args: [
       "run",
       "--allow-all",
-      join(REPO, "daemon.ts"),
+      options.script ?? join(REPO, "daemon.ts"),
       "--config",
       configFile,
       ...(options.args ?? []),

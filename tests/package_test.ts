@@ -3,7 +3,7 @@
 // copies dist/ somewhere would run them.
 import { assertEquals, assertMatch } from "./_assert.ts";
 import { join } from "node:path";
-import { REPO } from "./_helpers.ts";
+import { REPO, startDaemon } from "./_helpers.ts";
 
 const decoder = new TextDecoder();
 
@@ -41,39 +41,13 @@ Deno.test("bundled blit.js against bundled blit-daemon.js: version, push, pull",
   };
   const version = await run(["--version"]);
   assertMatch(version.stdout, /^blit \d+\.\d+\.\d+\n$/);
-  const daemon = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      daemonJs,
-      "--root",
-      join(work, "module"),
-      "--port",
-      "0",
-      "--state-dir",
-      join(work, "state"),
-    ],
+  const daemon = await startDaemon({
+    modules: { default: { path: join(work, "module") } },
+    script: daemonJs,
     env,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let stderr = "";
-  const stderrDone = (async () => {
-    for await (const chunk of daemon.stderr) stderr += decoder.decode(chunk);
-  })();
+  });
   try {
-    const reader = daemon.stdout.getReader();
-    let text = "";
-    const deadline = Date.now() + 30_000;
-    while (!/listening on \S+:\d+\n/.test(text) && Date.now() < deadline) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += decoder.decode(value);
-    }
-    reader.releaseLock();
-    const port = text.match(/listening on \S+:(\d+)/)?.[1];
-    assertEquals(port !== undefined, true, `${text} ${stderr}`);
-    const url = `blit://127.0.0.1:${port}/default`;
+    const url = `${daemon.url}/default`;
     const push = await run(["push", "--json", join(work, "src/"), `${url}/`]);
     assertEquals(push.code, 0, push.stderr);
     assertEquals(JSON.parse(push.stdout).files_transferred, 1);
@@ -85,12 +59,12 @@ Deno.test("bundled blit.js against bundled blit-daemon.js: version, push, pull",
     assertEquals(pull.code, 0, pull.stderr);
     assertEquals(Deno.readTextFileSync(join(work, "back.txt")), "bundled");
     // The bundled daemon runs in its sandbox like the source one.
-    assertMatch(stderr, /blit-daemon: sandbox: --no-prompt --allow-read=/);
+    assertMatch(
+      daemon.stderr(),
+      /blit-daemon: sandbox: --no-prompt --allow-read=/,
+    );
   } finally {
-    daemon.kill("SIGTERM");
-    await daemon.status;
-    await stderrDone;
-    await daemon.stdout.cancel().catch(() => {});
+    assertEquals(await daemon.stop(), 0);
     await Deno.remove(work, { recursive: true });
   }
 });
