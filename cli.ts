@@ -174,7 +174,8 @@ function parseFlags(
       json,
       // Listing lines go to stdout: no bar unless asked for.
       progress: !json && !quiet && !has("no-progress") &&
-        (has("progress") || (io.stderrIsTerminal && !verbose)),
+        (has("progress") || has("partial-progress") ||
+          (io.stderrIsTerminal && !verbose)),
       verbose,
       quiet,
       stats: has("stats"),

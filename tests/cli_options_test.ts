@@ -149,6 +149,8 @@ Deno.test("help, version and completions", async () => {
       "--exclude-from FILE",
       "--bwlimit RATE",
       "-a, --archive",
+      "-P, --partial-progress",
+      "--partial",
       "-r, --recursive",
     ]
   ) {
@@ -261,7 +263,14 @@ Deno.test("local copy: -n lists what -v then does, counts equal; -q is silent; -
       [5, 1, 18],
     );
     // Nothing left to do: -q prints nothing at all.
-    const quiet = await runCli(["copy", "-q", `${work}/src/`, `${work}/dst/`], {
+    // -P (rsync's --partial --progress) and --partial are accepted too.
+    const quiet = await runCli([
+      "copy",
+      "-qP",
+      "--partial",
+      `${work}/src/`,
+      `${work}/dst/`,
+    ], {
       env,
     });
     assertEquals([quiet.code, quiet.stdout, quiet.stderr], [0, "", ""]);

@@ -41,6 +41,8 @@ const TRANSFER = [
   "tls-ca",
   "archive",
   "recursive",
+  "partial",
+  "partial-progress",
 ];
 
 /** Every option, once. */
@@ -137,6 +139,16 @@ const OPTIONS: readonly OptionSpec[] = [
     name: "recursive",
     short: "r",
     help: "accepted for rsync habits: blit always copies trees",
+  },
+  {
+    name: "partial",
+    help:
+      "accepted for rsync habits: big files always keep a partial copy to resume",
+  },
+  {
+    name: "partial-progress",
+    short: "P",
+    help: "rsync's -P: --partial (always on) and --progress",
   },
   { name: "yes", short: "y", help: "purge without asking" },
   { name: "clear", help: "empty the local performance history" },
