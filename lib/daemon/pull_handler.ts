@@ -100,15 +100,17 @@ async function readNeedList(
     const offers = offersOf(message.payload.value);
     for (const raw of message.payload.value.paths) {
       const p = normalizeRelative(raw);
-      if (!sender.need(p, offers.get(raw))) {
+      const offer = offers.get(raw);
+      if (!sender.need(p, offer)) {
         throw protocolError(
           `Need list names ${
             JSON.stringify(raw)
           }, which is not in the manifest (or not in its order, or twice)`,
         );
       }
-      // Each needed path is one entry held until it is sent.
-      ticket.charge(NEED_COST);
+      // Each needed path is one entry held until it is sent, with the
+      // block hashes of a resume offer (up to 1 MiB each) counted too.
+      ticket.charge(NEED_COST + (offer?.hashes.length ?? 0));
     }
     sender.forget(Number(message.payload.value.decided));
   }
