@@ -353,11 +353,12 @@ export function writeResultsSection(title: string, section: string): void {
     text = "# Benchmark results\n\n";
   }
   const at = text.indexOf(`## ${title}`);
+  const body = section.trimEnd() + "\n";
   if (at >= 0) {
     const next = text.indexOf("\n## ", at + 1);
-    text = text.slice(0, at) + section +
-      (next >= 0 ? text.slice(next + 1) : "");
-  } else text = text.trimEnd() + "\n\n" + section;
+    text = text.slice(0, at) + body +
+      (next >= 0 ? "\n" + text.slice(next + 1) : "");
+  } else text = text.trimEnd() + "\n\n" + body;
   Deno.writeTextFileSync(results, text);
   console.log(`wrote ${results}`);
 }
