@@ -415,9 +415,14 @@ async function runTransfer(plan: TransferPlan): Promise<number> {
     mirror,
     started,
   } = plan;
-  if (!srcAddr && !dstAddr && flags.forceGrpcData) {
+  if (!srcAddr && !dstAddr && flags.forceGrpcData && !flags.quiet) {
     io.stderr(
       "blit: warning: --force-grpc-data has no effect on a local copy\n",
+    );
+  }
+  if (!srcAddr && !dstAddr && flags.bwlimit !== undefined && !flags.quiet) {
+    io.stderr(
+      "blit: warning: --bwlimit applies to remote transfers; a local copy is not limited\n",
     );
   }
   const historyOn = io.env.BLIT_DISABLE_PERF_HISTORY !== "1";

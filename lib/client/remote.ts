@@ -151,6 +151,7 @@ function transferOptions(options: RemoteTransferOptions) {
     exclude: [...(options.exclude ?? [])],
     streams: options.streams ?? 0,
     listItems: options.onItem !== undefined,
+    progressReports: options.progress !== undefined,
   });
 }
 

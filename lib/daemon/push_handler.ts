@@ -254,7 +254,8 @@ async function receivePush(
       }),
     }));
   };
-  const reporting = setInterval(report, 250);
+  const wanted = target.header.options?.progressReports ?? false;
+  const reporting = wanted ? setInterval(report, 250) : undefined;
   guard.onStop(() => clearInterval(reporting));
   const sinkOptions = {
     onFile() {
@@ -325,7 +326,7 @@ async function receivePush(
   if (grpcIn) await grpcIn.finish();
   else await tcpDone;
   clearInterval(reporting);
-  report();
+  if (wanted) report();
   return {
     transport: grpcIn ? Transport.GRPC : Transport.TCP,
     fallback: data !== undefined && grpcIn !== undefined,
