@@ -263,6 +263,18 @@ Deno.test("local copy: -n lists what -v then does, counts equal; -q is silent; -
       [5, 1, 18],
     );
     // Nothing left to do: -q prints nothing at all.
+    // A bandwidth limit is for the network: a local copy says so.
+    const limited = await runCli(
+      ["copy", "--bwlimit", "10M", `${work}/src/`, `${work}/dst/`],
+      { env },
+    );
+    assertEquals(
+      [limited.code, limited.stderr],
+      [
+        0,
+        "blit: warning: --bwlimit applies to remote transfers; a local copy is not limited\n",
+      ],
+    );
     // -P (rsync's --partial --progress) and --partial are accepted too.
     const quiet = await runCli([
       "copy",
