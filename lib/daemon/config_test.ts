@@ -41,6 +41,11 @@ Deno.test("parseConfig: defaults, comments, every key", () => {
     mungeSymlinks: true,
   }]);
   assertEquals(parseConfig("", "empty.jsonc").port, 50051);
+  assertEquals(parseConfig("", "empty.jsonc").selfCheckInterval, 86400);
+  assertEquals(
+    parseConfig('{"selfCheckInterval": 2}', "s.jsonc").selfCheckInterval,
+    2,
+  );
   assertEquals(
     parseConfig("// nothing but a comment\n", "c.jsonc").bind,
     "127.0.0.1",
@@ -61,6 +66,14 @@ Deno.test("parseConfig: errors name file, line, column and key", () => {
     ],
     ['{"stateDir": "rel"}', /stateDir: must be an absolute path or null/],
     ['{"forceGrpcData": "yes"}', /forceGrpcData: must be true or false/],
+    [
+      '{"selfCheckInterval": 0}',
+      /selfCheckInterval: must be a whole number of seconds from 1 to 31536000/,
+    ],
+    [
+      '{"selfCheckInterval": "daily"}',
+      /selfCheckInterval: must be a whole number of seconds/,
+    ],
     [
       '{"modules": {"bad name": {"path": "/tmp"}}}',
       /modules\.bad name: module names use/,
