@@ -234,3 +234,39 @@ Deno.test("resume: the daemon's start-up sweep removes partial copies older than
     await Deno.remove(work, { recursive: true });
   }
 });
+
+Deno.test("resume: a running daemon removes partial copies older than a day when idle", async () => {
+  const work = await Deno.makeTempDir({ prefix: "blit-resume-idle-" });
+  const module = `${work}/module`;
+  Deno.mkdirSync(module);
+  makeFile(`${work}/big.bin`, 64 * MiB);
+  const daemon = await startDaemon({
+    modules: { m: { path: module } },
+    config: { selfCheckInterval: 2 },
+  });
+  const partial = `${module}/.big.bin.blit-partial.tmp`;
+  try {
+    const client = spawnCli([
+      "push",
+      "--retries",
+      "0",
+      "--bwlimit",
+      "16M",
+      `${work}/big.bin`,
+      `${daemon.url}/m/`,
+    ], { env, quiet: true });
+    assertEquals(await waitFor(() => sizeOf(partial) >= 8 * MiB, 60_000), true);
+    client.kill("SIGKILL");
+    await client.status;
+    // The failed session keeps the fresh copy for a rerun.
+    await new Promise((r) => setTimeout(r, 500));
+    assertEquals(sizeOf(partial) > 0, true);
+    const dayAgo = Date.now() / 1000 - 25 * 3600;
+    Deno.utimeSync(partial, dayAgo, dayAgo);
+    assertEquals(await waitFor(() => names(module).length === 0, 15_000), true);
+    assertMatch(daemon.stderr(), /removed 1 stale temporary files/);
+  } finally {
+    await daemon.stop();
+    await Deno.remove(work, { recursive: true });
+  }
+});

@@ -152,8 +152,16 @@ export function uploadPerfHandler(
 export interface SelfCheckOptions {
   /** Idle seconds before a check (config `selfCheckInterval`). */
   intervalSeconds: number;
-  /** Where the history (and the disk probe) go. */
-  history: DaemonHistory;
+  /**
+   * Where the history (and the disk probe) go; none: no check is made
+   * or recorded, only `onIdle` runs.
+   */
+  history?: DaemonHistory;
+  /**
+   * Runs (synchronously) at each idle turn before the check: the daemon's
+   * housekeeping (the temp-file sweep). Errors are ignored.
+   */
+  onIdle?: () => void;
   /** The daemon's own control address, for the handshake probe. */
   hostname: string;
   /** Its port. */
@@ -179,7 +187,8 @@ const MIN_FREE_BYTES = 256 * 1024 * 1024;
  * 4 MiB write + sync + read of a probe file in its state directory,
  * recorded as an `"op": "self_check"` line; skipped (and recorded so)
  * when the load average is above the core count or free space is under
- * 256 MiB. Never during a call; then idle time starts again.
+ * 256 MiB. Never during a call; then idle time starts again. Each idle
+ * turn also runs `onIdle` (housekeeping), with or without a history.
  */
 export class SelfCheck {
   readonly #options: SelfCheckOptions;
@@ -229,9 +238,16 @@ export class SelfCheck {
     }
     this.#running = true;
     try {
-      const record = await this.run();
-      options.history.append(record);
-      options.onRecord?.(record);
+      try {
+        options.onIdle?.();
+      } catch {
+        // housekeeping must not stop the daemon
+      }
+      if (options.history) {
+        const record = await this.run();
+        options.history.append(record);
+        options.onRecord?.(record);
+      }
     } finally {
       this.#running = false;
       this.#lastActive = Date.now();
@@ -266,8 +282,8 @@ export class SelfCheck {
         skipped: `high load (${load.toFixed(2)} on ${cores} cores)`,
       };
     }
-    const free =
-      (options.freeBytes ?? (() => freeBytes(options.history.dir)))();
+    const dir = options.history?.dir ?? ".";
+    const free = (options.freeBytes ?? (() => freeBytes(dir)))();
     if (free !== undefined && free < MIN_FREE_BYTES) {
       return {
         ...base,
@@ -281,7 +297,7 @@ export class SelfCheck {
     }).catch(() => undefined);
     const handshake = performance.now() - t0;
     conn?.close();
-    const disk = probeDisk(options.history.dir);
+    const disk = options.history ? probeDisk(options.history.dir) : undefined;
     return {
       ...base,
       duration_ms: Math.round(performance.now() - started),

@@ -226,16 +226,21 @@ export async function startDaemon(
     throw error;
   }
   await Promise.resolve();
-  // The idle self-check: only with a history to record it in.
-  idle.check = history
-    ? new SelfCheck({
-      intervalSeconds: config.selfCheckInterval,
-      history,
-      hostname: config.bind,
-      port: control.port,
-      busy: () => ctx.admission.sessions > 0,
-    })
-    : undefined;
+  // When idle: partial copies older than a day (and any other leftover
+  // temp files) go, and with a history the daemon checks itself.
+  idle.check = new SelfCheck({
+    intervalSeconds: config.selfCheckInterval,
+    history,
+    hostname: config.bind,
+    port: control.port,
+    busy: () => ctx.admission.sessions > 0,
+    onIdle: () => {
+      const removed = journal?.sweep(config.modules) ?? 0;
+      if (removed > 0) {
+        log(`blit-daemon: removed ${removed} stale temporary files`);
+      }
+    },
+  });
   let stopped = false;
   return {
     address: config.bind,
