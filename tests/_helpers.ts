@@ -13,13 +13,21 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Runs `cli.ts` with `args` as a user would (`deno run -A cli.ts ...`). */
+/**
+ * Runs `cli.ts` (or another build of the CLI, `script`) with `args` as a
+ * user would (`deno run -A cli.ts ...`).
+ */
 export async function runCli(
   args: string[],
-  options: { env?: Record<string, string>; cwd?: string } = {},
+  options: { env?: Record<string, string>; cwd?: string; script?: string } = {},
 ): Promise<RunResult> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", join(REPO, "cli.ts"), ...args],
+    args: [
+      "run",
+      "--allow-all",
+      options.script ?? join(REPO, "cli.ts"),
+      ...args,
+    ],
     env: { NO_COLOR: "1", ...options.env },
     cwd: options.cwd,
     stdin: "null",

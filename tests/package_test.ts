@@ -3,7 +3,7 @@
 // copies dist/ somewhere would run them.
 import { assertEquals, assertMatch } from "./_assert.ts";
 import { join } from "node:path";
-import { REPO, startDaemon } from "./_helpers.ts";
+import { REPO, runCli, startDaemon } from "./_helpers.ts";
 
 const decoder = new TextDecoder();
 
@@ -26,19 +26,7 @@ Deno.test("bundled blit.js against bundled blit-daemon.js: version, push, pull",
   Deno.mkdirSync(join(work, "src"));
   Deno.writeTextFileSync(join(work, "src", "a.txt"), "bundled");
   const env = { BLIT_DISABLE_PERF_HISTORY: "1", NO_COLOR: "1" };
-  const run = async (args: string[]) => {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", blit, ...args],
-      env,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    return {
-      code: out.code,
-      stdout: decoder.decode(out.stdout),
-      stderr: decoder.decode(out.stderr),
-    };
-  };
+  const run = (args: string[]) => runCli(args, { env, script: blit });
   const version = await run(["--version"]);
   assertMatch(version.stdout, /^blit \d+\.\d+\.\d+\n$/);
   const daemon = await startDaemon({

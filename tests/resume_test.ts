@@ -195,6 +195,28 @@ for (
   });
 }
 
+/**
+ * A push of `work`/big.bin at 16 MiB/s, once its partial copy (`partial`)
+ * holds 8 MiB: the client, to be killed.
+ */
+async function slowPushUnderway(
+  work: string,
+  url: string,
+  partial: string,
+): Promise<Deno.ChildProcess> {
+  const client = spawnCli([
+    "push",
+    "--retries",
+    "0",
+    "--bwlimit",
+    "16M",
+    `${work}/big.bin`,
+    `${url}/m/`,
+  ], { env, quiet: true });
+  assertEquals(await waitFor(() => sizeOf(partial) >= 8 * MiB, 60_000), true);
+  return client;
+}
+
 Deno.test("resume: the daemon's start-up sweep removes partial copies older than a day", async () => {
   const work = await Deno.makeTempDir({ prefix: "blit-resume-old-" });
   const module = `${work}/module`;
@@ -208,16 +230,7 @@ Deno.test("resume: the daemon's start-up sweep removes partial copies older than
   let daemon = await startDaemon(options);
   const partial = `${module}/.big.bin.blit-partial.tmp`;
   try {
-    const client = spawnCli([
-      "push",
-      "--retries",
-      "0",
-      "--bwlimit",
-      "16M",
-      `${work}/big.bin`,
-      `${daemon.url}/m/`,
-    ], { env, quiet: true });
-    assertEquals(await waitFor(() => sizeOf(partial) >= 8 * MiB, 60_000), true);
+    const client = await slowPushUnderway(work, daemon.url, partial);
     await crashDaemon(daemon); // kill -9, parent and sandboxed child
     client.kill("SIGKILL");
     await client.status;
@@ -246,16 +259,7 @@ Deno.test("resume: a running daemon removes partial copies older than a day when
   });
   const partial = `${module}/.big.bin.blit-partial.tmp`;
   try {
-    const client = spawnCli([
-      "push",
-      "--retries",
-      "0",
-      "--bwlimit",
-      "16M",
-      `${work}/big.bin`,
-      `${daemon.url}/m/`,
-    ], { env, quiet: true });
-    assertEquals(await waitFor(() => sizeOf(partial) >= 8 * MiB, 60_000), true);
+    const client = await slowPushUnderway(work, daemon.url, partial);
     client.kill("SIGKILL");
     await client.status;
     // The failed session keeps the fresh copy for a rerun.

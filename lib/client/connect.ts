@@ -137,29 +137,50 @@ function tlsFailure(
   );
 }
 
+/** The HTTP/2 client preface, then an empty SETTINGS frame. */
+const H2_HELLO = new Uint8Array([
+  ...new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+  0,
+  0,
+  0,
+  4,
+  0,
+  0,
+  0,
+  0,
+  0,
+]);
+
 /**
- * After a failed call to a plain (`blit://`) address: whether the daemon
- * there speaks TLS. Sends the HTTP/2 preface and looks at the first byte
- * back: a TLS record (alert 0x15, handshake 0x16) says so.
+ * Opens a connection to `address`, sends the HTTP/2 hello and returns up
+ * to `want` bytes of what comes back within 2 s (fewer when the peer
+ * closes or is silent); undefined when nothing can be reached.
  */
-export async function speaksTls(address: RemoteAddress): Promise<boolean> {
+async function firstBytes(
+  address: RemoteAddress,
+  want: number,
+): Promise<Uint8Array | undefined> {
   let conn: Deno.Conn | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     conn = await Deno.connect({ hostname: address.host, port: address.port });
-    await conn.write(
-      new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
-    );
-    const first = new Uint8Array(1);
-    const n = await Promise.race([
-      conn.read(first),
-      new Promise<null>((resolve) =>
-        timer = setTimeout(() => resolve(null), 2000)
-      ),
+    await conn.write(H2_HELLO);
+    const head = new Uint8Array(want);
+    let filled = 0;
+    const reading = (async () => {
+      while (filled < head.length) {
+        const n = await conn!.read(head.subarray(filled));
+        if (n === null) break;
+        filled += n;
+      }
+    })().catch(() => {});
+    await Promise.race([
+      reading,
+      new Promise<void>((resolve) => timer = setTimeout(resolve, 2000)),
     ]);
-    return n === 1 && (first[0] === 0x15 || first[0] === 0x16);
+    return head.slice(0, filled);
   } catch {
-    return false;
+    return undefined;
   } finally {
     clearTimeout(timer);
     try {
@@ -168,6 +189,16 @@ export async function speaksTls(address: RemoteAddress): Promise<boolean> {
       // closed already
     }
   }
+}
+
+/**
+ * After a failed call to a plain (`blit://`) address: whether the daemon
+ * there speaks TLS. Sends the HTTP/2 preface and looks at the first byte
+ * back: a TLS record (alert 0x15, handshake 0x16) says so.
+ */
+export async function speaksTls(address: RemoteAddress): Promise<boolean> {
+  const first = await firstBytes(address, 1);
+  return first?.length === 1 && (first[0] === 0x15 || first[0] === 0x16);
 }
 
 /**
@@ -181,46 +212,11 @@ export async function speaksTls(address: RemoteAddress): Promise<boolean> {
 async function answersOtherThanHttp2(
   address: RemoteAddress,
 ): Promise<boolean> {
-  let conn: Deno.Conn | undefined;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    conn = await Deno.connect({ hostname: address.host, port: address.port });
-    const preface = new TextEncoder().encode(
-      "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
-    );
-    // An empty SETTINGS frame: length 0, type 4, no flags, stream 0.
-    const settings = new Uint8Array([0, 0, 0, 4, 0, 0, 0, 0, 0]);
-    const hello = new Uint8Array(preface.length + settings.length);
-    hello.set(preface);
-    hello.set(settings, preface.length);
-    await conn.write(hello);
-    const head = new Uint8Array(9);
-    let filled = 0;
-    const reading = (async () => {
-      while (filled < head.length) {
-        const n = await conn!.read(head.subarray(filled));
-        if (n === null) break;
-        filled += n;
-      }
-    })();
-    await Promise.race([
-      reading,
-      new Promise<void>((resolve) => timer = setTimeout(resolve, 2000)),
-    ]);
-    if (filled === 0) return false;
-    const isSettings = filled === head.length && head[3] === 4 &&
-      head[5] === 0 && head[6] === 0 && head[7] === 0 && head[8] === 0;
-    return !isSettings;
-  } catch {
-    return false;
-  } finally {
-    clearTimeout(timer);
-    try {
-      conn?.close();
-    } catch {
-      // closed already
-    }
-  }
+  const head = await firstBytes(address, 9);
+  if (!head || head.length === 0) return false;
+  const isSettings = head.length === 9 && head[3] === 4 && head[5] === 0 &&
+    head[6] === 0 && head[7] === 0 && head[8] === 0;
+  return !isSettings;
 }
 
 /**
