@@ -71,6 +71,21 @@ async function cutAt(
 
 const gib = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
 const rows: string[] = [];
+/** A table row: the cut, what the rerun kept and resent, both times. */
+function row(
+  what: string,
+  kept: number,
+  rerun: { ms: number; stdout: string },
+  fullMs: number,
+): void {
+  const resumed = JSON.parse(rerun.stdout).bytes_resumed;
+  rows.push(
+    `| ${what} | ${gib(kept)} | ${gib(resumed)} | ${gib(SIZE - resumed)} | ${
+      (fullMs / 1000).toFixed(2)
+    } s | ${(rerun.ms / 1000).toFixed(2)} s |`,
+  );
+  console.log(rows.at(-1));
+}
 const space = await scratch(`${Math.ceil((mib * 4) / 1024) + 1}g`);
 try {
   const work = Deno.makeTempDirSync({ dir: space.dir, prefix: "resume-" });
@@ -124,15 +139,7 @@ try {
       daemon.pid,
       env,
     );
-    const pushed = JSON.parse(rerun.stdout);
-    rows.push(
-      `| push, daemon killed -9 | ${gib(kept)} | ${
-        gib(pushed.bytes_resumed)
-      } | ${gib(SIZE - pushed.bytes_resumed)} | ${
-        (full.ms / 1000).toFixed(2)
-      } s | ${(rerun.ms / 1000).toFixed(2)} s |`,
-    );
-    console.log(rows.at(-1));
+    row("push, daemon killed -9", kept, rerun, full.ms);
 
     // Pull: kill -9 the client mid-way.
     const fullPull = await timed(
@@ -160,15 +167,7 @@ try {
       daemon.pid,
       env,
     );
-    const pulled = JSON.parse(rerunPull.stdout);
-    rows.push(
-      `| pull, client killed -9 | ${gib(keptPull)} | ${
-        gib(pulled.bytes_resumed)
-      } | ${gib(SIZE - pulled.bytes_resumed)} | ${
-        (fullPull.ms / 1000).toFixed(2)
-      } s | ${(rerunPull.ms / 1000).toFixed(2)} s |`,
-    );
-    console.log(rows.at(-1));
+    row("pull, client killed -9", keptPull, rerunPull, fullPull.ms);
   } finally {
     await daemon.stop();
     Deno.removeSync(work, { recursive: true });

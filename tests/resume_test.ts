@@ -85,15 +85,7 @@ for (
         "the push never got ~70% in",
       );
       await crashDaemon(daemon); // kill -9, parent and sandboxed child
-      client.kill("SIGKILL");
-      await client.status;
-      const kept = sizeOf(partial);
-      assertEquals(
-        kept >= CUT_AT && kept < SIZE,
-        true,
-        `partial copy: ${kept}`,
-      );
-      assertEquals(names(module), [".big.bin.blit-partial.tmp"]);
+      const kept = await killedLeavingPartial(client, partial, module);
 
       // The restarted daemon's sweep keeps the recent partial copy.
       daemon = await startDaemon(options);
@@ -153,15 +145,7 @@ for (
         true,
         "the pull never got ~70% in",
       );
-      client.kill("SIGKILL");
-      await client.status;
-      const kept = sizeOf(partial);
-      assertEquals(
-        kept >= CUT_AT && kept < SIZE,
-        true,
-        `partial copy: ${kept}`,
-      );
-      assertEquals(names(out), [".big.bin.blit-partial.tmp"]);
+      const kept = await killedLeavingPartial(client, partial, out);
       // Damage one block of the partial copy: the rerun must notice.
       const file = Deno.openSync(partial, { write: true });
       file.seekSync(10 * MiB, Deno.SeekMode.Start);
@@ -193,6 +177,23 @@ for (
       await Deno.remove(work, { recursive: true });
     }
   });
+}
+
+/**
+ * Kills `client` (kill -9) and checks that `dir` holds only the partial
+ * copy, cut between CUT_AT and the whole size: its size.
+ */
+async function killedLeavingPartial(
+  client: Deno.ChildProcess,
+  partial: string,
+  dir: string,
+): Promise<number> {
+  client.kill("SIGKILL");
+  await client.status;
+  const kept = sizeOf(partial);
+  assertEquals(kept >= CUT_AT && kept < SIZE, true, `partial copy: ${kept}`);
+  assertEquals(names(dir), [".big.bin.blit-partial.tmp"]);
+  return kept;
 }
 
 /**
