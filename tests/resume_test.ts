@@ -2,7 +2,7 @@
 // client killed) keeps its verified blocks; the rerun sends only the rest.
 import { assertEquals, assertMatch } from "./_assert.ts";
 import { runCli, spawnCli, tempFiles, waitFor } from "./_helpers.ts";
-import { crashDaemon, startDaemon } from "./_daemon.ts";
+import { crashDaemon, daemonPids, startDaemon } from "./_daemon.ts";
 
 const env = { BLIT_DISABLE_PERF_HISTORY: "1" };
 const MiB = 1 << 20;
@@ -179,6 +179,26 @@ for (
   });
 }
 
+/** Whether any of `pids` has `path` open (Linux /proc). */
+function openIn(pids: number[], path: string): boolean {
+  for (const pid of pids) {
+    try {
+      for (const fd of Deno.readDirSync(`/proc/${pid}/fd`)) {
+        try {
+          if (Deno.readLinkSync(`/proc/${pid}/fd/${fd.name}`) === path) {
+            return true;
+          }
+        } catch {
+          // closed meanwhile
+        }
+      }
+    } catch {
+      // gone
+    }
+  }
+  return false;
+}
+
 /**
  * Kills `client` (kill -9) and checks that `dir` holds only the partial
  * copy, cut between CUT_AT and the whole size: its size.
@@ -263,13 +283,25 @@ Deno.test("resume: a running daemon removes partial copies older than a day when
     const client = await slowPushUnderway(work, daemon.url, partial);
     client.kill("SIGKILL");
     await client.status;
-    // The failed session keeps the fresh copy for a rerun.
-    await new Promise((r) => setTimeout(r, 500));
+    // The failed session closes the copy and keeps it (fresh) for a rerun;
+    // only then is it aged, so the idle sweep is what removes it.
+    assertEquals(
+      await waitFor(() => !openIn(daemonPids(daemon), partial), 15_000),
+      true,
+    );
+    await new Promise((r) => setTimeout(r, 1000));
     assertEquals(sizeOf(partial) > 0, true);
     const dayAgo = Date.now() / 1000 - 25 * 3600;
     Deno.utimeSync(partial, dayAgo, dayAgo);
     assertEquals(await waitFor(() => names(module).length === 0, 15_000), true);
-    assertMatch(daemon.stderr(), /removed 1 stale temporary files/);
+    assertEquals(
+      await waitFor(
+        () => /removed 1 stale temporary files/.test(daemon.stderr()),
+        5_000,
+      ),
+      true,
+      daemon.stderr(),
+    );
   } finally {
     await daemon.stop();
     await Deno.remove(work, { recursive: true });
