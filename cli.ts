@@ -13,6 +13,7 @@ import {
 import type { RemoteTransferOptions } from "./lib/client/remote.ts";
 import { ProgressBar } from "./lib/ui/progress.ts";
 import { formatBytes } from "./lib/ui/format.ts";
+import { escapeControls } from "./lib/ui/escape.ts";
 import { copy } from "./lib/client/copy.ts";
 import {
   summaryJson,
@@ -329,14 +330,14 @@ async function transfer(
     warn: (line: string) => {
       if (flags.quiet) return;
       bar?.stop();
-      io.stderr(`blit: warning: ${line}\n`);
+      io.stderr(`blit: warning: ${escapeControls(line)}\n`);
       bar?.start();
     },
     // -v, and a dry run's listing: `+ path` / `- path` on stdout.
     onItem: (flags.verbose || (flags.dryRun && !flags.json && !flags.quiet))
       ? (sign: "+" | "-", path: string) => {
         bar?.stop();
-        io.stdout(`${sign} ${path}\n`);
+        io.stdout(`${sign} ${escapeControls(path)}\n`);
         bar?.start();
       }
       : undefined,
@@ -546,10 +547,10 @@ async function list(
   const lines = listing.entries.map((e) => {
     const kind = e.isDir ? "dir " : e.isSymlink ? "link" : "file";
     const name = e.isDir
-      ? `${e.name}/`
+      ? `${escapeControls(e.name)}/`
       : e.isSymlink
-      ? `${e.name} -> ${e.linkTarget ?? ""}`
-      : e.name;
+      ? `${escapeControls(e.name)} -> ${escapeControls(e.linkTarget ?? "")}`
+      : escapeControls(e.name);
     return `${kind}  ${formatBytes(e.size).padStart(10)}  ${
       formatMtime(e.mtimeMs)
     }  ${name}`;
@@ -636,9 +637,9 @@ async function modules(arg: string, flags: Flags, io: CliIo): Promise<number> {
     for (const m of found) {
       io.stdout(
         m.auth
-          ? `${m.name} (secret required)\n`
-          : `${m.name}${m.readOnly ? " (read-only)" : ""}${
-            m.comment ? `  ${m.comment}` : ""
+          ? `${escapeControls(m.name)} (secret required)\n`
+          : `${escapeControls(m.name)}${m.readOnly ? " (read-only)" : ""}${
+            m.comment ? `  ${escapeControls(m.comment)}` : ""
           }\n`,
       );
     }
@@ -874,14 +875,16 @@ export async function main(
     if (error instanceof UsageError) {
       // The command the user meant, for the pointer to its help.
       const command = args.find((a) => COMMANDS[a] !== undefined);
-      io.stderr(`blit: error: ${error.message} ${seeHelp(command)}\n`);
+      io.stderr(
+        `blit: error: ${escapeControls(error.message)} ${seeHelp(command)}\n`,
+      );
       return 2;
     }
     if (error instanceof PathEscapeError) {
-      io.stderr(`blit: error: ${error.message}\n`);
+      io.stderr(`blit: error: ${escapeControls(error.message)}\n`);
       return 1;
     }
-    io.stderr(`blit: error: ${describe(error)}\n`);
+    io.stderr(`blit: error: ${escapeControls(describe(error))}\n`);
     if (io.env.BLIT_DEBUG === "1" && error instanceof Error) {
       io.stderr(`${error.stack}\n`);
     }

@@ -4,6 +4,7 @@ import { VERSION } from "./lib/version.ts";
 import { startDaemon } from "./lib/daemon/server.ts";
 import { bracketHost } from "./lib/wire/host_port.ts";
 import { brokerClient } from "./lib/daemon/link_broker.ts";
+import { loadLibc } from "./lib/fs/_libc.ts";
 import { fileURLToPath } from "node:url";
 import {
   ConfigError,
@@ -47,7 +48,9 @@ Config keys (JSONC; unknown keys are errors):
   selfCheckInterval     idle seconds before a self-check (default 86400)
   tls                   {"cert": FILE, "key": FILE}: both planes over TLS
   modules               {"NAME": {"path": DIR, "readOnly", "comment",
-                        "mungeSymlinks", "secretFile": FILE (mode 600),
+                        "mungeSymlinks", "keepSpecialBits" (default false:
+                        setuid/setgid/sticky bits are dropped on push),
+                        "secretFile": FILE (mode 600),
                         "allow": ["10.0.0.0/8", "::1", ...]}}
   limits                {"maxConnections": 256, "maxConnectionsPerClient": 32,
                         "maxSessions": 32, "maxSessionsPerClient": 8,
@@ -258,6 +261,10 @@ async function main(args: string[]): Promise<number> {
         : config.zeroCopy
         ? "unavailable here (needs Linux and libc); sending by read/write"
         : 'off ("zeroCopy": true trades the sandbox for sendfile)'
+    }; containment: ${
+      loadLibc()
+        ? "kernel (openat2 beneath each module's directory handle)"
+        : "path walk (no openat2 here: weaker, see the README's Security section)"
     }`,
   );
   console.log(`blit-daemon listening on ${host}:${daemon.port}`);

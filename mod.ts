@@ -39,14 +39,17 @@ export {
   copyFileAtomic,
   EntryConflictError,
   findPartialCopy,
+  type FoundPartial,
   isTempName,
   PARTIAL_KEEP_MS,
+  partialNameFor,
   RESUME_MIN_BYTES,
   ResumeError,
   setDirTimes,
   SizeMismatchError,
   type SweepOptions,
   sweepTemps,
+  type TreeRoot,
   writeFileAtomic,
 } from "./lib/fs/atomic_write.ts";
 export {
@@ -65,12 +68,23 @@ export {
   type ContainedOptions,
   ContainedRoot,
   type ContainedRootOptions,
-  ContainmentError,
   openForRead,
-  pathAt,
-  type RemovedCounts,
-  type TreeRoot,
 } from "./lib/fs/contained_root.ts";
+export {
+  ContainmentError,
+  fileIdentity,
+  type PinOptions,
+  type ReadHandle,
+  type Tree,
+  type WriteHandle,
+} from "./lib/fs/tree.ts";
+export { KernelTree, type KernelTreeOptions } from "./lib/fs/kernel_tree.ts";
+export { PathTree, treeOf } from "./lib/fs/path_tree.ts";
+export {
+  type RemovedCounts,
+  removeTree,
+  type RemoveTreeOptions,
+} from "./lib/fs/remove_tree.ts";
 export { loadNativeStat, type NativeStat } from "./lib/fs/native_stat.ts";
 export type { NativeHasher } from "./lib/fs/native_hash.ts";
 export { FileTable, PathSet } from "./lib/fs/path_table.ts";

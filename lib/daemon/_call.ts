@@ -5,6 +5,8 @@ import { create } from "../deps/protobuf.ts";
 import { isTempName } from "../fs/atomic_write.ts";
 import { PathEscapeError } from "../fs/safe_path.ts";
 import { ContainedRoot } from "../fs/contained_root.ts";
+import { KernelTree } from "../fs/kernel_tree.ts";
+import type { Tree } from "../fs/tree.ts";
 import {
   type ClientPullRequest,
   type ClientPushRequest,
@@ -53,6 +55,11 @@ export interface ServiceContext {
   log: (line: string) => void;
   /** Makes symlinks (through the link broker when sandboxed). */
   makeSymlink?: SymlinkMaker;
+  /**
+   * "walk" forces the fallback tree (tests of it); default: the kernel
+   * tree wherever openat2 works.
+   */
+  containment?: "kernel" | "walk";
   /** Appends a line to the daemon's performance history. */
   record?: (record: PerfRecord) => void;
   /** Told when a transfer call starts (the self-check's idle clock). */
@@ -123,17 +130,26 @@ export function openModule(
 }
 
 /**
- * The module's contained root: every filesystem call for this request
- * goes through it (see contained_root.ts).
+ * The module's tree: every filesystem call for this request goes through
+ * it. On Linux with openat2 the kernel resolves every name beneath the
+ * module's directory handle (kernel_tree.ts); elsewhere the weaker walk
+ * (contained_root.ts). The caller closes it.
  */
 export function moduleRoot(
   ctx: ServiceContext,
   module: ModuleConfig,
-): ContainedRoot {
+): Tree {
   try {
     const onTempDir = ctx.onTempDir;
+    const options = {
+      onTempDir: onTempDir && ((dir: string) => onTempDir(module, dir)),
+    };
+    if (ctx.containment !== "walk") {
+      const kernel = KernelTree.open(module.path, options);
+      if (kernel) return kernel;
+    }
     return new ContainedRoot(module.path, "", {
-      onTempDir: onTempDir && ((dir) => onTempDir(module, dir)),
+      ...options,
       nativeStat: ctx.nativeStat,
     });
   } catch {

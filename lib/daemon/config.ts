@@ -22,6 +22,11 @@ export interface ModuleConfig {
    */
   mungeSymlinks: boolean;
   /**
+   * Keep setuid, setgid and sticky bits of pushed files and directories.
+   * Default: false (they are dropped: no client can plant a setuid file).
+   */
+  keepSpecialBits?: boolean;
+  /**
    * The path as configured, when it was a symlink (the sandboxed daemon
    * re-reads the config and needs to resolve it again).
    */
@@ -174,6 +179,7 @@ const MODULE_KEYS = new Set([
   "readOnly",
   "comment",
   "mungeSymlinks",
+  "keepSpecialBits",
   "secretFile",
   "allow",
 ]);
@@ -521,7 +527,10 @@ function parseModules(node: Node, file: string, text: string): ModuleConfig[] {
           throw error;
         }
         hasPath = true;
-      } else if (key === "readOnly" || key === "mungeSymlinks") {
+      } else if (
+        key === "readOnly" || key === "mungeSymlinks" ||
+        key === "keepSpecialBits"
+      ) {
         if (typeof value !== "boolean") {
           throw new ConfigError(`${fat}: must be true or false`);
         }

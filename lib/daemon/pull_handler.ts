@@ -5,7 +5,7 @@ import type { FileEntry } from "../fs/entry.ts";
 import { sourceEntries } from "../fs/enumerate.ts";
 import { isTempName } from "../fs/atomic_write.ts";
 import { normalizeRelative } from "../fs/safe_path.ts";
-import type { ContainedRoot } from "../fs/contained_root.ts";
+import type { Tree } from "../fs/tree.ts";
 import { Sender } from "../transfer/sender.ts";
 import {
   AckSchema,
@@ -49,7 +49,7 @@ interface PullSource {
   /** The path in the module ("" for its root). */
   path: string;
   isDir: boolean;
-  modRoot: ContainedRoot;
+  modRoot: Tree;
 }
 
 /** Reads the header and finds what to send. */
@@ -66,8 +66,15 @@ async function openPullSource(
   const module = openModule(ctx, header.module, call);
   const path = normalizeRelative(header.path);
   const modRoot = moduleRoot(ctx, module);
-  const info = modRoot.lstat(path);
+  let info: Deno.FileInfo | undefined;
+  try {
+    info = modRoot.lstat(path);
+  } catch (error) {
+    modRoot.close();
+    throw error;
+  }
   if (!info || path.split("/").some(isTempName)) {
+    modRoot.close();
     throw new ServiceError(
       grpc.status.NOT_FOUND,
       `Path "${path}" not found in module "${module.name}"`,
@@ -209,10 +216,12 @@ export async function handlePull(
 ): Promise<void> {
   const guard = new CallGuard<ClientPullRequest>(call, ctx);
   const t0 = performance.now();
+  const trees: Tree[] = [];
   try {
     const ticket = guard.admit(ctx);
     const source = await openPullSource(guard.reader, ctx, call);
     const { modRoot, path, isDir } = source;
+    trees.push(modRoot);
     await writeMessage(
       call,
       pullMessage({
@@ -227,7 +236,9 @@ export async function handlePull(
     // The sending role: manifest out, the client's need list in. File
     // bytes are read through the contained root: each open handle is
     // checked to be the regular file listed, inside the module.
-    const sender = new Sender(modRoot.sub(isDir ? path : parentOf(path)), {
+    const top = modRoot.sub(isDir ? path : parentOf(path));
+    trees.push(top);
+    const sender = new Sender(top, {
       zeroCopy: ctx.zeroCopy,
       idleMs: ctx.config.limits.idleTimeout * 1000,
     });
@@ -253,6 +264,7 @@ export async function handlePull(
     failCall(call, error, ctx);
   } finally {
     guard.close();
+    for (const tree of trees) tree.close();
   }
 }
 

@@ -4,6 +4,7 @@ import { create } from "../deps/protobuf.ts";
 import { PARTIAL_KEEP_MS, sweepTemps } from "../fs/atomic_write.ts";
 import { normalizeRelative } from "../fs/safe_path.ts";
 import { ContainedRoot } from "../fs/contained_root.ts";
+import type { Tree } from "../fs/tree.ts";
 import {
   GrpcReceiver,
   PLAN_AHEAD_FILES,
@@ -68,7 +69,9 @@ interface PushTarget {
   rootRel: string;
   /** A single file's name at the destination, when it is renamed. */
   rename?: string;
-  root: ContainedRoot;
+  root: Tree;
+  /** The module's tree the session's is inside (closed with it). */
+  modRoot: Tree;
 }
 
 /** Reads the header, checks the module, places and pins the destination. */
@@ -88,27 +91,34 @@ async function openPushTarget(
   const dest = normalizeRelative(header.destination);
   refuseTempNames(dest);
   const modRoot = moduleRoot(ctx, module);
-  // Placement: a file goes into an existing directory (or one named with
-  // a trailing slash), otherwise it becomes the destination path itself.
-  let rootRel = dest;
-  let rename: string | undefined;
-  if (header.sourceIsFile) {
-    const info = modRoot.lstat(dest);
-    if (
-      !(dest === "" || header.destination.endsWith("/") || info?.isDirectory)
-    ) {
-      rootRel = parentOf(dest);
-      rename = baseName(dest);
+  let root: Tree | undefined;
+  try {
+    // Placement: a file goes into an existing directory (or one named
+    // with a trailing slash), otherwise it becomes the destination path.
+    let rootRel = dest;
+    let rename: string | undefined;
+    if (header.sourceIsFile) {
+      const info = modRoot.lstat(dest);
+      if (
+        !(dest === "" || header.destination.endsWith("/") || info?.isDirectory)
+      ) {
+        rootRel = parentOf(dest);
+        rename = baseName(dest);
+      }
     }
+    root = modRoot.sub(rootRel);
+    // Made (or found) now, refusing links on the way, and held: every
+    // later call resolves beneath this very directory.
+    if (!dryRun) pinDestination(root, rootRel);
+    return { module, header, dryRun, rootRel, rename, root, modRoot };
+  } catch (error) {
+    root?.close();
+    modRoot.close();
+    throw error;
   }
-  const root = modRoot.sub(rootRel);
-  // Made (or found) now, by a walk that refuses links; its identity is
-  // checked on every later walk, so a swap fails the transfer.
-  if (!dryRun) pinDestination(root, rootRel);
-  return { module, header, dryRun, rootRel, rename, root };
 }
 
-function pinDestination(root: ContainedRoot, rootRel: string): void {
+function pinDestination(root: Tree, rootRel: string): void {
   try {
     root.pin({ create: true });
   } catch (error) {
@@ -144,6 +154,8 @@ function pushReceiver(
     rename: target.rename,
     onEntry(entry) {
       refuseTempNames(entry.path);
+      // Setuid, setgid and sticky bits only where the module allows them.
+      if (!module.keepSpecialBits) entry.mode &= 0o777;
       if (entry.kind === "symlink" && module.mungeSymlinks) {
         // Before the need list, so an unchanged munged link is skipped.
         const inModule = rootRel === ""
@@ -153,8 +165,11 @@ function pushReceiver(
       }
     },
     charge: (bytes) => ticket.charge(bytes),
-    makeSymlink: ctx.makeSymlink &&
-      ((_root, entry) => ctx.makeSymlink!(root, entry)),
+    // The walk fallback can't make links under Deno's sandbox: the
+    // parent does (link_broker.ts). A kernel tree makes them itself.
+    makeSymlink: ctx.makeSymlink && root instanceof ContainedRoot
+      ? ((_root, entry) => ctx.makeSymlink!(root, entry))
+      : undefined,
   });
 }
 
@@ -343,11 +358,10 @@ export async function handlePush(
     highWaterMark: 4,
   });
   const t0 = performance.now();
-  let root: ContainedRoot | undefined;
+  let target: PushTarget | undefined;
   try {
     const ticket = guard.admit(ctx);
-    const target = await openPushTarget(guard.reader, ctx, call);
-    root = target.root;
+    target = await openPushTarget(guard.reader, ctx, call);
     await writeMessage(
       call,
       pushMessage({
@@ -397,13 +411,15 @@ export async function handlePush(
     guard.stop(error instanceof Error ? error : new Error(String(error)));
     // A failed session leaves no temp files behind where it can reach.
     // Partial copies of big files stay for the rerun to resume.
-    if (root && root.tempDirs.size > 0) {
-      sweepTemps(new ContainedRoot(root.modulePath), root.tempDirs, {
+    if (target && target.root.tempDirs.size > 0) {
+      sweepTemps(target.modRoot, target.root.tempDirs, {
         keepPartialsMs: PARTIAL_KEEP_MS,
       });
     }
     failCall(call, error, ctx);
   } finally {
     guard.close();
+    target?.root.close();
+    target?.modRoot.close();
   }
 }

@@ -2,6 +2,7 @@
 import type { DaemonConfig, ModuleConfig } from "./config.ts";
 import { bracketHost } from "../wire/host_port.ts";
 import { serveLinkBroker } from "./link_broker.ts";
+import { findLibc, LIBC_ENV } from "../fs/_libc.ts";
 
 /** Env marker: set in the re-executed, sandboxed daemon. */
 export const SANDBOX_ENV = "BLIT_DAEMON_SANDBOXED";
@@ -29,9 +30,14 @@ export const V8_FLAGS =
 /**
  * The permission flags the daemon runs with: read on its modules, config
  * and state dir; write on writable modules and the state dir; net on its
- * listen address only; env on the variables it reads; nothing else (no
- * run, sys or import, and ffi only with `"zeroCopy": true`, which gives up
- * the sandbox's hold on file access for sendfile).
+ * listen address only; env on the variables it reads; ffi on the C
+ * library alone (openat2 and the fd-relative calls that keep every name
+ * beneath a module: see kernel_tree.ts; `"zeroCopy": true` widens it for
+ * sendfile); nothing else (no run, sys or import).
+ *
+ * `--allow-ffi` lets the process do anything its user may, whatever the
+ * read/write scopes say; the kernel's Landlock confinement (landlock.ts)
+ * is what bounds it.
  *
  * @example
  * ```ts
@@ -63,7 +69,9 @@ export function sandboxFlags(config: DaemonConfig, stateDir: string): string[] {
     "--allow-sys=loadavg",
     V8_FLAGS,
   ];
+  const libc = findLibc();
   if (config.zeroCopy) flags.push("--allow-ffi");
+  else if (libc) flags.push(`--allow-ffi=${libc}`);
   return flags;
 }
 
@@ -113,7 +121,7 @@ export async function reexec(
 ): Promise<number> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...flags, script, ...args],
-    env: { [SANDBOX_ENV]: "1" },
+    env: { [SANDBOX_ENV]: "1", ...libcEnv() },
     stdin: "piped",
     stdout: "piped",
     stderr: "inherit",
@@ -137,4 +145,10 @@ export async function reexec(
   return status.signal
     ? 128 + (status.signal === "SIGKILL" ? 9 : 15)
     : status.code;
+}
+
+/** Tells the sandboxed child which libc its --allow-ffi names. */
+function libcEnv(): Record<string, string> {
+  const libc = findLibc();
+  return libc ? { [LIBC_ENV]: libc } : {};
 }

@@ -1,6 +1,7 @@
 import { assertEquals } from "../../tests/_assert.ts";
 import { sandboxFlags, V8_FLAGS } from "./sandbox.ts";
 import { DEFAULT_LIMITS } from "./config.ts";
+import { findLibc } from "../fs/_libc.ts";
 
 Deno.test("sandboxFlags: read/write scoped to modules and state, net to the bind address", () => {
   const flags = sandboxFlags({
@@ -39,7 +40,12 @@ Deno.test("sandboxFlags: read/write scoped to modules and state, net to the bind
     "--allow-env=GRPC_*,grpc_*,NODE_*,BLIT_DAEMON_*,BLIT_DISABLE_PERF_HISTORY",
     "--allow-sys=loadavg",
     V8_FLAGS,
+    // FFI on the C library alone: openat2 and the fd-relative calls.
+    ...(findLibc() ? [`--allow-ffi=${findLibc()}`] : []),
   ]);
+  if (Deno.build.os === "linux") {
+    assertEquals(findLibc()?.endsWith("/libc.so.6"), true);
+  }
   // The `blit` and `daemon` tasks run with the same heap settings.
   const tasks = JSON.parse(
     Deno.readTextFileSync(new URL("../../deno.json", import.meta.url)),

@@ -3,10 +3,11 @@
 import * as grpc from "../deps/grpc.ts";
 import { create } from "../deps/protobuf.ts";
 import type { FileEntry } from "../fs/entry.ts";
-import { entryFromPath } from "../fs/enumerate.ts";
+import { entryOf } from "../fs/enumerate.ts";
 import { isTempName } from "../fs/atomic_write.ts";
 import { normalizeRelative } from "../fs/safe_path.ts";
-import type { ContainedRoot } from "../fs/contained_root.ts";
+import type { Tree } from "../fs/tree.ts";
+import { removeTree } from "../fs/remove_tree.ts";
 import {
   EntryKind,
   FileHeaderSchema,
@@ -40,11 +41,12 @@ export async function handleList(
   call: grpc.ServerWritableStream<ListRequest, ListResponse>,
   ctx: ServiceContext,
 ): Promise<void> {
+  let root: Tree | undefined;
   try {
     checkConnection(call, ctx);
     const module = openModule(ctx, call.request.module, call);
     const path = normalizeRelative(call.request.path);
-    const root = moduleRoot(ctx, module);
+    root = moduleRoot(ctx, module);
     const info = root.lstat(path);
     if (!info || path.split("/").some(isTempName)) {
       throw new ServiceError(
@@ -69,15 +71,11 @@ export async function handleList(
       call.end();
       return;
     }
-    const names: string[] = [];
-    for (const item of Deno.readDirSync(root.dir(path))) {
-      if (!isTempName(item.name)) names.push(item.name);
-    }
+    const names = root.readDir(path).filter((name) => !isTempName(name));
     names.sort();
     let first = true;
     for (let i = 0; i < names.length || first; i += BATCH) {
-      // Each batch is looked up in one synchronous turn, after a fresh
-      // walk: the awaits between batches let other requests move around.
+      // Every name is resolved afresh beneath the module's handle.
       const batch = [];
       for (const name of names.slice(i, i + BATCH)) {
         const rel = path === "" ? name : `${path}/${name}`;
@@ -93,20 +91,25 @@ export async function handleList(
     call.end();
   } catch (error) {
     failCall(call, error, ctx);
+  } finally {
+    root?.close();
   }
 }
 
 function listEntry(
-  root: ContainedRoot,
+  root: Tree,
   rel: string,
   name: string,
   munged: boolean,
 ): FileEntry | undefined {
   try {
-    const entry = entryFromPath(root.at(rel), name);
+    const info = root.lstat(rel);
+    if (!info) return undefined; // vanished
+    const entry = entryOf(() => root.readLink(rel), name, info);
+    if (!entry) return undefined; // a socket, FIFO or device
     return munged ? unmungeEntry(entry) : entry;
   } catch {
-    return undefined; // vanished, or a socket/fifo
+    return undefined;
   }
 }
 
@@ -137,9 +140,12 @@ export function handlePurge(
       );
     }
     // Never follows a link; a module root is emptied and kept.
-    const counts = root.removeTree(path, { files: 0, dirs: 0 }, {
-      dryRun: request.dryRun,
-    });
+    let counts;
+    try {
+      counts = removeTree(root, path, { dryRun: request.dryRun });
+    } finally {
+      root.close();
+    }
     callback(
       null,
       create(PurgeResponseSchema, {

@@ -3,6 +3,8 @@
 // without walking whole modules.
 import { PARTIAL_KEEP_MS, sweepTemps } from "../fs/atomic_write.ts";
 import { ContainedRoot } from "../fs/contained_root.ts";
+import { KernelTree } from "../fs/kernel_tree.ts";
+import type { Tree } from "../fs/tree.ts";
 import type { ModuleConfig } from "./config.ts";
 
 const FILE = "temp_dirs.jsonl";
@@ -97,13 +99,17 @@ export class TempJournal {
     for (const module of modules) {
       const dirs = byModule.get(module.name);
       if (!dirs || module.readOnly) continue;
+      let tree: Tree | undefined;
       try {
-        removed += sweepTemps(new ContainedRoot(module.path), dirs, {
+        tree = KernelTree.open(module.path) ?? new ContainedRoot(module.path);
+        removed += sweepTemps(tree, dirs, {
           keepPartialsMs: options.keepPartialsMs ?? PARTIAL_KEEP_MS,
           onKept: (dir) => kept.push({ module, dir }),
         });
       } catch {
         // module directory missing: nothing to sweep
+      } finally {
+        tree?.close();
       }
     }
     this.clear();

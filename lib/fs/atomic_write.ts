@@ -1,18 +1,26 @@
 // The atomic write sink's primitives: temp name, then rename; nothing
-// half-written ever sits under a final name.
+// half-written ever sits under a final name. Every call goes through a
+// Tree (see tree.ts): single names under a checked directory, never a
+// path string, and modes and times set on the open file.
 import type { FileEntry } from "./entry.ts";
 import {
+  normalizeRelative,
   PathEscapeError,
   resolveInside,
   type ResolveOptions,
 } from "./safe_path.ts";
+import { PathTree } from "./path_tree.ts";
+import { ERRNO, SyscallError } from "./_libc.ts";
 import {
-  type ContainedRoot,
   fileIdentity,
-  lstatOrUndefined,
-  pathAt,
-  type TreeRoot,
-} from "./contained_root.ts";
+  joinRel,
+  splitRel,
+  type Tree,
+  type WriteHandle,
+} from "./tree.ts";
+
+/** Where a tree lives: a local path (the user's own) or a tree. */
+export type TreeRoot = string | Tree;
 
 /** A non-directory can't replace a directory (or the reverse) here. */
 export class EntryConflictError extends Error {
@@ -29,6 +37,15 @@ export class SizeMismatchError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "SizeMismatchError";
+  }
+}
+
+/** A partial copy could not be resumed; the transfer can be run again. */
+export class ResumeError extends Error {
+  /** Names the file and what happened to its partial copy. */
+  constructor(path: string, what: string) {
+    super(`The partial copy of ${path} ${what}`);
+    this.name = "ResumeError";
   }
 }
 
@@ -52,22 +69,13 @@ export const RESUME_MIN_BYTES = 16 * 1024 * 1024;
  */
 export const PARTIAL_KEEP_MS = 24 * 60 * 60 * 1000;
 
-/** Identifies the file `rel` of `root` across the roots of one process. */
-function partialKey(root: TreeRoot, rel: string): string {
-  if (typeof root === "string") return `${root}\0${rel}`;
-  return `${root.modulePath}\0${
-    root.base === "" ? rel : `${root.base}/${rel}`
-  }`;
-}
-
-function splitPath(abs: string): { dir: string; base: string } {
-  const slash = abs.lastIndexOf("/");
-  if (slash < 0) return { dir: "", base: abs };
-  return { dir: abs.slice(0, slash) || "/", base: abs.slice(slash + 1) };
+/** The tree for `root` (a local path gets a path tree). */
+function asTree(root: TreeRoot, options: ResolveOptions = {}): Tree {
+  return typeof root === "string" ? new PathTree(root, options) : root;
 }
 
 // Temp names: a random per-thread prefix plus a counter, so the hot path
-// makes no random-number call per file; createNew still refuses a clash.
+// makes no random-number call per file; O_EXCL still refuses a clash.
 const tempPrefix = Array.from(
   crypto.getRandomValues(new Uint8Array(3)),
   (b) => b.toString(16).padStart(2, "0"),
@@ -79,34 +87,81 @@ function randomHex(): string {
   return tempPrefix + tempCounter.toString(16).padStart(6, "0");
 }
 
-/** A hidden sibling name; long names are cut so the temp name stays legal. */
-function tempPathFor(abs: string): string {
-  const { dir, base } = splitPath(abs);
-  let short = base;
-  while (new TextEncoder().encode(short).length > 200) {
-    short = short.slice(0, -1);
+const utf8 = new TextEncoder();
+/** Longest part of a final name kept in a temp name, in UTF-8 bytes. */
+const TEMP_NAME_BYTES = 200;
+
+/** `name` cut to at most `bytes` UTF-8 bytes (never inside a character). */
+function cutName(name: string, bytes: number): string {
+  if (name.length * 3 <= bytes) return name;
+  let short = name;
+  while (utf8.encode(short).length > bytes) {
+    short = Array.from(short).slice(0, -1).join("");
   }
-  const name = `.${short}.blit-${randomHex()}.tmp`;
-  return dir === "" ? name : `${dir}/${name}`;
+  return short;
+}
+
+/** FNV-1a, 64 bits, as 16 hex digits: tells long names apart in a temp name. */
+function nameDigest(name: string): string {
+  let h = 0xcbf29ce484222325n;
+  for (const byte of utf8.encode(name)) {
+    h ^= BigInt(byte);
+    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+  }
+  return h.toString(16).padStart(16, "0");
+}
+
+/** A hidden sibling name for `name`; long names are cut so it stays legal. */
+function tempNameFor(name: string): string {
+  return `.${cutName(name, TEMP_NAME_BYTES)}.blit-${randomHex()}.tmp`;
 }
 
 /**
- * The partial copy's name for a final path: the same for every transfer
- * of that file, so an interrupted one can be found again.
+ * The partial copy's name for a final name: the same for every transfer
+ * of that file, so an interrupted one can be found again. A name too long
+ * to fit whole gets a digest of the full name, so two long names never
+ * share one.
+ *
+ * @example
+ * ```ts
+ * import { partialNameFor } from "./atomic_write.ts";
+ * if (partialNameFor("big") !== ".big.blit-partial.tmp") throw new Error("example failed");
+ * const a = partialNameFor("x".repeat(201) + "a"), b = partialNameFor("x".repeat(201) + "b");
+ * if (a === b) throw new Error("example failed");
+ * ```
  */
-function partialPathFor(abs: string): string {
-  return tempPathFor(abs).replace(
-    /blit-[0-9a-f]{12}\.tmp$/,
-    "blit-partial.tmp",
-  );
+export function partialNameFor(name: string): string {
+  const whole = name.length * 3 <= TEMP_NAME_BYTES ||
+    utf8.encode(name).length <= TEMP_NAME_BYTES;
+  if (whole) return `.${name}.blit-partial.tmp`;
+  return `.${cutName(name, 150)}~${nameDigest(name)}.blit-partial.tmp`;
 }
 
 /**
- * The partial copy a transfer of `rel` left under `root`, for a next
- * synchronous call: its name (a path for a string root, a name in the
- * entered parent directory for a contained one) and its lstat; undefined
- * when there is none, it is not a plain regular file (a link, a hard link,
- * anything else is never resumed), or this process is writing it.
+ * Identifies the partial copy of `rel` across the trees of one process:
+ * the parent directory's identity and the partial name, so two names can
+ * never share one, whichever session or root they came through.
+ */
+function partialKey(tree: Tree, rel: string): string | undefined {
+  const { dir, name } = splitRel(rel);
+  const info = tree.lstat(dir);
+  if (!info?.isDirectory) return undefined;
+  return `${fileIdentity(info)}\0${partialNameFor(name)}`;
+}
+
+/** A partial copy found by {@linkcode findPartialCopy}. */
+export interface FoundPartial {
+  /** The partial copy's name, relative to the tree. */
+  rel: string;
+  /** Its status (a plain regular file with one link). */
+  info: Deno.FileInfo;
+}
+
+/**
+ * The partial copy a transfer of `rel` left under `root`, and its lstat;
+ * undefined when there is none, it is not a plain regular file (a link, a
+ * hard link, anything else is never resumed), or this process is writing
+ * it.
  *
  * Permissions: read on `root`.
  *
@@ -116,77 +171,98 @@ function partialPathFor(abs: string): string {
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * Deno.writeTextFileSync(`${root}/.big.blit-partial.tmp`, "abc");
  * if (findPartialCopy(root, "big")?.info.size !== 3) throw new Error("example failed");
+ * Deno.removeSync(root, { recursive: true });
  * ```
  */
 export function findPartialCopy(
   root: TreeRoot,
   rel: string,
-): { name: string; info: Deno.FileInfo } | undefined {
-  if (partials.has(partialKey(root, rel))) return undefined;
-  let name: string;
+): FoundPartial | undefined {
+  const tree = asTree(root);
+  let normal: string;
+  let key: string | undefined;
   try {
-    name = partialPathFor(pathAt(root, rel));
+    normal = normalizeRelative(rel);
+    key = partialKey(tree, normal);
   } catch {
     return undefined; // no parent directory (or not a safe one): nothing kept
   }
-  const info = lstatOrUndefined(name);
+  if (key === undefined || partials.has(key)) return undefined;
+  const { dir, name } = splitRel(normal);
+  const partialRel = joinRel(dir, partialNameFor(name));
+  let info: Deno.FileInfo | undefined;
+  try {
+    info = tree.lstat(partialRel);
+  } catch {
+    return undefined;
+  }
   if (!info?.isFile || (info.nlink ?? 1) !== 1) return undefined;
-  return { name, info };
+  return { rel: partialRel, info };
+}
+
+function conflict(rel: string): EntryConflictError {
+  return new EntryConflictError(
+    `Cannot replace directory ${
+      JSON.stringify(rel)
+    } with a file; delete it first or use --mirror`,
+  );
+}
+
+function refuseDirectory(tree: Tree, rel: string): void {
+  if (tree.lstat(rel)?.isDirectory) throw conflict(rel);
+}
+
+function removeQuietly(tree: Tree, rel: string): void {
+  try {
+    tree.remove(rel);
+  } catch {
+    // already gone (or its directory is): the sweep finds what is left
+  }
 }
 
 /**
- * The path for `rel`'s final name and, for a contained root, the temp
- * directory noted first (so a crash's leftovers are found).
+ * Creates the new file `rel`, making its parent directory when it is
+ * missing (cheaper to find out by trying than to look first).
  */
-function placeForWrite(
-  root: TreeRoot,
-  rel: string,
-  verified?: Set<string>,
-): string {
-  if (typeof root === "string") return resolveInside(root, rel, { verified });
-  root.noteTemp(rel);
-  return root.at(rel, { create: true });
-}
-
-function ensureParent(abs: string): void {
-  const { dir } = splitPath(abs);
-  if (dir === "") return; // a contained root's walk made the parent
+function createIn(tree: Tree, rel: string, mode: number): WriteHandle {
   try {
-    if (Deno.statSync(dir).isDirectory) return;
+    return tree.createFile(rel, mode);
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
-  }
-  Deno.mkdirSync(dir, { recursive: true });
-}
-
-function refuseDirectory(abs: string, rel: string): void {
-  let info: Deno.FileInfo;
-  try {
-    info = Deno.lstatSync(abs);
-  } catch {
-    return;
-  }
-  if (info.isDirectory) {
-    throw new EntryConflictError(
-      `Cannot replace directory ${
-        JSON.stringify(rel)
-      } with a file; delete it first or use --mirror`,
-    );
+    tree.mkdirs(splitRel(rel).dir);
+    return tree.createFile(rel, mode);
   }
 }
 
-function removeQuietly(path: string): void {
-  try {
-    Deno.removeSync(path);
-  } catch {
-    // already gone
+function writeAll(handle: WriteHandle, data: Uint8Array): void {
+  let off = 0;
+  // Bounded: every turn writes at least one byte or throws.
+  while (off < data.length) {
+    const n = handle.writeSync(data.subarray(off));
+    if (n <= 0) throw new Error("A write made no progress");
+    off += n;
   }
+}
+
+/** Merges [start, end) into sorted, disjoint `ranges`. */
+function addRange(ranges: [number, number][], start: number, end: number) {
+  if (end <= start) return;
+  ranges.push([start, end]);
+  ranges.sort((a, b) => a[0] - b[0]);
+  let w = 0;
+  for (let i = 1; i < ranges.length; i++) {
+    if (ranges[i][0] <= ranges[w][1]) {
+      ranges[w][1] = Math.max(ranges[w][1], ranges[i][1]);
+    } else ranges[++w] = ranges[i];
+  }
+  ranges.length = w + 1;
 }
 
 /**
  * A regular file being written under a temporary name in its final
- * directory; `commit` applies mode and mtime and renames it into place,
- * `abort` removes it. Sync I/O: per-file costs dominate for small files.
+ * directory; `commit` applies mode and mtime on the open file and renames
+ * it into place, `abort` removes it. Sync I/O: per-file costs dominate
+ * for small files.
  *
  * Permissions: read and write on `root`.
  *
@@ -198,35 +274,40 @@ function removeQuietly(path: string): void {
  * f.write(new TextEncoder().encode("hi"));
  * f.commit();
  * if (!(Deno.readTextFileSync(`${root}/a.txt`) === "hi")) throw new Error("example failed");
+ * Deno.removeSync(root, { recursive: true });
  * ```
  */
 export class AtomicFile {
   /** The entry being written (its mode and mtime are applied on commit). */
   readonly entry: FileEntry;
-  readonly #root: TreeRoot;
-  /** Absolute for a string root; names in the parent for a contained one. */
-  readonly #finalPath: string;
-  readonly #tempPath: string;
+  readonly #tree: Tree;
+  /** The final name, relative to the tree (normalized). */
+  readonly #rel: string;
+  /** The temp name, relative to the tree. */
+  readonly #tempRel: string;
   /** Set for a partial copy (kept by `suspend`): its key in `partials`. */
   readonly #partial: string | undefined;
-  #file: Deno.FsFile | undefined;
+  #file: WriteHandle | undefined;
   #written = 0;
+  /** Byte ranges written (or kept from a resumed copy), merged. */
+  readonly #ranges: [number, number][] = [];
 
   private constructor(
-    root: TreeRoot,
+    tree: Tree,
     entry: FileEntry,
-    finalPath: string,
-    tempPath: string,
-    file: Deno.FsFile,
+    rel: string,
+    tempRel: string,
+    file: WriteHandle,
     partial?: string,
   ) {
-    this.#root = root;
+    this.#tree = tree;
     this.entry = entry;
-    this.#finalPath = finalPath;
-    this.#tempPath = tempPath;
+    this.#rel = rel;
+    this.#tempRel = tempRel;
     this.#file = file;
     this.#partial = partial;
     if (partial) partials.add(partial);
+    open.add(this);
   }
 
   /** Whether this is a partial copy an interrupted transfer keeps. */
@@ -236,19 +317,7 @@ export class AtomicFile {
 
   /** The temp file's name (a sibling of the final name). */
   get tempName(): string {
-    return splitPath(this.#tempPath).base;
-  }
-
-  /**
-   * The temp and final paths for the next synchronous call: a contained
-   * root re-enters the parent directory by its checked walk first.
-   */
-  #paths(): { temp: string; final: string } {
-    if (typeof this.#root === "string") {
-      return { temp: this.#tempPath, final: this.#finalPath };
-    }
-    const final = this.#root.at(this.entry.path);
-    return { temp: this.#tempPath, final };
+    return splitRel(this.#tempRel).name;
   }
 
   /**
@@ -266,55 +335,42 @@ export class AtomicFile {
     entry: FileEntry,
     options: ResolveOptions = {},
   ): AtomicFile {
-    const finalPath = placeForWrite(root, entry.path, options.verified);
-    refuseDirectory(finalPath, entry.path);
-    ensureParent(finalPath);
-    let partial = entry.size >= RESUME_MIN_BYTES
-      ? partialKey(root, entry.path)
-      : undefined;
-    if (partial && partials.has(partial)) partial = undefined;
-    let tempPath = partial ? partialPathFor(finalPath) : tempPathFor(finalPath);
-    // createNew (O_EXCL) never follows a link planted under the temp name;
-    // an older partial copy (unlinked, never followed) makes way.
-    if (partial) removeQuietly(tempPath);
-    let file: Deno.FsFile;
-    try {
-      file = Deno.openSync(tempPath, {
-        write: true,
-        createNew: true,
-        mode: 0o600,
-      });
-    } catch (error) {
-      if (!partial || !(error instanceof Deno.errors.AlreadyExists)) {
-        throw error;
+    const tree = asTree(root, options);
+    const rel = normalizeRelative(entry.path);
+    if (rel === "") throw new PathEscapeError(entry.path, "names no file");
+    tree.noteTemp(rel);
+    refuseDirectory(tree, rel);
+    const { dir, name } = splitRel(rel);
+    if (entry.size >= RESUME_MIN_BYTES) {
+      tree.mkdirs(dir);
+      const key = partialKey(tree, rel);
+      if (key !== undefined && !partials.has(key)) {
+        const tempRel = joinRel(dir, partialNameFor(name));
+        // O_EXCL never follows a link planted under the partial name; an
+        // older partial copy (unlinked, never followed) makes way.
+        removeQuietly(tree, tempRel);
+        try {
+          const file = tree.createFile(tempRel, 0o600);
+          return new AtomicFile(tree, entry, rel, tempRel, file, key);
+        } catch (error) {
+          // Something that is not a file holds the partial name (a
+          // directory, say): not resumable, written under a random name.
+          if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+        }
       }
-      // Something that is not a file holds the partial name: not resumable.
-      partial = undefined;
-      tempPath = tempPathFor(finalPath);
-      file = Deno.openSync(tempPath, {
-        write: true,
-        createNew: true,
-        mode: 0o600,
-      });
     }
-    const atomic = new AtomicFile(
-      root,
-      entry,
-      finalPath,
-      tempPath,
-      file,
-      partial,
-    );
-    open.add(atomic);
-    return atomic;
+    const tempRel = joinRel(dir, tempNameFor(name));
+    const file = createIn(tree, tempRel, 0o600);
+    return new AtomicFile(tree, entry, rel, tempRel, file);
   }
 
   /**
    * Reopens the partial copy of `entry` an interrupted transfer kept (see
    * {@linkcode findPartialCopy}), checked to be the very file that was
-   * looked at (`identity`, from {@linkcode fileIdentity}), and cuts it to
-   * the entry's size; `kept` of its bytes count as written. The caller
-   * writes the rest with `writeAt` and commits as usual.
+   * looked at (`identity`, from `fileIdentity`), and cut to the entry's
+   * size if longer (never extended: only what arrives makes it longer).
+   * The byte ranges in `kept` count as written; the caller writes the
+   * rest with `writeAt` and commits as usual.
    *
    * @throws {ResumeError} when the partial copy is gone, was replaced, or
    * is being written by another transfer of this process.
@@ -323,38 +379,41 @@ export class AtomicFile {
     root: TreeRoot,
     entry: FileEntry,
     identity: string,
-    kept: number,
+    kept: readonly { offset: number; length: number }[],
     options: ResolveOptions = {},
   ): AtomicFile {
-    const key = partialKey(root, entry.path);
-    if (partials.has(key)) {
+    const tree = asTree(root, options);
+    const rel = normalizeRelative(entry.path);
+    const key = partialKey(tree, rel);
+    if (key === undefined || partials.has(key)) {
       throw new ResumeError(entry.path, "is being written by another transfer");
     }
-    const finalPath = placeForWrite(root, entry.path, options.verified);
-    const tempPath = partialPathFor(finalPath);
-    const before = lstatOrUndefined(tempPath);
-    if (!before?.isFile || fileIdentity(before) !== identity) {
+    const { dir, name } = splitRel(rel);
+    const tempRel = joinRel(dir, partialNameFor(name));
+    tree.noteTemp(rel);
+    // Opened without create or truncate, refusing a link, FIFO or hard
+    // link, then checked by its handle to be the file that was hashed.
+    let file: WriteHandle;
+    try {
+      file = tree.openWrite(tempRel);
+    } catch {
       throw new ResumeError(entry.path, "changed before it could be resumed");
     }
-    // Opened without create or truncate, then checked by its handle: a
-    // link swapped in after the lstat is caught before a byte is written.
-    const file = Deno.openSync(tempPath, { write: true });
     try {
-      const after = file.statSync();
-      if (
-        !after.isFile || fileIdentity(after) !== identity ||
-        (after.nlink ?? 1) !== 1
-      ) {
+      const info = file.statSync();
+      if (!info.isFile || fileIdentity(info) !== identity) {
         throw new ResumeError(entry.path, "changed before it could be resumed");
       }
-      file.truncateSync(entry.size);
+      if (info.size > entry.size) file.truncateSync(entry.size);
     } catch (error) {
       file.close();
       throw error;
     }
-    const atomic = new AtomicFile(root, entry, finalPath, tempPath, file, key);
-    atomic.#written = kept;
-    open.add(atomic);
+    const atomic = new AtomicFile(tree, entry, rel, tempRel, file, key);
+    for (const run of kept) {
+      addRange(atomic.#ranges, run.offset, run.offset + run.length);
+      atomic.#written += run.length;
+    }
     return atomic;
   }
 
@@ -377,9 +436,9 @@ export class AtomicFile {
         `File ${this.entry.path} got more than its declared ${this.entry.size} bytes`,
       );
     }
-    let offset = 0;
-    while (offset < chunk.length) {
-      offset += this.#file.writeSync(chunk.subarray(offset));
+    writeAll(this.#file, chunk);
+    if (this.#partial) {
+      addRange(this.#ranges, this.#written, this.#written + chunk.length);
     }
     this.#written += chunk.length;
   }
@@ -400,18 +459,18 @@ export class AtomicFile {
       );
     }
     this.#file.seekSync(offset, Deno.SeekMode.Start);
-    let done = 0;
-    while (done < chunk.length) {
-      done += this.#file.writeSync(chunk.subarray(done));
-    }
+    writeAll(this.#file, chunk);
+    addRange(this.#ranges, offset, offset + chunk.length);
     this.#written += chunk.length;
   }
 
   /**
-   * Closes, applies mode and mtime, renames over the final name.
+   * Applies mode and mtime on the open file, closes it, renames it over
+   * the final name.
    *
    * @throws {SizeMismatchError} when fewer bytes than declared were written
    * (the temp file is removed).
+   * @throws {EntryConflictError} when a directory took the final name.
    */
   commit(): void {
     if (!this.#file) {
@@ -424,21 +483,16 @@ export class AtomicFile {
         `File ${this.entry.path} ended after ${written} of ${this.entry.size} bytes`,
       );
     }
-    const seconds = this.entry.mtimeMs / 1000;
     try {
-      // On the descriptor: a path could name something else by now.
-      this.#file.utimeSync(seconds, seconds);
-    } finally {
+      // On the descriptor: a name could point at something else by now.
+      this.#file.chmodSync(this.entry.mode & 0o7777);
+      this.#file.utimeSync(this.entry.mtimeMs);
       this.#file.close();
       this.#file = undefined;
-    }
-    let paths: { temp: string; final: string } | undefined;
-    try {
-      paths = this.#paths();
-      Deno.chmodSync(paths.temp, this.entry.mode & 0o7777);
-      Deno.renameSync(paths.temp, paths.final);
+      renameInto(this.#tree, this.#tempRel, this.#rel);
     } catch (error) {
-      if (paths) removeQuietly(paths.temp);
+      this.#close();
+      removeQuietly(this.#tree, this.#tempRel);
       throw error;
     } finally {
       this.#release();
@@ -448,27 +502,36 @@ export class AtomicFile {
   /** Closes and removes the temp file. Never throws. */
   abort(): void {
     this.#close();
-    try {
-      removeQuietly(this.#paths().temp);
-    } catch {
-      // The directory went away or was replaced: the sweep finds it.
-    }
+    removeQuietly(this.#tree, this.#tempRel);
     this.#release();
   }
 
   /**
-   * An interrupted transfer: a partial copy is closed and kept for the
-   * next transfer of the file to resume (it checks every block it keeps);
-   * any other temp file is removed. Returns whether the file was kept.
-   * Never throws.
+   * An interrupted transfer: a partial copy is cut to the bytes that
+   * arrived from its start without a gap (it is never longer than what
+   * was received), closed and kept for the next transfer to resume (which
+   * checks every block it keeps); any other temp file is removed. Returns
+   * whether the file was kept. Never throws.
    */
   suspend(): boolean {
-    if (!this.#partial) {
+    if (!this.#partial || !this.#file) {
+      this.abort();
+      return false;
+    }
+    const first = this.#ranges[0];
+    const prefix = first && first[0] === 0 ? first[1] : 0;
+    try {
+      this.#file.truncateSync(prefix);
+    } catch {
       this.abort();
       return false;
     }
     this.#close();
     this.#release();
+    if (prefix === 0) {
+      removeQuietly(this.#tree, this.#tempRel);
+      return false;
+    }
     return true;
   }
 
@@ -488,12 +551,17 @@ export class AtomicFile {
   }
 }
 
-/** A partial copy could not be resumed; the transfer can be run again. */
-export class ResumeError extends Error {
-  /** Names the file and what happened to its partial copy. */
-  constructor(path: string, what: string) {
-    super(`The partial copy of ${path} ${what}`);
-    this.name = "ResumeError";
+/** Renames a finished temp file over `rel`; a directory there is a conflict. */
+function renameInto(tree: Tree, tempRel: string, rel: string): void {
+  try {
+    tree.rename(tempRel, rel);
+  } catch (error) {
+    if (
+      error instanceof Deno.errors.IsADirectory ||
+      (error instanceof SyscallError && error.errno === ERRNO.ENOTEMPTY) ||
+      tree.lstat(rel)?.isDirectory
+    ) throw conflict(rel);
+    throw error;
   }
 }
 
@@ -516,7 +584,7 @@ export function abortAllOpen(
   for (const file of [...open]) {
     if (options.keepPartials && file.suspend()) counts.kept++;
     else {
-      file.abort();
+      if (open.has(file)) file.abort();
       counts.removed++;
     }
   }
@@ -524,7 +592,8 @@ export function abortAllOpen(
 }
 
 /**
- * Writes a whole small file at once: temp file, mode, mtime, rename.
+ * Writes a whole small file at once: temp file, mode and mtime on the
+ * open file, rename.
  *
  * Permissions: read and write on `root`.
  *
@@ -534,6 +603,7 @@ export function abortAllOpen(
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * writeFileAtomic(root, { path: "d/a", kind: "file", size: 1, mtimeMs: 0, mode: 0o600 }, new Uint8Array(1));
  * if (!(Deno.statSync(`${root}/d/a`).size === 1)) throw new Error("example failed");
+ * Deno.removeSync(root, { recursive: true });
  * ```
  * @throws {SizeMismatchError} when `data.length !== entry.size`.
  */
@@ -548,13 +618,27 @@ export function writeFileAtomic(
       `File ${entry.path} has ${data.length} bytes, declared ${entry.size}`,
     );
   }
-  const finalPath = placeForWrite(root, entry.path, options.verified);
-  const tmp = tempPathFor(finalPath);
+  const tree = asTree(root, options);
+  const rel = normalizeRelative(entry.path);
+  if (rel === "") throw new PathEscapeError(entry.path, "names no file");
+  tree.noteTemp(rel);
+  const { dir, name } = splitRel(rel);
+  const tempRel = joinRel(dir, tempNameFor(name));
+  const mode = entry.mode & 0o7777;
+  const file = createIn(tree, tempRel, mode & 0o777);
   try {
-    writeTemp(tmp, finalPath, entry, data);
-    renameOrConflict(tmp, finalPath, entry.path);
+    try {
+      writeAll(file, data);
+      // open() applies the umask and never sets special bits: fix the
+      // bits on the descriptor only when something was taken away.
+      if ((mode & ~0o777) !== 0 || (mode & umask()) !== 0) file.chmodSync(mode);
+      file.utimeSync(entry.mtimeMs);
+    } finally {
+      file.close();
+    }
+    renameInto(tree, tempRel, rel);
   } catch (error) {
-    removeQuietly(tmp);
+    removeQuietly(tree, tempRel);
     throw error;
   }
 }
@@ -582,7 +666,7 @@ export function copyFileAtomic(
   options: ResolveOptions = {},
 ): void {
   const finalPath = resolveInside(root, entry.path, options);
-  const tmp = tempPathFor(finalPath);
+  const tmp = localTempPath(finalPath);
   try {
     if (entry.size <= SMALL_COPY) copySmall(srcAbs, tmp, finalPath, entry);
     else {
@@ -600,7 +684,7 @@ export function copyFileAtomic(
     }
     renameOrConflict(tmp, finalPath, entry.path);
   } catch (error) {
-    removeQuietly(tmp);
+    removePath(tmp);
     throw error;
   }
 }
@@ -691,6 +775,31 @@ function writeTemp(
   if ((mode & umask()) !== 0) Deno.chmodSync(tmp, mode);
 }
 
+// Local copies (client side, the user's own tree): path helpers.
+
+function localTempPath(abs: string): string {
+  const slash = abs.lastIndexOf("/");
+  return `${abs.slice(0, slash + 1)}${tempNameFor(abs.slice(slash + 1))}`;
+}
+
+function ensureParent(abs: string): void {
+  const dir = abs.slice(0, abs.lastIndexOf("/")) || "/";
+  try {
+    if (Deno.statSync(dir).isDirectory) return;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  Deno.mkdirSync(dir, { recursive: true });
+}
+
+function removePath(path: string): void {
+  try {
+    Deno.removeSync(path);
+  } catch {
+    // already gone
+  }
+}
+
 function renameOrConflict(tmp: string, finalPath: string, rel: string): void {
   try {
     Deno.renameSync(tmp, finalPath);
@@ -698,13 +807,7 @@ function renameOrConflict(tmp: string, finalPath: string, rel: string): void {
     if (
       error instanceof Deno.errors.IsADirectory ||
       Deno.statSync(finalPath).isDirectory
-    ) {
-      throw new EntryConflictError(
-        `Cannot replace directory ${
-          JSON.stringify(rel)
-        } with a file; delete it first or use --mirror`,
-      );
-    }
+    ) throw conflict(rel);
     throw error;
   }
 }
@@ -723,23 +826,22 @@ function renameOrConflict(tmp: string, finalPath: string, rel: string): void {
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * applyDir(root, { path: "x/y", kind: "dir", size: 0, mtimeMs: 0, mode: 0o755 });
  * if (!(Deno.statSync(`${root}/x/y`).isDirectory)) throw new Error("example failed");
+ * Deno.removeSync(root, { recursive: true });
  * ```
  */
 export function applyDir(root: TreeRoot, entry: FileEntry): boolean {
-  const abs = pathAt(root, entry.path, { create: true });
-  let info: Deno.FileInfo | undefined;
-  try {
-    info = Deno.lstatSync(abs);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  }
+  const tree = asTree(root);
+  const rel = normalizeRelative(entry.path);
+  let info = tree.lstat(rel);
   if (info && !info.isDirectory) {
-    Deno.removeSync(abs);
+    tree.remove(rel);
     info = undefined;
   }
-  if (!info) Deno.mkdirSync(abs, { recursive: true });
+  if (!info) tree.mkdirs(rel);
   const mode = (entry.mode & 0o7777) | 0o700;
-  if (!info || ((info.mode ?? 0) & 0o7777) !== mode) Deno.chmodSync(abs, mode);
+  if (!info || ((info.mode ?? 0) & 0o7777) !== mode) {
+    tree.setDirAttrs(rel, { mode });
+  }
   return info === undefined;
 }
 
@@ -755,6 +857,7 @@ export function applyDir(root: TreeRoot, entry: FileEntry): boolean {
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * applySymlink(root, { path: "l", kind: "symlink", size: 1, mtimeMs: 0, mode: 0o777, linkTarget: "t" });
  * if (!(Deno.readLinkSync(`${root}/l`) === "t")) throw new Error("example failed");
+ * Deno.removeSync(root, { recursive: true });
  * ```
  * @throws {EntryConflictError} when a directory sits at the final path.
  */
@@ -762,15 +865,19 @@ export function applySymlink(root: TreeRoot, entry: FileEntry): void {
   if (entry.linkTarget === undefined) {
     throw new TypeError(`Symlink ${entry.path} has no target`);
   }
-  const abs = placeForWrite(root, entry.path);
-  refuseDirectory(abs, entry.path);
-  ensureParent(abs);
-  const tmp = tempPathFor(abs);
+  const tree = asTree(root);
+  const rel = normalizeRelative(entry.path);
+  if (rel === "") throw new PathEscapeError(entry.path, "names no link");
+  tree.noteTemp(rel);
+  refuseDirectory(tree, rel);
+  const { dir, name } = splitRel(rel);
+  tree.mkdirs(dir);
+  const tempRel = joinRel(dir, tempNameFor(name));
   try {
-    Deno.symlinkSync(entry.linkTarget, tmp);
-    Deno.renameSync(tmp, abs);
+    tree.symlink(entry.linkTarget, tempRel);
+    renameInto(tree, tempRel, rel);
   } catch (error) {
-    removeQuietly(tmp);
+    removeQuietly(tree, tempRel);
     throw error;
   }
 }
@@ -778,7 +885,8 @@ export function applySymlink(root: TreeRoot, entry: FileEntry): void {
 /**
  * Applies final modes and mtimes to directories, deepest first, after
  * their contents were written (writing into a directory changes its
- * mtime). Missing directories are skipped.
+ * mtime), on an open handle of each. Missing directories, and names that
+ * are no longer directories, are skipped.
  *
  * Permissions: read and write on `root`.
  *
@@ -789,22 +897,21 @@ export function applySymlink(root: TreeRoot, entry: FileEntry): void {
  * Deno.mkdirSync(`${root}/d`);
  * setDirTimes(root, [{ path: "d", kind: "dir", size: 0, mtimeMs: 1000, mode: 0o755 }]);
  * if (!(Deno.statSync(`${root}/d`).mtime!.getTime() === 1000)) throw new Error("example failed");
+ * Deno.removeSync(root, { recursive: true });
  * ```
  */
 export function setDirTimes(
   root: TreeRoot,
   dirs: readonly FileEntry[],
 ): void {
+  const tree = asTree(root);
   const sorted = [...dirs].sort((a, b) => depth(b.path) - depth(a.path));
   for (const dir of sorted) {
     try {
-      // A contained root enters the directory itself: "." is never a link.
-      const abs = typeof root === "string"
-        ? resolveInside(root, dir.path)
-        : root.dir(dir.path);
-      Deno.chmodSync(abs, dir.mode & 0o7777);
-      const seconds = dir.mtimeMs / 1000;
-      Deno.utimeSync(abs, seconds, seconds);
+      tree.setDirAttrs(dir.path, {
+        mode: dir.mode & 0o7777,
+        mtimeMs: dir.mtimeMs,
+      });
     } catch (error) {
       if (
         !(error instanceof Deno.errors.NotFound) &&
@@ -828,54 +935,50 @@ export interface SweepOptions {
 }
 
 /**
- * Removes our temp files from the given module-relative directories of a
- * contained root (a crashed or failed session's leftovers), except those
- * this process is still writing and recent partial copies when asked to
- * keep them; directories that are gone or became links are skipped.
- * Returns how many were removed.
+ * Removes our temp files from the given directories of a tree (a crashed
+ * or failed session's leftovers), except those this process is still
+ * writing and recent partial copies when asked to keep them; directories
+ * that are gone or became links are skipped. Returns how many were
+ * removed.
  *
  * @example
  * ```ts
  * import { sweepTemps } from "./atomic_write.ts";
- * import { ContainedRoot } from "./contained_root.ts";
  * const dir = Deno.realPathSync(Deno.makeTempDirSync());
  * Deno.writeTextFileSync(`${dir}/.a.blit-0123456789ab.tmp`, "");
- * const cwd = Deno.cwd();
- * const removed = sweepTemps(new ContainedRoot(dir), [""]);
- * Deno.chdir(cwd);
+ * const removed = sweepTemps(dir, [""]);
  * if (removed !== 1) throw new Error(`removed ${removed}`);
+ * Deno.removeSync(dir, { recursive: true });
  * ```
  */
 export function sweepTemps(
-  root: ContainedRoot,
+  root: TreeRoot,
   dirs: Iterable<string>,
   options: SweepOptions = {},
 ): number {
+  const tree = asTree(root);
   const keepMs = options.keepPartialsMs ?? 0;
   let removed = 0;
   for (const dir of dirs) {
     try {
-      const names: string[] = [];
       // Files still being written by a live transfer are left alone.
       const busy = new Set([...open].map((file) => file.tempName));
-      for (const item of Deno.readDirSync(root.dir(dir))) {
-        if (TEMP_PATTERN.test(item.name) && !busy.has(item.name)) {
-          names.push(item.name);
-        }
-      }
-      // Still inside `dir`: readDir left the working directory there.
+      const names = tree.readDir(dir).filter((name) =>
+        TEMP_PATTERN.test(name) && !busy.has(name)
+      );
       const now = Date.now();
       let kept = false;
       for (const name of names) {
+        const rel = joinRel(dir, name);
         if (keepMs > 0 && PARTIAL_PATTERN.test(name)) {
-          const info = lstatOrUndefined(name);
+          const info = tree.lstat(rel);
           const age = now - (info?.mtime?.getTime() ?? 0);
           if (info?.isFile && age < keepMs) {
             kept = true;
             continue;
           }
         }
-        removeQuietly(name);
+        removeQuietly(tree, rel);
         removed++;
       }
       if (kept) options.onKept?.(dir);
@@ -894,7 +997,7 @@ function depth(path: string): number {
 
 /**
  * Removes leftover temp files (`.NAME.blit-XXXXXXXXXXXX.tmp`, and partial
- * copies `.NAME.blit-partial.tmp`) under `root`,
+ * copies `.NAME.blit-partial.tmp`) under the local directory `root`,
  * visiting at most `maxEntries` entries. Returns how many were removed.
  *
  * Permissions: read and write on `root`.
@@ -905,6 +1008,7 @@ function depth(path: string): number {
  * const root = Deno.makeTempDirSync();
  * Deno.writeTextFileSync(`${root}/.a.blit-0123456789ab.tmp`, "");
  * if (!(cleanupTemps(root) === 1)) throw new Error("example failed");
+ * Deno.removeSync(root, { recursive: true });
  * ```
  */
 export function cleanupTemps(
@@ -928,7 +1032,7 @@ export function cleanupTemps(
       const abs = `${dir}/${item.name}`;
       if (item.isDirectory) stack.push(abs);
       else if (TEMP_PATTERN.test(item.name)) {
-        removeQuietly(abs);
+        removePath(abs);
         removed++;
       }
     }

@@ -1,5 +1,5 @@
-// Containment for the daemon: every filesystem call made for a client is
-// pinned to a directory verified by identity, never to a path string.
+// The daemon's fallback tree where the kernel has no openat2 (not Linux,
+// or Linux before 5.6): weaker than kernel_tree.ts, see the README.
 //
 // Deno has no openat(2), and its permission checks follow symlinks, so a
 // check on a path string goes stale before the call that uses it. The
@@ -12,6 +12,15 @@
 // component can redirect it. Every call here is synchronous: nothing else
 // in the process runs, or moves the working directory, in between.
 import type { NativeStat } from "./native_stat.ts";
+import type { TreeRoot } from "./atomic_write.ts";
+import {
+  ContainmentError,
+  fileIdentity,
+  type PinOptions,
+  type ReadHandle,
+  type Tree,
+  type WriteHandle,
+} from "./tree.ts";
 import {
   normalizeRelative,
   PathEscapeError,
@@ -19,27 +28,7 @@ import {
   type ResolveOptions,
 } from "./safe_path.ts";
 
-/**
- * A directory on the session's path changed identity while in use (it was
- * replaced, or became a symlink), or an opened file is not the one checked.
- * Nothing was read or written through it.
- */
-export class ContainmentError extends Error {
-  /** The path as the client named it (relative to the module). */
-  readonly path: string;
-  /** `path` is module-relative ("" for the module itself). */
-  constructor(path: string, reason: string) {
-    super(
-      path === ""
-        ? `The ${reason}; nothing was read or written through it`
-        : `${
-          JSON.stringify(path)
-        } ${reason}; nothing was read or written through it`,
-    );
-    this.name = "ContainmentError";
-    this.path = path;
-  }
-}
+export { ContainmentError, fileIdentity };
 
 /** Options for {@linkcode ContainedRoot} lookups. */
 export interface ContainedOptions {
@@ -63,14 +52,6 @@ export interface ContainedRootOptions {
   nativeStat?: NativeStat;
 }
 
-/** What {@linkcode ContainedRoot.removeTree} removed. */
-export interface RemovedCounts {
-  /** Files and symlinks. */
-  files: number;
-  /** Directories. */
-  dirs: number;
-}
-
 // Which directory the process's working directory was verified to be, as
 // "moduleId\0relative path"; "" when unknown. Only this module changes it.
 // It is forgotten at the end of the event-loop turn (a zero timer), so a
@@ -90,22 +71,6 @@ function remember(key: string): void {
     cwdKey = "";
     forgetQueued = false;
   }, 0);
-}
-
-/**
- * Which file an lstat or fstat saw: dev:ino, plus the birth time where
- * the filesystem keeps one (a file deleted and made again often gets the
- * same inode number back).
- *
- * @example
- * ```ts
- * import { fileIdentity } from "./contained_root.ts";
- * const f = Deno.makeTempFileSync();
- * if (fileIdentity(Deno.lstatSync(f)) !== fileIdentity(Deno.statSync(f))) throw new Error();
- * ```
- */
-export function fileIdentity(info: Deno.FileInfo): string {
-  return `${info.dev}:${info.ino}:${info.birthtime?.getTime() ?? ""}`;
 }
 
 /**
@@ -158,7 +123,9 @@ function ifExists<T>(fn: () => T): T | undefined {
  * if (Deno.readTextFileSync(`${dir}/a/b.txt`) !== "hi") throw new Error();
  * ```
  */
-export class ContainedRoot {
+export class ContainedRoot implements Tree {
+  /** How containment is enforced (see {@linkcode Tree.containment}). */
+  readonly containment = "walk" as const;
   /** The module's absolute, real path (never shown to clients). */
   readonly modulePath: string;
   /** The session directory, relative to the module ("" for the module). */
@@ -216,7 +183,7 @@ export class ContainedRoot {
    * @throws {PathEscapeError} when it is reached through a symlink.
    * @throws {Deno.errors.NotFound} when it is missing and not created.
    */
-  pin(options: ContainedOptions = {}): Deno.FileInfo {
+  pin(options: PinOptions = {}): Deno.FileInfo {
     this.#enter(this.base, options.create ?? false);
     const info = Deno.statSync(".");
     this.#baseId = fileIdentity(info);
@@ -280,7 +247,7 @@ export class ContainedRoot {
    * @throws {ContainmentError} when `rel` is not a regular file, or
    * changed between the check and the open.
    */
-  openRead(rel: string): Deno.FsFile {
+  openRead(rel: string): Deno.FsFile & ReadHandle {
     const name = this.at(rel);
     const before = Deno.lstatSync(name);
     if (!before.isFile) {
@@ -301,67 +268,88 @@ export class ContainedRoot {
     return file;
   }
 
-  /**
-   * Removes `rel` without following any symlink: a file or link is
-   * unlinked, a directory emptied depth-first and removed. Missing is not
-   * an error. `rel` `""` empties the session directory and keeps it.
-   */
-  removeTree(
-    rel: string,
-    counts: RemovedCounts = { files: 0, dirs: 0 },
-    options: {
-      dryRun?: boolean;
-      /** Told the session-relative path of each file or link removed. */
-      onFile?: (rel: string) => void;
-    } = {},
-  ): RemovedCounts {
-    const dryRun = options.dryRun ?? false;
-    const normal = normalizeRelative(rel);
-    if (normal !== "") {
-      const name = this.at(normal);
-      const info = lstatOrUndefined(name);
-      if (!info) return counts;
-      if (!info.isDirectory) {
-        if (!dryRun) Deno.removeSync(name);
-        counts.files++;
-        options.onFile?.(normal);
-        return counts;
-      }
-    }
-    // Post-order over an explicit stack: every directory is entered by the
-    // checked walk, so a directory swapped for a link mid-way is refused.
-    const stack: { rel: string; expanded: boolean }[] = [
-      { rel: normal, expanded: false },
-    ];
-    for (let guard = 0; stack.length > 0 && guard < 100_000_000; guard++) {
-      const top = stack[stack.length - 1];
-      if (top.expanded) {
-        stack.pop();
-        if (top.rel === "") continue;
-        if (!dryRun) Deno.removeSync(this.at(top.rel));
-        counts.dirs++;
-        continue;
-      }
-      top.expanded = true;
-      const names: string[] = [];
-      for (const item of Deno.readDirSync(this.dir(top.rel))) {
-        names.push(item.name);
-      }
-      for (const name of names) {
-        const child = top.rel === "" ? name : `${top.rel}/${name}`;
-        // Still in top.rel: readDir left the working directory there.
-        const info = lstatOrUndefined(name);
-        if (!info) continue;
-        if (info.isDirectory) stack.push({ rel: child, expanded: false });
-        else {
-          if (!dryRun) Deno.removeSync(name);
-          counts.files++;
-          options.onFile?.(child);
-        }
-      }
-    }
-    return counts;
+  /** The names in directory `rel`. */
+  readDir(rel: string): string[] {
+    const names: string[] = [];
+    for (const item of Deno.readDirSync(this.dir(rel))) names.push(item.name);
+    return names;
   }
+
+  /** The target text of symlink `rel`. */
+  readLink(rel: string): string {
+    return Deno.readLinkSync(this.at(rel));
+  }
+
+  /** Creates the new file `rel` (O_EXCL: never through a link). */
+  createFile(rel: string, mode: number): WriteHandle {
+    const name = this.at(rel);
+    return new WalkFile(
+      Deno.openSync(name, { write: true, createNew: true, mode: mode & 0o777 }),
+      this,
+      rel,
+    );
+  }
+
+  /** Opens the existing plain regular file `rel` to write, checked by its handle. */
+  openWrite(rel: string): WriteHandle {
+    const name = this.at(rel);
+    const before = Deno.lstatSync(name);
+    if (!before.isFile) {
+      throw new ContainmentError(rel, "is no longer a regular file");
+    }
+    const file = Deno.openSync(name, { write: true });
+    const after = file.statSync();
+    if (
+      !after.isFile || fileIdentity(after) !== fileIdentity(before) ||
+      (after.nlink ?? 1) !== 1
+    ) {
+      file.close();
+      throw new ContainmentError(rel, "was replaced while being opened");
+    }
+    return new WalkFile(file, this, rel);
+  }
+
+  /** Creates directory `rel` and missing parents. */
+  mkdirs(rel: string): void {
+    if (normalizeRelative(rel) === "") return;
+    this.dir(rel, { create: true });
+  }
+
+  /** Renames within one directory walk each (names re-entered per call). */
+  rename(from: string, to: string): void {
+    const a = normalizeRelative(from);
+    const b = normalizeRelative(to);
+    const slashA = a.lastIndexOf("/");
+    const slashB = b.lastIndexOf("/");
+    if (a.slice(0, Math.max(0, slashA)) !== b.slice(0, Math.max(0, slashB))) {
+      throw new TypeError("Renames stay within one directory");
+    }
+    const name = this.at(a);
+    Deno.renameSync(name, b.slice(slashB + 1));
+  }
+
+  /** Removes the file, link or empty directory `rel`. */
+  remove(rel: string): void {
+    Deno.removeSync(this.at(rel));
+  }
+
+  /** Creates symlink `rel` (needs full permissions under Deno's sandbox). */
+  symlink(target: string, rel: string): void {
+    Deno.symlinkSync(target, this.at(rel));
+  }
+
+  /** Sets mode and mtime of directory `rel`, entered first ("." is never a link). */
+  setDirAttrs(rel: string, attrs: { mode?: number; mtimeMs?: number }): void {
+    const name = this.dir(rel);
+    if (attrs.mode !== undefined) Deno.chmodSync(name, attrs.mode & 0o7777);
+    if (attrs.mtimeMs !== undefined) {
+      const seconds = attrs.mtimeMs / 1000;
+      Deno.utimeSync(name, seconds, seconds);
+    }
+  }
+
+  /** Nothing held: every call walks from the module path. */
+  close(): void {}
 
   /** Re-checks the module and session directories still are the ones pinned. */
   verify(): void {
@@ -431,47 +419,85 @@ export class ContainedRoot {
   }
 }
 
-/** Where a tree lives: an absolute path (trusted, local) or a contained root. */
-export type TreeRoot = string | ContainedRoot;
+/** A file of the walk tree: chmod re-enters the parent and uses the name. */
+class WalkFile implements WriteHandle {
+  readonly #file: Deno.FsFile;
+  readonly #root: ContainedRoot;
+  readonly #rel: string;
+  #ident: string | undefined;
 
-/**
- * A path for `rel` under `root`, valid for the next synchronous call: an
- * absolute path for a string root, a name in the entered parent directory
- * for a contained one.
- *
- * @example
- * ```ts
- * import { pathAt } from "./contained_root.ts";
- * if (pathAt("/srv", "a/b") !== "/srv/a/b") throw new Error();
- * ```
- */
-export function pathAt(
-  root: TreeRoot,
-  rel: string,
-  options: ContainedOptions & ResolveOptions = {},
-): string {
-  if (typeof root !== "string") return root.at(rel, options);
-  return resolveInside(root, rel, options);
+  constructor(file: Deno.FsFile, root: ContainedRoot, rel: string) {
+    this.#file = file;
+    this.#root = root;
+    this.#rel = rel;
+  }
+
+  writeSync(p: Uint8Array): number {
+    return this.#file.writeSync(p);
+  }
+
+  seekSync(offset: number, whence: Deno.SeekMode): number {
+    return this.#file.seekSync(offset, whence);
+  }
+
+  truncateSync(length: number): void {
+    this.#file.truncateSync(length);
+  }
+
+  statSync(): Deno.FileInfo {
+    return this.#file.statSync();
+  }
+
+  chmodSync(mode: number): void {
+    // Deno has no fchmod: the name is re-entered and checked to still be
+    // this very file (not a link) in the same synchronous turn.
+    this.#ident ??= fileIdentity(this.#file.statSync());
+    const name = this.#root.at(this.#rel);
+    const info = Deno.lstatSync(name);
+    if (!info.isFile || fileIdentity(info) !== this.#ident) {
+      throw new ContainmentError(this.#rel, "was replaced while being written");
+    }
+    Deno.chmodSync(name, mode & 0o7777);
+  }
+
+  utimeSync(mtimeMs: number): void {
+    const seconds = mtimeMs / 1000;
+    this.#file.utimeSync(seconds, seconds);
+  }
+
+  /** Releases the handles this tree holds (idempotent). */
+  close(): void {
+    try {
+      this.#file.close();
+    } catch (error) {
+      if (!(error instanceof Deno.errors.BadResource)) throw error;
+    }
+  }
 }
 
+export type { TreeRoot };
+
 /**
- * Opens the regular file `rel` under `root` for reading; for a contained
- * root the handle is checked to be the file that was looked at.
+ * Opens the regular file `rel` under `root` for reading (a local path, or
+ * a tree that checks what it opens).
  *
  * @example
  * ```ts
  * import { openForRead } from "./contained_root.ts";
  * const dir = Deno.realPathSync(Deno.makeTempDirSync());
  * Deno.writeTextFileSync(`${dir}/f`, "x");
- * using file = openForRead(dir, "f");
+ * const file = openForRead(dir, "f");
  * if (file.statSync().size !== 1) throw new Error();
+ * file.close();
+ * Deno.removeSync(dir, { recursive: true });
  * ```
  */
 export function openForRead(
+  /** The directory's path. */
   root: TreeRoot,
   rel: string,
   options: ResolveOptions = {},
-): Deno.FsFile {
+): ReadHandle {
   if (typeof root !== "string") return root.openRead(rel);
   return Deno.openSync(resolveInside(root, rel, options), { read: true });
 }

@@ -9,6 +9,7 @@ import {
   openForRead,
 } from "./contained_root.ts";
 import { PathEscapeError } from "./safe_path.ts";
+import { removeTree } from "./remove_tree.ts";
 
 // ContainedRoot moves the process's working directory: every test puts it
 // back, so other tests in this process never see it moved.
@@ -150,7 +151,7 @@ Deno.test("ContainedRoot: the working-directory cache does not outlive the event
   Deno.removeSync(dir, { recursive: true });
 });
 
-Deno.test("ContainedRoot.removeTree: never follows a link, counts exactly, keeps the root", () => {
+Deno.test("removeTree on the walk tree: never follows a link, counts exactly, keeps the root", () => {
   const { dir, module, outside } = tree();
   Deno.mkdirSync(`${module}/d/sub`, { recursive: true });
   Deno.writeTextFileSync(`${module}/d/sub/f`, "f");
@@ -159,16 +160,16 @@ Deno.test("ContainedRoot.removeTree: never follows a link, counts exactly, keeps
   Deno.symlinkSync(`${outside}/secret`, `${module}/top-link`);
   withCwd(() => {
     const root = new ContainedRoot(module);
-    assertEquals(root.removeTree("d", undefined, { dryRun: true }), {
+    assertEquals(removeTree(root, "d", { dryRun: true }), {
       files: 3,
       dirs: 2,
     });
     assertEquals(Deno.lstatSync(`${module}/d/out`).isSymlink, true);
-    assertEquals(root.removeTree("top-link"), { files: 1, dirs: 0 });
-    assertEquals(root.removeTree("d"), { files: 3, dirs: 2 });
-    assertEquals(root.removeTree("missing"), { files: 0, dirs: 0 });
+    assertEquals(removeTree(root, "top-link"), { files: 1, dirs: 0 });
+    assertEquals(removeTree(root, "d"), { files: 3, dirs: 2 });
+    assertEquals(removeTree(root, "missing"), { files: 0, dirs: 0 });
     Deno.writeTextFileSync(`${module}/last`, "");
-    assertEquals(root.removeTree(""), { files: 1, dirs: 0 });
+    assertEquals(removeTree(root, ""), { files: 1, dirs: 0 });
   });
   assertEquals([...Deno.readDirSync(module)], []);
   assertEquals(Deno.readTextFileSync(`${outside}/secret`), "secret");
@@ -180,11 +181,13 @@ Deno.test("openForRead: a string root opens by path; a contained one checks the 
   Deno.writeTextFileSync(`${module}/f`, "ff");
   Deno.symlinkSync(`${outside}/secret`, `${module}/l`);
   withCwd(() => {
-    using plain = openForRead(module, "f");
+    const plain = openForRead(module, "f");
     assertEquals(plain.statSync().size, 2);
     const root = new ContainedRoot(module);
-    using checked = openForRead(root, "f");
+    const checked = openForRead(root, "f");
     assertEquals(checked.statSync().size, 2);
+    plain.close();
+    checked.close();
     const error = assertThrows(() => openForRead(root, "l"), ContainmentError);
     assertMatch(error.message, /^"l" is no longer a regular file/);
   });

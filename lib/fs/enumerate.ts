@@ -3,12 +3,9 @@ import type { FileEntry } from "./entry.ts";
 import { excludeMatcher } from "./exclude.ts";
 import { hashFile } from "./hash.ts";
 import { isTempName } from "./atomic_write.ts";
-import {
-  ContainedRoot,
-  openForRead,
-  pathAt,
-  type TreeRoot,
-} from "./contained_root.ts";
+import type { TreeRoot } from "./atomic_write.ts";
+import { treeOf } from "./path_tree.ts";
+import type { Tree } from "./tree.ts";
 
 /** Options for {@linkcode enumerate}. */
 export interface EnumerateOptions {
@@ -37,12 +34,9 @@ function compareBytes(x: Uint8Array, y: Uint8Array): number {
   return x.length - y.length;
 }
 
-function listSorted(abs: string): string[] {
-  const names: string[] = [];
-  for (const item of Deno.readDirSync(abs)) {
-    // Our own temp files (a transfer in flight, or a crash's) never cross.
-    if (!isTempName(item.name)) names.push(item.name);
-  }
+function listSorted(tree: Tree, rel: string): string[] {
+  // Our own temp files (a transfer in flight, or a crash's) never cross.
+  const names = tree.readDir(rel).filter((name) => !isTempName(name));
   // UTF-16 order equals UTF-8 byte order below the surrogate range, so the
   // plain sort is exact for nearly every name; otherwise encode each once.
   if (!names.some((n) => /[\ud800-\uffff]/.test(n))) return names.sort();
@@ -52,8 +46,19 @@ function listSorted(abs: string): string[] {
     .map((x) => x.name);
 }
 
-function toEntry(
-  abs: string,
+/**
+ * The entry for status `info` at `rel` (`readLink` gives a link's target);
+ * undefined for sockets, FIFOs and devices, which do not cross.
+ *
+ * @example
+ * ```ts
+ * import { entryOf } from "./enumerate.ts";
+ * const info = Deno.lstatSync(Deno.makeTempDirSync());
+ * if (entryOf(() => "", "d", info)?.kind !== "dir") throw new Error("example failed");
+ * ```
+ */
+export function entryOf(
+  readLink: () => string,
   rel: string,
   info: Deno.FileInfo,
 ): FileEntry | undefined {
@@ -66,7 +71,7 @@ function toEntry(
     return { path: rel, kind: "dir", size: 0, mtimeMs, mode };
   }
   if (info.isSymlink) {
-    const target = Deno.readLinkSync(abs);
+    const target = readLink();
     return {
       path: rel,
       kind: "symlink",
@@ -95,7 +100,11 @@ function toEntry(
  * @throws {TypeError} for sockets, fifos and devices.
  */
 export function entryFromPath(absPath: string, relPath: string): FileEntry {
-  const entry = toEntry(absPath, relPath, Deno.lstatSync(absPath));
+  const entry = entryOf(
+    () => Deno.readLinkSync(absPath),
+    relPath,
+    Deno.lstatSync(absPath),
+  );
   if (!entry) {
     throw new TypeError(
       `Cannot transfer ${absPath}: not a file, directory or symlink`,
@@ -136,10 +145,11 @@ export function enumerate(
   const excluded = excludeMatcher(options.exclude ?? []);
   const withHash = options.hash ?? false;
   const stack: PendingDir[] = [];
+  const tree = treeOf(root);
   const batch = Math.max(1, Math.min(64, highWaterMark));
   return new ReadableStream<FileEntry>({
     start() {
-      stack.push({ rel: "", names: listSorted(dirAt(root, "")), next: 0 });
+      stack.push({ rel: "", names: listSorted(tree, ""), next: 0 });
     },
     async pull(controller) {
       // One pull emits a batch: per-entry pulls would cost a promise each.
@@ -156,29 +166,19 @@ export function enumerate(
         }
         const name = top.names[top.next++];
         const rel = top.rel === "" ? name : `${top.rel}/${name}`;
-        // A contained root answers a name in the entered parent, valid
-        // until the next lookup: lstat, readlink and open use it at once.
-        const abs = typeof root === "string" ? `${root}/${rel}` : root.at(rel);
-        let info: Deno.FileInfo;
-        try {
-          info = Deno.lstatSync(abs);
-        } catch (error) {
-          // Vanished between readDir and lstat: nothing to send.
-          if (error instanceof Deno.errors.NotFound) continue;
-          throw error;
-        }
+        // Vanished between readDir and lstat: nothing to send.
+        const info = tree.lstat(rel);
+        if (!info) continue;
         if (excluded(rel, info.isDirectory)) continue;
-        const entry = toEntry(abs, rel, info);
+        const entry = entryOf(() => tree.readLink(rel), rel, info);
         if (!entry) continue;
         if (entry.kind === "file" && withHash) {
-          entry.hash = await hashFile(
-            typeof root === "string" ? abs : openForRead(root, rel),
-          );
+          entry.hash = await hashFile(tree.openRead(rel));
         }
         controller.enqueue(entry);
         emitted++;
         if (entry.kind === "dir") {
-          stack.push({ rel, names: listSorted(dirAt(root, rel)), next: 0 });
+          stack.push({ rel, names: listSorted(tree, rel), next: 0 });
         }
       }
     },
@@ -200,10 +200,10 @@ export function enumerate(
  * ```
  */
 export function sourceEntries(
-  path: string | ContainedRoot,
+  path: string | Tree,
   options: EnumerateOptions & { name?: string; rel?: string } = {},
 ): AsyncIterable<FileEntry> {
-  if (path instanceof ContainedRoot) return containedSource(path, options);
+  if (typeof path !== "string") return containedSource(path, options);
   if (Deno.lstatSync(path).isDirectory) return enumerate(path, options);
   const name = options.name ?? path.slice(path.lastIndexOf("/") + 1);
   return (async function* () {
@@ -216,17 +216,8 @@ export function sourceEntries(
 }
 
 /** The directory `rel` under `root`, for readDir. */
-function dirAt(root: TreeRoot, rel: string): string {
-  if (typeof root !== "string") return root.dir(rel);
-  return rel === "" ? root : `${root}/${rel}`;
-}
-
-/**
- * sourceEntries for a contained root: `options.rel` names the source
- * inside it ("" for the root), a directory's tree or one entry.
- */
 function containedSource(
-  root: ContainedRoot,
+  root: Tree,
   options: EnumerateOptions & { name?: string; rel?: string },
 ): AsyncIterable<FileEntry> {
   const rel = options.rel ?? "";
@@ -235,15 +226,16 @@ function containedSource(
   if (info.isDirectory) return enumerate(root.sub(rel), options);
   const name = options.name ?? rel.slice(rel.lastIndexOf("/") + 1);
   return (async function* () {
-    const abs = pathAt(root, rel);
-    const entry = toEntry(abs, name, Deno.lstatSync(abs));
+    const info = root.lstat(rel);
+    if (!info) throw new Deno.errors.NotFound(`Not found: ${rel}`);
+    const entry = entryOf(() => root.readLink(rel), name, info);
     if (!entry) {
       throw new TypeError(
         `Cannot transfer ${rel}: not a file, directory or symlink`,
       );
     }
     if (options.hash && entry.kind === "file") {
-      entry.hash = await hashFile(openForRead(root, rel));
+      entry.hash = await hashFile(root.openRead(rel));
     }
     yield entry;
   })();

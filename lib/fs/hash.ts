@@ -6,6 +6,8 @@
 // transport, not from this hash.
 import { loadHashWasm } from "../deps/hash_wasm.ts";
 import { type NativeHasher, nativeHasher } from "./native_hash.ts";
+import type { ReadHandle } from "./tree.ts";
+import { descriptorOf, hashPool } from "./hash_pool.ts";
 
 type IHasher = Awaited<
   ReturnType<Awaited<ReturnType<typeof loadHashWasm>>["createXXHash128"]>
@@ -82,8 +84,22 @@ export async function hashBytes(data: Uint8Array): Promise<Uint8Array> {
  * @throws {Deno.errors.NotFound} when the file does not exist.
  */
 export async function hashFile(
-  absPath: string | Deno.FsFile,
+  absPath: string | ReadHandle,
 ): Promise<Uint8Array> {
+  if (typeof absPath !== "string") {
+    // A tree's handle with a descriptor is hashed on a worker: the thread
+    // that answers other clients never reads a file a client named.
+    const fd = descriptorOf(absPath);
+    const pool = fd === undefined ? undefined : hashPool();
+    if (pool && fd !== undefined) {
+      try {
+        const { digests } = await pool.hash(fd, [{ offset: 0, length: -1 }]);
+        return digests[0];
+      } finally {
+        absPath.close();
+      }
+    }
+  }
   const h = await sharedHasher();
   // An open file (a contained root's checked handle) is read and closed.
   const file = typeof absPath === "string"

@@ -3,11 +3,9 @@ import type { FileEntry } from "./entry.ts";
 import { enumerate } from "./enumerate.ts";
 import { isTempName } from "./atomic_write.ts";
 import { resolveInside } from "./safe_path.ts";
-import {
-  ContainedRoot,
-  lstatOrUndefined,
-  type TreeRoot,
-} from "./contained_root.ts";
+import { lstatOrUndefined } from "./contained_root.ts";
+import type { TreeRoot } from "./atomic_write.ts";
+import { removeTree } from "./remove_tree.ts";
 
 /** Options for {@linkcode planDeletions}. */
 export interface MirrorPlanOptions {
@@ -160,10 +158,10 @@ function deletions(
   onFile?: (rel: string) => void,
 ): DeletionCounts {
   const counts: DeletionCounts = { files: 0, dirs: 0 };
-  if (destRoot instanceof ContainedRoot) {
+  if (typeof destRoot !== "string") {
     // Never follows a link, never leaves the session directory.
     for (const entry of plan) {
-      destRoot.removeTree(entry.path, counts, { dryRun, onFile });
+      removeTree(destRoot, entry.path, { counts, dryRun, onFile });
     }
     return counts;
   }

@@ -2,12 +2,10 @@
 import type { FileEntry } from "./entry.ts";
 import { hashFile, sameHash } from "./hash.ts";
 import { normalizeRelative } from "./safe_path.ts";
-import {
-  lstatOrUndefined,
-  openForRead,
-  pathAt,
-  type TreeRoot,
-} from "./contained_root.ts";
+import { lstatOrUndefined } from "./contained_root.ts";
+import type { TreeRoot } from "./atomic_write.ts";
+import { PathTree } from "./path_tree.ts";
+import type { Tree } from "./tree.ts";
 
 /** Options for {@linkcode NeedListStream}. */
 export interface NeedListOptions {
@@ -37,53 +35,33 @@ export async function needsTransfer(
   entry: FileEntry,
   options: NeedListOptions = {},
 ): Promise<boolean> {
-  const info = lookup(destRoot, entry.path);
+  const tree = typeof destRoot === "string" ? new PathTree(destRoot) : destRoot;
+  const info = tree.lstat(entry.path);
   if (!info) return true;
-  return await differs(destRoot, info, entry, options);
+  return await differs(tree, info, entry, options);
 }
 
-/**
- * lstat of `rel` under `root`; undefined when it or a parent is missing.
- * `verified`: directories of a string root already checked (see
- * `resolveInside`), so a tree costs one lstat an entry, not one per level.
- */
-function lookup(
-  root: TreeRoot,
-  rel: string,
-  verified?: Set<string>,
-): Deno.FileInfo | undefined {
-  if (typeof root !== "string") return root.lstat(rel);
-  return lstatOrUndefined(pathAt(root, rel, { verified }));
-}
-
-// Called right after lookup(), in the same synchronous turn: a contained
-// root's working directory still holds the entry's parent. Answers at
-// once unless a file must be hashed (no promise per entry on a no-op).
+// Answers at once unless a file must be hashed (no promise per entry on
+// a no-op).
 function differs(
-  root: TreeRoot,
+  tree: Tree,
   info: Deno.FileInfo,
   entry: FileEntry,
   options: NeedListOptions,
-  verified?: Set<string>,
 ): boolean | Promise<boolean> {
   switch (entry.kind) {
     case "dir":
       return true; // cheap to re-apply; mode and mtime are set at the end
-    case "symlink": {
-      if (!info.isSymlink) return true;
-      const name = typeof root === "string"
-        ? pathAt(root, entry.path, { verified })
-        : entry.path.slice(entry.path.lastIndexOf("/") + 1);
-      return Deno.readLinkSync(name) !== entry.linkTarget;
-    }
+    case "symlink":
+      return !info.isSymlink || tree.readLink(entry.path) !== entry.linkTarget;
     case "file": {
       if (options.checksum) {
         if (!info.isFile || info.size !== entry.size || !entry.hash) {
           return true;
         }
-        // Opened before the first await: the handle, not a path, is hashed.
+        // Opened before the first await: the handle, not a name, is hashed.
         const hash = entry.hash;
-        return hashFile(openForRead(root, entry.path)).then((digest) =>
+        return hashFile(tree.openRead(entry.path)).then((digest) =>
           !sameHash(hash, digest)
         );
       }
@@ -178,6 +156,9 @@ export class NeedListStream extends TransformStream<FileEntry, FileEntry> {
     const verified = typeof destRoot === "string"
       ? new Set<string>()
       : undefined;
+    const tree = typeof destRoot === "string"
+      ? new PathTree(destRoot, { verified })
+      : destRoot;
     super({
       transform(entry, controller) {
         // A link listed where a checked directory was (a hostile peer's
@@ -192,7 +173,7 @@ export class NeedListStream extends TransformStream<FileEntry, FileEntry> {
           pass(entry, controller);
           return;
         }
-        const info = lookup(destRoot, entry.path, verified);
+        const info = tree.lstat(entry.path);
         if (!info) {
           if (entry.kind === "dir") missing.add(entry.path);
           pass(entry, controller);
@@ -205,7 +186,7 @@ export class NeedListStream extends TransformStream<FileEntry, FileEntry> {
             counts.decided++;
           }
         };
-        const changed = differs(destRoot, info, entry, options, verified);
+        const changed = differs(tree, info, entry, options);
         if (typeof changed === "boolean") decide(changed);
         else return changed.then(decide);
       },

@@ -3,7 +3,11 @@
 // blocks that match its own file and sends only the rest.
 import type { FileEntry } from "./entry.ts";
 import { findPartialCopy } from "./atomic_write.ts";
-import { fileIdentity, openForRead, type TreeRoot } from "./contained_root.ts";
+import { openForRead } from "./contained_root.ts";
+import type { TreeRoot } from "./atomic_write.ts";
+import { treeOf } from "./path_tree.ts";
+import { fileIdentity, type ReadHandle } from "./tree.ts";
+import { descriptorOf, hashPool } from "./hash_pool.ts";
 import type { ResolveOptions } from "./safe_path.ts";
 import type { ContentHasher } from "./hash.ts";
 import { sameHash } from "./hash.ts";
@@ -63,10 +67,11 @@ export function resumeBlockSize(size: number): number {
 }
 
 /**
- * Whether `offer` is one a receiver could make for a file of `size`
- * bytes: a block size from 64 KiB to 1 GiB, whole hashes, no more blocks
- * than the file has nor than {@linkcode MAX_RESUME_BLOCKS}. A sender
- * ignores any other offer (and sends the whole file).
+ * Whether `offer` is the one a receiver makes for a file of `size`
+ * bytes: the block size {@linkcode resumeBlockSize} gives (never one the
+ * peer picks), whole hashes, no more blocks than the file has. A sender
+ * ignores any other offer (and sends the whole file), so what an offer
+ * makes it hash is bounded by its own file's size.
  *
  * @example
  * ```ts
@@ -77,9 +82,7 @@ export function resumeBlockSize(size: number): number {
  */
 export function validOffer(offer: ResumeOffer, size: number): boolean {
   const { blockSize, hashes } = offer;
-  if (
-    !Number.isInteger(blockSize) || blockSize < 65_536 || blockSize > 1 << 30
-  ) return false;
+  if (blockSize !== resumeBlockSize(size)) return false;
   if (hashes.length === 0 || hashes.length % HASH !== 0) return false;
   const blocks = hashes.length / HASH;
   return blocks <= MAX_RESUME_BLOCKS &&
@@ -97,7 +100,7 @@ function blockRange(
 }
 
 /** Reads `view.length` bytes (sync); false at an early end of file. */
-function readInto(file: Deno.FsFile, view: Uint8Array): boolean {
+function readInto(file: ReadHandle, view: Uint8Array): boolean {
   let filled = 0;
   while (filled < view.length) {
     const n = file.readSync(view.subarray(filled));
@@ -109,7 +112,7 @@ function readInto(file: Deno.FsFile, view: Uint8Array): boolean {
 
 /** The hash of the next `length` bytes of `file`; undefined at an early end. */
 function hashNext(
-  file: Deno.FsFile,
+  file: ReadHandle,
   length: number,
   hasher: ContentHasher,
   scratch: Uint8Array,
@@ -139,51 +142,81 @@ function hashNext(
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * Deno.writeFileSync(`${root}/.big.blit-partial.tmp`, new Uint8Array(5 << 20));
  * const e = { path: "big", kind: "file" as const, size: 64 << 20, mtimeMs: 0, mode: 0o644 };
- * const found = findResume(root, e, await contentHasher());
+ * const found = await findResume(root, e, await contentHasher());
  * if (found?.offer.hashes.length !== 16) throw new Error("example failed");
  * ```
  */
-export function findResume(
+export async function findResume(
   root: TreeRoot,
   entry: FileEntry,
   hasher: ContentHasher,
-): PartialCopy | undefined {
+): Promise<PartialCopy | undefined> {
   const found = findPartialCopy(root, entry.path);
   if (!found) return undefined;
   const blockSize = resumeBlockSize(entry.size);
-  const have = Math.min(found.info.size, entry.size);
+  // Only bytes the disk really holds count: a sparse copy (one a local
+  // user made, say) can't make the receiver hash a hole of any size.
+  const allocated = (found.info.blocks ?? Infinity) * 512;
+  const have = Math.min(found.info.size, entry.size, allocated);
   let blocks = Math.floor(have / blockSize);
   if (have === entry.size && have % blockSize !== 0) blocks++;
   if (blocks === 0) return undefined;
-  // Same synchronous turn as the lookup: `found.name` is still valid.
-  let file: Deno.FsFile;
+  let file: ReadHandle;
   try {
-    file = Deno.openSync(found.name, { read: true });
+    file = treeOf(root).openRead(found.rel);
   } catch {
     return undefined;
   }
   try {
     const identity = fileIdentity(found.info);
     if (fileIdentity(file.statSync()) !== identity) return undefined;
-    const hashes = new Uint8Array(blocks * HASH);
-    const scratch = new Uint8Array(1 << 20);
-    for (let i = 0; i < blocks; i++) {
-      const { length } = blockRange(i, blockSize, entry.size);
-      const digest = hashNext(file, length, hasher, scratch);
-      if (!digest) {
-        // Shrank since the lstat: offer what was read.
-        if (i === 0) return undefined;
-        return {
-          offer: { blockSize, hashes: hashes.slice(0, i * HASH) },
-          identity,
-        };
-      }
-      hashes.set(digest, i * HASH);
-    }
+    const digests = await blockDigests(
+      file,
+      blockSize,
+      entry.size,
+      blocks,
+      hasher,
+    );
+    // Shrank since the lstat: offer what was read.
+    if (digests.length === 0) return undefined;
+    const hashes = new Uint8Array(digests.length * HASH);
+    digests.forEach((digest, i) => hashes.set(digest, i * HASH));
     return { offer: { blockSize, hashes }, identity };
   } finally {
     file.close();
   }
+}
+
+/**
+ * The digests of the first `blocks` blocks of `file`, fewer when it ends
+ * first. A handle with a descriptor is hashed on a worker (see
+ * hash_pool.ts), so the thread that answers clients never waits on it.
+ */
+async function blockDigests(
+  file: ReadHandle,
+  blockSize: number,
+  size: number,
+  blocks: number,
+  hasher: ContentHasher,
+): Promise<Uint8Array[]> {
+  const fd = descriptorOf(file);
+  const pool = fd === undefined ? undefined : hashPool();
+  if (pool && fd !== undefined) {
+    const ranges = [];
+    for (let i = 0; i < blocks; i++) {
+      ranges.push(blockRange(i, blockSize, size));
+    }
+    return (await pool.hash(fd, ranges)).digests;
+  }
+  const digests: Uint8Array[] = [];
+  const scratch = new Uint8Array(1 << 20);
+  for (let i = 0; i < blocks; i++) {
+    const { length } = blockRange(i, blockSize, size);
+    const digest = hashNext(file, length, hasher, scratch);
+    if (!digest) break;
+    digests.push(digest);
+  }
+  return digests;
 }
 
 /**
@@ -204,28 +237,34 @@ export function findResume(
  * const e = { path: "big", kind: "file" as const, size: bytes.length, mtimeMs: 0, mode: 0o644 };
  * const hashes = new Uint8Array(32);
  * hashes.set(await hashBytes(bytes.subarray(0, 4 << 20)));
- * const kept = keptBlocks(root, e, { blockSize: 4 << 20, hashes }, await contentHasher());
+ * const kept = await keptBlocks(root, e, { blockSize: 4 << 20, hashes }, await contentHasher());
  * if (kept.bitmap[0] !== 1) throw new Error("example failed");
  * ```
  */
-export function keptBlocks(
+export async function keptBlocks(
   root: TreeRoot,
   entry: FileEntry,
   offer: ResumeOffer,
   hasher: ContentHasher,
   options: ResolveOptions = {},
-): KeptBlocks {
+): Promise<KeptBlocks> {
   const { blockSize } = offer;
   const blocks = offer.hashes.length / HASH;
   const bitmap = new Uint8Array(Math.ceil(blocks / 8));
   const file = openForRead(root, entry.path, options);
   try {
-    const scratch = new Uint8Array(1 << 20);
-    for (let i = 0; i < blocks; i++) {
-      const { length } = blockRange(i, blockSize, entry.size);
-      const digest = hashNext(file, length, hasher, scratch);
-      if (!digest) break; // the file shrank: the rest is resent (and fails)
-      if (sameHash(digest, offer.hashes.subarray(i * HASH, (i + 1) * HASH))) {
+    const digests = await blockDigests(
+      file,
+      blockSize,
+      entry.size,
+      blocks,
+      hasher,
+    );
+    // A file that shrank: the rest is resent (and fails).
+    for (let i = 0; i < digests.length; i++) {
+      if (
+        sameHash(digests[i], offer.hashes.subarray(i * HASH, (i + 1) * HASH))
+      ) {
         bitmap[i >> 3] |= 1 << (i & 7);
       }
     }

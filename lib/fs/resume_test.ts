@@ -93,10 +93,10 @@ Deno.test("resume: matching blocks are kept, a corrupted one and the rest are se
   Deno.writeFileSync(`${dst}/.big.blit-partial.tmp`, partial);
   const e = entry("big", size);
   const hasher = await contentHasher();
-  const copy = findResume(dst, e, hasher)!;
+  const copy = (await findResume(dst, e, hasher))!;
   assertEquals(copy.offer.blockSize, 4 * MiB);
   assertEquals(copy.offer.hashes.length, 4 * 16); // whole blocks only
-  const kept = keptBlocks(src, e, copy.offer, hasher);
+  const kept = await keptBlocks(src, e, copy.offer, hasher);
   assertEquals([...kept.bitmap], [0b1011]);
   assertEquals(blockRuns(kept, size, false), [
     { offset: 8 * MiB, length: 4 * MiB },
@@ -124,7 +124,7 @@ Deno.test("resume: a complete partial copy is committed without a body byte sent
   Deno.writeFileSync(`${src}/f`, bytes);
   Deno.writeFileSync(`${dst}/.f.blit-partial.tmp`, bytes);
   const e = entry("f", size);
-  const copy = findResume(dst, e, await contentHasher())!;
+  const copy = (await findResume(dst, e, await contentHasher()))!;
   assertEquals(copy.offer.hashes.length, 5 * 16);
   const { resumedSent, stats } = await transfer(
     src,
@@ -143,14 +143,14 @@ Deno.test("resume: a partial copy that is a link, a hard link or a directory is 
   const hasher = await contentHasher();
   Deno.writeFileSync(`${outside}/secret`, new Uint8Array(8 * MiB).fill(7));
   Deno.symlinkSync(`${outside}/secret`, `${dst}/.a.blit-partial.tmp`);
-  assertEquals(findResume(dst, entry("a", 64 * MiB), hasher), undefined);
+  assertEquals(await findResume(dst, entry("a", 64 * MiB), hasher), undefined);
   Deno.linkSync(`${outside}/secret`, `${dst}/.b.blit-partial.tmp`);
-  assertEquals(findResume(dst, entry("b", 64 * MiB), hasher), undefined);
+  assertEquals(await findResume(dst, entry("b", 64 * MiB), hasher), undefined);
   Deno.mkdirSync(`${dst}/.c.blit-partial.tmp`);
-  assertEquals(findResume(dst, entry("c", 64 * MiB), hasher), undefined);
+  assertEquals(await findResume(dst, entry("c", 64 * MiB), hasher), undefined);
   // Shorter than one block: nothing worth offering.
   Deno.writeFileSync(`${dst}/.d.blit-partial.tmp`, new Uint8Array(MiB));
-  assertEquals(findResume(dst, entry("d", 64 * MiB), hasher), undefined);
+  assertEquals(await findResume(dst, entry("d", 64 * MiB), hasher), undefined);
   // Writing the link's file through a fresh transfer replaces the link.
   const file = AtomicFile.open(dst, entry("a", RESUME_MIN_BYTES));
   file.abort();
@@ -173,7 +173,11 @@ Deno.test("resume: a partial copy replaced after it was offered is refused, not 
   Deno.writeFileSync(`${outside}/victim`, new Uint8Array([1, 2, 3]));
   Deno.symlinkSync(`${outside}/victim`, `${dst}/.a.blit-partial.tmp`);
   assertThrows(
-    () => AtomicFile.resume(dst, entry("a", 32 * MiB), identity, 4 * MiB),
+    () =>
+      AtomicFile.resume(dst, entry("a", 32 * MiB), identity, [{
+        offset: 0,
+        length: 4 * MiB,
+      }]),
     ResumeError,
     /changed before it could be resumed/,
   );
@@ -202,7 +206,7 @@ Deno.test("resume: a sink takes a resume frame only as offered", async () => {
     /was resumed, but no partial copy of it was offered/,
   );
   Deno.writeFileSync(`${dst}/.big.blit-partial.tmp`, new Uint8Array(8 * MiB));
-  const copy = findResume(dst, e, await contentHasher())!;
+  const copy = (await findResume(dst, e, await contentHasher()))!;
   await assertRejects(
     () =>
       decode(
@@ -251,7 +255,12 @@ Deno.test("resume: offers a sender can't use are ignored; too many gaps keep the
     hasher.update(block);
     hashes.set(hasher.digest("binary"), i * 16);
   }
-  const kept = keptBlocks(src, entry("f", size), { blockSize, hashes }, hasher);
+  const kept = await keptBlocks(
+    src,
+    entry("f", size),
+    { blockSize, hashes },
+    hasher,
+  );
   assertEquals(blockRuns(kept, size, true), [
     { offset: 0, length: 5 * blockSize },
   ]);

@@ -3,7 +3,7 @@
 // into atomic files -> directory times -> mirror deletions.
 import type { FileEntry } from "../fs/entry.ts";
 import { applyDir, applySymlink, setDirTimes } from "../fs/atomic_write.ts";
-import type { TreeRoot } from "../fs/contained_root.ts";
+import type { TreeRoot } from "../fs/atomic_write.ts";
 import {
   applyDeletions,
   countDeletions,
@@ -295,8 +295,12 @@ export class Receiver {
             let copy: PartialCopy | undefined;
             if (!dryRun && entry.size >= RESUME_MIN_BYTES) {
               this.#hasher ??= await contentHasher();
-              copy = findResume(root, entry, this.#hasher);
-              if (copy) this.#resumes.set(key, copy);
+              copy = await findResume(root, entry, this.#hasher);
+              if (copy) {
+                // The offer's hashes are held until the file arrives.
+                options.charge?.(copy.offer.hashes.length);
+                this.#resumes.set(key, copy);
+              }
             }
             await need(key, copy?.offer);
           }

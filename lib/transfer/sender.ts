@@ -2,7 +2,7 @@
 // source entries -> manifest -> the receiver's need list -> file bytes
 // over the TCP data plane or as gRPC FileData chunks.
 import type { FileEntry } from "../fs/entry.ts";
-import type { TreeRoot } from "../fs/contained_root.ts";
+import type { TreeRoot } from "../fs/atomic_write.ts";
 import { type ManifestPayload, sendManifest } from "../rpc/convert.ts";
 import type { SendWindow } from "../rpc/call_io.ts";
 import { type NeededFile, sendFrames } from "../wire/frame_io.ts";

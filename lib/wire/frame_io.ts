@@ -6,7 +6,8 @@
 // a fresh buffer per chunk (a page fault per 4 KiB on first touch); these
 // move bulk bytes in big reads and writes instead, and are what blit runs.
 import type { FileEntry } from "../fs/entry.ts";
-import { openForRead, type TreeRoot } from "../fs/contained_root.ts";
+import { openForRead } from "../fs/contained_root.ts";
+import type { TreeRoot } from "../fs/atomic_write.ts";
 import {
   encodeEnd,
   encodeResume,
@@ -227,7 +228,7 @@ export class FrameSink extends WritableStream<SendItem> {
     // ours are kept, the rest leaves in ranges (each with its hash).
     const writeResume = async (entry: FileEntry, resume: ResumeOffer) => {
       hasher ??= await contentHasher();
-      const kept = keptBlocks(root, entry, resume, hasher, {
+      const kept = await keptBlocks(root, entry, resume, hasher, {
         verified: options.verified,
       });
       const frame = encodeResume(entry, kept);

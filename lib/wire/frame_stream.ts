@@ -1,6 +1,8 @@
 // Frame stream stages: entries -> wire bytes, and wire bytes -> frame events.
 import type { FileEntry } from "../fs/entry.ts";
-import { openForRead, type TreeRoot } from "../fs/contained_root.ts";
+import { openForRead } from "../fs/contained_root.ts";
+import type { TreeRoot } from "../fs/atomic_write.ts";
+import type { ReadHandle } from "../fs/tree.ts";
 import {
   encodeEnd,
   fileHeaderSize,
@@ -48,7 +50,7 @@ const encoder = new TextEncoder();
  * @throws {SourceChangedError} when the file has fewer bytes left.
  */
 export function readFull(
-  file: Deno.FsFile,
+  file: ReadHandle,
   into: Uint8Array,
   path: string,
   declared: number,

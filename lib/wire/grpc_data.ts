@@ -1,6 +1,7 @@
 // The gRPC fallback's byte path: files as FileData-shaped chunks and back.
 import type { FileEntry } from "../fs/entry.ts";
-import { openForRead, type TreeRoot } from "../fs/contained_root.ts";
+import { openForRead } from "../fs/contained_root.ts";
+import type { TreeRoot } from "../fs/atomic_write.ts";
 import {
   type FrameEvent,
   FrameProtocolError,
@@ -107,14 +108,14 @@ export async function* fileDataChunks(
  * A resumed file's chunks: which blocks the receiver keeps, then the runs
  * of blocks it does not, each run's last chunk with the run's hash.
  */
-function* resumedChunks(
+async function* resumedChunks(
   root: TreeRoot,
   entry: FileEntry,
   offer: ResumeOffer,
   hasher: ContentHasher,
   chunkSize: number,
-): Generator<FileDataChunk> {
-  const kept = keptBlocks(root, entry, offer, hasher);
+): AsyncGenerator<FileDataChunk> {
+  const kept = await keptBlocks(root, entry, offer, hasher);
   const runs = blockRuns(kept, entry.size, false);
   yield {
     path: entry.path,

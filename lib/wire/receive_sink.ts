@@ -2,7 +2,7 @@
 import type { FileEntry } from "../fs/entry.ts";
 import { AtomicFile, writeFileAtomic } from "../fs/atomic_write.ts";
 import { WritePool } from "../fs/write_pool.ts";
-import type { TreeRoot } from "../fs/contained_root.ts";
+import type { TreeRoot } from "../fs/atomic_write.ts";
 import { FileTable } from "../fs/path_table.ts";
 import {
   type FileRange,
@@ -252,7 +252,7 @@ class Assembly {
     const bytes = runs.reduce((sum, run) => sum + run.length, 0);
     const part: Partial = {
       entry,
-      file: AtomicFile.resume(this.root, entry, copy.identity, bytes, {
+      file: AtomicFile.resume(this.root, entry, copy.identity, runs, {
         verified: this.verified,
       }),
       ranges: runs.map((run) => [run.offset, run.offset + run.length]),

@@ -19,9 +19,9 @@
 // so errno is not ours to read afterwards: a failed call is followed by
 // poll(2) on the socket, and a socket error is read with
 // getsockopt(SO_ERROR).
-import type { TreeRoot } from "../fs/contained_root.ts";
+import type { TreeRoot } from "../fs/atomic_write.ts";
 import { resolveInside } from "../fs/safe_path.ts";
-import { ContainmentError } from "../fs/contained_root.ts";
+import { ContainedRoot, ContainmentError } from "../fs/contained_root.ts";
 import { SourceChangedError } from "./frame_stream.ts";
 
 const SYMBOLS = {
@@ -190,6 +190,17 @@ export class ZeroCopy {
    * @throws {ContainmentError} when it is not (or no longer) a regular file.
    */
   openRead(root: TreeRoot, rel: string, verified?: Set<string>): RawFile {
+    if (typeof root !== "string" && !(root instanceof ContainedRoot)) {
+      // A kernel tree's handle is already checked: a regular file, opened
+      // beneath the module without following anything.
+      const handle = root.openRead(rel);
+      const fd = (handle as { fd?: number }).fd;
+      if (typeof fd !== "number" || fd < 0) {
+        handle.close();
+        throw new ContainmentError(rel, "has no descriptor to send from");
+      }
+      return { fd, close: () => handle.close() };
+    }
     const name = typeof root === "string"
       ? resolveInside(root, rel, { verified })
       : root.at(rel);

@@ -1,0 +1,387 @@
+// The few libc calls the kernel-contained tree needs, through Deno FFI:
+// openat2(2) and the fd-relative *at calls, plus read/write on raw
+// descriptors. Every call here is synchronous, so errno is read on the
+// same thread right after it (nonblocking FFI calls lose errno).
+
+const SYMBOLS = {
+  syscall: {
+    parameters: ["i64", "i32", "buffer", "buffer", "usize"],
+    result: "i64",
+  },
+  close: { parameters: ["i32"], result: "i32" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  pread: { parameters: ["i32", "buffer", "usize", "i64"], result: "isize" },
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  pwrite: { parameters: ["i32", "buffer", "usize", "i64"], result: "isize" },
+  lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
+  ftruncate: { parameters: ["i32", "i64"], result: "i32" },
+  fchmod: { parameters: ["i32", "u32"], result: "i32" },
+  futimens: { parameters: ["i32", "buffer"], result: "i32" },
+  utimensat: {
+    parameters: ["i32", "buffer", "buffer", "i32"],
+    result: "i32",
+  },
+  statx: {
+    parameters: ["i32", "buffer", "i32", "u32", "buffer"],
+    result: "i32",
+  },
+  mkdirat: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  unlinkat: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  renameat2: {
+    parameters: ["i32", "buffer", "i32", "buffer", "u32"],
+    result: "i32",
+  },
+  symlinkat: { parameters: ["buffer", "i32", "buffer"], result: "i32" },
+  readlinkat: {
+    parameters: ["i32", "buffer", "buffer", "usize"],
+    result: "isize",
+  },
+  getdents64: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  __errno_location: { parameters: [], result: "pointer" },
+  memcpy: { parameters: ["buffer", "pointer", "usize"], result: "pointer" },
+} as const;
+
+/** The bound libc functions. */
+export type LibcSymbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+
+/** Flags whose values differ between architectures. */
+interface ArchFlags {
+  directory: number;
+  noFollow: number;
+}
+const ARCH: Record<string, ArchFlags> = {
+  x86_64: { directory: 0o200000, noFollow: 0o400000 },
+  aarch64: { directory: 0o40000, noFollow: 0o100000 },
+};
+
+/** open(2) flags and related constants for this machine. */
+export const O = {
+  RDONLY: 0,
+  WRONLY: 1,
+  RDWR: 2,
+  CREAT: 0o100,
+  EXCL: 0o200,
+  NOCTTY: 0o400,
+  NONBLOCK: 0o4000,
+  CLOEXEC: 0o2000000,
+  PATH: 0o10000000,
+  DIRECTORY: (ARCH[Deno.build.arch] ?? ARCH.x86_64).directory,
+  NOFOLLOW: (ARCH[Deno.build.arch] ?? ARCH.x86_64).noFollow,
+} as const;
+
+/** openat2 resolve flags. */
+export const RESOLVE = {
+  NO_MAGICLINKS: 0x02,
+  NO_SYMLINKS: 0x04,
+  BENEATH: 0x08,
+} as const;
+
+/** *at flags. */
+export const AT = {
+  FDCWD: -100,
+  SYMLINK_NOFOLLOW: 0x100,
+  REMOVEDIR: 0x200,
+  EMPTY_PATH: 0x1000,
+} as const;
+
+/** errno values the tree tells apart. */
+export const ERRNO = {
+  EPERM: 1,
+  ENOENT: 2,
+  EINTR: 4,
+  EIO: 5,
+  EBADF: 9,
+  EAGAIN: 11,
+  EACCES: 13,
+  EEXIST: 17,
+  EXDEV: 18,
+  ENOTDIR: 20,
+  EISDIR: 21,
+  EINVAL: 22,
+  ENOSPC: 28,
+  EROFS: 30,
+  ENAMETOOLONG: 36,
+  ENOSYS: 38,
+  ENOTEMPTY: 39,
+  ELOOP: 40,
+} as const;
+
+const SYS_OPENAT2 = 437n;
+const STATX_MASK = 0x7ff | 0x800; // STATX_BASIC_STATS | STATX_BTIME
+
+/** Where the C library may live (the sandbox scopes --allow-ffi to one). */
+const LIBC_CANDIDATES = [
+  "/lib/x86_64-linux-gnu/libc.so.6",
+  "/usr/lib/x86_64-linux-gnu/libc.so.6",
+  "/lib/aarch64-linux-gnu/libc.so.6",
+  "/usr/lib/aarch64-linux-gnu/libc.so.6",
+  "/lib64/libc.so.6",
+  "/usr/lib64/libc.so.6",
+  "/lib/libc.so.6",
+  "/usr/lib/libc.so.6",
+];
+
+/** The env variable naming the libc the sandboxed daemon may load. */
+export const LIBC_ENV = "BLIT_DAEMON_LIBC";
+
+/**
+ * The absolute path of this machine's C library, for `--allow-ffi=PATH`;
+ * undefined off Linux or when none is found.
+ *
+ * Permissions: read on the candidates (queried by stat).
+ */
+export function findLibc(): string | undefined {
+  if (Deno.build.os !== "linux") return undefined;
+  for (const path of LIBC_CANDIDATES) {
+    try {
+      if (Deno.statSync(path).isFile) return path;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/** A failed system call: the errno and what was being done. */
+export class SyscallError extends Error {
+  /** The errno the call left. */
+  readonly errno: number;
+  /** Says which call on which name failed and why. */
+  constructor(call: string, name: string, errno: number) {
+    super(`${call} ${JSON.stringify(name)} failed: ${describe(errno)}`);
+    this.name = "SyscallError";
+    this.errno = errno;
+  }
+}
+
+function describe(errno: number): string {
+  for (const [name, value] of Object.entries(ERRNO)) {
+    if (value === errno) return `${name} (errno ${errno})`;
+  }
+  return `errno ${errno}`;
+}
+
+/**
+ * A Deno error of the class a caller expects for `errno` (NotFound,
+ * AlreadyExists, ...), naming the call and the name.
+ */
+export function errnoError(call: string, name: string, errno: number): Error {
+  const text = `${call} ${JSON.stringify(name)}: ${describe(errno)}`;
+  switch (errno) {
+    case ERRNO.ENOENT:
+      return new Deno.errors.NotFound(text);
+    case ERRNO.EEXIST:
+      return new Deno.errors.AlreadyExists(text);
+    case ERRNO.EACCES:
+    case ERRNO.EPERM:
+      return new Deno.errors.PermissionDenied(text);
+    case ERRNO.ENOTDIR:
+      return new Deno.errors.NotADirectory(text);
+    case ERRNO.EISDIR:
+      return new Deno.errors.IsADirectory(text);
+    case ERRNO.EAGAIN:
+      return new Deno.errors.WouldBlock(text);
+    default:
+      return new SyscallError(call, name, errno);
+  }
+}
+
+const encoder = new TextEncoder();
+
+/** A NUL-terminated copy of `name`; a NUL inside is refused. */
+export function cString(name: string): Uint8Array<ArrayBuffer> {
+  const bytes = encoder.encode(name + "\0");
+  if (bytes.indexOf(0) !== bytes.length - 1) {
+    throw new TypeError(`Name contains NUL: ${JSON.stringify(name)}`);
+  }
+  return bytes;
+}
+
+/** The bound library and the helpers around it. */
+export class Libc {
+  /** The raw symbols. */
+  readonly fn: LibcSymbols;
+  /** The library path loaded. */
+  readonly path: string;
+  readonly #how = new BigUint64Array(3);
+  readonly #howBytes = new Uint8Array(this.#how.buffer);
+  readonly #statBuf = new Uint8Array(256);
+  readonly #times = new BigInt64Array(4);
+
+  /** Binds libc at `path`. @throws when it can't be loaded. */
+  constructor(path: string) {
+    this.fn = Deno.dlopen(path, SYMBOLS).symbols;
+    this.path = path;
+  }
+
+  readonly #errno = new Int32Array(1);
+  readonly #errnoBytes = new Uint8Array(this.#errno.buffer);
+  #errnoAt: Deno.PointerValue | undefined;
+
+  /**
+   * errno of the last failed call on this thread. Copied out by memcpy:
+   * a pointer view would need FFI permission beyond this one library.
+   */
+  errno(): number {
+    this.#errnoAt ??= this.fn.__errno_location();
+    if (this.#errnoAt === null) return -1;
+    this.fn.memcpy(this.#errnoBytes, this.#errnoAt, 4n);
+    return this.#errno[0];
+  }
+
+  /** openat2(dirfd, name, flags, mode, resolve): fd, or -errno. */
+  openat2(
+    dirfd: number,
+    name: Uint8Array<ArrayBuffer>,
+    flags: number,
+    mode: number,
+    resolve: number,
+  ): number {
+    this.#how[0] = BigInt(flags);
+    this.#how[1] = BigInt(mode);
+    this.#how[2] = BigInt(resolve);
+    const fd = Number(
+      this.fn.syscall(SYS_OPENAT2, dirfd, name, this.#howBytes, 24n),
+    );
+    return fd >= 0 ? fd : -this.errno();
+  }
+
+  /** statx of `name` under `dirfd` (AT_EMPTY_PATH with "" for the fd itself). */
+  statx(
+    dirfd: number,
+    name: Uint8Array<ArrayBuffer>,
+    flags: number,
+  ): Deno.FileInfo | number {
+    if (this.fn.statx(dirfd, name, flags, STATX_MASK, this.#statBuf) !== 0) {
+      return -this.errno();
+    }
+    return fileInfoOf(this.#statBuf);
+  }
+
+  /** futimens with both times `mtimeMs` (ns precision kept from `nanos`). */
+  futimens(fd: number, mtimeMs: number): number {
+    this.#setTimes(mtimeMs);
+    return this.fn.futimens(fd, new Uint8Array(this.#times.buffer)) === 0
+      ? 0
+      : -this.errno();
+  }
+
+  /** utimensat on a symlink itself (AT_SYMLINK_NOFOLLOW). */
+  lutimens(dirfd: number, name: Uint8Array<ArrayBuffer>, mtimeMs: number) {
+    this.#setTimes(mtimeMs);
+    return this.fn.utimensat(
+        dirfd,
+        name,
+        new Uint8Array(this.#times.buffer),
+        AT.SYMLINK_NOFOLLOW,
+      ) === 0
+      ? 0
+      : -this.errno();
+  }
+
+  #setTimes(mtimeMs: number): void {
+    const seconds = Math.floor(mtimeMs / 1000);
+    const nanos = Math.round((mtimeMs - seconds * 1000) * 1e6);
+    this.#times[0] = this.#times[2] = BigInt(seconds);
+    this.#times[1] = this.#times[3] = BigInt(Math.min(nanos, 999_999_999));
+  }
+}
+
+function time(view: DataView, offset: number): Date {
+  const seconds = Number(view.getBigInt64(offset, true));
+  const nanos = view.getUint32(offset + 8, true);
+  return new Date(seconds * 1000 + Math.floor(nanos / 1e6));
+}
+
+function makedev(major: number, minor: number): number {
+  const dev = ((BigInt(major) & 0xfffff000n) << 32n) |
+    ((BigInt(major) & 0xfffn) << 8n) |
+    ((BigInt(minor) & 0xffffff00n) << 12n) | (BigInt(minor) & 0xffn);
+  return Number(dev);
+}
+
+/** A Deno.FileInfo from a statx buffer (the layout is the same everywhere). */
+export function fileInfoOf(buf: Uint8Array): Deno.FileInfo {
+  const view = new DataView(buf.buffer, buf.byteOffset, 256);
+  const mode = view.getUint16(28, true);
+  const type = mode & 0o170000;
+  const hasBirth = (view.getUint32(0, true) & 0x800) !== 0;
+  return {
+    isFile: type === 0o100000,
+    isDirectory: type === 0o040000,
+    isSymlink: type === 0o120000,
+    isBlockDevice: type === 0o060000,
+    isCharDevice: type === 0o020000,
+    isFifo: type === 0o010000,
+    isSocket: type === 0o140000,
+    size: Number(view.getBigUint64(40, true)),
+    atime: time(view, 64),
+    birthtime: hasBirth ? time(view, 80) : null,
+    ctime: time(view, 96),
+    mtime: time(view, 112),
+    dev: makedev(view.getUint32(136, true), view.getUint32(140, true)),
+    ino: Number(view.getBigUint64(32, true)),
+    mode,
+    nlink: view.getUint32(16, true),
+    uid: view.getUint32(20, true),
+    gid: view.getUint32(24, true),
+    rdev: makedev(view.getUint32(128, true), view.getUint32(132, true)),
+    blksize: view.getUint32(4, true),
+    blocks: Number(view.getBigUint64(48, true)),
+  };
+}
+
+let loaded: Libc | null | undefined;
+
+/**
+ * libc with openat2 working, or undefined: not Linux, FFI not allowed,
+ * no libc found, or a kernel without openat2 (before 5.6). The path comes
+ * from `BLIT_DAEMON_LIBC` when set (the sandbox allows FFI on that file
+ * only), else the first candidate found.
+ *
+ * Permissions: ffi (queried, never prompted), env BLIT_DAEMON_LIBC.
+ *
+ * @example
+ * ```ts
+ * import { loadLibc } from "./_libc.ts";
+ * const libc = loadLibc();
+ * if (libc && libc.errno() < 0) throw new Error("example failed");
+ * ```
+ */
+export function loadLibc(): Libc | undefined {
+  if (loaded !== undefined) return loaded ?? undefined;
+  loaded = null;
+  if (Deno.build.os !== "linux") return undefined;
+  let path: string | undefined;
+  try {
+    path = Deno.env.get(LIBC_ENV);
+  } catch {
+    // env not readable: search
+  }
+  try {
+    path ||= findLibc();
+  } catch {
+    // not readable: try the plain name below
+  }
+  if (!path) return undefined;
+  try {
+    if (
+      Deno.permissions.querySync({ name: "ffi", path }).state !== "granted"
+    ) return undefined;
+    const libc = new Libc(path);
+    // Probe openat2: "." beneath the working directory.
+    const fd = libc.openat2(
+      AT.FDCWD,
+      cString("."),
+      O.PATH | O.CLOEXEC | O.DIRECTORY,
+      0,
+      RESOLVE.BENEATH,
+    );
+    if (fd < 0) return undefined;
+    libc.fn.close(fd);
+    loaded = libc;
+  } catch {
+    loaded = null;
+  }
+  return loaded ?? undefined;
+}

@@ -1,0 +1,720 @@
+// The daemon's tree on Linux: a directory handle, and every name resolved
+// by the kernel beneath it with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS
+// | RESOLVE_NO_MAGICLINKS). Later calls use the directory handle the
+// resolution returned and a single name, never a path string, so no
+// rename, exchange or symlink planted by a local user between two calls
+// can redirect one outside. Modes and times are set on open descriptors.
+import {
+  AT,
+  cString,
+  ERRNO,
+  errnoError,
+  type Libc,
+  loadLibc,
+  O,
+  RESOLVE,
+} from "./_libc.ts";
+import { normalizeRelative, PathEscapeError } from "./safe_path.ts";
+import {
+  ContainmentError,
+  fileIdentity,
+  joinRel,
+  type PinOptions,
+  type ReadHandle,
+  splitRel,
+  type Tree,
+  type WriteHandle,
+} from "./tree.ts";
+
+const BENEATH = RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS;
+const EMPTY = cString("");
+const DOT = cString(".");
+const decoder = new TextDecoder("utf-8", { fatal: false });
+/** getdents64 buffer: one call lists a few hundred names. */
+const DENTS_BYTES = 64 * 1024;
+/** Upper bound on getdents64 calls for one directory (~ 60 M names). */
+const MAX_DENTS_CALLS = 1_000_000;
+
+/** Options for {@linkcode KernelTree}. */
+export interface KernelTreeOptions {
+  /**
+   * Told each module-relative directory, once per tree, before the first
+   * temporary file is made there (the daemon journals it so a crash's
+   * leftovers can be swept at the next start).
+   */
+  onTempDir?: (moduleRel: string) => void;
+}
+
+/** Counts descriptors the trees hold open (tests check nothing leaks). */
+let openDescriptors = 0;
+
+/** Descriptors the kernel trees of this process hold open right now. */
+export function kernelTreeDescriptors(): number {
+  return openDescriptors;
+}
+
+/** The error a failed resolution of `shown` means. */
+function resolveError(call: string, shown: string, errno: number): Error {
+  if (errno === ERRNO.ELOOP) {
+    return new PathEscapeError(shown, "goes through a symlink");
+  }
+  if (errno === ERRNO.EXDEV) {
+    return new PathEscapeError(shown, "leaves the module");
+  }
+  return errnoError(call, shown, errno);
+}
+
+/**
+ * A module directory (or a directory inside one) whose every lookup the
+ * kernel keeps beneath it. Create with {@linkcode KernelTree.open}.
+ *
+ * Permissions: ffi on libc (see `loadLibc`); nothing else: no Deno path
+ * call is made.
+ *
+ * @example
+ * ```ts
+ * import { KernelTree } from "./kernel_tree.ts";
+ * const dir = Deno.makeTempDirSync();
+ * const tree = KernelTree.open(dir);
+ * if (tree) {
+ *   tree.mkdirs("a");
+ *   const f = tree.createFile("a/b", 0o644);
+ *   f.writeSync(new TextEncoder().encode("hi"));
+ *   f.close();
+ *   if (Deno.readTextFileSync(`${dir}/a/b`) !== "hi") throw new Error("example failed");
+ *   tree.close();
+ * }
+ * Deno.removeSync(dir, { recursive: true });
+ * ```
+ */
+export class KernelTree implements Tree {
+  /** How containment is enforced (see {@linkcode Tree.containment}). */
+  readonly containment = "kernel" as const;
+  readonly #libc: Libc;
+  /** The module's directory handle (O_PATH), shared with sub-trees. */
+  readonly #root: { fd: number; owners: number };
+  #closed = false;
+  /** This tree's top, relative to the module ("" for the module). */
+  readonly #base: string;
+  /** The pinned top (see {@linkcode pin}), or -1: resolve from the root. */
+  #baseFd = -1;
+  #baseId: string | undefined;
+  readonly #onTempDir: ((moduleRel: string) => void) | undefined;
+  readonly #noted = new Set<string>();
+
+  private constructor(
+    libc: Libc,
+    root: { fd: number; owners: number },
+    base: string,
+    options: KernelTreeOptions,
+  ) {
+    this.#libc = libc;
+    this.#root = root;
+    this.#base = base;
+    this.#onTempDir = options.onTempDir;
+    if (root.owners === 1) openDescriptors++;
+    leaks.register(this, { libc, root, base: this.#baseHolder }, this);
+  }
+
+  /** The pinned handle, where the leak guard can find it. */
+  readonly #baseHolder = { fd: -1 };
+
+  get #rootFd(): number {
+    return this.#closed ? -1 : this.#root.fd;
+  }
+
+  /**
+   * A tree for the directory at the absolute path `path` (trusted: from
+   * the daemon's config), or undefined where openat2 is not available.
+   *
+   * @throws {Deno.errors.NotFound} when `path` is missing.
+   * @throws {TypeError} when `path` is relative, a symlink or not a directory.
+   */
+  static open(
+    path: string,
+    options: KernelTreeOptions = {},
+  ): KernelTree | undefined {
+    const libc = loadLibc();
+    if (!libc) return undefined;
+    if (!path.startsWith("/")) {
+      throw new TypeError(`Module path must be absolute, got ${path}`);
+    }
+    const fd = libc.openat2(
+      AT.FDCWD,
+      cString(path),
+      O.PATH | O.DIRECTORY | O.CLOEXEC | O.NOFOLLOW,
+      0,
+      RESOLVE.NO_MAGICLINKS,
+    );
+    if (fd < 0) {
+      if (-fd === ERRNO.ENOENT) {
+        throw new Deno.errors.NotFound(`No such directory: ${path}`);
+      }
+      throw new TypeError(`Module path is not a directory: ${path}`);
+    }
+    return new KernelTree(libc, { fd, owners: 1 }, "", options);
+  }
+
+  /** The descriptor of the directory names resolve beneath. */
+  get #top(): number {
+    if (this.#closed) throw new Error("The tree is closed");
+    return this.#baseFd >= 0 ? this.#baseFd : this.#rootFd;
+  }
+
+  /** `rel` as resolved beneath `#top` (the base prefixed when not pinned). */
+  #resolvable(rel: string): string {
+    if (this.#baseFd >= 0 || this.#base === "") return rel;
+    return joinRel(this.#base, rel);
+  }
+
+  #openat2(rel: string, flags: number, mode = 0): number {
+    const name = this.#resolvable(rel);
+    return this.#libc.openat2(
+      this.#top,
+      name === "" ? DOT : cString(name),
+      flags | O.CLOEXEC,
+      mode,
+      BENEATH,
+    );
+  }
+
+  #close(fd: number): void {
+    this.#libc.fn.close(fd);
+  }
+
+  /**
+   * Runs `fn` with a handle on `rel`'s parent directory and `rel`'s last
+   * name; the handle is closed after.
+   */
+  #inParent<T>(
+    rel: string,
+    fn: (dirfd: number, name: Uint8Array<ArrayBuffer>) => T,
+  ): T {
+    const { dir, name } = splitRel(rel);
+    const dirfd = this.#openat2(dir, O.PATH | O.DIRECTORY);
+    if (dirfd < 0) throw resolveError("open", joinRel(this.#base, dir), -dirfd);
+    try {
+      return fn(dirfd, cString(name));
+    } finally {
+      this.#close(dirfd);
+    }
+  }
+
+  /** lstat of `rel` (no link followed), or undefined when it or a parent is missing. */
+  lstat(rel: string): Deno.FileInfo | undefined {
+    const normal = normalizeRelative(rel);
+    if (normal === "") {
+      const info = this.#libc.statx(this.#top, EMPTY, AT.EMPTY_PATH);
+      return typeof info === "number" ? undefined : this.#maybeBase(info);
+    }
+    const { dir, name } = splitRel(normal);
+    const dirfd = this.#openat2(dir, O.PATH | O.DIRECTORY);
+    if (dirfd < 0) {
+      if (-dirfd === ERRNO.ENOENT || -dirfd === ERRNO.ENOTDIR) return undefined;
+      throw resolveError("open", joinRel(this.#base, dir), -dirfd);
+    }
+    try {
+      const info = this.#libc.statx(dirfd, cString(name), AT.SYMLINK_NOFOLLOW);
+      if (typeof info !== "number") return info;
+      if (-info === ERRNO.ENOENT || -info === ERRNO.ENOTDIR) return undefined;
+      throw errnoError("lstat", normal, -info);
+    } finally {
+      this.#close(dirfd);
+    }
+  }
+
+  /** The unpinned top itself: undefined when a link or missing there. */
+  #maybeBase(info: Deno.FileInfo): Deno.FileInfo | undefined {
+    if (this.#baseFd >= 0 || this.#base === "") return info;
+    const fd = this.#openat2("", O.PATH | O.DIRECTORY);
+    if (fd < 0) {
+      if (-fd === ERRNO.ENOENT || -fd === ERRNO.ENOTDIR) return undefined;
+      throw resolveError("open", this.#base, -fd);
+    }
+    try {
+      const own = this.#libc.statx(fd, EMPTY, AT.EMPTY_PATH);
+      return typeof own === "number" ? undefined : own;
+    } finally {
+      this.#close(fd);
+    }
+  }
+
+  /** The names in directory `rel` (unsorted). */
+  readDir(rel: string): string[] {
+    const normal = normalizeRelative(rel);
+    const fd = this.#openat2(normal, O.RDONLY | O.DIRECTORY | O.NONBLOCK);
+    if (fd < 0) {
+      throw resolveError("open", joinRel(this.#base, normal), -fd);
+    }
+    const names: string[] = [];
+    const buf = new Uint8Array(DENTS_BYTES);
+    const view = new DataView(buf.buffer);
+    try {
+      for (let calls = 0; calls < MAX_DENTS_CALLS; calls++) {
+        const n = Number(this.#libc.fn.getdents64(fd, buf, BigInt(buf.length)));
+        if (n < 0) {
+          throw errnoError("readdir", normal, this.#libc.errno());
+        }
+        if (n === 0) break;
+        for (let off = 0; off < n;) {
+          const reclen = view.getUint16(off + 16, true);
+          const start = off + 19;
+          const end = buf.indexOf(0, start);
+          const name = decoder.decode(buf.subarray(start, end));
+          if (name !== "." && name !== "..") names.push(name);
+          off += reclen;
+        }
+      }
+    } finally {
+      this.#close(fd);
+    }
+    return names;
+  }
+
+  /** The target text of symlink `rel`. */
+  readLink(rel: string): string {
+    const normal = normalizeRelative(rel);
+    return this.#inParent(normal, (dirfd, name) => {
+      const buf = new Uint8Array(4097);
+      const n = Number(
+        this.#libc.fn.readlinkat(dirfd, name, buf, BigInt(buf.length)),
+      );
+      if (n < 0) throw errnoError("readlink", normal, this.#libc.errno());
+      if (n >= buf.length) {
+        throw new PathEscapeError(normal, "has a link target over 4096 bytes");
+      }
+      return decoder.decode(buf.subarray(0, n));
+    });
+  }
+
+  /** Opens the regular file `rel` to read; anything else is refused without blocking. */
+  openRead(rel: string): ReadHandle {
+    const normal = normalizeRelative(rel);
+    // O_NONBLOCK: a FIFO or device swapped in answers at once, and the
+    // fstat below refuses it before a byte is read.
+    const fd = this.#openat2(
+      normal,
+      O.RDONLY | O.NOFOLLOW | O.NONBLOCK | O.NOCTTY,
+    );
+    if (fd < 0) {
+      if (-fd === ERRNO.ELOOP) {
+        throw new ContainmentError(normal, "is no longer a regular file");
+      }
+      throw resolveError("open", normal, -fd);
+    }
+    return this.#checked(fd, normal, false, (h) => h);
+  }
+
+  #checked<T>(
+    fd: number,
+    rel: string,
+    oneLink: boolean,
+    make: (handle: KernelFile) => T,
+  ): T {
+    const handle = new KernelFile(this.#libc, fd);
+    let info: Deno.FileInfo;
+    try {
+      info = handle.statSync();
+    } catch (error) {
+      handle.close();
+      throw error;
+    }
+    if (!info.isFile || (oneLink && info.nlink !== 1)) {
+      handle.close();
+      throw new ContainmentError(rel, "is no longer a plain regular file");
+    }
+    return make(handle);
+  }
+
+  /** Creates the new file `rel` (O_EXCL, never through a link). */
+  createFile(rel: string, mode: number): WriteHandle {
+    const normal = normalizeRelative(rel);
+    const fd = this.#openat2(
+      normal,
+      O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW | O.NOCTTY,
+      mode & 0o777,
+    );
+    if (fd < 0) throw this.#explain(resolveError("create", normal, -fd));
+    return new KernelFile(this.#libc, fd);
+  }
+
+  /** Opens the existing plain regular file `rel` (one link) to write. */
+  openWrite(rel: string): WriteHandle {
+    const normal = normalizeRelative(rel);
+    const fd = this.#openat2(
+      normal,
+      O.WRONLY | O.NOFOLLOW | O.NONBLOCK | O.NOCTTY,
+    );
+    if (fd < 0) {
+      if (-fd === ERRNO.ELOOP) {
+        throw new ContainmentError(normal, "is no longer a regular file");
+      }
+      throw resolveError("open", normal, -fd);
+    }
+    return this.#checked(fd, normal, true, (h) => h);
+  }
+
+  /** Creates directory `rel` and missing parents. */
+  mkdirs(rel: string): void {
+    const normal = normalizeRelative(rel);
+    if (normal === "") return;
+    try {
+      this.#mkdirsUnder(this.#top, this.#resolvable(normal));
+    } catch (error) {
+      throw this.#explain(error);
+    }
+  }
+
+  /** Makes `rel` and missing parents beneath `top`, one checked level at a time. */
+  #mkdirsUnder(top: number, rel: string): void {
+    // Fast path: it is there already.
+    const fd = this.#libc.openat2(
+      top,
+      cString(rel),
+      O.PATH | O.DIRECTORY | O.CLOEXEC,
+      0,
+      BENEATH,
+    );
+    if (fd >= 0) {
+      this.#close(fd);
+      return;
+    }
+    if (-fd !== ERRNO.ENOENT && -fd !== ERRNO.ENOTDIR) {
+      throw resolveError("open", rel, -fd);
+    }
+    let dirfd = this.#libc.openat2(
+      top,
+      DOT,
+      O.PATH | O.DIRECTORY | O.CLOEXEC,
+      0,
+      BENEATH,
+    );
+    if (dirfd < 0) throw resolveError("open", "", -dirfd);
+    let shown = "";
+    try {
+      for (const part of rel.split("/")) {
+        shown = joinRel(shown, part);
+        const name = cString(part);
+        if (this.#libc.fn.mkdirat(dirfd, name, 0o755) !== 0) {
+          const errno = this.#libc.errno();
+          if (errno !== ERRNO.EEXIST) throw errnoError("mkdir", shown, errno);
+        }
+        const next = this.#libc.openat2(
+          dirfd,
+          name,
+          O.PATH | O.DIRECTORY | O.CLOEXEC | O.NOFOLLOW,
+          0,
+          BENEATH,
+        );
+        if (next < 0) {
+          if (-next === ERRNO.ENOTDIR) {
+            throw new Deno.errors.NotADirectory(`Not a directory: ${shown}`);
+          }
+          throw resolveError("open", shown, -next);
+        }
+        this.#close(dirfd);
+        dirfd = next;
+      }
+    } finally {
+      this.#close(dirfd);
+    }
+  }
+
+  /** Renames `from` to `to`. */
+  rename(from: string, to: string): void {
+    const a = normalizeRelative(from);
+    const b = normalizeRelative(to);
+    this.#inParent(
+      a,
+      (fromFd, fromName) =>
+        this.#inParent(b, (toFd, toName) => {
+          if (
+            this.#libc.fn.renameat2(fromFd, fromName, toFd, toName, 0) !== 0
+          ) {
+            throw errnoError("rename", b, this.#libc.errno());
+          }
+        }),
+    );
+  }
+
+  /** Removes the file, link or empty directory `rel`. */
+  remove(rel: string): void {
+    const normal = normalizeRelative(rel);
+    if (normal === "") throw new TypeError("Cannot remove the tree's top");
+    this.#inParent(normal, (dirfd, name) => {
+      if (this.#libc.fn.unlinkat(dirfd, name, 0) === 0) return;
+      let errno = this.#libc.errno();
+      if (errno === ERRNO.EISDIR || errno === ERRNO.EPERM) {
+        if (this.#libc.fn.unlinkat(dirfd, name, AT.REMOVEDIR) === 0) return;
+        errno = this.#libc.errno();
+      }
+      throw errnoError("remove", normal, errno);
+    });
+  }
+
+  /** Creates symlink `rel` with the text `target`. */
+  symlink(target: string, rel: string): void {
+    const normal = normalizeRelative(rel);
+    this.#inParent(normal, (dirfd, name) => {
+      if (this.#libc.fn.symlinkat(cString(target), dirfd, name) !== 0) {
+        throw errnoError("symlink", normal, this.#libc.errno());
+      }
+    });
+  }
+
+  /** Sets mode and/or mtime of directory `rel` on an open handle. */
+  setDirAttrs(rel: string, attrs: { mode?: number; mtimeMs?: number }): void {
+    const normal = normalizeRelative(rel);
+    const fd = this.#openat2(normal, O.RDONLY | O.DIRECTORY | O.NOFOLLOW);
+    if (fd < 0) throw resolveError("open", normal, -fd);
+    try {
+      if (attrs.mode !== undefined) {
+        if (this.#libc.fn.fchmod(fd, attrs.mode & 0o7777) !== 0) {
+          throw errnoError("chmod", normal, this.#libc.errno());
+        }
+      }
+      if (attrs.mtimeMs !== undefined) {
+        const r = this.#libc.futimens(fd, attrs.mtimeMs);
+        if (r !== 0) throw errnoError("utime", normal, -r);
+      }
+    } finally {
+      this.#close(fd);
+    }
+  }
+
+  /** Notes that a temporary file is about to be made next to `rel`. */
+  noteTemp(rel: string): void {
+    const { dir } = splitRel(normalizeRelative(rel));
+    const moduleRel = joinRel(this.#base, dir);
+    if (this.#noted.has(moduleRel)) return;
+    this.#noted.add(moduleRel);
+    this.#onTempDir?.(moduleRel);
+  }
+
+  /** Module-relative directories temp files were made in. */
+  get tempDirs(): ReadonlySet<string> {
+    return this.#noted;
+  }
+
+  /** A tree for directory `rel` inside this one. */
+  sub(rel: string): KernelTree {
+    return this.#subTree(normalizeRelative(rel));
+  }
+
+  #subTree(normal: string): KernelTree {
+    const prefix = this.#baseFd >= 0 ? "" : this.#base;
+    if (this.#baseFd >= 0) {
+      // Beneath this tree's pinned top: the new tree holds its own handle
+      // on it (a sub-tree of a pinned tree stays beneath what was pinned).
+      const fd = this.#libc.openat2(
+        this.#baseFd,
+        DOT,
+        O.PATH | O.DIRECTORY | O.CLOEXEC,
+        0,
+        BENEATH,
+      );
+      if (fd < 0) throw errnoError("open", this.#base, -fd);
+      return new KernelTree(this.#libc, { fd, owners: 1 }, normal, {
+        onTempDir: this.#onTempDir,
+      });
+    }
+    this.#root.owners++;
+    return new KernelTree(this.#libc, this.#root, joinRel(prefix, normal), {
+      onTempDir: this.#onTempDir,
+    });
+  }
+
+  /** Checks (or creates) the top directory and holds on to it. */
+  pin(options: PinOptions = {}): Deno.FileInfo {
+    if (this.#baseFd < 0) {
+      if (options.create && this.#base !== "") {
+        this.#mkdirsUnder(this.#rootFd, this.#base);
+      }
+      const fd = this.#libc.openat2(
+        this.#rootFd,
+        this.#base === "" ? DOT : cString(this.#base),
+        O.PATH | O.DIRECTORY | O.CLOEXEC,
+        0,
+        BENEATH,
+      );
+      if (fd < 0) {
+        if (-fd === ERRNO.ENOTDIR) {
+          throw new Deno.errors.NotADirectory(`Not a directory: ${this.#base}`);
+        }
+        throw resolveError("open", this.#base, -fd);
+      }
+      this.#baseFd = fd;
+      this.#baseHolder.fd = fd;
+    }
+    const info = this.#libc.statx(this.#baseFd, EMPTY, AT.EMPTY_PATH);
+    if (typeof info === "number") throw errnoError("stat", this.#base, -info);
+    this.#baseId = fileIdentity(info);
+    return info;
+  }
+
+  /** Re-checks the pinned top is still where it was pinned. */
+  verify(): void {
+    if (this.#baseFd < 0 || this.#baseId === undefined) return;
+    const fd = this.#libc.openat2(
+      this.#rootFd,
+      this.#base === "" ? DOT : cString(this.#base),
+      O.PATH | O.DIRECTORY | O.CLOEXEC,
+      0,
+      BENEATH,
+    );
+    if (fd < 0) {
+      if (-fd === ERRNO.ELOOP || -fd === ERRNO.EXDEV) {
+        throw resolveError("open", this.#base, -fd);
+      }
+      throw new ContainmentError(
+        this.#base,
+        "was replaced during the transfer",
+      );
+    }
+    try {
+      const info = this.#libc.statx(fd, EMPTY, AT.EMPTY_PATH);
+      if (typeof info === "number" || fileIdentity(info) !== this.#baseId) {
+        throw new ContainmentError(
+          this.#base,
+          "was replaced during the transfer",
+        );
+      }
+    } finally {
+      this.#close(fd);
+    }
+  }
+
+  /**
+   * A call that found nothing where something should be: when the pinned
+   * top itself was removed or replaced meanwhile, that is the error to
+   * report (nothing was written anywhere else: the handle kept every call
+   * in the old directory).
+   */
+  #explain(error: unknown): unknown {
+    if (
+      this.#baseFd < 0 || !(error instanceof Deno.errors.NotFound)
+    ) return error;
+    const info = this.#libc.statx(this.#baseFd, EMPTY, AT.EMPTY_PATH);
+    if (typeof info !== "number" && (info.nlink ?? 1) > 0) return error;
+    try {
+      this.verify();
+    } catch (replaced) {
+      return replaced;
+    }
+    return new ContainmentError(this.#base, "was replaced during the transfer");
+  }
+
+  /** Releases the handles this tree holds (idempotent). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    leaks.unregister(this);
+    if (this.#baseFd >= 0) this.#close(this.#baseFd);
+    this.#baseFd = this.#baseHolder.fd = -1;
+    release(this.#libc, this.#root);
+  }
+}
+
+/** Drops one owner of a shared root handle; the last closes it. */
+function release(libc: Libc, root: { fd: number; owners: number }): void {
+  if (--root.owners > 0 || root.fd < 0) return;
+  libc.fn.close(root.fd);
+  root.fd = -1;
+  openDescriptors--;
+}
+
+/** Trees dropped without close(): their descriptors are closed anyway. */
+const leaks = new FinalizationRegistry<
+  { libc: Libc; root: { fd: number; owners: number }; base: { fd: number } }
+>(({ libc, root, base }) => {
+  if (base.fd >= 0) libc.fn.close(base.fd);
+  release(libc, root);
+});
+
+/** A regular file open by descriptor: reads and writes through libc. */
+class KernelFile implements ReadHandle, WriteHandle {
+  readonly #libc: Libc;
+  #fd: number;
+
+  constructor(libc: Libc, fd: number) {
+    this.#libc = libc;
+    this.#fd = fd;
+  }
+
+  /** The raw descriptor (for sendfile); -1 once closed. */
+  get fd(): number {
+    return this.#fd;
+  }
+
+  #live(): number {
+    if (this.#fd < 0) throw new Deno.errors.BadResource("File is closed");
+    return this.#fd;
+  }
+
+  readSync(p: Uint8Array): number | null {
+    const fd = this.#live();
+    for (let tries = 0; tries < 1000; tries++) {
+      const n = Number(
+        this.#libc.fn.read(fd, p as Uint8Array<ArrayBuffer>, BigInt(p.length)),
+      );
+      if (n > 0) return n;
+      if (n === 0) return p.length === 0 ? 0 : null;
+      const errno = this.#libc.errno();
+      if (errno !== ERRNO.EINTR) throw errnoError("read", "file", errno);
+    }
+    throw errnoError("read", "file", ERRNO.EINTR);
+  }
+
+  writeSync(p: Uint8Array): number {
+    const fd = this.#live();
+    for (let tries = 0; tries < 1000; tries++) {
+      const n = Number(
+        this.#libc.fn.write(fd, p as Uint8Array<ArrayBuffer>, BigInt(p.length)),
+      );
+      if (n >= 0) return n;
+      const errno = this.#libc.errno();
+      if (errno !== ERRNO.EINTR) throw errnoError("write", "file", errno);
+    }
+    throw errnoError("write", "file", ERRNO.EINTR);
+  }
+
+  seekSync(offset: number, whence: Deno.SeekMode): number {
+    const r = Number(this.#libc.fn.lseek(this.#live(), BigInt(offset), whence));
+    if (r < 0) throw errnoError("seek", "file", this.#libc.errno());
+    return r;
+  }
+
+  truncateSync(length: number): void {
+    if (this.#libc.fn.ftruncate(this.#live(), BigInt(length)) !== 0) {
+      throw errnoError("truncate", "file", this.#libc.errno());
+    }
+  }
+
+  statSync(): Deno.FileInfo {
+    const info = this.#libc.statx(this.#live(), EMPTY, AT.EMPTY_PATH);
+    if (typeof info === "number") throw errnoError("stat", "file", -info);
+    return info;
+  }
+
+  chmodSync(mode: number): void {
+    if (this.#libc.fn.fchmod(this.#live(), mode & 0o7777) !== 0) {
+      throw errnoError("chmod", "file", this.#libc.errno());
+    }
+  }
+
+  utimeSync(mtimeMs: number): void {
+    const r = this.#libc.futimens(this.#live(), mtimeMs);
+    if (r !== 0) throw errnoError("utime", "file", -r);
+  }
+
+  /** Releases the handles this tree holds (idempotent). */
+  close(): void {
+    if (this.#fd < 0) return;
+    this.#libc.fn.close(this.#fd);
+    this.#fd = -1;
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

@@ -1,0 +1,236 @@
+// The client's tree: a local directory of the user's own, reached by path
+// strings. Intermediate symlinks are checked (a hostile peer's manifest
+// can't route a write through a link the transfer itself made), but this
+// is not containment against other local users: the daemon never uses it.
+import {
+  normalizeRelative,
+  resolveInside,
+  type ResolveOptions,
+} from "./safe_path.ts";
+import {
+  type PinOptions,
+  type ReadHandle,
+  splitRel,
+  type Tree,
+  type WriteHandle,
+} from "./tree.ts";
+
+/** A Deno.FsFile with the tree's write-handle extras (chmod by path). */
+class PathFile implements WriteHandle {
+  readonly #file: Deno.FsFile;
+  readonly #path: string;
+
+  constructor(file: Deno.FsFile, path: string) {
+    this.#file = file;
+    this.#path = path;
+  }
+
+  writeSync(p: Uint8Array): number {
+    return this.#file.writeSync(p);
+  }
+
+  seekSync(offset: number, whence: Deno.SeekMode): number {
+    return this.#file.seekSync(offset, whence);
+  }
+
+  truncateSync(length: number): void {
+    this.#file.truncateSync(length);
+  }
+
+  statSync(): Deno.FileInfo {
+    return this.#file.statSync();
+  }
+
+  chmodSync(mode: number): void {
+    // The user's own directory: a path is what Deno offers.
+    Deno.chmodSync(this.#path, mode & 0o7777);
+  }
+
+  utimeSync(mtimeMs: number): void {
+    const seconds = mtimeMs / 1000;
+    this.#file.utimeSync(seconds, seconds);
+  }
+
+  /** Releases the handles this tree holds (idempotent). */
+  close(): void {
+    try {
+      this.#file.close();
+    } catch (error) {
+      if (!(error instanceof Deno.errors.BadResource)) throw error;
+    }
+  }
+}
+
+/**
+ * A local directory tree by path (the client's side of a transfer).
+ *
+ * Permissions: read on `root` (write for changes).
+ *
+ * @example
+ * ```ts
+ * import { PathTree } from "./path_tree.ts";
+ * const dir = Deno.makeTempDirSync();
+ * const tree = new PathTree(dir);
+ * tree.mkdirs("a/b");
+ * if (!tree.lstat("a/b")?.isDirectory) throw new Error("example failed");
+ * Deno.removeSync(dir, { recursive: true });
+ * ```
+ */
+export class PathTree implements Tree {
+  /** How containment is enforced (see {@linkcode Tree.containment}). */
+  readonly containment = "local" as const;
+  /** The directory's absolute path. */
+  readonly root: string;
+  /** Directories (relative) checked to be real directories this run. */
+  readonly #verified: Set<string>;
+
+  /**
+   * A tree at `root` (absolute, or relative to the working directory);
+   * `options.verified` shares the set of checked directories between the
+   * trees of one transfer.
+   */
+  constructor(root: string, options: ResolveOptions = {}) {
+    if (root === "") throw new TypeError("Tree root must be a non-empty path");
+    this.root = root;
+    this.#verified = options.verified ?? new Set();
+  }
+
+  /** The path of `rel`, intermediate links checked once per run. */
+  path(rel: string): string {
+    return resolveInside(this.root, rel, { verified: this.#verified });
+  }
+
+  /** lstat of `rel` (no link followed), or undefined when it or a parent is missing. */
+  lstat(rel: string): Deno.FileInfo | undefined {
+    try {
+      return Deno.lstatSync(this.path(rel));
+    } catch (error) {
+      if (
+        error instanceof Deno.errors.NotFound ||
+        error instanceof Deno.errors.NotADirectory
+      ) return undefined;
+      throw error;
+    }
+  }
+
+  /** The names in directory `rel` (unsorted). */
+  readDir(rel: string): string[] {
+    const names: string[] = [];
+    for (const item of Deno.readDirSync(this.path(rel))) names.push(item.name);
+    return names;
+  }
+
+  /** The target text of symlink `rel`. */
+  readLink(rel: string): string {
+    return Deno.readLinkSync(this.path(rel));
+  }
+
+  /** Opens the regular file `rel` to read; anything else is refused without blocking. */
+  openRead(rel: string): ReadHandle {
+    return Deno.openSync(this.path(rel), { read: true });
+  }
+
+  /** Creates the new file `rel` (O_EXCL, never through a link). */
+  createFile(rel: string, mode: number): WriteHandle {
+    const path = this.path(rel);
+    const file = Deno.openSync(path, {
+      write: true,
+      createNew: true,
+      mode: mode & 0o777,
+    });
+    return new PathFile(file, path);
+  }
+
+  /** Opens the existing plain regular file `rel` (one link) to write. */
+  openWrite(rel: string): WriteHandle {
+    const path = this.path(rel);
+    return new PathFile(Deno.openSync(path, { write: true }), path);
+  }
+
+  /** Creates directory `rel` and missing parents. */
+  mkdirs(rel: string): void {
+    const normal = normalizeRelative(rel);
+    if (normal === "") return;
+    Deno.mkdirSync(this.path(normal), { recursive: true });
+  }
+
+  /** Renames `from` to `to`. */
+  rename(from: string, to: string): void {
+    Deno.renameSync(this.path(from), this.path(to));
+  }
+
+  /** Removes the file, link or empty directory `rel`. */
+  remove(rel: string): void {
+    Deno.removeSync(this.path(rel));
+    // Whatever was checked below it is gone.
+    this.#verified.clear();
+  }
+
+  /** Creates symlink `rel` with the text `target`. */
+  symlink(target: string, rel: string): void {
+    Deno.symlinkSync(target, this.path(rel));
+    // A link now stands where a checked directory may have been.
+    this.#verified.clear();
+  }
+
+  /** Sets mode and/or mtime of directory `rel` on an open handle. */
+  setDirAttrs(rel: string, attrs: { mode?: number; mtimeMs?: number }): void {
+    const path = this.path(rel);
+    if (Deno.lstatSync(path).isSymlink) {
+      throw new Deno.errors.NotADirectory(`Not a directory: ${rel}`);
+    }
+    if (attrs.mode !== undefined) Deno.chmodSync(path, attrs.mode & 0o7777);
+    if (attrs.mtimeMs !== undefined) {
+      const seconds = attrs.mtimeMs / 1000;
+      Deno.utimeSync(path, seconds, seconds);
+    }
+  }
+
+  /** Notes that a temporary file is about to be made next to `rel`. */
+  noteTemp(_rel: string): void {
+    // Nothing to journal on a client.
+  }
+
+  /** Always empty: a client journals nothing. */
+  readonly tempDirs: ReadonlySet<string> = new Set();
+
+  /** A tree for directory `rel` inside this one. */
+  sub(rel: string): PathTree {
+    const normal = normalizeRelative(rel);
+    return new PathTree(normal === "" ? this.root : this.path(normal));
+  }
+
+  /** Checks (or creates) the top directory and holds on to it. */
+  pin(options: PinOptions = {}): Deno.FileInfo {
+    if (options.create) Deno.mkdirSync(this.root, { recursive: true });
+    return Deno.statSync(this.root);
+  }
+
+  /** Re-checks the pinned top is still where it was pinned. */
+  verify(): void {
+    // A user's own directory: nothing to re-check.
+  }
+
+  /** Releases the handles this tree holds (idempotent). */
+  close(): void {
+    // No handles held.
+  }
+}
+
+/**
+ * The tree for a root given as a local path or as a tree.
+ *
+ * @example
+ * ```ts
+ * import { treeOf } from "./path_tree.ts";
+ * if (treeOf("/tmp").containment !== "local") throw new Error("example failed");
+ * ```
+ */
+export function treeOf(root: string | Tree): Tree {
+  return typeof root === "string" ? new PathTree(root) : root;
+}
+
+/** The last component of `rel` (its name in its parent). */
+export function baseOf(rel: string): string {
+  return splitRel(rel).name;
+}

@@ -1,0 +1,153 @@
+// The storage seam: every filesystem call made for a transfer goes through
+// a Tree. The daemon's trees resolve names in the kernel beneath a
+// directory handle (kernel_tree.ts); the client's is a plain local
+// directory (path_tree.ts); contained_root.ts is the weaker fallback for
+// systems without openat2.
+
+/** An open regular file to read (a Deno.FsFile fits). */
+export interface ReadHandle {
+  /** Reads into `p`; null at end of file. */
+  readSync(p: Uint8Array): number | null;
+  /** Moves the read position; returns the new one. */
+  seekSync(offset: number, whence: Deno.SeekMode): number;
+  /** The open file's status (never a path lookup). */
+  statSync(): Deno.FileInfo;
+  /** Closes the handle (a second call is a no-op for tree handles). */
+  close(): void;
+}
+
+/** An open regular file being written (a temporary file, or a partial copy). */
+export interface WriteHandle {
+  /** Writes from `p`; returns how many bytes were written. */
+  writeSync(p: Uint8Array): number;
+  /** Moves the write position; returns the new one. */
+  seekSync(offset: number, whence: Deno.SeekMode): number;
+  /** Cuts or extends the file to `length` bytes. */
+  truncateSync(length: number): void;
+  /** The open file's status. */
+  statSync(): Deno.FileInfo;
+  /** Sets the permission bits on the open file (never by path). */
+  chmodSync(mode: number): void;
+  /** Sets access and modification time on the open file (never by path). */
+  utimeSync(mtimeMs: number): void;
+  /** Closes the handle. */
+  close(): void;
+}
+
+/** Options for {@linkcode Tree.pin}. */
+export interface PinOptions {
+  /** Create the directory (and missing parents) first. Default: false. */
+  create?: boolean;
+}
+
+/**
+ * A directory tree every transfer call goes through. Names are relative
+ * to the tree ("" for its top), '/'-separated, and checked by
+ * `normalizeRelative`; no call follows a symlink in any component, and a
+ * final component that is a symlink is acted on as a link (lstat,
+ * readLink, remove, rename) or refused (open, setDirAttrs).
+ */
+export interface Tree {
+  /**
+   * How containment is enforced: "kernel" (openat2 beneath a directory
+   * handle), "walk" (chdir and identity checks: the fallback), or "local"
+   * (a user's own directory, trusted).
+   */
+  readonly containment: "kernel" | "walk" | "local";
+  /** lstat of `rel`, or undefined when it or a parent is missing. */
+  lstat(rel: string): Deno.FileInfo | undefined;
+  /** The names in directory `rel` (unsorted; no "." or ".."). */
+  readDir(rel: string): string[];
+  /** The target text of symlink `rel`. */
+  readLink(rel: string): string;
+  /**
+   * Opens the regular file `rel` to read; anything else (a link, a FIFO,
+   * a device, a directory) is refused without blocking.
+   */
+  openRead(rel: string): ReadHandle;
+  /** Creates the new file `rel` (never an existing name, never through a link). */
+  createFile(rel: string, mode: number): WriteHandle;
+  /**
+   * Opens the existing regular file `rel` (one link only) to write; a
+   * link or anything else is refused.
+   */
+  openWrite(rel: string): WriteHandle;
+  /** Creates directory `rel` and any missing parents; existing ones are kept. */
+  mkdirs(rel: string): void;
+  /** Renames `from` to `to` (replacing a file or link at `to`). */
+  rename(from: string, to: string): void;
+  /** Removes the file, link or empty directory `rel`. */
+  remove(rel: string): void;
+  /** Creates symlink `rel` with `target` as its text. */
+  symlink(target: string, rel: string): void;
+  /** Sets the mode and/or mtime of directory `rel` on an open handle. */
+  setDirAttrs(rel: string, attrs: { mode?: number; mtimeMs?: number }): void;
+  /** Told that a temporary file is about to be made next to `rel`. */
+  noteTemp(rel: string): void;
+  /** Module-relative directories temporary files were made in (see `noteTemp`). */
+  readonly tempDirs: ReadonlySet<string>;
+  /** A tree for the directory `rel` inside this one (not yet opened). */
+  sub(rel: string): Tree;
+  /**
+   * Checks the top directory exists (creating it when asked) and holds on
+   * to it: later calls resolve beneath this very directory. Returns its
+   * status.
+   */
+  pin(options?: PinOptions): Deno.FileInfo;
+  /** Re-checks the pinned top directory is still where it was pinned. */
+  verify(): void;
+  /** Releases the handles this tree holds (idempotent). */
+  close(): void;
+}
+
+/**
+ * Which file a status describes: dev:ino, plus the birth time where the
+ * filesystem keeps one (a file deleted and made again often gets the same
+ * inode number back).
+ *
+ * @example
+ * ```ts
+ * import { fileIdentity } from "./tree.ts";
+ * const f = Deno.makeTempFileSync();
+ * if (fileIdentity(Deno.lstatSync(f)) !== fileIdentity(Deno.statSync(f))) throw new Error();
+ * Deno.removeSync(f);
+ * ```
+ */
+export function fileIdentity(info: Deno.FileInfo): string {
+  return `${info.dev}:${info.ino}:${info.birthtime?.getTime() ?? ""}`;
+}
+
+/**
+ * A directory on the session's path changed identity while in use, or an
+ * opened file is not the kind expected (a link, a FIFO, a device).
+ * Nothing was read or written through it.
+ */
+export class ContainmentError extends Error {
+  /** The path as the client named it (relative to the module). */
+  readonly path: string;
+  /** `path` is module-relative ("" for the module itself). */
+  constructor(path: string, reason: string) {
+    super(
+      path === ""
+        ? `The ${reason}; nothing was read or written through it`
+        : `${
+          JSON.stringify(path)
+        } ${reason}; nothing was read or written through it`,
+    );
+    this.name = "ContainmentError";
+    this.path = path;
+  }
+}
+
+/** Joins a tree-relative directory and a name ("" is the top). */
+export function joinRel(dir: string, name: string): string {
+  if (dir === "") return name;
+  return name === "" ? dir : `${dir}/${name}`;
+}
+
+/** The parent ("" for the top) and last component of a normalized `rel`. */
+export function splitRel(rel: string): { dir: string; name: string } {
+  const slash = rel.lastIndexOf("/");
+  if (slash < 0) return { dir: "", name: rel };
+  return { dir: rel.slice(0, slash), name: rel.slice(slash + 1) };
+}
