@@ -73,6 +73,7 @@ interface Flags {
   mirror: boolean;
   dryRun: boolean;
   checksum: boolean;
+  keepSpecialBits: boolean;
   forceGrpcData: boolean;
   /** Filter rules in command-line order (`+ GLOB` / `- GLOB`). */
   exclude: string[];
@@ -168,6 +169,7 @@ function parseFlags(
       mirror: has("mirror"),
       dryRun: has("dry-run"),
       checksum: has("checksum"),
+      keepSpecialBits: has("keep-special-bits"),
       forceGrpcData: has("force-grpc-data"),
       exclude: rules,
       streams: integer("streams", 1, 16, 0),
@@ -318,6 +320,7 @@ async function transfer(
     mirror,
     dryRun: flags.dryRun,
     checksum: flags.checksum,
+    keepSpecialBits: flags.keepSpecialBits,
     forceGrpcData: flags.forceGrpcData,
     zeroCopy: io.env.BLIT_ZERO_COPY !== "0",
     writers: pullWritersFromEnv(io.env.BLIT_PULL_WRITERS),

@@ -4,7 +4,7 @@ import { VERSION } from "./lib/version.ts";
 import { startDaemon } from "./lib/daemon/server.ts";
 import { bracketHost } from "./lib/wire/host_port.ts";
 import { brokerClient } from "./lib/daemon/link_broker.ts";
-import { loadLibc } from "./lib/fs/_libc.ts";
+import { cString, loadLibc } from "./lib/fs/_libc.ts";
 import { fileURLToPath } from "node:url";
 import {
   ConfigError,
@@ -14,6 +14,7 @@ import {
 } from "./lib/daemon/config.ts";
 import {
   canReexec,
+  confineDaemon,
   isSandboxed,
   reexec,
   sandboxFlags,
@@ -196,8 +197,20 @@ async function main(args: string[]): Promise<number> {
       // listening (a daemon that can't start prints only its error).
       // The last --state-dir wins: the child gets the absolute one.
       const passed = [...args, "--state-dir", stateDir];
-      return await reexec(fileURLToPath(import.meta.url), sandbox, passed, {
+      const script = fileURLToPath(import.meta.url);
+      return await reexec(script, sandbox, passed, {
         modules: config.modules,
+        confine: () => {
+          if (Deno.env.get("BLIT_DAEMON_NO_LANDLOCK") === "1") {
+            console.error(
+              "blit-daemon: kernel confinement: off (BLIT_DAEMON_NO_LANDLOCK=1)",
+            );
+            return;
+          }
+          console.error(
+            `blit-daemon: ${confineDaemon(config, stateDir, script)}`,
+          );
+        },
       });
     }
   }
@@ -269,6 +282,7 @@ async function main(args: string[]): Promise<number> {
   );
   console.log(`blit-daemon listening on ${host}:${daemon.port}`);
   const debugRead = Deno.env.get("BLIT_DAEMON_DEBUG_READ");
+  if (debugRead) debugRawOpen(debugRead);
   if (debugRead) {
     // Test hook: prove the sandbox by reading a path outside the modules.
     try {
@@ -286,6 +300,20 @@ async function main(args: string[]): Promise<number> {
   console.error("blit-daemon: stopping");
   await daemon.stop();
   return 0;
+}
+
+/**
+ * Test hook: opens `path` through libc, past Deno's permission checks (as
+ * any FFI code path could), so tests see what the kernel alone allows.
+ */
+function debugRawOpen(path: string): void {
+  const libc = loadLibc();
+  if (!libc) return;
+  const fd = libc.openat2(-100, cString(path), 0, 0, 0);
+  if (fd >= 0) libc.fn.close(fd);
+  console.error(
+    `blit-daemon: debug raw open ${path}: ${fd >= 0 ? "ok" : `errno ${-fd}`}`,
+  );
 }
 
 if (import.meta.main) {

@@ -24,6 +24,7 @@ const TRANSFER = [
   "delete",
   "dry-run",
   "checksum",
+  "keep-special-bits",
   "exclude",
   "include",
   "exclude-from",
@@ -65,6 +66,11 @@ const OPTIONS: readonly OptionSpec[] = [
     name: "checksum",
     short: "c",
     help: "compare content hashes, not size and mtime",
+  },
+  {
+    name: "keep-special-bits",
+    help:
+      "pull: keep setuid/setgid/sticky bits even when run as root (dropped by default then)",
   },
   {
     name: "exclude",

@@ -87,6 +87,12 @@ export interface RemoteTransferOptions {
   dryRun?: boolean;
   /** Compare content hashes instead of size and mtime. Default: false. */
   checksum?: boolean;
+  /**
+   * Pull: keep setuid, setgid and sticky bits even when this process runs
+   * as root. Default: false (kept only for a non-root client, whose files
+   * can't be setuid-anyone-else).
+   */
+  keepSpecialBits?: boolean;
   /** Send file bytes over the gRPC control connection only. Default: false. */
   forceGrpcData?: boolean;
   /** Globs to leave out (never sent, never deleted). Default: none. */
@@ -780,15 +786,20 @@ function pullOnce(
     // are made right away.
     let entries = 0;
     const progress = options.progress;
+    const dropSpecial = !options.keepSpecialBits && runsAsRoot();
     const receiver = new Receiver(place.root, {
       mirror: options.mirror,
       dryRun,
       checksum: options.checksum,
       exclude: options.exclude,
       rename: place.name,
-      onEntry: progress && (() => {
-        if (++entries % 256 === 0) progress.scan?.(entries);
-      }),
+      onEntry: (progress || dropSpecial)
+        ? (entry) => {
+          // A daemon can't hand a root client a setuid file by default.
+          if (dropSpecial) entry.mode &= 0o777;
+          if (progress && ++entries % 256 === 0) progress.scan?.(entries);
+        }
+        : undefined,
       onLink: progress && (() => progress.link?.()),
       onItem: options.onItem,
     });
@@ -1128,4 +1139,13 @@ async function* scanned<T>(
     yield entry;
   }
   progress?.scan?.(n);
+}
+
+/** Whether this process runs as root (false where that can't be told). */
+function runsAsRoot(): boolean {
+  try {
+    return Deno.uid() === 0;
+  } catch {
+    return false;
+  }
 }

@@ -3,6 +3,7 @@ import type { DaemonConfig, ModuleConfig } from "./config.ts";
 import { bracketHost } from "../wire/host_port.ts";
 import { serveLinkBroker } from "./link_broker.ts";
 import { findLibc, LIBC_ENV } from "../fs/_libc.ts";
+import { confineSelf, daemonRules } from "./landlock.ts";
 
 /** Env marker: set in the re-executed, sandboxed daemon. */
 export const SANDBOX_ENV = "BLIT_DAEMON_SANDBOXED";
@@ -49,6 +50,10 @@ export const V8_FLAGS =
  */
 export function sandboxFlags(config: DaemonConfig, stateDir: string): string[] {
   const read = [...config.modules.map((m) => m.path), stateDir];
+  // blit's own library code, for the Workers that hash off the main
+  // thread (a worker's modules are read with the worker's permissions).
+  const code = libraryDir();
+  if (code) read.push(code);
   // A module configured through a link: its name only, to resolve it.
   for (const m of config.modules) if (m.linkedFrom) read.push(m.linkedFrom);
   if (config.configFile) read.push(config.configFile);
@@ -117,8 +122,15 @@ export async function reexec(
   script: string,
   flags: string[],
   args: string[],
-  options: { modules?: readonly ModuleConfig[] } = {},
+  options: {
+    modules?: readonly ModuleConfig[];
+    /** Kernel confinement for the child (see landlock.ts); none if absent. */
+    confine?: () => void;
+  } = {},
 ): Promise<number> {
+  // This thread is confined first: the child, started from it, inherits
+  // the domain across execve, on every thread it will have.
+  options.confine?.();
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...flags, script, ...args],
     env: { [SANDBOX_ENV]: "1", ...libcEnv() },
@@ -151,4 +163,69 @@ export async function reexec(
 function libcEnv(): Record<string, string> {
   const libc = findLibc();
   return libc ? { [LIBC_ENV]: libc } : {};
+}
+
+/** The directory of blit's library modules, when they are local files. */
+function libraryDir(): string | undefined {
+  const url = new URL("../", import.meta.url);
+  if (url.protocol !== "file:") return undefined;
+  return decodeURIComponent(url.pathname).replace(/\/$/, "");
+}
+
+/**
+ * Confines this thread, and so the sandboxed daemon it starts next, with
+ * Landlock to the modules, the state directory, the files the config
+ * names, blit's code and Deno's cache; returns the line to log (what the
+ * kernel enforces, or why it can't).
+ *
+ * Permissions: ffi on libc, read on the paths, env (DENO_DIR, HOME,
+ * XDG_CACHE_HOME).
+ */
+export function confineDaemon(
+  config: DaemonConfig,
+  stateDir: string,
+  script: string,
+): string {
+  const libc = findLibc();
+  if (!libc) return "kernel confinement: none (not Linux, or no libc found)";
+  const files = [
+    ...(config.configFile ? [config.configFile] : []),
+    ...config.modules.flatMap((m) => m.secretFile ? [m.secretFile] : []),
+    ...(config.tls ? [config.tls.certFile, config.tls.keyFile] : []),
+  ];
+  const code: string[] = [];
+  if (script.startsWith("/")) {
+    code.push(script.slice(0, script.lastIndexOf("/")) || "/");
+  }
+  const lib = libraryDir();
+  if (lib) code.push(lib.slice(0, lib.lastIndexOf("/")) || "/");
+  try {
+    const result = confineSelf(
+      libc,
+      daemonRules(config.modules, stateDir, {
+        execPath: Deno.execPath(),
+        denoDir: denoDir(),
+        code,
+        files,
+      }),
+    );
+    return `kernel confinement: Landlock ABI ${result.abi} (modules, state directory and runtime files only)`;
+  } catch (error) {
+    return `kernel confinement: none (${
+      error instanceof Error ? error.message : String(error)
+    }); containment rests on openat2 and Deno's permissions`;
+  }
+}
+
+/** Deno's cache directory, as the runtime finds it. */
+function denoDir(): string | undefined {
+  try {
+    const env = Deno.env.toObject();
+    if (env.DENO_DIR) return env.DENO_DIR;
+    if (env.XDG_CACHE_HOME) return `${env.XDG_CACHE_HOME}/deno`;
+    if (env.HOME) return `${env.HOME}/.cache/deno`;
+  } catch {
+    // env not readable
+  }
+  return undefined;
 }

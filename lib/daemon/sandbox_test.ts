@@ -32,9 +32,12 @@ Deno.test("sandboxFlags: read/write scoped to modules and state, net to the bind
       },
     ],
   }, "/var/lib/blit");
+  const lib = decodeURIComponent(new URL("../", import.meta.url).pathname)
+    .replace(/\/$/, "");
   assertEquals(flags, [
     "--no-prompt",
-    "--allow-read=/srv/rw,/srv/ro,/var/lib/blit,/etc/blit.jsonc",
+    // blit's own lib/ too: the hashing Workers load their modules.
+    `--allow-read=/srv/rw,/srv/ro,/var/lib/blit,${lib},/etc/blit.jsonc`,
     "--allow-write=/srv/rw,/var/lib/blit",
     "--allow-net=[::1]",
     "--allow-env=GRPC_*,grpc_*,NODE_*,BLIT_DAEMON_*,BLIT_DISABLE_PERF_HISTORY",

@@ -128,10 +128,17 @@ export const LIBC_ENV = "BLIT_DAEMON_LIBC";
  * The absolute path of this machine's C library, for `--allow-ffi=PATH`;
  * undefined off Linux or when none is found.
  *
- * Permissions: read on the candidates (queried by stat).
+ * Permissions: env BLIT_DAEMON_LIBC, read on the candidates (by stat).
  */
 export function findLibc(): string | undefined {
   if (Deno.build.os !== "linux") return undefined;
+  try {
+    // The sandboxed daemon is told which one its --allow-ffi names.
+    const told = Deno.env.get(LIBC_ENV);
+    if (told) return told;
+  } catch {
+    // env not readable: search
+  }
   for (const path of LIBC_CANDIDATES) {
     try {
       if (Deno.statSync(path).isFile) return path;

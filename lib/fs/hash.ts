@@ -94,9 +94,14 @@ export async function hashFile(
     if (pool && fd !== undefined) {
       try {
         const { digests } = await pool.hash(fd, [{ offset: 0, length: -1 }]);
-        return digests[0];
-      } finally {
         absPath.close();
+        return digests[0];
+      } catch (error) {
+        // No worker here: hash on this thread (the handle was not read).
+        if (!pool.broken) {
+          absPath.close();
+          throw error;
+        }
       }
     }
   }

@@ -100,6 +100,8 @@ const IDLE_MS = 10_000;
  * worker takes one at a time.
  */
 export class HashPool {
+  /** Set when a worker failed: callers hash on their own thread instead. */
+  broken = false;
   #workers: { worker: Worker; busy: boolean }[] = [];
   #queue: { job: HashJob; resolve: (a: HashAnswer) => void }[] = [];
   #waiting = new Map<number, (a: HashAnswer) => void>();
@@ -173,6 +175,9 @@ export class HashPool {
 
   #fail(slot: { worker: Worker }, message: string): void {
     slot.worker.terminate();
+    // A worker that can't start (no permission to read its module, say)
+    // won't start next time either: hashing stays on the calling thread.
+    this.broken = true;
     this.#workers = this.#workers.filter((w) => w !== slot);
     for (const [id, done] of this.#waiting) {
       this.#waiting.delete(id);
@@ -213,6 +218,7 @@ let shared: HashPool | null | undefined;
  * ```
  */
 export function hashPool(): HashPool | undefined {
+  if (shared?.broken) shared = null;
   if (shared !== undefined) return shared ?? undefined;
   shared = loadLibc() && workerScriptExists(WORKER_URL) ? new HashPool() : null;
   return shared ?? undefined;
