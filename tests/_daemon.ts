@@ -34,6 +34,7 @@ export interface TestModule {
   path: string;
   readOnly?: boolean;
   comment?: string;
+  keepSpecialBits?: boolean;
 }
 
 /** Options for {@linkcode startDaemon}. */

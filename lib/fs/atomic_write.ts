@@ -12,6 +12,7 @@ import {
 import { PathTree } from "./path_tree.ts";
 import { ERRNO, SyscallError } from "./_libc.ts";
 import {
+  ContainmentError,
   fileIdentity,
   joinRel,
   splitRel,
@@ -487,9 +488,29 @@ export class AtomicFile {
       // On the descriptor: a name could point at something else by now.
       this.#file.chmodSync(this.entry.mode & 0o7777);
       this.#file.utimeSync(this.entry.mtimeMs);
+      const ours = inode(this.#file.statSync());
       this.#file.close();
       this.#file = undefined;
+      // A local user may have put something else (a link out, say) under
+      // the temp name: it is never followed, and never renamed into place.
+      const temp = this.#tree.lstat(this.#tempRel);
+      if (!temp?.isFile || inode(temp) !== ours) {
+        throw new ContainmentError(
+          this.entry.path,
+          "was replaced while being written",
+        );
+      }
       renameInto(this.#tree, this.#tempRel, this.#rel);
+      const landed = this.#tree.lstat(this.#rel);
+      if (!landed?.isFile || inode(landed) !== ours) {
+        // Swapped between the check and the rename: what landed is not
+        // ours, so it goes (a name is unlinked, never followed).
+        removeQuietly(this.#tree, this.#rel);
+        throw new ContainmentError(
+          this.entry.path,
+          "was replaced while being written",
+        );
+      }
     } catch (error) {
       this.#close();
       removeQuietly(this.#tree, this.#tempRel);
@@ -549,6 +570,11 @@ export class AtomicFile {
     open.delete(this);
     if (this.#partial) partials.delete(this.#partial);
   }
+}
+
+/** dev:ino: which inode a status describes (how it was reached aside). */
+function inode(info: Deno.FileInfo): string {
+  return `${info.dev}:${info.ino}`;
 }
 
 /** Renames a finished temp file over `rel`; a directory there is a conflict. */

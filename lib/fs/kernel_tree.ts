@@ -319,9 +319,13 @@ export class KernelTree implements Tree {
       handle.close();
       throw error;
     }
-    if (!info.isFile || (oneLink && info.nlink !== 1)) {
+    if (!info.isFile) {
       handle.close();
-      throw new ContainmentError(rel, "is no longer a plain regular file");
+      throw new ContainmentError(rel, "is no longer a regular file");
+    }
+    if (oneLink && info.nlink !== 1) {
+      handle.close();
+      throw new ContainmentError(rel, "has other hard links");
     }
     return make(handle);
   }

@@ -453,15 +453,29 @@ export class GrpcReceiver {
     this.#writer = frames.writable.getWriter();
   }
 
-  /** Writes one chunk (waits while the sink is behind). */
+  /**
+   * Writes one chunk (waits while the sink is behind).
+   *
+   * @throws the sink's own error when it failed (not the closed stream's).
+   */
   async write(chunk: FileDataChunk): Promise<void> {
-    await this.#writer.ready;
-    await this.#writer.write(chunk);
+    try {
+      await this.#writer.ready;
+      await this.#writer.write(chunk);
+    } catch (error) {
+      await this.#done; // the sink's failure, when that is why
+      throw error;
+    }
   }
 
   /** No more chunks: waits until every file is committed. */
   async finish(): Promise<void> {
-    await this.#writer.close();
+    try {
+      await this.#writer.close();
+    } catch (error) {
+      await this.#done;
+      throw error;
+    }
     await this.#done;
   }
 
