@@ -15,6 +15,7 @@ import {
 import {
   canReexec,
   confineDaemon,
+  CONFINEMENT_ENV,
   isSandboxed,
   reexec,
   sandboxFlags,
@@ -200,17 +201,10 @@ async function main(args: string[]): Promise<number> {
       const script = fileURLToPath(import.meta.url);
       return await reexec(script, sandbox, passed, {
         modules: config.modules,
-        confine: () => {
-          if (Deno.env.get("BLIT_DAEMON_NO_LANDLOCK") === "1") {
-            console.error(
-              "blit-daemon: kernel confinement: off (BLIT_DAEMON_NO_LANDLOCK=1)",
-            );
-            return;
-          }
-          console.error(
-            `blit-daemon: ${confineDaemon(config, stateDir, script)}`,
-          );
-        },
+        confine: () =>
+          Deno.env.get("BLIT_DAEMON_NO_LANDLOCK") === "1"
+            ? "kernel confinement: off (BLIT_DAEMON_NO_LANDLOCK=1)"
+            : confineDaemon(config, stateDir, script),
       });
     }
   }
@@ -280,6 +274,8 @@ async function main(args: string[]): Promise<number> {
         : "path walk (no openat2 here: weaker, see the README's Security section)"
     }`,
   );
+  const confinement = Deno.env.get(CONFINEMENT_ENV);
+  if (confinement) console.error(`blit-daemon: ${confinement}`);
   console.log(`blit-daemon listening on ${host}:${daemon.port}`);
   const debugRead = Deno.env.get("BLIT_DAEMON_DEBUG_READ");
   if (debugRead) debugRawOpen(debugRead);

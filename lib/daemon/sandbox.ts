@@ -5,6 +5,9 @@ import { serveLinkBroker } from "./link_broker.ts";
 import { findLibc, LIBC_ENV } from "../fs/_libc.ts";
 import { confineSelf, daemonRules } from "./landlock.ts";
 
+/** Env: what the parent's kernel confinement is, for the child to log. */
+export const CONFINEMENT_ENV = "BLIT_DAEMON_CONFINEMENT";
+
 /** Env marker: set in the re-executed, sandboxed daemon. */
 export const SANDBOX_ENV = "BLIT_DAEMON_SANDBOXED";
 
@@ -45,7 +48,7 @@ export const V8_FLAGS =
  * import { sandboxFlags } from "./sandbox.ts";
  * import { DEFAULT_LIMITS } from "./config.ts";
  * const flags = sandboxFlags({ bind: "127.0.0.1", port: 1, dataPort: 0, advertiseData: null, forceGrpcData: false, zeroCopy: false, stateDir: null, selfCheckInterval: 86400, configFile: null, limits: DEFAULT_LIMITS, modules: [{ name: "m", path: "/srv/m", readOnly: true, comment: "", mungeSymlinks: true }] }, "/state");
- * if (!(flags.includes("--allow-read=/srv/m,/state") && flags.includes("--allow-write=/state"))) throw new Error("example failed");
+ * if (!(flags.some((f) => f.startsWith("--allow-read=/srv/m,/state")) && flags.includes("--allow-write=/state"))) throw new Error("example failed");
  * ```
  */
 export function sandboxFlags(config: DaemonConfig, stateDir: string): string[] {
@@ -124,16 +127,23 @@ export async function reexec(
   args: string[],
   options: {
     modules?: readonly ModuleConfig[];
-    /** Kernel confinement for the child (see landlock.ts); none if absent. */
-    confine?: () => void;
+    /**
+     * Kernel confinement for the child (see landlock.ts), returning the
+     * line the child logs once it listens; none if absent.
+     */
+    confine?: () => string;
   } = {},
 ): Promise<number> {
   // This thread is confined first: the child, started from it, inherits
   // the domain across execve, on every thread it will have.
-  options.confine?.();
+  const confinement = options.confine?.();
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...flags, script, ...args],
-    env: { [SANDBOX_ENV]: "1", ...libcEnv() },
+    env: {
+      [SANDBOX_ENV]: "1",
+      ...libcEnv(),
+      ...(confinement ? { [CONFINEMENT_ENV]: confinement } : {}),
+    },
     stdin: "piped",
     stdout: "piped",
     stderr: "inherit",
