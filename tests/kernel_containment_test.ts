@@ -15,7 +15,6 @@ import {
   openPull,
   openPush,
   startDaemon,
-  type TestDaemon,
 } from "./_daemon.ts";
 import {
   EntryKind,
