@@ -1,7 +1,7 @@
 // `blit-daemon`: exports modules over the blit control and data planes.
 import { parseArgs } from "node:util";
 import { VERSION } from "./lib/version.ts";
-import { startDaemon } from "./lib/daemon/server.ts";
+import { startDaemon, walkForced } from "./lib/daemon/server.ts";
 import { bracketHost } from "./lib/wire/host_port.ts";
 import { brokerClient } from "./lib/daemon/link_broker.ts";
 import { cString, loadLibc } from "./lib/fs/_libc.ts";
@@ -269,7 +269,9 @@ async function main(args: string[]): Promise<number> {
         ? "unavailable here (needs Linux and libc); sending by read/write"
         : 'off ("zeroCopy": true trades the sandbox for sendfile)'
     }; containment: ${
-      loadLibc()
+      walkForced()
+        ? "path walk (forced by BLIT_DAEMON_CONTAINMENT=walk: weaker, see the README's Security section)"
+        : loadLibc()
         ? "kernel (openat2 beneath each module's directory handle)"
         : "path walk (no openat2 here: weaker, see the README's Security section)"
     }`,

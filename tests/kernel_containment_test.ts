@@ -496,6 +496,38 @@ Deno.test("resume can't freeze the daemon: a huge offer is hashed off the main t
   }
 });
 
+Deno.test("a big push and a big pull never keep another client's list waiting", async () => {
+  const w = makeWork();
+  const daemon = await startDaemon({ modules: { m: { path: w.module } } });
+  const c2 = grpcClient(daemon.address);
+  const local = `${w.work}/local`;
+  Deno.mkdirSync(local);
+  Deno.writeFileSync(`${local}/big`, new Uint8Array(256 * MiB).fill(3));
+  try {
+    for (
+      const args of [
+        ["push", "-q", "--streams", "1", local, `${daemon.url}/m/`],
+        ["pull", "-q", "--streams", "1", `${daemon.url}/m/`, `${w.work}/back`],
+      ]
+    ) {
+      const run = runCli(args);
+      const slowest = await slowestList(c2, run);
+      const out = await run;
+      assertEquals(out.code, 0, out.stderr);
+      assertEquals(
+        slowest < 1000,
+        true,
+        `${args[0]}: list waited ${slowest} ms`,
+      );
+    }
+    assertEquals(Deno.statSync(`${w.work}/back/big`).size, 256 * MiB);
+  } finally {
+    c2.close();
+    assertEquals(await daemon.stop(), 0, daemon.stderr());
+    Deno.removeSync(w.work, { recursive: true });
+  }
+});
+
 Deno.test("two big files whose names share their first 200 bytes land with their own content", async () => {
   const w = makeWork();
   const daemon = await startDaemon({ modules: { m: { path: w.module } } });
@@ -622,6 +654,58 @@ Deno.test("names with control characters are printed escaped: list, -v, dry runs
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
+
+Deno.test("the fallback tree (no openat2) still serves push, list, pull, mirror and purge, and says it is weaker", async () => {
+  const w = makeWork();
+  const daemon = await startDaemon({
+    modules: { m: { path: w.module } },
+    env: { BLIT_DAEMON_CONTAINMENT: "walk" },
+  });
+  const local = `${w.work}/local`;
+  fillTree(local);
+  Deno.symlinkSync("f0", `${local}/link`);
+  try {
+    assertMatch(daemon.stderr(), /containment: path walk \(forced by/);
+    const push = await runCli(["push", "--json", local, `${daemon.url}/m/x`]);
+    assertEquals(push.code, 0, push.stderr);
+    assertEquals(JSON.parse(push.stdout).files_transferred, 42);
+    assertEquals(Deno.readLinkSync(`${w.module}/x/link`), "f0");
+    const list = await runCli(["list", `${daemon.url}/m/x/sub`]);
+    assertMatch(list.stdout, /  g\n$/);
+    const pull = await runCli([
+      "pull",
+      "-q",
+      `${daemon.url}/m/x`,
+      `${w.work}/back`,
+    ]);
+    assertEquals(pull.code, 0, pull.stderr);
+    assertEquals(snapshot(`${w.work}/back`), snapshot(local));
+    Deno.removeSync(`${local}/f1`);
+    const mirror = await runCli([
+      "push",
+      "--json",
+      "--mirror",
+      local,
+      `${daemon.url}/m/x`,
+    ]);
+    assertEquals(JSON.parse(mirror.stdout).files_deleted, 1);
+    const purge = await runCli([
+      "purge",
+      "--yes",
+      "--json",
+      `${daemon.url}/m/x`,
+    ]);
+    assertEquals(JSON.parse(purge.stdout), {
+      op: "purge",
+      files_deleted: 41,
+      dirs_deleted: 2,
+      dry_run: false,
+    });
+  } finally {
+    assertEquals(await daemon.stop(), 0, daemon.stderr());
+    Deno.removeSync(w.work, { recursive: true });
+  }
+});
 
 Deno.test("daemon code makes no path-based filesystem call: every name goes through a tree", () => {
   // Files that only ever touch trusted paths (config, state directory,

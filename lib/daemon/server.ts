@@ -206,6 +206,7 @@ export async function startDaemon(
     auth: new AuthGuard(),
     refusedPeers,
     onTempDir: journal && ((module, dir) => journal.record(module, dir)),
+    containment: walkForced() ? "walk" : undefined,
   };
   const server = grpcServer(ctx);
   let control: ReturnType<typeof serveControlPlane>;
@@ -263,4 +264,16 @@ export async function startDaemon(
       return Promise.resolve();
     },
   };
+}
+
+/**
+ * Whether `BLIT_DAEMON_CONTAINMENT=walk` forces the fallback tree (for
+ * testing it where openat2 exists; weaker, see the README).
+ */
+export function walkForced(): boolean {
+  try {
+    return Deno.env.get("BLIT_DAEMON_CONTAINMENT") === "walk";
+  } catch {
+    return false;
+  }
 }

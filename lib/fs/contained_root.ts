@@ -13,6 +13,7 @@
 // in the process runs, or moves the working directory, in between.
 import type { NativeStat } from "./native_stat.ts";
 import type { TreeRoot } from "./atomic_write.ts";
+import { PathFile } from "./path_tree.ts";
 import {
   ContainmentError,
   fileIdentity,
@@ -420,58 +421,27 @@ export class ContainedRoot implements Tree {
 }
 
 /** A file of the walk tree: chmod re-enters the parent and uses the name. */
-class WalkFile implements WriteHandle {
-  readonly #file: Deno.FsFile;
+class WalkFile extends PathFile {
   readonly #root: ContainedRoot;
   readonly #rel: string;
   #ident: string | undefined;
 
   constructor(file: Deno.FsFile, root: ContainedRoot, rel: string) {
-    this.#file = file;
+    super(file, rel);
     this.#root = root;
     this.#rel = rel;
   }
 
-  writeSync(p: Uint8Array): number {
-    return this.#file.writeSync(p);
-  }
-
-  seekSync(offset: number, whence: Deno.SeekMode): number {
-    return this.#file.seekSync(offset, whence);
-  }
-
-  truncateSync(length: number): void {
-    this.#file.truncateSync(length);
-  }
-
-  statSync(): Deno.FileInfo {
-    return this.#file.statSync();
-  }
-
-  chmodSync(mode: number): void {
+  override chmodSync(mode: number): void {
     // Deno has no fchmod: the name is re-entered and checked to still be
     // this very file (not a link) in the same synchronous turn.
-    this.#ident ??= fileIdentity(this.#file.statSync());
+    this.#ident ??= fileIdentity(this.file.statSync());
     const name = this.#root.at(this.#rel);
     const info = Deno.lstatSync(name);
     if (!info.isFile || fileIdentity(info) !== this.#ident) {
       throw new ContainmentError(this.#rel, "was replaced while being written");
     }
     Deno.chmodSync(name, mode & 0o7777);
-  }
-
-  utimeSync(mtimeMs: number): void {
-    const seconds = mtimeMs / 1000;
-    this.#file.utimeSync(seconds, seconds);
-  }
-
-  /** Releases the handles this tree holds (idempotent). */
-  close(): void {
-    try {
-      this.#file.close();
-    } catch (error) {
-      if (!(error instanceof Deno.errors.BadResource)) throw error;
-    }
   }
 }
 

@@ -26,6 +26,8 @@ import {
   type WriteHandle,
 } from "./tree.ts";
 
+/** Directory handles a tree keeps within one event-loop turn. */
+const DIR_CACHE = 16;
 const BENEATH = RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS;
 const EMPTY = cString("");
 const DOT = cString(".");
@@ -101,6 +103,9 @@ export class KernelTree implements Tree {
   #baseId: string | undefined;
   readonly #onTempDir: ((moduleRel: string) => void) | undefined;
   readonly #noted = new Set<string>();
+  /** Directory handles of this event-loop turn (see `#dirFd`). */
+  readonly #dirs = new Map<string, number>();
+  #forgetQueued = false;
 
   private constructor(
     libc: Libc,
@@ -183,21 +188,52 @@ export class KernelTree implements Tree {
   }
 
   /**
-   * Runs `fn` with a handle on `rel`'s parent directory and `rel`'s last
-   * name; the handle is closed after.
+   * A handle on directory `dir` (O_PATH), or -errno. Handles resolved in
+   * this event-loop turn are kept for the rest of it (at most
+   * {@linkcode DIR_CACHE} of them), so a burst of names in one directory
+   * costs one resolution; each was beneath the module when resolved, and
+   * any removal or rename forgets them all. The cache owns them: callers
+   * never close one.
    */
+  #dirFd(dir: string): number {
+    const cached = this.#dirs.get(dir);
+    if (cached !== undefined) return cached;
+    const fd = this.#openat2(dir, O.PATH | O.DIRECTORY);
+    if (fd < 0) return fd;
+    if (this.#dirs.size >= DIR_CACHE) this.#forgetDirs();
+    this.#dirs.set(dir, fd);
+    if (!this.#forgetQueued) {
+      this.#forgetQueued = true;
+      setTimeout(() => this.#forgetDirs(), 0);
+    }
+    return fd;
+  }
+
+  /** Forgets the handles of `rel` and of directories beneath it. */
+  #forgetUnder(rel: string): void {
+    for (const [dir, fd] of this.#dirs) {
+      if (dir === rel || dir.startsWith(`${rel}/`) || rel === "") {
+        this.#close(fd);
+        this.#dirs.delete(dir);
+      }
+    }
+  }
+
+  #forgetDirs(): void {
+    for (const fd of this.#dirs.values()) this.#close(fd);
+    this.#dirs.clear();
+    this.#forgetQueued = false;
+  }
+
+  /** Runs `fn` with a handle on `rel`'s parent directory and `rel`'s last name. */
   #inParent<T>(
     rel: string,
     fn: (dirfd: number, name: Uint8Array<ArrayBuffer>) => T,
   ): T {
     const { dir, name } = splitRel(rel);
-    const dirfd = this.#openat2(dir, O.PATH | O.DIRECTORY);
+    const dirfd = this.#dirFd(dir);
     if (dirfd < 0) throw resolveError("open", joinRel(this.#base, dir), -dirfd);
-    try {
-      return fn(dirfd, cString(name));
-    } finally {
-      this.#close(dirfd);
-    }
+    return fn(dirfd, cString(name));
   }
 
   /** lstat of `rel` (no link followed), or undefined when it or a parent is missing. */
@@ -208,19 +244,15 @@ export class KernelTree implements Tree {
       return typeof info === "number" ? undefined : this.#maybeBase(info);
     }
     const { dir, name } = splitRel(normal);
-    const dirfd = this.#openat2(dir, O.PATH | O.DIRECTORY);
+    const dirfd = this.#dirFd(dir);
     if (dirfd < 0) {
       if (-dirfd === ERRNO.ENOENT || -dirfd === ERRNO.ENOTDIR) return undefined;
       throw resolveError("open", joinRel(this.#base, dir), -dirfd);
     }
-    try {
-      const info = this.#libc.statx(dirfd, cString(name), AT.SYMLINK_NOFOLLOW);
-      if (typeof info !== "number") return info;
-      if (-info === ERRNO.ENOENT || -info === ERRNO.ENOTDIR) return undefined;
-      throw errnoError("lstat", normal, -info);
-    } finally {
-      this.#close(dirfd);
-    }
+    const info = this.#libc.statx(dirfd, cString(name), AT.SYMLINK_NOFOLLOW);
+    if (typeof info !== "number") return info;
+    if (-info === ERRNO.ENOENT || -info === ERRNO.ENOTDIR) return undefined;
+    throw errnoError("lstat", normal, -info);
   }
 
   /** The unpinned top itself: undefined when a link or missing there. */
@@ -289,12 +321,19 @@ export class KernelTree implements Tree {
 
   /** Opens the regular file `rel` to read; anything else is refused without blocking. */
   openRead(rel: string): ReadHandle {
+    return this.#openExisting(rel, O.RDONLY, false);
+  }
+
+  /**
+   * Opens the existing regular file `rel` with `access` flags. O_NONBLOCK:
+   * a FIFO or device swapped in answers at once, and the fstat in
+   * `#checked` refuses it before a byte moves.
+   */
+  #openExisting(rel: string, access: number, oneLink: boolean): KernelFile {
     const normal = normalizeRelative(rel);
-    // O_NONBLOCK: a FIFO or device swapped in answers at once, and the
-    // fstat below refuses it before a byte is read.
     const fd = this.#openat2(
       normal,
-      O.RDONLY | O.NOFOLLOW | O.NONBLOCK | O.NOCTTY,
+      access | O.NOFOLLOW | O.NONBLOCK | O.NOCTTY,
     );
     if (fd < 0) {
       if (-fd === ERRNO.ELOOP) {
@@ -302,7 +341,7 @@ export class KernelTree implements Tree {
       }
       throw resolveError("open", normal, -fd);
     }
-    return this.#checked(fd, normal, false, (h) => h);
+    return this.#checked(fd, normal, oneLink, (h) => h);
   }
 
   #checked<T>(
@@ -344,18 +383,7 @@ export class KernelTree implements Tree {
 
   /** Opens the existing plain regular file `rel` (one link) to write. */
   openWrite(rel: string): WriteHandle {
-    const normal = normalizeRelative(rel);
-    const fd = this.#openat2(
-      normal,
-      O.WRONLY | O.NOFOLLOW | O.NONBLOCK | O.NOCTTY,
-    );
-    if (fd < 0) {
-      if (-fd === ERRNO.ELOOP) {
-        throw new ContainmentError(normal, "is no longer a regular file");
-      }
-      throw resolveError("open", normal, -fd);
-    }
-    return this.#checked(fd, normal, true, (h) => h);
+    return this.#openExisting(rel, O.WRONLY, true);
   }
 
   /** Creates directory `rel` and missing parents. */
@@ -428,16 +456,34 @@ export class KernelTree implements Tree {
   rename(from: string, to: string): void {
     const a = normalizeRelative(from);
     const b = normalizeRelative(to);
+    // A moved or replaced directory's handles no longer match its name.
+    this.#forgetUnder(a);
+    this.#forgetUnder(b);
+    const move = (
+      fromFd: number,
+      fromName: Uint8Array<ArrayBuffer>,
+      toFd: number,
+      toName: Uint8Array<ArrayBuffer>,
+    ) => {
+      if (this.#libc.fn.renameat2(fromFd, fromName, toFd, toName, 0) !== 0) {
+        throw errnoError("rename", b, this.#libc.errno());
+      }
+    };
+    const target = splitRel(b);
+    if (splitRel(a).dir === target.dir) {
+      // One directory (a temp name and its final name): one handle.
+      this.#inParent(a, (dirfd, name) => {
+        move(dirfd, name, dirfd, cString(target.name));
+      });
+      return;
+    }
     this.#inParent(
       a,
       (fromFd, fromName) =>
-        this.#inParent(b, (toFd, toName) => {
-          if (
-            this.#libc.fn.renameat2(fromFd, fromName, toFd, toName, 0) !== 0
-          ) {
-            throw errnoError("rename", b, this.#libc.errno());
-          }
-        }),
+        this.#inParent(
+          b,
+          (toFd, toName) => move(fromFd, fromName, toFd, toName),
+        ),
     );
   }
 
@@ -445,6 +491,7 @@ export class KernelTree implements Tree {
   remove(rel: string): void {
     const normal = normalizeRelative(rel);
     if (normal === "") throw new TypeError("Cannot remove the tree's top");
+    this.#forgetUnder(normal);
     this.#inParent(normal, (dirfd, name) => {
       if (this.#libc.fn.unlinkat(dirfd, name, 0) === 0) return;
       let errno = this.#libc.errno();
@@ -611,6 +658,7 @@ export class KernelTree implements Tree {
   /** Releases the handles this tree holds (idempotent). */
   close(): void {
     if (this.#closed) return;
+    this.#forgetDirs();
     this.#closed = true;
     leaks.unregister(this);
     if (this.#baseFd >= 0) this.#close(this.#baseFd);

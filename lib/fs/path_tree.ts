@@ -15,46 +15,56 @@ import {
   type WriteHandle,
 } from "./tree.ts";
 
-/** A Deno.FsFile with the tree's write-handle extras (chmod by path). */
-class PathFile implements WriteHandle {
-  readonly #file: Deno.FsFile;
+/**
+ * A Deno.FsFile as a tree's write handle: chmod by path (Deno has no
+ * fchmod), the rest on the open file.
+ */
+export class PathFile implements WriteHandle {
+  /** The open file. */
+  protected readonly file: Deno.FsFile;
   readonly #path: string;
 
+  /** Wraps `file`, open at `path`. */
   constructor(file: Deno.FsFile, path: string) {
-    this.#file = file;
+    this.file = file;
     this.#path = path;
   }
 
+  /** Writes from `p`. */
   writeSync(p: Uint8Array): number {
-    return this.#file.writeSync(p);
+    return this.file.writeSync(p);
   }
 
+  /** Moves the write position. */
   seekSync(offset: number, whence: Deno.SeekMode): number {
-    return this.#file.seekSync(offset, whence);
+    return this.file.seekSync(offset, whence);
   }
 
+  /** Cuts or extends the file. */
   truncateSync(length: number): void {
-    this.#file.truncateSync(length);
+    this.file.truncateSync(length);
   }
 
+  /** The open file's status. */
   statSync(): Deno.FileInfo {
-    return this.#file.statSync();
+    return this.file.statSync();
   }
 
+  /** Sets the permission bits (by path: the user's own directory). */
   chmodSync(mode: number): void {
-    // The user's own directory: a path is what Deno offers.
     Deno.chmodSync(this.#path, mode & 0o7777);
   }
 
+  /** Sets access and modification time on the open file. */
   utimeSync(mtimeMs: number): void {
     const seconds = mtimeMs / 1000;
-    this.#file.utimeSync(seconds, seconds);
+    this.file.utimeSync(seconds, seconds);
   }
 
-  /** Releases the handles this tree holds (idempotent). */
+  /** Closes it (again: a no-op). */
   close(): void {
     try {
-      this.#file.close();
+      this.file.close();
     } catch (error) {
       if (!(error instanceof Deno.errors.BadResource)) throw error;
     }
