@@ -671,7 +671,7 @@ Deno.test("the fallback tree (no openat2) still serves push, list, pull, mirror 
     assertEquals(JSON.parse(push.stdout).files_transferred, 42);
     assertEquals(Deno.readLinkSync(`${w.module}/x/link`), "f0");
     const list = await runCli(["list", `${daemon.url}/m/x/sub`]);
-    assertMatch(list.stdout, /  g\n$/);
+    assertMatch(list.stdout, / {2}g\n$/);
     const pull = await runCli([
       "pull",
       "-q",
