@@ -450,14 +450,14 @@ const TARGETS: Target[] = [
     op: "pull",
     ratio: 1.0,
     limit:
-      "the daemon's per-file open + read + close under its sandbox (~25 us an open with Deno's permission check) and the client's creates (~12 us each), per-entry decode on both sides, start-up as above; both processes keep both cores busy, so writing the client's files on Workers measured 6% slower here (0.68-0.73 s vs 0.64-0.69 s) and is used only where cores are free.",
+      "the daemon's per-file open + read + close (openat2 beneath the module through libc since issue 18: ~3 us an open, was ~25 us with Deno's permission check) and the client's creates (~12 us each), per-entry decode on both sides, start-up as above; both processes keep both cores busy, so writing the client's files on Workers measured 6% slower here (0.68-0.73 s vs 0.64-0.69 s) and is used only where cores are free.",
   },
   {
     workload: "small",
     op: "no-op push",
     ratio: 1.0,
     limit:
-      "per-entry work on both sides: ~9 us of daemon CPU an entry. A CPU profile of the daemon over three 100,000-file no-ops (unsandboxed, so the cheapest case): Deno's lstatSync 24% of the run (4.1 us a call: the op and the FileInfo object it builds), garbage collection 10%, path checks 3%, manifest decode and stream hops most of the rest; sandboxed, each lstat adds Deno's permission check (a getcwd and a readlink per path component). ~6 us an entry on the client (lstat, readdir, encoding); ~0.15 s start-up; rsync's whole 10,000-file no-op is ~0.25 s.",
+      "per-entry work on both sides: ~9 us of daemon CPU an entry (before issue 18's kernel tree; its statx through libc on a directory handle kept for the turn replaced Deno's lstatSync and permission check). A CPU profile of the daemon over three 100,000-file no-ops then (unsandboxed, so the cheapest case): Deno's lstatSync 24% of the run (4.1 us a call: the op and the FileInfo object it builds), garbage collection 10%, path checks 3%, manifest decode and stream hops most of the rest. ~6 us an entry on the client (lstat, readdir, encoding); ~0.15 s start-up; rsync's whole 10,000-file no-op is ~0.25 s.",
   },
   {
     workload: "tiny",

@@ -175,11 +175,21 @@ function libcEnv(): Record<string, string> {
   return libc ? { [LIBC_ENV]: libc } : {};
 }
 
-/** The directory of blit's library modules, when they are local files. */
+/**
+ * The directory of blit's library modules, when they are local files with
+ * the hash Workers' script among them (a single-file bundle has none: its
+ * hashing stays on the main thread, and it gets no extra read).
+ */
 function libraryDir(): string | undefined {
-  const url = new URL("../", import.meta.url);
-  if (url.protocol !== "file:") return undefined;
-  return decodeURIComponent(url.pathname).replace(/\/$/, "");
+  const worker = new URL("../fs/_hash_worker.ts", import.meta.url);
+  if (worker.protocol !== "file:") return undefined;
+  try {
+    if (!Deno.statSync(worker).isFile) return undefined;
+  } catch {
+    return undefined;
+  }
+  return decodeURIComponent(new URL("../", import.meta.url).pathname)
+    .replace(/\/$/, "");
 }
 
 /**

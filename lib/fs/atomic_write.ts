@@ -528,28 +528,32 @@ export class AtomicFile {
   }
 
   /**
-   * An interrupted transfer: a partial copy is cut to the bytes that
-   * arrived from its start without a gap (it is never longer than what
-   * was received), closed and kept for the next transfer to resume (which
-   * checks every block it keeps); any other temp file is removed. Returns
-   * whether the file was kept. Never throws.
+   * An interrupted transfer: a partial copy is cut after the last byte
+   * that arrived (it is never longer than what was received), closed and
+   * kept for the next transfer to resume (which checks every block it
+   * keeps); any other temp file is removed. Returns whether the file was
+   * kept. Never throws.
    */
   suspend(): boolean {
     if (!this.#partial || !this.#file) {
       this.abort();
       return false;
     }
-    const first = this.#ranges[0];
-    const prefix = first && first[0] === 0 ? first[1] : 0;
+    // Cut after the last byte that arrived: a copy is never longer than
+    // what was received (a sparse tail a local user left goes too). Gaps
+    // between ranges from parallel streams stay holes, which a resume
+    // offer never counts (see resume.ts).
+    const last = this.#ranges[this.#ranges.length - 1];
+    const end = last ? last[1] : 0;
     try {
-      this.#file.truncateSync(prefix);
+      this.#file.truncateSync(end);
     } catch {
       this.abort();
       return false;
     }
     this.#close();
     this.#release();
-    if (prefix === 0) {
+    if (end === 0) {
       removeQuietly(this.#tree, this.#tempRel);
       return false;
     }
