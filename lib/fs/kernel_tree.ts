@@ -105,7 +105,7 @@ export class KernelTree implements Tree {
   readonly #noted = new Set<string>();
   /** Directory handles of this event-loop turn (see `#dirFd`). */
   readonly #dirs = new Map<string, number>();
-  #forgetQueued = false;
+  #forgetTimer: ReturnType<typeof setTimeout> | undefined;
 
   private constructor(
     libc: Libc,
@@ -202,10 +202,7 @@ export class KernelTree implements Tree {
     if (fd < 0) return fd;
     if (this.#dirs.size >= DIR_CACHE) this.#forgetDirs();
     this.#dirs.set(dir, fd);
-    if (!this.#forgetQueued) {
-      this.#forgetQueued = true;
-      setTimeout(() => this.#forgetDirs(), 0);
-    }
+    this.#forgetTimer ??= setTimeout(() => this.#forgetDirs(), 0);
     return fd;
   }
 
@@ -222,7 +219,8 @@ export class KernelTree implements Tree {
   #forgetDirs(): void {
     for (const fd of this.#dirs.values()) this.#close(fd);
     this.#dirs.clear();
-    this.#forgetQueued = false;
+    if (this.#forgetTimer !== undefined) clearTimeout(this.#forgetTimer);
+    this.#forgetTimer = undefined;
   }
 
   /** Runs `fn` with a handle on `rel`'s parent directory and `rel`'s last name. */
@@ -336,7 +334,8 @@ export class KernelTree implements Tree {
       access | O.NOFOLLOW | O.NONBLOCK | O.NOCTTY,
     );
     if (fd < 0) {
-      if (-fd === ERRNO.ELOOP) {
+      // ELOOP: a link; ENXIO: a FIFO with no reader, or a device.
+      if (-fd === ERRNO.ELOOP || -fd === ERRNO.ENXIO) {
         throw new ContainmentError(normal, "is no longer a regular file");
       }
       throw resolveError("open", normal, -fd);
