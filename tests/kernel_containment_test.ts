@@ -172,12 +172,65 @@ Deno.test("exchange races: purge, push and pull while a local user swaps the dir
     for (let i = 0; i < 5; i++) fillTree(`${w.module}/d/s${i}`);
     race = await swapper(`${w.module}/d`, `${w.attack}/lnk`, 3000);
     for (let i = 0; i < 6; i++) {
-      await runCli(["purge", "-q", "--yes", `${daemon.url}/m/d`]);
+      const purge = await runCli(["purge", "--yes", `${daemon.url}/m/d`]);
+      if (purge.code !== 0) assertMatch(purge.stderr, /^blit: error: .*\n$/);
     }
     await race.done;
     assertEquals(snapshot(w.victims), before, "purge deleted outside");
   } finally {
     await race?.done; // a failed check must not race the clean-up
+    assertEquals(await daemon.stop(), 0, daemon.stderr());
+    Deno.removeSync(w.work, { recursive: true });
+  }
+});
+
+Deno.test("exchange races with a real directory: a session refuses a directory that keeps moving instead of touching the other", async () => {
+  const w = makeWork();
+  // The local user's own directory, exchanged with the module's d.
+  const other = `${w.attack}/o`;
+  fillTree(other);
+  for (let i = 0; i < 40; i++) Deno.writeTextFileSync(`${other}/f${i}`, SECRET);
+  const before = snapshot(other);
+  const daemon = await startDaemon({ modules: { m: { path: w.module } } });
+  const local = `${w.work}/local`;
+  fillTree(local);
+  fillTree(`${w.module}/d`);
+  let race: { done: Promise<string> } | undefined;
+  try {
+    race = await swapper(`${w.module}/d`, other, 4000);
+    const outcomes: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const push = await runCli(["push", "-q", local, `${daemon.url}/m/d`]);
+      outcomes.push(`push ${push.code}`);
+      const out = `${w.work}/pulled${i}`;
+      const pull = await runCli(["pull", "-q", `${daemon.url}/m/d`, out]);
+      outcomes.push(`pull ${pull.code}`);
+      // Refused, or done: never a usage error or a crash.
+      for (const r of [push, pull]) {
+        if (r.code !== 0) assertMatch(r.stderr, /^blit: error: .*\n$/);
+      }
+      const top = (() => {
+        try {
+          return Deno.lstatSync(out);
+        } catch {
+          return undefined;
+        }
+      })();
+      for (const line of top?.isDirectory ? snapshot(out) : []) {
+        assertEquals(line.includes(SECRET), false, `pull read it: ${line}`);
+      }
+      const purge = await runCli(["purge", "--yes", `${daemon.url}/m/d`]);
+      outcomes.push(`purge ${purge.code}`);
+    }
+    await race.done;
+    race = undefined;
+    assertEquals(
+      snapshot(other),
+      before,
+      `the other directory was touched (${outcomes.join(", ")})`,
+    );
+  } finally {
+    await race?.done;
     assertEquals(await daemon.stop(), 0, daemon.stderr());
     Deno.removeSync(w.work, { recursive: true });
   }

@@ -50,6 +50,8 @@ interface PullSource {
   path: string;
   isDir: boolean;
   modRoot: Tree;
+  /** The pinned directory the pull reads beneath (set by handlePull). */
+  top?: Tree;
 }
 
 /** Reads the header and finds what to send. */
@@ -168,8 +170,10 @@ async function sendPull(
   tcpDone?.catch(() => {});
   const needs = readNeedList(guard.reader, sender, ticket);
   needs.catch(() => {});
-  const entries = sourceEntries(source.modRoot, {
-    rel: source.path,
+  // Listed beneath the pinned directory too: names and sizes, like bytes,
+  // come from the directory that was checked, whatever is renamed.
+  const entries = sourceEntries(source.top ?? source.modRoot, {
+    rel: source.top ? (source.isDir ? "" : baseName(source.path)) : source.path,
     name: baseName(source.path),
     exclude: source.header.options?.exclude,
     hash: source.header.options?.checksum,
@@ -238,6 +242,10 @@ export async function handlePull(
     // checked to be the regular file listed, inside the module.
     const top = modRoot.sub(isDir ? path : parentOf(path));
     trees.push(top);
+    // Held for the session: every file is read beneath this directory,
+    // and one a local user keeps swapping is refused (see Tree.pin).
+    top.pin();
+    source.top = top;
     const sender = new Sender(top, {
       zeroCopy: ctx.zeroCopy,
       idleMs: ctx.config.limits.idleTimeout * 1000,

@@ -7,7 +7,8 @@ import { entryOf } from "../fs/enumerate.ts";
 import { isTempName } from "../fs/atomic_write.ts";
 import { normalizeRelative } from "../fs/safe_path.ts";
 import type { Tree } from "../fs/tree.ts";
-import { removeTree } from "../fs/remove_tree.ts";
+import { type RemovedCounts, removeTree } from "../fs/remove_tree.ts";
+import { ContainmentError, fileIdentity } from "../fs/tree.ts";
 import {
   EntryKind,
   FileHeaderSchema,
@@ -142,7 +143,7 @@ export function handlePurge(
     // Never follows a link; a module root is emptied and kept.
     let counts;
     try {
-      counts = removeTree(root, path, { dryRun: request.dryRun });
+      counts = purgeTree(root, path, info, request.dryRun);
     } finally {
       root.close();
     }
@@ -159,6 +160,38 @@ export function handlePurge(
       ctx.log(`blit-daemon: ${status.details}`);
     }
     callback(status);
+  }
+}
+
+/**
+ * Removes `path` (its status `info`) from the module's tree. A directory
+ * is pinned first and emptied beneath that very directory (a local user
+ * who keeps swapping it with another fails the purge instead of steering
+ * it), then removed only if it is still the one that was emptied.
+ */
+function purgeTree(
+  root: Tree,
+  path: string,
+  info: Deno.FileInfo,
+  dryRun: boolean,
+): RemovedCounts {
+  if (path === "" || !info.isDirectory) {
+    return removeTree(root, path, { dryRun });
+  }
+  const target = root.sub(path);
+  try {
+    const pinned = target.pin();
+    const counts = removeTree(target, "", { dryRun });
+    if (dryRun) return { files: counts.files, dirs: counts.dirs + 1 };
+    target.verify();
+    const now = root.lstat(path);
+    if (!now || fileIdentity(now) !== fileIdentity(pinned)) {
+      throw new ContainmentError(path, "was replaced during the purge");
+    }
+    root.remove(path);
+    return { files: counts.files, dirs: counts.dirs + 1 };
+  } finally {
+    target.close();
   }
 }
 

@@ -26,6 +26,8 @@ import {
   type WriteHandle,
 } from "./tree.ts";
 
+/** How many times a pinned top must be found in place before it is used. */
+const PIN_CHECKS = 64;
 /** Directory handles a tree keeps within one event-loop turn. */
 const DIR_CACHE = 16;
 const BENEATH = RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS;
@@ -60,8 +62,12 @@ function resolveError(call: string, shown: string, errno: number): Error {
   if (errno === ERRNO.ELOOP) {
     return new PathEscapeError(shown, "goes through a symlink");
   }
-  if (errno === ERRNO.EXDEV) {
-    return new PathEscapeError(shown, "leaves the module");
+  if (errno === ERRNO.EXDEV || errno === ERRNO.EAGAIN) {
+    // The kernel also says so when a rename raced the lookup.
+    return new PathEscapeError(
+      shown,
+      "leaves the module, or was moved while being looked up",
+    );
   }
   return errnoError(call, shown, errno);
 }
@@ -106,6 +112,8 @@ export class KernelTree implements Tree {
   /** Directory handles of this event-loop turn (see `#dirFd`). */
   readonly #dirs = new Map<string, number>();
   #forgetTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The pinned top was verified in this event-loop turn. */
+  #verifiedTurn = false;
 
   private constructor(
     libc: Libc,
@@ -173,6 +181,14 @@ export class KernelTree implements Tree {
   }
 
   #openat2(rel: string, flags: number, mode = 0): number {
+    // A pinned top is checked to still stand where it was pinned once an
+    // event-loop turn: a local user swapping it out (or another directory
+    // in) fails the session instead of steering it.
+    if (!this.#verifiedTurn && this.#baseFd >= 0 && this.#base !== "") {
+      this.verify();
+      this.#verifiedTurn = true;
+      this.#forgetTimer ??= setTimeout(() => this.#forgetDirs(), 0);
+    }
     const name = this.#resolvable(rel);
     return this.#libc.openat2(
       this.#top,
@@ -219,6 +235,7 @@ export class KernelTree implements Tree {
   #forgetDirs(): void {
     for (const fd of this.#dirs.values()) this.#close(fd);
     this.#dirs.clear();
+    this.#verifiedTurn = false;
     if (this.#forgetTimer !== undefined) clearTimeout(this.#forgetTimer);
     this.#forgetTimer = undefined;
   }
@@ -599,6 +616,12 @@ export class KernelTree implements Tree {
     const info = this.#libc.statx(this.#baseFd, EMPTY, AT.EMPTY_PATH);
     if (typeof info === "number") throw errnoError("stat", this.#base, -info);
     this.#baseId = fileIdentity(info);
+    // Held only if it stays put: a directory someone keeps exchanging
+    // with another (a local user's rename loop) is refused now, before a
+    // byte is read or written in either.
+    if (this.#base !== "") {
+      for (let i = 0; i < PIN_CHECKS; i++) this.verify();
+    }
     return info;
   }
 
