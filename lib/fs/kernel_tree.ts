@@ -532,7 +532,10 @@ export class KernelTree implements Tree {
   /** Sets mode and/or mtime of directory `rel` on an open handle. */
   setDirAttrs(rel: string, attrs: { mode?: number; mtimeMs?: number }): void {
     const normal = normalizeRelative(rel);
-    const fd = this.#openat2(normal, O.RDONLY | O.DIRECTORY | O.NOFOLLOW);
+    const fd = this.#openat2(
+      normal,
+      O.RDONLY | O.DIRECTORY | O.NOFOLLOW | O.NONBLOCK,
+    );
     if (fd < 0) throw resolveError("open", normal, -fd);
     try {
       if (attrs.mode !== undefined) {
