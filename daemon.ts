@@ -5,6 +5,7 @@ import { startDaemon, walkForced } from "./lib/daemon/server.ts";
 import { bracketHost } from "./lib/wire/host_port.ts";
 import { brokerClient } from "./lib/daemon/link_broker.ts";
 import { cString, loadLibc } from "./lib/fs/_libc.ts";
+import { hashPool } from "./lib/fs/hash_pool.ts";
 import { fileURLToPath } from "node:url";
 import {
   ConfigError,
@@ -276,6 +277,8 @@ async function main(args: string[]): Promise<number> {
         : "path walk (no openat2 here: weaker, see the README's Security section)"
     }`,
   );
+  // The hashing Workers load now, not on a client's first resume.
+  hashPool()?.keepWarm().catch(() => {});
   const confinement = Deno.env.get(CONFINEMENT_ENV);
   if (confinement) console.error(`blit-daemon: ${confinement}`);
   console.log(`blit-daemon listening on ${host}:${daemon.port}`);

@@ -102,6 +102,7 @@ const IDLE_MS = 10_000;
 export class HashPool {
   /** Set when a worker failed: callers hash on their own thread instead. */
   broken = false;
+  #warm = false;
   #workers: { worker: Worker; busy: boolean }[] = [];
   #queue: { job: HashJob; resolve: (a: HashAnswer) => void }[] = [];
   #waiting = new Map<number, (a: HashAnswer) => void>();
@@ -150,7 +151,7 @@ export class HashPool {
       });
       slot.worker.postMessage(next.job);
     }
-    if (this.#queue.length === 0 && this.#waiting.size === 0) {
+    if (this.#queue.length === 0 && this.#waiting.size === 0 && !this.#warm) {
       const idle = setTimeout(() => this.close(), IDLE_MS);
       this.#idle = idle;
       Deno.unrefTimer(idle as unknown as number);
@@ -183,6 +184,18 @@ export class HashPool {
       this.#waiting.delete(id);
       done({ id, complete: 0, error: message });
     }
+  }
+
+  /**
+   * Starts the workers now and keeps them (a daemon's first resume or
+   * `--checksum` then doesn't wait ~0.2 s for a worker to load its
+   * hasher). Resolves once they are ready.
+   */
+  async keepWarm(): Promise<void> {
+    this.#warm = true;
+    const ready: Promise<RangeDigests>[] = [];
+    for (let i = 0; i < WORKERS; i++) ready.push(this.hash(-1, []));
+    await Promise.allSettled(ready);
   }
 
   /** Stops the workers (a later job starts them again). */
