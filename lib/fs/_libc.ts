@@ -12,15 +12,10 @@ const SYMBOLS = {
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   pread: { parameters: ["i32", "buffer", "usize", "i64"], result: "isize" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-  pwrite: { parameters: ["i32", "buffer", "usize", "i64"], result: "isize" },
   lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
   ftruncate: { parameters: ["i32", "i64"], result: "i32" },
   fchmod: { parameters: ["i32", "u32"], result: "i32" },
   futimens: { parameters: ["i32", "buffer"], result: "i32" },
-  utimensat: {
-    parameters: ["i32", "buffer", "buffer", "i32"],
-    result: "i32",
-  },
   statx: {
     parameters: ["i32", "buffer", "i32", "u32", "buffer"],
     result: "i32",
@@ -270,19 +265,6 @@ export class Libc {
   futimens(fd: number, mtimeMs: number): number {
     this.#setTimes(mtimeMs);
     return this.fn.futimens(fd, new Uint8Array(this.#times.buffer)) === 0
-      ? 0
-      : -this.errno();
-  }
-
-  /** utimensat on a symlink itself (AT_SYMLINK_NOFOLLOW). */
-  lutimens(dirfd: number, name: Uint8Array<ArrayBuffer>, mtimeMs: number) {
-    this.#setTimes(mtimeMs);
-    return this.fn.utimensat(
-        dirfd,
-        name,
-        new Uint8Array(this.#times.buffer),
-        AT.SYMLINK_NOFOLLOW,
-      ) === 0
       ? 0
       : -this.errno();
   }

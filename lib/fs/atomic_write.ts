@@ -9,7 +9,7 @@ import {
   resolveInside,
   type ResolveOptions,
 } from "./safe_path.ts";
-import { PathTree } from "./path_tree.ts";
+import { treeOf } from "./path_tree.ts";
 import { ERRNO, SyscallError } from "./_libc.ts";
 import {
   ContainmentError,
@@ -69,11 +69,6 @@ export const RESUME_MIN_BYTES = 16 * 1024 * 1024;
  * rerun to resume; its start-up sweep removes older ones.
  */
 export const PARTIAL_KEEP_MS = 24 * 60 * 60 * 1000;
-
-/** The tree for `root` (a local path gets a path tree). */
-function asTree(root: TreeRoot, options: ResolveOptions = {}): Tree {
-  return typeof root === "string" ? new PathTree(root, options) : root;
-}
 
 // Temp names: a random per-thread prefix plus a counter, so the hot path
 // makes no random-number call per file; O_EXCL still refuses a clash.
@@ -179,7 +174,7 @@ export function findPartialCopy(
   root: TreeRoot,
   rel: string,
 ): FoundPartial | undefined {
-  const tree = asTree(root);
+  const tree = treeOf(root);
   let normal: string;
   let key: string | undefined;
   try {
@@ -336,7 +331,7 @@ export class AtomicFile {
     entry: FileEntry,
     options: ResolveOptions = {},
   ): AtomicFile {
-    const tree = asTree(root, options);
+    const tree = treeOf(root, options);
     const rel = normalizeRelative(entry.path);
     if (rel === "") throw new PathEscapeError(entry.path, "names no file");
     tree.noteTemp(rel);
@@ -383,7 +378,7 @@ export class AtomicFile {
     kept: readonly { offset: number; length: number }[],
     options: ResolveOptions = {},
   ): AtomicFile {
-    const tree = asTree(root, options);
+    const tree = treeOf(root, options);
     const rel = normalizeRelative(entry.path);
     const key = partialKey(tree, rel);
     if (key === undefined || partials.has(key)) {
@@ -648,7 +643,7 @@ export function writeFileAtomic(
       `File ${entry.path} has ${data.length} bytes, declared ${entry.size}`,
     );
   }
-  const tree = asTree(root, options);
+  const tree = treeOf(root, options);
   const rel = normalizeRelative(entry.path);
   if (rel === "") throw new PathEscapeError(entry.path, "names no file");
   tree.noteTemp(rel);
@@ -860,7 +855,7 @@ function renameOrConflict(tmp: string, finalPath: string, rel: string): void {
  * ```
  */
 export function applyDir(root: TreeRoot, entry: FileEntry): boolean {
-  const tree = asTree(root);
+  const tree = treeOf(root);
   const rel = normalizeRelative(entry.path);
   let info = tree.lstat(rel);
   if (info && !info.isDirectory) {
@@ -895,7 +890,7 @@ export function applySymlink(root: TreeRoot, entry: FileEntry): void {
   if (entry.linkTarget === undefined) {
     throw new TypeError(`Symlink ${entry.path} has no target`);
   }
-  const tree = asTree(root);
+  const tree = treeOf(root);
   const rel = normalizeRelative(entry.path);
   if (rel === "") throw new PathEscapeError(entry.path, "names no link");
   tree.noteTemp(rel);
@@ -934,7 +929,7 @@ export function setDirTimes(
   root: TreeRoot,
   dirs: readonly FileEntry[],
 ): void {
-  const tree = asTree(root);
+  const tree = treeOf(root);
   const sorted = [...dirs].sort((a, b) => depth(b.path) - depth(a.path));
   for (const dir of sorted) {
     try {
@@ -986,7 +981,7 @@ export function sweepTemps(
   dirs: Iterable<string>,
   options: SweepOptions = {},
 ): number {
-  const tree = asTree(root);
+  const tree = treeOf(root);
   const keepMs = options.keepPartialsMs ?? 0;
   let removed = 0;
   for (const dir of dirs) {

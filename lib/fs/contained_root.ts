@@ -13,7 +13,7 @@
 // in the process runs, or moves the working directory, in between.
 import type { NativeStat } from "./native_stat.ts";
 import type { TreeRoot } from "./atomic_write.ts";
-import { PathFile } from "./path_tree.ts";
+import { lstatOrUndefined, PathFile } from "./path_tree.ts";
 import {
   ContainmentError,
   fileIdentity,
@@ -29,7 +29,7 @@ import {
   type ResolveOptions,
 } from "./safe_path.ts";
 
-export { ContainmentError, fileIdentity };
+export { ContainmentError, fileIdentity, lstatOrUndefined };
 
 /** Options for {@linkcode ContainedRoot} lookups. */
 export interface ContainedOptions {
@@ -72,20 +72,6 @@ function remember(key: string): void {
     cwdKey = "";
     forgetQueued = false;
   }, 0);
-}
-
-/**
- * lstat that answers undefined for a missing path (or one under a file,
- * where a directory should be).
- *
- * @example
- * ```ts
- * import { lstatOrUndefined } from "./contained_root.ts";
- * if (lstatOrUndefined("/definitely/not/here") !== undefined) throw new Error("example failed");
- * ```
- */
-export function lstatOrUndefined(name: string): Deno.FileInfo | undefined {
-  return ifExists(() => Deno.lstatSync(name));
 }
 
 /** `fn()`, or undefined when it finds a path missing (or a file in the way). */

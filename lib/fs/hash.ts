@@ -7,7 +7,7 @@
 import { loadHashWasm } from "../deps/hash_wasm.ts";
 import { type NativeHasher, nativeHasher } from "./native_hash.ts";
 import type { ReadHandle } from "./tree.ts";
-import { descriptorOf, hashPool } from "./hash_pool.ts";
+import { hashOnWorker } from "./hash_pool.ts";
 
 type IHasher = Awaited<
   ReturnType<Awaited<ReturnType<typeof loadHashWasm>>["createXXHash128"]>
@@ -89,20 +89,16 @@ export async function hashFile(
   if (typeof absPath !== "string") {
     // A tree's handle with a descriptor is hashed on a worker: the thread
     // that answers other clients never reads a file a client named.
-    const fd = descriptorOf(absPath);
-    const pool = fd === undefined ? undefined : hashPool();
-    if (pool && fd !== undefined) {
-      try {
-        const { digests } = await pool.hash(fd, [{ offset: 0, length: -1 }]);
-        absPath.close();
-        return digests[0];
-      } catch (error) {
-        // No worker here: hash on this thread (the handle was not read).
-        if (!pool.broken) {
-          absPath.close();
-          throw error;
-        }
-      }
+    let digests: Uint8Array[] | undefined;
+    try {
+      digests = await hashOnWorker(absPath, [{ offset: 0, length: -1 }]);
+    } catch (error) {
+      absPath.close();
+      throw error;
+    }
+    if (digests) {
+      absPath.close();
+      return digests[0];
     }
   }
   const h = await sharedHasher();

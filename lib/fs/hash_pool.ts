@@ -6,6 +6,7 @@
 import { type Libc, loadLibc } from "./_libc.ts";
 import { type ContentHasher, contentHasher } from "./hash.ts";
 import { workerScriptExists } from "./worker_pool.ts";
+import { descriptorOf } from "./tree.ts";
 
 /** One job: ranges of an open descriptor to hash. */
 export interface HashJob {
@@ -220,14 +221,7 @@ let shared: HashPool | null | undefined;
  * ```ts
  * import { hashPool } from "./hash_pool.ts";
  * const pool = hashPool();
- * if (pool) {
- *   const path = Deno.makeTempFileSync();
- *   Deno.writeTextFileSync(path, "abc");
- *   const file = Deno.openSync(path);
- *   // A Deno.FsFile hides its descriptor; trees' handles expose theirs.
- *   file.close();
- *   Deno.removeSync(path);
- * }
+ * if (pool !== undefined && pool.broken) throw new Error("example failed");
  * ```
  */
 export function hashPool(): HashPool | undefined {
@@ -237,8 +231,23 @@ export function hashPool(): HashPool | undefined {
   return shared ?? undefined;
 }
 
-/** The descriptor behind a tree's read handle, when it has one. */
-export function descriptorOf(handle: object): number | undefined {
-  const fd = (handle as { fd?: unknown }).fd;
-  return typeof fd === "number" && fd >= 0 ? fd : undefined;
+/**
+ * The digests of `ranges` of `handle`, hashed on a worker where the handle
+ * has a descriptor (a kernel tree's) and workers can run; undefined when
+ * the caller must hash on its own thread (nothing was read then). The
+ * caller keeps the handle open until this settles.
+ */
+export async function hashOnWorker(
+  handle: object,
+  ranges: readonly { offset: number; length: number }[],
+): Promise<Uint8Array[] | undefined> {
+  const fd = descriptorOf(handle);
+  const pool = fd === undefined ? undefined : hashPool();
+  if (!pool || fd === undefined) return undefined;
+  try {
+    return (await pool.hash(fd, ranges)).digests;
+  } catch (error) {
+    if (pool.broken) return undefined; // no worker here after all
+    throw error;
+  }
 }

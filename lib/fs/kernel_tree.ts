@@ -49,14 +49,6 @@ export interface KernelTreeOptions {
   onTempDir?: (moduleRel: string) => void;
 }
 
-/** Counts descriptors the trees hold open (tests check nothing leaks). */
-let openDescriptors = 0;
-
-/** Descriptors the kernel trees of this process hold open right now. */
-export function kernelTreeDescriptors(): number {
-  return openDescriptors;
-}
-
 /** The error a failed resolution of `shown` means. */
 function resolveError(call: string, shown: string, errno: number): Error {
   if (errno === ERRNO.ELOOP) {
@@ -125,7 +117,6 @@ export class KernelTree implements Tree {
     this.#root = root;
     this.#base = base;
     this.#onTempDir = options.onTempDir;
-    if (root.owners === 1) openDescriptors++;
     leaks.register(this, { libc, root, base: this.#baseHolder }, this);
   }
 
@@ -342,7 +333,7 @@ export class KernelTree implements Tree {
   /**
    * Opens the existing regular file `rel` with `access` flags. O_NONBLOCK:
    * a FIFO or device swapped in answers at once, and the fstat in
-   * `#checked` refuses it before a byte moves.
+   * fstat below refuses it before a byte moves.
    */
   #openExisting(rel: string, access: number, oneLink: boolean): KernelFile {
     const normal = normalizeRelative(rel);
@@ -357,15 +348,6 @@ export class KernelTree implements Tree {
       }
       throw resolveError("open", normal, -fd);
     }
-    return this.#checked(fd, normal, oneLink, (h) => h);
-  }
-
-  #checked<T>(
-    fd: number,
-    rel: string,
-    oneLink: boolean,
-    make: (handle: KernelFile) => T,
-  ): T {
     const handle = new KernelFile(this.#libc, fd);
     let info: Deno.FileInfo;
     try {
@@ -374,15 +356,14 @@ export class KernelTree implements Tree {
       handle.close();
       throw error;
     }
-    if (!info.isFile) {
+    if (!info.isFile || (oneLink && info.nlink !== 1)) {
       handle.close();
-      throw new ContainmentError(rel, "is no longer a regular file");
+      throw new ContainmentError(
+        normal,
+        info.isFile ? "has other hard links" : "is no longer a regular file",
+      );
     }
-    if (oneLink && info.nlink !== 1) {
-      handle.close();
-      throw new ContainmentError(rel, "has other hard links");
-    }
-    return make(handle);
+    return handle;
   }
 
   /** Creates the new file `rel` (O_EXCL, never through a link). */
@@ -600,13 +581,7 @@ export class KernelTree implements Tree {
       if (options.create && this.#base !== "") {
         this.#mkdirsUnder(this.#rootFd, this.#base);
       }
-      const fd = this.#libc.openat2(
-        this.#rootFd,
-        this.#base === "" ? DOT : cString(this.#base),
-        O.PATH | O.DIRECTORY | O.CLOEXEC,
-        0,
-        BENEATH,
-      );
+      const fd = this.#openBase();
       if (fd < 0) {
         if (-fd === ERRNO.ENOTDIR) {
           throw new Deno.errors.NotADirectory(`Not a directory: ${this.#base}`);
@@ -628,16 +603,21 @@ export class KernelTree implements Tree {
     return info;
   }
 
-  /** Re-checks the pinned top is still where it was pinned. */
-  verify(): void {
-    if (this.#baseFd < 0 || this.#baseId === undefined) return;
-    const fd = this.#libc.openat2(
+  /** The top, resolved afresh from the module's handle: a descriptor or -errno. */
+  #openBase(): number {
+    return this.#libc.openat2(
       this.#rootFd,
       this.#base === "" ? DOT : cString(this.#base),
       O.PATH | O.DIRECTORY | O.CLOEXEC,
       0,
       BENEATH,
     );
+  }
+
+  /** Re-checks the pinned top is still where it was pinned. */
+  verify(): void {
+    if (this.#baseFd < 0 || this.#baseId === undefined) return;
+    const fd = this.#openBase();
     if (fd < 0) {
       if (-fd === ERRNO.ELOOP || -fd === ERRNO.EXDEV) {
         throw resolveError("open", this.#base, -fd);
@@ -697,7 +677,6 @@ function release(libc: Libc, root: { fd: number; owners: number }): void {
   if (--root.owners > 0 || root.fd < 0) return;
   libc.fn.close(root.fd);
   root.fd = -1;
-  openDescriptors--;
 }
 
 /** Trees dropped without close(): their descriptors are closed anyway. */

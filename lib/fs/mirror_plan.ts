@@ -3,7 +3,7 @@ import type { FileEntry } from "./entry.ts";
 import { enumerate } from "./enumerate.ts";
 import { isTempName } from "./atomic_write.ts";
 import { resolveInside } from "./safe_path.ts";
-import { lstatOrUndefined } from "./contained_root.ts";
+import { lstatOrUndefined } from "./path_tree.ts";
 import type { TreeRoot } from "./atomic_write.ts";
 import { removeTree } from "./remove_tree.ts";
 

@@ -2,9 +2,8 @@
 import type { FileEntry } from "./entry.ts";
 import { hashFile, sameHash } from "./hash.ts";
 import { normalizeRelative } from "./safe_path.ts";
-import { lstatOrUndefined } from "./contained_root.ts";
 import type { TreeRoot } from "./atomic_write.ts";
-import { PathTree } from "./path_tree.ts";
+import { lstatOrUndefined, treeOf } from "./path_tree.ts";
 import type { Tree } from "./tree.ts";
 
 /** Options for {@linkcode NeedListStream}. */
@@ -35,7 +34,7 @@ export async function needsTransfer(
   entry: FileEntry,
   options: NeedListOptions = {},
 ): Promise<boolean> {
-  const tree = typeof destRoot === "string" ? new PathTree(destRoot) : destRoot;
+  const tree = treeOf(destRoot);
   const info = tree.lstat(entry.path);
   if (!info) return true;
   return await differs(tree, info, entry, options);
@@ -156,9 +155,7 @@ export class NeedListStream extends TransformStream<FileEntry, FileEntry> {
     const verified = typeof destRoot === "string"
       ? new Set<string>()
       : undefined;
-    const tree = typeof destRoot === "string"
-      ? new PathTree(destRoot, { verified })
-      : destRoot;
+    const tree = treeOf(destRoot, { verified });
     super({
       transform(entry, controller) {
         // A link listed where a checked directory was (a hostile peer's

@@ -7,13 +7,7 @@ import {
   resolveInside,
   type ResolveOptions,
 } from "./safe_path.ts";
-import {
-  type PinOptions,
-  type ReadHandle,
-  splitRel,
-  type Tree,
-  type WriteHandle,
-} from "./tree.ts";
+import type { PinOptions, ReadHandle, Tree, WriteHandle } from "./tree.ts";
 
 /**
  * A Deno.FsFile as a tree's write handle: chmod by path (Deno has no
@@ -112,15 +106,7 @@ export class PathTree implements Tree {
 
   /** lstat of `rel` (no link followed), or undefined when it or a parent is missing. */
   lstat(rel: string): Deno.FileInfo | undefined {
-    try {
-      return Deno.lstatSync(this.path(rel));
-    } catch (error) {
-      if (
-        error instanceof Deno.errors.NotFound ||
-        error instanceof Deno.errors.NotADirectory
-      ) return undefined;
-      throw error;
-    }
+    return lstatOrUndefined(this.path(rel));
   }
 
   /** The names in directory `rel` (unsorted). */
@@ -228,7 +214,8 @@ export class PathTree implements Tree {
 }
 
 /**
- * The tree for a root given as a local path or as a tree.
+ * The tree for a root given as a local path or as a tree; `options.verified`
+ * shares a local tree's checked directories with other trees of the run.
  *
  * @example
  * ```ts
@@ -236,11 +223,31 @@ export class PathTree implements Tree {
  * if (treeOf("/tmp").containment !== "local") throw new Error("example failed");
  * ```
  */
-export function treeOf(root: string | Tree): Tree {
-  return typeof root === "string" ? new PathTree(root) : root;
+export function treeOf(
+  root: string | Tree,
+  options: ResolveOptions = {},
+): Tree {
+  return typeof root === "string" ? new PathTree(root, options) : root;
 }
 
-/** The last component of `rel` (its name in its parent). */
-export function baseOf(rel: string): string {
-  return splitRel(rel).name;
+/**
+ * lstat that answers undefined for a missing path (or one under a file,
+ * where a directory should be).
+ *
+ * @example
+ * ```ts
+ * import { lstatOrUndefined } from "./path_tree.ts";
+ * if (lstatOrUndefined("/definitely/not/here") !== undefined) throw new Error("example failed");
+ * ```
+ */
+export function lstatOrUndefined(name: string): Deno.FileInfo | undefined {
+  try {
+    return Deno.lstatSync(name);
+  } catch (error) {
+    if (
+      error instanceof Deno.errors.NotFound ||
+      error instanceof Deno.errors.NotADirectory
+    ) return undefined;
+    throw error;
+  }
 }

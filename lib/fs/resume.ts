@@ -7,7 +7,7 @@ import { openForRead } from "./contained_root.ts";
 import type { TreeRoot } from "./atomic_write.ts";
 import { treeOf } from "./path_tree.ts";
 import { fileIdentity, type ReadHandle } from "./tree.ts";
-import { descriptorOf, hashPool } from "./hash_pool.ts";
+import { hashOnWorker } from "./hash_pool.ts";
 import type { ResolveOptions } from "./safe_path.ts";
 import type { ContentHasher } from "./hash.ts";
 import { sameHash } from "./hash.ts";
@@ -199,15 +199,10 @@ async function blockDigests(
   blocks: number,
   hasher: ContentHasher,
 ): Promise<Uint8Array[]> {
-  const fd = descriptorOf(file);
-  const pool = fd === undefined ? undefined : hashPool();
-  if (pool && fd !== undefined) {
-    const ranges = [];
-    for (let i = 0; i < blocks; i++) {
-      ranges.push(blockRange(i, blockSize, size));
-    }
-    return (await pool.hash(fd, ranges)).digests;
-  }
+  const ranges = [];
+  for (let i = 0; i < blocks; i++) ranges.push(blockRange(i, blockSize, size));
+  const onWorker = await hashOnWorker(file, ranges);
+  if (onWorker) return onWorker;
   const digests: Uint8Array[] = [];
   const scratch = new Uint8Array(1 << 20);
   for (let i = 0; i < blocks; i++) {

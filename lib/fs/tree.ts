@@ -139,6 +139,21 @@ export class ContainmentError extends Error {
   }
 }
 
+/**
+ * The descriptor behind a tree's handle, where it has one (a kernel
+ * tree's: for sendfile and the hash Workers).
+ *
+ * @example
+ * ```ts
+ * import { descriptorOf } from "./tree.ts";
+ * if (descriptorOf({ fd: 5 }) !== 5 || descriptorOf({}) !== undefined) throw new Error("example failed");
+ * ```
+ */
+export function descriptorOf(handle: object): number | undefined {
+  const fd = (handle as { fd?: unknown }).fd;
+  return typeof fd === "number" && fd >= 0 ? fd : undefined;
+}
+
 /** Joins a tree-relative directory and a name ("" is the top). */
 export function joinRel(dir: string, name: string): string {
   if (dir === "") return name;

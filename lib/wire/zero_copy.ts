@@ -22,6 +22,8 @@
 import type { TreeRoot } from "../fs/atomic_write.ts";
 import { resolveInside } from "../fs/safe_path.ts";
 import { ContainedRoot, ContainmentError } from "../fs/contained_root.ts";
+import { descriptorOf } from "../fs/tree.ts";
+import { cString, O } from "../fs/_libc.ts";
 import { SourceChangedError } from "./frame_stream.ts";
 
 const SYMBOLS = {
@@ -52,12 +54,6 @@ const SYMBOLS = {
 
 type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
-// Flags that differ between architectures (asm-generic vs x86).
-const OPEN_FLAGS: Record<string, { noFollow: number }> = {
-  x86_64: { noFollow: 0o400000 },
-  aarch64: { noFollow: 0o100000 },
-};
-const O_CLOEXEC = 0o2000000;
 const AT_EMPTY_PATH = 0x1000;
 const STATX_BASIC = 0x7ff;
 const POLLOUT = 0x4;
@@ -72,8 +68,6 @@ const MAX_FD_SCAN = 65_536;
 const MAX_SPURIOUS = 16;
 /** A poll's wait before checking the connection is still wanted. */
 const POLL_MS = 250;
-
-const encoder = new TextEncoder();
 
 /** The socket of a connection, as our own descriptor (see {@linkcode ZeroCopy.attach}). */
 export interface RawSocket {
@@ -119,24 +113,23 @@ export class ZeroCopyError extends Error {
  */
 export class ZeroCopy {
   readonly #libc: Libc;
-  readonly #noFollow: number;
 
-  private constructor(libc: Libc, noFollow: number) {
+  private constructor(libc: Libc) {
     this.#libc = libc;
-    this.#noFollow = noFollow;
   }
 
   /** @internal Built by {@linkcode loadZeroCopy}. */
   static _load(): ZeroCopy | undefined {
     if (Deno.build.os !== "linux") return undefined;
-    const flags = OPEN_FLAGS[Deno.build.arch];
-    if (!flags) return undefined;
+    if (Deno.build.arch !== "x86_64" && Deno.build.arch !== "aarch64") {
+      return undefined;
+    }
     try {
       if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
         return undefined;
       }
       const lib = Deno.dlopen("libc.so.6", SYMBOLS);
-      return new ZeroCopy(lib.symbols, flags.noFollow);
+      return new ZeroCopy(lib.symbols);
     } catch {
       return undefined;
     }
@@ -194,8 +187,8 @@ export class ZeroCopy {
       // A kernel tree's handle is already checked: a regular file, opened
       // beneath the module without following anything.
       const handle = root.openRead(rel);
-      const fd = (handle as { fd?: number }).fd;
-      if (typeof fd !== "number" || fd < 0) {
+      const fd = descriptorOf(handle);
+      if (fd === undefined) {
         handle.close();
         throw new ContainmentError(rel, "has no descriptor to send from");
       }
@@ -212,7 +205,7 @@ export class ZeroCopy {
     }
     const fd = this.#libc.open(
       cString(name),
-      O_CLOEXEC | this.#noFollow,
+      O.CLOEXEC | O.NOFOLLOW,
       0,
     );
     if (fd < 0) {
@@ -366,14 +359,6 @@ function socketError(libc: Libc, fd: number): string {
   return value[0] === 0
     ? "the connection is gone"
     : names[value[0]] ?? `socket error ${value[0]}`;
-}
-
-function cString(s: string): Uint8Array {
-  const bytes = encoder.encode(s);
-  if (bytes.includes(0)) throw new TypeError("Path contains NUL");
-  const out = new Uint8Array(bytes.length + 1);
-  out.set(bytes);
-  return out;
 }
 
 /** Whether the sockaddr in `addr` is `want` (family, port and address). */
