@@ -1,4 +1,5 @@
 // Opens the control-plane channel and turns gRPC failures into messages.
+import { PeerError } from "../transfer/peer.ts";
 import * as grpc from "../deps/grpc.ts";
 import { Buffer } from "node:buffer";
 import tls from "node:tls";
@@ -347,6 +348,17 @@ export async function connect(
  */
 export function remoteError(error: unknown, where: string): Error {
   if (error instanceof RemoteError) return error;
+  if (error instanceof PeerError) {
+    // The daemon's side of the conversation went wrong: ended early (it
+    // may be restarting), or broke the protocol (no point retrying).
+    return new RemoteError(
+      error.ended
+        ? error.message.replace(/^the (sender|receiver)/, "the daemon")
+        : `the daemon broke the protocol: ${error.message}`,
+      error.ended ? grpc.status.UNAVAILABLE : grpc.status.INTERNAL,
+      error.ended,
+    );
+  }
   if (
     error instanceof Deno.errors.BrokenPipe ||
     error instanceof Deno.errors.ConnectionReset ||

@@ -443,7 +443,7 @@ export function summaryOf(
 /** The daemon's history line for a finished push or pull. */
 export function perfRecord(
   op: "push" | "pull",
-  data: { transport: Transport; fallback: boolean; streams: number },
+  data: { transport: "tcp" | "grpc"; fallback: boolean; streams: number },
   result: { files: number; bytes: number },
   t0: number,
   tManifest: number,
@@ -452,7 +452,7 @@ export function perfRecord(
   return {
     ts: new Date().toISOString(),
     op,
-    transport: data.transport === Transport.TCP ? "tcp" : "grpc",
+    transport: data.transport,
     streams: data.streams,
     files: result.files,
     bytes: result.bytes,

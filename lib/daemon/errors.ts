@@ -1,4 +1,5 @@
 // Maps daemon-side failures to gRPC statuses the CLI turns into messages.
+import { PeerError } from "../transfer/peer.ts";
 import { status as Status } from "../deps/grpc.ts";
 import { PathEscapeError } from "../fs/safe_path.ts";
 import { ContainmentError } from "../fs/contained_root.ts";
@@ -68,6 +69,17 @@ export function toStatus(error: unknown): { code: Status; details: string } {
     error instanceof ManifestProtocolError
   ) {
     return { code: Status.INVALID_ARGUMENT, details: error.message };
+  }
+  if (error instanceof PeerError) {
+    // The client's side of the conversation: one line, capitalised.
+    const details = error.message.replace(
+      /^the (sender|receiver)/,
+      "the client",
+    );
+    return {
+      code: Status.INVALID_ARGUMENT,
+      details: details[0].toUpperCase() + details.slice(1),
+    };
   }
   if (error instanceof ContainmentError) {
     return { code: Status.FAILED_PRECONDITION, details: error.message };

@@ -7,15 +7,16 @@ import { isTempName } from "../fs/atomic_write.ts";
 import { normalizeRelative } from "../fs/safe_path.ts";
 import type { Tree } from "../fs/tree.ts";
 import { Sender } from "../transfer/sender.ts";
+import { sendTree, type SentTree } from "../transfer/send_tree.ts";
+import { DataLink } from "../transfer/peer.ts";
+import { pullSenderPeer } from "../rpc/role_wire.ts";
 import {
   AckSchema,
   type ClientPullRequest,
   type PullHeader,
   Transport,
 } from "../rpc/service.ts";
-import { chunkToFileData, offersOf } from "../rpc/convert.ts";
 import {
-  acknowledgements,
   type MessageReader,
   SendWindow,
   writeMessage,
@@ -30,7 +31,6 @@ import {
   clientOf,
   failCall,
   moduleRoot,
-  NEED_COST,
   negotiate,
   openModule,
   parentOf,
@@ -86,51 +86,10 @@ async function openPullSource(
 }
 
 /**
- * Reads the client's need list into the sender (which queues each file
- * for the data path at once), charging each path; resolves with whether
- * the client asked to fall back to gRPC.
- */
-async function readNeedList(
-  reader: MessageReader<ClientPullRequest>,
-  sender: Sender,
-  ticket: Ticket,
-): Promise<{ fallbackToGrpc: boolean }> {
-  for (;;) {
-    const message = await reader.next();
-    if (!message) {
-      throw protocolError("Client ended the call inside the need list");
-    }
-    if (message.payload.case === "needComplete") {
-      return { fallbackToGrpc: message.payload.value.fallbackToGrpc };
-    }
-    if (message.payload.case !== "need") {
-      throw protocolError("Expected a need list");
-    }
-    const offers = offersOf(message.payload.value);
-    for (const raw of message.payload.value.paths) {
-      const p = normalizeRelative(raw);
-      const offer = offers.get(raw);
-      if (!sender.need(p, offer)) {
-        throw protocolError(
-          `Need list names ${
-            JSON.stringify(raw)
-          }, which is not in the manifest (or not in its order, or twice)`,
-        );
-      }
-      // Each needed path is one entry held until it is sent, with the
-      // block hashes of a resume offer (up to 1 MiB each) counted too.
-      ticket.charge(NEED_COST + (offer?.hashes.length ?? 0));
-    }
-    sender.forget(Number(message.payload.value.decided));
-  }
-}
-
-/**
- * Offers the data path before the manifest, sends the manifest while the
- * client's need list comes back, and sends each needed file as soon as it
- * is named: on the client's data connections, or as FileData on the call
- * after the need list (offered, or the client's fallback). Resolves once
- * the client said done.
+ * Hosts the sending role (lib/transfer/send_tree.ts) on the call: offers
+ * the data path before the manifest (so bytes can flow while it is
+ * compared) and lists the source beneath the pinned directory. Resolves
+ * once the client said done.
  */
 async function sendPull(
   call: PullCall,
@@ -139,7 +98,7 @@ async function sendPull(
   source: PullSource,
   sender: Sender,
   ticket: Ticket,
-): Promise<{ transport: Transport; fallback: boolean; streams: number }> {
+): Promise<SentTree> {
   const dryRun = source.header.options?.dryRun ?? false;
   const offer = dryRun ? undefined : await negotiate(ctx, {
     module: source.module.name,
@@ -148,11 +107,12 @@ async function sendPull(
     streams: source.header.options?.streams ?? 0,
   });
   const data = offer?.data;
+  const link = data && new DataLink(data.connections(), () => data.cancel());
   const window = new SendWindow();
   guard.onStop((error) => {
     window.fail(error);
     sender.fail(error);
-    data?.cancel();
+    link?.cancel();
   });
   if (offer) {
     await writeMessage(
@@ -160,16 +120,6 @@ async function sendPull(
       pullMessage({ case: "negotiation", value: offer.negotiation }),
     );
   }
-  const alive = () => guard.alive();
-  let tcpIn = false;
-  // The client dials at once; frames leave as its need list names files.
-  const tcpDone = data?.connections().then((conns) => {
-    tcpIn = true;
-    return sender.sendTcp(conns, { onBytes: alive });
-  });
-  tcpDone?.catch(() => {});
-  const needs = readNeedList(guard.reader, sender, ticket);
-  needs.catch(() => {});
   // Listed beneath the pinned directory too: names and sizes, like bytes,
   // come from the directory that was checked, whatever is renamed.
   const entries = sourceEntries(source.top ?? source.modRoot, {
@@ -178,39 +128,21 @@ async function sendPull(
     exclude: source.header.options?.exclude,
     hash: source.header.options?.checksum,
   });
-  await sender.offer(
+  const alive = () => guard.alive();
+  return await sendTree(
+    pullSenderPeer(call, guard.reader, link),
+    sender,
     source.module.mungeSymlinks ? unmunged(entries) : entries,
-    (payload) => {
-      guard.alive(); // a long manifest is progress, not idling
-      return writeMessage(call, pullMessage(payload), { flushed: true });
+    {
+      link,
+      dryRun,
+      window,
+      onBytes: alive,
+      // A long manifest is progress, not idling.
+      onManifest: alive,
+      charge: (bytes: number) => ticket.charge(bytes),
     },
   );
-  const complete = await needs;
-  sender.endNeeds();
-  let next: Promise<ClientPullRequest | undefined>;
-  let transport = Transport.GRPC;
-  if (data && !complete.fallbackToGrpc) {
-    transport = Transport.TCP;
-    await tcpDone;
-    next = guard.reader.next();
-  } else {
-    if (tcpIn) {
-      throw protocolError("Fallback asked for after the data streams came");
-    }
-    data?.cancel();
-    next = dryRun
-      ? guard.reader.next()
-      : sendOverGrpc(call, guard.reader, sender, window, alive);
-  }
-  const done = await next;
-  if (done?.payload.case !== "done") {
-    throw protocolError("Expected done after the transfer");
-  }
-  return {
-    transport,
-    fallback: data !== undefined && transport === Transport.GRPC,
-    streams: transport === Transport.TCP ? data!.sessions.length : 1,
-  };
 }
 
 /** Pull: the daemon sends a tree; the client says what it still needs. */
@@ -250,19 +182,21 @@ export async function handlePull(
       zeroCopy: ctx.zeroCopy,
       idleMs: ctx.config.limits.idleTimeout * 1000,
     });
-    const data = await sendPull(call, guard, ctx, source, sender, ticket);
-    const tManifest = performance.now();
+    const sent = await sendPull(call, guard, ctx, source, sender, ticket);
     const result = { files: sender.needed, bytes: sender.neededBytes };
     await writeMessage(
       call,
       pullMessage({
         case: "summary",
-        value: summaryOf(result, data.transport),
+        value: summaryOf(
+          result,
+          sent.transport === "tcp" ? Transport.TCP : Transport.GRPC,
+        ),
       }),
     );
     call.end();
     ctx.record?.(
-      perfRecord("pull", data, result, t0, tManifest, {
+      perfRecord("pull", sent, result, t0, t0 + sent.manifestMs, {
         module: source.module.name,
         peer: clientOf(call),
       }),
@@ -281,39 +215,6 @@ async function* unmunged(
   entries: AsyncIterable<FileEntry>,
 ): AsyncIterable<FileEntry> {
   for await (const entry of entries) yield unmungeEntry(entry);
-}
-
-/**
- * Sends file bytes as FileData, at most a window ahead of the client's
- * acknowledgements; resolves with the client's `done` message.
- */
-async function sendOverGrpc(
-  call: PullCall,
-  reader: MessageReader<ClientPullRequest>,
-  sender: Sender,
-  window: SendWindow,
-  alive: () => void,
-  first?: Promise<ClientPullRequest | undefined>,
-): Promise<ClientPullRequest | undefined> {
-  const tail = acknowledgements(
-    reader,
-    window,
-    () =>
-      new ServiceError(
-        grpc.status.INVALID_ARGUMENT,
-        "Client stopped acknowledging data",
-      ),
-    first,
-  );
-  tail.catch(() => {});
-  await sender.sendGrpc(window, (chunk) => {
-    alive();
-    return writeMessage(
-      call,
-      pullMessage({ case: "fileData", value: chunkToFileData(chunk) }),
-    );
-  });
-  return await tail;
 }
 
 export function unmungeEntry(entry: FileEntry): FileEntry {

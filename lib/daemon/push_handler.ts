@@ -5,35 +5,24 @@ import { PARTIAL_KEEP_MS, sweepTemps } from "../fs/atomic_write.ts";
 import { normalizeRelative } from "../fs/safe_path.ts";
 import { ContainedRoot } from "../fs/contained_root.ts";
 import type { Tree } from "../fs/tree.ts";
-import {
-  GrpcReceiver,
-  PLAN_AHEAD_FILES,
-  Receiver,
-} from "../transfer/receiver.ts";
+import { Receiver } from "../transfer/receiver.ts";
+import { type ReceivedTree, receiveTree } from "../transfer/receive_tree.ts";
+import { DataLink } from "../transfer/peer.ts";
+import { pushReceiverPeer } from "../rpc/role_wire.ts";
 import {
   AckSchema,
   type ClientPushRequest,
-  DataAckSchema,
   ItemListSchema,
   type PushHeader,
   PushProgressSchema,
-  type ServerPullResponse,
-  Transport,
 } from "../rpc/service.ts";
-import { fileDataToChunk, manifestStream, NeedBatch } from "../rpc/convert.ts";
-import {
-  ACK_EVERY_BYTES,
-  type MessageReader,
-  writeMessage,
-} from "../rpc/call_io.ts";
-import type { FileDataChunk } from "../wire/grpc_data.ts";
+import { type MessageReader, writeMessage } from "../rpc/call_io.ts";
 import type { ModuleConfig } from "./config.ts";
 import type { Ticket } from "./admission.ts";
 import { mungeTarget } from "./symlink_policy.ts";
 import { ReadOnlyModuleError, ServiceError } from "./errors.ts";
 import {
   baseName,
-  BATCH,
   CallGuard,
   clientOf,
   failCall,
@@ -48,17 +37,7 @@ import {
   pushMessage,
   refuseTempNames,
   type ServiceContext,
-  summaryOf,
 } from "./_call.ts";
-
-function chunkFromMessage(
-  message: ClientPushRequest | ServerPullResponse,
-): FileDataChunk {
-  if (message.payload.case !== "fileData") {
-    throw protocolError("Expected file data");
-  }
-  return fileDataToChunk(message.payload.value);
-}
 
 /** Where a push writes: checked, placed and (unless a dry run) pinned. */
 interface PushTarget {
@@ -195,51 +174,10 @@ async function sendItems(call: PushCall, items: ItemBatch | undefined) {
 }
 
 /**
- * Manifest in, needed paths back to the client in FileList batches, the
- * last one marked: the client sends each file as soon as it is named.
- */
-async function planPush(
-  call: PushCall,
-  reader: MessageReader<ClientPushRequest>,
-  receiver: Receiver,
-  items?: ItemBatch,
-): Promise<void> {
-  const batch = new NeedBatch();
-  let told = 0;
-  const flush = async (last: boolean) => {
-    await sendItems(call, items);
-    // What is named goes with how far the plan has decided.
-    const decided = receiver.decided;
-    if (batch.size === 0 && !last && decided === told) return;
-    told = decided;
-    await writeMessage(
-      call,
-      pushMessage({ case: "fileList", value: batch.take({ decided, last }) }),
-    );
-  };
-  await receiver.plan(
-    manifestStream(async () => (await reader.next())?.payload, {
-      maxEntries: MAX_MANIFEST_ENTRIES,
-    }),
-    async (path, resume) => {
-      batch.add(path, resume);
-      // Small batches first, so bytes start moving early; then big ones.
-      if (
-        batch.offering ||
-        batch.size >= (receiver.needed <= BATCH ? 64 : BATCH)
-      ) await flush(false);
-    },
-    () => flush(false),
-  );
-  await flush(true);
-}
-
-/**
- * Offers the data path before the manifest (so bytes can flow while it
- * is compared), plans, and receives the needed files: over the TCP data
- * plane as they are named, or as FileData on the call after the need
- * list (offered, or the client's fallback), acknowledging every few MiB.
- * Resolves with the transport used.
+ * Hosts the receiving role (lib/transfer/receive_tree.ts) on the call:
+ * offers the data path before the manifest (so bytes can flow while it
+ * is compared), tells the client what has landed four times a second
+ * when it asked, and names links and deletions when it asked (`-v`).
  */
 async function receivePush(
   call: PushCall,
@@ -248,10 +186,8 @@ async function receivePush(
   target: PushTarget,
   receiver: Receiver,
   items: ItemBatch | undefined,
-): Promise<{ transport: Transport; fallback: boolean; streams: number }> {
+): Promise<ReceivedTree> {
   let received = 0;
-  let acked = 0;
-  let ackOn = false;
   let committed = 0;
   // The client's progress bar hears what has landed, 4 times a second.
   let told = "";
@@ -269,84 +205,50 @@ async function receivePush(
       }),
     }));
   };
-  const wanted = target.header.options?.progressReports ?? false;
+  const wanted = !target.dryRun &&
+    (target.header.options?.progressReports ?? false);
   const reporting = wanted ? setInterval(report, 250) : undefined;
   guard.onStop(() => clearInterval(reporting));
-  const sinkOptions = {
-    onFile() {
-      committed++;
-    },
-    onBytes(n: number) {
-      guard.alive();
-      received += n;
-      if (ackOn && received - acked >= ACK_EVERY_BYTES) {
-        acked = received;
-        call.write(pushMessage({
-          case: "dataAck",
-          value: create(DataAckSchema, { bytes: BigInt(received) }),
-        }));
-      }
-    },
-  };
-  const offer = await negotiate(ctx, {
+  const offer = target.dryRun ? undefined : await negotiate(ctx, {
     module: target.module.name,
     scope: "push",
     forceGrpc: target.header.options?.forceGrpcData ?? false,
     streams: target.header.options?.streams ?? 0,
   });
-  const data = offer.data;
-  let grpcIn: GrpcReceiver | undefined;
-  let tcpIn = false;
-  guard.onStop((error) => {
-    data?.cancel();
-    grpcIn?.abort(error);
-  });
-  await writeMessage(
-    call,
-    pushMessage({ case: "negotiation", value: offer.negotiation }),
-  );
-  // The client dials at once; frames come as the need list names files.
-  let tcpDone = data?.connections().then((conns) => {
-    tcpIn = true;
-    receiver.pace(PLAN_AHEAD_FILES);
-    return receiver.receiveTcp(
-      conns,
-      receiver.sinks(conns.length, sinkOptions),
-    ).finally(() => receiver.pace(Infinity));
-  });
-  tcpDone?.catch(() => {});
-  await planPush(call, guard.reader, receiver, items);
-  const takeGrpc = () => {
-    ackOn = true;
-    return new GrpcReceiver(receiver.sink(sinkOptions));
-  };
-  if (!data) grpcIn = takeGrpc();
-  for (;;) {
-    const message = await guard.reader.next();
-    if (!message) {
-      throw protocolError("Client ended the call before upload_complete");
-    }
-    if (message.payload.case === "uploadComplete") break;
-    if (!grpcIn) {
-      if (tcpIn) {
-        throw protocolError("File data on the call after the data streams");
-      }
-      // The client could not reach the data plane: take the bytes here.
-      data?.cancel();
-      tcpDone = undefined;
-      grpcIn = takeGrpc();
-    }
-    await grpcIn.write(chunkFromMessage(message));
+  const data = offer?.data;
+  const link = data && new DataLink(data.connections(), () => data.cancel());
+  guard.onStop(() => link?.cancel());
+  if (offer) {
+    await writeMessage(
+      call,
+      pushMessage({ case: "negotiation", value: offer.negotiation }),
+    );
   }
-  if (grpcIn) await grpcIn.finish();
-  else await tcpDone;
-  clearInterval(reporting);
-  if (wanted) report();
-  return {
-    transport: grpcIn ? Transport.GRPC : Transport.TCP,
-    fallback: data !== undefined && grpcIn !== undefined,
-    streams: grpcIn ? 1 : data?.sessions.length ?? 1,
-  };
+  return await receiveTree(pushReceiverPeer(call, guard.reader), receiver, {
+    link,
+    dryRun: target.dryRun,
+    maxEntries: MAX_MANIFEST_ENTRIES,
+    sink: {
+      onFile() {
+        committed++;
+      },
+      onBytes(n: number) {
+        guard.alive();
+        received += n;
+      },
+    },
+    beforeNeeds: () => sendItems(call, items),
+    // Walks and deletions go through the session root: no link followed,
+    // nothing outside; a swapped destination fails here.
+    beforeFinish: () => {
+      if (!target.dryRun) target.root.verify();
+    },
+    beforeDone: async () => {
+      clearInterval(reporting);
+      if (wanted) report();
+      await sendItems(call, items);
+    },
+  });
 }
 
 /** Push: the client sends a tree, the daemon writes it. */
@@ -375,34 +277,11 @@ export async function handlePush(
       ? { added: [], deleted: [] }
       : undefined;
     const receiver = pushReceiver(target, ctx, ticket, items);
-    if (target.dryRun) {
-      await planPush(call, guard.reader, receiver, items);
-      const result = await receiver.finish();
-      await sendItems(call, items);
-      await writeMessage(
-        call,
-        pushMessage({ case: "summary", value: summaryOf(result) }),
-      );
-      call.end();
-      return;
-    }
-    const data = await receivePush(call, guard, ctx, target, receiver, items);
-    const tManifest = performance.now();
-    // Walks and deletions go through the session root: no link followed,
-    // nothing outside; a swapped destination fails here.
-    target.root.verify();
-    const result = await receiver.finish();
-    await sendItems(call, items);
-    await writeMessage(
-      call,
-      pushMessage({
-        case: "summary",
-        value: summaryOf(result, data.transport),
-      }),
-    );
+    const got = await receivePush(call, guard, ctx, target, receiver, items);
     call.end();
+    if (target.dryRun) return;
     ctx.record?.(
-      perfRecord("push", data, result, t0, tManifest, {
+      perfRecord("push", got, got.result, t0, t0 + got.manifestMs, {
         module: target.module.name,
         peer: clientOf(call),
       }),

@@ -468,6 +468,14 @@ export class GrpcReceiver {
     }
   }
 
+  /**
+   * Rejects with the sink's error as soon as it fails (a file that was
+   * not asked for, too long, corrupted); never resolves otherwise.
+   */
+  get failed(): Promise<never> {
+    return this.#done.then(() => new Promise<never>(() => {}));
+  }
+
   /** No more chunks: waits until every file is committed. */
   async finish(): Promise<void> {
     try {

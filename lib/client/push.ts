@@ -1,0 +1,183 @@
+// Push: the client hosts the sending role (lib/transfer/send_tree.ts)
+// against the daemon's receiver. What is here is only the host's part:
+// the header, the daemon's reports, dialling, and the result.
+import { create } from "../deps/protobuf.ts";
+import { sourceEntries } from "../fs/enumerate.ts";
+import {
+  ClientPushRequestSchema,
+  PushHeaderSchema,
+  type ServerPushResponse,
+  Transport,
+} from "../rpc/service.ts";
+import { MessageReader, writeMessage } from "../rpc/call_io.ts";
+import { pushSenderPeer } from "../rpc/role_wire.ts";
+import { Sender } from "../transfer/sender.ts";
+import { sendTree } from "../transfer/send_tree.ts";
+import { DataLink } from "../transfer/peer.ts";
+import { Bandwidth } from "../wire/bandwidth.ts";
+import { loadZeroCopy } from "../wire/zero_copy.ts";
+import type { ProgressSink } from "../ui/progress.ts";
+import type { RemoteAddress } from "./address.ts";
+import { basename, dirname, sourceIsDirectory } from "./placement.ts";
+import type { TransferResult } from "./summary.ts";
+import {
+  dialOrWarn,
+  expectAck,
+  type PushCall,
+  readNegotiation,
+  type RemoteTransferOptions,
+  runCall,
+  transferOptions,
+  withRetries,
+} from "./transfer_call.ts";
+
+/** A local push source: a tree, or one file in its parent. */
+interface LocalSource {
+  isDir: boolean;
+  /** The directory files are read from (real path). */
+  root: string;
+  /** The name a single file is offered under. */
+  name: string;
+  /** What to enumerate: the tree, or the file. */
+  path: string;
+}
+
+function localSource(src: string): LocalSource {
+  const isDir = sourceIsDirectory(src);
+  const root = Deno.realPathSync(isDir ? src : dirname(src));
+  const name = basename(src);
+  return { isDir, root, name, path: isDir ? root : `${root}/${name}` };
+}
+
+/** The daemon's progress reports and item lists go straight to the user. */
+function reportsOf(options: RemoteTransferOptions) {
+  return (message: ServerPushResponse): boolean => {
+    const p = message.payload;
+    if (p.case === "items") {
+      for (const path of p.value.added) options.onItem?.("+", path);
+      for (const path of p.value.deleted) options.onItem?.("-", path);
+      return true;
+    }
+    if (p.case !== "progress") return false;
+    options.progress?.peer?.(Number(p.value.files), Number(p.value.links));
+    return true;
+  };
+}
+
+function pushOnce(
+  src: string,
+  dest: RemoteAddress,
+  options: RemoteTransferOptions,
+): Promise<TransferResult> {
+  const source = localSource(src);
+  const dryRun = options.dryRun ?? false;
+  const progress = options.progress;
+  const t0 = performance.now();
+  return runCall(dest, (c) => c.push() as PushCall, async (call) => {
+    const reader = new MessageReader<ServerPushResponse>(call, {
+      aside: reportsOf(options),
+    });
+    await writeMessage(
+      call,
+      create(ClientPushRequestSchema, {
+        payload: {
+          case: "header",
+          value: create(PushHeaderSchema, {
+            module: dest.module,
+            destination: dest.path +
+              (dest.trailingSlash && dest.path !== "" ? "/" : ""),
+            mirror: options.mirror ?? false,
+            options: transferOptions(options),
+            sourceIsFile: !source.isDir,
+          }),
+        },
+      }),
+    );
+    await expectAck(reader, "push");
+    const handshakeMs = performance.now() - t0;
+    const t1 = performance.now();
+    // The daemon offers the data plane before the manifest: dialled now,
+    // so bytes can flow while the manifest is compared.
+    const negotiation = dryRun ? undefined : await readNegotiation(reader);
+    const conns = negotiation?.transport === Transport.TCP
+      ? await dialOrWarn(negotiation, dest, options)
+      : undefined;
+    const link = negotiation?.transport === Transport.TCP
+      ? DataLink.of(conns)
+      : undefined;
+    if (negotiation) {
+      progress?.route?.(conns ? "tcp" : "grpc", conns?.length ?? 1);
+    }
+    const sender = new Sender(source.root, {
+      verified: new Set(),
+      zeroCopy: options.zeroCopy === false ? undefined : loadZeroCopy(),
+    });
+    const entries = scanned(
+      sourceEntries(source.path, {
+        name: source.name,
+        exclude: options.exclude,
+        hash: options.checksum,
+      }),
+      progress,
+    );
+    const sent = await sendTree(pushSenderPeer(call, reader), sender, entries, {
+      link,
+      dryRun,
+      onNeed: options.onItem && ((path) => options.onItem!("+", path)),
+      onNeeds: progress && ((files, bytes) => progress.total(files, bytes)),
+      onPlanned: progress?.planned && (() => progress.planned!()),
+      onBytes: progress && ((n) => progress.bytes(n)),
+      onFile: progress && (() => progress.file()),
+      bandwidth: options.bwlimit ? new Bandwidth(options.bwlimit) : undefined,
+    });
+    call.end();
+    return {
+      filesTransferred: sent.summary.files,
+      bytesTransferred: sent.summary.bytes,
+      filesDeleted: sent.summary.deleted,
+      filesSkipped: sent.summary.skipped,
+      transport: sent.transport,
+      streams: sent.streams,
+      fallback: sent.fallback,
+      handshakeMs,
+      manifestMs: sent.manifestMs,
+      transferMs: performance.now() - t1 - sent.manifestMs,
+      retries: 0,
+      bytesResumed: sender.resumedBytes,
+    };
+  });
+}
+
+/**
+ * Pushes a local file or tree to `dest` (placement rules of the contract),
+ * over the TCP data plane when the daemon offers it, else over gRPC.
+ *
+ * Permissions: read on `src`, net to the daemon.
+ *
+ * @example
+ * ```ts ignore
+ * import { pushRemote } from "./push.ts";
+ * import { parseRemote } from "./address.ts";
+ * await pushRemote("./dir", parseRemote("blit://127.0.0.1/default/dir"));
+ * ```
+ */
+export function pushRemote(
+  src: string,
+  dest: RemoteAddress,
+  options: RemoteTransferOptions = {},
+): Promise<TransferResult> {
+  return withRetries(options, () => pushOnce(src, dest, options));
+}
+
+/** `entries`, counted into the progress bar's scan as they are walked. */
+async function* scanned<T>(
+  entries: AsyncIterable<T>,
+  progress: ProgressSink | undefined,
+): AsyncIterable<T> {
+  let n = 0;
+  for await (const entry of entries) {
+    if (++n % 256 === 0) progress?.scan?.(n);
+    yield entry;
+  }
+  progress?.scan?.(n);
+}

@@ -1,0 +1,251 @@
+// What push and pull share on the client: their options, the call that
+// carries them (connect, race the call's status, map errors), retries,
+// the daemon's acknowledgement of the header, and dialling the data plane.
+import type * as grpc from "../deps/grpc.ts";
+import { create } from "../deps/protobuf.ts";
+import {
+  type ClientPullRequest,
+  type ClientPushRequest,
+  type DataTransferNegotiation,
+  type ServerPullResponse,
+  type ServerPushResponse,
+  TransferOptionsSchema,
+} from "../rpc/service.ts";
+import type { MessageReader } from "../rpc/call_io.ts";
+import {
+  DataPlaneRejectedError,
+  DataPlaneUnreachableError,
+  dialDataPlane,
+} from "../wire/data_plane.ts";
+import { hostPort, type RemoteAddress } from "./address.ts";
+import {
+  connect,
+  DaemonUnreachableError,
+  RemoteError,
+  remoteFailure,
+} from "./connect.ts";
+import type { TransferResult } from "./summary.ts";
+import type { ProgressSink } from "../ui/progress.ts";
+
+/** Options for push and pull. */
+export interface RemoteTransferOptions {
+  /** Delete what the destination has and the source has not. Default: false. */
+  mirror?: boolean;
+  /** Report what would happen; change nothing. Default: false. */
+  dryRun?: boolean;
+  /** Compare content hashes instead of size and mtime. Default: false. */
+  checksum?: boolean;
+  /**
+   * Pull: keep setuid, setgid and sticky bits even when this process runs
+   * as root. Default: false (kept only for a non-root client, whose files
+   * can't be setuid-anyone-else).
+   */
+  keepSpecialBits?: boolean;
+  /** Send file bytes over the gRPC control connection only. Default: false. */
+  forceGrpcData?: boolean;
+  /** Globs to leave out (never sent, never deleted). Default: none. */
+  exclude?: readonly string[];
+  /** Requested streams (0 = daemon's choice). */
+  streams?: number;
+  /** Retries of the whole operation on transient failures. Default: 3. */
+  retries?: number;
+  /** Prints a `blit: warning:` line. */
+  warn?: (line: string) => void;
+  /** Time to reach the data plane before falling back. Default: 3000 ms. */
+  dataTimeoutMs?: number;
+  /** Gets totals, files and bytes as they move (a progress bar). */
+  progress?: ProgressSink;
+  /**
+   * Send big file bodies by sendfile when this process can (Linux, FFI
+   * allowed); same frames either way. Default: true.
+   */
+  zeroCopy?: boolean;
+  /** The module secret to present (see `RemoteAddress.secret`). */
+  secret?: string;
+  /** PEM certificates to trust for `blits://` (see `RemoteAddress.tlsCa`). */
+  tlsCa?: string;
+  /**
+   * Workers writing a pull's small files. Default: the cores left over
+   * (see {@linkcode pullWriters}), at most 2.
+   */
+  writers?: number;
+  /** Bytes per second for file data, all streams together. Default: none. */
+  bwlimit?: number;
+  /**
+   * Told `+` and the path of each file or link transferred (or that would
+   * be, in a dry run), `-` and the path of each one a mirror deletes.
+   */
+  onItem?: (sign: "+" | "-", path: string) => void;
+}
+
+/** A push call, as the client holds it. */
+export type PushCall = grpc.ClientDuplexStream<
+  ClientPushRequest,
+  ServerPushResponse
+>;
+/** A pull call, as the client holds it. */
+export type PullCall = grpc.ClientDuplexStream<
+  ClientPullRequest,
+  ServerPullResponse
+>;
+
+/** The TransferOptions message for `options`. */
+export function transferOptions(options: RemoteTransferOptions) {
+  return create(TransferOptionsSchema, {
+    checksum: options.checksum ?? false,
+    dryRun: options.dryRun ?? false,
+    forceGrpcData: options.forceGrpcData ?? false,
+    exclude: [...(options.exclude ?? [])],
+    streams: options.streams ?? 0,
+    listItems: options.onItem !== undefined,
+    progressReports: options.progress !== undefined,
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export async function withRetries(
+  options: RemoteTransferOptions,
+  attempt: () => Promise<TransferResult>,
+): Promise<TransferResult> {
+  const retries = options.retries ?? 3;
+  for (let i = 0;; i++) {
+    try {
+      const result = await attempt();
+      result.retries = i;
+      return result;
+    } catch (error) {
+      // A daemon that refuses the first connection is simply not running:
+      // fail fast. One that went away mid-transfer may be restarting, so
+      // refusals on later attempts are retried too.
+      const retryable = error instanceof RemoteError &&
+        (error.transient || (i > 0 && error instanceof DaemonUnreachableError));
+      if (!retryable || i >= retries) throw error;
+      const wait = Math.min(500 * 2 ** i, 4000);
+      options.warn?.(
+        `${error.message}; retrying in ${wait} ms (${i + 1}/${retries})`,
+      );
+      await sleep(wait);
+    }
+  }
+}
+
+/** Waits for a call's error (or end) so its status isn't lost. */
+function callFailure(
+  call: { on(event: "error", listener: (error: unknown) => void): unknown },
+): Promise<never> {
+  return new Promise<never>((_, reject) => {
+    call.on("error", (error) => reject(error));
+  });
+}
+
+/**
+ * Runs one streaming call: connects, opens it, races the body against the
+ * call's own failure (so its status is never lost), and maps errors to
+ * what the CLI says.
+ */
+export async function runCall<C extends PushCall | PullCall, T>(
+  address: RemoteAddress,
+  open: (client: Awaited<ReturnType<typeof connect>>) => C,
+  body: (call: C) => Promise<T>,
+): Promise<T> {
+  const client = await connect(address);
+  const call = open(client);
+  const failure = callFailure(call);
+  failure.catch(() => {});
+  try {
+    return await Promise.race([failure, body(call)]);
+  } catch (error) {
+    call.cancel();
+    throw await remoteFailure(error, address);
+  } finally {
+    client.close();
+  }
+}
+
+/** The next message, which must be the daemon's ack of `what`. */
+export async function expectAck<
+  T extends { payload: { case: string | undefined } },
+>(
+  reader: MessageReader<T>,
+  what: string,
+): Promise<T & { payload: { case: "ack" } }> {
+  const ack = await reader.next();
+  if (ack?.payload.case !== "ack") {
+    throw new RemoteError(
+      `the daemon did not acknowledge the ${what}`,
+      13,
+      false,
+    );
+  }
+  return ack as T & { payload: { case: "ack" } };
+}
+
+/**
+ * Dials every stream the daemon offered, each with its own token; if any
+ * can't be reached, closes the others (no frame sent yet), warns and
+ * resolves undefined: the transfer goes over gRPC instead.
+ */
+export async function dialOrWarn(
+  negotiation: DataTransferNegotiation,
+  control: RemoteAddress,
+  options: RemoteTransferOptions,
+): Promise<Deno.Conn[] | undefined> {
+  const host = negotiation.host || control.host;
+  const tokens = negotiation.tokens.length > 0
+    ? negotiation.tokens
+    : [negotiation.token];
+  const dials = tokens.map((token) =>
+    dialDataPlane(host, negotiation.port, token, {
+      timeoutMs: options.dataTimeoutMs ?? 3000,
+      tls: control.tls ? { ca: control.tlsCa } : undefined,
+    })
+  );
+  const settled = await Promise.allSettled(dials);
+  const failed = settled.find((r) => r.status === "rejected");
+  if (!failed) {
+    return settled.map((r) => (r as PromiseFulfilledResult<Deno.Conn>).value);
+  }
+  for (const r of settled) {
+    if (r.status === "fulfilled") {
+      try {
+        r.value.close();
+      } catch {
+        // already closed
+      }
+    }
+  }
+  const error = (failed as PromiseRejectedResult).reason;
+  if (error instanceof DataPlaneUnreachableError) {
+    options.warn?.(
+      `data plane ${error.address} unreachable (${error.reason}); sending over gRPC instead`,
+    );
+    return undefined;
+  }
+  if (error instanceof DataPlaneRejectedError) {
+    options.warn?.(
+      `data plane ${
+        hostPort(host, negotiation.port)
+      } unreachable (${error.message}); sending over gRPC instead`,
+    );
+    return undefined;
+  }
+  throw error;
+}
+
+/** The daemon's offer of a data path, which opens every transfer. */
+export async function readNegotiation(
+  reader: MessageReader<ServerPushResponse> | MessageReader<ServerPullResponse>,
+): Promise<DataTransferNegotiation> {
+  const reply = await reader.next();
+  if (reply?.payload.case !== "negotiation") {
+    throw new RemoteError(
+      "the daemon did not negotiate the transfer",
+      13,
+      false,
+    );
+  }
+  return reply.payload.value;
+}

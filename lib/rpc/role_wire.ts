@@ -1,0 +1,326 @@
+// The roles' messages (lib/transfer/peer.ts) on the gRPC calls: each of
+// the four ends of a push or pull call, adapted to a `Peer`. Only the
+// mapping lives here; what is said, and when, is the roles' business.
+import { create } from "../deps/protobuf.ts";
+import {
+  type ClientPullRequest,
+  ClientPullRequestSchema,
+  type ClientPushRequest,
+  ClientPushRequestSchema,
+  DataAckSchema,
+  type FileList,
+  FileListSchema,
+  NeedCompleteSchema,
+  PullDoneSchema,
+  type PushSummary,
+  PushSummarySchema,
+  ResumeOfferSchema,
+  type ServerPullResponse,
+  ServerPullResponseSchema,
+  type ServerPushResponse,
+  ServerPushResponseSchema,
+  Transport,
+  UploadCompleteSchema,
+} from "./service.ts";
+import {
+  chunkToFileData,
+  fileDataToChunk,
+  type ManifestPayload,
+  offersOf,
+} from "./convert.ts";
+import { type MessageWritable, writeMessage } from "./call_io.ts";
+import {
+  type DataLink,
+  PeerError,
+  type ReceivedSummary,
+  type ReceiverMessage,
+  type ReceiverPeer,
+  type SenderMessage,
+  type SenderPeer,
+} from "../transfer/peer.ts";
+
+/** Reads one message at a time (a `MessageReader`). */
+interface Reader<T> {
+  next(): Promise<T | undefined>;
+}
+
+type Payload<T> = T extends { payload: infer P } ? P : never;
+
+/** A need batch as the FileList message. */
+function fileListOf(
+  message: Extract<ReceiverMessage, { kind: "needs" }>,
+): FileList {
+  return create(FileListSchema, {
+    paths: message.paths,
+    last: message.last,
+    decided: BigInt(message.decided),
+    resumes: [...message.offers].map(([path, offer]) =>
+      create(ResumeOfferSchema, {
+        path,
+        blockSize: offer.blockSize,
+        hashes: offer.hashes,
+      })
+    ),
+  });
+}
+
+/** A FileList message as a need batch. */
+function needsOf(list: FileList, last: boolean): ReceiverMessage {
+  return {
+    kind: "needs",
+    paths: list.paths,
+    offers: offersOf(list),
+    decided: Number(list.decided),
+    last,
+  };
+}
+
+function summaryOf(summary: PushSummary): ReceivedSummary {
+  return {
+    files: Number(summary.filesTransferred),
+    bytes: Number(summary.bytesTransferred),
+    deleted: Number(summary.filesDeleted),
+    skipped: Number(summary.filesSkipped),
+    transport: summary.transport === Transport.TCP ? "tcp" : "grpc",
+  };
+}
+
+/** The PushSummary message for a receiver's `done`. */
+export function pushSummaryOf(summary: ReceivedSummary): PushSummary {
+  return create(PushSummarySchema, {
+    filesTransferred: BigInt(summary.files),
+    bytesTransferred: BigInt(summary.bytes),
+    filesDeleted: BigInt(summary.deleted),
+    filesSkipped: BigInt(summary.skipped),
+    transport: summary.transport === "tcp" ? Transport.TCP : Transport.GRPC,
+  });
+}
+
+/** A manifest, data or end-of-data payload the sender's side carries. */
+function fromSender(
+  payload: Payload<ClientPushRequest> | Payload<ServerPullResponse>,
+  from: string,
+): SenderMessage {
+  switch (payload.case) {
+    case "manifestBatch":
+    case "manifestComplete":
+    case "file":
+      // manifestStream takes single entries as well as batches.
+      return { kind: "manifest", payload: payload as ManifestPayload };
+    case "fileData":
+      return { kind: "data", chunk: fileDataToChunk(payload.value) };
+    case "uploadComplete":
+      return { kind: "dataEnd", fallback: payload.value.fallbackToGrpc };
+    case "dataComplete":
+      return { kind: "dataEnd", fallback: false };
+    default:
+      throw new PeerError(`unexpected ${payload.case} from the ${from}`);
+  }
+}
+
+/** The sender's manifest, data and end of data as payloads of `T`. */
+function senderPayload<E extends "uploadComplete" | "dataComplete">(
+  message: SenderMessage,
+  end: E,
+) {
+  switch (message.kind) {
+    case "manifest":
+      return message.payload;
+    case "data":
+      return {
+        case: "fileData" as const,
+        value: chunkToFileData(message.chunk),
+      };
+    case "dataEnd":
+      return {
+        case: end as E,
+        value: create(UploadCompleteSchema, {
+          fallbackToGrpc: message.fallback,
+        }),
+      };
+  }
+}
+
+/**
+ * The client's end of a push call, as the sending role sees the daemon's
+ * receiver: FileList batches are needs, DataAck acks, the summary `done`.
+ *
+ * @example
+ * ```ts ignore
+ * import { pushSenderPeer } from "./role_wire.ts";
+ * ```
+ */
+export function pushSenderPeer(
+  call: MessageWritable<ClientPushRequest>,
+  reader: Reader<ServerPushResponse>,
+): ReceiverPeer {
+  return {
+    async next() {
+      const message = await reader.next();
+      if (!message) return undefined;
+      const p = message.payload;
+      switch (p.case) {
+        case "fileList":
+          return needsOf(p.value, p.value.last);
+        case "dataAck":
+          return { kind: "ack", bytes: Number(p.value.bytes) };
+        case "summary":
+          return { kind: "done", summary: summaryOf(p.value) };
+        default:
+          throw new PeerError(`unexpected ${p.case} from the daemon`);
+      }
+    },
+    write(message) {
+      const payload = senderPayload(message, "uploadComplete");
+      return writeMessage(
+        call,
+        create(ClientPushRequestSchema, { payload }),
+        // A manifest batch waits until it is on the wire: the daemon
+        // starts comparing while the next one is read.
+        { flushed: message.kind === "manifest" },
+      );
+    },
+  };
+}
+
+/**
+ * The daemon's end of a push call, as the receiving role sees the
+ * client's sender.
+ *
+ * @example
+ * ```ts ignore
+ * import { pushReceiverPeer } from "./role_wire.ts";
+ * ```
+ */
+export function pushReceiverPeer(
+  call: MessageWritable<ServerPushResponse>,
+  reader: Reader<ClientPushRequest>,
+): SenderPeer {
+  return {
+    async next() {
+      const message = await reader.next();
+      return message && fromSender(message.payload, "client");
+    },
+    write(message) {
+      const payload = message.kind === "needs"
+        ? { case: "fileList" as const, value: fileListOf(message) }
+        : message.kind === "ack"
+        ? {
+          case: "dataAck" as const,
+          value: create(DataAckSchema, { bytes: BigInt(message.bytes) }),
+        }
+        : { case: "summary" as const, value: pushSummaryOf(message.summary) };
+      return writeMessage(call, create(ServerPushResponseSchema, { payload }));
+    },
+  };
+}
+
+/**
+ * The client's end of a pull call, as the receiving role sees the
+ * daemon's sender. `fallback`: the client could not reach the data plane
+ * it was offered (the daemon hears so with the end of the need list).
+ *
+ * @example
+ * ```ts ignore
+ * import { pullReceiverPeer } from "./role_wire.ts";
+ * ```
+ */
+export function pullReceiverPeer(
+  call: MessageWritable<ClientPullRequest>,
+  reader: Reader<ServerPullResponse>,
+  fallback: boolean,
+): SenderPeer {
+  const send = (payload: Payload<ClientPullRequest>) =>
+    writeMessage(call, create(ClientPullRequestSchema, { payload }));
+  return {
+    async next() {
+      const message = await reader.next();
+      return message && fromSender(message.payload, "daemon");
+    },
+    async write(message) {
+      switch (message.kind) {
+        case "needs":
+          if (!message.last) {
+            return send({ case: "need", value: fileListOf(message) });
+          }
+          if (message.paths.length > 0) {
+            await send({
+              case: "need",
+              value: fileListOf({ ...message, last: false }),
+            });
+          }
+          return send({
+            case: "needComplete",
+            value: create(NeedCompleteSchema, { fallbackToGrpc: fallback }),
+          });
+        case "ack":
+          return send({
+            case: "dataAck",
+            value: create(DataAckSchema, { bytes: BigInt(message.bytes) }),
+          });
+        case "done":
+          return send({ case: "done", value: create(PullDoneSchema, {}) });
+      }
+    },
+  };
+}
+
+/**
+ * The daemon's end of a pull call, as the sending role sees the client's
+ * receiver; a client that could not reach the data plane says so with
+ * the end of its need list, and `link` then falls back to messages.
+ *
+ * @example
+ * ```ts ignore
+ * import { pullSenderPeer } from "./role_wire.ts";
+ * ```
+ */
+export function pullSenderPeer(
+  call: MessageWritable<ServerPullResponse>,
+  reader: Reader<ClientPullRequest>,
+  link?: DataLink,
+): ReceiverPeer {
+  return {
+    async next() {
+      const message = await reader.next();
+      if (!message) return undefined;
+      const p = message.payload;
+      switch (p.case) {
+        case "need":
+          return needsOf(p.value, false);
+        case "needComplete":
+          if (p.value.fallbackToGrpc) link?.fallBack();
+          return {
+            kind: "needs",
+            paths: [],
+            offers: new Map(),
+            decided: 0,
+            last: true,
+          };
+        case "dataAck":
+          return { kind: "ack", bytes: Number(p.value.bytes) };
+        case "done":
+          return {
+            kind: "done",
+            summary: {
+              files: 0,
+              bytes: 0,
+              deleted: 0,
+              skipped: 0,
+              transport: "grpc",
+            },
+          };
+        default:
+          throw new PeerError(`unexpected ${p.case} from the client`);
+      }
+    },
+    write(message) {
+      const payload = senderPayload(message, "dataComplete");
+      return writeMessage(
+        call,
+        create(ServerPullResponseSchema, { payload }),
+        { flushed: message.kind === "manifest" },
+      );
+    },
+  };
+}

@@ -1,0 +1,227 @@
+// What the two roles of a transfer say to each other, whoever hosts them:
+// the sender (push: the client; pull: the daemon) and the receiver. The
+// conversation is written once, in send_tree.ts and receive_tree.ts; a
+// host only connects, checks access, and adapts its wire (the gRPC calls,
+// see lib/rpc/role_wire.ts; memory, see `peerPair`) to a `Peer`.
+import type { ManifestPayload } from "../rpc/convert.ts";
+import type { ResumeOffer } from "../fs/resume.ts";
+import type { FileDataChunk } from "../wire/grpc_data.ts";
+
+/** What the sending role says. */
+export type SenderMessage =
+  /** A batch of the manifest, or its end. */
+  | { kind: "manifest"; payload: ManifestPayload }
+  /** File bytes carried in messages (no data plane). */
+  | { kind: "data"; chunk: FileDataChunk }
+  /**
+   * The end of file data, whichever way it went; `fallback`: the sender
+   * dialled no data plane and sent what there was in messages.
+   */
+  | { kind: "dataEnd"; fallback: boolean };
+
+/** What the receiver's `done` reports. */
+export interface ReceivedSummary {
+  /** Files and links received (in a dry run: that would be). */
+  files: number;
+  /** Body bytes received (in a dry run: that would be). */
+  bytes: number;
+  /** Files and links a mirror deleted. */
+  deleted: number;
+  /** Files and links already up to date. */
+  skipped: number;
+  /** How the bytes came: `tcp`, or `grpc` for messages. */
+  transport: "tcp" | "grpc";
+}
+
+/** What the receiving role says. */
+export type ReceiverMessage =
+  /**
+   * Paths it needs (in manifest order), resume offers for some, and how
+   * many manifest entries it has decided; `last`: the need list is done.
+   */
+  | {
+    kind: "needs";
+    paths: string[];
+    offers: Map<string, ResumeOffer>;
+    decided: number;
+    last: boolean;
+  }
+  /** File bytes written so far (flow control for data in messages). */
+  | { kind: "ack"; bytes: number }
+  /** Every needed file is in and the tree is final. */
+  | { kind: "done"; summary: ReceivedSummary };
+
+/**
+ * One side's view of the other role: `next()` its next message (undefined
+ * when it has ended the conversation), `write()` one of ours (resolves when
+ * the wire has room again).
+ */
+export interface Peer<In, Out> {
+  /** The other role's next message, or undefined when it has ended. */
+  next(): Promise<In | undefined>;
+  /** Sends one message. */
+  write(message: Out): Promise<void>;
+}
+
+/** The receiver, as the sender sees it. */
+export type ReceiverPeer = Peer<ReceiverMessage, SenderMessage>;
+/** The sender, as the receiver sees it. */
+export type SenderPeer = Peer<SenderMessage, ReceiverMessage>;
+
+/**
+ * The raw data connections of a transfer, when the daemon offered them:
+ * the dialling host (the client) knows at once whether it reached them;
+ * the listening one (the daemon) learns when they arrive or when its
+ * peer's messages say the bytes come another way (its wire adapter then
+ * calls {@linkcode DataLink.fallBack}).
+ */
+export class DataLink {
+  readonly #connections: Promise<Deno.Conn[] | undefined>;
+  #settle!: (conns: Deno.Conn[] | undefined) => void;
+  readonly #cancel: () => void;
+  #settled = false;
+
+  /**
+   * A link whose connections come from `connections` (undefined: none);
+   * `cancel` drops what is still to come and closes what arrived.
+   */
+  constructor(
+    connections: Promise<Deno.Conn[] | undefined>,
+    cancel: () => void = () => {},
+  ) {
+    this.#cancel = cancel;
+    this.#connections = new Promise((resolve, reject) => {
+      this.#settle = (conns) => {
+        if (this.#settled) return;
+        this.#settled = true;
+        resolve(conns);
+      };
+      connections.then((conns) => this.#settle(conns), (error) => {
+        if (this.#settled) return;
+        this.#settled = true;
+        reject(error);
+      });
+    });
+    this.#connections.catch(() => {});
+  }
+
+  /** A link already known to have these connections (or none). */
+  static of(conns: Deno.Conn[] | undefined): DataLink {
+    return new DataLink(Promise.resolve(conns), () => {
+      for (const conn of conns ?? []) closeQuietly(conn);
+    });
+  }
+
+  /** The connections, or undefined when the bytes go in messages. */
+  get connections(): Promise<Deno.Conn[] | undefined> {
+    return this.#connections;
+  }
+
+  /** Whether the way the bytes go is known. */
+  get settled(): boolean {
+    return this.#settled;
+  }
+
+  /**
+   * The bytes go in messages: connections not yet here are dropped (and
+   * `connections` resolves undefined if it had not resolved).
+   */
+  fallBack(): void {
+    if (!this.#settled) this.#settle(undefined);
+    this.#cancel();
+  }
+
+  /** Gives up: drops the connections, whatever arrived. */
+  cancel(): void {
+    this.fallBack();
+  }
+}
+
+/** Closes `conn`, ignoring one already closed. */
+export function closeQuietly(conn: Deno.Conn | undefined): void {
+  try {
+    conn?.close();
+  } catch {
+    // already closed
+  }
+}
+
+/**
+ * The other role broke the conversation: a message out of order, a need
+ * for a file never offered, data where none may be. `ended`: it went away
+ * in the middle (which may be worth a retry).
+ */
+export class PeerError extends Error {
+  /** Whether the peer ended the conversation early (not a bad message). */
+  readonly ended: boolean;
+
+  /** A protocol error with a one-line `message`. */
+  constructor(message: string, options: { ended?: boolean } = {}) {
+    super(message);
+    this.name = "PeerError";
+    this.ended = options.ended ?? false;
+  }
+}
+
+/** Unread messages, one direction of a {@linkcode peerPair}. */
+class Channel<T> {
+  readonly #items: T[] = [];
+  #waiting: ((item: T | undefined) => void) | undefined;
+  #ended = false;
+
+  put(item: T): void {
+    if (this.#ended) throw new PeerError("the conversation has ended");
+    if (this.#waiting) {
+      const wake = this.#waiting;
+      this.#waiting = undefined;
+      wake(item);
+    } else this.#items.push(item);
+  }
+
+  end(): void {
+    this.#ended = true;
+    const wake = this.#waiting;
+    this.#waiting = undefined;
+    wake?.(undefined);
+  }
+
+  take(): Promise<T | undefined> {
+    if (this.#items.length > 0) return Promise.resolve(this.#items.shift());
+    if (this.#ended) return Promise.resolve(undefined);
+    return new Promise((resolve) => this.#waiting = resolve);
+  }
+}
+
+/**
+ * Two peers joined in memory: what one writes the other reads (the
+ * receiver's and sender's views of one conversation). `end()` on either
+ * side ends what it sends. For running both roles in one process.
+ *
+ * @example
+ * ```ts
+ * import { peerPair } from "./peer.ts";
+ * const [toReceiver, toSender] = peerPair();
+ * await toReceiver.write({ kind: "dataEnd", fallback: false });
+ * const got = await toSender.next();
+ * if (got?.kind !== "dataEnd") throw new Error("example failed");
+ * ```
+ */
+export function peerPair(): [
+  ReceiverPeer & { end(): void },
+  SenderPeer & { end(): void },
+] {
+  const down = new Channel<SenderMessage>();
+  const up = new Channel<ReceiverMessage>();
+  return [
+    {
+      next: () => up.take(),
+      write: (message) => Promise.resolve(down.put(message)),
+      end: () => down.end(),
+    },
+    {
+      next: () => down.take(),
+      write: (message) => Promise.resolve(up.put(message)),
+      end: () => up.end(),
+    },
+  ];
+}

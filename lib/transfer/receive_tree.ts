@@ -1,0 +1,279 @@
+// The receiving role's conversation, once for push (the daemon) and pull
+// (the client): the manifest comes in through the need list, needed paths
+// go back in batches (small ones first, so bytes start moving early), the
+// files arrive on the data connections meanwhile, or in messages after
+// the need list (acknowledged every few MiB); then directory times and a
+// mirror's deletions, and `done`.
+import { ACK_EVERY_BYTES } from "../rpc/call_io.ts";
+import { manifestStream } from "../rpc/convert.ts";
+import type { ResumeOffer } from "../fs/resume.ts";
+import type { Bandwidth } from "../wire/bandwidth.ts";
+import type { ReceiveSinkOptions } from "../wire/receive_sink.ts";
+import {
+  GrpcReceiver,
+  PLAN_AHEAD_FILES,
+  type Receiver,
+  type ReceiverResult,
+} from "./receiver.ts";
+import { type DataLink, PeerError, type SenderPeer } from "./peer.ts";
+
+/** Options for {@linkcode receiveTree}. */
+export interface ReceiveTreeOptions {
+  /**
+   * The data connections, when the daemon offered them (see `DataLink`).
+   * Default: none (the bytes come in messages).
+   */
+  link?: DataLink;
+  /** Decide and count only: no data phase. Default: false. */
+  dryRun?: boolean;
+  /** Delete what the manifest lacks (default: the receiver's own option). */
+  mirror?: boolean;
+  /** For the sinks (writers, `onFile`, `onBytes`). */
+  sink?: ReceiveSinkOptions;
+  /** Limits file bytes per second, all routes together. */
+  bandwidth?: Bandwidth;
+  /** Refuses a manifest longer than this. Default: no limit. */
+  maxEntries?: number;
+  /** Runs before each need batch goes out (the daemon's item lists). */
+  beforeNeeds?: () => Promise<void>;
+  /** Told after each named file (needed files, bytes so far). */
+  onNeeds?: (files: number, bytes: number) => void;
+  /** Told once the need list is complete. */
+  onPlanned?: () => void;
+  /** Runs after the data, before directory times and deletions. */
+  beforeFinish?: () => void;
+  /** Runs after the tree is final, before `done` goes out. */
+  beforeDone?: (result: ReceiverResult) => Promise<void>;
+}
+
+/** How a receive went. */
+export interface ReceivedTree {
+  /** What the receiver did. */
+  result: ReceiverResult;
+  /** How the bytes came: `tcp` on the data connections, `grpc` in messages. */
+  transport: "tcp" | "grpc";
+  /** Data connections used (1 for messages). */
+  streams: number;
+  /** The data plane was offered and the bytes came in messages instead. */
+  fallback: boolean;
+  /** From the start to the end of the need list, ms. */
+  manifestMs: number;
+}
+
+/** Paths in a need batch once the first 1,000 files are named. */
+const NEED_BATCH = 1000;
+/** Paths in a need batch before that (bytes start moving early). */
+const FIRST_BATCH = 64;
+
+/**
+ * Runs the receiving role against `peer`: plans with `receiver`, names
+ * what it needs, takes the bytes whichever way they come, and finishes
+ * the tree. Resolves once `done` went out.
+ *
+ * @throws {PeerError} when the sender breaks the conversation.
+ *
+ * @example
+ * ```ts
+ * import { peerPair } from "./peer.ts";
+ * import { Sender } from "./sender.ts";
+ * import { Receiver } from "./receiver.ts";
+ * import { sendTree } from "./send_tree.ts";
+ * import { receiveTree } from "./receive_tree.ts";
+ * const from = Deno.realPathSync(Deno.makeTempDirSync());
+ * const to = Deno.realPathSync(Deno.makeTempDirSync());
+ * const [toReceiver, toSender] = peerPair();
+ * const entries = [{ path: "d", kind: "dir" as const, size: 0, mtimeMs: 0, mode: 0o755 }];
+ * const [, got] = await Promise.all([
+ *   sendTree(toReceiver, new Sender(from), entries),
+ *   receiveTree(toSender, new Receiver(to)),
+ * ]);
+ * if (got.result.files !== 0 || !Deno.statSync(`${to}/d`).isDirectory) throw new Error("example failed");
+ * Deno.removeSync(from, { recursive: true });
+ * Deno.removeSync(to, { recursive: true });
+ * ```
+ */
+export async function receiveTree(
+  peer: SenderPeer,
+  receiver: Receiver,
+  options: ReceiveTreeOptions = {},
+): Promise<ReceivedTree> {
+  const t0 = performance.now();
+  const dryRun = options.dryRun ?? false;
+  const link = dryRun ? undefined : options.link;
+  const acks = new Acks(peer);
+  const sinkOptions: ReceiveSinkOptions = {
+    ...options.sink,
+    onBytes(n) {
+      options.sink?.onBytes?.(n);
+      acks.count(n);
+    },
+  };
+  let tcpIn = false;
+  // The sender sends as the need list names files: take them at once.
+  let receiving = link?.connections.then((conns) => {
+    if (!conns) return undefined;
+    tcpIn = true;
+    receiver.pace(PLAN_AHEAD_FILES);
+    return receiver.receiveTcp(
+      conns,
+      receiver.sinks(conns.length, sinkOptions),
+      { bandwidth: options.bandwidth },
+    ).finally(() => receiver.pace(Infinity)).then(() => conns.length);
+  });
+  receiving?.catch(() => {});
+  try {
+    await plan(peer, receiver, options);
+  } catch (error) {
+    link?.cancel();
+    throw error;
+  }
+  const manifestMs = performance.now() - t0;
+  let grpcIn: GrpcReceiver | undefined;
+  // A sink that fails ends the wait for the sender's next message.
+  let sinkFailed!: (error: unknown) => void;
+  const failure = new Promise<never>((_, reject) => sinkFailed = reject);
+  failure.catch(() => {});
+  receiving?.catch(sinkFailed);
+  if (!dryRun) {
+    try {
+      for (;;) {
+        const message = await Promise.race([peer.next(), failure]);
+        if (!message) {
+          throw new PeerError(
+            "the sender ended the transfer before its data was done",
+            { ended: true },
+          );
+        }
+        if (message.kind === "dataEnd") {
+          if (message.fallback && !tcpIn) link?.fallBack();
+          break;
+        }
+        if (message.kind !== "data") {
+          throw new PeerError(`expected file data, got ${message.kind}`);
+        }
+        if (!grpcIn) {
+          if (tcpIn) {
+            throw new PeerError("file data in messages after the data streams");
+          }
+          // The sender could not reach the data plane: take the bytes here.
+          link?.fallBack();
+          receiving = undefined;
+          acks.start();
+          grpcIn = new GrpcReceiver(receiver.sink(sinkOptions));
+          grpcIn.failed.catch(sinkFailed);
+        }
+        await options.bandwidth?.take(message.chunk.data.length);
+        await grpcIn.write(message.chunk);
+      }
+      if (grpcIn) await grpcIn.finish();
+    } catch (error) {
+      grpcIn?.abort(error);
+      link?.cancel();
+      throw error;
+    }
+  }
+  const streams = grpcIn ? undefined : await receiving;
+  options.beforeFinish?.();
+  // Only now, every needed file in: directory times, mirror deletions.
+  const result = await receiver.finish(
+    options.mirror === undefined ? {} : { mirror: options.mirror },
+  );
+  await options.beforeDone?.(result);
+  const transport = streams ? "tcp" : "grpc";
+  await peer.write({
+    kind: "done",
+    summary: {
+      files: result.files,
+      bytes: result.bytes,
+      deleted: result.deleted,
+      skipped: result.skipped,
+      transport,
+    },
+  });
+  return {
+    result,
+    transport,
+    streams: streams ?? 1,
+    fallback: link !== undefined && !streams,
+    manifestMs,
+  };
+}
+
+/** Reads the manifest through the receiver's need list, naming what it needs. */
+async function plan(
+  peer: SenderPeer,
+  receiver: Receiver,
+  options: ReceiveTreeOptions,
+): Promise<void> {
+  let paths: string[] = [];
+  let offers = new Map<string, ResumeOffer>();
+  let told = 0;
+  const flush = async (last: boolean) => {
+    await options.beforeNeeds?.();
+    // What is named goes with how far the plan has decided.
+    const decided = receiver.decided;
+    if (paths.length === 0 && !last && decided === told) return;
+    told = decided;
+    const message = { kind: "needs" as const, paths, offers, decided, last };
+    paths = [];
+    offers = new Map();
+    await peer.write(message);
+  };
+  await receiver.plan(
+    manifestStream(async () => {
+      const message = await peer.next();
+      if (!message) {
+        throw new PeerError(
+          "the sender ended the transfer inside the manifest",
+          {
+            ended: true,
+          },
+        );
+      }
+      if (message.kind !== "manifest") {
+        throw new PeerError(`expected the manifest, got ${message.kind}`);
+      }
+      return message.payload;
+    }, { maxEntries: options.maxEntries }),
+    async (path, resume) => {
+      paths.push(path);
+      if (resume) offers.set(path, resume);
+      options.onNeeds?.(receiver.needed, receiver.neededBytes);
+      // A resume offer leaves at once (it can be big).
+      if (
+        resume ||
+        paths.length >=
+          (receiver.needed <= NEED_BATCH ? FIRST_BATCH : NEED_BATCH)
+      ) await flush(false);
+    },
+    () => flush(false),
+  );
+  await flush(true);
+  options.onPlanned?.();
+}
+
+/** Acknowledges bytes in messages every few MiB (flow control). */
+class Acks {
+  readonly #peer: SenderPeer;
+  #on = false;
+  #received = 0;
+  #acked = 0;
+
+  constructor(peer: SenderPeer) {
+    this.#peer = peer;
+  }
+
+  /** Bytes now come in messages: acknowledge them. */
+  start(): void {
+    this.#on = true;
+  }
+
+  count(n: number): void {
+    this.#received += n;
+    if (this.#on && this.#received - this.#acked >= ACK_EVERY_BYTES) {
+      this.#acked = this.#received;
+      // Not awaited: a sink must not wait on the sender's side of the wire.
+      this.#peer.write({ kind: "ack", bytes: this.#received }).catch(() => {});
+    }
+  }
+}
