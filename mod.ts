@@ -1,15 +1,40 @@
-// blit as a library: the transfer pipeline's stages, codecs and clients.
-//
-// A transfer is a pipeline of Web Streams, the same ones blit runs:
-//
-//   enumerate(root)                 ReadableStream<FileEntry>
-//     .pipeThrough(NeedListStream)  keep what the destination lacks
-//     .pipeTo(new FrameSink(conn, root))   frames out, big reads and writes
-//
-//   frameSource(conn)               frame events in, a batch per read
-//     .pipeTo(new ReceiveSink(root, expected))   atomic files
-//
-// @module
+/**
+ * blit as a library: the transfer the `blit` command runs, by parts.
+ *
+ * Every push and pull is a conversation between two roles, the sender and
+ * the receiver, written once: {@linkcode sendTree} (a {@linkcode Sender}
+ * offering entries) and {@linkcode receiveTree} (a {@linkcode Receiver}
+ * planning against its tree). The command joins them across the network
+ * (gRPC messages, and raw TCP connections for the bytes: a
+ * {@linkcode DataLink}); {@linkcode peerPair} joins them in one process.
+ * Links, empty directories, modes and times cross as they do for `blit`.
+ *
+ * ```ts
+ * import { enumerate, peerPair, Receiver, receiveTree, Sender, sendTree } from "./mod.ts";
+ * const from = Deno.realPathSync(Deno.makeTempDirSync());
+ * const to = Deno.realPathSync(Deno.makeTempDirSync());
+ * Deno.mkdirSync(`${from}/empty`);
+ * Deno.writeTextFileSync(`${from}/a.txt`, "hello");
+ * Deno.symlinkSync("a.txt", `${from}/link`);
+ * const [toReceiver, toSender] = peerPair();
+ * const [sent] = await Promise.all([
+ *   sendTree(toReceiver, new Sender(from), enumerate(from)),
+ *   receiveTree(toSender, new Receiver(to)),
+ * ]);
+ * if (sent.summary.files !== 2 || Deno.readLinkSync(`${to}/link`) !== "a.txt") throw new Error("example failed");
+ * Deno.removeSync(from, { recursive: true });
+ * Deno.removeSync(to, { recursive: true });
+ * ```
+ *
+ * The stages underneath are Web Streams and can be composed by hand:
+ * {@linkcode enumerate} lists a tree, {@linkcode NeedListStream} keeps what
+ * a destination lacks, {@linkcode encodeFrames} / {@linkcode decodeFrames}
+ * are the data plane's framing, {@linkcode ReceiveSink} writes atomic
+ * files. {@linkcode pushRemote}, {@linkcode pullRemote} and
+ * {@linkcode localCopy} are the commands' own entry points.
+ *
+ * @module
+ */
 
 export type { EntryKind, FileEntry, TransferStats } from "./lib/fs/entry.ts";
 export {
@@ -118,8 +143,13 @@ export {
   decodeFrames,
   encodeFrames,
   type EncodeFramesOptions,
-  SourceChangedError,
 } from "./lib/wire/frame_stream.ts";
+export {
+  readEvents,
+  type ReadItem,
+  type ReadOptions,
+  SourceChangedError,
+} from "./lib/wire/file_reader.ts";
 export {
   ReceiveSink,
   type ReceiveSinkOptions,
@@ -159,6 +189,30 @@ export {
   type ReceiverOptions,
   type ReceiverResult,
 } from "./lib/transfer/receiver.ts";
+export { Sender, type SenderOptions } from "./lib/transfer/sender.ts";
+export { SendWindow } from "./lib/rpc/call_io.ts";
+export {
+  sendTree,
+  type SendTreeOptions,
+  type SentTree,
+} from "./lib/transfer/send_tree.ts";
+export {
+  type ReceivedTree,
+  receiveTree,
+  type ReceiveTreeOptions,
+} from "./lib/transfer/receive_tree.ts";
+export {
+  DataLink,
+  type ManifestMessage,
+  type Peer,
+  PeerError,
+  peerPair,
+  type ReceivedSummary,
+  type ReceiverMessage,
+  type ReceiverPeer,
+  type SenderMessage,
+  type SenderPeer,
+} from "./lib/transfer/peer.ts";
 
 export {
   type TokenClaims,

@@ -32,3 +32,36 @@ Deno.test("examples/filtered_copy.ts copies only matching files, then nothing", 
   assertEquals(await run(), "copied 0 files ending in .txt; 2 up to date\n");
   Deno.removeSync(work, { recursive: true });
 });
+
+Deno.test("examples/transfer_in_memory.ts brings links and empty directories along, then moves nothing", async () => {
+  const work = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    Deno.mkdirSync(`${work}/src/empty`, { recursive: true });
+    Deno.writeTextFileSync(`${work}/src/a.txt`, "abc");
+    Deno.symlinkSync("a.txt", `${work}/src/link`);
+    Deno.chmodSync(`${work}/src/a.txt`, 0o640);
+    const run = async () => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          `${REPO}/examples/transfer_in_memory.ts`,
+          `${work}/src`,
+          `${work}/dst`,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+      return new TextDecoder().decode(out.stdout);
+    };
+    assertEquals(await run(), "2 files and links (3 bytes); 0 up to date\n");
+    assertEquals(Deno.readTextFileSync(`${work}/dst/a.txt`), "abc");
+    assertEquals(Deno.statSync(`${work}/dst/a.txt`).mode! & 0o777, 0o640);
+    assertEquals(Deno.readLinkSync(`${work}/dst/link`), "a.txt");
+    assertEquals([...Deno.readDirSync(`${work}/dst/empty`)], []);
+    assertEquals(await run(), "0 files and links (0 bytes); 2 up to date\n");
+  } finally {
+    Deno.removeSync(work, { recursive: true });
+  }
+});

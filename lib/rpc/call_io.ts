@@ -223,6 +223,7 @@ export class SendWindow {
   #wake: (() => void) | undefined;
   #error: Error | undefined;
 
+  /** A window of `window` bytes (default 16 MiB). */
   constructor(window = 16 * 1024 * 1024) {
     if (!Number.isInteger(window) || window <= 0) {
       throw new RangeError(`window must be a positive integer, got ${window}`);

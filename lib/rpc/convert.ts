@@ -147,145 +147,37 @@ function checkedEntry(raw: RawEntry): FileEntry {
   return entry;
 }
 
-/** The manifest payloads both streaming calls carry. */
-export type ManifestPayload =
-  | { case: "manifestBatch"; value: ManifestBatch }
-  | { case: "manifestComplete"; value: ManifestComplete };
-
-/** Entries per ManifestBatch message. */
-export const MANIFEST_BATCH = 512;
-
 /**
- * Streams a manifest (batches of entries, then the completion) through
- * `write`, and returns the regular files offered, by path, for the transfer
- * that follows.
+ * The ManifestBatch message for a batch of entries: packed, one bytes
+ * field a batch, not a message an entry.
  *
  * @example
  * ```ts
- * import { sendManifest } from "./convert.ts";
- * const sent: string[] = [];
- * const files = await sendManifest([{ path: "a", kind: "file", size: 1, mtimeMs: 0, mode: 0o644 }], async (p) => {
- *   sent.push(p.case);
- * });
- * if (!(sent.join() === "manifestBatch,manifestComplete" && files.has("a"))) throw new Error("example failed");
+ * import { entriesOfBatch, manifestBatchOf } from "./convert.ts";
+ * const batch = manifestBatchOf([{ path: "a", kind: "file", size: 1, mtimeMs: 0, mode: 0o644 }]);
+ * if (entriesOfBatch(batch)[0].path !== "a") throw new Error("example failed");
  * ```
  */
-export async function sendManifest<
-  T extends { set(path: string, entry: FileEntry): unknown } = Map<
-    string,
-    FileEntry
-  >,
->(
-  entries: AsyncIterable<FileEntry> | Iterable<FileEntry>,
-  write: (payload: ManifestPayload) => Promise<void>,
-  options: { files?: T } = {},
-): Promise<T> {
-  const files = options.files ?? (new Map<string, FileEntry>() as unknown as T);
-  let count = 0;
-  let batch: FileEntry[] = [];
-  // Packed: one bytes field a batch, not a message an entry.
-  const flush = async () => {
-    const packed = encodeEntries(batch);
-    batch = [];
-    await write({
-      case: "manifestBatch",
-      value: create(ManifestBatchSchema, { packed }),
-    });
-  };
-  for await (const entry of entries) {
-    if (entry.kind === "file") files.set(entry.path, entry);
-    count++;
-    batch.push(entry);
-    if (batch.length >= MANIFEST_BATCH) await flush();
-  }
-  if (batch.length > 0) await flush();
-  await write({
-    case: "manifestComplete",
-    value: create(ManifestCompleteSchema, { entries: BigInt(count) }),
-  });
-  return files;
+export function manifestBatchOf(entries: readonly FileEntry[]): ManifestBatch {
+  return create(ManifestBatchSchema, { packed: encodeEntries(entries) });
 }
 
 /**
- * A ReadableStream of the entries of a peer's manifest: each message from
- * `next` (single entries or batches) is validated with
- * {@linkcode headerToEntry}; the stream closes at the completion message.
+ * The entries of a peer's ManifestBatch (single headers and the packed
+ * batch alike), each validated with {@linkcode headerToEntry}'s checks.
  *
- * @example
- * ```ts
- * import { create } from "../deps/protobuf.ts";
- * import { entryToHeader, manifestStream } from "./convert.ts";
- * import { ManifestBatchSchema, ManifestCompleteSchema } from "./gen/blit_pb.ts";
- * const queue = [
- *   { case: "manifestBatch", value: create(ManifestBatchSchema, { entries: [entryToHeader({ path: "a", kind: "dir", size: 0, mtimeMs: 0, mode: 0o755 })] }) },
- *   { case: "manifestComplete", value: create(ManifestCompleteSchema, {}) },
- * ];
- * const entries = await Array.fromAsync(manifestStream(() => Promise.resolve(queue.shift() as never)));
- * if (!(entries.length === 1 && entries[0].path === "a")) throw new Error("example failed");
- * ```
+ * @throws {PathEscapeError} for unsafe paths.
+ * @throws {RangeError} for bad kinds, sizes, times, modes or link targets.
  */
-export function manifestStream(
-  next: () => Promise<
-    { case: string | undefined; value?: unknown } | undefined
-  >,
-  options: {
-    maxEntries?: number;
-    onEntry?: (entry: FileEntry, index: number) => void;
-  } = {},
-): ReadableStream<FileEntry> {
-  const maxEntries = options.maxEntries ?? Number.MAX_SAFE_INTEGER;
-  let count = 0;
-  const take = (
-    entry: FileEntry,
-    controller: ReadableStreamDefaultController<FileEntry>,
-  ) => {
-    if (++count > maxEntries) {
-      throw new ManifestTooLargeError(
-        `Manifest has more than ${maxEntries} entries`,
-      );
-    }
-    options.onEntry?.(entry, count);
-    controller.enqueue(entry);
-  };
-  return new ReadableStream<FileEntry>({
-    async pull(controller) {
-      // Until something is enqueued: a pull that enqueues nothing (an
-      // empty batch) is never called again, and the stream would stall.
-      for (;;) {
-        const payload = await next();
-        if (!payload) {
-          throw new ManifestProtocolError(
-            "The peer ended the call inside the manifest",
-          );
-        }
-        switch (payload.case) {
-          case "manifestComplete":
-            controller.close();
-            return;
-          case "manifestBatch": {
-            const batch = payload.value as ManifestBatch;
-            const before = count;
-            for (const header of batch.entries) {
-              take(headerToEntry(header), controller);
-            }
-            decodeEntries(
-              batch.packed,
-              (raw) => take(checkedEntry(raw), controller),
-            );
-            if (count > before) return;
-            continue;
-          }
-          case "file":
-            take(headerToEntry(payload.value as FileHeader), controller);
-            return;
-          default:
-            throw new ManifestProtocolError(
-              `Expected a manifest entry, got ${payload.case}`,
-            );
-        }
-      }
-    },
-  });
+export function entriesOfBatch(batch: ManifestBatch): FileEntry[] {
+  const entries = batch.entries.map(headerToEntry);
+  decodeEntries(batch.packed, (raw) => entries.push(checkedEntry(raw)));
+  return entries;
+}
+
+/** The ManifestComplete message for a manifest of `count` entries. */
+export function manifestCompleteOf(count: number): ManifestComplete {
+  return create(ManifestCompleteSchema, { entries: BigInt(count) });
 }
 
 /** A peer broke the manifest's message order. */

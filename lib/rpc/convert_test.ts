@@ -1,23 +1,17 @@
 import { create } from "../deps/protobuf.ts";
-import {
-  assertEquals,
-  assertRejects,
-  assertThrows,
-} from "../../tests/_assert.ts";
+import { assertEquals, assertThrows } from "../../tests/_assert.ts";
 import { PathEscapeError } from "../fs/safe_path.ts";
 import {
+  entriesOfBatch,
   entryToHeader,
   headerToEntry,
-  ManifestProtocolError,
-  manifestStream,
-  ManifestTooLargeError,
-  sendManifest,
+  manifestBatchOf,
+  manifestCompleteOf,
 } from "./convert.ts";
 import {
   EntryKind,
   FileHeaderSchema,
   ManifestBatchSchema,
-  ManifestCompleteSchema,
 } from "./gen/blit_pb.ts";
 
 Deno.test("headerToEntry: round trip and hostile peers refused", () => {
@@ -56,101 +50,27 @@ Deno.test("headerToEntry: round trip and hostile peers refused", () => {
   );
 });
 
-Deno.test("sendManifest batches; manifestStream reads batches, enforces order and limits", async () => {
-  const entries = Array.from({ length: 1030 }, (_, i) => ({
+Deno.test("manifestBatchOf packs a batch; entriesOfBatch reads packed and single headers back, validating each", () => {
+  const entries = Array.from({ length: 512 }, (_, i) => ({
     path: `f${i}`,
     kind: "file" as const,
     size: i,
     mtimeMs: 0,
     mode: 0o644,
   }));
-  const sent: { case: string; value: unknown }[] = [];
-  const files = await sendManifest(entries, (p) => {
-    sent.push(p);
-    return Promise.resolve();
+  const batch = manifestBatchOf(entries);
+  assertEquals(batch.entries.length, 0);
+  assertEquals(entriesOfBatch(batch), entries);
+  assertEquals(manifestCompleteOf(512).entries, 512n);
+  const mixed = create(ManifestBatchSchema, {
+    entries: [create(FileHeaderSchema, { path: "h", kind: EntryKind.DIR })],
+    packed: batch.packed,
   });
-  assertEquals(sent.map((p) => p.case), [
-    "manifestBatch",
-    "manifestBatch",
-    "manifestBatch",
-    "manifestComplete",
-  ]);
-  assertEquals(files.size, 1030);
-  const queue = [...sent];
-  const back = await Array.fromAsync(
-    manifestStream(() => Promise.resolve(queue.shift())),
-  );
-  assertEquals(back.length, 1030);
-  assertEquals(back[1029].path, "f1029");
-
-  const tooMany = [...sent];
-  await assertRejects(
-    () =>
-      Array.fromAsync(
-        manifestStream(() => Promise.resolve(tooMany.shift()), {
-          maxEntries: 1000,
-        }),
-      ),
-    ManifestTooLargeError,
-    /more than 1000 entries/,
-  );
-  await assertRejects(
-    () => Array.fromAsync(manifestStream(() => Promise.resolve(undefined))),
-    ManifestProtocolError,
-    /inside the manifest/,
-  );
-  await assertRejects(
-    () =>
-      Array.fromAsync(
-        manifestStream(() => Promise.resolve({ case: "fileData", value: {} })),
-      ),
-    ManifestProtocolError,
-    /got fileData/,
-  );
-  const hostile = [
-    {
-      case: "manifestBatch",
-      value: create(ManifestBatchSchema, {
-        entries: [
-          create(FileHeaderSchema, { path: "../x", kind: EntryKind.FILE }),
-        ],
-      }),
-    },
-    { case: "manifestComplete", value: create(ManifestCompleteSchema, {}) },
-  ];
-  await assertRejects(
-    () =>
-      Array.fromAsync(manifestStream(() => Promise.resolve(hostile.shift()))),
-    PathEscapeError,
-  );
-});
-
-Deno.test("manifestStream: empty batches are skipped, not a stall", async () => {
-  const queue = [
-    { case: "manifestBatch", value: create(ManifestBatchSchema, {}) },
-    { case: "manifestBatch", value: create(ManifestBatchSchema, {}) },
-    {
-      case: "manifestBatch",
-      value: create(ManifestBatchSchema, {
-        entries: [
-          create(FileHeaderSchema, { path: "a", kind: EntryKind.FILE }),
-        ],
-      }),
-    },
-    { case: "manifestBatch", value: create(ManifestBatchSchema, {}) },
-    { case: "manifestComplete", value: create(ManifestCompleteSchema, {}) },
-  ];
-  const back = await Array.fromAsync(
-    manifestStream(() => Promise.resolve(queue.shift())),
-  );
-  assertEquals(back.map((e) => e.path), ["a"]);
-  // Only empty batches, then the end: an empty manifest.
-  const empty = [
-    { case: "manifestBatch", value: create(ManifestBatchSchema, {}) },
-    { case: "manifestComplete", value: create(ManifestCompleteSchema, {}) },
-  ];
-  assertEquals(
-    await Array.fromAsync(manifestStream(() => Promise.resolve(empty.shift()))),
-    [],
-  );
+  const back = entriesOfBatch(mixed);
+  assertEquals(back.length, 513);
+  assertEquals([back[0].path, back[0].kind], ["h", "dir"]);
+  const hostile = create(ManifestBatchSchema, {
+    entries: [create(FileHeaderSchema, { path: "../x", kind: EntryKind.FILE })],
+  });
+  assertThrows(() => entriesOfBatch(hostile), PathEscapeError);
 });

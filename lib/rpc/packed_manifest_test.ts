@@ -6,8 +6,8 @@ import {
 import { create } from "../deps/protobuf.ts";
 import type { FileEntry } from "../fs/entry.ts";
 import { PathEscapeError } from "../fs/safe_path.ts";
-import { manifestStream } from "./convert.ts";
-import { ManifestBatchSchema, ManifestCompleteSchema } from "./gen/blit_pb.ts";
+import { entriesOfBatch } from "./convert.ts";
+import { ManifestBatchSchema } from "./gen/blit_pb.ts";
 import {
   decodeEntries,
   encodeEntries,
@@ -55,14 +55,9 @@ function decodeAll(bytes: Uint8Array): RawEntry[] {
   return out;
 }
 
+// deno-lint-ignore require-await
 async function streamOf(packed: Uint8Array): Promise<FileEntry[]> {
-  const queue = [
-    { case: "manifestBatch", value: create(ManifestBatchSchema, { packed }) },
-    { case: "manifestComplete", value: create(ManifestCompleteSchema, {}) },
-  ];
-  return await Array.fromAsync(
-    manifestStream(() => Promise.resolve(queue.shift())),
-  );
+  return entriesOfBatch(create(ManifestBatchSchema, { packed }));
 }
 
 Deno.test("packed manifest: entries round-trip exactly (mtime to the millisecond)", async () => {

@@ -24,8 +24,11 @@ import {
 } from "./service.ts";
 import {
   chunkToFileData,
+  entriesOfBatch,
   fileDataToChunk,
-  type ManifestPayload,
+  headerToEntry,
+  manifestBatchOf,
+  manifestCompleteOf,
   offersOf,
 } from "./convert.ts";
 import { type MessageWritable, writeMessage } from "./call_io.ts";
@@ -103,10 +106,12 @@ function fromSender(
 ): SenderMessage {
   switch (payload.case) {
     case "manifestBatch":
-    case "manifestComplete":
+      return { kind: "manifest", entries: entriesOfBatch(payload.value) };
     case "file":
-      // manifestStream takes single entries as well as batches.
-      return { kind: "manifest", payload: payload as ManifestPayload };
+      // A single entry (older senders) is a batch of one.
+      return { kind: "manifest", entries: [headerToEntry(payload.value)] };
+    case "manifestComplete":
+      return { kind: "manifestEnd", count: Number(payload.value.entries) };
     case "fileData":
       return { kind: "data", chunk: fileDataToChunk(payload.value) };
     case "uploadComplete":
@@ -125,7 +130,15 @@ function senderPayload<E extends "uploadComplete" | "dataComplete">(
 ) {
   switch (message.kind) {
     case "manifest":
-      return message.payload;
+      return {
+        case: "manifestBatch" as const,
+        value: manifestBatchOf(message.entries),
+      };
+    case "manifestEnd":
+      return {
+        case: "manifestComplete" as const,
+        value: manifestCompleteOf(message.count),
+      };
     case "data":
       return {
         case: "fileData" as const,
@@ -177,7 +190,10 @@ export function pushSenderPeer(
         create(ClientPushRequestSchema, { payload }),
         // A manifest batch waits until it is on the wire: the daemon
         // starts comparing while the next one is read.
-        { flushed: message.kind === "manifest" },
+        {
+          flushed: message.kind === "manifest" ||
+            message.kind === "manifestEnd",
+        },
       );
     },
   };
@@ -319,7 +335,10 @@ export function pullSenderPeer(
       return writeMessage(
         call,
         create(ServerPullResponseSchema, { payload }),
-        { flushed: message.kind === "manifest" },
+        {
+          flushed: message.kind === "manifest" ||
+            message.kind === "manifestEnd",
+        },
       );
     },
   };

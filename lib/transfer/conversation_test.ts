@@ -2,6 +2,7 @@
 // receiveTree joined by peerPair (no gRPC, no daemon), the bytes in
 // messages or on loopback sockets, and a peer that breaks the rules.
 import { assertEquals, assertRejects } from "../../tests/_assert.ts";
+import { ManifestTooLargeError } from "../rpc/convert.ts";
 import { enumerate } from "../fs/enumerate.ts";
 import { Receiver } from "./receiver.ts";
 import { Sender } from "./sender.ts";
@@ -215,9 +216,7 @@ Deno.test("conversation: a receiver naming a file never offered, or twice, is re
       // Read the manifest, then ask for what was not offered.
       for (;;) {
         const m = await toSender.next();
-        if (m?.kind === "manifest" && m.payload.case === "manifestComplete") {
-          break;
-        }
+        if (m?.kind === "manifestEnd") break;
       }
       await toSender.write({
         kind: "needs",
@@ -266,10 +265,7 @@ Deno.test("conversation: a sender that ends early, or sends data where none may 
     const receiving = receiveTree(toSender, new Receiver(dst), {
       link: DataLink.of(into),
     });
-    await toReceiver.write({
-      kind: "manifest",
-      payload: { case: "manifestComplete", value: {} as never },
-    });
+    await toReceiver.write({ kind: "manifestEnd", count: 0 });
     await toReceiver.next(); // the need list's end
     await toReceiver.write({
       kind: "data",
@@ -277,6 +273,58 @@ Deno.test("conversation: a sender that ends early, or sends data where none may 
     });
     error = await assertRejects(() => receiving, PeerError);
     assertEquals(error.message, "file data in messages after the data streams");
+  } finally {
+    Deno.removeSync(work, { recursive: true });
+  }
+});
+
+Deno.test("conversation: the receiver reads the manifest in order, skips empty batches, and refuses one too long or out of place", async () => {
+  const { work, dst } = tree();
+  const file = (path: string) => ({
+    path,
+    kind: "file" as const,
+    size: 0,
+    mtimeMs: 0,
+    mode: 0o644,
+  });
+  try {
+    // Empty batches are skipped, not a stall.
+    let [toReceiver, toSender] = peerPair();
+    let receiving = receiveTree(toSender, new Receiver(dst, { dryRun: true }), {
+      dryRun: true,
+    });
+    await toReceiver.write({ kind: "manifest", entries: [] });
+    await toReceiver.write({ kind: "manifest", entries: [file("x")] });
+    await toReceiver.write({ kind: "manifest", entries: [] });
+    await toReceiver.write({ kind: "manifestEnd", count: 1 });
+    const needs = await toReceiver.next();
+    assertEquals(needs?.kind === "needs" && needs.paths, ["x"]);
+    assertEquals((await receiving).result.files, 1);
+
+    // More entries than allowed.
+    [toReceiver, toSender] = peerPair();
+    receiving = receiveTree(toSender, new Receiver(dst), { maxEntries: 2 });
+    receiving.catch(() => {});
+    await toReceiver.write({
+      kind: "manifest",
+      entries: [file("a"), file("b"), file("c")],
+    });
+    await assertRejects(
+      () => receiving,
+      ManifestTooLargeError,
+      /^Manifest has more than 2 entries$/,
+    );
+
+    // Data before the manifest's end.
+    [toReceiver, toSender] = peerPair();
+    receiving = receiveTree(toSender, new Receiver(dst));
+    receiving.catch(() => {});
+    await toReceiver.write({ kind: "dataEnd", fallback: false });
+    await assertRejects(
+      () => receiving,
+      PeerError,
+      /^expected the manifest, got dataEnd$/,
+    );
   } finally {
     Deno.removeSync(work, { recursive: true });
   }

@@ -3,14 +3,21 @@
 // conversation is written once, in send_tree.ts and receive_tree.ts; a
 // host only connects, checks access, and adapts its wire (the gRPC calls,
 // see lib/rpc/role_wire.ts; memory, see `peerPair`) to a `Peer`.
-import type { ManifestPayload } from "../rpc/convert.ts";
+import type { FileEntry } from "../fs/entry.ts";
 import type { ResumeOffer } from "../fs/resume.ts";
 import type { FileDataChunk } from "../wire/grpc_data.ts";
 
+/**
+ * The manifest as the sender sends it: batches of entries (in order,
+ * each file at most once), then its end with the number of entries.
+ */
+export type ManifestMessage =
+  | { kind: "manifest"; entries: FileEntry[] }
+  | { kind: "manifestEnd"; count: number };
+
 /** What the sending role says. */
 export type SenderMessage =
-  /** A batch of the manifest, or its end. */
-  | { kind: "manifest"; payload: ManifestPayload }
+  | ManifestMessage
   /** File bytes carried in messages (no data plane). */
   | { kind: "data"; chunk: FileDataChunk }
   /**
@@ -215,7 +222,15 @@ export function peerPair(): [
   return [
     {
       next: () => up.take(),
-      write: (message) => Promise.resolve(down.put(message)),
+      // Entries are copied, as a wire would: each role owns its own.
+      write: (message) =>
+        Promise.resolve(
+          down.put(
+            message.kind === "manifest"
+              ? { kind: "manifest", entries: structuredClone(message.entries) }
+              : message,
+          ),
+        ),
       end: () => down.end(),
     },
     {

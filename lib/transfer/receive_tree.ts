@@ -5,7 +5,8 @@
 // the need list (acknowledged every few MiB); then directory times and a
 // mirror's deletions, and `done`.
 import { ACK_EVERY_BYTES } from "../rpc/call_io.ts";
-import { manifestStream } from "../rpc/convert.ts";
+import { ManifestTooLargeError } from "../rpc/convert.ts";
+import type { FileEntry } from "../fs/entry.ts";
 import type { ResumeOffer } from "../fs/resume.ts";
 import type { Bandwidth } from "../wire/bandwidth.ts";
 import type { ReceiveSinkOptions } from "../wire/receive_sink.ts";
@@ -220,21 +221,7 @@ async function plan(
     await peer.write(message);
   };
   await receiver.plan(
-    manifestStream(async () => {
-      const message = await peer.next();
-      if (!message) {
-        throw new PeerError(
-          "the sender ended the transfer inside the manifest",
-          {
-            ended: true,
-          },
-        );
-      }
-      if (message.kind !== "manifest") {
-        throw new PeerError(`expected the manifest, got ${message.kind}`);
-      }
-      return message.payload;
-    }, { maxEntries: options.maxEntries }),
+    manifestOf(peer, options.maxEntries ?? Number.MAX_SAFE_INTEGER),
     async (path, resume) => {
       paths.push(path);
       if (resume) offers.set(path, resume);
@@ -250,6 +237,44 @@ async function plan(
   );
   await flush(true);
   options.onPlanned?.();
+}
+
+/** The sender's manifest messages as a stream of entries. */
+function manifestOf(
+  peer: SenderPeer,
+  maxEntries: number,
+): ReadableStream<FileEntry> {
+  let count = 0;
+  return new ReadableStream<FileEntry>({
+    async pull(controller) {
+      // Until something is enqueued: a pull that enqueues nothing (an
+      // empty batch) is never called again, and the stream would stall.
+      for (;;) {
+        const message = await peer.next();
+        if (!message) {
+          throw new PeerError(
+            "the sender ended the transfer inside the manifest",
+            { ended: true },
+          );
+        }
+        if (message.kind === "manifestEnd") {
+          controller.close();
+          return;
+        }
+        if (message.kind !== "manifest") {
+          throw new PeerError(`expected the manifest, got ${message.kind}`);
+        }
+        count += message.entries.length;
+        if (count > maxEntries) {
+          throw new ManifestTooLargeError(
+            `Manifest has more than ${maxEntries} entries`,
+          );
+        }
+        for (const entry of message.entries) controller.enqueue(entry);
+        if (message.entries.length > 0) return;
+      }
+    },
+  });
 }
 
 /** Acknowledges bytes in messages every few MiB (flow control). */

@@ -7,7 +7,8 @@ import {
   assertRejects,
   assertThrows,
 } from "../../tests/_assert.ts";
-import { type ManifestPayload, manifestStream } from "../rpc/convert.ts";
+import type { FileEntry } from "../fs/entry.ts";
+import type { ManifestMessage } from "./peer.ts";
 import { SendWindow } from "../rpc/call_io.ts";
 import { enumerate } from "../fs/enumerate.ts";
 import { GrpcReceiver, Receiver } from "./receiver.ts";
@@ -29,16 +30,37 @@ function tree(): { work: string; src: string; dst: string } {
   return { work, src, dst };
 }
 
+/** The sender's manifest messages as the receiver's stream of entries. */
+function manifestOf(
+  next: () => Promise<ManifestMessage | undefined>,
+): ReadableStream<FileEntry> {
+  return new ReadableStream<FileEntry>({
+    async pull(controller) {
+      for (;;) {
+        const message = await next();
+        if (!message || message.kind === "manifestEnd") {
+          controller.close();
+          return;
+        }
+        for (const entry of message.entries) {
+          controller.enqueue(structuredClone(entry));
+        }
+        if (message.entries.length > 0) return;
+      }
+    },
+  });
+}
+
 /** Manifest payloads from the sender become the receiver's stream. */
 async function exchange(sender: Sender, receiver: Receiver, src: string) {
-  const payloads: ManifestPayload[] = [];
+  const payloads: ManifestMessage[] = [];
   await sender.offer(enumerate(src), (p) => {
     payloads.push(p);
     return Promise.resolve();
   });
   const needed: string[] = [];
   await receiver.plan(
-    manifestStream(() => Promise.resolve(payloads.shift())),
+    manifestOf(() => Promise.resolve(payloads.shift())),
     (path) => {
       needed.push(path);
     },
@@ -309,7 +331,7 @@ Deno.test("decided: the sender forgets what the receiver passed over, never a fi
     const sender = new Sender(src);
     const receiver = new Receiver(dst);
     // The manifest crosses a batch at a time while the plan runs.
-    const payloads: ManifestPayload[] = [];
+    const payloads: ManifestMessage[] = [];
     let wake: (() => void) | undefined;
     const offering = sender.offer(enumerate(src), (p) => {
       payloads.push(p);
@@ -328,7 +350,7 @@ Deno.test("decided: the sender forgets what the receiver passed over, never a fi
       reports++;
     };
     await receiver.plan(
-      manifestStream(async () => {
+      manifestOf(async () => {
         while (payloads.length === 0) {
           await new Promise<void>((r) => wake = r);
         }

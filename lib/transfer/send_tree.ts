@@ -113,9 +113,9 @@ export async function sendTree(
   const needs = readNeeds(peer, sender, options);
   needs.catch(() => {});
   try {
-    await sender.offer(entries, (payload) => {
+    await sender.offer(entries, (message) => {
       options.onManifest?.();
-      return peer.write({ kind: "manifest", payload });
+      return peer.write(message);
     });
     await needs;
   } catch (error) {

@@ -3,7 +3,6 @@
 // over the TCP data plane or as gRPC FileData chunks.
 import type { FileEntry } from "../fs/entry.ts";
 import type { TreeRoot } from "../fs/atomic_write.ts";
-import { type ManifestPayload, sendManifest } from "../rpc/convert.ts";
 import type { SendWindow } from "../rpc/call_io.ts";
 import { type NeededFile, sendFrames } from "../wire/frame_io.ts";
 import { blockRuns, type ResumeOffer, validOffer } from "../fs/resume.ts";
@@ -11,6 +10,7 @@ import { type FileDataChunk, fileDataChunks } from "../wire/grpc_data.ts";
 import type { ZeroCopy } from "../wire/zero_copy.ts";
 import type { Bandwidth } from "../wire/bandwidth.ts";
 import { WorkQueue } from "./_queue.ts";
+import type { ManifestMessage } from "./peer.ts";
 
 /** Options for {@linkcode Sender}. */
 export interface SenderOptions {
@@ -27,6 +27,9 @@ export interface SenderOptions {
   /** Gives up on a receiver that takes nothing this long. Default: 120000 ms. */
   idleMs?: number;
 }
+
+/** Entries per manifest message. */
+export const MANIFEST_BATCH = 512;
 
 /** Files a sender offers beyond the receiver's reported progress. */
 const OFFER_AHEAD = 65_536;
@@ -121,30 +124,35 @@ export class Sender {
   }
 
   /**
-   * Streams the manifest of `entries` through `write`; remembers each file
-   * until the receiver needs it or has decided past it.
+   * Streams the manifest of `entries` through `write`, in batches of 512
+   * and then its end; remembers each file until the receiver needs it or
+   * has decided past it.
    */
   async offer(
     entries: AsyncIterable<FileEntry> | Iterable<FileEntry>,
-    write: (payload: ManifestPayload) => Promise<void>,
+    write: (message: ManifestMessage) => Promise<void>,
   ): Promise<void> {
     const offered = this.#offered;
     let ordinal = 0;
-    const counted = async function* (sender: Sender) {
-      for await (const entry of entries) {
-        // A receiver that reports its progress is kept at most this far
-        // behind: the files in flight are what the sender holds.
-        while (
-          sender.#heard && offered.size >= OFFER_AHEAD && !sender.#queue.closed
-        ) {
-          await new Promise<void>((resolve) => sender.#room = resolve);
-        }
-        if (entry.kind === "file") offered.push(ordinal, entry);
-        ordinal++;
-        yield entry;
+    let batch: FileEntry[] = [];
+    for await (const entry of entries) {
+      // A receiver that reports its progress is kept at most this far
+      // behind: the files in flight are what the sender holds.
+      while (
+        this.#heard && offered.size >= OFFER_AHEAD && !this.#queue.closed
+      ) {
+        await new Promise<void>((resolve) => this.#room = resolve);
       }
-    };
-    await sendManifest(counted(this), write, { files: { set() {} } });
+      if (entry.kind === "file") offered.push(ordinal, entry);
+      ordinal++;
+      batch.push(entry);
+      if (batch.length >= MANIFEST_BATCH) {
+        await write({ kind: "manifest", entries: batch });
+        batch = [];
+      }
+    }
+    if (batch.length > 0) await write({ kind: "manifest", entries: batch });
+    await write({ kind: "manifestEnd", count: ordinal });
   }
 
   /**

@@ -6,7 +6,6 @@
 // a fresh buffer per chunk (a page fault per 4 KiB on first touch); these
 // move bulk bytes in big reads and writes instead, and are what blit runs.
 import type { FileEntry } from "../fs/entry.ts";
-import { openForRead } from "../fs/contained_root.ts";
 import type { TreeRoot } from "../fs/atomic_write.ts";
 import {
   encodeEnd,
@@ -19,7 +18,7 @@ import {
   writeFileHeader,
   writeHash,
 } from "./frame_codec.ts";
-import { readFull } from "./frame_stream.ts";
+import { hashBody, readEvents, type ReadItem } from "./file_reader.ts";
 import { type ContentHasher, contentHasher } from "../fs/hash.ts";
 import { writeAll } from "./socket.ts";
 import { MAX_RANGES_PER_FILE } from "./receive_sink.ts";
@@ -95,32 +94,6 @@ export interface SendFramesOptions {
   bandwidth?: Bandwidth;
 }
 
-/** The content hash of `length` bytes of a file from `start` (sync reads). */
-function hashRange(
-  hasher: ContentHasher,
-  root: TreeRoot,
-  entry: FileEntry,
-  start: number,
-  length: number,
-  verified?: Set<string>,
-): Uint8Array {
-  const file = openForRead(root, entry.path, { verified });
-  try {
-    if (start > 0) file.seekSync(start, Deno.SeekMode.Start);
-    const scratch = new Uint8Array(Math.min(length, 1 << 20));
-    hasher.init();
-    for (let left = length; left > 0;) {
-      const view = scratch.subarray(0, Math.min(left, scratch.length));
-      readFull(file, view, entry.path, entry.size);
-      hasher.update(view);
-      left -= view.length;
-    }
-    return hasher.digest("binary");
-  } finally {
-    file.close();
-  }
-}
-
 /**
  * The socket sink of a transfer: a `WritableStream<FileEntry>` that writes
  * each regular file's header and body frames to `conn` (other entries are
@@ -139,7 +112,7 @@ function hashRange(
 export class FrameSink extends WritableStream<SendItem> {
   /** A sink writing frames for files under `root` to `conn`. */
   constructor(
-    conn: Deno.Conn,
+    conn: FrameWriter,
     root: TreeRoot,
     options: SendFramesOptions = {},
   ) {
@@ -152,77 +125,107 @@ export class FrameSink extends WritableStream<SendItem> {
     // Our own descriptor for the socket, or none: then every body goes
     // the portable way (as it does under a bandwidth limit).
     const bandwidth = options.bandwidth;
-    const socket = bandwidth ? undefined : zeroCopy?.attach(conn);
+    const socket = bandwidth || !zeroCopy || !isConn(conn)
+      ? undefined
+      : zeroCopy.attach(conn);
     const buffer = new Uint8Array(size);
+    // What the reader reads bodies into: big pieces leave from here
+    // directly, small ones are packed into `buffer` with their frames.
+    const scratch = new Uint8Array(size);
     let used = 0;
+    const send = async (bytes: Uint8Array) => {
+      await bandwidth?.take(bytes.length);
+      await writeAll(conn, bytes);
+    };
     const flush = async () => {
       if (used === 0) return;
-      await bandwidth?.take(used);
-      await writeAll(conn, buffer.subarray(0, used));
+      await send(buffer.subarray(0, used));
       used = 0;
     };
-    let hasher: ContentHasher | undefined;
-    // Every body (or range) is followed by its content hash.
-    const sendHash = async (digest: Uint8Array) => {
-      if (size - used < 1 + HASH_BYTES) await flush();
-      used += writeHash(buffer, used, digest);
+    const put = async (bytes: Uint8Array) => {
+      if (size - used < bytes.length) await flush();
+      if (bytes.length > size / 2) return await send(bytes);
+      buffer.set(bytes, used);
+      used += bytes.length;
     };
-    const writeEntry = async (entry: FileEntry, range?: FileRange) => {
-      if (entry.kind !== "file") return;
+    let hasher: ContentHasher | undefined;
+    const readOptions = {
+      verified: options.verified,
+      onBytes: options.onBytes,
+    };
+    // The reader's events, framed: what every carrier of bytes shares.
+    const writeItem = async (item: ReadItem) => {
       hasher ??= await contentHasher();
+      for (
+        const event of readEvents(root, item, hasher, scratch, readOptions)
+      ) {
+        switch (event.type) {
+          case "file": {
+            const path = encoder.encode(event.entry.path);
+            if (size - used < fileHeaderSize(path, event.range)) await flush();
+            used += writeFileHeader(
+              buffer,
+              used,
+              path,
+              event.entry,
+              event.range,
+            );
+            break;
+          }
+          case "data":
+            await put(event.bytes);
+            break;
+          case "hash":
+            if (size - used < 1 + HASH_BYTES) await flush();
+            used += writeHash(buffer, used, event.digest);
+            break;
+          case "resume":
+            await put(encodeResume(event.entry, event.kept));
+            break;
+        }
+      }
+    };
+    // A big body the kernel moves without us seeing it: its hash comes
+    // from a read of the same bytes first (a file changed in between
+    // fails the receiver's check, and the rerun sends it again).
+    const writeZeroCopy = async (entry: FileEntry, range?: FileRange) => {
+      hasher ??= await contentHasher();
+      const digest = hashBody(
+        root,
+        entry,
+        range,
+        hasher,
+        scratch,
+        options.verified,
+      );
       const path = encoder.encode(entry.path);
       if (size - used < fileHeaderSize(path, range)) await flush();
       used += writeFileHeader(buffer, used, path, entry, range);
-      const start = range?.offset ?? 0;
-      const length = range?.length ?? entry.size;
-      if (socket && length >= zeroCopyMin) {
-        // The kernel moves the body without us seeing it: its hash comes
-        // from a read of the same bytes first (a file changed in between
-        // fails the receiver's check, and the rerun sends it again).
-        const digest = hashRange(
-          hasher,
-          root,
-          entry,
-          start,
-          length,
-          options.verified,
-        );
-        // The header (and whatever precedes it) leaves first; then the
-        // kernel moves the body from the page cache to the socket.
-        const file = zeroCopy!.openRead(root, entry.path, options.verified);
-        try {
-          await flush();
-          await zeroCopy!.sendFile(socket, file, start, length, entry.path, {
-            onBytes: options.onBytes,
-            idleMs: options.idleMs,
-          });
-        } finally {
-          file.close();
-        }
-        await sendHash(digest);
-        return;
-      }
-      const file = openForRead(root, entry.path, {
-        verified: options.verified,
-      });
-      hasher.init();
+      // The header (and whatever precedes it) leaves first; then the
+      // kernel moves the body from the page cache to the socket.
+      const file = zeroCopy!.openRead(root, entry.path, options.verified);
       try {
-        if (start > 0) file.seekSync(start, Deno.SeekMode.Start);
-        let left = length;
-        while (left > 0) {
-          if (used === size) await flush();
-          const n = Math.min(left, size - used);
-          const view = buffer.subarray(used, used + n);
-          readFull(file, view, entry.path, entry.size);
-          hasher.update(view);
-          used += n;
-          left -= n;
-          options.onBytes?.(n);
-        }
+        await flush();
+        await zeroCopy!.sendFile(
+          socket!,
+          file,
+          range?.offset ?? 0,
+          range?.length ?? entry.size,
+          entry.path,
+          { onBytes: options.onBytes, idleMs: options.idleMs },
+        );
       } finally {
         file.close();
       }
-      await sendHash(hasher.digest("binary"));
+      if (size - used < 1 + HASH_BYTES) await flush();
+      used += writeHash(buffer, used, digest);
+    };
+    const writeEntry = (entry: FileEntry, range?: FileRange) => {
+      if (entry.kind !== "file") return;
+      if (socket && (range?.length ?? entry.size) >= zeroCopyMin) {
+        return writeZeroCopy(entry, range);
+      }
+      return writeItem(range ? { entry, range } : { entry });
     };
     // A resumed file: the blocks of the receiver's partial copy that match
     // ours are kept, the rest leaves in ranges (each with its hash).
@@ -231,17 +234,13 @@ export class FrameSink extends WritableStream<SendItem> {
       const kept = await keptBlocks(root, entry, resume, hasher, {
         verified: options.verified,
       });
-      const frame = encodeResume(entry, kept);
-      if (size - used < frame.length) await flush();
-      if (frame.length > size) await writeAll(conn, frame);
-      else {
-        buffer.set(frame, used);
-        used += frame.length;
-      }
       const send = blockRuns(kept, entry.size, false);
       options.onResumed?.(
         entry.size - send.reduce((sum, run) => sum + run.length, 0),
       );
+      if (!socket) return await writeItem({ entry, kept });
+      // Runs big enough go by sendfile, like whole files.
+      await put(encodeResume(entry, kept));
       for (const range of send) await writeEntry(entry, range);
     };
     super({
@@ -256,6 +255,7 @@ export class FrameSink extends WritableStream<SendItem> {
           if (options.idle?.()) await flush();
         } catch (error) {
           socket?.close();
+          conn.abort?.(error);
           throw error;
         }
       },
@@ -270,13 +270,31 @@ export class FrameSink extends WritableStream<SendItem> {
           socket?.close();
         }
       },
-      abort() {
+      abort(reason) {
         socket?.close();
+        conn.abort?.(reason);
       },
       // One item at a time: sinks sharing a work queue (parallel
       // streams) take the next item only when they are ready for it.
     }, { highWaterMark: 1 });
   }
+}
+
+/**
+ * Where a {@linkcode FrameSink} writes: a data-plane connection, or any
+ * byte writer (the in-memory stage); `abort` hears why it stopped.
+ */
+export interface FrameWriter {
+  /** Writes some of `bytes`; resolves with how many. */
+  write(bytes: Uint8Array): Promise<number>;
+  /** No more bytes. */
+  closeWrite(): Promise<void>;
+  /** The sink failed or was aborted with `reason`. */
+  abort?(reason: unknown): void;
+}
+
+function isConn(writer: FrameWriter): writer is Deno.Conn {
+  return "rid" in writer || "localAddr" in writer;
 }
 
 /** Files at least this big are split into ranges across parallel streams. */

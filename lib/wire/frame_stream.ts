@@ -1,18 +1,8 @@
 // Frame stream stages: entries -> wire bytes, and wire bytes -> frame events.
 import type { FileEntry } from "../fs/entry.ts";
-import { openForRead } from "../fs/contained_root.ts";
 import type { TreeRoot } from "../fs/atomic_write.ts";
-import type { ReadHandle } from "../fs/tree.ts";
-import {
-  encodeEnd,
-  fileHeaderSize,
-  FrameDecoder,
-  type FrameEvent,
-  HASH_BYTES,
-  writeFileHeader,
-  writeHash,
-} from "./frame_codec.ts";
-import { type ContentHasher, contentHasher } from "../fs/hash.ts";
+import { FrameDecoder, type FrameEvent } from "./frame_codec.ts";
+import { FrameSink } from "./frame_io.ts";
 
 /** Options for {@linkcode encodeFrames}. */
 export interface EncodeFramesOptions {
@@ -22,58 +12,14 @@ export interface EncodeFramesOptions {
   onBytes?: (n: number) => void;
 }
 
-/** A source file changed between the manifest and the transfer. */
-export class SourceChangedError extends Error {
-  /** Which file changed and what to do. */
-  constructor(message: string) {
-    super(message);
-    this.name = "SourceChangedError";
-  }
-}
-
-const encoder = new TextEncoder();
-
-/**
- * Fills `into` from `file` (a regular file being sent), or throws when the
- * file ends first: it shrank since it was listed.
- *
- * @example
- * ```ts
- * import { readFull } from "./frame_stream.ts";
- * const path = Deno.makeTempFileSync();
- * Deno.writeTextFileSync(path, "abc");
- * using file = Deno.openSync(path);
- * const into = new Uint8Array(3);
- * readFull(file, into, "f", 3);
- * if (into[2] !== 99) throw new Error("example failed");
- * ```
- * @throws {SourceChangedError} when the file has fewer bytes left.
- */
-export function readFull(
-  file: ReadHandle,
-  into: Uint8Array,
-  path: string,
-  declared: number,
-): void {
-  let got = 0;
-  while (got < into.length) {
-    const n = file.readSync(into.subarray(got));
-    if (n === null || n === 0) {
-      throw new SourceChangedError(
-        `File ${path} shrank during the transfer (declared ${declared} bytes); run the command again`,
-      );
-    }
-    got += n;
-  }
-}
-
 /**
  * Entries in, wire bytes out: for each regular file a header, exactly
  * `entry.size` bytes read from `root` and their content hash, then an end
- * frame. Small files are
- * read straight into a shared ~1 MiB output buffer (no extra copy); big
- * files go out in `chunkSize` pieces, each read only when the consumer
- * has room, so memory stays flat for any file size.
+ * frame. It is the data plane's own {@linkcode FrameSink} (the same
+ * reader, the same frames) writing into a stream instead of a socket:
+ * small files are packed into `chunkSize` chunks, big ones go out a
+ * piece at a time as the consumer takes them, so memory stays flat for
+ * any file size.
  *
  * Permissions: read on `root`.
  *
@@ -99,9 +45,6 @@ export function encodeFrames(
       `chunkSize must be an integer >= 8192, got ${chunkSize}`,
     );
   }
-  let out = new Uint8Array(chunkSize);
-  let used = 0;
-  let hasher: ContentHasher | undefined;
   let controller!: ReadableStreamDefaultController<Uint8Array>;
   let room: (() => void) | undefined;
   let cancelled: unknown;
@@ -119,84 +62,34 @@ export function encodeFrames(
       room = undefined;
     },
   }, { highWaterMark: 2 });
-
-  async function emit(chunk: Uint8Array): Promise<void> {
-    if (cancelled !== undefined) throw cancelled;
-    controller.enqueue(chunk);
-    // Backpressure inside one big file: wait until the consumer pulls.
-    while ((controller.desiredSize ?? 1) <= 0) {
-      await new Promise<void>((resolve) => room = resolve);
-      if (cancelled !== undefined) throw cancelled;
-    }
-  }
-
-  async function flush(): Promise<void> {
-    if (used === 0) return;
-    const full = out.subarray(0, used);
-    out = new Uint8Array(chunkSize);
-    used = 0;
-    await emit(full);
-  }
-
-  const writable = new WritableStream<FileEntry>({
-    async write(entry) {
-      try {
-        await writeEntry(entry);
-      } catch (error) {
-        // Fail the byte side too, so whoever reads it stops waiting.
-        controller.error(error);
-        throw error;
-      }
-    },
-    async close() {
-      if (chunkSize - used < 1) await flush();
-      out.set(encodeEnd(), used);
-      used += 1;
-      await flush();
-      controller.close();
-    },
-    abort(reason) {
-      controller.error(reason);
-    },
-  });
-  return { readable, writable };
-
-  async function writeEntry(entry: FileEntry): Promise<void> {
-    if (entry.kind !== "file") return;
-    hasher ??= await contentHasher();
-    const path = encoder.encode(entry.path);
-    const headerSize = fileHeaderSize(path);
-    if (chunkSize - used < headerSize) await flush();
-    const file = openForRead(root, entry.path);
-    hasher.init();
-    try {
-      used += writeFileHeader(out, used, path, entry);
-      let left = entry.size;
-      if (left <= chunkSize - used) {
-        const view = out.subarray(used, used + left);
-        readFull(file, view, entry.path, entry.size);
-        hasher.update(view);
-        used += left;
-        options.onBytes?.(left);
-      } else {
-        await flush();
-        while (left > 0) {
-          const n = Math.min(left, chunkSize);
-          const buffer = new Uint8Array(n);
-          readFull(file, buffer, entry.path, entry.size);
-          hasher.update(buffer);
-          left -= n;
-          options.onBytes?.(n);
-          await emit(buffer);
+  // The data plane's own sink, writing into the readable side instead of
+  // a socket: the same frames, the same reader.
+  const writable = new FrameSink(
+    {
+      async write(bytes) {
+        if (cancelled !== undefined) throw cancelled;
+        // The sink reuses its buffers: what is queued is a copy.
+        controller.enqueue(bytes.slice());
+        // Backpressure inside one big file: wait until the consumer pulls.
+        while ((controller.desiredSize ?? 1) <= 0) {
+          await new Promise<void>((resolve) => room = resolve);
+          if (cancelled !== undefined) throw cancelled;
         }
-      }
-    } finally {
-      file.close();
-    }
-    // Its content hash follows every body.
-    if (chunkSize - used < 1 + HASH_BYTES) await flush();
-    used += writeHash(out, used, hasher.digest("binary"));
-  }
+        return bytes.length;
+      },
+      closeWrite() {
+        controller.close();
+        return Promise.resolve();
+      },
+      abort(reason) {
+        // Fail the byte side too, so whoever reads it stops waiting.
+        if (cancelled === undefined) controller.error(reason);
+      },
+    },
+    root,
+    { bufferSize: chunkSize, onBytes: options.onBytes },
+  );
+  return { readable, writable };
 }
 
 /**

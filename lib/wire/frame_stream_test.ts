@@ -1,10 +1,7 @@
 import { assertEquals, assertRejects } from "../../tests/_assert.ts";
+import { SourceChangedError } from "./file_reader.ts";
 import type { FileEntry } from "../fs/entry.ts";
-import {
-  decodeFrames,
-  encodeFrames,
-  SourceChangedError,
-} from "./frame_stream.ts";
+import { decodeFrames, encodeFrames } from "./frame_stream.ts";
 import { ReceiveSink } from "./receive_sink.ts";
 import { FrameProtocolError } from "./frame_codec.ts";
 import { PathEscapeError } from "../fs/safe_path.ts";

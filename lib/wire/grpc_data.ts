@@ -1,14 +1,13 @@
 // The gRPC fallback's byte path: files as FileData-shaped chunks and back.
 import type { FileEntry } from "../fs/entry.ts";
-import { openForRead } from "../fs/contained_root.ts";
 import type { TreeRoot } from "../fs/atomic_write.ts";
 import {
   type FrameEvent,
   FrameProtocolError,
   HASH_BYTES,
 } from "./frame_codec.ts";
-import { type ContentHasher, contentHasher } from "../fs/hash.ts";
-import { readFull } from "./frame_stream.ts";
+import { contentHasher } from "../fs/hash.ts";
+import { readEvents, type ReadItem } from "./file_reader.ts";
 import {
   blockRuns,
   type KeptBlocks,
@@ -70,82 +69,66 @@ export async function* fileDataChunks(
     );
   }
   const hasher = await contentHasher();
+  const scratch = new Uint8Array(chunkSize);
   for await (const needed of entries) {
     if (needed.kind !== "file") continue;
-    if (needed.resume) {
-      const { resume, ...entry } = needed;
-      yield* resumedChunks(root, entry, resume, hasher, chunkSize);
-      continue;
-    }
-    const entry: FileEntry = needed;
-    const file = openForRead(root, entry.path);
-    try {
-      let left = entry.size;
-      let first = true;
-      hasher.init();
-      do {
-        const n = Math.min(left, chunkSize);
-        const data = new Uint8Array(n);
-        readFull(file, data, entry.path, entry.size);
-        hasher.update(data);
-        left -= n;
-        yield {
-          path: entry.path,
-          header: first ? entry : undefined,
-          data,
-          last: left === 0,
-          ...(left === 0 ? { hash: hasher.digest("binary") } : {}),
-        };
-        first = false;
-      } while (left > 0);
-    } finally {
-      file.close();
-    }
+    const { resume, ...entry } = needed;
+    const item: ReadItem = resume
+      ? { entry, kept: await keptBlocks(root, entry, resume, hasher) }
+      : { entry };
+    yield* chunksOf(readEvents(root, item, hasher, scratch));
   }
 }
 
 /**
- * A resumed file's chunks: which blocks the receiver keeps, then the runs
- * of blocks it does not, each run's last chunk with the run's hash.
+ * The reader's events for one file as FileData chunks: a chunk a data
+ * event (copied: the reader reuses its buffer), the header on the first,
+ * each body's or run's hash on its last, `last` on the file's last; a
+ * resumed file's first chunk names the blocks kept and has no data.
  */
-async function* resumedChunks(
-  root: TreeRoot,
-  entry: FileEntry,
-  offer: ResumeOffer,
-  hasher: ContentHasher,
-  chunkSize: number,
-): AsyncGenerator<FileDataChunk> {
-  const kept = await keptBlocks(root, entry, offer, hasher);
-  const runs = blockRuns(kept, entry.size, false);
-  yield {
-    path: entry.path,
-    header: entry,
-    data: new Uint8Array(0),
-    last: runs.length === 0,
-    resume: kept,
-  };
-  if (runs.length === 0) return;
-  const file = openForRead(root, entry.path);
-  try {
-    for (let r = 0; r < runs.length; r++) {
-      const run = runs[r];
-      file.seekSync(run.offset, Deno.SeekMode.Start);
-      hasher.init();
-      for (let left = run.length; left > 0;) {
-        const data = new Uint8Array(Math.min(left, chunkSize));
-        readFull(file, data, entry.path, entry.size);
-        hasher.update(data);
-        left -= data.length;
+function* chunksOf(events: Iterable<FrameEvent>): Generator<FileDataChunk> {
+  let pending: FileDataChunk | undefined;
+  // Bodies still to end: one, or a resumed file's runs.
+  let bodies = 1;
+  for (const event of events) {
+    switch (event.type) {
+      case "resume":
+        bodies = blockRuns(event.kept, event.entry.size, false).length;
         yield {
-          path: entry.path,
-          data,
-          last: left === 0 && r === runs.length - 1,
-          ...(left === 0 ? { hash: hasher.digest("binary") } : {}),
+          path: event.entry.path,
+          header: event.entry,
+          data: new Uint8Array(0),
+          last: bodies === 0,
+          resume: event.kept,
         };
-      }
+        break;
+      case "file":
+        pending = {
+          path: event.entry.path,
+          // A resumed file's runs follow its header chunk.
+          header: event.range ? undefined : event.entry,
+          data: new Uint8Array(0),
+          last: false,
+        };
+        break;
+      case "data":
+        if (pending!.data.length > 0) {
+          yield pending!;
+          pending = {
+            path: pending!.path,
+            data: new Uint8Array(0),
+            last: false,
+          };
+        }
+        pending!.data = event.bytes.slice();
+        break;
+      case "hash":
+        pending!.hash = event.digest;
+        pending!.last = --bodies === 0;
+        yield pending!;
+        pending = undefined;
+        break;
     }
-  } finally {
-    file.close();
   }
 }
 

@@ -6,7 +6,7 @@ import {
   fileDataChunks,
 } from "./grpc_data.ts";
 import { ReceiveSink } from "./receive_sink.ts";
-import { SourceChangedError } from "./frame_stream.ts";
+import { SourceChangedError } from "./file_reader.ts";
 import { type FrameEvent, FrameProtocolError } from "./frame_codec.ts";
 
 Deno.test("fileDataChunks -> chunksToFrames -> ReceiveSink round trip", async () => {

@@ -165,7 +165,7 @@ export async function readExact(
  * ```
  */
 export async function writeAll(
-  conn: Deno.Conn,
+  conn: { write(bytes: Uint8Array): Promise<number> },
   data: Uint8Array,
 ): Promise<void> {
   let offset = 0;

@@ -24,7 +24,7 @@ import { resolveInside } from "../fs/safe_path.ts";
 import { ContainedRoot, ContainmentError } from "../fs/contained_root.ts";
 import { descriptorOf } from "../fs/tree.ts";
 import { cString, O } from "../fs/_libc.ts";
-import { SourceChangedError } from "./frame_stream.ts";
+import { SourceChangedError } from "./file_reader.ts";
 
 const SYMBOLS = {
   sendfile: {

@@ -8,7 +8,7 @@ import type { FileEntry } from "../fs/entry.ts";
 import { FileTable } from "../fs/path_table.ts";
 import { FrameSink, frameSource } from "./frame_io.ts";
 import { ReceiveSink } from "./receive_sink.ts";
-import { SourceChangedError } from "./frame_stream.ts";
+import { SourceChangedError } from "./file_reader.ts";
 import { loadZeroCopy, type ZeroCopy, ZeroCopyError } from "./zero_copy.ts";
 
 const linux = Deno.build.os === "linux";

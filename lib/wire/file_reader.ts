@@ -1,0 +1,171 @@
+// The one reader of the byte path: a needed file (whole, a range of it,
+// or resumed against the receiver's partial copy) read from its tree as
+// the frame events a receiver's decoder yields. Each carrier frames the
+// same events: the data plane as frames on a socket (frame_io.ts), the
+// gRPC fallback as FileData chunks (grpc_data.ts), the in-memory stage as
+// bytes (frame_stream.ts).
+import type { FileEntry } from "../fs/entry.ts";
+import { openForRead } from "../fs/contained_root.ts";
+import type { TreeRoot } from "../fs/atomic_write.ts";
+import type { ReadHandle } from "../fs/tree.ts";
+import type { ContentHasher } from "../fs/hash.ts";
+import { blockRuns, type KeptBlocks } from "../fs/resume.ts";
+import type { FileRange, FrameEvent } from "./frame_codec.ts";
+
+/** A source file changed between the manifest and the transfer. */
+export class SourceChangedError extends Error {
+  /** Which file changed and what to do. */
+  constructor(message: string) {
+    super(message);
+    this.name = "SourceChangedError";
+  }
+}
+
+/**
+ * Fills `into` from `file` (a regular file being sent), or throws when the
+ * file ends first: it shrank since it was listed.
+ *
+ * @example
+ * ```ts
+ * import { readFull } from "./file_reader.ts";
+ * const path = Deno.makeTempFileSync();
+ * Deno.writeTextFileSync(path, "abc");
+ * using file = Deno.openSync(path);
+ * const into = new Uint8Array(3);
+ * readFull(file, into, "f", 3);
+ * if (into[2] !== 99) throw new Error("example failed");
+ * Deno.removeSync(path);
+ * ```
+ * @throws {SourceChangedError} when the file has fewer bytes left.
+ */
+export function readFull(
+  file: ReadHandle,
+  into: Uint8Array,
+  path: string,
+  declared: number,
+): void {
+  let got = 0;
+  while (got < into.length) {
+    const n = file.readSync(into.subarray(got));
+    if (n === null || n === 0) {
+      throw new SourceChangedError(
+        `File ${path} shrank during the transfer (declared ${declared} bytes); run the command again`,
+      );
+    }
+    got += n;
+  }
+}
+
+/**
+ * What the reader reads: a whole file, a range of it, or a file the
+ * receiver holds a partial copy of (`kept`: the blocks it keeps).
+ */
+export type ReadItem =
+  | { entry: FileEntry; range?: FileRange }
+  | { entry: FileEntry; kept: KeptBlocks };
+
+/** Options for {@linkcode readEvents}. */
+export interface ReadOptions {
+  /**
+   * Directories already checked (see `resolveInside`): only for a sender
+   * reading its own trusted tree. Default: none (every path checked).
+   */
+  verified?: Set<string>;
+  /** Told body bytes as they are read (progress). */
+  onBytes?: (n: number) => void;
+}
+
+/**
+ * The frame events of `item` read from `root`: `file` (with its range),
+ * `data` pieces of at most `scratch.length` bytes, `hash` (the content
+ * hash of the body or range); for a resumed file `resume` first, then
+ * each run not kept as a range. Data events are views of `scratch`,
+ * valid until the next event is asked for. Synchronous: a tree of small
+ * files costs no promise per file.
+ *
+ * Permissions: read on `root`.
+ *
+ * @example
+ * ```ts
+ * import { readEvents } from "./file_reader.ts";
+ * import { contentHasher } from "../fs/hash.ts";
+ * const root = Deno.realPathSync(Deno.makeTempDirSync());
+ * Deno.writeTextFileSync(`${root}/a`, "hello");
+ * const entry = { path: "a", kind: "file" as const, size: 5, mtimeMs: 0, mode: 0o644 };
+ * const types = [...readEvents(root, { entry }, await contentHasher(), new Uint8Array(2))].map((e) => e.type);
+ * if (types.join() !== "file,data,data,data,hash") throw new Error("example failed");
+ * Deno.removeSync(root, { recursive: true });
+ * ```
+ * @throws {SourceChangedError} when a file shrank since it was listed.
+ */
+export function* readEvents(
+  root: TreeRoot,
+  item: ReadItem,
+  hasher: ContentHasher,
+  scratch: Uint8Array,
+  options: ReadOptions = {},
+): Generator<FrameEvent> {
+  const { entry } = item;
+  if (!("kept" in item)) {
+    yield* bodyEvents(root, entry, item.range, hasher, scratch, options);
+    return;
+  }
+  yield { type: "resume", entry, kept: item.kept };
+  for (const run of blockRuns(item.kept, entry.size, false)) {
+    yield* bodyEvents(root, entry, run, hasher, scratch, options);
+  }
+}
+
+function* bodyEvents(
+  root: TreeRoot,
+  entry: FileEntry,
+  range: FileRange | undefined,
+  hasher: ContentHasher,
+  scratch: Uint8Array,
+  options: ReadOptions,
+): Generator<FrameEvent> {
+  const file = openForRead(root, entry.path, { verified: options.verified });
+  try {
+    yield range ? { type: "file", entry, range } : { type: "file", entry };
+    const start = range?.offset ?? 0;
+    if (start > 0) file.seekSync(start, Deno.SeekMode.Start);
+    hasher.init();
+    for (let left = range?.length ?? entry.size; left > 0;) {
+      const view = scratch.subarray(0, Math.min(left, scratch.length));
+      readFull(file, view, entry.path, entry.size);
+      hasher.update(view);
+      left -= view.length;
+      options.onBytes?.(view.length);
+      yield { type: "data", bytes: view };
+    }
+  } finally {
+    file.close();
+  }
+  yield { type: "hash", digest: hasher.digest("binary") };
+}
+
+/**
+ * The content hash of a file's body (or a range of it), read as the
+ * reader reads it: for a body the kernel sends without us seeing it.
+ *
+ * Permissions: read on `root`.
+ *
+ * @throws {SourceChangedError} when the file shrank since it was listed.
+ */
+export function hashBody(
+  root: TreeRoot,
+  entry: FileEntry,
+  range: FileRange | undefined,
+  hasher: ContentHasher,
+  scratch: Uint8Array,
+  verified?: Set<string>,
+): Uint8Array {
+  for (
+    const event of bodyEvents(root, entry, range, hasher, scratch, {
+      verified,
+    })
+  ) {
+    if (event.type === "hash") return event.digest;
+  }
+  throw new Error("unreachable: a body always ends with its hash");
+}
