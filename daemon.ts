@@ -1,7 +1,11 @@
 // `blit-daemon`: exports modules over the blit control and data planes.
 import { parseArgs } from "node:util";
 import { VERSION } from "./lib/version.ts";
-import { startDaemon, walkForced } from "./lib/daemon/server.ts";
+import {
+  type RunningDaemon,
+  startDaemon,
+  walkForced,
+} from "./lib/daemon/server.ts";
 import { bracketHost } from "./lib/wire/host_port.ts";
 import { brokerClient } from "./lib/daemon/link_broker.ts";
 import { cString, loadLibc } from "./lib/fs/_libc.ts";
@@ -9,10 +13,11 @@ import { hashPool } from "./lib/fs/hash_pool.ts";
 import { fileURLToPath } from "node:url";
 import {
   ConfigError,
+  type DaemonConfig,
   type DaemonFlags,
   daemonStateDir,
-  loadConfig,
 } from "./lib/daemon/config.ts";
+import { loadConfig } from "./lib/daemon/config_load.ts";
 import {
   canReexec,
   confineDaemon,
@@ -136,23 +141,15 @@ function isInside(parent: string, child: string): boolean {
     child.startsWith(parent.endsWith("/") ? parent : `${parent}/`);
 }
 
-async function main(args: string[]): Promise<number> {
-  const flags = parse(args);
-  if (flags.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (flags.version) {
-    console.log(`blit-daemon ${VERSION}`);
-    return 0;
-  }
-  let config;
-  try {
-    config = loadConfig(flags);
-  } catch (error) {
-    if (error instanceof ConfigError) fail(error.message);
-    throw error;
-  }
+/**
+ * The state directory, absolute, made, and outside every module (the
+ * daemon's working directory moves into modules later, and a relative
+ * state path would follow it there).
+ */
+function resolveStateDir(
+  flags: DaemonFlags & { stateDir?: string },
+  config: DaemonConfig,
+): string {
   let stateDir = flags.stateDir ??
     daemonStateDir(config.stateDir, Deno.env.toObject());
   // Absolute now: the daemon's working directory moves into modules later
@@ -184,6 +181,103 @@ async function main(args: string[]): Promise<number> {
       }
     }
   }
+  return stateDir;
+}
+
+/** Starts the daemon's listeners, or fails with one line saying why not. */
+async function listen(
+  config: DaemonConfig,
+  stateDir: string,
+): Promise<RunningDaemon> {
+  try {
+    return await startDaemon(config, {
+      makeSymlink: isSandboxed() ? brokerClient() : undefined,
+      stateDir,
+    });
+  } catch (error) {
+    const where = (error as { where?: string }).where ??
+      `${bracketHost(config.bind)}:${config.port}`;
+    fail(
+      `cannot listen on ${where}: ${
+        error instanceof Deno.errors.AddrInUse
+          ? "address already in use (is another blit-daemon running?)"
+          : error instanceof Deno.errors.AddrNotAvailable
+          ? "no such address on this machine"
+          : error instanceof Deno.errors.PermissionDenied ||
+              error instanceof Deno.errors.NotCapable
+          ? "permission denied (ports under 1024 need privileges)"
+          : (error instanceof Error ? error.message : String(error))
+            .replace(/\s*\(os error \d+\)$/, "")
+      }`,
+      1,
+    );
+  }
+}
+
+/** The start-up line: modules, TLS, data plane, zero-copy, containment. */
+function startupLine(config: DaemonConfig, daemon: RunningDaemon): string {
+  const host = bracketHost(config.bind);
+  return `modules: ${
+    config.modules.map((m) => {
+      const notes = [
+        m.readOnly ? "read-only" : "",
+        m.secretFile ? "secret required" : "",
+        m.allow ? `allow: ${m.allow.length} rule(s)` : "",
+      ].filter(Boolean);
+      return `${m.name}=${m.path}${
+        notes.length > 0 ? ` (${notes.join(", ")})` : ""
+      }`;
+    }).join(", ")
+  }; tls: ${config.tls ? `on (${config.tls.certFile})` : "off"}; data plane: ${
+    daemon.dataPort === null ? "off (gRPC only)" : `${host}:${daemon.dataPort}`
+  }; zero-copy: ${
+    daemon.zeroCopy
+      ? "on (sendfile and lstat through FFI: --allow-ffi, which Deno's sandbox does not contain)"
+      : config.zeroCopy
+      ? "unavailable here (needs Linux and libc); sending by read/write"
+      : 'off ("zeroCopy": true trades the sandbox for sendfile)'
+  }; containment: ${
+    walkForced()
+      ? "path walk (forced by BLIT_DAEMON_CONTAINMENT=walk: weaker, see the README's Security section)"
+      : loadLibc()
+      ? "kernel (openat2 beneath each module's directory handle)"
+      : "path walk (no openat2 here: weaker, see the README's Security section)"
+  }`;
+}
+
+/** Test hook: proves the sandbox by reading a path outside the modules. */
+function debugReads(debugRead: string): void {
+  debugRawOpen(debugRead);
+  try {
+    Deno.readFileSync(debugRead);
+    console.error(`blit-daemon: debug read ${debugRead}: ok`);
+  } catch (error) {
+    console.error(
+      `blit-daemon: debug read ${debugRead}: ${
+        error instanceof Error ? error.name : error
+      }`,
+    );
+  }
+}
+
+async function main(args: string[]): Promise<number> {
+  const flags = parse(args);
+  if (flags.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (flags.version) {
+    console.log(`blit-daemon ${VERSION}`);
+    return 0;
+  }
+  let config;
+  try {
+    config = loadConfig(flags);
+  } catch (error) {
+    if (error instanceof ConfigError) fail(error.message);
+    throw error;
+  }
+  const stateDir = resolveStateDir(flags, config);
   const sandbox = sandboxFlags(config, stateDir);
   if (flags.printPermissions) {
     console.log(sandbox.join(" "));
@@ -210,30 +304,7 @@ async function main(args: string[]): Promise<number> {
     }
   }
 
-  let daemon;
-  try {
-    daemon = await startDaemon(config, {
-      makeSymlink: isSandboxed() ? brokerClient() : undefined,
-      stateDir,
-    });
-  } catch (error) {
-    const where = (error as { where?: string }).where ??
-      `${bracketHost(config.bind)}:${config.port}`;
-    fail(
-      `cannot listen on ${where}: ${
-        error instanceof Deno.errors.AddrInUse
-          ? "address already in use (is another blit-daemon running?)"
-          : error instanceof Deno.errors.AddrNotAvailable
-          ? "no such address on this machine"
-          : error instanceof Deno.errors.PermissionDenied ||
-              error instanceof Deno.errors.NotCapable
-          ? "permission denied (ports under 1024 need privileges)"
-          : (error instanceof Error ? error.message : String(error))
-            .replace(/\s*\(os error \d+\)$/, "")
-      }`,
-      1,
-    );
-  }
+  const daemon = await listen(config, stateDir);
   // Before "listening": whoever waits for that line may signal at once.
   const stopped = new Promise<void>((resolve) => {
     const stop = () => resolve();
@@ -245,58 +316,14 @@ async function main(args: string[]): Promise<number> {
   if (isSandboxed()) {
     console.error(`blit-daemon: sandbox: ${sandbox.join(" ")}`);
   }
-  console.error(
-    `blit-daemon: modules: ${
-      config.modules.map((m) => {
-        const notes = [
-          m.readOnly ? "read-only" : "",
-          m.secretFile ? "secret required" : "",
-          m.allow ? `allow: ${m.allow.length} rule(s)` : "",
-        ].filter(Boolean);
-        return `${m.name}=${m.path}${
-          notes.length > 0 ? ` (${notes.join(", ")})` : ""
-        }`;
-      }).join(", ")
-    }; tls: ${
-      config.tls ? `on (${config.tls.certFile})` : "off"
-    }; data plane: ${
-      daemon.dataPort === null
-        ? "off (gRPC only)"
-        : `${host}:${daemon.dataPort}`
-    }; zero-copy: ${
-      daemon.zeroCopy
-        ? "on (sendfile and lstat through FFI: --allow-ffi, which Deno's sandbox does not contain)"
-        : config.zeroCopy
-        ? "unavailable here (needs Linux and libc); sending by read/write"
-        : 'off ("zeroCopy": true trades the sandbox for sendfile)'
-    }; containment: ${
-      walkForced()
-        ? "path walk (forced by BLIT_DAEMON_CONTAINMENT=walk: weaker, see the README's Security section)"
-        : loadLibc()
-        ? "kernel (openat2 beneath each module's directory handle)"
-        : "path walk (no openat2 here: weaker, see the README's Security section)"
-    }`,
-  );
+  console.error(`blit-daemon: ${startupLine(config, daemon)}`);
   // The hashing Workers load now, not on a client's first resume.
   hashPool()?.keepWarm().catch(() => {});
   const confinement = Deno.env.get(CONFINEMENT_ENV);
   if (confinement) console.error(`blit-daemon: ${confinement}`);
   console.log(`blit-daemon listening on ${host}:${daemon.port}`);
   const debugRead = Deno.env.get("BLIT_DAEMON_DEBUG_READ");
-  if (debugRead) debugRawOpen(debugRead);
-  if (debugRead) {
-    // Test hook: prove the sandbox by reading a path outside the modules.
-    try {
-      Deno.readFileSync(debugRead);
-      console.error(`blit-daemon: debug read ${debugRead}: ok`);
-    } catch (error) {
-      console.error(
-        `blit-daemon: debug read ${debugRead}: ${
-          error instanceof Error ? error.name : error
-        }`,
-      );
-    }
-  }
+  if (debugRead) debugReads(debugRead);
   await stopped;
   console.error("blit-daemon: stopping");
   await daemon.stop();

@@ -155,6 +155,7 @@ export {
   type ReceiveSinkOptions,
   type ReceiveStats,
 } from "./lib/wire/receive_sink.ts";
+export { FileAssembly, type Partial } from "./lib/wire/file_assembly.ts";
 export {
   connReadable,
   type ConnReadableOptions,

@@ -764,7 +764,7 @@ Deno.test("daemon code makes no path-based filesystem call: every name goes thro
   // Files that only ever touch trusted paths (config, state directory,
   // the sandbox's own set-up), each with why.
   const trusted: Record<string, string> = {
-    "lib/daemon/config.ts": "reads the config, secret and TLS files",
+    "lib/daemon/config_load.ts": "reads the config, secret and TLS files",
     "lib/daemon/perf.ts": "the state directory's history and probe file",
     "lib/daemon/temp_journal.ts": "the state directory's journal",
     "lib/daemon/landlock.ts": "stats the paths it allows, at start-up",

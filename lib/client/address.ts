@@ -76,6 +76,48 @@ export function parseRemote(
   const slash = rest.indexOf("/");
   const authority = slash < 0 ? rest : rest.slice(0, slash);
   const tail = slash < 0 ? "" : rest.slice(slash + 1);
+  const { host, port } = parseAuthority(arg, authority);
+  const moduleEnd = tail.indexOf("/");
+  const module = moduleEnd < 0 ? tail : tail.slice(0, moduleEnd);
+  const pathText = moduleEnd < 0 ? "" : tail.slice(moduleEnd + 1);
+  if (module === "" && moduleRequired) {
+    throw new UsageError(
+      `bad address ${arg}: missing module (blit://HOST[:PORT]/MODULE[/PATH])`,
+    );
+  }
+  if (
+    module !== "" && !/^[A-Za-z0-9._-]+$/.test(module) || module === "." ||
+    module === ".."
+  ) {
+    throw new UsageError(
+      `bad address ${arg}: invalid module name ${JSON.stringify(module)}`,
+    );
+  }
+  let path: string;
+  try {
+    path = normalizeRelative(pathText);
+  } catch (error) {
+    if (error instanceof PathEscapeError) {
+      throw new UsageError(`bad address ${arg}: ${error.message}`);
+    }
+    throw error;
+  }
+  return {
+    host,
+    port,
+    module,
+    path,
+    trailingSlash: pathText.endsWith("/") ||
+      (tail.endsWith("/") && pathText === ""),
+    ...(tls ? { tls } : {}),
+  };
+}
+
+/** HOST[:PORT] (IPv6 in brackets) of a remote address, checked. */
+function parseAuthority(
+  arg: string,
+  authority: string,
+): { host: string; port: number } {
   let host: string;
   let portText: string | undefined;
   if (authority.startsWith("[")) {
@@ -128,40 +170,7 @@ export function parseRemote(
     }
     port = Number(portText);
   }
-  const moduleEnd = tail.indexOf("/");
-  const module = moduleEnd < 0 ? tail : tail.slice(0, moduleEnd);
-  const pathText = moduleEnd < 0 ? "" : tail.slice(moduleEnd + 1);
-  if (module === "" && moduleRequired) {
-    throw new UsageError(
-      `bad address ${arg}: missing module (blit://HOST[:PORT]/MODULE[/PATH])`,
-    );
-  }
-  if (
-    module !== "" && !/^[A-Za-z0-9._-]+$/.test(module) || module === "." ||
-    module === ".."
-  ) {
-    throw new UsageError(
-      `bad address ${arg}: invalid module name ${JSON.stringify(module)}`,
-    );
-  }
-  let path: string;
-  try {
-    path = normalizeRelative(pathText);
-  } catch (error) {
-    if (error instanceof PathEscapeError) {
-      throw new UsageError(`bad address ${arg}: ${error.message}`);
-    }
-    throw error;
-  }
-  return {
-    host,
-    port,
-    module,
-    path,
-    trailingSlash: pathText.endsWith("/") ||
-      (tail.endsWith("/") && pathText === ""),
-    ...(tls ? { tls } : {}),
-  };
+  return { host, port };
 }
 
 export { hostPort } from "../wire/host_port.ts";

@@ -390,8 +390,13 @@ export function remoteError(error: unknown, where: string): Error {
   if (typeof e?.code !== "number") {
     return error instanceof Error ? error : new Error(String(error));
   }
-  const details = e.details ?? "";
-  switch (e.code) {
+  return statusError(e.code, e.details ?? "", where);
+}
+
+/** A gRPC status from the daemon, in the CLI's words. */
+function statusError(code: number, details: string, where: string): Error {
+  const e = { code };
+  switch (code) {
     case grpc.status.UNAVAILABLE:
       return new RemoteError(
         `lost connection to the daemon at ${where} (${

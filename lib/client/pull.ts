@@ -11,7 +11,10 @@ import {
 import { MessageReader, writeMessage } from "../rpc/call_io.ts";
 import { pullReceiverPeer } from "../rpc/role_wire.ts";
 import { Receiver } from "../transfer/receiver.ts";
-import { receiveTree } from "../transfer/receive_tree.ts";
+import {
+  receiveTree,
+  type ReceiveTreeOptions,
+} from "../transfer/receive_tree.ts";
 import { DataLink } from "../transfer/peer.ts";
 import { Bandwidth } from "../wire/bandwidth.ts";
 import type { RemoteAddress } from "./address.ts";
@@ -90,6 +93,26 @@ function pullReceiver(
   });
 }
 
+/** How the client receives: its writers, progress and bandwidth limit. */
+function receiveOptions(
+  src: RemoteAddress,
+  options: RemoteTransferOptions,
+): ReceiveTreeOptions {
+  const progress = options.progress;
+  return {
+    sink: {
+      // Small files are written by Workers with sync calls.
+      writers: options.writers ??
+        pullWriters(src.host, navigator.hardwareConcurrency),
+      onFile: progress && (() => progress.file()),
+      onBytes: progress && ((n) => progress.bytes(n)),
+    },
+    bandwidth: options.bwlimit ? new Bandwidth(options.bwlimit) : undefined,
+    onNeeds: progress && ((files, bytes) => progress.total(files, bytes)),
+    onPlanned: progress?.planned && (() => progress.planned!()),
+  };
+}
+
 function pullOnce(
   src: RemoteAddress,
   dst: string,
@@ -132,19 +155,10 @@ function pullOnce(
     }
     const peer = pullReceiverPeer(call, reader, tcp && !conns);
     const got = await receiveTree(peer, receiver, {
+      ...receiveOptions(src, options),
       link: tcp ? DataLink.of(conns) : undefined,
       dryRun,
       mirror: (options.mirror ?? false) && sourceIsDir,
-      sink: {
-        // Small files are written by Workers with sync calls.
-        writers: options.writers ??
-          pullWriters(src.host, navigator.hardwareConcurrency),
-        onFile: progress && (() => progress.file()),
-        onBytes: progress && ((n) => progress.bytes(n)),
-      },
-      bandwidth: options.bwlimit ? new Bandwidth(options.bwlimit) : undefined,
-      onNeeds: progress && ((files, bytes) => progress.total(files, bytes)),
-      onPlanned: progress?.planned && (() => progress.planned!()),
     });
     const final = await reader.next();
     if (final?.payload.case !== "summary") {

@@ -64,6 +64,27 @@ function reportsOf(options: RemoteTransferOptions) {
   };
 }
 
+/** The push call's first message: where to, and how. */
+function headerOf(
+  dest: RemoteAddress,
+  source: LocalSource,
+  options: RemoteTransferOptions,
+) {
+  return create(ClientPushRequestSchema, {
+    payload: {
+      case: "header",
+      value: create(PushHeaderSchema, {
+        module: dest.module,
+        destination: dest.path +
+          (dest.trailingSlash && dest.path !== "" ? "/" : ""),
+        mirror: options.mirror ?? false,
+        options: transferOptions(options),
+        sourceIsFile: !source.isDir,
+      }),
+    },
+  });
+}
+
 function pushOnce(
   src: string,
   dest: RemoteAddress,
@@ -77,22 +98,7 @@ function pushOnce(
     const reader = new MessageReader<ServerPushResponse>(call, {
       aside: reportsOf(options),
     });
-    await writeMessage(
-      call,
-      create(ClientPushRequestSchema, {
-        payload: {
-          case: "header",
-          value: create(PushHeaderSchema, {
-            module: dest.module,
-            destination: dest.path +
-              (dest.trailingSlash && dest.path !== "" ? "/" : ""),
-            mirror: options.mirror ?? false,
-            options: transferOptions(options),
-            sourceIsFile: !source.isDir,
-          }),
-        },
-      }),
-    );
+    await writeMessage(call, headerOf(dest, source, options));
     await expectAck(reader, "push");
     const handshakeMs = performance.now() - t0;
     const t1 = performance.now();

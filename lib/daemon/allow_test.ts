@@ -1,6 +1,7 @@
 import { assertEquals, assertThrows } from "../../tests/_assert.ts";
 import { allows, parseAllowRule } from "./allow.ts";
 import { parseConfig } from "./config.ts";
+import { diskFiles } from "./config_load.ts";
 
 Deno.test("allow: addresses and CIDR blocks, IPv4, IPv6 and IPv4-mapped", () => {
   const rules = ["10.0.0.0/8", "192.168.1.7", "2001:db8::/32", "::1"].map(
@@ -47,6 +48,7 @@ Deno.test("config: a bad allow item stops the daemon, naming it", () => {
       parseConfig(
         JSON.stringify({ modules: { p: { path: dir, allow } } }),
         "blit.jsonc",
+        diskFiles,
       );
     assertEquals(load(["127.0.0.1", "10.0.0.0/8"]).modules[0].allow?.length, 2);
     assertThrows(

@@ -1,6 +1,7 @@
 import { assertEquals, assertThrows } from "../../tests/_assert.ts";
 import { AuthGuard, sameSecret } from "./auth.ts";
 import { parseConfig } from "./config.ts";
+import { diskFiles } from "./config_load.ts";
 import { ServiceError } from "./errors.ts";
 
 function protectedModule(secret: string) {
@@ -11,6 +12,7 @@ function protectedModule(secret: string) {
   const config = parseConfig(
     JSON.stringify({ modules: { p: { path: dir, secretFile: file } } }),
     "test.jsonc",
+    diskFiles,
   );
   return { module: config.modules[0], dir };
 }
@@ -99,6 +101,7 @@ Deno.test("config: a secret file readable by group or others, missing, empty or 
       parseConfig(
         JSON.stringify({ modules: { p: { path: dir, secretFile } } }),
         "blit.jsonc",
+        diskFiles,
       );
     Deno.writeTextFileSync(file, "x");
     Deno.chmodSync(file, 0o640);

@@ -1,4 +1,7 @@
-// blit-daemon configuration: JSONC file + flags, strictly validated.
+// blit-daemon configuration: the JSONC text parsed and strictly validated,
+// without touching the disk itself: the files a config names (module
+// directories, secret files, TLS certificates) are reached through a
+// `ConfigFiles` (config_load.ts has the disk's, and loads flags on top).
 import { type AllowRule, parseAllowRule } from "./allow.ts";
 import {
   type Node,
@@ -47,39 +50,6 @@ const SECRETS = new WeakMap<ModuleConfig, Uint8Array>();
 /** The module's secret (bytes of its secret file), or undefined when open. */
 export function moduleSecret(module: ModuleConfig): Uint8Array | undefined {
   return SECRETS.get(module);
-}
-
-/**
- * Reads a module's secret file: an absolute path to a regular file that
- * only its owner may read or write (checked before reading), not empty;
- * one trailing newline is dropped.
- */
-function readSecretFile(path: unknown): Uint8Array {
-  if (typeof path !== "string" || !path.startsWith("/")) {
-    throw new ConfigError(
-      `must be an absolute path to a file, got ${JSON.stringify(path)}`,
-    );
-  }
-  let info: Deno.FileInfo;
-  try {
-    info = Deno.statSync(path);
-  } catch {
-    throw new ConfigError(`${path} does not exist or cannot be read`);
-  }
-  if (!info.isFile) throw new ConfigError(`${path} is not a regular file`);
-  const mode = (info.mode ?? 0) & 0o777;
-  if (mode & 0o077) {
-    throw new ConfigError(
-      `${path} is readable or writable by group or others (mode ${
-        mode.toString(8).padStart(4, "0")
-      }); chmod 600 it`,
-    );
-  }
-  let bytes = Deno.readFileSync(path);
-  if (bytes.at(-1) === 0x0a) bytes = bytes.subarray(0, -1);
-  if (bytes.at(-1) === 0x0d) bytes = bytes.subarray(0, -1);
-  if (bytes.length === 0) throw new ConfigError(`${path} is empty`);
-  return bytes;
 }
 
 /** What one client, and all clients together, may make the daemon hold. */
@@ -153,6 +123,20 @@ export class ConfigError extends Error {
 }
 
 /** Flags that override the file. */
+/**
+ * How the parser reaches the files a config names; each throws a
+ * {@linkcode ConfigError} saying what is wrong (the parser adds where).
+ * `diskFiles` in config_load.ts is the real one.
+ */
+export interface ConfigFiles {
+  /** A module's directory (absolute): checked, and its real path. */
+  moduleDir(path: string, label: string): string;
+  /** A module's secret file (absolute): its secret. */
+  secret(path: string): Uint8Array;
+  /** A PEM file (absolute): its text. */
+  pem(path: string, what: "certificate" | "private key"): string;
+}
+
 export interface DaemonFlags {
   config?: string;
   bind?: string;
@@ -201,7 +185,16 @@ function where(file: string, text: string, node: Node, key: string): string {
   return `${file}:${lineCol(text, node.offset)}: ${key}`;
 }
 
-function checkPort(value: unknown, label: string, allowZero: boolean): number {
+/**
+ * Checks a port: an integer 1-65535 (0 too when `allowZero`).
+ *
+ * @throws {ConfigError} naming `label` otherwise.
+ */
+export function checkPort(
+  value: unknown,
+  label: string,
+  allowZero: boolean,
+): number {
   if (
     typeof value !== "number" || !Number.isInteger(value) ||
     value < (allowZero ? 0 : 1) || value > 65535
@@ -215,40 +208,29 @@ function checkPort(value: unknown, label: string, allowZero: boolean): number {
   return value;
 }
 
-function checkModulePath(path: unknown, label: string): string {
+/** An absolute path string, or a ConfigError saying what it is not. */
+function absolutePath(path: unknown, label: string, what = "path"): string {
   if (typeof path !== "string" || path === "") {
-    throw new ConfigError(`${label} must be a non-empty string path`);
+    throw new ConfigError(`${label} must be a non-empty string ${what}`);
   }
   if (!path.startsWith("/")) {
     throw new ConfigError(
-      `${label} must be an absolute path, got ${JSON.stringify(path)}`,
+      `${label} must be an absolute ${what}, got ${JSON.stringify(path)}`,
     );
   }
-  let info: Deno.FileInfo;
+  return path;
+}
+
+/** A ConfigError from `f` gets `at` (file:line:col: key) in front. */
+function at<T>(where: string, f: () => T): T {
   try {
-    info = Deno.statSync(path);
+    return f();
   } catch (error) {
-    if (error instanceof Deno.errors.NotCapable) {
-      throw new ConfigError(
-        `${label} ${
-          JSON.stringify(path)
-        } cannot be used under the daemon's Deno sandbox (${error.message}); pick a directory outside /dev, /proc and /sys`,
-      );
+    if (error instanceof ConfigError) {
+      throw new ConfigError(`${where}: ${error.message}`);
     }
-    throw new ConfigError(
-      `${label} ${
-        JSON.stringify(path)
-      } does not exist; create it or fix the path`,
-    );
+    throw error;
   }
-  if (!info.isDirectory) {
-    throw new ConfigError(
-      `${label} ${JSON.stringify(path)} is not a directory`,
-    );
-  }
-  // Resolved once here: every call then checks the real directory's
-  // identity, and errors never need to name where a link pointed.
-  return Deno.realPathSync(path);
 }
 
 function parseLimits(node: Node, file: string, text: string): DaemonLimits {
@@ -275,19 +257,32 @@ function parseLimits(node: Node, file: string, text: string): DaemonLimits {
   return limits;
 }
 
+/** Where a config's nodes are, for error messages. */
+interface Source {
+  file: string;
+  text: string;
+  files: ConfigFiles;
+}
+
 /**
  * Parses and validates a JSONC config text. Every error names the file,
- * the line:column and the key.
+ * the line:column and the key. The files it names are reached through
+ * `files` (module directories resolved, secrets and certificates read).
  *
  * @example
  * ```ts
  * import { parseConfig } from "./config.ts";
- * const c = parseConfig('{ "port": 9000 } // comment', "blit.jsonc");
+ * import { diskFiles } from "./config_load.ts";
+ * const c = parseConfig('{ "port": 9000 } // comment', "blit.jsonc", diskFiles);
  * if (!(c.port === 9000 && c.bind === "127.0.0.1")) throw new Error("example failed");
  * ```
  * @throws {ConfigError} for bad JSONC, unknown keys, wrong types, bad paths.
  */
-export function parseConfig(text: string, file: string): DaemonConfig {
+export function parseConfig(
+  text: string,
+  file: string,
+  files: ConfigFiles,
+): DaemonConfig {
   const errors: ParseError[] = [];
   // An empty file (or one with only comments) means "all defaults".
   const root = stripComments(text).trim() === ""
@@ -320,131 +315,119 @@ export function parseConfig(text: string, file: string): DaemonConfig {
       `${file}:${lineCol(text, root.offset)}: the config must be a JSON object`,
     );
   }
+  const source = { file, text, files };
   for (const prop of root.children ?? []) {
     const [keyNode, valueNode] = prop.children ?? [];
     const key = String(keyNode?.value);
-    const at = where(file, text, keyNode ?? prop, key);
+    const where_ = where(file, text, keyNode ?? prop, key);
     if (!TOP_KEYS.has(key)) {
       throw new ConfigError(
-        `${at}: unknown key (allowed: ${[...TOP_KEYS].join(", ")})`,
+        `${where_}: unknown key (allowed: ${[...TOP_KEYS].join(", ")})`,
       );
     }
-    const value = valueNode?.type === "object" ? undefined : valueNode?.value;
-    const wrap = <T>(f: () => T): T => {
-      try {
-        return f();
-      } catch (error) {
-        if (error instanceof ConfigError) {
-          throw new ConfigError(`${at}: ${error.message}`);
-        }
-        throw error;
-      }
-    };
-    switch (key) {
-      case "bind":
-        if (typeof value !== "string" || value === "") {
-          throw new ConfigError(`${at}: must be a non-empty address string`);
-        }
-        config.bind = value;
-        break;
-      case "port":
-        config.port = wrap(() => checkPort(value, "value", true));
-        break;
-      case "dataPort":
-        config.dataPort = wrap(() => checkPort(value, "value", true));
-        break;
-      case "advertiseData":
-        if (value === null) config.advertiseData = null;
-        else if (
-          typeof value === "string" &&
-          /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(value)
-        ) {
-          const port = Number(value.slice(value.lastIndexOf(":") + 1));
-          wrap(() => checkPort(port, "port", false));
-          config.advertiseData = value;
-        } else {
-          throw new ConfigError(
-            `${at}: must be "HOST:PORT" or null, got ${JSON.stringify(value)}`,
-          );
-        }
-        break;
-      case "forceGrpcData":
-        if (typeof value !== "boolean") {
-          throw new ConfigError(`${at}: must be true or false`);
-        }
-        config.forceGrpcData = value;
-        break;
-      case "zeroCopy":
-        if (typeof value !== "boolean") {
-          throw new ConfigError(`${at}: must be true or false`);
-        }
-        config.zeroCopy = value;
-        break;
-      case "stateDir":
-        if (value === null) config.stateDir = null;
-        else if (typeof value === "string" && value.startsWith("/")) {
-          config.stateDir = value;
-        } else throw new ConfigError(`${at}: must be an absolute path or null`);
-        break;
-      case "selfCheckInterval":
-        if (
-          typeof value !== "number" || !Number.isInteger(value) || value < 1 ||
-          value > 365 * 86400
-        ) {
-          throw new ConfigError(
-            `${at}: must be a whole number of seconds from 1 to 31536000`,
-          );
-        }
-        config.selfCheckInterval = value;
-        break;
-      case "modules":
-        if (valueNode?.type !== "object") {
-          throw new ConfigError(`${at}: must be an object of modules`);
-        }
-        config.modules = parseModules(valueNode, file, text);
-        break;
-      case "tls":
-        config.tls = parseTls(valueNode, file, text, at);
-        break;
-      case "limits":
-        if (valueNode?.type !== "object") {
-          throw new ConfigError(`${at}: must be an object of limits`);
-        }
-        config.limits = parseLimits(valueNode, file, text);
-        break;
-    }
+    parseTopKey(config, key, valueNode, where_, source);
   }
   return config;
 }
 
-/** Reads a PEM file the daemon needs: absolute, readable, PEM-looking. */
-function readPem(path: unknown, what: string): string {
-  if (typeof path !== "string" || !path.startsWith("/")) {
-    throw new ConfigError(
-      `must be an absolute path to a PEM file, got ${JSON.stringify(path)}`,
-    );
+/** One top-level key of the config into `config`. */
+function parseTopKey(
+  config: DaemonConfig,
+  key: string,
+  valueNode: Node | undefined,
+  where_: string,
+  source: Source,
+): void {
+  const value = valueNode?.type === "object" ? undefined : valueNode?.value;
+  const flag = () => {
+    if (typeof value !== "boolean") {
+      throw new ConfigError(`${where_}: must be true or false`);
+    }
+    return value;
+  };
+  switch (key) {
+    case "bind":
+      if (typeof value !== "string" || value === "") {
+        throw new ConfigError(`${where_}: must be a non-empty address string`);
+      }
+      config.bind = value;
+      break;
+    case "port":
+      config.port = at(where_, () => checkPort(value, "value", true));
+      break;
+    case "dataPort":
+      config.dataPort = at(where_, () => checkPort(value, "value", true));
+      break;
+    case "advertiseData":
+      config.advertiseData = parseAdvertised(value, where_);
+      break;
+    case "forceGrpcData":
+      config.forceGrpcData = flag();
+      break;
+    case "zeroCopy":
+      config.zeroCopy = flag();
+      break;
+    case "stateDir":
+      if (value === null) config.stateDir = null;
+      else if (typeof value === "string" && value.startsWith("/")) {
+        config.stateDir = value;
+      } else {
+        throw new ConfigError(`${where_}: must be an absolute path or null`);
+      }
+      break;
+    case "selfCheckInterval":
+      if (
+        typeof value !== "number" || !Number.isInteger(value) || value < 1 ||
+        value > 365 * 86400
+      ) {
+        throw new ConfigError(
+          `${where_}: must be a whole number of seconds from 1 to 31536000`,
+        );
+      }
+      config.selfCheckInterval = value;
+      break;
+    case "modules":
+      if (valueNode?.type !== "object") {
+        throw new ConfigError(`${where_}: must be an object of modules`);
+      }
+      config.modules = parseModules(valueNode, source);
+      break;
+    case "tls":
+      config.tls = parseTls(valueNode, where_, source);
+      break;
+    case "limits":
+      if (valueNode?.type !== "object") {
+        throw new ConfigError(`${where_}: must be an object of limits`);
+      }
+      config.limits = parseLimits(valueNode, source.file, source.text);
+      break;
   }
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(path);
-  } catch {
-    throw new ConfigError(`${path} does not exist or cannot be read`);
+}
+
+/** `advertiseData`: "HOST:PORT" or null. */
+function parseAdvertised(value: unknown, where_: string): string | null {
+  if (value === null) return null;
+  if (
+    typeof value === "string" &&
+    /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(value)
+  ) {
+    const port = Number(value.slice(value.lastIndexOf(":") + 1));
+    at(where_, () => checkPort(port, "port", false));
+    return value;
   }
-  if (!text.includes("-----BEGIN ")) {
-    throw new ConfigError(`${path} is not a PEM ${what}`);
-  }
-  return text;
+  throw new ConfigError(
+    `${where_}: must be "HOST:PORT" or null, got ${JSON.stringify(value)}`,
+  );
 }
 
 function parseTls(
   node: Node | undefined,
-  file: string,
-  text: string,
-  at: string,
+  where_: string,
+  source: Source,
 ): NonNullable<DaemonConfig["tls"]> {
   if (node?.type !== "object") {
     throw new ConfigError(
-      `${at}: must be {"cert": "/path/cert.pem", "key": "/path/key.pem"}`,
+      `${where_}: must be {"cert": "/path/cert.pem", "key": "/path/key.pem"}`,
     );
   }
   const files: Record<string, string> = {};
@@ -452,27 +435,29 @@ function parseTls(
   for (const field of node.children ?? []) {
     const [fk, fv] = field.children ?? [];
     const key = String(fk?.value);
-    const fat = where(file, text, fk ?? field, `tls.${key}`);
+    const fat = where(source.file, source.text, fk ?? field, `tls.${key}`);
     if (key !== "cert" && key !== "key") {
       throw new ConfigError(`${fat}: unknown key (allowed: cert, key)`);
     }
-    try {
-      pems[key] = readPem(
-        fv?.value,
-        key === "cert" ? "certificate" : "private key",
+    const path = fv?.value;
+    if (typeof path !== "string" || !path.startsWith("/")) {
+      throw new ConfigError(
+        `${fat}: must be an absolute path to a PEM file, got ${
+          JSON.stringify(path)
+        }`,
       );
-    } catch (error) {
-      if (error instanceof ConfigError) {
-        throw new ConfigError(`${fat}: ${error.message}`);
-      }
-      throw error;
     }
-    files[key] = fv?.value as string;
+    pems[key] = at(
+      fat,
+      () =>
+        source.files.pem(path, key === "cert" ? "certificate" : "private key"),
+    );
+    files[key] = path;
   }
   for (const key of ["cert", "key"]) {
     if (!(key in files)) {
       throw new ConfigError(
-        `${at}.${key}: missing; TLS needs a cert and a key`,
+        `${where_}.${key}: missing; TLS needs a cert and a key`,
       );
     }
   }
@@ -484,19 +469,24 @@ function parseTls(
   };
 }
 
-function parseModules(node: Node, file: string, text: string): ModuleConfig[] {
+function parseModules(node: Node, source: Source): ModuleConfig[] {
   const modules: ModuleConfig[] = [];
   for (const prop of node.children ?? []) {
     const [keyNode, valueNode] = prop.children ?? [];
     const name = String(keyNode?.value);
-    const at = where(file, text, keyNode ?? prop, `modules.${name}`);
+    const where_ = where(
+      source.file,
+      source.text,
+      keyNode ?? prop,
+      `modules.${name}`,
+    );
     if (!MODULE_NAME.test(name) || name === "." || name === "..") {
       throw new ConfigError(
-        `${at}: module names use letters, digits, '.', '_' and '-' (at most 64)`,
+        `${where_}: module names use letters, digits, '.', '_' and '-' (at most 64)`,
       );
     }
     if (valueNode?.type !== "object") {
-      throw new ConfigError(`${at}: must be an object with a "path"`);
+      throw new ConfigError(`${where_}: must be an object with a "path"`);
     }
     const module: ModuleConfig = {
       name,
@@ -505,75 +495,12 @@ function parseModules(node: Node, file: string, text: string): ModuleConfig[] {
       comment: "",
       mungeSymlinks: true,
     };
-    let hasPath = false;
     for (const field of valueNode.children ?? []) {
-      const [fk, fv] = field.children ?? [];
-      const key = String(fk?.value);
-      const fat = where(file, text, fk ?? field, `modules.${name}.${key}`);
-      if (!MODULE_KEYS.has(key)) {
-        throw new ConfigError(
-          `${fat}: unknown key (allowed: ${[...MODULE_KEYS].join(", ")})`,
-        );
-      }
-      const value = fv?.value;
-      if (key === "path") {
-        try {
-          module.path = checkModulePath(value, "path");
-          if (module.path !== value) module.linkedFrom = value as string;
-        } catch (error) {
-          if (error instanceof ConfigError) {
-            throw new ConfigError(`${fat}: ${error.message}`);
-          }
-          throw error;
-        }
-        hasPath = true;
-      } else if (
-        key === "readOnly" || key === "mungeSymlinks" ||
-        key === "keepSpecialBits"
-      ) {
-        if (typeof value !== "boolean") {
-          throw new ConfigError(`${fat}: must be true or false`);
-        }
-        module[key] = value;
-      } else if (key === "allow") {
-        if (fv?.type !== "array") {
-          throw new ConfigError(
-            `${fat}: must be a list of addresses or CIDR blocks, e.g. ["10.0.0.0/8", "::1"]`,
-          );
-        }
-        module.allow = (fv.children ?? []).map((item, i) => {
-          const rule = typeof item.value === "string"
-            ? parseAllowRule(item.value)
-            : undefined;
-          if (!rule) {
-            throw new ConfigError(
-              `${fat}[${i}]: ${
-                JSON.stringify(item.value)
-              } is not an IP address or CIDR block`,
-            );
-          }
-          return rule;
-        });
-      } else if (key === "secretFile") {
-        try {
-          SECRETS.set(module, readSecretFile(value));
-        } catch (error) {
-          if (error instanceof ConfigError) {
-            throw new ConfigError(`${fat}: ${error.message}`);
-          }
-          throw error;
-        }
-        module.secretFile = value as string;
-      } else {
-        if (typeof value !== "string") {
-          throw new ConfigError(`${fat}: must be a string`);
-        }
-        module.comment = value;
-      }
+      parseModuleField(module, field, source);
     }
-    if (!hasPath) {
+    if (module.path === "") {
       throw new ConfigError(
-        `${at}.path: missing; every module needs an absolute "path"`,
+        `${where_}.path: missing; every module needs an absolute "path"`,
       );
     }
     modules.push(module);
@@ -581,64 +508,94 @@ function parseModules(node: Node, file: string, text: string): ModuleConfig[] {
   return modules;
 }
 
-/**
- * Builds the effective config: the file (if any), then flags on top.
- *
- * Permissions: read on the config file and module paths.
- *
- * @example
- * ```ts
- * import { loadConfig } from "./config.ts";
- * const root = Deno.makeTempDirSync();
- * const c = loadConfig({ root, port: 1234 });
- * if (!(c.modules[0].name === "default" && c.port === 1234)) throw new Error("example failed");
- * ```
- * @throws {ConfigError} for bad files or flags, or when no module is configured.
- */
-export function loadConfig(flags: DaemonFlags): DaemonConfig {
-  let config: DaemonConfig;
-  if (flags.config !== undefined) {
-    let text: string;
-    try {
-      text = Deno.readTextFileSync(flags.config);
-    } catch (error) {
+/** One key of a module's object into `module`. */
+function parseModuleField(
+  module: ModuleConfig,
+  field: Node,
+  source: Source,
+): void {
+  const [fk, fv] = field.children ?? [];
+  const key = String(fk?.value);
+  const fat = where(
+    source.file,
+    source.text,
+    fk ?? field,
+    `modules.${module.name}.${key}`,
+  );
+  if (!MODULE_KEYS.has(key)) {
+    throw new ConfigError(
+      `${fat}: unknown key (allowed: ${[...MODULE_KEYS].join(", ")})`,
+    );
+  }
+  const value = fv?.value;
+  if (key === "path") {
+    at(fat, () => {
+      const path = absolutePath(value, "path");
+      module.path = source.files.moduleDir(path, "path");
+      if (module.path !== path) module.linkedFrom = path;
+    });
+  } else if (
+    key === "readOnly" || key === "mungeSymlinks" || key === "keepSpecialBits"
+  ) {
+    if (typeof value !== "boolean") {
+      throw new ConfigError(`${fat}: must be true or false`);
+    }
+    module[key] = value;
+  } else if (key === "allow") {
+    module.allow = parseAllow(fv, fat);
+  } else if (key === "secretFile") {
+    if (typeof value !== "string" || !value.startsWith("/")) {
       throw new ConfigError(
-        `cannot read config ${flags.config}: ${
-          error instanceof Error ? error.message : error
+        `${fat}: must be an absolute path to a file, got ${
+          JSON.stringify(value)
         }`,
       );
     }
-    config = parseConfig(text, flags.config);
+    SECRETS.set(module, at(fat, () => source.files.secret(value)));
+    module.secretFile = value;
   } else {
-    config = parseConfig("{}", "(defaults)");
-    config.configFile = null;
+    if (typeof value !== "string") {
+      throw new ConfigError(`${fat}: must be a string`);
+    }
+    module.comment = value;
   }
-  if (flags.bind !== undefined) config.bind = flags.bind;
-  if (flags.port !== undefined) {
-    config.port = checkPort(flags.port, "--port", true);
-  }
-  if (flags.forceGrpcData) config.forceGrpcData = true;
-  if (flags.root !== undefined) {
-    const path = flags.root.startsWith("/")
-      ? flags.root
-      : `${Deno.cwd()}/${flags.root}`;
-    config.modules = config.modules.filter((m) => m.name !== "default");
-    const real = checkModulePath(path, "--root");
-    config.modules.push({
-      name: "default",
-      path: real,
-      readOnly: false,
-      comment: "--root",
-      mungeSymlinks: true,
-      ...(real !== path ? { linkedFrom: path } : {}),
-    });
-  }
-  if (config.modules.length === 0) {
+}
+
+/** A module's `allow` list: addresses and CIDR blocks. */
+function parseAllow(node: Node | undefined, fat: string): AllowRule[] {
+  if (node?.type !== "array") {
     throw new ConfigError(
-      'no modules to export; pass --root DIR or add "modules" to a --config file',
+      `${fat}: must be a list of addresses or CIDR blocks, e.g. ["10.0.0.0/8", "::1"]`,
     );
   }
-  return config;
+  return (node.children ?? []).map((item, i) => {
+    const rule = typeof item.value === "string"
+      ? parseAllowRule(item.value)
+      : undefined;
+    if (!rule) {
+      throw new ConfigError(
+        `${fat}[${i}]: ${
+          JSON.stringify(item.value)
+        } is not an IP address or CIDR block`,
+      );
+    }
+    return rule;
+  });
+}
+
+/**
+ * The configured module for a directory (`--root`), already checked and
+ * resolved by the caller.
+ */
+export function rootModule(path: string, real: string): ModuleConfig {
+  return {
+    name: "default",
+    path: real,
+    readOnly: false,
+    comment: "--root",
+    mungeSymlinks: true,
+    ...(real !== path ? { linkedFrom: path } : {}),
+  };
 }
 
 /**

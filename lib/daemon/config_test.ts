@@ -1,11 +1,6 @@
 import { assertEquals, assertThrows } from "../../tests/_assert.ts";
-import {
-  ConfigError,
-  daemonStateDir,
-  DEFAULT_LIMITS,
-  loadConfig,
-  parseConfig,
-} from "./config.ts";
+import { ConfigError, DEFAULT_LIMITS, parseConfig } from "./config.ts";
+import { diskFiles } from "./config_load.ts";
 
 Deno.test("parseConfig: defaults, comments, every key", () => {
   const dir = Deno.makeTempDirSync();
@@ -17,6 +12,7 @@ Deno.test("parseConfig: defaults, comments, every key", () => {
       "modules": { "m": { "path": "${dir}", "readOnly": true, "comment": "c" }, },
     }`,
     "x.jsonc",
+    diskFiles,
   );
   assertEquals([
     c.bind,
@@ -40,14 +36,18 @@ Deno.test("parseConfig: defaults, comments, every key", () => {
     comment: "c",
     mungeSymlinks: true,
   }]);
-  assertEquals(parseConfig("", "empty.jsonc").port, 50051);
-  assertEquals(parseConfig("", "empty.jsonc").selfCheckInterval, 86400);
+  assertEquals(parseConfig("", "empty.jsonc", diskFiles).port, 50051);
   assertEquals(
-    parseConfig('{"selfCheckInterval": 2}', "s.jsonc").selfCheckInterval,
+    parseConfig("", "empty.jsonc", diskFiles).selfCheckInterval,
+    86400,
+  );
+  assertEquals(
+    parseConfig('{"selfCheckInterval": 2}', "s.jsonc", diskFiles)
+      .selfCheckInterval,
     2,
   );
   assertEquals(
-    parseConfig("// nothing but a comment\n", "c.jsonc").bind,
+    parseConfig("// nothing but a comment\n", "c.jsonc", diskFiles).bind,
     "127.0.0.1",
   );
   Deno.removeSync(dir);
@@ -89,49 +89,12 @@ Deno.test("parseConfig: errors name file, line, column and key", () => {
     ],
   ];
   for (const [text, pattern] of cases) {
-    assertThrows(() => parseConfig(text, "f.jsonc"), ConfigError, pattern);
+    assertThrows(
+      () => parseConfig(text, "f.jsonc", diskFiles),
+      ConfigError,
+      pattern,
+    );
   }
-});
-
-Deno.test("loadConfig: flags override; --root exports default; no module refused", () => {
-  const dir = Deno.makeTempDirSync();
-  const file = `${dir}/c.jsonc`;
-  Deno.writeTextFileSync(
-    file,
-    `{ "port": 1000, "modules": { "a": { "path": "${dir}" } } }`,
-  );
-  const c = loadConfig({
-    config: file,
-    port: 2000,
-    bind: "0.0.0.0",
-    forceGrpcData: true,
-    root: dir,
-  });
-  assertEquals(
-    [c.port, c.bind, c.forceGrpcData, c.modules.map((m) => m.name)],
-    [2000, "0.0.0.0", true, ["a", "default"]],
-  );
-  assertThrows(() => loadConfig({}), ConfigError, /no modules to export/);
-  assertThrows(
-    () => loadConfig({ config: `${dir}/none.jsonc` }),
-    ConfigError,
-    /cannot read config/,
-  );
-  assertThrows(
-    () => loadConfig({ root: `${dir}/missing` }),
-    ConfigError,
-    /does not exist/,
-  );
-  assertEquals(
-    daemonStateDir(null, { XDG_STATE_HOME: "/x" }),
-    "/x/blit-daemon",
-  );
-  assertEquals(daemonStateDir("/s", { BLIT_STATE_DIR: "/b" }), "/s");
-  assertEquals(
-    daemonStateDir(null, { HOME: "/h" }),
-    "/h/.local/state/blit-daemon",
-  );
-  Deno.removeSync(dir, { recursive: true });
 });
 
 Deno.test("parseConfig: limits and mungeSymlinks; a module path given as a link is resolved", () => {
@@ -144,6 +107,7 @@ Deno.test("parseConfig: limits and mungeSymlinks; a module path given as a link 
       modules: { m: { path: `${dir}/link`, mungeSymlinks: false } },
     }),
     "c.jsonc",
+    diskFiles,
   );
   assertEquals(c.limits, {
     ...DEFAULT_LIMITS,
@@ -159,14 +123,64 @@ Deno.test("parseConfig: limits and mungeSymlinks; a module path given as a link 
     linkedFrom: `${dir}/link`,
   });
   assertThrows(
-    () => parseConfig('{"limits": {"maxSessions": 0}}', "c.jsonc"),
+    () => parseConfig('{"limits": {"maxSessions": 0}}', "c.jsonc", diskFiles),
     ConfigError,
     /^c\.jsonc:1:13: limits\.maxSessions: must be a positive integer$/,
   );
   assertThrows(
-    () => parseConfig('{"limits": {"frob": 1}}', "c.jsonc"),
+    () => parseConfig('{"limits": {"frob": 1}}', "c.jsonc", diskFiles),
     ConfigError,
     /limits\.frob: unknown key/,
   );
   Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("parseConfig touches no file itself: module directories, secrets and certificates come through ConfigFiles, and its errors get their place", () => {
+  const asked: string[] = [];
+  const files = {
+    moduleDir(path: string) {
+      asked.push(`dir ${path}`);
+      if (path === "/gone") throw new ConfigError(`${path} does not exist`);
+      return `/real${path}`;
+    },
+    secret(path: string) {
+      asked.push(`secret ${path}`);
+      return new TextEncoder().encode("s3cret");
+    },
+    pem(path: string, what: string) {
+      asked.push(`pem ${path} ${what}`);
+      return "-----BEGIN X-----";
+    },
+  };
+  const c = parseConfig(
+    `{"modules": {"m": {"path": "/srv/m", "secretFile": "/etc/m.secret"}},
+      "tls": {"cert": "/c.pem", "key": "/k.pem"}}`,
+    "c.jsonc",
+    files,
+  );
+  assertEquals(asked, [
+    "dir /srv/m",
+    "secret /etc/m.secret",
+    "pem /c.pem certificate",
+    "pem /k.pem private key",
+  ]);
+  assertEquals([c.modules[0].path, c.modules[0].linkedFrom], [
+    "/real/srv/m",
+    "/srv/m",
+  ]);
+  assertEquals(c.tls?.certFile, "/c.pem");
+  assertThrows(
+    () =>
+      parseConfig('{"modules": {"m": {"path": "/gone"}}}', "c.jsonc", files),
+    ConfigError,
+    /^c\.jsonc:1:20: modules\.m\.path: \/gone does not exist$/,
+  );
+  // Shapes are the parser's own: nothing is asked for a relative path.
+  asked.length = 0;
+  assertThrows(
+    () => parseConfig('{"modules": {"m": {"path": "rel"}}}', "c.jsonc", files),
+    ConfigError,
+    /path must be an absolute path, got "rel"/,
+  );
+  assertEquals(asked, []);
 });

@@ -140,7 +140,7 @@ function grpcServer(ctx: ServiceContext): grpc.Server {
  * @example
  * ```ts ignore
  * import { startDaemon } from "./server.ts";
- * import { loadConfig } from "./config.ts";
+ * import { loadConfig } from "./config_load.ts";
  * const daemon = await startDaemon(loadConfig({ root: Deno.makeTempDirSync(), port: 0 }));
  * await daemon.stop();
  * ```
@@ -165,27 +165,7 @@ export async function startDaemon(
   if (swept > 0) {
     log(`blit-daemon: removed ${swept} temporary files left by an earlier run`);
   }
-  let dataPlane: DataPlaneServer | null = null;
-  try {
-    dataPlane = config.forceGrpcData ? null : DataPlaneServer.listen({
-      hostname: config.bind,
-      port: config.dataPort,
-      issuer: new TokenIssuer({ ttlSeconds: 30 }),
-      log,
-      handshakeTimeoutMs: Math.min(limits.handshakeTimeout * 1000, 30_000),
-      maxConnections: limits.maxConnections,
-      maxPerAddress: limits.maxConnectionsPerClient,
-      tls: config.tls,
-    });
-  } catch (error) {
-    // Which port could not be had: the data plane's, not the control one.
-    if (error instanceof Error) {
-      Object.assign(error, {
-        where: `${bracketHost(config.bind)}:${config.dataPort}`,
-      });
-    }
-    throw error;
-  }
+  const dataPlane = listenData(config, log);
   const history = stateDir && Deno.env.get("BLIT_DISABLE_PERF_HISTORY") !== "1"
     ? daemonHistory(stateDir)
     : undefined;
@@ -211,17 +191,7 @@ export async function startDaemon(
   const server = grpcServer(ctx);
   let control: ReturnType<typeof serveControlPlane>;
   try {
-    control = serveControlPlane(server, {
-      hostname: config.bind,
-      port: config.port,
-      maxConnections: limits.maxConnections,
-      maxPerAddress: limits.maxConnectionsPerClient,
-      handshakeTimeoutMs: limits.handshakeTimeout * 1000,
-      log: new RateLimitedLog(log),
-      onRefusedPeer: (peer, refused) =>
-        refused ? refusedPeers.add(peer) : refusedPeers.delete(peer),
-      tls: config.tls,
-    });
+    control = listenControl(server, config, log, refusedPeers);
   } catch (error) {
     dataPlane?.close();
     throw error;
@@ -229,19 +199,7 @@ export async function startDaemon(
   await Promise.resolve();
   // When idle: partial copies older than a day (and any other leftover
   // temp files) go, and with a history the daemon checks itself.
-  idle.check = new SelfCheck({
-    intervalSeconds: config.selfCheckInterval,
-    history,
-    hostname: config.bind,
-    port: control.port,
-    busy: () => ctx.admission.sessions > 0,
-    onIdle: () => {
-      const removed = journal?.sweep(config.modules) ?? 0;
-      if (removed > 0) {
-        log(`blit-daemon: removed ${removed} stale temporary files`);
-      }
-    },
-  });
+  idle.check = idleCheck(config, control.port, ctx, journal);
   let stopped = false;
   return {
     address: config.bind,
@@ -264,6 +222,81 @@ export async function startDaemon(
       return Promise.resolve();
     },
   };
+}
+
+/**
+ * What the daemon does when idle: partial copies older than a day (and
+ * any other leftover temp files) go, and with a history it checks itself.
+ */
+function idleCheck(
+  config: DaemonConfig,
+  port: number,
+  ctx: ServiceContext,
+  journal: TempJournal | undefined,
+): SelfCheck {
+  return new SelfCheck({
+    intervalSeconds: config.selfCheckInterval,
+    history: ctx.history,
+    hostname: config.bind,
+    port,
+    busy: () => ctx.admission.sessions > 0,
+    onIdle: () => {
+      const removed = journal?.sweep(config.modules) ?? 0;
+      if (removed > 0) {
+        ctx.log(`blit-daemon: removed ${removed} stale temporary files`);
+      }
+    },
+  });
+}
+
+/** The data plane's listener, or null when the daemon sends over gRPC only. */
+function listenData(
+  config: DaemonConfig,
+  log: (line: string) => void,
+): DataPlaneServer | null {
+  if (config.forceGrpcData) return null;
+  const limits = config.limits;
+  try {
+    return DataPlaneServer.listen({
+      hostname: config.bind,
+      port: config.dataPort,
+      issuer: new TokenIssuer({ ttlSeconds: 30 }),
+      log,
+      handshakeTimeoutMs: Math.min(limits.handshakeTimeout * 1000, 30_000),
+      maxConnections: limits.maxConnections,
+      maxPerAddress: limits.maxConnectionsPerClient,
+      tls: config.tls,
+    });
+  } catch (error) {
+    // Which port could not be had: the data plane's, not the control one.
+    if (error instanceof Error) {
+      Object.assign(error, {
+        where: `${bracketHost(config.bind)}:${config.dataPort}`,
+      });
+    }
+    throw error;
+  }
+}
+
+/** The control plane's listener, serving `server`. */
+function listenControl(
+  server: grpc.Server,
+  config: DaemonConfig,
+  log: (line: string) => void,
+  refusedPeers: Set<string>,
+): ReturnType<typeof serveControlPlane> {
+  const limits = config.limits;
+  return serveControlPlane(server, {
+    hostname: config.bind,
+    port: config.port,
+    maxConnections: limits.maxConnections,
+    maxPerAddress: limits.maxConnectionsPerClient,
+    handshakeTimeoutMs: limits.handshakeTimeout * 1000,
+    log: new RateLimitedLog(log),
+    onRefusedPeer: (peer, refused) =>
+      refused ? refusedPeers.add(peer) : refusedPeers.delete(peer),
+    tls: config.tls,
+  });
 }
 
 /**

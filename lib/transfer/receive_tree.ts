@@ -101,27 +101,8 @@ export async function receiveTree(
   const t0 = performance.now();
   const dryRun = options.dryRun ?? false;
   const link = dryRun ? undefined : options.link;
-  const acks = new Acks(peer);
-  const sinkOptions: ReceiveSinkOptions = {
-    ...options.sink,
-    onBytes(n) {
-      options.sink?.onBytes?.(n);
-      acks.count(n);
-    },
-  };
-  let tcpIn = false;
   // The sender sends as the need list names files: take them at once.
-  let receiving = link?.connections.then((conns) => {
-    if (!conns) return undefined;
-    tcpIn = true;
-    receiver.pace(PLAN_AHEAD_FILES);
-    return receiver.receiveTcp(
-      conns,
-      receiver.sinks(conns.length, sinkOptions),
-      { bandwidth: options.bandwidth },
-    ).finally(() => receiver.pace(Infinity)).then(() => conns.length);
-  });
-  receiving?.catch(() => {});
+  const incoming = new Incoming(peer, receiver, link, options);
   try {
     await plan(peer, receiver, options);
   } catch (error) {
@@ -129,51 +110,7 @@ export async function receiveTree(
     throw error;
   }
   const manifestMs = performance.now() - t0;
-  let grpcIn: GrpcReceiver | undefined;
-  // A sink that fails ends the wait for the sender's next message.
-  let sinkFailed!: (error: unknown) => void;
-  const failure = new Promise<never>((_, reject) => sinkFailed = reject);
-  failure.catch(() => {});
-  receiving?.catch(sinkFailed);
-  if (!dryRun) {
-    try {
-      for (;;) {
-        const message = await Promise.race([peer.next(), failure]);
-        if (!message) {
-          throw new PeerError(
-            "the sender ended the transfer before its data was done",
-            { ended: true },
-          );
-        }
-        if (message.kind === "dataEnd") {
-          if (message.fallback && !tcpIn) link?.fallBack();
-          break;
-        }
-        if (message.kind !== "data") {
-          throw new PeerError(`expected file data, got ${message.kind}`);
-        }
-        if (!grpcIn) {
-          if (tcpIn) {
-            throw new PeerError("file data in messages after the data streams");
-          }
-          // The sender could not reach the data plane: take the bytes here.
-          link?.fallBack();
-          receiving = undefined;
-          acks.start();
-          grpcIn = new GrpcReceiver(receiver.sink(sinkOptions));
-          grpcIn.failed.catch(sinkFailed);
-        }
-        await options.bandwidth?.take(message.chunk.data.length);
-        await grpcIn.write(message.chunk);
-      }
-      if (grpcIn) await grpcIn.finish();
-    } catch (error) {
-      grpcIn?.abort(error);
-      link?.cancel();
-      throw error;
-    }
-  }
-  const streams = grpcIn ? undefined : await receiving;
+  const streams = dryRun ? undefined : await incoming.take();
   options.beforeFinish?.();
   // Only now, every needed file in: directory times, mirror deletions.
   const result = await receiver.finish(
@@ -275,6 +212,109 @@ function manifestOf(
       }
     },
   });
+}
+
+/**
+ * The needed files' bytes coming in, whichever way the sender sends them:
+ * on the data connections from the start, or in messages after the need
+ * list (then acknowledged), until the sender's end of data.
+ */
+class Incoming {
+  readonly #peer: SenderPeer;
+  readonly #receiver: Receiver;
+  readonly #link: DataLink | undefined;
+  readonly #bandwidth: Bandwidth | undefined;
+  readonly #acks: Acks;
+  readonly #sinkOptions: ReceiveSinkOptions;
+  #tcp: Promise<number | undefined> | undefined;
+  #tcpIn = false;
+  #grpc: GrpcReceiver | undefined;
+  /** Rejects when a sink fails: the wait for the sender then ends. */
+  readonly #failure: Promise<never>;
+  #failed!: (error: unknown) => void;
+
+  constructor(
+    peer: SenderPeer,
+    receiver: Receiver,
+    link: DataLink | undefined,
+    options: ReceiveTreeOptions,
+  ) {
+    this.#peer = peer;
+    this.#receiver = receiver;
+    this.#link = link;
+    this.#bandwidth = options.bandwidth;
+    const acks = this.#acks = new Acks(peer);
+    this.#sinkOptions = {
+      ...options.sink,
+      onBytes(n) {
+        options.sink?.onBytes?.(n);
+        acks.count(n);
+      },
+    };
+    this.#failure = new Promise<never>((_, reject) => this.#failed = reject);
+    this.#failure.catch(() => {});
+    this.#tcp = link?.connections.then((conns) => {
+      if (!conns) return undefined;
+      this.#tcpIn = true;
+      receiver.pace(PLAN_AHEAD_FILES);
+      return receiver.receiveTcp(
+        conns,
+        receiver.sinks(conns.length, this.#sinkOptions),
+        { bandwidth: this.#bandwidth },
+      ).finally(() => receiver.pace(Infinity)).then(() => conns.length);
+    });
+    this.#tcp?.catch(this.#failed);
+  }
+
+  /**
+   * Takes the data until the sender's end of it; resolves with the data
+   * connections used, or undefined when the bytes came in messages.
+   */
+  async take(): Promise<number | undefined> {
+    try {
+      for (;;) {
+        const message = await Promise.race([this.#peer.next(), this.#failure]);
+        if (!message) {
+          throw new PeerError(
+            "the sender ended the transfer before its data was done",
+            { ended: true },
+          );
+        }
+        if (message.kind === "dataEnd") {
+          if (message.fallback && !this.#tcpIn) this.#link?.fallBack();
+          break;
+        }
+        if (message.kind !== "data") {
+          throw new PeerError(`expected file data, got ${message.kind}`);
+        }
+        const grpc = this.#grpc ?? this.#overMessages();
+        await this.#bandwidth?.take(message.chunk.data.length);
+        await grpc.write(message.chunk);
+      }
+      if (this.#grpc) {
+        await this.#grpc.finish();
+        return undefined;
+      }
+    } catch (error) {
+      this.#grpc?.abort(error);
+      this.#link?.cancel();
+      throw error;
+    }
+    return await this.#tcp;
+  }
+
+  /** The sender could not reach the data plane: the bytes come here. */
+  #overMessages(): GrpcReceiver {
+    if (this.#tcpIn) {
+      throw new PeerError("file data in messages after the data streams");
+    }
+    this.#link?.fallBack();
+    this.#tcp = undefined;
+    this.#acks.start();
+    const grpc = new GrpcReceiver(this.#receiver.sink(this.#sinkOptions));
+    grpc.failed.catch(this.#failed);
+    return this.#grpc = grpc;
+  }
 }
 
 /** Acknowledges bytes in messages every few MiB (flow control). */

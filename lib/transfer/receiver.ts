@@ -223,7 +223,6 @@ export class Receiver {
   ): Promise<void> {
     const options = this.#options;
     const root = this.#root;
-    const dryRun = options.dryRun ?? false;
     const mirror = options.mirror ?? false;
     let offered: string | undefined;
     let count = 0;
@@ -265,57 +264,72 @@ export class Receiver {
     this.#needList = needList;
     await named.pipeThrough(needList).pipeTo(
       new WritableStream<FileEntry>({
-        write: async (entry) => {
-          if (entry.kind === "dir") {
-            options.charge?.(pathCost(entry.path));
-            this.#dirs.push(entry);
-            if (!dryRun) applyDir(root, entry);
-          } else if (entry.kind === "symlink") {
-            if (!dryRun) {
-              if (options.makeSymlink) await options.makeSymlink(root, entry);
-              else applySymlink(root, entry);
-              options.onLink?.();
-            }
-            options.onItem?.("+", entry.path, "link");
-            this.#links++;
-          } else {
-            // Keyed by the offered name; written under entry.path.
-            const key = offered ?? entry.path;
-            if (this.#expected.has(key)) {
-              throw new RangeError(`Manifest lists ${key} twice`);
-            }
-            // A dry run receives nothing: it only counts.
-            if (!dryRun) {
-              options.charge?.(FILE_COST);
-              this.#expected.set(key, entry);
-            }
-            this.#needed++;
-            this.#bytes += entry.size;
-            options.onItem?.("+", entry.path, "file");
-            let copy: PartialCopy | undefined;
-            if (!dryRun && entry.size >= RESUME_MIN_BYTES) {
-              this.#hasher ??= await contentHasher();
-              copy = await findResume(root, entry, this.#hasher);
-              if (copy) {
-                // The offer's hashes are held until the file arrives.
-                options.charge?.(copy.offer.hashes.length);
-                this.#resumes.set(key, copy);
-              }
-            }
-            await need(key, copy?.offer);
-          }
-          // Named (if needed): now counted in `decided`.
-          this.#handled++;
-          if (entry.kind === "file" && this.#outstanding() > this.#ahead) {
-            await flush?.();
-            while (this.#outstanding() > this.#ahead / 2) {
-              await new Promise<void>((resolve) => this.#wake = resolve);
-            }
-          }
-        },
+        write: (entry) => this.#decide(entry, offered, need, flush),
       }),
     );
     this.#skipped = needList.skipped;
+  }
+
+  /**
+   * One entry the need list kept: a directory or link is applied, a file
+   * named to the sender (`offered`: its offered name, for a renamed single
+   * file); paced, it waits here for the sinks to catch up.
+   */
+  async #decide(
+    entry: FileEntry,
+    offered: string | undefined,
+    need: (path: string, resume?: ResumeOffer) => Promise<void> | void,
+    flush: (() => Promise<void> | void) | undefined,
+  ): Promise<void> {
+    const options = this.#options;
+    const root = this.#root;
+    const dryRun = options.dryRun ?? false;
+    if (entry.kind === "dir") {
+      options.charge?.(pathCost(entry.path));
+      this.#dirs.push(entry);
+      if (!dryRun) applyDir(root, entry);
+    } else if (entry.kind === "symlink") {
+      if (!dryRun) {
+        if (options.makeSymlink) await options.makeSymlink(root, entry);
+        else applySymlink(root, entry);
+        options.onLink?.();
+      }
+      options.onItem?.("+", entry.path, "link");
+      this.#links++;
+    } else {
+      // Keyed by the offered name; written under entry.path.
+      const key = offered ?? entry.path;
+      if (this.#expected.has(key)) {
+        throw new RangeError(`Manifest lists ${key} twice`);
+      }
+      // A dry run receives nothing: it only counts.
+      if (!dryRun) {
+        options.charge?.(FILE_COST);
+        this.#expected.set(key, entry);
+      }
+      this.#needed++;
+      this.#bytes += entry.size;
+      options.onItem?.("+", entry.path, "file");
+      let copy: PartialCopy | undefined;
+      if (!dryRun && entry.size >= RESUME_MIN_BYTES) {
+        this.#hasher ??= await contentHasher();
+        copy = await findResume(root, entry, this.#hasher);
+        if (copy) {
+          // The offer's hashes are held until the file arrives.
+          options.charge?.(copy.offer.hashes.length);
+          this.#resumes.set(key, copy);
+        }
+      }
+      await need(key, copy?.offer);
+    }
+    // Named (if needed): now counted in `decided`.
+    this.#handled++;
+    if (entry.kind === "file" && this.#outstanding() > this.#ahead) {
+      await flush?.();
+      while (this.#outstanding() > this.#ahead / 2) {
+        await new Promise<void>((resolve) => this.#wake = resolve);
+      }
+    }
   }
 
   /**

@@ -1,0 +1,327 @@
+// What the sinks of one transfer share: the negotiated files, which have
+// arrived, files arriving in ranges on several streams, and the totals.
+import type { FileEntry } from "../fs/entry.ts";
+import { AtomicFile } from "../fs/atomic_write.ts";
+import { WritePool } from "../fs/write_pool.ts";
+import type { TreeRoot } from "../fs/atomic_write.ts";
+import { FileTable } from "../fs/path_table.ts";
+import { type FileRange, FrameProtocolError } from "./frame_codec.ts";
+import { blockRuns, type KeptBlocks, type PartialCopy } from "../fs/resume.ts";
+
+/** What a {@linkcode ReceiveSink} committed. */
+export interface ReceiveStats {
+  /** Files committed. */
+  files: number;
+  /** Body bytes committed. */
+  bytes: number;
+  /** Of those, bytes kept from partial copies instead of being sent again. */
+  resumed: number;
+}
+
+/** Options for {@linkcode ReceiveSink}. */
+export interface ReceiveSinkOptions {
+  /** Called after each committed file (progress). */
+  onFile?: (entry: FileEntry) => void;
+  /** Called with body byte counts as they arrive (progress). */
+  onBytes?: (n: number) => void;
+  /** Files up to this size are gathered in memory and written in one go. Default: 1 MiB. */
+  smallFileBytes?: number;
+  /**
+   * Workers writing those small files with sync calls, off the event loop
+   * (a local destination only: a contained root's checked walk moves the
+   * process's working directory, which threads share). Default: 0.
+   */
+  writers?: number;
+  /**
+   * The partial copies offered to the sender for resuming, by offered
+   * path (see resume.ts): a resume frame is taken only for a file offered
+   * here, and only as offered. Default: none (resume frames refused).
+   */
+  resumes?: Map<string, PartialCopy>;
+}
+
+/** Files split into ranges that may be open at once (a hostile sender's bound). */
+const MAX_PARTIAL_FILES = 256;
+/**
+ * Ranges one file may arrive in (the overlap check is linear in them, so a
+ * peer sending a huge file in tiny ranges is refused, not served slowly).
+ * Senders cut at most this many (see `sendItems`).
+ */
+export const MAX_RANGES_PER_FILE = 16_384;
+
+/** A file arriving in ranges, possibly on several streams at once. */
+export interface Partial {
+  /** The file's negotiated entry. */
+  entry: FileEntry;
+  /** Its temp file, written at offsets. */
+  file: AtomicFile;
+  /** Received ranges as [start, end) pairs, for the overlap check. */
+  ranges: [number, number][];
+  /** Bytes in so far. */
+  received: number;
+}
+
+/**
+ * What the sinks of one transfer share: the negotiated files, which have
+ * arrived, files arriving in ranges, the totals, and how many sinks are
+ * still open (the last to close checks nothing is missing). One per
+ * transfer, passed to each of its {@linkcode ReceiveSink}s.
+ *
+ * @example
+ * ```ts
+ * import { FileAssembly } from "./file_assembly.ts";
+ * const e = { path: "a", kind: "file" as const, size: 1, mtimeMs: 0, mode: 0o644 };
+ * const assembly = new FileAssembly("/tmp", new Map([["a", e]]), {}, 2);
+ * if (assembly.take(e) !== e || assembly.open !== 2) throw new Error("example failed");
+ * ```
+ */
+export class FileAssembly {
+  /** Where files are written. */
+  readonly root: TreeRoot;
+  /** The negotiated files, by the path they are announced under. */
+  readonly expected: ReadonlyMap<string, FileEntry> | FileTable;
+  /** The sinks' options. */
+  readonly options: ReceiveSinkOptions;
+  /** Bodies up to this size are gathered in memory (`smallFileBytes`). */
+  readonly small: number;
+  /** Files and bytes committed so far, by every sink. */
+  readonly stats: ReceiveStats = { files: 0, bytes: 0, resumed: 0 };
+  /** Files already taken (a file arrives once). */
+  readonly done: Set<string> = new Set();
+  /** Files arriving in ranges, by path. */
+  readonly partial: Map<string, Partial> = new Map();
+  /**
+   * Directories of a string root already checked (see `resolveInside`),
+   * once per transfer: a local destination is the user's own tree, and a
+   * peer can't turn a checked directory into a link during the transfer
+   * (links never replace directories, deletions come after). A contained
+   * root checks every walk itself.
+   */
+  readonly verified: Set<string> | undefined;
+  /** Small files' writers (see `writers`), for a local root only. */
+  readonly #pool: WritePool | undefined;
+  /** Sinks still open. */
+  open: number;
+
+  /**
+   * The shared state of `sinks` sinks writing exactly `expected` under
+   * `root`.
+   *
+   * @throws {RangeError} for a bad `smallFileBytes` or sink count.
+   */
+  constructor(
+    root: TreeRoot,
+    expected: ReadonlyMap<string, FileEntry> | FileTable,
+    options: ReceiveSinkOptions,
+    sinks: number,
+  ) {
+    const small = options.smallFileBytes ?? 1 << 20;
+    if (!Number.isSafeInteger(small) || small < 0) {
+      throw new RangeError(
+        `smallFileBytes must be a non-negative integer, got ${small}`,
+      );
+    }
+    if (!Number.isInteger(sinks) || sinks < 1) {
+      throw new RangeError(`sinks must be a positive integer, got ${sinks}`);
+    }
+    this.root = root;
+    this.expected = expected;
+    this.options = options;
+    this.small = small;
+    this.open = sinks;
+    this.verified = typeof root === "string" ? new Set() : undefined;
+    const writers = options.writers ?? 0;
+    this.#pool = typeof root === "string" && writers > 0 &&
+        expected instanceof FileTable
+      ? new WritePool(root, {
+        workers: writers,
+        verified: this.verified,
+        onFile: (entry) => this.committed(entry.path, entry),
+      })
+      : undefined;
+  }
+
+  /**
+   * Hands a small file's checked body to the writers, when there are
+   * any (it is counted once written): undefined when there are none
+   * (write it here), else a promise of room when they are behind.
+   */
+  toWriters(
+    entry: FileEntry,
+    body: Uint8Array,
+  ): { room?: Promise<void> } | undefined {
+    if (!this.#pool) return undefined;
+    const room = this.#pool.add(entry, body);
+    return room ? { room } : {};
+  }
+
+  /** The negotiated entry for an announced file, taken (once only). */
+  take(announced: FileEntry): FileEntry {
+    const expected = this.expected;
+    // A compact table marks its entry taken here; a map, at commit.
+    const entry = expected instanceof FileTable
+      ? expected.take(announced.path)
+      : expected.get(announced.path);
+    if (!entry || entry.kind !== "file") {
+      if (expected instanceof FileTable && expected.has(announced.path)) {
+        throw new FrameProtocolError(`File ${announced.path} was sent twice`);
+      }
+      throw new FrameProtocolError(
+        expected instanceof FileTable
+          ? `File ${announced.path} was not asked for, or was already received`
+          : `File ${announced.path} was not asked for`,
+      );
+    }
+    if (this.done.has(announced.path)) {
+      throw new FrameProtocolError(`File ${entry.path} was sent twice`);
+    }
+    if (announced.size !== entry.size) {
+      throw new FrameProtocolError(
+        `File ${entry.path} has ${announced.size} bytes, negotiated ${entry.size}`,
+      );
+    }
+    return entry;
+  }
+
+  /**
+   * Counts a committed file; a compact table forgets it (the table then
+   * holds only what is still to come).
+   */
+  committed(key: string, entry: FileEntry): void {
+    if (this.expected instanceof FileTable) this.expected.delete(key);
+    else this.done.add(key);
+    this.stats.files++;
+    this.stats.bytes += entry.size;
+    this.options.onFile?.(entry);
+  }
+
+  /** The file a range belongs to: opened by its first range. */
+  range(announced: FileEntry, range: FileRange): Partial {
+    let part = this.partial.get(announced.path);
+    if (!part) {
+      if (this.partial.size >= MAX_PARTIAL_FILES) {
+        throw new FrameProtocolError(
+          `More than ${MAX_PARTIAL_FILES} files are arriving in ranges at once`,
+        );
+      }
+      const entry = this.take(announced);
+      part = {
+        entry,
+        file: AtomicFile.open(this.root, entry, { verified: this.verified }),
+        ranges: [],
+        received: 0,
+      };
+      this.partial.set(announced.path, part);
+    } else if (announced.size !== part.entry.size) {
+      throw new FrameProtocolError(
+        `File ${announced.path} has ${announced.size} bytes, negotiated ${part.entry.size}`,
+      );
+    }
+    const end = range.offset + range.length;
+    if (part.ranges.length >= MAX_RANGES_PER_FILE) {
+      throw new FrameProtocolError(
+        `File ${announced.path} came in more than ${MAX_RANGES_PER_FILE} ranges`,
+      );
+    }
+    for (const [a, b] of part.ranges) {
+      if (range.offset < b && a < end) {
+        throw new FrameProtocolError(
+          `Range ${range.offset}+${range.length} of ${announced.path} overlaps one already sent`,
+        );
+      }
+    }
+    part.ranges.push([range.offset, end]);
+    return part;
+  }
+
+  /**
+   * A file resumed from its partial copy: reopened, the kept blocks
+   * counted as received; the rest comes in ranges (or nothing does, when
+   * every block was kept). Only as offered, once.
+   */
+  resume(announced: FileEntry, kept: KeptBlocks): void {
+    const key = announced.path;
+    const copy = this.options.resumes?.get(key);
+    if (!copy) {
+      throw new FrameProtocolError(
+        `File ${key} was resumed, but no partial copy of it was offered`,
+      );
+    }
+    this.options.resumes!.delete(key);
+    if (
+      kept.blockSize !== copy.offer.blockSize ||
+      kept.blocks !== copy.offer.hashes.length / 16
+    ) {
+      throw new FrameProtocolError(
+        `Resume of ${key} does not match the blocks offered`,
+      );
+    }
+    if (this.partial.has(key)) {
+      throw new FrameProtocolError(`File ${key} was resumed after its ranges`);
+    }
+    if (this.partial.size >= MAX_PARTIAL_FILES) {
+      throw new FrameProtocolError(
+        `More than ${MAX_PARTIAL_FILES} files are arriving in ranges at once`,
+      );
+    }
+    const entry = this.take(announced);
+    const runs = blockRuns(kept, entry.size, true);
+    if (runs.length > MAX_RANGES_PER_FILE / 2) {
+      throw new FrameProtocolError(`Resume of ${key} is too fragmented`);
+    }
+    const bytes = runs.reduce((sum, run) => sum + run.length, 0);
+    const part: Partial = {
+      entry,
+      file: AtomicFile.resume(this.root, entry, copy.identity, runs, {
+        verified: this.verified,
+      }),
+      ranges: runs.map((run) => [run.offset, run.offset + run.length]),
+      received: 0,
+    };
+    this.stats.resumed += bytes;
+    this.partial.set(key, part);
+    this.rangeBytes(key, part, bytes);
+  }
+
+  /** Counts bytes of a range; commits the file when it is whole. */
+  rangeBytes(key: string, part: Partial, n: number): void {
+    part.received += n;
+    if (part.received < part.entry.size) return;
+    this.partial.delete(key);
+    part.file.commit();
+    this.committed(key, part.entry);
+  }
+
+  /**
+   * A sink closed cleanly; the last one waits for the small files' writers
+   * and checks nothing is missing.
+   */
+  async close(): Promise<void> {
+    if (--this.open > 0) return;
+    await this.#pool?.finish();
+    let missing = this.partial.size;
+    await this.abort();
+    const expected = this.expected;
+    if (expected instanceof FileTable) missing += expected.pending;
+    else {
+      for (const [path, entry] of expected) {
+        if (entry.kind === "file" && !this.done.has(path)) missing++;
+      }
+    }
+    if (missing > 0) {
+      throw new FrameProtocolError(`${missing} negotiated files were not sent`);
+    }
+  }
+
+  /**
+   * Removes every file still arriving in ranges (a big one's partial copy
+   * stays, for the next transfer to resume); stops the writers (once
+   * their batches in flight are written).
+   */
+  abort(): Promise<void> {
+    const stopped = this.#pool?.close() ?? Promise.resolve();
+    for (const part of this.partial.values()) part.file.suspend();
+    this.partial.clear();
+    return stopped;
+  }
+}
