@@ -20,7 +20,7 @@ import {
   summaryLine,
   type TransferResult,
 } from "./lib/client/summary.ts";
-import { abortAllOpen } from "./lib/fs/atomic_write.ts";
+import { abortAllOpen } from "./lib/fs/atomic_file.ts";
 import { parseRate } from "./lib/wire/bandwidth.ts";
 import {
   commandHelp,

@@ -57,26 +57,27 @@ export {
 } from "./lib/fs/need_list.ts";
 export {
   abortAllOpen,
-  applyDir,
-  applySymlink,
   AtomicFile,
-  cleanupTemps,
-  copyFileAtomic,
-  EntryConflictError,
-  findPartialCopy,
-  type FoundPartial,
-  isTempName,
-  PARTIAL_KEEP_MS,
-  partialNameFor,
-  RESUME_MIN_BYTES,
   ResumeError,
-  setDirTimes,
   SizeMismatchError,
+  writeFileAtomic,
+} from "./lib/fs/atomic_file.ts";
+export { applyDir, applySymlink, setDirTimes } from "./lib/fs/apply_tree.ts";
+export {
+  cleanupTemps,
+  PARTIAL_KEEP_MS,
   type SweepOptions,
   sweepTemps,
-  type TreeRoot,
-  writeFileAtomic,
-} from "./lib/fs/atomic_write.ts";
+} from "./lib/fs/sweep.ts";
+export { copyFileAtomic } from "./lib/fs/copy_file.ts";
+export { EntryConflictError } from "./lib/fs/_replace.ts";
+export {
+  findPartialCopy,
+  type FoundPartial,
+  RESUME_MIN_BYTES,
+} from "./lib/fs/partial_copies.ts";
+export { isTempName, partialNameFor } from "./lib/fs/temp_names.ts";
+export { type TreeRoot } from "./lib/fs/tree.ts";
 export {
   blockRuns,
   findResume,

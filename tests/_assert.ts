@@ -31,11 +31,11 @@ export function assertMatch(
 }
 
 /** Awaits a promise that must reject with `ErrorClass` (and a message matching `pattern`). */
-export async function assertRejects(
+export async function assertRejects<E extends Error>(
   fn: () => Promise<unknown>,
-  ErrorClass: abstract new (...args: never[]) => Error,
+  ErrorClass: abstract new (...args: never[]) => E,
   pattern?: RegExp,
-): Promise<Error> {
+): Promise<E> {
   try {
     await fn();
   } catch (error) {
@@ -53,11 +53,11 @@ export async function assertRejects(
 }
 
 /** A function that must throw `ErrorClass`. */
-export function assertThrows(
+export function assertThrows<E extends Error>(
   fn: () => unknown,
-  ErrorClass: abstract new (...args: never[]) => Error,
+  ErrorClass: abstract new (...args: never[]) => E,
   pattern?: RegExp,
-): Error {
+): E {
   try {
     fn();
   } catch (error) {

@@ -31,7 +31,7 @@ import {
   UploadCompleteSchema,
 } from "../lib/rpc/service.ts";
 import { dialDataPlane } from "../lib/wire/data_plane.ts";
-import { isTempName } from "../lib/fs/atomic_write.ts";
+import { isTempName } from "../lib/fs/temp_names.ts";
 import { header, manifest, pushAll, pushHeader, until } from "./_push.ts";
 
 const SECRET = "TOPSECRET-outside-the-module";

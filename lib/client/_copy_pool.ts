@@ -1,6 +1,6 @@
 // A small pool of Workers copying files in batches, for many-file trees.
 import type { FileEntry } from "../fs/entry.ts";
-import { copyFileAtomic } from "../fs/atomic_write.ts";
+import { copyFileAtomic } from "../fs/copy_file.ts";
 import { fileDiffers, lstatIfExists } from "../fs/need_list.ts";
 import { resolveInside, type ResolveOptions } from "../fs/safe_path.ts";
 import {

@@ -23,9 +23,12 @@ export interface CopyOptions
  * import { copy } from "./copy.ts";
  * const src = Deno.makeTempDirSync();
  * Deno.writeTextFileSync(`${src}/a.txt`, "hi");
- * const dst = `${Deno.makeTempDirSync()}/out`;
+ * const top = Deno.makeTempDirSync();
+ * const dst = `${top}/out`;
  * const result = await copy(src, dst);
  * if (result.transport !== "local" || result.filesTransferred !== 1) throw new Error("example failed");
+ * Deno.removeSync(src, { recursive: true });
+ * Deno.removeSync(top, { recursive: true });
  * ```
  * @throws {UsageError} for two remote addresses, or a malformed one.
  * @throws {SourceNotFoundError} when a local source does not exist.

@@ -3,7 +3,7 @@ import type { FileEntry, TransferStats } from "../fs/entry.ts";
 import { entryFromPath, enumerate } from "../fs/enumerate.ts";
 import { NeedListStream, needsTransfer } from "../fs/need_list.ts";
 import { hashFile } from "../fs/hash.ts";
-import { applyDir, applySymlink, setDirTimes } from "../fs/atomic_write.ts";
+import { applyDir, applySymlink, setDirTimes } from "../fs/apply_tree.ts";
 import { CopyPool } from "./_copy_pool.ts";
 import {
   basename,
@@ -242,9 +242,12 @@ async function mirrorLocal(
  * import { localCopy } from "./local_copy.ts";
  * const src = Deno.makeTempDirSync();
  * Deno.writeTextFileSync(`${src}/a.txt`, "hi");
- * const dst = `${Deno.makeTempDirSync()}/out`;
+ * const top = Deno.makeTempDirSync();
+ * const dst = `${top}/out`;
  * const stats = await localCopy(src, dst);
  * if (!(stats.filesTransferred === 1 && Deno.readTextFileSync(`${dst}/a.txt`) === "hi")) throw new Error("example failed");
+ * Deno.removeSync(src, { recursive: true });
+ * Deno.removeSync(top, { recursive: true });
  * ```
  * @throws {SourceNotFoundError} when `src` does not exist.
  */

@@ -82,9 +82,11 @@ export class NotADirectoryError extends Error {
  * @example
  * ```ts
  * import { ensureDirectory } from "./placement.ts";
- * const dir = `${Deno.makeTempDirSync()}/a/b`;
+ * const top = Deno.makeTempDirSync();
+ * const dir = `${top}/a/b`;
  * ensureDirectory(dir);
  * if (!(Deno.statSync(dir).isDirectory)) throw new Error("example failed");
+ * Deno.removeSync(top, { recursive: true });
  * ```
  * @throws {NotADirectoryError} when a file sits at `path`.
  */
@@ -118,7 +120,9 @@ export function realOrAbsolute(path: string): string {
  * @example
  * ```ts
  * import { sourceIsDirectory } from "./placement.ts";
- * if (!sourceIsDirectory(Deno.makeTempDirSync())) throw new Error("example failed");
+ * const dir = Deno.makeTempDirSync();
+ * if (!sourceIsDirectory(dir)) throw new Error("example failed");
+ * Deno.removeSync(dir);
  * ```
  * @throws {SourceNotFoundError} when nothing exists at `src`.
  */

@@ -104,6 +104,7 @@ export const diskFiles: ConfigFiles = {
  * const root = Deno.makeTempDirSync();
  * const c = loadConfig({ root, port: 1234 });
  * if (!(c.modules[0].name === "default" && c.port === 1234)) throw new Error("example failed");
+ * Deno.removeSync(root, { recursive: true });
  * ```
  * @throws {ConfigError} for bad files or flags, or when no module is configured.
  */

@@ -3,7 +3,8 @@ import { PeerError } from "../transfer/peer.ts";
 import { status as Status } from "../deps/grpc.ts";
 import { PathEscapeError } from "../fs/safe_path.ts";
 import { ContainmentError } from "../fs/contained_root.ts";
-import { EntryConflictError, SizeMismatchError } from "../fs/atomic_write.ts";
+import { EntryConflictError } from "../fs/_replace.ts";
+import { SizeMismatchError } from "../fs/atomic_file.ts";
 import { FrameProtocolError, IntegrityError } from "../wire/frame_codec.ts";
 import {
   ManifestProtocolError,

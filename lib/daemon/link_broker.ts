@@ -7,7 +7,7 @@
 // lands inside a writable module before making it. Link targets are only
 // text: nothing is ever followed.
 import type { FileEntry } from "../fs/entry.ts";
-import { applySymlink } from "../fs/atomic_write.ts";
+import { applySymlink } from "../fs/apply_tree.ts";
 import { ContainedRoot } from "../fs/contained_root.ts";
 import type { ModuleConfig } from "./config.ts";
 import { MUNGE_PREFIX, staysInside } from "./symlink_policy.ts";

@@ -17,13 +17,9 @@ import {
   type UploadPerfResponse,
   UploadPerfResponseSchema,
 } from "../rpc/service.ts";
-import {
-  checkConnection,
-  clientOf,
-  openModule,
-  safeStatus,
-  type ServiceContext,
-} from "./_call.ts";
+import type { ServiceContext } from "./context.ts";
+import { checkConnection, clientOf, openModule } from "./access.ts";
+import { safeStatus } from "./call_end.ts";
 import { ServiceError } from "./errors.ts";
 
 /** Runs a snapshot carries at most. */
@@ -46,8 +42,10 @@ export interface DaemonHistory {
  * @example
  * ```ts
  * import { daemonHistory } from "./perf.ts";
- * const h = daemonHistory(Deno.makeTempDirSync());
+ * const dir = Deno.makeTempDirSync();
+ * const h = daemonHistory(dir);
  * h.append({ ts: new Date().toISOString(), op: "push", transport: "tcp", streams: 1, files: 1, bytes: 1, duration_ms: 1, remote: null, handshake_ms: 0, manifest_ms: 0, transfer_ms: 1, retries: 0, fallback: false });
+ * Deno.removeSync(dir, { recursive: true });
  * ```
  */
 export function daemonHistory(dir: string): DaemonHistory {

@@ -3,7 +3,7 @@ import * as grpc from "../deps/grpc.ts";
 import { create } from "../deps/protobuf.ts";
 import type { FileEntry } from "../fs/entry.ts";
 import { sourceEntries } from "../fs/enumerate.ts";
-import { isTempName } from "../fs/atomic_write.ts";
+import { isTempName } from "../fs/temp_names.ts";
 import { normalizeRelative } from "../fs/safe_path.ts";
 import type { Tree } from "../fs/tree.ts";
 import { Sender } from "../transfer/sender.ts";
@@ -27,20 +27,16 @@ import { unmungeTarget } from "./symlink_policy.ts";
 import { ServiceError } from "./errors.ts";
 import {
   baseName,
-  CallGuard,
-  clientOf,
-  failCall,
-  moduleRoot,
-  negotiate,
-  openModule,
   parentOf,
-  perfRecord,
   protocolError,
   type PullCall,
   pullMessage,
   type ServiceContext,
-  summaryOf,
-} from "./_call.ts";
+} from "./context.ts";
+import { clientOf, moduleRoot, openModule } from "./access.ts";
+import { negotiate } from "./negotiate.ts";
+import { CallGuard } from "./call_guard.ts";
+import { failCall, perfRecord, summaryOf } from "./call_end.ts";
 
 /** What a pull sends: checked, with its sending role ready. */
 interface PullSource {

@@ -1,7 +1,7 @@
 // Push: the client's sender feeds the daemon's receiver.
 import * as grpc from "../deps/grpc.ts";
 import { create } from "../deps/protobuf.ts";
-import { PARTIAL_KEEP_MS, sweepTemps } from "../fs/atomic_write.ts";
+import { PARTIAL_KEEP_MS, sweepTemps } from "../fs/sweep.ts";
 import { normalizeRelative } from "../fs/safe_path.ts";
 import { ContainedRoot } from "../fs/contained_root.ts";
 import type { Tree } from "../fs/tree.ts";
@@ -23,21 +23,17 @@ import { mungeTarget } from "./symlink_policy.ts";
 import { ReadOnlyModuleError, ServiceError } from "./errors.ts";
 import {
   baseName,
-  CallGuard,
-  clientOf,
-  failCall,
   MAX_MANIFEST_ENTRIES,
-  moduleRoot,
-  negotiate,
-  openModule,
   parentOf,
-  perfRecord,
   protocolError,
   type PushCall,
   pushMessage,
-  refuseTempNames,
   type ServiceContext,
-} from "./_call.ts";
+} from "./context.ts";
+import { clientOf, moduleRoot, openModule, refuseTempNames } from "./access.ts";
+import { negotiate } from "./negotiate.ts";
+import { CallGuard } from "./call_guard.ts";
+import { failCall, perfRecord } from "./call_end.ts";
 
 /** Where a push writes: checked, placed and (unless a dry run) pinned. */
 interface PushTarget {

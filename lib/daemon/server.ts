@@ -8,7 +8,7 @@ import { TokenIssuer } from "../wire/token.ts";
 import { loadZeroCopy } from "../wire/zero_copy.ts";
 import { loadNativeStat } from "../fs/native_stat.ts";
 import { RateLimitedLog } from "../wire/rate_log.ts";
-import { abortAllOpen } from "../fs/atomic_write.ts";
+import { abortAllOpen } from "../fs/atomic_file.ts";
 import type { DaemonConfig } from "./config.ts";
 import { Admission } from "./admission.ts";
 import { serveControlPlane } from "./control_listener.ts";

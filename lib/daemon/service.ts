@@ -4,7 +4,7 @@ import * as grpc from "../deps/grpc.ts";
 import { create } from "../deps/protobuf.ts";
 import type { FileEntry } from "../fs/entry.ts";
 import { entryOf } from "../fs/enumerate.ts";
-import { isTempName } from "../fs/atomic_write.ts";
+import { isTempName } from "../fs/temp_names.ts";
 import { normalizeRelative } from "../fs/safe_path.ts";
 import type { Tree } from "../fs/tree.ts";
 import { type RemovedCounts, removeTree } from "../fs/remove_tree.ts";
@@ -25,16 +25,9 @@ import {
 import { entryToHeader } from "../rpc/convert.ts";
 import { writeMessage } from "../rpc/call_io.ts";
 import { ReadOnlyModuleError, ServiceError } from "./errors.ts";
-import {
-  baseName,
-  BATCH,
-  checkConnection,
-  failCall,
-  moduleRoot,
-  openModule,
-  safeStatus,
-  type ServiceContext,
-} from "./_call.ts";
+import { baseName, BATCH, type ServiceContext } from "./context.ts";
+import { checkConnection, moduleRoot, openModule } from "./access.ts";
+import { failCall, safeStatus } from "./call_end.ts";
 import { unmungeEntry } from "./pull_handler.ts";
 
 /** List: a directory's entries (or one file), in batches. */
@@ -216,8 +209,5 @@ export { EntryKind };
 
 export { handlePush } from "./push_handler.ts";
 export { handlePull } from "./pull_handler.ts";
-export {
-  checkConnection,
-  MAX_MANIFEST_ENTRIES,
-  type ServiceContext,
-} from "./_call.ts";
+export { checkConnection } from "./access.ts";
+export { MAX_MANIFEST_ENTRIES, type ServiceContext } from "./context.ts";

@@ -1,7 +1,7 @@
 // Where temp files may be: a journal in the state directory, so the
 // leftovers of a crash (kill -9, power cut) are swept at the next start
 // without walking whole modules.
-import { PARTIAL_KEEP_MS, sweepTemps } from "../fs/atomic_write.ts";
+import { PARTIAL_KEEP_MS, sweepTemps } from "../fs/sweep.ts";
 import { ContainedRoot } from "../fs/contained_root.ts";
 import { KernelTree } from "../fs/kernel_tree.ts";
 import type { Tree } from "../fs/tree.ts";
@@ -29,13 +29,16 @@ interface Line {
  * ```ts
  * import { TempJournal } from "./temp_journal.ts";
  * const state = Deno.makeTempDirSync();
- * const module = { name: "m", path: Deno.realPathSync(Deno.makeTempDirSync()), readOnly: false, comment: "", mungeSymlinks: true };
+ * const dir = Deno.realPathSync(Deno.makeTempDirSync());
+ * const module = { name: "m", path: dir, readOnly: false, comment: "", mungeSymlinks: true };
  * Deno.writeTextFileSync(`${module.path}/.x.blit-0123456789ab.tmp`, "");
  * new TempJournal(state).record(module, "");
  * const cwd = Deno.cwd();
  * const swept = new TempJournal(state).sweep([module]);
  * Deno.chdir(cwd);
  * if (swept !== 1) throw new Error(`swept ${swept}`);
+ * Deno.removeSync(state, { recursive: true });
+ * Deno.removeSync(dir, { recursive: true });
  * ```
  */
 export class TempJournal {

@@ -12,7 +12,7 @@
 // component can redirect it. Every call here is synchronous: nothing else
 // in the process runs, or moves the working directory, in between.
 import type { NativeStat } from "./native_stat.ts";
-import type { TreeRoot } from "./atomic_write.ts";
+import type { TreeRoot } from "./tree.ts";
 import { lstatOrUndefined, PathFile } from "./path_tree.ts";
 import {
   ContainmentError,
@@ -108,6 +108,7 @@ function ifExists<T>(fn: () => T): T | undefined {
  * Deno.writeTextFileSync(root.at("a/b.txt", { create: true }), "hi");
  * Deno.chdir(before);
  * if (Deno.readTextFileSync(`${dir}/a/b.txt`) !== "hi") throw new Error();
+ * Deno.removeSync(dir, { recursive: true });
  * ```
  */
 export class ContainedRoot implements Tree {

@@ -2,8 +2,8 @@
 import type { FileEntry } from "./entry.ts";
 import { excludeMatcher } from "./exclude.ts";
 import { hashFile } from "./hash.ts";
-import { isTempName } from "./atomic_write.ts";
-import type { TreeRoot } from "./atomic_write.ts";
+import { isTempName } from "./temp_names.ts";
+import type { TreeRoot } from "./tree.ts";
 import { treeOf } from "./path_tree.ts";
 import type { Tree } from "./tree.ts";
 
@@ -53,7 +53,9 @@ function listSorted(tree: Tree, rel: string): string[] {
  * @example
  * ```ts
  * import { entryOf } from "./enumerate.ts";
- * const info = Deno.lstatSync(Deno.makeTempDirSync());
+ * const dir = Deno.makeTempDirSync();
+ * const info = Deno.lstatSync(dir);
+ * Deno.removeSync(dir);
  * if (entryOf(() => "", "d", info)?.kind !== "dir") throw new Error("example failed");
  * ```
  */
@@ -95,6 +97,7 @@ export function entryOf(
  * const path = Deno.makeTempFileSync();
  * Deno.writeTextFileSync(path, "abc");
  * if (!(entryFromPath(path, "x.txt").size === 3)) throw new Error("example failed");
+ * Deno.removeSync(path);
  * ```
  * @throws {Deno.errors.NotFound} when nothing exists at `absPath`.
  * @throws {TypeError} for sockets, fifos and devices.
@@ -129,6 +132,7 @@ export function entryFromPath(absPath: string, relPath: string): FileEntry {
  * Deno.writeTextFileSync(`${root}/d/f.txt`, "x");
  * const paths = (await Array.fromAsync(enumerate(root))).map((e) => e.path);
  * if (!(paths.join() === "d,d/f.txt")) throw new Error("example failed");
+ * Deno.removeSync(root, { recursive: true });
  * ```
  * @throws {Deno.errors.NotFound} (through the stream) when `root` is missing.
  */
@@ -197,6 +201,7 @@ export function enumerate(
  * const path = Deno.makeTempFileSync();
  * const entries = await Array.fromAsync(sourceEntries(path, { name: "f" }));
  * if (!(entries.length === 1 && entries[0].path === "f")) throw new Error("example failed");
+ * Deno.removeSync(path);
  * ```
  */
 export function sourceEntries(

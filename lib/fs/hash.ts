@@ -80,6 +80,7 @@ export async function hashBytes(data: Uint8Array): Promise<Uint8Array> {
  * const a = await hashFile(path);
  * const b = await hashBytes(new TextEncoder().encode("hi"));
  * if (!(a.every((v, i) => v === b[i]))) throw new Error("example failed");
+ * Deno.removeSync(path);
  * ```
  * @throws {Deno.errors.NotFound} when the file does not exist.
  */

@@ -1,10 +1,10 @@
 // The mirror planner: what to delete at the destination, deepest first.
 import type { FileEntry } from "./entry.ts";
 import { enumerate } from "./enumerate.ts";
-import { isTempName } from "./atomic_write.ts";
+import { isTempName } from "./temp_names.ts";
 import { resolveInside } from "./safe_path.ts";
 import { lstatOrUndefined } from "./path_tree.ts";
-import type { TreeRoot } from "./atomic_write.ts";
+import type { TreeRoot } from "./tree.ts";
 import { removeTree } from "./remove_tree.ts";
 
 /** Options for {@linkcode planDeletions}. */
@@ -42,6 +42,7 @@ function depth(path: string): number {
  * Deno.writeTextFileSync(`${root}/new`, "");
  * const plan = await planDeletions(root, new Set(["new"]));
  * if (!(plan.length === 1 && plan[0].path === "old")) throw new Error("example failed");
+ * Deno.removeSync(root, { recursive: true });
  * ```
  */
 export async function planDeletions(
@@ -76,6 +77,7 @@ export async function planDeletions(
  * const dir = Deno.makeTempDirSync();
  * Deno.writeTextFileSync(`${dir}/f`, "");
  * if (!(countTree(dir).files === 1)) throw new Error("example failed");
+ * Deno.removeSync(dir, { recursive: true });
  * ```
  */
 export function countTree(
@@ -113,6 +115,7 @@ export function countTree(
  * Deno.writeTextFileSync(`${root}/old`, "");
  * const counts = applyDeletions(root, [{ path: "old", kind: "file", size: 0, mtimeMs: 0, mode: 0o644 }]);
  * if (!(counts.files === 1)) throw new Error("example failed");
+ * Deno.removeSync(root, { recursive: true });
  * ```
  */
 export function applyDeletions(
@@ -140,6 +143,7 @@ export function applyDeletions(
  * const plan = [{ path: "old", kind: "dir" as const, size: 0, mtimeMs: 0, mode: 0o755 }];
  * const counts = countDeletions(root, plan);
  * if (counts.files !== 2 || counts.dirs !== 1) throw new Error("example failed");
+ * Deno.removeSync(root, { recursive: true });
  * ```
  */
 export function countDeletions(

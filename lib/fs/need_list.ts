@@ -2,7 +2,7 @@
 import type { FileEntry } from "./entry.ts";
 import { hashFile, sameHash } from "./hash.ts";
 import { normalizeRelative } from "./safe_path.ts";
-import type { TreeRoot } from "./atomic_write.ts";
+import type { TreeRoot } from "./tree.ts";
 import { lstatOrUndefined, treeOf } from "./path_tree.ts";
 import type { Tree } from "./tree.ts";
 
@@ -26,6 +26,7 @@ export interface NeedListOptions {
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * const e = { path: "a", kind: "file" as const, size: 1, mtimeMs: 0, mode: 0o644 };
  * if (!(await needsTransfer(root, e))) throw new Error("example failed");
+ * Deno.removeSync(root, { recursive: true });
  * ```
  * @throws {PathEscapeError} when `entry.path` would leave `destRoot`.
  */
@@ -125,6 +126,7 @@ export function lstatIfExists(abs: string): Deno.FileInfo | undefined {
  *   { path: "a", kind: "file" as const, size: 1, mtimeMs: 0, mode: 0o644 },
  * ]).pipeThrough(stage));
  * if (!(out.length === 1 && stage.skipped === 0)) throw new Error("example failed");
+ * Deno.removeSync(dest, { recursive: true });
  * ```
  */
 export class NeedListStream extends TransformStream<FileEntry, FileEntry> {

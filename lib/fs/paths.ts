@@ -34,3 +34,18 @@ export function parentOf(path: string): string {
   if (slash < 0) return "";
   return slash === 0 ? "/" : t.slice(0, slash);
 }
+
+/**
+ * How deep `path` is: its slashes ("a" is 0, "a/b" 1).
+ *
+ * @example
+ * ```ts
+ * import { depth } from "./paths.ts";
+ * if (depth("a/b/c") !== 2 || depth("a") !== 0) throw new Error("example failed");
+ * ```
+ */
+export function depth(path: string): number {
+  let n = 0;
+  for (let i = 0; i < path.length; i++) if (path.charCodeAt(i) === 47) n++;
+  return n;
+}

@@ -2,9 +2,9 @@
 // receiver hashes the blocks of its partial copy, the sender keeps the
 // blocks that match its own file and sends only the rest.
 import type { FileEntry } from "./entry.ts";
-import { findPartialCopy } from "./atomic_write.ts";
+import { findPartialCopy } from "./partial_copies.ts";
 import { openForRead } from "./contained_root.ts";
-import type { TreeRoot } from "./atomic_write.ts";
+import type { TreeRoot } from "./tree.ts";
 import { treeOf } from "./path_tree.ts";
 import { fileIdentity, type ReadHandle } from "./tree.ts";
 import { hashOnWorker } from "./hash_pool.ts";
@@ -144,6 +144,7 @@ function hashNext(
  * const e = { path: "big", kind: "file" as const, size: 64 << 20, mtimeMs: 0, mode: 0o644 };
  * const found = await findResume(root, e, await contentHasher());
  * if (found?.offer.hashes.length !== 16) throw new Error("example failed");
+ * Deno.removeSync(root, { recursive: true });
  * ```
  */
 export async function findResume(
@@ -234,6 +235,7 @@ async function blockDigests(
  * hashes.set(await hashBytes(bytes.subarray(0, 4 << 20)));
  * const kept = await keptBlocks(root, e, { blockSize: 4 << 20, hashes }, await contentHasher());
  * if (kept.bitmap[0] !== 1) throw new Error("example failed");
+ * Deno.removeSync(root, { recursive: true });
  * ```
  */
 export async function keptBlocks(

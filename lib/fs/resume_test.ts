@@ -4,14 +4,10 @@ import {
   assertThrows,
 } from "../../tests/_assert.ts";
 import type { FileEntry } from "./entry.ts";
-import {
-  AtomicFile,
-  findPartialCopy,
-  isTempName,
-  RESUME_MIN_BYTES,
-  ResumeError,
-  sweepTemps,
-} from "./atomic_write.ts";
+import { AtomicFile, ResumeError } from "./atomic_file.ts";
+import { findPartialCopy, RESUME_MIN_BYTES } from "./partial_copies.ts";
+import { isTempName } from "./temp_names.ts";
+import { sweepTemps } from "./sweep.ts";
 import { ContainedRoot, fileIdentity } from "./contained_root.ts";
 import { contentHasher } from "./hash.ts";
 import {

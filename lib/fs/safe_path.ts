@@ -97,6 +97,7 @@ export interface ResolveOptions {
  * import { resolveInside } from "./safe_path.ts";
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * if (!(resolveInside(root, "x/y") === root + "/x/y")) throw new Error("example failed");
+ * Deno.removeSync(root, { recursive: true });
  * ```
  * @throws {PathEscapeError} when the path is unsafe or leaves `root`.
  */

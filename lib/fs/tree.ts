@@ -166,3 +166,6 @@ export function splitRel(rel: string): { dir: string; name: string } {
   if (slash < 0) return { dir: "", name: rel };
   return { dir: rel.slice(0, slash), name: rel.slice(slash + 1) };
 }
+
+/** Where a tree lives: a local path (the user's own) or a tree. */
+export type TreeRoot = string | Tree;

@@ -2,7 +2,7 @@
 // atomically (temp name, then rename): the receive sink's pool for a
 // local destination with many small files.
 import type { FileEntry } from "./entry.ts";
-import { writeFileAtomic } from "./atomic_write.ts";
+import { writeFileAtomic } from "./atomic_file.ts";
 import {
   type PoolAnswer,
   type PoolBatch,
@@ -78,6 +78,7 @@ const BATCH_BYTES = 1 << 20;
  * await pool.add({ path: "a", kind: "file", size: 1, mtimeMs: 0, mode: 0o644 }, new Uint8Array([7]));
  * await pool.finish();
  * if (files !== 1 || Deno.readFileSync(`${root}/a`)[0] !== 7) throw new Error("example failed");
+ * Deno.removeSync(root, { recursive: true });
  * ```
  */
 export class WritePool {

@@ -111,6 +111,7 @@ export function stateDir(
  * const dir = Deno.makeTempDirSync();
  * appendPerfRecord(dir, { ts: "2026-01-01T00:00:00.000Z", op: "push", transport: "tcp", streams: 1, files: 1, bytes: 1, duration_ms: 1, remote: null, handshake_ms: 0, manifest_ms: 0, transfer_ms: 0, retries: 0, fallback: false });
  * if (!(Deno.readTextFileSync(`${dir}/perf_history.jsonl`).endsWith("\n"))) throw new Error("example failed");
+ * Deno.removeSync(dir, { recursive: true });
  * ```
  */
 export function appendPerfRecord(dir: string, record: PerfRecord): boolean {
@@ -156,7 +157,9 @@ export function appendPerfRecord(dir: string, record: PerfRecord): boolean {
  * @example
  * ```ts
  * import { readPerfHistory } from "./perf_history.ts";
- * if (!(readPerfHistory(Deno.makeTempDirSync()).length === 0)) throw new Error("example failed");
+ * const dir = Deno.makeTempDirSync();
+ * if (!(readPerfHistory(dir).length === 0)) throw new Error("example failed");
+ * Deno.removeSync(dir, { recursive: true });
  * ```
  */
 export function readPerfHistory(dir: string): PerfRecord[] {
@@ -237,7 +240,9 @@ export function normalizeRecord(raw: unknown): PerfRecord | undefined {
  * @example
  * ```ts
  * import { clearPerfHistory } from "./perf_history.ts";
- * if (clearPerfHistory(Deno.makeTempDirSync())) throw new Error("example failed");
+ * const dir = Deno.makeTempDirSync();
+ * if (clearPerfHistory(dir)) throw new Error("example failed");
+ * Deno.removeSync(dir, { recursive: true });
  * ```
  */
 export function clearPerfHistory(dir: string): boolean {

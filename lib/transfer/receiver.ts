@@ -2,8 +2,8 @@
 // manifest -> need list -> directories and links applied -> file bytes
 // into atomic files -> directory times -> mirror deletions.
 import type { FileEntry } from "../fs/entry.ts";
-import { applyDir, applySymlink, setDirTimes } from "../fs/atomic_write.ts";
-import type { TreeRoot } from "../fs/atomic_write.ts";
+import { applyDir, applySymlink, setDirTimes } from "../fs/apply_tree.ts";
+import type { TreeRoot } from "../fs/tree.ts";
 import {
   applyDeletions,
   countDeletions,
@@ -16,7 +16,7 @@ import { receiveFrames } from "../wire/frame_io.ts";
 import type { Bandwidth } from "../wire/bandwidth.ts";
 import { chunksToFrames, type FileDataChunk } from "../wire/grpc_data.ts";
 import { ReceiveSink, type ReceiveSinkOptions } from "../wire/receive_sink.ts";
-import { RESUME_MIN_BYTES } from "../fs/atomic_write.ts";
+import { RESUME_MIN_BYTES } from "../fs/partial_copies.ts";
 import { type ContentHasher, contentHasher } from "../fs/hash.ts";
 import {
   findResume,
@@ -113,6 +113,7 @@ const FILE_COST = 64;
  *   (path) => { needed.push(path); },
  * );
  * if (needed.join() !== "a") throw new Error("example failed");
+ * Deno.removeSync(root, { recursive: true });
  * ```
  */
 export class Receiver {
@@ -448,6 +449,7 @@ export class Receiver {
  * await grpc.write({ path: "a", header: e, data, last: true, hash: await hashBytes(data) });
  * await grpc.finish();
  * if (Deno.readFileSync(`${root}/a`)[0] !== 7) throw new Error("example failed");
+ * Deno.removeSync(root, { recursive: true });
  * ```
  */
 export class GrpcReceiver {

@@ -2,7 +2,7 @@
 // source entries -> manifest -> the receiver's need list -> file bytes
 // over the TCP data plane or as gRPC FileData chunks.
 import type { FileEntry } from "../fs/entry.ts";
-import type { TreeRoot } from "../fs/atomic_write.ts";
+import type { TreeRoot } from "../fs/tree.ts";
 import type { SendWindow } from "../rpc/call_io.ts";
 import { type NeededFile, sendFrames } from "../wire/frame_io.ts";
 import { blockRuns, type ResumeOffer, validOffer } from "../fs/resume.ts";
@@ -103,6 +103,7 @@ class Offered {
  * await sender.offer([{ path: "a", kind: "file", size: 2, mtimeMs: 0, mode: 0o644 }], () => Promise.resolve());
  * if (!sender.need("a") || sender.need("a") || sender.neededBytes !== 2) throw new Error("example failed");
  * if (sender.held !== 0) throw new Error("example failed");
+ * Deno.removeSync(root, { recursive: true });
  * ```
  */
 export class Sender {

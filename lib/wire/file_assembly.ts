@@ -1,9 +1,9 @@
 // What the sinks of one transfer share: the negotiated files, which have
 // arrived, files arriving in ranges on several streams, and the totals.
 import type { FileEntry } from "../fs/entry.ts";
-import { AtomicFile } from "../fs/atomic_write.ts";
+import { AtomicFile } from "../fs/atomic_file.ts";
 import { WritePool } from "../fs/write_pool.ts";
-import type { TreeRoot } from "../fs/atomic_write.ts";
+import type { TreeRoot } from "../fs/tree.ts";
 import { FileTable } from "../fs/path_table.ts";
 import { type FileRange, FrameProtocolError } from "./frame_codec.ts";
 import { blockRuns, type KeptBlocks, type PartialCopy } from "../fs/resume.ts";

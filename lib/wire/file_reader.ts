@@ -6,7 +6,7 @@
 // bytes (frame_stream.ts).
 import type { FileEntry } from "../fs/entry.ts";
 import { openForRead } from "../fs/contained_root.ts";
-import type { TreeRoot } from "../fs/atomic_write.ts";
+import type { TreeRoot } from "../fs/tree.ts";
 import type { ReadHandle } from "../fs/tree.ts";
 import type { ContentHasher } from "../fs/hash.ts";
 import { blockRuns, type KeptBlocks } from "../fs/resume.ts";

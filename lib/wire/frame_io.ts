@@ -6,7 +6,7 @@
 // a fresh buffer per chunk (a page fault per 4 KiB on first touch); these
 // move bulk bytes in big reads and writes instead, and are what blit runs.
 import type { FileEntry } from "../fs/entry.ts";
-import type { TreeRoot } from "../fs/atomic_write.ts";
+import type { TreeRoot } from "../fs/tree.ts";
 import {
   encodeEnd,
   encodeResume,

@@ -1,6 +1,6 @@
 // Frame stream stages: entries -> wire bytes, and wire bytes -> frame events.
 import type { FileEntry } from "../fs/entry.ts";
-import type { TreeRoot } from "../fs/atomic_write.ts";
+import type { TreeRoot } from "../fs/tree.ts";
 import { FrameDecoder, type FrameEvent } from "./frame_codec.ts";
 import { FrameSink } from "./frame_io.ts";
 
@@ -33,6 +33,7 @@ export interface EncodeFramesOptions {
  *     .pipeThrough(encodeFrames(root)).pipeThrough(decodeFrames()),
  * );
  * if (!(events.map((e) => e.type).join() === "file,data,hash,end")) throw new Error("example failed");
+ * Deno.removeSync(root, { recursive: true });
  * ```
  */
 export function encodeFrames(

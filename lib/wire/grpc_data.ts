@@ -1,6 +1,6 @@
 // The gRPC fallback's byte path: files as FileData-shaped chunks and back.
 import type { FileEntry } from "../fs/entry.ts";
-import type { TreeRoot } from "../fs/atomic_write.ts";
+import type { TreeRoot } from "../fs/tree.ts";
 import {
   type FrameEvent,
   FrameProtocolError,
@@ -53,6 +53,7 @@ export interface FileDataChunk {
  * Deno.writeTextFileSync(`${root}/a`, "hi");
  * const chunks = await Array.fromAsync(fileDataChunks(root, [{ path: "a", kind: "file", size: 2, mtimeMs: 0, mode: 0o644 }]));
  * if (!(chunks.length === 1 && chunks[0].last && chunks[0].header?.path === "a")) throw new Error("example failed");
+ * Deno.removeSync(root, { recursive: true });
  * ```
  */
 export async function* fileDataChunks(

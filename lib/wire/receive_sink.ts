@@ -1,7 +1,7 @@
 // The receiving sink: frame events in, files atomically on disk.
 import type { FileEntry } from "../fs/entry.ts";
-import { AtomicFile, writeFileAtomic } from "../fs/atomic_write.ts";
-import type { TreeRoot } from "../fs/atomic_write.ts";
+import { AtomicFile, writeFileAtomic } from "../fs/atomic_file.ts";
+import type { TreeRoot } from "../fs/tree.ts";
 import type { FileTable } from "../fs/path_table.ts";
 import {
   type FileRange,
@@ -65,6 +65,7 @@ type Pending =
  *   { type: "hash" as const, digest: await hashBytes(bytes) }, { type: "end" as const },
  * ]).pipeTo(sink);
  * if (!(sink.stats.files === 1 && Deno.statSync(`${root}/a`).size === 2)) throw new Error("example failed");
+ * Deno.removeSync(root, { recursive: true });
  * ```
  */
 export class ReceiveSink extends WritableStream<FrameEvent | FrameEvent[]> {
@@ -109,6 +110,7 @@ export class ReceiveSink extends WritableStream<FrameEvent | FrameEvent[]> {
    *   ReadableStream.from(await range(0, new Uint8Array([1, 2]))).pipeTo(s2),
    * ]);
    * if (Deno.readFileSync(`${root}/a`).join() !== "1,2,3,4") throw new Error("example failed");
+   * Deno.removeSync(root, { recursive: true });
    * ```
    * @throws {RangeError} when `count` is not a positive integer.
    */

@@ -19,7 +19,7 @@
 // so errno is not ours to read afterwards: a failed call is followed by
 // poll(2) on the socket, and a socket error is read with
 // getsockopt(SO_ERROR).
-import type { TreeRoot } from "../fs/atomic_write.ts";
+import type { TreeRoot } from "../fs/tree.ts";
 import { resolveInside } from "../fs/safe_path.ts";
 import { ContainedRoot, ContainmentError } from "../fs/contained_root.ts";
 import { descriptorOf } from "../fs/tree.ts";

@@ -2,16 +2,11 @@ import { assertEquals, assertThrows } from "../../tests/_assert.ts";
 import type { FileEntry } from "./entry.ts";
 import {
   abortAllOpen,
-  applyDir,
-  applySymlink,
   AtomicFile,
-  cleanupTemps,
-  copyFileAtomic,
-  EntryConflictError,
-  setDirTimes,
   SizeMismatchError,
   writeFileAtomic,
-} from "./atomic_write.ts";
+} from "./atomic_file.ts";
+import { EntryConflictError } from "./_replace.ts";
 import { PathEscapeError } from "./safe_path.ts";
 
 function names(dir: string): string[] {
@@ -99,69 +94,14 @@ Deno.test("writes refuse escapes and directory replacement", () => {
   Deno.removeSync(outside, { recursive: true });
 });
 
-Deno.test("writeFileAtomic and copyFileAtomic replace a link without following it", () => {
+Deno.test("writeFileAtomic replaces a link without following it", () => {
   const root = Deno.realPathSync(Deno.makeTempDirSync());
   Deno.writeTextFileSync(`${root}/target`, "keep");
   Deno.symlinkSync("target", `${root}/l1`);
-  Deno.symlinkSync("target", `${root}/l2`);
   writeFileAtomic(root, entry("l1", 3, 0o600), new TextEncoder().encode("new"));
-  const src = Deno.makeTempFileSync();
-  Deno.writeTextFileSync(src, "copied");
-  copyFileAtomic(src, root, entry("l2", 6, 0o644));
   assertEquals(Deno.readTextFileSync(`${root}/target`), "keep");
   assertEquals(Deno.lstatSync(`${root}/l1`).isFile, true);
-  assertEquals(Deno.readTextFileSync(`${root}/l2`), "copied");
+  assertEquals(Deno.readTextFileSync(`${root}/l1`), "new");
   assertEquals(Deno.statSync(`${root}/l1`).mode! & 0o777, 0o600);
-  Deno.removeSync(root, { recursive: true });
-});
-
-Deno.test("applyDir, applySymlink, setDirTimes, cleanupTemps", () => {
-  const root = Deno.realPathSync(Deno.makeTempDirSync());
-  Deno.writeTextFileSync(`${root}/d`, "a file in the way");
-  const dir: FileEntry = {
-    path: "d",
-    kind: "dir",
-    size: 0,
-    mtimeMs: 1_000_000,
-    mode: 0o750,
-  };
-  applyDir(root, dir);
-  applyDir(root, { ...dir, path: "d/e" });
-  applySymlink(root, {
-    path: "d/link",
-    kind: "symlink",
-    size: 1,
-    mtimeMs: 0,
-    mode: 0o777,
-    linkTarget: "../t",
-  });
-  applySymlink(root, {
-    path: "d/link",
-    kind: "symlink",
-    size: 1,
-    mtimeMs: 0,
-    mode: 0o777,
-    linkTarget: "../u",
-  });
-  assertEquals(Deno.readLinkSync(`${root}/d/link`), "../u");
-  setDirTimes(root, [dir, { ...dir, path: "d/e", mtimeMs: 2_000_000 }]);
-  assertEquals(Deno.statSync(`${root}/d`).mtime!.getTime(), 1_000_000);
-  assertEquals(Deno.statSync(`${root}/d/e`).mtime!.getTime(), 2_000_000);
-  assertEquals(Deno.statSync(`${root}/d`).mode! & 0o7777, 0o750);
-  assertThrows(
-    () =>
-      applySymlink(root, {
-        path: "d/e",
-        kind: "symlink",
-        size: 1,
-        mtimeMs: 0,
-        mode: 0o777,
-        linkTarget: "x",
-      }),
-    EntryConflictError,
-  );
-  Deno.writeTextFileSync(`${root}/d/e/.x.blit-0123456789ab.tmp`, "");
-  assertEquals(cleanupTemps(root), 1);
-  assertEquals(names(`${root}/d/e`), []);
   Deno.removeSync(root, { recursive: true });
 });

@@ -1,0 +1,119 @@
+// Applying a manifest's directories and links to a tree, and directory
+// modes and times last (deepest first).
+import type { FileEntry } from "./entry.ts";
+import { normalizeRelative, PathEscapeError } from "./safe_path.ts";
+import { treeOf } from "./path_tree.ts";
+import { joinRel, splitRel, type TreeRoot } from "./tree.ts";
+import { depth } from "./paths.ts";
+import { tempNameFor } from "./temp_names.ts";
+import { refuseDirectory, removeQuietly, renameInto } from "./_replace.ts";
+
+/**
+ * Creates (or keeps) a directory; a file or link in the way is replaced.
+ * The owner keeps write access until {@linkcode setDirTimes} applies the
+ * final mode, so read-only directories can still be filled. Returns
+ * whether the directory was created (so its contents are known missing).
+ *
+ * Permissions: read and write on `root`.
+ *
+ * @example
+ * ```ts
+ * import { applyDir } from "./apply_tree.ts";
+ * const root = Deno.realPathSync(Deno.makeTempDirSync());
+ * applyDir(root, { path: "x/y", kind: "dir", size: 0, mtimeMs: 0, mode: 0o755 });
+ * if (!(Deno.statSync(`${root}/x/y`).isDirectory)) throw new Error("example failed");
+ * Deno.removeSync(root, { recursive: true });
+ * ```
+ */
+export function applyDir(root: TreeRoot, entry: FileEntry): boolean {
+  const tree = treeOf(root);
+  const rel = normalizeRelative(entry.path);
+  let info = tree.lstat(rel);
+  if (info && !info.isDirectory) {
+    tree.remove(rel);
+    info = undefined;
+  }
+  if (!info) tree.mkdirs(rel);
+  const mode = (entry.mode & 0o7777) | 0o700;
+  if (!info || ((info.mode ?? 0) & 0o7777) !== mode) {
+    tree.setDirAttrs(rel, { mode });
+  }
+  return info === undefined;
+}
+
+/**
+ * Creates a symlink under a temp name, then renames it over the final
+ * name, so an existing link is replaced and never followed.
+ *
+ * Permissions: read and write on `root`.
+ *
+ * @example
+ * ```ts
+ * import { applySymlink } from "./apply_tree.ts";
+ * const root = Deno.realPathSync(Deno.makeTempDirSync());
+ * applySymlink(root, { path: "l", kind: "symlink", size: 1, mtimeMs: 0, mode: 0o777, linkTarget: "t" });
+ * if (!(Deno.readLinkSync(`${root}/l`) === "t")) throw new Error("example failed");
+ * Deno.removeSync(root, { recursive: true });
+ * ```
+ * @throws {EntryConflictError} when a directory sits at the final path.
+ */
+export function applySymlink(root: TreeRoot, entry: FileEntry): void {
+  if (entry.linkTarget === undefined) {
+    throw new TypeError(`Symlink ${entry.path} has no target`);
+  }
+  const tree = treeOf(root);
+  const rel = normalizeRelative(entry.path);
+  if (rel === "") throw new PathEscapeError(entry.path, "names no link");
+  tree.noteTemp(rel);
+  refuseDirectory(tree, rel);
+  const { dir, name } = splitRel(rel);
+  tree.mkdirs(dir);
+  const tempRel = joinRel(dir, tempNameFor(name));
+  try {
+    tree.symlink(entry.linkTarget, tempRel);
+    renameInto(tree, tempRel, rel);
+  } catch (error) {
+    removeQuietly(tree, tempRel);
+    throw error;
+  }
+}
+
+/**
+ * Applies final modes and mtimes to directories, deepest first, after
+ * their contents were written (writing into a directory changes its
+ * mtime), on an open handle of each. Missing directories, and names that
+ * are no longer directories, are skipped.
+ *
+ * Permissions: read and write on `root`.
+ *
+ * @example
+ * ```ts
+ * import { setDirTimes } from "./apply_tree.ts";
+ * const root = Deno.realPathSync(Deno.makeTempDirSync());
+ * Deno.mkdirSync(`${root}/d`);
+ * setDirTimes(root, [{ path: "d", kind: "dir", size: 0, mtimeMs: 1000, mode: 0o755 }]);
+ * if (!(Deno.statSync(`${root}/d`).mtime!.getTime() === 1000)) throw new Error("example failed");
+ * Deno.removeSync(root, { recursive: true });
+ * ```
+ */
+export function setDirTimes(
+  root: TreeRoot,
+  dirs: readonly FileEntry[],
+): void {
+  const tree = treeOf(root);
+  const sorted = [...dirs].sort((a, b) => depth(b.path) - depth(a.path));
+  for (const dir of sorted) {
+    try {
+      tree.setDirAttrs(dir.path, {
+        mode: dir.mode & 0o7777,
+        mtimeMs: dir.mtimeMs,
+      });
+    } catch (error) {
+      if (
+        !(error instanceof Deno.errors.NotFound) &&
+        !(error instanceof Deno.errors.NotADirectory) &&
+        !(error instanceof PathEscapeError)
+      ) throw error;
+    }
+  }
+}
