@@ -252,10 +252,10 @@ export {
   type Listing,
   listModules,
   listRemote,
-  pullRemote,
   purgeRemote,
-  pushRemote,
-  type RemoteTransferOptions,
-} from "./lib/client/remote.ts";
+} from "./lib/client/admin.ts";
+export { pushRemote } from "./lib/client/push.ts";
+export { pullRemote } from "./lib/client/pull.ts";
+export type { RemoteTransferOptions } from "./lib/client/transfer_call.ts";
 export type { TransferResult, TransportKind } from "./lib/client/summary.ts";
 export { copy, type CopyOptions } from "./lib/client/copy.ts";

@@ -35,6 +35,9 @@ export interface TestModule {
   readOnly?: boolean;
   comment?: string;
   keepSpecialBits?: boolean;
+  mungeSymlinks?: boolean;
+  secretFile?: string;
+  allow?: string[];
 }
 
 /** Options for {@linkcode startDaemon}. */
@@ -49,6 +52,8 @@ export interface StartDaemonOptions {
   env?: Record<string, string>;
   /** A command the daemon runs under, e.g. `["prlimit", "--nofile=256", "--"]`. */
   wrapper?: string[];
+  /** The daemon to run. Default: the checkout's daemon.ts. */
+  script?: string;
 }
 
 /** A daemon process started for a test. */
@@ -123,7 +128,7 @@ export async function startDaemon(
       ...(wrapper.length > 0 ? [...wrapper.slice(1), Deno.execPath()] : []),
       "run",
       "--allow-all",
-      join(REPO, "daemon.ts"),
+      options.script ?? join(REPO, "daemon.ts"),
       "--config",
       configFile,
       ...(options.args ?? []),
@@ -171,6 +176,15 @@ export async function startDaemon(
     );
   }
   const port = Number(match[1]);
+  // The start-up summary (modules, data plane) comes on stderr: wait for
+  // it too, so a test reading it never races its arrival.
+  for (
+    let i = 0;
+    i < 500 && !stderrText.includes("blit-daemon: modules:");
+    i++
+  ) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
   let stopped: Promise<number> | undefined;
   function stop(signal: Deno.Signal = "SIGTERM"): Promise<number> {
     stopped ??= (async () => {

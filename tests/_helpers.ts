@@ -14,6 +14,29 @@ export interface RunResult {
 }
 
 /**
+ * Runs the CLI's `main(args, io)` in this process, capturing what it
+ * prints: for usage errors and the like, where starting a process per
+ * case would only cost time (`runCli` runs the real process).
+ */
+export async function runMain(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<RunResult> {
+  const { main } = await import("../cli.ts");
+  let stdout = "";
+  let stderr = "";
+  const code = await main(args, {
+    stdout: (text) => stdout += text,
+    stderr: (text) => stderr += text,
+    stdinIsTerminal: false,
+    stderrIsTerminal: false,
+    prompt: () => null,
+    env: { NO_COLOR: "1", ...env },
+  });
+  return { code, stdout, stderr };
+}
+
+/**
  * Runs `cli.ts` (or another build of the CLI, `script`) with `args` as a
  * user would (`deno run -A cli.ts ...`).
  */
@@ -70,135 +93,6 @@ export async function waitFor(
     await new Promise((r) => setTimeout(r, 5));
   }
   return false;
-}
-
-/** A daemon started for a test. */
-export interface TestDaemon {
-  port: number;
-  /** `blit://127.0.0.1:PORT` */
-  url: string;
-  stateDir: string;
-  configFile: string;
-  /** Everything the daemon wrote to stderr so far. */
-  stderr(): string;
-  /** SIGTERM (or `signal`), then the exit code. */
-  stop(signal?: Deno.Signal): Promise<number>;
-  child: Deno.ChildProcess;
-}
-
-/**
- * Starts `daemon.ts` (through its sandbox re-exec, as users do) with a
- * JSONC config built from `modules` and `config`, on a free port.
- */
-export async function startDaemon(options: {
-  modules: Record<
-    string,
-    {
-      path: string;
-      readOnly?: boolean;
-      comment?: string;
-      secretFile?: string;
-      allow?: string[];
-    }
-  >;
-  config?: Record<string, unknown>;
-  args?: string[];
-  env?: Record<string, string>;
-  /** The daemon to run. Default: the checkout's daemon.ts. */
-  script?: string;
-}): Promise<TestDaemon> {
-  const dir = await Deno.makeTempDir({ prefix: "blit-test-daemon-" });
-  const stateDir = join(dir, "state");
-  const configFile = join(dir, "blit-daemon.jsonc");
-  const config = {
-    bind: "127.0.0.1",
-    port: 0,
-    dataPort: 0,
-    stateDir,
-    modules: options.modules,
-    ...options.config,
-  };
-  await Deno.writeTextFile(
-    configFile,
-    `// test config\n${JSON.stringify(config, null, 2)}\n`,
-  );
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-all",
-      options.script ?? join(REPO, "daemon.ts"),
-      "--config",
-      configFile,
-      ...(options.args ?? []),
-    ],
-    env: options.env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let stderrText = "";
-  const stderrDone = (async () => {
-    for await (const chunk of child.stderr) stderrText += decoder.decode(chunk);
-  })();
-  const reader = child.stdout.getReader();
-  let stdoutText = "";
-  const deadline = Date.now() + 30_000;
-  while (!/listening on \S+:\d+\n/.test(stdoutText) && Date.now() < deadline) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    stdoutText += decoder.decode(value);
-  }
-  reader.releaseLock();
-  const drain = child.stdout.pipeTo(new WritableStream()).catch(() => {});
-  const match = stdoutText.match(/listening on \S+:(\d+)/);
-  if (!match) {
-    child.kill("SIGKILL");
-    await child.status;
-    await stderrDone;
-    await drain;
-    throw new Error(`daemon did not start: ${stdoutText} ${stderrText}`);
-  }
-  const port = Number(match[1]);
-  // The start-up summary (modules, data plane) follows on stderr.
-  for (
-    let i = 0;
-    i < 500 && !stderrText.includes("blit-daemon: modules:");
-    i++
-  ) {
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  let stopped: Promise<number> | undefined;
-  return {
-    port,
-    url: `blit://127.0.0.1:${port}`,
-    stateDir,
-    configFile,
-    child,
-    stderr: () => stderrText,
-    stop(signal: Deno.Signal = "SIGTERM") {
-      stopped ??= (async () => {
-        try {
-          child.kill(signal);
-        } catch {
-          // already exited
-        }
-        const timer = setTimeout(() => {
-          try {
-            child.kill("SIGKILL");
-          } catch {
-            // gone
-          }
-        }, 10_000);
-        const status = await child.status;
-        clearTimeout(timer);
-        await stderrDone;
-        await drain;
-        await Deno.remove(dir, { recursive: true }).catch(() => {});
-        return status.code;
-      })();
-      return stopped;
-    },
-  };
 }
 
 /** One entry of a tree snapshot. */

@@ -1,6 +1,6 @@
 // Local copy and mirror through the real CLI process.
 import { assertEquals, assertMatch } from "./_assert.ts";
-import { makeTree, runCli, snapshot, tempFiles } from "./_helpers.ts";
+import { makeTree, runCli, runMain, snapshot, tempFiles } from "./_helpers.ts";
 
 const env = { BLIT_DISABLE_PERF_HISTORY: "1" };
 
@@ -207,13 +207,14 @@ Deno.test("blit: usage errors exit 2, runtime errors exit 1, one error line", as
     [["push", "--bwlimit", "0", "a", "blit://h/m"], 2, /--bwlimit must be/],
   ];
   for (const [args, code, pattern] of cases) {
-    const r = await runCli(args, { env });
+    const r = await runMain(args, env);
     assertEquals(r.code, code, `${args.join(" ")}: ${r.stderr}`);
     assertMatch(r.stderr, pattern);
     assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
   }
-  const writers = await runCli(["pull", "blit://127.0.0.1:1/m", "x"], {
-    env: { ...env, BLIT_PULL_WRITERS: "lots" },
+  const writers = await runMain(["pull", "blit://127.0.0.1:1/m", "x"], {
+    ...env,
+    BLIT_PULL_WRITERS: "lots",
   });
   assertEquals(writers.code, 2, writers.stderr);
   assertEquals(

@@ -2,7 +2,8 @@
 // errors, output streams, listings (process-level, exact output).
 import { assertEquals, assertMatch } from "./_assert.ts";
 import { join } from "node:path";
-import { REPO, runCli, startDaemon } from "./_helpers.ts";
+import { REPO, runCli, runMain } from "./_helpers.ts";
+import { startDaemon } from "./_daemon.ts";
 import { VERSION } from "../lib/version.ts";
 
 const env = { BLIT_DISABLE_PERF_HISTORY: "1" };
@@ -88,18 +89,25 @@ Deno.test("usage errors: one line, the command's help named, exit 2", async () =
       `--exclude needs a pattern, got "" ${see("push")}`,
     ],
   ];
+  // In this process (main(args, io)); the first case as a real process
+  // too, to show the exit code and streams are the same there.
   for (const [args, message] of cases) {
-    const r = await runCli(args, { env });
+    const r = await runMain(args, env);
     assertEquals(
       [r.code, r.stderr, r.stdout],
       [2, `blit: error: ${message}\n`, ""],
       args.join(" "),
     );
   }
+  const process = await runCli(cases[0][0], { env });
+  assertEquals(
+    [process.code, process.stderr, process.stdout],
+    [2, `blit: error: ${cases[0][1]}\n`, ""],
+  );
   // A file the user named that can't be read is a failure, not usage.
-  const missing = await runCli(
+  const missing = await runMain(
     ["copy", "--exclude-from", "/definitely/not/here", "a", "b"],
-    { env },
+    env,
   );
   assertEquals(missing.code, 1);
   assertEquals(

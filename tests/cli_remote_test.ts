@@ -1,12 +1,7 @@
 // Remote transfers: the real CLI against the real daemon on loopback.
 import { assertEquals, assertMatch } from "./_assert.ts";
-import {
-  makeTree,
-  runCli,
-  snapshot,
-  startDaemon,
-  tempFiles,
-} from "./_helpers.ts";
+import { makeTree, runCli, snapshot, tempFiles } from "./_helpers.ts";
+import { startDaemon } from "./_daemon.ts";
 
 async function withDaemon(
   fn: (

@@ -498,11 +498,12 @@ Deno.test("bad configs stop the daemon with file, line and key", async () => {
       work,
       "--print-permissions",
       "--state-dir",
-      `${work}/../state-x`,
+      `${work}/../${work.split("/").at(-1)}-state`,
     ]);
     assertEquals(perms.code, 0);
     assertMatch(perms.stdout, /^--no-prompt --allow-read=/);
   } finally {
     await Deno.remove(work, { recursive: true });
+    await Deno.remove(`${work}-state`, { recursive: true }).catch(() => {});
   }
 });

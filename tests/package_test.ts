@@ -3,7 +3,8 @@
 // copies dist/ somewhere would run them.
 import { assertEquals, assertMatch } from "./_assert.ts";
 import { join } from "node:path";
-import { REPO, runCli, startDaemon } from "./_helpers.ts";
+import { REPO, runCli } from "./_helpers.ts";
+import { startDaemon } from "./_daemon.ts";
 
 const decoder = new TextDecoder();
 

@@ -1,7 +1,8 @@
 // The progress bar as a user sees it: the real CLI under a pseudo-terminal
 // (`script`), pushing to a real daemon over the TCP data plane.
 import { assertEquals, assertMatch } from "./_assert.ts";
-import { REPO, startDaemon } from "./_helpers.ts";
+import { REPO } from "./_helpers.ts";
+import { startDaemon } from "./_daemon.ts";
 
 const MiB = 1 << 20;
 

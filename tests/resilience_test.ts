@@ -2,14 +2,8 @@
 // a row streaming 40 MB each over gRPC (Deno 2.9.4-2.9.6 abort grpc-js
 // servers there; we pin 2.9.3 and this catches a regression).
 import { assertEquals, assertMatch } from "./_assert.ts";
-import {
-  runCli,
-  snapshot,
-  spawnCli,
-  startDaemon,
-  tempFiles,
-  waitFor,
-} from "./_helpers.ts";
+import { runCli, snapshot, spawnCli, tempFiles, waitFor } from "./_helpers.ts";
+import { startDaemon } from "./_daemon.ts";
 
 const env = { BLIT_DISABLE_PERF_HISTORY: "1" };
 

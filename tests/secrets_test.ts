@@ -1,12 +1,7 @@
 // Module secrets, end to end: the real daemon and the real CLI on loopback.
 import { assertEquals, assertMatch } from "./_assert.ts";
-import {
-  daemonRefuses,
-  runCli,
-  snapshot,
-  startDaemon,
-  tempFiles,
-} from "./_helpers.ts";
+import { daemonRefuses, runCli, snapshot, tempFiles } from "./_helpers.ts";
+import { startDaemon } from "./_daemon.ts";
 import { grpcClient, listCall } from "./_daemon.ts";
 import * as grpc from "../lib/deps/grpc.ts";
 

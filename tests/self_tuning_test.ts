@@ -2,7 +2,8 @@
 // daemon's idle self-check, and the predictor as the CLI uses it.
 import { create } from "../lib/deps/protobuf.ts";
 import { assertEquals, assertMatch } from "./_assert.ts";
-import { runCli, startDaemon } from "./_helpers.ts";
+import { runCli } from "./_helpers.ts";
+import { startDaemon } from "./_daemon.ts";
 import { grpcClient } from "./_daemon.ts";
 import {
   PerfRunSchema,

@@ -2,14 +2,8 @@
 // made by openssl at test time (a private CA, a certificate for
 // 127.0.0.1/localhost, and one for another name).
 import { assertEquals, assertMatch } from "./_assert.ts";
-import {
-  daemonRefuses,
-  runCli,
-  snapshot,
-  startDaemon,
-  tempFiles,
-  type TestDaemon,
-} from "./_helpers.ts";
+import { daemonRefuses, runCli, snapshot, tempFiles } from "./_helpers.ts";
+import { startDaemon, type TestDaemon } from "./_daemon.ts";
 import { encodeHello } from "../lib/wire/frame_codec.ts";
 import { makeCerts } from "./_certs.ts";
 

@@ -1,7 +1,7 @@
 // copy(): one call that copies like the CLI does, locally, up or down.
 import { isRemote, parseRemote, UsageError } from "./address.ts";
 import { localCopy, type LocalCopyOptions } from "./local_copy.ts";
-import type { RemoteTransferOptions } from "./remote.ts";
+import type { RemoteTransferOptions } from "./transfer_call.ts";
 import type { TransferResult } from "./summary.ts";
 
 /** Options for {@linkcode copy}: every push/pull option, and local ones. */
@@ -53,10 +53,17 @@ export async function copy(
   }
   if (srcRemote || dstRemote) {
     // Loaded only when needed: the gRPC stack costs start-up time.
-    const remote = await import("./remote.ts");
     return srcRemote
-      ? await remote.pullRemote(withSecret(src), dst, options)
-      : await remote.pushRemote(src, withSecret(dst), options);
+      ? await (await import("./pull.ts")).pullRemote(
+        withSecret(src),
+        dst,
+        options,
+      )
+      : await (await import("./push.ts")).pushRemote(
+        src,
+        withSecret(dst),
+        options,
+      );
   }
   const started = performance.now();
   const stats = await localCopy(src, dst, options);

@@ -12,7 +12,7 @@ import {
 import { recordToRun, runToRecord } from "../rpc/convert.ts";
 import type { PerfRecord } from "../telemetry/perf_history.ts";
 import type { RemoteAddress } from "./address.ts";
-import { connect, remoteFailure } from "./connect.ts";
+import { remoteFailure, sharedClient } from "./connect.ts";
 
 type Client = grpc.Client & Record<string, CallableFunction>;
 
@@ -26,18 +26,24 @@ export interface RemoteSnapshot {
   lastSelfCheck?: PerfRecord;
 }
 
-/** Runs `fn` on a fresh connection, giving up after `timeoutMs`. */
+/**
+ * Runs `fn` on the daemon's connection (the transfer's, when one is held
+ * open: see `holdConnection`), giving up after `timeoutMs`.
+ */
 async function quickCall<T>(
   address: RemoteAddress,
   timeoutMs: number,
   fn: (client: Client, deadline: Date) => Promise<T>,
 ): Promise<T> {
   const deadline = new Date(Date.now() + timeoutMs);
-  const client = await connect(address, { timeoutMs });
+  const { client, release } = await sharedClient(address, { timeoutMs });
   try {
     return await fn(client, deadline);
+  } catch (error) {
+    release(true);
+    throw error;
   } finally {
-    client.close();
+    release();
   }
 }
 

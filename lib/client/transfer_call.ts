@@ -19,10 +19,10 @@ import {
 } from "../wire/data_plane.ts";
 import { hostPort, type RemoteAddress } from "./address.ts";
 import {
-  connect,
   DaemonUnreachableError,
   RemoteError,
   remoteFailure,
+  sharedClient,
 } from "./connect.ts";
 import type { TransferResult } from "./summary.ts";
 import type { ProgressSink } from "../ui/progress.ts";
@@ -148,10 +148,10 @@ function callFailure(
  */
 export async function runCall<C extends PushCall | PullCall, T>(
   address: RemoteAddress,
-  open: (client: Awaited<ReturnType<typeof connect>>) => C,
+  open: (client: Awaited<ReturnType<typeof sharedClient>>["client"]) => C,
   body: (call: C) => Promise<T>,
 ): Promise<T> {
-  const client = await connect(address);
+  const { client, release } = await sharedClient(address);
   const call = open(client);
   const failure = callFailure(call);
   failure.catch(() => {});
@@ -159,9 +159,10 @@ export async function runCall<C extends PushCall | PullCall, T>(
     return await Promise.race([failure, body(call)]);
   } catch (error) {
     call.cancel();
+    release(true);
     throw await remoteFailure(error, address);
   } finally {
-    client.close();
+    release();
   }
 }
 

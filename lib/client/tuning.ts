@@ -9,9 +9,9 @@ import {
   sizeClass,
 } from "../telemetry/perf_history.ts";
 import { type Choice, predict } from "../telemetry/predictor.ts";
-import { fetchPerfSnapshot, type RemoteSnapshot } from "./remote.ts";
+import { fetchPerfSnapshot, type RemoteSnapshot } from "./perf_rpc.ts";
 
-export { uploadPerf } from "./remote.ts";
+export { uploadPerf } from "./perf_rpc.ts";
 import type { TransferResult } from "./summary.ts";
 
 /** What the client decided before a remote transfer, and what it knew. */

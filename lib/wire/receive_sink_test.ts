@@ -251,6 +251,7 @@ Deno.test("ReceiveSink.group: ranges on several streams make one file; overlaps,
     /was not asked for/,
   );
   assertEquals(listTree(dest), []);
+  Deno.removeSync(dest, { recursive: true });
 });
 
 Deno.test("ReceiveSink: a file in more ranges than MAX_RANGES_PER_FILE is refused, and nothing lands", async () => {
@@ -272,6 +273,7 @@ Deno.test("ReceiveSink: a file in more ranges than MAX_RANGES_PER_FILE is refuse
     /more than 16384 ranges/,
   );
   assertEquals(listTree(dest), []);
+  Deno.removeSync(dest, { recursive: true });
 });
 
 Deno.test("ReceiveSink with writers: small files go to two Workers, land whole, and the sink closes only when they have", async () => {

@@ -1,0 +1,285 @@
+// blit push, pull, copy and mirror: the flags as transfer options, the
+// predictor's choice, the progress bar, the summary and the history line.
+import {
+  CliError,
+  type CliIo,
+  type Flags,
+  pullWritersFromEnv,
+  remoteArg,
+} from "./flags.ts";
+import { plural } from "./diagnostics.ts";
+import { isRemote, type RemoteAddress, UsageError } from "../client/address.ts";
+import {
+  type LocalCopyOptions,
+  SourceNotFoundError,
+} from "../client/local_copy.ts";
+import type { RemoteTransferOptions } from "../client/transfer_call.ts";
+import { ProgressBar } from "../ui/progress.ts";
+import { formatBytes } from "../ui/format.ts";
+import { escapeControls } from "../ui/escape.ts";
+import { copy } from "../client/copy.ts";
+import {
+  summaryJson,
+  summaryLine,
+  type TransferResult,
+} from "../client/summary.ts";
+import {
+  appendPerfRecord,
+  type SizeClass,
+  sizeClass,
+  stateDir,
+} from "../telemetry/perf_history.ts";
+
+export async function transfer(
+  op: "push" | "pull" | "copy" | "mirror",
+  src: string,
+  dst: string,
+  flags: Flags,
+  io: CliIo,
+): Promise<number> {
+  const mirror = flags.mirror || op === "mirror";
+  const started = performance.now();
+  const srcRemote = isRemote(src);
+  const dstRemote = isRemote(dst);
+  if (op === "push" && (srcRemote || !dstRemote)) {
+    throw new UsageError(
+      "push takes LOCAL REMOTE, e.g. blit push ./dir blit://host/module/path",
+    );
+  }
+  if (op === "pull" && (!srcRemote || dstRemote)) {
+    throw new UsageError(
+      "pull takes REMOTE LOCAL, e.g. blit pull blit://host/module/path ./dir",
+    );
+  }
+  if (srcRemote && dstRemote) {
+    throw new UsageError(
+      "copying from one daemon to another is not supported; pull then push",
+    );
+  }
+  const srcAddr = srcRemote ? remoteArg(src, flags, io) : undefined;
+  const dstAddr = dstRemote ? remoteArg(dst, flags, io) : undefined;
+  const options = {
+    mirror,
+    dryRun: flags.dryRun,
+    checksum: flags.checksum,
+    keepSpecialBits: flags.keepSpecialBits,
+    forceGrpcData: flags.forceGrpcData,
+    zeroCopy: io.env.BLIT_ZERO_COPY !== "0",
+    writers: pullWritersFromEnv(io.env.BLIT_PULL_WRITERS),
+    secret: srcAddr?.secret ?? dstAddr?.secret,
+    tlsCa: srcAddr?.tlsCa ?? dstAddr?.tlsCa,
+    exclude: flags.exclude,
+    streams: flags.streams,
+    bwlimit: flags.bwlimit,
+    retries: flags.retries,
+    warn: (line: string) => {
+      if (flags.quiet) return;
+      bar?.stop();
+      io.stderr(`blit: warning: ${escapeControls(line)}\n`);
+      bar?.start();
+    },
+    // -v, and a dry run's listing: `+ path` / `- path` on stdout.
+    onItem: (flags.verbose || (flags.dryRun && !flags.json && !flags.quiet))
+      ? (sign: "+" | "-", path: string) => {
+        bar?.stop();
+        io.stdout(`${sign} ${escapeControls(path)}\n`);
+        bar?.start();
+      }
+      : undefined,
+    progress: undefined as ProgressBar | undefined,
+    onFile: undefined as
+      | ((entry: { size: number; kind: string }) => void)
+      | undefined,
+  };
+  const bar = flags.progress
+    ? new ProgressBar({
+      write: io.stderr,
+      onStall: (seconds) =>
+        options.warn(
+          `no progress for ${seconds} s; still waiting on ${
+            srcAddr || dstAddr ? "the daemon" : "the disk"
+          }`,
+        ),
+    })
+    : undefined;
+  if (bar) {
+    options.progress = bar;
+    if (!srcAddr && !dstAddr) bar.route("local", 1);
+    options.onFile = (entry) => {
+      bar.file();
+      if (entry.kind === "file") bar.bytes(entry.size);
+    };
+    bar.start();
+    activeBar = bar;
+  }
+  try {
+    return await runTransfer({
+      op,
+      src,
+      dst,
+      flags,
+      io,
+      options,
+      srcAddr,
+      dstAddr,
+      mirror,
+      started,
+    });
+  } finally {
+    bar?.stop();
+    activeBar = undefined;
+  }
+}
+
+/** The bar on screen, cleared before an interruption's error line. */
+let activeBar: ProgressBar | undefined;
+
+/** Stops the progress bar of a transfer in progress (on a signal). */
+export function stopProgress(): void {
+  activeBar?.stop();
+}
+
+/** Everything one transfer needs, resolved from the command line. */
+interface TransferPlan {
+  op: "push" | "pull" | "copy" | "mirror";
+  src: string;
+  dst: string;
+  flags: Flags;
+  io: CliIo;
+  options: LocalCopyOptions & RemoteTransferOptions;
+  srcAddr: RemoteAddress | undefined;
+  dstAddr: RemoteAddress | undefined;
+  mirror: boolean;
+  started: number;
+}
+
+async function runTransfer(plan: TransferPlan): Promise<number> {
+  const daemon = plan.dstAddr ?? plan.srcAddr;
+  // One connection for the daemon's snapshot, the transfer and the upload.
+  const release = daemon &&
+    (await import("../client/connect.ts")).holdConnection(daemon);
+  try {
+    return await tunedTransfer(plan);
+  } finally {
+    release?.();
+  }
+}
+
+/** The predictor's choice, the transfer, its summary and history line. */
+async function tunedTransfer(plan: TransferPlan): Promise<number> {
+  const {
+    op,
+    src,
+    dst,
+    flags,
+    io,
+    options,
+    srcAddr,
+    dstAddr,
+    mirror,
+    started,
+  } = plan;
+  if (!srcAddr && !dstAddr && flags.forceGrpcData && !flags.quiet) {
+    io.stderr(
+      "blit: warning: --force-grpc-data has no effect on a local copy\n",
+    );
+  }
+  if (!srcAddr && !dstAddr && flags.bwlimit !== undefined && !flags.quiet) {
+    io.stderr(
+      "blit: warning: --bwlimit applies to remote transfers; a local copy is not limited\n",
+    );
+  }
+  const historyOn = io.env.BLIT_DISABLE_PERF_HISTORY !== "1";
+  const daemon = dstAddr ?? srcAddr;
+  // The predictor's choice (or the flags'), from the local history and
+  // the daemon's snapshot; never fails or stalls a transfer.
+  // Loaded only for remote transfers (gRPC is heavy to load).
+  const tuningLib = daemon && await import("../client/tuning.ts");
+  const tuning = tuningLib && daemon && !flags.dryRun
+    ? await tuningLib.tune(
+      daemon,
+      dstAddr ? "push" : "pull",
+      {
+        streams: flags.streams,
+        forceGrpcData: flags.forceGrpcData,
+      },
+      historyOn ? stateDir(io.env) : undefined,
+      sizeHintOf(dstAddr && src),
+    )
+    : undefined;
+  if (tuning) {
+    if (tuning.warning) options.warn?.(tuning.warning);
+    options.forceGrpcData = tuning.choice.transport === "grpc";
+    options.streams = tuning.choice.transport === "tcp"
+      ? tuning.choice.streams
+      : 0;
+  }
+  let result: TransferResult;
+  try {
+    result = await copy(src, dst, options);
+  } catch (error) {
+    if (error instanceof SourceNotFoundError) {
+      throw new CliError(error.message);
+    }
+    throw error;
+  }
+  const elapsed = performance.now() - started;
+  const name = op === "copy" && mirror ? "mirror" : op;
+  if (historyOn && !flags.dryRun) {
+    const { historyLine, uploadPerf } = await import(
+      "../client/tuning.ts"
+    );
+    const line = historyLine(name, result, elapsed, tuning);
+    appendPerfRecord(stateDir(io.env), line);
+    // The daemon keeps it too (best effort, bounded wait).
+    if (daemon) await uploadPerf(daemon, line);
+  }
+  if (tuning) result.predictor = tuning.choice;
+  // The bar's line is cleared first: the summary is a line of its own.
+  activeBar?.stop();
+  if (flags.json) io.stdout(summaryJson(name, result, elapsed) + "\n");
+  else if (!flags.quiet) {
+    io.stdout(summaryLine(name, result, elapsed, flags.dryRun) + "\n");
+  }
+  if (flags.stats) io.stdout(statsLines(result, elapsed, flags.dryRun));
+  return 0;
+}
+
+/** `--stats`: the totals, a few lines (rsync's spirit). */
+function statsLines(
+  result: TransferResult,
+  elapsedMs: number,
+  dryRun: boolean,
+): string {
+  const seconds = elapsedMs / 1000;
+  const would = dryRun ? " (dry run: would be)" : "";
+  return [
+    `Files transferred${would}: ${
+      result.filesTransferred.toLocaleString("en")
+    }`,
+    `Files unchanged: ${result.filesSkipped.toLocaleString("en")}`,
+    `Files deleted${would}: ${result.filesDeleted.toLocaleString("en")}`,
+    `Bytes transferred${would}: ${
+      result.bytesTransferred.toLocaleString("en")
+    } (${formatBytes(result.bytesTransferred)})`,
+    `Bytes resumed: ${(result.bytesResumed ?? 0).toLocaleString("en")}`,
+    `Transport: ${result.transport}, ${plural(result.streams, "stream")}${
+      result.fallback ? " (fallback)" : ""
+    }; ${plural(result.retries, "retry")}`.replace("retrys", "retries"),
+    `Elapsed: ${seconds.toFixed(2)} s (${
+      formatBytes(result.bytesTransferred / Math.max(seconds, 0.001))
+    }/s)`,
+    "",
+  ].join("\n");
+}
+
+/** A single local file's size class, for the predictor (a tree: none). */
+function sizeHintOf(local: string | undefined): SizeClass | undefined {
+  if (!local) return undefined;
+  try {
+    const info = Deno.statSync(local);
+    return info.isFile ? sizeClass(1, info.size) : undefined;
+  } catch {
+    return undefined;
+  }
+}
