@@ -186,7 +186,6 @@ export {
 } from "./lib/wire/zero_copy.ts";
 export type { ProgressSink } from "./lib/ui/progress.ts";
 export {
-  GrpcReceiver,
   Receiver,
   type ReceiverOptions,
   type ReceiverResult,
@@ -235,6 +234,7 @@ export {
   chunksToFrames,
   type FileDataChunk,
   fileDataChunks,
+  GrpcReceiver,
 } from "./lib/wire/grpc_data.ts";
 export {
   localCopy,

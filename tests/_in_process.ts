@@ -3,6 +3,7 @@
 // fresh temporary directory; no sandbox (daemon.ts adds that). Processes
 // are for the tests in tests/ (see _daemon.ts).
 import { loadConfig } from "../lib/daemon/config_load.ts";
+import type { DaemonConfig } from "../lib/daemon/config.ts";
 import { startDaemon } from "../lib/daemon/server.ts";
 import { parseRemote, type RemoteAddress } from "../lib/client/address.ts";
 
@@ -19,18 +20,28 @@ export interface InProcessDaemon {
 /** Runs `fn` against a daemon in this process, then stops it and cleans up. */
 export async function withInProcessDaemon<T>(
   fn: (daemon: InProcessDaemon) => Promise<T>,
-  options: { forceGrpcData?: boolean; stateDir?: boolean } = {},
+  options: {
+    forceGrpcData?: boolean;
+    stateDir?: boolean;
+    /** Changes the config before the daemon starts (modules, limits). */
+    configure?: (config: DaemonConfig) => void;
+  } = {},
 ): Promise<T> {
   const root = Deno.realPathSync(Deno.makeTempDirSync());
   const work = Deno.realPathSync(Deno.makeTempDirSync());
+  // A walk-fallback tree moves the process's working directory (shared by
+  // every test running at once): it is put back before anything goes.
+  const cwd = Deno.cwd();
   Deno.mkdirSync(`${root}/module`);
+  const config = loadConfig({
+    root: `${root}/module`,
+    port: 0,
+    bind: "127.0.0.1",
+    forceGrpcData: options.forceGrpcData,
+  });
+  options.configure?.(config);
   const daemon = await startDaemon(
-    loadConfig({
-      root: `${root}/module`,
-      port: 0,
-      bind: "127.0.0.1",
-      forceGrpcData: options.forceGrpcData,
-    }),
+    config,
     {
       log: () => {},
       stateDir: options.stateDir ? `${root}/state` : undefined,
@@ -45,6 +56,7 @@ export async function withInProcessDaemon<T>(
     });
   } finally {
     await daemon.stop();
+    Deno.chdir(cwd);
     Deno.removeSync(root, { recursive: true });
     Deno.removeSync(work, { recursive: true });
   }

@@ -157,7 +157,7 @@ async function runTransfer(plan: TransferPlan): Promise<number> {
   const daemon = plan.dstAddr ?? plan.srcAddr;
   // One connection for the daemon's snapshot, the transfer and the upload.
   const release = daemon &&
-    (await import("../client/connect.ts")).holdConnection(daemon);
+    (await import("../client/shared_client.ts")).holdConnection(daemon);
   try {
     return await tunedTransfer(plan);
   } finally {

@@ -12,7 +12,8 @@ import {
 import { recordToRun, runToRecord } from "../rpc/convert.ts";
 import type { PerfRecord } from "../telemetry/perf_history.ts";
 import type { RemoteAddress } from "./address.ts";
-import { remoteFailure, sharedClient } from "./connect.ts";
+import { remoteFailure } from "./connect.ts";
+import { sharedClient } from "./shared_client.ts";
 
 type Client = grpc.Client & Record<string, CallableFunction>;
 

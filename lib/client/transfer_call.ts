@@ -22,8 +22,8 @@ import {
   DaemonUnreachableError,
   RemoteError,
   remoteFailure,
-  sharedClient,
 } from "./connect.ts";
+import { sharedClient } from "./shared_client.ts";
 import type { TransferResult } from "./summary.ts";
 import type { ProgressSink } from "../ui/progress.ts";
 

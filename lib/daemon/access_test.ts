@@ -99,8 +99,10 @@ Deno.test("refuseTempNames: a path using a temp file's name is refused", () => {
 Deno.test("moduleRoot: a module whose directory went away is UNAVAILABLE, naming only the module", () => {
   const ctx = testContext();
   const module = ctx.config.modules[0];
+  const cwd = Deno.cwd(); // a walk-fallback tree moves it
   const tree = moduleRoot(ctx, module);
   tree.close();
+  Deno.chdir(cwd);
   ctx.dispose();
   const error = assertThrows(() => moduleRoot(ctx, module), ServiceError);
   assertEquals([error.code, error.message], [

@@ -11,11 +11,11 @@ import type { ResumeOffer } from "../fs/resume.ts";
 import type { Bandwidth } from "../wire/bandwidth.ts";
 import type { ReceiveSinkOptions } from "../wire/receive_sink.ts";
 import {
-  GrpcReceiver,
   PLAN_AHEAD_FILES,
   type Receiver,
   type ReceiverResult,
 } from "./receiver.ts";
+import { GrpcReceiver } from "../wire/grpc_data.ts";
 import { type DataLink, PeerError, type SenderPeer } from "./peer.ts";
 
 /** Options for {@linkcode receiveTree}. */
@@ -229,9 +229,14 @@ class Incoming {
   #tcp: Promise<number | undefined> | undefined;
   #tcpIn = false;
   #grpc: GrpcReceiver | undefined;
-  /** Rejects when a sink fails: the wait for the sender then ends. */
-  readonly #failure: Promise<never>;
-  #failed!: (error: unknown) => void;
+  /** A sink's failure, once one failed: the wait for the sender ends. */
+  #failure: { error: unknown } | undefined;
+  /** Rejects the read of the sender's next message now waiting. */
+  #interrupt: ((error: unknown) => void) | undefined;
+  readonly #failed = (error: unknown) => {
+    this.#failure ??= { error };
+    this.#interrupt?.(error);
+  };
 
   constructor(
     peer: SenderPeer,
@@ -251,8 +256,6 @@ class Incoming {
         acks.count(n);
       },
     };
-    this.#failure = new Promise<never>((_, reject) => this.#failed = reject);
-    this.#failure.catch(() => {});
     this.#tcp = link?.connections.then((conns) => {
       if (!conns) return undefined;
       this.#tcpIn = true;
@@ -273,7 +276,7 @@ class Incoming {
   async take(): Promise<number | undefined> {
     try {
       for (;;) {
-        const message = await Promise.race([this.#peer.next(), this.#failure]);
+        const message = await this.#next();
         if (!message) {
           throw new PeerError(
             "the sender ended the transfer before its data was done",
@@ -301,6 +304,21 @@ class Incoming {
       throw error;
     }
     return await this.#tcp;
+  }
+
+  /**
+   * The sender's next message, or a sink's failure, whichever comes first.
+   * (Not Promise.race with a promise that never settles: each race would
+   * leave a reaction on it holding the message, a chunk of file data.)
+   */
+  #next(): ReturnType<SenderPeer["next"]> {
+    if (this.#failure) return Promise.reject(this.#failure.error);
+    return new Promise((resolve, reject) => {
+      this.#interrupt = reject;
+      this.#peer.next().then(resolve, reject).finally(() => {
+        if (this.#interrupt === reject) this.#interrupt = undefined;
+      });
+    });
   }
 
   /** The sender could not reach the data plane: the bytes come here. */

@@ -253,3 +253,79 @@ export function chunksToFrames(): TransformStream<FileDataChunk, FrameEvent> {
     },
   });
 }
+
+/**
+ * File bytes that arrive as gRPC FileData chunks: written into a sink
+ * through the same frames the data plane carries.
+ *
+ * @example
+ * ```ts
+ * import { GrpcReceiver } from "./grpc_data.ts";
+ * import { ReceiveSink } from "./receive_sink.ts";
+ * import { hashBytes } from "../fs/hash.ts";
+ * const root = Deno.realPathSync(Deno.makeTempDirSync());
+ * const e = { path: "a", kind: "file" as const, size: 1, mtimeMs: 0, mode: 0o644 };
+ * const grpc = new GrpcReceiver(new ReceiveSink(root, new Map([["a", e]])));
+ * const data = new Uint8Array([7]);
+ * await grpc.write({ path: "a", header: e, data, last: true, hash: await hashBytes(data) });
+ * await grpc.finish();
+ * if (Deno.readFileSync(`${root}/a`)[0] !== 7) throw new Error("example failed");
+ * Deno.removeSync(root, { recursive: true });
+ * ```
+ */
+export class GrpcReceiver {
+  readonly #writer: WritableStreamDefaultWriter<FileDataChunk>;
+  readonly #done: Promise<void>;
+
+  /** Feeds `sink`. */
+  constructor(sink: WritableStream<FrameEvent>) {
+    const frames = chunksToFrames();
+    const ended = new TransformStream<FrameEvent, FrameEvent>({
+      flush(controller) {
+        controller.enqueue({ type: "end" });
+      },
+    });
+    this.#done = frames.readable.pipeThrough(ended).pipeTo(sink);
+    this.#done.catch(() => {});
+    this.#writer = frames.writable.getWriter();
+  }
+
+  /**
+   * Writes one chunk (waits while the sink is behind).
+   *
+   * @throws the sink's own error when it failed (not the closed stream's).
+   */
+  async write(chunk: FileDataChunk): Promise<void> {
+    try {
+      await this.#writer.ready;
+      await this.#writer.write(chunk);
+    } catch (error) {
+      await this.#done; // the sink's failure, when that is why
+      throw error;
+    }
+  }
+
+  /**
+   * Rejects with the sink's error as soon as it fails (a file that was
+   * not asked for, too long, corrupted); never resolves otherwise.
+   */
+  get failed(): Promise<never> {
+    return this.#done.then(() => new Promise<never>(() => {}));
+  }
+
+  /** No more chunks: waits until every file is committed. */
+  async finish(): Promise<void> {
+    try {
+      await this.#writer.close();
+    } catch (error) {
+      await this.#done;
+      throw error;
+    }
+    await this.#done;
+  }
+
+  /** Gives up: the file in progress is removed. Never throws. */
+  abort(reason: unknown): void {
+    this.#writer.abort(reason).catch(() => {});
+  }
+}

@@ -1,0 +1,40 @@
+import { assertEquals, assertRejects } from "../../tests/_assert.ts";
+import { captureIo, flagsOf } from "../../tests/_cli_io.ts";
+import { UsageError } from "../client/address.ts";
+import { appendPerfRecord } from "../telemetry/perf_history.ts";
+import { diagnostics, plural } from "./diagnostics.ts";
+
+Deno.test("blit diagnostics perf: the local history summed up; --clear empties it; another topic is a usage error", async () => {
+  const state = Deno.makeTempDirSync();
+  try {
+    const io = captureIo({ BLIT_STATE_DIR: state });
+    appendPerfRecord(`${state}/client`, {
+      ts: new Date().toISOString(),
+      op: "copy",
+      transport: "local",
+      streams: 1,
+      files: 3,
+      bytes: 3,
+      duration_ms: 4,
+      remote: null,
+      handshake_ms: 0,
+      manifest_ms: 0,
+      transfer_ms: 4,
+      retries: 0,
+      fallback: false,
+    });
+    assertEquals(
+      await diagnostics(["perf"], flagsOf(["diagnostics", "perf"], io), io),
+      0,
+    );
+    assertEquals(io.out().length > 0, true);
+    await assertRejects(
+      () => diagnostics(["frob"], flagsOf(["diagnostics", "frob"], io), io),
+      UsageError,
+      /^diagnostics takes one topic: perf$/,
+    );
+    assertEquals([plural(1, "run"), plural(2, "run")], ["1 run", "2 runs"]);
+  } finally {
+    Deno.removeSync(state, { recursive: true });
+  }
+});

@@ -1,0 +1,70 @@
+// The sending role against a receiver that breaks the rules (the whole
+// conversation is in receive_tree_test.ts).
+import { assertEquals, assertRejects } from "../../tests/_assert.ts";
+import { enumerate } from "../fs/enumerate.ts";
+import { Sender } from "./sender.ts";
+import { sendTree } from "./send_tree.ts";
+import { PeerError, peerPair } from "./peer.ts";
+
+function tree(): { work: string; src: string } {
+  const work = Deno.realPathSync(Deno.makeTempDirSync());
+  const src = `${work}/src`;
+  Deno.mkdirSync(`${src}/d`, { recursive: true });
+  Deno.writeTextFileSync(`${src}/a.txt`, "alpha");
+  Deno.writeTextFileSync(`${src}/d/zero`, "");
+  return { work, src };
+}
+
+Deno.test("sendTree: a receiver naming a file never offered, or twice, is refused and nothing is sent", async () => {
+  const { work, src } = tree();
+  try {
+    for (const paths of [["nope"], ["a.txt", "a.txt"], ["d/zero", "a.txt"]]) {
+      const [toReceiver, toSender] = peerPair();
+      const sending = sendTree(toReceiver, new Sender(src), enumerate(src));
+      // Read the manifest, then ask for what was not offered.
+      for (;;) {
+        const m = await toSender.next();
+        if (m?.kind === "manifestEnd") break;
+      }
+      await toSender.write({
+        kind: "needs",
+        paths,
+        offers: new Map(),
+        decided: 0,
+        last: true,
+      });
+      const error = await assertRejects(() => sending, PeerError);
+      assertEquals(
+        error.message,
+        `Need list names ${
+          JSON.stringify(paths.at(-1))
+        }, which is not in the manifest (or not in its order, or twice)`,
+      );
+      let data = 0;
+      toReceiver.end();
+      for (let m = await toSender.next(); m; m = await toSender.next()) {
+        if (m.kind === "data") data++;
+      }
+      assertEquals(data, 0);
+    }
+  } finally {
+    Deno.removeSync(work, { recursive: true });
+  }
+});
+
+Deno.test("sendTree: a receiver that goes away inside the need list fails the sender as ended", async () => {
+  const { work, src } = tree();
+  try {
+    const [toReceiver, toSender] = peerPair();
+    const sending = sendTree(toReceiver, new Sender(src), enumerate(src));
+    sending.catch(() => {});
+    toSender.end();
+    const error = await assertRejects(() => sending, PeerError);
+    assertEquals(
+      [error.ended, error.message],
+      [true, "the receiver ended the transfer inside the need list"],
+    );
+  } finally {
+    Deno.removeSync(work, { recursive: true });
+  }
+});

@@ -1,0 +1,72 @@
+import {
+  assertEquals,
+  assertRejects,
+  assertThrows,
+} from "../../tests/_assert.ts";
+import { FileTable } from "../fs/path_table.ts";
+import { FileAssembly } from "./file_assembly.ts";
+import { FrameProtocolError } from "./frame_codec.ts";
+
+const file = (path: string, size: number) => ({
+  path,
+  kind: "file" as const,
+  size,
+  mtimeMs: 0,
+  mode: 0o644,
+});
+
+Deno.test("FileAssembly.take: a negotiated file once, at its negotiated size; anything else is a protocol error", () => {
+  const a = file("a", 3);
+  const assembly = new FileAssembly("/nonexistent", new Map([["a", a]]), {}, 1);
+  assertEquals(assembly.take(file("a", 3)), a);
+  assertThrows(
+    () => assembly.take(file("a", 4)),
+    FrameProtocolError,
+    /^File a has 4 bytes, negotiated 3$/,
+  );
+  assertThrows(
+    () => assembly.take(file("b", 1)),
+    FrameProtocolError,
+    /^File b was not asked for$/,
+  );
+  assembly.committed("a", a);
+  assertThrows(
+    () => assembly.take(file("a", 3)),
+    FrameProtocolError,
+    /^File a was sent twice$/,
+  );
+  assertEquals(assembly.stats, { files: 1, bytes: 3, resumed: 0 });
+  const table = new FileTable();
+  table.set("t", file("t", 1));
+  const compact = new FileAssembly("/nonexistent", table, {}, 1);
+  compact.take(file("t", 1));
+  assertThrows(
+    () => compact.take(file("t", 1)),
+    FrameProtocolError,
+    /^File t was sent twice$/,
+  );
+});
+
+Deno.test("FileAssembly.range: ranges of one file may come on several streams, never overlapping; the last sink to close checks nothing is missing", async () => {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    const big = file("big", 8);
+    const assembly = new FileAssembly(root, new Map([["big", big]]), {}, 2);
+    const part = assembly.range(big, { offset: 0, length: 4 });
+    assertEquals(assembly.range(big, { offset: 4, length: 4 }), part);
+    assertThrows(
+      () => assembly.range(big, { offset: 2, length: 4 }),
+      FrameProtocolError,
+      /^Range 2\+4 of big overlaps one already sent$/,
+    );
+    await assembly.close(); // one of two sinks: nothing checked yet
+    await assertRejects(() => assembly.close(), FrameProtocolError);
+    await assembly.abort();
+    assertEquals(
+      [...Deno.readDirSync(root)].filter((e) => !e.name.includes("blit-")),
+      [],
+    );
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});
