@@ -14,7 +14,7 @@ import {
   O,
   RESOLVE,
 } from "./_libc.ts";
-import { normalizeRelative, PathEscapeError } from "./safe_path.ts";
+import { normalizeRelative } from "./safe_path.ts";
 import {
   ContainmentError,
   fileIdentity,
@@ -25,19 +25,23 @@ import {
   type Tree,
   type WriteHandle,
 } from "./tree.ts";
+import { KernelFile } from "./kernel_file.ts";
+import {
+  BENEATH,
+  listDir,
+  mkdirsBeneath,
+  readLinkAt,
+  removeAt,
+  resolveError,
+  setAttrs,
+} from "./_kernel_ops.ts";
 
 /** How many times a pinned top must be found in place before it is used. */
 const PIN_CHECKS = 64;
 /** Directory handles a tree keeps within one event-loop turn. */
 const DIR_CACHE = 16;
-const BENEATH = RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS;
 const EMPTY = cString("");
 const DOT = cString(".");
-const decoder = new TextDecoder("utf-8", { fatal: false });
-/** getdents64 buffer: one call lists a few hundred names. */
-const DENTS_BYTES = 64 * 1024;
-/** Upper bound on getdents64 calls for one directory (~ 60 M names). */
-const MAX_DENTS_CALLS = 1_000_000;
 
 /** Options for {@linkcode KernelTree}. */
 export interface KernelTreeOptions {
@@ -47,21 +51,6 @@ export interface KernelTreeOptions {
    * leftovers can be swept at the next start).
    */
   onTempDir?: (moduleRel: string) => void;
-}
-
-/** The error a failed resolution of `shown` means. */
-function resolveError(call: string, shown: string, errno: number): Error {
-  if (errno === ERRNO.ELOOP) {
-    return new PathEscapeError(shown, "goes through a symlink");
-  }
-  if (errno === ERRNO.EXDEV || errno === ERRNO.EAGAIN) {
-    // The kernel also says so when a rename raced the lookup.
-    return new PathEscapeError(
-      shown,
-      "leaves the module, or was moved while being looked up",
-    );
-  }
-  return errnoError(call, shown, errno);
 }
 
 /**
@@ -284,45 +273,20 @@ export class KernelTree implements Tree {
     if (fd < 0) {
       throw resolveError("open", joinRel(this.#base, normal), -fd);
     }
-    const names: string[] = [];
-    const buf = new Uint8Array(DENTS_BYTES);
-    const view = new DataView(buf.buffer);
     try {
-      for (let calls = 0; calls < MAX_DENTS_CALLS; calls++) {
-        const n = Number(this.#libc.fn.getdents64(fd, buf, BigInt(buf.length)));
-        if (n < 0) {
-          throw errnoError("readdir", normal, this.#libc.errno());
-        }
-        if (n === 0) break;
-        for (let off = 0; off < n;) {
-          const reclen = view.getUint16(off + 16, true);
-          const start = off + 19;
-          const end = buf.indexOf(0, start);
-          const name = decoder.decode(buf.subarray(start, end));
-          if (name !== "." && name !== "..") names.push(name);
-          off += reclen;
-        }
-      }
+      return listDir(this.#libc, fd, normal);
     } finally {
       this.#close(fd);
     }
-    return names;
   }
 
   /** The target text of symlink `rel`. */
   readLink(rel: string): string {
     const normal = normalizeRelative(rel);
-    return this.#inParent(normal, (dirfd, name) => {
-      const buf = new Uint8Array(4097);
-      const n = Number(
-        this.#libc.fn.readlinkat(dirfd, name, buf, BigInt(buf.length)),
-      );
-      if (n < 0) throw errnoError("readlink", normal, this.#libc.errno());
-      if (n >= buf.length) {
-        throw new PathEscapeError(normal, "has a link target over 4096 bytes");
-      }
-      return decoder.decode(buf.subarray(0, n));
-    });
+    return this.#inParent(
+      normal,
+      (dirfd, name) => readLinkAt(this.#libc, dirfd, name, normal),
+    );
   }
 
   /** Opens the regular file `rel` to read; anything else is refused without blocking. */
@@ -348,22 +312,7 @@ export class KernelTree implements Tree {
       }
       throw resolveError("open", normal, -fd);
     }
-    const handle = new KernelFile(this.#libc, fd);
-    let info: Deno.FileInfo;
-    try {
-      info = handle.statSync();
-    } catch (error) {
-      handle.close();
-      throw error;
-    }
-    if (!info.isFile || (oneLink && info.nlink !== 1)) {
-      handle.close();
-      throw new ContainmentError(
-        normal,
-        info.isFile ? "has other hard links" : "is no longer a regular file",
-      );
-    }
-    return handle;
+    return KernelFile.regular(this.#libc, fd, normal, oneLink);
   }
 
   /** Creates the new file `rel` (O_EXCL, never through a link). */
@@ -388,64 +337,9 @@ export class KernelTree implements Tree {
     const normal = normalizeRelative(rel);
     if (normal === "") return;
     try {
-      this.#mkdirsUnder(this.#top, this.#resolvable(normal));
+      mkdirsBeneath(this.#libc, this.#top, this.#resolvable(normal));
     } catch (error) {
       throw this.#explain(error);
-    }
-  }
-
-  /** Makes `rel` and missing parents beneath `top`, one checked level at a time. */
-  #mkdirsUnder(top: number, rel: string): void {
-    // Fast path: it is there already.
-    const fd = this.#libc.openat2(
-      top,
-      cString(rel),
-      O.PATH | O.DIRECTORY | O.CLOEXEC,
-      0,
-      BENEATH,
-    );
-    if (fd >= 0) {
-      this.#close(fd);
-      return;
-    }
-    if (-fd !== ERRNO.ENOENT && -fd !== ERRNO.ENOTDIR) {
-      throw resolveError("open", rel, -fd);
-    }
-    let dirfd = this.#libc.openat2(
-      top,
-      DOT,
-      O.PATH | O.DIRECTORY | O.CLOEXEC,
-      0,
-      BENEATH,
-    );
-    if (dirfd < 0) throw resolveError("open", "", -dirfd);
-    let shown = "";
-    try {
-      for (const part of rel.split("/")) {
-        shown = joinRel(shown, part);
-        const name = cString(part);
-        if (this.#libc.fn.mkdirat(dirfd, name, 0o755) !== 0) {
-          const errno = this.#libc.errno();
-          if (errno !== ERRNO.EEXIST) throw errnoError("mkdir", shown, errno);
-        }
-        const next = this.#libc.openat2(
-          dirfd,
-          name,
-          O.PATH | O.DIRECTORY | O.CLOEXEC | O.NOFOLLOW,
-          0,
-          BENEATH,
-        );
-        if (next < 0) {
-          if (-next === ERRNO.ENOTDIR) {
-            throw new Deno.errors.NotADirectory(`Not a directory: ${shown}`);
-          }
-          throw resolveError("open", shown, -next);
-        }
-        this.#close(dirfd);
-        dirfd = next;
-      }
-    } finally {
-      this.#close(dirfd);
     }
   }
 
@@ -489,15 +383,10 @@ export class KernelTree implements Tree {
     const normal = normalizeRelative(rel);
     if (normal === "") throw new TypeError("Cannot remove the tree's top");
     this.#forgetUnder(normal);
-    this.#inParent(normal, (dirfd, name) => {
-      if (this.#libc.fn.unlinkat(dirfd, name, 0) === 0) return;
-      let errno = this.#libc.errno();
-      if (errno === ERRNO.EISDIR || errno === ERRNO.EPERM) {
-        if (this.#libc.fn.unlinkat(dirfd, name, AT.REMOVEDIR) === 0) return;
-        errno = this.#libc.errno();
-      }
-      throw errnoError("remove", normal, errno);
-    });
+    this.#inParent(
+      normal,
+      (dirfd, name) => removeAt(this.#libc, dirfd, name, normal),
+    );
   }
 
   /** Creates symlink `rel` with the text `target`. */
@@ -519,15 +408,7 @@ export class KernelTree implements Tree {
     );
     if (fd < 0) throw resolveError("open", normal, -fd);
     try {
-      if (attrs.mode !== undefined) {
-        if (this.#libc.fn.fchmod(fd, attrs.mode & 0o7777) !== 0) {
-          throw errnoError("chmod", normal, this.#libc.errno());
-        }
-      }
-      if (attrs.mtimeMs !== undefined) {
-        const r = this.#libc.futimens(fd, attrs.mtimeMs);
-        if (r !== 0) throw errnoError("utime", normal, -r);
-      }
+      setAttrs(this.#libc, fd, attrs, normal);
     } finally {
       this.#close(fd);
     }
@@ -579,7 +460,7 @@ export class KernelTree implements Tree {
   pin(options: PinOptions = {}): Deno.FileInfo {
     if (this.#baseFd < 0) {
       if (options.create && this.#base !== "") {
-        this.#mkdirsUnder(this.#rootFd, this.#base);
+        mkdirsBeneath(this.#libc, this.#rootFd, this.#base);
       }
       const fd = this.#openBase();
       if (fd < 0) {
@@ -686,91 +567,3 @@ const leaks = new FinalizationRegistry<
   if (base.fd >= 0) libc.fn.close(base.fd);
   release(libc, root);
 });
-
-/** A regular file open by descriptor: reads and writes through libc. */
-class KernelFile implements ReadHandle, WriteHandle {
-  readonly #libc: Libc;
-  #fd: number;
-
-  constructor(libc: Libc, fd: number) {
-    this.#libc = libc;
-    this.#fd = fd;
-  }
-
-  /** The raw descriptor (for sendfile); -1 once closed. */
-  get fd(): number {
-    return this.#fd;
-  }
-
-  #live(): number {
-    if (this.#fd < 0) throw new Deno.errors.BadResource("File is closed");
-    return this.#fd;
-  }
-
-  readSync(p: Uint8Array): number | null {
-    const fd = this.#live();
-    for (let tries = 0; tries < 1000; tries++) {
-      const n = Number(
-        this.#libc.fn.read(fd, p as Uint8Array<ArrayBuffer>, BigInt(p.length)),
-      );
-      if (n > 0) return n;
-      if (n === 0) return p.length === 0 ? 0 : null;
-      const errno = this.#libc.errno();
-      if (errno !== ERRNO.EINTR) throw errnoError("read", "file", errno);
-    }
-    throw errnoError("read", "file", ERRNO.EINTR);
-  }
-
-  writeSync(p: Uint8Array): number {
-    const fd = this.#live();
-    for (let tries = 0; tries < 1000; tries++) {
-      const n = Number(
-        this.#libc.fn.write(fd, p as Uint8Array<ArrayBuffer>, BigInt(p.length)),
-      );
-      if (n >= 0) return n;
-      const errno = this.#libc.errno();
-      if (errno !== ERRNO.EINTR) throw errnoError("write", "file", errno);
-    }
-    throw errnoError("write", "file", ERRNO.EINTR);
-  }
-
-  seekSync(offset: number, whence: Deno.SeekMode): number {
-    const r = Number(this.#libc.fn.lseek(this.#live(), BigInt(offset), whence));
-    if (r < 0) throw errnoError("seek", "file", this.#libc.errno());
-    return r;
-  }
-
-  truncateSync(length: number): void {
-    if (this.#libc.fn.ftruncate(this.#live(), BigInt(length)) !== 0) {
-      throw errnoError("truncate", "file", this.#libc.errno());
-    }
-  }
-
-  statSync(): Deno.FileInfo {
-    const info = this.#libc.statx(this.#live(), EMPTY, AT.EMPTY_PATH);
-    if (typeof info === "number") throw errnoError("stat", "file", -info);
-    return info;
-  }
-
-  chmodSync(mode: number): void {
-    if (this.#libc.fn.fchmod(this.#live(), mode & 0o7777) !== 0) {
-      throw errnoError("chmod", "file", this.#libc.errno());
-    }
-  }
-
-  utimeSync(mtimeMs: number): void {
-    const r = this.#libc.futimens(this.#live(), mtimeMs);
-    if (r !== 0) throw errnoError("utime", "file", -r);
-  }
-
-  /** Releases the handles this tree holds (idempotent). */
-  close(): void {
-    if (this.#fd < 0) return;
-    this.#libc.fn.close(this.#fd);
-    this.#fd = -1;
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
-  }
-}

@@ -1,0 +1,126 @@
+// A regular file open by descriptor, for the kernel tree: reads, writes,
+// modes and times through libc on the descriptor itself.
+import { AT, cString, ERRNO, errnoError, type Libc } from "./_libc.ts";
+
+const EMPTY = cString("");
+import { ContainmentError, type ReadHandle, type WriteHandle } from "./tree.ts";
+
+/** A regular file open by descriptor: reads and writes through libc. */
+export class KernelFile implements ReadHandle, WriteHandle {
+  readonly #libc: Libc;
+  #fd: number;
+
+  /**
+   * `fd`, opened without following a link or blocking, as a file handle
+   * when it is a regular file (with `oneLink`, one with no other hard
+   * link); else it is closed and refused.
+   *
+   * @throws {ContainmentError} for anything but such a file.
+   */
+  static regular(
+    libc: Libc,
+    fd: number,
+    shown: string,
+    oneLink: boolean,
+  ): KernelFile {
+    const handle = new KernelFile(libc, fd);
+    let info: Deno.FileInfo;
+    try {
+      info = handle.statSync();
+    } catch (error) {
+      handle.close();
+      throw error;
+    }
+    if (!info.isFile || (oneLink && info.nlink !== 1)) {
+      handle.close();
+      throw new ContainmentError(
+        shown,
+        info.isFile ? "has other hard links" : "is no longer a regular file",
+      );
+    }
+    return handle;
+  }
+
+  /** A handle on the open descriptor `fd` (owned from now on). */
+  constructor(libc: Libc, fd: number) {
+    this.#libc = libc;
+    this.#fd = fd;
+  }
+
+  /** The raw descriptor (for sendfile); -1 once closed. */
+  get fd(): number {
+    return this.#fd;
+  }
+
+  #live(): number {
+    if (this.#fd < 0) throw new Deno.errors.BadResource("File is closed");
+    return this.#fd;
+  }
+
+  readSync(p: Uint8Array): number | null {
+    const fd = this.#live();
+    for (let tries = 0; tries < 1000; tries++) {
+      const n = Number(
+        this.#libc.fn.read(fd, p as Uint8Array<ArrayBuffer>, BigInt(p.length)),
+      );
+      if (n > 0) return n;
+      if (n === 0) return p.length === 0 ? 0 : null;
+      const errno = this.#libc.errno();
+      if (errno !== ERRNO.EINTR) throw errnoError("read", "file", errno);
+    }
+    throw errnoError("read", "file", ERRNO.EINTR);
+  }
+
+  writeSync(p: Uint8Array): number {
+    const fd = this.#live();
+    for (let tries = 0; tries < 1000; tries++) {
+      const n = Number(
+        this.#libc.fn.write(fd, p as Uint8Array<ArrayBuffer>, BigInt(p.length)),
+      );
+      if (n >= 0) return n;
+      const errno = this.#libc.errno();
+      if (errno !== ERRNO.EINTR) throw errnoError("write", "file", errno);
+    }
+    throw errnoError("write", "file", ERRNO.EINTR);
+  }
+
+  seekSync(offset: number, whence: Deno.SeekMode): number {
+    const r = Number(this.#libc.fn.lseek(this.#live(), BigInt(offset), whence));
+    if (r < 0) throw errnoError("seek", "file", this.#libc.errno());
+    return r;
+  }
+
+  truncateSync(length: number): void {
+    if (this.#libc.fn.ftruncate(this.#live(), BigInt(length)) !== 0) {
+      throw errnoError("truncate", "file", this.#libc.errno());
+    }
+  }
+
+  statSync(): Deno.FileInfo {
+    const info = this.#libc.statx(this.#live(), EMPTY, AT.EMPTY_PATH);
+    if (typeof info === "number") throw errnoError("stat", "file", -info);
+    return info;
+  }
+
+  chmodSync(mode: number): void {
+    if (this.#libc.fn.fchmod(this.#live(), mode & 0o7777) !== 0) {
+      throw errnoError("chmod", "file", this.#libc.errno());
+    }
+  }
+
+  utimeSync(mtimeMs: number): void {
+    const r = this.#libc.futimens(this.#live(), mtimeMs);
+    if (r !== 0) throw errnoError("utime", "file", -r);
+  }
+
+  /** Releases the handles this tree holds (idempotent). */
+  close(): void {
+    if (this.#fd < 0) return;
+    this.#libc.fn.close(this.#fd);
+    this.#fd = -1;
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

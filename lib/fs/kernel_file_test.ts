@@ -1,0 +1,45 @@
+import { assertEquals, assertThrows } from "../../tests/_assert.ts";
+import { AT, cString, loadLibc, O } from "./_libc.ts";
+import { KernelFile } from "./kernel_file.ts";
+import { ContainmentError } from "./tree.ts";
+
+Deno.test("KernelFile.regular: a plain file is a handle that reads, writes, stats and sets times; a directory or a hard-linked file is refused and closed", () => {
+  const libc = loadLibc();
+  if (!libc) return; // not Linux, or no FFI
+  const dir = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    Deno.writeTextFileSync(`${dir}/f`, "abc");
+    const fd = libc.openat2(AT.FDCWD, cString(`${dir}/f`), O.RDWR, 0, 0);
+    const file = KernelFile.regular(libc, fd, "f", true);
+    const buf = new Uint8Array(3);
+    assertEquals([file.readSync(buf), new TextDecoder().decode(buf)], [
+      3,
+      "abc",
+    ]);
+    file.utimeSync(1_500_000_000_123);
+    assertEquals(file.statSync().mtime?.getTime(), 1_500_000_000_123);
+    file.close();
+    assertEquals(file.fd, -1);
+    const dirFd = libc.openat2(
+      AT.FDCWD,
+      cString(dir),
+      O.RDONLY | O.DIRECTORY,
+      0,
+      0,
+    );
+    assertThrows(
+      () => KernelFile.regular(libc, dirFd, "d", false),
+      ContainmentError,
+      /is no longer a regular file/,
+    );
+    Deno.linkSync(`${dir}/f`, `${dir}/g`);
+    const linked = libc.openat2(AT.FDCWD, cString(`${dir}/f`), O.RDONLY, 0, 0);
+    assertThrows(
+      () => KernelFile.regular(libc, linked, "f", true),
+      ContainmentError,
+      /has other hard links/,
+    );
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
