@@ -26,7 +26,10 @@
  * Deno.removeSync(to, { recursive: true });
  * ```
  *
- * The stages underneath are Web Streams and can be composed by hand:
+ * The stages underneath are Web Streams and can be composed by hand (they
+ * carry file bodies; directories and links travel in the manifest and are
+ * applied by the {@linkcode Receiver}, so chain the roles, as above, for a
+ * whole tree):
  * {@linkcode enumerate} lists a tree, {@linkcode NeedListStream} keeps what
  * a destination lacks, {@linkcode encodeFrames} / {@linkcode decodeFrames}
  * are the data plane's framing, {@linkcode ReceiveSink} writes atomic
@@ -135,11 +138,11 @@ export {
   encodeHello,
   encodeResume,
   type FileRange,
-  FrameDecoder,
   type FrameEvent,
   FrameProtocolError,
   TruncatedStreamError,
 } from "./lib/wire/frame_codec.ts";
+export { FrameDecoder } from "./lib/wire/frame_decoder.ts";
 export {
   decodeFrames,
   encodeFrames,

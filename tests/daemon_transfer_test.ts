@@ -40,8 +40,8 @@ import {
   encodeFileHeader,
   encodeHash,
   encodeResume,
-  FrameDecoder,
 } from "../lib/wire/frame_codec.ts";
+import { FrameDecoder } from "../lib/wire/frame_decoder.ts";
 import { sendFrames } from "../lib/wire/frame_io.ts";
 import { decodeEntries } from "../lib/rpc/packed_manifest.ts";
 import { hashBytes } from "../lib/fs/hash.ts";

@@ -26,6 +26,7 @@ import {
   type WriteHandle,
 } from "./tree.ts";
 import { KernelFile } from "./kernel_file.ts";
+import { TurnCache } from "./_turn_cache.ts";
 import {
   BENEATH,
   listDir,
@@ -38,8 +39,6 @@ import {
 
 /** How many times a pinned top must be found in place before it is used. */
 const PIN_CHECKS = 64;
-/** Directory handles a tree keeps within one event-loop turn. */
-const DIR_CACHE = 16;
 const EMPTY = cString("");
 const DOT = cString(".");
 
@@ -90,11 +89,8 @@ export class KernelTree implements Tree {
   #baseId: string | undefined;
   readonly #onTempDir: ((moduleRel: string) => void) | undefined;
   readonly #noted = new Set<string>();
-  /** Directory handles of this event-loop turn (see `#dirFd`). */
-  readonly #dirs = new Map<string, number>();
-  #forgetTimer: ReturnType<typeof setTimeout> | undefined;
-  /** The pinned top was verified in this event-loop turn. */
-  #verifiedTurn = false;
+  /** Directory handles, and the top's check, of this event-loop turn. */
+  readonly #turn: TurnCache;
 
   private constructor(
     libc: Libc,
@@ -103,6 +99,7 @@ export class KernelTree implements Tree {
     options: KernelTreeOptions,
   ) {
     this.#libc = libc;
+    this.#turn = new TurnCache(libc);
     this.#root = root;
     this.#base = base;
     this.#onTempDir = options.onTempDir;
@@ -164,10 +161,9 @@ export class KernelTree implements Tree {
     // A pinned top is checked to still stand where it was pinned once an
     // event-loop turn: a local user swapping it out (or another directory
     // in) fails the session instead of steering it.
-    if (!this.#verifiedTurn && this.#baseFd >= 0 && this.#base !== "") {
+    if (!this.#turn.verified && this.#baseFd >= 0 && this.#base !== "") {
       this.verify();
-      this.#verifiedTurn = true;
-      this.#forgetTimer ??= setTimeout(() => this.#forgetDirs(), 0);
+      this.#turn.markVerified();
     }
     const name = this.#resolvable(rel);
     return this.#libc.openat2(
@@ -184,40 +180,16 @@ export class KernelTree implements Tree {
   }
 
   /**
-   * A handle on directory `dir` (O_PATH), or -errno. Handles resolved in
-   * this event-loop turn are kept for the rest of it (at most
-   * {@linkcode DIR_CACHE} of them), so a burst of names in one directory
-   * costs one resolution; each was beneath the module when resolved, and
-   * any removal or rename forgets them all. The cache owns them: callers
-   * never close one.
+   * A handle on directory `dir` (O_PATH), or -errno, kept for the rest of
+   * this event-loop turn (see {@linkcode TurnCache}); callers never close
+   * one.
    */
   #dirFd(dir: string): number {
-    const cached = this.#dirs.get(dir);
+    const cached = this.#turn.get(dir);
     if (cached !== undefined) return cached;
     const fd = this.#openat2(dir, O.PATH | O.DIRECTORY);
-    if (fd < 0) return fd;
-    if (this.#dirs.size >= DIR_CACHE) this.#forgetDirs();
-    this.#dirs.set(dir, fd);
-    this.#forgetTimer ??= setTimeout(() => this.#forgetDirs(), 0);
+    if (fd >= 0) this.#turn.set(dir, fd);
     return fd;
-  }
-
-  /** Forgets the handles of `rel` and of directories beneath it. */
-  #forgetUnder(rel: string): void {
-    for (const [dir, fd] of this.#dirs) {
-      if (dir === rel || dir.startsWith(`${rel}/`) || rel === "") {
-        this.#close(fd);
-        this.#dirs.delete(dir);
-      }
-    }
-  }
-
-  #forgetDirs(): void {
-    for (const fd of this.#dirs.values()) this.#close(fd);
-    this.#dirs.clear();
-    this.#verifiedTurn = false;
-    if (this.#forgetTimer !== undefined) clearTimeout(this.#forgetTimer);
-    this.#forgetTimer = undefined;
   }
 
   /** Runs `fn` with a handle on `rel`'s parent directory and `rel`'s last name. */
@@ -348,8 +320,8 @@ export class KernelTree implements Tree {
     const a = normalizeRelative(from);
     const b = normalizeRelative(to);
     // A moved or replaced directory's handles no longer match its name.
-    this.#forgetUnder(a);
-    this.#forgetUnder(b);
+    this.#turn.forgetUnder(a);
+    this.#turn.forgetUnder(b);
     const move = (
       fromFd: number,
       fromName: Uint8Array<ArrayBuffer>,
@@ -382,7 +354,7 @@ export class KernelTree implements Tree {
   remove(rel: string): void {
     const normal = normalizeRelative(rel);
     if (normal === "") throw new TypeError("Cannot remove the tree's top");
-    this.#forgetUnder(normal);
+    this.#turn.forgetUnder(normal);
     this.#inParent(
       normal,
       (dirfd, name) => removeAt(this.#libc, dirfd, name, normal),
@@ -544,7 +516,7 @@ export class KernelTree implements Tree {
   /** Releases the handles this tree holds (idempotent). */
   close(): void {
     if (this.#closed) return;
-    this.#forgetDirs();
+    this.#turn.clear();
     this.#closed = true;
     leaks.unregister(this);
     if (this.#baseFd >= 0) this.#close(this.#baseFd);

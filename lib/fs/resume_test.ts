@@ -21,7 +21,8 @@ import {
 } from "./resume.ts";
 import { receiveFrames, sendFrames } from "../wire/frame_io.ts";
 import { ReceiveSink } from "../wire/receive_sink.ts";
-import { encodeEnd, encodeResume, FrameDecoder } from "../wire/frame_codec.ts";
+import { encodeEnd, encodeResume } from "../wire/frame_codec.ts";
+import { FrameDecoder } from "../wire/frame_decoder.ts";
 
 const MiB = 1 << 20;
 

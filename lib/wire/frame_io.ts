@@ -12,12 +12,12 @@ import {
   encodeResume,
   fileHeaderSize,
   type FileRange,
-  FrameDecoder,
   type FrameEvent,
   HASH_BYTES,
   writeFileHeader,
   writeHash,
 } from "./frame_codec.ts";
+import { FrameDecoder } from "./frame_decoder.ts";
 import { hashBody, readEvents, type ReadItem } from "./file_reader.ts";
 import { type ContentHasher, contentHasher } from "../fs/hash.ts";
 import { writeAll } from "./socket.ts";

@@ -1,7 +1,8 @@
 // Frame stream stages: entries -> wire bytes, and wire bytes -> frame events.
 import type { FileEntry } from "../fs/entry.ts";
 import type { TreeRoot } from "../fs/tree.ts";
-import { FrameDecoder, type FrameEvent } from "./frame_codec.ts";
+import type { FrameEvent } from "./frame_codec.ts";
+import { FrameDecoder } from "./frame_decoder.ts";
 import { FrameSink } from "./frame_io.ts";
 
 /** Options for {@linkcode encodeFrames}. */
