@@ -2,7 +2,7 @@ import { assertEquals } from "../../tests/_assert.ts";
 import { loadConfig } from "./config_load.ts";
 import { startDaemon } from "./server.ts";
 
-Deno.test("startDaemon: control and data ports on loopback; gRPC only when forced; stop closes both", async () => {
+Deno.test("startDaemon: control and data ports on loopback; stop closes them", async () => {
   const root = Deno.realPathSync(Deno.makeTempDirSync());
   try {
     const lines: string[] = [];
@@ -28,12 +28,20 @@ Deno.test("startDaemon: control and data ports on loopback; gRPC only when force
       refused = true;
     }
     assertEquals(refused, true);
-    const grpcOnly = await startDaemon(
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});
+
+Deno.test("startDaemon with forceGrpcData opens no data plane", async () => {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    const daemon = await startDaemon(
       loadConfig({ root, port: 0, bind: "127.0.0.1", forceGrpcData: true }),
-      { log: (l) => lines.push(l) },
+      { log: () => {} },
     );
-    assertEquals(grpcOnly.dataPort, null);
-    await grpcOnly.stop();
+    assertEquals(daemon.dataPort, null);
+    await daemon.stop();
   } finally {
     Deno.removeSync(root, { recursive: true });
   }
