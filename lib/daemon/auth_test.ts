@@ -27,11 +27,23 @@ function code(fn: () => void): number {
   }
 }
 
-Deno.test("AuthGuard: open modules pass; missing and wrong secrets are told apart; the secret never shows", () => {
+Deno.test("AuthGuard: a module without a secret file admits anyone", () => {
+  const { module, dir } = protectedModule("s3cret");
+  try {
+    new AuthGuard().check(
+      { ...module, secretFile: undefined },
+      "10.0.0.1",
+      undefined,
+    );
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("AuthGuard: a missing secret and a wrong one are told apart", () => {
   const { module, dir } = protectedModule("s3cret");
   try {
     const guard = new AuthGuard();
-    guard.check({ ...module, secretFile: undefined }, "10.0.0.1", undefined);
     assertThrows(
       () => guard.check(module, "10.0.0.1", undefined),
       ServiceError,
@@ -42,13 +54,28 @@ Deno.test("AuthGuard: open modules pass; missing and wrong secrets are told apar
       ServiceError,
       /^access denied to module "p"$/,
     );
-    guard.check(module, "10.0.0.1", "s3cret"); // the newline was dropped
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("AuthGuard: the right secret admits (its file's newline dropped), and it never shows in the config", () => {
+  const { module, dir } = protectedModule("s3cret");
+  try {
+    new AuthGuard().check(module, "10.0.0.1", "s3cret");
     assertEquals(JSON.stringify(module).includes("s3cret"), false);
     assertEquals(Deno.inspect(module).includes("s3cret"), false);
-    // A protected module whose secret was lost admits no one.
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("AuthGuard: a protected module whose secret was lost admits no one", () => {
+  const { module, dir } = protectedModule("s3cret");
+  try {
     assertEquals(
       code(() =>
-        guard.check({ ...module, name: "copy" }, "10.0.0.1", "s3cret")
+        new AuthGuard().check({ ...module, name: "copy" }, "10.0.0.1", "s3cret")
       ),
       7,
     );
