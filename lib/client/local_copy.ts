@@ -1,4 +1,8 @@
-// Local copy and mirror: the fs stages wired to a disk sink.
+// Local copy and mirror: the fs stages wired to a disk sink. A deliberate
+// fast path beside the two roles (lib/transfer/): source and destination
+// are both the user's own, so there is no conversation and no framing;
+// it shares the receiver's need list, apply step (apply_tree.ts), atomic
+// files and mirror planner, and copies with copy_file_range on a pool.
 import type { FileEntry, TransferStats } from "../fs/entry.ts";
 import { entryFromPath, enumerate } from "../fs/enumerate.ts";
 import { NeedListStream, needsTransfer } from "../fs/need_list.ts";
