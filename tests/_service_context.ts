@@ -1,7 +1,12 @@
 // A service context for the daemon's unit tests: one module in a fresh
 // temporary directory (removed by `dispose`), default limits, no data
 // plane unless given.
-import { DEFAULT_LIMITS, type ModuleConfig } from "../lib/daemon/config.ts";
+import {
+  DEFAULT_LIMITS,
+  type ModuleConfig,
+  parseConfig,
+} from "../lib/daemon/config.ts";
+import { diskFiles } from "../lib/daemon/config_load.ts";
 import { Admission } from "../lib/daemon/admission.ts";
 import type { ServiceContext } from "../lib/daemon/context.ts";
 
@@ -14,14 +19,8 @@ export function testContext(
   const lines: string[] = [];
   return {
     config: {
-      bind: "127.0.0.1",
-      port: 0,
-      dataPort: 0,
-      advertiseData: null,
-      forceGrpcData: false,
-      zeroCopy: false,
-      stateDir: null,
-      selfCheckInterval: 86400,
+      // The defaults a config file without keys gives, and one module.
+      ...parseConfig("", "(test)", diskFiles),
       modules: [{
         name: "m",
         path: dir,
@@ -30,7 +29,6 @@ export function testContext(
         mungeSymlinks: true,
         ...module,
       }],
-      limits: { ...DEFAULT_LIMITS },
       configFile: null,
     },
     dataPlane: null,

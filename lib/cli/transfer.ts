@@ -112,6 +112,10 @@ export async function transfer(
     bar.start();
     activeBar = bar;
   }
+  const daemon = dstAddr ?? srcAddr;
+  // One connection for the daemon's snapshot, the transfer and the upload.
+  const release = daemon &&
+    (await import("../client/shared_client.ts")).holdConnection(daemon);
   try {
     return await runTransfer({
       op,
@@ -126,6 +130,7 @@ export async function transfer(
       started,
     });
   } finally {
+    release?.();
     bar?.stop();
     activeBar = undefined;
   }
@@ -153,20 +158,8 @@ interface TransferPlan {
   started: number;
 }
 
-async function runTransfer(plan: TransferPlan): Promise<number> {
-  const daemon = plan.dstAddr ?? plan.srcAddr;
-  // One connection for the daemon's snapshot, the transfer and the upload.
-  const release = daemon &&
-    (await import("../client/shared_client.ts")).holdConnection(daemon);
-  try {
-    return await tunedTransfer(plan);
-  } finally {
-    release?.();
-  }
-}
-
 /** The predictor's choice, the transfer, its summary and history line. */
-async function tunedTransfer(plan: TransferPlan): Promise<number> {
+async function runTransfer(plan: TransferPlan): Promise<number> {
   const {
     op,
     src,

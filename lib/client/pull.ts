@@ -6,7 +6,6 @@ import {
   ClientPullRequestSchema,
   PullHeaderSchema,
   type ServerPullResponse,
-  Transport,
 } from "../rpc/service.ts";
 import { MessageReader, writeMessage } from "../rpc/call_io.ts";
 import { pullReceiverPeer } from "../rpc/role_wire.ts";
@@ -15,17 +14,15 @@ import {
   receiveTree,
   type ReceiveTreeOptions,
 } from "../transfer/receive_tree.ts";
-import { DataLink } from "../transfer/peer.ts";
 import { Bandwidth } from "../wire/bandwidth.ts";
 import type { RemoteAddress } from "./address.ts";
 import { RemoteError } from "./connect.ts";
 import { basename, ensureDirectory, placeLocal } from "./placement.ts";
 import type { TransferResult } from "./summary.ts";
 import {
-  dialOrWarn,
   expectAck,
+  openDataPath,
   type PullCall,
-  readNegotiation,
   type RemoteTransferOptions,
   runCall,
   transferOptions,
@@ -119,7 +116,6 @@ function pullOnce(
   options: RemoteTransferOptions,
 ): Promise<TransferResult> {
   const dryRun = options.dryRun ?? false;
-  const progress = options.progress;
   const t0 = performance.now();
   return runCall(src, (c) => c.pull() as PullCall, async (call) => {
     const reader = new MessageReader<ServerPullResponse>(call);
@@ -143,20 +139,11 @@ function pullOnce(
     const place = pullRoot(dst, sourceIsDir, remoteName, dryRun);
     const receiver = pullReceiver(place.root, place.name, options);
     const t1 = performance.now();
-    // The daemon offers the data plane before the manifest: dialled now,
-    // so bytes can flow while the manifest is compared.
-    const negotiation = dryRun ? undefined : await readNegotiation(reader);
-    const tcp = negotiation?.transport === Transport.TCP;
-    const conns = tcp
-      ? await dialOrWarn(negotiation!, src, options)
-      : undefined;
-    if (negotiation) {
-      progress?.route?.(conns ? "tcp" : "grpc", conns?.length ?? 1);
-    }
-    const peer = pullReceiverPeer(call, reader, tcp && !conns);
+    const { link, fallback } = await openDataPath(reader, src, options);
+    const peer = pullReceiverPeer(call, reader, fallback);
     const got = await receiveTree(peer, receiver, {
       ...receiveOptions(src, options),
-      link: tcp ? DataLink.of(conns) : undefined,
+      link,
       dryRun,
       mirror: (options.mirror ?? false) && sourceIsDir,
     });

@@ -7,13 +7,11 @@ import {
   ClientPushRequestSchema,
   PushHeaderSchema,
   type ServerPushResponse,
-  Transport,
 } from "../rpc/service.ts";
 import { MessageReader, writeMessage } from "../rpc/call_io.ts";
 import { pushSenderPeer } from "../rpc/role_wire.ts";
 import { Sender } from "../transfer/sender.ts";
 import { sendTree } from "../transfer/send_tree.ts";
-import { DataLink } from "../transfer/peer.ts";
 import { Bandwidth } from "../wire/bandwidth.ts";
 import { loadZeroCopy } from "../wire/zero_copy.ts";
 import type { ProgressSink } from "../ui/progress.ts";
@@ -21,10 +19,9 @@ import type { RemoteAddress } from "./address.ts";
 import { basename, dirname, sourceIsDirectory } from "./placement.ts";
 import type { TransferResult } from "./summary.ts";
 import {
-  dialOrWarn,
   expectAck,
+  openDataPath,
   type PushCall,
-  readNegotiation,
   type RemoteTransferOptions,
   runCall,
   transferOptions,
@@ -102,18 +99,7 @@ function pushOnce(
     await expectAck(reader, "push");
     const handshakeMs = performance.now() - t0;
     const t1 = performance.now();
-    // The daemon offers the data plane before the manifest: dialled now,
-    // so bytes can flow while the manifest is compared.
-    const negotiation = dryRun ? undefined : await readNegotiation(reader);
-    const conns = negotiation?.transport === Transport.TCP
-      ? await dialOrWarn(negotiation, dest, options)
-      : undefined;
-    const link = negotiation?.transport === Transport.TCP
-      ? DataLink.of(conns)
-      : undefined;
-    if (negotiation) {
-      progress?.route?.(conns ? "tcp" : "grpc", conns?.length ?? 1);
-    }
+    const { link } = await openDataPath(reader, dest, options);
     const sender = new Sender(source.root, {
       verified: new Set(),
       zeroCopy: options.zeroCopy === false ? undefined : loadZeroCopy(),

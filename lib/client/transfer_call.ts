@@ -10,7 +10,9 @@ import {
   type ServerPullResponse,
   type ServerPushResponse,
   TransferOptionsSchema,
+  Transport,
 } from "../rpc/service.ts";
+import { DataLink } from "../transfer/peer.ts";
 import type { MessageReader } from "../rpc/call_io.ts";
 import {
   DataPlaneRejectedError,
@@ -236,8 +238,39 @@ export async function dialOrWarn(
   throw error;
 }
 
+/** What a client transfers on: the data link, if any, and a fallback. */
+export interface DataPath {
+  /** The data connections (undefined: the bytes go in messages). */
+  link?: DataLink;
+  /** The daemon offered the data plane and it could not be reached. */
+  fallback: boolean;
+}
+
+/**
+ * Reads the daemon's offer of a data path (made before the manifest, none
+ * in a dry run) and dials it at once, so bytes can flow while the manifest
+ * is compared; tells the progress bar the route.
+ */
+export async function openDataPath(
+  reader: MessageReader<ServerPushResponse> | MessageReader<ServerPullResponse>,
+  address: RemoteAddress,
+  options: RemoteTransferOptions,
+): Promise<DataPath> {
+  if (options.dryRun) return { fallback: false };
+  const negotiation = await readNegotiation(reader);
+  const tcp = negotiation.transport === Transport.TCP;
+  const conns = tcp
+    ? await dialOrWarn(negotiation, address, options)
+    : undefined;
+  options.progress?.route?.(conns ? "tcp" : "grpc", conns?.length ?? 1);
+  return {
+    link: tcp ? DataLink.of(conns) : undefined,
+    fallback: tcp && !conns,
+  };
+}
+
 /** The daemon's offer of a data path, which opens every transfer. */
-export async function readNegotiation(
+async function readNegotiation(
   reader: MessageReader<ServerPushResponse> | MessageReader<ServerPullResponse>,
 ): Promise<DataTransferNegotiation> {
   const reply = await reader.next();

@@ -9,6 +9,8 @@ import {
 import type { DataPlaneServer, DataSession } from "../wire/data_plane.ts";
 import type { TokenScope } from "../wire/token.ts";
 import type { ServiceContext } from "./context.ts";
+import { DataLink } from "../transfer/peer.ts";
+import { closeQuietly } from "../wire/socket.ts";
 
 export function advertised(
   ctx: ServiceContext,
@@ -43,7 +45,7 @@ export function streamsFor(requested: number): number {
 }
 
 /** The data-plane sessions of one transfer, one per stream. */
-export class DataSessions {
+class DataSessions {
   readonly sessions: readonly DataSession[];
   #conns: Deno.Conn[] = [];
   #cancelled = false;
@@ -75,7 +77,9 @@ export class DataSessions {
  * Decides how file bytes travel, before the manifest (so they can flow
  * while it is compared): data-plane sessions (one single-use token per
  * stream) when the daemon offers TCP and the client didn't ask for gRPC,
- * else gRPC (one stream).
+ * else gRPC (one stream). The sessions come as the `link` the role runs
+ * on: it settles when the client's connections arrive, or when its
+ * messages say it fell back.
  */
 export async function negotiate(
   ctx: ServiceContext,
@@ -85,7 +89,7 @@ export async function negotiate(
     forceGrpc: boolean;
     streams: number;
   },
-): Promise<{ data?: DataSessions; negotiation: DataTransferNegotiation }> {
+): Promise<{ link?: DataLink; negotiation: DataTransferNegotiation }> {
   if (ctx.dataPlane === null || request.forceGrpc) {
     return {
       negotiation: create(DataTransferNegotiationSchema, {
@@ -111,8 +115,9 @@ export async function negotiate(
     throw error;
   }
   const { host, port } = advertised(ctx, plane);
+  const data = new DataSessions(sessions);
   return {
-    data: new DataSessions(sessions),
+    link: new DataLink(data.connections(), () => data.cancel()),
     negotiation: create(DataTransferNegotiationSchema, {
       transport: Transport.TCP,
       host,
@@ -122,12 +127,4 @@ export async function negotiate(
       streams: count,
     }),
   };
-}
-
-export function closeQuietly(conn: Deno.Conn | undefined): void {
-  try {
-    conn?.close();
-  } catch {
-    // already closed
-  }
 }

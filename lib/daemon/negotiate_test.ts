@@ -23,7 +23,7 @@ Deno.test("negotiate: gRPC when the daemon has no data plane or the client asks 
   const ctx = testContext();
   try {
     const none = await negotiate(ctx, request);
-    assertEquals([none.data, none.negotiation.transport], [
+    assertEquals([none.link, none.negotiation.transport], [
       undefined,
       Transport.GRPC,
     ]);
@@ -48,7 +48,7 @@ Deno.test("negotiate: a data plane offers one single-use token a stream, at the 
       "",
       plane.port,
     ]);
-    offer.data!.cancel();
+    offer.link!.cancel();
     const forced = await negotiate(ctx, { ...request, forceGrpc: true });
     assertEquals(forced.negotiation.transport, Transport.GRPC);
     ctx.config.advertiseData = "[::1]:9000";

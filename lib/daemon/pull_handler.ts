@@ -8,7 +8,6 @@ import { normalizeRelative } from "../fs/safe_path.ts";
 import type { Tree } from "../fs/tree.ts";
 import { Sender } from "../transfer/sender.ts";
 import { sendTree, type SentTree } from "../transfer/send_tree.ts";
-import { DataLink } from "../transfer/peer.ts";
 import { pullSenderPeer } from "../rpc/role_wire.ts";
 import {
   AckSchema,
@@ -102,8 +101,7 @@ async function sendPull(
     forceGrpc: source.header.options?.forceGrpcData ?? false,
     streams: source.header.options?.streams ?? 0,
   });
-  const data = offer?.data;
-  const link = data && new DataLink(data.connections(), () => data.cancel());
+  const link = offer?.link;
   const window = new SendWindow();
   guard.onStop((error) => {
     window.fail(error);

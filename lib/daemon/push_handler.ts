@@ -7,7 +7,6 @@ import { ContainedRoot } from "../fs/contained_root.ts";
 import type { Tree } from "../fs/tree.ts";
 import { Receiver } from "../transfer/receiver.ts";
 import { type ReceivedTree, receiveTree } from "../transfer/receive_tree.ts";
-import { DataLink } from "../transfer/peer.ts";
 import { pushReceiverPeer } from "../rpc/role_wire.ts";
 import {
   AckSchema,
@@ -211,8 +210,7 @@ async function receivePush(
     forceGrpc: target.header.options?.forceGrpcData ?? false,
     streams: target.header.options?.streams ?? 0,
   });
-  const data = offer?.data;
-  const link = data && new DataLink(data.connections(), () => data.cancel());
+  const link = offer?.link;
   guard.onStop(() => link?.cancel());
   if (offer) {
     await writeMessage(

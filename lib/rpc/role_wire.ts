@@ -123,6 +123,16 @@ function fromSender(
   }
 }
 
+/**
+ * A manifest message waits until it is on the wire: the receiver starts
+ * comparing while the next batch is read.
+ */
+function flushedIfManifest(message: SenderMessage): { flushed: boolean } {
+  return {
+    flushed: message.kind === "manifest" || message.kind === "manifestEnd",
+  };
+}
+
 /** The sender's manifest, data and end of data as payloads of `T`. */
 function senderPayload<E extends "uploadComplete" | "dataComplete">(
   message: SenderMessage,
@@ -188,12 +198,7 @@ export function pushSenderPeer(
       return writeMessage(
         call,
         create(ClientPushRequestSchema, { payload }),
-        // A manifest batch waits until it is on the wire: the daemon
-        // starts comparing while the next one is read.
-        {
-          flushed: message.kind === "manifest" ||
-            message.kind === "manifestEnd",
-        },
+        flushedIfManifest(message),
       );
     },
   };
@@ -335,10 +340,7 @@ export function pullSenderPeer(
       return writeMessage(
         call,
         create(ServerPullResponseSchema, { payload }),
-        {
-          flushed: message.kind === "manifest" ||
-            message.kind === "manifestEnd",
-        },
+        flushedIfManifest(message),
       );
     },
   };

@@ -6,6 +6,7 @@
 import type { FileEntry } from "../fs/entry.ts";
 import type { ResumeOffer } from "../fs/resume.ts";
 import type { FileDataChunk } from "../wire/grpc_data.ts";
+import { closeQuietly } from "../wire/socket.ts";
 
 /**
  * The manifest as the sender sends it: batches of entries (in order,
@@ -141,15 +142,6 @@ export class DataLink {
   /** Gives up: drops the connections, whatever arrived. */
   cancel(): void {
     this.fallBack();
-  }
-}
-
-/** Closes `conn`, ignoring one already closed. */
-export function closeQuietly(conn: Deno.Conn | undefined): void {
-  try {
-    conn?.close();
-  } catch {
-    // already closed
   }
 }
 

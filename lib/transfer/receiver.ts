@@ -1,6 +1,7 @@
 // The receiving role, once for push (the daemon) and pull (the client):
 // manifest -> need list -> directories and links applied -> file bytes
 // into atomic files -> directory times -> mirror deletions.
+import { closeQuietly } from "../wire/socket.ts";
 import type { FileEntry } from "../fs/entry.ts";
 import { applyDir, applySymlink, setDirTimes } from "../fs/apply_tree.ts";
 import type { TreeRoot } from "../fs/tree.ts";
@@ -387,13 +388,7 @@ export class Receiver {
         all.map((conn, i) => receiveFrames(conn, to[i], options)),
       );
     } finally {
-      for (const conn of all) {
-        try {
-          conn.close();
-        } catch {
-          // already closed
-        }
-      }
+      for (const conn of all) closeQuietly(conn);
     }
   }
 

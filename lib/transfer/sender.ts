@@ -1,6 +1,7 @@
 // The sending role, once for push (the client) and pull (the daemon):
 // source entries -> manifest -> the receiver's need list -> file bytes
 // over the TCP data plane or as gRPC FileData chunks.
+import { closeQuietly } from "../wire/socket.ts";
 import type { FileEntry } from "../fs/entry.ts";
 import type { TreeRoot } from "../fs/tree.ts";
 import type { SendWindow } from "../rpc/call_io.ts";
@@ -258,13 +259,7 @@ export class Sender {
         bandwidth: options.bandwidth,
       });
     } finally {
-      for (const conn of all) {
-        try {
-          conn.close();
-        } catch {
-          // already closed
-        }
-      }
+      for (const conn of all) closeQuietly(conn);
     }
   }
 

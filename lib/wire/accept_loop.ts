@@ -1,4 +1,5 @@
 // An accept loop a flood can't stop: caps, back-off, quiet logs.
+import { closeQuietly } from "./socket.ts";
 import { RateLimitedLog } from "./rate_log.ts";
 
 /** Options for {@linkcode acceptLoop}. */
@@ -139,13 +140,5 @@ export async function acceptLoop(
       release();
       closeQuietly(conn);
     }
-  }
-}
-
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch {
-    // already closed
   }
 }

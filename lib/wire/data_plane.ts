@@ -4,7 +4,7 @@ import {
   FrameProtocolError,
   helloTokenLength,
 } from "./frame_codec.ts";
-import { listenMaybeTls, readExact, writeAll } from "./socket.ts";
+import { closeQuietly, listenMaybeTls, readExact, writeAll } from "./socket.ts";
 import { TokenError, type TokenIssuer, type TokenScope } from "./token.ts";
 import { acceptLoop, type Release } from "./accept_loop.ts";
 import { hostPort } from "./host_port.ts";
@@ -408,13 +408,5 @@ export async function dialDataPlane(
     );
   } finally {
     clearTimeout(replyTimer);
-  }
-}
-
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch {
-    // already closed
   }
 }

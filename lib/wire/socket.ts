@@ -204,3 +204,12 @@ export function listenMaybeTls(
     })
     : Deno.listen({ hostname, port });
 }
+
+/** Closes `conn` (or nothing), ignoring one already closed. */
+export function closeQuietly(conn: Deno.Conn | undefined): void {
+  try {
+    conn?.close();
+  } catch {
+    // already closed
+  }
+}
