@@ -13,6 +13,12 @@ export interface NeedListOptions {
    * size + mtime. Hashes are computed only when sizes match. Default: false.
    */
   checksum?: boolean;
+  /**
+   * Remember each needed file with a regular file of at least this many
+   * bytes at the destination (an old copy a delta can start from; see
+   * {@linkcode NeedListStream.hasOldCopy}). Default: none remembered.
+   */
+  oldCopyMinBytes?: number;
 }
 
 /**
@@ -131,6 +137,7 @@ export function lstatIfExists(abs: string): Deno.FileInfo | undefined {
  */
 export class NeedListStream extends TransformStream<FileEntry, FileEntry> {
   #counts = { skipped: 0, decided: 0, passed: 0 };
+  readonly #oldCopies = new WeakSet<FileEntry>();
 
   /** A need list against the tree at `destRoot`. */
   constructor(destRoot: TreeRoot, options: NeedListOptions = {}) {
@@ -158,6 +165,8 @@ export class NeedListStream extends TransformStream<FileEntry, FileEntry> {
       ? new Set<string>()
       : undefined;
     const tree = treeOf(destRoot, { verified });
+    const oldCopies = new WeakSet<FileEntry>();
+    const oldMin = options.oldCopyMinBytes ?? Infinity;
     super({
       transform(entry, controller) {
         // A link listed where a checked directory was (a hostile peer's
@@ -179,6 +188,9 @@ export class NeedListStream extends TransformStream<FileEntry, FileEntry> {
           return;
         }
         const decide = (changed: boolean) => {
+          if (changed && info.isFile && info.size >= oldMin) {
+            oldCopies.add(entry);
+          }
           if (changed) pass(entry, controller);
           else {
             counts.skipped++;
@@ -191,6 +203,15 @@ export class NeedListStream extends TransformStream<FileEntry, FileEntry> {
       },
     });
     this.#counts = counts;
+    this.#oldCopies = oldCopies;
+  }
+
+  /**
+   * Whether a needed `entry` (as passed on) has a regular file of at least
+   * `oldCopyMinBytes` at the destination.
+   */
+  hasOldCopy(entry: FileEntry): boolean {
+    return this.#oldCopies.has(entry);
   }
 
   /** Files and links left alone because they were up to date. */

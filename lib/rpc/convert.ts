@@ -9,6 +9,8 @@ import {
   type RawEntry,
 } from "./packed_manifest.ts";
 import {
+  type BasisOffer as BasisOfferMessage,
+  BasisOfferSchema,
   EntryKind,
   type FileData,
   FileDataSchema,
@@ -31,6 +33,7 @@ import {
   type ResumeOffer,
 } from "../fs/resume.ts";
 import { FrameProtocolError } from "../wire/frame_codec.ts";
+import type { BasisOffer } from "../delta/basis.ts";
 import type { PerfRecord } from "../telemetry/perf_history.ts";
 
 /** Longest symlink target accepted from a peer, in characters. */
@@ -220,6 +223,8 @@ export function chunkToFileData(chunk: FileDataChunk): FileData {
         bitmap: chunk.resume.bitmap,
       })
       : undefined,
+    delta: chunk.delta ?? false,
+    copies: chunk.copies?.map(BigInt) ?? [],
   });
 }
 
@@ -243,7 +248,79 @@ export function fileDataToChunk(data: FileData): FileDataChunk {
     last: data.last,
     ...(data.hash.length > 0 ? { hash: data.hash } : {}),
     ...(data.resume ? { resume: keptOf(data.resume, data.header) } : {}),
+    ...(data.delta ? { delta: true } : {}),
+    ...(data.copies.length > 0 ? { copies: copiesOf(data) } : {}),
   };
+}
+
+/** A delta message's copies as numbers, each checked to be one. */
+function copiesOf(data: FileData): number[] {
+  return data.copies.map((value) => {
+    if (value > BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw new FrameProtocolError(
+        `A copy of ${data.path} is out of range (${value})`,
+      );
+    }
+    return Number(value);
+  });
+}
+
+/**
+ * The old copies' descriptions of a received need batch, by path (a path
+ * named twice keeps its first). Checked by the sender (see
+ * `basisProblem`) before use.
+ *
+ * @example
+ * ```ts
+ * import { basesOf } from "./convert.ts";
+ * import { create } from "../deps/protobuf.ts";
+ * import { BasisOfferSchema, FileListSchema } from "./service.ts";
+ * const list = create(FileListSchema, { bases: [create(BasisOfferSchema, { path: "f", avgBits: 10, size: 5000n, lengths: [5000] })] });
+ * if (basesOf(list).get("f")?.size !== 5000) throw new Error("example failed");
+ * ```
+ * @throws {FrameProtocolError} for a size past 2^53.
+ */
+export function basesOf(list: FileList): Map<string, BasisOffer> {
+  const bases = new Map<string, BasisOffer>();
+  for (const basis of list.bases) {
+    if (bases.has(basis.path)) continue;
+    if (basis.size > BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw new FrameProtocolError(`The old copy of ${basis.path} is too big`);
+    }
+    bases.set(basis.path, {
+      avgBits: basis.avgBits,
+      seed: basis.seed,
+      size: Number(basis.size),
+      lengths: Uint32Array.from(basis.lengths),
+      digests: basis.digests,
+    });
+  }
+  return bases;
+}
+
+/**
+ * The BasisOffer messages for a need batch's descriptions.
+ *
+ * @example
+ * ```ts
+ * import { basisMessages } from "./convert.ts";
+ * const [m] = basisMessages(new Map([["f", { avgBits: 10, seed: 1, size: 5000, lengths: Uint32Array.of(5000), digests: new Uint8Array(8) }]]));
+ * if (m.path !== "f" || m.size !== 5000n) throw new Error("example failed");
+ * ```
+ */
+export function basisMessages(
+  bases: ReadonlyMap<string, BasisOffer>,
+): BasisOfferMessage[] {
+  return [...bases].map(([path, basis]) =>
+    create(BasisOfferSchema, {
+      path,
+      avgBits: basis.avgBits,
+      seed: basis.seed,
+      size: BigInt(basis.size),
+      lengths: [...basis.lengths],
+      digests: basis.digests,
+    })
+  );
 }
 
 /** A resume message's blocks, checked like the data plane's resume frame. */

@@ -23,6 +23,8 @@ import {
   UploadCompleteSchema,
 } from "./service.ts";
 import {
+  basesOf,
+  basisMessages,
   chunkToFileData,
   entriesOfBatch,
   fileDataToChunk,
@@ -64,6 +66,7 @@ function fileListOf(
         hashes: offer.hashes,
       })
     ),
+    bases: basisMessages(message.bases),
   });
 }
 
@@ -73,6 +76,7 @@ function needsOf(list: FileList, last: boolean): ReceiverMessage {
     kind: "needs",
     paths: list.paths,
     offers: offersOf(list),
+    bases: basesOf(list),
     decided: Number(list.decided),
     last,
   };
@@ -84,6 +88,7 @@ function summaryOf(summary: PushSummary): ReceivedSummary {
     bytes: Number(summary.bytesTransferred),
     deleted: Number(summary.filesDeleted),
     skipped: Number(summary.filesSkipped),
+    matched: Number(summary.bytesMatched),
     transport: summary.transport === Transport.TCP ? "tcp" : "grpc",
   };
 }
@@ -95,6 +100,7 @@ export function pushSummaryOf(summary: ReceivedSummary): PushSummary {
     bytesTransferred: BigInt(summary.bytes),
     filesDeleted: BigInt(summary.deleted),
     filesSkipped: BigInt(summary.skipped),
+    bytesMatched: BigInt(summary.matched),
     transport: summary.transport === "tcp" ? Transport.TCP : Transport.GRPC,
   });
 }
@@ -315,6 +321,7 @@ export function pullSenderPeer(
             kind: "needs",
             paths: [],
             offers: new Map(),
+            bases: new Map(),
             decided: 0,
             last: true,
           };
@@ -328,6 +335,7 @@ export function pullSenderPeer(
               bytes: 0,
               deleted: 0,
               skipped: 0,
+              matched: 0,
               transport: "grpc",
             },
           };

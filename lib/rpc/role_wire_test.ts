@@ -135,12 +135,13 @@ Deno.test("push, daemon end: a manifest batch is validated into entries; end of 
     kind: "needs",
     paths: ["a"],
     offers: new Map(),
+    bases: new Map(),
     decided: 1,
     last: true,
   });
   await peer.write({
     kind: "done",
-    summary: { files: 1, bytes: 1, deleted: 0, skipped: 0, transport: "grpc" },
+    summary: { files: 1, bytes: 1, deleted: 0, skipped: 0, matched: 0, transport: "grpc" },
   });
   assertEquals(written.map((m) => m.payload.case), ["fileList", "summary"]);
   assertEquals((written[0].payload.value as { last: boolean }).last, true);
@@ -160,6 +161,7 @@ Deno.test("pull, client end: the last need batch becomes need + need_complete wi
     kind: "needs",
     paths: ["a"],
     offers: new Map(),
+    bases: new Map(),
     decided: 1,
     last: false,
   });
@@ -167,12 +169,13 @@ Deno.test("pull, client end: the last need batch becomes need + need_complete wi
     kind: "needs",
     paths: ["b"],
     offers: new Map(),
+    bases: new Map(),
     decided: 2,
     last: true,
   });
   await peer.write({
     kind: "done",
-    summary: { files: 0, bytes: 0, deleted: 0, skipped: 0, transport: "grpc" },
+    summary: { files: 0, bytes: 0, deleted: 0, skipped: 0, matched: 0, transport: "grpc" },
   });
   assertEquals(written.map((m) => m.payload.case), [
     "need",

@@ -5,6 +5,7 @@
 // see lib/rpc/role_wire.ts; memory, see `peerPair`) to a `Peer`.
 import type { FileEntry } from "../fs/entry.ts";
 import type { ResumeOffer } from "../fs/resume.ts";
+import type { BasisOffer } from "../delta/basis.ts";
 import type { FileDataChunk } from "../wire/grpc_data.ts";
 import { closeQuietly } from "../wire/socket.ts";
 
@@ -37,6 +38,8 @@ export interface ReceivedSummary {
   deleted: number;
   /** Files and links already up to date. */
   skipped: number;
+  /** Of `bytes`, those copied from the receiver's old copies (delta). */
+  matched: number;
   /** How the bytes came: `tcp`, or `grpc` for messages. */
   transport: "tcp" | "grpc";
 }
@@ -44,13 +47,16 @@ export interface ReceivedSummary {
 /** What the receiving role says. */
 export type ReceiverMessage =
   /**
-   * Paths it needs (in manifest order), resume offers for some, and how
-   * many manifest entries it has decided; `last`: the need list is done.
+   * Paths it needs (in manifest order), resume offers for some, old
+   * copies' descriptions for others (`bases`: send those as deltas), and
+   * how many manifest entries it has decided; `last`: the need list is
+   * done.
    */
   | {
     kind: "needs";
     paths: string[];
     offers: Map<string, ResumeOffer>;
+    bases: Map<string, BasisOffer>;
     decided: number;
     last: boolean;
   }

@@ -8,6 +8,7 @@ import { ACK_EVERY_BYTES } from "../rpc/call_io.ts";
 import { ManifestTooLargeError } from "../rpc/convert.ts";
 import type { FileEntry } from "../fs/entry.ts";
 import type { ResumeOffer } from "../fs/resume.ts";
+import type { BasisOffer } from "../delta/basis.ts";
 import type { Bandwidth } from "../wire/bandwidth.ts";
 import type { ReceiveSinkOptions } from "../wire/receive_sink.ts";
 import {
@@ -125,6 +126,7 @@ export async function receiveTree(
       bytes: result.bytes,
       deleted: result.deleted,
       skipped: result.skipped,
+      matched: result.matched,
       transport,
     },
   });
@@ -145,6 +147,7 @@ async function plan(
 ): Promise<void> {
   let paths: string[] = [];
   let offers = new Map<string, ResumeOffer>();
+  let bases = new Map<string, BasisOffer>();
   let told = 0;
   const flush = async (last: boolean) => {
     await options.beforeNeeds?.();
@@ -152,20 +155,29 @@ async function plan(
     const decided = receiver.decided;
     if (paths.length === 0 && !last && decided === told) return;
     told = decided;
-    const message = { kind: "needs" as const, paths, offers, decided, last };
+    const message = {
+      kind: "needs" as const,
+      paths,
+      offers,
+      bases,
+      decided,
+      last,
+    };
     paths = [];
     offers = new Map();
+    bases = new Map();
     await peer.write(message);
   };
   await receiver.plan(
     manifestOf(peer, options.maxEntries ?? Number.MAX_SAFE_INTEGER),
-    async (path, resume) => {
+    async (path, { resume, basis }) => {
       paths.push(path);
       if (resume) offers.set(path, resume);
+      if (basis) bases.set(path, basis);
       options.onNeeds?.(receiver.needed, receiver.neededBytes);
-      // A resume offer leaves at once (it can be big).
+      // A resume offer or a description leaves at once (it can be big).
       if (
-        resume ||
+        resume || (basis && basis.lengths.length > 4096) ||
         paths.length >=
           (receiver.needed <= NEED_BATCH ? FIRST_BATCH : NEED_BATCH)
       ) await flush(false);

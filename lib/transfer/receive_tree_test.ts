@@ -101,6 +101,7 @@ Deno.test("conversation: a tree crosses in messages, acknowledged; a second run 
       bytes: 5_000_005,
       deleted: 0,
       skipped: 0,
+      matched: 0,
       transport: "grpc",
     });
     assertEquals(got.result.files, 4);

@@ -22,6 +22,20 @@ import {
   type PartialCopy,
   type ResumeOffer,
 } from "../fs/resume.ts";
+import {
+  type BasisCopy,
+  type BasisOffer,
+  DELTA_MIN_BYTES,
+  describeBasis,
+} from "../delta/basis.ts";
+
+/** What the receiver tells the sender about a needed file it holds. */
+export interface NeedOffers {
+  /** A partial copy an interrupted transfer left (see resume.ts). */
+  resume?: ResumeOffer;
+  /** An older copy to rebuild the file from (see lib/delta). */
+  basis?: BasisOffer;
+}
 
 /** Options for {@linkcode Receiver}. */
 export interface ReceiverOptions {
@@ -52,6 +66,11 @@ export interface ReceiverOptions {
   onItem?: (sign: "+" | "-", path: string, kind: "file" | "link") => void;
   /** Makes a symlink entry (default: `applySymlink` on the root). */
   makeSymlink?: (root: TreeRoot, entry: FileEntry) => Promise<void> | void;
+  /**
+   * Describe the old copy of each needed file that has one (of at least
+   * `DELTA_MIN_BYTES`) for the sender to send a delta. Default: false.
+   */
+  delta?: boolean;
 }
 
 /** What a receiver did. */
@@ -66,6 +85,8 @@ export interface ReceiverResult {
   skipped: number;
   /** Bytes of `bytes` kept from partial copies of interrupted transfers. */
   resumed: number;
+  /** Bytes of `bytes` copied from old copies (delta) instead of sent. */
+  matched: number;
 }
 
 /**
@@ -135,6 +156,8 @@ export class Receiver {
   #decided = 0;
   /** Partial copies offered to the sender, by offered path. */
   readonly #resumes = new Map<string, PartialCopy>();
+  /** Old copies described to the sender, by offered path. */
+  readonly #bases = new Map<string, BasisCopy>();
   #hasher: ContentHasher | undefined;
 
   /** A receiver writing under `root`. */
@@ -218,7 +241,7 @@ export class Receiver {
    */
   async plan(
     manifest: ReadableStream<FileEntry>,
-    need: (path: string, resume?: ResumeOffer) => Promise<void> | void,
+    need: (path: string, offers: NeedOffers) => Promise<void> | void,
     flush?: () => Promise<void> | void,
   ): Promise<void> {
     const options = this.#options;
@@ -260,6 +283,7 @@ export class Receiver {
     );
     const needList = new NeedListStream(root, {
       checksum: options.checksum ?? false,
+      oldCopyMinBytes: options.delta ? DELTA_MIN_BYTES : undefined,
     });
     this.#needList = needList;
     await named.pipeThrough(needList).pipeTo(
@@ -278,7 +302,7 @@ export class Receiver {
   async #decide(
     entry: FileEntry,
     offered: string | undefined,
-    need: (path: string, resume?: ResumeOffer) => Promise<void> | void,
+    need: (path: string, offers: NeedOffers) => Promise<void> | void,
     flush: (() => Promise<void> | void) | undefined,
   ): Promise<void> {
     const options = this.#options;
@@ -320,7 +344,17 @@ export class Receiver {
           this.#resumes.set(key, copy);
         }
       }
-      await need(key, copy?.offer);
+      let basis: BasisCopy | undefined;
+      if (!dryRun && !copy && this.#needList?.hasOldCopy(entry)) {
+        this.#hasher ??= await contentHasher();
+        basis = describeBasis(root, entry.path, this.#hasher);
+        if (basis) {
+          const { lengths, digests } = basis.offer;
+          options.charge?.(lengths.byteLength + digests.length);
+          this.#bases.set(key, basis);
+        }
+      }
+      await need(key, { resume: copy?.offer, basis: basis?.offer });
     }
     // Named (if needed): now counted in `decided`.
     this.#handled++;
@@ -357,6 +391,7 @@ export class Receiver {
       {
         ...options,
         resumes: this.#resumes,
+        bases: this.#bases,
         onFile: (entry) => {
           options.onFile?.(entry);
           this.#room();
@@ -422,6 +457,7 @@ export class Receiver {
       deleted,
       skipped: this.#skipped,
       resumed: stats?.resumed ?? 0,
+      matched: stats?.matched ?? 0,
     };
   }
 }

@@ -103,8 +103,8 @@ Deno.test("roles: a tree crosses as gRPC chunks; a second run needs nothing", as
     assertEquals(
       result,
       run === 0
-        ? { files: 4, bytes: 300_005, deleted: 0, skipped: 0, resumed: 0 }
-        : { files: 0, bytes: 0, deleted: 0, skipped: 4, resumed: 0 },
+        ? { files: 4, bytes: 300_005, deleted: 0, skipped: 0, resumed: 0, matched: 0 }
+        : { files: 0, bytes: 0, deleted: 0, skipped: 4, resumed: 0, matched: 0 },
     );
   }
   assertEquals(Deno.readTextFileSync(`${dst}/a.txt`), "alpha");
@@ -131,6 +131,7 @@ Deno.test("roles: frames over a socket; a mirror deletes after, a dry run only c
     deleted: 2,
     skipped: 0,
     resumed: 0,
+    matched: 0,
   });
   assertEquals(Deno.readTextFileSync(`${dst}/stale`), "s");
 
@@ -156,6 +157,7 @@ Deno.test("roles: frames over a socket; a mirror deletes after, a dry run only c
     deleted: 2,
     skipped: 0,
     resumed: 0,
+    matched: 0,
   });
   assertEquals(
     [...Deno.readDirSync(dst)].map((e) => e.name).sort(),

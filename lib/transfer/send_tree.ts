@@ -8,6 +8,7 @@ import { normalizeRelative } from "../fs/safe_path.ts";
 import { SendWindow } from "../rpc/call_io.ts";
 import type { Bandwidth } from "../wire/bandwidth.ts";
 import type { Sender } from "./sender.ts";
+import { basisProblem } from "../delta/basis.ts";
 import {
   type DataLink,
   PeerError,
@@ -188,8 +189,15 @@ async function readNeeds(
       for (const raw of message.paths) {
         const path = normalizeRelative(raw);
         const offer = message.offers.get(raw);
+        const basis = message.bases.get(raw);
+        const problem = basis && basisProblem(basis);
+        if (problem) {
+          throw new PeerError(
+            `the description of ${JSON.stringify(raw)}'s old copy is malformed: ${problem}`,
+          );
+        }
         options.onNeed?.(path);
-        if (!sender.need(path, offer)) {
+        if (!sender.need(path, offer, basis)) {
           throw new PeerError(
             `Need list names ${
               JSON.stringify(raw)
@@ -198,7 +206,9 @@ async function readNeeds(
         }
         // Each needed path is held until it is sent, with the block hashes
         // of a resume offer (up to 1 MiB each).
-        options.charge?.(NEED_COST + (offer?.hashes.length ?? 0));
+        options.charge?.(
+          NEED_COST + (offer?.hashes.length ?? 0) + basisCost(basis),
+        );
       }
       sender.forget(message.decided);
       options.onNeeds?.(sender.needed, sender.neededBytes);
@@ -237,6 +247,14 @@ async function acknowledgements(
     window.fail(error instanceof Error ? error : stopped());
     throw error;
   }
+}
+
+/**
+ * What a description costs the sender to hold while its file waits (the
+ * arrays) and to look up in (its table, built when the file is sent).
+ */
+function basisCost(basis: { lengths: Uint32Array } | undefined): number {
+  return basis ? basis.lengths.length * 44 : 0;
 }
 
 async function expectDone(peer: ReceiverPeer): Promise<ReceivedSummary> {

@@ -30,6 +30,7 @@ Deno.test("sendTree: a receiver naming a file never offered, or twice, is refuse
         kind: "needs",
         paths,
         offers: new Map(),
+        bases: new Map(),
         decided: 0,
         last: true,
       });

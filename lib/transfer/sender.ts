@@ -7,6 +7,7 @@ import type { TreeRoot } from "../fs/tree.ts";
 import type { SendWindow } from "../rpc/call_io.ts";
 import { type NeededFile, sendFrames } from "../wire/frame_io.ts";
 import { blockRuns, type ResumeOffer, validOffer } from "../fs/resume.ts";
+import type { BasisOffer } from "../delta/basis.ts";
 import { type FileDataChunk, fileDataChunks } from "../wire/grpc_data.ts";
 import type { ZeroCopy } from "../wire/zero_copy.ts";
 import type { Bandwidth } from "../wire/bandwidth.ts";
@@ -162,18 +163,22 @@ export class Sender {
    * not needed are forgotten (needs come in manifest order). With a
    * `resume` offer for a partial copy the receiver holds, the data plane
    * sends only the blocks that differ (an offer that can't describe this
-   * file is ignored: the whole file goes). Returns false when it was
+   * file is ignored: the whole file goes); with a `basis` (a checked
+   * description of the receiver's old copy), the file goes as a delta.
+   * Returns false when it was
    * never offered, was already needed, or comes out of order.
    */
-  need(path: string, resume?: ResumeOffer): boolean {
+  need(path: string, resume?: ResumeOffer, basis?: BasisOffer): boolean {
     const entry = this.#offered.take(path);
     this.#wake();
     if (!entry) return false;
     this.#needed++;
     this.#bytes += entry.size;
-    this.#queue.push(
-      resume && validOffer(resume, entry.size) ? { ...entry, resume } : entry,
-    );
+    if (resume && validOffer(resume, entry.size)) {
+      this.#queue.push({ ...entry, resume });
+    } else if (basis && entry.kind === "file") {
+      this.#queue.push({ ...entry, basis });
+    } else this.#queue.push(entry);
     return true;
   }
 

@@ -7,6 +7,9 @@ import type { TreeRoot } from "../fs/tree.ts";
 import { FileTable } from "../fs/path_table.ts";
 import { type FileRange, FrameProtocolError } from "./frame_codec.ts";
 import { blockRuns, type KeptBlocks, type PartialCopy } from "../fs/resume.ts";
+import type { BasisCopy } from "../delta/basis.ts";
+import { openForRead } from "../fs/contained_root.ts";
+import { fileIdentity, type ReadHandle } from "../fs/tree.ts";
 
 /** What a {@linkcode ReceiveSink} committed. */
 export interface ReceiveStats {
@@ -16,6 +19,23 @@ export interface ReceiveStats {
   bytes: number;
   /** Of those, bytes kept from partial copies instead of being sent again. */
   resumed: number;
+  /** Of those, bytes copied from old copies (delta) instead of being sent. */
+  matched: number;
+}
+
+/**
+ * The destination's old copy of a file changed between its description
+ * and the rebuild (a local user wrote to it): nothing was written; the
+ * next run describes it again.
+ */
+export class BasisChangedError extends Error {
+  /** Names the file. */
+  constructor(path: string) {
+    super(
+      `${path} changed at the destination during the transfer; run the command again`,
+    );
+    this.name = "BasisChangedError";
+  }
 }
 
 /** Options for {@linkcode ReceiveSink}. */
@@ -38,6 +58,25 @@ export interface ReceiveSinkOptions {
    * here, and only as offered. Default: none (resume frames refused).
    */
   resumes?: Map<string, PartialCopy>;
+  /**
+   * The old copies described to the sender for delta transfer, by offered
+   * path (see lib/delta): a delta frame is taken only for a file described
+   * here, once, and rebuilt only from that same file. Default: none
+   * (delta frames refused).
+   */
+  bases?: Map<string, BasisCopy>;
+}
+
+/** A file being rebuilt from its old copy: the pieces a sink needs. */
+export interface DeltaTarget {
+  /** The negotiated entry. */
+  entry: FileEntry;
+  /** The temp file the new body goes to. */
+  file: AtomicFile;
+  /** The old copy, open for reading (the sink closes it). */
+  basis: ReadHandle;
+  /** The old copy's size, as described. */
+  basisSize: number;
 }
 
 /** Files split into ranges that may be open at once (a hostile sender's bound). */
@@ -85,7 +124,7 @@ export class FileAssembly {
   /** Bodies up to this size are gathered in memory (`smallFileBytes`). */
   readonly small: number;
   /** Files and bytes committed so far, by every sink. */
-  readonly stats: ReceiveStats = { files: 0, bytes: 0, resumed: 0 };
+  readonly stats: ReceiveStats = { files: 0, bytes: 0, resumed: 0, matched: 0 };
   /** Files already taken (a file arrives once). */
   readonly done: Set<string> = new Set();
   /** Files arriving in ranges, by path. */
@@ -281,6 +320,49 @@ export class FileAssembly {
     this.stats.resumed += bytes;
     this.partial.set(key, part);
     this.rangeBytes(key, part, bytes);
+  }
+
+  /**
+   * A file sent as a delta: only one whose old copy was described, once;
+   * the old copy is opened through the contained layer (never a link)
+   * and must be the very file described.
+   *
+   * @throws {FrameProtocolError} for a file not described.
+   * @throws {BasisChangedError} when the old copy is not the one described.
+   */
+  delta(announced: FileEntry): DeltaTarget {
+    const key = announced.path;
+    const copy = this.options.bases?.get(key);
+    if (!copy) {
+      throw new FrameProtocolError(
+        `File ${key} came as a delta, but no old copy of it was described`,
+      );
+    }
+    this.options.bases!.delete(key);
+    const entry = this.take(announced);
+    let basis: ReadHandle;
+    try {
+      basis = openForRead(this.root, entry.path, { verified: this.verified });
+    } catch {
+      throw new BasisChangedError(entry.path);
+    }
+    const info = basis.statSync();
+    if (
+      !info.isFile || info.size !== copy.offer.size ||
+      fileIdentity(info) !== copy.identity
+    ) {
+      basis.close();
+      throw new BasisChangedError(entry.path);
+    }
+    try {
+      const file = AtomicFile.open(this.root, entry, {
+        verified: this.verified,
+      });
+      return { entry, file, basis, basisSize: copy.offer.size };
+    } catch (error) {
+      basis.close();
+      throw error;
+    }
   }
 
   /** Counts bytes of a range; commits the file when it is whole. */

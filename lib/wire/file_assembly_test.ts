@@ -35,7 +35,7 @@ Deno.test("FileAssembly.take: a negotiated file once, at its negotiated size; an
     FrameProtocolError,
     /^File a was sent twice$/,
   );
-  assertEquals(assembly.stats, { files: 1, bytes: 3, resumed: 0 });
+  assertEquals(assembly.stats, { files: 1, bytes: 3, resumed: 0, matched: 0 });
   const table = new FileTable();
   table.set("t", file("t", 1));
   const compact = new FileAssembly("/nonexistent", table, {}, 1);

@@ -11,6 +11,8 @@ import type { ReadHandle } from "../fs/tree.ts";
 import type { ContentHasher } from "../fs/hash.ts";
 import { blockRuns, type KeptBlocks } from "../fs/resume.ts";
 import type { FileRange, FrameEvent } from "./frame_codec.ts";
+import type { BasisOffer } from "../delta/basis.ts";
+import { deltaOps, ShrankError } from "../delta/matcher.ts";
 
 /** A source file changed between the manifest and the transfer. */
 export class SourceChangedError extends Error {
@@ -57,12 +59,15 @@ export function readFull(
 }
 
 /**
- * What the reader reads: a whole file, a range of it, or a file the
- * receiver holds a partial copy of (`kept`: the blocks it keeps).
+ * What the reader reads: a whole file, a range of it, a file the
+ * receiver holds a partial copy of (`kept`: the blocks it keeps), or one
+ * it holds an older copy of (`basis`: its description; the file then
+ * goes as a delta).
  */
 export type ReadItem =
   | { entry: FileEntry; range?: FileRange }
-  | { entry: FileEntry; kept: KeptBlocks };
+  | { entry: FileEntry; kept: KeptBlocks }
+  | { entry: FileEntry; basis: BasisOffer };
 
 /** Options for {@linkcode readEvents}. */
 export interface ReadOptions {
@@ -73,6 +78,8 @@ export interface ReadOptions {
   verified?: Set<string>;
   /** Told body bytes as they are read (progress). */
   onBytes?: (n: number) => void;
+  /** Hashes a delta's chunks (required for an item with a `basis`). */
+  chunkHasher?: ContentHasher;
 }
 
 /**
@@ -106,6 +113,10 @@ export function* readEvents(
   options: ReadOptions = {},
 ): Generator<FrameEvent> {
   const { entry } = item;
+  if ("basis" in item) {
+    yield* deltaEvents(root, entry, item.basis, hasher, scratch, options);
+    return;
+  }
   if (!("kept" in item)) {
     yield* bodyEvents(root, entry, item.range, hasher, scratch, options);
     return;
@@ -138,6 +149,45 @@ function* bodyEvents(
       options.onBytes?.(view.length);
       yield { type: "data", bytes: view };
     }
+  } finally {
+    file.close();
+  }
+  yield { type: "hash", digest: hasher.digest("binary") };
+}
+
+/**
+ * A file as a delta against the receiver's old copy: the delta header,
+ * copy events and data (literal) events in order, the whole body's hash.
+ */
+function* deltaEvents(
+  root: TreeRoot,
+  entry: FileEntry,
+  basis: BasisOffer,
+  hasher: ContentHasher,
+  scratch: Uint8Array,
+  options: ReadOptions,
+): Generator<FrameEvent> {
+  const chunkHasher = options.chunkHasher;
+  if (!chunkHasher) throw new TypeError("a delta needs options.chunkHasher");
+  const file = openForRead(root, entry.path, { verified: options.verified });
+  try {
+    yield { type: "delta", entry };
+    hasher.init();
+    const ops = deltaOps(file, entry.size, basis, chunkHasher, hasher, scratch);
+    for (const op of ops) {
+      if (op.op === "copy") {
+        options.onBytes?.(op.length);
+        yield { type: "copy", offset: op.offset, length: op.length };
+      } else {
+        options.onBytes?.(op.bytes.length);
+        yield { type: "data", bytes: op.bytes };
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof ShrankError)) throw error;
+    throw new SourceChangedError(
+      `File ${entry.path} shrank during the transfer (declared ${entry.size} bytes); run the command again`,
+    );
   } finally {
     file.close();
   }

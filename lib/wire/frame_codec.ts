@@ -32,6 +32,28 @@ export const FRAME_HASH = 0x03;
  * of the file comes in range frames.
  */
 export const FRAME_RESUME = 0x04;
+/**
+ * Frame type byte of a delta frame: a file header; the new body follows
+ * as copy and literal frames, in order, then its hash frame (of the whole
+ * new body). Only for a file the receiver described its old copy of.
+ */
+export const FRAME_DELTA = 0x05;
+/**
+ * Frame type byte of a copy frame (inside a delta): offset (8 bytes) and
+ * length (4) of a range of the receiver's old copy to append.
+ */
+export const FRAME_COPY = 0x06;
+/**
+ * Frame type byte of a literal frame (inside a delta): a length (4
+ * bytes), then that many bytes to append.
+ */
+export const FRAME_LITERAL = 0x07;
+/** Most bytes one literal frame carries. */
+export const MAX_LITERAL_BYTES = 16 << 20;
+/** Size of a copy frame. */
+export const COPY_FRAME_BYTES = 1 + 8 + 4;
+/** Size of a literal frame's header. */
+export const LITERAL_HEADER_BYTES = 1 + 4;
 /** What a resume header adds before its bitmap: block size, blocks. */
 export const RESUME_TAIL = 4 + 4;
 /** Bytes of a content hash (xxh3-128). */
@@ -61,6 +83,10 @@ export type FrameEvent =
   | { type: "data"; bytes: Uint8Array }
   | { type: "hash"; digest: Uint8Array }
   | { type: "resume"; entry: FileEntry; kept: KeptBlocks }
+  /** A file rebuilt from the receiver's old copy: copies and data follow. */
+  | { type: "delta"; entry: FileEntry }
+  /** Inside a delta: append `length` bytes of the old copy from `offset`. */
+  | { type: "copy"; offset: number; length: number }
   | { type: "end" };
 
 /** The peer broke the framing rules; the connection must be dropped. */
@@ -323,4 +349,86 @@ export function encodeHash(digest: Uint8Array): Uint8Array {
   const out = new Uint8Array(1 + HASH_BYTES);
   writeHash(out, 0, digest);
   return out;
+}
+
+/**
+ * Writes a delta frame's header at `offset` (see {@linkcode FRAME_DELTA});
+ * returns its size. The caller checked the path and the room (see
+ * {@linkcode fileHeaderSize}).
+ *
+ * @example
+ * ```ts
+ * import { FRAME_DELTA, fileHeaderSize, writeDeltaHeader } from "./frame_codec.ts";
+ * const path = new TextEncoder().encode("a");
+ * const out = new Uint8Array(fileHeaderSize(path));
+ * writeDeltaHeader(out, 0, path, { path: "a", kind: "file", size: 9, mtimeMs: 0, mode: 0o644 });
+ * if (out[0] !== FRAME_DELTA) throw new Error("example failed");
+ * ```
+ */
+export function writeDeltaHeader(
+  out: Uint8Array,
+  offset: number,
+  path: Uint8Array,
+  entry: FileEntry,
+): number {
+  const n = writeFileHeader(out, offset, path, entry);
+  out[offset] = FRAME_DELTA;
+  return n;
+}
+
+/**
+ * Writes a copy frame at `offset`; returns its size.
+ *
+ * @example
+ * ```ts
+ * import { COPY_FRAME_BYTES, writeCopy } from "./frame_codec.ts";
+ * const out = new Uint8Array(COPY_FRAME_BYTES);
+ * if (writeCopy(out, 0, 4096, 100) !== COPY_FRAME_BYTES || out[0] !== 6) throw new Error("example failed");
+ * ```
+ * @throws {RangeError} for a negative offset or a length out of 1-2^32-1.
+ */
+export function writeCopy(
+  out: Uint8Array,
+  offset: number,
+  from: number,
+  length: number,
+): number {
+  if (!Number.isSafeInteger(from) || from < 0) {
+    throw new RangeError(`copy offset must be a non-negative integer, got ${from}`);
+  }
+  if (!Number.isInteger(length) || length < 1 || length > 0xffffffff) {
+    throw new RangeError(`copy length must be 1-${0xffffffff}, got ${length}`);
+  }
+  const view = new DataView(out.buffer, out.byteOffset + offset);
+  out[offset] = FRAME_COPY;
+  view.setBigUint64(1, BigInt(from));
+  view.setUint32(9, length);
+  return COPY_FRAME_BYTES;
+}
+
+/**
+ * Writes a literal frame's header at `offset` (its `length` bytes follow);
+ * returns its size.
+ *
+ * @example
+ * ```ts
+ * import { LITERAL_HEADER_BYTES, writeLiteralHeader } from "./frame_codec.ts";
+ * const out = new Uint8Array(LITERAL_HEADER_BYTES);
+ * if (writeLiteralHeader(out, 0, 3) !== 5 || out[0] !== 7) throw new Error("example failed");
+ * ```
+ * @throws {RangeError} for a length out of 1-{@linkcode MAX_LITERAL_BYTES}.
+ */
+export function writeLiteralHeader(
+  out: Uint8Array,
+  offset: number,
+  length: number,
+): number {
+  if (!Number.isInteger(length) || length < 1 || length > MAX_LITERAL_BYTES) {
+    throw new RangeError(
+      `literal length must be 1-${MAX_LITERAL_BYTES}, got ${length}`,
+    );
+  }
+  out[offset] = FRAME_LITERAL;
+  new DataView(out.buffer, out.byteOffset + offset).setUint32(1, length);
+  return LITERAL_HEADER_BYTES;
 }

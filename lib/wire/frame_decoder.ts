@@ -2,16 +2,22 @@
 // out, every length checked before anything is allocated (the frames are
 // written by frame_codec.ts).
 import {
+  COPY_FRAME_BYTES,
+  FRAME_COPY,
+  FRAME_DELTA,
   FRAME_END,
   FRAME_FILE,
   FRAME_HASH,
+  FRAME_LITERAL,
   FRAME_RANGE,
   FRAME_RESUME,
   type FrameEvent,
   FrameProtocolError,
   HASH_BYTES,
   HEADER_TAIL,
+  LITERAL_HEADER_BYTES,
   MAX_FRAME_PATH_BYTES,
+  MAX_LITERAL_BYTES,
   RANGE_TAIL,
   RESUME_TAIL,
   TruncatedStreamError,
@@ -106,6 +112,24 @@ export class FrameDecoder {
         this.#pending = new Uint8Array(0);
         continue;
       }
+      if (type === FRAME_COPY || type === FRAME_LITERAL) {
+        const view = new DataView(buf.buffer, buf.byteOffset + start);
+        if (type === FRAME_COPY) {
+          events.push(this.#copy(view));
+          if (buf === chunk) offset = start + COPY_FRAME_BYTES;
+        } else {
+          const length = view.getUint32(1);
+          if (length === 0 || length > MAX_LITERAL_BYTES) {
+            throw new FrameProtocolError(
+              `Literal of ${length} bytes is out of range (1-${MAX_LITERAL_BYTES})`,
+            );
+          }
+          this.#bodyLeft = length;
+          if (buf === chunk) offset = start + LITERAL_HEADER_BYTES;
+        }
+        this.#pending = new Uint8Array(0);
+        continue;
+      }
       if (type === FRAME_END) {
         events.push({ type: "end" });
         this.#ended = true;
@@ -127,7 +151,12 @@ export class FrameDecoder {
     const type = buf[start];
     if (type === FRAME_END) return 1;
     if (type === FRAME_HASH) return 1 + HASH_BYTES;
-    if (type !== FRAME_FILE && type !== FRAME_RANGE && type !== FRAME_RESUME) {
+    if (type === FRAME_COPY) return COPY_FRAME_BYTES;
+    if (type === FRAME_LITERAL) return LITERAL_HEADER_BYTES;
+    if (
+      type !== FRAME_FILE && type !== FRAME_RANGE && type !== FRAME_RESUME &&
+      type !== FRAME_DELTA
+    ) {
       throw new FrameProtocolError(`Unknown frame type ${type}`);
     }
     if (buf.length - start < 3) return 3;
@@ -152,10 +181,19 @@ export class FrameDecoder {
     return fixed + RESUME_TAIL + Math.ceil(blocks / 8);
   }
 
+  #copy(view: DataView): FrameEvent {
+    const offset = view.getBigUint64(1);
+    const length = view.getUint32(9);
+    if (offset > BigInt(Number.MAX_SAFE_INTEGER) || length === 0) {
+      throw new FrameProtocolError(`Copy of ${length} at ${offset} is invalid`);
+    }
+    return { type: "copy", offset: Number(offset), length };
+  }
+
   #parseHeader(
     buf: Uint8Array,
     start: number,
-  ): FrameEvent & { type: "file" | "resume" } {
+  ): FrameEvent & { type: "file" | "resume" | "delta" } {
     const view = new DataView(buf.buffer, buf.byteOffset + start);
     const pathLength = view.getUint16(1);
     let path: string;
@@ -202,6 +240,7 @@ export class FrameDecoder {
       const bitmap = buf.slice(at, at + Math.ceil(blocks / 8));
       return { type: "resume", entry, kept: { blockSize, blocks, bitmap } };
     }
+    if (buf[start] === FRAME_DELTA) return { type: "delta", entry };
     if (buf[start] !== FRAME_RANGE) {
       this.#bodyLeft = entry.size;
       return { type: "file", entry };

@@ -8,15 +8,21 @@
 import type { FileEntry } from "../fs/entry.ts";
 import type { TreeRoot } from "../fs/tree.ts";
 import {
+  COPY_FRAME_BYTES,
   encodeEnd,
   encodeResume,
   fileHeaderSize,
   type FileRange,
   type FrameEvent,
   HASH_BYTES,
+  LITERAL_HEADER_BYTES,
+  writeCopy,
+  writeDeltaHeader,
   writeFileHeader,
   writeHash,
+  writeLiteralHeader,
 } from "./frame_codec.ts";
+import type { BasisOffer } from "../delta/basis.ts";
 import { FrameDecoder } from "./frame_decoder.ts";
 import { hashBody, readEvents, type ReadItem } from "./file_reader.ts";
 import { type ContentHasher, contentHasher } from "../fs/hash.ts";
@@ -38,9 +44,21 @@ export interface RangeItem {
 
 /**
  * A file the receiver needs; with `resume`, it holds a partial copy and
- * the sender keeps the blocks that match (see resume.ts).
+ * the sender keeps the blocks that match (see resume.ts); with `basis`,
+ * it holds an older copy and the file goes as a delta (see lib/delta).
  */
-export type NeededFile = FileEntry & { resume?: ResumeOffer };
+export type NeededFile = FileEntry & {
+  resume?: ResumeOffer;
+  basis?: BasisOffer;
+};
+
+/** A file the receiver holds an older copy of: sent as a delta. */
+export interface DeltaItem {
+  /** The whole file's entry. */
+  entry: FileEntry;
+  /** The receiver's description of its old copy. */
+  basis: BasisOffer;
+}
 
 /** A file the receiver has a partial copy of: resume frame, then the rest. */
 export interface ResumeItem {
@@ -54,7 +72,12 @@ export interface ResumeItem {
  * What a {@linkcode FrameSink} takes: an entry, a batch, a range, or a
  * file to resume.
  */
-export type SendItem = FileEntry | FileEntry[] | RangeItem | ResumeItem;
+export type SendItem =
+  | FileEntry
+  | FileEntry[]
+  | RangeItem
+  | ResumeItem
+  | DeltaItem;
 
 /** Options for {@linkcode sendFrames}. */
 export interface SendFramesOptions {
@@ -149,17 +172,32 @@ export class FrameSink extends WritableStream<SendItem> {
       used += bytes.length;
     };
     let hasher: ContentHasher | undefined;
-    const readOptions = {
-      verified: options.verified,
-      onBytes: options.onBytes,
-    };
+    const readOptions: {
+      verified?: Set<string>;
+      onBytes?: (n: number) => void;
+      chunkHasher?: ContentHasher;
+    } = { verified: options.verified, onBytes: options.onBytes };
     // The reader's events, framed: what every carrier of bytes shares.
     const writeItem = async (item: ReadItem) => {
       hasher ??= await contentHasher();
+      if ("basis" in item) readOptions.chunkHasher ??= await contentHasher();
+      // Inside a delta, data events are literal frames.
+      let delta = false;
       for (
         const event of readEvents(root, item, hasher, scratch, readOptions)
       ) {
         switch (event.type) {
+          case "delta": {
+            delta = true;
+            const path = encoder.encode(event.entry.path);
+            if (size - used < fileHeaderSize(path)) await flush();
+            used += writeDeltaHeader(buffer, used, path, event.entry);
+            break;
+          }
+          case "copy":
+            if (size - used < COPY_FRAME_BYTES) await flush();
+            used += writeCopy(buffer, used, event.offset, event.length);
+            break;
           case "file": {
             const path = encoder.encode(event.entry.path);
             if (size - used < fileHeaderSize(path, event.range)) await flush();
@@ -173,6 +211,10 @@ export class FrameSink extends WritableStream<SendItem> {
             break;
           }
           case "data":
+            if (delta) {
+              if (size - used < LITERAL_HEADER_BYTES) await flush();
+              used += writeLiteralHeader(buffer, used, event.bytes.length);
+            }
             await put(event.bytes);
             break;
           case "hash":
@@ -248,7 +290,8 @@ export class FrameSink extends WritableStream<SendItem> {
       // trees of small files).
       async write(chunk) {
         try {
-          if ("resume" in chunk) await writeResume(chunk.entry, chunk.resume);
+          if ("basis" in chunk) await writeItem(chunk);
+          else if ("resume" in chunk) await writeResume(chunk.entry, chunk.resume);
           else if ("range" in chunk) await writeEntry(chunk.entry, chunk.range);
           else if (!Array.isArray(chunk)) await writeEntry(chunk);
           else for (const entry of chunk) await writeEntry(entry);
@@ -337,6 +380,12 @@ export async function* sendItems(
     if (next.done) break;
     const entry = next.value;
     if (entry.kind !== "file") continue;
+    if (entry.basis) {
+      // A delta goes whole on one stream, beside the batch being gathered.
+      const { basis, resume: _, ...plain } = entry;
+      yield { entry: plain, basis };
+      continue;
+    }
     if (entry.size < 1 << 20) {
       batch.push(entry);
       batchBytes += entry.size;

@@ -6,7 +6,7 @@ import {
   FrameProtocolError,
   HASH_BYTES,
 } from "./frame_codec.ts";
-import { contentHasher } from "../fs/hash.ts";
+import { type ContentHasher, contentHasher } from "../fs/hash.ts";
 import { readEvents, type ReadItem } from "./file_reader.ts";
 import {
   blockRuns,
@@ -14,6 +14,7 @@ import {
   keptBlocks,
   type ResumeOffer,
 } from "../fs/resume.ts";
+import type { NeededFile } from "./frame_io.ts";
 
 /** One FileData message's worth: the first chunk of a file has `header`. */
 export interface FileDataChunk {
@@ -37,6 +38,17 @@ export interface FileDataChunk {
    * the rest, run after run (see `blockRuns`).
    */
   resume?: KeptBlocks;
+  /**
+   * On a delta's first chunk (with `header`): the file is rebuilt from
+   * the receiver's old copy; each chunk's `copies` apply before its data
+   * (literal bytes), the last chunk carries the whole body's hash.
+   */
+  delta?: boolean;
+  /**
+   * Inside a delta: ranges of the old copy to append before this chunk's
+   * data, as offset, length pairs.
+   */
+  copies?: number[];
 }
 
 /**
@@ -58,9 +70,7 @@ export interface FileDataChunk {
  */
 export async function* fileDataChunks(
   root: TreeRoot,
-  entries:
-    | AsyncIterable<FileEntry & { resume?: ResumeOffer }>
-    | Iterable<FileEntry & { resume?: ResumeOffer }>,
+  entries: AsyncIterable<NeededFile> | Iterable<NeededFile>,
   options: { chunkSize?: number } = {},
 ): AsyncGenerator<FileDataChunk> {
   const chunkSize = options.chunkSize ?? 1 << 20;
@@ -71,13 +81,18 @@ export async function* fileDataChunks(
   }
   const hasher = await contentHasher();
   const scratch = new Uint8Array(chunkSize);
+  let chunkHasher: ContentHasher | undefined;
   for await (const needed of entries) {
     if (needed.kind !== "file") continue;
-    const { resume, ...entry } = needed;
-    const item: ReadItem = resume
-      ? { entry, kept: await keptBlocks(root, entry, resume, hasher) }
-      : { entry };
-    yield* chunksOf(readEvents(root, item, hasher, scratch));
+    const { resume, basis, ...entry } = needed;
+    let item: ReadItem = { entry };
+    if (resume) {
+      item = { entry, kept: await keptBlocks(root, entry, resume, hasher) };
+    } else if (basis) {
+      chunkHasher ??= await contentHasher();
+      item = { entry, basis };
+    }
+    yield* chunksOf(readEvents(root, item, hasher, scratch, { chunkHasher }));
   }
 }
 
@@ -102,6 +117,24 @@ function* chunksOf(events: Iterable<FrameEvent>): Generator<FileDataChunk> {
           last: bodies === 0,
           resume: event.kept,
         };
+        break;
+      case "delta":
+        pending = {
+          path: event.entry.path,
+          header: event.entry,
+          data: new Uint8Array(0),
+          last: false,
+          delta: true,
+          copies: [],
+        };
+        break;
+      case "copy":
+        // Copies go before the data of their chunk: after data, a new one.
+        if (pending!.data.length > 0) {
+          yield pending!;
+          pending = { path: pending!.path, data: new Uint8Array(0), last: false };
+        }
+        (pending!.copies ??= []).push(event.offset, event.length);
         break;
       case "file":
         pending = {
@@ -154,6 +187,37 @@ export function chunksToFrames(): TransformStream<FileDataChunk, FrameEvent> {
     | undefined;
   let run = 0;
   let runLeft = 0;
+  let delta = false;
+  // A delta's chunk: its copies, then its data; the last one its hash.
+  const deltaChunk = (
+    chunk: FileDataChunk,
+    controller: TransformStreamDefaultController<FrameEvent>,
+  ) => {
+    const copies = chunk.copies ?? [];
+    if (copies.length % 2 !== 0) {
+      throw new FrameProtocolError(`Copies of ${chunk.path} are not pairs`);
+    }
+    for (let i = 0; i < copies.length; i += 2) {
+      const [offset, length] = [copies[i], copies[i + 1]];
+      if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length)) {
+        throw new FrameProtocolError(`A copy of ${chunk.path} is out of range`);
+      }
+      controller.enqueue({ type: "copy", offset, length });
+    }
+    if (chunk.data.length > 0) {
+      controller.enqueue({ type: "data", bytes: chunk.data });
+    }
+    if (chunk.last) {
+      if (chunk.hash?.length !== HASH_BYTES) {
+        throw new FrameProtocolError(
+          `File ${chunk.path} came without its content hash`,
+        );
+      }
+      controller.enqueue({ type: "hash", digest: chunk.hash });
+      open = undefined;
+      delta = false;
+    }
+  };
   const resumedData = (
     chunk: FileDataChunk,
     controller: TransformStreamDefaultController<FrameEvent>,
@@ -208,6 +272,16 @@ export function chunksToFrames(): TransformStream<FileDataChunk, FrameEvent> {
           );
         }
         open = chunk.path;
+        delta = chunk.delta === true;
+        if (delta) {
+          if (chunk.resume) {
+            throw new FrameProtocolError(
+              `File ${chunk.path} came both resumed and as a delta`,
+            );
+          }
+          controller.enqueue({ type: "delta", entry: chunk.header });
+          return deltaChunk(chunk, controller);
+        }
         if (chunk.resume) {
           if (chunk.data.length > 0) {
             throw new FrameProtocolError(
@@ -231,6 +305,10 @@ export function chunksToFrames(): TransformStream<FileDataChunk, FrameEvent> {
         controller.enqueue({ type: "file", entry: chunk.header });
       } else if (open !== chunk.path) {
         throw new FrameProtocolError(`Data for ${chunk.path} outside its file`);
+      }
+      if (delta) return deltaChunk(chunk, controller);
+      if (chunk.copies?.length) {
+        throw new FrameProtocolError(`Copies for ${chunk.path} outside a delta`);
       }
       if (resumed) return resumedData(chunk, controller);
       if (chunk.data.length > 0) {

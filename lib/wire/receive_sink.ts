@@ -11,7 +11,9 @@ import {
 } from "./frame_codec.ts";
 import { type ContentHasher, contentHasher, sameHash } from "../fs/hash.ts";
 import type { KeptBlocks } from "../fs/resume.ts";
+import { DeltaRangeError, DeltaRebuild } from "../delta/rebuild.ts";
 import {
+  type DeltaTarget,
   FileAssembly,
   type Partial,
   type ReceiveSinkOptions,
@@ -19,6 +21,7 @@ import {
 } from "./file_assembly.ts";
 // The sink's option and result types live with the assembly they feed.
 export {
+  BasisChangedError,
   FileAssembly,
   MAX_RANGES_PER_FILE,
   type ReceiveSinkOptions,
@@ -162,6 +165,8 @@ class ConnectionSink implements UnderlyingSink<FrameEvent | FrameEvent[]> {
   #pending: Pending | undefined;
   /** Set by a failed write: the sink errors once the writers stopped. */
   #stopping: Promise<void> | undefined;
+  /** A file being rebuilt from its old copy (a delta), and how. */
+  #delta: { target: DeltaTarget; key: string; rebuild: DeltaRebuild } | undefined;
 
   constructor(root: TreeRoot, assembly: FileAssembly) {
     this.#root = root;
@@ -230,6 +235,8 @@ class ConnectionSink implements UnderlyingSink<FrameEvent | FrameEvent[]> {
       else if (event.type === "data") this.#data(event.bytes);
       else if (event.type === "resume") this.#resume(event.entry, event.kept);
       else if (event.type === "hash") this.#checkHash(event.digest);
+      else if (event.type === "delta") this.#beginDelta(event.entry);
+      else if (event.type === "copy") this.#copy(event.offset, event.length);
       else this.#end();
     } catch (error) {
       this.#stopping = this.#cleanup();
@@ -238,7 +245,7 @@ class ConnectionSink implements UnderlyingSink<FrameEvent | FrameEvent[]> {
   }
 
   #end(): void {
-    if (this.#current || this.#part || this.#pending) {
+    if (this.#current || this.#part || this.#pending || this.#delta) {
       throw new FrameProtocolError(`End frame inside ${this.#openPath()}`);
     }
     if (this.#ended) throw new FrameProtocolError("Second end frame");
@@ -247,6 +254,7 @@ class ConnectionSink implements UnderlyingSink<FrameEvent | FrameEvent[]> {
 
   /** The file in progress, or the one whose hash is awaited. */
   #openPath(): string {
+    if (this.#delta) return this.#delta.target.entry.path;
     if (this.#current || this.#part) {
       return (this.#current ?? this.#part!.entry).path;
     }
@@ -258,7 +266,7 @@ class ConnectionSink implements UnderlyingSink<FrameEvent | FrameEvent[]> {
 
   #begin(announced: FileEntry, range?: FileRange): void {
     if (this.#ended) throw new FrameProtocolError("File after the end frame");
-    if (this.#current || this.#part) {
+    if (this.#current || this.#part || this.#delta) {
       throw new FrameProtocolError(
         `File ${announced.path} started inside ${this.#openPath()}`,
       );
@@ -293,7 +301,7 @@ class ConnectionSink implements UnderlyingSink<FrameEvent | FrameEvent[]> {
 
   #resume(announced: FileEntry, kept: KeptBlocks): void {
     if (this.#ended) throw new FrameProtocolError("File after the end frame");
-    if (this.#current || this.#part || this.#pending) {
+    if (this.#current || this.#part || this.#pending || this.#delta) {
       throw new FrameProtocolError(
         `File ${announced.path} resumed inside another file`,
       );
@@ -301,8 +309,78 @@ class ConnectionSink implements UnderlyingSink<FrameEvent | FrameEvent[]> {
     this.#assembly.resume(announced, kept);
   }
 
+  // A delta: the new body is rebuilt in a temp file from copies of the
+  // old copy and literal data, hashed whole, and committed on its hash.
+  #beginDelta(announced: FileEntry): void {
+    if (this.#ended) throw new FrameProtocolError("File after the end frame");
+    if (this.#current || this.#part || this.#pending || this.#delta) {
+      throw new FrameProtocolError(
+        `File ${announced.path} started inside another file`,
+      );
+    }
+    const target = this.#assembly.delta(announced);
+    const rebuild = new DeltaRebuild(
+      target.basis,
+      target.basisSize,
+      target.entry.size,
+      (bytes) => target.file.write(bytes),
+      this.#hasher!,
+    );
+    this.#delta = { target, key: announced.path, rebuild };
+  }
+
+  #copy(offset: number, length: number): void {
+    const delta = this.#delta;
+    if (!delta) throw new FrameProtocolError("Copy outside a delta");
+    try {
+      delta.rebuild.copy(offset, length);
+    } catch (error) {
+      if (!(error instanceof DeltaRangeError)) throw error;
+      throw new FrameProtocolError(
+        `Delta of ${delta.target.entry.path}: ${error.message}`,
+      );
+    }
+  }
+
+  #literal(bytes: Uint8Array): void {
+    const delta = this.#delta!;
+    try {
+      delta.rebuild.literal(bytes);
+    } catch (error) {
+      if (!(error instanceof DeltaRangeError)) throw error;
+      throw new FrameProtocolError(
+        `Delta of ${delta.target.entry.path}: ${error.message}`,
+      );
+    }
+    this.#assembly.options.onBytes?.(bytes.length);
+  }
+
+  #endDelta(digest: Uint8Array): void {
+    const { target, key, rebuild } = this.#delta!;
+    this.#delta = undefined;
+    target.basis.close();
+    let mine: Uint8Array;
+    try {
+      mine = rebuild.finish();
+    } catch (error) {
+      target.file.abort();
+      if (!(error instanceof DeltaRangeError)) throw error;
+      throw new FrameProtocolError(
+        `Delta of ${target.entry.path}: ${error.message}`,
+      );
+    }
+    if (!sameHash(mine, digest)) {
+      target.file.abort();
+      throw new IntegrityError(target.entry.path);
+    }
+    target.file.commit();
+    this.#assembly.stats.matched += rebuild.matched;
+    this.#assembly.committed(key, target.entry);
+  }
+
   #data(bytes: Uint8Array): void {
     if (this.#part) return this.#rangeData(bytes);
+    if (this.#delta) return this.#literal(bytes);
     const current = this.#current;
     if (!current) throw new FrameProtocolError("Data outside a file");
     if (this.#filled + bytes.length > current.size) {
@@ -368,6 +446,7 @@ class ConnectionSink implements UnderlyingSink<FrameEvent | FrameEvent[]> {
   }
 
   #checkHash(digest: Uint8Array): void {
+    if (this.#delta) return this.#endDelta(digest);
     const p = this.#pending;
     if (!p) throw new FrameProtocolError("Hash frame outside a file");
     this.#pending = undefined;
@@ -400,6 +479,11 @@ class ConnectionSink implements UnderlyingSink<FrameEvent | FrameEvent[]> {
   // transfer to resume: it checks each block it keeps against the
   // sender's file, so even bytes that failed their hash do no harm.
   #cleanup(): Promise<void> {
+    if (this.#delta) {
+      this.#delta.target.basis.close();
+      this.#delta.target.file.suspend();
+      this.#delta = undefined;
+    }
     this.#file?.suspend();
     this.#file = undefined;
     if (this.#pending?.kind === "whole") this.#pending.file?.suspend();

@@ -64,7 +64,7 @@ Deno.test("ReceiveSink: writes negotiated files exactly, whole, in pieces or str
     { onFile: (e) => committed.push(e.path), smallFileBytes: 1024 },
   );
   await frames(events).pipeTo(sink);
-  assertEquals(sink.stats, { files: 4, bytes: 5310, resumed: 0 });
+  assertEquals(sink.stats, { files: 4, bytes: 5310, resumed: 0, matched: 0 });
   assertEquals(committed, ["empty", "d/whole", "d/pieces", "big"]);
   assertEquals(listTree(dest), ["big", "d/", "d/pieces", "d/whole", "empty"]);
   entries.forEach((e, i) => {
@@ -189,7 +189,7 @@ Deno.test("ReceiveSink: aborting mid-file removes the temporary file", async () 
   assertEquals(listTree(dest).length, 1); // the temp file
   await writer.abort(new Error("peer went away"));
   assertEquals(listTree(dest), []);
-  assertEquals(sink.stats, { files: 0, bytes: 0, resumed: 0 });
+  assertEquals(sink.stats, { files: 0, bytes: 0, resumed: 0, matched: 0 });
   Deno.removeSync(dest, { recursive: true });
 });
 
@@ -223,7 +223,7 @@ Deno.test("ReceiveSink.group: ranges on several streams make one file; overlaps,
   assertEquals(Deno.readFileSync(`${dest}/big`), data);
   assertEquals(Deno.statSync(`${dest}/big`).mode! & 0o777, 0o600);
   assertEquals(Deno.statSync(`${dest}/big`).mtime!.getTime(), 5_000_000);
-  assertEquals(sinks[0].stats, { files: 2, bytes: 13, resumed: 0 });
+  assertEquals(sinks[0].stats, { files: 2, bytes: 13, resumed: 0, matched: 0 });
   Deno.removeSync(`${dest}/big`);
   Deno.removeSync(`${dest}/small`);
 

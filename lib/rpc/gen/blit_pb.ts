@@ -16,7 +16,7 @@ import type { Message } from "../../deps/protobuf.ts";
  * Describes the file blit.proto.
  */
 export const file_blit: GenFile = /*@__PURE__*/
-  fileDesc("CgpibGl0LnByb3RvEgdibGl0LnYyIo0BCgpGaWxlSGVhZGVyEgwKBHBhdGgYASABKAkSDAoEc2l6ZRgCIAEoBBIQCghtdGltZV9tcxgDIAEoAxIMCgRtb2RlGAQgASgNEiAKBGtpbmQYBSABKA4yEi5ibGl0LnYyLkVudHJ5S2luZBITCgtsaW5rX3RhcmdldBgGIAEoCRIMCgRoYXNoGAcgASgMIp0BCg9UcmFuc2Zlck9wdGlvbnMSEAoIY2hlY2tzdW0YASABKAgSDwoHZHJ5X3J1bhgCIAEoCBIXCg9mb3JjZV9ncnBjX2RhdGEYAyABKAgSDwoHZXhjbHVkZRgEIAMoCRIPCgdzdHJlYW1zGAUgASgNEhIKCmxpc3RfaXRlbXMYBiABKAgSGAoQcHJvZ3Jlc3NfcmVwb3J0cxgHIAEoCCIqCghJdGVtTGlzdBINCgVhZGRlZBgBIAMoCRIPCgdkZWxldGVkGAIgAygJIoQBCgpQdXNoSGVhZGVyEg4KBm1vZHVsZRgBIAEoCRITCgtkZXN0aW5hdGlvbhgCIAEoCRIOCgZtaXJyb3IYAyABKAgSKQoHb3B0aW9ucxgEIAEoCzIYLmJsaXQudjIuVHJhbnNmZXJPcHRpb25zEhYKDnNvdXJjZV9pc19maWxlGAUgASgIIiMKEE1hbmlmZXN0Q29tcGxldGUSDwoHZW50cmllcxgBIAEoBCJFCg1NYW5pZmVzdEJhdGNoEiQKB2VudHJpZXMYASADKAsyEy5ibGl0LnYyLkZpbGVIZWFkZXISDgoGcGFja2VkGAIgASgMIowBCghGaWxlRGF0YRIMCgRwYXRoGAEgASgJEgwKBGRhdGEYAiABKAwSDAoEbGFzdBgDIAEoCBIjCgZoZWFkZXIYBCABKAsyEy5ibGl0LnYyLkZpbGVIZWFkZXISDAoEaGFzaBgFIAEoDBIjCgZyZXN1bWUYBiABKAsyEy5ibGl0LnYyLlJlc3VtZUtlcHQiQAoKUmVzdW1lS2VwdBISCgpibG9ja19zaXplGAEgASgNEg4KBmJsb2NrcxgCIAEoDRIOCgZiaXRtYXAYAyABKAwiKgoOVXBsb2FkQ29tcGxldGUSGAoQZmFsbGJhY2tfdG9fZ3JwYxgBIAEoCCIYCgdEYXRhQWNrEg0KBWJ5dGVzGAEgASgEIrACChFDbGllbnRQdXNoUmVxdWVzdBIlCgZoZWFkZXIYASABKAsyEy5ibGl0LnYyLlB1c2hIZWFkZXJIABIjCgRmaWxlGAIgASgLMhMuYmxpdC52Mi5GaWxlSGVhZGVySAASNgoRbWFuaWZlc3RfY29tcGxldGUYAyABKAsyGS5ibGl0LnYyLk1hbmlmZXN0Q29tcGxldGVIABImCglmaWxlX2RhdGEYBCABKAsyES5ibGl0LnYyLkZpbGVEYXRhSAASMgoPdXBsb2FkX2NvbXBsZXRlGAUgASgLMhcuYmxpdC52Mi5VcGxvYWRDb21wbGV0ZUgAEjAKDm1hbmlmZXN0X2JhdGNoGAYgASgLMhYuYmxpdC52Mi5NYW5pZmVzdEJhdGNoSABCCQoHcGF5bG9hZCJICgNBY2sSEwoLZGVzdGluYXRpb24YASABKAkSFQoNc291cmNlX2lzX2RpchgCIAEoCBIVCg1zb3VyY2VfZXhpc3RzGAMgASgIIl8KCEZpbGVMaXN0Eg0KBXBhdGhzGAEgAygJEgwKBGxhc3QYAiABKAgSDwoHZGVjaWRlZBgDIAEoBBIlCgdyZXN1bWVzGAQgAygLMhQuYmxpdC52Mi5SZXN1bWVPZmZlciI/CgtSZXN1bWVPZmZlchIMCgRwYXRoGAEgASgJEhIKCmJsb2NrX3NpemUYAiABKA0SDgoGaGFzaGVzGAMgASgMIqoBChdEYXRhVHJhbnNmZXJOZWdvdGlhdGlvbhIlCgl0cmFuc3BvcnQYASABKA4yEi5ibGl0LnYyLlRyYW5zcG9ydBIMCgRob3N0GAIgASgJEgwKBHBvcnQYAyABKA0SDQoFdG9rZW4YBCABKAkSDQoFZmlsZXMYBSABKAQSDQoFYnl0ZXMYBiABKAQSDwoHc3RyZWFtcxgHIAEoDRIOCgZ0b2tlbnMYCCADKAkimAEKC1B1c2hTdW1tYXJ5EhkKEWZpbGVzX3RyYW5zZmVycmVkGAEgASgEEhkKEWJ5dGVzX3RyYW5zZmVycmVkGAIgASgEEhUKDWZpbGVzX2RlbGV0ZWQYAyABKAQSFQoNZmlsZXNfc2tpcHBlZBgEIAEoBBIlCgl0cmFuc3BvcnQYBSABKA4yEi5ibGl0LnYyLlRyYW5zcG9ydCK7AgoSU2VydmVyUHVzaFJlc3BvbnNlEhsKA2FjaxgBIAEoCzIMLmJsaXQudjIuQWNrSAASJgoJZmlsZV9saXN0GAIgASgLMhEuYmxpdC52Mi5GaWxlTGlzdEgAEjcKC25lZ290aWF0aW9uGAMgASgLMiAuYmxpdC52Mi5EYXRhVHJhbnNmZXJOZWdvdGlhdGlvbkgAEicKB3N1bW1hcnkYBCABKAsyFC5ibGl0LnYyLlB1c2hTdW1tYXJ5SAASJAoIZGF0YV9hY2sYBSABKAsyEC5ibGl0LnYyLkRhdGFBY2tIABIpCghwcm9ncmVzcxgGIAEoCzIVLmJsaXQudjIuUHVzaFByb2dyZXNzSAASIgoFaXRlbXMYByABKAsyES5ibGl0LnYyLkl0ZW1MaXN0SABCCQoHcGF5bG9hZCI7CgxQdXNoUHJvZ3Jlc3MSDQoFZmlsZXMYASABKAQSDQoFbGlua3MYAiABKAQSDQoFYnl0ZXMYAyABKAQiVQoKUHVsbEhlYWRlchIOCgZtb2R1bGUYASABKAkSDAoEcGF0aBgCIAEoCRIpCgdvcHRpb25zGAMgASgLMhguYmxpdC52Mi5UcmFuc2Zlck9wdGlvbnMiKAoMTmVlZENvbXBsZXRlEhgKEGZhbGxiYWNrX3RvX2dycGMYASABKAgiCgoIUHVsbERvbmUi4QEKEUNsaWVudFB1bGxSZXF1ZXN0EiUKBmhlYWRlchgBIAEoCzITLmJsaXQudjIuUHVsbEhlYWRlckgAEiEKBG5lZWQYAiABKAsyES5ibGl0LnYyLkZpbGVMaXN0SAASLgoNbmVlZF9jb21wbGV0ZRgDIAEoCzIVLmJsaXQudjIuTmVlZENvbXBsZXRlSAASIQoEZG9uZRgEIAEoCzIRLmJsaXQudjIuUHVsbERvbmVIABIkCghkYXRhX2FjaxgFIAEoCzIQLmJsaXQudjIuRGF0YUFja0gAQgkKB3BheWxvYWQihwMKElNlcnZlclB1bGxSZXNwb25zZRIbCgNhY2sYASABKAsyDC5ibGl0LnYyLkFja0gAEiMKBGZpbGUYAiABKAsyEy5ibGl0LnYyLkZpbGVIZWFkZXJIABI2ChFtYW5pZmVzdF9jb21wbGV0ZRgDIAEoCzIZLmJsaXQudjIuTWFuaWZlc3RDb21wbGV0ZUgAEjcKC25lZ290aWF0aW9uGAQgASgLMiAuYmxpdC52Mi5EYXRhVHJhbnNmZXJOZWdvdGlhdGlvbkgAEiYKCWZpbGVfZGF0YRgFIAEoCzIRLmJsaXQudjIuRmlsZURhdGFIABInCgdzdW1tYXJ5GAYgASgLMhQuYmxpdC52Mi5QdXNoU3VtbWFyeUgAEjAKDm1hbmlmZXN0X2JhdGNoGAcgASgLMhYuYmxpdC52Mi5NYW5pZmVzdEJhdGNoSAASMAoNZGF0YV9jb21wbGV0ZRgIIAEoCzIXLmJsaXQudjIuVXBsb2FkQ29tcGxldGVIAEIJCgdwYXlsb2FkIisKC0xpc3RSZXF1ZXN0Eg4KBm1vZHVsZRgBIAEoCRIMCgRwYXRoGAIgASgJIkkKDExpc3RSZXNwb25zZRIkCgdlbnRyaWVzGAEgAygLMhMuYmxpdC52Mi5GaWxlSGVhZGVyEhMKC3BhdGhfaXNfZGlyGAIgASgIIlEKDFB1cmdlUmVxdWVzdBIOCgZtb2R1bGUYASABKAkSDAoEcGF0aBgCIAEoCRISCgphbGxvd19yb290GAMgASgIEg8KB2RyeV9ydW4YBCABKAgiPAoNUHVyZ2VSZXNwb25zZRIVCg1maWxlc19kZWxldGVkGAEgASgEEhQKDGRpcnNfZGVsZXRlZBgCIAEoBCIUChJMaXN0TW9kdWxlc1JlcXVlc3QiTAoKTW9kdWxlSW5mbxIMCgRuYW1lGAEgASgJEg8KB2NvbW1lbnQYAiABKAkSEQoJcmVhZF9vbmx5GAMgASgIEgwKBGF1dGgYBCABKAgiOwoTTGlzdE1vZHVsZXNSZXNwb25zZRIkCgdtb2R1bGVzGAEgAygLMhMuYmxpdC52Mi5Nb2R1bGVJbmZvIu8CCgdQZXJmUnVuEgoKAnRzGAEgASgJEgoKAm9wGAIgASgJEhEKCXRyYW5zcG9ydBgDIAEoCRIPCgdzdHJlYW1zGAQgASgNEg0KBWZpbGVzGAUgASgEEg0KBWJ5dGVzGAYgASgEEhMKC2R1cmF0aW9uX21zGAcgASgEEg4KBnJlbW90ZRgIIAEoCRIQCghmYWxsYmFjaxgJIAEoCBIOCgZzb3VyY2UYCiABKAkSEgoKc2l6ZV9jbGFzcxgLIAEoCRIUCgxoYW5kc2hha2VfbXMYDCABKAQSEwoLbWFuaWZlc3RfbXMYDSABKAQSEwoLdHJhbnNmZXJfbXMYDiABKAQSDwoHcmV0cmllcxgPIAEoDRIPCgdza2lwcGVkGBAgASgJEhoKEmhhbmRzaGFrZV9wcm9iZV9tcxgRIAEoARIYChBkaXNrX3dyaXRlX21pYl9zGBIgASgBEhcKD2Rpc2tfcmVhZF9taWJfcxgTIAEoASIlChNQZXJmU25hcHNob3RSZXF1ZXN0Eg4KBm1vZHVsZRgBIAEoCSJyChRQZXJmU25hcHNob3RSZXNwb25zZRIPCgdlbmFibGVkGAEgASgIEh4KBHJ1bnMYAiADKAsyEC5ibGl0LnYyLlBlcmZSdW4SKQoPbGFzdF9zZWxmX2NoZWNrGAMgASgLMhAuYmxpdC52Mi5QZXJmUnVuIkIKEVVwbG9hZFBlcmZSZXF1ZXN0Eg4KBm1vZHVsZRgBIAEoCRIdCgNydW4YAiABKAsyEC5ibGl0LnYyLlBlcmZSdW4iJgoSVXBsb2FkUGVyZlJlc3BvbnNlEhAKCHJlY29yZGVkGAEgASgIKmgKCUVudHJ5S2luZBIaChZFTlRSWV9LSU5EX1VOU1BFQ0lGSUVEEAASEwoPRU5UUllfS0lORF9GSUxFEAESEgoORU5UUllfS0lORF9ESVIQAhIWChJFTlRSWV9LSU5EX1NZTUxJTksQAypNCglUcmFuc3BvcnQSGQoVVFJBTlNQT1JUX1VOU1BFQ0lGSUVEEAASEQoNVFJBTlNQT1JUX1RDUBABEhIKDlRSQU5TUE9SVF9HUlBDEAIy3QMKBEJsaXQSQwoEUHVzaBIaLmJsaXQudjIuQ2xpZW50UHVzaFJlcXVlc3QaGy5ibGl0LnYyLlNlcnZlclB1c2hSZXNwb25zZSgBMAESQwoEUHVsbBIaLmJsaXQudjIuQ2xpZW50UHVsbFJlcXVlc3QaGy5ibGl0LnYyLlNlcnZlclB1bGxSZXNwb25zZSgBMAESNQoETGlzdBIULmJsaXQudjIuTGlzdFJlcXVlc3QaFS5ibGl0LnYyLkxpc3RSZXNwb25zZTABEjYKBVB1cmdlEhUuYmxpdC52Mi5QdXJnZVJlcXVlc3QaFi5ibGl0LnYyLlB1cmdlUmVzcG9uc2USSAoLTGlzdE1vZHVsZXMSGy5ibGl0LnYyLkxpc3RNb2R1bGVzUmVxdWVzdBocLmJsaXQudjIuTGlzdE1vZHVsZXNSZXNwb25zZRJLCgxQZXJmU25hcHNob3QSHC5ibGl0LnYyLlBlcmZTbmFwc2hvdFJlcXVlc3QaHS5ibGl0LnYyLlBlcmZTbmFwc2hvdFJlc3BvbnNlEkUKClVwbG9hZFBlcmYSGi5ibGl0LnYyLlVwbG9hZFBlcmZSZXF1ZXN0GhsuYmxpdC52Mi5VcGxvYWRQZXJmUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("CgpibGl0LnByb3RvEgdibGl0LnYyIo0BCgpGaWxlSGVhZGVyEgwKBHBhdGgYASABKAkSDAoEc2l6ZRgCIAEoBBIQCghtdGltZV9tcxgDIAEoAxIMCgRtb2RlGAQgASgNEiAKBGtpbmQYBSABKA4yEi5ibGl0LnYyLkVudHJ5S2luZBITCgtsaW5rX3RhcmdldBgGIAEoCRIMCgRoYXNoGAcgASgMIvgBCg9UcmFuc2Zlck9wdGlvbnMSEAoIY2hlY2tzdW0YASABKAgSDwoHZHJ5X3J1bhgCIAEoCBIXCg9mb3JjZV9ncnBjX2RhdGEYAyABKAgSDwoHZXhjbHVkZRgEIAMoCRIPCgdzdHJlYW1zGAUgASgNEhIKCmxpc3RfaXRlbXMYBiABKAgSGAoQcHJvZ3Jlc3NfcmVwb3J0cxgHIAEoCBIeCgVkZWx0YRgIIAEoDjIPLmJsaXQudjIuQ2hvaWNlEiEKCGNvbXByZXNzGAkgASgOMg8uYmxpdC52Mi5DaG9pY2USFgoOY29tcHJlc3NfbGV2ZWwYCiABKA0iKgoISXRlbUxpc3QSDQoFYWRkZWQYASADKAkSDwoHZGVsZXRlZBgCIAMoCSKEAQoKUHVzaEhlYWRlchIOCgZtb2R1bGUYASABKAkSEwoLZGVzdGluYXRpb24YAiABKAkSDgoGbWlycm9yGAMgASgIEikKB29wdGlvbnMYBCABKAsyGC5ibGl0LnYyLlRyYW5zZmVyT3B0aW9ucxIWCg5zb3VyY2VfaXNfZmlsZRgFIAEoCCIjChBNYW5pZmVzdENvbXBsZXRlEg8KB2VudHJpZXMYASABKAQiRQoNTWFuaWZlc3RCYXRjaBIkCgdlbnRyaWVzGAEgAygLMhMuYmxpdC52Mi5GaWxlSGVhZGVyEg4KBnBhY2tlZBgCIAEoDCKrAQoIRmlsZURhdGESDAoEcGF0aBgBIAEoCRIMCgRkYXRhGAIgASgMEgwKBGxhc3QYAyABKAgSIwoGaGVhZGVyGAQgASgLMhMuYmxpdC52Mi5GaWxlSGVhZGVyEgwKBGhhc2gYBSABKAwSIwoGcmVzdW1lGAYgASgLMhMuYmxpdC52Mi5SZXN1bWVLZXB0Eg0KBWRlbHRhGAcgASgIEg4KBmNvcGllcxgIIAMoBCJACgpSZXN1bWVLZXB0EhIKCmJsb2NrX3NpemUYASABKA0SDgoGYmxvY2tzGAIgASgNEg4KBmJpdG1hcBgDIAEoDCIqCg5VcGxvYWRDb21wbGV0ZRIYChBmYWxsYmFja190b19ncnBjGAEgASgIIhgKB0RhdGFBY2sSDQoFYnl0ZXMYASABKAQisAIKEUNsaWVudFB1c2hSZXF1ZXN0EiUKBmhlYWRlchgBIAEoCzITLmJsaXQudjIuUHVzaEhlYWRlckgAEiMKBGZpbGUYAiABKAsyEy5ibGl0LnYyLkZpbGVIZWFkZXJIABI2ChFtYW5pZmVzdF9jb21wbGV0ZRgDIAEoCzIZLmJsaXQudjIuTWFuaWZlc3RDb21wbGV0ZUgAEiYKCWZpbGVfZGF0YRgEIAEoCzIRLmJsaXQudjIuRmlsZURhdGFIABIyCg91cGxvYWRfY29tcGxldGUYBSABKAsyFy5ibGl0LnYyLlVwbG9hZENvbXBsZXRlSAASMAoObWFuaWZlc3RfYmF0Y2gYBiABKAsyFi5ibGl0LnYyLk1hbmlmZXN0QmF0Y2hIAEIJCgdwYXlsb2FkIkgKA0FjaxITCgtkZXN0aW5hdGlvbhgBIAEoCRIVCg1zb3VyY2VfaXNfZGlyGAIgASgIEhUKDXNvdXJjZV9leGlzdHMYAyABKAgigwEKCEZpbGVMaXN0Eg0KBXBhdGhzGAEgAygJEgwKBGxhc3QYAiABKAgSDwoHZGVjaWRlZBgDIAEoBBIlCgdyZXN1bWVzGAQgAygLMhQuYmxpdC52Mi5SZXN1bWVPZmZlchIiCgViYXNlcxgFIAMoCzITLmJsaXQudjIuQmFzaXNPZmZlciJqCgpCYXNpc09mZmVyEgwKBHBhdGgYASABKAkSEAoIYXZnX2JpdHMYAiABKA0SDAoEc2VlZBgDIAEoDRIMCgRzaXplGAQgASgEEg8KB2xlbmd0aHMYBSADKA0SDwoHZGlnZXN0cxgGIAEoDCI/CgtSZXN1bWVPZmZlchIMCgRwYXRoGAEgASgJEhIKCmJsb2NrX3NpemUYAiABKA0SDgoGaGFzaGVzGAMgASgMIqoBChdEYXRhVHJhbnNmZXJOZWdvdGlhdGlvbhIlCgl0cmFuc3BvcnQYASABKA4yEi5ibGl0LnYyLlRyYW5zcG9ydBIMCgRob3N0GAIgASgJEgwKBHBvcnQYAyABKA0SDQoFdG9rZW4YBCABKAkSDQoFZmlsZXMYBSABKAQSDQoFYnl0ZXMYBiABKAQSDwoHc3RyZWFtcxgHIAEoDRIOCgZ0b2tlbnMYCCADKAkirwEKC1B1c2hTdW1tYXJ5EhkKEWZpbGVzX3RyYW5zZmVycmVkGAEgASgEEhkKEWJ5dGVzX3RyYW5zZmVycmVkGAIgASgEEhUKDWZpbGVzX2RlbGV0ZWQYAyABKAQSFQoNZmlsZXNfc2tpcHBlZBgEIAEoBBIlCgl0cmFuc3BvcnQYBSABKA4yEi5ibGl0LnYyLlRyYW5zcG9ydBIVCg1ieXRlc19tYXRjaGVkGAYgASgEIrsCChJTZXJ2ZXJQdXNoUmVzcG9uc2USGwoDYWNrGAEgASgLMgwuYmxpdC52Mi5BY2tIABImCglmaWxlX2xpc3QYAiABKAsyES5ibGl0LnYyLkZpbGVMaXN0SAASNwoLbmVnb3RpYXRpb24YAyABKAsyIC5ibGl0LnYyLkRhdGFUcmFuc2Zlck5lZ290aWF0aW9uSAASJwoHc3VtbWFyeRgEIAEoCzIULmJsaXQudjIuUHVzaFN1bW1hcnlIABIkCghkYXRhX2FjaxgFIAEoCzIQLmJsaXQudjIuRGF0YUFja0gAEikKCHByb2dyZXNzGAYgASgLMhUuYmxpdC52Mi5QdXNoUHJvZ3Jlc3NIABIiCgVpdGVtcxgHIAEoCzIRLmJsaXQudjIuSXRlbUxpc3RIAEIJCgdwYXlsb2FkIjsKDFB1c2hQcm9ncmVzcxINCgVmaWxlcxgBIAEoBBINCgVsaW5rcxgCIAEoBBINCgVieXRlcxgDIAEoBCJVCgpQdWxsSGVhZGVyEg4KBm1vZHVsZRgBIAEoCRIMCgRwYXRoGAIgASgJEikKB29wdGlvbnMYAyABKAsyGC5ibGl0LnYyLlRyYW5zZmVyT3B0aW9ucyIoCgxOZWVkQ29tcGxldGUSGAoQZmFsbGJhY2tfdG9fZ3JwYxgBIAEoCCIKCghQdWxsRG9uZSLhAQoRQ2xpZW50UHVsbFJlcXVlc3QSJQoGaGVhZGVyGAEgASgLMhMuYmxpdC52Mi5QdWxsSGVhZGVySAASIQoEbmVlZBgCIAEoCzIRLmJsaXQudjIuRmlsZUxpc3RIABIuCg1uZWVkX2NvbXBsZXRlGAMgASgLMhUuYmxpdC52Mi5OZWVkQ29tcGxldGVIABIhCgRkb25lGAQgASgLMhEuYmxpdC52Mi5QdWxsRG9uZUgAEiQKCGRhdGFfYWNrGAUgASgLMhAuYmxpdC52Mi5EYXRhQWNrSABCCQoHcGF5bG9hZCKHAwoSU2VydmVyUHVsbFJlc3BvbnNlEhsKA2FjaxgBIAEoCzIMLmJsaXQudjIuQWNrSAASIwoEZmlsZRgCIAEoCzITLmJsaXQudjIuRmlsZUhlYWRlckgAEjYKEW1hbmlmZXN0X2NvbXBsZXRlGAMgASgLMhkuYmxpdC52Mi5NYW5pZmVzdENvbXBsZXRlSAASNwoLbmVnb3RpYXRpb24YBCABKAsyIC5ibGl0LnYyLkRhdGFUcmFuc2Zlck5lZ290aWF0aW9uSAASJgoJZmlsZV9kYXRhGAUgASgLMhEuYmxpdC52Mi5GaWxlRGF0YUgAEicKB3N1bW1hcnkYBiABKAsyFC5ibGl0LnYyLlB1c2hTdW1tYXJ5SAASMAoObWFuaWZlc3RfYmF0Y2gYByABKAsyFi5ibGl0LnYyLk1hbmlmZXN0QmF0Y2hIABIwCg1kYXRhX2NvbXBsZXRlGAggASgLMhcuYmxpdC52Mi5VcGxvYWRDb21wbGV0ZUgAQgkKB3BheWxvYWQiKwoLTGlzdFJlcXVlc3QSDgoGbW9kdWxlGAEgASgJEgwKBHBhdGgYAiABKAkiSQoMTGlzdFJlc3BvbnNlEiQKB2VudHJpZXMYASADKAsyEy5ibGl0LnYyLkZpbGVIZWFkZXISEwoLcGF0aF9pc19kaXIYAiABKAgiUQoMUHVyZ2VSZXF1ZXN0Eg4KBm1vZHVsZRgBIAEoCRIMCgRwYXRoGAIgASgJEhIKCmFsbG93X3Jvb3QYAyABKAgSDwoHZHJ5X3J1bhgEIAEoCCI8Cg1QdXJnZVJlc3BvbnNlEhUKDWZpbGVzX2RlbGV0ZWQYASABKAQSFAoMZGlyc19kZWxldGVkGAIgASgEIhQKEkxpc3RNb2R1bGVzUmVxdWVzdCJMCgpNb2R1bGVJbmZvEgwKBG5hbWUYASABKAkSDwoHY29tbWVudBgCIAEoCRIRCglyZWFkX29ubHkYAyABKAgSDAoEYXV0aBgEIAEoCCI7ChNMaXN0TW9kdWxlc1Jlc3BvbnNlEiQKB21vZHVsZXMYASADKAsyEy5ibGl0LnYyLk1vZHVsZUluZm8i7wIKB1BlcmZSdW4SCgoCdHMYASABKAkSCgoCb3AYAiABKAkSEQoJdHJhbnNwb3J0GAMgASgJEg8KB3N0cmVhbXMYBCABKA0SDQoFZmlsZXMYBSABKAQSDQoFYnl0ZXMYBiABKAQSEwoLZHVyYXRpb25fbXMYByABKAQSDgoGcmVtb3RlGAggASgJEhAKCGZhbGxiYWNrGAkgASgIEg4KBnNvdXJjZRgKIAEoCRISCgpzaXplX2NsYXNzGAsgASgJEhQKDGhhbmRzaGFrZV9tcxgMIAEoBBITCgttYW5pZmVzdF9tcxgNIAEoBBITCgt0cmFuc2Zlcl9tcxgOIAEoBBIPCgdyZXRyaWVzGA8gASgNEg8KB3NraXBwZWQYECABKAkSGgoSaGFuZHNoYWtlX3Byb2JlX21zGBEgASgBEhgKEGRpc2tfd3JpdGVfbWliX3MYEiABKAESFwoPZGlza19yZWFkX21pYl9zGBMgASgBIiUKE1BlcmZTbmFwc2hvdFJlcXVlc3QSDgoGbW9kdWxlGAEgASgJInIKFFBlcmZTbmFwc2hvdFJlc3BvbnNlEg8KB2VuYWJsZWQYASABKAgSHgoEcnVucxgCIAMoCzIQLmJsaXQudjIuUGVyZlJ1bhIpCg9sYXN0X3NlbGZfY2hlY2sYAyABKAsyEC5ibGl0LnYyLlBlcmZSdW4iQgoRVXBsb2FkUGVyZlJlcXVlc3QSDgoGbW9kdWxlGAEgASgJEh0KA3J1bhgCIAEoCzIQLmJsaXQudjIuUGVyZlJ1biImChJVcGxvYWRQZXJmUmVzcG9uc2USEAoIcmVjb3JkZWQYASABKAgqaAoJRW50cnlLaW5kEhoKFkVOVFJZX0tJTkRfVU5TUEVDSUZJRUQQABITCg9FTlRSWV9LSU5EX0ZJTEUQARISCg5FTlRSWV9LSU5EX0RJUhACEhYKEkVOVFJZX0tJTkRfU1lNTElOSxADKk0KCVRyYW5zcG9ydBIZChVUUkFOU1BPUlRfVU5TUEVDSUZJRUQQABIRCg1UUkFOU1BPUlRfVENQEAESEgoOVFJBTlNQT1JUX0dSUEMQAio4CgZDaG9pY2USDwoLQ0hPSUNFX0FVVE8QABINCglDSE9JQ0VfT04QARIOCgpDSE9JQ0VfT0ZGEAIy3QMKBEJsaXQSQwoEUHVzaBIaLmJsaXQudjIuQ2xpZW50UHVzaFJlcXVlc3QaGy5ibGl0LnYyLlNlcnZlclB1c2hSZXNwb25zZSgBMAESQwoEUHVsbBIaLmJsaXQudjIuQ2xpZW50UHVsbFJlcXVlc3QaGy5ibGl0LnYyLlNlcnZlclB1bGxSZXNwb25zZSgBMAESNQoETGlzdBIULmJsaXQudjIuTGlzdFJlcXVlc3QaFS5ibGl0LnYyLkxpc3RSZXNwb25zZTABEjYKBVB1cmdlEhUuYmxpdC52Mi5QdXJnZVJlcXVlc3QaFi5ibGl0LnYyLlB1cmdlUmVzcG9uc2USSAoLTGlzdE1vZHVsZXMSGy5ibGl0LnYyLkxpc3RNb2R1bGVzUmVxdWVzdBocLmJsaXQudjIuTGlzdE1vZHVsZXNSZXNwb25zZRJLCgxQZXJmU25hcHNob3QSHC5ibGl0LnYyLlBlcmZTbmFwc2hvdFJlcXVlc3QaHS5ibGl0LnYyLlBlcmZTbmFwc2hvdFJlc3BvbnNlEkUKClVwbG9hZFBlcmYSGi5ibGl0LnYyLlVwbG9hZFBlcmZSZXF1ZXN0GhsuYmxpdC52Mi5VcGxvYWRQZXJmUmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * One manifest entry. Paths are relative, '/'-separated UTF-8.
@@ -124,6 +124,28 @@ export type TransferOptions = Message<"blit.v2.TransferOptions"> & {
    * @generated from field: bool progress_reports = 7;
    */
   progressReports: boolean;
+
+  /**
+   * Delta transfer: the receiver describes its old copies (AUTO: when the
+   * link is slower than reading them back; see PROTOCOL.md).
+   *
+   * @generated from field: blit.v2.Choice delta = 8;
+   */
+  delta: Choice;
+
+  /**
+   * Compression of the data streams by the sender (AUTO: when it pays).
+   *
+   * @generated from field: blit.v2.Choice compress = 9;
+   */
+  compress: Choice;
+
+  /**
+   * zstd level, 1-19; 0: chosen by speed.
+   *
+   * @generated from field: uint32 compress_level = 10;
+   */
+  compressLevel: number;
 };
 
 /**
@@ -295,6 +317,22 @@ export type FileData = Message<"blit.v2.FileData"> & {
    * @generated from field: blit.v2.ResumeKept resume = 6;
    */
   resume?: ResumeKept | undefined;
+
+  /**
+   * A delta (on the first message, with the header): the file is rebuilt
+   * from the receiver's old copy (it sent a BasisOffer for it). Each
+   * message's `copies` (offset, length pairs of ranges of the old copy)
+   * are appended before its `data` (literal bytes); the last message
+   * carries the whole new body's hash.
+   *
+   * @generated from field: bool delta = 7;
+   */
+  delta: boolean;
+
+  /**
+   * @generated from field: repeated uint64 copies = 8;
+   */
+  copies: bigint[];
 };
 
 /**
@@ -498,6 +536,14 @@ export type FileList = Message<"blit.v2.FileList"> & {
    * @generated from field: repeated blit.v2.ResumeOffer resumes = 4;
    */
   resumes: ResumeOffer[];
+
+  /**
+   * Needed files of which the receiver holds an older copy: its
+   * description, for the sender to send a delta.
+   *
+   * @generated from field: repeated blit.v2.BasisOffer bases = 5;
+   */
+  bases: BasisOffer[];
 };
 
 /**
@@ -506,6 +552,53 @@ export type FileList = Message<"blit.v2.FileList"> & {
  */
 export const FileListSchema: GenMessage<FileList> = /*@__PURE__*/
   messageDesc(file_blit, 12);
+
+/**
+ * The receiver's old copy of `path` (one of the paths named in the same
+ * FileList), cut into content-defined chunks of 2^avg_bits bytes on
+ * average: each chunk's length and the first 8 bytes of the xxh3-128 of
+ * the seed (4 bytes, big-endian) followed by the chunk.
+ *
+ * @generated from message blit.v2.BasisOffer
+ */
+export type BasisOffer = Message<"blit.v2.BasisOffer"> & {
+  /**
+   * @generated from field: string path = 1;
+   */
+  path: string;
+
+  /**
+   * @generated from field: uint32 avg_bits = 2;
+   */
+  avgBits: number;
+
+  /**
+   * @generated from field: uint32 seed = 3;
+   */
+  seed: number;
+
+  /**
+   * @generated from field: uint64 size = 4;
+   */
+  size: bigint;
+
+  /**
+   * @generated from field: repeated uint32 lengths = 5;
+   */
+  lengths: number[];
+
+  /**
+   * @generated from field: bytes digests = 6;
+   */
+  digests: Uint8Array;
+};
+
+/**
+ * Describes the message blit.v2.BasisOffer.
+ * Use `create(BasisOfferSchema)` to create a new message.
+ */
+export const BasisOfferSchema: GenMessage<BasisOffer> = /*@__PURE__*/
+  messageDesc(file_blit, 13);
 
 /**
  * A partial copy the receiver kept from an interrupted transfer of `path`
@@ -539,7 +632,7 @@ export type ResumeOffer = Message<"blit.v2.ResumeOffer"> & {
  * Use `create(ResumeOfferSchema)` to create a new message.
  */
 export const ResumeOfferSchema: GenMessage<ResumeOffer> = /*@__PURE__*/
-  messageDesc(file_blit, 13);
+  messageDesc(file_blit, 14);
 
 /**
  * @generated from message blit.v2.DataTransferNegotiation
@@ -598,7 +691,7 @@ export type DataTransferNegotiation = Message<"blit.v2.DataTransferNegotiation">
  * Use `create(DataTransferNegotiationSchema)` to create a new message.
  */
 export const DataTransferNegotiationSchema: GenMessage<DataTransferNegotiation> = /*@__PURE__*/
-  messageDesc(file_blit, 14);
+  messageDesc(file_blit, 15);
 
 /**
  * @generated from message blit.v2.PushSummary
@@ -628,6 +721,13 @@ export type PushSummary = Message<"blit.v2.PushSummary"> & {
    * @generated from field: blit.v2.Transport transport = 5;
    */
   transport: Transport;
+
+  /**
+   * Of bytes_transferred, those rebuilt from the daemon's old copies.
+   *
+   * @generated from field: uint64 bytes_matched = 6;
+   */
+  bytesMatched: bigint;
 };
 
 /**
@@ -635,7 +735,7 @@ export type PushSummary = Message<"blit.v2.PushSummary"> & {
  * Use `create(PushSummarySchema)` to create a new message.
  */
 export const PushSummarySchema: GenMessage<PushSummary> = /*@__PURE__*/
-  messageDesc(file_blit, 15);
+  messageDesc(file_blit, 16);
 
 /**
  * @generated from message blit.v2.ServerPushResponse
@@ -699,7 +799,7 @@ export type ServerPushResponse = Message<"blit.v2.ServerPushResponse"> & {
  * Use `create(ServerPushResponseSchema)` to create a new message.
  */
 export const ServerPushResponseSchema: GenMessage<ServerPushResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 16);
+  messageDesc(file_blit, 17);
 
 /**
  * @generated from message blit.v2.PushProgress
@@ -728,7 +828,7 @@ export type PushProgress = Message<"blit.v2.PushProgress"> & {
  * Use `create(PushProgressSchema)` to create a new message.
  */
 export const PushProgressSchema: GenMessage<PushProgress> = /*@__PURE__*/
-  messageDesc(file_blit, 17);
+  messageDesc(file_blit, 18);
 
 /**
  * @generated from message blit.v2.PullHeader
@@ -757,7 +857,7 @@ export type PullHeader = Message<"blit.v2.PullHeader"> & {
  * Use `create(PullHeaderSchema)` to create a new message.
  */
 export const PullHeaderSchema: GenMessage<PullHeader> = /*@__PURE__*/
-  messageDesc(file_blit, 18);
+  messageDesc(file_blit, 19);
 
 /**
  * @generated from message blit.v2.NeedComplete
@@ -777,7 +877,7 @@ export type NeedComplete = Message<"blit.v2.NeedComplete"> & {
  * Use `create(NeedCompleteSchema)` to create a new message.
  */
 export const NeedCompleteSchema: GenMessage<NeedComplete> = /*@__PURE__*/
-  messageDesc(file_blit, 19);
+  messageDesc(file_blit, 20);
 
 /**
  * @generated from message blit.v2.PullDone
@@ -790,7 +890,7 @@ export type PullDone = Message<"blit.v2.PullDone"> & {
  * Use `create(PullDoneSchema)` to create a new message.
  */
 export const PullDoneSchema: GenMessage<PullDone> = /*@__PURE__*/
-  messageDesc(file_blit, 20);
+  messageDesc(file_blit, 21);
 
 /**
  * @generated from message blit.v2.ClientPullRequest
@@ -839,7 +939,7 @@ export type ClientPullRequest = Message<"blit.v2.ClientPullRequest"> & {
  * Use `create(ClientPullRequestSchema)` to create a new message.
  */
 export const ClientPullRequestSchema: GenMessage<ClientPullRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 21);
+  messageDesc(file_blit, 22);
 
 /**
  * @generated from message blit.v2.ServerPullResponse
@@ -907,7 +1007,7 @@ export type ServerPullResponse = Message<"blit.v2.ServerPullResponse"> & {
  * Use `create(ServerPullResponseSchema)` to create a new message.
  */
 export const ServerPullResponseSchema: GenMessage<ServerPullResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 22);
+  messageDesc(file_blit, 23);
 
 /**
  * @generated from message blit.v2.ListRequest
@@ -929,7 +1029,7 @@ export type ListRequest = Message<"blit.v2.ListRequest"> & {
  * Use `create(ListRequestSchema)` to create a new message.
  */
 export const ListRequestSchema: GenMessage<ListRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 23);
+  messageDesc(file_blit, 24);
 
 /**
  * @generated from message blit.v2.ListResponse
@@ -953,7 +1053,7 @@ export type ListResponse = Message<"blit.v2.ListResponse"> & {
  * Use `create(ListResponseSchema)` to create a new message.
  */
 export const ListResponseSchema: GenMessage<ListResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 24);
+  messageDesc(file_blit, 25);
 
 /**
  * @generated from message blit.v2.PurgeRequest
@@ -987,7 +1087,7 @@ export type PurgeRequest = Message<"blit.v2.PurgeRequest"> & {
  * Use `create(PurgeRequestSchema)` to create a new message.
  */
 export const PurgeRequestSchema: GenMessage<PurgeRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 25);
+  messageDesc(file_blit, 26);
 
 /**
  * @generated from message blit.v2.PurgeResponse
@@ -1009,7 +1109,7 @@ export type PurgeResponse = Message<"blit.v2.PurgeResponse"> & {
  * Use `create(PurgeResponseSchema)` to create a new message.
  */
 export const PurgeResponseSchema: GenMessage<PurgeResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 26);
+  messageDesc(file_blit, 27);
 
 /**
  * @generated from message blit.v2.ListModulesRequest
@@ -1022,7 +1122,7 @@ export type ListModulesRequest = Message<"blit.v2.ListModulesRequest"> & {
  * Use `create(ListModulesRequestSchema)` to create a new message.
  */
 export const ListModulesRequestSchema: GenMessage<ListModulesRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 27);
+  messageDesc(file_blit, 28);
 
 /**
  * @generated from message blit.v2.ModuleInfo
@@ -1056,7 +1156,7 @@ export type ModuleInfo = Message<"blit.v2.ModuleInfo"> & {
  * Use `create(ModuleInfoSchema)` to create a new message.
  */
 export const ModuleInfoSchema: GenMessage<ModuleInfo> = /*@__PURE__*/
-  messageDesc(file_blit, 28);
+  messageDesc(file_blit, 29);
 
 /**
  * @generated from message blit.v2.ListModulesResponse
@@ -1073,7 +1173,7 @@ export type ListModulesResponse = Message<"blit.v2.ListModulesResponse"> & {
  * Use `create(ListModulesResponseSchema)` to create a new message.
  */
 export const ListModulesResponseSchema: GenMessage<ListModulesResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 29);
+  messageDesc(file_blit, 30);
 
 /**
  * One line of a performance history (see CONTRACT "Performance history").
@@ -1188,7 +1288,7 @@ export type PerfRun = Message<"blit.v2.PerfRun"> & {
  * Use `create(PerfRunSchema)` to create a new message.
  */
 export const PerfRunSchema: GenMessage<PerfRun> = /*@__PURE__*/
-  messageDesc(file_blit, 30);
+  messageDesc(file_blit, 31);
 
 /**
  * @generated from message blit.v2.PerfSnapshotRequest
@@ -1205,7 +1305,7 @@ export type PerfSnapshotRequest = Message<"blit.v2.PerfSnapshotRequest"> & {
  * Use `create(PerfSnapshotRequestSchema)` to create a new message.
  */
 export const PerfSnapshotRequestSchema: GenMessage<PerfSnapshotRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 31);
+  messageDesc(file_blit, 32);
 
 /**
  * @generated from message blit.v2.PerfSnapshotResponse
@@ -1238,7 +1338,7 @@ export type PerfSnapshotResponse = Message<"blit.v2.PerfSnapshotResponse"> & {
  * Use `create(PerfSnapshotResponseSchema)` to create a new message.
  */
 export const PerfSnapshotResponseSchema: GenMessage<PerfSnapshotResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 32);
+  messageDesc(file_blit, 33);
 
 /**
  * @generated from message blit.v2.UploadPerfRequest
@@ -1260,7 +1360,7 @@ export type UploadPerfRequest = Message<"blit.v2.UploadPerfRequest"> & {
  * Use `create(UploadPerfRequestSchema)` to create a new message.
  */
 export const UploadPerfRequestSchema: GenMessage<UploadPerfRequest> = /*@__PURE__*/
-  messageDesc(file_blit, 33);
+  messageDesc(file_blit, 34);
 
 /**
  * @generated from message blit.v2.UploadPerfResponse
@@ -1279,7 +1379,7 @@ export type UploadPerfResponse = Message<"blit.v2.UploadPerfResponse"> & {
  * Use `create(UploadPerfResponseSchema)` to create a new message.
  */
 export const UploadPerfResponseSchema: GenMessage<UploadPerfResponse> = /*@__PURE__*/
-  messageDesc(file_blit, 34);
+  messageDesc(file_blit, 35);
 
 /**
  * @generated from enum blit.v2.EntryKind
@@ -1337,6 +1437,32 @@ export enum Transport {
  */
 export const TransportSchema: GenEnum<Transport> = /*@__PURE__*/
   enumDesc(file_blit, 1);
+
+/**
+ * @generated from enum blit.v2.Choice
+ */
+export enum Choice {
+  /**
+   * @generated from enum value: CHOICE_AUTO = 0;
+   */
+  AUTO = 0,
+
+  /**
+   * @generated from enum value: CHOICE_ON = 1;
+   */
+  ON = 1,
+
+  /**
+   * @generated from enum value: CHOICE_OFF = 2;
+   */
+  OFF = 2,
+}
+
+/**
+ * Describes the enum blit.v2.Choice.
+ */
+export const ChoiceSchema: GenEnum<Choice> = /*@__PURE__*/
+  enumDesc(file_blit, 2);
 
 /**
  * @generated from service blit.v2.Blit

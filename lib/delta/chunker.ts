@@ -1,0 +1,173 @@
+// Content-defined chunking (a gear hash, as FastCDC cuts): both ends of a
+// delta transfer cut their own copy of a file into chunks where the
+// content says so, independently, so an insertion or deletion moves the
+// cuts after it along with the bytes and only the chunks around the edit
+// differ.
+
+/** Smallest average chunk: 1 KiB. */
+export const MIN_AVG_BITS = 10;
+/** Largest average chunk: 16 MiB. */
+export const MAX_AVG_BITS = 24;
+/**
+ * Most chunks a basis description may list: a file's chunks are made big
+ * enough that it never needs more (a chunk is at least a quarter of the
+ * average), so a description is at most ~1.3 MiB whatever the file size.
+ */
+export const MAX_BASIS_CHUNKS = 1 << 17;
+
+// The gear table: 256 fixed pseudo-random 32-bit words (xorshift32 from a
+// fixed seed), the same on every side and every version.
+const GEAR = (() => {
+  const table = new Int32Array(256);
+  let s = 0x2545f491;
+  for (let i = 0; i < 256; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    table[i] = s;
+  }
+  return table;
+})();
+
+/**
+ * The average chunk size (as a power of two) for a basis of `size` bytes:
+ * about the square root of the size, as rsync's block size (the hashes
+ * sent and the literal bytes around an edit then cost about the same), at
+ * least 1 KiB, and big enough for at most {@linkcode MAX_BASIS_CHUNKS}.
+ *
+ * @example
+ * ```ts
+ * import { avgBitsFor } from "./chunker.ts";
+ * if (avgBitsFor(128 << 20) !== 14) throw new Error("example failed");
+ * if (avgBitsFor(1000) !== 10) throw new Error("example failed");
+ * ```
+ */
+export function avgBitsFor(size: number): number {
+  if (!Number.isSafeInteger(size) || size < 0) {
+    throw new RangeError(`size must be a non-negative integer, got ${size}`);
+  }
+  const root = Math.round(Math.log2(Math.max(1, size)) / 2);
+  // Chunks are at least avg/4: 4 * size / avg <= MAX_BASIS_CHUNKS.
+  const bound = Math.ceil(Math.log2(Math.max(1, 4 * size / MAX_BASIS_CHUNKS)));
+  return Math.min(MAX_AVG_BITS, Math.max(MIN_AVG_BITS, root, bound));
+}
+
+/**
+ * Cuts a stream of bytes into chunks of `2^avgBits` bytes on average
+ * (never under a quarter of that, never over four times): feed it the
+ * bytes in order, in pieces of any size; `scan` says where the current
+ * chunk ends, if it ends in the piece. The cuts depend only on the bytes.
+ *
+ * @example
+ * ```ts
+ * import { Chunker } from "./chunker.ts";
+ * const bytes = new Uint8Array(64 << 10).map((_, i) => (i * 7919) >> 3);
+ * const cuts = (data: Uint8Array) => {
+ *   const chunker = new Chunker(10);
+ *   const out: number[] = [];
+ *   for (let at = 0; at < data.length;) {
+ *     const end = chunker.scan(data, at);
+ *     if (end < 0) break;
+ *     out.push(end);
+ *     at = end;
+ *   }
+ *   return out;
+ * };
+ * if (cuts(bytes).length < 4) throw new Error("example failed");
+ * ```
+ */
+export class Chunker {
+  /** The average chunk size is `2^avgBits` bytes. */
+  readonly avgBits: number;
+  readonly #min: number;
+  readonly #avg: number;
+  readonly #max: number;
+  // Harder to match before the average, easier after (normalised
+  // chunking: sizes cluster around the average).
+  readonly #maskSmall: number;
+  readonly #maskLarge: number;
+  /** Bytes of the current chunk seen so far. */
+  #length = 0;
+  #hash = 0;
+
+  /** A chunker with chunks of `2^avgBits` bytes on average. */
+  constructor(avgBits: number) {
+    if (
+      !Number.isInteger(avgBits) || avgBits < MIN_AVG_BITS ||
+      avgBits > MAX_AVG_BITS
+    ) {
+      throw new RangeError(
+        `avgBits must be an integer ${MIN_AVG_BITS}-${MAX_AVG_BITS}, got ${avgBits}`,
+      );
+    }
+    this.avgBits = avgBits;
+    this.#avg = 1 << avgBits;
+    this.#min = this.#avg >> 2;
+    this.#max = this.#avg * 4;
+    // The top bits of the gear hash depend on the last 32 bytes.
+    this.#maskSmall = topBits(avgBits + 1);
+    this.#maskLarge = topBits(avgBits - 1);
+  }
+
+  /** The most bytes one chunk can have. */
+  get maxChunk(): number {
+    return this.#max;
+  }
+
+  /**
+   * Scans `bytes` from `from`: returns the offset just past the cut that
+   * ends the current chunk, or -1 when the chunk goes on past the piece
+   * (then every byte from `from` was taken in). At the end of the data,
+   * whatever was taken in since the last cut is the last chunk.
+   */
+  scan(bytes: Uint8Array, from: number): number {
+    const n = bytes.length;
+    let i = from;
+    let length = this.#length;
+    if (length < this.#min) {
+      const skip = Math.min(this.#min - length, n - i);
+      i += skip;
+      length += skip;
+      if (length < this.#min) {
+        this.#length = length;
+        return -1;
+      }
+    }
+    let hash = this.#hash;
+    // Before the average: the hard mask.
+    const small = Math.min(n, i + Math.max(0, this.#avg - length));
+    const maskSmall = this.#maskSmall;
+    for (; i < small; i++) {
+      hash = ((hash << 1) + GEAR[bytes[i]]) | 0;
+      if ((hash & maskSmall) === 0) return this.#cut(i + 1);
+    }
+    length = this.#length + (i - from);
+    const large = Math.min(n, i + (this.#max - length));
+    const maskLarge = this.#maskLarge;
+    for (; i < large; i++) {
+      hash = ((hash << 1) + GEAR[bytes[i]]) | 0;
+      if ((hash & maskLarge) === 0) return this.#cut(i + 1);
+    }
+    length = this.#length + (i - from);
+    if (length >= this.#max) return this.#cut(i);
+    this.#length = length;
+    this.#hash = hash;
+    return -1;
+  }
+
+  /** Starts a new chunk (after a cut, or for a new file). */
+  reset(): void {
+    this.#length = 0;
+    this.#hash = 0;
+  }
+
+  #cut(at: number): number {
+    this.reset();
+    return at;
+  }
+}
+
+/** A mask of the top `bits` bits of a 32-bit word. */
+function topBits(bits: number): number {
+  return (~0 << (32 - bits)) | 0;
+}

@@ -1,0 +1,146 @@
+// The sender's half of a delta transfer: its new file cut into chunks the
+// way the receiver cut its old copy, each chunk looked up in the
+// receiver's description; what matches leaves as a copy instruction, the
+// rest as literal bytes.
+import type { ContentHasher } from "../fs/hash.ts";
+import type { ReadHandle } from "../fs/tree.ts";
+import { type BasisOffer, BasisTable, ChunkDigest } from "./basis.ts";
+import { Chunker } from "./chunker.ts";
+
+/**
+ * One instruction for rebuilding the new file, in order: copy `length`
+ * bytes of the old copy from `offset`, or append literal `bytes` (a view,
+ * valid until the next instruction is asked for).
+ */
+export type DeltaOp =
+  | { op: "copy"; offset: number; length: number }
+  | { op: "literal"; bytes: Uint8Array };
+
+/** The new file ended before its declared size. */
+export class ShrankError extends Error {
+  /** Says how short. */
+  constructor(message: string) {
+    super(message);
+    this.name = "ShrankError";
+  }
+}
+
+/** Literal bytes leave in pieces of at most this many (fewer, bigger frames). */
+const LITERAL_MAX = 1 << 20;
+
+/**
+ * The instructions that rebuild `file` (`size` bytes, read from its
+ * current position) from the old copy `offer` describes; `whole` hashes
+ * every byte of the new file on the way (for the end-to-end check).
+ * Adjacent copies are merged, literal runs gathered; memory is the
+ * description's table and a window of a few chunks.
+ *
+ * @example
+ * ```ts
+ * import { deltaOps } from "./matcher.ts";
+ * import { describeBasis } from "./basis.ts";
+ * import { contentHasher } from "../fs/hash.ts";
+ * const root = Deno.realPathSync(Deno.makeTempDirSync());
+ * const old = new Uint8Array(200_000).map((_, i) => (i * 2654435761) >>> 24);
+ * Deno.writeFileSync(`${root}/old`, old);
+ * const copy = describeBasis(root, "old", await contentHasher())!;
+ * const next = old.slice();
+ * next[100_000] ^= 1;
+ * Deno.writeFileSync(`${root}/new`, next);
+ * using file = Deno.openSync(`${root}/new`);
+ * let literal = 0;
+ * for (const op of deltaOps(file, next.length, copy.offer, await contentHasher(), await contentHasher())) {
+ *   if (op.op === "literal") literal += op.bytes.length;
+ * }
+ * if (literal === 0 || literal > 20_000) throw new Error("example failed");
+ * Deno.removeSync(root, { recursive: true });
+ * ```
+ * @throws {ShrankError} when the file has fewer than `size` bytes left.
+ */
+export function* deltaOps(
+  file: ReadHandle,
+  size: number,
+  offer: BasisOffer,
+  chunkHasher: ContentHasher,
+  whole: ContentHasher,
+  window?: Uint8Array,
+): Generator<DeltaOp> {
+  const table = new BasisTable(offer);
+  const chunker = new Chunker(offer.avgBits);
+  const digest = new ChunkDigest(chunkHasher, offer.seed);
+  // Room for a whole chunk plus a read of at least as much again.
+  const least = Math.max(1 << 20, 2 * chunker.maxChunk);
+  const buffer = window && window.length >= least
+    ? window
+    : new Uint8Array(least);
+  let left = size;
+  let filled = 0;
+  /** Where the current chunk starts in the buffer. */
+  let chunk = 0;
+  /** The literal run not yet handed out: [literalFrom, chunk). */
+  let literalFrom = 0;
+  let copy: { offset: number; length: number } | undefined;
+  const literal = function* (): Generator<DeltaOp> {
+    for (let at = literalFrom; at < chunk; at += LITERAL_MAX) {
+      const bytes = buffer.subarray(at, Math.min(chunk, at + LITERAL_MAX));
+      yield { op: "literal", bytes };
+    }
+    literalFrom = chunk;
+  };
+  const take = function* (end: number): Generator<DeltaOp> {
+    const bytes = buffer.subarray(chunk, end);
+    digest.of(bytes);
+    const offset = table.find(digest.hi, digest.lo, bytes.length);
+    if (offset < 0) {
+      if (copy) yield { op: "copy", ...copy };
+      copy = undefined;
+    } else {
+      yield* literal();
+      if (copy && copy.offset + copy.length === offset) {
+        copy.length += bytes.length;
+      } else {
+        if (copy) yield { op: "copy", ...copy };
+        copy = { offset, length: bytes.length };
+      }
+      literalFrom = end;
+    }
+    chunk = end;
+  };
+  let scanned = 0;
+  for (;;) {
+    if (scanned === filled) {
+      if (left === 0) break;
+      // Hand out the literal run, then move the open chunk to the front.
+      yield* literal();
+      buffer.copyWithin(0, chunk, filled);
+      filled -= chunk;
+      scanned = filled;
+      chunk = literalFrom = 0;
+      const want = Math.min(buffer.length - filled, left);
+      readExactly(file, buffer.subarray(filled, filled + want), size);
+      whole.update(buffer.subarray(filled, filled + want));
+      filled += want;
+      left -= want;
+    }
+    const end = chunker.scan(buffer.subarray(0, filled), scanned);
+    if (end < 0) {
+      scanned = filled;
+      continue;
+    }
+    yield* take(end);
+    scanned = end;
+  }
+  if (chunk < filled) yield* take(filled);
+  yield* literal();
+  if (copy) yield { op: "copy", ...copy };
+}
+
+function readExactly(file: ReadHandle, into: Uint8Array, size: number): void {
+  for (let got = 0; got < into.length;) {
+    const n = file.readSync(into.subarray(got));
+    if (n === null || n === 0) {
+      throw new ShrankError(`the file shrank below its ${size} bytes`);
+    }
+    got += n;
+  }
+}

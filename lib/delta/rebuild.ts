@@ -1,0 +1,144 @@
+// The receiver's half of a delta transfer: the new file rebuilt from the
+// sender's instructions, copies from the receiver's own old copy of the
+// same file and literal bytes, every instruction checked against both
+// files' bounds, every byte hashed for the end-to-end check.
+import type { ContentHasher } from "../fs/hash.ts";
+import type { ReadHandle } from "../fs/tree.ts";
+
+/** An instruction outside the old copy or past the new file's size. */
+export class DeltaRangeError extends Error {
+  /** What was out of bounds. */
+  constructor(message: string) {
+    super(message);
+    this.name = "DeltaRangeError";
+  }
+}
+
+/**
+ * Rebuilds one file: `copy` reads a range of the old copy (`basis`, of
+ * `basisSize` bytes, opened by the receiver) and appends it, `literal`
+ * appends bytes that came over the wire; `write` gets every byte in
+ * order, `hasher` sees them all.
+ *
+ * @example
+ * ```ts
+ * import { DeltaRebuild } from "./rebuild.ts";
+ * import { contentHasher, hashBytes } from "../fs/hash.ts";
+ * const path = Deno.makeTempFileSync();
+ * Deno.writeFileSync(path, new Uint8Array([1, 2, 3, 4]));
+ * using basis = Deno.openSync(path);
+ * const out: number[] = [];
+ * const rebuild = new DeltaRebuild(basis, 4, 5, (b) => out.push(...b), await contentHasher());
+ * rebuild.copy(2, 2);
+ * rebuild.literal(new Uint8Array([9, 9, 9]));
+ * const digest = rebuild.finish();
+ * if (out.join() !== "3,4,9,9,9" || digest.join() !== (await hashBytes(Uint8Array.of(3, 4, 9, 9, 9))).join()) throw new Error("example failed");
+ * Deno.removeSync(path);
+ * ```
+ */
+export class DeltaRebuild {
+  readonly #basis: ReadHandle;
+  readonly #basisSize: number;
+  readonly #size: number;
+  readonly #write: (bytes: Uint8Array) => void;
+  readonly #hasher: ContentHasher;
+  #scratch: Uint8Array | undefined;
+  #filled = 0;
+  /** Bytes copied from the old copy. */
+  matched = 0;
+  /** Bytes that came as literals. */
+  literalBytes = 0;
+
+  /** A rebuild of a `size`-byte file from `basis` (`basisSize` bytes). */
+  constructor(
+    basis: ReadHandle,
+    basisSize: number,
+    size: number,
+    write: (bytes: Uint8Array) => void,
+    hasher: ContentHasher,
+  ) {
+    this.#basis = basis;
+    this.#basisSize = basisSize;
+    this.#size = size;
+    this.#write = write;
+    this.#hasher = hasher;
+    hasher.init();
+  }
+
+  /** Bytes of the new file written so far. */
+  get filled(): number {
+    return this.#filled;
+  }
+
+  /**
+   * Appends `length` bytes of the old copy from `offset`.
+   *
+   * @throws {DeltaRangeError} outside the old copy or past the new size.
+   */
+  copy(offset: number, length: number): void {
+    if (
+      !Number.isSafeInteger(offset) || !Number.isSafeInteger(length) ||
+      offset < 0 || length <= 0 || offset + length > this.#basisSize
+    ) {
+      throw new DeltaRangeError(
+        `copy of ${length} bytes at ${offset} is outside the old copy's ${this.#basisSize} bytes`,
+      );
+    }
+    this.#room(length);
+    this.#basis.seekSync(offset, Deno.SeekMode.Start);
+    const scratch = this.#scratch ??= new Uint8Array(1 << 20);
+    for (let left = length; left > 0;) {
+      const piece = scratch.subarray(0, Math.min(left, scratch.length));
+      for (let got = 0; got < piece.length;) {
+        const n = this.#basis.readSync(piece.subarray(got));
+        if (n === null || n === 0) {
+          throw new DeltaRangeError("the old copy shrank during the transfer");
+        }
+        got += n;
+      }
+      this.#append(piece);
+      left -= piece.length;
+    }
+    this.matched += length;
+  }
+
+  /**
+   * Appends bytes that came over the wire.
+   *
+   * @throws {DeltaRangeError} past the new size.
+   */
+  literal(bytes: Uint8Array): void {
+    this.#room(bytes.length);
+    this.#append(bytes);
+    this.literalBytes += bytes.length;
+  }
+
+  /**
+   * The new file is complete: its content hash, to compare with the
+   * sender's.
+   *
+   * @throws {DeltaRangeError} when it is short of its size.
+   */
+  finish(): Uint8Array {
+    if (this.#filled !== this.#size) {
+      throw new DeltaRangeError(
+        `the file ended at ${this.#filled} of its ${this.#size} bytes`,
+      );
+    }
+    return this.#hasher.digest("binary");
+  }
+
+  #room(length: number): void {
+    if (this.#filled + length > this.#size) {
+      throw new DeltaRangeError(
+        `instructions go past the file's ${this.#size} bytes`,
+      );
+    }
+  }
+
+  #append(bytes: Uint8Array): void {
+    this.#hasher.update(bytes);
+    this.#write(bytes);
+    this.#filled += bytes.length;
+  }
+}
