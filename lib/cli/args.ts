@@ -31,6 +31,11 @@ const TRANSFER = [
   "streams",
   "force-grpc-data",
   "bwlimit",
+  "whole-file",
+  "no-whole-file",
+  "compress",
+  "no-compress",
+  "compress-level",
   "retries",
   "verbose",
   "quiet",
@@ -104,6 +109,28 @@ export const OPTIONS: readonly OptionSpec[] = [
     name: "bwlimit",
     value: "RATE",
     help: "at most RATE bytes/s of file data, all streams together (10M, 500K)",
+  },
+  {
+    name: "whole-file",
+    short: "W",
+    help: "never send deltas: a changed file goes whole",
+  },
+  {
+    name: "no-whole-file",
+    help:
+      "always send only what changed (default: on links slower than reading the old copy back)",
+  },
+  {
+    name: "compress",
+    short: "z",
+    help:
+      "always compress file data (zstd; default: when it makes the transfer faster)",
+  },
+  { name: "no-compress", help: "never compress file data" },
+  {
+    name: "compress-level",
+    value: "N",
+    help: "zstd level 1-19 (default: chosen by the link's speed)",
   },
   {
     name: "retries",

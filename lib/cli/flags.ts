@@ -41,6 +41,12 @@ export interface Flags {
   secretFile?: string;
   tlsCa?: string;
   bwlimit?: number;
+  /** Delta transfer: `-W` off, `--no-whole-file` on, else by the link. */
+  delta: "auto" | "on" | "off";
+  /** Compression: `-z` on, `--no-compress` off, else when it pays. */
+  compress: "auto" | "on" | "off";
+  /** `--compress-level N`. */
+  compressLevel?: number;
 }
 
 /** Rules from `--exclude-from FILE`: a glob a line, `#` comments. */
@@ -110,6 +116,12 @@ export function parseFlags(
   conflict("verbose", "quiet", "pick one");
   conflict("stats", "quiet", "--quiet prints errors only");
   conflict("stats", "json", "--json prints only the JSON summary");
+  conflict("whole-file", "no-whole-file", "pick one");
+  conflict("compress", "no-compress", "pick one");
+  conflict("compress-level", "no-compress", "--no-compress never compresses");
+  const compressLevel = valueOf(parsed, "compress-level") === undefined
+    ? undefined
+    : integer("compress-level", 1, 19, 0);
   const quiet = has("quiet");
   const verbose = has("verbose");
   return {
@@ -139,6 +151,9 @@ export function parseFlags(
       secretFile: valueOf(parsed, "secret-file"),
       tlsCa: valueOf(parsed, "tls-ca"),
       bwlimit,
+      delta: has("whole-file") ? "off" : has("no-whole-file") ? "on" : "auto",
+      compress: has("compress") ? "on" : has("no-compress") ? "off" : "auto",
+      compressLevel,
     },
   };
 }

@@ -71,6 +71,9 @@ export async function transfer(
     exclude: flags.exclude,
     streams: flags.streams,
     bwlimit: flags.bwlimit,
+    delta: flags.delta,
+    compress: flags.compress,
+    compressLevel: flags.compressLevel,
     retries: flags.retries,
     warn: (line: string) => {
       if (flags.quiet) return;

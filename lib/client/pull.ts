@@ -26,8 +26,14 @@ import {
   type RemoteTransferOptions,
   runCall,
   transferOptions,
+  wireResult,
   withRetries,
 } from "./transfer_call.ts";
+import {
+  type Choice,
+  compressionFor,
+  useDelta,
+} from "../transfer/link_policy.ts";
 
 /**
  * Workers writing a pull's small files (see `ReceiveSinkOptions.writers`):
@@ -68,6 +74,7 @@ function pullReceiver(
   root: string,
   name: string | undefined,
   options: RemoteTransferOptions,
+  host: string,
 ): Receiver {
   let entries = 0;
   const progress = options.progress;
@@ -87,6 +94,7 @@ function pullReceiver(
       : undefined,
     onLink: progress && (() => progress.link?.()),
     onItem: options.onItem,
+    delta: useDelta(options.delta ?? "auto", host),
   });
 }
 
@@ -127,7 +135,11 @@ function pullOnce(
           value: create(PullHeaderSchema, {
             module: src.module,
             path: src.path,
-            options: transferOptions(options),
+            // The daemon sends: it compresses as told (auto: when it pays).
+            options: transferOptions({
+              ...options,
+              compress: compressChoice(options, src.host),
+            }),
           }),
         },
       }),
@@ -137,7 +149,7 @@ function pullOnce(
     const handshakeMs = performance.now() - t0;
     const remoteName = basename(src.path) || src.module;
     const place = pullRoot(dst, sourceIsDir, remoteName, dryRun);
-    const receiver = pullReceiver(place.root, place.name, options);
+    const receiver = pullReceiver(place.root, place.name, options, src.host);
     const t1 = performance.now();
     const { link, fallback } = await openDataPath(reader, src, options);
     const peer = pullReceiverPeer(call, reader, fallback);
@@ -170,6 +182,13 @@ function pullOnce(
       manifestMs: got.manifestMs,
       transferMs: performance.now() - t1 - got.manifestMs,
       retries: 0,
+      ...wireResult(
+        result.bytes,
+        result.resumed,
+        result.matched,
+        got.controlBytes + receiver.wire.dataBytes,
+        receiver.wire,
+      ),
     } satisfies TransferResult;
   });
 }
@@ -193,6 +212,19 @@ export function pullRemote(
   options: RemoteTransferOptions = {},
 ): Promise<TransferResult> {
   return withRetries(options, () => pullOnce(src, dst, options));
+}
+
+/** What the daemon is told about compressing what it sends. */
+function compressChoice(
+  options: RemoteTransferOptions,
+  host: string,
+): Choice {
+  const how = compressionFor(
+    options.compress ?? "auto",
+    host,
+    options.compressLevel,
+  );
+  return how ? how.mode : "off";
 }
 
 /** Whether this process runs as root (false where that can't be told). */

@@ -25,8 +25,10 @@ import {
   type RemoteTransferOptions,
   runCall,
   transferOptions,
+  wireResult,
   withRetries,
 } from "./transfer_call.ts";
+import { compressionFor, useDelta } from "../transfer/link_policy.ts";
 
 /** A local push source: a tree, or one file in its parent. */
 interface LocalSource {
@@ -75,7 +77,11 @@ function headerOf(
         destination: dest.path +
           (dest.trailingSlash && dest.path !== "" ? "/" : ""),
         mirror: options.mirror ?? false,
-        options: transferOptions(options),
+        // The daemon receives: it describes old copies if told to.
+        options: transferOptions({
+          ...options,
+          delta: useDelta(options.delta ?? "auto", dest.host) ? "on" : "off",
+        }),
         sourceIsFile: !source.isDir,
       }),
     },
@@ -103,6 +109,11 @@ function pushOnce(
     const sender = new Sender(source.root, {
       verified: new Set(),
       zeroCopy: options.zeroCopy === false ? undefined : loadZeroCopy(),
+      compress: compressionFor(
+        options.compress ?? "auto",
+        dest.host,
+        options.compressLevel,
+      ),
     });
     const entries = scanned(
       sourceEntries(source.path, {
@@ -136,6 +147,13 @@ function pushOnce(
       transferMs: performance.now() - t1 - sent.manifestMs,
       retries: 0,
       bytesResumed: sender.resumedBytes,
+      ...wireResult(
+        sent.summary.bytes,
+        sender.resumedBytes,
+        sent.summary.matched,
+        sent.controlBytes + sender.wire.dataBytes,
+        sender.wire,
+      ),
     };
   });
 }

@@ -26,6 +26,16 @@ export interface TransferResult extends TransferStats {
    * delivered that were verified and kept instead of sent again.
    */
   bytesResumed?: number;
+  /** Of `bytesTransferred`, bytes sent as data (the rest was matched or resumed). */
+  bytesLiteral?: number;
+  /** Of `bytesTransferred`, bytes rebuilt from the receiver's old copies. */
+  bytesMatched?: number;
+  /** Every byte the transfer put on the network, both ways, after compression. */
+  bytesOnWire?: number;
+  /** Whether any file went as a delta. */
+  delta?: boolean;
+  /** Whether any data went compressed. */
+  compression?: boolean;
   /** What the predictor chose for a remote transfer, and why. */
   predictor?: { transport: "tcp" | "grpc"; streams: number; reason: string };
 }
@@ -50,6 +60,12 @@ export function summaryJson(
     files_transferred: result.filesTransferred,
     bytes_transferred: result.bytesTransferred,
     bytes_resumed: result.bytesResumed ?? 0,
+    bytes_literal: result.bytesLiteral ??
+      result.bytesTransferred - (result.bytesResumed ?? 0),
+    bytes_matched: result.bytesMatched ?? 0,
+    bytes_on_wire: result.bytesOnWire ?? 0,
+    delta: result.delta ?? false,
+    compression: result.compression ?? false,
     files_deleted: result.filesDeleted,
     files_skipped: result.filesSkipped,
     transport: result.transport,

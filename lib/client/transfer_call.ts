@@ -4,6 +4,7 @@
 import type * as grpc from "../deps/grpc.ts";
 import { create } from "../deps/protobuf.ts";
 import {
+  Choice as ChoiceMessage,
   type ClientPullRequest,
   type ClientPushRequest,
   type DataTransferNegotiation,
@@ -28,6 +29,7 @@ import {
 import { sharedClient } from "./shared_client.ts";
 import type { TransferResult } from "./summary.ts";
 import type { ProgressSink } from "../ui/progress.ts";
+import type { Choice } from "../transfer/link_policy.ts";
 
 /** Options for push and pull. */
 export interface RemoteTransferOptions {
@@ -74,6 +76,18 @@ export interface RemoteTransferOptions {
   /** Bytes per second for file data, all streams together. Default: none. */
   bwlimit?: number;
   /**
+   * Delta transfer of changed files: `on`, `off`, or `auto` (when the
+   * link is slower than reading the old copy back). Default: `auto`.
+   */
+  delta?: Choice;
+  /**
+   * Compression of file data: `on`, `off`, or `auto` (while it makes
+   * the transfer faster). Default: `auto`.
+   */
+  compress?: Choice;
+  /** zstd level 1-19. Default: chosen by the link's speed. */
+  compressLevel?: number;
+  /**
    * Told `+` and the path of each file or link transferred (or that would
    * be, in a dry run), `-` and the path of each one a mirror deletes.
    */
@@ -101,7 +115,40 @@ export function transferOptions(options: RemoteTransferOptions) {
     streams: options.streams ?? 0,
     listItems: options.onItem !== undefined,
     progressReports: options.progress !== undefined,
+    delta: choiceMessage(options.delta),
+    compress: choiceMessage(options.compress),
+    compressLevel: options.compressLevel ?? 0,
   });
+}
+
+function choiceMessage(choice: Choice | undefined): ChoiceMessage {
+  if (choice === "on") return ChoiceMessage.ON;
+  if (choice === "off") return ChoiceMessage.OFF;
+  return ChoiceMessage.AUTO;
+}
+
+/**
+ * What a push or pull's result adds about the wire: literal and matched
+ * bytes, bytes on the network both ways, and whether deltas and
+ * compression were used.
+ */
+export function wireResult(
+  bytes: number,
+  resumed: number,
+  matched: number,
+  wireBytes: number,
+  wire: { compressedBlocks: number; deltas: number },
+): Pick<
+  TransferResult,
+  "bytesLiteral" | "bytesMatched" | "bytesOnWire" | "delta" | "compression"
+> {
+  return {
+    bytesLiteral: Math.max(0, bytes - resumed - matched),
+    bytesMatched: matched,
+    bytesOnWire: wireBytes,
+    delta: wire.deltas > 0,
+    compression: wire.compressedBlocks > 0,
+  };
 }
 
 function sleep(ms: number): Promise<void> {

@@ -8,6 +8,8 @@ import { normalizeRelative } from "../fs/safe_path.ts";
 import type { Tree } from "../fs/tree.ts";
 import { Sender } from "../transfer/sender.ts";
 import { sendTree, type SentTree } from "../transfer/send_tree.ts";
+import { compressionFor } from "../transfer/link_policy.ts";
+import { choiceOf } from "../rpc/convert.ts";
 import { pullSenderPeer } from "../rpc/role_wire.ts";
 import {
   AckSchema,
@@ -172,9 +174,16 @@ export async function handlePull(
     // and one a local user keeps swapping is refused (see Tree.pin).
     top.pin();
     source.top = top;
+    const options = source.header.options;
     const sender = new Sender(top, {
       zeroCopy: ctx.zeroCopy,
       idleMs: ctx.config.limits.idleTimeout * 1000,
+      // Compressing (on the runtime's worker threads) as the client asks.
+      compress: compressionFor(
+        choiceOf(options?.compress),
+        clientOf(call),
+        options?.compressLevel || undefined,
+      ),
     });
     const sent = await sendPull(call, guard, ctx, source, sender, ticket);
     const result = { files: sender.needed, bytes: sender.neededBytes };

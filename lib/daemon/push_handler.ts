@@ -7,6 +7,8 @@ import { ContainedRoot } from "../fs/contained_root.ts";
 import type { Tree } from "../fs/tree.ts";
 import { Receiver } from "../transfer/receiver.ts";
 import { type ReceivedTree, receiveTree } from "../transfer/receive_tree.ts";
+import { useDelta } from "../transfer/link_policy.ts";
+import { choiceOf } from "../rpc/convert.ts";
 import { pushReceiverPeer } from "../rpc/role_wire.ts";
 import {
   AckSchema,
@@ -112,10 +114,12 @@ function pushReceiver(
   target: PushTarget,
   ctx: ServiceContext,
   ticket: Ticket,
+  client: string,
   items?: ItemBatch,
 ): Receiver {
   const { header, module, rootRel, root } = target;
   return new Receiver(root, {
+    delta: useDelta(choiceOf(header.options?.delta), client),
     // Files are in the need list already; links and deletions are not.
     onItem: items && ((sign, path, kind) => {
       if (sign === "-") items.deleted.push(path);
@@ -270,7 +274,7 @@ export async function handlePush(
     const items = target.header.options?.listItems
       ? { added: [], deleted: [] }
       : undefined;
-    const receiver = pushReceiver(target, ctx, ticket, items);
+    const receiver = pushReceiver(target, ctx, ticket, clientOf(call), items);
     const got = await receivePush(call, guard, ctx, target, receiver, items);
     call.end();
     if (target.dryRun) return;

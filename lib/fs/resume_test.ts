@@ -116,7 +116,12 @@ Deno.test("resume: matching blocks are kept, a corrupted one and the rest are se
       new Map([["big", copy]]),
     );
     assertEquals(resumedSent, 12 * MiB);
-    assertEquals(stats, { files: 1, bytes: size, resumed: 12 * MiB, matched: 0 });
+    assertEquals(stats, {
+      files: 1,
+      bytes: size,
+      resumed: 12 * MiB,
+      matched: 0,
+    });
     assertEquals(Deno.readFileSync(`${dst}/big`), bytes);
     assertEquals(Deno.statSync(`${dst}/big`).mode! & 0o777, 0o640);
     assertEquals(Deno.statSync(`${dst}/big`).mtime!.getTime(), e.mtimeMs);

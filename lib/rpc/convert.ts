@@ -11,6 +11,7 @@ import {
 import {
   type BasisOffer as BasisOfferMessage,
   BasisOfferSchema,
+  Choice as ChoiceMessage,
   EntryKind,
   type FileData,
   FileDataSchema,
@@ -531,4 +532,23 @@ export function runToRecord(
     }
   }
   return record;
+}
+
+/**
+ * A TransferOptions choice (delta, compress) as the roles' `Choice`; an
+ * unset or unknown one is `auto`.
+ *
+ * @example
+ * ```ts
+ * import { choiceOf } from "./convert.ts";
+ * import { Choice } from "./service.ts";
+ * if (choiceOf(Choice.OFF) !== "off" || choiceOf(undefined) !== "auto") throw new Error("example failed");
+ * ```
+ */
+export function choiceOf(
+  choice: ChoiceMessage | undefined,
+): "auto" | "on" | "off" {
+  if (choice === ChoiceMessage.ON) return "on";
+  if (choice === ChoiceMessage.OFF) return "off";
+  return "auto";
 }

@@ -141,7 +141,14 @@ Deno.test("push, daemon end: a manifest batch is validated into entries; end of 
   });
   await peer.write({
     kind: "done",
-    summary: { files: 1, bytes: 1, deleted: 0, skipped: 0, matched: 0, transport: "grpc" },
+    summary: {
+      files: 1,
+      bytes: 1,
+      deleted: 0,
+      skipped: 0,
+      matched: 0,
+      transport: "grpc",
+    },
   });
   assertEquals(written.map((m) => m.payload.case), ["fileList", "summary"]);
   assertEquals((written[0].payload.value as { last: boolean }).last, true);
@@ -175,7 +182,14 @@ Deno.test("pull, client end: the last need batch becomes need + need_complete wi
   });
   await peer.write({
     kind: "done",
-    summary: { files: 0, bytes: 0, deleted: 0, skipped: 0, matched: 0, transport: "grpc" },
+    summary: {
+      files: 0,
+      bytes: 0,
+      deleted: 0,
+      skipped: 0,
+      matched: 0,
+      transport: "grpc",
+    },
   });
   assertEquals(written.map((m) => m.payload.case), [
     "need",

@@ -77,6 +77,73 @@ export interface Peer<In, Out> {
   write(message: Out): Promise<void>;
 }
 
+/**
+ * About what a role message costs on the control connection: its
+ * payload (paths, hashes, descriptions) plus a little framing. File data
+ * in messages is left out: the roles count it where it is sent.
+ *
+ * @example
+ * ```ts
+ * import { messageBytes } from "./peer.ts";
+ * if (messageBytes({ kind: "manifestEnd", count: 3 }) !== 8) throw new Error("example failed");
+ * ```
+ */
+export function messageBytes(message: SenderMessage | ReceiverMessage): number {
+  switch (message.kind) {
+    case "manifest":
+      return message.entries.reduce(
+        (n, e) => n + e.path.length + 24 + (e.linkTarget?.length ?? 0),
+        8,
+      );
+    case "needs": {
+      let n = 16;
+      for (const path of message.paths) n += path.length + 2;
+      for (const offer of message.offers.values()) n += offer.hashes.length + 8;
+      for (const basis of message.bases.values()) {
+        n += basis.lengths.length * 3 + basis.digests.length + 24;
+      }
+      return n;
+    }
+    case "data":
+      return 0;
+    case "done":
+      return 40;
+    default:
+      return 8;
+  }
+}
+
+/**
+ * `peer`, with what crosses it in both directions added to `tally.bytes`
+ * (see {@linkcode messageBytes}).
+ *
+ * @example
+ * ```ts
+ * import { countingPeer, peerPair } from "./peer.ts";
+ * const [a, b] = peerPair();
+ * const tally = { bytes: 0 };
+ * await countingPeer(a, tally).write({ kind: "manifestEnd", count: 0 });
+ * await b.next();
+ * if (tally.bytes !== 8) throw new Error("example failed");
+ * ```
+ */
+export function countingPeer<
+  In extends SenderMessage | ReceiverMessage,
+  Out extends SenderMessage | ReceiverMessage,
+>(peer: Peer<In, Out>, tally: { bytes: number }): Peer<In, Out> {
+  return {
+    async next() {
+      const message = await peer.next();
+      if (message) tally.bytes += messageBytes(message);
+      return message;
+    },
+    write(message) {
+      tally.bytes += messageBytes(message);
+      return peer.write(message);
+    },
+  };
+}
+
 /** The receiver, as the sender sees it. */
 export type ReceiverPeer = Peer<ReceiverMessage, SenderMessage>;
 /** The sender, as the receiver sees it. */

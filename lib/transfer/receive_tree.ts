@@ -17,7 +17,13 @@ import {
   type ReceiverResult,
 } from "./receiver.ts";
 import { GrpcReceiver } from "../wire/grpc_data.ts";
-import { type DataLink, PeerError, type SenderPeer } from "./peer.ts";
+import {
+  countingPeer,
+  type DataLink,
+  PeerError,
+  type SenderPeer,
+} from "./peer.ts";
+import { chunkWireBytes } from "./sender.ts";
 
 /** Options for {@linkcode receiveTree}. */
 export interface ReceiveTreeOptions {
@@ -60,6 +66,8 @@ export interface ReceivedTree {
   fallback: boolean;
   /** From the start to the end of the need list, ms. */
   manifestMs: number;
+  /** About what the conversation's messages cost on the wire (not file data). */
+  controlBytes: number;
 }
 
 /** Paths in a need batch once the first 1,000 files are named. */
@@ -99,6 +107,16 @@ export async function receiveTree(
   receiver: Receiver,
   options: ReceiveTreeOptions = {},
 ): Promise<ReceivedTree> {
+  const tally = { bytes: 0 };
+  const got = await receiveOn(countingPeer(peer, tally), receiver, options);
+  return { ...got, controlBytes: tally.bytes };
+}
+
+async function receiveOn(
+  peer: SenderPeer,
+  receiver: Receiver,
+  options: ReceiveTreeOptions,
+): Promise<Omit<ReceivedTree, "controlBytes">> {
   const t0 = performance.now();
   const dryRun = options.dryRun ?? false;
   const link = dryRun ? undefined : options.link;
@@ -303,6 +321,7 @@ class Incoming {
           throw new PeerError(`expected file data, got ${message.kind}`);
         }
         const grpc = this.#grpc ?? this.#overMessages();
+        this.#receiver.wire.dataBytes += chunkWireBytes(message.chunk);
         await this.#bandwidth?.take(message.chunk.data.length);
         await grpc.write(message.chunk);
       }

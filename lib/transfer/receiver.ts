@@ -22,6 +22,7 @@ import {
   type PartialCopy,
   type ResumeOffer,
 } from "../fs/resume.ts";
+import type { WireStats } from "./sender.ts";
 import {
   type BasisCopy,
   type BasisOffer,
@@ -158,6 +159,7 @@ export class Receiver {
   readonly #resumes = new Map<string, PartialCopy>();
   /** Old copies described to the sender, by offered path. */
   readonly #bases = new Map<string, BasisCopy>();
+  readonly #wire: WireStats = { dataBytes: 0, compressedBlocks: 0, deltas: 0 };
   #hasher: ContentHasher | undefined;
 
   /** A receiver writing under `root`. */
@@ -168,6 +170,14 @@ export class Receiver {
     this.#expected = options.rename === undefined
       ? new FileTable()
       : new Map<string, FileEntry>();
+  }
+
+  /**
+   * What came on the wire: data connection bytes (after compression),
+   * compressed blocks, and files described for deltas.
+   */
+  get wire(): WireStats {
+    return this.#wire;
   }
 
   /** Symlinks made so far. */
@@ -349,6 +359,7 @@ export class Receiver {
         this.#hasher ??= await contentHasher();
         basis = describeBasis(root, entry.path, this.#hasher);
         if (basis) {
+          this.#wire.deltas++;
           const { lengths, digests } = basis.offer;
           options.charge?.(lengths.byteLength + digests.length);
           this.#bases.set(key, basis);
@@ -418,9 +429,16 @@ export class Receiver {
         `${all.length} connections need as many sinks, got ${to.length}`,
       );
     }
+    const wire = this.#wire;
     try {
       await Promise.all(
-        all.map((conn, i) => receiveFrames(conn, to[i], options)),
+        all.map((conn, i) =>
+          receiveFrames(conn, to[i], {
+            ...options,
+            onWire: (n) => wire.dataBytes += n,
+            onCompressed: () => wire.compressedBlocks++,
+          })
+        ),
       );
     } finally {
       for (const conn of all) closeQuietly(conn);

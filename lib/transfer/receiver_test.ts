@@ -103,8 +103,22 @@ Deno.test("roles: a tree crosses as gRPC chunks; a second run needs nothing", as
     assertEquals(
       result,
       run === 0
-        ? { files: 4, bytes: 300_005, deleted: 0, skipped: 0, resumed: 0, matched: 0 }
-        : { files: 0, bytes: 0, deleted: 0, skipped: 4, resumed: 0, matched: 0 },
+        ? {
+          files: 4,
+          bytes: 300_005,
+          deleted: 0,
+          skipped: 0,
+          resumed: 0,
+          matched: 0,
+        }
+        : {
+          files: 0,
+          bytes: 0,
+          deleted: 0,
+          skipped: 4,
+          resumed: 0,
+          matched: 0,
+        },
     );
   }
   assertEquals(Deno.readTextFileSync(`${dst}/a.txt`), "alpha");

@@ -10,6 +10,7 @@ import type { Bandwidth } from "../wire/bandwidth.ts";
 import type { Sender } from "./sender.ts";
 import { basisProblem } from "../delta/basis.ts";
 import {
+  countingPeer,
   type DataLink,
   PeerError,
   type ReceivedSummary,
@@ -58,6 +59,8 @@ export interface SentTree {
   fallback: boolean;
   /** From the start to the end of the need list, ms. */
   manifestMs: number;
+  /** About what the conversation's messages cost on the wire (not file data). */
+  controlBytes: number;
   /** What the receiver reported when done. */
   summary: ReceivedSummary;
 }
@@ -99,6 +102,22 @@ export async function sendTree(
   entries: AsyncIterable<FileEntry> | Iterable<FileEntry>,
   options: SendTreeOptions = {},
 ): Promise<SentTree> {
+  const tally = { bytes: 0 };
+  const sent = await sendOn(
+    countingPeer(peer, tally),
+    sender,
+    entries,
+    options,
+  );
+  return { ...sent, controlBytes: tally.bytes };
+}
+
+async function sendOn(
+  peer: ReceiverPeer,
+  sender: Sender,
+  entries: AsyncIterable<FileEntry> | Iterable<FileEntry>,
+  options: SendTreeOptions,
+): Promise<Omit<SentTree, "controlBytes">> {
   const t0 = performance.now();
   const link = options.link;
   // Frames leave on the data connections as the need list names files,
@@ -193,7 +212,9 @@ async function readNeeds(
         const problem = basis && basisProblem(basis);
         if (problem) {
           throw new PeerError(
-            `the description of ${JSON.stringify(raw)}'s old copy is malformed: ${problem}`,
+            `the description of ${
+              JSON.stringify(raw)
+            }'s old copy is malformed: ${problem}`,
           );
         }
         options.onNeed?.(path);

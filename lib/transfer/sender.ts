@@ -13,6 +13,7 @@ import type { ZeroCopy } from "../wire/zero_copy.ts";
 import type { Bandwidth } from "../wire/bandwidth.ts";
 import { WorkQueue } from "./_queue.ts";
 import type { ManifestMessage } from "./peer.ts";
+import type { CompressOptions } from "../wire/compressed_stream.ts";
 
 /** Options for {@linkcode Sender}. */
 export interface SenderOptions {
@@ -28,6 +29,20 @@ export interface SenderOptions {
   zeroCopy?: ZeroCopy;
   /** Gives up on a receiver that takes nothing this long. Default: 120000 ms. */
   idleMs?: number;
+  /**
+   * Compresses the data streams (see compressed_stream.ts). Default: none.
+   */
+  compress?: CompressOptions;
+}
+
+/** What went on the wire for a sender (see {@linkcode Sender.wire}). */
+export interface WireStats {
+  /** Bytes written on the data connections (after compression). */
+  dataBytes: number;
+  /** Blocks sent compressed. */
+  compressedBlocks: number;
+  /** Files sent as deltas. */
+  deltas: number;
 }
 
 /** Entries per manifest message. */
@@ -119,6 +134,7 @@ export class Sender {
   #needed = 0;
   #bytes = 0;
   #resumed = 0;
+  readonly #wire: WireStats = { dataBytes: 0, compressedBlocks: 0, deltas: 0 };
 
   /** A sender reading files under `root`. */
   constructor(root: TreeRoot, options: SenderOptions = {}) {
@@ -177,6 +193,7 @@ export class Sender {
     if (resume && validOffer(resume, entry.size)) {
       this.#queue.push({ ...entry, resume });
     } else if (basis && entry.kind === "file") {
+      this.#wire.deltas++;
       this.#queue.push({ ...entry, basis });
     } else this.#queue.push(entry);
     return true;
@@ -236,6 +253,11 @@ export class Sender {
     return this.#resumed;
   }
 
+  /** What went on the wire so far. */
+  get wire(): WireStats {
+    return this.#wire;
+  }
+
   /**
    * The needed files' entries, in need-list order, as they are needed;
    * ends after `endNeeds()`. One consumer: the data path.
@@ -262,6 +284,10 @@ export class Sender {
         idle: () => this.#queue.idle,
         onResumed: (n) => this.#resumed += n,
         bandwidth: options.bandwidth,
+        compress: this.#options.compress,
+        onWire: (n) => this.#wire.dataBytes += n,
+        onCompressed: (stats) =>
+          this.#wire.compressedBlocks += stats.compressed,
       });
     } finally {
       for (const conn of all) closeQuietly(conn);
@@ -281,9 +307,17 @@ export class Sender {
       if (chunk.resume) this.#resumed += keptBytes(chunk.resume, chunk);
       await window.reserve(chunk.data.length);
       await options.bandwidth?.take(chunk.data.length);
+      this.#wire.dataBytes += chunkWireBytes(chunk);
       await write(chunk);
     }
   }
+}
+
+/** About what a FileData message costs on the wire. */
+export function chunkWireBytes(chunk: FileDataChunk): number {
+  return chunk.data.length + (chunk.copies?.length ?? 0) * 5 +
+    (chunk.header ? chunk.path.length + 40 : chunk.path.length + 8) +
+    (chunk.hash ? 18 : 0);
 }
 
 /** Bytes a resumed file keeps: all but the runs still to send. */

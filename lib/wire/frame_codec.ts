@@ -394,7 +394,9 @@ export function writeCopy(
   length: number,
 ): number {
   if (!Number.isSafeInteger(from) || from < 0) {
-    throw new RangeError(`copy offset must be a non-negative integer, got ${from}`);
+    throw new RangeError(
+      `copy offset must be a non-negative integer, got ${from}`,
+    );
   }
   if (!Number.isInteger(length) || length < 1 || length > 0xffffffff) {
     throw new RangeError(`copy length must be 1-${0xffffffff}, got ${length}`);

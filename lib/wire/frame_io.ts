@@ -23,6 +23,12 @@ import {
   writeLiteralHeader,
 } from "./frame_codec.ts";
 import type { BasisOffer } from "../delta/basis.ts";
+import {
+  CompressingWriter,
+  type CompressOptions,
+  type CompressStats,
+  decompressingReader,
+} from "./compressed_stream.ts";
 import { FrameDecoder } from "./frame_decoder.ts";
 import { hashBody, readEvents, type ReadItem } from "./file_reader.ts";
 import { type ContentHasher, contentHasher } from "../fs/hash.ts";
@@ -115,6 +121,15 @@ export interface SendFramesOptions {
    * reads and writes, never by sendfile. Default: none.
    */
   bandwidth?: Bandwidth;
+  /**
+   * Compresses the stream (see compressed_stream.ts); bodies then go by
+   * reads and writes, never by sendfile. Default: none.
+   */
+  compress?: CompressOptions;
+  /** Told what compression did, when the sink closes. */
+  onCompressed?: (stats: CompressStats) => void;
+  /** Told the bytes put on the connection (after compression). */
+  onWire?: (n: number) => void;
 }
 
 /**
@@ -135,10 +150,14 @@ export interface SendFramesOptions {
 export class FrameSink extends WritableStream<SendItem> {
   /** A sink writing frames for files under `root` to `conn`. */
   constructor(
-    conn: FrameWriter,
+    out: FrameWriter,
     root: TreeRoot,
     options: SendFramesOptions = {},
   ) {
+    const compressing = options.compress
+      ? new CompressingWriter(out, options.compress)
+      : undefined;
+    const conn = compressing ?? out;
     const size = options.bufferSize ?? 1 << 20;
     if (!Number.isInteger(size) || size < 8192) {
       throw new RangeError(`bufferSize must be >= 8192, got ${size}`);
@@ -159,6 +178,7 @@ export class FrameSink extends WritableStream<SendItem> {
     const send = async (bytes: Uint8Array) => {
       await bandwidth?.take(bytes.length);
       await writeAll(conn, bytes);
+      if (!compressing) options.onWire?.(bytes.length);
     };
     const flush = async () => {
       if (used === 0) return;
@@ -256,6 +276,7 @@ export class FrameSink extends WritableStream<SendItem> {
           entry.path,
           { onBytes: options.onBytes, idleMs: options.idleMs },
         );
+        options.onWire?.(range?.length ?? entry.size);
       } finally {
         file.close();
       }
@@ -291,9 +312,11 @@ export class FrameSink extends WritableStream<SendItem> {
       async write(chunk) {
         try {
           if ("basis" in chunk) await writeItem(chunk);
-          else if ("resume" in chunk) await writeResume(chunk.entry, chunk.resume);
-          else if ("range" in chunk) await writeEntry(chunk.entry, chunk.range);
-          else if (!Array.isArray(chunk)) await writeEntry(chunk);
+          else if ("resume" in chunk) {
+            await writeResume(chunk.entry, chunk.resume);
+          } else if ("range" in chunk) {
+            await writeEntry(chunk.entry, chunk.range);
+          } else if (!Array.isArray(chunk)) await writeEntry(chunk);
           else for (const entry of chunk) await writeEntry(entry);
           if (options.idle?.()) await flush();
         } catch (error) {
@@ -309,6 +332,10 @@ export class FrameSink extends WritableStream<SendItem> {
           used += 1;
           await flush();
           await conn.closeWrite();
+          if (compressing) {
+            options.onWire?.(compressing.stats.wire);
+            options.onCompressed?.(compressing.stats);
+          }
         } finally {
           socket?.close();
         }
@@ -481,7 +508,12 @@ const MIN_READ_ON = 64 * 1024;
  */
 export function frameSource(
   conn: Deno.Conn,
-  options: { bufferSize?: number; bandwidth?: Bandwidth } = {},
+  options: {
+    bufferSize?: number;
+    bandwidth?: Bandwidth;
+    onWire?: (n: number) => void;
+    onCompressed?: () => void;
+  } = {},
 ): ReadableStream<FrameEvent[]> {
   const size = options.bufferSize ?? 1 << 20;
   if (!Number.isInteger(size) || size < 1) {
@@ -490,11 +522,16 @@ export function frameSource(
   const buffer = new Uint8Array(size);
   const decoder = new FrameDecoder();
   const readOn = "handshake" in conn;
+  // A compressed stream is undone here; a plain one passes through.
+  const source = decompressingReader(conn, {
+    onWire: options.onWire,
+    onCompressed: options.onCompressed,
+  });
   return new ReadableStream<FrameEvent[]>({
     async pull(controller) {
       // Until a read yields events: a read inside a frame header yields none.
       for (;;) {
-        const n = await conn.read(buffer);
+        const n = await source.read(buffer);
         if (n === null) {
           decoder.finish();
           controller.close();
@@ -511,7 +548,7 @@ export function frameSource(
           readOn && decoder.bodyLeft >= MIN_READ_ON &&
           size - filled >= MIN_READ_ON
         ) {
-          const more = await conn.read(buffer.subarray(filled));
+          const more = await source.read(buffer.subarray(filled));
           if (more === null) break; // finish() reports the cut next pull
           events.push(...decoder.push(buffer.subarray(filled, filled + more)));
           filled += more;
@@ -543,7 +580,12 @@ export function frameSource(
 export async function receiveFrames(
   conn: Deno.Conn,
   sink: WritableStream<FrameEvent | FrameEvent[]>,
-  options: { bufferSize?: number; bandwidth?: Bandwidth } = {},
+  options: {
+    bufferSize?: number;
+    bandwidth?: Bandwidth;
+    onWire?: (n: number) => void;
+    onCompressed?: () => void;
+  } = {},
 ): Promise<void> {
   await frameSource(conn, options).pipeTo(sink);
 }

@@ -8,12 +8,7 @@ import {
 } from "./frame_codec.ts";
 import { type ContentHasher, contentHasher } from "../fs/hash.ts";
 import { readEvents, type ReadItem } from "./file_reader.ts";
-import {
-  blockRuns,
-  type KeptBlocks,
-  keptBlocks,
-  type ResumeOffer,
-} from "../fs/resume.ts";
+import { blockRuns, type KeptBlocks, keptBlocks } from "../fs/resume.ts";
 import type { NeededFile } from "./frame_io.ts";
 
 /** One FileData message's worth: the first chunk of a file has `header`. */
@@ -132,7 +127,11 @@ function* chunksOf(events: Iterable<FrameEvent>): Generator<FileDataChunk> {
         // Copies go before the data of their chunk: after data, a new one.
         if (pending!.data.length > 0) {
           yield pending!;
-          pending = { path: pending!.path, data: new Uint8Array(0), last: false };
+          pending = {
+            path: pending!.path,
+            data: new Uint8Array(0),
+            last: false,
+          };
         }
         (pending!.copies ??= []).push(event.offset, event.length);
         break;
@@ -308,7 +307,9 @@ export function chunksToFrames(): TransformStream<FileDataChunk, FrameEvent> {
       }
       if (delta) return deltaChunk(chunk, controller);
       if (chunk.copies?.length) {
-        throw new FrameProtocolError(`Copies for ${chunk.path} outside a delta`);
+        throw new FrameProtocolError(
+          `Copies for ${chunk.path} outside a delta`,
+        );
       }
       if (resumed) return resumedData(chunk, controller);
       if (chunk.data.length > 0) {

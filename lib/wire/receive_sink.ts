@@ -166,7 +166,9 @@ class ConnectionSink implements UnderlyingSink<FrameEvent | FrameEvent[]> {
   /** Set by a failed write: the sink errors once the writers stopped. */
   #stopping: Promise<void> | undefined;
   /** A file being rebuilt from its old copy (a delta), and how. */
-  #delta: { target: DeltaTarget; key: string; rebuild: DeltaRebuild } | undefined;
+  #delta:
+    | { target: DeltaTarget; key: string; rebuild: DeltaRebuild }
+    | undefined;
 
   constructor(root: TreeRoot, assembly: FileAssembly) {
     this.#root = root;

@@ -1,0 +1,341 @@
+// Compression of a data connection: the sender's frames, whatever files
+// they hold, leave in blocks (one per write of up to a buffer, so small
+// files compress together), each zstd-compressed or sent as is. In
+// `auto` mode each block is compressed only while that makes the stream
+// faster: the link is slower than the compressor and the data compresses.
+// The receiver follows the marker byte; a stream without it is plain.
+import * as zlib from "node:zlib";
+import { FrameProtocolError } from "./frame_codec.ts";
+import type { FrameWriter } from "./frame_io.ts";
+
+/** First byte of a compressed stream (never a frame type). */
+export const STREAM_BLOCKS = 0x5a;
+/** Block type: the payload is the bytes as they are. */
+const BLOCK_RAW = 0;
+/** Block type: the payload is one zstd frame of `raw` bytes. */
+const BLOCK_ZSTD = 1;
+/** Block header: type, payload length, raw length. */
+const BLOCK_HEADER = 1 + 4 + 4;
+/** Most bytes one block holds (raw or decompressed): a bound before allocation. */
+export const MAX_BLOCK_BYTES = 8 << 20;
+
+/** How a sender compresses: always (`on`) or when it pays (`auto`). */
+export interface CompressOptions {
+  /** `on`: every block that shrinks; `auto`: only while it pays. */
+  mode: "on" | "auto";
+  /** zstd level (1-19). Default: by speed (1, or 3 on slow links). */
+  level?: number;
+}
+
+/** What a compressing writer did (for the summary and the history). */
+export interface CompressStats {
+  /** Bytes given to it. */
+  raw: number;
+  /** Bytes it put on the connection. */
+  wire: number;
+  /** Blocks sent compressed. */
+  compressed: number;
+}
+
+const compress = (bytes: Uint8Array, level: number) =>
+  new Promise<Uint8Array>((resolve, reject) => {
+    zlib.zstdCompress(bytes, {
+      params: { [zlib.constants.ZSTD_c_compressionLevel]: level },
+    }, (error, out) => error ? reject(error) : resolve(out));
+  });
+
+const decompress = (bytes: Uint8Array, size: number) =>
+  new Promise<Uint8Array>((resolve, reject) => {
+    zlib.zstdDecompress(
+      bytes,
+      { maxOutputLength: size },
+      (error, out) => error ? reject(error) : resolve(out),
+    );
+  });
+
+/** Smoothed rate, bytes per ms. */
+class Rate {
+  #bytes = 0;
+  #ms = 0;
+  add(bytes: number, ms: number): void {
+    // A window of the last ~16 MiB: old measurements fade.
+    const keep = this.#bytes > 16 << 20 ? 0.5 : 1;
+    this.#bytes = this.#bytes * keep + bytes;
+    this.#ms = this.#ms * keep + ms;
+  }
+  get known(): boolean {
+    return this.#bytes >= 256 << 10;
+  }
+  get perMs(): number {
+    return this.#bytes / Math.max(this.#ms, 1e-3);
+  }
+}
+
+/**
+ * A {@linkcode FrameWriter} compressing what a `FrameSink` writes onto
+ * `conn`: the marker, then blocks. Compression runs on the runtime's
+ * worker threads (never this thread), one block while the previous one
+ * is on its way.
+ *
+ * @example
+ * ```ts
+ * import { CompressingWriter, decompressingReader } from "./compressed_stream.ts";
+ * const parts: Uint8Array[] = [];
+ * const sink = { write: async (b: Uint8Array) => { parts.push(b.slice()); return b.length; }, closeWrite: async () => {} };
+ * const writer = new CompressingWriter(sink, { mode: "on" });
+ * const text = new TextEncoder().encode("abc".repeat(10_000));
+ * await writer.write(text);
+ * await writer.closeWrite();
+ * const wire = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+ * parts.reduce((at, p) => (wire.set(p, at), at + p.length), 0);
+ * let given = false;
+ * const reader = decompressingReader({ read: async (p) => given ? null : (given = true, p.set(wire), wire.length) });
+ * const out = new Uint8Array(40_000);
+ * let n = 0;
+ * for (let r; (r = await reader.read(out.subarray(n))) !== null;) n += r;
+ * if (n !== text.length || writer.stats.wire >= 1000) throw new Error("example failed");
+ * ```
+ */
+export class CompressingWriter implements FrameWriter {
+  readonly #conn: FrameWriter;
+  readonly #options: CompressOptions;
+  /** What it did so far. */
+  readonly stats: CompressStats = { raw: 0, wire: 0, compressed: 0 };
+  #started = false;
+  /** The block on the connection now. */
+  #sending: Promise<void> = Promise.resolve();
+  readonly #link = new Rate();
+  readonly #compressor = new Rate();
+  /** Compressed / raw, smoothed; unknown at first (assume it pays). */
+  #ratio = 0.5;
+  #blocks = 0;
+
+  /** Writes onto `conn` (its own writes are whole: see `writeAll`). */
+  constructor(conn: FrameWriter, options: CompressOptions) {
+    const level = options.level;
+    if (
+      level !== undefined &&
+      (!Number.isInteger(level) || level < 1 || level > 19)
+    ) {
+      throw new RangeError(`level must be an integer 1-19, got ${level}`);
+    }
+    this.#conn = conn;
+    this.#options = options;
+  }
+
+  /**
+   * Takes all of `bytes` (copied: the caller may reuse them at once);
+   * resolves when the block before it has left, so at most one block
+   * waits behind the one being sent.
+   */
+  async write(bytes: Uint8Array): Promise<number> {
+    const raw = bytes.slice();
+    this.stats.raw += raw.length;
+    const block = this.#block(raw);
+    // The previous block's send, and this one's compression, overlap.
+    await this.#sending;
+    const payload = await block;
+    this.#sending = this.#send(payload);
+    this.#sending.catch(() => {});
+    return bytes.length;
+  }
+
+  /** Sends what waits, then half-closes the connection. */
+  async closeWrite(): Promise<void> {
+    await this.#sending;
+    if (!this.#started) await this.#put(Uint8Array.of(STREAM_BLOCKS));
+    await this.#conn.closeWrite();
+  }
+
+  /** Gives up. */
+  abort(reason: unknown): void {
+    this.#conn.abort?.(reason);
+  }
+
+  /** Whether the next block should be compressed. */
+  #worthIt(): boolean {
+    if (this.#options.mode === "on") return true;
+    // Unmeasured link: the first blocks go raw, measuring it.
+    if (!this.#link.known) return false;
+    const link = this.#link.perMs;
+    const compressor = this.#compressor.known ? this.#compressor.perMs : 300e3;
+    // Compressing pays while the link, not the compressor, limits the
+    // stream, and the data shrinks by a tenth or more.
+    return this.#ratio < 0.9 && compressor > 1.2 * link;
+  }
+
+  #level(): number {
+    if (this.#options.level) return this.#options.level;
+    // Slow links (under ~30 MB/s) can afford a better ratio.
+    return this.#link.known && this.#link.perMs < 30e3 ? 3 : 1;
+  }
+
+  /** The block for `raw`: compressed when it pays and shrinks it. */
+  async #block(raw: Uint8Array): Promise<Uint8Array> {
+    this.#blocks++;
+    let packed: Uint8Array | undefined;
+    if (this.#worthIt()) {
+      const t0 = performance.now();
+      packed = await compress(raw, this.#level());
+      this.#compressor.add(raw.length, performance.now() - t0);
+      this.#ratio = 0.7 * this.#ratio + 0.3 * (packed.length / raw.length);
+    } else if (this.#options.mode === "auto" && this.#blocks % 8 === 1) {
+      // Now and then, a sample tells whether the data would shrink.
+      const sample = raw.subarray(0, 64 << 10);
+      const out = zlib.zstdCompressSync(sample, {
+        params: { [zlib.constants.ZSTD_c_compressionLevel]: 1 },
+      });
+      this.#ratio = 0.5 * this.#ratio + 0.5 * (out.length / sample.length);
+    }
+    const zipped = packed !== undefined && packed.length < raw.length * 0.97;
+    const payload = zipped ? packed! : raw;
+    const out = new Uint8Array(BLOCK_HEADER + payload.length);
+    const view = new DataView(out.buffer);
+    out[0] = zipped ? BLOCK_ZSTD : BLOCK_RAW;
+    view.setUint32(1, payload.length);
+    view.setUint32(5, raw.length);
+    out.set(payload, BLOCK_HEADER);
+    if (zipped) this.stats.compressed++;
+    return out;
+  }
+
+  async #send(block: Uint8Array): Promise<void> {
+    if (!this.#started) {
+      this.#started = true;
+      await this.#put(Uint8Array.of(STREAM_BLOCKS));
+    }
+    const t0 = performance.now();
+    await this.#put(block);
+    this.#link.add(block.length, performance.now() - t0);
+  }
+
+  async #put(bytes: Uint8Array): Promise<void> {
+    for (let at = 0; at < bytes.length;) {
+      at += await this.#conn.write(bytes.subarray(at));
+    }
+    this.stats.wire += bytes.length;
+  }
+}
+
+/** What a data connection reads from. */
+export interface ByteReader {
+  /** Reads into `p`; the count, or null at the end. */
+  read(p: Uint8Array): Promise<number | null>;
+}
+
+/**
+ * A reader of a data connection that undoes a {@linkcode CompressingWriter}
+ * when the stream starts with its marker, and passes a plain stream
+ * through untouched. Every block's lengths are checked before anything
+ * is allocated; a block that does not decompress to its stated size, or
+ * a stream cut inside a block, is a protocol error.
+ *
+ * @example
+ * ```ts
+ * import { decompressingReader } from "./compressed_stream.ts";
+ * let given = false;
+ * const reader = decompressingReader({ read: async (p) => given ? null : (given = true, p.set([1, 2]), 2) });
+ * const out = new Uint8Array(4);
+ * if (await reader.read(out) !== 2 || out[1] !== 2) throw new Error("example failed");
+ * ```
+ */
+export function decompressingReader(
+  conn: ByteReader,
+  options: { onWire?: (n: number) => void; onCompressed?: () => void } = {},
+): ByteReader {
+  let mode: "unknown" | "plain" | "blocks" = "unknown";
+  // Wire bytes read but not yet decoded, and decoded ones not yet handed out.
+  let input: Uint8Array = new Uint8Array(0);
+  let output: Uint8Array = new Uint8Array(0);
+  let ended = false;
+  const buf = new Uint8Array(1 << 20);
+  const more = async (): Promise<boolean> => {
+    const n = await conn.read(buf);
+    if (n === null) return false;
+    options.onWire?.(n);
+    const joined = new Uint8Array(input.length + n);
+    joined.set(input);
+    joined.set(buf.subarray(0, n), input.length);
+    input = joined;
+    return true;
+  };
+  const nextBlock = async (): Promise<boolean> => {
+    while (input.length < BLOCK_HEADER) {
+      if (!await more()) {
+        if (input.length > 0) {
+          throw new FrameProtocolError("Compressed stream cut inside a block");
+        }
+        return false;
+      }
+    }
+    const view = new DataView(input.buffer, input.byteOffset);
+    const type = input[0];
+    const length = view.getUint32(1);
+    const raw = view.getUint32(5);
+    if (type !== BLOCK_RAW && type !== BLOCK_ZSTD) {
+      throw new FrameProtocolError(`Unknown block type ${type}`);
+    }
+    if (
+      raw > MAX_BLOCK_BYTES || length > MAX_BLOCK_BYTES ||
+      (type === BLOCK_RAW && length !== raw)
+    ) {
+      throw new FrameProtocolError(
+        `Block of ${length} bytes (${raw} raw) is out of range`,
+      );
+    }
+    while (input.length < BLOCK_HEADER + length) {
+      if (!await more()) {
+        throw new FrameProtocolError("Compressed stream cut inside a block");
+      }
+    }
+    const payload = input.subarray(BLOCK_HEADER, BLOCK_HEADER + length);
+    input = input.subarray(BLOCK_HEADER + length);
+    if (type === BLOCK_RAW) output = payload;
+    else {
+      let out: Uint8Array;
+      try {
+        out = await decompress(payload, raw);
+      } catch {
+        throw new FrameProtocolError("A compressed block does not decompress");
+      }
+      if (out.length !== raw) {
+        throw new FrameProtocolError(
+          `A compressed block gave ${out.length} bytes, not ${raw}`,
+        );
+      }
+      output = out;
+      options.onCompressed?.();
+    }
+    return true;
+  };
+  return {
+    async read(p: Uint8Array): Promise<number | null> {
+      if (mode === "unknown") {
+        const n = await conn.read(p);
+        if (n === null) return null;
+        options.onWire?.(n);
+        if (p[0] !== STREAM_BLOCKS) {
+          mode = "plain";
+          return n;
+        }
+        mode = "blocks";
+        input = p.slice(1, n);
+      }
+      if (mode === "plain") {
+        const n = await conn.read(p);
+        if (n !== null) options.onWire?.(n);
+        return n;
+      }
+      while (output.length === 0) {
+        if (ended || !await nextBlock()) {
+          ended = true;
+          return null;
+        }
+      }
+      const n = Math.min(p.length, output.length);
+      p.set(output.subarray(0, n));
+      output = output.subarray(n);
+      return n;
+    },
+  };
+}
