@@ -4,7 +4,7 @@
 // the receiver does not hold.
 import type { ContentHasher } from "../fs/hash.ts";
 import { openForRead } from "../fs/contained_root.ts";
-import type { ResolveOptions } from "../fs/safe_path.ts";
+import { resolveInside, type ResolveOptions } from "../fs/safe_path.ts";
 import { fileIdentity, type ReadHandle, type TreeRoot } from "../fs/tree.ts";
 import {
   avgBitsFor,
@@ -113,7 +113,14 @@ export function describeBasis(
   options: ResolveOptions = {},
 ): BasisCopy | undefined {
   let file: ReadHandle;
+  // A local tree's name is checked not to be a link (a tree's own opens
+  // refuse links in the kernel); the open must then be that very file.
+  let named: Deno.FileInfo | undefined;
   try {
+    if (typeof root === "string") {
+      named = Deno.lstatSync(resolveInside(root, rel, options));
+      if (!named.isFile) return undefined;
+    }
     file = openForRead(root, rel, options);
   } catch {
     return undefined; // nothing there (or not ours to read): send it whole
@@ -121,6 +128,7 @@ export function describeBasis(
   try {
     const info = file.statSync();
     if (!info.isFile || info.size < DELTA_MIN_BYTES) return undefined;
+    if (named && fileIdentity(named) !== fileIdentity(info)) return undefined;
     const offer = describeOpen(file, info.size, hasher);
     return offer && { offer, identity: fileIdentity(info) };
   } finally {

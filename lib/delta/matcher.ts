@@ -30,8 +30,9 @@ const LITERAL_MAX = 1 << 20;
 
 /**
  * The instructions that rebuild `file` (`size` bytes, read from its
- * current position) from the old copy `offer` describes; `whole` hashes
- * every byte of the new file on the way (for the end-to-end check).
+ * current position) from the old copy `offer` describes; `whole` is
+ * started afresh and hashes every byte of the new file on the way (for
+ * the end-to-end check).
  * Adjacent copies are merged, literal runs gathered; memory is the
  * description's table and a window of a few chunks.
  *
@@ -65,6 +66,7 @@ export function* deltaOps(
   whole: ContentHasher,
   window?: Uint8Array,
 ): Generator<DeltaOp> {
+  whole.init();
   const table = new BasisTable(offer);
   const chunker = new Chunker(offer.avgBits);
   const digest = new ChunkDigest(chunkHasher, offer.seed);

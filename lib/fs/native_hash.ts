@@ -75,6 +75,9 @@ export function nativeHasher(): NativeHasher | undefined {
   if (!lib) return undefined;
   const state = lib.symbols.XXH3_createState();
   if (state === null) return undefined;
+  // A new state is uninitialised memory until reset: hashing into it
+  // before `init` must not be undefined behaviour.
+  lib.symbols.XXH3_128bits_reset(state);
   const hasher: NativeHasher = {
     init() {
       lib.symbols.XXH3_128bits_reset(state);

@@ -95,7 +95,17 @@ Deno.test("FrameDecoder: same events whole, byte by byte and in random splits", 
 Deno.test("FrameDecoder: hostile input is refused before allocation", () => {
   const bad = (bytes: number[]) => () =>
     new FrameDecoder().push(new Uint8Array(bytes));
-  assertThrows(bad([0x07]), FrameProtocolError, /^Unknown frame type 7$/);
+  assertThrows(bad([0x08]), FrameProtocolError, /^Unknown frame type 8$/);
+  assertThrows(
+    bad([0x07, 0x01, 0x00, 0x00, 0x01]),
+    FrameProtocolError,
+    /^Literal of 16777217 bytes is out of range \(1-16777216\)$/,
+  );
+  assertThrows(
+    bad([0x06, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]),
+    FrameProtocolError,
+    /^Copy of 1 at 9007199254740992 is invalid$/,
+  );
   assertThrows(
     bad([0x01, 0xff, 0xff]),
     FrameProtocolError,

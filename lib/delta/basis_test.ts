@@ -1,0 +1,124 @@
+import { assertEquals } from "../../tests/_assert.ts";
+import { contentHasher } from "../fs/hash.ts";
+import {
+  basisProblem,
+  BasisTable,
+  ChunkDigest,
+  DELTA_MIN_BYTES,
+  describeBasis,
+  DIGEST_BYTES,
+} from "./basis.ts";
+
+function tempRoot(): string {
+  return Deno.realPathSync(Deno.makeTempDirSync());
+}
+
+function random(size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  for (let i = 0; i < size; i += 65536) {
+    crypto.getRandomValues(out.subarray(i, Math.min(size, i + 65536)));
+  }
+  return out;
+}
+
+Deno.test("basis: a description covers the file, one hash per chunk", async () => {
+  const root = tempRoot();
+  try {
+    const data = random(3 << 20);
+    Deno.writeFileSync(`${root}/f`, data);
+    const copy = describeBasis(root, "f", await contentHasher())!;
+    const { offer } = copy;
+    assertEquals(offer.size, data.length);
+    assertEquals(offer.lengths.reduce((a, b) => a + b, 0), data.length);
+    assertEquals(offer.digests.length, offer.lengths.length * DIGEST_BYTES);
+    assertEquals(basisProblem(offer), undefined);
+    // Every chunk is found where it is.
+    const table = new BasisTable(offer);
+    const digest = new ChunkDigest(await contentHasher(), offer.seed);
+    let at = 0;
+    for (const length of offer.lengths) {
+      digest.of(data.subarray(at, at + length));
+      assertEquals(table.find(digest.hi, digest.lo, length), at);
+      at += length;
+    }
+    digest.of(random(1000));
+    assertEquals(table.find(digest.hi, digest.lo, 1000), -1);
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});
+
+Deno.test("basis: nothing is described for a missing, small, link or directory entry", async () => {
+  const root = tempRoot();
+  const outside = tempRoot();
+  try {
+    const hasher = await contentHasher();
+    Deno.writeFileSync(`${root}/small`, new Uint8Array(DELTA_MIN_BYTES - 1));
+    Deno.writeFileSync(`${outside}/secret`, random(100_000));
+    Deno.symlinkSync(`${outside}/secret`, `${root}/link`);
+    Deno.mkdirSync(`${root}/dir`);
+    assertEquals(describeBasis(root, "missing", hasher), undefined);
+    assertEquals(describeBasis(root, "small", hasher), undefined);
+    assertEquals(describeBasis(root, "link", hasher), undefined);
+    assertEquals(describeBasis(root, "dir", hasher), undefined);
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+    Deno.removeSync(outside, { recursive: true });
+  }
+});
+
+Deno.test("basis: two descriptions of one file are salted differently", async () => {
+  const root = tempRoot();
+  try {
+    Deno.writeFileSync(`${root}/f`, random(50_000));
+    const hasher = await contentHasher();
+    const a = describeBasis(root, "f", hasher)!.offer;
+    const b = describeBasis(root, "f", hasher)!.offer;
+    assertEquals([...a.lengths], [...b.lengths]);
+    if (a.seed === b.seed) throw new Error("same seed twice");
+    if (a.digests.every((v, i) => v === b.digests[i])) {
+      throw new Error("same digests under different seeds");
+    }
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});
+
+Deno.test("basis: a sender refuses descriptions a receiver would not make", () => {
+  const ok = {
+    avgBits: 10,
+    seed: 1,
+    size: 5000,
+    lengths: Uint32Array.of(3000, 2000),
+    digests: new Uint8Array(16),
+  };
+  assertEquals(basisProblem(ok), undefined);
+  const bad = [
+    { ...ok, size: 6000 },
+    { ...ok, avgBits: 20 },
+    { ...ok, avgBits: 10.5 },
+    { ...ok, size: 100 },
+    { ...ok, lengths: Uint32Array.of(5000, 0) },
+    { ...ok, lengths: Uint32Array.of(4097, 903), size: 5000 },
+    { ...ok, digests: new Uint8Array(8) },
+    { ...ok, lengths: new Uint32Array(0), digests: new Uint8Array(0) },
+    { ...ok, size: 2 ** 60 },
+  ];
+  for (const offer of bad) {
+    if (basisProblem(offer) === undefined) {
+      throw new Error(
+        `accepted ${JSON.stringify({ ...offer, lengths: [...offer.lengths] })}`,
+      );
+    }
+  }
+  // More chunks than the bound: refused before anything is built.
+  const many = new Uint32Array((1 << 17) + 1).fill(1024);
+  const problem = basisProblem({
+    avgBits: 10,
+    seed: 1,
+    size: many.length * 1024,
+    lengths: many,
+    digests: new Uint8Array(many.length * 8),
+  });
+  if (!problem) throw new Error("accepted too many chunks");
+});

@@ -1,0 +1,87 @@
+import { assertEquals, assertThrows } from "../../tests/_assert.ts";
+import { avgBitsFor, Chunker, MAX_BASIS_CHUNKS } from "./chunker.ts";
+
+function bytes(size: number, seed: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    out[i] = s & 0xff;
+  }
+  return out;
+}
+
+/** The cut offsets of `data`, fed in pieces of `piece` bytes. */
+function cuts(data: Uint8Array, avgBits: number, piece: number): number[] {
+  const chunker = new Chunker(avgBits);
+  const out: number[] = [];
+  let base = 0;
+  for (let at = 0; at < data.length; at += piece) {
+    const view = data.subarray(at, Math.min(data.length, at + piece));
+    for (let from = 0; from < view.length;) {
+      const end = chunker.scan(view, from);
+      if (end < 0) break;
+      out.push(base + end);
+      from = end;
+    }
+    base += view.length;
+  }
+  if (out.at(-1) !== data.length) out.push(data.length);
+  return out;
+}
+
+Deno.test("chunker: the cuts depend on the bytes only, not on how they are fed", () => {
+  const data = bytes(300_000, 7);
+  const whole = cuts(data, 12, data.length);
+  assertEquals(cuts(data, 12, 1), whole);
+  assertEquals(cuts(data, 12, 4097), whole);
+  assertEquals(cuts(data, 12, 65_536), whole);
+});
+
+Deno.test("chunker: chunks stay within a quarter and four times the average", () => {
+  const data = bytes(1 << 20, 3);
+  const at = cuts(data, 12, 1 << 20);
+  let last = 0;
+  for (const cut of at.slice(0, -1)) {
+    const length = cut - last;
+    if (length < 1024 || length > 16384) {
+      throw new Error(`chunk of ${length} bytes`);
+    }
+    last = cut;
+  }
+  // About the average on random data.
+  const mean = data.length / at.length;
+  if (mean < 2500 || mean > 8000) throw new Error(`mean chunk ${mean}`);
+});
+
+Deno.test("chunker: an insertion moves the cuts after it along with the bytes", () => {
+  const data = bytes(200_000, 11);
+  const inserted = new Uint8Array(data.length + 100);
+  inserted.set(data.subarray(0, 50_000));
+  inserted.set(bytes(100, 99), 50_000);
+  inserted.set(data.subarray(50_000), 50_100);
+  const before = new Set(cuts(data, 11, data.length).filter((c) => c > 60_000));
+  const after = cuts(inserted, 11, inserted.length).filter((c) => c > 60_100)
+    .map((c) => c - 100);
+  const shared = after.filter((c) => before.has(c)).length;
+  if (shared < after.length - 1) {
+    throw new Error(`${shared} of ${after.length} cuts resynchronised`);
+  }
+});
+
+Deno.test("chunker: sizes give about sqrt(size) chunks, bounded in count", () => {
+  assertEquals(avgBitsFor(0), 10);
+  assertEquals(avgBitsFor(4096), 10);
+  assertEquals(avgBitsFor(1 << 20), 10);
+  assertEquals(avgBitsFor(128 << 20), 14);
+  assertEquals(avgBitsFor(1 << 30), 15);
+  // 100 GiB: chunks of at least avg/4 never exceed the bound.
+  const size = 100 * 2 ** 30;
+  const bits = avgBitsFor(size);
+  if ((4 * size) / 2 ** bits > MAX_BASIS_CHUNKS) throw new Error(`${bits}`);
+  assertThrows(() => avgBitsFor(-1), RangeError);
+  assertThrows(() => new Chunker(9), RangeError);
+  assertThrows(() => new Chunker(25), RangeError);
+});

@@ -1,0 +1,174 @@
+import { assertEquals, assertThrows } from "../../tests/_assert.ts";
+import { contentHasher, hashBytes } from "../fs/hash.ts";
+import { describeBasis } from "./basis.ts";
+import { deltaOps, ShrankError } from "./matcher.ts";
+import { DeltaRebuild } from "./rebuild.ts";
+
+const KiB = 1024;
+const MiB = 1 << 20;
+
+function random(size: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(size);
+  let s = seed;
+  for (let i = 0; i < size; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    out[i] = s & 0xff;
+  }
+  return out;
+}
+
+function splice(
+  data: Uint8Array,
+  at: number,
+  remove: number,
+  insert: Uint8Array = new Uint8Array(0),
+): Uint8Array {
+  const out = new Uint8Array(data.length - remove + insert.length);
+  out.set(data.subarray(0, at));
+  out.set(insert, at);
+  out.set(data.subarray(at + remove), at + insert.length);
+  return out;
+}
+
+/**
+ * Describes `old`, matches `next` against it and rebuilds: the rebuilt
+ * bytes must be `next` exactly; returns the literal bytes sent.
+ */
+async function roundTrip(old: Uint8Array, next: Uint8Array): Promise<number> {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    Deno.writeFileSync(`${root}/old`, old);
+    Deno.writeFileSync(`${root}/new`, next);
+    const basis = describeBasis(root, "old", await contentHasher())!;
+    using source = Deno.openSync(`${root}/new`);
+    using oldCopy = Deno.openSync(`${root}/old`);
+    const whole = await contentHasher();
+    whole.init();
+    const out = new Uint8Array(next.length);
+    let filled = 0;
+    const rebuild = new DeltaRebuild(oldCopy, old.length, next.length, (b) => {
+      out.set(b, filled);
+      filled += b.length;
+    }, await contentHasher());
+    let literal = 0;
+    const ops = deltaOps(
+      source,
+      next.length,
+      basis.offer,
+      await contentHasher(),
+      whole,
+    );
+    for (const op of ops) {
+      if (op.op === "copy") rebuild.copy(op.offset, op.length);
+      else {
+        literal += op.bytes.length;
+        rebuild.literal(op.bytes);
+      }
+    }
+    const digest = rebuild.finish();
+    assertEquals([...digest], [...whole.digest("binary")]);
+    assertEquals([...digest], [...await hashBytes(next)]);
+    if (!out.every((v, i) => v === next[i])) {
+      throw new Error("rebuilt bytes differ");
+    }
+    return literal;
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+}
+
+/** At most `most` literal bytes. */
+function atMost(literal: number, most: number): void {
+  if (literal > most) {
+    throw new Error(`${literal} literal bytes, expected at most ${most}`);
+  }
+}
+
+const OLD = random(4 * MiB, 7);
+// 4 MiB: chunks average 2 KiB (at most 8 KiB).
+const CHUNK = 8 * KiB;
+
+Deno.test("matcher: an identical file is all copies", async () => {
+  assertEquals(await roundTrip(OLD, OLD), 0);
+});
+
+Deno.test("matcher: an edit in the middle costs about its own size", async () => {
+  const next = OLD.slice();
+  next.set(random(100 * KiB, 9), 2 * MiB);
+  atMost(await roundTrip(OLD, next), 100 * KiB + 2 * CHUNK);
+});
+
+Deno.test("matcher: an insertion and a deletion anywhere cost about their size", async () => {
+  atMost(
+    await roundTrip(OLD, splice(OLD, 1 * KiB, 0, random(100, 3))),
+    2 * CHUNK,
+  );
+  atMost(await roundTrip(OLD, splice(OLD, 3 * MiB + 17, 5000)), 2 * CHUNK);
+  atMost(await roundTrip(OLD, splice(OLD, 0, 1)), 2 * CHUNK);
+});
+
+Deno.test("matcher: an append and a truncation cost about their size", async () => {
+  const appended = splice(OLD, OLD.length, 0, random(300 * KiB, 4));
+  atMost(await roundTrip(OLD, appended), 300 * KiB + 2 * CHUNK);
+  atMost(await roundTrip(OLD, OLD.subarray(0, OLD.length - 12345)), 2 * CHUNK);
+});
+
+Deno.test("matcher: moved blocks are found where they went", async () => {
+  const half = OLD.length / 2;
+  const swapped = new Uint8Array(OLD.length);
+  swapped.set(OLD.subarray(half));
+  swapped.set(OLD.subarray(0, half), half);
+  atMost(await roundTrip(OLD, swapped), 3 * CHUNK);
+});
+
+Deno.test("matcher: random edits across the file", async () => {
+  let next = OLD;
+  let changed = 0;
+  let seed = 12345;
+  for (let i = 0; i < 20; i++) {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    const at = seed % (next.length - 1000);
+    const kind = i % 3;
+    if (kind === 0) next = splice(next, at, 0, random(50, seed));
+    else if (kind === 1) next = splice(next, at, 50);
+    else next = splice(next, at, 50, random(50, seed));
+    changed += 50;
+  }
+  // Each edit costs at most the chunks around it.
+  atMost(await roundTrip(OLD, next), changed + 20 * 2 * CHUNK);
+});
+
+Deno.test("matcher: tiny, empty and shrunk-to-nothing files", async () => {
+  assertEquals(await roundTrip(OLD.subarray(0, 5000), new Uint8Array(0)), 0);
+  assertEquals(await roundTrip(OLD.subarray(0, 5000), OLD.subarray(0, 1)), 1);
+  assertEquals(
+    await roundTrip(OLD.subarray(0, 5000), OLD.subarray(0, 5000)),
+    0,
+  );
+  // A basis bigger than the new file, and a new file much bigger.
+  atMost(await roundTrip(OLD, OLD.subarray(MiB, MiB + 50_000)), 2 * CHUNK);
+  const bigger = new Uint8Array(OLD.length * 2);
+  bigger.set(OLD);
+  bigger.set(OLD, OLD.length);
+  atMost(await roundTrip(OLD.subarray(0, 64 * KiB), bigger), OLD.length * 2);
+});
+
+Deno.test("matcher: a file shorter than declared is a ShrankError", async () => {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    Deno.writeFileSync(`${root}/old`, OLD.subarray(0, 100_000));
+    Deno.writeFileSync(`${root}/new`, OLD.subarray(0, 50_000));
+    const basis = describeBasis(root, "old", await contentHasher())!;
+    using file = Deno.openSync(`${root}/new`);
+    const chunk = await contentHasher();
+    const whole = await contentHasher();
+    assertThrows(
+      () => [...deltaOps(file, 100_000, basis.offer, chunk, whole)],
+      ShrankError,
+    );
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});
