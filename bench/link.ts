@@ -114,10 +114,11 @@ interface Daemons {
 }
 
 async function startDaemons(work: string): Promise<Daemons> {
+  Deno.mkdirSync(join(work, "srv"), { recursive: true });
   const conf = join(work, "rsyncd.conf");
   Deno.writeTextFileSync(
     conf,
-    `use chroot = no\nuid = 0\ngid = 0\npid file = ${work}/rsyncd.pid\n[m]\n  path = ${work}/srv\n  read only = no\n`,
+    `use chroot = no\nuid = 0\ngid = 0\npid file = ${work}/rsyncd.pid\n[m]\n  path = ${work}/srv\n  read only = no\n  munge symlinks = no\n`,
   );
   const rsyncd = new Deno.Command("ip", {
     args: [
@@ -252,7 +253,7 @@ function randomBig(seed: number): Uint8Array {
 }
 
 /** Log-like text: compressible about 4-5x. */
-function textBig(size: number): Uint8Array {
+function textBig(size: number, seed = 12345): Uint8Array {
   const words = [
     "alpha",
     "beta",
@@ -270,7 +271,7 @@ function textBig(size: number): Uint8Array {
   ];
   const parts: string[] = [];
   let n = 0;
-  let s = 12345;
+  let s = seed;
   while (n < size) {
     s = (s * 1103515245 + 12345) >>> 0;
     const line = `2026-12-03T${
@@ -312,7 +313,7 @@ function copyTree(
   change?: (rel: string, i: number) => boolean,
 ): void {
   sh(
-    `mkdir -p '${to}' && cp -a '${from}/.' '${to}/' && find '${to}' -name __pycache__ -prune -exec rm -rf {} +`,
+    `mkdir -p '${to}' && cp -a '${from}/.' '${to}/' && find '${to}' -name __pycache__ -prune -exec rm -rf {} + ; find '${to}' -type l -lname '/*' -delete`,
   );
   if (!change) return;
   const files = sh(`cd '${to}' && find . -type f | sort`).trim().split("\n");
@@ -496,12 +497,16 @@ function measure(work: string, w: Workload, tool: Tool, daemons: Daemons): Run {
   run.daemonMs = 1000 *
     (tool === "blit" ? cpu1.blit - cpu0.blit : cpu1.rsync - cpu0.rsync);
   const diff = sh(
-    `diff -r '${sendDir}' '${recvDir}' >/dev/null && echo same || echo differ`,
+    `diff -r --no-dereference '${sendDir}' '${recvDir}' >/dev/null && echo same || echo differ`,
     false,
   ).trim();
   if (diff !== "same") {
+    const why = sh(
+      `diff -r --no-dereference '${sendDir}' '${recvDir}' 2>&1 | head -5`,
+      false,
+    );
     throw new Error(
-      `${tool} on "${w.name}": the result differs from the source`,
+      `${tool} on "${w.name}": the result differs from the source: ${why}`,
     );
   }
   return run;

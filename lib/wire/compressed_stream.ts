@@ -53,10 +53,14 @@ const decompress = (bytes: Uint8Array, size: number) =>
     );
   });
 
-/** Smoothed rate, bytes per ms. */
+/** Smoothed rate, bytes per ms, known after `least` bytes. */
 class Rate {
   #bytes = 0;
   #ms = 0;
+  readonly #least: number;
+  constructor(least: number) {
+    this.#least = least;
+  }
   add(bytes: number, ms: number): void {
     // A window of the last ~16 MiB: old measurements fade.
     const keep = this.#bytes > 16 << 20 ? 0.5 : 1;
@@ -64,7 +68,7 @@ class Rate {
     this.#ms = this.#ms * keep + ms;
   }
   get known(): boolean {
-    return this.#bytes >= 256 << 10;
+    return this.#bytes >= this.#least;
   }
   get perMs(): number {
     return this.#bytes / Math.max(this.#ms, 1e-3);
@@ -104,8 +108,10 @@ export class CompressingWriter implements FrameWriter {
   #started = false;
   /** The block on the connection now. */
   #sending: Promise<void> = Promise.resolve();
-  readonly #link = new Rate();
-  readonly #compressor = new Rate();
+  // The link: only once more than a socket's buffer has gone (until then
+  // sends complete at once, whatever the link).
+  readonly #link = new Rate(8 << 20);
+  readonly #compressor = new Rate(256 << 10);
   /** Compressed / raw, smoothed; unknown at first (assume it pays). */
   #ratio = 0.5;
   #blocks = 0;
@@ -152,16 +158,20 @@ export class CompressingWriter implements FrameWriter {
     this.#conn.abort?.(reason);
   }
 
-  /** Whether the next block should be compressed. */
+  /**
+   * Whether the next block should be compressed: while the data shrinks
+   * by a tenth or more and the link, not the compressor, limits the
+   * stream. Until the link is measured it is assumed slower than the
+   * compressor (zstd's fast levels outrun links up to a few Gbit/s); a
+   * link found faster turns compression off, and the sends that then
+   * take no time at all keep it off.
+   */
   #worthIt(): boolean {
     if (this.#options.mode === "on") return true;
-    // Unmeasured link: the first blocks go raw, measuring it.
-    if (!this.#link.known) return false;
-    const link = this.#link.perMs;
+    if (this.#ratio >= 0.9) return false;
+    if (!this.#link.known) return true;
     const compressor = this.#compressor.known ? this.#compressor.perMs : 300e3;
-    // Compressing pays while the link, not the compressor, limits the
-    // stream, and the data shrinks by a tenth or more.
-    return this.#ratio < 0.9 && compressor > 1.2 * link;
+    return compressor > 1.2 * this.#link.perMs;
   }
 
   #level(): number {
