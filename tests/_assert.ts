@@ -20,6 +20,14 @@ export function assertEquals<T>(
   }
 }
 
+/** A condition that must hold (throws, unlike `console.assert`). */
+export function assert(
+  condition: unknown,
+  message = "assertion failed",
+): asserts condition {
+  if (!condition) throw new Error(message);
+}
+
 /** String matches a pattern. */
 export function assertMatch(
   actual: string,

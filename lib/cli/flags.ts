@@ -118,7 +118,11 @@ export function parseFlags(
   conflict("stats", "json", "--json prints only the JSON summary");
   conflict("whole-file", "no-whole-file", "pick one");
   conflict("compress", "no-compress", "pick one");
-  conflict("compress-level", "no-compress", "--no-compress never compresses");
+  if (valueOf(parsed, "compress-level") !== undefined && has("no-compress")) {
+    throw new UsageError(
+      "--compress-level and --no-compress don't go together: --no-compress never compresses",
+    );
+  }
   const compressLevel = valueOf(parsed, "compress-level") === undefined
     ? undefined
     : integer("compress-level", 1, 19, 0);

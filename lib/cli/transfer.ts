@@ -259,6 +259,13 @@ function statsLines(
       result.bytesTransferred.toLocaleString("en")
     } (${formatBytes(result.bytesTransferred)})`,
     `Bytes resumed: ${(result.bytesResumed ?? 0).toLocaleString("en")}`,
+    // rsync's names for what the delta and the wire did.
+    `Literal data: ${
+      (result.bytesLiteral ?? result.bytesTransferred).toLocaleString("en")
+    } bytes`,
+    `Matched data: ${(result.bytesMatched ?? 0).toLocaleString("en")} bytes`,
+    `Total bytes sent: ${(result.bytesSent ?? 0).toLocaleString("en")}`,
+    `Total bytes received: ${(result.bytesReceived ?? 0).toLocaleString("en")}`,
     `Transport: ${result.transport}, ${plural(result.streams, "stream")}${
       result.fallback ? " (fallback)" : ""
     }; ${plural(result.retries, "retry")}`.replace("retrys", "retries"),

@@ -186,7 +186,10 @@ function pullOnce(
         result.bytes,
         result.resumed,
         result.matched,
-        got.controlBytes + receiver.wire.dataBytes,
+        {
+          sent: got.control.sent,
+          received: got.control.received + receiver.wire.dataBytes,
+        },
         receiver.wire,
       ),
     } satisfies TransferResult;

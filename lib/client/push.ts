@@ -151,7 +151,10 @@ function pushOnce(
         sent.summary.bytes,
         sender.resumedBytes,
         sent.summary.matched,
-        sent.controlBytes + sender.wire.dataBytes,
+        {
+          sent: sent.control.sent + sender.wire.dataBytes,
+          received: sent.control.received,
+        },
         sender.wire,
       ),
     };

@@ -32,6 +32,10 @@ export interface TransferResult extends TransferStats {
   bytesMatched?: number;
   /** Every byte the transfer put on the network, both ways, after compression. */
   bytesOnWire?: number;
+  /** Of `bytesOnWire`, those this side sent. */
+  bytesSent?: number;
+  /** Of `bytesOnWire`, those this side received. */
+  bytesReceived?: number;
   /** Whether any file went as a delta. */
   delta?: boolean;
   /** Whether any data went compressed. */

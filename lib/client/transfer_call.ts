@@ -136,16 +136,24 @@ export function wireResult(
   bytes: number,
   resumed: number,
   matched: number,
-  wireBytes: number,
+  onWire: { sent: number; received: number },
   wire: { compressedBlocks: number; deltas: number },
 ): Pick<
   TransferResult,
-  "bytesLiteral" | "bytesMatched" | "bytesOnWire" | "delta" | "compression"
+  | "bytesLiteral"
+  | "bytesMatched"
+  | "bytesOnWire"
+  | "bytesSent"
+  | "bytesReceived"
+  | "delta"
+  | "compression"
 > {
   return {
     bytesLiteral: Math.max(0, bytes - resumed - matched),
     bytesMatched: matched,
-    bytesOnWire: wireBytes,
+    bytesOnWire: onWire.sent + onWire.received,
+    bytesSent: onWire.sent,
+    bytesReceived: onWire.received,
     delta: wire.deltas > 0,
     compression: wire.compressedBlocks > 0,
   };

@@ -113,32 +113,40 @@ export function messageBytes(message: SenderMessage | ReceiverMessage): number {
   }
 }
 
+/** What a role's messages cost on the wire, each way (see {@linkcode messageBytes}). */
+export interface MessageTally {
+  /** Bytes of the messages it wrote. */
+  sent: number;
+  /** Bytes of the messages it read. */
+  received: number;
+}
+
 /**
- * `peer`, with what crosses it in both directions added to `tally.bytes`
- * (see {@linkcode messageBytes}).
+ * `peer`, with what crosses it added to `tally` (see
+ * {@linkcode messageBytes}).
  *
  * @example
  * ```ts
  * import { countingPeer, peerPair } from "./peer.ts";
  * const [a, b] = peerPair();
- * const tally = { bytes: 0 };
+ * const tally = { sent: 0, received: 0 };
  * await countingPeer(a, tally).write({ kind: "manifestEnd", count: 0 });
  * await b.next();
- * if (tally.bytes !== 8) throw new Error("example failed");
+ * if (tally.sent !== 8 || tally.received !== 0) throw new Error("example failed");
  * ```
  */
 export function countingPeer<
   In extends SenderMessage | ReceiverMessage,
   Out extends SenderMessage | ReceiverMessage,
->(peer: Peer<In, Out>, tally: { bytes: number }): Peer<In, Out> {
+>(peer: Peer<In, Out>, tally: MessageTally): Peer<In, Out> {
   return {
     async next() {
       const message = await peer.next();
-      if (message) tally.bytes += messageBytes(message);
+      if (message) tally.received += messageBytes(message);
       return message;
     },
     write(message) {
-      tally.bytes += messageBytes(message);
+      tally.sent += messageBytes(message);
       return peer.write(message);
     },
   };

@@ -20,6 +20,7 @@ import { GrpcReceiver } from "../wire/grpc_data.ts";
 import {
   countingPeer,
   type DataLink,
+  type MessageTally,
   PeerError,
   type SenderPeer,
 } from "./peer.ts";
@@ -67,7 +68,7 @@ export interface ReceivedTree {
   /** From the start to the end of the need list, ms. */
   manifestMs: number;
   /** About what the conversation's messages cost on the wire (not file data). */
-  controlBytes: number;
+  control: MessageTally;
 }
 
 /** Paths in a need batch once the first 1,000 files are named. */
@@ -107,16 +108,16 @@ export async function receiveTree(
   receiver: Receiver,
   options: ReceiveTreeOptions = {},
 ): Promise<ReceivedTree> {
-  const tally = { bytes: 0 };
+  const tally = { sent: 0, received: 0 };
   const got = await receiveOn(countingPeer(peer, tally), receiver, options);
-  return { ...got, controlBytes: tally.bytes };
+  return { ...got, control: tally };
 }
 
 async function receiveOn(
   peer: SenderPeer,
   receiver: Receiver,
   options: ReceiveTreeOptions,
-): Promise<Omit<ReceivedTree, "controlBytes">> {
+): Promise<Omit<ReceivedTree, "control">> {
   const t0 = performance.now();
   const dryRun = options.dryRun ?? false;
   const link = dryRun ? undefined : options.link;

@@ -12,6 +12,7 @@ import { basisProblem } from "../delta/basis.ts";
 import {
   countingPeer,
   type DataLink,
+  type MessageTally,
   PeerError,
   type ReceivedSummary,
   type ReceiverPeer,
@@ -60,7 +61,7 @@ export interface SentTree {
   /** From the start to the end of the need list, ms. */
   manifestMs: number;
   /** About what the conversation's messages cost on the wire (not file data). */
-  controlBytes: number;
+  control: MessageTally;
   /** What the receiver reported when done. */
   summary: ReceivedSummary;
 }
@@ -102,14 +103,14 @@ export async function sendTree(
   entries: AsyncIterable<FileEntry> | Iterable<FileEntry>,
   options: SendTreeOptions = {},
 ): Promise<SentTree> {
-  const tally = { bytes: 0 };
+  const tally = { sent: 0, received: 0 };
   const sent = await sendOn(
     countingPeer(peer, tally),
     sender,
     entries,
     options,
   );
-  return { ...sent, controlBytes: tally.bytes };
+  return { ...sent, control: tally };
 }
 
 async function sendOn(
@@ -117,7 +118,7 @@ async function sendOn(
   sender: Sender,
   entries: AsyncIterable<FileEntry> | Iterable<FileEntry>,
   options: SendTreeOptions,
-): Promise<Omit<SentTree, "controlBytes">> {
+): Promise<Omit<SentTree, "control">> {
   const t0 = performance.now();
   const link = options.link;
   // Frames leave on the data connections as the need list names files,

@@ -254,32 +254,40 @@ export function decompressingReader(
   options: { onWire?: (n: number) => void; onCompressed?: () => void } = {},
 ): ByteReader {
   let mode: "unknown" | "plain" | "blocks" = "unknown";
-  // Wire bytes read but not yet decoded, and decoded ones not yet handed out.
+  // Wire bytes read past the last block, and decoded ones not yet handed out.
   let input: Uint8Array = new Uint8Array(0);
   let output: Uint8Array = new Uint8Array(0);
   let ended = false;
-  const buf = new Uint8Array(1 << 20);
-  const more = async (): Promise<boolean> => {
-    const n = await conn.read(buf);
-    if (n === null) return false;
-    options.onWire?.(n);
-    const joined = new Uint8Array(input.length + n);
-    joined.set(input);
-    joined.set(buf.subarray(0, n), input.length);
-    input = joined;
+  const header = new Uint8Array(BLOCK_HEADER);
+  const cut = () =>
+    new FrameProtocolError("Compressed stream cut inside a block");
+  /** Fills `into` from what is left over, then from the connection. */
+  const fill = async (
+    into: Uint8Array,
+    atEnd: (filled: number) => Error | undefined,
+  ) => {
+    let filled = Math.min(input.length, into.length);
+    into.set(input.subarray(0, filled));
+    input = input.subarray(filled);
+    while (filled < into.length) {
+      const n = await conn.read(into.subarray(filled));
+      if (n === null) {
+        const error = atEnd(filled);
+        if (error) throw error;
+        return false;
+      }
+      options.onWire?.(n);
+      filled += n;
+    }
     return true;
   };
   const nextBlock = async (): Promise<boolean> => {
-    while (input.length < BLOCK_HEADER) {
-      if (!await more()) {
-        if (input.length > 0) {
-          throw new FrameProtocolError("Compressed stream cut inside a block");
-        }
-        return false;
-      }
+    // The end of the stream is clean only between blocks.
+    if (!await fill(header, (filled) => filled > 0 ? cut() : undefined)) {
+      return false;
     }
-    const view = new DataView(input.buffer, input.byteOffset);
-    const type = input[0];
+    const view = new DataView(header.buffer);
+    const type = header[0];
     const length = view.getUint32(1);
     const raw = view.getUint32(5);
     if (type !== BLOCK_RAW && type !== BLOCK_ZSTD) {
@@ -293,29 +301,26 @@ export function decompressingReader(
         `Block of ${length} bytes (${raw} raw) is out of range`,
       );
     }
-    while (input.length < BLOCK_HEADER + length) {
-      if (!await more()) {
-        throw new FrameProtocolError("Compressed stream cut inside a block");
-      }
+    // The payload is read straight into its own buffer (checked above).
+    const payload = new Uint8Array(length);
+    await fill(payload, cut);
+    if (type === BLOCK_RAW) {
+      output = payload;
+      return true;
     }
-    const payload = input.subarray(BLOCK_HEADER, BLOCK_HEADER + length);
-    input = input.subarray(BLOCK_HEADER + length);
-    if (type === BLOCK_RAW) output = payload;
-    else {
-      let out: Uint8Array;
-      try {
-        out = await decompress(payload, raw);
-      } catch {
-        throw new FrameProtocolError("A compressed block does not decompress");
-      }
-      if (out.length !== raw) {
-        throw new FrameProtocolError(
-          `A compressed block gave ${out.length} bytes, not ${raw}`,
-        );
-      }
-      output = out;
-      options.onCompressed?.();
+    let out: Uint8Array;
+    try {
+      out = await decompress(payload, raw);
+    } catch {
+      throw new FrameProtocolError("A compressed block does not decompress");
     }
+    if (out.length !== raw) {
+      throw new FrameProtocolError(
+        `A compressed block gave ${out.length} bytes, not ${raw}`,
+      );
+    }
+    output = out;
+    options.onCompressed?.();
     return true;
   };
   return {

@@ -186,8 +186,13 @@ export class FrameSink extends WritableStream<SendItem> {
       used = 0;
     };
     const put = async (bytes: Uint8Array) => {
+      // A big piece leaves from where it is, after what is buffered
+      // before it (its frame's header).
+      if (bytes.length > size / 2) {
+        await flush();
+        return await send(bytes);
+      }
       if (size - used < bytes.length) await flush();
-      if (bytes.length > size / 2) return await send(bytes);
       buffer.set(bytes, used);
       used += bytes.length;
     };

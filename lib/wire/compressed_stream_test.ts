@@ -1,0 +1,153 @@
+import { assertEquals, assertRejects } from "../../tests/_assert.ts";
+import {
+  CompressingWriter,
+  decompressingReader,
+  MAX_BLOCK_BYTES,
+  STREAM_BLOCKS,
+} from "./compressed_stream.ts";
+import { FrameProtocolError } from "./frame_codec.ts";
+
+/** A writer collecting what it is given. */
+function collector() {
+  const parts: Uint8Array[] = [];
+  let closed = false;
+  return {
+    write(bytes: Uint8Array): Promise<number> {
+      parts.push(bytes.slice());
+      return Promise.resolve(bytes.length);
+    },
+    closeWrite(): Promise<void> {
+      closed = true;
+      return Promise.resolve();
+    },
+    get bytes(): Uint8Array {
+      const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+      let at = 0;
+      for (const p of parts) {
+        out.set(p, at);
+        at += p.length;
+      }
+      return out;
+    },
+    get closed() {
+      return closed;
+    },
+  };
+}
+
+/** A reader handing out `wire` in pieces of `piece` bytes. */
+function source(wire: Uint8Array, piece = 1 << 20) {
+  let at = 0;
+  return {
+    read(p: Uint8Array): Promise<number | null> {
+      if (at >= wire.length) return Promise.resolve(null);
+      const n = Math.min(p.length, piece, wire.length - at);
+      p.set(wire.subarray(at, at + n));
+      at += n;
+      return Promise.resolve(n);
+    },
+  };
+}
+
+async function readAll(
+  reader: { read(p: Uint8Array): Promise<number | null> },
+) {
+  const chunks: number[] = [];
+  const buf = new Uint8Array(100_000);
+  for (let i = 0; i < 100_000; i++) {
+    const n = await reader.read(buf);
+    if (n === null) return Uint8Array.from(chunks);
+    chunks.push(...buf.subarray(0, n));
+  }
+  throw new Error("no end");
+}
+
+const text = new TextEncoder().encode(
+  Array.from({ length: 20_000 }, (_, i) => `line ${i % 97} of a log\n`).join(
+    "",
+  ),
+);
+
+Deno.test("compressed stream: what is written is what is read, smaller on the wire", async () => {
+  const wire = collector();
+  const writer = new CompressingWriter(wire, { mode: "on", level: 3 });
+  await writer.write(text.subarray(0, 100_000));
+  await writer.write(text.subarray(100_000));
+  await writer.closeWrite();
+  assertEquals(wire.closed, true);
+  assertEquals(wire.bytes[0], STREAM_BLOCKS);
+  assertEquals(writer.stats.raw, text.length);
+  assertEquals(writer.stats.wire, wire.bytes.length);
+  assertEquals(writer.stats.compressed, 2);
+  if (wire.bytes.length > text.length / 10) {
+    throw new Error(`${wire.bytes.length} bytes on the wire`);
+  }
+  // Read back in any split.
+  for (const piece of [1, 7, 1 << 20]) {
+    assertEquals(
+      await readAll(decompressingReader(source(wire.bytes, piece))),
+      text,
+    );
+  }
+});
+
+Deno.test("compressed stream: incompressible data goes as it is", async () => {
+  const random = crypto.getRandomValues(new Uint8Array(60_000));
+  const wire = collector();
+  const writer = new CompressingWriter(wire, { mode: "auto" });
+  await writer.write(random);
+  await writer.closeWrite();
+  assertEquals(writer.stats.compressed, 0);
+  // The marker and one block header: 10 bytes over.
+  assertEquals(wire.bytes.length, random.length + 10);
+  assertEquals(await readAll(decompressingReader(source(wire.bytes))), random);
+});
+
+Deno.test("compressed stream: a plain stream passes through untouched", async () => {
+  const plain = Uint8Array.of(1, 0, 3, 97, 98, 99, 0);
+  let wire = 0;
+  const reader = decompressingReader(source(plain, 3), {
+    onWire: (n) => wire += n,
+  });
+  assertEquals(await readAll(reader), plain);
+  assertEquals(wire, plain.length);
+});
+
+Deno.test("compressed stream: hostile blocks are refused before allocation", async () => {
+  const block = (
+    type: number,
+    length: number,
+    raw: number,
+    payload = new Uint8Array(0),
+  ) => {
+    const out = new Uint8Array(1 + 9 + payload.length);
+    out[0] = STREAM_BLOCKS;
+    out[1] = type;
+    new DataView(out.buffer).setUint32(2, length);
+    new DataView(out.buffer).setUint32(6, raw);
+    out.set(payload, 10);
+    return out;
+  };
+  const refused = (wire: Uint8Array, text: RegExp) =>
+    assertRejects(
+      () => readAll(decompressingReader(source(wire))),
+      FrameProtocolError,
+      text,
+    );
+  await refused(block(9, 1, 1, Uint8Array.of(0)), /^Unknown block type 9$/);
+  await refused(block(1, 10, MAX_BLOCK_BYTES + 1), /out of range/);
+  await refused(block(0, 5, 6, new Uint8Array(5)), /out of range/);
+  await refused(block(0, 5, 5, new Uint8Array(3)), /cut inside a block/);
+  await refused(
+    block(1, 4, 100, Uint8Array.of(1, 2, 3, 4)),
+    /does not decompress/,
+  );
+  // A zstd frame claiming less than it holds.
+  const wire = collector();
+  const writer = new CompressingWriter(wire, { mode: "on" });
+  await writer.write(text.subarray(0, 50_000));
+  await writer.closeWrite();
+  const lie = wire.bytes.slice();
+  new DataView(lie.buffer).setUint32(6, 1000);
+  await refused(lie, /does not decompress|gave/);
+});

@@ -1,0 +1,571 @@
+// Delta transfer and compression through the real CLI and daemon: only
+// what changed crosses, over the data plane and over gRPC, push and pull;
+// compressed data comes back exact; hostile instructions and descriptions
+// through the raw protocol are refused; an interrupted delta resumes.
+import { assert, assertEquals, assertMatch } from "./_assert.ts";
+import { runCli, spawnCli, tempFiles, waitFor } from "./_helpers.ts";
+import {
+  grpcClient,
+  openPull,
+  openPush,
+  startDaemon,
+  type TestDaemon,
+} from "./_daemon.ts";
+import { header, manifest, until } from "./_push.ts";
+import { create } from "../lib/deps/protobuf.ts";
+import {
+  BasisOfferSchema,
+  Choice,
+  EntryKind,
+  FileDataSchema,
+  FileListSchema,
+  NeedCompleteSchema,
+  PullHeaderSchema,
+  PushHeaderSchema,
+  TransferOptionsSchema,
+  UploadCompleteSchema,
+} from "../lib/rpc/service.ts";
+
+const env = { BLIT_DISABLE_PERF_HISTORY: "1" };
+const MiB = 1 << 20;
+
+/** Distinct pseudo-random bytes (xorshift), `seed` picks the stream. */
+function bytes(size: number, seed: number): Uint8Array {
+  const out = new Uint8Array(size);
+  const words = new Uint32Array(out.buffer, 0, size >> 2);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < words.length; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    words[i] = s;
+  }
+  return out;
+}
+
+function splice(
+  data: Uint8Array,
+  at: number,
+  remove: number,
+  insert: Uint8Array,
+) {
+  const out = new Uint8Array(data.length - remove + insert.length);
+  out.set(data.subarray(0, at));
+  out.set(insert, at);
+  out.set(data.subarray(at + remove), at + insert.length);
+  return out;
+}
+
+function same(a: string, b: string): void {
+  const x = Deno.readFileSync(a);
+  const y = Deno.readFileSync(b);
+  assertEquals(x.length, y.length, `${a} and ${b} differ in size`);
+  assert(x.every((v, i) => v === y[i]), `${a} and ${b} differ`);
+  assertEquals(
+    Deno.statSync(a).mtime?.getTime(),
+    Deno.statSync(b).mtime?.getTime(),
+  );
+  assertEquals(
+    Deno.statSync(a).mode! & 0o7777,
+    Deno.statSync(b).mode! & 0o7777,
+  );
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface Bed {
+  work: string;
+  src: string;
+  module: string;
+  daemon: TestDaemon;
+}
+
+async function withBed(fn: (bed: Bed) => Promise<void>): Promise<void> {
+  const work = Deno.realPathSync(
+    Deno.makeTempDirSync({ prefix: "blit-delta-" }),
+  );
+  const src = `${work}/src`;
+  const module = `${work}/module`;
+  Deno.mkdirSync(src);
+  Deno.mkdirSync(module);
+  const daemon = await startDaemon({ modules: { m: { path: module } } });
+  try {
+    await fn({ work, src, module, daemon });
+  } finally {
+    await daemon.stop();
+    Deno.removeSync(work, { recursive: true });
+  }
+}
+
+/** An old tree at `dir`, and the same tree changed at `next`. */
+function oldAndNew(old: string, next: string): void {
+  const big = bytes(3 * MiB, 1);
+  const text = new TextEncoder().encode(
+    Array.from({ length: 30_000 }, (_, i) => `line ${i}: the quick brown fox\n`)
+      .join(""),
+  );
+  Deno.writeFileSync(`${old}/big`, big);
+  Deno.writeFileSync(`${old}/text`, text);
+  Deno.writeFileSync(`${old}/small`, new Uint8Array(100));
+  // Changed: an edit, an insertion, a deletion, an append; a new file.
+  let changed = big.slice();
+  changed.set(bytes(5000, 2), 1 * MiB);
+  changed = splice(changed, 2 * MiB, 0, bytes(300, 3));
+  changed = splice(changed, 100, 4000, new Uint8Array(0));
+  Deno.writeFileSync(`${next}/big`, changed);
+  Deno.writeFileSync(
+    `${next}/text`,
+    splice(text, text.length, 0, bytes(2000, 4)),
+  );
+  Deno.writeFileSync(`${next}/small`, new Uint8Array(100).fill(1));
+  Deno.writeFileSync(`${next}/fresh`, bytes(50_000, 5));
+  Deno.chmodSync(`${next}/text`, 0o600);
+  for (const name of ["big", "text", "small", "fresh"]) {
+    Deno.utimeSync(
+      `${next}/${name}`,
+      1_700_000_000,
+      1_700_000_000 + name.length,
+    );
+  }
+}
+
+for (
+  const [how, extra] of [["TCP", []], ["gRPC", ["--force-grpc-data"]]] as const
+) {
+  Deno.test(`delta push (${how}): only what changed crosses; the files land exact`, async () => {
+    await withBed(async ({ src, module, daemon }) => {
+      Deno.mkdirSync(`${module}/d`);
+      oldAndNew(`${module}/d`, src);
+      const run = await runCli(
+        [
+          "push",
+          ...extra,
+          "--json",
+          "--no-whole-file",
+          src,
+          `${daemon.url}/m/d`,
+        ],
+        { env },
+      );
+      assertEquals(run.code, 0, run.stderr);
+      const s = JSON.parse(run.stdout);
+      assertEquals(s.transport, how === "TCP" ? "tcp" : "grpc");
+      assertEquals(s.files_transferred, 4);
+      assertEquals(s.delta, true);
+      const total = ["big", "text", "small", "fresh"]
+        .reduce((n, f) => n + Deno.statSync(`${src}/${f}`).size, 0);
+      assertEquals(s.bytes_transferred, total);
+      assertEquals(s.bytes_literal + s.bytes_matched, total);
+      // The 3 MiB file and the text came mostly from the old copies.
+      assert(s.bytes_matched > 3 * MiB, `matched ${s.bytes_matched}`);
+      assert(s.bytes_literal < 120_000, `literal ${s.bytes_literal}`);
+      assert(s.bytes_on_wire < 200_000, `on the wire ${s.bytes_on_wire}`);
+      for (const name of ["big", "text", "small", "fresh"]) {
+        same(`${src}/${name}`, `${module}/d/${name}`);
+      }
+      assertEquals(tempFiles(module), []);
+    });
+  });
+
+  Deno.test(`delta pull (${how}): a file changed on the daemon comes back as a delta`, async () => {
+    await withBed(async ({ work, module, daemon }) => {
+      const local = `${work}/local`;
+      Deno.mkdirSync(local);
+      oldAndNew(local, module);
+      const run = await runCli(
+        [
+          "pull",
+          ...extra,
+          "--json",
+          "--no-whole-file",
+          `${daemon.url}/m/`,
+          local,
+        ],
+        { env },
+      );
+      assertEquals(run.code, 0, run.stderr);
+      const s = JSON.parse(run.stdout);
+      assertEquals(s.delta, true);
+      assertEquals(s.files_transferred, 4);
+      assert(s.bytes_matched > 3 * MiB, `matched ${s.bytes_matched}`);
+      assert(s.bytes_on_wire < 200_000, `on the wire ${s.bytes_on_wire}`);
+      for (const name of ["big", "text", "small", "fresh"]) {
+        same(`${module}/${name}`, `${local}/${name}`);
+      }
+      assertEquals(tempFiles(local), []);
+    });
+  });
+}
+
+Deno.test("compression: -z shrinks compressible data on the wire, push and pull, exact both ways", async () => {
+  await withBed(async ({ work, src, module, daemon }) => {
+    const text = new TextEncoder().encode(
+      Array.from({ length: 100_000 }, (_, i) => `row ${i % 1000}, status ok\n`)
+        .join(""),
+    );
+    Deno.writeFileSync(`${src}/log`, text);
+    Deno.writeFileSync(`${src}/noise`, bytes(MiB, 9));
+    const push = await runCli([
+      "push",
+      "-z",
+      "--json",
+      src,
+      `${daemon.url}/m/c`,
+    ], { env });
+    assertEquals(push.code, 0, push.stderr);
+    const s = JSON.parse(push.stdout);
+    assertEquals(s.compression, true);
+    assertEquals(s.delta, false);
+    // The noise goes as it is, the log shrinks: well under their sum.
+    assert(
+      s.bytes_on_wire < MiB + text.length / 4,
+      `on the wire ${s.bytes_on_wire}`,
+    );
+    same(`${src}/log`, `${module}/c/log`);
+    same(`${src}/noise`, `${module}/c/noise`);
+    const local = `${work}/back`;
+    const pull = await runCli(
+      [
+        "pull",
+        "-z",
+        "--compress-level",
+        "9",
+        "--json",
+        `${daemon.url}/m/c`,
+        local,
+      ],
+      { env },
+    );
+    assertEquals(pull.code, 0, pull.stderr);
+    const p = JSON.parse(pull.stdout);
+    assertEquals(p.compression, true);
+    assert(
+      p.bytes_on_wire < MiB + text.length / 4,
+      `on the wire ${p.bytes_on_wire}`,
+    );
+    same(`${src}/log`, `${local}/log`);
+    same(`${src}/noise`, `${local}/noise`);
+  });
+});
+
+Deno.test("on loopback neither delta nor compression is used unless asked; -W never deltas", async () => {
+  await withBed(async ({ src, module, daemon }) => {
+    Deno.mkdirSync(`${module}/d`);
+    oldAndNew(`${module}/d`, src);
+    const auto = await runCli(["push", "--json", src, `${daemon.url}/m/d`], {
+      env,
+    });
+    assertEquals(auto.code, 0, auto.stderr);
+    const a = JSON.parse(auto.stdout);
+    assertEquals([a.delta, a.compression, a.bytes_matched], [false, false, 0]);
+    assertEquals(a.bytes_literal, a.bytes_transferred);
+    oldAndNew(`${module}/d`, src);
+    Deno.utimeSync(`${src}/big`, 1_600_000_000, 1_600_000_000);
+    const whole = await runCli([
+      "push",
+      "-W",
+      "--json",
+      src,
+      `${daemon.url}/m/d`,
+    ], { env });
+    assertEquals(whole.code, 0, whole.stderr);
+    assertEquals(JSON.parse(whole.stdout).delta, false);
+    same(`${src}/big`, `${module}/d/big`);
+  });
+});
+
+Deno.test("--stats prints rsync's literal, matched and total bytes lines", async () => {
+  await withBed(async ({ src, module, daemon }) => {
+    Deno.mkdirSync(`${module}/d`);
+    oldAndNew(`${module}/d`, src);
+    const run = await runCli(
+      ["push", "--stats", "--no-whole-file", src, `${daemon.url}/m/d`],
+      { env },
+    );
+    assertEquals(run.code, 0, run.stderr);
+    assertMatch(run.stdout, /^Literal data: [\d,]+ bytes$/m);
+    assertMatch(run.stdout, /^Matched data: [\d,]{9,} bytes$/m);
+    assertMatch(run.stdout, /^Total bytes sent: [\d,]+$/m);
+    assertMatch(run.stdout, /^Total bytes received: [\d,]+$/m);
+  });
+});
+
+Deno.test("delta and compression flags: conflicting or out of range is a usage error", async () => {
+  for (
+    const [args, text] of [
+      [
+        ["-W", "--no-whole-file"],
+        /--whole-file and --no-whole-file don't go together/,
+      ],
+      [
+        ["-z", "--no-compress"],
+        /--compress and --no-compress don't go together/,
+      ],
+      [
+        ["--compress-level", "20"],
+        /--compress-level must be a whole number from 1 to 19/,
+      ],
+      [
+        ["--compress-level", "3", "--no-compress"],
+        /--compress-level and --no-compress/,
+      ],
+    ] as const
+  ) {
+    const run = await runCli(["push", ...args, "a", "blit://127.0.0.1:1/m/"], {
+      env,
+    });
+    assertEquals(run.code, 2, run.stderr);
+    assertMatch(run.stderr, text);
+    assertEquals(run.stderr.trim().split("\n").length, 1);
+  }
+});
+
+/** A raw gRPC push that asks for deltas and answers the need list by hand. */
+async function hostilePush(
+  daemon: TestDaemon,
+  name: string,
+  size: number,
+  data: (basis: { avgBits: number; lengths: number[] } | undefined) => {
+    delta: boolean;
+    copies: bigint[];
+    payload: Uint8Array;
+    hash: Uint8Array;
+  },
+) {
+  const client = grpcClient(daemon.address);
+  const call = openPush(client);
+  try {
+    call.send({
+      case: "header",
+      value: create(PushHeaderSchema, {
+        module: "m",
+        destination: "",
+        options: create(TransferOptionsSchema, {
+          forceGrpcData: true,
+          delta: Choice.ON,
+        }),
+      }),
+    });
+    const file = header("m", name, EntryKind.FILE, { size });
+    for (const m of manifest([file])) call.send(m);
+    const needs = await until(call, "fileList");
+    const list = needs?.payload.case === "fileList"
+      ? needs.payload.value
+      : undefined;
+    const offer = list?.bases.find((b) => b.path === name);
+    const answer = data(
+      offer && { avgBits: offer.avgBits, lengths: offer.lengths },
+    );
+    call.send({
+      case: "fileData",
+      value: create(FileDataSchema, {
+        path: name,
+        header: file,
+        data: answer.payload,
+        last: true,
+        hash: answer.hash,
+        delta: answer.delta,
+        copies: answer.copies,
+      }),
+    });
+    call.send({
+      case: "uploadComplete",
+      value: create(UploadCompleteSchema, {}),
+    });
+    call.end();
+    await until(call, "summary");
+    return { status: await call.status, described: offer !== undefined };
+  } finally {
+    client.close();
+  }
+}
+
+Deno.test("hostile sender: copies outside the old copy, past the file, or for a file not described are refused", async () => {
+  await withBed(async ({ module, daemon }) => {
+    const old = bytes(64 * 1024, 3);
+    const cases: [
+      string,
+      (b?: { lengths: number[] }) => bigint[],
+      boolean,
+      RegExp,
+    ][] = [
+      [
+        "outside",
+        () => [0n, 70_000n],
+        true,
+        /outside the old copy's 65536 bytes/,
+      ],
+      ["huge", () => [2n ** 62n, 10n], true, /out of range|invalid|outside/],
+      [
+        "past",
+        () => [0n, 65_536n, 0n, 65_536n],
+        true,
+        /past the file's 100000 bytes/,
+      ],
+      [
+        "nobasis",
+        () => [0n, 100n],
+        false,
+        /no old copy of it was described|came as a delta/,
+      ],
+    ];
+    for (const [name, copies, describe, text] of cases) {
+      if (describe) Deno.writeFileSync(`${module}/${name}`, old);
+      const before = describe
+        ? Deno.readFileSync(`${module}/${name}`)
+        : undefined;
+      const got = await hostilePush(daemon, name, 100_000, () => ({
+        delta: true,
+        copies: copies(),
+        payload: new Uint8Array(0),
+        hash: new Uint8Array(16),
+      }));
+      assertEquals(got.described, describe, name);
+      assert(got.status.code !== 0, `${name}: accepted`);
+      assertMatch(got.status.details, text);
+      // The old copy is untouched, nothing new landed, no temp file left.
+      if (before) assertEquals(Deno.readFileSync(`${module}/${name}`), before);
+      else assertEquals(exists(`${module}/${name}`), false);
+      assertEquals(tempFiles(module), []);
+    }
+  });
+});
+
+Deno.test("hostile sender: a rebuilt file whose hash does not match never lands", async () => {
+  await withBed(async ({ module, daemon }) => {
+    const old = bytes(64 * 1024, 3);
+    Deno.writeFileSync(`${module}/f`, old);
+    // Copies of the whole old copy, then a literal: the hash is of other bytes.
+    const got = await hostilePush(daemon, "f", 65_536 + 10, () => ({
+      delta: true,
+      copies: [0n, 65_536n],
+      payload: new Uint8Array(10).fill(7),
+      hash: new Uint8Array(16).fill(1),
+    }));
+    assert(got.status.code !== 0, "accepted");
+    assertMatch(got.status.details, /arrived corrupted/);
+    assertEquals(Deno.readFileSync(`${module}/f`), old);
+    assertEquals(tempFiles(module), []);
+  });
+});
+
+Deno.test("hostile receiver: a malformed or oversized description is refused at once; the daemon serves on", async () => {
+  await withBed(async ({ src, module, daemon }) => {
+    Deno.writeFileSync(`${module}/f`, bytes(MiB, 8));
+    const cases = [
+      // A million chunks of one byte: over the bound.
+      create(BasisOfferSchema, {
+        path: "f",
+        avgBits: 10,
+        size: 1_000_000n,
+        lengths: new Array(1_000_000).fill(1),
+        digests: new Uint8Array(8_000_000).subarray(0, 8),
+      }),
+      // Chunks that do not add up to the size.
+      create(BasisOfferSchema, {
+        path: "f",
+        avgBits: 10,
+        size: 8192n,
+        lengths: [4096],
+        digests: new Uint8Array(8),
+      }),
+    ];
+    for (const basis of cases) {
+      const client = grpcClient(daemon.address);
+      const call = openPull(client);
+      try {
+        call.send({
+          case: "header",
+          value: create(PullHeaderSchema, {
+            module: "m",
+            path: "",
+            options: create(TransferOptionsSchema, { forceGrpcData: true }),
+          }),
+        });
+        for (let i = 0; i < 100; i++) {
+          const message = await call.next();
+          if (!message || message.payload.case === "ack") break;
+        }
+        call.send({
+          case: "need",
+          value: create(FileListSchema, { paths: ["f"], bases: [basis] }),
+        });
+        call.send({
+          case: "needComplete",
+          value: create(NeedCompleteSchema, {}),
+        });
+        const t0 = performance.now();
+        const status = await call.status;
+        assert(status.code !== 0, "accepted");
+        assertMatch(
+          status.details,
+          /description of "f"'s old copy is malformed|too large|exceeds/i,
+        );
+        assert(performance.now() - t0 < 30_000);
+      } finally {
+        call.cancel();
+        client.close();
+      }
+    }
+    // A real transfer still works.
+    Deno.writeFileSync(`${src}/ok`, new Uint8Array(10));
+    const run = await runCli(["push", src, `${daemon.url}/m/after`], { env });
+    assertEquals(run.code, 0, run.stderr);
+  });
+});
+
+Deno.test("an interrupted delta push resumes from its partial copy; the result is exact", async () => {
+  await withBed(async ({ src, module, daemon }) => {
+    // 32 MiB: the first half unchanged, the second new (sent slowly).
+    const old = bytes(32 * MiB, 21);
+    const next = old.slice();
+    next.set(bytes(16 * MiB, 22), 16 * MiB);
+    Deno.writeFileSync(`${module}/big`, old);
+    Deno.writeFileSync(`${src}/big`, next);
+    Deno.utimeSync(`${src}/big`, 1_700_000_000, 1_700_000_000);
+    const partial = `${module}/.big.blit-partial.tmp`;
+    const size = () => {
+      try {
+        return Deno.statSync(partial).size;
+      } catch {
+        return 0;
+      }
+    };
+    const client = spawnCli([
+      "push",
+      "--no-whole-file",
+      "--retries",
+      "0",
+      "--bwlimit",
+      "4M",
+      `${src}/big`,
+      `${daemon.url}/m/`,
+    ], { env, quiet: true });
+    assert(
+      await waitFor(() => size() >= 22 * MiB, 60_000),
+      "the push never got past 22 MiB",
+    );
+    client.kill("SIGKILL");
+    await client.status;
+    assert(await waitFor(() => tempFiles(module).length <= 1, 10_000));
+    assert(size() >= 20 * MiB, `partial copy of ${size()} bytes`);
+    // The old copy is still there, untouched.
+    assertEquals(Deno.statSync(`${module}/big`).size, old.length);
+    const rerun = await runCli(
+      ["push", "--json", "--no-whole-file", `${src}/big`, `${daemon.url}/m/`],
+      { env },
+    );
+    assertEquals(rerun.code, 0, rerun.stderr);
+    const s = JSON.parse(rerun.stdout);
+    assert(s.bytes_resumed >= 20 * MiB, `resumed ${s.bytes_resumed}`);
+    same(`${src}/big`, `${module}/big`);
+    assertEquals(tempFiles(module), []);
+  });
+});
