@@ -72,6 +72,7 @@ export async function transfer(
     streams: flags.streams,
     bwlimit: flags.bwlimit,
     delta: flags.delta,
+    linkBytesPerS: undefined as number | undefined,
     compress: flags.compress,
     compressLevel: flags.compressLevel,
     retries: flags.retries,
@@ -206,6 +207,7 @@ async function runTransfer(plan: TransferPlan): Promise<number> {
   if (tuning) {
     if (tuning.warning) options.warn?.(tuning.warning);
     options.forceGrpcData = tuning.choice.transport === "grpc";
+    options.linkBytesPerS = tuning.linkBytesPerS;
     options.streams = tuning.choice.transport === "tcp"
       ? tuning.choice.streams
       : 0;

@@ -94,7 +94,7 @@ function pullReceiver(
       : undefined,
     onLink: progress && (() => progress.link?.()),
     onItem: options.onItem,
-    delta: useDelta(options.delta ?? "auto", host),
+    delta: useDelta(options.delta ?? "auto", host, options.linkBytesPerS),
   });
 }
 

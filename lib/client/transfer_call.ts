@@ -88,6 +88,11 @@ export interface RemoteTransferOptions {
   /** zstd level 1-19. Default: chosen by the link's speed. */
   compressLevel?: number;
   /**
+   * How fast this route's link has been seen to be (bytes/s), for `auto`
+   * deltas (see `useDelta`). Default: unknown.
+   */
+  linkBytesPerS?: number;
+  /**
    * Told `+` and the path of each file or link transferred (or that would
    * be, in a dry run), `-` and the path of each one a mirror deletes.
    */

@@ -26,6 +26,11 @@ export interface Tuning {
   warning?: string;
   /** The daemon's snapshot, when it answered in time. */
   snapshot?: RemoteSnapshot;
+  /**
+   * The fastest the link has been seen to carry data on this route
+   * (bytes/s; see `linkRate`), when the history knows.
+   */
+  linkBytesPerS?: number;
 }
 
 /** What the user fixed on the command line. */
@@ -63,8 +68,10 @@ export async function tune(
     : await fetchPerfSnapshot(daemon);
   let choice: Choice;
   let warning: string | undefined;
+  let linkBytesPerS: number | undefined;
   try {
     const local = historyDir === undefined ? [] : readPerfHistory(historyDir);
+    linkBytesPerS = linkRate(local, route);
     const seen = new Set(local.map((r) => r.ts));
     // Other clients' runs with this daemon (ours are in the local file).
     const others = (snapshot?.runs ?? [])
@@ -100,7 +107,35 @@ export async function tune(
     choice,
     ...(warning ? { warning } : {}),
     ...(snapshot ? { snapshot } : {}),
+    ...(linkBytesPerS ? { linkBytesPerS } : {}),
   };
+}
+
+/**
+ * The fastest a route's link has carried data in the history: bytes on
+ * the wire (content bytes for older records) over the time moving them,
+ * among runs of 16 MiB or more that were not deltas; undefined when none.
+ *
+ * @example
+ * ```ts
+ * import { linkRate } from "./tuning.ts";
+ * const run = { ts: "2026-01-01T00:00:00Z", op: "push", transport: "tcp" as const, streams: 1, files: 1, bytes: 100 << 20, duration_ms: 1200, remote: "h:1", handshake_ms: 0, manifest_ms: 0, transfer_ms: 1000, retries: 0, fallback: false };
+ * if (Math.round(linkRate([run], "h:1")! / 1e6) !== 105) throw new Error("example failed");
+ * ```
+ */
+export function linkRate(
+  records: readonly PerfRecord[],
+  route: string,
+): number | undefined {
+  let best: number | undefined;
+  for (const r of records) {
+    if (r.remote !== route || r.delta || r.transfer_ms <= 0) continue;
+    const bytes = r.bytes_on_wire ?? r.bytes;
+    if (bytes < 16 << 20) continue;
+    const rate = bytes / (r.transfer_ms / 1000);
+    if (best === undefined || rate > best) best = rate;
+  }
+  return best;
 }
 
 /**
@@ -134,6 +169,15 @@ export function historyLine(
     retries: result.retries,
     fallback: result.fallback,
     size_class: sizeClass(result.filesTransferred, result.bytesTransferred),
+    ...(result.bytesOnWire !== undefined
+      ? {
+        bytes_literal: result.bytesLiteral,
+        bytes_matched: result.bytesMatched,
+        bytes_on_wire: result.bytesOnWire,
+        delta: result.delta,
+        compression: result.compression,
+      }
+      : {}),
     ...(tuning
       ? { direction: tuning.direction, predictor: tuning.choice }
       : {}),

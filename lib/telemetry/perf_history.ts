@@ -35,6 +35,16 @@ export interface PerfRecord {
   direction?: "push" | "pull";
   /** The transfer's size class (see {@linkcode sizeClass}). */
   size_class?: SizeClass;
+  /** Of `bytes`, those sent as data (the rest was matched or resumed). */
+  bytes_literal?: number;
+  /** Of `bytes`, those rebuilt from the receiver's old copies (delta). */
+  bytes_matched?: number;
+  /** Every byte on the network, both ways, after compression. */
+  bytes_on_wire?: number;
+  /** Whether any file went as a delta. */
+  delta?: boolean;
+  /** Whether any data went compressed. */
+  compression?: boolean;
   /** In a daemon's history: who wrote it (`"client"`: uploaded by one). */
   source?: "client" | "daemon";
   /** In a daemon's history: the module it concerned. */
