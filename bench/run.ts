@@ -1,7 +1,8 @@
 // `deno task bench`: the throughput benchmark against rsync (writes
 // bench/RESULTS.md; its flags pass through, e.g. `--runs 5` or `--quick`),
 // then the local-copy, daemon-memory, tree-size memory, resume and predictor
-// benchmarks.
+// benchmarks, and the link benchmark (delta and compression against rsync
+// over rate-limited network namespaces; it needs root and says so).
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -13,6 +14,7 @@ const benches: { file: string; args: string[] }[] = [
   { file: "tree_memory.ts", args: [] },
   { file: "resume.ts", args: [] },
   { file: "predictor.ts", args: [] },
+  { file: "link.ts", args: [] },
 ];
 
 let failed = 0;

@@ -80,7 +80,10 @@ function headerOf(
         // The daemon receives: it describes old copies if told to.
         options: transferOptions({
           ...options,
-          delta: useDelta(options.delta ?? "auto", dest.host, options.linkBytesPerS) ? "on" : "off",
+          delta:
+            useDelta(options.delta ?? "auto", dest.host, options.linkBytesPerS)
+              ? "on"
+              : "off",
         }),
         sourceIsFile: !source.isDir,
       }),

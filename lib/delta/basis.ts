@@ -6,6 +6,7 @@ import type { ContentHasher } from "../fs/hash.ts";
 import { openForRead } from "../fs/contained_root.ts";
 import { resolveInside, type ResolveOptions } from "../fs/safe_path.ts";
 import { fileIdentity, type ReadHandle, type TreeRoot } from "../fs/tree.ts";
+import { describeOffThread } from "./basis_pool.ts";
 import {
   avgBitsFor,
   Chunker,
@@ -91,7 +92,8 @@ export class ChunkDigest {
  * Describes the old copy of `rel` under `root` for a delta transfer:
  * undefined when there is none worth describing (missing, not a regular
  * file, under {@linkcode DELTA_MIN_BYTES}, or changing while read). Opened
- * through the contained file layer: a link is never followed.
+ * through the contained file layer: a link is never followed. Read on a
+ * worker where the tree's descriptor can be shared with one.
  *
  * Permissions: read on `root`.
  *
@@ -101,17 +103,17 @@ export class ChunkDigest {
  * import { contentHasher } from "../fs/hash.ts";
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * Deno.writeFileSync(`${root}/f`, new Uint8Array(100_000).map((_, i) => i * 31));
- * const copy = describeBasis(root, "f", await contentHasher());
+ * const copy = await describeBasis(root, "f", await contentHasher());
  * if (copy?.offer.lengths.reduce((a, b) => a + b, 0) !== 100_000) throw new Error("example failed");
  * Deno.removeSync(root, { recursive: true });
  * ```
  */
-export function describeBasis(
+export async function describeBasis(
   root: TreeRoot,
   rel: string,
   hasher: ContentHasher,
   options: ResolveOptions = {},
-): BasisCopy | undefined {
+): Promise<BasisCopy | undefined> {
   let file: ReadHandle;
   // A local tree's name is checked not to be a link (a tree's own opens
   // refuse links in the kernel); the open must then be that very file.
@@ -129,16 +131,36 @@ export function describeBasis(
     const info = file.statSync();
     if (!info.isFile || info.size < DELTA_MIN_BYTES) return undefined;
     if (named && fileIdentity(named) !== fileIdentity(info)) return undefined;
-    const offer = describeOpen(file, info.size, hasher);
+    // On a worker where the handle's descriptor can be shared (the
+    // daemon's kernel tree), else here.
+    const away = await describeOffThread(file, info.size);
+    const offer = away === "here"
+      ? describeHandle(file, info.size, hasher)
+      : away;
     return offer && { offer, identity: fileIdentity(info) };
   } finally {
     file.close();
   }
 }
 
-/** Reads `file` (`size` bytes) through the chunker; undefined if it changed. */
-function describeOpen(
-  file: ReadHandle,
+/**
+ * Describes an open old copy of `size` bytes, read from its current
+ * position to its end; undefined when it turns out another size (it
+ * changed while read).
+ *
+ * @example
+ * ```ts
+ * import { describeHandle } from "./basis.ts";
+ * import { contentHasher } from "../fs/hash.ts";
+ * const path = Deno.makeTempFileSync();
+ * Deno.writeFileSync(path, new Uint8Array(9000).map((_, i) => i * 7));
+ * using file = Deno.openSync(path);
+ * if (describeHandle(file, 9000, await contentHasher())?.size !== 9000) throw new Error("example failed");
+ * Deno.removeSync(path);
+ * ```
+ */
+export function describeHandle(
+  file: Pick<ReadHandle, "readSync">,
   size: number,
   hasher: ContentHasher,
 ): BasisOffer | undefined {

@@ -26,7 +26,7 @@ Deno.test("basis: a description covers the file, one hash per chunk", async () =
   try {
     const data = random(3 << 20);
     Deno.writeFileSync(`${root}/f`, data);
-    const copy = describeBasis(root, "f", await contentHasher())!;
+    const copy = (await describeBasis(root, "f", await contentHasher()))!;
     const { offer } = copy;
     assertEquals(offer.size, data.length);
     assertEquals(offer.lengths.reduce((a, b) => a + b, 0), data.length);
@@ -57,10 +57,10 @@ Deno.test("basis: nothing is described for a missing, small, link or directory e
     Deno.writeFileSync(`${outside}/secret`, random(100_000));
     Deno.symlinkSync(`${outside}/secret`, `${root}/link`);
     Deno.mkdirSync(`${root}/dir`);
-    assertEquals(describeBasis(root, "missing", hasher), undefined);
-    assertEquals(describeBasis(root, "small", hasher), undefined);
-    assertEquals(describeBasis(root, "link", hasher), undefined);
-    assertEquals(describeBasis(root, "dir", hasher), undefined);
+    assertEquals(await describeBasis(root, "missing", hasher), undefined);
+    assertEquals(await describeBasis(root, "small", hasher), undefined);
+    assertEquals(await describeBasis(root, "link", hasher), undefined);
+    assertEquals(await describeBasis(root, "dir", hasher), undefined);
   } finally {
     Deno.removeSync(root, { recursive: true });
     Deno.removeSync(outside, { recursive: true });
@@ -72,8 +72,8 @@ Deno.test("basis: two descriptions of one file are salted differently", async ()
   try {
     Deno.writeFileSync(`${root}/f`, random(50_000));
     const hasher = await contentHasher();
-    const a = describeBasis(root, "f", hasher)!.offer;
-    const b = describeBasis(root, "f", hasher)!.offer;
+    const a = (await describeBasis(root, "f", hasher))!.offer;
+    const b = (await describeBasis(root, "f", hasher))!.offer;
     assertEquals([...a.lengths], [...b.lengths]);
     if (a.seed === b.seed) throw new Error("same seed twice");
     if (a.digests.every((v, i) => v === b.digests[i])) {
@@ -121,4 +121,35 @@ Deno.test("basis: a sender refuses descriptions a receiver would not make", () =
     digests: new Uint8Array(many.length * 8),
   });
   if (!problem) throw new Error("accepted too many chunks");
+});
+
+Deno.test("basis: a kernel tree's old copy is described on a worker, as it would be here", async () => {
+  const { KernelTree } = await import("../fs/kernel_tree.ts");
+  const root = tempRoot();
+  try {
+    const data = random(2 << 20);
+    Deno.writeFileSync(`${root}/f`, data);
+    const tree = KernelTree.open(root);
+    if (!tree) return; // no openat2 here: nothing to share with a worker
+    try {
+      const hasher = await contentHasher();
+      const away = (await describeBasis(tree, "f", hasher))!.offer;
+      const here = (await describeBasis(root, "f", hasher))!.offer;
+      assertEquals([...away.lengths], [...here.lengths]);
+      assertEquals(away.size, data.length);
+      // Every chunk of the worker's description is found where it is.
+      const table = new BasisTable(away);
+      const digest = new ChunkDigest(hasher, away.seed);
+      let at = 0;
+      for (const length of away.lengths) {
+        digest.of(data.subarray(at, at + length));
+        assertEquals(table.find(digest.hi, digest.lo, length), at);
+        at += length;
+      }
+    } finally {
+      tree.close();
+    }
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
 });

@@ -44,7 +44,7 @@ const LITERAL_MAX = 1 << 20;
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * const old = new Uint8Array(200_000).map((_, i) => (i * 2654435761) >>> 24);
  * Deno.writeFileSync(`${root}/old`, old);
- * const copy = describeBasis(root, "old", await contentHasher())!;
+ * const copy = (await describeBasis(root, "old", await contentHasher()))!;
  * const next = old.slice();
  * next[100_000] ^= 1;
  * Deno.writeFileSync(`${root}/new`, next);

@@ -41,7 +41,7 @@ async function roundTrip(old: Uint8Array, next: Uint8Array): Promise<number> {
   try {
     Deno.writeFileSync(`${root}/old`, old);
     Deno.writeFileSync(`${root}/new`, next);
-    const basis = describeBasis(root, "old", await contentHasher())!;
+    const basis = (await describeBasis(root, "old", await contentHasher()))!;
     using source = Deno.openSync(`${root}/new`);
     using oldCopy = Deno.openSync(`${root}/old`);
     const whole = await contentHasher();
@@ -160,7 +160,7 @@ Deno.test("matcher: a file shorter than declared is a ShrankError", async () => 
   try {
     Deno.writeFileSync(`${root}/old`, OLD.subarray(0, 100_000));
     Deno.writeFileSync(`${root}/new`, OLD.subarray(0, 50_000));
-    const basis = describeBasis(root, "old", await contentHasher())!;
+    const basis = (await describeBasis(root, "old", await contentHasher()))!;
     using file = Deno.openSync(`${root}/new`);
     const chunk = await contentHasher();
     const whole = await contentHasher();

@@ -357,7 +357,7 @@ export class Receiver {
       let basis: BasisCopy | undefined;
       if (!dryRun && !copy && this.#needList?.hasOldCopy(entry)) {
         this.#hasher ??= await contentHasher();
-        basis = describeBasis(root, entry.path, this.#hasher);
+        basis = await describeBasis(root, entry.path, this.#hasher);
         if (basis) {
           this.#wire.deltas++;
           const { lengths, digests } = basis.offer;

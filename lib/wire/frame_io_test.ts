@@ -251,7 +251,7 @@ Deno.test("sendFrames: deltas and compressed streams over a socket rebuild the f
     Deno.writeFileSync(`${root}/f`, next);
     const text = new TextEncoder().encode("compressible ".repeat(50_000));
     Deno.writeFileSync(`${root}/t`, text);
-    const basis = describeBasis(dest, "f", await contentHasher())!;
+    const basis = (await describeBasis(dest, "f", await contentHasher()))!;
     const entries: FileEntry[] = [
       { path: "f", kind: "file", size: next.length, mtimeMs: 0, mode: 0o600 },
       { path: "t", kind: "file", size: text.length, mtimeMs: 0, mode: 0o644 },
