@@ -5,7 +5,10 @@ import {
   fileHeaderSize,
   type FrameEvent,
   FrameProtocolError,
+  writeCopy,
+  writeDeltaHeader,
   writeFileHeader,
+  writeLiteralHeader,
 } from "./frame_codec.ts";
 import { FrameDecoder } from "./frame_decoder.ts";
 
@@ -250,5 +253,36 @@ Deno.test("FrameDecoder: range frames round-trip; a range outside the file is re
       FrameProtocolError,
       /outside its 100 bytes/,
     );
+  }
+});
+
+Deno.test("FrameDecoder: delta, copy and literal frames decode as delta, copy and data events", () => {
+  const path = new TextEncoder().encode("f");
+  const entry = {
+    path: "f",
+    kind: "file" as const,
+    size: 7,
+    mtimeMs: 0,
+    mode: 0o644,
+  };
+  const out = new Uint8Array(64);
+  let n = writeDeltaHeader(out, 0, path, entry);
+  n += writeCopy(out, n, 4096, 4);
+  n += writeLiteralHeader(out, n, 3);
+  out.set([1, 2, 3], n);
+  n += 3;
+  const frames = out.subarray(0, n);
+  // Whole and byte by byte: the same events.
+  for (const step of [frames.length, 1]) {
+    const decoder = new FrameDecoder();
+    const events = [];
+    for (let at = 0; at < frames.length; at += step) {
+      events.push(...decoder.push(frames.subarray(at, at + step)));
+    }
+    const data = events.filter((e) => e.type === "data")
+      .flatMap((e) => e.type === "data" ? [...e.bytes] : []);
+    assertEquals(events[0].type, "delta");
+    assertEquals(events[1], { type: "copy", offset: 4096, length: 4 });
+    assertEquals(data, [1, 2, 3]);
   }
 });

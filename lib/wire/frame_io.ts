@@ -492,6 +492,18 @@ export async function sendFrames(
   ));
 }
 
+/** Options for {@linkcode frameSource} and {@linkcode receiveFrames}. */
+export interface FrameSourceOptions {
+  /** Buffer size. Default: 1 MiB. */
+  bufferSize?: number;
+  /** A limit shared by every stream (`--bwlimit`). Default: none. */
+  bandwidth?: Bandwidth;
+  /** Told the bytes read from the connection (before decompression). */
+  onWire?: (n: number) => void;
+  /** Told each compressed block received. */
+  onCompressed?: () => void;
+}
+
 /** Reading on into the same batch pays only for this much or more. */
 const MIN_READ_ON = 64 * 1024;
 
@@ -513,12 +525,7 @@ const MIN_READ_ON = 64 * 1024;
  */
 export function frameSource(
   conn: Deno.Conn,
-  options: {
-    bufferSize?: number;
-    bandwidth?: Bandwidth;
-    onWire?: (n: number) => void;
-    onCompressed?: () => void;
-  } = {},
+  options: FrameSourceOptions = {},
 ): ReadableStream<FrameEvent[]> {
   const size = options.bufferSize ?? 1 << 20;
   if (!Number.isInteger(size) || size < 1) {
@@ -585,12 +592,7 @@ export function frameSource(
 export async function receiveFrames(
   conn: Deno.Conn,
   sink: WritableStream<FrameEvent | FrameEvent[]>,
-  options: {
-    bufferSize?: number;
-    bandwidth?: Bandwidth;
-    onWire?: (n: number) => void;
-    onCompressed?: () => void;
-  } = {},
+  options: FrameSourceOptions = {},
 ): Promise<void> {
   await frameSource(conn, options).pipeTo(sink);
 }

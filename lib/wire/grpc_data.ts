@@ -166,6 +166,27 @@ function* chunksOf(events: Iterable<FrameEvent>): Generator<FileDataChunk> {
 }
 
 /**
+ * A chunk's data as a data event and, on a file's last chunk, its hash
+ * (checked to be there); true when the file ended.
+ */
+function bodyAndEnd(
+  chunk: FileDataChunk,
+  controller: TransformStreamDefaultController<FrameEvent>,
+): boolean {
+  if (chunk.data.length > 0) {
+    controller.enqueue({ type: "data", bytes: chunk.data });
+  }
+  if (!chunk.last) return false;
+  if (chunk.hash?.length !== HASH_BYTES) {
+    throw new FrameProtocolError(
+      `File ${chunk.path} came without its content hash`,
+    );
+  }
+  controller.enqueue({ type: "hash", digest: chunk.hash });
+  return true;
+}
+
+/**
  * Received chunks in, the same frame events the TCP decoder produces out,
  * so one `ReceiveSink` serves both transports. The caller writes the end
  * event (`{ type: "end" }`) when the sender says it is done.
@@ -203,16 +224,7 @@ export function chunksToFrames(): TransformStream<FileDataChunk, FrameEvent> {
       }
       controller.enqueue({ type: "copy", offset, length });
     }
-    if (chunk.data.length > 0) {
-      controller.enqueue({ type: "data", bytes: chunk.data });
-    }
-    if (chunk.last) {
-      if (chunk.hash?.length !== HASH_BYTES) {
-        throw new FrameProtocolError(
-          `File ${chunk.path} came without its content hash`,
-        );
-      }
-      controller.enqueue({ type: "hash", digest: chunk.hash });
+    if (bodyAndEnd(chunk, controller)) {
       open = undefined;
       delta = false;
     }
@@ -312,18 +324,7 @@ export function chunksToFrames(): TransformStream<FileDataChunk, FrameEvent> {
         );
       }
       if (resumed) return resumedData(chunk, controller);
-      if (chunk.data.length > 0) {
-        controller.enqueue({ type: "data", bytes: chunk.data });
-      }
-      if (chunk.last) {
-        if (chunk.hash?.length !== HASH_BYTES) {
-          throw new FrameProtocolError(
-            `File ${chunk.path} came without its content hash`,
-          );
-        }
-        controller.enqueue({ type: "hash", digest: chunk.hash });
-        open = undefined;
-      }
+      if (bodyAndEnd(chunk, controller)) open = undefined;
     },
     flush() {
       if (open !== undefined) {

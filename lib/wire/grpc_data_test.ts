@@ -121,3 +121,71 @@ Deno.test("chunksToFrames: a header for another path is a protocol error", async
     /^Chunk path b differs from its header$/,
   );
 });
+
+Deno.test("chunksToFrames: a delta's copies come before its data; copies elsewhere are refused", async () => {
+  const e = {
+    path: "f",
+    kind: "file" as const,
+    size: 12,
+    mtimeMs: 0,
+    mode: 0o644,
+  };
+  const events = await Array.fromAsync(
+    ReadableStream.from<FileDataChunk>([
+      {
+        path: "f",
+        header: e,
+        data: new Uint8Array(0),
+        last: false,
+        delta: true,
+        copies: [0, 4],
+      },
+      {
+        path: "f",
+        data: new Uint8Array(4),
+        last: false,
+        copies: [8, 2, 20, 2],
+      },
+      {
+        path: "f",
+        data: new Uint8Array(0),
+        last: true,
+        hash: new Uint8Array(16),
+      },
+    ]).pipeThrough(chunksToFrames()),
+  );
+  assertEquals(
+    events.map((x) =>
+      x.type === "copy" ? `copy ${x.offset}+${x.length}` : x.type
+    ),
+    ["delta", "copy 0+4", "copy 8+2", "copy 20+2", "data", "hash"],
+  );
+  await assertRejects(
+    () =>
+      Array.fromAsync(
+        ReadableStream.from<FileDataChunk>([
+          { path: "f", header: e, data: new Uint8Array(0), last: false },
+          { path: "f", data: new Uint8Array(2), last: false, copies: [0, 2] },
+        ]).pipeThrough(chunksToFrames()),
+      ),
+    FrameProtocolError,
+    /^Copies for f outside a delta$/,
+  );
+  await assertRejects(
+    () =>
+      Array.fromAsync(
+        ReadableStream.from<FileDataChunk>([
+          {
+            path: "f",
+            header: e,
+            data: new Uint8Array(0),
+            last: false,
+            delta: true,
+            copies: [0],
+          },
+        ]).pipeThrough(chunksToFrames()),
+      ),
+    FrameProtocolError,
+    /^Copies of f are not pairs$/,
+  );
+});
