@@ -36,6 +36,12 @@
  * files. {@linkcode pushRemote}, {@linkcode pullRemote} and
  * {@linkcode localCopy} are the commands' own entry points.
  *
+ * Delta transfer is a {@linkcode Receiver} option (`delta: true`): it
+ * describes its old copies ({@linkcode describeBasis}) and the sender
+ * answers with copy instructions and literal bytes ({@linkcode deltaOps}),
+ * rebuilt by a {@linkcode DeltaRebuild}; a {@linkcode CompressingWriter}
+ * compresses a data stream that {@linkcode decompressingReader} undoes.
+ *
  * @module
  */
 
@@ -159,15 +165,23 @@ export {
   type ReceiveSinkOptions,
   type ReceiveStats,
 } from "./lib/wire/receive_sink.ts";
-export { FileAssembly, type Partial } from "./lib/wire/file_assembly.ts";
+export {
+  BasisChangedError,
+  type DeltaTarget,
+  FileAssembly,
+  type Partial,
+} from "./lib/wire/file_assembly.ts";
 export {
   connReadable,
   type ConnReadableOptions,
   connWritable,
 } from "./lib/wire/socket.ts";
 export {
+  type DeltaItem,
   FrameSink,
   frameSource,
+  type FrameSourceOptions,
+  type FrameWriter,
   type NeededFile,
   type RangeItem,
   receiveFrames,
@@ -180,6 +194,32 @@ export {
 } from "./lib/wire/frame_io.ts";
 export { Bandwidth, parseRate } from "./lib/wire/bandwidth.ts";
 export {
+  type ByteReader,
+  CompressingWriter,
+  type CompressOptions,
+  type CompressStats,
+  decompressingReader,
+} from "./lib/wire/compressed_stream.ts";
+export {
+  type BasisCopy,
+  type BasisOffer,
+  basisProblem,
+  BasisTable,
+  ChunkDigest,
+  DELTA_MIN_BYTES,
+  describeBasis,
+  describeHandle,
+} from "./lib/delta/basis.ts";
+export { avgBitsFor, Chunker } from "./lib/delta/chunker.ts";
+export { type DeltaOp, deltaOps, ShrankError } from "./lib/delta/matcher.ts";
+export { DeltaRangeError, DeltaRebuild } from "./lib/delta/rebuild.ts";
+export {
+  type Choice,
+  compressionFor,
+  isLoopback,
+  useDelta,
+} from "./lib/transfer/link_policy.ts";
+export {
   loadZeroCopy,
   type MoveOptions,
   type RawFile,
@@ -189,11 +229,16 @@ export {
 } from "./lib/wire/zero_copy.ts";
 export type { ProgressSink } from "./lib/ui/progress.ts";
 export {
+  type NeedOffers,
   Receiver,
   type ReceiverOptions,
   type ReceiverResult,
 } from "./lib/transfer/receiver.ts";
-export { Sender, type SenderOptions } from "./lib/transfer/sender.ts";
+export {
+  Sender,
+  type SenderOptions,
+  type WireStats,
+} from "./lib/transfer/sender.ts";
 export { SendWindow } from "./lib/rpc/call_io.ts";
 export {
   sendTree,
@@ -206,8 +251,11 @@ export {
   type ReceiveTreeOptions,
 } from "./lib/transfer/receive_tree.ts";
 export {
+  countingPeer,
   DataLink,
   type ManifestMessage,
+  messageBytes,
+  type MessageTally,
   type Peer,
   PeerError,
   peerPair,
