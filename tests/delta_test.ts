@@ -474,7 +474,7 @@ Deno.test("hostile receiver: a malformed or oversized description is refused at 
         avgBits: 10,
         size: 8192n,
         lengths: [4096],
-        digests: new Uint8Array(8),
+        digests: new Uint8Array(6),
       }),
     ];
     for (const basis of cases) {

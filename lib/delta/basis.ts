@@ -16,7 +16,7 @@ import {
 } from "./chunker.ts";
 
 /** Bytes of a chunk's hash in a description. */
-export const DIGEST_BYTES = 8;
+export const DIGEST_BYTES = 6;
 /** Smallest old copy worth describing: under this, files go whole. */
 export const DELTA_MIN_BYTES = 4096;
 
@@ -49,9 +49,9 @@ export interface BasisCopy {
 export class ChunkDigest {
   readonly #hasher: ContentHasher;
   readonly #salt = new Uint8Array(4);
-  /** The high word of the last digest. */
+  /** The first 4 bytes of the last digest (big-endian). */
   hi = 0;
-  /** The low word of the last digest. */
+  /** Its next 2 bytes (big-endian). */
   lo = 0;
 
   /** Digests salted with `seed`, computed by `hasher`. */
@@ -76,7 +76,7 @@ export class ChunkDigest {
     const digest = this.#hasher.digest("binary");
     const view = new DataView(digest.buffer, digest.byteOffset, 8);
     this.hi = view.getUint32(0);
-    this.lo = view.getUint32(4);
+    this.lo = view.getUint16(4);
   }
 
   /** The digest of `bytes` as one chunk. */
@@ -180,7 +180,7 @@ export function describeHandle(
     const at = lengths.length * DIGEST_BYTES;
     const view = new DataView(digests.buffer, at, DIGEST_BYTES);
     view.setUint32(0, digest.hi);
-    view.setUint32(4, digest.lo);
+    view.setUint16(4, digest.lo);
     lengths.push(chunkLength);
     chunkLength = 0;
   };
@@ -225,7 +225,7 @@ export function describeHandle(
  * @example
  * ```ts
  * import { basisProblem } from "./basis.ts";
- * const ok = { avgBits: 10, seed: 1, size: 5000, lengths: Uint32Array.of(3000, 2000), digests: new Uint8Array(16) };
+ * const ok = { avgBits: 10, seed: 1, size: 5000, lengths: Uint32Array.of(3000, 2000), digests: new Uint8Array(12) };
  * if (basisProblem(ok) !== undefined) throw new Error("example failed");
  * if (basisProblem({ ...ok, size: 6000 }) === undefined) throw new Error("example failed");
  * ```
@@ -270,8 +270,8 @@ export function basisProblem(offer: BasisOffer): string | undefined {
  * import { contentHasher } from "../fs/hash.ts";
  * const d = new ChunkDigest(await contentHasher(), 7).of(new Uint8Array(3000));
  * const digests = new Uint8Array(16);
- * new DataView(digests.buffer).setUint32(8, d.hi);
- * new DataView(digests.buffer).setUint32(12, d.lo);
+ * new DataView(digests.buffer).setUint32(6, d.hi);
+ * new DataView(digests.buffer).setUint16(10, d.lo);
  * const table = new BasisTable({ avgBits: 10, seed: 7, size: 5000, lengths: Uint32Array.of(2000, 3000), digests });
  * if (table.find(d.hi, d.lo, 3000) !== 2000) throw new Error("example failed");
  * ```
@@ -279,7 +279,7 @@ export function basisProblem(offer: BasisOffer): string | undefined {
 export class BasisTable {
   readonly #mask: number;
   readonly #hi: Uint32Array;
-  readonly #lo: Uint32Array;
+  readonly #lo: Uint16Array;
   /** Chunk index + 1 in each slot; 0: empty. */
   readonly #slots: Int32Array;
   readonly #lengths: Uint32Array;
@@ -292,7 +292,7 @@ export class BasisTable {
     while (capacity < count * 2) capacity *= 2;
     this.#mask = capacity - 1;
     this.#hi = new Uint32Array(capacity);
-    this.#lo = new Uint32Array(capacity);
+    this.#lo = new Uint16Array(capacity);
     this.#slots = new Int32Array(capacity);
     this.#lengths = offer.lengths;
     this.#offsets = new Float64Array(count);
@@ -306,9 +306,9 @@ export class BasisTable {
       this.#offsets[i] = offset;
       offset += offer.lengths[i];
       const hi = view.getUint32(i * DIGEST_BYTES);
-      const lo = view.getUint32(i * DIGEST_BYTES + 4);
+      const lo = view.getUint16(i * DIGEST_BYTES + 4);
       // The first chunk with a digest keeps its slot.
-      for (let s = lo & this.#mask;; s = (s + 1) & this.#mask) {
+      for (let s = hi & this.#mask;; s = (s + 1) & this.#mask) {
         if (this.#slots[s] === 0) {
           this.#slots[s] = i + 1;
           this.#hi[s] = hi;
@@ -322,7 +322,7 @@ export class BasisTable {
 
   /** Where a chunk of `length` bytes with this digest starts, or -1. */
   find(hi: number, lo: number, length: number): number {
-    for (let s = lo & this.#mask;; s = (s + 1) & this.#mask) {
+    for (let s = hi & this.#mask;; s = (s + 1) & this.#mask) {
       const slot = this.#slots[s];
       if (slot === 0) return -1;
       if (this.#hi[s] === hi && this.#lo[s] === lo) {

@@ -11,7 +11,7 @@ export const MAX_AVG_BITS = 24;
 /**
  * Most chunks a basis description may list: a file's chunks are made big
  * enough that it never needs more (a chunk is at least a quarter of the
- * average), so a description is at most ~1.3 MiB whatever the file size.
+ * average), so a description is at most ~1 MiB whatever the file size.
  */
 export const MAX_BASIS_CHUNKS = 1 << 17;
 
@@ -31,14 +31,16 @@ const GEAR = (() => {
 
 /**
  * The average chunk size (as a power of two) for a basis of `size` bytes:
- * about the square root of the size, as rsync's block size (the hashes
- * sent and the literal bytes around an edit then cost about the same), at
- * least 1 KiB, and big enough for at most {@linkcode MAX_BASIS_CHUNKS}.
+ * about half the square root of the size (the hashes sent and the literal
+ * bytes around an edit then cost about the same: an edit costs the chunk
+ * it falls in, and a bigger chunk is likelier to be hit, so chunks are
+ * kept under rsync's square-root blocks), at least 1 KiB, and big enough
+ * for at most {@linkcode MAX_BASIS_CHUNKS}.
  *
  * @example
  * ```ts
  * import { avgBitsFor } from "./chunker.ts";
- * if (avgBitsFor(128 << 20) !== 14) throw new Error("example failed");
+ * if (avgBitsFor(128 << 20) !== 13) throw new Error("example failed");
  * if (avgBitsFor(1000) !== 10) throw new Error("example failed");
  * ```
  */
@@ -46,7 +48,7 @@ export function avgBitsFor(size: number): number {
   if (!Number.isSafeInteger(size) || size < 0) {
     throw new RangeError(`size must be a non-negative integer, got ${size}`);
   }
-  const root = Math.round(Math.log2(Math.max(1, size)) / 2);
+  const root = Math.round(Math.log2(Math.max(1, size)) / 2) - 1;
   // Chunks are at least avg/4: 4 * size / avg <= MAX_BASIS_CHUNKS.
   const bound = Math.ceil(Math.log2(Math.max(1, 4 * size / MAX_BASIS_CHUNKS)));
   return Math.min(MAX_AVG_BITS, Math.max(MIN_AVG_BITS, root, bound));

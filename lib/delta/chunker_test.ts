@@ -75,7 +75,7 @@ Deno.test("chunker: sizes give about sqrt(size) chunks, bounded in count", () =>
   assertEquals(avgBitsFor(0), 10);
   assertEquals(avgBitsFor(4096), 10);
   assertEquals(avgBitsFor(1 << 20), 10);
-  assertEquals(avgBitsFor(128 << 20), 14);
+  assertEquals(avgBitsFor(128 << 20), 13);
   assertEquals(avgBitsFor(1 << 30), 15);
   // 100 GiB: chunks of at least avg/4 never exceed the bound.
   const size = 100 * 2 ** 30;
