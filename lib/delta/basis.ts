@@ -19,6 +19,12 @@ import {
 export const DIGEST_BYTES = 6;
 /** Smallest old copy worth describing: under this, files go whole. */
 export const DELTA_MIN_BYTES = 4096;
+/**
+ * Old copies from this size are described on a worker (where the tree
+ * allows); smaller ones here, where a worker's round trip costs more
+ * than a millisecond of chunking.
+ */
+export const OFF_THREAD_MIN_BYTES = 1 << 20;
 
 /** What a receiver sends for a needed file it holds an older copy of. */
 export interface BasisOffer {
@@ -133,7 +139,9 @@ export async function describeBasis(
     if (named && fileIdentity(named) !== fileIdentity(info)) return undefined;
     // On a worker where the handle's descriptor can be shared (the
     // daemon's kernel tree), else here.
-    const away = await describeOffThread(file, info.size);
+    const away = info.size >= OFF_THREAD_MIN_BYTES
+      ? await describeOffThread(file, info.size)
+      : "here";
     const offer = away === "here"
       ? describeHandle(file, info.size, hasher)
       : away;

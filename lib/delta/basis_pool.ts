@@ -32,8 +32,8 @@ export interface DescribeAnswer extends PoolAnswer {
 const WORKER_URL = new URL("./_basis_worker.ts", import.meta.url);
 /** Workers describing: two clients' files at once, no more. */
 const WORKERS = 2;
-/** An idle pool's workers go after this long. */
-const IDLE_MS = 10_000;
+/** An idle pool's workers go after this long (starting them costs ~0.1 s). */
+const IDLE_MS = 60_000;
 
 let pool: WorkerPool<DescribeJob, DescribeAnswer> | null | undefined;
 const waiting = new Map<number, (answer: DescribeAnswer) => void>();
