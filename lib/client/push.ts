@@ -126,7 +126,10 @@ function pushOnce(
       }),
       progress,
     );
-    const sent = await sendTree(pushSenderPeer(call, reader), sender, entries, {
+    const wire = pushSenderPeer(call, reader, {
+      compressManifest: sender.compresses,
+    });
+    const sent = await sendTree(wire, sender, entries, {
       link,
       dryRun,
       onNeed: options.onItem && ((path) => options.onItem!("+", path)),

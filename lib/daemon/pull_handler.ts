@@ -126,7 +126,9 @@ async function sendPull(
   });
   const alive = () => guard.alive();
   return await sendTree(
-    pullSenderPeer(call, guard.reader, link),
+    pullSenderPeer(call, guard.reader, link, {
+      compressManifest: sender.compresses,
+    }),
     sender,
     source.module.mungeSymlinks ? unmunged(entries) : entries,
     {

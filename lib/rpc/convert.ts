@@ -1,4 +1,5 @@
 // Converts between pipeline entries and their protobuf messages.
+import * as zlib from "node:zlib";
 import { create } from "../deps/protobuf.ts";
 import type { FileEntry } from "../fs/entry.ts";
 import { normalizeRelative, PathEscapeError } from "../fs/safe_path.ts";
@@ -162,9 +163,27 @@ function checkedEntry(raw: RawEntry): FileEntry {
  * if (entriesOfBatch(batch)[0].path !== "a") throw new Error("example failed");
  * ```
  */
-export function manifestBatchOf(entries: readonly FileEntry[]): ManifestBatch {
-  return create(ManifestBatchSchema, { packed: encodeEntries(entries) });
+export function manifestBatchOf(
+  entries: readonly FileEntry[],
+  compress = false,
+): ManifestBatch {
+  const packed = encodeEntries(entries);
+  if (compress && packed.length >= 256) {
+    const zipped = zlib.zstdCompressSync(packed, {
+      params: { [zlib.constants.ZSTD_c_compressionLevel]: 3 },
+    });
+    if (zipped.length < packed.length) {
+      return create(ManifestBatchSchema, {
+        packedZstd: zipped,
+        packedSize: packed.length,
+      });
+    }
+  }
+  return create(ManifestBatchSchema, { packed });
 }
+
+/** Most bytes a compressed manifest batch may unpack to. */
+export const MAX_PACKED_BYTES = 8 << 20;
 
 /**
  * The entries of a peer's ManifestBatch (single headers and the packed
@@ -176,7 +195,34 @@ export function manifestBatchOf(entries: readonly FileEntry[]): ManifestBatch {
 export function entriesOfBatch(batch: ManifestBatch): FileEntry[] {
   const entries = batch.entries.map(headerToEntry);
   decodeEntries(batch.packed, (raw) => entries.push(checkedEntry(raw)));
+  if (batch.packedZstd.length > 0) {
+    decodeEntries(unzipped(batch), (raw) => entries.push(checkedEntry(raw)));
+  }
   return entries;
+}
+
+/** A compressed batch's packed entries, their size checked first. */
+function unzipped(batch: ManifestBatch): Uint8Array {
+  const size = batch.packedSize;
+  if (size === 0 || size > MAX_PACKED_BYTES) {
+    throw new RangeError(
+      `A compressed manifest batch of ${size} bytes is out of range (1-${MAX_PACKED_BYTES})`,
+    );
+  }
+  let packed: Uint8Array;
+  try {
+    packed = zlib.zstdDecompressSync(batch.packedZstd, {
+      maxOutputLength: size,
+    });
+  } catch {
+    throw new RangeError("A compressed manifest batch does not decompress");
+  }
+  if (packed.length !== size) {
+    throw new RangeError(
+      `A compressed manifest batch unpacked to ${packed.length} bytes, not ${size}`,
+    );
+  }
+  return packed;
 }
 
 /** The ManifestComplete message for a manifest of `count` entries. */

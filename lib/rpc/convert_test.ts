@@ -7,6 +7,7 @@ import {
   headerToEntry,
   manifestBatchOf,
   manifestCompleteOf,
+  MAX_PACKED_BYTES,
 } from "./convert.ts";
 import {
   EntryKind,
@@ -73,4 +74,43 @@ Deno.test("manifestBatchOf packs a batch; entriesOfBatch reads packed and single
     entries: [create(FileHeaderSchema, { path: "../x", kind: EntryKind.FILE })],
   });
   assertThrows(() => entriesOfBatch(hostile), PathEscapeError);
+});
+
+Deno.test("manifestBatchOf: compressed when asked and smaller; hostile compressed batches are refused", () => {
+  const entries = Array.from({ length: 300 }, (_, i) => ({
+    path: `dir/sub/file-${i}.txt`,
+    kind: "file" as const,
+    size: i,
+    mtimeMs: 1_700_000_000_000,
+    mode: 0o644,
+  }));
+  const plain = manifestBatchOf(entries);
+  const zipped = manifestBatchOf(entries, true);
+  assertEquals(zipped.packed.length, 0);
+  assertEquals(zipped.packedSize, plain.packed.length);
+  assertEquals(zipped.packedZstd.length < plain.packed.length / 3, true);
+  assertEquals(entriesOfBatch(zipped), entriesOfBatch(plain));
+  const refused = (batch: Parameters<typeof entriesOfBatch>[0], text: RegExp) =>
+    assertThrows(() => entriesOfBatch(batch), RangeError, text);
+  refused(
+    create(ManifestBatchSchema, {
+      packedZstd: zipped.packedZstd,
+      packedSize: MAX_PACKED_BYTES + 1,
+    }),
+    /out of range/,
+  );
+  refused(
+    create(ManifestBatchSchema, {
+      packedZstd: zipped.packedZstd,
+      packedSize: 100,
+    }),
+    /does not decompress|unpacked to/,
+  );
+  refused(
+    create(ManifestBatchSchema, {
+      packedZstd: new Uint8Array([1, 2, 3]),
+      packedSize: 10,
+    }),
+    /does not decompress/,
+  );
 });

@@ -139,16 +139,23 @@ function flushedIfManifest(message: SenderMessage): { flushed: boolean } {
   };
 }
 
+/** How a sending end maps its messages. */
+export interface SenderWireOptions {
+  /** Compress manifest batches with zstd (slow links). Default: false. */
+  compressManifest?: boolean;
+}
+
 /** The sender's manifest, data and end of data as payloads of `T`. */
 function senderPayload<E extends "uploadComplete" | "dataComplete">(
   message: SenderMessage,
   end: E,
+  compress: boolean,
 ) {
   switch (message.kind) {
     case "manifest":
       return {
         case: "manifestBatch" as const,
-        value: manifestBatchOf(message.entries),
+        value: manifestBatchOf(message.entries, compress),
       };
     case "manifestEnd":
       return {
@@ -182,6 +189,7 @@ function senderPayload<E extends "uploadComplete" | "dataComplete">(
 export function pushSenderPeer(
   call: MessageWritable<ClientPushRequest>,
   reader: Reader<ServerPushResponse>,
+  options: SenderWireOptions = {},
 ): ReceiverPeer {
   return {
     async next() {
@@ -200,7 +208,11 @@ export function pushSenderPeer(
       }
     },
     write(message) {
-      const payload = senderPayload(message, "uploadComplete");
+      const payload = senderPayload(
+        message,
+        "uploadComplete",
+        options.compressManifest ?? false,
+      );
       return writeMessage(
         call,
         create(ClientPushRequestSchema, { payload }),
@@ -306,6 +318,7 @@ export function pullSenderPeer(
   call: MessageWritable<ServerPullResponse>,
   reader: Reader<ClientPullRequest>,
   link?: DataLink,
+  options: SenderWireOptions = {},
 ): ReceiverPeer {
   return {
     async next() {
@@ -344,7 +357,11 @@ export function pullSenderPeer(
       }
     },
     write(message) {
-      const payload = senderPayload(message, "dataComplete");
+      const payload = senderPayload(
+        message,
+        "dataComplete",
+        options.compressManifest ?? false,
+      );
       return writeMessage(
         call,
         create(ServerPullResponseSchema, { payload }),

@@ -253,6 +253,11 @@ export class Sender {
     return this.#resumed;
   }
 
+  /** Whether its data streams are compressed (then its manifest is too). */
+  get compresses(): boolean {
+    return this.#options.compress !== undefined;
+  }
+
   /** What went on the wire so far. */
   get wire(): WireStats {
     return this.#wire;
