@@ -234,11 +234,7 @@ export {
   type ReceiverOptions,
   type ReceiverResult,
 } from "./lib/transfer/receiver.ts";
-export {
-  Sender,
-  type SenderOptions,
-  type WireStats,
-} from "./lib/transfer/sender.ts";
+export { Sender, type SenderOptions } from "./lib/transfer/sender.ts";
 export { SendWindow } from "./lib/rpc/call_io.ts";
 export {
   sendTree,
@@ -264,6 +260,7 @@ export {
   type ReceiverPeer,
   type SenderMessage,
   type SenderPeer,
+  type WireStats,
 } from "./lib/transfer/peer.ts";
 
 export {
@@ -283,6 +280,7 @@ export {
 } from "./lib/wire/data_plane.ts";
 export {
   chunksToFrames,
+  chunkWireBytes,
   type FileDataChunk,
   fileDataChunks,
   GrpcReceiver,

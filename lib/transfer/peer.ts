@@ -152,6 +152,16 @@ export function countingPeer<
   };
 }
 
+/** What went on the wire for a role (see `Sender.wire`, `Receiver.wire`). */
+export interface WireStats {
+  /** Bytes on the data connections (after compression), or file data in messages. */
+  dataBytes: number;
+  /** Blocks sent compressed. */
+  compressedBlocks: number;
+  /** Files sent (or described) as deltas. */
+  deltas: number;
+}
+
 /** The receiver, as the sender sees it. */
 export type ReceiverPeer = Peer<ReceiverMessage, SenderMessage>;
 /** The sender, as the receiver sees it. */

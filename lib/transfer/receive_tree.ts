@@ -16,7 +16,7 @@ import {
   type Receiver,
   type ReceiverResult,
 } from "./receiver.ts";
-import { GrpcReceiver } from "../wire/grpc_data.ts";
+import { chunkWireBytes, GrpcReceiver } from "../wire/grpc_data.ts";
 import {
   countingPeer,
   type DataLink,
@@ -24,7 +24,6 @@ import {
   PeerError,
   type SenderPeer,
 } from "./peer.ts";
-import { chunkWireBytes } from "./sender.ts";
 
 /** Options for {@linkcode receiveTree}. */
 export interface ReceiveTreeOptions {

@@ -22,7 +22,7 @@ import {
   type PartialCopy,
   type ResumeOffer,
 } from "../fs/resume.ts";
-import type { WireStats } from "./sender.ts";
+import type { WireStats } from "./peer.ts";
 import {
   type BasisCopy,
   type BasisOffer,

@@ -8,11 +8,15 @@ import type { SendWindow } from "../rpc/call_io.ts";
 import { type NeededFile, sendFrames } from "../wire/frame_io.ts";
 import { blockRuns, type ResumeOffer, validOffer } from "../fs/resume.ts";
 import type { BasisOffer } from "../delta/basis.ts";
-import { type FileDataChunk, fileDataChunks } from "../wire/grpc_data.ts";
+import {
+  chunkWireBytes,
+  type FileDataChunk,
+  fileDataChunks,
+} from "../wire/grpc_data.ts";
 import type { ZeroCopy } from "../wire/zero_copy.ts";
 import type { Bandwidth } from "../wire/bandwidth.ts";
 import { WorkQueue } from "./_queue.ts";
-import type { ManifestMessage } from "./peer.ts";
+import type { ManifestMessage, WireStats } from "./peer.ts";
 import type { CompressOptions } from "../wire/compressed_stream.ts";
 
 /** Options for {@linkcode Sender}. */
@@ -33,16 +37,6 @@ export interface SenderOptions {
    * Compresses the data streams (see compressed_stream.ts). Default: none.
    */
   compress?: CompressOptions;
-}
-
-/** What went on the wire for a sender (see {@linkcode Sender.wire}). */
-export interface WireStats {
-  /** Bytes written on the data connections (after compression). */
-  dataBytes: number;
-  /** Blocks sent compressed. */
-  compressedBlocks: number;
-  /** Files sent as deltas. */
-  deltas: number;
 }
 
 /** Entries per manifest message. */
@@ -316,13 +310,6 @@ export class Sender {
       await write(chunk);
     }
   }
-}
-
-/** About what a FileData message costs on the wire. */
-export function chunkWireBytes(chunk: FileDataChunk): number {
-  return chunk.data.length + (chunk.copies?.length ?? 0) * 5 +
-    (chunk.header ? chunk.path.length + 40 : chunk.path.length + 8) +
-    (chunk.hash ? 18 : 0);
 }
 
 /** Bytes a resumed file keeps: all but the runs still to send. */

@@ -166,6 +166,22 @@ function* chunksOf(events: Iterable<FrameEvent>): Generator<FileDataChunk> {
 }
 
 /**
+ * About what a FileData message costs on the wire: its data, copies and
+ * hash, and its path and header.
+ *
+ * @example
+ * ```ts
+ * import { chunkWireBytes } from "./grpc_data.ts";
+ * if (chunkWireBytes({ path: "a", data: new Uint8Array(100), last: false }) !== 109) throw new Error("example failed");
+ * ```
+ */
+export function chunkWireBytes(chunk: FileDataChunk): number {
+  return chunk.data.length + (chunk.copies?.length ?? 0) * 5 +
+    (chunk.header ? chunk.path.length + 40 : chunk.path.length + 8) +
+    (chunk.hash ? 18 : 0);
+}
+
+/**
  * A chunk's data as a data event and, on a file's last chunk, its hash
  * (checked to be there); true when the file ended.
  */
