@@ -273,11 +273,16 @@ function textBig(size: number, seed = 12345): Uint8Array {
   let n = 0;
   let s = seed;
   while (n < size) {
-    s = (s * 1103515245 + 12345) >>> 0;
+    // xorshift32: a log's variety (a plain LCG in doubles collapses
+    // into a short cycle and compresses a thousandfold).
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
     const line = `2026-12-03T${
       (s % 24).toString().padStart(2, "0")
-    }:${(s % 60)}:${(s >> 8) % 60} ${words[s % words.length]} ${
-      words[(s >> 4) % words.length]
+    }:${(s % 60)}:${(s >>> 8) % 60} ${words[s % words.length]} ${
+      words[(s >>> 4) % words.length]
     } id=${s.toString(16)} t=${s % 997}\n`;
     parts.push(line);
     n += line.length;
