@@ -1,6 +1,6 @@
 import { assertEquals } from "../../tests/_assert.ts";
 import { withInProcessDaemon } from "../../tests/_in_process.ts";
-import { historyLine, tune } from "./tuning.ts";
+import { historyLine, linkRate, tune } from "./tuning.ts";
 import type { TransferResult } from "./summary.ts";
 
 const result: TransferResult = {
@@ -60,5 +60,68 @@ Deno.test("historyLine: the run as the history keeps it, times rounded, the rout
       line.size_class,
     ],
     ["push", 10, 40960, 13, 1, 3, null, "small"],
+  );
+});
+
+Deno.test("historyLine: what delta and compression did is kept", () => {
+  const line = historyLine("push", {
+    ...result,
+    bytesLiteral: 4096,
+    bytesMatched: 36864,
+    bytesOnWire: 5000,
+    delta: true,
+    compression: false,
+  }, 10);
+  assertEquals(
+    [
+      line.bytes_literal,
+      line.bytes_matched,
+      line.bytes_on_wire,
+      line.delta,
+      line.compression,
+    ],
+    [4096, 36864, 5000, true, false],
+  );
+  // A local copy (no wire) records none of it.
+  assertEquals(historyLine("copy", result, 10).delta, undefined);
+});
+
+Deno.test("linkRate: the fastest non-delta run of 16 MiB or more on the route", () => {
+  const run = (
+    bytes: number,
+    ms: number,
+    extra: Record<string, unknown> = {},
+  ) => ({
+    ts: "2026-01-01T00:00:00Z",
+    op: "push",
+    transport: "tcp" as const,
+    streams: 1,
+    files: 1,
+    bytes,
+    duration_ms: ms,
+    remote: "h:1",
+    handshake_ms: 0,
+    manifest_ms: 0,
+    transfer_ms: ms,
+    retries: 0,
+    fallback: false,
+    ...extra,
+  });
+  assertEquals(linkRate([], "h:1"), undefined);
+  assertEquals(linkRate([run(1 << 20, 1)], "h:1"), undefined);
+  assertEquals(linkRate([run(100e6, 1000), run(100e6, 500)], "h:1"), 200e6);
+  // A delta's content bytes never crossed; another route is another link.
+  assertEquals(
+    linkRate([run(100e6, 1000), run(1e9, 100, { delta: true })], "h:1"),
+    100e6,
+  );
+  assertEquals(
+    linkRate([run(100e6, 1000, { remote: "g:1" })], "h:1"),
+    undefined,
+  );
+  // Bytes on the wire, when recorded, are what the link carried.
+  assertEquals(
+    linkRate([run(100e6, 1000, { bytes_on_wire: 50e6 })], "h:1"),
+    50e6,
   );
 });

@@ -128,3 +128,14 @@ Deno.test("predictor: a data plane that was unreachable -> gRPC directly; TCP re
   const odd = { ...run(1, 1), bytes: 0, duration_ms: 0 };
   assertEquals(predict({ records: [odd], ...at }).choice.streams, 1);
 });
+
+Deno.test("predictor: deltas are left out (their content never crossed the streams)", () => {
+  const records = [
+    run(4, 300),
+    run(1, 200),
+    // A delta "moved" 1 GiB in no time on one stream: not a stream speed.
+    run(1, 50_000, { delta: true }),
+    run(1, 50_000, { delta: true }),
+  ];
+  assertEquals(predict({ records, ...at }).choice.streams, 4);
+});
