@@ -569,3 +569,31 @@ Deno.test("an interrupted delta push resumes from its partial copy; the result i
     assertEquals(tempFiles(module), []);
   });
 });
+
+Deno.test("a local copy with -z or --no-whole-file warns once and copies whole files", async () => {
+  const work = Deno.realPathSync(
+    Deno.makeTempDirSync({ prefix: "blit-delta-local-" }),
+  );
+  try {
+    Deno.mkdirSync(`${work}/src`);
+    Deno.writeFileSync(`${work}/src/a`, bytes(10_000, 4));
+    const run = await runCli(
+      ["copy", "-z", "--no-whole-file", "--json", `${work}/src`, `${work}/dst`],
+      { env },
+    );
+    assertEquals(run.code, 0, run.stderr);
+    assertEquals(
+      run.stderr,
+      "blit: warning: --no-whole-file, --compress and --compress-level apply to remote transfers; a local copy copies whole files\n",
+    );
+    const s = JSON.parse(run.stdout);
+    assertEquals([s.delta, s.compression, s.transport], [
+      false,
+      false,
+      "local",
+    ]);
+    same(`${work}/src/a`, `${work}/dst/a`);
+  } finally {
+    Deno.removeSync(work, { recursive: true });
+  }
+});

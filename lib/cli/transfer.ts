@@ -186,6 +186,15 @@ async function runTransfer(plan: TransferPlan): Promise<number> {
       "blit: warning: --bwlimit applies to remote transfers; a local copy is not limited\n",
     );
   }
+  if (
+    !srcAddr && !dstAddr && !flags.quiet &&
+    (flags.delta === "on" || flags.compress === "on" ||
+      flags.compressLevel !== undefined)
+  ) {
+    io.stderr(
+      "blit: warning: --no-whole-file, --compress and --compress-level apply to remote transfers; a local copy copies whole files\n",
+    );
+  }
   const historyOn = io.env.BLIT_DISABLE_PERF_HISTORY !== "1";
   const daemon = dstAddr ?? srcAddr;
   // The predictor's choice (or the flags'), from the local history and
