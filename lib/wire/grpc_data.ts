@@ -98,6 +98,12 @@ export async function* fileDataChunks(
  * resumed file's first chunk names the blocks kept and has no data.
  */
 function* chunksOf(events: Iterable<FrameEvent>): Generator<FileDataChunk> {
+  // The chunk after a full one, for the same file.
+  const next = (full: FileDataChunk): FileDataChunk => ({
+    path: full.path,
+    data: new Uint8Array(0),
+    last: false,
+  });
   let pending: FileDataChunk | undefined;
   // Bodies still to end: one, or a resumed file's runs.
   let bodies = 1;
@@ -127,11 +133,7 @@ function* chunksOf(events: Iterable<FrameEvent>): Generator<FileDataChunk> {
         // Copies go before the data of their chunk: after data, a new one.
         if (pending!.data.length > 0) {
           yield pending!;
-          pending = {
-            path: pending!.path,
-            data: new Uint8Array(0),
-            last: false,
-          };
+          pending = next(pending!);
         }
         (pending!.copies ??= []).push(event.offset, event.length);
         break;
@@ -147,11 +149,7 @@ function* chunksOf(events: Iterable<FrameEvent>): Generator<FileDataChunk> {
       case "data":
         if (pending!.data.length > 0) {
           yield pending!;
-          pending = {
-            path: pending!.path,
-            data: new Uint8Array(0),
-            last: false,
-          };
+          pending = next(pending!);
         }
         pending!.data = event.bytes.slice();
         break;
