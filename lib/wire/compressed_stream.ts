@@ -108,9 +108,10 @@ export class CompressingWriter implements FrameWriter {
   #started = false;
   /** The block on the connection now. */
   #sending: Promise<void> = Promise.resolve();
-  // The link: only once more than a socket's buffer has gone (until then
-  // sends complete at once, whatever the link).
-  readonly #link = new Rate(8 << 20);
+  // The link: only once more than a socket's send buffer (4 MiB at most
+  // by default on Linux) has gone; until then sends complete at once,
+  // whatever the link.
+  readonly #link = new Rate(4 << 20);
   readonly #compressor = new Rate(256 << 10);
   /** Compressed / raw, smoothed; unknown at first (assume it pays). */
   #ratio = 0.5;

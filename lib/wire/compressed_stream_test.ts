@@ -151,3 +151,67 @@ Deno.test("compressed stream: hostile blocks are refused before allocation", asy
   new DataView(lie.buffer).setUint32(6, 1000);
   await refused(lie, /does not decompress|gave/);
 });
+
+/** Text that compresses ~3x, varied like a log. */
+function logLike(size: number, seed: number): Uint8Array {
+  const parts: string[] = [];
+  let s = seed;
+  let n = 0;
+  while (n < size) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    const line = `t=${s % 86400} level=${["info", "warn", "error"][s % 3]} id=${
+      s.toString(16)
+    } took=${s % 997}ms\n`;
+    parts.push(line);
+    n += line.length;
+  }
+  return new TextEncoder().encode(parts.join("")).subarray(0, size);
+}
+
+Deno.test("compressed stream (auto): a link faster than the compressor turns compression off", async () => {
+  // Writes that take no time: the link outruns any compressor.
+  const wire = collector();
+  const writer = new CompressingWriter(wire, { mode: "auto" });
+  const block = logLike(1 << 20, 3);
+  for (let i = 0; i < 40; i++) await writer.write(block);
+  await writer.closeWrite();
+  // The first blocks (until 4 MiB on the wire have measured the link) are
+  // compressed, then none.
+  if (writer.stats.compressed > 16) {
+    throw new Error(`${writer.stats.compressed} of 40 blocks compressed`);
+  }
+  assertEquals(
+    await readAll(decompressingReader(source(wire.bytes))),
+    concat(block, 40),
+  );
+});
+
+Deno.test("compressed stream (auto): a slow link keeps compressing what shrinks", async () => {
+  // ~10 MB/s: far slower than zstd's fast levels, even on a busy machine.
+  const slow = {
+    async write(bytes: Uint8Array): Promise<number> {
+      await new Promise((r) => setTimeout(r, bytes.length / 10_000));
+      return bytes.length;
+    },
+    closeWrite: () => Promise.resolve(),
+  };
+  const writer = new CompressingWriter(slow, { mode: "auto" });
+  const block = logLike(1 << 20, 5);
+  for (let i = 0; i < 12; i++) await writer.write(block);
+  await writer.closeWrite();
+  assertEquals(writer.stats.compressed, 12);
+  if (writer.stats.wire > writer.stats.raw / 2) {
+    throw new Error(
+      `${writer.stats.wire} of ${writer.stats.raw} bytes on the wire`,
+    );
+  }
+});
+
+function concat(block: Uint8Array, times: number): Uint8Array {
+  const out = new Uint8Array(block.length * times);
+  for (let i = 0; i < times; i++) out.set(block, i * block.length);
+  return out;
+}
