@@ -172,3 +172,46 @@ Deno.test("matcher: a file shorter than declared is a ShrankError", async () => 
     Deno.removeSync(root, { recursive: true });
   }
 });
+
+Deno.test("matcher: chunks cut ahead give the very instructions the scan gives", async () => {
+  const { PreCutter } = await import("./precut.ts");
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    const next = splice(OLD, 2 * MiB, 0, random(3000, 8));
+    Deno.writeFileSync(`${root}/old`, OLD);
+    Deno.writeFileSync(`${root}/new`, next);
+    const basis = (await describeBasis(root, "old", await contentHasher()))!;
+    const cutter = new PreCutter(root);
+    cutter.add({
+      path: "new",
+      kind: "file",
+      size: next.length,
+      mtimeMs: 0,
+      mode: 0o644,
+    }, 0);
+    const cut = (await cutter.take("new"))!;
+    const run = async (withCut: boolean) => {
+      using file = Deno.openSync(`${root}/new`);
+      const whole = await contentHasher();
+      const ops = [
+        ...deltaOps(
+          file,
+          next.length,
+          basis.offer,
+          await contentHasher(),
+          whole,
+          undefined,
+          withCut ? cut : undefined,
+        ),
+      ].map((op) =>
+        op.op === "copy" ? `c${op.offset}+${op.length}` : `l${op.bytes.length}`
+      );
+      return { ops, digest: [...whole.digest("binary")] };
+    };
+    const scanned = await run(false);
+    const precut = await run(true);
+    assertEquals(precut, scanned);
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});

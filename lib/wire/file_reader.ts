@@ -12,6 +12,7 @@ import type { ContentHasher } from "../fs/hash.ts";
 import { blockRuns, type KeptBlocks } from "../fs/resume.ts";
 import type { FileRange, FrameEvent } from "./frame_codec.ts";
 import type { BasisOffer } from "../delta/basis.ts";
+import type { PreCut } from "../delta/precut.ts";
 import { deltaOps, ShrankError } from "../delta/matcher.ts";
 
 /** A source file changed between the manifest and the transfer. */
@@ -67,7 +68,7 @@ export function readFull(
 export type ReadItem =
   | { entry: FileEntry; range?: FileRange }
   | { entry: FileEntry; kept: KeptBlocks }
-  | { entry: FileEntry; basis: BasisOffer };
+  | { entry: FileEntry; basis: BasisOffer; cut?: PreCut };
 
 /** Options for {@linkcode readEvents}. */
 export interface ReadOptions {
@@ -114,7 +115,7 @@ export function* readEvents(
 ): Generator<FrameEvent> {
   const { entry } = item;
   if ("basis" in item) {
-    yield* deltaEvents(root, entry, item.basis, hasher, scratch, options);
+    yield* deltaEvents(root, item, hasher, scratch, options);
     return;
   }
   if (!("kept" in item)) {
@@ -161,8 +162,7 @@ function* bodyEvents(
  */
 function* deltaEvents(
   root: TreeRoot,
-  entry: FileEntry,
-  basis: BasisOffer,
+  { entry, basis, cut }: { entry: FileEntry; basis: BasisOffer; cut?: PreCut },
   hasher: ContentHasher,
   scratch: Uint8Array,
   options: ReadOptions,
@@ -173,7 +173,15 @@ function* deltaEvents(
   try {
     yield { type: "delta", entry };
     hasher.init();
-    const ops = deltaOps(file, entry.size, basis, chunkHasher, hasher, scratch);
+    const ops = deltaOps(
+      file,
+      entry.size,
+      basis,
+      chunkHasher,
+      hasher,
+      scratch,
+      cut,
+    );
     for (const op of ops) {
       if (op.op === "copy") {
         options.onBytes?.(op.length);
