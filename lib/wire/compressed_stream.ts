@@ -1,11 +1,9 @@
 // Compression of a data connection: the sender's frames, whatever files
 // they hold, leave in blocks (one per write of up to a buffer, so small
 // files compress together), each zstd-compressed or sent as is. In
-// `auto` mode the stream measures itself: it compresses what shrinks, and
-// now and then sends a few blocks the other way, keeping whichever moved
-// more bytes a second (a slow link favours compressing, a link faster than
-// the compressor favours not). The receiver follows the marker byte; a
-// stream without it is plain.
+// `auto` mode each block is compressed only while that makes the stream
+// faster: the link is slower than the compressor and the data compresses.
+// The receiver follows the marker byte; a stream without it is plain.
 import * as zlib from "node:zlib";
 import { FrameProtocolError } from "./frame_codec.ts";
 import type { FrameWriter } from "./frame_io.ts";
@@ -55,10 +53,27 @@ const decompress = (bytes: Uint8Array, size: number) =>
     );
   });
 
-/** Blocks per measuring epoch (auto mode). */
-const EPOCH = 8;
-/** Epochs between tries of the other way, at first (doubling, up to 64). */
-const PROBE_FIRST = 4;
+/** Smoothed rate, bytes per ms, known after `least` bytes. */
+class Rate {
+  #bytes = 0;
+  #ms = 0;
+  readonly #least: number;
+  constructor(least: number) {
+    this.#least = least;
+  }
+  add(bytes: number, ms: number): void {
+    // A window of the last ~16 MiB: old measurements fade.
+    const keep = this.#bytes > 16 << 20 ? 0.5 : 1;
+    this.#bytes = this.#bytes * keep + bytes;
+    this.#ms = this.#ms * keep + ms;
+  }
+  get known(): boolean {
+    return this.#bytes >= this.#least;
+  }
+  get perMs(): number {
+    return this.#bytes / Math.max(this.#ms, 1e-3);
+  }
+}
 
 /**
  * A {@linkcode FrameWriter} compressing what a `FrameSink` writes onto
@@ -93,21 +108,13 @@ export class CompressingWriter implements FrameWriter {
   #started = false;
   /** The block on the connection now. */
   #sending: Promise<void> = Promise.resolve();
+  // The link: only once more than a socket's buffer has gone (until then
+  // sends complete at once, whatever the link).
+  readonly #link = new Rate(8 << 20);
+  readonly #compressor = new Rate(256 << 10);
   /** Compressed / raw, smoothed; unknown at first (assume it pays). */
   #ratio = 0.5;
   #blocks = 0;
-  /** Auto mode: whether compressible blocks are compressed now. */
-  #zip = true;
-  /** The epoch being measured: its blocks, raw and wire bytes, start. */
-  #epoch = { blocks: 0, raw: 0, wire: 0, start: 0 };
-  /** Raw bytes a ms each way moved in its last epoch. */
-  readonly #rate = { zip: 0, raw: 0 };
-  #epochs = 0;
-  #probeEvery = PROBE_FIRST;
-  /** The epoch now measured tries the other way. */
-  #probing = false;
-  /** Wire bytes a ms while compressing (picks the level). */
-  #wireRate = 0;
 
   /** Writes onto `conn` (its own writes are whole: see `writeAll`). */
   constructor(conn: FrameWriter, options: CompressOptions) {
@@ -130,53 +137,13 @@ export class CompressingWriter implements FrameWriter {
   async write(bytes: Uint8Array): Promise<number> {
     const raw = bytes.slice();
     this.stats.raw += raw.length;
-    if (this.#epoch.start === 0) this.#epoch.start = performance.now();
     const block = this.#block(raw);
     // The previous block's send, and this one's compression, overlap.
     await this.#sending;
     const payload = await block;
     this.#sending = this.#send(payload);
     this.#sending.catch(() => {});
-    this.#measure(raw.length, payload.length);
     return bytes.length;
-  }
-
-  /**
-   * Counts a block into the epoch; at its end, the rate of the way it
-   * went, and the way for the next epoch: the other one now and then (less
-   * often while the same way keeps winning), else the faster.
-   */
-  #measure(raw: number, wire: number): void {
-    if (this.#options.mode !== "auto") return;
-    if (this.#ratio >= 0.9) {
-      // Incompressible for now: nothing to choose; measure afresh later.
-      this.#epoch = { blocks: 0, raw: 0, wire: 0, start: performance.now() };
-      return;
-    }
-    const epoch = this.#epoch;
-    epoch.blocks++;
-    epoch.raw += raw;
-    epoch.wire += wire;
-    if (epoch.blocks < EPOCH) return;
-    const now = performance.now();
-    const ms = Math.max(now - epoch.start, 1e-3);
-    if (this.#zip) {
-      this.#rate.zip = epoch.raw / ms;
-      this.#wireRate = epoch.wire / ms;
-    } else this.#rate.raw = epoch.raw / ms;
-    this.#epoch = { blocks: 0, raw: 0, wire: 0, start: now };
-    this.#epochs++;
-    if (this.#probing) {
-      this.#probing = false;
-      // Compressing wins ties: fewer bytes for everyone on the link.
-      const zip = this.#rate.zip * 1.1 >= this.#rate.raw;
-      if (zip !== this.#zip) this.#probeEvery = PROBE_FIRST;
-      else this.#probeEvery = Math.min(64, this.#probeEvery * 2);
-      this.#zip = zip;
-    } else if (this.#epochs % this.#probeEvery === 0) {
-      this.#probing = true;
-      this.#zip = !this.#zip;
-    }
   }
 
   /** Sends what waits, then half-closes the connection. */
@@ -192,19 +159,25 @@ export class CompressingWriter implements FrameWriter {
   }
 
   /**
-   * Whether the next block should be compressed: always in `on` mode; in
-   * `auto` while the data shrinks by a tenth or more and compressing has
-   * been the faster way (see `#measure`).
+   * Whether the next block should be compressed: while the data shrinks
+   * by a tenth or more and the link, not the compressor, limits the
+   * stream. Until the link is measured it is assumed slower than the
+   * compressor (zstd's fast levels outrun links up to a few Gbit/s); a
+   * link found faster turns compression off, and the sends that then
+   * take no time at all keep it off.
    */
   #worthIt(): boolean {
     if (this.#options.mode === "on") return true;
-    return this.#ratio < 0.9 && this.#zip;
+    if (this.#ratio >= 0.9) return false;
+    if (!this.#link.known) return true;
+    const compressor = this.#compressor.known ? this.#compressor.perMs : 300e3;
+    return compressor > 1.2 * this.#link.perMs;
   }
 
   #level(): number {
     if (this.#options.level) return this.#options.level;
-    // Slow links (under ~30 MB/s on the wire) can afford a better ratio.
-    return this.#wireRate > 0 && this.#wireRate < 30e3 ? 3 : 1;
+    // Slow links (under ~30 MB/s) can afford a better ratio.
+    return this.#link.known && this.#link.perMs < 30e3 ? 3 : 1;
   }
 
   /** The block for `raw`: compressed when it pays and shrinks it. */
@@ -212,7 +185,9 @@ export class CompressingWriter implements FrameWriter {
     this.#blocks++;
     let packed: Uint8Array | undefined;
     if (this.#worthIt()) {
+      const t0 = performance.now();
       packed = await compress(raw, this.#level());
+      this.#compressor.add(raw.length, performance.now() - t0);
       this.#ratio = 0.7 * this.#ratio + 0.3 * (packed.length / raw.length);
     } else if (this.#options.mode === "auto" && this.#blocks % 8 === 1) {
       // Now and then, a sample tells whether the data would shrink.
@@ -239,7 +214,9 @@ export class CompressingWriter implements FrameWriter {
       this.#started = true;
       await this.#put(Uint8Array.of(STREAM_BLOCKS));
     }
+    const t0 = performance.now();
     await this.#put(block);
+    this.#link.add(block.length, performance.now() - t0);
   }
 
   async #put(bytes: Uint8Array): Promise<void> {

@@ -186,9 +186,9 @@ Deno.test("compressed stream (auto): a link faster than the compressor turns com
   const block = logLike(1 << 20, 3);
   for (let i = 0; i < 100; i++) await writer.write(block);
   await writer.closeWrite();
-  // Four epochs of 8 blocks compressed, a raw one that proves faster, one
-  // more try of compressing, the rest raw.
-  if (writer.stats.compressed > 45) {
+  // The first blocks are compressed until 8 MiB on the wire (more than a
+  // socket's send buffer) have measured the link; then none.
+  if (writer.stats.compressed > 40) {
     throw new Error(`${writer.stats.compressed} of 100 blocks compressed`);
   }
   assertEquals(
