@@ -95,15 +95,6 @@ export class PreCutter {
     return job.result;
   }
 
-  /** Drops `path` (needed whole after all): its cut stops. */
-  drop(path: string): void {
-    const i = this.#jobs.findIndex((job) => job.entry.path === path);
-    if (i < 0) return;
-    const [job] = this.#jobs.splice(i, 1);
-    this.#bytes -= job.entry.size;
-    job.cancelled = true;
-  }
-
   /** Drops the files before ordinal `decided` (the receiver passed over them). */
   forget(decided: number): void {
     for (let i = this.#jobs.length - 1; i >= 0; i--) {

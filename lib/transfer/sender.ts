@@ -199,8 +199,7 @@ export class Sender {
     if (!entry) return false;
     this.#needed++;
     this.#bytes += entry.size;
-    const delta = !resume && basis !== undefined && entry.kind === "file";
-    const cut = delta ? this.#precut?.take(path) : this.#precut?.drop(path);
+    const cut = this.#precut?.take(path);
     if (resume && validOffer(resume, entry.size)) {
       this.#queue.push({ ...entry, resume });
     } else if (basis && entry.kind === "file") {
