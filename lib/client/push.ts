@@ -68,7 +68,6 @@ function headerOf(
   dest: RemoteAddress,
   source: LocalSource,
   options: RemoteTransferOptions,
-  delta: boolean,
 ) {
   return create(ClientPushRequestSchema, {
     payload: {
@@ -79,7 +78,13 @@ function headerOf(
           (dest.trailingSlash && dest.path !== "" ? "/" : ""),
         mirror: options.mirror ?? false,
         // The daemon receives: it describes old copies if told to.
-        options: transferOptions({ ...options, delta: delta ? "on" : "off" }),
+        options: transferOptions({
+          ...options,
+          delta:
+            useDelta(options.delta ?? "auto", dest.host, options.linkBytesPerS)
+              ? "on"
+              : "off",
+        }),
         sourceIsFile: !source.isDir,
       }),
     },
@@ -94,22 +99,18 @@ function pushOnce(
   const source = localSource(src);
   const dryRun = options.dryRun ?? false;
   const progress = options.progress;
-  const delta = !dryRun &&
-    useDelta(options.delta ?? "auto", dest.host, options.linkBytesPerS);
   const t0 = performance.now();
   return runCall(dest, (c) => c.push() as PushCall, async (call) => {
     const reader = new MessageReader<ServerPushResponse>(call, {
       aside: reportsOf(options),
     });
-    await writeMessage(call, headerOf(dest, source, options, delta));
+    await writeMessage(call, headerOf(dest, source, options));
     await expectAck(reader, "push");
     const handshakeMs = performance.now() - t0;
     const t1 = performance.now();
     const { link } = await openDataPath(reader, dest, options);
     const sender = new Sender(source.root, {
       verified: new Set(),
-      // The daemon describes its old copies: cut ours meanwhile.
-      precut: delta,
       zeroCopy: options.zeroCopy === false ? undefined : loadZeroCopy(),
       compress: compressionFor(
         options.compress ?? "auto",

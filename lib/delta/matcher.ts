@@ -6,7 +6,6 @@ import type { ContentHasher } from "../fs/hash.ts";
 import type { ReadHandle } from "../fs/tree.ts";
 import { type BasisOffer, BasisTable, ChunkDigest } from "./basis.ts";
 import { Chunker } from "./chunker.ts";
-import type { PreCut } from "./precut.ts";
 
 /**
  * One instruction for rebuilding the new file, in order: copy `length`
@@ -35,9 +34,7 @@ const LITERAL_MAX = 1 << 20;
  * started afresh and hashes every byte of the new file on the way (for
  * the end-to-end check).
  * Adjacent copies are merged, literal runs gathered; memory is the
- * description's table and a window of a few chunks. With `cut` (the
- * file's chunks found ahead, see precut.ts, with the description's chunk
- * size and adding up to `size`), the chunker's scan is skipped.
+ * description's table and a window of a few chunks.
  *
  * @example
  * ```ts
@@ -68,7 +65,6 @@ export function* deltaOps(
   chunkHasher: ContentHasher,
   whole: ContentHasher,
   window?: Uint8Array,
-  cut?: PreCut,
 ): Generator<DeltaOp> {
   whole.init();
   const table = new BasisTable(offer);
@@ -112,12 +108,6 @@ export function* deltaOps(
     }
     chunk = end;
   };
-  // Chunks cut ahead: the same cuts the scan would find.
-  const lengths = cut && cut.avgBits === offer.avgBits &&
-      cut.lengths.reduce((a, b) => a + b, 0) === size
-    ? cut.lengths
-    : undefined;
-  let next = 0;
   let scanned = 0;
   for (;;) {
     if (scanned === filled) {
@@ -134,20 +124,10 @@ export function* deltaOps(
       filled += want;
       left -= want;
     }
-    let end: number;
-    if (lengths) {
-      end = chunk + lengths[next];
-      if (end > filled) {
-        scanned = filled;
-        continue;
-      }
-      next++;
-    } else {
-      end = chunker.scan(buffer.subarray(0, filled), scanned);
-      if (end < 0) {
-        scanned = filled;
-        continue;
-      }
+    const end = chunker.scan(buffer.subarray(0, filled), scanned);
+    if (end < 0) {
+      scanned = filled;
+      continue;
     }
     yield* take(end);
     scanned = end;

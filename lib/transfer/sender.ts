@@ -8,7 +8,6 @@ import type { SendWindow } from "../rpc/call_io.ts";
 import { type NeededFile, sendFrames } from "../wire/frame_io.ts";
 import { blockRuns, type ResumeOffer, validOffer } from "../fs/resume.ts";
 import type { BasisOffer } from "../delta/basis.ts";
-import { PreCutter } from "../delta/precut.ts";
 import {
   chunkWireBytes,
   type FileDataChunk,
@@ -38,12 +37,6 @@ export interface SenderOptions {
    * Compresses the data streams (see compressed_stream.ts). Default: none.
    */
   compress?: CompressOptions;
-  /**
-   * Cut big files into chunks ahead of their need, while the receiver
-   * describes its old copies (see lib/delta/precut.ts): for a transfer
-   * that asked for deltas. Default: false.
-   */
-  precut?: boolean;
 }
 
 /** Entries per manifest message. */
@@ -137,15 +130,10 @@ export class Sender {
   #resumed = 0;
   readonly #wire: WireStats = { dataBytes: 0, compressedBlocks: 0, deltas: 0 };
 
-  readonly #precut: PreCutter | undefined;
-
   /** A sender reading files under `root`. */
   constructor(root: TreeRoot, options: SenderOptions = {}) {
     this.#root = root;
     this.#options = options;
-    this.#precut = options.precut
-      ? new PreCutter(root, options.verified)
-      : undefined;
   }
 
   /**
@@ -168,10 +156,7 @@ export class Sender {
       ) {
         await new Promise<void>((resolve) => this.#room = resolve);
       }
-      if (entry.kind === "file") {
-        offered.push(ordinal, entry);
-        this.#precut?.add(entry, ordinal);
-      }
+      if (entry.kind === "file") offered.push(ordinal, entry);
       ordinal++;
       batch.push(entry);
       if (batch.length >= MANIFEST_BATCH) {
@@ -199,12 +184,11 @@ export class Sender {
     if (!entry) return false;
     this.#needed++;
     this.#bytes += entry.size;
-    const cut = this.#precut?.take(path);
     if (resume && validOffer(resume, entry.size)) {
       this.#queue.push({ ...entry, resume });
     } else if (basis && entry.kind === "file") {
       this.#wire.deltas++;
-      this.#queue.push(cut ? { ...entry, basis, cut } : { ...entry, basis });
+      this.#queue.push({ ...entry, basis });
     } else this.#queue.push(entry);
     return true;
   }
@@ -215,7 +199,6 @@ export class Sender {
    */
   forget(decided: number): void {
     if (decided > 0) this.#heard = true;
-    this.#precut?.forget(decided);
     this.#offered.forget(decided);
     this.#wake();
   }
@@ -239,14 +222,12 @@ export class Sender {
 
   /** The need list is complete: the data path ends after the last file. */
   endNeeds(): void {
-    this.#precut?.close();
     this.#queue.close();
     this.#wake();
   }
 
   /** Gives up: the data path stops at its next file with `error`. */
   fail(error: unknown): void {
-    this.#precut?.close();
     this.#queue.fail(error);
     this.#wake();
   }

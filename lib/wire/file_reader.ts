@@ -12,7 +12,6 @@ import type { ContentHasher } from "../fs/hash.ts";
 import { blockRuns, type KeptBlocks } from "../fs/resume.ts";
 import type { FileRange, FrameEvent } from "./frame_codec.ts";
 import type { BasisOffer } from "../delta/basis.ts";
-import type { PreCut } from "../delta/precut.ts";
 import { deltaOps, ShrankError } from "../delta/matcher.ts";
 
 /** A source file changed between the manifest and the transfer. */
@@ -68,7 +67,7 @@ export function readFull(
 export type ReadItem =
   | { entry: FileEntry; range?: FileRange }
   | { entry: FileEntry; kept: KeptBlocks }
-  | { entry: FileEntry; basis: BasisOffer; cut?: PreCut };
+  | { entry: FileEntry; basis: BasisOffer };
 
 /** Options for {@linkcode readEvents}. */
 export interface ReadOptions {
@@ -115,7 +114,7 @@ export function* readEvents(
 ): Generator<FrameEvent> {
   const { entry } = item;
   if ("basis" in item) {
-    yield* deltaEvents(root, item, hasher, scratch, options);
+    yield* deltaEvents(root, entry, item.basis, hasher, scratch, options);
     return;
   }
   if (!("kept" in item)) {
@@ -162,7 +161,8 @@ function* bodyEvents(
  */
 function* deltaEvents(
   root: TreeRoot,
-  { entry, basis, cut }: { entry: FileEntry; basis: BasisOffer; cut?: PreCut },
+  entry: FileEntry,
+  basis: BasisOffer,
   hasher: ContentHasher,
   scratch: Uint8Array,
   options: ReadOptions,
@@ -173,15 +173,7 @@ function* deltaEvents(
   try {
     yield { type: "delta", entry };
     hasher.init();
-    const ops = deltaOps(
-      file,
-      entry.size,
-      basis,
-      chunkHasher,
-      hasher,
-      scratch,
-      cut,
-    );
+    const ops = deltaOps(file, entry.size, basis, chunkHasher, hasher, scratch);
     for (const op of ops) {
       if (op.op === "copy") {
         options.onBytes?.(op.length);

@@ -23,7 +23,6 @@ import {
   writeLiteralHeader,
 } from "./frame_codec.ts";
 import type { BasisOffer } from "../delta/basis.ts";
-import type { PreCut } from "../delta/precut.ts";
 import {
   CompressingWriter,
   type CompressOptions,
@@ -57,8 +56,6 @@ export interface RangeItem {
 export type NeededFile = FileEntry & {
   resume?: ResumeOffer;
   basis?: BasisOffer;
-  /** With `basis`: its chunks, when the sender cut them ahead (precut.ts). */
-  cut?: Promise<PreCut | undefined>;
 };
 
 /** A file the receiver holds an older copy of: sent as a delta. */
@@ -67,8 +64,6 @@ export interface DeltaItem {
   entry: FileEntry;
   /** The receiver's description of its old copy. */
   basis: BasisOffer;
-  /** The file's chunks, when cut ahead (see precut.ts). */
-  cut?: PreCut;
 }
 
 /** A file the receiver has a partial copy of: resume frame, then the rest. */
@@ -419,8 +414,8 @@ export async function* sendItems(
     if (entry.kind !== "file") continue;
     if (entry.basis) {
       // A delta goes whole on one stream, beside the batch being gathered.
-      const { basis, resume: _, cut, ...plain } = entry;
-      yield { entry: plain, basis, cut: await cut };
+      const { basis, resume: _, ...plain } = entry;
+      yield { entry: plain, basis };
       continue;
     }
     if (entry.size < 1 << 20) {

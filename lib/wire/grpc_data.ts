@@ -79,13 +79,13 @@ export async function* fileDataChunks(
   let chunkHasher: ContentHasher | undefined;
   for await (const needed of entries) {
     if (needed.kind !== "file") continue;
-    const { resume, basis, cut, ...entry } = needed;
+    const { resume, basis, ...entry } = needed;
     let item: ReadItem = { entry };
     if (resume) {
       item = { entry, kept: await keptBlocks(root, entry, resume, hasher) };
     } else if (basis) {
       chunkHasher ??= await contentHasher();
-      item = { entry, basis, cut: await cut };
+      item = { entry, basis };
     }
     yield* chunksOf(readEvents(root, item, hasher, scratch, { chunkHasher }));
   }
