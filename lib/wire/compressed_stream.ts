@@ -252,9 +252,7 @@ export class CompressingWriter implements FrameWriter {
     let packed: Uint8Array | undefined;
     if (this.#worthIt()) {
       const t0 = performance.now();
-      // The level is the stream's (fixed at its first block): level 1
-      // unless told, fast enough for links up to a few Gbit/s.
-      this.#zstd ??= new ZstdStream(true, this.#level());
+      this.#zstd ??= new ZstdStream(true, this.#options.level ?? 3);
       packed = await this.#zstd.push(raw);
       this.#compressor.add(raw.length, performance.now() - t0);
       const ratio = packed.length / raw.length;
