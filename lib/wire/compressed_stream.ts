@@ -14,15 +14,6 @@ export const STREAM_BLOCKS = 0x5a;
 const BLOCK_RAW = 0;
 /** Block type: the payload is one zstd frame of `raw` bytes. */
 const BLOCK_ZSTD = 1;
-/**
- * Block type: the payload is the stream's zstd compressor flushed after
- * `raw` bytes: blocks of this type share one context (what earlier ones
- * held is the dictionary of the next), so many small blocks (small files,
- * a delta's literals) compress as well as one big one.
- */
-const BLOCK_ZSTREAM = 2;
-/** A stream's window, at most (bounds what a decompressor holds). */
-const WINDOW_LOG_MAX = 24;
 /** Block header: type, payload length, raw length. */
 const BLOCK_HEADER = 1 + 4 + 4;
 /** Most bytes one block holds (raw or decompressed): a bound before allocation. */
@@ -46,65 +37,12 @@ export interface CompressStats {
   compressed: number;
 }
 
-/**
- * One zstd stream shared by a connection's blocks: `push` feeds bytes and
- * flushes, resolving with what came out (at most `most` bytes, else it
- * rejects: a hostile stream can't make it hold more).
- */
-class ZstdStream {
-  readonly #stream: ReturnType<typeof zlib.createZstdCompress>;
-  #out: Uint8Array[] = [];
-  #size = 0;
-  #most = Infinity;
-  #error: Error | undefined;
-  readonly #flushKind: number | undefined;
-
-  constructor(compress: boolean, level = 3) {
-    this.#stream = compress
-      ? zlib.createZstdCompress({
-        params: { [zlib.constants.ZSTD_c_compressionLevel]: level },
-      })
-      : zlib.createZstdDecompress({
-        params: { [zlib.constants.ZSTD_d_windowLogMax]: WINDOW_LOG_MAX },
-      });
-    this.#flushKind = compress ? zlib.constants.ZSTD_e_flush : undefined;
-    this.#stream.on("data", (chunk: Uint8Array) => {
-      this.#size += chunk.length;
-      if (this.#size > this.#most) {
-        this.#error ??= new RangeError("a block gave more than it said");
-        this.#stream.destroy();
-        return;
-      }
-      this.#out.push(chunk);
-    });
-    this.#stream.on("error", (error: Error) => this.#error ??= error);
-  }
-
-  push(bytes: Uint8Array, most = Infinity): Promise<Uint8Array> {
-    this.#most = most;
-    this.#size = 0;
-    return new Promise((resolve, reject) => {
-      const done = () => {
-        const out = new Uint8Array(this.#size);
-        let at = 0;
-        for (const chunk of this.#out.splice(0)) {
-          out.set(chunk, at);
-          at += chunk.length;
-        }
-        if (this.#error) reject(this.#error);
-        else resolve(out);
-      };
-      if (this.#error) return reject(this.#error);
-      this.#stream.write(bytes);
-      if (this.#flushKind === undefined) this.#stream.flush(done);
-      else this.#stream.flush(this.#flushKind, done);
-    });
-  }
-
-  close(): void {
-    this.#stream.destroy();
-  }
-}
+const compress = (bytes: Uint8Array, level: number) =>
+  new Promise<Uint8Array>((resolve, reject) => {
+    zlib.zstdCompress(bytes, {
+      params: { [zlib.constants.ZSTD_c_compressionLevel]: level },
+    }, (error, out) => error ? reject(error) : resolve(out));
+  });
 
 const decompress = (bytes: Uint8Array, size: number) =>
   new Promise<Uint8Array>((resolve, reject) => {
@@ -177,8 +115,6 @@ export class CompressingWriter implements FrameWriter {
   /** Compressed / raw, smoothed; unknown at first (assume it pays). */
   #ratio = 0.5;
   #blocks = 0;
-  /** The stream's compressor, made at the first block it compresses. */
-  #zstd: ZstdStream | undefined;
 
   /** Writes onto `conn` (its own writes are whole: see `writeAll`). */
   constructor(conn: FrameWriter, options: CompressOptions) {
@@ -213,14 +149,12 @@ export class CompressingWriter implements FrameWriter {
   /** Sends what waits, then half-closes the connection. */
   async closeWrite(): Promise<void> {
     await this.#sending;
-    this.#zstd?.close();
     if (!this.#started) await this.#put(Uint8Array.of(STREAM_BLOCKS));
     await this.#conn.closeWrite();
   }
 
   /** Gives up. */
   abort(reason: unknown): void {
-    this.#zstd?.close();
     this.#conn.abort?.(reason);
   }
 
@@ -252,12 +186,9 @@ export class CompressingWriter implements FrameWriter {
     let packed: Uint8Array | undefined;
     if (this.#worthIt()) {
       const t0 = performance.now();
-      this.#zstd ??= new ZstdStream(true, this.#options.level ?? 3);
-      packed = await this.#zstd.push(raw);
+      packed = await compress(raw, this.#level());
       this.#compressor.add(raw.length, performance.now() - t0);
-      const ratio = packed.length / raw.length;
-      // A block that did not shrink stops compression at once.
-      this.#ratio = ratio >= 0.97 ? ratio : 0.7 * this.#ratio + 0.3 * ratio;
+      this.#ratio = 0.7 * this.#ratio + 0.3 * (packed.length / raw.length);
     } else if (this.#options.mode === "auto" && this.#blocks % 8 === 1) {
       // Now and then, a sample tells whether the data would shrink.
       const sample = raw.subarray(0, 64 << 10);
@@ -266,13 +197,11 @@ export class CompressingWriter implements FrameWriter {
       });
       this.#ratio = 0.5 * this.#ratio + 0.5 * (out.length / sample.length);
     }
-    // What the compressor took goes compressed, shrunk or not: the
-    // receiver's decompressor must see what it saw.
-    const zipped = packed !== undefined;
+    const zipped = packed !== undefined && packed.length < raw.length * 0.97;
     const payload = zipped ? packed! : raw;
     const out = new Uint8Array(BLOCK_HEADER + payload.length);
     const view = new DataView(out.buffer);
-    out[0] = zipped ? BLOCK_ZSTREAM : BLOCK_RAW;
+    out[0] = zipped ? BLOCK_ZSTD : BLOCK_RAW;
     view.setUint32(1, payload.length);
     view.setUint32(5, raw.length);
     out.set(payload, BLOCK_HEADER);
@@ -329,7 +258,6 @@ export function decompressingReader(
   let input: Uint8Array = new Uint8Array(0);
   let output: Uint8Array = new Uint8Array(0);
   let ended = false;
-  let unzstd: ZstdStream | undefined;
   const header = new Uint8Array(BLOCK_HEADER);
   const cut = () =>
     new FrameProtocolError("Compressed stream cut inside a block");
@@ -362,7 +290,7 @@ export function decompressingReader(
     const type = header[0];
     const length = view.getUint32(1);
     const raw = view.getUint32(5);
-    if (type !== BLOCK_RAW && type !== BLOCK_ZSTD && type !== BLOCK_ZSTREAM) {
+    if (type !== BLOCK_RAW && type !== BLOCK_ZSTD) {
       throw new FrameProtocolError(`Unknown block type ${type}`);
     }
     if (
@@ -382,12 +310,8 @@ export function decompressingReader(
     }
     let out: Uint8Array;
     try {
-      if (type === BLOCK_ZSTREAM) {
-        unzstd ??= new ZstdStream(false);
-        out = await unzstd.push(payload, raw);
-      } else out = await decompress(payload, raw);
+      out = await decompress(payload, raw);
     } catch {
-      unzstd?.close();
       throw new FrameProtocolError("A compressed block does not decompress");
     }
     if (out.length !== raw) {
@@ -420,7 +344,6 @@ export function decompressingReader(
       while (output.length === 0) {
         if (ended || !await nextBlock()) {
           ended = true;
-          unzstd?.close();
           return null;
         }
       }

@@ -100,23 +100,15 @@ Deno.test("compressed stream: what is written is what is read, smaller on the wi
 });
 
 Deno.test("compressed stream: incompressible data goes as it is", async () => {
-  const random = [0, 1, 2].map(() =>
-    crypto.getRandomValues(new Uint8Array(60_000))
-  );
+  const random = crypto.getRandomValues(new Uint8Array(60_000));
   const wire = collector();
   const writer = new CompressingWriter(wire, { mode: "auto" });
-  for (const block of random) await writer.write(block);
+  await writer.write(random);
   await writer.closeWrite();
-  // The first block went through the compressor (zstd stores what does not
-  // shrink with a few bytes of framing); it stopped compression at once.
-  assertEquals(writer.stats.compressed, 1);
-  if (wire.bytes.length > 3 * 60_000 + 3 * 9 + 1 + 64) {
-    throw new Error(`${wire.bytes.length} bytes on the wire`);
-  }
-  assertEquals(
-    await readAll(decompressingReader(source(wire.bytes))),
-    concatAll(random),
-  );
+  assertEquals(writer.stats.compressed, 0);
+  // The marker and one block header: 10 bytes over.
+  assertEquals(wire.bytes.length, random.length + 10);
+  assertEquals(await readAll(decompressingReader(source(wire.bytes))), random);
 });
 
 Deno.test("compressed stream: a plain stream passes through untouched", async () => {
@@ -191,8 +183,8 @@ Deno.test("compressed stream (auto): a link faster than the compressor turns com
   // Writes that take no time: the link outruns any compressor.
   const wire = collector();
   const writer = new CompressingWriter(wire, { mode: "auto" });
-  const blocks = Array.from({ length: 100 }, (_, i) => logLike(1 << 20, i + 1));
-  for (const block of blocks) await writer.write(block);
+  const block = logLike(1 << 20, 3);
+  for (let i = 0; i < 100; i++) await writer.write(block);
   await writer.closeWrite();
   // The first blocks are compressed until 8 MiB on the wire (more than a
   // socket's send buffer) have measured the link; then none.
@@ -201,7 +193,7 @@ Deno.test("compressed stream (auto): a link faster than the compressor turns com
   }
   assertEquals(
     await readAll(decompressingReader(source(wire.bytes))),
-    concatAll(blocks),
+    concat(block, 100),
   );
 });
 
@@ -225,16 +217,6 @@ Deno.test("compressed stream (auto): a slow link keeps compressing what shrinks"
     );
   }
 });
-
-function concatAll(blocks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(blocks.reduce((n, b) => n + b.length, 0));
-  let at = 0;
-  for (const b of blocks) {
-    out.set(b, at);
-    at += b.length;
-  }
-  return out;
-}
 
 function concat(block: Uint8Array, times: number): Uint8Array {
   const out = new Uint8Array(block.length * times);
