@@ -20,7 +20,7 @@ export function assertEquals<T>(
   }
 }
 
-/** A condition that must hold (throws, unlike `console.assert`). */
+/** A condition that must hold: throws when it does not (Deno's built-in assert only logs). */
 export function assert(
   condition: unknown,
   message = "assertion failed",

@@ -1,17 +1,6 @@
 import { assertEquals, assertThrows } from "../../tests/_assert.ts";
+import { xorshiftBytes } from "../../tests/_bytes.ts";
 import { avgBitsFor, Chunker, MAX_BASIS_CHUNKS } from "./chunker.ts";
-
-function bytes(size: number, seed: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = s & 0xff;
-  }
-  return out;
-}
 
 /** The cut offsets of `data`, fed in pieces of `piece` bytes. */
 function cuts(data: Uint8Array, avgBits: number, piece: number): number[] {
@@ -33,7 +22,7 @@ function cuts(data: Uint8Array, avgBits: number, piece: number): number[] {
 }
 
 Deno.test("chunker: the cuts depend on the bytes only, not on how they are fed", () => {
-  const data = bytes(300_000, 7);
+  const data = xorshiftBytes(300_000, 7);
   const whole = cuts(data, 12, data.length);
   assertEquals(cuts(data, 12, 1), whole);
   assertEquals(cuts(data, 12, 4097), whole);
@@ -41,7 +30,7 @@ Deno.test("chunker: the cuts depend on the bytes only, not on how they are fed",
 });
 
 Deno.test("chunker: chunks stay within a quarter and four times the average", () => {
-  const data = bytes(1 << 20, 3);
+  const data = xorshiftBytes(1 << 20, 3);
   const at = cuts(data, 12, 1 << 20);
   let last = 0;
   for (const cut of at.slice(0, -1)) {
@@ -57,10 +46,10 @@ Deno.test("chunker: chunks stay within a quarter and four times the average", ()
 });
 
 Deno.test("chunker: an insertion moves the cuts after it along with the bytes", () => {
-  const data = bytes(200_000, 11);
+  const data = xorshiftBytes(200_000, 11);
   const inserted = new Uint8Array(data.length + 100);
   inserted.set(data.subarray(0, 50_000));
-  inserted.set(bytes(100, 99), 50_000);
+  inserted.set(xorshiftBytes(100, 99), 50_000);
   inserted.set(data.subarray(50_000), 50_100);
   const before = new Set(cuts(data, 11, data.length).filter((c) => c > 60_000));
   const after = cuts(inserted, 11, inserted.length).filter((c) => c > 60_100)

@@ -1,4 +1,5 @@
 import { assertEquals, assertThrows } from "../../tests/_assert.ts";
+import { xorshiftBytes } from "../../tests/_bytes.ts";
 import { contentHasher, hashBytes } from "../fs/hash.ts";
 import { describeBasis } from "./basis.ts";
 import { deltaOps, ShrankError } from "./matcher.ts";
@@ -6,18 +7,6 @@ import { DeltaRebuild } from "./rebuild.ts";
 
 const KiB = 1024;
 const MiB = 1 << 20;
-
-function random(size: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(size);
-  let s = seed;
-  for (let i = 0; i < size; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = s & 0xff;
-  }
-  return out;
-}
 
 function splice(
   data: Uint8Array,
@@ -86,7 +75,7 @@ function atMost(literal: number, most: number): void {
   }
 }
 
-const OLD = random(4 * MiB, 7);
+const OLD = xorshiftBytes(4 * MiB, 7);
 // 4 MiB: chunks average 2 KiB (at most 8 KiB).
 const CHUNK = 8 * KiB;
 
@@ -96,13 +85,13 @@ Deno.test("matcher: an identical file is all copies", async () => {
 
 Deno.test("matcher: an edit in the middle costs about its own size", async () => {
   const next = OLD.slice();
-  next.set(random(100 * KiB, 9), 2 * MiB);
+  next.set(xorshiftBytes(100 * KiB, 9), 2 * MiB);
   atMost(await roundTrip(OLD, next), 100 * KiB + 2 * CHUNK);
 });
 
 Deno.test("matcher: an insertion and a deletion anywhere cost about their size", async () => {
   atMost(
-    await roundTrip(OLD, splice(OLD, 1 * KiB, 0, random(100, 3))),
+    await roundTrip(OLD, splice(OLD, 1 * KiB, 0, xorshiftBytes(100, 3))),
     2 * CHUNK,
   );
   atMost(await roundTrip(OLD, splice(OLD, 3 * MiB + 17, 5000)), 2 * CHUNK);
@@ -110,7 +99,7 @@ Deno.test("matcher: an insertion and a deletion anywhere cost about their size",
 });
 
 Deno.test("matcher: an append and a truncation cost about their size", async () => {
-  const appended = splice(OLD, OLD.length, 0, random(300 * KiB, 4));
+  const appended = splice(OLD, OLD.length, 0, xorshiftBytes(300 * KiB, 4));
   atMost(await roundTrip(OLD, appended), 300 * KiB + 2 * CHUNK);
   atMost(await roundTrip(OLD, OLD.subarray(0, OLD.length - 12345)), 2 * CHUNK);
 });
@@ -131,9 +120,9 @@ Deno.test("matcher: random edits across the file", async () => {
     seed = (seed * 1103515245 + 12345) >>> 0;
     const at = seed % (next.length - 1000);
     const kind = i % 3;
-    if (kind === 0) next = splice(next, at, 0, random(50, seed));
+    if (kind === 0) next = splice(next, at, 0, xorshiftBytes(50, seed));
     else if (kind === 1) next = splice(next, at, 50);
-    else next = splice(next, at, 50, random(50, seed));
+    else next = splice(next, at, 50, xorshiftBytes(50, seed));
     changed += 50;
   }
   // Each edit costs at most the chunks around it.

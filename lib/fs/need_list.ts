@@ -137,7 +137,7 @@ export function lstatIfExists(abs: string): Deno.FileInfo | undefined {
  */
 export class NeedListStream extends TransformStream<FileEntry, FileEntry> {
   #counts = { skipped: 0, decided: 0, passed: 0 };
-  readonly #oldCopies = new WeakSet<FileEntry>();
+  readonly #oldCopies: WeakSet<FileEntry>;
 
   /** A need list against the tree at `destRoot`. */
   constructor(destRoot: TreeRoot, options: NeedListOptions = {}) {

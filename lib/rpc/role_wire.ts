@@ -145,17 +145,29 @@ export interface SenderWireOptions {
   compressManifest?: boolean;
 }
 
+/** Writes a sending role's `message`, as `wire`, on its call. */
+function writeSent<T>(
+  call: MessageWritable<T>,
+  wire: T,
+  message: SenderMessage,
+): Promise<void> {
+  return writeMessage(call, wire, flushedIfManifest(message));
+}
+
 /** The sender's manifest, data and end of data as payloads of `T`. */
 function senderPayload<E extends "uploadComplete" | "dataComplete">(
   message: SenderMessage,
   end: E,
-  compress: boolean,
+  options: SenderWireOptions,
 ) {
   switch (message.kind) {
     case "manifest":
       return {
         case: "manifestBatch" as const,
-        value: manifestBatchOf(message.entries, compress),
+        value: manifestBatchOf(
+          message.entries,
+          options.compressManifest ?? false,
+        ),
       };
     case "manifestEnd":
       return {
@@ -208,15 +220,11 @@ export function pushSenderPeer(
       }
     },
     write(message) {
-      const payload = senderPayload(
-        message,
-        "uploadComplete",
-        options.compressManifest ?? false,
-      );
-      return writeMessage(
+      const payload = senderPayload(message, "uploadComplete", options);
+      return writeSent(
         call,
         create(ClientPushRequestSchema, { payload }),
-        flushedIfManifest(message),
+        message,
       );
     },
   };
@@ -357,15 +365,11 @@ export function pullSenderPeer(
       }
     },
     write(message) {
-      const payload = senderPayload(
-        message,
-        "dataComplete",
-        options.compressManifest ?? false,
-      );
-      return writeMessage(
+      const payload = senderPayload(message, "dataComplete", options);
+      return writeSent(
         call,
         create(ServerPullResponseSchema, { payload }),
-        flushedIfManifest(message),
+        message,
       );
     },
   };

@@ -28,6 +28,19 @@ export {
   type ReceiveStats,
 } from "./file_assembly.ts";
 
+/**
+ * Runs a step of a delta's rebuild: an instruction out of bounds is the
+ * sender breaking the protocol.
+ */
+function inBounds<T>(path: string, step: () => T): T {
+  try {
+    return step();
+  } catch (error) {
+    if (!(error instanceof DeltaRangeError)) throw error;
+    throw new FrameProtocolError(`Delta of ${path}: ${error.message}`);
+  }
+}
+
 /** A body (or range) fully received, waiting for its hash frame. */
 type Pending =
   | {
@@ -334,26 +347,12 @@ class ConnectionSink implements UnderlyingSink<FrameEvent | FrameEvent[]> {
   #copy(offset: number, length: number): void {
     const delta = this.#delta;
     if (!delta) throw new FrameProtocolError("Copy outside a delta");
-    try {
-      delta.rebuild.copy(offset, length);
-    } catch (error) {
-      if (!(error instanceof DeltaRangeError)) throw error;
-      throw new FrameProtocolError(
-        `Delta of ${delta.target.entry.path}: ${error.message}`,
-      );
-    }
+    inBounds(delta.target.entry.path, () => delta.rebuild.copy(offset, length));
   }
 
   #literal(bytes: Uint8Array): void {
     const delta = this.#delta!;
-    try {
-      delta.rebuild.literal(bytes);
-    } catch (error) {
-      if (!(error instanceof DeltaRangeError)) throw error;
-      throw new FrameProtocolError(
-        `Delta of ${delta.target.entry.path}: ${error.message}`,
-      );
-    }
+    inBounds(delta.target.entry.path, () => delta.rebuild.literal(bytes));
     this.#assembly.options.onBytes?.(bytes.length);
   }
 
@@ -363,13 +362,10 @@ class ConnectionSink implements UnderlyingSink<FrameEvent | FrameEvent[]> {
     target.basis.close();
     let mine: Uint8Array;
     try {
-      mine = rebuild.finish();
+      mine = inBounds(target.entry.path, () => rebuild.finish());
     } catch (error) {
       target.file.abort();
-      if (!(error instanceof DeltaRangeError)) throw error;
-      throw new FrameProtocolError(
-        `Delta of ${target.entry.path}: ${error.message}`,
-      );
+      throw error;
     }
     if (!sameHash(mine, digest)) {
       target.file.abort();
