@@ -260,7 +260,22 @@ function debugReads(debugRead: string): void {
   }
 }
 
-async function main(args: string[]): Promise<number> {
+/**
+ * Runs `blit-daemon` with command-line `args` (as `deno run -A
+ * jsr:@blit/cli/daemon ARGS` does) and resolves with its exit status once
+ * it stops (SIGINT/SIGTERM). A bad flag or config prints one error line
+ * and exits the process with status 2. It starts itself again inside its
+ * permission sandbox where it may; to embed a daemon in a program, use
+ * `serve` from the library instead.
+ *
+ * @example
+ * ```ts
+ * import { main } from "./daemon.ts";
+ * // --version and --help return without starting anything.
+ * if (await main(["--version"]) !== 0) throw new Error("example failed");
+ * ```
+ */
+export async function main(args: string[]): Promise<number> {
   const flags = parse(args);
   if (flags.help) {
     console.log(USAGE);
@@ -293,7 +308,11 @@ async function main(args: string[]): Promise<number> {
       // listening (a daemon that can't start prints only its error).
       // The last --state-dir wins: the child gets the absolute one.
       const passed = [...args, "--state-dir", stateDir];
-      const script = fileURLToPath(import.meta.url);
+      // A file, a remote module (https:, jsr:) or a compiled binary: see
+      // sandboxCommand for how each starts again.
+      const script = import.meta.url.startsWith("file:")
+        ? fileURLToPath(import.meta.url)
+        : import.meta.url;
       return await reexec(script, sandbox, passed, {
         modules: config.modules,
         confine: () =>
@@ -304,6 +323,11 @@ async function main(args: string[]): Promise<number> {
     }
   }
 
+  if (isSandboxed() && Deno.build.standalone) {
+    // A compiled binary keeps the permissions it was built with; the
+    // Landlock domain bounds its files, and it starts no programs.
+    Deno.permissions.revokeSync({ name: "run" });
+  }
   const daemon = await listen(config, stateDir);
   // Before "listening": whoever waits for that line may signal at once.
   const stopped = new Promise<void>((resolve) => {

@@ -52,8 +52,10 @@ export interface StartDaemonOptions {
   env?: Record<string, string>;
   /** A command the daemon runs under, e.g. `["prlimit", "--nofile=256", "--"]`. */
   wrapper?: string[];
-  /** The daemon to run. Default: the checkout's daemon.ts. */
+  /** The daemon to run (a path or a URL). Default: the checkout's daemon.ts. */
   script?: string;
+  /** Its working directory. Default: the checkout. */
+  cwd?: string;
 }
 
 /** A daemon process started for a test. */
@@ -133,7 +135,7 @@ export async function startDaemon(
       configFile,
       ...(options.args ?? []),
     ],
-    cwd: REPO,
+    cwd: options.cwd ?? REPO,
     env: { NO_COLOR: "1", ...options.env },
     stdin: "null",
     stdout: "piped",

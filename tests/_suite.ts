@@ -4,7 +4,7 @@
 // which names what was left.
 const targets = Deno.args.length > 0
   ? Deno.args
-  : ["tests/", "lib/", "mod.ts", "cli.ts"];
+  : ["tests/", "lib/", "tools/", "mod.ts", "cli.ts", "daemon.ts"];
 const dir = Deno.makeTempDirSync({ prefix: "blit-suite-" });
 let code = 1;
 try {

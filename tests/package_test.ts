@@ -132,3 +132,116 @@ Deno.test("deno publish --dry-run: the library, the CLI, the daemon, the README 
     );
   }
 });
+
+/**
+ * Serves the package's files (what `deno publish` sends) over HTTP on
+ * loopback, as a registry would; anything else is 404.
+ */
+function servePackage(): { url: string; port: number; close(): Promise<void> } {
+  const published =
+    /^\/(cli\.ts|daemon\.ts|mod\.ts|deno\.json|lib\/[\w/.-]+\.ts)$/;
+  let port = 0;
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    onListen: (at) => port = at.port,
+  }, async (request) => {
+    const path = new URL(request.url).pathname;
+    if (!published.test(path) || path.endsWith("_test.ts")) {
+      return new Response("not found", { status: 404 });
+    }
+    try {
+      return new Response(await Deno.readFile(join(REPO, path)), {
+        headers: { "content-type": "application/typescript" },
+      });
+    } catch {
+      return new Response("not found", { status: 404 });
+    }
+  });
+  port = server.addr.port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    close: () => server.shutdown(),
+  };
+}
+
+/** Deno's cache directory (where remote modules are kept). */
+async function denoDir(): Promise<string> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json"],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  return JSON.parse(decoder.decode(out.stdout)).denoDir;
+}
+
+Deno.test("the package from a URL: CLI and daemon (sandboxed, hashing on its workers) run from http://127.0.0.1", async () => {
+  const work = await Deno.makeTempDir({ prefix: "blit-remote-pkg-" });
+  const pkg = servePackage();
+  const cache = join(
+    await denoDir(),
+    "remote",
+    "http",
+    `127.0.0.1_PORT${pkg.port}`,
+  );
+  Deno.mkdirSync(join(work, "module"));
+  Deno.mkdirSync(join(work, "src"));
+  Deno.writeTextFileSync(join(work, "src", "a.txt"), "from a URL");
+  // Big enough to resume, so the daemon hashes on its Workers.
+  const big = new Uint8Array(3 << 20).map((_, i) => (i * 2654435761) >>> 24);
+  Deno.writeFileSync(join(work, "src", "big.bin"), big);
+  const env = { BLIT_DISABLE_PERF_HISTORY: "1", NO_COLOR: "1" };
+  // Outside the checkout: no deno.json or lock file of ours applies.
+  const run = (args: string[]) =>
+    runCli(args, { env, script: `${pkg.url}/cli.ts`, cwd: work });
+  try {
+    const version = await run(["--version"]);
+    assertEquals(version.code, 0, version.stderr);
+    assertMatch(version.stdout, /^blit \d+\.\d+\.\d+\n$/);
+    const daemon = await startDaemon({
+      modules: { default: { path: join(work, "module") } },
+      script: `${pkg.url}/daemon.ts`,
+      cwd: work,
+      env,
+    });
+    try {
+      assertMatch(
+        daemon.stderr(),
+        /blit-daemon: sandbox: --no-prompt --allow-read=/,
+      );
+      const url = `${daemon.url}/default`;
+      const push = await run(["push", "--json", join(work, "src/"), `${url}/`]);
+      assertEquals(push.code, 0, push.stderr);
+      assertEquals(JSON.parse(push.stdout).files_transferred, 2);
+      // --checksum: the daemon hashes its copies (on its Workers).
+      const again = await run([
+        "push",
+        "--json",
+        "--checksum",
+        join(work, "src/"),
+        `${url}/`,
+      ]);
+      assertEquals(again.code, 0, again.stderr);
+      assertEquals(JSON.parse(again.stdout).files_transferred, 0);
+      const pull = await run(["pull", `${url}/`, join(work, "back")]);
+      assertEquals(pull.code, 0, pull.stderr);
+      assertEquals(
+        Deno.readTextFileSync(join(work, "back", "a.txt")),
+        "from a URL",
+      );
+      assertEquals(Deno.readFileSync(join(work, "back", "big.bin")), big);
+      assertEquals(
+        /Uncaught|error:/.test(daemon.stderr()),
+        false,
+        daemon.stderr(),
+      );
+    } finally {
+      assertEquals(await daemon.stop(), 0);
+    }
+  } finally {
+    await pkg.close();
+    await Deno.remove(work, { recursive: true });
+    await Deno.remove(cache, { recursive: true }).catch(() => {});
+  }
+});

@@ -115,9 +115,83 @@ export function canReexec(): boolean {
 }
 
 /**
- * Runs `script` again under `flags`, forwarding SIGINT/SIGTERM, with
- * stdout/stderr passed through, serving the child's symlink requests
- * (see link_broker.ts); resolves with the child's exit code.
+ * The command that starts the sandboxed daemon: `deno run FLAGS SCRIPT
+ * ARGS` for a script that is a file or a remote module (`https:`,
+ * `http:`, `jsr:`: the child may import from that host and nothing else
+ * new); in a `deno compile` binary (`standalone`), the binary itself with
+ * the daemon's arguments (its permissions were fixed at compile time:
+ * there the kernel's Landlock domain, entered before the child starts, is
+ * the sandbox, and the child drops its run permission).
+ *
+ * @example
+ * ```ts
+ * import { sandboxCommand } from "./sandbox.ts";
+ * const remote = sandboxCommand("https://example.com/blit/daemon.ts", ["--no-prompt"], ["--root", "/srv"], false, "/usr/bin/deno");
+ * if (remote.args.join(" ") !== "run --no-prompt --allow-import=example.com:443 https://example.com/blit/daemon.ts --root /srv") throw new Error("example failed");
+ * const binary = sandboxCommand("file:///tmp/deno-compile-blit/daemon.ts", ["--no-prompt"], ["--root", "/srv"], true, "/usr/local/bin/blit-daemon");
+ * if (binary.command !== "/usr/local/bin/blit-daemon" || binary.args.join(" ") !== "--root /srv") throw new Error("example failed");
+ * ```
+ */
+export function sandboxCommand(
+  script: string,
+  flags: string[],
+  args: string[],
+  standalone: boolean = Deno.build.standalone,
+  execPath: string = Deno.execPath(),
+): { command: string; args: string[] } {
+  if (standalone) return { command: execPath, args };
+  let target = script;
+  const extra: string[] = [];
+  if (/^[a-z][a-z0-9+.-]*:/i.test(script)) {
+    const url = new URL(script);
+    if (url.protocol === "file:") {
+      target = decodeURIComponent(url.pathname);
+    } else if (url.protocol === "http:" || url.protocol === "https:") {
+      const port = url.port || (url.protocol === "https:" ? "443" : "80");
+      extra.push(`--allow-import=${url.hostname}:${port}`);
+    } else if (url.protocol === "jsr:") {
+      extra.push("--allow-import=jsr.io:443");
+    }
+  }
+  return {
+    command: execPath,
+    args: ["run", ...flags, ...extra, target, ...args],
+  };
+}
+
+/**
+ * The Workers' scripts (hashing, basis descriptions): a remote daemon's
+ * parent puts them in Deno's cache before the sandboxed child starts,
+ * which may read that cache but not write it (Landlock).
+ */
+const WORKER_SCRIPTS = ["../fs/_hash_worker.ts", "../delta/_basis_worker.ts"];
+
+/** Caches the Workers' modules of a remote daemon (no-op for files). */
+async function cacheWorkers(start: { command: string; args: string[] }) {
+  const base = new URL(import.meta.url);
+  if (base.protocol === "file:" || Deno.build.standalone) return;
+  const imports = start.args.filter((a) => a.startsWith("--allow-import="));
+  const urls = WORKER_SCRIPTS.map((w) => new URL(w, base).href);
+  const out = await new Deno.Command(start.command, {
+    args: ["cache", "--quiet", ...imports, ...urls],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    throw new Error(
+      `cannot cache the daemon's worker modules: ${
+        new TextDecoder().decode(out.stderr).trim().split("\n")[0]
+      }`,
+    );
+  }
+}
+
+/**
+ * Runs `script` (a path, or the module's URL) again under `flags`,
+ * forwarding SIGINT/SIGTERM, with stdout/stderr passed through, serving
+ * the child's symlink requests (see link_broker.ts); resolves with the
+ * child's exit code. See {@linkcode sandboxCommand} for how a remote
+ * module and a compiled binary start.
  *
  * Permissions: run on `Deno.execPath()`.
  */
@@ -134,11 +208,13 @@ export async function reexec(
     confine?: () => string;
   } = {},
 ): Promise<number> {
+  const start = sandboxCommand(script, flags, args);
+  await cacheWorkers(start);
   // This thread is confined first: the child, started from it, inherits
   // the domain across execve, on every thread it will have.
   const confinement = options.confine?.();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...flags, script, ...args],
+  const child = new Deno.Command(start.command, {
+    args: start.args,
     env: {
       [SANDBOX_ENV]: "1",
       ...libcEnv(),
