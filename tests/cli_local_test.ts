@@ -207,9 +207,10 @@ Deno.test("blit: usage errors exit 2, runtime errors exit 1, one error line", as
     [
       ["push", "--bwlimit", "fast", "a", "blit://h/m"],
       2,
-      /^blit: error: --bwlimit must be a rate in bytes per second like 10M or 500K, got "fast" \(see 'blit push --help'\)\n$/,
+      /^blit: error: --bwlimit must be a rate like rsync's: KiB\/s \(1000\), or with a unit \(10M, 500K, 800B\), got "fast" \(see 'blit push --help'\)\n$/,
     ],
-    [["push", "--bwlimit", "0", "a", "blit://h/m"], 2, /--bwlimit must be/],
+    [["push", "--bwlimit", "0.1B", "a", "blit://h/m"], 2, /--bwlimit must be/],
+    [["push", "--bwlimit", "-5", "a", "blit://h/m"], 2, /--bwlimit must be/],
   ];
   for (const [args, code, pattern] of cases) {
     const r = await runMain(args, env);

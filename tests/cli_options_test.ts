@@ -47,7 +47,7 @@ Deno.test("usage errors: one line, the command's help named, exit 2", async () =
     ],
     [
       ["push", "--bwlimit", "x", "a", "blit://h/m"],
-      `--bwlimit must be a rate in bytes per second like 10M or 500K, got "x" ${
+      `--bwlimit must be a rate like rsync's: KiB/s (1000), or with a unit (10M, 500K, 800B), got "x" ${
         see("push")
       }`,
     ],

@@ -15,7 +15,9 @@ export async function list(
   io: CliIo,
 ): Promise<number> {
   const remote = await import("../client/admin.ts");
-  const listing = await remote.listRemote(target);
+  const listing = await remote.listRemote(target, {
+    recursive: flags.recursive,
+  });
   if (flags.json) {
     io.stdout(
       JSON.stringify(listing.entries.map((e) => ({

@@ -49,6 +49,7 @@ const TRANSFER = [
   "recursive",
   "partial",
   "partial-progress",
+  "info",
 ];
 
 /** Every option, once. */
@@ -108,7 +109,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   {
     name: "bwlimit",
     value: "RATE",
-    help: "at most RATE bytes/s of file data, all streams together (10M, 500K)",
+    help:
+      "at most RATE of file data a second, all streams together, in rsync's units: KiB/s (1000), or 10M, 500K, 800B; 0 = no limit",
   },
   {
     name: "whole-file",
@@ -171,7 +173,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   {
     name: "recursive",
     short: "r",
-    help: "accepted for rsync habits: blit always copies trees",
+    help:
+      "list: everything beneath, depth first; transfers: accepted for rsync habits (blit always copies trees)",
   },
   {
     name: "partial",
@@ -182,6 +185,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     name: "partial-progress",
     short: "P",
     help: "rsync's -P: --partial (always on) and --progress",
+  },
+  {
+    name: "info",
+    value: "FLAGS",
+    multiple: true,
+    help:
+      "rsync's --info: progress2 (or progress) = --progress, progress0 = --no-progress, stats = --stats, name = -v, none; comma-separated",
   },
   { name: "yes", short: "y", help: "purge without asking" },
   { name: "clear", help: "empty the local performance history" },
@@ -271,10 +281,12 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
     usage: "REMOTE",
     args: [1, 1],
     summary: "list a remote directory (or one file)",
-    about: "One line per entry: kind, size, mtime (UTC), name.",
-    options: ["json", "secret-file", "tls-ca"],
+    about:
+      "One line per entry: kind, size, mtime (UTC), name; with -r, everything beneath, named from the listed directory.",
+    options: ["recursive", "json", "secret-file", "tls-ca"],
     examples: [
       ["blit list blit://nas/backup", "a module's root"],
+      ["blit list -r nas::backup/photos", "the whole tree (rsync's syntax)"],
       ["blit list --json blit://nas/backup/photos", "as JSON"],
     ],
   },

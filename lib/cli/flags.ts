@@ -36,6 +36,8 @@ export interface Flags {
   stats: boolean;
   yes: boolean;
   clear: boolean;
+  /** `-r`: for list, everything beneath. */
+  recursive: boolean;
   help: boolean;
   version: boolean;
   secretFile?: string;
@@ -48,6 +50,24 @@ export interface Flags {
   /** `--compress-level N`. */
   compressLevel?: number;
 }
+
+/** rsync's `--info` words and the option each stands for ("" for none). */
+const INFO_FLAGS: Record<string, string> = {
+  progress: "progress",
+  progress1: "progress",
+  progress2: "progress",
+  progress0: "no-progress",
+  stats: "stats",
+  stats1: "stats",
+  stats2: "stats",
+  stats3: "stats",
+  stats0: "",
+  name: "verbose",
+  name1: "verbose",
+  name2: "verbose",
+  name0: "",
+  none: "",
+};
 
 /** Rules from `--exclude-from FILE`: a glob a line, `#` comments. */
 function rulesFrom(file: string): string[] {
@@ -96,13 +116,29 @@ export function parseFlags(
     }
   }
   const rateText = valueOf(parsed, "bwlimit");
-  const bwlimit = rateText === undefined ? undefined : parseRate(rateText);
-  if (rateText !== undefined && bwlimit === undefined) {
+  const rate = rateText === undefined ? undefined : parseRate(rateText);
+  if (rateText !== undefined && rate === undefined) {
     throw new UsageError(
-      `--bwlimit must be a rate in bytes per second like 10M or 500K, got ${
+      `--bwlimit must be a rate like rsync's: KiB/s (1000), or with a unit (10M, 500K, 800B), got ${
         JSON.stringify(rateText)
       }`,
     );
+  }
+  // rsync's --bwlimit=0: no limit.
+  const bwlimit = rate ?? undefined;
+  // rsync's --info=FLAGS, as the options they stand for.
+  for (const list of parsed.values.get("info") ?? []) {
+    for (const word of list.split(",")) {
+      const flag = INFO_FLAGS[word.trim().toLowerCase()];
+      if (flag === undefined) {
+        throw new UsageError(
+          `--info: blit knows progress2, progress, progress0, stats, name and none, got ${
+            JSON.stringify(word)
+          }`,
+        );
+      }
+      if (flag !== "") parsed.flags.add(flag);
+    }
   }
   const json = has("json");
   const conflict = (a: string, b: string, why: string) => {
@@ -150,6 +186,7 @@ export function parseFlags(
       stats: has("stats"),
       yes: has("yes"),
       clear: has("clear"),
+      recursive: has("recursive"),
       help: has("help"),
       version: has("version"),
       secretFile: valueOf(parsed, "secret-file"),

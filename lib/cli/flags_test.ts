@@ -52,6 +52,15 @@ Deno.test("parseFlags: out-of-range numbers, bad rates, empty patterns and clash
     /^--retries must be a whole number from 0 to 100, got "x"$/,
   );
   usage(["push", "--bwlimit", "fast"], /^--bwlimit must be a rate/);
+  // rsync's units: a bare number is KiB/s; K/M/G powers of 1024; B bytes;
+  // 0 is no limit.
+  const rate = (text: string) =>
+    parseFlags(["push", "--bwlimit", text, "a", "blit://h/m"], io(false)).flags
+      .bwlimit;
+  assertEquals(
+    ["1000", "10M", "500K", "800B", "1.5m", "2KB", "0"].map(rate),
+    [1024000, 10485760, 512000, 800, 1572864, 2000, undefined],
+  );
   usage(["push", "--exclude", "/"], /^--exclude needs a pattern, got "\/"$/);
   usage(
     ["copy", "-v", "-q"],

@@ -236,7 +236,7 @@ async function runTransfer(plan: TransferPlan): Promise<number> {
     const { historyLine, uploadPerf } = await import(
       "../client/tuning.ts"
     );
-    const line = historyLine(name, result, elapsed, tuning);
+    const line = historyLine(name, result, elapsed, tuning, flags.bwlimit);
     appendPerfRecord(stateDir(io.env), line);
     // The daemon keeps it too (best effort, bounded wait).
     if (daemon) await uploadPerf(daemon, line);

@@ -47,8 +47,16 @@ export interface RemoteAddress {
  * ```
  */
 export function isRemote(arg: string): boolean {
-  return arg.startsWith("blit://") || arg.startsWith("blits://");
+  return arg.startsWith("blit://") || arg.startsWith("blits://") ||
+    RSYNC_DAEMON.test(arg);
 }
+
+/**
+ * rsync's daemon syntax, `HOST::MODULE[/PATH]` (`[v6]::...` too, and a
+ * `:PORT` after the host, which rsync spells `--port`; no `/` before the
+ * `::`): the same as `blit://HOST[:PORT]/MODULE[/PATH]`.
+ */
+const RSYNC_DAEMON = /^((?:\[[^\]/]*\]|[^/\[\]:]+)(?::\d+)?)::(.*)$/s;
 
 /**
  * Parses a remote address.
@@ -58,6 +66,9 @@ export function isRemote(arg: string): boolean {
  * import { parseRemote } from "./address.ts";
  * const a = parseRemote("blit://[::1]:9000/photos/2024/");
  * if (!(a.host === "::1" && a.port === 9000 && a.module === "photos" && a.path === "2024" && a.trailingSlash)) throw new Error("example failed");
+ * // rsync's daemon syntax: HOST::MODULE/PATH, on the default port.
+ * const b = parseRemote("nas::photos/2024");
+ * if (!(b.host === "nas" && b.port === 50051 && b.module === "photos" && b.path === "2024")) throw new Error("example failed");
  * ```
  * @throws {UsageError} for anything malformed.
  */
@@ -72,7 +83,10 @@ export function parseRemote(
     );
   }
   const tls = arg.startsWith("blits://");
-  const rest = arg.slice(tls ? "blits://".length : "blit://".length);
+  const rsync = arg.match(RSYNC_DAEMON);
+  const rest = rsync
+    ? `${rsync[1]}/${rsync[2]}`
+    : arg.slice(tls ? "blits://".length : "blit://".length);
   const slash = rest.indexOf("/");
   const authority = slash < 0 ? rest : rest.slice(0, slash);
   const tail = slash < 0 ? "" : rest.slice(slash + 1);

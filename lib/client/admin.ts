@@ -49,11 +49,18 @@ export interface Listing {
  * console.log((await listRemote(parseRemote("blit://127.0.0.1/default"))).entries);
  * ```
  */
-export async function listRemote(address: RemoteAddress): Promise<Listing> {
+export async function listRemote(
+  address: RemoteAddress,
+  options: { recursive?: boolean } = {},
+): Promise<Listing> {
   const client = await connect(address);
   try {
     const call = client.list(
-      create(ListRequestSchema, { module: address.module, path: address.path }),
+      create(ListRequestSchema, {
+        module: address.module,
+        path: address.path,
+        recursive: options.recursive ?? false,
+      }),
     ) as grpc.ClientReadableStream<ListResponse>;
     const listing: Listing = { pathIsDir: false, entries: [] };
     for await (const response of call as AsyncIterable<ListResponse>) {

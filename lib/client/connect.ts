@@ -413,7 +413,9 @@ function statusError(code: number, details: string, where: string): Error {
       );
     case grpc.status.DEADLINE_EXCEEDED:
       return new RemoteError(
-        `the daemon at ${where} did not answer in time`,
+        details.startsWith("Transfer idle")
+          ? `the daemon at ${where} ended a transfer that moved nothing for too long (${details.toLowerCase()}); run the same command again to finish`
+          : `the daemon at ${where} did not answer in time`,
         e.code,
         true,
       );

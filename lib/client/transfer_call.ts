@@ -123,6 +123,7 @@ export function transferOptions(options: RemoteTransferOptions) {
     delta: choiceMessage(options.delta),
     compress: choiceMessage(options.compress),
     compressLevel: options.compressLevel ?? 0,
+    bwlimit: BigInt(Math.floor(options.bwlimit ?? 0)),
   });
 }
 

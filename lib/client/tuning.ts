@@ -129,7 +129,9 @@ export function linkRate(
 ): number | undefined {
   let best: number | undefined;
   for (const r of records) {
-    if (r.remote !== route || r.delta || r.transfer_ms <= 0) continue;
+    if (r.remote !== route || r.delta || r.bwlimit || r.transfer_ms <= 0) {
+      continue;
+    }
     const bytes = r.bytes_on_wire ?? r.bytes;
     if (bytes < 16 << 20) continue;
     const rate = bytes / (r.transfer_ms / 1000);
@@ -153,6 +155,7 @@ export function historyLine(
   result: TransferResult,
   durationMs: number,
   tuning?: Tuning,
+  bwlimit?: number,
 ): PerfRecord {
   return {
     ts: new Date().toISOString(),
@@ -181,5 +184,6 @@ export function historyLine(
     ...(tuning
       ? { direction: tuning.direction, predictor: tuning.choice }
       : {}),
+    ...(bwlimit ? { bwlimit } : {}),
   };
 }

@@ -11,6 +11,7 @@ import { sendTree, type SentTree } from "../transfer/send_tree.ts";
 import { compressionFor } from "../transfer/link_policy.ts";
 import { choiceOf } from "../rpc/convert.ts";
 import { pullSenderPeer } from "../rpc/role_wire.ts";
+import { Bandwidth } from "../wire/bandwidth.ts";
 import {
   AckSchema,
   type ClientPullRequest,
@@ -125,6 +126,7 @@ async function sendPull(
     hash: source.header.options?.checksum,
   });
   const alive = () => guard.alive();
+  const bwlimit = Number(source.header.options?.bwlimit ?? 0n);
   return await sendTree(
     pullSenderPeer(call, guard.reader, link, {
       compressManifest: sender.compresses,
@@ -136,6 +138,9 @@ async function sendPull(
       dryRun,
       window,
       onBytes: alive,
+      onWire: alive,
+      // The client's --bwlimit: paced to it, in small writes.
+      bandwidth: bwlimit > 0 ? new Bandwidth(bwlimit) : undefined,
       // A long manifest is progress, not idling.
       onManifest: alive,
       charge: (bytes: number) => ticket.charge(bytes),

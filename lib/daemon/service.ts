@@ -11,6 +11,7 @@ import { type RemovedCounts, removeTree } from "../fs/remove_tree.ts";
 import { ContainmentError, fileIdentity } from "../fs/tree.ts";
 import {
   EntryKind,
+  type FileHeader,
   FileHeaderSchema,
   type ListModulesResponse,
   ListModulesResponseSchema,
@@ -65,28 +66,58 @@ export async function handleList(
       call.end();
       return;
     }
-    const names = root.readDir(path).filter((name) => !isTempName(name));
-    names.sort();
-    let first = true;
-    for (let i = 0; i < names.length || first; i += BATCH) {
-      // Every name is resolved afresh beneath the module's handle.
-      const batch = [];
-      for (const name of names.slice(i, i + BATCH)) {
-        const rel = path === "" ? name : `${path}/${name}`;
-        const entry = listEntry(root, rel, name, module.mungeSymlinks);
-        if (entry) batch.push(create(FileHeaderSchema, entryToHeader(entry)));
-      }
+    // Depth first, each directory's names sorted: a directory's entry,
+    // then what is beneath it (with -r), as `find | sort` would.
+    const stack: { dir: string; names: string[]; at: number }[] = [
+      { dir: path, names: sortedNames(root, path, true), at: 0 },
+    ];
+    let batch: FileHeader[] = [];
+    let sent = false;
+    const flush = async () => {
       await writeMessage(
         call,
         create(ListResponseSchema, { entries: batch, pathIsDir: true }),
       );
-      first = false;
+      batch = [];
+      sent = true;
+    };
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1];
+      if (top.at === top.names.length) {
+        stack.pop();
+        continue;
+      }
+      const name = top.names[top.at++];
+      const rel = top.dir === "" ? name : `${top.dir}/${name}`;
+      // Named from the listed directory; resolved afresh beneath the
+      // module's handle (a directory swapped for a link lists as a link).
+      const shown = path === "" ? rel : rel.slice(path.length + 1);
+      const entry = listEntry(root, rel, shown, module.mungeSymlinks);
+      if (!entry) continue;
+      batch.push(create(FileHeaderSchema, entryToHeader(entry)));
+      if (batch.length >= BATCH) await flush();
+      if (call.request.recursive && entry.kind === "dir") {
+        stack.push({ dir: rel, names: sortedNames(root, rel), at: 0 });
+      }
     }
+    if (batch.length > 0 || !sent) await flush();
     call.end();
   } catch (error) {
     failCall(call, error, ctx);
   } finally {
     root?.close();
+  }
+}
+
+/** A directory's names, sorted, temporary files left out ([] if gone). */
+function sortedNames(root: Tree, dir: string, listed = false): string[] {
+  try {
+    return root.readDir(dir).filter((name) => !isTempName(name)).sort();
+  } catch (error) {
+    // The listed directory itself must be readable; one beneath it that
+    // vanished or was swapped mid-listing is skipped.
+    if (listed || error instanceof ContainmentError) throw error;
+    return [];
   }
 }
 

@@ -45,6 +45,11 @@ export interface PerfRecord {
   delta?: boolean;
   /** Whether any data went compressed. */
   compression?: boolean;
+  /**
+   * The `--bwlimit` it ran under (bytes/s): its speed was the limit's, so
+   * the predictor leaves it out.
+   */
+  bwlimit?: number;
   /** In a daemon's history: who wrote it (`"client"`: uploaded by one). */
   source?: "client" | "daemon";
   /** In a daemon's history: the module it concerned. */

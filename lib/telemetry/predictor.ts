@@ -91,8 +91,9 @@ export function predict(input: PredictInput): Prediction {
   const route = input.records.filter((r) =>
     r.remote === input.route && (r.direction ?? r.op) === input.op &&
     (r.transport === "tcp" || r.transport === "grpc") &&
-    // A delta's time is the old copies' reading, not the streams'.
-    !r.delta &&
+    // A delta's time is the old copies' reading, not the streams'; a
+    // limited run's is the limit's.
+    !r.delta && !r.bwlimit &&
     r.bytes > 0 && r.duration_ms > 0 && Number.isFinite(Date.parse(r.ts))
   ).sort((a, b) => Date.parse(a.ts) - Date.parse(b.ts));
   const fresh = route.filter((r) => Date.parse(r.ts) >= oldest);

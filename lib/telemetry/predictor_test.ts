@@ -139,3 +139,20 @@ Deno.test("predictor: deltas are left out (their content never crossed the strea
   ];
   assertEquals(predict({ records, ...at }).choice.streams, 4);
 });
+
+Deno.test("predictor: runs under --bwlimit are left out (their speed was the limit's)", () => {
+  const records = [
+    run(4, 900),
+    run(1, 300),
+    // Limited runs: 1 stream "slow" and 4 streams "slower" would say 1.
+    ...Array.from({ length: 6 }, () => run(1, 2, { bwlimit: 2 << 20 })),
+    ...Array.from({ length: 6 }, () => run(4, 1, { bwlimit: 1 << 20 })),
+  ];
+  const p = predict({ records, ...at });
+  assertEquals(p.choice.streams, 4);
+  assertMatch(p.choice.reason, /2 large push runs on this route/);
+  assertEquals(
+    predict({ records: records.slice(2), ...at }).choice.reason,
+    "no history for this route: the default, TCP with 1 stream",
+  );
+});

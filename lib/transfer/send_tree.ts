@@ -35,6 +35,11 @@ export interface SendTreeOptions {
   onPlanned?: () => void;
   /** Told file bytes as they leave (progress, idle watches). */
   onBytes?: (n: number) => void;
+  /**
+   * Told each write on a data connection as it completes (idle watches:
+   * under a slow limit a file's bytes leave long after they were read).
+   */
+  onWire?: (n: number) => void;
   /** Told when a file sent in messages is complete. */
   onFile?: () => void;
   /** Told before each manifest batch goes out (idle watches). */
@@ -127,6 +132,7 @@ async function sendOn(
     conns &&
     sender.sendTcp(conns, {
       onBytes: options.onBytes,
+      onWire: options.onWire,
       bandwidth: options.bandwidth,
     }).then(() => conns.length)
   );

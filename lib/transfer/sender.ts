@@ -271,7 +271,11 @@ export class Sender {
    */
   async sendTcp(
     conns: Deno.Conn | readonly Deno.Conn[],
-    options: { onBytes?: (n: number) => void; bandwidth?: Bandwidth } = {},
+    options: {
+      onBytes?: (n: number) => void;
+      onWire?: (n: number) => void;
+      bandwidth?: Bandwidth;
+    } = {},
   ): Promise<void> {
     const all = Array.isArray(conns) ? conns : [conns as Deno.Conn];
     try {
@@ -284,7 +288,10 @@ export class Sender {
         onResumed: (n) => this.#resumed += n,
         bandwidth: options.bandwidth,
         compress: this.#options.compress,
-        onWire: (n) => this.#wire.dataBytes += n,
+        onWire: (n) => {
+          this.#wire.dataBytes += n;
+          options.onWire?.(n);
+        },
         onCompressed: (stats) =>
           this.#wire.compressedBlocks += stats.compressed,
       });
@@ -302,7 +309,13 @@ export class Sender {
     write: (chunk: FileDataChunk) => Promise<void>,
     options: { bandwidth?: Bandwidth } = {},
   ): Promise<void> {
-    for await (const chunk of fileDataChunks(this.#root, this.entries())) {
+    // Under a limit, chunks small enough to leave several times a second.
+    const chunkSize = options.bandwidth
+      ? Math.min(1 << 20, options.bandwidth.piece)
+      : undefined;
+    for await (
+      const chunk of fileDataChunks(this.#root, this.entries(), { chunkSize })
+    ) {
       if (chunk.resume) this.#resumed += keptBytes(chunk.resume, chunk);
       await window.reserve(chunk.data.length);
       await options.bandwidth?.take(chunk.data.length);

@@ -38,6 +38,15 @@ export class Bandwidth {
     this.#burstMs = 50;
   }
 
+  /**
+   * The most bytes one write should carry under this limit: an eighth of a
+   * second's worth (1 KiB to 1 MiB), so a slow limit still moves bytes
+   * several times a second and the peer never takes it for idle.
+   */
+  get piece(): number {
+    return Math.max(1024, Math.min(1 << 20, Math.floor(this.rate / 8)));
+  }
+
   /** Waits until `n` more bytes may go (or come). */
   take(n: number): Promise<void> {
     const now = performance.now();
@@ -48,27 +57,37 @@ export class Bandwidth {
   }
 }
 
-const UNITS: Record<string, number> = {
-  "": 1,
-  K: 1024,
-  M: 1024 ** 2,
-  G: 1024 ** 3,
-};
+const POWERS: Record<string, number> = { K: 1, M: 2, G: 3, T: 4 };
 
 /**
- * Parses a rate as users write it: bytes per second, with an optional
- * `K`, `M` or `G` (powers of 1024; `KB`, `KiB` and lower case too).
- * Undefined when it is not one.
+ * Parses a rate as rsync's `--bwlimit` takes it, in bytes per second: a
+ * bare number is KiB/s (`1000` = 1000 KiB/s); `K`, `M`, `G` (or `KiB`,
+ * `MiB`, ...) are powers of 1024 and `KB`, `MB`, `GB` powers of 1000
+ * bytes/s; `B` is bytes/s; fractions are fine (`1.5M`). `0` means no
+ * limit (null). Undefined when it is not a rate, or under 1 byte/s.
  *
  * @example
  * ```ts
  * import { parseRate } from "./bandwidth.ts";
- * if (parseRate("10M") !== 10 * 1024 * 1024 || parseRate("x") !== undefined) throw new Error("example failed");
+ * if (parseRate("1000") !== 1000 * 1024 || parseRate("10M") !== 10 * 1024 * 1024) throw new Error("example failed");
+ * if (parseRate("500B") !== 500 || parseRate("2KB") !== 2000 || parseRate("0") !== null) throw new Error("example failed");
+ * if (parseRate("x") !== undefined || parseRate("10X") !== undefined) throw new Error("example failed");
  * ```
  */
-export function parseRate(text: string): number | undefined {
-  const match = text.trim().match(/^(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?$/i);
+export function parseRate(text: string): number | null | undefined {
+  const match = text.trim().match(
+    /^(\d+(?:\.\d+)?|\.\d+)\s*(?:([kmgt])(i?b)?|(b))?$/i,
+  );
   if (!match) return undefined;
-  const rate = Number(match[1]) * UNITS[match[2].toUpperCase()];
+  const value = Number(match[1]);
+  if (value === 0) return null;
+  let rate: number;
+  if (match[4]) rate = value;
+  else if (!match[2]) rate = value * 1024;
+  else {
+    const base = match[3]?.toLowerCase() === "b" ? 1000 : 1024;
+    rate = value * base ** POWERS[match[2].toUpperCase()];
+  }
+  rate = Math.round(rate);
   return rate >= 1 && Number.isFinite(rate) ? rate : undefined;
 }

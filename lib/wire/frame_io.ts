@@ -176,7 +176,16 @@ export class FrameSink extends WritableStream<SendItem> {
     const scratch = new Uint8Array(size);
     let used = 0;
     const send = async (bytes: Uint8Array) => {
-      await bandwidth?.take(bytes.length);
+      if (bandwidth) {
+        // Paced in small writes: bytes flow steadily, not in bursts.
+        for (let at = 0; at < bytes.length; at += bandwidth.piece) {
+          const piece = bytes.subarray(at, at + bandwidth.piece);
+          await bandwidth.take(piece.length);
+          await writeAll(conn, piece);
+          if (!compressing) options.onWire?.(piece.length);
+        }
+        return;
+      }
       await writeAll(conn, bytes);
       if (!compressing) options.onWire?.(bytes.length);
     };

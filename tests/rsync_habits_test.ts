@@ -1,0 +1,217 @@
+// What an rsync user types, with rsync's meanings: --bwlimit in KiB/s and
+// slow limits that outlast the daemon's idle timeout, HOST::MODULE/PATH,
+// list -r, --info=progress2 and --info=stats. The real CLI and daemon.
+import { assertEquals, assertMatch } from "./_assert.ts";
+import { runCli } from "./_helpers.ts";
+import { startDaemon } from "./_daemon.ts";
+import { readPerfHistory } from "../lib/telemetry/perf_history.ts";
+
+async function withDaemon(
+  fn: (ctx: {
+    url: string;
+    port: number;
+    work: string;
+    module: string;
+    env: Record<string, string>;
+  }) => Promise<void>,
+  config: Record<string, unknown> = {},
+): Promise<void> {
+  const work = await Deno.makeTempDir({ prefix: "blit-rsync-habits-" });
+  const module = `${work}/module`;
+  Deno.mkdirSync(module);
+  const daemon = await startDaemon({
+    modules: { m: { path: module } },
+    config,
+  });
+  const env = { BLIT_STATE_DIR: `${work}/client-state` };
+  try {
+    await fn({ url: daemon.url, port: daemon.port, work, module, env });
+  } finally {
+    assertEquals(await daemon.stop(), 0, daemon.stderr());
+    await Deno.remove(work, { recursive: true });
+  }
+}
+
+const bytes = (n: number, seed: number) =>
+  new Uint8Array(n).map((_, i) => ((i + seed) * 2654435761) >>> 24);
+
+Deno.test("--bwlimit under the daemon's idle timeout's pace: push and pull, TCP and gRPC, finish slow, never idle; not in the predictor", async () => {
+  // A 1 s idle timeout and ~2.5 s transfers: each would be cut as idle if
+  // the limited side sent in bursts.
+  await withDaemon(async ({ url, work, module, env }) => {
+    const data = bytes(160 * 1024, 7);
+    Deno.mkdirSync(`${work}/src`);
+    Deno.writeFileSync(`${work}/src/f.bin`, data);
+    Deno.writeFileSync(`${module}/g.bin`, data);
+    const runs = await Promise.all([
+      runCli([
+        "push",
+        "--json",
+        "--retries",
+        "0",
+        "--bwlimit",
+        "64",
+        `${work}/src/f.bin`,
+        `${url}/m/f.bin`,
+      ], { env }),
+      runCli([
+        "pull",
+        "--json",
+        "--retries",
+        "0",
+        "--bwlimit=64K",
+        `${url}/m/g.bin`,
+        `${work}/tcp.bin`,
+      ], { env }),
+      runCli([
+        "pull",
+        "--json",
+        "--retries",
+        "0",
+        "--force-grpc-data",
+        "--bwlimit",
+        "65536B",
+        `${url}/m/g.bin`,
+        `${work}/grpc.bin`,
+      ], { env }),
+    ]);
+    for (const run of runs) {
+      assertEquals(run.code, 0, run.stderr);
+      const summary = JSON.parse(run.stdout);
+      assertEquals(summary.files_transferred, 1);
+      // 160 KiB at 64 KiB/s: the limit held (the first 50 ms are a burst).
+      assertEquals(summary.duration_ms >= 2000, true, run.stdout);
+    }
+    assertEquals(JSON.parse(runs[2].stdout).transport, "grpc");
+    assertEquals(Deno.readFileSync(`${module}/f.bin`), data);
+    assertEquals(Deno.readFileSync(`${work}/tcp.bin`), data);
+    assertEquals(Deno.readFileSync(`${work}/grpc.bin`), data);
+    // The history says so, and the predictor leaves them out.
+    const history = readPerfHistory(`${work}/client-state`);
+    assertEquals(history.map((r) => r.bwlimit).sort(), [
+      65536,
+      65536,
+      65536,
+    ]);
+    const diag = await runCli(["diagnostics", "perf", "--json"], { env });
+    assertMatch(
+      JSON.parse(diag.stdout).predictor.reason,
+      /no history for this route/,
+    );
+  }, { limits: { idleTimeout: 1 } });
+});
+
+Deno.test("HOST::MODULE/PATH is blit://HOST/MODULE/PATH; list -r lists everything beneath, depth first", async () => {
+  await withDaemon(async ({ port, work, module, env }) => {
+    Deno.mkdirSync(`${work}/src/b/c`, { recursive: true });
+    Deno.writeTextFileSync(`${work}/src/a.txt`, "a");
+    Deno.writeTextFileSync(`${work}/src/b/c/d.txt`, "dd");
+    Deno.writeTextFileSync(`${work}/src/b/e.txt`, "eee");
+    Deno.symlinkSync("c/d.txt", `${work}/src/b/link`);
+    const rsyncStyle = `127.0.0.1:${port}::m`;
+    const push = await runCli([
+      "push",
+      "--json",
+      `${work}/src/`,
+      `${rsyncStyle}/tree/`,
+    ], { env });
+    assertEquals(push.code, 0, push.stderr);
+    assertEquals(JSON.parse(push.stdout).files_transferred, 4);
+    assertEquals(Deno.readTextFileSync(`${module}/tree/b/c/d.txt`), "dd");
+
+    const listed = await runCli(
+      ["list", "-r", "--json", `${rsyncStyle}/tree`],
+      {
+        env,
+      },
+    );
+    assertEquals(listed.code, 0, listed.stderr);
+    assertEquals(
+      JSON.parse(listed.stdout).map((
+        e: { name: string; is_dir: boolean; is_symlink: boolean; size: number },
+      ) => [e.name, e.is_dir, e.is_symlink, e.size]),
+      [
+        ["a.txt", false, false, 1],
+        ["b", true, false, 0],
+        ["b/c", true, false, 0],
+        ["b/c/d.txt", false, false, 2],
+        ["b/e.txt", false, false, 3],
+        ["b/link", false, true, 7],
+      ],
+    );
+    const text = await runCli(["list", "--recursive", `${rsyncStyle}/tree/b`], {
+      env,
+    });
+    assertEquals(
+      text.stdout.split("\n").filter(Boolean).map((l) =>
+        l.replace(/^(\w+)\s+\S+ \S+\s+\S+ \S+\s+/, "$1 ")
+      ),
+      ["dir c/", "file c/d.txt", "file e.txt", "link link -> c/d.txt"],
+    );
+    // Without -r: one level, as before.
+    const flat = await runCli(["list", "--json", `${rsyncStyle}/tree`], {
+      env,
+    });
+    assertEquals(
+      JSON.parse(flat.stdout).map((e: { name: string }) => e.name),
+      ["a.txt", "b"],
+    );
+    // A file lists as itself; a missing path is the usual error.
+    const one = await runCli([
+      "list",
+      "-r",
+      "--json",
+      `${rsyncStyle}/tree/a.txt`,
+    ], {
+      env,
+    });
+    assertEquals(JSON.parse(one.stdout).map((e: { name: string }) => e.name), [
+      "a.txt",
+    ]);
+    const missing = await runCli(["list", "-r", `${rsyncStyle}/nosuch`], {
+      env,
+    });
+    assertEquals(missing.code, 1);
+    assertEquals(
+      missing.stderr,
+      'blit: error: Path "nosuch" not found in module "m"\n',
+    );
+    // Pull with rsync's syntax too.
+    const pull = await runCli([
+      "pull",
+      "--json",
+      `${rsyncStyle}/tree/b/`,
+      `${work}/back`,
+    ], { env });
+    assertEquals(pull.code, 0, pull.stderr);
+    assertEquals(Deno.readTextFileSync(`${work}/back/e.txt`), "eee");
+    assertEquals(Deno.readLinkSync(`${work}/back/link`), "c/d.txt");
+  });
+});
+
+Deno.test("--info=progress2 is --progress, --info=stats is --stats; unknown words are usage errors", async () => {
+  await withDaemon(async ({ port, work, env }) => {
+    Deno.writeFileSync(`${work}/f.bin`, bytes(300_000, 3));
+    const run = await runCli([
+      "push",
+      "--info=progress2,stats",
+      `${work}/f.bin`,
+      `127.0.0.1:${port}::m/f.bin`,
+    ], { env });
+    assertEquals(run.code, 0, run.stderr);
+    assertMatch(run.stdout, /^Literal data: 300,000 bytes$/m);
+    // The bar (on stderr, asked for though stderr is not a terminal).
+    assertMatch(run.stderr, /\] +\d+% +\d+\/1 files/);
+    const bad = await runCli([
+      "push",
+      "--info=frob",
+      `${work}/f.bin`,
+      `127.0.0.1:${port}::m/f.bin`,
+    ], { env });
+    assertEquals(bad.code, 2);
+    assertEquals(
+      bad.stderr,
+      `blit: error: --info: blit knows progress2, progress, progress0, stats, name and none, got "frob" (see 'blit push --help')\n`,
+    );
+  });
+});
