@@ -215,3 +215,80 @@ Deno.test("--info=progress2 is --progress, --info=stats is --stats; unknown word
     );
   });
 });
+
+/** `%.9Y` of each path (a link's own time): seconds with nanoseconds. */
+async function mtimes(paths: string[]): Promise<string[]> {
+  const out = await new Deno.Command("stat", {
+    args: ["-c", "%.9Y", ...paths],
+    stdout: "piped",
+  }).output();
+  return new TextDecoder().decode(out.stdout).trim().split("\n");
+}
+
+async function touch(path: string, when: string, link = false) {
+  const out = await new Deno.Command("touch", {
+    args: [...(link ? ["-h"] : []), "-d", when, path],
+  }).output();
+  assertEquals(out.code, 0);
+}
+
+Deno.test("mtimes to the nanosecond, and symlinks' own mtimes, like rsync -a: local copy, push and pull over TCP and gRPC", async () => {
+  await withDaemon(async ({ url, work, module, env }) => {
+    const src = `${work}/src`;
+    Deno.mkdirSync(`${src}/d`, { recursive: true });
+    Deno.writeTextFileSync(`${src}/d/small.txt`, "small");
+    Deno.writeFileSync(`${src}/big.bin`, bytes(3 << 20, 11));
+    Deno.symlinkSync("d/small.txt", `${src}/link`);
+    await touch(`${src}/d/small.txt`, "2024-01-02 03:04:05.123456789");
+    await touch(`${src}/big.bin`, "2021-06-07 08:09:10.000000001");
+    await touch(`${src}/link`, "2023-05-06 07:08:09.987654321", true);
+    await touch(`${src}/d`, "2022-02-03 04:05:06.555555555");
+    const names = ["d/small.txt", "big.bin", "link", "d"];
+    const want = await mtimes(names.map((n) => `${src}/${n}`));
+    assertEquals(want, [
+      "1704164645.123456789",
+      "1623053350.000000001",
+      "1683356889.987654321",
+      "1643861106.555555555",
+    ]);
+    const copies: [string[], string][] = [
+      [["copy", `${src}/`, `${work}/local/`], `${work}/local`],
+      [["push", `${src}/`, `${url}/m/tcp/`], `${module}/tcp`],
+      [
+        ["push", "--force-grpc-data", `${src}/`, `${url}/m/grpc/`],
+        `${module}/grpc`,
+      ],
+      [["pull", `${url}/m/tcp/`, `${work}/pulled/`], `${work}/pulled`],
+      [
+        ["pull", "--force-grpc-data", `${url}/m/tcp/`, `${work}/pulled-grpc/`],
+        `${work}/pulled-grpc`,
+      ],
+    ];
+    for (const [args, dest] of copies) {
+      const run = await runCli(["--json", ...args], { env });
+      assertEquals(run.code, 0, run.stderr);
+      assertEquals(JSON.parse(run.stdout).files_transferred, 3, args.join(" "));
+      assertEquals(
+        await mtimes(names.map((n) => `${dest}/${n}`)),
+        want,
+        args.join(" "),
+      );
+    }
+    // A delta rebuild keeps them too.
+    const f = await Deno.open(`${src}/big.bin`, { write: true });
+    await f.write(new Uint8Array([1, 2, 3]));
+    f.close();
+    await touch(`${src}/big.bin`, "2021-06-07 08:09:11.999999999");
+    const delta = await runCli([
+      "push",
+      "--json",
+      "--no-whole-file",
+      `${src}/`,
+      `${url}/m/tcp/`,
+    ], { env });
+    assertEquals(JSON.parse(delta.stdout).delta, true, delta.stdout);
+    assertEquals(await mtimes([`${module}/tcp/big.bin`]), [
+      "1623053351.999999999",
+    ]);
+  });
+});

@@ -160,7 +160,7 @@ export function removeAt(
 export function setAttrs(
   libc: Libc,
   fd: number,
-  attrs: { mode?: number; mtimeMs?: number },
+  attrs: { mode?: number; mtimeMs?: number; mtimeNs?: number },
   shown: string,
 ): void {
   if (
@@ -169,7 +169,7 @@ export function setAttrs(
     throw errnoError("chmod", shown, libc.errno());
   }
   if (attrs.mtimeMs !== undefined) {
-    const r = libc.futimens(fd, attrs.mtimeMs);
+    const r = libc.futimens(fd, attrs.mtimeMs, attrs.mtimeNs);
     if (r !== 0) throw errnoError("utime", shown, -r);
   }
 }

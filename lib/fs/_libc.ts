@@ -16,6 +16,7 @@ const SYMBOLS = {
   ftruncate: { parameters: ["i32", "i64"], result: "i32" },
   fchmod: { parameters: ["i32", "u32"], result: "i32" },
   futimens: { parameters: ["i32", "buffer"], result: "i32" },
+  utimensat: { parameters: ["i32", "buffer", "buffer", "i32"], result: "i32" },
   statx: {
     parameters: ["i32", "buffer", "i32", "u32", "buffer"],
     result: "i32",
@@ -261,20 +262,53 @@ export class Libc {
     return fileInfoOf(this.#statBuf);
   }
 
-  /** futimens with both times `mtimeMs` (ns precision kept from `nanos`). */
-  futimens(fd: number, mtimeMs: number): number {
-    this.#setTimes(mtimeMs);
+  /**
+   * futimens with both times `mtimeMs` plus `mtimeNs` nanoseconds (the
+   * part of the time under a millisecond, 0-999,999).
+   */
+  futimens(fd: number, mtimeMs: number, mtimeNs = 0): number {
+    setTimespecs(this.#times, mtimeMs, mtimeNs);
     return this.fn.futimens(fd, new Uint8Array(this.#times.buffer)) === 0
       ? 0
       : -this.errno();
   }
 
-  #setTimes(mtimeMs: number): void {
-    const seconds = Math.floor(mtimeMs / 1000);
-    const nanos = Math.round((mtimeMs - seconds * 1000) * 1e6);
-    this.#times[0] = this.#times[2] = BigInt(seconds);
-    this.#times[1] = this.#times[3] = BigInt(Math.min(nanos, 999_999_999));
+  /**
+   * utimensat of `name` under `dirfd`, both times `mtimeMs` plus `mtimeNs`;
+   * `flags` AT_SYMLINK_NOFOLLOW sets a link's own times.
+   */
+  utimensat(
+    dirfd: number,
+    name: Uint8Array<ArrayBuffer>,
+    mtimeMs: number,
+    mtimeNs: number,
+    flags: number,
+  ): number {
+    setTimespecs(this.#times, mtimeMs, mtimeNs);
+    const r = this.fn.utimensat(
+      dirfd,
+      name,
+      new Uint8Array(this.#times.buffer),
+      flags,
+    );
+    return r === 0 ? 0 : -this.errno();
   }
+}
+
+/**
+ * Fills two `struct timespec`s (atime, mtime) with `mtimeMs` (whole
+ * milliseconds; a fraction counts too) plus `mtimeNs` nanoseconds.
+ */
+export function setTimespecs(
+  times: BigInt64Array,
+  mtimeMs: number,
+  mtimeNs = 0,
+): void {
+  const seconds = Math.floor(mtimeMs / 1000);
+  const nanos = Math.round((mtimeMs - seconds * 1000) * 1e6) +
+    Math.max(0, Math.min(999_999, Math.trunc(mtimeNs)));
+  times[0] = times[2] = BigInt(seconds + Math.floor(nanos / 1e9));
+  times[1] = times[3] = BigInt(nanos % 1e9);
 }
 
 function time(view: DataView, offset: number): Date {
@@ -290,7 +324,11 @@ function makedev(major: number, minor: number): number {
   return Number(dev);
 }
 
-/** A Deno.FileInfo from a statx buffer (the layout is the same everywhere). */
+/**
+ * A Deno.FileInfo from a statx buffer (the layout is the same everywhere),
+ * with `mtimeNs`: the modification time's nanoseconds past its
+ * millisecond, which a Date cannot hold (see `mtimeNsOf`).
+ */
 export function fileInfoOf(buf: Uint8Array): Deno.FileInfo {
   const view = new DataView(buf.buffer, buf.byteOffset, 256);
   const mode = view.getUint16(28, true);
@@ -318,7 +356,8 @@ export function fileInfoOf(buf: Uint8Array): Deno.FileInfo {
     rdev: makedev(view.getUint32(128, true), view.getUint32(132, true)),
     blksize: view.getUint32(4, true),
     blocks: Number(view.getBigUint64(48, true)),
-  };
+    mtimeNs: view.getUint32(112 + 8, true) % 1_000_000,
+  } as Deno.FileInfo;
 }
 
 let loaded: Libc | null | undefined;

@@ -71,6 +71,8 @@ export function applySymlink(root: TreeRoot, entry: FileEntry): void {
   const tempRel = joinRel(dir, tempNameFor(name));
   try {
     tree.symlink(entry.linkTarget, tempRel);
+    // The link's own time (rename keeps it), as rsync -a does.
+    tree.setLinkTimes(tempRel, entry.mtimeMs, entry.mtimeNs);
     renameInto(tree, tempRel, rel);
   } catch (error) {
     removeQuietly(tree, tempRel);
@@ -107,6 +109,7 @@ export function setDirTimes(
       tree.setDirAttrs(dir.path, {
         mode: dir.mode & 0o7777,
         mtimeMs: dir.mtimeMs,
+        mtimeNs: dir.mtimeNs,
       });
     } catch (error) {
       if (

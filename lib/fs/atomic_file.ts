@@ -298,7 +298,7 @@ export class AtomicFile {
     try {
       // On the descriptor: a name could point at something else by now.
       this.#file.chmodSync(this.entry.mode & 0o7777);
-      this.#file.utimeSync(this.entry.mtimeMs);
+      this.#file.utimeSync(this.entry.mtimeMs, this.entry.mtimeNs);
       const ours = inode(this.#file.statSync());
       this.#file.close();
       this.#file = undefined;
@@ -459,7 +459,7 @@ export function writeFileAtomic(
       // open() applies the umask and never sets special bits: fix the
       // bits on the descriptor only when something was taken away.
       if ((mode & ~0o777) !== 0 || (mode & umask()) !== 0) file.chmodSync(mode);
-      file.utimeSync(entry.mtimeMs);
+      file.utimeSync(entry.mtimeMs, entry.mtimeNs);
     } finally {
       file.close();
     }

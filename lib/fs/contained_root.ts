@@ -11,7 +11,7 @@
 // directory, in the same synchronous turn, so no swap of any path
 // component can redirect it. Every call here is synchronous: nothing else
 // in the process runs, or moves the working directory, in between.
-import type { NativeStat } from "./native_stat.ts";
+import { type NativeStat, setPathTimes } from "./native_stat.ts";
 import type { TreeRoot } from "./tree.ts";
 import { lstatOrUndefined, PathFile } from "./path_tree.ts";
 import {
@@ -327,13 +327,20 @@ export class ContainedRoot implements Tree {
   }
 
   /** Sets mode and mtime of directory `rel`, entered first ("." is never a link). */
-  setDirAttrs(rel: string, attrs: { mode?: number; mtimeMs?: number }): void {
+  setDirAttrs(
+    rel: string,
+    attrs: { mode?: number; mtimeMs?: number; mtimeNs?: number },
+  ): void {
     const name = this.dir(rel);
     if (attrs.mode !== undefined) Deno.chmodSync(name, attrs.mode & 0o7777);
     if (attrs.mtimeMs !== undefined) {
-      const seconds = attrs.mtimeMs / 1000;
-      Deno.utimeSync(name, seconds, seconds);
+      setPathTimes(name, attrs.mtimeMs, attrs.mtimeNs);
     }
+  }
+
+  /** Sets symlink `rel`'s own times, in its checked parent (libc only). */
+  setLinkTimes(rel: string, mtimeMs: number, mtimeNs?: number): void {
+    setPathTimes(this.at(rel), mtimeMs, mtimeNs, true);
   }
 
   /** Nothing held: every call walks from the module path. */

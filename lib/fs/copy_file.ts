@@ -1,5 +1,6 @@
 // Local copy of one file: the kernel's copy_file_range (or one reused
 // buffer for small files) into a temp name, then mode, mtime and rename.
+import { setPathTimes } from "./native_stat.ts";
 import type { FileEntry } from "./entry.ts";
 import { resolveInside, type ResolveOptions } from "./safe_path.ts";
 import { tempNameFor } from "./temp_names.ts";
@@ -43,8 +44,7 @@ export function copyFileAtomic(
         Deno.copyFileSync(srcAbs, tmp);
       }
       // copyFile already carried the source's permission bits over.
-      const seconds = entry.mtimeMs / 1000;
-      Deno.utimeSync(tmp, seconds, seconds);
+      setPathTimes(tmp, entry.mtimeMs, entry.mtimeNs);
     }
     renameOrConflict(tmp, finalPath, entry.path);
   } catch (error) {
@@ -86,8 +86,7 @@ function copySmall(
   if (n > SMALL_COPY) {
     // It grew past the small-file size since we looked: let the kernel copy it.
     Deno.copyFileSync(srcAbs, tmp);
-    const seconds = entry.mtimeMs / 1000;
-    Deno.utimeSync(tmp, seconds, seconds);
+    setPathTimes(tmp, entry.mtimeMs, entry.mtimeNs);
     Deno.chmodSync(tmp, entry.mode & 0o7777);
     return;
   }
@@ -122,6 +121,8 @@ function writeTemp(
   } finally {
     target.close();
   }
+  // A Date-precise time was set on the descriptor; nanoseconds by name.
+  if (entry.mtimeNs) setPathTimes(tmp, entry.mtimeMs, entry.mtimeNs);
   // open() applies the umask; fix the bits only when it took some away.
   if ((mode & umask()) !== 0) Deno.chmodSync(tmp, mode);
 }

@@ -20,8 +20,13 @@ export interface FileEntry {
   kind: EntryKind;
   /** Size in bytes (0 for directories; link text length for symlinks). */
   size: number;
-  /** Modification time, milliseconds since the Unix epoch. */
+  /** Modification time, whole milliseconds since the Unix epoch. */
   mtimeMs: number;
+  /**
+   * The modification time's nanoseconds past `mtimeMs` (0-999,999), where
+   * the stat that read it knew them; absent: none.
+   */
+  mtimeNs?: number;
   /** Permission bits (`mode & 0o7777`). */
   mode: number;
   /** Symlink target text, for `kind === "symlink"`. */

@@ -6,6 +6,7 @@ import { isTempName } from "./temp_names.ts";
 import type { TreeRoot } from "./tree.ts";
 import { treeOf } from "./path_tree.ts";
 import type { Tree } from "./tree.ts";
+import { mtimeNsOf, preciseLstat } from "./native_stat.ts";
 
 /** Options for {@linkcode enumerate}. */
 export interface EnumerateOptions {
@@ -65,12 +66,15 @@ export function entryOf(
   info: Deno.FileInfo,
 ): FileEntry | undefined {
   const mtimeMs = info.mtime?.getTime() ?? 0;
+  // Nanoseconds, where the stat knew them (and they are not zero).
+  const ns = mtimeNsOf(info);
+  const times = ns ? { mtimeMs, mtimeNs: ns } : { mtimeMs };
   const mode = (info.mode ?? 0o644) & 0o7777;
   if (info.isFile) {
-    return { path: rel, kind: "file", size: info.size, mtimeMs, mode };
+    return { path: rel, kind: "file", size: info.size, ...times, mode };
   }
   if (info.isDirectory) {
-    return { path: rel, kind: "dir", size: 0, mtimeMs, mode };
+    return { path: rel, kind: "dir", size: 0, ...times, mode };
   }
   if (info.isSymlink) {
     const target = readLink();
@@ -78,7 +82,7 @@ export function entryOf(
       path: rel,
       kind: "symlink",
       size: utf8.encode(target).length,
-      mtimeMs,
+      ...times,
       mode,
       linkTarget: target,
     };
@@ -103,11 +107,9 @@ export function entryOf(
  * @throws {TypeError} for sockets, fifos and devices.
  */
 export function entryFromPath(absPath: string, relPath: string): FileEntry {
-  const entry = entryOf(
-    () => Deno.readLinkSync(absPath),
-    relPath,
-    Deno.lstatSync(absPath),
-  );
+  const info = preciseLstat(absPath);
+  if (!info) throw new Deno.errors.NotFound(`No such file: ${absPath}`);
+  const entry = entryOf(() => Deno.readLinkSync(absPath), relPath, info);
   if (!entry) {
     throw new TypeError(
       `Cannot transfer ${absPath}: not a file, directory or symlink`,

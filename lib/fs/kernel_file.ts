@@ -108,8 +108,8 @@ export class KernelFile implements ReadHandle, WriteHandle {
     }
   }
 
-  utimeSync(mtimeMs: number): void {
-    const r = this.#libc.futimens(this.#live(), mtimeMs);
+  utimeSync(mtimeMs: number, mtimeNs?: number): void {
+    const r = this.#libc.futimens(this.#live(), mtimeMs, mtimeNs);
     if (r !== 0) throw errnoError("utime", "file", -r);
   }
 

@@ -371,8 +371,29 @@ export class KernelTree implements Tree {
     });
   }
 
+  /**
+   * Sets symlink `rel`'s own times: utimensat(AT_SYMLINK_NOFOLLOW) on its
+   * name beneath its parent's handle (the link itself, never a target).
+   */
+  setLinkTimes(rel: string, mtimeMs: number, mtimeNs?: number): void {
+    const normal = normalizeRelative(rel);
+    this.#inParent(normal, (dirfd, name) => {
+      const r = this.#libc.utimensat(
+        dirfd,
+        name,
+        mtimeMs,
+        mtimeNs ?? 0,
+        AT.SYMLINK_NOFOLLOW,
+      );
+      if (r !== 0) throw errnoError("utime", normal, -r);
+    });
+  }
+
   /** Sets mode and/or mtime of directory `rel` on an open handle. */
-  setDirAttrs(rel: string, attrs: { mode?: number; mtimeMs?: number }): void {
+  setDirAttrs(
+    rel: string,
+    attrs: { mode?: number; mtimeMs?: number; mtimeNs?: number },
+  ): void {
     const normal = normalizeRelative(rel);
     const fd = this.#openat2(
       normal,

@@ -4,13 +4,14 @@
 // every component first), so a contained root's lookups cost one system
 // call instead of a dozen, and are made in the directory the checked walk
 // entered, not on a path string.
-import { fileInfoOf } from "./_libc.ts";
+import { fileInfoOf, setTimespecs } from "./_libc.ts";
 
 const SYMBOLS = {
   statx: {
     parameters: ["i32", "buffer", "i32", "u32", "buffer"],
     result: "i32",
   },
+  utimensat: { parameters: ["i32", "buffer", "buffer", "i32"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -20,6 +21,7 @@ const AT_SYMLINK_NOFOLLOW = 0x100;
 const MASK = 0x7ff | 0x800;
 const ENOENT = 2;
 const ENOTDIR = 20;
+const EACCES = 13;
 
 const encoder = new TextEncoder();
 
@@ -32,6 +34,13 @@ export interface NativeStat {
    * @throws {Error} for any other failure, naming the errno.
    */
   lstat(name: string): Deno.FileInfo | undefined;
+  /**
+   * Sets the access and modification times of `name` to `mtimeMs` plus
+   * `mtimeNs` nanoseconds; `link`: of a symlink itself, not its target.
+   *
+   * @throws {Error} naming the errno.
+   */
+  utimens(name: string, mtimeMs: number, mtimeNs: number, link: boolean): void;
 }
 
 let loaded: NativeStat | undefined | null = null;
@@ -60,18 +69,44 @@ export function loadNativeStat(): NativeStat | undefined {
     }
     const libc = Deno.dlopen("libc.so.6", SYMBOLS).symbols;
     const buf = new Uint8Array(256);
+    const times = new BigInt64Array(4);
+    const errno = () => {
+      const where = libc.__errno_location();
+      return where ? new Deno.UnsafePointerView(where).getInt32() : -1;
+    };
+    const cPath = (name: string) => {
+      const path = encoder.encode(name + "\0");
+      if (path.indexOf(0) !== path.length - 1) {
+        throw new TypeError("Path contains NUL");
+      }
+      return path;
+    };
     loaded = {
-      lstat(name: string): Deno.FileInfo | undefined {
-        const path = encoder.encode(name + "\0");
-        if (path.indexOf(0) !== path.length - 1) {
-          throw new TypeError("Path contains NUL");
+      utimens(name, mtimeMs, mtimeNs, link) {
+        setTimespecs(times, mtimeMs, mtimeNs);
+        const r = libc.utimensat(
+          AT_FDCWD,
+          cPath(name),
+          new Uint8Array(times.buffer),
+          link ? AT_SYMLINK_NOFOLLOW : 0,
+        );
+        if (r !== 0) {
+          throw new Error(`utimensat ${name} failed (errno ${errno()})`);
         }
+      },
+      lstat(name: string): Deno.FileInfo | undefined {
+        const path = cPath(name);
         if (libc.statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, MASK, buf) === 0) {
           return fileInfoOf(buf);
         }
         const where = libc.__errno_location();
         const errno = where ? new Deno.UnsafePointerView(where).getInt32() : -1;
         if (errno === ENOENT || errno === ENOTDIR) return undefined;
+        if (errno === EACCES) {
+          throw new Deno.errors.PermissionDenied(
+            `Permission denied (os error 13): lstat '${name}'`,
+          );
+        }
         throw new Error(`lstat ${name} failed (errno ${errno})`);
       },
     };
@@ -79,4 +114,78 @@ export function loadNativeStat(): NativeStat | undefined {
     loaded = undefined;
   }
   return loaded;
+}
+
+/**
+ * The nanoseconds past the millisecond of `info`'s modification time, when
+ * the stat that made it knew them (libc's statx: see `loadNativeStat`);
+ * undefined for Deno's own stat, whose Date holds milliseconds only.
+ *
+ * @example
+ * ```ts
+ * import { mtimeNsOf } from "./native_stat.ts";
+ * if (mtimeNsOf(Deno.statSync(".")) !== undefined) throw new Error("example failed");
+ * ```
+ */
+export function mtimeNsOf(info: Deno.FileInfo): number | undefined {
+  const ns = (info as { mtimeNs?: number }).mtimeNs;
+  return typeof ns === "number" ? ns : undefined;
+}
+
+/**
+ * lstat of `path` to the nanosecond where libc may be called (see
+ * {@linkcode loadNativeStat}), else Deno's; undefined when it or a parent
+ * is missing.
+ *
+ * Permissions: read; ffi (queried).
+ *
+ * @example
+ * ```ts
+ * import { preciseLstat } from "./native_stat.ts";
+ * if (preciseLstat("/definitely/not/here") !== undefined) throw new Error("example failed");
+ * ```
+ */
+export function preciseLstat(path: string): Deno.FileInfo | undefined {
+  const native = loadNativeStat();
+  if (native) return native.lstat(path);
+  try {
+    return Deno.lstatSync(path);
+  } catch (error) {
+    if (
+      error instanceof Deno.errors.NotFound ||
+      error instanceof Deno.errors.NotADirectory
+    ) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * Sets `path`'s access and modification times to `mtimeMs` plus `mtimeNs`
+ * nanoseconds: through libc to the nanosecond where it may be called,
+ * else Deno's `utimeSync` (to about a microsecond). `link`: a symlink's
+ * own times, which only libc can set (without it they are left alone).
+ *
+ * Permissions: write; ffi (queried).
+ *
+ * @example
+ * ```ts
+ * import { preciseLstat, setPathTimes } from "./native_stat.ts";
+ * const path = Deno.makeTempFileSync();
+ * setPathTimes(path, 1_700_000_000_123, 456_789);
+ * const info = preciseLstat(path)!;
+ * if (info.mtime!.getTime() !== 1_700_000_000_123) throw new Error("example failed");
+ * Deno.removeSync(path);
+ * ```
+ */
+export function setPathTimes(
+  path: string,
+  mtimeMs: number,
+  mtimeNs = 0,
+  link = false,
+): void {
+  const native = loadNativeStat();
+  if (native) return native.utimens(path, mtimeMs, mtimeNs, link);
+  if (link) return;
+  const seconds = mtimeMs / 1000;
+  Deno.utimeSync(path, seconds, seconds);
 }

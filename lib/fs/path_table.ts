@@ -206,7 +206,9 @@ export class FileTable {
     if (row === this.#count) this.#count++;
     this.#size[row] = entry.size;
     this.#mtime[row] = entry.mtimeMs;
-    this.#mode[row] = entry.mode;
+    // The mtime's nanoseconds share the mode's word (12 bits + 20).
+    this.#mode[row] = (((entry.mtimeNs ?? 0) << 12) | (entry.mode & 0o7777)) >>>
+      0;
     this.#done[row] = 0;
     return this;
   }
@@ -234,12 +236,15 @@ export class FileTable {
   get(path: string): FileEntry | undefined {
     const i = this.#index.find(path);
     if (i < 0) return undefined;
+    const word = this.#mode[i];
+    const ns = word >>> 12;
     return {
       path,
       kind: "file",
       size: this.#size[i],
       mtimeMs: this.#mtime[i],
-      mode: this.#mode[i],
+      ...(ns > 0 ? { mtimeNs: ns } : {}),
+      mode: word & 0o7777,
     };
   }
 

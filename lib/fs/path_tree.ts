@@ -8,6 +8,7 @@ import {
   type ResolveOptions,
 } from "./safe_path.ts";
 import type { PinOptions, ReadHandle, Tree, WriteHandle } from "./tree.ts";
+import { loadNativeStat, preciseLstat, setPathTimes } from "./native_stat.ts";
 
 /**
  * A Deno.FsFile as a tree's write handle: chmod by path (Deno has no
@@ -49,8 +50,12 @@ export class PathFile implements WriteHandle {
     Deno.chmodSync(this.#path, mode & 0o7777);
   }
 
-  /** Sets access and modification time on the open file. */
-  utimeSync(mtimeMs: number): void {
+  /** Sets access and modification time (to the nanosecond, by path). */
+  utimeSync(mtimeMs: number, mtimeNs?: number): void {
+    if (mtimeNs && loadNativeStat()) {
+      setPathTimes(this.#path, mtimeMs, mtimeNs);
+      return;
+    }
     const seconds = mtimeMs / 1000;
     this.file.utimeSync(seconds, seconds);
   }
@@ -170,16 +175,23 @@ export class PathTree implements Tree {
   }
 
   /** Sets mode and/or mtime of directory `rel` on an open handle. */
-  setDirAttrs(rel: string, attrs: { mode?: number; mtimeMs?: number }): void {
+  setDirAttrs(
+    rel: string,
+    attrs: { mode?: number; mtimeMs?: number; mtimeNs?: number },
+  ): void {
     const path = this.path(rel);
     if (Deno.lstatSync(path).isSymlink) {
       throw new Deno.errors.NotADirectory(`Not a directory: ${rel}`);
     }
     if (attrs.mode !== undefined) Deno.chmodSync(path, attrs.mode & 0o7777);
     if (attrs.mtimeMs !== undefined) {
-      const seconds = attrs.mtimeMs / 1000;
-      Deno.utimeSync(path, seconds, seconds);
+      setPathTimes(path, attrs.mtimeMs, attrs.mtimeNs);
     }
+  }
+
+  /** Sets symlink `rel`'s own modification time (where libc allows). */
+  setLinkTimes(rel: string, mtimeMs: number, mtimeNs?: number): void {
+    setPathTimes(this.path(rel), mtimeMs, mtimeNs, true);
   }
 
   /** Notes that a temporary file is about to be made next to `rel`. */
@@ -241,13 +253,6 @@ export function treeOf(
  * ```
  */
 export function lstatOrUndefined(name: string): Deno.FileInfo | undefined {
-  try {
-    return Deno.lstatSync(name);
-  } catch (error) {
-    if (
-      error instanceof Deno.errors.NotFound ||
-      error instanceof Deno.errors.NotADirectory
-    ) return undefined;
-    throw error;
-  }
+  // To the nanosecond where libc may be called.
+  return preciseLstat(name);
 }

@@ -28,8 +28,11 @@ export interface WriteHandle {
   statSync(): Deno.FileInfo;
   /** Sets the permission bits on the open file (never by path). */
   chmodSync(mode: number): void;
-  /** Sets access and modification time on the open file (never by path). */
-  utimeSync(mtimeMs: number): void;
+  /**
+   * Sets access and modification time to `mtimeMs` plus `mtimeNs`
+   * nanoseconds (0-999,999) on the open file (never by path, on a daemon).
+   */
+  utimeSync(mtimeMs: number, mtimeNs?: number): void;
   /** Closes the handle. */
   close(): void;
 }
@@ -81,7 +84,15 @@ export interface Tree {
   /** Creates symlink `rel` with `target` as its text. */
   symlink(target: string, rel: string): void;
   /** Sets the mode and/or mtime of directory `rel` on an open handle. */
-  setDirAttrs(rel: string, attrs: { mode?: number; mtimeMs?: number }): void;
+  setDirAttrs(
+    rel: string,
+    attrs: { mode?: number; mtimeMs?: number; mtimeNs?: number },
+  ): void;
+  /**
+   * Sets symlink `rel`'s own times (never its target's); a tree that
+   * cannot (no libc) leaves them.
+   */
+  setLinkTimes(rel: string, mtimeMs: number, mtimeNs?: number): void;
   /** Told that a temporary file is about to be made next to `rel`. */
   noteTemp(rel: string): void;
   /** Module-relative directories temporary files were made in (see `noteTemp`). */

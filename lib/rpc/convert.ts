@@ -56,6 +56,7 @@ export function entryToHeader(entry: FileEntry): FileHeader {
     path: entry.path,
     size: BigInt(entry.size),
     mtimeMs: BigInt(Math.trunc(entry.mtimeMs)),
+    mtimeNs: entry.mtimeNs ?? 0,
     mode: entry.mode,
     kind: entry.kind === "file"
       ? EntryKind.FILE
@@ -92,6 +93,7 @@ export function headerToEntry(header: FileHeader): FileEntry {
     path: header.path,
     size: Number(header.size),
     mtimeMs: Number(header.mtimeMs),
+    mtimeNs: header.mtimeNs,
     mode: header.mode,
     linkTarget: header.linkTarget,
     hash: header.hash,
@@ -116,6 +118,11 @@ function checkedEntry(raw: RawEntry): FileEntry {
   if (!Number.isFinite(raw.mtimeMs)) {
     throw new RangeError(`Mtime of ${path} is out of range`);
   }
+  if (
+    !Number.isInteger(raw.mtimeNs) || raw.mtimeNs < 0 || raw.mtimeNs > 999_999
+  ) {
+    throw new RangeError(`Mtime nanoseconds of ${path} are out of range`);
+  }
   if (raw.mode > 0o7777) {
     throw new RangeError(
       `Mode ${raw.mode.toString(8)} of ${path} is out of range`,
@@ -128,6 +135,7 @@ function checkedEntry(raw: RawEntry): FileEntry {
     mtimeMs: raw.mtimeMs,
     mode: raw.mode,
   };
+  if (raw.mtimeNs > 0) entry.mtimeNs = raw.mtimeNs;
   switch (raw.kind) {
     case EntryKind.FILE:
       break;

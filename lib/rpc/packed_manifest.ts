@@ -3,9 +3,11 @@
 // cost more than the lstat that found the entry). Pure bytes <-> entries.
 //
 // An entry: u8 kind (1 file, 2 dir, 3 symlink) | u16 path length | path |
-// f64 size | f64 mtime_ms | u32 mode | u16 link length | link | u8 hash
-// length | hash. Little-endian. Every field is checked on decode (see
-// `checkedEntry`), lengths before anything is read.
+// f64 size | f64 mtime_ms | u32 mode and mtime_ns | u16 link length |
+// link | u8 hash length | hash. Little-endian. The u32 holds the mode bits
+// (mode & 0o7777) in its low 12 bits and the mtime's nanoseconds past its
+// millisecond (0-999,999) in its high 20. Every field is checked on
+// decode (see `checkedEntry`), lengths before anything is read.
 import type { FileEntry } from "../fs/entry.ts";
 import { MAX_PATH_BYTES } from "../fs/safe_path.ts";
 
@@ -24,6 +26,8 @@ export interface RawEntry {
   path: string;
   size: number;
   mtimeMs: number;
+  /** Nanoseconds past `mtimeMs` (0 when none). */
+  mtimeNs: number;
   mode: number;
   linkTarget: string;
   hash: Uint8Array;
@@ -83,7 +87,11 @@ export function encodeEntries(entries: readonly FileEntry[]): Uint8Array {
     room(20);
     view.setFloat64(at, entry.size, true);
     view.setFloat64(at + 8, Math.trunc(entry.mtimeMs), true);
-    view.setUint32(at + 16, entry.mode & 0o7777, true);
+    const ns = entry.mtimeNs ?? 0;
+    if (!Number.isInteger(ns) || ns < 0 || ns > 999_999) {
+      throw new RangeError(`Mtime nanoseconds of ${entry.path} out of range`);
+    }
+    view.setUint32(at + 16, ((ns << 12) | (entry.mode & 0o7777)) >>> 0, true);
     at += 20;
     text(entry.linkTarget ?? "", MAX_LINK_BYTES, `Link ${entry.path}`);
     const hash = entry.hash ?? new Uint8Array(0);
@@ -146,7 +154,9 @@ export function decodeEntries(
     need(20);
     const size = view.getFloat64(at, true);
     const mtimeMs = view.getFloat64(at + 8, true);
-    const mode = view.getUint32(at + 16, true);
+    const modeAndNs = view.getUint32(at + 16, true);
+    const mode = modeAndNs & 0o7777;
+    const mtimeNs = modeAndNs >>> 12;
     at += 20;
     const linkTarget = text();
     need(1);
@@ -157,6 +167,6 @@ export function decodeEntries(
     need(hashLength);
     const hash = bytes.slice(at, at + hashLength);
     at += hashLength;
-    take({ kind, path, size, mtimeMs, mode, linkTarget, hash });
+    take({ kind, path, size, mtimeMs, mtimeNs, mode, linkTarget, hash });
   }
 }

@@ -128,7 +128,7 @@ Deno.test("packed manifest: hostile entries are refused like single messages", a
       message,
     );
   }
-  // An unknown kind byte and a mode out of range, written by hand.
+  // An unknown kind byte and nanoseconds out of range, written by hand.
   const bytes = encodeEntries([{
     path: "k",
     kind: "file",
@@ -139,7 +139,53 @@ Deno.test("packed manifest: hostile entries are refused like single messages", a
   const kind = bytes.slice();
   kind[0] = 9;
   await assertRejects(() => streamOf(kind), RangeError, /unknown kind 9/);
-  const mode = bytes.slice();
-  new DataView(mode.buffer).setUint32(1 + 2 + 1 + 16, 0o10000, true);
-  await assertRejects(() => streamOf(mode), RangeError, /Mode 10000/);
+  const ns = bytes.slice();
+  new DataView(ns.buffer).setUint32(
+    1 + 2 + 1 + 16,
+    (1_000_000 << 12) | 0o644,
+    true,
+  );
+  await assertRejects(
+    () => streamOf(ns),
+    RangeError,
+    /Mtime nanoseconds of k are out of range/,
+  );
+});
+
+Deno.test("packed manifest: nanoseconds travel with the mode bits, both round trip", () => {
+  const entries: FileEntry[] = [
+    {
+      path: "a",
+      kind: "file",
+      size: 1,
+      mtimeMs: 1_700_000_000_123,
+      mtimeNs: 999_999,
+      mode: 0o7777,
+    },
+    {
+      path: "b",
+      kind: "symlink",
+      size: 1,
+      mtimeMs: 5,
+      mtimeNs: 1,
+      mode: 0o777,
+      linkTarget: "a",
+    },
+    { path: "c", kind: "dir", size: 0, mtimeMs: 7, mode: 0o755 },
+  ];
+  const back: [string, number, number, number][] = [];
+  decodeEntries(
+    encodeEntries(entries),
+    (raw) => back.push([raw.path, raw.mtimeMs, raw.mtimeNs, raw.mode]),
+  );
+  assertEquals(back, [
+    ["a", 1_700_000_000_123, 999_999, 0o7777],
+    ["b", 5, 1, 0o777],
+    ["c", 7, 0, 0o755],
+  ]);
+  assertThrows(
+    () => encodeEntries([{ ...entries[0], mtimeNs: 1_000_000 }]),
+    RangeError,
+    /nanoseconds/,
+  );
 });
