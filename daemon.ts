@@ -54,6 +54,8 @@ Config keys (JSONC; unknown keys are errors):
   zeroCopy              true: sendfile for pulls (adds --allow-ffi: weaker sandbox)
   stateDir              as --state-dir
   selfCheckInterval     idle seconds before a self-check (default 86400)
+  log                   FILE: a line per client call appended there (default:
+                        stderr); "logFormat": "text" (key=value) or "json"
   tls                   {"cert": FILE, "key": FILE}: both planes over TLS
   modules               {"NAME": {"path": DIR, "readOnly", "comment",
                         "mungeSymlinks", "keepSpecialBits" (default false:
@@ -68,6 +70,10 @@ Config keys (JSONC; unknown keys are errors):
 Example:
   blit-daemon --root /srv/data --bind 0.0.0.0      # module "default"
   blit-daemon --config /etc/blit/blit-daemon.jsonc
+
+Log: one line per client call (time, client, op, module, path, files, bytes,
+duration, outcome and reason; refusals included, secrets never), repeated
+refusals of one cause from one address summarised once a minute.
 
 Signals: SIGINT/SIGTERM stop it. Exit status: 0, 1 (runtime error), 2 (bad
 flags or config).`;
@@ -293,6 +299,19 @@ export async function main(args: string[]): Promise<number> {
     throw error;
   }
   const stateDir = resolveStateDir(flags, config);
+  if (config.log && !isSandboxed()) {
+    // Made now, so the sandbox (and the kernel's rules) can name it.
+    try {
+      Deno.openSync(config.log, { append: true, create: true, mode: 0o640 })
+        .close();
+    } catch (error) {
+      fail(
+        `cannot open the log file ${config.log}: ${
+          error instanceof Error ? error.message : error
+        }`,
+      );
+    }
+  }
   const sandbox = sandboxFlags(config, stateDir);
   if (flags.printPermissions) {
     console.log(sandbox.join(" "));

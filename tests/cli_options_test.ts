@@ -80,6 +80,7 @@ Deno.test("usage errors: one line, the command's help named, exit 2", async () =
       `push takes LOCAL REMOTE; got 1 argument ${see("push")}`,
     ],
     [["frobnicate"], `unknown command "frobnicate" (see 'blit --help')`],
+    [["help", "nosuch"], `unknown command "nosuch" (see 'blit --help')`],
     [
       ["completions", "tcsh"],
       `completions takes bash, zsh or fish, got "tcsh" ${see("completions")}`,
@@ -235,7 +236,7 @@ Deno.test("local copy: -n lists what -v then does, counts equal; -q is silent; -
     assertEquals(lines(dry.stdout, "-"), ["- extra"]);
     assertMatch(
       dry.stdout,
-      /\nmirror \(dry run\): 5 files would be transferred \(18 B\), 0 unchanged, 1 file would be deleted, via local, \d+ ms\n$/,
+      /\nmirror \(dry run\): 5 files would be transferred \(18 B\), 0 unchanged, 1 would be deleted, \d+ ms\n$/,
     );
     assertEquals(Deno.readDirSync(`${work}/dst`).toArray().length, 1);
     const dryJson = await runCli(
@@ -259,7 +260,7 @@ Deno.test("local copy: -n lists what -v then does, counts equal; -q is silent; -
     assertEquals(lines(real.stdout, "-"), ["- extra"]);
     assertMatch(
       real.stdout,
-      /\nFiles transferred: 5\nFiles unchanged: 0\nFiles deleted: 1\nBytes transferred: 18 \(18 B\)\n/,
+      /\nNumber of files transferred: 5\nNumber of files unchanged: 0\nNumber of deleted files: 1\nTotal transferred file size: 18 bytes \(18 B\)\nLiteral data: 18 bytes\nMatched data: 0 bytes\n/,
     );
     const counts = JSON.parse(dryJson.stdout);
     assertEquals(
@@ -374,7 +375,9 @@ Deno.test("remote: push -n lists files, links and deletions exactly as the real 
     assertEquals(dry.stderr, "");
     const plus = ["+ a.txt", "+ b.log", "+ link", "+ sub/c.txt", "+ sub/d.o"];
     assertEquals(lines(dry.stdout, "+"), plus);
-    assertEquals(lines(dry.stdout, "-"), ["- gone/x", "- old.txt"]);
+    // A deleted directory is listed too, after its contents (rsync's
+    // "deleting gone/").
+    assertEquals(lines(dry.stdout, "-"), ["- gone/", "- gone/x", "- old.txt"]);
     const dryJson = await runCli([
       "push",
       "-n",
@@ -390,12 +393,12 @@ Deno.test("remote: push -n lists files, links and deletions exactly as the real 
     assertEquals(real.code, 0, real.stderr);
     assertEquals(real.stderr, "");
     assertEquals(lines(real.stdout, "+"), plus);
-    assertEquals(lines(real.stdout, "-"), ["- gone/x", "- old.txt"]);
+    assertEquals(lines(real.stdout, "-"), ["- gone/", "- gone/x", "- old.txt"]);
     assertMatch(
       real.stdout,
-      /\npush: 5 files transferred \(18 B\), 0 unchanged, 2 files deleted, via tcp, \d+ ms\n$/,
+      /\npush: 5 files transferred \(18 B\), 0 unchanged, 3 deleted, via tcp, \d+ ms\n$/,
     );
-    assertEquals([would.files_transferred, would.files_deleted], [5, 2]);
+    assertEquals([would.files_transferred, would.files_deleted], [5, 3]);
     // A pull lists what it writes, the same way.
     const pull = await runCli(["pull", "-v", url, `${work}/back/`], { env });
     assertEquals(lines(pull.stdout, "+"), plus);

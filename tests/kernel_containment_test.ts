@@ -770,6 +770,7 @@ Deno.test("daemon code makes no path-based filesystem call: every name goes thro
     "lib/daemon/landlock.ts": "stats the paths it allows, at start-up",
     "lib/daemon/sandbox.ts": "signal listeners only",
     "lib/daemon/link_broker.ts": "a comment",
+    "lib/daemon/call_log.ts": "appends to the operator's configured log file",
   };
   const pathCall =
     /Deno\.(readDir|lstat|stat|open|remove|rename|chmod|chown|utime|symlink|mkdir|readLink|readFile|readTextFile|writeFile|writeTextFile|truncate|create|link|copyFile|realPath)(Sync)?\(/;

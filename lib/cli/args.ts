@@ -386,7 +386,8 @@ const byShort = new Map(
 
 /** `(see 'blit CMD --help')` for a usage error. */
 export function seeHelp(command?: string): string {
-  return command && COMMANDS[command]
+  // `blit help nosuch`: the list of commands is what helps.
+  return command && COMMANDS[command] && command !== "help"
     ? `(see 'blit ${command} --help')`
     : "(see 'blit --help')";
 }

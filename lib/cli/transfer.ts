@@ -252,36 +252,49 @@ async function runTransfer(plan: TransferPlan): Promise<number> {
   return 0;
 }
 
-/** `--stats`: the totals, a few lines (rsync's spirit). */
-function statsLines(
+/**
+ * `--stats`: the totals, with rsync's names and meanings: "Total
+ * transferred file size" is the full size of the files transferred,
+ * "Literal data" what crossed as file data, "Matched data" what the
+ * receiver already held (a delta's matched blocks and a resumed file's
+ * verified part), "Total bytes sent/received" everything on the wire.
+ */
+export function statsLines(
   result: TransferResult,
   elapsedMs: number,
   dryRun: boolean,
 ): string {
   const seconds = elapsedMs / 1000;
+  const n = (value: number) => value.toLocaleString("en");
   const would = dryRun ? " (dry run: would be)" : "";
+  const resumed = result.bytesResumed ?? 0;
+  const literal = result.bytesLiteral ??
+    Math.max(0, result.bytesTransferred - resumed);
+  const matched = (result.bytesMatched ?? 0) + resumed;
+  const sent = result.bytesSent ?? 0;
+  const received = result.bytesReceived ?? 0;
+  // rsync's rate is of the bytes on the wire; a local copy has none.
+  const moved = result.transport === "local"
+    ? result.bytesTransferred
+    : sent + received;
   return [
-    `Files transferred${would}: ${
-      result.filesTransferred.toLocaleString("en")
+    `Number of files transferred${would}: ${n(result.filesTransferred)}`,
+    `Number of files unchanged: ${n(result.filesSkipped)}`,
+    `Number of deleted files${would}: ${n(result.filesDeleted)}`,
+    `Total transferred file size${would}: ${
+      n(result.bytesTransferred)
+    } bytes (${formatBytes(result.bytesTransferred)})`,
+    `Literal data: ${n(literal)} bytes`,
+    `Matched data: ${n(matched)} bytes${
+      resumed > 0 ? ` (${n(resumed)} resumed)` : ""
     }`,
-    `Files unchanged: ${result.filesSkipped.toLocaleString("en")}`,
-    `Files deleted${would}: ${result.filesDeleted.toLocaleString("en")}`,
-    `Bytes transferred${would}: ${
-      result.bytesTransferred.toLocaleString("en")
-    } (${formatBytes(result.bytesTransferred)})`,
-    `Bytes resumed: ${(result.bytesResumed ?? 0).toLocaleString("en")}`,
-    // rsync's names for what the delta and the wire did.
-    `Literal data: ${
-      (result.bytesLiteral ?? result.bytesTransferred).toLocaleString("en")
-    } bytes`,
-    `Matched data: ${(result.bytesMatched ?? 0).toLocaleString("en")} bytes`,
-    `Total bytes sent: ${(result.bytesSent ?? 0).toLocaleString("en")}`,
-    `Total bytes received: ${(result.bytesReceived ?? 0).toLocaleString("en")}`,
+    `Total bytes sent: ${n(sent)}`,
+    `Total bytes received: ${n(received)}`,
     `Transport: ${result.transport}, ${plural(result.streams, "stream")}${
       result.fallback ? " (fallback)" : ""
     }; ${plural(result.retries, "retry")}`.replace("retrys", "retries"),
     `Elapsed: ${seconds.toFixed(2)} s (${
-      formatBytes(result.bytesTransferred / Math.max(seconds, 0.001))
+      formatBytes(moved / Math.max(seconds, 0.001))
     }/s)`,
     "",
   ].join("\n");

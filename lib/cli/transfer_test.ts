@@ -1,7 +1,7 @@
 import { assertEquals } from "../../tests/_assert.ts";
 import { withInProcessDaemon } from "../../tests/_in_process.ts";
 import { captureIo, flagsOf } from "../../tests/_cli_io.ts";
-import { transfer } from "./transfer.ts";
+import { statsLines, transfer } from "./transfer.ts";
 
 Deno.test("blit copy, push and pull print their summary (JSON when asked) and move the tree", async () => {
   await withInProcessDaemon(async ({ module, work, address }) => {
@@ -49,4 +49,43 @@ Deno.test("blit copy, push and pull print their summary (JSON when asked) and mo
       "abc",
     ]);
   });
+});
+
+Deno.test("--stats: rsync's names and meanings; a resumed file's kept part is matched data, not literal", () => {
+  const text = statsLines(
+    {
+      filesTransferred: 2,
+      bytesTransferred: 10_000_000,
+      filesDeleted: 1,
+      filesSkipped: 3,
+      transport: "tcp",
+      streams: 1,
+      fallback: false,
+      handshakeMs: 0,
+      manifestMs: 0,
+      transferMs: 0,
+      retries: 0,
+      bytesResumed: 4_000_000,
+      bytesLiteral: 5_000_000,
+      bytesMatched: 1_000_000,
+      bytesSent: 5_100_000,
+      bytesReceived: 900,
+    },
+    2000,
+    false,
+  );
+  assertEquals(
+    text.split("\n").slice(0, 8),
+    [
+      "Number of files transferred: 2",
+      "Number of files unchanged: 3",
+      "Number of deleted files: 1",
+      "Total transferred file size: 10,000,000 bytes (9.5 MiB)",
+      "Literal data: 5,000,000 bytes",
+      "Matched data: 5,000,000 bytes (4,000,000 resumed)",
+      "Total bytes sent: 5,100,000",
+      "Total bytes received: 900",
+    ],
+  );
+  assertEquals(text.split("\n")[9], "Elapsed: 2.00 s (2.4 MiB/s)");
 });

@@ -131,10 +131,10 @@ function tlsFailure(
   if (error instanceof Deno.errors.TimedOut) {
     return new TlsError(`the daemon at ${where} did not complete TLS in time`);
   }
+  // rustls's wording ("received corrupt message of type ...") says
+  // nothing a user can act on: the daemon answered in plain text.
   return new TlsError(
-    `the daemon at ${where} does not speak TLS (${
-      message.replace(/\s*\(os error \d+\)$/, "").toLowerCase()
-    }); use blit:// for it`,
+    `the daemon at ${where} does not speak TLS; use blit:// for it`,
   );
 }
 
@@ -430,11 +430,18 @@ function statusError(code: number, details: string, where: string): Error {
       );
     case grpc.status.INTERNAL:
     case grpc.status.UNKNOWN:
-      return new RemoteError(
-        details || "the daemon failed",
-        e.code,
-        details.includes("Stream removed") || details.includes("RST_STREAM"),
-      );
+      // HTTP/2's words for a connection cut mid-call (the daemon stopped
+      // or was killed): a lost connection, in ours.
+      if (
+        details.includes("Stream removed") || details.includes("RST_STREAM")
+      ) {
+        return new RemoteError(
+          `lost connection to the daemon at ${where} mid-transfer (it stopped or was restarted); run the same command again to finish`,
+          e.code,
+          true,
+        );
+      }
+      return new RemoteError(details || "the daemon failed", e.code, false);
     default:
       return new RemoteError(details, e.code, false);
   }

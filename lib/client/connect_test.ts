@@ -93,3 +93,35 @@ Deno.test("remoteError: a data stream cut short (the daemon died) is lost connec
   );
   assertEquals(e.transient, true);
 });
+
+Deno.test("remoteError: a connection cut mid-call (RST_STREAM, stream removed) is a lost connection, retried; an idle cut says idle", () => {
+  for (
+    const details of [
+      "Received RST_STREAM with code 0",
+      "Stream removed",
+    ]
+  ) {
+    const e = remoteError(
+      { code: status.INTERNAL, details },
+      "h:1",
+    ) as RemoteError;
+    assertEquals(e.transient, true);
+    assertEquals(
+      e.message,
+      "lost connection to the daemon at h:1 mid-transfer (it stopped or was restarted); run the same command again to finish",
+    );
+  }
+  const other = remoteError(
+    { code: status.INTERNAL, details: "disk full" },
+    "h:1",
+  ) as RemoteError;
+  assertEquals([other.message, other.transient], ["disk full", false]);
+  const idle = remoteError({
+    code: status.DEADLINE_EXCEEDED,
+    details: "Transfer idle for 120 s; the daemon gave up on it",
+  }, "h:1");
+  assertEquals(
+    idle.message,
+    "the daemon at h:1 ended a transfer that moved nothing for too long (transfer idle for 120 s; the daemon gave up on it); run the same command again to finish",
+  );
+});

@@ -226,11 +226,14 @@ async function mirrorLocal(
     if (dryRun && error instanceof Deno.errors.NotFound) return [];
     throw error;
   });
+  // Directories are told (with a trailing "/") and counted too.
   const onItem = options.onItem;
   const told = onItem && ((path: string) => onItem("-", path));
-  return dryRun
-    ? countDeletions(destRoot, plan, told).files
-    : applyDeletions(destRoot, plan, told).files;
+  const toldDir = onItem && ((path: string) => onItem("-", `${path}/`));
+  const counts = dryRun
+    ? countDeletions(destRoot, plan, told, toldDir)
+    : applyDeletions(destRoot, plan, told, toldDir);
+  return counts.files + counts.dirs;
 }
 
 /**

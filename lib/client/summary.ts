@@ -106,13 +106,15 @@ export function summaryLine(
     `${result.filesSkipped} unchanged`,
   ];
   if (result.filesDeleted > 0) {
+    // Files, links and directories (rsync counts them all as deleted files).
+    parts.push(`${result.filesDeleted} ${dryRun ? "would be " : ""}deleted`);
+  }
+  // A dry run moved no bytes: no transport to name.
+  if (!dryRun) {
     parts.push(
-      `${plural(result.filesDeleted, "file")} ${
-        dryRun ? "would be " : ""
-      }deleted`,
+      `via ${result.transport}${result.fallback ? " (fallback)" : ""}`,
     );
   }
-  parts.push(`via ${result.transport}${result.fallback ? " (fallback)" : ""}`);
   parts.push(`${Math.round(durationMs)} ms`);
   return parts.join(", ");
 }

@@ -19,7 +19,7 @@ const result: TransferResult = {
 Deno.test("summaryLine: counts, size, deletions, the way the bytes went and the time; a dry run says would be", () => {
   assertEquals(
     summaryLine("push", result, 12.4, false),
-    "push: 2 files transferred (3.0 MiB), 5 unchanged, 1 file deleted, via grpc (fallback), 12 ms",
+    "push: 2 files transferred (3.0 MiB), 5 unchanged, 1 deleted, via grpc (fallback), 12 ms",
   );
   assertEquals(
     summaryLine(
@@ -28,7 +28,7 @@ Deno.test("summaryLine: counts, size, deletions, the way the bytes went and the 
       1,
       true,
     ),
-    "mirror (dry run): 1 file would be transferred (3.0 MiB), 5 unchanged, via grpc, 1 ms",
+    "mirror (dry run): 1 file would be transferred (3.0 MiB), 5 unchanged, 1 ms",
   );
 });
 

@@ -39,19 +39,37 @@ export function openModule(
   name: string,
   call: { getPeer(): string; metadata: grpc.Metadata },
 ): ModuleConfig {
+  ctx.calls?.note(call, { module: name });
   const module = findModule(ctx, name);
   if (module.allow && !allows(module.allow, clientOf(call))) {
-    throw new ServiceError(
+    const error = new ServiceError(
       grpc.status.PERMISSION_DENIED,
       `access denied to module "${module.name}"`,
     );
+    ctx.calls?.fail(call, error, "address not allowed");
+    throw error;
   }
   const value = call.metadata.get(SECRET_METADATA)[0];
-  (ctx.auth ?? defaultAuth).check(
-    module,
-    clientOf(call),
-    value === undefined ? undefined : String(value),
-  );
+  try {
+    (ctx.auth ?? defaultAuth).check(
+      module,
+      clientOf(call),
+      value === undefined ? undefined : String(value),
+    );
+  } catch (error) {
+    // Which refusal it was, for the log (never the secret itself).
+    const code = (error as { code?: number }).code;
+    ctx.calls?.fail(
+      call,
+      { code: code ?? grpc.status.PERMISSION_DENIED },
+      code === grpc.status.UNAUTHENTICATED
+        ? "no secret"
+        : code === grpc.status.RESOURCE_EXHAUSTED
+        ? "locked out (wrong secrets)"
+        : "wrong secret",
+    );
+    throw error;
+  }
   return module;
 }
 

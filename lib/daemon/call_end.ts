@@ -73,7 +73,9 @@ export function failCall(
   ctx: ServiceContext,
 ): void {
   const status = safeStatus(error, ctx);
-  if (status.code === grpc.status.INTERNAL) {
+  // The log line says it; INTERNAL errors keep their own line too.
+  ctx.calls?.fail(call, status);
+  if (status.code === grpc.status.INTERNAL && !ctx.calls) {
     ctx.log(`blit-daemon: ${status.details}`);
   }
   try {

@@ -41,6 +41,8 @@ const TOP_KEYS = new Set([
   "zeroCopy",
   "stateDir",
   "selfCheckInterval",
+  "log",
+  "logFormat",
   "modules",
   "limits",
   "tls",
@@ -192,6 +194,8 @@ export function parseConfig(
     zeroCopy: false,
     stateDir: null,
     selfCheckInterval: 86400,
+    log: null,
+    logFormat: "text",
     modules: [],
     limits: { ...DEFAULT_LIMITS },
     configFile: file,
@@ -272,6 +276,22 @@ function parseTopKey(
         );
       }
       config.selfCheckInterval = value;
+      break;
+    case "log":
+      if (value === null) config.log = null;
+      else if (typeof value === "string" && value.startsWith("/")) {
+        config.log = value;
+      } else {
+        throw new ConfigError(
+          `${where_}: must be an absolute file path, or null for stderr`,
+        );
+      }
+      break;
+    case "logFormat":
+      if (value !== "text" && value !== "json") {
+        throw new ConfigError(`${where_}: must be "text" or "json"`);
+      }
+      config.logFormat = value;
       break;
     case "modules":
       if (valueNode?.type !== "object") {

@@ -103,6 +103,13 @@ export interface DaemonConfig {
    * disk probe) and records it in its history. Default: 86400.
    */
   selfCheckInterval: number;
+  /**
+   * The file the daemon logs a line per client call to (absolute; appended
+   * to), or null for stderr. Default: null.
+   */
+  log?: string | null;
+  /** `"text"` (key=value lines) or `"json"` (JSON lines). Default: text. */
+  logFormat?: "text" | "json";
   modules: ModuleConfig[];
   limits: DaemonLimits;
   /** The config file, when one was read. */

@@ -1,5 +1,6 @@
 // What the daemon's call handlers are given (the service context), the
 // calls' types, the limits they share, and their message helpers.
+import type { CallTracker } from "./call_log.ts";
 import * as grpc from "../deps/grpc.ts";
 import { create } from "../deps/protobuf.ts";
 import {
@@ -30,6 +31,8 @@ export const BATCH = 1000;
 export const NEED_COST = 64;
 
 /** What the handlers need from the daemon. */
+export type { CallTracker };
+
 export interface ServiceContext {
   config: DaemonConfig;
   /** Module secrets and the brake on guessing them (one per daemon). */
@@ -63,6 +66,8 @@ export interface ServiceContext {
    * `ContainedRootOptions.onTempDir`), so a crash's are swept at start.
    */
   onTempDir?: (module: ModuleConfig, dirRel: string) => void;
+  /** The call log (a line per client call); none in unit tests. */
+  calls?: CallTracker;
 }
 
 export type PushCall = grpc.ServerDuplexStream<

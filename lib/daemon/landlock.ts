@@ -192,6 +192,8 @@ export interface RuntimeNeeds {
   code: readonly string[];
   /** Files to read (config, secrets, TLS). */
   files: readonly string[];
+  /** Files to write (the call log), which must exist already. */
+  writeFiles?: readonly string[];
 }
 
 /**
@@ -219,6 +221,9 @@ export function daemonRules(
   }
   rules.push({ path: stateDir, access: "write" });
   for (const file of needs.files) rules.push({ path: file, access: "read" });
+  for (const file of needs.writeFiles ?? []) {
+    rules.push({ path: file, access: "write" });
+  }
   for (const dir of needs.code) rules.push({ path: dir, access: "read" });
   if (needs.denoDir) rules.push({ path: needs.denoDir, access: "read" });
   rules.push({ path: needs.execPath, access: "read" });

@@ -159,6 +159,7 @@ export async function handlePull(
   try {
     const ticket = guard.admit(ctx);
     const source = await openPullSource(guard.reader, ctx, call);
+    ctx.calls?.note(call, { path: source.path });
     const { modRoot, path, isDir } = source;
     trees.push(modRoot);
     await writeMessage(
@@ -194,6 +195,7 @@ export async function handlePull(
     });
     const sent = await sendPull(call, guard, ctx, source, sender, ticket);
     const result = { files: sender.needed, bytes: sender.neededBytes };
+    ctx.calls?.note(call, result);
     await writeMessage(
       call,
       pullMessage({

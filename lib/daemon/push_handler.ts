@@ -262,6 +262,9 @@ export async function handlePush(
   try {
     const ticket = guard.admit(ctx);
     target = await openPushTarget(guard.reader, ctx, call);
+    ctx.calls?.note(call, {
+      path: normalizeRelative(target.header.destination),
+    });
     await writeMessage(
       call,
       pushMessage({
@@ -276,6 +279,10 @@ export async function handlePush(
       : undefined;
     const receiver = pushReceiver(target, ctx, ticket, clientOf(call), items);
     const got = await receivePush(call, guard, ctx, target, receiver, items);
+    ctx.calls?.note(call, {
+      files: got.result.files,
+      bytes: got.result.bytes,
+    });
     call.end();
     if (target.dryRun) return;
     ctx.record?.(

@@ -66,6 +66,8 @@ export function sandboxFlags(config: DaemonConfig, stateDir: string): string[] {
   const write = [
     ...config.modules.filter((m) => !m.readOnly).map((m) => m.path),
     stateDir,
+    // The call log, appended to.
+    ...(config.log ? [config.log] : []),
   ];
   const flags = [
     "--no-prompt",
@@ -303,6 +305,7 @@ export function confineDaemon(
         denoDir: denoDir(),
         code,
         files,
+        writeFiles: config.log ? [config.log] : [],
       }),
     );
     return `kernel confinement: Landlock ABI ${result.abi} (modules, state directory and runtime files only)`;

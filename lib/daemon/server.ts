@@ -21,6 +21,7 @@ import {
   uploadPerfHandler,
 } from "./perf.ts";
 import { toStatus } from "./errors.ts";
+import { type CallLog, CallTracker, openCallLog } from "./call_log.ts";
 import {
   checkConnection,
   handleList,
@@ -100,30 +101,51 @@ function grpcServer(ctx: ServiceContext): grpc.Server {
     "grpc.max_connection_age_ms": 24 * 3600 * 1000,
   });
   widenFlowControl(server);
+  // Each call is logged once it ends (see call_log.ts).
+  const logged = (call: { getPeer(): string }, op: string) =>
+    ctx.calls?.begin(call, op, call.getPeer());
+  const ended = (call: object) => () => ctx.calls?.end(call);
   server.addService(blitService, {
     push: (call: Parameters<typeof handlePush>[0]) => {
       ctx.onCall?.();
-      void handlePush(call, ctx);
+      logged(call, "push");
+      void handlePush(call, ctx).finally(ended(call));
     },
     pull: (call: Parameters<typeof handlePull>[0]) => {
       ctx.onCall?.();
-      void handlePull(call, ctx);
+      logged(call, "pull");
+      void handlePull(call, ctx).finally(ended(call));
     },
-    list: (call: Parameters<typeof handleList>[0]) =>
-      void handleList(call, ctx),
+    list: (call: Parameters<typeof handleList>[0]) => {
+      logged(call, "list");
+      void handleList(call, ctx).finally(ended(call));
+    },
     purge: (
       call: Parameters<typeof handlePurge>[0],
       callback: Parameters<typeof handlePurge>[1],
-    ) => handlePurge(call, callback, ctx),
+    ) => {
+      logged(call, "purge");
+      handlePurge(call, (error, value) => {
+        ctx.calls?.end(call);
+        callback(error, value);
+      }, ctx);
+    },
     listModules: (
       call: { getPeer(): string },
       callback: grpc.sendUnaryData<ReturnType<typeof handleListModules>>,
     ) => {
+      logged(call, "modules");
       try {
         checkConnection(call, ctx);
-        callback(null, handleListModules(ctx));
+        const modules = handleListModules(ctx);
+        ctx.calls?.note(call, { files: modules.modules.length });
+        callback(null, modules);
       } catch (error) {
-        callback(toStatus(error));
+        const status = toStatus(error);
+        ctx.calls?.fail(call, status);
+        callback(status);
+      } finally {
+        ctx.calls?.end(call);
       }
     },
     perfSnapshot: perfSnapshotHandler(ctx),
@@ -152,9 +174,16 @@ export async function startDaemon(
     makeSymlink?: SymlinkMaker;
     /** Where the daemon's perf_history.jsonl goes; none when unset. */
     stateDir?: string;
+    /**
+     * The call log. Default: config `log` (a file) or stderr, in config
+     * `logFormat`.
+     */
+    callLog?: CallLog;
   } = {},
 ): Promise<RunningDaemon> {
   const log = options.log ?? ((line: string) => console.error(line));
+  const callLog = options.callLog ??
+    openCallLog(config.log, config.logFormat ?? "text");
   const limits = config.limits;
   const stateDir = options.stateDir;
   // A crash's temp files go before anyone can see them.
@@ -187,7 +216,11 @@ export async function startDaemon(
     refusedPeers,
     onTempDir: journal && ((module, dir) => journal.record(module, dir)),
     containment: walkForced() ? "walk" : undefined,
+    calls: new CallTracker(callLog),
   };
+  // Summaries of repeated refusals come out when their window ends.
+  const flushing = setInterval(() => callLog.flush(), 5_000);
+  Deno.unrefTimer(flushing);
   const server = grpcServer(ctx);
   let control: ReturnType<typeof serveControlPlane>;
   try {
@@ -209,6 +242,8 @@ export async function startDaemon(
     stop() {
       if (stopped) return Promise.resolve();
       stopped = true;
+      clearInterval(flushing);
+      callLog.flush(true);
       idle.check?.stop();
       control.close();
       dataPlane?.close();

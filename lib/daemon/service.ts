@@ -41,6 +41,7 @@ export async function handleList(
     checkConnection(call, ctx);
     const module = openModule(ctx, call.request.module, call);
     const path = normalizeRelative(call.request.path);
+    ctx.calls?.note(call, { path });
     root = moduleRoot(ctx, module);
     const info = root.lstat(path);
     if (!info || path.split("/").some(isTempName)) {
@@ -72,6 +73,7 @@ export async function handleList(
       { dir: path, names: sortedNames(root, path, true), at: 0 },
     ];
     let batch: FileHeader[] = [];
+    let listed = 0;
     let sent = false;
     const flush = async () => {
       await writeMessage(
@@ -95,12 +97,14 @@ export async function handleList(
       const entry = listEntry(root, rel, shown, module.mungeSymlinks);
       if (!entry) continue;
       batch.push(create(FileHeaderSchema, entryToHeader(entry)));
+      listed++;
       if (batch.length >= BATCH) await flush();
       if (call.request.recursive && entry.kind === "dir") {
         stack.push({ dir: rel, names: sortedNames(root, rel), at: 0 });
       }
     }
     if (batch.length > 0 || !sent) await flush();
+    ctx.calls?.note(call, { files: listed });
     call.end();
   } catch (error) {
     failCall(call, error, ctx);
@@ -150,6 +154,7 @@ export function handlePurge(
     const module = openModule(ctx, request.module, call);
     if (module.readOnly) throw new ReadOnlyModuleError(module.name);
     const path = normalizeRelative(request.path);
+    ctx.calls?.note(call, { path });
     if (path === "" && !request.allowRoot) {
       throw new ServiceError(
         grpc.status.FAILED_PRECONDITION,
@@ -171,6 +176,7 @@ export function handlePurge(
     } finally {
       root.close();
     }
+    ctx.calls?.note(call, { files: counts.files + counts.dirs });
     callback(
       null,
       create(PurgeResponseSchema, {
@@ -180,7 +186,8 @@ export function handlePurge(
     );
   } catch (error) {
     const status = safeStatus(error, ctx);
-    if (status.code === grpc.status.INTERNAL) {
+    ctx.calls?.fail(call, status);
+    if (status.code === grpc.status.INTERNAL && !ctx.calls) {
       ctx.log(`blit-daemon: ${status.details}`);
     }
     callback(status);

@@ -85,11 +85,15 @@ export function countTree(
   counts: DeletionCounts = { files: 0, dirs: 0 },
   onFile?: (rel: string) => void,
   rel = "",
+  onDir?: (rel: string) => void,
 ): DeletionCounts {
   const stack: [string, string][] = [[abs, rel]];
+  // Told after their contents, deepest first (as they are removed).
+  const dirs: string[] = [];
   for (let guard = 0; stack.length > 0 && guard < 10_000_000; guard++) {
     const [dir, at] = stack.pop()!;
     counts.dirs++;
+    if (onDir) dirs.push(at);
     for (const item of Deno.readDirSync(dir)) {
       const child = at === "" ? item.name : `${at}/${item.name}`;
       if (item.isDirectory) stack.push([`${dir}/${item.name}`, child]);
@@ -99,6 +103,7 @@ export function countTree(
       }
     }
   }
+  for (let i = dirs.length - 1; i >= 0; i--) onDir?.(dirs[i]);
   return counts;
 }
 
@@ -122,8 +127,9 @@ export function applyDeletions(
   destRoot: TreeRoot,
   plan: readonly FileEntry[],
   onFile?: (rel: string) => void,
+  onDir?: (rel: string) => void,
 ): DeletionCounts {
-  return deletions(destRoot, plan, false, onFile);
+  return deletions(destRoot, plan, false, onFile, onDir);
 }
 
 /**
@@ -150,8 +156,9 @@ export function countDeletions(
   destRoot: TreeRoot,
   plan: readonly FileEntry[],
   onFile?: (rel: string) => void,
+  onDir?: (rel: string) => void,
 ): DeletionCounts {
-  return deletions(destRoot, plan, true, onFile);
+  return deletions(destRoot, plan, true, onFile, onDir);
 }
 
 /** Deletes `plan` (or, `dryRun`, only counts it), entries already gone skipped. */
@@ -160,12 +167,13 @@ function deletions(
   plan: readonly FileEntry[],
   dryRun: boolean,
   onFile?: (rel: string) => void,
+  onDir?: (rel: string) => void,
 ): DeletionCounts {
   const counts: DeletionCounts = { files: 0, dirs: 0 };
   if (typeof destRoot !== "string") {
     // Never follows a link, never leaves the session directory.
     for (const entry of plan) {
-      removeTree(destRoot, entry.path, { counts, dryRun, onFile });
+      removeTree(destRoot, entry.path, { counts, dryRun, onFile, onDir });
     }
     return counts;
   }
@@ -174,7 +182,7 @@ function deletions(
     const info = lstatOrUndefined(abs);
     if (!info) continue;
     if (info.isDirectory) {
-      countTree(abs, counts, onFile, entry.path);
+      countTree(abs, counts, onFile, entry.path, onDir);
       if (!dryRun) Deno.removeSync(abs, { recursive: true });
     } else {
       if (!dryRun) Deno.removeSync(abs);

@@ -17,6 +17,8 @@ export interface RemoveTreeOptions {
   dryRun?: boolean;
   /** Told the tree-relative path of each file or link removed. */
   onFile?: (rel: string) => void;
+  /** Told each directory removed, after what was in it. */
+  onDir?: (rel: string) => void;
   /** Counts to add to (default: new ones). */
   counts?: RemovedCounts;
 }
@@ -73,6 +75,7 @@ export function removeTree(
       if (top.rel === "") continue;
       if (!dryRun) tree.remove(top.rel);
       counts.dirs++;
+      options.onDir?.(top.rel);
       continue;
     }
     top.expanded = true;

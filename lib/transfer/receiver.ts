@@ -62,9 +62,14 @@ export interface ReceiverOptions {
   /**
    * Told each item as the receiver decides it (a dry run too): `+` and the
    * path of each file it needs and each link it makes, `-` and the path of
-   * each file or link a mirror deletes (`-v`, dry-run listings).
+   * each file, link or directory (`dir/`) a mirror deletes (`-v`, dry-run
+   * listings).
    */
-  onItem?: (sign: "+" | "-", path: string, kind: "file" | "link") => void;
+  onItem?: (
+    sign: "+" | "-",
+    path: string,
+    kind: "file" | "link" | "dir",
+  ) => void;
   /** Makes a symlink entry (default: `applySymlink` on the root). */
   makeSymlink?: (root: TreeRoot, entry: FileEntry) => Promise<void> | void;
   /**
@@ -462,11 +467,16 @@ export class Receiver {
         if (dryRun && error instanceof Deno.errors.NotFound) return [];
         throw error;
       });
+      // Directories are told (with a trailing "/") and counted too, as
+      // rsync's "deleting dir/" lines and deleted-file count do.
       const onItem = this.#options.onItem;
       const told = onItem && ((path: string) => onItem("-", path, "file"));
-      deleted = dryRun
-        ? countDeletions(root, plan, told).files
-        : applyDeletions(root, plan, told).files;
+      const toldDir = onItem &&
+        ((path: string) => onItem("-", `${path}/`, "dir"));
+      const counts = dryRun
+        ? countDeletions(root, plan, told, toldDir)
+        : applyDeletions(root, plan, told, toldDir);
+      deleted = counts.files + counts.dirs;
     }
     const stats = this.#sink?.stats;
     return {
