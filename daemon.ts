@@ -65,6 +65,9 @@ Config keys (JSONC; unknown keys are errors):
   limits                {"maxConnections": 256, "maxConnectionsPerClient": 32,
                         "maxSessions": 32, "maxSessionsPerClient": 8,
                         "handshakeTimeout": 10, "idleTimeout": 120 (seconds),
+                        "progressWindow": 30 (seconds), "minProgress": 65536
+                        (a transfer bringing less in its last window gives
+                        its slot up when another needs one),
                         "sessionMemory", "totalMemory" (bytes: 128/256 MiB)}
 
 Example:

@@ -64,9 +64,11 @@ export function openModule(
       { code: code ?? grpc.status.PERMISSION_DENIED },
       code === grpc.status.UNAUTHENTICATED
         ? "no secret"
-        : code === grpc.status.RESOURCE_EXHAUSTED
-        ? "locked out (wrong secrets)"
-        : "wrong secret",
+        : code !== grpc.status.RESOURCE_EXHAUSTED
+        ? "wrong secret"
+        : /many addresses/.test((error as Error).message)
+        ? "locked out (module-wide: wrong secrets from many addresses)"
+        : "locked out (wrong secrets from this address)",
     );
     throw error;
   }

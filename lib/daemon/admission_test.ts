@@ -51,3 +51,39 @@ Deno.test("Admission: memory budgets per transfer and in total", () => {
   assertEquals(admission.memory, 600);
   assertEquals(pathCost("abc"), 169);
 });
+
+Deno.test("Admission: at a limit, a transfer that brought too little in its last window gives its slot up; steady ones keep theirs", () => {
+  let now = 0;
+  const admission = new Admission({
+    ...DEFAULT_LIMITS,
+    maxSessions: 2,
+    maxSessionsPerClient: 2,
+    progressWindow: 30,
+    minProgress: 64 * 1024,
+  }, { now: () => now });
+  const evicted: string[] = [];
+  const trickle = admission.admit("10.0.0.1", () => evicted.push("trickle"));
+  const steady = admission.admit("10.0.0.2", () => evicted.push("steady"));
+  // Young transfers are never judged: the third waits its turn.
+  now = 10_000;
+  assertThrows(() => admission.admit("10.0.0.3", () => {}), BusyError);
+  assertEquals(evicted, []);
+  // A minute on: the trickle sent a message every 20 s (3 KiB), the
+  // steady one 10 KiB/s (a slow link, limited).
+  for (let t = 10_000; t <= 70_000; t += 1_000) {
+    now = t;
+    steady.progress(10 * 1024);
+    if (t % 20_000 === 0) trickle.progress(1024);
+  }
+  const third = admission.admit("10.0.0.3", () => evicted.push("third"));
+  assertEquals(evicted, ["trickle"]);
+  assertEquals(admission.sessions, 2);
+  // Releasing the evicted one again changes nothing.
+  trickle.release();
+  assertEquals(admission.sessions, 2);
+  // Nobody slow left: the next is refused as before.
+  assertThrows(() => admission.admit("10.0.0.4", () => {}), BusyError);
+  third.release();
+  steady.release();
+  assertEquals(admission.sessions, 0);
+});

@@ -150,3 +150,36 @@ Deno.test("config: a secret file readable by group or others, missing, empty or 
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("AuthGuard: guessers rotating addresses spend one budget per module; an address that gave the right secret is never shut out", () => {
+  const { module, dir } = protectedModule("s3cret");
+  try {
+    let now = 1_000_000;
+    const guard = new AuthGuard({ now: () => now });
+    // A real client, seen before the attack.
+    assertEquals(code(() => guard.check(module, "10.0.0.1", "s3cret")), 0);
+    // 400 guesses from 400 addresses: only the first 20 are checked.
+    const codes = new Map<number, number>();
+    for (let i = 0; i < 400; i++) {
+      const c = code(() =>
+        guard.check(module, `192.0.2.${i % 250}:${i}`, `guess${i}`)
+      );
+      codes.set(c, (codes.get(c) ?? 0) + 1);
+    }
+    assertEquals(Object.fromEntries(codes), { 7: 20, 8: 380 });
+    // The real client still gets in, from its own address, with the
+    // right secret; a wrong one from it is checked (and counted) as ever.
+    assertEquals(code(() => guard.check(module, "10.0.0.1", "s3cret")), 0);
+    assertEquals(code(() => guard.check(module, "10.0.0.1", "nope")), 7);
+    // A new address waits while the budget is spent...
+    assertEquals(code(() => guard.check(module, "10.0.0.2", "s3cret")), 8);
+    // ...and is heard again once it refills (one guess per 6 s).
+    now += 6_000;
+    assertEquals(code(() => guard.check(module, "10.0.0.2", "s3cret")), 0);
+    // Another module's budget is its own.
+    const other = { ...module, name: "q" };
+    assertEquals(code(() => guard.check(other, "10.0.0.3", "wrong")), 7);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});

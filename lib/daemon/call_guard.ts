@@ -2,7 +2,7 @@
 // watch, and the cleanups that stop it.
 import * as grpc from "../deps/grpc.ts";
 import { type MessageReadable, MessageReader } from "../rpc/call_io.ts";
-import type { Ticket } from "./admission.ts";
+import { MESSAGE_UNITS, type Ticket } from "./admission.ts";
 import { ServiceError } from "./errors.ts";
 import { checkConnection, clientOf } from "./access.ts";
 import type { PullCall, PushCall, ServiceContext } from "./context.ts";
@@ -55,7 +55,8 @@ export class CallGuard<Req> {
   readonly #idle: IdleWatch;
   readonly #stops: ((error: Error) => void)[] = [];
   readonly #onCancel = () => this.stop(new Error("client went away"));
-  readonly #onData = () => this.alive();
+  // A control message is progress too (a manifest batch, a need list).
+  readonly #onData = () => this.alive(MESSAGE_UNITS);
   #ticket: Ticket | undefined;
 
   constructor(
@@ -79,13 +80,18 @@ export class CallGuard<Req> {
   /** Refuses over-cap connections and takes a transfer slot. */
   admit(ctx: ServiceContext): Ticket {
     checkConnection(this.#call, ctx);
-    this.#ticket = ctx.admission.admit(clientOf(this.#call));
+    // A slow transfer gives its slot up when another needs it.
+    this.#ticket = ctx.admission.admit(
+      clientOf(this.#call),
+      (error) => this.stop(error),
+    );
     return this.#ticket;
   }
 
-  /** A sign of life: data moved. */
-  alive(): void {
+  /** A sign of life: data moved (`units` of it: see `Ticket.progress`). */
+  alive(units = 0): void {
     this.#idle.touch();
+    if (units > 0) this.#ticket?.progress(units);
   }
 
   /** Registers what to stop when the call is given up. */

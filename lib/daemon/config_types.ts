@@ -70,6 +70,14 @@ export interface DaemonLimits {
   sessionMemory: number;
   /** The same, all transfers together. Default: 256 MiB. */
   totalMemory: number;
+  /**
+   * Seconds over which a transfer's progress is judged: one that brought
+   * less than `minProgress` in its last window gives its slot up when
+   * another transfer needs it. Default: 30.
+   */
+  progressWindow: number;
+  /** Bytes a window must bring (a control message counts 1 KiB). Default: 64 KiB. */
+  minProgress: number;
 }
 
 /** The limits a daemon runs with when the config names none. */
@@ -82,6 +90,8 @@ export const DEFAULT_LIMITS: Readonly<DaemonLimits> = Object.freeze({
   idleTimeout: 120,
   sessionMemory: 128 * 1024 * 1024,
   totalMemory: 256 * 1024 * 1024,
+  progressWindow: 30,
+  minProgress: 64 * 1024,
 });
 
 /** The daemon's effective configuration. */

@@ -1,5 +1,6 @@
 // What the daemon's call handlers are given (the service context), the
 // calls' types, the limits they share, and their message helpers.
+import type { DaemonHistory } from "./perf.ts";
 import type { CallTracker } from "./call_log.ts";
 import * as grpc from "../deps/grpc.ts";
 import { create } from "../deps/protobuf.ts";
@@ -56,7 +57,7 @@ export interface ServiceContext {
   /** Told when a transfer call starts (the self-check's idle clock). */
   onCall?: () => void;
   /** The daemon's performance history; none when it keeps none. */
-  history?: { dir: string; append(record: PerfRecord): void };
+  history?: DaemonHistory;
   /** Session slots and memory budgets. */
   admission: Admission;
   /** Peers ("HOST:PORT") whose connection arrived over a connection cap. */

@@ -53,7 +53,7 @@ const READ_SIZE = 256 * 1024;
 async function pump(
   conn: Deno.Conn,
   duplex: Duplex,
-  gotBytes: () => void,
+  gotBytes: (n: number) => void,
   paused: () => void,
 ): Promise<void> {
   const buffer = new Uint8Array(READ_SIZE);
@@ -64,7 +64,7 @@ async function pump(
         duplex.push(null);
         return;
       }
-      gotBytes();
+      gotBytes(n);
       // A copy: the buffer is reused for the next read.
       if (!duplex.push(buffer.slice(0, n))) {
         paused();
@@ -98,9 +98,17 @@ function connDuplex(
   conn: Deno.Conn,
   release: Release,
   handshakeTimeoutMs: number,
+  spoke?: () => void,
 ): Duplex {
   let reading = false;
   let gotBytes = false;
+  // A client's first 24 bytes are HTTP/2's preface: a connection that
+  // sent them is a client, one that did not may be evicted for another.
+  let heard = 0;
+  const got = (n: number) => {
+    gotBytes = true;
+    if (heard < 24 && (heard += n) >= 24) spoke?.();
+  };
   let closed = false;
   const close = () => {
     if (closed) return;
@@ -127,7 +135,7 @@ function connDuplex(
       reading = true;
       // `paused` runs synchronously as the pump stops for backpressure, so
       // a read request that follows at once starts a new pump.
-      pump(conn, duplex, () => gotBytes = true, () => reading = false);
+      pump(conn, duplex, got, () => reading = false);
     },
     write(chunk: Uint8Array, _encoding, callback) {
       writeAll(chunk).then(() => callback(), (error) => callback(error));
@@ -193,19 +201,25 @@ export function serveControlPlane(
   const injector = server.createConnectionInjector(
     grpc.ServerCredentials.createInsecure(),
   );
-  const inject = (conn: Deno.Conn, release: Release, timeoutMs: number) => {
+  const inject = (
+    conn: Deno.Conn,
+    release: Release,
+    timeoutMs: number,
+    spoke?: () => void,
+  ) => {
     try {
       (conn as Deno.TcpConn).setNoDelay(true);
     } catch {
       // not a TCP connection option here
     }
-    const duplex = connDuplex(conn, release, timeoutMs);
+    const duplex = connDuplex(conn, release, timeoutMs, spoke);
     injector.injectConnection(duplex);
     return duplex;
   };
   acceptLoop(
     listener,
-    (conn, release) => void inject(conn, release, options.handshakeTimeoutMs),
+    (conn, release, spoke) =>
+      void inject(conn, release, options.handshakeTimeoutMs, spoke),
     {
       name: "control plane",
       maxConnections: options.maxConnections,

@@ -33,7 +33,15 @@ export interface DaemonHistory {
   dir: string;
   /** Appends a line (never throws). */
   append(record: PerfRecord): void;
+  /**
+   * The history's records, oldest first, from memory (read from the file
+   * once, then kept up to date by `append`). Default: read the file.
+   */
+  records?(): readonly PerfRecord[];
 }
+
+/** Records a daemon keeps in memory for snapshots (the file holds fewer). */
+const KEPT_RECORDS = 20_000;
 
 /**
  * A history in `dir` whose appends are serialised (one write at a time,
@@ -49,11 +57,24 @@ export interface DaemonHistory {
  * ```
  */
 export function daemonHistory(dir: string): DaemonHistory {
+  // Read once, on the first snapshot; every append after goes to both.
+  let kept: PerfRecord[] | undefined;
   return {
     dir,
-    append: (record) => void appendPerfRecord(dir, record),
+    append: (record) => {
+      appendPerfRecord(dir, record);
+      if (kept) {
+        kept.push(record);
+        if (kept.length > KEPT_RECORDS) kept.splice(0, kept.length / 2);
+      }
+    },
+    records: () => kept ??= readPerfHistory(dir).slice(-KEPT_RECORDS),
   };
 }
+
+/** PerfSnapshot calls one address may make in {@linkcode SNAPSHOT_WINDOW_MS}. */
+export const SNAPSHOTS_PER_WINDOW = 20;
+const SNAPSHOT_WINDOW_MS = 10_000;
 
 type Unary<Req, Res> = (
   call: grpc.ServerUnaryCall<Req, Res>,
@@ -68,9 +89,26 @@ type Unary<Req, Res> = (
 export function perfSnapshotHandler(
   ctx: ServiceContext,
 ): Unary<PerfSnapshotRequest, PerfSnapshotResponse> {
+  const recent = new Map<string, { start: number; count: number }>();
   return (call, callback) => {
     try {
       checkConnection(call, ctx);
+      // A flood from one address is refused, cheaply: a client asks once
+      // per transfer.
+      const client = clientOf(call);
+      const now = Date.now();
+      let window = recent.get(client);
+      if (!window || now - window.start > SNAPSHOT_WINDOW_MS) {
+        if (recent.size > 10_000) recent.clear();
+        window = { start: now, count: 0 };
+        recent.set(client, window);
+      }
+      if (++window.count > SNAPSHOTS_PER_WINDOW) {
+        throw new ServiceError(
+          grpc.status.RESOURCE_EXHAUSTED,
+          "too many performance snapshots asked for from your address; try again in a few seconds",
+        );
+      }
       // A module (access checked), or with none the open modules' runs.
       const names = new Set(
         call.request.module === ""
@@ -80,7 +118,11 @@ export function perfSnapshotHandler(
           : [openModule(ctx, call.request.module, call).name],
       );
       const history = ctx.history;
-      const records = history ? readPerfHistory(history.dir) : [];
+      const records = !history
+        ? []
+        : history.records
+        ? history.records()
+        : readPerfHistory(history.dir);
       const runs = records.filter((r) => r.module && names.has(r.module))
         .slice(-SNAPSHOT_RUNS);
       const check = records.findLast((r) => r.op === "self_check");

@@ -12,6 +12,7 @@ import { compressionFor } from "../transfer/link_policy.ts";
 import { choiceOf } from "../rpc/convert.ts";
 import { pullSenderPeer } from "../rpc/role_wire.ts";
 import { Bandwidth } from "../wire/bandwidth.ts";
+import { MESSAGE_UNITS } from "./admission.ts";
 import {
   AckSchema,
   type ClientPullRequest,
@@ -125,7 +126,8 @@ async function sendPull(
     exclude: source.header.options?.exclude,
     hash: source.header.options?.checksum,
   });
-  const alive = () => guard.alive();
+  // Bytes leaving are progress; a manifest batch, one message's worth.
+  const alive = (n = MESSAGE_UNITS) => guard.alive(n);
   const bwlimit = Number(source.header.options?.bwlimit ?? 0n);
   return await sendTree(
     pullSenderPeer(call, guard.reader, link, {

@@ -231,7 +231,7 @@ async function receivePush(
         committed++;
       },
       onBytes(n: number) {
-        guard.alive();
+        guard.alive(n);
         received += n;
       },
     },

@@ -148,10 +148,38 @@ function grpcServer(ctx: ServiceContext): grpc.Server {
         ctx.calls?.end(call);
       }
     },
-    perfSnapshot: perfSnapshotHandler(ctx),
-    uploadPerf: uploadPerfHandler(ctx),
+    // Bookkeeping every transfer does: logged only when refused.
+    perfSnapshot: quietlyLogged(ctx, "perf", perfSnapshotHandler(ctx)),
+    uploadPerf: quietlyLogged(ctx, "upload", uploadPerfHandler(ctx)),
   });
   return server;
+}
+
+/** A unary handler whose calls are logged only when they fail. */
+function quietlyLogged<Req, Res>(
+  ctx: ServiceContext,
+  op: string,
+  handler: (
+    call: grpc.ServerUnaryCall<Req, Res>,
+    callback: grpc.sendUnaryData<Res>,
+  ) => void,
+) {
+  return (
+    call: grpc.ServerUnaryCall<Req, Res>,
+    callback: grpc.sendUnaryData<Res>,
+  ) => {
+    ctx.calls?.begin(call, op, call.getPeer());
+    handler(call, (error, value) => {
+      if (error) {
+        ctx.calls?.fail(call, {
+          code: (error as { code?: number }).code ?? 2,
+          details: (error as { details?: string }).details,
+        });
+        ctx.calls?.end(call);
+      } else ctx.calls?.forget(call);
+      callback(error, value);
+    });
+  };
 }
 
 /**

@@ -20,6 +20,12 @@ export interface AcceptLoopOptions {
   onExcess?: (conn: Deno.Conn, release: Release) => void;
   /** Excess connections handed to `onExcess` at once. Default: 16. */
   grace?: number;
+  /**
+   * Connections at once from one address that have not spoken yet (see
+   * `handle`'s `spoke`); a new one past this evicts that address's oldest
+   * silent one. Default: 8 (at most `maxPerAddress`).
+   */
+  maxSilentPerAddress?: number;
 }
 
 /** Gives a connection's slot back; call it once the connection is closed. */
@@ -36,11 +42,17 @@ export function remoteHost(conn: Deno.Conn): string {
 
 /**
  * Accepts connections from `listener` until it closes, handing each to
- * `handle` with a release function. Over the total or per-address cap a
- * connection is closed at once (our descriptors stay bounded, so the
- * process never runs out of them because of one client). When accept
- * itself fails (out of descriptors, say), the loop backs off and tries
- * again instead of going deaf; it logs once per cause per 10 s.
+ * `handle` with a release function and `spoke`, which the handler calls
+ * once the peer has said enough to be a real client (a connection that
+ * never does is evictable). Over the total or per-address cap the oldest
+ * connection that has not spoken (of that address, or of anyone for the
+ * total) is closed to make room; when there is none, the new connection
+ * is closed at once (our descriptors stay bounded, so the process never
+ * runs out of them because of one client). Silent connections are capped
+ * per address on their own, so idle sockets can never lock an address's
+ * real clients out. When accept itself fails (out of descriptors, say),
+ * the loop backs off and tries again instead of going deaf; it logs once
+ * per cause per 10 s.
  *
  * Resolves when the listener is closed.
  *
@@ -57,7 +69,7 @@ export function remoteHost(conn: Deno.Conn): string {
  */
 export async function acceptLoop(
   listener: Deno.Listener,
-  handle: (conn: Deno.Conn, release: Release) => void,
+  handle: (conn: Deno.Conn, release: Release, spoke: () => void) => void,
   options: AcceptLoopOptions,
 ): Promise<void> {
   const maxConnections = options.maxConnections ?? 256;
@@ -75,6 +87,28 @@ export async function acceptLoop(
   const log = options.log ?? new RateLimitedLog((line) => console.error(line));
   const grace = options.grace ?? 16;
   const perAddress = new Map<string, number>();
+  const maxSilent = Math.min(maxPerAddress, options.maxSilentPerAddress ?? 8);
+  // Connections that have not spoken, oldest first, and how many per host.
+  const silent = new Map<Deno.Conn, { host: string; evict: () => void }>();
+  const silentPer = new Map<string, number>();
+  const unsilence = (conn: Deno.Conn) => {
+    const entry = silent.get(conn);
+    if (!entry) return;
+    silent.delete(conn);
+    const left = (silentPer.get(entry.host) ?? 1) - 1;
+    if (left <= 0) silentPer.delete(entry.host);
+    else silentPer.set(entry.host, left);
+  };
+  /** Closes the oldest silent connection (of `host`, or anyone's). */
+  const evictOldest = (host?: string): boolean => {
+    for (const [conn, entry] of silent) {
+      if (host !== undefined && entry.host !== host) continue;
+      unsilence(conn);
+      entry.evict();
+      return true;
+    }
+    return false;
+  };
   let open = 0;
   let excess = 0;
   let backoff = MIN_BACKOFF_MS;
@@ -99,6 +133,10 @@ export async function acceptLoop(
       continue;
     }
     const host = remoteHost(conn);
+    // Room first: an address's silent sockets make way for its new ones.
+    if ((silentPer.get(host) ?? 0) >= maxSilent) evictOldest(host);
+    if ((perAddress.get(host) ?? 0) >= maxPerAddress) evictOldest(host);
+    if (open >= maxConnections) evictOldest();
     const mine = perAddress.get(host) ?? 0;
     if (open >= maxConnections || mine >= maxPerAddress) {
       if (options.onExcess && excess < grace) {
@@ -129,13 +167,22 @@ export async function acceptLoop(
     const release = () => {
       if (released) return;
       released = true;
+      unsilence(conn);
       open--;
       const left = (perAddress.get(host) ?? 1) - 1;
       if (left <= 0) perAddress.delete(host);
       else perAddress.set(host, left);
     };
+    silent.set(conn, {
+      host,
+      evict: () => {
+        closeQuietly(conn);
+        release();
+      },
+    });
+    silentPer.set(host, (silentPer.get(host) ?? 0) + 1);
     try {
-      handle(conn, release);
+      handle(conn, release, () => unsilence(conn));
     } catch {
       release();
       closeQuietly(conn);

@@ -126,6 +126,10 @@ export class DataPlaneServer {
         name: "data plane",
         maxConnections: options.maxConnections,
         maxPerAddress: options.maxPerAddress,
+        // Every connection counted here is still presenting its token:
+        // all are evictable (the oldest first) when a new one needs room,
+        // and none is capped apart (a client opens up to 16 at once).
+        maxSilentPerAddress: options.maxPerAddress ?? 32,
         log: this.#log,
       },
     ).catch(() => {});
