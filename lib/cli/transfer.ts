@@ -300,12 +300,35 @@ export function statsLines(
   ].join("\n");
 }
 
-/** A single local file's size class, for the predictor (a tree: none). */
-function sizeHintOf(local: string | undefined): SizeClass | undefined {
+/**
+ * The size class of what a push sends, for the predictor: a file's own,
+ * or a tree's from a bounded look at it (its first 1,024 files,
+ * breadth-first), so the choice fits this tree and not the route's last
+ * run (which may be another client's). Undefined when it can't tell.
+ */
+export function sizeHintOf(local: string | undefined): SizeClass | undefined {
   if (!local) return undefined;
   try {
     const info = Deno.statSync(local);
-    return info.isFile ? sizeClass(1, info.size) : undefined;
+    if (info.isFile) return sizeClass(1, info.size);
+    if (!info.isDirectory) return undefined;
+    let files = 0;
+    let bytes = 0;
+    const queue = [local];
+    for (let visited = 0; queue.length > 0 && visited < 4096; visited++) {
+      const dir = queue.shift()!;
+      for (const item of Deno.readDirSync(dir)) {
+        if (++visited >= 4096 || files >= 1024) break;
+        const path = `${dir}/${item.name}`;
+        if (item.isDirectory) queue.push(path);
+        else if (item.isFile) {
+          files++;
+          bytes += Deno.lstatSync(path).size;
+        }
+      }
+      if (files >= 1024) break;
+    }
+    return files > 0 ? sizeClass(files, bytes) : undefined;
   } catch {
     return undefined;
   }

@@ -1,7 +1,7 @@
 import { assertEquals } from "../../tests/_assert.ts";
 import { withInProcessDaemon } from "../../tests/_in_process.ts";
 import { captureIo, flagsOf } from "../../tests/_cli_io.ts";
-import { statsLines, transfer } from "./transfer.ts";
+import { sizeHintOf, statsLines, transfer } from "./transfer.ts";
 
 Deno.test("blit copy, push and pull print their summary (JSON when asked) and move the tree", async () => {
   await withInProcessDaemon(async ({ module, work, address }) => {
@@ -88,4 +88,32 @@ Deno.test("--stats: rsync's names and meanings; a resumed file's kept part is ma
     ],
   );
   assertEquals(text.split("\n")[9], "Elapsed: 2.00 s (2.4 MiB/s)");
+});
+
+Deno.test("sizeHintOf: a tree's class from a bounded look at its files; a file's own", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    Deno.mkdirSync(`${dir}/small/sub`, { recursive: true });
+    for (let i = 0; i < 50; i++) {
+      Deno.writeFileSync(`${dir}/small/sub/f${i}`, new Uint8Array(1000));
+    }
+    Deno.mkdirSync(`${dir}/big`);
+    for (let i = 0; i < 2; i++) {
+      // Sparse: 64 MiB each, nothing written.
+      const f = Deno.openSync(`${dir}/big/b${i}`, {
+        write: true,
+        create: true,
+      });
+      f.truncateSync(64 << 20);
+      f.close();
+    }
+    assertEquals(sizeHintOf(`${dir}/small`), "small");
+    assertEquals(sizeHintOf(`${dir}/big`), "large");
+    assertEquals(sizeHintOf(`${dir}/big/b0`), "large");
+    assertEquals(sizeHintOf(`${dir}/nothing-here`), undefined);
+    Deno.mkdirSync(`${dir}/empty`);
+    assertEquals(sizeHintOf(`${dir}/empty`), undefined);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });

@@ -45,6 +45,11 @@ export const EXPLORE_EVERY = 5;
 export const STREAM_CHOICES: readonly number[] = [1, 2, 4];
 /** Weight of the newest run in an estimate (exponentially weighted). */
 const ALPHA = 0.5;
+/**
+ * Weight of this client's own runs against other clients' where a choice
+ * has both (other clients' links and disks may be nothing like its own).
+ */
+const OWN_WEIGHT = 0.8;
 
 const DEFAULT: Choice = {
   transport: "tcp",
@@ -58,9 +63,25 @@ interface Arm {
   runs: number;
   /** Bytes per second, exponentially weighted (newest counts most). */
   estimate: number;
+  /** The same over this client's own runs, and their count. */
+  own: number;
+  ownRuns: number;
+  /** The same over other clients' runs (the daemon's snapshot). */
+  others: number;
+  othersRuns: number;
   /** Whether its newest run fell back from TCP to gRPC. */
   fellBack: boolean;
 }
+
+const NO_RUNS = {
+  runs: 0,
+  estimate: 0,
+  fellBack: false,
+  own: 0,
+  ownRuns: 0,
+  others: 0,
+  othersRuns: 0,
+};
 
 function armKey(transport: string, streams: number): string {
   return `${transport}:${streams}`;
@@ -109,7 +130,11 @@ export function predict(input: PredictInput): Prediction {
         `the performance history for ${input.route} is older than ${STALE_DAYS} days (${days} days); ignoring it`,
     };
   }
-  const wanted = input.sizeClass ?? classOf(fresh.at(-1)!);
+  // Without a class from the transfer itself, this client's own last run
+  // says it (another client's, from the daemon's snapshot, may be
+  // anything).
+  const wanted = input.sizeClass ??
+    classOf((fresh.findLast((r) => r.source !== "client") ?? fresh.at(-1))!);
   const inClass = fresh.filter((r) => classOf(r) === wanted);
   const runs = inClass.length > 0 ? inClass : fresh;
   const arms = new Map<string, Arm>();
@@ -117,17 +142,13 @@ export function predict(input: PredictInput): Prediction {
     arms.set(armKey("tcp", s), {
       transport: "tcp",
       streams: s,
-      runs: 0,
-      estimate: 0,
-      fellBack: false,
+      ...NO_RUNS,
     });
   }
   arms.set(armKey("grpc", 1), {
     transport: "grpc",
     streams: 1,
-    runs: 0,
-    estimate: 0,
-    fellBack: false,
+    ...NO_RUNS,
   });
   let lastTcpFellBack = false;
   for (const r of runs) {
@@ -136,9 +157,22 @@ export function predict(input: PredictInput): Prediction {
     const streams = transport === "grpc" ? 1 : nearest(r.streams);
     const arm = arms.get(armKey(transport, streams))!;
     const rate = r.bytes / (r.duration_ms / 1000);
-    arm.estimate = arm.runs === 0
-      ? rate
-      : ALPHA * rate + (1 - ALPHA) * arm.estimate;
+    // This client's runs and other clients' (uploaded to the daemon, in
+    // its snapshot) are kept apart: its own weigh most (below).
+    if (r.source === "client") {
+      arm.others = arm.othersRuns === 0
+        ? rate
+        : ALPHA * rate + (1 - ALPHA) * arm.others;
+      arm.othersRuns++;
+    } else {
+      arm.own = arm.ownRuns === 0 ? rate : ALPHA * rate + (1 - ALPHA) * arm.own;
+      arm.ownRuns++;
+    }
+    arm.estimate = arm.ownRuns === 0
+      ? arm.others
+      : arm.othersRuns === 0
+      ? arm.own
+      : OWN_WEIGHT * arm.own + (1 - OWN_WEIGHT) * arm.others;
     arm.runs++;
     arm.fellBack = r.fallback;
     if (transport === "tcp") lastTcpFellBack = r.fallback;

@@ -156,3 +156,35 @@ Deno.test("predictor: runs under --bwlimit are left out (their speed was the lim
     "no history for this route: the default, TCP with 1 stream",
   );
 });
+
+Deno.test("predictor: this client's own runs decide the class and weigh most; another client's newest small run changes nothing", () => {
+  // 12 of this client's large pushes: 4 streams 5x faster than 1.
+  const own: PerfRecord[] = [];
+  for (let i = 0; i < 6; i++) {
+    own.push(run(1, 100, { size_class: "large" }));
+    own.push(run(4, 500, { size_class: "large" }));
+  }
+  // Then another client (from the daemon's snapshot) pushes small trees
+  // over 1 stream, and says 1 stream is fast for it, even for large files.
+  const others: PerfRecord[] = [
+    run(1, 2000, { size_class: "large", source: "client" }),
+    run(4, 100, { size_class: "large", source: "client" }),
+    run(1, 50, { size_class: "small", source: "client", files: 5000 }),
+  ];
+  const records = [...own, ...others];
+  // No class given (a pull of a tree): this client's own last run says large.
+  const guessed = predict({ records, ...at });
+  assertEquals(guessed.choice.streams, 4);
+  assertMatch(guessed.choice.reason, /large push runs/);
+  // The class of the tree being pushed, given: the same.
+  assertEquals(
+    predict({ records, ...at, sizeClass: "large" }).choice.streams,
+    4,
+  );
+  // Other clients' runs alone still count (a client new to the route).
+  assertEquals(
+    predict({ records: others.slice(0, 2), ...at, sizeClass: "large" })
+      .choice.streams,
+    1,
+  );
+});
