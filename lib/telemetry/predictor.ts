@@ -47,9 +47,11 @@ export const STREAM_CHOICES: readonly number[] = [1, 2, 4];
 const ALPHA = 0.5;
 /**
  * Weight of this client's own runs against other clients' where a choice
- * has both (other clients' links and disks may be nothing like its own).
+ * has both (other clients' links and disks may be nothing like its own);
+ * from {@linkcode OWN_ENOUGH} runs of its own, other clients' don't count.
  */
 const OWN_WEIGHT = 0.8;
+const OWN_ENOUGH = 3;
 
 const DEFAULT: Choice = {
   transport: "tcp",
@@ -96,7 +98,11 @@ function armKey(transport: string, streams: number): string {
  * neighbour of the best stream count (so a better choice can be found). A
  * route whose last TCP attempt fell back to gRPC goes to gRPC directly
  * (no dial timeout), retrying TCP when exploring. No usable history: TCP
- * with 1 stream. Never throws on odd records (they are skipped).
+ * with 1 stream. Other clients' runs (`"source": "client"`, from the
+ * daemon's snapshot) count where this client has fewer than 3 runs of a
+ * choice, at a fifth of the weight once it has any; without a size class
+ * given, this client's own last run sets it. Never throws on odd records
+ * (they are skipped).
  *
  * @example
  * ```ts
@@ -170,7 +176,7 @@ export function predict(input: PredictInput): Prediction {
     }
     arm.estimate = arm.ownRuns === 0
       ? arm.others
-      : arm.othersRuns === 0
+      : arm.othersRuns === 0 || arm.ownRuns >= OWN_ENOUGH
       ? arm.own
       : OWN_WEIGHT * arm.own + (1 - OWN_WEIGHT) * arm.others;
     arm.runs++;
