@@ -1,16 +1,89 @@
 /**
- * blit as a library: the transfer the `blit` command runs, by parts.
+ * blit as a library: copy trees, talk to `blit-daemon`s, run one in your
+ * program, or compose the transfer's stages yourself.
  *
- * Every push and pull is a conversation between two roles, the sender and
- * the receiver, written once: {@linkcode sendTree} (a {@linkcode Sender}
- * offering entries) and {@linkcode receiveTree} (a {@linkcode Receiver}
- * planning against its tree). The command joins them across the network
- * (gRPC messages, and raw TCP connections for the bytes: a
- * {@linkcode DataLink}); {@linkcode peerPair} joins them in one process.
- * Links, empty directories, modes and times cross as they do for `blit`.
+ * Install it with `deno add jsr:@blit/cli`; the examples below then run
+ * as they are (each is also run by blit's own tests).
+ *
+ * **Copy a tree**, locally or to and from a daemon, as `blit copy` does:
+ * {@linkcode copy} (a local copy when both ends are paths, a push to a
+ * `blit://` destination, a pull from a `blit://` source; `mirror: true`
+ * for `blit mirror`). What moved comes back as a {@linkcode TransferResult}.
  *
  * ```ts
- * import { enumerate, peerPair, Receiver, receiveTree, Sender, sendTree } from "./mod.ts";
+ * import { copy } from "@blit/cli/mod";
+ * const src = Deno.makeTempDirSync();
+ * const dst = Deno.makeTempDirSync();
+ * Deno.mkdirSync(`${src}/docs`);
+ * Deno.writeTextFileSync(`${src}/docs/a.txt`, "alpha");
+ * const first = await copy(src, dst);
+ * const again = await copy(src, dst); // unchanged: nothing moves
+ * if (first.filesTransferred !== 1 || again.filesTransferred !== 0) throw new Error("example failed");
+ * Deno.removeSync(src, { recursive: true });
+ * Deno.removeSync(dst, { recursive: true });
+ * ```
+ *
+ * **Push to a daemon** and list what it holds: {@linkcode copy} (or
+ * {@linkcode pushRemote} / {@linkcode pullRemote} with a parsed
+ * {@linkcode RemoteAddress}), {@linkcode listRemote},
+ * {@linkcode listModules}, {@linkcode purgeRemote}. {@linkcode serve}
+ * starts a daemon in your program (here, the one being pushed to).
+ *
+ * ```ts
+ * import { copy, listRemote, parseRemote, serve } from "@blit/cli/mod";
+ * const exported = Deno.makeTempDirSync();
+ * const daemon = await serve({ modules: { photos: exported }, log: () => {} });
+ * const src = Deno.makeTempDirSync();
+ * Deno.writeTextFileSync(`${src}/cat.jpg`, "meow");
+ * await copy(src, `${daemon.url}/photos/2026`);
+ * const listing = await listRemote(parseRemote(`${daemon.url}/photos/2026`));
+ * if (listing.entries.map((e) => e.name).join() !== "cat.jpg") throw new Error("example failed");
+ * await daemon.stop();
+ * Deno.removeSync(exported, { recursive: true });
+ * Deno.removeSync(src, { recursive: true });
+ * ```
+ *
+ * **Compose the stages**: the pieces a transfer is made of are Web
+ * Streams. {@linkcode enumerate} lists a tree, {@linkcode NeedListStream}
+ * keeps what a destination lacks, {@linkcode encodeFrames} /
+ * {@linkcode decodeFrames} are the data plane's wire format, and
+ * {@linkcode ReceiveSink} writes each file atomically (temporary name,
+ * verified, renamed). Put a stage of your own between them:
+ *
+ * ```ts
+ * import { decodeFrames, encodeFrames, enumerate, type FileEntry, NeedListStream, ReceiveSink } from "@blit/cli/mod";
+ * const src = Deno.realPathSync(Deno.makeTempDirSync());
+ * const dst = Deno.realPathSync(Deno.makeTempDirSync());
+ * Deno.writeTextFileSync(`${src}/keep.txt`, "kept");
+ * Deno.writeTextFileSync(`${src}/skip.log`, "left out");
+ * const wanted = new Map<string, FileEntry>();
+ * await enumerate(src)
+ *   .pipeThrough(new TransformStream<FileEntry, FileEntry>({
+ *     transform(entry, out) {
+ *       if (entry.kind === "file" && entry.path.endsWith(".txt")) {
+ *         wanted.set(entry.path, entry);
+ *         out.enqueue(entry);
+ *       }
+ *     },
+ *   }))
+ *   .pipeThrough(new NeedListStream(dst))
+ *   .pipeThrough(encodeFrames(src))
+ *   .pipeThrough(decodeFrames())
+ *   .pipeTo(new ReceiveSink(dst, wanted));
+ * if ([...Deno.readDirSync(dst)].map((e) => e.name).join() !== "keep.txt") throw new Error("example failed");
+ * Deno.removeSync(src, { recursive: true });
+ * Deno.removeSync(dst, { recursive: true });
+ * ```
+ *
+ * **The two roles**: every push and pull is one conversation between a
+ * {@linkcode Sender} ({@linkcode sendTree}) and a {@linkcode Receiver}
+ * ({@linkcode receiveTree}), written once; the CLI joins them across the
+ * network, {@linkcode peerPair} joins them in one process (links, empty
+ * directories, modes and times included). Options of each role turn on
+ * delta transfer (`delta`) and compression (`compress`).
+ *
+ * ```ts
+ * import { enumerate, peerPair, Receiver, receiveTree, Sender, sendTree } from "@blit/cli/mod";
  * const from = Deno.realPathSync(Deno.makeTempDirSync());
  * const to = Deno.realPathSync(Deno.makeTempDirSync());
  * Deno.mkdirSync(`${from}/empty`);
@@ -26,270 +99,24 @@
  * Deno.removeSync(to, { recursive: true });
  * ```
  *
- * The stages underneath are Web Streams and can be composed by hand (they
- * carry file bodies; directories and links travel in the manifest and are
- * applied by the {@linkcode Receiver}, so chain the roles, as above, for a
- * whole tree):
- * {@linkcode enumerate} lists a tree, {@linkcode NeedListStream} keeps what
- * a destination lacks, {@linkcode encodeFrames} / {@linkcode decodeFrames}
- * are the data plane's framing, {@linkcode ReceiveSink} writes atomic
- * files. {@linkcode pushRemote}, {@linkcode pullRemote} and
- * {@linkcode localCopy} are the commands' own entry points.
- *
- * Delta transfer is a {@linkcode Receiver} option (`delta: true`): it
- * describes its old copies ({@linkcode describeBasis}) and the sender
- * answers with copy instructions and literal bytes ({@linkcode deltaOps}),
- * rebuilt by a {@linkcode DeltaRebuild}; a {@linkcode CompressingWriter}
- * compresses a data stream that {@linkcode decompressingReader} undoes.
+ * Everything else the CLI and daemon are built from (frame codecs, the
+ * contained file layer, tokens, the data plane, delta internals) is
+ * `jsr:@blit/cli/internals`: usable, but not a stable interface.
  *
  * @module
  */
 
-export type { EntryKind, FileEntry, TransferStats } from "./lib/fs/entry.ts";
-export {
-  entryFromPath,
-  enumerate,
-  type EnumerateOptions,
-} from "./lib/fs/enumerate.ts";
-export { type ExcludeMatcher, excludeMatcher } from "./lib/fs/exclude.ts";
-export {
-  type ContentHasher,
-  contentHasher,
-  hashBytes,
-  hashFile,
-  sameHash,
-} from "./lib/fs/hash.ts";
-export {
-  type NeedListOptions,
-  NeedListStream,
-  needsTransfer,
-} from "./lib/fs/need_list.ts";
-export {
-  abortAllOpen,
-  AtomicFile,
-  ResumeError,
-  SizeMismatchError,
-  writeFileAtomic,
-} from "./lib/fs/atomic_file.ts";
-export { applyDir, applySymlink, setDirTimes } from "./lib/fs/apply_tree.ts";
-export {
-  cleanupTemps,
-  PARTIAL_KEEP_MS,
-  type SweepOptions,
-  sweepTemps,
-} from "./lib/fs/sweep.ts";
-export { copyFileAtomic } from "./lib/fs/copy_file.ts";
-export { EntryConflictError } from "./lib/fs/_replace.ts";
-export {
-  findPartialCopy,
-  type FoundPartial,
-  RESUME_MIN_BYTES,
-} from "./lib/fs/partial_copies.ts";
-export { isTempName, partialNameFor } from "./lib/fs/temp_names.ts";
-export { type TreeRoot } from "./lib/fs/tree.ts";
-export {
-  blockRuns,
-  findResume,
-  type KeptBlocks,
-  keptBlocks,
-  MAX_RESUME_BLOCKS,
-  type PartialCopy,
-  RESUME_BLOCK_BYTES,
-  resumeBlockSize,
-  type ResumeOffer,
-  validOffer,
-} from "./lib/fs/resume.ts";
-export {
-  type ContainedOptions,
-  ContainedRoot,
-  type ContainedRootOptions,
-  openForRead,
-} from "./lib/fs/contained_root.ts";
-export {
-  ContainmentError,
-  fileIdentity,
-  type PinOptions,
-  type ReadHandle,
-  type Tree,
-  type WriteHandle,
-} from "./lib/fs/tree.ts";
-export { KernelTree, type KernelTreeOptions } from "./lib/fs/kernel_tree.ts";
-export { PathTree, treeOf } from "./lib/fs/path_tree.ts";
-export {
-  type RemovedCounts,
-  removeTree,
-  type RemoveTreeOptions,
-} from "./lib/fs/remove_tree.ts";
-export { loadNativeStat, type NativeStat } from "./lib/fs/native_stat.ts";
-export type { NativeHasher } from "./lib/fs/native_hash.ts";
-export { FileTable, PathSet } from "./lib/fs/path_table.ts";
-export {
-  applyDeletions,
-  countDeletions,
-  type DeletionCounts,
-  type MirrorPlanOptions,
-  planDeletions,
-} from "./lib/fs/mirror_plan.ts";
-export {
-  MAX_NAME_BYTES,
-  MAX_PATH_BYTES,
-  normalizeRelative,
-  PathEscapeError,
-  resolveInside,
-  type ResolveOptions,
-} from "./lib/fs/safe_path.ts";
-export {
-  encodeEnd,
-  encodeFileHeader,
-  encodeHello,
-  encodeResume,
-  type FileRange,
-  type FrameEvent,
-  FrameProtocolError,
-  TruncatedStreamError,
-} from "./lib/wire/frame_codec.ts";
-export { FrameDecoder } from "./lib/wire/frame_decoder.ts";
-export {
-  decodeFrames,
-  encodeFrames,
-  type EncodeFramesOptions,
-} from "./lib/wire/frame_stream.ts";
-export {
-  readEvents,
-  type ReadItem,
-  type ReadOptions,
-  SourceChangedError,
-} from "./lib/wire/file_reader.ts";
-export {
-  ReceiveSink,
-  type ReceiveSinkOptions,
-  type ReceiveStats,
-} from "./lib/wire/receive_sink.ts";
-export {
-  BasisChangedError,
-  type DeltaTarget,
-  FileAssembly,
-  type Partial,
-} from "./lib/wire/file_assembly.ts";
-export {
-  connReadable,
-  type ConnReadableOptions,
-  connWritable,
-} from "./lib/wire/socket.ts";
-export {
-  type DeltaItem,
-  FrameSink,
-  frameSource,
-  type FrameSourceOptions,
-  type FrameWriter,
-  type NeededFile,
-  type RangeItem,
-  receiveFrames,
-  type ResumeItem,
-  sendFrames,
-  type SendFramesOptions,
-  type SendItem,
-  sendItems,
-  SPLIT_MIN,
-} from "./lib/wire/frame_io.ts";
-export { Bandwidth, parseRate } from "./lib/wire/bandwidth.ts";
-export {
-  type ByteReader,
-  CompressingWriter,
-  type CompressOptions,
-  type CompressStats,
-  decompressingReader,
-} from "./lib/wire/compressed_stream.ts";
-export {
-  type BasisCopy,
-  type BasisOffer,
-  basisProblem,
-  BasisTable,
-  ChunkDigest,
-  DELTA_MIN_BYTES,
-  describeBasis,
-  describeHandle,
-} from "./lib/delta/basis.ts";
-export { avgBitsFor, Chunker } from "./lib/delta/chunker.ts";
-export { type DeltaOp, deltaOps, ShrankError } from "./lib/delta/matcher.ts";
-export { DeltaRangeError, DeltaRebuild } from "./lib/delta/rebuild.ts";
-export {
-  type Choice,
-  compressionFor,
-  isLoopback,
-  useDelta,
-} from "./lib/transfer/link_policy.ts";
-export {
-  loadZeroCopy,
-  type MoveOptions,
-  type RawFile,
-  type RawSocket,
-  ZeroCopy,
-  ZeroCopyError,
-} from "./lib/wire/zero_copy.ts";
-export type { ProgressSink } from "./lib/ui/progress.ts";
-export {
-  type NeedOffers,
-  Receiver,
-  type ReceiverOptions,
-  type ReceiverResult,
-} from "./lib/transfer/receiver.ts";
-export { Sender, type SenderOptions } from "./lib/transfer/sender.ts";
-export { SendWindow } from "./lib/rpc/call_io.ts";
-export {
-  sendTree,
-  type SendTreeOptions,
-  type SentTree,
-} from "./lib/transfer/send_tree.ts";
-export {
-  type ReceivedTree,
-  receiveTree,
-  type ReceiveTreeOptions,
-} from "./lib/transfer/receive_tree.ts";
-export {
-  countingPeer,
-  DataLink,
-  type ManifestMessage,
-  messageBytes,
-  type MessageTally,
-  type Peer,
-  PeerError,
-  peerPair,
-  type ReceivedSummary,
-  type ReceiverMessage,
-  type ReceiverPeer,
-  type SenderMessage,
-  type SenderPeer,
-  type WireStats,
-} from "./lib/transfer/peer.ts";
-
-export {
-  type TokenClaims,
-  TokenError,
-  TokenIssuer,
-  type TokenIssuerOptions,
-  type TokenScope,
-} from "./lib/wire/token.ts";
-export {
-  type DataPlaneOptions,
-  DataPlaneRejectedError,
-  DataPlaneServer,
-  DataPlaneUnreachableError,
-  type DataSession,
-  dialDataPlane,
-} from "./lib/wire/data_plane.ts";
-export {
-  chunksToFrames,
-  chunkWireBytes,
-  type FileDataChunk,
-  fileDataChunks,
-  GrpcReceiver,
-} from "./lib/wire/grpc_data.ts";
+// Copying: the commands' own entry points.
+export { copy, type CopyOptions } from "./lib/client/copy.ts";
+export { pushRemote } from "./lib/client/push.ts";
+export { pullRemote } from "./lib/client/pull.ts";
 export {
   localCopy,
   type LocalCopyOptions,
   SourceNotFoundError,
 } from "./lib/client/local_copy.ts";
+export type { RemoteTransferOptions } from "./lib/client/transfer_call.ts";
+export type { TransferResult, TransportKind } from "./lib/client/summary.ts";
 export {
   isRemote,
   parseRemote,
@@ -303,8 +130,87 @@ export {
   listRemote,
   purgeRemote,
 } from "./lib/client/admin.ts";
-export { pushRemote } from "./lib/client/push.ts";
-export { pullRemote } from "./lib/client/pull.ts";
-export type { RemoteTransferOptions } from "./lib/client/transfer_call.ts";
-export type { TransferResult, TransportKind } from "./lib/client/summary.ts";
-export { copy, type CopyOptions } from "./lib/client/copy.ts";
+
+// A daemon in this process.
+export {
+  serve,
+  type ServedDaemon,
+  type ServeOptions,
+} from "./lib/daemon/serve.ts";
+
+// The stages.
+export type { EntryKind, FileEntry, TransferStats } from "./lib/fs/entry.ts";
+export { enumerate, type EnumerateOptions } from "./lib/fs/enumerate.ts";
+export { type NeedListOptions, NeedListStream } from "./lib/fs/need_list.ts";
+export {
+  decodeFrames,
+  encodeFrames,
+  type EncodeFramesOptions,
+} from "./lib/wire/frame_stream.ts";
+export {
+  ReceiveSink,
+  type ReceiveSinkOptions,
+  type ReceiveStats,
+} from "./lib/wire/receive_sink.ts";
+
+// The roles.
+export { Sender, type SenderOptions } from "./lib/transfer/sender.ts";
+export {
+  Receiver,
+  type ReceiverOptions,
+  type ReceiverResult,
+} from "./lib/transfer/receiver.ts";
+export {
+  sendTree,
+  type SendTreeOptions,
+  type SentTree,
+} from "./lib/transfer/send_tree.ts";
+export {
+  type ReceivedTree,
+  receiveTree,
+  type ReceiveTreeOptions,
+} from "./lib/transfer/receive_tree.ts";
+export {
+  peerPair,
+  type ReceiverPeer,
+  type SenderPeer,
+} from "./lib/transfer/peer.ts";
+
+/** blit's version. */
+export { VERSION } from "./lib/version.ts";
+
+// Types the API above refers to (documented where they are defined).
+export type { Bandwidth } from "./lib/wire/bandwidth.ts";
+export type { BasisCopy, BasisOffer } from "./lib/delta/basis.ts";
+export type { Choice } from "./lib/transfer/link_policy.ts";
+export type { CompressOptions } from "./lib/wire/compressed_stream.ts";
+export type {
+  DataLink,
+  ManifestMessage,
+  MessageTally,
+  Peer,
+  ReceivedSummary,
+  ReceiverMessage,
+  SenderMessage,
+  WireStats,
+} from "./lib/transfer/peer.ts";
+export type { FileDataChunk } from "./lib/wire/grpc_data.ts";
+export type { FileRange, FrameEvent } from "./lib/wire/frame_codec.ts";
+export type { NeedOffers } from "./lib/transfer/receiver.ts";
+export type { NeededFile } from "./lib/wire/frame_io.ts";
+export type { KeptBlocks, PartialCopy, ResumeOffer } from "./lib/fs/resume.ts";
+export type { ProgressSink } from "./lib/ui/progress.ts";
+export type { SendWindow } from "./lib/rpc/call_io.ts";
+export type {
+  PinOptions,
+  ReadHandle,
+  Tree,
+  TreeRoot,
+  WriteHandle,
+} from "./lib/fs/tree.ts";
+export type {
+  MoveOptions,
+  RawFile,
+  RawSocket,
+  ZeroCopy,
+} from "./lib/wire/zero_copy.ts";

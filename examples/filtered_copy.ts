@@ -13,7 +13,7 @@ import {
   type FileEntry,
   NeedListStream,
   ReceiveSink,
-} from "../mod.ts";
+} from "@blit/cli/mod";
 
 /** Copies the files under `src` whose name ends in `suffix`; returns how many. */
 export async function filteredCopy(

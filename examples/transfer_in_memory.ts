@@ -14,7 +14,7 @@ import {
   receiveTree,
   Sender,
   sendTree,
-} from "../mod.ts";
+} from "@blit/cli/mod";
 
 /** Brings `dst` up to date with `src`; what moved and what was kept. */
 export async function transfer(

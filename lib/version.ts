@@ -6,7 +6,7 @@
  *
  * @example
  * ```ts
- * import { VERSION } from "./version.ts";
+ * import { VERSION } from "@blit/cli/mod";
  * if (!/^\d+\.\d+\.\d+$/.test(VERSION)) throw new Error("example failed");
  * ```
  */

@@ -2,9 +2,15 @@
 // pointed at an empty directory of its own. Afterwards that directory
 // must be empty again: a test that leaves anything behind fails the run,
 // which names what was left.
-const targets = Deno.args.length > 0
-  ? Deno.args
-  : ["tests/", "lib/", "tools/", "mod.ts", "cli.ts", "daemon.ts"];
+const targets = Deno.args.length > 0 ? Deno.args : [
+  "tests/",
+  "lib/",
+  "tools/",
+  "mod.ts",
+  "internals.ts",
+  "cli.ts",
+  "daemon.ts",
+];
 const dir = Deno.makeTempDirSync({ prefix: "blit-suite-" });
 let code = 1;
 try {

@@ -117,6 +117,7 @@ Deno.test("deno publish --dry-run: the library, the CLI, the daemon, the README 
       "cli.ts",
       "daemon.ts",
       "mod.ts",
+      "internals.ts",
       "deno.json",
     ]
   ) {
@@ -124,7 +125,7 @@ Deno.test("deno publish --dry-run: the library, the CLI, the daemon, the README 
   }
   for (const file of files) {
     assertEquals(
-      /^(LICENSE|README\.md|cli\.ts|daemon\.ts|mod\.ts|deno\.json|lib\/.+\.ts)$/
+      /^(LICENSE|README\.md|cli\.ts|daemon\.ts|mod\.ts|internals\.ts|deno\.json|lib\/.+\.ts)$/
         .test(file) &&
         !file.endsWith("_test.ts"),
       true,

@@ -42,7 +42,7 @@ export interface RemoteAddress {
  *
  * @example
  * ```ts
- * import { isRemote } from "./address.ts";
+ * import { isRemote } from "@blit/cli/mod";
  * if (!(isRemote("blit://h/m") && isRemote("blits://h/m") && !isRemote("./blit:/x"))) throw new Error("example failed");
  * ```
  */
@@ -63,7 +63,7 @@ const RSYNC_DAEMON = /^((?:\[[^\]/]*\]|[^/\[\]:]+)(?::\d+)?)::(.*)$/s;
  *
  * @example
  * ```ts
- * import { parseRemote } from "./address.ts";
+ * import { parseRemote } from "@blit/cli/mod";
  * const a = parseRemote("blit://[::1]:9000/photos/2024/");
  * if (!(a.host === "::1" && a.port === 9000 && a.module === "photos" && a.path === "2024" && a.trailingSlash)) throw new Error("example failed");
  * // rsync's daemon syntax: HOST::MODULE/PATH, on the default port.

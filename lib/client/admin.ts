@@ -44,8 +44,8 @@ export interface Listing {
  *
  * @example
  * ```ts ignore
- * import { listRemote } from "./admin.ts";
- * import { parseRemote } from "./address.ts";
+ * import { listRemote } from "@blit/cli/mod";
+ * import { parseRemote } from "@blit/cli/mod";
  * console.log((await listRemote(parseRemote("blit://127.0.0.1/default"))).entries);
  * ```
  */
@@ -103,8 +103,8 @@ function unary<Req, Res>(
  *
  * @example
  * ```ts ignore
- * import { purgeRemote } from "./admin.ts";
- * import { parseRemote } from "./address.ts";
+ * import { purgeRemote } from "@blit/cli/mod";
+ * import { parseRemote } from "@blit/cli/mod";
  * await purgeRemote(parseRemote("blit://127.0.0.1/default/old"));
  * ```
  */
@@ -140,8 +140,8 @@ export async function purgeRemote(
  *
  * @example
  * ```ts ignore
- * import { listModules } from "./admin.ts";
- * import { parseRemote } from "./address.ts";
+ * import { listModules } from "@blit/cli/mod";
+ * import { parseRemote } from "@blit/cli/mod";
  * console.log(await listModules(parseRemote("blit://127.0.0.1", { moduleRequired: false })));
  * ```
  */

@@ -20,7 +20,7 @@ export interface CopyOptions
  *
  * @example
  * ```ts
- * import { copy } from "./copy.ts";
+ * import { copy } from "@blit/cli/mod";
  * const src = Deno.makeTempDirSync();
  * Deno.writeTextFileSync(`${src}/a.txt`, "hi");
  * const top = Deno.makeTempDirSync();

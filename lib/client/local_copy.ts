@@ -246,7 +246,7 @@ async function mirrorLocal(
  *
  * @example
  * ```ts
- * import { localCopy } from "./local_copy.ts";
+ * import { localCopy } from "@blit/cli/mod";
  * const src = Deno.makeTempDirSync();
  * Deno.writeTextFileSync(`${src}/a.txt`, "hi");
  * const top = Deno.makeTempDirSync();

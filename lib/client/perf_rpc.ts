@@ -75,7 +75,7 @@ function unaryBy<Req, Res>(
  * @example
  * ```ts ignore
  * import { fetchPerfSnapshot } from "./perf_rpc.ts";
- * import { parseRemote } from "./address.ts";
+ * import { parseRemote } from "@blit/cli/mod";
  * console.log(await fetchPerfSnapshot(parseRemote("blit://127.0.0.1/default")));
  * ```
  */

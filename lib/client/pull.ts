@@ -204,8 +204,8 @@ function pullOnce(
  *
  * @example
  * ```ts ignore
- * import { pullRemote } from "./pull.ts";
- * import { parseRemote } from "./address.ts";
+ * import { pullRemote } from "@blit/cli/mod";
+ * import { parseRemote } from "@blit/cli/mod";
  * await pullRemote(parseRemote("blit://127.0.0.1/default/dir"), "./dir");
  * ```
  */

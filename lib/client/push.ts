@@ -175,8 +175,8 @@ function pushOnce(
  *
  * @example
  * ```ts ignore
- * import { pushRemote } from "./push.ts";
- * import { parseRemote } from "./address.ts";
+ * import { pushRemote } from "@blit/cli/mod";
+ * import { parseRemote } from "@blit/cli/mod";
  * await pushRemote("./dir", parseRemote("blit://127.0.0.1/default/dir"));
  * ```
  */

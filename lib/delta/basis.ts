@@ -105,8 +105,8 @@ export class ChunkDigest {
  *
  * @example
  * ```ts
- * import { describeBasis } from "./basis.ts";
- * import { contentHasher } from "../fs/hash.ts";
+ * import { describeBasis } from "@blit/cli/internals";
+ * import { contentHasher } from "@blit/cli/internals";
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * Deno.writeFileSync(`${root}/f`, new Uint8Array(100_000).map((_, i) => i * 31));
  * const copy = await describeBasis(root, "f", await contentHasher());
@@ -158,8 +158,8 @@ export async function describeBasis(
  *
  * @example
  * ```ts
- * import { describeHandle } from "./basis.ts";
- * import { contentHasher } from "../fs/hash.ts";
+ * import { describeHandle } from "@blit/cli/internals";
+ * import { contentHasher } from "@blit/cli/internals";
  * const path = Deno.makeTempFileSync();
  * Deno.writeFileSync(path, new Uint8Array(9000).map((_, i) => i * 7));
  * using file = Deno.openSync(path);
@@ -232,7 +232,7 @@ export function describeHandle(
  *
  * @example
  * ```ts
- * import { basisProblem } from "./basis.ts";
+ * import { basisProblem } from "@blit/cli/internals";
  * const ok = { avgBits: 10, seed: 1, size: 5000, lengths: Uint32Array.of(3000, 2000), digests: new Uint8Array(12) };
  * if (basisProblem(ok) !== undefined) throw new Error("example failed");
  * if (basisProblem({ ...ok, size: 6000 }) === undefined) throw new Error("example failed");
@@ -274,8 +274,8 @@ export function basisProblem(offer: BasisOffer): string | undefined {
  *
  * @example
  * ```ts
- * import { BasisTable, ChunkDigest } from "./basis.ts";
- * import { contentHasher } from "../fs/hash.ts";
+ * import { BasisTable, ChunkDigest } from "@blit/cli/internals";
+ * import { contentHasher } from "@blit/cli/internals";
  * const d = new ChunkDigest(await contentHasher(), 7).of(new Uint8Array(3000));
  * const digests = new Uint8Array(16);
  * new DataView(digests.buffer).setUint32(6, d.hi);

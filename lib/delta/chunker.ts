@@ -39,7 +39,7 @@ const GEAR = (() => {
  *
  * @example
  * ```ts
- * import { avgBitsFor } from "./chunker.ts";
+ * import { avgBitsFor } from "@blit/cli/internals";
  * if (avgBitsFor(128 << 20) !== 13) throw new Error("example failed");
  * if (avgBitsFor(1000) !== 10) throw new Error("example failed");
  * ```
@@ -62,7 +62,7 @@ export function avgBitsFor(size: number): number {
  *
  * @example
  * ```ts
- * import { Chunker } from "./chunker.ts";
+ * import { Chunker } from "@blit/cli/internals";
  * const bytes = new Uint8Array(64 << 10).map((_, i) => (i * 7919) >> 3);
  * const cuts = (data: Uint8Array) => {
  *   const chunker = new Chunker(10);

@@ -38,9 +38,9 @@ const LITERAL_MAX = 1 << 20;
  *
  * @example
  * ```ts
- * import { deltaOps } from "./matcher.ts";
- * import { describeBasis } from "./basis.ts";
- * import { contentHasher } from "../fs/hash.ts";
+ * import { deltaOps } from "@blit/cli/internals";
+ * import { describeBasis } from "@blit/cli/internals";
+ * import { contentHasher } from "@blit/cli/internals";
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * const old = new Uint8Array(200_000).map((_, i) => (i * 2654435761) >>> 24);
  * Deno.writeFileSync(`${root}/old`, old);

@@ -22,8 +22,8 @@ export class DeltaRangeError extends Error {
  *
  * @example
  * ```ts
- * import { DeltaRebuild } from "./rebuild.ts";
- * import { contentHasher, hashBytes } from "../fs/hash.ts";
+ * import { DeltaRebuild } from "@blit/cli/internals";
+ * import { contentHasher, hashBytes } from "@blit/cli/internals";
  * const path = Deno.makeTempFileSync();
  * Deno.writeFileSync(path, new Uint8Array([1, 2, 3, 4]));
  * using basis = Deno.openSync(path);

@@ -18,7 +18,7 @@ import { refuseDirectory, removeQuietly, renameInto } from "./_replace.ts";
  *
  * @example
  * ```ts
- * import { applyDir } from "./apply_tree.ts";
+ * import { applyDir } from "@blit/cli/internals";
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * applyDir(root, { path: "x/y", kind: "dir", size: 0, mtimeMs: 0, mode: 0o755 });
  * if (!(Deno.statSync(`${root}/x/y`).isDirectory)) throw new Error("example failed");
@@ -49,7 +49,7 @@ export function applyDir(root: TreeRoot, entry: FileEntry): boolean {
  *
  * @example
  * ```ts
- * import { applySymlink } from "./apply_tree.ts";
+ * import { applySymlink } from "@blit/cli/internals";
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * applySymlink(root, { path: "l", kind: "symlink", size: 1, mtimeMs: 0, mode: 0o777, linkTarget: "t" });
  * if (!(Deno.readLinkSync(`${root}/l`) === "t")) throw new Error("example failed");
@@ -90,7 +90,7 @@ export function applySymlink(root: TreeRoot, entry: FileEntry): void {
  *
  * @example
  * ```ts
- * import { setDirTimes } from "./apply_tree.ts";
+ * import { setDirTimes } from "@blit/cli/internals";
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * Deno.mkdirSync(`${root}/d`);
  * setDirTimes(root, [{ path: "d", kind: "dir", size: 0, mtimeMs: 1000, mode: 0o755 }]);

@@ -80,7 +80,7 @@ function addRange(ranges: [number, number][], start: number, end: number) {
  *
  * @example
  * ```ts
- * import { AtomicFile } from "./atomic_file.ts";
+ * import { AtomicFile } from "@blit/cli/internals";
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * const f = AtomicFile.open(root, { path: "a.txt", kind: "file", size: 2, mtimeMs: 0, mode: 0o644 });
  * f.write(new TextEncoder().encode("hi"));
@@ -400,7 +400,7 @@ function inode(info: Deno.FileInfo): string {
  *
  * @example
  * ```ts
- * import { abortAllOpen } from "./atomic_file.ts";
+ * import { abortAllOpen } from "@blit/cli/internals";
  * if (abortAllOpen().removed !== 0) throw new Error("example failed");
  * ```
  */
@@ -426,7 +426,7 @@ export function abortAllOpen(
  *
  * @example
  * ```ts
- * import { writeFileAtomic } from "./atomic_file.ts";
+ * import { writeFileAtomic } from "@blit/cli/internals";
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * writeFileAtomic(root, { path: "d/a", kind: "file", size: 1, mtimeMs: 0, mode: 0o600 }, new Uint8Array(1));
  * if (!(Deno.statSync(`${root}/d/a`).size === 1)) throw new Error("example failed");

@@ -101,7 +101,7 @@ function ifExists<T>(fn: () => T): T | undefined {
  *
  * @example
  * ```ts
- * import { ContainedRoot } from "./contained_root.ts";
+ * import { ContainedRoot } from "@blit/cli/internals";
  * const dir = Deno.realPathSync(Deno.makeTempDirSync());
  * const root = new ContainedRoot(dir);
  * const before = Deno.cwd();
@@ -447,7 +447,7 @@ export type { TreeRoot };
  *
  * @example
  * ```ts
- * import { openForRead } from "./contained_root.ts";
+ * import { openForRead } from "@blit/cli/internals";
  * const dir = Deno.realPathSync(Deno.makeTempDirSync());
  * Deno.writeTextFileSync(`${dir}/f`, "x");
  * const file = openForRead(dir, "f");

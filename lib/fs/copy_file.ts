@@ -14,7 +14,7 @@ import { conflict, removePath, umask } from "./_replace.ts";
  *
  * @example
  * ```ts
- * import { copyFileAtomic } from "./copy_file.ts";
+ * import { copyFileAtomic } from "@blit/cli/internals";
  * const src = Deno.makeTempFileSync();
  * Deno.writeTextFileSync(src, "abc");
  * const root = Deno.realPathSync(Deno.makeTempDirSync());

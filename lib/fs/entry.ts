@@ -8,7 +8,7 @@ export type EntryKind = "file" | "dir" | "symlink";
  *
  * @example
  * ```ts
- * import type { FileEntry } from "./entry.ts";
+ * import type { FileEntry } from "@blit/cli/mod";
  * const e: FileEntry = { path: "a/b.txt", kind: "file", size: 3, mtimeMs: 0, mode: 0o644 };
  * if (!(e.kind === "file")) throw new Error("example failed");
  * ```

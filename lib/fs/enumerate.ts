@@ -97,7 +97,7 @@ export function entryOf(
  *
  * @example
  * ```ts
- * import { entryFromPath } from "./enumerate.ts";
+ * import { entryFromPath } from "@blit/cli/internals";
  * const path = Deno.makeTempFileSync();
  * Deno.writeTextFileSync(path, "abc");
  * if (!(entryFromPath(path, "x.txt").size === 3)) throw new Error("example failed");
@@ -128,7 +128,7 @@ export function entryFromPath(absPath: string, relPath: string): FileEntry {
  *
  * @example
  * ```ts
- * import { enumerate } from "./enumerate.ts";
+ * import { enumerate } from "@blit/cli/mod";
  * const root = Deno.makeTempDirSync();
  * Deno.mkdirSync(`${root}/d`);
  * Deno.writeTextFileSync(`${root}/d/f.txt`, "x");

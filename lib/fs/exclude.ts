@@ -20,7 +20,7 @@ export type ExcludeMatcher = (relPath: string, isDir?: boolean) => boolean;
  *
  * @example
  * ```ts
- * import { excludeMatcher } from "./exclude.ts";
+ * import { excludeMatcher } from "@blit/cli/internals";
  * const excluded = excludeMatcher(["*.log", "/build"]);
  * if (!(excluded("a/b.log") && excluded("build") && !excluded("a/build"))) throw new Error("example failed");
  * const txt = excludeMatcher(["+ *.txt", "+ *" + "/", "- *"]);

@@ -34,7 +34,7 @@ export type ContentHasher = NativeHasher;
  *
  * @example
  * ```ts
- * import { contentHasher, hashBytes } from "./hash.ts";
+ * import { contentHasher, hashBytes } from "@blit/cli/internals";
  * const h = await contentHasher();
  * h.init();
  * h.update(new TextEncoder().encode("hi"));
@@ -55,7 +55,7 @@ export async function contentHasher(): Promise<ContentHasher> {
  *
  * @example
  * ```ts
- * import { hashBytes } from "./hash.ts";
+ * import { hashBytes } from "@blit/cli/internals";
  * const h = await hashBytes(new TextEncoder().encode("hi"));
  * if (!(h.length === 16)) throw new Error("example failed");
  * ```
@@ -74,7 +74,7 @@ export async function hashBytes(data: Uint8Array): Promise<Uint8Array> {
  *
  * @example
  * ```ts
- * import { hashBytes, hashFile } from "./hash.ts";
+ * import { hashBytes, hashFile } from "@blit/cli/internals";
  * const path = Deno.makeTempFileSync();
  * Deno.writeTextFileSync(path, "hi");
  * const a = await hashFile(path);
@@ -126,7 +126,7 @@ export async function hashFile(
  *
  * @example
  * ```ts
- * import { sameHash } from "./hash.ts";
+ * import { sameHash } from "@blit/cli/internals";
  * if (!(sameHash(new Uint8Array([1]), new Uint8Array([1])))) throw new Error("example failed");
  * ```
  */

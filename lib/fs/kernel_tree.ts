@@ -61,7 +61,7 @@ export interface KernelTreeOptions {
  *
  * @example
  * ```ts
- * import { KernelTree } from "./kernel_tree.ts";
+ * import { KernelTree } from "@blit/cli/internals";
  * const dir = Deno.makeTempDirSync();
  * const tree = KernelTree.open(dir);
  * if (tree) {

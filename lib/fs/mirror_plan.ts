@@ -36,7 +36,7 @@ function depth(path: string): number {
  *
  * @example
  * ```ts
- * import { planDeletions } from "./mirror_plan.ts";
+ * import { planDeletions } from "@blit/cli/internals";
  * const root = Deno.makeTempDirSync();
  * Deno.writeTextFileSync(`${root}/old`, "");
  * Deno.writeTextFileSync(`${root}/new`, "");
@@ -115,7 +115,7 @@ export function countTree(
  *
  * @example
  * ```ts
- * import { applyDeletions } from "./mirror_plan.ts";
+ * import { applyDeletions } from "@blit/cli/internals";
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * Deno.writeTextFileSync(`${root}/old`, "");
  * const counts = applyDeletions(root, [{ path: "old", kind: "file", size: 0, mtimeMs: 0, mode: 0o644 }]);
@@ -141,7 +141,7 @@ export function applyDeletions(
  *
  * @example
  * ```ts
- * import { countDeletions } from "./mirror_plan.ts";
+ * import { countDeletions } from "@blit/cli/internals";
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * Deno.mkdirSync(`${root}/old`);
  * Deno.writeTextFileSync(`${root}/old/a`, "");

@@ -54,7 +54,7 @@ let loaded: NativeStat | undefined | null = null;
  *
  * @example
  * ```ts
- * import { loadNativeStat } from "./native_stat.ts";
+ * import { loadNativeStat } from "@blit/cli/internals";
  * const native = loadNativeStat();
  * if (native && native.lstat("/definitely/not/here") !== undefined) throw new Error("example failed");
  * ```

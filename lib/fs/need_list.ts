@@ -28,7 +28,7 @@ export interface NeedListOptions {
  *
  * @example
  * ```ts
- * import { needsTransfer } from "./need_list.ts";
+ * import { needsTransfer } from "@blit/cli/internals";
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * const e = { path: "a", kind: "file" as const, size: 1, mtimeMs: 0, mode: 0o644 };
  * if (!(await needsTransfer(root, e))) throw new Error("example failed");
@@ -125,7 +125,7 @@ export function lstatIfExists(abs: string): Deno.FileInfo | undefined {
  *
  * @example
  * ```ts
- * import { NeedListStream } from "./need_list.ts";
+ * import { NeedListStream } from "@blit/cli/mod";
  * const dest = Deno.realPathSync(Deno.makeTempDirSync());
  * const stage = new NeedListStream(dest);
  * const out = await Array.fromAsync(ReadableStream.from([

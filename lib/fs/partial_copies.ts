@@ -68,7 +68,7 @@ export interface FoundPartial {
  *
  * @example
  * ```ts
- * import { findPartialCopy } from "./partial_copies.ts";
+ * import { findPartialCopy } from "@blit/cli/internals";
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * Deno.writeTextFileSync(`${root}/.big.blit-partial.tmp`, "abc");
  * if (findPartialCopy(root, "big")?.info.size !== 3) throw new Error("example failed");

@@ -127,7 +127,7 @@ class HashIndex {
  *
  * @example
  * ```ts
- * import { PathSet } from "./path_table.ts";
+ * import { PathSet } from "@blit/cli/internals";
  * const keep = new PathSet();
  * keep.add("a/b");
  * if (!keep.has("a/b") || keep.has("a/c") || keep.size !== 1) throw new Error();
@@ -167,7 +167,7 @@ const ENTRY_BYTES = 8 + 8 + 4 + 1;
  *
  * @example
  * ```ts
- * import { FileTable } from "./path_table.ts";
+ * import { FileTable } from "@blit/cli/internals";
  * const table = new FileTable();
  * table.set("a", { path: "a", kind: "file", size: 3, mtimeMs: 1000, mode: 0o644 });
  * if (table.take("a")?.size !== 3 || table.take("a") !== undefined) throw new Error();

@@ -77,7 +77,7 @@ export class PathFile implements WriteHandle {
  *
  * @example
  * ```ts
- * import { PathTree } from "./path_tree.ts";
+ * import { PathTree } from "@blit/cli/internals";
  * const dir = Deno.makeTempDirSync();
  * const tree = new PathTree(dir);
  * tree.mkdirs("a/b");
@@ -231,7 +231,7 @@ export class PathTree implements Tree {
  *
  * @example
  * ```ts
- * import { treeOf } from "./path_tree.ts";
+ * import { treeOf } from "@blit/cli/internals";
  * if (treeOf("/tmp").containment !== "local") throw new Error("example failed");
  * ```
  */

@@ -35,8 +35,8 @@ const MAX_VISITS = 100_000_000;
  *
  * @example
  * ```ts
- * import { removeTree } from "./remove_tree.ts";
- * import { PathTree } from "./path_tree.ts";
+ * import { removeTree } from "@blit/cli/internals";
+ * import { PathTree } from "@blit/cli/internals";
  * const dir = Deno.makeTempDirSync();
  * Deno.mkdirSync(`${dir}/a/b`, { recursive: true });
  * Deno.writeTextFileSync(`${dir}/a/b/f`, "x");

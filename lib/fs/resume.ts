@@ -56,7 +56,7 @@ export interface KeptBlocks {
  *
  * @example
  * ```ts
- * import { resumeBlockSize } from "./resume.ts";
+ * import { resumeBlockSize } from "@blit/cli/internals";
  * if (resumeBlockSize(1 << 30) !== 4 << 20) throw new Error("example failed");
  * ```
  */
@@ -75,7 +75,7 @@ export function resumeBlockSize(size: number): number {
  *
  * @example
  * ```ts
- * import { validOffer } from "./resume.ts";
+ * import { validOffer } from "@blit/cli/internals";
  * if (!validOffer({ blockSize: 4 << 20, hashes: new Uint8Array(32) }, 5 << 20)) throw new Error("example failed");
  * if (validOffer({ blockSize: 4 << 20, hashes: new Uint8Array(48) }, 5 << 20)) throw new Error("example failed");
  * ```
@@ -137,8 +137,8 @@ function hashNext(
  *
  * @example
  * ```ts
- * import { findResume } from "./resume.ts";
- * import { contentHasher } from "./hash.ts";
+ * import { findResume } from "@blit/cli/internals";
+ * import { contentHasher } from "@blit/cli/internals";
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * Deno.writeFileSync(`${root}/.big.blit-partial.tmp`, new Uint8Array(5 << 20));
  * const e = { path: "big", kind: "file" as const, size: 64 << 20, mtimeMs: 0, mode: 0o644 };
@@ -225,8 +225,8 @@ async function blockDigests(
  *
  * @example
  * ```ts
- * import { keptBlocks } from "./resume.ts";
- * import { contentHasher, hashBytes } from "./hash.ts";
+ * import { keptBlocks } from "@blit/cli/internals";
+ * import { contentHasher, hashBytes } from "@blit/cli/internals";
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * const bytes = new Uint8Array(6 << 20).fill(1);
  * Deno.writeFileSync(`${root}/big`, bytes);
@@ -286,7 +286,7 @@ export async function keptBlocks(
  *
  * @example
  * ```ts
- * import { blockRuns } from "./resume.ts";
+ * import { blockRuns } from "@blit/cli/internals";
  * const kept = { blockSize: 4, blocks: 3, bitmap: new Uint8Array([0b101]) };
  * const send = blockRuns(kept, 14, false);
  * if (JSON.stringify(send) !== '[{"offset":4,"length":4},{"offset":12,"length":2}]') throw new Error("example failed");

@@ -29,7 +29,7 @@ const encoder = new TextEncoder();
  *
  * @example
  * ```ts
- * import { normalizeRelative } from "./safe_path.ts";
+ * import { normalizeRelative } from "@blit/cli/internals";
  * if (!(normalizeRelative("./a//b/") === "a/b")) throw new Error("example failed");
  * if (!(normalizeRelative("") === "")) throw new Error("example failed");
  * ```
@@ -94,7 +94,7 @@ export interface ResolveOptions {
  *
  * @example
  * ```ts
- * import { resolveInside } from "./safe_path.ts";
+ * import { resolveInside } from "@blit/cli/internals";
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * if (!(resolveInside(root, "x/y") === root + "/x/y")) throw new Error("example failed");
  * Deno.removeSync(root, { recursive: true });

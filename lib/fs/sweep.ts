@@ -33,7 +33,7 @@ export interface SweepOptions {
  *
  * @example
  * ```ts
- * import { sweepTemps } from "./sweep.ts";
+ * import { sweepTemps } from "@blit/cli/internals";
  * const dir = Deno.realPathSync(Deno.makeTempDirSync());
  * Deno.writeTextFileSync(`${dir}/.a.blit-0123456789ab.tmp`, "");
  * const removed = sweepTemps(dir, [""]);
@@ -88,7 +88,7 @@ export function sweepTemps(
  *
  * @example
  * ```ts
- * import { cleanupTemps } from "./sweep.ts";
+ * import { cleanupTemps } from "@blit/cli/internals";
  * const root = Deno.makeTempDirSync();
  * Deno.writeTextFileSync(`${root}/.a.blit-0123456789ab.tmp`, "");
  * if (!(cleanupTemps(root) === 1)) throw new Error("example failed");

@@ -54,7 +54,7 @@ export function tempNameFor(name: string): string {
  *
  * @example
  * ```ts
- * import { partialNameFor } from "./temp_names.ts";
+ * import { partialNameFor } from "@blit/cli/internals";
  * if (partialNameFor("big") !== ".big.blit-partial.tmp") throw new Error("example failed");
  * const a = partialNameFor("x".repeat(201) + "a"), b = partialNameFor("x".repeat(201) + "b");
  * if (a === b) throw new Error("example failed");
@@ -72,7 +72,7 @@ export function partialNameFor(name: string): string {
  *
  * @example
  * ```ts
- * import { isTempName } from "./temp_names.ts";
+ * import { isTempName } from "@blit/cli/internals";
  * if (!(isTempName(".a.blit-0123456789ab.tmp") && isTempName(".a.blit-partial.tmp") && !isTempName("a"))) throw new Error("example failed");
  * ```
  */

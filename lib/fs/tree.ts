@@ -118,7 +118,7 @@ export interface Tree {
  *
  * @example
  * ```ts
- * import { fileIdentity } from "./tree.ts";
+ * import { fileIdentity } from "@blit/cli/internals";
  * const f = Deno.makeTempFileSync();
  * if (fileIdentity(Deno.lstatSync(f)) !== fileIdentity(Deno.statSync(f))) throw new Error();
  * Deno.removeSync(f);

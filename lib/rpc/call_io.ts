@@ -208,7 +208,7 @@ export class MessageReader<T> {
  *
  * @example
  * ```ts
- * import { SendWindow } from "./call_io.ts";
+ * import { SendWindow } from "@blit/cli/internals";
  * const w = new SendWindow(10);
  * await w.reserve(8);
  * const waiting = w.reserve(8);

@@ -17,7 +17,7 @@ export const DELTA_MAX_LINK_BYTES_PER_S = 400e6;
  *
  * @example
  * ```ts
- * import { isLoopback } from "./link_policy.ts";
+ * import { isLoopback } from "@blit/cli/internals";
  * if (!isLoopback("127.0.0.1") || !isLoopback("[::1]") || isLoopback("10.0.0.2")) throw new Error("example failed");
  * ```
  */
@@ -34,7 +34,7 @@ export function isLoopback(host: string): boolean {
  *
  * @example
  * ```ts
- * import { useDelta } from "./link_policy.ts";
+ * import { useDelta } from "@blit/cli/internals";
  * if (useDelta("auto", "127.0.0.1") || !useDelta("auto", "10.1.1.2") || !useDelta("on", "127.0.0.1")) throw new Error("example failed");
  * ```
  */
@@ -55,7 +55,7 @@ export function useDelta(
  *
  * @example
  * ```ts
- * import { compressionFor } from "./link_policy.ts";
+ * import { compressionFor } from "@blit/cli/internals";
  * if (compressionFor("auto", "127.0.0.1") !== undefined) throw new Error("example failed");
  * if (compressionFor("on", "127.0.0.1", 5)?.level !== 5) throw new Error("example failed");
  * ```

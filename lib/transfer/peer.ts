@@ -84,7 +84,7 @@ export interface Peer<In, Out> {
  *
  * @example
  * ```ts
- * import { messageBytes } from "./peer.ts";
+ * import { messageBytes } from "@blit/cli/internals";
  * if (messageBytes({ kind: "manifestEnd", count: 3 }) !== 8) throw new Error("example failed");
  * ```
  */
@@ -127,7 +127,7 @@ export interface MessageTally {
  *
  * @example
  * ```ts
- * import { countingPeer, peerPair } from "./peer.ts";
+ * import { countingPeer, peerPair } from "@blit/cli/internals";
  * const [a, b] = peerPair();
  * const tally = { sent: 0, received: 0 };
  * await countingPeer(a, tally).write({ kind: "manifestEnd", count: 0 });
@@ -289,7 +289,7 @@ class Channel<T> {
  *
  * @example
  * ```ts
- * import { peerPair } from "./peer.ts";
+ * import { peerPair } from "@blit/cli/mod";
  * const [toReceiver, toSender] = peerPair();
  * await toReceiver.write({ kind: "dataEnd", fallback: false });
  * const got = await toSender.next();

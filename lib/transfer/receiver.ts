@@ -130,7 +130,7 @@ const FILE_COST = 64;
  *
  * @example
  * ```ts
- * import { Receiver } from "./receiver.ts";
+ * import { Receiver } from "@blit/cli/mod";
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * const receiver = new Receiver(root);
  * const needed: string[] = [];

@@ -142,7 +142,8 @@ Deno.test("roles: frames over a socket; a mirror deletes after, a dry run only c
   assertEquals(await dry.finish(), {
     files: 4,
     bytes: 300_005,
-    deleted: 2,
+    // stale, old/deep/x, and the directories old and old/deep.
+    deleted: 4,
     skipped: 0,
     resumed: 0,
     matched: 0,
@@ -168,7 +169,8 @@ Deno.test("roles: frames over a socket; a mirror deletes after, a dry run only c
   assertEquals(await receiver.finish(), {
     files: 4,
     bytes: 300_005,
-    deleted: 2,
+    // stale, old/deep/x, and the directories old and old/deep.
+    deleted: 4,
     skipped: 0,
     resumed: 0,
     matched: 0,

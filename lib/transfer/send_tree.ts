@@ -83,11 +83,11 @@ const NEED_COST = 64;
  *
  * @example
  * ```ts
- * import { peerPair } from "./peer.ts";
- * import { Sender } from "./sender.ts";
- * import { Receiver } from "./receiver.ts";
- * import { sendTree } from "./send_tree.ts";
- * import { receiveTree } from "./receive_tree.ts";
+ * import { peerPair } from "@blit/cli/mod";
+ * import { Sender } from "@blit/cli/mod";
+ * import { Receiver } from "@blit/cli/mod";
+ * import { sendTree } from "@blit/cli/mod";
+ * import { receiveTree } from "@blit/cli/mod";
  * const from = Deno.realPathSync(Deno.makeTempDirSync());
  * const to = Deno.realPathSync(Deno.makeTempDirSync());
  * Deno.writeTextFileSync(`${from}/a`, "hi");

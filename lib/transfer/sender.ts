@@ -107,7 +107,7 @@ class Offered {
  *
  * @example
  * ```ts
- * import { Sender } from "./sender.ts";
+ * import { Sender } from "@blit/cli/mod";
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * Deno.writeTextFileSync(`${root}/a`, "hi");
  * const sender = new Sender(root);

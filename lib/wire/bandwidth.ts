@@ -8,7 +8,7 @@
  *
  * @example
  * ```ts
- * import { Bandwidth } from "./bandwidth.ts";
+ * import { Bandwidth } from "@blit/cli/internals";
  * const limit = new Bandwidth(1 << 20); // 1 MiB/s
  * const t0 = performance.now();
  * await limit.take(256 << 10);
@@ -68,7 +68,7 @@ const POWERS: Record<string, number> = { K: 1, M: 2, G: 3, T: 4 };
  *
  * @example
  * ```ts
- * import { parseRate } from "./bandwidth.ts";
+ * import { parseRate } from "@blit/cli/internals";
  * if (parseRate("1000") !== 1000 * 1024 || parseRate("10M") !== 10 * 1024 * 1024) throw new Error("example failed");
  * if (parseRate("500B") !== 500 || parseRate("2KB") !== 2000 || parseRate("0") !== null) throw new Error("example failed");
  * if (parseRate("x") !== undefined || parseRate("10X") !== undefined) throw new Error("example failed");

@@ -83,7 +83,7 @@ class Rate {
  *
  * @example
  * ```ts
- * import { CompressingWriter, decompressingReader } from "./compressed_stream.ts";
+ * import { CompressingWriter, decompressingReader } from "@blit/cli/internals";
  * const parts: Uint8Array[] = [];
  * const sink = { write: async (b: Uint8Array) => { parts.push(b.slice()); return b.length; }, closeWrite: async () => {} };
  * const writer = new CompressingWriter(sink, { mode: "on" });
@@ -242,7 +242,7 @@ export interface ByteReader {
  *
  * @example
  * ```ts
- * import { decompressingReader } from "./compressed_stream.ts";
+ * import { decompressingReader } from "@blit/cli/internals";
  * let given = false;
  * const reader = decompressingReader({ read: async (p) => given ? null : (given = true, p.set([1, 2]), 2) });
  * const out = new Uint8Array(4);

@@ -94,8 +94,8 @@ function remote(conn: Deno.Conn): string {
  *
  * @example
  * ```ts
- * import { DataPlaneServer } from "./data_plane.ts";
- * import { TokenIssuer } from "./token.ts";
+ * import { DataPlaneServer } from "@blit/cli/internals";
+ * import { TokenIssuer } from "@blit/cli/internals";
  * const server = DataPlaneServer.listen({ hostname: "127.0.0.1", port: 0, issuer: new TokenIssuer() });
  * if (!(server.port > 0)) throw new Error("example failed");
  * server.close();
@@ -331,7 +331,7 @@ function reasonOf(error: unknown, timeoutMs: number): string {
  *
  * @example
  * ```ts
- * import { dialDataPlane, DataPlaneUnreachableError } from "./data_plane.ts";
+ * import { dialDataPlane, DataPlaneUnreachableError } from "@blit/cli/internals";
  * try {
  *   await dialDataPlane("127.0.0.1", 1, "t", { timeoutMs: 500 });
  * } catch (e) {

@@ -108,7 +108,7 @@ export interface Partial {
  *
  * @example
  * ```ts
- * import { FileAssembly } from "./file_assembly.ts";
+ * import { FileAssembly } from "@blit/cli/internals";
  * const e = { path: "a", kind: "file" as const, size: 1, mtimeMs: 0, mode: 0o644 };
  * const assembly = new FileAssembly("/tmp", new Map([["a", e]]), {}, 2);
  * if (assembly.take(e) !== e || assembly.open !== 2) throw new Error("example failed");

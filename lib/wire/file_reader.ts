@@ -94,8 +94,8 @@ export interface ReadOptions {
  *
  * @example
  * ```ts
- * import { readEvents } from "./file_reader.ts";
- * import { contentHasher } from "../fs/hash.ts";
+ * import { readEvents } from "@blit/cli/internals";
+ * import { contentHasher } from "@blit/cli/internals";
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * Deno.writeTextFileSync(`${root}/a`, "hello");
  * const entry = { path: "a", kind: "file" as const, size: 5, mtimeMs: 0, mode: 0o644 };

@@ -130,7 +130,7 @@ export class TruncatedStreamError extends FrameProtocolError {
  *
  * @example
  * ```ts
- * import { encodeHello } from "./frame_codec.ts";
+ * import { encodeHello } from "@blit/cli/internals";
  * if (!(encodeHello("t").length === 9)) throw new Error("example failed");
  * ```
  * @throws {RangeError} when the token is longer than MAX_TOKEN_BYTES.
@@ -184,7 +184,7 @@ export function helloTokenLength(prefix: Uint8Array): number {
  *
  * @example
  * ```ts
- * import { encodeFileHeader } from "./frame_codec.ts";
+ * import { encodeFileHeader } from "@blit/cli/internals";
  * const h = encodeFileHeader({ path: "a", kind: "file", size: 1, mtimeMs: 0, mode: 0o644 });
  * if (!(h.length === 24 && h[0] === 1)) throw new Error("example failed");
  * ```
@@ -266,8 +266,8 @@ export function writeFileHeader(
  *
  * @example
  * ```ts
- * import { encodeResume } from "./frame_codec.ts";
- * import { FrameDecoder } from "./frame_decoder.ts";
+ * import { encodeResume } from "@blit/cli/internals";
+ * import { FrameDecoder } from "@blit/cli/internals";
  * const entry = { path: "a", kind: "file" as const, size: 1 << 30, mtimeMs: 0, mode: 0o644 };
  * const frame = encodeResume(entry, { blockSize: 4 << 20, blocks: 9, bitmap: new Uint8Array([255, 1]) });
  * const [event] = new FrameDecoder().push(frame);
@@ -304,7 +304,7 @@ export function encodeResume(entry: FileEntry, kept: KeptBlocks): Uint8Array {
  *
  * @example
  * ```ts
- * import { encodeEnd } from "./frame_codec.ts";
+ * import { encodeEnd } from "@blit/cli/internals";
  * if (!(encodeEnd()[0] === 0)) throw new Error("example failed");
  * ```
  */

@@ -36,8 +36,8 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
  *
  * @example
  * ```ts
- * import { encodeEnd, encodeFileHeader } from "./frame_codec.ts";
- * import { FrameDecoder } from "./frame_decoder.ts";
+ * import { encodeEnd, encodeFileHeader } from "@blit/cli/internals";
+ * import { FrameDecoder } from "@blit/cli/internals";
  * const d = new FrameDecoder();
  * const ev = d.push(encodeFileHeader({ path: "a", kind: "file", size: 0, mtimeMs: 0, mode: 0o644 }));
  * ev.push(...d.push(encodeEnd()));

@@ -394,7 +394,7 @@ export const SPLIT_MIN = 8 * 1024 * 1024;
  *
  * @example
  * ```ts
- * import { sendItems } from "./frame_io.ts";
+ * import { sendItems } from "@blit/cli/internals";
  * const big = { path: "b", kind: "file" as const, size: 64 << 20, mtimeMs: 0, mode: 0o644 };
  * const items = await Array.fromAsync(sendItems([big], 4));
  * if (items.length !== 16) throw new Error("example failed");

@@ -26,7 +26,7 @@ export interface EncodeFramesOptions {
  *
  * @example
  * ```ts
- * import { encodeFrames, decodeFrames } from "./frame_stream.ts";
+ * import { encodeFrames, decodeFrames } from "@blit/cli/mod";
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * Deno.writeTextFileSync(`${root}/a`, "hi");
  * const events = await Array.fromAsync(
@@ -101,8 +101,8 @@ export function encodeFrames(
  *
  * @example
  * ```ts
- * import { decodeFrames } from "./frame_stream.ts";
- * import { encodeEnd } from "./frame_codec.ts";
+ * import { decodeFrames } from "@blit/cli/mod";
+ * import { encodeEnd } from "@blit/cli/internals";
  * const ev = await Array.fromAsync(ReadableStream.from([encodeEnd()]).pipeThrough(decodeFrames()));
  * if (!(ev.length === 1 && ev[0].type === "end")) throw new Error("example failed");
  * ```

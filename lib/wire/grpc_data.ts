@@ -55,7 +55,7 @@ export interface FileDataChunk {
  *
  * @example
  * ```ts
- * import { fileDataChunks } from "./grpc_data.ts";
+ * import { fileDataChunks } from "@blit/cli/internals";
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * Deno.writeTextFileSync(`${root}/a`, "hi");
  * const chunks = await Array.fromAsync(fileDataChunks(root, [{ path: "a", kind: "file", size: 2, mtimeMs: 0, mode: 0o644 }]));
@@ -169,7 +169,7 @@ function* chunksOf(events: Iterable<FrameEvent>): Generator<FileDataChunk> {
  *
  * @example
  * ```ts
- * import { chunkWireBytes } from "./grpc_data.ts";
+ * import { chunkWireBytes } from "@blit/cli/internals";
  * if (chunkWireBytes({ path: "a", data: new Uint8Array(100), last: false }) !== 109) throw new Error("example failed");
  * ```
  */
@@ -207,7 +207,7 @@ function bodyAndEnd(
  *
  * @example
  * ```ts
- * import { chunksToFrames } from "./grpc_data.ts";
+ * import { chunksToFrames } from "@blit/cli/internals";
  * const e = { path: "a", kind: "file" as const, size: 1, mtimeMs: 0, mode: 0o644 };
  * const ev = await Array.fromAsync(ReadableStream.from([{ path: "a", header: e, data: new Uint8Array(1), last: true, hash: new Uint8Array(16) }]).pipeThrough(chunksToFrames()));
  * if (!(ev.map((x) => x.type).join() === "file,data,hash")) throw new Error("example failed");
@@ -354,9 +354,9 @@ export function chunksToFrames(): TransformStream<FileDataChunk, FrameEvent> {
  *
  * @example
  * ```ts
- * import { GrpcReceiver } from "./grpc_data.ts";
- * import { ReceiveSink } from "./receive_sink.ts";
- * import { hashBytes } from "../fs/hash.ts";
+ * import { GrpcReceiver } from "@blit/cli/internals";
+ * import { ReceiveSink } from "@blit/cli/mod";
+ * import { hashBytes } from "@blit/cli/internals";
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * const e = { path: "a", kind: "file" as const, size: 1, mtimeMs: 0, mode: 0o644 };
  * const grpc = new GrpcReceiver(new ReceiveSink(root, new Map([["a", e]])));

@@ -70,8 +70,8 @@ type Pending =
  *
  * @example
  * ```ts
- * import { ReceiveSink } from "./receive_sink.ts";
- * import { hashBytes } from "../fs/hash.ts";
+ * import { ReceiveSink } from "@blit/cli/mod";
+ * import { hashBytes } from "@blit/cli/internals";
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * const e = { path: "a", kind: "file" as const, size: 2, mtimeMs: 0, mode: 0o644 };
  * const sink = new ReceiveSink(root, new Map([["a", e]]));
@@ -110,8 +110,8 @@ export class ReceiveSink extends WritableStream<FrameEvent | FrameEvent[]> {
    *
    * @example
    * ```ts
-   * import { ReceiveSink } from "./receive_sink.ts";
-   * import { hashBytes } from "../fs/hash.ts";
+   * import { ReceiveSink } from "@blit/cli/mod";
+   * import { hashBytes } from "@blit/cli/internals";
    * const root = Deno.realPathSync(Deno.makeTempDirSync());
    * const e = { path: "a", kind: "file" as const, size: 4, mtimeMs: 0, mode: 0o644 };
    * const [s1, s2] = ReceiveSink.group(root, new Map([["a", e]]), 2);

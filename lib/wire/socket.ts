@@ -17,7 +17,7 @@ export interface ConnReadableOptions {
  *
  * @example
  * ```ts
- * import { connReadable, connWritable } from "./socket.ts";
+ * import { connReadable, connWritable } from "@blit/cli/internals";
  * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
  * const accepted = listener.accept();
  * const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });

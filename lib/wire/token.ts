@@ -51,7 +51,7 @@ function hex(bytes: Uint8Array): string {
  *
  * @example
  * ```ts
- * import { TokenIssuer } from "./token.ts";
+ * import { TokenIssuer } from "@blit/cli/internals";
  * const issuer = new TokenIssuer();
  * const token = await issuer.issue({ sessionId: "s", module: "m", scope: "push" });
  * const claims = await issuer.verify(token, { module: "m", scope: "push" });

@@ -416,7 +416,7 @@ let loaded: ZeroCopy | undefined | null = null;
  *
  * @example
  * ```ts
- * import { loadZeroCopy } from "./zero_copy.ts";
+ * import { loadZeroCopy } from "@blit/cli/internals";
  * const zc = loadZeroCopy();
  * if (Deno.build.os !== "linux" && zc !== undefined) throw new Error("example failed");
  * ```
