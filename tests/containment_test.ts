@@ -586,13 +586,23 @@ Deno.test("caps: a transfer or connection over its limit is told RESOURCE_EXHAUS
   const env = { BLIT_DISABLE_PERF_HISTORY: "1" };
   await withDaemon(setup, async (daemon, c1, c2) => {
     // Three connections per address (the gRPC clients have not connected
-    // yet): three idle sockets hold them, so the CLI's is answered
-    // RESOURCE_EXHAUSTED, then closed.
-    const held = [
-      await Deno.connect({ hostname: "127.0.0.1", port: daemon.port }),
-      await Deno.connect({ hostname: "127.0.0.1", port: daemon.port }),
-      await Deno.connect({ hostname: "127.0.0.1", port: daemon.port }),
-    ];
+    // yet): three sockets that spoke (HTTP/2's preface; silent ones would
+    // make way) hold them, so the CLI's is answered RESOURCE_EXHAUSTED,
+    // then closed.
+    const preface = new TextEncoder().encode(
+      "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+    );
+    const held = [];
+    for (let i = 0; i < 3; i++) {
+      const conn = await Deno.connect({
+        hostname: "127.0.0.1",
+        port: daemon.port,
+      });
+      await conn.write(preface);
+      held.push(conn);
+    }
+    // Read by the daemon before the CLI's connection arrives.
+    await new Promise((r) => setTimeout(r, 200));
     const refused = await runCli(["list", `${daemon.url}/m/`], { env });
     assertEquals(refused.code, 1, refused.stdout + daemon.stderr());
     assertMatch(

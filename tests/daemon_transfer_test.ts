@@ -626,7 +626,8 @@ Deno.test("push over the TCP data plane; mirror deletes only after; dry run writ
     );
     assertEquals(dry.negotiation, undefined);
     assertEquals(dry.summary?.filesTransferred, BigInt(files.length + 1));
-    assertEquals(dry.summary?.filesDeleted, 2n);
+    // Two files and the directories old and old/deep.
+    assertEquals(dry.summary?.filesDeleted, 4n);
     assertEquals(
       Deno.readDirSync(module).toArray().map((e) => e.name).sort(),
       ["old", "stale.txt"],
@@ -640,7 +641,7 @@ Deno.test("push over the TCP data plane; mirror deletes only after; dry run writ
     );
     assertEquals(real.negotiation?.transport, Transport.TCP);
     assertEquals(real.summary?.filesTransferred, BigInt(files.length + 1));
-    assertEquals(real.summary?.filesDeleted, 2n);
+    assertEquals(real.summary?.filesDeleted, 4n);
     assertEquals(real.summary?.transport, Transport.TCP);
     assertEquals(await snapshot(module), await snapshot(src));
     assertEquals(tempFiles(module), []);
