@@ -20,6 +20,7 @@ interface LogLine {
   outcome: string;
   reason?: string;
   repeated?: number;
+  deleted?: number;
 }
 
 Deno.test("daemon log (JSON lines to a file): who pushed what, when, and who was refused, never a secret", async () => {
@@ -104,7 +105,7 @@ Deno.test("daemon log (JSON lines to a file): who pushed what, when, and who was
         ["push", "open", "tree", 2, 11, "ok", null, null],
         ["list", "open", "tree", 2, null, "ok", null, null],
         ["pull", "open", "tree/a.txt", 1, 5, "ok", null, null],
-        ["purge", "open", "tree/b.txt", 1, null, "ok", null, null],
+        ["purge", "open", "tree/b.txt", null, null, "ok", null, null],
         ["push", "ro", null, null, null, "refused", "read-only", null],
         ["list", "guarded", null, null, null, "refused", "no secret", null],
         ["list", "guarded", null, null, null, "refused", "wrong secret", null],
@@ -123,6 +124,7 @@ Deno.test("daemon log (JSON lines to a file): who pushed what, when, and who was
         ["list", "guarded", null, null, null, "refused", "wrong secret", 2],
       ],
     );
+    assertEquals(lines.find((l) => l.op === "purge")?.deleted, 1);
     for (const line of lines.filter((l) => l.repeated === undefined)) {
       assertEquals(typeof line.duration_ms, "number");
     }

@@ -20,6 +20,8 @@ export interface CallLine {
   path?: string;
   files?: number;
   bytes?: number;
+  /** What a mirror (or purge) deleted, directories included. */
+  deleted?: number;
   durationMs?: number;
   outcome: CallOutcome;
   /**
@@ -155,6 +157,7 @@ export class CallLog {
         path: line.path ?? null,
         files: line.files ?? null,
         bytes: line.bytes ?? null,
+        ...(line.deleted ? { deleted: line.deleted } : {}),
         duration_ms: line.durationMs === undefined
           ? null
           : Math.round(line.durationMs),
@@ -174,6 +177,7 @@ export class CallLog {
     if (line.path !== undefined) parts.push(`path=${value(line.path)}`);
     if (line.files !== undefined) parts.push(`files=${line.files}`);
     if (line.bytes !== undefined) parts.push(`bytes=${line.bytes}`);
+    if (line.deleted) parts.push(`deleted=${line.deleted}`);
     if (line.durationMs !== undefined) {
       parts.push(`ms=${Math.round(line.durationMs)}`);
     }
@@ -239,6 +243,7 @@ interface OpenCall {
   path?: string;
   files?: number;
   bytes?: number;
+  deleted?: number;
   outcome?: CallOutcome;
   reason?: string;
 }
@@ -264,7 +269,13 @@ export class CallTracker {
   /** What the call is about, as the handler learns it. */
   note(
     call: object,
-    fields: { module?: string; path?: string; files?: number; bytes?: number },
+    fields: {
+      module?: string;
+      path?: string;
+      files?: number;
+      bytes?: number;
+      deleted?: number;
+    },
   ): void {
     const open = this.#open.get(call);
     if (open) Object.assign(open, fields);
@@ -304,6 +315,7 @@ export class CallTracker {
       path: open.path,
       files: open.files,
       bytes: open.bytes,
+      deleted: open.deleted,
       durationMs: performance.now() - open.start,
       outcome: open.outcome ?? "ok",
       reason: open.reason,

@@ -282,6 +282,7 @@ export async function handlePush(
     ctx.calls?.note(call, {
       files: got.result.files,
       bytes: got.result.bytes,
+      deleted: got.result.deleted,
     });
     call.end();
     if (target.dryRun) return;

@@ -176,7 +176,7 @@ export function handlePurge(
     } finally {
       root.close();
     }
-    ctx.calls?.note(call, { files: counts.files + counts.dirs });
+    ctx.calls?.note(call, { deleted: counts.files + counts.dirs });
     callback(
       null,
       create(PurgeResponseSchema, {
