@@ -9,12 +9,9 @@
  * @module
  */
 
-export type { EntryKind, FileEntry, TransferStats } from "./lib/fs/entry.ts";
-export {
-  entryFromPath,
-  enumerate,
-  type EnumerateOptions,
-} from "./lib/fs/enumerate.ts";
+// Everything the library exports, then the rest.
+export * from "./mod.ts";
+export { entryFromPath } from "./lib/fs/enumerate.ts";
 export { type ExcludeMatcher, excludeMatcher } from "./lib/fs/exclude.ts";
 export {
   type ContentHasher,
@@ -23,11 +20,7 @@ export {
   hashFile,
   sameHash,
 } from "./lib/fs/hash.ts";
-export {
-  type NeedListOptions,
-  NeedListStream,
-  needsTransfer,
-} from "./lib/fs/need_list.ts";
+export { needsTransfer } from "./lib/fs/need_list.ts";
 export {
   abortAllOpen,
   AtomicFile,
@@ -50,17 +43,13 @@ export {
   RESUME_MIN_BYTES,
 } from "./lib/fs/partial_copies.ts";
 export { isTempName, partialNameFor } from "./lib/fs/temp_names.ts";
-export { type TreeRoot } from "./lib/fs/tree.ts";
 export {
   blockRuns,
   findResume,
-  type KeptBlocks,
   keptBlocks,
   MAX_RESUME_BLOCKS,
-  type PartialCopy,
   RESUME_BLOCK_BYTES,
   resumeBlockSize,
-  type ResumeOffer,
   validOffer,
 } from "./lib/fs/resume.ts";
 export {
@@ -69,14 +58,7 @@ export {
   type ContainedRootOptions,
   openForRead,
 } from "./lib/fs/contained_root.ts";
-export {
-  ContainmentError,
-  fileIdentity,
-  type PinOptions,
-  type ReadHandle,
-  type Tree,
-  type WriteHandle,
-} from "./lib/fs/tree.ts";
+export { ContainmentError, fileIdentity } from "./lib/fs/tree.ts";
 export { KernelTree, type KernelTreeOptions } from "./lib/fs/kernel_tree.ts";
 export { PathTree, treeOf } from "./lib/fs/path_tree.ts";
 export {
@@ -84,7 +66,13 @@ export {
   removeTree,
   type RemoveTreeOptions,
 } from "./lib/fs/remove_tree.ts";
-export { loadNativeStat, type NativeStat } from "./lib/fs/native_stat.ts";
+export {
+  ifExists,
+  loadNativeStat,
+  type NativeStat,
+  preciseLstat,
+  setPathTimes,
+} from "./lib/fs/native_stat.ts";
 export type { NativeHasher } from "./lib/fs/native_hash.ts";
 export { FileTable, PathSet } from "./lib/fs/path_table.ts";
 export {
@@ -107,28 +95,16 @@ export {
   encodeFileHeader,
   encodeHello,
   encodeResume,
-  type FileRange,
-  type FrameEvent,
   FrameProtocolError,
   TruncatedStreamError,
 } from "./lib/wire/frame_codec.ts";
 export { FrameDecoder } from "./lib/wire/frame_decoder.ts";
-export {
-  decodeFrames,
-  encodeFrames,
-  type EncodeFramesOptions,
-} from "./lib/wire/frame_stream.ts";
 export {
   readEvents,
   type ReadItem,
   type ReadOptions,
   SourceChangedError,
 } from "./lib/wire/file_reader.ts";
-export {
-  ReceiveSink,
-  type ReceiveSinkOptions,
-  type ReceiveStats,
-} from "./lib/wire/receive_sink.ts";
 export {
   BasisChangedError,
   type DeltaTarget,
@@ -146,7 +122,6 @@ export {
   frameSource,
   type FrameSourceOptions,
   type FrameWriter,
-  type NeededFile,
   type RangeItem,
   receiveFrames,
   type ResumeItem,
@@ -160,13 +135,10 @@ export { Bandwidth, parseRate } from "./lib/wire/bandwidth.ts";
 export {
   type ByteReader,
   CompressingWriter,
-  type CompressOptions,
   type CompressStats,
   decompressingReader,
 } from "./lib/wire/compressed_stream.ts";
 export {
-  type BasisCopy,
-  type BasisOffer,
   basisProblem,
   BasisTable,
   ChunkDigest,
@@ -178,53 +150,17 @@ export { avgBitsFor, Chunker } from "./lib/delta/chunker.ts";
 export { type DeltaOp, deltaOps, ShrankError } from "./lib/delta/matcher.ts";
 export { DeltaRangeError, DeltaRebuild } from "./lib/delta/rebuild.ts";
 export {
-  type Choice,
   compressionFor,
   isLoopback,
   useDelta,
 } from "./lib/transfer/link_policy.ts";
-export {
-  loadZeroCopy,
-  type MoveOptions,
-  type RawFile,
-  type RawSocket,
-  ZeroCopy,
-  ZeroCopyError,
-} from "./lib/wire/zero_copy.ts";
-export type { ProgressSink } from "./lib/ui/progress.ts";
-export {
-  type NeedOffers,
-  Receiver,
-  type ReceiverOptions,
-  type ReceiverResult,
-} from "./lib/transfer/receiver.ts";
-export { Sender, type SenderOptions } from "./lib/transfer/sender.ts";
+export { loadZeroCopy, ZeroCopy, ZeroCopyError } from "./lib/wire/zero_copy.ts";
 export { SendWindow } from "./lib/rpc/call_io.ts";
-export {
-  sendTree,
-  type SendTreeOptions,
-  type SentTree,
-} from "./lib/transfer/send_tree.ts";
-export {
-  type ReceivedTree,
-  receiveTree,
-  type ReceiveTreeOptions,
-} from "./lib/transfer/receive_tree.ts";
 export {
   countingPeer,
   DataLink,
-  type ManifestMessage,
   messageBytes,
-  type MessageTally,
-  type Peer,
   PeerError,
-  peerPair,
-  type ReceivedSummary,
-  type ReceiverMessage,
-  type ReceiverPeer,
-  type SenderMessage,
-  type SenderPeer,
-  type WireStats,
 } from "./lib/transfer/peer.ts";
 
 export {
@@ -245,30 +181,6 @@ export {
 export {
   chunksToFrames,
   chunkWireBytes,
-  type FileDataChunk,
   fileDataChunks,
   GrpcReceiver,
 } from "./lib/wire/grpc_data.ts";
-export {
-  localCopy,
-  type LocalCopyOptions,
-  SourceNotFoundError,
-} from "./lib/client/local_copy.ts";
-export {
-  isRemote,
-  parseRemote,
-  type RemoteAddress,
-  UsageError,
-} from "./lib/client/address.ts";
-export {
-  type ListEntry,
-  type Listing,
-  listModules,
-  listRemote,
-  purgeRemote,
-} from "./lib/client/admin.ts";
-export { pushRemote } from "./lib/client/push.ts";
-export { pullRemote } from "./lib/client/pull.ts";
-export type { RemoteTransferOptions } from "./lib/client/transfer_call.ts";
-export type { TransferResult, TransportKind } from "./lib/client/summary.ts";
-export { copy, type CopyOptions } from "./lib/client/copy.ts";

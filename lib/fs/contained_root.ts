@@ -11,7 +11,7 @@
 // directory, in the same synchronous turn, so no swap of any path
 // component can redirect it. Every call here is synchronous: nothing else
 // in the process runs, or moves the working directory, in between.
-import { type NativeStat, setPathTimes } from "./native_stat.ts";
+import { ifExists, type NativeStat, setPathTimes } from "./native_stat.ts";
 import type { TreeRoot } from "./tree.ts";
 import { lstatOrUndefined, PathFile } from "./path_tree.ts";
 import {
@@ -72,19 +72,6 @@ function remember(key: string): void {
     cwdKey = "";
     forgetQueued = false;
   }, 0);
-}
-
-/** `fn()`, or undefined when it finds a path missing (or a file in the way). */
-function ifExists<T>(fn: () => T): T | undefined {
-  try {
-    return fn();
-  } catch (error) {
-    if (
-      error instanceof Deno.errors.NotFound ||
-      error instanceof Deno.errors.NotADirectory
-    ) return undefined;
-    throw error;
-  }
 }
 
 /**

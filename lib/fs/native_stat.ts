@@ -141,15 +141,28 @@ export function mtimeNsOf(info: Deno.FileInfo): number | undefined {
  *
  * @example
  * ```ts
- * import { preciseLstat } from "./native_stat.ts";
+ * import { preciseLstat } from "@blit/cli/internals";
  * if (preciseLstat("/definitely/not/here") !== undefined) throw new Error("example failed");
  * ```
  */
 export function preciseLstat(path: string): Deno.FileInfo | undefined {
   const native = loadNativeStat();
   if (native) return native.lstat(path);
+  return ifExists(() => Deno.lstatSync(path));
+}
+
+/**
+ * `fn()`, or undefined when what it looked for (or a parent) is missing.
+ *
+ * @example
+ * ```ts
+ * import { ifExists } from "@blit/cli/internals";
+ * if (ifExists(() => Deno.statSync("/definitely/not/here")) !== undefined) throw new Error("example failed");
+ * ```
+ */
+export function ifExists<T>(fn: () => T): T | undefined {
   try {
-    return Deno.lstatSync(path);
+    return fn();
   } catch (error) {
     if (
       error instanceof Deno.errors.NotFound ||
@@ -169,7 +182,7 @@ export function preciseLstat(path: string): Deno.FileInfo | undefined {
  *
  * @example
  * ```ts
- * import { preciseLstat, setPathTimes } from "./native_stat.ts";
+ * import { preciseLstat, setPathTimes } from "@blit/cli/internals";
  * const path = Deno.makeTempFileSync();
  * setPathTimes(path, 1_700_000_000_123, 456_789);
  * const info = preciseLstat(path)!;
