@@ -1,6 +1,6 @@
 // Local copy of one file: the kernel's copy_file_range (or one reused
 // buffer for small files) into a temp name, then mode, mtime and rename.
-import { setPathTimes } from "./native_stat.ts";
+import { loadNativeStat, setPathTimes } from "./native_stat.ts";
 import type { FileEntry } from "./entry.ts";
 import { resolveInside, type ResolveOptions } from "./safe_path.ts";
 import { tempNameFor } from "./temp_names.ts";
@@ -104,6 +104,7 @@ function writeTemp(
   data: Uint8Array,
 ): void {
   const mode = entry.mode & 0o7777;
+  const precise = entry.mtimeNs !== undefined && loadNativeStat() !== undefined;
   let target: Deno.FsFile;
   try {
     target = Deno.openSync(tmp, { write: true, createNew: true, mode });
@@ -116,13 +117,16 @@ function writeTemp(
   try {
     let off = 0;
     while (off < data.length) off += target.writeSync(data.subarray(off));
-    const seconds = entry.mtimeMs / 1000;
-    target.utimeSync(seconds, seconds);
+    // To the nanosecond by name where libc can (once the file is
+    // closed), else to the microsecond on the descriptor.
+    if (!precise) {
+      const seconds = entry.mtimeMs / 1000;
+      target.utimeSync(seconds, seconds);
+    }
   } finally {
     target.close();
   }
-  // A Date-precise time was set on the descriptor; nanoseconds by name.
-  if (entry.mtimeNs) setPathTimes(tmp, entry.mtimeMs, entry.mtimeNs);
+  if (precise) setPathTimes(tmp, entry.mtimeMs, entry.mtimeNs);
   // open() applies the umask; fix the bits only when it took some away.
   if ((mode & umask()) !== 0) Deno.chmodSync(tmp, mode);
 }
