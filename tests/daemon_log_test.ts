@@ -83,9 +83,22 @@ Deno.test("daemon log (JSON lines to a file): who pushed what, when, and who was
     assertEquals(text.includes(SECRET), false);
     assertEquals(text.includes(WRONG), false);
     assertEquals(daemon.stderr().includes(SECRET), false);
-    // The perf calls every transfer makes are bookkeeping, not logged.
-    const lines = text.trim().split("\n").map((l) => JSON.parse(l) as LogLine)
-      .filter((l) => l.op !== "perf" && l.op !== "upload");
+    const all = text.trim().split("\n").map((l) => JSON.parse(l) as LogLine);
+    // The performance calls each transfer makes have lines of their own
+    // (a snapshot before, an upload after; the refused push to "ro" had
+    // its snapshot, and nothing to upload).
+    const perf = all.filter((l) => l.op === "perf" || l.op === "upload");
+    assertEquals(
+      perf.filter((l) => l.outcome === "ok").map((l) => [l.op, l.module]),
+      [
+        ["perf", "open"],
+        ["upload", "open"],
+        ["perf", "open"],
+        ["upload", "open"],
+        ["perf", "ro"],
+      ],
+    );
+    const lines = all.filter((l) => l.op !== "perf" && l.op !== "upload");
     for (const line of lines) {
       assertMatch(line.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
       assertMatch(line.client, /^127\.0\.0\.1(:\d+)?$/);

@@ -298,11 +298,6 @@ export class CallTracker {
     open.reason = told.reason;
   }
 
-  /** The call ended well and is not worth a line (bookkeeping calls). */
-  forget(call: object): void {
-    this.#open.delete(call);
-  }
-
   /** The call ended: its line is written (once). */
   end(call: object): void {
     const open = this.#open.get(call);

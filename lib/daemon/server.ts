@@ -148,15 +148,15 @@ function grpcServer(ctx: ServiceContext): grpc.Server {
         ctx.calls?.end(call);
       }
     },
-    // Bookkeeping every transfer does: logged only when refused.
-    perfSnapshot: quietlyLogged(ctx, "perf", perfSnapshotHandler(ctx)),
-    uploadPerf: quietlyLogged(ctx, "upload", uploadPerfHandler(ctx)),
+    // The performance calls every transfer makes (op=perf, op=upload).
+    perfSnapshot: loggedUnary(ctx, "perf", perfSnapshotHandler(ctx)),
+    uploadPerf: loggedUnary(ctx, "upload", uploadPerfHandler(ctx)),
   });
   return server;
 }
 
-/** A unary handler whose calls are logged only when they fail. */
-function quietlyLogged<Req, Res>(
+/** A unary handler whose calls are logged when they end. */
+function loggedUnary<Req, Res>(
   ctx: ServiceContext,
   op: string,
   handler: (
@@ -175,8 +175,8 @@ function quietlyLogged<Req, Res>(
           code: (error as { code?: number }).code ?? 2,
           details: (error as { details?: string }).details,
         });
-        ctx.calls?.end(call);
-      } else ctx.calls?.forget(call);
+      }
+      ctx.calls?.end(call);
       callback(error, value);
     });
   };
