@@ -91,6 +91,18 @@ function workloads(quick: boolean): Workload[] {
       variants: ["zc", "portable", "tls"],
     },
     {
+      // Start-up: one 1-byte file, so the time is what every command pays
+      // before and after its bytes (runtime, imports, connections).
+      name: "one",
+      label: "1 x 1 B (start-up)",
+      make: (dir) => writeSmall(dir, 1, 1, 1),
+      files: 1,
+      bytes: 1,
+      noop: true,
+      pull: true,
+      variants: ["portable"],
+    },
+    {
       name: "tiny",
       label: `${tiny.toLocaleString("en")} x 1 B`,
       make: (dir) => writeSmall(dir, tiny, 1, 1000),
@@ -323,6 +335,13 @@ async function main(): Promise<void> {
                 Deno.removeSync(back, { recursive: true });
               }
               Deno.removeSync(remoteDir, { recursive: true });
+              if (w.name === "one" && tool !== "rsync") {
+                // The runtime and the CLI's own start, no daemon involved.
+                add(
+                  "version",
+                  await timed(blit(["--version"]), daemon.pid, runEnv),
+                );
+              }
               const last = samples.get(`${w.name} push ${tool}`)!.at(-1)!;
               console.log(
                 `  run ${run + 1} ${tool.padEnd(8)} push ${
@@ -410,9 +429,71 @@ async function render(
       }
     }
   }
+  lines.push("", ...perFileCpu(chosen, samples));
+  lines.push("", ...startUp(samples));
   lines.push("", ...tlsCost(chosen, samples));
   lines.push("", ...targets(chosen, samples), "");
   return lines.join("\n");
+}
+
+/**
+ * CPU per file (us, client / daemon) for the workloads of many files:
+ * blit's default daemon against rsync, from the same medians as above.
+ */
+function perFileCpu(chosen: Workload[], samples: Map<string, Sample[]>) {
+  const lines = [
+    "## CPU per file",
+    "",
+    "Microseconds of CPU per file (user + system, client / daemon), medians of the runs above; blit is the default (portable) daemon.",
+    "",
+    "| workload | blit us/file client / daemon | rsync us/file client / daemon | blit / rsync (both sides) |",
+    "|---|---|---|---|",
+  ];
+  for (const w of chosen.filter((c) => c.files >= 1000)) {
+    for (const op of ["push", "no-op push", "pull"]) {
+      const mine = samples.get(`${w.name} ${op} portable`);
+      const ref = samples.get(`${w.name} ${op} rsync`);
+      if (!mine) continue;
+      const us = (list: Sample[], side: "clientCpuS" | "daemonCpuS") =>
+        median(list.map((s) => s[side])) * 1e6 / w.files;
+      const [mc, md] = [us(mine, "clientCpuS"), us(mine, "daemonCpuS")];
+      const [rc, rd] = ref
+        ? [us(ref, "clientCpuS"), us(ref, "daemonCpuS")]
+        : [NaN, NaN];
+      lines.push(
+        `| ${w.label} ${op} | ${mc.toFixed(0)} / ${md.toFixed(0)} | ${
+          ref ? `${rc.toFixed(0)} / ${rd.toFixed(0)}` : "-"
+        } | ${ref ? ((mc + md) / (rc + rd)).toFixed(2) : "-"} |`,
+      );
+    }
+  }
+  return lines;
+}
+
+/** Start-up: a one-file push, no-op and pull, and `blit --version`. */
+function startUp(samples: Map<string, Sample[]>) {
+  const version = samples.get("version");
+  if (!version) return [];
+  const ms = (key: string) => {
+    const list = samples.get(key);
+    return list ? `${median(list.map((s) => s.ms)).toFixed(0)} ms` : "-";
+  };
+  return [
+    "## Start-up",
+    "",
+    "What every command pays besides its bytes: whole processes moving one 1-byte file (medians; the rows above), and `blit --version` (the runtime and the CLI's first module, nothing more).",
+    "",
+    "| | blit | rsync |",
+    "|---|---|---|",
+    `| push of 1 x 1 B | ${ms("one push portable")} | ${
+      ms("one push rsync")
+    } |`,
+    `| no-op push of it | ${ms("one no-op push portable")} | ${
+      ms("one no-op push rsync")
+    } |`,
+    `| pull of it | ${ms("one pull portable")} | ${ms("one pull rsync")} |`,
+    `| \`blit --version\` | ${ms("version")} | - |`,
+  ];
 }
 
 /** A target from issue 9: blit's time at most `ratio` x rsync's. */
