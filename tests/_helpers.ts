@@ -37,20 +37,15 @@ export async function runMain(
 }
 
 /**
- * Runs `cli.ts` (or another build of the CLI, `script`) with `args` as a
- * user would (`deno run -A cli.ts ...`).
+ * Runs `deno ARGS` (the running Deno) with NO_COLOR and `env`, in `cwd`,
+ * and waits for it.
  */
-export async function runCli(
+export async function runDeno(
   args: string[],
-  options: { env?: Record<string, string>; cwd?: string; script?: string } = {},
+  options: { env?: Record<string, string>; cwd?: string } = {},
 ): Promise<RunResult> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-all",
-      options.script ?? join(REPO, "cli.ts"),
-      ...args,
-    ],
+    args,
     env: { NO_COLOR: "1", ...options.env },
     cwd: options.cwd,
     stdin: "null",
@@ -62,6 +57,20 @@ export async function runCli(
     stdout: decoder.decode(out.stdout),
     stderr: decoder.decode(out.stderr),
   };
+}
+
+/**
+ * Runs `cli.ts` (or another build of the CLI, `script`) with `args` as a
+ * user would (`deno run -A cli.ts ...`).
+ */
+export function runCli(
+  args: string[],
+  options: { env?: Record<string, string>; cwd?: string; script?: string } = {},
+): Promise<RunResult> {
+  return runDeno(
+    ["run", "--allow-all", options.script ?? join(REPO, "cli.ts"), ...args],
+    options,
+  );
 }
 
 /**

@@ -3,24 +3,9 @@
 // examples pasted into a program outside this repository.
 import { assertEquals, assertMatch } from "./_assert.ts";
 import { join } from "node:path";
-import { REPO } from "./_helpers.ts";
+import { REPO, runDeno } from "./_helpers.ts";
 
-const decoder = new TextDecoder();
-
-async function denoDoc(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["doc", ...args],
-    cwd: REPO,
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: out.code,
-    stdout: decoder.decode(out.stdout),
-    stderr: decoder.decode(out.stderr),
-  };
-}
+const denoDoc = (args: string[]) => runDeno(["doc", ...args], { cwd: REPO });
 
 /** Every `@example` text under `node` (a `deno doc --json` tree). */
 function examples(node: unknown, found: string[] = []): string[] {
@@ -98,15 +83,12 @@ Deno.test("the overview's examples run when pasted into a program outside the re
           JSON.stringify(new URL(`file://${REPO}/mod.ts`).href),
         ),
       );
-      const run = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", program],
-        // No config of ours applies out there.
+      // No config of ours applies out there.
+      const run = await runDeno(["run", "-A", program], {
         cwd: outside,
-        env: { NO_COLOR: "1", BLIT_DISABLE_PERF_HISTORY: "1" },
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      assertEquals(run.code, 0, `example ${i}: ${decoder.decode(run.stderr)}`);
+        env: { BLIT_DISABLE_PERF_HISTORY: "1" },
+      });
+      assertEquals(run.code, 0, `example ${i}: ${run.stderr}`);
     }
   } finally {
     await Deno.remove(outside, { recursive: true });
