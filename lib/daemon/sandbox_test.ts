@@ -1,3 +1,4 @@
+import { findXxhash } from "../fs/native_hash.ts";
 import { assertEquals } from "../../tests/_assert.ts";
 import { sandboxFlags, V8_FLAGS } from "./sandbox.ts";
 import { DEFAULT_LIMITS } from "./config.ts";
@@ -43,8 +44,9 @@ Deno.test("sandboxFlags: read/write scoped to modules and state, net to the bind
     "--allow-env=GRPC_*,grpc_*,NODE_*,BLIT_DAEMON_*,BLIT_DISABLE_PERF_HISTORY",
     "--allow-sys=loadavg",
     V8_FLAGS,
-    // FFI on the C library alone: openat2 and the fd-relative calls.
-    ...(findLibc() ? [`--allow-ffi=${findLibc()}`] : []),
+    // FFI on the C library (openat2 and the fd-relative calls) and
+    // libxxhash (hashing), nothing else.
+    `--allow-ffi=${[findLibc(), findXxhash()].filter(Boolean).join(",")}`,
   ]);
   if (Deno.build.os === "linux") {
     assertEquals(findLibc()?.endsWith("/libc.so.6"), true);

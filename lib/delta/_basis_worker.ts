@@ -2,8 +2,7 @@
 // thread holds open (through its contained tree), reading the descriptor
 // with pread.
 import { loadLibc } from "../fs/_libc.ts";
-import { type ContentHasher, contentHasher } from "../fs/hash.ts";
-import { describeHandle } from "./basis.ts";
+import { ChunkDigest, describeRange } from "./basis.ts";
 import type { DescribeAnswer, DescribeJob } from "./basis_pool.ts";
 
 const scope = self as unknown as {
@@ -11,32 +10,37 @@ const scope = self as unknown as {
   postMessage(message: DescribeAnswer, transfer?: Transferable[]): void;
 };
 
-let hasher: ContentHasher | undefined;
+let digest: ChunkDigest | undefined;
 
 scope.onmessage = async (event: MessageEvent<DescribeJob>) => {
-  const { id, fd, size } = event.data;
+  const { id, fd, size, start, length, avgBits, seed } = event.data;
   try {
     const libc = loadLibc();
     if (!libc) throw new Error("libc is not available to read with");
-    hasher ??= await contentHasher();
-    let offset = 0;
-    const file = {
-      readSync(p: Uint8Array): number | null {
-        const n = Number(
-          libc.fn.pread(fd, p, BigInt(p.length), BigInt(offset)),
-        );
-        if (n < 0) throw new Error(`read failed (errno ${libc.errno()})`);
-        offset += n;
-        return n === 0 ? null : n;
-      },
+    if (digest?.seed !== seed) digest = await ChunkDigest.create(seed);
+    let offset = start;
+    const pread = (p: Uint8Array): number => {
+      const n = Number(
+        libc.fn.pread(fd, p, BigInt(p.length), BigInt(offset)),
+      );
+      if (n < 0) throw new Error(`read failed (errno ${libc.errno()})`);
+      offset += n;
+      return n;
     };
-    const offer = describeHandle(file, size, hasher);
+    const file = {
+      readSync: (p: Uint8Array): number | null => pread(p) || null,
+    };
+    let part = describeRange(file, length, avgBits, digest);
+    // The last stretch: a file that went on past its size is changing.
+    if (part && start + length === size && pread(new Uint8Array(1)) > 0) {
+      part = undefined;
+    }
     scope.postMessage(
-      { id, offer },
-      offer
+      { id, part },
+      part
         ? [
-          offer.lengths.buffer as ArrayBuffer,
-          offer.digests.buffer as ArrayBuffer,
+          part.lengths.buffer as ArrayBuffer,
+          part.digests.buffer as ArrayBuffer,
         ]
         : [],
     );

@@ -2,11 +2,13 @@
 // basis): the length and a short salted hash of each content-defined
 // chunk. The sender looks its own chunks up in it and sends only those
 // the receiver does not hold.
-import type { ContentHasher } from "../fs/hash.ts";
+import { loadHashWasm } from "../deps/hash_wasm.ts";
+import { nativeSeededXxh3 } from "../fs/native_hash.ts";
 import { openForRead } from "../fs/contained_root.ts";
 import { resolveInside, type ResolveOptions } from "../fs/safe_path.ts";
 import { fileIdentity, type ReadHandle, type TreeRoot } from "../fs/tree.ts";
 import { describeOffThread } from "./basis_pool.ts";
+import { KernelTree } from "../fs/kernel_tree.ts";
 import {
   avgBitsFor,
   Chunker,
@@ -49,47 +51,67 @@ export interface BasisCopy {
 }
 
 /**
- * The salted hash of one chunk (the first {@linkcode DIGEST_BYTES} of
- * xxh3-128 over the seed and the bytes), as two 32-bit words.
+ * The salted hash of one chunk: the first {@linkcode DIGEST_BYTES} of
+ * xxh3-64 seeded with the description's seed (big-endian), as two words.
+ * One call a chunk: the system's libxxhash where FFI may load it, else
+ * hash-wasm's (the same digests).
  */
 export class ChunkDigest {
-  readonly #hasher: ContentHasher;
-  readonly #salt = new Uint8Array(4);
+  /** The description's seed (32 bits). */
+  readonly seed: number;
+  readonly #hash: (bytes: Uint8Array, into: ChunkDigest) => void;
   /** The first 4 bytes of the last digest (big-endian). */
   hi = 0;
   /** Its next 2 bytes (big-endian). */
   lo = 0;
 
-  /** Digests salted with `seed`, computed by `hasher`. */
-  constructor(hasher: ContentHasher, seed: number) {
-    this.#hasher = hasher;
-    new DataView(this.#salt.buffer).setUint32(0, seed >>> 0);
+  private constructor(
+    seed: number,
+    hash: (bytes: Uint8Array, into: ChunkDigest) => void,
+  ) {
+    this.seed = seed;
+    this.#hash = hash;
   }
 
-  /** Starts a chunk. */
-  begin(): void {
-    this.#hasher.init();
-    this.#hasher.update(this.#salt);
+  /**
+   * Digests salted with `seed` (a fresh random one when absent).
+   *
+   * @example
+   * ```ts
+   * import { ChunkDigest } from "@blit/cli/internals";
+   * const a = await ChunkDigest.create(7);
+   * const b = await ChunkDigest.create(8);
+   * const bytes = new Uint8Array(3000).fill(1);
+   * if (a.of(bytes).hi === b.of(bytes).hi) throw new Error("example failed");
+   * ```
+   */
+  static async create(seed?: number): Promise<ChunkDigest> {
+    const salt = seed ?? crypto.getRandomValues(new Uint32Array(1))[0];
+    if (!Number.isInteger(salt) || salt < 0 || salt > 0xffffffff) {
+      throw new RangeError(`a chunk seed is a 32-bit word, got ${salt}`);
+    }
+    const native = nativeSeededXxh3();
+    if (native) {
+      const seed64 = BigInt(salt);
+      return new ChunkDigest(salt, (bytes, into) => {
+        const value = BigInt(native(bytes, seed64));
+        into.hi = Number(value >> 32n);
+        into.lo = Number((value >> 16n) & 0xffffn);
+      });
+    }
+    const wasm = await (await loadHashWasm()).createXXHash3(salt, 0);
+    return new ChunkDigest(salt, (bytes, into) => {
+      wasm.init();
+      wasm.update(bytes);
+      const d = wasm.digest("binary");
+      into.hi = ((d[0] << 24) | (d[1] << 16) | (d[2] << 8) | d[3]) >>> 0;
+      into.lo = (d[4] << 8) | d[5];
+    });
   }
 
-  /** Adds bytes of the chunk. */
-  update(bytes: Uint8Array): void {
-    this.#hasher.update(bytes);
-  }
-
-  /** Ends the chunk: `hi` and `lo` hold its digest. */
-  end(): void {
-    const digest = this.#hasher.digest("binary");
-    const view = new DataView(digest.buffer, digest.byteOffset, 8);
-    this.hi = view.getUint32(0);
-    this.lo = view.getUint16(4);
-  }
-
-  /** The digest of `bytes` as one chunk. */
+  /** The digest of `bytes` as one chunk: `hi` and `lo` hold it. */
   of(bytes: Uint8Array): this {
-    this.begin();
-    this.update(bytes);
-    this.end();
+    this.#hash(bytes, this);
     return this;
   }
 }
@@ -106,10 +128,9 @@ export class ChunkDigest {
  * @example
  * ```ts
  * import { describeBasis } from "@blit/cli/internals";
- * import { contentHasher } from "@blit/cli/internals";
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * Deno.writeFileSync(`${root}/f`, new Uint8Array(100_000).map((_, i) => i * 31));
- * const copy = await describeBasis(root, "f", await contentHasher());
+ * const copy = await describeBasis(root, "f");
  * if (copy?.offer.lengths.reduce((a, b) => a + b, 0) !== 100_000) throw new Error("example failed");
  * Deno.removeSync(root, { recursive: true });
  * ```
@@ -117,7 +138,6 @@ export class ChunkDigest {
 export async function describeBasis(
   root: TreeRoot,
   rel: string,
-  hasher: ContentHasher,
   options: ResolveOptions = {},
 ): Promise<BasisCopy | undefined> {
   let file: ReadHandle;
@@ -129,6 +149,11 @@ export async function describeBasis(
       named = Deno.lstatSync(resolveInside(root, rel, options));
       if (!named.isFile) return undefined;
     }
+    if (named && named.size >= OFF_THREAD_MIN_BYTES) {
+      const copy = await describeBeneath(root as string, rel, options);
+      // Described through a directory handle: the very file named.
+      if (copy) return copy.identity === fileIdentity(named) ? copy : undefined;
+    }
     file = openForRead(root, rel, options);
   } catch {
     return undefined; // nothing there (or not ours to read): send it whole
@@ -139,15 +164,40 @@ export async function describeBasis(
     if (named && fileIdentity(named) !== fileIdentity(info)) return undefined;
     // On a worker where the handle's descriptor can be shared (the
     // daemon's kernel tree), else here.
+    const digest = await ChunkDigest.create();
     const away = info.size >= OFF_THREAD_MIN_BYTES
-      ? await describeOffThread(file, info.size)
+      ? await describeOffThread(file, info.size, digest.seed)
       : "here";
     const offer = away === "here"
-      ? describeHandle(file, info.size, hasher)
+      ? describeHandle(file, info.size, digest)
       : away;
     return offer && { offer, identity: fileIdentity(info) };
   } finally {
     file.close();
+  }
+}
+
+/**
+ * A local directory's big old copy, described on the workers through a
+ * kernel tree opened on it for the purpose (openat2 beneath the
+ * directory, no link followed): undefined where that can't be done.
+ */
+async function describeBeneath(
+  root: string,
+  rel: string,
+  options: ResolveOptions,
+): Promise<BasisCopy | undefined> {
+  let tree: KernelTree | undefined;
+  try {
+    tree = KernelTree.open(root);
+  } catch {
+    return undefined; // the root itself is a link, or gone: the plain way
+  }
+  if (!tree) return undefined;
+  try {
+    return await describeBasis(tree, rel, options);
+  } finally {
+    tree.close();
   }
 }
 
@@ -158,68 +208,115 @@ export async function describeBasis(
  *
  * @example
  * ```ts
- * import { describeHandle } from "@blit/cli/internals";
- * import { contentHasher } from "@blit/cli/internals";
+ * import { ChunkDigest, describeHandle } from "@blit/cli/internals";
  * const path = Deno.makeTempFileSync();
  * Deno.writeFileSync(path, new Uint8Array(9000).map((_, i) => i * 7));
  * using file = Deno.openSync(path);
- * if (describeHandle(file, 9000, await contentHasher())?.size !== 9000) throw new Error("example failed");
+ * if (describeHandle(file, 9000, await ChunkDigest.create())?.size !== 9000) throw new Error("example failed");
  * Deno.removeSync(path);
  * ```
  */
 export function describeHandle(
   file: Pick<ReadHandle, "readSync">,
   size: number,
-  hasher: ContentHasher,
+  digest: ChunkDigest,
 ): BasisOffer | undefined {
   const avgBits = avgBitsFor(size);
-  const seed = crypto.getRandomValues(new Uint32Array(1))[0];
-  const chunker = new Chunker(avgBits);
-  const digest = new ChunkDigest(hasher, seed);
-  const lengths: number[] = [];
-  const digests = new Uint8Array(
-    DIGEST_BYTES * (Math.ceil(4 * size / 2 ** avgBits) + 2),
-  );
-  const buffer = new Uint8Array(1 << 20);
-  let read = 0;
-  let chunkLength = 0;
-  const endChunk = () => {
-    digest.end();
-    const at = lengths.length * DIGEST_BYTES;
-    const view = new DataView(digests.buffer, at, DIGEST_BYTES);
-    view.setUint32(0, digest.hi);
-    view.setUint16(4, digest.lo);
-    lengths.push(chunkLength);
-    chunkLength = 0;
-  };
-  digest.begin();
-  for (;;) {
-    const n = file.readSync(buffer);
-    if (n === null || n === 0) break;
-    read += n;
-    if (read > size || lengths.length >= MAX_BASIS_CHUNKS) return undefined;
-    const piece = buffer.subarray(0, n);
-    for (let at = 0; at < n;) {
-      const end = chunker.scan(piece, at);
-      const stop = end < 0 ? n : end;
-      digest.update(piece.subarray(at, stop));
-      chunkLength += stop - at;
-      at = stop;
-      if (end >= 0) {
-        endChunk();
-        digest.begin();
-      }
-    }
-  }
-  if (read !== size) return undefined;
-  if (chunkLength > 0) endChunk();
-  if (lengths.length > MAX_BASIS_CHUNKS) return undefined;
-  return {
+  const part = describeRange(file, size, avgBits, digest);
+  // It went on past its size: it is changing, describe nothing.
+  const more = file.readSync(new Uint8Array(1));
+  if (more !== null && more > 0) return undefined;
+  return part && {
     avgBits,
-    seed,
+    seed: digest.seed,
     size,
-    lengths: Uint32Array.from(lengths),
-    digests: digests.slice(0, lengths.length * DIGEST_BYTES),
+    lengths: part.lengths,
+    digests: part.digests,
+  };
+}
+
+/** The chunks of a stretch of an old copy (see {@linkcode describeRange}). */
+export interface DescribedRange {
+  /** Each chunk's length, in order. */
+  lengths: Uint32Array;
+  /** Each chunk's digest, {@linkcode DIGEST_BYTES} each, in order. */
+  digests: Uint8Array;
+}
+
+/**
+ * Cuts `length` bytes read from `file`'s current position into chunks
+ * (the chunker starts afresh there and the last chunk ends at the end,
+ * wherever that falls) with the average `2^avgBits` of the whole file;
+ * undefined when the file ends early or goes on past the stretch while
+ * it is the whole file, or when there are too many chunks. A big old copy
+ * is described a stretch per worker and the stretches joined.
+ *
+ * @example
+ * ```ts
+ * import { ChunkDigest, describeRange } from "@blit/cli/internals";
+ * const path = Deno.makeTempFileSync();
+ * Deno.writeFileSync(path, new Uint8Array(9000).map((_, i) => i * 7));
+ * using file = Deno.openSync(path);
+ * const part = describeRange(file, 5000, 10, await ChunkDigest.create());
+ * if (part?.lengths.reduce((a, b) => a + b, 0) !== 5000) throw new Error("example failed");
+ * Deno.removeSync(path);
+ * ```
+ */
+export function describeRange(
+  file: Pick<ReadHandle, "readSync">,
+  length: number,
+  avgBits: number,
+  digest: ChunkDigest,
+): DescribedRange | undefined {
+  const chunker = new Chunker(avgBits);
+  const most = Math.min(
+    MAX_BASIS_CHUNKS,
+    Math.ceil(4 * length / 2 ** avgBits) + 2,
+  );
+  const lengths = new Uint32Array(most);
+  const digests = new Uint8Array(DIGEST_BYTES * most);
+  const view = new DataView(digests.buffer);
+  let count = 0;
+  // A chunk is hashed in one piece: room for the longest and a read more.
+  const buffer = new Uint8Array(Math.max(1 << 20, 2 * chunker.maxChunk));
+  let filled = 0;
+  let chunk = 0;
+  let scanned = 0;
+  let left = length;
+  const endChunk = (end: number): boolean => {
+    if (count >= most) return false;
+    digest.of(buffer.subarray(chunk, end));
+    view.setUint32(count * DIGEST_BYTES, digest.hi);
+    view.setUint16(count * DIGEST_BYTES + 4, digest.lo);
+    lengths[count++] = end - chunk;
+    chunk = scanned = end;
+    return true;
+  };
+  for (;;) {
+    if (scanned === filled) {
+      if (left === 0) break;
+      buffer.copyWithin(0, chunk, filled);
+      filled -= chunk;
+      scanned = filled;
+      chunk = 0;
+      const want = Math.min(buffer.length - filled, left);
+      for (let got = 0; got < want;) {
+        const n = file.readSync(buffer.subarray(filled, filled + want - got));
+        if (n === null || n === 0) return undefined; // shorter than told
+        filled += n;
+        got += n;
+      }
+      left -= want;
+      continue;
+    }
+    const end = chunker.scan(buffer.subarray(0, filled), scanned);
+    if (end < 0) scanned = filled;
+    else if (!endChunk(end)) return undefined;
+  }
+  if (chunk < filled && !endChunk(filled)) return undefined;
+  return {
+    lengths: lengths.slice(0, count),
+    digests: digests.slice(0, count * DIGEST_BYTES),
   };
 }
 
@@ -270,7 +367,7 @@ export function basisProblem(offer: BasisOffer): string | undefined {
 /**
  * A description as a lookup table: where in the old copy a chunk with a
  * given digest and length starts. Open addressing over typed arrays: a
- * description of {@linkcode MAX_BASIS_CHUNKS} chunks costs ~4 MiB.
+ * description of {@linkcode MAX_BASIS_CHUNKS} chunks costs ~5 MiB.
  *
  * @example
  * ```ts
@@ -292,6 +389,9 @@ export class BasisTable {
   readonly #slots: Int32Array;
   readonly #lengths: Uint32Array;
   readonly #offsets: Float64Array;
+  /** Each chunk's digest, by index. */
+  readonly #chunkHi: Uint32Array;
+  readonly #chunkLo: Uint16Array;
 
   /** The table of a valid description (see {@linkcode basisProblem}). */
   constructor(offer: BasisOffer) {
@@ -304,6 +404,8 @@ export class BasisTable {
     this.#slots = new Int32Array(capacity);
     this.#lengths = offer.lengths;
     this.#offsets = new Float64Array(count);
+    this.#chunkHi = new Uint32Array(count);
+    this.#chunkLo = new Uint16Array(count);
     const view = new DataView(
       offer.digests.buffer,
       offer.digests.byteOffset,
@@ -315,6 +417,8 @@ export class BasisTable {
       offset += offer.lengths[i];
       const hi = view.getUint32(i * DIGEST_BYTES);
       const lo = view.getUint16(i * DIGEST_BYTES + 4);
+      this.#chunkHi[i] = hi;
+      this.#chunkLo[i] = lo;
       // The first chunk with a digest keeps its slot.
       for (let s = hi & this.#mask;; s = (s + 1) & this.#mask) {
         if (this.#slots[s] === 0) {
@@ -330,14 +434,38 @@ export class BasisTable {
 
   /** Where a chunk of `length` bytes with this digest starts, or -1. */
   find(hi: number, lo: number, length: number): number {
+    const index = this.indexOf(hi, lo, length);
+    return index < 0 ? -1 : this.#offsets[index];
+  }
+
+  /** Which chunk (its index) has `length` bytes and this digest, or -1. */
+  indexOf(hi: number, lo: number, length: number): number {
     for (let s = hi & this.#mask;; s = (s + 1) & this.#mask) {
       const slot = this.#slots[s];
       if (slot === 0) return -1;
       if (this.#hi[s] === hi && this.#lo[s] === lo) {
-        return this.#lengths[slot - 1] === length
-          ? this.#offsets[slot - 1]
-          : -1;
+        return this.#lengths[slot - 1] === length ? slot - 1 : -1;
       }
     }
+  }
+
+  /** How many chunks the description lists. */
+  get count(): number {
+    return this.#lengths.length;
+  }
+
+  /** Chunk `index`'s length. */
+  lengthOf(index: number): number {
+    return this.#lengths[index];
+  }
+
+  /** Where chunk `index` starts in the old copy. */
+  offsetOf(index: number): number {
+    return this.#offsets[index];
+  }
+
+  /** Whether chunk `index` has this digest. */
+  matches(index: number, hi: number, lo: number): boolean {
+    return this.#chunkHi[index] === hi && this.#chunkLo[index] === lo;
   }
 }

@@ -11,9 +11,14 @@ import {
   workerScriptExists,
 } from "../fs/worker_pool.ts";
 import { descriptorOf, type ReadHandle } from "../fs/tree.ts";
-import type { BasisOffer } from "./basis.ts";
+import type { BasisOffer, DescribedRange } from "./basis.ts";
+import { DIGEST_BYTES } from "./basis.ts";
+import { avgBitsFor, MAX_BASIS_CHUNKS } from "./chunker.ts";
 
-/** One job: describe `size` bytes of an open descriptor. */
+/**
+ * One job: describe the stretch [`start`, `start + length`) of an open
+ * descriptor whose file has `size` bytes.
+ */
 export interface DescribeJob {
   /** Set by the pool. */
   id: number;
@@ -21,17 +26,27 @@ export interface DescribeJob {
   fd: number;
   /** The old copy's size, as the caller saw it. */
   size: number;
+  /** Where the stretch starts (the chunker starts afresh there). */
+  start: number;
+  /** Its length (its last chunk ends at its end). */
+  length: number;
+  /** The chunks' average, `2^avgBits`, of the whole file. */
+  avgBits: number;
+  /** The description's seed. */
+  seed: number;
 }
 
-/** A worker's answer: the description, none (the file changed), or why it failed. */
+/** A worker's answer: the stretch's chunks, none (the file changed), or why it failed. */
 export interface DescribeAnswer extends PoolAnswer {
-  /** The description; absent when the copy was not `size` bytes after all. */
-  offer?: BasisOffer;
+  /** The chunks; absent when the copy was not `size` bytes after all. */
+  part?: DescribedRange;
 }
 
 const WORKER_URL = new URL("./_basis_worker.ts", import.meta.url);
-/** Workers describing: two clients' files at once, no more. */
+/** Workers describing: one big file in two stretches at once, no more. */
 const WORKERS = 2;
+/** A stretch a worker describes is at least this long. */
+const STRETCH_MIN = 8 << 20;
 /** An idle pool's workers go after this long (starting them costs ~0.1 s). */
 const IDLE_MS = 60_000;
 
@@ -86,31 +101,77 @@ function describePool(): WorkerPool<DescribeJob, DescribeAnswer> | undefined {
  * Deno.writeFileSync(path, new Uint8Array(10_000));
  * using file = Deno.openSync(path);
  * // A plain Deno file has no descriptor to share: described here.
- * if (await describeOffThread(file, 10_000) !== "here") throw new Error("example failed");
+ * if (await describeOffThread(file, 10_000, 1) !== "here") throw new Error("example failed");
  * Deno.removeSync(path);
  * ```
  */
 export async function describeOffThread(
   handle: ReadHandle,
   size: number,
+  seed: number,
 ): Promise<BasisOffer | undefined | "here"> {
   const fd = descriptorOf(handle);
   const workers = fd === undefined ? undefined : describePool();
   if (!workers || fd === undefined) return "here";
   if (idle !== undefined) clearTimeout(idle);
   idle = undefined;
-  const job: DescribeJob = { id: 0, fd, size };
-  let answered!: (answer: DescribeAnswer) => void;
-  const answer = new Promise<DescribeAnswer>((resolve) => answered = resolve);
+  const avgBits = avgBitsFor(size);
+  // A big copy in stretches, one a worker, cut at once: the chunker
+  // starts afresh at each stretch (a cut the sender's chunker would not
+  // make costs it a chunk of literal bytes only where an edit falls
+  // right there; where the file is unchanged the sender checks the
+  // chunks in order by length and digest, wherever their cuts are).
+  const stretches = Math.max(
+    1,
+    Math.min(WORKERS, Math.floor(size / STRETCH_MIN)),
+  );
+  const answers: Promise<DescribeAnswer>[] = [];
   try {
-    await workers.post(job);
+    for (let k = 0; k < stretches; k++) {
+      const start = Math.floor(k * size / stretches);
+      const end = Math.floor((k + 1) * size / stretches);
+      const job: DescribeJob = {
+        id: 0,
+        fd,
+        size,
+        start,
+        length: end - start,
+        avgBits,
+        seed,
+      };
+      await workers.post(job);
+      // The answer comes as a message, after this turn.
+      answers.push(
+        new Promise<DescribeAnswer>((resolve) => waiting.set(job.id, resolve)),
+      );
+    }
   } catch {
+    if (answers.length === 0) return "here";
+  }
+  const got = await Promise.all(answers);
+  idleLater();
+  if (answers.length < stretches || got.some((a) => a.error !== undefined)) {
     return "here";
   }
-  // The answer comes as a message, after this turn.
-  waiting.set(job.id, answered);
-  const got = await answer;
-  idleLater();
-  if (got.error !== undefined) return "here";
-  return got.offer;
+  if (got.some((a) => !a.part)) return undefined;
+  return joined(got.map((a) => a.part!), { avgBits, seed, size });
+}
+
+/** The stretches' chunks as one description (undefined: too many chunks). */
+function joined(
+  parts: DescribedRange[],
+  head: Pick<BasisOffer, "avgBits" | "seed" | "size">,
+): BasisOffer | undefined {
+  if (parts.length === 1) return { ...head, ...parts[0] };
+  const count = parts.reduce((n, p) => n + p.lengths.length, 0);
+  if (count > MAX_BASIS_CHUNKS) return undefined;
+  const lengths = new Uint32Array(count);
+  const digests = new Uint8Array(count * DIGEST_BYTES);
+  let at = 0;
+  for (const part of parts) {
+    lengths.set(part.lengths, at);
+    digests.set(part.digests, at * DIGEST_BYTES);
+    at += part.lengths.length;
+  }
+  return { ...head, lengths, digests };
 }

@@ -1,5 +1,4 @@
 import { assertEquals } from "../../tests/_assert.ts";
-import { contentHasher } from "../fs/hash.ts";
 import {
   basisProblem,
   BasisTable,
@@ -26,7 +25,7 @@ Deno.test("basis: a description covers the file, one hash per chunk", async () =
   try {
     const data = random(3 << 20);
     Deno.writeFileSync(`${root}/f`, data);
-    const copy = (await describeBasis(root, "f", await contentHasher()))!;
+    const copy = (await describeBasis(root, "f"))!;
     const { offer } = copy;
     assertEquals(offer.size, data.length);
     assertEquals(offer.lengths.reduce((a, b) => a + b, 0), data.length);
@@ -34,7 +33,7 @@ Deno.test("basis: a description covers the file, one hash per chunk", async () =
     assertEquals(basisProblem(offer), undefined);
     // Every chunk is found where it is.
     const table = new BasisTable(offer);
-    const digest = new ChunkDigest(await contentHasher(), offer.seed);
+    const digest = await ChunkDigest.create(offer.seed);
     let at = 0;
     for (const length of offer.lengths) {
       digest.of(data.subarray(at, at + length));
@@ -52,15 +51,14 @@ Deno.test("basis: nothing is described for a missing, small, link or directory e
   const root = tempRoot();
   const outside = tempRoot();
   try {
-    const hasher = await contentHasher();
     Deno.writeFileSync(`${root}/small`, new Uint8Array(DELTA_MIN_BYTES - 1));
     Deno.writeFileSync(`${outside}/secret`, random(100_000));
     Deno.symlinkSync(`${outside}/secret`, `${root}/link`);
     Deno.mkdirSync(`${root}/dir`);
-    assertEquals(await describeBasis(root, "missing", hasher), undefined);
-    assertEquals(await describeBasis(root, "small", hasher), undefined);
-    assertEquals(await describeBasis(root, "link", hasher), undefined);
-    assertEquals(await describeBasis(root, "dir", hasher), undefined);
+    assertEquals(await describeBasis(root, "missing"), undefined);
+    assertEquals(await describeBasis(root, "small"), undefined);
+    assertEquals(await describeBasis(root, "link"), undefined);
+    assertEquals(await describeBasis(root, "dir"), undefined);
   } finally {
     Deno.removeSync(root, { recursive: true });
     Deno.removeSync(outside, { recursive: true });
@@ -71,9 +69,8 @@ Deno.test("basis: two descriptions of one file are salted differently", async ()
   const root = tempRoot();
   try {
     Deno.writeFileSync(`${root}/f`, random(50_000));
-    const hasher = await contentHasher();
-    const a = (await describeBasis(root, "f", hasher))!.offer;
-    const b = (await describeBasis(root, "f", hasher))!.offer;
+    const a = (await describeBasis(root, "f"))!.offer;
+    const b = (await describeBasis(root, "f"))!.offer;
     assertEquals([...a.lengths], [...b.lengths]);
     if (a.seed === b.seed) throw new Error("same seed twice");
     if (a.digests.every((v, i) => v === b.digests[i])) {
@@ -132,20 +129,76 @@ Deno.test("basis: a kernel tree's old copy is described on a worker, as it would
     const tree = KernelTree.open(root);
     if (!tree) return; // no openat2 here: nothing to share with a worker
     try {
-      const hasher = await contentHasher();
-      const away = (await describeBasis(tree, "f", hasher))!.offer;
-      const here = (await describeBasis(root, "f", hasher))!.offer;
+      const away = (await describeBasis(tree, "f"))!.offer;
+      const here = (await describeBasis(root, "f"))!.offer;
       assertEquals([...away.lengths], [...here.lengths]);
       assertEquals(away.size, data.length);
       // Every chunk of the worker's description is found where it is.
       const table = new BasisTable(away);
-      const digest = new ChunkDigest(hasher, away.seed);
+      const digest = await ChunkDigest.create(away.seed);
       let at = 0;
       for (const length of away.lengths) {
         digest.of(data.subarray(at, at + length));
         assertEquals(table.find(digest.hi, digest.lo, length), at);
         at += length;
       }
+    } finally {
+      tree.close();
+    }
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});
+
+Deno.test("basis: chunk digests are the same from libxxhash and from wasm", async () => {
+  const { nativeSeededXxh3 } = await import("../fs/native_hash.ts");
+  const { loadHashWasm } = await import("../deps/hash_wasm.ts");
+  const native = nativeSeededXxh3();
+  if (!native) return; // no libxxhash here: the wasm is all there is
+  for (const seed of [0, 1, 0xdeadbeef, 0xffffffff]) {
+    const wasm = await (await loadHashWasm()).createXXHash3(seed, 0);
+    for (const size of [0, 1, 3000, 70_000]) {
+      const bytes = random(size);
+      wasm.init();
+      wasm.update(bytes);
+      const want = wasm.digest("binary");
+      const got = new Uint8Array(8);
+      new DataView(got.buffer).setBigUint64(
+        0,
+        BigInt(native(bytes, BigInt(seed))),
+      );
+      assertEquals([...got], [...want]);
+      const digest = (await ChunkDigest.create(seed)).of(bytes);
+      assertEquals(digest.hi, new DataView(want.buffer).getUint32(0));
+      assertEquals(digest.lo, new DataView(want.buffer).getUint16(4));
+    }
+  }
+});
+
+Deno.test("basis: a big old copy is cut in two stretches at once, joined at the seam", async () => {
+  const { KernelTree } = await import("../fs/kernel_tree.ts");
+  const root = tempRoot();
+  try {
+    const data = random(20 << 20);
+    Deno.writeFileSync(`${root}/f`, data);
+    const tree = KernelTree.open(root);
+    if (!tree) return; // no openat2 here: nothing to share with workers
+    try {
+      const offer = (await describeBasis(tree, "f"))!.offer;
+      assertEquals(basisProblem(offer), undefined);
+      const cuts = new Set<number>();
+      let at = 0;
+      const table = new BasisTable(offer);
+      const digest = await ChunkDigest.create(offer.seed);
+      for (const length of offer.lengths) {
+        digest.of(data.subarray(at, at + length));
+        assertEquals(table.find(digest.hi, digest.lo, length), at);
+        at += length;
+        cuts.add(at);
+      }
+      assertEquals(at, data.length);
+      // The second stretch starts afresh at half the size.
+      assertEquals(cuts.has(10 << 20), true);
     } finally {
       tree.close();
     }

@@ -4,7 +4,7 @@
 // rest as literal bytes.
 import type { ContentHasher } from "../fs/hash.ts";
 import type { ReadHandle } from "../fs/tree.ts";
-import { type BasisOffer, BasisTable, ChunkDigest } from "./basis.ts";
+import { type BasisOffer, BasisTable, type ChunkDigest } from "./basis.ts";
 import { Chunker } from "./chunker.ts";
 
 /**
@@ -39,18 +39,18 @@ const LITERAL_MAX = 1 << 20;
  * @example
  * ```ts
  * import { deltaOps } from "@blit/cli/internals";
- * import { describeBasis } from "@blit/cli/internals";
+ * import { ChunkDigest, describeBasis } from "@blit/cli/internals";
  * import { contentHasher } from "@blit/cli/internals";
  * const root = Deno.realPathSync(Deno.makeTempDirSync());
  * const old = new Uint8Array(200_000).map((_, i) => (i * 2654435761) >>> 24);
  * Deno.writeFileSync(`${root}/old`, old);
- * const copy = (await describeBasis(root, "old", await contentHasher()))!;
+ * const copy = (await describeBasis(root, "old"))!;
  * const next = old.slice();
  * next[100_000] ^= 1;
  * Deno.writeFileSync(`${root}/new`, next);
  * using file = Deno.openSync(`${root}/new`);
  * let literal = 0;
- * for (const op of deltaOps(file, next.length, copy.offer, await contentHasher(), await contentHasher())) {
+ * for (const op of deltaOps(file, next.length, copy.offer, await ChunkDigest.create(copy.offer.seed), await contentHasher())) {
  *   if (op.op === "literal") literal += op.bytes.length;
  * }
  * if (literal === 0 || literal > 20_000) throw new Error("example failed");
@@ -62,14 +62,18 @@ export function* deltaOps(
   file: ReadHandle,
   size: number,
   offer: BasisOffer,
-  chunkHasher: ContentHasher,
+  digest: ChunkDigest,
   whole: ContentHasher,
   window?: Uint8Array,
 ): Generator<DeltaOp> {
   whole.init();
   const table = new BasisTable(offer);
   const chunker = new Chunker(offer.avgBits);
-  const digest = new ChunkDigest(chunkHasher, offer.seed);
+  if (digest.seed !== offer.seed) {
+    throw new RangeError(
+      `the chunk digest is seeded ${digest.seed}, the description ${offer.seed}`,
+    );
+  }
   // Room for a whole chunk plus a read of at least as much again.
   const least = Math.max(1 << 20, 2 * chunker.maxChunk);
   const buffer = window && window.length >= least
@@ -79,8 +83,18 @@ export function* deltaOps(
   let filled = 0;
   /** Where the current chunk starts in the buffer. */
   let chunk = 0;
+  /** How far the chunker has looked (gear mode). */
+  let scanned = 0;
   /** The literal run not yet handed out: [literalFrom, chunk). */
   let literalFrom = 0;
+  /**
+   * The old copy's chunk expected next (after a match, the one that
+   * followed it there), or -1: while the new file goes on as the old one
+   * did, each of its chunks is checked by length and digest alone, with
+   * no cutting; the first that differs sends the chunker back to work
+   * from where it starts.
+   */
+  let next = table.count > 0 ? 0 : -1;
   let copy: { offset: number; length: number } | undefined;
   const literal = function* (): Generator<DeltaOp> {
     for (let at = literalFrom; at < chunk; at += LITERAL_MAX) {
@@ -89,40 +103,56 @@ export function* deltaOps(
     }
     literalFrom = chunk;
   };
-  const take = function* (end: number): Generator<DeltaOp> {
-    const bytes = buffer.subarray(chunk, end);
-    digest.of(bytes);
-    const offset = table.find(digest.hi, digest.lo, bytes.length);
-    if (offset < 0) {
-      if (copy) yield { op: "copy", ...copy };
-      copy = undefined;
+  const copied = function* (index: number, end: number): Generator<DeltaOp> {
+    yield* literal();
+    const offset = table.offsetOf(index);
+    const length = end - chunk;
+    if (copy && copy.offset + copy.length === offset) {
+      copy.length += length;
     } else {
-      yield* literal();
-      if (copy && copy.offset + copy.length === offset) {
-        copy.length += bytes.length;
-      } else {
-        if (copy) yield { op: "copy", ...copy };
-        copy = { offset, length: bytes.length };
-      }
-      literalFrom = end;
+      if (copy) yield { op: "copy", ...copy };
+      copy = { offset, length };
     }
-    chunk = end;
+    literalFrom = chunk = scanned = end;
+    next = index + 1 < table.count ? index + 1 : -1;
+    chunker.reset();
   };
-  let scanned = 0;
+  /** Reads on: the decided bytes leave, the open ones move to the front. */
+  const refill = function* (): Generator<DeltaOp> {
+    yield* literal();
+    buffer.copyWithin(0, chunk, filled);
+    filled -= chunk;
+    scanned = Math.max(0, scanned - chunk);
+    chunk = literalFrom = 0;
+    const want = Math.min(buffer.length - filled, left);
+    readExactly(file, buffer.subarray(filled, filled + want), size);
+    whole.update(buffer.subarray(filled, filled + want));
+    filled += want;
+    left -= want;
+  };
+  /** Gear mode from the current chunk on. */
+  const cutFromHere = () => {
+    next = -1;
+    chunker.reset();
+    scanned = chunk;
+  };
   for (;;) {
+    if (next >= 0) {
+      const end = chunk + table.lengthOf(next);
+      if (end > filled) {
+        if (left > 0) yield* refill();
+        else cutFromHere();
+        continue;
+      }
+      digest.of(buffer.subarray(chunk, end));
+      if (table.matches(next, digest.hi, digest.lo)) yield* copied(next, end);
+      else cutFromHere();
+      continue;
+    }
     if (scanned === filled) {
       if (left === 0) break;
-      // Hand out the literal run, then move the open chunk to the front.
-      yield* literal();
-      buffer.copyWithin(0, chunk, filled);
-      filled -= chunk;
-      scanned = filled;
-      chunk = literalFrom = 0;
-      const want = Math.min(buffer.length - filled, left);
-      readExactly(file, buffer.subarray(filled, filled + want), size);
-      whole.update(buffer.subarray(filled, filled + want));
-      filled += want;
-      left -= want;
+      yield* refill();
+      continue;
     }
     const end = chunker.scan(buffer.subarray(0, filled), scanned);
     if (end < 0) {
@@ -130,11 +160,23 @@ export function* deltaOps(
       continue;
     }
     yield* take(end);
-    scanned = end;
   }
   if (chunk < filled) yield* take(filled);
   yield* literal();
   if (copy) yield { op: "copy", ...copy };
+
+  /** The chunk [chunk, end) the chunker cut: a copy if the old copy has it. */
+  function* take(end: number): Generator<DeltaOp> {
+    const bytes = buffer.subarray(chunk, end);
+    digest.of(bytes);
+    const index = table.indexOf(digest.hi, digest.lo, bytes.length);
+    if (index >= 0) yield* copied(index, end);
+    else {
+      if (copy) yield { op: "copy", ...copy };
+      copy = undefined;
+      chunk = scanned = end;
+    }
+  }
 }
 
 function readExactly(file: ReadHandle, into: Uint8Array, size: number): void {

@@ -1,7 +1,8 @@
 import { assertEquals, assertThrows } from "../../tests/_assert.ts";
 import { xorshiftBytes } from "../../tests/_bytes.ts";
 import { contentHasher, hashBytes } from "../fs/hash.ts";
-import { describeBasis } from "./basis.ts";
+import { ChunkDigest, describeBasis } from "./basis.ts";
+import { KernelTree } from "../fs/kernel_tree.ts";
 import { deltaOps, ShrankError } from "./matcher.ts";
 import { DeltaRebuild } from "./rebuild.ts";
 
@@ -25,12 +26,21 @@ function splice(
  * Describes `old`, matches `next` against it and rebuilds: the rebuilt
  * bytes must be `next` exactly; returns the literal bytes sent.
  */
-async function roundTrip(old: Uint8Array, next: Uint8Array): Promise<number> {
+async function roundTrip(
+  old: Uint8Array,
+  next: Uint8Array,
+  onKernelTree = false,
+): Promise<number> {
   const root = Deno.realPathSync(Deno.makeTempDirSync());
   try {
     Deno.writeFileSync(`${root}/old`, old);
     Deno.writeFileSync(`${root}/new`, next);
-    const basis = (await describeBasis(root, "old", await contentHasher()))!;
+    // A kernel tree's big old copy is described on the workers, in
+    // stretches cut at once.
+    const tree = onKernelTree ? KernelTree.open(root) : undefined;
+    if (onKernelTree && !tree) throw new Error("no kernel tree here");
+    const basis = (await describeBasis(tree ?? root, "old"))!;
+    tree?.close();
     using source = Deno.openSync(`${root}/new`);
     using oldCopy = Deno.openSync(`${root}/old`);
     const whole = await contentHasher();
@@ -46,7 +56,7 @@ async function roundTrip(old: Uint8Array, next: Uint8Array): Promise<number> {
       source,
       next.length,
       basis.offer,
-      await contentHasher(),
+      await ChunkDigest.create(basis.offer.seed),
       whole,
     );
     for (const op of ops) {
@@ -144,14 +154,36 @@ Deno.test("matcher: tiny, empty and shrunk-to-nothing files", async () => {
   atMost(await roundTrip(OLD.subarray(0, 64 * KiB), bigger), OLD.length * 2);
 });
 
+Deno.test("matcher: a big old copy described in stretches at once: edits anywhere, at the seam too, cost about their size", async () => {
+  // Stretches need the workers, which need openat2's descriptors.
+  const probe = KernelTree.open(Deno.realPathSync(Deno.cwd()));
+  if (!probe) return;
+  probe.close();
+  const big = xorshiftBytes(20 * MiB, 11);
+  const seam = 10 * MiB;
+  assertEquals(await roundTrip(big, big, true), 0);
+  const edited = big.slice();
+  edited.set(xorshiftBytes(100, 5), seam - 50);
+  atMost(await roundTrip(big, edited, true), 100 + 3 * CHUNK);
+  atMost(
+    await roundTrip(big, splice(big, seam - 10, 0, xorshiftBytes(30, 6)), true),
+    3 * CHUNK,
+  );
+  atMost(await roundTrip(big, splice(big, seam - 3000, 6000), true), 3 * CHUNK);
+  atMost(
+    await roundTrip(big, splice(big, 1000, 0, xorshiftBytes(7, 2)), true),
+    2 * CHUNK,
+  );
+});
+
 Deno.test("matcher: a file shorter than declared is a ShrankError", async () => {
   const root = Deno.realPathSync(Deno.makeTempDirSync());
   try {
     Deno.writeFileSync(`${root}/old`, OLD.subarray(0, 100_000));
     Deno.writeFileSync(`${root}/new`, OLD.subarray(0, 50_000));
-    const basis = (await describeBasis(root, "old", await contentHasher()))!;
+    const basis = (await describeBasis(root, "old"))!;
     using file = Deno.openSync(`${root}/new`);
-    const chunk = await contentHasher();
+    const chunk = await ChunkDigest.create(basis.offer.seed);
     const whole = await contentHasher();
     assertThrows(
       () => [...deltaOps(file, 100_000, basis.offer, chunk, whole)],

@@ -25,17 +25,70 @@ const SYMBOLS = {
     parameters: ["pointer"],
     result: { struct: ["u64", "u64"] },
   },
+  XXH3_64bits_withSeed: {
+    parameters: ["buffer", "usize", "u64"],
+    result: "u64",
+  },
 } as const;
 
 type Lib = Deno.DynamicLibrary<typeof SYMBOLS>;
 
 let loaded: Lib | null | undefined;
 
+/** Where libxxhash may live (the daemon's sandbox scopes --allow-ffi to it). */
+const CANDIDATES = [
+  "/usr/lib/x86_64-linux-gnu/libxxhash.so.0",
+  "/lib/x86_64-linux-gnu/libxxhash.so.0",
+  "/usr/lib/aarch64-linux-gnu/libxxhash.so.0",
+  "/lib/aarch64-linux-gnu/libxxhash.so.0",
+  "/usr/lib64/libxxhash.so.0",
+  "/usr/lib/libxxhash.so.0",
+  "/usr/local/lib/libxxhash.so.0",
+];
+
+/** The env variable naming the libxxhash the sandboxed daemon may load. */
+export const XXHASH_ENV = "BLIT_DAEMON_XXHASH";
+
+/**
+ * The absolute path of this machine's libxxhash, for `--allow-ffi=PATH`
+ * (the sandboxed daemon hashes with it); undefined off Linux or when none
+ * is found.
+ *
+ * Permissions: env BLIT_DAEMON_XXHASH (optional), read on the candidates
+ * (by stat).
+ *
+ * @example
+ * ```ts
+ * import { findXxhash } from "./native_hash.ts";
+ * const path = findXxhash();
+ * if (path !== undefined && !path.startsWith("/")) throw new Error("example failed");
+ * ```
+ */
+export function findXxhash(): string | undefined {
+  if (Deno.build.os !== "linux") return undefined;
+  try {
+    const told = Deno.env.get(XXHASH_ENV);
+    if (told) return told;
+  } catch {
+    // env not readable: search
+  }
+  for (const path of CANDIDATES) {
+    try {
+      if (Deno.statSync(path).isFile) return path;
+    } catch {
+      // not here (or not ours to look at)
+    }
+  }
+  return undefined;
+}
+
 function library(): Lib | null {
   if (loaded !== undefined) return loaded;
   loaded = null;
   if (Deno.build.os !== "linux") return loaded;
-  for (const name of ["libxxhash.so.0", "libxxhash.so"]) {
+  const found = findXxhash();
+  for (const name of [found, "libxxhash.so.0", "libxxhash.so"]) {
+    if (!name) continue;
     try {
       loaded = Deno.dlopen(name, SYMBOLS);
       break;
@@ -103,4 +156,34 @@ export function nativeHasher(): NativeHasher | undefined {
   };
   states.register(hasher, state);
   return hasher;
+}
+
+/**
+ * xxh3-64 of `data` seeded with `seed`, in one call, or undefined where
+ * libxxhash can't be loaded (see {@linkcode nativeHasher}): the same values
+ * as hash-wasm's `createXXHash3(seed)`.
+ *
+ * Permissions: ffi (optional), env BLIT_NATIVE_HASH (optional).
+ *
+ * @example
+ * ```ts
+ * import { nativeSeededXxh3 } from "./native_hash.ts";
+ * const xxh3 = nativeSeededXxh3();
+ * if (xxh3 && BigInt(xxh3(new Uint8Array(3), 1n)) === BigInt(xxh3(new Uint8Array(3), 2n))) throw new Error("example failed");
+ * ```
+ */
+export function nativeSeededXxh3():
+  | ((data: Uint8Array, seed: bigint) => number | bigint)
+  | undefined {
+  let off = false;
+  try {
+    off = Deno.env.get("BLIT_NATIVE_HASH") === "0";
+  } catch {
+    // env not readable: the default
+  }
+  const lib = off ? null : library();
+  if (!lib) return undefined;
+  const hash = lib.symbols.XXH3_64bits_withSeed;
+  return (data, seed) =>
+    hash(data as Uint8Array<ArrayBuffer>, BigInt(data.length), seed);
 }

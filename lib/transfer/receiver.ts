@@ -361,8 +361,7 @@ export class Receiver {
       }
       let basis: BasisCopy | undefined;
       if (!dryRun && !copy && this.#needList?.hasOldCopy(entry)) {
-        this.#hasher ??= await contentHasher();
-        basis = await describeBasis(root, entry.path, this.#hasher);
+        basis = await describeBasis(root, entry.path);
         if (basis) {
           this.#wire.deltas++;
           const { lengths, digests } = basis.offer;

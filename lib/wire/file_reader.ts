@@ -11,7 +11,7 @@ import type { ReadHandle } from "../fs/tree.ts";
 import type { ContentHasher } from "../fs/hash.ts";
 import { blockRuns, type KeptBlocks } from "../fs/resume.ts";
 import type { FileRange, FrameEvent } from "./frame_codec.ts";
-import type { BasisOffer } from "../delta/basis.ts";
+import type { BasisOffer, ChunkDigest } from "../delta/basis.ts";
 import { deltaOps, ShrankError } from "../delta/matcher.ts";
 
 /** A source file changed between the manifest and the transfer. */
@@ -78,8 +78,8 @@ export interface ReadOptions {
   verified?: Set<string>;
   /** Told body bytes as they are read (progress). */
   onBytes?: (n: number) => void;
-  /** Hashes a delta's chunks (required for an item with a `basis`). */
-  chunkHasher?: ContentHasher;
+  /** Hashes a delta's chunks, seeded as its basis says (required for an item with a `basis`). */
+  chunkDigest?: ChunkDigest;
 }
 
 /**
@@ -167,13 +167,13 @@ function* deltaEvents(
   scratch: Uint8Array,
   options: ReadOptions,
 ): Generator<FrameEvent> {
-  const chunkHasher = options.chunkHasher;
-  if (!chunkHasher) throw new TypeError("a delta needs options.chunkHasher");
+  const chunkDigest = options.chunkDigest;
+  if (!chunkDigest) throw new TypeError("a delta needs options.chunkDigest");
   const file = openForRead(root, entry.path, { verified: options.verified });
   try {
     yield { type: "delta", entry };
     hasher.init();
-    const ops = deltaOps(file, entry.size, basis, chunkHasher, hasher, scratch);
+    const ops = deltaOps(file, entry.size, basis, chunkDigest, hasher, scratch);
     for (const op of ops) {
       if (op.op === "copy") {
         options.onBytes?.(op.length);

@@ -22,7 +22,7 @@ import {
   writeHash,
   writeLiteralHeader,
 } from "./frame_codec.ts";
-import type { BasisOffer } from "../delta/basis.ts";
+import { type BasisOffer, ChunkDigest } from "../delta/basis.ts";
 import {
   CompressingWriter,
   type CompressOptions,
@@ -209,12 +209,16 @@ export class FrameSink extends WritableStream<SendItem> {
     const readOptions: {
       verified?: Set<string>;
       onBytes?: (n: number) => void;
-      chunkHasher?: ContentHasher;
+      chunkDigest?: ChunkDigest;
     } = { verified: options.verified, onBytes: options.onBytes };
     // The reader's events, framed: what every carrier of bytes shares.
     const writeItem = async (item: ReadItem) => {
       hasher ??= await contentHasher();
-      if ("basis" in item) readOptions.chunkHasher ??= await contentHasher();
+      if (
+        "basis" in item && readOptions.chunkDigest?.seed !== item.basis.seed
+      ) {
+        readOptions.chunkDigest = await ChunkDigest.create(item.basis.seed);
+      }
       // Inside a delta, data events are literal frames.
       let delta = false;
       for (

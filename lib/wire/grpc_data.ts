@@ -6,7 +6,8 @@ import {
   FrameProtocolError,
   HASH_BYTES,
 } from "./frame_codec.ts";
-import { type ContentHasher, contentHasher } from "../fs/hash.ts";
+import { contentHasher } from "../fs/hash.ts";
+import { ChunkDigest } from "../delta/basis.ts";
 import { readEvents, type ReadItem } from "./file_reader.ts";
 import { blockRuns, type KeptBlocks, keptBlocks } from "../fs/resume.ts";
 import type { NeededFile } from "./frame_io.ts";
@@ -76,7 +77,7 @@ export async function* fileDataChunks(
   }
   const hasher = await contentHasher();
   const scratch = new Uint8Array(chunkSize);
-  let chunkHasher: ContentHasher | undefined;
+  let chunkDigest: ChunkDigest | undefined;
   for await (const needed of entries) {
     if (needed.kind !== "file") continue;
     const { resume, basis, ...entry } = needed;
@@ -84,10 +85,12 @@ export async function* fileDataChunks(
     if (resume) {
       item = { entry, kept: await keptBlocks(root, entry, resume, hasher) };
     } else if (basis) {
-      chunkHasher ??= await contentHasher();
+      if (chunkDigest?.seed !== basis.seed) {
+        chunkDigest = await ChunkDigest.create(basis.seed);
+      }
       item = { entry, basis };
     }
-    yield* chunksOf(readEvents(root, item, hasher, scratch, { chunkHasher }));
+    yield* chunksOf(readEvents(root, item, hasher, scratch, { chunkDigest }));
   }
 }
 
