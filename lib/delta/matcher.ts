@@ -27,6 +27,12 @@ export class ShrankError extends Error {
 
 /** Literal bytes leave in pieces of at most this many (fewer, bigger frames). */
 const LITERAL_MAX = 1 << 20;
+/**
+ * A copy instruction covers at most this many bytes: a long unchanged run
+ * leaves in steps, so the receiver copies while the sender reads on
+ * (carriers send a copy this big at once: see `COPY_SOON`).
+ */
+export const COPY_MAX = 8 << 20;
 
 /**
  * The instructions that rebuild `file` (`size` bytes, read from its
@@ -109,6 +115,10 @@ export function* deltaOps(
     const length = end - chunk;
     if (copy && copy.offset + copy.length === offset) {
       copy.length += length;
+      if (copy.length >= COPY_MAX) {
+        yield { op: "copy", ...copy };
+        copy = undefined;
+      }
     } else {
       if (copy) yield { op: "copy", ...copy };
       copy = { offset, length };

@@ -52,6 +52,12 @@ export const FRAME_LITERAL = 0x07;
 export const MAX_LITERAL_BYTES = 16 << 20;
 /** Size of a copy frame. */
 export const COPY_FRAME_BYTES = 1 + 8 + 4;
+/**
+ * A copy instruction of at least this many bytes is sent at once rather
+ * than held for more frames: the receiver has that much copying to do
+ * while the sender goes on matching.
+ */
+export const COPY_SOON = 4 << 20;
 /** Size of a literal frame's header. */
 export const LITERAL_HEADER_BYTES = 1 + 4;
 /** What a resume header adds before its bitmap: block size, blocks. */

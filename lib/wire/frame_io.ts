@@ -9,6 +9,7 @@ import type { FileEntry } from "../fs/entry.ts";
 import type { TreeRoot } from "../fs/tree.ts";
 import {
   COPY_FRAME_BYTES,
+  COPY_SOON,
   encodeEnd,
   encodeResume,
   fileHeaderSize,
@@ -235,6 +236,7 @@ export class FrameSink extends WritableStream<SendItem> {
           case "copy":
             if (size - used < COPY_FRAME_BYTES) await flush();
             used += writeCopy(buffer, used, event.offset, event.length);
+            if (event.length >= COPY_SOON) await flush();
             break;
           case "file": {
             const path = encoder.encode(event.entry.path);

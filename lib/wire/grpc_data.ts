@@ -2,6 +2,7 @@
 import type { FileEntry } from "../fs/entry.ts";
 import type { TreeRoot } from "../fs/tree.ts";
 import {
+  COPY_SOON,
   type FrameEvent,
   FrameProtocolError,
   HASH_BYTES,
@@ -139,6 +140,11 @@ function* chunksOf(events: Iterable<FrameEvent>): Generator<FileDataChunk> {
           pending = next(pending!);
         }
         (pending!.copies ??= []).push(event.offset, event.length);
+        // A long copy leaves at once: the receiver copies meanwhile.
+        if (event.length >= COPY_SOON) {
+          yield pending!;
+          pending = next(pending!);
+        }
         break;
       case "file":
         pending = {
