@@ -597,3 +597,45 @@ Deno.test("a local copy with -z or --no-whole-file warns once and copies whole f
     Deno.removeSync(work, { recursive: true });
   }
 });
+
+Deno.test("a library pull that described its old copies on workers lets its process end", async () => {
+  await withBed(async ({ work, module, daemon }) => {
+    const old = bytes(3 * MiB, 21);
+    const next = old.slice();
+    next.set(bytes(4000, 22), 2 * MiB);
+    Deno.writeFileSync(`${module}/big`, next);
+    Deno.mkdirSync(`${work}/dst`);
+    Deno.writeFileSync(`${work}/dst/big`, old);
+    Deno.utimeSync(`${work}/dst/big`, 1_600_000_000, 1_600_000_000);
+    const mod = new URL("../mod.ts", import.meta.url).href;
+    const script = `${work}/pull.ts`;
+    Deno.writeTextFileSync(
+      script,
+      `import { parseRemote, pullRemote } from ${JSON.stringify(mod)};
+const r = await pullRemote(parseRemote(${
+        JSON.stringify(`${daemon.url}/m/big`)
+      }), ${JSON.stringify(`${work}/dst/big`)}, { delta: "on" });
+console.log(JSON.stringify({ matched: r.bytesMatched, files: r.filesTransferred }));
+`,
+    );
+    // No Deno.exit in the script: the process ends when nothing is left
+    // to do (idle workers would hold it for a minute). A watchdog bounds
+    // the wait, far under that minute.
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", script],
+      env: { ...env, NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const watchdog = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    const out = await child.output();
+    clearTimeout(watchdog);
+    const text = new TextDecoder().decode(out.stdout);
+    assertEquals(out.signal, null, "the process had to be killed");
+    assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+    const result = JSON.parse(text.trim().split("\n").at(-1)!);
+    assertEquals(result.files, 1);
+    assert(result.matched > 2 * MiB, text);
+    same(`${module}/big`, `${work}/dst/big`);
+  });
+});

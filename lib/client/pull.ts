@@ -2,6 +2,7 @@
 // against the daemon's sender. What is here is only the host's part: the
 // header, placement, dialling, the daemon's summary and the result.
 import { create } from "../deps/protobuf.ts";
+import { closeDescribers } from "../delta/basis_pool.ts";
 import {
   ClientPullRequestSchema,
   PullHeaderSchema,
@@ -214,7 +215,9 @@ export function pullRemote(
   dst: string,
   options: RemoteTransferOptions = {},
 ): Promise<TransferResult> {
-  return withRetries(options, () => pullOnce(src, dst, options));
+  // The workers that described old copies go with the transfer.
+  return withRetries(options, () => pullOnce(src, dst, options))
+    .finally(closeDescribers);
 }
 
 /** What the daemon is told about compressing what it sends. */

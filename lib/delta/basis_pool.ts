@@ -88,6 +88,25 @@ function describePool(): WorkerPool<DescribeJob, DescribeAnswer> | undefined {
 }
 
 /**
+ * Stops the describing workers once they have nothing to do (a client's
+ * transfer is over: its process must not wait for them to idle out).
+ *
+ * @example
+ * ```ts
+ * import { closeDescribers } from "./basis_pool.ts";
+ * await closeDescribers();
+ * ```
+ */
+export async function closeDescribers(): Promise<void> {
+  if (waiting.size > 0 || !pool) return;
+  if (idle !== undefined) clearTimeout(idle);
+  idle = undefined;
+  const stopping = pool;
+  pool = undefined;
+  await stopping.close();
+}
+
+/**
  * The description of the open old copy `handle` (`size` bytes) made on a
  * worker, where the handle has a descriptor (a kernel tree's) and
  * workers can run: the offer, or undefined when the copy turned out
