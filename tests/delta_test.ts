@@ -13,6 +13,7 @@ import {
 } from "./_daemon.ts";
 import { header, manifest, until } from "./_push.ts";
 import { create } from "../lib/deps/protobuf.ts";
+import { zstdCompressSync } from "node:zlib";
 import {
   BasisOfferSchema,
   Choice,
@@ -463,7 +464,7 @@ Deno.test("hostile receiver: a malformed or oversized description is refused at 
       // A million chunks of one byte: over the bound.
       create(BasisOfferSchema, {
         path: "f",
-        avgBits: 10,
+        avgBits: 11,
         size: 1_000_000n,
         lengths: new Array(1_000_000).fill(1),
         digests: new Uint8Array(8_000_000).subarray(0, 8),
@@ -471,10 +472,15 @@ Deno.test("hostile receiver: a malformed or oversized description is refused at 
       // Chunks that do not add up to the size.
       create(BasisOfferSchema, {
         path: "f",
-        avgBits: 10,
+        avgBits: 11,
         size: 8192n,
         lengths: [4096],
         digests: new Uint8Array(6),
+      }),
+      // A compressed need list that would unpack past the bound.
+      create(FileListSchema, {
+        packedZstd: zstdCompressSync(new Uint8Array(9 * MiB)),
+        packedSize: 8 * MiB,
       }),
     ];
     for (const basis of cases) {
@@ -495,7 +501,9 @@ Deno.test("hostile receiver: a malformed or oversized description is refused at 
         }
         call.send({
           case: "need",
-          value: create(FileListSchema, { paths: ["f"], bases: [basis] }),
+          value: "paths" in basis
+            ? basis
+            : create(FileListSchema, { paths: ["f"], bases: [basis] }),
         });
         call.send({
           case: "needComplete",
@@ -506,7 +514,7 @@ Deno.test("hostile receiver: a malformed or oversized description is refused at 
         assert(status.code !== 0, "accepted");
         assertMatch(
           status.details,
-          /description of "f"'s old copy is malformed|too large|exceeds/i,
+          /description of "f"'s old copy is malformed|too large|exceeds|compressed need list/i,
         );
         assert(performance.now() - t0 < 30_000);
       } finally {

@@ -153,7 +153,11 @@ function pullOnce(
     const receiver = pullReceiver(place.root, place.name, options, src.host);
     const t1 = performance.now();
     const { link, fallback } = await openDataPath(reader, src, options);
-    const peer = pullReceiverPeer(call, reader, fallback);
+    // Need lists (with the old copies' descriptions) compressed as the
+    // daemon's data will be.
+    const peer = pullReceiverPeer(call, reader, fallback, {
+      compressNeeds: compressChoice(options, src.host) !== "off",
+    });
     const got = await receiveTree(peer, receiver, {
       ...receiveOptions(src, options),
       link,

@@ -32,6 +32,7 @@ import {
   type ServiceContext,
 } from "./context.ts";
 import { clientOf, moduleRoot, openModule, refuseTempNames } from "./access.ts";
+import { compressionFor } from "../transfer/link_policy.ts";
 import { negotiate } from "./negotiate.ts";
 import { CallGuard } from "./call_guard.ts";
 import { failCall, perfRecord } from "./call_end.ts";
@@ -222,7 +223,15 @@ async function receivePush(
       pushMessage({ case: "negotiation", value: offer.negotiation }),
     );
   }
-  return await receiveTree(pushReceiverPeer(call, guard.reader), receiver, {
+  // Need lists (with the old copies' descriptions) compressed as the
+  // client's data would be: not on loopback, not when told not to.
+  const options = target.header.options;
+  const compressNeeds = compressionFor(
+    choiceOf(options?.compress),
+    clientOf(call),
+  ) !== undefined;
+  const peer = pushReceiverPeer(call, guard.reader, { compressNeeds });
+  return await receiveTree(peer, receiver, {
     link,
     dryRun: target.dryRun,
     maxEntries: MAX_MANIFEST_ENTRIES,

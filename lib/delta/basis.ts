@@ -20,7 +20,7 @@ import {
 /** Bytes of a chunk's hash in a description. */
 export const DIGEST_BYTES = 6;
 /** Smallest old copy worth describing: under this, files go whole. */
-export const DELTA_MIN_BYTES = 4096;
+export const DELTA_MIN_BYTES = 1024;
 /**
  * Old copies from this size are described on a worker (where the tree
  * allows); smaller ones here, where a worker's round trip costs more
@@ -330,7 +330,7 @@ export function describeRange(
  * @example
  * ```ts
  * import { basisProblem } from "@blit/cli/internals";
- * const ok = { avgBits: 10, seed: 1, size: 5000, lengths: Uint32Array.of(3000, 2000), digests: new Uint8Array(12) };
+ * const ok = { avgBits: 11, seed: 1, size: 5000, lengths: Uint32Array.of(3000, 2000), digests: new Uint8Array(12) };
  * if (basisProblem(ok) !== undefined) throw new Error("example failed");
  * if (basisProblem({ ...ok, size: 6000 }) === undefined) throw new Error("example failed");
  * ```

@@ -83,7 +83,7 @@ Deno.test("basis: two descriptions of one file are salted differently", async ()
 
 Deno.test("basis: a sender refuses descriptions a receiver would not make", () => {
   const ok = {
-    avgBits: 10,
+    avgBits: 11,
     seed: 1,
     size: 5000,
     lengths: Uint32Array.of(3000, 2000),
@@ -93,10 +93,11 @@ Deno.test("basis: a sender refuses descriptions a receiver would not make", () =
   const bad = [
     { ...ok, size: 6000 },
     { ...ok, avgBits: 20 },
-    { ...ok, avgBits: 10.5 },
+    { ...ok, avgBits: 11.5 },
+    { ...ok, avgBits: 10 },
     { ...ok, size: 100 },
     { ...ok, lengths: Uint32Array.of(5000, 0) },
-    { ...ok, lengths: Uint32Array.of(4097, 903), size: 5000 },
+    { ...ok, lengths: Uint32Array.of(8193, 807), size: 9000 },
     { ...ok, digests: new Uint8Array(6) },
     { ...ok, lengths: new Uint32Array(0), digests: new Uint8Array(0) },
     { ...ok, size: 2 ** 60 },
@@ -109,11 +110,11 @@ Deno.test("basis: a sender refuses descriptions a receiver would not make", () =
     }
   }
   // More chunks than the bound: refused before anything is built.
-  const many = new Uint32Array((1 << 17) + 1).fill(1024);
+  const many = new Uint32Array((1 << 17) + 1).fill(2048);
   const problem = basisProblem({
-    avgBits: 10,
+    avgBits: 11,
     seed: 1,
-    size: many.length * 1024,
+    size: many.length * 2048,
     lengths: many,
     digests: new Uint8Array(many.length * 6),
   });

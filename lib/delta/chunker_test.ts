@@ -61,9 +61,11 @@ Deno.test("chunker: an insertion moves the cuts after it along with the bytes", 
 });
 
 Deno.test("chunker: sizes give about sqrt(size) chunks, bounded in count", () => {
-  assertEquals(avgBitsFor(0), 10);
-  assertEquals(avgBitsFor(4096), 10);
-  assertEquals(avgBitsFor(1 << 20), 10);
+  assertEquals(avgBitsFor(0), 11);
+  assertEquals(avgBitsFor(4096), 11);
+  assertEquals(avgBitsFor(1 << 20), 11);
+  assertEquals(avgBitsFor(16 << 20), 11);
+  assertEquals(avgBitsFor(64 << 20), 12);
   assertEquals(avgBitsFor(128 << 20), 13);
   assertEquals(avgBitsFor(1 << 30), 15);
   // 100 GiB: chunks of at least avg/4 never exceed the bound.
@@ -71,6 +73,6 @@ Deno.test("chunker: sizes give about sqrt(size) chunks, bounded in count", () =>
   const bits = avgBitsFor(size);
   if ((4 * size) / 2 ** bits > MAX_BASIS_CHUNKS) throw new Error(`${bits}`);
   assertThrows(() => avgBitsFor(-1), RangeError);
-  assertThrows(() => new Chunker(9), RangeError);
+  assertThrows(() => new Chunker(10), RangeError);
   assertThrows(() => new Chunker(25), RangeError);
 });

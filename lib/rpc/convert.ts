@@ -1,6 +1,6 @@
 // Converts between pipeline entries and their protobuf messages.
 import * as zlib from "node:zlib";
-import { create } from "../deps/protobuf.ts";
+import { create, fromBinary, toBinary } from "../deps/protobuf.ts";
 import type { FileEntry } from "../fs/entry.ts";
 import { normalizeRelative, PathEscapeError } from "../fs/safe_path.ts";
 import type { FileDataChunk } from "../wire/grpc_data.ts";
@@ -605,4 +605,94 @@ export function choiceOf(
   if (choice === ChoiceMessage.ON) return "on";
   if (choice === ChoiceMessage.OFF) return "off";
   return "auto";
+}
+
+/**
+ * A need batch compressed: its paths, resumes and bases as a FileList of
+ * their own, serialized and zstd-compressed (level 3), `last` and
+ * `decided` kept outside; the batch as it was when it is small, would
+ * unpack past {@linkcode MAX_PACKED_BYTES}, or does not shrink.
+ *
+ * @example
+ * ```ts
+ * import { packedFileList, unpackedFileList } from "./convert.ts";
+ * import { create } from "../deps/protobuf.ts";
+ * import { FileListSchema } from "./service.ts";
+ * const list = create(FileListSchema, { paths: Array.from({ length: 100 }, (_, i) => `dir/file-${i}.py`), decided: 100n });
+ * const packed = packedFileList(list);
+ * if (packed.paths.length !== 0 || packed.packedZstd.length === 0) throw new Error("example failed");
+ * if (unpackedFileList(packed).paths[99] !== "dir/file-99.py") throw new Error("example failed");
+ * ```
+ */
+export function packedFileList(list: FileList): FileList {
+  const inner = toBinary(
+    FileListSchema,
+    create(FileListSchema, {
+      paths: list.paths,
+      resumes: list.resumes,
+      bases: list.bases,
+    }),
+  );
+  if (inner.length < 256 || inner.length > MAX_PACKED_BYTES) return list;
+  const zipped = zlib.zstdCompressSync(inner, {
+    params: { [zlib.constants.ZSTD_c_compressionLevel]: 3 },
+  });
+  if (zipped.length >= inner.length) return list;
+  return create(FileListSchema, {
+    last: list.last,
+    decided: list.decided,
+    packedZstd: zipped,
+    packedSize: inner.length,
+  });
+}
+
+/**
+ * A need batch as it was before {@linkcode packedFileList} (a plain one as
+ * it is): the size checked before anything is unpacked.
+ *
+ * @throws {RangeError} when the packed batch is out of range, does not
+ * decompress to its size, or is mixed with plain fields or packed again.
+ */
+export function unpackedFileList(list: FileList): FileList {
+  if (list.packedZstd.length === 0) return list;
+  const size = list.packedSize;
+  if (size === 0 || size > MAX_PACKED_BYTES) {
+    throw new RangeError(
+      `A compressed need list of ${size} bytes is out of range (1-${MAX_PACKED_BYTES})`,
+    );
+  }
+  if (
+    list.paths.length > 0 || list.resumes.length > 0 || list.bases.length > 0
+  ) {
+    throw new RangeError("A compressed need list has plain entries too");
+  }
+  let inner: Uint8Array;
+  try {
+    inner = zlib.zstdDecompressSync(list.packedZstd, {
+      maxOutputLength: size,
+    });
+  } catch {
+    throw new RangeError("A compressed need list does not decompress");
+  }
+  if (inner.length !== size) {
+    throw new RangeError(
+      `A compressed need list unpacked to ${inner.length} bytes, not ${size}`,
+    );
+  }
+  let unpacked: FileList;
+  try {
+    unpacked = fromBinary(FileListSchema, inner);
+  } catch {
+    throw new RangeError("A compressed need list is not a need list");
+  }
+  if (unpacked.packedZstd.length > 0) {
+    throw new RangeError("A compressed need list is compressed again");
+  }
+  return create(FileListSchema, {
+    paths: unpacked.paths,
+    resumes: unpacked.resumes,
+    bases: unpacked.bases,
+    last: list.last,
+    decided: list.decided,
+  });
 }

@@ -114,3 +114,85 @@ Deno.test("manifestBatchOf: compressed when asked and smaller; hostile compresse
     /does not decompress/,
   );
 });
+
+Deno.test("packedFileList: need batches compress and come back exact; hostile packed batches are refused", async () => {
+  const { packedFileList, unpackedFileList } = await import("./convert.ts");
+  const { BasisOfferSchema, FileListSchema, ResumeOfferSchema } = await import(
+    "./gen/blit_pb.ts"
+  );
+  const { toBinary } = await import("../deps/protobuf.ts");
+  const zlib = await import("node:zlib");
+  const paths = Array.from({ length: 200 }, (_, i) => `lib/module_${i}.py`);
+  const list = create(FileListSchema, {
+    paths,
+    decided: 400n,
+    last: true,
+    resumes: [create(ResumeOfferSchema, {
+      path: paths[0],
+      blockSize: 4096,
+      hashes: new Uint8Array(32).fill(7),
+    })],
+    bases: paths.slice(1).map((path, i) =>
+      create(BasisOfferSchema, {
+        path,
+        avgBits: 11,
+        seed: i,
+        size: 4096n,
+        lengths: [2048, 2048],
+        digests: new Uint8Array(12).fill(i),
+      })
+    ),
+  });
+  const packed = packedFileList(list);
+  assertEquals(packed.paths, []);
+  assertEquals(packed.bases, []);
+  assertEquals(packed.last, true);
+  assertEquals(packed.decided, 400n);
+  if (packed.packedZstd.length * 2 > toBinary(FileListSchema, list).length) {
+    throw new Error("a need batch of repeated paths did not shrink by half");
+  }
+  const back = unpackedFileList(packed);
+  assertEquals(
+    toBinary(FileListSchema, back),
+    toBinary(FileListSchema, list),
+  );
+  // A small batch stays as it is; a plain one passes through.
+  const small = create(FileListSchema, { paths: ["a"] });
+  assertEquals(packedFileList(small), small);
+  assertEquals(unpackedFileList(small), small);
+  // Hostile: sizes out of range, lies, garbage, mixed, packed twice.
+  const zip = (bytes: Uint8Array) => zlib.zstdCompressSync(bytes);
+  const inner = toBinary(FileListSchema, create(FileListSchema, { paths }));
+  const hostile = [
+    { packedZstd: zip(inner), packedSize: 0 },
+    { packedZstd: zip(inner), packedSize: MAX_PACKED_BYTES + 1 },
+    { packedZstd: zip(inner), packedSize: inner.length - 1 },
+    { packedZstd: zip(inner), packedSize: inner.length + 1 },
+    { packedZstd: new Uint8Array([1, 2, 3, 4]), packedSize: 10 },
+    { packedZstd: zip(new Uint8Array(64).fill(0xff)), packedSize: 64 },
+    { packedZstd: zip(inner), packedSize: inner.length, paths: ["x"] },
+    {
+      packedZstd: zip(toBinary(FileListSchema, packed)),
+      packedSize: toBinary(FileListSchema, packed).length,
+    },
+  ];
+  for (const fields of hostile) {
+    assertThrows(
+      () => unpackedFileList(create(FileListSchema, fields)),
+      RangeError,
+    );
+  }
+  // A bomb: a small packed batch claiming the most it may unpack to is
+  // refused as soon as it unpacks past it.
+  const bomb = zip(new Uint8Array(MAX_PACKED_BYTES + 4096));
+  assertThrows(
+    () =>
+      unpackedFileList(
+        create(FileListSchema, {
+          packedZstd: bomb,
+          packedSize: MAX_PACKED_BYTES,
+        }),
+      ),
+    RangeError,
+  );
+});

@@ -32,6 +32,8 @@ import {
   manifestBatchOf,
   manifestCompleteOf,
   offersOf,
+  packedFileList,
+  unpackedFileList,
 } from "./convert.ts";
 import { type MessageWritable, writeMessage } from "./call_io.ts";
 import {
@@ -51,11 +53,12 @@ interface Reader<T> {
 
 type Payload<T> = T extends { payload: infer P } ? P : never;
 
-/** A need batch as the FileList message. */
+/** A need batch as the FileList message (compressed when `compress`). */
 function fileListOf(
   message: Extract<ReceiverMessage, { kind: "needs" }>,
+  compress = false,
 ): FileList {
-  return create(FileListSchema, {
+  const list = create(FileListSchema, {
     paths: message.paths,
     last: message.last,
     decided: BigInt(message.decided),
@@ -68,11 +71,18 @@ function fileListOf(
     ),
     bases: basisMessages(message.bases),
   });
+  if (!compress) return list;
+  const packed = packedFileList(list);
+  if (packed !== list) message.wireBytes = packed.packedZstd.length + 16;
+  return packed;
 }
 
-/** A FileList message as a need batch. */
-function needsOf(list: FileList, last: boolean): ReceiverMessage {
+/** A FileList message (compressed or not) as a need batch. */
+function needsOf(wire: FileList, last: boolean): ReceiverMessage {
+  const list = unpackedFileList(wire);
+  const packed = wire.packedZstd.length;
   return {
+    ...(packed > 0 ? { wireBytes: packed + 16 } : {}),
     kind: "needs",
     paths: list.paths,
     offers: offersOf(list),
@@ -111,8 +121,14 @@ function fromSender(
   from: string,
 ): SenderMessage {
   switch (payload.case) {
-    case "manifestBatch":
-      return { kind: "manifest", entries: entriesOfBatch(payload.value) };
+    case "manifestBatch": {
+      const packed = payload.value.packedZstd.length;
+      return {
+        kind: "manifest",
+        entries: entriesOfBatch(payload.value),
+        ...(packed > 0 ? { wireBytes: packed + 16 } : {}),
+      };
+    }
     case "file":
       // A single entry (older senders) is a batch of one.
       return { kind: "manifest", entries: [headerToEntry(payload.value)] };
@@ -145,6 +161,15 @@ export interface SenderWireOptions {
   compressManifest?: boolean;
 }
 
+/** How a receiving end maps its messages. */
+export interface ReceiverWireOptions {
+  /**
+   * Compress need batches (paths, resumes, old copies' descriptions) with
+   * zstd (slow links). Default: false.
+   */
+  compressNeeds?: boolean;
+}
+
 /** Writes a sending role's `message`, as `wire`, on its call. */
 function writeSent<T>(
   call: MessageWritable<T>,
@@ -161,14 +186,16 @@ function senderPayload<E extends "uploadComplete" | "dataComplete">(
   options: SenderWireOptions,
 ) {
   switch (message.kind) {
-    case "manifest":
-      return {
-        case: "manifestBatch" as const,
-        value: manifestBatchOf(
-          message.entries,
-          options.compressManifest ?? false,
-        ),
-      };
+    case "manifest": {
+      const batch = manifestBatchOf(
+        message.entries,
+        options.compressManifest ?? false,
+      );
+      if (batch.packedZstd.length > 0) {
+        message.wireBytes = batch.packedZstd.length + 16;
+      }
+      return { case: "manifestBatch" as const, value: batch };
+    }
     case "manifestEnd":
       return {
         case: "manifestComplete" as const,
@@ -242,7 +269,9 @@ export function pushSenderPeer(
 export function pushReceiverPeer(
   call: MessageWritable<ServerPushResponse>,
   reader: Reader<ClientPushRequest>,
+  options: ReceiverWireOptions = {},
 ): SenderPeer {
+  const compress = options.compressNeeds ?? false;
   return {
     async next() {
       const message = await reader.next();
@@ -250,7 +279,7 @@ export function pushReceiverPeer(
     },
     write(message) {
       const payload = message.kind === "needs"
-        ? { case: "fileList" as const, value: fileListOf(message) }
+        ? { case: "fileList" as const, value: fileListOf(message, compress) }
         : message.kind === "ack"
         ? {
           case: "dataAck" as const,
@@ -276,7 +305,9 @@ export function pullReceiverPeer(
   call: MessageWritable<ClientPullRequest>,
   reader: Reader<ServerPullResponse>,
   fallback: boolean,
+  options: ReceiverWireOptions = {},
 ): SenderPeer {
+  const compress = options.compressNeeds ?? false;
   const send = (payload: Payload<ClientPullRequest>) =>
     writeMessage(call, create(ClientPullRequestSchema, { payload }));
   return {
@@ -288,12 +319,15 @@ export function pullReceiverPeer(
       switch (message.kind) {
         case "needs":
           if (!message.last) {
-            return send({ case: "need", value: fileListOf(message) });
+            return send({
+              case: "need",
+              value: fileListOf(message, compress),
+            });
           }
           if (message.paths.length > 0) {
             await send({
               case: "need",
-              value: fileListOf({ ...message, last: false }),
+              value: fileListOf({ ...message, last: false }, compress),
             });
           }
           return send({

@@ -14,7 +14,12 @@ import { closeQuietly } from "../wire/socket.ts";
  * each file at most once), then its end with the number of entries.
  */
 export type ManifestMessage =
-  | { kind: "manifest"; entries: FileEntry[] }
+  | {
+    kind: "manifest";
+    entries: FileEntry[];
+    /** What it cost on the wire, where a carrier compressed it. */
+    wireBytes?: number;
+  }
   | { kind: "manifestEnd"; count: number };
 
 /** What the sending role says. */
@@ -59,6 +64,8 @@ export type ReceiverMessage =
     bases: Map<string, BasisOffer>;
     decided: number;
     last: boolean;
+    /** What it cost on the wire, where a carrier compressed it. */
+    wireBytes?: number;
   }
   /** File bytes written so far (flow control for data in messages). */
   | { kind: "ack"; bytes: number }
@@ -89,6 +96,9 @@ export interface Peer<In, Out> {
  * ```
  */
 export function messageBytes(message: SenderMessage | ReceiverMessage): number {
+  if ("wireBytes" in message && message.wireBytes !== undefined) {
+    return message.wireBytes;
+  }
   switch (message.kind) {
     case "manifest":
       return message.entries.reduce(
@@ -146,8 +156,11 @@ export function countingPeer<
       return message;
     },
     write(message) {
+      // Counted after the carrier's (synchronous) encoding, which says
+      // what a compressed message cost.
+      const written = peer.write(message);
       tally.sent += messageBytes(message);
-      return peer.write(message);
+      return written;
     },
   };
 }
