@@ -277,8 +277,9 @@ export function describeRange(
   const digests = new Uint8Array(DIGEST_BYTES * most);
   const view = new DataView(digests.buffer);
   let count = 0;
-  // A chunk is hashed in one piece: room for the longest and a read more.
-  const buffer = new Uint8Array(Math.max(1 << 20, 2 * chunker.maxChunk));
+  // A chunk is hashed in one piece: room for the longest and a read more,
+  // in the chunker's own memory (read into, scanned where it is).
+  const buffer = chunker.buffer(Math.max(1 << 20, 2 * chunker.maxChunk));
   let filled = 0;
   let chunk = 0;
   let scanned = 0;

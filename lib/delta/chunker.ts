@@ -35,6 +35,48 @@ const GEAR = (() => {
   return table;
 })();
 
+// The gear loop in WebAssembly: ~2x the speed of the same loop in
+// JavaScript here (0.7 against 1.5 ns a byte), and as fast in a fresh
+// Worker as in a warm one (JavaScript's loop runs slowly until the JIT
+// has seen it). Hand-assembled (tools: none needed), 307 bytes:
+//   memory 0: [0, 1024) the gear table (256 little-endian i32), then data
+//   global 0 (mutable i32): the hash when `find` returns
+//   func find(i, end, hash, mask) -> i32: for each byte at i..end-1 in
+//     order, hash = (hash << 1) + table[byte]; at the first where
+//     (hash & mask) == 0, returns its address + 1; else -1 at `end`
+//     (four bytes a turn of the loop, then one at a time).
+const GEAR_WASM =
+  "AGFzbQEAAAABCQFgBH9/f38BfwMCAQAFAwEAAQYGAX8BQQALBxIDA21lbQIAAWgDAARmaW5kAAAK+AEB9QEAAkADQCAAQQRqIAFLDQEgAkEBdCAALQAAQQJ0KAIAaiECIAIgA3FFBEAgAiQAIABBAWoPCyACQQF0IAAtAAFBAnQoAgBqIQIgAiADcUUEQCACJAAgAEECag8LIAJBAXQgAC0AAkECdCgCAGohAiACIANxRQRAIAIkACAAQQNqDwsgAkEBdCAALQADQQJ0KAIAaiECIAIgA3FFBEAgAiQAIABBBGoPCyAAQQRqIQAMAAsLAkADQCAAIAFPDQEgAkEBdCAALQAAQQJ0KAIAaiECIAIgA3FFBEAgAiQAIABBAWoPCyAAQQFqIQAMAAsLIAIkAEF/Cw==";
+
+/** Where the gear table sits in a chunker's memory; data follows it. */
+const TABLE_BYTES = 1024;
+const PAGE = 65536;
+
+let gearModule: WebAssembly.Module | undefined;
+
+interface GearInstance {
+  memory: WebAssembly.Memory;
+  find: (i: number, end: number, hash: number, mask: number) => number;
+  hash: WebAssembly.Global;
+}
+
+/** A fresh instance of the gear loop with room for `bytes` of data. */
+function gearInstance(bytes: number): GearInstance {
+  gearModule ??= new WebAssembly.Module(
+    Uint8Array.from(atob(GEAR_WASM), (c) => c.charCodeAt(0)),
+  );
+  const exports = new WebAssembly.Instance(gearModule).exports;
+  const memory = exports.mem as WebAssembly.Memory;
+  const pages = Math.ceil((TABLE_BYTES + bytes) / PAGE);
+  if (pages > 1) memory.grow(pages - 1);
+  new Int32Array(memory.buffer, 0, 256).set(GEAR);
+  return {
+    memory,
+    find: exports.find as GearInstance["find"],
+    hash: exports.h as WebAssembly.Global,
+  };
+}
+
 /**
  * The average chunk size (as a power of two) for a basis of `size` bytes:
  * about half the square root of the size (the hashes sent and the literal
@@ -97,6 +139,9 @@ export class Chunker {
   /** Bytes of the current chunk seen so far. */
   #length = 0;
   #hash = 0;
+  /** The gear loop and its memory: a copy area, then `buffer`'s. */
+  #gear: GearInstance | undefined;
+  #own: Uint8Array | undefined;
 
   /** A chunker with chunks of `2^avgBits` bytes on average. */
   constructor(avgBits: number) {
@@ -123,6 +168,24 @@ export class Chunker {
   }
 
   /**
+   * A buffer of `size` bytes in the chunker's own memory: bytes scanned
+   * from it are not copied first (asked for once, before any scan).
+   *
+   * @throws {Error} when asked for again, or after a scan.
+   */
+  buffer(size: number): Uint8Array {
+    if (this.#gear) throw new Error("a chunker's buffer is made once, first");
+    const copyArea = this.#max;
+    this.#gear = gearInstance(copyArea + size);
+    this.#own = new Uint8Array(
+      this.#gear.memory.buffer,
+      TABLE_BYTES + copyArea,
+      size,
+    );
+    return this.#own;
+  }
+
+  /**
    * Scans `bytes` from `from`: returns the offset just past the cut that
    * ends the current chunk, or -1 when the chunk goes on past the piece
    * (then every byte from `from` was taken in). At the end of the data,
@@ -141,23 +204,34 @@ export class Chunker {
         return -1;
       }
     }
+    // What this chunk may still take of the piece.
+    const stop = Math.min(n, i + (this.#max - length));
+    const gear = this.#gear ??= gearInstance(this.#max);
+    // The address of bytes[0] in the loop's memory (a copy of the part to
+    // scan, unless the bytes are in the chunker's own buffer).
+    let base: number;
+    if (bytes.buffer === gear.memory.buffer) base = bytes.byteOffset;
+    else {
+      new Uint8Array(gear.memory.buffer, TABLE_BYTES, stop - i)
+        .set(bytes.subarray(i, stop));
+      base = TABLE_BYTES - i;
+    }
     let hash = this.#hash;
-    // Before the average: the hard mask.
-    const small = Math.min(n, i + Math.max(0, this.#avg - length));
-    const maskSmall = this.#maskSmall;
-    for (; i < small; i++) {
-      hash = ((hash << 1) + GEAR[bytes[i]]) | 0;
-      if ((hash & maskSmall) === 0) return this.#cut(i + 1);
+    // Before the average: the hard mask; after it, the easy one.
+    const small = Math.min(stop, i + Math.max(0, this.#avg - length));
+    if (i < small) {
+      const cut = gear.find(base + i, base + small, hash, this.#maskSmall);
+      if (cut >= 0) return this.#cut(cut - base);
+      hash = gear.hash.value;
+      i = small;
     }
-    length = this.#length + (i - from);
-    const large = Math.min(n, i + (this.#max - length));
-    const maskLarge = this.#maskLarge;
-    for (; i < large; i++) {
-      hash = ((hash << 1) + GEAR[bytes[i]]) | 0;
-      if ((hash & maskLarge) === 0) return this.#cut(i + 1);
+    if (i < stop) {
+      const cut = gear.find(base + i, base + stop, hash, this.#maskLarge);
+      if (cut >= 0) return this.#cut(cut - base);
+      hash = gear.hash.value;
     }
-    length = this.#length + (i - from);
-    if (length >= this.#max) return this.#cut(i);
+    length = this.#length + (stop - from);
+    if (length >= this.#max) return this.#cut(stop);
     this.#length = length;
     this.#hash = hash;
     return -1;

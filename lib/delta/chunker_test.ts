@@ -76,3 +76,81 @@ Deno.test("chunker: sizes give about sqrt(size) chunks, bounded in count", () =>
   assertThrows(() => new Chunker(10), RangeError);
   assertThrows(() => new Chunker(25), RangeError);
 });
+
+/** The gear chunker as plain JavaScript, one byte at a time: the reference. */
+function referenceCuts(data: Uint8Array, avgBits: number): number[] {
+  const gear = new Int32Array(256);
+  let s = 0x2545f491;
+  for (let i = 0; i < 256; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    gear[i] = s;
+  }
+  const avg = 1 << avgBits;
+  const [min, max] = [avg >> 2, avg * 4];
+  const top = (bits: number) => (~0 << (32 - bits)) | 0;
+  const [hard, easy] = [top(avgBits + 1), top(avgBits - 1)];
+  const cuts: number[] = [];
+  let start = 0;
+  while (start < data.length) {
+    let hash = 0;
+    let end = Math.min(data.length, start + max);
+    for (let i = start + min; i < end; i++) {
+      hash = ((hash << 1) + gear[data[i]]) | 0;
+      if ((hash & (i - start < avg ? hard : easy)) === 0) {
+        end = i + 1;
+        break;
+      }
+    }
+    cuts.push(end);
+    start = end;
+  }
+  return cuts;
+}
+
+Deno.test("chunker: the WebAssembly loop cuts exactly where the plain gear hash does, fed any way", () => {
+  let seed = 99;
+  const data = new Uint8Array(3 << 20).map(() => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return seed & 0xff;
+  });
+  // Long runs of one byte: cuts forced at four times the average.
+  data.fill(7, 1 << 20, (1 << 20) + 100_000);
+  for (const avgBits of [11, 12, 14]) {
+    const want = referenceCuts(data, avgBits);
+    // Fed in odd pieces from a plain array (copied into the loop's memory).
+    const fed: number[] = [];
+    const chunker = new Chunker(avgBits);
+    let offset = 0;
+    for (const piece of [1, 4999, 65536, 333, 1 << 20, data.length]) {
+      const part = data.subarray(offset, Math.min(data.length, offset + piece));
+      for (let at = 0; at < part.length;) {
+        const end = chunker.scan(part, at);
+        if (end < 0) break;
+        fed.push(offset + end);
+        at = end;
+      }
+      offset += part.length;
+      if (offset >= data.length) break;
+    }
+    if (fed.at(-1) !== data.length) fed.push(data.length);
+    assertEquals(fed, want);
+    // From the chunker's own buffer (scanned in place).
+    const own = new Chunker(avgBits);
+    const buffer = own.buffer(data.length);
+    buffer.set(data);
+    const inPlace: number[] = [];
+    for (let at = 0; at < data.length;) {
+      const end = own.scan(buffer, at);
+      if (end < 0) break;
+      inPlace.push(end);
+      at = end;
+    }
+    if (inPlace.at(-1) !== data.length) inPlace.push(data.length);
+    assertEquals(inPlace, want);
+    assertThrows(() => own.buffer(10), Error);
+  }
+});
