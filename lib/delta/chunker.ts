@@ -52,29 +52,39 @@ const GEAR_WASM =
 const TABLE_BYTES = 1024;
 const PAGE = 65536;
 
-let gearModule: WebAssembly.Module | undefined;
-
 interface GearInstance {
   memory: WebAssembly.Memory;
   find: (i: number, end: number, hash: number, mask: number) => number;
   hash: WebAssembly.Global;
 }
 
-/** A fresh instance of the gear loop with room for `bytes` of data. */
-function gearInstance(bytes: number): GearInstance {
-  gearModule ??= new WebAssembly.Module(
-    Uint8Array.from(atob(GEAR_WASM), (c) => c.charCodeAt(0)),
-  );
-  const exports = new WebAssembly.Instance(gearModule).exports;
-  const memory = exports.mem as WebAssembly.Memory;
-  const pages = Math.ceil((TABLE_BYTES + bytes) / PAGE);
-  if (pages > 1) memory.grow(pages - 1);
-  new Int32Array(memory.buffer, 0, 256).set(GEAR);
-  return {
-    memory,
-    find: exports.find as GearInstance["find"],
-    hash: exports.h as WebAssembly.Global,
-  };
+/**
+ * The gear loop, one instance for every chunker of this thread (an
+ * instance and its memory cost ~0.2 ms to make: too much a small file).
+ * Its data area is shared: a scan copies there what it scans (unless the
+ * bytes are already in it), so it holds only what one synchronous run
+ * put there (see {@linkcode Chunker.buffer}).
+ */
+let shared: GearInstance | undefined;
+
+/** The shared gear loop, its data area at least `bytes` long. */
+function gearWith(bytes: number): GearInstance {
+  if (!shared) {
+    const module = new WebAssembly.Module(
+      Uint8Array.from(atob(GEAR_WASM), (c) => c.charCodeAt(0)),
+    );
+    const exports = new WebAssembly.Instance(module).exports;
+    shared = {
+      memory: exports.mem as WebAssembly.Memory,
+      find: exports.find as GearInstance["find"],
+      hash: exports.h as WebAssembly.Global,
+    };
+    new Int32Array(shared.memory.buffer, 0, 256).set(GEAR);
+  }
+  const have = shared.memory.buffer.byteLength;
+  const need = TABLE_BYTES + bytes;
+  if (need > have) shared.memory.grow(Math.ceil((need - have) / PAGE));
+  return shared;
 }
 
 /**
@@ -139,9 +149,6 @@ export class Chunker {
   /** Bytes of the current chunk seen so far. */
   #length = 0;
   #hash = 0;
-  /** The gear loop and its memory: a copy area, then `buffer`'s. */
-  #gear: GearInstance | undefined;
-  #own: Uint8Array | undefined;
 
   /** A chunker with chunks of `2^avgBits` bytes on average. */
   constructor(avgBits: number) {
@@ -168,21 +175,18 @@ export class Chunker {
   }
 
   /**
-   * A buffer of `size` bytes in the chunker's own memory: bytes scanned
-   * from it are not copied first (asked for once, before any scan).
-   *
-   * @throws {Error} when asked for again, or after a scan.
+   * A buffer of `size` bytes in the gear loop's own memory: bytes scanned
+   * from it are scanned where they are, not copied first. It is this
+   * thread's one data area, shared by every chunker: it holds what was
+   * put in it only until the caller yields (an `await`, a `yield`) or
+   * asks for another, and a scan of other bytes overwrites it. For a
+   * synchronous run such as a description, start to end.
    */
   buffer(size: number): Uint8Array {
-    if (this.#gear) throw new Error("a chunker's buffer is made once, first");
-    const copyArea = this.#max;
-    this.#gear = gearInstance(copyArea + size);
-    this.#own = new Uint8Array(
-      this.#gear.memory.buffer,
-      TABLE_BYTES + copyArea,
-      size,
-    );
-    return this.#own;
+    if (!Number.isSafeInteger(size) || size < 0) {
+      throw new RangeError(`size must be a non-negative integer, got ${size}`);
+    }
+    return new Uint8Array(gearWith(size).memory.buffer, TABLE_BYTES, size);
   }
 
   /**
@@ -206,12 +210,13 @@ export class Chunker {
     }
     // What this chunk may still take of the piece.
     const stop = Math.min(n, i + (this.#max - length));
-    const gear = this.#gear ??= gearInstance(this.#max);
     // The address of bytes[0] in the loop's memory (a copy of the part to
-    // scan, unless the bytes are in the chunker's own buffer).
+    // scan, unless the bytes are in its data area already).
+    let gear = shared;
     let base: number;
-    if (bytes.buffer === gear.memory.buffer) base = bytes.byteOffset;
+    if (gear && bytes.buffer === gear.memory.buffer) base = bytes.byteOffset;
     else {
+      gear = gearWith(stop - i);
       new Uint8Array(gear.memory.buffer, TABLE_BYTES, stop - i)
         .set(bytes.subarray(i, stop));
       base = TABLE_BYTES - i;

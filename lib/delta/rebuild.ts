@@ -86,7 +86,11 @@ export class DeltaRebuild {
     }
     this.#room(length);
     this.#basis.seekSync(offset, Deno.SeekMode.Start);
-    const scratch = this.#scratch ??= new Uint8Array(1 << 20);
+    // No bigger than the file: a small file's rebuild would otherwise
+    // spend more on zeroing a buffer than on its bytes.
+    const scratch = this.#scratch ??= new Uint8Array(
+      Math.min(1 << 20, this.#size),
+    );
     for (let left = length; left > 0;) {
       const piece = scratch.subarray(0, Math.min(left, scratch.length));
       for (let got = 0; got < piece.length;) {
