@@ -5,12 +5,8 @@ import {
   parseFlags,
   remoteArg,
 } from "./lib/cli/flags.ts";
-import { stopProgress, transfer } from "./lib/cli/transfer.ts";
-import { list, modules, purge } from "./lib/cli/admin.ts";
-import { diagnostics } from "./lib/cli/diagnostics.ts";
 import { hostPort, UsageError } from "./lib/client/address.ts";
 import { escapeControls } from "./lib/ui/escape.ts";
-import { abortAllOpen } from "./lib/fs/atomic_file.ts";
 import { COMMANDS, seeHelp } from "./lib/cli/args.ts";
 import { commandHelp, completions, mainHelp } from "./lib/cli/help.ts";
 import { PathEscapeError } from "./lib/fs/safe_path.ts";
@@ -19,6 +15,20 @@ import { VERSION } from "./lib/version.ts";
 
 /** blit's version (lib/version.ts; deno.json says the same). */
 export { VERSION };
+
+// A command's code is loaded when it runs: `blit --version`, help and
+// usage errors don't pay for the transfer and gRPC modules (~0.1 s).
+let transfers: typeof import("./lib/cli/transfer.ts") | undefined;
+let files: typeof import("./lib/fs/atomic_file.ts") | undefined;
+
+async function transferCommand(): Promise<
+  typeof import("./lib/cli/transfer.ts")
+> {
+  transfers ??= await import("./lib/cli/transfer.ts");
+  // The files a transfer writes, to abort on an error or a signal.
+  files ??= await import("./lib/fs/atomic_file.ts");
+  return transfers;
+}
 
 function defaultIo(): CliIo {
   const encoder = new TextEncoder();
@@ -100,19 +110,35 @@ export async function main(
             ? "REMOTE LOCAL"
             : "SRC DST",
         );
-        return await transfer(command, rest[0], rest[1], flags, io);
-      case "list":
+        return await (await transferCommand()).transfer(
+          command,
+          rest[0],
+          rest[1],
+          flags,
+          io,
+        );
+      case "list": {
         expectArgs(command, rest, 1, "REMOTE");
-        return await list(remoteArg(rest[0], flags, io), flags, io);
-      case "purge":
+        const remote = remoteArg(rest[0], flags, io);
+        const { list } = await import("./lib/cli/admin.ts");
+        return await list(remote, flags, io);
+      }
+      case "purge": {
         expectArgs(command, rest, 1, "REMOTE");
-        return await purge(remoteArg(rest[0], flags, io), flags, io, rest[0]);
-      case "modules":
+        const remote = remoteArg(rest[0], flags, io);
+        const { purge } = await import("./lib/cli/admin.ts");
+        return await purge(remote, flags, io, rest[0]);
+      }
+      case "modules": {
         expectArgs(command, rest, 1, "blit://HOST[:PORT]");
+        const { modules } = await import("./lib/cli/admin.ts");
         return await modules(rest[0], flags, io);
-      case "diagnostics":
+      }
+      case "diagnostics": {
         if (rest.length < 1) expectArgs(command, rest, 1, "a topic (perf)");
+        const { diagnostics } = await import("./lib/cli/diagnostics.ts");
         return await diagnostics(rest, flags, io);
+      }
       case "completions":
         expectArgs(command, rest, 1, "a shell: bash, zsh or fish");
         io.stdout(completions(rest[0]));
@@ -120,7 +146,7 @@ export async function main(
     }
     throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   } catch (error) {
-    abortAllOpen({ keepPartials: true });
+    files?.abortAllOpen({ keepPartials: true });
     if (error instanceof UsageError) {
       // The command the user meant, for the pointer to its help.
       const command = args.find((a) => COMMANDS[a] !== undefined);
@@ -143,9 +169,9 @@ export async function main(
 
 if (import.meta.main) {
   const stop = () => {
-    stopProgress();
+    transfers?.stopProgress();
     // Big files' partial copies stay: running the command again resumes them.
-    const { kept } = abortAllOpen({ keepPartials: true });
+    const kept = files?.abortAllOpen({ keepPartials: true }).kept ?? 0;
     Deno.stderr.writeSync(
       new TextEncoder().encode(
         `blit: error: interrupted${
