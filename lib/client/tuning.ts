@@ -63,14 +63,21 @@ export async function tune(
   sizeHint?: SizeClass,
 ): Promise<Tuning> {
   const route = hostPort(daemon.host, daemon.port);
-  const snapshot = historyDir === undefined
+  // The local history is read while the snapshot is on its way.
+  const fetching = historyDir === undefined
     ? undefined
-    : await fetchPerfSnapshot(daemon);
+    : fetchPerfSnapshot(daemon);
+  let local: PerfRecord[] = [];
+  try {
+    local = historyDir === undefined ? [] : readPerfHistory(historyDir);
+  } catch {
+    // unreadable: as if empty
+  }
+  const snapshot = await fetching;
   let choice: Choice;
   let warning: string | undefined;
   let linkBytesPerS: number | undefined;
   try {
-    const local = historyDir === undefined ? [] : readPerfHistory(historyDir);
     linkBytesPerS = linkRate(local, route);
     const seen = new Set(local.map((r) => r.ts));
     // Other clients' runs with this daemon (ours are in the local file).
