@@ -144,7 +144,9 @@ export {
   ChunkDigest,
   DELTA_MIN_BYTES,
   describeBasis,
+  type DescribedRange,
   describeHandle,
+  describeRange,
 } from "./lib/delta/basis.ts";
 export { avgBitsFor, Chunker } from "./lib/delta/chunker.ts";
 export { type DeltaOp, deltaOps, ShrankError } from "./lib/delta/matcher.ts";

@@ -257,7 +257,7 @@ export interface DescribedRange {
  * const path = Deno.makeTempFileSync();
  * Deno.writeFileSync(path, new Uint8Array(9000).map((_, i) => i * 7));
  * using file = Deno.openSync(path);
- * const part = describeRange(file, 5000, 10, await ChunkDigest.create());
+ * const part = describeRange(file, 5000, 11, await ChunkDigest.create());
  * if (part?.lengths.reduce((a, b) => a + b, 0) !== 5000) throw new Error("example failed");
  * Deno.removeSync(path);
  * ```
@@ -373,12 +373,11 @@ export function basisProblem(offer: BasisOffer): string | undefined {
  * @example
  * ```ts
  * import { BasisTable, ChunkDigest } from "@blit/cli/internals";
- * import { contentHasher } from "@blit/cli/internals";
- * const d = new ChunkDigest(await contentHasher(), 7).of(new Uint8Array(3000));
+ * const d = (await ChunkDigest.create(7)).of(new Uint8Array(3000));
  * const digests = new Uint8Array(16);
  * new DataView(digests.buffer).setUint32(6, d.hi);
  * new DataView(digests.buffer).setUint16(10, d.lo);
- * const table = new BasisTable({ avgBits: 10, seed: 7, size: 5000, lengths: Uint32Array.of(2000, 3000), digests });
+ * const table = new BasisTable({ avgBits: 11, seed: 7, size: 5000, lengths: Uint32Array.of(2000, 3000), digests });
  * if (table.find(d.hi, d.lo, 3000) !== 2000) throw new Error("example failed");
  * ```
  */

@@ -123,7 +123,7 @@ export function avgBitsFor(size: number): number {
  * import { Chunker } from "@blit/cli/internals";
  * const bytes = new Uint8Array(64 << 10).map((_, i) => (i * 7919) >> 3);
  * const cuts = (data: Uint8Array) => {
- *   const chunker = new Chunker(10);
+ *   const chunker = new Chunker(11);
  *   const out: number[] = [];
  *   for (let at = 0; at < data.length;) {
  *     const end = chunker.scan(data, at);
