@@ -647,3 +647,132 @@ console.log(JSON.stringify({ matched: r.bytesMatched, files: r.filesTransferred 
     same(`${module}/big`, `${work}/dst/big`);
   });
 });
+
+/** A source tree's worth of small text files: `count` of 1.5-30 KiB. */
+function smallTree(dir: string, count: number, edit: (i: number) => boolean) {
+  const line = (i: number, j: number) =>
+    `def handler_${i}_${j}(request, response): return render(request, "page_${j}.html")\n`;
+  for (let i = 0; i < count; i++) {
+    const lines = 20 + (i * 37) % 360;
+    let text = "";
+    for (let j = 0; j < lines; j++) text += line(i, j);
+    if (edit(i)) {
+      const at = Math.floor(text.length / 2);
+      text = text.slice(0, at) + `# changed ${i}\n` + text.slice(at);
+    }
+    Deno.mkdirSync(`${dir}/pkg${i % 7}`, { recursive: true });
+    Deno.writeTextFileSync(`${dir}/pkg${i % 7}/mod_${i}.py`, text);
+    Deno.utimeSync(
+      `${dir}/pkg${i % 7}/mod_${i}.py`,
+      1_600_000_000,
+      1_600_000_000 + (edit(i) ? 1 : 0),
+    );
+  }
+}
+
+for (
+  const [how, extra] of [["TCP", []], ["gRPC", ["--force-grpc-data"]]] as const
+) {
+  Deno.test(`a tree of small files with every mtime changed (${how}): small old copies are described, need lists go compressed with -z, exact both ways`, async () => {
+    await withBed(async ({ work, src, module, daemon }) => {
+      const count = 200;
+      const received: Record<string, number> = {};
+      Deno.mkdirSync(`${module}/t`);
+      for (const compress of ["-z", "--no-compress"]) {
+        // The old tree at the destination; the new one: every file's mtime
+        // changed, a tenth edited.
+        Deno.removeSync(src, { recursive: true });
+        Deno.mkdirSync(src);
+        smallTree(src, count, (i) => i % 10 === 3);
+        for (const f of Deno.readDirSync(src)) {
+          for (const g of Deno.readDirSync(`${src}/${f.name}`)) {
+            Deno.utimeSync(
+              `${src}/${f.name}/${g.name}`,
+              1_700_000_000,
+              1_700_000_000,
+            );
+          }
+        }
+        Deno.removeSync(`${module}/t`, { recursive: true });
+        Deno.mkdirSync(`${module}/t`);
+        smallTree(`${module}/t`, count, () => false);
+        const run = await runCli(
+          [
+            "push",
+            ...extra,
+            compress,
+            "--no-whole-file",
+            "--stats",
+            src,
+            `${daemon.url}/m/t`,
+          ],
+          { env },
+        );
+        assertEquals(run.code, 0, run.stderr);
+        const stat = (name: string) =>
+          Number(
+            new RegExp(`${name}: ([0-9,]+)`).exec(run.stdout)![1]
+              .replaceAll(",", ""),
+          );
+        assertMatch(
+          run.stdout,
+          new RegExp(`Number of files transferred: ${count}\n`),
+        );
+        // Every file came mostly from its old copy, the 1.5 KiB ones too.
+        const matched = stat("Matched data");
+        const literal = stat("Literal data");
+        assert(matched > 0.8 * (matched + literal), run.stdout);
+        // What the client hears: the daemon's need lists, with every old
+        // copy's description.
+        received[compress] = stat("Total bytes received");
+        for (const f of Deno.readDirSync(src)) {
+          for (const g of Deno.readDirSync(`${src}/${f.name}`)) {
+            same(
+              `${src}/${f.name}/${g.name}`,
+              `${module}/t/${f.name}/${g.name}`,
+            );
+          }
+        }
+        assertEquals(tempFiles(module), []);
+      }
+      // Compressed, the need lists (paths, chunk lengths) shrink; the
+      // salted hashes do not.
+      assert(
+        received["-z"] < 0.85 * received["--no-compress"],
+        `received: ${JSON.stringify(received)}`,
+      );
+      // And back: a pull into the old tree.
+      const local = `${work}/local`;
+      Deno.mkdirSync(local);
+      smallTree(local, count, () => false);
+      Deno.removeSync(`${module}/t`, { recursive: true });
+      Deno.mkdirSync(`${module}/t`);
+      smallTree(`${module}/t`, count, (i) => i % 10 === 3);
+      const pull = await runCli(
+        [
+          "pull",
+          ...extra,
+          "-z",
+          "--no-whole-file",
+          "--json",
+          `${daemon.url}/m/t/`,
+          local,
+        ],
+        { env },
+      );
+      assertEquals(pull.code, 0, pull.stderr);
+      const p = JSON.parse(pull.stdout);
+      assertEquals(p.files_transferred, count / 10);
+      assert(p.bytes_matched > 0.7 * p.bytes_transferred, pull.stdout);
+      for (const f of Deno.readDirSync(local)) {
+        for (const g of Deno.readDirSync(`${local}/${f.name}`)) {
+          same(
+            `${module}/t/${f.name}/${g.name}`,
+            `${local}/${f.name}/${g.name}`,
+          );
+        }
+      }
+      assertEquals(tempFiles(local), []);
+    });
+  });
+}
