@@ -29,7 +29,6 @@ import {
   withRetries,
 } from "./transfer_call.ts";
 import { compressionFor, useDelta } from "../transfer/link_policy.ts";
-import type { CompressOptions } from "../wire/compressed_stream.ts";
 
 /** A local push source: a tree, or one file in its parent. */
 interface LocalSource {
@@ -113,13 +112,10 @@ function pushOnce(
     const sender = new Sender(source.root, {
       verified: new Set(),
       zeroCopy: options.zeroCopy === false ? undefined : loadZeroCopy(),
-      compress: withLinkRate(
-        compressionFor(
-          options.compress ?? "auto",
-          dest.host,
-          options.compressLevel,
-        ),
-        options.linkBytesPerS,
+      compress: compressionFor(
+        options.compress ?? "auto",
+        dest.host,
+        options.compressLevel,
       ),
     });
     const entries = scanned(
@@ -203,12 +199,4 @@ async function* scanned<T>(
     yield entry;
   }
   progress?.scan?.(n);
-}
-
-/** The route's link rate from the history, for the compressor's judgement. */
-function withLinkRate(
-  how: CompressOptions | undefined,
-  linkBytesPerS: number | undefined,
-): CompressOptions | undefined {
-  return how && linkBytesPerS ? { ...how, linkBytesPerS } : how;
 }

@@ -25,22 +25,7 @@ export interface CompressOptions {
   mode: "on" | "auto";
   /** zstd level (1-19). Default: by speed (1, or 3 on slow links). */
   level?: number;
-  /**
-   * The link's rate (bytes/s) as the route's history measured it, when
-   * known: `auto` then judges the link by that and by the sends that had
-   * to wait for it, never by sends the socket took at once (see
-   * `CompressingWriter`).
-   */
-  linkBytesPerS?: number;
 }
-
-/**
- * A send that took longer than this (ms) waited for the link: it says
- * how fast the link is. A quicker one only says that the link kept up
- * with what was given to it (with compression on, that the compressor
- * was the slower).
- */
-const WAITED_MS = 1;
 
 /** What a compressing writer did (for the summary and the history). */
 export interface CompressStats {
@@ -176,27 +161,22 @@ export class CompressingWriter implements FrameWriter {
   /**
    * Whether the next block should be compressed: while the data shrinks
    * by a tenth or more and the link, not the compressor, limits the
-   * stream. Until the link is measured it is taken at the history's
-   * word, else assumed slower than the compressor (zstd's fast levels
-   * outrun links up to a few Gbit/s); a link found faster turns
-   * compression off, and (without the history's word) the sends that
-   * then take no time at all keep it off.
+   * stream. Until the link is measured it is assumed slower than the
+   * compressor (zstd's fast levels outrun links up to a few Gbit/s); a
+   * link found faster turns compression off, and the sends that then
+   * take no time at all keep it off.
    */
   #worthIt(): boolean {
     if (this.#options.mode === "on") return true;
     if (this.#ratio >= 0.9) return false;
+    if (!this.#link.known) return true;
     const compressor = this.#compressor.known ? this.#compressor.perMs : 300e3;
-    const hint = this.#options.linkBytesPerS;
-    if (!this.#link.known) {
-      return hint === undefined || compressor > 1.2 * (hint / 1000);
-    }
     return compressor > 1.2 * this.#link.perMs;
   }
 
   #level(): number {
     if (this.#options.level) return this.#options.level;
-    // Slow links (under ~30 MB/s, measured: the history's rate may be
-    // a compressor's pace) can afford a better ratio.
+    // Slow links (under ~30 MB/s) can afford a better ratio.
     return this.#link.known && this.#link.perMs < 30e3 ? 3 : 1;
   }
 
@@ -236,12 +216,7 @@ export class CompressingWriter implements FrameWriter {
     }
     const t0 = performance.now();
     await this.#put(block);
-    const ms = performance.now() - t0;
-    // With the history's word for the link, only sends that waited
-    // measure it (quick ones are the compressor's pace, not the link's).
-    if (this.#options.linkBytesPerS === undefined || ms > WAITED_MS) {
-      this.#link.add(block.length, ms);
-    }
+    this.#link.add(block.length, performance.now() - t0);
   }
 
   async #put(bytes: Uint8Array): Promise<void> {
