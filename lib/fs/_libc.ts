@@ -128,19 +128,39 @@ export const LIBC_ENV = "BLIT_DAEMON_LIBC";
  * Permissions: env BLIT_DAEMON_LIBC, read on the candidates (by stat).
  */
 export function findLibc(): string | undefined {
+  return findLibrary(LIBC_ENV, LIBC_CANDIDATES);
+}
+
+/**
+ * The absolute path of a shared library for `--allow-ffi=PATH`: the one
+ * the env variable `told` names (the sandboxed daemon is told which its
+ * --allow-ffi names), else the first of `candidates` that is a file;
+ * undefined off Linux or when none is found.
+ *
+ * Permissions: env `told`, read on the candidates (by stat).
+ *
+ * @example
+ * ```ts
+ * import { findLibrary } from "./_libc.ts";
+ * if (findLibrary("BLIT_NO_SUCH_ENV", ["/nonexistent/lib.so"]) !== undefined) throw new Error("example failed");
+ * ```
+ */
+export function findLibrary(
+  told: string,
+  candidates: readonly string[],
+): string | undefined {
   if (Deno.build.os !== "linux") return undefined;
   try {
-    // The sandboxed daemon is told which one its --allow-ffi names.
-    const told = Deno.env.get(LIBC_ENV);
-    if (told) return told;
+    const path = Deno.env.get(told);
+    if (path) return path;
   } catch {
     // env not readable: search
   }
-  for (const path of LIBC_CANDIDATES) {
+  for (const path of candidates) {
     try {
       if (Deno.statSync(path).isFile) return path;
     } catch {
-      // not here
+      // not here (or not ours to look at)
     }
   }
   return undefined;

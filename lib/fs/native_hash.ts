@@ -13,6 +13,8 @@ export interface NativeHasher {
   digest(format: "binary"): Uint8Array;
 }
 
+import { findLibrary } from "./_libc.ts";
+
 const SYMBOLS = {
   XXH3_createState: { parameters: [], result: "pointer" },
   XXH3_freeState: { parameters: ["pointer"], result: "i32" },
@@ -65,21 +67,7 @@ export const XXHASH_ENV = "BLIT_DAEMON_XXHASH";
  * ```
  */
 export function findXxhash(): string | undefined {
-  if (Deno.build.os !== "linux") return undefined;
-  try {
-    const told = Deno.env.get(XXHASH_ENV);
-    if (told) return told;
-  } catch {
-    // env not readable: search
-  }
-  for (const path of CANDIDATES) {
-    try {
-      if (Deno.statSync(path).isFile) return path;
-    } catch {
-      // not here (or not ours to look at)
-    }
-  }
-  return undefined;
+  return findLibrary(XXHASH_ENV, CANDIDATES);
 }
 
 function library(): Lib | null {
@@ -97,6 +85,17 @@ function library(): Lib | null {
     }
   }
   return loaded;
+}
+
+/** The library, unless `BLIT_NATIVE_HASH=0` says to keep to the wasm. */
+function allowedLibrary(): Lib | null {
+  let off = false;
+  try {
+    off = Deno.env.get("BLIT_NATIVE_HASH") === "0";
+  } catch {
+    // env not readable: the default
+  }
+  return off ? null : library();
 }
 
 const states = new FinalizationRegistry<Deno.PointerValue>((state) => {
@@ -118,13 +117,7 @@ const states = new FinalizationRegistry<Deno.PointerValue>((state) => {
  * ```
  */
 export function nativeHasher(): NativeHasher | undefined {
-  let off = false;
-  try {
-    off = Deno.env.get("BLIT_NATIVE_HASH") === "0";
-  } catch {
-    // env not readable: the default
-  }
-  const lib = off ? null : library();
+  const lib = allowedLibrary();
   if (!lib) return undefined;
   const state = lib.symbols.XXH3_createState();
   if (state === null) return undefined;
@@ -175,13 +168,7 @@ export function nativeHasher(): NativeHasher | undefined {
 export function nativeSeededXxh3():
   | ((data: Uint8Array, seed: bigint) => number | bigint)
   | undefined {
-  let off = false;
-  try {
-    off = Deno.env.get("BLIT_NATIVE_HASH") === "0";
-  } catch {
-    // env not readable: the default
-  }
-  const lib = off ? null : library();
+  const lib = allowedLibrary();
   if (!lib) return undefined;
   const hash = lib.symbols.XXH3_64bits_withSeed;
   return (data, seed) =>

@@ -211,26 +211,34 @@ export function entriesOfBatch(batch: ManifestBatch): FileEntry[] {
 
 /** A compressed batch's packed entries, their size checked first. */
 function unzipped(batch: ManifestBatch): Uint8Array {
-  const size = batch.packedSize;
+  return unzstd(batch.packedZstd, batch.packedSize, "manifest batch");
+}
+
+/**
+ * `zipped` decompressed to exactly `size` bytes, the size checked before
+ * anything is unpacked (at most {@linkcode MAX_PACKED_BYTES}).
+ *
+ * @throws {RangeError} naming `what` when it is out of range or does not
+ * decompress to that size.
+ */
+function unzstd(zipped: Uint8Array, size: number, what: string): Uint8Array {
   if (size === 0 || size > MAX_PACKED_BYTES) {
     throw new RangeError(
-      `A compressed manifest batch of ${size} bytes is out of range (1-${MAX_PACKED_BYTES})`,
+      `A compressed ${what} of ${size} bytes is out of range (1-${MAX_PACKED_BYTES})`,
     );
   }
-  let packed: Uint8Array;
+  let out: Uint8Array;
   try {
-    packed = zlib.zstdDecompressSync(batch.packedZstd, {
-      maxOutputLength: size,
-    });
+    out = zlib.zstdDecompressSync(zipped, { maxOutputLength: size });
   } catch {
-    throw new RangeError("A compressed manifest batch does not decompress");
+    throw new RangeError(`A compressed ${what} does not decompress`);
   }
-  if (packed.length !== size) {
+  if (out.length !== size) {
     throw new RangeError(
-      `A compressed manifest batch unpacked to ${packed.length} bytes, not ${size}`,
+      `A compressed ${what} unpacked to ${out.length} bytes, not ${size}`,
     );
   }
-  return packed;
+  return out;
 }
 
 /** The ManifestComplete message for a manifest of `count` entries. */
@@ -655,30 +663,12 @@ export function packedFileList(list: FileList): FileList {
  */
 export function unpackedFileList(list: FileList): FileList {
   if (list.packedZstd.length === 0) return list;
-  const size = list.packedSize;
-  if (size === 0 || size > MAX_PACKED_BYTES) {
-    throw new RangeError(
-      `A compressed need list of ${size} bytes is out of range (1-${MAX_PACKED_BYTES})`,
-    );
-  }
   if (
     list.paths.length > 0 || list.resumes.length > 0 || list.bases.length > 0
   ) {
     throw new RangeError("A compressed need list has plain entries too");
   }
-  let inner: Uint8Array;
-  try {
-    inner = zlib.zstdDecompressSync(list.packedZstd, {
-      maxOutputLength: size,
-    });
-  } catch {
-    throw new RangeError("A compressed need list does not decompress");
-  }
-  if (inner.length !== size) {
-    throw new RangeError(
-      `A compressed need list unpacked to ${inner.length} bytes, not ${size}`,
-    );
-  }
+  const inner = unzstd(list.packedZstd, list.packedSize, "need list");
   let unpacked: FileList;
   try {
     unpacked = fromBinary(FileListSchema, inner);
