@@ -2,7 +2,7 @@
 // thread holds open (through its contained tree), reading the descriptor
 // with pread.
 import { loadLibc } from "../fs/_libc.ts";
-import { ChunkDigest, describeRange } from "./basis.ts";
+import { ChunkDigest, describeRange } from "./describe.ts";
 import type { DescribeAnswer, DescribeJob } from "./basis_pool.ts";
 
 const scope = self as unknown as {

@@ -11,8 +11,8 @@ import {
   workerScriptExists,
 } from "../fs/worker_pool.ts";
 import { descriptorOf, type ReadHandle } from "../fs/tree.ts";
-import type { BasisOffer, DescribedRange } from "./basis.ts";
-import { DIGEST_BYTES } from "./basis.ts";
+import type { BasisOffer } from "./basis.ts";
+import { type DescribedRange, DIGEST_BYTES } from "./describe.ts";
 import { avgBitsFor, MAX_BASIS_CHUNKS } from "./chunker.ts";
 
 /**

@@ -1,0 +1,162 @@
+// The core of describing an old copy: its chunks cut by the gear hash
+// and each hashed with the description's seed. Kept apart from the
+// file-layer code (basis.ts) so the Workers that describe load little.
+import { loadHashWasm } from "../deps/hash_wasm.ts";
+import { nativeSeededXxh3 } from "../fs/native_hash.ts";
+import type { ReadHandle } from "../fs/tree.ts";
+import { Chunker, MAX_BASIS_CHUNKS } from "./chunker.ts";
+
+/** Bytes of a chunk's hash in a description. */
+export const DIGEST_BYTES = 6;
+
+/**
+ * The salted hash of one chunk: the first {@linkcode DIGEST_BYTES} of
+ * xxh3-64 seeded with the description's seed (big-endian), as two words.
+ * One call a chunk: the system's libxxhash where FFI may load it, else
+ * hash-wasm's (the same digests).
+ */
+export class ChunkDigest {
+  /** The description's seed (32 bits). */
+  readonly seed: number;
+  readonly #hash: (bytes: Uint8Array, into: ChunkDigest) => void;
+  /** The first 4 bytes of the last digest (big-endian). */
+  hi = 0;
+  /** Its next 2 bytes (big-endian). */
+  lo = 0;
+
+  private constructor(
+    seed: number,
+    hash: (bytes: Uint8Array, into: ChunkDigest) => void,
+  ) {
+    this.seed = seed;
+    this.#hash = hash;
+  }
+
+  /**
+   * Digests salted with `seed` (a fresh random one when absent).
+   *
+   * @example
+   * ```ts
+   * import { ChunkDigest } from "@blit/cli/internals";
+   * const a = await ChunkDigest.create(7);
+   * const b = await ChunkDigest.create(8);
+   * const bytes = new Uint8Array(3000).fill(1);
+   * if (a.of(bytes).hi === b.of(bytes).hi) throw new Error("example failed");
+   * ```
+   */
+  static async create(seed?: number): Promise<ChunkDigest> {
+    const salt = seed ?? crypto.getRandomValues(new Uint32Array(1))[0];
+    if (!Number.isInteger(salt) || salt < 0 || salt > 0xffffffff) {
+      throw new RangeError(`a chunk seed is a 32-bit word, got ${salt}`);
+    }
+    const native = nativeSeededXxh3();
+    if (native) {
+      const seed64 = BigInt(salt);
+      return new ChunkDigest(salt, (bytes, into) => {
+        const value = BigInt(native(bytes, seed64));
+        into.hi = Number(value >> 32n);
+        into.lo = Number((value >> 16n) & 0xffffn);
+      });
+    }
+    const wasm = await (await loadHashWasm()).createXXHash3(salt, 0);
+    return new ChunkDigest(salt, (bytes, into) => {
+      wasm.init();
+      wasm.update(bytes);
+      const d = wasm.digest("binary");
+      into.hi = ((d[0] << 24) | (d[1] << 16) | (d[2] << 8) | d[3]) >>> 0;
+      into.lo = (d[4] << 8) | d[5];
+    });
+  }
+
+  /** The digest of `bytes` as one chunk: `hi` and `lo` hold it. */
+  of(bytes: Uint8Array): this {
+    this.#hash(bytes, this);
+    return this;
+  }
+}
+
+/** The chunks of a stretch of an old copy (see {@linkcode describeRange}). */
+export interface DescribedRange {
+  /** Each chunk's length, in order. */
+  lengths: Uint32Array;
+  /** Each chunk's digest, {@linkcode DIGEST_BYTES} each, in order. */
+  digests: Uint8Array;
+}
+
+/**
+ * Cuts `length` bytes read from `file`'s current position into chunks
+ * (the chunker starts afresh there and the last chunk ends at the end,
+ * wherever that falls) with the average `2^avgBits` of the whole file;
+ * undefined when the file ends early or goes on past the stretch while
+ * it is the whole file, or when there are too many chunks. A big old copy
+ * is described a stretch per worker and the stretches joined.
+ *
+ * @example
+ * ```ts
+ * import { ChunkDigest, describeRange } from "@blit/cli/internals";
+ * const path = Deno.makeTempFileSync();
+ * Deno.writeFileSync(path, new Uint8Array(9000).map((_, i) => i * 7));
+ * using file = Deno.openSync(path);
+ * const part = describeRange(file, 5000, 11, await ChunkDigest.create());
+ * if (part?.lengths.reduce((a, b) => a + b, 0) !== 5000) throw new Error("example failed");
+ * Deno.removeSync(path);
+ * ```
+ */
+export function describeRange(
+  file: Pick<ReadHandle, "readSync">,
+  length: number,
+  avgBits: number,
+  digest: ChunkDigest,
+): DescribedRange | undefined {
+  const chunker = new Chunker(avgBits);
+  const most = Math.min(
+    MAX_BASIS_CHUNKS,
+    Math.ceil(4 * length / 2 ** avgBits) + 2,
+  );
+  const lengths = new Uint32Array(most);
+  const digests = new Uint8Array(DIGEST_BYTES * most);
+  const view = new DataView(digests.buffer);
+  let count = 0;
+  // A chunk is hashed in one piece: room for the longest and a read more,
+  // in the chunker's own memory (read into, scanned where it is).
+  const buffer = chunker.buffer(Math.max(1 << 20, 2 * chunker.maxChunk));
+  let filled = 0;
+  let chunk = 0;
+  let scanned = 0;
+  let left = length;
+  const endChunk = (end: number): boolean => {
+    if (count >= most) return false;
+    digest.of(buffer.subarray(chunk, end));
+    view.setUint32(count * DIGEST_BYTES, digest.hi);
+    view.setUint16(count * DIGEST_BYTES + 4, digest.lo);
+    lengths[count++] = end - chunk;
+    chunk = scanned = end;
+    return true;
+  };
+  for (;;) {
+    if (scanned === filled) {
+      if (left === 0) break;
+      buffer.copyWithin(0, chunk, filled);
+      filled -= chunk;
+      scanned = filled;
+      chunk = 0;
+      const want = Math.min(buffer.length - filled, left);
+      for (let got = 0; got < want;) {
+        const n = file.readSync(buffer.subarray(filled, filled + want - got));
+        if (n === null || n === 0) return undefined; // shorter than told
+        filled += n;
+        got += n;
+      }
+      left -= want;
+      continue;
+    }
+    const end = chunker.scan(buffer.subarray(0, filled), scanned);
+    if (end < 0) scanned = filled;
+    else if (!endChunk(end)) return undefined;
+  }
+  if (chunk < filled && !endChunk(filled)) return undefined;
+  return {
+    lengths: lengths.slice(0, count),
+    digests: digests.slice(0, count * DIGEST_BYTES),
+  };
+}
