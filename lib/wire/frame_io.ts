@@ -190,7 +190,10 @@ export class FrameSink extends WritableStream<SendItem> {
       await writeAll(conn, bytes);
       if (!compressing) options.onWire?.(bytes.length);
     };
+    // Bytes of the old copy the copy instructions in `buffer` stand for.
+    let copying = 0;
     const flush = async () => {
+      copying = 0;
       if (used === 0) return;
       await send(buffer.subarray(0, used));
       used = 0;
@@ -236,7 +239,9 @@ export class FrameSink extends WritableStream<SendItem> {
           case "copy":
             if (size - used < COPY_FRAME_BYTES) await flush();
             used += writeCopy(buffer, used, event.offset, event.length);
-            if (event.length >= COPY_SOON) await flush();
+            // Much copying waiting: the receiver gets it now.
+            copying += event.length;
+            if (copying >= COPY_SOON) await flush();
             break;
           case "file": {
             const path = encoder.encode(event.entry.path);

@@ -109,6 +109,8 @@ function* chunksOf(events: Iterable<FrameEvent>): Generator<FileDataChunk> {
     last: false,
   });
   let pending: FileDataChunk | undefined;
+  // Bytes of the old copy the pending chunk's copies stand for.
+  let copying = 0;
   // Bodies still to end: one, or a resumed file's runs.
   let bodies = 1;
   for (const event of events) {
@@ -137,11 +139,15 @@ function* chunksOf(events: Iterable<FrameEvent>): Generator<FileDataChunk> {
         // Copies go before the data of their chunk: after data, a new one.
         if (pending!.data.length > 0) {
           yield pending!;
+          copying = 0;
           pending = next(pending!);
         }
         (pending!.copies ??= []).push(event.offset, event.length);
-        // A long copy leaves at once: the receiver copies meanwhile.
-        if (event.length >= COPY_SOON) {
+        // Much copying waiting leaves at once: the receiver copies
+        // meanwhile.
+        copying += event.length;
+        if (copying >= COPY_SOON) {
+          copying = 0;
           yield pending!;
           pending = next(pending!);
         }
@@ -158,6 +164,7 @@ function* chunksOf(events: Iterable<FrameEvent>): Generator<FileDataChunk> {
       case "data":
         if (pending!.data.length > 0) {
           yield pending!;
+          copying = 0;
           pending = next(pending!);
         }
         pending!.data = event.bytes.slice();
@@ -166,6 +173,7 @@ function* chunksOf(events: Iterable<FrameEvent>): Generator<FileDataChunk> {
         pending!.hash = event.digest;
         pending!.last = --bodies === 0;
         yield pending!;
+        copying = 0;
         pending = undefined;
         break;
     }
