@@ -55,9 +55,13 @@ export const COPY_FRAME_BYTES = 1 + 8 + 4;
 /**
  * A copy instruction of at least this many bytes is sent at once rather
  * than held for more frames: the receiver has that much copying to do
- * while the sender goes on matching.
+ * while the sender goes on matching. Shorter ones are held until they
+ * stand for {@linkcode COPIES_SOON} together (literal bytes between them
+ * then leave in bigger pieces, which compress better).
  */
 export const COPY_SOON = 4 << 20;
+/** Copies held that stand for this many bytes together are sent at once. */
+export const COPIES_SOON = 16 << 20;
 /** Size of a literal frame's header. */
 export const LITERAL_HEADER_BYTES = 1 + 4;
 /** What a resume header adds before its bitmap: block size, blocks. */

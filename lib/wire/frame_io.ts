@@ -8,6 +8,7 @@
 import type { FileEntry } from "../fs/entry.ts";
 import type { TreeRoot } from "../fs/tree.ts";
 import {
+  COPIES_SOON,
   COPY_FRAME_BYTES,
   COPY_SOON,
   encodeEnd,
@@ -241,7 +242,9 @@ export class FrameSink extends WritableStream<SendItem> {
             used += writeCopy(buffer, used, event.offset, event.length);
             // Much copying waiting: the receiver gets it now.
             copying += event.length;
-            if (copying >= COPY_SOON) await flush();
+            if (event.length >= COPY_SOON || copying >= COPIES_SOON) {
+              await flush();
+            }
             break;
           case "file": {
             const path = encoder.encode(event.entry.path);

@@ -2,6 +2,7 @@
 import type { FileEntry } from "../fs/entry.ts";
 import type { TreeRoot } from "../fs/tree.ts";
 import {
+  COPIES_SOON,
   COPY_SOON,
   type FrameEvent,
   FrameProtocolError,
@@ -146,7 +147,7 @@ function* chunksOf(events: Iterable<FrameEvent>): Generator<FileDataChunk> {
         // Much copying waiting leaves at once: the receiver copies
         // meanwhile.
         copying += event.length;
-        if (copying >= COPY_SOON) {
+        if (event.length >= COPY_SOON || copying >= COPIES_SOON) {
           copying = 0;
           yield pending!;
           pending = next(pending!);
