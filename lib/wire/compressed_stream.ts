@@ -176,8 +176,10 @@ export class CompressingWriter implements FrameWriter {
 
   #level(): number {
     if (this.#options.level) return this.#options.level;
-    // Slow links (under ~30 MB/s) can afford a better ratio.
-    return this.#link.known && this.#link.perMs < 30e3 ? 3 : 1;
+    // Slow links (under ~30 MB/s) can afford a better ratio; so can the
+    // first blocks, before the link is measured (a small transfer's
+    // bytes are all there is to save on it).
+    return !this.#link.known || this.#link.perMs < 30e3 ? 3 : 1;
   }
 
   /** The block for `raw`: compressed when it pays and shrinks it. */
