@@ -50,6 +50,8 @@ const GEAR_WASM =
 
 /** Where the gear table sits in a chunker's memory; data follows it. */
 const TABLE_BYTES = 1024;
+/** Bytes from outside the data area are scanned this many at a time. */
+const SLICE_BYTES = 1 << 20;
 const PAGE = 65536;
 
 interface GearInstance {
@@ -210,35 +212,53 @@ export class Chunker {
     }
     // What this chunk may still take of the piece.
     const stop = Math.min(n, i + (this.#max - length));
-    // The address of bytes[0] in the loop's memory (a copy of the part to
-    // scan, unless the bytes are in its data area already).
-    let gear = shared;
-    let base: number;
-    if (gear && bytes.buffer === gear.memory.buffer) base = bytes.byteOffset;
-    else {
-      gear = gearWith(stop - i);
-      new Uint8Array(gear.memory.buffer, TABLE_BYTES, stop - i)
-        .set(bytes.subarray(i, stop));
-      base = TABLE_BYTES - i;
-    }
-    let hash = this.#hash;
     // Before the average: the hard mask; after it, the easy one.
     const small = Math.min(stop, i + Math.max(0, this.#avg - length));
     if (i < small) {
-      const cut = gear.find(base + i, base + small, hash, this.#maskSmall);
-      if (cut >= 0) return this.#cut(cut - base);
-      hash = gear.hash.value;
+      const cut = this.#find(bytes, i, small, this.#maskSmall);
+      if (cut >= 0) return this.#cut(cut);
       i = small;
     }
     if (i < stop) {
-      const cut = gear.find(base + i, base + stop, hash, this.#maskLarge);
-      if (cut >= 0) return this.#cut(cut - base);
-      hash = gear.hash.value;
+      const cut = this.#find(bytes, i, stop, this.#maskLarge);
+      if (cut >= 0) return this.#cut(cut);
     }
     length = this.#length + (stop - from);
     if (length >= this.#max) return this.#cut(stop);
     this.#length = length;
-    this.#hash = hash;
+    return -1;
+  }
+
+  /**
+   * The first cut in `bytes[from, to)` under `mask`, going on from the
+   * chunk's hash so far (an index past the cut's byte), or -1 (then the
+   * hash is the one after the last byte). Bytes in the loop's data area
+   * are scanned in place; others are copied there a slice at a time, so
+   * the area stays small whatever the chunk size a peer asked for.
+   */
+  #find(bytes: Uint8Array, from: number, to: number, mask: number): number {
+    const gear = shared;
+    if (gear && bytes.buffer === gear.memory.buffer) {
+      const base = bytes.byteOffset;
+      const cut = gear.find(base + from, base + to, this.#hash, mask);
+      if (cut >= 0) return cut - base;
+      this.#hash = gear.hash.value;
+      return -1;
+    }
+    for (let at = from; at < to; at += SLICE_BYTES) {
+      const end = Math.min(to, at + SLICE_BYTES);
+      const loop = gearWith(end - at);
+      new Uint8Array(loop.memory.buffer, TABLE_BYTES, end - at)
+        .set(bytes.subarray(at, end));
+      const cut = loop.find(
+        TABLE_BYTES,
+        TABLE_BYTES + (end - at),
+        this.#hash,
+        mask,
+      );
+      if (cut >= 0) return at + (cut - TABLE_BYTES);
+      this.#hash = loop.hash.value;
+    }
     return -1;
   }
 

@@ -119,7 +119,8 @@ Deno.test("chunker: the WebAssembly loop cuts exactly where the plain gear hash 
   });
   // Long runs of one byte: cuts forced at four times the average.
   data.fill(7, 1 << 20, (1 << 20) + 100_000);
-  for (const avgBits of [11, 12, 14]) {
+  // 19: chunks up to 2 MiB, scanned from outside in 1 MiB slices.
+  for (const avgBits of [11, 12, 14, 19]) {
     const want = referenceCuts(data, avgBits);
     // Fed in odd pieces from a plain array (copied into the loop's memory).
     const fed: number[] = [];
