@@ -73,6 +73,7 @@ function fileListOf(
   });
   if (!compress) return list;
   const packed = packedFileList(list);
+  // What it costs on the wire, for the tally (see `countingPeer`).
   if (packed !== list) message.wireBytes = packed.packedZstd.length + 16;
   return packed;
 }

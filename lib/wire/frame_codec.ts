@@ -62,6 +62,20 @@ export const COPY_FRAME_BYTES = 1 + 8 + 4;
 export const COPY_SOON = 4 << 20;
 /** Copies held that stand for this many bytes together are sent at once. */
 export const COPIES_SOON = 16 << 20;
+
+/**
+ * Whether the copies held should leave now: the last one covers
+ * `length` bytes, all held (it included) `held` bytes.
+ *
+ * @example
+ * ```ts
+ * import { copiesDue } from "./frame_codec.ts";
+ * if (!copiesDue(8 << 20, 8 << 20) || copiesDue(1 << 20, 2 << 20)) throw new Error("example failed");
+ * ```
+ */
+export function copiesDue(length: number, held: number): boolean {
+  return length >= COPY_SOON || held >= COPIES_SOON;
+}
 /** Size of a literal frame's header. */
 export const LITERAL_HEADER_BYTES = 1 + 4;
 /** What a resume header adds before its bitmap: block size, blocks. */

@@ -8,9 +8,8 @@
 import type { FileEntry } from "../fs/entry.ts";
 import type { TreeRoot } from "../fs/tree.ts";
 import {
-  COPIES_SOON,
+  copiesDue,
   COPY_FRAME_BYTES,
-  COPY_SOON,
   encodeEnd,
   encodeResume,
   fileHeaderSize,
@@ -242,9 +241,7 @@ export class FrameSink extends WritableStream<SendItem> {
             used += writeCopy(buffer, used, event.offset, event.length);
             // Much copying waiting: the receiver gets it now.
             copying += event.length;
-            if (event.length >= COPY_SOON || copying >= COPIES_SOON) {
-              await flush();
-            }
+            if (copiesDue(event.length, copying)) await flush();
             break;
           case "file": {
             const path = encoder.encode(event.entry.path);

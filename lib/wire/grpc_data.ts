@@ -2,8 +2,7 @@
 import type { FileEntry } from "../fs/entry.ts";
 import type { TreeRoot } from "../fs/tree.ts";
 import {
-  COPIES_SOON,
-  COPY_SOON,
+  copiesDue,
   type FrameEvent,
   FrameProtocolError,
   HASH_BYTES,
@@ -147,7 +146,7 @@ function* chunksOf(events: Iterable<FrameEvent>): Generator<FileDataChunk> {
         // Much copying waiting leaves at once: the receiver copies
         // meanwhile.
         copying += event.length;
-        if (event.length >= COPY_SOON || copying >= COPIES_SOON) {
+        if (copiesDue(event.length, copying)) {
           copying = 0;
           yield pending!;
           pending = next(pending!);
