@@ -4,7 +4,6 @@ import { create } from "../lib/deps/protobuf.ts";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
-  BlitClient,
   type ClientPullRequest,
   ClientPullRequestSchema,
   type ClientPushRequest,
@@ -25,6 +24,7 @@ import {
   type ServerPushResponse,
   TransferOptionsSchema,
 } from "../lib/rpc/service.ts";
+import { BlitClient } from "../lib/rpc/grpc_service.ts";
 
 const REPO = dirname(dirname(fileURLToPath(import.meta.url)));
 const decoder = new TextDecoder();

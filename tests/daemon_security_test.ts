@@ -6,7 +6,6 @@ import { assertEquals, assertMatch, assertRejects } from "./_assert.ts";
 import { REPO, runCli, tempFiles } from "./_helpers.ts";
 import { startDaemon } from "./_daemon.ts";
 import {
-  BlitClient,
   type ClientPullRequest,
   ClientPullRequestSchema,
   type ClientPushRequest,
@@ -22,6 +21,7 @@ import {
   TransferOptionsSchema,
   UploadCompleteSchema,
 } from "../lib/rpc/service.ts";
+import { BlitClient } from "../lib/rpc/grpc_service.ts";
 import {
   DataPlaneRejectedError,
   dialDataPlane,

@@ -8,7 +8,6 @@ import { assertEquals, assertMatch } from "./_assert.ts";
 import { runCli } from "./_helpers.ts";
 import {
   AckSchema,
-  blitService,
   type ClientPullRequest,
   DataTransferNegotiationSchema,
   EntryKind,
@@ -20,6 +19,7 @@ import {
   ServerPullResponseSchema,
   Transport,
 } from "../lib/rpc/service.ts";
+import { blitService } from "../lib/rpc/grpc_service.ts";
 
 type Script = (
   call: grpc.ServerDuplexStream<ClientPullRequest, ServerPullResponse>,

@@ -1,19 +1,13 @@
 // The daemon's admin calls: list a path, purge one, list the modules.
-import type * as grpc from "../deps/grpc.ts";
 import { create } from "../deps/protobuf.ts";
 import {
   EntryKind,
   ListModulesRequestSchema,
-  type ListModulesResponse,
   ListRequestSchema,
-  type ListResponse,
   PurgeRequestSchema,
-  type PurgeResponse,
 } from "../rpc/service.ts";
 import type { RemoteAddress } from "./address.ts";
 import { connect, remoteFailure } from "./connect.ts";
-
-type Client = grpc.Client & Record<string, CallableFunction>;
 
 /** One listed entry. */
 export interface ListEntry {
@@ -61,9 +55,9 @@ export async function listRemote(
         path: address.path,
         recursive: options.recursive ?? false,
       }),
-    ) as grpc.ClientReadableStream<ListResponse>;
+    );
     const listing: Listing = { pathIsDir: false, entries: [] };
-    for await (const response of call as AsyncIterable<ListResponse>) {
+    for await (const response of call) {
       listing.pathIsDir = response.pathIsDir;
       for (const h of response.entries) {
         listing.entries.push({
@@ -84,20 +78,6 @@ export async function listRemote(
   }
 }
 
-function unary<Req, Res>(
-  client: Client,
-  method: string,
-  request: Req,
-): Promise<Res> {
-  return new Promise<Res>((resolve, reject) => {
-    client[method](
-      request,
-      (error: unknown, response: Res) =>
-        error ? reject(error) : resolve(response),
-    );
-  });
-}
-
 /**
  * Deletes a remote file or tree; the module root needs `allowRoot`.
  *
@@ -114,8 +94,7 @@ export async function purgeRemote(
 ): Promise<{ filesDeleted: number; dirsDeleted: number }> {
   const client = await connect(address);
   try {
-    const response = await unary<unknown, PurgeResponse>(
-      client,
+    const response = await client.unary(
       "purge",
       create(PurgeRequestSchema, {
         module: address.module,
@@ -152,8 +131,7 @@ export async function listModules(
 > {
   const client = await connect(address);
   try {
-    const response = await unary<unknown, ListModulesResponse>(
-      client,
+    const response = await client.unary(
       "listModules",
       create(ListModulesRequestSchema, {}),
     );

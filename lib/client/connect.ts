@@ -1,16 +1,19 @@
 // Opens the control-plane channel and turns gRPC failures into messages.
 import { PeerError } from "../transfer/peer.ts";
-import * as grpc from "../deps/grpc.ts";
-import { Buffer } from "node:buffer";
-import tls from "node:tls";
-import { isIP } from "node:net";
 import { IntegrityError, TruncatedStreamError } from "../wire/frame_codec.ts";
+import type { DescMessage, MessageShape } from "../deps/protobuf.ts";
+import { Blit, SECRET_METADATA } from "../rpc/service.ts";
 import {
-  BlitClient,
-  MAX_MESSAGE_BYTES,
-  SECRET_METADATA,
-} from "../rpc/service.ts";
+  type GrpcCall,
+  GrpcConnection,
+  Status,
+  TlsHandshakeError,
+  unaryCall,
+} from "../rpc/grpc_client.ts";
 import { hostPort, type RemoteAddress } from "./address.ts";
+
+/** gRPC status codes, by name. */
+const grpc = { status: Status };
 
 /** A remote failure; `transient` ones are worth a retry. */
 export class RemoteError extends Error {
@@ -54,28 +57,6 @@ export class TlsError extends RemoteError {
     super(message, grpc.status.UNAVAILABLE, false);
     this.name = "TlsError";
   }
-}
-
-function channelCredentials(address: RemoteAddress): grpc.ChannelCredentials {
-  if (!address.tls) return grpc.credentials.createInsecure();
-  const ca = address.tlsCa === undefined ? null : Buffer.from(address.tlsCa);
-  // Node's TLS takes no IP address as a server name: the name is checked
-  // here against the certificate's IP entries instead.
-  return grpc.credentials.createSsl(
-    ca,
-    null,
-    null,
-    isIP(address.host) === 0 ? {} : {
-      checkServerIdentity: (_name: string, cert: unknown) =>
-        tls.checkServerIdentity(address.host, cert as tls.PeerCertificate),
-    },
-  );
-}
-
-function tlsOptions(address: RemoteAddress): Record<string, string> {
-  return address.tls && isIP(address.host) !== 0
-    ? { "grpc.ssl_target_name_override": "blit-daemon.invalid" }
-    : {};
 }
 
 /** A TLS handshake with the daemon; its failure said in one line. */
@@ -274,9 +255,85 @@ export async function remoteFailure(
   return mapped;
 }
 
+type Methods = typeof Blit.method;
+type In<M extends keyof Methods> = Methods[M]["input"];
+type Out<M extends keyof Methods> = Methods[M]["output"];
+
 /**
- * Checks that something listens at the address (for a clear error), then
- * opens a grpc-js client.
+ * The daemon's calls, on one connection: the transfers (push, pull), the
+ * listing, and the unary calls. Every call carries the module secret,
+ * when there is one, as metadata (never in a path, so never in a daemon
+ * log or error).
+ */
+export class BlitRpc {
+  readonly #connection: GrpcConnection;
+  readonly #metadata: [string, string][];
+
+  /** Use {@linkcode connect}. */
+  constructor(connection: GrpcConnection, secret: string | undefined) {
+    this.#connection = connection;
+    this.#metadata = secret === undefined ? [] : [[SECRET_METADATA, secret]];
+  }
+
+  #call<M extends keyof Methods>(
+    method: M,
+    deadline?: Date,
+  ): GrpcCall<In<M>, Out<M>> {
+    const m = Blit.method[method];
+    return this.#connection.call(
+      `/${Blit.typeName}/${m.name}`,
+      m.input as In<M>,
+      m.output as Out<M>,
+      { metadata: this.#metadata, deadline },
+    );
+  }
+
+  /** A push call (bidirectional). */
+  push(): GrpcCall<In<"push">, Out<"push">> {
+    return this.#call("push");
+  }
+
+  /** A pull call (bidirectional). */
+  pull(): GrpcCall<In<"pull">, Out<"pull">> {
+    return this.#call("pull");
+  }
+
+  /** A listing: `request` sent, the responses to read (`for await`). */
+  list(
+    request: MessageShape<In<"list">>,
+  ): GrpcCall<In<"list">, Out<"list">> {
+    const call = this.#call("list");
+    call.write(request);
+    call.end();
+    return call;
+  }
+
+  /** A unary call's response (rejects with its `GrpcError`). */
+  unary<M extends "purge" | "listModules" | "perfSnapshot" | "uploadPerf">(
+    method: M,
+    request: MessageShape<In<M>>,
+    options: { deadline?: Date } = {},
+  ): Promise<MessageShape<Out<M>>> {
+    const m = Blit.method[method];
+    return unaryCall(
+      this.#connection,
+      `/${Blit.typeName}/${m.name}`,
+      m.input as DescMessage as In<M>,
+      m.output as DescMessage as Out<M>,
+      request,
+      { metadata: this.#metadata, deadline: options.deadline },
+    );
+  }
+
+  /** Closes the connection once its calls are done. */
+  close(): void {
+    this.#connection.close();
+  }
+}
+
+/**
+ * Dials the daemon's control plane (TLS for `blits://`) and opens HTTP/2
+ * on it.
  *
  * Permissions: net to the daemon.
  *
@@ -286,54 +343,33 @@ export async function remoteFailure(
  * const client = await connect({ host: "127.0.0.1", port: 50051, module: "m", path: "", trailingSlash: false });
  * client.close();
  * ```
- * @throws {DaemonUnreachableError} when nothing answers within `timeoutMs`.
+ * @throws {DaemonUnreachableError} when nothing answers within `timeoutMs`;
+ * {@linkcode TlsError} when the TLS handshake fails.
  */
 export async function connect(
   address: RemoteAddress,
   options: { timeoutMs?: number } = {},
-): Promise<grpc.Client & Record<string, CallableFunction>> {
-  const timeoutMs = options.timeoutMs ?? 5000;
+): Promise<BlitRpc> {
   const where = hostPort(address.host, address.port);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const connecting = Deno.connect({
-    hostname: address.host,
-    port: address.port,
-  });
+  let connection: GrpcConnection;
   try {
-    const conn = await Promise.race([
-      connecting,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Deno.errors.TimedOut()), timeoutMs);
-      }),
-    ]);
-    conn.close();
+    connection = await GrpcConnection.dial({
+      host: address.host,
+      port: address.port,
+      tls: address.tls
+        ? {
+          caCerts: address.tlsCa === undefined ? undefined : [address.tlsCa],
+        }
+        : undefined,
+      timeoutMs: options.timeoutMs ?? 5000,
+    });
   } catch (error) {
-    connecting.then((c) => c.close(), () => {});
+    if (error instanceof TlsHandshakeError) {
+      throw tlsFailure(error.cause, address, where);
+    }
     throw new DaemonUnreachableError(where, reasonOf(error));
-  } finally {
-    clearTimeout(timer);
   }
-  const secret = address.secret;
-  // Every call carries the module secret, when there is one, as metadata
-  // (never in a path, so never in a daemon log or error).
-  const interceptors = secret === undefined ? [] : [
-    (options: grpc.InterceptorOptions, nextCall: grpc.NextCall) =>
-      new grpc.InterceptingCall(nextCall(options), {
-        start(metadata, listener, next) {
-          metadata.set(SECRET_METADATA, secret);
-          next(metadata, listener);
-        },
-      }),
-  ];
-  return new BlitClient(where, channelCredentials(address), {
-    ...tlsOptions(address),
-    interceptors,
-    "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
-    "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
-    // HTTP/2's 64 KiB receive window stalls a daemon's manifest between
-    // window updates: take up to 8 MiB ahead.
-    "grpc-node.flow_control_window": 8 << 20,
-  }) as grpc.Client & Record<string, CallableFunction>;
+  return new BlitRpc(connection, address.secret);
 }
 
 /**

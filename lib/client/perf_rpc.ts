@@ -1,21 +1,18 @@
 // The daemon's performance history: its snapshot for a module (for the
 // predictor) and the upload of a finished run.
-import type * as grpc from "../deps/grpc.ts";
 import { create } from "../deps/protobuf.ts";
 import {
   type PerfRun,
   PerfSnapshotRequestSchema,
-  type PerfSnapshotResponse,
   UploadPerfRequestSchema,
-  type UploadPerfResponse,
 } from "../rpc/service.ts";
 import { recordToRun, runToRecord } from "../rpc/convert.ts";
 import type { PerfRecord } from "../telemetry/perf_history.ts";
 import type { RemoteAddress } from "./address.ts";
-import { remoteFailure } from "./connect.ts";
+import { type BlitRpc, remoteFailure } from "./connect.ts";
 import { sharedClient } from "./shared_client.ts";
 
-type Client = grpc.Client & Record<string, CallableFunction>;
+type Client = BlitRpc;
 
 /** The daemon's performance snapshot for a module (see `PerfSnapshot`). */
 export interface RemoteSnapshot {
@@ -48,22 +45,6 @@ async function quickCall<T>(
   }
 }
 
-function unaryBy<Req, Res>(
-  client: Client,
-  method: string,
-  request: Req,
-  deadline: Date,
-): Promise<Res> {
-  return new Promise<Res>((resolve, reject) => {
-    client[method](
-      request,
-      { deadline },
-      (error: unknown, response: Res) =>
-        error ? reject(error) : resolve(response),
-    );
-  });
-}
-
 /**
  * The daemon's performance snapshot for `address.module`, or undefined
  * when it can't be had within `timeoutMs` (an older daemon, a slow link):
@@ -85,11 +66,10 @@ export async function fetchPerfSnapshot(
 ): Promise<RemoteSnapshot | undefined> {
   try {
     return await quickCall(address, timeoutMs, async (client, deadline) => {
-      const response = await unaryBy<unknown, PerfSnapshotResponse>(
-        client,
+      const response = await client.unary(
         "perfSnapshot",
         create(PerfSnapshotRequestSchema, { module: address.module }),
-        deadline,
+        { deadline },
       );
       const read = (run: PerfRun) =>
         runToRecord(run, { now: Date.parse(run.ts) });
@@ -127,14 +107,13 @@ export async function uploadPerf(
 ): Promise<boolean> {
   try {
     return await quickCall(address, timeoutMs, async (client, deadline) => {
-      const response = await unaryBy<unknown, UploadPerfResponse>(
-        client,
+      const response = await client.unary(
         "uploadPerf",
         create(UploadPerfRequestSchema, {
           module: address.module,
           run: recordToRun(record),
         }),
-        deadline,
+        { deadline },
       );
       return response.recorded;
     });

@@ -1,11 +1,10 @@
 // One connection to a daemon for all the calls of an operation: the
 // performance snapshot before a transfer, the transfer, and the upload
 // after it ride one HTTP/2 connection while the operation holds it.
-import type * as grpc from "../deps/grpc.ts";
 import type { RemoteAddress } from "./address.ts";
-import { connect } from "./connect.ts";
+import { type BlitRpc, connect } from "./connect.ts";
 
-type Client = grpc.Client & Record<string, CallableFunction>;
+type Client = BlitRpc;
 
 /** A client shared by the calls of one operation on one daemon. */
 interface Shared {

@@ -1,15 +1,17 @@
 // What push and pull share on the client: their options, the call that
 // carries them (connect, race the call's status, map errors), retries,
 // the daemon's acknowledgement of the header, and dialling the data plane.
-import type * as grpc from "../deps/grpc.ts";
+import type { GrpcCall } from "../rpc/grpc_client.ts";
 import { create } from "../deps/protobuf.ts";
 import {
   Choice as ChoiceMessage,
-  type ClientPullRequest,
-  type ClientPushRequest,
+  type ClientPullRequestSchema,
+  type ClientPushRequestSchema,
   type DataTransferNegotiation,
   type ServerPullResponse,
+  type ServerPullResponseSchema,
   type ServerPushResponse,
+  type ServerPushResponseSchema,
   TransferOptionsSchema,
   Transport,
 } from "../rpc/service.ts";
@@ -100,14 +102,14 @@ export interface RemoteTransferOptions {
 }
 
 /** A push call, as the client holds it. */
-export type PushCall = grpc.ClientDuplexStream<
-  ClientPushRequest,
-  ServerPushResponse
+export type PushCall = GrpcCall<
+  typeof ClientPushRequestSchema,
+  typeof ServerPushResponseSchema
 >;
 /** A pull call, as the client holds it. */
-export type PullCall = grpc.ClientDuplexStream<
-  ClientPullRequest,
-  ServerPullResponse
+export type PullCall = GrpcCall<
+  typeof ClientPullRequestSchema,
+  typeof ServerPullResponseSchema
 >;
 
 /** The TransferOptions message for `options`. */

@@ -1,7 +1,8 @@
 // Starts the daemon's gRPC control plane and TCP data plane.
 import { AuthGuard } from "./auth.ts";
 import * as grpc from "../deps/grpc.ts";
-import { blitService, MAX_MESSAGE_BYTES } from "../rpc/service.ts";
+import { MAX_MESSAGE_BYTES } from "../rpc/service.ts";
+import { blitService } from "../rpc/grpc_service.ts";
 import { DataPlaneServer } from "../wire/data_plane.ts";
 import { bracketHost } from "../wire/host_port.ts";
 import { TokenIssuer } from "../wire/token.ts";

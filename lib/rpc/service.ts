@@ -1,77 +1,10 @@
-// Adapts the protobuf-es service descriptor of `blit.v2.Blit` to grpc-js.
-import * as grpc from "../deps/grpc.ts";
-import {
-  type DescMessage,
-  fromBinary,
-  type MessageShape,
-  toBinary,
-} from "../deps/protobuf.ts";
-import type { DescService } from "../deps/protobuf.ts";
-import { Buffer } from "node:buffer";
-import { Blit } from "./gen/blit_pb.ts";
-
+// The blit control-plane service's messages and limits, shared by the
+// client and the daemon. Loads no gRPC library: the daemon's grpc-js
+// adapter is grpc_service.ts, the client's own is grpc_client.ts.
 export * from "./gen/blit_pb.ts";
-
-function serializer<T extends DescMessage>(
-  schema: T,
-): (value: MessageShape<T>) => Buffer {
-  return (value) => {
-    const bytes = toBinary(schema, value);
-    // grpc-js wants a Buffer; wrap the bytes without copying them.
-    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  };
-}
-
-function deserializer<T extends DescMessage>(
-  schema: T,
-): (bytes: Buffer) => MessageShape<T> {
-  return (bytes) => fromBinary(schema, bytes);
-}
-
-/**
- * Builds a grpc-js service definition from a protobuf-es service
- * descriptor: method paths, streaming kinds and binary codecs.
- *
- * @example
- * ```ts
- * import { serviceDefinition } from "./service.ts";
- * import { Blit } from "./gen/blit_pb.ts";
- * const def = serviceDefinition(Blit);
- * if (!(def.push.path === "/blit.v2.Blit/Push")) throw new Error("example failed");
- * ```
- */
-export function serviceDefinition(
-  service: DescService,
-): grpc.ServiceDefinition {
-  const definition: Record<
-    string,
-    grpc.MethodDefinition<MessageShape<DescMessage>, MessageShape<DescMessage>>
-  > = {};
-  for (const method of service.methods) {
-    definition[method.localName] = {
-      path: `/${service.typeName}/${method.name}`,
-      requestStream: method.methodKind === "client_streaming" ||
-        method.methodKind === "bidi_streaming",
-      responseStream: method.methodKind === "server_streaming" ||
-        method.methodKind === "bidi_streaming",
-      requestSerialize: serializer(method.input),
-      requestDeserialize: deserializer(method.input),
-      responseSerialize: serializer(method.output),
-      responseDeserialize: deserializer(method.output),
-    };
-  }
-  return definition as grpc.ServiceDefinition;
-}
-
-/** The grpc-js definition of the blit control-plane service. */
-export const blitService: grpc.ServiceDefinition = serviceDefinition(Blit);
 
 /** Largest control-plane message either side accepts (8 MiB). */
 export const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
 
 /** The call metadata key a client presents a module's secret in. */
 export const SECRET_METADATA = "blit-secret";
-
-/** grpc-js client constructor for the blit service. */
-export const BlitClient: grpc.ServiceClientConstructor = grpc
-  .makeGenericClientConstructor(blitService, "Blit");

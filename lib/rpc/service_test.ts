@@ -1,5 +1,6 @@
 import { assertEquals } from "../../tests/_assert.ts";
-import { blitService, MAX_MESSAGE_BYTES, SECRET_METADATA } from "./service.ts";
+import { MAX_MESSAGE_BYTES, SECRET_METADATA } from "./service.ts";
+import { blitService } from "./grpc_service.ts";
 
 Deno.test("blitService names every call the daemon serves, streaming where a transfer is", () => {
   const methods = Object.keys(blitService).sort();
