@@ -130,9 +130,9 @@ const OK_HEADERS: [string, string][] = [
 ];
 
 /** A listener whose first connection is handed to `script`. */
-async function scripted(
+function scripted(
   script: (io: ServerIo) => Promise<void>,
-): Promise<{ port: number; done: Promise<void> }> {
+): { port: number; done: Promise<void> } {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   const done = (async () => {
@@ -168,7 +168,7 @@ const PATH = "/blit.v2.Blit/Purge";
 
 Deno.test("grpc client: a unary call's request, response and trailers; then a trailers-only error, its message percent-decoded", async () => {
   const seen: [string, string][][] = [];
-  const server = await scripted(async (io) => {
+  const server = scripted(async (io) => {
     await io.preface();
     await io.settings();
     for (const stream of [1, 3]) {
@@ -237,7 +237,7 @@ Deno.test("grpc client: a unary call's request, response and trailers; then a tr
 Deno.test("grpc client: sends no more than the window the server gives, and the rest after its WINDOW_UPDATE", async () => {
   let before = -1;
   let total = 0;
-  const server = await scripted(async (io) => {
+  const server = scripted(async (io) => {
     await io.preface();
     await io.settings([[4, 10]]); // INITIAL_WINDOW_SIZE 10
     // The first call may have gone out before our settings arrived: it is
@@ -372,7 +372,7 @@ Deno.test("grpc client: hostile servers fail the call with a status, never a big
     },
   ];
   for (const c of cases) {
-    const server = await scripted(c.script);
+    const server = scripted(c.script);
     const connection = await GrpcConnection.dial({
       host: "127.0.0.1",
       port: server.port,
