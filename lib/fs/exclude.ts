@@ -1,6 +1,5 @@
 // `--exclude` globs, matched the way rsync users expect.
-// @ts-types="npm:@types/picomatch@4.0.3"
-import picomatch from "../deps/picomatch.ts";
+import { globMatcher } from "./glob.ts";
 
 /**
  * Decides whether a relative path is excluded; `isDir` tells rules that
@@ -14,7 +13,8 @@ export type ExcludeMatcher = (relPath: string, isDir?: boolean) => boolean;
  * that matches decides (no match: kept). A pattern without `/` matches the
  * last component at any depth (`*.log`); a pattern with `/` matches the
  * whole relative path (`build/**`, a leading `/` anchors at the root).
- * Dotfiles match. A pattern ending in `/` matches directories only.
+ * Dotfiles match. A pattern ending in `/` matches directories only. The
+ * glob syntax is {@linkcode globMatcher}'s.
  * Directories are filtered too: an excluded directory's contents are never
  * reached (`--include '*' + '/'` before `--exclude '*'` keeps them all).
  *
@@ -49,10 +49,10 @@ export function excludeMatcher(globs: readonly string[]): ExcludeMatcher {
     const dirOnly = glob.endsWith("/");
     const trimmed = glob.replace(/\/+$/, "");
     if (trimmed.includes("/")) {
-      const match = picomatch(trimmed.replace(/^\/+/, ""), { dot: true });
+      const match = globMatcher(trimmed.replace(/^\/+/, ""));
       rules.push({ include, dirOnly, match });
     } else {
-      const match = picomatch(trimmed, { dot: true });
+      const match = globMatcher(trimmed);
       rules.push({
         include,
         dirOnly,
