@@ -1,5 +1,5 @@
 // Converts between pipeline entries and their protobuf messages.
-import * as zlib from "node:zlib";
+import { zstd } from "../wire/zstd.ts";
 import { create, fromBinary, toBinary } from "../deps/protobuf.ts";
 import type { FileEntry } from "../fs/entry.ts";
 import { normalizeRelative, PathEscapeError } from "../fs/safe_path.ts";
@@ -177,6 +177,7 @@ export function manifestBatchOf(
 ): ManifestBatch {
   const packed = encodeEntries(entries);
   if (compress && packed.length >= 256) {
+    const zlib = zstd();
     const zipped = zlib.zstdCompressSync(packed, {
       params: { [zlib.constants.ZSTD_c_compressionLevel]: 3 },
     });
@@ -229,7 +230,7 @@ function unzstd(zipped: Uint8Array, size: number, what: string): Uint8Array {
   }
   let out: Uint8Array;
   try {
-    out = zlib.zstdDecompressSync(zipped, { maxOutputLength: size });
+    out = zstd().zstdDecompressSync(zipped, { maxOutputLength: size });
   } catch {
     throw new RangeError(`A compressed ${what} does not decompress`);
   }
@@ -624,6 +625,8 @@ export function choiceOf(
  * @example
  * ```ts
  * import { packedFileList, unpackedFileList } from "./convert.ts";
+ * import { loadZstd } from "../wire/zstd.ts";
+ * await loadZstd();
  * import { create } from "../deps/protobuf.ts";
  * import { FileListSchema } from "./service.ts";
  * const list = create(FileListSchema, { paths: Array.from({ length: 100 }, (_, i) => `dir/file-${i}.py`), decided: 100n });
@@ -642,6 +645,7 @@ export function packedFileList(list: FileList): FileList {
     }),
   );
   if (inner.length < 256 || inner.length > MAX_PACKED_BYTES) return list;
+  const zlib = zstd();
   const zipped = zlib.zstdCompressSync(inner, {
     params: { [zlib.constants.ZSTD_c_compressionLevel]: 3 },
   });

@@ -14,6 +14,10 @@ import {
   FileHeaderSchema,
   ManifestBatchSchema,
 } from "./gen/blit_pb.ts";
+import { loadZstd } from "../wire/zstd.ts";
+
+// The packing functions compress synchronously once node:zlib is loaded.
+await loadZstd();
 
 Deno.test("headerToEntry: round trip and hostile peers refused", () => {
   const entry = {

@@ -14,6 +14,10 @@ import {
   PackedManifestError,
   type RawEntry,
 } from "./packed_manifest.ts";
+import { loadZstd } from "../wire/zstd.ts";
+
+// The packing functions compress synchronously once node:zlib is loaded.
+await loadZstd();
 
 const sample: FileEntry[] = [
   {

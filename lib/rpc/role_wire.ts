@@ -36,6 +36,7 @@ import {
   unpackedFileList,
 } from "./convert.ts";
 import { type MessageWritable, writeMessage } from "./call_io.ts";
+import { loadZstd } from "../wire/zstd.ts";
 import {
   type DataLink,
   PeerError,
@@ -114,6 +115,14 @@ export function pushSummaryOf(summary: ReceivedSummary): PushSummary {
     bytesMatched: BigInt(summary.matched),
     transport: summary.transport === "tcp" ? Transport.TCP : Transport.GRPC,
   });
+}
+
+/** Whether `payload` is a zstd-compressed manifest batch. */
+function packedBatch(
+  payload: Payload<ClientPushRequest> | Payload<ServerPullResponse>,
+): boolean {
+  return payload.case === "manifestBatch" &&
+    payload.value.packedZstd.length > 0;
 }
 
 /** A manifest, data or end-of-data payload the sender's side carries. */
@@ -238,6 +247,7 @@ export function pushSenderPeer(
       const p = message.payload;
       switch (p.case) {
         case "fileList":
+          if (p.value.packedZstd.length > 0) await loadZstd();
           return needsOf(p.value, p.value.last);
         case "dataAck":
           return { kind: "ack", bytes: Number(p.value.bytes) };
@@ -247,7 +257,10 @@ export function pushSenderPeer(
           throw new PeerError(`unexpected ${p.case} from the daemon`);
       }
     },
-    write(message) {
+    async write(message) {
+      if (options.compressManifest && message.kind === "manifest") {
+        await loadZstd();
+      }
       const payload = senderPayload(message, "uploadComplete", options);
       return writeSent(
         call,
@@ -276,9 +289,11 @@ export function pushReceiverPeer(
   return {
     async next() {
       const message = await reader.next();
+      if (message && packedBatch(message.payload)) await loadZstd();
       return message && fromSender(message.payload, "client");
     },
-    write(message) {
+    async write(message) {
+      if (compress && message.kind === "needs") await loadZstd();
       const payload = message.kind === "needs"
         ? { case: "fileList" as const, value: fileListOf(message, compress) }
         : message.kind === "ack"
@@ -314,9 +329,11 @@ export function pullReceiverPeer(
   return {
     async next() {
       const message = await reader.next();
+      if (message && packedBatch(message.payload)) await loadZstd();
       return message && fromSender(message.payload, "daemon");
     },
     async write(message) {
+      if (compress && message.kind === "needs") await loadZstd();
       switch (message.kind) {
         case "needs":
           if (!message.last) {
@@ -370,6 +387,7 @@ export function pullSenderPeer(
       const p = message.payload;
       switch (p.case) {
         case "need":
+          if (p.value.packedZstd.length > 0) await loadZstd();
           return needsOf(p.value, false);
         case "needComplete":
           if (p.value.fallbackToGrpc) link?.fallBack();
@@ -399,7 +417,10 @@ export function pullSenderPeer(
           throw new PeerError(`unexpected ${p.case} from the client`);
       }
     },
-    write(message) {
+    async write(message) {
+      if (options.compressManifest && message.kind === "manifest") {
+        await loadZstd();
+      }
       const payload = senderPayload(message, "dataComplete", options);
       return writeSent(
         call,

@@ -19,6 +19,10 @@ import {
   pushSenderPeer,
 } from "./role_wire.ts";
 import { DataLink, PeerError } from "../transfer/peer.ts";
+import { loadZstd } from "../wire/zstd.ts";
+
+// The packing functions compress synchronously once node:zlib is loaded.
+await loadZstd();
 
 /** A call that records what is written and answers from `queue`. */
 function fakeCall<In>(queue: In[]) {

@@ -4,7 +4,7 @@
 // `auto` mode each block is compressed only while that makes the stream
 // faster: the link is slower than the compressor and the data compresses.
 // The receiver follows the marker byte; a stream without it is plain.
-import * as zlib from "node:zlib";
+import { loadZstd } from "./zstd.ts";
 import { FrameProtocolError } from "./frame_codec.ts";
 import type { FrameWriter } from "./frame_io.ts";
 
@@ -37,21 +37,25 @@ export interface CompressStats {
   compressed: number;
 }
 
-const compress = (bytes: Uint8Array, level: number) =>
-  new Promise<Uint8Array>((resolve, reject) => {
+const compress = async (bytes: Uint8Array, level: number) => {
+  const zlib = await loadZstd();
+  return await new Promise<Uint8Array>((resolve, reject) => {
     zlib.zstdCompress(bytes, {
       params: { [zlib.constants.ZSTD_c_compressionLevel]: level },
     }, (error, out) => error ? reject(error) : resolve(out));
   });
+};
 
-const decompress = (bytes: Uint8Array, size: number) =>
-  new Promise<Uint8Array>((resolve, reject) => {
+const decompress = async (bytes: Uint8Array, size: number) => {
+  const zlib = await loadZstd();
+  return await new Promise<Uint8Array>((resolve, reject) => {
     zlib.zstdDecompress(
       bytes,
       { maxOutputLength: size },
       (error, out) => error ? reject(error) : resolve(out),
     );
   });
+};
 
 /** Smoothed rate, bytes per ms, known after `least` bytes. */
 class Rate {
@@ -194,6 +198,7 @@ export class CompressingWriter implements FrameWriter {
     } else if (this.#options.mode === "auto" && this.#blocks % 8 === 1) {
       // Now and then, a sample tells whether the data would shrink.
       const sample = raw.subarray(0, 64 << 10);
+      const zlib = await loadZstd();
       const out = zlib.zstdCompressSync(sample, {
         params: { [zlib.constants.ZSTD_c_compressionLevel]: 1 },
       });
