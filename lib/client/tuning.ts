@@ -69,7 +69,7 @@ export async function tune(
     : fetchPerfSnapshot(daemon);
   let local: PerfRecord[] = [];
   try {
-    local = historyDir === undefined ? [] : readPerfHistory(historyDir);
+    local = historyDir === undefined ? [] : readPerfHistory(historyDir, route);
   } catch {
     // unreadable: as if empty
   }

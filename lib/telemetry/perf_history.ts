@@ -165,8 +165,8 @@ export function appendPerfRecord(dir: string, record: PerfRecord): boolean {
 }
 
 /**
- * Reads the history: lines it cannot read (torn by a crash, or not a
- * transfer record) are skipped; lines of older versions (`timestamp`, no
+ * Reads the history (only the runs with `remote`, when given): lines it
+ * cannot read (torn by a crash, or not a transfer record) are skipped; lines of older versions (`timestamp`, no
  * `duration_ms`) are read as the current schema.
  *
  * @example
@@ -177,16 +177,21 @@ export function appendPerfRecord(dir: string, record: PerfRecord): boolean {
  * Deno.removeSync(dir, { recursive: true });
  * ```
  */
-export function readPerfHistory(dir: string): PerfRecord[] {
+export function readPerfHistory(dir: string, remote?: string): PerfRecord[] {
   let text: string;
   try {
     text = Deno.readTextFileSync(`${dir}/perf_history.jsonl`);
   } catch {
     return [];
   }
+  // One route's lines are told apart before parsing: a command's start-up
+  // then parses its own route's runs, not a megabyte of others'.
+  const key = remote === undefined
+    ? undefined
+    : `"remote":${JSON.stringify(remote)}`;
   const records: PerfRecord[] = [];
   for (const line of text.split("\n")) {
-    if (!line) continue;
+    if (!line || (key !== undefined && !line.includes(key))) continue;
     try {
       const record = normalizeRecord(JSON.parse(line));
       if (record) records.push(record);

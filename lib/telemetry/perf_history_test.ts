@@ -50,3 +50,21 @@ Deno.test("perf history: state dir order, append, read, 1 MiB cap", () => {
   assertEquals(appendPerfRecord(`${dir}/file/sub`, record), false);
   Deno.removeSync(dir, { recursive: true });
 });
+
+Deno.test("perf history: read for one route, only its runs are parsed and kept", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    for (const remote of ["h:1", "h:10", null, "h:1"]) {
+      appendPerfRecord(dir, { ...record, remote });
+    }
+    assertEquals(
+      readPerfHistory(dir, "h:1").map((r) => r.remote),
+      ["h:1", "h:1"],
+    );
+    assertEquals(readPerfHistory(dir, "h:10").length, 1);
+    assertEquals(readPerfHistory(dir, "h:2"), []);
+    assertEquals(readPerfHistory(dir).length, 4);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
