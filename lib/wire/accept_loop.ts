@@ -117,6 +117,9 @@ export async function acceptLoop(
     try {
       conn = await listener.accept();
       backoff = MIN_BACKOFF_MS;
+      // No Nagle (small frames must not wait on delayed ACKs); a TLS
+      // connection has no such switch in Deno.
+      if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
     } catch (error) {
       if (
         error instanceof Deno.errors.BadResource ||
