@@ -4,6 +4,7 @@ import { bracketHost } from "../wire/host_port.ts";
 import { serveLinkBroker } from "./link_broker.ts";
 import { findLibc, LIBC_ENV } from "../fs/_libc.ts";
 import { findXxhash, XXHASH_ENV } from "../fs/native_hash.ts";
+import { findZstd, ZSTD_ENV } from "../wire/zstd.ts";
 import { confineSelf, daemonRules } from "./landlock.ts";
 
 /** Env: what the parent's kernel confinement is, for the child to log. */
@@ -38,7 +39,8 @@ export const V8_FLAGS =
  * listen address only; env on the variables it reads; ffi on the C
  * library (openat2 and the fd-relative calls that keep every name
  * beneath a module: see kernel_tree.ts; `"zeroCopy": true` widens it for
- * sendfile) and on libxxhash where there is one (hashing); nothing else
+ * sendfile) and on libxxhash and libzstd where there are (hashing,
+ * compression off the event loop); nothing else
  * (no run, sys or import).
  *
  * `--allow-ffi` lets the process do anything its user may, whatever the
@@ -83,7 +85,11 @@ export function sandboxFlags(config: DaemonConfig, stateDir: string): string[] {
   ];
   // libxxhash too, where there is one: it hashes ~3x faster than wasm
   // (what it could do with FFI, libc can already do).
-  const libraries = [findLibc(), findXxhash()].filter((p) => p !== undefined);
+  // And libzstd: compression off the event loop's thread, without loading
+  // node:zlib.
+  const libraries = [findLibc(), findXxhash(), findZstd()].filter((p) =>
+    p !== undefined
+  );
   if (config.zeroCopy) flags.push("--allow-ffi");
   else if (libraries.length > 0) {
     flags.push(`--allow-ffi=${libraries.join(",")}`);
@@ -253,13 +259,18 @@ export async function reexec(
     : status.code;
 }
 
-/** Tells the sandboxed child which libc and libxxhash its --allow-ffi names. */
+/**
+ * Tells the sandboxed child which libc, libxxhash and libzstd its
+ * --allow-ffi names.
+ */
 function libcEnv(): Record<string, string> {
   const libc = findLibc();
   const xxhash = findXxhash();
+  const zstd = findZstd();
   return {
     ...(libc ? { [LIBC_ENV]: libc } : {}),
     ...(xxhash ? { [XXHASH_ENV]: xxhash } : {}),
+    ...(zstd ? { [ZSTD_ENV]: zstd } : {}),
   };
 }
 

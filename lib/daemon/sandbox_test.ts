@@ -3,6 +3,7 @@ import { assertEquals } from "../../tests/_assert.ts";
 import { sandboxFlags, V8_FLAGS } from "./sandbox.ts";
 import { DEFAULT_LIMITS } from "./config.ts";
 import { findLibc } from "../fs/_libc.ts";
+import { findZstd } from "../wire/zstd.ts";
 
 Deno.test("sandboxFlags: read/write scoped to modules and state, net to the bind address", () => {
   const flags = sandboxFlags({
@@ -44,9 +45,11 @@ Deno.test("sandboxFlags: read/write scoped to modules and state, net to the bind
     "--allow-env=GRPC_*,grpc_*,NODE_*,BLIT_DAEMON_*,BLIT_DISABLE_PERF_HISTORY",
     "--allow-sys=loadavg",
     V8_FLAGS,
-    // FFI on the C library (openat2 and the fd-relative calls) and
-    // libxxhash (hashing), nothing else.
-    `--allow-ffi=${[findLibc(), findXxhash()].filter(Boolean).join(",")}`,
+    // FFI on the C library (openat2 and the fd-relative calls),
+    // libxxhash (hashing) and libzstd (compression), nothing else.
+    `--allow-ffi=${
+      [findLibc(), findXxhash(), findZstd()].filter(Boolean).join(",")
+    }`,
   ]);
   if (Deno.build.os === "linux") {
     assertEquals(findLibc()?.endsWith("/libc.so.6"), true);

@@ -177,10 +177,7 @@ export function manifestBatchOf(
 ): ManifestBatch {
   const packed = encodeEntries(entries);
   if (compress && packed.length >= 256) {
-    const zlib = zstd();
-    const zipped = zlib.zstdCompressSync(packed, {
-      params: { [zlib.constants.ZSTD_c_compressionLevel]: 3 },
-    });
+    const zipped = zstd().compressSync(packed, 3);
     if (zipped.length < packed.length) {
       return create(ManifestBatchSchema, {
         packedZstd: zipped,
@@ -230,7 +227,7 @@ function unzstd(zipped: Uint8Array, size: number, what: string): Uint8Array {
   }
   let out: Uint8Array;
   try {
-    out = zstd().zstdDecompressSync(zipped, { maxOutputLength: size });
+    out = zstd().decompressSync(zipped, size);
   } catch {
     throw new RangeError(`A compressed ${what} does not decompress`);
   }
@@ -645,10 +642,7 @@ export function packedFileList(list: FileList): FileList {
     }),
   );
   if (inner.length < 256 || inner.length > MAX_PACKED_BYTES) return list;
-  const zlib = zstd();
-  const zipped = zlib.zstdCompressSync(inner, {
-    params: { [zlib.constants.ZSTD_c_compressionLevel]: 3 },
-  });
+  const zipped = zstd().compressSync(inner, 3);
   if (zipped.length >= inner.length) return list;
   return create(FileListSchema, {
     last: list.last,

@@ -5,6 +5,7 @@
 // on loopback. Compression decides block by block from what the stream
 // measures (see compressed_stream.ts); on loopback it stays off.
 import type { CompressOptions } from "../wire/compressed_stream.ts";
+import { loadZstd } from "../wire/zstd.ts";
 
 /** A user's choice: always, never, or left to blit. */
 export type Choice = "auto" | "on" | "off";
@@ -73,5 +74,8 @@ export function compressionFor(
   }
   if (choice === "off") return undefined;
   if (choice === "auto" && isLoopback(peerHost)) return undefined;
+  // zstd will likely be needed: loaded now, not when the first block is
+  // due (libzstd: a few ms; node:zlib, without it: ~35).
+  loadZstd().catch(() => {});
   return { mode: choice, ...(level ? { level } : {}) };
 }

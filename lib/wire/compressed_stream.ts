@@ -27,6 +27,9 @@ export interface CompressOptions {
   level?: number;
 }
 
+/** Blocks smaller than this are never compressed. */
+const MIN_COMPRESS_BYTES = 1024;
+
 /** What a compressing writer did (for the summary and the history). */
 export interface CompressStats {
   /** Bytes given to it. */
@@ -37,25 +40,11 @@ export interface CompressStats {
   compressed: number;
 }
 
-const compress = async (bytes: Uint8Array, level: number) => {
-  const zlib = await loadZstd();
-  return await new Promise<Uint8Array>((resolve, reject) => {
-    zlib.zstdCompress(bytes, {
-      params: { [zlib.constants.ZSTD_c_compressionLevel]: level },
-    }, (error, out) => error ? reject(error) : resolve(out));
-  });
-};
+const compress = async (bytes: Uint8Array, level: number) =>
+  await (await loadZstd()).compress(bytes, level);
 
-const decompress = async (bytes: Uint8Array, size: number) => {
-  const zlib = await loadZstd();
-  return await new Promise<Uint8Array>((resolve, reject) => {
-    zlib.zstdDecompress(
-      bytes,
-      { maxOutputLength: size },
-      (error, out) => error ? reject(error) : resolve(out),
-    );
-  });
-};
+const decompress = async (bytes: Uint8Array, size: number) =>
+  await (await loadZstd()).decompress(bytes, size);
 
 /** Smoothed rate, bytes per ms, known after `least` bytes. */
 class Rate {
@@ -190,7 +179,11 @@ export class CompressingWriter implements FrameWriter {
   async #block(raw: Uint8Array): Promise<Uint8Array> {
     this.#blocks++;
     let packed: Uint8Array | undefined;
-    if (this.#worthIt()) {
+    // A small block (copy instructions, a small file's frame) goes as it
+    // is: a zstd call costs ~ms of setup, and its few bytes gain nothing.
+    if (raw.length < MIN_COMPRESS_BYTES) {
+      // raw
+    } else if (this.#worthIt()) {
       const t0 = performance.now();
       packed = await compress(raw, this.#level());
       this.#compressor.add(raw.length, performance.now() - t0);
@@ -198,10 +191,7 @@ export class CompressingWriter implements FrameWriter {
     } else if (this.#options.mode === "auto" && this.#blocks % 8 === 1) {
       // Now and then, a sample tells whether the data would shrink.
       const sample = raw.subarray(0, 64 << 10);
-      const zlib = await loadZstd();
-      const out = zlib.zstdCompressSync(sample, {
-        params: { [zlib.constants.ZSTD_c_compressionLevel]: 1 },
-      });
+      const out = (await loadZstd()).compressSync(sample, 1);
       this.#ratio = 0.5 * this.#ratio + 0.5 * (out.length / sample.length);
     }
     const zipped = packed !== undefined && packed.length < raw.length * 0.97;

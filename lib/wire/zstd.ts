@@ -1,32 +1,240 @@
-// node:zlib (for its zstd), loaded on first need: importing it brings in
-// Deno's Node compatibility layer, ~20-30 ms of a command's start-up that
-// a transfer which never compresses (every loopback one) need not pay.
-type Zlib = typeof import("node:zlib");
+// zstd for the wire: the system's libzstd through FFI where this process
+// may load it (~3 ms to load; its async calls run off the event loop's
+// thread), else node:zlib's (loading it brings in Deno's Node
+// compatibility layer: ~35 ms of a command's main thread). Both make and
+// read the same frames.
+import { findLibrary } from "../fs/_libc.ts";
 
-let zlib: Zlib | undefined;
-let loading: Promise<Zlib> | undefined;
+/** What blit compresses and decompresses with. */
+export interface Zstd {
+  /** `bytes` compressed at `level` (1-19). */
+  compressSync(bytes: Uint8Array, level: number): Uint8Array;
+  /** The same, off the main thread where it can be. */
+  compress(bytes: Uint8Array, level: number): Promise<Uint8Array>;
+  /**
+   * `bytes` decompressed into at most `size` bytes.
+   *
+   * @throws {Error} when they are not zstd, or unpack past `size`.
+   */
+  decompressSync(bytes: Uint8Array, size: number): Uint8Array;
+  /** The same, off the main thread where it can be. */
+  decompress(bytes: Uint8Array, size: number): Promise<Uint8Array>;
+  /** "libzstd" or "node:zlib". */
+  readonly kind: string;
+}
+
+const SYMBOLS = {
+  ZSTD_compressBound: { parameters: ["usize"], result: "usize" },
+  ZSTD_isError: { parameters: ["usize"], result: "u32" },
+  ZSTD_compress: {
+    parameters: ["buffer", "usize", "buffer", "usize", "i32"],
+    result: "usize",
+  },
+  ZSTD_decompress: {
+    parameters: ["buffer", "usize", "buffer", "usize"],
+    result: "usize",
+  },
+  ZSTD_compress_async: {
+    name: "ZSTD_compress",
+    parameters: ["buffer", "usize", "buffer", "usize", "i32"],
+    result: "usize",
+    nonblocking: true,
+  },
+  ZSTD_decompress_async: {
+    name: "ZSTD_decompress",
+    parameters: ["buffer", "usize", "buffer", "usize"],
+    result: "usize",
+    nonblocking: true,
+  },
+} as const;
+
+/** Where libzstd may live (the daemon's sandbox scopes --allow-ffi to it). */
+const CANDIDATES = [
+  "/usr/lib/x86_64-linux-gnu/libzstd.so.1",
+  "/lib/x86_64-linux-gnu/libzstd.so.1",
+  "/usr/lib/aarch64-linux-gnu/libzstd.so.1",
+  "/lib/aarch64-linux-gnu/libzstd.so.1",
+  "/usr/lib64/libzstd.so.1",
+  "/usr/lib/libzstd.so.1",
+  "/usr/local/lib/libzstd.so.1",
+];
+
+/** The env variable naming the libzstd the sandboxed daemon may load. */
+export const ZSTD_ENV = "BLIT_DAEMON_ZSTD";
 
 /**
- * Loads node:zlib once; after it resolves, {@linkcode zstd} may be called.
+ * The absolute path of this machine's libzstd, for `--allow-ffi=PATH`;
+ * undefined off Linux or when none is found.
+ *
+ * Permissions: env BLIT_DAEMON_ZSTD (optional), read on the candidates.
  *
  * @example
  * ```ts
- * import { loadZstd, zstd } from "./zstd.ts";
- * await loadZstd();
- * if (zstd().zstdDecompressSync(zstd().zstdCompressSync(new Uint8Array(9))).length !== 9) throw new Error("example failed");
+ * import { findZstd } from "./zstd.ts";
+ * const path = findZstd();
+ * if (path !== undefined && !path.startsWith("/")) throw new Error("example failed");
  * ```
  */
-export function loadZstd(): Promise<Zlib> {
-  return loading ??= import("node:zlib").then((z) => zlib = z);
+export function findZstd(): string | undefined {
+  return findLibrary(ZSTD_ENV, CANDIDATES);
+}
+
+type Lib = Deno.DynamicLibrary<typeof SYMBOLS>;
+
+function big(n: number | bigint): bigint {
+  return typeof n === "bigint" ? n : BigInt(n);
+}
+
+function nativeZstd(lib: Lib): Zstd {
+  const s = lib.symbols;
+  const checked = (result: number | bigint, what: string): number => {
+    if (s.ZSTD_isError(big(result)) !== 0) {
+      throw new Error(`zstd ${what} failed`);
+    }
+    return Number(result);
+  };
+  const bound = (n: number) => Number(s.ZSTD_compressBound(BigInt(n)));
+  const level = (n: number) => {
+    if (!Number.isInteger(n) || n < 1 || n > 19) {
+      throw new RangeError(`zstd level must be 1-19, got ${n}`);
+    }
+    return n;
+  };
+  return {
+    kind: "libzstd",
+    compressSync(bytes, l) {
+      const out = new Uint8Array(bound(bytes.length));
+      const n = checked(
+        s.ZSTD_compress(
+          out,
+          BigInt(out.length),
+          bytes,
+          BigInt(bytes.length),
+          level(l),
+        ),
+        "compression",
+      );
+      return out.subarray(0, n);
+    },
+    async compress(bytes, l) {
+      const out = new Uint8Array(bound(bytes.length));
+      const n = checked(
+        await s.ZSTD_compress_async(
+          out,
+          BigInt(out.length),
+          bytes,
+          BigInt(bytes.length),
+          level(l),
+        ),
+        "compression",
+      );
+      return out.subarray(0, n);
+    },
+    decompressSync(bytes, size) {
+      const out = new Uint8Array(size);
+      const n = checked(
+        s.ZSTD_decompress(out, BigInt(size), bytes, BigInt(bytes.length)),
+        "decompression",
+      );
+      return out.subarray(0, n);
+    },
+    async decompress(bytes, size) {
+      const out = new Uint8Array(size);
+      const n = checked(
+        await s.ZSTD_decompress_async(
+          out,
+          BigInt(size),
+          bytes,
+          BigInt(bytes.length),
+        ),
+        "decompression",
+      );
+      return out.subarray(0, n);
+    },
+  };
+}
+
+type Zlib = typeof import("node:zlib");
+
+function nodeZstd(zlib: Zlib): Zstd {
+  const params = (level: number) => ({
+    params: { [zlib.constants.ZSTD_c_compressionLevel]: level },
+  });
+  return {
+    kind: "node:zlib",
+    compressSync: (bytes, level) => zlib.zstdCompressSync(bytes, params(level)),
+    compress: (bytes, level) =>
+      new Promise((resolve, reject) =>
+        zlib.zstdCompress(
+          bytes,
+          params(level),
+          (error, out) => error ? reject(error) : resolve(out),
+        )
+      ),
+    decompressSync: (bytes, size) =>
+      zlib.zstdDecompressSync(bytes, { maxOutputLength: size }),
+    decompress: (bytes, size) =>
+      new Promise((resolve, reject) =>
+        zlib.zstdDecompress(
+          bytes,
+          { maxOutputLength: size },
+          (error, out) => error ? reject(error) : resolve(out),
+        )
+      ),
+  };
+}
+
+let loaded: Zstd | undefined;
+let loading: Promise<Zstd> | undefined;
+
+/** libzstd, when it can be loaded here (and `BLIT_NATIVE_ZSTD` isn't 0). */
+function native(): Zstd | undefined {
+  if (Deno.build.os !== "linux") return undefined;
+  try {
+    if (Deno.env.get("BLIT_NATIVE_ZSTD") === "0") return undefined;
+  } catch {
+    // env not readable: the default
+  }
+  for (const name of [findZstd(), "libzstd.so.1"]) {
+    if (!name) continue;
+    try {
+      return nativeZstd(Deno.dlopen(name, SYMBOLS));
+    } catch {
+      // not allowed here, or not installed: the next, else node:zlib
+    }
+  }
+  return undefined;
 }
 
 /**
- * node:zlib, loaded by an earlier {@linkcode loadZstd}.
+ * zstd, loaded once: libzstd where it can be, else node:zlib. After it
+ * resolves, {@linkcode zstd} may be called.
  *
- * @throws {Error} when it was not loaded (a bug: every path that packs or
+ * @example
+ * ```ts
+ * import { loadZstd } from "./zstd.ts";
+ * const z = await loadZstd();
+ * if (z.decompressSync(z.compressSync(new Uint8Array(9), 3), 9).length !== 9) throw new Error("example failed");
+ * ```
+ */
+export function loadZstd(): Promise<Zstd> {
+  if (loaded) return Promise.resolve(loaded);
+  const now = native();
+  if (now) return Promise.resolve(loaded = now);
+  return loading ??= import("node:zlib").then((z) => loaded = nodeZstd(z));
+}
+
+/**
+ * zstd for synchronous callers: libzstd (loaded now if need be), or the
+ * node:zlib an earlier {@linkcode loadZstd} loaded.
+ *
+ * @throws {Error} when neither is loaded (a bug: every path that packs or
  * unpacks awaits `loadZstd()` first).
  */
-export function zstd(): Zlib {
-  if (!zlib) throw new Error("internal error: zstd used before it was loaded");
-  return zlib;
+export function zstd(): Zstd {
+  loaded ??= native();
+  if (!loaded) {
+    throw new Error("internal error: zstd used before it was loaded");
+  }
+  return loaded;
 }
