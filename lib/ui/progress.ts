@@ -216,9 +216,14 @@ export class ProgressBar implements ProgressSink {
     return parts.join(" ");
   }
 
-  /** Starts redrawing on the timer. */
+  /**
+   * Draws the first frame and redraws on the timer (a transfer that ends
+   * before the first tick still showed its bar).
+   */
   start(): void {
-    this.#timer ??= setInterval(() => this.#tick(), this.#interval);
+    if (this.#timer !== undefined) return;
+    this.#timer = setInterval(() => this.#tick(), this.#interval);
+    this.#tick();
   }
 
   #tick(): void {
