@@ -87,13 +87,19 @@ function library(): Lib | null {
   return loaded;
 }
 
-/** The library, unless `BLIT_NATIVE_HASH=0` says to keep to the wasm. */
+let off: boolean | undefined;
+
+/**
+ * The library, unless `BLIT_NATIVE_HASH=0` says to keep to the wasm (read
+ * once: a hasher is made for every file).
+ */
 function allowedLibrary(): Lib | null {
-  let off = false;
-  try {
-    off = Deno.env.get("BLIT_NATIVE_HASH") === "0";
-  } catch {
-    // env not readable: the default
+  if (off === undefined) {
+    try {
+      off = Deno.env.get("BLIT_NATIVE_HASH") === "0";
+    } catch {
+      off = false; // env not readable: the default
+    }
   }
   return off ? null : library();
 }
