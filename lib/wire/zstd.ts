@@ -100,56 +100,45 @@ function nativeZstd(lib: Lib): Zstd {
     }
     return n;
   };
+  // One call's arguments and what it leaves: the same for the blocking
+  // call and the one on FFI's thread.
+  const compressing = (bytes: Uint8Array, l: number) => {
+    const out = new Uint8Array(bound(bytes.length));
+    const args = [
+      out,
+      BigInt(out.length),
+      bytes,
+      BigInt(bytes.length),
+      level(l),
+    ] as const;
+    const result = (n: number | bigint) =>
+      out.subarray(0, checked(n, "compression"));
+    return { args, result };
+  };
+  const decompressing = (bytes: Uint8Array, size: number) => {
+    const out = new Uint8Array(size);
+    const args = [out, BigInt(size), bytes, BigInt(bytes.length)] as const;
+    const result = (n: number | bigint) =>
+      out.subarray(0, checked(n, "decompression"));
+    return { args, result };
+  };
   return {
     kind: "libzstd",
     compressSync(bytes, l) {
-      const out = new Uint8Array(bound(bytes.length));
-      const n = checked(
-        s.ZSTD_compress(
-          out,
-          BigInt(out.length),
-          bytes,
-          BigInt(bytes.length),
-          level(l),
-        ),
-        "compression",
-      );
-      return out.subarray(0, n);
+      const { args, result } = compressing(bytes, l);
+      return result(s.ZSTD_compress(...args));
     },
     async compress(bytes, l) {
-      const out = new Uint8Array(bound(bytes.length));
-      const n = checked(
-        await s.ZSTD_compress_async(
-          out,
-          BigInt(out.length),
-          bytes,
-          BigInt(bytes.length),
-          level(l),
-        ),
-        "compression",
-      );
-      return out.subarray(0, n);
+      const { args, result } = compressing(bytes, l);
+      return result(await s.ZSTD_compress_async(...args));
     },
     decompressSync(bytes, size) {
-      const out = new Uint8Array(size);
-      const n = checked(
-        s.ZSTD_decompress(out, BigInt(size), bytes, BigInt(bytes.length)),
-        "decompression",
-      );
-      return out.subarray(0, n);
+      const { args, result } = decompressing(bytes, size);
+      return result(s.ZSTD_decompress(...args));
     },
     async decompress(bytes, size) {
-      const out = new Uint8Array(size);
-      const n = checked(
-        await s.ZSTD_decompress_async(
-          out,
-          BigInt(size),
-          bytes,
-          BigInt(bytes.length),
-        ),
-        "decompression",
-      );
-      return out.subarray(0, n);
+      const { args, result } = decompressing(bytes, size);
+      return result(await s.ZSTD_decompress_async(...args));
     },
   };
 }
