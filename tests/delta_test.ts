@@ -205,6 +205,83 @@ for (
   });
 }
 
+/**
+ * Old copies at `old` and new files at `next`: `same` only touched (new
+ * mtime and mode), `linked` only touched but with a second name beside
+ * it, `grown` appended to, `cut` truncated.
+ */
+function touchedAndChanged(old: string, next: string): void {
+  const a = bytes(300_000, 21);
+  const b = bytes(200_000, 22);
+  Deno.writeFileSync(`${old}/same`, a);
+  Deno.writeFileSync(`${old}/linked`, b);
+  Deno.linkSync(`${old}/linked`, `${old}/linked-twin`);
+  Deno.writeFileSync(`${old}/grown`, b);
+  Deno.writeFileSync(`${old}/cut`, a);
+  for (const name of ["same", "linked", "grown", "cut"]) {
+    Deno.utimeSync(`${old}/${name}`, 1_600_000_000, 1_600_000_000);
+  }
+  Deno.writeFileSync(`${next}/same`, a);
+  Deno.chmodSync(`${next}/same`, 0o600);
+  Deno.writeFileSync(`${next}/linked`, b);
+  Deno.writeFileSync(`${next}/grown`, splice(b, b.length, 0, bytes(999, 23)));
+  Deno.writeFileSync(`${next}/cut`, a.subarray(0, 123_456));
+  for (const name of ["same", "linked", "grown", "cut"]) {
+    Deno.utimeSync(`${next}/${name}`, 1_700_000_000, 1_700_000_000);
+  }
+}
+
+for (const direction of ["push", "pull"] as const) {
+  Deno.test(`delta ${direction}: an old copy the sender's file matches byte for byte takes the new mode and mtime where it is; one with another name is replaced`, async () => {
+    await withBed(async ({ work, src, module, daemon }) => {
+      const [from, to] = direction === "push"
+        ? [src, `${module}/d`]
+        : [`${module}/d`, `${work}/local`];
+      Deno.mkdirSync(to);
+      Deno.mkdirSync(from, { recursive: true });
+      touchedAndChanged(to, from);
+      const inode = (name: string) => Deno.statSync(`${to}/${name}`).ino;
+      const before = {
+        same: inode("same"),
+        linked: inode("linked"),
+        grown: inode("grown"),
+      };
+      const run = await runCli(
+        direction === "push"
+          ? ["push", "--json", "--no-whole-file", src, `${daemon.url}/m/d`]
+          : ["pull", "--json", "--no-whole-file", `${daemon.url}/m/d`, to],
+        { env },
+      );
+      assertEquals(run.code, 0, run.stderr);
+      const s = JSON.parse(run.stdout);
+      assertEquals(s.delta, true);
+      assertEquals(s.files_transferred, 4);
+      // The append, and at most a chunk around it.
+      assert(
+        s.bytes_literal >= 999 && s.bytes_literal < 20_000,
+        `literal ${s.bytes_literal}`,
+      );
+      for (const name of ["same", "linked", "grown", "cut"]) {
+        same(`${from}/${name}`, `${to}/${name}`);
+      }
+      // Kept in place: the same file, its mode and mtime the sender's.
+      assertEquals(inode("same"), before.same);
+      assertEquals(Deno.statSync(`${to}/same`).mode! & 0o777, 0o600);
+      // Another name shares the old copy: it keeps the old attributes
+      // and bytes; the transferred name is a new file.
+      assert(inode("linked") !== before.linked);
+      assertEquals(Deno.statSync(`${to}/linked-twin`).ino, before.linked);
+      assertEquals(
+        Deno.statSync(`${to}/linked-twin`).mtime?.getTime(),
+        1_600_000_000_000,
+      );
+      // Anything but the old copy itself is rebuilt and renamed in.
+      assert(inode("grown") !== before.grown);
+      assertEquals(tempFiles(to), []);
+    });
+  });
+}
+
 Deno.test("compression: -z shrinks compressible data on the wire, push and pull, exact both ways", async () => {
   await withBed(async ({ work, src, module, daemon }) => {
     const text = new TextEncoder().encode(

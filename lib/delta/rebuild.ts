@@ -44,30 +44,62 @@ export class DeltaRebuild {
   readonly #hasher: ContentHasher;
   #scratch: Uint8Array | undefined;
   #filled = 0;
+  /**
+   * Every byte so far is the old copy's byte at the same offset, and none
+   * was written yet (only with `deferSame`).
+   */
+  #same: boolean;
   /** Bytes copied from the old copy. */
   matched = 0;
   /** Bytes that came as literals. */
   literalBytes = 0;
 
-  /** A rebuild of a `size`-byte file from `basis` (`basisSize` bytes). */
+  /**
+   * A rebuild of a `size`-byte file from `basis` (`basisSize` bytes). With
+   * `deferSame`, a leading run of the old copy at its own offsets is
+   * hashed but not written until something else follows (see
+   * {@linkcode DeltaRebuild.unchanged}).
+   */
   constructor(
     basis: ReadHandle,
     basisSize: number,
     size: number,
     write: (bytes: Uint8Array) => void,
     hasher: ContentHasher,
+    deferSame = false,
   ) {
     this.#basis = basis;
     this.#basisSize = basisSize;
     this.#size = size;
     this.#write = write;
     this.#hasher = hasher;
+    this.#same = deferSame;
     hasher.init();
   }
 
-  /** Bytes of the new file written so far. */
+  /** Bytes of the new file rebuilt so far. */
   get filled(): number {
     return this.#filled;
+  }
+
+  /**
+   * Whether the new file is, so far, the old copy itself, none of it
+   * written (with `deferSame` only); once `finish` has checked the size,
+   * true means the new file is exactly the old copy, and nothing was
+   * written unless {@linkcode DeltaRebuild.materialize} is called.
+   */
+  get unchanged(): boolean {
+    return this.#same && this.#filled === this.#basisSize;
+  }
+
+  /**
+   * Writes what was deferred (the leading run of the old copy) and writes
+   * everything from now on as it comes.
+   */
+  materialize(): void {
+    if (!this.#same) return;
+    this.#same = false;
+    this.#read(0, this.#filled, (piece) => this.#write(piece));
   }
 
   /**
@@ -85,11 +117,25 @@ export class DeltaRebuild {
       );
     }
     this.#room(length);
+    if (this.#same && offset !== this.#filled) this.materialize();
+    if (this.#same) {
+      // Still the old copy itself: hashed, not written.
+      this.#read(offset, length, (piece) => {
+        this.#hasher.update(piece);
+        this.#filled += piece.length;
+      });
+    } else this.#read(offset, length, (piece) => this.#append(piece));
+    this.matched += length;
+  }
+
+  /** Reads `length` bytes of the old copy from `offset`, piece by piece. */
+  #read(offset: number, length: number, take: (piece: Uint8Array) => void) {
+    if (length === 0) return;
     this.#basis.seekSync(offset, Deno.SeekMode.Start);
     // No bigger than the file: a small file's rebuild would otherwise
     // spend more on zeroing a buffer than on its bytes.
     const scratch = this.#scratch ??= new Uint8Array(
-      Math.min(1 << 20, this.#size),
+      Math.min(1 << 20, Math.max(this.#size, this.#basisSize)),
     );
     for (let left = length; left > 0;) {
       const piece = scratch.subarray(0, Math.min(left, scratch.length));
@@ -100,10 +146,9 @@ export class DeltaRebuild {
         }
         got += n;
       }
-      this.#append(piece);
+      take(piece);
       left -= piece.length;
     }
-    this.matched += length;
   }
 
   /**
@@ -113,6 +158,7 @@ export class DeltaRebuild {
    */
   literal(bytes: Uint8Array): void {
     this.#room(bytes.length);
+    this.materialize();
     this.#append(bytes);
     this.literalBytes += bytes.length;
   }

@@ -2,7 +2,11 @@ import { assertEquals, assertThrows } from "../../tests/_assert.ts";
 import { contentHasher, hashBytes } from "../fs/hash.ts";
 import { DeltaRangeError, DeltaRebuild } from "./rebuild.ts";
 
-async function rebuildOf(basis: Uint8Array, size: number) {
+async function rebuildOf(
+  basis: Uint8Array,
+  size: number,
+  deferSame = false,
+) {
   const path = Deno.makeTempFileSync();
   Deno.writeFileSync(path, basis);
   const file = Deno.openSync(path);
@@ -13,6 +17,7 @@ async function rebuildOf(basis: Uint8Array, size: number) {
     size,
     (b) => out.push(...b),
     await contentHasher(),
+    deferSame,
   );
   return {
     rebuild,
@@ -57,4 +62,67 @@ Deno.test("rebuild: instructions outside the old copy or past the new size are r
   );
   refused(() => r.rebuild.finish(), "ended at 40 of its 50 bytes");
   assertEquals(r.out.length, 40);
+});
+
+Deno.test("rebuild: deferring the old copy's own bytes writes nothing for an identical file, and everything once anything else follows", async () => {
+  const basis = Uint8Array.from({ length: 3000 }, (_, i) => (i * 7) % 251);
+  const hashOf = async (b: Uint8Array) => [...await hashBytes(b)];
+  // Identical: in order, from the start, all of it.
+  {
+    using r = await rebuildOf(basis, 3000, true);
+    r.rebuild.copy(0, 1000);
+    r.rebuild.copy(1000, 2000);
+    assertEquals([...r.rebuild.finish()], await hashOf(basis));
+    assertEquals(r.rebuild.unchanged, true);
+    assertEquals(r.out.length, 0);
+    assertEquals(r.rebuild.matched, 3000);
+    // Asked to write after all (the old copy could not take the new
+    // attributes): the whole file, once.
+    r.rebuild.materialize();
+    r.rebuild.materialize();
+    assertEquals(r.out, [...basis]);
+  }
+  // A literal after a same-offset run: the run is written first.
+  {
+    using r = await rebuildOf(basis, 1002, true);
+    r.rebuild.copy(0, 1000);
+    assertEquals(r.out.length, 0);
+    r.rebuild.literal(Uint8Array.of(1, 2));
+    const want = [...basis.subarray(0, 1000), 1, 2];
+    assertEquals(r.out, want);
+    assertEquals([...r.rebuild.finish()], await hashOf(Uint8Array.from(want)));
+    assertEquals(r.rebuild.unchanged, false);
+  }
+  // A copy from elsewhere after the run: written in order.
+  {
+    using r = await rebuildOf(basis, 1500, true);
+    r.rebuild.copy(0, 500);
+    r.rebuild.copy(2000, 1000);
+    const want = [...basis.subarray(0, 500), ...basis.subarray(2000, 3000)];
+    assertEquals(r.out, want);
+    assertEquals([...r.rebuild.finish()], await hashOf(Uint8Array.from(want)));
+    assertEquals(r.rebuild.unchanged, false);
+  }
+  // Truncated: the old copy's start only is not the old copy; nothing is
+  // written until asked.
+  {
+    using r = await rebuildOf(basis, 1200, true);
+    r.rebuild.copy(0, 1200);
+    assertEquals(
+      [...r.rebuild.finish()],
+      await hashOf(basis.subarray(0, 1200)),
+    );
+    assertEquals(r.rebuild.unchanged, false);
+    assertEquals(r.out.length, 0);
+    r.rebuild.materialize();
+    assertEquals(r.out, [...basis.subarray(0, 1200)]);
+  }
+  // Without deferring, bytes are written as they come.
+  {
+    using r = await rebuildOf(basis, 3000);
+    r.rebuild.copy(0, 3000);
+    assertEquals(r.out.length, 3000);
+    r.rebuild.finish();
+    assertEquals(r.rebuild.unchanged, false);
+  }
 });

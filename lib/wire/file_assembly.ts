@@ -9,6 +9,9 @@ import { type FileRange, FrameProtocolError } from "./frame_codec.ts";
 import { blockRuns, type KeptBlocks, type PartialCopy } from "../fs/resume.ts";
 import type { BasisCopy } from "../delta/basis.ts";
 import { openForRead } from "../fs/contained_root.ts";
+import { KernelFile } from "../fs/kernel_file.ts";
+import { PathFile } from "../fs/path_tree.ts";
+import { resolveInside } from "../fs/safe_path.ts";
 import { fileIdentity, type ReadHandle } from "../fs/tree.ts";
 
 /** What a {@linkcode ReceiveSink} committed. */
@@ -67,16 +70,119 @@ export interface ReceiveSinkOptions {
   bases?: Map<string, BasisCopy>;
 }
 
+/** Sets an old copy's mode and mtime (on its descriptor, or its checked name). */
+export interface AttributeSetter {
+  /** Sets the permission bits. */
+  chmodSync(mode: number): void;
+  /** Sets the mtime (and atime) to the nanosecond where it can. */
+  utimeSync(mtimeMs: number, mtimeNs?: number): void;
+}
+
 /** A file being rebuilt from its old copy: the pieces a sink needs. */
-export interface DeltaTarget {
+export class DeltaTarget {
   /** The negotiated entry. */
-  entry: FileEntry;
-  /** The temp file the new body goes to. */
-  file: AtomicFile;
+  readonly entry: FileEntry;
   /** The old copy, open for reading (the sink closes it). */
-  basis: ReadHandle;
+  readonly basis: ReadHandle;
   /** The old copy's size, as described. */
-  basisSize: number;
+  readonly basisSize: number;
+  /** The old copy's mode, as opened. */
+  readonly #basisMode: number | null;
+  /** How the old copy takes new attributes; absent: it can't. */
+  readonly #attributes: AttributeSetter | undefined;
+  readonly #open: () => AtomicFile;
+  #file: AtomicFile | undefined;
+
+  /**
+   * The target of `entry`, rebuilt from `basis` (`info`: its status as
+   * opened); its temp file is made by `open` when first needed. With
+   * `attributes`, an old copy with no other name may take the new mode
+   * and mtime itself (see {@linkcode DeltaTarget.keepInPlace}).
+   */
+  constructor(
+    entry: FileEntry,
+    basis: ReadHandle,
+    info: Deno.FileInfo,
+    open: () => AtomicFile,
+    attributes?: AttributeSetter,
+  ) {
+    this.entry = entry;
+    this.basis = basis;
+    this.basisSize = info.size;
+    this.#basisMode = info.mode;
+    this.#open = open;
+    // Only a file with no other name: its attributes are this name's alone.
+    this.#attributes = info.nlink === 1 ? attributes : undefined;
+  }
+
+  /** Whether the old copy may take the new attributes itself. */
+  get inPlace(): boolean {
+    return this.#attributes !== undefined;
+  }
+
+  /** The temp file the new body goes to (made on first use). */
+  get file(): AtomicFile {
+    return this.#file ??= this.#open();
+  }
+
+  /** The temp file, if one was made. */
+  get opened(): AtomicFile | undefined {
+    return this.#file;
+  }
+
+  /**
+   * The new file is the old copy byte for byte (its hash checked): the
+   * old copy takes the entry's mode and mtime, and nothing is written or
+   * renamed. False when it can't (another owner, say): then the caller
+   * writes the file as usual.
+   */
+  keepInPlace(): boolean {
+    const attributes = this.#attributes;
+    if (!attributes || this.#file) return false;
+    try {
+      const mode = this.entry.mode & 0o7777;
+      if (this.#basisMode === null || (this.#basisMode & 0o7777) !== mode) {
+        attributes.chmodSync(mode);
+      }
+      attributes.utimeSync(this.entry.mtimeMs, this.entry.mtimeNs);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+/**
+ * Sets attributes by `path` on the file open as `file`, each time checked
+ * (by lstat, in the same synchronous turn) to still be that very file: a
+ * local directory of the user's own, reached by path.
+ */
+class CheckedPathAttributes extends PathFile {
+  readonly #path: string;
+  readonly #identity: string;
+
+  constructor(file: Deno.FsFile, path: string, identity: string) {
+    super(file, path);
+    this.#path = path;
+    this.#identity = identity;
+  }
+
+  #check(): void {
+    const info = Deno.lstatSync(this.#path);
+    if (!info.isFile || fileIdentity(info) !== this.#identity) {
+      throw new Error(`${this.#path} was replaced`);
+    }
+  }
+
+  override chmodSync(mode: number): void {
+    this.#check();
+    super.chmodSync(mode);
+  }
+
+  override utimeSync(mtimeMs: number, mtimeNs?: number): void {
+    this.#check();
+    super.utimeSync(mtimeMs, mtimeNs);
+  }
 }
 
 /** Files split into ranges that may be open at once (a hostile sender's bound). */
@@ -341,8 +447,14 @@ export class FileAssembly {
     this.options.bases!.delete(key);
     const entry = this.take(announced);
     let basis: ReadHandle;
+    let path: string | undefined;
     try {
-      basis = openForRead(this.root, entry.path, { verified: this.verified });
+      if (typeof this.root === "string") {
+        path = resolveInside(this.root, entry.path, {
+          verified: this.verified,
+        });
+        basis = Deno.openSync(path, { read: true });
+      } else basis = openForRead(this.root, entry.path);
     } catch {
       throw new BasisChangedError(entry.path);
     }
@@ -354,15 +466,19 @@ export class FileAssembly {
       basis.close();
       throw new BasisChangedError(entry.path);
     }
-    try {
-      const file = AtomicFile.open(this.root, entry, {
-        verified: this.verified,
-      });
-      return { entry, file, basis, basisSize: copy.offer.size };
-    } catch (error) {
-      basis.close();
-      throw error;
-    }
+    return new DeltaTarget(
+      entry,
+      basis,
+      info,
+      () => AtomicFile.open(this.root, entry, { verified: this.verified }),
+      // A kernel tree's handle sets them on its descriptor; a local path's
+      // by its name, checked to still be this file.
+      basis instanceof KernelFile
+        ? basis
+        : path !== undefined && basis instanceof Deno.FsFile
+        ? new CheckedPathAttributes(basis, path, copy.identity)
+        : undefined,
+    );
   }
 
   /** Counts bytes of a range; commits the file when it is whole. */

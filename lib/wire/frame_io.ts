@@ -192,11 +192,17 @@ export class FrameSink extends WritableStream<SendItem> {
     };
     // Bytes of the old copy the copy instructions in `buffer` stand for.
     let copying = 0;
+    // Frames are not held much longer than HOLD_MS after the last send
+    // while more are made: a delta's receiver rebuilds as instructions
+    // arrive, not all at the end.
+    let sentAt = performance.now();
+    const heldLong = () => used > 0 && performance.now() - sentAt >= HOLD_MS;
     const flush = async () => {
       copying = 0;
       if (used === 0) return;
       await send(buffer.subarray(0, used));
       used = 0;
+      sentAt = performance.now();
     };
     const put = async (bytes: Uint8Array) => {
       // A big piece leaves from where it is, after what is buffered
@@ -241,7 +247,7 @@ export class FrameSink extends WritableStream<SendItem> {
             used += writeCopy(buffer, used, event.offset, event.length);
             // Much copying waiting: the receiver gets it now.
             copying += event.length;
-            if (copiesDue(event.length, copying)) await flush();
+            if (copiesDue(event.length, copying) || heldLong()) await flush();
             break;
           case "file": {
             const path = encoder.encode(event.entry.path);
@@ -343,7 +349,7 @@ export class FrameSink extends WritableStream<SendItem> {
             await writeEntry(chunk.entry, chunk.range);
           } else if (!Array.isArray(chunk)) await writeEntry(chunk);
           else for (const entry of chunk) await writeEntry(entry);
-          if (options.idle?.()) await flush();
+          if (options.idle?.() || heldLong()) await flush();
         } catch (error) {
           socket?.close();
           conn.abort?.(error);
@@ -374,6 +380,9 @@ export class FrameSink extends WritableStream<SendItem> {
     }, { highWaterMark: 1 });
   }
 }
+
+/** Longest a sink holds frames it has made before sending them (ms). */
+const HOLD_MS = 8;
 
 /**
  * Where a {@linkcode FrameSink} writes: a data-plane connection, or any

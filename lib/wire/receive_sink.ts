@@ -340,6 +340,7 @@ class ConnectionSink implements UnderlyingSink<FrameEvent | FrameEvent[]> {
       target.entry.size,
       (bytes) => target.file.write(bytes),
       this.#hasher!,
+      target.inPlace,
     );
     this.#delta = { target, key: announced.path, rebuild };
   }
@@ -359,19 +360,33 @@ class ConnectionSink implements UnderlyingSink<FrameEvent | FrameEvent[]> {
   #endDelta(digest: Uint8Array): void {
     const { target, key, rebuild } = this.#delta!;
     this.#delta = undefined;
-    target.basis.close();
-    let mine: Uint8Array;
     try {
-      mine = inBounds(target.entry.path, () => rebuild.finish());
-    } catch (error) {
-      target.file.abort();
-      throw error;
+      let mine: Uint8Array;
+      try {
+        mine = inBounds(target.entry.path, () => rebuild.finish());
+      } catch (error) {
+        target.opened?.abort();
+        throw error;
+      }
+      if (!sameHash(mine, digest)) {
+        target.opened?.abort();
+        throw new IntegrityError(target.entry.path);
+      }
+      // The old copy itself, byte for byte: it takes the new mode and
+      // mtime where it is (no copy, no rename); else the rebuilt file
+      // (anything deferred written first) goes into place.
+      if (!rebuild.unchanged || !target.keepInPlace()) {
+        try {
+          inBounds(target.entry.path, () => rebuild.materialize());
+        } catch (error) {
+          target.opened?.abort();
+          throw error;
+        }
+        target.file.commit();
+      }
+    } finally {
+      target.basis.close();
     }
-    if (!sameHash(mine, digest)) {
-      target.file.abort();
-      throw new IntegrityError(target.entry.path);
-    }
-    target.file.commit();
     this.#assembly.stats.matched += rebuild.matched;
     this.#assembly.committed(key, target.entry);
   }
@@ -479,7 +494,7 @@ class ConnectionSink implements UnderlyingSink<FrameEvent | FrameEvent[]> {
   #cleanup(): Promise<void> {
     if (this.#delta) {
       this.#delta.target.basis.close();
-      this.#delta.target.file.suspend();
+      this.#delta.target.opened?.suspend();
       this.#delta = undefined;
     }
     this.#file?.suspend();
