@@ -15,6 +15,12 @@ export class DeltaRangeError extends Error {
 }
 
 /**
+ * Most bytes of the old copy's own start a rebuild defers (see
+ * `deferSame`): reading them again costs a few ms at most.
+ */
+export const DEFER_MAX = 8 << 20;
+
+/**
  * Rebuilds one file: `copy` reads a range of the old copy (`basis`, of
  * `basisSize` bytes, opened by the receiver) and appends it, `literal`
  * appends bytes that came over the wire; `write` gets every byte in
@@ -56,9 +62,9 @@ export class DeltaRebuild {
 
   /**
    * A rebuild of a `size`-byte file from `basis` (`basisSize` bytes). With
-   * `deferSame`, a leading run of the old copy at its own offsets is
-   * hashed but not written until something else follows (see
-   * {@linkcode DeltaRebuild.unchanged}).
+   * `deferSame`, a leading run of the old copy at its own offsets (up to
+   * {@linkcode DEFER_MAX} bytes) is hashed but not written until
+   * something else follows (see {@linkcode DeltaRebuild.unchanged}).
    */
   constructor(
     basis: ReadHandle,
@@ -117,7 +123,12 @@ export class DeltaRebuild {
       );
     }
     this.#room(length);
-    if (this.#same && offset !== this.#filled) this.materialize();
+    // Deferred only while cheap to read again: a big file's old start is
+    // written as it comes, like the rest.
+    if (
+      this.#same &&
+      (offset !== this.#filled || this.#filled + length > DEFER_MAX)
+    ) this.materialize();
     if (this.#same) {
       // Still the old copy itself: hashed, not written.
       this.#read(offset, length, (piece) => {

@@ -1,6 +1,6 @@
 import { assertEquals, assertThrows } from "../../tests/_assert.ts";
 import { contentHasher, hashBytes } from "../fs/hash.ts";
-import { DeltaRangeError, DeltaRebuild } from "./rebuild.ts";
+import { DEFER_MAX, DeltaRangeError, DeltaRebuild } from "./rebuild.ts";
 
 async function rebuildOf(
   basis: Uint8Array,
@@ -15,7 +15,9 @@ async function rebuildOf(
     file,
     basis.length,
     size,
-    (b) => out.push(...b),
+    (b) => {
+      for (const x of b) out.push(x);
+    },
     await contentHasher(),
     deferSame,
   );
@@ -116,6 +118,17 @@ Deno.test("rebuild: deferring the old copy's own bytes writes nothing for an ide
     assertEquals(r.out.length, 0);
     r.rebuild.materialize();
     assertEquals(r.out, [...basis.subarray(0, 1200)]);
+  }
+  // Past DEFER_MAX, the old copy's start is written as it comes.
+  {
+    const big = new Uint8Array(DEFER_MAX + 4096).fill(5);
+    using r = await rebuildOf(big, big.length, true);
+    r.rebuild.copy(0, 4096);
+    assertEquals(r.out.length, 0);
+    r.rebuild.copy(4096, DEFER_MAX);
+    assertEquals(r.out.length, big.length);
+    assertEquals([...r.rebuild.finish()], await hashOf(big));
+    assertEquals(r.rebuild.unchanged, false);
   }
   // Without deferring, bytes are written as they come.
   {
