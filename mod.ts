@@ -202,6 +202,7 @@ export type { KeptBlocks, PartialCopy, ResumeOffer } from "./lib/fs/resume.ts";
 export type { ProgressSink } from "./lib/ui/progress.ts";
 export type { SendWindow } from "./lib/rpc/call_io.ts";
 export type {
+  DirHandle,
   PinOptions,
   ReadHandle,
   Tree,

@@ -331,17 +331,109 @@ export function setTimespecs(
   times[1] = times[3] = BigInt(nanos % 1e9);
 }
 
-function time(view: DataView, offset: number): Date {
-  const seconds = Number(view.getBigInt64(offset, true));
-  const nanos = view.getUint32(offset + 8, true);
-  return new Date(seconds * 1000 + Math.floor(nanos / 1e6));
-}
-
 function makedev(major: number, minor: number): number {
   const dev = ((BigInt(major) & 0xfffff000n) << 32n) |
     ((BigInt(major) & 0xfffn) << 8n) |
     ((BigInt(minor) & 0xffffff00n) << 12n) | (BigInt(minor) & 0xffn);
   return Number(dev);
+}
+
+/** Seconds of a statx timestamp (a signed 64-bit value) read as two halves. */
+function seconds(view: DataView, offset: number): number {
+  return view.getInt32(offset + 4, true) * 0x1_0000_0000 +
+    view.getUint32(offset, true);
+}
+
+/** Milliseconds of the statx timestamp at `offset`. */
+function millis(view: DataView, offset: number): number {
+  return seconds(view, offset) * 1000 +
+    Math.floor(view.getUint32(offset + 8, true) / 1e6);
+}
+
+/**
+ * A Deno.FileInfo read from a statx buffer. What every walk and compare
+ * reads (type, size, mode, mtime, inode, links, owner) is copied at once;
+ * the other times and the device numbers are kept as plain numbers and
+ * made into Dates or dev_t values only when asked (a Date or a BigInt per
+ * field per file was a sizeable share of a stat's cost).
+ */
+class StatxInfo implements Deno.FileInfo {
+  readonly isFile: boolean;
+  readonly isDirectory: boolean;
+  readonly isSymlink: boolean;
+  readonly isBlockDevice: boolean;
+  readonly isCharDevice: boolean;
+  readonly isFifo: boolean;
+  readonly isSocket: boolean;
+  readonly size: number;
+  readonly mtime: Date;
+  readonly ino: number;
+  readonly mode: number;
+  readonly nlink: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly blksize: number;
+  readonly blocks: number;
+  /** Nanoseconds of the modification time past its millisecond. */
+  readonly mtimeNs: number;
+  readonly #atimeMs: number;
+  readonly #ctimeMs: number;
+  /** NaN: the filesystem keeps no birth time. */
+  readonly #birthMs: number;
+  readonly #dev: [number, number];
+  readonly #rdev: [number, number];
+
+  constructor(view: DataView) {
+    const mode = view.getUint16(28, true);
+    const type = mode & 0o170000;
+    this.isFile = type === 0o100000;
+    this.isDirectory = type === 0o040000;
+    this.isSymlink = type === 0o120000;
+    this.isBlockDevice = type === 0o060000;
+    this.isCharDevice = type === 0o020000;
+    this.isFifo = type === 0o010000;
+    this.isSocket = type === 0o140000;
+    this.size = view.getUint32(44, true) * 0x1_0000_0000 +
+      view.getUint32(40, true);
+    this.mtime = new Date(millis(view, 112));
+    this.ino = view.getUint32(36, true) * 0x1_0000_0000 +
+      view.getUint32(32, true);
+    this.mode = mode;
+    this.nlink = view.getUint32(16, true);
+    this.uid = view.getUint32(20, true);
+    this.gid = view.getUint32(24, true);
+    this.blksize = view.getUint32(4, true);
+    this.blocks = view.getUint32(52, true) * 0x1_0000_0000 +
+      view.getUint32(48, true);
+    this.mtimeNs = view.getUint32(112 + 8, true) % 1_000_000;
+    this.#atimeMs = millis(view, 64);
+    this.#ctimeMs = millis(view, 96);
+    this.#birthMs = (view.getUint32(0, true) & 0x800) !== 0
+      ? millis(view, 80)
+      : NaN;
+    this.#dev = [view.getUint32(136, true), view.getUint32(140, true)];
+    this.#rdev = [view.getUint32(128, true), view.getUint32(132, true)];
+  }
+
+  get atime(): Date {
+    return new Date(this.#atimeMs);
+  }
+
+  get ctime(): Date {
+    return new Date(this.#ctimeMs);
+  }
+
+  get birthtime(): Date | null {
+    return Number.isNaN(this.#birthMs) ? null : new Date(this.#birthMs);
+  }
+
+  get dev(): number {
+    return makedev(this.#dev[0], this.#dev[1]);
+  }
+
+  get rdev(): number {
+    return makedev(this.#rdev[0], this.#rdev[1]);
+  }
 }
 
 /**
@@ -350,34 +442,7 @@ function makedev(major: number, minor: number): number {
  * millisecond, which a Date cannot hold (see `mtimeNsOf`).
  */
 export function fileInfoOf(buf: Uint8Array): Deno.FileInfo {
-  const view = new DataView(buf.buffer, buf.byteOffset, 256);
-  const mode = view.getUint16(28, true);
-  const type = mode & 0o170000;
-  const hasBirth = (view.getUint32(0, true) & 0x800) !== 0;
-  return {
-    isFile: type === 0o100000,
-    isDirectory: type === 0o040000,
-    isSymlink: type === 0o120000,
-    isBlockDevice: type === 0o060000,
-    isCharDevice: type === 0o020000,
-    isFifo: type === 0o010000,
-    isSocket: type === 0o140000,
-    size: Number(view.getBigUint64(40, true)),
-    atime: time(view, 64),
-    birthtime: hasBirth ? time(view, 80) : null,
-    ctime: time(view, 96),
-    mtime: time(view, 112),
-    dev: makedev(view.getUint32(136, true), view.getUint32(140, true)),
-    ino: Number(view.getBigUint64(32, true)),
-    mode,
-    nlink: view.getUint32(16, true),
-    uid: view.getUint32(20, true),
-    gid: view.getUint32(24, true),
-    rdev: makedev(view.getUint32(128, true), view.getUint32(132, true)),
-    blksize: view.getUint32(4, true),
-    blocks: Number(view.getBigUint64(48, true)),
-    mtimeNs: view.getUint32(112 + 8, true) % 1_000_000,
-  } as Deno.FileInfo;
+  return new StatxInfo(new DataView(buf.buffer, buf.byteOffset, 256));
 }
 
 let loaded: Libc | null | undefined;

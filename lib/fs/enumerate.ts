@@ -5,7 +5,7 @@ import { hashFile } from "./hash.ts";
 import { isTempName } from "./temp_names.ts";
 import type { TreeRoot } from "./tree.ts";
 import { treeOf } from "./path_tree.ts";
-import type { Tree } from "./tree.ts";
+import type { DirHandle, Tree } from "./tree.ts";
 import { mtimeNsOf, preciseLstat } from "./native_stat.ts";
 
 /** Options for {@linkcode enumerate}. */
@@ -24,7 +24,15 @@ interface PendingDir {
   /** Sorted names still to visit. */
   names: string[];
   next: number;
+  /** The directory held open, its names looked up one by one (see `Tree.openDir`). */
+  dir?: DirHandle;
 }
+
+/**
+ * Directories held open at once by a walk: deeper levels are looked up
+ * by path (a deep tree must not use up the process's descriptors).
+ */
+const OPEN_DIRS = 32;
 
 const utf8 = new TextEncoder();
 
@@ -35,9 +43,21 @@ function compareBytes(x: Uint8Array, y: Uint8Array): number {
   return x.length - y.length;
 }
 
-function listSorted(tree: Tree, rel: string): string[] {
+/** Directory `rel`'s pending listing, held open while within `OPEN_DIRS`. */
+function pendingDir(tree: Tree, rel: string, depth: number): PendingDir {
+  const dir = depth < OPEN_DIRS ? tree.openDir?.(rel) : undefined;
+  if (!dir) return { rel, names: sortedNames(tree.readDir(rel)), next: 0 };
+  try {
+    return { rel, names: sortedNames(dir.names), next: 0, dir };
+  } catch (error) {
+    dir.close();
+    throw error;
+  }
+}
+
+function sortedNames(listed: readonly string[]): string[] {
   // Our own temp files (a transfer in flight, or a crash's) never cross.
-  const names = tree.readDir(rel).filter((name) => !isTempName(name));
+  const names = listed.filter((name) => !isTempName(name));
   // UTF-16 order equals UTF-8 byte order below the surrogate range, so the
   // plain sort is exact for nearly every name; otherwise encode each once.
   if (!names.some((n) => /[\ud800-\uffff]/.test(n))) return names.sort();
@@ -153,40 +173,51 @@ export function enumerate(
   const stack: PendingDir[] = [];
   const tree = treeOf(root);
   const batch = Math.max(1, Math.min(64, highWaterMark));
+  const closeAll = () => {
+    for (const pending of stack.splice(0)) pending.dir?.close();
+  };
   return new ReadableStream<FileEntry>({
     start() {
-      stack.push({ rel: "", names: listSorted(tree, ""), next: 0 });
+      stack.push(pendingDir(tree, "", 0));
     },
     async pull(controller) {
       // One pull emits a batch: per-entry pulls would cost a promise each.
       let emitted = 0;
-      while (emitted < batch) {
-        const top = stack.at(-1);
-        if (!top) {
-          controller.close();
-          return;
+      try {
+        while (emitted < batch) {
+          const top = stack.at(-1);
+          if (!top) {
+            controller.close();
+            return;
+          }
+          if (top.next >= top.names.length) {
+            stack.pop()?.dir?.close();
+            continue;
+          }
+          const name = top.names[top.next++];
+          const rel = top.rel === "" ? name : `${top.rel}/${name}`;
+          // Vanished between readDir and lstat: nothing to send.
+          const info = top.dir ? top.dir.lstat(name) : tree.lstat(rel);
+          if (!info) continue;
+          if (excluded(rel, info.isDirectory)) continue;
+          const entry = entryOf(() => tree.readLink(rel), rel, info);
+          if (!entry) continue;
+          if (entry.kind === "file" && withHash) {
+            entry.hash = await hashFile(tree.openRead(rel));
+          }
+          controller.enqueue(entry);
+          emitted++;
+          if (entry.kind === "dir") {
+            stack.push(pendingDir(tree, rel, stack.length));
+          }
         }
-        if (top.next >= top.names.length) {
-          stack.pop();
-          continue;
-        }
-        const name = top.names[top.next++];
-        const rel = top.rel === "" ? name : `${top.rel}/${name}`;
-        // Vanished between readDir and lstat: nothing to send.
-        const info = tree.lstat(rel);
-        if (!info) continue;
-        if (excluded(rel, info.isDirectory)) continue;
-        const entry = entryOf(() => tree.readLink(rel), rel, info);
-        if (!entry) continue;
-        if (entry.kind === "file" && withHash) {
-          entry.hash = await hashFile(tree.openRead(rel));
-        }
-        controller.enqueue(entry);
-        emitted++;
-        if (entry.kind === "dir") {
-          stack.push({ rel, names: listSorted(tree, rel), next: 0 });
-        }
+      } catch (error) {
+        closeAll();
+        throw error;
       }
+    },
+    cancel() {
+      closeAll();
     },
   }, { highWaterMark });
 }

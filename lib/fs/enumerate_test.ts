@@ -1,5 +1,6 @@
 import { assertEquals, assertThrows } from "../../tests/_assert.ts";
 import { entryFromPath, enumerate } from "./enumerate.ts";
+import { PathEscapeError } from "./safe_path.ts";
 
 function tree(): string {
   const root = Deno.realPathSync(Deno.makeTempDirSync());
@@ -94,4 +95,100 @@ Deno.test("entryFromPath: lstat semantics", () => {
   assertEquals(entryFromPath(`${root}/b`, "b").kind, "dir");
   assertThrows(() => entryFromPath(`${root}/nope`, "n"), Deno.errors.NotFound);
   Deno.removeSync(root, { recursive: true });
+});
+
+/** Descriptors this process holds open (Linux). */
+function openFds(): number {
+  return [...Deno.readDirSync("/proc/self/fd")].length;
+}
+
+Deno.test({
+  name:
+    "enumerate: directories are held open only while walked (done, cancelled, failed)",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const root = Deno.realPathSync(Deno.makeTempDirSync());
+    try {
+      // Deeper than the walk keeps open: the deep levels go by path.
+      let deep = root;
+      const expected: string[] = [];
+      let rel = "";
+      for (let level = 0; level < 40; level++) {
+        rel = rel === "" ? "d" : `${rel}/d`;
+        deep = `${deep}/d`;
+        Deno.mkdirSync(deep);
+        Deno.writeTextFileSync(`${deep}/f`, String(level));
+        expected.push(`dir:${rel}`, `file:${rel}/f`);
+      }
+      const before = openFds();
+      const all = await Array.fromAsync(enumerate(root));
+      assertEquals(
+        all.map((e) => `${e.kind}:${e.path}`).sort(),
+        expected.sort(),
+      );
+      assertEquals(all.find((e) => e.path === `${rel}/f`)?.size, 2);
+      assertEquals(openFds(), before);
+      // Cancelled deep inside.
+      const reader = enumerate(root, { highWaterMark: 1 }).getReader();
+      for (let i = 0; i < 50; i++) await reader.read();
+      await reader.cancel();
+      assertEquals(openFds(), before);
+      // Failed: a directory that can't be listed ends the walk.
+      Deno.chmodSync(`${root}/d/d/d`, 0o000);
+      try {
+        if (Deno.uid() !== 0) {
+          let caught: unknown;
+          try {
+            await Array.fromAsync(enumerate(root));
+          } catch (error) {
+            caught = error;
+          }
+          assertEquals(caught instanceof Deno.errors.PermissionDenied, true);
+          assertEquals(openFds(), before);
+        }
+      } finally {
+        Deno.chmodSync(`${root}/d/d/d`, 0o755);
+      }
+    } finally {
+      Deno.removeSync(root, { recursive: true });
+    }
+  },
+});
+
+Deno.test("enumerate: a directory swapped for a link while walked is not walked through", async () => {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  const outside = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    Deno.mkdirSync(`${root}/a`);
+    Deno.writeTextFileSync(`${root}/a/mine`, "m");
+    Deno.mkdirSync(`${root}/a/sub`);
+    Deno.writeTextFileSync(`${root}/a/sub/deeper`, "d");
+    Deno.writeTextFileSync(`${outside}/secret`, "s");
+    Deno.mkdirSync(`${outside}/sub`);
+    Deno.writeTextFileSync(`${outside}/sub/secret2`, "s");
+    const reader = enumerate(root, { highWaterMark: 1 }).getReader();
+    const first = await reader.read();
+    assertEquals(first.value?.path, "a");
+    // The walk has "a" open; it becomes a link to somewhere else.
+    Deno.renameSync(`${root}/a`, `${root}/moved`);
+    Deno.symlinkSync(outside, `${root}/a`);
+    const rest: string[] = [];
+    let caught: unknown;
+    try {
+      for (let i = 0; i < 20; i++) {
+        const next = await reader.read();
+        if (next.done) break;
+        rest.push(`${next.value.kind}:${next.value.path}`);
+      }
+    } catch (error) {
+      caught = error;
+    }
+    // What "a" held when it was opened, never what the link points at;
+    // "a/sub" is looked up by path again: through the link, refused.
+    assertEquals(rest, ["file:a/mine", "dir:a/sub"]);
+    assertEquals(caught instanceof PathEscapeError, true);
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+    Deno.removeSync(outside, { recursive: true });
+  }
 });

@@ -33,12 +33,22 @@ Deno.test({
             "dev",
             "nlink",
             "uid",
+            "gid",
+            "rdev",
+            "blksize",
+            "blocks",
           ] as const
         ) {
           assertEquals(mine[key], deno[key], `${name}.${key}`);
         }
         assertEquals(mine.mtime?.getTime(), deno.mtime?.getTime(), name);
         assertEquals(mine.birthtime?.getTime(), deno.birthtime?.getTime());
+        assertEquals(mine.atime?.getTime(), deno.atime?.getTime(), name);
+        // Deno's ctime has whole seconds here; ours the milliseconds too.
+        assertEquals(
+          Math.floor(mine.ctime!.getTime() / 1000),
+          Math.floor(deno.ctime!.getTime() / 1000),
+        );
       }
       assertEquals(native.lstat(`${root}/missing`), undefined);
       assertEquals(native.lstat(`${root}/f/under-a-file`), undefined);

@@ -7,8 +7,25 @@ import {
   resolveInside,
   type ResolveOptions,
 } from "./safe_path.ts";
-import type { PinOptions, ReadHandle, Tree, WriteHandle } from "./tree.ts";
+import type {
+  DirHandle,
+  PinOptions,
+  ReadHandle,
+  Tree,
+  WriteHandle,
+} from "./tree.ts";
+import { joinRel } from "./tree.ts";
 import { loadNativeStat, preciseLstat, setPathTimes } from "./native_stat.ts";
+import {
+  AT,
+  cString,
+  ERRNO,
+  errnoError,
+  type Libc,
+  loadLibc,
+  O,
+} from "./_libc.ts";
+import { listDir } from "./_kernel_ops.ts";
 
 /**
  * A Deno.FsFile as a tree's write handle: chmod by path (Deno has no
@@ -126,6 +143,31 @@ export class PathTree implements Tree {
     return Deno.readLinkSync(this.path(rel));
   }
 
+  /**
+   * Directory `rel` open through libc (a link there is not followed,
+   * except at the top the user named), listed and looked into by single
+   * names; undefined without libc or when it can't be opened.
+   */
+  openDir(rel: string): DirHandle | undefined {
+    const libc = loadLibc();
+    if (!libc) return undefined;
+    const normal = normalizeRelative(rel);
+    const fd = libc.openat2(
+      AT.FDCWD,
+      cString(normal === "" ? this.root : this.path(normal)),
+      O.RDONLY | O.DIRECTORY | O.CLOEXEC | (normal === "" ? 0 : O.NOFOLLOW),
+      0,
+      0,
+    );
+    if (fd < 0) return undefined;
+    try {
+      return new LibcDir(libc, fd, listDir(libc, fd, normal), normal);
+    } catch (error) {
+      libc.fn.close(fd);
+      throw error;
+    }
+  }
+
   /** Opens the regular file `rel` to read; anything else is refused without blocking. */
   openRead(rel: string): ReadHandle {
     return Deno.openSync(this.path(rel), { read: true });
@@ -222,6 +264,51 @@ export class PathTree implements Tree {
   /** Releases the handles this tree holds (idempotent). */
   close(): void {
     // No handles held.
+  }
+}
+
+/** Closes the handle of a directory dropped unclosed (a walk abandoned). */
+const dirLeaks = new FinalizationRegistry<{ libc: Libc; fd: number }>(
+  (held) => {
+    if (held.fd >= 0) held.libc.fn.close(held.fd);
+  },
+);
+
+/** A directory open as `fd`, its entries looked up by single names. */
+class LibcDir implements DirHandle {
+  readonly #libc: Libc;
+  readonly #held: { libc: Libc; fd: number };
+  readonly names: readonly string[];
+  readonly #shown: string;
+
+  constructor(libc: Libc, fd: number, names: string[], shown: string) {
+    this.#libc = libc;
+    this.#held = { libc, fd };
+    this.names = names;
+    this.#shown = shown;
+    dirLeaks.register(this, this.#held, this);
+  }
+
+  get #fd(): number {
+    return this.#held.fd;
+  }
+
+  lstat(name: string): Deno.FileInfo | undefined {
+    if (this.#fd < 0) throw new Error("The directory handle is closed");
+    if (name === "" || name === "." || name === ".." || name.includes("/")) {
+      throw new TypeError(`Not a single name: ${JSON.stringify(name)}`);
+    }
+    const info = this.#libc.statx(this.#fd, cString(name), AT.SYMLINK_NOFOLLOW);
+    if (typeof info !== "number") return info;
+    if (-info === ERRNO.ENOENT || -info === ERRNO.ENOTDIR) return undefined;
+    throw errnoError("lstat", joinRel(this.#shown, name), -info);
+  }
+
+  close(): void {
+    if (this.#fd < 0) return;
+    this.#libc.fn.close(this.#fd);
+    this.#held.fd = -1;
+    dirLeaks.unregister(this);
   }
 }
 

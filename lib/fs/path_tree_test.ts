@@ -22,3 +22,43 @@ Deno.test("PathTree: a link made during the run is never written through, even w
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test({
+  name:
+    "PathTree.openDir: names and single-name lstat through one handle, links as links",
+  ignore: Deno.build.os !== "linux",
+  fn() {
+    const root = Deno.realPathSync(Deno.makeTempDirSync());
+    try {
+      Deno.mkdirSync(`${root}/d`);
+      Deno.writeTextFileSync(`${root}/d/f`, "hello");
+      Deno.symlinkSync("/etc", `${root}/d/l`);
+      Deno.symlinkSync(`${root}/d`, `${root}/ld`);
+      const tree = new PathTree(root);
+      const dir = tree.openDir("d");
+      if (!dir) throw new Error("libc should be there with --allow-all");
+      assertEquals([...dir.names].sort(), ["f", "l"]);
+      assertEquals(dir.lstat("f")?.size, 5);
+      assertEquals(
+        dir.lstat("f")?.mtime?.getTime(),
+        Deno.lstatSync(`${root}/d/f`).mtime?.getTime(),
+      );
+      assertEquals(dir.lstat("l")?.isSymlink, true);
+      assertEquals(dir.lstat("gone"), undefined);
+      assertThrows(() => dir.lstat("../d/f"), TypeError, /Not a single name/);
+      assertThrows(() => dir.lstat(".."), TypeError, /Not a single name/);
+      dir.close();
+      dir.close();
+      assertThrows(() => dir.lstat("f"), Error, /closed/);
+      // A link where a directory is asked for is not opened.
+      assertEquals(tree.openDir("ld"), undefined);
+      assertEquals(tree.openDir("missing"), undefined);
+      // The top the user named may itself be a link.
+      const viaLink = new PathTree(`${root}/ld`).openDir("");
+      assertEquals([...viaLink!.names].sort(), ["f", "l"]);
+      viaLink!.close();
+    } finally {
+      Deno.removeSync(root, { recursive: true });
+    }
+  },
+});

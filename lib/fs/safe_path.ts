@@ -23,6 +23,14 @@ export class PathEscapeError extends Error {
 const encoder = new TextEncoder();
 
 /**
+ * Names of 1-85 UTF-16 units (at most 255 UTF-8 bytes) joined by single
+ * slashes, none "." or "..", no NUL or backslash: normal as they are.
+ */
+const NORMAL = /^(?:(?!\.\.?\/)[^/\\\0]{1,85}\/)*(?!\.\.?$)[^/\\\0]{1,85}$/;
+/** Paths up to this many UTF-16 units are within MAX_PATH_BYTES in UTF-8. */
+const FAST_PATH_UNITS = Math.floor(MAX_PATH_BYTES / 3);
+
+/**
  * Validates and normalises a relative path: drops empty and `.` segments,
  * refuses `..`, absolute paths, NUL, backslashes and over-long paths.
  * Returns `""` for the root itself.
@@ -39,6 +47,9 @@ export function normalizeRelative(path: string): string {
   if (typeof path !== "string") {
     throw new TypeError(`Path must be a string, got ${typeof path}`);
   }
+  // Already normal and short enough in any encoding (the common case: a
+  // name from a manifest, checked on every call that touches it).
+  if (path.length <= FAST_PATH_UNITS && NORMAL.test(path)) return path;
   if (path.includes("\0")) throw new PathEscapeError(path, "contains NUL");
   if (path.includes("\\")) {
     throw new PathEscapeError(path, "contains a backslash");

@@ -33,6 +33,43 @@ Deno.test("normalizeRelative: cleans and refuses", () => {
   );
 });
 
+Deno.test("normalizeRelative: names already normal come back as they are, every limit still holds", () => {
+  for (
+    const good of [
+      "a",
+      "a/b",
+      ".a/..b/...",
+      "a../b.",
+      "日本/語",
+      "x".repeat(85),
+      "x".repeat(255),
+      "é".repeat(127),
+      `${"a".repeat(80)}/`.repeat(50) + "z",
+    ]
+  ) {
+    assertEquals(normalizeRelative(good), good);
+  }
+  assertEquals(normalizeRelative("a/./b"), "a/b");
+  assertEquals(normalizeRelative("a/."), "a");
+  assertEquals(normalizeRelative("./a"), "a");
+  assertEquals(normalizeRelative("."), "");
+  for (
+    const bad of [
+      "..",
+      "a/..",
+      "../a",
+      "a/../b",
+      "a\\b",
+      "a\0b",
+      "é".repeat(128),
+      `a/${"é".repeat(128)}/b`,
+      `${"ab/".repeat(1400)}`,
+    ]
+  ) {
+    assertThrows(() => normalizeRelative(bad), PathEscapeError);
+  }
+});
+
 Deno.test("resolveInside: links inside are fine, links out are refused, the last part is not followed", () => {
   const root = Deno.realPathSync(Deno.makeTempDirSync());
   const outside = Deno.realPathSync(Deno.makeTempDirSync());

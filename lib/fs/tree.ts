@@ -109,6 +109,27 @@ export interface Tree {
   verify(): void;
   /** Releases the handles this tree holds (idempotent). */
   close(): void;
+  /**
+   * Opens directory `rel` to read its entries through one handle: its
+   * names, and an lstat per name that resolves nothing but that name.
+   * Undefined when this tree has no such handle (no libc, or `rel` could
+   * not be opened): the caller uses `readDir` and `lstat`, which say why.
+   */
+  openDir?(rel: string): DirHandle | undefined;
+}
+
+/** A directory held open while its entries are read (see `Tree.openDir`). */
+export interface DirHandle {
+  /** The names in it when opened (unsorted; no "." or ".."). */
+  readonly names: readonly string[];
+  /**
+   * lstat of `name` (one name, no "/") in it, or undefined when gone.
+   *
+   * @throws {Deno.errors.PermissionDenied} when it may not be looked at.
+   */
+  lstat(name: string): Deno.FileInfo | undefined;
+  /** Releases the handle (idempotent). */
+  close(): void;
 }
 
 /**
