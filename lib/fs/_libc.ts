@@ -178,9 +178,29 @@ export class SyscallError extends Error {
   }
 }
 
+/** What the commonest errno values mean, in the words of strerror(3). */
+const MEANING: Record<number, string> = {
+  [ERRNO.EPERM]: "operation not permitted",
+  [ERRNO.ENOENT]: "no such file or directory",
+  [ERRNO.EIO]: "input/output error",
+  [ERRNO.EACCES]: "permission denied",
+  [ERRNO.EEXIST]: "file exists",
+  [ERRNO.ENOTDIR]: "not a directory",
+  [ERRNO.EISDIR]: "is a directory",
+  [ERRNO.ENOSPC]: "no space left on device",
+  [ERRNO.EROFS]: "read-only file system",
+  [ERRNO.ENAMETOOLONG]: "file name too long",
+  [ERRNO.ENOTEMPTY]: "directory not empty",
+  [ERRNO.ELOOP]: "too many levels of symbolic links",
+};
+
 function describe(errno: number): string {
   for (const [name, value] of Object.entries(ERRNO)) {
-    if (value === errno) return `${name} (errno ${errno})`;
+    if (value !== errno) continue;
+    const meaning = MEANING[errno];
+    return meaning
+      ? `${meaning} (${name}, errno ${errno})`
+      : `${name} (errno ${errno})`;
   }
   return `errno ${errno}`;
 }

@@ -1,6 +1,8 @@
 import { assertEquals, assertThrows } from "../../tests/_assert.ts";
 import { entryFromPath, enumerate } from "./enumerate.ts";
 import { PathEscapeError } from "./safe_path.ts";
+import { PathTree } from "./path_tree.ts";
+import type { Tree } from "./tree.ts";
 
 function tree(): string {
   const root = Deno.realPathSync(Deno.makeTempDirSync());
@@ -97,9 +99,36 @@ Deno.test("entryFromPath: lstat semantics", () => {
   Deno.removeSync(root, { recursive: true });
 });
 
-/** Descriptors this process holds open (Linux). */
-function openFds(): number {
-  return [...Deno.readDirSync("/proc/self/fd")].length;
+/** `inner` with its directory handles counted: opened, and still open. */
+function counting(
+  inner: PathTree,
+): { tree: Tree; opened: number; open: number } {
+  const counts = { tree: undefined as unknown as Tree, opened: 0, open: 0 };
+  counts.tree = new Proxy(inner, {
+    get(target, prop) {
+      if (prop === "openDir") {
+        return (rel: string) => {
+          const dir = target.openDir(rel);
+          if (!dir) return dir;
+          counts.opened++;
+          counts.open++;
+          let closed = false;
+          return {
+            names: dir.names,
+            lstat: (name: string) => dir.lstat(name),
+            close: () => {
+              if (!closed) counts.open--;
+              closed = true;
+              dir.close();
+            },
+          };
+        };
+      }
+      const value = Reflect.get(target, prop);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  return counts;
 }
 
 Deno.test({
@@ -120,31 +149,38 @@ Deno.test({
         Deno.writeTextFileSync(`${deep}/f`, String(level));
         expected.push(`dir:${rel}`, `file:${rel}/f`);
       }
-      const before = openFds();
-      const all = await Array.fromAsync(enumerate(root));
+      const done = counting(new PathTree(root));
+      const all = await Array.fromAsync(enumerate(done.tree));
       assertEquals(
         all.map((e) => `${e.kind}:${e.path}`).sort(),
         expected.sort(),
       );
       assertEquals(all.find((e) => e.path === `${rel}/f`)?.size, 2);
-      assertEquals(openFds(), before);
+      // The top and 31 levels under it held open; none left open.
+      assertEquals(done.opened, 32);
+      assertEquals(done.open, 0);
       // Cancelled deep inside.
-      const reader = enumerate(root, { highWaterMark: 1 }).getReader();
+      const cancelled = counting(new PathTree(root));
+      const reader = enumerate(cancelled.tree, { highWaterMark: 1 })
+        .getReader();
       for (let i = 0; i < 50; i++) await reader.read();
+      assertEquals(cancelled.open > 0, true);
       await reader.cancel();
-      assertEquals(openFds(), before);
+      assertEquals(cancelled.open, 0);
       // Failed: a directory that can't be listed ends the walk.
       Deno.chmodSync(`${root}/d/d/d`, 0o000);
       try {
         if (Deno.uid() !== 0) {
+          const failed = counting(new PathTree(root));
           let caught: unknown;
           try {
-            await Array.fromAsync(enumerate(root));
+            await Array.fromAsync(enumerate(failed.tree));
           } catch (error) {
             caught = error;
           }
           assertEquals(caught instanceof Deno.errors.PermissionDenied, true);
-          assertEquals(openFds(), before);
+          assertEquals(failed.opened > 0, true);
+          assertEquals(failed.open, 0);
         }
       } finally {
         Deno.chmodSync(`${root}/d/d/d`, 0o755);
@@ -166,7 +202,8 @@ Deno.test("enumerate: a directory swapped for a link while walked is not walked 
     Deno.writeTextFileSync(`${outside}/secret`, "s");
     Deno.mkdirSync(`${outside}/sub`);
     Deno.writeTextFileSync(`${outside}/sub/secret2`, "s");
-    const reader = enumerate(root, { highWaterMark: 1 }).getReader();
+    const counted = counting(new PathTree(root));
+    const reader = enumerate(counted.tree, { highWaterMark: 1 }).getReader();
     const first = await reader.read();
     assertEquals(first.value?.path, "a");
     // The walk has "a" open; it becomes a link to somewhere else.
@@ -187,6 +224,9 @@ Deno.test("enumerate: a directory swapped for a link while walked is not walked 
     // "a/sub" is looked up by path again: through the link, refused.
     assertEquals(rest, ["file:a/mine", "dir:a/sub"]);
     assertEquals(caught instanceof PathEscapeError, true);
+    // The failed walk let go of what it held.
+    assertEquals(counted.opened, 2);
+    assertEquals(counted.open, 0);
   } finally {
     Deno.removeSync(root, { recursive: true });
     Deno.removeSync(outside, { recursive: true });

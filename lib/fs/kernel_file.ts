@@ -9,6 +9,8 @@ import { ContainmentError, type ReadHandle, type WriteHandle } from "./tree.ts";
 export class KernelFile implements ReadHandle, WriteHandle {
   readonly #libc: Libc;
   #fd: number;
+  /** What errors call the file. */
+  readonly #shown: string;
 
   /**
    * `fd`, opened without following a link or blocking, as a file handle
@@ -41,10 +43,14 @@ export class KernelFile implements ReadHandle, WriteHandle {
     return handle;
   }
 
-  /** A handle on the open descriptor `fd` (owned from now on). */
-  constructor(libc: Libc, fd: number) {
+  /**
+   * A handle on the open descriptor `fd` (owned from now on); `shown`
+   * names it in errors.
+   */
+  constructor(libc: Libc, fd: number, shown = "file") {
     this.#libc = libc;
     this.#fd = fd;
+    this.#shown = shown;
   }
 
   /** The raw descriptor (for sendfile); -1 once closed. */
@@ -66,9 +72,9 @@ export class KernelFile implements ReadHandle, WriteHandle {
       if (n > 0) return n;
       if (n === 0) return p.length === 0 ? 0 : null;
       const errno = this.#libc.errno();
-      if (errno !== ERRNO.EINTR) throw errnoError("read", "file", errno);
+      if (errno !== ERRNO.EINTR) throw errnoError("read", this.#shown, errno);
     }
-    throw errnoError("read", "file", ERRNO.EINTR);
+    throw errnoError("read", this.#shown, ERRNO.EINTR);
   }
 
   writeSync(p: Uint8Array): number {
@@ -79,38 +85,38 @@ export class KernelFile implements ReadHandle, WriteHandle {
       );
       if (n >= 0) return n;
       const errno = this.#libc.errno();
-      if (errno !== ERRNO.EINTR) throw errnoError("write", "file", errno);
+      if (errno !== ERRNO.EINTR) throw errnoError("write", this.#shown, errno);
     }
-    throw errnoError("write", "file", ERRNO.EINTR);
+    throw errnoError("write", this.#shown, ERRNO.EINTR);
   }
 
   seekSync(offset: number, whence: Deno.SeekMode): number {
     const r = Number(this.#libc.fn.lseek(this.#live(), BigInt(offset), whence));
-    if (r < 0) throw errnoError("seek", "file", this.#libc.errno());
+    if (r < 0) throw errnoError("seek", this.#shown, this.#libc.errno());
     return r;
   }
 
   truncateSync(length: number): void {
     if (this.#libc.fn.ftruncate(this.#live(), BigInt(length)) !== 0) {
-      throw errnoError("truncate", "file", this.#libc.errno());
+      throw errnoError("truncate", this.#shown, this.#libc.errno());
     }
   }
 
   statSync(): Deno.FileInfo {
     const info = this.#libc.statx(this.#live(), EMPTY, AT.EMPTY_PATH);
-    if (typeof info === "number") throw errnoError("stat", "file", -info);
+    if (typeof info === "number") throw errnoError("stat", this.#shown, -info);
     return info;
   }
 
   chmodSync(mode: number): void {
     if (this.#libc.fn.fchmod(this.#live(), mode & 0o7777) !== 0) {
-      throw errnoError("chmod", "file", this.#libc.errno());
+      throw errnoError("chmod", this.#shown, this.#libc.errno());
     }
   }
 
   utimeSync(mtimeMs: number, mtimeNs?: number): void {
     const r = this.#libc.futimens(this.#live(), mtimeMs, mtimeNs);
-    if (r !== 0) throw errnoError("utime", "file", -r);
+    if (r !== 0) throw errnoError("utime", this.#shown, -r);
   }
 
   /** Releases the handles this tree holds (idempotent). */

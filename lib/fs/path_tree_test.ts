@@ -62,3 +62,39 @@ Deno.test({
     }
   },
 });
+
+Deno.test("PathTree: files are created new only (never over a name or through a link), modes and times set on the open file", () => {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  const outside = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    const tree = new PathTree(root);
+    const file = tree.createFile("a", 0o600);
+    file.writeSync(new TextEncoder().encode("hello"));
+    file.chmodSync(0o4750);
+    file.utimeSync(1_700_000_000_123, 456_789);
+    assertEquals(file.statSync().size, 5);
+    file.close();
+    const info = Deno.lstatSync(`${root}/a`);
+    assertEquals(info.mode! & 0o7777, 0o4750);
+    assertEquals(info.mtime?.getTime(), 1_700_000_000_123);
+    assertEquals(Deno.readTextFileSync(`${root}/a`), "hello");
+    assertThrows(() => tree.createFile("a", 0o644), Deno.errors.AlreadyExists);
+    Deno.symlinkSync(`${outside}/planted`, `${root}/l`);
+    assertThrows(() => tree.createFile("l", 0o644), Deno.errors.AlreadyExists);
+    assertEquals([...Deno.readDirSync(outside)].length, 0);
+    assertThrows(
+      () => tree.createFile("no/dir/f", 0o644),
+      Deno.errors.NotFound,
+    );
+    // Renames replace files; a directory in the way is refused.
+    tree.createFile("b", 0o644).close();
+    tree.rename("b", "a");
+    assertEquals(Deno.readTextFileSync(`${root}/a`), "");
+    Deno.mkdirSync(`${root}/d/inner`, { recursive: true });
+    assertThrows(() => tree.rename("a", "d"), Deno.errors.IsADirectory);
+    assertEquals(Deno.lstatSync(`${root}/a`).isFile, true);
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+    Deno.removeSync(outside, { recursive: true });
+  }
+});
