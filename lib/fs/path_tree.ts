@@ -299,13 +299,11 @@ const dirLeaks = new FinalizationRegistry<{ libc: Libc; fd: number }>(
 
 /** A directory open as `fd`, its entries looked up by single names. */
 class LibcDir implements DirHandle {
-  readonly #libc: Libc;
   readonly #held: { libc: Libc; fd: number };
   readonly names: readonly string[];
   readonly #shown: string;
 
   constructor(libc: Libc, fd: number, names: string[], shown: string) {
-    this.#libc = libc;
     this.#held = { libc, fd };
     this.names = names;
     this.#shown = shown;
@@ -321,7 +319,11 @@ class LibcDir implements DirHandle {
     if (name === "" || name === "." || name === ".." || name.includes("/")) {
       throw new TypeError(`Not a single name: ${JSON.stringify(name)}`);
     }
-    const info = this.#libc.statx(this.#fd, cString(name), AT.SYMLINK_NOFOLLOW);
+    const info = this.#held.libc.statx(
+      this.#fd,
+      cString(name),
+      AT.SYMLINK_NOFOLLOW,
+    );
     if (typeof info !== "number") return info;
     if (-info === ERRNO.ENOENT || -info === ERRNO.ENOTDIR) return undefined;
     throw errnoError("lstat", joinRel(this.#shown, name), -info);
@@ -329,7 +331,7 @@ class LibcDir implements DirHandle {
 
   close(): void {
     if (this.#fd < 0) return;
-    this.#libc.fn.close(this.#fd);
+    this.#held.libc.fn.close(this.#fd);
     this.#held.fd = -1;
     dirLeaks.unregister(this);
   }
