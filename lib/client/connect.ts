@@ -11,6 +11,7 @@ import {
   unaryCall,
 } from "../rpc/grpc_client.ts";
 import { hostPort, type RemoteAddress } from "./address.ts";
+import { after, type Timer } from "../timer.ts";
 
 /** gRPC status codes, by name. */
 const grpc = { status: Status };
@@ -66,7 +67,7 @@ async function checkTls(
   timeoutMs: number,
 ): Promise<void> {
   let conn: Deno.TlsConn | undefined;
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timer: Timer | undefined;
   try {
     conn = await Deno.connectTls({
       hostname: address.host,
@@ -77,13 +78,13 @@ async function checkTls(
     await Promise.race([
       conn.handshake(),
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Deno.errors.TimedOut()), timeoutMs);
+        timer = after(timeoutMs, () => reject(new Deno.errors.TimedOut()));
       }),
     ]);
   } catch (error) {
     throw tlsFailure(error, address, where);
   } finally {
-    clearTimeout(timer);
+    timer?.cancel();
     try {
       conn?.close();
     } catch {
@@ -143,7 +144,7 @@ async function firstBytes(
   want: number,
 ): Promise<Uint8Array | undefined> {
   let conn: Deno.Conn | undefined;
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timer: Timer | undefined;
   try {
     conn = await Deno.connect({ hostname: address.host, port: address.port });
     await conn.write(H2_HELLO);
@@ -158,13 +159,13 @@ async function firstBytes(
     })().catch(() => {});
     await Promise.race([
       reading,
-      new Promise<void>((resolve) => timer = setTimeout(resolve, 2000)),
+      new Promise<void>((resolve) => timer = after(2000, resolve)),
     ]);
     return head.slice(0, filled);
   } catch {
     return undefined;
   } finally {
-    clearTimeout(timer);
+    timer?.cancel();
     try {
       conn?.close();
     } catch {

@@ -32,6 +32,7 @@ import { sharedClient } from "./shared_client.ts";
 import type { TransferResult } from "./summary.ts";
 import type { ProgressSink } from "../ui/progress.ts";
 import type { Choice } from "../transfer/link_policy.ts";
+import { sleep } from "../timer.ts";
 
 /** Options for push and pull. */
 export interface RemoteTransferOptions {
@@ -165,10 +166,6 @@ export function wireResult(
     delta: wire.deltas > 0,
     compression: wire.compressedBlocks > 0,
   };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 export async function withRetries(

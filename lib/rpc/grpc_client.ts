@@ -11,6 +11,7 @@ import {
   toBinary,
 } from "../deps/protobuf.ts";
 import { encodeHeaders, HpackDecoder } from "./hpack.ts";
+import { after, type Timer } from "../timer.ts";
 
 /** gRPC status codes. */
 export const Status = {
@@ -260,11 +261,11 @@ export class GrpcConnection {
    */
   static async dial(options: DialOptions): Promise<GrpcConnection> {
     const timeoutMs = options.timeoutMs ?? 5000;
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timer: Timer | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Deno.errors.TimedOut("timed out")),
+      timer = after(
         timeoutMs,
+        () => reject(new Deno.errors.TimedOut("timed out")),
       );
     });
     let conn: Deno.Conn | undefined;
@@ -303,7 +304,7 @@ export class GrpcConnection {
       }
       throw error;
     } finally {
-      clearTimeout(timer);
+      timer?.cancel();
     }
     const host = options.host.includes(":")
       ? `[${options.host}]`
@@ -818,7 +819,7 @@ export class GrpcCall<I extends DescMessage, O extends DescMessage>
   #headFill = 0;
   #body: Uint8Array | undefined;
   #bodyFill = 0;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: Timer | undefined;
 
   /** Use {@linkcode GrpcConnection.call}. */
   constructor(connection: GrpcConnection, id: number, input: I, output: O) {
@@ -906,13 +907,14 @@ export class GrpcCall<I extends DescMessage, O extends DescMessage>
 
   /** Fails the call after `ms` (DEADLINE_EXCEEDED). */
   deadline(ms: number): void {
-    this.#timer = setTimeout(
+    this.#timer?.cancel();
+    this.#timer = after(
+      ms,
       () =>
         this.abort(
           new GrpcError(Status.DEADLINE_EXCEEDED, "Deadline exceeded"),
           true,
         ),
-      ms,
     );
   }
 
@@ -1011,7 +1013,7 @@ export class GrpcCall<I extends DescMessage, O extends DescMessage>
     this.resume();
     if (Number(code) === Status.OK) {
       this.#done = true;
-      clearTimeout(this.#timer);
+      this.#timer?.cancel();
       this.emit("end");
       this.emit("status", { code: 0, details });
       this.#drop();
@@ -1145,7 +1147,7 @@ export class GrpcCall<I extends DescMessage, O extends DescMessage>
   #fail(error: GrpcError, reset = true): void {
     if (this.#done) return;
     this.#done = true;
-    clearTimeout(this.#timer);
+    this.#timer?.cancel();
     if (reset && !(this.remoteEnded && this.endSent)) {
       this.#connection.reset(this.id);
     }

@@ -1,5 +1,6 @@
 // A progress bar on stderr: the transfer bumps counters, a timer redraws.
 import { formatBytes } from "./format.ts";
+import { every, type Timer } from "../timer.ts";
 
 /** What transfers report progress to. */
 export interface ProgressSink {
@@ -107,7 +108,7 @@ export class ProgressBar implements ProgressSink {
   #lastChange: number;
   #lastKey = "";
   #stalled = false;
-  #timer: ReturnType<typeof setInterval> | undefined;
+  #timer: Timer | undefined;
   #drawn = false;
 
   constructor(options: ProgressBarOptions = {}) {
@@ -222,7 +223,7 @@ export class ProgressBar implements ProgressSink {
    */
   start(): void {
     if (this.#timer !== undefined) return;
-    this.#timer = setInterval(() => this.#tick(), this.#interval);
+    this.#timer = every(this.#interval, () => this.#tick());
     this.#tick();
   }
 
@@ -244,7 +245,7 @@ export class ProgressBar implements ProgressSink {
 
   /** Stops the timer and clears the line. */
   stop(): void {
-    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer?.cancel();
     this.#timer = undefined;
     if (this.#drawn) this.#write("\r\x1b[K");
     this.#drawn = false;

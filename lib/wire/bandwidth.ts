@@ -1,6 +1,8 @@
 // `--bwlimit`: one budget of bytes per second shared by every stream of
 // a transfer.
 
+import { sleep } from "../timer.ts";
+
 /**
  * A bandwidth limit: each `take(n)` waits until `n` more bytes fit in the
  * rate. Callers on several streams share one limit; a short burst (50 ms
@@ -53,7 +55,7 @@ export class Bandwidth {
     this.#paidUntil = Math.max(this.#paidUntil, now) + (n / this.rate) * 1000;
     const wait = this.#paidUntil - now - this.#burstMs;
     if (wait <= 0) return Promise.resolve();
-    return new Promise((resolve) => setTimeout(resolve, wait));
+    return sleep(wait);
   }
 }
 

@@ -9,6 +9,7 @@ import { TokenError, type TokenIssuer, type TokenScope } from "./token.ts";
 import { acceptLoop, type Release } from "./accept_loop.ts";
 import { hostPort } from "./host_port.ts";
 import { RateLimitedLog } from "./rate_log.ts";
+import { after, type Timer } from "../timer.ts";
 
 /** The client could not reach the data plane; it falls back to gRPC. */
 export class DataPlaneUnreachableError extends Error {
@@ -51,7 +52,7 @@ interface Pending {
   scope: TokenScope;
   resolve: (conn: Deno.Conn) => void;
   reject: (error: Error) => void;
-  timer: ReturnType<typeof setTimeout>;
+  timer: Timer;
 }
 
 /** Options for {@linkcode DataPlaneServer.listen}. */
@@ -187,7 +188,7 @@ export class DataPlaneServer {
       reject = rej;
     });
     connection.catch(() => {});
-    const timer = setTimeout(() => {
+    const timer = after(timeoutMs, () => {
       if (this.#pending.delete(id)) {
         reject(
           new DataPlaneRejectedError(
@@ -195,7 +196,7 @@ export class DataPlaneServer {
           ),
         );
       }
-    }, timeoutMs);
+    });
     this.#pending.set(id, {
       module: options.module,
       scope: options.scope,
@@ -211,7 +212,7 @@ export class DataPlaneServer {
         const pending = this.#pending.get(id);
         if (!pending) return;
         this.#pending.delete(id);
-        clearTimeout(pending.timer);
+        pending.timer.cancel();
         pending.reject(new DataPlaneRejectedError("Data session cancelled"));
       },
     };
@@ -225,9 +226,9 @@ export class DataPlaneServer {
     }
     this.#handshakes.set(conn, release);
     const peer = remote(conn);
-    const timer = setTimeout(() => {
+    const timer = after(this.#timeout, () => {
       this.#reject(conn, peer, `no token within ${this.#timeout} ms`);
-    }, this.#timeout);
+    });
     try {
       const prefix = await readExact(conn, 8);
       const length = helloTokenLength(prefix);
@@ -241,15 +242,15 @@ export class DataPlaneServer {
       if (pending.module !== claims.module || pending.scope !== claims.scope) {
         throw new TokenError("Token does not match its session");
       }
-      clearTimeout(timer);
+      timer.cancel();
       this.#pending.delete(claims.sessionId);
-      clearTimeout(pending.timer);
+      pending.timer.cancel();
       this.#handshakes.delete(conn);
       release();
       await writeAll(conn, ACCEPTED);
       pending.resolve(conn);
     } catch (error) {
-      clearTimeout(timer);
+      timer.cancel();
       const reason =
         error instanceof TokenError || error instanceof FrameProtocolError
           ? error.message
@@ -295,7 +296,7 @@ export class DataPlaneServer {
     }
     this.#handshakes.clear();
     for (const [id, pending] of this.#pending) {
-      clearTimeout(pending.timer);
+      pending.timer.cancel();
       pending.reject(new DataPlaneRejectedError("Data plane closed"));
       this.#pending.delete(id);
     }
@@ -357,7 +358,7 @@ export async function dialDataPlane(
     throw new RangeError(`port must be an integer 1-65535, got ${port}`);
   }
   const address = hostPort(hostname, port);
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timer: Timer | undefined;
   const tls = options.tls;
   // No Nagle: a small frame (a delta's copy instructions) must not wait
   // ~40 ms for the peer's delayed ACK. TLS goes over the TCP connection
@@ -380,7 +381,7 @@ export async function dialDataPlane(
       return conn;
     });
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Deno.errors.TimedOut()), timeoutMs);
+    timer = after(timeoutMs, () => reject(new Deno.errors.TimedOut()));
   });
   let conn: Deno.Conn;
   try {
@@ -390,15 +391,15 @@ export async function dialDataPlane(
     connecting.then((c) => c.close(), () => {});
     throw new DataPlaneUnreachableError(address, reasonOf(error, timeoutMs));
   } finally {
-    clearTimeout(timer);
+    timer?.cancel();
   }
   // Something that accepts TCP but never answers (a wrong service, a
   // stuck middlebox) must not hang the transfer: bound the reply too.
   let silent = false;
-  const replyTimer = setTimeout(() => {
+  const replyTimer = after(timeoutMs, () => {
     silent = true;
     closeQuietly(conn);
-  }, timeoutMs);
+  });
   try {
     await writeAll(conn, encodeHello(token));
     const status = await readExact(conn, 1);
@@ -421,6 +422,6 @@ export async function dialDataPlane(
       `Data plane ${address} closed the connection without accepting the token`,
     );
   } finally {
-    clearTimeout(replyTimer);
+    replyTimer.cancel();
   }
 }
