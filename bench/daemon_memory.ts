@@ -6,7 +6,7 @@
 //   deno run -A bench/daemon_memory.ts [--files 1000000]
 import { parseArgs } from "node:util";
 import * as grpc from "../lib/deps/grpc.ts";
-import { create } from "../lib/deps/protobuf.ts";
+import { create } from "../lib/rpc/codec.ts";
 import {
   EntryKind,
   type FileHeader,

@@ -1,6 +1,6 @@
 // Test helper: runs the real blit-daemon as a process and talks gRPC to it.
 import * as grpc from "../lib/deps/grpc.ts";
-import { create } from "../lib/deps/protobuf.ts";
+import { create } from "../lib/rpc/codec.ts";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {

@@ -1,6 +1,6 @@
 // Raw-protocol push helpers for the security tests: headers, manifests,
 // and a whole push over gRPC data.
-import { create } from "../lib/deps/protobuf.ts";
+import { create } from "../lib/rpc/codec.ts";
 import {
   EntryKind,
   FileDataSchema,

@@ -10,7 +10,7 @@ import {
   type TestDaemon,
 } from "./_daemon.ts";
 import { pushHeader } from "./_push.ts";
-import { create } from "../lib/deps/protobuf.ts";
+import { create } from "../lib/rpc/codec.ts";
 import * as grpc from "../lib/deps/grpc.ts";
 import { PerfSnapshotRequestSchema } from "../lib/rpc/service.ts";
 import { SNAPSHOTS_PER_WINDOW } from "../lib/daemon/perf.ts";

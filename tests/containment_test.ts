@@ -3,7 +3,7 @@
 // absolute link targets, links through symlinked parents, temp files left
 // by a crash, connection floods and a hostile manifest.
 import * as grpc from "../lib/deps/grpc.ts";
-import { create } from "../lib/deps/protobuf.ts";
+import { create } from "../lib/rpc/codec.ts";
 import { assertEquals, assertMatch } from "./_assert.ts";
 import { runCli } from "./_helpers.ts";
 import {

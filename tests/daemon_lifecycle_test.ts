@@ -1,6 +1,6 @@
 // The daemon process: start-up flags, refusals, and a clean stop on
 // SIGTERM/SIGINT in the middle of transfers.
-import { create } from "../lib/deps/protobuf.ts";
+import { create } from "../lib/rpc/codec.ts";
 import { assertEquals, assertMatch } from "./_assert.ts";
 import {
   DaemonStartError,

@@ -1,7 +1,7 @@
 // The daemon against hostile input: paths, symlinks, read-only modules,
 // tokens and garbage on the data port, bad configs, and its sandbox.
 import * as grpc from "../lib/deps/grpc.ts";
-import { create } from "../lib/deps/protobuf.ts";
+import { create } from "../lib/rpc/codec.ts";
 import { assertEquals, assertMatch, assertRejects } from "./_assert.ts";
 import { REPO, runCli, tempFiles } from "./_helpers.ts";
 import { startDaemon } from "./_daemon.ts";

@@ -1,6 +1,6 @@
 // The daemon's protocol end to end, driven by a bare grpc-js client: push,
 // list, pull (gRPC and TCP), purge, mirror, dry run and file placement.
-import { create } from "../lib/deps/protobuf.ts";
+import { create } from "../lib/rpc/codec.ts";
 import { assertEquals, assertMatch, assertRejects } from "./_assert.ts";
 import {
   type BlitRpcClient,

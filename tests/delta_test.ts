@@ -12,7 +12,7 @@ import {
   type TestDaemon,
 } from "./_daemon.ts";
 import { header, manifest, until } from "./_push.ts";
-import { create } from "../lib/deps/protobuf.ts";
+import { create } from "../lib/rpc/codec.ts";
 import { zstdCompressSync } from "node:zlib";
 import {
   BasisOfferSchema,

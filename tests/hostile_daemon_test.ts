@@ -3,7 +3,7 @@
 // destination, and nothing half-written may stay.
 import * as grpc from "../lib/deps/grpc.ts";
 import { hashBytes } from "../lib/fs/hash.ts";
-import { create } from "../lib/deps/protobuf.ts";
+import { create } from "../lib/rpc/codec.ts";
 import { assertEquals, assertMatch } from "./_assert.ts";
 import { runCli } from "./_helpers.ts";
 import {

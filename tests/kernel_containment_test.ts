@@ -5,7 +5,7 @@
 // long names sharing a partial copy; setuid files; names that drive the
 // terminal. Plus a check that daemon code makes no path-based call.
 import * as grpc from "../lib/deps/grpc.ts";
-import { create } from "../lib/deps/protobuf.ts";
+import { create } from "../lib/rpc/codec.ts";
 import { assertEquals, assertMatch } from "./_assert.ts";
 import { REPO, runCli } from "./_helpers.ts";
 import {

@@ -1,6 +1,6 @@
 // Self-tuning end to end: the history exchange (and its bounds), the
 // daemon's idle self-check, and the predictor as the CLI uses it.
-import { create } from "../lib/deps/protobuf.ts";
+import { create } from "../lib/rpc/codec.ts";
 import { assertEquals, assertMatch } from "./_assert.ts";
 import { runCli } from "./_helpers.ts";
 import { startDaemon } from "./_daemon.ts";

@@ -1,5 +1,5 @@
 // The daemon's admin calls: list a path, purge one, list the modules.
-import { create } from "../deps/protobuf.ts";
+import { create } from "../rpc/codec.ts";
 import {
   EntryKind,
   ListModulesRequestSchema,

@@ -1,7 +1,7 @@
 // Opens the control-plane channel and turns gRPC failures into messages.
 import { PeerError } from "../transfer/peer.ts";
 import { IntegrityError, TruncatedStreamError } from "../wire/frame_codec.ts";
-import type { DescMessage, MessageShape } from "../deps/protobuf.ts";
+import type { DescMessage, MessageShape } from "../rpc/codec.ts";
 import { Blit, SECRET_METADATA } from "../rpc/service.ts";
 import {
   type GrpcCall,

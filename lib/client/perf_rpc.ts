@@ -1,6 +1,6 @@
 // The daemon's performance history: its snapshot for a module (for the
 // predictor) and the upload of a finished run.
-import { create } from "../deps/protobuf.ts";
+import { create } from "../rpc/codec.ts";
 import {
   type PerfRun,
   PerfSnapshotRequestSchema,

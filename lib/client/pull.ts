@@ -1,7 +1,7 @@
 // Pull: the client hosts the receiving role (lib/transfer/receive_tree.ts)
 // against the daemon's sender. What is here is only the host's part: the
 // header, placement, dialling, the daemon's summary and the result.
-import { create } from "../deps/protobuf.ts";
+import { create } from "../rpc/codec.ts";
 import { closeDescribers } from "../delta/basis_pool.ts";
 import {
   ClientPullRequestSchema,

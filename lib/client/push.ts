@@ -1,7 +1,7 @@
 // Push: the client hosts the sending role (lib/transfer/send_tree.ts)
 // against the daemon's receiver. What is here is only the host's part:
 // the header, the daemon's reports, dialling, and the result.
-import { create } from "../deps/protobuf.ts";
+import { create } from "../rpc/codec.ts";
 import { sourceEntries } from "../fs/enumerate.ts";
 import {
   ClientPushRequestSchema,

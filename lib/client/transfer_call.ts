@@ -2,7 +2,7 @@
 // carries them (connect, race the call's status, map errors), retries,
 // the daemon's acknowledgement of the header, and dialling the data plane.
 import type { GrpcCall } from "../rpc/grpc_client.ts";
-import { create } from "../deps/protobuf.ts";
+import { create } from "../rpc/codec.ts";
 import {
   Choice as ChoiceMessage,
   type ClientPullRequestSchema,

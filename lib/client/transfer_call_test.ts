@@ -1,5 +1,5 @@
 import { assertEquals, assertRejects } from "../../tests/_assert.ts";
-import { create } from "../deps/protobuf.ts";
+import { create } from "../rpc/codec.ts";
 import { DataTransferNegotiationSchema, Transport } from "../rpc/service.ts";
 import { DaemonUnreachableError, RemoteError } from "./connect.ts";
 import type { TransferResult } from "./summary.ts";

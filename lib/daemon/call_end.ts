@@ -1,7 +1,7 @@
 // How a transfer call ends: its summary, the daemon's history line, and
 // a failure's status (with the daemon's own paths taken out).
 import * as grpc from "../deps/grpc.ts";
-import { create } from "../deps/protobuf.ts";
+import { create } from "../rpc/codec.ts";
 import { PushSummarySchema, type Transport } from "../rpc/service.ts";
 import { type PerfRecord, sizeClass } from "../telemetry/perf_history.ts";
 import { toStatus } from "./errors.ts";

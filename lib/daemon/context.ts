@@ -3,7 +3,7 @@
 import type { DaemonHistory } from "./perf.ts";
 import type { CallTracker } from "./call_log.ts";
 import * as grpc from "../deps/grpc.ts";
-import { create } from "../deps/protobuf.ts";
+import { create } from "../rpc/codec.ts";
 import {
   type ClientPullRequest,
   type ClientPushRequest,

@@ -1,5 +1,5 @@
 import { assertEquals } from "../../tests/_assert.ts";
-import { create } from "../deps/protobuf.ts";
+import { create } from "../rpc/codec.ts";
 import { AckSchema } from "../rpc/service.ts";
 import { protocolError, pullMessage, pushMessage } from "./context.ts";
 

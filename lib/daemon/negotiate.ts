@@ -1,6 +1,6 @@
 // How a transfer's bytes travel, decided before its manifest: the data
 // plane's sessions (a token a stream) or gRPC.
-import { create } from "../deps/protobuf.ts";
+import { create } from "../rpc/codec.ts";
 import {
   type DataTransferNegotiation,
   DataTransferNegotiationSchema,

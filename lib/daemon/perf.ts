@@ -2,7 +2,7 @@
 // the run summaries they upload, and the idle self-check.
 import { statfsSync } from "node:fs";
 import * as grpc from "../deps/grpc.ts";
-import { create } from "../deps/protobuf.ts";
+import { create } from "../rpc/codec.ts";
 import {
   appendPerfRecord,
   type PerfRecord,

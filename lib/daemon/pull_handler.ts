@@ -1,6 +1,6 @@
 // Pull: the daemon's sender feeds the client's receiver.
 import * as grpc from "../deps/grpc.ts";
-import { create } from "../deps/protobuf.ts";
+import { create } from "../rpc/codec.ts";
 import type { FileEntry } from "../fs/entry.ts";
 import { sourceEntries } from "../fs/enumerate.ts";
 import { isTempName } from "../fs/temp_names.ts";

@@ -1,6 +1,6 @@
 // Push: the client's sender feeds the daemon's receiver.
 import * as grpc from "../deps/grpc.ts";
-import { create } from "../deps/protobuf.ts";
+import { create } from "../rpc/codec.ts";
 import { PARTIAL_KEEP_MS, sweepTemps } from "../fs/sweep.ts";
 import { normalizeRelative } from "../fs/safe_path.ts";
 import { ContainedRoot } from "../fs/contained_root.ts";

@@ -1,7 +1,7 @@
 // The daemon's gRPC handlers: Push and Pull (in their own files), List,
 // Purge, ListModules.
 import * as grpc from "../deps/grpc.ts";
-import { create } from "../deps/protobuf.ts";
+import { create } from "../rpc/codec.ts";
 import type { FileEntry } from "../fs/entry.ts";
 import { entryOf } from "../fs/enumerate.ts";
 import { isTempName } from "../fs/temp_names.ts";

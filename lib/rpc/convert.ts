@@ -1,6 +1,6 @@
 // Converts between pipeline entries and their protobuf messages.
 import { zstd } from "../wire/zstd.ts";
-import { create, fromBinary, toBinary } from "../deps/protobuf.ts";
+import { create, fromBinary, toBinary } from "./codec.ts";
 import type { FileEntry } from "../fs/entry.ts";
 import { normalizeRelative, PathEscapeError } from "../fs/safe_path.ts";
 import type { FileDataChunk } from "../wire/grpc_data.ts";
@@ -28,7 +28,7 @@ import {
   PerfRunSchema,
   ResumeKeptSchema,
   ResumeOfferSchema,
-} from "./gen/blit_pb.ts";
+} from "./gen/blit.ts";
 import {
   type KeptBlocks,
   MAX_RESUME_BLOCKS,
@@ -334,7 +334,7 @@ function copiesOf(data: FileData): number[] {
  * @example
  * ```ts
  * import { basesOf } from "./convert.ts";
- * import { create } from "../deps/protobuf.ts";
+ * import { create } from "./codec.ts";
  * import { BasisOfferSchema, FileListSchema } from "./service.ts";
  * const list = create(FileListSchema, { bases: [create(BasisOfferSchema, { path: "f", avgBits: 10, size: 5000n, lengths: [5000] })] });
  * if (basesOf(list).get("f")?.size !== 5000) throw new Error("example failed");
@@ -624,7 +624,7 @@ export function choiceOf(
  * import { packedFileList, unpackedFileList } from "./convert.ts";
  * import { loadZstd } from "../wire/zstd.ts";
  * await loadZstd();
- * import { create } from "../deps/protobuf.ts";
+ * import { create } from "./codec.ts";
  * import { FileListSchema } from "./service.ts";
  * const list = create(FileListSchema, { paths: Array.from({ length: 100 }, (_, i) => `dir/file-${i}.py`), decided: 100n });
  * const packed = packedFileList(list);

@@ -1,4 +1,4 @@
-import { create } from "../deps/protobuf.ts";
+import { create } from "./codec.ts";
 import { assertEquals, assertThrows } from "../../tests/_assert.ts";
 import { PathEscapeError } from "../fs/safe_path.ts";
 import {
@@ -13,7 +13,7 @@ import {
   EntryKind,
   FileHeaderSchema,
   ManifestBatchSchema,
-} from "./gen/blit_pb.ts";
+} from "./gen/blit.ts";
 import { loadZstd } from "../wire/zstd.ts";
 
 // The packing functions compress synchronously once node:zlib is loaded.
@@ -122,9 +122,9 @@ Deno.test("manifestBatchOf: compressed when asked and smaller; hostile compresse
 Deno.test("packedFileList: need batches compress and come back exact; hostile packed batches are refused", async () => {
   const { packedFileList, unpackedFileList } = await import("./convert.ts");
   const { BasisOfferSchema, FileListSchema, ResumeOfferSchema } = await import(
-    "./gen/blit_pb.ts"
+    "./gen/blit.ts"
   );
-  const { toBinary } = await import("../deps/protobuf.ts");
+  const { toBinary } = await import("./codec.ts");
   const zlib = await import("node:zlib");
   const paths = Array.from({ length: 200 }, (_, i) => `lib/module_${i}.py`);
   const list = create(FileListSchema, {

@@ -9,7 +9,7 @@ import {
   fromBinary,
   type MessageShape,
   toBinary,
-} from "../deps/protobuf.ts";
+} from "./codec.ts";
 import { encodeHeaders, HpackDecoder } from "./hpack.ts";
 import { after, type Timer } from "../timer.ts";
 

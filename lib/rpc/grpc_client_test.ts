@@ -1,5 +1,5 @@
 import { assertEquals } from "../../tests/_assert.ts";
-import { create, toBinary } from "../deps/protobuf.ts";
+import { create, toBinary } from "./codec.ts";
 import { encodeHeaders, HpackDecoder } from "./hpack.ts";
 import { GrpcConnection, GrpcError, Status, unaryCall } from "./grpc_client.ts";
 import { PurgeRequestSchema, PurgeResponseSchema } from "./service.ts";

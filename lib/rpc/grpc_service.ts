@@ -7,10 +7,10 @@ import {
   fromBinary,
   type MessageShape,
   toBinary,
-} from "../deps/protobuf.ts";
-import type { DescService } from "../deps/protobuf.ts";
+} from "./codec.ts";
+import type { DescService } from "./codec.ts";
 import { Buffer } from "node:buffer";
-import { Blit } from "./gen/blit_pb.ts";
+import { Blit } from "./gen/blit.ts";
 
 function serializer<T extends DescMessage>(
   schema: T,
@@ -35,7 +35,7 @@ function deserializer<T extends DescMessage>(
  * @example
  * ```ts
  * import { serviceDefinition } from "./grpc_service.ts";
- * import { Blit } from "./gen/blit_pb.ts";
+ * import { Blit } from "./gen/blit.ts";
  * const def = serviceDefinition(Blit);
  * if (!(def.push.path === "/blit.v2.Blit/Push")) throw new Error("example failed");
  * ```

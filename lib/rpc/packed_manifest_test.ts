@@ -3,11 +3,11 @@ import {
   assertRejects,
   assertThrows,
 } from "../../tests/_assert.ts";
-import { create } from "../deps/protobuf.ts";
+import { create } from "./codec.ts";
 import type { FileEntry } from "../fs/entry.ts";
 import { PathEscapeError } from "../fs/safe_path.ts";
 import { entriesOfBatch } from "./convert.ts";
-import { ManifestBatchSchema } from "./gen/blit_pb.ts";
+import { ManifestBatchSchema } from "./gen/blit.ts";
 import {
   decodeEntries,
   encodeEntries,

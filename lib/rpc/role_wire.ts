@@ -1,7 +1,7 @@
 // The roles' messages (lib/transfer/peer.ts) on the gRPC calls: each of
 // the four ends of a push or pull call, adapted to a `Peer`. Only the
 // mapping lives here; what is said, and when, is the roles' business.
-import { create } from "../deps/protobuf.ts";
+import { create } from "./codec.ts";
 import {
   type ClientPullRequest,
   ClientPullRequestSchema,

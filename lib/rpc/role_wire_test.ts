@@ -1,7 +1,7 @@
 // The roles' messages on each end of the push and pull calls: what goes
 // out as which protobuf message, and what comes back as which role message.
 import { assertEquals, assertRejects } from "../../tests/_assert.ts";
-import { create } from "../deps/protobuf.ts";
+import { create } from "./codec.ts";
 import {
   FileListSchema,
   NeedCompleteSchema,
