@@ -3,6 +3,8 @@
 // descriptors. Every call here is synchronous, so errno is read on the
 // same thread right after it (nonblocking FFI calls lose errno).
 
+import { asciiInto } from "../text.ts";
+
 const SYMBOLS = {
   syscall: {
     parameters: ["i64", "i32", "buffer", "buffer", "usize"],
@@ -232,13 +234,33 @@ export function errnoError(call: string, name: string, errno: number): Error {
 
 const encoder = new TextEncoder();
 
-/** A NUL-terminated copy of `name`; a NUL inside is refused. */
-export function cString(name: string): Uint8Array<ArrayBuffer> {
+function encodeName(name: string): Uint8Array<ArrayBuffer> {
   const bytes = encoder.encode(name + "\0");
   if (bytes.indexOf(0) !== bytes.length - 1) {
     throw new TypeError(`Name contains NUL: ${JSON.stringify(name)}`);
   }
   return bytes;
+}
+
+/** A NUL-terminated copy of `name`; a NUL inside is refused. */
+export function cString(name: string): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(name.length + 1);
+  return asciiInto(name, out, 0) < 0 ? encodeName(name) : out;
+}
+
+/** PATH_MAX: the longest name a call takes, its NUL included. */
+const SCRATCH = new Uint8Array(4096);
+
+/**
+ * `name` NUL-terminated in one buffer shared by every caller, without
+ * allocating: only for a name passed straight to one synchronous call
+ * (the next use overwrites it). A NUL inside is refused.
+ */
+export function cScratch(name: string): Uint8Array<ArrayBuffer> {
+  const n = asciiInto(name, SCRATCH, 0);
+  if (n < 0 || n === SCRATCH.length) return encodeName(name);
+  SCRATCH[n] = 0;
+  return SCRATCH;
 }
 
 /** The bound library and the helpers around it. */

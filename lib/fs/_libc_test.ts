@@ -1,5 +1,5 @@
 import { assertEquals } from "../../tests/_assert.ts";
-import { AT, cString, ERRNO, loadLibc, O, RESOLVE } from "./_libc.ts";
+import { AT, cScratch, cString, ERRNO, loadLibc, O, RESOLVE } from "./_libc.ts";
 
 Deno.test("libc's openat2 beneath a directory: a name inside opens; a link or a climb out is refused by the kernel", () => {
   const libc = loadLibc();
@@ -34,6 +34,53 @@ Deno.test("libc's openat2 beneath a directory: a name inside opens; a link or a 
       1,
     ]);
     libc.fn.close(top);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("cString and cScratch: NUL-terminated names, ASCII or not; a NUL inside is refused", () => {
+  for (const make of [cString, cScratch]) {
+    assertEquals([...make("ab").subarray(0, 3)], [0x61, 0x62, 0]);
+    assertEquals(
+      [...make("é/😀").subarray(0, 8)],
+      [0xc3, 0xa9, 0x2f, 0xf0, 0x9f, 0x98, 0x80, 0],
+    );
+    assertEquals(make("").indexOf(0), 0);
+    let refused: unknown;
+    try {
+      make("a\0b");
+    } catch (error) {
+      refused = error;
+    }
+    assertEquals(refused instanceof TypeError, true);
+    assertEquals((refused as Error).message, 'Name contains NUL: "a\\u0000b"');
+  }
+  // cString copies; cScratch reuses one buffer (the next call overwrites).
+  const a = cString("one");
+  const b = cString("two");
+  assertEquals(a === b, false);
+  const s = cScratch("one");
+  assertEquals(cScratch("xy") === s, true);
+  assertEquals([...s.subarray(0, 3)], [0x78, 0x79, 0]);
+  // A name too long for a system call is still encoded whole (the kernel
+  // then says ENAMETOOLONG), never cut.
+  const long = "a".repeat(5000);
+  assertEquals(cScratch(long).length, 5001);
+  assertEquals(cScratch("b".repeat(4096)).length, 4097);
+  assertEquals(cScratch("c".repeat(4095))[4095], 0);
+});
+
+Deno.test("a file with a non-ASCII name is found by statx through cScratch", () => {
+  const libc = loadLibc();
+  if (!libc) throw new Error("libc is needed here");
+  const dir = Deno.makeTempDirSync();
+  try {
+    Deno.writeTextFileSync(`${dir}/été`, "x");
+    const info = libc.statx(AT.FDCWD, cScratch(`${dir}/été`), 0);
+    assertEquals(typeof info === "number" ? info : info.size, 1);
+    const missing = libc.statx(AT.FDCWD, cScratch(`${dir}/ete`), 0);
+    assertEquals(missing, -ERRNO.ENOENT);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }

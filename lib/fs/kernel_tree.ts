@@ -6,6 +6,7 @@
 // can redirect one outside. Modes and times are set on open descriptors.
 import {
   AT,
+  cScratch,
   cString,
   ERRNO,
   errnoError,
@@ -168,7 +169,7 @@ export class KernelTree implements Tree {
     const name = this.#resolvable(rel);
     return this.#libc.openat2(
       this.#top,
-      name === "" ? DOT : cString(name),
+      name === "" ? DOT : cScratch(name),
       flags | O.CLOEXEC,
       mode,
       BENEATH,
@@ -216,7 +217,7 @@ export class KernelTree implements Tree {
       if (-dirfd === ERRNO.ENOENT || -dirfd === ERRNO.ENOTDIR) return undefined;
       throw resolveError("open", joinRel(this.#base, dir), -dirfd);
     }
-    const info = this.#libc.statx(dirfd, cString(name), AT.SYMLINK_NOFOLLOW);
+    const info = this.#libc.statx(dirfd, cScratch(name), AT.SYMLINK_NOFOLLOW);
     if (typeof info !== "number") return info;
     if (-info === ERRNO.ENOENT || -info === ERRNO.ENOTDIR) return undefined;
     throw errnoError("lstat", normal, -info);

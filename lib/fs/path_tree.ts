@@ -18,6 +18,7 @@ import { joinRel } from "./tree.ts";
 import { loadNativeStat, preciseLstat, setPathTimes } from "./native_stat.ts";
 import {
   AT,
+  cScratch,
   cString,
   ERRNO,
   errnoError,
@@ -183,7 +184,7 @@ export class PathTree implements Tree {
     if (libc) {
       const fd = libc.openat2(
         AT.FDCWD,
-        cString(path),
+        cScratch(path),
         O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW | O.NOCTTY | O.CLOEXEC,
         mode & 0o777,
         0,
@@ -219,7 +220,7 @@ export class PathTree implements Tree {
     const libc = loadLibc();
     if (
       libc &&
-      libc.fn.renameat2(AT.FDCWD, cString(a), AT.FDCWD, cString(b), 0) === 0
+      libc.fn.renameat2(AT.FDCWD, cString(a), AT.FDCWD, cScratch(b), 0) === 0
     ) return;
     // Not through libc, or failed: Deno's call says why.
     Deno.renameSync(a, b);
@@ -321,7 +322,7 @@ class LibcDir implements DirHandle {
     }
     const info = this.#held.libc.statx(
       this.#fd,
-      cString(name),
+      cScratch(name),
       AT.SYMLINK_NOFOLLOW,
     );
     if (typeof info !== "number") return info;

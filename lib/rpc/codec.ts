@@ -10,6 +10,8 @@
 // protobuf-es stays the reference: a test checks both agree on every
 // message, both ways.
 
+import { asciiText } from "../text.ts";
+
 /** A message: a plain object naming its type. */
 export interface AnyMessage {
   readonly $typeName: string;
@@ -626,9 +628,8 @@ function readScalar(r: Reader, type: number, end: number): unknown {
   switch (type) {
     case FieldType.STRING: {
       const n = r.length(end);
-      const s = n === 0 ? "" : utf8Decoder.decode(
-        r.buf.subarray(r.pos, r.pos + n),
-      );
+      const s = n === 0 ? "" : asciiText(r.buf, r.pos, r.pos + n) ??
+        utf8Decoder.decode(r.buf.subarray(r.pos, r.pos + n));
       r.pos += n;
       return s;
     }

@@ -10,6 +10,7 @@
 // decode (see `checkedEntry`), lengths before anything is read.
 import type { FileEntry } from "../fs/entry.ts";
 import { MAX_PATH_BYTES } from "../fs/safe_path.ts";
+import { asciiInto, asciiText } from "../text.ts";
 
 /** Longest content hash an entry may carry. */
 export const MAX_HASH_BYTES = 64;
@@ -70,10 +71,13 @@ export function encodeEntries(entries: readonly FileEntry[]): Uint8Array {
   // A u16 length, then the UTF-8 bytes (encoded in place).
   const text = (value: string, max: number, what: string) => {
     room(value.length * 3 + 2);
-    const { written } = encoder.encodeInto(
-      value,
-      out.subarray(at + 2, at + 2 + value.length * 3),
-    );
+    let written = asciiInto(value, out, at + 2);
+    if (written < 0) {
+      written = encoder.encodeInto(
+        value,
+        out.subarray(at + 2, at + 2 + value.length * 3),
+      ).written;
+    }
     if (written > max) {
       throw new RangeError(`${what} is ${written} bytes; at most ${max}`);
     }
@@ -138,11 +142,13 @@ export function decodeEntries(
     at += 2;
     need(length);
     if (length === 0) return ""; // most link targets: no decoder call
-    let value: string;
-    try {
-      value = decoder.decode(bytes.subarray(at, at + length));
-    } catch {
-      throw new PackedManifestError("Packed manifest text is not UTF-8");
+    let value = asciiText(bytes, at, at + length);
+    if (value === undefined) {
+      try {
+        value = decoder.decode(bytes.subarray(at, at + length));
+      } catch {
+        throw new PackedManifestError("Packed manifest text is not UTF-8");
+      }
     }
     at += length;
     return value;
