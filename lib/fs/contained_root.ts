@@ -14,6 +14,7 @@
 import { ifExists, type NativeStat, setPathTimes } from "./native_stat.ts";
 import type { TreeRoot } from "./tree.ts";
 import { lstatOrUndefined, PathFile } from "./path_tree.ts";
+import { openLocalRead } from "./kernel_file.ts";
 import {
   ContainmentError,
   fileIdentity,
@@ -450,5 +451,5 @@ export function openForRead(
   options: ResolveOptions = {},
 ): ReadHandle {
   if (typeof root !== "string") return root.openRead(rel);
-  return Deno.openSync(resolveInside(root, rel, options), { read: true });
+  return openLocalRead(resolveInside(root, rel, options));
 }

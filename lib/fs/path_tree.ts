@@ -27,7 +27,7 @@ import {
   O,
 } from "./_libc.ts";
 import { listDir } from "./_kernel_ops.ts";
-import { KernelFile } from "./kernel_file.ts";
+import { KernelFile, openLocalRead } from "./kernel_file.ts";
 
 /**
  * A Deno.FsFile as a tree's write handle: chmod by path (Deno has no
@@ -172,7 +172,7 @@ export class PathTree implements Tree {
 
   /** Opens the regular file `rel` to read; anything else is refused without blocking. */
   openRead(rel: string): ReadHandle {
-    return Deno.openSync(this.path(rel), { read: true });
+    return openLocalRead(this.path(rel));
   }
 
   /** Creates the new file `rel` (O_EXCL, never through a link). */
