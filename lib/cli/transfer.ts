@@ -211,7 +211,7 @@ async function runTransfer(plan: TransferPlan): Promise<number> {
         forceGrpcData: flags.forceGrpcData,
       },
       historyOn ? stateDir(io.env) : undefined,
-      sizeHintOf(dstAddr && src),
+      () => sizeHintOf(dstAddr && src),
     )
     : undefined;
   if (tuning) {

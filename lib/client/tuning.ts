@@ -47,6 +47,8 @@ export interface TuningFlags {
  * `historyDir` (none: no history) and the runs other clients uploaded to
  * the daemon. Anything odd gives the default; only the daemon's refusal
  * of the module (see `fetchPerfSnapshot`) throws, as the transfer would.
+ * `sizeHint` is the transfer's size class, or a function working it out
+ * (called while the snapshot is on its way).
  *
  * Permissions: read on `historyDir`, net to the daemon.
  *
@@ -60,7 +62,7 @@ export async function tune(
   op: "push" | "pull",
   flags: TuningFlags,
   historyDir: string | undefined,
-  sizeHint?: SizeClass,
+  sizeHint?: SizeClass | (() => SizeClass | undefined),
 ): Promise<Tuning> {
   const route = hostPort(daemon.host, daemon.port);
   // The local history is read while the snapshot is on its way.
@@ -73,6 +75,8 @@ export async function tune(
   } catch {
     // unreadable: as if empty
   }
+  // A hint to work out (a look at the tree) is worked out meanwhile too.
+  const sizeClass = typeof sizeHint === "function" ? sizeHint() : sizeHint;
   const snapshot = await fetching;
   let choice: Choice;
   let warning: string | undefined;
@@ -88,7 +92,7 @@ export async function tune(
       records: [...local, ...others],
       route,
       op,
-      sizeClass: sizeHint,
+      sizeClass,
     });
     choice = predicted.choice;
     warning = predicted.stale;

@@ -1,4 +1,4 @@
-// Adapts the protobuf-es service descriptor of `blit.v2.Blit` to grpc-js,
+// Adapts the service schema of `blit.v2.Blit` (gen/blit.ts) to grpc-js,
 // for the daemon's server (and tests that speak the raw protocol). The
 // client has its own gRPC client (grpc_client.ts) and never loads this.
 import * as grpc from "../deps/grpc.ts";
@@ -29,8 +29,8 @@ function deserializer<T extends DescMessage>(
 }
 
 /**
- * Builds a grpc-js service definition from a protobuf-es service
- * descriptor: method paths, streaming kinds and binary codecs.
+ * Builds a grpc-js service definition from a service schema: method
+ * paths, streaming kinds and binary codecs.
  *
  * @example
  * ```ts
