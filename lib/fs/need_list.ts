@@ -19,6 +19,12 @@ export interface NeedListOptions {
    * {@linkcode NeedListStream.hasOldCopy}). Default: none remembered.
    */
   oldCopyMinBytes?: number;
+  /**
+   * Called with each entry before it is looked at (it may still change
+   * the entry, e.g. its path); a promise it returns is waited for. Saves
+   * a stage of its own in front (a stream hop per entry).
+   */
+  onEntry?: (entry: FileEntry) => Promise<void> | void;
 }
 
 /**
@@ -167,39 +173,50 @@ export class NeedListStream extends TransformStream<FileEntry, FileEntry> {
     const tree = treeOf(destRoot, { verified });
     const oldCopies = new WeakSet<FileEntry>();
     const oldMin = options.oldCopyMinBytes ?? Infinity;
+    const onEntry = options.onEntry;
+    const look = (
+      entry: FileEntry,
+      controller: TransformStreamDefaultController<FileEntry>,
+    ): Promise<void> | void => {
+      // A link listed where a checked directory was (a hostile peer's
+      // manifest): nothing checked before it can be trusted now.
+      if (entry.kind === "symlink" && verified?.has(entry.path)) {
+        verified.clear();
+      }
+      const slash = entry.path.lastIndexOf("/");
+      if (slash > 0 && missing.has(entry.path.slice(0, slash))) {
+        normalizeRelative(entry.path); // still refuse hostile paths
+        if (entry.kind === "dir") missing.add(entry.path);
+        pass(entry, controller);
+        return;
+      }
+      const info = tree.lstat(entry.path);
+      if (!info) {
+        if (entry.kind === "dir") missing.add(entry.path);
+        pass(entry, controller);
+        return;
+      }
+      const decide = (changed: boolean) => {
+        if (changed && info.isFile && info.size >= oldMin) {
+          oldCopies.add(entry);
+        }
+        if (changed) pass(entry, controller);
+        else {
+          counts.skipped++;
+          counts.decided++;
+        }
+      };
+      const changed = differs(tree, info, entry, options);
+      if (typeof changed === "boolean") decide(changed);
+      else return changed.then(decide);
+    };
     super({
       transform(entry, controller) {
-        // A link listed where a checked directory was (a hostile peer's
-        // manifest): nothing checked before it can be trusted now.
-        if (entry.kind === "symlink" && verified?.has(entry.path)) {
-          verified.clear();
+        if (onEntry) {
+          const before = onEntry(entry);
+          if (before) return before.then(() => look(entry, controller));
         }
-        const slash = entry.path.lastIndexOf("/");
-        if (slash > 0 && missing.has(entry.path.slice(0, slash))) {
-          normalizeRelative(entry.path); // still refuse hostile paths
-          if (entry.kind === "dir") missing.add(entry.path);
-          pass(entry, controller);
-          return;
-        }
-        const info = tree.lstat(entry.path);
-        if (!info) {
-          if (entry.kind === "dir") missing.add(entry.path);
-          pass(entry, controller);
-          return;
-        }
-        const decide = (changed: boolean) => {
-          if (changed && info.isFile && info.size >= oldMin) {
-            oldCopies.add(entry);
-          }
-          if (changed) pass(entry, controller);
-          else {
-            counts.skipped++;
-            counts.decided++;
-          }
-        };
-        const changed = differs(tree, info, entry, options);
-        if (typeof changed === "boolean") decide(changed);
-        else return changed.then(decide);
+        return look(entry, controller);
       },
     });
     this.#counts = counts;

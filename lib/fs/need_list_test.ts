@@ -139,3 +139,53 @@ Deno.test("NeedListStream: a link listed where a checked directory was is checke
     Deno.removeSync(outside, { recursive: true });
   }
 });
+
+Deno.test("NeedListStream: onEntry sees each entry first (it may rename it; its promise is waited for; its error errors the stream)", async () => {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    Deno.writeTextFileSync(`${root}/same`, "x");
+    Deno.utimeSync(`${root}/same`, 1000, 1000);
+    const seen: string[] = [];
+    const stage = new NeedListStream(root, {
+      onEntry: async (entry) => {
+        seen.push(entry.path);
+        await Promise.resolve();
+        // Renamed to the file that is up to date: skipped.
+        if (entry.path === "offered") entry.path = "same";
+      },
+    });
+    const out = await Array.fromAsync(
+      ReadableStream.from<FileEntry>([
+        {
+          path: "offered",
+          kind: "file",
+          size: 1,
+          mtimeMs: 1000000,
+          mode: 0o644,
+        },
+        { path: "new", kind: "file", size: 1, mtimeMs: 0, mode: 0o644 },
+      ]).pipeThrough(stage),
+    );
+    assertEquals(seen, ["offered", "new"]);
+    assertEquals(out.map((e) => e.path), ["new"]);
+    assertEquals(stage.skipped, 1);
+    const failing = new NeedListStream(root, {
+      onEntry: (entry) => {
+        if (entry.path === "b") throw new RangeError("one entry only");
+      },
+    });
+    await assertRejects(
+      () =>
+        Array.fromAsync(
+          ReadableStream.from<FileEntry>([
+            { path: "a", kind: "file", size: 1, mtimeMs: 0, mode: 0o644 },
+            { path: "b", kind: "file", size: 1, mtimeMs: 0, mode: 0o644 },
+          ]).pipeThrough(failing),
+        ),
+      RangeError,
+      /^one entry only$/,
+    );
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});

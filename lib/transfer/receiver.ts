@@ -265,10 +265,7 @@ export class Receiver {
     let offered: string | undefined;
     let count = 0;
     let seen = 0;
-    const nameEntry = (
-      entry: FileEntry,
-      controller: TransformStreamDefaultController<FileEntry>,
-    ) => {
+    const nameEntry = (entry: FileEntry) => {
       if (options.rename !== undefined) {
         if (++count > 1) {
           throw new RangeError("A single-file transfer lists one entry");
@@ -281,27 +278,22 @@ export class Receiver {
         options.charge?.(KEEP_COST);
         this.#keep.add(entry.path);
       }
-      controller.enqueue(entry);
     };
-    const named = manifest.pipeThrough(
-      new TransformStream<FileEntry, FileEntry>({
-        transform: (entry, controller) => {
-          if (++seen % PROGRESS_EVERY === 0 && flush) {
-            const flushed = flush();
-            if (flushed) {
-              return flushed.then(() => nameEntry(entry, controller));
-            }
-          }
-          nameEntry(entry, controller);
-        },
-      }),
-    );
+    // Each entry is named (and every PROGRESS_EVERY, the sender told how
+    // far this got) as the need list takes it: no stage of its own.
     const needList = new NeedListStream(root, {
       checksum: options.checksum ?? false,
       oldCopyMinBytes: options.delta ? DELTA_MIN_BYTES : undefined,
+      onEntry: (entry) => {
+        if (++seen % PROGRESS_EVERY === 0 && flush) {
+          const flushed = flush();
+          if (flushed) return flushed.then(() => nameEntry(entry));
+        }
+        nameEntry(entry);
+      },
     });
     this.#needList = needList;
-    await named.pipeThrough(needList).pipeTo(
+    await manifest.pipeThrough(needList).pipeTo(
       new WritableStream<FileEntry>({
         write: (entry) => this.#decide(entry, offered, need, flush),
       }),
