@@ -153,13 +153,10 @@ export class NeedListStream extends TransformStream<FileEntry, FileEntry> {
       );
     }
     const counts = { skipped: 0, decided: 0, passed: 0 };
-    const pass = (
-      entry: FileEntry,
-      controller: TransformStreamDefaultController<FileEntry>,
-    ) => {
+    const pass = (entry: FileEntry, emit: (entry: FileEntry) => void) => {
       counts.passed++;
       counts.decided++;
-      controller.enqueue(entry);
+      emit(entry);
     };
     // Directories found missing: their contents are missing too, which
     // saves an lstat (and a thrown NotFound) per entry on fresh copies.
@@ -176,7 +173,7 @@ export class NeedListStream extends TransformStream<FileEntry, FileEntry> {
     const onEntry = options.onEntry;
     const look = (
       entry: FileEntry,
-      controller: TransformStreamDefaultController<FileEntry>,
+      emit: (entry: FileEntry) => void,
     ): Promise<void> | void => {
       // A link listed where a checked directory was (a hostile peer's
       // manifest): nothing checked before it can be trusted now.
@@ -187,20 +184,20 @@ export class NeedListStream extends TransformStream<FileEntry, FileEntry> {
       if (slash > 0 && missing.has(entry.path.slice(0, slash))) {
         normalizeRelative(entry.path); // still refuse hostile paths
         if (entry.kind === "dir") missing.add(entry.path);
-        pass(entry, controller);
+        pass(entry, emit);
         return;
       }
       const info = tree.lstat(entry.path);
       if (!info) {
         if (entry.kind === "dir") missing.add(entry.path);
-        pass(entry, controller);
+        pass(entry, emit);
         return;
       }
       const decide = (changed: boolean) => {
         if (changed && info.isFile && info.size >= oldMin) {
           oldCopies.add(entry);
         }
-        if (changed) pass(entry, controller);
+        if (changed) pass(entry, emit);
         else {
           counts.skipped++;
           counts.decided++;
@@ -210,17 +207,45 @@ export class NeedListStream extends TransformStream<FileEntry, FileEntry> {
       if (typeof changed === "boolean") decide(changed);
       else return changed.then(decide);
     };
+    const take = (
+      entry: FileEntry,
+      emit: (entry: FileEntry) => void,
+    ): Promise<void> | void => {
+      if (onEntry) {
+        const before = onEntry(entry);
+        if (before) return before.then(() => look(entry, emit));
+      }
+      return look(entry, emit);
+    };
+    let toController: ((entry: FileEntry) => void) | undefined;
     super({
       transform(entry, controller) {
-        if (onEntry) {
-          const before = onEntry(entry);
-          if (before) return before.then(() => look(entry, controller));
-        }
-        return look(entry, controller);
+        toController ??= (e) => controller.enqueue(e);
+        return take(entry, toController);
       },
     });
     this.#counts = counts;
     this.#oldCopies = oldCopies;
+    this.#take = take;
+  }
+
+  readonly #take: (
+    entry: FileEntry,
+    emit: (entry: FileEntry) => void,
+  ) => Promise<void> | void;
+
+  /**
+   * The stage's decision on one entry, without the stream: `emit` is
+   * called with it when it is passed on. For a caller holding entries in
+   * batches (a stream hop per entry costs more than the decision). Take
+   * entries one way or the other, not both, in manifest order, waiting
+   * for a returned promise before the next.
+   */
+  take(
+    entry: FileEntry,
+    emit: (entry: FileEntry) => void,
+  ): Promise<void> | void {
+    return this.#take(entry, emit);
   }
 
   /**

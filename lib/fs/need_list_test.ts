@@ -189,3 +189,41 @@ Deno.test("NeedListStream: onEntry sees each entry first (it may rename it; its 
     Deno.removeSync(root, { recursive: true });
   }
 });
+
+Deno.test("NeedListStream.take decides as the stream does, without it", async () => {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    Deno.mkdirSync(`${root}/d`);
+    Deno.writeTextFileSync(`${root}/d/same`, "x");
+    Deno.utimeSync(`${root}/d/same`, 1000, 1000);
+    Deno.writeTextFileSync(`${root}/d/other`, "xy");
+    const entries = (): FileEntry[] => [
+      { path: "d", kind: "dir", size: 0, mtimeMs: 0, mode: 0o755 },
+      file("d/same", 1, 1000000),
+      file("d/other", 1, 1000000),
+      { path: "n", kind: "dir", size: 0, mtimeMs: 0, mode: 0o755 },
+      file("n/new", 1, 0),
+    ];
+    const streamed = await run(root, entries());
+    const stage = new NeedListStream(root);
+    const taken: string[] = [];
+    for (const entry of entries()) {
+      const deciding = stage.take(entry, (e) => taken.push(e.path));
+      if (deciding) await deciding;
+    }
+    assertEquals(taken, streamed.paths);
+    assertEquals(taken, ["d", "d/other", "n", "n/new"]);
+    assertEquals(stage.skipped, 1);
+    assertEquals(stage.decided, 5);
+    assertEquals(stage.passed, 4);
+    // A hostile path is refused the same way.
+    await assertRejects(
+      async () => {
+        await stage.take(file("../x", 1, 0), () => {});
+      },
+      PathEscapeError,
+    );
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});

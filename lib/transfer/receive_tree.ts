@@ -186,7 +186,7 @@ async function plan(
     bases = new Map();
     await peer.write(message);
   };
-  await receiver.plan(
+  await receiver.planBatches(
     manifestOf(peer, options.maxEntries ?? Number.MAX_SAFE_INTEGER),
     async (path, { resume, basis }) => {
       paths.push(path);
@@ -206,42 +206,32 @@ async function plan(
   options.onPlanned?.();
 }
 
-/** The sender's manifest messages as a stream of entries. */
-function manifestOf(
+/** The sender's manifest messages' entries, a message's batch at a time. */
+async function* manifestOf(
   peer: SenderPeer,
   maxEntries: number,
-): ReadableStream<FileEntry> {
+): AsyncGenerator<readonly FileEntry[]> {
   let count = 0;
-  return new ReadableStream<FileEntry>({
-    async pull(controller) {
-      // Until something is enqueued: a pull that enqueues nothing (an
-      // empty batch) is never called again, and the stream would stall.
-      for (;;) {
-        const message = await peer.next();
-        if (!message) {
-          throw new PeerError(
-            "the sender ended the transfer inside the manifest",
-            { ended: true },
-          );
-        }
-        if (message.kind === "manifestEnd") {
-          controller.close();
-          return;
-        }
-        if (message.kind !== "manifest") {
-          throw new PeerError(`expected the manifest, got ${message.kind}`);
-        }
-        count += message.entries.length;
-        if (count > maxEntries) {
-          throw new ManifestTooLargeError(
-            `Manifest has more than ${maxEntries} entries`,
-          );
-        }
-        for (const entry of message.entries) controller.enqueue(entry);
-        if (message.entries.length > 0) return;
-      }
-    },
-  });
+  for (;;) {
+    const message = await peer.next();
+    if (!message) {
+      throw new PeerError(
+        "the sender ended the transfer inside the manifest",
+        { ended: true },
+      );
+    }
+    if (message.kind === "manifestEnd") return;
+    if (message.kind !== "manifest") {
+      throw new PeerError(`expected the manifest, got ${message.kind}`);
+    }
+    count += message.entries.length;
+    if (count > maxEntries) {
+      throw new ManifestTooLargeError(
+        `Manifest has more than ${maxEntries} entries`,
+      );
+    }
+    if (message.entries.length > 0) yield message.entries;
+  }
 }
 
 /**

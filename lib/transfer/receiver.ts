@@ -259,6 +259,28 @@ export class Receiver {
     need: (path: string, offers: NeedOffers) => Promise<void> | void,
     flush?: () => Promise<void> | void,
   ): Promise<void> {
+    await this.planBatches(
+      (async function* () {
+        for await (const entry of manifest) yield [entry];
+      })(),
+      need,
+      flush,
+    );
+  }
+
+  /**
+   * {@linkcode Receiver.plan} over the manifest as it comes, in batches
+   * (as the sender's messages carry it): each entry is decided in a
+   * plain loop, with no stream hop, no promise and no object of its own
+   * unless it is needed.
+   *
+   * @throws {RangeError} when the manifest lists a file twice.
+   */
+  async planBatches(
+    manifest: AsyncIterable<readonly FileEntry[]>,
+    need: (path: string, offers: NeedOffers) => Promise<void> | void,
+    flush?: () => Promise<void> | void,
+  ): Promise<void> {
     const options = this.#options;
     const root = this.#root;
     const mirror = options.mirror ?? false;
@@ -293,11 +315,19 @@ export class Receiver {
       },
     });
     this.#needList = needList;
-    await manifest.pipeThrough(needList).pipeTo(
-      new WritableStream<FileEntry>({
-        write: (entry) => this.#decide(entry, offered, need, flush),
-      }),
-    );
+    const passed: FileEntry[] = [];
+    const keep = (entry: FileEntry) => passed.push(entry);
+    for await (const batch of manifest) {
+      for (const entry of batch) {
+        const taking = needList.take(entry, keep);
+        if (taking) await taking;
+        if (passed.length === 0) continue;
+        for (const kept of passed) {
+          await this.#decide(kept, offered, need, flush);
+        }
+        passed.length = 0;
+      }
+    }
     this.#skipped = needList.skipped;
   }
 
