@@ -1,5 +1,5 @@
 import { assertEquals } from "../tests/_assert.ts";
-import { after, every, sleep, within } from "./timer.ts";
+import { after, every, ioTurn, sleep, within } from "./timer.ts";
 
 Deno.test("after runs its callback once, after the delay", async () => {
   const calls: number[] = [];
@@ -92,4 +92,35 @@ Deno.test("a pending timer keeps the process alive; a cancelled one does not", a
   );
   assertEquals(cancelled.out, "exited");
   assertEquals(cancelled.ms < 50_000, true, `took ${cancelled.ms} ms`);
+});
+
+Deno.test("ioTurn lets pending socket I/O progress in a loop that never waits on I/O", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  let received = 0;
+  const serving = (async () => {
+    const conn = await listener.accept();
+    const buf = new Uint8Array(64);
+    for (;;) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      received += n;
+    }
+    conn.close();
+  })();
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const writing = conn.write(new Uint8Array(10));
+  // Busy, synchronous work between turns: the bytes arrive meanwhile.
+  let turns = 0;
+  for (; turns < 50 && received < 10; turns++) {
+    const until = performance.now() + 2;
+    while (performance.now() < until) { /* busy */ }
+    await ioTurn();
+  }
+  assertEquals(received, 10);
+  assertEquals(turns < 50, true, `still nothing after ${turns} turns`);
+  await writing;
+  conn.close();
+  await serving;
+  listener.close();
 });

@@ -18,7 +18,7 @@ import type { Bandwidth } from "../wire/bandwidth.ts";
 import { WorkQueue } from "./_queue.ts";
 import type { ManifestMessage, WireStats } from "./peer.ts";
 import type { CompressOptions } from "../wire/compressed_stream.ts";
-import { sleep } from "../timer.ts";
+import { ioTurn } from "../timer.ts";
 
 /** Options for {@linkcode Sender}. */
 export interface SenderOptions {
@@ -163,9 +163,9 @@ export class Sender {
       if (batch.length >= MANIFEST_BATCH) {
         await write({ kind: "manifest", entries: batch });
         batch = [];
-        // A walk of cached entries never waits for I/O: give the event
-        // loop a turn, so the batch leaves now, not after the walk.
-        await sleep(0);
+        // A walk of cached entries never waits for I/O: let the event
+        // loop poll it, so the batch leaves now, not after the walk.
+        await ioTurn();
       }
     }
     if (batch.length > 0) await write({ kind: "manifest", entries: batch });
