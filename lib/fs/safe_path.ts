@@ -119,12 +119,14 @@ export function resolveInside(
 ): string {
   const normal = normalizeRelative(rel);
   if (normal === "") return root;
-  const parts = normal.split("/");
+  // A name directly in root, or in a directory already checked this run:
+  // nothing to look at (the common case: no split, no lstat).
+  const slash = normal.lastIndexOf("/");
   const verified = options.verified;
-  if (verified && parts.length > 1) {
-    const parent = normal.slice(0, normal.lastIndexOf("/"));
-    if (verified.has(parent)) return `${root}/${normal}`;
+  if (slash < 0 || verified?.has(normal.slice(0, slash))) {
+    return `${root}/${normal}`;
   }
+  const parts = normal.split("/");
   let current = root;
   for (let i = 0; i < parts.length - 1; i++) {
     current = `${current}/${parts[i]}`;
