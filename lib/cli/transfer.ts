@@ -29,7 +29,7 @@ import {
   sizeClass,
   stateDir,
 } from "../telemetry/perf_history.ts";
-import { AT, cScratch, loadLibc } from "../fs/_libc.ts";
+import { preciseLstat } from "../fs/native_stat.ts";
 
 export async function transfer(
   op: "push" | "pull" | "copy" | "mirror",
@@ -301,14 +301,6 @@ export function statsLines(
   ].join("\n");
 }
 
-/** A file's size (statx through libc where it may be called: ~4x cheaper). */
-function sizeOf(path: string): number {
-  const libc = loadLibc();
-  const info = libc?.statx(AT.FDCWD, cScratch(path), AT.SYMLINK_NOFOLLOW);
-  if (info !== undefined && typeof info !== "number") return info.size;
-  return Deno.lstatSync(path).size;
-}
-
 /**
  * The size class of what a push sends, for the predictor: a file's own,
  * or a tree's from a bounded look at it (its first 1,024 files,
@@ -332,7 +324,8 @@ export function sizeHintOf(local: string | undefined): SizeClass | undefined {
         if (item.isDirectory) queue.push(path);
         else if (item.isFile) {
           files++;
-          bytes += sizeOf(path);
+          // Through libc where it may be called (~4x Deno's lstat).
+          bytes += preciseLstat(path)?.size ?? 0;
         }
       }
       if (files >= 1024) break;

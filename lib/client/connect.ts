@@ -11,7 +11,7 @@ import {
   unaryCall,
 } from "../rpc/grpc_client.ts";
 import { hostPort, type RemoteAddress } from "./address.ts";
-import { after, type Timer } from "../timer.ts";
+import { after, type Timer, within } from "../timer.ts";
 
 /** gRPC status codes, by name. */
 const grpc = { status: Status };
@@ -67,7 +67,6 @@ async function checkTls(
   timeoutMs: number,
 ): Promise<void> {
   let conn: Deno.TlsConn | undefined;
-  let timer: Timer | undefined;
   try {
     conn = await Deno.connectTls({
       hostname: address.host,
@@ -75,16 +74,14 @@ async function checkTls(
       caCerts: address.tlsCa === undefined ? undefined : [address.tlsCa],
       alpnProtocols: ["h2"],
     });
-    await Promise.race([
+    await within(
       conn.handshake(),
-      new Promise<never>((_, reject) => {
-        timer = after(timeoutMs, () => reject(new Deno.errors.TimedOut()));
-      }),
-    ]);
+      timeoutMs,
+      () => new Deno.errors.TimedOut(),
+    );
   } catch (error) {
     throw tlsFailure(error, address, where);
   } finally {
-    timer?.cancel();
     try {
       conn?.close();
     } catch {

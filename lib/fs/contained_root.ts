@@ -13,8 +13,7 @@
 // in the process runs, or moves the working directory, in between.
 import { ifExists, type NativeStat, setPathTimes } from "./native_stat.ts";
 import type { TreeRoot } from "./tree.ts";
-import { lstatOrUndefined, PathFile } from "./path_tree.ts";
-import { openLocalRead } from "./kernel_file.ts";
+import { lstatOrUndefined, openLocalRead, PathFile } from "./path_tree.ts";
 import {
   ContainmentError,
   fileIdentity,

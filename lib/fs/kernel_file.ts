@@ -1,15 +1,6 @@
 // A regular file open by descriptor, for the kernel tree: reads, writes,
 // modes and times through libc on the descriptor itself.
-import {
-  AT,
-  cScratch,
-  cString,
-  ERRNO,
-  errnoError,
-  type Libc,
-  loadLibc,
-  O,
-} from "./_libc.ts";
+import { AT, cString, ERRNO, errnoError, type Libc } from "./_libc.ts";
 
 const EMPTY = cString("");
 import { ContainmentError, type ReadHandle, type WriteHandle } from "./tree.ts";
@@ -138,31 +129,4 @@ export class KernelFile implements ReadHandle, WriteHandle {
   [Symbol.dispose](): void {
     this.close();
   }
-}
-
-/**
- * Opens the local regular file `path` to read. Through libc where it may
- * be called (Deno's open, read and close cost ~3x as much here): the last
- * name is not followed and a FIFO or device found there is refused
- * without blocking. When the libc open fails (a link there, no
- * permission, ...), Deno's own open is made, as before, so the user sees
- * Deno's error in its words.
- *
- * Permissions: read on `path` (and ffi for the libc route).
- *
- * @throws {ContainmentError} when `path` is a FIFO, device or socket.
- */
-export function openLocalRead(path: string): ReadHandle {
-  const libc = loadLibc();
-  if (libc) {
-    const fd = libc.openat2(
-      AT.FDCWD,
-      cScratch(path),
-      O.RDONLY | O.NOFOLLOW | O.NONBLOCK | O.NOCTTY | O.CLOEXEC,
-      0,
-      0,
-    );
-    if (fd >= 0) return KernelFile.regular(libc, fd, path, false);
-  }
-  return Deno.openSync(path, { read: true });
 }

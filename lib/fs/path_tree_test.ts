@@ -1,5 +1,7 @@
 import { assertEquals, assertThrows } from "../../tests/_assert.ts";
-import { PathTree, treeOf } from "./path_tree.ts";
+import { openLocalRead, PathTree, treeOf } from "./path_tree.ts";
+import { KernelFile } from "./kernel_file.ts";
+import { ContainmentError } from "./tree.ts";
 import { PathEscapeError } from "./safe_path.ts";
 
 Deno.test("PathTree: a link made during the run is never written through, even where a directory was checked", () => {
@@ -96,5 +98,50 @@ Deno.test("PathTree: files are created new only (never over a name or through a 
   } finally {
     Deno.removeSync(root, { recursive: true });
     Deno.removeSync(outside, { recursive: true });
+  }
+});
+
+Deno.test("openLocalRead: a regular file through libc; a link through Deno's open as before; a FIFO, a directory or a missing file refused at once", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    Deno.writeTextFileSync(`${dir}/f`, "hello");
+    const file = openLocalRead(`${dir}/f`);
+    assertEquals(file instanceof KernelFile, true);
+    const buf = new Uint8Array(16);
+    assertEquals(file.readSync(buf), 5);
+    assertEquals(new TextDecoder().decode(buf.subarray(0, 5)), "hello");
+    assertEquals(file.readSync(buf), null);
+    assertEquals(file.statSync().size, 5);
+    file.close();
+    // A link at the last name: libc refuses (O_NOFOLLOW), Deno's open
+    // reads the target, as the sender always did.
+    Deno.symlinkSync(`${dir}/f`, `${dir}/l`);
+    const viaLink = openLocalRead(`${dir}/l`);
+    assertEquals(viaLink instanceof KernelFile, false);
+    assertEquals(viaLink.readSync(buf), 5);
+    viaLink.close();
+    // A FIFO: refused without blocking (Deno's open would wait for a
+    // writer forever).
+    const mkfifo = await new Deno.Command("mkfifo", { args: [`${dir}/p`] })
+      .output();
+    assertEquals(mkfifo.code, 0);
+    const fifo = assertThrows(
+      () => openLocalRead(`${dir}/p`),
+      ContainmentError,
+    );
+    assertEquals(
+      fifo.message,
+      `${
+        JSON.stringify(`${dir}/p`)
+      } is no longer a regular file; nothing was read or written through it`,
+    );
+    assertThrows(() => openLocalRead(dir), ContainmentError);
+    const missing = assertThrows(
+      () => openLocalRead(`${dir}/nope`),
+      Deno.errors.NotFound,
+    );
+    assertEquals(missing.message.includes(`${dir}/nope`), true);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
   }
 });

@@ -61,8 +61,7 @@ export interface MessageSchema<T extends AnyMessage = AnyMessage> {
 }
 
 /** Any message schema (the codec's counterpart of `DescMessage`). */
-// deno-lint-ignore no-explicit-any
-export type DescMessage = MessageSchema<any>;
+export type DescMessage = MessageSchema<AnyMessage>;
 
 /** The message type a schema describes. */
 export type MessageShape<S extends DescMessage> = S extends
@@ -233,7 +232,9 @@ export function create<S extends DescMessage>(
 ): MessageShape<S> {
   const c = compile(schema);
   const m = blank(c);
-  if (init === undefined || init === null) return m as MessageShape<S>;
+  if (init === undefined || init === null) {
+    return m as unknown as MessageShape<S>;
+  }
   const source = init as Record<string, unknown>;
   for (const f of c.fields) {
     if (f.oneof !== undefined) continue;
@@ -256,7 +257,7 @@ export function create<S extends DescMessage>(
     }
     m[o] = { case: f.name, value: initValue(f, value.value) };
   }
-  return m as MessageShape<S>;
+  return m as unknown as MessageShape<S>;
 }
 
 // ---------------------------------------------------------------------------
@@ -510,7 +511,11 @@ export function toBinary<S extends DescMessage>(
   message: MessageShape<S>,
 ): Uint8Array {
   const w = new Writer();
-  writeMessage(w, compile(schema), message as Record<string, unknown>);
+  writeMessage(
+    w,
+    compile(schema),
+    message as unknown as Record<string, unknown>,
+  );
   return w.finish();
 }
 
@@ -764,5 +769,12 @@ export function fromBinary<S extends DescMessage>(
   bytes: Uint8Array,
 ): MessageShape<S> {
   const r = new Reader(bytes);
-  return readMessage(r, compile(schema), bytes.length, 0) as MessageShape<S>;
+  return readMessage(
+    r,
+    compile(schema),
+    bytes.length,
+    0,
+  ) as unknown as MessageShape<
+    S
+  >;
 }

@@ -8,6 +8,7 @@ function throwsExactly<E extends Error>(
   assertEquals(assertThrows(fn, ErrorClass).message, message);
 }
 import {
+  type AnyMessage,
   create,
   DecodeError,
   type DescMessage,
@@ -177,7 +178,10 @@ Deno.test("ours and protobuf-es agree on every message, both ways, byte for byte
   for (const [name, schema, desc] of pairs) {
     for (let i = 0; i < 60; i++) {
       const message = randomMessage(schema, r);
-      const bytes = toBinary(schema as DescMessage, message);
+      const bytes = toBinary(
+        schema as DescMessage,
+        message as unknown as AnyMessage,
+      );
       // protobuf-es reads our bytes as the same message...
       const theirs = pb.fromBinary(desc, bytes);
       assertEquals(plain(theirs), plain(message), `${name} #${i}`);
