@@ -176,7 +176,16 @@ Deno.test({
   ignore: !linux,
   fn() {
     const { dir, module } = setup();
-    const fds = () => [...Deno.readDirSync("/proc/self/fd")].length;
+    // Only descriptors on this test's own tree: the suite runs other test
+    // files in this process at the same time, opening and closing theirs.
+    const fds = () =>
+      [...Deno.readDirSync("/proc/self/fd")].filter((e) => {
+        try {
+          return Deno.readLinkSync(`/proc/self/fd/${e.name}`).startsWith(dir);
+        } catch {
+          return false; // closed meanwhile
+        }
+      }).length;
     const before = fds();
     const tree = KernelTree.open(module)!;
     const sub = tree.sub("a");
@@ -184,6 +193,7 @@ Deno.test({
     sub.lstat("f");
     sub.readDir("");
     tree.lstat("a/f");
+    assertEquals(fds() > before, true, "the open tree holds descriptors");
     sub.close();
     tree.close();
     assertEquals(fds(), before);
