@@ -33,6 +33,7 @@ import type { TransferResult } from "./summary.ts";
 import type { ProgressSink } from "../ui/progress.ts";
 import type { Choice } from "../transfer/link_policy.ts";
 import { sleep } from "../timer.ts";
+import { loadNativeStat } from "../fs/native_stat.ts";
 
 /** Options for push and pull. */
 export interface RemoteTransferOptions {
@@ -215,6 +216,9 @@ export async function runCall<C extends PushCall | PullCall, T>(
 ): Promise<T> {
   const { client, release } = await sharedClient(address);
   const call = open(client);
+  // Bind libc while the daemon answers: the walk or the writes need it
+  // first thing after (~5 ms that would otherwise wait for nothing).
+  loadNativeStat();
   const failure = callFailure(call);
   failure.catch(() => {});
   try {

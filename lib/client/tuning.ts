@@ -75,8 +75,13 @@ export async function tune(
   } catch {
     // unreadable: as if empty
   }
-  // A hint to work out (a look at the tree) is worked out meanwhile too.
-  const sizeClass = typeof sizeHint === "function" ? sizeHint() : sizeHint;
+  // A hint to work out (a look at the tree) is worked out meanwhile too;
+  // without a history there is nothing to match it against.
+  const sizeClass = historyDir === undefined
+    ? undefined
+    : typeof sizeHint === "function"
+    ? sizeHint()
+    : sizeHint;
   const snapshot = await fetching;
   let choice: Choice;
   let warning: string | undefined;

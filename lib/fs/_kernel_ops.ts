@@ -13,6 +13,7 @@ import {
 } from "./_libc.ts";
 import { PathEscapeError } from "./safe_path.ts";
 import { joinRel } from "./tree.ts";
+import { asciiText } from "../text.ts";
 
 /** Every resolution: beneath the handle, no link followed. */
 export const BENEATH = RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS |
@@ -61,7 +62,8 @@ export function listDir(libc: Libc, fd: number, shown: string): string[] {
       const reclen = view.getUint16(off + 16, true);
       const start = off + 19;
       const end = buf.indexOf(0, start);
-      const name = decoder.decode(buf.subarray(start, end));
+      const name = asciiText(buf, start, end) ??
+        decoder.decode(buf.subarray(start, end));
       if (name !== "." && name !== "..") names.push(name);
       off += reclen;
     }

@@ -272,6 +272,7 @@ export class Libc {
   readonly #how = new BigUint64Array(3);
   readonly #howBytes = new Uint8Array(this.#how.buffer);
   readonly #statBuf = new Uint8Array(256);
+  readonly #statView = new DataView(this.#statBuf.buffer);
   readonly #times = new BigInt64Array(4);
 
   /** Binds libc at `path`. @throws when it can't be loaded. */
@@ -321,7 +322,7 @@ export class Libc {
     if (this.fn.statx(dirfd, name, flags, STATX_MASK, this.#statBuf) !== 0) {
       return -this.errno();
     }
-    return fileInfoOf(this.#statBuf);
+    return new StatxInfo(this.#statView);
   }
 
   /**

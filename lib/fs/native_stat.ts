@@ -4,7 +4,14 @@
 // every component first), so a contained root's lookups cost one system
 // call instead of a dozen, and are made in the directory the checked walk
 // entered, not on a path string.
-import { fileInfoOf, setTimespecs } from "./_libc.ts";
+import {
+  AT,
+  cString,
+  fileInfoOf,
+  type Libc,
+  loadLibc,
+  setTimespecs,
+} from "./_libc.ts";
 
 const SYMBOLS = {
   statx: {
@@ -22,8 +29,6 @@ const MASK = 0x7ff | 0x800;
 const ENOENT = 2;
 const ENOTDIR = 20;
 const EACCES = 13;
-
-const encoder = new TextEncoder();
 
 /** lstat by libc (see {@linkcode loadNativeStat}). */
 export interface NativeStat {
@@ -67,49 +72,10 @@ export function loadNativeStat(): NativeStat | undefined {
     if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
       return loaded;
     }
-    const libc = Deno.dlopen("libc.so.6", SYMBOLS).symbols;
-    const buf = new Uint8Array(256);
-    const times = new BigInt64Array(4);
-    const errno = () => {
-      const where = libc.__errno_location();
-      return where ? new Deno.UnsafePointerView(where).getInt32() : -1;
-    };
-    const cPath = (name: string) => {
-      const path = encoder.encode(name + "\0");
-      if (path.indexOf(0) !== path.length - 1) {
-        throw new TypeError("Path contains NUL");
-      }
-      return path;
-    };
-    loaded = {
-      utimens(name, mtimeMs, mtimeNs, link) {
-        setTimespecs(times, mtimeMs, mtimeNs);
-        const r = libc.utimensat(
-          AT_FDCWD,
-          cPath(name),
-          new Uint8Array(times.buffer),
-          link ? AT_SYMLINK_NOFOLLOW : 0,
-        );
-        if (r !== 0) {
-          throw new Error(`utimensat ${name} failed (errno ${errno()})`);
-        }
-      },
-      lstat(name: string): Deno.FileInfo | undefined {
-        const path = cPath(name);
-        if (libc.statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, MASK, buf) === 0) {
-          return fileInfoOf(buf);
-        }
-        const where = libc.__errno_location();
-        const errno = where ? new Deno.UnsafePointerView(where).getInt32() : -1;
-        if (errno === ENOENT || errno === ENOTDIR) return undefined;
-        if (errno === EACCES) {
-          throw new Deno.errors.PermissionDenied(
-            `Permission denied (os error 13): lstat '${name}'`,
-          );
-        }
-        throw new Error(`lstat ${name} failed (errno ${errno})`);
-      },
-    };
+    // The process's one binding of libc when it has one (a second
+    // dlopen costs ~2 ms a command), else a small one of our own (a
+    // kernel without openat2 still has statx).
+    loaded = nativeStatOn(loadLibc());
   } catch {
     loaded = undefined;
   }
@@ -201,4 +167,83 @@ export function setPathTimes(
   if (link) return;
   const seconds = mtimeMs / 1000;
   Deno.utimeSync(path, seconds, seconds);
+}
+
+/** The lstat's answer for errno `errno` of `name`: missing, or thrown. */
+function missingOrThrow(name: string, errno: number): undefined {
+  if (errno === ENOENT || errno === ENOTDIR) return undefined;
+  if (errno === EACCES) {
+    throw new Deno.errors.PermissionDenied(
+      `Permission denied (os error 13): lstat '${name}'`,
+    );
+  }
+  throw new Error(`lstat ${name} failed (errno ${errno})`);
+}
+
+/**
+ * The native stat over `libc` (the process's shared binding), or over a
+ * small binding of its own when there is none.
+ *
+ * Permissions: ffi.
+ *
+ * @example
+ * ```ts
+ * import { nativeStatOn } from "./native_stat.ts";
+ * if (nativeStatOn(undefined).lstat("/definitely/not/here") !== undefined) throw new Error("example failed");
+ * ```
+ */
+export function nativeStatOn(libc: Libc | undefined): NativeStat {
+  return libc ? overLibc(libc) : ownBinding();
+}
+
+function overLibc(libc: Libc): NativeStat {
+  return {
+    utimens(name, mtimeMs, mtimeNs, link) {
+      const r = libc.utimensat(
+        AT.FDCWD,
+        cString(name),
+        mtimeMs,
+        mtimeNs,
+        link ? AT.SYMLINK_NOFOLLOW : 0,
+      );
+      if (r < 0) throw new Error(`utimensat ${name} failed (errno ${-r})`);
+    },
+    lstat(name) {
+      const info = libc.statx(AT.FDCWD, cString(name), AT.SYMLINK_NOFOLLOW);
+      return typeof info === "number" ? missingOrThrow(name, -info) : info;
+    },
+  };
+}
+
+function ownBinding(): NativeStat {
+  const libc = Deno.dlopen("libc.so.6", SYMBOLS).symbols;
+  const buf = new Uint8Array(256);
+  const times = new BigInt64Array(4);
+  const errno = () => {
+    const where = libc.__errno_location();
+    return where ? new Deno.UnsafePointerView(where).getInt32() : -1;
+  };
+  return {
+    utimens(name, mtimeMs, mtimeNs, link) {
+      setTimespecs(times, mtimeMs, mtimeNs);
+      const r = libc.utimensat(
+        AT_FDCWD,
+        cString(name),
+        new Uint8Array(times.buffer),
+        link ? AT_SYMLINK_NOFOLLOW : 0,
+      );
+      if (r !== 0) {
+        throw new Error(`utimensat ${name} failed (errno ${errno()})`);
+      }
+    },
+    lstat(name) {
+      if (
+        libc.statx(AT_FDCWD, cString(name), AT_SYMLINK_NOFOLLOW, MASK, buf) ===
+          0
+      ) {
+        return fileInfoOf(buf);
+      }
+      return missingOrThrow(name, errno());
+    },
+  };
 }

@@ -1,15 +1,72 @@
 import { assertEquals } from "../../tests/_assert.ts";
 import { ContainedRoot } from "./contained_root.ts";
-import { loadNativeStat } from "./native_stat.ts";
+import { loadLibc } from "./_libc.ts";
+import {
+  loadNativeStat,
+  type NativeStat,
+  nativeStatOn,
+} from "./native_stat.ts";
 
 const linux = Deno.build.os === "linux";
 
+for (
+  const [binding, make] of [
+    ["loaded", () => loadNativeStat()],
+    ["over the shared libc", () => nativeStatOn(loadLibc())],
+    ["over a binding of its own", () => nativeStatOn(undefined)],
+  ] as const
+) {
+  Deno.test({
+    name:
+      `native lstat (${binding}): the same answers as Deno's, relative names stay relative`,
+    ignore: !linux,
+    fn: () => sameAsDeno(make()),
+  });
+}
+
 Deno.test({
-  name:
-    "native lstat: the same answers as Deno's, relative names stay relative",
+  name: "native utimens sets the time to the nanosecond, a link's own too",
   ignore: !linux,
   fn() {
-    const native = loadNativeStat();
+    const root = Deno.realPathSync(Deno.makeTempDirSync());
+    try {
+      Deno.writeTextFileSync(`${root}/f`, "x");
+      Deno.symlinkSync("f", `${root}/l`);
+      for (
+        const native of [nativeStatOn(loadLibc()), nativeStatOn(undefined)]
+      ) {
+        native.utimens(`${root}/f`, 1_600_000_000_123, 456_789, false);
+        native.utimens(`${root}/l`, 1_500_000_000_001, 2, true);
+        const f = native.lstat(`${root}/f`) as Deno.FileInfo & {
+          mtimeNs: number;
+        };
+        const l = native.lstat(`${root}/l`) as Deno.FileInfo & {
+          mtimeNs: number;
+        };
+        assertEquals([f.mtime?.getTime(), f.mtimeNs], [
+          1_600_000_000_123,
+          456_789,
+        ]);
+        assertEquals([l.mtime?.getTime(), l.mtimeNs], [1_500_000_000_001, 2]);
+        let error = "";
+        try {
+          native.utimens(`${root}/missing`, 0, 0, false);
+        } catch (e) {
+          error = String(e);
+        }
+        assertEquals(
+          error,
+          `Error: utimensat ${root}/missing failed (errno 2)`,
+        );
+      }
+    } finally {
+      Deno.removeSync(root, { recursive: true });
+    }
+  },
+});
+
+function sameAsDeno(native: NativeStat | undefined): void {
+  {
     if (!native) throw new Error("should load on Linux with --allow-all");
     const root = Deno.realPathSync(Deno.makeTempDirSync());
     const cwd = Deno.cwd();
@@ -64,5 +121,5 @@ Deno.test({
       Deno.chdir(cwd);
       Deno.removeSync(root, { recursive: true });
     }
-  },
-});
+  }
+}
