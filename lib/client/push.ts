@@ -116,6 +116,7 @@ function pushOnce(
         options.compress ?? "auto",
         dest.host,
         options.compressLevel,
+        options.linkBytesPerS,
       ),
     });
     const entries = scanned(

@@ -52,7 +52,8 @@ export function useDelta(
 /**
  * How the sender compresses its data streams, or undefined for not at
  * all: `on` every block that shrinks, `off` none, `auto` block by block
- * while it pays (never to or from this machine).
+ * while it pays (never to or from this machine; `linkBytesPerS`, the
+ * route's rate from its history, when known).
  *
  * @example
  * ```ts
@@ -66,6 +67,7 @@ export function compressionFor(
   choice: Choice,
   peerHost: string,
   level?: number,
+  linkBytesPerS?: number,
 ): CompressOptions | undefined {
   if (
     level !== undefined && (!Number.isInteger(level) || level < 1 || level > 19)
@@ -77,5 +79,9 @@ export function compressionFor(
   // zstd will likely be needed: loaded now, not when the first block is
   // due (libzstd: a few ms; node:zlib, without it: ~35).
   loadZstd().catch(() => {});
-  return { mode: choice, ...(level ? { level } : {}) };
+  return {
+    mode: choice,
+    ...(level ? { level } : {}),
+    ...(choice === "auto" && linkBytesPerS ? { linkBytesPerS } : {}),
+  };
 }

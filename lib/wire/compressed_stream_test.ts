@@ -184,24 +184,103 @@ function logLike(size: number, seed: number): Uint8Array {
   return new TextEncoder().encode(parts.join("")).subarray(0, size);
 }
 
-Deno.test("compressed stream (auto): a link faster than the compressor turns compression off", async () => {
-  // Writes that take no time, and a slow level (~30 MB/s): the link
-  // outruns the compressor even on a machine where the writer's own copy
-  // of each block (timed with the send it overlaps) takes milliseconds.
+/** A link taking `bytesPerMs`: each write waits its share of time. */
+function paced(bytesPerMs: number) {
+  const wire = collector(false);
+  return {
+    wire,
+    async write(bytes: Uint8Array): Promise<number> {
+      await new Promise((r) => setTimeout(r, bytes.length / bytesPerMs));
+      return await wire.write(bytes);
+    },
+    closeWrite: () => wire.closeWrite(),
+  };
+}
+
+Deno.test("compressed stream (auto): a link measured faster than the compressor keeps compressible data uncompressed; a slow one compresses it", async () => {
+  // Incompressible blocks first: they go as they are, and the link,
+  // holding each write up, shows its rate; then compressible ones. Level
+  // 12 is slower than 200 MB/s everywhere here.
+  const random = new Uint8Array(1 << 20);
+  for (let i = 0; i < random.length; i += 65536) {
+    crypto.getRandomValues(random.subarray(i, i + 65536));
+  }
+  const text = logLike(1 << 20, 7);
+  for (const [bytesPerMs, compressed] of [[500e3, 0], [20e3, 8]] as const) {
+    const link = paced(bytesPerMs);
+    const writer = new CompressingWriter(link, { mode: "auto", level: 12 });
+    for (let i = 0; i < 16; i++) await writer.write(random);
+    for (let i = 0; i < 8; i++) await writer.write(text);
+    await writer.closeWrite();
+    const label = `${bytesPerMs * 1000} B/s`;
+    if (compressed === 0) assertEquals(writer.stats.compressed, 0, label);
+    // A slow link: the text blocks once a sample shows they shrink.
+    else if (writer.stats.compressed < 6) {
+      throw new Error(`${label}: ${writer.stats.compressed} of 8 compressed`);
+    }
+    const out = await readAll(decompressingReader(source(link.wire.bytes)));
+    const sent = new Uint8Array(24 << 20);
+    sent.set(concat(random, 16));
+    sent.set(concat(text, 8), 16 << 20);
+    assertEquals(out, sent);
+  }
+});
+
+Deno.test("compressed stream (auto): a link that never holds a write up counts as slower than the compressor", async () => {
+  // Writes that take no time and a slow level: the compressor limits the
+  // stream, which says nothing about the link; what shrinks is sent
+  // compressed (the bytes are saved, no time is lost).
   const wire = collector(false);
   const writer = new CompressingWriter(wire, { mode: "auto", level: 12 });
   const block = logLike(1 << 20, 3);
-  for (let i = 0; i < 100; i++) await writer.write(block);
+  for (let i = 0; i < 24; i++) await writer.write(block);
   await writer.closeWrite();
-  // The first blocks are compressed until 8 MiB on the wire (more than a
-  // socket's send buffer) have measured the link; then none.
-  if (writer.stats.compressed > 40) {
-    throw new Error(`${writer.stats.compressed} of 100 blocks compressed`);
-  }
+  assertEquals(writer.stats.compressed, 24);
   assertEquals(
     await readAll(decompressingReader(source(wire.bytes))),
-    concat(block, 100),
+    concat(block, 24),
   );
+});
+
+Deno.test("compressed stream (auto): a route known to be faster than the compressor starts uncompressed", async () => {
+  for (
+    const [linkBytesPerS, compressed] of [[10e9, 0], [1e6, 12]] as const
+  ) {
+    const wire = collector(false);
+    const writer = new CompressingWriter(wire, {
+      mode: "auto",
+      linkBytesPerS,
+    });
+    const block = logLike(1 << 20, 4);
+    for (let i = 0; i < 12; i++) await writer.write(block);
+    await writer.closeWrite();
+    assertEquals(writer.stats.compressed, compressed, `${linkBytesPerS} B/s`);
+    assertEquals(
+      await readAll(decompressingReader(source(wire.bytes))),
+      concat(block, 12),
+    );
+  }
+});
+
+Deno.test("compressed stream: a failed send fails the writes after it, and nothing is left pending", async () => {
+  let calls = 0;
+  const failing = {
+    write(bytes: Uint8Array): Promise<number> {
+      if (++calls === 3) return Promise.reject(new Error("link down"));
+      return Promise.resolve(bytes.length);
+    },
+    closeWrite: () => Promise.resolve(),
+  };
+  const writer = new CompressingWriter(failing, { mode: "on" });
+  const block = logLike(1 << 20, 6);
+  let error = "";
+  try {
+    for (let i = 0; i < 20; i++) await writer.write(block);
+    await writer.closeWrite();
+  } catch (e) {
+    error = String(e);
+  }
+  assertEquals(error, "Error: link down");
 });
 
 Deno.test("compressed stream (auto): a slow link keeps compressing what shrinks", async () => {
@@ -215,9 +294,9 @@ Deno.test("compressed stream (auto): a slow link keeps compressing what shrinks"
   };
   const writer = new CompressingWriter(slow, { mode: "auto" });
   const block = logLike(1 << 20, 5);
-  for (let i = 0; i < 12; i++) await writer.write(block);
+  for (let i = 0; i < 20; i++) await writer.write(block);
   await writer.closeWrite();
-  assertEquals(writer.stats.compressed, 12);
+  assertEquals(writer.stats.compressed, 20);
   if (writer.stats.wire > writer.stats.raw / 2) {
     throw new Error(
       `${writer.stats.wire} of ${writer.stats.raw} bytes on the wire`,
