@@ -38,10 +38,13 @@ const MIN_COMPRESS_BYTES = 1024;
 /** Blocks taken and not yet sent, at most (two compressing at once). */
 const IN_WORKS = 2;
 /**
- * zstd's throughput until measured, raw bytes/ms: ~180-290 MB/s a core
- * at levels 3-1 on the slowest machines here.
+ * zstd's throughput, raw bytes/ms, taken low: ~180-290 MB/s a core at
+ * levels 3-1 on the slowest machines here, two blocks at once. Not
+ * measured: timed from this thread, a block's compression includes the
+ * wait until this thread, busy with the source, sees it done (that made
+ * it ~80 MB/s under load at 1 Gbit/s, and turned compression off).
  */
-const COMPRESSOR_GUESS = 200e3;
+const COMPRESSOR_SPEED = 200e3;
 /** A link this many times the compressor's speed turns compression off. */
 const FASTER = 1.5;
 /** A held write that took less than this found room: not a measure. */
@@ -129,9 +132,6 @@ export class CompressingWriter implements FrameWriter {
    * the link limits measures it.
    */
   readonly #link = new Rate(4 << 20);
-  /** Blocks compressing now, and since when the count last changed. */
-  #zipping = 0;
-  #zipMark = 0;
   /** Compressed / raw, smoothed; unknown at first (assume it pays). */
   #ratio = 0.5;
   #blocks = 0;
@@ -140,8 +140,6 @@ export class CompressingWriter implements FrameWriter {
    * held up: what the link takes when nothing is compressed.
    */
   readonly #rawLink = new Rate(4 << 20);
-  /** The compressor's throughput, raw bytes per ms of wall time busy. */
-  readonly #compressor = new Rate(4 << 20);
 
   /** Writes onto `conn` (its own writes are whole: see `writeAll`). */
   constructor(conn: FrameWriter, options: CompressOptions) {
@@ -197,8 +195,7 @@ export class CompressingWriter implements FrameWriter {
   /**
    * Whether the next block should be compressed: `on`, always; `auto`,
    * while the data shrinks by a tenth or more, unless the link is 1.5
-   * times the compressor's speed or more (its throughput with two blocks
-   * at once, ~200 MB/s until measured). Only a link that holds up uncompressed writes
+   * times the compressor's speed or more (taken as 200 MB/s). Only a link that holds up uncompressed writes
    * says how fast it is; one that never does is taken as slower, unless
    * the route's history says otherwise. A link that holds up compressed
    * writes limits even the compressed stream: an uncompressed one could
@@ -208,15 +205,12 @@ export class CompressingWriter implements FrameWriter {
   #worthIt(): boolean {
     if (this.#options.mode === "on") return true;
     if (this.#ratio >= 0.9) return false;
-    const compressor = this.#compressor.known
-      ? this.#compressor.perMs
-      : COMPRESSOR_GUESS;
     const link = this.#rawLink.known
       ? this.#rawLink.perMs
       : (this.#options.linkBytesPerS ?? 0) / 1000;
     // Only a clearly faster link: at about the compressor's speed the
     // compressed stream is as fast and a third or less of the bytes.
-    return !(link > FASTER * compressor);
+    return !(link > FASTER * COMPRESSOR_SPEED);
   }
 
   #level(): number {
@@ -239,18 +233,7 @@ export class CompressingWriter implements FrameWriter {
     if (raw.length < MIN_COMPRESS_BYTES) {
       // raw
     } else if (this.#worthIt()) {
-      if (this.#zipping++ === 0) this.#zipMark = performance.now();
-      try {
-        packed = await compress(raw, this.#level());
-      } finally {
-        // Wall time busy, whichever block it is spent on: with two
-        // compressing at once, the throughput is what both achieve.
-        const now = performance.now();
-        const busy = now - this.#zipMark;
-        this.#zipMark = now;
-        this.#zipping--;
-        this.#compressor.add(raw.length, busy);
-      }
+      packed = await compress(raw, this.#level());
       this.#ratio = 0.7 * this.#ratio + 0.3 * (packed.length / raw.length);
     } else if (this.#options.mode === "auto" && this.#blocks % 8 === 1) {
       // Now and then, a sample tells whether the data would shrink.
