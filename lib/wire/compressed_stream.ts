@@ -91,8 +91,8 @@ class Rate {
 /**
  * A {@linkcode FrameWriter} compressing what a `FrameSink` writes onto
  * `conn`: the marker, then blocks. Compression runs on the runtime's
- * worker threads (never this thread), one block while the previous one
- * is on its way.
+ * worker threads (never this thread), two blocks at once while the one
+ * before them is on its way.
  *
  * @example
  * ```ts
@@ -126,20 +126,18 @@ export class CompressingWriter implements FrameWriter {
   /** Whether a block is being put on the connection now. */
   #onConnection = false;
   /**
-   * The link's rate, wire bytes/ms, from sends the link held up (their
-   * block was ready before the one ahead of it had left): a send into a
-   * socket with room takes no time whatever the link, so only a stream
-   * the link limits measures it.
+   * The link's rate, wire bytes/ms, from writes it held up (their block
+   * was ready while the one ahead was on the connection, and the write
+   * took a millisecond or more): a write into a socket with room takes
+   * no time whatever the link, so only a stream the link limits measures
+   * it. All blocks (for the level), and uncompressed ones only (what the
+   * link takes when nothing is compressed: for the choice).
    */
   readonly #link = new Rate(4 << 20);
+  readonly #rawLink = new Rate(4 << 20);
   /** Compressed / raw, smoothed; unknown at first (assume it pays). */
   #ratio = 0.5;
   #blocks = 0;
-  /**
-   * The link's rate, wire bytes/ms, from uncompressed blocks' writes it
-   * held up: what the link takes when nothing is compressed.
-   */
-  readonly #rawLink = new Rate(4 << 20);
 
   /** Writes onto `conn` (its own writes are whole: see `writeAll`). */
   constructor(conn: FrameWriter, options: CompressOptions) {
