@@ -58,7 +58,7 @@ export {
   type ContainedRootOptions,
   openForRead,
 } from "./lib/fs/contained_root.ts";
-export { ContainmentError, fileIdentity } from "./lib/fs/tree.ts";
+export { ContainmentError, contentStamp, fileIdentity } from "./lib/fs/tree.ts";
 export { KernelTree, type KernelTreeOptions } from "./lib/fs/kernel_tree.ts";
 export { PathTree, treeOf } from "./lib/fs/path_tree.ts";
 export {

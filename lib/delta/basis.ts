@@ -4,8 +4,14 @@
 // the receiver does not hold.
 import { openForRead } from "../fs/contained_root.ts";
 import { resolveInside, type ResolveOptions } from "../fs/safe_path.ts";
-import { fileIdentity, type ReadHandle, type TreeRoot } from "../fs/tree.ts";
+import {
+  contentStamp,
+  fileIdentity,
+  type ReadHandle,
+  type TreeRoot,
+} from "../fs/tree.ts";
 import { describeOffThread } from "./basis_pool.ts";
+import { type ContentHasher, contentHasher } from "../fs/hash.ts";
 import { KernelTree } from "../fs/kernel_tree.ts";
 import {
   ChunkDigest,
@@ -21,6 +27,9 @@ import {
 } from "./chunker.ts";
 
 export { ChunkDigest, type DescribedRange, describeRange, DIGEST_BYTES };
+
+/** Hashes small old copies whole, used synchronously (one at a time). */
+let ownHasher: ContentHasher | undefined;
 
 /** Smallest old copy worth describing: under this, files go whole. */
 export const DELTA_MIN_BYTES = 1024;
@@ -43,7 +52,23 @@ export interface BasisOffer {
   lengths: Uint32Array;
   /** Each chunk's salted hash, {@linkcode DIGEST_BYTES} each, in order. */
   digests: Uint8Array;
+  /**
+   * The whole old copy's xxh3-128 salted with `seed` (see
+   * `ChunkDigest.whole`), for copies under {@linkcode WHOLE_MAX_BYTES} cut
+   * in more than one chunk.
+   */
+  whole?: Uint8Array;
 }
+
+/**
+ * Old copies under this size are also hashed whole (`BasisOffer.whole`):
+ * they are read in one piece, and a sender holding the same content then
+ * sends one copy instruction without cutting its file.
+ */
+export const WHOLE_MAX_BYTES = 1 << 20;
+
+/** Bytes of `BasisOffer.whole`. */
+export const WHOLE_BYTES = 16;
 
 /** A description and the old copy it describes (kept by the receiver). */
 export interface BasisCopy {
@@ -51,6 +76,13 @@ export interface BasisCopy {
   offer: BasisOffer;
   /** Which file was described (see `fileIdentity`): rebuilt from only if unchanged. */
   identity: string;
+  /**
+   * The old copy's content hash (xxh3-128, as the end-to-end check's) and
+   * the status it had when read (see {@linkcode contentStamp}), for a copy
+   * hashed whole: while the status is the same, so is the content, and a
+   * new file that is the old copy itself needs no reading back.
+   */
+  content?: { digest: Uint8Array; stamp: string };
 }
 
 /**
@@ -105,10 +137,30 @@ export async function describeBasis(
     const away = info.size >= OFF_THREAD_MIN_BYTES
       ? await describeOffThread(file, info.size, digest.seed)
       : "here";
-    const offer = away === "here"
-      ? describeHandle(file, info.size, digest)
-      : away;
-    return offer && { offer, identity: fileIdentity(info) };
+    if (away !== "here") {
+      return away && { offer: away, identity: fileIdentity(info) };
+    }
+    const stamp = contentStamp(info);
+    const hasher = stamp === undefined
+      ? undefined
+      : ownHasher ??= await contentHasher();
+    // The bytes are read into shared memory: hashed before any await.
+    let content: Uint8Array | undefined;
+    const offer = describeHandle(
+      file,
+      info.size,
+      digest,
+      hasher && ((bytes) => {
+        content = hasher.init().update(bytes).digest("binary");
+      }),
+    );
+    if (!offer) return undefined;
+    const copy: BasisCopy = { offer, identity: fileIdentity(info) };
+    // Read whole while its status stayed put: its content hash holds.
+    if (content && contentStamp(file.statSync()) === stamp) {
+      copy.content = { digest: content, stamp: stamp! };
+    }
+    return copy;
   } finally {
     file.close();
   }
@@ -157,9 +209,22 @@ export function describeHandle(
   file: Pick<ReadHandle, "readSync">,
   size: number,
   digest: ChunkDigest,
+  onWhole?: (bytes: Uint8Array) => void,
 ): BasisOffer | undefined {
   const avgBits = avgBitsFor(size);
-  const part = describeRange(file, size, avgBits, digest);
+  let whole: Uint8Array | undefined;
+  const part = describeRange(
+    file,
+    size,
+    avgBits,
+    digest,
+    size < WHOLE_MAX_BYTES
+      ? (bytes) => {
+        whole = digest.whole(bytes);
+        onWhole?.(bytes);
+      }
+      : undefined,
+  );
   // It went on past its size: it is changing, describe nothing.
   const more = file.readSync(new Uint8Array(1));
   if (more !== null && more > 0) return undefined;
@@ -169,6 +234,8 @@ export function describeHandle(
     size,
     lengths: part.lengths,
     digests: part.digests,
+    // One chunk's own hash says as much (and costs the wire less).
+    ...(whole && part.lengths.length > 1 ? { whole } : {}),
   };
 }
 
@@ -203,6 +270,10 @@ export function basisProblem(offer: BasisOffer): string | undefined {
   }
   if (digests.length !== lengths.length * DIGEST_BYTES) {
     return `it has ${digests.length} bytes of hashes for ${lengths.length} chunks`;
+  }
+  const whole = offer.whole?.length ?? 0;
+  if (whole !== 0 && (whole !== WHOLE_BYTES || size >= WHOLE_MAX_BYTES)) {
+    return `its whole-copy hash of ${whole} bytes is not one for ${size} bytes`;
   }
   const most = 4 << avgBits;
   let sum = 0;

@@ -6,7 +6,9 @@ import {
   DELTA_MIN_BYTES,
   describeBasis,
   DIGEST_BYTES,
+  WHOLE_MAX_BYTES,
 } from "./basis.ts";
+import { hashBytes } from "../fs/hash.ts";
 
 function tempRoot(): string {
   return Deno.realPathSync(Deno.makeTempDirSync());
@@ -101,6 +103,8 @@ Deno.test("basis: a sender refuses descriptions a receiver would not make", () =
     { ...ok, digests: new Uint8Array(6) },
     { ...ok, lengths: new Uint32Array(0), digests: new Uint8Array(0) },
     { ...ok, size: 2 ** 60 },
+    { ...ok, whole: new Uint8Array(15) },
+    { ...ok, whole: new Uint8Array(17) },
   ];
   for (const offer of bad) {
     if (basisProblem(offer) === undefined) {
@@ -119,6 +123,80 @@ Deno.test("basis: a sender refuses descriptions a receiver would not make", () =
     digests: new Uint8Array(many.length * 6),
   });
   if (!problem) throw new Error("accepted too many chunks");
+  // A whole-copy hash is 16 bytes, and only for a copy under 1 MiB.
+  assertEquals(basisProblem({ ...ok, whole: new Uint8Array(16) }), undefined);
+  const big = {
+    avgBits: 11,
+    seed: 1,
+    size: WHOLE_MAX_BYTES,
+    lengths: new Uint32Array(WHOLE_MAX_BYTES / 2048).fill(2048),
+    digests: new Uint8Array(WHOLE_MAX_BYTES / 2048 * 6),
+  };
+  assertEquals(basisProblem(big), undefined);
+  assertEquals(
+    basisProblem({ ...big, whole: new Uint8Array(16) }),
+    `its whole-copy hash of 16 bytes is not one for ${WHOLE_MAX_BYTES} bytes`,
+  );
+});
+
+Deno.test("basis: a small old copy is hashed whole, salted; through a kernel tree its content hash is kept with its status", async () => {
+  const { KernelTree } = await import("../fs/kernel_tree.ts");
+  const root = tempRoot();
+  try {
+    const small = random(WHOLE_MAX_BYTES - 1);
+    const big = random(WHOLE_MAX_BYTES);
+    Deno.writeFileSync(`${root}/small`, small);
+    Deno.writeFileSync(`${root}/big`, big);
+    const here = (await describeBasis(root, "small"))!;
+    const digest = await ChunkDigest.create(here.offer.seed);
+    assertEquals([...here.offer.whole!], [...digest.whole(small)]);
+    // Another seed, another hash of the same bytes.
+    const again = (await describeBasis(root, "small"))!;
+    if (again.offer.whole!.join() === here.offer.whole!.join()) {
+      throw new Error("two descriptions share a whole-copy hash");
+    }
+    // Opened through the kernel (or not): the content hash, where kept,
+    // is the plain one.
+    if (here.content) {
+      assertEquals([...here.content.digest], [...await hashBytes(small)]);
+    }
+    assertEquals((await describeBasis(root, "big"))!.offer.whole, undefined);
+    const tree = KernelTree.open(root);
+    if (!tree) return; // no openat2 here
+    try {
+      const kept = (await describeBasis(tree, "small"))!;
+      assertEquals([...kept.content!.digest], [...await hashBytes(small)]);
+      assertEquals(kept.content!.stamp.startsWith(`${small.length}:`), true);
+      const bigCopy = (await describeBasis(tree, "big"))!;
+      assertEquals(bigCopy.offer.whole, undefined);
+      assertEquals(bigCopy.content, undefined);
+    } finally {
+      tree.close();
+    }
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});
+
+Deno.test("basis: whole-copy hashes are the same from libxxhash and from wasm", async () => {
+  const { nativeSeededXxh128 } = await import("../fs/native_hash.ts");
+  const { loadHashWasm } = await import("../deps/hash_wasm.ts");
+  const native = nativeSeededXxh128();
+  if (!native) return; // no libxxhash here: the wasm is all there is
+  for (const seed of [0, 1, 0xdeadbeef, 0xffffffff]) {
+    const wasm = await (await loadHashWasm()).createXXHash128(seed, 0);
+    for (const size of [0, 1, 3000, 70_000]) {
+      const bytes = random(size);
+      const want = wasm.init().update(bytes).digest("binary");
+      assertEquals([...native(bytes, BigInt(seed))], [...want]);
+      assertEquals([...(await ChunkDigest.create(seed)).whole(bytes)], [
+        ...want,
+      ]);
+    }
+  }
+  // Seed 0 is the plain content hash.
+  const bytes = random(5000);
+  assertEquals([...native(bytes, 0n)], [...await hashBytes(bytes)]);
 });
 
 Deno.test("basis: a kernel tree's old copy is described on a worker, as it would be here", async () => {

@@ -2,7 +2,7 @@
 // and each hashed with the description's seed. Kept apart from the
 // file-layer code (basis.ts) so the Workers that describe load little.
 import { loadHashWasm } from "../deps/hash_wasm.ts";
-import { nativeSeededXxh3 } from "../fs/native_hash.ts";
+import { nativeSeededXxh128, nativeSeededXxh3 } from "../fs/native_hash.ts";
 import type { ReadHandle } from "../fs/tree.ts";
 import { Chunker, MAX_BASIS_CHUNKS } from "./chunker.ts";
 
@@ -19,6 +19,7 @@ export class ChunkDigest {
   /** The description's seed (32 bits). */
   readonly seed: number;
   readonly #hash: (bytes: Uint8Array, into: ChunkDigest) => void;
+  readonly #whole: (bytes: Uint8Array) => Uint8Array;
   /** The first 4 bytes of the last digest (big-endian). */
   hi = 0;
   /** Its next 2 bytes (big-endian). */
@@ -27,9 +28,11 @@ export class ChunkDigest {
   private constructor(
     seed: number,
     hash: (bytes: Uint8Array, into: ChunkDigest) => void,
+    whole: (bytes: Uint8Array) => Uint8Array,
   ) {
     this.seed = seed;
     this.#hash = hash;
+    this.#whole = whole;
   }
 
   /**
@@ -50,28 +53,47 @@ export class ChunkDigest {
       throw new RangeError(`a chunk seed is a 32-bit word, got ${salt}`);
     }
     const native = nativeSeededXxh3();
-    if (native) {
+    const native128 = nativeSeededXxh128();
+    if (native && native128) {
       const seed64 = BigInt(salt);
       return new ChunkDigest(salt, (bytes, into) => {
         const value = BigInt(native(bytes, seed64));
         into.hi = Number(value >> 32n);
         into.lo = Number((value >> 16n) & 0xffffn);
-      });
+      }, (bytes) => native128(bytes, seed64));
     }
-    const wasm = await (await loadHashWasm()).createXXHash3(salt, 0);
+    const hashes = await loadHashWasm();
+    const wasm = await hashes.createXXHash3(salt, 0);
+    const wasm128 = await hashes.createXXHash128(salt, 0);
     return new ChunkDigest(salt, (bytes, into) => {
       wasm.init();
       wasm.update(bytes);
       const d = wasm.digest("binary");
       into.hi = ((d[0] << 24) | (d[1] << 16) | (d[2] << 8) | d[3]) >>> 0;
       into.lo = (d[4] << 8) | d[5];
-    });
+    }, (bytes) => wasm128.init().update(bytes).digest("binary"));
   }
 
   /** The digest of `bytes` as one chunk: `hi` and `lo` hold it. */
   of(bytes: Uint8Array): this {
     this.#hash(bytes, this);
     return this;
+  }
+
+  /**
+   * The xxh3-128 of `bytes` seeded with the seed (canonical, 16 bytes): a
+   * small old copy's whole-copy hash (`BasisOffer.whole`).
+   *
+   * @example
+   * ```ts
+   * import { ChunkDigest } from "@blit/cli/internals";
+   * const bytes = new Uint8Array(3000).fill(1);
+   * const a = (await ChunkDigest.create(7)).whole(bytes);
+   * if (a.length !== 16 || a.join() === (await ChunkDigest.create(8)).whole(bytes).join()) throw new Error("example failed");
+   * ```
+   */
+  whole(bytes: Uint8Array): Uint8Array {
+    return this.#whole(bytes);
   }
 }
 
@@ -89,7 +111,8 @@ export interface DescribedRange {
  * wherever that falls) with the average `2^avgBits` of the whole file;
  * undefined when the file ends early or goes on past the stretch while
  * it is the whole file, or when there are too many chunks. A big old copy
- * is described a stretch per worker and the stretches joined.
+ * is described a stretch per worker and the stretches joined. `onWhole`
+ * sees the stretch's bytes when they fit in one read (under 1 MiB).
  *
  * @example
  * ```ts
@@ -107,6 +130,7 @@ export function describeRange(
   length: number,
   avgBits: number,
   digest: ChunkDigest,
+  onWhole?: (bytes: Uint8Array) => void,
 ): DescribedRange | undefined {
   const chunker = new Chunker(avgBits);
   const most = Math.min(
@@ -148,6 +172,10 @@ export function describeRange(
         got += n;
       }
       left -= want;
+      // The whole stretch in one read: what else wants all of it sees it.
+      if (onWhole && left === 0 && filled === length) {
+        onWhole(buffer.subarray(0, length));
+      }
       continue;
     }
     const end = chunker.scan(buffer.subarray(0, filled), scanned);

@@ -73,13 +73,12 @@ export function* deltaOps(
   window?: Uint8Array,
 ): Generator<DeltaOp> {
   whole.init();
-  const table = new BasisTable(offer);
-  const chunker = new Chunker(offer.avgBits);
   if (digest.seed !== offer.seed) {
     throw new RangeError(
       `the chunk digest is seeded ${digest.seed}, the description ${offer.seed}`,
     );
   }
+  const chunker = new Chunker(offer.avgBits);
   // Room for a whole chunk plus a read of at least as much again.
   const least = Math.max(1 << 20, 2 * chunker.maxChunk);
   const buffer = window && window.length >= least
@@ -87,6 +86,21 @@ export function* deltaOps(
     : new Uint8Array(least);
   let left = size;
   let filled = 0;
+  // A small old copy comes with its whole hash: a file of its size is read
+  // in one piece and, when it is that very content, sent as one copy with
+  // no chunk cut or looked up (the common case: only the mtime changed).
+  if (offer.whole && size === offer.size && size <= buffer.length) {
+    const all = buffer.subarray(0, size);
+    readExactly(file, all, size);
+    whole.update(all);
+    filled = size;
+    left = 0;
+    if (sameBytes(digest.whole(all), offer.whole)) {
+      yield { op: "copy", offset: 0, length: size };
+      return;
+    }
+  }
+  const table = new BasisTable(offer);
   /** Where the current chunk starts in the buffer. */
   let chunk = 0;
   /** How far the chunker has looked (gear mode). */
@@ -197,4 +211,10 @@ function readExactly(file: ReadHandle, into: Uint8Array, size: number): void {
     }
     got += n;
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -93,6 +93,69 @@ Deno.test("matcher: an identical file is all copies", async () => {
   assertEquals(await roundTrip(OLD, OLD), 0);
 });
 
+Deno.test("matcher: a small file that is its old copy is one copy, found by the whole-copy hash", async () => {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    const old = xorshiftBytes(300 * KiB, 3);
+    Deno.writeFileSync(`${root}/old`, old);
+    const basis = (await describeBasis(root, "old"))!;
+    if (!basis.offer.whole) throw new Error("no whole-copy hash");
+    const opsOf = async (next: Uint8Array, offer = basis.offer) => {
+      Deno.writeFileSync(`${root}/new`, next);
+      using source = Deno.openSync(`${root}/new`);
+      const whole = await contentHasher();
+      const ops = [
+        ...deltaOps(
+          source,
+          next.length,
+          offer,
+          await ChunkDigest.create(offer.seed),
+          whole,
+        ),
+      ].map((op) =>
+        op.op === "copy" ? { ...op } : { op: op.op, length: op.bytes.length }
+      );
+      // The end-to-end hash covers every byte either way.
+      assertEquals([...whole.digest("binary")], [...await hashBytes(next)]);
+      return ops;
+    };
+    assertEquals(await opsOf(old), [{
+      op: "copy",
+      offset: 0,
+      length: old.length,
+    }]);
+    // One byte changed: chunks as usual, the rest copied.
+    const next = old.slice();
+    next[150 * KiB] ^= 1;
+    const ops = await opsOf(next);
+    const literal = ops.reduce(
+      (n, op) => n + (op.op === "literal" ? op.length : 0),
+      0,
+    );
+    if (ops.length < 3 || literal === 0 || literal > 2 * CHUNK) {
+      throw new Error(`unexpected ops ${JSON.stringify(ops)}`);
+    }
+    // The same old copy described without its whole hash: chunk by chunk,
+    // the same single copy in the end.
+    assertEquals(await opsOf(old, { ...basis.offer, whole: undefined }), [{
+      op: "copy",
+      offset: 0,
+      length: old.length,
+    }]);
+    // A hash that is not this content's (a lying receiver's): the file is
+    // matched as usual, and round trips.
+    const wrong = basis.offer.whole.slice();
+    wrong[3] ^= 1;
+    assertEquals(
+      (await opsOf(next, { ...basis.offer, whole: wrong })).length,
+      ops.length,
+    );
+    assertEquals(await roundTrip(old, next) <= 2 * CHUNK, true);
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});
+
 Deno.test("matcher: an edit in the middle costs about its own size", async () => {
   const next = OLD.slice();
   next.set(xorshiftBytes(100 * KiB, 9), 2 * MiB);

@@ -55,6 +55,14 @@ export class DeltaRebuild {
    * was written yet (only with `deferSame`).
    */
   #same: boolean;
+  /**
+   * The old copy's content hash, known without reading it (see
+   * `DeltaTarget.known`): while `#same`, its bytes are neither read nor
+   * hashed, only counted.
+   */
+  readonly #known: Uint8Array | undefined;
+  /** The deferred run was counted, not hashed (see `#known`). */
+  #skipped: boolean;
   /** Bytes copied from the old copy. */
   matched = 0;
   /** Bytes that came as literals. */
@@ -64,7 +72,9 @@ export class DeltaRebuild {
    * A rebuild of a `size`-byte file from `basis` (`basisSize` bytes). With
    * `deferSame`, a leading run of the old copy at its own offsets (up to
    * {@linkcode DEFER_MAX} bytes) is hashed but not written until
-   * something else follows (see {@linkcode DeltaRebuild.unchanged}).
+   * something else follows (see {@linkcode DeltaRebuild.unchanged}); with
+   * `known` too (the old copy's content hash, its bytes unchanged since
+   * hashed), that run is not even read unless something else follows.
    */
   constructor(
     basis: ReadHandle,
@@ -73,6 +83,7 @@ export class DeltaRebuild {
     write: (bytes: Uint8Array) => void,
     hasher: ContentHasher,
     deferSame = false,
+    known?: Uint8Array,
   ) {
     this.#basis = basis;
     this.#basisSize = basisSize;
@@ -80,6 +91,8 @@ export class DeltaRebuild {
     this.#write = write;
     this.#hasher = hasher;
     this.#same = deferSame;
+    this.#known = deferSame && basisSize <= DEFER_MAX ? known : undefined;
+    this.#skipped = this.#known !== undefined;
     hasher.init();
   }
 
@@ -104,8 +117,21 @@ export class DeltaRebuild {
    */
   materialize(): void {
     if (!this.#same) return;
+    // A run only counted is hashed on the same read that writes it.
+    const hash = this.#skipped;
+    this.#skipped = false;
     this.#same = false;
-    this.#read(0, this.#filled, (piece) => this.#write(piece));
+    this.#read(0, this.#filled, (piece) => {
+      if (hash) this.#hasher.update(piece);
+      this.#write(piece);
+    });
+  }
+
+  /** The deferred run is hashed now if it was only counted. */
+  #hashSkipped(): void {
+    if (!this.#skipped) return;
+    this.#skipped = false;
+    this.#read(0, this.#filled, (piece) => this.#hasher.update(piece));
   }
 
   /**
@@ -129,7 +155,10 @@ export class DeltaRebuild {
       this.#same &&
       (offset !== this.#filled || this.#filled + length > DEFER_MAX)
     ) this.materialize();
-    if (this.#same) {
+    if (this.#same && this.#skipped) {
+      // The old copy itself, its hash known: not even read.
+      this.#filled += length;
+    } else if (this.#same) {
       // Still the old copy itself: hashed, not written.
       this.#read(offset, length, (piece) => {
         this.#hasher.update(piece);
@@ -185,6 +214,10 @@ export class DeltaRebuild {
       throw new DeltaRangeError(
         `the file ended at ${this.#filled} of its ${this.#size} bytes`,
       );
+    }
+    if (this.#skipped) {
+      if (this.#filled === this.#basisSize) return this.#known!.slice();
+      this.#hashSkipped(); // a shorter start of the old copy
     }
     return this.#hasher.digest("binary");
   }

@@ -6,10 +6,22 @@ async function rebuildOf(
   basis: Uint8Array,
   size: number,
   deferSame = false,
+  known?: Uint8Array,
 ) {
   const path = Deno.makeTempFileSync();
   Deno.writeFileSync(path, basis);
-  const file = Deno.openSync(path);
+  const opened = Deno.openSync(path);
+  // Counts the old copy's bytes read back.
+  const reads = { bytes: 0 };
+  const file = Object.assign(Object.create(opened), {
+    readSync(p: Uint8Array) {
+      const n = opened.readSync(p);
+      reads.bytes += n ?? 0;
+      return n;
+    },
+    seekSync: (o: number, w: Deno.SeekMode) => opened.seekSync(o, w),
+    close: () => opened.close(),
+  });
   const out: number[] = [];
   const rebuild = new DeltaRebuild(
     file,
@@ -20,12 +32,14 @@ async function rebuildOf(
     },
     await contentHasher(),
     deferSame,
+    known,
   );
   return {
     rebuild,
     out,
+    reads,
     [Symbol.dispose]() {
-      file.close();
+      opened.close();
       Deno.removeSync(path);
     },
   };
@@ -137,5 +151,74 @@ Deno.test("rebuild: deferring the old copy's own bytes writes nothing for an ide
     assertEquals(r.out.length, 3000);
     r.rebuild.finish();
     assertEquals(r.rebuild.unchanged, false);
+  }
+});
+
+Deno.test("rebuild: an old copy whose hash is known is not read back when the new file is that copy, and is read once otherwise", async () => {
+  const basis = Uint8Array.from({ length: 3000 }, (_, i) => (i * 7) % 251);
+  const known = await hashBytes(basis);
+  const hashOf = async (b: Uint8Array) => [...await hashBytes(b)];
+  // Identical: counted, not read; the known hash is the result.
+  {
+    using r = await rebuildOf(basis, 3000, true, known);
+    r.rebuild.copy(0, 1000);
+    r.rebuild.copy(1000, 2000);
+    assertEquals([...r.rebuild.finish()], [...known]);
+    assertEquals(r.rebuild.unchanged, true);
+    assertEquals(r.reads.bytes, 0);
+    assertEquals(r.out.length, 0);
+    // Written after all: the whole file, read once.
+    r.rebuild.materialize();
+    assertEquals(r.out, [...basis]);
+    assertEquals(r.reads.bytes, 3000);
+  }
+  // An append: the run is read once, hashed and written on that read.
+  {
+    using r = await rebuildOf(basis, 3002, true, known);
+    r.rebuild.copy(0, 3000);
+    assertEquals(r.reads.bytes, 0);
+    r.rebuild.literal(Uint8Array.of(1, 2));
+    const want = [...basis, 1, 2];
+    assertEquals(r.out, want);
+    assertEquals(r.reads.bytes, 3000);
+    assertEquals([...r.rebuild.finish()], await hashOf(Uint8Array.from(want)));
+    assertEquals(r.rebuild.unchanged, false);
+  }
+  // A copy from elsewhere after the run: the run's bytes hashed too.
+  {
+    using r = await rebuildOf(basis, 1500, true, known);
+    r.rebuild.copy(0, 500);
+    r.rebuild.copy(2000, 1000);
+    const want = [...basis.subarray(0, 500), ...basis.subarray(2000, 3000)];
+    assertEquals(r.out, want);
+    assertEquals([...r.rebuild.finish()], await hashOf(Uint8Array.from(want)));
+  }
+  // Truncated: the start's own hash, then written once asked.
+  {
+    using r = await rebuildOf(basis, 1200, true, known);
+    r.rebuild.copy(0, 1200);
+    assertEquals(
+      [...r.rebuild.finish()],
+      await hashOf(basis.subarray(0, 1200)),
+    );
+    assertEquals(r.rebuild.unchanged, false);
+    r.rebuild.materialize();
+    assertEquals(r.out, [...basis.subarray(0, 1200)]);
+  }
+  // A wrong known hash is what finish says: the sender's hash then
+  // differs and the file never lands (the sink's check).
+  {
+    const wrong = known.slice();
+    wrong[0] ^= 1;
+    using r = await rebuildOf(basis, 3000, true, wrong);
+    r.rebuild.copy(0, 3000);
+    assertEquals([...r.rebuild.finish()], [...wrong]);
+  }
+  // Without deferring, a known hash changes nothing: read and hashed.
+  {
+    using r = await rebuildOf(basis, 3000, false, known);
+    r.rebuild.copy(0, 3000);
+    assertEquals(r.reads.bytes, 3000);
+    assertEquals([...r.rebuild.finish()], [...known]);
   }
 });

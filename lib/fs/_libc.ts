@@ -419,6 +419,8 @@ class StatxInfo implements Deno.FileInfo {
   readonly blocks: number;
   /** Nanoseconds of the modification time past its millisecond. */
   readonly mtimeNs: number;
+  /** Nanoseconds of the status change time past its millisecond. */
+  readonly ctimeNs: number;
   readonly #atimeMs: number;
   readonly #ctimeMs: number;
   /** NaN: the filesystem keeps no birth time. */
@@ -449,6 +451,7 @@ class StatxInfo implements Deno.FileInfo {
     this.blocks = view.getUint32(52, true) * 0x1_0000_0000 +
       view.getUint32(48, true);
     this.mtimeNs = view.getUint32(112 + 8, true) % 1_000_000;
+    this.ctimeNs = view.getUint32(96 + 8, true) % 1_000_000;
     this.#atimeMs = millis(view, 64);
     this.#ctimeMs = millis(view, 96);
     this.#birthMs = (view.getUint32(0, true) & 0x800) !== 0

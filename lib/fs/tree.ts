@@ -150,6 +150,26 @@ export function fileIdentity(info: Deno.FileInfo): string {
 }
 
 /**
+ * A file's size, modification and status-change times to the nanosecond,
+ * or undefined where the status has no nanoseconds of its change time
+ * (only the kernel tree's statx gives them): any write to a file moves its
+ * change time, which no user can set back.
+ *
+ * @example
+ * ```ts
+ * import { contentStamp } from "@blit/cli/internals";
+ * if (contentStamp(Deno.statSync(".")) !== undefined) throw new Error("example failed");
+ * ```
+ */
+export function contentStamp(info: Deno.FileInfo): string | undefined {
+  const ns = (info as { ctimeNs?: number }).ctimeNs;
+  if (ns === undefined || !info.ctime || !info.mtime) return undefined;
+  return `${info.size}:${info.mtime.getTime()}:${
+    (info as { mtimeNs?: number }).mtimeNs ?? 0
+  }:${info.ctime.getTime()}:${ns}`;
+}
+
+/**
  * A directory on the session's path changed identity while in use, or an
  * opened file is not the kind expected (a link, a FIFO, a device).
  * Nothing was read or written through it.

@@ -354,6 +354,7 @@ export function basesOf(list: FileList): Map<string, BasisOffer> {
       size: Number(basis.size),
       lengths: Uint32Array.from(basis.lengths),
       digests: basis.digests,
+      ...(basis.whole.length > 0 ? { whole: basis.whole } : {}),
     });
   }
   return bases;
@@ -380,6 +381,7 @@ export function basisMessages(
       size: BigInt(basis.size),
       lengths: [...basis.lengths],
       digests: basis.digests,
+      ...(basis.whole ? { whole: basis.whole } : {}),
     })
   );
 }

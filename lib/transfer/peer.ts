@@ -110,7 +110,8 @@ export function messageBytes(message: SenderMessage | ReceiverMessage): number {
       for (const path of message.paths) n += path.length + 2;
       for (const offer of message.offers.values()) n += offer.hashes.length + 8;
       for (const basis of message.bases.values()) {
-        n += basis.lengths.length * 3 + basis.digests.length + 24;
+        n += basis.lengths.length * 3 + basis.digests.length + 24 +
+          (basis.whole?.length ?? 0);
       }
       return n;
     }

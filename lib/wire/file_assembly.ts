@@ -12,7 +12,7 @@ import { openForRead } from "../fs/contained_root.ts";
 import { KernelFile } from "../fs/kernel_file.ts";
 import { PathFile } from "../fs/path_tree.ts";
 import { resolveInside } from "../fs/safe_path.ts";
-import { fileIdentity, type ReadHandle } from "../fs/tree.ts";
+import { contentStamp, fileIdentity, type ReadHandle } from "../fs/tree.ts";
 
 /** What a {@linkcode ReceiveSink} committed. */
 export interface ReceiveStats {
@@ -86,6 +86,12 @@ export class DeltaTarget {
   readonly basis: ReadHandle;
   /** The old copy's size, as described. */
   readonly basisSize: number;
+  /**
+   * The old copy's content hash, where it was hashed whole when described
+   * and its status has not changed since: its bytes need no reading back
+   * to be checked.
+   */
+  readonly known: Uint8Array | undefined;
   /** The old copy's mode, as opened. */
   readonly #basisMode: number | null;
   /** How the old copy takes new attributes; absent: it can't. */
@@ -97,7 +103,8 @@ export class DeltaTarget {
    * The target of `entry`, rebuilt from `basis` (`info`: its status as
    * opened); its temp file is made by `open` when first needed. With
    * `attributes`, an old copy with no other name may take the new mode
-   * and mtime itself (see {@linkcode DeltaTarget.keepInPlace}).
+   * and mtime itself (see {@linkcode DeltaTarget.keepInPlace}); `known`:
+   * see {@linkcode DeltaTarget.known}.
    */
   constructor(
     entry: FileEntry,
@@ -105,10 +112,12 @@ export class DeltaTarget {
     info: Deno.FileInfo,
     open: () => AtomicFile,
     attributes?: AttributeSetter,
+    known?: Uint8Array,
   ) {
     this.entry = entry;
     this.basis = basis;
     this.basisSize = info.size;
+    this.known = known;
     this.#basisMode = info.mode;
     this.#open = open;
     // Only a file with no other name: its attributes are this name's alone.
@@ -477,6 +486,9 @@ export class FileAssembly {
         ? basis
         : path !== undefined && basis instanceof Deno.FsFile
         ? new CheckedPathAttributes(basis, path, copy.identity)
+        : undefined,
+      copy.content && contentStamp(info) === copy.content.stamp
+        ? copy.content.digest
         : undefined,
     );
   }

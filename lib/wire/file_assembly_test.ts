@@ -70,3 +70,38 @@ Deno.test("FileAssembly.range: ranges of one file may come on several streams, n
     Deno.removeSync(root, { recursive: true });
   }
 });
+
+Deno.test("FileAssembly.delta: an old copy's known content hash is used only while its status is as described", async () => {
+  const { KernelTree } = await import("../fs/kernel_tree.ts");
+  const { describeBasis } = await import("../delta/basis.ts");
+  const { hashBytes } = await import("../fs/hash.ts");
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  const tree = KernelTree.open(root);
+  try {
+    if (!tree) return; // no openat2 here: no status to the nanosecond
+    const old = new Uint8Array(5000).map((_, i) => i * 13);
+    Deno.writeFileSync(`${root}/a`, old);
+    Deno.writeFileSync(`${root}/b`, old);
+    const bases = new Map();
+    for (const name of ["a", "b"]) {
+      bases.set(name, (await describeBasis(tree, name))!);
+    }
+    const entries = new Map([["a", file("a", 5000)], ["b", file("b", 5000)]]);
+    const assembly = new FileAssembly(tree, entries, { bases }, 1);
+    // Untouched: the hash taken when described.
+    const a = assembly.delta(file("a", 5000));
+    assertEquals([...a.known!], [...await hashBytes(old)]);
+    a.basis.close();
+    // Written in place since (same size, same inode): read back instead.
+    const changed = old.slice();
+    changed[10] ^= 1;
+    using f = Deno.openSync(`${root}/b`, { write: true });
+    f.writeSync(changed);
+    const b = assembly.delta(file("b", 5000));
+    assertEquals(b.known, undefined);
+    b.basis.close();
+  } finally {
+    tree?.close();
+    Deno.removeSync(root, { recursive: true });
+  }
+});

@@ -341,6 +341,7 @@ class ConnectionSink implements UnderlyingSink<FrameEvent | FrameEvent[]> {
       (bytes) => target.file.write(bytes),
       this.#hasher!,
       target.inPlace,
+      target.known,
     );
     this.#delta = { target, key: announced.path, rebuild };
   }

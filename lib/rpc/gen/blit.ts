@@ -489,7 +489,8 @@ export const FileListSchema: MessageSchema<FileList> = {
  * The receiver's old copy of `path` (one of the paths named in the same
  * FileList), cut into content-defined chunks of 2^avg_bits bytes on
  * average: each chunk's length and the first 6 bytes (big-endian) of its
- * xxh3-64 seeded with `seed`.
+ * xxh3-64 seeded with `seed`; for a small copy also the whole copy's
+ * seeded hash.
  */
 export interface BasisOffer {
   /** The message's type name. */
@@ -500,6 +501,13 @@ export interface BasisOffer {
   size: bigint;
   lengths: number[];
   digests: Uint8Array;
+  /**
+   * The xxh3-128 of the whole old copy seeded with `seed` (16 bytes,
+   * big-endian high then low half), for old copies under 1 MiB cut in
+   * more than one chunk; empty otherwise. A sender whose file is that very content sends one copy of
+   * it all, without cutting or looking up a chunk.
+   */
+  whole: Uint8Array;
 }
 
 /** The fields of {@linkcode BasisOffer}. */
@@ -512,6 +520,7 @@ export const BasisOfferSchema: MessageSchema<BasisOffer> = {
     { no: 4, name: "size", type: T.UINT64 },
     { no: 5, name: "lengths", type: T.UINT32, repeated: true },
     { no: 6, name: "digests", type: T.BYTES },
+    { no: 7, name: "whole", type: T.BYTES },
   ],
 };
 
