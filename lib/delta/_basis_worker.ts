@@ -4,6 +4,7 @@
 import { loadLibc } from "../fs/_libc.ts";
 import { ChunkDigest, describeRange } from "./describe.ts";
 import type { DescribeAnswer, DescribeJob } from "./basis_pool.ts";
+import { type ContentHasher, contentHasher } from "../fs/hash.ts";
 
 const scope = self as unknown as {
   onmessage: ((event: MessageEvent<DescribeJob>) => void) | null;
@@ -11,9 +12,11 @@ const scope = self as unknown as {
 };
 
 let digest: ChunkDigest | undefined;
+let hasher: ContentHasher | undefined;
 
 scope.onmessage = async (event: MessageEvent<DescribeJob>) => {
-  const { id, fd, size, start, length, avgBits, seed } = event.data;
+  const { id, fd, size, start, length, avgBits, seed, content, whole } =
+    event.data;
   try {
     const libc = loadLibc();
     if (!libc) throw new Error("libc is not available to read with");
@@ -30,13 +33,22 @@ scope.onmessage = async (event: MessageEvent<DescribeJob>) => {
     const file = {
       readSync: (p: Uint8Array): number | null => pread(p) || null,
     };
-    let part = describeRange(file, length, avgBits, digest);
+    const plain = content ? hasher ??= await contentHasher() : undefined;
+    plain?.init();
+    const salted = whole ? digest.wholeHasher().init() : undefined;
+    let part = describeRange(file, length, avgBits, digest, (bytes) => {
+      plain?.update(bytes);
+      salted?.update(bytes);
+    });
     // The last stretch: a file that went on past its size is changing.
     if (part && start + length === size && pread(new Uint8Array(1)) > 0) {
       part = undefined;
     }
+    const answer: DescribeAnswer = { id, part };
+    if (part && plain) answer.content = plain.digest("binary");
+    if (part && salted) answer.whole = salted.digest("binary");
     scope.postMessage(
-      { id, part },
+      answer,
       part
         ? [
           part.lengths.buffer as ArrayBuffer,

@@ -18,6 +18,7 @@ import {
   type DescribedRange,
   describeRange,
   DIGEST_BYTES,
+  WHOLE_MAX_BYTES,
 } from "./describe.ts";
 import {
   avgBitsFor,
@@ -26,7 +27,13 @@ import {
   MIN_AVG_BITS,
 } from "./chunker.ts";
 
-export { ChunkDigest, type DescribedRange, describeRange, DIGEST_BYTES };
+export {
+  ChunkDigest,
+  type DescribedRange,
+  describeRange,
+  DIGEST_BYTES,
+  WHOLE_MAX_BYTES,
+};
 
 /** Hashes small old copies whole, used synchronously (one at a time). */
 let ownHasher: ContentHasher | undefined;
@@ -59,13 +66,6 @@ export interface BasisOffer {
    */
   whole?: Uint8Array;
 }
-
-/**
- * Old copies under this size are also hashed whole (`BasisOffer.whole`):
- * they are read in one piece, and a sender holding the same content then
- * sends one copy instruction without cutting its file.
- */
-export const WHOLE_MAX_BYTES = 1 << 20;
 
 /** Bytes of `BasisOffer.whole`. */
 export const WHOLE_BYTES = 16;
@@ -134,31 +134,34 @@ export async function describeBasis(
     // On a worker where the handle's descriptor can be shared (the
     // daemon's kernel tree), else here.
     const digest = await ChunkDigest.create();
-    const away = info.size >= OFF_THREAD_MIN_BYTES
-      ? await describeOffThread(file, info.size, digest.seed)
-      : "here";
-    if (away !== "here") {
-      return away && { offer: away, identity: fileIdentity(info) };
-    }
+    // Where the status says to the nanosecond when the copy last changed,
+    // its content is hashed too, on the same reads.
     const stamp = contentStamp(info);
-    const hasher = stamp === undefined
-      ? undefined
-      : ownHasher ??= await contentHasher();
-    // The bytes are read into shared memory: hashed before any await.
-    let content: Uint8Array | undefined;
-    const offer = describeHandle(
-      file,
-      info.size,
-      digest,
-      hasher && ((bytes) => {
-        content = hasher.init().update(bytes).digest("binary");
-      }),
-    );
-    if (!offer) return undefined;
-    const copy: BasisCopy = { offer, identity: fileIdentity(info) };
-    // Read whole while its status stayed put: its content hash holds.
-    if (content && contentStamp(file.statSync()) === stamp) {
-      copy.content = { digest: content, stamp: stamp! };
+    const away = info.size >= OFF_THREAD_MIN_BYTES
+      ? await describeOffThread(
+        file,
+        info.size,
+        digest.seed,
+        stamp !== undefined,
+      )
+      : "here";
+    let described: { offer: BasisOffer; content?: Uint8Array } | undefined;
+    if (away !== "here") described = away;
+    else {
+      const hasher = stamp === undefined
+        ? undefined
+        : ownHasher ??= await contentHasher();
+      const offer = describeHandle(file, info.size, digest, hasher);
+      described = offer && { offer, content: hasher?.digest("binary") };
+    }
+    if (!described) return undefined;
+    const copy: BasisCopy = {
+      offer: described.offer,
+      identity: fileIdentity(info),
+    };
+    // Read while its status stayed put: its content hash holds.
+    if (described.content && contentStamp(file.statSync()) === stamp) {
+      copy.content = { digest: described.content, stamp: stamp! };
     }
     return copy;
   } finally {
@@ -209,22 +212,17 @@ export function describeHandle(
   file: Pick<ReadHandle, "readSync">,
   size: number,
   digest: ChunkDigest,
-  onWhole?: (bytes: Uint8Array) => void,
+  content?: ContentHasher,
 ): BasisOffer | undefined {
   const avgBits = avgBitsFor(size);
-  let whole: Uint8Array | undefined;
-  const part = describeRange(
-    file,
-    size,
-    avgBits,
-    digest,
-    size < WHOLE_MAX_BYTES
-      ? (bytes) => {
-        whole = digest.whole(bytes);
-        onWhole?.(bytes);
-      }
-      : undefined,
-  );
+  const whole = size < WHOLE_MAX_BYTES
+    ? digest.wholeHasher().init()
+    : undefined;
+  content?.init();
+  const part = describeRange(file, size, avgBits, digest, (bytes) => {
+    content?.update(bytes);
+    whole?.update(bytes);
+  });
   // It went on past its size: it is changing, describe nothing.
   const more = file.readSync(new Uint8Array(1));
   if (more !== null && more > 0) return undefined;
@@ -235,7 +233,9 @@ export function describeHandle(
     lengths: part.lengths,
     digests: part.digests,
     // One chunk's own hash says as much (and costs the wire less).
-    ...(whole && part.lengths.length > 1 ? { whole } : {}),
+    ...(whole && part.lengths.length > 1
+      ? { whole: whole.digest("binary") }
+      : {}),
   };
 }
 

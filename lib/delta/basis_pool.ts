@@ -12,7 +12,11 @@ import {
 } from "../fs/worker_pool.ts";
 import { descriptorOf, type ReadHandle } from "../fs/tree.ts";
 import type { BasisOffer } from "./basis.ts";
-import { type DescribedRange, DIGEST_BYTES } from "./describe.ts";
+import {
+  type DescribedRange,
+  DIGEST_BYTES,
+  WHOLE_MAX_BYTES,
+} from "./describe.ts";
 import { avgBitsFor, MAX_BASIS_CHUNKS } from "./chunker.ts";
 
 /**
@@ -34,12 +38,20 @@ export interface DescribeJob {
   avgBits: number;
   /** The description's seed. */
   seed: number;
+  /** Also hash the stretch's content (xxh3-128), when it is the whole file. */
+  content?: boolean;
+  /** Also hash it whole salted with the seed (`BasisOffer.whole`), likewise. */
+  whole?: boolean;
 }
 
 /** A worker's answer: the stretch's chunks, none (the file changed), or why it failed. */
 export interface DescribeAnswer extends PoolAnswer {
   /** The chunks; absent when the copy was not `size` bytes after all. */
   part?: DescribedRange;
+  /** The content hash, when asked for. */
+  content?: Uint8Array;
+  /** The salted whole hash, when asked for. */
+  whole?: Uint8Array;
 }
 
 const WORKER_URL = new URL("./_basis_worker.ts", import.meta.url);
@@ -54,9 +66,29 @@ let pool: WorkerPool<DescribeJob, DescribeAnswer> | null | undefined;
 const waiting = new Map<number, (answer: DescribeAnswer) => void>();
 let idle: ReturnType<typeof setTimeout> | undefined;
 
+/** Set by {@linkcode keepDescribersWarm}: the workers never idle out. */
+let kept = false;
+
+/**
+ * Starts the describing workers now and keeps them for the life of the
+ * process: a daemon's first delta after a quiet minute then doesn't stall
+ * its thread ~0.1 s starting them.
+ *
+ * @example
+ * ```ts
+ * import { closeDescribers, keepDescribersWarm } from "./basis_pool.ts";
+ * keepDescribersWarm();
+ * await closeDescribers();
+ * ```
+ */
+export function keepDescribersWarm(): void {
+  kept = true;
+  describePool()?.warm();
+}
+
 /** Stops the workers once nothing has been asked for a while. */
 function idleLater(): void {
-  if (waiting.size > 0 || !pool) return;
+  if (kept || waiting.size > 0 || !pool) return;
   const timer = setTimeout(() => {
     idle = undefined;
     if (waiting.size > 0 || !pool) return;
@@ -98,6 +130,7 @@ function describePool(): WorkerPool<DescribeJob, DescribeAnswer> | undefined {
  * ```
  */
 export async function closeDescribers(): Promise<void> {
+  kept = false;
   if (waiting.size > 0 || !pool) return;
   if (idle !== undefined) clearTimeout(idle);
   idle = undefined;
@@ -109,8 +142,9 @@ export async function closeDescribers(): Promise<void> {
 /**
  * The description of the open old copy `handle` (`size` bytes) made on a
  * worker, where the handle has a descriptor (a kernel tree's) and
- * workers can run: the offer, or undefined when the copy turned out
- * another size. `"here"`: describe it on this thread (nothing was read).
+ * workers can run: the offer (with `content`, the copy's content hash,
+ * when asked for and described in one stretch), or undefined when the
+ * copy turned out another size. `"here"`: describe it on this thread (nothing was read).
  * The caller keeps the handle open until this settles.
  *
  * @example
@@ -128,7 +162,8 @@ export async function describeOffThread(
   handle: ReadHandle,
   size: number,
   seed: number,
-): Promise<BasisOffer | undefined | "here"> {
+  content = false,
+): Promise<{ offer: BasisOffer; content?: Uint8Array } | undefined | "here"> {
   const fd = descriptorOf(handle);
   const workers = fd === undefined ? undefined : describePool();
   if (!workers || fd === undefined) return "here";
@@ -157,6 +192,9 @@ export async function describeOffThread(
         length: end - start,
         avgBits,
         seed,
+        // One stretch is the whole file: its hashes come too.
+        ...(content && stretches === 1 ? { content } : {}),
+        ...(stretches === 1 && size < WHOLE_MAX_BYTES ? { whole: true } : {}),
       };
       await workers.post(job);
       // The answer comes as a message, after this turn.
@@ -173,7 +211,11 @@ export async function describeOffThread(
     return "here";
   }
   if (got.some((a) => !a.part)) return undefined;
-  return joined(got.map((a) => a.part!), { avgBits, seed, size });
+  const offer = joined(got.map((a) => a.part!), { avgBits, seed, size });
+  if (offer && got[0].whole && offer.lengths.length > 1) {
+    offer.whole = got[0].whole;
+  }
+  return offer && { offer, content: got[0].content };
 }
 
 /** The stretches' chunks as one description (undefined: too many chunks). */

@@ -139,37 +139,45 @@ Deno.test("basis: a sender refuses descriptions a receiver would not make", () =
   );
 });
 
-Deno.test("basis: a small old copy is hashed whole, salted; through a kernel tree its content hash is kept with its status", async () => {
+Deno.test("basis: an old copy under 16 MiB is hashed whole, salted; through a kernel tree its content hash is kept with its status", async () => {
   const { KernelTree } = await import("../fs/kernel_tree.ts");
   const root = tempRoot();
   try {
-    const small = random(WHOLE_MAX_BYTES - 1);
+    // Described here, on one worker, and in two stretches.
+    const small = random(300_000);
+    const mid = random(2 << 20);
     const big = random(WHOLE_MAX_BYTES);
     Deno.writeFileSync(`${root}/small`, small);
+    Deno.writeFileSync(`${root}/mid`, mid);
     Deno.writeFileSync(`${root}/big`, big);
-    const here = (await describeBasis(root, "small"))!;
-    const digest = await ChunkDigest.create(here.offer.seed);
-    assertEquals([...here.offer.whole!], [...digest.whole(small)]);
-    // Another seed, another hash of the same bytes.
-    const again = (await describeBasis(root, "small"))!;
-    if (again.offer.whole!.join() === here.offer.whole!.join()) {
-      throw new Error("two descriptions share a whole-copy hash");
-    }
-    // Opened through the kernel (or not): the content hash, where kept,
-    // is the plain one.
-    if (here.content) {
-      assertEquals([...here.content.digest], [...await hashBytes(small)]);
+    for (const [name, bytes] of [["small", small], ["mid", mid]] as const) {
+      const copy = (await describeBasis(root, name))!;
+      const digest = await ChunkDigest.create(copy.offer.seed);
+      assertEquals([...copy.offer.whole!], [...digest.whole(bytes)]);
+      // Another seed, another hash of the same bytes.
+      const again = (await describeBasis(root, name))!;
+      if (again.offer.whole!.join() === copy.offer.whole!.join()) {
+        throw new Error("two descriptions share a whole-copy hash");
+      }
+      // Where kept, the content hash is the plain one.
+      if (copy.content) {
+        assertEquals([...copy.content.digest], [...await hashBytes(bytes)]);
+      }
     }
     assertEquals((await describeBasis(root, "big"))!.offer.whole, undefined);
     const tree = KernelTree.open(root);
     if (!tree) return; // no openat2 here
     try {
-      const kept = (await describeBasis(tree, "small"))!;
-      assertEquals([...kept.content!.digest], [...await hashBytes(small)]);
-      assertEquals(kept.content!.stamp.startsWith(`${small.length}:`), true);
-      const bigCopy = (await describeBasis(tree, "big"))!;
-      assertEquals(bigCopy.offer.whole, undefined);
-      assertEquals(bigCopy.content, undefined);
+      for (const [name, bytes] of [["small", small], ["mid", mid]] as const) {
+        const kept = (await describeBasis(tree, name))!;
+        assertEquals([...kept.content!.digest], [...await hashBytes(bytes)]);
+        assertEquals(kept.content!.stamp.startsWith(`${bytes.length}:`), true);
+      }
+      // In two stretches at once: neither hash.
+      const huge = (await describeBasis(tree, "big"))!;
+      assertEquals(huge.offer.size, WHOLE_MAX_BYTES);
+      assertEquals(huge.offer.whole, undefined);
+      assertEquals(huge.content, undefined);
     } finally {
       tree.close();
     }

@@ -2,9 +2,22 @@
 // and each hashed with the description's seed. Kept apart from the
 // file-layer code (basis.ts) so the Workers that describe load little.
 import { loadHashWasm } from "../deps/hash_wasm.ts";
-import { nativeSeededXxh128, nativeSeededXxh3 } from "../fs/native_hash.ts";
+import {
+  nativeHasher,
+  nativeSeededXxh128,
+  nativeSeededXxh3,
+} from "../fs/native_hash.ts";
+import type { ContentHasher } from "../fs/hash.ts";
 import type { ReadHandle } from "../fs/tree.ts";
 import { Chunker, MAX_BASIS_CHUNKS } from "./chunker.ts";
+
+/**
+ * Old copies under this size are also hashed whole (`BasisOffer.whole`):
+ * they are described in one piece (here or on one worker), and a sender
+ * holding the same content then sends copy instructions for all of it
+ * without cutting its file.
+ */
+export const WHOLE_MAX_BYTES = 16 << 20;
 
 /** Bytes of a chunk's hash in a description. */
 export const DIGEST_BYTES = 6;
@@ -20,6 +33,7 @@ export class ChunkDigest {
   readonly seed: number;
   readonly #hash: (bytes: Uint8Array, into: ChunkDigest) => void;
   readonly #whole: (bytes: Uint8Array) => Uint8Array;
+  readonly #wholeHasher: () => ContentHasher;
   /** The first 4 bytes of the last digest (big-endian). */
   hi = 0;
   /** Its next 2 bytes (big-endian). */
@@ -29,10 +43,12 @@ export class ChunkDigest {
     seed: number,
     hash: (bytes: Uint8Array, into: ChunkDigest) => void,
     whole: (bytes: Uint8Array) => Uint8Array,
+    wholeHasher: () => ContentHasher,
   ) {
     this.seed = seed;
     this.#hash = hash;
     this.#whole = whole;
+    this.#wholeHasher = wholeHasher;
   }
 
   /**
@@ -56,22 +72,34 @@ export class ChunkDigest {
     const native128 = nativeSeededXxh128();
     if (native && native128) {
       const seed64 = BigInt(salt);
-      return new ChunkDigest(salt, (bytes, into) => {
-        const value = BigInt(native(bytes, seed64));
-        into.hi = Number(value >> 32n);
-        into.lo = Number((value >> 16n) & 0xffffn);
-      }, (bytes) => native128(bytes, seed64));
+      return new ChunkDigest(
+        salt,
+        (bytes, into) => {
+          const value = BigInt(native(bytes, seed64));
+          into.hi = Number(value >> 32n);
+          into.lo = Number((value >> 16n) & 0xffffn);
+        },
+        (bytes) => native128(bytes, seed64),
+        () => nativeHasher(salt)!,
+      );
     }
     const hashes = await loadHashWasm();
     const wasm = await hashes.createXXHash3(salt, 0);
     const wasm128 = await hashes.createXXHash128(salt, 0);
-    return new ChunkDigest(salt, (bytes, into) => {
-      wasm.init();
-      wasm.update(bytes);
-      const d = wasm.digest("binary");
-      into.hi = ((d[0] << 24) | (d[1] << 16) | (d[2] << 8) | d[3]) >>> 0;
-      into.lo = (d[4] << 8) | d[5];
-    }, (bytes) => wasm128.init().update(bytes).digest("binary"));
+    // A second instance for streams (the one-shot one may run meanwhile).
+    const stream128 = await hashes.createXXHash128(salt, 0);
+    return new ChunkDigest(
+      salt,
+      (bytes, into) => {
+        wasm.init();
+        wasm.update(bytes);
+        const d = wasm.digest("binary");
+        into.hi = ((d[0] << 24) | (d[1] << 16) | (d[2] << 8) | d[3]) >>> 0;
+        into.lo = (d[4] << 8) | d[5];
+      },
+      (bytes) => wasm128.init().update(bytes).digest("binary"),
+      () => stream128,
+    );
   }
 
   /** The digest of `bytes` as one chunk: `hi` and `lo` hold it. */
@@ -95,6 +123,23 @@ export class ChunkDigest {
   whole(bytes: Uint8Array): Uint8Array {
     return this.#whole(bytes);
   }
+
+  /**
+   * The same hash as {@linkcode ChunkDigest.whole}, over bytes that come
+   * in pieces: one hasher per digest, reused (`init` starts it afresh).
+   *
+   * @example
+   * ```ts
+   * import { ChunkDigest } from "@blit/cli/internals";
+   * const d = await ChunkDigest.create(7);
+   * const h = d.wholeHasher().init().update(new Uint8Array(2)).update(new Uint8Array(1));
+   * if (h.digest("binary").join() !== d.whole(new Uint8Array(3)).join()) throw new Error("example failed");
+   * ```
+   */
+  wholeHasher(): ContentHasher {
+    return this.#streaming ??= this.#wholeHasher();
+  }
+  #streaming: ContentHasher | undefined;
 }
 
 /** The chunks of a stretch of an old copy (see {@linkcode describeRange}). */
@@ -111,8 +156,9 @@ export interface DescribedRange {
  * wherever that falls) with the average `2^avgBits` of the whole file;
  * undefined when the file ends early or goes on past the stretch while
  * it is the whole file, or when there are too many chunks. A big old copy
- * is described a stretch per worker and the stretches joined. `onWhole`
- * sees the stretch's bytes when they fit in one read (under 1 MiB).
+ * is described a stretch per worker and the stretches joined. `onRead`
+ * sees every byte of the stretch, in order, a read at a time (a stretch
+ * under 1 MiB in one read), before any is scanned.
  *
  * @example
  * ```ts
@@ -130,7 +176,7 @@ export function describeRange(
   length: number,
   avgBits: number,
   digest: ChunkDigest,
-  onWhole?: (bytes: Uint8Array) => void,
+  onRead?: (bytes: Uint8Array) => void,
 ): DescribedRange | undefined {
   const chunker = new Chunker(avgBits);
   const most = Math.min(
@@ -165,6 +211,7 @@ export function describeRange(
       scanned = filled;
       chunk = 0;
       const want = Math.min(buffer.length - filled, left);
+      const from = filled;
       for (let got = 0; got < want;) {
         const n = file.readSync(buffer.subarray(filled, filled + want - got));
         if (n === null || n === 0) return undefined; // shorter than told
@@ -172,10 +219,7 @@ export function describeRange(
         got += n;
       }
       left -= want;
-      // The whole stretch in one read: what else wants all of it sees it.
-      if (onWhole && left === 0 && filled === length) {
-        onWhole(buffer.subarray(0, length));
-      }
+      onRead?.(buffer.subarray(from, filled));
       continue;
     }
     const end = chunker.scan(buffer.subarray(0, filled), scanned);

@@ -99,6 +99,27 @@ export function* deltaOps(
       yield { op: "copy", offset: 0, length: size };
       return;
     }
+  } else if (offer.whole && size === offer.size) {
+    // Bigger (up to 16 MiB): hashed a window at a time first; when it
+    // differs after all, read again from the start (one extra read of a
+    // file that size, against a hash per chunk saved when it is the same).
+    const start = file.seekSync(0, Deno.SeekMode.Current);
+    const salted = digest.wholeHasher().init();
+    for (let rest = size; rest > 0;) {
+      const piece = buffer.subarray(0, Math.min(buffer.length, rest));
+      readExactly(file, piece, size);
+      salted.update(piece);
+      whole.update(piece);
+      rest -= piece.length;
+    }
+    if (sameBytes(salted.digest("binary"), offer.whole)) {
+      for (let at = 0; at < size; at += COPY_MAX) {
+        yield { op: "copy", offset: at, length: Math.min(COPY_MAX, size - at) };
+      }
+      return;
+    }
+    file.seekSync(start, Deno.SeekMode.Start);
+    whole.init();
   }
   const table = new BasisTable(offer);
   /** Where the current chunk starts in the buffer. */

@@ -151,6 +151,18 @@ Deno.test("matcher: a small file that is its old copy is one copy, found by the 
       ops.length,
     );
     assertEquals(await roundTrip(old, next) <= 2 * CHUNK, true);
+    // Bigger than the window (up to 16 MiB): hashed first, then copied
+    // in steps; changed, read again and matched as usual.
+    assertEquals(await roundTrip(OLD, OLD), 0);
+    const bigNext = OLD.slice();
+    bigNext[OLD.length - 10] ^= 1;
+    atMost(await roundTrip(OLD, bigNext), 2 * CHUNK);
+    Deno.writeFileSync(`${root}/big`, OLD);
+    const bigBasis = (await describeBasis(root, "big"))!;
+    if (!bigBasis.offer.whole) throw new Error("no whole-copy hash");
+    const steps = await opsOf(OLD, bigBasis.offer);
+    assertEquals(steps.length, 1);
+    assertEquals(steps[0], { op: "copy", offset: 0, length: OLD.length });
   } finally {
     Deno.removeSync(root, { recursive: true });
   }

@@ -74,7 +74,8 @@ export class DeltaRebuild {
    * {@linkcode DEFER_MAX} bytes) is hashed but not written until
    * something else follows (see {@linkcode DeltaRebuild.unchanged}); with
    * `known` too (the old copy's content hash, its bytes unchanged since
-   * hashed), that run is not even read unless something else follows.
+   * hashed), that run, of any length, is not even read unless something
+   * else follows.
    */
   constructor(
     basis: ReadHandle,
@@ -91,7 +92,7 @@ export class DeltaRebuild {
     this.#write = write;
     this.#hasher = hasher;
     this.#same = deferSame;
-    this.#known = deferSame && basisSize <= DEFER_MAX ? known : undefined;
+    this.#known = deferSame ? known : undefined;
     this.#skipped = this.#known !== undefined;
     hasher.init();
   }
@@ -151,9 +152,12 @@ export class DeltaRebuild {
     this.#room(length);
     // Deferred only while cheap to read again: a big file's old start is
     // written as it comes, like the rest.
+    // (Counted only, with its hash known, it is read once whenever it is
+    // written: deferred at no cost, whatever its length.)
     if (
       this.#same &&
-      (offset !== this.#filled || this.#filled + length > DEFER_MAX)
+      (offset !== this.#filled ||
+        (!this.#skipped && this.#filled + length > DEFER_MAX))
     ) this.materialize();
     if (this.#same && this.#skipped) {
       // The old copy itself, its hash known: not even read.

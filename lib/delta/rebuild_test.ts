@@ -214,6 +214,17 @@ Deno.test("rebuild: an old copy whose hash is known is not read back when the ne
     r.rebuild.copy(0, 3000);
     assertEquals([...r.rebuild.finish()], [...wrong]);
   }
+  // Past DEFER_MAX too: nothing read while it is the old copy.
+  {
+    const big = new Uint8Array(DEFER_MAX + 4096).fill(5);
+    using r = await rebuildOf(big, big.length, true, await hashBytes(big));
+    r.rebuild.copy(0, 4096);
+    r.rebuild.copy(4096, DEFER_MAX);
+    assertEquals(r.reads.bytes, 0);
+    assertEquals(r.out.length, 0);
+    assertEquals([...r.rebuild.finish()], await hashOf(big));
+    assertEquals(r.rebuild.unchanged, true);
+  }
   // Without deferring, a known hash changes nothing: read and hashed.
   {
     using r = await rebuildOf(basis, 3000, false, known);

@@ -19,6 +19,10 @@ const SYMBOLS = {
   XXH3_createState: { parameters: [], result: "pointer" },
   XXH3_freeState: { parameters: ["pointer"], result: "i32" },
   XXH3_128bits_reset: { parameters: ["pointer"], result: "i32" },
+  XXH3_128bits_reset_withSeed: {
+    parameters: ["pointer", "u64"],
+    result: "i32",
+  },
   XXH3_128bits_update: {
     parameters: ["pointer", "buffer", "usize"],
     result: "i32",
@@ -113,9 +117,10 @@ const states = new FinalizationRegistry<Deno.PointerValue>((state) => {
 });
 
 /**
- * A native xxh3-128 hasher, or undefined when libxxhash can't be loaded
- * (no FFI permission, not Linux, not installed) or `BLIT_NATIVE_HASH=0`.
- * Digests are canonical (big-endian high then low 64 bits), as hash-wasm's.
+ * A native xxh3-128 hasher (seeded with `seed`, a 32-bit word, when
+ * given), or undefined when libxxhash can't be loaded (no FFI permission,
+ * not Linux, not installed) or `BLIT_NATIVE_HASH=0`. Digests are
+ * canonical (big-endian high then low 64 bits), as hash-wasm's.
  *
  * Permissions: ffi (optional), env BLIT_NATIVE_HASH (optional).
  *
@@ -126,17 +131,21 @@ const states = new FinalizationRegistry<Deno.PointerValue>((state) => {
  * if (h && h.init().update(new Uint8Array(3)).digest("binary").length !== 16) throw new Error("example failed");
  * ```
  */
-export function nativeHasher(): NativeHasher | undefined {
+export function nativeHasher(seed?: number): NativeHasher | undefined {
   const lib = allowedLibrary();
   if (!lib) return undefined;
   const state = lib.symbols.XXH3_createState();
   if (state === null) return undefined;
+  const seed64 = seed === undefined ? undefined : BigInt(seed);
+  const reset = seed64 === undefined
+    ? () => lib.symbols.XXH3_128bits_reset(state)
+    : () => lib.symbols.XXH3_128bits_reset_withSeed(state, seed64);
   // A new state is uninitialised memory until reset: hashing into it
   // before `init` must not be undefined behaviour.
-  lib.symbols.XXH3_128bits_reset(state);
+  reset();
   const hasher: NativeHasher = {
     init() {
-      lib.symbols.XXH3_128bits_reset(state);
+      reset();
       return hasher;
     },
     update(data: Uint8Array) {
