@@ -10,7 +10,6 @@ import { bracketHost } from "./lib/wire/host_port.ts";
 import { brokerClient } from "./lib/daemon/link_broker.ts";
 import { cString, loadLibc } from "./lib/fs/_libc.ts";
 import { hashPool } from "./lib/fs/hash_pool.ts";
-import { keepDescribersWarm } from "./lib/delta/basis_pool.ts";
 import { fileURLToPath } from "node:url";
 import {
   ConfigError,
@@ -364,10 +363,8 @@ export async function main(args: string[]): Promise<number> {
     console.error(`blit-daemon: sandbox: ${sandbox.join(" ")}`);
   }
   console.error(`blit-daemon: ${startupLine(config, daemon)}`);
-  // The hashing and describing Workers load now, not on a client's first
-  // resume or delta (starting them holds this thread ~0.1 s).
+  // The hashing Workers load now, not on a client's first resume.
   hashPool()?.keepWarm().catch(() => {});
-  keepDescribersWarm();
   const confinement = Deno.env.get(CONFINEMENT_ENV);
   if (confinement) console.error(`blit-daemon: ${confinement}`);
   console.log(`blit-daemon listening on ${host}:${daemon.port}`);

@@ -35,7 +35,7 @@ export {
   WHOLE_MAX_BYTES,
 };
 
-/** Hashes small old copies whole, used synchronously (one at a time). */
+/** Hashes the content of old copies described here, one at a time, synchronously. */
 let ownHasher: ContentHasher | undefined;
 
 /** Smallest old copy worth describing: under this, files go whole. */

@@ -66,29 +66,9 @@ let pool: WorkerPool<DescribeJob, DescribeAnswer> | null | undefined;
 const waiting = new Map<number, (answer: DescribeAnswer) => void>();
 let idle: ReturnType<typeof setTimeout> | undefined;
 
-/** Set by {@linkcode keepDescribersWarm}: the workers never idle out. */
-let kept = false;
-
-/**
- * Starts the describing workers now and keeps them for the life of the
- * process: a daemon's first delta after a quiet minute then doesn't stall
- * its thread ~0.1 s starting them.
- *
- * @example
- * ```ts
- * import { closeDescribers, keepDescribersWarm } from "./basis_pool.ts";
- * keepDescribersWarm();
- * await closeDescribers();
- * ```
- */
-export function keepDescribersWarm(): void {
-  kept = true;
-  describePool()?.warm();
-}
-
 /** Stops the workers once nothing has been asked for a while. */
 function idleLater(): void {
-  if (kept || waiting.size > 0 || !pool) return;
+  if (waiting.size > 0 || !pool) return;
   const timer = setTimeout(() => {
     idle = undefined;
     if (waiting.size > 0 || !pool) return;
@@ -130,7 +110,6 @@ function describePool(): WorkerPool<DescribeJob, DescribeAnswer> | undefined {
  * ```
  */
 export async function closeDescribers(): Promise<void> {
-  kept = false;
   if (waiting.size > 0 || !pool) return;
   if (idle !== undefined) clearTimeout(idle);
   idle = undefined;
