@@ -197,6 +197,12 @@ Deno.test("basis: whole-copy hashes are the same from libxxhash and from wasm", 
       const bytes = random(size);
       const want = wasm.init().update(bytes).digest("binary");
       assertEquals([...native(bytes, BigInt(seed))], [...want]);
+      // In pieces, through the streaming hasher: the same.
+      const half = size >> 1;
+      const streamed = (await ChunkDigest.create(seed)).wholeHasher().init()
+        .update(bytes.subarray(0, half)).update(bytes.subarray(half))
+        .digest("binary");
+      assertEquals([...streamed], [...want]);
       assertEquals([...(await ChunkDigest.create(seed)).whole(bytes)], [
         ...want,
       ]);

@@ -157,13 +157,7 @@ export function nativeHasher(seed?: number): NativeHasher | undefined {
       return hasher;
     },
     digest() {
-      const raw = lib.symbols.XXH3_128bits_digest(state) as Uint8Array;
-      const view = new DataView(raw.buffer, raw.byteOffset, 16);
-      const out = new Uint8Array(16);
-      const canonical = new DataView(out.buffer);
-      canonical.setBigUint64(0, view.getBigUint64(8, true));
-      canonical.setBigUint64(8, view.getBigUint64(0, true));
-      return out;
+      return canonical(lib.symbols.XXH3_128bits_digest(state) as Uint8Array);
     },
   };
   states.register(hasher, state);
@@ -215,17 +209,22 @@ export function nativeSeededXxh128():
   const lib = allowedLibrary();
   if (!lib) return undefined;
   const hash = lib.symbols.XXH3_128bits_withSeed;
-  return (data, seed) => {
-    const raw = hash(
-      data as Uint8Array<ArrayBuffer>,
-      BigInt(data.length),
-      seed,
-    ) as Uint8Array;
-    const view = new DataView(raw.buffer, raw.byteOffset, 16);
-    const out = new Uint8Array(16);
-    const canonical = new DataView(out.buffer);
-    canonical.setBigUint64(0, view.getBigUint64(8, true));
-    canonical.setBigUint64(8, view.getBigUint64(0, true));
-    return out;
-  };
+  return (data, seed) =>
+    canonical(
+      hash(
+        data as Uint8Array<ArrayBuffer>,
+        BigInt(data.length),
+        seed,
+      ) as Uint8Array,
+    );
+}
+
+/** An XXH128_hash_t (low then high half, native order) as canonical bytes. */
+function canonical(raw: Uint8Array): Uint8Array {
+  const view = new DataView(raw.buffer, raw.byteOffset, 16);
+  const out = new Uint8Array(16);
+  const bytes = new DataView(out.buffer);
+  bytes.setBigUint64(0, view.getBigUint64(8, true));
+  bytes.setBigUint64(8, view.getBigUint64(0, true));
+  return out;
 }
