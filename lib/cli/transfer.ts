@@ -9,10 +9,8 @@ import {
 } from "./flags.ts";
 import { plural } from "./diagnostics.ts";
 import { isRemote, type RemoteAddress, UsageError } from "../client/address.ts";
-import {
-  type LocalCopyOptions,
-  SourceNotFoundError,
-} from "../client/local_copy.ts";
+import type { LocalCopyOptions } from "../client/local_copy.ts";
+import { SourceNotFoundError } from "../client/placement.ts";
 import type { RemoteTransferOptions } from "../client/transfer_call.ts";
 import { ProgressBar } from "../ui/progress.ts";
 import { formatBytes } from "../ui/format.ts";

@@ -1,6 +1,6 @@
 // copy(): one call that copies like the CLI does, locally, up or down.
 import { isRemote, parseRemote, UsageError } from "./address.ts";
-import { localCopy, type LocalCopyOptions } from "./local_copy.ts";
+import type { LocalCopyOptions } from "./local_copy.ts";
 import type { RemoteTransferOptions } from "./transfer_call.ts";
 import type { TransferResult } from "./summary.ts";
 
@@ -66,6 +66,8 @@ export async function copy(
       );
   }
   const started = performance.now();
+  // Loaded only for a local copy, as the remote roles are only for theirs.
+  const { localCopy } = await import("./local_copy.ts");
   const stats = await localCopy(src, dst, options);
   return {
     ...stats,

@@ -8,11 +8,7 @@ import type { SendWindow } from "../rpc/call_io.ts";
 import { type NeededFile, sendFrames } from "../wire/frame_io.ts";
 import { blockRuns, type ResumeOffer, validOffer } from "../fs/resume.ts";
 import type { BasisOffer } from "../delta/basis.ts";
-import {
-  chunkWireBytes,
-  type FileDataChunk,
-  fileDataChunks,
-} from "../wire/grpc_data.ts";
+import type { FileDataChunk } from "../wire/grpc_data.ts";
 import type { ZeroCopy } from "../wire/zero_copy.ts";
 import type { Bandwidth } from "../wire/bandwidth.ts";
 import { WorkQueue } from "./_queue.ts";
@@ -317,6 +313,10 @@ export class Sender {
     const chunkSize = options.bandwidth
       ? Math.min(1 << 20, options.bandwidth.piece)
       : undefined;
+    // Loaded only here: most transfers never fall back to gRPC data.
+    const { chunkWireBytes, fileDataChunks } = await import(
+      "../wire/grpc_data.ts"
+    );
     for await (
       const chunk of fileDataChunks(this.#root, this.entries(), { chunkSize })
     ) {

@@ -5,7 +5,13 @@ import { AtomicFile } from "../fs/atomic_file.ts";
 import { WritePool } from "../fs/write_pool.ts";
 import type { TreeRoot } from "../fs/tree.ts";
 import { FileTable } from "../fs/path_table.ts";
-import { type FileRange, FrameProtocolError } from "./frame_codec.ts";
+import {
+  type FileRange,
+  FrameProtocolError,
+  MAX_RANGES_PER_FILE,
+} from "./frame_codec.ts";
+
+export { MAX_RANGES_PER_FILE };
 import { blockRuns, type KeptBlocks, type PartialCopy } from "../fs/resume.ts";
 import type { BasisCopy } from "../delta/basis.ts";
 import { openForRead } from "../fs/contained_root.ts";
@@ -196,12 +202,6 @@ class CheckedPathAttributes extends PathFile {
 
 /** Files split into ranges that may be open at once (a hostile sender's bound). */
 const MAX_PARTIAL_FILES = 256;
-/**
- * Ranges one file may arrive in (the overlap check is linear in them, so a
- * peer sending a huge file in tiny ranges is refused, not served slowly).
- * Senders cut at most this many (see `sendItems`).
- */
-export const MAX_RANGES_PER_FILE = 16_384;
 
 /** A file arriving in ranges, possibly on several streams at once. */
 export interface Partial {

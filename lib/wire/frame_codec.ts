@@ -9,6 +9,12 @@ export const HELLO_MAGIC: Uint8Array = new Uint8Array([0x42, 0x4c, 0x54, 0x31]);
 export const MAX_TOKEN_BYTES = 4096;
 /** Longest path a file frame may carry. */
 export const MAX_FRAME_PATH_BYTES = 4096;
+/**
+ * Ranges one file may arrive in (the overlap check is linear in them, so a
+ * peer sending a huge file in tiny ranges is refused, not served slowly).
+ * Senders cut at most this many (see `sendItems`).
+ */
+export const MAX_RANGES_PER_FILE = 16_384;
 /** Frame type byte of the end frame. */
 export const FRAME_END = 0x00;
 /** Frame type byte of a file frame (header, then the body). */

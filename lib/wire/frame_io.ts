@@ -17,6 +17,7 @@ import {
   type FrameEvent,
   HASH_BYTES,
   LITERAL_HEADER_BYTES,
+  MAX_RANGES_PER_FILE,
   writeCopy,
   writeDeltaHeader,
   writeFileHeader,
@@ -34,7 +35,6 @@ import { FrameDecoder } from "./frame_decoder.ts";
 import { hashBody, readEvents, type ReadItem } from "./file_reader.ts";
 import { type ContentHasher, contentHasher } from "../fs/hash.ts";
 import { writeAll } from "./socket.ts";
-import { MAX_RANGES_PER_FILE } from "./receive_sink.ts";
 import type { ZeroCopy } from "./zero_copy.ts";
 import type { Bandwidth } from "./bandwidth.ts";
 import { blockRuns, keptBlocks, type ResumeOffer } from "../fs/resume.ts";
