@@ -554,6 +554,24 @@ Deno.test("hostile receiver: a malformed or oversized description is refused at 
         lengths: [4096],
         digests: new Uint8Array(6),
       }),
+      // A whole-copy hash of the wrong length, and one for a copy of 16
+      // MiB or more (a sender would read such a file twice for nothing).
+      create(BasisOfferSchema, {
+        path: "f",
+        avgBits: 11,
+        size: 4096n,
+        lengths: [2048, 2048],
+        digests: new Uint8Array(12),
+        whole: new Uint8Array(15),
+      }),
+      create(BasisOfferSchema, {
+        path: "f",
+        avgBits: 11,
+        size: BigInt(16 * MiB),
+        lengths: new Array(8192).fill(2048),
+        digests: new Uint8Array(8192 * 6),
+        whole: new Uint8Array(16),
+      }),
       // A compressed need list that would unpack past the bound.
       create(FileListSchema, {
         packedZstd: zstdCompressSync(new Uint8Array(9 * MiB)),
@@ -593,6 +611,9 @@ Deno.test("hostile receiver: a malformed or oversized description is refused at 
           status.details,
           /description of "f"'s old copy is malformed|too large|exceeds|compressed need list/i,
         );
+        if (basis.$typeName === "blit.v2.BasisOffer" && basis.whole.length) {
+          assertMatch(status.details, /whole-copy hash of 1[56] bytes/);
+        }
         assert(performance.now() - t0 < 30_000);
       } finally {
         call.cancel();

@@ -10,8 +10,6 @@ import {
   FrameProtocolError,
   MAX_RANGES_PER_FILE,
 } from "./frame_codec.ts";
-
-export { MAX_RANGES_PER_FILE };
 import { blockRuns, type KeptBlocks, type PartialCopy } from "../fs/resume.ts";
 import type { BasisCopy } from "../delta/basis.ts";
 import { openForRead } from "../fs/contained_root.ts";
@@ -19,6 +17,9 @@ import { KernelFile } from "../fs/kernel_file.ts";
 import { PathFile } from "../fs/path_tree.ts";
 import { resolveInside } from "../fs/safe_path.ts";
 import { contentStamp, fileIdentity, type ReadHandle } from "../fs/tree.ts";
+
+// Where receivers have always found it (the sender's limit too).
+export { MAX_RANGES_PER_FILE };
 
 /** What a {@linkcode ReceiveSink} committed. */
 export interface ReceiveStats {
