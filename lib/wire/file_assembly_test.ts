@@ -92,11 +92,17 @@ Deno.test("FileAssembly.delta: an old copy's known content hash is used only whi
     const a = assembly.delta(file("a", 5000));
     assertEquals([...a.known!], [...await hashBytes(old)]);
     a.basis.close();
-    // Written in place since (same size, same inode): read back instead.
+    // Written in place since (same size, same inode), its mtime then set
+    // back (to the millisecond): its status moved, so it is read back.
+    // (A pause past a coarse clock's tick first: a kernel without
+    // fine-grained change times would otherwise give the same one.)
+    const before = Deno.statSync(`${root}/b`).mtime!;
+    await new Promise((resolve) => setTimeout(resolve, 30));
     const changed = old.slice();
     changed[10] ^= 1;
     using f = Deno.openSync(`${root}/b`, { write: true });
     f.writeSync(changed);
+    Deno.utimeSync(`${root}/b`, before, before);
     const b = assembly.delta(file("b", 5000));
     assertEquals(b.known, undefined);
     b.basis.close();
