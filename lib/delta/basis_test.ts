@@ -186,33 +186,6 @@ Deno.test("basis: an old copy under 16 MiB is hashed whole, salted; through a ke
   }
 });
 
-Deno.test("basis: whole-copy hashes are the same from libxxhash and from wasm", async () => {
-  const { nativeSeededXxh128 } = await import("../fs/native_hash.ts");
-  const { loadHashWasm } = await import("../deps/hash_wasm.ts");
-  const native = nativeSeededXxh128();
-  if (!native) return; // no libxxhash here: the wasm is all there is
-  for (const seed of [0, 1, 0xdeadbeef, 0xffffffff]) {
-    const wasm = await (await loadHashWasm()).createXXHash128(seed, 0);
-    for (const size of [0, 1, 3000, 70_000]) {
-      const bytes = random(size);
-      const want = wasm.init().update(bytes).digest("binary");
-      assertEquals([...native(bytes, BigInt(seed))], [...want]);
-      // In pieces, through the streaming hasher: the same.
-      const half = size >> 1;
-      const streamed = (await ChunkDigest.create(seed)).wholeHasher().init()
-        .update(bytes.subarray(0, half)).update(bytes.subarray(half))
-        .digest("binary");
-      assertEquals([...streamed], [...want]);
-      assertEquals([...(await ChunkDigest.create(seed)).whole(bytes)], [
-        ...want,
-      ]);
-    }
-  }
-  // Seed 0 is the plain content hash.
-  const bytes = random(5000);
-  assertEquals([...native(bytes, 0n)], [...await hashBytes(bytes)]);
-});
-
 Deno.test("basis: a kernel tree's old copy is described on a worker, as it would be here", async () => {
   const { KernelTree } = await import("../fs/kernel_tree.ts");
   const root = tempRoot();
@@ -243,8 +216,10 @@ Deno.test("basis: a kernel tree's old copy is described on a worker, as it would
   }
 });
 
-Deno.test("basis: chunk digests are the same from libxxhash and from wasm", async () => {
-  const { nativeSeededXxh3 } = await import("../fs/native_hash.ts");
+Deno.test("basis: chunk digests and whole-copy hashes are the same from libxxhash and from wasm", async () => {
+  const { nativeHasher, nativeSeededXxh3 } = await import(
+    "../fs/native_hash.ts"
+  );
   const { loadHashWasm } = await import("../deps/hash_wasm.ts");
   const native = nativeSeededXxh3();
   if (!native) return; // no libxxhash here: the wasm is all there is
@@ -264,8 +239,30 @@ Deno.test("basis: chunk digests are the same from libxxhash and from wasm", asyn
       const digest = (await ChunkDigest.create(seed)).of(bytes);
       assertEquals(digest.hi, new DataView(want.buffer).getUint32(0));
       assertEquals(digest.lo, new DataView(want.buffer).getUint16(4));
+      // The whole-copy hash too: libxxhash's seeded state, whole or in
+      // pieces, against wasm's.
+      const want128 = (await (await loadHashWasm()).createXXHash128(seed, 0))
+        .init().update(bytes).digest("binary");
+      assertEquals([
+        ...nativeHasher(seed)!.init().update(bytes).digest("binary"),
+      ], [
+        ...want128,
+      ]);
+      const half = size >> 1;
+      const streamed = (await ChunkDigest.create(seed)).wholeHasher().init()
+        .update(bytes.subarray(0, half)).update(bytes.subarray(half))
+        .digest("binary");
+      assertEquals([...streamed], [...want128]);
+      assertEquals([...(await ChunkDigest.create(seed)).whole(bytes)], [
+        ...want128,
+      ]);
     }
   }
+  // Seed 0 is the plain content hash.
+  const bytes = random(5000);
+  assertEquals([...nativeHasher(0)!.init().update(bytes).digest("binary")], [
+    ...await hashBytes(bytes),
+  ]);
 });
 
 Deno.test("basis: a big old copy is cut in two stretches at once, joined at the seam", async () => {

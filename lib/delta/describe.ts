@@ -2,11 +2,7 @@
 // and each hashed with the description's seed. Kept apart from the
 // file-layer code (basis.ts) so the Workers that describe load little.
 import { loadHashWasm } from "../deps/hash_wasm.ts";
-import {
-  nativeHasher,
-  nativeSeededXxh128,
-  nativeSeededXxh3,
-} from "../fs/native_hash.ts";
+import { nativeHasher, nativeSeededXxh3 } from "../fs/native_hash.ts";
 import type { ContentHasher } from "../fs/hash.ts";
 import type { ReadHandle } from "../fs/tree.ts";
 import { Chunker, MAX_BASIS_CHUNKS } from "./chunker.ts";
@@ -32,7 +28,6 @@ export class ChunkDigest {
   /** The description's seed (32 bits). */
   readonly seed: number;
   readonly #hash: (bytes: Uint8Array, into: ChunkDigest) => void;
-  readonly #whole: (bytes: Uint8Array) => Uint8Array;
   readonly #wholeHasher: () => ContentHasher;
   /** The first 4 bytes of the last digest (big-endian). */
   hi = 0;
@@ -42,12 +37,10 @@ export class ChunkDigest {
   private constructor(
     seed: number,
     hash: (bytes: Uint8Array, into: ChunkDigest) => void,
-    whole: (bytes: Uint8Array) => Uint8Array,
     wholeHasher: () => ContentHasher,
   ) {
     this.seed = seed;
     this.#hash = hash;
-    this.#whole = whole;
     this.#wholeHasher = wholeHasher;
   }
 
@@ -69,8 +62,7 @@ export class ChunkDigest {
       throw new RangeError(`a chunk seed is a 32-bit word, got ${salt}`);
     }
     const native = nativeSeededXxh3();
-    const native128 = nativeSeededXxh128();
-    if (native && native128) {
+    if (native) {
       const seed64 = BigInt(salt);
       return new ChunkDigest(
         salt,
@@ -79,15 +71,12 @@ export class ChunkDigest {
           into.hi = Number(value >> 32n);
           into.lo = Number((value >> 16n) & 0xffffn);
         },
-        (bytes) => native128(bytes, seed64),
         () => nativeHasher(salt)!,
       );
     }
     const hashes = await loadHashWasm();
     const wasm = await hashes.createXXHash3(salt, 0);
     const wasm128 = await hashes.createXXHash128(salt, 0);
-    // A second instance for streams (the one-shot one may run meanwhile).
-    const stream128 = await hashes.createXXHash128(salt, 0);
     return new ChunkDigest(
       salt,
       (bytes, into) => {
@@ -97,8 +86,7 @@ export class ChunkDigest {
         into.hi = ((d[0] << 24) | (d[1] << 16) | (d[2] << 8) | d[3]) >>> 0;
         into.lo = (d[4] << 8) | d[5];
       },
-      (bytes) => wasm128.init().update(bytes).digest("binary"),
-      () => stream128,
+      () => wasm128,
     );
   }
 
@@ -121,12 +109,13 @@ export class ChunkDigest {
    * ```
    */
   whole(bytes: Uint8Array): Uint8Array {
-    return this.#whole(bytes);
+    return this.wholeHasher().init().update(bytes).digest("binary");
   }
 
   /**
    * The same hash as {@linkcode ChunkDigest.whole}, over bytes that come
-   * in pieces: one hasher per digest, reused (`init` starts it afresh).
+   * in pieces: one hasher per digest, reused (`init` starts it afresh;
+   * `whole` uses it too, so one stream at a time).
    *
    * @example
    * ```ts

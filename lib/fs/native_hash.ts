@@ -35,10 +35,6 @@ const SYMBOLS = {
     parameters: ["buffer", "usize", "u64"],
     result: "u64",
   },
-  XXH3_128bits_withSeed: {
-    parameters: ["buffer", "usize", "u64"],
-    result: { struct: ["u64", "u64"] },
-  },
 } as const;
 
 type Lib = Deno.DynamicLibrary<typeof SYMBOLS>;
@@ -186,37 +182,6 @@ export function nativeSeededXxh3():
   const hash = lib.symbols.XXH3_64bits_withSeed;
   return (data, seed) =>
     hash(data as Uint8Array<ArrayBuffer>, BigInt(data.length), seed);
-}
-
-/**
- * xxh3-128 of `data` seeded with `seed`, in one call, canonical (16 bytes,
- * big-endian high then low half), or undefined where libxxhash can't be
- * loaded (see {@linkcode nativeHasher}): the same values as hash-wasm's
- * `createXXHash128(seed, 0)`.
- *
- * Permissions: ffi (optional), env BLIT_NATIVE_HASH (optional).
- *
- * @example
- * ```ts
- * import { nativeSeededXxh128 } from "./native_hash.ts";
- * const xxh128 = nativeSeededXxh128();
- * if (xxh128 && xxh128(new Uint8Array(3), 1n).join() === xxh128(new Uint8Array(3), 2n).join()) throw new Error("example failed");
- * ```
- */
-export function nativeSeededXxh128():
-  | ((data: Uint8Array, seed: bigint) => Uint8Array)
-  | undefined {
-  const lib = allowedLibrary();
-  if (!lib) return undefined;
-  const hash = lib.symbols.XXH3_128bits_withSeed;
-  return (data, seed) =>
-    canonical(
-      hash(
-        data as Uint8Array<ArrayBuffer>,
-        BigInt(data.length),
-        seed,
-      ) as Uint8Array,
-    );
 }
 
 /** An XXH128_hash_t (low then high half, native order) as canonical bytes. */
