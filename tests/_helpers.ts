@@ -91,6 +91,22 @@ export function spawnCli(
   }).spawn();
 }
 
+/**
+ * Kills `child` with SIGKILL unless it has already exited on its own (a
+ * client whose daemon was killed first may leave before the test kills it),
+ * and waits for its exit status.
+ */
+export async function killChild(
+  child: Deno.ChildProcess,
+): Promise<Deno.CommandStatus> {
+  try {
+    child.kill("SIGKILL");
+  } catch (e) {
+    if (!(e instanceof TypeError)) throw e;
+  }
+  return await child.status;
+}
+
 /** Polls `check` every 5 ms for up to `ms`: whether it came true. */
 export async function waitFor(
   check: () => boolean,

@@ -3,7 +3,7 @@
 // compressed data comes back exact; hostile instructions and descriptions
 // through the raw protocol are refused; an interrupted delta resumes.
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
-import { runCli, spawnCli, tempFiles, waitFor } from "./_helpers.ts";
+import { killChild, runCli, spawnCli, tempFiles, waitFor } from "./_helpers.ts";
 import {
   grpcClient,
   openPull,
@@ -658,8 +658,7 @@ Deno.test("an interrupted delta push resumes from its partial copy; the result i
       await waitFor(() => size() >= 22 * MiB, 60_000),
       "the push never got past 22 MiB",
     );
-    client.kill("SIGKILL");
-    await client.status;
+    await killChild(client);
     assert(await waitFor(() => tempFiles(module).length <= 1, 10_000));
     assert(size() >= 20 * MiB, `partial copy of ${size()} bytes`);
     // The old copy is still there, untouched.

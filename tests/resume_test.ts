@@ -1,7 +1,7 @@
 // Resume: a big file interrupted mid-way (daemon killed with kill -9,
 // client killed) keeps its verified blocks; the rerun sends only the rest.
 import { assertEquals, assertMatch } from "./_assert.ts";
-import { runCli, spawnCli, tempFiles, waitFor } from "./_helpers.ts";
+import { killChild, runCli, spawnCli, tempFiles, waitFor } from "./_helpers.ts";
 import { crashDaemon, daemonPids, startDaemon } from "./_daemon.ts";
 
 const env = { BLIT_DISABLE_PERF_HISTORY: "1" };
@@ -208,12 +208,7 @@ async function killedLeavingPartial(
   partial: string,
   dir: string,
 ): Promise<number> {
-  try {
-    client.kill("SIGKILL");
-  } catch {
-    // it already left (the daemon it pushed to was killed first)
-  }
-  await client.status;
+  await killChild(client); // it may have left: its daemon was killed first
   const kept = sizeOf(partial);
   assertEquals(kept >= CUT_AT && kept < SIZE, true, `partial copy: ${kept}`);
   assertEquals(names(dir), [".big.bin.blit-partial.tmp"]);
@@ -257,8 +252,7 @@ Deno.test("resume: the daemon's start-up sweep removes partial copies older than
   try {
     const client = await slowPushUnderway(work, daemon.url, partial);
     await crashDaemon(daemon); // kill -9, parent and sandboxed child
-    client.kill("SIGKILL");
-    await client.status;
+    await killChild(client);
     const dayAgo = Date.now() / 1000 - 25 * 3600;
     Deno.utimeSync(partial, dayAgo, dayAgo);
     daemon = await startDaemon(options);
@@ -285,8 +279,7 @@ Deno.test("resume: a running daemon removes partial copies older than a day when
   const partial = `${module}/.big.bin.blit-partial.tmp`;
   try {
     const client = await slowPushUnderway(work, daemon.url, partial);
-    client.kill("SIGKILL");
-    await client.status;
+    await killChild(client);
     // The failed session closes the copy and keeps it (fresh) for a rerun;
     // only then is it aged, so the idle sweep is what removes it.
     assertEquals(
