@@ -299,11 +299,17 @@ export function statsLines(
   ].join("\n");
 }
 
+/** Files the size hint looks at, at most. */
+const HINT_FILES = 128;
+
 /**
  * The size class of what a push sends, for the predictor: a file's own,
- * or a tree's from a bounded look at it (its first 1,024 files,
+ * or a tree's from a bounded look at it (its first 128 files,
  * breadth-first), so the choice fits this tree and not the route's last
  * run (which may be another client's). Undefined when it can't tell.
+ * The look is kept small: it runs on the event loop's thread while the
+ * performance snapshot's call is on its way (1,024 files held a tree's
+ * no-op push back ~30 ms).
  */
 export function sizeHintOf(local: string | undefined): SizeClass | undefined {
   if (!local) return undefined;
@@ -314,10 +320,10 @@ export function sizeHintOf(local: string | undefined): SizeClass | undefined {
     let files = 0;
     let bytes = 0;
     const queue = [local];
-    for (let visited = 0; queue.length > 0 && visited < 4096; visited++) {
+    for (let visited = 0; queue.length > 0 && visited < 512; visited++) {
       const dir = queue.shift()!;
       for (const item of Deno.readDirSync(dir)) {
-        if (++visited >= 4096 || files >= 1024) break;
+        if (++visited >= 512 || files >= HINT_FILES) break;
         const path = `${dir}/${item.name}`;
         if (item.isDirectory) queue.push(path);
         else if (item.isFile) {
@@ -326,7 +332,7 @@ export function sizeHintOf(local: string | undefined): SizeClass | undefined {
           bytes += preciseLstat(path)?.size ?? 0;
         }
       }
-      if (files >= 1024) break;
+      if (files >= HINT_FILES) break;
     }
     return files > 0 ? sizeClass(files, bytes) : undefined;
   } catch {
