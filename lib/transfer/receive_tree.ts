@@ -75,13 +75,13 @@ const NEED_BATCH = 1000;
 /** Paths in a need batch before that (bytes start moving early). */
 const FIRST_BATCH = 64;
 /**
- * A need batch also leaves once it has waited this long (ms) since the
- * last one: describing old copies for delta costs the receiver ~100 us a
- * file, and a sender waiting for a full batch of them would sit idle
- * (a tree of 736 changed files: 64 named at once, the other 672 only
- * after all were described).
+ * A need batch with old copies' descriptions also leaves once it has
+ * waited this long (ms) since the last one: describing costs the receiver
+ * ~100 us a file, and a sender waiting for a full batch of them would sit
+ * idle (a tree of 736 changed files: 64 named at once, the other 672 only
+ * after all were described). Long enough for a batch to compress well.
  */
-const NEED_WAIT_MS = 4;
+const NEED_WAIT_MS = 20;
 
 /**
  * Runs the receiving role against `peer`: plans with `receiver`, names
@@ -204,12 +204,13 @@ async function plan(
       if (basis) bases.set(path, basis);
       options.onNeeds?.(receiver.needed, receiver.neededBytes);
       // A resume offer or a big description leaves at once; the rest
-      // when the batch is full or has waited long enough.
+      // when the batch is full or, with descriptions, has waited long
+      // enough.
       if (
         resume || (basis && basis.lengths.length > 4096) ||
         paths.length >=
           (receiver.needed <= NEED_BATCH ? FIRST_BATCH : NEED_BATCH) ||
-        performance.now() - flushedAt >= NEED_WAIT_MS
+        (bases.size > 0 && performance.now() - flushedAt >= NEED_WAIT_MS)
       ) await flush(false);
     },
     () => flush(false),

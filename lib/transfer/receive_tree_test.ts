@@ -266,6 +266,48 @@ Deno.test("conversation: the receiver reads the manifest in order, skips empty b
     assertEquals(needs?.kind === "needs" && needs.paths, ["x"]);
     assertEquals((await receiving).result.files, 1);
 
+    // A batch of needs with descriptions leaves once it has waited 20 ms,
+    // not only when 64 files are named: the sender gets work while the
+    // receiver describes on (entries trickling in, one every 10 ms).
+    Deno.mkdirSync(`${dst}/old`);
+    for (let i = 0; i < 50; i++) {
+      Deno.writeFileSync(`${dst}/old/t${i}`, new Uint8Array(2048).fill(i));
+    }
+    [toReceiver, toSender] = peerPair();
+    receiving = receiveTree(
+      toSender,
+      new Receiver(`${dst}/old`, { delta: true }),
+    );
+    receiving.catch(() => {});
+    const first: { message?: ReceiverMessage | null } = {};
+    toReceiver.next().then((m) => {
+      first.message = m;
+    });
+    const written: string[] = [];
+    for (let i = 0; i < 50 && first.message === undefined; i++) {
+      written.push(`t${i}`);
+      await toReceiver.write({
+        kind: "manifest",
+        entries: [{ ...file(`t${i}`), size: 2048 }],
+      });
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const early = first.message;
+    const named = early?.kind === "needs" ? early.paths : [];
+    assertEquals(named.length > 0 && named.length < 50, true, `${named}`);
+    assertEquals(named, written.slice(0, named.length));
+    assertEquals(
+      early?.kind === "needs" ? [...early.bases.keys()] : [],
+      named,
+    );
+    // Ended here: data where the manifest goes on.
+    await toReceiver.write({ kind: "dataEnd", fallback: false });
+    await assertRejects(
+      () => receiving,
+      PeerError,
+      /^expected the manifest, got dataEnd$/,
+    );
+
     // More entries than allowed.
     [toReceiver, toSender] = peerPair();
     receiving = receiveTree(toSender, new Receiver(dst), { maxEntries: 2 });
