@@ -2,7 +2,7 @@
 // way the receiver cut its old copy, each chunk looked up in the
 // receiver's description; what matches leaves as a copy instruction, the
 // rest as literal bytes.
-import type { ContentHasher } from "../fs/hash.ts";
+import { type ContentHasher, sameHash } from "../fs/hash.ts";
 import type { ReadHandle } from "../fs/tree.ts";
 import { type BasisOffer, BasisTable, type ChunkDigest } from "./basis.ts";
 import { Chunker } from "./chunker.ts";
@@ -86,24 +86,16 @@ export function* deltaOps(
     : new Uint8Array(least);
   let left = size;
   let filled = 0;
-  // A small old copy comes with its whole hash: a file of its size is read
-  // in one piece and, when it is that very content, sent as one copy with
-  // no chunk cut or looked up (the common case: only the mtime changed).
-  if (offer.whole && size === offer.size && size <= buffer.length) {
-    const all = buffer.subarray(0, size);
-    readExactly(file, all, size);
-    whole.update(all);
-    filled = size;
-    left = 0;
-    if (sameBytes(digest.whole(all), offer.whole)) {
-      yield { op: "copy", offset: 0, length: size };
-      return;
-    }
-  } else if (offer.whole && size === offer.size) {
-    // Bigger (up to 16 MiB): hashed a window at a time first; when it
-    // differs after all, read again from the start (one extra read of a
-    // file that size, against a hash per chunk saved when it is the same).
-    const start = file.seekSync(0, Deno.SeekMode.Current);
+  // An old copy under 16 MiB comes with its whole hash: a file of its size
+  // is hashed first, a window at a time, and when it is that very content
+  // it goes as copy instructions with no chunk cut or looked up (the
+  // common case: only the mtime changed). When it differs, a file that
+  // fit the window is matched from there; a bigger one is read again from
+  // the start (one extra read, against a hash per chunk saved when same).
+  if (offer.whole && size === offer.size) {
+    const start = size <= buffer.length
+      ? undefined
+      : file.seekSync(0, Deno.SeekMode.Current);
     const salted = digest.wholeHasher().init();
     for (let rest = size; rest > 0;) {
       const piece = buffer.subarray(0, Math.min(buffer.length, rest));
@@ -112,14 +104,19 @@ export function* deltaOps(
       whole.update(piece);
       rest -= piece.length;
     }
-    if (sameBytes(salted.digest("binary"), offer.whole)) {
+    if (sameHash(salted.digest("binary"), offer.whole)) {
       for (let at = 0; at < size; at += COPY_MAX) {
         yield { op: "copy", offset: at, length: Math.min(COPY_MAX, size - at) };
       }
       return;
     }
-    file.seekSync(start, Deno.SeekMode.Start);
-    whole.init();
+    if (start === undefined) {
+      filled = size;
+      left = 0;
+    } else {
+      file.seekSync(start, Deno.SeekMode.Start);
+      whole.init();
+    }
   }
   const table = new BasisTable(offer);
   /** Where the current chunk starts in the buffer. */
@@ -232,10 +229,4 @@ function readExactly(file: ReadHandle, into: Uint8Array, size: number): void {
     }
     got += n;
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

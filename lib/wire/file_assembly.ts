@@ -18,9 +18,6 @@ import { PathFile } from "../fs/path_tree.ts";
 import { resolveInside } from "../fs/safe_path.ts";
 import { contentStamp, fileIdentity, type ReadHandle } from "../fs/tree.ts";
 
-// Where receivers have always found it (the sender's limit too).
-export { MAX_RANGES_PER_FILE };
-
 /** What a {@linkcode ReceiveSink} committed. */
 export interface ReceiveStats {
   /** Files committed. */

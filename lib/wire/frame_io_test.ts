@@ -7,7 +7,8 @@ import {
   sendFrames,
   sendItems,
 } from "./frame_io.ts";
-import { MAX_RANGES_PER_FILE, ReceiveSink } from "./receive_sink.ts";
+import { MAX_RANGES_PER_FILE } from "./frame_codec.ts";
+import { ReceiveSink } from "./receive_sink.ts";
 import { FrameProtocolError } from "./frame_codec.ts";
 import { writeAll } from "./socket.ts";
 

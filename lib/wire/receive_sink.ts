@@ -23,7 +23,6 @@ import {
 export {
   BasisChangedError,
   FileAssembly,
-  MAX_RANGES_PER_FILE,
   type ReceiveSinkOptions,
   type ReceiveStats,
 } from "./file_assembly.ts";

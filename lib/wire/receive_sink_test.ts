@@ -1,6 +1,7 @@
 import { assertEquals, assertRejects } from "../../tests/_assert.ts";
 import type { FileEntry } from "../fs/entry.ts";
-import { MAX_RANGES_PER_FILE, ReceiveSink } from "./receive_sink.ts";
+import { MAX_RANGES_PER_FILE } from "./frame_codec.ts";
+import { ReceiveSink } from "./receive_sink.ts";
 import {
   type FrameEvent,
   FrameProtocolError,
