@@ -10,6 +10,7 @@ import { bracketHost } from "./lib/wire/host_port.ts";
 import { brokerClient } from "./lib/daemon/link_broker.ts";
 import { cString, loadLibc } from "./lib/fs/_libc.ts";
 import { hashPool } from "./lib/fs/hash_pool.ts";
+import { warmDescribers } from "./lib/delta/basis_pool.ts";
 import { fileURLToPath } from "node:url";
 import {
   ConfigError,
@@ -363,8 +364,10 @@ export async function main(args: string[]): Promise<number> {
     console.error(`blit-daemon: sandbox: ${sandbox.join(" ")}`);
   }
   console.error(`blit-daemon: ${startupLine(config, daemon)}`);
-  // The hashing Workers load now, not on a client's first resume.
+  // The hashing Workers load now, not on a client's first resume; the
+  // describing ones, not on a client's first delta transfer.
   hashPool()?.keepWarm().catch(() => {});
+  warmDescribers();
   const confinement = Deno.env.get(CONFINEMENT_ENV);
   if (confinement) console.error(`blit-daemon: ${confinement}`);
   console.log(`blit-daemon listening on ${host}:${daemon.port}`);

@@ -82,15 +82,23 @@ async function withDaemon(
   ) => Promise<void>,
   options: Parameters<typeof startDaemon>[0] = {},
 ): Promise<void> {
-  const daemon = await startDaemon({ modules: modules(setup), ...options });
-  const c1 = grpcClient(daemon.address);
-  const c2 = grpcClient(daemon.address);
+  let passed = false;
   try {
-    await fn(daemon, c1, c2);
+    const daemon = await startDaemon({ modules: modules(setup), ...options });
+    const c1 = grpcClient(daemon.address);
+    const c2 = grpcClient(daemon.address);
+    try {
+      await fn(daemon, c1, c2);
+    } finally {
+      c1.close();
+      c2.close();
+      assertEquals(await daemon.stop(), 0, daemon.stderr());
+    }
+    passed = true;
   } finally {
-    c1.close();
-    c2.close();
-    assertEquals(await daemon.stop(), 0, daemon.stderr());
+    // A failed test leaves nothing behind either (a passing one removes
+    // its directories itself, after its last look).
+    if (!passed) Deno.removeSync(setup.work, { recursive: true });
   }
 }
 

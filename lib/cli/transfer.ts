@@ -117,8 +117,12 @@ export async function transfer(
   }
   const daemon = dstAddr ?? srcAddr;
   // One connection for the daemon's snapshot, the transfer and the upload.
+  // Dialled now (for a push, when there is something to send): the
+  // connection is made while the transfer's code loads.
   const release = daemon &&
-    (await import("../client/shared_client.ts")).holdConnection(daemon);
+    (await import("../client/shared_client.ts")).holdConnection(daemon, {
+      dial: !dstAddr || exists(src),
+    });
   try {
     return await runTransfer({
       op,
@@ -337,5 +341,15 @@ export function sizeHintOf(local: string | undefined): SizeClass | undefined {
     return files > 0 ? sizeClass(files, bytes) : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** Whether anything is at the local path `path` (a link counts). */
+function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -36,7 +36,9 @@ function closeIfUnused(key: string, entry: Shared): void {
  * Keeps the connection to `address` open across calls until the returned
  * function is called: the performance snapshot before a transfer, the
  * transfer and the upload after it then ride one HTTP/2 connection
- * instead of three. Nothing connects until a call does.
+ * instead of three. Nothing connects until a call does, unless `dial`:
+ * then it connects at once, while the caller goes on (loading the code
+ * the call needs, say); a failure is the first call's to report.
  *
  * @example
  * ```ts
@@ -45,9 +47,20 @@ function closeIfUnused(key: string, entry: Shared): void {
  * release();
  * ```
  */
-export function holdConnection(address: RemoteAddress): () => void {
+export function holdConnection(
+  address: RemoteAddress,
+  options: { dial?: boolean } = {},
+): () => void {
   const key = sharedKey(address);
   holds.set(key, (holds.get(key) ?? 0) + 1);
+  if (options.dial && !shared.has(key)) {
+    const entry: Shared = { client: connect(address), users: 0, broken: false };
+    shared.set(key, entry);
+    // Not reported here: the first call dials again and says why.
+    entry.client.catch(() => {
+      if (shared.get(key) === entry) shared.delete(key);
+    });
+  }
   let released = false;
   return () => {
     if (released) return;

@@ -1,9 +1,16 @@
-// Worker side of the description pool: describes an old copy the calling
-// thread holds open (through its contained tree), reading the descriptor
-// with pread.
-import { loadLibc } from "../fs/_libc.ts";
-import { ChunkDigest, describeRange } from "./describe.ts";
-import type { DescribeAnswer, DescribeJob } from "./basis_pool.ts";
+// Worker side of the description pool: describes old copies the calling
+// thread holds open (through its contained tree), reading the descriptors
+// with pread: a stretch of a big one, or a batch of small ones whole.
+import { type Libc, loadLibc } from "../fs/_libc.ts";
+import { ChunkDigest, describeRange, WHOLE_MAX_BYTES } from "./describe.ts";
+import { avgBitsFor } from "./chunker.ts";
+import type {
+  DescribeAnswer,
+  DescribeJob,
+  FileDescription,
+  FilesJob,
+  StretchJob,
+} from "./basis_pool.ts";
 import { type ContentHasher, contentHasher } from "../fs/hash.ts";
 
 const scope = self as unknown as {
@@ -12,53 +19,107 @@ const scope = self as unknown as {
 };
 
 let digest: ChunkDigest | undefined;
+let salted: ContentHasher | undefined;
 let hasher: ContentHasher | undefined;
 
+/** The digest (and salted whole hasher) for `seed`, made once per seed. */
+async function digestFor(seed: number): Promise<ChunkDigest> {
+  if (digest?.seed !== seed) {
+    digest = await ChunkDigest.create(seed);
+    salted = undefined;
+  }
+  return digest;
+}
+
+/** Reads `fd` from `offset` on, as a `readSync` handle. */
+function reader(libc: Libc, fd: number, offset: number) {
+  const pread = (p: Uint8Array): number => {
+    const n = Number(libc.fn.pread(fd, p, BigInt(p.length), BigInt(offset)));
+    if (n < 0) throw new Error(`read failed (errno ${libc.errno()})`);
+    offset += n;
+    return n;
+  };
+  return {
+    pread,
+    readSync: (p: Uint8Array): number | null => pread(p) || null,
+  };
+}
+
+async function stretch(job: StretchJob, libc: Libc): Promise<void> {
+  const { id, fd, size, start, length, avgBits, seed, content, whole } = job;
+  const digest = await digestFor(seed);
+  const file = reader(libc, fd, start);
+  const plain = content ? hasher ??= await contentHasher() : undefined;
+  plain?.init();
+  const wholeHash = whole ? digest.wholeHasher().init() : undefined;
+  let part = describeRange(file, length, avgBits, digest, (bytes) => {
+    plain?.update(bytes);
+    wholeHash?.update(bytes);
+  });
+  // The last stretch: a file that went on past its size is changing.
+  if (part && start + length === size && file.pread(new Uint8Array(1)) > 0) {
+    part = undefined;
+  }
+  const answer: DescribeAnswer = { id, part };
+  if (part && plain) answer.content = plain.digest("binary");
+  if (part && wholeHash) answer.whole = wholeHash.digest("binary");
+  scope.postMessage(
+    answer,
+    part
+      ? [part.lengths.buffer as ArrayBuffer, part.digests.buffer as ArrayBuffer]
+      : [],
+  );
+}
+
+async function files(job: FilesJob, libc: Libc): Promise<void> {
+  const digest = await digestFor(job.seed);
+  const plain = hasher ??= await contentHasher();
+  const wholeHash = salted ??= digest.wholeHasher();
+  const out: FileDescription[] = [];
+  const transfer: ArrayBuffer[] = [];
+  const one = new Uint8Array(1);
+  for (const { fd, size, content } of job.files) {
+    try {
+      const file = reader(libc, fd, 0);
+      const whole = size < WHOLE_MAX_BYTES;
+      plain.init();
+      wholeHash.init();
+      const part = describeRange(file, size, avgBitsFor(size), digest, (b) => {
+        if (content) plain.update(b);
+        if (whole) wholeHash.update(b);
+      });
+      // Read past its size: a file that went on is changing.
+      if (!part || file.pread(one) > 0) {
+        out.push({});
+        continue;
+      }
+      const got: FileDescription = { part };
+      if (content) got.content = plain.digest("binary");
+      if (whole && part.lengths.length > 1) {
+        got.whole = wholeHash.digest("binary");
+      }
+      out.push(got);
+      transfer.push(
+        part.lengths.buffer as ArrayBuffer,
+        part.digests.buffer as ArrayBuffer,
+      );
+    } catch {
+      out.push({}); // unreadable now: that file goes whole
+    }
+  }
+  scope.postMessage({ id: job.id, files: out }, transfer);
+}
+
 scope.onmessage = async (event: MessageEvent<DescribeJob>) => {
-  const { id, fd, size, start, length, avgBits, seed, content, whole } =
-    event.data;
+  const job = event.data;
   try {
     const libc = loadLibc();
     if (!libc) throw new Error("libc is not available to read with");
-    if (digest?.seed !== seed) digest = await ChunkDigest.create(seed);
-    let offset = start;
-    const pread = (p: Uint8Array): number => {
-      const n = Number(
-        libc.fn.pread(fd, p, BigInt(p.length), BigInt(offset)),
-      );
-      if (n < 0) throw new Error(`read failed (errno ${libc.errno()})`);
-      offset += n;
-      return n;
-    };
-    const file = {
-      readSync: (p: Uint8Array): number | null => pread(p) || null,
-    };
-    const plain = content ? hasher ??= await contentHasher() : undefined;
-    plain?.init();
-    const salted = whole ? digest.wholeHasher().init() : undefined;
-    let part = describeRange(file, length, avgBits, digest, (bytes) => {
-      plain?.update(bytes);
-      salted?.update(bytes);
-    });
-    // The last stretch: a file that went on past its size is changing.
-    if (part && start + length === size && pread(new Uint8Array(1)) > 0) {
-      part = undefined;
-    }
-    const answer: DescribeAnswer = { id, part };
-    if (part && plain) answer.content = plain.digest("binary");
-    if (part && salted) answer.whole = salted.digest("binary");
-    scope.postMessage(
-      answer,
-      part
-        ? [
-          part.lengths.buffer as ArrayBuffer,
-          part.digests.buffer as ArrayBuffer,
-        ]
-        : [],
-    );
+    if ("files" in job) await files(job, libc);
+    else await stretch(job, libc);
   } catch (error) {
     scope.postMessage({
-      id,
+      id: job.id,
       error: error instanceof Error ? error.message : String(error),
     });
   }

@@ -6,11 +6,17 @@ import { openForRead } from "../fs/contained_root.ts";
 import { resolveInside, type ResolveOptions } from "../fs/safe_path.ts";
 import {
   contentStamp,
+  descriptorOf,
   fileIdentity,
   type ReadHandle,
   type TreeRoot,
 } from "../fs/tree.ts";
-import { describeOffThread } from "./basis_pool.ts";
+import {
+  describeFilesOffThread,
+  describeOffThread,
+  describersWarm,
+  type FileDescription,
+} from "./basis_pool.ts";
 import { type ContentHasher, contentHasher } from "../fs/hash.ts";
 import { KernelTree } from "../fs/kernel_tree.ts";
 import {
@@ -51,7 +57,7 @@ export const OFF_THREAD_MIN_BYTES = 1 << 20;
 export interface BasisOffer {
   /** Chunks are cut with an average of `2^avgBits` bytes (see `Chunker`). */
   avgBits: number;
-  /** Salts the chunk hashes (a new one per description). */
+  /** Salts the chunk hashes (random: per description, or per batching transfer). */
   seed: number;
   /** The old copy's size. */
   size: number;
@@ -389,5 +395,184 @@ export class BasisTable {
   /** Whether chunk `index` has this digest. */
   matches(index: number, hi: number, lo: number): boolean {
     return this.#chunkHi[index] === hi && this.#chunkLo[index] === lo;
+  }
+}
+
+/** Old copies gathered before a batch goes to a worker. */
+const BATCH_FILES = 32;
+/** Or once they hold this many bytes. */
+const BATCH_BYTES = 4 << 20;
+/**
+ * Descriptions one transfer asks for before it starts the workers itself
+ * (starting them blocks this thread ~30 ms each; a daemon keeps them).
+ */
+const WARM_AFTER = 256;
+
+interface Gathered {
+  file: ReadHandle;
+  fd: number;
+  info: Deno.FileInfo;
+  stamp: string | undefined;
+  resolve: (copy: BasisCopy | undefined) => void;
+}
+
+/**
+ * Describes one transfer's old copies a batch at a time on the describing
+ * workers, where its tree's descriptors can be shared with them (a
+ * kernel tree) and they are running (or the transfer asks for enough to
+ * start them): the thread that asks goes on deciding (and writing) while
+ * they read and chunk. Each old copy is opened here, through the
+ * contained file layer (never a link), and kept open until described.
+ * One seed for the transfer's descriptions. Elsewhere, or for a big old
+ * copy, as {@linkcode describeBasis}.
+ *
+ * @example
+ * ```ts
+ * import { BasisBatcher } from "./basis.ts";
+ * const root = Deno.realPathSync(Deno.makeTempDirSync());
+ * Deno.writeFileSync(`${root}/f`, new Uint8Array(5000).map((_, i) => i * 7));
+ * const batcher = new BasisBatcher(root);
+ * const copy = batcher.describe("f");
+ * batcher.flush();
+ * if ((await copy)?.offer.size !== 5000) throw new Error("example failed");
+ * Deno.removeSync(root, { recursive: true });
+ * ```
+ */
+export class BasisBatcher {
+  readonly #root: TreeRoot;
+  readonly #seed = crypto.getRandomValues(new Uint32Array(1))[0];
+  #digest: ChunkDigest | undefined;
+  #group: Gathered[] = [];
+  #groupBytes = 0;
+  #asked = 0;
+
+  /** A batcher for old copies under `root`. */
+  constructor(root: TreeRoot) {
+    this.#root = root;
+  }
+
+  /**
+   * The description of `rel`'s old copy, as {@linkcode describeBasis}
+   * (never rejects). Gathered into a batch: {@linkcode BasisBatcher.flush}
+   * sends a batch before it is full (when its answer is awaited).
+   */
+  describe(rel: string): Promise<BasisCopy | undefined> {
+    const root = this.#root;
+    // A local directory, or workers not worth starting: one at a time.
+    if (
+      typeof root === "string" ||
+      (++this.#asked < WARM_AFTER && !describersWarm())
+    ) return describeBasis(root, rel);
+    let file: ReadHandle;
+    try {
+      file = openForRead(root, rel);
+    } catch {
+      return Promise.resolve(undefined); // nothing there: send it whole
+    }
+    let info: Deno.FileInfo;
+    try {
+      info = file.statSync();
+    } catch {
+      file.close();
+      return Promise.resolve(undefined);
+    }
+    const fd = descriptorOf(file);
+    if (!info.isFile || info.size < DELTA_MIN_BYTES || fd === undefined) {
+      file.close();
+      return fd === undefined && info.isFile && info.size >= DELTA_MIN_BYTES
+        ? describeBasis(root, rel)
+        : Promise.resolve(undefined);
+    }
+    if (info.size >= OFF_THREAD_MIN_BYTES) {
+      file.close();
+      return describeBasis(root, rel); // in stretches, on the workers
+    }
+    return new Promise((resolve) => {
+      this.#group.push({ file, fd, info, stamp: contentStamp(info), resolve });
+      this.#groupBytes += info.size;
+      if (
+        this.#group.length >= BATCH_FILES || this.#groupBytes >= BATCH_BYTES
+      ) this.flush();
+    });
+  }
+
+  /** Sends the old copies gathered so far to be described. */
+  flush(): void {
+    if (this.#group.length === 0) return;
+    const group = this.#group;
+    this.#group = [];
+    this.#groupBytes = 0;
+    this.#send(group).catch(() => {
+      // Whatever went wrong, each old copy is closed and answered.
+      for (const one of group) {
+        one.file.close();
+        one.resolve(undefined);
+      }
+    });
+  }
+
+  /** The transfer ends: old copies gathered and not sent are let go. */
+  abandon(): void {
+    for (const one of this.#group) {
+      one.file.close();
+      one.resolve(undefined);
+    }
+    this.#group = [];
+    this.#groupBytes = 0;
+  }
+
+  async #send(group: Gathered[]): Promise<void> {
+    const seed = this.#seed;
+    const got = await describeFilesOffThread(
+      group.map(({ fd, info, stamp }) => ({
+        fd,
+        size: info.size,
+        content: stamp !== undefined,
+      })),
+      seed,
+    );
+    for (let i = 0; i < group.length; i++) {
+      const { file, info, stamp, resolve } = group[i];
+      let copy: BasisCopy | undefined;
+      try {
+        let described: FileDescription | undefined;
+        if (got === "here") {
+          // No workers after all: described here, one after another.
+          const digest = this.#digest ??= await ChunkDigest.create(seed);
+          const hasher = stamp === undefined
+            ? undefined
+            : ownHasher ??= await contentHasher();
+          const offer = describeHandle(file, info.size, digest, hasher);
+          if (offer) {
+            copy = { offer, identity: fileIdentity(info) };
+            const content = hasher?.digest("binary");
+            if (content && contentStamp(file.statSync()) === stamp) {
+              copy.content = { digest: content, stamp: stamp! };
+            }
+          }
+        } else {
+          described = got[i];
+          if (described.part) {
+            const offer: BasisOffer = {
+              avgBits: avgBitsFor(info.size),
+              seed,
+              size: info.size,
+              ...described.part,
+              ...(described.whole ? { whole: described.whole } : {}),
+            };
+            copy = { offer, identity: fileIdentity(info) };
+            // Read while its status stayed put: its content hash holds.
+            if (described.content && contentStamp(file.statSync()) === stamp) {
+              copy.content = { digest: described.content, stamp: stamp! };
+            }
+          }
+        }
+      } catch {
+        copy = undefined;
+      } finally {
+        file.close();
+        resolve(copy);
+      }
+    }
   }
 }

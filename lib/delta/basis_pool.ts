@@ -23,7 +23,7 @@ import { avgBitsFor, MAX_BASIS_CHUNKS } from "./chunker.ts";
  * One job: describe the stretch [`start`, `start + length`) of an open
  * descriptor whose file has `size` bytes.
  */
-export interface DescribeJob {
+export interface StretchJob {
   /** Set by the pool. */
   id: number;
   /** A descriptor the caller keeps open until the answer. */
@@ -44,6 +44,45 @@ export interface DescribeJob {
   whole?: boolean;
 }
 
+/** One small old copy of a {@linkcode FilesJob}, described whole. */
+export interface BatchFile {
+  /** A descriptor the caller keeps open until the answer. */
+  fd: number;
+  /** Its size, as the caller saw it. */
+  size: number;
+  /** Also hash its content (xxh3-128). */
+  content: boolean;
+}
+
+/**
+ * One job: describe several small old copies whole, in order (one message
+ * for many files: a message each would cost more than their chunking).
+ */
+export interface FilesJob {
+  /** Set by the pool. */
+  id: number;
+  /** The descriptions' seed. */
+  seed: number;
+  /** The files. */
+  files: BatchFile[];
+}
+
+/** What a worker is asked. */
+export type DescribeJob = StretchJob | FilesJob;
+
+/**
+ * One file's description from a {@linkcode FilesJob}: no `part` when it
+ * could not be read as `size` bytes (it changed, or the read failed).
+ */
+export interface FileDescription {
+  /** Its chunks. */
+  part?: DescribedRange;
+  /** Its content hash, when asked for. */
+  content?: Uint8Array;
+  /** Its salted whole hash (under {@linkcode WHOLE_MAX_BYTES}). */
+  whole?: Uint8Array;
+}
+
 /** A worker's answer: the stretch's chunks, none (the file changed), or why it failed. */
 export interface DescribeAnswer extends PoolAnswer {
   /** The chunks; absent when the copy was not `size` bytes after all. */
@@ -52,6 +91,8 @@ export interface DescribeAnswer extends PoolAnswer {
   content?: Uint8Array;
   /** The salted whole hash, when asked for. */
   whole?: Uint8Array;
+  /** A {@linkcode FilesJob}'s descriptions, one a file, in order. */
+  files?: FileDescription[];
 }
 
 const WORKER_URL = new URL("./_basis_worker.ts", import.meta.url);
@@ -65,10 +106,12 @@ const IDLE_MS = 60_000;
 let pool: WorkerPool<DescribeJob, DescribeAnswer> | null | undefined;
 const waiting = new Map<number, (answer: DescribeAnswer) => void>();
 let idle: ReturnType<typeof setTimeout> | undefined;
+/** The workers stay once started (a daemon's: see {@linkcode warmDescribers}). */
+let keepWarm = false;
 
 /** Stops the workers once nothing has been asked for a while. */
 function idleLater(): void {
-  if (waiting.size > 0 || !pool) return;
+  if (waiting.size > 0 || !pool || keepWarm) return;
   const timer = setTimeout(() => {
     idle = undefined;
     if (waiting.size > 0 || !pool) return;
@@ -100,6 +143,73 @@ function describePool(): WorkerPool<DescribeJob, DescribeAnswer> | undefined {
 }
 
 /**
+ * Starts the describing workers now and keeps them (a daemon's: starting
+ * a worker blocks the thread that starts it for ~30 ms, which a client's
+ * transfer should not wait for); false where they can't run.
+ *
+ * @example
+ * ```ts ignore
+ * import { warmDescribers } from "./basis_pool.ts";
+ * warmDescribers();
+ * ```
+ */
+export function warmDescribers(): boolean {
+  const workers = describePool();
+  if (!workers) return false;
+  keepWarm = true;
+  workers.warm();
+  return true;
+}
+
+/** Whether the describing workers are running (asking them costs no start-up). */
+export function describersWarm(): boolean {
+  return pool?.started === true && !pool.failure;
+}
+
+/**
+ * Descriptions of several small open old copies, made whole on a worker
+ * in one job (a kernel tree's descriptors, kept open by the caller until
+ * this settles), one a file in order; `"here"` where the workers can't
+ * (nothing was read: describe them on this thread).
+ *
+ * @example
+ * ```ts ignore
+ * import { describeFilesOffThread } from "./basis_pool.ts";
+ * const got = await describeFilesOffThread([{ fd, size: 5000, content: true }], 1);
+ * ```
+ */
+export async function describeFilesOffThread(
+  files: BatchFile[],
+  seed: number,
+): Promise<FileDescription[] | "here"> {
+  const workers = describePool();
+  if (!workers) return "here";
+  if (idle !== undefined) clearTimeout(idle);
+  idle = undefined;
+  const job: FilesJob = { id: 0, seed, files };
+  let answered: Promise<DescribeAnswer | undefined>;
+  try {
+    await workers.post(job);
+    // The answer comes as a message, after this turn; a worker that dies
+    // instead ends the pool's batches in flight (then: undefined).
+    answered = Promise.race([
+      new Promise<DescribeAnswer>((resolve) => waiting.set(job.id, resolve)),
+      workers.drain().then(() => undefined, () => undefined),
+    ]);
+  } catch {
+    return "here";
+  }
+  const answer = await answered;
+  waiting.delete(job.id);
+  idleLater();
+  if (
+    !answer?.files || answer.error !== undefined ||
+    answer.files.length !== files.length
+  ) return "here";
+  return answer.files;
+}
+
+/**
  * Stops the describing workers once they have nothing to do (a client's
  * transfer is over: its process must not wait for them to idle out).
  *
@@ -113,6 +223,7 @@ export async function closeDescribers(): Promise<void> {
   if (waiting.size > 0 || !pool) return;
   if (idle !== undefined) clearTimeout(idle);
   idle = undefined;
+  keepWarm = false;
   const stopping = pool;
   pool = undefined;
   await stopping.close();
@@ -163,7 +274,7 @@ export async function describeOffThread(
     for (let k = 0; k < stretches; k++) {
       const start = Math.floor(k * size / stretches);
       const end = Math.floor((k + 1) * size / stretches);
-      const job: DescribeJob = {
+      const job: StretchJob = {
         id: 0,
         fd,
         size,

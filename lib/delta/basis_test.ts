@@ -296,3 +296,73 @@ Deno.test("basis: a big old copy is cut in two stretches at once, joined at the 
     Deno.removeSync(root, { recursive: true });
   }
 });
+
+Deno.test("basis: a batcher describes a kernel tree's small old copies a batch at a time on the workers, as they would be here, one seed for all", async () => {
+  const { KernelTree } = await import("../fs/kernel_tree.ts");
+  const { BasisBatcher } = await import("./basis.ts");
+  const { closeDescribers, describersWarm, warmDescribers } = await import(
+    "./basis_pool.ts"
+  );
+  const root = tempRoot();
+  const tree = KernelTree.open(root);
+  if (!tree) {
+    Deno.removeSync(root, { recursive: true });
+    return; // no openat2 here: nothing to share with a worker
+  }
+  try {
+    if (!warmDescribers()) return; // no workers here
+    assertEquals(describersWarm(), true);
+    // More than a batch of small ones, one just at the smallest size, a
+    // big one (in stretches), and what is never described.
+    const files = new Map<string, Uint8Array>();
+    for (let i = 0; i < 40; i++) files.set(`f${i}`, random(1024 + i * 997));
+    files.set("big", random((1 << 20) + 5));
+    for (const [name, bytes] of files) {
+      Deno.writeFileSync(`${root}/${name}`, bytes);
+    }
+    Deno.writeFileSync(`${root}/tiny`, random(DELTA_MIN_BYTES - 1));
+    Deno.symlinkSync("f1", `${root}/link`);
+    Deno.mkdirSync(`${root}/dir`);
+    const batcher = new BasisBatcher(tree);
+    const asked = [...files.keys(), "tiny", "link", "dir", "missing"].map(
+      (name) => [name, batcher.describe(name)] as const,
+    );
+    batcher.flush();
+    const seeds = new Set<number>();
+    for (const [name, pending] of asked) {
+      const copy = await pending;
+      const bytes = files.get(name);
+      if (!bytes) {
+        assertEquals(copy, undefined, name);
+        continue;
+      }
+      const offer = copy!.offer;
+      if (name !== "big") seeds.add(offer.seed);
+      assertEquals(offer.size, bytes.length);
+      const here = (await describeBasis(root, name))!.offer;
+      assertEquals([...offer.lengths], [...here.lengths], name);
+      const table = new BasisTable(offer);
+      const digest = await ChunkDigest.create(offer.seed);
+      let at = 0;
+      for (const length of offer.lengths) {
+        digest.of(bytes.subarray(at, at + length));
+        assertEquals(table.find(digest.hi, digest.lo, length), at, name);
+        at += length;
+      }
+      if (offer.lengths.length > 1) {
+        assertEquals([...offer.whole!], [...digest.whole(bytes)], name);
+      } else assertEquals(offer.whole, undefined, name);
+      assertEquals([...copy!.content!.digest], [...await hashBytes(bytes)]);
+    }
+    assertEquals(seeds.size, 1);
+    assertEquals(describersWarm(), true); // described there, not here
+    // Gathered and let go: answered, nothing held open.
+    const left = batcher.describe("f0");
+    batcher.abandon();
+    assertEquals(await left, undefined);
+  } finally {
+    tree.close();
+    await closeDescribers();
+    Deno.removeSync(root, { recursive: true });
+  }
+});

@@ -39,6 +39,9 @@ const SYMBOLS = {
   memcpy: { parameters: ["buffer", "pointer", "usize"], result: "pointer" },
 } as const;
 
+/** openat2 calls made for one lookup the kernel asks to have again. */
+const OPENAT2_TRIES = 16;
+
 /** The bound libc functions. */
 export type LibcSymbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
@@ -307,10 +310,17 @@ export class Libc {
     this.#how[0] = BigInt(flags);
     this.#how[1] = BigInt(mode);
     this.#how[2] = BigInt(resolve);
-    const fd = Number(
-      this.fn.syscall(SYS_OPENAT2, dirfd, name, this.#howBytes, 24n),
-    );
-    return fd >= 0 ? fd : -this.errno();
+    // EAGAIN: a rename or mount anywhere raced a lookup the kernel must
+    // keep beneath the directory, and it could not be sure; it asks for
+    // the call again (a few times: a real escape is EXDEV, never this).
+    for (let tries = 1;; tries++) {
+      const fd = Number(
+        this.fn.syscall(SYS_OPENAT2, dirfd, name, this.#howBytes, 24n),
+      );
+      if (fd >= 0) return fd;
+      const errno = this.errno();
+      if (errno !== ERRNO.EAGAIN || tries >= OPENAT2_TRIES) return -errno;
+    }
   }
 
   /** statx of `name` under `dirfd` (AT_EMPTY_PATH with "" for the fd itself). */

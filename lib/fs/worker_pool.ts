@@ -82,6 +82,11 @@ export class WorkerPool<B extends PoolBatch, A extends PoolAnswer> {
     this.#onAnswer = onAnswer;
   }
 
+  /** Whether the workers were started. */
+  get started(): boolean {
+    return this.#workers.length > 0;
+  }
+
   /** The first failure, if a batch failed. */
   get failure(): Error | undefined {
     return this.#failure;

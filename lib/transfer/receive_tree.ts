@@ -195,6 +195,7 @@ async function plan(
     bases = new Map();
     flushedAt = performance.now();
     await peer.write(message);
+    if (!last) await new Promise((resolve) => setTimeout(resolve, 0));
   };
   await receiver.planBatches(
     manifestOf(peer, options.maxEntries ?? Number.MAX_SAFE_INTEGER),

@@ -24,10 +24,10 @@ import {
 } from "../fs/resume.ts";
 import type { WireStats } from "./peer.ts";
 import {
+  BasisBatcher,
   type BasisCopy,
   type BasisOffer,
   DELTA_MIN_BYTES,
-  describeBasis,
 } from "../delta/basis.ts";
 
 /** What the receiver tells the sender about a needed file it holds. */
@@ -108,6 +108,24 @@ export function pathCost(path: string): number {
 const PROGRESS_EVERY = 2048;
 
 /**
+ * Needed files the plan holds back, in manifest order, while their old
+ * copies are described (on the workers): past this many it waits for the
+ * first (each holds its old copy open until described).
+ */
+const DESCRIBING_MAX = 128;
+
+/** A needed file held back until its old copy is described. */
+interface Held {
+  key: string;
+  resume?: ResumeOffer;
+  /** Settles with the description; `basis` holds it then. */
+  pending?: Promise<void>;
+  basis?: BasisCopy;
+  /** `NeedListStream.decided` once this and all before it are named. */
+  decidedAt?: number;
+}
+
+/**
  * How many needed files a paced plan may name ahead of those committed
  * (see {@linkcode Receiver.pace}): enough to keep parallel streams of
  * small files busy, few enough that memory stays flat in the tree size.
@@ -160,6 +178,10 @@ export class Receiver {
   /** Entries the last stage has handled (named if needed). */
   #handled = 0;
   #decided = 0;
+  /** Describes old copies (on the workers where it can), a batch at a time. */
+  #batcher: BasisBatcher | undefined;
+  /** Needed files waiting on their descriptions, in manifest order. */
+  #held: Held[] = [];
   /** Partial copies offered to the sender, by offered path. */
   readonly #resumes = new Map<string, PartialCopy>();
   /** Old copies described to the sender, by offered path. */
@@ -315,18 +337,35 @@ export class Receiver {
       },
     });
     this.#needList = needList;
+    if (options.delta && !(options.dryRun ?? false)) {
+      this.#batcher = new BasisBatcher(root);
+    }
     const passed: FileEntry[] = [];
     const keep = (entry: FileEntry) => passed.push(entry);
-    for await (const batch of manifest) {
-      for (const entry of batch) {
-        const taking = needList.take(entry, keep);
-        if (taking) await taking;
-        if (passed.length === 0) continue;
-        for (const kept of passed) {
-          await this.#decide(kept, offered, need, flush);
+    const held = this.#held;
+    try {
+      for await (const batch of manifest) {
+        for (const entry of batch) {
+          const taking = needList.take(entry, keep);
+          if (taking) await taking;
+          if (passed.length === 0) continue;
+          for (const kept of passed) {
+            await this.#decide(kept, offered, need, flush);
+          }
+          passed.length = 0;
+          // Every entry decided so far is named once the last held is.
+          if (held.length > 0) {
+            held[held.length - 1].decidedAt = needList.decided;
+          }
+          await this.#name(need, false);
         }
-        passed.length = 0;
+        // The message's old copies go to be described while the next comes.
+        this.#batcher?.flush();
+        await this.#name(need, false);
       }
+      await this.#name(need, true);
+    } finally {
+      this.#batcher?.abandon();
     }
     this.#skipped = needList.skipped;
   }
@@ -381,21 +420,77 @@ export class Receiver {
           this.#resumes.set(key, copy);
         }
       }
-      let basis: BasisCopy | undefined;
-      if (!dryRun && !copy && this.#needList?.hasOldCopy(entry)) {
-        basis = await describeBasis(root, entry.path);
-        if (basis) {
-          this.#wire.deltas++;
-          const { lengths, digests } = basis.offer;
-          options.charge?.(lengths.byteLength + digests.length);
-          this.#bases.set(key, basis);
-        }
+      const held: Held = { key, resume: copy?.offer };
+      const batcher = this.#batcher;
+      if (batcher && !copy && this.#needList?.hasOldCopy(entry)) {
+        const settle = (basis?: BasisCopy) => {
+          held.basis = basis;
+          held.pending = undefined;
+        };
+        held.pending = batcher.describe(entry.path).then(
+          settle,
+          () => settle(),
+        );
       }
-      await need(key, { resume: copy?.offer, basis: basis?.offer });
+      // Named in manifest order: after those still being described.
+      if (held.pending || this.#held.length > 0) this.#held.push(held);
+      else await this.#named(held, need);
+      await this.#paced(need, flush);
+      return;
     }
-    // Named (if needed): now counted in `decided`.
+    // Handled (a directory or link): now counted in `decided`.
     this.#handled++;
-    if (entry.kind === "file" && this.#outstanding() > this.#ahead) {
+  }
+
+  /**
+   * Names the held files whose old copies are described, in order; with
+   * `all` (or too many held), waits for them.
+   */
+  async #name(
+    need: (path: string, offers: NeedOffers) => Promise<void> | void,
+    all: boolean,
+  ): Promise<void> {
+    const held = this.#held;
+    while (held.length > 0) {
+      const first = held[0];
+      if (first.pending) {
+        if (!all && held.length < DESCRIBING_MAX) return;
+        this.#batcher?.flush();
+        await first.pending;
+      }
+      held.shift();
+      await this.#named(first, need);
+      if (first.decidedAt !== undefined) {
+        this.#decided = Math.max(this.#decided, first.decidedAt);
+      }
+    }
+  }
+
+  /** Names one needed file to the sender, with what it holds of it. */
+  async #named(
+    held: Held,
+    need: (path: string, offers: NeedOffers) => Promise<void> | void,
+  ): Promise<void> {
+    const { key, basis } = held;
+    if (basis) {
+      this.#wire.deltas++;
+      const { lengths, digests } = basis.offer;
+      this.#options.charge?.(lengths.byteLength + digests.length);
+      this.#bases.set(key, basis);
+    }
+    await need(key, { resume: held.resume, basis: basis?.offer });
+    // Named: now counted in `decided`.
+    this.#handled++;
+  }
+
+  /** A paced plan waits here for the sinks to catch up. */
+  async #paced(
+    need: (path: string, offers: NeedOffers) => Promise<void> | void,
+    flush: (() => Promise<void> | void) | undefined,
+  ): Promise<void> {
+    if (this.#outstanding() > this.#ahead) {
+      // What is held is named first: the sender can't send it otherwise.
+      await this.#name(need, true);
       await flush?.();
       while (this.#outstanding() > this.#ahead / 2) {
         await new Promise<void>((resolve) => this.#wake = resolve);
