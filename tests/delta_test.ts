@@ -713,10 +713,15 @@ Deno.test("a library pull that described its old copies on workers lets its proc
     Deno.writeFileSync(`${work}/dst/big`, old);
     Deno.utimeSync(`${work}/dst/big`, 1_600_000_000, 1_600_000_000);
     const mod = new URL("../mod.ts", import.meta.url).href;
+    const pool = new URL("../lib/delta/basis_pool.ts", import.meta.url).href;
     const script = `${work}/pull.ts`;
+    // The workers started first (a copy this small is otherwise described
+    // on the main thread: starting them would cost more).
     Deno.writeTextFileSync(
       script,
       `import { parseRemote, pullRemote } from ${JSON.stringify(mod)};
+import { warmDescribers } from ${JSON.stringify(pool)};
+if (!warmDescribers()) throw new Error("no describing workers here");
 const r = await pullRemote(parseRemote(${
         JSON.stringify(`${daemon.url}/m/big`)
       }), ${JSON.stringify(`${work}/dst/big`)}, { delta: "on" });

@@ -52,6 +52,18 @@ export const DELTA_MIN_BYTES = 1024;
  * than a millisecond of chunking.
  */
 export const OFF_THREAD_MIN_BYTES = 1 << 20;
+/**
+ * While the describing workers are not running (a client's), old copies
+ * under this are described here: starting them (~0.1-0.2 s, this thread
+ * blocked part of it, their code cold) costs more than chunking 256 MiB.
+ */
+const COLD_HERE_MAX_BYTES = 256 << 20;
+
+/** Whether an old copy of `size` bytes is described on the workers. */
+function offThread(size: number): boolean {
+  return size >= OFF_THREAD_MIN_BYTES &&
+    (size >= COLD_HERE_MAX_BYTES || describersWarm());
+}
 
 /** What a receiver sends for a needed file it holds an older copy of. */
 export interface BasisOffer {
@@ -124,7 +136,7 @@ export async function describeBasis(
       named = Deno.lstatSync(resolveInside(root, rel, options));
       if (!named.isFile) return undefined;
     }
-    if (named && named.size >= OFF_THREAD_MIN_BYTES) {
+    if (named && offThread(named.size)) {
       const copy = await describeBeneath(root as string, rel, options);
       // Described through a directory handle: the very file named.
       if (copy) return copy.identity === fileIdentity(named) ? copy : undefined;
@@ -143,7 +155,7 @@ export async function describeBasis(
     // Where the status says to the nanosecond when the copy last changed,
     // its content is hashed too, on the same reads.
     const stamp = contentStamp(info);
-    const away = info.size >= OFF_THREAD_MIN_BYTES
+    const away = offThread(info.size)
       ? await describeOffThread(
         file,
         info.size,

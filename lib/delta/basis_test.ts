@@ -10,6 +10,17 @@ import {
 } from "./basis.ts";
 import { hashBytes } from "../fs/hash.ts";
 
+/** Runs `fn` with the describing workers running (as in the daemon). */
+async function withDescribers(fn: () => Promise<void>): Promise<void> {
+  const { closeDescribers, warmDescribers } = await import("./basis_pool.ts");
+  warmDescribers();
+  try {
+    await fn();
+  } finally {
+    await closeDescribers();
+  }
+}
+
 function tempRoot(): string {
   return Deno.realPathSync(Deno.makeTempDirSync());
 }
@@ -167,7 +178,7 @@ Deno.test("basis: an old copy under 16 MiB is hashed whole, salted; through a ke
     assertEquals((await describeBasis(root, "big"))!.offer.whole, undefined);
     const tree = KernelTree.open(root);
     if (!tree) return; // no openat2 here
-    try {
+    await withDescribers(async () => {
       for (const [name, bytes] of [["small", small], ["mid", mid]] as const) {
         const kept = (await describeBasis(tree, name))!;
         assertEquals([...kept.content!.digest], [...await hashBytes(bytes)]);
@@ -178,9 +189,7 @@ Deno.test("basis: an old copy under 16 MiB is hashed whole, salted; through a ke
       assertEquals(huge.offer.size, WHOLE_MAX_BYTES);
       assertEquals(huge.offer.whole, undefined);
       assertEquals(huge.content, undefined);
-    } finally {
-      tree.close();
-    }
+    }).finally(() => tree.close());
   } finally {
     Deno.removeSync(root, { recursive: true });
   }
@@ -194,7 +203,7 @@ Deno.test("basis: a kernel tree's old copy is described on a worker, as it would
     Deno.writeFileSync(`${root}/f`, data);
     const tree = KernelTree.open(root);
     if (!tree) return; // no openat2 here: nothing to share with a worker
-    try {
+    await withDescribers(async () => {
       const away = (await describeBasis(tree, "f"))!.offer;
       const here = (await describeBasis(root, "f"))!.offer;
       assertEquals([...away.lengths], [...here.lengths]);
@@ -208,9 +217,33 @@ Deno.test("basis: a kernel tree's old copy is described on a worker, as it would
         assertEquals(table.find(digest.hi, digest.lo, length), at);
         at += length;
       }
-    } finally {
-      tree.close();
+    }).finally(() => tree.close());
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});
+
+Deno.test("basis: with the workers not running, an old copy under 256 MiB is described here (starting them costs more), the same", async () => {
+  const { KernelTree } = await import("../fs/kernel_tree.ts");
+  const { describersWarm } = await import("./basis_pool.ts");
+  const root = tempRoot();
+  try {
+    const data = random(20 << 20);
+    Deno.writeFileSync(`${root}/f`, data);
+    const tree = KernelTree.open(root);
+    const here = (await describeBasis(root, "f"))!.offer;
+    assertEquals(describersWarm(), false);
+    if (tree) {
+      try {
+        const through = (await describeBasis(tree, "f"))!.offer;
+        assertEquals(describersWarm(), false);
+        // One stretch: no cut at the half a worker's second would start.
+        assertEquals([...through.lengths], [...here.lengths]);
+      } finally {
+        tree.close();
+      }
     }
+    assertEquals(here.lengths.reduce((a, b) => a + b, 0), data.length);
   } finally {
     Deno.removeSync(root, { recursive: true });
   }
@@ -273,7 +306,7 @@ Deno.test("basis: a big old copy is cut in two stretches at once, joined at the 
     Deno.writeFileSync(`${root}/f`, data);
     const tree = KernelTree.open(root);
     if (!tree) return; // no openat2 here: nothing to share with workers
-    try {
+    await withDescribers(async () => {
       const offer = (await describeBasis(tree, "f"))!.offer;
       assertEquals(basisProblem(offer), undefined);
       const cuts = new Set<number>();
@@ -289,9 +322,7 @@ Deno.test("basis: a big old copy is cut in two stretches at once, joined at the 
       assertEquals(at, data.length);
       // The second stretch starts afresh at half the size.
       assertEquals(cuts.has(10 << 20), true);
-    } finally {
-      tree.close();
-    }
+    }).finally(() => tree.close());
   } finally {
     Deno.removeSync(root, { recursive: true });
   }
