@@ -121,6 +121,8 @@ interface Held {
   /** Settles with the description; `basis` holds it then. */
   pending?: Promise<void>;
   basis?: BasisCopy;
+  /** Why it can't be named (its description went over the budget). */
+  error?: unknown;
   /** `NeedListStream.decided` once this and all before it are named. */
   decidedAt?: number;
 }
@@ -423,9 +425,18 @@ export class Receiver {
       const held: Held = { key, resume: copy?.offer };
       const batcher = this.#batcher;
       if (batcher && !copy && this.#needList?.hasOldCopy(entry)) {
+        // Charged as it comes (a held description is memory too); over
+        // the budget, the transfer fails when it would be named.
         const settle = (basis?: BasisCopy) => {
-          held.basis = basis;
           held.pending = undefined;
+          if (!basis) return;
+          try {
+            const { lengths, digests } = basis.offer;
+            options.charge?.(lengths.byteLength + digests.length);
+            held.basis = basis;
+          } catch (error) {
+            held.error = error;
+          }
         };
         held.pending = batcher.describe(entry.path).then(
           settle,
@@ -472,10 +483,9 @@ export class Receiver {
     need: (path: string, offers: NeedOffers) => Promise<void> | void,
   ): Promise<void> {
     const { key, basis } = held;
+    if (held.error !== undefined) throw held.error;
     if (basis) {
       this.#wire.deltas++;
-      const { lengths, digests } = basis.offer;
-      this.#options.charge?.(lengths.byteLength + digests.length);
       this.#bases.set(key, basis);
     }
     await need(key, { resume: held.resume, basis: basis?.offer });
