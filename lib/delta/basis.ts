@@ -419,9 +419,18 @@ const BATCH_BYTES = 4 << 20;
  * (starting them blocks this thread ~30 ms each; a daemon keeps them).
  */
 const WARM_AFTER = 256;
+/**
+ * Old copies held open by every batcher of the process together (each
+ * until described): past this, one more is described at once, here, so
+ * many transfers at a time never run a daemon out of descriptors.
+ */
+const GATHERED_OPEN_MAX = 256;
+let gatheredOpen = 0;
 
 interface Gathered {
   file: ReadHandle;
+  /** Closes it (once) and counts it out of {@linkcode GATHERED_OPEN_MAX}. */
+  release: () => void;
   fd: number;
   info: Deno.FileInfo;
   stamp: string | undefined;
@@ -463,6 +472,11 @@ export class BasisBatcher {
     this.#root = root;
   }
 
+  /** Old copies every batcher of the process holds open right now. */
+  static get held(): number {
+    return gatheredOpen;
+  }
+
   /**
    * The description of `rel`'s old copy, as {@linkcode describeBasis}
    * (never rejects). Gathered into a batch: {@linkcode BasisBatcher.flush}
@@ -472,7 +486,7 @@ export class BasisBatcher {
     const root = this.#root;
     // A local directory, or workers not worth starting: one at a time.
     if (
-      typeof root === "string" ||
+      typeof root === "string" || gatheredOpen >= GATHERED_OPEN_MAX ||
       (++this.#asked < WARM_AFTER && !describersWarm())
     ) return describeBasis(root, rel);
     let file: ReadHandle;
@@ -499,8 +513,23 @@ export class BasisBatcher {
       file.close();
       return describeBasis(root, rel); // in stretches, on the workers
     }
+    gatheredOpen++;
+    let open = true;
+    const release = () => {
+      if (!open) return;
+      open = false;
+      file.close();
+      gatheredOpen--;
+    };
     return new Promise((resolve) => {
-      this.#group.push({ file, fd, info, stamp: contentStamp(info), resolve });
+      this.#group.push({
+        release,
+        fd,
+        info,
+        stamp: contentStamp(info),
+        resolve,
+        file,
+      });
       this.#groupBytes += info.size;
       if (
         this.#group.length >= BATCH_FILES || this.#groupBytes >= BATCH_BYTES
@@ -517,7 +546,7 @@ export class BasisBatcher {
     this.#send(group).catch(() => {
       // Whatever went wrong, each old copy is closed and answered.
       for (const one of group) {
-        one.file.close();
+        one.release();
         one.resolve(undefined);
       }
     });
@@ -526,7 +555,7 @@ export class BasisBatcher {
   /** The transfer ends: old copies gathered and not sent are let go. */
   abandon(): void {
     for (const one of this.#group) {
-      one.file.close();
+      one.release();
       one.resolve(undefined);
     }
     this.#group = [];
@@ -544,7 +573,7 @@ export class BasisBatcher {
       seed,
     );
     for (let i = 0; i < group.length; i++) {
-      const { file, info, stamp, resolve } = group[i];
+      const { file, info, stamp, resolve, release } = group[i];
       let copy: BasisCopy | undefined;
       try {
         let described: FileDescription | undefined;
@@ -582,7 +611,7 @@ export class BasisBatcher {
       } catch {
         copy = undefined;
       } finally {
-        file.close();
+        release();
         resolve(copy);
       }
     }

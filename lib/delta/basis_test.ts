@@ -389,8 +389,10 @@ Deno.test("basis: a batcher describes a kernel tree's small old copies a batch a
     assertEquals(describersWarm(), true); // described there, not here
     // Gathered and let go: answered, nothing held open.
     const left = batcher.describe("f0");
+    assertEquals(BasisBatcher.held, 1);
     batcher.abandon();
     assertEquals(await left, undefined);
+    assertEquals(BasisBatcher.held, 0);
   } finally {
     tree.close();
     await closeDescribers();

@@ -392,3 +392,86 @@ Deno.test("decided: the sender forgets what the receiver passed over, never a fi
 });
 
 /** Polls `done` between event-loop turns (bounded), for stages to settle. */
+
+Deno.test("decided: old copies described on the workers, the need list still names files in manifest order and the sender forgets only what was decided", async () => {
+  const { KernelTree } = await import("../fs/kernel_tree.ts");
+  const { closeDescribers, warmDescribers } = await import(
+    "../delta/basis_pool.ts"
+  );
+  const work = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    const src = `${work}/src`;
+    const dst = `${work}/dst`;
+    Deno.mkdirSync(`${src}/d`, { recursive: true });
+    Deno.mkdirSync(`${dst}/d`, { recursive: true });
+    // 3,000 files; each third changed at the destination (an old copy of
+    // 1.5-9 KiB to describe), two of them big, each seventh missing.
+    const body = (i: number, old: boolean) => {
+      const size = i % 1000 === 3 ? (1 << 20) + i : 1536 + (i * 37) % 7680;
+      return new Uint8Array(size).map((_, j) =>
+        (j * 31 + i + (old ? 1 : 0)) & 255
+      );
+    };
+    for (let i = 0; i < 3000; i++) {
+      const name = `d/f${String(i).padStart(5, "0")}`;
+      Deno.writeFileSync(`${src}/${name}`, body(i, false));
+      Deno.utimeSync(`${src}/${name}`, 1_500_000_000, 1_500_000_000 + i);
+      if (i % 7 === 0) continue;
+      Deno.writeFileSync(`${dst}/${name}`, body(i, i % 3 === 0));
+      Deno.utimeSync(
+        `${dst}/${name}`,
+        1_500_000_000,
+        1_500_000_000 + i + (i % 3 === 0 ? 1 : 0),
+      );
+    }
+    const root = KernelTree.open(dst);
+    if (!root || !warmDescribers()) return; // no openat2 or workers here
+    try {
+      const sender = new Sender(src);
+      const receiver = new Receiver(root, { delta: true });
+      const payloads: ManifestMessage[] = [];
+      let wake: (() => void) | undefined;
+      const offering = sender.offer(enumerate(src), (p) => {
+        payloads.push(p);
+        wake?.();
+        return Promise.resolve();
+      });
+      let batch: string[] = [];
+      let described = 0;
+      const flush = () => {
+        // Sender.need refuses a path out of manifest order or forgotten.
+        for (const path of batch) assertEquals(sender.need(path), true, path);
+        batch = [];
+        sender.forget(receiver.decided);
+      };
+      await receiver.plan(
+        manifestOf(async () => {
+          while (payloads.length === 0) {
+            await new Promise<void>((r) => wake = r);
+          }
+          return payloads.shift();
+        }),
+        (path, { basis }) => {
+          if (basis) described++;
+          batch.push(path);
+          if (batch.length >= 50) flush();
+        },
+        flush,
+      );
+      await offering;
+      flush();
+      assertEquals(receiver.decided, 3001);
+      // Missing: 429 (each 7th); changed: 1,000 of the rest's third.
+      const changed = [...Array(3000).keys()].filter((i) =>
+        i % 7 !== 0 && i % 3 === 0
+      ).length;
+      assertEquals([sender.needed, sender.held], [429 + changed, 0]);
+      assertEquals(described, changed);
+    } finally {
+      root.close();
+    }
+  } finally {
+    await closeDescribers();
+    Deno.removeSync(work, { recursive: true });
+  }
+});
