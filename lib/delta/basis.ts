@@ -15,7 +15,6 @@ import {
   describeFilesOffThread,
   describeOffThread,
   describersWarm,
-  type FileDescription,
 } from "./basis_pool.ts";
 import { type ContentHasher, contentHasher } from "../fs/hash.ts";
 import { KernelTree } from "../fs/kernel_tree.ts";
@@ -145,10 +144,30 @@ export async function describeBasis(
   } catch {
     return undefined; // nothing there (or not ours to read): send it whole
   }
+  let info: Deno.FileInfo;
   try {
-    const info = file.statSync();
+    info = file.statSync();
+  } catch {
+    file.close();
+    return undefined;
+  }
+  if (named && fileIdentity(named) !== fileIdentity(info)) {
+    file.close();
+    return undefined;
+  }
+  return await describeOpen(file, info);
+}
+
+/**
+ * {@linkcode describeBasis} of an old copy already open as `file` (its
+ * status `info` as opened), which this closes.
+ */
+async function describeOpen(
+  file: ReadHandle,
+  info: Deno.FileInfo,
+): Promise<BasisCopy | undefined> {
+  try {
     if (!info.isFile || info.size < DELTA_MIN_BYTES) return undefined;
-    if (named && fileIdentity(named) !== fileIdentity(info)) return undefined;
     // On a worker where the handle's descriptor can be shared (the
     // daemon's kernel tree), else here.
     const digest = await ChunkDigest.create();
@@ -173,18 +192,31 @@ export async function describeBasis(
       described = offer && { offer, content: hasher?.digest("binary") };
     }
     if (!described) return undefined;
-    const copy: BasisCopy = {
-      offer: described.offer,
-      identity: fileIdentity(info),
-    };
-    // Read while its status stayed put: its content hash holds.
-    if (described.content && contentStamp(file.statSync()) === stamp) {
-      copy.content = { digest: described.content, stamp: stamp! };
-    }
-    return copy;
+    return copyOf(file, info, stamp, described.offer, described.content);
   } finally {
     file.close();
   }
+}
+
+/**
+ * The old copy open as `file` (its status `info` when opened, `stamp` its
+ * {@linkcode contentStamp}) described as `offer`; its `content` hash is
+ * kept only while its status stayed put since (then the content did too).
+ */
+function copyOf(
+  file: ReadHandle,
+  info: Deno.FileInfo,
+  stamp: string | undefined,
+  offer: BasisOffer,
+  content: Uint8Array | undefined,
+): BasisCopy {
+  const copy: BasisCopy = { offer, identity: fileIdentity(info) };
+  if (
+    content && stamp !== undefined && contentStamp(file.statSync()) === stamp
+  ) {
+    copy.content = { digest: content, stamp };
+  }
+  return copy;
 }
 
 /**
@@ -503,16 +535,12 @@ export class BasisBatcher {
       return Promise.resolve(undefined);
     }
     const fd = descriptorOf(file);
-    if (!info.isFile || info.size < DELTA_MIN_BYTES || fd === undefined) {
-      file.close();
-      return fd === undefined && info.isFile && info.size >= DELTA_MIN_BYTES
-        ? describeBasis(root, rel)
-        : Promise.resolve(undefined);
-    }
-    if (info.size >= OFF_THREAD_MIN_BYTES) {
-      file.close();
-      return describeBasis(root, rel); // in stretches, on the workers
-    }
+    // Nothing to describe, no descriptor to share, or a big copy (in
+    // stretches, on the workers): as one at a time.
+    if (
+      !info.isFile || info.size < DELTA_MIN_BYTES || fd === undefined ||
+      info.size >= OFF_THREAD_MIN_BYTES
+    ) return describeOpen(file, info);
     gatheredOpen++;
     let open = true;
     const release = () => {
@@ -576,7 +604,6 @@ export class BasisBatcher {
       const { file, info, stamp, resolve, release } = group[i];
       let copy: BasisCopy | undefined;
       try {
-        let described: FileDescription | undefined;
         if (got === "here") {
           // No workers after all: described here, one after another.
           const digest = this.#digest ??= await ChunkDigest.create(seed);
@@ -585,27 +612,19 @@ export class BasisBatcher {
             : ownHasher ??= await contentHasher();
           const offer = describeHandle(file, info.size, digest, hasher);
           if (offer) {
-            copy = { offer, identity: fileIdentity(info) };
-            const content = hasher?.digest("binary");
-            if (content && contentStamp(file.statSync()) === stamp) {
-              copy.content = { digest: content, stamp: stamp! };
-            }
+            copy = copyOf(file, info, stamp, offer, hasher?.digest("binary"));
           }
         } else {
-          described = got[i];
-          if (described.part) {
+          const { part, whole, content } = got[i];
+          if (part) {
             const offer: BasisOffer = {
               avgBits: avgBitsFor(info.size),
               seed,
               size: info.size,
-              ...described.part,
-              ...(described.whole ? { whole: described.whole } : {}),
+              ...part,
+              ...(whole ? { whole } : {}),
             };
-            copy = { offer, identity: fileIdentity(info) };
-            // Read while its status stayed put: its content hash holds.
-            if (described.content && contentStamp(file.statSync()) === stamp) {
-              copy.content = { digest: described.content, stamp: stamp! };
-            }
+            copy = copyOf(file, info, stamp, offer, content);
           }
         }
       } catch {

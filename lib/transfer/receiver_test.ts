@@ -51,6 +51,27 @@ function manifestOf(
   });
 }
 
+/**
+ * The sender's manifest offered while the plan runs: its messages as the
+ * receiver's stream (each waited for), and the offer's end.
+ */
+function liveManifest(sender: Sender, src: string) {
+  const payloads: ManifestMessage[] = [];
+  let wake: (() => void) | undefined;
+  const offering = sender.offer(enumerate(src), (p) => {
+    payloads.push(p);
+    wake?.();
+    return Promise.resolve();
+  });
+  const manifest = manifestOf(async () => {
+    while (payloads.length === 0) {
+      await new Promise<void>((r) => wake = r);
+    }
+    return payloads.shift();
+  });
+  return { manifest, offering };
+}
+
 /** Manifest payloads from the sender become the receiver's stream. */
 async function exchange(sender: Sender, receiver: Receiver, src: string) {
   const payloads: ManifestMessage[] = [];
@@ -349,13 +370,7 @@ Deno.test("decided: the sender forgets what the receiver passed over, never a fi
     const sender = new Sender(src);
     const receiver = new Receiver(dst);
     // The manifest crosses a batch at a time while the plan runs.
-    const payloads: ManifestMessage[] = [];
-    let wake: (() => void) | undefined;
-    const offering = sender.offer(enumerate(src), (p) => {
-      payloads.push(p);
-      wake?.();
-      return Promise.resolve();
-    });
+    const { manifest, offering } = liveManifest(sender, src);
     let batch: string[] = [];
     let peak = 0;
     let reports = 0;
@@ -368,12 +383,7 @@ Deno.test("decided: the sender forgets what the receiver passed over, never a fi
       reports++;
     };
     await receiver.plan(
-      manifestOf(async () => {
-        while (payloads.length === 0) {
-          await new Promise<void>((r) => wake = r);
-        }
-        return payloads.shift();
-      }),
+      manifest,
       (path) => {
         batch.push(path);
       },
@@ -429,13 +439,7 @@ Deno.test("decided: old copies described on the workers, the need list still nam
     try {
       const sender = new Sender(src);
       const receiver = new Receiver(root, { delta: true });
-      const payloads: ManifestMessage[] = [];
-      let wake: (() => void) | undefined;
-      const offering = sender.offer(enumerate(src), (p) => {
-        payloads.push(p);
-        wake?.();
-        return Promise.resolve();
-      });
+      const { manifest, offering } = liveManifest(sender, src);
       let batch: string[] = [];
       let described = 0;
       const flush = () => {
@@ -445,12 +449,7 @@ Deno.test("decided: old copies described on the workers, the need list still nam
         sender.forget(receiver.decided);
       };
       await receiver.plan(
-        manifestOf(async () => {
-          while (payloads.length === 0) {
-            await new Promise<void>((r) => wake = r);
-          }
-          return payloads.shift();
-        }),
+        manifest,
         (path, { basis }) => {
           if (basis) described++;
           batch.push(path);
