@@ -186,10 +186,18 @@ export function nativeSeededXxh3():
 
 /** An XXH128_hash_t (low then high half, native order) as canonical bytes. */
 function canonical(raw: Uint8Array): Uint8Array {
-  const view = new DataView(raw.buffer, raw.byteOffset, 16);
   const out = new Uint8Array(16);
+  if (LITTLE_ENDIAN) {
+    // Both halves big-endian, high first: the 16 bytes reversed (no
+    // BigInt made a file: ~0.6 us of a small file's ~3).
+    for (let i = 0; i < 16; i++) out[i] = raw[15 - i];
+    return out;
+  }
+  const view = new DataView(raw.buffer, raw.byteOffset, 16);
   const bytes = new DataView(out.buffer);
   bytes.setBigUint64(0, view.getBigUint64(8, true));
   bytes.setBigUint64(8, view.getBigUint64(0, true));
   return out;
 }
+
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;

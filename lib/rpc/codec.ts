@@ -311,6 +311,22 @@ class Writer {
     this.pos = p;
   }
 
+  /** `list`'s values as varints, one after another (a packed field's body). */
+  packedUint32(list: readonly number[]): void {
+    this.ensure(5 * list.length);
+    const b = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < list.length; i++) {
+      let v = list[i] >>> 0;
+      while (v > 0x7f) {
+        b[p++] = (v & 0x7f) | 0x80;
+        v >>>= 7;
+      }
+      b[p++] = v;
+    }
+    this.pos = p;
+  }
+
   varint64(v: bigint): void {
     if (v >= 0n && v <= 0x1fffffffffffffn) {
       this.varint(Number(v));
@@ -490,7 +506,9 @@ function writeMessage(
       if (PACKED.has(f.type)) {
         w.tag(f.no, 2);
         const start = w.begin();
-        for (const v of list) writeScalar(w, f.type, v);
+        // Long lists of lengths (old copies' descriptions) in one loop.
+        if (f.type === FieldType.UINT32) w.packedUint32(list as number[]);
+        else for (const v of list) writeScalar(w, f.type, v);
         w.end(start);
       } else {
         for (const v of list) writeField(w, f, v);
@@ -559,6 +577,35 @@ class Reader {
       }
     }
     throw new DecodeError("varint longer than ten bytes");
+  }
+
+  /** A packed field's varints up to `stop`, their low 32 bits into `list`. */
+  packedUint32(stop: number, list: number[]): void {
+    const b = this.buf;
+    let p = this.pos;
+    while (p < stop) {
+      // Up to four bytes inline; a longer varint the general way.
+      const b0 = b[p];
+      if (b0 < 0x80) {
+        list.push(b0);
+        p += 1;
+        continue;
+      }
+      if (p + 1 < stop && b[p + 1] < 0x80) {
+        list.push((b0 & 0x7f) | (b[p + 1] << 7));
+        p += 2;
+        continue;
+      }
+      if (p + 2 < stop && b[p + 1] >= 0x80 && b[p + 2] < 0x80) {
+        list.push((b0 & 0x7f) | ((b[p + 1] & 0x7f) << 7) | (b[p + 2] << 14));
+        p += 3;
+        continue;
+      }
+      this.pos = p;
+      list.push(this.uint32(stop));
+      p = this.pos;
+    }
+    this.pos = p;
   }
 
   uint64(end: number): bigint {
@@ -710,7 +757,8 @@ function readMessage(
       if (wire === 2 && PACKED.has(f.type)) {
         const n = r.length(end);
         const stop = r.pos + n;
-        while (r.pos < stop) list.push(readScalar(r, f.type, stop));
+        if (f.type === FieldType.UINT32) r.packedUint32(stop, list as number[]);
+        else while (r.pos < stop) list.push(readScalar(r, f.type, stop));
       } else {
         if (wire !== wireOf(f.type)) throw wrongWire(c, f, wire);
         list.push(readScalar(r, f.type, end));

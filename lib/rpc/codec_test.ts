@@ -199,6 +199,58 @@ Deno.test("ours and protobuf-es agree on every message, both ways, byte for byte
   assertEquals(checked, pairs.length * 60);
 });
 
+Deno.test("packed uint32 lists: every varint length, both ways, as protobuf-es; cut or overlong bodies refused", () => {
+  const lengths = [
+    0,
+    1,
+    127,
+    128,
+    16383,
+    16384,
+    2097151,
+    2097152,
+    268435455,
+    268435456,
+    0xffffffff,
+    5000,
+  ];
+  const message = create(ours.BasisOfferSchema, { path: "f", lengths });
+  const bytes = toBinary(ours.BasisOfferSchema, message);
+  const desc = reference.BasisOfferSchema as unknown as pb.DescMessage;
+  const theirs = pb.fromBinary(desc, bytes) as unknown as { lengths: number[] };
+  assertEquals(theirs.lengths, lengths);
+  assertEquals([...pb.toBinary(desc, theirs as never)], [...bytes]);
+  assertEquals(fromBinary(ours.BasisOfferSchema, bytes).lengths, lengths);
+  // A sign-extended (ten-byte) varint in the list keeps its low 32 bits.
+  const tenBytes = [...new Array(9).fill(0xff), 0x01];
+  const packed = [0x2a, 2 + tenBytes.length, 0x05, ...tenBytes, 0x07];
+  assertEquals(
+    fromBinary(ours.BasisOfferSchema, Uint8Array.from(packed)).lengths,
+    [5, 0xffffffff, 7],
+  );
+  // A varint cut by the end of the packed body, at each of its bytes.
+  for (const varint of [[0x80], [0x80, 0x80], [0x80, 0x80, 0x80]]) {
+    throwsExactly(
+      () =>
+        fromBinary(
+          ours.BasisOfferSchema,
+          Uint8Array.from([0x2a, 1 + varint.length, 0x01, ...varint, 0x01]),
+        ),
+      DecodeError,
+      "premature end of message",
+    );
+  }
+  throwsExactly(
+    () =>
+      fromBinary(
+        ours.BasisOfferSchema,
+        Uint8Array.from([0x2a, 11, ...new Array(11).fill(0x80)]),
+      ),
+    DecodeError,
+    "varint longer than ten bytes",
+  );
+});
+
 Deno.test("create fills defaults, takes nested inits and messages as they are", () => {
   const header = create(ours.FileHeaderSchema);
   assertEquals(plain(header), {

