@@ -155,6 +155,7 @@ export {
   compressionFor,
   isLoopback,
   useDelta,
+  useSendfile,
 } from "./lib/transfer/link_policy.ts";
 export { loadZeroCopy, ZeroCopy, ZeroCopyError } from "./lib/wire/zero_copy.ts";
 export { SendWindow } from "./lib/rpc/call_io.ts";

@@ -57,7 +57,7 @@ export function mainHelp(version: string): string {
     "and examples. -h/--help and -V/--version work everywhere.",
     "",
     "Environment: BLIT_SECRET, BLIT_TLS_CA, BLIT_STATE_DIR,",
-    "BLIT_DISABLE_PERF_HISTORY=1, BLIT_ZERO_COPY=0, BLIT_NATIVE_HASH=0,",
+    "BLIT_DISABLE_PERF_HISTORY=1, BLIT_ZERO_COPY=0|1, BLIT_NATIVE_HASH=0,",
     "BLIT_PULL_WRITERS=N, BLIT_DEBUG=1 (stack traces) or grpc (grpc-js logs).",
     "",
     "Exit status: 0 success, 1 failure, 2 usage error.",

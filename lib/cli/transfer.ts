@@ -63,7 +63,11 @@ export async function transfer(
     checksum: flags.checksum,
     keepSpecialBits: flags.keepSpecialBits,
     forceGrpcData: flags.forceGrpcData,
-    zeroCopy: io.env.BLIT_ZERO_COPY !== "0",
+    zeroCopy: io.env.BLIT_ZERO_COPY === "0"
+      ? false
+      : io.env.BLIT_ZERO_COPY === "1"
+      ? true
+      : undefined,
     writers: pullWritersFromEnv(io.env.BLIT_PULL_WRITERS),
     secret: srcAddr?.secret ?? dstAddr?.secret,
     tlsCa: srcAddr?.tlsCa ?? dstAddr?.tlsCa,

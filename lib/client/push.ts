@@ -28,7 +28,11 @@ import {
   wireResult,
   withRetries,
 } from "./transfer_call.ts";
-import { compressionFor, useDelta } from "../transfer/link_policy.ts";
+import {
+  compressionFor,
+  useDelta,
+  useSendfile,
+} from "../transfer/link_policy.ts";
 
 /** A local push source: a tree, or one file in its parent. */
 interface LocalSource {
@@ -111,7 +115,9 @@ function pushOnce(
     const { link } = await openDataPath(reader, dest, options);
     const sender = new Sender(source.root, {
       verified: new Set(),
-      zeroCopy: options.zeroCopy === false ? undefined : loadZeroCopy(),
+      zeroCopy: useSendfile(options.zeroCopy, dest.host)
+        ? loadZeroCopy()
+        : undefined,
       compress: compressionFor(
         options.compress ?? "auto",
         dest.host,

@@ -65,7 +65,8 @@ export interface RemoteTransferOptions {
   progress?: ProgressSink;
   /**
    * Send big file bodies by sendfile when this process can (Linux, FFI
-   * allowed); same frames either way. Default: true.
+   * allowed); same frames either way. Default: yes, except to a daemon on
+   * this machine (see `useSendfile`).
    */
   zeroCopy?: boolean;
   /** The module secret to present (see `RemoteAddress.secret`). */

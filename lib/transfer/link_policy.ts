@@ -28,6 +28,26 @@ export function isLoopback(host: string): boolean {
 }
 
 /**
+ * Whether a sender sends big file bodies by sendfile(2): as told (`true`,
+ * `false`), else (undefined) unless the peer is this machine. Over
+ * loopback the receiver's copy of pages sent that way is slower than of
+ * pages written (they arrive as fragments): a 1 GiB push there took
+ * 821 ms with it against 671 ms without (5 runs each, 2-core VM, tmpfs).
+ *
+ * @example
+ * ```ts
+ * import { useSendfile } from "@blit/cli/internals";
+ * if (useSendfile(undefined, "127.0.0.1") || !useSendfile(undefined, "10.1.1.2") || !useSendfile(true, "::1")) throw new Error("example failed");
+ * ```
+ */
+export function useSendfile(
+  choice: boolean | undefined,
+  peerHost: string,
+): boolean {
+  return choice ?? !isLoopback(peerHost);
+}
+
+/**
  * Whether the receiver should describe its old copies for deltas: `on`
  * always, `off` never, `auto` when the peer is not this machine and the
  * link (`linkBytesPerS`, when known from the route's history) is slower

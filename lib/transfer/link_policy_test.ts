@@ -1,5 +1,10 @@
 import { assertEquals, assertThrows } from "../../tests/_assert.ts";
-import { compressionFor, isLoopback, useDelta } from "./link_policy.ts";
+import {
+  compressionFor,
+  isLoopback,
+  useDelta,
+  useSendfile,
+} from "./link_policy.ts";
 
 Deno.test("isLoopback: this machine's addresses and name only", () => {
   for (
@@ -26,6 +31,16 @@ Deno.test("useDelta: the user's choice wins; auto is off on loopback and on fast
   assertEquals(useDelta("auto", "10.0.0.2"), true);
   assertEquals(useDelta("auto", "10.0.0.2", 25e6), true);
   assertEquals(useDelta("auto", "10.0.0.2", 1.2e9), false);
+});
+
+Deno.test("useSendfile: as told, else everywhere but this machine", () => {
+  assertEquals(useSendfile(true, "127.0.0.1"), true);
+  assertEquals(useSendfile(false, "10.0.0.2"), false);
+  assertEquals(useSendfile(undefined, "127.0.0.1"), false);
+  assertEquals(useSendfile(undefined, "localhost"), false);
+  assertEquals(useSendfile(undefined, "[::1]"), false);
+  assertEquals(useSendfile(undefined, "10.0.0.2"), true);
+  assertEquals(useSendfile(undefined, "nas.example"), true);
 });
 
 Deno.test("compressionFor: on always, off never, auto block by block off loopback", () => {
