@@ -4,7 +4,7 @@
 // files arrive on the data connections meanwhile, or in messages after
 // the need list (acknowledged every few MiB); then directory times and a
 // mirror's deletions, and `done`.
-import { sleep } from "../timer.ts";
+import { ioTurn } from "../timer.ts";
 import { ACK_EVERY_BYTES } from "../rpc/call_io.ts";
 import { ManifestTooLargeError } from "../rpc/convert.ts";
 import type { FileEntry } from "../fs/entry.ts";
@@ -196,7 +196,7 @@ async function plan(
     bases = new Map();
     flushedAt = performance.now();
     await peer.write(message);
-    if (!last) await sleep(0);
+    if (!last) await ioTurn();
   };
   await receiver.planBatches(
     manifestOf(peer, options.maxEntries ?? Number.MAX_SAFE_INTEGER),
