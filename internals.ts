@@ -11,7 +11,7 @@
 
 // Everything the library exports, then the rest.
 export * from "./mod.ts";
-export { entryFromPath } from "./lib/fs/enumerate.ts";
+export { entryFromPath, walkEntries } from "./lib/fs/enumerate.ts";
 export { type ExcludeMatcher, excludeMatcher } from "./lib/fs/exclude.ts";
 export {
   type ContentHasher,
@@ -118,7 +118,7 @@ export {
 } from "./lib/wire/socket.ts";
 export {
   type DeltaItem,
-  FrameSink,
+  FrameSender,
   frameSource,
   type FrameSourceOptions,
   type FrameWriter,
@@ -131,6 +131,7 @@ export {
   sendItems,
   SPLIT_MIN,
 } from "./lib/wire/frame_io.ts";
+export { FrameSink } from "./lib/wire/frame_sink.ts";
 export { Bandwidth, parseRate } from "./lib/wire/bandwidth.ts";
 export {
   type ByteReader,

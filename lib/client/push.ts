@@ -125,14 +125,13 @@ function pushOnce(
         options.linkBytesPerS,
       ),
     });
-    const entries = scanned(
-      sourceEntries(source.path, {
-        name: source.name,
-        exclude: options.exclude,
-        hash: options.checksum,
-      }),
-      progress,
-    );
+    const walked = sourceEntries(source.path, {
+      name: source.name,
+      exclude: options.exclude,
+      hash: options.checksum,
+    });
+    // Counted for a progress bar only (a hop an entry otherwise).
+    const entries = progress ? scanned(walked, progress) : walked;
     const wire = pushSenderPeer(call, reader, {
       compressManifest: sender.compresses,
     });
@@ -198,12 +197,12 @@ export function pushRemote(
 /** `entries`, counted into the progress bar's scan as they are walked. */
 async function* scanned<T>(
   entries: AsyncIterable<T>,
-  progress: ProgressSink | undefined,
+  progress: ProgressSink,
 ): AsyncIterable<T> {
   let n = 0;
   for await (const entry of entries) {
-    if (++n % 256 === 0) progress?.scan?.(n);
+    if (++n % 256 === 0) progress.scan?.(n);
     yield entry;
   }
-  progress?.scan?.(n);
+  progress.scan?.(n);
 }

@@ -162,64 +162,161 @@ export function enumerate(
   root: TreeRoot,
   options: EnumerateOptions = {},
 ): ReadableStream<FileEntry> {
+  const highWaterMark = checkedHighWaterMark(options);
+  // One pull takes a batch: per-entry pulls would cost a promise each.
+  const batch = Math.max(1, Math.min(64, highWaterMark));
+  const entries = walk(root, options);
+  return new ReadableStream<FileEntry>({
+    async pull(controller) {
+      for (let emitted = 0; emitted < batch; emitted++) {
+        const next = await entries.next();
+        if (next.done) {
+          controller.close();
+          return;
+        }
+        controller.enqueue(next.value);
+      }
+    },
+    async cancel() {
+      await entries.return(undefined);
+    },
+  }, { highWaterMark });
+}
+
+/**
+ * The entries of {@linkcode enumerate} as an async iterable, without a
+ * stream (what a transfer walks: a command that never makes a stream never
+ * loads the runtime's streams code). Leaving the loop early closes the
+ * directories it holds open.
+ *
+ * Permissions: read on `root`.
+ *
+ * @example
+ * ```ts
+ * import { walkEntries } from "@blit/cli/internals";
+ * const root = Deno.makeTempDirSync();
+ * Deno.writeTextFileSync(`${root}/f.txt`, "x");
+ * const paths = (await Array.fromAsync(walkEntries(root))).map((e) => e.path);
+ * if (paths.join() !== "f.txt") throw new Error("example failed");
+ * Deno.removeSync(root, { recursive: true });
+ * ```
+ * @throws {Deno.errors.NotFound} (on the first step) when `root` is missing.
+ */
+export function walkEntries(
+  root: TreeRoot,
+  options: EnumerateOptions = {},
+): AsyncGenerator<FileEntry> {
+  checkedHighWaterMark(options);
+  return walk(root, options);
+}
+
+function checkedHighWaterMark(options: EnumerateOptions): number {
   const highWaterMark = options.highWaterMark ?? 256;
   if (!Number.isInteger(highWaterMark) || highWaterMark < 1) {
     throw new RangeError(
       `highWaterMark must be a positive integer, got ${highWaterMark}`,
     );
   }
+  return highWaterMark;
+}
+
+/**
+ * The walk as a hand-made async iterator: one settled promise an entry
+ * (an async generator costs a few more hops a step: ~1 us an entry here,
+ * 10 ms of a 10,000-file no-op).
+ */
+function walk(
+  root: TreeRoot,
+  options: EnumerateOptions,
+): AsyncGenerator<FileEntry> {
   const excluded = excludeMatcher(options.exclude ?? []);
   const withHash = options.hash ?? false;
-  const stack: PendingDir[] = [];
   const tree = treeOf(root);
-  const batch = Math.max(1, Math.min(64, highWaterMark));
+  let stack: PendingDir[] | undefined;
+  /** A failure to hand on after the entry before it (see below). */
+  let failure: { error: unknown } | undefined;
   const closeAll = () => {
-    for (const pending of stack.splice(0)) pending.dir?.close();
+    for (const pending of stack?.splice(0) ?? []) pending.dir?.close();
   };
-  return new ReadableStream<FileEntry>({
-    start() {
-      stack.push(pendingDir(tree, "", 0));
-    },
-    async pull(controller) {
-      // One pull emits a batch: per-entry pulls would cost a promise each.
-      let emitted = 0;
-      try {
-        while (emitted < batch) {
-          const top = stack.at(-1);
-          if (!top) {
-            controller.close();
-            return;
-          }
-          if (top.next >= top.names.length) {
-            stack.pop()?.dir?.close();
-            continue;
-          }
-          const name = top.names[top.next++];
-          const rel = top.rel === "" ? name : `${top.rel}/${name}`;
-          // Vanished between readDir and lstat: nothing to send.
-          const info = top.dir ? top.dir.lstat(name) : tree.lstat(rel);
-          if (!info) continue;
-          if (excluded(rel, info.isDirectory)) continue;
-          const entry = entryOf(() => tree.readLink(rel), rel, info);
-          if (!entry) continue;
-          if (entry.kind === "file" && withHash) {
-            entry.hash = await hashFile(tree.openRead(rel));
-          }
-          controller.enqueue(entry);
-          emitted++;
-          if (entry.kind === "dir") {
-            stack.push(pendingDir(tree, rel, stack.length));
-          }
+  const done = (): IteratorResult<FileEntry> => ({
+    value: undefined,
+    done: true,
+  });
+  // The next entry, or a promise of it when a file must be hashed first.
+  const step = ():
+    | IteratorResult<FileEntry>
+    | Promise<IteratorResult<FileEntry>> => {
+    if (failure) {
+      const { error } = failure;
+      failure = undefined;
+      throw error; // next() lets go of what is open
+    }
+    stack ??= [pendingDir(tree, "", 0)];
+    for (;;) {
+      const top = stack.at(-1);
+      if (!top) return done();
+      if (top.next >= top.names.length) {
+        stack.pop()?.dir?.close();
+        continue;
+      }
+      const name = top.names[top.next++];
+      const rel = top.rel === "" ? name : `${top.rel}/${name}`;
+      // Vanished between readDir and lstat: nothing to send.
+      const info = top.dir ? top.dir.lstat(name) : tree.lstat(rel);
+      if (!info) continue;
+      if (excluded(rel, info.isDirectory)) continue;
+      const entry = entryOf(() => tree.readLink(rel), rel, info);
+      if (!entry) continue;
+      if (entry.kind === "dir") {
+        // Its listing is opened before the entry is handed on (the
+        // consumer may take its time: the walk holds what it opened
+        // then); if that fails, the entry still goes, then the failure.
+        try {
+          stack.push(pendingDir(tree, rel, stack.length));
+        } catch (error) {
+          failure = { error };
         }
+      }
+      if (entry.kind === "file" && withHash) {
+        return hashFile(tree.openRead(rel)).then((hash) => {
+          entry.hash = hash;
+          return { value: entry, done: false };
+        });
+      }
+      return { value: entry, done: false };
+    }
+  };
+  const iterator: AsyncGenerator<FileEntry> = {
+    next() {
+      try {
+        return Promise.resolve(step()).catch((error) => {
+          closeAll();
+          throw error;
+        });
       } catch (error) {
         closeAll();
-        throw error;
+        return Promise.reject(error);
       }
     },
-    cancel() {
+    return() {
       closeAll();
+      stack = [];
+      return Promise.resolve(done());
     },
-  }, { highWaterMark });
+    throw(error: unknown) {
+      closeAll();
+      stack = [];
+      return Promise.reject(error);
+    },
+    [Symbol.asyncIterator]() {
+      return iterator;
+    },
+    [Symbol.asyncDispose]() {
+      closeAll();
+      return Promise.resolve();
+    },
+  };
+  return iterator;
 }
 
 /**
@@ -242,7 +339,7 @@ export function sourceEntries(
   options: EnumerateOptions & { name?: string; rel?: string } = {},
 ): AsyncIterable<FileEntry> {
   if (typeof path !== "string") return containedSource(path, options);
-  if (Deno.lstatSync(path).isDirectory) return enumerate(path, options);
+  if (Deno.lstatSync(path).isDirectory) return walkEntries(path, options);
   const name = options.name ?? path.slice(path.lastIndexOf("/") + 1);
   return (async function* () {
     const entry = entryFromPath(path, name);
@@ -261,7 +358,7 @@ function containedSource(
   const rel = options.rel ?? "";
   const info = root.lstat(rel);
   if (!info) throw new Deno.errors.NotFound(`Not found: ${rel}`);
-  if (info.isDirectory) return enumerate(root.sub(rel), options);
+  if (info.isDirectory) return walkEntries(root.sub(rel), options);
   const name = options.name ?? rel.slice(rel.lastIndexOf("/") + 1);
   return (async function* () {
     const info = root.lstat(rel);

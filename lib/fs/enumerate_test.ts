@@ -1,5 +1,10 @@
-import { assertEquals, assertThrows } from "../../tests/_assert.ts";
-import { entryFromPath, enumerate } from "./enumerate.ts";
+import {
+  assertEquals,
+  assertRejects,
+  assertThrows,
+} from "../../tests/_assert.ts";
+import { entryFromPath, enumerate, walkEntries } from "./enumerate.ts";
+import { hashBytes } from "./hash.ts";
 import { PathEscapeError } from "./safe_path.ts";
 import { PathTree } from "./path_tree.ts";
 import type { Tree } from "./tree.ts";
@@ -230,5 +235,53 @@ Deno.test("enumerate: a directory swapped for a link while walked is not walked 
   } finally {
     Deno.removeSync(root, { recursive: true });
     Deno.removeSync(outside, { recursive: true });
+  }
+});
+
+Deno.test("walkEntries: what enumerate streams, without a stream; leaving early lets go of what is open", async () => {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    for (const d of ["a", "a/b", "c"]) Deno.mkdirSync(`${root}/${d}`);
+    Deno.writeTextFileSync(`${root}/a/b/f`, "hello");
+    Deno.writeTextFileSync(`${root}/a/g`, "x");
+    Deno.writeTextFileSync(`${root}/c/skip.o`, "o");
+    Deno.symlinkSync("a/g", `${root}/link`);
+    const options = { exclude: ["*.o"], hash: true };
+    const walked = await Array.fromAsync(walkEntries(root, options));
+    assertEquals(walked, await Array.fromAsync(enumerate(root, options)));
+    assertEquals(walked.map((e) => `${e.kind}:${e.path}`), [
+      "dir:a",
+      "dir:a/b",
+      "file:a/b/f",
+      "file:a/g",
+      "dir:c",
+      "symlink:link",
+    ]);
+    assertEquals(
+      walked[2].hash?.join(),
+      (await hashBytes(new TextEncoder().encode("hello"))).join(),
+    );
+    // Out after two entries ("a", "a/b": the root and both opened, each
+    // before its entry was handed on): all three are closed.
+    const left = counting(new PathTree(root));
+    let n = 0;
+    for await (const _ of walkEntries(left.tree)) if (++n === 2) break;
+    assertEquals([left.opened, left.open], [3, 0]);
+    // Run to the end: none left open either.
+    const all = counting(new PathTree(root));
+    assertEquals((await Array.fromAsync(walkEntries(all.tree))).length, 7);
+    assertEquals(all.open, 0);
+    // A missing root fails on the first step; bad options at once.
+    await assertRejects(
+      () => walkEntries(`${root}/missing`).next(),
+      Deno.errors.NotFound,
+    );
+    assertEquals(
+      assertThrows(() => walkEntries(root, { highWaterMark: 0 }), RangeError)
+        .message,
+      "highWaterMark must be a positive integer, got 0",
+    );
+  } finally {
+    Deno.removeSync(root, { recursive: true });
   }
 });

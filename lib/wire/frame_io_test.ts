@@ -1,12 +1,12 @@
 import { assertEquals, assertRejects } from "../../tests/_assert.ts";
 import type { FileEntry } from "../fs/entry.ts";
 import {
-  FrameSink,
   frameSource,
   receiveFrames,
   sendFrames,
   sendItems,
 } from "./frame_io.ts";
+import { FrameSink } from "./frame_sink.ts";
 import { MAX_RANGES_PER_FILE } from "./frame_codec.ts";
 import { ReceiveSink } from "./receive_sink.ts";
 import { FrameProtocolError } from "./frame_codec.ts";

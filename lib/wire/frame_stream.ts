@@ -3,7 +3,7 @@ import type { FileEntry } from "../fs/entry.ts";
 import type { TreeRoot } from "../fs/tree.ts";
 import type { FrameEvent } from "./frame_codec.ts";
 import { FrameDecoder } from "./frame_decoder.ts";
-import { FrameSink } from "./frame_io.ts";
+import { FrameSink } from "./frame_sink.ts";
 
 /** Options for {@linkcode encodeFrames}. */
 export interface EncodeFramesOptions {

@@ -6,7 +6,8 @@ import {
 import { ContainedRoot, ContainmentError } from "../fs/contained_root.ts";
 import type { FileEntry } from "../fs/entry.ts";
 import { FileTable } from "../fs/path_table.ts";
-import { FrameSink, frameSource } from "./frame_io.ts";
+import { frameSource } from "./frame_io.ts";
+import { FrameSink } from "./frame_sink.ts";
 import { ReceiveSink } from "./receive_sink.ts";
 import { SourceChangedError } from "./file_reader.ts";
 import { loadZeroCopy, type ZeroCopy, ZeroCopyError } from "./zero_copy.ts";
