@@ -20,7 +20,7 @@ export {
   hashFile,
   sameHash,
 } from "./lib/fs/hash.ts";
-export { needsTransfer } from "./lib/fs/need_list.ts";
+export { NeedList, needsTransfer } from "./lib/fs/need_list.ts";
 export {
   abortAllOpen,
   AtomicFile,
@@ -118,12 +118,14 @@ export {
 } from "./lib/wire/socket.ts";
 export {
   type DeltaItem,
+  frameBatches,
   FrameSender,
   frameSource,
   type FrameSourceOptions,
   type FrameWriter,
   type RangeItem,
   receiveFrames,
+  receiveInto,
   type ResumeItem,
   sendFrames,
   type SendFramesOptions,

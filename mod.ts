@@ -141,7 +141,8 @@ export {
 // The stages.
 export type { EntryKind, FileEntry, TransferStats } from "./lib/fs/entry.ts";
 export { enumerate, type EnumerateOptions } from "./lib/fs/enumerate.ts";
-export { type NeedListOptions, NeedListStream } from "./lib/fs/need_list.ts";
+export type { NeedListOptions } from "./lib/fs/need_list.ts";
+export { NeedListStream } from "./lib/fs/need_list_stream.ts";
 export {
   decodeFrames,
   encodeFrames,
@@ -152,6 +153,7 @@ export {
   type ReceiveSinkOptions,
   type ReceiveStats,
 } from "./lib/wire/receive_sink.ts";
+export { FrameReceiver } from "./lib/wire/frame_receiver.ts";
 
 // The roles.
 export { Sender, type SenderOptions } from "./lib/transfer/sender.ts";

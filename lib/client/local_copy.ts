@@ -5,7 +5,8 @@
 // files and mirror planner, and copies with copy_file_range on a pool.
 import type { FileEntry, TransferStats } from "../fs/entry.ts";
 import { entryFromPath, enumerate } from "../fs/enumerate.ts";
-import { NeedListStream, needsTransfer } from "../fs/need_list.ts";
+import { needsTransfer } from "../fs/need_list.ts";
+import { NeedListStream } from "../fs/need_list_stream.ts";
 import { hashFile } from "../fs/hash.ts";
 import { applyDir, applySymlink, setDirTimes } from "../fs/apply_tree.ts";
 import { CopyPool } from "./_copy_pool.ts";

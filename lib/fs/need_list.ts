@@ -6,7 +6,7 @@ import type { TreeRoot } from "./tree.ts";
 import { lstatOrUndefined, treeOf } from "./path_tree.ts";
 import type { Tree } from "./tree.ts";
 
-/** Options for {@linkcode NeedListStream}. */
+/** Options for {@linkcode NeedList} (and `NeedListStream`). */
 export interface NeedListOptions {
   /**
    * Compare content hashes (source entries carry `hash`) instead of
@@ -16,7 +16,7 @@ export interface NeedListOptions {
   /**
    * Remember each needed file with a regular file of at least this many
    * bytes at the destination (an old copy a delta can start from; see
-   * {@linkcode NeedListStream.hasOldCopy}). Default: none remembered.
+   * {@linkcode NeedList.hasOldCopy}). Default: none remembered.
    */
   oldCopyMinBytes?: number;
   /**
@@ -118,30 +118,33 @@ export function lstatIfExists(abs: string): Deno.FileInfo | undefined {
 }
 
 /**
- * A `TransformStream<FileEntry, FileEntry>` that passes on the entries the
- * destination lacks: missing or different-kind entries, files whose size or
- * whole-second mtime differ (content hash with `checksum`), links with
- * another target, and every directory. Unchanged files and links are
- * counted in {@linkcode NeedListStream.skipped}.
+ * The compare stage's decisions, without a stream: passes on (to `emit`)
+ * the entries the destination lacks: missing or different-kind entries,
+ * files whose size or whole-second mtime differ (content hash with
+ * `checksum`), links with another target, and every directory. Unchanged
+ * files and links are counted in {@linkcode NeedList.skipped}.
+ * `NeedListStream` is this as a stream stage; a receiver takes its
+ * entries here directly (a stream hop per entry costs more than the
+ * decision, and a command that makes no stream never loads the runtime's
+ * streams code).
  *
  * Every destination lookup goes through `resolveInside`, so a hostile path
- * in the source (`../x`) errors the stream with `PathEscapeError`.
+ * in the source (`../x`) throws `PathEscapeError`.
  *
  * Permissions: read on `destRoot`.
  *
  * @example
  * ```ts
- * import { NeedListStream } from "@blit/cli/mod";
+ * import { NeedList } from "@blit/cli/internals";
  * const dest = Deno.realPathSync(Deno.makeTempDirSync());
- * const stage = new NeedListStream(dest);
- * const out = await Array.fromAsync(ReadableStream.from([
- *   { path: "a", kind: "file" as const, size: 1, mtimeMs: 0, mode: 0o644 },
- * ]).pipeThrough(stage));
- * if (!(out.length === 1 && stage.skipped === 0)) throw new Error("example failed");
+ * const list = new NeedList(dest);
+ * const out: string[] = [];
+ * await list.take({ path: "a", kind: "file", size: 1, mtimeMs: 0, mode: 0o644 }, (e) => out.push(e.path));
+ * if (out.join() !== "a" || list.skipped !== 0 || list.decided !== 1) throw new Error("example failed");
  * Deno.removeSync(dest, { recursive: true });
  * ```
  */
-export class NeedListStream extends TransformStream<FileEntry, FileEntry> {
+export class NeedList {
   #counts = { skipped: 0, decided: 0, passed: 0 };
   readonly #oldCopies: WeakSet<FileEntry>;
 
@@ -217,13 +220,6 @@ export class NeedListStream extends TransformStream<FileEntry, FileEntry> {
       }
       return look(entry, emit);
     };
-    let toController: ((entry: FileEntry) => void) | undefined;
-    super({
-      transform(entry, controller) {
-        toController ??= (e) => controller.enqueue(e);
-        return take(entry, toController);
-      },
-    });
     this.#counts = counts;
     this.#oldCopies = oldCopies;
     this.#take = take;
@@ -235,11 +231,9 @@ export class NeedListStream extends TransformStream<FileEntry, FileEntry> {
   ) => Promise<void> | void;
 
   /**
-   * The stage's decision on one entry, without the stream: `emit` is
-   * called with it when it is passed on. For a caller holding entries in
-   * batches (a stream hop per entry costs more than the decision). Take
-   * entries one way or the other, not both, in manifest order, waiting
-   * for a returned promise before the next.
+   * The decision on one entry: `emit` is called with it when it is passed
+   * on. Take entries in manifest order, waiting for a returned promise
+   * before the next.
    */
   take(
     entry: FileEntry,

@@ -1,7 +1,7 @@
 import { assertEquals, assertRejects } from "../../tests/_assert.ts";
 import type { FileEntry } from "./entry.ts";
 import { hashBytes } from "./hash.ts";
-import { NeedListStream } from "./need_list.ts";
+import { NeedListStream } from "./need_list_stream.ts";
 import { PathEscapeError } from "./safe_path.ts";
 
 function file(

@@ -297,7 +297,7 @@ class Incoming {
       receiver.pace(PLAN_AHEAD_FILES);
       return receiver.receiveTcp(
         conns,
-        receiver.sinks(conns.length, this.#sinkOptions),
+        receiver.receivers(conns.length, this.#sinkOptions),
         { bandwidth: this.#bandwidth },
       ).finally(() => receiver.pace(Infinity)).then(() => conns.length);
     });

@@ -10,11 +10,13 @@ import {
   countDeletions,
   planDeletions,
 } from "../fs/mirror_plan.ts";
-import { NeedListStream } from "../fs/need_list.ts";
+import { NeedList } from "../fs/need_list.ts";
 import { FileTable, PathSet } from "../fs/path_table.ts";
-import { receiveFrames } from "../wire/frame_io.ts";
+import { receiveInto } from "../wire/frame_io.ts";
 import type { Bandwidth } from "../wire/bandwidth.ts";
-import { ReceiveSink, type ReceiveSinkOptions } from "../wire/receive_sink.ts";
+import type { ReceiveSinkOptions } from "../wire/file_assembly.ts";
+import type { FrameEvent } from "../wire/frame_codec.ts";
+import { FrameReceiver } from "../wire/frame_receiver.ts";
 import { RESUME_MIN_BYTES } from "../fs/partial_copies.ts";
 import { type ContentHasher, contentHasher } from "../fs/hash.ts";
 import {
@@ -123,7 +125,7 @@ interface Held {
   basis?: BasisCopy;
   /** Why it can't be named (its description went over the budget). */
   error?: unknown;
-  /** `NeedListStream.decided` once this and all before it are named. */
+  /** `NeedList.decided` once this and all before it are named. */
   decidedAt?: number;
 }
 
@@ -173,10 +175,10 @@ export class Receiver {
   #needed = 0;
   #bytes = 0;
   #skipped = 0;
-  #sink: ReceiveSink | undefined;
+  #sink: FrameReceiver | undefined;
   #ahead = Infinity;
   #wake: (() => void) | undefined;
-  #needList: NeedListStream | undefined;
+  #needList: NeedList | undefined;
   /** Entries the last stage has handled (named if needed). */
   #handled = 0;
   #decided = 0;
@@ -327,7 +329,7 @@ export class Receiver {
     };
     // Each entry is named (and every PROGRESS_EVERY, the sender told how
     // far this got) as the need list takes it: no stage of its own.
-    const needList = new NeedListStream(root, {
+    const needList = new NeedList(root, {
       checksum: options.checksum ?? false,
       oldCopyMinBytes: options.delta ? DELTA_MIN_BYTES : undefined,
       onEntry: (entry) => {
@@ -510,12 +512,15 @@ export class Receiver {
 
   /**
    * The sink the needed files' frames go to, for one connection or the
-   * gRPC call (one set of sinks per receiver).
+   * gRPC call (one set of sinks per receiver): a {@linkcode FrameReceiver}
+   * as a stream.
    *
    * @throws {Error} when sinks were already made.
    */
-  sink(options: ReceiveSinkOptions = {}): ReceiveSink {
-    return this.sinks(1, options)[0];
+  sink(
+    options: ReceiveSinkOptions = {},
+  ): WritableStream<FrameEvent | FrameEvent[]> {
+    return new WritableStream(this.receivers(1, options)[0]);
   }
 
   /**
@@ -524,9 +529,23 @@ export class Receiver {
    *
    * @throws {Error} when sinks were already made.
    */
-  sinks(count: number, options: ReceiveSinkOptions = {}): ReceiveSink[] {
+  sinks(
+    count: number,
+    options: ReceiveSinkOptions = {},
+  ): WritableStream<FrameEvent | FrameEvent[]>[] {
+    return this.receivers(count, options).map((one) => new WritableStream(one));
+  }
+
+  /**
+   * What {@linkcode Receiver.sinks} are streams of: one receiving end per
+   * data connection, sharing the need list (see `FrameReceiver.group`);
+   * {@linkcode Receiver.receiveTcp} drives them without a stream.
+   *
+   * @throws {Error} when sinks were already made.
+   */
+  receivers(count: number, options: ReceiveSinkOptions = {}): FrameReceiver[] {
     if (this.#sink) throw new Error("Receiver sinks were already made");
-    const sinks = ReceiveSink.group(
+    const receivers = FrameReceiver.group(
       this.#root,
       this.#options.dryRun ? new Map() : this.#expected,
       count,
@@ -540,31 +559,34 @@ export class Receiver {
         },
       },
     );
-    this.#sink = sinks[0];
-    return sinks;
+    this.#sink = receivers[0];
+    return receivers;
   }
 
   /**
-   * Receives the files' frames from the data-plane connections (one sink
-   * each, from {@linkcode Receiver.sinks}), then closes them.
+   * Receives the files' frames from the data-plane connections (one
+   * receiving end each, from {@linkcode Receiver.receivers}), then closes
+   * them.
    */
   async receiveTcp(
     conns: Deno.Conn | readonly Deno.Conn[],
-    sinks: ReceiveSink | readonly ReceiveSink[],
+    receivers: FrameReceiver | readonly FrameReceiver[],
     options: { bandwidth?: Bandwidth } = {},
   ): Promise<void> {
     const all = Array.isArray(conns) ? conns : [conns as Deno.Conn];
-    const to = Array.isArray(sinks) ? sinks : [sinks as ReceiveSink];
+    const to = Array.isArray(receivers)
+      ? receivers
+      : [receivers as FrameReceiver];
     if (all.length !== to.length) {
       throw new RangeError(
-        `${all.length} connections need as many sinks, got ${to.length}`,
+        `${all.length} connections need as many receivers, got ${to.length}`,
       );
     }
     const wire = this.#wire;
     try {
       await Promise.all(
         all.map((conn, i) =>
-          receiveFrames(conn, to[i], {
+          receiveInto(conn, to[i], {
             ...options,
             onWire: (n) => wire.dataBytes += n,
             onCompressed: () => wire.compressedBlocks++,

@@ -181,10 +181,10 @@ Deno.test("roles: frames over a socket; a mirror deletes after, a dry run only c
     port: (listener.addr as Deno.NetAddr).port,
   });
   const inbound = await accepting;
-  const sink = receiver.sink();
+  const [receiving] = receiver.receivers(1);
   await Promise.all([
     sender.sendTcp(out),
-    receiver.receiveTcp(inbound, sink),
+    receiver.receiveTcp(inbound, receiving),
   ]);
   listener.close();
   assertEquals(await receiver.finish(), {

@@ -35,6 +35,7 @@ import {
   decompressingReader,
 } from "./compressed_stream.ts";
 import { FrameDecoder } from "./frame_decoder.ts";
+import type { FrameReceiver } from "./frame_receiver.ts";
 import { hashBody, readEvents, type ReadItem } from "./file_reader.ts";
 import { type ContentHasher, contentHasher } from "../fs/hash.ts";
 import { writeAll } from "./socket.ts";
@@ -558,12 +559,13 @@ const MIN_READ_ON = 64 * 1024;
 
 /**
  * The socket source of a transfer: a `ReadableStream` of the frame events
- * decoded from `conn`, a batch per read (work items, not byte chunks).
- * Bodies are views of one reused buffer, valid until the next batch is
- * asked for: the stream reads ahead nothing (high-water mark 0), and a
- * pipe asks for the next batch only once the sink took the last one (a
- * {@linkcode ReceiveSink} consumes a batch synchronously). Ends after the
- * end frame and the peer's close; truncated or trailing input errors it.
+ * decoded from `conn`, a batch per read (work items, not byte chunks):
+ * {@linkcode frameBatches} as a stream. Bodies are views of one reused
+ * buffer, valid until the next batch is asked for: the stream reads ahead
+ * nothing (high-water mark 0), and a pipe asks for the next batch only once
+ * the sink took the last one (a {@linkcode FrameReceiver} consumes a batch
+ * synchronously). Ends after the end frame and the peer's close; truncated
+ * or trailing input errors it.
  *
  * Permissions: net.
  *
@@ -576,10 +578,46 @@ export function frameSource(
   conn: Deno.Conn,
   options: FrameSourceOptions = {},
 ): ReadableStream<FrameEvent[]> {
+  const batches = frameBatches(conn, options);
+  return new ReadableStream<FrameEvent[]>({
+    async pull(controller) {
+      const next = await batches.next();
+      if (next.done) controller.close();
+      else controller.enqueue(next.value);
+    },
+  }, { highWaterMark: 0 });
+}
+
+/**
+ * The frame events decoded from `conn`, a batch per read, without a stream
+ * (what a transfer reads: see {@linkcode receiveInto}). Bodies are views of
+ * one reused buffer, valid until the next batch is asked for. Ends after
+ * the end frame and the peer's close; truncated or trailing input throws.
+ *
+ * Permissions: net.
+ *
+ * @example
+ * ```ts ignore
+ * for await (const events of frameBatches(conn)) console.log(events.length);
+ * ```
+ * @throws {FrameProtocolError} for malformed or truncated input.
+ */
+export function frameBatches(
+  conn: Deno.Conn,
+  options: FrameSourceOptions = {},
+): AsyncGenerator<FrameEvent[]> {
   const size = options.bufferSize ?? 1 << 20;
   if (!Number.isInteger(size) || size < 1) {
     throw new RangeError(`bufferSize must be a positive integer, got ${size}`);
   }
+  return batchesOf(conn, options, size);
+}
+
+async function* batchesOf(
+  conn: Deno.Conn,
+  options: FrameSourceOptions,
+  size: number,
+): AsyncGenerator<FrameEvent[]> {
   const buffer = new Uint8Array(size);
   const decoder = new FrameDecoder();
   const readOn = "handshake" in conn;
@@ -588,42 +626,34 @@ export function frameSource(
     onWire: options.onWire,
     onCompressed: options.onCompressed,
   });
-  return new ReadableStream<FrameEvent[]>({
-    async pull(controller) {
-      // Until a read yields events: a read inside a frame header yields none.
-      for (;;) {
-        const n = await source.read(buffer);
-        if (n === null) {
-          decoder.finish();
-          controller.close();
-          return;
-        }
-        const events = [...decoder.push(buffer.subarray(0, n))];
-        // TLS gives one 16 KiB record a read: while a body has more to
-        // come and the buffer has room, read on, so a batch carries up to
-        // a buffer's worth (the bytes are on their way, so this never
-        // waits on the peer for nothing). Plain TCP reads come big already
-        // (measured: reading on there only delayed the writes).
-        let filled = n;
-        while (
-          readOn && decoder.bodyLeft >= MIN_READ_ON &&
-          size - filled >= MIN_READ_ON
-        ) {
-          const more = await source.read(buffer.subarray(filled));
-          if (more === null) break; // finish() reports the cut next pull
-          events.push(...decoder.push(buffer.subarray(filled, filled + more)));
-          filled += more;
-        }
-        // A limited pull reads no faster than its rate: the sender then
-        // waits on TCP's flow control.
-        await options.bandwidth?.take(filled);
-        if (events.length > 0) {
-          controller.enqueue(events);
-          return;
-        }
-      }
-    },
-  }, { highWaterMark: 0 });
+  // Until a read yields events: a read inside a frame header yields none.
+  for (;;) {
+    const n = await source.read(buffer);
+    if (n === null) {
+      decoder.finish();
+      return;
+    }
+    const events = [...decoder.push(buffer.subarray(0, n))];
+    // TLS gives one 16 KiB record a read: while a body has more to
+    // come and the buffer has room, read on, so a batch carries up to
+    // a buffer's worth (the bytes are on their way, so this never
+    // waits on the peer for nothing). Plain TCP reads come big already
+    // (measured: reading on there only delayed the writes).
+    let filled = n;
+    while (
+      readOn && decoder.bodyLeft >= MIN_READ_ON &&
+      size - filled >= MIN_READ_ON
+    ) {
+      const more = await source.read(buffer.subarray(filled));
+      if (more === null) break; // finish() reports the cut next time
+      events.push(...decoder.push(buffer.subarray(filled, filled + more)));
+      filled += more;
+    }
+    // A limited pull reads no faster than its rate: the sender then
+    // waits on TCP's flow control.
+    await options.bandwidth?.take(filled);
+    if (events.length > 0) yield events;
+  }
 }
 
 /**
@@ -644,4 +674,40 @@ export async function receiveFrames(
   options: FrameSourceOptions = {},
 ): Promise<void> {
   await frameSource(conn, options).pipeTo(sink);
+}
+
+/**
+ * Reads frames from `conn` into `receiver` until the end frame and the
+ * peer's close, then closes it; without a stream (what a transfer runs:
+ * {@linkcode receiveFrames} is the same through a pipe). A failed read
+ * aborts the receiver; a failed write is the receiver's own (it cleans up
+ * itself), as in a pipe.
+ *
+ * Permissions: net (and the receiver's).
+ *
+ * @example
+ * ```ts ignore
+ * await receiveInto(conn, new FrameReceiver(root, assembly));
+ * ```
+ * @throws {FrameProtocolError} for malformed or truncated input.
+ */
+export async function receiveInto(
+  conn: Deno.Conn,
+  receiver: FrameReceiver,
+  options: FrameSourceOptions = {},
+): Promise<void> {
+  const batches = frameBatches(conn, options);
+  for (;;) {
+    let next: IteratorResult<FrameEvent[]>;
+    try {
+      next = await batches.next();
+    } catch (error) {
+      await receiver.abort();
+      throw error;
+    }
+    if (next.done) break;
+    // Consumed before the next read into the buffer its views point into.
+    await receiver.write(next.value);
+  }
+  await receiver.close();
 }

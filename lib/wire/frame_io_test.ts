@@ -1,11 +1,14 @@
 import { assertEquals, assertRejects } from "../../tests/_assert.ts";
 import type { FileEntry } from "../fs/entry.ts";
 import {
+  frameBatches,
   frameSource,
   receiveFrames,
+  receiveInto,
   sendFrames,
   sendItems,
 } from "./frame_io.ts";
+import { FrameReceiver } from "./frame_receiver.ts";
 import { FrameSink } from "./frame_sink.ts";
 import { MAX_RANGES_PER_FILE } from "./frame_codec.ts";
 import { ReceiveSink } from "./receive_sink.ts";
@@ -85,6 +88,80 @@ Deno.test("receiveFrames: a peer that stops mid-file leaves nothing", async () =
   b.close();
   assertEquals([...Deno.readDirSync(dest)], []);
   Deno.removeSync(dest, { recursive: true });
+});
+
+Deno.test("receiveInto: the same files through a FrameReceiver, no stream; a peer that stops mid-file leaves nothing", async () => {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  const dest = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    const entries: FileEntry[] = [0, 7, 300_000].map((size, i) => {
+      Deno.writeFileSync(
+        `${root}/f${i}`,
+        new Uint8Array(size).map((_, j) => (i * 5 + j) & 0xff),
+      );
+      return { path: `f${i}`, kind: "file", size, mtimeMs: 3000, mode: 0o600 };
+    });
+    const [a, b] = await pair();
+    const [receiver] = FrameReceiver.group(
+      dest,
+      new Map(entries.map((e) => [e.path, e])),
+      1,
+    );
+    await Promise.all([
+      sendFrames(a, root, entries, { bufferSize: 65536 }),
+      receiveInto(b, receiver, { bufferSize: 8192 }),
+    ]);
+    a.close();
+    b.close();
+    for (const e of entries) {
+      assertEquals(
+        Deno.readFileSync(`${dest}/${e.path}`),
+        Deno.readFileSync(`${root}/${e.path}`),
+      );
+      assertEquals(Deno.statSync(`${dest}/${e.path}`).mode! & 0o777, 0o600);
+    }
+    assertEquals(receiver.stats.files, 3);
+    // Cut mid-body: the read fails, the receiver is aborted, no temp file.
+    const big: FileEntry = { ...entries[2], path: "cut" };
+    const [c, d] = await pair();
+    const [cut] = FrameReceiver.group(dest, new Map([["cut", big]]), 1);
+    const receiving = receiveInto(d, cut);
+    const { encodeFileHeader } = await import("./frame_codec.ts");
+    await writeAll(c, encodeFileHeader(big));
+    await writeAll(c, new Uint8Array(100_000));
+    c.close();
+    await assertRejects(
+      () => receiving,
+      FrameProtocolError,
+      /short of a file body/,
+    );
+    d.close();
+    assertEquals(
+      [...Deno.readDirSync(dest)].map((e) => e.name).sort(),
+      ["f0", "f1", "f2"],
+    );
+    // A bad buffer size is refused at once, not on the first read.
+    const [e1, e2] = await pair();
+    try {
+      assertEquals(
+        (() => {
+          try {
+            frameBatches(e2, { bufferSize: 0 });
+            return "";
+          } catch (error) {
+            return (error as Error).message;
+          }
+        })(),
+        "bufferSize must be a positive integer, got 0",
+      );
+    } finally {
+      e1.close();
+      e2.close();
+    }
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+    Deno.removeSync(dest, { recursive: true });
+  }
 });
 
 Deno.test("FrameSink takes entries and batches; frameSource yields a batch of events per read", async () => {
