@@ -4,9 +4,8 @@
 // it shares the receiver's need list, apply step (apply_tree.ts), atomic
 // files and mirror planner, and copies with copy_file_range on a pool.
 import type { FileEntry, TransferStats } from "../fs/entry.ts";
-import { entryFromPath, enumerate } from "../fs/enumerate.ts";
-import { needsTransfer } from "../fs/need_list.ts";
-import { NeedListStream } from "../fs/need_list_stream.ts";
+import { entryFromPath, walkEntries } from "../fs/enumerate.ts";
+import { NeedList, needsTransfer } from "../fs/need_list.ts";
 import { hashFile } from "../fs/hash.ts";
 import { applyDir, applySymlink, setDirTimes } from "../fs/apply_tree.ts";
 import { CopyPool } from "./_copy_pool.ts";
@@ -98,11 +97,11 @@ async function localEntries(
   plan: LocalPlan,
   options: LocalCopyOptions,
 ): Promise<
-  { source: ReadableStream<FileEntry>; pathOf: (e: FileEntry) => string }
+  { source: AsyncIterable<FileEntry>; pathOf: (e: FileEntry) => string }
 > {
   if (plan.sourceIsDir) {
     return {
-      source: enumerate(plan.srcRoot, {
+      source: walkEntries(plan.srcRoot, {
         exclude: options.exclude,
         hash: options.checksum,
       }),
@@ -113,14 +112,18 @@ async function localEntries(
   if (options.checksum && entry.kind === "file") {
     entry.hash = await hashFile(src);
   }
-  return { source: ReadableStream.from([entry]), pathOf: () => src };
+  return { source: oneEntry(entry), pathOf: () => src };
+}
+
+async function* oneEntry(entry: FileEntry): AsyncGenerator<FileEntry> {
+  yield entry;
 }
 
 type Counts = Omit<TransferStats, "filesDeleted">;
 
 /** What a copy path works on; `dirs` collects directories for their times. */
 interface CopyRun {
-  entries: ReadableStream<FileEntry>;
+  entries: AsyncIterable<FileEntry>;
   plan: LocalPlan;
   pathOf: (entry: FileEntry) => string;
   dirs: FileEntry[];
@@ -142,33 +145,33 @@ async function copyFast(run: CopyRun): Promise<Counts> {
   const created = new Set<string>();
   let links = 0;
   let linksSkipped = 0;
-  await entries.pipeTo(
-    new WritableStream<FileEntry>({
-      async write(entry) {
-        const slash = entry.path.lastIndexOf("/");
-        const parent = slash < 0 ? "" : entry.path.slice(0, slash);
-        if (entry.kind === "dir") {
-          dirs.push(entry);
-          if (applyDir(destRoot, entry)) created.add(entry.path);
-        } else if (entry.kind === "symlink") {
-          if (await needsTransfer(destRoot, entry)) {
-            applySymlink(destRoot, entry);
-            links++;
-            options.onFile?.(entry);
-          } else linksSkipped++;
-        } else {
-          await pool.add({
-            src: pathOf(entry),
-            entry,
-            check: !created.has(parent) && !(parent === "" && plan.rootCreated),
-          });
+  try {
+    for await (const entry of entries) {
+      const slash = entry.path.lastIndexOf("/");
+      const parent = slash < 0 ? "" : entry.path.slice(0, slash);
+      if (entry.kind === "dir") {
+        dirs.push(entry);
+        if (applyDir(destRoot, entry)) created.add(entry.path);
+      } else if (entry.kind === "symlink") {
+        if (await needsTransfer(destRoot, entry)) {
+          applySymlink(destRoot, entry);
+          links++;
           options.onFile?.(entry);
-        }
-      },
-      close: () => pool.finish(),
-      abort: () => pool.close(),
-    }),
-  );
+        } else linksSkipped++;
+      } else {
+        await pool.add({
+          src: pathOf(entry),
+          entry,
+          check: !created.has(parent) && !(parent === "" && plan.rootCreated),
+        });
+        options.onFile?.(entry);
+      }
+    }
+  } catch (error) {
+    await pool.close();
+    throw error;
+  }
+  await pool.finish();
   return {
     filesTransferred: pool.copied + links,
     bytesTransferred: pool.bytes,
@@ -186,15 +189,18 @@ async function copyChecked(run: CopyRun): Promise<Counts> {
     bytesTransferred: 0,
     filesSkipped: 0,
   };
-  const needList = new NeedListStream(destRoot, { checksum: options.checksum });
+  const needList = new NeedList(destRoot, { checksum: options.checksum });
   const pool = new CopyPool(destRoot, { workers: options.workers ?? 2 });
-  await entries.pipeThrough(needList).pipeTo(
-    new WritableStream<FileEntry>({
-      async write(entry) {
+  const needed: FileEntry[] = [];
+  const keep = (entry: FileEntry) => needed.push(entry);
+  try {
+    for await (const listed of entries) {
+      await needList.take(listed, keep);
+      for (const entry of needed.splice(0)) {
         if (entry.kind === "dir") {
           dirs.push(entry);
           if (!dryRun) applyDir(destRoot, entry);
-          return;
+          continue;
         }
         if (!dryRun) {
           if (entry.kind === "symlink") applySymlink(destRoot, entry);
@@ -204,13 +210,26 @@ async function copyChecked(run: CopyRun): Promise<Counts> {
         if (entry.kind === "file") counts.bytesTransferred += entry.size;
         options.onFile?.(entry);
         options.onItem?.("+", entry.path);
-      },
-      close: () => pool.finish(),
-      abort: () => pool.close(),
-    }),
-  );
+      }
+    }
+  } catch (error) {
+    await pool.close();
+    throw error;
+  }
+  await pool.finish();
   counts.filesSkipped = needList.skipped;
   return counts;
+}
+
+/** `entries`, each path added to `keep` on the way (a mirror's keep-set). */
+async function* remembered(
+  entries: AsyncIterable<FileEntry>,
+  keep: Set<string>,
+): AsyncGenerator<FileEntry> {
+  for await (const entry of entries) {
+    keep.add(entry.path);
+    yield entry;
+  }
 }
 
 /** Mirror deletions (or their count, in a dry run), after every copy. */
@@ -268,14 +287,8 @@ export async function localCopy(
   const plan = planLocal(src, dst, dryRun);
   const { source, pathOf } = await localEntries(src, plan, options);
   const keep = new Set<string>();
-  const remember = new TransformStream<FileEntry, FileEntry>({
-    transform(entry, controller) {
-      keep.add(entry.path);
-      controller.enqueue(entry);
-    },
-  });
-  // The keep-set stage only exists when mirroring: each stage costs per entry.
-  const entries = options.mirror ? source.pipeThrough(remember) : source;
+  // The keep-set step only exists when mirroring: each step costs per entry.
+  const entries = options.mirror ? remembered(source, keep) : source;
   const dirs: FileEntry[] = [];
   const run = { entries, plan, pathOf, dirs, options };
   const counts = !dryRun && !options.checksum && !options.onItem

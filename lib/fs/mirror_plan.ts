@@ -1,6 +1,6 @@
 // The mirror planner: what to delete at the destination, deepest first.
 import type { FileEntry } from "./entry.ts";
-import { enumerate } from "./enumerate.ts";
+import { walkEntries } from "./enumerate.ts";
 import { isTempName } from "./temp_names.ts";
 import { resolveInside } from "./safe_path.ts";
 import { lstatOrUndefined } from "./path_tree.ts";
@@ -52,7 +52,9 @@ export async function planDeletions(
 ): Promise<FileEntry[]> {
   const plan: FileEntry[] = [];
   let skipUnder: string | undefined;
-  for await (const entry of enumerate(destRoot, { exclude: options.exclude })) {
+  for await (
+    const entry of walkEntries(destRoot, { exclude: options.exclude })
+  ) {
     // Depth-first order: a removed directory's contents follow it directly.
     if (skipUnder !== undefined && entry.path.startsWith(skipUnder)) continue;
     skipUnder = undefined;
