@@ -119,10 +119,10 @@ export class FrameReceiver
   }
 
   /**
-   * `count` receivers sharing one set of negotiated files, one per
-   * connection of a transfer on parallel streams: a file may arrive whole
-   * on any of them, or in ranges on several; the last to close checks that
-   * nothing is missing.
+   * One receiver per connection of a transfer on `count` parallel streams,
+   * sharing the negotiated files (as `ReceiveSink.group` makes stream
+   * stages: whole files on any, ranges on several, the last to close
+   * checks nothing is missing).
    *
    * @throws {RangeError} when `count` is not a positive integer.
    */
