@@ -43,35 +43,38 @@ Deno.test("sendFrames -> receiveFrames over a socket, one reused buffer each sid
       mode: 0o640,
     };
   });
-  // Through the stream stages, then through a FrameReceiver without one.
-  for (const plain of [false, true]) {
-    // The second pass starts from an empty destination.
-    if (plain) {
-      for (const e of entries) Deno.removeSync(`${dest}/${e.path}`);
+  try {
+    // Through the stream stages, then through a FrameReceiver without one.
+    for (const plain of [false, true]) {
+      // The second pass starts from an empty destination.
+      if (plain) {
+        for (const e of entries) Deno.removeSync(`${dest}/${e.path}`);
+      }
+      const [a, b] = await pair();
+      const expected = new Map(entries.map((e) => [e.path, e]));
+      const sink = new ReceiveSink(dest, expected);
+      const [receiver] = FrameReceiver.group(dest, expected, 1);
+      await Promise.all([
+        sendFrames(a, root, entries, { bufferSize: 65536 }),
+        plain
+          ? receiveInto(b, receiver, { bufferSize: 8192 })
+          : receiveFrames(b, sink, { bufferSize: 8192 }),
+      ]);
+      a.close();
+      b.close();
+      for (const e of entries) {
+        assertEquals(
+          Deno.readFileSync(`${dest}/${e.path}`),
+          Deno.readFileSync(`${root}/${e.path}`),
+        );
+        assertEquals(Deno.statSync(`${dest}/${e.path}`).mode! & 0o777, 0o640);
+      }
+      assertEquals((plain ? receiver : sink).stats.files, 4);
     }
-    const [a, b] = await pair();
-    const expected = new Map(entries.map((e) => [e.path, e]));
-    const sink = new ReceiveSink(dest, expected);
-    const [receiver] = FrameReceiver.group(dest, expected, 1);
-    await Promise.all([
-      sendFrames(a, root, entries, { bufferSize: 65536 }),
-      plain
-        ? receiveInto(b, receiver, { bufferSize: 8192 })
-        : receiveFrames(b, sink, { bufferSize: 8192 }),
-    ]);
-    a.close();
-    b.close();
-    for (const e of entries) {
-      assertEquals(
-        Deno.readFileSync(`${dest}/${e.path}`),
-        Deno.readFileSync(`${root}/${e.path}`),
-      );
-      assertEquals(Deno.statSync(`${dest}/${e.path}`).mode! & 0o777, 0o640);
-    }
-    assertEquals((plain ? receiver : sink).stats.files, 4);
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+    Deno.removeSync(dest, { recursive: true });
   }
-  Deno.removeSync(root, { recursive: true });
-  Deno.removeSync(dest, { recursive: true });
 });
 
 Deno.test("a peer that stops mid-file leaves nothing (receiveFrames, and receiveInto aborting its receiver); a bad buffer size is refused at once", async () => {
