@@ -350,13 +350,19 @@ Deno.test("Receiver.pace: the plan names at most N files ahead of those committe
   }
 });
 
-Deno.test("decided: the sender forgets what the receiver passed over, never a file it will still name", async () => {
+/** A work directory with `src/d` and `dst/d` in it. */
+function srcAndDst(): { work: string; src: string; dst: string } {
   const work = Deno.realPathSync(Deno.makeTempDirSync());
+  const src = `${work}/src`;
+  const dst = `${work}/dst`;
+  Deno.mkdirSync(`${src}/d`, { recursive: true });
+  Deno.mkdirSync(`${dst}/d`, { recursive: true });
+  return { work, src, dst };
+}
+
+Deno.test("decided: the sender forgets what the receiver passed over, never a file it will still name", async () => {
+  const { work, src, dst } = srcAndDst();
   try {
-    const src = `${work}/src`;
-    const dst = `${work}/dst`;
-    Deno.mkdirSync(`${src}/d`, { recursive: true });
-    Deno.mkdirSync(`${dst}/d`, { recursive: true });
     // 9,000 files; the destination has every one but each 7th, up to date.
     for (let i = 0; i < 9000; i++) {
       const name = `d/f${String(i).padStart(5, "0")}`;
@@ -408,12 +414,8 @@ Deno.test("decided: old copies described on the workers, the need list still nam
   const { closeDescribers, warmDescribers } = await import(
     "../delta/basis_pool.ts"
   );
-  const work = Deno.realPathSync(Deno.makeTempDirSync());
+  const { work, src, dst } = srcAndDst();
   try {
-    const src = `${work}/src`;
-    const dst = `${work}/dst`;
-    Deno.mkdirSync(`${src}/d`, { recursive: true });
-    Deno.mkdirSync(`${dst}/d`, { recursive: true });
     // 3,000 files; each third changed at the destination (an old copy of
     // 1.5-9 KiB to describe), two of them big, each seventh missing.
     const body = (i: number, old: boolean) => {
