@@ -4,6 +4,7 @@
 // same thread right after it (nonblocking FFI calls lose errno).
 
 import { asciiInto } from "../text.ts";
+import { lazySymbols } from "./_lazy_ffi.ts";
 
 const SYMBOLS = {
   syscall: {
@@ -280,7 +281,7 @@ export class Libc {
 
   /** Binds libc at `path`. @throws when it can't be loaded. */
   constructor(path: string) {
-    this.fn = Deno.dlopen(path, SYMBOLS).symbols;
+    this.fn = lazySymbols(path, SYMBOLS);
     this.path = path;
   }
 

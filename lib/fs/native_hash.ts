@@ -14,6 +14,7 @@ export interface NativeHasher {
 }
 
 import { findLibrary } from "./_libc.ts";
+import { lazySymbols } from "./_lazy_ffi.ts";
 
 const SYMBOLS = {
   XXH3_createState: { parameters: [], result: "pointer" },
@@ -37,7 +38,8 @@ const SYMBOLS = {
   },
 } as const;
 
-type Lib = Deno.DynamicLibrary<typeof SYMBOLS>;
+/** The library's symbols, bound as first used. */
+type Lib = { symbols: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] };
 
 let loaded: Lib | null | undefined;
 
@@ -82,7 +84,7 @@ function library(): Lib | null {
   for (const name of [found, "libxxhash.so.0", "libxxhash.so"]) {
     if (!name) continue;
     try {
-      loaded = Deno.dlopen(name, SYMBOLS);
+      loaded = { symbols: lazySymbols(name, SYMBOLS) };
       break;
     } catch {
       // not allowed here, or not installed: try the next, else wasm

@@ -4,6 +4,7 @@
 // compatibility layer: ~35 ms of a command's main thread). Both make and
 // read the same frames.
 import { findLibrary } from "../fs/_libc.ts";
+import { lazySymbols } from "../fs/_lazy_ffi.ts";
 
 /** What blit compresses and decompresses with. */
 export interface Zstd {
@@ -79,7 +80,8 @@ export function findZstd(): string | undefined {
   return findLibrary(ZSTD_ENV, CANDIDATES);
 }
 
-type Lib = Deno.DynamicLibrary<typeof SYMBOLS>;
+/** The library's symbols, bound as first used. */
+type Lib = { symbols: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] };
 
 function big(n: number | bigint): bigint {
   return typeof n === "bigint" ? n : BigInt(n);
@@ -187,7 +189,7 @@ function native(): Zstd | undefined {
   for (const name of [findZstd(), "libzstd.so.1"]) {
     if (!name) continue;
     try {
-      return nativeZstd(Deno.dlopen(name, SYMBOLS));
+      return nativeZstd({ symbols: lazySymbols(name, SYMBOLS) });
     } catch {
       // not allowed here, or not installed: the next, else node:zlib
     }
