@@ -14,6 +14,14 @@ import { fetchPerfSnapshot, type RemoteSnapshot } from "./perf_rpc.ts";
 export { uploadPerf } from "./perf_rpc.ts";
 import type { TransferResult } from "./summary.ts";
 
+/**
+ * How much of the local history's end a transfer reads (~500 runs): the
+ * predictor weighs a run by half with each newer one on the same arm, so
+ * what lies before them weighs nothing, and a full history (1 MiB) would
+ * cost every command ~25-35 ms to parse.
+ */
+export const RECENT_HISTORY_BYTES = 256 * 1024;
+
 /** What the client decided before a remote transfer, and what it knew. */
 export interface Tuning {
   /** The route: the daemon's `HOST:PORT`. */
@@ -71,7 +79,9 @@ export async function tune(
     : fetchPerfSnapshot(daemon);
   let local: PerfRecord[] = [];
   try {
-    local = historyDir === undefined ? [] : readPerfHistory(historyDir, route);
+    local = historyDir === undefined
+      ? []
+      : readPerfHistory(historyDir, route, RECENT_HISTORY_BYTES);
   } catch {
     // unreadable: as if empty
   }

@@ -68,3 +68,36 @@ Deno.test("perf history: read for one route, only its runs are parsed and kept",
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("perf history: a bounded read takes the lines that start in the file's last bytes", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const path = `${dir}/perf_history.jsonl`;
+    const lines = Array.from(
+      { length: 40 },
+      (_, i) => JSON.stringify({ ...record, files: i }) + "\n",
+    );
+    Deno.writeTextFileSync(path, lines.join(""));
+    const size = Deno.statSync(path).size;
+    const files = (bytes?: number) =>
+      readPerfHistory(dir, record.remote ?? undefined, bytes).map((r) =>
+        r.files
+      );
+    const all = Array.from({ length: 40 }, (_, i) => i);
+    assertEquals(files(), all);
+    // The whole file, or more: all of it.
+    assertEquals(files(size), all);
+    assertEquals(files(size + 100), all);
+    // A window starting exactly at a line's start keeps that line.
+    const lastThree = lines.slice(-3).join("").length;
+    assertEquals(files(lastThree), [37, 38, 39]);
+    // One byte less cuts line 37: it is left out, not read torn.
+    assertEquals(files(lastThree - 1), [38, 39]);
+    // A window inside the last line: nothing whole.
+    assertEquals(files(5), []);
+    // A window that is no size reads as no history (never a throw).
+    assertEquals(readPerfHistory(dir, undefined, 0), []);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
