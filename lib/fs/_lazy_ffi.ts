@@ -3,34 +3,99 @@
 // binding all of libc's for a command that calls a few cost ~6 ms of its
 // start-up, and the same again in every Worker that loads it.
 
+/** libc's own dlopen and dlsym (glibc 2.34 on: in libc itself). */
+const LOOKUP = {
+  dlopen: {
+    parameters: ["buffer", "i32"],
+    result: "pointer",
+    optional: true,
+  },
+  dlsym: {
+    parameters: ["pointer", "buffer"],
+    result: "pointer",
+    optional: true,
+  },
+} as const;
+
+type Found = Deno.DynamicLibrary<typeof LOOKUP>["symbols"];
+type Lookup = {
+  dlopen: NonNullable<Found["dlopen"]>;
+  dlsym: NonNullable<Found["dlsym"]>;
+};
+
+/** The lookup functions by libc path (null: that libc has none). */
+const lookups = new Map<string, Lookup | null>();
+
+const RTLD_LAZY = 1;
+const RTLD_NOLOAD = 4;
+
+function cName(text: string): Uint8Array<ArrayBuffer> {
+  return new TextEncoder().encode(text + "\0");
+}
+
+/**
+ * Whether the library at `path` (loaded already) has every symbol in
+ * `names`, asked through libc's dlsym (libc at `libcPath`); false when it
+ * can't be told (a libc without dlsym, FFI not allowed on it).
+ */
+function hasAll(path: string, names: string[], libcPath: string): boolean {
+  let lookup = lookups.get(libcPath);
+  if (lookup === undefined) {
+    try {
+      const found = Deno.dlopen(libcPath, LOOKUP).symbols;
+      lookup = found.dlopen && found.dlsym
+        ? { dlopen: found.dlopen, dlsym: found.dlsym }
+        : null;
+    } catch {
+      lookup = null;
+    }
+    lookups.set(libcPath, lookup);
+  }
+  if (!lookup) return false;
+  // The handle of the copy already loaded (none is loaded anew).
+  const { dlopen, dlsym } = lookup;
+  const handle = dlopen(cName(path), RTLD_LAZY | RTLD_NOLOAD);
+  if (handle === null) return false;
+  return names.every((name) => dlsym(handle, cName(name)) !== null);
+}
+
 /**
  * The symbols `symbols` of the library at `path`, each bound the first
- * time it is read (then kept as a plain property). The library itself is
- * opened at once, with no symbol, so a library that can't be loaded (not
- * there, FFI not allowed on it) throws here, as a full `Deno.dlopen`
- * would; a symbol the library lacks throws when it is first read.
+ * time it is read (then kept as a plain property). The library is opened
+ * at once and every symbol looked up (through the dlsym of the libc at
+ * `libcPath`), so a library that can't be loaded, or lacks a symbol,
+ * throws here, as a full `Deno.dlopen` would. Where the lookup can't be
+ * made (no `libcPath`, a libc without dlsym), every symbol is bound at
+ * once instead.
  *
- * Permissions: ffi on `path`.
+ * Permissions: ffi on `path` and `libcPath`.
  *
  * @example
  * ```ts
  * import { lazySymbols } from "./_lazy_ffi.ts";
- * const libc = lazySymbols("libc.so.6", {
- *   getpid: { parameters: [], result: "i32" },
- *   getppid: { parameters: [], result: "i32" },
- * });
- * if (libc.getpid() !== Deno.pid) throw new Error("example failed");
+ * import { findLibc } from "./_libc.ts";
+ * const libc = findLibc();
+ * if (libc) {
+ *   const fns = lazySymbols(libc, { getpid: { parameters: [], result: "i32" } }, libc);
+ *   if (fns.getpid() !== Deno.pid) throw new Error("example failed");
+ * }
  * ```
- * @throws {Error} when the library can't be loaded.
+ * @throws {Error} when the library can't be loaded or lacks a symbol.
  */
 export function lazySymbols<S extends Deno.ForeignLibraryInterface>(
   path: string,
   symbols: S,
+  libcPath: string | undefined,
 ): Deno.DynamicLibrary<S>["symbols"] {
   // Opens the library (and checks the permission) without binding.
   Deno.dlopen(path, {});
+  const names = Object.keys(symbols);
+  if (libcPath === undefined || !hasAll(path, names, libcPath)) {
+    // Bound now: what is missing throws here, as it always did.
+    return Deno.dlopen(path, symbols).symbols;
+  }
   const unbound: PropertyDescriptorMap = {};
-  for (const name of Object.keys(symbols)) {
+  for (const name of names) {
     unbound[name] = {
       get(this: Record<string, unknown>) {
         const bound = Deno.dlopen(path, { [name]: symbols[name] })

@@ -1,36 +1,62 @@
 import { assertEquals } from "../../tests/_assert.ts";
 import { lazySymbols } from "./_lazy_ffi.ts";
+import { findLibc } from "./_libc.ts";
 
-const SYMBOLS = {
-  getpid: { parameters: [], result: "i32" },
-  no_such_symbol_in_libc: { parameters: [], result: "i32" },
-} as const;
+const libc = findLibc();
+const GETPID = { getpid: { parameters: [], result: "i32" } } as const;
+/** Whether this libc can look symbols up (glibc 2.34 on): else all bind at once. */
+const canLook = libc !== undefined &&
+  Deno.dlopen(libc, {
+      dlsym: {
+        parameters: ["pointer", "buffer"],
+        result: "pointer",
+        optional: true,
+      },
+    }).symbols.dlsym !== null;
 
 Deno.test("lazySymbols binds a symbol when first read, then keeps it", () => {
-  if (Deno.build.os !== "linux") return;
-  const libc = lazySymbols("libc.so.6", SYMBOLS);
-  assertEquals(Object.hasOwn(libc, "getpid"), false);
-  assertEquals(libc.getpid(), Deno.pid);
-  assertEquals(Object.hasOwn(libc, "getpid"), true);
-  const first = libc.getpid;
-  assertEquals(libc.getpid, first);
-  // A symbol the library lacks fails when it is read, not before.
-  let error: unknown;
-  try {
-    libc.no_such_symbol_in_libc();
-  } catch (e) {
-    error = e;
-  }
-  assertEquals(error instanceof Error, true);
-  assertEquals(libc.getpid(), Deno.pid);
+  if (!libc) return;
+  const fns = lazySymbols(libc, {
+    ...GETPID,
+    getppid: { parameters: [], result: "i32" },
+  }, libc);
+  // Where symbols can be looked up, nothing is bound before it is read.
+  assertEquals(Object.hasOwn(fns, "getpid"), !canLook);
+  assertEquals(fns.getpid(), Deno.pid);
+  assertEquals(Object.hasOwn(fns, "getpid"), true);
+  assertEquals(Object.hasOwn(fns, "getppid"), !canLook);
+  const first = fns.getpid;
+  assertEquals(fns.getpid, first);
+});
+
+Deno.test("lazySymbols refuses a library lacking a symbol at once, as dlopen would", () => {
+  if (!libc) return;
+  const failure = (libcPath: string | undefined) => {
+    try {
+      lazySymbols(libc, {
+        ...GETPID,
+        no_such_symbol_in_libc: { parameters: [], result: "i32" },
+      }, libcPath);
+    } catch (error) {
+      return error instanceof Error;
+    }
+    return false;
+  };
+  // Looked up through dlsym, and bound at once where it can't be.
+  assertEquals(failure(libc), true);
+  assertEquals(failure(undefined), true);
+  // Without a lookup, every symbol is bound at once (and works).
+  const eager = lazySymbols(libc, GETPID, undefined);
+  assertEquals(Object.hasOwn(eager, "getpid"), true);
+  assertEquals(eager.getpid(), Deno.pid);
 });
 
 Deno.test("lazySymbols refuses a library that can't be loaded at once", () => {
-  let error: unknown;
+  let failed = false;
   try {
-    lazySymbols("/nonexistent/libnothing.so", SYMBOLS);
-  } catch (e) {
-    error = e;
+    lazySymbols("/nonexistent/libnothing.so", GETPID, libc);
+  } catch (error) {
+    failed = error instanceof Error;
   }
-  assertEquals(error instanceof Error, true);
+  assertEquals(failed, true);
 });

@@ -281,7 +281,7 @@ export class Libc {
 
   /** Binds libc at `path`. @throws when it can't be loaded. */
   constructor(path: string) {
-    this.fn = lazySymbols(path, SYMBOLS);
+    this.fn = lazySymbols(path, SYMBOLS, path);
     this.path = path;
   }
 

@@ -13,7 +13,7 @@ export interface NativeHasher {
   digest(format: "binary"): Uint8Array;
 }
 
-import { findLibrary } from "./_libc.ts";
+import { findLibrary, loadLibc } from "./_libc.ts";
 import { lazySymbols } from "./_lazy_ffi.ts";
 
 const SYMBOLS = {
@@ -84,7 +84,7 @@ function library(): Lib | null {
   for (const name of [found, "libxxhash.so.0", "libxxhash.so"]) {
     if (!name) continue;
     try {
-      loaded = { symbols: lazySymbols(name, SYMBOLS) };
+      loaded = { symbols: lazySymbols(name, SYMBOLS, loadLibc()?.path) };
       break;
     } catch {
       // not allowed here, or not installed: try the next, else wasm

@@ -3,7 +3,7 @@
 // thread), else node:zlib's (loading it brings in Deno's Node
 // compatibility layer: ~35 ms of a command's main thread). Both make and
 // read the same frames.
-import { findLibrary } from "../fs/_libc.ts";
+import { findLibrary, loadLibc } from "../fs/_libc.ts";
 import { lazySymbols } from "../fs/_lazy_ffi.ts";
 
 /** What blit compresses and decompresses with. */
@@ -189,7 +189,9 @@ function native(): Zstd | undefined {
   for (const name of [findZstd(), "libzstd.so.1"]) {
     if (!name) continue;
     try {
-      return nativeZstd({ symbols: lazySymbols(name, SYMBOLS) });
+      return nativeZstd({
+        symbols: lazySymbols(name, SYMBOLS, loadLibc()?.path),
+      });
     } catch {
       // not allowed here, or not installed: the next, else node:zlib
     }
