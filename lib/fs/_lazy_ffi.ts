@@ -29,8 +29,10 @@ const lookups = new Map<string, Lookup | null>();
 const RTLD_LAZY = 1;
 const RTLD_NOLOAD = 4;
 
+const encoder = new TextEncoder();
+
 function cName(text: string): Uint8Array<ArrayBuffer> {
-  return new TextEncoder().encode(text + "\0");
+  return encoder.encode(text + "\0");
 }
 
 /**

@@ -62,11 +62,8 @@ Deno.test("sendFrames -> receiveFrames over a socket, one reused buffer each sid
       ]);
       a.close();
       b.close();
+      assertSameFiles(root, dest, entries);
       for (const e of entries) {
-        assertEquals(
-          Deno.readFileSync(`${dest}/${e.path}`),
-          Deno.readFileSync(`${root}/${e.path}`),
-        );
         assertEquals(Deno.statSync(`${dest}/${e.path}`).mode! & 0o777, 0o640);
       }
       assertEquals((plain ? receiver : sink).stats.files, 4);
@@ -265,12 +262,7 @@ Deno.test("sendFrames: a body of half to a whole buffer leaves after its header"
     ]);
     a.close();
     b.close();
-    for (const e of entries) {
-      assertEquals(
-        Deno.readFileSync(`${dest}/${e.path}`),
-        Deno.readFileSync(`${root}/${e.path}`),
-      );
-    }
+    assertSameFiles(root, dest, entries);
   } finally {
     Deno.removeSync(root, { recursive: true });
     Deno.removeSync(dest, { recursive: true });
@@ -324,3 +316,17 @@ Deno.test("sendFrames: deltas and compressed streams over a socket rebuild the f
     Deno.removeSync(dest, { recursive: true });
   }
 });
+
+/** Each of `entries` has the same bytes under `to` as under `from`. */
+function assertSameFiles(
+  from: string,
+  to: string,
+  entries: readonly { path: string }[],
+): void {
+  for (const e of entries) {
+    assertEquals(
+      Deno.readFileSync(`${to}/${e.path}`),
+      Deno.readFileSync(`${from}/${e.path}`),
+    );
+  }
+}
