@@ -353,20 +353,35 @@ const HUFFMAN_LENGTHS = [
   30,
 ];
 
-/** The canonical codes: `[symbol, code, length]`, shortest first. */
+/**
+ * The canonical codes: `[symbol, code, length]`, shortest first (by
+ * symbol within a length). Codes are at most 30 bits: plain integers.
+ */
 export function huffmanCodes(): [number, number, number][] {
-  const order = HUFFMAN_LENGTHS.map((length, symbol) => [symbol, length])
-    .sort((a, b) => a[1] - b[1] || a[0] - b[0]);
-  const codes: [number, number, number][] = [];
+  const codes = canonicalCodes();
+  return [...HUFFMAN_LENGTHS.keys()]
+    .map((s): [number, number, number] => [s, codes[s], HUFFMAN_LENGTHS[s]])
+    .sort((a, b) => a[2] - b[2] || a[0] - b[0]);
+}
+
+/**
+ * Each symbol's canonical code (RFC 7541 Appendix B's): codes of one
+ * length are consecutive in symbol order, each length's first following
+ * the last of the length before. No sort: a first response's headers
+ * wait for this, and cold code runs slowly.
+ */
+function canonicalCodes(): Int32Array {
+  const count = new Int32Array(32);
+  for (const length of HUFFMAN_LENGTHS) count[length]++;
+  const next = new Int32Array(32);
   let code = 0;
-  let previous = order[0][1];
-  for (let i = 0; i < order.length; i++) {
-    const [symbol, length] = order[i];
-    if (i > 0) {
-      code = (code + 1) * 2 ** (length - previous);
-      previous = length;
-    }
-    codes.push([symbol, code, length]);
+  for (let length = 1; length < 32; length++) {
+    code = (code + count[length - 1]) << 1;
+    next[length] = code;
+  }
+  const codes = new Int32Array(HUFFMAN_LENGTHS.length);
+  for (let symbol = 0; symbol < codes.length; symbol++) {
+    codes[symbol] = next[HUFFMAN_LENGTHS[symbol]]++;
   }
   return codes;
 }
@@ -381,18 +396,16 @@ function decodingTree(): Int32Array {
   if (huffmanTree) return huffmanTree;
   const tree = new Int32Array(2 * 600);
   let nodes = 1; // node 0 is the root
-  for (const [symbol, code, length] of huffmanCodes()) {
+  const codes = canonicalCodes();
+  for (let symbol = 0; symbol < codes.length; symbol++) {
+    const code = codes[symbol];
     let node = 0;
-    for (let bit = length - 1; bit >= 0; bit--) {
-      const side = Math.floor(code / 2 ** bit) & 1;
-      const slot = 2 * node + side;
-      if (bit === 0) {
-        tree[slot] = -(symbol + 1);
-      } else {
-        if (tree[slot] === 0) tree[slot] = nodes++;
-        node = tree[slot];
-      }
+    for (let bit = HUFFMAN_LENGTHS[symbol] - 1; bit > 0; bit--) {
+      const slot = 2 * node + ((code >>> bit) & 1);
+      if (tree[slot] === 0) tree[slot] = nodes++;
+      node = tree[slot];
     }
+    tree[2 * node + (code & 1)] = -(symbol + 1);
   }
   return huffmanTree = tree;
 }

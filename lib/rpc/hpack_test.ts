@@ -36,6 +36,28 @@ Deno.test("huffman: the canonical codes are RFC 7541's (spot checks), and decode
   );
 });
 
+Deno.test("huffman: the codes are prefix-free and ordered, and every symbol decodes from its own code", () => {
+  const codes = huffmanCodes();
+  assertEquals(codes.length, 257);
+  // Canonical: by length, then symbol; each code one past the last,
+  // shifted left when the length grows.
+  for (let i = 1; i < codes.length; i++) {
+    const [, code, length] = codes[i];
+    const [, before, beforeLength] = codes[i - 1];
+    assertEquals(code, (before + 1) * 2 ** (length - beforeLength));
+  }
+  // Every byte value: its code, padded with ones to a byte boundary.
+  for (const [symbol, code, length] of codes) {
+    if (symbol === 256) continue;
+    const bits = code.toString(2).padStart(length, "0");
+    const padded = bits.padEnd(Math.ceil(length / 8) * 8, "1");
+    const bytes = new Uint8Array(padded.length / 8).map((_, i) =>
+      parseInt(padded.slice(8 * i, 8 * i + 8), 2)
+    );
+    assertEquals(huffmanDecode(bytes), new Uint8Array([symbol]));
+  }
+});
+
 Deno.test("huffman: bad padding, a padding of a byte or more, and EOS are errors", () => {
   // "a" is 00011; padded with zeros instead of ones.
   assertThrows(() => huffmanDecode(new Uint8Array([0b00011000])), HpackError);
