@@ -141,19 +141,27 @@ export function* deltaOps(
     }
     literalFrom = chunk;
   };
-  const copied = function* (index: number, end: number): Generator<DeltaOp> {
+  /** Chunks `first` to `index` of the old copy, now [chunk, end). */
+  const copied = function* (
+    index: number,
+    end: number,
+    first = index,
+  ): Generator<DeltaOp> {
     yield* literal();
-    const offset = table.offsetOf(index);
+    const offset = table.offsetOf(first);
     const length = end - chunk;
-    if (copy && copy.offset + copy.length === offset) {
-      copy.length += length;
-      if (copy.length >= COPY_MAX) {
-        yield { op: "copy", ...copy };
-        copy = undefined;
-      }
-    } else {
+    if (copy && copy.offset + copy.length === offset) copy.length += length;
+    else {
       if (copy) yield { op: "copy", ...copy };
       copy = { offset, length };
+    }
+    // A long run leaves in steps of COPY_MAX, the rest kept open.
+    while (copy && copy.length >= COPY_MAX) {
+      yield { op: "copy", offset: copy.offset, length: COPY_MAX };
+      copy = copy.length === COPY_MAX ? undefined : {
+        offset: copy.offset + COPY_MAX,
+        length: copy.length - COPY_MAX,
+      };
     }
     literalFrom = chunk = scanned = end;
     next = index + 1 < table.count ? index + 1 : -1;
@@ -180,15 +188,22 @@ export function* deltaOps(
   };
   for (;;) {
     if (next >= 0) {
-      const end = chunk + table.lengthOf(next);
-      if (end > filled) {
-        if (left > 0) yield* refill();
-        else cutFromHere();
-        continue;
+      // The chunks expected next, as many as the buffer holds in a row
+      // that match: one digest each, one copy instruction for them all.
+      let i = next;
+      let at = chunk;
+      while (i < table.count) {
+        const end = at + table.lengthOf(i);
+        if (end > filled) break;
+        digest.of(buffer.subarray(at, end));
+        if (!table.matches(i, digest.hi, digest.lo)) break;
+        at = end;
+        i++;
       }
-      digest.of(buffer.subarray(chunk, end));
-      if (table.matches(next, digest.hi, digest.lo)) yield* copied(next, end);
-      else cutFromHere();
+      if (i > next) yield* copied(i - 1, at, next);
+      else if (chunk + table.lengthOf(next) <= filled) cutFromHere(); // differs
+      else if (left > 0) yield* refill(); // not all read yet
+      else cutFromHere(); // the file ends first
       continue;
     }
     if (scanned === filled) {

@@ -3,7 +3,7 @@ import { xorshiftBytes } from "../../tests/_bytes.ts";
 import { contentHasher, hashBytes } from "../fs/hash.ts";
 import { ChunkDigest, describeBasis } from "./basis.ts";
 import { KernelTree } from "../fs/kernel_tree.ts";
-import { deltaOps, ShrankError } from "./matcher.ts";
+import { COPY_MAX, deltaOps, ShrankError } from "./matcher.ts";
 import { DeltaRebuild } from "./rebuild.ts";
 
 const KiB = 1024;
@@ -163,6 +163,50 @@ Deno.test("matcher: a small file that is its old copy is one copy, found by the 
     const steps = await opsOf(OLD, bigBasis.offer);
     assertEquals(steps.length, 1);
     assertEquals(steps[0], { op: "copy", offset: 0, length: OLD.length });
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});
+
+Deno.test("matcher: a long unchanged run leaves as copies of exactly COPY_MAX, in order", async () => {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    // Over 16 MiB: no whole-copy hash, every chunk checked in runs.
+    const old = xorshiftBytes(20 * MiB, 11);
+    Deno.writeFileSync(`${root}/old`, old);
+    const basis = (await describeBasis(root, "old"))!;
+    const next = old.slice();
+    next[19 * MiB] ^= 1;
+    Deno.writeFileSync(`${root}/new`, next);
+    using source = Deno.openSync(`${root}/new`);
+    const ops = [
+      ...deltaOps(
+        source,
+        next.length,
+        basis.offer,
+        await ChunkDigest.create(basis.offer.seed),
+        await contentHasher(),
+      ),
+    ].map((op) =>
+      op.op === "copy" ? { ...op } : { op: op.op, length: op.bytes.length }
+    );
+    assertEquals(ops[0], { op: "copy", offset: 0, length: COPY_MAX });
+    assertEquals(ops[1], { op: "copy", offset: COPY_MAX, length: COPY_MAX });
+    // Then the rest up to the edited chunk, the chunk, and what follows.
+    assertEquals(ops.length, 5);
+    assertEquals(ops[2].op, "copy");
+    assertEquals(ops[3].op, "literal");
+    assertEquals(ops[4].op, "copy");
+    let at = 0;
+    for (const op of ops) {
+      if (op.op === "copy") {
+        assertEquals(op.offset, at, "copies in order, none skipped");
+        atMost(op.length, COPY_MAX);
+      }
+      at += op.length;
+    }
+    assertEquals(at, next.length);
+    atMost(ops[3].length, 2 * CHUNK);
   } finally {
     Deno.removeSync(root, { recursive: true });
   }
