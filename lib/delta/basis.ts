@@ -172,8 +172,9 @@ async function describeOpen(
     // daemon's kernel tree), else here.
     const digest = await ChunkDigest.create();
     // Where the status says to the nanosecond when the copy last changed,
-    // its content is hashed too, on the same reads.
-    const stamp = contentStamp(info);
+    // a copy under 16 MiB has its content hashed too, on the same reads
+    // (a bigger one is described in stretches, or here as if it were).
+    const stamp = info.size < WHOLE_MAX_BYTES ? contentStamp(info) : undefined;
     const away = offThread(info.size)
       ? await describeOffThread(
         file,

@@ -178,6 +178,12 @@ Deno.test("basis: an old copy under 16 MiB is hashed whole, salted; through a ke
     assertEquals((await describeBasis(root, "big"))!.offer.whole, undefined);
     const tree = KernelTree.open(root);
     if (!tree) return; // no openat2 here
+    // Described here (no workers running): no content hash either.
+    const { closeDescribers } = await import("./basis_pool.ts");
+    await closeDescribers();
+    const here = (await describeBasis(tree, "big"))!;
+    assertEquals(here.offer.size, WHOLE_MAX_BYTES);
+    assertEquals(here.content, undefined);
     await withDescribers(async () => {
       for (const [name, bytes] of [["small", small], ["mid", mid]] as const) {
         const kept = (await describeBasis(tree, name))!;
