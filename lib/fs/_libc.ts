@@ -254,17 +254,35 @@ export function cString(name: string): Uint8Array<ArrayBuffer> {
 
 /** PATH_MAX: the longest name a call takes, its NUL included. */
 const SCRATCH = new Uint8Array(4096);
+/** The second name of a call that takes two (a rename's target). */
+const SCRATCH_B = new Uint8Array(4096);
 
 /**
  * `name` NUL-terminated in one buffer shared by every caller, without
- * allocating: only for a name passed straight to one synchronous call
- * (the next use overwrites it). A NUL inside is refused.
+ * allocating (a typed array costs ~1 us to make here, more than the
+ * call's own work in JavaScript): only for a name passed straight to one
+ * synchronous call (the next use overwrites it). A NUL inside is refused.
  */
 export function cScratch(name: string): Uint8Array<ArrayBuffer> {
-  const n = asciiInto(name, SCRATCH, 0);
-  if (n < 0 || n === SCRATCH.length) return encodeName(name);
-  SCRATCH[n] = 0;
-  return SCRATCH;
+  return into(SCRATCH, name);
+}
+
+/**
+ * As {@linkcode cScratch}, in a second shared buffer: a call's second
+ * name (a rename's target), beside a first one in `cScratch`'s.
+ */
+export function cScratchB(name: string): Uint8Array<ArrayBuffer> {
+  return into(SCRATCH_B, name);
+}
+
+function into(
+  buffer: Uint8Array<ArrayBuffer>,
+  name: string,
+): Uint8Array<ArrayBuffer> {
+  const n = asciiInto(name, buffer, 0);
+  if (n < 0 || n === buffer.length) return encodeName(name);
+  buffer[n] = 0;
+  return buffer;
 }
 
 /** The bound library and the helpers around it. */

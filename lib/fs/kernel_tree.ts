@@ -7,6 +7,7 @@
 import {
   AT,
   cScratch,
+  cScratchB,
   cString,
   ERRNO,
   errnoError,
@@ -333,12 +334,16 @@ export class KernelTree implements Tree {
         throw errnoError("rename", b, this.#libc.errno());
       }
     };
+    const source = splitRel(a);
     const target = splitRel(b);
-    if (splitRel(a).dir === target.dir) {
-      // One directory (a temp name and its final name): one handle.
-      this.#inParent(a, (dirfd, name) => {
-        move(dirfd, name, dirfd, cString(target.name));
-      });
+    if (source.dir === target.dir) {
+      // One directory (a temp name and its final name): one handle, both
+      // names in the shared buffers (nothing runs between).
+      const dirfd = this.#dirFd(source.dir);
+      if (dirfd < 0) {
+        throw resolveError("open", joinRel(this.#base, source.dir), -dirfd);
+      }
+      move(dirfd, cScratch(source.name), dirfd, cScratchB(target.name));
       return;
     }
     this.#inParent(

@@ -19,6 +19,7 @@ import { loadNativeStat, preciseLstat, setPathTimes } from "./native_stat.ts";
 import {
   AT,
   cScratch,
+  cScratchB,
   cString,
   ERRNO,
   errnoError,
@@ -220,7 +221,7 @@ export class PathTree implements Tree {
     const libc = loadLibc();
     if (
       libc &&
-      libc.fn.renameat2(AT.FDCWD, cString(a), AT.FDCWD, cScratch(b), 0) === 0
+      libc.fn.renameat2(AT.FDCWD, cScratchB(a), AT.FDCWD, cScratch(b), 0) === 0
     ) return;
     // Not through libc, or failed: Deno's call says why.
     Deno.renameSync(a, b);

@@ -20,6 +20,8 @@ const FIXED = 1 + 2 + 8 + 8 + 4 + 2 + 1;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
+/** An entry without a hash: one empty array, never written. */
+const NO_HASH = new Uint8Array(0);
 
 /** The fields of one decoded entry, before they are checked. */
 export interface RawEntry {
@@ -98,7 +100,7 @@ export function encodeEntries(entries: readonly FileEntry[]): Uint8Array {
     view.setUint32(at + 16, ((ns << 12) | (entry.mode & 0o7777)) >>> 0, true);
     at += 20;
     text(entry.linkTarget ?? "", MAX_LINK_BYTES, `Link ${entry.path}`);
-    const hash = entry.hash ?? new Uint8Array(0);
+    const hash = entry.hash ?? NO_HASH;
     if (hash.length > MAX_HASH_BYTES) {
       throw new RangeError(
         `Hash of ${entry.path} is over ${MAX_HASH_BYTES} bytes`,
