@@ -9,6 +9,8 @@
 // a fresh buffer per chunk (a page fault per 4 KiB on first touch); these
 // move bulk bytes in big reads and writes instead, and are what blit runs.
 import type { FileEntry } from "../fs/entry.ts";
+import { MAX_PATH_BYTES } from "../fs/safe_path.ts";
+import { asciiInto } from "../text.ts";
 import type { TreeRoot } from "../fs/tree.ts";
 import {
   copiesDue,
@@ -192,6 +194,14 @@ export class FrameSender {
     // What the reader reads bodies into: big pieces leave from here
     // directly, small ones are packed into `buffer` with their frames.
     const scratch = new Uint8Array(size);
+    // A header's path as UTF-8, written here (a typed array a file would
+    // cost ~1 us to make): good until the next header of this sender,
+    // which writes one file at a time.
+    const pathBuffer = new Uint8Array(MAX_PATH_BYTES);
+    const pathBytes = (path: string): Uint8Array => {
+      const n = asciiInto(path, pathBuffer, 0);
+      return n >= 0 ? pathBuffer.subarray(0, n) : encoder.encode(path);
+    };
     let used = 0;
     const send = async (bytes: Uint8Array) => {
       if (bandwidth) {
@@ -254,7 +264,7 @@ export class FrameSender {
         switch (event.type) {
           case "delta": {
             delta = true;
-            const path = encoder.encode(event.entry.path);
+            const path = pathBytes(event.entry.path);
             if (size - used < fileHeaderSize(path)) await flush();
             used += writeDeltaHeader(buffer, used, path, event.entry);
             break;
@@ -267,7 +277,7 @@ export class FrameSender {
             if (copiesDue(event.length, copying) || heldLong()) await flush();
             break;
           case "file": {
-            const path = encoder.encode(event.entry.path);
+            const path = pathBytes(event.entry.path);
             if (size - used < fileHeaderSize(path, event.range)) await flush();
             used += writeFileHeader(
               buffer,
@@ -308,7 +318,7 @@ export class FrameSender {
         scratch,
         options.verified,
       );
-      const path = encoder.encode(entry.path);
+      const path = pathBytes(entry.path);
       if (size - used < fileHeaderSize(path, range)) await flush();
       used += writeFileHeader(buffer, used, path, entry, range);
       // The header (and whatever precedes it) leaves first; then the
