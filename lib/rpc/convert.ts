@@ -64,7 +64,7 @@ export function entryToHeader(entry: FileEntry): FileHeader {
       ? EntryKind.DIR
       : EntryKind.SYMLINK,
     linkTarget: entry.linkTarget ?? "",
-    hash: entry.hash ?? new Uint8Array(0),
+    hash: entry.hash ?? NO_BYTES,
   });
 }
 
@@ -661,6 +661,9 @@ export function packedFileList(list: FileList): FileList {
     packedSize: inner.length,
   });
 }
+
+/** No bytes (an entry without a hash): one array, never written. */
+const NO_BYTES = new Uint8Array(0);
 
 /**
  * A need batch as it was before {@linkcode packedFileList} (a plain one as

@@ -173,7 +173,7 @@ export function decodeEntries(
       throw new PackedManifestError(`Hash of ${hashLength} bytes is too long`);
     }
     need(hashLength);
-    const hash = bytes.slice(at, at + hashLength);
+    const hash = hashLength === 0 ? NO_HASH : bytes.slice(at, at + hashLength);
     at += hashLength;
     take({ kind, path, size, mtimeMs, mtimeNs, mode, linkTarget, hash });
   }
