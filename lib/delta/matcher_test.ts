@@ -1,7 +1,7 @@
 import { assertEquals, assertThrows } from "../../tests/_assert.ts";
 import { xorshiftBytes } from "../../tests/_bytes.ts";
 import { contentHasher, hashBytes } from "../fs/hash.ts";
-import { ChunkDigest, describeBasis } from "./basis.ts";
+import { type BasisOffer, ChunkDigest, describeBasis } from "./basis.ts";
 import { KernelTree } from "../fs/kernel_tree.ts";
 import { COPY_MAX, deltaOps, ShrankError } from "./matcher.ts";
 import { DeltaRebuild } from "./rebuild.ts";
@@ -85,6 +85,30 @@ function atMost(literal: number, most: number): void {
   }
 }
 
+/**
+ * `next` written as `root`/new and matched against `offer`: the
+ * instructions (literals as their lengths), the end-to-end hash checked.
+ */
+async function opsOf(root: string, next: Uint8Array, offer: BasisOffer) {
+  Deno.writeFileSync(`${root}/new`, next);
+  using source = Deno.openSync(`${root}/new`);
+  const whole = await contentHasher();
+  const ops = [
+    ...deltaOps(
+      source,
+      next.length,
+      offer,
+      await ChunkDigest.create(offer.seed),
+      whole,
+    ),
+  ].map((op) =>
+    op.op === "copy" ? { ...op } : { op: op.op, length: op.bytes.length }
+  );
+  // The end-to-end hash covers every byte either way.
+  assertEquals([...whole.digest("binary")], [...await hashBytes(next)]);
+  return ops;
+}
+
 const OLD = xorshiftBytes(4 * MiB, 7);
 // 4 MiB: chunks average 2 KiB (at most 8 KiB).
 const CHUNK = 8 * KiB;
@@ -100,26 +124,9 @@ Deno.test("matcher: a small file that is its old copy is one copy, found by the 
     Deno.writeFileSync(`${root}/old`, old);
     const basis = (await describeBasis(root, "old"))!;
     if (!basis.offer.whole) throw new Error("no whole-copy hash");
-    const opsOf = async (next: Uint8Array, offer = basis.offer) => {
-      Deno.writeFileSync(`${root}/new`, next);
-      using source = Deno.openSync(`${root}/new`);
-      const whole = await contentHasher();
-      const ops = [
-        ...deltaOps(
-          source,
-          next.length,
-          offer,
-          await ChunkDigest.create(offer.seed),
-          whole,
-        ),
-      ].map((op) =>
-        op.op === "copy" ? { ...op } : { op: op.op, length: op.bytes.length }
-      );
-      // The end-to-end hash covers every byte either way.
-      assertEquals([...whole.digest("binary")], [...await hashBytes(next)]);
-      return ops;
-    };
-    assertEquals(await opsOf(old), [{
+    const opsFor = (next: Uint8Array, offer = basis.offer) =>
+      opsOf(root, next, offer);
+    assertEquals(await opsFor(old), [{
       op: "copy",
       offset: 0,
       length: old.length,
@@ -127,7 +134,7 @@ Deno.test("matcher: a small file that is its old copy is one copy, found by the 
     // One byte changed: chunks as usual, the rest copied.
     const next = old.slice();
     next[150 * KiB] ^= 1;
-    const ops = await opsOf(next);
+    const ops = await opsFor(next);
     const literal = ops.reduce(
       (n, op) => n + (op.op === "literal" ? op.length : 0),
       0,
@@ -137,7 +144,7 @@ Deno.test("matcher: a small file that is its old copy is one copy, found by the 
     }
     // The same old copy described without its whole hash: chunk by chunk,
     // the same single copy in the end.
-    assertEquals(await opsOf(old, { ...basis.offer, whole: undefined }), [{
+    assertEquals(await opsFor(old, { ...basis.offer, whole: undefined }), [{
       op: "copy",
       offset: 0,
       length: old.length,
@@ -147,7 +154,7 @@ Deno.test("matcher: a small file that is its old copy is one copy, found by the 
     const wrong = basis.offer.whole.slice();
     wrong[3] ^= 1;
     assertEquals(
-      (await opsOf(next, { ...basis.offer, whole: wrong })).length,
+      (await opsFor(next, { ...basis.offer, whole: wrong })).length,
       ops.length,
     );
     assertEquals(await roundTrip(old, next) <= 2 * CHUNK, true);
@@ -160,7 +167,7 @@ Deno.test("matcher: a small file that is its old copy is one copy, found by the 
     Deno.writeFileSync(`${root}/big`, OLD);
     const bigBasis = (await describeBasis(root, "big"))!;
     if (!bigBasis.offer.whole) throw new Error("no whole-copy hash");
-    const steps = await opsOf(OLD, bigBasis.offer);
+    const steps = await opsFor(OLD, bigBasis.offer);
     assertEquals(steps.length, 1);
     assertEquals(steps[0], { op: "copy", offset: 0, length: OLD.length });
   } finally {
@@ -177,19 +184,7 @@ Deno.test("matcher: a long unchanged run leaves as copies of exactly COPY_MAX, i
     const basis = (await describeBasis(root, "old"))!;
     const next = old.slice();
     next[19 * MiB] ^= 1;
-    Deno.writeFileSync(`${root}/new`, next);
-    using source = Deno.openSync(`${root}/new`);
-    const ops = [
-      ...deltaOps(
-        source,
-        next.length,
-        basis.offer,
-        await ChunkDigest.create(basis.offer.seed),
-        await contentHasher(),
-      ),
-    ].map((op) =>
-      op.op === "copy" ? { ...op } : { op: op.op, length: op.bytes.length }
-    );
+    const ops = await opsOf(root, next, basis.offer);
     assertEquals(ops[0], { op: "copy", offset: 0, length: COPY_MAX });
     assertEquals(ops[1], { op: "copy", offset: COPY_MAX, length: COPY_MAX });
     // Then the rest up to the edited chunk, the chunk, and what follows.
