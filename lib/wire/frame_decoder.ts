@@ -33,8 +33,8 @@ const NOTHING = new Uint8Array(0);
 /**
  * Incremental frame decoder: feed chunks, get events. Lengths are checked
  * before allocation, paths are normalised (hostile ones refused), body
- * bytes are handed out as views; only a header split across chunks is
- * copied.
+ * bytes and hash digests are handed out as views of the chunk (good while
+ * it is not written to); only a header split across chunks is copied.
  *
  * @example
  * ```ts
@@ -108,7 +108,7 @@ export class FrameDecoder {
       if (type === FRAME_HASH) {
         events.push({
           type: "hash",
-          digest: buf.slice(start + 1, start + 1 + HASH_BYTES),
+          digest: buf.subarray(start + 1, start + 1 + HASH_BYTES),
         });
         if (buf === chunk) offset = start + 1 + HASH_BYTES;
         this.#pending = NOTHING;
