@@ -200,9 +200,14 @@ export class KernelTree implements Tree {
     fn: (dirfd: number, name: Uint8Array<ArrayBuffer>) => T,
   ): T {
     const { dir, name } = splitRel(rel);
+    return fn(this.#parentFd(dir), cString(name));
+  }
+
+  /** {@linkcode KernelTree.#dirFd} of `dir`, or why it can't be opened. */
+  #parentFd(dir: string): number {
     const dirfd = this.#dirFd(dir);
     if (dirfd < 0) throw resolveError("open", joinRel(this.#base, dir), -dirfd);
-    return fn(dirfd, cString(name));
+    return dirfd;
   }
 
   /** lstat of `rel` (no link followed), or undefined when it or a parent is missing. */
@@ -339,10 +344,7 @@ export class KernelTree implements Tree {
     if (source.dir === target.dir) {
       // One directory (a temp name and its final name): one handle, both
       // names in the shared buffers (nothing runs between).
-      const dirfd = this.#dirFd(source.dir);
-      if (dirfd < 0) {
-        throw resolveError("open", joinRel(this.#base, source.dir), -dirfd);
-      }
+      const dirfd = this.#parentFd(source.dir);
       move(dirfd, cScratch(source.name), dirfd, cScratchB(target.name));
       return;
     }
