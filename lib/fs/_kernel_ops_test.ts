@@ -51,3 +51,38 @@ Deno.test("kernel ops beneath a directory handle: list, make levels, read a link
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("listDir: a directory longer than one getdents64 buffer, then a short one, each listed whole (the buffer is shared)", () => {
+  const libc = loadLibc();
+  if (!libc) return; // not Linux, or no FFI
+  const dir = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    // ~3,000 names of ~40 bytes: ~150 KB of entries, three buffers' worth.
+    const many = Array.from(
+      { length: 3000 },
+      (_, i) => `${String(i).padStart(5, "0")}-${"n".repeat(30)}`,
+    );
+    Deno.mkdirSync(`${dir}/many`);
+    Deno.mkdirSync(`${dir}/few`);
+    for (const name of many) Deno.writeTextFileSync(`${dir}/many/${name}`, "");
+    Deno.writeTextFileSync(`${dir}/few/only`, "");
+    const open = (rel: string) =>
+      libc.openat2(
+        AT.FDCWD,
+        cString(`${dir}/${rel}`),
+        O.RDONLY | O.DIRECTORY,
+        0,
+        0,
+      );
+    for (let round = 0; round < 2; round++) {
+      const a = open("many");
+      assertEquals(listDir(libc, a, "many").sort(), many);
+      libc.fn.close(a);
+      const b = open("few");
+      assertEquals(listDir(libc, b, "few"), ["only"]);
+      libc.fn.close(b);
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
