@@ -233,3 +233,30 @@ Deno.test("rebuild: an old copy whose hash is known is not read back when the ne
     assertEquals([...r.rebuild.finish()], [...known]);
   }
 });
+
+Deno.test("rebuild: two files rebuilt in turns, the smaller first, each gets its own old bytes (one read buffer a thread)", async () => {
+  const pattern = (n: number, salt: number) =>
+    Uint8Array.from({ length: n }, (_, i) => (i * 31 + salt) & 0xff);
+  const smallOld = pattern(3000, 1);
+  const bigOld = pattern(300_000, 2);
+  using small = await rebuildOf(smallOld, 3000);
+  using big = await rebuildOf(bigOld, 300_000);
+  // In turns: each copy reads its old copy through the shared buffer,
+  // which grows for the big file between the small one's reads.
+  small.rebuild.copy(1500, 1500);
+  big.rebuild.copy(100_000, 200_000);
+  small.rebuild.copy(0, 1500);
+  big.rebuild.copy(0, 100_000);
+  const smallNew = [...smallOld.subarray(1500), ...smallOld.subarray(0, 1500)];
+  const bigNew = [...bigOld.subarray(100_000), ...bigOld.subarray(0, 100_000)];
+  assertEquals(small.out, smallNew);
+  assertEquals(big.out, bigNew);
+  assertEquals(
+    [...small.rebuild.finish()],
+    [...await hashBytes(Uint8Array.from(smallNew))],
+  );
+  assertEquals(
+    [...big.rebuild.finish()],
+    [...await hashBytes(Uint8Array.from(bigNew))],
+  );
+});
