@@ -113,10 +113,10 @@ Deno.test("sizeHintOf: a tree's class from a bounded look at its files; a file's
     assertEquals(sizeHintOf(`${dir}/nothing-here`), undefined);
     Deno.mkdirSync(`${dir}/empty`);
     assertEquals(sizeHintOf(`${dir}/empty`), undefined);
-    // The look stops after 128 files: a huge file one level down, behind
-    // 200 small ones, is never seen (breadth-first).
+    // The look stops after 32 files: a huge file one level down, behind
+    // 40 small ones, is never seen (breadth-first).
     Deno.mkdirSync(`${dir}/wide/deeper`, { recursive: true });
-    for (let i = 0; i < 200; i++) {
+    for (let i = 0; i < 40; i++) {
       Deno.writeFileSync(`${dir}/wide/f${i}`, new Uint8Array(1000));
     }
     const huge = Deno.openSync(`${dir}/wide/deeper/huge`, {
