@@ -552,7 +552,7 @@ Deno.test("hostile receiver: a malformed or oversized description is refused at 
         avgBits: 11,
         size: 8192n,
         lengths: [4096],
-        digests: new Uint8Array(6),
+        digests: new Uint8Array(4),
       }),
       // A whole-copy hash of the wrong length, and one for a copy of 16
       // MiB or more (a sender would read such a file twice for nothing).
@@ -561,7 +561,7 @@ Deno.test("hostile receiver: a malformed or oversized description is refused at 
         avgBits: 11,
         size: 4096n,
         lengths: [2048, 2048],
-        digests: new Uint8Array(12),
+        digests: new Uint8Array(8),
         whole: new Uint8Array(15),
       }),
       create(BasisOfferSchema, {
@@ -569,7 +569,7 @@ Deno.test("hostile receiver: a malformed or oversized description is refused at 
         avgBits: 11,
         size: BigInt(16 * MiB),
         lengths: new Array(8192).fill(2048),
-        digests: new Uint8Array(8192 * 6),
+        digests: new Uint8Array(8192 * 4),
         whole: new Uint8Array(16),
       }),
       // A compressed need list that would unpack past the bound.

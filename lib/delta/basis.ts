@@ -300,7 +300,7 @@ export function describeHandle(
  * @example
  * ```ts
  * import { basisProblem } from "@blit/cli/internals";
- * const ok = { avgBits: 11, seed: 1, size: 5000, lengths: Uint32Array.of(3000, 2000), digests: new Uint8Array(12) };
+ * const ok = { avgBits: 11, seed: 1, size: 5000, lengths: Uint32Array.of(3000, 2000), digests: new Uint8Array(8) };
  * if (basisProblem(ok) !== undefined) throw new Error("example failed");
  * if (basisProblem({ ...ok, size: 6000 }) === undefined) throw new Error("example failed");
  * ```
@@ -340,31 +340,30 @@ export function basisProblem(offer: BasisOffer): string | undefined {
 
 /**
  * A description as a lookup table: where in the old copy a chunk with a
- * given digest and length starts. Open addressing over typed arrays: a
- * description of {@linkcode MAX_BASIS_CHUNKS} chunks costs ~5 MiB.
+ * given digest and length starts (the length is part of the key: two
+ * chunks whose 32-bit digests collide are told apart by it). Open
+ * addressing over typed arrays: a description of
+ * {@linkcode MAX_BASIS_CHUNKS} chunks costs ~8 MiB.
  *
  * @example
  * ```ts
  * import { BasisTable, ChunkDigest } from "@blit/cli/internals";
  * const d = (await ChunkDigest.create(7)).of(new Uint8Array(3000));
- * const digests = new Uint8Array(16);
- * new DataView(digests.buffer).setUint32(6, d.hi);
- * new DataView(digests.buffer).setUint16(10, d.lo);
+ * const digests = new Uint8Array(8);
+ * new DataView(digests.buffer).setUint32(4, d.hi);
  * const table = new BasisTable({ avgBits: 11, seed: 7, size: 5000, lengths: Uint32Array.of(2000, 3000), digests });
- * if (table.find(d.hi, d.lo, 3000) !== 2000) throw new Error("example failed");
+ * if (table.find(d.hi, 3000) !== 2000) throw new Error("example failed");
  * ```
  */
 export class BasisTable {
   readonly #mask: number;
   readonly #hi: Uint32Array;
-  readonly #lo: Uint16Array;
   /** Chunk index + 1 in each slot; 0: empty. */
   readonly #slots: Int32Array;
   readonly #lengths: Uint32Array;
   readonly #offsets: Float64Array;
   /** Each chunk's digest, by index. */
   readonly #chunkHi: Uint32Array;
-  readonly #chunkLo: Uint16Array;
 
   /** The table of a valid description (see {@linkcode basisProblem}). */
   constructor(offer: BasisOffer) {
@@ -373,12 +372,10 @@ export class BasisTable {
     while (capacity < count * 2) capacity *= 2;
     this.#mask = capacity - 1;
     this.#hi = new Uint32Array(capacity);
-    this.#lo = new Uint16Array(capacity);
     this.#slots = new Int32Array(capacity);
     this.#lengths = offer.lengths;
     this.#offsets = new Float64Array(count);
     this.#chunkHi = new Uint32Array(count);
-    this.#chunkLo = new Uint16Array(count);
     const view = new DataView(
       offer.digests.buffer,
       offer.digests.byteOffset,
@@ -389,35 +386,34 @@ export class BasisTable {
       this.#offsets[i] = offset;
       offset += offer.lengths[i];
       const hi = view.getUint32(i * DIGEST_BYTES);
-      const lo = view.getUint16(i * DIGEST_BYTES + 4);
+      const length = offer.lengths[i];
       this.#chunkHi[i] = hi;
-      this.#chunkLo[i] = lo;
-      // The first chunk with a digest keeps its slot.
+      // The first chunk with a digest and length keeps its slot.
       for (let s = hi & this.#mask;; s = (s + 1) & this.#mask) {
-        if (this.#slots[s] === 0) {
+        const slot = this.#slots[s];
+        if (slot === 0) {
           this.#slots[s] = i + 1;
           this.#hi[s] = hi;
-          this.#lo[s] = lo;
           break;
         }
-        if (this.#hi[s] === hi && this.#lo[s] === lo) break;
+        if (this.#hi[s] === hi && this.#lengths[slot - 1] === length) break;
       }
     }
   }
 
   /** Where a chunk of `length` bytes with this digest starts, or -1. */
-  find(hi: number, lo: number, length: number): number {
-    const index = this.indexOf(hi, lo, length);
+  find(hi: number, length: number): number {
+    const index = this.indexOf(hi, length);
     return index < 0 ? -1 : this.#offsets[index];
   }
 
   /** Which chunk (its index) has `length` bytes and this digest, or -1. */
-  indexOf(hi: number, lo: number, length: number): number {
+  indexOf(hi: number, length: number): number {
     for (let s = hi & this.#mask;; s = (s + 1) & this.#mask) {
       const slot = this.#slots[s];
       if (slot === 0) return -1;
-      if (this.#hi[s] === hi && this.#lo[s] === lo) {
-        return this.#lengths[slot - 1] === length ? slot - 1 : -1;
+      if (this.#hi[s] === hi && this.#lengths[slot - 1] === length) {
+        return slot - 1;
       }
     }
   }
@@ -438,8 +434,8 @@ export class BasisTable {
   }
 
   /** Whether chunk `index` has this digest. */
-  matches(index: number, hi: number, lo: number): boolean {
-    return this.#chunkHi[index] === hi && this.#chunkLo[index] === lo;
+  matches(index: number, hi: number): boolean {
+    return this.#chunkHi[index] === hi;
   }
 }
 

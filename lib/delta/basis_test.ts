@@ -9,6 +9,7 @@ import {
   WHOLE_MAX_BYTES,
 } from "./basis.ts";
 import { hashBytes } from "../fs/hash.ts";
+import { MAX_BASIS_CHUNKS } from "./chunker.ts";
 
 /** Runs `fn` with the describing workers running (as in the daemon). */
 async function withDescribers(fn: () => Promise<void>): Promise<void> {
@@ -50,11 +51,11 @@ Deno.test("basis: a description covers the file, one hash per chunk", async () =
     let at = 0;
     for (const length of offer.lengths) {
       digest.of(data.subarray(at, at + length));
-      assertEquals(table.find(digest.hi, digest.lo, length), at);
+      assertEquals(table.find(digest.hi, length), at);
       at += length;
     }
     digest.of(random(1000));
-    assertEquals(table.find(digest.hi, digest.lo, 1000), -1);
+    assertEquals(table.find(digest.hi, 1000), -1);
   } finally {
     Deno.removeSync(root, { recursive: true });
   }
@@ -100,7 +101,7 @@ Deno.test("basis: a sender refuses descriptions a receiver would not make", () =
     seed: 1,
     size: 5000,
     lengths: Uint32Array.of(3000, 2000),
-    digests: new Uint8Array(12),
+    digests: new Uint8Array(2 * DIGEST_BYTES),
   };
   assertEquals(basisProblem(ok), undefined);
   const bad = [
@@ -111,7 +112,8 @@ Deno.test("basis: a sender refuses descriptions a receiver would not make", () =
     { ...ok, size: 100 },
     { ...ok, lengths: Uint32Array.of(5000, 0) },
     { ...ok, lengths: Uint32Array.of(8193, 807), size: 9000 },
-    { ...ok, digests: new Uint8Array(6) },
+    { ...ok, digests: new Uint8Array(DIGEST_BYTES) },
+    { ...ok, digests: new Uint8Array(12) }, // 6-byte hashes: not any more
     { ...ok, lengths: new Uint32Array(0), digests: new Uint8Array(0) },
     { ...ok, size: 2 ** 60 },
     { ...ok, whole: new Uint8Array(15) },
@@ -125,13 +127,13 @@ Deno.test("basis: a sender refuses descriptions a receiver would not make", () =
     }
   }
   // More chunks than the bound: refused before anything is built.
-  const many = new Uint32Array((1 << 17) + 1).fill(2048);
+  const many = new Uint32Array(MAX_BASIS_CHUNKS + 1).fill(2048);
   const problem = basisProblem({
     avgBits: 11,
     seed: 1,
     size: many.length * 2048,
     lengths: many,
-    digests: new Uint8Array(many.length * 6),
+    digests: new Uint8Array(many.length * DIGEST_BYTES),
   });
   if (!problem) throw new Error("accepted too many chunks");
   // A whole-copy hash is 16 bytes, and only for a copy under 1 MiB.
@@ -141,7 +143,7 @@ Deno.test("basis: a sender refuses descriptions a receiver would not make", () =
     seed: 1,
     size: WHOLE_MAX_BYTES,
     lengths: new Uint32Array(WHOLE_MAX_BYTES / 2048).fill(2048),
-    digests: new Uint8Array(WHOLE_MAX_BYTES / 2048 * 6),
+    digests: new Uint8Array(WHOLE_MAX_BYTES / 2048 * DIGEST_BYTES),
   };
   assertEquals(basisProblem(big), undefined);
   assertEquals(
@@ -220,7 +222,7 @@ Deno.test("basis: a kernel tree's old copy is described on a worker, as it would
       let at = 0;
       for (const length of away.lengths) {
         digest.of(data.subarray(at, at + length));
-        assertEquals(table.find(digest.hi, digest.lo, length), at);
+        assertEquals(table.find(digest.hi, length), at);
         at += length;
       }
     }).finally(() => tree.close());
@@ -277,7 +279,6 @@ Deno.test("basis: chunk digests and whole-copy hashes are the same from libxxhas
       assertEquals([...got], [...want]);
       const digest = (await ChunkDigest.create(seed)).of(bytes);
       assertEquals(digest.hi, new DataView(want.buffer).getUint32(0));
-      assertEquals(digest.lo, new DataView(want.buffer).getUint16(4));
       // The whole-copy hash too: libxxhash's seeded state, whole or in
       // pieces, against wasm's.
       const want128 = (await (await loadHashWasm()).createXXHash128(seed, 0))
@@ -321,7 +322,7 @@ Deno.test("basis: a big old copy is cut in two stretches at once, joined at the 
       const digest = await ChunkDigest.create(offer.seed);
       for (const length of offer.lengths) {
         digest.of(data.subarray(at, at + length));
-        assertEquals(table.find(digest.hi, digest.lo, length), at);
+        assertEquals(table.find(digest.hi, length), at);
         at += length;
         cuts.add(at);
       }
@@ -383,7 +384,7 @@ Deno.test("basis: a batcher describes a kernel tree's small old copies a batch a
       let at = 0;
       for (const length of offer.lengths) {
         digest.of(bytes.subarray(at, at + length));
-        assertEquals(table.find(digest.hi, digest.lo, length), at, name);
+        assertEquals(table.find(digest.hi, length), at, name);
         at += length;
       }
       if (offer.lengths.length > 1) {
@@ -404,4 +405,25 @@ Deno.test("basis: a batcher describes a kernel tree's small old copies a batch a
     await closeDescribers();
     Deno.removeSync(root, { recursive: true });
   }
+});
+
+Deno.test("basis table: chunks whose 4-byte digests collide are told apart by their lengths", () => {
+  // Two chunks, the same digest word, different lengths: both are found,
+  // each by its own length, and a third length finds neither.
+  const digests = new Uint8Array(3 * DIGEST_BYTES);
+  const view = new DataView(digests.buffer);
+  for (let i = 0; i < 3; i++) view.setUint32(i * DIGEST_BYTES, 0xdeadbeef);
+  const table = new BasisTable({
+    avgBits: 11,
+    seed: 1,
+    size: 2000 + 3000 + 2000,
+    lengths: Uint32Array.of(2000, 3000, 2000),
+    digests,
+  });
+  assertEquals(table.find(0xdeadbeef, 2000), 0);
+  assertEquals(table.find(0xdeadbeef, 3000), 2000);
+  assertEquals(table.find(0xdeadbeef, 2500), -1);
+  assertEquals(table.find(0xdeadbeee, 2000), -1);
+  assertEquals(table.matches(1, 0xdeadbeef), true);
+  assertEquals(table.matches(1, 0xdeadbeee), false);
 });

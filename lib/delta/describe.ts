@@ -16,11 +16,11 @@ import { Chunker, MAX_BASIS_CHUNKS } from "./chunker.ts";
 export const WHOLE_MAX_BYTES = 16 << 20;
 
 /** Bytes of a chunk's hash in a description. */
-export const DIGEST_BYTES = 6;
+export const DIGEST_BYTES = 4;
 
 /**
  * The salted hash of one chunk: the first {@linkcode DIGEST_BYTES} of
- * xxh3-64 seeded with the description's seed (big-endian), as two words.
+ * xxh3-64 seeded with the description's seed (big-endian), as a word.
  * One call a chunk: the system's libxxhash where FFI may load it, else
  * hash-wasm's (the same digests).
  */
@@ -31,8 +31,6 @@ export class ChunkDigest {
   readonly #wholeHasher: () => ContentHasher;
   /** The first 4 bytes of the last digest (big-endian). */
   hi = 0;
-  /** Its next 2 bytes (big-endian). */
-  lo = 0;
 
   private constructor(
     seed: number,
@@ -67,9 +65,7 @@ export class ChunkDigest {
       return new ChunkDigest(
         salt,
         (bytes, into) => {
-          const value = BigInt(native(bytes, seed64));
-          into.hi = Number(value >> 32n);
-          into.lo = Number((value >> 16n) & 0xffffn);
+          into.hi = Number(BigInt(native(bytes, seed64)) >> 32n);
         },
         () => nativeHasher(salt)!,
       );
@@ -84,13 +80,12 @@ export class ChunkDigest {
         wasm.update(bytes);
         const d = wasm.digest("binary");
         into.hi = ((d[0] << 24) | (d[1] << 16) | (d[2] << 8) | d[3]) >>> 0;
-        into.lo = (d[4] << 8) | d[5];
       },
       () => wasm128,
     );
   }
 
-  /** The digest of `bytes` as one chunk: `hi` and `lo` hold it. */
+  /** The digest of `bytes` as one chunk: `hi` holds it. */
   of(bytes: Uint8Array): this {
     this.#hash(bytes, this);
     return this;
@@ -187,7 +182,6 @@ export function describeRange(
     if (count >= most) return false;
     digest.of(buffer.subarray(chunk, end));
     view.setUint32(count * DIGEST_BYTES, digest.hi);
-    view.setUint16(count * DIGEST_BYTES + 4, digest.lo);
     lengths[count++] = end - chunk;
     chunk = scanned = end;
     return true;

@@ -366,7 +366,7 @@ export function basesOf(list: FileList): Map<string, BasisOffer> {
  * @example
  * ```ts
  * import { basisMessages } from "./convert.ts";
- * const [m] = basisMessages(new Map([["f", { avgBits: 10, seed: 1, size: 5000, lengths: Uint32Array.of(5000), digests: new Uint8Array(6) }]]));
+ * const [m] = basisMessages(new Map([["f", { avgBits: 10, seed: 1, size: 5000, lengths: Uint32Array.of(5000), digests: new Uint8Array(4) }]]));
  * if (m.path !== "f" || m.size !== 5000n) throw new Error("example failed");
  * ```
  */

@@ -488,7 +488,7 @@ export const FileListSchema: MessageSchema<FileList> = {
 /**
  * The receiver's old copy of `path` (one of the paths named in the same
  * FileList), cut into content-defined chunks of 2^avg_bits bytes on
- * average: each chunk's length and the first 6 bytes (big-endian) of its
+ * average: each chunk's length and the first 4 bytes (big-endian) of its
  * xxh3-64 seeded with `seed`; for a small copy also the whole copy's
  * seeded hash.
  */
