@@ -343,27 +343,26 @@ export function basisProblem(offer: BasisOffer): string | undefined {
  * given digest and length starts (the length is part of the key: two
  * chunks whose 32-bit digests collide are told apart by it). Open
  * addressing over typed arrays: a description of
- * {@linkcode MAX_BASIS_CHUNKS} chunks costs ~8 MiB.
+ * {@linkcode MAX_BASIS_CHUNKS} chunks costs ~5 MiB.
  *
  * @example
  * ```ts
  * import { BasisTable, ChunkDigest } from "@blit/cli/internals";
  * const d = (await ChunkDigest.create(7)).of(new Uint8Array(3000));
  * const digests = new Uint8Array(8);
- * new DataView(digests.buffer).setUint32(4, d.hi);
+ * new DataView(digests.buffer).setUint32(4, d.word);
  * const table = new BasisTable({ avgBits: 11, seed: 7, size: 5000, lengths: Uint32Array.of(2000, 3000), digests });
- * if (table.find(d.hi, 3000) !== 2000) throw new Error("example failed");
+ * if (table.find(d.word, 3000) !== 2000) throw new Error("example failed");
  * ```
  */
 export class BasisTable {
   readonly #mask: number;
-  readonly #hi: Uint32Array;
   /** Chunk index + 1 in each slot; 0: empty. */
   readonly #slots: Int32Array;
   readonly #lengths: Uint32Array;
   readonly #offsets: Float64Array;
   /** Each chunk's digest, by index. */
-  readonly #chunkHi: Uint32Array;
+  readonly #words: Uint32Array;
 
   /** The table of a valid description (see {@linkcode basisProblem}). */
   constructor(offer: BasisOffer) {
@@ -371,11 +370,10 @@ export class BasisTable {
     let capacity = 16;
     while (capacity < count * 2) capacity *= 2;
     this.#mask = capacity - 1;
-    this.#hi = new Uint32Array(capacity);
     this.#slots = new Int32Array(capacity);
     this.#lengths = offer.lengths;
     this.#offsets = new Float64Array(count);
-    this.#chunkHi = new Uint32Array(count);
+    this.#words = new Uint32Array(count);
     const view = new DataView(
       offer.digests.buffer,
       offer.digests.byteOffset,
@@ -385,34 +383,37 @@ export class BasisTable {
     for (let i = 0; i < count; i++) {
       this.#offsets[i] = offset;
       offset += offer.lengths[i];
-      const hi = view.getUint32(i * DIGEST_BYTES);
-      const length = offer.lengths[i];
-      this.#chunkHi[i] = hi;
+      const word = view.getUint32(i * DIGEST_BYTES);
+      this.#words[i] = word;
       // The first chunk with a digest and length keeps its slot.
-      for (let s = hi & this.#mask;; s = (s + 1) & this.#mask) {
+      for (let s = word & this.#mask;; s = (s + 1) & this.#mask) {
         const slot = this.#slots[s];
         if (slot === 0) {
           this.#slots[s] = i + 1;
-          this.#hi[s] = hi;
           break;
         }
-        if (this.#hi[s] === hi && this.#lengths[slot - 1] === length) break;
+        if (
+          this.#words[slot - 1] === word &&
+          this.#lengths[slot - 1] === offer.lengths[i]
+        ) break;
       }
     }
   }
 
   /** Where a chunk of `length` bytes with this digest starts, or -1. */
-  find(hi: number, length: number): number {
-    const index = this.indexOf(hi, length);
+  find(word: number, length: number): number {
+    const index = this.indexOf(word, length);
     return index < 0 ? -1 : this.#offsets[index];
   }
 
   /** Which chunk (its index) has `length` bytes and this digest, or -1. */
-  indexOf(hi: number, length: number): number {
-    for (let s = hi & this.#mask;; s = (s + 1) & this.#mask) {
+  indexOf(word: number, length: number): number {
+    for (let s = word & this.#mask;; s = (s + 1) & this.#mask) {
       const slot = this.#slots[s];
       if (slot === 0) return -1;
-      if (this.#hi[s] === hi && this.#lengths[slot - 1] === length) {
+      if (
+        this.#words[slot - 1] === word && this.#lengths[slot - 1] === length
+      ) {
         return slot - 1;
       }
     }
@@ -434,8 +435,8 @@ export class BasisTable {
   }
 
   /** Whether chunk `index` has this digest. */
-  matches(index: number, hi: number): boolean {
-    return this.#chunkHi[index] === hi;
+  matches(index: number, word: number): boolean {
+    return this.#words[index] === word;
   }
 }
 

@@ -29,8 +29,8 @@ export class ChunkDigest {
   readonly seed: number;
   readonly #hash: (bytes: Uint8Array, into: ChunkDigest) => void;
   readonly #wholeHasher: () => ContentHasher;
-  /** The first 4 bytes of the last digest (big-endian). */
-  hi = 0;
+  /** The last digest: the xxh3-64's first 4 bytes (big-endian). */
+  word = 0;
 
   private constructor(
     seed: number,
@@ -51,7 +51,7 @@ export class ChunkDigest {
    * const a = await ChunkDigest.create(7);
    * const b = await ChunkDigest.create(8);
    * const bytes = new Uint8Array(3000).fill(1);
-   * if (a.of(bytes).hi === b.of(bytes).hi) throw new Error("example failed");
+   * if (a.of(bytes).word === b.of(bytes).word) throw new Error("example failed");
    * ```
    */
   static async create(seed?: number): Promise<ChunkDigest> {
@@ -65,7 +65,7 @@ export class ChunkDigest {
       return new ChunkDigest(
         salt,
         (bytes, into) => {
-          into.hi = Number(BigInt(native(bytes, seed64)) >> 32n);
+          into.word = Number(BigInt(native(bytes, seed64)) >> 32n);
         },
         () => nativeHasher(salt)!,
       );
@@ -79,13 +79,13 @@ export class ChunkDigest {
         wasm.init();
         wasm.update(bytes);
         const d = wasm.digest("binary");
-        into.hi = ((d[0] << 24) | (d[1] << 16) | (d[2] << 8) | d[3]) >>> 0;
+        into.word = ((d[0] << 24) | (d[1] << 16) | (d[2] << 8) | d[3]) >>> 0;
       },
       () => wasm128,
     );
   }
 
-  /** The digest of `bytes` as one chunk: `hi` holds it. */
+  /** The digest of `bytes` as one chunk: `word` holds it. */
   of(bytes: Uint8Array): this {
     this.#hash(bytes, this);
     return this;
@@ -181,7 +181,7 @@ export function describeRange(
   const endChunk = (end: number): boolean => {
     if (count >= most) return false;
     digest.of(buffer.subarray(chunk, end));
-    view.setUint32(count * DIGEST_BYTES, digest.hi);
+    view.setUint32(count * DIGEST_BYTES, digest.word);
     lengths[count++] = end - chunk;
     chunk = scanned = end;
     return true;

@@ -196,7 +196,7 @@ export function* deltaOps(
         const end = at + table.lengthOf(i);
         if (end > filled) break;
         digest.of(buffer.subarray(at, end));
-        if (!table.matches(i, digest.hi)) break;
+        if (!table.matches(i, digest.word)) break;
         at = end;
         i++;
       }
@@ -226,7 +226,7 @@ export function* deltaOps(
   function* take(end: number): Generator<DeltaOp> {
     const bytes = buffer.subarray(chunk, end);
     digest.of(bytes);
-    const index = table.indexOf(digest.hi, bytes.length);
+    const index = table.indexOf(digest.word, bytes.length);
     if (index >= 0) yield* copied(index, end);
     else {
       if (copy) yield { op: "copy", ...copy };
