@@ -34,8 +34,8 @@ async function digestFor(seed: number): Promise<ChunkDigest> {
 /** Reads `fd` from `offset` on, as a `readSync` handle. */
 function reader(libc: Libc, fd: number, offset: number) {
   const pread = (p: Uint8Array): number => {
-    const n = Number(libc.fn.pread(fd, p, BigInt(p.length), BigInt(offset)));
-    if (n < 0) throw new Error(`read failed (errno ${libc.errno()})`);
+    const n = libc.pread(fd, p as Uint8Array<ArrayBuffer>, p.length, offset);
+    if (n < 0) throw new Error(`read failed (errno ${-n})`);
     offset += n;
     return n;
   };

@@ -62,9 +62,12 @@ export function listDir(libc: Libc, fd: number, shown: string): string[] {
   })();
   const { buf, view } = dents;
   for (let calls = 0; calls < MAX_DENTS_CALLS; calls++) {
-    const n = Number(libc.fn.getdents64(fd, buf, BigInt(buf.length)));
+    let n = Number(libc.fn.getdents64(fd, buf, BigInt(buf.length)));
     if (n < 0) {
-      throw errnoError("readdir", shown, libc.errno());
+      const errno = libc.failed(() =>
+        (n = Number(libc.fn.getdents64(fd, buf, BigInt(buf.length)))) >= 0
+      );
+      if (errno !== 0) throw errnoError("readdir", shown, errno);
     }
     if (n === 0) break;
     for (let off = 0; off < n;) {
@@ -111,7 +114,9 @@ export function mkdirsBeneath(libc: Libc, top: number, rel: string): void {
       shown = joinRel(shown, part);
       const name = cString(part);
       if (libc.fn.mkdirat(dirfd, name, 0o755) !== 0) {
-        const errno = libc.errno();
+        const errno = libc.failed(() =>
+          libc.fn.mkdirat(dirfd, name, 0o755) === 0
+        );
         if (errno !== ERRNO.EEXIST) throw errnoError("mkdir", shown, errno);
       }
       const next = libc.openat2(
@@ -143,8 +148,13 @@ export function readLinkAt(
   shown: string,
 ): string {
   const buf = new Uint8Array(4097);
-  const n = Number(libc.fn.readlinkat(dirfd, name, buf, BigInt(buf.length)));
-  if (n < 0) throw errnoError("readlink", shown, libc.errno());
+  const call = () =>
+    Number(libc.fn.readlinkat(dirfd, name, buf, BigInt(buf.length)));
+  let n = call();
+  if (n < 0) {
+    const errno = libc.failed(() => (n = call()) >= 0);
+    if (errno !== 0) throw errnoError("readlink", shown, errno);
+  }
   if (n >= buf.length) {
     throw new PathEscapeError(shown, "has a link target over 4096 bytes");
   }
@@ -158,11 +168,14 @@ export function removeAt(
   name: Uint8Array<ArrayBuffer>,
   shown: string,
 ): void {
-  if (libc.fn.unlinkat(dirfd, name, 0) === 0) return;
-  let errno = libc.errno();
+  const unlink = (flags: number) => libc.fn.unlinkat(dirfd, name, flags) === 0;
+  if (unlink(0)) return;
+  let errno = libc.failed(() => unlink(0));
+  if (errno === 0) return;
   if (errno === ERRNO.EISDIR || errno === ERRNO.EPERM) {
-    if (libc.fn.unlinkat(dirfd, name, AT.REMOVEDIR) === 0) return;
-    errno = libc.errno();
+    if (unlink(AT.REMOVEDIR)) return;
+    errno = libc.failed(() => unlink(AT.REMOVEDIR));
+    if (errno === 0) return;
   }
   throw errnoError("remove", shown, errno);
 }
@@ -174,10 +187,12 @@ export function setAttrs(
   attrs: { mode?: number; mtimeMs?: number; mtimeNs?: number },
   shown: string,
 ): void {
-  if (
-    attrs.mode !== undefined && libc.fn.fchmod(fd, attrs.mode & 0o7777) !== 0
-  ) {
-    throw errnoError("chmod", shown, libc.errno());
+  if (attrs.mode !== undefined) {
+    const mode = attrs.mode & 0o7777;
+    if (libc.fn.fchmod(fd, mode) !== 0) {
+      const errno = libc.failed(() => libc.fn.fchmod(fd, mode) === 0);
+      if (errno !== 0) throw errnoError("chmod", shown, errno);
+    }
   }
   if (attrs.mtimeMs !== undefined) {
     const r = libc.futimens(fd, attrs.mtimeMs, attrs.mtimeNs);

@@ -1,7 +1,9 @@
 // The few libc calls the kernel-contained tree needs, through Deno FFI:
 // openat2(2) and the fd-relative *at calls, plus read/write on raw
 // descriptors. Every call here is synchronous, so errno is read on the
-// same thread right after it (nonblocking FFI calls lose errno).
+// same thread right after it (nonblocking FFI calls lose errno). Even so
+// the runtime may run on this thread between the call and the read (a
+// lock's futex wait, binding a symbol): see `Libc.failed`.
 
 import { asciiInto } from "../text.ts";
 import { lazySymbols } from "./_lazy_ffi.ts";
@@ -42,6 +44,25 @@ const SYMBOLS = {
 
 /** openat2 calls made for one lookup the kernel asks to have again. */
 const OPENAT2_TRIES = 16;
+
+/**
+ * Calls made again, at most, for one failure whose errno reads as
+ * something the runtime left (see {@linkcode Libc.failed}).
+ */
+export const UNSURE_TRIES = 8;
+
+/**
+ * errno values read after a failed call that may be the runtime's own
+ * rather than the call's: none (0), or what a futex wait leaves (EAGAIN,
+ * EINTR, ETIMEDOUT). The calls made here either never fail so for
+ * themselves or are answered by trying again.
+ */
+export function unsure(errno: number): boolean {
+  return errno === 0 || errno === ERRNO.EAGAIN || errno === ERRNO.EINTR ||
+    errno === ETIMEDOUT;
+}
+
+const ETIMEDOUT = 110;
 
 /** The bound libc functions. */
 export type LibcSymbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
@@ -318,6 +339,24 @@ export class Libc {
     return this.#errno[0];
   }
 
+  /**
+   * The errno of a call that just failed, or 0 when `again` (the same
+   * call, made once more: it failed, so it changed nothing) succeeds.
+   * The call is made again while the value read can't be trusted: when
+   * reading it first bound errno's symbols (binding runs the dynamic
+   * loader, which sets errno of its own), or when it reads as a value
+   * the runtime's own waits leave (0, EAGAIN, EINTR, ETIMEDOUT); at most
+   * a few times, then the value read stands.
+   */
+  failed(again: () => boolean): number {
+    for (let tries = 1;; tries++) {
+      const bound = this.#errnoAt !== undefined;
+      const errno = this.errno();
+      if ((bound && !unsure(errno)) || tries >= UNSURE_TRIES) return errno;
+      if (again()) return 0;
+    }
+  }
+
   /** openat2(dirfd, name, flags, mode, resolve): fd, or -errno. */
   openat2(
     dirfd: number,
@@ -332,14 +371,31 @@ export class Libc {
     // EAGAIN: a rename or mount anywhere raced a lookup the kernel must
     // keep beneath the directory, and it could not be sure; it asks for
     // the call again (a few times: a real escape is EXDEV, never this).
+    // An errno that can't be trusted (see `failed`) is answered alike.
     for (let tries = 1;; tries++) {
+      const bound = this.#errnoAt !== undefined;
       const fd = Number(
         this.fn.syscall(SYS_OPENAT2, dirfd, name, this.#howBytes, 24n),
       );
       if (fd >= 0) return fd;
       const errno = this.errno();
-      if (errno !== ERRNO.EAGAIN || tries >= OPENAT2_TRIES) return -errno;
+      if ((bound && !unsure(errno)) || tries >= OPENAT2_TRIES) return -errno;
     }
+  }
+
+  /** pread(fd, buf, length, offset): bytes read, or -errno. */
+  pread(
+    fd: number,
+    buf: Uint8Array<ArrayBuffer>,
+    length: number,
+    offset: number,
+  ): number {
+    const call = () =>
+      Number(this.fn.pread(fd, buf, BigInt(length), BigInt(offset)));
+    let n = call();
+    if (n >= 0) return n;
+    const errno = this.failed(() => (n = call()) >= 0);
+    return errno === 0 ? n : -errno;
   }
 
   /** statx of `name` under `dirfd` (AT_EMPTY_PATH with "" for the fd itself). */
@@ -349,7 +405,10 @@ export class Libc {
     flags: number,
   ): Deno.FileInfo | number {
     if (this.fn.statx(dirfd, name, flags, STATX_MASK, this.#statBuf) !== 0) {
-      return -this.errno();
+      const errno = this.failed(() =>
+        this.fn.statx(dirfd, name, flags, STATX_MASK, this.#statBuf) === 0
+      );
+      if (errno !== 0) return -errno;
     }
     return new StatxInfo(this.#statView);
   }
@@ -360,9 +419,9 @@ export class Libc {
    */
   futimens(fd: number, mtimeMs: number, mtimeNs = 0): number {
     setTimespecs(this.#times, mtimeMs, mtimeNs);
-    return this.fn.futimens(fd, new Uint8Array(this.#times.buffer)) === 0
-      ? 0
-      : -this.errno();
+    const times = new Uint8Array(this.#times.buffer);
+    if (this.fn.futimens(fd, times) === 0) return 0;
+    return -this.failed(() => this.fn.futimens(fd, times) === 0);
   }
 
   /**
@@ -377,13 +436,11 @@ export class Libc {
     flags: number,
   ): number {
     setTimespecs(this.#times, mtimeMs, mtimeNs);
-    const r = this.fn.utimensat(
-      dirfd,
-      name,
-      new Uint8Array(this.#times.buffer),
-      flags,
+    const times = new Uint8Array(this.#times.buffer);
+    if (this.fn.utimensat(dirfd, name, times, flags) === 0) return 0;
+    return -this.failed(() =>
+      this.fn.utimensat(dirfd, name, times, flags) === 0
     );
-    return r === 0 ? 0 : -this.errno();
   }
 }
 

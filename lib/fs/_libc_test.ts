@@ -1,5 +1,15 @@
 import { assertEquals } from "../../tests/_assert.ts";
-import { AT, cScratch, cString, ERRNO, loadLibc, O, RESOLVE } from "./_libc.ts";
+import {
+  AT,
+  cScratch,
+  cString,
+  ERRNO,
+  Libc,
+  loadLibc,
+  O,
+  RESOLVE,
+  UNSURE_TRIES,
+} from "./_libc.ts";
 
 Deno.test("libc's openat2 beneath a directory: a name inside opens; a link or a climb out is refused by the kernel", () => {
   const libc = loadLibc();
@@ -84,4 +94,57 @@ Deno.test("a file with a non-ASCII name is found by statx through cScratch", () 
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+Deno.test("libc's errno after a failed call: a value the runtime may have left (EAGAIN, EINTR, 0) or one read while binding errno's own symbols makes the call again; a sure one stands", () => {
+  const shared = loadLibc();
+  if (!shared) return; // not Linux, or no FFI
+  const missing = cString(`/definitely-not-here-${crypto.randomUUID()}/x`);
+  const statx = (libc: Libc) =>
+    libc.fn.statx(
+      AT.FDCWD,
+      missing,
+      AT.SYMLINK_NOFOLLOW,
+      0x7ff,
+      new Uint8Array(256),
+    );
+  // A fresh binding: reading errno binds __errno_location and memcpy
+  // (the dynamic loader may set errno itself), so the call is made again.
+  const fresh = new Libc(shared.path);
+  assertEquals(statx(fresh), -1);
+  let again = 0;
+  assertEquals(fresh.failed(() => (again++, statx(fresh) === 0)), ERRNO.ENOENT);
+  assertEquals(again, 1);
+  // Bound now: a sure errno is answered at once.
+  assertEquals(statx(fresh), -1);
+  again = 0;
+  assertEquals(fresh.failed(() => (again++, statx(fresh) === 0)), ERRNO.ENOENT);
+  assertEquals(again, 0);
+  // errno left as a futex wait leaves it: the call is made again and its
+  // own errno answers; a call that succeeds the second time answers 0.
+  const errnoCell = new Int32Array(
+    Deno.UnsafePointerView.getArrayBuffer(fresh.fn.__errno_location()!, 4),
+  );
+  for (const left of [ERRNO.EAGAIN, ERRNO.EINTR, 110, 0]) {
+    errnoCell[0] = left;
+    again = 0;
+    assertEquals(
+      fresh.failed(() => (again++, statx(fresh) === 0)),
+      ERRNO.ENOENT,
+    );
+    assertEquals(again, 1);
+    errnoCell[0] = left;
+    assertEquals(fresh.failed(() => true), 0);
+  }
+  // An errno that stays unsure: bounded, then the value read stands.
+  errnoCell[0] = ERRNO.EAGAIN;
+  again = 0;
+  assertEquals(fresh.failed(() => (again++, false)), ERRNO.EAGAIN);
+  assertEquals(again, UNSURE_TRIES - 1);
+  // The methods that read errno themselves make the call again too.
+  assertEquals(
+    fresh.statx(AT.FDCWD, missing, AT.SYMLINK_NOFOLLOW),
+    -ERRNO.ENOENT,
+  );
+  assertEquals(fresh.pread(-1, new Uint8Array(8), 8, 0), -ERRNO.EBADF);
 });

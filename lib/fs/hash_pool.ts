@@ -64,10 +64,8 @@ export async function hashRanges(job: HashJob): Promise<HashAnswer> {
       // Bounded: each turn reads at least one byte or stops.
       while (left > 0) {
         const want = Math.min(left, buf.length);
-        const n = Number(
-          libc.fn.pread(job.fd, buf, BigInt(want), BigInt(offset)),
-        );
-        if (n < 0) throw new Error(`read failed (errno ${libc.errno()})`);
+        const n = libc.pread(job.fd, buf, want, offset);
+        if (n < 0) throw new Error(`read failed (errno ${-n})`);
         if (n === 0) {
           ended = length >= 0;
           break;

@@ -65,40 +65,58 @@ export class KernelFile implements ReadHandle, WriteHandle {
 
   readSync(p: Uint8Array): number | null {
     const fd = this.#live();
-    for (let tries = 0; tries < 1000; tries++) {
-      const n = Number(
+    const read = () =>
+      Number(
         this.#libc.fn.read(fd, p as Uint8Array<ArrayBuffer>, BigInt(p.length)),
       );
+    for (let tries = 0; tries < 1000; tries++) {
+      let n = read();
+      if (n < 0) {
+        const errno = this.#libc.failed(() => (n = read()) >= 0);
+        if (errno === ERRNO.EINTR) continue;
+        if (errno !== 0) throw errnoError("read", this.#shown, errno);
+      }
       if (n > 0) return n;
-      if (n === 0) return p.length === 0 ? 0 : null;
-      const errno = this.#libc.errno();
-      if (errno !== ERRNO.EINTR) throw errnoError("read", this.#shown, errno);
+      return p.length === 0 ? 0 : null;
     }
     throw errnoError("read", this.#shown, ERRNO.EINTR);
   }
 
   writeSync(p: Uint8Array): number {
     const fd = this.#live();
-    for (let tries = 0; tries < 1000; tries++) {
-      const n = Number(
+    const write = () =>
+      Number(
         this.#libc.fn.write(fd, p as Uint8Array<ArrayBuffer>, BigInt(p.length)),
       );
-      if (n >= 0) return n;
-      const errno = this.#libc.errno();
-      if (errno !== ERRNO.EINTR) throw errnoError("write", this.#shown, errno);
+    for (let tries = 0; tries < 1000; tries++) {
+      let n = write();
+      if (n < 0) {
+        const errno = this.#libc.failed(() => (n = write()) >= 0);
+        if (errno === ERRNO.EINTR) continue;
+        if (errno !== 0) throw errnoError("write", this.#shown, errno);
+      }
+      return n;
     }
     throw errnoError("write", this.#shown, ERRNO.EINTR);
   }
 
   seekSync(offset: number, whence: Deno.SeekMode): number {
-    const r = Number(this.#libc.fn.lseek(this.#live(), BigInt(offset), whence));
-    if (r < 0) throw errnoError("seek", this.#shown, this.#libc.errno());
+    const fd = this.#live();
+    const seek = () => Number(this.#libc.fn.lseek(fd, BigInt(offset), whence));
+    let r = seek();
+    if (r < 0) {
+      const errno = this.#libc.failed(() => (r = seek()) >= 0);
+      if (errno !== 0) throw errnoError("seek", this.#shown, errno);
+    }
     return r;
   }
 
   truncateSync(length: number): void {
-    if (this.#libc.fn.ftruncate(this.#live(), BigInt(length)) !== 0) {
-      throw errnoError("truncate", this.#shown, this.#libc.errno());
+    const fd = this.#live();
+    const truncate = () => this.#libc.fn.ftruncate(fd, BigInt(length)) === 0;
+    if (!truncate()) {
+      const errno = this.#libc.failed(truncate);
+      if (errno !== 0) throw errnoError("truncate", this.#shown, errno);
     }
   }
 
@@ -109,8 +127,11 @@ export class KernelFile implements ReadHandle, WriteHandle {
   }
 
   chmodSync(mode: number): void {
-    if (this.#libc.fn.fchmod(this.#live(), mode & 0o7777) !== 0) {
-      throw errnoError("chmod", this.#shown, this.#libc.errno());
+    const fd = this.#live();
+    const chmod = () => this.#libc.fn.fchmod(fd, mode & 0o7777) === 0;
+    if (!chmod()) {
+      const errno = this.#libc.failed(chmod);
+      if (errno !== 0) throw errnoError("chmod", this.#shown, errno);
     }
   }
 

@@ -335,8 +335,11 @@ export class KernelTree implements Tree {
       toFd: number,
       toName: Uint8Array<ArrayBuffer>,
     ) => {
-      if (this.#libc.fn.renameat2(fromFd, fromName, toFd, toName, 0) !== 0) {
-        throw errnoError("rename", b, this.#libc.errno());
+      const rename = () =>
+        this.#libc.fn.renameat2(fromFd, fromName, toFd, toName, 0) === 0;
+      if (!rename()) {
+        const errno = this.#libc.failed(rename);
+        if (errno !== 0) throw errnoError("rename", b, errno);
       }
     };
     const source = splitRel(a);
@@ -373,8 +376,11 @@ export class KernelTree implements Tree {
   symlink(target: string, rel: string): void {
     const normal = normalizeRelative(rel);
     this.#inParent(normal, (dirfd, name) => {
-      if (this.#libc.fn.symlinkat(cString(target), dirfd, name) !== 0) {
-        throw errnoError("symlink", normal, this.#libc.errno());
+      const text = cString(target);
+      const link = () => this.#libc.fn.symlinkat(text, dirfd, name) === 0;
+      if (!link()) {
+        const errno = this.#libc.failed(link);
+        if (errno !== 0) throw errnoError("symlink", normal, errno);
       }
     });
   }

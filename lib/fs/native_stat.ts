@@ -11,6 +11,8 @@ import {
   type Libc,
   loadLibc,
   setTimespecs,
+  unsure,
+  UNSURE_TRIES,
 } from "./_libc.ts";
 
 const SYMBOLS = {
@@ -223,27 +225,31 @@ function ownBinding(): NativeStat {
     const where = libc.__errno_location();
     return where ? new Deno.UnsafePointerView(where).getInt32() : -1;
   };
+  // 0 on success, else errno; made again while errno can't be trusted
+  // (the symbols are bound already: see Libc.failed for the rest).
+  const attempt = (call: () => number): number => {
+    for (let tries = 1;; tries++) {
+      if (call() === 0) return 0;
+      const e = errno();
+      if (!unsure(e) || tries >= UNSURE_TRIES) return e;
+    }
+  };
   return {
     utimens(name, mtimeMs, mtimeNs, link) {
       setTimespecs(times, mtimeMs, mtimeNs);
-      const r = libc.utimensat(
-        AT_FDCWD,
-        cString(name),
-        new Uint8Array(times.buffer),
-        link ? AT_SYMLINK_NOFOLLOW : 0,
+      const path = cString(name);
+      const flags = link ? AT_SYMLINK_NOFOLLOW : 0;
+      const e = attempt(() =>
+        libc.utimensat(AT_FDCWD, path, new Uint8Array(times.buffer), flags)
       );
-      if (r !== 0) {
-        throw new Error(`utimensat ${name} failed (errno ${errno()})`);
-      }
+      if (e !== 0) throw new Error(`utimensat ${name} failed (errno ${e})`);
     },
     lstat(name) {
-      if (
-        libc.statx(AT_FDCWD, cString(name), AT_SYMLINK_NOFOLLOW, MASK, buf) ===
-          0
-      ) {
-        return fileInfoOf(buf);
-      }
-      return missingOrThrow(name, errno());
+      const path = cString(name);
+      const e = attempt(() =>
+        libc.statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, MASK, buf)
+      );
+      return e === 0 ? fileInfoOf(buf) : missingOrThrow(name, e);
     },
   };
 }
