@@ -11,6 +11,7 @@ import {
   type Libc,
   loadLibc,
   setTimespecs,
+  SyscallError,
   unsure,
   UNSURE_TRIES,
 } from "./_libc.ts";
@@ -179,7 +180,7 @@ function missingOrThrow(name: string, errno: number): undefined {
       `Permission denied (os error 13): lstat '${name}'`,
     );
   }
-  throw new Error(`lstat ${name} failed (errno ${errno})`);
+  throw new SyscallError("lstat", name, errno);
 }
 
 /**
@@ -208,7 +209,7 @@ function overLibc(libc: Libc): NativeStat {
         mtimeNs,
         link ? AT.SYMLINK_NOFOLLOW : 0,
       );
-      if (r < 0) throw new Error(`utimensat ${name} failed (errno ${-r})`);
+      if (r < 0) throw new SyscallError("utimensat", name, -r);
     },
     lstat(name) {
       const info = libc.statx(AT.FDCWD, cString(name), AT.SYMLINK_NOFOLLOW);
@@ -242,7 +243,7 @@ function ownBinding(): NativeStat {
       const e = attempt(() =>
         libc.utimensat(AT_FDCWD, path, new Uint8Array(times.buffer), flags)
       );
-      if (e !== 0) throw new Error(`utimensat ${name} failed (errno ${e})`);
+      if (e !== 0) throw new SyscallError("utimensat", name, e);
     },
     lstat(name) {
       const path = cString(name);

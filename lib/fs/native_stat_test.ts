@@ -56,7 +56,7 @@ Deno.test({
         }
         assertEquals(
           error,
-          `Error: utimensat ${root}/missing failed (errno 2)`,
+          `SyscallError: utimensat "${root}/missing" failed: no such file or directory (ENOENT, errno 2)`,
         );
       }
     } finally {
