@@ -25,7 +25,7 @@ export class KernelFile implements ReadHandle, WriteHandle {
     shown: string,
     oneLink: boolean,
   ): KernelFile {
-    const handle = new KernelFile(libc, fd);
+    const handle = new KernelFile(libc, fd, shown);
     let info: Deno.FileInfo;
     try {
       info = handle.statSync();
@@ -65,39 +65,32 @@ export class KernelFile implements ReadHandle, WriteHandle {
 
   readSync(p: Uint8Array): number | null {
     const fd = this.#live();
-    const read = () =>
+    const n = this.#moved("read", () =>
       Number(
         this.#libc.fn.read(fd, p as Uint8Array<ArrayBuffer>, BigInt(p.length)),
-      );
-    for (let tries = 0; tries < 1000; tries++) {
-      let n = read();
-      if (n < 0) {
-        const errno = this.#libc.failed(() => (n = read()) >= 0);
-        if (errno === ERRNO.EINTR) continue;
-        if (errno !== 0) throw errnoError("read", this.#shown, errno);
-      }
-      if (n > 0) return n;
-      return p.length === 0 ? 0 : null;
-    }
-    throw errnoError("read", this.#shown, ERRNO.EINTR);
+      ));
+    if (n > 0) return n;
+    return p.length === 0 ? 0 : null;
   }
 
   writeSync(p: Uint8Array): number {
     const fd = this.#live();
-    const write = () =>
+    return this.#moved("write", () =>
       Number(
         this.#libc.fn.write(fd, p as Uint8Array<ArrayBuffer>, BigInt(p.length)),
-      );
+      ));
+  }
+
+  /** Bytes `call` (a read or a write) moved, made again after EINTR. */
+  #moved(what: string, call: () => number): number {
     for (let tries = 0; tries < 1000; tries++) {
-      let n = write();
-      if (n < 0) {
-        const errno = this.#libc.failed(() => (n = write()) >= 0);
-        if (errno === ERRNO.EINTR) continue;
-        if (errno !== 0) throw errnoError("write", this.#shown, errno);
-      }
-      return n;
+      let n = call();
+      if (n >= 0) return n;
+      const errno = this.#libc.failed(() => (n = call()) >= 0);
+      if (errno === 0) return n;
+      if (errno !== ERRNO.EINTR) throw errnoError(what, this.#shown, errno);
     }
-    throw errnoError("write", this.#shown, ERRNO.EINTR);
+    throw errnoError(what, this.#shown, ERRNO.EINTR);
   }
 
   seekSync(offset: number, whence: Deno.SeekMode): number {

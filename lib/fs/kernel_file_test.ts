@@ -43,3 +43,45 @@ Deno.test("KernelFile.regular: a plain file is a handle that reads, writes, stat
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("KernelFile reads to the end (then null; 0 for an empty buffer) and names a failed read or write's errno", () => {
+  const libc = loadLibc();
+  if (!libc) return; // not Linux, or no FFI
+  const dir = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    Deno.writeTextFileSync(`${dir}/f`, "abcde");
+    const reading = KernelFile.regular(
+      libc,
+      libc.openat2(AT.FDCWD, cString(`${dir}/f`), O.RDONLY, 0, 0),
+      "f",
+      true,
+    );
+    const buf = new Uint8Array(4);
+    assertEquals(reading.readSync(buf), 4);
+    assertEquals(reading.readSync(buf), 1);
+    assertEquals(reading.readSync(buf), null);
+    assertEquals(reading.readSync(new Uint8Array(0)), 0);
+    assertThrows(
+      () => reading.writeSync(new Uint8Array([1])),
+      Error,
+      /^write "f" failed: EBADF \(errno 9\)$/,
+    );
+    reading.close();
+    const writing = KernelFile.regular(
+      libc,
+      libc.openat2(AT.FDCWD, cString(`${dir}/f`), O.WRONLY, 0, 0),
+      "f",
+      true,
+    );
+    assertEquals(writing.writeSync(new TextEncoder().encode("xy")), 2);
+    assertThrows(
+      () => writing.readSync(buf),
+      Error,
+      /^read "f" failed: EBADF \(errno 9\)$/,
+    );
+    writing.close();
+    assertEquals(Deno.readTextFileSync(`${dir}/f`), "xycde");
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
