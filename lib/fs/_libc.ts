@@ -54,8 +54,8 @@ export const UNSURE_TRIES = 8;
 /**
  * errno values read after a failed call that may be the runtime's own
  * rather than the call's: none (0), or what a futex wait leaves (EAGAIN,
- * EINTR, ETIMEDOUT). The calls made here either never fail so for
- * themselves or are answered by trying again.
+ * EINTR, ETIMEDOUT). The calls made here don't fail so on their own, or
+ * (EAGAIN from openat2, EINTR from a read) are rightly made again.
  */
 export function unsure(errno: number): boolean {
   return errno === 0 || errno === ERRNO.EAGAIN || errno === ERRNO.EINTR ||
