@@ -62,13 +62,10 @@ export function listDir(libc: Libc, fd: number, shown: string): string[] {
   })();
   const { buf, view } = dents;
   for (let calls = 0; calls < MAX_DENTS_CALLS; calls++) {
-    let n = Number(libc.fn.getdents64(fd, buf, BigInt(buf.length)));
-    if (n < 0) {
-      const errno = libc.failed(() =>
-        (n = Number(libc.fn.getdents64(fd, buf, BigInt(buf.length)))) >= 0
-      );
-      if (errno !== 0) throw errnoError("readdir", shown, errno);
-    }
+    const n = libc.counted(() =>
+      Number(libc.fn.getdents64(fd, buf, BigInt(buf.length)))
+    );
+    if (n < 0) throw errnoError("readdir", shown, -n);
     if (n === 0) break;
     for (let off = 0; off < n;) {
       const reclen = view.getUint16(off + 16, true);
@@ -113,11 +110,9 @@ export function mkdirsBeneath(libc: Libc, top: number, rel: string): void {
     for (const part of rel.split("/")) {
       shown = joinRel(shown, part);
       const name = cString(part);
-      if (libc.fn.mkdirat(dirfd, name, 0o755) !== 0) {
-        const errno = libc.failed(() =>
-          libc.fn.mkdirat(dirfd, name, 0o755) === 0
-        );
-        if (errno !== ERRNO.EEXIST) throw errnoError("mkdir", shown, errno);
+      const errno = libc.attempt(() => libc.fn.mkdirat(dirfd, name, 0o755));
+      if (errno !== 0 && errno !== ERRNO.EEXIST) {
+        throw errnoError("mkdir", shown, errno);
       }
       const next = libc.openat2(
         dirfd,
@@ -148,13 +143,10 @@ export function readLinkAt(
   shown: string,
 ): string {
   const buf = new Uint8Array(4097);
-  const call = () =>
-    Number(libc.fn.readlinkat(dirfd, name, buf, BigInt(buf.length)));
-  let n = call();
-  if (n < 0) {
-    const errno = libc.failed(() => (n = call()) >= 0);
-    if (errno !== 0) throw errnoError("readlink", shown, errno);
-  }
+  const n = libc.counted(() =>
+    Number(libc.fn.readlinkat(dirfd, name, buf, BigInt(buf.length)))
+  );
+  if (n < 0) throw errnoError("readlink", shown, -n);
   if (n >= buf.length) {
     throw new PathEscapeError(shown, "has a link target over 4096 bytes");
   }
@@ -168,16 +160,13 @@ export function removeAt(
   name: Uint8Array<ArrayBuffer>,
   shown: string,
 ): void {
-  const unlink = (flags: number) => libc.fn.unlinkat(dirfd, name, flags) === 0;
-  if (unlink(0)) return;
-  let errno = libc.failed(() => unlink(0));
-  if (errno === 0) return;
+  const unlink = (flags: number) =>
+    libc.attempt(() => libc.fn.unlinkat(dirfd, name, flags));
+  let errno = unlink(0);
   if (errno === ERRNO.EISDIR || errno === ERRNO.EPERM) {
-    if (unlink(AT.REMOVEDIR)) return;
-    errno = libc.failed(() => unlink(AT.REMOVEDIR));
-    if (errno === 0) return;
+    errno = unlink(AT.REMOVEDIR);
   }
-  throw errnoError("remove", shown, errno);
+  if (errno !== 0) throw errnoError("remove", shown, errno);
 }
 
 /** Sets mode and/or mtime on the open descriptor `fd`. */
@@ -189,10 +178,8 @@ export function setAttrs(
 ): void {
   if (attrs.mode !== undefined) {
     const mode = attrs.mode & 0o7777;
-    if (libc.fn.fchmod(fd, mode) !== 0) {
-      const errno = libc.failed(() => libc.fn.fchmod(fd, mode) === 0);
-      if (errno !== 0) throw errnoError("chmod", shown, errno);
-    }
+    const errno = libc.attempt(() => libc.fn.fchmod(fd, mode));
+    if (errno !== 0) throw errnoError("chmod", shown, errno);
   }
   if (attrs.mtimeMs !== undefined) {
     const r = libc.futimens(fd, attrs.mtimeMs, attrs.mtimeNs);

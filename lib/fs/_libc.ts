@@ -357,6 +357,26 @@ export class Libc {
     }
   }
 
+  /**
+   * `call`, a libc call answering 0 on success, made again while its
+   * errno can't be trusted (see {@linkcode Libc.failed}): 0, or the errno.
+   */
+  attempt(call: () => number): number {
+    return call() === 0 ? 0 : this.failed(() => call() === 0);
+  }
+
+  /**
+   * `call`, a libc call answering a count or -1, made again while its
+   * errno can't be trusted (see {@linkcode Libc.failed}): the count, or
+   * -errno.
+   */
+  counted(call: () => number): number {
+    let n = call();
+    if (n >= 0) return n;
+    const errno = this.failed(() => (n = call()) >= 0);
+    return errno === 0 ? n : -errno;
+  }
+
   /** openat2(dirfd, name, flags, mode, resolve): fd, or -errno. */
   openat2(
     dirfd: number,
@@ -390,12 +410,9 @@ export class Libc {
     length: number,
     offset: number,
   ): number {
-    const call = () =>
-      Number(this.fn.pread(fd, buf, BigInt(length), BigInt(offset)));
-    let n = call();
-    if (n >= 0) return n;
-    const errno = this.failed(() => (n = call()) >= 0);
-    return errno === 0 ? n : -errno;
+    return this.counted(() =>
+      Number(this.fn.pread(fd, buf, BigInt(length), BigInt(offset)))
+    );
   }
 
   /** statx of `name` under `dirfd` (AT_EMPTY_PATH with "" for the fd itself). */
@@ -420,8 +437,7 @@ export class Libc {
   futimens(fd: number, mtimeMs: number, mtimeNs = 0): number {
     setTimespecs(this.#times, mtimeMs, mtimeNs);
     const times = new Uint8Array(this.#times.buffer);
-    if (this.fn.futimens(fd, times) === 0) return 0;
-    return -this.failed(() => this.fn.futimens(fd, times) === 0);
+    return -this.attempt(() => this.fn.futimens(fd, times));
   }
 
   /**
@@ -437,10 +453,7 @@ export class Libc {
   ): number {
     setTimespecs(this.#times, mtimeMs, mtimeNs);
     const times = new Uint8Array(this.#times.buffer);
-    if (this.fn.utimensat(dirfd, name, times, flags) === 0) return 0;
-    return -this.failed(() =>
-      this.fn.utimensat(dirfd, name, times, flags) === 0
-    );
+    return -this.attempt(() => this.fn.utimensat(dirfd, name, times, flags));
   }
 }
 

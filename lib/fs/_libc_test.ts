@@ -147,4 +147,11 @@ Deno.test("libc's errno after a failed call: a value the runtime may have left (
     -ERRNO.ENOENT,
   );
   assertEquals(fresh.pread(-1, new Uint8Array(8), 8, 0), -ERRNO.EBADF);
+  assertEquals(fresh.attempt(() => fresh.fn.close(-1)), ERRNO.EBADF);
+  assertEquals(
+    fresh.counted(() => Number(fresh.fn.lseek(-1, 0n, 0))),
+    -ERRNO.EBADF,
+  );
+  assertEquals(fresh.counted(() => 5), 5);
+  assertEquals(fresh.attempt(() => 0), 0);
 });

@@ -84,33 +84,28 @@ export class KernelFile implements ReadHandle, WriteHandle {
   /** Bytes `call` (a read or a write) moved, made again after EINTR. */
   #moved(what: string, call: () => number): number {
     for (let tries = 0; tries < 1000; tries++) {
-      let n = call();
+      const n = this.#libc.counted(call);
       if (n >= 0) return n;
-      const errno = this.#libc.failed(() => (n = call()) >= 0);
-      if (errno === 0) return n;
-      if (errno !== ERRNO.EINTR) throw errnoError(what, this.#shown, errno);
+      if (n !== -ERRNO.EINTR) throw errnoError(what, this.#shown, -n);
     }
     throw errnoError(what, this.#shown, ERRNO.EINTR);
   }
 
   seekSync(offset: number, whence: Deno.SeekMode): number {
     const fd = this.#live();
-    const seek = () => Number(this.#libc.fn.lseek(fd, BigInt(offset), whence));
-    let r = seek();
-    if (r < 0) {
-      const errno = this.#libc.failed(() => (r = seek()) >= 0);
-      if (errno !== 0) throw errnoError("seek", this.#shown, errno);
-    }
+    const r = this.#libc.counted(() =>
+      Number(this.#libc.fn.lseek(fd, BigInt(offset), whence))
+    );
+    if (r < 0) throw errnoError("seek", this.#shown, -r);
     return r;
   }
 
   truncateSync(length: number): void {
     const fd = this.#live();
-    const truncate = () => this.#libc.fn.ftruncate(fd, BigInt(length)) === 0;
-    if (!truncate()) {
-      const errno = this.#libc.failed(truncate);
-      if (errno !== 0) throw errnoError("truncate", this.#shown, errno);
-    }
+    const errno = this.#libc.attempt(() =>
+      this.#libc.fn.ftruncate(fd, BigInt(length))
+    );
+    if (errno !== 0) throw errnoError("truncate", this.#shown, errno);
   }
 
   statSync(): Deno.FileInfo {
@@ -121,11 +116,10 @@ export class KernelFile implements ReadHandle, WriteHandle {
 
   chmodSync(mode: number): void {
     const fd = this.#live();
-    const chmod = () => this.#libc.fn.fchmod(fd, mode & 0o7777) === 0;
-    if (!chmod()) {
-      const errno = this.#libc.failed(chmod);
-      if (errno !== 0) throw errnoError("chmod", this.#shown, errno);
-    }
+    const errno = this.#libc.attempt(() =>
+      this.#libc.fn.fchmod(fd, mode & 0o7777)
+    );
+    if (errno !== 0) throw errnoError("chmod", this.#shown, errno);
   }
 
   utimeSync(mtimeMs: number, mtimeNs?: number): void {

@@ -335,12 +335,10 @@ export class KernelTree implements Tree {
       toFd: number,
       toName: Uint8Array<ArrayBuffer>,
     ) => {
-      const rename = () =>
-        this.#libc.fn.renameat2(fromFd, fromName, toFd, toName, 0) === 0;
-      if (!rename()) {
-        const errno = this.#libc.failed(rename);
-        if (errno !== 0) throw errnoError("rename", b, errno);
-      }
+      const errno = this.#libc.attempt(() =>
+        this.#libc.fn.renameat2(fromFd, fromName, toFd, toName, 0)
+      );
+      if (errno !== 0) throw errnoError("rename", b, errno);
     };
     const source = splitRel(a);
     const target = splitRel(b);
@@ -377,11 +375,10 @@ export class KernelTree implements Tree {
     const normal = normalizeRelative(rel);
     this.#inParent(normal, (dirfd, name) => {
       const text = cString(target);
-      const link = () => this.#libc.fn.symlinkat(text, dirfd, name) === 0;
-      if (!link()) {
-        const errno = this.#libc.failed(link);
-        if (errno !== 0) throw errnoError("symlink", normal, errno);
-      }
+      const errno = this.#libc.attempt(() =>
+        this.#libc.fn.symlinkat(text, dirfd, name)
+      );
+      if (errno !== 0) throw errnoError("symlink", normal, errno);
     });
   }
 
