@@ -279,13 +279,15 @@ Deno.test("predictor through the CLI: seeded history picks 4 streams; stale hist
     const at = (i: number) => new Date(recent + i * 1000).toISOString();
     Deno.writeTextFileSync(
       `${work}/state/perf_history.jsonl`,
-      // With the stale run's upload, the daemon holds one more of this
-      // route's runs: 5 in all (no exploring turn).
+      // Five of this route's runs (no exploring turn): the daemon's
+      // snapshot as the stale run fetched it (before its own upload) adds
+      // none.
       [
         line(1, 4000, at(0)),
         line(4, 1000, at(1)),
         line(1, 4100, at(2)),
         line(4, 1050, at(3)),
+        line(4, 1020, at(4)),
       ]
         .join("\n") + "\n",
     );

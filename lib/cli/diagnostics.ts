@@ -9,6 +9,7 @@ import {
   sizeClass,
   stateDir,
 } from "../telemetry/perf_history.ts";
+import { clearSnapshots } from "../telemetry/snapshot_cache.ts";
 
 export async function diagnostics(
   positionals: string[],
@@ -31,6 +32,9 @@ export async function diagnostics(
   if (flags.clear) {
     const runs = readPerfHistory(dir).length;
     clearPerfHistory(dir);
+    // The daemons' snapshots as last fetched go too: the predictor starts
+    // afresh.
+    clearSnapshots(dir);
     io.stdout(
       `cleared the performance history (${
         plural(runs, "run")

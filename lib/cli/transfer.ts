@@ -205,18 +205,19 @@ async function runTransfer(plan: TransferPlan): Promise<number> {
   const historyOn = io.env.BLIT_DISABLE_PERF_HISTORY !== "1";
   const daemon = dstAddr ?? srcAddr;
   // The predictor's choice (or the flags'), from the local history and
-  // the daemon's snapshot; never fails or stalls a transfer.
-  // Loaded only for remote transfers (gRPC is heavy to load).
+  // the daemon's snapshot as last fetched; never fails or stalls a
+  // transfer. Loaded only for remote transfers (gRPC is heavy to load).
   const tuningLib = daemon && await import("../client/tuning.ts");
+  const historyDir = historyOn ? stateDir(io.env) : undefined;
   const tuning = tuningLib && daemon && !flags.dryRun
-    ? await tuningLib.tune(
+    ? tuningLib.tune(
       daemon,
       dstAddr ? "push" : "pull",
       {
         streams: flags.streams,
         forceGrpcData: flags.forceGrpcData,
       },
-      historyOn ? stateDir(io.env) : undefined,
+      historyDir,
       () => sizeHintOf(dstAddr && src),
     )
     : undefined;
@@ -227,6 +228,15 @@ async function runTransfer(plan: TransferPlan): Promise<number> {
     options.streams = tuning.choice.transport === "tcp"
       ? tuning.choice.streams
       : 0;
+  }
+  // A fresh snapshot for the next transfers, when the one kept is old:
+  // fetched on this one's connection once the daemon has accepted the
+  // call (never waited for before the end; a refused call fetches none).
+  let refreshing: Promise<boolean> | undefined;
+  if (tuningLib && daemon && historyDir !== undefined && tuning?.refresh) {
+    options.onAccepted = () => {
+      refreshing ??= tuningLib.refreshSnapshot(daemon, historyDir);
+    };
   }
   let result: TransferResult;
   try {
@@ -245,8 +255,9 @@ async function runTransfer(plan: TransferPlan): Promise<number> {
     );
     const line = historyLine(name, result, elapsed, tuning, flags.bwlimit);
     appendPerfRecord(stateDir(io.env), line);
-    // The daemon keeps it too (best effort, bounded wait).
-    if (daemon) await uploadPerf(daemon, line);
+    // The daemon keeps it too (best effort, bounded wait), while the
+    // snapshot fetched during the transfer is kept (if not already).
+    if (daemon) await Promise.all([uploadPerf(daemon, line), refreshing]);
   }
   if (tuning) result.predictor = tuning.choice;
   // The bar's line is cleared first: the summary is a line of its own.

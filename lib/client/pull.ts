@@ -146,6 +146,7 @@ function pullOnce(
       }),
     );
     const ack = await expectAck(reader, "pull");
+    options.onAccepted?.();
     const sourceIsDir = ack.payload.value.sourceIsDir;
     const handshakeMs = performance.now() - t0;
     const remoteName = basename(src.path) || src.module;

@@ -110,6 +110,7 @@ function pushOnce(
     });
     await writeMessage(call, headerOf(dest, source, options));
     await expectAck(reader, "push");
+    options.onAccepted?.();
     const handshakeMs = performance.now() - t0;
     const t1 = performance.now();
     const { link } = await openDataPath(reader, dest, options);

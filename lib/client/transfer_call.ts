@@ -102,6 +102,13 @@ export interface RemoteTransferOptions {
    * be, in a dry run), `-` and the path of each one a mirror deletes.
    */
   onItem?: (sign: "+" | "-", path: string) => void;
+  /**
+   * Told when the daemon has accepted the call (its access checks passed),
+   * once for each attempt: the moment to use the call's connection for
+   * something else (the CLI fetches the daemon's performance snapshot
+   * then, without waiting for it).
+   */
+  onAccepted?: () => void;
 }
 
 /** A push call, as the client holds it. */

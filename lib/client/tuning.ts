@@ -9,7 +9,13 @@ import {
   sizeClass,
 } from "../telemetry/perf_history.ts";
 import { type Choice, predict } from "../telemetry/predictor.ts";
-import { fetchPerfSnapshot, type RemoteSnapshot } from "./perf_rpc.ts";
+import {
+  type CachedSnapshot,
+  readCachedSnapshot,
+  saveSnapshot,
+  SNAPSHOT_FRESH_MS,
+} from "../telemetry/snapshot_cache.ts";
+import { fetchPerfSnapshot } from "./perf_rpc.ts";
 
 export { uploadPerf } from "./perf_rpc.ts";
 import type { TransferResult } from "./summary.ts";
@@ -32,8 +38,14 @@ export interface Tuning {
   choice: Choice;
   /** A warning to print once (history too old to use). */
   warning?: string;
-  /** The daemon's snapshot, when it answered in time. */
-  snapshot?: RemoteSnapshot;
+  /** The daemon's snapshot as last fetched, when one is kept. */
+  snapshot?: CachedSnapshot;
+  /**
+   * Whether to fetch a fresh snapshot during this transfer (see
+   * {@linkcode refreshSnapshot}): none is kept, or the one kept is
+   * {@linkcode SNAPSHOT_FRESH_MS} old or more.
+   */
+  refresh: boolean;
   /**
    * The fastest the link has been seen to carry data on this route
    * (bytes/s; see `linkRate`), when the history knows.
@@ -53,46 +65,46 @@ export interface TuningFlags {
  * The choice for a `op` (push or pull) with `daemon`: `--streams` and
  * `--force-grpc-data` win; else the predictor over the local history in
  * `historyDir` (none: no history) and the runs other clients uploaded to
- * the daemon. Anything odd gives the default; only the daemon's refusal
- * of the module (see `fetchPerfSnapshot`) throws, as the transfer would.
- * `sizeHint` is the transfer's size class, or a function working it out
- * (called while the snapshot is on its way).
+ * the daemon, from its snapshot as the last transfer to this module
+ * fetched it (see {@linkcode refreshSnapshot}): a transfer never waits
+ * for the daemon before it starts. Anything odd gives the default; never
+ * throws. `sizeHint` is the transfer's size class, or a function working
+ * it out.
  *
- * Permissions: read on `historyDir`, net to the daemon.
+ * Permissions: read on `historyDir`.
  *
  * @example
- * ```ts ignore
- * const tuning = await tune(parseRemote("blit://nas/m"), "push", { streams: 0, forceGrpcData: false }, stateDir());
+ * ```ts
+ * import { tune } from "./tuning.ts";
+ * import { parseRemote } from "./address.ts";
+ * const tuning = tune(parseRemote("blit://nas/m"), "push", { streams: 0, forceGrpcData: false }, undefined);
+ * if (tuning.choice.streams !== 1 || tuning.choice.transport !== "tcp") throw new Error("example failed");
  * ```
  */
-export async function tune(
+export function tune(
   daemon: RemoteAddress,
   op: "push" | "pull",
   flags: TuningFlags,
   historyDir: string | undefined,
   sizeHint?: SizeClass | (() => SizeClass | undefined),
-): Promise<Tuning> {
+): Tuning {
   const route = hostPort(daemon.host, daemon.port);
-  // The local history is read while the snapshot is on its way.
-  const fetching = historyDir === undefined
-    ? undefined
-    : fetchPerfSnapshot(daemon);
   let local: PerfRecord[] = [];
+  let snapshot: CachedSnapshot | undefined;
   try {
-    local = historyDir === undefined
-      ? []
-      : readPerfHistory(historyDir, route, RECENT_HISTORY_BYTES);
+    if (historyDir !== undefined) {
+      local = readPerfHistory(historyDir, route, RECENT_HISTORY_BYTES);
+      snapshot = readCachedSnapshot(historyDir, route, daemon.module);
+    }
   } catch {
     // unreadable: as if empty
   }
-  // A hint to work out (a look at the tree) is worked out meanwhile too;
-  // without a history there is nothing to match it against.
+  // Without a history there is nothing to match a size class against.
   const sizeClass = historyDir === undefined
     ? undefined
     : typeof sizeHint === "function"
     ? sizeHint()
     : sizeHint;
-  const snapshot = await fetching;
   let choice: Choice;
   let warning: string | undefined;
   let linkBytesPerS: number | undefined;
@@ -134,7 +146,47 @@ export async function tune(
     ...(warning ? { warning } : {}),
     ...(snapshot ? { snapshot } : {}),
     ...(linkBytesPerS ? { linkBytesPerS } : {}),
+    refresh: historyDir !== undefined &&
+      !(Math.abs(Date.now() - (snapshot?.fetched ?? -Infinity)) <
+        SNAPSHOT_FRESH_MS),
   };
+}
+
+/**
+ * Fetches the daemon's snapshot of `daemon.module` (on the transfer's
+ * connection, when it is held: see `holdConnection`) and keeps it in
+ * `historyDir` for the next transfer's predictor. Never throws (a refused
+ * module is the transfer's error to report); resolves to whether a fresh
+ * snapshot was kept.
+ *
+ * Permissions: net to the daemon, read and write on `historyDir`.
+ *
+ * @example
+ * ```ts ignore
+ * import { refreshSnapshot } from "./tuning.ts";
+ * await refreshSnapshot(parseRemote("blit://nas/m"), stateDir());
+ * ```
+ */
+export async function refreshSnapshot(
+  daemon: RemoteAddress,
+  historyDir: string,
+): Promise<boolean> {
+  try {
+    const snapshot = await fetchPerfSnapshot(daemon);
+    if (!snapshot) return false;
+    return saveSnapshot(
+      historyDir,
+      hostPort(daemon.host, daemon.port),
+      daemon.module,
+      {
+        enabled: snapshot.enabled,
+        // The predictor weighs other clients' runs only.
+        runs: snapshot.runs.filter((r) => r.source === "client"),
+      },
+    );
+  } catch {
+    return false;
+  }
 }
 
 /**

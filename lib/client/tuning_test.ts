@@ -1,6 +1,14 @@
-import { assertEquals } from "../../tests/_assert.ts";
+import { assertEquals, assertMatch } from "../../tests/_assert.ts";
 import { withInProcessDaemon } from "../../tests/_in_process.ts";
-import { historyLine, linkRate, tune } from "./tuning.ts";
+import { historyLine, linkRate, refreshSnapshot, tune } from "./tuning.ts";
+import { uploadPerf } from "./perf_rpc.ts";
+import type { RemoteAddress } from "./address.ts";
+import type { PerfRecord } from "../telemetry/perf_history.ts";
+import {
+  readCachedSnapshot,
+  SNAPSHOT_FILE,
+  SNAPSHOT_FRESH_MS,
+} from "../telemetry/snapshot_cache.ts";
 import type { TransferResult } from "./summary.ts";
 
 const result: TransferResult = {
@@ -124,4 +132,112 @@ Deno.test("linkRate: the fastest non-delta run of 16 MiB or more on the route", 
     linkRate([run(100e6, 1000, { bytes_on_wire: 50e6 })], "h:1"),
     50e6,
   );
+});
+
+Deno.test("tune: other clients' runs come from the snapshot the last transfer kept (refreshSnapshot), read with no call to the daemon", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    let daemonAddress: RemoteAddress | undefined;
+    const address = (): RemoteAddress => daemonAddress!;
+    await withInProcessDaemon(async (daemon) => {
+      daemonAddress = daemon.address();
+      const now = Date.now() - 60_000;
+      const run = (streams: number, ms: number, i: number): PerfRecord => ({
+        ts: new Date(now + i * 1000).toISOString(),
+        op: "push",
+        transport: "tcp",
+        streams,
+        files: 1,
+        bytes: 1 << 30,
+        duration_ms: ms,
+        remote: "elsewhere",
+        source: "client",
+        size_class: "large",
+        handshake_ms: 0,
+        manifest_ms: 0,
+        transfer_ms: ms,
+        retries: 0,
+        fallback: false,
+      });
+      const runs = [
+        run(1, 4000, 0),
+        run(4, 1000, 1),
+        run(1, 4100, 2),
+        run(4, 1050, 3),
+        run(4, 1020, 4),
+      ];
+      for (const r of runs) assertEquals(await uploadPerf(address(), r), true);
+      const flags = { streams: 0, forceGrpcData: false };
+      // Nothing kept yet: the default, and no snapshot.
+      const before = tune(address(), "push", flags, dir, "large");
+      assertEquals(
+        [
+          before.choice.transport,
+          before.choice.streams,
+          before.snapshot,
+          before.refresh,
+        ],
+        ["tcp", 1, undefined, true],
+      );
+      assertEquals(await refreshSnapshot(address(), dir), true);
+      const kept = readCachedSnapshot(
+        dir,
+        `127.0.0.1:${address().port}`,
+        address().module,
+      );
+      assertEquals(kept?.enabled, true);
+      assertEquals(kept?.runs.map((r) => [r.streams, r.duration_ms]), [
+        [1, 4000],
+        [4, 1000],
+        [1, 4100],
+        [4, 1050],
+        [4, 1020],
+      ]);
+    }, { stateDir: true });
+    // The daemon is gone: the choice comes from what was kept.
+    const after = tune(
+      address(),
+      "push",
+      { streams: 0, forceGrpcData: false },
+      dir,
+      "large",
+    );
+    assertEquals(after.choice.streams, 4);
+    assertMatch(after.choice.reason, /^4 streams measured fastest/);
+    assertEquals(after.snapshot?.runs.length, 5);
+    // Fresh: not fetched again; five minutes on, it is.
+    assertEquals(after.refresh, false);
+    const kept = JSON.parse(
+      Deno.readTextFileSync(`${dir}/${SNAPSHOT_FILE}`),
+    ) as Record<string, { fetched: number }>;
+    for (const entry of Object.values(kept)) {
+      entry.fetched = Date.now() - SNAPSHOT_FRESH_MS - 1000;
+    }
+    Deno.writeTextFileSync(`${dir}/${SNAPSHOT_FILE}`, JSON.stringify(kept));
+    const stale = tune(
+      address(),
+      "push",
+      { streams: 0, forceGrpcData: false },
+      dir,
+      "large",
+    );
+    assertEquals([stale.choice.streams, stale.refresh], [4, true]);
+    // No history, no exchange.
+    assertEquals(
+      tune(address(), "push", { streams: 0, forceGrpcData: false }, undefined)
+        .refresh,
+      false,
+    );
+    // Another module of the same daemon has no snapshot kept.
+    const other = tune(
+      { ...address(), module: "other" },
+      "push",
+      { streams: 0, forceGrpcData: false },
+      dir,
+      "large",
+    );
+    assertEquals([other.choice.streams, other.snapshot], [1, undefined]);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });
