@@ -173,8 +173,13 @@ export class CompressingWriter implements FrameWriter {
   /** Compressed / raw, smoothed; unknown at first (assume it pays). */
   #ratio = 0.5;
   #blocks = 0;
-  /** Each block's buffers, reused (raw copies and compressed ones). */
-  readonly #pool = new BufferPool(2 * (IN_WORKS + 2));
+  /**
+   * Each block's buffers, reused (raw copies and compressed ones): a
+   * block holds one once made (two while it compresses), and at most
+   * `IN_WORKS` + 1 are in flight, so this many free ones are kept (~4 MiB
+   * a connection).
+   */
+  readonly #pool = new BufferPool(IN_WORKS + 2);
 
   /** Writes onto `conn` (its own writes are whole: see `writeAll`). */
   constructor(conn: FrameWriter, options: CompressOptions) {
