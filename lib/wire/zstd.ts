@@ -171,6 +171,20 @@ function nativeZstd(lib: Lib): Zstd {
   };
 }
 
+/**
+ * The most bytes zstd makes of `n` (its ZSTD_COMPRESSBOUND), for a
+ * library that has no call for it (node:zlib allocates its own output).
+ *
+ * @example
+ * ```ts
+ * import { zstdBound } from "./zstd.ts";
+ * if (zstdBound(1 << 20) !== (1 << 20) + 4096) throw new Error("example failed");
+ * ```
+ */
+export function zstdBound(n: number): number {
+  return n + (n >> 8) + (n < 128 << 10 ? ((128 << 10) - n) >> 11 : 0);
+}
+
 type Zlib = typeof import("node:zlib");
 
 function nodeZstd(zlib: Zlib): Zstd {
@@ -179,8 +193,7 @@ function nodeZstd(zlib: Zlib): Zstd {
   });
   return {
     kind: "node:zlib",
-    // zstd's own bound (ZSTD_COMPRESSBOUND): node:zlib allocates anyway.
-    bound: (n) => n + (n >> 8) + (n < 128 << 10 ? ((128 << 10) - n) >> 11 : 0),
+    bound: zstdBound,
     compressSync: (bytes, level) => zlib.zstdCompressSync(bytes, params(level)),
     compress: (bytes, level) =>
       new Promise((resolve, reject) =>

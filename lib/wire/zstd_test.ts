@@ -1,5 +1,5 @@
 import { assertEquals, assertThrows } from "../../tests/_assert.ts";
-import { loadZstd, zstd } from "./zstd.ts";
+import { loadZstd, zstd, zstdBound } from "./zstd.ts";
 
 const text = new TextEncoder().encode(
   "2026-12-03 21:00:00 INFO request served in 12 ms\n".repeat(4000),
@@ -43,4 +43,41 @@ Deno.test("zstd: data that is not zstd, or unpacks past its bound, is an error, 
     Error,
   );
   assertThrows(() => z.compressSync(text, 0), RangeError);
+});
+
+Deno.test("zstd: compress and decompress write into a buffer given big enough (libzstd), else into a new one", async () => {
+  const z = await loadZstd();
+  const room = z.bound(text.length);
+  assertEquals(room >= text.length, true);
+  const into = new Uint8Array(room + 100).fill(7);
+  const packed = await z.compress(text, 3, into);
+  if (z.kind === "libzstd") {
+    assertEquals([packed.buffer === into.buffer, packed.byteOffset], [
+      true,
+      0,
+    ]);
+  }
+  const out = new Uint8Array(text.length + 10);
+  const back = await z.decompress(packed, text.length, out);
+  assertEquals(back, new Uint8Array(text));
+  if (z.kind === "libzstd") assertEquals(back.buffer === out.buffer, true);
+  // Too small a buffer: a new one, the same bytes.
+  const small = new Uint8Array(10);
+  const other = await z.compress(text, 3, small);
+  assertEquals(other.buffer === small.buffer, false);
+  assertEquals(z.decompressSync(other, text.length), new Uint8Array(text));
+  const tight = await z.decompress(packed, text.length, new Uint8Array(5));
+  assertEquals(tight, new Uint8Array(text));
+  // The bound node:zlib's side uses is libzstd's own.
+  if (z.kind === "libzstd") {
+    for (const n of [0, 1, 1000, 128 << 10, (128 << 10) + 1, 1 << 20]) {
+      assertEquals(zstdBound(n), z.bound(n), `${n}`);
+    }
+  }
+  // node:zlib's frames fit in it.
+  const zlib = await import("node:zlib");
+  assertEquals(
+    new Uint8Array(zlib.zstdCompressSync(text)).length <= room,
+    true,
+  );
 });
