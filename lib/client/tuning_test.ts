@@ -139,6 +139,9 @@ Deno.test("tune: other clients' runs come from the snapshot the last transfer ke
   try {
     let daemonAddress: RemoteAddress | undefined;
     const address = (): RemoteAddress => daemonAddress!;
+    // A push of a large file to this daemon, tuned from what `dir` keeps.
+    const tuneLarge = (to = address()) =>
+      tune(to, "push", { streams: 0, forceGrpcData: false }, dir, "large");
     await withInProcessDaemon(async (daemon) => {
       daemonAddress = daemon.address();
       const now = Date.now() - 60_000;
@@ -167,9 +170,8 @@ Deno.test("tune: other clients' runs come from the snapshot the last transfer ke
         run(4, 1020, 4),
       ];
       for (const r of runs) assertEquals(await uploadPerf(address(), r), true);
-      const flags = { streams: 0, forceGrpcData: false };
       // Nothing kept yet: the default, and no snapshot.
-      const before = tune(address(), "push", flags, dir, "large");
+      const before = tuneLarge();
       assertEquals(
         [
           before.choice.transport,
@@ -195,13 +197,7 @@ Deno.test("tune: other clients' runs come from the snapshot the last transfer ke
       ]);
     }, { stateDir: true });
     // The daemon is gone: the choice comes from what was kept.
-    const after = tune(
-      address(),
-      "push",
-      { streams: 0, forceGrpcData: false },
-      dir,
-      "large",
-    );
+    const after = tuneLarge();
     assertEquals(after.choice.streams, 4);
     assertMatch(after.choice.reason, /^4 streams measured fastest/);
     assertEquals(after.snapshot?.runs.length, 5);
@@ -214,13 +210,7 @@ Deno.test("tune: other clients' runs come from the snapshot the last transfer ke
       entry.fetched = Date.now() - SNAPSHOT_FRESH_MS - 1000;
     }
     Deno.writeTextFileSync(`${dir}/${SNAPSHOT_FILE}`, JSON.stringify(kept));
-    const stale = tune(
-      address(),
-      "push",
-      { streams: 0, forceGrpcData: false },
-      dir,
-      "large",
-    );
+    const stale = tuneLarge();
     assertEquals([stale.choice.streams, stale.refresh], [4, true]);
     // No history, no exchange.
     assertEquals(
@@ -229,13 +219,7 @@ Deno.test("tune: other clients' runs come from the snapshot the last transfer ke
       false,
     );
     // Another module of the same daemon has no snapshot kept.
-    const other = tune(
-      { ...address(), module: "other" },
-      "push",
-      { streams: 0, forceGrpcData: false },
-      dir,
-      "large",
-    );
+    const other = tuneLarge({ ...address(), module: "other" });
     assertEquals([other.choice.streams, other.snapshot], [1, undefined]);
   } finally {
     Deno.removeSync(dir, { recursive: true });
