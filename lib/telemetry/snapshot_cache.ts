@@ -38,9 +38,17 @@ function keyOf(route: string, module: string): string {
   return `${route}/${module}`;
 }
 
+/**
+ * A file bigger than this is not read (what blit writes stays under ~2
+ * MiB): a command's start-up never parses more.
+ */
+const SNAPSHOT_FILE_MAX = 4 << 20;
+
 function readAll(dir: string): Record<string, Stored> {
   try {
-    const raw = JSON.parse(Deno.readTextFileSync(`${dir}/${SNAPSHOT_FILE}`));
+    const path = `${dir}/${SNAPSHOT_FILE}`;
+    if (Deno.statSync(path).size > SNAPSHOT_FILE_MAX) return {};
+    const raw = JSON.parse(Deno.readTextFileSync(path));
     if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
       return {};
     }

@@ -116,6 +116,16 @@ Deno.test("snapshot cache: bounded (runs a snapshot, snapshots kept); torn files
       Deno.writeTextFileSync(`${dir}/${SNAPSHOT_FILE}`, torn);
       assertEquals(readCachedSnapshot(dir, "h:1", "m"), undefined);
     }
+    // A file far bigger than blit writes is not read (start-up stays
+    // bounded), and the next save replaces it.
+    Deno.writeTextFileSync(
+      `${dir}/${SNAPSHOT_FILE}`,
+      JSON.stringify({
+        "h:1/m": { fetched: 1, enabled: true, runs: [run(9)] },
+        pad: "x".repeat(5 << 20),
+      }),
+    );
+    assertEquals(readCachedSnapshot(dir, "h:1", "m"), undefined);
     // A torn file is replaced whole by the next save.
     assertEquals(
       saveSnapshot(dir, "h:1", "m", { enabled: true, runs: [run(8)] }),
