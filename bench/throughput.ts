@@ -524,7 +524,7 @@ const TARGETS: Target[] = [
     op: "push",
     ratio: 1.0,
     limit:
-      "the daemon, the critical path at ~94-104 us of CPU a file (rsync's daemon: ~86 in the same runs): system calls ~42 us (openat2 create ~13.5, renameat2 ~12.4, write ~8.5, futimens ~4, close ~3.4: the calls rsync's receiver makes too; through libc on directory handles since issue 18, where Deno's permission-checked ops cost ~25 us an open and ~9 us a rename), garbage collection ~6 us, and items of ~1-3 us each (frame decode, hashing, ~7 path checks a file, the path table, text encoding); before the first manifest batch, ~0.2 s of client start-up (module loading ~70 ms, ~40% of it the loader waiting on its reads; the performance snapshot's answer, the connection's first call, ~15-20 ms). Manifest and data overlap (pipelined).",
+      "the daemon, the critical path at ~94-104 us of CPU a file (rsync's daemon: ~86 in the same runs): system calls ~42 us (openat2 create ~13.5, renameat2 ~12.4, write ~8.5, futimens ~4, close ~3.4: the calls rsync's receiver makes too; through libc on directory handles since issue 18, where Deno's permission-checked ops cost ~25 us an open and ~9 us a rename), garbage collection ~6 us, and items of ~1-3 us each (frame decode, hashing, ~7 path checks a file, the path table, text encoding); before the first manifest batch, ~0.15 s of client start-up (the runtime ~60-85 ms, module loading ~40 ms; the connection's first call; since this pass no transfer waits for the daemon's performance snapshot: see the eleventh pass). Manifest and data overlap (pipelined).",
   },
   {
     workload: "small",
