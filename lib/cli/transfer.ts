@@ -254,7 +254,7 @@ async function runTransfer(plan: TransferPlan): Promise<number> {
       "../client/tuning.ts"
     );
     const line = historyLine(name, result, elapsed, tuning, flags.bwlimit);
-    appendPerfRecord(stateDir(io.env), line);
+    appendPerfRecord(historyDir!, line);
     // The daemon keeps it too (best effort, bounded wait), while the
     // snapshot fetched during the transfer is kept (if not already).
     if (daemon) await Promise.all([uploadPerf(daemon, line), refreshing]);

@@ -8,8 +8,8 @@ import { lazySymbols } from "../fs/_lazy_ffi.ts";
 
 /**
  * What blit compresses and decompresses with. The calls that take `into`
- * write there when it is big enough and the library can (libzstd; the
- * result is then a view of it), else into a new buffer: a stream that
+ * answer a view of it when it is big enough (`bound` for compression;
+ * node:zlib's result is copied there), else a new buffer: a stream that
  * reuses its buffers spares the fresh pages a new one costs each block
  * (~3 ms a MiB in a young process on the VMs measured here).
  */
@@ -103,6 +103,20 @@ function big(n: number | bigint): bigint {
   return typeof n === "bigint" ? n : BigInt(n);
 }
 
+/** The first `size` bytes of `into` when it has them, else a new buffer. */
+function outputIn(into: Uint8Array | undefined, size: number): Uint8Array {
+  return into && into.length >= size
+    ? into.subarray(0, size)
+    : new Uint8Array(size);
+}
+
+/** `made` in `into` (copied) when it fits there, else `made` itself. */
+function placed(made: Uint8Array, into: Uint8Array | undefined): Uint8Array {
+  if (!into || into.length < made.length) return made;
+  into.set(made);
+  return into.subarray(0, made.length);
+}
+
 function nativeZstd(lib: Lib): Zstd {
   const s = lib.symbols;
   const checked = (result: number | bigint, what: string): number => {
@@ -121,10 +135,7 @@ function nativeZstd(lib: Lib): Zstd {
   // One call's arguments and what it leaves: the same for the blocking
   // call and the one on FFI's thread.
   const compressing = (bytes: Uint8Array, l: number, into?: Uint8Array) => {
-    const room = bound(bytes.length);
-    const out = into && into.length >= room
-      ? into.subarray(0, room)
-      : new Uint8Array(room);
+    const out = outputIn(into, bound(bytes.length));
     const args = [
       out,
       BigInt(out.length),
@@ -141,9 +152,7 @@ function nativeZstd(lib: Lib): Zstd {
     size: number,
     into?: Uint8Array,
   ) => {
-    const out = into && into.length >= size
-      ? into.subarray(0, size)
-      : new Uint8Array(size);
+    const out = outputIn(into, size);
     const args = [out, BigInt(size), bytes, BigInt(bytes.length)] as const;
     const result = (n: number | bigint) =>
       out.subarray(0, checked(n, "decompression"));
@@ -195,22 +204,22 @@ function nodeZstd(zlib: Zlib): Zstd {
     kind: "node:zlib",
     bound: zstdBound,
     compressSync: (bytes, level) => zlib.zstdCompressSync(bytes, params(level)),
-    compress: (bytes, level) =>
+    compress: (bytes, level, into) =>
       new Promise((resolve, reject) =>
         zlib.zstdCompress(
           bytes,
           params(level),
-          (error, out) => error ? reject(error) : resolve(out),
+          (error, out) => error ? reject(error) : resolve(placed(out, into)),
         )
       ),
     decompressSync: (bytes, size) =>
       zlib.zstdDecompressSync(bytes, { maxOutputLength: size }),
-    decompress: (bytes, size) =>
+    decompress: (bytes, size, into) =>
       new Promise((resolve, reject) =>
         zlib.zstdDecompress(
           bytes,
           { maxOutputLength: size },
-          (error, out) => error ? reject(error) : resolve(out),
+          (error, out) => error ? reject(error) : resolve(placed(out, into)),
         )
       ),
   };
