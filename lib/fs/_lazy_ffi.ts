@@ -92,7 +92,13 @@ export function lazySymbols<S extends Deno.ForeignLibraryInterface>(
   // Opens the library (and checks the permission) without binding.
   Deno.dlopen(path, {});
   const names = Object.keys(symbols);
-  if (libcPath === undefined || !hasAll(path, names, libcPath)) {
+  // A symbol may be bound under another key (`name`: the same function
+  // twice, once nonblocking): the library is asked for its real name.
+  const real = names.map((key) => {
+    const name = (symbols[key] as { name?: unknown }).name;
+    return typeof name === "string" ? name : key;
+  });
+  if (libcPath === undefined || !hasAll(path, real, libcPath)) {
     // Bound now: what is missing throws here, as it always did.
     return Deno.dlopen(path, symbols).symbols;
   }

@@ -29,6 +29,37 @@ Deno.test("lazySymbols binds a symbol when first read, then keeps it", () => {
   assertEquals(fns.getpid, first);
 });
 
+Deno.test("lazySymbols keeps a symbol bound under another key lazy, and refuses a missing real name", () => {
+  if (!libc) return;
+  // The same function twice, once nonblocking (as zstd's are): looked up
+  // by its real name, not its key.
+  const fns = lazySymbols(libc, {
+    ...GETPID,
+    getpid_async: {
+      name: "getpid",
+      parameters: [],
+      result: "i32",
+      nonblocking: true,
+    },
+  }, libc);
+  assertEquals(Object.hasOwn(fns, "getpid_async"), !canLook);
+  assertEquals(Object.hasOwn(fns, "getpid"), !canLook);
+  assertEquals(fns.getpid(), Deno.pid);
+  let failed = false;
+  try {
+    lazySymbols(libc, {
+      renamed: {
+        name: "no_such_symbol_in_libc",
+        parameters: [],
+        result: "i32",
+      },
+    }, libc);
+  } catch (error) {
+    failed = error instanceof Error;
+  }
+  assertEquals(failed, true);
+});
+
 Deno.test("lazySymbols refuses a library lacking a symbol at once, as dlopen would", () => {
   if (!libc) return;
   const failure = (libcPath: string | undefined) => {
