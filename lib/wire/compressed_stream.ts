@@ -166,6 +166,8 @@ export class CompressingWriter implements FrameWriter {
   readonly #works: Promise<void>[] = [];
   /** Whether a block is being put on the connection now. */
   #onConnection = false;
+  /** Blocks taken and not yet all on the connection. */
+  #unsent = 0;
   /**
    * The link's rate, wire bytes/ms, from writes it held up (their block
    * was ready while the one ahead was on the connection, and the write
@@ -213,20 +215,34 @@ export class CompressingWriter implements FrameWriter {
     const block = this.#block(buffer, bytes.length);
     block.catch(() => {});
     const ahead = this.#sending;
+    this.#unsent++;
     const sent = (async () => {
-      const framed = await block;
-      // Ready while the block ahead was on the connection: the link, not
-      // the compressor, held it up.
-      const held = this.#onConnection;
-      await ahead;
-      await this.#send(framed.block, held);
-      this.#pool.give(framed.buffer);
+      try {
+        const framed = await block;
+        // Ready while the block ahead was on the connection: the link,
+        // not the compressor, held it up.
+        const held = this.#onConnection;
+        await ahead;
+        await this.#send(framed.block, held);
+        this.#pool.give(framed.buffer);
+      } finally {
+        this.#unsent--;
+      }
     })();
     sent.catch(() => {});
     this.#sending = sent;
     this.#works.push(sent);
     while (this.#works.length > IN_WORKS) await this.#works.shift();
     return bytes.length;
+  }
+
+  /**
+   * Blocks taken and not yet all on the connection. They move only when
+   * the event loop runs: a writer busy between writes (a delta's matching)
+   * must let it now and then, or they wait for its next real wait.
+   */
+  get unsent(): number {
+    return this.#unsent;
   }
 
   /** Sends what waits, then half-closes the connection. */

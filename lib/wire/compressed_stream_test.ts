@@ -296,6 +296,43 @@ Deno.test("compressed stream: a failed send fails the writes after it, and nothi
   assertEquals(error, "Error: link down");
 });
 
+Deno.test("compressed stream: unsent counts the blocks taken and not yet on the connection, also after a failure", async () => {
+  const releases: (() => void)[] = [];
+  const held = {
+    write(bytes: Uint8Array): Promise<number> {
+      return new Promise((resolve) =>
+        releases.push(() => resolve(bytes.length))
+      );
+    },
+    closeWrite: () => Promise.resolve(),
+  };
+  const writer = new CompressingWriter(held, { mode: "on" });
+  assertEquals(writer.unsent, 0);
+  const block = logLike(64 << 10, 3);
+  await writer.write(block);
+  await writer.write(block);
+  assertEquals(writer.unsent, 2);
+  // Each write is let through as the connection is asked for it.
+  const closing = writer.closeWrite();
+  for (let i = 0; i < 100 && writer.unsent > 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    releases.splice(0).forEach((release) => release());
+  }
+  await closing;
+  assertEquals(writer.unsent, 0);
+  let calls = 0;
+  const failing = new CompressingWriter({
+    write: (bytes: Uint8Array) =>
+      ++calls === 2
+        ? Promise.reject(new Error("link down"))
+        : Promise.resolve(bytes.length),
+    closeWrite: () => Promise.resolve(),
+  }, { mode: "on" });
+  await failing.write(block);
+  await assertRejects(() => failing.closeWrite(), Error, /link down/);
+  assertEquals(failing.unsent, 0);
+});
+
 Deno.test("compressed stream (auto): a slow link keeps compressing what shrinks", async () => {
   // ~10 MB/s: far slower than zstd's fast levels, even on a busy machine.
   const slow = {
