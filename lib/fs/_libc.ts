@@ -494,10 +494,11 @@ function millis(view: DataView, offset: number): number {
 
 /**
  * A Deno.FileInfo read from a statx buffer. What every walk and compare
- * reads (type, size, mode, mtime, inode, links, owner) is copied at once;
- * the other times and the device numbers are kept as plain numbers and
- * made into Dates or dev_t values only when asked (a Date or a BigInt per
- * field per file was a sizeable share of a stat's cost).
+ * reads (type, size, mode, mtime, inode, links, owner) is copied at once,
+ * as plain numbers (`mtimeMs` beside the `mtime` Date); the times and the
+ * device numbers are made into Dates or dev_t values only when asked (a
+ * Date, an array or a BigInt per field per file was a sizeable share of a
+ * stat's cost, and of the collector's work in a walk).
  */
 class StatxInfo implements Deno.FileInfo {
   readonly isFile: boolean;
@@ -508,7 +509,8 @@ class StatxInfo implements Deno.FileInfo {
   readonly isFifo: boolean;
   readonly isSocket: boolean;
   readonly size: number;
-  readonly mtime: Date;
+  /** The modification time in ms (what `mtime` says, with no Date made). */
+  readonly mtimeMs: number;
   readonly ino: number;
   readonly mode: number;
   readonly nlink: number;
@@ -524,8 +526,10 @@ class StatxInfo implements Deno.FileInfo {
   readonly #ctimeMs: number;
   /** NaN: the filesystem keeps no birth time. */
   readonly #birthMs: number;
-  readonly #dev: [number, number];
-  readonly #rdev: [number, number];
+  readonly #devMajor: number;
+  readonly #devMinor: number;
+  readonly #rdevMajor: number;
+  readonly #rdevMinor: number;
 
   constructor(view: DataView) {
     const mode = view.getUint16(28, true);
@@ -539,7 +543,7 @@ class StatxInfo implements Deno.FileInfo {
     this.isSocket = type === 0o140000;
     this.size = view.getUint32(44, true) * 0x1_0000_0000 +
       view.getUint32(40, true);
-    this.mtime = new Date(millis(view, 112));
+    this.mtimeMs = millis(view, 112);
     this.ino = view.getUint32(36, true) * 0x1_0000_0000 +
       view.getUint32(32, true);
     this.mode = mode;
@@ -556,8 +560,14 @@ class StatxInfo implements Deno.FileInfo {
     this.#birthMs = (view.getUint32(0, true) & 0x800) !== 0
       ? millis(view, 80)
       : NaN;
-    this.#dev = [view.getUint32(136, true), view.getUint32(140, true)];
-    this.#rdev = [view.getUint32(128, true), view.getUint32(132, true)];
+    this.#devMajor = view.getUint32(136, true);
+    this.#devMinor = view.getUint32(140, true);
+    this.#rdevMajor = view.getUint32(128, true);
+    this.#rdevMinor = view.getUint32(132, true);
+  }
+
+  get mtime(): Date {
+    return new Date(this.mtimeMs);
   }
 
   get atime(): Date {
@@ -573,11 +583,11 @@ class StatxInfo implements Deno.FileInfo {
   }
 
   get dev(): number {
-    return makedev(this.#dev[0], this.#dev[1]);
+    return makedev(this.#devMajor, this.#devMinor);
   }
 
   get rdev(): number {
-    return makedev(this.#rdev[0], this.#rdev[1]);
+    return makedev(this.#rdevMajor, this.#rdevMinor);
   }
 }
 

@@ -6,7 +6,7 @@ import { isTempName } from "./temp_names.ts";
 import type { TreeRoot } from "./tree.ts";
 import { treeOf } from "./path_tree.ts";
 import type { DirHandle, Tree } from "./tree.ts";
-import { mtimeNsOf, preciseLstat } from "./native_stat.ts";
+import { mtimeMsOf, mtimeNsOf, preciseLstat } from "./native_stat.ts";
 
 /** Options for {@linkcode enumerate}. */
 export interface EnumerateOptions {
@@ -85,27 +85,33 @@ export function entryOf(
   rel: string,
   info: Deno.FileInfo,
 ): FileEntry | undefined {
-  const mtimeMs = info.mtime?.getTime() ?? 0;
+  const mtimeMs = mtimeMsOf(info);
   // Nanoseconds, where the stat knew them (and they are not zero).
   const ns = mtimeNsOf(info);
-  const times = ns ? { mtimeMs, mtimeNs: ns } : { mtimeMs };
   const mode = (info.mode ?? 0o644) & 0o7777;
+  // Made whole, one object an entry (no spread of a times object).
   if (info.isFile) {
-    return { path: rel, kind: "file", size: info.size, ...times, mode };
+    return ns
+      ? { path: rel, kind: "file", size: info.size, mtimeMs, mtimeNs: ns, mode }
+      : { path: rel, kind: "file", size: info.size, mtimeMs, mode };
   }
   if (info.isDirectory) {
-    return { path: rel, kind: "dir", size: 0, ...times, mode };
+    return ns
+      ? { path: rel, kind: "dir", size: 0, mtimeMs, mtimeNs: ns, mode }
+      : { path: rel, kind: "dir", size: 0, mtimeMs, mode };
   }
   if (info.isSymlink) {
     const target = readLink();
-    return {
+    const entry: FileEntry = {
       path: rel,
       kind: "symlink",
       size: utf8.encode(target).length,
-      ...times,
+      mtimeMs,
       mode,
       linkTarget: target,
     };
+    if (ns) entry.mtimeNs = ns;
+    return entry;
   }
   return undefined; // sockets, fifos and devices do not cross
 }

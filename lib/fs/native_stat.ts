@@ -86,6 +86,23 @@ export function loadNativeStat(): NativeStat | undefined {
 }
 
 /**
+ * The modification time in ms: libc's statx carries it as a number
+ * (`mtimeMs`, no Date made: a walk's stat makes none); Deno's stat as its
+ * Date. 0 when the stat had none.
+ *
+ * @example
+ * ```ts
+ * import { mtimeMsOf } from "./native_stat.ts";
+ * const info = Deno.statSync(".");
+ * if (mtimeMsOf(info) !== info.mtime!.getTime()) throw new Error("example failed");
+ * ```
+ */
+export function mtimeMsOf(info: Deno.FileInfo): number {
+  const ms = (info as { mtimeMs?: unknown }).mtimeMs;
+  return typeof ms === "number" ? ms : info.mtime?.getTime() ?? 0;
+}
+
+/**
  * The nanoseconds past the millisecond of `info`'s modification time, when
  * the stat that made it knew them (libc's statx: see `loadNativeStat`);
  * undefined for Deno's own stat, whose Date holds milliseconds only.

@@ -3,6 +3,7 @@ import { ContainedRoot } from "./contained_root.ts";
 import { loadLibc } from "./_libc.ts";
 import {
   loadNativeStat,
+  mtimeMsOf,
   type NativeStat,
   nativeStatOn,
 } from "./native_stat.ts";
@@ -98,6 +99,14 @@ function sameAsDeno(native: NativeStat | undefined): void {
         assertEquals(mine[key], deno[key], `${name}.${key}`);
       }
       assertEquals(mine.mtime?.getTime(), deno.mtime?.getTime(), name);
+      // The number beside the Date, and what reads either kind of stat.
+      assertEquals(
+        (mine as { mtimeMs?: number }).mtimeMs,
+        deno.mtime?.getTime(),
+        name,
+      );
+      assertEquals(mtimeMsOf(mine), mtimeMsOf(deno), name);
+      assertEquals(mtimeMsOf(deno), deno.mtime!.getTime(), name);
       assertEquals(mine.birthtime?.getTime(), deno.birthtime?.getTime());
       assertEquals(mine.atime?.getTime(), deno.atime?.getTime(), name);
       // Deno's ctime has whole seconds here; ours the milliseconds too.

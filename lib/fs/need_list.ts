@@ -4,6 +4,7 @@ import { hashFile, sameHash } from "./hash.ts";
 import { normalizeRelative } from "./safe_path.ts";
 import type { TreeRoot } from "./tree.ts";
 import { lstatOrUndefined, treeOf } from "./path_tree.ts";
+import { mtimeMsOf } from "./native_stat.ts";
 import type { Tree } from "./tree.ts";
 
 /** Options for {@linkcode NeedList} (and `NeedListStream`). */
@@ -100,7 +101,7 @@ export function fileDiffers(
 ): boolean {
   if (!info || !info.isFile || info.size !== entry.size) return true;
   // Whole seconds: what every filesystem and rsync agree on.
-  const mtime = info.mtime?.getTime() ?? 0;
+  const mtime = mtimeMsOf(info);
   return Math.floor(mtime / 1000) !== Math.floor(entry.mtimeMs / 1000);
 }
 
