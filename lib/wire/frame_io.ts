@@ -41,7 +41,6 @@ import type { FrameReceiver } from "./frame_receiver.ts";
 import { hashBody, readEvents, type ReadItem } from "./file_reader.ts";
 import { type ContentHasher, contentHasher } from "../fs/hash.ts";
 import { writeAll } from "./socket.ts";
-import { ioTurn } from "../timer.ts";
 import type { ZeroCopy } from "./zero_copy.ts";
 import type { Bandwidth } from "./bandwidth.ts";
 import { blockRuns, keptBlocks, type ResumeOffer } from "../fs/resume.ts";
@@ -225,23 +224,12 @@ export class FrameSender {
     // arrive, not all at the end.
     let sentAt = performance.now();
     const heldLong = () => used > 0 && performance.now() - sentAt >= HOLD_MS;
-    // A compressed stream's blocks reach the socket only when the event
-    // loop runs: while this thread goes on matching and framing without
-    // a real wait, a turn every HOLD_MS lets them go (a tree's small
-    // deltas sat ~35 ms on the client before this).
-    let turnedAt = sentAt;
     const flush = async () => {
       copying = 0;
       if (used === 0) return;
       await send(buffer.subarray(0, used));
       used = 0;
       sentAt = performance.now();
-      if (
-        compressing && compressing.unsent > 0 && sentAt - turnedAt >= HOLD_MS
-      ) {
-        await ioTurn();
-        turnedAt = performance.now();
-      }
     };
     const put = async (bytes: Uint8Array) => {
       // A big piece leaves from where it is, after what is buffered
