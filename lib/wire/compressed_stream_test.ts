@@ -6,6 +6,7 @@ import {
   STREAM_BLOCKS,
 } from "./compressed_stream.ts";
 import { FrameProtocolError } from "./frame_codec.ts";
+import { loadZstd } from "./zstd.ts";
 
 /**
  * A writer collecting what it is given; with `copy: false` it keeps the
@@ -277,6 +278,25 @@ Deno.test("compressed stream (auto): a route known to be faster than the compres
       concat(block, 12),
     );
   }
+});
+
+Deno.test("compressed stream: a small block is compressed and on the connection with no turn of the event loop", async () => {
+  // A sender matching small deltas runs the event loop seldom: a block
+  // compressed on another thread would wait for it.
+  await loadZstd();
+  const wire = collector();
+  const writer = new CompressingWriter(wire, { mode: "on" });
+  const block = logLike(64 << 10, 7);
+  const writing = writer.write(block);
+  // Microtasks only (the stream marker goes first, then the block): no
+  // I/O, timer or other thread's result comes back.
+  for (let i = 0; i < 200 && wire.bytes.length <= 1; i++) await null;
+  assertEquals(writer.stats.compressed, 1);
+  const sent = wire.bytes.length;
+  assertEquals(sent > 1 && sent < block.length / 2, true, `${sent} bytes`);
+  await writing;
+  await writer.closeWrite();
+  assertEquals(await readAll(decompressingReader(source(wire.bytes))), block);
 });
 
 Deno.test("compressed stream: a failed send fails the writes after it, and nothing is left pending", async () => {

@@ -251,6 +251,10 @@ export class FrameSender {
     // The reader's events, framed: what every carrier of bytes shares.
     const writeItem = async (item: ReadItem) => {
       hasher ??= await contentHasher();
+      // A big file's delta is matched for a while before its first frame:
+      // what waits in the buffer (small files' frames) leaves first, so
+      // the receiver applies it meanwhile.
+      if ("basis" in item && item.entry.size >= BIG_DELTA_BYTES) await flush();
       if (
         "basis" in item && readOptions.chunkDigest?.seed !== item.basis.seed
       ) {
@@ -406,6 +410,11 @@ export class FrameSender {
 
 /** Longest a sink holds frames it has made before sending them (ms). */
 const HOLD_MS = 8;
+/**
+ * A delta of a file this big takes milliseconds to match (~1 ms a MiB):
+ * frames made before it are sent first.
+ */
+const BIG_DELTA_BYTES = 1 << 20;
 
 /**
  * Where a {@linkcode FrameSender} writes: a data-plane connection, or any

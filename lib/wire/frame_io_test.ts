@@ -2,6 +2,7 @@ import { assertEquals, assertRejects } from "../../tests/_assert.ts";
 import type { FileEntry } from "../fs/entry.ts";
 import {
   frameBatches,
+  FrameSender,
   frameSource,
   receiveFrames,
   receiveInto,
@@ -9,6 +10,7 @@ import {
   sendItems,
 } from "./frame_io.ts";
 import { FrameReceiver } from "./frame_receiver.ts";
+import { FrameDecoder } from "./frame_decoder.ts";
 import { FrameSink } from "./frame_sink.ts";
 import { MAX_RANGES_PER_FILE } from "./frame_codec.ts";
 import { ReceiveSink } from "./receive_sink.ts";
@@ -311,6 +313,55 @@ Deno.test("sendFrames: deltas and compressed streams over a socket rebuild the f
     // The copied 2.2 MiB never crossed; the run of nines and the text shrank.
     assertEquals(sink.stats.matched > 2 << 20, true);
     assertEquals(wire < 200_000, true, `${wire} bytes on the wire`);
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+    Deno.removeSync(dest, { recursive: true });
+  }
+});
+
+Deno.test("FrameSender: frames waiting in its buffer leave before a big file's delta is matched", async () => {
+  const { describeBasis } = await import("../delta/basis.ts");
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  const dest = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    const small = new Uint8Array(3000).fill(7);
+    Deno.writeFileSync(`${root}/s`, small);
+    const old = new Uint8Array(2 << 20);
+    for (let i = 0; i < old.length; i += 65536) {
+      crypto.getRandomValues(old.subarray(i, i + 65536));
+    }
+    const next = old.slice();
+    next[1 << 20] ^= 1;
+    Deno.writeFileSync(`${dest}/b`, old);
+    Deno.writeFileSync(`${root}/b`, next);
+    const basis = (await describeBasis(dest, "b"))!;
+    const writes: Uint8Array[] = [];
+    const sender = new FrameSender({
+      write: (
+        bytes,
+      ) => (writes.push(bytes.slice()), Promise.resolve(bytes.length)),
+      closeWrite: () => Promise.resolve(),
+    }, root);
+    const entry = (path: string, size: number): FileEntry => ({
+      path,
+      kind: "file",
+      size,
+      mtimeMs: 0,
+      mode: 0o644,
+    });
+    // The small file's frames are held (less than a buffer, and the
+    // sender started moments ago), until the big delta is taken.
+    await sender.write(entry("s", small.length));
+    await sender.write({ entry: entry("b", next.length), basis: basis.offer });
+    await sender.close();
+    // The small file went alone, before the big file's first frame.
+    const first = new FrameDecoder().push(writes[0]);
+    assertEquals(first.map((e) => e.type), ["file", "data", "hash"]);
+    assertEquals(first[0].type === "file" && first[0].entry.path, "s");
+    const rest = new FrameDecoder();
+    const later = writes.slice(1).flatMap((w) => rest.push(w));
+    assertEquals(later[0].type, "delta");
+    assertEquals(later.at(-1)?.type, "end");
   } finally {
     Deno.removeSync(root, { recursive: true });
     Deno.removeSync(dest, { recursive: true });

@@ -14,8 +14,12 @@ import { lazySymbols } from "../fs/_lazy_ffi.ts";
  * (~3 ms a MiB in a young process on the VMs measured here).
  */
 export interface Zstd {
-  /** `bytes` compressed at `level` (1-19). */
-  compressSync(bytes: Uint8Array, level: number): Uint8Array;
+  /** `bytes` compressed at `level` (1-19), into `into` when it has room. */
+  compressSync(
+    bytes: Uint8Array,
+    level: number,
+    into?: Uint8Array,
+  ): Uint8Array;
   /** The same, off the main thread where it can be. */
   compress(
     bytes: Uint8Array,
@@ -160,8 +164,8 @@ function nativeZstd(lib: Lib): Zstd {
   };
   return {
     kind: "libzstd",
-    compressSync(bytes, l) {
-      const { args, result } = compressing(bytes, l);
+    compressSync(bytes, l, into) {
+      const { args, result } = compressing(bytes, l, into);
       return result(s.ZSTD_compress(...args));
     },
     bound,
@@ -203,7 +207,8 @@ function nodeZstd(zlib: Zlib): Zstd {
   return {
     kind: "node:zlib",
     bound: zstdBound,
-    compressSync: (bytes, level) => zlib.zstdCompressSync(bytes, params(level)),
+    compressSync: (bytes, level, into) =>
+      placed(zlib.zstdCompressSync(bytes, params(level)), into),
     compress: (bytes, level, into) =>
       new Promise((resolve, reject) =>
         zlib.zstdCompress(

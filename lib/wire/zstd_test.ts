@@ -68,6 +68,13 @@ Deno.test("zstd: compress and decompress write into a buffer given big enough (l
   assertEquals(z.decompressSync(other, text.length), new Uint8Array(text));
   const tight = await z.decompress(packed, text.length, new Uint8Array(5));
   assertEquals(tight, new Uint8Array(text));
+  // The blocking call alike (either library: node:zlib's result is copied).
+  const room2 = new Uint8Array(room);
+  const packedHere = z.compressSync(text, 3, room2);
+  assertEquals(packedHere.buffer === room2.buffer, true);
+  assertEquals(z.decompressSync(packedHere, text.length), new Uint8Array(text));
+  const elsewhere = z.compressSync(text, 3, new Uint8Array(10));
+  assertEquals(elsewhere, packedHere);
   // The bound node:zlib's side uses is libzstd's own.
   if (z.kind === "libzstd") {
     for (const n of [0, 1, 1000, 128 << 10, (128 << 10) + 1, 1 << 20]) {
