@@ -2,7 +2,7 @@
 // daemon started as users start it, deterministic trees, a tmpfs.
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { V8_FLAGS } from "../lib/daemon/sandbox.ts";
+import { CLIENT_V8_FLAGS, V8_FLAGS } from "../lib/daemon/sandbox.ts";
 import { makeCerts } from "../tests/_certs.ts";
 
 function existsSync(path: string): boolean {
@@ -368,5 +368,5 @@ export function writeResultsSection(title: string, section: string): void {
  * V8 settings), with `args`.
  */
 export function blitCommand(args: string[]): string[] {
-  return [deno, "run", "-A", V8_FLAGS, join(repo, "cli.ts"), ...args];
+  return [deno, "run", "-A", CLIENT_V8_FLAGS, join(repo, "cli.ts"), ...args];
 }

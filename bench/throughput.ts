@@ -25,7 +25,7 @@ import {
   writeBig,
   writeSmall,
 } from "./_measure.ts";
-import { V8_FLAGS } from "../lib/daemon/sandbox.ts";
+import { CLIENT_V8_FLAGS } from "../lib/daemon/sandbox.ts";
 
 interface Workload {
   name: string;
@@ -266,7 +266,7 @@ async function main(): Promise<void> {
     const blit = (
       args: string[],
       // As `deno task blit` runs it.
-    ) => [deno, "run", "-A", V8_FLAGS, join(repo, "cli.ts"), ...args];
+    ) => [deno, "run", "-A", CLIENT_V8_FLAGS, join(repo, "cli.ts"), ...args];
     try {
       for (const w of chosen) {
         const src = join(work, `src-${w.name}`);

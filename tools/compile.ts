@@ -1,11 +1,16 @@
 // `deno task compile`: single binaries of the CLI and the daemon in dist/.
 // `deno compile` downloads a runtime (denort) on first use; where that
 // download fails, this says so in one line instead of deno's backtrace.
-const FLAGS = [
-  "--allow-all",
-  "--v8-flags=--max-semi-space-size=4,--heap-growing-percent=30",
+// The heap settings of `deno task blit` and `deno task daemon` (see
+// lib/daemon/sandbox.ts).
+const TARGETS = [
+  ["dist/blit", "cli.ts", "--max-semi-space-size=1,--heap-growing-percent=30"],
+  [
+    "dist/blit-daemon",
+    "daemon.ts",
+    "--max-semi-space-size=4,--heap-growing-percent=30",
+  ],
 ];
-const TARGETS = [["dist/blit", "cli.ts"], ["dist/blit-daemon", "daemon.ts"]];
 
 /**
  * The one line to print for a failed `deno compile`, from its stderr: the
@@ -30,9 +35,16 @@ export function compileError(stderr: string): string {
 }
 
 if (import.meta.main) {
-  for (const [output, script] of TARGETS) {
+  for (const [output, script, v8] of TARGETS) {
     const out = await new Deno.Command(Deno.execPath(), {
-      args: ["compile", ...FLAGS, "-o", output, script],
+      args: [
+        "compile",
+        "--allow-all",
+        `--v8-flags=${v8}`,
+        "-o",
+        output,
+        script,
+      ],
       stdout: "inherit",
       stderr: "piped",
       env: { RUST_BACKTRACE: "0" },

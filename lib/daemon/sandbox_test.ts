@@ -1,6 +1,6 @@
 import { findXxhash } from "../fs/native_hash.ts";
 import { assertEquals } from "../../tests/_assert.ts";
-import { sandboxFlags, V8_FLAGS } from "./sandbox.ts";
+import { CLIENT_V8_FLAGS, sandboxFlags, V8_FLAGS } from "./sandbox.ts";
 import { DEFAULT_LIMITS } from "./config.ts";
 import { findLibc } from "../fs/_libc.ts";
 import { findZstd } from "../wire/zstd.ts";
@@ -54,11 +54,25 @@ Deno.test("sandboxFlags: read/write scoped to modules and state, net to the bind
   if (Deno.build.os === "linux") {
     assertEquals(findLibc()?.endsWith("/libc.so.6"), true);
   }
-  // The `blit` and `daemon` tasks run with the same heap settings.
+  // The `daemon` task runs with the sandbox's heap settings, the `blit`
+  // task (and its install) with the CLI's.
   const tasks = JSON.parse(
     Deno.readTextFileSync(new URL("../../deno.json", import.meta.url)),
   ).tasks;
-  for (const task of ["blit", "daemon"]) {
-    assertEquals(tasks[task].includes(` ${V8_FLAGS} `), true, task);
-  }
+  assertEquals(tasks.daemon.includes(` ${V8_FLAGS} `), true, "daemon");
+  assertEquals(tasks.blit.includes(` ${CLIENT_V8_FLAGS} `), true, "blit");
+  assertEquals(
+    tasks.install.includes(
+      ` ${CLIENT_V8_FLAGS} --config deno.json --name blit cli.ts`,
+    ),
+    true,
+    "install blit",
+  );
+  assertEquals(
+    tasks.install.includes(
+      ` ${V8_FLAGS} --config deno.json --name blit-daemon daemon.ts`,
+    ),
+    true,
+    "install blit-daemon",
+  );
 });
