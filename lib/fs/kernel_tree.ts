@@ -303,7 +303,7 @@ export class KernelTree implements Tree {
       mode & 0o777,
     );
     if (fd < 0) throw this.#explain(resolveError("create", normal, -fd));
-    return new KernelFile(this.#libc, fd);
+    return new KernelFile(this.#libc, fd, normal);
   }
 
   /** Opens the existing plain regular file `rel` (one link) to write. */

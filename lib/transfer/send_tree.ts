@@ -8,6 +8,7 @@ import { normalizeRelative } from "../fs/safe_path.ts";
 import { SendWindow } from "../rpc/call_io.ts";
 import type { Bandwidth } from "../wire/bandwidth.ts";
 import type { Sender } from "./sender.ts";
+import { after, type Timer } from "../timer.ts";
 import { basisProblem } from "../delta/basis.ts";
 import {
   countingPeer,
@@ -142,6 +143,11 @@ async function sendOn(
   try {
     await sender.offer(entries, (message) => {
       options.onManifest?.();
+      (globalThis as any).__M?.(
+        `manifest-out ${message.kind} ${
+          (message as any).entries?.length ?? ""
+        }`,
+      );
       return peer.write(message);
     });
     await needs;
@@ -165,7 +171,12 @@ async function sendOn(
   // hears of a fallback with the end of the need list.
   const conns = link && await link.connections;
   if (conns) {
-    const streams = (await sending) ?? conns.length;
+    let streams: number;
+    try {
+      streams = (await sending) ?? conns.length;
+    } catch (error) {
+      throw await receiverReason(peer, error);
+    }
     await peer.write({ kind: "dataEnd", fallback: false });
     const summary = await expectDone(peer);
     return { summary, transport: "tcp", streams, fallback: false, manifestMs };
@@ -209,6 +220,7 @@ async function readNeeds(
           },
         );
       }
+      (globalThis as any).__M?.(`needs-in ${message.kind}`);
       if (message.kind !== "needs") {
         throw new PeerError(`expected a need list, got ${message.kind}`);
       }
@@ -283,6 +295,39 @@ async function acknowledgements(
  */
 function basisCost(basis: { lengths: Uint32Array } | undefined): number {
   return basis ? basis.lengths.length * 44 : 0;
+}
+
+/** How long a failed data connection waits for the receiver's reason. */
+const REASON_WAIT_MS = 2000;
+
+/**
+ * Why the data connections broke: a receiver that failed (a full disk, a
+ * refused write) drops them and says why in the conversation, which ends
+ * with its error; that error, when it comes within
+ * {@linkcode REASON_WAIT_MS}, else `broken` (the connection's own error).
+ */
+async function receiverReason(
+  peer: ReceiverPeer,
+  broken: unknown,
+): Promise<unknown> {
+  let timer: Timer | undefined;
+  try {
+    await Promise.race([
+      (async () => {
+        // Acknowledgements may come first; the conversation either fails
+        // (the reason) or goes on (then the broken pipe is the error).
+        for (let i = 0; i < 1000; i++) {
+          if ((await peer.next())?.kind !== "ack") break;
+        }
+      })(),
+      new Promise<void>((resolve) => timer = after(REASON_WAIT_MS, resolve)),
+    ]);
+  } catch (reason) {
+    return reason;
+  } finally {
+    timer?.cancel();
+  }
+  return broken;
 }
 
 async function expectDone(peer: ReceiverPeer): Promise<ReceivedSummary> {

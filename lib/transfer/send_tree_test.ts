@@ -4,7 +4,7 @@ import { assertEquals, assertRejects } from "../../tests/_assert.ts";
 import { enumerate } from "../fs/enumerate.ts";
 import { Sender } from "./sender.ts";
 import { sendTree } from "./send_tree.ts";
-import { PeerError, peerPair } from "./peer.ts";
+import { DataLink, PeerError, peerPair } from "./peer.ts";
 
 function tree(): { work: string; src: string } {
   const work = Deno.realPathSync(Deno.makeTempDirSync());
@@ -65,6 +65,69 @@ Deno.test("sendTree: a receiver that goes away inside the need list fails the se
       [error.ended, error.message],
       [true, "the receiver ended the transfer inside the need list"],
     );
+  } finally {
+    Deno.removeSync(work, { recursive: true });
+  }
+});
+
+Deno.test("sendTree: data connections that break say the receiver's reason when the conversation brings one, else the connection's error", async () => {
+  const { work, src } = tree();
+  try {
+    const big = new Uint8Array(8 << 20);
+    for (let i = 0; i < big.length; i += 65536) {
+      crypto.getRandomValues(big.subarray(i, i + 65536));
+    }
+    Deno.writeFileSync(`${src}/big`, big);
+    for (const reason of [new Error("no space left on device"), undefined]) {
+      const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const accepted = listener.accept();
+      const conn = await Deno.connect({
+        hostname: "127.0.0.1",
+        port: (listener.addr as Deno.NetAddr).port,
+      });
+      // The receiver's end of the data connection goes away at once.
+      (await accepted).close();
+      listener.close();
+      const [toReceiver, toSender] = peerPair();
+      let failed = false;
+      // The conversation as a daemon's call: once failed, it ends with
+      // the daemon's error (or, with no reason, just goes quiet).
+      const peer = {
+        ...toReceiver,
+        write: toReceiver.write,
+        end: toReceiver.end,
+        next: () =>
+          failed && reason ? Promise.reject(reason) : toReceiver.next(),
+      };
+      const sending = sendTree(peer, new Sender(src), enumerate(src), {
+        link: DataLink.of([conn]),
+      });
+      sending.catch(() => {});
+      for (;;) {
+        const m = await toSender.next();
+        if (m?.kind === "manifestEnd") break;
+      }
+      failed = true;
+      await toSender.write({
+        kind: "needs",
+        paths: ["big"],
+        offers: new Map(),
+        bases: new Map(),
+        decided: 4,
+        last: true,
+      });
+      const error = await assertRejects(() => sending, Error);
+      if (reason) assertEquals(error, reason);
+      else {
+        assertEquals(
+          error instanceof Deno.errors.BrokenPipe ||
+            error instanceof Deno.errors.ConnectionReset,
+          true,
+          String(error),
+        );
+      }
+      toSender.end();
+    }
   } finally {
     Deno.removeSync(work, { recursive: true });
   }
