@@ -143,11 +143,6 @@ async function sendOn(
   try {
     await sender.offer(entries, (message) => {
       options.onManifest?.();
-      (globalThis as any).__M?.(
-        `manifest-out ${message.kind} ${
-          (message as any).entries?.length ?? ""
-        }`,
-      );
       return peer.write(message);
     });
     await needs;
@@ -220,7 +215,6 @@ async function readNeeds(
           },
         );
       }
-      (globalThis as any).__M?.(`needs-in ${message.kind}`);
       if (message.kind !== "needs") {
         throw new PeerError(`expected a need list, got ${message.kind}`);
       }
