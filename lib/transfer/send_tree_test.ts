@@ -5,6 +5,7 @@ import { enumerate } from "../fs/enumerate.ts";
 import { Sender } from "./sender.ts";
 import { sendTree } from "./send_tree.ts";
 import { DataLink, PeerError, peerPair } from "./peer.ts";
+import { SourceChangedError } from "../wire/file_reader.ts";
 
 function tree(): { work: string; src: string } {
   const work = Deno.realPathSync(Deno.makeTempDirSync());
@@ -128,6 +129,65 @@ Deno.test("sendTree: data connections that break say the receiver's reason when 
       }
       toSender.end();
     }
+  } finally {
+    Deno.removeSync(work, { recursive: true });
+  }
+});
+
+Deno.test("sendTree: this side's own failure (a source that shrank) is not taken for the receiver's", async () => {
+  const { work, src } = tree();
+  try {
+    Deno.writeFileSync(`${src}/big`, new Uint8Array(4 << 20).fill(3));
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const accepted = listener.accept();
+    const conn = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: (listener.addr as Deno.NetAddr).port,
+    });
+    const server = await accepted;
+    listener.close();
+    // The receiver's end reads on (the connection stays whole).
+    const draining = (async () => {
+      const buf = new Uint8Array(1 << 16);
+      try {
+        while (await server.read(buf) !== null) { /* drop */ }
+      } catch { /* closed */ }
+    })();
+    const [toReceiver, toSender] = peerPair();
+    let failed = false;
+    const peer = {
+      ...toReceiver,
+      write: toReceiver.write,
+      end: toReceiver.end,
+      next: () =>
+        failed
+          ? Promise.reject(new Error("the client's data stopped mid-file"))
+          : toReceiver.next(),
+    };
+    const sending = sendTree(peer, new Sender(src), enumerate(src), {
+      link: DataLink.of([conn]),
+    });
+    sending.catch(() => {});
+    for (;;) {
+      const m = await toSender.next();
+      if (m?.kind === "manifestEnd") break;
+    }
+    // Listed at 4 MiB; 1 MiB by the time it is read.
+    Deno.truncateSync(`${src}/big`, 1 << 20);
+    failed = true;
+    await toSender.write({
+      kind: "needs",
+      paths: ["big"],
+      offers: new Map(),
+      bases: new Map(),
+      decided: 4,
+      last: true,
+    });
+    const error = await assertRejects(() => sending, SourceChangedError);
+    assertEquals(error.message.includes("big"), true, error.message);
+    toSender.end();
+    server.close();
+    await draining;
   } finally {
     Deno.removeSync(work, { recursive: true });
   }
