@@ -1,6 +1,7 @@
 // The Receiver, fed by a Sender in memory (no gRPC, no daemon): the
 // control channel is two function calls; the bytes cross as FileData
 // chunks (split at odd sizes) or as frames on a socket pair over loopback.
+import { loopbackPair } from "../../tests/_net.ts";
 import {
   assertEquals,
   assertRejects,
@@ -174,19 +175,12 @@ Deno.test("roles: frames over a socket; a mirror deletes after, a dry run only c
   const sender = new Sender(src);
   const receiver = new Receiver(dst, { mirror: true });
   await exchange(sender, receiver, src);
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const accepting = listener.accept();
-  const out = await Deno.connect({
-    hostname: "127.0.0.1",
-    port: (listener.addr as Deno.NetAddr).port,
-  });
-  const inbound = await accepting;
+  const [out, inbound] = await loopbackPair();
   const [receiving] = receiver.receivers(1);
   await Promise.all([
     sender.sendTcp(out),
     receiver.receiveTcp(inbound, receiving),
   ]);
-  listener.close();
   assertEquals(await receiver.finish(), {
     files: 4,
     bytes: 300_005,

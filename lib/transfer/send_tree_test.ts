@@ -1,5 +1,6 @@
 // The sending role against a receiver that breaks the rules (the whole
 // conversation is in receive_tree_test.ts).
+import { loopbackPair } from "../../tests/_net.ts";
 import { assertEquals, assertRejects } from "../../tests/_assert.ts";
 import { enumerate } from "../fs/enumerate.ts";
 import { Sender } from "./sender.ts";
@@ -71,6 +72,56 @@ Deno.test("sendTree: a receiver that goes away inside the need list fails the se
   }
 });
 
+/**
+ * A push over one data connection of `src`'s tree, driven from the
+ * receiver's side: the sender's manifest is read, `beforeNeeds` runs, and
+ * only `big` is needed. From then on the conversation fails with `reason`
+ * (a daemon's error ending its call) or, with none, goes quiet. `server`
+ * is the receiver's end of the data connection.
+ */
+async function pushBig(
+  src: string,
+  reason: Error | undefined,
+  beforeNeeds: (server: Deno.Conn) => void,
+): Promise<unknown> {
+  const [conn, server] = await loopbackPair();
+  const [toReceiver, toSender] = peerPair();
+  let failed = false;
+  const peer = {
+    ...toReceiver,
+    next: () => failed && reason ? Promise.reject(reason) : toReceiver.next(),
+  };
+  const sending = sendTree(peer, new Sender(src), enumerate(src), {
+    link: DataLink.of([conn]),
+  });
+  sending.catch(() => {});
+  for (;;) {
+    const m = await toSender.next();
+    if (m?.kind === "manifestEnd") break;
+  }
+  beforeNeeds(server);
+  failed = true;
+  await toSender.write({
+    kind: "needs",
+    paths: ["big"],
+    offers: new Map(),
+    bases: new Map(),
+    decided: 4,
+    last: true,
+  });
+  try {
+    await sending;
+    return undefined;
+  } catch (error) {
+    return error;
+  } finally {
+    toSender.end();
+    try {
+      server.close();
+    } catch { /* closed already */ }
+  }
+}
+
 Deno.test("sendTree: data connections that break say the receiver's reason when the conversation brings one, else the connection's error", async () => {
   const { work, src } = tree();
   try {
@@ -80,44 +131,8 @@ Deno.test("sendTree: data connections that break say the receiver's reason when 
     }
     Deno.writeFileSync(`${src}/big`, big);
     for (const reason of [new Error("no space left on device"), undefined]) {
-      const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-      const accepted = listener.accept();
-      const conn = await Deno.connect({
-        hostname: "127.0.0.1",
-        port: (listener.addr as Deno.NetAddr).port,
-      });
       // The receiver's end of the data connection goes away at once.
-      (await accepted).close();
-      listener.close();
-      const [toReceiver, toSender] = peerPair();
-      let failed = false;
-      // The conversation as a daemon's call: once failed, it ends with
-      // the daemon's error (or, with no reason, just goes quiet).
-      const peer = {
-        ...toReceiver,
-        write: toReceiver.write,
-        end: toReceiver.end,
-        next: () =>
-          failed && reason ? Promise.reject(reason) : toReceiver.next(),
-      };
-      const sending = sendTree(peer, new Sender(src), enumerate(src), {
-        link: DataLink.of([conn]),
-      });
-      sending.catch(() => {});
-      for (;;) {
-        const m = await toSender.next();
-        if (m?.kind === "manifestEnd") break;
-      }
-      failed = true;
-      await toSender.write({
-        kind: "needs",
-        paths: ["big"],
-        offers: new Map(),
-        bases: new Map(),
-        decided: 4,
-        last: true,
-      });
-      const error = await assertRejects(() => sending, Error);
+      const error = await pushBig(src, reason, (server) => server.close());
       if (reason) assertEquals(error, reason);
       else {
         assertEquals(
@@ -127,7 +142,6 @@ Deno.test("sendTree: data connections that break say the receiver's reason when 
           String(error),
         );
       }
-      toSender.end();
     }
   } finally {
     Deno.removeSync(work, { recursive: true });
@@ -138,55 +152,24 @@ Deno.test("sendTree: this side's own failure (a source that shrank) is not taken
   const { work, src } = tree();
   try {
     Deno.writeFileSync(`${src}/big`, new Uint8Array(4 << 20).fill(3));
-    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const accepted = listener.accept();
-    const conn = await Deno.connect({
-      hostname: "127.0.0.1",
-      port: (listener.addr as Deno.NetAddr).port,
-    });
-    const server = await accepted;
-    listener.close();
-    // The receiver's end reads on (the connection stays whole).
-    const draining = (async () => {
-      const buf = new Uint8Array(1 << 16);
-      try {
-        while (await server.read(buf) !== null) { /* drop */ }
-      } catch { /* closed */ }
-    })();
-    const [toReceiver, toSender] = peerPair();
-    let failed = false;
-    const peer = {
-      ...toReceiver,
-      write: toReceiver.write,
-      end: toReceiver.end,
-      next: () =>
-        failed
-          ? Promise.reject(new Error("the client's data stopped mid-file"))
-          : toReceiver.next(),
-    };
-    const sending = sendTree(peer, new Sender(src), enumerate(src), {
-      link: DataLink.of([conn]),
-    });
-    sending.catch(() => {});
-    for (;;) {
-      const m = await toSender.next();
-      if (m?.kind === "manifestEnd") break;
-    }
-    // Listed at 4 MiB; 1 MiB by the time it is read.
-    Deno.truncateSync(`${src}/big`, 1 << 20);
-    failed = true;
-    await toSender.write({
-      kind: "needs",
-      paths: ["big"],
-      offers: new Map(),
-      bases: new Map(),
-      decided: 4,
-      last: true,
-    });
-    const error = await assertRejects(() => sending, SourceChangedError);
-    assertEquals(error.message.includes("big"), true, error.message);
-    toSender.end();
-    server.close();
+    let draining: Promise<void> | undefined;
+    const error = await pushBig(
+      src,
+      new Error("the client's data stopped mid-file"),
+      (server) => {
+        // The receiver's end reads on (the connection stays whole)...
+        draining = (async () => {
+          const buf = new Uint8Array(1 << 16);
+          try {
+            while (await server.read(buf) !== null) { /* drop */ }
+          } catch { /* closed */ }
+        })();
+        // ...and the file listed at 4 MiB has 1 MiB when it is read.
+        Deno.truncateSync(`${src}/big`, 1 << 20);
+      },
+    );
+    assertEquals(error instanceof SourceChangedError, true, String(error));
+    assertEquals((error as Error).message.includes("big"), true);
     await draining;
   } finally {
     Deno.removeSync(work, { recursive: true });

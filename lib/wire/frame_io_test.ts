@@ -16,17 +16,11 @@ import { MAX_RANGES_PER_FILE } from "./frame_codec.ts";
 import { ReceiveSink } from "./receive_sink.ts";
 import { FrameProtocolError } from "./frame_codec.ts";
 import { writeAll } from "./socket.ts";
+import { loopbackPair } from "../../tests/_net.ts";
 
-async function pair(): Promise<[Deno.Conn, Deno.Conn]> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const accepted = listener.accept();
-  const client = await Deno.connect({
-    hostname: "127.0.0.1",
-    port: (listener.addr as Deno.NetAddr).port,
-  });
-  const server = await accepted;
-  listener.close();
-  return [client, server];
+/** A plain file's entry (mode 644, mtime 0). */
+function entry(path: string, size: number): FileEntry {
+  return { path, kind: "file", size, mtimeMs: 0, mode: 0o644 };
 }
 
 Deno.test("sendFrames -> receiveFrames over a socket, one reused buffer each side", async () => {
@@ -52,7 +46,7 @@ Deno.test("sendFrames -> receiveFrames over a socket, one reused buffer each sid
       if (plain) {
         for (const e of entries) Deno.removeSync(`${dest}/${e.path}`);
       }
-      const [a, b] = await pair();
+      const [a, b] = await loopbackPair();
       const expected = new Map(entries.map((e) => [e.path, e]));
       const sink = new ReceiveSink(dest, expected);
       const [receiver] = FrameReceiver.group(dest, expected, 1);
@@ -88,7 +82,7 @@ Deno.test("a peer that stops mid-file leaves nothing (receiveFrames, and receive
     };
     const { encodeFileHeader } = await import("./frame_codec.ts");
     for (const plain of [false, true]) {
-      const [a, b] = await pair();
+      const [a, b] = await loopbackPair();
       const expected = new Map([["big", e]]);
       const receiving = plain
         ? receiveInto(b, FrameReceiver.group(dest, expected, 1)[0])
@@ -105,7 +99,7 @@ Deno.test("a peer that stops mid-file leaves nothing (receiveFrames, and receive
       assertEquals([...Deno.readDirSync(dest)], []);
     }
     // A bad buffer size is refused at once, not on the first read.
-    const [c, d] = await pair();
+    const [c, d] = await loopbackPair();
     try {
       assertEquals(
         (() => {
@@ -132,14 +126,7 @@ Deno.test("FrameSink takes entries and batches; frameSource yields a batch of ev
   Deno.writeTextFileSync(`${root}/a`, "aa");
   Deno.writeTextFileSync(`${root}/b`, "b");
   Deno.writeTextFileSync(`${root}/c`, "");
-  const entry = (path: string, size: number): FileEntry => ({
-    path,
-    kind: "file",
-    size,
-    mtimeMs: 0,
-    mode: 0o644,
-  });
-  const [a, b] = await pair();
+  const [a, b] = await loopbackPair();
   const dir: FileEntry = { ...entry("d", 0), kind: "dir" };
   const [, batches] = await Promise.all([
     ReadableStream.from<FileEntry | FileEntry[]>([
@@ -253,7 +240,7 @@ Deno.test("sendFrames: a body of half to a whole buffer leaves after its header"
       Deno.writeFileSync(`${root}/f${i}`, new Uint8Array(size).fill(i + 1));
       return { path: `f${i}`, kind: "file", size, mtimeMs: 0, mode: 0o644 };
     });
-    const [a, b] = await pair();
+    const [a, b] = await loopbackPair();
     const sink = new ReceiveSink(
       dest,
       new Map(entries.map((e) => [e.path, e])),
@@ -291,7 +278,7 @@ Deno.test("sendFrames: deltas and compressed streams over a socket rebuild the f
       { path: "f", kind: "file", size: next.length, mtimeMs: 0, mode: 0o600 },
       { path: "t", kind: "file", size: text.length, mtimeMs: 0, mode: 0o644 },
     ];
-    const [a, b] = await pair();
+    const [a, b] = await loopbackPair();
     let wire = 0;
     const sink = new ReceiveSink(
       dest,
@@ -342,13 +329,6 @@ Deno.test("FrameSender: frames waiting in its buffer leave before a big file's d
       ) => (writes.push(bytes.slice()), Promise.resolve(bytes.length)),
       closeWrite: () => Promise.resolve(),
     }, root);
-    const entry = (path: string, size: number): FileEntry => ({
-      path,
-      kind: "file",
-      size,
-      mtimeMs: 0,
-      mode: 0o644,
-    });
     // The small file's frames are held (less than a buffer, and the
     // sender started moments ago), until the big delta is taken.
     await sender.write(entry("s", small.length));
