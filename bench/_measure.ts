@@ -2,7 +2,7 @@
 // daemon started as users start it, deterministic trees, a tmpfs.
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { CLIENT_V8_FLAGS, V8_FLAGS } from "../lib/daemon/sandbox.ts";
+import { CLIENT_V8_FLAGS, V8_FLAGS } from "../lib/v8_flags.ts";
 import { makeCerts } from "../tests/_certs.ts";
 
 function existsSync(path: string): boolean {

@@ -25,7 +25,7 @@ import {
   writeBig,
   writeSmall,
 } from "./_measure.ts";
-import { CLIENT_V8_FLAGS } from "../lib/daemon/sandbox.ts";
+import { CLIENT_V8_FLAGS } from "../lib/v8_flags.ts";
 
 interface Workload {
   name: string;

@@ -1,15 +1,12 @@
 // `deno task compile`: single binaries of the CLI and the daemon in dist/.
 // `deno compile` downloads a runtime (denort) on first use; where that
 // download fails, this says so in one line instead of deno's backtrace.
-// The heap settings of `deno task blit` and `deno task daemon` (see
-// lib/daemon/sandbox.ts).
+import { CLIENT_V8_FLAGS, V8_FLAGS } from "../lib/v8_flags.ts";
+
+// The heap settings of `deno task blit` and `deno task daemon`.
 const TARGETS = [
-  ["dist/blit", "cli.ts", "--max-semi-space-size=1,--heap-growing-percent=30"],
-  [
-    "dist/blit-daemon",
-    "daemon.ts",
-    "--max-semi-space-size=4,--heap-growing-percent=30",
-  ],
+  ["dist/blit", "cli.ts", CLIENT_V8_FLAGS],
+  ["dist/blit-daemon", "daemon.ts", V8_FLAGS],
 ];
 
 /**
@@ -37,14 +34,7 @@ export function compileError(stderr: string): string {
 if (import.meta.main) {
   for (const [output, script, v8] of TARGETS) {
     const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "compile",
-        "--allow-all",
-        `--v8-flags=${v8}`,
-        "-o",
-        output,
-        script,
-      ],
+      args: ["compile", "--allow-all", v8, "-o", output, script],
       stdout: "inherit",
       stderr: "piped",
       env: { RUST_BACKTRACE: "0" },

@@ -1,5 +1,5 @@
 // Opens the control-plane channel and turns gRPC failures into messages.
-import { PeerError } from "../transfer/peer.ts";
+import { connectionCut, PeerError } from "../transfer/peer.ts";
 import { IntegrityError, TruncatedStreamError } from "../wire/frame_codec.ts";
 import type { DescMessage, MessageShape } from "../rpc/codec.ts";
 import { Blit, SECRET_METADATA } from "../rpc/service.ts";
@@ -393,11 +393,7 @@ export function remoteError(error: unknown, where: string): Error {
       error.ended,
     );
   }
-  if (
-    error instanceof Deno.errors.BrokenPipe ||
-    error instanceof Deno.errors.ConnectionReset ||
-    error instanceof Deno.errors.UnexpectedEof
-  ) {
+  if (connectionCut(error)) {
     return new RemoteError(
       `lost the data connection to the daemon at ${where} (${
         error.message.replace(/\s*\(os error \d+\)$/, "")

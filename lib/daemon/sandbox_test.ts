@@ -1,6 +1,7 @@
 import { findXxhash } from "../fs/native_hash.ts";
 import { assertEquals } from "../../tests/_assert.ts";
-import { CLIENT_V8_FLAGS, sandboxFlags, V8_FLAGS } from "./sandbox.ts";
+import { sandboxFlags } from "./sandbox.ts";
+import { CLIENT_V8_FLAGS, V8_FLAGS } from "../v8_flags.ts";
 import { DEFAULT_LIMITS } from "./config.ts";
 import { findLibc } from "../fs/_libc.ts";
 import { findZstd } from "../wire/zstd.ts";

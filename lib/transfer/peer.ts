@@ -251,6 +251,22 @@ export class DataLink {
 }
 
 /**
+ * Whether `error` is a data connection cut by the other end (a broken
+ * pipe, a reset, a stream ended early), not this side's own failure.
+ *
+ * @example
+ * ```ts
+ * import { connectionCut } from "./peer.ts";
+ * if (!connectionCut(new Deno.errors.BrokenPipe()) || connectionCut(new RangeError())) throw new Error("example failed");
+ * ```
+ */
+export function connectionCut(error: unknown): error is Error {
+  return error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.UnexpectedEof;
+}
+
+/**
  * The other role broke the conversation: a message out of order, a need
  * for a file never offered, data where none may be. `ended`: it went away
  * in the middle (which may be worth a retry).

@@ -11,6 +11,7 @@ import type { Sender } from "./sender.ts";
 import { after, type Timer } from "../timer.ts";
 import { basisProblem } from "../delta/basis.ts";
 import {
+  connectionCut,
   countingPeer,
   type DataLink,
   type MessageTally,
@@ -170,7 +171,7 @@ async function sendOn(
     try {
       streams = (await sending) ?? conns.length;
     } catch (error) {
-      throw brokenConnection(error) ? await receiverReason(peer, error) : error;
+      throw connectionCut(error) ? await receiverReason(peer, error) : error;
     }
     await peer.write({ kind: "dataEnd", fallback: false });
     const summary = await expectDone(peer);
@@ -293,17 +294,6 @@ function basisCost(basis: { lengths: Uint32Array } | undefined): number {
 
 /** How long a failed data connection waits for the receiver's reason. */
 const REASON_WAIT_MS = 2000;
-
-/**
- * Whether `error` is a data connection cut from the other end (not this
- * side's own failure, such as a source file that shrank).
- */
-function brokenConnection(error: unknown): boolean {
-  return error instanceof Deno.errors.BrokenPipe ||
-    error instanceof Deno.errors.ConnectionReset ||
-    error instanceof Deno.errors.ConnectionAborted ||
-    error instanceof Deno.errors.UnexpectedEof;
-}
 
 /**
  * Why the data connections broke: a receiver that failed (a full disk, a
