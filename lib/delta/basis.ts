@@ -8,6 +8,7 @@ import {
   contentStamp,
   descriptorOf,
   fileIdentity,
+  openedStatus,
   type ReadHandle,
   type TreeRoot,
 } from "../fs/tree.ts";
@@ -146,7 +147,7 @@ export async function describeBasis(
   }
   let info: Deno.FileInfo;
   try {
-    info = file.statSync();
+    info = openedStatus(file);
   } catch {
     file.close();
     return undefined;
@@ -527,7 +528,7 @@ export class BasisBatcher {
     }
     let info: Deno.FileInfo;
     try {
-      info = file.statSync();
+      info = openedStatus(file);
     } catch {
       file.close();
       return Promise.resolve(undefined);

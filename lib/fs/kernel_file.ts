@@ -40,7 +40,18 @@ export class KernelFile implements ReadHandle, WriteHandle {
         info.isFile ? "has other hard links" : "is no longer a regular file",
       );
     }
+    handle.#opened = info;
     return handle;
+  }
+
+  #opened: Deno.FileInfo | undefined;
+
+  /**
+   * The status checked when {@linkcode KernelFile.regular} opened it (see
+   * `openedStatus` in tree.ts); undefined for a handle made otherwise.
+   */
+  get statusAtOpen(): Deno.FileInfo | undefined {
+    return this.#opened;
   }
 
   /**

@@ -1,7 +1,7 @@
 import { assertEquals, assertThrows } from "../../tests/_assert.ts";
 import { AT, cString, loadLibc, O } from "./_libc.ts";
 import { KernelFile } from "./kernel_file.ts";
-import { ContainmentError } from "./tree.ts";
+import { ContainmentError, openedStatus } from "./tree.ts";
 
 Deno.test("KernelFile.regular: a plain file is a handle that reads, writes, stats and sets times; a directory or a hard-linked file is refused and closed", () => {
   const libc = loadLibc();
@@ -81,6 +81,39 @@ Deno.test("KernelFile reads to the end (then null; 0 for an empty buffer) and na
     );
     writing.close();
     assertEquals(Deno.readTextFileSync(`${dir}/f`), "xycde");
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("KernelFile.regular keeps the status it checked: openedStatus answers with it (no second call), statSync asks anew", () => {
+  const libc = loadLibc();
+  if (!libc) return; // not Linux, or no FFI
+  const dir = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    Deno.writeTextFileSync(`${dir}/f`, "abc");
+    const fd = libc.openat2(AT.FDCWD, cString(`${dir}/f`), O.RDONLY, 0, 0);
+    const file = KernelFile.regular(libc, fd, "f", true);
+    try {
+      Deno.writeTextFileSync(`${dir}/f`, "abcdef");
+      assertEquals(file.statusAtOpen?.size, 3);
+      assertEquals(openedStatus(file).size, 3);
+      assertEquals(file.statSync().size, 6);
+    } finally {
+      file.close();
+    }
+    // A handle made otherwise has none: openedStatus asks it.
+    const plain = new KernelFile(
+      libc,
+      libc.openat2(AT.FDCWD, cString(`${dir}/f`), O.RDONLY, 0, 0),
+      "f",
+    );
+    try {
+      assertEquals(plain.statusAtOpen, undefined);
+      assertEquals(openedStatus(plain).size, 6);
+    } finally {
+      plain.close();
+    }
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }

@@ -133,6 +133,27 @@ export interface DirHandle {
 }
 
 /**
+ * The status of `handle` as it was opened: a kernel tree's handle checked
+ * it then (its type, its links) and keeps it, so the open costs one
+ * status call, not two; any other handle is asked now. Only for what
+ * was true at the open (which file, its size then): a file read since
+ * is asked again with `statSync`.
+ *
+ * @example
+ * ```ts
+ * import { openedStatus } from "./tree.ts";
+ * const path = Deno.makeTempFileSync();
+ * using file = Deno.openSync(path);
+ * if (!openedStatus(file).isFile) throw new Error("example failed");
+ * Deno.removeSync(path);
+ * ```
+ */
+export function openedStatus(handle: ReadHandle): Deno.FileInfo {
+  return (handle as { statusAtOpen?: Deno.FileInfo }).statusAtOpen ??
+    handle.statSync();
+}
+
+/**
  * Which file a status describes: dev:ino, plus the birth time where the
  * filesystem keeps one (a file deleted and made again often gets the same
  * inode number back).

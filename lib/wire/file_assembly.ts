@@ -16,7 +16,12 @@ import { openForRead } from "../fs/contained_root.ts";
 import { KernelFile } from "../fs/kernel_file.ts";
 import { PathFile } from "../fs/path_tree.ts";
 import { resolveInside } from "../fs/safe_path.ts";
-import { contentStamp, fileIdentity, type ReadHandle } from "../fs/tree.ts";
+import {
+  contentStamp,
+  fileIdentity,
+  openedStatus,
+  type ReadHandle,
+} from "../fs/tree.ts";
 
 /** What a {@linkcode ReceiveSink} committed. */
 export interface ReceiveStats {
@@ -465,7 +470,7 @@ export class FileAssembly {
     } catch {
       throw new BasisChangedError(entry.path);
     }
-    const info = basis.statSync();
+    const info = openedStatus(basis);
     if (
       !info.isFile || info.size !== copy.offer.size ||
       fileIdentity(info) !== copy.identity
