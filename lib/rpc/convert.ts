@@ -36,6 +36,7 @@ import {
 } from "../fs/resume.ts";
 import { FrameProtocolError } from "../wire/frame_codec.ts";
 import type { BasisOffer } from "../delta/basis.ts";
+import { asciiInto } from "../text.ts";
 import type { PerfRecord } from "../telemetry/perf_history.ts";
 
 /** Longest symlink target accepted from a peer, in characters. */
@@ -651,15 +652,169 @@ export function packedFileList(list: FileList): FileList {
       bases: list.bases,
     }),
   );
-  if (inner.length < 256 || inner.length > MAX_PACKED_BYTES) return list;
+  return packedOf(inner, list.last, list.decided) ?? list;
+}
+
+/** `inner` (a serialized FileList) compressed, or undefined when that does not pay. */
+function packedOf(
+  inner: Uint8Array,
+  last: boolean,
+  decided: bigint,
+): FileList | undefined {
+  if (inner.length < 256 || inner.length > MAX_PACKED_BYTES) return undefined;
   const zipped = zstd().compressSync(inner, 3);
-  if (zipped.length >= inner.length) return list;
+  if (zipped.length >= inner.length) return undefined;
   return create(FileListSchema, {
-    last: list.last,
-    decided: list.decided,
+    last,
+    decided,
     packedZstd: zipped,
     packedSize: inner.length,
   });
+}
+
+/**
+ * A need batch compressed as {@linkcode packedFileList} does, straight
+ * from the receiver's own records: the inner FileList's bytes are written
+ * here (the same bytes the generic encoder makes), with no message object
+ * a description (a receiver of a tree with its mtimes changed names every
+ * file with one: the objects and the generic encoder cost ~7 us a file on
+ * the thread that plans). Undefined when compressing does not pay (the
+ * batch then goes as a plain FileList).
+ *
+ * @example
+ * ```ts
+ * import { packedNeeds, unpackedFileList } from "./convert.ts";
+ * import { loadZstd } from "../wire/zstd.ts";
+ * await loadZstd();
+ * const paths = Array.from({ length: 100 }, (_, i) => `dir/file-${i}.py`);
+ * const packed = packedNeeds(paths, new Map(), new Map(), false, 100n);
+ * if (unpackedFileList(packed!).paths[99] !== "dir/file-99.py") throw new Error("example failed");
+ * ```
+ */
+export function packedNeeds(
+  paths: readonly string[],
+  resumes: ReadonlyMap<string, ResumeOffer>,
+  bases: ReadonlyMap<string, BasisOffer>,
+  last: boolean,
+  decided: bigint,
+): FileList | undefined {
+  return packedOf(needListBytes(paths, resumes, bases), last, decided);
+}
+
+/**
+ * The protobuf encoding of `FileList { paths, resumes, bases }` (fields
+ * 1, 4 and 5, in that order; proto3 defaults left out; `lengths` packed),
+ * as `toBinary` writes it. Sizes first, then one buffer.
+ */
+export function needListBytes(
+  paths: readonly string[],
+  resumes: ReadonlyMap<string, ResumeOffer>,
+  bases: ReadonlyMap<string, BasisOffer>,
+): Uint8Array {
+  const pathBytes = paths.map(utf8Of);
+  const resumeParts = [...resumes].map(([path, offer]) => {
+    const name = utf8Of(path);
+    const size = fieldBytes(name.length) +
+      (offer.blockSize > 0 ? 1 + varintSize(offer.blockSize) : 0) +
+      (offer.hashes.length > 0 ? fieldBytes(offer.hashes.length) : 0);
+    return { name, offer, size };
+  });
+  const baseParts = [...bases].map(([path, basis]) => {
+    const name = utf8Of(path);
+    let packed = 0;
+    for (let i = 0; i < basis.lengths.length; i++) {
+      packed += varintSize(basis.lengths[i]);
+    }
+    const size = fieldBytes(name.length) +
+      (basis.avgBits > 0 ? 1 + varintSize(basis.avgBits) : 0) +
+      (basis.seed > 0 ? 1 + varintSize(basis.seed) : 0) +
+      (basis.size > 0 ? 1 + varintSize(basis.size) : 0) +
+      (packed > 0 ? fieldBytes(packed) : 0) +
+      (basis.digests.length > 0 ? fieldBytes(basis.digests.length) : 0) +
+      (basis.whole && basis.whole.length > 0
+        ? fieldBytes(basis.whole.length)
+        : 0);
+    return { name, basis, packed, size };
+  });
+  let total = 0;
+  for (const bytes of pathBytes) total += fieldBytes(bytes.length);
+  for (const part of resumeParts) total += fieldBytes(part.size);
+  for (const part of baseParts) total += fieldBytes(part.size);
+  const out = new Uint8Array(total);
+  let at = 0;
+  const varint = (value: number) => {
+    while (value > 0x7f) {
+      out[at++] = (value % 128) | 0x80;
+      value = Math.floor(value / 128);
+    }
+    out[at++] = value;
+  };
+  const field = (tag: number, bytes: Uint8Array) => {
+    out[at++] = tag;
+    varint(bytes.length);
+    out.set(bytes, at);
+    at += bytes.length;
+  };
+  for (const bytes of pathBytes) field(0x0a, bytes);
+  for (const { name, offer, size } of resumeParts) {
+    out[at++] = 0x22;
+    varint(size);
+    field(0x0a, name);
+    if (offer.blockSize > 0) {
+      out[at++] = 0x10;
+      varint(offer.blockSize);
+    }
+    if (offer.hashes.length > 0) field(0x1a, offer.hashes);
+  }
+  for (const { name, basis, packed, size } of baseParts) {
+    out[at++] = 0x2a;
+    varint(size);
+    field(0x0a, name);
+    if (basis.avgBits > 0) {
+      out[at++] = 0x10;
+      varint(basis.avgBits);
+    }
+    if (basis.seed > 0) {
+      out[at++] = 0x18;
+      varint(basis.seed);
+    }
+    if (basis.size > 0) {
+      out[at++] = 0x20;
+      varint(basis.size);
+    }
+    if (packed > 0) {
+      out[at++] = 0x2a;
+      varint(packed);
+      for (let i = 0; i < basis.lengths.length; i++) varint(basis.lengths[i]);
+    }
+    if (basis.digests.length > 0) field(0x32, basis.digests);
+    if (basis.whole && basis.whole.length > 0) field(0x3a, basis.whole);
+  }
+  if (at !== total) throw new Error(`need list: wrote ${at} of ${total} bytes`);
+  return out;
+}
+
+const utf8 = new TextEncoder();
+
+/** UTF-8 of `text` (ASCII copied as is). */
+function utf8Of(text: string): Uint8Array {
+  const ascii = new Uint8Array(text.length);
+  return asciiInto(text, ascii, 0) === text.length ? ascii : utf8.encode(text);
+}
+
+/** Bytes of a varint of `value` (a non-negative integer below 2^53). */
+function varintSize(value: number): number {
+  let n = 1;
+  while (value > 0x7f) {
+    value = Math.floor(value / 128);
+    n++;
+  }
+  return n;
+}
+
+/** Bytes of a length-delimited field of `length` bytes (a one-byte tag). */
+function fieldBytes(length: number): number {
+  return 1 + varintSize(length) + length;
 }
 
 /** No bytes (an entry without a hash): one array, never written. */

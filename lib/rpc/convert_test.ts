@@ -1,6 +1,7 @@
 import { create } from "./codec.ts";
 import { assertEquals, assertThrows } from "../../tests/_assert.ts";
 import { PathEscapeError } from "../fs/safe_path.ts";
+import type { BasisOffer } from "../delta/basis.ts";
 import {
   entriesOfBatch,
   entryToHeader,
@@ -199,4 +200,96 @@ Deno.test("packedFileList: need batches compress and come back exact; hostile pa
       ),
     RangeError,
   );
+});
+
+Deno.test("needListBytes: a need batch's FileList written by hand is the generic encoder's bytes, whatever it holds", async () => {
+  const { needListBytes, packedNeeds, unpackedFileList, basisMessages } =
+    await import("./convert.ts");
+  const { FileListSchema, ResumeOfferSchema } = await import("./gen/blit.ts");
+  const { toBinary } = await import("./codec.ts");
+  await loadZstd();
+  const generic = (
+    paths: string[],
+    resumes: Map<string, { blockSize: number; hashes: Uint8Array }>,
+    bases: Map<string, BasisOffer>,
+  ) =>
+    toBinary(
+      FileListSchema,
+      create(FileListSchema, {
+        paths,
+        resumes: [...resumes].map(([path, offer]) =>
+          create(ResumeOfferSchema, { path, ...offer })
+        ),
+        bases: basisMessages(bases),
+      }),
+    );
+  const paths = [
+    "a",
+    "dir/é-ü.txt",
+    "深/文件",
+    "x".repeat(300),
+    ...Array.from({ length: 50 }, (_, i) => `lib/m${i}.py`),
+  ];
+  const resumes = new Map([
+    [paths[1], { blockSize: 4 << 20, hashes: new Uint8Array(48).fill(9) }],
+    [paths[2], { blockSize: 0, hashes: new Uint8Array(0) }],
+  ]);
+  const bases = new Map<string, BasisOffer>([
+    [paths[0], {
+      avgBits: 11,
+      seed: 0xffffffff,
+      size: 5000,
+      lengths: Uint32Array.of(2048, 2952),
+      digests: new Uint8Array(8).fill(3),
+      whole: new Uint8Array(16).fill(5),
+    }],
+    [paths[3], {
+      avgBits: 24,
+      seed: 0,
+      size: 2 ** 40 + 3,
+      lengths: Uint32Array.of(2 ** 28 + 1, 127, 128, 16383, 16384, 0),
+      digests: new Uint8Array(24).fill(1),
+    }],
+    [paths[4], {
+      avgBits: 0,
+      seed: 7,
+      size: 0,
+      lengths: new Uint32Array(0),
+      digests: new Uint8Array(0),
+    }],
+  ]);
+  for (
+    const [p, r, b] of [
+      [paths, resumes, bases],
+      [paths, new Map(), new Map()],
+      [[], new Map(), bases],
+      [[], new Map(), new Map()],
+    ] as const
+  ) {
+    assertEquals(
+      needListBytes(p, r, b),
+      generic([...p], new Map(r), new Map(b)),
+    );
+  }
+  // Compressed and back: the same batch.
+  const packed = packedNeeds(paths, resumes, bases, true, 77n);
+  if (!packed) throw new Error("a batch of 54 paths did not compress");
+  assertEquals([packed.last, packed.decided, packed.paths], [true, 77n, []]);
+  assertEquals(
+    toBinary(FileListSchema, unpackedFileList(packed)),
+    toBinary(
+      FileListSchema,
+      create(FileListSchema, {
+        paths,
+        resumes: [...resumes].map(([path, offer]) =>
+          create(ResumeOfferSchema, { path, ...offer })
+        ),
+        bases: basisMessages(bases),
+        last: true,
+        decided: 77n,
+      }),
+    ),
+  );
+  // Too small to pay: the caller sends it plain.
+  assertEquals(packedNeeds(["a"], new Map(), new Map(), false, 1n), undefined);
 });

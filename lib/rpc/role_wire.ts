@@ -32,7 +32,7 @@ import {
   manifestBatchOf,
   manifestCompleteOf,
   offersOf,
-  packedFileList,
+  packedNeeds,
   unpackedFileList,
 } from "./convert.ts";
 import { type MessageWritable, writeMessage } from "./call_io.ts";
@@ -59,7 +59,21 @@ function fileListOf(
   message: Extract<ReceiverMessage, { kind: "needs" }>,
   compress = false,
 ): FileList {
-  const list = create(FileListSchema, {
+  if (compress) {
+    const packed = packedNeeds(
+      message.paths,
+      message.offers,
+      message.bases,
+      message.last,
+      BigInt(message.decided),
+    );
+    // What it costs on the wire, for the tally (see `countingPeer`).
+    if (packed) {
+      message.wireBytes = packed.packedZstd.length + 16;
+      return packed;
+    }
+  }
+  return create(FileListSchema, {
     paths: message.paths,
     last: message.last,
     decided: BigInt(message.decided),
@@ -72,11 +86,6 @@ function fileListOf(
     ),
     bases: basisMessages(message.bases),
   });
-  if (!compress) return list;
-  const packed = packedFileList(list);
-  // What it costs on the wire, for the tally (see `countingPeer`).
-  if (packed !== list) message.wireBytes = packed.packedZstd.length + 16;
-  return packed;
 }
 
 /** A FileList message (compressed or not) as a need batch. */
