@@ -714,8 +714,7 @@ export function needListBytes(
   const pathBytes = paths.map(utf8Of);
   const resumeParts = [...resumes].map(([path, offer]) => {
     const name = utf8Of(path);
-    const size = fieldBytes(name.length) +
-      (offer.blockSize > 0 ? 1 + varintSize(offer.blockSize) : 0) +
+    const size = fieldBytes(name.length) + uintBytes(offer.blockSize) +
       (offer.hashes.length > 0 ? fieldBytes(offer.hashes.length) : 0);
     return { name, offer, size };
   });
@@ -725,10 +724,8 @@ export function needListBytes(
     for (let i = 0; i < basis.lengths.length; i++) {
       packed += varintSize(basis.lengths[i]);
     }
-    const size = fieldBytes(name.length) +
-      (basis.avgBits > 0 ? 1 + varintSize(basis.avgBits) : 0) +
-      (basis.seed > 0 ? 1 + varintSize(basis.seed) : 0) +
-      (basis.size > 0 ? 1 + varintSize(basis.size) : 0) +
+    const size = fieldBytes(name.length) + uintBytes(basis.avgBits) +
+      uintBytes(basis.seed) + uintBytes(basis.size) +
       (packed > 0 ? fieldBytes(packed) : 0) +
       (basis.digests.length > 0 ? fieldBytes(basis.digests.length) : 0) +
       (basis.whole && basis.whole.length > 0
@@ -755,33 +752,27 @@ export function needListBytes(
     out.set(bytes, at);
     at += bytes.length;
   };
+  // A scalar field: left out when 0 (proto3's default).
+  const uint = (tag: number, value: number) => {
+    if (value === 0) return;
+    out[at++] = tag;
+    varint(value);
+  };
   for (const bytes of pathBytes) field(0x0a, bytes);
   for (const { name, offer, size } of resumeParts) {
     out[at++] = 0x22;
     varint(size);
     field(0x0a, name);
-    if (offer.blockSize > 0) {
-      out[at++] = 0x10;
-      varint(offer.blockSize);
-    }
+    uint(0x10, offer.blockSize);
     if (offer.hashes.length > 0) field(0x1a, offer.hashes);
   }
   for (const { name, basis, packed, size } of baseParts) {
     out[at++] = 0x2a;
     varint(size);
     field(0x0a, name);
-    if (basis.avgBits > 0) {
-      out[at++] = 0x10;
-      varint(basis.avgBits);
-    }
-    if (basis.seed > 0) {
-      out[at++] = 0x18;
-      varint(basis.seed);
-    }
-    if (basis.size > 0) {
-      out[at++] = 0x20;
-      varint(basis.size);
-    }
+    uint(0x10, basis.avgBits);
+    uint(0x18, basis.seed);
+    uint(0x20, basis.size);
     if (packed > 0) {
       out[at++] = 0x2a;
       varint(packed);
@@ -810,6 +801,11 @@ function varintSize(value: number): number {
     n++;
   }
   return n;
+}
+
+/** Bytes of a scalar field holding `value` (a one-byte tag; none for 0). */
+function uintBytes(value: number): number {
+  return value === 0 ? 0 : 1 + varintSize(value);
 }
 
 /** Bytes of a length-delimited field of `length` bytes (a one-byte tag). */
