@@ -503,7 +503,7 @@ export interface BasisOffer {
   digests: Uint8Array;
   /**
    * The xxh3-128 of the whole old copy seeded with `seed` (16 bytes,
-   * big-endian high then low half), for old copies under 1 MiB cut in
+   * big-endian high then low half), for old copies under 16 MiB cut in
    * more than one chunk; empty otherwise. A sender whose file is that very content sends one copy of
    * it all, without cutting or looking up a chunk.
    */
