@@ -1,14 +1,23 @@
 import { assertEquals, assertThrows } from "../../tests/_assert.ts";
-import { AT, cString, loadLibc, O } from "./_libc.ts";
+import { AT, cString, type Libc, loadLibc, O } from "./_libc.ts";
 import { KernelFile } from "./kernel_file.ts";
 import { ContainmentError, openedStatus } from "./tree.ts";
 
-Deno.test("KernelFile.regular: a plain file is a handle that reads, writes, stats and sets times; a directory or a hard-linked file is refused and closed", () => {
+/** Runs `fn` with libc and a fresh directory holding `f` (`text`); skipped without libc. */
+function withFile(text: string, fn: (libc: Libc, dir: string) => void): void {
   const libc = loadLibc();
   if (!libc) return; // not Linux, or no FFI
   const dir = Deno.realPathSync(Deno.makeTempDirSync());
   try {
-    Deno.writeTextFileSync(`${dir}/f`, "abc");
+    Deno.writeTextFileSync(`${dir}/f`, text);
+    fn(libc, dir);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
+Deno.test("KernelFile.regular: a plain file is a handle that reads, writes, stats and sets times; a directory or a hard-linked file is refused and closed", () => {
+  withFile("abc", (libc, dir) => {
     const fd = libc.openat2(AT.FDCWD, cString(`${dir}/f`), O.RDWR, 0, 0);
     const file = KernelFile.regular(libc, fd, "f", true);
     const buf = new Uint8Array(3);
@@ -39,17 +48,11 @@ Deno.test("KernelFile.regular: a plain file is a handle that reads, writes, stat
       ContainmentError,
       /has other hard links/,
     );
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("KernelFile reads to the end (then null; 0 for an empty buffer) and names a failed read or write's errno", () => {
-  const libc = loadLibc();
-  if (!libc) return; // not Linux, or no FFI
-  const dir = Deno.realPathSync(Deno.makeTempDirSync());
-  try {
-    Deno.writeTextFileSync(`${dir}/f`, "abcde");
+  withFile("abcde", (libc, dir) => {
     const reading = KernelFile.regular(
       libc,
       libc.openat2(AT.FDCWD, cString(`${dir}/f`), O.RDONLY, 0, 0),
@@ -81,17 +84,11 @@ Deno.test("KernelFile reads to the end (then null; 0 for an empty buffer) and na
     );
     writing.close();
     assertEquals(Deno.readTextFileSync(`${dir}/f`), "xycde");
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("KernelFile.regular keeps the status it checked: openedStatus answers with it (no second call), statSync asks anew", () => {
-  const libc = loadLibc();
-  if (!libc) return; // not Linux, or no FFI
-  const dir = Deno.realPathSync(Deno.makeTempDirSync());
-  try {
-    Deno.writeTextFileSync(`${dir}/f`, "abc");
+  withFile("abc", (libc, dir) => {
     const fd = libc.openat2(AT.FDCWD, cString(`${dir}/f`), O.RDONLY, 0, 0);
     const file = KernelFile.regular(libc, fd, "f", true);
     try {
@@ -114,7 +111,5 @@ Deno.test("KernelFile.regular keeps the status it checked: openedStatus answers 
     } finally {
       plain.close();
     }
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
+  });
 });

@@ -1,6 +1,6 @@
 // Converts between pipeline entries and their protobuf messages.
 import { zstd } from "../wire/zstd.ts";
-import { create, fromBinary, toBinary } from "./codec.ts";
+import { create, fromBinary } from "./codec.ts";
 import type { FileEntry } from "../fs/entry.ts";
 import { normalizeRelative, PathEscapeError } from "../fs/safe_path.ts";
 import type { FileDataChunk } from "../wire/grpc_data.ts";
@@ -627,59 +627,14 @@ export function choiceOf(
 /**
  * A need batch compressed: its paths, resumes and bases as a FileList of
  * their own, serialized and zstd-compressed (level 3), `last` and
- * `decided` kept outside; the batch as it was when it is small, would
- * unpack past {@linkcode MAX_PACKED_BYTES}, or does not shrink.
- *
- * @example
- * ```ts
- * import { packedFileList, unpackedFileList } from "./convert.ts";
- * import { loadZstd } from "../wire/zstd.ts";
- * await loadZstd();
- * import { create } from "./codec.ts";
- * import { FileListSchema } from "./service.ts";
- * const list = create(FileListSchema, { paths: Array.from({ length: 100 }, (_, i) => `dir/file-${i}.py`), decided: 100n });
- * const packed = packedFileList(list);
- * if (packed.paths.length !== 0 || packed.packedZstd.length === 0) throw new Error("example failed");
- * if (unpackedFileList(packed).paths[99] !== "dir/file-99.py") throw new Error("example failed");
- * ```
- */
-export function packedFileList(list: FileList): FileList {
-  const inner = toBinary(
-    FileListSchema,
-    create(FileListSchema, {
-      paths: list.paths,
-      resumes: list.resumes,
-      bases: list.bases,
-    }),
-  );
-  return packedOf(inner, list.last, list.decided) ?? list;
-}
-
-/** `inner` (a serialized FileList) compressed, or undefined when that does not pay. */
-function packedOf(
-  inner: Uint8Array,
-  last: boolean,
-  decided: bigint,
-): FileList | undefined {
-  if (inner.length < 256 || inner.length > MAX_PACKED_BYTES) return undefined;
-  const zipped = zstd().compressSync(inner, 3);
-  if (zipped.length >= inner.length) return undefined;
-  return create(FileListSchema, {
-    last,
-    decided,
-    packedZstd: zipped,
-    packedSize: inner.length,
-  });
-}
-
-/**
- * A need batch compressed as {@linkcode packedFileList} does, straight
- * from the receiver's own records: the inner FileList's bytes are written
- * here (the same bytes the generic encoder makes), with no message object
- * a description (a receiver of a tree with its mtimes changed names every
- * file with one: the objects and the generic encoder cost ~7 us a file on
- * the thread that plans). Undefined when compressing does not pay (the
- * batch then goes as a plain FileList).
+ * `decided` kept outside. The inner FileList's bytes are written here
+ * from the receiver's own records (the bytes the generic encoder makes),
+ * with no message object a description (a receiver of a tree with its
+ * mtimes changed names every file with one: the objects and the generic
+ * encoder cost ~7 us a file on the thread that plans). Undefined when
+ * compressing does not pay: the batch is small, would unpack past
+ * {@linkcode MAX_PACKED_BYTES}, or does not shrink (it then goes as a
+ * plain FileList).
  *
  * @example
  * ```ts
@@ -698,7 +653,16 @@ export function packedNeeds(
   last: boolean,
   decided: bigint,
 ): FileList | undefined {
-  return packedOf(needListBytes(paths, resumes, bases), last, decided);
+  const inner = needListBytes(paths, resumes, bases);
+  if (inner.length < 256 || inner.length > MAX_PACKED_BYTES) return undefined;
+  const zipped = zstd().compressSync(inner, 3);
+  if (zipped.length >= inner.length) return undefined;
+  return create(FileListSchema, {
+    last,
+    decided,
+    packedZstd: zipped,
+    packedSize: inner.length,
+  });
 }
 
 /**
@@ -817,7 +781,7 @@ function fieldBytes(length: number): number {
 const NO_BYTES = new Uint8Array(0);
 
 /**
- * A need batch as it was before {@linkcode packedFileList} (a plain one as
+ * A need batch as it was before {@linkcode packedNeeds} (a plain one as
  * it is): the size checked before anything is unpacked.
  *
  * @throws {RangeError} when the packed batch is out of range, does not

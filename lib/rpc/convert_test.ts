@@ -120,35 +120,37 @@ Deno.test("manifestBatchOf: compressed when asked and smaller; hostile compresse
   );
 });
 
-Deno.test("packedFileList: need batches compress and come back exact; hostile packed batches are refused", async () => {
-  const { packedFileList, unpackedFileList } = await import("./convert.ts");
-  const { BasisOfferSchema, FileListSchema, ResumeOfferSchema } = await import(
-    "./gen/blit.ts"
+Deno.test("packedNeeds: need batches compress and come back exact; hostile packed batches are refused", async () => {
+  const { basisMessages, packedNeeds, unpackedFileList } = await import(
+    "./convert.ts"
   );
+  const { FileListSchema, ResumeOfferSchema } = await import("./gen/blit.ts");
   const { toBinary } = await import("./codec.ts");
   const zlib = await import("node:zlib");
   const paths = Array.from({ length: 200 }, (_, i) => `lib/module_${i}.py`);
+  const resumes = new Map([
+    [paths[0], { blockSize: 4096, hashes: new Uint8Array(32).fill(7) }],
+  ]);
+  const bases = new Map<string, BasisOffer>(
+    paths.slice(1).map((path, i) => [path, {
+      avgBits: 11,
+      seed: i,
+      size: 4096,
+      lengths: Uint32Array.of(2048, 2048),
+      digests: new Uint8Array(12).fill(i),
+    }]),
+  );
   const list = create(FileListSchema, {
     paths,
     decided: 400n,
     last: true,
-    resumes: [create(ResumeOfferSchema, {
-      path: paths[0],
-      blockSize: 4096,
-      hashes: new Uint8Array(32).fill(7),
-    })],
-    bases: paths.slice(1).map((path, i) =>
-      create(BasisOfferSchema, {
-        path,
-        avgBits: 11,
-        seed: i,
-        size: 4096n,
-        lengths: [2048, 2048],
-        digests: new Uint8Array(12).fill(i),
-      })
+    resumes: [...resumes].map(([path, offer]) =>
+      create(ResumeOfferSchema, { path, ...offer })
     ),
+    bases: basisMessages(bases),
   });
-  const packed = packedFileList(list);
+  const packed = packedNeeds(paths, resumes, bases, true, 400n);
+  if (!packed) throw new Error("a need batch of 200 files did not compress");
   assertEquals(packed.paths, []);
   assertEquals(packed.bases, []);
   assertEquals(packed.last, true);
@@ -161,9 +163,9 @@ Deno.test("packedFileList: need batches compress and come back exact; hostile pa
     toBinary(FileListSchema, back),
     toBinary(FileListSchema, list),
   );
-  // A small batch stays as it is; a plain one passes through.
+  // A small batch is not packed (it goes plain); a plain one passes through.
   const small = create(FileListSchema, { paths: ["a"] });
-  assertEquals(packedFileList(small), small);
+  assertEquals(packedNeeds(["a"], new Map(), new Map(), false, 0n), undefined);
   assertEquals(unpackedFileList(small), small);
   // Hostile: sizes out of range, lies, garbage, mixed, packed twice.
   const zip = (bytes: Uint8Array) => zlib.zstdCompressSync(bytes);
@@ -288,6 +290,4 @@ Deno.test("needListBytes: a need batch's FileList written by hand is the generic
     ),
     generic(paths, resumes, bases),
   );
-  // Too small to pay: the caller sends it plain.
-  assertEquals(packedNeeds(["a"], new Map(), new Map(), false, 1n), undefined);
 });
