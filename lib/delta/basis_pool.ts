@@ -189,7 +189,13 @@ export async function describeFilesOffThread(
   const job: FilesJob = { id: 0, seed, files };
   let answered: Promise<DescribeAnswer | undefined>;
   try {
-    await workers.post(job);
+    // Its cost is what it reads: small batches go to the worker that is
+    // not busy with a big copy's stretch.
+    await workers.post(
+      job,
+      [],
+      files.reduce((n, file) => n + file.size, 0),
+    );
     // The answer comes as a message, after this turn; a worker that dies
     // instead ends the pool's batches in flight (then: undefined).
     answered = Promise.race([
@@ -286,7 +292,7 @@ export async function describeOffThread(
         ...(content && stretches === 1 ? { content } : {}),
         ...(stretches === 1 && size < WHOLE_MAX_BYTES ? { whole: true } : {}),
       };
-      await workers.post(job);
+      await workers.post(job, [], job.length);
       // The answer comes as a message, after this turn.
       answers.push(
         new Promise<DescribeAnswer>((resolve) => waiting.set(job.id, resolve)),

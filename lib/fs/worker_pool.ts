@@ -43,10 +43,13 @@ export function workerScriptExists(url: URL): boolean {
 const IN_FLIGHT_PER_WORKER = 2;
 
 /**
- * `size` Workers running the module at `url`, fed batches in turn with at
- * most two in flight each; `post` waits for room, so a fast producer is
- * held back. Each answer goes to `onAnswer` with its batch (failures too, then the first
- * failure is thrown by the next `post` or by `drain`).
+ * `size` Workers running the module at `url`, with at most two batches in
+ * flight each; each batch goes to the worker with the least work still
+ * to do (in the cost `post` was told; in turn among equals), so a small
+ * batch never queues behind a big one while another worker idles. `post`
+ * waits for room, so a fast producer is held back. Each answer goes to
+ * `onAnswer` with its batch (failures too, then the first failure is
+ * thrown by the next `post` or by `drain`).
  *
  * @example
  * ```ts ignore
@@ -61,7 +64,12 @@ export class WorkerPool<B extends PoolBatch, A extends PoolAnswer> {
   readonly #size: number;
   readonly #onAnswer: (answer: A, batch: B) => void;
   #workers: Worker[] = [];
-  #pending = new Map<number, { batch: B; done: () => void }>();
+  #pending = new Map<
+    number,
+    { batch: B; done: () => void; worker: number; cost: number }
+  >();
+  /** Each worker's batches in flight, in their posted cost. */
+  #load: number[] = [];
   #inFlight = new Set<Promise<void>>();
   #nextId = 0;
   #failure: PoolError | undefined;
@@ -103,6 +111,7 @@ export class WorkerPool<B extends PoolBatch, A extends PoolAnswer> {
         this.#fail(new PoolError(event.message ?? "A worker failed", "Error"));
       };
       this.#workers.push(worker);
+      this.#load.push(0);
     }
   }
 
@@ -110,6 +119,7 @@ export class WorkerPool<B extends PoolBatch, A extends PoolAnswer> {
     const pending = this.#pending.get(answer.id);
     if (!pending) return;
     this.#pending.delete(answer.id);
+    this.#load[pending.worker] -= pending.cost;
     if (answer.error !== undefined) {
       this.#failure ??= new PoolError(
         answer.error,
@@ -128,15 +138,26 @@ export class WorkerPool<B extends PoolBatch, A extends PoolAnswer> {
     this.#failure ??= error;
     for (const { done } of this.#pending.values()) done();
     this.#pending.clear();
+    this.#load.fill(0);
   }
 
   /**
    * Posts a batch (its `id` is set here), once fewer than two a worker
-   * are in flight. `transfer` moves buffers instead of copying them.
+   * are in flight, to the least loaded worker. `transfer` moves buffers
+   * instead of copying them; `cost` is the batch's work in any unit the
+   * caller uses for all its batches (bytes to read, say).
    *
    * @throws {PoolError} when an earlier batch failed.
+   * @throws {RangeError} when `cost` is not a finite number >= 0.
    */
-  async post(batch: B, transfer: Transferable[] = []): Promise<void> {
+  async post(
+    batch: B,
+    transfer: Transferable[] = [],
+    cost = 1,
+  ): Promise<void> {
+    if (!Number.isFinite(cost) || cost < 0) {
+      throw new RangeError(`A batch's cost must be >= 0, got ${cost}`);
+    }
     if (this.#failure) throw this.#failure;
     this.warm();
     while (this.#inFlight.size >= this.#workers.length * IN_FLIGHT_PER_WORKER) {
@@ -144,14 +165,27 @@ export class WorkerPool<B extends PoolBatch, A extends PoolAnswer> {
       if (this.#failure) throw this.#failure;
     }
     batch.id = this.#nextId++;
+    const worker = this.#leastLoaded(batch.id);
+    this.#load[worker] += cost;
     const answered = new Promise<void>((done) => {
-      this.#pending.set(batch.id, { batch, done });
+      this.#pending.set(batch.id, { batch, done, worker, cost });
     });
     const tracked: Promise<void> = answered.then(() => {
       this.#inFlight.delete(tracked);
     });
     this.#inFlight.add(tracked);
-    this.#workers[batch.id % this.#workers.length].postMessage(batch, transfer);
+    this.#workers[worker].postMessage(batch, transfer);
+  }
+
+  /** The worker with the least load, looking from `turn` on (ties: the first). */
+  #leastLoaded(turn: number): number {
+    const n = this.#workers.length;
+    let best = turn % n;
+    for (let k = 1; k < n; k++) {
+      const i = (turn + k) % n;
+      if (this.#load[i] < this.#load[best]) best = i;
+    }
+    return best;
   }
 
   /** Whether a `post` now would wait for room. */
@@ -178,5 +212,6 @@ export class WorkerPool<B extends PoolBatch, A extends PoolAnswer> {
     while (this.#inFlight.size > 0) await Promise.all(this.#inFlight);
     for (const worker of this.#workers) worker.terminate();
     this.#workers = [];
+    this.#load = [];
   }
 }
