@@ -96,9 +96,10 @@ export interface BasisCopy {
   identity: string;
   /**
    * The old copy's content hash (xxh3-128, as the end-to-end check's) and
-   * the status it had when read (see {@linkcode contentStamp}), for a copy
-   * hashed whole: while the status is the same, so is the content, and a
-   * new file that is the old copy itself needs no reading back.
+   * the status it had when opened to be read (see
+   * {@linkcode contentStamp}), for a copy hashed whole: while the status
+   * is the same, so is the content, and a new file that is the old copy
+   * itself needs no reading back.
    */
   content?: { digest: Uint8Array; stamp: string };
 }
@@ -194,30 +195,27 @@ async function describeOpen(
       described = offer && { offer, content: hasher?.digest("binary") };
     }
     if (!described) return undefined;
-    return copyOf(file, info, stamp, described.offer, described.content);
+    return copyOf(info, stamp, described.offer, described.content);
   } finally {
     file.close();
   }
 }
 
 /**
- * The old copy open as `file` (its status `info` when opened, `stamp` its
- * {@linkcode contentStamp}) described as `offer`; its `content` hash is
- * kept only while its status stayed put since (then the content did too).
+ * The old copy (its status `info` when opened, `stamp` its
+ * {@linkcode contentStamp} then) described as `offer`, with its `content`
+ * hash and that stamp. The hash stands for the copy only while the copy's
+ * status still has that stamp: whoever uses it checks the status then (a
+ * write during the reads moved the change time, which never goes back).
  */
 function copyOf(
-  file: ReadHandle,
   info: Deno.FileInfo,
   stamp: string | undefined,
   offer: BasisOffer,
   content: Uint8Array | undefined,
 ): BasisCopy {
   const copy: BasisCopy = { offer, identity: fileIdentity(info) };
-  if (
-    content && stamp !== undefined && contentStamp(file.statSync()) === stamp
-  ) {
-    copy.content = { digest: content, stamp };
-  }
+  if (content && stamp !== undefined) copy.content = { digest: content, stamp };
   return copy;
 }
 
@@ -611,7 +609,7 @@ export class BasisBatcher {
             : ownHasher ??= await contentHasher();
           const offer = describeHandle(file, info.size, digest, hasher);
           if (offer) {
-            copy = copyOf(file, info, stamp, offer, hasher?.digest("binary"));
+            copy = copyOf(info, stamp, offer, hasher?.digest("binary"));
           }
         } else {
           const { part, whole, content } = got[i];
@@ -623,7 +621,7 @@ export class BasisBatcher {
               ...part,
               ...(whole ? { whole } : {}),
             };
-            copy = copyOf(file, info, stamp, offer, content);
+            copy = copyOf(info, stamp, offer, content);
           }
         }
       } catch {
