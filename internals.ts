@@ -28,7 +28,12 @@ export {
   SizeMismatchError,
   writeFileAtomic,
 } from "./lib/fs/atomic_file.ts";
-export { applyDir, applySymlink, setDirTimes } from "./lib/fs/apply_tree.ts";
+export {
+  applyDir,
+  applyFileMode,
+  applySymlink,
+  setDirTimes,
+} from "./lib/fs/apply_tree.ts";
 export {
   cleanupTemps,
   PARTIAL_KEEP_MS,

@@ -283,3 +283,105 @@ Deno.test("mtimes to the nanosecond, and symlinks' own mtimes, like rsync -a: lo
     ]);
   });
 });
+
+Deno.test("a mode changed at the source crosses without the file, like rsync -a: push and pull (TCP and gRPC), local copy, --checksum; a dry run changes nothing", async () => {
+  await withDaemon(async ({ url, work, module, env }) => {
+    const src = `${work}/src`;
+    Deno.mkdirSync(`${src}/d`, { recursive: true });
+    const files = ["a.txt", "d/b.sh", "d/c.ro"];
+    files.forEach((name, i) =>
+      Deno.writeTextFileSync(`${src}/${name}`, name + i)
+    );
+    const chmodAll = (dir: string, modes: number[]) =>
+      files.forEach((name, i) => Deno.chmodSync(`${dir}/${name}`, modes[i]));
+    const modesOf = (dir: string) =>
+      files.map((name) => Deno.lstatSync(`${dir}/${name}`).mode! & 0o7777);
+    const statusOf = (dir: string) =>
+      files.map((name) => {
+        const info = Deno.lstatSync(`${dir}/${name}`);
+        return [
+          info.ino,
+          info.mtime!.getTime(),
+          Deno.readTextFileSync(`${dir}/${name}`),
+        ];
+      });
+    chmodAll(src, [0o644, 0o755, 0o444]);
+    const run = async (args: string[]) => {
+      const out = await runCli(["--json", ...args], { env });
+      assertEquals(out.code, 0, out.stderr);
+      return JSON.parse(out.stdout);
+    };
+    const copies: [string[], string, string][] = [
+      [["push", `${src}/`, `${url}/m/tcp/`], src, `${module}/tcp`],
+      [
+        ["push", "--force-grpc-data", `${src}/`, `${url}/m/grpc/`],
+        src,
+        `${module}/grpc`,
+      ],
+      [["copy", `${src}/`, `${work}/local/`], src, `${work}/local`],
+      [
+        ["copy", "--checksum", `${src}/`, `${work}/summed/`],
+        src,
+        `${work}/summed`,
+      ],
+    ];
+    for (const [args, from, to] of copies) {
+      assertEquals((await run(args)).files_transferred, 3, args.join(" "));
+      assertEquals(modesOf(to), modesOf(from), args.join(" "));
+    }
+    // The pulls start from what the daemon holds.
+    const pulls: [string[], string, string][] = [
+      [
+        ["pull", `${url}/m/tcp/`, `${work}/pulled/`],
+        `${module}/tcp`,
+        `${work}/pulled`,
+      ],
+      [
+        ["pull", "--force-grpc-data", `${url}/m/tcp/`, `${work}/pulled-grpc/`],
+        `${module}/tcp`,
+        `${work}/pulled-grpc`,
+      ],
+    ];
+    for (const [args] of pulls) {
+      assertEquals((await run(args)).files_transferred, 3, args.join(" "));
+    }
+    // Modes change at the sources only (chmod keeps mtimes and contents).
+    const before = copies.map(([, , to]) => statusOf(to));
+    chmodAll(src, [0o600, 0o700, 0o640]);
+    chmodAll(`${module}/tcp`, [0o640, 0o750, 0o400]);
+    const pulledBefore = pulls.map(([, , to]) => statusOf(to));
+    // A dry run reports nothing to send and changes no mode.
+    for (const [args, , to] of copies.slice(1)) {
+      const dry = await run([
+        ...args.slice(0, 1),
+        "--dry-run",
+        ...args.slice(1),
+      ]);
+      assertEquals(dry.files_transferred, 0, args.join(" "));
+      assertEquals(modesOf(to), [0o644, 0o755, 0o444], args.join(" "));
+    }
+    for (const [args, from, to] of pulls) {
+      const again = await run(args);
+      assertEquals(again.files_transferred, 0, args.join(" "));
+      assertEquals(again.files_skipped, 3, args.join(" "));
+      assertEquals(modesOf(to), modesOf(from), args.join(" "));
+    }
+    copies.forEach(([args, , to], i) => {
+      if (i === 0) return; // the daemon's own copy changed above: pushed below
+      assertEquals(statusOf(to), before[i], args.join(" "));
+    });
+    for (const [args, from, to] of copies) {
+      const again = await run(args);
+      assertEquals(again.files_transferred, 0, args.join(" "));
+      assertEquals(again.files_skipped, 3, args.join(" "));
+      assertEquals(modesOf(to), modesOf(from), args.join(" "));
+    }
+    // The files themselves were not rewritten: same inodes, mtimes, bytes.
+    copies.forEach(([args, , to], i) => {
+      assertEquals(statusOf(to), before[i], args.join(" "));
+    });
+    pulls.forEach(([args, , to], i) => {
+      assertEquals(statusOf(to), pulledBefore[i], args.join(" "));
+    });
+  });
+});

@@ -1,7 +1,8 @@
 // A small pool of Workers copying files in batches, for many-file trees.
 import type { FileEntry } from "../fs/entry.ts";
 import { copyFileAtomic } from "../fs/copy_file.ts";
-import { fileDiffers, lstatIfExists } from "../fs/need_list.ts";
+import { fileDiffers, lstatIfExists, modeDiffers } from "../fs/need_list.ts";
+import { applyFileMode } from "../fs/apply_tree.ts";
 import { resolveInside, type ResolveOptions } from "../fs/safe_path.ts";
 import {
   type PoolAnswer,
@@ -19,14 +20,16 @@ export function copyIfNeeded(
   destRoot: string,
   options: ResolveOptions,
 ): boolean {
-  if (
-    item.check &&
-    !fileDiffers(
-      lstatIfExists(resolveInside(destRoot, item.entry.path, options)),
-      item.entry,
-    )
-  ) {
-    return false;
+  if (item.check) {
+    const info = lstatIfExists(
+      resolveInside(destRoot, item.entry.path, options),
+    );
+    // Up to date (its mode set in place where only that differs).
+    if (
+      info && !fileDiffers(info, item.entry) &&
+      (!modeDiffers(info, item.entry) ||
+        applyFileMode(destRoot, item.entry, info))
+    ) return false;
   }
   copyFileAtomic(item.src, destRoot, item.entry, options);
   return true;
@@ -101,7 +104,12 @@ export class CopyPool {
       const dest = resolveInside(this.#destRoot, item.entry.path, {
         verified: this.#verified,
       });
-      if (!fileDiffers(lstatIfExists(dest), item.entry)) {
+      const info = lstatIfExists(dest);
+      if (
+        info && !fileDiffers(info, item.entry) &&
+        (!modeDiffers(info, item.entry) ||
+          applyFileMode(this.#destRoot, item.entry, info))
+      ) {
         this.skipped++;
         return;
       }

@@ -7,7 +7,12 @@ import type { FileEntry, TransferStats } from "../fs/entry.ts";
 import { entryFromPath, walkEntries } from "../fs/enumerate.ts";
 import { NeedList, needsTransfer } from "../fs/need_list.ts";
 import { hashFile } from "../fs/hash.ts";
-import { applyDir, applySymlink, setDirTimes } from "../fs/apply_tree.ts";
+import {
+  applyDir,
+  applyFileMode,
+  applySymlink,
+  setDirTimes,
+} from "../fs/apply_tree.ts";
 import { CopyPool } from "./_copy_pool.ts";
 import {
   basename,
@@ -189,7 +194,10 @@ async function copyChecked(run: CopyRun): Promise<Counts> {
     bytesTransferred: 0,
     filesSkipped: 0,
   };
-  const needList = new NeedList(destRoot, { checksum: options.checksum });
+  const needList = new NeedList(destRoot, {
+    checksum: options.checksum,
+    onModeOnly: (entry, info) => dryRun || applyFileMode(destRoot, entry, info),
+  });
   const pool = new CopyPool(destRoot, { workers: options.workers ?? 2 });
   const needed: FileEntry[] = [];
   const keep = (entry: FileEntry) => needed.push(entry);

@@ -7,6 +7,9 @@ import { joinRel, splitRel, type TreeRoot } from "./tree.ts";
 import { depth } from "./paths.ts";
 import { tempNameFor } from "./temp_names.ts";
 import { refuseDirectory, removeQuietly, renameInto } from "./_replace.ts";
+import { openForRead } from "./contained_root.ts";
+import { fileIdentity } from "./tree.ts";
+import { KernelFile } from "./kernel_file.ts";
 
 /**
  * Creates (or keeps) a directory; a file or link in the way is replaced.
@@ -39,6 +42,56 @@ export function applyDir(root: TreeRoot, entry: FileEntry): boolean {
     tree.setDirAttrs(rel, { mode });
   }
   return info === undefined;
+}
+
+/**
+ * Gives a file that is otherwise up to date (its size and mtime are the
+ * source's) the source's permission bits, in place, as `rsync -a` does:
+ * opened through the tree (no link followed, a regular file only),
+ * checked to be the very file `info` describes, and changed through its
+ * descriptor (never by name). False where that can't be done here (the
+ * file changed meanwhile, or the tree's handles have no descriptor to
+ * change it by): then the caller sends the file again, which sets the
+ * bits too.
+ *
+ * Permissions: read and write on `root`, ffi (libc).
+ *
+ * @example
+ * ```ts
+ * import { applyFileMode } from "@blit/cli/internals";
+ * const root = Deno.realPathSync(Deno.makeTempDirSync());
+ * Deno.writeTextFileSync(`${root}/f`, "x");
+ * Deno.chmodSync(`${root}/f`, 0o644);
+ * const info = Deno.lstatSync(`${root}/f`);
+ * const entry = { path: "f", kind: "file" as const, size: 1, mtimeMs: 0, mode: 0o600 };
+ * if (applyFileMode(root, entry, info)) {
+ *   if ((Deno.statSync(`${root}/f`).mode! & 0o7777) !== 0o600) throw new Error("example failed");
+ * }
+ * Deno.removeSync(root, { recursive: true });
+ * ```
+ */
+export function applyFileMode(
+  root: TreeRoot,
+  entry: FileEntry,
+  info: Deno.FileInfo,
+): boolean {
+  let file;
+  try {
+    file = openForRead(root, entry.path);
+  } catch {
+    return false;
+  }
+  try {
+    if (!(file instanceof KernelFile)) return false;
+    const now = file.statSync();
+    if (!now.isFile || fileIdentity(now) !== fileIdentity(info)) return false;
+    file.chmodSync(entry.mode & 0o7777);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    file.close();
+  }
 }
 
 /**

@@ -26,6 +26,14 @@ export interface NeedListOptions {
    * a stage of its own in front (a stream hop per entry).
    */
   onEntry?: (entry: FileEntry) => Promise<void> | void;
+  /**
+   * Called for a file that is up to date but for its permission bits (see
+   * {@linkcode modeDiffers}), with the destination's status: true when it
+   * gave the file the entry's bits in place (the entry is then skipped,
+   * as unchanged), false to have the entry passed on (sent again). Without
+   * it, such a file is passed on.
+   */
+  onModeOnly?: (entry: FileEntry, info: Deno.FileInfo) => boolean;
 }
 
 /**
@@ -106,6 +114,24 @@ export function fileDiffers(
 }
 
 /**
+ * Whether a regular file at the destination (`info`) has other permission
+ * bits than `entry` asks for: an up-to-date file whose mode was changed
+ * at the source still needs its new mode (`rsync -a` sets it).
+ *
+ * @example
+ * ```ts
+ * import { modeDiffers } from "./need_list.ts";
+ * const entry = { path: "f", kind: "file" as const, size: 1, mtimeMs: 0, mode: 0o600 };
+ * const info = { isFile: true, mode: 0o100644 } as Deno.FileInfo;
+ * if (!modeDiffers(info, entry)) throw new Error("example failed");
+ * ```
+ */
+export function modeDiffers(info: Deno.FileInfo, entry: FileEntry): boolean {
+  return info.isFile && info.mode !== null &&
+    (info.mode & 0o7777) !== (entry.mode & 0o7777);
+}
+
+/**
  * lstat that answers undefined for a missing path (or a missing parent).
  *
  * @example
@@ -175,6 +201,7 @@ export class NeedList {
     const oldCopies = new WeakSet<FileEntry>();
     const oldMin = options.oldCopyMinBytes ?? Infinity;
     const onEntry = options.onEntry;
+    const onModeOnly = options.onModeOnly;
     const look = (
       entry: FileEntry,
       emit: (entry: FileEntry) => void,
@@ -198,6 +225,11 @@ export class NeedList {
         return;
       }
       const decide = (changed: boolean) => {
+        // Up to date but for its mode: given it in place, else sent.
+        if (
+          !changed && entry.kind === "file" && modeDiffers(info, entry) &&
+          !(onModeOnly?.(entry, info) ?? false)
+        ) changed = true;
         if (changed && info.isFile && info.size >= oldMin) {
           oldCopies.add(entry);
         }

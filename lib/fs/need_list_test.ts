@@ -2,6 +2,7 @@ import { assertEquals, assertRejects } from "../../tests/_assert.ts";
 import type { FileEntry } from "./entry.ts";
 import { hashBytes } from "./hash.ts";
 import { NeedListStream } from "./need_list_stream.ts";
+import { modeDiffers, NeedList } from "./need_list.ts";
 import { PathEscapeError } from "./safe_path.ts";
 
 function file(
@@ -24,6 +25,7 @@ async function run(dest: string, entries: FileEntry[], checksum = false) {
 Deno.test("NeedListStream: size, whole-second mtime, kind and link target decide", async () => {
   const dest = Deno.realPathSync(Deno.makeTempDirSync());
   Deno.writeTextFileSync(`${dest}/same`, "abc");
+  Deno.chmodSync(`${dest}/same`, 0o644); // the entries' mode, whatever the umask
   Deno.utimeSync(`${dest}/same`, 100, 100.4);
   Deno.writeTextFileSync(`${dest}/older`, "abc");
   Deno.utimeSync(`${dest}/older`, 100, 99);
@@ -67,6 +69,7 @@ Deno.test("NeedListStream: checksum compares content when sizes match", async ()
   const dest = Deno.realPathSync(Deno.makeTempDirSync());
   Deno.writeTextFileSync(`${dest}/a`, "abc");
   Deno.writeTextFileSync(`${dest}/b`, "abc");
+  Deno.chmodSync(`${dest}/a`, 0o644); // the entries' mode, whatever the umask
   const enc = new TextEncoder();
   const result = await run(dest, [
     file("a", 3, 0, await hashBytes(enc.encode("abc"))),
@@ -144,6 +147,7 @@ Deno.test("NeedListStream: onEntry sees each entry first (it may rename it; its 
   const root = Deno.realPathSync(Deno.makeTempDirSync());
   try {
     Deno.writeTextFileSync(`${root}/same`, "x");
+    Deno.chmodSync(`${root}/same`, 0o644); // the entries' mode, whatever the umask
     Deno.utimeSync(`${root}/same`, 1000, 1000);
     const seen: string[] = [];
     const stage = new NeedListStream(root, {
@@ -195,6 +199,7 @@ Deno.test("NeedListStream.take decides as the stream does, without it", async ()
   try {
     Deno.mkdirSync(`${root}/d`);
     Deno.writeTextFileSync(`${root}/d/same`, "x");
+    Deno.chmodSync(`${root}/d/same`, 0o644); // whatever the umask
     Deno.utimeSync(`${root}/d/same`, 1000, 1000);
     Deno.writeTextFileSync(`${root}/d/other`, "xy");
     const entries = (): FileEntry[] => [
@@ -223,6 +228,52 @@ Deno.test("NeedListStream.take decides as the stream does, without it", async ()
       },
       PathEscapeError,
     );
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});
+
+Deno.test("NeedList: a file up to date but for its mode goes to onModeOnly; passed on when it can't be given the mode there (or there is no onModeOnly)", async () => {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    for (const name of ["a", "b", "c", "d"]) {
+      Deno.writeTextFileSync(`${root}/${name}`, "x");
+      Deno.chmodSync(`${root}/${name}`, 0o644);
+      Deno.utimeSync(`${root}/${name}`, 1000, 1000);
+    }
+    const entry = (path: string, mode: number): FileEntry => ({
+      ...file(path, 1, 1000000),
+      mode,
+    });
+    const seen: [string, number][] = [];
+    const list = new NeedList(root, {
+      onModeOnly: (e, info) => {
+        seen.push([e.path, info.mode! & 0o7777]);
+        return e.path !== "c";
+      },
+    });
+    const passed: string[] = [];
+    for (
+      const e of [
+        entry("a", 0o644), // the same mode: skipped, not asked
+        entry("b", 0o600), // taken in place: skipped
+        entry("c", 0o600), // refused: passed on
+        { ...entry("d", 0o600), size: 2 }, // changed anyway: not asked
+      ]
+    ) await list.take(e, (p) => passed.push(p.path));
+    assertEquals(seen, [["b", 0o644], ["c", 0o644]]);
+    assertEquals(passed, ["c", "d"]);
+    assertEquals([list.skipped, list.passed, list.decided], [2, 2, 4]);
+    // Without the callback such a file is passed on (sent again).
+    const plain = new NeedList(root);
+    const sent: string[] = [];
+    await plain.take(entry("b", 0o600), (p) => sent.push(p.path));
+    assertEquals(sent, ["b"]);
+    // Only regular files' bits are compared.
+    const info = Deno.lstatSync(`${root}/a`);
+    assertEquals(modeDiffers(info, entry("a", 0o644)), false);
+    assertEquals(modeDiffers(info, entry("a", 0o4644)), true);
+    assertEquals(modeDiffers(Deno.lstatSync(root), entry("a", 0o600)), false);
   } finally {
     Deno.removeSync(root, { recursive: true });
   }

@@ -3,7 +3,12 @@
 // into atomic files -> directory times -> mirror deletions.
 import { closeQuietly } from "../wire/socket.ts";
 import type { FileEntry } from "../fs/entry.ts";
-import { applyDir, applySymlink, setDirTimes } from "../fs/apply_tree.ts";
+import {
+  applyDir,
+  applyFileMode,
+  applySymlink,
+  setDirTimes,
+} from "../fs/apply_tree.ts";
 import type { TreeRoot } from "../fs/tree.ts";
 import {
   applyDeletions,
@@ -339,6 +344,10 @@ export class Receiver {
         }
         nameEntry(entry);
       },
+      // Up to date but for its mode: the mode is set in place (a dry run
+      // changes nothing and sends nothing for it either).
+      onModeOnly: (entry, info) =>
+        (options.dryRun ?? false) || applyFileMode(root, entry, info),
     });
     this.#needList = needList;
     if (options.delta && !(options.dryRun ?? false)) {
