@@ -14,7 +14,7 @@ import { blockRuns, type KeptBlocks, type PartialCopy } from "../fs/resume.ts";
 import type { BasisCopy } from "../delta/basis.ts";
 import { openForRead } from "../fs/contained_root.ts";
 import { KernelFile } from "../fs/kernel_file.ts";
-import { PathFile } from "../fs/path_tree.ts";
+import { openLocalRead, PathFile } from "../fs/path_tree.ts";
 import { resolveInside } from "../fs/safe_path.ts";
 import {
   contentStamp,
@@ -465,7 +465,10 @@ export class FileAssembly {
         path = resolveInside(this.root, entry.path, {
           verified: this.verified,
         });
-        basis = Deno.openSync(path, { read: true });
+        // Through libc where it can (no link followed, a regular file
+        // only, and a status to the nanosecond: an old copy hashed whole
+        // when described is then known without reading it back).
+        basis = openLocalRead(path);
       } else basis = openForRead(this.root, entry.path);
     } catch {
       throw new BasisChangedError(entry.path);

@@ -71,43 +71,48 @@ Deno.test("FileAssembly.range: ranges of one file may come on several streams, n
   }
 });
 
-Deno.test("FileAssembly.delta: an old copy's known content hash is used only while its status is as described", async () => {
-  const { KernelTree } = await import("../fs/kernel_tree.ts");
-  const { describeBasis } = await import("../delta/basis.ts");
-  const { hashBytes } = await import("../fs/hash.ts");
-  const root = Deno.realPathSync(Deno.makeTempDirSync());
-  const tree = KernelTree.open(root);
-  try {
-    if (!tree) return; // no openat2 here: no status to the nanosecond
-    const old = new Uint8Array(5000).map((_, i) => i * 13);
-    Deno.writeFileSync(`${root}/a`, old);
-    Deno.writeFileSync(`${root}/b`, old);
-    const bases = new Map();
-    for (const name of ["a", "b"]) {
-      bases.set(name, (await describeBasis(tree, name))!);
+for (const kind of ["kernel tree", "local directory"] as const) {
+  Deno.test(`FileAssembly.delta (${kind}): an old copy's known content hash is used only while its status is as described`, async () => {
+    const { KernelTree } = await import("../fs/kernel_tree.ts");
+    const { describeBasis } = await import("../delta/basis.ts");
+    const { hashBytes } = await import("../fs/hash.ts");
+    const root = Deno.realPathSync(Deno.makeTempDirSync());
+    const kernel = KernelTree.open(root);
+    // A local directory (a pulling client's) opens its old copies through
+    // libc too: their status to the nanosecond, so known without reading.
+    const tree = kernel && (kind === "kernel tree" ? kernel : root);
+    try {
+      if (!tree) return; // no openat2 here: no status to the nanosecond
+      const old = new Uint8Array(5000).map((_, i) => i * 13);
+      Deno.writeFileSync(`${root}/a`, old);
+      Deno.writeFileSync(`${root}/b`, old);
+      const bases = new Map();
+      for (const name of ["a", "b"]) {
+        bases.set(name, (await describeBasis(tree, name))!);
+      }
+      const entries = new Map([["a", file("a", 5000)], ["b", file("b", 5000)]]);
+      const assembly = new FileAssembly(tree, entries, { bases }, 1);
+      // Untouched: the hash taken when described.
+      const a = assembly.delta(file("a", 5000));
+      assertEquals([...a.known!], [...await hashBytes(old)]);
+      a.basis.close();
+      // Written in place since (same size, same inode), its mtime then set
+      // back (to the millisecond): its status moved, so it is read back.
+      // (A pause past a coarse clock's tick first: a kernel without
+      // fine-grained change times would otherwise give the same one.)
+      const before = Deno.statSync(`${root}/b`).mtime!;
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      const changed = old.slice();
+      changed[10] ^= 1;
+      using f = Deno.openSync(`${root}/b`, { write: true });
+      f.writeSync(changed);
+      Deno.utimeSync(`${root}/b`, before, before);
+      const b = assembly.delta(file("b", 5000));
+      assertEquals(b.known, undefined);
+      b.basis.close();
+    } finally {
+      kernel?.close();
+      Deno.removeSync(root, { recursive: true });
     }
-    const entries = new Map([["a", file("a", 5000)], ["b", file("b", 5000)]]);
-    const assembly = new FileAssembly(tree, entries, { bases }, 1);
-    // Untouched: the hash taken when described.
-    const a = assembly.delta(file("a", 5000));
-    assertEquals([...a.known!], [...await hashBytes(old)]);
-    a.basis.close();
-    // Written in place since (same size, same inode), its mtime then set
-    // back (to the millisecond): its status moved, so it is read back.
-    // (A pause past a coarse clock's tick first: a kernel without
-    // fine-grained change times would otherwise give the same one.)
-    const before = Deno.statSync(`${root}/b`).mtime!;
-    await new Promise((resolve) => setTimeout(resolve, 30));
-    const changed = old.slice();
-    changed[10] ^= 1;
-    using f = Deno.openSync(`${root}/b`, { write: true });
-    f.writeSync(changed);
-    Deno.utimeSync(`${root}/b`, before, before);
-    const b = assembly.delta(file("b", 5000));
-    assertEquals(b.known, undefined);
-    b.basis.close();
-  } finally {
-    tree?.close();
-    Deno.removeSync(root, { recursive: true });
-  }
-});
+  });
+}
