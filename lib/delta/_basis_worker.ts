@@ -40,7 +40,6 @@ function reader(libc: Libc, fd: number, offset: number) {
     return n;
   };
   return {
-    pread,
     readSync: (p: Uint8Array): number | null => pread(p) || null,
   };
 }
@@ -52,14 +51,11 @@ async function stretch(job: StretchJob, libc: Libc): Promise<void> {
   const plain = content ? hasher ??= await contentHasher() : undefined;
   plain?.init();
   const wholeHash = whole ? digest.wholeHasher().init() : undefined;
-  let part = describeRange(file, length, avgBits, digest, (bytes) => {
+  // The last stretch: a file that went on past its size is changing.
+  const part = describeRange(file, length, avgBits, digest, (bytes) => {
     plain?.update(bytes);
     wholeHash?.update(bytes);
-  });
-  // The last stretch: a file that went on past its size is changing.
-  if (part && start + length === size && file.pread(new Uint8Array(1)) > 0) {
-    part = undefined;
-  }
+  }, start + length === size);
   const answer: DescribeAnswer = { id, part };
   if (part && plain) answer.content = plain.digest("binary");
   if (part && wholeHash) answer.whole = wholeHash.digest("binary");
@@ -77,19 +73,18 @@ async function files(job: FilesJob, libc: Libc): Promise<void> {
   const wholeHash = salted ??= digest.wholeHasher();
   const out: FileDescription[] = [];
   const transfer: ArrayBuffer[] = [];
-  const one = new Uint8Array(1);
   for (const { fd, size, content } of job.files) {
     try {
       const file = reader(libc, fd, 0);
       const whole = size < WHOLE_MAX_BYTES;
       plain.init();
       wholeHash.init();
+      // Read past its size: a file that went on is changing.
       const part = describeRange(file, size, avgBitsFor(size), digest, (b) => {
         if (content) plain.update(b);
         if (whole) wholeHash.update(b);
-      });
-      // Read past its size: a file that went on is changing.
-      if (!part || file.pread(one) > 0) {
+      }, true);
+      if (!part) {
         out.push({});
         continue;
       }

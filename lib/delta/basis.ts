@@ -269,13 +269,11 @@ export function describeHandle(
     ? digest.wholeHasher().init()
     : undefined;
   content?.init();
+  // Past its size, it is changing: described as nothing.
   const part = describeRange(file, size, avgBits, digest, (bytes) => {
     content?.update(bytes);
     whole?.update(bytes);
-  });
-  // It went on past its size: it is changing, describe nothing.
-  const more = file.readSync(new Uint8Array(1));
-  if (more !== null && more > 0) return undefined;
+  }, true);
   return part && {
     avgBits,
     seed: digest.seed,

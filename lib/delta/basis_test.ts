@@ -427,3 +427,85 @@ Deno.test("basis table: chunks whose 4-byte digests collide are told apart by th
   assertEquals(table.matches(1, 0xdeadbeef), true);
   assertEquals(table.matches(1, 0xdeadbeee), false);
 });
+
+Deno.test("describeRange with last: a file that goes on past its size is not described, whether or not the last read had room for the byte more", async () => {
+  const { describeRange } = await import("./describe.ts");
+  const digest = await ChunkDigest.create(3);
+  // An in-memory file of `data`, read in pieces of at most `piece` bytes.
+  const fileOf = (data: Uint8Array, piece = Infinity) => {
+    let at = 0;
+    let reads = 0;
+    return {
+      get reads() {
+        return reads;
+      },
+      readSync(p: Uint8Array): number | null {
+        reads++;
+        const n = Math.min(p.length, data.length - at, piece);
+        if (n <= 0) return null;
+        p.set(data.subarray(at, at + n));
+        at += n;
+        return n;
+      },
+    };
+  };
+  const data = new Uint8Array((1 << 20) + 10).map((_, i) => (i * 131) >> 3);
+  // 5,000 bytes: the one read asks for 5,001 (room in the buffer).
+  for (const piece of [Infinity, 777]) {
+    const exact = fileOf(data.subarray(0, 5000), piece);
+    assertEquals(
+      describeRange(exact, 5000, 11, digest, undefined, true)?.lengths
+        .reduce((a, b) => a + b, 0),
+      5000,
+    );
+    if (piece === Infinity) assertEquals(exact.reads, 1);
+    const longer = fileOf(data.subarray(0, 5001), piece);
+    assertEquals(
+      describeRange(longer, 5000, 11, digest, undefined, true),
+      undefined,
+    );
+    // Without `last` (a stretch that is not the file's end), it is described.
+    const stretch = fileOf(data.subarray(0, 5001), piece);
+    assertEquals(
+      describeRange(stretch, 5000, 11, digest)?.lengths.reduce(
+        (a, b) => a + b,
+        0,
+      ),
+      5000,
+    );
+  }
+  // 1 MiB: the read fills the buffer, so the byte more is a read of its own.
+  const mib = 1 << 20;
+  const full = fileOf(data.subarray(0, mib));
+  assertEquals(
+    describeRange(full, mib, 11, digest, undefined, true)?.lengths.reduce(
+      (a, b) => a + b,
+      0,
+    ),
+    mib,
+  );
+  assertEquals(full.reads, 2);
+  assertEquals(
+    describeRange(
+      fileOf(data.subarray(0, mib + 1)),
+      mib,
+      11,
+      digest,
+      undefined,
+      true,
+    ),
+    undefined,
+  );
+  // Shorter than told: undefined, as before.
+  assertEquals(
+    describeRange(
+      fileOf(data.subarray(0, 4000)),
+      5000,
+      11,
+      digest,
+      undefined,
+      true,
+    ),
+    undefined,
+  );
+});

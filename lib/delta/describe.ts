@@ -142,7 +142,10 @@ export interface DescribedRange {
  * it is the whole file, or when there are too many chunks. A big old copy
  * is described a stretch per worker and the stretches joined. `onRead`
  * sees every byte of the stretch, in order, a read at a time (a stretch
- * under 1 MiB in one read), before any is scanned.
+ * under 1 MiB in one read), before any is scanned. With `last` (the
+ * stretch ends where the file should), a file that goes on past it is
+ * undefined too: its last read asks for a byte more (a read of its own
+ * only where the buffer has no room for it).
  *
  * @example
  * ```ts
@@ -161,6 +164,7 @@ export function describeRange(
   avgBits: number,
   digest: ChunkDigest,
   onRead?: (bytes: Uint8Array) => void,
+  last = false,
 ): DescribedRange | undefined {
   const chunker = new Chunker(avgBits);
   const most = Math.min(
@@ -195,13 +199,25 @@ export function describeRange(
       chunk = 0;
       const want = Math.min(buffer.length - filled, left);
       const from = filled;
-      for (let got = 0; got < want;) {
-        const n = file.readSync(buffer.subarray(filled, filled + want - got));
+      // The last read of the file asks for a byte more, where it fits.
+      const probe = last && want === left && from + want < buffer.length
+        ? 1
+        : 0;
+      let got = 0;
+      while (got < want) {
+        const n = file.readSync(
+          buffer.subarray(filled, from + want + probe),
+        );
         if (n === null || n === 0) return undefined; // shorter than told
         filled += n;
         got += n;
       }
+      if (got > want) return undefined; // it goes on: it is changing
       left -= want;
+      if (last && left === 0 && probe === 0) {
+        const n = file.readSync(new Uint8Array(1));
+        if (n !== null && n > 0) return undefined;
+      }
       onRead?.(buffer.subarray(from, filled));
       continue;
     }
