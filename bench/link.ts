@@ -452,6 +452,13 @@ const workloads: Workload[] = [
       old: (d: string) => copyTree(`/usr/lib/${pyRoot}`, join(d, "t")),
       next: (d: string) =>
         copyTree(`/usr/lib/${pyRoot}`, join(d, "t"), (_, i) => i % 10 === 3),
+    }, {
+      name: `source tree, 10% of files changed, pulled`,
+      tree: true,
+      pull: true,
+      old: (d: string) => copyTree(`/usr/lib/${pyRoot}`, join(d, "t")),
+      next: (d: string) =>
+        copyTree(`/usr/lib/${pyRoot}`, join(d, "t"), (_, i) => i % 10 === 3),
     }]
     : []),
 ];
