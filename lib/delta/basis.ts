@@ -19,6 +19,8 @@ import {
 } from "./basis_pool.ts";
 import { type ContentHasher, contentHasher } from "../fs/hash.ts";
 import { KernelTree } from "../fs/kernel_tree.ts";
+import { KernelFile } from "../fs/kernel_file.ts";
+import { openLocalRead } from "../fs/path_tree.ts";
 import {
   ChunkDigest,
   type DescribedRange,
@@ -129,20 +131,22 @@ export async function describeBasis(
   options: ResolveOptions = {},
 ): Promise<BasisCopy | undefined> {
   let file: ReadHandle;
-  // A local tree's name is checked not to be a link (a tree's own opens
-  // refuse links in the kernel); the open must then be that very file.
+  // Where Deno's own open was made (no libc), which follows a link: the
+  // name is checked not to be one, and the open must be that very file.
+  // (Through libc, and in a tree, the open itself refuses links.)
   let named: Deno.FileInfo | undefined;
   try {
     if (typeof root === "string") {
-      named = Deno.lstatSync(resolveInside(root, rel, options));
-      if (!named.isFile) return undefined;
-    }
-    if (named && offThread(named.size)) {
-      const copy = await describeBeneath(root as string, rel, options);
-      // Described through a directory handle: the very file named.
-      if (copy) return copy.identity === fileIdentity(named) ? copy : undefined;
-    }
-    file = openForRead(root, rel, options);
+      const path = resolveInside(root, rel, options);
+      file = openLocalRead(path);
+      if (!(file instanceof KernelFile)) {
+        named = Deno.lstatSync(path);
+        if (!named.isFile) {
+          file.close();
+          return undefined;
+        }
+      }
+    } else file = openForRead(root, rel, options);
   } catch {
     return undefined; // nothing there (or not ours to read): send it whole
   }
@@ -156,6 +160,14 @@ export async function describeBasis(
   if (named && fileIdentity(named) !== fileIdentity(info)) {
     file.close();
     return undefined;
+  }
+  if (typeof root === "string" && offThread(info.size)) {
+    const copy = await describeBeneath(root, rel, options);
+    // Described through a directory handle: it must be the file opened.
+    if (copy) {
+      file.close();
+      return copy.identity === fileIdentity(info) ? copy : undefined;
+    }
   }
   return await describeOpen(file, info);
 }
