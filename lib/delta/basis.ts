@@ -501,6 +501,12 @@ interface Gathered {
 export class BasisBatcher {
   readonly #root: TreeRoot;
   readonly #seed = crypto.getRandomValues(new Uint32Array(1))[0];
+  /**
+   * A local directory's directories already checked on the way to an old
+   * copy (each once a transfer, as the need list checks them; the open
+   * itself never follows a link at the last name).
+   */
+  readonly #verified = new Set<string>();
   #digest: ChunkDigest | undefined;
   #group: Gathered[] = [];
   #groupBytes = 0;
@@ -527,7 +533,7 @@ export class BasisBatcher {
     if (
       typeof root === "string" || gatheredOpen >= GATHERED_OPEN_MAX ||
       (++this.#asked < WARM_AFTER && !describersWarm())
-    ) return describeBasis(root, rel);
+    ) return describeBasis(root, rel, { verified: this.#verified });
     let file: ReadHandle;
     try {
       file = openForRead(root, rel);
