@@ -3,12 +3,11 @@
 import type { FileEntry } from "./entry.ts";
 import { normalizeRelative, PathEscapeError } from "./safe_path.ts";
 import { treeOf } from "./path_tree.ts";
-import { joinRel, splitRel, type TreeRoot } from "./tree.ts";
+import { fileIdentity, joinRel, splitRel, type TreeRoot } from "./tree.ts";
 import { depth } from "./paths.ts";
 import { tempNameFor } from "./temp_names.ts";
 import { refuseDirectory, removeQuietly, renameInto } from "./_replace.ts";
 import { openForRead } from "./contained_root.ts";
-import { fileIdentity } from "./tree.ts";
 import { KernelFile } from "./kernel_file.ts";
 
 /**
