@@ -93,7 +93,7 @@ function referenceCuts(data: Uint8Array, avgBits: number): number[] {
   const avg = 1 << avgBits;
   const [min, max] = [avg >> 2, avg * 4];
   const top = (bits: number) => (~0 << (32 - bits)) | 0;
-  const [hard, easy] = [top(avgBits + 1), top(avgBits - 1)];
+  const [hard, easy] = [top(avgBits), top(avgBits - 1)];
   const cuts: number[] = [];
   let start = 0;
   while (start < data.length) {
