@@ -20,19 +20,20 @@ export function copyIfNeeded(
   destRoot: string,
   options: ResolveOptions,
 ): boolean {
-  if (item.check) {
-    const info = lstatIfExists(
-      resolveInside(destRoot, item.entry.path, options),
-    );
-    // Up to date (its mode set in place where only that differs).
-    if (
-      info && !fileDiffers(info, item.entry) &&
-      (!modeDiffers(info, item.entry) ||
-        applyFileMode(destRoot, item.entry, info))
-    ) return false;
-  }
+  const dest = item.check && resolveInside(destRoot, item.entry.path, options);
+  if (dest && upToDate(destRoot, item.entry, dest)) return false;
   copyFileAtomic(item.src, destRoot, item.entry, options);
   return true;
+}
+
+/**
+ * Whether the copy at `dest` (`entry` under `destRoot`) is up to date: its
+ * size and mtime the source's, and its mode too, or given it in place now.
+ */
+function upToDate(destRoot: string, entry: FileEntry, dest: string): boolean {
+  const info = lstatIfExists(dest);
+  return info !== undefined && !fileDiffers(info, entry) &&
+    (!modeDiffers(info, entry) || applyFileMode(destRoot, entry, info));
 }
 
 /** One file to copy: its source path and its entry under the destination. */
@@ -104,12 +105,7 @@ export class CopyPool {
       const dest = resolveInside(this.#destRoot, item.entry.path, {
         verified: this.#verified,
       });
-      const info = lstatIfExists(dest);
-      if (
-        info && !fileDiffers(info, item.entry) &&
-        (!modeDiffers(info, item.entry) ||
-          applyFileMode(this.#destRoot, item.entry, info))
-      ) {
+      if (upToDate(this.#destRoot, item.entry, dest)) {
         this.skipped++;
         return;
       }

@@ -3,7 +3,13 @@
 import type { FileEntry } from "./entry.ts";
 import { normalizeRelative, PathEscapeError } from "./safe_path.ts";
 import { treeOf } from "./path_tree.ts";
-import { fileIdentity, joinRel, splitRel, type TreeRoot } from "./tree.ts";
+import {
+  fileIdentity,
+  joinRel,
+  openedStatus,
+  splitRel,
+  type TreeRoot,
+} from "./tree.ts";
 import { depth } from "./paths.ts";
 import { tempNameFor } from "./temp_names.ts";
 import { refuseDirectory, removeQuietly, renameInto } from "./_replace.ts";
@@ -82,7 +88,8 @@ export function applyFileMode(
   }
   try {
     if (!(file instanceof KernelFile)) return false;
-    const now = file.statSync();
+    // The status the open checked (no second call for it).
+    const now = openedStatus(file);
     if (!now.isFile || fileIdentity(now) !== fileIdentity(info)) return false;
     file.chmodSync(entry.mode & 0o7777);
     return true;
