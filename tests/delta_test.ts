@@ -878,3 +878,86 @@ for (
     });
   });
 }
+
+for (const direction of ["push", "pull"] as const) {
+  Deno.test(`delta ${direction} over TCP: old copies of the same size go by hash first; a file whose content differs is described again and comes as a delta`, async () => {
+    await withBed(async ({ work, src, module, daemon }) => {
+      // The old copies at the receiver, the new files at the sender.
+      const local = `${work}/local`;
+      Deno.mkdirSync(local);
+      Deno.mkdirSync(`${module}/d`);
+      const [from, to] = direction === "push"
+        ? [src, `${module}/d`]
+        : [`${module}/d`, local];
+      const touched = bytes(200_000, 11);
+      const flipped = bytes(300_000, 12);
+      const edited = bytes(3 * MiB, 13);
+      const grown = bytes(100_000, 14);
+      const old = {
+        touched,
+        flipped,
+        edited,
+        grown,
+        whole: bytes(5000, 15),
+      };
+      for (const [name, data] of Object.entries(old)) {
+        Deno.writeFileSync(`${to}/${name}`, data);
+        Deno.utimeSync(`${to}/${name}`, 1_600_000_000, 1_600_000_000);
+      }
+      const next = {
+        // Only its mtime changed.
+        touched,
+        // One byte flipped: the same size.
+        flipped: flipped.map((v, i) => i === 150_000 ? v ^ 1 : v),
+        // 4 KiB overwritten in the middle: the same size.
+        edited: edited.map((v, i) =>
+          i >= 1_500_000 && i < 1_504_096 ? v ^ 0x5a : v
+        ),
+        // Another size: described in full at once.
+        grown: splice(grown, 50_000, 0, bytes(100, 16)),
+        // Not an old copy's content at all, the same size.
+        whole: bytes(5000, 17),
+      };
+      for (const [name, data] of Object.entries(next)) {
+        Deno.writeFileSync(`${from}/${name}`, data);
+        Deno.utimeSync(`${from}/${name}`, 1_700_000_000, 1_700_000_000);
+      }
+      Deno.chmodSync(`${from}/touched`, 0o600);
+      const run = await runCli(
+        direction === "push"
+          ? ["push", "--json", "--no-whole-file", src, `${daemon.url}/m/d`]
+          : ["pull", "--json", "--no-whole-file", `${daemon.url}/m/d/`, local],
+        { env },
+      );
+      assertEquals(run.code, 0, run.stderr);
+      const s = JSON.parse(run.stdout);
+      assertEquals(s.transport, "tcp");
+      assertEquals(s.delta, true);
+      assertEquals(s.files_transferred, 5);
+      const total = Object.values(next).reduce((n, d) => n + d.length, 0);
+      assertEquals(s.bytes_transferred, total);
+      assertEquals(s.bytes_literal + s.bytes_matched, total);
+      // What differs crossed, little more: the edits' chunks and the file
+      // that shares nothing with its old copy.
+      assert(s.bytes_literal >= 5000 + 100 + 4096 + 1, s.bytes_literal);
+      assert(
+        s.bytes_literal < 5000 + 100 + 60_000,
+        `literal ${s.bytes_literal}`,
+      );
+      assert(s.bytes_on_wire < 120_000, `on the wire ${s.bytes_on_wire}`);
+      for (const name of Object.keys(next)) {
+        same(`${from}/${name}`, `${to}/${name}`);
+      }
+      assertEquals(tempFiles(to), []);
+      // Nothing left to do: a second run sends nothing.
+      const again = await runCli(
+        direction === "push"
+          ? ["push", "--json", "--no-whole-file", src, `${daemon.url}/m/d`]
+          : ["pull", "--json", "--no-whole-file", `${daemon.url}/m/d/`, local],
+        { env },
+      );
+      assertEquals(again.code, 0, again.stderr);
+      assertEquals(JSON.parse(again.stdout).files_transferred, 0);
+    });
+  });
+}

@@ -217,6 +217,12 @@ async function plan(
     },
     () => flush(false),
   );
+  // Files whose old copies went by hash alone may still be named again:
+  // what is named goes now, the end of the list once they are settled.
+  if (receiver.unsettled) {
+    await flush(false);
+    await receiver.settled();
+  }
   await flush(true);
   options.onPlanned?.();
 }
@@ -295,6 +301,9 @@ class Incoming {
       if (!conns) return undefined;
       this.#tcpIn = true;
       receiver.pace(PLAN_AHEAD_FILES);
+      // The sender can ask for a full description on them while the need
+      // list is still open: small old copies go by their hash first.
+      receiver.hashFirst();
       return receiver.receiveTcp(
         conns,
         receiver.receivers(conns.length, this.#sinkOptions),

@@ -20,7 +20,7 @@ import { FileTable, PathSet } from "../fs/path_table.ts";
 import { receiveInto } from "../wire/frame_io.ts";
 import type { Bandwidth } from "../wire/bandwidth.ts";
 import type { ReceiveSinkOptions } from "../wire/file_assembly.ts";
-import type { FrameEvent } from "../wire/frame_codec.ts";
+import { type FrameEvent, FrameProtocolError } from "../wire/frame_codec.ts";
 import { FrameReceiver } from "../wire/frame_receiver.ts";
 import { RESUME_MIN_BYTES } from "../fs/partial_copies.ts";
 import { type ContentHasher, contentHasher } from "../fs/hash.ts";
@@ -35,6 +35,9 @@ import {
   type BasisCopy,
   type BasisOffer,
   DELTA_MIN_BYTES,
+  describeBasis,
+  HASH_FIRST_MAX_BYTES,
+  offeredByHash,
 } from "../delta/basis.ts";
 
 /** What the receiver tells the sender about a needed file it holds. */
@@ -197,6 +200,25 @@ export class Receiver {
   readonly #bases = new Map<string, BasisCopy>();
   readonly #wire: WireStats = { dataBytes: 0, compressedBlocks: 0, deltas: 0 };
   #hasher: ContentHasher | undefined;
+  /** Whether old copies may be offered by their hash alone (see `hashFirst`). */
+  #hashFirst = false;
+  /**
+   * Files named with an old copy offered by its hash alone and not yet
+   * arriving (offered path -> path): the need list ends only once each
+   * has begun to arrive or been named again.
+   */
+  readonly #byHash = new Map<string, string>();
+  /** Names files again (after describe-again frames), one after another. */
+  #again: Promise<void> = Promise.resolve();
+  #againError: { error: unknown } | undefined;
+  /** The plan's way of naming files, for naming them again. */
+  #need:
+    | ((path: string, offers: NeedOffers) => Promise<void> | void)
+    | undefined;
+  #flush: (() => Promise<void> | void) | undefined;
+  /** The data connections ended (or failed): nothing more will arrive. */
+  #dataEnded = false;
+  #settle: (() => void) | undefined;
 
   /** A receiver writing under `root`. */
   constructor(root: TreeRoot, options: ReceiverOptions = {}) {
@@ -263,6 +285,87 @@ export class Receiver {
     return this.#needed - (this.#sink?.stats.files ?? 0);
   }
 
+  /**
+   * Lets the plan offer small old copies of the size the file now has by
+   * their content hash alone (see `HASH_FIRST_MAX_BYTES`): only for bytes
+   * coming on data connections alongside the need list, where the sender
+   * can ask for a full description (a describe-again frame) and the
+   * answer still goes in the need list. Call it once they are up.
+   */
+  hashFirst(): void {
+    this.#hashFirst = true;
+  }
+
+  /** Whether files named with an old copy offered by hash may be named again. */
+  get unsettled(): boolean {
+    return this.#byHash.size > 0;
+  }
+
+  /**
+   * Waits until every file named with an old copy offered by its hash
+   * alone has begun to arrive or been named again with a full
+   * description (or the data connections ended): after that the need
+   * list may end.
+   *
+   * @throws what naming a file again failed with.
+   */
+  async settled(): Promise<void> {
+    while (this.#byHash.size > 0 && !this.#dataEnded) {
+      await new Promise<void>((resolve) => this.#settle = resolve);
+    }
+    await this.#again;
+    if (this.#againError) throw this.#againError.error;
+  }
+
+  #wakeSettled(): void {
+    const settle = this.#settle;
+    this.#settle = undefined;
+    settle?.();
+  }
+
+  /** A file named with an old copy offered by hash began to arrive. */
+  #taken(key: string): void {
+    if (this.#byHash.delete(key) && this.#byHash.size === 0) {
+      this.#wakeSettled();
+    }
+  }
+
+  /**
+   * The sender asks for the full description of an old copy offered by
+   * its hash alone (its file is another content): described here and the
+   * file named again.
+   */
+  #describeAgain(key: string): void {
+    const path = this.#byHash.get(key);
+    if (path === undefined) {
+      throw new FrameProtocolError(
+        `File ${key} was to be described again, but its old copy was not offered by its hash`,
+      );
+    }
+    const options = this.#options;
+    this.#again = this.#again.then(async () => {
+      if (this.#againError) return;
+      try {
+        const copy = await describeBasis(this.#root, path);
+        let basis: BasisOffer | undefined;
+        if (copy && !offeredByHash(copy.offer)) {
+          options.charge?.(
+            copy.offer.lengths.byteLength + copy.offer.digests.length,
+          );
+          this.#bases.set(key, copy);
+          basis = copy.offer;
+        }
+        await this.#need!(key, { basis });
+        await this.#flush?.();
+      } catch (error) {
+        this.#againError = { error };
+      } finally {
+        this.#byHash.delete(key);
+        if (this.#byHash.size === 0 || this.#againError) this.#wakeSettled();
+      }
+    });
+  }
+
   /** Resumes a waiting plan once the sinks are half-way through. */
   #room(): void {
     if (this.#wake && this.#outstanding() <= this.#ahead / 2) {
@@ -315,6 +418,8 @@ export class Receiver {
     const options = this.#options;
     const root = this.#root;
     const mirror = options.mirror ?? false;
+    this.#need = need;
+    this.#flush = flush;
     let offered: string | undefined;
     let count = 0;
     let seen = 0;
@@ -449,7 +554,12 @@ export class Receiver {
             held.error = error;
           }
         };
-        held.pending = batcher.describe(entry.path).then(
+        // The size it now has: an old copy of that size may be offered
+        // by its hash alone.
+        const sized = this.#hashFirst && entry.size < HASH_FIRST_MAX_BYTES
+          ? entry.size
+          : undefined;
+        held.pending = batcher.describe(entry.path, sized).then(
           settle,
           () => settle(),
         );
@@ -498,6 +608,9 @@ export class Receiver {
     if (basis) {
       this.#wire.deltas++;
       this.#bases.set(key, basis);
+      if (offeredByHash(basis.offer)) {
+        this.#byHash.set(key, this.#expected.get(key)?.path ?? key);
+      }
     }
     await need(key, { resume: held.resume, basis: basis?.offer });
     // Named: now counted in `decided`.
@@ -562,6 +675,8 @@ export class Receiver {
         ...options,
         resumes: this.#resumes,
         bases: this.#bases,
+        onTaken: (key) => this.#taken(key),
+        onDescribeAgain: (key) => this.#describeAgain(key),
         onFile: (entry) => {
           options.onFile?.(entry);
           this.#room();
@@ -604,6 +719,8 @@ export class Receiver {
       );
     } finally {
       for (const conn of all) closeQuietly(conn);
+      this.#dataEnded = true;
+      this.#wakeSettled();
     }
   }
 

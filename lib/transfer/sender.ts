@@ -7,7 +7,7 @@ import type { TreeRoot } from "../fs/tree.ts";
 import type { SendWindow } from "../rpc/call_io.ts";
 import { type NeededFile, sendFrames } from "../wire/frame_io.ts";
 import { blockRuns, type ResumeOffer, validOffer } from "../fs/resume.ts";
-import type { BasisOffer } from "../delta/basis.ts";
+import { type BasisOffer, offeredByHash } from "../delta/basis.ts";
 import type { FileDataChunk } from "../wire/grpc_data.ts";
 import type { ZeroCopy } from "../wire/zero_copy.ts";
 import type { Bandwidth } from "../wire/bandwidth.ts";
@@ -122,6 +122,11 @@ export class Sender {
   #heard = false;
   #room: (() => void) | undefined;
   readonly #queue = new WorkQueue<NeededFile>();
+  /**
+   * Files offered by their old copy's hash alone whose content is
+   * another: the receiver names each again, with a full description.
+   */
+  readonly #again = new Map<string, FileEntry>();
   #needed = 0;
   #bytes = 0;
   #resumed = 0;
@@ -175,10 +180,22 @@ export class Sender {
    * sends only the blocks that differ (an offer that can't describe this
    * file is ignored: the whole file goes); with a `basis` (a checked
    * description of the receiver's old copy), the file goes as a delta.
-   * Returns false when it was
-   * never offered, was already needed, or comes out of order.
+   * A file the data path sent a describe-again frame for is named once
+   * more, out of order: with a full description it goes as a delta, else
+   * whole. Returns false when it was never offered, was already needed
+   * (and not asked for again), or comes out of order.
    */
   need(path: string, resume?: ResumeOffer, basis?: BasisOffer): boolean {
+    // Named again after a describe-again frame: with the full description
+    // (or none: then whole; never by hash again).
+    const again = this.#again.get(path);
+    if (again) {
+      this.#again.delete(path);
+      this.#queue.push(
+        basis && !offeredByHash(basis) ? { ...again, basis } : again,
+      );
+      return true;
+    }
     const entry = this.#offered.take(path);
     this.#wake();
     if (!entry) return false;
@@ -294,6 +311,7 @@ export class Sender {
         },
         onCompressed: (stats) =>
           this.#wire.compressedBlocks += stats.compressed,
+        onDescribeAgain: (entry) => this.#again.set(entry.path, entry),
       });
     } finally {
       for (const conn of all) closeQuietly(conn);

@@ -11,7 +11,7 @@ import {
   MAX_RANGES_PER_FILE,
 } from "./frame_codec.ts";
 import { blockRuns, type KeptBlocks, type PartialCopy } from "../fs/resume.ts";
-import type { BasisCopy } from "../delta/basis.ts";
+import { type BasisCopy, offeredByHash } from "../delta/basis.ts";
 import { openForRead } from "../fs/contained_root.ts";
 import { KernelFile } from "../fs/kernel_file.ts";
 import { openLocalRead, PathFile } from "../fs/path_tree.ts";
@@ -77,6 +77,15 @@ export interface ReceiveSinkOptions {
    * (delta frames refused).
    */
   bases?: Map<string, BasisCopy>;
+  /**
+   * Takes a describe-again frame's file (offered path): one whose old
+   * copy is in `bases` offered by its hash alone, and not yet arriving;
+   * the receiver names it again with a full description. Default: none
+   * (describe-again frames refused).
+   */
+  onDescribeAgain?: (key: string) => void;
+  /** Told each offered path as its file begins to arrive (any frame). */
+  onTaken?: (key: string) => void;
 }
 
 /** Sets an old copy's mode and mtime (on its descriptor, or its checked name). */
@@ -337,7 +346,31 @@ export class FileAssembly {
         `File ${entry.path} has ${announced.size} bytes, negotiated ${entry.size}`,
       );
     }
+    // Taken once: no delta (nor a describe-again frame) can follow.
+    this.options.bases?.delete(announced.path);
+    this.options.onTaken?.(announced.path);
     return entry;
+  }
+
+  /**
+   * A describe-again frame: only for a file whose old copy was offered
+   * by its hash alone, once, before any of it arrived (its offer is
+   * dropped: the file comes as a delta against the full description, or
+   * whole).
+   *
+   * @throws {FrameProtocolError} for any other file.
+   */
+  describeAgain(announced: FileEntry): void {
+    const key = announced.path;
+    const copy = this.options.bases?.get(key);
+    const onDescribeAgain = this.options.onDescribeAgain;
+    if (!copy || !offeredByHash(copy.offer) || !onDescribeAgain) {
+      throw new FrameProtocolError(
+        `File ${key} was to be described again, but its old copy was not offered by its hash`,
+      );
+    }
+    this.options.bases!.delete(key);
+    onDescribeAgain(key);
   }
 
   /**

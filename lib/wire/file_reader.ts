@@ -8,10 +8,14 @@ import type { FileEntry } from "../fs/entry.ts";
 import { openForRead } from "../fs/contained_root.ts";
 import type { TreeRoot } from "../fs/tree.ts";
 import type { ReadHandle } from "../fs/tree.ts";
-import type { ContentHasher } from "../fs/hash.ts";
+import { type ContentHasher, sameHash } from "../fs/hash.ts";
 import { blockRuns, type KeptBlocks } from "../fs/resume.ts";
 import type { FileRange, FrameEvent } from "./frame_codec.ts";
-import type { BasisOffer, ChunkDigest } from "../delta/basis.ts";
+import {
+  type BasisOffer,
+  type ChunkDigest,
+  offeredByHash,
+} from "../delta/basis.ts";
 import { deltaOps, ShrankError } from "../delta/matcher.ts";
 
 /** A source file changed between the manifest and the transfer. */
@@ -167,6 +171,10 @@ function* deltaEvents(
   scratch: Uint8Array,
   options: ReadOptions,
 ): Generator<FrameEvent> {
+  if (offeredByHash(basis)) {
+    yield* hashFirstEvents(root, entry, basis, hasher, scratch, options);
+    return;
+  }
   const chunkDigest = options.chunkDigest;
   if (!chunkDigest) throw new TypeError("a delta needs options.chunkDigest");
   const file = openForRead(root, entry.path, { verified: options.verified });
@@ -192,6 +200,48 @@ function* deltaEvents(
     file.close();
   }
   yield { type: "hash", digest: hasher.digest("binary") };
+}
+
+/**
+ * A file whose old copy the receiver offered by its content hash alone:
+ * when the file is that content, a delta of copies of all of it (the
+ * receiver reads nothing back); else a describe-again frame (the
+ * receiver names it again with a full description). A file of another
+ * size than the old copy is not read here.
+ */
+function* hashFirstEvents(
+  root: TreeRoot,
+  entry: FileEntry,
+  basis: BasisOffer,
+  hasher: ContentHasher,
+  scratch: Uint8Array,
+  options: ReadOptions,
+): Generator<FrameEvent> {
+  if (entry.size !== basis.size) {
+    yield { type: "describe", entry };
+    return;
+  }
+  const file = openForRead(root, entry.path, { verified: options.verified });
+  try {
+    hasher.init();
+    for (let left = entry.size; left > 0;) {
+      const view = scratch.subarray(0, Math.min(left, scratch.length));
+      readFull(file, view, entry.path, entry.size);
+      hasher.update(view);
+      left -= view.length;
+    }
+  } finally {
+    file.close();
+  }
+  const digest = hasher.digest("binary");
+  if (!sameHash(digest, basis.whole!)) {
+    yield { type: "describe", entry };
+    return;
+  }
+  options.onBytes?.(entry.size);
+  yield { type: "delta", entry };
+  yield { type: "copy", offset: 0, length: entry.size };
+  yield { type: "hash", digest };
 }
 
 /**

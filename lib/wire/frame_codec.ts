@@ -54,6 +54,15 @@ export const FRAME_COPY = 0x06;
  * bytes), then that many bytes to append.
  */
 export const FRAME_LITERAL = 0x07;
+/**
+ * Frame type byte of a describe-again frame: a file header and nothing
+ * else. The receiver offered the old copy by its content hash alone (see
+ * `BasisOffer`), and the file is not that content: the receiver names the
+ * file again in its need list with a full description of the old copy,
+ * and the file comes as a delta then. Only for a file offered that way,
+ * once.
+ */
+export const FRAME_DESCRIBE = 0x08;
 /** Most bytes one literal frame carries. */
 export const MAX_LITERAL_BYTES = 16 << 20;
 /** Size of a copy frame. */
@@ -117,6 +126,11 @@ export type FrameEvent =
   | { type: "delta"; entry: FileEntry }
   /** Inside a delta: append `length` bytes of the old copy from `offset`. */
   | { type: "copy"; offset: number; length: number }
+  /**
+   * A file offered by its old copy's hash alone is not that content: the
+   * receiver describes the old copy in full and names the file again.
+   */
+  | { type: "describe"; entry: FileEntry }
   | { type: "end" };
 
 /** The peer broke the framing rules; the connection must be dropped. */
@@ -403,6 +417,30 @@ export function writeDeltaHeader(
 ): number {
   const n = writeFileHeader(out, offset, path, entry);
   out[offset] = FRAME_DELTA;
+  return n;
+}
+
+/**
+ * Writes a describe-again frame at `offset` (see
+ * {@linkcode FRAME_DESCRIBE}); returns its size.
+ *
+ * @example
+ * ```ts
+ * import { FRAME_DESCRIBE, fileHeaderSize, writeDescribeAgain } from "./frame_codec.ts";
+ * const path = new TextEncoder().encode("a");
+ * const out = new Uint8Array(fileHeaderSize(path));
+ * writeDescribeAgain(out, 0, path, { path: "a", kind: "file", size: 5000, mtimeMs: 0, mode: 0o644 });
+ * if (out[0] !== FRAME_DESCRIBE) throw new Error("example failed");
+ * ```
+ */
+export function writeDescribeAgain(
+  out: Uint8Array,
+  offset: number,
+  path: Uint8Array,
+  entry: FileEntry,
+): number {
+  const n = writeFileHeader(out, offset, path, entry);
+  out[offset] = FRAME_DESCRIBE;
   return n;
 }
 

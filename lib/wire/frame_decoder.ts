@@ -5,6 +5,7 @@ import {
   COPY_FRAME_BYTES,
   FRAME_COPY,
   FRAME_DELTA,
+  FRAME_DESCRIBE,
   FRAME_END,
   FRAME_FILE,
   FRAME_HASH,
@@ -157,7 +158,7 @@ export class FrameDecoder {
     if (type === FRAME_LITERAL) return LITERAL_HEADER_BYTES;
     if (
       type !== FRAME_FILE && type !== FRAME_RANGE && type !== FRAME_RESUME &&
-      type !== FRAME_DELTA
+      type !== FRAME_DELTA && type !== FRAME_DESCRIBE
     ) {
       throw new FrameProtocolError(`Unknown frame type ${type}`);
     }
@@ -195,7 +196,7 @@ export class FrameDecoder {
   #parseHeader(
     buf: Uint8Array,
     start: number,
-  ): FrameEvent & { type: "file" | "resume" | "delta" } {
+  ): FrameEvent & { type: "file" | "resume" | "delta" | "describe" } {
     const view = new DataView(buf.buffer, buf.byteOffset + start);
     const pathLength = view.getUint16(1);
     let path: string;
@@ -243,6 +244,7 @@ export class FrameDecoder {
       return { type: "resume", entry, kept: { blockSize, blocks, bitmap } };
     }
     if (buf[start] === FRAME_DELTA) return { type: "delta", entry };
+    if (buf[start] === FRAME_DESCRIBE) return { type: "describe", entry };
     if (buf[start] !== FRAME_RANGE) {
       this.#bodyLeft = entry.size;
       return { type: "file", entry };

@@ -98,7 +98,7 @@ Deno.test("FrameDecoder: same events whole, byte by byte and in random splits", 
 Deno.test("FrameDecoder: hostile input is refused before allocation", () => {
   const bad = (bytes: number[]) => () =>
     new FrameDecoder().push(new Uint8Array(bytes));
-  assertThrows(bad([0x08]), FrameProtocolError, /^Unknown frame type 8$/);
+  assertThrows(bad([0x09]), FrameProtocolError, /^Unknown frame type 9$/);
   assertThrows(
     bad([0x07, 0x01, 0x00, 0x00, 0x01]),
     FrameProtocolError,

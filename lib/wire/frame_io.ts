@@ -25,11 +25,12 @@ import {
   MAX_RANGES_PER_FILE,
   writeCopy,
   writeDeltaHeader,
+  writeDescribeAgain,
   writeFileHeader,
   writeHash,
   writeLiteralHeader,
 } from "./frame_codec.ts";
-import { type BasisOffer, ChunkDigest } from "../delta/basis.ts";
+import { type BasisOffer, ChunkDigest, offeredByHash } from "../delta/basis.ts";
 import {
   CompressingWriter,
   type CompressOptions,
@@ -137,6 +138,12 @@ export interface SendFramesOptions {
   onCompressed?: (stats: CompressStats) => void;
   /** Told the bytes put on the connection (after compression). */
   onWire?: (n: number) => void;
+  /**
+   * Told each file offered by its old copy's hash alone whose content is
+   * another (a describe-again frame is about to go): the receiver names
+   * it again with a full description. Default: such files are refused.
+   */
+  onDescribeAgain?: (entry: FileEntry) => void;
 }
 
 /**
@@ -255,7 +262,14 @@ export class FrameSender {
       // what waits in the buffer (small files' frames) leaves first, so
       // the receiver applies it meanwhile.
       if ("basis" in item && item.entry.size >= BIG_DELTA_BYTES) await flush();
-      if (
+      if ("basis" in item && offeredByHash(item.basis)) {
+        // Sent only where it can be asked for again.
+        if (!options.onDescribeAgain) {
+          throw new TypeError(
+            "an old copy offered by its hash needs onDescribeAgain",
+          );
+        }
+      } else if (
         "basis" in item && readOptions.chunkDigest?.seed !== item.basis.seed
       ) {
         readOptions.chunkDigest = await ChunkDigest.create(item.basis.seed);
@@ -306,6 +320,16 @@ export class FrameSender {
           case "resume":
             await put(encodeResume(event.entry, event.kept));
             break;
+          case "describe": {
+            // Waits for the receiver's full description, as a new need.
+            options.onDescribeAgain!(event.entry);
+            const path = pathBytes(event.entry.path);
+            if (size - used < fileHeaderSize(path)) await flush();
+            used += writeDescribeAgain(buffer, used, path, event.entry);
+            // The round trip starts now, not when the buffer fills.
+            await flush();
+            break;
+          }
         }
       }
     };

@@ -223,6 +223,7 @@ export class FrameReceiver
       else if (event.type === "hash") this.#checkHash(event.digest);
       else if (event.type === "delta") this.#beginDelta(event.entry);
       else if (event.type === "copy") this.#copy(event.offset, event.length);
+      else if (event.type === "describe") this.#describeAgain(event.entry);
       else this.#end();
     } catch (error) {
       this.#stopping = this.#cleanup();
@@ -315,6 +316,18 @@ export class FrameReceiver
       target.known,
     );
     this.#delta = { target, key: announced.path, rebuild };
+  }
+
+  // The sender's file is not the content of the old copy offered by its
+  // hash: the receiver describes the old copy in full and names it again.
+  #describeAgain(announced: FileEntry): void {
+    if (this.#ended) throw new FrameProtocolError("File after the end frame");
+    if (this.#current || this.#part || this.#pending || this.#delta) {
+      throw new FrameProtocolError(
+        `File ${announced.path} to be described again inside another file`,
+      );
+    }
+    this.#assembly.describeAgain(announced);
   }
 
   #copy(offset: number, length: number): void {

@@ -8,7 +8,7 @@ import {
   HASH_BYTES,
 } from "./frame_codec.ts";
 import { contentHasher } from "../fs/hash.ts";
-import { ChunkDigest } from "../delta/basis.ts";
+import { ChunkDigest, offeredByHash } from "../delta/basis.ts";
 import { readEvents, type ReadItem } from "./file_reader.ts";
 import { blockRuns, type KeptBlocks, keptBlocks } from "../fs/resume.ts";
 import type { NeededFile } from "./frame_io.ts";
@@ -85,7 +85,9 @@ export async function* fileDataChunks(
     let item: ReadItem = { entry };
     if (resume) {
       item = { entry, kept: await keptBlocks(root, entry, resume, hasher) };
-    } else if (basis) {
+    } else if (basis && !offeredByHash(basis)) {
+      // (An old copy offered by its hash alone can't be asked for again
+      // after the need list: that file goes whole.)
       if (chunkDigest?.seed !== basis.seed) {
         chunkDigest = await ChunkDigest.create(basis.seed);
       }
