@@ -642,7 +642,10 @@ export type BasisOffer = Message<"blit.v2.BasisOffer"> & {
    * The xxh3-128 of the whole old copy seeded with `seed` (16 bytes,
    * big-endian high then low half), for old copies under 16 MiB cut in
    * more than one chunk; empty otherwise. A sender whose file is that very content sends one copy of
-   * it all, without cutting or looking up a chunk.
+   * it all, without cutting or looking up a chunk. With no `lengths` and
+   * no `digests` (an old copy under 16 MiB offered by its hash alone, over
+   * the data plane): the copy's plain xxh3-128, unseeded; a sender whose
+   * file differs sends a describe-again frame (see PROTOCOL.md).
    *
    * @generated from field: bytes whole = 7;
    */

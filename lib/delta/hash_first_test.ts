@@ -1,0 +1,303 @@
+// Old copies offered by their content hash alone: what the receiver
+// offers, what a sender makes of it (a delta of one copy, or a
+// describe-again frame and then the file named again), and what either
+// side refuses.
+import { assert, assertEquals } from "../../tests/_assert.ts";
+import {
+  BasisBatcher,
+  type BasisOffer,
+  basisProblem,
+  describeBasis,
+  HASH_FIRST_MAX_BYTES,
+  offeredByHash,
+} from "./basis.ts";
+import { hashBytes } from "../fs/hash.ts";
+import { avgBitsFor } from "./chunker.ts";
+import { KernelTree } from "../fs/kernel_tree.ts";
+import { Sender } from "../transfer/sender.ts";
+import { FrameDecoder } from "../wire/frame_decoder.ts";
+import { type FrameEvent, FrameProtocolError } from "../wire/frame_codec.ts";
+import { FrameReceiver } from "../wire/frame_receiver.ts";
+import type { FileEntry } from "../fs/entry.ts";
+
+function random(size: number, seed: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    out[i] = s & 0xff;
+  }
+  return out;
+}
+
+const file = (path: string, size: number): FileEntry => ({
+  path,
+  kind: "file",
+  size,
+  mtimeMs: 1_700_000_000_000,
+  mode: 0o644,
+});
+
+Deno.test("hash first: an old copy of the file's size goes by its plain content hash; another size, or 16 MiB and more, is described in full", async () => {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    const data = random(300_000, 1);
+    Deno.writeFileSync(`${root}/f`, data);
+    const hashFirst = { size: data.length, seed: 77 };
+    for (const tree of [root, KernelTree.open(root)!]) {
+      const copy = (await describeBasis(tree, "f", { hashFirst }))!;
+      assert(offeredByHash(copy.offer));
+      assertEquals(copy.offer.size, data.length);
+      assertEquals(copy.offer.seed, 77);
+      assertEquals(copy.offer.lengths.length, 0);
+      assertEquals(copy.offer.digests.length, 0);
+      assertEquals(copy.offer.whole, await hashBytes(data));
+      assertEquals(basisProblem(copy.offer), undefined);
+      // Another size now: the old copy is described chunk by chunk.
+      const full = (await describeBasis(tree, "f", {
+        hashFirst: { size: data.length + 1, seed: 77 },
+      }))!;
+      assert(!offeredByHash(full.offer));
+      assert(full.offer.lengths.length > 10);
+      // The batcher asks the same way.
+      const batcher = new BasisBatcher(tree);
+      const asked = batcher.describe("f", data.length);
+      batcher.flush();
+      assert(offeredByHash((await asked)!.offer));
+      if (typeof tree !== "string") tree.close();
+    }
+    // 16 MiB and more: in full (a sparse file: nothing written).
+    const big = Deno.openSync(`${root}/big`, { write: true, create: true });
+    big.truncateSync(HASH_FIRST_MAX_BYTES);
+    big.close();
+    const bigCopy = (await describeBasis(root, "big", {
+      hashFirst: { size: HASH_FIRST_MAX_BYTES, seed: 1 },
+    }))!;
+    assert(!offeredByHash(bigCopy.offer));
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});
+
+Deno.test("hash first: a sender refuses an offer with no chunks unless it is a small copy's 16-byte hash and nothing else", () => {
+  const ok: BasisOffer = {
+    avgBits: 11,
+    seed: 1,
+    size: 5000,
+    lengths: new Uint32Array(0),
+    digests: new Uint8Array(0),
+    whole: new Uint8Array(16),
+  };
+  assertEquals(basisProblem(ok), undefined);
+  const refused =
+    /lists no chunks, but is not a copy under 16777216 bytes given by its 16-byte hash/;
+  for (
+    const bad of [
+      { ...ok, whole: undefined },
+      { ...ok, whole: new Uint8Array(8) },
+      { ...ok, digests: new Uint8Array(4) },
+      {
+        ...ok,
+        size: HASH_FIRST_MAX_BYTES,
+        avgBits: avgBitsFor(HASH_FIRST_MAX_BYTES),
+      },
+    ]
+  ) {
+    const problem = basisProblem(bad);
+    assert(problem !== undefined && refused.test(problem), problem);
+  }
+  assertEquals(
+    basisProblem({ ...ok, size: 100 }),
+    "its size 100 is out of range",
+  );
+});
+
+/**
+ * The frame events a sender wrote on a socket, read until the end frame;
+ * `onEvent` sees each as it comes.
+ */
+async function readFrames(
+  conn: Deno.Conn,
+  onEvent: (event: FrameEvent) => void,
+): Promise<FrameEvent[]> {
+  const decoder = new FrameDecoder();
+  const events: FrameEvent[] = [];
+  const buffer = new Uint8Array(1 << 16);
+  for (let i = 0; i < 100_000; i++) {
+    const n = await conn.read(buffer);
+    if (n === null) break;
+    for (const event of decoder.push(buffer.subarray(0, n))) {
+      // Views of the buffer: copied before the next read.
+      const kept: FrameEvent = event.type === "hash"
+        ? { type: "hash", digest: event.digest.slice() }
+        : event.type === "data"
+        ? { type: "data", bytes: event.bytes.slice() }
+        : event;
+      events.push(kept);
+      onEvent(kept);
+    }
+    if (events.at(-1)?.type === "end") break;
+  }
+  return events;
+}
+
+Deno.test("hash first: the sender sends one copy for the same content, a describe-again frame for another, then takes the file once more, out of order, as a delta", async () => {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  const oldRoot = Deno.realPathSync(Deno.makeTempDirSync());
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const same = random(50_000, 2);
+    const old = random(60_000, 3);
+    const changed = old.map((v, i) => i === 30_000 ? v ^ 1 : v);
+    Deno.writeFileSync(`${root}/same`, same);
+    Deno.writeFileSync(`${root}/changed`, changed);
+    Deno.writeFileSync(`${root}/later`, random(2000, 4));
+    Deno.writeFileSync(`${oldRoot}/changed`, old);
+    const sender = new Sender(root);
+    await sender.offer(
+      [
+        file("changed", changed.length),
+        file("later", 2000),
+        file("same", same.length),
+      ],
+      () => Promise.resolve(),
+    );
+    const byHash = async (data: Uint8Array): Promise<BasisOffer> => ({
+      avgBits: 11,
+      seed: 9,
+      size: data.length,
+      lengths: new Uint32Array(0),
+      digests: new Uint8Array(0),
+      whole: await hashBytes(data),
+    });
+    assertEquals(sender.need("changed", undefined, await byHash(old)), true);
+    assertEquals(sender.need("same", undefined, await byHash(same)), true);
+    // Not asked for again (yet): named a second time is refused.
+    assertEquals(sender.need("changed"), false);
+    const full = (await describeBasis(oldRoot, "changed"))!.offer;
+    const accepted = listener.accept();
+    const out = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: (listener.addr as Deno.NetAddr).port,
+    });
+    const into = await accepted;
+    const sending = sender.sendTcp(out);
+    const again: boolean[] = [];
+    const events = await readFrames(into, (event) => {
+      if (event.type !== "describe") return;
+      // Named again with the full description: taken once, out of order.
+      again.push(sender.need("changed", undefined, full));
+      again.push(sender.need("changed", undefined, full));
+      sender.endNeeds();
+    });
+    await sending;
+    into.close();
+    assertEquals(again, [true, false]);
+    console.log(
+      events.map((e) => "entry" in e ? `${e.type} ${e.entry.path}` : e.type)
+        .join(),
+    );
+    const kinds = events.filter((e) => e.type !== "data" && e.type !== "copy")
+      .map((e) => "entry" in e ? `${e.type} ${e.entry.path}` : e.type);
+    assertEquals(kinds, [
+      "describe changed",
+      "delta same",
+      "hash",
+      "delta changed",
+      "hash",
+      "end",
+    ]);
+    // The same content: one copy of it all, and its hash.
+    const copy = events[2] as FrameEvent & { type: "copy" };
+    assertEquals([copy.type, copy.offset, copy.length], [
+      "copy",
+      0,
+      same.length,
+    ]);
+    assertEquals(
+      (events[3] as FrameEvent & { type: "hash" }).digest,
+      await hashBytes(same),
+    );
+    // The changed one: the chunk around the flipped byte, no more.
+    const literal = events.reduce(
+      (n, e) => n + (e.type === "data" ? e.bytes.length : 0),
+      0,
+    );
+    assert(literal > 0 && literal < 20_000, `literal ${literal}`);
+    assertEquals(
+      (events.at(-2) as FrameEvent & { type: "hash" }).digest,
+      await hashBytes(changed),
+    );
+    // The file never named: not sent.
+    assertEquals(
+      events.some((e) => "entry" in e && e.entry.path === "later"),
+      false,
+    );
+  } finally {
+    listener.close();
+    Deno.removeSync(root, { recursive: true });
+    Deno.removeSync(oldRoot, { recursive: true });
+  }
+});
+
+Deno.test("hash first: a receiver takes a describe-again frame only for a file offered by hash, once, before any of it arrived", async () => {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    const data = random(5000, 5);
+    for (const name of ["h1", "h2", "full"]) {
+      Deno.writeFileSync(`${root}/${name}`, data);
+    }
+    const hashFirst = { size: data.length, seed: 3 };
+    const bases = new Map([
+      ["h1", (await describeBasis(root, "h1", { hashFirst }))!],
+      ["h2", (await describeBasis(root, "h2", { hashFirst }))!],
+      ["full", (await describeBasis(root, "full"))!],
+    ]);
+    const entries = new Map(
+      ["h1", "h2", "full"].map((n) => [n, file(n, data.length)]),
+    );
+    const asked: string[] = [];
+    const [receiver] = FrameReceiver.group(root, entries, 1, {
+      bases,
+      onDescribeAgain: (key) => asked.push(key),
+    });
+    await receiver.write({ type: "describe", entry: file("h1", data.length) });
+    assertEquals(asked, ["h1"]);
+    const refused = (path: string) =>
+      new RegExp(
+        `^File ${path} was to be described again, but its old copy was not offered by its hash$`,
+      );
+    // Twice; a file described in full; one never described; one whose
+    // bytes began to arrive.
+    for (const path of ["h1", "full", "nothing", "h2"]) {
+      const [again] = FrameReceiver.group(root, entries, 1, {
+        bases,
+        onDescribeAgain: (key) => asked.push(key),
+      });
+      if (path === "h2") {
+        await again.write({ type: "file", entry: file("h2", data.length) });
+        await again.write({ type: "data", bytes: data });
+      }
+      let error: unknown;
+      try {
+        await again.write({ type: "describe", entry: file(path, data.length) });
+      } catch (e) {
+        error = e;
+      }
+      assert(error instanceof FrameProtocolError, String(error));
+      assert(
+        path === "h2"
+          ? /^File h2 to be described again inside another file$/.test(
+            error.message,
+          )
+          : refused(path).test(error.message),
+        error.message,
+      );
+    }
+    assertEquals(asked, ["h1"]);
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});
