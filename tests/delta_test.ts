@@ -14,6 +14,17 @@ import {
 import { header, manifest, until } from "./_push.ts";
 import { create } from "../lib/rpc/codec.ts";
 import { zstdCompressSync } from "node:zlib";
+import { dialDataPlane } from "../lib/wire/data_plane.ts";
+import { writeAll } from "../lib/wire/socket.ts";
+import { hashBytes } from "../lib/fs/hash.ts";
+import { unpackedFileList } from "../lib/rpc/convert.ts";
+import {
+  encodeEnd,
+  encodeFileHeader,
+  encodeHash,
+  fileHeaderSize,
+  writeDescribeAgain,
+} from "../lib/wire/frame_codec.ts";
 import {
   BasisOfferSchema,
   Choice,
@@ -961,3 +972,115 @@ for (const direction of ["push", "pull"] as const) {
     });
   });
 }
+
+Deno.test("raw protocol over TCP: the daemon offers a same-size old copy by its hash, answers a describe-again frame with a full description, and refuses one for any other file", async () => {
+  await withBed(async ({ module, daemon }) => {
+    const oldH = bytes(5000, 21);
+    const oldG = bytes(6000, 22);
+    const newH = oldH.map((v, i) => i === 10 ? v ^ 1 : v);
+    const newG = splice(oldG, 3000, 0, bytes(1, 23));
+    for (const hostile of [false, true]) {
+      Deno.writeFileSync(`${module}/h`, oldH);
+      Deno.writeFileSync(`${module}/g`, oldG);
+      const client = grpcClient(daemon.address);
+      const call = openPush(client);
+      try {
+        call.send({
+          case: "header",
+          value: create(PushHeaderSchema, {
+            module: "m",
+            destination: "",
+            options: create(TransferOptionsSchema, { delta: Choice.ON }),
+          }),
+        });
+        const negotiation = await until(call, "negotiation");
+        assert(negotiation?.payload.case === "negotiation");
+        const { port, token } = negotiation.payload.value;
+        const conn = await dialDataPlane("127.0.0.1", port, token);
+        const h = header("m", "h", EntryKind.FILE, { size: newH.length });
+        const g = header("m", "g", EntryKind.FILE, { size: newG.length });
+        for (const m of manifest([g, h])) call.send(m);
+        // Both named, each with its old copy: h by its hash alone (the same
+        // size), g in full (another size).
+        const bases = new Map<
+          string,
+          { lengths: number[]; whole: Uint8Array }
+        >();
+        for (let i = 0; i < 10 && bases.size < 2; i++) {
+          const got = await until(call, "fileList");
+          assert(got?.payload.case === "fileList", "no need list");
+          for (const b of unpackedFileList(got.payload.value).bases) {
+            bases.set(b.path, { lengths: b.lengths, whole: b.whole });
+          }
+        }
+        assertEquals(bases.get("h")?.lengths, []);
+        assertEquals(
+          new Uint8Array(bases.get("h")!.whole),
+          await hashBytes(oldH),
+        );
+        assert((bases.get("g")?.lengths.length ?? 0) > 0, "g not described");
+        const entry = (path: string, size: number) => ({
+          path,
+          kind: "file" as const,
+          size,
+          mtimeMs: 1_700_000_000_000,
+          mode: 0o644,
+        });
+        const again = (path: string, size: number) => {
+          const name = new TextEncoder().encode(path);
+          const out = new Uint8Array(fileHeaderSize(name));
+          writeDescribeAgain(out, 0, name, entry(path, size));
+          return out;
+        };
+        if (hostile) {
+          // g was described in full: no describe-again frame for it.
+          await writeAll(conn, again("g", newG.length)).catch(() => {});
+          const status = await call.status;
+          assert(status.code !== 0, "accepted");
+          assertMatch(
+            status.details,
+            /File g was to be described again, but its old copy was not offered by its hash/,
+          );
+          conn.close();
+          assertEquals(Deno.readFileSync(`${module}/h`), oldH);
+          assertEquals(Deno.readFileSync(`${module}/g`), oldG);
+          assertEquals(tempFiles(module), []);
+          continue;
+        }
+        await writeAll(conn, again("h", newH.length));
+        // h named again, now with a full description.
+        const renamed = await until(call, "fileList");
+        assert(renamed?.payload.case === "fileList", "h not named again");
+        const list = unpackedFileList(renamed.payload.value);
+        assert(list.paths.includes("h"), JSON.stringify(list.paths));
+        const full = list.bases.find((b) => b.path === "h");
+        assert((full?.lengths.length ?? 0) > 0, "h not described in full");
+        // The files, whole: the transfer ends as any other.
+        for (const [e, data] of [[g, newG], [h, newH]] as const) {
+          await writeAll(
+            conn,
+            encodeFileHeader(entry(e.path, data.length)),
+          );
+          await writeAll(conn, data);
+          await writeAll(conn, encodeHash(await hashBytes(data)));
+        }
+        await writeAll(conn, encodeEnd());
+        conn.close();
+        call.send({
+          case: "uploadComplete",
+          value: create(UploadCompleteSchema, {}),
+        });
+        call.end();
+        const summary = await until(call, "summary");
+        assert(summary?.payload.case === "summary", "no summary");
+        assertEquals(Number(summary.payload.value.filesTransferred), 2);
+        assertEquals((await call.status).code, 0);
+        assertEquals(Deno.readFileSync(`${module}/h`), newH);
+        assertEquals(Deno.readFileSync(`${module}/g`), newG);
+        assertEquals(tempFiles(module), []);
+      } finally {
+        client.close();
+      }
+    }
+  });
+});
