@@ -2,7 +2,12 @@
 // thread holds open (through its contained tree), reading the descriptors
 // with pread: a stretch of a big one, or a batch of small ones whole.
 import { type Libc, loadLibc } from "../fs/_libc.ts";
-import { ChunkDigest, describeRange, WHOLE_MAX_BYTES } from "./describe.ts";
+import {
+  ChunkDigest,
+  describeRange,
+  hashRead,
+  WHOLE_MAX_BYTES,
+} from "./describe.ts";
 import { avgBitsFor } from "./chunker.ts";
 import type {
   DescribeAnswer,
@@ -73,9 +78,14 @@ async function files(job: FilesJob, libc: Libc): Promise<void> {
   const wholeHash = salted ??= digest.wholeHasher();
   const out: FileDescription[] = [];
   const transfer: ArrayBuffer[] = [];
-  for (const { fd, size, content } of job.files) {
+  for (const { fd, size, content, byHash } of job.files) {
     try {
       const file = reader(libc, fd, 0);
+      if (byHash) {
+        const digest = hashRead(file, size, plain);
+        out.push(digest ? { byHash: digest } : {});
+        continue;
+      }
       const whole = size < WHOLE_MAX_BYTES;
       plain.init();
       wholeHash.init();

@@ -26,6 +26,7 @@ import {
   type DescribedRange,
   describeRange,
   DIGEST_BYTES,
+  hashRead,
   WHOLE_MAX_BYTES,
 } from "./describe.ts";
 import {
@@ -215,11 +216,6 @@ function byHash(info: Deno.FileInfo, hashFirst: HashFirst | undefined) {
     info.size < HASH_FIRST_MAX_BYTES;
 }
 
-/** Where old copies offered by hash are read (one at a time, on this thread). */
-let hashScratch: Uint8Array | undefined;
-/** Its size: a read of 1 MiB at a time. */
-const HASH_READ_BYTES = 1 << 20;
-
 /**
  * An old copy already open as `file` (its status `info`, a regular file
  * under {@linkcode HASH_FIRST_MAX_BYTES}) offered by its content hash
@@ -232,39 +228,34 @@ async function hashOpen(
   seed: number,
 ): Promise<BasisCopy | undefined> {
   try {
-    const hasher = ownHasher ??= await contentHasher();
-    const buffer = hashScratch ??= new Uint8Array(HASH_READ_BYTES + 1);
-    hasher.init();
-    // The last read asks for a byte past the size: one there, and the
-    // copy is changing (so is one that ends first).
-    for (let left = info.size; left >= 0;) {
-      const want = Math.min(HASH_READ_BYTES, left);
-      const n = file.readSync(
-        buffer.subarray(0, want + (want < HASH_READ_BYTES ? 1 : 0)),
-      );
-      if (n === null || n === 0) {
-        if (left !== 0) return undefined;
-        break;
-      }
-      if (n > left) return undefined;
-      hasher.update(buffer.subarray(0, n));
-      left -= n;
-    }
-    const digest = hasher.digest("binary");
-    const offer: BasisOffer = {
-      avgBits: avgBitsFor(info.size),
-      seed,
-      size: info.size,
-      lengths: new Uint32Array(0),
-      digests: new Uint8Array(0),
-      whole: digest,
-    };
-    return copyOf(info, contentStamp(info), offer, digest);
+    const digest = hashRead(
+      file,
+      info.size,
+      ownHasher ??= await contentHasher(),
+    );
+    return digest && hashCopy(info, seed, digest);
   } catch {
     return undefined;
   } finally {
     file.close();
   }
+}
+
+/** An old copy (its status `info` as opened) offered by its content hash alone. */
+function hashCopy(
+  info: Deno.FileInfo,
+  seed: number,
+  digest: Uint8Array,
+): BasisCopy {
+  const offer: BasisOffer = {
+    avgBits: avgBitsFor(info.size),
+    seed,
+    size: info.size,
+    lengths: new Uint32Array(0),
+    digests: new Uint8Array(0),
+    whole: digest,
+  };
+  return copyOf(info, contentStamp(info), offer, digest);
 }
 
 /**
@@ -578,6 +569,8 @@ interface Gathered {
   fd: number;
   info: Deno.FileInfo;
   stamp: string | undefined;
+  /** Offered by its content hash alone (read and hashed, not cut). */
+  byHash: boolean;
   resolve: (copy: BasisCopy | undefined) => void;
 }
 
@@ -659,13 +652,15 @@ export class BasisBatcher {
       file.close();
       return Promise.resolve(undefined);
     }
-    if (byHash(info, hashFirst)) return hashOpen(file, info, this.#seed);
+    const hashed = byHash(info, hashFirst);
     const fd = descriptorOf(file);
+    if (fd === undefined && hashed) return hashOpen(file, info, this.#seed);
     // Nothing to describe, no descriptor to share, or a big copy (in
-    // stretches, on the workers): as one at a time.
+    // stretches, on the workers): as one at a time. (A copy offered by its
+    // hash, of any size, is read in a batch.)
     if (
       !info.isFile || info.size < DELTA_MIN_BYTES || fd === undefined ||
-      info.size >= OFF_THREAD_MIN_BYTES
+      (info.size >= OFF_THREAD_MIN_BYTES && !hashed)
     ) return describeOpen(file, info);
     gatheredOpen++;
     let open = true;
@@ -681,6 +676,7 @@ export class BasisBatcher {
         fd,
         info,
         stamp: contentStamp(info),
+        byHash: hashed,
         resolve,
         file,
       });
@@ -719,18 +715,24 @@ export class BasisBatcher {
   async #send(group: Gathered[]): Promise<void> {
     const seed = this.#seed;
     const got = await describeFilesOffThread(
-      group.map(({ fd, info, stamp }) => ({
+      group.map(({ fd, info, stamp, byHash }) => ({
         fd,
         size: info.size,
         content: stamp !== undefined,
+        byHash,
       })),
       seed,
     );
     for (let i = 0; i < group.length; i++) {
-      const { file, info, stamp, resolve, release } = group[i];
+      const { file, info, stamp, resolve, release, byHash } = group[i];
       let copy: BasisCopy | undefined;
       try {
-        if (got === "here") {
+        if (byHash) {
+          const digest = got === "here"
+            ? hashRead(file, info.size, ownHasher ??= await contentHasher())
+            : got[i].byHash;
+          if (digest) copy = hashCopy(info, seed, digest);
+        } else if (got === "here") {
           // No workers after all: described here, one after another.
           const digest = this.#digest ??= await ChunkDigest.create(seed);
           const hasher = stamp === undefined

@@ -52,6 +52,11 @@ export interface BatchFile {
   size: number;
   /** Also hash its content (xxh3-128). */
   content: boolean;
+  /**
+   * Only hash its content, no chunks (an old copy offered by its hash
+   * alone: see `HASH_FIRST_MAX_BYTES`).
+   */
+  byHash?: boolean;
 }
 
 /**
@@ -81,6 +86,8 @@ export interface FileDescription {
   content?: Uint8Array;
   /** Its salted whole hash (under {@linkcode WHOLE_MAX_BYTES}). */
   whole?: Uint8Array;
+  /** Its content hash alone, for a file asked `byHash`. */
+  byHash?: Uint8Array;
 }
 
 /** A worker's answer: the stretch's chunks, none (the file changed), or why it failed. */

@@ -231,3 +231,49 @@ export function describeRange(
     digests: digests.slice(0, count * DIGEST_BYTES),
   };
 }
+
+/** Reads of a file hashed whole (see {@linkcode hashRead}). */
+const HASH_READ_BYTES = 1 << 20;
+/** Where they go (one file at a time, per thread). */
+let hashScratch: Uint8Array | undefined;
+
+/**
+ * The content hash (with `hasher`, started afresh) of the `size` bytes
+ * `file` holds from its current position, or undefined when it turns out
+ * another size: the last read asks for a byte past the size, and one
+ * there (or an end before it) says it is changing.
+ *
+ * @example
+ * ```ts
+ * import { hashRead } from "./describe.ts";
+ * import { contentHasher, hashBytes } from "../fs/hash.ts";
+ * const path = Deno.makeTempFileSync();
+ * Deno.writeFileSync(path, new Uint8Array(5000).fill(7));
+ * using file = Deno.openSync(path);
+ * const digest = hashRead(file, 5000, await contentHasher());
+ * if (digest?.join() !== (await hashBytes(new Uint8Array(5000).fill(7))).join()) throw new Error("example failed");
+ * Deno.removeSync(path);
+ * ```
+ */
+export function hashRead(
+  file: { readSync(p: Uint8Array): number | null },
+  size: number,
+  hasher: ContentHasher,
+): Uint8Array | undefined {
+  const buffer = hashScratch ??= new Uint8Array(HASH_READ_BYTES + 1);
+  hasher.init();
+  for (let left = size; left >= 0;) {
+    const want = Math.min(HASH_READ_BYTES, left);
+    const n = file.readSync(
+      buffer.subarray(0, want + (want < HASH_READ_BYTES ? 1 : 0)),
+    );
+    if (n === null || n === 0) {
+      if (left !== 0) return undefined;
+      break;
+    }
+    if (n > left) return undefined;
+    hasher.update(buffer.subarray(0, n));
+    left -= n;
+  }
+  return hasher.digest("binary");
+}

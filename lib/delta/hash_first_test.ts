@@ -301,3 +301,36 @@ Deno.test("hash first: a receiver takes a describe-again frame only for a file o
     Deno.removeSync(root, { recursive: true });
   }
 });
+
+Deno.test("hash first: the daemon's batcher hashes old copies offered by hash on its describing workers, big ones too, in a batch with a copy described in full", async () => {
+  const { closeDescribers, warmDescribers } = await import("./basis_pool.ts");
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  warmDescribers();
+  const tree = KernelTree.open(root)!;
+  try {
+    const small = random(5000, 6);
+    const big = random(3 << 20, 7);
+    Deno.writeFileSync(`${root}/small`, small);
+    Deno.writeFileSync(`${root}/big`, big);
+    Deno.writeFileSync(`${root}/other`, small);
+    const batcher = new BasisBatcher(tree);
+    const copies = [
+      batcher.describe("small", small.length),
+      batcher.describe("big", big.length),
+      // Another size now: described in full, in the same batch.
+      batcher.describe("other", small.length + 1),
+    ];
+    batcher.flush();
+    const [s, b, o] = await Promise.all(copies);
+    assert(offeredByHash(s!.offer) && offeredByHash(b!.offer));
+    assertEquals(s!.offer.whole, await hashBytes(small));
+    assertEquals(b!.offer.whole, await hashBytes(big));
+    assertEquals(b!.content?.digest, await hashBytes(big));
+    assert(!offeredByHash(o!.offer) && o!.offer.lengths.length > 1);
+    assertEquals(BasisBatcher.held, 0);
+  } finally {
+    tree.close();
+    await closeDescribers();
+    Deno.removeSync(root, { recursive: true });
+  }
+});
