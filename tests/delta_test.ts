@@ -890,8 +890,33 @@ for (
   });
 }
 
-for (const direction of ["push", "pull"] as const) {
-  Deno.test(`delta ${direction} over TCP: old copies of the same size go by hash first; a file whose content differs is described again and comes as a delta`, async () => {
+/**
+ * Runs the CLI with `args`, killed if it takes longer than `ms` (a
+ * transfer that hangs fails the test instead of holding the suite).
+ */
+async function runCliWithin(args: string[], ms: number) {
+  const child = spawnCli(args, { env });
+  const watchdog = setTimeout(() => child.kill("SIGKILL"), ms);
+  const out = await child.output();
+  clearTimeout(watchdog);
+  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+  assertEquals(out.signal, null, `${args.join(" ")} had to be killed`);
+  return {
+    code: out.code,
+    stdout: decode(out.stdout),
+    stderr: decode(out.stderr),
+  };
+}
+
+for (
+  const [direction, streams] of [
+    ["push", 1],
+    ["pull", 1],
+    ["push", 4],
+    ["pull", 4],
+  ] as const
+) {
+  Deno.test(`delta ${direction} over TCP (${streams} streams): old copies of the same size go by hash first; a file whose content differs is described again and comes as a delta`, async () => {
     await withBed(async ({ work, src, module, daemon }) => {
       // The old copies at the receiver, the new files at the sender.
       const local = `${work}/local`;
@@ -915,7 +940,7 @@ for (const direction of ["push", "pull"] as const) {
         Deno.writeFileSync(`${to}/${name}`, data);
         Deno.utimeSync(`${to}/${name}`, 1_600_000_000, 1_600_000_000);
       }
-      const next = {
+      const next: Record<string, Uint8Array> = {
         // Only its mtime changed.
         touched,
         // One byte flipped: the same size.
@@ -929,22 +954,35 @@ for (const direction of ["push", "pull"] as const) {
         // Not an old copy's content at all, the same size.
         whole: bytes(5000, 17),
       };
+      // And a tree's worth of files whose mtimes alone changed: over
+      // parallel streams each stream takes some, and what one holds must
+      // leave while the others take the rest.
+      const many = Object.fromEntries(
+        Array.from({ length: 300 }, (_, i) => [`m${i}`, bytes(2000, 100 + i)]),
+      );
+      for (const [name, data] of Object.entries(many)) {
+        Deno.writeFileSync(`${to}/${name}`, data);
+        Deno.utimeSync(`${to}/${name}`, 1_600_000_000, 1_600_000_000);
+      }
+      Object.assign(next, many);
       for (const [name, data] of Object.entries(next)) {
         Deno.writeFileSync(`${from}/${name}`, data);
         Deno.utimeSync(`${from}/${name}`, 1_700_000_000, 1_700_000_000);
       }
       Deno.chmodSync(`${from}/touched`, 0o600);
-      const run = await runCli(
+      const flags = ["--json", "--no-whole-file", "--streams", `${streams}`];
+      const run = await runCliWithin(
         direction === "push"
-          ? ["push", "--json", "--no-whole-file", src, `${daemon.url}/m/d`]
-          : ["pull", "--json", "--no-whole-file", `${daemon.url}/m/d/`, local],
-        { env },
+          ? ["push", ...flags, src, `${daemon.url}/m/d`]
+          : ["pull", ...flags, `${daemon.url}/m/d/`, local],
+        30_000,
       );
       assertEquals(run.code, 0, run.stderr);
       const s = JSON.parse(run.stdout);
       assertEquals(s.transport, "tcp");
+      assertEquals(s.streams, streams);
       assertEquals(s.delta, true);
-      assertEquals(s.files_transferred, 5);
+      assertEquals(s.files_transferred, 305);
       const total = Object.values(next).reduce((n, d) => n + d.length, 0);
       assertEquals(s.bytes_transferred, total);
       assertEquals(s.bytes_literal + s.bytes_matched, total);
@@ -961,11 +999,11 @@ for (const direction of ["push", "pull"] as const) {
       }
       assertEquals(tempFiles(to), []);
       // Nothing left to do: a second run sends nothing.
-      const again = await runCli(
+      const again = await runCliWithin(
         direction === "push"
-          ? ["push", "--json", "--no-whole-file", src, `${daemon.url}/m/d`]
-          : ["pull", "--json", "--no-whole-file", `${daemon.url}/m/d/`, local],
-        { env },
+          ? ["push", ...flags, src, `${daemon.url}/m/d`]
+          : ["pull", ...flags, `${daemon.url}/m/d/`, local],
+        30_000,
       );
       assertEquals(again.code, 0, again.stderr);
       assertEquals(JSON.parse(again.stdout).files_transferred, 0);

@@ -174,6 +174,13 @@ export class FrameSender {
   readonly close: () => Promise<void>;
   /** Gives up on the connection (`reason`: why). */
   readonly abort: (reason: unknown) => void;
+  /**
+   * Sends the frames held in the buffer now (between writes only): for a
+   * connection about to wait for its next item while others take them.
+   */
+  readonly flushHeld: () => Promise<void>;
+  /** Whether frames are held in the buffer, not yet sent. */
+  readonly holding: () => boolean;
 
   /** A sender writing frames for files under `root` to `out`. */
   constructor(
@@ -429,11 +436,34 @@ export class FrameSender {
       socket?.close();
       conn.abort?.(reason);
     };
+    this.flushHeld = async () => {
+      try {
+        await flush();
+      } catch (error) {
+        socket?.close();
+        conn.abort?.(error);
+        throw error;
+      }
+    };
+    this.holding = () => used > 0;
   }
 }
 
 /** Longest a sink holds frames it has made before sending them (ms). */
 const HOLD_MS = 8;
+
+/** Whether `coming` is still unsettled after {@linkcode HOLD_MS}. */
+async function heldTooLong(coming: Promise<unknown>): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<true>((resolve) => {
+    timer = setTimeout(() => resolve(true), HOLD_MS);
+  });
+  try {
+    return await Promise.race([coming.then(() => false, () => false), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 /**
  * A delta of a file this big takes milliseconds to match (~1 ms a MiB):
  * frames made before it are sent first.
@@ -573,7 +603,17 @@ export async function sendFrames(
     for (;;) {
       let next: IteratorResult<SendItem>;
       try {
-        next = await items.next();
+        const coming = items.next();
+        // Frames held here leave if the next item is slow to come (the
+        // other streams took what there was, and the receiver may be
+        // waiting on these frames to name more files). One stream sends
+        // what it holds when it finds the source idle after a write.
+        if (
+          all.length > 1 && sender.holding() && await heldTooLong(coming)
+        ) {
+          await sender.flushHeld();
+        }
+        next = await coming;
       } catch (error) {
         sender.abort(error);
         throw error;
