@@ -15,6 +15,7 @@ import { hashBytes } from "../fs/hash.ts";
 import { avgBitsFor } from "./chunker.ts";
 import { KernelTree } from "../fs/kernel_tree.ts";
 import { Sender } from "../transfer/sender.ts";
+import { Receiver } from "../transfer/receiver.ts";
 import { FrameDecoder } from "../wire/frame_decoder.ts";
 import { type FrameEvent, FrameProtocolError } from "../wire/frame_codec.ts";
 import { FrameReceiver } from "../wire/frame_receiver.ts";
@@ -331,6 +332,49 @@ Deno.test("hash first: the daemon's batcher hashes old copies offered by hash on
   } finally {
     tree.close();
     await closeDescribers();
+    Deno.removeSync(root, { recursive: true });
+  }
+});
+
+Deno.test("hash first: a receiver stops offering by hash once more than half of the answered offers (at least 8) came back asked for again", async () => {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    const count = 20;
+    const entries: FileEntry[] = [];
+    for (let i = 0; i < count; i++) {
+      Deno.writeFileSync(`${root}/f${i}`, random(5000, 100 + i));
+      entries.push(file(`f${i}`, 5000));
+    }
+    const receiver = new Receiver(root, { delta: true });
+    receiver.hashFirst();
+    const [sink] = receiver.receivers(1);
+    const named: string[] = [];
+    const plan = receiver.planBatches(
+      (async function* () {
+        yield entries;
+      })(),
+      async (path, { basis }) => {
+        named.push(
+          `${path} ${basis && offeredByHash(basis) ? "hash" : "full"}`,
+        );
+        // Every file edited in place: each offer by hash is asked again.
+        if (basis && offeredByHash(basis)) {
+          await sink.write({ type: "describe", entry: file(path, 5000) });
+        }
+      },
+    );
+    await plan;
+    await receiver.settled();
+    const byHash = named.filter((n) => n.endsWith("hash"));
+    assertEquals(byHash, [0, 1, 2, 3, 4, 5, 6, 7].map((i) => `f${i} hash`));
+    // The 8 named again, the other 12 described in full at once.
+    assertEquals(named.filter((n) => n.endsWith("full")).length, count);
+    assertEquals(
+      new Set(named.map((n) => n.split(" ")[0])).size,
+      count,
+    );
+    await sink.abort();
+  } finally {
     Deno.removeSync(root, { recursive: true });
   }
 });

@@ -208,9 +208,14 @@ export class Receiver {
    * has begun to arrive or been named again.
    */
   readonly #byHash = new Map<string, string>();
-  /** Names files again (after describe-again frames), one after another. */
+  /** Names files again (after describe-again frames), a burst at a time. */
   #again: Promise<void> = Promise.resolve();
   #againError: { error: unknown } | undefined;
+  /** Files to describe in full and name again (offered paths). */
+  #againQueue: string[] = [];
+  /** Offers by hash the sender took as they were, and those it asked again for. */
+  #hashHits = 0;
+  #hashMisses = 0;
   /** The plan's way of naming files, for naming them again. */
   #need:
     | ((path: string, offers: NeedOffers) => Promise<void> | void)
@@ -325,45 +330,73 @@ export class Receiver {
 
   /** A file named with an old copy offered by hash began to arrive. */
   #taken(key: string): void {
-    if (this.#byHash.delete(key) && this.#byHash.size === 0) {
-      this.#wakeSettled();
-    }
+    if (!this.#byHash.delete(key)) return;
+    this.#hashHits++;
+    if (this.#byHash.size === 0) this.#wakeSettled();
+  }
+
+  /**
+   * Whether old copies are still offered by hash: not once more than half
+   * of those the sender answered (at least 8) it asked to have described
+   * again (files edited in place: each would cost a round trip and a read
+   * more on each side for nothing).
+   */
+  #hashFirstPays(): boolean {
+    const misses = this.#hashMisses;
+    return misses < 8 || misses <= this.#hashHits;
   }
 
   /**
    * The sender asks for the full description of an old copy offered by
-   * its hash alone (its file is another content): described here and the
-   * file named again.
+   * its hash alone (its file is another content): described (a burst of
+   * them together) and the files named again.
    */
   #describeAgain(key: string): void {
-    const path = this.#byHash.get(key);
-    if (path === undefined) {
+    if (!this.#byHash.has(key)) {
       throw new FrameProtocolError(
         `File ${key} was to be described again, but its old copy was not offered by its hash`,
       );
     }
+    this.#hashMisses++;
+    this.#againQueue.push(key);
+    if (this.#againQueue.length === 1) {
+      this.#again = this.#again.then(() => this.#nameAgain());
+    }
+  }
+
+  /** Describes the files asked for again and names them, then flushes. */
+  async #nameAgain(): Promise<void> {
     const options = this.#options;
-    this.#again = this.#again.then(async () => {
-      if (this.#againError) return;
+    while (this.#againQueue.length > 0 && !this.#againError) {
+      const keys = this.#againQueue.splice(0);
       try {
-        const copy = await describeBasis(this.#root, path);
-        let basis: BasisOffer | undefined;
-        if (copy && !offeredByHash(copy.offer)) {
-          options.charge?.(
-            copy.offer.lengths.byteLength + copy.offer.digests.length,
-          );
-          this.#bases.set(key, copy);
-          basis = copy.offer;
+        const copies = keys.map((key) => {
+          const path = this.#byHash.get(key)!;
+          return this.#batcher
+            ? this.#batcher.describe(path)
+            : describeBasis(this.#root, path);
+        });
+        this.#batcher?.flush();
+        for (let i = 0; i < keys.length; i++) {
+          const copy = await copies[i];
+          let basis: BasisOffer | undefined;
+          if (copy && !offeredByHash(copy.offer)) {
+            options.charge?.(
+              copy.offer.lengths.byteLength + copy.offer.digests.length,
+            );
+            this.#bases.set(keys[i], copy);
+            basis = copy.offer;
+          }
+          await this.#need!(keys[i], { basis });
         }
-        await this.#need!(key, { basis });
         await this.#flush?.();
       } catch (error) {
         this.#againError = { error };
       } finally {
-        this.#byHash.delete(key);
+        for (const key of keys) this.#byHash.delete(key);
         if (this.#byHash.size === 0 || this.#againError) this.#wakeSettled();
       }
-    });
+    }
   }
 
   /** Resumes a waiting plan once the sinks are half-way through. */
@@ -556,7 +589,8 @@ export class Receiver {
         };
         // The size it now has: an old copy of that size may be offered
         // by its hash alone.
-        const sized = this.#hashFirst && entry.size < HASH_FIRST_MAX_BYTES
+        const sized = this.#hashFirst && entry.size < HASH_FIRST_MAX_BYTES &&
+            this.#hashFirstPays()
           ? entry.size
           : undefined;
         held.pending = batcher.describe(entry.path, sized).then(

@@ -333,8 +333,6 @@ export class FrameSender {
             const path = pathBytes(event.entry.path);
             if (size - used < fileHeaderSize(path)) await flush();
             used += writeDescribeAgain(buffer, used, path, event.entry);
-            // The round trip starts now, not when the buffer fills.
-            await flush();
             break;
           }
         }
