@@ -378,3 +378,32 @@ Deno.test("hash first: a receiver stops offering by hash once more than half of 
     Deno.removeSync(root, { recursive: true });
   }
 });
+
+Deno.test("hash first: with --checksum (old copies already found to differ by content) nothing is offered by hash", async () => {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    const entries: FileEntry[] = [];
+    for (let i = 0; i < 3; i++) {
+      Deno.writeFileSync(`${root}/f${i}`, random(5000, 200 + i));
+      entries.push({ ...file(`f${i}`, 5000), hash: new Uint8Array(16) });
+    }
+    const receiver = new Receiver(root, { delta: true, checksum: true });
+    receiver.hashFirst();
+    receiver.receivers(1);
+    const named: string[] = [];
+    await receiver.planBatches(
+      (async function* () {
+        yield entries;
+      })(),
+      (path, { basis }) => {
+        named.push(
+          `${path} ${basis && offeredByHash(basis) ? "hash" : "full"}`,
+        );
+      },
+    );
+    assertEquals(named, ["f0 full", "f1 full", "f2 full"]);
+    assertEquals(receiver.unsettled, false);
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});

@@ -588,9 +588,10 @@ export class Receiver {
           }
         };
         // The size it now has: an old copy of that size may be offered
-        // by its hash alone.
-        const sized = this.#hashFirst && entry.size < HASH_FIRST_MAX_BYTES &&
-            this.#hashFirstPays()
+        // by its hash alone (not when compared by content already: it
+        // differs).
+        const sized = this.#hashFirst && !options.checksum &&
+            entry.size < HASH_FIRST_MAX_BYTES && this.#hashFirstPays()
           ? entry.size
           : undefined;
         held.pending = batcher.describe(entry.path, sized).then(
