@@ -416,6 +416,21 @@ Deno.test("delta and compression flags: conflicting or out of range is a usage e
   }
 });
 
+/** The header of a raw push into module "m" that asks for deltas. */
+function deltaPushHeader(forceGrpcData: boolean) {
+  return {
+    case: "header" as const,
+    value: create(PushHeaderSchema, {
+      module: "m",
+      destination: "",
+      options: create(TransferOptionsSchema, {
+        forceGrpcData,
+        delta: Choice.ON,
+      }),
+    }),
+  };
+}
+
 /** A raw gRPC push that asks for deltas and answers the need list by hand. */
 async function hostilePush(
   daemon: TestDaemon,
@@ -431,17 +446,7 @@ async function hostilePush(
   const client = grpcClient(daemon.address);
   const call = openPush(client);
   try {
-    call.send({
-      case: "header",
-      value: create(PushHeaderSchema, {
-        module: "m",
-        destination: "",
-        options: create(TransferOptionsSchema, {
-          forceGrpcData: true,
-          delta: Choice.ON,
-        }),
-      }),
-    });
+    call.send(deltaPushHeader(true));
     const file = header("m", name, EntryKind.FILE, { size });
     for (const m of manifest([file])) call.send(m);
     const needs = await until(call, "fileList");
@@ -1023,14 +1028,7 @@ Deno.test("raw protocol over TCP: the daemon offers a same-size old copy by its 
       const client = grpcClient(daemon.address);
       const call = openPush(client);
       try {
-        call.send({
-          case: "header",
-          value: create(PushHeaderSchema, {
-            module: "m",
-            destination: "",
-            options: create(TransferOptionsSchema, { delta: Choice.ON }),
-          }),
-        });
+        call.send(deltaPushHeader(false));
         const negotiation = await until(call, "negotiation");
         assert(negotiation?.payload.case === "negotiation");
         const { port, token } = negotiation.payload.value;

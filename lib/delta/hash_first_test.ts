@@ -3,6 +3,7 @@
 // describe-again frame and then the file named again), and what either
 // side refuses.
 import { assert, assertEquals } from "../../tests/_assert.ts";
+import { xorshiftBytes } from "../../tests/_bytes.ts";
 import {
   BasisBatcher,
   type BasisOffer,
@@ -21,17 +22,7 @@ import { type FrameEvent, FrameProtocolError } from "../wire/frame_codec.ts";
 import { FrameReceiver } from "../wire/frame_receiver.ts";
 import type { FileEntry } from "../fs/entry.ts";
 
-function random(size: number, seed: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = s & 0xff;
-  }
-  return out;
-}
+const random = (size: number, seed: number) => xorshiftBytes(size, seed);
 
 const file = (path: string, size: number): FileEntry => ({
   path,

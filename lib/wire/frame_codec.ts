@@ -415,8 +415,19 @@ export function writeDeltaHeader(
   path: Uint8Array,
   entry: FileEntry,
 ): number {
+  return writeHeaderAs(FRAME_DELTA, out, offset, path, entry);
+}
+
+/** A file header at `offset` under another frame type; returns its size. */
+function writeHeaderAs(
+  type: number,
+  out: Uint8Array,
+  offset: number,
+  path: Uint8Array,
+  entry: FileEntry,
+): number {
   const n = writeFileHeader(out, offset, path, entry);
-  out[offset] = FRAME_DELTA;
+  out[offset] = type;
   return n;
 }
 
@@ -439,9 +450,7 @@ export function writeDescribeAgain(
   path: Uint8Array,
   entry: FileEntry,
 ): number {
-  const n = writeFileHeader(out, offset, path, entry);
-  out[offset] = FRAME_DESCRIBE;
-  return n;
+  return writeHeaderAs(FRAME_DESCRIBE, out, offset, path, entry);
 }
 
 /**
