@@ -1120,3 +1120,30 @@ Deno.test("raw protocol over TCP: the daemon offers a same-size old copy by its 
     }
   });
 });
+
+Deno.test("push -v over TCP names each file once, a file described again too", async () => {
+  await withBed(async ({ src, module, daemon }) => {
+    Deno.mkdirSync(`${module}/d`);
+    const kept = bytes(50_000, 31);
+    const flipped = bytes(50_000, 32);
+    Deno.writeFileSync(`${module}/d/same`, kept);
+    Deno.writeFileSync(`${module}/d/flipped`, flipped);
+    Deno.writeFileSync(`${src}/same`, kept);
+    Deno.writeFileSync(
+      `${src}/flipped`,
+      flipped.map((v, i) => i === 100 ? v ^ 1 : v),
+    );
+    for (const name of ["same", "flipped"]) {
+      Deno.utimeSync(`${src}/${name}`, 1_700_000_000, 1_700_000_000);
+    }
+    const run = await runCliWithin(
+      ["push", "-v", "--no-whole-file", src, `${daemon.url}/m/d`],
+      30_000,
+    );
+    assertEquals(run.code, 0, run.stderr);
+    const items = run.stdout.split("\n").filter((l) => l.startsWith("+ "))
+      .sort();
+    assertEquals(items, ["+ flipped", "+ same"]);
+    same(`${src}/flipped`, `${module}/d/flipped`);
+  });
+});

@@ -231,7 +231,9 @@ async function readNeeds(
             }'s old copy is malformed: ${problem}`,
           );
         }
-        options.onNeed?.(path);
+        // A file named again (with its old copy's full description) was
+        // told when first named.
+        if (!sender.askedAgain(path)) options.onNeed?.(path);
         if (!sender.need(path, offer, basis)) {
           throw new PeerError(
             `Need list names ${

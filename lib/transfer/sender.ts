@@ -211,6 +211,14 @@ export class Sender {
   }
 
   /**
+   * Whether `path` waits to be named again (the data path sent a
+   * describe-again frame for it): its next need is not a new file.
+   */
+  askedAgain(path: string): boolean {
+    return this.#again.has(path);
+  }
+
+  /**
    * The receiver has decided the first `decided` manifest entries: the
    * files among them it did not need are forgotten.
    */
