@@ -398,3 +398,57 @@ Deno.test("hash first: with --checksum (old copies already found to differ by co
     Deno.removeSync(root, { recursive: true });
   }
 });
+
+Deno.test("hash first: a plan offers at most 32 old copies by hash before the sender's first answers, then judges by them", async () => {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    const count = 100;
+    const entries: FileEntry[] = [];
+    for (let i = 0; i < count; i++) {
+      Deno.writeFileSync(`${root}/f${i}`, random(2000, 300 + i));
+      entries.push(file(`f${i}`, 2000));
+    }
+    for (const edited of [true, false]) {
+      const receiver = new Receiver(root, { delta: true });
+      receiver.hashFirst();
+      const [sink] = receiver.receivers(1);
+      const named: string[] = [];
+      let unanswered: string[] = [];
+      await receiver.planBatches(
+        (async function* () {
+          yield entries;
+        })(),
+        (path, { basis }) => {
+          const byHash = basis !== undefined && offeredByHash(basis);
+          named.push(`${path} ${byHash ? "hash" : "full"}`);
+          if (byHash) unanswered.push(path);
+        },
+        // The sender answers what was named once it is sent: each file
+        // edited in place (asked for again), or the same (it arrives).
+        async () => {
+          const answering = unanswered;
+          unanswered = [];
+          for (const path of answering) {
+            const entry = file(path, 2000);
+            await sink.write(
+              edited ? { type: "describe", entry } : { type: "delta", entry },
+            );
+            if (!edited) {
+              await sink.write({ type: "copy", offset: 0, length: 2000 });
+              await sink.write({
+                type: "hash",
+                digest: await hashBytes(Deno.readFileSync(`${root}/${path}`)),
+              });
+            }
+          }
+        },
+      );
+      const byHash = named.filter((n) => n.endsWith("hash")).length;
+      // Edited in place: the probe's 32 only; the same: every file.
+      assertEquals(byHash, edited ? 32 : count, named.join());
+      await sink.abort();
+    }
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});

@@ -114,6 +114,16 @@ export function pathCost(path: string): number {
   return path.length * 3 + 160;
 }
 
+/**
+ * Old copies a plan offers by hash before the sender's first answers (see
+ * `Receiver.hashFirst`); it waits for {@linkcode HASH_ANSWERS} of them
+ * then, and offers by hash after that only while at most half the answers
+ * asked for a full description.
+ */
+const HASH_PROBE = 32;
+/** Answers to offers by hash a plan waits for, and judges by. */
+const HASH_ANSWERS = 8;
+
 /** Entries between the plan's progress calls (see `Receiver.decided`). */
 const PROGRESS_EVERY = 2048;
 
@@ -211,11 +221,14 @@ export class Receiver {
   /** Names files again (after describe-again frames), a burst at a time. */
   #again: Promise<void> = Promise.resolve();
   #againError: { error: unknown } | undefined;
-  /** Files to describe in full and name again (offered paths). */
-  #againQueue: string[] = [];
-  /** Offers by hash the sender took as they were, and those it asked again for. */
+  /** Files to describe in full and name again: offered path, path. */
+  #againQueue: [string, string][] = [];
+  /** Offers by hash asked for, taken as they were, asked for again. */
+  #hashAsked = 0;
   #hashHits = 0;
   #hashMisses = 0;
+  /** Wakes a plan waiting for the sender's first answers to offers by hash. */
+  #answered: (() => void) | undefined;
   /** The plan's way of naming files, for naming them again. */
   #need:
     | ((path: string, offers: NeedOffers) => Promise<void> | void)
@@ -301,9 +314,12 @@ export class Receiver {
     this.#hashFirst = true;
   }
 
-  /** Whether files named with an old copy offered by hash may be named again. */
+  /**
+   * Whether old copies were offered by hash: files may still be named
+   * again (see {@linkcode Receiver.settled}).
+   */
   get unsettled(): boolean {
-    return this.#byHash.size > 0;
+    return this.#hashAsked > 0;
   }
 
   /**
@@ -318,6 +334,7 @@ export class Receiver {
     while (this.#byHash.size > 0 && !this.#dataEnded) {
       await new Promise<void>((resolve) => this.#settle = resolve);
     }
+    // (Files asked for again left the map as they were asked for.)
     await this.#again;
     if (this.#againError) throw this.#againError.error;
   }
@@ -326,13 +343,28 @@ export class Receiver {
     const settle = this.#settle;
     this.#settle = undefined;
     settle?.();
+    const answered = this.#answered;
+    this.#answered = undefined;
+    answered?.();
   }
 
   /** A file named with an old copy offered by hash began to arrive. */
   #taken(key: string): void {
     if (!this.#byHash.delete(key)) return;
     this.#hashHits++;
-    if (this.#byHash.size === 0) this.#wakeSettled();
+    this.#wokenBy();
+  }
+
+  /** Wakes what waits on the answers to offers by hash. */
+  #wokenBy(): void {
+    if (this.#byHash.size === 0 || this.#answers >= HASH_ANSWERS) {
+      this.#wakeSettled();
+    }
+  }
+
+  /** Offers by hash the sender has answered. */
+  get #answers(): number {
+    return this.#hashHits + this.#hashMisses;
   }
 
   /**
@@ -343,7 +375,29 @@ export class Receiver {
    */
   #hashFirstPays(): boolean {
     const misses = this.#hashMisses;
-    return misses < 8 || misses <= this.#hashHits;
+    return misses < HASH_ANSWERS || misses <= this.#hashHits;
+  }
+
+  /**
+   * Before the plan offers more than {@linkcode HASH_PROBE} old copies by
+   * hash, it names what it holds and waits for the sender's first
+   * {@linkcode HASH_ANSWERS} answers (a round trip, once a transfer): a
+   * tree edited in place then pays for the probe only, not for every
+   * offer made while the answers were on their way.
+   */
+  async #probeHashFirst(
+    need: (path: string, offers: NeedOffers) => Promise<void> | void,
+    flush: (() => Promise<void> | void) | undefined,
+  ): Promise<void> {
+    if (this.#hashAsked < HASH_PROBE || this.#answers >= HASH_ANSWERS) return;
+    await this.#name(need, true);
+    await flush?.();
+    while (
+      this.#answers < HASH_ANSWERS && this.#byHash.size > 0 &&
+      !this.#dataEnded
+    ) {
+      await new Promise<void>((resolve) => this.#answered = resolve);
+    }
   }
 
   /**
@@ -352,49 +406,50 @@ export class Receiver {
    * them together) and the files named again.
    */
   #describeAgain(key: string): void {
-    if (!this.#byHash.has(key)) {
+    const path = this.#byHash.get(key);
+    if (path === undefined) {
       throw new FrameProtocolError(
         `File ${key} was to be described again, but its old copy was not offered by its hash`,
       );
     }
+    // Out of the map at once: its frames, when they come, are no answer.
+    this.#byHash.delete(key);
     this.#hashMisses++;
-    this.#againQueue.push(key);
+    this.#againQueue.push([key, path]);
     if (this.#againQueue.length === 1) {
       this.#again = this.#again.then(() => this.#nameAgain());
     }
+    this.#wokenBy();
   }
 
   /** Describes the files asked for again and names them, then flushes. */
   async #nameAgain(): Promise<void> {
     const options = this.#options;
     while (this.#againQueue.length > 0 && !this.#againError) {
-      const keys = this.#againQueue.splice(0);
+      const asked = this.#againQueue.splice(0);
       try {
-        const copies = keys.map((key) => {
-          const path = this.#byHash.get(key)!;
-          return this.#batcher
+        const copies = asked.map(([, path]) =>
+          this.#batcher
             ? this.#batcher.describe(path)
-            : describeBasis(this.#root, path);
-        });
+            : describeBasis(this.#root, path)
+        );
         this.#batcher?.flush();
-        for (let i = 0; i < keys.length; i++) {
+        for (let i = 0; i < asked.length; i++) {
           const copy = await copies[i];
           let basis: BasisOffer | undefined;
           if (copy && !offeredByHash(copy.offer)) {
             options.charge?.(
               copy.offer.lengths.byteLength + copy.offer.digests.length,
             );
-            this.#bases.set(keys[i], copy);
+            this.#bases.set(asked[i][0], copy);
             basis = copy.offer;
           }
-          await this.#need!(keys[i], { basis });
+          await this.#need!(asked[i][0], { basis });
         }
         await this.#flush?.();
       } catch (error) {
         this.#againError = { error };
-      } finally {
-        for (const key of keys) this.#byHash.delete(key);
-        if (this.#byHash.size === 0 || this.#againError) this.#wakeSettled();
+        this.#wakeSettled();
       }
     }
   }
@@ -590,10 +645,11 @@ export class Receiver {
         // The size it now has: an old copy of that size may be offered
         // by its hash alone (not when compared by content already: it
         // differs).
-        const sized = this.#hashFirst && !options.checksum &&
-            entry.size < HASH_FIRST_MAX_BYTES && this.#hashFirstPays()
-          ? entry.size
-          : undefined;
+        const byHash = this.#hashFirst && !options.checksum &&
+          entry.size < HASH_FIRST_MAX_BYTES;
+        if (byHash) await this.#probeHashFirst(need, flush);
+        const sized = byHash && this.#hashFirstPays() ? entry.size : undefined;
+        if (sized !== undefined) this.#hashAsked++;
         held.pending = batcher.describe(entry.path, sized).then(
           settle,
           () => settle(),
