@@ -35,7 +35,6 @@ import {
   type BasisCopy,
   type BasisOffer,
   DELTA_MIN_BYTES,
-  describeBasis,
   HASH_FIRST_MAX_BYTES,
   offeredByHash,
 } from "../delta/basis.ts";
@@ -134,6 +133,11 @@ const PROGRESS_EVERY = 2048;
  */
 const DESCRIBING_MAX = 128;
 
+/** Charges a held description's arrays to the transfer's budget. */
+function chargeFor(copy: BasisCopy, options: ReceiverOptions): void {
+  options.charge?.(copy.offer.lengths.byteLength + copy.offer.digests.length);
+}
+
 /** A needed file held back until its old copy is described. */
 interface Held {
   key: string;
@@ -227,8 +231,7 @@ export class Receiver {
   #hashAsked = 0;
   #hashHits = 0;
   #hashMisses = 0;
-  /** Wakes a plan waiting for the sender's first answers to offers by hash. */
-  #answered: (() => void) | undefined;
+
   /** The plan's way of naming files, for naming them again. */
   #need:
     | ((path: string, offers: NeedOffers) => Promise<void> | void)
@@ -236,7 +239,12 @@ export class Receiver {
   #flush: (() => Promise<void> | void) | undefined;
   /** The data connections ended (or failed): nothing more will arrive. */
   #dataEnded = false;
-  #settle: (() => void) | undefined;
+  /**
+   * Wakes whoever waits on the answers to offers by hash (the plan's
+   * probe, then `settled`: never both at once); each checks what it waits
+   * for.
+   */
+  #answered: (() => void) | undefined;
 
   /** A receiver writing under `root`. */
   constructor(root: TreeRoot, options: ReceiverOptions = {}) {
@@ -331,18 +339,16 @@ export class Receiver {
    * @throws what naming a file again failed with.
    */
   async settled(): Promise<void> {
-    while (this.#byHash.size > 0 && !this.#dataEnded) {
-      await new Promise<void>((resolve) => this.#settle = resolve);
+    while (this.#byHash.size > 0 && !this.#dataEnded && !this.#againError) {
+      await new Promise<void>((resolve) => this.#answered = resolve);
     }
     // (Files asked for again left the map as they were asked for.)
     await this.#again;
     if (this.#againError) throw this.#againError.error;
   }
 
-  #wakeSettled(): void {
-    const settle = this.#settle;
-    this.#settle = undefined;
-    settle?.();
+  /** An answer came (or the data ended, or naming again failed). */
+  #wakeAnswered(): void {
     const answered = this.#answered;
     this.#answered = undefined;
     answered?.();
@@ -352,14 +358,7 @@ export class Receiver {
   #taken(key: string): void {
     if (!this.#byHash.delete(key)) return;
     this.#hashHits++;
-    this.#wokenBy();
-  }
-
-  /** Wakes what waits on the answers to offers by hash. */
-  #wokenBy(): void {
-    if (this.#byHash.size === 0 || this.#answers >= HASH_ANSWERS) {
-      this.#wakeSettled();
-    }
+    this.#wakeAnswered();
   }
 
   /** Offers by hash the sender has answered. */
@@ -394,7 +393,7 @@ export class Receiver {
     await flush?.();
     while (
       this.#answers < HASH_ANSWERS && this.#byHash.size > 0 &&
-      !this.#dataEnded
+      !this.#dataEnded && !this.#againError
     ) {
       await new Promise<void>((resolve) => this.#answered = resolve);
     }
@@ -419,28 +418,23 @@ export class Receiver {
     if (this.#againQueue.length === 1) {
       this.#again = this.#again.then(() => this.#nameAgain());
     }
-    this.#wokenBy();
+    this.#wakeAnswered();
   }
 
   /** Describes the files asked for again and names them, then flushes. */
   async #nameAgain(): Promise<void> {
-    const options = this.#options;
     while (this.#againQueue.length > 0 && !this.#againError) {
       const asked = this.#againQueue.splice(0);
       try {
-        const copies = asked.map(([, path]) =>
-          this.#batcher
-            ? this.#batcher.describe(path)
-            : describeBasis(this.#root, path)
-        );
-        this.#batcher?.flush();
+        // (Only a plan with a batcher offers by hash.)
+        const batcher = this.#batcher!;
+        const copies = asked.map(([, path]) => batcher.describe(path));
+        batcher.flush();
         for (let i = 0; i < asked.length; i++) {
           const copy = await copies[i];
           let basis: BasisOffer | undefined;
           if (copy && !offeredByHash(copy.offer)) {
-            options.charge?.(
-              copy.offer.lengths.byteLength + copy.offer.digests.length,
-            );
+            chargeFor(copy, this.#options);
             this.#bases.set(asked[i][0], copy);
             basis = copy.offer;
           }
@@ -449,7 +443,7 @@ export class Receiver {
         await this.#flush?.();
       } catch (error) {
         this.#againError = { error };
-        this.#wakeSettled();
+        this.#wakeAnswered();
       }
     }
   }
@@ -635,8 +629,7 @@ export class Receiver {
           held.pending = undefined;
           if (!basis) return;
           try {
-            const { lengths, digests } = basis.offer;
-            options.charge?.(lengths.byteLength + digests.length);
+            chargeFor(basis, options);
             held.basis = basis;
           } catch (error) {
             held.error = error;
@@ -811,7 +804,7 @@ export class Receiver {
     } finally {
       for (const conn of all) closeQuietly(conn);
       this.#dataEnded = true;
-      this.#wakeSettled();
+      this.#wakeAnswered();
     }
   }
 
