@@ -14,6 +14,13 @@ const SYMBOLS = {
     result: "i64",
   },
   close: { parameters: ["i32"], result: "i32" },
+  // The same close off the calling thread (see `KernelFile.closeLater`).
+  closeOffThread: {
+    name: "close",
+    parameters: ["i32"],
+    result: "i32",
+    nonblocking: true,
+  },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   pread: { parameters: ["i32", "buffer", "usize", "i64"], result: "isize" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },

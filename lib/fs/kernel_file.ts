@@ -145,7 +145,45 @@ export class KernelFile implements ReadHandle, WriteHandle {
     this.#fd = -1;
   }
 
+  /**
+   * Closes the descriptor off this thread (the handle is closed at once;
+   * the returned promise settles when the descriptor is). The last close
+   * of a file another has replaced frees its pages: ~15 ms for 128 MiB
+   * here, which a transfer need not wait for. Idempotent.
+   */
+  closeLater(): Promise<void> {
+    if (this.#fd < 0) return Promise.resolve();
+    const fd = this.#fd;
+    this.#fd = -1;
+    // A close has nothing to report that anyone could act on.
+    return this.#libc.fn.closeOffThread(fd).then(() => {}, () => {});
+  }
+
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/**
+ * Bytes from which a replaced file is closed off the thread: its pages'
+ * freeing (~0.12 ms a MiB here) then outweighs handing the call over.
+ */
+export const CLOSE_LATER_MIN_BYTES = 8 << 20;
+
+/**
+ * Closes `handle`, an old copy of `size` bytes a transfer has just
+ * replaced: off this thread where it is a {@linkcode KernelFile} of at
+ * least {@linkcode CLOSE_LATER_MIN_BYTES} (see
+ * {@linkcode KernelFile.closeLater}), else at once. The promise settles
+ * once the descriptor is closed (nobody need wait for it).
+ */
+export function closeReplaced(
+  handle: { close(): void },
+  size: number,
+): Promise<void> {
+  if (handle instanceof KernelFile && size >= CLOSE_LATER_MIN_BYTES) {
+    return handle.closeLater();
+  }
+  handle.close();
+  return Promise.resolve();
 }

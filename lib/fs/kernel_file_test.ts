@@ -1,6 +1,10 @@
 import { assertEquals, assertThrows } from "../../tests/_assert.ts";
 import { AT, cString, type Libc, loadLibc, O } from "./_libc.ts";
-import { KernelFile } from "./kernel_file.ts";
+import {
+  CLOSE_LATER_MIN_BYTES,
+  closeReplaced,
+  KernelFile,
+} from "./kernel_file.ts";
 import { ContainmentError, openedStatus } from "./tree.ts";
 
 /** Runs `fn` with libc and a fresh directory holding `f` (`text`); skipped without libc. */
@@ -112,4 +116,63 @@ Deno.test("KernelFile.regular keeps the status it checked: openedStatus answers 
       plain.close();
     }
   });
+});
+
+/** Whether this process has descriptor `fd` open. */
+function isOpen(fd: number): boolean {
+  try {
+    Deno.readLinkSync(`/proc/self/fd/${fd}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("KernelFile.closeLater: the handle is closed at once, the descriptor once the promise settles; closeReplaced closes a small file (or another handle) at once and a big one later; both idempotent", async () => {
+  const libc = loadLibc();
+  if (!libc) return; // not Linux, or no FFI
+  const dir = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    Deno.writeTextFileSync(`${dir}/f`, "abc");
+    const open = () =>
+      KernelFile.regular(
+        libc,
+        libc.openat2(AT.FDCWD, cString(`${dir}/f`), O.RDONLY, 0, 0),
+        "f",
+        true,
+      );
+    const later = open();
+    const fd = later.fd;
+    assertEquals(isOpen(fd), true);
+    const closing = later.closeLater();
+    assertEquals(later.fd, -1);
+    assertThrows(
+      () => later.readSync(new Uint8Array(1)),
+      Deno.errors.BadResource,
+    );
+    await closing;
+    assertEquals(isOpen(fd), false);
+    await later.closeLater(); // nothing left to close
+    later.close();
+
+    const small = open();
+    const smallFd = small.fd;
+    const done = closeReplaced(small, CLOSE_LATER_MIN_BYTES - 1);
+    assertEquals([small.fd, isOpen(smallFd)], [-1, false]);
+    await done;
+
+    const big = open();
+    const bigFd = big.fd;
+    const bigDone = closeReplaced(big, CLOSE_LATER_MIN_BYTES);
+    assertEquals(big.fd, -1);
+    await bigDone;
+    assertEquals(isOpen(bigFd), false);
+
+    // Any other handle (Deno's own file, say) is closed at once.
+    let closed = 0;
+    await closeReplaced({ close: () => closed++ }, 1 << 30);
+    assertEquals(closed, 1);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });

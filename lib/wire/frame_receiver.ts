@@ -14,6 +14,7 @@ import {
 } from "./frame_codec.ts";
 import { type ContentHasher, contentHasher, sameHash } from "../fs/hash.ts";
 import type { KeptBlocks } from "../fs/resume.ts";
+import { closeReplaced } from "../fs/kernel_file.ts";
 import { DeltaRangeError, DeltaRebuild } from "../delta/rebuild.ts";
 import {
   type DeltaTarget,
@@ -345,6 +346,7 @@ export class FrameReceiver
   #endDelta(digest: Uint8Array): void {
     const { target, key, rebuild } = this.#delta!;
     this.#delta = undefined;
+    let replaced = false;
     try {
       let mine: Uint8Array;
       try {
@@ -368,9 +370,13 @@ export class FrameReceiver
           throw error;
         }
         target.file.commit();
+        replaced = true;
       }
     } finally {
-      target.basis.close();
+      // The old copy the new file replaced frees its pages at its last
+      // close: a big one's is not waited for.
+      if (replaced) closeReplaced(target.basis, target.basisSize);
+      else target.basis.close();
     }
     this.#assembly.stats.matched += rebuild.matched;
     this.#assembly.committed(key, target.entry);
