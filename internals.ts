@@ -145,6 +145,7 @@ export {
   CompressingWriter,
   type CompressStats,
   decompressingReader,
+  LinkMeter,
 } from "./lib/wire/compressed_stream.ts";
 export {
   basisProblem,

@@ -24,7 +24,10 @@ export const MAX_BLOCK_BYTES = 8 << 20;
 export interface CompressOptions {
   /** `on`: every block that shrinks; `auto`: only while it pays. */
   mode: "on" | "auto";
-  /** zstd level (1-19). Default: by speed (1, or 3 on slow links). */
+  /**
+   * zstd level (1-19). Default: by the link's speed (1; 3 or 6 on links
+   * slow enough that the compressor keeps up at those levels).
+   */
   level?: number;
   /**
    * The link's rate in bytes/s when the route's history knows it (`auto`):
@@ -59,10 +62,24 @@ const IN_WORKS = 2;
  * it ~80 MB/s under load at 1 Gbit/s, and turned compression off).
  */
 const COMPRESSOR_SPEED = 200e3;
+/**
+ * The slower levels, the slowest first, each with its compressor's speed
+ * taken low (raw bytes/ms, one core; level 3's well under what it does,
+ * since the link's rate is measured low, by up to half). On Python's
+ * library in 1 MiB blocks here level 3 took 1.14x level 1's time for 6%
+ * fewer bytes, level 6 2.8x level 3's for 8% fewer again (10.8, 10.1 and
+ * 9.3 MiB of 37.8); over 100 Mbit/s that tree went in 1.05, 0.99 and
+ * 0.94 s. At 1 Gbit/s level 1 keeps it.
+ */
+const SLOW_LEVELS = [[6, 70e3], [3, 120e3]] as const;
 /** A link this many times the compressor's speed turns compression off. */
 const FASTER = 1.5;
 /** A held write that took less than this found room: not a measure. */
 const HELD_MIN_MS = 1;
+/** Smaller writes are not timed for the level (see LinkMeter). */
+const MEASURED_MIN_BYTES = 64 << 10;
+/** A link's rate is forgotten after this long (ms) with no write held up. */
+const LINK_STALE_MS = 500;
 /**
  * Blocks move only when the event loop runs: a writer that goes on
  * without a real wait (a delta's matching and framing) gets a turn this
@@ -115,6 +132,8 @@ export interface CompressStats {
   wire: number;
   /** Blocks sent compressed. */
   compressed: number;
+  /** The zstd level of the last block compressed (0: none yet). */
+  level: number;
 }
 
 const decompress = async (
@@ -124,13 +143,15 @@ const decompress = async (
 ) => await (await loadZstd()).decompress(bytes, size, into);
 
 /** Smoothed rate, bytes per ms, known after `least` bytes. */
-class Rate {
+export class Rate {
   #bytes = 0;
   #ms = 0;
   readonly #least: number;
+  /** A rate known once `least` bytes were added. */
   constructor(least: number) {
     this.#least = least;
   }
+  /** `bytes` moved in `ms`. */
   add(bytes: number, ms: number): void {
     // A window of the last ~16 MiB: old measurements fade.
     const keep = this.#bytes > 16 << 20 ? 0.5 : 1;
@@ -143,6 +164,80 @@ class Rate {
   get perMs(): number {
     return this.#bytes / Math.max(this.#ms, 1e-3);
   }
+}
+
+/**
+ * The rate of the link a transfer's connections share, wire bytes/ms,
+ * from writes it held up: a write into a socket with room takes no time
+ * whatever the link, so only writes that waited a millisecond or more
+ * measure it, over the time some write of the transfer waited (a tree's
+ * push has several connections, which take turns on the link). Two
+ * measures:
+ * - `all`: every such write of a block of 64 KiB or more (a few bytes
+ *   that waited for the event loop say nothing). It sets the level,
+ *   while writes keep waiting: a link that held none up for half a
+ *   second may be faster now (a receiver that was busy) while the
+ *   compressor, at the level chosen for a slow link, is what limits the
+ *   stream, and then nothing would measure it again.
+ * - `raw`: such writes of uncompressed blocks that were ready while the
+ *   one ahead was on their connection (held): what the link takes when
+ *   nothing is compressed, for whether to compress at all.
+ *
+ * @example
+ * ```ts
+ * import { LinkMeter } from "@blit/cli/internals";
+ * const link = new LinkMeter();
+ * link.wrote(1 << 20, false, true, 0, 100);
+ * link.wrote(1 << 20, false, true, 50, 150); // on another connection
+ * link.wrote(1 << 20, false, true, 150, 150); // found room: not a measure
+ * if (link.rateAt(150) !== (2 << 20) / 150) throw new Error("example failed");
+ * if (link.rateAt(700) !== undefined) throw new Error("example failed");
+ * ```
+ */
+export class LinkMeter {
+  /** Waiting writes of 64 KiB or more. */
+  readonly all: Rate = new Rate(1 << 20);
+  /** Waiting held writes of uncompressed blocks. */
+  readonly raw: Rate = new Rate(4 << 20);
+  #until = -Infinity;
+  #rawUntil = -Infinity;
+
+  /**
+   * A write of `bytes` from `t0` to `t1` (ms); `raw`: an uncompressed
+   * block; `held`: its block was ready while the one ahead was on its
+   * connection.
+   */
+  wrote(bytes: number, raw: boolean, held: boolean, t0: number, t1: number) {
+    if (t1 - t0 < HELD_MIN_MS) return;
+    // Time another connection's write already counted is not counted again.
+    if (bytes >= MEASURED_MIN_BYTES) {
+      this.all.add(bytes, t1 - Math.max(t0, Math.min(this.#until, t1)));
+      this.#until = Math.max(this.#until, t1);
+    }
+    if (raw && held) {
+      this.raw.add(bytes, t1 - Math.max(t0, Math.min(this.#rawUntil, t1)));
+      this.#rawUntil = Math.max(this.#rawUntil, t1);
+    }
+  }
+
+  /** `all`'s rate at `now` (ms), while writes still wait (see above). */
+  rateAt(now: number): number | undefined {
+    return this.all.known && now - this.#until <= LINK_STALE_MS
+      ? this.all.perMs
+      : undefined;
+  }
+}
+
+/**
+ * Writers made with one options object share one meter: a transfer makes
+ * its options once for all its connections, which share its link.
+ */
+const meters = new WeakMap<CompressOptions, LinkMeter>();
+
+function meterOf(options: CompressOptions): LinkMeter {
+  let meter = meters.get(options);
+  if (!meter) meters.set(options, meter = new LinkMeter());
+  return meter;
 }
 
 /**
@@ -174,7 +269,12 @@ export class CompressingWriter implements FrameWriter {
   readonly #conn: FrameWriter;
   readonly #options: CompressOptions;
   /** What it did so far. */
-  readonly stats: CompressStats = { raw: 0, wire: 0, compressed: 0 };
+  readonly stats: CompressStats = {
+    raw: 0,
+    wire: 0,
+    compressed: 0,
+    level: 0,
+  };
   #started = false;
   /** The last block's send (each waits for the one before it). */
   #sending: Promise<void> = Promise.resolve();
@@ -186,16 +286,8 @@ export class CompressingWriter implements FrameWriter {
   #unsent = 0;
   /** When this writer last let the event loop run (see TURN_MS). */
   #turnedAt = performance.now();
-  /**
-   * The link's rate, wire bytes/ms, from writes it held up (their block
-   * was ready while the one ahead was on the connection, and the write
-   * took a millisecond or more): a write into a socket with room takes
-   * no time whatever the link, so only a stream the link limits measures
-   * it. All blocks (for the level), and uncompressed ones only (what the
-   * link takes when nothing is compressed: for the choice).
-   */
-  readonly #link = new Rate(4 << 20);
-  readonly #rawLink = new Rate(4 << 20);
+  /** The link's rate, shared with the transfer's other connections. */
+  readonly #link: LinkMeter;
   /** Compressed / raw, smoothed; unknown at first (assume it pays). */
   #ratio = 0.5;
   #blocks = 0;
@@ -218,6 +310,7 @@ export class CompressingWriter implements FrameWriter {
     }
     this.#conn = conn;
     this.#options = options;
+    this.#link = meterOf(options);
   }
 
   /**
@@ -291,8 +384,8 @@ export class CompressingWriter implements FrameWriter {
   #worthIt(): boolean {
     if (this.#options.mode === "on") return true;
     if (this.#ratio >= 0.9) return false;
-    const link = this.#rawLink.known
-      ? this.#rawLink.perMs
+    const link = this.#link.raw.known
+      ? this.#link.raw.perMs
       : (this.#options.linkBytesPerS ?? 0) / 1000;
     // Only a clearly faster link: at about the compressor's speed the
     // compressed stream is as fast and a third or less of the bytes.
@@ -301,13 +394,23 @@ export class CompressingWriter implements FrameWriter {
 
   #level(): number {
     if (this.#options.level) return this.#options.level;
-    // Slow links (under ~30 MB/s, measured or known from the route's
-    // history) can afford a better ratio; on others the compressor's
-    // time counts, and a link that never holds the stream up is one.
-    const rate = this.#link.known
-      ? this.#link.perMs * 1000
-      : this.#options.linkBytesPerS;
-    return rate !== undefined && rate < 30e6 ? 3 : 1;
+    // The link's rate, measured or known from the route's history; a link
+    // that never holds the stream up is not known to be slow.
+    const now = this.#options.now ?? (() => performance.now());
+    const rate = this.#link.rateAt(now()) ??
+      (this.#options.linkBytesPerS !== undefined
+        ? this.#options.linkBytesPerS / 1000
+        : undefined);
+    if (rate === undefined) return 1;
+    // The raw bytes a ms the link takes at the data's ratio: a level
+    // whose compressor keeps up with that on one core (two blocks
+    // compress at once) costs the stream no time, and its better ratio
+    // saves the link's.
+    const needed = rate / Math.max(this.#ratio, 0.05);
+    for (const [level, speed] of SLOW_LEVELS) {
+      if (speed >= needed) return level;
+    }
+    return 1;
   }
 
   /**
@@ -332,9 +435,11 @@ export class CompressingWriter implements FrameWriter {
       const z = await loadZstd();
       packedIn = this.#pool.take(BLOCK_HEADER + z.bound(raw.length));
       const into = packedIn.subarray(BLOCK_HEADER);
+      const level = this.#level();
       packed = raw.length <= SYNC_COMPRESS_MAX
-        ? z.compressSync(raw, this.#level(), into)
-        : await z.compress(raw, this.#level(), into);
+        ? z.compressSync(raw, level, into)
+        : await z.compress(raw, level, into);
+      this.stats.level = level;
       this.#ratio = 0.7 * this.#ratio + 0.3 * (packed.length / raw.length);
     } else if (this.#options.mode === "auto" && this.#blocks % 8 === 1) {
       // Now and then, a sample tells whether the data would shrink.
@@ -376,13 +481,7 @@ export class CompressingWriter implements FrameWriter {
     } finally {
       this.#onConnection = false;
     }
-    // A held write that went at once found room after all (the socket's
-    // buffer grows as the connection warms up): it says nothing either.
-    const ms = now() - t0;
-    if (held && ms >= HELD_MIN_MS) {
-      this.#link.add(block.length, ms);
-      if (block[0] === BLOCK_RAW) this.#rawLink.add(block.length, ms);
-    }
+    this.#link.wrote(block.length, block[0] === BLOCK_RAW, held, t0, now());
   }
 
   async #put(bytes: Uint8Array): Promise<void> {

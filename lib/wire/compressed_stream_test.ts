@@ -2,6 +2,7 @@ import { assertEquals, assertRejects } from "../../tests/_assert.ts";
 import {
   CompressingWriter,
   decompressingReader,
+  LinkMeter,
   MAX_BLOCK_BYTES,
   STREAM_BLOCKS,
 } from "./compressed_stream.ts";
@@ -431,4 +432,66 @@ Deno.test("compressed stream: a block's buffers are reused, never while its writ
   }
   assertEquals(await readAll(decompressingReader(source(wire))), want);
   assertEquals(writer.stats.compressed > 0, true);
+});
+
+Deno.test("compressed stream (auto): the level follows the link: 6 on a slow one, 3 on a middling one, 1 on a fast one", async () => {
+  // logLike compresses ~3x: a link of 10 MB/s takes ~30 MB/s of raw
+  // bytes (level 6's compressor keeps up, taken at 70), 30 MB/s ~90
+  // (level 3's, at 120), 500 MB/s more than any slower level's.
+  const block = logLike(1 << 20, 8);
+  for (
+    const [bytesPerMs, level] of [[10e3, 6], [30e3, 3], [500e3, 1]] as const
+  ) {
+    const link = paced(bytesPerMs);
+    const writer = new CompressingWriter(link, { mode: "auto", now: link.now });
+    for (let i = 0; i < 12; i++) await writer.write(block);
+    await writer.closeWrite();
+    assertEquals(writer.stats.compressed, 12, `${bytesPerMs} B/ms`);
+    assertEquals(writer.stats.level, level, `${bytesPerMs} B/ms`);
+    assertEquals(
+      await readAll(decompressingReader(source(link.wire.bytes))),
+      concat(block, 12),
+    );
+  }
+});
+
+Deno.test("compressed stream (auto): writers made with one options object share what the link measured; others start at level 1", async () => {
+  const block = logLike(1 << 20, 9);
+  const link = paced(10e3);
+  const options = { mode: "auto" as const, now: link.now };
+  const first = new CompressingWriter(link, options);
+  for (let i = 0; i < 8; i++) await first.write(block);
+  await first.closeWrite();
+  assertEquals(first.stats.level, 6);
+  // One block each, on connections that never hold a write up: the
+  // transfer's second connection knows the link from the first; a
+  // writer of its own does not.
+  for (const [opts, level] of [[options, 6], [{ ...options }, 1]] as const) {
+    const wire = collector();
+    const writer = new CompressingWriter(wire, opts);
+    await writer.write(block);
+    await writer.closeWrite();
+    assertEquals(writer.stats.level, level);
+    assertEquals(
+      await readAll(decompressingReader(source(wire.bytes))),
+      block,
+    );
+  }
+});
+
+Deno.test("link meter: only writes that waited count, each moment once across connections; a rate is forgotten once writes stop waiting", () => {
+  const link = new LinkMeter();
+  link.wrote(512 << 10, false, true, 0, 100);
+  assertEquals(link.rateAt(100), undefined); // under 1 MiB: not known yet
+  link.wrote(512 << 10, false, true, 50, 150); // overlaps the first
+  link.wrote(512 << 10, false, true, 150, 150.5); // found room
+  link.wrote(1000, false, true, 150, 400); // a few bytes the loop held up
+  assertEquals(link.rateAt(150), (1 << 20) / 150);
+  assertEquals(link.rateAt(651), undefined);
+  // Whether to compress: held uncompressed writes only, 4 MiB of them.
+  for (let i = 0; i < 4; i++) link.wrote(1 << 20, true, i !== 0, i, i + 1);
+  assertEquals(link.raw.known, false);
+  link.wrote(1 << 20, true, true, 10, 12);
+  assertEquals(link.raw.known, true);
+  assertEquals(link.raw.perMs, (4 << 20) / 5);
 });
