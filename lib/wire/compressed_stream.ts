@@ -142,21 +142,32 @@ const decompress = async (
   into: Uint8Array,
 ) => await (await loadZstd()).decompress(bytes, size, into);
 
-/** Smoothed rate, bytes per ms, known after `least` bytes. */
+/**
+ * Smoothed rate, bytes per ms, known after `least` bytes; spans that
+ * overlap (writes on several connections at once) count their common
+ * time once.
+ */
 export class Rate {
   #bytes = 0;
   #ms = 0;
+  #until = -Infinity;
   readonly #least: number;
   /** A rate known once `least` bytes were added. */
   constructor(least: number) {
     this.#least = least;
   }
-  /** `bytes` moved in `ms`. */
-  add(bytes: number, ms: number): void {
+  /** `bytes` moved from `t0` to `t1` (ms). */
+  span(bytes: number, t0: number, t1: number): void {
+    const ms = t1 - Math.max(t0, Math.min(this.#until, t1));
+    this.#until = Math.max(this.#until, t1);
     // A window of the last ~16 MiB: old measurements fade.
     const keep = this.#bytes > 16 << 20 ? 0.5 : 1;
     this.#bytes = this.#bytes * keep + bytes;
     this.#ms = this.#ms * keep + ms;
+  }
+  /** When the last span ended (ms). */
+  get until(): number {
+    return this.#until;
   }
   get known(): boolean {
     return this.#bytes >= this.#least;
@@ -199,8 +210,6 @@ export class LinkMeter {
   readonly all: Rate = new Rate(1 << 20);
   /** Waiting held writes of uncompressed blocks. */
   readonly raw: Rate = new Rate(4 << 20);
-  #until = -Infinity;
-  #rawUntil = -Infinity;
 
   /**
    * A write of `bytes` from `t0` to `t1` (ms); `raw`: an uncompressed
@@ -209,20 +218,13 @@ export class LinkMeter {
    */
   wrote(bytes: number, raw: boolean, held: boolean, t0: number, t1: number) {
     if (t1 - t0 < HELD_MIN_MS) return;
-    // Time another connection's write already counted is not counted again.
-    if (bytes >= MEASURED_MIN_BYTES) {
-      this.all.add(bytes, t1 - Math.max(t0, Math.min(this.#until, t1)));
-      this.#until = Math.max(this.#until, t1);
-    }
-    if (raw && held) {
-      this.raw.add(bytes, t1 - Math.max(t0, Math.min(this.#rawUntil, t1)));
-      this.#rawUntil = Math.max(this.#rawUntil, t1);
-    }
+    if (bytes >= MEASURED_MIN_BYTES) this.all.span(bytes, t0, t1);
+    if (raw && held) this.raw.span(bytes, t0, t1);
   }
 
   /** `all`'s rate at `now` (ms), while writes still wait (see above). */
   rateAt(now: number): number | undefined {
-    return this.all.known && now - this.#until <= LINK_STALE_MS
+    return this.all.known && now - this.all.until <= LINK_STALE_MS
       ? this.all.perMs
       : undefined;
   }
@@ -392,12 +394,16 @@ export class CompressingWriter implements FrameWriter {
     return !(link > FASTER * COMPRESSOR_SPEED);
   }
 
+  /** The clock writes are timed with (see CompressOptions.now). */
+  #now(): number {
+    return this.#options.now?.() ?? performance.now();
+  }
+
   #level(): number {
     if (this.#options.level) return this.#options.level;
     // The link's rate, measured or known from the route's history; a link
     // that never holds the stream up is not known to be slow.
-    const now = this.#options.now ?? (() => performance.now());
-    const rate = this.#link.rateAt(now()) ??
+    const rate = this.#link.rateAt(this.#now()) ??
       (this.#options.linkBytesPerS !== undefined
         ? this.#options.linkBytesPerS / 1000
         : undefined);
@@ -473,15 +479,20 @@ export class CompressingWriter implements FrameWriter {
       this.#started = true;
       await this.#put(Uint8Array.of(STREAM_BLOCKS));
     }
-    const now = this.#options.now ?? (() => performance.now());
-    const t0 = now();
+    const t0 = this.#now();
     this.#onConnection = true;
     try {
       await this.#put(block);
     } finally {
       this.#onConnection = false;
     }
-    this.#link.wrote(block.length, block[0] === BLOCK_RAW, held, t0, now());
+    this.#link.wrote(
+      block.length,
+      block[0] === BLOCK_RAW,
+      held,
+      t0,
+      this.#now(),
+    );
   }
 
   async #put(bytes: Uint8Array): Promise<void> {
