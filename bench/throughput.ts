@@ -496,12 +496,15 @@ function startUp(samples: Map<string, Sample[]>) {
   ];
 }
 
-/** A target from issue 9: blit's time at most `ratio` x rsync's. */
+/** A target from issue 22: blit's time at most `ratio` x rsync's. */
 interface Target {
   workload: string;
   op: string;
   ratio: number;
-  /** What limits it, as profiled (see the note on issue 9). */
+  /**
+   * What limits it, as profiled, and the next design step (shown when the
+   * target is missed; see bench/RESULTS.md, "Targets of issue 22").
+   */
   limit: string;
 }
 
@@ -511,35 +514,35 @@ const TARGETS: Target[] = [
     op: "push",
     ratio: 0.5,
     limit:
-      "the receiver: one thread copies socket -> buffer -> page cache at ~1.4 GiB/s on this VM (a CPU profile of the daemon is all op_read / op_write_sync) and, since issue 10, hashes every byte (xxh3-128, end-to-end integrity: ~0.4 CPU s/GiB a side, on the same thread), plus ~0.15 s of process start-up. More streams don't help (one event loop writes them all: 1, 2 and 4 streams measured the same), splice() into the file measured no faster than 4 MiB reads, and sendfile() on loopback makes the receiver's copy slower (pages arrive as fragments), so the zero-copy row is slower than the portable one here.",
+      "the daemon's writes into new pages, on its receiving thread: a CPU profile of the receiving daemon (3 pushes, 0.2 ms samples) is 0.75 s a GiB in write (~1 MiB writes into new tmpfs pages), 0.14 s receiving, 0.09 s hashing (end-to-end integrity), while the client reads, hashes and sends on the other core. The writes into new pages cost 0.3-1.2 ms a MiB on these VMs from one run to the next (page allocation), and rsync's receiver pays the same for the same bytes, so 0.5x rsync needs rsync to spend as long again beyond its writes: that happens in some runs only (rsync's 1 GiB runs took 1.0-3.2 s here in one session; the pull met the target in a run where rsync took 2.2 s). Next step: one copy fewer on the receiving side (received straight into the temp file's pages).",
   },
   {
     workload: "big",
     op: "pull",
     ratio: 0.5,
     limit:
-      "the receiver, in the client: one thread copies socket -> buffer -> page cache and hashes every byte (end-to-end integrity). On tmpfs here a write into new pages costs ~0.38 ms/MiB, a read ~0.23, the hash ~0.06: the receiver's copy and hash alone are ~0.45-0.5 s of one core a GiB, the sender's read, hash and send as much again, and the two processes share two cores (the same copies bound the push, which met the target in this run against an rsync at 1566 ms, and measured 0.60 against one at 1123 minutes earlier).",
+      "as for the push, on the client: a CPU profile of the pulling client (3 runs, 0.2 ms samples) is 1.17 s a GiB in write (1,054 writes of ~1 MiB into new pages), 0.13 s receiving, 0.07 s hashing; `strace -c` of rsync's client in the same phase: its 4,123 writes took 1.4-2.7 s. Writing on Deno's blocking pool with two rotating receive buffers (tried) was slower on 2 cores: 256 MiB, 12 interleaved pairs, ~298 against ~270 ms (a third busy thread). Next step: received straight into the temp file's pages (mmap), so a byte is copied once on this side, not twice.",
   },
   {
     workload: "small",
     op: "push",
     ratio: 1.0,
     limit:
-      "the daemon, the critical path at ~94-104 us of CPU a file (rsync's daemon: ~86 in the same runs): system calls ~42 us (openat2 create ~13.5, renameat2 ~12.4, write ~8.5, futimens ~4, close ~3.4: the calls rsync's receiver makes too; through libc on directory handles since issue 18, where Deno's permission-checked ops cost ~25 us an open and ~9 us a rename), garbage collection ~6 us, and items of ~1-3 us each (frame decode, hashing, ~7 path checks a file, the path table, text encoding); before the first manifest batch, ~0.15 s of client start-up (the runtime ~60-85 ms, module loading ~40 ms; the connection's first call; since this pass no transfer waits for the daemon's performance snapshot: see the eleventh pass). Manifest and data overlap (pipelined).",
+      "the daemon's writes, the critical path: the five system calls a file rsync's receiver makes too (openat2 create, write, futimens, close, rename) and ~30 us of JavaScript a file (frame decoding, hashing, path checks, garbage collection). Next step: fewer objects a file on the receiving path.",
   },
   {
     workload: "small",
     op: "pull",
     ratio: 1.0,
     limit:
-      "the client, ~48 us of CPU a file against rsync's ~35: its system calls (a CPU profile: openat2 create ~11.5 us, rename ~9, write ~5, futimens ~2, close ~1.4; rsync's receiver makes the same ones) and ~25 us of JavaScript a file spread thin (garbage collection ~3.5, frame headers and their paths ~1.5, path checks ~1.5, the plan and need list ~1.5, ...); the daemon's per-file open + read + close (openat2 beneath the module through libc since issue 18); both processes keep both cores busy, so writing the client's files on Workers measured 6% slower (0.68-0.73 s vs 0.64-0.69 s) and is used only where cores are free. Tried: no optimizing compiler for the CLI (less JIT work): 460 -> 625 ms.",
+      "the client's JavaScript a file. Time: user 0.35 s + system 0.25 s against rsync's client 0.05 + 0.40 (8 interleaved runs): blit makes fewer system calls (one process, no pipe between a generator and a receiver) and loses on user time. A CPU profile of the pulling client (6 runs, 0.1 ms samples), per file: the system calls ~32 us (openat2 create 11.7, rename 10.4, write 5.4, futimens 2.4, close 1.7: rsync's receiver makes the same), garbage collection 4.5, the plan and need list 4, frame decoding 2.5, need-list encoding 1.8, the hash's digest 1.2; ~60 ms of start-up; in the first ~125 ms of JavaScript the client waits ~55 ms for the daemon's first manifest batch, then garbage collection takes ~36 ms while the 10,000 entries are planned. The daemon idles half the run. Writing on Workers measured 6% slower on 2 cores (both cores busy) and is used where cores are free. Next step: a receiving path without per-file objects (entries and need lists as packed bytes end to end).",
   },
   {
     workload: "small",
     op: "no-op push",
     ratio: 1.0,
     limit:
-      "per-entry work on both sides: ~9 us of daemon CPU an entry (before issue 18's kernel tree; its statx through libc on a directory handle kept for the turn replaced Deno's lstatSync and permission check). A CPU profile of the daemon over three 100,000-file no-ops then (unsandboxed, so the cheapest case): Deno's lstatSync 24% of the run (4.1 us a call: the op and the FileInfo object it builds), garbage collection 10%, path checks 3%, manifest decode and stream hops most of the rest. ~6 us an entry on the client (lstat, readdir, encoding); ~0.15 s start-up; rsync's whole 10,000-file no-op is ~0.25 s.",
+      "per-entry work on both sides: statx through libc on a directory handle and the manifest compared in a loop (~6 us an entry a side), plus start-up. Next step: a packed compare on the daemon without entry objects.",
   },
   {
     workload: "tiny",
@@ -551,8 +554,7 @@ const TARGETS: Target[] = [
     workload: "tiny",
     op: "no-op push",
     ratio: 1.0,
-    limit:
-      "as for the 10,000-file no-op: ~9 us of daemon CPU an entry (0.9 s of a 1.25 s run), profiled above.",
+    limit: "as for the 10,000-file no-op: per-entry work on both sides.",
   },
 ];
 
@@ -588,7 +590,7 @@ function tlsCost(chosen: Workload[], samples: Map<string, Sample[]>): string[] {
 
 function targets(chosen: Workload[], samples: Map<string, Sample[]>): string[] {
   const out = [
-    "## Targets (issue 9)",
+    "## Targets (issue 22)",
     "",
     "| workload | target | measured | | what limits it |",
     "|---|---|---|---|---|",
@@ -641,7 +643,7 @@ function targets(chosen: Workload[], samples: Map<string, Sample[]>): string[] {
   }
   out.push(
     "",
-    'Best blit TCP row against rsync (zc: a daemon with "zeroCopy": true, which adds FFI: sendfile and libc lstat; portable: the default daemon); RSS from the default daemon. The profiles behind each limit are in the note on issue 9.',
+    'Best blit TCP row against rsync (zc: a daemon with "zeroCopy": true, which adds FFI: sendfile and libc lstat; portable: the default daemon); RSS from the default daemon. The profiles behind each limit are in "Targets of issue 22" below and in the note on issue 22.',
   );
   return out;
 }
