@@ -514,14 +514,14 @@ const TARGETS: Target[] = [
     op: "push",
     ratio: 0.5,
     limit:
-      "the daemon's writes into new pages, on its receiving thread: a CPU profile of the receiving daemon (3 pushes, 0.2 ms samples) is 0.75 s a GiB in write (~1 MiB writes into new tmpfs pages), 0.14 s receiving, 0.09 s hashing (end-to-end integrity), while the client reads, hashes and sends on the other core. The writes into new pages cost 0.3-1.2 ms a MiB on these VMs from one run to the next (page allocation), and rsync's receiver pays the same for the same bytes, so 0.5x rsync needs rsync to spend as long again beyond its writes: that happens in some runs only (rsync's 1 GiB runs took 1.0-3.2 s here in one session; the pull met the target in a run where rsync took 2.2 s). Next step: one copy fewer on the receiving side (received straight into the temp file's pages).",
+      "the daemon's writes into new pages, on its receiving thread: a CPU profile of the receiving daemon (3 pushes, 0.2 ms samples) is 0.75 s a GiB in write (~1 MiB writes into new tmpfs pages), 0.14 s receiving, 0.09 s hashing (end-to-end integrity), while the client reads, hashes and sends on the other core. The writes into new pages cost 0.3-1.2 ms a MiB on these VMs from one run to the next (page allocation), and rsync's receiver pays the same for the same bytes, so 0.5x rsync needs rsync to spend as long again beyond its writes: that happens in some runs only (rsync's 1 GiB runs took 1.0-3.2 s here in one session; the pull met the target in a run where rsync took 2.2 s). Receiving into the temp file's mapped pages instead (one copy fewer) measured slower in C on this tmpfs: 1 GiB written in 1 MiB writes 414-449 ms, copied into 8 MiB mapped windows 769-794 ms with MAP_POPULATE, 1.4-2.1 s without. Next step: less CPU a byte on the sending side (its read and send copies; sendfile on loopback hands the receiver fragmented pages, measured slower), and more cores, where the two processes stop sharing two.",
   },
   {
     workload: "big",
     op: "pull",
     ratio: 0.5,
     limit:
-      "as for the push, on the client: a CPU profile of the pulling client (3 runs, 0.2 ms samples) is 1.17 s a GiB in write (1,054 writes of ~1 MiB into new pages), 0.13 s receiving, 0.07 s hashing; `strace -c` of rsync's client in the same phase: its 4,123 writes took 1.4-2.7 s. Writing on Deno's blocking pool with two rotating receive buffers (tried) was slower on 2 cores: 256 MiB, 12 interleaved pairs, ~298 against ~270 ms (a third busy thread). Next step: received straight into the temp file's pages (mmap), so a byte is copied once on this side, not twice.",
+      "as for the push, on the client: a CPU profile of the pulling client (3 runs, 0.2 ms samples) is 1.17 s a GiB in write (1,054 writes of ~1 MiB into new pages), 0.13 s receiving, 0.07 s hashing; `strace -c` of rsync's client in the same phase: its 4,123 writes took 1.4-2.7 s. Writing on Deno's blocking pool with two rotating receive buffers (tried) was slower on 2 cores: 256 MiB, 12 interleaved pairs, ~298 against ~270 ms (a third busy thread). Next step: as for the push.",
   },
   {
     workload: "small",
