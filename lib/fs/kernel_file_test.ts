@@ -118,11 +118,14 @@ Deno.test("KernelFile.regular keeps the status it checked: openedStatus answers 
   });
 });
 
-/** Whether this process has descriptor `fd` open. */
-function isOpen(fd: number): boolean {
+/**
+ * Whether this process's descriptor `fd` is open on `path`. Once closed,
+ * the number may already be another test's (the suite shares a process):
+ * only what it points at tells.
+ */
+function holds(fd: number, path: string): boolean {
   try {
-    Deno.readLinkSync(`/proc/self/fd/${fd}`);
-    return true;
+    return Deno.readLinkSync(`/proc/self/fd/${fd}`) === path;
   } catch {
     return false;
   }
@@ -133,17 +136,18 @@ Deno.test("KernelFile.closeLater: the handle is closed at once, the descriptor o
   if (!libc) return; // not Linux, or no FFI
   const dir = Deno.realPathSync(Deno.makeTempDirSync());
   try {
-    Deno.writeTextFileSync(`${dir}/f`, "abc");
+    const path = `${dir}/f`;
+    Deno.writeTextFileSync(path, "abc");
     const open = () =>
       KernelFile.regular(
         libc,
-        libc.openat2(AT.FDCWD, cString(`${dir}/f`), O.RDONLY, 0, 0),
+        libc.openat2(AT.FDCWD, cString(path), O.RDONLY, 0, 0),
         "f",
         true,
       );
     const later = open();
     const fd = later.fd;
-    assertEquals(isOpen(fd), true);
+    assertEquals(holds(fd, path), true);
     const closing = later.closeLater();
     assertEquals(later.fd, -1);
     assertThrows(
@@ -151,14 +155,14 @@ Deno.test("KernelFile.closeLater: the handle is closed at once, the descriptor o
       Deno.errors.BadResource,
     );
     await closing;
-    assertEquals(isOpen(fd), false);
+    assertEquals(holds(fd, path), false);
     await later.closeLater(); // nothing left to close
     later.close();
 
     const small = open();
     const smallFd = small.fd;
     const done = closeReplaced(small, CLOSE_LATER_MIN_BYTES - 1);
-    assertEquals([small.fd, isOpen(smallFd)], [-1, false]);
+    assertEquals([small.fd, holds(smallFd, path)], [-1, false]);
     await done;
 
     const big = open();
@@ -166,7 +170,7 @@ Deno.test("KernelFile.closeLater: the handle is closed at once, the descriptor o
     const bigDone = closeReplaced(big, CLOSE_LATER_MIN_BYTES);
     assertEquals(big.fd, -1);
     await bigDone;
-    assertEquals(isOpen(bigFd), false);
+    assertEquals(holds(bigFd, path), false);
 
     // Any other handle (Deno's own file, say) is closed at once.
     let closed = 0;
