@@ -452,3 +452,45 @@ Deno.test("hash first: a plan offers at most 32 old copies by hash before the se
     Deno.removeSync(root, { recursive: true });
   }
 });
+
+Deno.test("hash first: old copies of another size are not offered by hash and never stop the plan to wait for answers", async () => {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    const count = 100;
+    const entries: FileEntry[] = [];
+    for (let i = 0; i < count; i++) {
+      Deno.writeFileSync(`${root}/f${i}`, random(2000, 500 + i));
+      // Each file is now a byte longer: no old copy has its size.
+      entries.push(file(`f${i}`, 2001));
+    }
+    const receiver = new Receiver(root, { delta: true });
+    receiver.hashFirst();
+    const [sink] = receiver.receivers(1);
+    const named: string[] = [];
+    let flushes = 0;
+    await receiver.planBatches(
+      (async function* () {
+        yield entries;
+      })(),
+      (path, { basis }) => {
+        named.push(
+          `${path} ${basis && offeredByHash(basis) ? "hash" : "full"}`,
+        );
+      },
+      () => {
+        flushes++;
+      },
+    );
+    assertEquals(
+      named,
+      entries.map((e) => `${e.path} full`),
+    );
+    // No probe: the plan named them as described, with no stop (a flush
+    // and a wait) for answers no offer asked for.
+    assertEquals(flushes, 0);
+    assertEquals(receiver.unsettled, false);
+    await sink.abort();
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});

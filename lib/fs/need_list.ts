@@ -173,7 +173,7 @@ export function lstatIfExists(abs: string): Deno.FileInfo | undefined {
  */
 export class NeedList {
   #counts = { skipped: 0, decided: 0, passed: 0 };
-  readonly #oldCopies: WeakSet<FileEntry>;
+  readonly #oldCopies: WeakMap<FileEntry, number>;
 
   /** A need list against the tree at `destRoot`. */
   constructor(destRoot: TreeRoot, options: NeedListOptions = {}) {
@@ -198,7 +198,7 @@ export class NeedList {
       ? new Set<string>()
       : undefined;
     const tree = treeOf(destRoot, { verified });
-    const oldCopies = new WeakSet<FileEntry>();
+    const oldCopies = new WeakMap<FileEntry, number>();
     const oldMin = options.oldCopyMinBytes ?? Infinity;
     const onEntry = options.onEntry;
     const onModeOnly = options.onModeOnly;
@@ -231,7 +231,7 @@ export class NeedList {
           !(onModeOnly?.(entry, info) ?? false)
         ) changed = true;
         if (changed && info.isFile && info.size >= oldMin) {
-          oldCopies.add(entry);
+          oldCopies.set(entry, info.size);
         }
         if (changed) pass(entry, emit);
         else {
@@ -281,6 +281,14 @@ export class NeedList {
    */
   hasOldCopy(entry: FileEntry): boolean {
     return this.#oldCopies.has(entry);
+  }
+
+  /**
+   * The size the old copy of `entry` had when it was looked at (see
+   * {@linkcode NeedList.hasOldCopy}), or undefined when none was kept.
+   */
+  oldCopySize(entry: FileEntry): number | undefined {
+    return this.#oldCopies.get(entry);
   }
 
   /** Files and links left alone because they were up to date. */

@@ -231,6 +231,8 @@ export class Receiver {
   #hashAsked = 0;
   #hashHits = 0;
   #hashMisses = 0;
+  /** The probe for the sender's first answers was made (see `#probeHashFirst`). */
+  #probed = false;
 
   /** The plan's way of naming files, for naming them again. */
   #need:
@@ -388,7 +390,13 @@ export class Receiver {
     need: (path: string, offers: NeedOffers) => Promise<void> | void,
     flush: (() => Promise<void> | void) | undefined,
   ): Promise<void> {
-    if (this.#hashAsked < HASH_PROBE || this.#answers >= HASH_ANSWERS) return;
+    if (
+      this.#probed || this.#hashAsked < HASH_PROBE ||
+      this.#answers >= HASH_ANSWERS
+    ) return;
+    // Once: whatever the answers, the plan never again stops to name all
+    // it holds for them (a stop a file would serialize the plan).
+    this.#probed = true;
     await this.#name(need, true);
     await flush?.();
     while (
@@ -638,8 +646,11 @@ export class Receiver {
         // The size it now has: an old copy of that size may be offered
         // by its hash alone (not when compared by content already: it
         // differs).
+        // (Only one of that very size: another size is described in full
+        // anyway, and asking would count toward the probe for nothing.)
         const byHash = this.#hashFirst && !options.checksum &&
-          entry.size < HASH_FIRST_MAX_BYTES;
+          entry.size < HASH_FIRST_MAX_BYTES &&
+          this.#needList?.oldCopySize(entry) === entry.size;
         if (byHash) await this.#probeHashFirst(need, flush);
         const sized = byHash && this.#hashFirstPays() ? entry.size : undefined;
         if (sized !== undefined) this.#hashAsked++;
