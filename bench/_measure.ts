@@ -3,6 +3,7 @@
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CLIENT_V8_FLAGS, V8_FLAGS } from "../lib/v8_flags.ts";
+import { bundleAll } from "../tools/bundle.ts";
 import { makeCerts } from "../tests/_certs.ts";
 
 function existsSync(path: string): boolean {
@@ -363,10 +364,32 @@ export function writeResultsSection(title: string, section: string): void {
   console.log(`wrote ${results}`);
 }
 
+/** The bundled CLI {@linkcode blitCommand} runs, once {@linkcode useBundledCli} built it. */
+let bundledCli: string | undefined;
+
+/**
+ * Bundles the CLI and its Workers into `dir` (`deno task bundle`, what
+ * `deno task install` installs); {@linkcode blitCommand} runs that bundle
+ * from then on. Returns its path.
+ */
+export async function useBundledCli(dir: string): Promise<string> {
+  await bundleAll(dir);
+  bundledCli = join(dir, "blit.js");
+  return bundledCli;
+}
+
 /**
  * The command line of the CLI as the benchmarks run it (`deno task blit`'s
- * V8 settings), with `args`.
+ * V8 settings; the bundle once {@linkcode useBundledCli} made one, else
+ * cli.ts), with `args`.
  */
 export function blitCommand(args: string[]): string[] {
-  return [deno, "run", "-A", CLIENT_V8_FLAGS, join(repo, "cli.ts"), ...args];
+  return [
+    deno,
+    "run",
+    "-A",
+    CLIENT_V8_FLAGS,
+    bundledCli ?? join(repo, "cli.ts"),
+    ...args,
+  ];
 }

@@ -8,8 +8,11 @@
 // compared byte for byte with its source.
 //
 // Needs root (namespaces, tc) and rsync; without them it says so and
-// exits 0. `deno run -A bench/link.ts [--rates 100mbit,1gbit] [--runs 3]
-// [--only NAME,...] [--size MiB]`.
+// exits 0. The blit client is the bundled CLI (`deno task bundle`, what
+// `deno task install` installs); `--cli source` runs cli.ts instead (~20 ms
+// more a process: Deno checks each module against its transpile cache).
+// `deno run -A bench/link.ts [--rates 100mbit,1gbit] [--runs 3]
+// [--only NAME,...] [--size MiB] [--cli bundle|source]`.
 import { join } from "node:path";
 
 import {
@@ -20,6 +23,7 @@ import {
   onInterrupt,
   repo,
   scratch,
+  useBundledCli,
   writeResultsSection,
 } from "./_measure.ts";
 
@@ -32,6 +36,11 @@ const rates = (flag("rates") ?? "100mbit,1gbit").split(",");
 const runs = Number(flag("runs") ?? 3);
 const only = flag("only")?.split(",");
 const bigMiB = Number(flag("size") ?? 128);
+const cli = flag("cli") ?? "bundle";
+if (cli !== "bundle" && cli !== "source") {
+  console.error(`--cli is bundle or source, got ${cli}`);
+  Deno.exit(2);
+}
 const MiB = 1 << 20;
 
 function has(command: string): boolean {
@@ -536,6 +545,17 @@ function median(values: number[]): number {
 // --- main --------------------------------------------------------------
 const tmp = await scratch("6g");
 const work = tmp.dir;
+if (cli === "bundle") {
+  try {
+    await useBundledCli(join(work, "dist"));
+  } catch (error) {
+    await tmp.done();
+    throw error;
+  }
+}
+const cliShown = cli === "bundle"
+  ? "dist/blit.js, bundled by the benchmark (deno task bundle; what deno task install installs)"
+  : "cli.ts (its modules, as deno task blit runs it)";
 linkDown();
 const forgetWork = onInterrupt(linkDown);
 const lines: string[] = [];
@@ -549,7 +569,7 @@ try {
     const daemons = await startDaemons(work);
     try {
       say(
-        `\n### ${rate} (veth + tbf), ${runs} runs, medians; ${bigMiB} MiB files\n`,
+        `\n### ${rate} (veth + tbf), ${runs} runs, medians; ${bigMiB} MiB files; blit client: ${cliShown}\n`,
       );
       say(
         "| workload | rsync -a | rsync -az | blit | blit / best rsync | wire blit / best rsync | CPU client / daemon, blit vs rsync -a |",
@@ -600,7 +620,7 @@ try {
   linkDown();
   await tmp.done();
 }
-if (!only && !args.includes("--no-write")) {
+if (!only && cli === "bundle" && !args.includes("--no-write")) {
   writeResultsSection(
     "Link: delta and compression against rsync",
     [

@@ -5,24 +5,20 @@ import { assertEquals, assertMatch } from "./_assert.ts";
 import { join } from "node:path";
 import { REPO, runCli } from "./_helpers.ts";
 import { startDaemon } from "./_daemon.ts";
+import { bundleAll, BUNDLES } from "../tools/bundle.ts";
 
 const decoder = new TextDecoder();
 
-async function bundle(entry: string, out: string): Promise<void> {
-  const built = await new Deno.Command(Deno.execPath(), {
-    args: ["bundle", "--platform=deno", "-o", out, join(REPO, entry)],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assertEquals(built.code, 0, decoder.decode(built.stderr));
-}
-
-Deno.test("bundled blit.js against bundled blit-daemon.js: version, push, pull", async () => {
+Deno.test("bundled blit.js against bundled blit-daemon.js: version, push, pull, with their Workers beside them", async () => {
   const work = await Deno.makeTempDir({ prefix: "blit-bundle-" });
-  const blit = join(work, "dist", "blit.js");
-  const daemonJs = join(work, "dist", "blit-daemon.js");
-  await bundle("cli.ts", blit);
-  await bundle("daemon.ts", daemonJs);
+  const dist = join(work, "dist");
+  const blit = join(dist, "blit.js");
+  const daemonJs = join(dist, "blit-daemon.js");
+  await bundleAll(dist);
+  assertEquals(
+    [...Deno.readDirSync(dist)].map((e) => e.name).sort(),
+    BUNDLES.map(([out]) => out).sort(),
+  );
   Deno.mkdirSync(join(work, "module"));
   Deno.mkdirSync(join(work, "src"));
   Deno.writeTextFileSync(join(work, "src", "a.txt"), "bundled");
@@ -47,19 +43,29 @@ Deno.test("bundled blit.js against bundled blit-daemon.js: version, push, pull",
     const pull = await run(["pull", `${url}/a.txt`, join(work, "back.txt")]);
     assertEquals(pull.code, 0, pull.stderr);
     assertEquals(Deno.readTextFileSync(join(work, "back.txt")), "bundled");
-    // The bundled daemon runs in its sandbox like the source one.
-    assertMatch(
-      daemon.stderr(),
-      /blit-daemon: sandbox: --no-prompt --allow-read=/,
+    // The bundled daemon runs in its sandbox like the source one, and may
+    // read its Workers' bundles there (it found them beside it).
+    const sandbox = daemon.stderr().match(
+      /blit-daemon: sandbox: --no-prompt --allow-read=(\S+)/,
     );
+    assertEquals(sandbox?.[1].split(",").includes(dist), true, daemon.stderr());
   } finally {
     assertEquals(await daemon.stop(), 0);
     await Deno.remove(work, { recursive: true });
   }
 });
 
-Deno.test("deno task install puts blit and blit-daemon on a PATH; no build-script warning", async () => {
+Deno.test("deno task install bundles blit and blit-daemon and puts them on a PATH; no build-script warning", async () => {
   const root = await Deno.makeTempDir({ prefix: "blit-install-" });
+  // The install bundles into the checkout's dist/ (ignored by git): left
+  // as found.
+  const dist = join(REPO, "dist");
+  let hadDist = true;
+  try {
+    Deno.statSync(dist);
+  } catch {
+    hadDist = false;
+  }
   try {
     const installed = await new Deno.Command(Deno.execPath(), {
       args: ["task", "install"],
@@ -92,8 +98,18 @@ Deno.test("deno task install puts blit and blit-daemon on a PATH; no build-scrip
       assertEquals(out.code, 0, decoder.decode(out.stderr));
       assertMatch(decoder.decode(out.stdout), want);
     }
+    // What runs is the bundle (one file to load), not the module graph.
+    assertMatch(
+      Deno.readTextFileSync(join(root, "bin", "blit")),
+      /dist\/blit\.js/,
+    );
+    assertMatch(
+      Deno.readTextFileSync(join(root, "bin", "blit-daemon")),
+      /dist\/blit-daemon\.js/,
+    );
   } finally {
     await Deno.remove(root, { recursive: true });
+    if (!hadDist) await Deno.remove(dist, { recursive: true });
   }
 });
 

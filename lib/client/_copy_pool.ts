@@ -9,6 +9,7 @@ import {
   type PoolBatch,
   WorkerPool,
   workerScriptExists,
+  workerUrl,
 } from "../fs/worker_pool.ts";
 
 /**
@@ -60,7 +61,7 @@ export interface CopyResult extends PoolAnswer {
 }
 
 const BATCH = 128;
-const WORKER_URL = new URL("./_copy_worker.ts", import.meta.url);
+const WORKER_URL = workerUrl("_copy_worker", import.meta.url);
 
 /**
  * Copies files, first on the calling thread, then, once a tree proves big,

@@ -7,6 +7,7 @@ import { findXxhash, XXHASH_ENV } from "../fs/native_hash.ts";
 import { findZstd, ZSTD_ENV } from "../wire/zstd.ts";
 import { confineSelf, daemonRules } from "./landlock.ts";
 import { V8_FLAGS } from "../v8_flags.ts";
+import { workerUrl } from "../fs/worker_pool.ts";
 
 /** Env: what the parent's kernel confinement is, for the child to log. */
 export const CONFINEMENT_ENV = "BLIT_DAEMON_CONFINEMENT";
@@ -265,19 +266,24 @@ function libcEnv(): Record<string, string> {
 }
 
 /**
- * The directory of blit's library modules, when they are local files with
- * the hash Workers' script among them (a single-file bundle has none: its
- * hashing stays on the main thread, and it gets no extra read).
+ * The directory the Workers' code is read from, when it is local files
+ * with the hash Workers' script among them: blit's library modules, or
+ * for a bundle (`deno task bundle`) the directory of the bundle and its
+ * Workers' bundles. A bundle built without them gets no extra read (its
+ * hashing stays on the main thread).
  */
 function libraryDir(): string | undefined {
-  const worker = new URL("../fs/_hash_worker.ts", import.meta.url);
+  const worker = workerUrl("_hash_worker", import.meta.url);
   if (worker.protocol !== "file:") return undefined;
   try {
     if (!Deno.statSync(worker).isFile) return undefined;
   } catch {
     return undefined;
   }
-  return decodeURIComponent(new URL("../", import.meta.url).pathname)
+  const bundled = worker.pathname.endsWith(".js");
+  return decodeURIComponent(
+    new URL(bundled ? "./" : "../", import.meta.url).pathname,
+  )
     .replace(/\/$/, "");
 }
 
@@ -307,7 +313,10 @@ export function confineDaemon(
     code.push(script.slice(0, script.lastIndexOf("/")) || "/");
   }
   const lib = libraryDir();
-  if (lib) code.push(lib.slice(0, lib.lastIndexOf("/")) || "/");
+  // (A bundle's directory is the script's, already there.)
+  if (lib && !code.includes(lib)) {
+    code.push(lib.slice(0, lib.lastIndexOf("/")) || "/");
+  }
   try {
     const result = confineSelf(
       libc,

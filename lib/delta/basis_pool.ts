@@ -9,6 +9,7 @@ import {
   type PoolAnswer,
   WorkerPool,
   workerScriptExists,
+  workerUrl,
 } from "../fs/worker_pool.ts";
 import { descriptorOf, type ReadHandle } from "../fs/tree.ts";
 import type { BasisOffer } from "./basis.ts";
@@ -102,7 +103,7 @@ export interface DescribeAnswer extends PoolAnswer {
   files?: FileDescription[];
 }
 
-const WORKER_URL = new URL("./_basis_worker.ts", import.meta.url);
+const WORKER_URL = workerUrl("_basis_worker", import.meta.url);
 /** Workers describing: one big file in two stretches at once, no more. */
 const WORKERS = 2;
 /** A stretch a worker describes is at least this long. */

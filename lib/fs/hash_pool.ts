@@ -5,7 +5,7 @@
 // contained) and a worker reads that very descriptor with pread.
 import { type Libc, loadLibc } from "./_libc.ts";
 import { type ContentHasher, contentHasher } from "./hash.ts";
-import { workerScriptExists } from "./worker_pool.ts";
+import { workerScriptExists, workerUrl } from "./worker_pool.ts";
 import { descriptorOf } from "./tree.ts";
 
 /** One job: ranges of an open descriptor to hash. */
@@ -88,7 +88,7 @@ export async function hashRanges(job: HashJob): Promise<HashAnswer> {
   }
 }
 
-const WORKER_URL = new URL("./_hash_worker.ts", import.meta.url);
+const WORKER_URL = workerUrl("_hash_worker", import.meta.url);
 /** Workers that hash: enough for two clients at once, few enough to stay small. */
 const WORKERS = 2;
 /** An idle pool's workers go after this long. */

@@ -28,8 +28,28 @@ export class PoolError extends Error {
 }
 
 /**
- * Whether a worker script exists at `url`: a single-file bundle has none
- * next to it, and then the work stays on the calling thread.
+ * The URL of the Worker script `name` (say `_hash_worker`) beside the
+ * module at `base` (its `import.meta.url`): the `.ts` source next to a
+ * source module; in a bundle (a `.js` file all of whose modules share its
+ * URL), the `.js` bundle of that Worker that `deno task bundle` writes
+ * beside it.
+ *
+ * @example
+ * ```ts
+ * import { workerUrl } from "./worker_pool.ts";
+ * if (workerUrl("_w", "file:///r/lib/fs/pool.ts").href !== "file:///r/lib/fs/_w.ts") throw new Error("example failed");
+ * if (workerUrl("_w", "file:///r/dist/blit.js").href !== "file:///r/dist/_w.js") throw new Error("example failed");
+ * ```
+ */
+export function workerUrl(name: string, base: string): URL {
+  const bundled = new URL(base).pathname.endsWith(".js");
+  return new URL(`./${name}${bundled ? ".js" : ".ts"}`, base);
+}
+
+/**
+ * Whether a worker script exists at `url`: a single-file bundle built
+ * without its Workers has none next to it, and then the work stays on the
+ * calling thread.
  */
 export function workerScriptExists(url: URL): boolean {
   if (url.protocol !== "file:") return true;

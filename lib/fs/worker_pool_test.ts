@@ -3,7 +3,12 @@ import {
   assertRejects,
   assertThrows,
 } from "../../tests/_assert.ts";
-import { PoolError, WorkerPool, workerScriptExists } from "./worker_pool.ts";
+import {
+  PoolError,
+  WorkerPool,
+  workerScriptExists,
+  workerUrl,
+} from "./worker_pool.ts";
 
 // A worker that answers each batch with its number doubled, or fails.
 const SCRIPT = `self.onmessage = (e) => {
@@ -90,4 +95,28 @@ Deno.test("WorkerPool: a batch goes to the worker with the least work posted, no
     await pool.close();
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+Deno.test("workerUrl: a source module's Worker is the .ts beside it; a bundle's, the .js bundle beside it", () => {
+  assertEquals(
+    workerUrl("_hash_worker", "file:///repo/lib/fs/hash_pool.ts").href,
+    "file:///repo/lib/fs/_hash_worker.ts",
+  );
+  assertEquals(
+    workerUrl(
+      "_hash_worker",
+      "https://jsr.io/@blit/cli/0.1.0/lib/fs/hash_pool.ts",
+    )
+      .href,
+    "https://jsr.io/@blit/cli/0.1.0/lib/fs/_hash_worker.ts",
+  );
+  assertEquals(
+    workerUrl("_basis_worker", "file:///opt/blit/dist/blit.js").href,
+    "file:///opt/blit/dist/_basis_worker.js",
+  );
+  // The module's own directory, whatever its query.
+  assertEquals(
+    workerUrl("_w", "file:///opt/blit/dist/blit-daemon.js?x=1").href,
+    "file:///opt/blit/dist/_w.js",
+  );
 });

@@ -8,6 +8,7 @@ import {
   type PoolBatch,
   WorkerPool,
   workerScriptExists,
+  workerUrl,
 } from "./worker_pool.ts";
 
 /** Files for one worker: bodies back to back in one moved buffer. */
@@ -55,7 +56,7 @@ export function writeBatch(
   }
 }
 
-const WORKER_URL = new URL("./_write_worker.ts", import.meta.url);
+const WORKER_URL = workerUrl("_write_worker", import.meta.url);
 /** Files written on the calling thread first: small trees never start workers. */
 const INLINE_FILES = 256;
 const BATCH_FILES = 128;
