@@ -273,14 +273,18 @@ function libcEnv(): Record<string, string> {
  * hashing stays on the main thread).
  */
 function libraryDir(): string | undefined {
-  const worker = workerUrl("_hash_worker", import.meta.url);
+  // (A bundle's modules all have the bundle's URL: its Workers are beside
+  // it; from source, the hash Worker is in lib/fs.)
+  const bundled = new URL(import.meta.url).pathname.endsWith(".js");
+  const worker = bundled
+    ? workerUrl("_hash_worker", import.meta.url)
+    : new URL("../fs/_hash_worker.ts", import.meta.url);
   if (worker.protocol !== "file:") return undefined;
   try {
     if (!Deno.statSync(worker).isFile) return undefined;
   } catch {
     return undefined;
   }
-  const bundled = worker.pathname.endsWith(".js");
   return decodeURIComponent(
     new URL(bundled ? "./" : "../", import.meta.url).pathname,
   )

@@ -56,7 +56,7 @@ Deno.test("sandboxFlags: read/write scoped to modules and state, net to the bind
     assertEquals(findLibc()?.endsWith("/libc.so.6"), true);
   }
   // The `daemon` task runs with the sandbox's heap settings, the `blit`
-  // task (and its install) with the CLI's.
+  // task (and its install, of the bundles) with the CLI's.
   const tasks = JSON.parse(
     Deno.readTextFileSync(new URL("../../deno.json", import.meta.url)),
   ).tasks;
@@ -64,14 +64,14 @@ Deno.test("sandboxFlags: read/write scoped to modules and state, net to the bind
   assertEquals(tasks.blit.includes(` ${CLIENT_V8_FLAGS} `), true, "blit");
   assertEquals(
     tasks.install.includes(
-      ` ${CLIENT_V8_FLAGS} --config deno.json --name blit cli.ts`,
+      ` ${CLIENT_V8_FLAGS} --config deno.json --name blit dist/blit.js`,
     ),
     true,
     "install blit",
   );
   assertEquals(
     tasks.install.includes(
-      ` ${V8_FLAGS} --config deno.json --name blit-daemon daemon.ts`,
+      ` ${V8_FLAGS} --config deno.json --name blit-daemon dist/blit-daemon.js`,
     ),
     true,
     "install blit-daemon",
