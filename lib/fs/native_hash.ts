@@ -187,6 +187,36 @@ export function nativeSeededXxh3():
 }
 
 /**
+ * Binds every libxxhash function now (each costs ~0.2-0.5 ms to bind the
+ * first time it is called: see _lazy_ffi.ts): for a process that is
+ * waiting anyway (a pushing client, its manifest sent, before the need
+ * list comes), so its first files don't pay for it. Returns how many it
+ * bound (0 where the library can't be loaded).
+ *
+ * Permissions: ffi (optional), env BLIT_NATIVE_HASH (optional).
+ *
+ * @example
+ * ```ts
+ * import { primeNativeHash } from "./native_hash.ts";
+ * primeNativeHash();
+ * if (primeNativeHash() !== 0) throw new Error("example failed");
+ * ```
+ */
+export function primeNativeHash(): number {
+  const lib = allowedLibrary();
+  if (!lib) return 0;
+  let bound = 0;
+  for (const name of Object.keys(SYMBOLS) as (keyof typeof SYMBOLS)[]) {
+    // A bound symbol is a plain property of its own; reading one that is
+    // not yet binds it.
+    if (Object.hasOwn(lib.symbols, name)) continue;
+    void lib.symbols[name];
+    bound++;
+  }
+  return bound;
+}
+
+/**
  * An XXH128_hash_t (low then high half, native order) as canonical bytes:
  * reordered in place (the struct the call returned is ours alone; a
  * second typed array would cost more than the reordering).

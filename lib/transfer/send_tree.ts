@@ -146,6 +146,8 @@ async function sendOn(
       options.onManifest?.();
       return peer.write(message);
     });
+    // The receiver now compares the last of the manifest: meanwhile.
+    if (!options.dryRun) await sender.prime();
     await needs;
   } catch (error) {
     sender.fail(error);

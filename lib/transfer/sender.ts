@@ -15,6 +15,9 @@ import { WorkQueue } from "./_queue.ts";
 import type { ManifestMessage, WireStats } from "./peer.ts";
 import type { CompressOptions } from "../wire/compressed_stream.ts";
 import { ioTurn } from "../timer.ts";
+import { loadLibc } from "../fs/_libc.ts";
+import { primeNativeHash } from "../fs/native_hash.ts";
+import { primeZstd } from "../wire/zstd.ts";
 
 /** Options for {@linkcode Sender}. */
 export interface SenderOptions {
@@ -275,6 +278,18 @@ export class Sender {
   /** Whether its data streams are compressed (then its manifest is too). */
   get compresses(): boolean {
     return this.#options.compress !== undefined;
+  }
+
+  /**
+   * Binds the native functions sending calls (libc's read, libxxhash,
+   * libzstd when compressing), ~0.2-0.5 ms each the first time: for the
+   * wait between the manifest and the need list, so the first needed
+   * files don't pay for it. Once a process (later calls cost nothing).
+   */
+  async prime(): Promise<void> {
+    void loadLibc()?.fn.read;
+    primeNativeHash();
+    if (this.compresses) await primeZstd();
   }
 
   /** What went on the wire so far. */

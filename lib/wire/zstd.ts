@@ -273,6 +273,23 @@ export function loadZstd(): Promise<Zstd> {
 }
 
 /**
+ * Loads zstd and runs it once on a few bytes both ways: binds what
+ * compressing and unpacking call, for a process that is waiting anyway
+ * (see `primeNativeHash`).
+ *
+ * @example
+ * ```ts
+ * import { primeZstd } from "./zstd.ts";
+ * await primeZstd();
+ * ```
+ */
+export async function primeZstd(): Promise<void> {
+  const z = await loadZstd();
+  const bytes = new Uint8Array(64);
+  z.decompressSync(z.compressSync(bytes, 1), bytes.length);
+}
+
+/**
  * zstd for synchronous callers: libzstd (loaded now if need be), or the
  * node:zlib an earlier {@linkcode loadZstd} loaded.
  *
