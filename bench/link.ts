@@ -3,7 +3,8 @@
 // tc's token bucket (these kernels have no netem: no added delay); an
 // rsync daemon and a blit daemon side by side in the server namespace,
 // the clients in the other. Each workload starts from the same old state,
-// runs whole processes, interleaved, and takes medians: wall time, bytes
+// runs whole processes, interleaved (after one uncounted run of each
+// tool), and takes medians: wall time, bytes
 // on the wire (the veth's counters, both ways) and CPU. Every result is
 // compared byte for byte with its source.
 //
@@ -582,6 +583,10 @@ try {
         w.old?.(join(work, "old"));
         w.next(join(work, "new"));
         const got = new Map<Tool, Run[]>(TOOLS.map((t) => [t, []]));
+        // One run of each tool first, not counted (as hyperfine's
+        // --warmup): the page cache, and the long-running blit daemon's
+        // compiled code for this workload's paths, as in steady use.
+        for (const tool of TOOLS) measure(work, w, tool, daemons);
         for (let r = 0; r < runs; r++) {
           for (const tool of TOOLS) {
             got.get(tool)!.push(measure(work, w, tool, daemons));
@@ -632,7 +637,9 @@ if (!only && cli === "bundle" && !args.includes("--no-write")) {
       "in one namespace, the clients in the other; whole processes, interleaved;",
       "bytes on the wire from the veth's counters (both ways); every result",
       "compared with its source. blit runs with its defaults (delta and",
-      "compression automatic).",
+      "compression automatic); its client is the bundled CLI (`deno task bundle`,",
+      "what `deno task install` installs). Each workload runs each tool once",
+      "uncounted first.",
       ...lines,
     ].join("\n"),
   );
