@@ -95,7 +95,9 @@ function armKey(transport: string, streams: number): string {
  * 4 streams; gRPC), from the runs of the same operation and size class
  * within the last {@linkcode STALE_DAYS} days; the best estimate wins,
  * except every {@linkcode EXPLORE_EVERY}th run, which tries the least-run
- * neighbour of the best stream count (so a better choice can be found). A
+ * neighbour of the best stream count (so a better choice can be found),
+ * unless this client's last run of the class went as a delta (the next
+ * likely does too, and a delta's time is not learned from). A
  * route whose last TCP attempt fell back to gRPC goes to gRPC directly
  * (no dial timeout), retrying TCP when exploring. No usable history: TCP
  * with 1 stream. Other clients' runs (`"source": "client"`, from the
@@ -187,7 +189,22 @@ export function predict(input: PredictInput): Prediction {
   const label = `${runs.length} ${wanted} ${input.op} run${
     runs.length === 1 ? "" : "s"
   } on this route`;
-  const exploring = runs.length % EXPLORE_EVERY === EXPLORE_EVERY - 1;
+  // A transfer whose last run of its class here (this client's) went as a
+  // delta likely goes as one again: its time is the old copies' reading,
+  // not the streams', and is not learned from. It does not explore: else,
+  // the runs that count not advancing, every such transfer would.
+  let lastOwn: PerfRecord | undefined;
+  for (const r of input.records) {
+    const at = Date.parse(r.ts);
+    if (
+      r.remote === input.route && (r.direction ?? r.op) === input.op &&
+      r.source !== "client" && Number.isFinite(at) && at >= oldest &&
+      classOf(r) === wanted &&
+      (lastOwn === undefined || at >= Date.parse(lastOwn.ts))
+    ) lastOwn = r;
+  }
+  const exploring = !lastOwn?.delta &&
+    runs.length % EXPLORE_EVERY === EXPLORE_EVERY - 1;
   if (lastTcpFellBack) {
     if (exploring) {
       return {

@@ -140,6 +140,50 @@ Deno.test("predictor: deltas are left out (their content never crossed the strea
   assertEquals(predict({ records, ...at }).choice.streams, 4);
 });
 
+Deno.test("predictor: after a delta of its class a transfer does not explore: delta after delta keeps the best choice", () => {
+  // Four counted runs: the fifth would explore...
+  const counted = [run(1, 500), run(1, 500), run(1, 500), run(1, 500)];
+  assertMatch(
+    predict({ records: counted, ...at }).choice.reason,
+    /^exploring: 2 streams/,
+  );
+  // ...but the last run of the class went as a delta (a tree mostly there
+  // already): the next likely does too, and is not learned from. Every
+  // later delta stays on the best choice (the count that says when to
+  // explore does not advance with them).
+  const deltas = [...counted];
+  for (let i = 0; i < 6; i++) {
+    deltas.push(run(1, 50_000, { delta: true }));
+    const p = predict({ records: deltas, ...at });
+    assertEquals(p.choice.streams, 1, p.choice.reason);
+    assertMatch(p.choice.reason, /^1 stream measured: 500 MiB\/s/);
+  }
+  // A run that was not a delta again: the turn to explore is back.
+  assertMatch(
+    predict({
+      records: [
+        ...deltas,
+        run(1, 500),
+        run(1, 500),
+        run(1, 500),
+        run(1, 500),
+        run(1, 500),
+      ],
+      ...at,
+    }).choice.reason,
+    /^exploring: 2 streams/,
+  );
+  // Another client's delta (from the daemon's snapshot) says nothing of
+  // this client's next transfer.
+  assertMatch(
+    predict({
+      records: [...counted, run(1, 50_000, { delta: true, source: "client" })],
+      ...at,
+    }).choice.reason,
+    /^exploring: 2 streams/,
+  );
+});
+
 Deno.test("predictor: runs under --bwlimit are left out (their speed was the limit's)", () => {
   const records = [
     run(4, 900),
