@@ -495,3 +495,26 @@ Deno.test("link meter: only writes that waited count, each moment once across co
   assertEquals(link.raw.known, true);
   assertEquals(link.raw.perMs, (4 << 20) / 5);
 });
+
+Deno.test("compressed stream (auto): a route's history alone slows the level only once the stream took 4 MiB; less stays at level 1", async () => {
+  // 10 MB/s from the history, on a connection that never holds a write
+  // up: no measure of the stream's own.
+  const block = logLike(1 << 20, 11);
+  const wire = collector();
+  const writer = new CompressingWriter(wire, {
+    mode: "auto",
+    linkBytesPerS: 10e6,
+  });
+  // A small transfer (3 MiB raw): not held up by any link, level 1.
+  for (let i = 0; i < 3; i++) await writer.write(block);
+  assertEquals(writer.stats.level, 1);
+  // Past 4 MiB the history's slow link chooses level 6.
+  for (let i = 0; i < 3; i++) await writer.write(block);
+  assertEquals(writer.stats.level, 6);
+  await writer.closeWrite();
+  assertEquals(writer.stats.compressed, 6);
+  assertEquals(
+    await readAll(decompressingReader(source(wire.bytes))),
+    concat(block, 6),
+  );
+});
