@@ -32,6 +32,49 @@ const file = (path: string, size: number): FileEntry => ({
   mode: 0o644,
 });
 
+/**
+ * `count` old copies f0, f1, ... of `size` random bytes (seeds from `seed`)
+ * under `root`; their entries with the size the files now have.
+ */
+function oldCopies(
+  root: string,
+  count: number,
+  size: number,
+  seed: number,
+  newSize = size,
+): FileEntry[] {
+  const entries: FileEntry[] = [];
+  for (let i = 0; i < count; i++) {
+    Deno.writeFileSync(`${root}/f${i}`, random(size, seed + i));
+    entries.push(file(`f${i}`, newSize));
+  }
+  return entries;
+}
+
+/**
+ * Plans `entries` in one batch: each file named, as "path hash" (its old
+ * copy offered by hash alone) or "path full".
+ */
+async function planNamed(
+  receiver: Receiver,
+  entries: FileEntry[],
+  flush?: () => void,
+): Promise<string[]> {
+  const named: string[] = [];
+  await receiver.planBatches(
+    (async function* () {
+      yield entries;
+    })(),
+    (path, { basis }) => {
+      named.push(
+        `${path} ${basis && offeredByHash(basis) ? "hash" : "full"}`,
+      );
+    },
+    flush,
+  );
+  return named;
+}
+
 Deno.test("hash first: an old copy of the file's size goes by its plain content hash; another size, or 16 MiB and more, is described in full", async () => {
   const root = Deno.realPathSync(Deno.makeTempDirSync());
   try {
@@ -331,11 +374,7 @@ Deno.test("hash first: a receiver stops offering by hash once more than half of 
   const root = Deno.realPathSync(Deno.makeTempDirSync());
   try {
     const count = 20;
-    const entries: FileEntry[] = [];
-    for (let i = 0; i < count; i++) {
-      Deno.writeFileSync(`${root}/f${i}`, random(5000, 100 + i));
-      entries.push(file(`f${i}`, 5000));
-    }
+    const entries = oldCopies(root, count, 5000, 100);
     const receiver = new Receiver(root, { delta: true });
     receiver.hashFirst();
     const [sink] = receiver.receivers(1);
@@ -381,17 +420,7 @@ Deno.test("hash first: with --checksum (old copies already found to differ by co
     const receiver = new Receiver(root, { delta: true, checksum: true });
     receiver.hashFirst();
     receiver.receivers(1);
-    const named: string[] = [];
-    await receiver.planBatches(
-      (async function* () {
-        yield entries;
-      })(),
-      (path, { basis }) => {
-        named.push(
-          `${path} ${basis && offeredByHash(basis) ? "hash" : "full"}`,
-        );
-      },
-    );
+    const named = await planNamed(receiver, entries);
     assertEquals(named, ["f0 full", "f1 full", "f2 full"]);
     assertEquals(receiver.unsettled, false);
   } finally {
@@ -403,11 +432,7 @@ Deno.test("hash first: a plan offers at most 32 old copies by hash before the se
   const root = Deno.realPathSync(Deno.makeTempDirSync());
   try {
     const count = 100;
-    const entries: FileEntry[] = [];
-    for (let i = 0; i < count; i++) {
-      Deno.writeFileSync(`${root}/f${i}`, random(2000, 300 + i));
-      entries.push(file(`f${i}`, 2000));
-    }
+    const entries = oldCopies(root, count, 2000, 300);
     for (const edited of [true, false]) {
       const receiver = new Receiver(root, { delta: true });
       receiver.hashFirst();
@@ -456,31 +481,15 @@ Deno.test("hash first: a plan offers at most 32 old copies by hash before the se
 Deno.test("hash first: old copies of another size are not offered by hash and never stop the plan to wait for answers", async () => {
   const root = Deno.realPathSync(Deno.makeTempDirSync());
   try {
-    const count = 100;
-    const entries: FileEntry[] = [];
-    for (let i = 0; i < count; i++) {
-      Deno.writeFileSync(`${root}/f${i}`, random(2000, 500 + i));
-      // Each file is now a byte longer: no old copy has its size.
-      entries.push(file(`f${i}`, 2001));
-    }
+    // Each file is now a byte longer: no old copy has its size.
+    const entries = oldCopies(root, 100, 2000, 500, 2001);
     const receiver = new Receiver(root, { delta: true });
     receiver.hashFirst();
     const [sink] = receiver.receivers(1);
-    const named: string[] = [];
     let flushes = 0;
-    await receiver.planBatches(
-      (async function* () {
-        yield entries;
-      })(),
-      (path, { basis }) => {
-        named.push(
-          `${path} ${basis && offeredByHash(basis) ? "hash" : "full"}`,
-        );
-      },
-      () => {
-        flushes++;
-      },
-    );
+    const named = await planNamed(receiver, entries, () => {
+      flushes++;
+    });
     assertEquals(
       named,
       entries.map((e) => `${e.path} full`),
