@@ -155,3 +155,17 @@ Deno.test("libc's errno after a failed call: a value the runtime may have left (
   assertEquals(fresh.counted(() => 5), 5);
   assertEquals(fresh.attempt(() => 0), 0);
 });
+
+Deno.test("Libc.prime binds the functions named once; calling them after is unchanged", () => {
+  const libc = loadLibc();
+  if (!libc) return;
+  libc.prime(["lseek", "ftruncate", "close"]);
+  // All bound now (some may have been before, by other tests): plain
+  // properties of their own, bound once.
+  assertEquals(libc.prime(["lseek", "ftruncate", "close"]), 0);
+  for (const name of ["lseek", "ftruncate", "close"]) {
+    assertEquals(Object.hasOwn(libc.fn, name), true, name);
+  }
+  // A primed function is called as before: close(-1) fails with -1.
+  assertEquals(libc.fn.close(-1), -1);
+});

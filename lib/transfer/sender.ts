@@ -287,7 +287,7 @@ export class Sender {
    * files don't pay for it. Once a process (later calls cost nothing).
    */
   async prime(): Promise<void> {
-    void loadLibc()?.fn.read;
+    loadLibc()?.prime(["read"]);
     primeNativeHash();
     if (this.compresses) await primeZstd();
   }
