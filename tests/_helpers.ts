@@ -60,8 +60,26 @@ export async function runDeno(
 }
 
 /**
+ * `env` for a CLI a test runs: the performance history off unless the
+ * test says where it goes (or that it is off), so no test appends to the
+ * history of the user running the suite.
+ */
+export function cliEnv(
+  env: Record<string, string> = {},
+): Record<string, string> {
+  const chosen = [
+    "BLIT_DISABLE_PERF_HISTORY",
+    "BLIT_STATE_DIR",
+    "XDG_STATE_HOME",
+    "HOME",
+  ]
+    .some((name) => name in env);
+  return chosen ? env : { BLIT_DISABLE_PERF_HISTORY: "1", ...env };
+}
+
+/**
  * Runs `cli.ts` (or another build of the CLI, `script`) with `args` as a
- * user would (`deno run -A cli.ts ...`).
+ * user would (`deno run -A cli.ts ...`); see {@linkcode cliEnv}.
  */
 export function runCli(
   args: string[],
@@ -69,13 +87,13 @@ export function runCli(
 ): Promise<RunResult> {
   return runDeno(
     ["run", "--allow-all", options.script ?? join(REPO, "cli.ts"), ...args],
-    options,
+    { ...options, env: cliEnv(options.env) },
   );
 }
 
 /**
  * Starts `cli.ts` with `args` without waiting for it (to interrupt it);
- * its output is piped, or discarded with `quiet`.
+ * its output is piped, or discarded with `quiet`; see {@linkcode cliEnv}.
  */
 export function spawnCli(
   args: string[],
@@ -84,7 +102,7 @@ export function spawnCli(
   const output = options.quiet ? "null" : "piped";
   return new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", join(REPO, "cli.ts"), ...args],
-    env: { NO_COLOR: "1", ...options.env },
+    env: { NO_COLOR: "1", ...cliEnv(options.env) },
     stdin: "null",
     stdout: output,
     stderr: output,
