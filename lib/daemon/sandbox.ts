@@ -7,7 +7,7 @@ import { findXxhash, XXHASH_ENV } from "../fs/native_hash.ts";
 import { findZstd, ZSTD_ENV } from "../wire/zstd.ts";
 import { confineSelf, daemonRules } from "./landlock.ts";
 import { V8_FLAGS } from "../v8_flags.ts";
-import { workerUrl } from "../fs/worker_pool.ts";
+import { isBundled, workerUrl } from "../fs/worker_pool.ts";
 
 /** Env: what the parent's kernel confinement is, for the child to log. */
 export const CONFINEMENT_ENV = "BLIT_DAEMON_CONFINEMENT";
@@ -275,7 +275,7 @@ function libcEnv(): Record<string, string> {
 function libraryDir(): string | undefined {
   // (A bundle's modules all have the bundle's URL: its Workers are beside
   // it; from source, the hash Worker is in lib/fs.)
-  const bundled = new URL(import.meta.url).pathname.endsWith(".js");
+  const bundled = isBundled(import.meta.url);
   const worker = bundled
     ? workerUrl("_hash_worker", import.meta.url)
     : new URL("../fs/_hash_worker.ts", import.meta.url);

@@ -6,7 +6,7 @@
 // lock's futex wait, binding a symbol): see `Libc.failed`.
 
 import { asciiInto } from "../text.ts";
-import { lazySymbols } from "./_lazy_ffi.ts";
+import { bindNow, lazySymbols } from "./_lazy_ffi.ts";
 
 const SYMBOLS = {
   syscall: {
@@ -335,16 +335,8 @@ export class Libc {
    * it is called: see _lazy_ffi.ts), for a thread that is waiting anyway;
    * returns how many it bound (0 once all are).
    */
-  prime(names: readonly (keyof LibcSymbols)[]): number {
-    let bound = 0;
-    for (const name of names) {
-      // A bound function is a plain property of its own; reading one that
-      // is not yet binds it.
-      if (Object.hasOwn(this.fn, name)) continue;
-      void this.fn[name];
-      bound++;
-    }
-    return bound;
+  prime(names: readonly (keyof LibcSymbols & string)[]): number {
+    return bindNow(this.fn, names);
   }
 
   readonly #errno = new Int32Array(1);

@@ -14,7 +14,7 @@ export interface NativeHasher {
 }
 
 import { findLibrary, loadLibc } from "./_libc.ts";
-import { lazySymbols } from "./_lazy_ffi.ts";
+import { bindNow, lazySymbols } from "./_lazy_ffi.ts";
 
 const SYMBOLS = {
   XXH3_createState: { parameters: [], result: "pointer" },
@@ -205,15 +205,7 @@ export function nativeSeededXxh3():
 export function primeNativeHash(): number {
   const lib = allowedLibrary();
   if (!lib) return 0;
-  let bound = 0;
-  for (const name of Object.keys(SYMBOLS) as (keyof typeof SYMBOLS)[]) {
-    // A bound symbol is a plain property of its own; reading one that is
-    // not yet binds it.
-    if (Object.hasOwn(lib.symbols, name)) continue;
-    void lib.symbols[name];
-    bound++;
-  }
-  return bound;
+  return bindNow(lib.symbols, Object.keys(SYMBOLS) as (keyof typeof SYMBOLS)[]);
 }
 
 /**

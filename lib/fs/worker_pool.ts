@@ -42,8 +42,15 @@ export class PoolError extends Error {
  * ```
  */
 export function workerUrl(name: string, base: string): URL {
-  const bundled = new URL(base).pathname.endsWith(".js");
-  return new URL(`./${name}${bundled ? ".js" : ".ts"}`, base);
+  return new URL(`./${name}${isBundled(base) ? ".js" : ".ts"}`, base);
+}
+
+/**
+ * Whether the module at `base` (its `import.meta.url`) is part of a
+ * bundle: a `.js` file (blit's own modules are TypeScript).
+ */
+export function isBundled(base: string): boolean {
+  return new URL(base).pathname.endsWith(".js");
 }
 
 /**
