@@ -52,6 +52,14 @@ const MIN_COMPRESS_BYTES = 1024;
  * a bulk stream's, compress on the runtime's threads, two at once.
  */
 const SYNC_COMPRESS_MAX = 256 << 10;
+/**
+ * Blocks up to this size (raw) are unpacked on the reader's own thread
+ * (~10-60 us): on the runtime's threads each costs a hand-off and an
+ * event-loop turn, more than unpacking it. A receiving daemon took ~40 us
+ * a block that way for a tree's small deltas (hundreds of blocks of a few
+ * KiB each).
+ */
+const SYNC_DECOMPRESS_MAX = 64 << 10;
 /** Blocks taken and not yet sent, at most (two compressing at once). */
 const IN_WORKS = 2;
 /**
@@ -150,7 +158,12 @@ const decompress = async (
   bytes: Uint8Array,
   size: number,
   into: Uint8Array,
-) => await (await loadZstd()).decompress(bytes, size, into);
+) => {
+  const z = await loadZstd();
+  return size <= SYNC_DECOMPRESS_MAX
+    ? z.decompressSync(bytes, size, into)
+    : await z.decompress(bytes, size, into);
+};
 
 /**
  * Smoothed rate, bytes per ms, known after `least` bytes; spans that

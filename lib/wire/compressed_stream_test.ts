@@ -300,6 +300,33 @@ Deno.test("compressed stream: a small block is compressed and on the connection 
   assertEquals(await readAll(decompressingReader(source(wire.bytes))), block);
 });
 
+Deno.test("compressed stream: a small block is unpacked with no turn of the event loop; a big one round-trips too", async () => {
+  // A receiver applying a tree's small deltas gets hundreds of blocks of
+  // a few KiB: handing each to another thread cost more than unpacking it.
+  await loadZstd();
+  const small = logLike(16 << 10, 3);
+  const big = logLike(256 << 10, 4);
+  for (const block of [small, big]) {
+    const wire = collector();
+    const writer = new CompressingWriter(wire, { mode: "on" });
+    await writer.write(block);
+    await writer.closeWrite();
+    assertEquals(writer.stats.compressed, 1);
+    const reader = decompressingReader(source(wire.bytes));
+    const into = new Uint8Array(1 << 20);
+    let got: number | null | undefined;
+    const reading = reader.read(into).then((n) => got = n);
+    // Microtasks only: no I/O, timer or other thread's result comes back.
+    for (let i = 0; i < 200 && got === undefined; i++) await null;
+    if (block === small) assertEquals(got, small.length);
+    await reading;
+    assertEquals(into.subarray(0, got!), block.subarray(0, got!));
+    const rest = await readAll(reader);
+    assertEquals(got! + rest.length, block.length);
+    assertEquals(rest, block.subarray(got!));
+  }
+});
+
 Deno.test("compressed stream: a failed send fails the writes after it, and nothing is left pending", async () => {
   let calls = 0;
   const failing = {

@@ -29,11 +29,16 @@ export interface Zstd {
   /** Room `compress` needs in `into` for `length` bytes (worst case). */
   bound(length: number): number;
   /**
-   * `bytes` decompressed into at most `size` bytes.
+   * `bytes` decompressed into at most `size` bytes (into `into` when it
+   * has room).
    *
    * @throws {Error} when they are not zstd, or unpack past `size`.
    */
-  decompressSync(bytes: Uint8Array, size: number): Uint8Array;
+  decompressSync(
+    bytes: Uint8Array,
+    size: number,
+    into?: Uint8Array,
+  ): Uint8Array;
   /** The same, off the main thread where it can be. */
   decompress(
     bytes: Uint8Array,
@@ -173,8 +178,8 @@ function nativeZstd(lib: Lib): Zstd {
       const { args, result } = compressing(bytes, l, into);
       return result(await s.ZSTD_compress_async(...args));
     },
-    decompressSync(bytes, size) {
-      const { args, result } = decompressing(bytes, size);
+    decompressSync(bytes, size, into) {
+      const { args, result } = decompressing(bytes, size, into);
       return result(s.ZSTD_decompress(...args));
     },
     async decompress(bytes, size, into) {
@@ -217,8 +222,8 @@ function nodeZstd(zlib: Zlib): Zstd {
           (error, out) => error ? reject(error) : resolve(placed(out, into)),
         )
       ),
-    decompressSync: (bytes, size) =>
-      zlib.zstdDecompressSync(bytes, { maxOutputLength: size }),
+    decompressSync: (bytes, size, into) =>
+      placed(zlib.zstdDecompressSync(bytes, { maxOutputLength: size }), into),
     decompress: (bytes, size, into) =>
       new Promise((resolve, reject) =>
         zlib.zstdDecompress(
