@@ -503,3 +503,70 @@ Deno.test("hash first: old copies of another size are not offered by hash and ne
     Deno.removeSync(root, { recursive: true });
   }
 });
+
+Deno.test("hash first: while the probe waits for its answers the plan goes on deciding and describing, and names nothing more until they come", async () => {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    const count = 100;
+    const entries = oldCopies(root, count, 2000, 400);
+    const decided: string[] = [];
+    const receiver = new Receiver(root, {
+      delta: true,
+      onItem: (_, path) => decided.push(path),
+    });
+    receiver.hashFirst();
+    const [sink] = receiver.receivers(1);
+    const named: string[] = [];
+    let unanswered: string[] = [];
+    let atProbe: { decided: number; named: number } | undefined;
+    let atAnswer: { decided: number; named: number } | undefined;
+    const answer = async () => {
+      const answering = unanswered;
+      unanswered = [];
+      for (const path of answering) {
+        const entry = file(path, 2000);
+        await sink.write({ type: "delta", entry });
+        await sink.write({ type: "copy", offset: 0, length: 2000 });
+        await sink.write({
+          type: "hash",
+          digest: await hashBytes(Deno.readFileSync(`${root}/${path}`)),
+        });
+      }
+    };
+    await receiver.planBatches(
+      (async function* () {
+        yield entries;
+      })(),
+      (path, { basis }) => {
+        const byHash = basis !== undefined && offeredByHash(basis);
+        named.push(`${path} ${byHash ? "hash" : "full"}`);
+        if (byHash) unanswered.push(path);
+      },
+      async () => {
+        if (atProbe) return await answer();
+        // The probe's flush: the sender answers only after a while.
+        atProbe = { decided: decided.length, named: named.length };
+        setTimeout(() => {
+          atAnswer = { decided: decided.length, named: named.length };
+          answer();
+        }, 100);
+      },
+    );
+    assertEquals(atProbe?.named, 32);
+    // Meanwhile: more decided (and described), none named.
+    assertEquals(atAnswer!.named, 32);
+    assertEquals(
+      atAnswer!.decided > atProbe!.decided,
+      true,
+      `${atAnswer!.decided}`,
+    );
+    // The same content everywhere: every file offered by hash, each once.
+    assertEquals(named.filter((n) => n.endsWith("hash")).length, count);
+    assertEquals(new Set(named).size, count);
+    await answer();
+    await receiver.settled();
+    await sink.abort();
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});

@@ -141,6 +141,8 @@ function chargeFor(copy: BasisCopy, options: ReceiverOptions): void {
 /** A needed file held back until its old copy is described. */
 interface Held {
   key: string;
+  /** Where its old copy is, when described (see `Receiver.#afterProbe`). */
+  path?: string;
   resume?: ResumeOffer;
   /** Settles with the description; `basis` holds it then. */
   pending?: Promise<void>;
@@ -229,6 +231,10 @@ export class Receiver {
   #againQueue: [string, string][] = [];
   /** Offers by hash asked for, taken as they were, asked for again. */
   #hashAsked = 0;
+  /** Settles once the probe's answers are in (see `#probeHashFirst`). */
+  #probe: Promise<void> | undefined;
+  /** The probe's answers are in (its promise settled). */
+  #probeDone = false;
   #hashHits = 0;
   #hashMisses = 0;
   /** The probe for the sender's first answers was made (see `#probeHashFirst`). */
@@ -381,10 +387,12 @@ export class Receiver {
 
   /**
    * Before the plan offers more than {@linkcode HASH_PROBE} old copies by
-   * hash, it names what it holds and waits for the sender's first
-   * {@linkcode HASH_ANSWERS} answers (a round trip, once a transfer): a
-   * tree edited in place then pays for the probe only, not for every
-   * offer made while the answers were on their way.
+   * hash, it names what it holds and names no more until the sender's
+   * first {@linkcode HASH_ANSWERS} answers (a round trip, once a
+   * transfer): a tree edited in place then pays for the probe only, not
+   * for every offer made while the answers were on their way. The plan
+   * goes on deciding and describing meanwhile (by hash, as if the probe
+   * passed); see {@linkcode Receiver.#afterProbe}.
    */
   async #probeHashFirst(
     need: (path: string, offers: NeedOffers) => Promise<void> | void,
@@ -399,12 +407,50 @@ export class Receiver {
     this.#probed = true;
     await this.#name(need, true);
     await flush?.();
-    while (
-      this.#answers < HASH_ANSWERS && this.#byHash.size > 0 &&
-      !this.#dataEnded && !this.#againError
-    ) {
-      await new Promise<void>((resolve) => this.#answered = resolve);
+    this.#probe = (async () => {
+      while (
+        this.#answers < HASH_ANSWERS && this.#byHash.size > 0 &&
+        !this.#dataEnded && !this.#againError
+      ) {
+        await new Promise<void>((resolve) => this.#answered = resolve);
+      }
+      this.#probeDone = true;
+    })();
+  }
+
+  /**
+   * The probe's answers are in: when they say offers by hash do not pay
+   * (files edited in place), the old copies described by hash meanwhile
+   * and not yet named are described in full instead.
+   */
+  async #afterProbe(): Promise<void> {
+    const probe = this.#probe;
+    if (!probe) return;
+    await probe;
+    this.#probe = undefined;
+    const batcher = this.#batcher;
+    if (this.#hashFirstPays() || !batcher) return;
+    for (const held of this.#held) {
+      if (held.pending) await held.pending;
+      const basis = held.basis;
+      if (!basis || !offeredByHash(basis.offer) || held.path === undefined) {
+        continue;
+      }
+      held.basis = undefined;
+      held.pending = batcher.describe(held.path).then((copy) => {
+        held.pending = undefined;
+        if (!copy) return;
+        try {
+          chargeFor(copy, this.#options);
+          held.basis = copy;
+        } catch (error) {
+          held.error = error;
+        }
+      }, () => {
+        held.pending = undefined;
+      });
     }
+    batcher.flush();
   }
 
   /**
@@ -654,14 +700,17 @@ export class Receiver {
         if (byHash) await this.#probeHashFirst(need, flush);
         const sized = byHash && this.#hashFirstPays() ? entry.size : undefined;
         if (sized !== undefined) this.#hashAsked++;
+        held.path = entry.path;
         held.pending = batcher.describe(entry.path, sized).then(
           settle,
           () => settle(),
         );
       }
-      // Named in manifest order: after those still being described.
-      if (held.pending || this.#held.length > 0) this.#held.push(held);
-      else await this.#named(held, need);
+      // Named in manifest order: after those still being described (and
+      // while the probe waits for its answers).
+      if (held.pending || this.#held.length > 0 || this.#probe) {
+        this.#held.push(held);
+      } else await this.#named(held, need);
       await this.#paced(need, flush);
       return;
     }
@@ -678,6 +727,10 @@ export class Receiver {
     all: boolean,
   ): Promise<void> {
     const held = this.#held;
+    if (this.#probe && held.length > 0) {
+      if (!this.#probeDone && !all && held.length < DESCRIBING_MAX) return;
+      await this.#afterProbe();
+    }
     while (held.length > 0) {
       const first = held[0];
       if (first.pending) {
