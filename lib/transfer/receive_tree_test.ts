@@ -336,3 +336,81 @@ Deno.test("conversation: the receiver reads the manifest in order, skips empty b
     Deno.removeSync(work, { recursive: true });
   }
 });
+
+Deno.test("conversation: a daemon's old copies stay open from their description to their delta, and none is left open after the transfer, or after one that failed", async () => {
+  const { BasisBatcher } = await import("../delta/basis.ts");
+  const { KernelTree } = await import("../fs/kernel_tree.ts");
+  const { closeDescribers, warmDescribers } = await import(
+    "../delta/basis_pool.ts"
+  );
+  const work = Deno.realPathSync(Deno.makeTempDirSync());
+  const src = `${work}/src`;
+  const dst = `${work}/dst`;
+  Deno.mkdirSync(src);
+  Deno.mkdirSync(dst);
+  // 40 old copies with the same content (new mtimes: offered by hash),
+  // 10 with a line appended (described in full).
+  for (let i = 0; i < 50; i++) {
+    const body = new TextEncoder().encode(`file ${i}\n`.repeat(600));
+    Deno.writeFileSync(`${dst}/f${i}`, body);
+    Deno.utimeSync(`${dst}/f${i}`, 1_000, 1_000);
+    Deno.writeFileSync(
+      `${src}/f${i}`,
+      i < 40 ? body : new Uint8Array([...body, 10, 33, 10]),
+    );
+    Deno.utimeSync(`${src}/f${i}`, 2_000, 2_000);
+  }
+  warmDescribers();
+  const tree = KernelTree.open(dst)!;
+  try {
+    const [out, into] = await socketPairs(1);
+    const talk = recorded();
+    const [sent] = await Promise.all([
+      sendTree(talk.toReceiver, new Sender(src), enumerate(src), {
+        link: DataLink.of(out),
+      }),
+      receiveTree(talk.toSender, new Receiver(tree, { delta: true }), {
+        link: DataLink.of(into),
+      }),
+    ]);
+    assertEquals(sent.summary.files, 50);
+    for (let i = 0; i < 50; i++) {
+      assertEquals(
+        Deno.readFileSync(`${dst}/f${i}`),
+        Deno.readFileSync(`${src}/f${i}`),
+      );
+      assertEquals(Deno.statSync(`${dst}/f${i}`).mtime?.getTime(), 2_000_000);
+    }
+    // Every old copy was rebuilt from (or kept) as a delta.
+    assertEquals(sent.summary.matched > 40 * 4000, true);
+    assertEquals(BasisBatcher.kept, 0);
+    assertEquals(BasisBatcher.held, 0);
+
+    // A sender that breaks off after the manifest: the copies described
+    // for it are closed all the same.
+    for (let i = 0; i < 50; i++) Deno.utimeSync(`${src}/f${i}`, 3_000, 3_000);
+    const [out2, into2] = await socketPairs(1);
+    const talk2 = recorded();
+    const receiving = receiveTree(
+      talk2.toSender,
+      new Receiver(tree, { delta: true }),
+      { link: DataLink.of(into2) },
+    );
+    const sender = new Sender(src);
+    await sender.offer(enumerate(src), (m) => talk2.toReceiver.write(m));
+    // The need list comes (old copies described, kept open); then the
+    // sender goes away.
+    const needs = await talk2.toReceiver.next();
+    assertEquals(needs?.kind, "needs");
+    assertEquals(BasisBatcher.kept > 0, true, `${BasisBatcher.kept} kept`);
+    for (const conn of out2) conn.close();
+    await talk2.toReceiver.write({ kind: "dataEnd", fallback: false });
+    await assertRejects(() => receiving, Error);
+    assertEquals(BasisBatcher.kept, 0);
+    assertEquals(BasisBatcher.held, 0);
+  } finally {
+    tree.close();
+    await closeDescribers();
+    Deno.removeSync(work, { recursive: true });
+  }
+});
