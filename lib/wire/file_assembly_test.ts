@@ -116,3 +116,65 @@ for (const kind of ["kernel tree", "local directory"] as const) {
     }
   });
 }
+
+Deno.test("FileAssembly.delta: an old copy kept open since its description is rebuilt from only while its name is still that file, with its status asked anew; a moot one is closed", async () => {
+  const { KernelTree } = await import("../fs/kernel_tree.ts");
+  const { BasisBatcher } = await import("../delta/basis.ts");
+  const { closeDescribers, warmDescribers } = await import(
+    "../delta/basis_pool.ts"
+  );
+  const { hashBytes } = await import("../fs/hash.ts");
+  const { BasisChangedError } = await import("./file_assembly.ts");
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  const tree = KernelTree.open(root);
+  try {
+    if (!tree) return; // no openat2 here: nothing is kept
+    warmDescribers();
+    const old = new Uint8Array(5000).map((_, i) => i * 13);
+    for (const name of ["a", "b", "c", "d"]) {
+      Deno.writeFileSync(`${root}/${name}`, old);
+    }
+    const batcher = new BasisBatcher(tree, true);
+    const described = ["a", "b", "c", "d"].map((name) =>
+      batcher.describe(name, 5000)
+    );
+    batcher.flush();
+    const bases = new Map();
+    for (const [i, name] of ["a", "b", "c", "d"].entries()) {
+      const copy = (await described[i])!;
+      assertEquals(copy.kept !== undefined, true, name);
+      bases.set(name, copy);
+    }
+    assertEquals(BasisBatcher.kept, 4);
+    const entries = new Map(
+      ["a", "b", "c", "d"].map((name) => [name, file(name, 5000)]),
+    );
+    const assembly = new FileAssembly(tree, entries, { bases }, 1);
+    // Untouched: rebuilt from the kept handle, its hash known.
+    const a = assembly.delta(file("a", 5000));
+    assertEquals([...a.known!], [...await hashBytes(old)]);
+    a.basis.close();
+    // Moved away and another file put under its name: not this file.
+    Deno.renameSync(`${root}/b`, `${root}/b.moved`);
+    Deno.writeFileSync(`${root}/b`, old);
+    assertThrows(
+      () => assembly.delta(file("b", 5000)),
+      BasisChangedError,
+    );
+    // Written to since (its change time moved): rebuilt, read back.
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    Deno.writeFileSync(`${root}/c`, old);
+    const c = assembly.delta(file("c", 5000));
+    assertEquals(c.known, undefined);
+    c.basis.close();
+    // "d" came whole instead: its kept copy closes with its arrival.
+    assembly.take(file("d", 5000));
+    assertEquals(BasisBatcher.kept, 0);
+    batcher.releaseKept();
+    assertEquals(BasisBatcher.kept, 0);
+  } finally {
+    tree?.close();
+    await closeDescribers();
+    Deno.removeSync(root, { recursive: true });
+  }
+});
