@@ -428,6 +428,23 @@ Deno.test("hash first: with --checksum (old copies already found to differ by co
   }
 });
 
+/** `entries` as a manifest of one batch. */
+async function* oneBatch(entries: FileEntry[]) {
+  yield entries;
+}
+
+/**
+ * A need callback noting each named file ("path hash" or "path full") in
+ * `named`, and in `byHash` those offered by hash (for the sender to answer).
+ */
+function noteNamed(named: string[], byHash: string[]) {
+  return (path: string, { basis }: { basis?: BasisOffer }) => {
+    const hashed = basis !== undefined && offeredByHash(basis);
+    named.push(`${path} ${hashed ? "hash" : "full"}`);
+    if (hashed) byHash.push(path);
+  };
+}
+
 Deno.test("hash first: a plan offers at most 32 old copies by hash before the sender's first answers, then judges by them", async () => {
   const root = Deno.realPathSync(Deno.makeTempDirSync());
   try {
@@ -438,22 +455,14 @@ Deno.test("hash first: a plan offers at most 32 old copies by hash before the se
       receiver.hashFirst();
       const [sink] = receiver.receivers(1);
       const named: string[] = [];
-      let unanswered: string[] = [];
+      const unanswered: string[] = [];
       await receiver.planBatches(
-        (async function* () {
-          yield entries;
-        })(),
-        (path, { basis }) => {
-          const byHash = basis !== undefined && offeredByHash(basis);
-          named.push(`${path} ${byHash ? "hash" : "full"}`);
-          if (byHash) unanswered.push(path);
-        },
+        oneBatch(entries),
+        noteNamed(named, unanswered),
         // The sender answers what was named once it is sent: each file
         // edited in place (asked for again), or the same (it arrives).
         async () => {
-          const answering = unanswered;
-          unanswered = [];
-          for (const path of answering) {
+          for (const path of unanswered.splice(0)) {
             const entry = file(path, 2000);
             await sink.write(
               edited ? { type: "describe", entry } : { type: "delta", entry },
@@ -517,13 +526,11 @@ Deno.test("hash first: while the probe waits for its answers the plan goes on de
     receiver.hashFirst();
     const [sink] = receiver.receivers(1);
     const named: string[] = [];
-    let unanswered: string[] = [];
+    const unanswered: string[] = [];
     let atProbe: { decided: number; named: number } | undefined;
     let atAnswer: { decided: number; named: number } | undefined;
     const answer = async () => {
-      const answering = unanswered;
-      unanswered = [];
-      for (const path of answering) {
+      for (const path of unanswered.splice(0)) {
         const entry = file(path, 2000);
         await sink.write({ type: "delta", entry });
         await sink.write({ type: "copy", offset: 0, length: 2000 });
@@ -534,14 +541,8 @@ Deno.test("hash first: while the probe waits for its answers the plan goes on de
       }
     };
     await receiver.planBatches(
-      (async function* () {
-        yield entries;
-      })(),
-      (path, { basis }) => {
-        const byHash = basis !== undefined && offeredByHash(basis);
-        named.push(`${path} ${byHash ? "hash" : "full"}`);
-        if (byHash) unanswered.push(path);
-      },
+      oneBatch(entries),
+      noteNamed(named, unanswered),
       async () => {
         if (atProbe) return await answer();
         // The probe's flush: the sender answers only after a while.
