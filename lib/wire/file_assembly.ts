@@ -527,16 +527,8 @@ export class FileAssembly {
     }
     let info: Deno.FileInfo;
     try {
-      // A kept handle's status at open is the description's: asked anew,
-      // and its name must still be this file (as an open by name would
-      // check: it takes new attributes in place, never one moved away).
+      // A kept handle's status at open is the description's: asked anew.
       info = kept ? kept.statSync() : openedStatus(basis);
-      if (kept && typeof this.root !== "string") {
-        const named = this.root.lstat(entry.path);
-        if (!named || fileIdentity(named) !== fileIdentity(info)) {
-          throw new BasisChangedError(entry.path);
-        }
-      }
     } catch {
       basis.close();
       throw new BasisChangedError(entry.path);
