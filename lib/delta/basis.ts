@@ -126,42 +126,6 @@ export interface BasisCopy {
    * itself needs no reading back.
    */
   content?: { digest: Uint8Array; stamp: string };
-  /**
-   * The old copy as it was opened to be described, kept open for its
-   * delta (see {@linkcode takeKept}); absent: opened again by name then.
-   * Its status at open is stale by then: ask it for a fresh one.
-   */
-  kept?: ReadHandle;
-}
-
-/**
- * Takes `copy`'s kept handle, if it has one: the caller closes it from
- * now on.
- *
- * @example
- * ```ts
- * import { takeKept } from "./basis.ts";
- * if (takeKept({ offer: {} as never, identity: "1:2:" }) !== undefined) throw new Error("example failed");
- * ```
- */
-export function takeKept(copy: BasisCopy): ReadHandle | undefined {
-  const kept = copy.kept;
-  copy.kept = undefined;
-  return kept;
-}
-
-/**
- * Closes `copy`'s kept handle, if it has one (a copy that will not be
- * rebuilt from).
- *
- * @example
- * ```ts
- * import { dropKept } from "./basis.ts";
- * dropKept(undefined);
- * ```
- */
-export function dropKept(copy: BasisCopy | undefined): void {
-  if (copy) takeKept(copy)?.close();
 }
 
 /**
@@ -597,23 +561,11 @@ const WARM_AFTER = 256;
  */
 const GATHERED_OPEN_MAX = 256;
 let gatheredOpen = 0;
-/**
- * Described old copies kept open for their deltas, by every batcher of
- * the process together (see {@linkcode BasisCopy.kept}); past this, one
- * is closed once described (its delta opens it again).
- */
-const KEPT_OPEN_MAX = 256;
-let keptOpen = 0;
 
 interface Gathered {
   file: ReadHandle;
   /** Closes it (once) and counts it out of {@linkcode GATHERED_OPEN_MAX}. */
   release: () => void;
-  /**
-   * Counts it out of {@linkcode GATHERED_OPEN_MAX} without closing it
-   * (kept for its delta): false when it was released already.
-   */
-  handOver: () => boolean;
   fd: number;
   info: Deno.FileInfo;
   stamp: string | undefined;
@@ -658,36 +610,9 @@ export class BasisBatcher {
   #groupBytes = 0;
   #asked = 0;
 
-  /**
-   * The handles this batcher kept open and nobody closed yet
-   * ({@linkcode BasisBatcher.releaseKept} closes them).
-   */
-  readonly #kept = new Set<KernelFile>();
-  readonly #keep: boolean;
-
-  /**
-   * A batcher for old copies under `root`; with `keep`, old copies
-   * described a batch at a time stay open for their deltas (the caller
-   * calls {@linkcode BasisBatcher.releaseKept} when the transfer ends).
-   */
-  constructor(root: TreeRoot, keep = false) {
+  /** A batcher for old copies under `root`. */
+  constructor(root: TreeRoot) {
     this.#root = root;
-    this.#keep = keep;
-  }
-
-  /** Old copies kept open by every batcher of the process. */
-  static get kept(): number {
-    return keptOpen;
-  }
-
-  /**
-   * Closes the kept old copies not closed yet (the transfer is over: a
-   * copy whose delta never came, or one still being rebuilt when it
-   * failed).
-   */
-  releaseKept(): void {
-    for (const file of [...this.#kept]) file.close();
-    this.#kept.clear();
   }
 
   /** Old copies every batcher of the process holds open right now. */
@@ -745,16 +670,9 @@ export class BasisBatcher {
       file.close();
       gatheredOpen--;
     };
-    const handOver = () => {
-      if (!open) return false;
-      open = false;
-      gatheredOpen--;
-      return true;
-    };
     return new Promise((resolve) => {
       this.#group.push({
         release,
-        handOver,
         fd,
         info,
         stamp: contentStamp(info),
@@ -806,8 +724,7 @@ export class BasisBatcher {
       seed,
     );
     for (let i = 0; i < group.length; i++) {
-      const { file, info, stamp, resolve, release, handOver, byHash } =
-        group[i];
+      const { file, info, stamp, resolve, release, byHash } = group[i];
       let copy: BasisCopy | undefined;
       try {
         if (byHash) {
@@ -841,20 +758,7 @@ export class BasisBatcher {
       } catch {
         copy = undefined;
       } finally {
-        if (
-          copy && this.#keep && keptOpen < KEPT_OPEN_MAX &&
-          file instanceof KernelFile && handOver()
-        ) {
-          // Kept for its delta: counted as kept, no longer as gathered.
-          keptOpen++;
-          const kept = this.#kept;
-          kept.add(file);
-          file.onClose = () => {
-            keptOpen--;
-            kept.delete(file);
-          };
-          copy.kept = file;
-        } else release();
+        release();
         resolve(copy);
       }
     }

@@ -138,21 +138,11 @@ export class KernelFile implements ReadHandle, WriteHandle {
     if (r !== 0) throw errnoError("utime", this.#shown, -r);
   }
 
-  /** Called once, when the descriptor is closed (either way). */
-  onClose: (() => void) | undefined;
-
   /** Releases the handles this tree holds (idempotent). */
   close(): void {
     if (this.#fd < 0) return;
     this.#libc.fn.close(this.#fd);
     this.#fd = -1;
-    this.#closed();
-  }
-
-  #closed(): void {
-    const onClose = this.onClose;
-    this.onClose = undefined;
-    onClose?.();
   }
 
   /**
@@ -165,7 +155,6 @@ export class KernelFile implements ReadHandle, WriteHandle {
     if (this.#fd < 0) return Promise.resolve();
     const fd = this.#fd;
     this.#fd = -1;
-    this.#closed();
     // A close has nothing to report that anyone could act on.
     return this.#libc.fn.closeOffThread(fd).then(() => {}, () => {});
   }

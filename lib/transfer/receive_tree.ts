@@ -126,21 +126,6 @@ async function receiveOn(
   receiver: Receiver,
   options: ReceiveTreeOptions,
 ): Promise<Omit<ReceivedTree, "control">> {
-  // Old copies stay open from description to delta, closed here at the
-  // end whatever happens.
-  receiver.keepOldCopiesOpen();
-  try {
-    return await receiveWith(peer, receiver, options);
-  } finally {
-    receiver.releaseOldCopies();
-  }
-}
-
-async function receiveWith(
-  peer: SenderPeer,
-  receiver: Receiver,
-  options: ReceiveTreeOptions,
-): Promise<Omit<ReceivedTree, "control">> {
   const t0 = performance.now();
   const dryRun = options.dryRun ?? false;
   const link = dryRun ? undefined : options.link;

@@ -35,7 +35,6 @@ import {
   type BasisCopy,
   type BasisOffer,
   DELTA_MIN_BYTES,
-  dropKept,
   HASH_FIRST_MAX_BYTES,
   offeredByHash,
 } from "../delta/basis.ts";
@@ -232,8 +231,6 @@ export class Receiver {
   #againQueue: [string, string][] = [];
   /** Offers by hash asked for, taken as they were, asked for again. */
   #hashAsked = 0;
-  /** Old copies stay open from description to delta (`keepOldCopiesOpen`). */
-  #keepOld = false;
   /** Settles once the probe's answers are in (see `#probeHashFirst`). */
   #probe: Promise<void> | undefined;
   /** The probe's answers are in (its promise settled). */
@@ -320,21 +317,6 @@ export class Receiver {
   /** Needed files not yet committed. */
   #outstanding(): number {
     return this.#needed - (this.#sink?.stats.files ?? 0);
-  }
-
-  /**
-   * Keeps old copies described a batch at a time open for their deltas
-   * (one open and one close a file fewer); the caller calls
-   * {@linkcode Receiver.releaseOldCopies} when the transfer ends, however
-   * it ends. Call it before the plan.
-   */
-  keepOldCopiesOpen(): void {
-    this.#keepOld = true;
-  }
-
-  /** Closes the old copies kept open that no delta took (see `keepOldCopiesOpen`). */
-  releaseOldCopies(): void {
-    this.#batcher?.releaseKept();
   }
 
   /**
@@ -454,7 +436,6 @@ export class Receiver {
       if (!basis || !offeredByHash(basis.offer) || held.path === undefined) {
         continue;
       }
-      dropKept(basis);
       held.basis = undefined;
       held.pending = batcher.describe(held.path).then((copy) => {
         held.pending = undefined;
@@ -508,7 +489,6 @@ export class Receiver {
           let basis: BasisOffer | undefined;
           if (copy && !offeredByHash(copy.offer)) {
             chargeFor(copy, this.#options);
-            dropKept(this.#bases.get(asked[i][0]));
             this.#bases.set(asked[i][0], copy);
             basis = copy.offer;
           }
@@ -612,7 +592,7 @@ export class Receiver {
     });
     this.#needList = needList;
     if (options.delta && !(options.dryRun ?? false)) {
-      this.#batcher = new BasisBatcher(root, this.#keepOld);
+      this.#batcher = new BasisBatcher(root);
     }
     const passed: FileEntry[] = [];
     const keep = (entry: FileEntry) => passed.push(entry);

@@ -11,12 +11,7 @@ import {
   MAX_RANGES_PER_FILE,
 } from "./frame_codec.ts";
 import { blockRuns, type KeptBlocks, type PartialCopy } from "../fs/resume.ts";
-import {
-  type BasisCopy,
-  dropKept,
-  offeredByHash,
-  takeKept,
-} from "../delta/basis.ts";
+import { type BasisCopy, offeredByHash } from "../delta/basis.ts";
 import { openForRead } from "../fs/contained_root.ts";
 import { KernelFile } from "../fs/kernel_file.ts";
 import { openLocalRead, PathFile } from "../fs/path_tree.ts";
@@ -352,11 +347,7 @@ export class FileAssembly {
       );
     }
     // Taken once: no delta (nor a describe-again frame) can follow.
-    const bases = this.options.bases;
-    if (bases) {
-      dropKept(bases.get(announced.path));
-      bases.delete(announced.path);
-    }
+    this.options.bases?.delete(announced.path);
     this.options.onTaken?.(announced.path);
     return entry;
   }
@@ -378,7 +369,6 @@ export class FileAssembly {
         `File ${key} was to be described again, but its old copy was not offered by its hash`,
       );
     }
-    dropKept(copy);
     this.options.bases!.delete(key);
     onDescribeAgain(key);
   }
@@ -500,20 +490,11 @@ export class FileAssembly {
       );
     }
     this.options.bases!.delete(key);
-    // Still open from its description, or opened again here.
-    const kept = takeKept(copy);
-    let entry: FileEntry;
-    try {
-      entry = this.take(announced);
-    } catch (error) {
-      kept?.close();
-      throw error;
-    }
+    const entry = this.take(announced);
     let basis: ReadHandle;
     let path: string | undefined;
     try {
-      if (kept) basis = kept;
-      else if (typeof this.root === "string") {
+      if (typeof this.root === "string") {
         path = resolveInside(this.root, entry.path, {
           verified: this.verified,
         });
@@ -525,14 +506,7 @@ export class FileAssembly {
     } catch {
       throw new BasisChangedError(entry.path);
     }
-    let info: Deno.FileInfo;
-    try {
-      // A kept handle's status at open is the description's: asked anew.
-      info = kept ? kept.statSync() : openedStatus(basis);
-    } catch {
-      basis.close();
-      throw new BasisChangedError(entry.path);
-    }
+    const info = openedStatus(basis);
     if (
       !info.isFile || info.size !== copy.offer.size ||
       fileIdentity(info) !== copy.identity
