@@ -428,6 +428,24 @@ Deno.test("hash first: with --checksum (old copies already found to differ by co
   }
 });
 
+/**
+ * The sender's answer to an offer by hash when its file is the old copy's
+ * content (`root/path`, `size` bytes): one copy of it all, and its hash.
+ */
+async function answerSame(
+  sink: FrameReceiver,
+  root: string,
+  path: string,
+  size: number,
+): Promise<void> {
+  await sink.write({ type: "delta", entry: file(path, size) });
+  await sink.write({ type: "copy", offset: 0, length: size });
+  await sink.write({
+    type: "hash",
+    digest: await hashBytes(Deno.readFileSync(`${root}/${path}`)),
+  });
+}
+
 /** `entries` as a manifest of one batch. */
 async function* oneBatch(entries: FileEntry[]) {
   yield entries;
@@ -463,17 +481,9 @@ Deno.test("hash first: a plan offers at most 32 old copies by hash before the se
         // edited in place (asked for again), or the same (it arrives).
         async () => {
           for (const path of unanswered.splice(0)) {
-            const entry = file(path, 2000);
-            await sink.write(
-              edited ? { type: "describe", entry } : { type: "delta", entry },
-            );
-            if (!edited) {
-              await sink.write({ type: "copy", offset: 0, length: 2000 });
-              await sink.write({
-                type: "hash",
-                digest: await hashBytes(Deno.readFileSync(`${root}/${path}`)),
-              });
-            }
+            if (edited) {
+              await sink.write({ type: "describe", entry: file(path, 2000) });
+            } else await answerSame(sink, root, path, 2000);
           }
         },
       );
@@ -529,17 +539,15 @@ Deno.test("hash first: while the probe waits for its answers the plan goes on de
     const unanswered: string[] = [];
     let atProbe: { decided: number; named: number } | undefined;
     let atAnswer: { decided: number; named: number } | undefined;
-    const answer = async () => {
-      for (const path of unanswered.splice(0)) {
-        const entry = file(path, 2000);
-        await sink.write({ type: "delta", entry });
-        await sink.write({ type: "copy", offset: 0, length: 2000 });
-        await sink.write({
-          type: "hash",
-          digest: await hashBytes(Deno.readFileSync(`${root}/${path}`)),
-        });
-      }
-    };
+    // One answer at a time (the timer's and the flushes' would interleave
+    // their frames on the one connection).
+    let answering = Promise.resolve();
+    const answer = () =>
+      answering = answering.then(async () => {
+        for (const path of unanswered.splice(0)) {
+          await answerSame(sink, root, path, 2000);
+        }
+      });
     await receiver.planBatches(
       oneBatch(entries),
       noteNamed(named, unanswered),

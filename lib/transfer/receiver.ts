@@ -437,20 +437,31 @@ export class Receiver {
         continue;
       }
       held.basis = undefined;
-      held.pending = batcher.describe(held.path).then((copy) => {
-        held.pending = undefined;
-        if (!copy) return;
-        try {
-          chargeFor(copy, this.#options);
-          held.basis = copy;
-        } catch (error) {
-          held.error = error;
-        }
-      }, () => {
-        held.pending = undefined;
-      });
+      this.#describeHeld(held, batcher.describe(held.path));
     }
     batcher.flush();
+  }
+
+  /**
+   * `held` waits for the description `described`; charged as it comes (a
+   * held description is memory too): over the budget, the transfer fails
+   * when the file would be named.
+   */
+  #describeHeld(
+    held: Held,
+    described: Promise<BasisCopy | undefined>,
+  ): void {
+    const settle = (basis?: BasisCopy) => {
+      held.pending = undefined;
+      if (!basis) return;
+      try {
+        chargeFor(basis, this.#options);
+        held.basis = basis;
+      } catch (error) {
+        held.error = error;
+      }
+    };
+    held.pending = described.then(settle, () => settle());
   }
 
   /**
@@ -677,18 +688,6 @@ export class Receiver {
       const held: Held = { key, resume: copy?.offer };
       const batcher = this.#batcher;
       if (batcher && !copy && this.#needList?.hasOldCopy(entry)) {
-        // Charged as it comes (a held description is memory too); over
-        // the budget, the transfer fails when it would be named.
-        const settle = (basis?: BasisCopy) => {
-          held.pending = undefined;
-          if (!basis) return;
-          try {
-            chargeFor(basis, options);
-            held.basis = basis;
-          } catch (error) {
-            held.error = error;
-          }
-        };
         // The size it now has: an old copy of that size may be offered
         // by its hash alone (not when compared by content already: it
         // differs).
@@ -701,10 +700,7 @@ export class Receiver {
         const sized = byHash && this.#hashFirstPays() ? entry.size : undefined;
         if (sized !== undefined) this.#hashAsked++;
         held.path = entry.path;
-        held.pending = batcher.describe(entry.path, sized).then(
-          settle,
-          () => settle(),
-        );
+        this.#describeHeld(held, batcher.describe(entry.path, sized));
       }
       // Named in manifest order: after those still being described (and
       // while the probe waits for its answers).
