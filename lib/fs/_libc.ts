@@ -538,9 +538,10 @@ class StatxInfo implements Deno.FileInfo {
   /** Nanoseconds of the status change time past its millisecond. */
   readonly ctimeNs: number;
   readonly #atimeMs: number;
-  readonly #ctimeMs: number;
-  /** NaN: the filesystem keeps no birth time. */
-  readonly #birthMs: number;
+  /** The status change time in ms (what `ctime` says, with no Date made). */
+  readonly ctimeMs: number;
+  /** The birth time in ms; NaN: the filesystem keeps none. */
+  readonly birthtimeMs: number;
   readonly #devMajor: number;
   readonly #devMinor: number;
   readonly #rdevMajor: number;
@@ -571,8 +572,8 @@ class StatxInfo implements Deno.FileInfo {
     this.mtimeNs = view.getUint32(112 + 8, true) % 1_000_000;
     this.ctimeNs = view.getUint32(96 + 8, true) % 1_000_000;
     this.#atimeMs = millis(view, 64);
-    this.#ctimeMs = millis(view, 96);
-    this.#birthMs = (view.getUint32(0, true) & 0x800) !== 0
+    this.ctimeMs = millis(view, 96);
+    this.birthtimeMs = (view.getUint32(0, true) & 0x800) !== 0
       ? millis(view, 80)
       : NaN;
     this.#devMajor = view.getUint32(136, true);
@@ -590,15 +591,22 @@ class StatxInfo implements Deno.FileInfo {
   }
 
   get ctime(): Date {
-    return new Date(this.#ctimeMs);
+    return new Date(this.ctimeMs);
   }
 
   get birthtime(): Date | null {
-    return Number.isNaN(this.#birthMs) ? null : new Date(this.#birthMs);
+    return Number.isNaN(this.birthtimeMs) ? null : new Date(this.birthtimeMs);
   }
 
   get dev(): number {
-    return makedev(this.#devMajor, this.#devMinor);
+    // The usual device numbers with no BigInt: the fields don't overlap,
+    // and under a major of 4096 the sum stays below 2^44 (exact).
+    const major = this.#devMajor;
+    const minor = this.#devMinor;
+    if (major < 0x1000) {
+      return major * 0x100 + (minor & 0xffffff00) * 0x1000 + (minor & 0xff);
+    }
+    return makedev(major, minor);
   }
 
   get rdev(): number {

@@ -167,6 +167,11 @@ export function openedStatus(handle: ReadHandle): Deno.FileInfo {
  * ```
  */
 export function fileIdentity(info: Deno.FileInfo): string {
+  // A statx status has its birth time in ms already (no Date made).
+  const birthMs = (info as { birthtimeMs?: number }).birthtimeMs;
+  if (birthMs !== undefined) {
+    return `${info.dev}:${info.ino}:${Number.isNaN(birthMs) ? "" : birthMs}`;
+  }
   return `${info.dev}:${info.ino}:${info.birthtime?.getTime() ?? ""}`;
 }
 
@@ -184,7 +189,15 @@ export function fileIdentity(info: Deno.FileInfo): string {
  */
 export function contentStamp(info: Deno.FileInfo): string | undefined {
   const ns = (info as { ctimeNs?: number }).ctimeNs;
-  if (ns === undefined || !info.ctime || !info.mtime) return undefined;
+  if (ns === undefined) return undefined;
+  // A statx status has its times in ms already (no Date made).
+  const { mtimeMs, ctimeMs } = info as { mtimeMs?: number; ctimeMs?: number };
+  if (mtimeMs !== undefined && ctimeMs !== undefined) {
+    return `${info.size}:${mtimeMs}:${
+      (info as { mtimeNs?: number }).mtimeNs ?? 0
+    }:${ctimeMs}:${ns}`;
+  }
+  if (!info.ctime || !info.mtime) return undefined;
   return `${info.size}:${info.mtime.getTime()}:${
     (info as { mtimeNs?: number }).mtimeNs ?? 0
   }:${info.ctime.getTime()}:${ns}`;

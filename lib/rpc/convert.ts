@@ -36,7 +36,7 @@ import {
 } from "../fs/resume.ts";
 import { FrameProtocolError } from "../wire/frame_codec.ts";
 import type { BasisOffer } from "../delta/basis.ts";
-import { asciiInto } from "../text.ts";
+import { asciiInto, asciiText } from "../text.ts";
 import type { PerfRecord } from "../telemetry/perf_history.ts";
 
 /** Longest symlink target accepted from a peer, in characters. */
@@ -779,6 +779,8 @@ function fieldBytes(length: number): number {
 
 /** No bytes (an entry without a hash): one array, never written. */
 const NO_BYTES = new Uint8Array(0);
+/** No chunk lengths (an old copy offered by its hash): one array. */
+const NO_LENGTHS = new Uint32Array(0);
 
 /**
  * A need batch as it was before {@linkcode packedNeeds} (a plain one as
@@ -811,4 +813,240 @@ export function unpackedFileList(list: FileList): FileList {
     last: list.last,
     decided: list.decided,
   });
+}
+
+/** A need batch's entries: its paths, resume offers and descriptions. */
+export interface NeedEntries {
+  paths: string[];
+  offers: Map<string, ResumeOffer>;
+  bases: Map<string, BasisOffer>;
+}
+
+/**
+ * A need batch's paths and offers, as {@linkcode unpackedFileList} then
+ * `offersOf` and `basesOf` give them (the first offer of a path counts):
+ * a packed batch is read straight from its bytes, with no message object
+ * made an entry.
+ *
+ * @example
+ * ```ts
+ * import { needEntriesOf, packedNeeds } from "./convert.ts";
+ * const paths = Array.from({ length: 100 }, (_, i) => `dir/file-${i}.py`);
+ * const whole = new Uint8Array(16).fill(7);
+ * const bases = new Map([["dir/file-3.py", { avgBits: 10, seed: 0, size: 5000, lengths: new Uint32Array(0), digests: new Uint8Array(0), whole }]]);
+ * const got = needEntriesOf(packedNeeds(paths, new Map(), bases, false, 0n)!);
+ * if (got.paths[99] !== "dir/file-99.py" || got.bases.get("dir/file-3.py")?.whole?.[15] !== 7) throw new Error("example failed");
+ * ```
+ * @throws {RangeError} as {@linkcode unpackedFileList} does.
+ * @throws {FrameProtocolError} for an old copy too big to describe.
+ */
+export function needEntriesOf(list: FileList): NeedEntries {
+  if (list.packedZstd.length === 0) {
+    return { paths: list.paths, offers: offersOf(list), bases: basesOf(list) };
+  }
+  if (
+    list.paths.length > 0 || list.resumes.length > 0 || list.bases.length > 0
+  ) {
+    throw new RangeError("A compressed need list has plain entries too");
+  }
+  const inner = unzstd(list.packedZstd, list.packedSize, "need list");
+  const got: NeedEntries = { paths: [], offers: new Map(), bases: new Map() };
+  let parsed: ParsedBasis[];
+  try {
+    // (A fresh buffer of its own, never shared.)
+    parsed = readNeedList(inner as Uint8Array<ArrayBuffer>, got);
+  } catch (error) {
+    if (error instanceof NestedPackError) {
+      throw new RangeError("A compressed need list is compressed again");
+    }
+    throw new RangeError("A compressed need list is not a need list");
+  }
+  for (const basis of parsed) {
+    if (got.bases.has(basis.path)) continue;
+    if (basis.size > Number.MAX_SAFE_INTEGER) {
+      throw new FrameProtocolError(`The old copy of ${basis.path} is too big`);
+    }
+    const offer: BasisOffer = {
+      avgBits: basis.avgBits,
+      seed: basis.seed,
+      size: basis.size,
+      lengths: basis.lengths.length > 0
+        ? Uint32Array.from(basis.lengths)
+        : NO_LENGTHS,
+      digests: basis.digests,
+    };
+    if (basis.whole.length > 0) offer.whole = basis.whole;
+    got.bases.set(basis.path, offer);
+  }
+  return got;
+}
+
+/** A packed need batch holds a packed batch itself. */
+class NestedPackError extends Error {}
+
+interface ParsedBasis {
+  path: string;
+  avgBits: number;
+  seed: number;
+  /** Exact below 2^53; above, only known to be too big. */
+  size: number;
+  lengths: number[];
+  digests: Uint8Array<ArrayBuffer>;
+  whole: Uint8Array<ArrayBuffer>;
+}
+
+const utf8Decoder = new TextDecoder();
+const malformed = new RangeError("malformed");
+
+/**
+ * A reader of protobuf fields in `buf` (views of it handed out, no copy):
+ * each read throws on a field that runs past its end.
+ */
+class FieldReader {
+  pos = 0;
+  /** Where the last length-delimited field started. */
+  start = 0;
+  constructor(readonly buf: Uint8Array<ArrayBuffer>) {}
+
+  /** A varint as a number: exact below 2^53 (beyond, only known big). */
+  varint(): number {
+    const buf = this.buf;
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= buf.length) throw malformed;
+      const byte = buf[this.pos++];
+      value += (byte & 0x7f) * scale;
+      if (byte < 0x80) return value;
+      scale *= 128;
+    }
+    throw malformed;
+  }
+
+  /** A uint32 field: the varint's low 32 bits. */
+  uint32(): number {
+    const first = this.pos;
+    const value = this.varint();
+    if (value <= 0xffffffff) return value;
+    let low = 0;
+    for (let i = 0; i < 5; i++) {
+      low += (this.buf[first + i] & 0x7f) * 2 ** (7 * i);
+    }
+    return low % 0x1_0000_0000;
+  }
+
+  /** Skips to the end of a length-delimited field; `start` is its start. */
+  delimited(): number {
+    const length = this.varint();
+    if (length > this.buf.length - this.pos) throw malformed;
+    this.start = this.pos;
+    this.pos += length;
+    return this.pos;
+  }
+
+  text(): string {
+    const end = this.delimited();
+    return asciiText(this.buf, this.start, end) ??
+      utf8Decoder.decode(this.buf.subarray(this.start, end));
+  }
+
+  bytes(): Uint8Array<ArrayBuffer> {
+    const end = this.delimited();
+    return this.buf.subarray(this.start, end);
+  }
+
+  skip(wire: number): void {
+    if (wire === 0) this.varint();
+    else if (wire === 1) this.pos += 8;
+    else if (wire === 2) this.delimited();
+    else if (wire === 5) this.pos += 4;
+    else throw malformed;
+    if (this.pos > this.buf.length) throw malformed;
+  }
+}
+
+/**
+ * Reads the protobuf encoding of `FileList` in `bytes` (any field order,
+ * unknown fields skipped, `lengths` packed or not, as a protobuf reader
+ * would) into `into`'s paths and resume offers; returns the descriptions
+ * in order. Throws on anything malformed (a truncated field, a known
+ * field of the wrong wire type, a varint past ten bytes, a group).
+ */
+function readNeedList(
+  bytes: Uint8Array<ArrayBuffer>,
+  into: NeedEntries,
+): ParsedBasis[] {
+  const bases: ParsedBasis[] = [];
+  const r = new FieldReader(bytes);
+  while (r.pos < bytes.length) {
+    const tag = r.varint();
+    const field = Math.floor(tag / 8);
+    const wire = tag % 8;
+    if (field === 1 && wire === 2) into.paths.push(r.text());
+    else if (field === 4 && wire === 2) {
+      const end = r.delimited();
+      const after = r.pos;
+      r.pos = r.start;
+      let path = "";
+      let blockSize = 0;
+      let hashes: Uint8Array<ArrayBuffer> = NO_BYTES;
+      while (r.pos < end) {
+        const t = r.varint();
+        const f = Math.floor(t / 8);
+        const w = t % 8;
+        if (f === 1 && w === 2) path = r.text();
+        else if (f === 2 && w === 0) blockSize = r.uint32();
+        else if (f === 3 && w === 2) hashes = r.bytes();
+        else if (f <= 3) throw malformed;
+        else r.skip(w);
+        if (r.pos > end) throw malformed;
+      }
+      if (!into.offers.has(path)) into.offers.set(path, { blockSize, hashes });
+      r.pos = after;
+    } else if (field === 5 && wire === 2) {
+      const end = r.delimited();
+      const after = r.pos;
+      r.pos = r.start;
+      const basis: ParsedBasis = {
+        path: "",
+        avgBits: 0,
+        seed: 0,
+        size: 0,
+        lengths: [],
+        digests: NO_BYTES,
+        whole: NO_BYTES,
+      };
+      while (r.pos < end) {
+        const t = r.varint();
+        const f = Math.floor(t / 8);
+        const w = t % 8;
+        if (f === 1 && w === 2) basis.path = r.text();
+        else if (f === 2 && w === 0) basis.avgBits = r.uint32();
+        else if (f === 3 && w === 0) basis.seed = r.uint32();
+        else if (f === 4 && w === 0) basis.size = r.varint();
+        else if (f === 5 && w === 0) basis.lengths.push(r.uint32());
+        else if (f === 5 && w === 2) {
+          // Packed: varints back to back.
+          const runEnd = r.delimited();
+          r.pos = r.start;
+          while (r.pos < runEnd) basis.lengths.push(r.uint32());
+          if (r.pos !== runEnd) throw malformed;
+        } else if (f === 6 && w === 2) basis.digests = r.bytes();
+        else if (f === 7 && w === 2) basis.whole = r.bytes();
+        else if (f <= 7) throw malformed;
+        else r.skip(w);
+        if (r.pos > end) throw malformed;
+      }
+      bases.push(basis);
+      r.pos = after;
+    } else if (field === 6 && wire === 2) {
+      const end = r.delimited();
+      if (end > r.start) throw new NestedPackError();
+    } else if (
+      field === 1 || field === 4 || field === 5 || field === 6 ||
+      ((field === 2 || field === 3 || field === 7) && wire !== 0)
+    ) throw malformed;
+    else r.skip(wire);
+  }
+  return bases;
 }

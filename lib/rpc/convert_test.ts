@@ -291,3 +291,133 @@ Deno.test("needListBytes: a need batch's FileList written by hand is the generic
     generic(paths, resumes, bases),
   );
 });
+
+Deno.test("needEntriesOf: a packed need batch reads as the generic decoder reads it, however it is encoded; hostile ones are refused alike", async () => {
+  const { basesOf, needEntriesOf, offersOf, packedNeeds, unpackedFileList } =
+    await import("./convert.ts");
+  const { FileListSchema } = await import("./gen/blit.ts");
+  const { FrameProtocolError } = await import("../wire/frame_codec.ts");
+  const zlib = await import("node:zlib");
+  // Protobuf by hand: any field order, unpacked repeats, unknown fields.
+  const varint = (n: number | bigint): number[] => {
+    let v = BigInt(n);
+    const out: number[] = [];
+    while (v > 0x7fn) {
+      out.push(Number(v & 0x7fn) | 0x80);
+      v >>= 7n;
+    }
+    out.push(Number(v));
+    return out;
+  };
+  const text = new TextEncoder();
+  const len = (field: number, body: number[] | Uint8Array) => [
+    ...varint(field * 8 + 2),
+    ...varint(body.length),
+    ...body,
+  ];
+  const num = (field: number, n: number | bigint) => [
+    ...varint(field * 8),
+    ...varint(n),
+  ];
+  const str = (field: number, s: string) => len(field, text.encode(s));
+  const packedOf = (inner: number[]) => {
+    const bytes = Uint8Array.from(inner);
+    return create(FileListSchema, {
+      packedZstd: zlib.zstdCompressSync(bytes),
+      packedSize: bytes.length,
+      decided: 9n,
+      last: true,
+    });
+  };
+  const generic = (list: ReturnType<typeof packedOf>) => {
+    const plain = unpackedFileList(list);
+    return {
+      paths: plain.paths,
+      offers: offersOf(plain),
+      bases: basesOf(plain),
+    };
+  };
+  const same = (list: ReturnType<typeof packedOf>) =>
+    assertEquals(needEntriesOf(list), generic(list));
+  // What the daemon writes.
+  const paths = Array.from({ length: 120 }, (_, i) => `lib/é${i}/m.py`);
+  same(
+    packedNeeds(
+      paths,
+      new Map([[paths[0], { blockSize: 4096, hashes: new Uint8Array(8) }]]),
+      new Map<string, BasisOffer>([
+        [paths[1], {
+          avgBits: 11,
+          seed: 0xffffffff,
+          size: 5000,
+          lengths: Uint32Array.of(2048, 2952),
+          digests: new Uint8Array(8).fill(3),
+          whole: new Uint8Array(16).fill(5),
+        }],
+        [paths[2], {
+          avgBits: 10,
+          seed: 1,
+          size: 4000,
+          lengths: new Uint32Array(0),
+          digests: new Uint8Array(0),
+          whole: new Uint8Array(16).fill(6),
+        }],
+      ]),
+      false,
+      3n,
+    )!,
+  );
+  // Another encoder's: bases first, lengths unpacked and packed both,
+  // unknown fields of every wire type, a second offer for one path (the
+  // first counts), fields past 32 bits (their low bits), a non-UTF-8 path.
+  const basis = (path: string, extra: number[] = []) =>
+    len(5, [
+      ...num(9, 1),
+      ...num(4, 5000),
+      ...num(5, 2048),
+      ...len(5, [...varint(1000), ...varint(1952)]),
+      ...str(1, path),
+      ...num(2, 2n ** 35n + 11n),
+      ...num(3, 7),
+      ...len(6, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]),
+      ...[0x7d, 1, 2, 3, 4], // field 15, fixed32
+      ...extra,
+    ]);
+  same(packedOf([
+    ...basis("b"),
+    ...basis("b", num(4, 1)),
+    ...str(1, "b"),
+    ...len(1, [0x61, 0xff, 0x62]),
+    ...[0x49, 1, 2, 3, 4, 5, 6, 7, 8], // field 9, fixed64
+    ...num(3, 5),
+    ...len(4, [...num(2, 64), ...str(1, "r"), ...len(3, [9, 9])]),
+    ...len(6, []),
+    ...str(1, "r"),
+  ]));
+  // Too big an old copy: the same error.
+  const big = packedOf([
+    ...str(1, "z"),
+    ...len(5, [...str(1, "z"), ...num(4, 2n ** 60n)]),
+  ]);
+  assertThrows(() => generic(big), FrameProtocolError);
+  assertThrows(() => needEntriesOf(big), FrameProtocolError);
+  // Hostile: truncated, a group, a wrong wire type, a field past its
+  // message, packed again, a varint of eleven bytes.
+  const again = packedOf([...str(1, "a")]).packedZstd;
+  for (
+    const inner of [
+      [...str(1, "abc")].slice(0, -1),
+      [0x0b, 0x0c],
+      [...num(1, 3)],
+      [...len(4, [...num(1, 3)])],
+      [...len(5, [...num(6, 3)])],
+      [...len(5, [...varint(1 * 8 + 2), ...varint(9), 0x61])],
+      [...len(6, Array.from(again))],
+      [0x08, ...new Array(10).fill(0xff), 0x01],
+    ]
+  ) {
+    const list = packedOf(inner);
+    assertThrows(() => generic(list), RangeError);
+    assertThrows(() => needEntriesOf(list), RangeError);
+  }
+});

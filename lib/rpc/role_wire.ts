@@ -23,7 +23,6 @@ import {
   UploadCompleteSchema,
 } from "./service.ts";
 import {
-  basesOf,
   basisMessages,
   chunkToFileData,
   entriesOfBatch,
@@ -31,9 +30,8 @@ import {
   headerToEntry,
   manifestBatchOf,
   manifestCompleteOf,
-  offersOf,
+  needEntriesOf,
   packedNeeds,
-  unpackedFileList,
 } from "./convert.ts";
 import { type MessageWritable, writeMessage } from "./call_io.ts";
 import { loadZstd } from "../wire/zstd.ts";
@@ -90,15 +88,15 @@ function fileListOf(
 
 /** A FileList message (compressed or not) as a need batch. */
 function needsOf(wire: FileList, last: boolean): ReceiverMessage {
-  const list = unpackedFileList(wire);
+  const { paths, offers, bases } = needEntriesOf(wire);
   const packed = wire.packedZstd.length;
   return {
     ...(packed > 0 ? { wireBytes: packed + 16 } : {}),
     kind: "needs",
-    paths: list.paths,
-    offers: offersOf(list),
-    bases: basesOf(list),
-    decided: Number(list.decided),
+    paths,
+    offers,
+    bases,
+    decided: Number(wire.decided),
     last,
   };
 }
