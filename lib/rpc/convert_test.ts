@@ -20,6 +20,18 @@ import { loadZstd } from "../wire/zstd.ts";
 // The packing functions compress synchronously once node:zlib is loaded.
 await loadZstd();
 
+/** A 5,000-byte old copy described in two chunks, with its whole hash. */
+function twoChunks(): BasisOffer {
+  return {
+    avgBits: 11,
+    seed: 0xffffffff,
+    size: 5000,
+    lengths: Uint32Array.of(2048, 2952),
+    digests: new Uint8Array(8).fill(3),
+    whole: new Uint8Array(16).fill(5),
+  };
+}
+
 Deno.test("headerToEntry: round trip and hostile peers refused", () => {
   const entry = {
     path: "a/b",
@@ -237,14 +249,7 @@ Deno.test("needListBytes: a need batch's FileList written by hand is the generic
     [paths[2], { blockSize: 0, hashes: new Uint8Array(0) }],
   ]);
   const bases = new Map<string, BasisOffer>([
-    [paths[0], {
-      avgBits: 11,
-      seed: 0xffffffff,
-      size: 5000,
-      lengths: Uint32Array.of(2048, 2952),
-      digests: new Uint8Array(8).fill(3),
-      whole: new Uint8Array(16).fill(5),
-    }],
+    [paths[0], twoChunks()],
     [paths[3], {
       avgBits: 24,
       seed: 0,
@@ -346,14 +351,7 @@ Deno.test("needEntriesOf: a packed need batch reads as the generic decoder reads
       paths,
       new Map([[paths[0], { blockSize: 4096, hashes: new Uint8Array(8) }]]),
       new Map<string, BasisOffer>([
-        [paths[1], {
-          avgBits: 11,
-          seed: 0xffffffff,
-          size: 5000,
-          lengths: Uint32Array.of(2048, 2952),
-          digests: new Uint8Array(8).fill(3),
-          whole: new Uint8Array(16).fill(5),
-        }],
+        [paths[1], twoChunks()],
         [paths[2], {
           avgBits: 10,
           seed: 1,
