@@ -540,7 +540,12 @@ export function toBinary<S extends DescMessage>(
 // ---------------------------------------------------------------------------
 // Decoding
 
-class Reader {
+/**
+ * Reads protobuf fields from `buf`, from `pos` on; each read stops at the
+ * `end` it is given and throws {@linkcode DecodeError} past it. Strings
+ * and bytes are views of `buf` (no copy).
+ */
+export class Reader {
   readonly buf: Uint8Array;
   pos: number;
   #view: DataView | undefined;
@@ -638,6 +643,23 @@ class Reader {
     return n;
   }
 
+  /** A string field (ASCII read as is, else UTF-8). */
+  string(end: number): string {
+    const n = this.length(end);
+    const s = n === 0 ? "" : asciiText(this.buf, this.pos, this.pos + n) ??
+      utf8Decoder.decode(this.buf.subarray(this.pos, this.pos + n));
+    this.pos += n;
+    return s;
+  }
+
+  /** A bytes field: a view of the buffer. */
+  bytes(end: number): Uint8Array {
+    const n = this.length(end);
+    const b = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return b;
+  }
+
   double(end: number): number {
     if (this.pos + 8 > end) this.#eof();
     this.#view ??= new DataView(
@@ -678,19 +700,10 @@ class Reader {
 
 function readScalar(r: Reader, type: number, end: number): unknown {
   switch (type) {
-    case FieldType.STRING: {
-      const n = r.length(end);
-      const s = n === 0 ? "" : asciiText(r.buf, r.pos, r.pos + n) ??
-        utf8Decoder.decode(r.buf.subarray(r.pos, r.pos + n));
-      r.pos += n;
-      return s;
-    }
-    case FieldType.BYTES: {
-      const n = r.length(end);
-      const b = r.buf.subarray(r.pos, r.pos + n);
-      r.pos += n;
-      return b;
-    }
+    case FieldType.STRING:
+      return r.string(end);
+    case FieldType.BYTES:
+      return r.bytes(end);
     case FieldType.BOOL:
       return r.uint32(end) !== 0;
     case FieldType.UINT32:

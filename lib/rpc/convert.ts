@@ -1,6 +1,6 @@
 // Converts between pipeline entries and their protobuf messages.
 import { zstd } from "../wire/zstd.ts";
-import { create, fromBinary } from "./codec.ts";
+import { create, DecodeError, fromBinary, Reader } from "./codec.ts";
 import type { FileEntry } from "../fs/entry.ts";
 import { normalizeRelative, PathEscapeError } from "../fs/safe_path.ts";
 import type { FileDataChunk } from "../wire/grpc_data.ts";
@@ -36,7 +36,7 @@ import {
 } from "../fs/resume.ts";
 import { FrameProtocolError } from "../wire/frame_codec.ts";
 import type { BasisOffer } from "../delta/basis.ts";
-import { asciiInto, asciiText } from "../text.ts";
+import { asciiInto } from "../text.ts";
 import type { PerfRecord } from "../telemetry/perf_history.ts";
 
 /** Longest symlink target accepted from a peer, in characters. */
@@ -895,118 +895,48 @@ interface ParsedBasis {
   whole: Uint8Array<ArrayBuffer>;
 }
 
-const utf8Decoder = new TextDecoder();
-const malformed = new RangeError("malformed");
-
 /**
- * A reader of protobuf fields in `buf` (views of it handed out, no copy):
- * each read throws on a field that runs past its end.
- */
-class FieldReader {
-  pos = 0;
-  /** Where the last length-delimited field started. */
-  start = 0;
-  constructor(readonly buf: Uint8Array<ArrayBuffer>) {}
-
-  /** A varint as a number: exact below 2^53 (beyond, only known big). */
-  varint(): number {
-    const buf = this.buf;
-    let value = 0;
-    let scale = 1;
-    for (let i = 0; i < 10; i++) {
-      if (this.pos >= buf.length) throw malformed;
-      const byte = buf[this.pos++];
-      value += (byte & 0x7f) * scale;
-      if (byte < 0x80) return value;
-      scale *= 128;
-    }
-    throw malformed;
-  }
-
-  /** A uint32 field: the varint's low 32 bits. */
-  uint32(): number {
-    const first = this.pos;
-    const value = this.varint();
-    if (value <= 0xffffffff) return value;
-    let low = 0;
-    for (let i = 0; i < 5; i++) {
-      low += (this.buf[first + i] & 0x7f) * 2 ** (7 * i);
-    }
-    return low % 0x1_0000_0000;
-  }
-
-  /** Skips to the end of a length-delimited field; `start` is its start. */
-  delimited(): number {
-    const length = this.varint();
-    if (length > this.buf.length - this.pos) throw malformed;
-    this.start = this.pos;
-    this.pos += length;
-    return this.pos;
-  }
-
-  text(): string {
-    const end = this.delimited();
-    return asciiText(this.buf, this.start, end) ??
-      utf8Decoder.decode(this.buf.subarray(this.start, end));
-  }
-
-  bytes(): Uint8Array<ArrayBuffer> {
-    const end = this.delimited();
-    return this.buf.subarray(this.start, end);
-  }
-
-  skip(wire: number): void {
-    if (wire === 0) this.varint();
-    else if (wire === 1) this.pos += 8;
-    else if (wire === 2) this.delimited();
-    else if (wire === 5) this.pos += 4;
-    else throw malformed;
-    if (this.pos > this.buf.length) throw malformed;
-  }
-}
-
-/**
- * Reads the protobuf encoding of `FileList` in `bytes` (any field order,
- * unknown fields skipped, `lengths` packed or not, as a protobuf reader
- * would) into `into`'s paths and resume offers; returns the descriptions
- * in order. Throws on anything malformed (a truncated field, a known
- * field of the wrong wire type, a varint past ten bytes, a group).
+ * Reads the protobuf encoding of `FileList` in `bytes` with the codec's
+ * reader (any field order, unknown fields skipped, `lengths` packed or
+ * not, as `fromBinary` would) into `into`'s paths and resume offers;
+ * returns the descriptions in order. Throws on anything malformed (a
+ * truncated field, a known field of the wrong wire type, a varint past
+ * ten bytes, a group).
  */
 function readNeedList(
   bytes: Uint8Array<ArrayBuffer>,
   into: NeedEntries,
 ): ParsedBasis[] {
   const bases: ParsedBasis[] = [];
-  const r = new FieldReader(bytes);
-  while (r.pos < bytes.length) {
-    const tag = r.varint();
-    const field = Math.floor(tag / 8);
-    const wire = tag % 8;
-    if (field === 1 && wire === 2) into.paths.push(r.text());
+  const r = new Reader(bytes);
+  const all = bytes.length;
+  const malformed = () => new DecodeError("not a need list");
+  while (r.pos < all) {
+    const tag = r.uint32(all);
+    const field = tag >>> 3;
+    const wire = tag & 7;
+    if (field === 1 && wire === 2) into.paths.push(r.string(all));
     else if (field === 4 && wire === 2) {
-      const end = r.delimited();
-      const after = r.pos;
-      r.pos = r.start;
+      const length = r.length(all);
+      const end = r.pos + length;
       let path = "";
       let blockSize = 0;
       let hashes: Uint8Array<ArrayBuffer> = NO_BYTES;
       while (r.pos < end) {
-        const t = r.varint();
-        const f = Math.floor(t / 8);
-        const w = t % 8;
-        if (f === 1 && w === 2) path = r.text();
-        else if (f === 2 && w === 0) blockSize = r.uint32();
-        else if (f === 3 && w === 2) hashes = r.bytes();
-        else if (f <= 3) throw malformed;
-        else r.skip(w);
-        if (r.pos > end) throw malformed;
+        const t = r.uint32(end);
+        const f = t >>> 3;
+        const w = t & 7;
+        if (f === 1 && w === 2) path = r.string(end);
+        else if (f === 2 && w === 0) blockSize = r.uint32(end);
+        else if (f === 3 && w === 2) {
+          hashes = r.bytes(end) as Uint8Array<ArrayBuffer>;
+        } else if (f <= 3) throw malformed();
+        else r.skip(w, end);
       }
       if (!into.offers.has(path)) into.offers.set(path, { blockSize, hashes });
-      r.pos = after;
     } else if (field === 5 && wire === 2) {
-      const end = r.delimited();
-      const after = r.pos;
-      r.pos = r.start;
+      const length = r.length(all);
+      const end = r.pos + length;
       const basis: ParsedBasis = {
         path: "",
         avgBits: 0,
@@ -1017,36 +947,35 @@ function readNeedList(
         whole: NO_BYTES,
       };
       while (r.pos < end) {
-        const t = r.varint();
-        const f = Math.floor(t / 8);
-        const w = t % 8;
-        if (f === 1 && w === 2) basis.path = r.text();
-        else if (f === 2 && w === 0) basis.avgBits = r.uint32();
-        else if (f === 3 && w === 0) basis.seed = r.uint32();
-        else if (f === 4 && w === 0) basis.size = r.varint();
-        else if (f === 5 && w === 0) basis.lengths.push(r.uint32());
+        const t = r.uint32(end);
+        const f = t >>> 3;
+        const w = t & 7;
+        if (f === 1 && w === 2) basis.path = r.string(end);
+        else if (f === 2 && w === 0) basis.avgBits = r.uint32(end);
+        else if (f === 3 && w === 0) basis.seed = r.uint32(end);
+        else if (f === 4 && w === 0) basis.size = Number(r.uint64(end));
+        else if (f === 5 && w === 0) basis.lengths.push(r.uint32(end));
         else if (f === 5 && w === 2) {
-          // Packed: varints back to back.
-          const runEnd = r.delimited();
-          r.pos = r.start;
-          while (r.pos < runEnd) basis.lengths.push(r.uint32());
-          if (r.pos !== runEnd) throw malformed;
-        } else if (f === 6 && w === 2) basis.digests = r.bytes();
-        else if (f === 7 && w === 2) basis.whole = r.bytes();
-        else if (f <= 7) throw malformed;
-        else r.skip(w);
-        if (r.pos > end) throw malformed;
+          // Packed: varints back to back. (The length read first: it
+          // moves `pos`.)
+          const length = r.length(end);
+          const stop = r.pos + length;
+          r.packedUint32(stop, basis.lengths);
+        } else if (f === 6 && w === 2) {
+          basis.digests = r.bytes(end) as Uint8Array<ArrayBuffer>;
+        } else if (f === 7 && w === 2) {
+          basis.whole = r.bytes(end) as Uint8Array<ArrayBuffer>;
+        } else if (f <= 7) throw malformed();
+        else r.skip(w, end);
       }
       bases.push(basis);
-      r.pos = after;
     } else if (field === 6 && wire === 2) {
-      const end = r.delimited();
-      if (end > r.start) throw new NestedPackError();
+      if (r.length(all) > 0) throw new NestedPackError();
     } else if (
       field === 1 || field === 4 || field === 5 || field === 6 ||
       ((field === 2 || field === 3 || field === 7) && wire !== 0)
-    ) throw malformed;
-    else r.skip(wire);
+    ) throw malformed();
+    else r.skip(wire, all);
   }
   return bases;
 }
