@@ -150,14 +150,23 @@ export {
 export {
   basisProblem,
   BasisTable,
+  BLOCKS_MIN_BYTES,
+  BlockTable,
   ChunkDigest,
   DELTA_MIN_BYTES,
   describeBasis,
+  describeBlocks,
   type DescribedRange,
   describeHandle,
   describeRange,
 } from "./lib/delta/basis.ts";
-export { avgBitsFor, Chunker } from "./lib/delta/chunker.ts";
+export {
+  avgBitsFor,
+  blockSum,
+  Chunker,
+  rollBlocks,
+  rollSum,
+} from "./lib/delta/chunker.ts";
 export { type DeltaOp, deltaOps, ShrankError } from "./lib/delta/matcher.ts";
 export { DeltaRangeError, DeltaRebuild } from "./lib/delta/rebuild.ts";
 export {

@@ -217,6 +217,69 @@ for (
 }
 
 /**
+ * An old copy over 16 MiB at `old` (described in fixed blocks) and the
+ * file changed at `next`: two edits, an insertion, a deletion, an append.
+ */
+function bigOldAndNew(old: string, next: string): void {
+  const big = bytes(17 * MiB + 4321, 31);
+  let changed = big.slice();
+  changed.set(bytes(3000, 32), 2 * MiB + 17);
+  changed.set(bytes(100, 33), 9 * MiB);
+  changed = splice(changed, 5 * MiB + 3, 0, bytes(1000, 34));
+  changed = splice(changed, 12 * MiB, 70_000, new Uint8Array(0));
+  changed = splice(changed, changed.length, 0, bytes(20_000, 35));
+  Deno.writeFileSync(`${old}/huge`, big);
+  Deno.writeFileSync(`${next}/huge`, changed);
+  Deno.utimeSync(`${next}/huge`, 1_700_000_000, 1_700_000_000);
+}
+
+for (
+  const [how, extra] of [["TCP", []], ["gRPC", ["--force-grpc-data"]]] as const
+) {
+  for (const direction of ["push", "pull"] as const) {
+    Deno.test(`delta ${direction} (${how}) of a file over 16 MiB: its old copy goes in fixed blocks with rolling sums; edits, an insertion, a deletion and an append cost about their size`, async () => {
+      await withBed(async ({ work, src, module, daemon }) => {
+        const local = direction === "push" ? src : `${work}/local`;
+        if (direction === "pull") Deno.mkdirSync(local);
+        Deno.mkdirSync(`${module}/d`);
+        const [oldDir, newDir] = direction === "push"
+          ? [`${module}/d`, local]
+          : [local, `${module}/d`];
+        bigOldAndNew(oldDir, newDir);
+        const remote = `${daemon.url}/m/d/`;
+        const run = await runCli(
+          [
+            direction,
+            ...extra,
+            "--json",
+            "--no-whole-file",
+            ...(direction === "push" ? [`${local}/`, remote] : [remote, local]),
+          ],
+          { env },
+        );
+        assertEquals(run.code, 0, run.stderr);
+        const s = JSON.parse(run.stdout);
+        assertEquals(s.delta, true);
+        assertEquals(s.files_transferred, 1);
+        const size = Deno.statSync(`${newDir}/huge`).size;
+        assertEquals(s.bytes_literal + s.bytes_matched, size);
+        // 24,100 bytes changed or added: each edit costs the 2 KiB blocks
+        // it touches, the insertion and deletion a block or two.
+        assert(
+          s.bytes_literal < 24_100 + 10 * 2048,
+          `literal ${s.bytes_literal}`,
+        );
+        // The description: 8 bytes a block (~8,700 blocks).
+        assert(s.bytes_on_wire < 150_000, `on the wire ${s.bytes_on_wire}`);
+        same(`${newDir}/huge`, `${oldDir}/huge`);
+        assertEquals(tempFiles(module), []);
+        assertEquals(tempFiles(local), []);
+      });
+    });
+  }
+}
+
+/**
  * Old copies at `old` and new files at `next`: `same` only touched (new
  * mtime and mode), `linked` only touched but with a second name beside
  * it, `grown` appended to, `cut` truncated.
@@ -587,6 +650,29 @@ Deno.test("hostile receiver: a malformed or oversized description is refused at 
         lengths: new Array(8192).fill(2048),
         digests: new Uint8Array(8192 * 4),
         whole: new Uint8Array(16),
+      }),
+      // In fixed blocks: a sum short, 2^40 bytes in blocks of 2 KiB (the
+      // lengths never made), and a block size out of range.
+      create(BasisOfferSchema, {
+        path: "f",
+        avgBits: 11,
+        size: BigInt(16 * MiB),
+        digests: new Uint8Array(8192 * 4),
+        weak: new Uint8Array(8191 * 4),
+      }),
+      create(BasisOfferSchema, {
+        path: "f",
+        avgBits: 11,
+        size: 2n ** 40n,
+        digests: new Uint8Array(8),
+        weak: new Uint8Array(8),
+      }),
+      create(BasisOfferSchema, {
+        path: "f",
+        avgBits: 40,
+        size: BigInt(16 * MiB),
+        digests: new Uint8Array(4),
+        weak: new Uint8Array(4),
       }),
       // A compressed need list that would unpack past the bound.
       create(FileListSchema, {

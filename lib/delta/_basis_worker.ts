@@ -4,6 +4,7 @@
 import { type Libc, loadLibc } from "../fs/_libc.ts";
 import {
   ChunkDigest,
+  describeBlocks,
   describeRange,
   hashRead,
   WHOLE_MAX_BYTES,
@@ -56,18 +57,26 @@ async function stretch(job: StretchJob, libc: Libc): Promise<void> {
   const plain = content ? hasher ??= await contentHasher() : undefined;
   plain?.init();
   const wholeHash = whole ? digest.wholeHasher().init() : undefined;
-  // The last stretch: a file that went on past its size is changing.
-  const part = describeRange(file, length, avgBits, digest, (bytes) => {
+  const onRead = (bytes: Uint8Array) => {
     plain?.update(bytes);
     wholeHash?.update(bytes);
-  }, start + length === size);
+  };
+  // The last stretch: a file that went on past its size is changing.
+  const last = start + length === size;
+  const part = job.blocks
+    ? describeBlocks(file, length, avgBits, digest, onRead, last)
+    : describeRange(file, length, avgBits, digest, onRead, last);
   const answer: DescribeAnswer = { id, part };
   if (part && plain) answer.content = plain.digest("binary");
   if (part && wholeHash) answer.whole = wholeHash.digest("binary");
   scope.postMessage(
     answer,
     part
-      ? [part.lengths.buffer as ArrayBuffer, part.digests.buffer as ArrayBuffer]
+      ? [
+        part.lengths.buffer as ArrayBuffer,
+        part.digests.buffer as ArrayBuffer,
+        ...(part.weak ? [part.weak.buffer as ArrayBuffer] : []),
+      ]
       : [],
   );
 }

@@ -22,7 +22,9 @@ import { KernelTree } from "../fs/kernel_tree.ts";
 import { KernelFile } from "../fs/kernel_file.ts";
 import { openLocalRead } from "../fs/path_tree.ts";
 import {
+  BLOCKS_MIN_BYTES,
   ChunkDigest,
+  describeBlocks,
   type DescribedRange,
   describeRange,
   DIGEST_BYTES,
@@ -37,7 +39,9 @@ import {
 } from "./chunker.ts";
 
 export {
+  BLOCKS_MIN_BYTES,
   ChunkDigest,
+  describeBlocks,
   type DescribedRange,
   describeRange,
   DIGEST_BYTES,
@@ -91,6 +95,14 @@ export interface BasisOffer {
   lengths: Uint32Array;
   /** Each chunk's salted hash, {@linkcode DIGEST_BYTES} each, in order. */
   digests: Uint8Array;
+  /**
+   * For a description in fixed blocks (old copies from
+   * {@linkcode BLOCKS_MIN_BYTES}): each block's rolling sum (see
+   * `blockSum`), {@linkcode DIGEST_BYTES} each, big-endian, in order. The
+   * blocks are `2^avgBits` bytes (the last one shorter): `lengths` says so
+   * too, and is not sent.
+   */
+  weak?: Uint8Array;
   /**
    * The whole old copy's xxh3-128 salted with `seed` (see
    * `ChunkDigest.whole`), for copies under {@linkcode WHOLE_MAX_BYTES} cut
@@ -363,6 +375,19 @@ export function describeHandle(
   content?: ContentHasher,
 ): BasisOffer | undefined {
   const avgBits = avgBitsFor(size);
+  if (size >= BLOCKS_MIN_BYTES) {
+    content?.init();
+    // Past its size, it is changing: described as nothing.
+    const part = describeBlocks(
+      file,
+      size,
+      avgBits,
+      digest,
+      content && ((bytes) => content.update(bytes)),
+      true,
+    );
+    return part && { avgBits, seed: digest.seed, size, ...part };
+  }
   const whole = size < WHOLE_MAX_BYTES
     ? digest.wholeHasher().init()
     : undefined;
@@ -412,6 +437,27 @@ export function basisProblem(offer: BasisOffer): string | undefined {
     return `its chunk size 2^${avgBits} is not the one for ${size} bytes`;
   }
   const whole = offer.whole?.length ?? 0;
+  if (offer.weak !== undefined) {
+    // In fixed blocks: 2^avgBits bytes each, the last one shorter.
+    if (size < BLOCKS_MIN_BYTES) {
+      return `it is in fixed blocks, but ${size} bytes is under ${BLOCKS_MIN_BYTES}`;
+    }
+    const block = 2 ** avgBits;
+    const count = Math.ceil(size / block);
+    if (
+      lengths.length !== count || digests.length !== count * DIGEST_BYTES ||
+      offer.weak.length !== count * DIGEST_BYTES || whole !== 0
+    ) {
+      return `it is not ${count} blocks of ${block} bytes, a hash and a sum each`;
+    }
+    for (let i = 0; i < count; i++) {
+      const want = i < count - 1 ? block : size - (count - 1) * block;
+      if (lengths[i] !== want) {
+        return `its block ${i} is ${lengths[i]} bytes, not ${want}`;
+      }
+    }
+    return undefined;
+  }
   if (lengths.length === 0) {
     // By its content hash alone: a small old copy, its hash and nothing else.
     if (
@@ -463,7 +509,7 @@ export function basisProblem(offer: BasisOffer): string | undefined {
 export class BasisTable {
   readonly #mask: number;
   /** Chunk index + 1 in each slot; 0: empty. */
-  readonly #slots: Int32Array;
+  readonly slots: Int32Array;
   readonly #lengths: Uint32Array;
   readonly #offsets: Float64Array;
   /** Each chunk's digest, by index. */
@@ -475,7 +521,7 @@ export class BasisTable {
     let capacity = 16;
     while (capacity < count * 2) capacity *= 2;
     this.#mask = capacity - 1;
-    this.#slots = new Int32Array(capacity);
+    this.slots = new Int32Array(capacity);
     this.#lengths = offer.lengths;
     this.#offsets = new Float64Array(count);
     this.#words = new Uint32Array(count);
@@ -492,9 +538,9 @@ export class BasisTable {
       this.#words[i] = word;
       // The first chunk with a digest and length keeps its slot.
       for (let s = word & this.#mask;; s = (s + 1) & this.#mask) {
-        const slot = this.#slots[s];
+        const slot = this.slots[s];
         if (slot === 0) {
-          this.#slots[s] = i + 1;
+          this.slots[s] = i + 1;
           break;
         }
         if (
@@ -514,7 +560,7 @@ export class BasisTable {
   /** Which chunk (its index) has `length` bytes and this digest, or -1. */
   indexOf(word: number, length: number): number {
     for (let s = word & this.#mask;; s = (s + 1) & this.#mask) {
-      const slot = this.#slots[s];
+      const slot = this.slots[s];
       if (slot === 0) return -1;
       if (
         this.#words[slot - 1] === word && this.#lengths[slot - 1] === length
@@ -544,6 +590,157 @@ export class BasisTable {
     return this.#words[index] === word;
   }
 }
+
+/**
+ * A description in fixed blocks (see {@linkcode describeBlocks}) as the
+ * sender looks it up while it rolls a block's sum along its file: a sum
+ * no block has is told by two bits of a filter (all but ~0.5% of the
+ * windows), or else one probe of a table by sum
+ * ({@linkcode BlockTable.hasSum}); a window's digest is computed only
+ * when some block has its very sum. Blocks with the same sum and digest:
+ * the first; with the same sum and other digests: the first
+ * {@linkcode SAME_SUM_MAX} (a lookup costs a few probes, whatever a peer
+ * described).
+ */
+export class BlockTable {
+  /** The blocks' size (the last may be shorter). */
+  readonly block: number;
+  readonly #lengths: Uint32Array;
+  readonly #words: Uint32Array;
+  /**
+   * ~32 bits a block: bits `f & 31` of words `f >>> 5`, for
+   * `f = Math.imul(sum, FILTER_MIX[k]) >>> filterShift` with k 0 and 1,
+   * both set for every block's sum (read in a rolling loop directly:
+   * see {@linkcode BlockTable.has}).
+   */
+  readonly filter: Int32Array;
+  /** See {@linkcode BlockTable.filter}. */
+  readonly filterShift: number;
+  /**
+   * Two words a slot, by sum: the block's index + 1 (0: empty) and its
+   * sum (one cache line a probe); the first slot of a sum is
+   * `Math.imul(sum, SLOT_MIX) >>> slotShift`, then the ones after it (read
+   * in a rolling loop directly: see {@linkcode BlockTable.hasSum}).
+   */
+  readonly slots: Int32Array;
+  /** See {@linkcode BlockTable.slots}. */
+  readonly slotShift: number;
+
+  /** The table of a valid description in fixed blocks (see {@linkcode basisProblem}). */
+  constructor(offer: BasisOffer) {
+    const count = offer.lengths.length;
+    this.block = 2 ** offer.avgBits;
+    this.#lengths = offer.lengths;
+    this.#words = new Uint32Array(count);
+    const digests = new DataView(
+      offer.digests.buffer,
+      offer.digests.byteOffset,
+      offer.digests.length,
+    );
+    const weak = new DataView(
+      offer.weak!.buffer,
+      offer.weak!.byteOffset,
+      offer.weak!.length,
+    );
+    const bits = Math.ceil(Math.log2(count + 1));
+    this.filterShift = 32 - Math.max(10, Math.min(bits + 5, 18));
+    this.filter = new Int32Array(2 ** (27 - this.filterShift));
+    // Two slots a block.
+    this.slotShift = 32 - Math.max(4, bits + 1);
+    this.slots = new Int32Array(2 * 2 ** (32 - this.slotShift));
+    const mask = this.slots.length / 2 - 1;
+    for (let i = 0; i < count; i++) {
+      const sum = weak.getInt32(i * DIGEST_BYTES);
+      const word = digests.getUint32(i * DIGEST_BYTES);
+      this.#words[i] = word;
+      // A short last block is found in order only (a window is a block).
+      if (offer.lengths[i] !== this.block) continue;
+      let same = 0;
+      for (let s = this.slotOf(sum);; s = (s + 1) & mask) {
+        const slot = this.slots[2 * s];
+        if (slot === 0) {
+          this.slots[2 * s] = i + 1;
+          this.slots[2 * s + 1] = sum;
+          for (const mix of FILTER_MIX) {
+            const f = Math.imul(sum, mix) >>> this.filterShift;
+            this.filter[f >>> 5] |= 1 << (f & 31);
+          }
+          break;
+        }
+        if (this.slots[2 * s + 1] !== sum) continue;
+        if (this.#words[slot - 1] === word || ++same >= SAME_SUM_MAX) break;
+      }
+    }
+  }
+
+  /** The first slot of `sum` (see {@linkcode BlockTable.slots}). */
+  slotOf(sum: number): number {
+    return Math.imul(sum, SLOT_MIX) >>> this.slotShift;
+  }
+
+  /** Whether some block may have this rolling sum (false: none has). */
+  has(sum: number): boolean {
+    const f = Math.imul(sum | 0, FILTER_MIX[0]) >>> this.filterShift;
+    const g = Math.imul(sum | 0, FILTER_MIX[1]) >>> this.filterShift;
+    return (this.filter[f >>> 5] & (1 << (f & 31))) !== 0 &&
+      (this.filter[g >>> 5] & (1 << (g & 31))) !== 0;
+  }
+
+  /** Whether some full-size block has this very rolling sum. */
+  hasSum(sum: number): boolean {
+    sum |= 0;
+    const mask = this.slots.length / 2 - 1;
+    for (let s = this.slotOf(sum);; s = (s + 1) & mask) {
+      if (this.slots[2 * s] === 0) return false;
+      if (this.slots[2 * s + 1] === sum) return true;
+    }
+  }
+
+  /** Which full-size block has this rolling sum and digest, or -1. */
+  find(sum: number, word: number): number {
+    sum |= 0;
+    const mask = this.slots.length / 2 - 1;
+    for (let s = this.slotOf(sum);; s = (s + 1) & mask) {
+      const slot = this.slots[2 * s];
+      if (slot === 0) return -1;
+      if (this.slots[2 * s + 1] === sum && this.#words[slot - 1] === word) {
+        return slot - 1;
+      }
+    }
+  }
+
+  /** How many blocks the description lists. */
+  get count(): number {
+    return this.#lengths.length;
+  }
+
+  /** Block `index`'s length. */
+  lengthOf(index: number): number {
+    return this.#lengths[index];
+  }
+
+  /** Where block `index` starts in the old copy. */
+  offsetOf(index: number): number {
+    return index * this.block;
+  }
+
+  /** Whether block `index` has this digest. */
+  matches(index: number, word: number): boolean {
+    return this.#words[index] === word;
+  }
+}
+
+/** Blocks of one rolling sum (and other digests) a lookup may try. */
+export const SAME_SUM_MAX = 8;
+/** Spreads a sum over a table's slots (the golden ratio, odd). */
+const GOLDEN = 0x9e3779b1 | 0;
+/** See {@linkcode BlockTable.slots}. */
+export const SLOT_MIX = GOLDEN;
+/** Spread a sum over the filter twice (see {@linkcode BlockTable.filter}). */
+export const FILTER_MIX: readonly [number, number] = [
+  GOLDEN,
+  0x85ebca77 | 0,
+];
 
 /** Old copies gathered before a batch goes to a worker. */
 const BATCH_FILES = 32;

@@ -14,6 +14,7 @@ import {
 import { descriptorOf, type ReadHandle } from "../fs/tree.ts";
 import type { BasisOffer } from "./basis.ts";
 import {
+  BLOCKS_MIN_BYTES,
   type DescribedRange,
   DIGEST_BYTES,
   WHOLE_MAX_BYTES,
@@ -43,6 +44,12 @@ export interface StretchJob {
   content?: boolean;
   /** Also hash it whole salted with the seed (`BasisOffer.whole`), likewise. */
   whole?: boolean;
+  /**
+   * In fixed blocks of `2^avgBits` bytes with their rolling sums (a big
+   * old copy: see `BLOCKS_MIN_BYTES`); `start` is then a whole number of
+   * blocks.
+   */
+  blocks?: boolean;
 }
 
 /** One small old copy of a {@linkcode FilesJob}, described whole. */
@@ -283,11 +290,19 @@ export async function describeOffThread(
     1,
     Math.min(WORKERS, Math.floor(size / STRETCH_MIN)),
   );
+  // In fixed blocks, a stretch is a whole number of them (where the next
+  // one starts, the blocks go on as if read in one).
+  const blocks = size >= BLOCKS_MIN_BYTES;
+  const block = 2 ** avgBits;
+  const edge = (k: number) => {
+    const at = Math.floor(k * size / stretches);
+    return blocks && k < stretches ? at - at % block : at;
+  };
   const answers: Promise<DescribeAnswer>[] = [];
   try {
     for (let k = 0; k < stretches; k++) {
-      const start = Math.floor(k * size / stretches);
-      const end = Math.floor((k + 1) * size / stretches);
+      const start = edge(k);
+      const end = edge(k + 1);
       const job: StretchJob = {
         id: 0,
         fd,
@@ -299,6 +314,7 @@ export async function describeOffThread(
         // One stretch is the whole file: its hashes come too.
         ...(content && stretches === 1 ? { content } : {}),
         ...(stretches === 1 && size < WHOLE_MAX_BYTES ? { whole: true } : {}),
+        ...(blocks ? { blocks } : {}),
       };
       await workers.post(job, [], job.length);
       // The answer comes as a message, after this turn.
@@ -332,11 +348,13 @@ function joined(
   if (count > MAX_BASIS_CHUNKS) return undefined;
   const lengths = new Uint32Array(count);
   const digests = new Uint8Array(count * DIGEST_BYTES);
+  const weak = parts[0].weak && new Uint8Array(count * DIGEST_BYTES);
   let at = 0;
   for (const part of parts) {
     lengths.set(part.lengths, at);
     digests.set(part.digests, at * DIGEST_BYTES);
+    if (weak) weak.set(part.weak!, at * DIGEST_BYTES);
     at += part.lengths.length;
   }
-  return { ...head, lengths, digests };
+  return { ...head, lengths, digests, ...(weak ? { weak } : {}) };
 }

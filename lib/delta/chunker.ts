@@ -43,7 +43,9 @@ const GEAR = (() => {
 // JavaScript here (0.7 against 1.5 ns a byte), and as fast in a fresh
 // Worker as in a warm one (JavaScript's loop runs slowly until the JIT
 // has seen it). Its source is gear.wat beside this file (assembled with
-// wabt's wat2wasm; nothing needs it to build or run), 319 bytes:
+// wabt's wat2wasm; nothing needs it to build or run), 966 bytes, with the
+// block sums of a description in fixed blocks (see `blockSum`) and the
+// rolling loop that looks for them (see `rollBlocks`):
 //   memory 0: [0, 1024) the gear table (256 little-endian i32), then data
 //   global 0 (mutable i32): the hash when `find` returns
 //   func find(i, end, hash, mask) -> i32: for each byte at i..end-1 in
@@ -52,8 +54,10 @@ const GEAR = (() => {
 //     (four bytes a turn of the loop, read as one word and each byte's
 //     table entry addressed from it by a shift and a mask: ~10% faster
 //     than four loads of a byte; then one at a time).
+//   func weak(p, len) -> i32: `blockSum` of the bytes at p..p+len-1.
+//   func roll(...): `rollBlocks`'s loop.
 const GEAR_WASM =
-  "AGFzbQEAAAABCQFgBH9/f38BfwMCAQAFAwEAAQYGAX8BQQALBxIDA21lbQIAAWgDAARmaW5kAAAKhAIBgQIBAX8CQANAIABBBGogAUsNASAAKAIAIQQgAkEBdCAEQf8BcUECdCgCAGohAiACIANxRQRAIAIkACAAQQFqDwsgAkEBdCAEQQZ2QfwHcSgCAGohAiACIANxRQRAIAIkACAAQQJqDwsgAkEBdCAEQQ52QfwHcSgCAGohAiACIANxRQRAIAIkACAAQQNqDwsgAkEBdCAEQRh2QQJ0KAIAaiECIAIgA3FFBEAgAiQAIABBBGoPCyAAQQRqIQAMAAsLAkADQCAAIAFPDQEgAkEBdCAALQAAQQJ0KAIAaiECIAIgA3FFBEAgAiQAIABBAWoPCyAAQQFqIQAMAAsLIAIkAEF/Cw==";
+  "AGFzbQEAAAABHANgBH9/f38Bf2ACf38Bf2AJf39/f39/f39/AX8DBAMAAQIFAwEAAQYGAX8BQQALByAFA21lbQIAAWgDAARmaW5kAAAEd2VhawABBHJvbGwAAgroBgOBAgEBfwJAA0AgAEEEaiABSw0BIAAoAgAhBCACQQF0IARB/wFxQQJ0KAIAaiECIAIgA3FFBEAgAiQAIABBAWoPCyACQQF0IARBBnZB/AdxKAIAaiECIAIgA3FFBEAgAiQAIABBAmoPCyACQQF0IARBDnZB/AdxKAIAaiECIAIgA3FFBEAgAiQAIABBA2oPCyACQQF0IARBGHZBAnQoAgBqIQIgAiADcUUEQCACJAAgAEEEag8LIABBBGohAAwACwsCQANAIAAgAU8NASACQQF0IAAtAABBAnQoAgBqIQIgAiADcUUEQCACJAAgAEEBag8LIABBAWohAAwACwsgAiQAQX8L7AIDAX8GewZ/IAAgAUFwcWohAgJAA0AgACACTw0BIAD9AAQAIQMgA/0M/wD/AP8A/wD/AP8A/wD/AP1OIQQgA0EI/Y0BIQUgByAG/a4BIQcgBiAEIAX9jgH9DAEAAQABAAEAAQABAAEAAQD9ugH9rgEhBiAIIAT9DAAAAgAEAAYACAAKAAwADgD9ugEgBf0MAQADAAUABwAJAAsADQAPAP26Af2uAf2uASEIIABBEGohAAwACwsgAUEEdiEJIAb9GwAgBv0bAWogBv0bAiAG/RsDamohCiAH/RsAIAf9GwFqIAf9GwIgB/0bA2pqIQsgCP0bACAI/RsBaiAI/RsCIAj9GwNqaiEMIAEgCmwgCUEBayAKbCALa0EEdCAMamshDSAJQQR0IQ4CQANAIA4gAU8NASAALQAAIQwgCiAMaiEKIA0gASAOayAMbGohDSAAQQFqIQAgDkEBaiEODAALCyAKQf//A3EgDUEQdHIL9AEBBn8gA0H//wNxIQ0gA0EQdiEOA0AgDUH//wNxIA5BEHRyIQMgA0Gx893xeWwgBXYhCSAEIAlBBXZBAnRqKAIAQQEgCXRxBEAgA0H3lK+veGwgBXYhCSAEIAlBBXZBAnRqKAIAQQEgCXRxBEAgA0Gx893xeWwgCHYhCgJAA0AgBiAKQQN0aiELIAsoAgBFDQEgCygCBCADRgRAIAMkACAADwsgCkEBaiAHcSEKDAALCwsLIAAgAU8EQCADJABBfyAAaw8LIAAtAAAhDCANIAAgAmotAAAgDGtqIQ0gDiANIAIgDGxraiEOIABBAWohAAwACwAL";
 
 /**
  * Base64 (standard alphabet, padded) to bytes, here rather than `atob`:
@@ -93,6 +97,18 @@ interface GearInstance {
   memory: WebAssembly.Memory;
   find: (i: number, end: number, hash: number, mask: number) => number;
   hash: WebAssembly.Global;
+  weak: (at: number, length: number) => number;
+  roll: (
+    p: number,
+    last: number,
+    block: number,
+    sum: number,
+    filter: number,
+    filterShift: number,
+    slots: number,
+    slotMask: number,
+    slotShift: number,
+  ) => number;
 }
 
 /**
@@ -113,6 +129,8 @@ function gearWith(bytes: number): GearInstance {
       memory: exports.mem as WebAssembly.Memory,
       find: exports.find as GearInstance["find"],
       hash: exports.h as WebAssembly.Global,
+      weak: exports.weak as GearInstance["weak"],
+      roll: exports.roll as GearInstance["roll"],
     };
     new Int32Array(shared.memory.buffer, 0, 256).set(GEAR);
   }
@@ -310,6 +328,100 @@ export class Chunker {
     this.reset();
     return at;
   }
+}
+
+/**
+ * A block's rolling sum, as rsync sums a block: `a`, the sum of its
+ * bytes, and `b`, the sum of each byte times its distance from the end
+ * (the last byte once, the first `length` times), each mod 2^16, as one
+ * word (`a | b << 16`, unsigned). Sliding a block's window one byte on
+ * updates it in a few operations (see `rollSum`), so a sender finds an
+ * old copy's blocks at any offset of its file. Bytes in the gear loop's
+ * data area (see {@linkcode Chunker.buffer}) are summed in place; others
+ * are copied there first.
+ *
+ * @example
+ * ```ts
+ * import { blockSum, rollSum } from "@blit/cli/internals";
+ * const bytes = new Uint8Array([1, 2, 3, 4]);
+ * if (blockSum(bytes.subarray(0, 3)) !== (6 | (1 * 3 + 2 * 2 + 3) << 16)) throw new Error("example failed");
+ * if (rollSum(blockSum(bytes.subarray(0, 3)), 3, 1, 4) !== blockSum(bytes.subarray(1))) throw new Error("example failed");
+ * ```
+ */
+export function blockSum(bytes: Uint8Array): number {
+  const gear = shared;
+  if (gear && bytes.buffer === gear.memory.buffer) {
+    return gear.weak(bytes.byteOffset, bytes.length) >>> 0;
+  }
+  const loop = gearWith(bytes.length);
+  new Uint8Array(loop.memory.buffer, TABLE_BYTES, bytes.length).set(bytes);
+  return loop.weak(TABLE_BYTES, bytes.length) >>> 0;
+}
+
+/**
+ * The {@linkcode blockSum} of a window of `length` bytes moved on by one:
+ * `out` its first byte, which leaves, `into` the byte after its end.
+ */
+export function rollSum(
+  sum: number,
+  length: number,
+  out: number,
+  into: number,
+): number {
+  const a = ((sum & 0xffff) - out + into) & 0xffff;
+  const b = ((sum >>> 16) - Math.imul(length, out) + a) & 0xffff;
+  return (a | (b << 16)) >>> 0;
+}
+
+/**
+ * A sender's rolling search for an old copy's fixed blocks (see
+ * `BlockTable`), in the gear loop's module: from the window of `block`
+ * bytes at `from` (its {@linkcode blockSum} in `state[0]`, as a signed
+ * word), the first window before `end` whose sum passes the table's
+ * filter and is some block's sum: its start, its sum in `state[0]`; else
+ * `-1 - p` for the last window `p` looked at (its sum in `state[0]`). The
+ * bytes and the table are copied into the module's data area first (~0.1
+ * ms a MiB), then each byte costs a few operations, not a JavaScript
+ * loop's ~10 ns.
+ */
+export function rollBlocks(
+  bytes: Uint8Array,
+  from: number,
+  end: number,
+  block: number,
+  state: Int32Array,
+  filter: Int32Array,
+  filterShift: number,
+  slots: Int32Array,
+  slotShift: number,
+): number {
+  const n = end - from;
+  const filterAt = TABLE_BYTES + align8(n);
+  const slotsAt = filterAt + align8(filter.byteLength);
+  const loop = gearWith(slotsAt + slots.byteLength - TABLE_BYTES);
+  const memory = loop.memory.buffer;
+  new Uint8Array(memory, TABLE_BYTES, n).set(bytes.subarray(from, end));
+  new Int32Array(memory, filterAt, filter.length).set(filter);
+  new Int32Array(memory, slotsAt, slots.length).set(slots);
+  const got = loop.roll(
+    TABLE_BYTES,
+    TABLE_BYTES + n - block,
+    block,
+    state[0],
+    filterAt,
+    filterShift,
+    slotsAt,
+    (slots.length >> 1) - 1,
+    slotShift,
+  );
+  state[0] = loop.hash.value;
+  return got >= 0
+    ? from + (got - TABLE_BYTES)
+    : -1 - (from + (-1 - got - TABLE_BYTES));
+}
+
+function align8(n: number): number {
+  return (n + 7) & ~7;
 }
 
 /** A mask of the top `bits` bits of a 32-bit word. */

@@ -5,7 +5,12 @@ import { loadHashWasm } from "../deps/hash_wasm.ts";
 import { nativeHasher, nativeSeededXxh3 } from "../fs/native_hash.ts";
 import type { ContentHasher } from "../fs/hash.ts";
 import type { ReadHandle } from "../fs/tree.ts";
-import { Chunker, MAX_BASIS_CHUNKS } from "./chunker.ts";
+import {
+  blockSum,
+  Chunker,
+  MAX_BASIS_CHUNKS,
+  MIN_AVG_BITS,
+} from "./chunker.ts";
 
 /**
  * Old copies under this size are also hashed whole (`BasisOffer.whole`):
@@ -14,6 +19,18 @@ import { Chunker, MAX_BASIS_CHUNKS } from "./chunker.ts";
  * without cutting its file.
  */
 export const WHOLE_MAX_BYTES = 16 << 20;
+
+/**
+ * Old copies from this size (16 MiB) are described in fixed blocks with
+ * rolling sums (see {@linkcode describeBlocks}), as rsync describes a
+ * file: a read and two cheap sums a byte, where content-defined chunks
+ * cost a gear hash of every byte on top (~2.5x the CPU, and the receiver
+ * pays it whether or not the sender's file moved anything). The sender
+ * finds the blocks wherever they went by rolling a block's sum along its
+ * file, only where its file stops matching in order: an edit costs the
+ * blocks it touches, an insertion or deletion a block or two.
+ */
+export const BLOCKS_MIN_BYTES = 16 << 20;
 
 /** Bytes of a chunk's hash in a description. */
 export const DIGEST_BYTES = 4;
@@ -132,6 +149,12 @@ export interface DescribedRange {
   lengths: Uint32Array;
   /** Each chunk's digest, {@linkcode DIGEST_BYTES} each, in order. */
   digests: Uint8Array;
+  /**
+   * For a stretch in fixed blocks (see {@linkcode describeBlocks}): each
+   * block's rolling sum (`blockSum`), {@linkcode DIGEST_BYTES} each
+   * (big-endian), in order.
+   */
+  weak?: Uint8Array;
 }
 
 /**
@@ -233,6 +256,70 @@ export function describeRange(
 }
 
 /** Reads of a file hashed whole (see {@linkcode hashRead}). */
+/**
+ * Reads `length` bytes from `file`'s current position in fixed blocks of
+ * `2^blockBits` bytes (the last one shorter), each with its digest and
+ * its rolling sum ({@linkcode blockSum}): a big old copy's description,
+ * which costs a read and two sums a byte, not a gear hash (the sender
+ * finds the blocks at any offset of its file by their rolling sums, as
+ * rsync does). `onRead` sees every byte read, in order. Undefined when
+ * the file ends early or (`last`) goes on past `length`: it is changing.
+ *
+ * @example
+ * ```ts
+ * import { ChunkDigest, describeBlocks } from "@blit/cli/internals";
+ * const path = Deno.makeTempFileSync();
+ * Deno.writeFileSync(path, new Uint8Array(5000).fill(3));
+ * using file = Deno.openSync(path);
+ * const got = describeBlocks(file, 5000, 11, await ChunkDigest.create(1), undefined, true)!;
+ * if (got.lengths.join() !== "2048,2048,904" || got.weak!.length !== 12) throw new Error("example failed");
+ * Deno.removeSync(path);
+ * ```
+ */
+export function describeBlocks(
+  file: Pick<ReadHandle, "readSync">,
+  length: number,
+  blockBits: number,
+  digest: ChunkDigest,
+  onRead?: (bytes: Uint8Array) => void,
+  last = false,
+): DescribedRange | undefined {
+  const block = 2 ** blockBits;
+  const count = Math.ceil(length / block);
+  if (count > MAX_BASIS_CHUNKS) return undefined;
+  const lengths = new Uint32Array(count);
+  const digests = new Uint8Array(DIGEST_BYTES * count);
+  const weak = new Uint8Array(DIGEST_BYTES * count);
+  const digestView = new DataView(digests.buffer);
+  const weakView = new DataView(weak.buffer);
+  // Whole blocks a read (a power of two at least as big as one), in the
+  // gear loop's memory: summed where they are.
+  const buffer = new Chunker(MIN_AVG_BITS).buffer(Math.max(1 << 20, block));
+  let index = 0;
+  for (let left = length; left > 0;) {
+    const want = Math.min(buffer.length, left);
+    for (let got = 0; got < want;) {
+      const n = file.readSync(buffer.subarray(got, want));
+      if (n === null || n === 0) return undefined; // shorter than told
+      got += n;
+    }
+    const piece = buffer.subarray(0, want);
+    onRead?.(piece);
+    for (let at = 0; at < want; at += block) {
+      const bytes = piece.subarray(at, Math.min(want, at + block));
+      digestView.setUint32(index * DIGEST_BYTES, digest.of(bytes).word);
+      weakView.setUint32(index * DIGEST_BYTES, blockSum(bytes));
+      lengths[index++] = bytes.length;
+    }
+    left -= want;
+  }
+  if (last) {
+    const n = file.readSync(buffer.subarray(0, 1));
+    if (n !== null && n > 0) return undefined; // it goes on: it is changing
+  }
+  return { lengths, digests, weak };
+}
+
 const HASH_READ_BYTES = 1 << 20;
 /** Where they go (one file at a time, per thread). */
 let hashScratch: Uint8Array | undefined;

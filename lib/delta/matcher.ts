@@ -4,8 +4,13 @@
 // rest as literal bytes.
 import { type ContentHasher, sameHash } from "../fs/hash.ts";
 import type { ReadHandle } from "../fs/tree.ts";
-import { type BasisOffer, BasisTable, type ChunkDigest } from "./basis.ts";
-import { Chunker } from "./chunker.ts";
+import {
+  type BasisOffer,
+  BasisTable,
+  BlockTable,
+  type ChunkDigest,
+} from "./basis.ts";
+import { blockSum, Chunker, rollBlocks, rollSum } from "./chunker.ts";
 
 /**
  * One instruction for rebuilding the new file, in order: copy `length`
@@ -77,6 +82,10 @@ export function* deltaOps(
     throw new RangeError(
       `the chunk digest is seeded ${digest.seed}, the description ${offer.seed}`,
     );
+  }
+  if (offer.weak) {
+    yield* blockOps(file, size, offer, digest, whole, window);
+    return;
   }
   const chunker = new Chunker(offer.avgBits);
   // Room for a whole chunk plus a read of at least as much again.
@@ -233,6 +242,220 @@ export function* deltaOps(
       copy = undefined;
       chunk = scanned = end;
     }
+  }
+}
+
+/**
+ * Strong digests a rolling search may find wrong (a window whose sum some
+ * block has, and not its digest) before it gives up on the file: so many,
+ * plus one a KiB rolled. Honest data rarely has any; a description made to
+ * collide (a hostile receiver's) costs the sender this many digests, then
+ * the rest of the file goes as it is (its bytes are the receiver's loss).
+ */
+const WRONG_DIGESTS = 1024;
+
+/**
+ * {@linkcode deltaOps} against a description in fixed blocks, as rsync
+ * matches: each block expected next (after a match, the one that followed
+ * it in the old copy) is checked where it would be, then the one after it
+ * (a block overwritten in place); where neither is there, a block's
+ * rolling sum slides along the file a byte at a time, and a window whose
+ * sum and digest are some block's is that block, wherever it was.
+ */
+function* blockOps(
+  file: ReadHandle,
+  size: number,
+  offer: BasisOffer,
+  digest: ChunkDigest,
+  whole: ContentHasher,
+  window?: Uint8Array,
+): Generator<DeltaOp> {
+  const table = new BlockTable(offer);
+  const block = table.block;
+  // Room for a few blocks and a read: a window never waits on a read.
+  const least = Math.max(1 << 20, 4 * block);
+  const buffer = window && window.length >= least
+    ? window
+    : new Uint8Array(least);
+  let filled = 0;
+  let left = size;
+  /** Where the bytes not yet matched start. */
+  let pos = 0;
+  /** The literal run not yet handed out: [literalFrom, pos). */
+  let literalFrom = 0;
+  /** The old copy's block expected at `pos`, or -1 (search by sum). */
+  let next = table.count > 0 ? 0 : -1;
+  let copy: { offset: number; length: number } | undefined;
+  const seek = { at: 0, wrong: 0, limit: 0 };
+  let rolled = 0;
+  let searching = true;
+  /** The copy waiting to grow, then the literal run up to `end`. */
+  const literal = function* (end: number): Generator<DeltaOp> {
+    if (literalFrom >= end) return;
+    if (copy) yield { op: "copy", ...copy };
+    copy = undefined;
+    for (let at = literalFrom; at < end; at += LITERAL_MAX) {
+      yield {
+        op: "literal",
+        bytes: buffer.subarray(at, Math.min(end, at + LITERAL_MAX)),
+      };
+    }
+    literalFrom = end;
+  };
+  /** Block `index` of the old copy is [at, at + length) here. */
+  const copied = function* (
+    index: number,
+    at: number,
+    length: number,
+  ): Generator<DeltaOp> {
+    yield* literal(at);
+    const offset = table.offsetOf(index);
+    if (copy && copy.offset + copy.length === offset) copy.length += length;
+    else {
+      if (copy) yield { op: "copy", ...copy };
+      copy = { offset, length };
+    }
+    // A long run leaves in steps of COPY_MAX, the rest kept open.
+    while (copy && copy.length >= COPY_MAX) {
+      yield { op: "copy", offset: copy.offset, length: COPY_MAX };
+      copy = copy.length === COPY_MAX ? undefined : {
+        offset: copy.offset + COPY_MAX,
+        length: copy.length - COPY_MAX,
+      };
+    }
+    pos = literalFrom = at + length;
+    next = index + 1 < table.count ? index + 1 : -1;
+  };
+  /** Reads on: what is decided leaves, the rest moves to the front. */
+  const refill = function* (): Generator<DeltaOp> {
+    yield* literal(pos);
+    buffer.copyWithin(0, pos, filled);
+    filled -= pos;
+    pos = literalFrom = 0;
+    const want = Math.min(buffer.length - filled, left);
+    readExactly(file, buffer.subarray(filled, filled + want), size);
+    whole.update(buffer.subarray(filled, filled + want));
+    filled += want;
+    left -= want;
+  };
+  /** Whether [at, at + length) is block `index`. */
+  const holds = (index: number, at: number): boolean => {
+    const length = table.lengthOf(index);
+    return at + length <= filled &&
+      table.matches(index, digest.of(buffer.subarray(at, at + length)).word);
+  };
+  for (;;) {
+    if (filled - pos < block && left > 0) {
+      yield* refill();
+      continue;
+    }
+    if (pos >= filled) break;
+    if (next >= 0) {
+      if (holds(next, pos)) {
+        yield* copied(next, pos, table.lengthOf(next));
+        continue;
+      }
+      // Overwritten in place: the block after it is where it was.
+      const after = pos + table.lengthOf(next);
+      if (next + 1 < table.count && holds(next + 1, after)) {
+        yield* copied(next + 1, after, table.lengthOf(next + 1));
+        continue;
+      }
+      next = -1;
+    }
+    if (filled - pos < block || !searching) {
+      // Less than a block left (the old copy's short last block, maybe),
+      // or searching given up on: the rest is literal but for blocks
+      // found in order.
+      const last = table.count - 1;
+      if (
+        filled - pos === table.lengthOf(last) && holds(last, pos)
+      ) {
+        yield* copied(last, pos, filled - pos);
+        continue;
+      }
+      if (!searching && filled - pos >= block) {
+        pos += block;
+        continue;
+      }
+      pos = filled;
+      break;
+    }
+    // A block's rolling sum along the file from here, to the buffer's end.
+    seek.limit = WRONG_DIGESTS + (rolled + filled - pos) / 1024;
+    const found = search(buffer, pos, filled, table, digest, seek);
+    const p = seek.at;
+    if (seek.wrong > seek.limit) searching = false;
+    rolled += p - pos;
+    if (found >= 0) {
+      yield* copied(found, p, block);
+      continue;
+    }
+    if (!searching) continue;
+    // No block in this buffer: on after what was read (the window stays).
+    pos = p;
+    if (left > 0) {
+      yield* refill();
+      continue;
+    }
+    // The end of the file: its last bytes, shorter than a block.
+    pos = p + 1;
+  }
+  yield* literal(filled);
+  if (copy) yield { op: "copy", ...copy };
+}
+
+/**
+ * The first window of a block's size in `buffer[from, end)` that is a
+ * block of `table` (sum, then digest): its index, with `seek.at` where
+ * it starts; or -1, with `seek.at` the last window's start (or where it
+ * stopped: `seek.wrong`, the digests computed in vain, past
+ * `seek.limit`).
+ */
+export function search(
+  buffer: Uint8Array,
+  from: number,
+  end: number,
+  table: BlockTable,
+  digest: ChunkDigest,
+  seek: { at: number; wrong: number; limit: number },
+): number {
+  const block = table.block;
+  const last = end - block;
+  // Signed 32-bit words throughout (a sum above 2^31 kept unsigned
+  // would be a float in the loop).
+  const state = Int32Array.of(blockSum(buffer.subarray(from, from + block)));
+  for (let p = from;;) {
+    const at = rollBlocks(
+      buffer,
+      p,
+      end,
+      block,
+      state,
+      table.filter,
+      table.filterShift,
+      table.slots,
+      table.slotShift,
+    );
+    if (at < 0) {
+      seek.at = -1 - at;
+      return -1;
+    }
+    // A block has this window's sum: its digest says which, if any.
+    const found = table.find(
+      state[0],
+      digest.of(buffer.subarray(at, at + block)).word,
+    );
+    if (found >= 0) {
+      seek.at = at;
+      return found;
+    }
+    if (++seek.wrong > seek.limit || at >= last) {
+      seek.at = at;
+      return -1;
+    }
+    state[0] = rollSum(state[0], block, buffer[at], buffer[at + block]);
+    p = at + 1;
   }
 }
 

@@ -36,6 +36,11 @@ import {
 } from "../fs/resume.ts";
 import { FrameProtocolError } from "../wire/frame_codec.ts";
 import type { BasisOffer } from "../delta/basis.ts";
+import {
+  MAX_AVG_BITS,
+  MAX_BASIS_CHUNKS,
+  MIN_AVG_BITS,
+} from "../delta/chunker.ts";
 import { asciiInto } from "../text.ts";
 import type { PerfRecord } from "../telemetry/perf_history.ts";
 
@@ -349,13 +354,17 @@ export function basesOf(list: FileList): Map<string, BasisOffer> {
     if (basis.size > BigInt(Number.MAX_SAFE_INTEGER)) {
       throw new FrameProtocolError(`The old copy of ${basis.path} is too big`);
     }
+    const size = Number(basis.size);
     bases.set(basis.path, {
       avgBits: basis.avgBits,
       seed: basis.seed,
-      size: Number(basis.size),
-      lengths: Uint32Array.from(basis.lengths),
+      size,
+      lengths: basis.weak.length > 0 && basis.lengths.length === 0
+        ? blockLengths(size, basis.avgBits)
+        : Uint32Array.from(basis.lengths),
       digests: basis.digests,
       ...(basis.whole.length > 0 ? { whole: basis.whole } : {}),
+      ...(basis.weak.length > 0 ? { weak: basis.weak } : {}),
     });
   }
   return bases;
@@ -380,9 +389,11 @@ export function basisMessages(
       avgBits: basis.avgBits,
       seed: basis.seed,
       size: BigInt(basis.size),
-      lengths: numbersOf(basis.lengths),
+      // In fixed blocks, the lengths go without saying.
+      lengths: basis.weak ? [] : numbersOf(basis.lengths),
       digests: basis.digests,
       ...(basis.whole ? { whole: basis.whole } : {}),
+      ...(basis.weak ? { weak: basis.weak } : {}),
     })
   );
 }
@@ -393,6 +404,25 @@ function numbersOf(values: Uint32Array): number[] {
   const out = new Array<number>(values.length);
   for (let i = 0; i < values.length; i++) out[i] = values[i];
   return out;
+}
+
+/**
+ * The lengths of an old copy's fixed blocks (see `describeBlocks`): all
+ * `2^avgBits` bytes but the last. None where the block size or their
+ * count is out of range: the description is then refused when checked
+ * (`basisProblem`), and no peer makes this allocate much.
+ */
+export function blockLengths(size: number, avgBits: number): Uint32Array {
+  if (
+    !Number.isInteger(avgBits) || avgBits < MIN_AVG_BITS ||
+    avgBits > MAX_AVG_BITS || !Number.isSafeInteger(size) || size <= 0
+  ) return NO_LENGTHS;
+  const block = 2 ** avgBits;
+  const count = Math.ceil(size / block);
+  if (count > MAX_BASIS_CHUNKS) return NO_LENGTHS;
+  const lengths = new Uint32Array(count).fill(block);
+  lengths[count - 1] = size - (count - 1) * block;
+  return lengths;
 }
 
 /** A resume message's blocks, checked like the data plane's resume frame. */
@@ -667,7 +697,8 @@ export function packedNeeds(
 
 /**
  * The protobuf encoding of `FileList { paths, resumes, bases }` (fields
- * 1, 4 and 5, in that order; proto3 defaults left out; `lengths` packed),
+ * 1, 4 and 5, in that order; proto3 defaults left out; `lengths` packed,
+ * and left out for a description in fixed blocks),
  * as `toBinary` writes it. Sizes first, then one buffer.
  */
 export function needListBytes(
@@ -685,8 +716,11 @@ export function needListBytes(
   const baseParts = [...bases].map(([path, basis]) => {
     const name = utf8Of(path);
     let packed = 0;
-    for (let i = 0; i < basis.lengths.length; i++) {
-      packed += varintSize(basis.lengths[i]);
+    // In fixed blocks, the lengths go without saying.
+    if (!basis.weak) {
+      for (let i = 0; i < basis.lengths.length; i++) {
+        packed += varintSize(basis.lengths[i]);
+      }
     }
     const size = fieldBytes(name.length) + uintBytes(basis.avgBits) +
       uintBytes(basis.seed) + uintBytes(basis.size) +
@@ -694,7 +728,8 @@ export function needListBytes(
       (basis.digests.length > 0 ? fieldBytes(basis.digests.length) : 0) +
       (basis.whole && basis.whole.length > 0
         ? fieldBytes(basis.whole.length)
-        : 0);
+        : 0) +
+      (basis.weak && basis.weak.length > 0 ? fieldBytes(basis.weak.length) : 0);
     return { name, basis, packed, size };
   });
   let total = 0;
@@ -744,6 +779,7 @@ export function needListBytes(
     }
     if (basis.digests.length > 0) field(0x32, basis.digests);
     if (basis.whole && basis.whole.length > 0) field(0x3a, basis.whole);
+    if (basis.weak && basis.weak.length > 0) field(0x42, basis.weak);
   }
   if (at !== total) throw new Error(`need list: wrote ${at} of ${total} bytes`);
   return out;
@@ -872,10 +908,13 @@ export function needEntriesOf(list: FileList): NeedEntries {
       size: basis.size,
       lengths: basis.lengths.length > 0
         ? Uint32Array.from(basis.lengths)
+        : basis.weak.length > 0
+        ? blockLengths(basis.size, basis.avgBits)
         : NO_LENGTHS,
       digests: basis.digests,
     };
     if (basis.whole.length > 0) offer.whole = basis.whole;
+    if (basis.weak.length > 0) offer.weak = basis.weak;
     got.bases.set(basis.path, offer);
   }
   return got;
@@ -893,6 +932,7 @@ interface ParsedBasis {
   lengths: number[];
   digests: Uint8Array<ArrayBuffer>;
   whole: Uint8Array<ArrayBuffer>;
+  weak: Uint8Array<ArrayBuffer>;
 }
 
 /**
@@ -945,6 +985,7 @@ function readNeedList(
         lengths: [],
         digests: NO_BYTES,
         whole: NO_BYTES,
+        weak: NO_BYTES,
       };
       while (r.pos < end) {
         const t = r.uint32(end);
@@ -965,7 +1006,9 @@ function readNeedList(
           basis.digests = r.bytes(end) as Uint8Array<ArrayBuffer>;
         } else if (f === 7 && w === 2) {
           basis.whole = r.bytes(end) as Uint8Array<ArrayBuffer>;
-        } else if (f <= 7) throw malformed();
+        } else if (f === 8 && w === 2) {
+          basis.weak = r.bytes(end) as Uint8Array<ArrayBuffer>;
+        } else if (f <= 8) throw malformed();
         else r.skip(w, end);
       }
       bases.push(basis);

@@ -1,5 +1,5 @@
 import { create } from "./codec.ts";
-import { assertEquals, assertThrows } from "../../tests/_assert.ts";
+import { assert, assertEquals, assertThrows } from "../../tests/_assert.ts";
 import { PathEscapeError } from "../fs/safe_path.ts";
 import type { BasisOffer } from "../delta/basis.ts";
 import {
@@ -264,6 +264,8 @@ Deno.test("needListBytes: a need batch's FileList written by hand is the generic
       lengths: new Uint32Array(0),
       digests: new Uint8Array(0),
     }],
+    // In fixed blocks: its lengths are not written.
+    [paths[5], fixedBlocks()],
   ]);
   for (
     const [p, r, b] of [
@@ -295,6 +297,67 @@ Deno.test("needListBytes: a need batch's FileList written by hand is the generic
     ),
     generic(paths, resumes, bases),
   );
+});
+
+/** An old copy of 16 MiB and 1,000 bytes in fixed blocks of 2 KiB. */
+function fixedBlocks(): BasisOffer {
+  const size = (16 << 20) + 1000;
+  const count = Math.ceil(size / 2048);
+  const lengths = new Uint32Array(count).fill(2048);
+  lengths[count - 1] = 1000;
+  return {
+    avgBits: 11,
+    seed: 3,
+    size,
+    lengths,
+    digests: new Uint8Array(count * 4).map((_, i) => i),
+    weak: new Uint8Array(count * 4).map((_, i) => i * 3),
+  };
+}
+
+Deno.test("fixed blocks on the wire: no lengths sent, the same lengths read back by every decoder; a peer's absurd block size allocates nothing", async () => {
+  const { basesOf, basisMessages, needEntriesOf, needListBytes, packedNeeds } =
+    await import("./convert.ts");
+  const { FileListSchema } = await import("./gen/blit.ts");
+  const { basisProblem } = await import("../delta/basis.ts");
+  await loadZstd();
+  const offer = fixedBlocks();
+  assertEquals(basisProblem(offer), undefined);
+  const bases = new Map([["big", offer]]);
+  // 8 bytes a block (digest and sum), no varint of a length each.
+  const bytes = needListBytes([], new Map(), bases);
+  assert(bytes.length < offer.lengths.length * 8 + 64, `${bytes.length} bytes`);
+  const plain = create(FileListSchema, { bases: basisMessages(bases) });
+  assertEquals(plain.bases[0].lengths, []);
+  for (
+    const got of [
+      basesOf(plain).get("big")!,
+      needEntriesOf(plain).bases.get("big")!,
+      needEntriesOf(packedNeeds(["big"], new Map(), bases, true, 0n)!).bases
+        .get("big")!,
+    ]
+  ) {
+    assertEquals([...got.lengths], [...offer.lengths]);
+    assertEquals(got.digests, offer.digests);
+    assertEquals(got.weak, offer.weak);
+    assertEquals(basisProblem(got), undefined);
+  }
+  // A block size out of range, or 2^53 bytes in 2 KiB blocks: no lengths
+  // are made (nothing of that size allocated), and the check refuses it.
+  for (
+    const hostile of [
+      { ...offer, avgBits: 99 },
+      { ...offer, avgBits: 0 },
+      { ...offer, size: Number.MAX_SAFE_INTEGER },
+    ]
+  ) {
+    const list = create(FileListSchema, {
+      bases: basisMessages(new Map([["big", hostile]])),
+    });
+    const got = needEntriesOf(list).bases.get("big")!;
+    assertEquals(got.lengths.length, 0);
+    assert(basisProblem(got) !== undefined);
+  }
 });
 
 Deno.test("needEntriesOf: a packed need batch reads as the generic decoder reads it, however it is encoded; hostile ones are refused alike", async () => {

@@ -490,7 +490,9 @@ export const FileListSchema: MessageSchema<FileList> = {
  * FileList), cut into content-defined chunks of 2^avg_bits bytes on
  * average: each chunk's length and the first 4 bytes (big-endian) of its
  * xxh3-64 seeded with `seed`; for a small copy also the whole copy's
- * seeded hash.
+ * seeded hash. An old copy of 16 MiB or more is cut into fixed blocks of
+ * 2^avg_bits bytes instead (the last one shorter), with `weak` set and
+ * no `lengths`.
  */
 export interface BasisOffer {
   /** The message's type name. */
@@ -511,6 +513,14 @@ export interface BasisOffer {
    * file differs sends a describe-again frame (see PROTOCOL.md).
    */
   whole: Uint8Array;
+  /**
+   * For an old copy in fixed blocks: each block's rolling sum (4 bytes,
+   * big-endian: the low 16 bits of the sum of its bytes, then the low 16
+   * bits of the sum of each byte times its distance from the block's end,
+   * the last byte counting once, as rsync sums a block). The sender finds
+   * a block anywhere in its file by rolling the sum along it.
+   */
+  weak: Uint8Array;
 }
 
 /** The fields of {@linkcode BasisOffer}. */
@@ -524,6 +534,7 @@ export const BasisOfferSchema: MessageSchema<BasisOffer> = {
     { no: 5, name: "lengths", type: T.UINT32, repeated: true },
     { no: 6, name: "digests", type: T.BYTES },
     { no: 7, name: "whole", type: T.BYTES },
+    { no: 8, name: "weak", type: T.BYTES },
   ],
 };
 
