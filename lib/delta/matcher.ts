@@ -302,11 +302,12 @@ function* blockOps(
     }
     literalFrom = end;
   };
-  /** Block `index` of the old copy is [at, at + length) here. */
+  /** Blocks `index` to `last` of the old copy are [at, at + length) here. */
   const copied = function* (
     index: number,
     at: number,
     length: number,
+    last = index,
   ): Generator<DeltaOp> {
     yield* literal(at);
     const offset = table.offsetOf(index);
@@ -324,7 +325,7 @@ function* blockOps(
       };
     }
     pos = literalFrom = at + length;
-    next = index + 1 < table.count ? index + 1 : -1;
+    next = last + 1 < table.count ? last + 1 : -1;
   };
   /** Reads on: what is decided leaves, the rest moves to the front. */
   const refill = function* (): Generator<DeltaOp> {
@@ -351,8 +352,13 @@ function* blockOps(
     }
     if (pos >= filled) break;
     if (next >= 0) {
-      if (holds(next, pos)) {
-        yield* copied(next, pos, table.lengthOf(next));
+      // The blocks expected next, as many as the buffer holds in a row
+      // that are there: a digest each, one copy for them all.
+      let i = next;
+      let at = pos;
+      while (i < table.count && holds(i, at)) at += table.lengthOf(i++);
+      if (i > next) {
+        yield* copied(next, pos, at - pos, i - 1);
         continue;
       }
       // Overwritten in place: the block after it is where it was.
