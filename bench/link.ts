@@ -16,6 +16,7 @@
 // `deno run -A bench/link.ts [--rates 100mbit,1gbit] [--runs 3]
 // [--only NAME,...] [--size MiB] [--cli bundle|source]`.
 import { join } from "node:path";
+import { splice as spliced } from "../tests/_bytes.ts";
 
 import {
   blitCommand,
@@ -310,19 +311,6 @@ function textBig(size: number, seed = 12345): Uint8Array {
 function edited(data: Uint8Array, edits: [number, Uint8Array][]): Uint8Array {
   const out = data.slice();
   for (const [at, bytes] of edits) out.set(bytes, at);
-  return out;
-}
-
-function spliced(
-  data: Uint8Array,
-  at: number,
-  remove: number,
-  insert: Uint8Array,
-): Uint8Array {
-  const out = new Uint8Array(data.length - remove + insert.length);
-  out.set(data.subarray(0, at));
-  out.set(insert, at);
-  out.set(data.subarray(at + remove), at + insert.length);
   return out;
 }
 

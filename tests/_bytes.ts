@@ -12,3 +12,17 @@ export function xorshiftBytes(size: number, seed = 1): Uint8Array {
   }
   return out;
 }
+
+/** `data` with `remove` bytes at `at` replaced by `insert`. */
+export function splice(
+  data: Uint8Array,
+  at: number,
+  remove: number,
+  insert: Uint8Array = new Uint8Array(0),
+): Uint8Array {
+  const out = new Uint8Array(data.length - remove + insert.length);
+  out.set(data.subarray(0, at));
+  out.set(insert, at);
+  out.set(data.subarray(at + remove), at + insert.length);
+  return out;
+}

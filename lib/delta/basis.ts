@@ -490,6 +490,47 @@ export function basisProblem(offer: BasisOffer): string | undefined {
 }
 
 /**
+ * A description's chunks (or fixed blocks) by index, as its lookup tables
+ * read them: each one's length and digest.
+ */
+export class DescribedChunks {
+  /** Each chunk's length, by index. */
+  protected readonly lengths: Uint32Array;
+  /** Each chunk's digest, by index. */
+  protected readonly words: Uint32Array;
+
+  /** The chunks of a valid description (see {@linkcode basisProblem}). */
+  constructor(offer: BasisOffer) {
+    const count = offer.lengths.length;
+    this.lengths = offer.lengths;
+    this.words = new Uint32Array(count);
+    const view = new DataView(
+      offer.digests.buffer,
+      offer.digests.byteOffset,
+      offer.digests.length,
+    );
+    for (let i = 0; i < count; i++) {
+      this.words[i] = view.getUint32(i * DIGEST_BYTES);
+    }
+  }
+
+  /** How many chunks the description lists. */
+  get count(): number {
+    return this.lengths.length;
+  }
+
+  /** Chunk `index`'s length. */
+  lengthOf(index: number): number {
+    return this.lengths[index];
+  }
+
+  /** Whether chunk `index` has this digest. */
+  matches(index: number, word: number): boolean {
+    return this.words[index] === word;
+  }
+}
+
+/**
  * A description as a lookup table: where in the old copy a chunk with a
  * given digest and length starts (the length is part of the key: two
  * chunks whose 32-bit digests collide are told apart by it). Open
@@ -506,46 +547,36 @@ export function basisProblem(offer: BasisOffer): string | undefined {
  * if (table.find(d.word, 3000) !== 2000) throw new Error("example failed");
  * ```
  */
-export class BasisTable {
+export class BasisTable extends DescribedChunks {
   readonly #mask: number;
   /** Chunk index + 1 in each slot; 0: empty. */
-  readonly slots: Int32Array;
-  readonly #lengths: Uint32Array;
+  readonly #slots: Int32Array;
   readonly #offsets: Float64Array;
-  /** Each chunk's digest, by index. */
-  readonly #words: Uint32Array;
 
   /** The table of a valid description (see {@linkcode basisProblem}). */
   constructor(offer: BasisOffer) {
+    super(offer);
     const count = offer.lengths.length;
     let capacity = 16;
     while (capacity < count * 2) capacity *= 2;
     this.#mask = capacity - 1;
-    this.slots = new Int32Array(capacity);
-    this.#lengths = offer.lengths;
+    this.#slots = new Int32Array(capacity);
     this.#offsets = new Float64Array(count);
-    this.#words = new Uint32Array(count);
-    const view = new DataView(
-      offer.digests.buffer,
-      offer.digests.byteOffset,
-      offer.digests.length,
-    );
     let offset = 0;
     for (let i = 0; i < count; i++) {
       this.#offsets[i] = offset;
       offset += offer.lengths[i];
-      const word = view.getUint32(i * DIGEST_BYTES);
-      this.#words[i] = word;
+      const word = this.words[i];
       // The first chunk with a digest and length keeps its slot.
       for (let s = word & this.#mask;; s = (s + 1) & this.#mask) {
-        const slot = this.slots[s];
+        const slot = this.#slots[s];
         if (slot === 0) {
-          this.slots[s] = i + 1;
+          this.#slots[s] = i + 1;
           break;
         }
         if (
-          this.#words[slot - 1] === word &&
-          this.#lengths[slot - 1] === offer.lengths[i]
+          this.words[slot - 1] === word &&
+          this.lengths[slot - 1] === offer.lengths[i]
         ) break;
       }
     }
@@ -560,34 +591,19 @@ export class BasisTable {
   /** Which chunk (its index) has `length` bytes and this digest, or -1. */
   indexOf(word: number, length: number): number {
     for (let s = word & this.#mask;; s = (s + 1) & this.#mask) {
-      const slot = this.slots[s];
+      const slot = this.#slots[s];
       if (slot === 0) return -1;
       if (
-        this.#words[slot - 1] === word && this.#lengths[slot - 1] === length
+        this.words[slot - 1] === word && this.lengths[slot - 1] === length
       ) {
         return slot - 1;
       }
     }
   }
 
-  /** How many chunks the description lists. */
-  get count(): number {
-    return this.#lengths.length;
-  }
-
-  /** Chunk `index`'s length. */
-  lengthOf(index: number): number {
-    return this.#lengths[index];
-  }
-
   /** Where chunk `index` starts in the old copy. */
   offsetOf(index: number): number {
     return this.#offsets[index];
-  }
-
-  /** Whether chunk `index` has this digest. */
-  matches(index: number, word: number): boolean {
-    return this.#words[index] === word;
   }
 }
 
@@ -602,11 +618,9 @@ export class BasisTable {
  * {@linkcode SAME_SUM_MAX} (a lookup costs a few probes, whatever a peer
  * described).
  */
-export class BlockTable {
+export class BlockTable extends DescribedChunks {
   /** The blocks' size (the last may be shorter). */
   readonly block: number;
-  readonly #lengths: Uint32Array;
-  readonly #words: Uint32Array;
   /**
    * ~32 bits a block: bits `f & 31` of words `f >>> 5`, for
    * `f = Math.imul(sum, FILTER_MIX[k]) >>> filterShift` with k 0 and 1,
@@ -628,15 +642,9 @@ export class BlockTable {
 
   /** The table of a valid description in fixed blocks (see {@linkcode basisProblem}). */
   constructor(offer: BasisOffer) {
+    super(offer);
     const count = offer.lengths.length;
     this.block = 2 ** offer.avgBits;
-    this.#lengths = offer.lengths;
-    this.#words = new Uint32Array(count);
-    const digests = new DataView(
-      offer.digests.buffer,
-      offer.digests.byteOffset,
-      offer.digests.length,
-    );
     const weak = new DataView(
       offer.weak!.buffer,
       offer.weak!.byteOffset,
@@ -651,8 +659,7 @@ export class BlockTable {
     const mask = this.slots.length / 2 - 1;
     for (let i = 0; i < count; i++) {
       const sum = weak.getInt32(i * DIGEST_BYTES);
-      const word = digests.getUint32(i * DIGEST_BYTES);
-      this.#words[i] = word;
+      const word = this.words[i];
       // A short last block is found in order only (a window is a block).
       if (offer.lengths[i] !== this.block) continue;
       let same = 0;
@@ -668,7 +675,7 @@ export class BlockTable {
           break;
         }
         if (this.slots[2 * s + 1] !== sum) continue;
-        if (this.#words[slot - 1] === word || ++same >= SAME_SUM_MAX) break;
+        if (this.words[slot - 1] === word || ++same >= SAME_SUM_MAX) break;
       }
     }
   }
@@ -703,30 +710,15 @@ export class BlockTable {
     for (let s = this.slotOf(sum);; s = (s + 1) & mask) {
       const slot = this.slots[2 * s];
       if (slot === 0) return -1;
-      if (this.slots[2 * s + 1] === sum && this.#words[slot - 1] === word) {
+      if (this.slots[2 * s + 1] === sum && this.words[slot - 1] === word) {
         return slot - 1;
       }
     }
   }
 
-  /** How many blocks the description lists. */
-  get count(): number {
-    return this.#lengths.length;
-  }
-
-  /** Block `index`'s length. */
-  lengthOf(index: number): number {
-    return this.#lengths[index];
-  }
-
   /** Where block `index` starts in the old copy. */
   offsetOf(index: number): number {
     return index * this.block;
-  }
-
-  /** Whether block `index` has this digest. */
-  matches(index: number, word: number): boolean {
-    return this.#words[index] === word;
   }
 }
 

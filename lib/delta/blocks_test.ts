@@ -1,6 +1,7 @@
 // Descriptions in fixed blocks (old copies from 16 MiB): the block sums,
 // their roll, the description, the table and the sender's rolling search.
 import { assert, assertEquals } from "../../tests/_assert.ts";
+import { splice, xorshiftBytes } from "../../tests/_bytes.ts";
 import { contentHasher } from "../fs/hash.ts";
 import {
   type BasisOffer,
@@ -35,31 +36,6 @@ function referenceSum(bytes: Uint8Array): number {
     b = (b + Math.imul(bytes.length - k, bytes[k])) | 0;
   }
   return ((a & 0xffff) | (b << 16)) >>> 0;
-}
-
-function pseudoRandom(size: number, seed: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let s = seed | 1;
-  for (let i = 0; i < size; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = s >>> 24;
-  }
-  return out;
-}
-
-function splice(
-  data: Uint8Array,
-  at: number,
-  remove: number,
-  insert: Uint8Array = new Uint8Array(0),
-): Uint8Array {
-  const out = new Uint8Array(data.length - remove + insert.length);
-  out.set(data.subarray(0, at));
-  out.set(insert, at);
-  out.set(data.subarray(at + remove), at + insert.length);
-  return out;
 }
 
 /** A reader of `bytes` as `readSync` reads, in pieces of at most `piece`. */
@@ -136,7 +112,7 @@ async function roundTrip(
 }
 
 Deno.test("block sums: the same as rsync's two sums, in the gear loop's memory or copied there, and rolled a byte at a time", () => {
-  const data = pseudoRandom(40_000, 3);
+  const data = xorshiftBytes(40_000, 3);
   for (const length of [1, 2, 15, 16, 17, 63, 64, 65, 1000, 2048, 8192]) {
     let sum = blockSum(data.subarray(0, length));
     assertEquals(sum, referenceSum(data.subarray(0, length)));
@@ -159,7 +135,7 @@ Deno.test("block sums: the same as rsync's two sums, in the gear loop's memory o
 
 Deno.test("block description: one digest and one sum a block, the last block shorter; a file that ends early or goes on is not described", async () => {
   const digest = await ChunkDigest.create(5);
-  const data = pseudoRandom(10_000, 4);
+  const data = xorshiftBytes(10_000, 4);
   const got = describeBlocks(reader(data, 777), data.length, 11, digest)!;
   assertEquals([...got.lengths], [2048, 2048, 2048, 2048, 1808]);
   const sums = new DataView(got.weak!.buffer);
@@ -236,7 +212,7 @@ Deno.test("block description: a sender refuses one a receiver would not make", (
 
 Deno.test("block table: a block is found by its sum and digest; blocks that share a sum are kept to a few", async () => {
   const digest = await ChunkDigest.create(9);
-  const old = pseudoRandom(64 * KiB, 11);
+  const old = xorshiftBytes(64 * KiB, 11);
   const offer = await blocksOf(old, 11, 9);
   const table = new BlockTable(offer);
   for (let i = 0; i < 32; i++) {
@@ -268,12 +244,12 @@ Deno.test("block table: a block is found by its sum and digest; blocks that shar
 });
 
 Deno.test("rolling search: the loop finds the first window whose sum a block has, as a plain loop does", async () => {
-  const old = pseudoRandom(256 * KiB, 21);
+  const old = xorshiftBytes(256 * KiB, 21);
   const next = splice(
-    splice(old, 100_000, 0, pseudoRandom(777, 5)),
+    splice(old, 100_000, 0, xorshiftBytes(777, 5)),
     3,
     0,
-    pseudoRandom(1234, 6),
+    xorshiftBytes(1234, 6),
   );
   const table = new BlockTable(await blocksOf(old, 11));
   const block = 2048;
@@ -291,17 +267,7 @@ Deno.test("rolling search: the loop finds the first window whose sum a block has
       }
     }
     const state = Int32Array.of(blockSum(next.subarray(from, from + block)));
-    const got = rollBlocks(
-      next,
-      from,
-      next.length,
-      block,
-      state,
-      table.filter,
-      table.filterShift,
-      table.slots,
-      table.slotShift,
-    );
+    const got = rollBlocks(next, from, next.length, state, table);
     if (want >= 0) {
       assertEquals(got, want);
       assertEquals(state[0], blockSum(next.subarray(want, want + block)) | 0);
@@ -312,11 +278,11 @@ Deno.test("rolling search: the loop finds the first window whose sum a block has
 });
 
 Deno.test("matcher in fixed blocks: edits, insertions, deletions, appends, truncations and moves cost about their size; any file comes back exact", async () => {
-  const old = pseudoRandom(1 * MiB + 4321, 1);
+  const old = xorshiftBytes(1 * MiB + 4321, 1);
   const offer = await blocksOf(old, 11);
   const edited = old.slice();
   for (let i = 0; i < 8; i++) {
-    edited.set(pseudoRandom(100, 50 + i), 7000 + i * 120_000);
+    edited.set(xorshiftBytes(100, 50 + i), 7000 + i * 120_000);
   }
   const half = 512 * KiB;
   const swapped = new Uint8Array(old.length);
@@ -327,7 +293,7 @@ Deno.test("matcher in fixed blocks: edits, insertions, deletions, appends, trunc
     ["8 scattered edits", edited, 8 * 2 * 2048],
     [
       "100 bytes inserted at 1 KiB",
-      splice(old, 1024, 0, pseudoRandom(100, 2)),
+      splice(old, 1024, 0, xorshiftBytes(100, 2)),
       2048 + 100,
     ],
     [
@@ -338,7 +304,7 @@ Deno.test("matcher in fixed blocks: edits, insertions, deletions, appends, trunc
     ["64 KiB deleted from the middle", splice(old, 400_000, 64 * KiB), 2048],
     [
       "64 KiB appended",
-      splice(old, old.length, 0, pseudoRandom(64 * KiB, 3)),
+      splice(old, old.length, 0, xorshiftBytes(64 * KiB, 3)),
       64 * KiB + 2048 * 2,
     ],
     ["truncated by 100 KiB", old.subarray(0, old.length - 100 * KiB), 2048],
@@ -350,7 +316,7 @@ Deno.test("matcher in fixed blocks: edits, insertions, deletions, appends, trunc
     ],
     ["shrunk to nothing", new Uint8Array(0), 0],
     ["tiny", Uint8Array.of(1, 2, 3), 3],
-    ["all new", pseudoRandom(300 * KiB, 77), 300 * KiB],
+    ["all new", xorshiftBytes(300 * KiB, 77), 300 * KiB],
   ];
   for (const [name, next, most] of cases) {
     const literal = await roundTrip(old, next, offer);
@@ -359,13 +325,13 @@ Deno.test("matcher in fixed blocks: edits, insertions, deletions, appends, trunc
   // An old copy bigger than the new file, and zeros: exact.
   const zeros = new Uint8Array(200 * KiB);
   const dotted = zeros.slice();
-  dotted.set(pseudoRandom(50, 8), 77_777);
+  dotted.set(xorshiftBytes(50, 8), 77_777);
   assert(await roundTrip(zeros, dotted, await blocksOf(zeros, 11)) <= 2 * 2048);
 });
 
 Deno.test("matcher in fixed blocks: a description made to collide costs a bounded number of digests, and the file still comes back exact", async () => {
-  const old = pseudoRandom(512 * KiB, 31);
-  const next = pseudoRandom(2 * MiB, 32);
+  const old = xorshiftBytes(512 * KiB, 31);
+  const next = xorshiftBytes(2 * MiB, 32);
   const count = 256;
   // Every block claims the sum of a window of the new file that is common
   // to many (zeros there), with digests that never match.
@@ -409,7 +375,7 @@ Deno.test("fixed blocks from 16 MiB: described the same here and on the workers 
   const { closeDescribers, warmDescribers } = await import("./basis_pool.ts");
   const root = Deno.realPathSync(Deno.makeTempDirSync());
   try {
-    const old = pseudoRandom(BLOCKS_MIN_BYTES + 12_345, 41);
+    const old = xorshiftBytes(BLOCKS_MIN_BYTES + 12_345, 41);
     Deno.writeFileSync(`${root}/old`, old);
     const here = (await describeBasis(root, "old"))!.offer;
     assert(here.weak !== undefined);
@@ -423,7 +389,7 @@ Deno.test("fixed blocks from 16 MiB: described the same here and on the workers 
       assertEquals(away.weak, here.weak);
       // Salted apart, so the digests differ; each matches its own file.
       assertEquals(basisProblem(away), undefined);
-      const next = splice(old, 5 * MiB, 0, pseudoRandom(3000, 1));
+      const next = splice(old, 5 * MiB, 0, xorshiftBytes(3000, 1));
       assert(await roundTrip(old, next, away) <= 3000 + 2 * 4096);
     } finally {
       await closeDescribers();

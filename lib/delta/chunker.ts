@@ -373,12 +373,26 @@ export function rollSum(
   return (a | (b << 16)) >>> 0;
 }
 
+/** What {@linkcode rollBlocks} reads of a description's table (`BlockTable`). */
+export interface RollTable {
+  /** The blocks' size. */
+  readonly block: number;
+  /** Two bits a sum: see `BlockTable.filter`. */
+  readonly filter: Int32Array;
+  /** See `BlockTable.filter`. */
+  readonly filterShift: number;
+  /** Index and sum pairs by sum: see `BlockTable.slots`. */
+  readonly slots: Int32Array;
+  /** See `BlockTable.slots`. */
+  readonly slotShift: number;
+}
+
 /**
  * A sender's rolling search for an old copy's fixed blocks (see
  * `BlockTable`), in the gear loop's module: from the window of `block`
  * bytes at `from` (its {@linkcode blockSum} in `state[0]`, as a signed
- * word), the first window before `end` whose sum passes the table's
- * filter and is some block's sum: its start, its sum in `state[0]`; else
+ * word), the first window before `end` whose sum passes `table`'s filter
+ * and is some block's sum: its start, its sum in `state[0]`; else
  * `-1 - p` for the last window `p` looked at (its sum in `state[0]`). The
  * bytes and the table are copied into the module's data area first (~0.1
  * ms a MiB), then each byte costs a few operations, not a JavaScript
@@ -388,13 +402,10 @@ export function rollBlocks(
   bytes: Uint8Array,
   from: number,
   end: number,
-  block: number,
   state: Int32Array,
-  filter: Int32Array,
-  filterShift: number,
-  slots: Int32Array,
-  slotShift: number,
+  table: RollTable,
 ): number {
+  const { block, filter, filterShift, slots, slotShift } = table;
   const n = end - from;
   const filterAt = TABLE_BYTES + align8(n);
   const slotsAt = filterAt + align8(filter.byteLength);

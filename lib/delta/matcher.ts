@@ -142,7 +142,7 @@ export function* deltaOps(
    * from where it starts.
    */
   let next = table.count > 0 ? 0 : -1;
-  let copy: { offset: number; length: number } | undefined;
+  const copies = new Copies();
   const literal = function* (): Generator<DeltaOp> {
     for (let at = literalFrom; at < chunk; at += LITERAL_MAX) {
       const bytes = buffer.subarray(at, Math.min(chunk, at + LITERAL_MAX));
@@ -157,21 +157,7 @@ export function* deltaOps(
     first = index,
   ): Generator<DeltaOp> {
     yield* literal();
-    const offset = table.offsetOf(first);
-    const length = end - chunk;
-    if (copy && copy.offset + copy.length === offset) copy.length += length;
-    else {
-      if (copy) yield { op: "copy", ...copy };
-      copy = { offset, length };
-    }
-    // A long run leaves in steps of COPY_MAX, the rest kept open.
-    while (copy && copy.length >= COPY_MAX) {
-      yield { op: "copy", offset: copy.offset, length: COPY_MAX };
-      copy = copy.length === COPY_MAX ? undefined : {
-        offset: copy.offset + COPY_MAX,
-        length: copy.length - COPY_MAX,
-      };
-    }
+    yield* copies.add(table.offsetOf(first), end - chunk);
     literalFrom = chunk = scanned = end;
     next = index + 1 < table.count ? index + 1 : -1;
     chunker.reset();
@@ -229,7 +215,7 @@ export function* deltaOps(
   }
   if (chunk < filled) yield* take(filled);
   yield* literal();
-  if (copy) yield { op: "copy", ...copy };
+  yield* copies.flush();
 
   /** The chunk [chunk, end) the chunker cut: a copy if the old copy has it. */
   function* take(end: number): Generator<DeltaOp> {
@@ -238,8 +224,7 @@ export function* deltaOps(
     const index = table.indexOf(digest.word, bytes.length);
     if (index >= 0) yield* copied(index, end);
     else {
-      if (copy) yield { op: "copy", ...copy };
-      copy = undefined;
+      yield* copies.flush();
       chunk = scanned = end;
     }
   }
@@ -285,15 +270,14 @@ function* blockOps(
   let literalFrom = 0;
   /** The old copy's block expected at `pos`, or -1 (search by sum). */
   let next = table.count > 0 ? 0 : -1;
-  let copy: { offset: number; length: number } | undefined;
+  const copies = new Copies();
   const seek = { at: 0, wrong: 0, limit: 0 };
   let rolled = 0;
   let searching = true;
   /** The copy waiting to grow, then the literal run up to `end`. */
   const literal = function* (end: number): Generator<DeltaOp> {
     if (literalFrom >= end) return;
-    if (copy) yield { op: "copy", ...copy };
-    copy = undefined;
+    yield* copies.flush();
     for (let at = literalFrom; at < end; at += LITERAL_MAX) {
       yield {
         op: "literal",
@@ -310,20 +294,7 @@ function* blockOps(
     last = index,
   ): Generator<DeltaOp> {
     yield* literal(at);
-    const offset = table.offsetOf(index);
-    if (copy && copy.offset + copy.length === offset) copy.length += length;
-    else {
-      if (copy) yield { op: "copy", ...copy };
-      copy = { offset, length };
-    }
-    // A long run leaves in steps of COPY_MAX, the rest kept open.
-    while (copy && copy.length >= COPY_MAX) {
-      yield { op: "copy", offset: copy.offset, length: COPY_MAX };
-      copy = copy.length === COPY_MAX ? undefined : {
-        offset: copy.offset + COPY_MAX,
-        length: copy.length - COPY_MAX,
-      };
-    }
+    yield* copies.add(table.offsetOf(index), length);
     pos = literalFrom = at + length;
     next = last + 1 < table.count ? last + 1 : -1;
   };
@@ -408,7 +379,7 @@ function* blockOps(
     pos = p + 1;
   }
   yield* literal(filled);
-  if (copy) yield { op: "copy", ...copy };
+  yield* copies.flush();
 }
 
 /**
@@ -432,17 +403,7 @@ export function search(
   // would be a float in the loop).
   const state = Int32Array.of(blockSum(buffer.subarray(from, from + block)));
   for (let p = from;;) {
-    const at = rollBlocks(
-      buffer,
-      p,
-      end,
-      block,
-      state,
-      table.filter,
-      table.filterShift,
-      table.slots,
-      table.slotShift,
-    );
+    const at = rollBlocks(buffer, p, end, state, table);
     if (at < 0) {
       seek.at = -1 - at;
       return -1;
@@ -462,6 +423,38 @@ export function search(
     }
     state[0] = rollSum(state[0], block, buffer[at], buffer[at + block]);
     p = at + 1;
+  }
+}
+
+/**
+ * Copy instructions in the making: a range that follows the one held joins
+ * it; a long run leaves in steps of {@linkcode COPY_MAX}, the rest held.
+ */
+class Copies {
+  #run: { offset: number; length: number } | undefined;
+
+  /** Adds [offset, offset + length) of the old copy; yields what it completes. */
+  *add(offset: number, length: number): Generator<DeltaOp> {
+    let run = this.#run;
+    if (run && run.offset + run.length === offset) run.length += length;
+    else {
+      if (run) yield { op: "copy", ...run };
+      run = { offset, length };
+    }
+    while (run && run.length >= COPY_MAX) {
+      yield { op: "copy", offset: run.offset, length: COPY_MAX };
+      run = run.length === COPY_MAX ? undefined : {
+        offset: run.offset + COPY_MAX,
+        length: run.length - COPY_MAX,
+      };
+    }
+    this.#run = run;
+  }
+
+  /** The range held, now (before literal bytes, or at the end). */
+  *flush(): Generator<DeltaOp> {
+    if (this.#run) yield { op: "copy", ...this.#run };
+    this.#run = undefined;
   }
 }
 

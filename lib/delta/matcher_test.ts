@@ -1,5 +1,5 @@
 import { assertEquals, assertThrows } from "../../tests/_assert.ts";
-import { xorshiftBytes } from "../../tests/_bytes.ts";
+import { splice, xorshiftBytes } from "../../tests/_bytes.ts";
 import { contentHasher, hashBytes } from "../fs/hash.ts";
 import { type BasisOffer, ChunkDigest, describeBasis } from "./basis.ts";
 import { KernelTree } from "../fs/kernel_tree.ts";
@@ -8,19 +8,6 @@ import { DeltaRebuild } from "./rebuild.ts";
 
 const KiB = 1024;
 const MiB = 1 << 20;
-
-function splice(
-  data: Uint8Array,
-  at: number,
-  remove: number,
-  insert: Uint8Array = new Uint8Array(0),
-): Uint8Array {
-  const out = new Uint8Array(data.length - remove + insert.length);
-  out.set(data.subarray(0, at));
-  out.set(insert, at);
-  out.set(data.subarray(at + remove), at + insert.length);
-  return out;
-}
 
 /**
  * Describes `old`, matches `next` against it and rebuilds: the rebuilt
