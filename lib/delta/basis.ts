@@ -651,7 +651,7 @@ export class BlockTable extends DescribedChunks {
       offer.weak!.length,
     );
     const bits = Math.ceil(Math.log2(count + 1));
-    this.filterShift = 32 - Math.max(10, Math.min(bits + 5, 18));
+    this.filterShift = 32 - Math.max(10, bits + 5);
     this.filter = new Int32Array(2 ** (27 - this.filterShift));
     // Two slots a block.
     this.slotShift = 32 - Math.max(4, bits + 1);
