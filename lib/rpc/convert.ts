@@ -360,7 +360,7 @@ export function basesOf(list: FileList): Map<string, BasisOffer> {
       seed: basis.seed,
       size,
       lengths: basis.weak.length > 0 && basis.lengths.length === 0
-        ? blockLengths(size, basis.avgBits)
+        ? blockLengths(size, basis.avgBits, basis.weak.length)
         : Uint32Array.from(basis.lengths),
       digests: basis.digests,
       ...(basis.whole.length > 0 ? { whole: basis.whole } : {}),
@@ -409,17 +409,23 @@ function numbersOf(values: Uint32Array): number[] {
 /**
  * The lengths of an old copy's fixed blocks (see `describeBlocks`): all
  * `2^avgBits` bytes but the last. None where the block size or their
- * count is out of range: the description is then refused when checked
- * (`basisProblem`), and no peer makes this allocate much.
+ * count is out of range, or the description does not carry a sum for
+ * each (`sums` bytes, 4 a block): it is then refused when checked
+ * (`basisProblem`), and what a peer makes this allocate is never more
+ * than what it sent.
  */
-export function blockLengths(size: number, avgBits: number): Uint32Array {
+export function blockLengths(
+  size: number,
+  avgBits: number,
+  sums: number,
+): Uint32Array {
   if (
     !Number.isInteger(avgBits) || avgBits < MIN_AVG_BITS ||
     avgBits > MAX_AVG_BITS || !Number.isSafeInteger(size) || size <= 0
   ) return NO_LENGTHS;
   const block = 2 ** avgBits;
   const count = Math.ceil(size / block);
-  if (count > MAX_BASIS_CHUNKS) return NO_LENGTHS;
+  if (count > MAX_BASIS_CHUNKS || sums !== 4 * count) return NO_LENGTHS;
   const lengths = new Uint32Array(count).fill(block);
   lengths[count - 1] = size - (count - 1) * block;
   return lengths;
@@ -909,7 +915,7 @@ export function needEntriesOf(list: FileList): NeedEntries {
       lengths: basis.lengths.length > 0
         ? Uint32Array.from(basis.lengths)
         : basis.weak.length > 0
-        ? blockLengths(basis.size, basis.avgBits)
+        ? blockLengths(basis.size, basis.avgBits, basis.weak.length)
         : NO_LENGTHS,
       digests: basis.digests,
     };

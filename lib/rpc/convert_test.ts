@@ -342,13 +342,15 @@ Deno.test("fixed blocks on the wire: no lengths sent, the same lengths read back
     assertEquals(got.weak, offer.weak);
     assertEquals(basisProblem(got), undefined);
   }
-  // A block size out of range, or 2^53 bytes in 2 KiB blocks: no lengths
-  // are made (nothing of that size allocated), and the check refuses it.
+  // A block size out of range, 2^53 bytes in 2 KiB blocks, or 512 MiB
+  // (262,144 blocks) with one sum: no lengths are made (nothing bigger than
+  // what was sent is allocated), and the check refuses it.
   for (
     const hostile of [
       { ...offer, avgBits: 99 },
       { ...offer, avgBits: 0 },
       { ...offer, size: Number.MAX_SAFE_INTEGER },
+      { ...offer, size: 512 << 20, weak: new Uint8Array(4) },
     ]
   ) {
     const list = create(FileListSchema, {
