@@ -164,6 +164,7 @@ export {
   avgBitsFor,
   blockSum,
   Chunker,
+  dataArea,
   rollBlocks,
   rollSum,
 } from "./lib/delta/chunker.ts";

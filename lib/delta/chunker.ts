@@ -238,13 +238,11 @@ export class Chunker {
    * thread's one data area, shared by every chunker: it holds what was
    * put in it only until the caller yields (an `await`, a `yield`) or
    * asks for another, and a scan of other bytes overwrites it. For a
-   * synchronous run such as a description, start to end.
+   * synchronous run such as a description, start to end (see
+   * {@linkcode dataArea}).
    */
   buffer(size: number): Uint8Array {
-    if (!Number.isSafeInteger(size) || size < 0) {
-      throw new RangeError(`size must be a non-negative integer, got ${size}`);
-    }
-    return new Uint8Array(gearWith(size).memory.buffer, TABLE_BYTES, size);
+    return dataArea(size);
   }
 
   /**
@@ -328,6 +326,29 @@ export class Chunker {
     this.reset();
     return at;
   }
+}
+
+/**
+ * `size` bytes of this thread's gear loop's data area (its WebAssembly
+ * memory): bytes scanned ({@linkcode Chunker.scan}) or summed
+ * ({@linkcode blockSum}) from it are used where they are, not copied
+ * first. Shared by every user on the thread: it holds what was put in it
+ * only until the caller yields (an `await`, a `yield`) or asks for
+ * another, and a scan or sum of other bytes overwrites it.
+ *
+ * @example
+ * ```ts
+ * import { blockSum, dataArea } from "@blit/cli/internals";
+ * const area = dataArea(4);
+ * area.set([1, 2, 3, 4]);
+ * if (blockSum(area) !== (10 | 20 << 16)) throw new Error("example failed");
+ * ```
+ */
+export function dataArea(size: number): Uint8Array {
+  if (!Number.isSafeInteger(size) || size < 0) {
+    throw new RangeError(`size must be a non-negative integer, got ${size}`);
+  }
+  return new Uint8Array(gearWith(size).memory.buffer, TABLE_BYTES, size);
 }
 
 /**

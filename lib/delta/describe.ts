@@ -5,12 +5,7 @@ import { loadHashWasm } from "../deps/hash_wasm.ts";
 import { nativeHasher, nativeSeededXxh3 } from "../fs/native_hash.ts";
 import type { ContentHasher } from "../fs/hash.ts";
 import type { ReadHandle } from "../fs/tree.ts";
-import {
-  blockSum,
-  Chunker,
-  MAX_BASIS_CHUNKS,
-  MIN_AVG_BITS,
-} from "./chunker.ts";
+import { blockSum, Chunker, dataArea, MAX_BASIS_CHUNKS } from "./chunker.ts";
 
 /**
  * Old copies under this size are also hashed whole (`BasisOffer.whole`):
@@ -294,7 +289,7 @@ export function describeBlocks(
   const weakView = new DataView(weak.buffer);
   // Whole blocks a read (a power of two at least as big as one), in the
   // gear loop's memory: summed where they are.
-  const buffer = new Chunker(MIN_AVG_BITS).buffer(Math.max(1 << 20, block));
+  const buffer = dataArea(Math.max(1 << 20, block));
   let index = 0;
   for (let left = length; left > 0;) {
     const want = Math.min(buffer.length, left);

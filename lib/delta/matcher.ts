@@ -389,7 +389,7 @@ function* blockOps(
  * stopped: `seek.wrong`, the digests computed in vain, past
  * `seek.limit`).
  */
-export function search(
+function search(
   buffer: Uint8Array,
   from: number,
   end: number,
