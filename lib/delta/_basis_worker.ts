@@ -7,6 +7,7 @@ import {
   describeBlocks,
   describeRange,
   hashRead,
+  inBlocks,
   WHOLE_MAX_BYTES,
 } from "./describe.ts";
 import { avgBitsFor } from "./chunker.ts";
@@ -95,14 +96,20 @@ async function files(job: FilesJob, libc: Libc): Promise<void> {
         out.push(digest ? { byHash: digest } : {});
         continue;
       }
-      const whole = size < WHOLE_MAX_BYTES;
+      // In fixed blocks (no whole-copy hash) from BLOCKS_MIN_BYTES, as
+      // everywhere (such a copy rarely comes in a batch).
+      const blocks = inBlocks(size);
+      const whole = size < WHOLE_MAX_BYTES && !blocks;
       plain.init();
       wholeHash.init();
-      // Read past its size: a file that went on is changing.
-      const part = describeRange(file, size, avgBitsFor(size), digest, (b) => {
+      const onRead = (b: Uint8Array) => {
         if (content) plain.update(b);
         if (whole) wholeHash.update(b);
-      }, true);
+      };
+      // Read past its size: a file that went on is changing.
+      const part = blocks
+        ? describeBlocks(file, size, avgBitsFor(size), digest, onRead, true)
+        : describeRange(file, size, avgBitsFor(size), digest, onRead, true);
       if (!part) {
         out.push({});
         continue;
@@ -116,6 +123,7 @@ async function files(job: FilesJob, libc: Libc): Promise<void> {
       transfer.push(
         part.lengths.buffer as ArrayBuffer,
         part.digests.buffer as ArrayBuffer,
+        ...(part.weak ? [part.weak.buffer as ArrayBuffer] : []),
       );
     } catch {
       out.push({}); // unreadable now: that file goes whole

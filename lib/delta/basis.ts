@@ -29,6 +29,7 @@ import {
   describeRange,
   DIGEST_BYTES,
   hashRead,
+  inBlocks,
   WHOLE_MAX_BYTES,
 } from "./describe.ts";
 import {
@@ -375,7 +376,7 @@ export function describeHandle(
   content?: ContentHasher,
 ): BasisOffer | undefined {
   const avgBits = avgBitsFor(size);
-  if (size >= BLOCKS_MIN_BYTES) {
+  if (inBlocks(size)) {
     content?.init();
     // Past its size, it is changing: described as nothing.
     const part = describeBlocks(
@@ -439,7 +440,7 @@ export function basisProblem(offer: BasisOffer): string | undefined {
   const whole = offer.whole?.length ?? 0;
   if (offer.weak !== undefined) {
     // In fixed blocks: 2^avgBits bytes each, the last one shorter.
-    if (size < BLOCKS_MIN_BYTES) {
+    if (!inBlocks(size)) {
       return `it is in fixed blocks, but ${size} bytes is under ${BLOCKS_MIN_BYTES}`;
     }
     const block = 2 ** avgBits;
@@ -621,63 +622,85 @@ export class BasisTable extends DescribedChunks {
 export class BlockTable extends DescribedChunks {
   /** The blocks' size (the last may be shorter). */
   readonly block: number;
+  /** See {@linkcode BlockTable.filter}. */
+  readonly filterShift: number;
+  /** See {@linkcode BlockTable.slots}. */
+  readonly slotShift: number;
+  readonly #sums: DataView;
+  #filter: Int32Array | undefined;
+  #slots: Int32Array | undefined;
+
+  /**
+   * The table of a valid description in fixed blocks (see
+   * {@linkcode basisProblem}). Its index by sum is made the first time a
+   * search needs it: a file that matches its old copy in order (appended
+   * to, truncated, edited in place) never does.
+   */
+  constructor(offer: BasisOffer) {
+    super(offer);
+    this.block = 2 ** offer.avgBits;
+    this.#sums = new DataView(
+      offer.weak!.buffer,
+      offer.weak!.byteOffset,
+      offer.weak!.length,
+    );
+    const bits = Math.ceil(Math.log2(offer.lengths.length + 1));
+    this.filterShift = 32 - Math.max(10, bits + 5);
+    // Two slots a block.
+    this.slotShift = 32 - Math.max(4, bits + 1);
+  }
+
   /**
    * ~32 bits a block: bits `f & 31` of words `f >>> 5`, for
    * `f = Math.imul(sum, FILTER_MIX[k]) >>> filterShift` with k 0 and 1,
    * both set for every block's sum (read in a rolling loop directly:
    * see {@linkcode BlockTable.has}).
    */
-  readonly filter: Int32Array;
-  /** See {@linkcode BlockTable.filter}. */
-  readonly filterShift: number;
+  get filter(): Int32Array {
+    if (!this.#filter) this.#index();
+    return this.#filter!;
+  }
+
   /**
    * Two words a slot, by sum: the block's index + 1 (0: empty) and its
    * sum (one cache line a probe); the first slot of a sum is
    * `Math.imul(sum, SLOT_MIX) >>> slotShift`, then the ones after it (read
    * in a rolling loop directly: see {@linkcode BlockTable.hasSum}).
    */
-  readonly slots: Int32Array;
-  /** See {@linkcode BlockTable.slots}. */
-  readonly slotShift: number;
+  get slots(): Int32Array {
+    if (!this.#slots) this.#index();
+    return this.#slots!;
+  }
 
-  /** The table of a valid description in fixed blocks (see {@linkcode basisProblem}). */
-  constructor(offer: BasisOffer) {
-    super(offer);
-    const count = offer.lengths.length;
-    this.block = 2 ** offer.avgBits;
-    const weak = new DataView(
-      offer.weak!.buffer,
-      offer.weak!.byteOffset,
-      offer.weak!.length,
-    );
-    const bits = Math.ceil(Math.log2(count + 1));
-    this.filterShift = 32 - Math.max(10, bits + 5);
-    this.filter = new Int32Array(2 ** (27 - this.filterShift));
-    // Two slots a block.
-    this.slotShift = 32 - Math.max(4, bits + 1);
-    this.slots = new Int32Array(2 * 2 ** (32 - this.slotShift));
-    const mask = this.slots.length / 2 - 1;
+  #index(): void {
+    const count = this.count;
+    const filter = new Int32Array(2 ** (27 - this.filterShift));
+    const slots = new Int32Array(2 * 2 ** (32 - this.slotShift));
+    const mask = slots.length / 2 - 1;
+    const [mix0, mix1] = FILTER_MIX;
     for (let i = 0; i < count; i++) {
-      const sum = weak.getInt32(i * DIGEST_BYTES);
-      const word = this.words[i];
       // A short last block is found in order only (a window is a block).
-      if (offer.lengths[i] !== this.block) continue;
+      if (this.lengths[i] !== this.block) continue;
+      const sum = this.#sums.getInt32(i * DIGEST_BYTES);
+      const word = this.words[i];
       let same = 0;
       for (let s = this.slotOf(sum);; s = (s + 1) & mask) {
-        const slot = this.slots[2 * s];
+        const slot = slots[2 * s];
         if (slot === 0) {
-          this.slots[2 * s] = i + 1;
-          this.slots[2 * s + 1] = sum;
-          for (const mix of FILTER_MIX) {
-            const f = Math.imul(sum, mix) >>> this.filterShift;
-            this.filter[f >>> 5] |= 1 << (f & 31);
-          }
+          slots[2 * s] = i + 1;
+          slots[2 * s + 1] = sum;
+          const f = Math.imul(sum, mix0) >>> this.filterShift;
+          filter[f >>> 5] |= 1 << (f & 31);
+          const g = Math.imul(sum, mix1) >>> this.filterShift;
+          filter[g >>> 5] |= 1 << (g & 31);
           break;
         }
-        if (this.slots[2 * s + 1] !== sum) continue;
+        if (slots[2 * s + 1] !== sum) continue;
         if (this.words[slot - 1] === word || ++same >= SAME_SUM_MAX) break;
       }
     }
+    this.#filter = filter;
+    this.#slots = slots;
   }
 
   /** The first slot of `sum` (see {@linkcode BlockTable.slots}). */
@@ -687,30 +710,33 @@ export class BlockTable extends DescribedChunks {
 
   /** Whether some block may have this rolling sum (false: none has). */
   has(sum: number): boolean {
+    const filter = this.filter;
     const f = Math.imul(sum | 0, FILTER_MIX[0]) >>> this.filterShift;
     const g = Math.imul(sum | 0, FILTER_MIX[1]) >>> this.filterShift;
-    return (this.filter[f >>> 5] & (1 << (f & 31))) !== 0 &&
-      (this.filter[g >>> 5] & (1 << (g & 31))) !== 0;
+    return (filter[f >>> 5] & (1 << (f & 31))) !== 0 &&
+      (filter[g >>> 5] & (1 << (g & 31))) !== 0;
   }
 
   /** Whether some full-size block has this very rolling sum. */
   hasSum(sum: number): boolean {
     sum |= 0;
-    const mask = this.slots.length / 2 - 1;
+    const slots = this.slots;
+    const mask = slots.length / 2 - 1;
     for (let s = this.slotOf(sum);; s = (s + 1) & mask) {
-      if (this.slots[2 * s] === 0) return false;
-      if (this.slots[2 * s + 1] === sum) return true;
+      if (slots[2 * s] === 0) return false;
+      if (slots[2 * s + 1] === sum) return true;
     }
   }
 
   /** Which full-size block has this rolling sum and digest, or -1. */
   find(sum: number, word: number): number {
     sum |= 0;
-    const mask = this.slots.length / 2 - 1;
+    const slots = this.slots;
+    const mask = slots.length / 2 - 1;
     for (let s = this.slotOf(sum);; s = (s + 1) & mask) {
-      const slot = this.slots[2 * s];
+      const slot = slots[2 * s];
       if (slot === 0) return -1;
-      if (this.slots[2 * s + 1] === sum && this.words[slot - 1] === word) {
+      if (slots[2 * s + 1] === sum && this.words[slot - 1] === word) {
         return slot - 1;
       }
     }

@@ -14,9 +14,9 @@ import {
 import { descriptorOf, type ReadHandle } from "../fs/tree.ts";
 import type { BasisOffer } from "./basis.ts";
 import {
-  BLOCKS_MIN_BYTES,
   type DescribedRange,
   DIGEST_BYTES,
+  inBlocks,
   WHOLE_MAX_BYTES,
 } from "./describe.ts";
 import { avgBitsFor, MAX_BASIS_CHUNKS } from "./chunker.ts";
@@ -292,7 +292,7 @@ export async function describeOffThread(
   );
   // In fixed blocks, a stretch is a whole number of them (where the next
   // one starts, the blocks go on as if read in one).
-  const blocks = size >= BLOCKS_MIN_BYTES;
+  const blocks = inBlocks(size);
   const block = 2 ** avgBits;
   const edge = (k: number) => {
     const at = Math.floor(k * size / stretches);
@@ -313,7 +313,10 @@ export async function describeOffThread(
         seed,
         // One stretch is the whole file: its hashes come too.
         ...(content && stretches === 1 ? { content } : {}),
-        ...(stretches === 1 && size < WHOLE_MAX_BYTES ? { whole: true } : {}),
+        // (A copy in fixed blocks has no whole-copy hash.)
+        ...(stretches === 1 && size < WHOLE_MAX_BYTES && !blocks
+          ? { whole: true }
+          : {}),
         ...(blocks ? { blocks } : {}),
       };
       await workers.post(job, [], job.length);

@@ -152,7 +152,7 @@ Deno.test("basis: a sender refuses descriptions a receiver would not make", () =
   );
 });
 
-Deno.test("basis: an old copy under 16 MiB is hashed whole, salted; through a kernel tree its content hash is kept with its status", async () => {
+Deno.test("basis: an old copy under 1 MiB is hashed whole, salted (one in fixed blocks is not); under 16 MiB, through a kernel tree, its content hash is kept with its status", async () => {
   const { KernelTree } = await import("../fs/kernel_tree.ts");
   const root = tempRoot();
   try {
@@ -163,7 +163,11 @@ Deno.test("basis: an old copy under 16 MiB is hashed whole, salted; through a ke
     Deno.writeFileSync(`${root}/small`, small);
     Deno.writeFileSync(`${root}/mid`, mid);
     Deno.writeFileSync(`${root}/big`, big);
-    for (const [name, bytes] of [["small", small], ["mid", mid]] as const) {
+    // From 1 MiB, in fixed blocks: no whole-copy hash.
+    const blocks = (await describeBasis(root, "mid"))!.offer;
+    assertEquals(blocks.whole, undefined);
+    assertEquals(blocks.weak!.length, blocks.digests.length);
+    for (const [name, bytes] of [["small", small]] as const) {
       const copy = (await describeBasis(root, name))!;
       const digest = await ChunkDigest.create(copy.offer.seed);
       assertEquals([...copy.offer.whole!], [...digest.whole(bytes)]);
@@ -379,8 +383,27 @@ Deno.test("basis: a batcher describes a kernel tree's small old copies a batch a
       assertEquals(offer.size, bytes.length);
       const here = (await describeBasis(root, name))!.offer;
       assertEquals([...offer.lengths], [...here.lengths], name);
-      const table = new BasisTable(offer);
       const digest = await ChunkDigest.create(offer.seed);
+      if (name === "big") {
+        // From 1 MiB: fixed blocks, each with its sum, no whole-copy hash.
+        assertEquals(offer.weak, here.weak, name);
+        assertEquals(offer.whole, undefined, name);
+        let at = 0;
+        for (let i = 0; i < offer.lengths.length; i++) {
+          const length = offer.lengths[i];
+          digest.of(bytes.subarray(at, at + length));
+          const view = new DataView(
+            offer.digests.buffer,
+            offer.digests.byteOffset,
+          );
+          assertEquals(view.getUint32(4 * i), digest.word, name);
+          at += length;
+        }
+        assertEquals(at, bytes.length);
+        assertEquals([...copy!.content!.digest], [...await hashBytes(bytes)]);
+        continue;
+      }
+      const table = new BasisTable(offer);
       let at = 0;
       for (const length of offer.lengths) {
         digest.of(bytes.subarray(at, at + length));

@@ -1,4 +1,4 @@
-// Descriptions in fixed blocks (old copies from 16 MiB): the block sums,
+// Descriptions in fixed blocks (old copies from 1 MiB): the block sums,
 // their roll, the description, the table and the sender's rolling search.
 import { assert, assertEquals } from "../../tests/_assert.ts";
 import { splice, xorshiftBytes } from "../../tests/_bytes.ts";
@@ -193,7 +193,7 @@ Deno.test("block description: a sender refuses one a receiver would not make", (
     { ...ok, lengths: shifted },
     { ...ok, whole: new Uint8Array(16) },
     { ...ok, avgBits: bits + 1 },
-    // Under 16 MiB: content-defined chunks only.
+    // Under 1 MiB: content-defined chunks only.
     {
       ...ok,
       size: 5000,
@@ -370,27 +370,31 @@ Deno.test("matcher in fixed blocks: a description made to collide costs a bounde
   assert(digests < 4000, `${digests} digests`);
 });
 
-Deno.test("fixed blocks from 16 MiB: described the same here and on the workers (in stretches of whole blocks), and matched by its blocks", async () => {
+Deno.test("fixed blocks from 1 MiB: described the same here and on the workers (in one stretch, or from 16 MiB in two of whole blocks), and matched by its blocks", async () => {
   const { KernelTree } = await import("../fs/kernel_tree.ts");
   const { closeDescribers, warmDescribers } = await import("./basis_pool.ts");
   const root = Deno.realPathSync(Deno.makeTempDirSync());
   try {
-    const old = xorshiftBytes(BLOCKS_MIN_BYTES + 12_345, 41);
-    Deno.writeFileSync(`${root}/old`, old);
-    const here = (await describeBasis(root, "old"))!.offer;
-    assert(here.weak !== undefined);
-    assertEquals(basisProblem(here), undefined);
     warmDescribers();
     try {
-      const tree = KernelTree.open(root)!;
-      const away = (await describeBasis(tree, "old"))!.offer;
-      tree.close();
-      assertEquals([...away.lengths], [...here.lengths]);
-      assertEquals(away.weak, here.weak);
-      // Salted apart, so the digests differ; each matches its own file.
-      assertEquals(basisProblem(away), undefined);
-      const next = splice(old, 5 * MiB, 0, xorshiftBytes(3000, 1));
-      assert(await roundTrip(old, next, away) <= 3000 + 2 * 4096);
+      for (const size of [BLOCKS_MIN_BYTES + 12_345, (16 << 20) + 12_345]) {
+        const old = xorshiftBytes(size, 41);
+        Deno.writeFileSync(`${root}/old`, old);
+        const here = (await describeBasis(root, "old"))!.offer;
+        assert(here.weak !== undefined);
+        assertEquals(here.whole, undefined);
+        assertEquals(basisProblem(here), undefined);
+        const tree = KernelTree.open(root)!;
+        const away = (await describeBasis(tree, "old"))!.offer;
+        tree.close();
+        assertEquals([...away.lengths], [...here.lengths]);
+        assertEquals(away.weak, here.weak);
+        assertEquals(away.whole, undefined);
+        // Salted apart, so the digests differ; each matches its own file.
+        assertEquals(basisProblem(away), undefined);
+        const next = splice(old, size >> 1, 0, xorshiftBytes(3000, 1));
+        assert(await roundTrip(old, next, away) <= 3000 + 2 * 4096);
+      }
     } finally {
       await closeDescribers();
     }

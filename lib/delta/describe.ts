@@ -16,16 +16,23 @@ import { blockSum, Chunker, dataArea, MAX_BASIS_CHUNKS } from "./chunker.ts";
 export const WHOLE_MAX_BYTES = 16 << 20;
 
 /**
- * Old copies from this size (16 MiB) are described in fixed blocks with
+ * Old copies from this size (1 MiB) are described in fixed blocks with
  * rolling sums (see {@linkcode describeBlocks}), as rsync describes a
  * file: a read and two cheap sums a byte, where content-defined chunks
  * cost a gear hash of every byte on top (~2.5x the CPU, and the receiver
  * pays it whether or not the sender's file moved anything). The sender
  * finds the blocks wherever they went by rolling a block's sum along its
  * file, only where its file stops matching in order: an edit costs the
- * blocks it touches, an insertion or deletion a block or two.
+ * blocks it touches, an insertion or deletion a block or two. Smaller
+ * copies (a source tree's files, described many at a time on a worker)
+ * keep content-defined chunks and a whole-copy hash.
  */
-export const BLOCKS_MIN_BYTES = 16 << 20;
+export const BLOCKS_MIN_BYTES = 1 << 20;
+
+/** Whether an old copy of `size` bytes is described in fixed blocks. */
+export function inBlocks(size: number): boolean {
+  return size >= BLOCKS_MIN_BYTES;
+}
 
 /** Bytes of a chunk's hash in a description. */
 export const DIGEST_BYTES = 4;

@@ -2,6 +2,8 @@ import { assertEquals, assertThrows } from "../../tests/_assert.ts";
 import { splice, xorshiftBytes } from "../../tests/_bytes.ts";
 import { contentHasher, hashBytes } from "../fs/hash.ts";
 import { type BasisOffer, ChunkDigest, describeBasis } from "./basis.ts";
+import { avgBitsFor } from "./chunker.ts";
+import { describeRange, WHOLE_MAX_BYTES } from "./describe.ts";
 import { KernelTree } from "../fs/kernel_tree.ts";
 import { COPY_MAX, deltaOps, ShrankError } from "./matcher.ts";
 import { DeltaRebuild } from "./rebuild.ts";
@@ -17,6 +19,7 @@ async function roundTrip(
   old: Uint8Array,
   next: Uint8Array,
   onKernelTree = false,
+  chunks = false,
 ): Promise<number> {
   const root = Deno.realPathSync(Deno.makeTempDirSync());
   try {
@@ -26,7 +29,9 @@ async function roundTrip(
     // stretches cut at once.
     const tree = onKernelTree ? KernelTree.open(root) : undefined;
     if (onKernelTree && !tree) throw new Error("no kernel tree here");
-    const basis = (await describeBasis(tree ?? root, "old"))!;
+    const basis = chunks
+      ? { offer: await chunkOffer(old) }
+      : (await describeBasis(tree ?? root, "old"))!;
     tree?.close();
     using source = Deno.openSync(`${root}/new`);
     using oldCopy = Deno.openSync(`${root}/old`);
@@ -63,6 +68,49 @@ async function roundTrip(
   } finally {
     Deno.removeSync(root, { recursive: true });
   }
+}
+
+/**
+ * `bytes` described in content-defined chunks whatever their size, with
+ * the whole-copy hash under WHOLE_MAX_BYTES (as a receiver describes a
+ * copy under BLOCKS_MIN_BYTES): a sender takes such a description of any
+ * size, so its matching is tested on big files too.
+ */
+async function chunkOffer(bytes: Uint8Array): Promise<BasisOffer> {
+  const size = bytes.length;
+  const avgBits = avgBitsFor(size);
+  const digest = await ChunkDigest.create();
+  const whole = size < WHOLE_MAX_BYTES
+    ? digest.wholeHasher().init()
+    : undefined;
+  let at = 0;
+  const reader = {
+    readSync(p: Uint8Array): number | null {
+      const n = Math.min(p.length, size - at);
+      if (n <= 0) return null;
+      p.set(bytes.subarray(at, at + n));
+      at += n;
+      return n;
+    },
+  };
+  const part = describeRange(
+    reader,
+    size,
+    avgBits,
+    digest,
+    (b) => whole?.update(b),
+    true,
+  )!;
+  return {
+    avgBits,
+    seed: digest.seed,
+    size,
+    lengths: part.lengths,
+    digests: part.digests,
+    ...(whole && part.lengths.length > 1
+      ? { whole: whole.digest("binary") }
+      : {}),
+  };
 }
 
 /** At most `most` literal bytes. */
@@ -145,18 +193,29 @@ Deno.test("matcher: a small file that is its old copy is one copy, found by the 
       ops.length,
     );
     assertEquals(await roundTrip(old, next) <= 2 * CHUNK, true);
-    // Bigger than the window (up to 16 MiB): hashed first, then copied
-    // in steps; changed, read again and matched as usual.
-    assertEquals(await roundTrip(OLD, OLD), 0);
+    // Bigger than the window (up to 16 MiB; a receiver describes such a
+    // copy in fixed blocks, but a sender takes chunks and the hash):
+    // hashed first, then copied in steps; changed, read again and matched
+    // as usual.
+    assertEquals(await roundTrip(OLD, OLD, false, true), 0);
     const bigNext = OLD.slice();
     bigNext[OLD.length - 10] ^= 1;
-    atMost(await roundTrip(OLD, bigNext), 2 * CHUNK);
-    Deno.writeFileSync(`${root}/big`, OLD);
-    const bigBasis = (await describeBasis(root, "big"))!;
-    if (!bigBasis.offer.whole) throw new Error("no whole-copy hash");
-    const steps = await opsFor(OLD, bigBasis.offer);
+    atMost(await roundTrip(OLD, bigNext, false, true), 2 * CHUNK);
+    const bigOffer = await chunkOffer(OLD);
+    if (!bigOffer.whole) throw new Error("no whole-copy hash");
+    const steps = await opsFor(OLD, bigOffer);
     assertEquals(steps.length, 1);
     assertEquals(steps[0], { op: "copy", offset: 0, length: OLD.length });
+    // In fixed blocks, the same file is the same single copy (each block
+    // checked in order).
+    Deno.writeFileSync(`${root}/big`, OLD);
+    const blocks = (await describeBasis(root, "big"))!.offer;
+    if (!blocks.weak || blocks.whole) throw new Error("not in fixed blocks");
+    assertEquals(await opsFor(OLD, blocks), [{
+      op: "copy",
+      offset: 0,
+      length: OLD.length,
+    }]);
   } finally {
     Deno.removeSync(root, { recursive: true });
   }
@@ -194,66 +253,102 @@ Deno.test("matcher: a long unchanged run leaves as copies of exactly COPY_MAX, i
   }
 });
 
-Deno.test("matcher: an edit in the middle costs about its own size", async () => {
-  const next = OLD.slice();
-  next.set(xorshiftBytes(100 * KiB, 9), 2 * MiB);
-  atMost(await roundTrip(OLD, next), 100 * KiB + 2 * CHUNK);
-});
+for (const chunks of [false, true]) {
+  // As a receiver describes a copy of this size (fixed blocks), and in
+  // content-defined chunks (its copies under BLOCKS_MIN_BYTES).
+  const how = chunks ? " (content-defined chunks)" : "";
+  Deno.test(`matcher: an edit in the middle costs about its own size${how}`, async () => {
+    const next = OLD.slice();
+    next.set(xorshiftBytes(100 * KiB, 9), 2 * MiB);
+    atMost(await roundTrip(OLD, next, false, chunks), 100 * KiB + 2 * CHUNK);
+  });
 
-Deno.test("matcher: an insertion and a deletion anywhere cost about their size", async () => {
-  atMost(
-    await roundTrip(OLD, splice(OLD, 1 * KiB, 0, xorshiftBytes(100, 3))),
-    2 * CHUNK,
-  );
-  atMost(await roundTrip(OLD, splice(OLD, 3 * MiB + 17, 5000)), 2 * CHUNK);
-  atMost(await roundTrip(OLD, splice(OLD, 0, 1)), 2 * CHUNK);
-});
+  Deno.test(`matcher: an insertion and a deletion anywhere cost about their size${how}`, async () => {
+    atMost(
+      await roundTrip(
+        OLD,
+        splice(OLD, 1 * KiB, 0, xorshiftBytes(100, 3)),
+        false,
+        chunks,
+      ),
+      2 * CHUNK,
+    );
+    atMost(
+      await roundTrip(OLD, splice(OLD, 3 * MiB + 17, 5000), false, chunks),
+      2 * CHUNK,
+    );
+    atMost(await roundTrip(OLD, splice(OLD, 0, 1), false, chunks), 2 * CHUNK);
+  });
 
-Deno.test("matcher: an append and a truncation cost about their size", async () => {
-  const appended = splice(OLD, OLD.length, 0, xorshiftBytes(300 * KiB, 4));
-  atMost(await roundTrip(OLD, appended), 300 * KiB + 2 * CHUNK);
-  atMost(await roundTrip(OLD, OLD.subarray(0, OLD.length - 12345)), 2 * CHUNK);
-});
+  Deno.test(`matcher: an append and a truncation cost about their size${how}`, async () => {
+    const appended = splice(OLD, OLD.length, 0, xorshiftBytes(300 * KiB, 4));
+    atMost(
+      await roundTrip(OLD, appended, false, chunks),
+      300 * KiB + 2 * CHUNK,
+    );
+    atMost(
+      await roundTrip(OLD, OLD.subarray(0, OLD.length - 12345), false, chunks),
+      2 * CHUNK,
+    );
+  });
 
-Deno.test("matcher: moved blocks are found where they went", async () => {
-  const half = OLD.length / 2;
-  const swapped = new Uint8Array(OLD.length);
-  swapped.set(OLD.subarray(half));
-  swapped.set(OLD.subarray(0, half), half);
-  atMost(await roundTrip(OLD, swapped), 3 * CHUNK);
-});
+  Deno.test(`matcher: moved blocks are found where they went${how}`, async () => {
+    const half = OLD.length / 2;
+    const swapped = new Uint8Array(OLD.length);
+    swapped.set(OLD.subarray(half));
+    swapped.set(OLD.subarray(0, half), half);
+    atMost(await roundTrip(OLD, swapped, false, chunks), 3 * CHUNK);
+  });
 
-Deno.test("matcher: random edits across the file", async () => {
-  let next = OLD;
-  let changed = 0;
-  let seed = 12345;
-  for (let i = 0; i < 20; i++) {
-    seed = (seed * 1103515245 + 12345) >>> 0;
-    const at = seed % (next.length - 1000);
-    const kind = i % 3;
-    if (kind === 0) next = splice(next, at, 0, xorshiftBytes(50, seed));
-    else if (kind === 1) next = splice(next, at, 50);
-    else next = splice(next, at, 50, xorshiftBytes(50, seed));
-    changed += 50;
-  }
-  // Each edit costs at most the chunks around it.
-  atMost(await roundTrip(OLD, next), changed + 20 * 2 * CHUNK);
-});
+  Deno.test(`matcher: random edits across the file${how}`, async () => {
+    let next = OLD;
+    let changed = 0;
+    let seed = 12345;
+    for (let i = 0; i < 20; i++) {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      const at = seed % (next.length - 1000);
+      const kind = i % 3;
+      if (kind === 0) next = splice(next, at, 0, xorshiftBytes(50, seed));
+      else if (kind === 1) next = splice(next, at, 50);
+      else next = splice(next, at, 50, xorshiftBytes(50, seed));
+      changed += 50;
+    }
+    // Each edit costs at most the chunks around it.
+    atMost(await roundTrip(OLD, next, false, chunks), changed + 20 * 2 * CHUNK);
+  });
 
-Deno.test("matcher: tiny, empty and shrunk-to-nothing files", async () => {
-  assertEquals(await roundTrip(OLD.subarray(0, 5000), new Uint8Array(0)), 0);
-  assertEquals(await roundTrip(OLD.subarray(0, 5000), OLD.subarray(0, 1)), 1);
-  assertEquals(
-    await roundTrip(OLD.subarray(0, 5000), OLD.subarray(0, 5000)),
-    0,
-  );
-  // A basis bigger than the new file, and a new file much bigger.
-  atMost(await roundTrip(OLD, OLD.subarray(MiB, MiB + 50_000)), 2 * CHUNK);
-  const bigger = new Uint8Array(OLD.length * 2);
-  bigger.set(OLD);
-  bigger.set(OLD, OLD.length);
-  atMost(await roundTrip(OLD.subarray(0, 64 * KiB), bigger), OLD.length * 2);
-});
+  Deno.test(`matcher: tiny, empty and shrunk-to-nothing files${how}`, async () => {
+    assertEquals(
+      await roundTrip(OLD.subarray(0, 5000), new Uint8Array(0), false, chunks),
+      0,
+    );
+    assertEquals(
+      await roundTrip(OLD.subarray(0, 5000), OLD.subarray(0, 1), false, chunks),
+      1,
+    );
+    assertEquals(
+      await roundTrip(
+        OLD.subarray(0, 5000),
+        OLD.subarray(0, 5000),
+        false,
+        chunks,
+      ),
+      0,
+    );
+    // A basis bigger than the new file, and a new file much bigger.
+    atMost(
+      await roundTrip(OLD, OLD.subarray(MiB, MiB + 50_000), false, chunks),
+      2 * CHUNK,
+    );
+    const bigger = new Uint8Array(OLD.length * 2);
+    bigger.set(OLD);
+    bigger.set(OLD, OLD.length);
+    atMost(
+      await roundTrip(OLD.subarray(0, 64 * KiB), bigger, false, chunks),
+      OLD.length * 2,
+    );
+  });
+}
 
 Deno.test("matcher: a big old copy described in stretches at once: edits anywhere, at the seam too, cost about their size", async () => {
   // Stretches need the workers, which need openat2's descriptors.

@@ -603,7 +603,7 @@ export const FileListSchema: GenMessage<FileList> = /*@__PURE__*/
  * FileList), cut into content-defined chunks of 2^avg_bits bytes on
  * average: each chunk's length and the first 4 bytes (big-endian) of its
  * xxh3-64 seeded with `seed`; for a small copy also the whole copy's
- * seeded hash. An old copy of 16 MiB or more is cut into fixed blocks of
+ * seeded hash. An old copy of 1 MiB or more is cut into fixed blocks of
  * 2^avg_bits bytes instead (the last one shorter), with `weak` set and
  * no `lengths`.
  *
@@ -642,8 +642,9 @@ export type BasisOffer = Message<"blit.v2.BasisOffer"> & {
 
   /**
    * The xxh3-128 of the whole old copy seeded with `seed` (16 bytes,
-   * big-endian high then low half), for old copies under 16 MiB cut in
-   * more than one chunk; empty otherwise. A sender whose file is that very content sends one copy of
+   * big-endian high then low half), for old copies under 1 MiB cut in
+   * more than one chunk; empty otherwise (a sender takes one with a copy
+   * in chunks under 16 MiB). A sender whose file is that very content sends one copy of
    * it all, without cutting or looking up a chunk. With no `lengths` and
    * no `digests` (an old copy under 16 MiB offered by its hash alone, over
    * the data plane): the copy's plain xxh3-128, unseeded; a sender whose
