@@ -77,6 +77,7 @@ async function stretch(job: StretchJob, libc: Libc): Promise<void> {
         part.lengths.buffer as ArrayBuffer,
         part.digests.buffer as ArrayBuffer,
         ...(part.weak ? [part.weak.buffer as ArrayBuffer] : []),
+        ...(part.runs ? [part.runs.buffer as ArrayBuffer] : []),
       ]
       : [],
   );
@@ -124,6 +125,7 @@ async function files(job: FilesJob, libc: Libc): Promise<void> {
         part.lengths.buffer as ArrayBuffer,
         part.digests.buffer as ArrayBuffer,
         ...(part.weak ? [part.weak.buffer as ArrayBuffer] : []),
+        ...(part.runs ? [part.runs.buffer as ArrayBuffer] : []),
       );
     } catch {
       out.push({}); // unreadable now: that file goes whole

@@ -30,6 +30,7 @@ import {
   DIGEST_BYTES,
   hashRead,
   inBlocks,
+  runBlocksFor,
   WHOLE_MAX_BYTES,
 } from "./describe.ts";
 import {
@@ -104,6 +105,13 @@ export interface BasisOffer {
    * too, and is not sent.
    */
   weak?: Uint8Array;
+  /**
+   * In fixed blocks, optionally: the digest of each whole run of
+   * `runBlocksFor(avgBits)` full blocks from the start (a chunk digest of
+   * the run's bytes), {@linkcode DIGEST_BYTES} each, in order: a sender
+   * checks a run its file holds where the old copy had it with one hash.
+   */
+  runs?: Uint8Array;
   /**
    * The whole old copy's xxh3-128 salted with `seed` (see
    * `ChunkDigest.whole`), for copies under {@linkcode WHOLE_MAX_BYTES} cut
@@ -412,6 +420,16 @@ export function describeHandle(
 }
 
 /**
+ * Whole runs (see `runBlocksFor`) of full blocks in an old copy of `size`
+ * bytes in fixed blocks of `2^avgBits` bytes: what a description's `runs`
+ * lists, when it lists them.
+ */
+export function runsOf(size: number, avgBits: number): number {
+  const per = runBlocksFor(avgBits);
+  return per > 1 ? Math.floor(size / (per * 2 ** avgBits)) : 0;
+}
+
+/**
  * Why `offer` is not one a receiver makes, or undefined when it is: the
  * chunk size {@linkcode avgBitsFor} gives for its size (never one the
  * peer picks), at most {@linkcode MAX_BASIS_CHUNKS} chunks, each within
@@ -438,6 +456,9 @@ export function basisProblem(offer: BasisOffer): string | undefined {
     return `its chunk size 2^${avgBits} is not the one for ${size} bytes`;
   }
   const whole = offer.whole?.length ?? 0;
+  if (offer.weak === undefined && (offer.runs?.length ?? 0) > 0) {
+    return "it has run hashes, but is not in fixed blocks";
+  }
   if (offer.weak !== undefined) {
     // In fixed blocks: 2^avgBits bytes each, the last one shorter.
     if (!inBlocks(size)) {
@@ -456,6 +477,12 @@ export function basisProblem(offer: BasisOffer): string | undefined {
       if (lengths[i] !== want) {
         return `its block ${i} is ${lengths[i]} bytes, not ${want}`;
       }
+    }
+    const runs = offer.runs?.length ?? 0;
+    if (runs !== 0 && runs !== DIGEST_BYTES * runsOf(size, avgBits)) {
+      return `it has ${runs} bytes of run hashes, not ${
+        DIGEST_BYTES * runsOf(size, avgBits)
+      } or none`;
     }
     return undefined;
   }
@@ -626,7 +653,10 @@ export class BlockTable extends DescribedChunks {
   readonly filterShift: number;
   /** See {@linkcode BlockTable.slots}. */
   readonly slotShift: number;
+  /** Blocks a run holds (see {@linkcode BlockTable.runMatches}); 1: none. */
+  readonly runBlocks: number;
   readonly #sums: DataView;
+  readonly #runs: DataView | undefined;
   #filter: Int32Array | undefined;
   #slots: Int32Array | undefined;
 
@@ -644,6 +674,11 @@ export class BlockTable extends DescribedChunks {
       offer.weak!.byteOffset,
       offer.weak!.length,
     );
+    const runs = offer.runs;
+    this.#runs = runs && runs.length > 0
+      ? new DataView(runs.buffer, runs.byteOffset, runs.length)
+      : undefined;
+    this.runBlocks = this.#runs ? runBlocksFor(offer.avgBits) : 1;
     const bits = Math.ceil(Math.log2(offer.lengths.length + 1));
     this.filterShift = 32 - Math.max(10, bits + 5);
     // Two slots a block.
@@ -701,6 +736,21 @@ export class BlockTable extends DescribedChunks {
     }
     this.#filter = filter;
     this.#slots = slots;
+  }
+
+  /** Whether the description lists the digest of run `run`. */
+  hasRun(run: number): boolean {
+    return this.#runs !== undefined &&
+      (run + 1) * DIGEST_BYTES <= this.#runs.byteLength;
+  }
+
+  /**
+   * Whether run `run` (blocks `run * runBlocks` on, all full) has this
+   * digest; false when the description lists no such run.
+   */
+  runMatches(run: number, word: number): boolean {
+    return this.hasRun(run) &&
+      this.#runs!.getUint32(run * DIGEST_BYTES) === word;
   }
 
   /** The first slot of `sum` (see {@linkcode BlockTable.slots}). */

@@ -17,6 +17,7 @@ import {
   type DescribedRange,
   DIGEST_BYTES,
   inBlocks,
+  runBlocksFor,
   WHOLE_MAX_BYTES,
 } from "./describe.ts";
 import { avgBitsFor, MAX_BASIS_CHUNKS } from "./chunker.ts";
@@ -290,13 +291,14 @@ export async function describeOffThread(
     1,
     Math.min(WORKERS, Math.floor(size / STRETCH_MIN)),
   );
-  // In fixed blocks, a stretch is a whole number of them (where the next
-  // one starts, the blocks go on as if read in one).
+  // In fixed blocks, a stretch is a whole number of runs of them (where
+  // the next one starts, the blocks and their runs go on as if read in
+  // one).
   const blocks = inBlocks(size);
-  const block = 2 ** avgBits;
+  const unit = 2 ** avgBits * runBlocksFor(avgBits);
   const edge = (k: number) => {
     const at = Math.floor(k * size / stretches);
-    return blocks && k < stretches ? at - at % block : at;
+    return blocks && k < stretches ? at - at % unit : at;
   };
   const answers: Promise<DescribeAnswer>[] = [];
   try {
@@ -352,12 +354,25 @@ function joined(
   const lengths = new Uint32Array(count);
   const digests = new Uint8Array(count * DIGEST_BYTES);
   const weak = parts[0].weak && new Uint8Array(count * DIGEST_BYTES);
+  const runCount = parts.reduce((n, p) => n + (p.runs?.length ?? 0), 0);
+  const runs = runCount > 0 ? new Uint8Array(runCount) : undefined;
   let at = 0;
+  let runAt = 0;
   for (const part of parts) {
     lengths.set(part.lengths, at);
     digests.set(part.digests, at * DIGEST_BYTES);
     if (weak) weak.set(part.weak!, at * DIGEST_BYTES);
+    if (runs && part.runs) {
+      runs.set(part.runs, runAt);
+      runAt += part.runs.length;
+    }
     at += part.lengths.length;
   }
-  return { ...head, lengths, digests, ...(weak ? { weak } : {}) };
+  return {
+    ...head,
+    lengths,
+    digests,
+    ...(weak ? { weak } : {}),
+    ...(runs ? { runs } : {}),
+  };
 }

@@ -21,6 +21,7 @@ import {
   rollBlocks,
   rollSum,
 } from "./chunker.ts";
+import { runBlocksFor } from "./describe.ts";
 import { deltaOps } from "./matcher.ts";
 import { DeltaRebuild } from "./rebuild.ts";
 
@@ -329,6 +330,74 @@ Deno.test("matcher in fixed blocks: edits, insertions, deletions, appends, trunc
   assert(await roundTrip(zeros, dotted, await blocksOf(zeros, 11)) <= 2 * 2048);
 });
 
+Deno.test("matcher in fixed blocks: a run of 64 blocks where the old copy had it costs one digest; a run with an edit is checked block by block; wrong or missing runs only cost digests", async () => {
+  const old = xorshiftBytes(4 * MiB + 3000, 37);
+  const offer = await blocksOf(old, 11);
+  // 2 KiB blocks, runs of 64: 32 whole runs (the last 3000 bytes are not one).
+  assertEquals(runBlocksFor(11), 64);
+  assertEquals(offer.runs!.length, 32 * DIGEST_BYTES);
+  assertEquals(basisProblem(offer), undefined);
+  const digest = await ChunkDigest.create(offer.seed);
+  const runView = new DataView(offer.runs!.buffer);
+  for (let r = 0; r < 32; r++) {
+    const bytes = old.subarray(r * 128 * KiB, (r + 1) * 128 * KiB);
+    assertEquals(runView.getUint32(r * DIGEST_BYTES), digest.of(bytes).word);
+  }
+  const matched = async (next: Uint8Array, described: BasisOffer) => {
+    let digests = 0;
+    const counting = Object.assign(Object.create(digest), {
+      of(bytes: Uint8Array) {
+        digests++;
+        return digest.of(bytes);
+      },
+    });
+    const out: Uint8Array[] = [];
+    let literal = 0;
+    for (
+      const op of deltaOps(
+        reader(next, 333_333) as never,
+        next.length,
+        described,
+        counting,
+        await contentHasher(),
+      )
+    ) {
+      if (op.op === "copy") {
+        out.push(old.slice(op.offset, op.offset + op.length));
+      } else {
+        literal += op.bytes.length;
+        out.push(op.bytes.slice());
+      }
+    }
+    const joined = new Uint8Array(out.reduce((n, b) => n + b.length, 0));
+    let at = 0;
+    for (const bytes of out) {
+      joined.set(bytes, at);
+      at += bytes.length;
+    }
+    assertEquals(joined, next);
+    return { digests, literal };
+  };
+  // Appended to: the runs, then the blocks after them.
+  const appended = splice(old, old.length, 0, xorshiftBytes(5000, 2));
+  const a = await matched(appended, offer);
+  assert(a.digests < 40, `${a.digests} digests`);
+  assert(a.literal <= 5000 + 2048, `${a.literal} literal bytes`);
+  // Without runs: a digest a block.
+  const b = await matched(appended, { ...offer, runs: undefined });
+  assert(b.digests > 2000, `${b.digests} digests`);
+  // One byte changed: its run block by block, the rest by runs.
+  const edited = old.slice();
+  edited[MiB + 100] ^= 1;
+  const c = await matched(edited, offer);
+  assert(c.digests < 32 + 64 + 16, `${c.digests} digests`);
+  assert(c.literal <= 2048, `${c.literal} literal bytes`);
+  // Runs that are wrong (a lying receiver's): block by block, exact.
+  const d = await matched(appended, { ...offer, runs: new Uint8Array(32 * 4) });
+  assert(d.digests < 32 + 2100, `${d.digests} digests`);
+  assert(d.literal <= 5000 + 2048, `${d.literal} literal bytes`);
+});
+
 Deno.test("matcher in fixed blocks: a description made to collide costs a bounded number of digests, and the file still comes back exact", async () => {
   const old = xorshiftBytes(512 * KiB, 31);
   const next = xorshiftBytes(2 * MiB, 32);
@@ -390,6 +459,16 @@ Deno.test("fixed blocks from 1 MiB: described the same here and on the workers (
         assertEquals([...away.lengths], [...here.lengths]);
         assertEquals(away.weak, here.weak);
         assertEquals(away.whole, undefined);
+        // The stretches' runs as one: each run's digest, salted as its own.
+        const runs = Math.floor(size / (128 * KiB));
+        assertEquals(here.runs!.length, runs * DIGEST_BYTES);
+        assertEquals(away.runs!.length, runs * DIGEST_BYTES);
+        const salted = await ChunkDigest.create(away.seed);
+        const view = new DataView(away.runs!.buffer, away.runs!.byteOffset);
+        for (let r = 0; r < runs; r++) {
+          const bytes = old.subarray(r * 128 * KiB, (r + 1) * 128 * KiB);
+          assertEquals(view.getUint32(r * DIGEST_BYTES), salted.of(bytes).word);
+        }
         // Salted apart, so the digests differ; each matches its own file.
         assertEquals(basisProblem(away), undefined);
         const next = splice(old, size >> 1, 0, xorshiftBytes(3000, 1));

@@ -157,6 +157,23 @@ export interface DescribedRange {
    * (big-endian), in order.
    */
   weak?: Uint8Array;
+  /**
+   * For a stretch in fixed blocks: the digest of each whole run of
+   * {@linkcode runBlocksFor} full blocks from its start, in order (see
+   * {@linkcode describeBlocks}).
+   */
+  runs?: Uint8Array;
+}
+
+/**
+ * Blocks a run holds in a description in fixed blocks of `2^blockBits`
+ * bytes: 64, or as many as 1 MiB holds (1: no runs). A run's digest (a
+ * chunk digest of its bytes) lets a sender whose file goes on as the old
+ * copy did check the run with one hash rather than one a block (a call
+ * each: ~0.3-1 us, against ~6 us to hash a run of 2 KiB blocks).
+ */
+export function runBlocksFor(blockBits: number): number {
+  return 2 ** Math.max(0, Math.min(6, 20 - blockBits));
 }
 
 /**
@@ -294,10 +311,16 @@ export function describeBlocks(
   const weak = new Uint8Array(DIGEST_BYTES * count);
   const digestView = new DataView(digests.buffer);
   const weakView = new DataView(weak.buffer);
+  // Whole runs of whole blocks, from the start: a read holds whole runs.
+  const runBytes = block * runBlocksFor(blockBits);
+  const runCount = runBytes > block ? Math.floor(length / runBytes) : 0;
+  const runs = new Uint8Array(DIGEST_BYTES * runCount);
+  const runView = new DataView(runs.buffer);
   // Whole blocks a read (a power of two at least as big as one), in the
   // gear loop's memory: summed where they are.
   const buffer = dataArea(Math.max(1 << 20, block));
   let index = 0;
+  let run = 0;
   for (let left = length; left > 0;) {
     const want = Math.min(buffer.length, left);
     for (let got = 0; got < want;) {
@@ -313,13 +336,17 @@ export function describeBlocks(
       weakView.setUint32(index * DIGEST_BYTES, blockSum(bytes));
       lengths[index++] = bytes.length;
     }
+    for (let at = 0; at + runBytes <= want && run < runCount; at += runBytes) {
+      const bytes = piece.subarray(at, at + runBytes);
+      runView.setUint32(run++ * DIGEST_BYTES, digest.of(bytes).word);
+    }
     left -= want;
   }
   if (last) {
     const n = file.readSync(buffer.subarray(0, 1));
     if (n !== null && n > 0) return undefined; // it goes on: it is changing
   }
-  return { lengths, digests, weak };
+  return { lengths, digests, weak, ...(runCount > 0 ? { runs } : {}) };
 }
 
 const HASH_READ_BYTES = 1 << 20;

@@ -274,6 +274,12 @@ function* blockOps(
   const seek = { at: 0, wrong: 0, limit: 0 };
   let rolled = 0;
   let searching = true;
+  // Runs of blocks with a digest each (see runBlocksFor): checked whole
+  // where the file goes on as the old copy did.
+  const per = table.runBlocks;
+  const runBytes = per * block;
+  /** A run begins next and the window holds less than it: read on first. */
+  let wantRefill = false;
   /** The copy waiting to grow, then the literal run up to `end`. */
   const literal = function* (end: number): Generator<DeltaOp> {
     if (literalFrom >= end) return;
@@ -317,21 +323,46 @@ function* blockOps(
       table.matches(index, digest.of(buffer.subarray(at, at + length)).word);
   };
   for (;;) {
-    if (filled - pos < block && left > 0) {
+    if ((wantRefill || filled - pos < block) && left > 0) {
+      wantRefill = false;
       yield* refill();
       continue;
     }
+    wantRefill = false;
     if (pos >= filled) break;
     if (next >= 0) {
       // The blocks expected next, as many as the buffer holds in a row
-      // that are there: a digest each, one copy for them all.
+      // that are there: a digest a whole run (one a block of a run that
+      // differs, and of blocks outside whole runs), one copy for them all.
       let i = next;
       let at = pos;
-      while (i < table.count && holds(i, at)) at += table.lengthOf(i++);
+      while (i < table.count) {
+        if (per > 1 && i % per === 0 && table.hasRun(i / per)) {
+          if (at + runBytes > filled) {
+            // Read on first, unless the file has nothing more.
+            if (left > 0) {
+              wantRefill = true;
+              break;
+            }
+          } else if (
+            table.runMatches(
+              i / per,
+              digest.of(buffer.subarray(at, at + runBytes)).word,
+            )
+          ) {
+            at += runBytes;
+            i += per;
+            continue;
+          }
+        }
+        if (!holds(i, at)) break;
+        at += table.lengthOf(i++);
+      }
       if (i > next) {
         yield* copied(next, pos, at - pos, i - 1);
         continue;
       }
+      if (wantRefill) continue;
       // Overwritten in place: the block after it is where it was.
       const after = pos + table.lengthOf(next);
       if (next + 1 < table.count && holds(next + 1, after)) {

@@ -365,6 +365,7 @@ export function basesOf(list: FileList): Map<string, BasisOffer> {
       digests: basis.digests,
       ...(basis.whole.length > 0 ? { whole: basis.whole } : {}),
       ...(basis.weak.length > 0 ? { weak: basis.weak } : {}),
+      ...(basis.runs.length > 0 ? { runs: basis.runs } : {}),
     });
   }
   return bases;
@@ -394,6 +395,7 @@ export function basisMessages(
       digests: basis.digests,
       ...(basis.whole ? { whole: basis.whole } : {}),
       ...(basis.weak ? { weak: basis.weak } : {}),
+      ...(basis.runs ? { runs: basis.runs } : {}),
     })
   );
 }
@@ -735,7 +737,10 @@ export function needListBytes(
       (basis.whole && basis.whole.length > 0
         ? fieldBytes(basis.whole.length)
         : 0) +
-      (basis.weak && basis.weak.length > 0 ? fieldBytes(basis.weak.length) : 0);
+      (basis.weak && basis.weak.length > 0
+        ? fieldBytes(basis.weak.length)
+        : 0) +
+      (basis.runs && basis.runs.length > 0 ? fieldBytes(basis.runs.length) : 0);
     return { name, basis, packed, size };
   });
   let total = 0;
@@ -786,6 +791,7 @@ export function needListBytes(
     if (basis.digests.length > 0) field(0x32, basis.digests);
     if (basis.whole && basis.whole.length > 0) field(0x3a, basis.whole);
     if (basis.weak && basis.weak.length > 0) field(0x42, basis.weak);
+    if (basis.runs && basis.runs.length > 0) field(0x4a, basis.runs);
   }
   if (at !== total) throw new Error(`need list: wrote ${at} of ${total} bytes`);
   return out;
@@ -921,6 +927,7 @@ export function needEntriesOf(list: FileList): NeedEntries {
     };
     if (basis.whole.length > 0) offer.whole = basis.whole;
     if (basis.weak.length > 0) offer.weak = basis.weak;
+    if (basis.runs.length > 0) offer.runs = basis.runs;
     got.bases.set(basis.path, offer);
   }
   return got;
@@ -939,6 +946,7 @@ interface ParsedBasis {
   digests: Uint8Array<ArrayBuffer>;
   whole: Uint8Array<ArrayBuffer>;
   weak: Uint8Array<ArrayBuffer>;
+  runs: Uint8Array<ArrayBuffer>;
 }
 
 /**
@@ -992,6 +1000,7 @@ function readNeedList(
         digests: NO_BYTES,
         whole: NO_BYTES,
         weak: NO_BYTES,
+        runs: NO_BYTES,
       };
       while (r.pos < end) {
         const t = r.uint32(end);
@@ -1014,7 +1023,9 @@ function readNeedList(
           basis.whole = r.bytes(end) as Uint8Array<ArrayBuffer>;
         } else if (f === 8 && w === 2) {
           basis.weak = r.bytes(end) as Uint8Array<ArrayBuffer>;
-        } else if (f <= 8) throw malformed();
+        } else if (f === 9 && w === 2) {
+          basis.runs = r.bytes(end) as Uint8Array<ArrayBuffer>;
+        } else if (f <= 9) throw malformed();
         else r.skip(w, end);
       }
       bases.push(basis);

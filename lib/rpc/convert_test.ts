@@ -299,7 +299,10 @@ Deno.test("needListBytes: a need batch's FileList written by hand is the generic
   );
 });
 
-/** An old copy of 16 MiB and 1,000 bytes in fixed blocks of 2 KiB. */
+/**
+ * An old copy of 16 MiB and 1,000 bytes in fixed blocks of 2 KiB, with
+ * the digests of its 128 whole runs of 64 blocks.
+ */
 function fixedBlocks(): BasisOffer {
   const size = (16 << 20) + 1000;
   const count = Math.ceil(size / 2048);
@@ -312,6 +315,7 @@ function fixedBlocks(): BasisOffer {
     lengths,
     digests: new Uint8Array(count * 4).map((_, i) => i),
     weak: new Uint8Array(count * 4).map((_, i) => i * 3),
+    runs: new Uint8Array(128 * 4).map((_, i) => i * 5),
   };
 }
 
@@ -324,9 +328,12 @@ Deno.test("fixed blocks on the wire: no lengths sent, the same lengths read back
   const offer = fixedBlocks();
   assertEquals(basisProblem(offer), undefined);
   const bases = new Map([["big", offer]]);
-  // 8 bytes a block (digest and sum), no varint of a length each.
+  // 8 bytes a block (digest and sum), no varint of a length each; 4 a run.
   const bytes = needListBytes([], new Map(), bases);
-  assert(bytes.length < offer.lengths.length * 8 + 64, `${bytes.length} bytes`);
+  assert(
+    bytes.length < offer.lengths.length * 8 + 128 * 4 + 64,
+    `${bytes.length} bytes`,
+  );
   const plain = create(FileListSchema, { bases: basisMessages(bases) });
   assertEquals(plain.bases[0].lengths, []);
   for (
@@ -340,8 +347,15 @@ Deno.test("fixed blocks on the wire: no lengths sent, the same lengths read back
     assertEquals([...got.lengths], [...offer.lengths]);
     assertEquals(got.digests, offer.digests);
     assertEquals(got.weak, offer.weak);
+    assertEquals(got.runs, offer.runs);
     assertEquals(basisProblem(got), undefined);
   }
+  // Without runs (they are optional), and with the wrong number of them.
+  assertEquals(basisProblem({ ...offer, runs: undefined }), undefined);
+  assertEquals(
+    basisProblem({ ...offer, runs: offer.runs!.subarray(4) }),
+    "it has 508 bytes of run hashes, not 512 or none",
+  );
   // A block size out of range, 2^53 bytes in 2 KiB blocks, or 512 MiB
   // (262,144 blocks) with one sum: no lengths are made (nothing bigger than
   // what was sent is allocated), and the check refuses it.
@@ -435,7 +449,7 @@ Deno.test("needEntriesOf: a packed need batch reads as the generic decoder reads
   // first counts), fields past 32 bits (their low bits), a non-UTF-8 path.
   const basis = (path: string, extra: number[] = []) =>
     len(5, [
-      ...num(9, 1),
+      ...num(12, 1),
       ...num(4, 5000),
       ...num(5, 2048),
       ...len(5, [...varint(1000), ...varint(1952)]),

@@ -111,7 +111,8 @@ export function messageBytes(message: SenderMessage | ReceiverMessage): number {
       for (const offer of message.offers.values()) n += offer.hashes.length + 8;
       for (const basis of message.bases.values()) {
         n += basis.lengths.length * 3 + basis.digests.length + 24 +
-          (basis.whole?.length ?? 0) + (basis.weak?.length ?? 0);
+          (basis.whole?.length ?? 0) + (basis.weak?.length ?? 0) +
+          (basis.runs?.length ?? 0);
       }
       return n;
     }

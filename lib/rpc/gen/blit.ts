@@ -522,6 +522,14 @@ export interface BasisOffer {
    * a block anywhere in its file by rolling the sum along it.
    */
   weak: Uint8Array;
+  /**
+   * For an old copy in fixed blocks, optionally: for each whole run of 64
+   * full blocks from the start (as many as 1 MiB holds when blocks are
+   * bigger than 16 KiB; no runs when a block is 1 MiB or more), the first
+   * 4 bytes (big-endian) of the run's xxh3-64 seeded with `seed`. A sender
+   * whose file goes on as the old copy did checks a run with one hash.
+   */
+  runs: Uint8Array;
 }
 
 /** The fields of {@linkcode BasisOffer}. */
@@ -536,6 +544,7 @@ export const BasisOfferSchema: MessageSchema<BasisOffer> = {
     { no: 6, name: "digests", type: T.BYTES },
     { no: 7, name: "whole", type: T.BYTES },
     { no: 8, name: "weak", type: T.BYTES },
+    { no: 9, name: "runs", type: T.BYTES },
   ],
 };
 
