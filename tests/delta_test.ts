@@ -674,6 +674,24 @@ Deno.test("hostile receiver: a malformed or oversized description is refused at 
         digests: new Uint8Array(4),
         weak: new Uint8Array(4),
       }),
+      // Run hashes: one short of the 128 runs of 64 blocks, and on a
+      // description in chunks.
+      create(BasisOfferSchema, {
+        path: "f",
+        avgBits: 11,
+        size: BigInt(16 * MiB),
+        digests: new Uint8Array(8192 * 4),
+        weak: new Uint8Array(8192 * 4),
+        runs: new Uint8Array(127 * 4),
+      }),
+      create(BasisOfferSchema, {
+        path: "f",
+        avgBits: 11,
+        size: 4096n,
+        lengths: [2048, 2048],
+        digests: new Uint8Array(8),
+        runs: new Uint8Array(4),
+      }),
       // A compressed need list that would unpack past the bound.
       create(FileListSchema, {
         packedZstd: zstdCompressSync(new Uint8Array(9 * MiB)),
@@ -715,6 +733,9 @@ Deno.test("hostile receiver: a malformed or oversized description is refused at 
         );
         if (basis.$typeName === "blit.v2.BasisOffer" && basis.whole.length) {
           assertMatch(status.details, /whole-copy hash of 1[56] bytes/);
+        }
+        if (basis.$typeName === "blit.v2.BasisOffer" && basis.runs.length) {
+          assertMatch(status.details, /run hashes/);
         }
         assert(performance.now() - t0 < 30_000);
       } finally {
