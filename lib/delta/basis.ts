@@ -397,6 +397,32 @@ export function describeHandle(
     );
     return part && { avgBits, seed: digest.seed, size, ...part };
   }
+  return describeInChunks(file, size, digest, content);
+}
+
+/**
+ * {@linkcode describeHandle} in content-defined chunks whatever the size
+ * (what it does under {@linkcode BLOCKS_MIN_BYTES}; a sender takes such a
+ * description of any size), with the whole-copy hash under
+ * {@linkcode WHOLE_MAX_BYTES}.
+ *
+ * @example
+ * ```ts
+ * import { ChunkDigest, describeInChunks } from "./basis.ts";
+ * const bytes = new Uint8Array(3 << 20).map((_, i) => (i * 2654435761) >>> 24);
+ * let at = 0;
+ * const file = { readSync(p: Uint8Array) { const n = Math.min(p.length, bytes.length - at); if (n === 0) return null; p.set(bytes.subarray(at, at + n)); at += n; return n; } };
+ * const offer = describeInChunks(file, bytes.length, await ChunkDigest.create())!;
+ * if (offer.weak !== undefined || offer.whole?.length !== 16) throw new Error("example failed");
+ * ```
+ */
+export function describeInChunks(
+  file: Pick<ReadHandle, "readSync">,
+  size: number,
+  digest: ChunkDigest,
+  content?: ContentHasher,
+): BasisOffer | undefined {
+  const avgBits = avgBitsFor(size);
   const whole = size < WHOLE_MAX_BYTES
     ? digest.wholeHasher().init()
     : undefined;

@@ -1,9 +1,12 @@
 import { assertEquals, assertThrows } from "../../tests/_assert.ts";
 import { splice, xorshiftBytes } from "../../tests/_bytes.ts";
 import { contentHasher, hashBytes } from "../fs/hash.ts";
-import { type BasisOffer, ChunkDigest, describeBasis } from "./basis.ts";
-import { avgBitsFor } from "./chunker.ts";
-import { describeRange, WHOLE_MAX_BYTES } from "./describe.ts";
+import {
+  type BasisOffer,
+  ChunkDigest,
+  describeBasis,
+  describeInChunks,
+} from "./basis.ts";
 import { KernelTree } from "../fs/kernel_tree.ts";
 import { COPY_MAX, deltaOps, ShrankError } from "./matcher.ts";
 import { DeltaRebuild } from "./rebuild.ts";
@@ -71,46 +74,22 @@ async function roundTrip(
 }
 
 /**
- * `bytes` described in content-defined chunks whatever their size, with
- * the whole-copy hash under WHOLE_MAX_BYTES (as a receiver describes a
- * copy under BLOCKS_MIN_BYTES): a sender takes such a description of any
- * size, so its matching is tested on big files too.
+ * `bytes` described in content-defined chunks whatever their size (as a
+ * receiver describes a copy under BLOCKS_MIN_BYTES): a sender takes such a
+ * description of any size, so its matching is tested on big files too.
  */
 async function chunkOffer(bytes: Uint8Array): Promise<BasisOffer> {
-  const size = bytes.length;
-  const avgBits = avgBitsFor(size);
-  const digest = await ChunkDigest.create();
-  const whole = size < WHOLE_MAX_BYTES
-    ? digest.wholeHasher().init()
-    : undefined;
   let at = 0;
   const reader = {
     readSync(p: Uint8Array): number | null {
-      const n = Math.min(p.length, size - at);
+      const n = Math.min(p.length, bytes.length - at);
       if (n <= 0) return null;
       p.set(bytes.subarray(at, at + n));
       at += n;
       return n;
     },
   };
-  const part = describeRange(
-    reader,
-    size,
-    avgBits,
-    digest,
-    (b) => whole?.update(b),
-    true,
-  )!;
-  return {
-    avgBits,
-    seed: digest.seed,
-    size,
-    lengths: part.lengths,
-    digests: part.digests,
-    ...(whole && part.lengths.length > 1
-      ? { whole: whole.digest("binary") }
-      : {}),
-  };
+  return describeInChunks(reader, bytes.length, await ChunkDigest.create())!;
 }
 
 /** At most `most` literal bytes. */
