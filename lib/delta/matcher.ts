@@ -95,12 +95,14 @@ export function* deltaOps(
     : new Uint8Array(least);
   let left = size;
   let filled = 0;
-  // An old copy under 16 MiB comes with its whole hash: a file of its size
-  // is hashed first, a window at a time, and when it is that very content
-  // it goes as copy instructions with no chunk cut or looked up (the
-  // common case: only the mtime changed). When it differs, a file that
-  // fit the window is matched from there; a bigger one is read again from
-  // the start (one extra read, against a hash per chunk saved when same).
+  // An old copy in chunks under 16 MiB may come with its whole hash (blit's
+  // receivers send one with each copy under 1 MiB cut in more than one
+  // chunk): a file of its size is hashed first, a window at a time, and
+  // when it is that very content it goes as copy instructions with no chunk
+  // cut or looked up (the common case: only the mtime changed). When it
+  // differs, a file that fit the window is matched from there; a bigger one
+  // is read again from the start (one extra read, against a hash per chunk
+  // saved when same).
   if (offer.whole && size === offer.size) {
     const start = size <= buffer.length
       ? undefined
