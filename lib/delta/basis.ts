@@ -31,6 +31,7 @@ import {
   hashRead,
   inBlocks,
   runBlocksFor,
+  runsOf,
   WHOLE_MAX_BYTES,
 } from "./describe.ts";
 import {
@@ -446,16 +447,6 @@ export function describeInChunks(
 }
 
 /**
- * Whole runs (see `runBlocksFor`) of full blocks in an old copy of `size`
- * bytes in fixed blocks of `2^avgBits` bytes: what a description's `runs`
- * lists, when it lists them.
- */
-export function runsOf(size: number, avgBits: number): number {
-  const per = runBlocksFor(avgBits);
-  return per > 1 ? Math.floor(size / (per * 2 ** avgBits)) : 0;
-}
-
-/**
  * Why `offer` is not one a receiver makes, or undefined when it is: the
  * chunk size {@linkcode avgBitsFor} gives for its size (never one the
  * peer picks), at most {@linkcode MAX_BASIS_CHUNKS} chunks, each within
@@ -505,10 +496,9 @@ export function basisProblem(offer: BasisOffer): string | undefined {
       }
     }
     const runs = offer.runs?.length ?? 0;
-    if (runs !== 0 && runs !== DIGEST_BYTES * runsOf(size, avgBits)) {
-      return `it has ${runs} bytes of run hashes, not ${
-        DIGEST_BYTES * runsOf(size, avgBits)
-      } or none`;
+    const want = DIGEST_BYTES * runsOf(size, avgBits);
+    if (runs !== 0 && runs !== want) {
+      return `it has ${runs} bytes of run hashes, not ${want} or none`;
     }
     return undefined;
   }

@@ -177,6 +177,16 @@ export function runBlocksFor(blockBits: number): number {
 }
 
 /**
+ * Whole runs (see {@linkcode runBlocksFor}) of full blocks in `size` bytes
+ * in fixed blocks of `2^blockBits` bytes: what a description's `runs`
+ * lists, when it lists them.
+ */
+export function runsOf(size: number, blockBits: number): number {
+  const per = runBlocksFor(blockBits);
+  return per > 1 ? Math.floor(size / (per * 2 ** blockBits)) : 0;
+}
+
+/**
  * Cuts `length` bytes read from `file`'s current position into chunks
  * (the chunker starts afresh there and the last chunk ends at the end,
  * wherever that falls) with the average `2^avgBits` of the whole file;
@@ -313,7 +323,7 @@ export function describeBlocks(
   const weakView = new DataView(weak.buffer);
   // Whole runs of whole blocks, from the start: a read holds whole runs.
   const runBytes = block * runBlocksFor(blockBits);
-  const runCount = runBytes > block ? Math.floor(length / runBytes) : 0;
+  const runCount = runsOf(length, blockBits);
   const runs = new Uint8Array(DIGEST_BYTES * runCount);
   const runView = new DataView(runs.buffer);
   // Whole blocks a read (a power of two at least as big as one), in the
