@@ -352,6 +352,21 @@ for (const direction of ["push", "pull"] as const) {
       // Anything but the old copy itself is rebuilt and renamed in.
       assert(inode("grown") !== before.grown);
       assertEquals(tempFiles(to), []);
+      // A pull into a directory holding old copies asks for hash hints:
+      // `same` is settled by the client, never named, so the daemon sends
+      // (and logs) three files; a push names all four.
+      await waitFor(
+        () => /op=(push|pull) .*outcome=ok/.test(daemon.stderr()),
+        5000,
+      );
+      assertMatch(
+        daemon.stderr(),
+        new RegExp(
+          `op=${direction} module=m path=d files=${
+            direction === "pull" ? 3 : 4
+          } `,
+        ),
+      );
     });
   });
 }

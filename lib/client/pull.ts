@@ -75,7 +75,8 @@ function pullReceiver(
   root: string,
   name: string | undefined,
   options: RemoteTransferOptions,
-  host: string,
+  delta: boolean,
+  hashHints: boolean,
 ): Receiver {
   let entries = 0;
   const progress = options.progress;
@@ -95,8 +96,29 @@ function pullReceiver(
       : undefined,
     onLink: progress && (() => progress.link?.()),
     onItem: options.onItem,
-    delta: useDelta(options.delta ?? "auto", host, options.linkBytesPerS),
+    delta,
+    hashHints,
   });
+}
+
+/**
+ * Whether a pull asks for the daemon's hash hints (see
+ * lib/delta/hash_hints.ts): a delta transfer into a directory that holds
+ * something already (into a new one the daemon would hash every file for
+ * nothing; a single file is offered by its hash as it is).
+ */
+function wantsHints(
+  dst: string,
+  options: RemoteTransferOptions,
+  delta: boolean,
+): boolean {
+  if (!delta || options.checksum || options.dryRun) return false;
+  try {
+    for (const _ of Deno.readDirSync(dst)) return true;
+  } catch {
+    // missing, or not a directory
+  }
+  return false;
 }
 
 /** How the client receives: its writers, progress and bandwidth limit. */
@@ -126,6 +148,12 @@ function pullOnce(
 ): Promise<TransferResult> {
   const dryRun = options.dryRun ?? false;
   const t0 = performance.now();
+  const delta = useDelta(
+    options.delta ?? "auto",
+    src.host,
+    options.linkBytesPerS,
+  );
+  const hashHints = wantsHints(dst, options, delta);
   return runCall(src, (c) => c.pull() as PullCall, async (call) => {
     const reader = new MessageReader<ServerPullResponse>(call);
     await writeMessage(
@@ -140,7 +168,7 @@ function pullOnce(
             options: transferOptions({
               ...options,
               compress: compressChoice(options, src.host),
-            }),
+            }, hashHints),
           }),
         },
       }),
@@ -151,7 +179,13 @@ function pullOnce(
     const handshakeMs = performance.now() - t0;
     const remoteName = basename(src.path) || src.module;
     const place = pullRoot(dst, sourceIsDir, remoteName, dryRun);
-    const receiver = pullReceiver(place.root, place.name, options, src.host);
+    const receiver = pullReceiver(
+      place.root,
+      place.name,
+      options,
+      delta,
+      hashHints,
+    );
     const t1 = performance.now();
     const { link, fallback } = await openDataPath(reader, src, options);
     // Need lists (with the old copies' descriptions) compressed as the

@@ -122,8 +122,14 @@ export type PullCall = GrpcCall<
   typeof ServerPullResponseSchema
 >;
 
-/** The TransferOptions message for `options`. */
-export function transferOptions(options: RemoteTransferOptions) {
+/**
+ * The TransferOptions message for `options`; `hashHints`: a pull asks for
+ * the daemon's hash hints (see `pullHints`).
+ */
+export function transferOptions(
+  options: RemoteTransferOptions,
+  hashHints = false,
+) {
   return create(TransferOptionsSchema, {
     checksum: options.checksum ?? false,
     dryRun: options.dryRun ?? false,
@@ -136,6 +142,7 @@ export function transferOptions(options: RemoteTransferOptions) {
     compress: choiceMessage(options.compress),
     compressLevel: options.compressLevel ?? 0,
     bwlimit: BigInt(Math.floor(options.bwlimit ?? 0)),
+    hashHints,
   });
 }
 

@@ -40,6 +40,7 @@ import { clientOf, moduleRoot, openModule } from "./access.ts";
 import { negotiate } from "./negotiate.ts";
 import { CallGuard } from "./call_guard.ts";
 import { failCall, perfRecord, summaryOf } from "./call_end.ts";
+import { withHashHints } from "../delta/hash_hints.ts";
 
 /** What a pull sends: checked, with its sending role ready. */
 interface PullSource {
@@ -125,6 +126,12 @@ async function sendPull(
     name: baseName(source.path),
     exclude: source.header.options?.exclude,
     hash: source.header.options?.checksum,
+    // Hints only where they are not hashes already, and a dry run sends
+    // nothing to compare.
+    ...(source.header.options?.hashHints && !source.header.options.checksum &&
+        !dryRun
+      ? { hints: withHashHints }
+      : {}),
   });
   // Bytes leaving are progress; a manifest batch, one message's worth.
   const alive = (n = MESSAGE_UNITS) => guard.alive(n);

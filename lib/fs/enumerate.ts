@@ -16,6 +16,15 @@ export interface EnumerateOptions {
   hash?: boolean;
   /** Entries buffered ahead of the consumer. Default: 256. */
   highWaterMark?: number;
+  /**
+   * Wraps the walk of a directory (`sourceEntries` of a tree): given the
+   * tree walked and its entries, the entries to hand on (the daemon's hash
+   * hints, see lib/delta/hash_hints.ts). Default: none.
+   */
+  hints?: (
+    tree: Tree,
+    entries: AsyncIterable<FileEntry>,
+  ) => AsyncIterable<FileEntry>;
 }
 
 interface PendingDir {
@@ -364,7 +373,11 @@ function containedSource(
   const rel = options.rel ?? "";
   const info = root.lstat(rel);
   if (!info) throw new Deno.errors.NotFound(`Not found: ${rel}`);
-  if (info.isDirectory) return walkEntries(root.sub(rel), options);
+  if (info.isDirectory) {
+    const tree = root.sub(rel);
+    const walked = walkEntries(tree, options);
+    return options.hints ? options.hints(tree, walked) : walked;
+  }
   const name = options.name ?? rel.slice(rel.lastIndexOf("/") + 1);
   return (async function* () {
     const info = root.lstat(rel);

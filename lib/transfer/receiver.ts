@@ -9,7 +9,15 @@ import {
   applySymlink,
   setDirTimes,
 } from "../fs/apply_tree.ts";
-import type { TreeRoot } from "../fs/tree.ts";
+import {
+  contentStamp,
+  openedStatus,
+  type ReadHandle,
+  type TreeRoot,
+} from "../fs/tree.ts";
+import { openForRead } from "../fs/contained_root.ts";
+import { KernelFile } from "../fs/kernel_file.ts";
+import { hashRead } from "../delta/describe.ts";
 import {
   applyDeletions,
   countDeletions,
@@ -23,7 +31,7 @@ import type { ReceiveSinkOptions } from "../wire/file_assembly.ts";
 import { type FrameEvent, FrameProtocolError } from "../wire/frame_codec.ts";
 import { FrameReceiver } from "../wire/frame_receiver.ts";
 import { RESUME_MIN_BYTES } from "../fs/partial_copies.ts";
-import { type ContentHasher, contentHasher } from "../fs/hash.ts";
+import { type ContentHasher, contentHasher, sameHash } from "../fs/hash.ts";
 import {
   findResume,
   type PartialCopy,
@@ -86,6 +94,13 @@ export interface ReceiverOptions {
    * `DELTA_MIN_BYTES`) for the sender to send a delta. Default: false.
    */
   delta?: boolean;
+  /**
+   * Take the sender's hash hints (a pull's daemon lists regular files with
+   * their content hash, see lib/delta/hash_hints.ts): a file whose old
+   * copy has its size and that content only takes its new mode and mtime,
+   * through the handle it was read by, and is not named. Default: false.
+   */
+  hashHints?: boolean;
 }
 
 /** What a receiver did. */
@@ -195,6 +210,11 @@ export class Receiver {
   readonly #dirs: FileEntry[] = [];
   readonly #expected: FileTable | Map<string, FileEntry>;
   #links = 0;
+  /** Files settled by their hash hints (see `hashHints`), and their bytes. */
+  #settled = 0;
+  #settledBytes = 0;
+  /** Directories checked on the way to old copies settled by hint. */
+  readonly #verified = new Set<string>();
   /** Files the plan named (the table forgets them as they land). */
   #needed = 0;
   #bytes = 0;
@@ -667,6 +687,30 @@ export class Receiver {
       if (this.#expected.has(key)) {
         throw new RangeError(`Manifest lists ${key} twice`);
       }
+      // A hint of its content: an old copy of its size is compared here.
+      let differs = false;
+      if (
+        !dryRun && options.hashHints && !options.checksum &&
+        entry.hash?.length === 16 &&
+        this.#needList?.oldCopySize(entry) === entry.size
+      ) {
+        this.#hasher ??= await contentHasher();
+        const settled = settleByHash(
+          root,
+          entry,
+          entry.hash,
+          this.#hasher,
+          this.#verified,
+        );
+        if (settled) {
+          this.#settled++;
+          this.#settledBytes += entry.size;
+          options.onItem?.("+", entry.path, "file");
+          this.#handled++;
+          return;
+        }
+        differs = settled === false;
+      }
       // A dry run receives nothing: it only counts.
       if (!dryRun) {
         options.charge?.(FILE_COST);
@@ -693,7 +737,7 @@ export class Receiver {
         // differs).
         // (Only one of that very size: another size is described in full
         // anyway, and asking would count toward the probe for nothing.)
-        const byHash = this.#hashFirst && !options.checksum &&
+        const byHash = this.#hashFirst && !options.checksum && !differs &&
           entry.size < HASH_FIRST_MAX_BYTES &&
           this.#needList?.oldCopySize(entry) === entry.size;
         if (byHash) await this.#probeHashFirst(need, flush);
@@ -898,12 +942,63 @@ export class Receiver {
     }
     const stats = this.#sink?.stats;
     return {
-      files: (dryRun ? this.#needed : stats?.files ?? 0) + this.#links,
-      bytes: dryRun ? this.#bytes : stats?.bytes ?? 0,
+      files: (dryRun ? this.#needed : stats?.files ?? 0) + this.#links +
+        this.#settled,
+      bytes: (dryRun ? this.#bytes : stats?.bytes ?? 0) + this.#settledBytes,
       deleted,
       skipped: this.#skipped,
       resumed: stats?.resumed ?? 0,
-      matched: stats?.matched ?? 0,
+      matched: (stats?.matched ?? 0) + this.#settledBytes,
     };
+  }
+}
+
+/**
+ * Settles `entry` by its hash hint `hint`: its old copy under `root`
+ * (opened through the contained layer, never a link; a regular file of
+ * `entry.size` bytes with no other name) is read and hashed, and when it
+ * is that content and did not change while read, it takes the entry's
+ * mode and mtime through that very handle: true. False: its content is
+ * another (it is described in full, not offered by its hash). Undefined:
+ * it could not be compared (missing, changed, another kind, a handle that
+ * can't set attributes): it goes the usual way.
+ */
+function settleByHash(
+  root: TreeRoot,
+  entry: FileEntry,
+  hint: Uint8Array,
+  hasher: ContentHasher,
+  verified: Set<string>,
+): boolean | undefined {
+  let file: ReadHandle;
+  try {
+    file = openForRead(root, entry.path, { verified });
+  } catch {
+    return undefined;
+  }
+  try {
+    if (!(file instanceof KernelFile)) return undefined;
+    const before = openedStatus(file);
+    if (
+      !before.isFile || before.size !== entry.size || before.nlink !== 1
+    ) return undefined;
+    const stamp = contentStamp(before);
+    const digest = hashRead(file, entry.size, hasher);
+    if (!digest) return undefined;
+    if (!sameHash(digest, hint)) return false;
+    // Not written to while read: the content hashed is the content kept.
+    if (stamp === undefined || contentStamp(openedStatus(file)) !== stamp) {
+      return undefined;
+    }
+    const mode = entry.mode & 0o7777;
+    if (before.mode === null || (before.mode & 0o7777) !== mode) {
+      file.chmodSync(mode);
+    }
+    file.utimeSync(entry.mtimeMs, entry.mtimeNs);
+    return true;
+  } catch {
+    return undefined;
+  } finally {
+    file.close();
   }
 }

@@ -131,6 +131,15 @@ export interface TransferOptions {
    * transfer is never mistaken for an idle one.
    */
   bwlimit: bigint;
+  /**
+   * Pull: the client holds older copies to compare (a delta transfer):
+   * the daemon lists regular files from 1 KiB to under 16 MiB with their
+   * content hash (FileHeader.hash, xxh3-128) where it can, and the client
+   * settles one whose old copy has that size and content without naming
+   * it (see PROTOCOL.md, "Hash hints"). Ignored with `checksum` (every
+   * file is hashed then) and by daemons that predate it.
+   */
+  hashHints: boolean;
 }
 
 /** The fields of {@linkcode TransferOptions}. */
@@ -148,6 +157,7 @@ export const TransferOptionsSchema: MessageSchema<TransferOptions> = {
     { no: 9, name: "compress", type: T.ENUM },
     { no: 10, name: "compressLevel", type: T.UINT32 },
     { no: 11, name: "bwlimit", type: T.UINT64 },
+    { no: 12, name: "hashHints", type: T.BOOL },
   ],
 };
 

@@ -1,0 +1,189 @@
+// Hash hints: the daemon's side (a walk's files listed with their content
+// hash, hashed on the describing workers) and the client's (a file whose
+// old copy is that content only takes its new mode and mtime).
+import { assert, assertEquals } from "../../tests/_assert.ts";
+import { xorshiftBytes } from "../../tests/_bytes.ts";
+import { hinted, withHashHints } from "./hash_hints.ts";
+import { HASH_FIRST_MAX_BYTES, offeredByHash } from "./basis.ts";
+import { closeDescribers } from "./basis_pool.ts";
+import { hashBytes } from "../fs/hash.ts";
+import { KernelTree } from "../fs/kernel_tree.ts";
+import { walkEntries } from "../fs/enumerate.ts";
+import { Receiver } from "../transfer/receiver.ts";
+import type { FileEntry } from "../fs/entry.ts";
+
+Deno.test("hash hints: files from 1 KiB to under 16 MiB get hints, others none", () => {
+  assertEquals(hinted(1023), false);
+  assertEquals(hinted(1024), true);
+  assertEquals(hinted(HASH_FIRST_MAX_BYTES - 1), true);
+  assertEquals(hinted(HASH_FIRST_MAX_BYTES), false);
+});
+
+Deno.test("hash hints: a walk's files carry their content hash, in walk order; small files, links and directories none", async () => {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  const tree = KernelTree.open(root);
+  try {
+    if (!tree) return; // no kernel containment here: no hints either
+    Deno.mkdirSync(`${root}/d`);
+    const bodies = new Map<string, Uint8Array>();
+    // More files than a batch, so several are hashed at once.
+    for (let i = 0; i < 150; i++) {
+      const body = xorshiftBytes(1024 + i * 37, i + 1);
+      const path = `d/f${String(i).padStart(3, "0")}`;
+      Deno.writeFileSync(`${root}/${path}`, body);
+      bodies.set(path, body);
+    }
+    Deno.writeFileSync(`${root}/small`, new Uint8Array(100));
+    Deno.symlinkSync("small", `${root}/link`);
+    const plain = await Array.fromAsync(walkEntries(tree));
+    const got = await Array.fromAsync(withHashHints(tree, walkEntries(tree)));
+    assertEquals(got.map((e) => e.path), plain.map((e) => e.path));
+    let hints = 0;
+    for (const entry of got) {
+      const body = bodies.get(entry.path);
+      if (body) {
+        assertEquals(entry.hash, await hashBytes(body), entry.path);
+        hints++;
+      } else assertEquals(entry.hash, undefined, entry.path);
+    }
+    assertEquals(hints, 150);
+  } finally {
+    tree?.close();
+    await closeDescribers();
+    Deno.removeSync(root, { recursive: true });
+  }
+});
+
+Deno.test("hash hints: a file changed after it was listed goes without a hint", async () => {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  const tree = KernelTree.open(root);
+  try {
+    if (!tree) return;
+    Deno.writeFileSync(`${root}/a`, xorshiftBytes(5000, 1));
+    Deno.writeFileSync(`${root}/b`, xorshiftBytes(5000, 2));
+    // Listed, then `a` touched (another mtime) before it is hashed.
+    const listed = async function* (): AsyncGenerator<FileEntry> {
+      for await (const entry of walkEntries(tree)) {
+        if (entry.path === "a") Deno.utimeSync(`${root}/a`, 1, 1);
+        yield entry;
+      }
+    };
+    const got = await Array.fromAsync(withHashHints(tree, listed()));
+    assertEquals(got.map((e) => [e.path, e.hash !== undefined]), [
+      ["a", false],
+      ["b", true],
+    ]);
+  } finally {
+    tree?.close();
+    await closeDescribers();
+    Deno.removeSync(root, { recursive: true });
+  }
+});
+
+const MTIME = 1_700_000_123_456;
+
+/** Plans `entries`; returns each file named ("path hash" or "path full"). */
+async function planned(
+  receiver: Receiver,
+  entries: FileEntry[],
+): Promise<string[]> {
+  const named: string[] = [];
+  await receiver.planBatches(
+    (async function* () {
+      yield entries;
+    })(),
+    (path, { basis }) => {
+      named.push(`${path} ${basis && offeredByHash(basis) ? "hash" : "full"}`);
+    },
+  );
+  return named;
+}
+
+Deno.test("hash hints: an old copy of the hinted content takes the new mode and mtime and is not named; another content is described in full; a bad hint is ignored", async () => {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    const same = xorshiftBytes(6000, 1);
+    const old = xorshiftBytes(6000, 2);
+    const now = xorshiftBytes(6000, 3);
+    Deno.writeFileSync(`${root}/same`, same, { mode: 0o600 });
+    Deno.chmodSync(`${root}/same`, 0o600);
+    Deno.writeFileSync(`${root}/changed`, old);
+    Deno.writeFileSync(`${root}/unhinted`, same);
+    Deno.writeFileSync(`${root}/short`, same);
+    const entry = (path: string, hash?: Uint8Array): FileEntry => ({
+      path,
+      kind: "file",
+      size: 6000,
+      mtimeMs: MTIME,
+      mtimeNs: 789_000,
+      mode: 0o640,
+      ...(hash ? { hash } : {}),
+    });
+    const receiver = new Receiver(root, { delta: true, hashHints: true });
+    const named = await planned(receiver, [
+      entry("changed", await hashBytes(now)),
+      entry("same", await hashBytes(same)),
+      entry("short", (await hashBytes(same)).subarray(0, 8)),
+      entry("unhinted"),
+    ]);
+    // `changed` is known to differ: described chunk by chunk at once.
+    assertEquals(named.sort(), [
+      "changed full",
+      "short full",
+      "unhinted full",
+    ]);
+    const info = Deno.statSync(`${root}/same`);
+    assertEquals(info.mtime!.getTime(), MTIME);
+    assertEquals(info.mode! & 0o7777, 0o640);
+    assertEquals(Deno.readFileSync(`${root}/same`), same);
+    // Untouched until their bytes come.
+    assertEquals(Deno.readFileSync(`${root}/changed`), old);
+    const result = await receiver.finish();
+    assertEquals(result.files, 1);
+    assertEquals(result.bytes, 6000);
+    assertEquals(result.matched, 6000);
+  } finally {
+    await closeDescribers();
+    Deno.removeSync(root, { recursive: true });
+  }
+});
+
+Deno.test("hash hints: ignored unless asked for, in a dry run, with another size or a second name", async () => {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    const body = xorshiftBytes(4000, 9);
+    const hash = await hashBytes(body);
+    Deno.writeFileSync(`${root}/f`, body);
+    Deno.writeFileSync(`${root}/g`, body);
+    Deno.linkSync(`${root}/g`, `${root}/g2`);
+    const entry = (path: string, size = 4000): FileEntry => ({
+      path,
+      kind: "file",
+      size,
+      mtimeMs: MTIME,
+      mode: 0o644,
+      hash,
+    });
+    for (
+      const [options, entries, want] of [
+        [{ delta: true }, [entry("f")], ["f hash"]],
+        // A dry run names it, with nothing to offer, and changes nothing.
+        [{ delta: true, hashHints: true, dryRun: true }, [entry("f")], [
+          "f full",
+        ]],
+        [{ delta: true, hashHints: true }, [entry("f", 4001)], ["f full"]],
+        [{ delta: true, hashHints: true }, [entry("g")], ["g hash"]],
+      ] as const
+    ) {
+      const receiver = new Receiver(root, options);
+      receiver.hashFirst();
+      const named = await planned(receiver, [...entries]);
+      assertEquals(named, [...want], JSON.stringify(options));
+      assert(Deno.statSync(`${root}/f`).mtime!.getTime() !== MTIME);
+      assert(Deno.statSync(`${root}/g`).mtime!.getTime() !== MTIME);
+    }
+  } finally {
+    await closeDescribers();
+    Deno.removeSync(root, { recursive: true });
+  }
+});
