@@ -29,8 +29,8 @@ export const V8_FLAGS =
  * kind, 41 pairs over a 1 Gbit/s veth link: Python's library with 10% of
  * its files changed, pushed -17.7 ms (client CPU -17.1), pulled -12.5
  * (-19.9); a no-op push -13.6; `blit list` +2.8; a first run with no
- * cache ~0-30 ms slower. (A cache made with other flags is not used:
- * alternating flag sets recompile every time.)
+ * cache ~0-30 ms slower. (V8 does not take a cache made under other
+ * flags.)
  */
 export const CLIENT_V8_FLAGS =
   "--v8-flags=--max-semi-space-size=1,--heap-growing-percent=30,--no-lazy";
