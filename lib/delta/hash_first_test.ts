@@ -21,6 +21,7 @@ import { FrameDecoder } from "../wire/frame_decoder.ts";
 import { type FrameEvent, FrameProtocolError } from "../wire/frame_codec.ts";
 import { FrameReceiver } from "../wire/frame_receiver.ts";
 import type { FileEntry } from "../fs/entry.ts";
+import { planNamed } from "../../tests/_plan.ts";
 
 const random = (size: number, seed: number) => xorshiftBytes(size, seed);
 
@@ -49,30 +50,6 @@ function oldCopies(
     entries.push(file(`f${i}`, newSize));
   }
   return entries;
-}
-
-/**
- * Plans `entries` in one batch: each file named, as "path hash" (its old
- * copy offered by hash alone) or "path full".
- */
-async function planNamed(
-  receiver: Receiver,
-  entries: FileEntry[],
-  flush?: () => void,
-): Promise<string[]> {
-  const named: string[] = [];
-  await receiver.planBatches(
-    (async function* () {
-      yield entries;
-    })(),
-    (path, { basis }) => {
-      named.push(
-        `${path} ${basis && offeredByHash(basis) ? "hash" : "full"}`,
-      );
-    },
-    flush,
-  );
-  return named;
 }
 
 Deno.test("hash first: an old copy of the file's size goes by its plain content hash; another size, or 16 MiB and more, is described in full", async () => {

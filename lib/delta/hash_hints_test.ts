@@ -4,13 +4,14 @@
 import { assert, assertEquals } from "../../tests/_assert.ts";
 import { xorshiftBytes } from "../../tests/_bytes.ts";
 import { hinted, withHashHints } from "./hash_hints.ts";
-import { HASH_FIRST_MAX_BYTES, offeredByHash } from "./basis.ts";
+import { HASH_FIRST_MAX_BYTES } from "./basis.ts";
 import { closeDescribers } from "./basis_pool.ts";
 import { hashBytes } from "../fs/hash.ts";
 import { KernelTree } from "../fs/kernel_tree.ts";
 import { walkEntries } from "../fs/enumerate.ts";
 import { Receiver } from "../transfer/receiver.ts";
 import type { FileEntry } from "../fs/entry.ts";
+import { planNamed } from "../../tests/_plan.ts";
 
 Deno.test("hash hints: files from 1 KiB to under 16 MiB get hints, others none", () => {
   assertEquals(hinted(1023), false);
@@ -82,23 +83,6 @@ Deno.test("hash hints: a file changed after it was listed goes without a hint", 
 
 const MTIME = 1_700_000_123_456;
 
-/** Plans `entries`; returns each file named ("path hash" or "path full"). */
-async function planned(
-  receiver: Receiver,
-  entries: FileEntry[],
-): Promise<string[]> {
-  const named: string[] = [];
-  await receiver.planBatches(
-    (async function* () {
-      yield entries;
-    })(),
-    (path, { basis }) => {
-      named.push(`${path} ${basis && offeredByHash(basis) ? "hash" : "full"}`);
-    },
-  );
-  return named;
-}
-
 Deno.test("hash hints: an old copy of the hinted content takes the new mode and mtime and is not named; another content is described in full; a bad hint is ignored", async () => {
   const root = Deno.realPathSync(Deno.makeTempDirSync());
   try {
@@ -120,7 +104,7 @@ Deno.test("hash hints: an old copy of the hinted content takes the new mode and 
       ...(hash ? { hash } : {}),
     });
     const receiver = new Receiver(root, { delta: true, hashHints: true });
-    const named = await planned(receiver, [
+    const named = await planNamed(receiver, [
       entry("changed", await hashBytes(now)),
       entry("same", await hashBytes(same)),
       entry("short", (await hashBytes(same)).subarray(0, 8)),
@@ -177,7 +161,7 @@ Deno.test("hash hints: ignored unless asked for, in a dry run, with another size
     ) {
       const receiver = new Receiver(root, options);
       receiver.hashFirst();
-      const named = await planned(receiver, [...entries]);
+      const named = await planNamed(receiver, [...entries]);
       assertEquals(named, [...want], JSON.stringify(options));
       assert(Deno.statSync(`${root}/f`).mtime!.getTime() !== MTIME);
       assert(Deno.statSync(`${root}/g`).mtime!.getTime() !== MTIME);
