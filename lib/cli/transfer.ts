@@ -76,6 +76,7 @@ export async function transfer(
     bwlimit: flags.bwlimit,
     delta: flags.delta,
     linkBytesPerS: undefined as number | undefined,
+    hashHints: false,
     compress: flags.compress,
     compressLevel: flags.compressLevel,
     retries: flags.retries,
@@ -225,6 +226,7 @@ async function runTransfer(plan: TransferPlan): Promise<number> {
     if (tuning.warning) options.warn?.(tuning.warning);
     options.forceGrpcData = tuning.choice.transport === "grpc";
     options.linkBytesPerS = tuning.linkBytesPerS;
+    options.hashHints = tuning.hashHints;
     options.streams = tuning.choice.transport === "tcp"
       ? tuning.choice.streams
       : 0;

@@ -12,6 +12,7 @@ import { MessageReader, writeMessage } from "../rpc/call_io.ts";
 import { pushSenderPeer } from "../rpc/role_wire.ts";
 import { Sender } from "../transfer/sender.ts";
 import { sendTree } from "../transfer/send_tree.ts";
+import { withLocalHashHints } from "../delta/hash_hints.ts";
 import { Bandwidth } from "../wire/bandwidth.ts";
 import { loadZeroCopy } from "../wire/zero_copy.ts";
 import type { ProgressSink } from "../ui/progress.ts";
@@ -72,6 +73,7 @@ function headerOf(
   dest: RemoteAddress,
   source: LocalSource,
   options: RemoteTransferOptions,
+  offersHints: boolean,
 ) {
   return create(ClientPushRequestSchema, {
     payload: {
@@ -88,11 +90,26 @@ function headerOf(
             useDelta(options.delta ?? "auto", dest.host, options.linkBytesPerS)
               ? "on"
               : "off",
-        }),
+        }, offersHints),
         sourceIsFile: !source.isDir,
       }),
     },
   });
+}
+
+/**
+ * Whether to offer hash hints (see `RemoteTransferOptions.hashHints`): a
+ * tree pushed as a delta, not compared by content anyway, not a dry run;
+ * listed only if the daemon's ack says it holds old copies.
+ */
+function offersHints(
+  dest: RemoteAddress,
+  source: LocalSource,
+  options: RemoteTransferOptions,
+): boolean {
+  return (options.hashHints ?? false) && source.isDir && !options.checksum &&
+    !options.dryRun &&
+    useDelta(options.delta ?? "auto", dest.host, options.linkBytesPerS);
 }
 
 function pushOnce(
@@ -108,8 +125,12 @@ function pushOnce(
     const reader = new MessageReader<ServerPushResponse>(call, {
       aside: reportsOf(options),
     });
-    await writeMessage(call, headerOf(dest, source, options));
-    await expectAck(reader, "push");
+    const offered = offersHints(dest, source, options);
+    await writeMessage(call, headerOf(dest, source, options, offered));
+    const ack = await expectAck(reader, "push");
+    // Hashed here, one file after another, as the walk lists them: only
+    // where the daemon has old copies to compare them with.
+    const hints = offered && ack.payload.value.oldCopies;
     options.onAccepted?.();
     const handshakeMs = performance.now() - t0;
     const t1 = performance.now();
@@ -126,11 +147,12 @@ function pushOnce(
         options.linkBytesPerS,
       ),
     });
-    const walked = sourceEntries(source.path, {
+    const listed = sourceEntries(source.path, {
       name: source.name,
       exclude: options.exclude,
       hash: options.checksum,
     });
+    const walked = hints ? withLocalHashHints(source.root, listed) : listed;
     // Counted for a progress bar only (a hop an entry otherwise).
     const entries = progress ? scanned(walked, progress) : walked;
     const wire = pushSenderPeer(call, reader, {
@@ -160,6 +182,7 @@ function pushOnce(
       transferMs: performance.now() - t1 - sent.manifestMs,
       retries: 0,
       bytesResumed: sender.resumedBytes,
+      filesSame: (sent.summary.same ?? 0) + sender.sameByHash,
       ...wireResult(
         sent.summary.bytes,
         sender.resumedBytes,

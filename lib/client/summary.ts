@@ -38,6 +38,12 @@ export interface TransferResult extends TransferStats {
   bytesReceived?: number;
   /** Whether any file went as a delta. */
   delta?: boolean;
+  /**
+   * Of `filesTransferred`, those whose old copy at the destination held
+   * the same content (only their mtime had changed): kept, given the new
+   * mode and mtime.
+   */
+  filesSame?: number;
   /** Whether any data went compressed. */
   compression?: boolean;
   /** What the predictor chose for a remote transfer, and why. */

@@ -98,6 +98,13 @@ export interface RemoteTransferOptions {
    */
   linkBytesPerS?: number;
   /**
+   * A push lists hash hints (each file's content hash, for the daemon to
+   * settle an old copy of the same content without naming it) when the
+   * daemon holds old copies to compare: set from the route's history (see
+   * `pushHintsPay`). Default: false.
+   */
+  hashHints?: boolean;
+  /**
    * Told `+` and the path of each file or link transferred (or that would
    * be, in a dry run), `-` and the path of each one a mirror deletes.
    */

@@ -52,6 +52,50 @@ export interface Tuning {
    * (bytes/s; see `linkRate`), when the history knows.
    */
   linkBytesPerS?: number;
+  /**
+   * Whether a push lists hash hints (see {@linkcode pushHintsPay}): the
+   * last push on this route found many files touched, not changed.
+   */
+  hashHints: boolean;
+}
+
+/**
+ * Files found the same content under a changed mtime, in one push, from
+ * which the next push on the route lists hash hints: below this, hashing
+ * every file of the tree before it is listed costs more than the round
+ * trips it saves.
+ */
+export const HINTS_MIN_SAME = 32;
+
+/**
+ * Whether a push on `route` should list hash hints (its files' content
+ * hashes, for the daemon to settle old copies of the same content without
+ * naming them): the newest push on the route in `records` found at least
+ * {@linkcode HINTS_MIN_SAME} files with a changed mtime and the same bytes
+ * (a tree restored, checked out or rebuilt: the common case for trees
+ * pushed again). A push that found none (a no-op, new files, edits) turns
+ * them off for the next: hints cost the client a read of every file of a
+ * hinted size, which only pays where most of them were touched.
+ *
+ * @example
+ * ```ts
+ * import { pushHintsPay } from "./tuning.ts";
+ * const run = { ts: "2026-01-01T00:00:00Z", op: "push", transport: "tcp" as const, streams: 1, files: 40, bytes: 1, duration_ms: 1, remote: "nas:9031", handshake_ms: 0, manifest_ms: 0, transfer_ms: 1, retries: 0, fallback: false, direction: "push" as const };
+ * if (!pushHintsPay([{ ...run, files_same: 40 }], "nas:9031")) throw new Error("example failed");
+ * if (pushHintsPay([{ ...run, files_same: 40 }, { ...run, files_same: 0 }], "nas:9031")) throw new Error("example failed");
+ * ```
+ */
+export function pushHintsPay(
+  records: readonly PerfRecord[],
+  route: string,
+): boolean {
+  for (let i = records.length - 1; i >= 0; i--) {
+    const r = records[i];
+    if (r.remote !== route || r.direction !== "push") continue;
+    const same = r.files_same;
+    return typeof same === "number" && same >= HINTS_MIN_SAME;
+  }
+  return false;
 }
 
 /** What the user fixed on the command line. */
@@ -109,8 +153,10 @@ export function tune(
   let choice: Choice;
   let warning: string | undefined;
   let linkBytesPerS: number | undefined;
+  let hashHints = false;
   try {
     linkBytesPerS = linkRate(local, route);
+    hashHints = op === "push" && pushHintsPay(local, route);
     const seen = new Set(local.map((r) => r.ts));
     // Other clients' runs with this daemon (ours are in the local file).
     const others = (snapshot?.runs ?? [])
@@ -147,6 +193,7 @@ export function tune(
     ...(warning ? { warning } : {}),
     ...(snapshot ? { snapshot } : {}),
     ...(linkBytesPerS ? { linkBytesPerS } : {}),
+    hashHints,
     refresh: historyDir !== undefined &&
       !(Math.abs(Date.now() - (snapshot?.fetched ?? -Infinity)) <
         SNAPSHOT_FRESH_MS),
@@ -260,6 +307,7 @@ export function historyLine(
         compression: result.compression,
       }
       : {}),
+    ...(result.filesSame !== undefined ? { files_same: result.filesSame } : {}),
     ...(tuning
       ? { direction: tuning.direction, predictor: tuning.choice }
       : {}),

@@ -1,4 +1,5 @@
 // Push: the client's sender feeds the daemon's receiver.
+import { PUSH_HINT_MAX_BYTES } from "../delta/hash_hints.ts";
 import * as grpc from "../deps/grpc.ts";
 import { create } from "../rpc/codec.ts";
 import { PARTIAL_KEEP_MS, sweepTemps } from "../fs/sweep.ts";
@@ -116,6 +117,7 @@ function pushReceiver(
   ctx: ServiceContext,
   ticket: Ticket,
   client: string,
+  hashHints: boolean,
   items?: ItemBatch,
 ): Receiver {
   const { header, module, rootRel, root } = target;
@@ -129,6 +131,8 @@ function pushReceiver(
     mirror: header.mirror && !header.sourceIsFile,
     dryRun: target.dryRun,
     checksum: header.options?.checksum ?? false,
+    hashHints,
+    hintMaxBytes: PUSH_HINT_MAX_BYTES,
     exclude: header.options?.exclude,
     rename: target.rename,
     onEntry(entry) {
@@ -150,6 +154,26 @@ function pushReceiver(
       ? ((_root, entry) => ctx.makeSymlink!(root, entry))
       : undefined,
   });
+}
+
+/**
+ * Whether this push takes the manifest's hash hints (the client offered
+ * them; see PROTOCOL.md, "Hash hints"): a tree sent as a delta, not
+ * compared by content anyway, not a dry run, into a destination that holds
+ * something (else every hint would be hashed by the client for nothing).
+ */
+function takesHints(target: PushTarget, client: string): boolean {
+  const { header } = target;
+  const options = header.options;
+  if (
+    !options?.hashHints || options.checksum || target.dryRun ||
+    header.sourceIsFile || !useDelta(choiceOf(options.delta), client)
+  ) return false;
+  try {
+    return target.root.readDir("").length > 0;
+  } catch {
+    return false;
+  }
 }
 
 /** Links made and files deleted, waiting to be named to the client. */
@@ -274,19 +298,28 @@ export async function handlePush(
     ctx.calls?.note(call, {
       path: normalizeRelative(target.header.destination),
     });
+    const hints = takesHints(target, clientOf(call));
     await writeMessage(
       call,
       pushMessage({
         case: "ack",
         value: create(AckSchema, {
           destination: normalizeRelative(target.header.destination),
+          oldCopies: hints,
         }),
       }),
     );
     const items = target.header.options?.listItems
       ? { added: [], deleted: [] }
       : undefined;
-    const receiver = pushReceiver(target, ctx, ticket, clientOf(call), items);
+    const receiver = pushReceiver(
+      target,
+      ctx,
+      ticket,
+      clientOf(call),
+      hints,
+      items,
+    );
     const got = await receivePush(call, guard, ctx, target, receiver, items);
     ctx.calls?.note(call, {
       files: got.result.files,

@@ -8,6 +8,7 @@
 import type { FileEntry } from "../fs/entry.ts";
 import { mtimeMsOf, mtimeNsOf } from "../fs/native_stat.ts";
 import {
+  contentStamp,
   descriptorOf,
   openedStatus,
   type ReadHandle,
@@ -15,6 +16,9 @@ import {
 } from "../fs/tree.ts";
 import { DELTA_MIN_BYTES, HASH_FIRST_MAX_BYTES } from "./basis.ts";
 import { describeFilesOffThread } from "./basis_pool.ts";
+import { hashRead } from "./describe.ts";
+import { openForRead } from "../fs/contained_root.ts";
+import { type ContentHasher, contentHasher } from "../fs/hash.ts";
 
 /** Files hashed in one job on a worker. */
 const HINT_BATCH_FILES = 64;
@@ -24,6 +28,15 @@ const HINT_BATCH_BYTES = 8 << 20;
 const HINT_BATCH_ENTRIES = 512;
 /** Batches being hashed at once (one a describing worker). */
 const HINTS_IN_FLIGHT = 2;
+
+/**
+ * A pushing client hints only files under this size: its daemon compares
+ * each hinted old copy on the thread that plans the transfer, and a file
+ * read there must not hold the other sessions back (bigger ones are
+ * offered by their hash and hashed on the describing workers, as without
+ * hints).
+ */
+export const PUSH_HINT_MAX_BYTES = 1 << 20;
 
 /** Whether a regular file of `size` bytes gets a hint. */
 export function hinted(size: number): boolean {
@@ -143,5 +156,73 @@ async function hashGroup(files: Opened[]): Promise<void> {
     // no hints for this batch
   } finally {
     for (const { file } of files) file.close();
+  }
+}
+
+/**
+ * `entries` (a walk of the local directory `root`, paths relative to it)
+ * in order, each regular file of a hinted size under
+ * {@linkcode PUSH_HINT_MAX_BYTES} with `hash` set to its
+ * content hash, read and hashed here, one at a time (a pushing client has
+ * no workers): only where the file is still the one listed (size and
+ * mtime) and did not change while read. A file that can't be hashed so
+ * goes without a hint.
+ *
+ * Permissions: read on `root`.
+ *
+ * @example
+ * ```ts ignore
+ * import { withLocalHashHints } from "./hash_hints.ts";
+ * for await (const entry of withLocalHashHints(dir, walkEntries(dir))) console.log(entry.path, entry.hash);
+ * ```
+ */
+export async function* withLocalHashHints(
+  root: string,
+  entries: AsyncIterable<FileEntry>,
+): AsyncGenerator<FileEntry> {
+  let hasher: ContentHasher | undefined;
+  const verified = new Set<string>();
+  for await (const entry of entries) {
+    if (
+      entry.kind === "file" && hinted(entry.size) &&
+      entry.size < PUSH_HINT_MAX_BYTES && !entry.hash
+    ) {
+      hasher ??= await contentHasher();
+      const digest = hashListed(root, entry, hasher, verified);
+      if (digest) entry.hash = digest;
+    }
+    yield entry;
+  }
+}
+
+/** `entry`'s content hash, when it is still the file listed throughout. */
+function hashListed(
+  root: string,
+  entry: FileEntry,
+  hasher: ContentHasher,
+  verified: Set<string>,
+): Uint8Array | undefined {
+  let file: ReadHandle;
+  try {
+    file = openForRead(root, entry.path, { verified });
+  } catch {
+    return undefined;
+  }
+  try {
+    const info = openedStatus(file);
+    if (
+      !info.isFile || info.size !== entry.size ||
+      mtimeMsOf(info) !== entry.mtimeMs ||
+      mtimeNsOf(info) !== (entry.mtimeNs ?? 0)
+    ) return undefined;
+    const stamp = contentStamp(info);
+    if (stamp === undefined) return undefined;
+    const digest = hashRead(file, entry.size, hasher);
+    if (!digest || contentStamp(openedStatus(file)) !== stamp) return undefined;
+    return digest;
+  } catch {
+    return undefined;
+  } finally {
+    file.close();
   }
 }

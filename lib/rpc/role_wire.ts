@@ -108,6 +108,7 @@ function summaryOf(summary: PushSummary): ReceivedSummary {
     deleted: Number(summary.filesDeleted),
     skipped: Number(summary.filesSkipped),
     matched: Number(summary.bytesMatched),
+    same: Number(summary.filesSame),
     transport: summary.transport === Transport.TCP ? "tcp" : "grpc",
   };
 }
@@ -120,6 +121,7 @@ export function pushSummaryOf(summary: ReceivedSummary): PushSummary {
     filesDeleted: BigInt(summary.deleted),
     filesSkipped: BigInt(summary.skipped),
     bytesMatched: BigInt(summary.matched),
+    filesSame: BigInt(summary.same ?? 0),
     transport: summary.transport === "tcp" ? Transport.TCP : Transport.GRPC,
   });
 }

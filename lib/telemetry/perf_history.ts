@@ -43,6 +43,12 @@ export interface PerfRecord {
   bytes_on_wire?: number;
   /** Whether any file went as a delta. */
   delta?: boolean;
+  /**
+   * Of `files`, those whose old copy held the same content (their mtime
+   * had changed, their bytes had not): a push lists hash hints after one
+   * that found many (see `lib/client/tuning.ts`).
+   */
+  files_same?: number;
   /** Whether any data went compressed. */
   compression?: boolean;
   /**

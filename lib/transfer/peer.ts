@@ -45,6 +45,11 @@ export interface ReceivedSummary {
   skipped: number;
   /** Of `bytes`, those copied from the receiver's old copies (delta). */
   matched: number;
+  /**
+   * Of `files`, those whose old copy held the same content (settled by a
+   * hash hint); absent from receivers that don't say.
+   */
+  same?: number;
   /** How the bytes came: `tcp`, or `grpc` for messages. */
   transport: "tcp" | "grpc";
 }

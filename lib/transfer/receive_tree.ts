@@ -154,6 +154,7 @@ async function receiveOn(
       deleted: result.deleted,
       skipped: result.skipped,
       matched: result.matched,
+      same: result.same,
       transport,
     },
   });

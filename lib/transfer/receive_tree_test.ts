@@ -102,6 +102,7 @@ Deno.test("conversation: a tree crosses in messages, acknowledged; a second run 
       deleted: 0,
       skipped: 0,
       matched: 0,
+      same: 0,
       transport: "grpc",
     });
     assertEquals(got.result.files, 4);

@@ -101,6 +101,12 @@ export interface ReceiverOptions {
    * through the handle it was read by, and is not named. Default: false.
    */
   hashHints?: boolean;
+  /**
+   * Hints taken only for files under this size (an old copy compared is
+   * read on this thread; bigger ones go the usual way, offered by hash).
+   * Default: any size hinted.
+   */
+  hintMaxBytes?: number;
 }
 
 /** What a receiver did. */
@@ -117,6 +123,11 @@ export interface ReceiverResult {
   resumed: number;
   /** Bytes of `bytes` copied from old copies (delta) instead of sent. */
   matched: number;
+  /**
+   * Of `files`, those whose old copy held the same content (settled by a
+   * hash hint: only a new mode and mtime).
+   */
+  same: number;
 }
 
 /**
@@ -692,6 +703,7 @@ export class Receiver {
       if (
         !dryRun && options.hashHints && !options.checksum &&
         entry.hash?.length === 16 &&
+        entry.size < (options.hintMaxBytes ?? Infinity) &&
         this.#needList?.oldCopySize(entry) === entry.size
       ) {
         this.#hasher ??= await contentHasher();
@@ -949,6 +961,7 @@ export class Receiver {
       skipped: this.#skipped,
       resumed: stats?.resumed ?? 0,
       matched: (stats?.matched ?? 0) + this.#settledBytes,
+      same: this.#settled,
     };
   }
 }

@@ -132,6 +132,7 @@ Deno.test("roles: a tree crosses as gRPC chunks; a second run needs nothing", as
           skipped: 0,
           resumed: 0,
           matched: 0,
+          same: 0,
         }
         : {
           files: 0,
@@ -140,6 +141,7 @@ Deno.test("roles: a tree crosses as gRPC chunks; a second run needs nothing", as
           skipped: 4,
           resumed: 0,
           matched: 0,
+          same: 0,
         },
     );
   }
@@ -169,6 +171,7 @@ Deno.test("roles: frames over a socket; a mirror deletes after, a dry run only c
     skipped: 0,
     resumed: 0,
     matched: 0,
+    same: 0,
   });
   assertEquals(Deno.readTextFileSync(`${dst}/stale`), "s");
 
@@ -189,6 +192,7 @@ Deno.test("roles: frames over a socket; a mirror deletes after, a dry run only c
     skipped: 0,
     resumed: 0,
     matched: 0,
+    same: 0,
   });
   assertEquals(
     [...Deno.readDirSync(dst)].map((e) => e.name).sort(),

@@ -133,6 +133,9 @@ export class Sender {
   #needed = 0;
   #bytes = 0;
   #resumed = 0;
+  /** Files offered by their old copy's hash, and those of them that differed. */
+  #byHash = 0;
+  #differed = 0;
   readonly #wire: WireStats = { dataBytes: 0, compressedBlocks: 0, deltas: 0 };
 
   /** A sender reading files under `root`. */
@@ -208,6 +211,7 @@ export class Sender {
       this.#queue.push({ ...entry, resume });
     } else if (basis && entry.kind === "file") {
       this.#wire.deltas++;
+      if (offeredByHash(basis)) this.#byHash++;
       this.#queue.push({ ...entry, basis });
     } else this.#queue.push(entry);
     return true;
@@ -292,6 +296,15 @@ export class Sender {
     if (this.compresses) await primeZstd();
   }
 
+  /**
+   * Files the receiver offered by their old copy's hash that held this
+   * very content (sent as one copy of it all): their mtime had changed,
+   * their bytes had not.
+   */
+  get sameByHash(): number {
+    return Math.max(0, this.#byHash - this.#differed);
+  }
+
   /** What went on the wire so far. */
   get wire(): WireStats {
     return this.#wire;
@@ -334,7 +347,10 @@ export class Sender {
         },
         onCompressed: (stats) =>
           this.#wire.compressedBlocks += stats.compressed,
-        onDescribeAgain: (entry) => this.#again.set(entry.path, entry),
+        onDescribeAgain: (entry) => {
+          this.#differed++;
+          this.#again.set(entry.path, entry);
+        },
       });
     } finally {
       for (const conn of all) closeQuietly(conn);

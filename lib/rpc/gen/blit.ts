@@ -138,6 +138,8 @@ export interface TransferOptions {
    * settles one whose old copy has that size and content without naming
    * it (see PROTOCOL.md, "Hash hints"). Ignored with `checksum` (every
    * file is hashed then) and by daemons that predate it.
+   * Push: the client offers to list such hints itself; it does when the
+   * daemon's Ack says `old_copies`, and the daemon settles alike.
    */
   hashHints: boolean;
 }
@@ -431,6 +433,12 @@ export interface Ack {
    * Pull: whether the source exists at all.
    */
   sourceExists: boolean;
+  /**
+   * Push: the daemon takes the manifest's hash hints (the client asked
+   * with TransferOptions.hash_hints, and the destination holds something
+   * to compare them with); the client lists them only then.
+   */
+  oldCopies: boolean;
 }
 
 /** The fields of {@linkcode Ack}. */
@@ -440,6 +448,7 @@ export const AckSchema: MessageSchema<Ack> = {
     { no: 1, name: "destination", type: T.STRING },
     { no: 2, name: "sourceIsDir", type: T.BOOL },
     { no: 3, name: "sourceExists", type: T.BOOL },
+    { no: 4, name: "oldCopies", type: T.BOOL },
   ],
 };
 
@@ -640,6 +649,11 @@ export interface PushSummary {
    * Of bytes_transferred, those rebuilt from the daemon's old copies.
    */
   bytesMatched: bigint;
+  /**
+   * Of files_transferred, those whose old copy was found to hold the same
+   * content (settled by a hash hint: only a new mode and mtime).
+   */
+  filesSame: bigint;
 }
 
 /** The fields of {@linkcode PushSummary}. */
@@ -652,6 +666,7 @@ export const PushSummarySchema: MessageSchema<PushSummary> = {
     { no: 4, name: "filesSkipped", type: T.UINT64 },
     { no: 5, name: "transport", type: T.ENUM },
     { no: 6, name: "bytesMatched", type: T.UINT64 },
+    { no: 7, name: "filesSame", type: T.UINT64 },
   ],
 };
 
