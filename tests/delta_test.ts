@@ -1269,3 +1269,209 @@ Deno.test("push -v over TCP names each file once, a file described again too", a
     same(`${src}/flipped`, `${module}/d/flipped`);
   });
 });
+
+/** A raw gRPC push into `m/d` with deltas on; `hints`: offers hash hints. */
+function hintPushHeader(hints: boolean) {
+  return {
+    case: "header" as const,
+    value: create(PushHeaderSchema, {
+      module: "m",
+      destination: "d",
+      options: create(TransferOptionsSchema, {
+        forceGrpcData: true,
+        delta: Choice.ON,
+        hashHints: hints,
+      }),
+    }),
+  };
+}
+
+Deno.test("raw protocol: hash hints in a push are taken only when offered and where the destination holds something; only an old copy of the hinted size and content with no other name, under 1 MiB, is settled (never named)", async () => {
+  await withBed(async ({ module, daemon }) => {
+    const d = `${module}/d`;
+    const data = {
+      same: bytes(5000, 41),
+      other: bytes(6000, 42),
+      twin: bytes(7000, 43),
+      big: bytes(MiB + 8, 44),
+      grown: bytes(3000, 45),
+    };
+    // The client's files: `other` has new bytes of the same size, `grown`
+    // more bytes; the rest are its old copies' bytes.
+    const next: Record<string, Uint8Array> = {
+      ...data,
+      other: bytes(6000, 46),
+      grown: bytes(3100, 47),
+    };
+    const place = () => {
+      Deno.removeSync(d, { recursive: true });
+      Deno.mkdirSync(d);
+      for (const [name, bytes] of Object.entries(data)) {
+        Deno.writeFileSync(`${d}/${name}`, bytes, { mode: 0o644 });
+        Deno.utimeSync(`${d}/${name}`, 1_600_000_000, 1_600_000_000);
+      }
+      Deno.linkSync(`${d}/twin`, `${d}/twin-2`);
+    };
+    Deno.mkdirSync(d);
+    for (const offer of [true, false]) {
+      for (const empty of offer ? [false, true] : [false]) {
+        place();
+        if (empty) {
+          Deno.removeSync(d, { recursive: true });
+          Deno.mkdirSync(d);
+        }
+        const inodes = Object.fromEntries(
+          empty
+            ? []
+            : Object.keys(data).map((n) => [n, Deno.statSync(`${d}/${n}`).ino]),
+        );
+        const client = grpcClient(daemon.address);
+        const call = openPush(client);
+        try {
+          call.send(hintPushHeader(offer));
+          const ack = await until(call, "ack");
+          assert(ack?.payload.case === "ack", "no ack");
+          assertEquals(ack.payload.value.oldCopies, offer && !empty);
+          // Every file hinted with its true hash; `other`'s hint is even
+          // the old copy's size.
+          const entries = [];
+          for (const [name, bytes] of Object.entries(next)) {
+            const h = header("m", name, EntryKind.FILE, { size: bytes.length });
+            h.mode = 0o600;
+            h.hash = await hashBytes(bytes);
+            entries.push(h);
+          }
+          for (const m of manifest(entries)) call.send(m);
+          const named: string[] = [];
+          for (let i = 0; i < 20; i++) {
+            const got = await until(call, "fileList");
+            assert(got?.payload.case === "fileList", "no need list");
+            const list = unpackedFileList(got.payload.value);
+            named.push(...list.paths);
+            if (list.last) break;
+          }
+          const settled = offer && !empty ? ["same"] : [];
+          assertEquals(
+            named.sort(),
+            Object.keys(next).filter((n) => !settled.includes(n)).sort(),
+          );
+          for (const path of named) {
+            const body = next[path];
+            call.send({
+              case: "fileData",
+              value: create(FileDataSchema, {
+                path,
+                data: body,
+                last: true,
+                hash: await hashBytes(body),
+                header: entries.find((e) => e.path === path),
+              }),
+            });
+          }
+          call.send({
+            case: "uploadComplete",
+            value: create(UploadCompleteSchema, {}),
+          });
+          call.end();
+          const summary = await until(call, "summary");
+          assert(summary?.payload.case === "summary", "no summary");
+          assertEquals(Number(summary.payload.value.filesTransferred), 5);
+          assertEquals(
+            Number(summary.payload.value.filesSame),
+            settled.length,
+          );
+          assertEquals((await call.status).code, 0);
+          for (const [name, bytes] of Object.entries(next)) {
+            assertEquals(Deno.readFileSync(`${d}/${name}`), bytes);
+            const info = Deno.statSync(`${d}/${name}`);
+            assertEquals(info.mode! & 0o7777, 0o600);
+            assertEquals(info.mtime?.getTime(), 1_700_000_000_000);
+          }
+          // Settled in place (else sent whole: a new file); the twin's
+          // other name keeps the old file.
+          if (!empty) {
+            assertEquals(
+              Deno.statSync(`${d}/same`).ino === inodes.same,
+              settled.includes("same"),
+            );
+            assertEquals(Deno.statSync(`${d}/twin-2`).ino, inodes.twin);
+            assertEquals(
+              Deno.statSync(`${d}/twin-2`).mtime?.getTime(),
+              1_600_000_000_000,
+            );
+          }
+          assertEquals(tempFiles(module), []);
+        } finally {
+          client.close();
+        }
+      }
+    }
+  });
+});
+
+Deno.test("push: after a push that found many files touched but not changed, the next lists hash hints; those files are settled, listed by -v, exact; a push that found none turns them off", async () => {
+  await withBed(async ({ work, src, module, daemon }) => {
+    const state = `${work}/state`;
+    const d = `${module}/d`;
+    Deno.mkdirSync(d);
+    const names = Array.from({ length: 40 }, (_, i) => `f${i}`);
+    names.forEach((name, i) => {
+      const body = bytes(2000 + 100 * i, 50 + i);
+      Deno.writeFileSync(`${src}/${name}`, body);
+      Deno.writeFileSync(`${d}/${name}`, body);
+    });
+    Deno.writeFileSync(`${src}/edited`, bytes(4000, 91));
+    const history = () =>
+      Deno.readTextFileSync(`${state}/blit/perf_history.jsonl`).trim()
+        .split("\n").map((line) => JSON.parse(line));
+    const runs = [];
+    for (let run = 0; run < 3; run++) {
+      // Every old copy touched since, `edited` changed too (the third
+      // run: none).
+      if (run < 2) Deno.writeFileSync(`${d}/edited`, bytes(4000, 92 + run));
+      for (const name of [...names, "edited"]) {
+        Deno.utimeSync(`${d}/${name}`, 1_600_000_000 + run, 1_600_000_000);
+      }
+      if (run === 2) {
+        for (const name of [...names, "edited"]) {
+          const t = Deno.statSync(`${src}/${name}`).mtime!;
+          Deno.utimeSync(`${d}/${name}`, t, t);
+        }
+      }
+      const push = await runCli(
+        ["push", "-v", "--stats", "--no-whole-file", src, `${daemon.url}/m/d`],
+        { env: { XDG_STATE_HOME: state } },
+      );
+      assertEquals(push.code, 0, push.stderr);
+      const stat = (label: string) =>
+        Number(
+          (push.stdout.match(new RegExp(`^${label}: ([\\d,]+)`, "m"))?.[1] ??
+            "NaN").replaceAll(",", ""),
+        );
+      runs.push({
+        files: stat("Number of files transferred"),
+        received: stat("Total bytes received"),
+      });
+      // -v names every file sent or settled, once.
+      assertEquals(
+        push.stdout.split("\n").filter((l) => l.startsWith("+ ")).sort(),
+        run === 2 ? [] : [...names, "edited"].map((n) => `+ ${n}`).sort(),
+      );
+      for (const name of [...names, "edited"]) {
+        same(`${src}/${name}`, `${d}/${name}`);
+      }
+      assertEquals(tempFiles(module), []);
+    }
+    // The first push found the 40 files the same by their hash; the second
+    // listed hints and the daemon settled them (nothing offered by hash,
+    // answered or named for them); the third found nothing to send.
+    assertEquals(history().map((r) => r.files_same), [40, 40, 0]);
+    assertEquals(runs.map((r) => r.files), [41, 41, 0]);
+    // What the daemon sent back: with hints, no offer by hash (16 bytes
+    // each at least) for the 40.
+    assert(
+      runs[1].received < runs[0].received - 40 * 16,
+      `received ${runs[1].received} vs ${runs[0].received}`,
+    );
+  });
+});

@@ -1,8 +1,16 @@
 import { assertEquals, assertMatch } from "../../tests/_assert.ts";
 import { withInProcessDaemon } from "../../tests/_in_process.ts";
-import { historyLine, linkRate, refreshSnapshot, tune } from "./tuning.ts";
+import {
+  HINTS_MIN_SAME,
+  historyLine,
+  linkRate,
+  pushHintsPay,
+  refreshSnapshot,
+  tune,
+} from "./tuning.ts";
+import { appendPerfRecord } from "../telemetry/perf_history.ts";
 import { uploadPerf } from "./perf_rpc.ts";
-import type { RemoteAddress } from "./address.ts";
+import { parseRemote, type RemoteAddress } from "./address.ts";
 import type { PerfRecord } from "../telemetry/perf_history.ts";
 import {
   readCachedSnapshot,
@@ -132,6 +140,72 @@ Deno.test("linkRate: the fastest non-delta run of 16 MiB or more on the route", 
     linkRate([run(100e6, 1000, { bytes_on_wire: 50e6 })], "h:1"),
     50e6,
   );
+});
+
+Deno.test("pushHintsPay: the newest push on the route decides: hints after one that found many files the same, none after one that found few", () => {
+  const run = (extra: Record<string, unknown>) => ({
+    ts: "2026-01-01T00:00:00Z",
+    op: "push",
+    transport: "tcp" as const,
+    streams: 1,
+    files: 100,
+    bytes: 1,
+    duration_ms: 1,
+    remote: "h:1",
+    handshake_ms: 0,
+    manifest_ms: 0,
+    transfer_ms: 1,
+    retries: 0,
+    fallback: false,
+    direction: "push" as const,
+    ...extra,
+  });
+  const many = run({ files_same: HINTS_MIN_SAME });
+  assertEquals(pushHintsPay([], "h:1"), false);
+  assertEquals(pushHintsPay([many], "h:1"), true);
+  assertEquals(
+    pushHintsPay([run({ files_same: HINTS_MIN_SAME - 1 })], "h:1"),
+    false,
+  );
+  // Older histories say nothing of it; a later push that found few wins.
+  assertEquals(pushHintsPay([run({})], "h:1"), false);
+  assertEquals(pushHintsPay([many, run({ files_same: 0 })], "h:1"), false);
+  assertEquals(pushHintsPay([run({ files_same: 0 }), many], "h:1"), true);
+  // Pulls and other routes pass over.
+  assertEquals(
+    pushHintsPay([
+      many,
+      run({ direction: "pull", op: "pull", files_same: 0 }),
+      run({ remote: "g:1", files_same: 0 }),
+    ], "h:1"),
+    true,
+  );
+  assertEquals(pushHintsPay([many], "g:1"), false);
+});
+
+Deno.test("tune: a push asks for hash hints after a push on the route found many files the same; a pull never", () => {
+  const daemon = parseRemote("blit://127.0.0.1:50051/m");
+  const dir = Deno.makeTempDirSync();
+  const flags = { streams: 0, forceGrpcData: false };
+  try {
+    assertEquals(tune(daemon, "push", flags, dir).hashHints, false);
+    const line = historyLine(
+      "push",
+      {
+        ...result,
+        filesSame: 500,
+      },
+      5,
+      tune(daemon, "push", flags, dir),
+    );
+    assertEquals(line.files_same, 500);
+    appendPerfRecord(dir, line);
+    assertEquals(tune(daemon, "push", flags, dir).hashHints, true);
+    assertEquals(tune(daemon, "pull", flags, dir).hashHints, false);
+    assertEquals(tune(daemon, "push", flags, undefined).hashHints, false);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });
 
 Deno.test("tune: other clients' runs come from the snapshot the last transfer kept (refreshSnapshot), read with no call to the daemon", async () => {

@@ -123,10 +123,11 @@ function pushReceiver(
   const { header, module, rootRel, root } = target;
   return new Receiver(root, {
     delta: useDelta(choiceOf(header.options?.delta), client),
-    // Files are in the need list already; links and deletions are not.
+    // Files are in the need list already; links, files settled by their
+    // hash hints and deletions are not.
     onItem: items && ((sign, path, kind) => {
       if (sign === "-") items.deleted.push(path);
-      else if (kind === "link") items.added.push(path);
+      else if (kind === "link" || kind === "same") items.added.push(path);
     }),
     mirror: header.mirror && !header.sourceIsFile,
     dryRun: target.dryRun,

@@ -3,7 +3,12 @@
 // old copy is that content only takes its new mode and mtime).
 import { assert, assertEquals } from "../../tests/_assert.ts";
 import { xorshiftBytes } from "../../tests/_bytes.ts";
-import { hinted, withHashHints } from "./hash_hints.ts";
+import {
+  hinted,
+  PUSH_HINT_MAX_BYTES,
+  withHashHints,
+  withLocalHashHints,
+} from "./hash_hints.ts";
 import { HASH_FIRST_MAX_BYTES } from "./basis.ts";
 import { closeDescribers } from "./basis_pool.ts";
 import { hashBytes } from "../fs/hash.ts";
@@ -77,6 +82,49 @@ Deno.test("hash hints: a file changed after it was listed goes without a hint", 
   } finally {
     tree?.close();
     await closeDescribers();
+    Deno.removeSync(root, { recursive: true });
+  }
+});
+
+Deno.test("local hash hints (a pushing client): files from 1 KiB to under 1 MiB carry their content hash, in walk order; others, links, directories and a file changed after it was listed none", async () => {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    Deno.mkdirSync(`${root}/d`);
+    const bodies = new Map<string, Uint8Array>();
+    for (let i = 0; i < 20; i++) {
+      const body = xorshiftBytes(1024 + i * 4001, i + 1);
+      Deno.writeFileSync(`${root}/d/f${i}`, body);
+      bodies.set(`d/f${i}`, body);
+    }
+    Deno.writeFileSync(
+      `${root}/edge`,
+      xorshiftBytes(PUSH_HINT_MAX_BYTES - 1, 7),
+    );
+    bodies.set("edge", Deno.readFileSync(`${root}/edge`));
+    Deno.writeFileSync(`${root}/big`, xorshiftBytes(PUSH_HINT_MAX_BYTES, 8));
+    Deno.writeFileSync(`${root}/small`, new Uint8Array(1023));
+    Deno.writeFileSync(`${root}/touched`, xorshiftBytes(5000, 9));
+    Deno.symlinkSync("small", `${root}/link`);
+    // `touched` gets another mtime after it is listed, before it is read.
+    const listed = async function* (): AsyncGenerator<FileEntry> {
+      for await (const entry of walkEntries(root)) {
+        if (entry.path === "touched") Deno.utimeSync(`${root}/touched`, 1, 1);
+        yield entry;
+      }
+    };
+    const plain = await Array.fromAsync(walkEntries(root));
+    const got = await Array.fromAsync(withLocalHashHints(root, listed()));
+    assertEquals(got.map((e) => e.path), plain.map((e) => e.path));
+    let hints = 0;
+    for (const entry of got) {
+      const body = bodies.get(entry.path);
+      if (body) {
+        assertEquals(entry.hash, await hashBytes(body), entry.path);
+        hints++;
+      } else assertEquals(entry.hash, undefined, entry.path);
+    }
+    assertEquals(hints, 21);
+  } finally {
     Deno.removeSync(root, { recursive: true });
   }
 });

@@ -78,14 +78,15 @@ export interface ReceiverOptions {
   onLink?: () => void;
   /**
    * Told each item as the receiver decides it (a dry run too): `+` and the
-   * path of each file it needs and each link it makes, `-` and the path of
-   * each file, link or directory (`dir/`) a mirror deletes (`-v`, dry-run
-   * listings).
+   * path of each file it needs, each link it makes and each file it
+   * settles by its hash hint (`same`: never named to the sender), `-` and
+   * the path of each file, link or directory (`dir/`) a mirror deletes
+   * (`-v`, dry-run listings).
    */
   onItem?: (
     sign: "+" | "-",
     path: string,
-    kind: "file" | "link" | "dir",
+    kind: "file" | "link" | "dir" | "same",
   ) => void;
   /** Makes a symlink entry (default: `applySymlink` on the root). */
   makeSymlink?: (root: TreeRoot, entry: FileEntry) => Promise<void> | void;
@@ -717,7 +718,7 @@ export class Receiver {
         if (settled) {
           this.#settled++;
           this.#settledBytes += entry.size;
-          options.onItem?.("+", entry.path, "file");
+          options.onItem?.("+", entry.path, "same");
           this.#handled++;
           return;
         }
