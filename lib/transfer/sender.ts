@@ -42,6 +42,12 @@ export interface SenderOptions {
 /** Entries per manifest message. */
 export const MANIFEST_BATCH = 512;
 
+/**
+ * Or fewer, once a batch has waited this long (ms) for its entries: a walk
+ * that reads its files (hash hints) does not hold the receiver back.
+ */
+const BATCH_MS = 4;
+
 /** Files a sender offers beyond the receiver's reported progress. */
 const OFFER_AHEAD = 65_536;
 
@@ -156,6 +162,7 @@ export class Sender {
     const offered = this.#offered;
     let ordinal = 0;
     let batch: FileEntry[] = [];
+    let began = 0;
     for await (const entry of entries) {
       // A receiver that reports its progress is kept at most this far
       // behind: the files in flight are what the sender holds.
@@ -166,8 +173,11 @@ export class Sender {
       }
       if (entry.kind === "file") offered.push(ordinal, entry);
       ordinal++;
-      batch.push(entry);
-      if (batch.length >= MANIFEST_BATCH) {
+      if (batch.push(entry) === 1) began = performance.now();
+      if (
+        batch.length >= MANIFEST_BATCH ||
+        (batch.length % 16 === 0 && performance.now() - began >= BATCH_MS)
+      ) {
         await write({ kind: "manifest", entries: batch });
         batch = [];
         // A walk of cached entries never waits for I/O: let the event
