@@ -1475,3 +1475,60 @@ Deno.test("push: after a push that found many files touched but not changed, the
     );
   });
 });
+
+for (
+  const [how, extra] of [["TCP", []], ["gRPC", ["--force-grpc-data"]]] as const
+) {
+  Deno.test(`delta push (${how}) of appended files: the daemon copies each old copy whole (by the kernel where it can) and hashes on; the files land exact, only the appends cross`, async () => {
+    await withBed(async ({ src, module, daemon }) => {
+      const d = `${module}/d`;
+      Deno.mkdirSync(d);
+      const sizes = { log: 2 * MiB + 5, small: 300_000, twice: 5_000 };
+      for (const [name, size] of Object.entries(sizes)) {
+        const old = bytes(size, size);
+        Deno.writeFileSync(`${d}/${name}`, old);
+        Deno.writeFileSync(
+          `${src}/${name}`,
+          splice(old, old.length, 0, bytes(3000, size + 1)),
+        );
+        Deno.utimeSync(`${src}/${name}`, 1_700_000_000, 1_700_000_000);
+      }
+      // Inserted into as well: the old copy is not whole at its start (read
+      // back, as before).
+      Deno.writeFileSync(
+        `${src}/twice`,
+        splice(
+          Deno.readFileSync(`${src}/twice`),
+          4000,
+          0,
+          bytes(2000, 77),
+        ),
+      );
+      Deno.utimeSync(`${src}/twice`, 1_700_000_000, 1_700_000_000);
+      const run = await runCli(
+        [
+          "push",
+          ...extra,
+          "--json",
+          "--no-whole-file",
+          src,
+          `${daemon.url}/m/d`,
+        ],
+        { env },
+      );
+      assertEquals(run.code, 0, run.stderr);
+      const s = JSON.parse(run.stdout);
+      assertEquals(s.files_transferred, 3);
+      assertEquals(s.delta, true);
+      assert(
+        s.bytes_literal >= 3 * 3000 + 2000 &&
+          s.bytes_literal < 3 * 3000 + 2000 + 3 * 4096,
+        `literal ${s.bytes_literal}`,
+      );
+      for (const name of Object.keys(sizes)) {
+        same(`${src}/${name}`, `${d}/${name}`);
+      }
+      assertEquals(tempFiles(module), []);
+    });
+  });
+}

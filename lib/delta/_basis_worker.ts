@@ -68,7 +68,11 @@ async function stretch(job: StretchJob, libc: Libc): Promise<void> {
     ? describeBlocks(file, length, avgBits, digest, onRead, last)
     : describeRange(file, length, avgBits, digest, onRead, last);
   const answer: DescribeAnswer = { id, part };
-  if (part && plain) answer.content = plain.digest("binary");
+  if (part && plain) {
+    answer.content = plain.digest("binary");
+    const state = plain.saveState?.();
+    if (state) answer.state = state;
+  }
   if (part && wholeHash) answer.whole = wholeHash.digest("binary");
   scope.postMessage(
     answer,
@@ -116,7 +120,11 @@ async function files(job: FilesJob, libc: Libc): Promise<void> {
         continue;
       }
       const got: FileDescription = { part };
-      if (content) got.content = plain.digest("binary");
+      if (content) {
+        got.content = plain.digest("binary");
+        const state = plain.saveState?.();
+        if (state) got.state = state;
+      }
       if (whole && part.lengths.length > 1) {
         got.whole = wholeHash.digest("binary");
       }

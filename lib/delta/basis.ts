@@ -145,9 +145,11 @@ export interface BasisCopy {
    * the status it had when opened to be read (see
    * {@linkcode contentStamp}), for a copy hashed whole: while the status
    * is the same, so is the content, and a new file that is the old copy
-   * itself needs no reading back.
+   * itself needs no reading back. `state`: the hasher's state after the
+   * whole copy (see `NativeHasher.saveState`), where it could be taken: a new
+   * file that begins with the whole old copy is hashed from there on.
    */
-  content?: { digest: Uint8Array; stamp: string };
+  content?: { digest: Uint8Array; stamp: string; state?: Uint8Array };
 }
 
 /**
@@ -305,17 +307,29 @@ async function describeOpen(
         stamp !== undefined,
       )
       : "here";
-    let described: { offer: BasisOffer; content?: Uint8Array } | undefined;
+    let described:
+      | { offer: BasisOffer; content?: Uint8Array; state?: Uint8Array }
+      | undefined;
     if (away !== "here") described = away;
     else {
       const hasher = stamp === undefined
         ? undefined
         : ownHasher ??= await contentHasher();
       const offer = describeHandle(file, info.size, digest, hasher);
-      described = offer && { offer, content: hasher?.digest("binary") };
+      described = offer && {
+        offer,
+        content: hasher?.digest("binary"),
+        state: hasher?.saveState?.(),
+      };
     }
     if (!described) return undefined;
-    return copyOf(info, stamp, described.offer, described.content);
+    return copyOf(
+      info,
+      stamp,
+      described.offer,
+      described.content,
+      described.state,
+    );
   } finally {
     file.close();
   }
@@ -324,7 +338,7 @@ async function describeOpen(
 /**
  * The old copy (its status `info` when opened, `stamp` its
  * {@linkcode contentStamp} then) described as `offer`, with its `content`
- * hash and that stamp. The hash stands for the copy only while the copy's
+ * hash (and its hasher's `state`) and that stamp. The hash stands for the copy only while the copy's
  * status still has that stamp: whoever uses it checks the status then (a
  * write during the reads moved the change time, which never goes back).
  */
@@ -333,9 +347,12 @@ function copyOf(
   stamp: string | undefined,
   offer: BasisOffer,
   content: Uint8Array | undefined,
+  state?: Uint8Array,
 ): BasisCopy {
   const copy: BasisCopy = { offer, identity: fileIdentity(info) };
-  if (content && stamp !== undefined) copy.content = { digest: content, stamp };
+  if (content && stamp !== undefined) {
+    copy.content = { digest: content, stamp, ...(state ? { state } : {}) };
+  }
   return copy;
 }
 
@@ -1021,10 +1038,16 @@ export class BasisBatcher {
             : ownHasher ??= await contentHasher();
           const offer = describeHandle(file, info.size, digest, hasher);
           if (offer) {
-            copy = copyOf(info, stamp, offer, hasher?.digest("binary"));
+            copy = copyOf(
+              info,
+              stamp,
+              offer,
+              hasher?.digest("binary"),
+              hasher?.saveState?.(),
+            );
           }
         } else {
-          const { part, whole, content } = got[i];
+          const { part, whole, content, state } = got[i];
           if (part) {
             const offer: BasisOffer = {
               avgBits: avgBitsFor(info.size),
@@ -1033,7 +1056,7 @@ export class BasisBatcher {
               ...part,
               ...(whole ? { whole } : {}),
             };
-            copy = copyOf(info, stamp, offer, content);
+            copy = copyOf(info, stamp, offer, content, state);
           }
         }
       } catch {

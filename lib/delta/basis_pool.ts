@@ -93,6 +93,8 @@ export interface FileDescription {
   part?: DescribedRange;
   /** Its content hash, when asked for. */
   content?: Uint8Array;
+  /** The content hasher's state after it (see `NativeHasher.saveState`), where it could be taken. */
+  state?: Uint8Array;
   /** Its salted whole hash (under {@linkcode WHOLE_MAX_BYTES}). */
   whole?: Uint8Array;
   /** Its content hash alone, for a file asked `byHash`. */
@@ -105,6 +107,8 @@ export interface DescribeAnswer extends PoolAnswer {
   part?: DescribedRange;
   /** The content hash, when asked for. */
   content?: Uint8Array;
+  /** The content hasher's state after it, where it could be taken. */
+  state?: Uint8Array;
   /** The salted whole hash, when asked for. */
   whole?: Uint8Array;
   /** A {@linkcode FilesJob}'s descriptions, one a file, in order. */
@@ -275,7 +279,11 @@ export async function describeOffThread(
   size: number,
   seed: number,
   content = false,
-): Promise<{ offer: BasisOffer; content?: Uint8Array } | undefined | "here"> {
+): Promise<
+  | { offer: BasisOffer; content?: Uint8Array; state?: Uint8Array }
+  | undefined
+  | "here"
+> {
   const fd = descriptorOf(handle);
   const workers = fd === undefined ? undefined : describePool();
   if (!workers || fd === undefined) return "here";
@@ -340,7 +348,12 @@ export async function describeOffThread(
   if (offer && got[0].whole && offer.lengths.length > 1) {
     offer.whole = got[0].whole;
   }
-  return offer && { offer, content: got[0].content };
+  return offer &&
+    {
+      offer,
+      content: got[0].content,
+      ...(got[0].state ? { state: got[0].state } : {}),
+    };
 }
 
 /** The stretches' chunks as one description (undefined: too many chunks). */

@@ -57,6 +57,17 @@ function readScratch(bytes: number): Uint8Array {
  * Deno.removeSync(path);
  * ```
  */
+/** The whole old copy, written without reading it (see `DeltaRebuild`). */
+export interface WholeCopy {
+  /** The content hasher's state after the old copy (`NativeHasher.saveState`). */
+  state: Uint8Array;
+  /**
+   * Appends `length` bytes of the old copy from `offset` to the new file:
+   * the bytes it could (the rest are written as read).
+   */
+  copy(offset: number, length: number): number;
+}
+
 export class DeltaRebuild {
   readonly #basis: ReadHandle;
   readonly #basisSize: number;
@@ -77,6 +88,8 @@ export class DeltaRebuild {
   readonly #known: Uint8Array | undefined;
   /** The deferred run was counted, not hashed (see `#known`). */
   #skipped: boolean;
+  /** How the whole old copy, counted only, is written without reading it. */
+  readonly #whole: WholeCopy | undefined;
   /** Bytes copied from the old copy. */
   matched = 0;
   /** Bytes that came as literals. */
@@ -89,7 +102,9 @@ export class DeltaRebuild {
    * something else follows (see {@linkcode DeltaRebuild.unchanged}); with
    * `known` too (the old copy's content hash, its bytes unchanged since
    * hashed), that run, of any length, is not even read unless something
-   * else follows.
+   * else follows; with `whole` too, the whole old copy followed by
+   * something else (an append) is not read then either: the kernel copies
+   * it and the hash goes on from the state it had after it.
    */
   constructor(
     basis: ReadHandle,
@@ -99,6 +114,7 @@ export class DeltaRebuild {
     hasher: ContentHasher,
     deferSame = false,
     known?: Uint8Array,
+    whole?: WholeCopy,
   ) {
     this.#basis = basis;
     this.#basisSize = basisSize;
@@ -108,6 +124,7 @@ export class DeltaRebuild {
     this.#same = deferSame;
     this.#known = deferSame ? known : undefined;
     this.#skipped = this.#known !== undefined;
+    this.#whole = this.#known ? whole : undefined;
     hasher.init();
   }
 
@@ -136,10 +153,34 @@ export class DeltaRebuild {
     const hash = this.#skipped;
     this.#skipped = false;
     this.#same = false;
+    if (hash && this.#filled === this.#basisSize && this.#copyWhole()) return;
     this.#read(0, this.#filled, (piece) => {
       if (hash) this.#hasher.update(piece);
       this.#write(piece);
     });
+  }
+
+  /**
+   * The whole old copy, counted only, written by the kernel and its hash
+   * taken from the state it had (checked against its digest): false,
+   * nothing written, where that can't be done.
+   */
+  #copyWhole(): boolean {
+    const whole = this.#whole;
+    const hasher = this.#hasher;
+    if (!whole || !hasher.loadState?.(whole.state)) return false;
+    const digest = hasher.digest("binary");
+    const known = this.#known!;
+    if (!digest.every((v, i) => v === known[i])) {
+      hasher.init();
+      return false;
+    }
+    const copied = whole.copy(0, this.#filled);
+    // What the kernel did not copy, copied here (hashed already).
+    if (copied < this.#filled) {
+      this.#read(copied, this.#filled - copied, (piece) => this.#write(piece));
+    }
+    return true;
   }
 
   /** The deferred run is hashed now if it was only counted. */

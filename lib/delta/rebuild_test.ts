@@ -1,12 +1,19 @@
 import { assertEquals, assertThrows } from "../../tests/_assert.ts";
 import { contentHasher, hashBytes } from "../fs/hash.ts";
-import { DEFER_MAX, DeltaRangeError, DeltaRebuild } from "./rebuild.ts";
+import {
+  DEFER_MAX,
+  DeltaRangeError,
+  DeltaRebuild,
+  type WholeCopy,
+} from "./rebuild.ts";
+import { nativeHasher } from "../fs/native_hash.ts";
 
 async function rebuildOf(
   basis: Uint8Array,
   size: number,
   deferSame = false,
   known?: Uint8Array,
+  whole?: (out: number[]) => WholeCopy,
 ) {
   const path = Deno.makeTempFileSync();
   Deno.writeFileSync(path, basis);
@@ -33,6 +40,7 @@ async function rebuildOf(
     await contentHasher(),
     deferSame,
     known,
+    whole?.(out),
   );
   return {
     rebuild,
@@ -259,4 +267,71 @@ Deno.test("rebuild: two files rebuilt in turns, the smaller first, each gets its
     [...big.rebuild.finish()],
     [...await hashBytes(Uint8Array.from(bigNew))],
   );
+});
+
+Deno.test("rebuild: an append to an old copy whose hash and hasher state are known copies the old bytes without reading them and hashes on from that state; a state that does not give the known hash, or a copy cut short, falls back to reading", async () => {
+  const saver = nativeHasher();
+  if (!saver?.saveState?.()) return; // no libxxhash 0.8 here: reads, as above
+  const basis = Uint8Array.from({ length: 3000 }, (_, i) => (i * 7) % 251);
+  const known = await hashBytes(basis);
+  const state = saver.init().update(basis).saveState!()!;
+  const want = Uint8Array.from([...basis, 1, 2]);
+  const wantHash = [...await hashBytes(want)];
+  // `share` of each copy is written by the kernel (here: pushed to out).
+  const whole =
+    (s: Uint8Array, share = 1, calls: number[][] = []) =>
+    (out: number[]): WholeCopy => ({
+      state: s,
+      copy(offset, length) {
+        calls.push([offset, length]);
+        const n = Math.floor(length * share);
+        for (const x of basis.subarray(offset, offset + n)) out.push(x);
+        return n;
+      },
+    });
+  {
+    const calls: number[][] = [];
+    using r = await rebuildOf(basis, 3002, true, known, whole(state, 1, calls));
+    r.rebuild.copy(0, 1000);
+    r.rebuild.copy(1000, 2000);
+    r.rebuild.literal(Uint8Array.of(1, 2));
+    assertEquals(calls, [[0, 3000]]);
+    assertEquals(r.reads.bytes, 0);
+    assertEquals(r.out, [...want]);
+    assertEquals([...r.rebuild.finish()], wantHash);
+  }
+  // Half copied by the kernel: the rest read (not hashed twice).
+  {
+    using r = await rebuildOf(basis, 3002, true, known, whole(state, 0.5));
+    r.rebuild.copy(0, 3000);
+    r.rebuild.literal(Uint8Array.of(1, 2));
+    assertEquals(r.reads.bytes, 1500);
+    assertEquals(r.out, [...want]);
+    assertEquals([...r.rebuild.finish()], wantHash);
+  }
+  // A state of other bytes: not used (the known hash says so); read.
+  {
+    const calls: number[][] = [];
+    const other = saver.init().update(basis.subarray(1)).saveState!()!;
+    using r = await rebuildOf(basis, 3002, true, known, whole(other, 1, calls));
+    r.rebuild.copy(0, 3000);
+    r.rebuild.literal(Uint8Array.of(1, 2));
+    assertEquals(calls, []);
+    assertEquals(r.reads.bytes, 3000);
+    assertEquals(r.out, [...want]);
+    assertEquals([...r.rebuild.finish()], wantHash);
+  }
+  // Not the whole old copy first (an edit inside it): read as before.
+  {
+    const calls: number[][] = [];
+    using r = await rebuildOf(basis, 2002, true, known, whole(state, 1, calls));
+    r.rebuild.copy(0, 2000);
+    r.rebuild.literal(Uint8Array.of(1, 2));
+    assertEquals(calls, []);
+    assertEquals(r.reads.bytes, 2000);
+    assertEquals(
+      [...r.rebuild.finish()],
+      [...await hashBytes(Uint8Array.from([...basis.subarray(0, 2000), 1, 2]))],
+    );
+  }
 });

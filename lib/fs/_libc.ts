@@ -47,6 +47,16 @@ const SYMBOLS = {
   getdents64: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   __errno_location: { parameters: [], result: "pointer" },
   memcpy: { parameters: ["buffer", "pointer", "usize"], result: "pointer" },
+  // The same the other way: into memory a library gave out.
+  memcpyTo: {
+    name: "memcpy",
+    parameters: ["pointer", "buffer", "usize"],
+    result: "pointer",
+  },
+  copy_file_range: {
+    parameters: ["i32", "buffer", "i32", "buffer", "usize", "u32"],
+    result: "isize",
+  },
 } as const;
 
 /** openat2 calls made for one lookup the kernel asks to have again. */
@@ -324,6 +334,8 @@ export class Libc {
   readonly #statBuf = new Uint8Array(256);
   readonly #statView = new DataView(this.#statBuf.buffer);
   readonly #times = new BigInt64Array(4);
+  readonly #offset = new BigInt64Array(1);
+  readonly #offsetBytes = new Uint8Array(this.#offset.buffer);
 
   /** Binds libc at `path`. @throws when it can't be loaded. */
   constructor(path: string) {
@@ -416,6 +428,32 @@ export class Libc {
       const errno = this.errno();
       if ((bound && !unsure(errno)) || tries >= OPENAT2_TRIES) return -errno;
     }
+  }
+
+  /**
+   * copy_file_range(2) of up to `length` bytes of `fdIn` from `offset` to
+   * `fdOut` at its file position (which moves on): bytes copied (0 at the
+   * end of `fdIn`), or -errno (EXDEV, EINVAL, ENOSYS...: copy another way).
+   */
+  copyFileRange(
+    fdIn: number,
+    offset: number,
+    fdOut: number,
+    length: number,
+  ): number {
+    this.#offset[0] = BigInt(offset);
+    return this.counted(() =>
+      Number(
+        this.fn.copy_file_range(
+          fdIn,
+          this.#offsetBytes,
+          fdOut,
+          null,
+          BigInt(length),
+          0,
+        ),
+      )
+    );
   }
 
   /** pread(fd, buf, length, offset): bytes read, or -errno. */

@@ -15,11 +15,13 @@ import {
   ContainmentError,
   fileIdentity,
   joinRel,
+  type ReadHandle,
   splitRel,
   type Tree,
   type TreeRoot,
   type WriteHandle,
 } from "./tree.ts";
+import { KernelFile } from "./kernel_file.ts";
 import { partialNameFor, tempNameFor } from "./temp_names.ts";
 import {
   heldPartial,
@@ -253,6 +255,32 @@ export class AtomicFile {
       addRange(this.#ranges, this.#written, this.#written + chunk.length);
     }
     this.#written += chunk.length;
+  }
+
+  /**
+   * Appends `length` bytes of `source` from `offset`, copied by the kernel
+   * where both are kernel handles (see `KernelFile.copyFrom`): returns the
+   * bytes appended so, 0 to `length` (the rest is the caller's to write).
+   *
+   * @throws {SizeMismatchError} when this would exceed the declared size.
+   */
+  appendFrom(source: ReadHandle, offset: number, length: number): number {
+    const file = this.#file;
+    if (!file) throw new Error(`File ${this.entry.path} is already closed`);
+    if (this.#written + length > this.entry.size) {
+      throw new SizeMismatchError(
+        `File ${this.entry.path} got more than its declared ${this.entry.size} bytes`,
+      );
+    }
+    if (!(file instanceof KernelFile) || !(source instanceof KernelFile)) {
+      return 0;
+    }
+    const n = file.copyFrom(source, offset, length);
+    if (this.#partial) {
+      addRange(this.#ranges, this.#written, this.#written + n);
+    }
+    this.#written += n;
+    return n;
   }
 
   /**

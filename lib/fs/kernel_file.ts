@@ -102,6 +102,32 @@ export class KernelFile implements ReadHandle, WriteHandle {
     throw errnoError(what, this.#shown, ERRNO.EINTR);
   }
 
+  /**
+   * Appends `length` bytes of `source` from `offset` at this file's
+   * position, copied by the kernel (copy_file_range: no bytes through
+   * this process; on a filesystem that shares extents, none copied at
+   * all). Returns the bytes copied: fewer (down to 0) where the kernel
+   * can't (another filesystem, an old kernel), the rest to be copied
+   * another way, at the position this leaves.
+   */
+  copyFrom(source: KernelFile, offset: number, length: number): number {
+    const out = this.#live();
+    const fd = source.#live();
+    let done = 0;
+    for (let tries = 0; done < length && tries < 1000; tries++) {
+      const n = this.#libc.copyFileRange(
+        fd,
+        offset + done,
+        out,
+        length - done,
+      );
+      if (n === -ERRNO.EINTR) continue;
+      if (n <= 0) break;
+      done += n;
+    }
+    return done;
+  }
+
   seekSync(offset: number, whence: Deno.SeekMode): number {
     const fd = this.#live();
     const r = this.#libc.counted(() =>

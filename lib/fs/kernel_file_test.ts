@@ -180,3 +180,32 @@ Deno.test("KernelFile.closeLater: the handle is closed at once, the descriptor o
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("KernelFile.copyFrom appends a range of another file at this one's position, copied by the kernel; a range past the source's end copies what there is", () => {
+  withFile("0123456789", (libc, dir) => {
+    const open = (name: string, flags: number, mode = 0) => {
+      const fd = libc.openat2(
+        AT.FDCWD,
+        cString(`${dir}/${name}`),
+        flags,
+        mode,
+        0,
+      );
+      if (fd < 0) throw new Error(`open ${name}: ${-fd}`);
+      return KernelFile.regular(libc, fd, name, false);
+    };
+    const src = open("f", O.RDONLY);
+    const out = open("g", O.WRONLY | O.CREAT | O.EXCL, 0o600);
+    try {
+      out.writeSync(new TextEncoder().encode("ab"));
+      assertEquals(out.copyFrom(src, 3, 4), 4);
+      assertEquals(out.copyFrom(src, 8, 10), 2);
+      assertEquals(out.copyFrom(src, 10, 5), 0);
+      out.writeSync(new TextEncoder().encode("!"));
+    } finally {
+      src.close();
+      out.close();
+    }
+    assertEquals(Deno.readTextFileSync(`${dir}/g`), "ab345689!");
+  });
+});

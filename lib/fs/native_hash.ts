@@ -11,6 +11,17 @@ export interface NativeHasher {
   update(data: Uint8Array): NativeHasher;
   /** The digest of the bytes added since `init` (16 bytes). */
   digest(format: "binary"): Uint8Array;
+  /**
+   * A copy of the digest's state so far, for {@linkcode NativeHasher.loadState}
+   * on another hasher of this process (any thread), or undefined where it
+   * can't be taken (the wasm hasher has none).
+   */
+  saveState?(): Uint8Array | undefined;
+  /**
+   * Goes on from a state {@linkcode NativeHasher.saveState} took in this
+   * process, as if its bytes had been added here; false where it can't.
+   */
+  loadState?(state: Uint8Array): boolean;
 }
 
 import { findLibrary, loadLibc } from "./_libc.ts";
@@ -36,7 +47,24 @@ const SYMBOLS = {
     parameters: ["buffer", "usize", "u64"],
     result: "u64",
   },
+  XXH_versionNumber: { parameters: [], result: "u32" },
 } as const;
+
+/**
+ * The size of libxxhash 0.8's XXH3_state_t (its accumulators, secret,
+ * buffer and counters; the pointer to its secret is the library's own
+ * static one, the same on every thread of a process).
+ */
+const STATE_BYTES_0_8 = 576;
+
+let stateBytes: number | undefined;
+
+/** Bytes of a state to copy: 0 where the library is not a 0.8 one. */
+function stateSize(lib: Lib): number {
+  if (stateBytes !== undefined) return stateBytes;
+  const version = lib.symbols.XXH_versionNumber();
+  return stateBytes = version >= 800 && version < 900 ? STATE_BYTES_0_8 : 0;
+}
 
 /** The library's symbols, bound as first used. */
 type Lib = { symbols: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] };
@@ -156,6 +184,21 @@ export function nativeHasher(seed?: number): NativeHasher | undefined {
     },
     digest() {
       return canonical(lib.symbols.XXH3_128bits_digest(state) as Uint8Array);
+    },
+    saveState() {
+      const libc = loadLibc();
+      const size = stateSize(lib);
+      if (!libc || size === 0) return undefined;
+      const out = new Uint8Array(size);
+      libc.fn.memcpy(out, state, BigInt(size));
+      return out;
+    },
+    loadState(saved: Uint8Array) {
+      const libc = loadLibc();
+      const size = stateSize(lib);
+      if (!libc || size === 0 || saved.length !== size) return false;
+      libc.fn.memcpyTo(state, saved as Uint8Array<ArrayBuffer>, BigInt(size));
+      return true;
     },
   };
   states.register(hasher, state);

@@ -42,3 +42,19 @@ Deno.test("primeNativeHash binds every libxxhash function once; hashing after it
     want,
   );
 });
+
+Deno.test("nativeHasher: a state saved after some bytes goes on in another hasher as if they had been added there; a state of another length is refused", async () => {
+  const a = nativeHasher();
+  if (!a) return;
+  const b = nativeHasher()!;
+  const head = new Uint8Array(1_000_003).map((_, i) => (i * 7919) & 255);
+  const tail = new Uint8Array(12_345).fill(3);
+  const state = a.init().update(head).saveState?.();
+  if (!state) return; // not libxxhash 0.8: no state to move
+  assertEquals(b.init().loadState!(state), true);
+  const want = (await (await loadHashWasm()).createXXHash128()).init()
+    .update(head).update(tail).digest("binary");
+  assertEquals(b.update(tail).digest("binary"), want);
+  assertEquals(a.update(tail).digest("binary"), want);
+  assertEquals(b.loadState!(state.subarray(1)), false);
+});

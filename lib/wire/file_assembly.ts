@@ -110,6 +110,11 @@ export class DeltaTarget {
    * to be checked.
    */
   readonly known: Uint8Array | undefined;
+  /**
+   * With `known`: the content hasher's state after the whole old copy
+   * (see `NativeHasher.saveState`), where it was taken.
+   */
+  readonly knownState: Uint8Array | undefined;
   /** The old copy's mode, as opened. */
   readonly #basisMode: number | null;
   /** How the old copy takes new attributes; absent: it can't. */
@@ -121,8 +126,8 @@ export class DeltaTarget {
    * The target of `entry`, rebuilt from `basis` (`info`: its status as
    * opened); its temp file is made by `open` when first needed. With
    * `attributes`, an old copy with no other name may take the new mode
-   * and mtime itself (see {@linkcode DeltaTarget.keepInPlace}); `known`:
-   * see {@linkcode DeltaTarget.known}.
+   * and mtime itself (see {@linkcode DeltaTarget.keepInPlace}); `known`
+   * and `knownState`: see {@linkcode DeltaTarget.known}.
    */
   constructor(
     entry: FileEntry,
@@ -131,11 +136,13 @@ export class DeltaTarget {
     open: () => AtomicFile,
     attributes?: AttributeSetter,
     known?: Uint8Array,
+    knownState?: Uint8Array,
   ) {
     this.entry = entry;
     this.basis = basis;
     this.basisSize = info.size;
     this.known = known;
+    this.knownState = known ? knownState : undefined;
     this.#basisMode = info.mode;
     this.#open = open;
     // Only a file with no other name: its attributes are this name's alone.
@@ -526,9 +533,9 @@ export class FileAssembly {
         : path !== undefined && basis instanceof Deno.FsFile
         ? new CheckedPathAttributes(basis, path, copy.identity)
         : undefined,
-      copy.content && contentStamp(info) === copy.content.stamp
-        ? copy.content.digest
-        : undefined,
+      ...(copy.content && contentStamp(info) === copy.content.stamp
+        ? [copy.content.digest, copy.content.state]
+        : []),
     );
   }
 

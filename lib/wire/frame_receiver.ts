@@ -315,6 +315,11 @@ export class FrameReceiver
       this.#hasher!,
       target.inPlace,
       target.known,
+      target.knownState && {
+        state: target.knownState,
+        copy: (offset, length) =>
+          target.file.appendFrom(target.basis, offset, length),
+      },
     );
     this.#delta = { target, key: announced.path, rebuild };
   }
