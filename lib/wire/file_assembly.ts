@@ -115,6 +115,8 @@ export class DeltaTarget {
    * (see `NativeHasher.saveState`), where it was taken.
    */
   readonly knownState: Uint8Array | undefined;
+  /** The old copy's status (`contentStamp`) when `known` was taken. */
+  readonly #stamp: string | undefined;
   /** The old copy's mode, as opened. */
   readonly #basisMode: number | null;
   /** How the old copy takes new attributes; absent: it can't. */
@@ -137,16 +139,41 @@ export class DeltaTarget {
     attributes?: AttributeSetter,
     known?: Uint8Array,
     knownState?: Uint8Array,
+    stamp?: string,
   ) {
     this.entry = entry;
     this.basis = basis;
     this.basisSize = info.size;
     this.known = known;
     this.knownState = known ? knownState : undefined;
+    this.#stamp = known ? stamp : undefined;
     this.#basisMode = info.mode;
     this.#open = open;
     // Only a file with no other name: its attributes are this name's alone.
     this.#attributes = info.nlink === 1 ? attributes : undefined;
+  }
+
+  /**
+   * Appends `length` bytes of the old copy from `offset` to the temp
+   * file, copied by the kernel where it can (`AtomicFile.appendFrom`):
+   * bytes that are never read here, so the old copy's status must still
+   * be the one its known hash was taken under once they are copied (any
+   * write moves its change time).
+   *
+   * @throws {BasisChangedError} when it is not (nothing lands).
+   */
+  appendBasis(offset: number, length: number): number {
+    const n = this.file.appendFrom(this.basis, offset, length);
+    let now: string | undefined;
+    try {
+      now = contentStamp(this.basis.statSync());
+    } catch {
+      now = undefined;
+    }
+    if (now === undefined || now !== this.#stamp) {
+      throw new BasisChangedError(this.entry.path);
+    }
+    return n;
   }
 
   /** Whether the old copy may take the new attributes itself. */
@@ -521,6 +548,10 @@ export class FileAssembly {
       basis.close();
       throw new BasisChangedError(entry.path);
     }
+    // Hashed whole when described, and not changed since.
+    const known = copy.content && contentStamp(info) === copy.content.stamp
+      ? copy.content
+      : undefined;
     return new DeltaTarget(
       entry,
       basis,
@@ -533,9 +564,9 @@ export class FileAssembly {
         : path !== undefined && basis instanceof Deno.FsFile
         ? new CheckedPathAttributes(basis, path, copy.identity)
         : undefined,
-      ...(copy.content && contentStamp(info) === copy.content.stamp
-        ? [copy.content.digest, copy.content.state]
-        : []),
+      known?.digest,
+      known?.state,
+      known?.stamp,
     );
   }
 

@@ -4,7 +4,16 @@ import {
   assertThrows,
 } from "../../tests/_assert.ts";
 import { FileTable } from "../fs/path_table.ts";
-import { FileAssembly } from "./file_assembly.ts";
+import {
+  BasisChangedError,
+  DeltaTarget,
+  FileAssembly,
+} from "./file_assembly.ts";
+import { AT, cString, loadLibc, O } from "../fs/_libc.ts";
+import { KernelFile } from "../fs/kernel_file.ts";
+import { contentStamp, openedStatus } from "../fs/tree.ts";
+import { AtomicFile } from "../fs/atomic_file.ts";
+import { hashBytes } from "../fs/hash.ts";
 import { FrameProtocolError } from "./frame_codec.ts";
 
 const file = (path: string, size: number) => ({
@@ -116,3 +125,60 @@ for (const kind of ["kernel tree", "local directory"] as const) {
     }
   });
 }
+
+Deno.test("DeltaTarget.appendBasis: the old copy's bytes appended by the kernel count only while its status is the one its hash was taken under; a write to it since fails the file", async () => {
+  const libc = loadLibc();
+  if (!libc) return;
+  const dir = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    Deno.writeFileSync(`${dir}/old`, new Uint8Array(5000).fill(7));
+    const fd = libc.openat2(
+      AT.FDCWD,
+      cString(`${dir}/old`),
+      O.RDONLY,
+      0,
+      0,
+    );
+    const basis = KernelFile.regular(libc, fd, "old", false);
+    const info = openedStatus(basis);
+    const stamp = contentStamp(info)!;
+    const entry = {
+      path: "new",
+      kind: "file" as const,
+      size: 6000,
+      mtimeMs: 1_700_000_000_000,
+      mode: 0o644,
+    };
+    const target = new DeltaTarget(
+      entry,
+      basis,
+      info,
+      () => AtomicFile.open(dir, entry),
+      undefined,
+      await hashBytes(new Uint8Array(5000).fill(7)),
+      undefined,
+      stamp,
+    );
+    try {
+      // Unchanged: copied (here by the kernel, or 0 where the temp file is
+      // not a kernel handle: the caller writes them).
+      const n = target.appendBasis(0, 2000);
+      assertEquals(n === 0 || n === 2000, true);
+      // Written to since (its change time moves): refused.
+      await new Promise((r) => setTimeout(r, 20));
+      Deno.writeFileSync(`${dir}/old`, new Uint8Array(1).fill(8), {
+        append: true,
+      });
+      assertThrows(
+        () => target.appendBasis(2000, 1000),
+        BasisChangedError,
+        /^new changed at the destination during the transfer; run the command again$/,
+      );
+    } finally {
+      target.opened?.abort();
+      basis.close();
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});

@@ -317,8 +317,7 @@ export class FrameReceiver
       target.known,
       target.knownState && {
         state: target.knownState,
-        copy: (offset, length) =>
-          target.file.appendFrom(target.basis, offset, length),
+        copy: (offset, length) => target.appendBasis(offset, length),
       },
     );
     this.#delta = { target, key: announced.path, rebuild };
