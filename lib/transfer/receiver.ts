@@ -1,6 +1,7 @@
 // The receiving role, once for push (the daemon) and pull (the client):
 // manifest -> need list -> directories and links applied -> file bytes
 // into atomic files -> directory times -> mirror deletions.
+import { ioTurn } from "../timer.ts";
 import { closeQuietly } from "../wire/socket.ts";
 import type { FileEntry } from "../fs/entry.ts";
 import {
@@ -187,6 +188,13 @@ interface Held {
  */
 export const PLAN_AHEAD_FILES = 8192;
 
+/**
+ * Old copies read on this thread to be compared with hash hints, in bytes,
+ * between two returns to the event loop: a manifest of hinted files (each
+ * read whole here) never holds a daemon's other sessions back for long.
+ */
+const HINT_TURN_BYTES = 4 << 20;
+
 /** Bytes a mirror keep-set slot costs, amortized. */
 const KEEP_COST = 24;
 /** Bytes a need-table row costs, amortized. */
@@ -238,6 +246,8 @@ export class Receiver {
   /** Entries the last stage has handled (named if needed). */
   #handled = 0;
   #decided = 0;
+  /** Hinted old copies' bytes read since the last return to the event loop. */
+  #hintRead = 0;
   /** Describes old copies (on the workers where it can), a batch at a time. */
   #batcher: BasisBatcher | undefined;
   /** Needed files waiting on their descriptions, in manifest order. */
@@ -715,6 +725,10 @@ export class Receiver {
           this.#hasher,
           this.#verified,
         );
+        if ((this.#hintRead += entry.size) >= HINT_TURN_BYTES) {
+          this.#hintRead = 0;
+          await ioTurn();
+        }
         if (settled) {
           this.#settled++;
           this.#settledBytes += entry.size;
