@@ -116,6 +116,20 @@ async function withBed(fn: (bed: Bed) => Promise<void>): Promise<void> {
   }
 }
 
+/** `blit push --json --no-whole-file` of `src` to `url` (with `extra`): its summary, once it succeeded. */
+async function deltaPush(
+  src: string,
+  url: string,
+  extra: readonly string[] = [],
+): Promise<ReturnType<typeof JSON.parse>> {
+  const run = await runCli(
+    ["push", ...extra, "--json", "--no-whole-file", src, url],
+    { env },
+  );
+  assertEquals(run.code, 0, run.stderr);
+  return JSON.parse(run.stdout);
+}
+
 /** An old tree at `dir`, and the same tree changed at `next`. */
 function oldAndNew(old: string, next: string): void {
   const big = bytes(3 * MiB, 1);
@@ -155,19 +169,7 @@ for (
     await withBed(async ({ src, module, daemon }) => {
       Deno.mkdirSync(`${module}/d`);
       oldAndNew(`${module}/d`, src);
-      const run = await runCli(
-        [
-          "push",
-          ...extra,
-          "--json",
-          "--no-whole-file",
-          src,
-          `${daemon.url}/m/d`,
-        ],
-        { env },
-      );
-      assertEquals(run.code, 0, run.stderr);
-      const s = JSON.parse(run.stdout);
+      const s = await deltaPush(src, `${daemon.url}/m/d`, extra);
       assertEquals(s.transport, how === "TCP" ? "tcp" : "grpc");
       assertEquals(s.files_transferred, 4);
       assertEquals(s.delta, true);
@@ -1224,14 +1226,8 @@ Deno.test("raw protocol over TCP: the daemon offers a same-size old copy by its 
         }
         await writeAll(conn, encodeEnd());
         conn.close();
-        call.send({
-          case: "uploadComplete",
-          value: create(UploadCompleteSchema, {}),
-        });
-        call.end();
-        const summary = await until(call, "summary");
-        assert(summary?.payload.case === "summary", "no summary");
-        assertEquals(Number(summary.payload.value.filesTransferred), 2);
+        const summary = await finishRawPush(call);
+        assertEquals(Number(summary.filesTransferred), 2);
         assertEquals((await call.status).code, 0);
         assertEquals(Deno.readFileSync(`${module}/h`), newH);
         assertEquals(Deno.readFileSync(`${module}/g`), newG);
@@ -1269,6 +1265,18 @@ Deno.test("push -v over TCP names each file once, a file described again too", a
     same(`${src}/flipped`, `${module}/d/flipped`);
   });
 });
+
+/** Ends a raw push's uploads and its request side: the daemon's summary. */
+async function finishRawPush(call: ReturnType<typeof openPush>) {
+  call.send({
+    case: "uploadComplete",
+    value: create(UploadCompleteSchema, {}),
+  });
+  call.end();
+  const summary = await until(call, "summary");
+  assert(summary?.payload.case === "summary", "no summary");
+  return summary.payload.value;
+}
 
 /** A raw gRPC push into `m/d` with deltas on; `hints`: offers hash hints. */
 function hintPushHeader(hints: boolean) {
@@ -1368,16 +1376,10 @@ Deno.test("raw protocol: hash hints in a push are taken only when offered and wh
               }),
             });
           }
-          call.send({
-            case: "uploadComplete",
-            value: create(UploadCompleteSchema, {}),
-          });
-          call.end();
-          const summary = await until(call, "summary");
-          assert(summary?.payload.case === "summary", "no summary");
-          assertEquals(Number(summary.payload.value.filesTransferred), 5);
+          const summary = await finishRawPush(call);
+          assertEquals(Number(summary.filesTransferred), 5);
           assertEquals(
-            Number(summary.payload.value.filesSame),
+            Number(summary.filesSame),
             settled.length,
           );
           assertEquals((await call.status).code, 0);
@@ -1505,19 +1507,7 @@ for (
         ),
       );
       Deno.utimeSync(`${src}/twice`, 1_700_000_000, 1_700_000_000);
-      const run = await runCli(
-        [
-          "push",
-          ...extra,
-          "--json",
-          "--no-whole-file",
-          src,
-          `${daemon.url}/m/d`,
-        ],
-        { env },
-      );
-      assertEquals(run.code, 0, run.stderr);
-      const s = JSON.parse(run.stdout);
+      const s = await deltaPush(src, `${daemon.url}/m/d`, extra);
       assertEquals(s.files_transferred, 3);
       assertEquals(s.delta, true);
       assert(

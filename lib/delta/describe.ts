@@ -4,7 +4,7 @@
 import { loadHashWasm } from "../deps/hash_wasm.ts";
 import { nativeHasher, nativeSeededXxh3 } from "../fs/native_hash.ts";
 import type { ContentHasher } from "../fs/hash.ts";
-import type { ReadHandle } from "../fs/tree.ts";
+import { contentStamp, openedStatus, type ReadHandle } from "../fs/tree.ts";
 import { blockSum, Chunker, dataArea, MAX_BASIS_CHUNKS } from "./chunker.ts";
 
 /**
@@ -357,6 +357,43 @@ export function describeBlocks(
     if (n !== null && n > 0) return undefined; // it goes on: it is changing
   }
   return { lengths, digests, weak, ...(runCount > 0 ? { runs } : {}) };
+}
+
+/**
+ * The content hash of the `size` bytes of `file` (open, at its start; see
+ * {@linkcode hashRead}), only where its status says when it last changed
+ * ({@linkcode contentStamp}) and says the same once it is read, asked
+ * anew: bytes that changed while read give no hash (undefined).
+ *
+ * @example
+ * ```ts
+ * import { hashSteady } from "./describe.ts";
+ * import { contentHasher, hashBytes } from "../fs/hash.ts";
+ * import { loadLibc, AT, O, cString } from "../fs/_libc.ts";
+ * import { KernelFile } from "../fs/kernel_file.ts";
+ * const libc = loadLibc();
+ * if (libc) {
+ *   const path = Deno.makeTempFileSync();
+ *   Deno.writeFileSync(path, new Uint8Array(5000).fill(7));
+ *   const file = KernelFile.regular(libc, libc.openat2(AT.FDCWD, cString(path), O.RDONLY, 0, 0), "f", false);
+ *   const got = hashSteady(file, 5000, await contentHasher());
+ *   file.close();
+ *   if (got?.join() !== (await hashBytes(new Uint8Array(5000).fill(7))).join()) throw new Error("example failed");
+ *   Deno.removeSync(path);
+ * }
+ * ```
+ */
+export function hashSteady(
+  file: ReadHandle,
+  size: number,
+  hasher: ContentHasher,
+): Uint8Array | undefined {
+  const stamp = contentStamp(openedStatus(file));
+  if (stamp === undefined) return undefined;
+  const digest = hashRead(file, size, hasher);
+  // The status now, not the one kept from the open.
+  if (!digest || contentStamp(file.statSync()) !== stamp) return undefined;
+  return digest;
 }
 
 const HASH_READ_BYTES = 1 << 20;

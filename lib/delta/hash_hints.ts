@@ -8,7 +8,6 @@
 import type { FileEntry } from "../fs/entry.ts";
 import { mtimeMsOf, mtimeNsOf } from "../fs/native_stat.ts";
 import {
-  contentStamp,
   descriptorOf,
   openedStatus,
   type ReadHandle,
@@ -16,8 +15,8 @@ import {
 } from "../fs/tree.ts";
 import { DELTA_MIN_BYTES, HASH_FIRST_MAX_BYTES } from "./basis.ts";
 import { describeFilesOffThread } from "./basis_pool.ts";
-import { hashRead } from "./describe.ts";
-import { openForRead } from "../fs/contained_root.ts";
+import { hashSteady } from "./describe.ts";
+import { openIfThere } from "../fs/contained_root.ts";
 import { type ContentHasher, contentHasher } from "../fs/hash.ts";
 
 /** Files hashed in one job on a worker. */
@@ -202,12 +201,8 @@ function hashListed(
   hasher: ContentHasher,
   verified: Set<string>,
 ): Uint8Array | undefined {
-  let file: ReadHandle;
-  try {
-    file = openForRead(root, entry.path, { verified });
-  } catch {
-    return undefined;
-  }
+  const file = openIfThere(root, entry.path, { verified });
+  if (!file) return undefined;
   try {
     const info = openedStatus(file);
     if (
@@ -215,11 +210,7 @@ function hashListed(
       mtimeMsOf(info) !== entry.mtimeMs ||
       mtimeNsOf(info) !== (entry.mtimeNs ?? 0)
     ) return undefined;
-    const stamp = contentStamp(info);
-    if (stamp === undefined) return undefined;
-    const digest = hashRead(file, entry.size, hasher);
-    if (!digest || contentStamp(openedStatus(file)) !== stamp) return undefined;
-    return digest;
+    return hashSteady(file, entry.size, hasher);
   } catch {
     return undefined;
   } finally {

@@ -11,12 +11,35 @@ import {
 } from "./hash_hints.ts";
 import { HASH_FIRST_MAX_BYTES } from "./basis.ts";
 import { closeDescribers } from "./basis_pool.ts";
-import { hashBytes } from "../fs/hash.ts";
+import { contentHasher, hashBytes } from "../fs/hash.ts";
+import { hashSteady } from "./describe.ts";
+import { AT, cString, loadLibc, O } from "../fs/_libc.ts";
+import { KernelFile } from "../fs/kernel_file.ts";
+import { openedStatus } from "../fs/tree.ts";
 import { KernelTree } from "../fs/kernel_tree.ts";
 import { walkEntries } from "../fs/enumerate.ts";
 import { Receiver } from "../transfer/receiver.ts";
 import type { FileEntry } from "../fs/entry.ts";
 import { planNamed } from "../../tests/_plan.ts";
+
+/**
+ * How many of `got` carry a hint: each file in `bodies` its exact hash,
+ * every other entry none.
+ */
+async function hintsOf(
+  got: FileEntry[],
+  bodies: Map<string, Uint8Array>,
+): Promise<number> {
+  let hints = 0;
+  for (const entry of got) {
+    const body = bodies.get(entry.path);
+    if (body) {
+      assertEquals(entry.hash, await hashBytes(body), entry.path);
+      hints++;
+    } else assertEquals(entry.hash, undefined, entry.path);
+  }
+  return hints;
+}
 
 Deno.test("hash hints: files from 1 KiB to under 16 MiB get hints, others none", () => {
   assertEquals(hinted(1023), false);
@@ -44,15 +67,7 @@ Deno.test("hash hints: a walk's files carry their content hash, in walk order; s
     const plain = await Array.fromAsync(walkEntries(tree));
     const got = await Array.fromAsync(withHashHints(tree, walkEntries(tree)));
     assertEquals(got.map((e) => e.path), plain.map((e) => e.path));
-    let hints = 0;
-    for (const entry of got) {
-      const body = bodies.get(entry.path);
-      if (body) {
-        assertEquals(entry.hash, await hashBytes(body), entry.path);
-        hints++;
-      } else assertEquals(entry.hash, undefined, entry.path);
-    }
-    assertEquals(hints, 150);
+    assertEquals(await hintsOf(got, bodies), 150);
   } finally {
     tree?.close();
     await closeDescribers();
@@ -115,15 +130,7 @@ Deno.test("local hash hints (a pushing client): files from 1 KiB to under 1 MiB 
     const plain = await Array.fromAsync(walkEntries(root));
     const got = await Array.fromAsync(withLocalHashHints(root, listed()));
     assertEquals(got.map((e) => e.path), plain.map((e) => e.path));
-    let hints = 0;
-    for (const entry of got) {
-      const body = bodies.get(entry.path);
-      if (body) {
-        assertEquals(entry.hash, await hashBytes(body), entry.path);
-        hints++;
-      } else assertEquals(entry.hash, undefined, entry.path);
-    }
-    assertEquals(hints, 21);
+    assertEquals(await hintsOf(got, bodies), 21);
   } finally {
     Deno.removeSync(root, { recursive: true });
   }
@@ -216,6 +223,54 @@ Deno.test("hash hints: ignored unless asked for, in a dry run, with another size
     }
   } finally {
     await closeDescribers();
+    Deno.removeSync(root, { recursive: true });
+  }
+});
+
+Deno.test("hashSteady: no hash for a file whose status changed while it was read (asked anew after the read, not the status kept from the open)", async () => {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    const body = xorshiftBytes(5000, 9);
+    Deno.writeFileSync(`${root}/f`, body);
+    const hasher = await contentHasher();
+    const libc = loadLibc();
+    if (!libc) return; // no libc here: statuses to the ns are not known
+    const open = () => {
+      const fd = libc.openat2(AT.FDCWD, cString(`${root}/f`), O.RDONLY, 0, 0);
+      const file = KernelFile.regular(libc, fd, "f", false);
+      return { file, info: openedStatus(file) };
+    };
+    // Unchanged: its hash.
+    {
+      const { file, info } = open();
+      const handle = {
+        statusAtOpen: info,
+        readSync: (p: Uint8Array) => file.readSync(p),
+        seekSync: (o: number, w: Deno.SeekMode) => file.seekSync(o, w),
+        statSync: () => file.statSync(),
+        close: () => file.close(),
+      };
+      assertEquals(hashSteady(handle, 5000, hasher), await hashBytes(body));
+      file.close();
+    }
+    // Its change time moved during the read (a write): none.
+    {
+      const { file, info } = open();
+      // (A status as a later statx gives it: its change time moved on.)
+      const moved = Object.assign(Object.create(info), {
+        ctimeNs: (info as { ctimeNs?: number }).ctimeNs! + 1,
+      });
+      const handle = {
+        statusAtOpen: info,
+        readSync: (p: Uint8Array) => file.readSync(p),
+        seekSync: (o: number, w: Deno.SeekMode) => file.seekSync(o, w),
+        statSync: () => moved,
+        close: () => file.close(),
+      };
+      assertEquals(hashSteady(handle, 5000, hasher), undefined);
+      file.close();
+    }
+  } finally {
     Deno.removeSync(root, { recursive: true });
   }
 });

@@ -452,3 +452,29 @@ export function openForRead(
   if (typeof root !== "string") return root.openRead(rel);
   return openLocalRead(resolveInside(root, rel, options));
 }
+
+/**
+ * {@linkcode openForRead}, or undefined where `rel` can't be opened so
+ * (missing, a link, another kind, not allowed).
+ *
+ * Permissions: read on `root`.
+ *
+ * @example
+ * ```ts
+ * import { openIfThere } from "./contained_root.ts";
+ * const dir = Deno.realPathSync(Deno.makeTempDirSync());
+ * if (openIfThere(dir, "missing") !== undefined) throw new Error("example failed");
+ * Deno.removeSync(dir);
+ * ```
+ */
+export function openIfThere(
+  root: TreeRoot,
+  rel: string,
+  options: ResolveOptions = {},
+): ReadHandle | undefined {
+  try {
+    return openForRead(root, rel, options);
+  } catch {
+    return undefined;
+  }
+}

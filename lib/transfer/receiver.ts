@@ -10,15 +10,10 @@ import {
   applySymlink,
   setDirTimes,
 } from "../fs/apply_tree.ts";
-import {
-  contentStamp,
-  openedStatus,
-  type ReadHandle,
-  type TreeRoot,
-} from "../fs/tree.ts";
-import { openForRead } from "../fs/contained_root.ts";
+import { openedStatus, type TreeRoot } from "../fs/tree.ts";
+import { openIfThere } from "../fs/contained_root.ts";
 import { KernelFile } from "../fs/kernel_file.ts";
-import { hashRead } from "../delta/describe.ts";
+import { hashSteady } from "../delta/describe.ts";
 import {
   applyDeletions,
   countDeletions,
@@ -998,26 +993,18 @@ function settleByHash(
   hasher: ContentHasher,
   verified: Set<string>,
 ): boolean | undefined {
-  let file: ReadHandle;
-  try {
-    file = openForRead(root, entry.path, { verified });
-  } catch {
-    return undefined;
-  }
+  const file = openIfThere(root, entry.path, { verified });
+  if (!file) return undefined;
   try {
     if (!(file instanceof KernelFile)) return undefined;
     const before = openedStatus(file);
     if (
       !before.isFile || before.size !== entry.size || before.nlink !== 1
     ) return undefined;
-    const stamp = contentStamp(before);
-    const digest = hashRead(file, entry.size, hasher);
+    // Not written to while read: the content hashed is the content kept.
+    const digest = hashSteady(file, entry.size, hasher);
     if (!digest) return undefined;
     if (!sameHash(digest, hint)) return false;
-    // Not written to while read: the content hashed is the content kept.
-    if (stamp === undefined || contentStamp(openedStatus(file)) !== stamp) {
-      return undefined;
-    }
     const mode = entry.mode & 0o7777;
     if (before.mode === null || (before.mode & 0o7777) !== mode) {
       file.chmodSync(mode);
