@@ -193,6 +193,7 @@ export type {
   Peer,
   ReceivedSummary,
   ReceiverMessage,
+  RootTime,
   SenderMessage,
   WireStats,
 } from "./lib/transfer/peer.ts";

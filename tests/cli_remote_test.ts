@@ -1,5 +1,5 @@
 // Remote transfers: the real CLI against the real daemon on loopback.
-import { assertEquals, assertMatch } from "./_assert.ts";
+import { assert, assertEquals, assertMatch } from "./_assert.ts";
 import { makeTree, runCli, snapshot, tempFiles } from "./_helpers.ts";
 import { startDaemon } from "./_daemon.ts";
 
@@ -644,4 +644,52 @@ Deno.test("a daemon with forceGrpcData never offers TCP, and nobody warns", asyn
     assertEquals(await snapshot(`${work}/back`), await snapshot(`${work}/src`));
     assertEquals(await snapshot(`${module}/t`), await snapshot(`${work}/src`));
   }, { config: { forceGrpcData: true } });
+});
+
+Deno.test("the transferred directory's own mtime crosses too (push and pull, TCP and gRPC, with or without a trailing slash), to the nanosecond; a dry run and a single file leave it alone", async () => {
+  await withDaemon(async ({ url, work, module, env }) => {
+    const src = `${work}/src`;
+    makeTree(src);
+    const old = new Date("2020-01-01T01:02:03.123Z");
+    // To the nanosecond (Deno's utime takes milliseconds).
+    new Deno.Command("touch", {
+      args: ["-d", "2020-01-01 01:02:03.123456789", src],
+    }).outputSync();
+    const stamp = (path: string) =>
+      new TextDecoder().decode(
+        new Deno.Command("stat", { args: ["-c", "%y", path] }).outputSync()
+          .stdout,
+      ).trim();
+    const want = stamp(src);
+    const cases: [string[], string, string][] = [
+      [["push"], src, `${url}/m/a`],
+      [["push", "--force-grpc-data"], `${src}/`, `${url}/m/b/`],
+      [["pull"], `${url}/m/a`, `${work}/pa`],
+      [["pull", "--force-grpc-data"], `${url}/m/a/`, `${work}/pb/`],
+    ];
+    Deno.mkdirSync(`${module}/b`);
+    Deno.mkdirSync(`${work}/pb`);
+    for (const [args, from, to] of cases) {
+      const run = await runCli([...args, "-q", from, to], { env });
+      assertEquals(run.code, 0, run.stderr);
+    }
+    for (
+      const dir of [`${module}/a`, `${module}/b`, `${work}/pa`, `${work}/pb`]
+    ) {
+      assertEquals(stamp(dir), want, dir);
+    }
+    // A dry run sets nothing; a single file's directory keeps its own time.
+    Deno.mkdirSync(`${module}/c`);
+    const before = stamp(`${module}/c`);
+    const dry = await runCli(["push", "-q", "-n", src, `${url}/m/c/`], { env });
+    assertEquals(dry.code, 0, dry.stderr);
+    assertEquals(stamp(`${module}/c`), before);
+    Deno.writeTextFileSync(`${work}/one`, "one");
+    Deno.utimeSync(`${work}`, old, old);
+    const one = await runCli(["push", "-q", `${work}/one`, `${url}/m/c/`], {
+      env,
+    });
+    assertEquals(one.code, 0, one.stderr);
+    assert(stamp(`${module}/c`) !== want, "a file's parent took its time");
+  });
 });

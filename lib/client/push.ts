@@ -1,6 +1,8 @@
 // Push: the client hosts the sending role (lib/transfer/send_tree.ts)
 // against the daemon's receiver. What is here is only the host's part:
 // the header, the daemon's reports, dialling, and the result.
+import { mtimeMsOf, mtimeNsOf, preciseLstat } from "../fs/native_stat.ts";
+import type { RootTime } from "../transfer/peer.ts";
 import { create } from "../rpc/codec.ts";
 import { sourceEntries } from "../fs/enumerate.ts";
 import {
@@ -161,6 +163,8 @@ function pushOnce(
     const sent = await sendTree(wire, sender, entries, {
       link,
       dryRun,
+      // The directory's own mtime, for the one it fills.
+      ...(source.isDir ? { root: rootTimeAt(source.root) } : {}),
       onNeed: options.onItem && ((path) => options.onItem!("+", path)),
       onNeeds: progress && ((files, bytes) => progress.total(files, bytes)),
       onPlanned: progress?.planned && (() => progress.planned!()),
@@ -229,4 +233,11 @@ async function* scanned<T>(
     yield entry;
   }
   progress.scan?.(n);
+}
+
+/** The local directory `path`'s own mtime (undefined where it can't be read). */
+function rootTimeAt(path: string): RootTime | undefined {
+  const info = preciseLstat(path);
+  if (!info?.isDirectory) return undefined;
+  return { mtimeMs: mtimeMsOf(info), mtimeNs: mtimeNsOf(info) };
 }

@@ -143,7 +143,8 @@ export function applySymlink(root: TreeRoot, entry: FileEntry): void {
  * Applies final modes and mtimes to directories, deepest first, after
  * their contents were written (writing into a directory changes its
  * mtime), on an open handle of each. Missing directories, and names that
- * are no longer directories, are skipped.
+ * are no longer directories, are skipped. `timesOnly`: their mtimes, not
+ * their modes (a transfer root's: the directory it fills keeps its mode).
  *
  * Permissions: read and write on `root`.
  *
@@ -160,13 +161,14 @@ export function applySymlink(root: TreeRoot, entry: FileEntry): void {
 export function setDirTimes(
   root: TreeRoot,
   dirs: readonly FileEntry[],
+  options: { timesOnly?: boolean } = {},
 ): void {
   const tree = treeOf(root);
   const sorted = [...dirs].sort((a, b) => depth(b.path) - depth(a.path));
   for (const dir of sorted) {
     try {
       tree.setDirAttrs(dir.path, {
-        mode: dir.mode & 0o7777,
+        ...(options.timesOnly ? {} : { mode: dir.mode & 0o7777 }),
         mtimeMs: dir.mtimeMs,
         mtimeNs: dir.mtimeNs,
       });

@@ -245,9 +245,44 @@ function unzstd(zipped: Uint8Array, size: number, what: string): Uint8Array {
   return out;
 }
 
-/** The ManifestComplete message for a manifest of `count` entries. */
-export function manifestCompleteOf(count: number): ManifestComplete {
-  return create(ManifestCompleteSchema, { entries: BigInt(count) });
+/**
+ * The ManifestComplete message for a manifest of `count` entries, with the
+ * transfer root directory's mtime when it is one.
+ */
+export function manifestCompleteOf(
+  count: number,
+  root?: { mtimeMs: number; mtimeNs?: number },
+): ManifestComplete {
+  return create(ManifestCompleteSchema, {
+    entries: BigInt(count),
+    ...(root
+      ? {
+        root: create(FileHeaderSchema, {
+          kind: EntryKind.DIR,
+          mtimeMs: BigInt(Math.trunc(root.mtimeMs)),
+          mtimeNs: root.mtimeNs ?? 0,
+        }),
+      }
+      : {}),
+  });
+}
+
+/**
+ * The root's mtime a ManifestComplete carries, when it carries a sane one
+ * (a whole number of ms within ±2^53, ns under a million); else none.
+ */
+export function rootTimeOf(
+  complete: ManifestComplete,
+): { mtimeMs: number; mtimeNs: number } | undefined {
+  const root = complete.root;
+  if (!root) return undefined;
+  const ms = Number(root.mtimeMs);
+  const ns = root.mtimeNs;
+  if (
+    !Number.isSafeInteger(ms) || !Number.isInteger(ns) || ns < 0 ||
+    ns > 999_999
+  ) return undefined;
+  return { mtimeMs: ms, mtimeNs: ns };
 }
 
 /** A peer broke the manifest's message order. */

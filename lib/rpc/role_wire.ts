@@ -32,6 +32,7 @@ import {
   manifestCompleteOf,
   needEntriesOf,
   packedNeeds,
+  rootTimeOf,
 } from "./convert.ts";
 import { type MessageWritable, writeMessage } from "./call_io.ts";
 import { loadZstd } from "../wire/zstd.ts";
@@ -152,7 +153,13 @@ function fromSender(
       // A single entry (older senders) is a batch of one.
       return { kind: "manifest", entries: [headerToEntry(payload.value)] };
     case "manifestComplete":
-      return { kind: "manifestEnd", count: Number(payload.value.entries) };
+      return {
+        kind: "manifestEnd",
+        count: Number(payload.value.entries),
+        ...(rootTimeOf(payload.value)
+          ? { root: rootTimeOf(payload.value) }
+          : {}),
+      };
     case "fileData":
       return { kind: "data", chunk: fileDataToChunk(payload.value) };
     case "uploadComplete":
@@ -218,7 +225,7 @@ function senderPayload<E extends "uploadComplete" | "dataComplete">(
     case "manifestEnd":
       return {
         case: "manifestComplete" as const,
-        value: manifestCompleteOf(message.count),
+        value: manifestCompleteOf(message.count, message.root),
       };
     case "data":
       return {

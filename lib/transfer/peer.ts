@@ -20,7 +20,23 @@ export type ManifestMessage =
     /** What it cost on the wire, where a carrier compressed it. */
     wireBytes?: number;
   }
-  | { kind: "manifestEnd"; count: number };
+  | {
+    kind: "manifestEnd";
+    count: number;
+    /**
+     * The transfer root directory's mtime, when the root is a directory:
+     * the receiving directory takes it once the transfer is done.
+     */
+    root?: RootTime;
+  };
+
+/** A directory's mtime (milliseconds, and nanoseconds under one). */
+export interface RootTime {
+  /** The mtime in milliseconds since the epoch. */
+  mtimeMs: number;
+  /** Nanoseconds past that millisecond (0-999,999), where known. */
+  mtimeNs?: number;
+}
 
 /** What the sending role says. */
 export type SenderMessage =

@@ -23,6 +23,7 @@ import {
   type DataLink,
   type MessageTally,
   PeerError,
+  type RootTime,
   type SenderPeer,
 } from "./peer.ts";
 
@@ -131,8 +132,10 @@ async function receiveOn(
   const link = dryRun ? undefined : options.link;
   // The sender sends as the need list names files: take them at once.
   const incoming = new Incoming(peer, receiver, link, options);
+  // What the manifest's end says of the sender's root.
+  const end: { root?: RootTime } = {};
   try {
-    await plan(peer, receiver, options);
+    await plan(peer, receiver, options, end);
   } catch (error) {
     link?.cancel();
     throw error;
@@ -141,9 +144,10 @@ async function receiveOn(
   const streams = dryRun ? undefined : await incoming.take();
   options.beforeFinish?.();
   // Only now, every needed file in: directory times, mirror deletions.
-  const result = await receiver.finish(
-    options.mirror === undefined ? {} : { mirror: options.mirror },
-  );
+  const result = await receiver.finish({
+    ...(options.mirror === undefined ? {} : { mirror: options.mirror }),
+    ...(end.root ? { root: end.root } : {}),
+  });
   await options.beforeDone?.(result);
   const transport = streams ? "tcp" : "grpc";
   await peer.write({
@@ -172,6 +176,7 @@ async function plan(
   peer: SenderPeer,
   receiver: Receiver,
   options: ReceiveTreeOptions,
+  end: { root?: RootTime },
 ): Promise<void> {
   let paths: string[] = [];
   let offers = new Map<string, ResumeOffer>();
@@ -200,7 +205,7 @@ async function plan(
     if (!last) await ioTurn();
   };
   await receiver.planBatches(
-    manifestOf(peer, options.maxEntries ?? Number.MAX_SAFE_INTEGER),
+    manifestOf(peer, options.maxEntries ?? Number.MAX_SAFE_INTEGER, end),
     async (path, { resume, basis }) => {
       paths.push(path);
       if (resume) offers.set(path, resume);
@@ -232,6 +237,7 @@ async function plan(
 async function* manifestOf(
   peer: SenderPeer,
   maxEntries: number,
+  end: { root?: RootTime },
 ): AsyncGenerator<readonly FileEntry[]> {
   let count = 0;
   for (;;) {
@@ -242,7 +248,10 @@ async function* manifestOf(
         { ended: true },
       );
     }
-    if (message.kind === "manifestEnd") return;
+    if (message.kind === "manifestEnd") {
+      end.root = message.root;
+      return;
+    }
     if (message.kind !== "manifest") {
       throw new PeerError(`expected the manifest, got ${message.kind}`);
     }

@@ -33,7 +33,7 @@ import {
   type PartialCopy,
   type ResumeOffer,
 } from "../fs/resume.ts";
-import type { WireStats } from "./peer.ts";
+import type { RootTime, WireStats } from "./peer.ts";
 import {
   BasisBatcher,
   type BasisCopy,
@@ -938,7 +938,17 @@ export class Receiver {
    * Applies directory modes and times and, for a mirror, deletes what the
    * manifest did not list (only now: every needed file has arrived).
    */
-  async finish(options: { mirror?: boolean } = {}): Promise<ReceiverResult> {
+  async finish(
+    options: {
+      mirror?: boolean;
+      /**
+       * The sender's root directory's mtime (its manifest's end): the
+       * directory this fills takes it last (never a single file's parent,
+       * nor in a dry run).
+       */
+      root?: RootTime;
+    } = {},
+  ): Promise<ReceiverResult> {
     const dryRun = this.#options.dryRun ?? false;
     const root = this.#root;
     if (!dryRun) setDirTimes(root, this.#dirs);
@@ -961,6 +971,17 @@ export class Receiver {
         ? countDeletions(root, plan, told, toldDir)
         : applyDeletions(root, plan, told, toldDir);
       deleted = counts.files + counts.dirs;
+    }
+    // Last: every write and deletion inside it has moved its mtime.
+    if (!dryRun && options.root && this.#options.rename === undefined) {
+      setDirTimes(root, [{
+        path: "",
+        kind: "dir",
+        size: 0,
+        mode: 0,
+        mtimeMs: options.root.mtimeMs,
+        mtimeNs: options.root.mtimeNs,
+      }], { timesOnly: true });
     }
     const stats = this.#sink?.stats;
     return {

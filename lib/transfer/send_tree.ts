@@ -18,6 +18,7 @@ import {
   PeerError,
   type ReceivedSummary,
   type ReceiverPeer,
+  type RootTime,
 } from "./peer.ts";
 
 /** Options for {@linkcode sendTree}. */
@@ -29,6 +30,11 @@ export interface SendTreeOptions {
   link?: DataLink;
   /** Only list what would move: no data phase. Default: false. */
   dryRun?: boolean;
+  /**
+   * The transfer root directory's mtime, when the root is a directory:
+   * the receiver gives it to the directory it fills. Default: none.
+   */
+  root?: RootTime;
   /** Told each path as the receiver names it. */
   onNeed?: (path: string) => void;
   /** Told after each batch of the need list (needed files, bytes so far). */
@@ -145,7 +151,7 @@ async function sendOn(
     await sender.offer(entries, (message) => {
       options.onManifest?.();
       return peer.write(message);
-    });
+    }, options.root);
     // The receiver now compares the last of the manifest: meanwhile.
     if (!options.dryRun) await sender.prime();
     await needs;

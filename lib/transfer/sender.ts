@@ -12,7 +12,7 @@ import type { FileDataChunk } from "../wire/grpc_data.ts";
 import type { ZeroCopy } from "../wire/zero_copy.ts";
 import type { Bandwidth } from "../wire/bandwidth.ts";
 import { WorkQueue } from "./_queue.ts";
-import type { ManifestMessage, WireStats } from "./peer.ts";
+import type { ManifestMessage, RootTime, WireStats } from "./peer.ts";
 import type { CompressOptions } from "../wire/compressed_stream.ts";
 import { ioTurn } from "../timer.ts";
 import { loadLibc } from "../fs/_libc.ts";
@@ -158,6 +158,7 @@ export class Sender {
   async offer(
     entries: AsyncIterable<FileEntry> | Iterable<FileEntry>,
     write: (message: ManifestMessage) => Promise<void>,
+    root?: RootTime,
   ): Promise<void> {
     const offered = this.#offered;
     let ordinal = 0;
@@ -186,7 +187,11 @@ export class Sender {
       }
     }
     if (batch.length > 0) await write({ kind: "manifest", entries: batch });
-    await write({ kind: "manifestEnd", count: ordinal });
+    await write({
+      kind: "manifestEnd",
+      count: ordinal,
+      ...(root ? { root } : {}),
+    });
   }
 
   /**

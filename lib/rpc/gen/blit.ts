@@ -226,6 +226,13 @@ export interface ManifestComplete {
   /** The message's type name. */
   readonly $typeName: "blit.v2.ManifestComplete";
   entries: bigint;
+  /**
+   * The transfer root's own attributes, when it is a directory (its mtime:
+   * `mtime_ms`, `mtime_ns`): the receiving directory takes that mtime once
+   * everything in it is done. Absent from older senders (the receiving
+   * directory keeps the time its writes gave it).
+   */
+  root?: FileHeader;
 }
 
 /** The fields of {@linkcode ManifestComplete}. */
@@ -233,6 +240,7 @@ export const ManifestCompleteSchema: MessageSchema<ManifestComplete> = {
   typeName: "blit.v2.ManifestComplete",
   fields: [
     { no: 1, name: "entries", type: T.UINT64 },
+    { no: 2, name: "root", type: T.MESSAGE, message: () => FileHeaderSchema },
   ],
 };
 
