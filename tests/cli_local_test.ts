@@ -243,3 +243,41 @@ Deno.test("blit copy into a read-only destination fails cleanly", async () => {
     await Deno.remove(work, { recursive: true });
   }
 });
+
+Deno.test("copy and mirror: the copied directory's own mtime crosses too, to the nanosecond; a dry run leaves it alone", async () => {
+  const work = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    const src = `${work}/src`;
+    Deno.mkdirSync(`${src}/sub`, { recursive: true });
+    Deno.writeTextFileSync(`${src}/sub/a`, "a");
+    new Deno.Command("touch", {
+      args: ["-d", "2020-01-01 01:02:03.123456789", `${src}/sub`, src],
+    }).outputSync();
+    const stamp = (path: string) =>
+      new TextDecoder().decode(
+        new Deno.Command("stat", { args: ["-c", "%y", path] }).outputSync()
+          .stdout,
+      ).trim();
+    const want = stamp(src);
+    Deno.mkdirSync(`${work}/b`);
+    Deno.mkdirSync(`${work}/d`);
+    const before = stamp(`${work}/d`);
+    for (
+      const args of [
+        ["copy", src, `${work}/a`],
+        ["copy", `${src}/`, `${work}/b/`],
+        ["mirror", `${src}/`, `${work}/c/`],
+        ["copy", "-n", `${src}/`, `${work}/d/`],
+      ]
+    ) {
+      const run = await runCli([args[0], "-q", ...args.slice(1)]);
+      assertEquals(run.code, 0, run.stderr);
+    }
+    for (const dir of ["a", "a/sub", "b", "c"]) {
+      assertEquals(stamp(`${work}/${dir}`), want, dir);
+    }
+    assertEquals(stamp(`${work}/d`), before);
+  } finally {
+    Deno.removeSync(work, { recursive: true });
+  }
+});

@@ -3,6 +3,7 @@
 // are both the user's own, so there is no conversation and no framing;
 // it shares the receiver's need list, apply step (apply_tree.ts), atomic
 // files and mirror planner, and copies with copy_file_range on a pool.
+import { mtimeMsOf, mtimeNsOf, preciseLstat } from "../fs/native_stat.ts";
 import type { FileEntry, TransferStats } from "../fs/entry.ts";
 import { entryFromPath, walkEntries } from "../fs/enumerate.ts";
 import { NeedList, needsTransfer } from "../fs/need_list.ts";
@@ -306,5 +307,19 @@ export async function localCopy(
   const filesDeleted = options.mirror && plan.sourceIsDir
     ? await mirrorLocal(plan.destRoot, keep, options)
     : 0;
+  // Last, as a remote transfer does: the source directory's own mtime.
+  const root = !dryRun && plan.sourceIsDir
+    ? preciseLstat(plan.srcRoot)
+    : undefined;
+  if (root?.isDirectory) {
+    setDirTimes(plan.destRoot, [{
+      path: "",
+      kind: "dir",
+      size: 0,
+      mode: 0,
+      mtimeMs: mtimeMsOf(root),
+      mtimeNs: mtimeNsOf(root),
+    }], { timesOnly: true });
+  }
   return { ...counts, filesDeleted };
 }
