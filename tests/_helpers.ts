@@ -215,6 +215,18 @@ export function makeTree(root: string): void {
   Deno.symlinkSync("a.txt", join(root, "link to a"));
 }
 
+/** `paths`' mtimes set to `when` (touch -d: to the nanosecond, as Deno's utime is not). */
+export function touchNs(when: string, ...paths: string[]): void {
+  new Deno.Command("touch", { args: ["-d", when, ...paths] }).outputSync();
+}
+
+/** `path`'s mtime as `stat` prints it (to the nanosecond). */
+export function mtimeStamp(path: string): string {
+  return new TextDecoder().decode(
+    new Deno.Command("stat", { args: ["-c", "%y", path] }).outputSync().stdout,
+  ).trim();
+}
+
 /** Lists temp files (`*.blit-*.tmp`, partial copies too) under `root`. */
 export function tempFiles(root: string): string[] {
   const found: string[] = [];

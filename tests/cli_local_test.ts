@@ -1,6 +1,14 @@
 // Local copy and mirror through the real CLI process.
 import { assertEquals, assertMatch } from "./_assert.ts";
-import { makeTree, runCli, runMain, snapshot, tempFiles } from "./_helpers.ts";
+import {
+  makeTree,
+  mtimeStamp,
+  runCli,
+  runMain,
+  snapshot,
+  tempFiles,
+  touchNs,
+} from "./_helpers.ts";
 
 const env = { BLIT_DISABLE_PERF_HISTORY: "1" };
 
@@ -250,14 +258,8 @@ Deno.test("copy and mirror: the copied directory's own mtime crosses too, to the
     const src = `${work}/src`;
     Deno.mkdirSync(`${src}/sub`, { recursive: true });
     Deno.writeTextFileSync(`${src}/sub/a`, "a");
-    new Deno.Command("touch", {
-      args: ["-d", "2020-01-01 01:02:03.123456789", `${src}/sub`, src],
-    }).outputSync();
-    const stamp = (path: string) =>
-      new TextDecoder().decode(
-        new Deno.Command("stat", { args: ["-c", "%y", path] }).outputSync()
-          .stdout,
-      ).trim();
+    touchNs("2020-01-01 01:02:03.123456789", `${src}/sub`, src);
+    const stamp = mtimeStamp;
     const want = stamp(src);
     Deno.mkdirSync(`${work}/b`);
     Deno.mkdirSync(`${work}/d`);

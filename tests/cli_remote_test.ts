@@ -1,6 +1,13 @@
 // Remote transfers: the real CLI against the real daemon on loopback.
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
-import { makeTree, runCli, snapshot, tempFiles } from "./_helpers.ts";
+import {
+  makeTree,
+  mtimeStamp,
+  runCli,
+  snapshot,
+  tempFiles,
+  touchNs,
+} from "./_helpers.ts";
 import { startDaemon } from "./_daemon.ts";
 
 async function withDaemon(
@@ -652,14 +659,8 @@ Deno.test("the transferred directory's own mtime crosses too (push and pull, TCP
     makeTree(src);
     const old = new Date("2020-01-01T01:02:03.123Z");
     // To the nanosecond (Deno's utime takes milliseconds).
-    new Deno.Command("touch", {
-      args: ["-d", "2020-01-01 01:02:03.123456789", src],
-    }).outputSync();
-    const stamp = (path: string) =>
-      new TextDecoder().decode(
-        new Deno.Command("stat", { args: ["-c", "%y", path] }).outputSync()
-          .stdout,
-      ).trim();
+    touchNs("2020-01-01 01:02:03.123456789", src);
+    const stamp = mtimeStamp;
     const want = stamp(src);
     const cases: [string[], string, string][] = [
       [["push"], src, `${url}/m/a`],
