@@ -183,6 +183,7 @@ export { VERSION } from "./lib/version.ts";
 
 // Types the API above refers to (documented where they are defined).
 export type { Bandwidth } from "./lib/wire/bandwidth.ts";
+export type { DirTime } from "./lib/fs/apply_tree.ts";
 export type { BasisCopy, BasisOffer } from "./lib/delta/basis.ts";
 export type { Choice } from "./lib/transfer/link_policy.ts";
 export type { CompressOptions } from "./lib/wire/compressed_stream.ts";
@@ -193,7 +194,6 @@ export type {
   Peer,
   ReceivedSummary,
   ReceiverMessage,
-  RootTime,
   SenderMessage,
   WireStats,
 } from "./lib/transfer/peer.ts";

@@ -3,7 +3,7 @@
 // are both the user's own, so there is no conversation and no framing;
 // it shares the receiver's need list, apply step (apply_tree.ts), atomic
 // files and mirror planner, and copies with copy_file_range on a pool.
-import { mtimeMsOf, mtimeNsOf, preciseLstat } from "../fs/native_stat.ts";
+import { preciseLstat } from "../fs/native_stat.ts";
 import type { FileEntry, TransferStats } from "../fs/entry.ts";
 import { entryFromPath, walkEntries } from "../fs/enumerate.ts";
 import { NeedList, needsTransfer } from "../fs/need_list.ts";
@@ -12,7 +12,9 @@ import {
   applyDir,
   applyFileMode,
   applySymlink,
+  dirTimeOf,
   setDirTimes,
+  setRootTime,
 } from "../fs/apply_tree.ts";
 import { CopyPool } from "./_copy_pool.ts";
 import {
@@ -309,17 +311,8 @@ export async function localCopy(
     : 0;
   // Last, as a remote transfer does: the source directory's own mtime.
   const root = !dryRun && plan.sourceIsDir
-    ? preciseLstat(plan.srcRoot)
+    ? dirTimeOf(preciseLstat(plan.srcRoot))
     : undefined;
-  if (root?.isDirectory) {
-    setDirTimes(plan.destRoot, [{
-      path: "",
-      kind: "dir",
-      size: 0,
-      mode: 0,
-      mtimeMs: mtimeMsOf(root),
-      mtimeNs: mtimeNsOf(root),
-    }], { timesOnly: true });
-  }
+  if (root) setRootTime(plan.destRoot, root);
   return { ...counts, filesDeleted };
 }

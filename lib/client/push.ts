@@ -1,8 +1,8 @@
 // Push: the client hosts the sending role (lib/transfer/send_tree.ts)
 // against the daemon's receiver. What is here is only the host's part:
 // the header, the daemon's reports, dialling, and the result.
-import { mtimeMsOf, mtimeNsOf, preciseLstat } from "../fs/native_stat.ts";
-import type { RootTime } from "../transfer/peer.ts";
+import { preciseLstat } from "../fs/native_stat.ts";
+import { dirTimeOf } from "../fs/apply_tree.ts";
 import { create } from "../rpc/codec.ts";
 import { sourceEntries } from "../fs/enumerate.ts";
 import {
@@ -75,6 +75,7 @@ function headerOf(
   dest: RemoteAddress,
   source: LocalSource,
   options: RemoteTransferOptions,
+  delta: boolean,
   offersHints: boolean,
 ) {
   return create(ClientPushRequestSchema, {
@@ -88,30 +89,12 @@ function headerOf(
         // The daemon receives: it describes old copies if told to.
         options: transferOptions({
           ...options,
-          delta:
-            useDelta(options.delta ?? "auto", dest.host, options.linkBytesPerS)
-              ? "on"
-              : "off",
+          delta: delta ? "on" : "off",
         }, offersHints),
         sourceIsFile: !source.isDir,
       }),
     },
   });
-}
-
-/**
- * Whether to offer hash hints (see `RemoteTransferOptions.hashHints`): a
- * tree pushed as a delta, not compared by content anyway, not a dry run;
- * listed only if the daemon's ack says it holds old copies.
- */
-function offersHints(
-  dest: RemoteAddress,
-  source: LocalSource,
-  options: RemoteTransferOptions,
-): boolean {
-  return (options.hashHints ?? false) && source.isDir && !options.checksum &&
-    !options.dryRun &&
-    useDelta(options.delta ?? "auto", dest.host, options.linkBytesPerS);
 }
 
 function pushOnce(
@@ -127,8 +110,20 @@ function pushOnce(
     const reader = new MessageReader<ServerPushResponse>(call, {
       aside: reportsOf(options),
     });
-    const offered = offersHints(dest, source, options);
-    await writeMessage(call, headerOf(dest, source, options, offered));
+    const delta = useDelta(
+      options.delta ?? "auto",
+      dest.host,
+      options.linkBytesPerS,
+    );
+    // Hash hints offered (see `RemoteTransferOptions.hashHints`) for a
+    // tree pushed as a delta, not compared by content anyway, not a dry
+    // run; listed only if the daemon's ack says it holds old copies.
+    const offered = (options.hashHints ?? false) && delta && source.isDir &&
+      !options.checksum && !dryRun;
+    await writeMessage(
+      call,
+      headerOf(dest, source, options, delta, offered),
+    );
     const ack = await expectAck(reader, "push");
     // Hashed here, one file after another, as the walk lists them: only
     // where the daemon has old copies to compare them with.
@@ -164,7 +159,7 @@ function pushOnce(
       link,
       dryRun,
       // The directory's own mtime, for the one it fills.
-      ...(source.isDir ? { root: rootTimeAt(source.root) } : {}),
+      ...(source.isDir ? { root: dirTimeOf(preciseLstat(source.root)) } : {}),
       onNeed: options.onItem && ((path) => options.onItem!("+", path)),
       onNeeds: progress && ((files, bytes) => progress.total(files, bytes)),
       onPlanned: progress?.planned && (() => progress.planned!()),
@@ -233,11 +228,4 @@ async function* scanned<T>(
     yield entry;
   }
   progress.scan?.(n);
-}
-
-/** The local directory `path`'s own mtime (undefined where it can't be read). */
-function rootTimeAt(path: string): RootTime | undefined {
-  const info = preciseLstat(path);
-  if (!info?.isDirectory) return undefined;
-  return { mtimeMs: mtimeMsOf(info), mtimeNs: mtimeNsOf(info) };
 }

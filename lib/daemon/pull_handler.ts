@@ -1,6 +1,5 @@
 // Pull: the daemon's sender feeds the client's receiver.
-import { mtimeMsOf, mtimeNsOf } from "../fs/native_stat.ts";
-import type { RootTime } from "../transfer/peer.ts";
+import { dirTimeOf } from "../fs/apply_tree.ts";
 import * as grpc from "../deps/grpc.ts";
 import { create } from "../rpc/codec.ts";
 import type { FileEntry } from "../fs/entry.ts";
@@ -150,7 +149,9 @@ async function sendPull(
       window,
       // A directory's own mtime goes with its manifest (read beneath the
       // pinned directory, like the entries).
-      ...(source.isDir && source.top ? { root: rootTimeOf(source.top) } : {}),
+      ...(source.isDir && source.top
+        ? { root: dirTimeOf(source.top.lstat("")) }
+        : {}),
       onBytes: alive,
       onWire: alive,
       // The client's --bwlimit: paced to it, in small writes.
@@ -252,15 +253,4 @@ export function unmungeEntry(entry: FileEntry): FileEntry {
     }
   }
   return entry;
-}
-
-/** The pinned directory's own mtime (undefined where it can't be read). */
-function rootTimeOf(top: Tree): RootTime | undefined {
-  try {
-    const info = top.lstat("");
-    if (!info?.isDirectory) return undefined;
-    return { mtimeMs: mtimeMsOf(info), mtimeNs: mtimeNsOf(info) };
-  } catch {
-    return undefined;
-  }
 }

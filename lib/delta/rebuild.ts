@@ -2,7 +2,7 @@
 // sender's instructions, copies from the receiver's own old copy of the
 // same file and literal bytes, every instruction checked against both
 // files' bounds, every byte hashed for the end-to-end check.
-import type { ContentHasher } from "../fs/hash.ts";
+import { type ContentHasher, sameHash } from "../fs/hash.ts";
 import type { ReadHandle } from "../fs/tree.ts";
 
 /** An instruction outside the old copy or past the new file's size. */
@@ -169,9 +169,7 @@ export class DeltaRebuild {
     const whole = this.#whole;
     const hasher = this.#hasher;
     if (!whole || !hasher.loadState?.(whole.state)) return false;
-    const digest = hasher.digest("binary");
-    const known = this.#known!;
-    if (!digest.every((v, i) => v === known[i])) {
+    if (!sameHash(hasher.digest("binary"), this.#known!)) {
       hasher.init();
       return false;
     }

@@ -11,6 +11,7 @@ import {
   type TreeRoot,
 } from "./tree.ts";
 import { depth } from "./paths.ts";
+import { mtimeMsOf, mtimeNsOf } from "./native_stat.ts";
 import { tempNameFor } from "./temp_names.ts";
 import { refuseDirectory, removeQuietly, renameInto } from "./_replace.ts";
 import { openForRead } from "./contained_root.ts";
@@ -143,8 +144,7 @@ export function applySymlink(root: TreeRoot, entry: FileEntry): void {
  * Applies final modes and mtimes to directories, deepest first, after
  * their contents were written (writing into a directory changes its
  * mtime), on an open handle of each. Missing directories, and names that
- * are no longer directories, are skipped. `timesOnly`: their mtimes, not
- * their modes (a transfer root's: the directory it fills keeps its mode).
+ * are no longer directories, are skipped.
  *
  * Permissions: read and write on `root`.
  *
@@ -161,14 +161,13 @@ export function applySymlink(root: TreeRoot, entry: FileEntry): void {
 export function setDirTimes(
   root: TreeRoot,
   dirs: readonly FileEntry[],
-  options: { timesOnly?: boolean } = {},
 ): void {
   const tree = treeOf(root);
   const sorted = [...dirs].sort((a, b) => depth(b.path) - depth(a.path));
   for (const dir of sorted) {
     try {
       tree.setDirAttrs(dir.path, {
-        ...(options.timesOnly ? {} : { mode: dir.mode & 0o7777 }),
+        mode: dir.mode & 0o7777,
         mtimeMs: dir.mtimeMs,
         mtimeNs: dir.mtimeNs,
       });
@@ -179,5 +178,59 @@ export function setDirTimes(
         !(error instanceof PathEscapeError)
       ) throw error;
     }
+  }
+}
+
+/** A directory's own mtime: milliseconds, and nanoseconds past them. */
+export interface DirTime {
+  /** Milliseconds since the epoch. */
+  mtimeMs: number;
+  /** Nanoseconds past that millisecond (0-999,999), where known. */
+  mtimeNs?: number;
+}
+
+/**
+ * The mtime of the directory `info` describes (undefined for anything
+ * else, or no status): what a transfer's root gives the directory it
+ * fills (see {@linkcode setRootTime}).
+ *
+ * @example
+ * ```ts
+ * import { dirTimeOf } from "./apply_tree.ts";
+ * if (dirTimeOf(Deno.statSync("."))?.mtimeMs !== Deno.statSync(".").mtime?.getTime()) throw new Error("example failed");
+ * ```
+ */
+export function dirTimeOf(
+  info: Deno.FileInfo | undefined,
+): DirTime | undefined {
+  if (!info?.isDirectory) return undefined;
+  return { mtimeMs: mtimeMsOf(info), mtimeNs: mtimeNsOf(info) };
+}
+
+/**
+ * Gives `root` (the directory a transfer filled) the mtime `time` of the
+ * directory it came from: its time only (it keeps its own mode: it may be
+ * a module's root), and last, once every write and deletion in it is
+ * done. A root that is gone or no longer a directory is left alone.
+ *
+ * Permissions: write on `root`.
+ *
+ * @example
+ * ```ts
+ * import { setRootTime } from "./apply_tree.ts";
+ * const dir = Deno.makeTempDirSync();
+ * setRootTime(dir, { mtimeMs: 1_600_000_000_000 });
+ * if (Deno.statSync(dir).mtime?.getTime() !== 1_600_000_000_000) throw new Error("example failed");
+ * Deno.removeSync(dir);
+ * ```
+ */
+export function setRootTime(root: TreeRoot, time: DirTime): void {
+  try {
+    treeOf(root).setDirAttrs("", time);
+  } catch (error) {
+    if (
+      !(error instanceof Deno.errors.NotFound) &&
+      !(error instanceof Deno.errors.NotADirectory)
+    ) throw error;
   }
 }

@@ -152,14 +152,14 @@ function fromSender(
     case "file":
       // A single entry (older senders) is a batch of one.
       return { kind: "manifest", entries: [headerToEntry(payload.value)] };
-    case "manifestComplete":
+    case "manifestComplete": {
+      const root = rootTimeOf(payload.value);
       return {
         kind: "manifestEnd",
         count: Number(payload.value.entries),
-        ...(rootTimeOf(payload.value)
-          ? { root: rootTimeOf(payload.value) }
-          : {}),
+        ...(root ? { root } : {}),
       };
+    }
     case "fileData":
       return { kind: "data", chunk: fileDataToChunk(payload.value) };
     case "uploadComplete":

@@ -3,6 +3,7 @@
 // conversation is written once, in send_tree.ts and receive_tree.ts; a
 // host only connects, checks access, and adapts its wire (the gRPC calls,
 // see lib/rpc/role_wire.ts; memory, see `peerPair`) to a `Peer`.
+import type { DirTime } from "../fs/apply_tree.ts";
 import type { FileEntry } from "../fs/entry.ts";
 import type { ResumeOffer } from "../fs/resume.ts";
 import type { BasisOffer } from "../delta/basis.ts";
@@ -27,16 +28,8 @@ export type ManifestMessage =
      * The transfer root directory's mtime, when the root is a directory:
      * the receiving directory takes it once the transfer is done.
      */
-    root?: RootTime;
+    root?: DirTime;
   };
-
-/** A directory's mtime (milliseconds, and nanoseconds under one). */
-export interface RootTime {
-  /** The mtime in milliseconds since the epoch. */
-  mtimeMs: number;
-  /** Nanoseconds past that millisecond (0-999,999), where known. */
-  mtimeNs?: number;
-}
 
 /** What the sending role says. */
 export type SenderMessage =

@@ -4,6 +4,7 @@
 // files arrive on the data connections meanwhile, or in messages after
 // the need list (acknowledged every few MiB); then directory times and a
 // mirror's deletions, and `done`.
+import type { DirTime } from "../fs/apply_tree.ts";
 import { ioTurn } from "../timer.ts";
 import { ACK_EVERY_BYTES } from "../rpc/call_io.ts";
 import { ManifestTooLargeError } from "../rpc/convert.ts";
@@ -23,7 +24,6 @@ import {
   type DataLink,
   type MessageTally,
   PeerError,
-  type RootTime,
   type SenderPeer,
 } from "./peer.ts";
 
@@ -133,7 +133,7 @@ async function receiveOn(
   // The sender sends as the need list names files: take them at once.
   const incoming = new Incoming(peer, receiver, link, options);
   // What the manifest's end says of the sender's root.
-  const end: { root?: RootTime } = {};
+  const end: { root?: DirTime } = {};
   try {
     await plan(peer, receiver, options, end);
   } catch (error) {
@@ -176,7 +176,7 @@ async function plan(
   peer: SenderPeer,
   receiver: Receiver,
   options: ReceiveTreeOptions,
-  end: { root?: RootTime },
+  end: { root?: DirTime },
 ): Promise<void> {
   let paths: string[] = [];
   let offers = new Map<string, ResumeOffer>();
@@ -237,7 +237,7 @@ async function plan(
 async function* manifestOf(
   peer: SenderPeer,
   maxEntries: number,
-  end: { root?: RootTime },
+  end: { root?: DirTime },
 ): AsyncGenerator<readonly FileEntry[]> {
   let count = 0;
   for (;;) {

@@ -9,6 +9,7 @@ import {
   applyFileMode,
   applySymlink,
   setDirTimes,
+  setRootTime,
 } from "../fs/apply_tree.ts";
 import { openedStatus, type TreeRoot } from "../fs/tree.ts";
 import { openIfThere } from "../fs/contained_root.ts";
@@ -33,7 +34,8 @@ import {
   type PartialCopy,
   type ResumeOffer,
 } from "../fs/resume.ts";
-import type { RootTime, WireStats } from "./peer.ts";
+import type { WireStats } from "./peer.ts";
+import type { DirTime } from "../fs/apply_tree.ts";
 import {
   BasisBatcher,
   type BasisCopy,
@@ -946,7 +948,7 @@ export class Receiver {
        * directory this fills takes it last (never a single file's parent,
        * nor in a dry run).
        */
-      root?: RootTime;
+      root?: DirTime;
     } = {},
   ): Promise<ReceiverResult> {
     const dryRun = this.#options.dryRun ?? false;
@@ -974,14 +976,7 @@ export class Receiver {
     }
     // Last: every write and deletion inside it has moved its mtime.
     if (!dryRun && options.root && this.#options.rename === undefined) {
-      setDirTimes(root, [{
-        path: "",
-        kind: "dir",
-        size: 0,
-        mode: 0,
-        mtimeMs: options.root.mtimeMs,
-        mtimeNs: options.root.mtimeNs,
-      }], { timesOnly: true });
+      setRootTime(root, options.root);
     }
     const stats = this.#sink?.stats;
     return {

@@ -3,6 +3,7 @@
 // comes back; each needed file leaves as soon as it is named, on the data
 // connections, or in messages after the need list (acknowledged every
 // few MiB); then the receiver says it is done.
+import type { DirTime } from "../fs/apply_tree.ts";
 import type { FileEntry } from "../fs/entry.ts";
 import { normalizeRelative } from "../fs/safe_path.ts";
 import { SendWindow } from "../rpc/call_io.ts";
@@ -18,7 +19,6 @@ import {
   PeerError,
   type ReceivedSummary,
   type ReceiverPeer,
-  type RootTime,
 } from "./peer.ts";
 
 /** Options for {@linkcode sendTree}. */
@@ -34,7 +34,7 @@ export interface SendTreeOptions {
    * The transfer root directory's mtime, when the root is a directory:
    * the receiver gives it to the directory it fills. Default: none.
    */
-  root?: RootTime;
+  root?: DirTime;
   /** Told each path as the receiver names it. */
   onNeed?: (path: string) => void;
   /** Told after each batch of the need list (needed files, bytes so far). */

@@ -12,7 +12,8 @@ import type { FileDataChunk } from "../wire/grpc_data.ts";
 import type { ZeroCopy } from "../wire/zero_copy.ts";
 import type { Bandwidth } from "../wire/bandwidth.ts";
 import { WorkQueue } from "./_queue.ts";
-import type { ManifestMessage, RootTime, WireStats } from "./peer.ts";
+import type { ManifestMessage, WireStats } from "./peer.ts";
+import type { DirTime } from "../fs/apply_tree.ts";
 import type { CompressOptions } from "../wire/compressed_stream.ts";
 import { ioTurn } from "../timer.ts";
 import { loadLibc } from "../fs/_libc.ts";
@@ -158,7 +159,7 @@ export class Sender {
   async offer(
     entries: AsyncIterable<FileEntry> | Iterable<FileEntry>,
     write: (message: ManifestMessage) => Promise<void>,
-    root?: RootTime,
+    root?: DirTime,
   ): Promise<void> {
     const offered = this.#offered;
     let ordinal = 0;

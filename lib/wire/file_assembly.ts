@@ -128,8 +128,9 @@ export class DeltaTarget {
    * The target of `entry`, rebuilt from `basis` (`info`: its status as
    * opened); its temp file is made by `open` when first needed. With
    * `attributes`, an old copy with no other name may take the new mode
-   * and mtime itself (see {@linkcode DeltaTarget.keepInPlace}); `known`
-   * and `knownState`: see {@linkcode DeltaTarget.known}.
+   * and mtime itself (see {@linkcode DeltaTarget.keepInPlace}); `known`:
+   * the old copy's content hash, the status it was taken under and the
+   * hasher's state after it (see {@linkcode DeltaTarget.known}).
    */
   constructor(
     entry: FileEntry,
@@ -137,16 +138,14 @@ export class DeltaTarget {
     info: Deno.FileInfo,
     open: () => AtomicFile,
     attributes?: AttributeSetter,
-    known?: Uint8Array,
-    knownState?: Uint8Array,
-    stamp?: string,
+    known?: { digest: Uint8Array; stamp: string; state?: Uint8Array },
   ) {
     this.entry = entry;
     this.basis = basis;
     this.basisSize = info.size;
-    this.known = known;
-    this.knownState = known ? knownState : undefined;
-    this.#stamp = known ? stamp : undefined;
+    this.known = known?.digest;
+    this.knownState = known?.state;
+    this.#stamp = known?.stamp;
     this.#basisMode = info.mode;
     this.#open = open;
     // Only a file with no other name: its attributes are this name's alone.
@@ -564,9 +563,7 @@ export class FileAssembly {
         : path !== undefined && basis instanceof Deno.FsFile
         ? new CheckedPathAttributes(basis, path, copy.identity)
         : undefined,
-      known?.digest,
-      known?.state,
-      known?.stamp,
+      known,
     );
   }
 

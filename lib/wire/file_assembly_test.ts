@@ -155,9 +155,7 @@ Deno.test("DeltaTarget.appendBasis: the old copy's bytes appended by the kernel 
       info,
       () => AtomicFile.open(dir, entry),
       undefined,
-      await hashBytes(new Uint8Array(5000).fill(7)),
-      undefined,
-      stamp,
+      { digest: await hashBytes(new Uint8Array(5000).fill(7)), stamp },
     );
     try {
       // Unchanged: copied (here by the kernel, or 0 where the temp file is
