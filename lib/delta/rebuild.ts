@@ -66,6 +66,13 @@ export interface WholeCopy {
    * the bytes it could (the rest are written as read).
    */
   copy(offset: number, length: number): number;
+  /**
+   * The same on another thread, for a big copy: the bytes count as
+   * written at once (what is written next goes after them) and the
+   * promise settles once they are in place; undefined where it can't (or
+   * need not): then `copy`.
+   */
+  copyLater?(offset: number, length: number): Promise<void> | undefined;
 }
 
 export class DeltaRebuild {
@@ -90,6 +97,8 @@ export class DeltaRebuild {
   #skipped: boolean;
   /** How the whole old copy, counted only, is written without reading it. */
   readonly #whole: WholeCopy | undefined;
+  /** The old copy being copied on another thread (see `WholeCopy.copyLater`). */
+  #pending: Promise<void> | undefined;
   /** Bytes copied from the old copy. */
   matched = 0;
   /** Bytes that came as literals. */
@@ -126,6 +135,14 @@ export class DeltaRebuild {
     this.#skipped = this.#known !== undefined;
     this.#whole = this.#known ? whole : undefined;
     hasher.init();
+  }
+
+  /**
+   * Where the whole old copy is being copied on another thread: settles
+   * once it is in the new file (which must not be committed before).
+   */
+  get pending(): Promise<void> | undefined {
+    return this.#pending;
   }
 
   /** Bytes of the new file rebuilt so far. */
@@ -172,6 +189,13 @@ export class DeltaRebuild {
     if (!sameHash(hasher.digest("binary"), this.#known!)) {
       hasher.init();
       return false;
+    }
+    const later = whole.copyLater?.(0, this.#filled);
+    if (later) {
+      // Awaited by whoever commits; never a rejection nobody handles.
+      later.catch(() => {});
+      this.#pending = later;
+      return true;
     }
     const copied = whole.copy(0, this.#filled);
     // What the kernel did not copy, copied here (hashed already).

@@ -57,6 +57,13 @@ const SYMBOLS = {
     parameters: ["i32", "buffer", "i32", "buffer", "usize", "u32"],
     result: "isize",
   },
+  // The same off the calling thread (see `KernelFile.copyFromLater`).
+  copyOffThread: {
+    name: "copy_file_range",
+    parameters: ["i32", "buffer", "i32", "buffer", "usize", "u32"],
+    result: "isize",
+    nonblocking: true,
+  },
 } as const;
 
 /** openat2 calls made for one lookup the kernel asks to have again. */
@@ -454,6 +461,34 @@ export class Libc {
         ),
       )
     );
+  }
+
+  /**
+   * copy_file_range(2) of up to `length` bytes of `fdIn` from `offset` to
+   * `fdOut` at `at` (its file position untouched), on another thread:
+   * bytes copied (0 at the end of `fdIn`), or a negative number when it
+   * failed (its errno is lost there: copy another way). Both descriptors
+   * must stay open until it settles.
+   */
+  async copyFileRangeOffThread(
+    fdIn: number,
+    offset: number,
+    fdOut: number,
+    at: number,
+    length: number,
+  ): Promise<number> {
+    // Offsets of their own: the call reads them on another thread.
+    const from = new BigInt64Array([BigInt(offset)]);
+    const to = new BigInt64Array([BigInt(at)]);
+    const n = await this.fn.copyOffThread(
+      fdIn,
+      new Uint8Array(from.buffer),
+      fdOut,
+      new Uint8Array(to.buffer),
+      BigInt(length),
+      0,
+    );
+    return Number(n);
   }
 
   /** pread(fd, buf, length, offset): bytes read, or -errno. */

@@ -242,15 +242,7 @@ export class AtomicFile {
    * @throws {SizeMismatchError} when this would exceed the declared size.
    */
   write(chunk: Uint8Array): void {
-    if (!this.#file) {
-      throw new Error(`File ${this.entry.path} is already closed`);
-    }
-    if (this.#written + chunk.length > this.entry.size) {
-      throw new SizeMismatchError(
-        `File ${this.entry.path} got more than its declared ${this.entry.size} bytes`,
-      );
-    }
-    writeAll(this.#file, chunk);
+    writeAll(this.#room(chunk.length), chunk);
     if (this.#partial) {
       addRange(this.#ranges, this.#written, this.#written + chunk.length);
     }
@@ -265,13 +257,7 @@ export class AtomicFile {
    * @throws {SizeMismatchError} when this would exceed the declared size.
    */
   appendFrom(source: ReadHandle, offset: number, length: number): number {
-    const file = this.#file;
-    if (!file) throw new Error(`File ${this.entry.path} is already closed`);
-    if (this.#written + length > this.entry.size) {
-      throw new SizeMismatchError(
-        `File ${this.entry.path} got more than its declared ${this.entry.size} bytes`,
-      );
-    }
+    const file = this.#room(length);
     if (!(file instanceof KernelFile) || !(source instanceof KernelFile)) {
       return 0;
     }
@@ -281,6 +267,53 @@ export class AtomicFile {
     }
     this.#written += n;
     return n;
+  }
+
+  /**
+   * {@linkcode AtomicFile.appendFrom} on another thread: the `length`
+   * bytes are counted as written at once (the file's position moves past
+   * them: what is written next goes after them) and the kernel copies
+   * them meanwhile (`KernelFile.copyFromLater`); what it did not copy is
+   * read and written here once it is done. The promise settles when they
+   * are all in place; undefined (nothing done) where both are not kernel
+   * handles. Commit only once it has settled.
+   *
+   * @throws {SizeMismatchError} when this would exceed the declared size.
+   */
+  appendFromLater(
+    source: ReadHandle,
+    offset: number,
+    length: number,
+  ): Promise<void> | undefined {
+    const file = this.#room(length);
+    if (!(file instanceof KernelFile) || !(source instanceof KernelFile)) {
+      return undefined;
+    }
+    const at = this.#written;
+    file.seekSync(at + length, Deno.SeekMode.Start);
+    this.#written += length;
+    return file.copyFromLater(source, offset, at, length).then((n) => {
+      // Closed meanwhile (the transfer failed): nothing more to do.
+      if (this.#file !== file) return;
+      if (n < length) copyRange(source, offset + n, file, at + n, length - n);
+      if (this.#partial) addRange(this.#ranges, at, at + length);
+    });
+  }
+
+  /**
+   * The open temp file, where `length` more bytes may be appended.
+   *
+   * @throws {SizeMismatchError} when they would exceed the declared size.
+   */
+  #room(length: number): WriteHandle {
+    const file = this.#file;
+    if (!file) throw new Error(`File ${this.entry.path} is already closed`);
+    if (this.#written + length > this.entry.size) {
+      throw new SizeMismatchError(
+        `File ${this.entry.path} got more than its declared ${this.entry.size} bytes`,
+      );
+    }
+    return file;
   }
 
   /**
@@ -413,6 +446,39 @@ export class AtomicFile {
     open.delete(this);
     if (this.#partial) releasePartial(this.#partial);
   }
+}
+
+/**
+ * Copies `length` bytes of `source` from `offset` to `at` in `out`,
+ * through this thread; both files' positions are left as they were.
+ */
+function copyRange(
+  source: ReadHandle,
+  offset: number,
+  out: WriteHandle,
+  at: number,
+  length: number,
+): void {
+  const from = source.seekSync(0, Deno.SeekMode.Current);
+  const to = out.seekSync(0, Deno.SeekMode.Current);
+  const piece = new Uint8Array(Math.min(length, 1 << 20));
+  source.seekSync(offset, Deno.SeekMode.Start);
+  out.seekSync(at, Deno.SeekMode.Start);
+  for (let left = length; left > 0;) {
+    const view = piece.subarray(0, Math.min(left, piece.length));
+    let got = 0;
+    while (got < view.length) {
+      const n = source.readSync(view.subarray(got));
+      if (n === null || n === 0) {
+        throw new SizeMismatchError("the old copy ended while copied");
+      }
+      got += n;
+    }
+    writeAll(out, view);
+    left -= view.length;
+  }
+  source.seekSync(from, Deno.SeekMode.Start);
+  out.seekSync(to, Deno.SeekMode.Start);
 }
 
 /** dev:ino: which inode a status describes (how it was reached aside). */

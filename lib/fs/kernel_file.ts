@@ -128,6 +128,36 @@ export class KernelFile implements ReadHandle, WriteHandle {
     return done;
   }
 
+  /**
+   * Copies `length` bytes of `source` from `offset` to `at` in this file,
+   * by the kernel on another thread (this thread goes on meanwhile; the
+   * file position does not move): resolves with the bytes copied, from
+   * the start of the range (0 where it can't: the rest is the caller's to
+   * copy another way). Both files must stay open until it settles.
+   */
+  async copyFromLater(
+    source: KernelFile,
+    offset: number,
+    at: number,
+    length: number,
+  ): Promise<number> {
+    let done = 0;
+    for (let tries = 0; done < length && tries < 1000; tries++) {
+      // Asked for each call: a file closed meanwhile ends it (its number
+      // may be another file's by now).
+      const n = await this.#libc.copyFileRangeOffThread(
+        source.#live(),
+        offset + done,
+        this.#live(),
+        at + done,
+        length - done,
+      );
+      if (n <= 0) break;
+      done += n;
+    }
+    return done;
+  }
+
   seekSync(offset: number, whence: Deno.SeekMode): number {
     const fd = this.#live();
     const r = this.#libc.counted(() =>

@@ -1,4 +1,8 @@
-import { assertEquals, assertThrows } from "../../tests/_assert.ts";
+import {
+  assertEquals,
+  assertRejects,
+  assertThrows,
+} from "../../tests/_assert.ts";
 import { AT, cString, type Libc, loadLibc, O } from "./_libc.ts";
 import {
   CLOSE_LATER_MIN_BYTES,
@@ -181,23 +185,31 @@ Deno.test("KernelFile.closeLater: the handle is closed at once, the descriptor o
   }
 });
 
+/** Opens `name` under `dir` through libc as a plain file's handle. */
+function openIn(
+  libc: Libc,
+  dir: string,
+  name: string,
+  flags: number,
+  mode = 0,
+): KernelFile {
+  const fd = libc.openat2(AT.FDCWD, cString(`${dir}/${name}`), flags, mode, 0);
+  if (fd < 0) throw new Error(`open ${name}: ${-fd}`);
+  return KernelFile.regular(libc, fd, name, false);
+}
+
+/** `f` under `dir` to read, and a new `g` holding "ab" to write. */
+function copyPair(libc: Libc, dir: string): [KernelFile, KernelFile] {
+  const src = openIn(libc, dir, "f", O.RDONLY);
+  const out = openIn(libc, dir, "g", O.WRONLY | O.CREAT | O.EXCL, 0o600);
+  out.writeSync(new TextEncoder().encode("ab"));
+  return [src, out];
+}
+
 Deno.test("KernelFile.copyFrom appends a range of another file at this one's position, copied by the kernel; a range past the source's end copies what there is", () => {
   withFile("0123456789", (libc, dir) => {
-    const open = (name: string, flags: number, mode = 0) => {
-      const fd = libc.openat2(
-        AT.FDCWD,
-        cString(`${dir}/${name}`),
-        flags,
-        mode,
-        0,
-      );
-      if (fd < 0) throw new Error(`open ${name}: ${-fd}`);
-      return KernelFile.regular(libc, fd, name, false);
-    };
-    const src = open("f", O.RDONLY);
-    const out = open("g", O.WRONLY | O.CREAT | O.EXCL, 0o600);
+    const [src, out] = copyPair(libc, dir);
     try {
-      out.writeSync(new TextEncoder().encode("ab"));
       assertEquals(out.copyFrom(src, 3, 4), 4);
       assertEquals(out.copyFrom(src, 8, 10), 2);
       assertEquals(out.copyFrom(src, 10, 5), 0);
@@ -208,4 +220,36 @@ Deno.test("KernelFile.copyFrom appends a range of another file at this one's pos
     }
     assertEquals(Deno.readTextFileSync(`${dir}/g`), "ab345689!");
   });
+});
+
+Deno.test("KernelFile.copyFromLater copies a range of another file to an offset of this one on another thread, leaving this file's position; past the source's end it copies what there is; a closed source is refused", async () => {
+  const libc = loadLibc();
+  if (!libc) return;
+  const dir = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    Deno.writeTextFileSync(`${dir}/f`, "0123456789");
+    const [src, out] = copyPair(libc, dir);
+    try {
+      // Into the range after "ab", while the position stays at 2.
+      assertEquals(await out.copyFromLater(src, 3, 2, 4), 4);
+      assertEquals(out.seekSync(0, Deno.SeekMode.Current), 2);
+      out.seekSync(6, Deno.SeekMode.Start);
+      assertEquals(await out.copyFromLater(src, 8, 6, 10), 2);
+      assertEquals(await out.copyFromLater(src, 10, 8, 5), 0);
+      out.seekSync(8, Deno.SeekMode.Start);
+      out.writeSync(new TextEncoder().encode("!"));
+      src.close();
+      await assertRejects(
+        () => out.copyFromLater(src, 0, 9, 3),
+        Deno.errors.BadResource,
+        /^File is closed$/,
+      );
+    } finally {
+      src.close();
+      out.close();
+    }
+    assertEquals(Deno.readTextFileSync(`${dir}/g`), "ab345689!");
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });

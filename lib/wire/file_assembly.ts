@@ -96,6 +96,14 @@ export interface AttributeSetter {
   utimeSync(mtimeMs: number, mtimeNs?: number): void;
 }
 
+/**
+ * Copies of an old copy from this size (an append to a big file) are made
+ * by the kernel on another thread (see `DeltaTarget.appendBasisLater`):
+ * the thread that receives and plans goes on meanwhile (a 13 MB old copy
+ * costs ~5-10 ms to copy here, on tmpfs); smaller ones at once.
+ */
+export const COPY_LATER_MIN_BYTES = 1 << 20;
+
 /** A file being rebuilt from its old copy: the pieces a sink needs. */
 export class DeltaTarget {
   /** The negotiated entry. */
@@ -163,6 +171,15 @@ export class DeltaTarget {
    */
   appendBasis(offset: number, length: number): number {
     const n = this.file.appendFrom(this.basis, offset, length);
+    this.#unchanged();
+    return n;
+  }
+
+  /**
+   * Throws {@linkcode BasisChangedError} unless the old copy's status is
+   * still the one its known hash was taken under.
+   */
+  #unchanged(): void {
     let now: string | undefined;
     try {
       now = contentStamp(this.basis.statSync());
@@ -172,7 +189,19 @@ export class DeltaTarget {
     if (now === undefined || now !== this.#stamp) {
       throw new BasisChangedError(this.entry.path);
     }
-    return n;
+  }
+
+  /**
+   * {@linkcode DeltaTarget.appendBasis} on another thread, for a copy of
+   * {@linkcode COPY_LATER_MIN_BYTES} or more (see
+   * `AtomicFile.appendFromLater`): settles once the bytes are in place
+   * and the old copy's status is checked, as there; undefined where it
+   * is not done so (then `appendBasis`).
+   */
+  appendBasisLater(offset: number, length: number): Promise<void> | undefined {
+    if (length < COPY_LATER_MIN_BYTES) return undefined;
+    const copying = this.file.appendFromLater(this.basis, offset, length);
+    return copying?.then(() => this.#unchanged());
   }
 
   /** Whether the old copy may take the new attributes itself. */
@@ -580,8 +609,42 @@ export class FileAssembly {
    * A sink closed cleanly; the last one waits for the small files' writers
    * and checks nothing is missing.
    */
+  /**
+   * Commits that wait for an old copy being copied on another thread
+   * (see `DeltaTarget.appendBasisLater`): `close` and `abort` wait for
+   * them; the first that failed fails `close`.
+   */
+  readonly #later = new Set<Promise<void>>();
+  #laterFailed: { error: unknown } | undefined;
+  #aborted = false;
+
+  /**
+   * Tracks `work`, a file's commit once its old copy is in place (it
+   * checks {@linkcode FileAssembly.aborted} first).
+   */
+  later(work: Promise<void>): void {
+    const tracked: Promise<void> = work.catch((error) => {
+      this.#laterFailed ??= { error };
+    }).finally(() => this.#later.delete(tracked));
+    this.#later.add(tracked);
+  }
+
+  /** Whether the transfer was given up (nothing more is committed). */
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+
+  async #settleLater(): Promise<void> {
+    while (this.#later.size > 0) await Promise.all([...this.#later]);
+  }
+
   async close(): Promise<void> {
     if (--this.open > 0) return;
+    await this.#settleLater();
+    if (this.#laterFailed) {
+      await this.abort();
+      throw this.#laterFailed.error;
+    }
     await this.#pool?.finish();
     let missing = this.partial.size;
     await this.abort();
@@ -602,10 +665,12 @@ export class FileAssembly {
    * stays, for the next transfer to resume); stops the writers (once
    * their batches in flight are written).
    */
-  abort(): Promise<void> {
+  async abort(): Promise<void> {
+    this.#aborted = true;
     const stopped = this.#pool?.close() ?? Promise.resolve();
     for (const part of this.partial.values()) part.file.suspend();
     this.partial.clear();
-    return stopped;
+    await this.#settleLater();
+    await stopped;
   }
 }

@@ -6,6 +6,7 @@ import {
 import { FileTable } from "../fs/path_table.ts";
 import {
   BasisChangedError,
+  COPY_LATER_MIN_BYTES,
   DeltaTarget,
   FileAssembly,
 } from "./file_assembly.ts";
@@ -178,5 +179,81 @@ Deno.test("DeltaTarget.appendBasis: the old copy's bytes appended by the kernel 
     }
   } finally {
     Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("DeltaTarget.appendBasisLater: a big old copy is copied into the new file by the kernel on another thread while what follows is written after it; the file lands whole once that settles; an old copy written to since fails the file; a small copy is left to appendBasis", async () => {
+  const { KernelTree } = await import("../fs/kernel_tree.ts");
+  const { openForRead } = await import("../fs/contained_root.ts");
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  const tree = KernelTree.open(root);
+  try {
+    if (!tree) return; // no openat2 here
+    const old = new Uint8Array(COPY_LATER_MIN_BYTES + 4096).map((_, i) =>
+      (i * 7) ^ (i >> 9)
+    );
+    Deno.writeFileSync(`${root}/old`, old);
+    const tail = new TextEncoder().encode("appended\n");
+    const target = (name: string) => {
+      const basis = openForRead(tree, "old");
+      const info = openedStatus(basis);
+      const entry = {
+        path: name,
+        kind: "file" as const,
+        size: old.length + tail.length,
+        mtimeMs: 1_700_000_000_000,
+        mode: 0o644,
+      };
+      return new DeltaTarget(
+        entry,
+        basis,
+        info,
+        () => AtomicFile.open(tree, entry),
+        undefined,
+        { digest: new Uint8Array(16), stamp: contentStamp(info)! },
+      );
+    };
+    const a = target("a");
+    try {
+      assertEquals(a.appendBasisLater(0, COPY_LATER_MIN_BYTES - 1), undefined);
+      const copying = a.appendBasisLater(0, old.length)!;
+      assertEquals(copying instanceof Promise, true);
+      // Counted at once: what comes next goes after it.
+      assertEquals(a.file.written, old.length);
+      a.file.write(tail);
+      await copying;
+      a.file.commit();
+    } finally {
+      a.basis.close();
+    }
+    const landed = Deno.readFileSync(`${root}/a`);
+    assertEquals(landed.length, old.length + tail.length);
+    assertEquals(landed.subarray(0, old.length), old);
+    assertEquals(
+      new TextDecoder().decode(landed.subarray(old.length)),
+      "appended\n",
+    );
+    // Written to after it was opened (a pause past a coarse clock's tick
+    // first): the copy is made, then refused, and nothing lands.
+    const b = target("b");
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      Deno.writeFileSync(`${root}/old`, Uint8Array.of(1), { append: true });
+      await assertRejects(
+        () => b.appendBasisLater(0, old.length)!,
+        BasisChangedError,
+        /^b changed at the destination during the transfer; run the command again$/,
+      );
+    } finally {
+      b.opened?.abort();
+      b.basis.close();
+    }
+    assertEquals(
+      Deno.readDirSync(root).map((e) => e.name).toArray().sort(),
+      ["a", "old"],
+    );
+  } finally {
+    tree?.close();
+    Deno.removeSync(root, { recursive: true });
   }
 });

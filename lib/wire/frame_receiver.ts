@@ -318,6 +318,7 @@ export class FrameReceiver
       target.knownState && {
         state: target.knownState,
         copy: (offset, length) => target.appendBasis(offset, length),
+        copyLater: (offset, length) => target.appendBasisLater(offset, length),
       },
     );
     this.#delta = { target, key: announced.path, rebuild };
@@ -351,6 +352,7 @@ export class FrameReceiver
     const { target, key, rebuild } = this.#delta!;
     this.#delta = undefined;
     let replaced = false;
+    let later = false;
     try {
       let mine: Uint8Array;
       try {
@@ -373,12 +375,51 @@ export class FrameReceiver
           target.opened?.abort();
           throw error;
         }
+        // The old copy still being copied in: committed once it is, while
+        // this connection goes on.
+        const pending = rebuild.pending;
+        if (pending) {
+          later = true;
+          this.#assembly.later(
+            this.#commitLater(target, key, rebuild, pending),
+          );
+          return;
+        }
         target.file.commit();
         replaced = true;
       }
     } finally {
       // The old copy the new file replaced frees its pages at its last
       // close: a big one's is not waited for.
+      if (replaced) closeReplaced(target.basis, target.basisSize);
+      else if (!later) target.basis.close();
+    }
+    this.#assembly.stats.matched += rebuild.matched;
+    this.#assembly.committed(key, target.entry);
+  }
+
+  /** A delta's commit once its old copy is in place (see `#endDelta`). */
+  async #commitLater(
+    target: DeltaTarget,
+    key: string,
+    rebuild: DeltaRebuild,
+    pending: Promise<void>,
+  ): Promise<void> {
+    let replaced = false;
+    try {
+      try {
+        await pending;
+      } catch (error) {
+        target.opened?.abort();
+        throw error;
+      }
+      if (this.#assembly.aborted) {
+        target.opened?.abort();
+        return;
+      }
+      target.file.commit();
+      replaced = true;
+    } finally {
       if (replaced) closeReplaced(target.basis, target.basisSize);
       else target.basis.close();
     }
