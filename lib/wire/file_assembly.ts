@@ -612,26 +612,18 @@ export class FileAssembly {
   /**
    * Commits that wait for an old copy being copied on another thread
    * (see `DeltaTarget.appendBasisLater`): `close` and `abort` wait for
-   * them; the first that failed fails `close`.
+   * them (a file whole and checked lands even after an abort, as one
+   * committed before it); the first that failed fails `close`.
    */
   readonly #later = new Set<Promise<void>>();
   #laterFailed: { error: unknown } | undefined;
-  #aborted = false;
 
-  /**
-   * Tracks `work`, a file's commit once its old copy is in place (it
-   * checks {@linkcode FileAssembly.aborted} first).
-   */
+  /** Tracks `work`, a file's commit once its old copy is in place. */
   later(work: Promise<void>): void {
     const tracked: Promise<void> = work.catch((error) => {
       this.#laterFailed ??= { error };
     }).finally(() => this.#later.delete(tracked));
     this.#later.add(tracked);
-  }
-
-  /** Whether the transfer was given up (nothing more is committed). */
-  get aborted(): boolean {
-    return this.#aborted;
   }
 
   async #settleLater(): Promise<void> {
@@ -666,7 +658,6 @@ export class FileAssembly {
    * their batches in flight are written).
    */
   async abort(): Promise<void> {
-    this.#aborted = true;
     const stopped = this.#pool?.close() ?? Promise.resolve();
     for (const part of this.partial.values()) part.file.suspend();
     this.partial.clear();

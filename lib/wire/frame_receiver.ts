@@ -413,10 +413,8 @@ export class FrameReceiver
         target.opened?.abort();
         throw error;
       }
-      if (this.#assembly.aborted) {
-        target.opened?.abort();
-        return;
-      }
+      // Whole and checked: it lands even if the transfer has failed since
+      // (as a file committed before the failure would have).
       target.file.commit();
       replaced = true;
     } finally {
@@ -529,6 +527,7 @@ export class FrameReceiver
   // sender's file, so even bytes that failed their hash do no harm.
   #cleanup(): Promise<void> {
     if (this.#delta) {
+      // (An old copy still being copied in goes to a file no longer there.)
       this.#delta.target.basis.close();
       this.#delta.target.opened?.suspend();
       this.#delta = undefined;
