@@ -815,6 +815,39 @@ Deno.test("an interrupted delta push resumes from its partial copy; the result i
   });
 });
 
+Deno.test("an interrupted delta push of an append starts over from the old copy: the partial copy it left would send more than the delta; the result is exact", async () => {
+  await withBed(async ({ src, module, daemon }) => {
+    // 32 MiB with 200 KiB appended; the partial copy an interrupted push
+    // left holds its first 20 MiB (the old copy's own bytes).
+    const old = bytes(32 * MiB, 31);
+    const next = splice(old, old.length, 0, bytes(200_000, 32));
+    Deno.writeFileSync(`${module}/big`, old);
+    Deno.writeFileSync(
+      `${module}/.big.blit-partial.tmp`,
+      old.subarray(0, 20 * MiB),
+    );
+    Deno.writeFileSync(`${src}/big`, next);
+    Deno.utimeSync(`${src}/big`, 1_700_000_000, 1_700_000_000);
+    const run = await runCli(
+      ["push", "--json", "--no-whole-file", `${src}/big`, `${daemon.url}/m/`],
+      { env },
+    );
+    assertEquals(run.code, 0, run.stderr);
+    const s = JSON.parse(run.stdout);
+    assertEquals([s.delta, s.bytes_resumed, s.bytes_matched], [
+      true,
+      0,
+      old.length,
+    ]);
+    assert(
+      s.bytes_literal >= 200_000 && s.bytes_literal < 200_000 + 64 * 1024,
+      `literal ${s.bytes_literal}`,
+    );
+    same(`${src}/big`, `${module}/big`);
+    assertEquals(tempFiles(module), []);
+  });
+});
+
 Deno.test("a local copy with -z or --no-whole-file warns once and copies whole files", async () => {
   const work = Deno.realPathSync(
     Deno.makeTempDirSync({ prefix: "blit-delta-local-" }),

@@ -38,6 +38,83 @@ export interface PartialCopy {
   offer: ResumeOffer;
   /** Which file was hashed (see `fileIdentity`): resumed only if unchanged. */
   identity: string;
+  /**
+   * Asked for with `compareOld`: the share (0-1) of windows sampled from
+   * the last quarter of the kept part that the old copy at the file's own
+   * name holds at the same offsets (see {@linkcode OLD_COPY_SAMPLES}):
+   * how the bytes still to come likely compare; absent where there is no
+   * old copy to read.
+   */
+  sameAsOld?: number;
+}
+
+/**
+ * Windows of the kept part of a partial copy compared with the old copy
+ * (`PartialCopy.sameAsOld`), at most, of {@linkcode OLD_COPY_WINDOW}
+ * bytes each, evenly spread over its last quarter: ~4 MiB read at most,
+ * however big the file.
+ */
+export const OLD_COPY_SAMPLES = 32;
+/** Bytes of one window compared (see {@linkcode OLD_COPY_SAMPLES}). */
+export const OLD_COPY_WINDOW = 64 * 1024;
+
+/**
+ * Whether a file with a partial copy had better go as a delta against its
+ * old copy than resume, given the share of the kept part's last quarter
+ * that is the old copy's own bytes (`PartialCopy.sameAsOld`): from three
+ * quarters, the bytes still to come are likely much the old copy's too (an
+ * append, an edit in place), which a delta sends as copies and resuming
+ * sends whole; a file being written anew resumes.
+ *
+ * @example
+ * ```ts
+ * import { deltaOverResume } from "./resume.ts";
+ * if (!deltaOverResume(1) || deltaOverResume(0.5)) throw new Error("example failed");
+ * ```
+ */
+export function deltaOverResume(sameAsOld: number): boolean {
+  return sameAsOld >= 0.75;
+}
+
+/**
+ * Bytes of the file a resume offer keeps (its blocks, up to the file's
+ * `size`).
+ *
+ * @example
+ * ```ts
+ * import { keptBytes } from "./resume.ts";
+ * if (keptBytes({ blockSize: 4, hashes: new Uint8Array(32) }, 7) !== 7) throw new Error("example failed");
+ * ```
+ */
+export function keptBytes(offer: ResumeOffer, size: number): number {
+  return Math.min((offer.hashes.length / HASH) * offer.blockSize, size);
+}
+
+/**
+ * The share of windows of the last quarter of the first `kept` bytes of
+ * `partial` that `old` holds at the same offsets (0 where none could be
+ * read).
+ */
+function sameShare(
+  partial: ReadHandle,
+  old: ReadHandle,
+  kept: number,
+): number {
+  const from = Math.floor(kept * 3 / 4);
+  const span = kept - from;
+  const count = Math.min(OLD_COPY_SAMPLES, Math.floor(span / OLD_COPY_WINDOW));
+  if (count === 0) return 0;
+  const mine = new Uint8Array(OLD_COPY_WINDOW);
+  const theirs = new Uint8Array(OLD_COPY_WINDOW);
+  let same = 0;
+  for (let i = 0; i < count; i++) {
+    const at = from + Math.floor(i * (span - OLD_COPY_WINDOW) / count);
+    partial.seekSync(at, Deno.SeekMode.Start);
+    old.seekSync(at, Deno.SeekMode.Start);
+    if (!readInto(partial, mine) || !readInto(old, theirs)) continue;
+    if (sameHash(mine, theirs)) same++;
+  }
+  return same / count;
 }
 
 /** Which blocks of a file the receiver keeps (the sender's answer). */
@@ -151,6 +228,7 @@ export async function findResume(
   root: TreeRoot,
   entry: FileEntry,
   hasher: ContentHasher,
+  options: { compareOld?: boolean } = {},
 ): Promise<PartialCopy | undefined> {
   const found = findPartialCopy(root, entry.path);
   if (!found) return undefined;
@@ -182,7 +260,20 @@ export async function findResume(
     if (digests.length === 0) return undefined;
     const hashes = new Uint8Array(digests.length * HASH);
     digests.forEach((digest, i) => hashes.set(digest, i * HASH));
-    return { offer: { blockSize, hashes }, identity };
+    const copy: PartialCopy = { offer: { blockSize, hashes }, identity };
+    if (options.compareOld) {
+      const kept = keptBytes(copy.offer, entry.size);
+      let old: ReadHandle | undefined;
+      try {
+        old = openForRead(root, entry.path);
+        if (old.statSync().isFile) copy.sameAsOld = sameShare(file, old, kept);
+      } catch {
+        // No old copy to compare with (or not one to read).
+      } finally {
+        old?.close();
+      }
+    }
+    return copy;
   } finally {
     file.close();
   }

@@ -30,6 +30,7 @@ import { FrameReceiver } from "../wire/frame_receiver.ts";
 import { RESUME_MIN_BYTES } from "../fs/partial_copies.ts";
 import { type ContentHasher, contentHasher, sameHash } from "../fs/hash.ts";
 import {
+  deltaOverResume,
   findResume,
   type PartialCopy,
   type ResumeOffer,
@@ -744,9 +745,19 @@ export class Receiver {
       this.#bytes += entry.size;
       options.onItem?.("+", entry.path, "file");
       let copy: PartialCopy | undefined;
+      const oldCopy = this.#batcher !== undefined &&
+        (this.#needList?.hasOldCopy(entry) ?? false);
       if (!dryRun && entry.size >= RESUME_MIN_BYTES) {
         this.#hasher ??= await contentHasher();
-        copy = await findResume(root, entry, this.#hasher);
+        copy = await findResume(root, entry, this.#hasher, {
+          compareOld: oldCopy,
+        });
+        // An interrupted delta of an append or an edit in place: its old
+        // copy holds what the partial copy lacks, and a delta sends less
+        // than resuming would (the partial copy makes way for the new one).
+        if (copy?.sameAsOld !== undefined && deltaOverResume(copy.sameAsOld)) {
+          copy = undefined;
+        }
         if (copy) {
           // The offer's hashes are held until the file arrives.
           options.charge?.(copy.offer.hashes.length);
@@ -755,7 +766,7 @@ export class Receiver {
       }
       const held: Held = { key, resume: copy?.offer };
       const batcher = this.#batcher;
-      if (batcher && !copy && this.#needList?.hasOldCopy(entry)) {
+      if (batcher && !copy && oldCopy) {
         // The size it now has: an old copy of that size may be offered
         // by its hash alone (not when compared by content already: it
         // differs).
