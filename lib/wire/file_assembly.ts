@@ -201,7 +201,15 @@ export class DeltaTarget {
   appendBasisLater(offset: number, length: number): Promise<void> | undefined {
     if (length < COPY_LATER_MIN_BYTES) return undefined;
     const copying = this.file.appendFromLater(this.basis, offset, length);
-    return copying?.then(() => this.#unchanged());
+    // A copy that failed on an old copy changed meanwhile (cut short, say)
+    // fails as that.
+    return copying?.then(
+      () => this.#unchanged(),
+      (error) => {
+        this.#unchanged();
+        throw error;
+      },
+    );
   }
 
   /** Whether the old copy may take the new attributes itself. */
@@ -606,10 +614,6 @@ export class FileAssembly {
   }
 
   /**
-   * A sink closed cleanly; the last one waits for the small files' writers
-   * and checks nothing is missing.
-   */
-  /**
    * Commits that wait for an old copy being copied on another thread
    * (see `DeltaTarget.appendBasisLater`): `close` and `abort` wait for
    * them (a file whole and checked lands even after an abort, as one
@@ -630,6 +634,11 @@ export class FileAssembly {
     while (this.#later.size > 0) await Promise.all([...this.#later]);
   }
 
+  /**
+   * A sink closed cleanly; the last one waits for the small files' writers
+   * and the commits still waiting for a copy, and checks nothing is
+   * missing.
+   */
   async close(): Promise<void> {
     if (--this.open > 0) return;
     await this.#settleLater();
