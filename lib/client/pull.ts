@@ -8,6 +8,10 @@ import {
   PullHeaderSchema,
   type ServerPullResponse,
 } from "../rpc/service.ts";
+import { bindIdle } from "../fs/_lazy_ffi.ts";
+import { libcBindings } from "../fs/_libc.ts";
+import { hashBindings } from "../fs/native_hash.ts";
+import { zstdBindings } from "../wire/zstd.ts";
 import { MessageReader, writeMessage } from "../rpc/call_io.ts";
 import { pullReceiverPeer } from "../rpc/role_wire.ts";
 import { Receiver } from "../transfer/receiver.ts";
@@ -173,6 +177,26 @@ function pullOnce(
         },
       }),
     );
+    // While the daemon answers and the data path opens: the native
+    // functions deciding, hashing, unpacking and writing will call.
+    const stopBinding = bindIdle(
+      [
+        libcBindings([
+          "syscall",
+          "close",
+          "statx",
+          "read",
+          "write",
+          "futimens",
+          "fchmod",
+          "renameat2",
+        ]),
+        delta ? hashBindings() : undefined,
+        compressChoice(options, src.host) !== "off"
+          ? zstdBindings()
+          : undefined,
+      ].filter((b) => b !== undefined),
+    );
     const ack = await expectAck(reader, "pull");
     options.onAccepted?.();
     const sourceIsDir = ack.payload.value.sourceIsDir;
@@ -188,6 +212,7 @@ function pullOnce(
     );
     const t1 = performance.now();
     const { link, fallback } = await openDataPath(reader, src, options);
+    stopBinding();
     // Need lists (with the old copies' descriptions) compressed as the
     // daemon's data will be.
     const peer = pullReceiverPeer(call, reader, fallback, {

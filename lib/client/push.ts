@@ -17,6 +17,10 @@ import { sendTree } from "../transfer/send_tree.ts";
 import { withLocalHashHints } from "../delta/hash_hints.ts";
 import { Bandwidth } from "../wire/bandwidth.ts";
 import { loadZeroCopy } from "../wire/zero_copy.ts";
+import { zstdBindings } from "../wire/zstd.ts";
+import { bindIdle } from "../fs/_lazy_ffi.ts";
+import { libcBindings } from "../fs/_libc.ts";
+import { hashBindings } from "../fs/native_hash.ts";
 import type { ProgressSink } from "../ui/progress.ts";
 import type { RemoteAddress } from "./address.ts";
 import { basename, dirname, sourceIsDirectory } from "./placement.ts";
@@ -124,6 +128,21 @@ function pushOnce(
       call,
       headerOf(dest, source, options, delta, offered),
     );
+    const compress = compressionFor(
+      options.compress ?? "auto",
+      dest.host,
+      options.compressLevel,
+      options.linkBytesPerS,
+    );
+    // While the daemon answers and the data path opens: the native
+    // functions the walk, the hashing and the compressing will call.
+    const stopBinding = bindIdle(
+      [
+        libcBindings(["syscall", "close", "statx", "getdents64", "read"]),
+        delta ? hashBindings() : undefined,
+        compress ? zstdBindings() : undefined,
+      ].filter((b) => b !== undefined),
+    );
     const ack = await expectAck(reader, "push");
     // Hashed here, one file after another, as the walk lists them: only
     // where the daemon has old copies to compare them with.
@@ -132,17 +151,13 @@ function pushOnce(
     const handshakeMs = performance.now() - t0;
     const t1 = performance.now();
     const { link } = await openDataPath(reader, dest, options);
+    stopBinding();
     const sender = new Sender(source.root, {
       verified: new Set(),
       zeroCopy: useSendfile(options.zeroCopy, dest.host)
         ? loadZeroCopy()
         : undefined,
-      compress: compressionFor(
-        options.compress ?? "auto",
-        dest.host,
-        options.compressLevel,
-        options.linkBytesPerS,
-      ),
+      compress,
     });
     const listed = sourceEntries(source.path, {
       name: source.name,

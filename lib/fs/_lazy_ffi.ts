@@ -2,6 +2,7 @@
 // a call stub for every symbol it binds (~0.2-0.4 ms each here), so
 // binding all of libc's for a command that calls a few cost ~6 ms of its
 // start-up, and the same again in every Worker that loads it.
+import { ioTurn } from "../timer.ts";
 
 /** libc's own dlopen and dlsym (glibc 2.34 on: in libc itself). */
 const LOOKUP = {
@@ -149,4 +150,51 @@ export function bindNow<T extends object>(
     bound++;
   }
   return bound;
+}
+
+/** Symbols of a {@linkcode lazySymbols} object to bind, by name. */
+export type Bindings = readonly [symbols: object, names: readonly string[]];
+
+/**
+ * Binds `lists`' symbols one at a time, each in an event-loop turn of its
+ * own, until `stop` is called or all are bound: for a thread that waits
+ * anyway (a reply on its way), whose later calls then find them bound
+ * (each costs ~0.3-1 ms the first time, in a client that binds ~17 of
+ * them). What arrives meanwhile waits for one symbol's binding at most.
+ * Returns the stop function; what it has bound is bound.
+ *
+ * @example
+ * ```ts
+ * import { bindIdle, lazySymbols } from "./_lazy_ffi.ts";
+ * import { findLibc } from "./_libc.ts";
+ * const libc = findLibc();
+ * if (libc) {
+ *   const fns = lazySymbols(libc, { getpid: { parameters: [], result: "i32" } }, libc);
+ *   const stop = bindIdle([[fns, ["getpid"]]]);
+ *   await new Promise((resolve) => setTimeout(resolve, 50));
+ *   stop();
+ *   if (!Object.hasOwn(fns, "getpid")) throw new Error("example failed");
+ * }
+ * ```
+ */
+export function bindIdle(lists: readonly Bindings[]): () => void {
+  let stopped = false;
+  (async () => {
+    for (const [symbols, names] of lists) {
+      for (const name of names) {
+        // First a turn: what this thread has just written goes out.
+        await ioTurn();
+        if (stopped) return;
+        if (Object.hasOwn(symbols, name)) continue;
+        try {
+          void (symbols as Record<string, unknown>)[name];
+        } catch {
+          // Bound when called, as it would have been.
+        }
+      }
+    }
+  })();
+  return () => {
+    stopped = true;
+  };
 }

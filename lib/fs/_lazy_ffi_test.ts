@@ -1,5 +1,5 @@
 import { assertEquals } from "../../tests/_assert.ts";
-import { lazySymbols } from "./_lazy_ffi.ts";
+import { bindIdle, lazySymbols } from "./_lazy_ffi.ts";
 import { findLibc } from "./_libc.ts";
 
 const libc = findLibc();
@@ -90,4 +90,29 @@ Deno.test("lazySymbols refuses a library that can't be loaded at once", () => {
     failed = error instanceof Error;
   }
   assertEquals(failed, true);
+});
+
+Deno.test("bindIdle binds the listed symbols one an event-loop turn, none once stopped; those it bound are bound", async () => {
+  if (!libc || !canLook) return;
+  const symbols = {
+    ...GETPID,
+    getppid: { parameters: [], result: "i32" },
+    getuid: { parameters: [], result: "u32" },
+  } as const;
+  const names = ["getpid", "getppid", "getuid"];
+  const bound = (fns: object) => names.filter((n) => Object.hasOwn(fns, n));
+  // Stopped before its first turn: nothing bound.
+  const early = lazySymbols(libc, symbols, libc);
+  bindIdle([[early, names]])();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assertEquals(bound(early), []);
+  // Given turns: each bound in one; the caller's own reads come first.
+  const fns = lazySymbols(libc, symbols, libc);
+  const stop = bindIdle([[fns, names]]);
+  assertEquals(bound(fns), []);
+  assertEquals(fns.getppid(), Deno.ppid);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  stop();
+  assertEquals(bound(fns), names);
+  assertEquals([fns.getpid(), fns.getuid()], [Deno.pid, Deno.uid()]);
 });

@@ -6,7 +6,7 @@
 // lock's futex wait, binding a symbol): see `Libc.failed`.
 
 import { asciiInto } from "../text.ts";
-import { bindNow, lazySymbols } from "./_lazy_ffi.ts";
+import { type Bindings, bindNow, lazySymbols } from "./_lazy_ffi.ts";
 
 const SYMBOLS = {
   syscall: {
@@ -749,4 +749,22 @@ export function loadLibc(): Libc | undefined {
     loaded = null;
   }
   return loaded ?? undefined;
+}
+
+/**
+ * libc's symbols `names`, for `bindIdle` (see _lazy_ffi.ts; undefined
+ * where libc can't be loaded).
+ *
+ * @example
+ * ```ts
+ * import { libcBindings } from "./_libc.ts";
+ * const got = libcBindings(["close"]);
+ * if (got && got[1][0] !== "close") throw new Error("example failed");
+ * ```
+ */
+export function libcBindings(
+  names: readonly (keyof LibcSymbols & string)[],
+): Bindings | undefined {
+  const libc = loadLibc();
+  return libc && [libc.fn, names];
 }

@@ -25,7 +25,7 @@ export interface NativeHasher {
 }
 
 import { findLibrary, loadLibc } from "./_libc.ts";
-import { bindNow, lazySymbols } from "./_lazy_ffi.ts";
+import { type Bindings, bindNow, lazySymbols } from "./_lazy_ffi.ts";
 
 const SYMBOLS = {
   XXH3_createState: { parameters: [], result: "pointer" },
@@ -249,6 +249,32 @@ export function primeNativeHash(): number {
   const lib = allowedLibrary();
   if (!lib) return 0;
   return bindNow(lib.symbols, Object.keys(SYMBOLS) as (keyof typeof SYMBOLS)[]);
+}
+
+/**
+ * The symbols hashing calls (a content hasher's, a chunk digest's), for
+ * `bindIdle` (see _lazy_ffi.ts); undefined where libxxhash is not used.
+ *
+ * @example
+ * ```ts
+ * import { hashBindings } from "./native_hash.ts";
+ * const got = hashBindings();
+ * if (got && !got[1].includes("XXH3_128bits_update")) throw new Error("example failed");
+ * ```
+ */
+export function hashBindings(): Bindings | undefined {
+  const lib = allowedLibrary();
+  return lib
+    ? [lib.symbols, [
+      "XXH3_createState",
+      "XXH3_128bits_reset",
+      "XXH3_128bits_update",
+      "XXH3_128bits_digest",
+      "XXH3_64bits_withSeed",
+      "XXH3_128bits_reset_withSeed",
+      "XXH_versionNumber",
+    ]]
+    : undefined;
 }
 
 /**

@@ -4,7 +4,7 @@
 // compatibility layer: ~35 ms of a command's main thread). Both make and
 // read the same frames.
 import { findLibrary, loadLibc } from "../fs/_libc.ts";
-import { lazySymbols } from "../fs/_lazy_ffi.ts";
+import { type Bindings, lazySymbols } from "../fs/_lazy_ffi.ts";
 
 /**
  * What blit compresses and decompresses with. The calls that take `into`
@@ -237,6 +237,30 @@ function nodeZstd(zlib: Zlib): Zstd {
 
 let loaded: Zstd | undefined;
 let loading: Promise<Zstd> | undefined;
+/** libzstd's symbols, once loaded (see {@linkcode zstdBindings}). */
+let nativeSymbols: object | undefined;
+
+/**
+ * The symbols compressing and decompressing call, for `bindIdle` (see
+ * _lazy_ffi.ts): libzstd loaded now if need be; undefined where it can't
+ * be (node:zlib then).
+ *
+ * @example
+ * ```ts
+ * import { zstdBindings } from "./zstd.ts";
+ * const got = zstdBindings();
+ * if (got && !got[1].includes("ZSTD_compress")) throw new Error("example failed");
+ * ```
+ */
+export function zstdBindings(): Bindings | undefined {
+  loaded ??= native();
+  return nativeSymbols && [nativeSymbols, [
+    "ZSTD_compressBound",
+    "ZSTD_compress",
+    "ZSTD_isError",
+    "ZSTD_decompress",
+  ]];
+}
 
 /** libzstd, when it can be loaded here (and `BLIT_NATIVE_ZSTD` isn't 0). */
 function native(): Zstd | undefined {
@@ -249,9 +273,9 @@ function native(): Zstd | undefined {
   for (const name of [findZstd(), "libzstd.so.1"]) {
     if (!name) continue;
     try {
-      return nativeZstd({
-        symbols: lazySymbols(name, SYMBOLS, loadLibc()?.path),
-      });
+      const symbols = lazySymbols(name, SYMBOLS, loadLibc()?.path);
+      nativeSymbols = symbols;
+      return nativeZstd({ symbols });
     } catch {
       // not allowed here, or not installed: the next, else node:zlib
     }
