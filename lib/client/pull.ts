@@ -197,7 +197,10 @@ function pullOnce(
           : undefined,
       ].filter((b) => b !== undefined),
     );
-    const ack = await expectAck(reader, "pull");
+    const ack = await expectAck(reader, "pull").catch((error) => {
+      stopBinding();
+      throw error;
+    });
     options.onAccepted?.();
     const sourceIsDir = ack.payload.value.sourceIsDir;
     const handshakeMs = performance.now() - t0;
@@ -211,8 +214,8 @@ function pullOnce(
       hashHints,
     );
     const t1 = performance.now();
-    const { link, fallback } = await openDataPath(reader, src, options);
-    stopBinding();
+    const { link, fallback } = await openDataPath(reader, src, options)
+      .finally(stopBinding);
     // Need lists (with the old copies' descriptions) compressed as the
     // daemon's data will be.
     const peer = pullReceiverPeer(call, reader, fallback, {

@@ -143,15 +143,19 @@ function pushOnce(
         compress ? zstdBindings() : undefined,
       ].filter((b) => b !== undefined),
     );
-    const ack = await expectAck(reader, "push");
+    const ack = await expectAck(reader, "push").catch((error) => {
+      stopBinding();
+      throw error;
+    });
     // Hashed here, one file after another, as the walk lists them: only
     // where the daemon has old copies to compare them with.
     const hints = offered && ack.payload.value.oldCopies;
     options.onAccepted?.();
     const handshakeMs = performance.now() - t0;
     const t1 = performance.now();
-    const { link } = await openDataPath(reader, dest, options);
-    stopBinding();
+    const { link } = await openDataPath(reader, dest, options).finally(
+      stopBinding,
+    );
     const sender = new Sender(source.root, {
       verified: new Set(),
       zeroCopy: useSendfile(options.zeroCopy, dest.host)
