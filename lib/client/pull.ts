@@ -158,6 +158,8 @@ function pullOnce(
     options.linkBytesPerS,
   );
   const hashHints = wantsHints(dst, options, delta);
+  // The daemon sends: it compresses as told (auto: when it pays).
+  const compress = compressChoice(options, src.host);
   return runCall(src, (c) => c.pull() as PullCall, async (call) => {
     const reader = new MessageReader<ServerPullResponse>(call);
     await writeMessage(
@@ -168,11 +170,7 @@ function pullOnce(
           value: create(PullHeaderSchema, {
             module: src.module,
             path: src.path,
-            // The daemon sends: it compresses as told (auto: when it pays).
-            options: transferOptions({
-              ...options,
-              compress: compressChoice(options, src.host),
-            }, hashHints),
+            options: transferOptions({ ...options, compress }, hashHints),
           }),
         },
       }),
@@ -192,9 +190,7 @@ function pullOnce(
           "renameat2",
         ]),
         delta ? hashBindings() : undefined,
-        compressChoice(options, src.host) !== "off"
-          ? zstdBindings()
-          : undefined,
+        compress !== "off" ? zstdBindings() : undefined,
       ].filter((b) => b !== undefined),
     );
     const ack = await expectAck(reader, "pull").catch((error) => {
@@ -219,7 +215,7 @@ function pullOnce(
     // Need lists (with the old copies' descriptions) compressed as the
     // daemon's data will be.
     const peer = pullReceiverPeer(call, reader, fallback, {
-      compressNeeds: compressChoice(options, src.host) !== "off",
+      compressNeeds: compress !== "off",
     });
     const got = await receiveTree(peer, receiver, {
       ...receiveOptions(src, options),
