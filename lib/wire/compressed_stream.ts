@@ -4,6 +4,7 @@
 // `auto` mode each block is compressed only while that makes the stream
 // faster: the link is slower than the compressor and the data compresses.
 // The receiver follows the marker byte; a stream without it is plain.
+import { giveBuffer, takeBuffer } from "./buffer_pool.ts";
 import { loadZstd } from "./zstd.ts";
 import { ioTurn } from "../timer.ts";
 import { FrameProtocolError } from "./frame_codec.ts";
@@ -108,11 +109,14 @@ const TURN_MS = 8;
 /** The least a pooled buffer holds: a 1 MiB block and zstd's margin. */
 const POOLED_MIN = (1 << 20) + (64 << 10);
 
-/** `buffer` when it holds `size` bytes, else a new one (POOLED_MIN at least). */
-function roomFor(buffer: Uint8Array | undefined, size: number): Uint8Array {
-  return buffer && buffer.length >= size
-    ? buffer
-    : new Uint8Array(Math.max(size, POOLED_MIN));
+/**
+ * `buffer` when it holds `size` bytes, else one from the process's kept
+ * buffers (POOLED_MIN at least; `buffer` given back for another).
+ */
+function pooledRoom(buffer: Uint8Array | undefined, size: number): Uint8Array {
+  if (buffer && buffer.length >= size) return buffer;
+  if (buffer) giveBuffer(buffer);
+  return takeBuffer(Math.max(size, POOLED_MIN));
 }
 
 /**
@@ -133,12 +137,19 @@ class BufferPool {
   /** A buffer of at least `size` bytes (contents undefined). */
   take(size: number): Uint8Array {
     const i = this.#free.findIndex((b) => b.length >= size);
-    return i >= 0 ? this.#free.splice(i, 1)[0] : roomFor(undefined, size);
+    return i >= 0
+      ? this.#free.splice(i, 1)[0]
+      : takeBuffer(Math.max(size, POOLED_MIN));
   }
 
   /** `buffer` is free again (nothing holds a view of it). */
   give(buffer: Uint8Array): void {
     if (this.#free.length < this.#keep) this.#free.push(buffer);
+  }
+
+  /** Gives the free buffers to the process's kept ones (the stream is done). */
+  release(): void {
+    for (const buffer of this.#free.splice(0)) giveBuffer(buffer);
   }
 }
 
@@ -389,6 +400,8 @@ export class CompressingWriter implements FrameWriter {
     while (this.#works.length > 0) await this.#works.shift();
     if (!this.#started) await this.#put(Uint8Array.of(STREAM_BLOCKS));
     await this.#conn.closeWrite();
+    // Every block is on the connection: its buffers serve the next stream.
+    this.#pool.release();
   }
 
   /** Gives up. */
@@ -560,8 +573,19 @@ export function decompressingReader(
   let input: Uint8Array = new Uint8Array(0);
   let output: Uint8Array = new Uint8Array(0);
   let ended = false;
-  let payloadBuffer: Uint8Array = new Uint8Array(0);
-  let outBuffer: Uint8Array = new Uint8Array(0);
+  // Kept from one stream to the next (see buffer_pool.ts): given back at
+  // a clean end only (after a failure a decompression may still be
+  // writing into one).
+  let inputBuffer: Uint8Array | undefined;
+  let payloadBuffer: Uint8Array | undefined;
+  let outBuffer: Uint8Array | undefined;
+  const giveBack = () => {
+    for (const buffer of [inputBuffer, payloadBuffer, outBuffer]) {
+      if (buffer) giveBuffer(buffer);
+    }
+    inputBuffer = payloadBuffer = outBuffer = undefined;
+    input = output = new Uint8Array(0);
+  };
   const header = new Uint8Array(BLOCK_HEADER);
   const cut = () =>
     new FrameProtocolError("Compressed stream cut inside a block");
@@ -608,14 +632,14 @@ export function decompressingReader(
     // The payload is read straight into a buffer of its own (checked
     // above), reused block after block: the block before it is all
     // handed out by now, and a new buffer costs fresh pages.
-    payloadBuffer = roomFor(payloadBuffer, length);
+    payloadBuffer = pooledRoom(payloadBuffer, length);
     const payload = payloadBuffer.subarray(0, length);
     await fill(payload, cut);
     if (type === BLOCK_RAW) {
       output = payload;
       return true;
     }
-    outBuffer = roomFor(outBuffer, raw);
+    outBuffer = pooledRoom(outBuffer, raw);
     let out: Uint8Array;
     try {
       out = await decompress(payload, raw, outBuffer);
@@ -642,7 +666,9 @@ export function decompressingReader(
           return n;
         }
         mode = "blocks";
-        input = p.slice(1, n);
+        inputBuffer = takeBuffer(n - 1);
+        inputBuffer.set(p.subarray(1, n));
+        input = inputBuffer.subarray(0, n - 1);
       }
       if (mode === "plain") {
         const n = await conn.read(p);
@@ -650,8 +676,10 @@ export function decompressingReader(
         return n;
       }
       while (output.length === 0) {
-        if (ended || !await nextBlock()) {
+        if (ended) return null;
+        if (!await nextBlock()) {
           ended = true;
+          giveBack();
           return null;
         }
       }

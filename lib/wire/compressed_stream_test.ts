@@ -1,4 +1,4 @@
-import { assertEquals, assertRejects } from "../../tests/_assert.ts";
+import { assert, assertEquals, assertRejects } from "../../tests/_assert.ts";
 import {
   CompressingWriter,
   decompressingReader,
@@ -544,4 +544,36 @@ Deno.test("compressed stream (auto): a route's history alone slows the level onl
     await readAll(decompressingReader(source(wire.bytes))),
     concat(block, 6),
   );
+});
+
+Deno.test("compressed stream: the reader's buffers serve the next stream after a clean end, never after a failed one", async () => {
+  const { keptBuffers, takeBuffer } = await import(
+    "./buffer_pool.ts"
+  );
+  const wireOf = async (bytes: Uint8Array) => {
+    const wire = collector();
+    const writer = new CompressingWriter(wire, { mode: "on" });
+    await writer.write(bytes);
+    await writer.closeWrite();
+    return wire.bytes;
+  };
+  const wire = await wireOf(text);
+  for (let i = 0; i < 100 && keptBuffers() > 0; i++) takeBuffer(0);
+  assertEquals(keptBuffers(), 0);
+  // Cut inside its last block: refused, and nothing given back.
+  await assertRejects(
+    () =>
+      readAll(decompressingReader(source(wire.subarray(0, wire.length - 3)))),
+    FrameProtocolError,
+    /cut inside a block/,
+  );
+  assertEquals(keptBuffers(), 0);
+  // Read to its end: what it read into is kept (zeroed), and the next
+  // stream reads the same bytes with it.
+  assertEquals(await readAll(decompressingReader(source(wire, 4096))), text);
+  const kept = keptBuffers();
+  assert(kept >= 2, `kept ${kept}`);
+  assertEquals(await readAll(decompressingReader(source(wire, 777))), text);
+  assertEquals(keptBuffers(), kept);
+  for (let i = 0; i < 100 && keptBuffers() > 0; i++) takeBuffer(0);
 });

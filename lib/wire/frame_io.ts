@@ -42,6 +42,7 @@ import type { FrameReceiver } from "./frame_receiver.ts";
 import { hashBody, readEvents, type ReadItem } from "./file_reader.ts";
 import { type ContentHasher, contentHasher } from "../fs/hash.ts";
 import { writeAll } from "./socket.ts";
+import { giveBuffer, takeBuffer } from "./buffer_pool.ts";
 import type { ZeroCopy } from "./zero_copy.ts";
 import type { Bandwidth } from "./bandwidth.ts";
 import { blockRuns, keptBlocks, type ResumeOffer } from "../fs/resume.ts";
@@ -204,10 +205,12 @@ export class FrameSender {
     const socket = bandwidth || !zeroCopy || !isConn(conn)
       ? undefined
       : zeroCopy.attach(conn);
-    const buffer = new Uint8Array(size);
+    // Both kept for the next transfer once this one closes cleanly (see
+    // buffer_pool.ts).
+    const buffer = takeBuffer(size).subarray(0, size);
     // What the reader reads bodies into: big pieces leave from here
     // directly, small ones are packed into `buffer` with their frames.
-    const scratch = new Uint8Array(size);
+    const scratch = takeBuffer(size).subarray(0, size);
     // A header's path as UTF-8, written here (a typed array a file would
     // cost ~1 us to make): good until the next header of this sender,
     // which writes one file at a time.
@@ -426,6 +429,10 @@ export class FrameSender {
           options.onWire?.(compressing.stats.wire);
           options.onCompressed?.(compressing.stats);
         }
+        // Everything is on the connection (a compressing writer copies
+        // what it takes).
+        giveBuffer(new Uint8Array(buffer.buffer));
+        giveBuffer(new Uint8Array(scratch.buffer));
       } finally {
         socket?.close();
       }
@@ -699,7 +706,9 @@ async function* batchesOf(
   options: FrameSourceOptions,
   size: number,
 ): AsyncGenerator<FrameEvent[]> {
-  const buffer = new Uint8Array(size);
+  // Kept for the next transfer once this one ends cleanly (see
+  // buffer_pool.ts): the events of its last batch are consumed by then.
+  const buffer = takeBuffer(size).subarray(0, size);
   const decoder = new FrameDecoder();
   const readOn = "handshake" in conn;
   // A compressed stream is undone here; a plain one passes through.
@@ -712,6 +721,7 @@ async function* batchesOf(
     const n = await source.read(buffer);
     if (n === null) {
       decoder.finish();
+      giveBuffer(new Uint8Array(buffer.buffer));
       return;
     }
     const events = [...decoder.push(buffer.subarray(0, n))];

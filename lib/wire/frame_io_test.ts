@@ -361,3 +361,43 @@ function assertSameFiles(
     );
   }
 }
+
+Deno.test("sendFrames -> receiveInto: each side's buffers serve the next transfer once it ends cleanly", async () => {
+  const { keptBuffers, takeBuffer } = await import("./buffer_pool.ts");
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  const dest = Deno.realPathSync(Deno.makeTempDirSync());
+  const entries = [entry("a", 70_000), entry("b", 3)];
+  for (const e of entries) {
+    Deno.writeFileSync(
+      `${root}/${e.path}`,
+      new Uint8Array(e.size).map((_, j) => (j * 7) & 0xff),
+    );
+  }
+  try {
+    for (let i = 0; i < 100 && keptBuffers() > 0; i++) takeBuffer(0);
+    assertEquals(keptBuffers(), 0);
+    for (const round of [1, 2]) {
+      // Each round starts from an empty destination.
+      for (const e of entries) {
+        if (round > 1) Deno.removeSync(`${dest}/${e.path}`);
+      }
+      const [a, b] = await loopbackPair();
+      const expected = new Map(entries.map((e) => [e.path, e]));
+      const [receiver] = FrameReceiver.group(dest, expected, 1);
+      await Promise.all([
+        sendFrames(a, root, entries, { bufferSize: 65536 }),
+        receiveInto(b, receiver, { bufferSize: 65536 }),
+      ]);
+      a.close();
+      b.close();
+      assertSameFiles(root, dest, entries);
+      // The sender's frame buffer and read buffer, the receiver's read
+      // buffer: made in the first round, taken again in the second.
+      assertEquals(keptBuffers(), 3, `round ${round}`);
+    }
+  } finally {
+    for (let i = 0; i < 100 && keptBuffers() > 0; i++) takeBuffer(0);
+    Deno.removeSync(root, { recursive: true });
+    Deno.removeSync(dest, { recursive: true });
+  }
+});
