@@ -39,7 +39,13 @@ import {
 } from "./compressed_stream.ts";
 import { FrameDecoder } from "./frame_decoder.ts";
 import type { FrameReceiver } from "./frame_receiver.ts";
-import { hashBody, readEvents, type ReadItem } from "./file_reader.ts";
+import {
+  hashBody,
+  readEvents,
+  readFull,
+  type ReadItem,
+} from "./file_reader.ts";
+import { openForRead } from "../fs/contained_root.ts";
 import { type ContentHasher, contentHasher } from "../fs/hash.ts";
 import { writeAll } from "./socket.ts";
 import { giveBuffer, takeBuffer } from "./buffer_pool.ts";
@@ -377,10 +383,47 @@ export class FrameSender {
       if (size - used < 1 + HASH_BYTES) await flush();
       used += writeHash(buffer, used, digest);
     };
+    // A small whole file, framed where it lies: its header, its body read
+    // straight into the buffer after it, its hash (what the reader's
+    // events make, with no event, generator or copy of its own: a tree of
+    // small files spends most of its time here).
+    const writeSmall = (
+      entry: FileEntry,
+      h: ContentHasher,
+      path: Uint8Array,
+    ) => {
+      const file = openForRead(root, entry.path, {
+        verified: options.verified,
+      });
+      try {
+        const head = writeFileHeader(buffer, used, path, entry);
+        const body = buffer.subarray(used + head, used + head + entry.size);
+        readFull(file, body, entry.path, entry.size);
+        h.init();
+        h.update(body);
+        const digest = h.digest("binary");
+        options.onBytes?.(entry.size);
+        used += head + entry.size;
+        used += writeHash(buffer, used, digest);
+      } finally {
+        file.close();
+      }
+    };
     const writeEntry = (entry: FileEntry, range?: FileRange) => {
       if (entry.kind !== "file") return;
       if (socket && (range?.length ?? entry.size) >= zeroCopyMin) {
         return writeZeroCopy(entry, range);
+      }
+      if (!range && hasher && entry.size <= SMALL_FRAMED_MAX) {
+        // (The path's bytes stay where pathBytes wrote them until the
+        // next header: a flush writes none.)
+        const path = pathBytes(entry.path);
+        const room = fileHeaderSize(path) + entry.size + 1 + HASH_BYTES;
+        if (room <= size - used) return writeSmall(entry, hasher, path);
+        if (room <= size) {
+          const h = hasher;
+          return flush().then(() => writeSmall(entry, h, path));
+        }
       }
       return writeItem(range ? { entry, range } : { entry });
     };
@@ -453,6 +496,12 @@ export class FrameSender {
     this.holding = () => used > 0;
   }
 }
+
+/**
+ * Whole files up to this size are framed in place (see `writeSmall` in
+ * {@linkcode FrameSender}); bigger ones go through the reader's events.
+ */
+const SMALL_FRAMED_MAX = 64 << 10;
 
 /** Longest a sink holds frames it has made before sending them (ms). */
 const HOLD_MS = 8;

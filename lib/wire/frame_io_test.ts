@@ -401,3 +401,75 @@ Deno.test("sendFrames -> receiveInto: each side's buffers serve the next transfe
     Deno.removeSync(dest, { recursive: true });
   }
 });
+
+Deno.test("FrameSender: small whole files framed in place make the frames the reader's events make; one that shrank fails with its name and frames nothing of it", async () => {
+  const { SourceChangedError } = await import("./file_reader.ts");
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  const dest = Deno.realPathSync(Deno.makeTempDirSync());
+  // Sizes around the in-place limit and the buffer's room (16 KiB here:
+  // the 64 KiB file goes the reader's way), a non-ASCII name, an empty
+  // file; the first file sets the hasher up the reader's way.
+  const sizes = [10, 0, 1, 4095, 8000, 9000, 16 << 10, 64 << 10, 3];
+  const entries = sizes.map((size, i) => {
+    const path = i === 5 ? `dir é/f${i}` : `f${i}`;
+    Deno.mkdirSync(`${root}/dir é`, { recursive: true });
+    Deno.mkdirSync(`${dest}/dir é`, { recursive: true });
+    Deno.writeFileSync(
+      `${root}/${path}`,
+      new Uint8Array(size).map((_, j) => (i * 31 + j * 7) & 0xff),
+    );
+    return {
+      path,
+      kind: "file" as const,
+      size,
+      mtimeMs: 1_700_000_000_000 + i * 1000,
+      mode: 0o600,
+    };
+  });
+  try {
+    // Byte for byte the frames of the reader's events: the receiver
+    // checks every header, body and hash.
+    const [a, b] = await loopbackPair();
+    const expected = new Map(entries.map((e) => [e.path, e]));
+    const [receiver] = FrameReceiver.group(dest, expected, 1);
+    await Promise.all([
+      sendFrames(a, root, entries, { bufferSize: 16 << 10 }),
+      receiveInto(b, receiver, { bufferSize: 8192 }),
+    ]);
+    a.close();
+    b.close();
+    assertSameFiles(root, dest, entries);
+    for (const e of entries) {
+      const info = Deno.statSync(`${dest}/${e.path}`);
+      assertEquals([info.mode! & 0o777, info.mtime!.getTime()], [
+        0o600,
+        e.mtimeMs,
+      ]);
+    }
+    assertEquals(receiver.stats.files, sizes.length);
+    // Listed longer than it is: the error names it; the frames before it
+    // went out whole, nothing of it did.
+    const events: string[] = [];
+    const sink = {
+      write(bytes: Uint8Array): Promise<number> {
+        for (const event of new FrameDecoder().push(bytes.slice())) {
+          if (event.type === "file") events.push(event.entry.path);
+        }
+        return Promise.resolve(bytes.length);
+      },
+      closeWrite: () => Promise.resolve(),
+    };
+    const sender = new FrameSender(sink, root, { bufferSize: 16 << 10 });
+    await sender.write(entries[0]);
+    await assertRejects(
+      () => sender.write({ ...entries[2], size: 5 }),
+      SourceChangedError,
+      /^File f2 shrank during the transfer \(declared 5 bytes\); run the command again$/,
+    );
+    await sender.flushHeld();
+    assertEquals(events, ["f0"]);
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+    Deno.removeSync(dest, { recursive: true });
+  }
+});
