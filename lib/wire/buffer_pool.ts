@@ -16,8 +16,8 @@ const KEEP_MAX_BYTES = 4 << 20;
 const free: Uint8Array[] = [];
 
 /**
- * A buffer of at least `size` bytes: a kept one when one is that big
- * (zeroed when it was given back), else a new one of `size` bytes.
+ * A buffer of at least `size` bytes, all zero: a kept one when one is
+ * that big, else a new one of `size` bytes.
  *
  * @example
  * ```ts
@@ -43,15 +43,18 @@ export function takeBuffer(size: number): Uint8Array {
   }
   if (best < 0) return new Uint8Array(size);
   const [buffer] = free.splice(best, 1);
+  // Zeroed here, when it is used again, not when given back: a process
+  // that ends after its one transfer (a client) never pays for it.
+  buffer.fill(0);
   return buffer;
 }
 
 /**
  * Gives back `buffer`, a whole buffer from {@linkcode takeBuffer} (or
- * made by the caller) that nothing holds a view of any more: it is zeroed
- * (nothing of one transfer is left for the next) and kept when there is
- * room. A view into part of a buffer, one given back already or a big one
- * is let go.
+ * made by the caller) that nothing holds a view of any more: kept when
+ * there is room (zeroed before it is handed out again: nothing of one
+ * transfer is left for the next). A view into part of a buffer, one given
+ * back already or a big one is let go.
  *
  * @example
  * ```ts
@@ -67,7 +70,6 @@ export function giveBuffer(buffer: Uint8Array): void {
     buffer.length === 0 || buffer.length > KEEP_MAX_BYTES ||
     free.length >= KEEP || free.includes(buffer)
   ) return;
-  buffer.fill(0);
   free.push(buffer);
 }
 

@@ -11,6 +11,7 @@
 import type { FileEntry } from "../fs/entry.ts";
 import { MAX_PATH_BYTES } from "../fs/safe_path.ts";
 import { asciiInto } from "../text.ts";
+import { after, type Timer } from "../timer.ts";
 import type { TreeRoot } from "../fs/tree.ts";
 import {
   copiesDue,
@@ -506,16 +507,21 @@ const SMALL_FRAMED_MAX = 64 << 10;
 /** Longest a sink holds frames it has made before sending them (ms). */
 const HOLD_MS = 8;
 
-/** Whether `coming` is still unsettled after {@linkcode HOLD_MS}. */
+/**
+ * Whether `coming` is still unsettled after {@linkcode HOLD_MS}. (On the
+ * runtime's own timer: the global setTimeout's first call loads Node's
+ * timers, ~8 ms of a pushing client's main thread mid-transfer; see
+ * timer.ts.)
+ */
 async function heldTooLong(coming: Promise<unknown>): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timer: Timer | undefined;
   const late = new Promise<true>((resolve) => {
-    timer = setTimeout(() => resolve(true), HOLD_MS);
+    timer = after(HOLD_MS, () => resolve(true));
   });
   try {
     return await Promise.race([coming.then(() => false, () => false), late]);
   } finally {
-    clearTimeout(timer);
+    timer?.cancel();
   }
 }
 /**
