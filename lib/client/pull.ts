@@ -8,10 +8,6 @@ import {
   PullHeaderSchema,
   type ServerPullResponse,
 } from "../rpc/service.ts";
-import { bindIdle } from "../fs/_lazy_ffi.ts";
-import { libcBindings } from "../fs/_libc.ts";
-import { hashBindings } from "../fs/native_hash.ts";
-import { zstdBindings } from "../wire/zstd.ts";
 import { MessageReader, writeMessage } from "../rpc/call_io.ts";
 import { pullReceiverPeer } from "../rpc/role_wire.ts";
 import { Receiver } from "../transfer/receiver.ts";
@@ -25,6 +21,7 @@ import { RemoteError } from "./connect.ts";
 import { basename, ensureDirectory, placeLocal } from "./placement.ts";
 import type { TransferResult } from "./summary.ts";
 import {
+  bindWhileWaiting,
   expectAck,
   openDataPath,
   type PullCall,
@@ -177,21 +174,18 @@ function pullOnce(
     );
     // While the daemon answers and the data path opens: the native
     // functions deciding, hashing, unpacking and writing will call.
-    const stopBinding = bindIdle(
+    const stopBinding = bindWhileWaiting(
       [
-        libcBindings([
-          "syscall",
-          "close",
-          "statx",
-          "read",
-          "write",
-          "futimens",
-          "fchmod",
-          "renameat2",
-        ]),
-        delta ? hashBindings() : undefined,
-        compress !== "off" ? zstdBindings() : undefined,
-      ].filter((b) => b !== undefined),
+        "syscall",
+        "close",
+        "statx",
+        "read",
+        "write",
+        "futimens",
+        "fchmod",
+        "renameat2",
+      ],
+      { delta, compress: compress !== "off" },
     );
     const ack = await expectAck(reader, "pull").catch((error) => {
       stopBinding();

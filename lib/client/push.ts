@@ -17,15 +17,12 @@ import { sendTree } from "../transfer/send_tree.ts";
 import { withLocalHashHints } from "../delta/hash_hints.ts";
 import { Bandwidth } from "../wire/bandwidth.ts";
 import { loadZeroCopy } from "../wire/zero_copy.ts";
-import { zstdBindings } from "../wire/zstd.ts";
-import { bindIdle } from "../fs/_lazy_ffi.ts";
-import { libcBindings } from "../fs/_libc.ts";
-import { hashBindings } from "../fs/native_hash.ts";
 import type { ProgressSink } from "../ui/progress.ts";
 import type { RemoteAddress } from "./address.ts";
 import { basename, dirname, sourceIsDirectory } from "./placement.ts";
 import type { TransferResult } from "./summary.ts";
 import {
+  bindWhileWaiting,
   expectAck,
   openDataPath,
   type PushCall,
@@ -136,12 +133,9 @@ function pushOnce(
     );
     // While the daemon answers and the data path opens: the native
     // functions the walk, the hashing and the compressing will call.
-    const stopBinding = bindIdle(
-      [
-        libcBindings(["syscall", "close", "statx", "getdents64", "read"]),
-        delta ? hashBindings() : undefined,
-        compress ? zstdBindings() : undefined,
-      ].filter((b) => b !== undefined),
+    const stopBinding = bindWhileWaiting(
+      ["syscall", "close", "statx", "getdents64", "read"],
+      { delta, compress: compress !== undefined },
     );
     const ack = await expectAck(reader, "push").catch((error) => {
       stopBinding();

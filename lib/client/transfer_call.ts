@@ -34,6 +34,10 @@ import type { ProgressSink } from "../ui/progress.ts";
 import type { Choice } from "../transfer/link_policy.ts";
 import { sleep } from "../timer.ts";
 import { loadNativeStat } from "../fs/native_stat.ts";
+import { bindIdle } from "../fs/_lazy_ffi.ts";
+import { libcBindings, type LibcSymbols } from "../fs/_libc.ts";
+import { hashBindings } from "../fs/native_hash.ts";
+import { zstdBindings } from "../wire/zstd.ts";
 
 /** Options for push and pull. */
 export interface RemoteTransferOptions {
@@ -368,4 +372,32 @@ async function readNegotiation(
     );
   }
   return reply.payload.value;
+}
+
+/**
+ * Binds the native functions a transfer calls first, one an event-loop
+ * turn, while the daemon answers its call and the data path opens (see
+ * `bindIdle`): libc's `libc`, the hash library's for a delta, zstd's when
+ * the transfer may compress. Returns what stops it (call it once the data
+ * path is open, or the call failed).
+ *
+ * Permissions: ffi (optional).
+ *
+ * @example
+ * ```ts ignore
+ * const stop = bindWhileWaiting(["read"], { delta: true, compress: false });
+ * stop();
+ * ```
+ */
+export function bindWhileWaiting(
+  libc: readonly (keyof LibcSymbols & string)[],
+  what: { delta: boolean; compress: boolean },
+): () => void {
+  return bindIdle(
+    [
+      libcBindings(libc),
+      what.delta ? hashBindings() : undefined,
+      what.compress ? zstdBindings() : undefined,
+    ].filter((b) => b !== undefined),
+  );
 }
