@@ -158,6 +158,7 @@ export { FrameReceiver } from "./lib/wire/frame_receiver.ts";
 // The roles.
 export { Sender, type SenderOptions } from "./lib/transfer/sender.ts";
 export {
+  type GrownFiles,
   Receiver,
   type ReceiverOptions,
   type ReceiverResult,

@@ -1555,3 +1555,50 @@ for (
     });
   });
 }
+
+Deno.test("delta push of a tree appended to, edited, appended again: once the daemon has seen its grown files appended to, their old copies go by hash alone (less comes back); edits fall back to full descriptions; every push exact", async () => {
+  await withBed(async ({ src, module, daemon }) => {
+    const d = `${module}/d`;
+    Deno.mkdirSync(d);
+    const names = Array.from({ length: 20 }, (_, i) => `f${i}`);
+    names.forEach((name, i) => {
+      const body = bytes(30_000 + 100 * i, 300 + i);
+      Deno.writeFileSync(`${src}/${name}`, body);
+      Deno.writeFileSync(`${d}/${name}`, body);
+    });
+    const received: number[] = [];
+    const steps = ["append", "append", "insert", "append", "append"];
+    for (const [run, step] of steps.entries()) {
+      names.forEach((name, i) => {
+        const old = Deno.readFileSync(`${src}/${name}`);
+        const more = bytes(200, 1000 * run + i);
+        Deno.writeFileSync(
+          `${src}/${name}`,
+          splice(old, step === "append" ? old.length : 10_000, 0, more),
+        );
+        Deno.utimeSync(`${src}/${name}`, 1_700_000_000 + run, 1_700_000_000);
+      });
+      const push = await runCli(
+        ["push", "--stats", "--no-whole-file", src, `${daemon.url}/m/d`],
+        { env },
+      );
+      assertEquals(push.code, 0, push.stderr);
+      received.push(
+        Number(
+          push.stdout.match(/^Total bytes received: ([\d,]+)/m)![1]
+            .replaceAll(",", ""),
+        ),
+      );
+      for (const name of names) same(`${src}/${name}`, `${d}/${name}`);
+      assertEquals(tempFiles(module), []);
+    }
+    // Descriptions of 15 or more chunks a file (4 bytes of hash each, and
+    // a length) came back the first time; by hash alone the second (16
+    // bytes a file); after the edits (described in full again) the fourth
+    // in full, the fifth by hash again.
+    const saved = names.length * 40;
+    assert(received[1] < received[0] - saved, `${received}`);
+    assert(received[4] < received[3] - saved, `${received}`);
+    assert(received[2] > received[1] + saved, `${received}`);
+  });
+});

@@ -6,7 +6,7 @@ import { PARTIAL_KEEP_MS, sweepTemps } from "../fs/sweep.ts";
 import { normalizeRelative } from "../fs/safe_path.ts";
 import { ContainedRoot } from "../fs/contained_root.ts";
 import type { Tree } from "../fs/tree.ts";
-import { Receiver } from "../transfer/receiver.ts";
+import { type GrownFiles, Receiver } from "../transfer/receiver.ts";
 import { type ReceivedTree, receiveTree } from "../transfer/receive_tree.ts";
 import { useDelta } from "../transfer/link_policy.ts";
 import { choiceOf } from "../rpc/convert.ts";
@@ -111,6 +111,29 @@ function pinDestination(root: Tree, rootRel: string): void {
   }
 }
 
+/** Destinations whose grown files the daemon remembers, at most. */
+const GROWN_KEPT = 1024;
+/**
+ * What the files that grew past their old copies were in the last push to
+ * each destination (module and path), for the next push's first choice
+ * (see `GrownFiles`): the oldest forgotten first.
+ */
+const grownByDestination = new Map<string, GrownFiles>();
+
+/** The grown files kept for a push to `rootRel` in `module` (made if new). */
+function grownFor(module: string, rootRel: string): GrownFiles {
+  const key = `${module}\0${rootRel}`;
+  let grown = grownByDestination.get(key);
+  if (grown) grownByDestination.delete(key);
+  else grown = { appended: 0, other: 0 };
+  // Last used last: the first key is the one longest unused.
+  grownByDestination.set(key, grown);
+  if (grownByDestination.size > GROWN_KEPT) {
+    grownByDestination.delete(grownByDestination.keys().next().value!);
+  }
+  return grown;
+}
+
 /** The receiving role for a push, with the daemon's checks on each entry. */
 function pushReceiver(
   target: PushTarget,
@@ -134,6 +157,7 @@ function pushReceiver(
     checksum: header.options?.checksum ?? false,
     hashHints,
     hintMaxBytes: PUSH_HINT_MAX_BYTES,
+    grown: target.dryRun ? undefined : grownFor(module.name, rootRel),
     exclude: header.options?.exclude,
     rename: target.rename,
     onEntry(entry) {

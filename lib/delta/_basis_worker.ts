@@ -98,7 +98,9 @@ async function files(job: FilesJob, libc: Libc): Promise<void> {
       const file = reader(libc, fd, 0);
       if (byHash) {
         const digest = hashRead(file, size, plain);
-        out.push(digest ? { byHash: digest } : {});
+        // The hasher's state too: an append is hashed on from there.
+        const state = digest && plain.saveState?.();
+        out.push(digest ? { byHash: digest, ...(state ? { state } : {}) } : {});
         continue;
       }
       // In fixed blocks (no whole-copy hash) from BLOCKS_MIN_BYTES, as

@@ -224,20 +224,25 @@ export async function describeBasis(
 /**
  * Asks for an offer by content hash alone where the old copy turns out
  * to be a regular file of `size` bytes (the size the file now has), under
- * {@linkcode HASH_FIRST_MAX_BYTES}; `seed` goes in the offer.
+ * {@linkcode HASH_FIRST_MAX_BYTES}, or with `grown`, of fewer bytes (a
+ * file appended to: the sender compares the start of its file); `seed`
+ * goes in the offer.
  */
 export interface HashFirst {
   /** The size the needed file now has. */
   size: number;
   /** The seed the offer names (the transfer's, where it has one). */
   seed: number;
+  /** An old copy smaller than `size` is offered by its hash too. */
+  grown?: boolean;
 }
 
 /** Whether an old copy with status `info` is offered by its hash alone. */
 function byHash(info: Deno.FileInfo, hashFirst: HashFirst | undefined) {
   return hashFirst !== undefined && info.isFile &&
-    info.size === hashFirst.size && info.size >= DELTA_MIN_BYTES &&
-    info.size < HASH_FIRST_MAX_BYTES;
+    (info.size === hashFirst.size ||
+      (hashFirst.grown === true && info.size < hashFirst.size)) &&
+    info.size >= DELTA_MIN_BYTES && info.size < HASH_FIRST_MAX_BYTES;
 }
 
 /**
@@ -252,12 +257,9 @@ async function hashOpen(
   seed: number,
 ): Promise<BasisCopy | undefined> {
   try {
-    const digest = hashRead(
-      file,
-      info.size,
-      ownHasher ??= await contentHasher(),
-    );
-    return digest && hashCopy(info, seed, digest);
+    const hasher = ownHasher ??= await contentHasher();
+    const digest = hashRead(file, info.size, hasher);
+    return digest && hashCopy(info, seed, digest, hasher.saveState?.());
   } catch {
     return undefined;
   } finally {
@@ -270,6 +272,7 @@ function hashCopy(
   info: Deno.FileInfo,
   seed: number,
   digest: Uint8Array,
+  state?: Uint8Array,
 ): BasisCopy {
   const offer: BasisOffer = {
     avgBits: avgBitsFor(info.size),
@@ -279,7 +282,9 @@ function hashCopy(
     digests: new Uint8Array(0),
     whole: digest,
   };
-  return copyOf(info, contentStamp(info), offer, digest);
+  // With the hasher's state after it: a file that begins with the whole
+  // old copy (an append) is hashed on from there, its run copied unread.
+  return copyOf(info, contentStamp(info), offer, digest, state);
 }
 
 /**
@@ -920,16 +925,23 @@ export class BasisBatcher {
 
   /**
    * The description of `rel`'s old copy, as {@linkcode describeBasis}
-   * (never rejects). Gathered into a batch: {@linkcode BasisBatcher.flush}
-   * sends a batch before it is full (when its answer is awaited).
+   * (never rejects); with `size` (the file's now), an old copy of that
+   * size, or with `grown` of fewer bytes, is offered by its hash alone.
+   * Gathered into a batch: {@linkcode BasisBatcher.flush} sends a batch
+   * before it is full (when its answer is awaited).
    */
-  describe(rel: string, size?: number): Promise<BasisCopy | undefined> {
+  describe(
+    rel: string,
+    size?: number,
+    grown = false,
+  ): Promise<BasisCopy | undefined> {
     const root = this.#root;
-    // With the size the file now has: an old copy of that size is
-    // offered by its hash alone (see HASH_FIRST_MAX_BYTES).
+    // With the size the file now has: an old copy of that size (or,
+    // `grown`, a smaller one) is offered by its hash alone (see
+    // HASH_FIRST_MAX_BYTES).
     const hashFirst = size === undefined
       ? undefined
-      : { size, seed: this.#seed };
+      : { size, seed: this.#seed, grown };
     // A local directory, or workers not worth starting: one at a time.
     if (
       typeof root === "string" || gatheredOpen >= GATHERED_OPEN_MAX ||
@@ -1026,10 +1038,12 @@ export class BasisBatcher {
       let copy: BasisCopy | undefined;
       try {
         if (byHash) {
-          const digest = got === "here"
+          const here = got === "here";
+          const digest = here
             ? hashRead(file, info.size, ownHasher ??= await contentHasher())
             : got[i].byHash;
-          if (digest) copy = hashCopy(info, seed, digest);
+          const state = here ? ownHasher?.saveState?.() : got[i].state;
+          if (digest) copy = hashCopy(info, seed, digest, state);
         } else if (got === "here") {
           // No workers after all: described here, one after another.
           const digest = this.#digest ??= await ChunkDigest.create(seed);

@@ -12,7 +12,8 @@ import {
   HASH_FIRST_MAX_BYTES,
   offeredByHash,
 } from "./basis.ts";
-import { hashBytes } from "../fs/hash.ts";
+import { type ContentHasher, contentHasher, hashBytes } from "../fs/hash.ts";
+import { readEvents } from "../wire/file_reader.ts";
 import { avgBitsFor } from "./chunker.ts";
 import { KernelTree } from "../fs/kernel_tree.ts";
 import { Sender } from "../transfer/sender.ts";
@@ -207,10 +208,6 @@ Deno.test("hash first: the sender sends one copy for the same content, a describ
     await sending;
     into.close();
     assertEquals(again, [true, false]);
-    console.log(
-      events.map((e) => "entry" in e ? `${e.type} ${e.entry.path}` : e.type)
-        .join(),
-    );
     const kinds = events.filter((e) => e.type !== "data" && e.type !== "copy")
       .map((e) => "entry" in e ? `${e.type} ${e.entry.path}` : e.type);
     assertEquals(kinds, [
@@ -251,6 +248,78 @@ Deno.test("hash first: the sender sends one copy for the same content, a describ
     listener.close();
     Deno.removeSync(root, { recursive: true });
     Deno.removeSync(oldRoot, { recursive: true });
+  }
+});
+
+Deno.test("hash first: a file that begins with the old copy offered by hash goes as a copy of it and the rest; one that does not, or is shorter, is asked for again (native and wasm hashers)", async () => {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    const old = random(60_000, 11);
+    const appended = new Uint8Array(65_000);
+    appended.set(old);
+    appended.set(random(5000, 12), old.length);
+    const edited = appended.slice();
+    edited[100] ^= 1;
+    Deno.writeFileSync(`${root}/appended`, appended);
+    Deno.writeFileSync(`${root}/edited`, edited);
+    Deno.writeFileSync(`${root}/shorter`, old.subarray(0, 50_000));
+    const offer: BasisOffer = {
+      avgBits: avgBitsFor(old.length),
+      seed: 9,
+      size: old.length,
+      lengths: new Uint32Array(0),
+      digests: new Uint8Array(0),
+      whole: await hashBytes(old),
+    };
+    const { loadHashWasm } = await import("../deps/hash_wasm.ts");
+    const hashers = [
+      await contentHasher(),
+      (await (await loadHashWasm())
+        .createXXHash128()) as unknown as ContentHasher,
+    ];
+    for (const hasher of hashers) {
+      // Reads smaller than the old copy: its start is hashed in pieces.
+      const scratch = new Uint8Array(7000);
+      const events = (path: string, size: number) =>
+        [...readEvents(
+          root,
+          { entry: file(path, size), basis: offer },
+          hasher,
+          scratch,
+        )]
+          .map((e) =>
+            e.type === "data"
+              ? { type: "data", bytes: e.bytes.slice() } as FrameEvent
+              : e
+          );
+      const got = events("appended", appended.length);
+      assertEquals(got.map((e) => e.type), [
+        "delta",
+        "copy",
+        "data",
+        "hash",
+      ]);
+      const copy = got[1] as FrameEvent & { type: "copy" };
+      assertEquals([copy.offset, copy.length], [0, old.length]);
+      assertEquals(
+        (got[2] as FrameEvent & { type: "data" }).bytes,
+        appended.subarray(old.length),
+      );
+      assertEquals(
+        (got[3] as FrameEvent & { type: "hash" }).digest,
+        await hashBytes(appended),
+      );
+      for (
+        const [path, size] of [["edited", edited.length], [
+          "shorter",
+          50_000,
+        ]] as const
+      ) {
+        assertEquals(events(path, size).map((e) => e.type), ["describe"]);
+      }
+    }
+  } finally {
+    Deno.removeSync(root, { recursive: true });
   }
 });
 
@@ -331,9 +400,14 @@ Deno.test("hash first: the daemon's batcher hashes old copies offered by hash on
       batcher.describe("big", big.length),
       // Another size now: described in full, in the same batch.
       batcher.describe("other", small.length + 1),
+      // Unless smaller than the file now, where asked so: by hash too.
+      batcher.describe("other", small.length + 1, true),
     ];
     batcher.flush();
-    const [s, b, o] = await Promise.all(copies);
+    const [s, b, o, g] = await Promise.all(copies);
+    assert(offeredByHash(g!.offer));
+    assertEquals(g!.offer.size, small.length);
+    assertEquals(g!.offer.whole, await hashBytes(small));
     assert(offeredByHash(s!.offer) && offeredByHash(b!.offer));
     assertEquals(s!.offer.whole, await hashBytes(small));
     assertEquals(b!.offer.whole, await hashBytes(big));
@@ -474,11 +548,11 @@ Deno.test("hash first: a plan offers at most 32 old copies by hash before the se
   }
 });
 
-Deno.test("hash first: old copies of another size are not offered by hash and never stop the plan to wait for answers", async () => {
+Deno.test("hash first: old copies bigger than their files are not offered by hash and never stop the plan to wait for answers", async () => {
   const root = Deno.realPathSync(Deno.makeTempDirSync());
   try {
-    // Each file is now a byte longer: no old copy has its size.
-    const entries = oldCopies(root, 100, 2000, 500, 2001);
+    // Each file is now a byte shorter: no old copy can be its start.
+    const entries = oldCopies(root, 100, 2000, 500, 1999);
     const receiver = new Receiver(root, { delta: true });
     receiver.hashFirst();
     const [sink] = receiver.receivers(1);
@@ -495,6 +569,85 @@ Deno.test("hash first: old copies of another size are not offered by hash and ne
     assertEquals(flushes, 0);
     assertEquals(receiver.unsettled, false);
     await sink.abort();
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});
+
+Deno.test("hash first: smaller old copies go by hash while grown files that landed (before 8: the last transfer's) were mostly appended to, in full otherwise", async () => {
+  const root = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    const count = 60;
+    const cases = [
+      // Nothing known: in full until 8 appends landed, then by hash.
+      { before: undefined, appended: true, hash: count - 8, full: 8 },
+      // The last transfer's were appends, these are edits: the first 8 by
+      // hash (each asked for again, then named in full), the rest in full.
+      {
+        before: { appended: 9, other: 1 },
+        appended: false,
+        hash: 8,
+        full: count,
+      },
+      // The last transfer's were edits, and so are these: all in full.
+      {
+        before: { appended: 1, other: 9 },
+        appended: false,
+        hash: 0,
+        full: count,
+      },
+    ];
+    for (const { before, appended, hash, full } of cases) {
+      // (Written again: the last case's files landed.)
+      const entries = oldCopies(root, count, 2000, 600, 2100);
+      const grown = before && { ...before };
+      const receiver = new Receiver(root, { delta: true, grown });
+      receiver.hashFirst();
+      const [sink] = receiver.receivers(1);
+      const named: string[] = [];
+      const unanswered: string[] = [];
+      const take = noteNamed(named, unanswered);
+      // One answer at a time on the one connection (files named again
+      // are named while the plan goes on).
+      let answering = Promise.resolve();
+      const answer = async (path: string, byHash: boolean) => {
+        // Offered by hash: its file begins with the old copy (a copy of it
+        // and 100 bytes more) or not (asked for again); described in
+        // full: a delta as above, or one that keeps only the old copy's
+        // first half.
+        if (byHash && !appended) {
+          await sink.write({ type: "describe", entry: file(path, 2100) });
+          return;
+        }
+        const old = Deno.readFileSync(`${root}/${path}`);
+        const kept = appended ? 2000 : 1000;
+        const body = random(2100, 700);
+        body.set(old.subarray(0, kept));
+        await sink.write({ type: "delta", entry: file(path, 2100) });
+        await sink.write({ type: "copy", offset: 0, length: kept });
+        await sink.write({ type: "data", bytes: body.subarray(kept) });
+        await sink.write({ type: "hash", digest: await hashBytes(body) });
+      };
+      await receiver.planBatches(
+        oneBatch(entries),
+        (path, offers) => {
+          take(path, offers);
+          const byHash = unanswered.splice(0).length > 0;
+          // The sender answers at once.
+          return answering = answering.then(() => answer(path, byHash));
+        },
+      );
+      await answering;
+      await receiver.settled();
+      const which = JSON.stringify(before);
+      assertEquals(named.filter((n) => n.endsWith("hash")).length, hash, which);
+      assertEquals(named.filter((n) => n.endsWith("full")).length, full, which);
+      // Kept for the next transfer: this one's grown files.
+      if (grown) {
+        assertEquals(grown, { appended: 0, other: count }, which);
+      }
+      await sink.abort();
+    }
   } finally {
     Deno.removeSync(root, { recursive: true });
   }

@@ -210,7 +210,10 @@ Deno.test("hash hints: ignored unless asked for, in a dry run, with another size
         [{ delta: true, hashHints: true, dryRun: true }, [entry("f")], [
           "f full",
         ]],
+        // Another size: the hint is not compared (nor, with nothing known
+        // of appends here, is a smaller old copy offered by hash).
         [{ delta: true, hashHints: true }, [entry("f", 4001)], ["f full"]],
+        [{ delta: true, hashHints: true }, [entry("f", 3999)], ["f full"]],
         [{ delta: true, hashHints: true }, [entry("g")], ["g hash"]],
       ] as const
     ) {

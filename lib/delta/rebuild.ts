@@ -99,6 +99,8 @@ export class DeltaRebuild {
   readonly #whole: WholeCopy | undefined;
   /** The old copy being copied on another thread (see `WholeCopy.copyLater`). */
   #pending: Promise<void> | undefined;
+  /** The leading run of the new file that is the old copy at its own offsets. */
+  #run = 0;
   /** Bytes copied from the old copy. */
   matched = 0;
   /** Bytes that came as literals. */
@@ -158,6 +160,15 @@ export class DeltaRebuild {
    */
   get unchanged(): boolean {
     return this.#same && this.#filled === this.#basisSize;
+  }
+
+  /**
+   * Whether the new file is longer than the old copy and begins with all
+   * of it (an append), so far: once `finish` has checked the size, what
+   * the file was.
+   */
+  get appended(): boolean {
+    return this.#size > this.#basisSize && this.#run === this.#basisSize;
   }
 
   /**
@@ -227,6 +238,9 @@ export class DeltaRebuild {
       );
     }
     this.#room(length);
+    if (offset === this.#filled && this.#run === this.#filled) {
+      this.#run += length;
+    }
     // Deferred only while cheap to read again: a big file's old start is
     // written as it comes, like the rest.
     // (Counted only, with its hash known, it is read once whenever it is

@@ -335,3 +335,40 @@ Deno.test("rebuild: an append to an old copy whose hash and hasher state are kno
     );
   }
 });
+
+Deno.test("rebuild: appended only when the new file is longer and begins with all of the old copy, at its own offsets", async () => {
+  const basis = Uint8Array.of(10, 11, 12, 13, 14);
+  const cases: [string, number, (r: DeltaRebuild) => void, boolean][] = [
+    ["the old copy in two copies, then more", 7, (r) => {
+      r.copy(0, 2);
+      r.copy(2, 3);
+      r.literal(Uint8Array.of(1, 2));
+    }, true],
+    ["the old copy and a copy of its start", 8, (r) => {
+      r.copy(0, 5);
+      r.copy(0, 3);
+    }, true],
+    ["a literal first", 7, (r) => {
+      r.literal(Uint8Array.of(9));
+      r.copy(0, 5);
+      r.literal(Uint8Array.of(1));
+    }, false],
+    ["its start, more, then its end", 7, (r) => {
+      r.copy(0, 3);
+      r.literal(Uint8Array.of(1, 2));
+      r.copy(3, 2);
+    }, false],
+    ["out of order", 7, (r) => {
+      r.copy(2, 3);
+      r.copy(0, 2);
+      r.literal(Uint8Array.of(1, 2));
+    }, false],
+    ["the old copy itself (not longer)", 5, (r) => r.copy(0, 5), false],
+  ];
+  for (const [what, size, steps, appended] of cases) {
+    using r = await rebuildOf(basis, size, true);
+    steps(r.rebuild);
+    r.rebuild.finish();
+    assertEquals(r.rebuild.appended, appended, what);
+  }
+});

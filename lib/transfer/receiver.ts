@@ -107,6 +107,42 @@ export interface ReceiverOptions {
    * Default: any size hinted.
    */
   hintMaxBytes?: number;
+  /**
+   * What the files that grew past their old copies were in the last
+   * transfer to this destination (see {@linkcode GrownFiles}), read for
+   * this one's first choice and updated as its own files land. Default:
+   * none (nothing known before this transfer's own files).
+   */
+  grown?: GrownFiles;
+}
+
+/**
+ * Files that came as deltas and had grown past their old copies: how many
+ * began with all of it (`appended`: a log, a file written to at its end)
+ * and how many did not (`other`: edited so it grew; an old copy offered
+ * by hash and asked for again counts here too). While appends are at
+ * least half of them (of {@linkcode GROWN_SEEN} or more), a receiver
+ * offers such old copies by their content hash alone, as it does those
+ * of the file's own size: the sender then compares the start of its file
+ * with it, one hash, and sends a copy of it and the rest; a chunk-by-chunk
+ * description (a read and a cut of every byte, its hashes on the wire)
+ * is made only for a file asked for again.
+ */
+export interface GrownFiles {
+  /** Files that began with all of their old copy. */
+  appended: number;
+  /** Files that did not (or were asked for again). */
+  other: number;
+}
+
+/** Grown files a receiver judges by (see {@linkcode GrownFiles}). */
+export const GROWN_SEEN = 8;
+
+/** Whether `grown` says to offer grown old copies by hash (see {@linkcode GrownFiles}). */
+function appendsRule(grown: GrownFiles | undefined): boolean {
+  return grown !== undefined &&
+    grown.appended + grown.other >= GROWN_SEEN &&
+    grown.appended >= grown.other;
 }
 
 /** What a receiver did. */
@@ -169,6 +205,8 @@ interface Held {
   key: string;
   /** Where its old copy is, when described (see `Receiver.#afterProbe`). */
   path?: string;
+  /** Its old copy, smaller than the file, is offered by its hash. */
+  grown?: boolean;
   resume?: ResumeOffer;
   /** Settles with the description; `basis` holds it then. */
   pending?: Promise<void>;
@@ -277,6 +315,16 @@ export class Receiver {
   #probeDone = false;
   #hashHits = 0;
   #hashMisses = 0;
+  /** This transfer's grown files so far (see {@linkcode GrownFiles}). */
+  readonly #grown: GrownFiles = { appended: 0, other: 0 };
+  /** What the last transfer to this destination said (read at the start). */
+  readonly #grownBefore: boolean;
+  /** Grown old copies offered by hash and not yet answered (offered paths). */
+  readonly #grownKeys = new Set<string>();
+  /** Grown old copies asked for again: counted then, not when they land. */
+  readonly #grownMissed = new Set<string>();
+  /** Grown old copies offered by hash. */
+  #grownAsked = 0;
   /** The probe for the sender's first answers was made (see `#probeHashFirst`). */
   #probed = false;
 
@@ -302,6 +350,7 @@ export class Receiver {
     this.#expected = options.rename === undefined
       ? new FileTable()
       : new Map<string, FileEntry>();
+    this.#grownBefore = appendsRule(options.grown);
   }
 
   /**
@@ -375,7 +424,7 @@ export class Receiver {
    * again (see {@linkcode Receiver.settled}).
    */
   get unsettled(): boolean {
-    return this.#hashAsked > 0;
+    return this.#hashAsked + this.#grownAsked > 0;
   }
 
   /**
@@ -405,7 +454,8 @@ export class Receiver {
   /** A file named with an old copy offered by hash began to arrive. */
   #taken(key: string): void {
     if (!this.#byHash.delete(key)) return;
-    this.#hashHits++;
+    // A grown copy's answer is counted as it lands (see `#countGrown`).
+    if (!this.#grownKeys.delete(key)) this.#hashHits++;
     this.#wakeAnswered();
   }
 
@@ -423,6 +473,35 @@ export class Receiver {
   #hashFirstPays(): boolean {
     const misses = this.#hashMisses;
     return misses < HASH_ANSWERS || misses <= this.#hashHits;
+  }
+
+  /**
+   * Whether an old copy smaller than its file is offered by hash: while
+   * appends are at least half of this transfer's grown files, once it has
+   * {@linkcode GROWN_SEEN}; before that, as the last transfer to this
+   * destination said (see {@linkcode GrownFiles}).
+   */
+  #grownPays(): boolean {
+    const grown = this.#grown;
+    return grown.appended + grown.other >= GROWN_SEEN
+      ? appendsRule(grown)
+      : this.#grownBefore;
+  }
+
+  /**
+   * A grown file landed (`appended`: it began with all of its old copy),
+   * or its old copy offered by hash was asked for again: counted, and
+   * kept for the next transfer to this destination.
+   */
+  #countGrown(appended: boolean): void {
+    const grown = this.#grown;
+    if (appended) grown.appended++;
+    else grown.other++;
+    const kept = this.#options.grown;
+    if (kept) {
+      kept.appended = grown.appended;
+      kept.other = grown.other;
+    }
   }
 
   /**
@@ -473,9 +552,10 @@ export class Receiver {
     for (const held of this.#held) {
       if (held.pending) await held.pending;
       const basis = held.basis;
-      if (!basis || !offeredByHash(basis.offer) || held.path === undefined) {
-        continue;
-      }
+      if (
+        !basis || !offeredByHash(basis.offer) || held.path === undefined ||
+        held.grown
+      ) continue;
       held.basis = undefined;
       this.#describeHeld(held, batcher.describe(held.path));
     }
@@ -518,7 +598,10 @@ export class Receiver {
     }
     // Out of the map at once: its frames, when they come, are no answer.
     this.#byHash.delete(key);
-    this.#hashMisses++;
+    if (this.#grownKeys.delete(key)) {
+      this.#grownMissed.add(key);
+      this.#countGrown(false);
+    } else this.#hashMisses++;
     this.#againQueue.push([key, path]);
     if (this.#againQueue.length === 1) {
       this.#again = this.#again.then(() => this.#nameAgain());
@@ -769,17 +852,23 @@ export class Receiver {
       if (batcher && !copy && oldCopy) {
         // The size it now has: an old copy of that size may be offered
         // by its hash alone (not when compared by content already: it
-        // differs).
-        // (Only one of that very size: another size is described in full
-        // anyway, and asking would count toward the probe for nothing.)
-        const byHash = this.#hashFirst && !options.checksum && !differs &&
-          entry.size < HASH_FIRST_MAX_BYTES &&
-          this.#needList?.oldCopySize(entry) === entry.size;
+        // differs); a smaller one too while files that grew were mostly
+        // appended to (see GrownFiles: the sender compares the start of
+        // its file). (Not a bigger one: it is described in full anyway.)
+        const oldSize = this.#needList?.oldCopySize(entry);
+        const hashable = this.#hashFirst && !options.checksum &&
+          entry.size < HASH_FIRST_MAX_BYTES && oldSize !== undefined;
+        const byHash = hashable && !differs && oldSize === entry.size;
         if (byHash) await this.#probeHashFirst(need, flush);
-        const sized = byHash && this.#hashFirstPays() ? entry.size : undefined;
-        if (sized !== undefined) this.#hashAsked++;
+        const grown = hashable && oldSize < entry.size && this.#grownPays();
+        const sized = (byHash && this.#hashFirstPays()) || grown
+          ? entry.size
+          : undefined;
+        if (grown) this.#grownAsked++;
+        else if (sized !== undefined) this.#hashAsked++;
         held.path = entry.path;
-        this.#describeHeld(held, batcher.describe(entry.path, sized));
+        held.grown = grown;
+        this.#describeHeld(held, batcher.describe(entry.path, sized, grown));
       }
       // Named in manifest order: after those still being described (and
       // while the probe waits for its answers).
@@ -833,6 +922,7 @@ export class Receiver {
       this.#bases.set(key, basis);
       if (offeredByHash(basis.offer)) {
         this.#byHash.set(key, this.#expected.get(key)?.path ?? key);
+        if (held.grown) this.#grownKeys.add(key);
       }
     }
     await need(key, { resume: held.resume, basis: basis?.offer });
@@ -899,6 +989,9 @@ export class Receiver {
         resumes: this.#resumes,
         bases: this.#bases,
         onTaken: (key) => this.#taken(key),
+        onGrown: (key, appended) => {
+          if (!this.#grownMissed.delete(key)) this.#countGrown(appended);
+        },
         onDescribeAgain: (key) => this.#describeAgain(key),
         onFile: (entry) => {
           options.onFile?.(entry);

@@ -86,6 +86,12 @@ export interface ReceiveSinkOptions {
   onDescribeAgain?: (key: string) => void;
   /** Told each offered path as its file begins to arrive (any frame). */
   onTaken?: (key: string) => void;
+  /**
+   * Told, for each file (offered path) that came as a delta and is longer
+   * than its old copy, whether it began with all of the old copy (an
+   * append), once it is whole and checked.
+   */
+  onGrown?: (key: string, appended: boolean) => void;
 }
 
 /** Sets an old copy's mode and mtime (on its descriptor, or its checked name). */

@@ -205,9 +205,10 @@ function* deltaEvents(
 /**
  * A file whose old copy the receiver offered by its content hash alone:
  * when the file is that content, a delta of copies of all of it (the
- * receiver reads nothing back); else a describe-again frame (the
- * receiver names it again with a full description). A file of another
- * size than the old copy is not read here.
+ * receiver reads nothing back); when it is longer and begins with that
+ * content (an append), a copy of the old copy and the rest as literal
+ * data; else a describe-again frame (the receiver names it again with a
+ * full description). A file shorter than the old copy is not read here.
  */
 function* hashFirstEvents(
   root: TreeRoot,
@@ -217,31 +218,66 @@ function* hashFirstEvents(
   scratch: Uint8Array,
   options: ReadOptions,
 ): Generator<FrameEvent> {
-  if (entry.size !== basis.size) {
+  if (entry.size < basis.size) {
     yield { type: "describe", entry };
     return;
   }
   const file = openForRead(root, entry.path, { verified: options.verified });
   try {
     hasher.init();
-    for (let left = entry.size; left > 0;) {
-      const view = scratch.subarray(0, Math.min(left, scratch.length));
-      readFull(file, view, entry.path, entry.size);
-      hasher.update(view);
-      left -= view.length;
+    hashPrefix(file, basis.size, entry, hasher, scratch);
+    const digest = hasher.digest("binary");
+    if (!sameHash(digest, basis.whole!)) {
+      yield { type: "describe", entry };
+      return;
+    }
+    options.onBytes?.(basis.size);
+    yield { type: "delta", entry };
+    yield { type: "copy", offset: 0, length: basis.size };
+    if (entry.size === basis.size) {
+      yield { type: "hash", digest };
+      return;
+    }
+    // The wasm hasher's digest ends its hash (the native one's does not):
+    // the start is hashed again, from a second handle on the same file.
+    let rest = file;
+    if (!hasher.saveState) {
+      rest = openForRead(root, entry.path, { verified: options.verified });
+      hasher.init();
+      hashPrefix(rest, basis.size, entry, hasher, scratch);
+    }
+    try {
+      for (let left = entry.size - basis.size; left > 0;) {
+        const view = scratch.subarray(0, Math.min(left, scratch.length));
+        readFull(rest, view, entry.path, entry.size);
+        hasher.update(view);
+        left -= view.length;
+        options.onBytes?.(view.length);
+        yield { type: "data", bytes: view };
+      }
+    } finally {
+      if (rest !== file) rest.close();
     }
   } finally {
     file.close();
   }
-  const digest = hasher.digest("binary");
-  if (!sameHash(digest, basis.whole!)) {
-    yield { type: "describe", entry };
-    return;
+  yield { type: "hash", digest: hasher.digest("binary") };
+}
+
+/** Reads the first `size` bytes of `file` (listed as `entry`) into `hasher`. */
+function hashPrefix(
+  file: ReadHandle,
+  size: number,
+  entry: FileEntry,
+  hasher: ContentHasher,
+  scratch: Uint8Array,
+): void {
+  for (let left = size; left > 0;) {
+    const view = scratch.subarray(0, Math.min(left, scratch.length));
+    readFull(file, view, entry.path, entry.size);
+    hasher.update(view);
+    left -= view.length;
   }
-  options.onBytes?.(entry.size);
-  yield { type: "delta", entry };
-  yield { type: "copy", offset: 0, length: entry.size };
-  yield { type: "hash", digest };
 }
 
 /**

@@ -365,6 +365,9 @@ export class FrameReceiver
         target.opened?.abort();
         throw new IntegrityError(target.entry.path);
       }
+      if (target.entry.size > target.basisSize) {
+        this.#assembly.options.onGrown?.(key, rebuild.appended);
+      }
       // The old copy itself, byte for byte: it takes the new mode and
       // mtime where it is (no copy, no rename); else the rebuilt file
       // (anything deferred written first) goes into place.

@@ -681,7 +681,9 @@ export type BasisOffer = Message<"blit.v2.BasisOffer"> & {
    * it all, without cutting or looking up a chunk. With no `lengths` and
    * no `digests` (an old copy under 16 MiB offered by its hash alone, over
    * the data plane): the copy's plain xxh3-128, unseeded; a sender whose
-   * file differs sends a describe-again frame (see PROTOCOL.md).
+   * file is that content, or begins with it (an old copy smaller than the
+   * file: an append), sends a copy of it and the rest; one whose file
+   * differs sends a describe-again frame (see PROTOCOL.md).
    *
    * @generated from field: bytes whole = 7;
    */
