@@ -60,6 +60,30 @@ const SYMBOLS = {
     parameters: ["buffer", "usize", "buffer", "usize"],
     result: "usize",
   },
+  ZSTD_createCCtx: { parameters: [], result: "pointer" },
+  ZSTD_freeCCtx: { parameters: ["pointer"], result: "usize" },
+  ZSTD_createDCtx: { parameters: [], result: "pointer" },
+  ZSTD_freeDCtx: { parameters: ["pointer"], result: "usize" },
+  ZSTD_compressCCtx: {
+    parameters: ["pointer", "buffer", "usize", "buffer", "usize", "i32"],
+    result: "usize",
+  },
+  ZSTD_decompressDCtx: {
+    parameters: ["pointer", "buffer", "usize", "buffer", "usize"],
+    result: "usize",
+  },
+  ZSTD_compressCCtx_async: {
+    name: "ZSTD_compressCCtx",
+    parameters: ["pointer", "buffer", "usize", "buffer", "usize", "i32"],
+    result: "usize",
+    nonblocking: true,
+  },
+  ZSTD_decompressDCtx_async: {
+    name: "ZSTD_decompressDCtx",
+    parameters: ["pointer", "buffer", "usize", "buffer", "usize"],
+    result: "usize",
+    nonblocking: true,
+  },
   ZSTD_compress_async: {
     name: "ZSTD_compress",
     parameters: ["buffer", "usize", "buffer", "usize", "i32"],
@@ -126,6 +150,45 @@ function placed(made: Uint8Array, into: Uint8Array | undefined): Uint8Array {
   return into.subarray(0, made.length);
 }
 
+/**
+ * zstd contexts kept free at most, of each kind: a one-shot call makes
+ * and frees a context (and its tables) every time, ~0.1-1 ms a block on
+ * fresh pages here; a kept one is reused warm. Blocks compress two at a
+ * time a connection (four kept cover two connections).
+ */
+const KEPT_CONTEXTS = 4;
+/**
+ * Levels up to this one compress with a kept context (blit's own choices:
+ * 1, 3, 6); a higher level's tables (tens of MiB at 19) are not kept.
+ */
+const KEPT_LEVEL_MAX = 6;
+
+/** Native contexts of one kind, reused: at most KEPT_CONTEXTS kept free. */
+class ContextPool {
+  readonly #free: NonNullable<Deno.PointerValue>[] = [];
+  readonly #make: () => Deno.PointerValue;
+  readonly #drop: (c: NonNullable<Deno.PointerValue>) => void;
+
+  constructor(
+    make: () => Deno.PointerValue,
+    drop: (c: NonNullable<Deno.PointerValue>) => void,
+  ) {
+    this.#make = make;
+    this.#drop = drop;
+  }
+
+  /** A free context, or a new one; null where none could be made. */
+  take(): Deno.PointerValue {
+    return this.#free.pop() ?? this.#make();
+  }
+
+  /** `c` is free again (freed if enough are kept). */
+  give(c: NonNullable<Deno.PointerValue>): void {
+    if (this.#free.length < KEPT_CONTEXTS) this.#free.push(c);
+    else this.#drop(c);
+  }
+}
+
 function nativeZstd(lib: Lib): Zstd {
   const s = lib.symbols;
   const checked = (result: number | bigint, what: string): number => {
@@ -167,24 +230,58 @@ function nativeZstd(lib: Lib): Zstd {
       out.subarray(0, checked(n, "decompression"));
     return { args, result };
   };
+  // Contexts kept from call to call (see KEPT_CONTEXTS): each call takes
+  // one (or makes one), and gives it back when done.
+  const compressors = new ContextPool(
+    () => s.ZSTD_createCCtx(),
+    (c) => void s.ZSTD_freeCCtx(c),
+  );
+  const decompressors = new ContextPool(
+    () => s.ZSTD_createDCtx(),
+    (c) => void s.ZSTD_freeDCtx(c),
+  );
   return {
     kind: "libzstd",
     compressSync(bytes, l, into) {
       const { args, result } = compressing(bytes, l, into);
-      return result(s.ZSTD_compress(...args));
+      const c = l <= KEPT_LEVEL_MAX ? compressors.take() : null;
+      if (c === null) return result(s.ZSTD_compress(...args));
+      try {
+        return result(s.ZSTD_compressCCtx(c, ...args));
+      } finally {
+        compressors.give(c);
+      }
     },
     bound,
     async compress(bytes, l, into) {
       const { args, result } = compressing(bytes, l, into);
-      return result(await s.ZSTD_compress_async(...args));
+      const c = l <= KEPT_LEVEL_MAX ? compressors.take() : null;
+      if (c === null) return result(await s.ZSTD_compress_async(...args));
+      try {
+        return result(await s.ZSTD_compressCCtx_async(c, ...args));
+      } finally {
+        compressors.give(c);
+      }
     },
     decompressSync(bytes, size, into) {
       const { args, result } = decompressing(bytes, size, into);
-      return result(s.ZSTD_decompress(...args));
+      const c = decompressors.take();
+      if (c === null) return result(s.ZSTD_decompress(...args));
+      try {
+        return result(s.ZSTD_decompressDCtx(c, ...args));
+      } finally {
+        decompressors.give(c);
+      }
     },
     async decompress(bytes, size, into) {
       const { args, result } = decompressing(bytes, size, into);
-      return result(await s.ZSTD_decompress_async(...args));
+      const c = decompressors.take();
+      if (c === null) return result(await s.ZSTD_decompress_async(...args));
+      try {
+        return result(await s.ZSTD_decompressDCtx_async(c, ...args));
+      } finally {
+        decompressors.give(c);
+      }
     },
   };
 }
@@ -256,9 +353,11 @@ export function zstdBindings(): Bindings | undefined {
   loaded ??= native();
   return nativeSymbols && [nativeSymbols, [
     "ZSTD_compressBound",
-    "ZSTD_compress",
+    "ZSTD_createCCtx",
+    "ZSTD_compressCCtx",
     "ZSTD_isError",
-    "ZSTD_decompress",
+    "ZSTD_createDCtx",
+    "ZSTD_decompressDCtx",
   ]];
 }
 

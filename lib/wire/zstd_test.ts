@@ -88,3 +88,36 @@ Deno.test("zstd: compress and decompress write into a buffer given big enough (l
     true,
   );
 });
+
+Deno.test("zstd: many calls at once (each its own kept context) and after one another, at blit's levels and above, all exact", async () => {
+  const z = await loadZstd();
+  const bodies = Array.from(
+    { length: 12 },
+    (_, i) => text.subarray(i * 1000, text.length - i * 3000),
+  );
+  for (const level of [1, 6, 12]) {
+    // Twelve at once (more than the contexts kept), twice over.
+    for (let round = 0; round < 2; round++) {
+      const packed = await Promise.all(
+        bodies.map((b) => z.compress(b, level)),
+      );
+      const back = await Promise.all(
+        packed.map((p, i) => z.decompress(p, bodies[i].length)),
+      );
+      back.forEach((b, i) => assertEquals(b, new Uint8Array(bodies[i])));
+      // And one after another on this thread, a bad frame between.
+      for (const [i, b] of bodies.entries()) {
+        assertEquals(
+          z.decompressSync(z.compressSync(b, level), b.length),
+          new Uint8Array(b),
+        );
+        if (i === 5) {
+          assertThrows(
+            () => z.decompressSync(Uint8Array.of(1, 2, 3), 9),
+            Error,
+          );
+        }
+      }
+    }
+  }
+});
