@@ -116,6 +116,26 @@ async function withBed(fn: (bed: Bed) => Promise<void>): Promise<void> {
   }
 }
 
+/**
+ * `count` files f0, f1, ... of `size + 100 * i` random bytes (seeds from
+ * `seed`), the same in `src` and `dest`; their names.
+ */
+function sameFiles(
+  src: string,
+  dest: string,
+  count: number,
+  size: number,
+  seed: number,
+): string[] {
+  const names = Array.from({ length: count }, (_, i) => `f${i}`);
+  names.forEach((name, i) => {
+    const body = bytes(size + 100 * i, seed + i);
+    Deno.writeFileSync(`${src}/${name}`, body);
+    Deno.writeFileSync(`${dest}/${name}`, body);
+  });
+  return names;
+}
+
 /** `blit push --json --no-whole-file` of `src` to `url` (with `extra`): its summary, once it succeeded. */
 async function deltaPush(
   src: string,
@@ -1449,12 +1469,7 @@ Deno.test("push: after a push that found many files touched but not changed, the
     const state = `${work}/state`;
     const d = `${module}/d`;
     Deno.mkdirSync(d);
-    const names = Array.from({ length: 40 }, (_, i) => `f${i}`);
-    names.forEach((name, i) => {
-      const body = bytes(2000 + 100 * i, 50 + i);
-      Deno.writeFileSync(`${src}/${name}`, body);
-      Deno.writeFileSync(`${d}/${name}`, body);
-    });
+    const names = sameFiles(src, d, 40, 2000, 50);
     Deno.writeFileSync(`${src}/edited`, bytes(4000, 91));
     const history = () =>
       Deno.readTextFileSync(`${state}/blit/perf_history.jsonl`).trim()
@@ -1560,12 +1575,7 @@ Deno.test("delta push of a tree appended to, edited, appended again: once the da
   await withBed(async ({ src, module, daemon }) => {
     const d = `${module}/d`;
     Deno.mkdirSync(d);
-    const names = Array.from({ length: 20 }, (_, i) => `f${i}`);
-    names.forEach((name, i) => {
-      const body = bytes(30_000 + 100 * i, 300 + i);
-      Deno.writeFileSync(`${src}/${name}`, body);
-      Deno.writeFileSync(`${d}/${name}`, body);
-    });
+    const names = sameFiles(src, d, 20, 30_000, 300);
     const received: number[] = [];
     const steps = ["append", "append", "insert", "append", "append"];
     for (const [run, step] of steps.entries()) {

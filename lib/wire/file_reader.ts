@@ -145,18 +145,34 @@ function* bodyEvents(
     const start = range?.offset ?? 0;
     if (start > 0) file.seekSync(start, Deno.SeekMode.Start);
     hasher.init();
-    for (let left = range?.length ?? entry.size; left > 0;) {
-      const view = scratch.subarray(0, Math.min(left, scratch.length));
-      readFull(file, view, entry.path, entry.size);
-      hasher.update(view);
-      left -= view.length;
-      options.onBytes?.(view.length);
-      yield { type: "data", bytes: view };
-    }
+    const length = range?.length ?? entry.size;
+    yield* dataEvents(file, length, entry, hasher, scratch, options);
   } finally {
     file.close();
   }
   yield { type: "hash", digest: hasher.digest("binary") };
+}
+
+/**
+ * The next `length` bytes of `file` (listed as `entry`) as data events of
+ * at most `scratch.length` bytes (views of it), each hashed into `hasher`.
+ */
+function* dataEvents(
+  file: ReadHandle,
+  length: number,
+  entry: FileEntry,
+  hasher: ContentHasher,
+  scratch: Uint8Array,
+  options: ReadOptions,
+): Generator<FrameEvent> {
+  for (let left = length; left > 0;) {
+    const view = scratch.subarray(0, Math.min(left, scratch.length));
+    readFull(file, view, entry.path, entry.size);
+    hasher.update(view);
+    left -= view.length;
+    options.onBytes?.(view.length);
+    yield { type: "data", bytes: view };
+  }
 }
 
 /**
@@ -247,14 +263,8 @@ function* hashFirstEvents(
       hashPrefix(rest, basis.size, entry, hasher, scratch);
     }
     try {
-      for (let left = entry.size - basis.size; left > 0;) {
-        const view = scratch.subarray(0, Math.min(left, scratch.length));
-        readFull(rest, view, entry.path, entry.size);
-        hasher.update(view);
-        left -= view.length;
-        options.onBytes?.(view.length);
-        yield { type: "data", bytes: view };
-      }
+      const tail = entry.size - basis.size;
+      yield* dataEvents(rest, tail, entry, hasher, scratch, options);
     } finally {
       if (rest !== file) rest.close();
     }

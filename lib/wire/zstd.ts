@@ -346,7 +346,7 @@ let nativeSymbols: object | undefined;
  * ```ts
  * import { zstdBindings } from "./zstd.ts";
  * const got = zstdBindings();
- * if (got && !got[1].includes("ZSTD_compress")) throw new Error("example failed");
+ * if (got && !got[1].includes("ZSTD_compressCCtx")) throw new Error("example failed");
  * ```
  */
 export function zstdBindings(): Bindings | undefined {
