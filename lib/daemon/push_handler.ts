@@ -114,8 +114,8 @@ function pinDestination(root: Tree, rootRel: string): void {
 /** Destinations whose grown files the daemon remembers, at most. */
 const GROWN_KEPT = 1024;
 /**
- * What the files that grew past their old copies were in the last push to
- * each destination (module and path), for the next push's first choice
+ * What the files that grew past their old copies were in the last pushes
+ * to each destination (module and path), for the next push's first choice
  * (see `GrownFiles`): the oldest forgotten first.
  */
 const grownByDestination = new Map<string, GrownFiles>();
@@ -125,7 +125,7 @@ function grownFor(module: string, rootRel: string): GrownFiles {
   const key = `${module}\0${rootRel}`;
   let grown = grownByDestination.get(key);
   if (grown) grownByDestination.delete(key);
-  else grown = { appended: 0, other: 0 };
+  else grown = { appended: 0, other: 0, streak: 0 };
   // Last used last: the first key is the one longest unused.
   grownByDestination.set(key, grown);
   if (grownByDestination.size > GROWN_KEPT) {

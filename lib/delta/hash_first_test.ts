@@ -574,24 +574,32 @@ Deno.test("hash first: old copies bigger than their files are not offered by has
   }
 });
 
-Deno.test("hash first: smaller old copies go by hash while grown files that landed (before 8: the last transfer's) were mostly appended to, in full otherwise", async () => {
+Deno.test("hash first: smaller old copies go by hash while grown files that landed (before 8: the last two transfers') were mostly appended to, in full otherwise", async () => {
   const root = Deno.realPathSync(Deno.makeTempDirSync());
   try {
     const count = 60;
     const cases = [
       // Nothing known: in full until 8 appends landed, then by hash.
       { before: undefined, appended: true, hash: count - 8, full: 8 },
-      // The last transfer's were appends, these are edits: the first 8 by
-      // hash (each asked for again, then named in full), the rest in full.
+      // The last two transfers' were appends, these are edits: the first
+      // 8 by hash (each asked for again, then named in full), the rest in
+      // full.
       {
-        before: { appended: 9, other: 1 },
+        before: { appended: 9, other: 1, streak: 1 },
         appended: false,
         hash: 8,
         full: count,
       },
-      // The last transfer's were edits, and so are these: all in full.
+      // Only the last one's were appends (they take turns): all in full.
       {
-        before: { appended: 1, other: 9 },
+        before: { appended: 9, other: 1, streak: 0 },
+        appended: false,
+        hash: 0,
+        full: count,
+      },
+      // The last one's were edits: all in full.
+      {
+        before: { appended: 1, other: 9, streak: 5 },
         appended: false,
         hash: 0,
         full: count,
@@ -642,9 +650,11 @@ Deno.test("hash first: smaller old copies go by hash while grown files that land
       const which = JSON.stringify(before);
       assertEquals(named.filter((n) => n.endsWith("hash")).length, hash, which);
       assertEquals(named.filter((n) => n.endsWith("full")).length, full, which);
-      // Kept for the next transfer: this one's grown files.
-      if (grown) {
-        assertEquals(grown, { appended: 0, other: count }, which);
+      // Kept for the next transfer: this one's grown files, and how many
+      // transfers before it in a row were mostly appends.
+      if (before) {
+        const streak = before.appended > before.other ? before.streak + 1 : 0;
+        assertEquals(grown, { appended: 0, other: count, streak }, which);
       }
       await sink.abort();
     }

@@ -109,7 +109,7 @@ export interface ReceiverOptions {
   hintMaxBytes?: number;
   /**
    * What the files that grew past their old copies were in the last
-   * transfer to this destination (see {@linkcode GrownFiles}), read for
+   * transfers to this destination (see {@linkcode GrownFiles}), read for
    * this one's first choice and updated as its own files land. Default:
    * none (nothing known before this transfer's own files).
    */
@@ -126,22 +126,28 @@ export interface ReceiverOptions {
  * of the file's own size: the sender then compares the start of its file
  * with it, one hash, and sends a copy of it and the rest; a chunk-by-chunk
  * description (a read and a cut of every byte, its hashes on the wire)
- * is made only for a file asked for again.
+ * is made only for a file asked for again. Before a transfer has seen
+ * its own, it goes by its destination's last two transfers: both mostly
+ * appends (`streak` 2 or more), it offers by hash from the start (a
+ * destination whose pushes take turns appending and editing never pays
+ * for offers its edited files turn down: answers come late, after most
+ * files were offered).
  */
 export interface GrownFiles {
-  /** Files that began with all of their old copy. */
+  /** Files of the last transfer that began with all of their old copy. */
   appended: number;
-  /** Files that did not (or were asked for again). */
+  /** Files of the last transfer that did not (or were asked for again). */
   other: number;
+  /** Transfers before the last, in a row, whose grown files were mostly appends. */
+  streak: number;
 }
 
 /** Grown files a receiver judges by (see {@linkcode GrownFiles}). */
 export const GROWN_SEEN = 8;
 
 /** Whether `grown` says to offer grown old copies by hash (see {@linkcode GrownFiles}). */
-function appendsRule(grown: GrownFiles | undefined): boolean {
-  return grown !== undefined &&
-    grown.appended + grown.other >= GROWN_SEEN &&
+function appendsRule(grown: { appended: number; other: number }): boolean {
+  return grown.appended + grown.other >= GROWN_SEEN &&
     grown.appended >= grown.other;
 }
 
@@ -316,8 +322,8 @@ export class Receiver {
   #hashHits = 0;
   #hashMisses = 0;
   /** This transfer's grown files so far (see {@linkcode GrownFiles}). */
-  readonly #grown: GrownFiles = { appended: 0, other: 0 };
-  /** What the last transfer to this destination said (read at the start). */
+  readonly #grown = { appended: 0, other: 0 };
+  /** What the last transfers to this destination said (read at the start). */
   readonly #grownBefore: boolean;
   /** Grown old copies offered by hash and not yet answered (offered paths). */
   readonly #grownKeys = new Set<string>();
@@ -350,7 +356,14 @@ export class Receiver {
     this.#expected = options.rename === undefined
       ? new FileTable()
       : new Map<string, FileEntry>();
-    this.#grownBefore = appendsRule(options.grown);
+    // The last transfer's files make a streak of appends or end it; this
+    // one's files take their place as they land.
+    const kept = options.grown;
+    if (kept) {
+      kept.streak = appendsRule(kept) ? kept.streak + 1 : 0;
+      kept.appended = kept.other = 0;
+    }
+    this.#grownBefore = (kept?.streak ?? 0) >= 2;
   }
 
   /**
@@ -478,7 +491,7 @@ export class Receiver {
   /**
    * Whether an old copy smaller than its file is offered by hash: while
    * appends are at least half of this transfer's grown files, once it has
-   * {@linkcode GROWN_SEEN}; before that, as the last transfer to this
+   * {@linkcode GROWN_SEEN}; before that, as the last transfers to this
    * destination said (see {@linkcode GrownFiles}).
    */
   #grownPays(): boolean {
