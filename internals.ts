@@ -176,6 +176,7 @@ export {
   useDelta,
   useSendfile,
 } from "./lib/transfer/link_policy.ts";
+export { appendsMostly, GROWN_SEEN } from "./lib/transfer/grown_files.ts";
 export { loadZeroCopy, ZeroCopy, ZeroCopyError } from "./lib/wire/zero_copy.ts";
 export { SendWindow } from "./lib/rpc/call_io.ts";
 export {

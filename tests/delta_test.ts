@@ -136,6 +136,34 @@ function sameFiles(
   return names;
 }
 
+/**
+ * Each of `names` under `dir` grown by 200 bytes (seeds from `seed`), at
+ * its end (`append`) or 10,000 bytes in (`insert`), with mtime `mtime`.
+ */
+function grow(
+  dir: string,
+  names: string[],
+  step: string,
+  seed: number,
+  mtime: number,
+): void {
+  names.forEach((name, i) => {
+    const old = Deno.readFileSync(`${dir}/${name}`);
+    const at = step === "append" ? old.length : 10_000;
+    Deno.writeFileSync(
+      `${dir}/${name}`,
+      splice(old, at, 0, bytes(200, seed + i)),
+    );
+    Deno.utimeSync(`${dir}/${name}`, mtime, 1_700_000_000);
+  });
+}
+
+/** The number on `--stats`' line `label` in `stdout`. */
+function statBytes(stdout: string, label: string): number {
+  const line = stdout.match(new RegExp(`^${label}: ([\\d,]+)`, "m"));
+  return Number(line![1].replaceAll(",", ""));
+}
+
 /** `blit push --json --no-whole-file` of `src` to `url` (with `extra`): its summary, once it succeeded. */
 async function deltaPush(
   src: string,
@@ -1587,26 +1615,13 @@ Deno.test("delta push of a tree appended to, edited, appended again: once the da
       "append",
     ];
     for (const [run, step] of steps.entries()) {
-      names.forEach((name, i) => {
-        const old = Deno.readFileSync(`${src}/${name}`);
-        const more = bytes(200, 1000 * run + i);
-        Deno.writeFileSync(
-          `${src}/${name}`,
-          splice(old, step === "append" ? old.length : 10_000, 0, more),
-        );
-        Deno.utimeSync(`${src}/${name}`, 1_700_000_000 + run, 1_700_000_000);
-      });
+      grow(src, names, step, 1000 * run, 1_700_000_000 + run);
       const push = await runCli(
         ["push", "--stats", "--no-whole-file", src, `${daemon.url}/m/d`],
         { env },
       );
       assertEquals(push.code, 0, push.stderr);
-      received.push(
-        Number(
-          push.stdout.match(/^Total bytes received: ([\d,]+)/m)![1]
-            .replaceAll(",", ""),
-        ),
-      );
+      received.push(statBytes(push.stdout, "Total bytes received"));
       for (const name of names) same(`${src}/${name}`, `${d}/${name}`);
       assertEquals(tempFiles(module), []);
     }
@@ -1619,5 +1634,43 @@ Deno.test("delta push of a tree appended to, edited, appended again: once the da
     assert(received[6] < received[5] - saved, `${received}`);
     assert(received[3] > received[2] + saved, `${received}`);
     assert(Math.abs(received[5] - received[1]) < saved, `${received}`);
+  });
+});
+
+Deno.test("delta pull of a tree appended to on the daemon, again and again: after two pulls of appends (the client's history) the client offers its grown old copies by hash alone (less goes out); an edit turns it off; every pull exact", async () => {
+  await withBed(async ({ work, module, daemon }) => {
+    const state = `${work}/state`;
+    const local = `${work}/local`;
+    const d = `${module}/d`;
+    Deno.mkdirSync(d);
+    Deno.mkdirSync(local);
+    const names = sameFiles(d, local, 20, 30_000, 500);
+    const sent: number[] = [];
+    const steps = ["append", "append", "append", "insert", "append"];
+    for (const [run, step] of steps.entries()) {
+      grow(d, names, step, 2000 * run, 1_700_000_000 + run);
+      const pull = await runCli(
+        ["pull", "--stats", "--no-whole-file", `${daemon.url}/m/d`, local],
+        { env: { XDG_STATE_HOME: state } },
+      );
+      assertEquals(pull.code, 0, pull.stderr);
+      sent.push(statBytes(pull.stdout, "Total bytes sent"));
+      for (const name of names) same(`${d}/${name}`, `${local}/${name}`);
+      assertEquals(tempFiles(local), []);
+    }
+    // Full descriptions went out the first two times; by hash alone (16
+    // bytes a file) the third; the edited files in full, and the next
+    // appends in full again (the history's streak was broken).
+    const saved = names.length * 40;
+    assert(sent[2] < sent[1] - saved, `${sent}`);
+    assert(sent[3] > sent[2] + saved, `${sent}`);
+    assert(sent[4] > sent[2] + saved, `${sent}`);
+    // The history says what each pull found of its grown files.
+    const records = Deno.readTextFileSync(`${state}/blit/perf_history.jsonl`)
+      .trim().split("\n").map((line) => JSON.parse(line));
+    assertEquals(
+      records.map((r) => [r.grown_appended, r.grown_other]),
+      [[20, 0], [20, 0], [20, 0], [0, 20], [20, 0]],
+    );
   });
 });

@@ -227,6 +227,7 @@ async function runTransfer(plan: TransferPlan): Promise<number> {
     options.forceGrpcData = tuning.choice.transport === "grpc";
     options.linkBytesPerS = tuning.linkBytesPerS;
     options.hashHints = tuning.hashHints;
+    options.grown = tuning.grown;
     options.streams = tuning.choice.transport === "tcp"
       ? tuning.choice.streams
       : 0;

@@ -99,6 +99,9 @@ function pullReceiver(
     onItem: options.onItem,
     delta,
     hashHints,
+    // What the last pulls on the route found of grown files (copied: the
+    // receiver updates its own).
+    ...(options.grown ? { grown: { ...options.grown } } : {}),
   });
 }
 
@@ -240,6 +243,7 @@ function pullOnce(
       manifestMs: got.manifestMs,
       transferMs: performance.now() - t1 - got.manifestMs,
       retries: 0,
+      ...(delta && !dryRun ? { grown: receiver.grownSeen } : {}),
       ...wireResult(
         result.bytes,
         result.resumed,

@@ -44,6 +44,11 @@ export interface TransferResult extends TransferStats {
    * mode and mtime.
    */
   filesSame?: number;
+  /**
+   * A pull's grown files (see `GrownFiles`): those that came as deltas
+   * beginning with all of their old copy, and the others.
+   */
+  grown?: { appended: number; other: number };
   /** Whether any data went compressed. */
   compression?: boolean;
   /** What the predictor chose for a remote transfer, and why. */

@@ -32,6 +32,7 @@ import { sharedClient } from "./shared_client.ts";
 import type { TransferResult } from "./summary.ts";
 import type { ProgressSink } from "../ui/progress.ts";
 import type { Choice } from "../transfer/link_policy.ts";
+import type { GrownFiles } from "../transfer/grown_files.ts";
 import { sleep } from "../timer.ts";
 import { loadNativeStat } from "../fs/native_stat.ts";
 import { bindIdle } from "../fs/_lazy_ffi.ts";
@@ -108,6 +109,13 @@ export interface RemoteTransferOptions {
    * `pushHintsPay`). Default: false.
    */
   hashHints?: boolean;
+  /**
+   * What the last pulls on the route found of their files that grew past
+   * their old copies (see `GrownFiles`): a pull's receiver starts from it
+   * (set from the route's history, see `pullGrown`). Default: nothing
+   * known.
+   */
+  grown?: GrownFiles;
   /**
    * Told `+` and the path of each file or link transferred (or that would
    * be, in a dry run), `-` and the path of each one a mirror deletes.

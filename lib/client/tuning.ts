@@ -19,6 +19,7 @@ import { fetchPerfSnapshot } from "./perf_rpc.ts";
 
 export { uploadPerf } from "./perf_rpc.ts";
 import type { TransferResult } from "./summary.ts";
+import { appendsMostly, type GrownFiles } from "../transfer/grown_files.ts";
 
 /**
  * How much of the local history's end a transfer reads (~130 runs): the
@@ -57,6 +58,11 @@ export interface Tuning {
    * last push on this route found many files touched, not changed.
    */
   hashHints: boolean;
+  /**
+   * For a pull: what the last pulls on this route found of their grown
+   * files (see {@linkcode pullGrown}).
+   */
+  grown?: GrownFiles;
 }
 
 /**
@@ -96,6 +102,43 @@ export function pushHintsPay(
     return typeof same === "number" && same >= HINTS_MIN_SAME;
   }
   return false;
+}
+
+/**
+ * What a pull on `route` tells its receiver of the files that grew past
+ * their old copies in the last pulls there (see `GrownFiles`): the newest
+ * pull's counts, and how many pulls before it in a row found mostly
+ * appends; undefined where no pull on the route counted (the receiver
+ * then goes by its own files only). A pulling client keeps nothing
+ * between runs but this history.
+ *
+ * @example
+ * ```ts
+ * import { pullGrown } from "./tuning.ts";
+ * const run = { ts: "2026-01-01T00:00:00Z", op: "pull", transport: "tcp" as const, streams: 1, files: 40, bytes: 1, duration_ms: 1, remote: "nas:9031", handshake_ms: 0, manifest_ms: 0, transfer_ms: 1, retries: 0, fallback: false, direction: "pull" as const };
+ * const appends = { ...run, grown_appended: 40, grown_other: 0 };
+ * const got = pullGrown([appends, { ...run, grown_appended: 0, grown_other: 9 }, appends, appends], "nas:9031");
+ * if (got?.appended !== 40 || got.streak !== 1) throw new Error("example failed");
+ * ```
+ */
+export function pullGrown(
+  records: readonly PerfRecord[],
+  route: string,
+): GrownFiles | undefined {
+  let last: GrownFiles | undefined;
+  for (let i = records.length - 1; i >= 0; i--) {
+    const r = records[i];
+    if (r.remote !== route || r.direction !== "pull") continue;
+    const appended = r.grown_appended;
+    const other = r.grown_other;
+    const counted = typeof appended === "number" && typeof other === "number";
+    if (!last) {
+      if (!counted) return undefined;
+      last = { appended, other, streak: 0 };
+    } else if (counted && appendsMostly({ appended, other })) last.streak++;
+    else break;
+  }
+  return last;
 }
 
 /** What the user fixed on the command line. */
@@ -154,9 +197,11 @@ export function tune(
   let warning: string | undefined;
   let linkBytesPerS: number | undefined;
   let hashHints = false;
+  let grown: GrownFiles | undefined;
   try {
     linkBytesPerS = linkRate(local, route);
     hashHints = op === "push" && pushHintsPay(local, route);
+    grown = op === "pull" ? pullGrown(local, route) : undefined;
     const seen = new Set(local.map((r) => r.ts));
     // Other clients' runs with this daemon (ours are in the local file).
     const others = (snapshot?.runs ?? [])
@@ -194,6 +239,7 @@ export function tune(
     ...(snapshot ? { snapshot } : {}),
     ...(linkBytesPerS ? { linkBytesPerS } : {}),
     hashHints,
+    ...(grown ? { grown } : {}),
     refresh: historyDir !== undefined &&
       !(Math.abs(Date.now() - (snapshot?.fetched ?? -Infinity)) <
         SNAPSHOT_FRESH_MS),
@@ -308,6 +354,12 @@ export function historyLine(
       }
       : {}),
     ...(result.filesSame !== undefined ? { files_same: result.filesSame } : {}),
+    ...(result.grown
+      ? {
+        grown_appended: result.grown.appended,
+        grown_other: result.grown.other,
+      }
+      : {}),
     ...(tuning
       ? { direction: tuning.direction, predictor: tuning.choice }
       : {}),

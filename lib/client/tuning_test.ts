@@ -4,6 +4,7 @@ import {
   HINTS_MIN_SAME,
   historyLine,
   linkRate,
+  pullGrown,
   pushHintsPay,
   refreshSnapshot,
   tune,
@@ -142,11 +143,15 @@ Deno.test("linkRate: the fastest non-delta run of 16 MiB or more on the route", 
   );
 });
 
-Deno.test("pushHintsPay: the newest push on the route decides: hints after one that found many files the same, none after one that found few", () => {
-  const run = (extra: Record<string, unknown>) => ({
+/** A history line of a `direction` run with h:1, with `extra`. */
+function historyRun(
+  direction: "push" | "pull",
+  extra: Record<string, unknown>,
+): PerfRecord {
+  return {
     ts: "2026-01-01T00:00:00Z",
-    op: "push",
-    transport: "tcp" as const,
+    op: direction,
+    transport: "tcp",
     streams: 1,
     files: 100,
     bytes: 1,
@@ -157,9 +162,13 @@ Deno.test("pushHintsPay: the newest push on the route decides: hints after one t
     transfer_ms: 1,
     retries: 0,
     fallback: false,
-    direction: "push" as const,
+    direction,
     ...extra,
-  });
+  };
+}
+
+Deno.test("pushHintsPay: the newest push on the route decides: hints after one that found many files the same, none after one that found few", () => {
+  const run = (extra: Record<string, unknown>) => historyRun("push", extra);
   const many = run({ files_same: HINTS_MIN_SAME });
   assertEquals(pushHintsPay([], "h:1"), false);
   assertEquals(pushHintsPay([many], "h:1"), true);
@@ -298,4 +307,37 @@ Deno.test("tune: other clients' runs come from the snapshot the last transfer ke
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+Deno.test("pullGrown: the newest pull on the route that counted its grown files, with how many before it in a row were mostly appends; other routes, pushes and older histories say nothing", () => {
+  const run = (extra: Record<string, unknown>) => historyRun("pull", extra);
+  const appends = run({ grown_appended: 30, grown_other: 2 });
+  const edits = run({ grown_appended: 1, grown_other: 30 });
+  const few = run({ grown_appended: 3, grown_other: 0 });
+  assertEquals(pullGrown([], "h:1"), undefined);
+  // The newest pull did not count (an older client's): nothing known.
+  assertEquals(pullGrown([appends, run({})], "h:1"), undefined);
+  assertEquals(pullGrown([appends], "h:1"), {
+    appended: 30,
+    other: 2,
+    streak: 0,
+  });
+  assertEquals(pullGrown([edits, appends, appends, appends], "h:1"), {
+    appended: 30,
+    other: 2,
+    streak: 2,
+  });
+  // Too few to say, or edits, end the streak; other routes and pushes
+  // are not looked at.
+  assertEquals(pullGrown([appends, few, appends], "h:1")?.streak, 0);
+  assertEquals(
+    pullGrown([
+      appends,
+      run({ remote: "h:2", grown_appended: 0, grown_other: 40 }),
+      run({ direction: "push" }),
+      appends,
+    ], "h:1")?.streak,
+    1,
+  );
+  assertEquals(pullGrown([appends], "h:2"), undefined);
 });

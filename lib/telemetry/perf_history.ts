@@ -49,6 +49,15 @@ export interface PerfRecord {
    * that found many (see `lib/client/tuning.ts`).
    */
   files_same?: number;
+  /**
+   * Of a pull's files that came as deltas and had grown past their old
+   * copies, those that began with all of it (appended to) and the others:
+   * a pull lists its old copies of grown files by hash after two that
+   * found mostly appends (see `GrownFiles`, `lib/client/tuning.ts`).
+   */
+  grown_appended?: number;
+  /** See `grown_appended`. */
+  grown_other?: number;
   /** Whether any data went compressed. */
   compression?: boolean;
   /**

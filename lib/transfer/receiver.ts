@@ -2,6 +2,8 @@
 // manifest -> need list -> directories and links applied -> file bytes
 // into atomic files -> directory times -> mirror deletions.
 import { ioTurn } from "../timer.ts";
+import { appendsMostly, GROWN_SEEN, type GrownFiles } from "./grown_files.ts";
+export { type GrownFiles } from "./grown_files.ts";
 import { closeQuietly } from "../wire/socket.ts";
 import type { FileEntry } from "../fs/entry.ts";
 import {
@@ -114,41 +116,6 @@ export interface ReceiverOptions {
    * none (nothing known before this transfer's own files).
    */
   grown?: GrownFiles;
-}
-
-/**
- * Files that came as deltas and had grown past their old copies: how many
- * began with all of it (`appended`: a log, a file written to at its end)
- * and how many did not (`other`: edited so it grew; an old copy offered
- * by hash and asked for again counts here too). While appends are at
- * least half of them (of {@linkcode GROWN_SEEN} or more), a receiver
- * offers such old copies by their content hash alone, as it does those
- * of the file's own size: the sender then compares the start of its file
- * with it, one hash, and sends a copy of it and the rest; a chunk-by-chunk
- * description (a read and a cut of every byte, its hashes on the wire)
- * is made only for a file asked for again. Before a transfer has seen
- * its own, it goes by its destination's last two transfers: both mostly
- * appends (`streak` 2 or more), it offers by hash from the start (a
- * destination whose pushes take turns appending and editing never pays
- * for offers its edited files turn down: answers come late, after most
- * files were offered).
- */
-export interface GrownFiles {
-  /** Files of the last transfer that began with all of their old copy. */
-  appended: number;
-  /** Files of the last transfer that did not (or were asked for again). */
-  other: number;
-  /** Transfers before the last, in a row, whose grown files were mostly appends. */
-  streak: number;
-}
-
-/** Grown files a receiver judges by (see {@linkcode GrownFiles}). */
-export const GROWN_SEEN = 8;
-
-/** Whether `grown` says to offer grown old copies by hash (see {@linkcode GrownFiles}). */
-function appendsRule(grown: { appended: number; other: number }): boolean {
-  return grown.appended + grown.other >= GROWN_SEEN &&
-    grown.appended >= grown.other;
 }
 
 /** What a receiver did. */
@@ -360,7 +327,7 @@ export class Receiver {
     // one's files take their place as they land.
     const kept = options.grown;
     if (kept) {
-      kept.streak = appendsRule(kept) ? kept.streak + 1 : 0;
+      kept.streak = appendsMostly(kept) ? kept.streak + 1 : 0;
       kept.appended = kept.other = 0;
     }
     this.#grownBefore = (kept?.streak ?? 0) >= 2;
@@ -372,6 +339,16 @@ export class Receiver {
    */
   get wire(): WireStats {
     return this.#wire;
+  }
+
+  /**
+   * This transfer's grown files so far: those that landed as deltas
+   * beginning with all of their old copy, and those that did not (see
+   * {@linkcode GrownFiles}); for the history of a receiver that keeps
+   * none between transfers (a pulling client).
+   */
+  get grownSeen(): { appended: number; other: number } {
+    return { ...this.#grown };
   }
 
   /** Symlinks made so far. */
@@ -497,7 +474,7 @@ export class Receiver {
   #grownPays(): boolean {
     const grown = this.#grown;
     return grown.appended + grown.other >= GROWN_SEEN
-      ? appendsRule(grown)
+      ? appendsMostly(grown)
       : this.#grownBefore;
   }
 
