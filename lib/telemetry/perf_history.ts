@@ -52,7 +52,7 @@ export interface PerfRecord {
   /**
    * Of a pull's files that came as deltas and had grown past their old
    * copies, those that began with all of it (appended to) and the others:
-   * a pull lists its old copies of grown files by hash after two that
+   * a pull offers its old copies of grown files by hash after two that
    * found mostly appends (see `GrownFiles`, `lib/client/tuning.ts`).
    */
   grown_appended?: number;
