@@ -54,7 +54,8 @@ export function takeBuffer(size: number): Uint8Array {
  * made by the caller) that nothing holds a view of any more: kept when
  * there is room (zeroed before it is handed out again: nothing of one
  * transfer is left for the next). A view into part of a buffer, one given
- * back already or a big one is let go.
+ * back already (through any view of the whole of it) or a big one is let
+ * go.
  *
  * @example
  * ```ts
@@ -68,7 +69,7 @@ export function giveBuffer(buffer: Uint8Array): void {
   if (
     buffer.byteOffset !== 0 || buffer.length !== buffer.buffer.byteLength ||
     buffer.length === 0 || buffer.length > KEEP_MAX_BYTES ||
-    free.length >= KEEP || free.includes(buffer)
+    free.length >= KEEP || free.some((kept) => kept.buffer === buffer.buffer)
   ) return;
   free.push(buffer);
 }

@@ -48,3 +48,14 @@ Deno.test("buffer pool: views, empty or detached buffers, one given twice and bi
   assertEquals(keptBuffers(), 8);
   drain();
 });
+
+Deno.test("giveBuffer: a buffer given back twice, through two views of the whole of it, is kept once", () => {
+  drain();
+  const buffer = new Uint8Array(4096);
+  giveBuffer(buffer);
+  giveBuffer(new Uint8Array(buffer.buffer));
+  assertEquals(keptBuffers(), 1);
+  const a = takeBuffer(100);
+  const b = takeBuffer(100);
+  assertEquals(a.buffer === b.buffer, false);
+});

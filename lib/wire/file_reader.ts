@@ -153,6 +153,13 @@ function* bodyEvents(
   yield { type: "hash", digest: hasher.digest("binary") };
 }
 
+/** Runs `events` through, for the hashing their reads do. */
+function hashOnly(events: Iterable<FrameEvent>): void {
+  for (const _ of events) {
+    // each read was hashed as it was made
+  }
+}
+
 /**
  * The next `length` bytes of `file` (listed as `entry`) as data events of
  * at most `scratch.length` bytes (views of it), each hashed into `hasher`.
@@ -241,7 +248,7 @@ function* hashFirstEvents(
   const file = openForRead(root, entry.path, { verified: options.verified });
   try {
     hasher.init();
-    hashPrefix(file, basis.size, entry, hasher, scratch);
+    hashOnly(dataEvents(file, basis.size, entry, hasher, scratch, {}));
     const digest = hasher.digest("binary");
     if (!sameHash(digest, basis.whole!)) {
       yield { type: "describe", entry };
@@ -260,7 +267,7 @@ function* hashFirstEvents(
     if (!hasher.saveState) {
       rest = openForRead(root, entry.path, { verified: options.verified });
       hasher.init();
-      hashPrefix(rest, basis.size, entry, hasher, scratch);
+      hashOnly(dataEvents(rest, basis.size, entry, hasher, scratch, {}));
     }
     try {
       const tail = entry.size - basis.size;
@@ -272,22 +279,6 @@ function* hashFirstEvents(
     file.close();
   }
   yield { type: "hash", digest: hasher.digest("binary") };
-}
-
-/** Reads the first `size` bytes of `file` (listed as `entry`) into `hasher`. */
-function hashPrefix(
-  file: ReadHandle,
-  size: number,
-  entry: FileEntry,
-  hasher: ContentHasher,
-  scratch: Uint8Array,
-): void {
-  for (let left = size; left > 0;) {
-    const view = scratch.subarray(0, Math.min(left, scratch.length));
-    readFull(file, view, entry.path, entry.size);
-    hasher.update(view);
-    left -= view.length;
-  }
 }
 
 /**
