@@ -177,6 +177,12 @@ export {
   useSendfile,
 } from "./lib/transfer/link_policy.ts";
 export { appendsMostly, GROWN_SEEN } from "./lib/transfer/grown_files.ts";
+export {
+  BOOT_ID_ENV,
+  bootId,
+  hostTag,
+  isSameHost,
+} from "./lib/transfer/same_host.ts";
 export { loadZeroCopy, ZeroCopy, ZeroCopyError } from "./lib/wire/zero_copy.ts";
 export { SendWindow } from "./lib/rpc/call_io.ts";
 export {

@@ -2,9 +2,10 @@
 // tokens and garbage on the data port, bad configs, and its sandbox.
 import * as grpc from "../lib/deps/grpc.ts";
 import { create } from "../lib/rpc/codec.ts";
-import { assertEquals, assertMatch, assertRejects } from "./_assert.ts";
+import { assert, assertEquals, assertMatch, assertRejects } from "./_assert.ts";
 import { REPO, runCli, tempFiles } from "./_helpers.ts";
 import { startDaemon } from "./_daemon.ts";
+import { bootId, hostTag } from "../lib/transfer/same_host.ts";
 import {
   type ClientPullRequest,
   ClientPullRequestSchema,
@@ -76,6 +77,7 @@ function push(
 function pull(
   c: Client,
   path: string,
+  hostTag?: Uint8Array,
 ): Promise<{ code: number; details: string; responses: ServerPullResponse[] }> {
   return new Promise((resolve) => {
     const call = c.pull() as grpc.ClientDuplexStream<
@@ -93,7 +95,11 @@ function pull(
     call.write(create(ClientPullRequestSchema, {
       payload: {
         case: "header",
-        value: create(PullHeaderSchema, { module: "m", path }),
+        value: create(PullHeaderSchema, {
+          module: "m",
+          path,
+          ...(hostTag ? { hostTag } : {}),
+        }),
       },
     }));
     call.end();
@@ -405,6 +411,39 @@ Deno.test("data port: garbage, bad and replayed tokens are closed; real transfer
     );
     assertEquals(rejected.length, 3, daemon.stderr());
     assertMatch(rejected[2], /already used/);
+  } finally {
+    c.close();
+    assertEquals(await daemon.stop(), 0);
+    await Deno.remove(work, { recursive: true });
+  }
+});
+
+Deno.test("a pull's ack says whether the client's host tag names the daemon's kernel: the sandboxed daemon's own boot id yes; another, junk or none no", async () => {
+  const work = Deno.realPathSync(await Deno.makeTempDir());
+  Deno.mkdirSync(`${work}/module`);
+  Deno.writeTextFileSync(`${work}/module/a.txt`, "a");
+  const daemon = await startDaemon({
+    modules: { m: { path: `${work}/module` } },
+  });
+  const c = client(daemon.port);
+  try {
+    const id = bootId();
+    // These machines are Linux: the id is there to be told.
+    assert(id !== undefined, "no boot id on this machine");
+    const cases: [string, Uint8Array | undefined, boolean][] = [
+      ["own", await hostTag(id), true],
+      ["other", await hostTag(`${id.slice(0, -1)}x`), false],
+      ["junk", crypto.getRandomValues(new Uint8Array(48)), false],
+      ["short", new Uint8Array(7), false],
+      ["none", undefined, false],
+    ];
+    for (const [name, tag, same] of cases) {
+      const got = await pull(c, "a.txt", tag);
+      const ack = got.responses.find((r) => r.payload.case === "ack");
+      assert(ack?.payload.case === "ack", `${name}: no ack (${got.details})`);
+      assertEquals(ack.payload.value.sameHost, same, name);
+      assertEquals(ack.payload.value.sourceExists, true, name);
+    }
   } finally {
     c.close();
     assertEquals(await daemon.stop(), 0);

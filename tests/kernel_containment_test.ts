@@ -771,6 +771,8 @@ Deno.test("daemon code makes no path-based filesystem call: every name goes thro
     "lib/daemon/sandbox.ts": "signal listeners only",
     "lib/daemon/link_broker.ts": "a comment",
     "lib/daemon/call_log.ts": "appends to the operator's configured log file",
+    "lib/transfer/same_host.ts":
+      "reads the kernel's boot id at its fixed /proc path (never a name a peer sent)",
   };
   const pathCall =
     /Deno\.(readDir|lstat|stat|open|remove|rename|chmod|chown|utime|symlink|mkdir|readLink|readFile|readTextFile|writeFile|writeTextFile|truncate|create|link|copyFile|realPath)(Sync)?\(/;

@@ -42,6 +42,7 @@ import { negotiate } from "./negotiate.ts";
 import { CallGuard } from "./call_guard.ts";
 import { failCall, perfRecord, summaryOf } from "./call_end.ts";
 import { withHashHints } from "../delta/hash_hints.ts";
+import { isSameHost } from "../transfer/same_host.ts";
 
 /** What a pull sends: checked, with its sending role ready. */
 interface PullSource {
@@ -185,6 +186,7 @@ export async function handlePull(
           destination: path,
           sourceIsDir: isDir,
           sourceExists: true,
+          sameHost: await isSameHost(source.header.hostTag),
         }),
       }),
     );

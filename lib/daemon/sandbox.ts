@@ -5,6 +5,7 @@ import { serveLinkBroker } from "./link_broker.ts";
 import { findLibc, LIBC_ENV } from "../fs/_libc.ts";
 import { findXxhash, XXHASH_ENV } from "../fs/native_hash.ts";
 import { findZstd, ZSTD_ENV } from "../wire/zstd.ts";
+import { BOOT_ID_ENV, bootId } from "../transfer/same_host.ts";
 import { confineSelf, daemonRules } from "./landlock.ts";
 import { V8_FLAGS } from "../v8_flags.ts";
 import { isBundled, workerUrl } from "../fs/worker_pool.ts";
@@ -215,6 +216,10 @@ export async function reexec(
 ): Promise<number> {
   const start = sandboxCommand(script, flags, args);
   await cacheWorkers(start);
+  // The child may not read /proc: it learns the kernel's boot id here
+  // (for pulls from this machine's other namespaces, see same_host.ts),
+  // before this thread is confined too.
+  const boot = bootId();
   // This thread is confined first: the child, started from it, inherits
   // the domain across execve, on every thread it will have.
   const confinement = options.confine?.();
@@ -222,6 +227,7 @@ export async function reexec(
     args: start.args,
     env: {
       [SANDBOX_ENV]: "1",
+      ...(boot ? { [BOOT_ID_ENV]: boot } : {}),
       ...libcEnv(),
       ...(confinement ? { [CONFINEMENT_ENV]: confinement } : {}),
     },

@@ -447,6 +447,11 @@ export interface Ack {
    * to compare them with); the client lists them only then.
    */
   oldCopies: boolean;
+  /**
+   * Pull: the client's host_tag names this daemon's kernel: both share a
+   * machine's cores (another network namespace, a container).
+   */
+  sameHost: boolean;
 }
 
 /** The fields of {@linkcode Ack}. */
@@ -457,6 +462,7 @@ export const AckSchema: MessageSchema<Ack> = {
     { no: 2, name: "sourceIsDir", type: T.BOOL },
     { no: 3, name: "sourceExists", type: T.BOOL },
     { no: 4, name: "oldCopies", type: T.BOOL },
+    { no: 5, name: "sameHost", type: T.BOOL },
   ],
 };
 
@@ -750,6 +756,12 @@ export interface PullHeader {
    */
   path: string;
   options?: TransferOptions;
+  /**
+   * Which kernel the client runs on, as the daemon can test it and learn
+   * nothing else: 16 random bytes, then SHA-256 of them and the kernel's
+   * boot id. Empty when the client can't read its boot id.
+   */
+  hostTag: Uint8Array;
 }
 
 /** The fields of {@linkcode PullHeader}. */
@@ -759,6 +771,7 @@ export const PullHeaderSchema: MessageSchema<PullHeader> = {
     { no: 1, name: "module", type: T.STRING },
     { no: 2, name: "path", type: T.STRING },
     { no: 3, name: "options", type: T.MESSAGE, message: () => TransferOptionsSchema },
+    { no: 4, name: "hostTag", type: T.BYTES },
   ],
 };
 
