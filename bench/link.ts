@@ -344,6 +344,45 @@ function copyTree(
   });
 }
 
+/**
+ * 10,000 source-like files of 600-1,500 bytes in 100 directories: words
+ * from a 3,000-word vocabulary, indented lines (what a tree costs per
+ * file, beyond its bytes).
+ */
+function smallFiles(to: string): void {
+  let s = 0x2545f491;
+  const next = () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>>= 0);
+  };
+  const letters = "abcdefghijklmnopqrstuvwxyz_";
+  const words = Array.from({ length: 3000 }, () => {
+    let w = "";
+    for (let n = 2 + next() % 9; n > 0; n--) w += letters[next() % 27];
+    return w;
+  });
+  for (let d = 0; d < 100; d++) {
+    const dir = join(to, `d${String(d).padStart(3, "0")}`);
+    Deno.mkdirSync(dir, { recursive: true });
+    for (let f = 0; f < 100; f++) {
+      const size = 600 + next() % 901;
+      let text = "";
+      while (text.length < size) {
+        text += "    ".repeat(next() % 4);
+        for (let n = 2 + next() % 8; n > 0; n--) {
+          text += words[next() % 3000] + (n > 1 ? " " : "\n");
+        }
+      }
+      Deno.writeTextFileSync(
+        join(dir, `f${String(f).padStart(3, "0")}.py`),
+        text.slice(0, size),
+      );
+    }
+  }
+}
+
 const workloads: Workload[] = [
   {
     name: "new big file",
@@ -484,6 +523,17 @@ const workloads: Workload[] = [
         copyTree(`/usr/lib/${pyRoot}`, join(d, "t"), (_, i) => i % 10 === 3),
     }]
     : []),
+  {
+    name: "10,000 small files (~1 KiB), new",
+    tree: true,
+    next: (d) => smallFiles(join(d, "t")),
+  },
+  {
+    name: "10,000 small files (~1 KiB), new, pulled",
+    tree: true,
+    pull: true,
+    next: (d) => smallFiles(join(d, "t")),
+  },
 ];
 
 // --- one measurement ---------------------------------------------------
