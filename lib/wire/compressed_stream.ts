@@ -82,13 +82,14 @@ const COMPRESSOR_SPEED = 200e3;
  */
 const SLOW_LEVELS = [[6, 70e3], [3, 120e3]] as const;
 /**
- * Raw bytes a stream takes before the route's history alone (with no
- * measure of its own) may choose a slower level: a transfer that sends
- * less is not held up by the link (the stdlib tree with 10% of its files
- * edited sends ~0.3 MB raw: 20 ms at 100 Mbit/s of a 200 ms push), and
- * a slower level's cost per block would be all it got (level 6 took 5x
- * level 1's time on a 64 KiB block here, for 11% fewer bytes: that tree
- * pushed in 0.26 s at level 6, 0.20 s at level 1).
+ * Raw bytes a transfer takes (all its connections: a tree's push spreads
+ * 10,000 small files over four, ~2.6 MB each) before the route's history
+ * alone (with no measure of its own) may choose a slower level: a
+ * transfer that sends less is not held up by the link (the stdlib tree
+ * with 10% of its files edited sends ~0.3 MB raw: 20 ms at 100 Mbit/s of
+ * a 200 ms push), and a slower level's cost per block would be all it got
+ * (level 6 took 5x level 1's time on a 64 KiB block here, for 11% fewer
+ * bytes: that tree pushed in 0.26 s at level 6, 0.20 s at level 1).
  */
 const HISTORY_LEVEL_MIN_RAW = 4 << 20;
 /** A link this many times the compressor's speed turns compression off. */
@@ -256,6 +257,9 @@ export class LinkMeter {
     if (raw && held) this.raw.span(bytes, t0, t1);
   }
 
+  /** Raw bytes the transfer's writers took, all connections together. */
+  taken = 0;
+
   /** `all`'s rate at `now` (ms), while writes still wait (see above). */
   rateAt(now: number): number | undefined {
     return this.all.known && now - this.all.until <= LINK_STALE_MS
@@ -359,6 +363,7 @@ export class CompressingWriter implements FrameWriter {
     const buffer = this.#pool.take(BLOCK_HEADER + bytes.length);
     buffer.set(bytes, BLOCK_HEADER);
     this.stats.raw += bytes.length;
+    this.#link.taken += bytes.length;
     const block = this.#block(buffer, bytes.length);
     block.catch(() => {});
     const ahead = this.#sending;
@@ -439,11 +444,11 @@ export class CompressingWriter implements FrameWriter {
     if (this.#options.level) return this.#options.level;
     // The link's rate, measured or known from the route's history; a link
     // that never holds the stream up is not known to be slow. The history
-    // alone counts only once the stream has taken enough to be held up by
-    // the link at all (see HISTORY_LEVEL_MIN_RAW).
+    // alone counts only once the transfer has taken enough to be held up
+    // by the link at all (see HISTORY_LEVEL_MIN_RAW).
     const rate = this.#link.rateAt(this.#now()) ??
       (this.#options.linkBytesPerS !== undefined &&
-          this.stats.raw >= HISTORY_LEVEL_MIN_RAW
+          this.#link.taken >= HISTORY_LEVEL_MIN_RAW
         ? this.#options.linkBytesPerS / 1000
         : undefined);
     if (rate === undefined) return 1;

@@ -523,7 +523,7 @@ Deno.test("link meter: only writes that waited count, each moment once across co
   assertEquals(link.raw.perMs, (4 << 20) / 5);
 });
 
-Deno.test("compressed stream (auto): a route's history alone slows the level only once the stream took 4 MiB; less stays at level 1", async () => {
+Deno.test("compressed stream (auto): a route's history alone slows the level only once the transfer took 4 MiB; less stays at level 1", async () => {
   // 10 MB/s from the history, on a connection that never holds a write
   // up: no measure of the stream's own.
   const block = logLike(1 << 20, 11);
@@ -544,6 +544,36 @@ Deno.test("compressed stream (auto): a route's history alone slows the level onl
     await readAll(decompressingReader(source(wire.bytes))),
     concat(block, 6),
   );
+});
+
+Deno.test("compressed stream (auto): the 4 MiB a route's history waits for are the transfer's, all its connections together", async () => {
+  const block = logLike(1 << 20, 12);
+  // Four connections with 2 MiB each: one transfer (one options object,
+  // 8 MiB in all) and four transfers of one connection each.
+  for (const shared of [true, false]) {
+    const one = { mode: "auto" as const, linkBytesPerS: 10e6 };
+    const wires = [collector(), collector(), collector(), collector()];
+    const writers = wires.map((w) =>
+      new CompressingWriter(w, shared ? one : { ...one })
+    );
+    for (let i = 0; i < 2; i++) {
+      for (const writer of writers) await writer.write(block);
+    }
+    for (const writer of writers) await writer.closeWrite();
+    // The last blocks: at the slow link's level once the transfer took
+    // 4 MiB, though no connection did alone.
+    assertEquals(
+      writers.map((w) => w.stats.level),
+      Array(4).fill(shared ? 6 : 1),
+      shared ? "one transfer" : "four transfers",
+    );
+    for (const wire of wires) {
+      assertEquals(
+        await readAll(decompressingReader(source(wire.bytes))),
+        concat(block, 2),
+      );
+    }
+  }
 });
 
 Deno.test("compressed stream: the reader's buffers serve the next stream after a clean end, never after a failed one", async () => {
