@@ -63,9 +63,8 @@ export function pullWriters(
   cores: number,
   sameHost = false,
 ): number {
-  const loopback = /^(127\.|localhost$|::1$|\[::1\]$)/.test(host);
   // This process's main thread, and the daemon's when it runs here.
-  const busy = loopback || sameHost ? 2 : 1;
+  const busy = isLoopback(host) || sameHost ? 2 : 1;
   return Math.max(0, Math.min(2, cores - busy));
 }
 

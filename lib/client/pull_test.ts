@@ -75,14 +75,20 @@ Deno.test("pullRemote over gRPC only, and a dry run that writes nothing", async 
   }, { forceGrpcData: true });
 });
 
-Deno.test("pullWriters: only cores nobody else needs, at most two", () => {
+Deno.test("pullWriters: only cores nobody else needs, at most two; a daemon on this kernel counts as on loopback", () => {
   assertEquals(
     [
       pullWriters("127.0.0.1", 2),
       pullWriters("127.0.0.1", 8),
       pullWriters("10.0.0.5", 2),
       pullWriters("::1", 1),
+      pullWriters("[::1]", 3),
+      pullWriters("localhost", 4),
+      pullWriters("10.0.0.5", 2, true),
+      pullWriters("10.0.0.5", 3, true),
+      pullWriters("10.0.0.5", 8, true),
+      pullWriters("10.0.0.5", 8),
     ],
-    [0, 2, 1, 0],
+    [0, 2, 1, 0, 1, 2, 0, 1, 2, 2],
   );
 });
