@@ -341,6 +341,7 @@ export class Libc {
   readonly #statBuf = new Uint8Array(256);
   readonly #statView = new DataView(this.#statBuf.buffer);
   readonly #times = new BigInt64Array(4);
+  readonly #timesBytes = new Uint8Array(this.#times.buffer);
   readonly #offset = new BigInt64Array(1);
   readonly #offsetBytes = new Uint8Array(this.#offset.buffer);
 
@@ -524,8 +525,10 @@ export class Libc {
    */
   futimens(fd: number, mtimeMs: number, mtimeNs = 0): number {
     setTimespecs(this.#times, mtimeMs, mtimeNs);
-    const times = new Uint8Array(this.#times.buffer);
-    return -this.attempt(() => this.fn.futimens(fd, times));
+    const times = this.#timesBytes;
+    // (No closure while it succeeds: a call a received file.)
+    if (this.fn.futimens(fd, times) === 0) return 0;
+    return -this.failed(() => this.fn.futimens(fd, times) === 0);
   }
 
   /**
@@ -540,7 +543,7 @@ export class Libc {
     flags: number,
   ): number {
     setTimespecs(this.#times, mtimeMs, mtimeNs);
-    const times = new Uint8Array(this.#times.buffer);
+    const times = this.#timesBytes;
     return -this.attempt(() => this.fn.utimensat(dirfd, name, times, flags));
   }
 }
@@ -557,8 +560,28 @@ export function setTimespecs(
   const seconds = Math.floor(mtimeMs / 1000);
   const nanos = Math.round((mtimeMs - seconds * 1000) * 1e6) +
     Math.max(0, Math.min(999_999, Math.trunc(mtimeNs)));
-  times[0] = times[2] = BigInt(seconds + Math.floor(nanos / 1e9));
-  times[1] = times[3] = BigInt(nanos % 1e9);
+  // Each 64-bit field as two 32-bit halves (little-endian, as the
+  // platforms blit runs on): no BigInt made a call.
+  const words = wordsOf(times);
+  const s = seconds + Math.floor(nanos / 1e9);
+  const high = Math.floor(s / 0x1_0000_0000);
+  const low = s - high * 0x1_0000_0000;
+  words[0] = words[4] = low;
+  words[1] = words[5] = high;
+  words[2] = words[6] = nanos % 1e9;
+  words[3] = words[7] = 0;
+}
+
+/** 32-bit views of the timespec buffers, one per buffer. */
+const timeWords = new WeakMap<BigInt64Array, Int32Array>();
+
+function wordsOf(times: BigInt64Array): Int32Array {
+  let words = timeWords.get(times);
+  if (!words) {
+    words = new Int32Array(times.buffer, times.byteOffset, 8);
+    timeWords.set(times, words);
+  }
+  return words;
 }
 
 function makedev(major: number, minor: number): number {

@@ -8,6 +8,7 @@ import {
   loadLibc,
   O,
   RESOLVE,
+  setTimespecs,
   UNSURE_TRIES,
 } from "./_libc.ts";
 
@@ -168,4 +169,22 @@ Deno.test("Libc.prime binds the functions named once; calling them after is unch
   }
   // A primed function is called as before: close(-1) fails with -1.
   assertEquals(libc.fn.close(-1), -1);
+});
+
+Deno.test("setTimespecs: both timespecs hold the time's seconds and nanoseconds, before 1970 and past 2038 too", () => {
+  const times = new BigInt64Array(4);
+  const cases: [number, number, bigint, bigint][] = [
+    [0, 0, 0n, 0n],
+    [1_700_000_000_123, 456_789, 1_700_000_000n, 123_456_789n],
+    [1_700_000_000_999, 999_999, 1_700_000_000n, 999_999_999n],
+    [-1, 0, -1n, 999_000_000n], // 1969-12-31T23:59:59.999Z
+    [-86_400_000 * 365 * 70, 5, -2_207_520_000n, 5n],
+    [4_102_444_800_000, 0, 4_102_444_800n, 0n], // 2100
+    [2 ** 32 * 1000 + 1, 7, 2n ** 32n, 1_000_007n],
+    [1.5, 0, 0n, 1_500_000n], // a fraction of a millisecond counts
+  ];
+  for (const [ms, ns, sec, nsec] of cases) {
+    setTimespecs(times, ms, ns);
+    assertEquals([...times], [sec, nsec, sec, nsec], `${ms} ms + ${ns} ns`);
+  }
 });

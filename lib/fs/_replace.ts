@@ -49,9 +49,10 @@ export function createIn(tree: Tree, rel: string, mode: number): WriteHandle {
 
 export function writeAll(handle: WriteHandle, data: Uint8Array): void {
   let off = 0;
-  // Bounded: every turn writes at least one byte or throws.
+  // Bounded: every turn writes at least one byte or throws. (The first
+  // write takes `data` itself: one write a small file, no view made.)
   while (off < data.length) {
-    const n = handle.writeSync(data.subarray(off));
+    const n = handle.writeSync(off === 0 ? data : data.subarray(off));
     if (n <= 0) throw new Error("A write made no progress");
     off += n;
   }

@@ -25,6 +25,21 @@ Deno.test("TurnCache: handles kept for one event-loop turn, at most DIR_CACHE; a
       undefined,
       1,
     ]);
+    // Only `rel` and what is beneath it: not a name it merely begins.
+    for (const name of ["ab", "a", "a/b/c", "a.b", "x/a"]) {
+      turn.set(name, open());
+    }
+    turn.forgetUnder("a/b/c/.f.tmp"); // a file's rename: nothing
+    assertEquals(turn.size, 6);
+    turn.forgetUnder("a");
+    assertEquals(
+      ["ab", "a", "a/b/c", "a.b", "x/a", "c"].map((d) =>
+        turn.get(d) !== undefined
+      ),
+      [true, false, false, true, true, true],
+    );
+    turn.forgetUnder("");
+    assertEquals(turn.size, 0);
     for (let i = 0; i < DIR_CACHE; i++) turn.set(`d${i}`, open());
     assertEquals(turn.size <= DIR_CACHE, true);
     await new Promise((r) => setTimeout(r, 0)); // the turn ends

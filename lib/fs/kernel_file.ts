@@ -86,10 +86,14 @@ export class KernelFile implements ReadHandle, WriteHandle {
 
   writeSync(p: Uint8Array): number {
     const fd = this.#live();
-    return this.#moved("write", () =>
-      Number(
-        this.#libc.fn.write(fd, p as Uint8Array<ArrayBuffer>, BigInt(p.length)),
-      ));
+    const bytes = p as Uint8Array<ArrayBuffer>;
+    // No closure while it succeeds (a write or more a received file).
+    const n = Number(this.#libc.fn.write(fd, bytes, BigInt(p.length)));
+    if (n >= 0) return n;
+    return this.#moved(
+      "write",
+      () => Number(this.#libc.fn.write(fd, bytes, BigInt(p.length))),
+    );
   }
 
   /** Bytes `call` (a read or a write) moved, made again after EINTR. */

@@ -329,24 +329,19 @@ export class KernelTree implements Tree {
     // A moved or replaced directory's handles no longer match its name.
     this.#turn.forgetUnder(a);
     this.#turn.forgetUnder(b);
-    const move = (
-      fromFd: number,
-      fromName: Uint8Array<ArrayBuffer>,
-      toFd: number,
-      toName: Uint8Array<ArrayBuffer>,
-    ) => {
-      const errno = this.#libc.attempt(() =>
-        this.#libc.fn.renameat2(fromFd, fromName, toFd, toName, 0)
-      );
-      if (errno !== 0) throw errnoError("rename", b, errno);
-    };
     const source = splitRel(a);
     const target = splitRel(b);
     if (source.dir === target.dir) {
       // One directory (a temp name and its final name): one handle, both
       // names in the shared buffers (nothing runs between).
       const dirfd = this.#parentFd(source.dir);
-      move(dirfd, cScratch(source.name), dirfd, cScratchB(target.name));
+      this.#move(
+        dirfd,
+        cScratch(source.name),
+        dirfd,
+        cScratchB(target.name),
+        b,
+      );
       return;
     }
     this.#inParent(
@@ -354,9 +349,25 @@ export class KernelTree implements Tree {
       (fromFd, fromName) =>
         this.#inParent(
           b,
-          (toFd, toName) => move(fromFd, fromName, toFd, toName),
+          (toFd, toName) => this.#move(fromFd, fromName, toFd, toName, b),
         ),
     );
+  }
+
+  /** renameat2 (no closure while it succeeds: a call a received file). */
+  #move(
+    fromFd: number,
+    fromName: Uint8Array<ArrayBuffer>,
+    toFd: number,
+    toName: Uint8Array<ArrayBuffer>,
+    to: string,
+  ): void {
+    const libc = this.#libc;
+    if (libc.fn.renameat2(fromFd, fromName, toFd, toName, 0) === 0) return;
+    const errno = libc.failed(() =>
+      libc.fn.renameat2(fromFd, fromName, toFd, toName, 0) === 0
+    );
+    if (errno !== 0) throw errnoError("rename", to, errno);
   }
 
   /** Removes the file, link or empty directory `rel`. */
