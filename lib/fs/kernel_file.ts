@@ -76,10 +76,15 @@ export class KernelFile implements ReadHandle, WriteHandle {
 
   readSync(p: Uint8Array): number | null {
     const fd = this.#live();
-    const n = this.#moved("read", () =>
-      Number(
-        this.#libc.fn.read(fd, p as Uint8Array<ArrayBuffer>, BigInt(p.length)),
-      ));
+    const bytes = p as Uint8Array<ArrayBuffer>;
+    // No closure while it succeeds (a read or more a sent file).
+    let n = Number(this.#libc.fn.read(fd, bytes, BigInt(p.length)));
+    if (n < 0) {
+      n = this.#moved(
+        "read",
+        () => Number(this.#libc.fn.read(fd, bytes, BigInt(p.length))),
+      );
+    }
     if (n > 0) return n;
     return p.length === 0 ? 0 : null;
   }

@@ -728,14 +728,25 @@ export class Receiver {
           if (taking) await taking;
           if (passed.length === 0) continue;
           for (const kept of passed) {
-            await this.#decide(kept, offered, need, flush);
+            // A new small file with nothing to compare or describe is
+            // named here and now: no promise unless naming or pacing
+            // waits (the rest take #decide's way).
+            const fast = this.#decideNew(kept, offered, need);
+            if (fast === undefined) {
+              await this.#decide(kept, offered, need, flush);
+              continue;
+            }
+            if (fast !== true) await fast;
+            if (this.#outstanding() > this.#ahead) {
+              await this.#paced(need, flush);
+            }
           }
           passed.length = 0;
           // Every entry decided so far is named once the last held is.
           if (held.length > 0) {
             held[held.length - 1].decidedAt = needList.decided;
+            await this.#name(need, false);
           }
-          await this.#name(need, false);
         }
         // The message's old copies go to be described while the next comes.
         this.#batcher?.flush();
@@ -746,6 +757,48 @@ export class Receiver {
       this.#batcher?.abandon();
     }
     this.#skipped = needList.skipped;
+  }
+
+  /**
+   * {@linkcode Receiver.#decide} for a file its way would name at once
+   * (no hash hint to compare, no partial copy to look for, no old copy to
+   * describe, nothing held before it), done without a promise: true, or
+   * the promise of naming it (the need list's flush); undefined for any
+   * other entry (left to #decide). Pacing is the caller's.
+   */
+  #decideNew(
+    entry: FileEntry,
+    offered: string | undefined,
+    need: (path: string, offers: NeedOffers) => Promise<void> | void,
+  ): Promise<void> | true | undefined {
+    const options = this.#options;
+    const dryRun = options.dryRun ?? false;
+    if (
+      entry.kind !== "file" || this.#held.length > 0 || this.#probe ||
+      (!dryRun && entry.size >= RESUME_MIN_BYTES) ||
+      (this.#batcher !== undefined &&
+        (this.#needList?.hasOldCopy(entry) ?? false)) ||
+      (!dryRun && options.hashHints && !options.checksum &&
+        entry.hash?.length === 16 &&
+        entry.size < (options.hintMaxBytes ?? Infinity) &&
+        this.#needList?.oldCopySize(entry) === entry.size)
+    ) return undefined;
+    const key = offered ?? entry.path;
+    if (this.#expected.has(key)) {
+      throw new RangeError(`Manifest lists ${key} twice`);
+    }
+    if (!dryRun) {
+      options.charge?.(FILE_COST);
+      this.#expected.set(key, entry);
+    }
+    this.#needed++;
+    this.#bytes += entry.size;
+    options.onItem?.("+", entry.path, "file");
+    const named = need(key, { resume: undefined, basis: undefined });
+    // Named: now counted in `decided`.
+    if (named) return named.then(() => void this.#handled++);
+    this.#handled++;
+    return true;
   }
 
   /**

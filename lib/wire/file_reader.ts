@@ -52,7 +52,8 @@ export function readFull(
 ): void {
   let got = 0;
   while (got < into.length) {
-    const n = file.readSync(into.subarray(got));
+    // (The first read takes `into` itself: one read a small file.)
+    const n = file.readSync(got === 0 ? into : into.subarray(got));
     if (n === null || n === 0) {
       throw new SourceChangedError(
         `File ${path} shrank during the transfer (declared ${declared} bytes); run the command again`,
