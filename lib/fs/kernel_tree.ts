@@ -91,6 +91,8 @@ export class KernelTree implements Tree {
   #baseId: string | undefined;
   readonly #onTempDir: ((moduleRel: string) => void) | undefined;
   readonly #noted = new Set<string>();
+  /** The directory (tree-relative, not "") `noteTemp` saw last. */
+  #lastNoted: string | undefined;
   /** Directory handles, and the top's check, of this event-loop turn. */
   readonly #turn: TurnCache;
 
@@ -431,7 +433,16 @@ export class KernelTree implements Tree {
 
   /** Notes that a temporary file is about to be made next to `rel`. */
   noteTemp(rel: string): void {
-    const { dir } = splitRel(normalizeRelative(rel));
+    const normal = normalizeRelative(rel);
+    const slash = normal.lastIndexOf("/");
+    // The directory of the last call again (a tree's files come by
+    // directory): nothing made.
+    if (
+      this.#lastNoted !== undefined && slash === this.#lastNoted.length &&
+      normal.startsWith(this.#lastNoted)
+    ) return;
+    const dir = slash < 0 ? "" : normal.slice(0, slash);
+    this.#lastNoted = slash < 0 ? undefined : dir;
     const moduleRel = joinRel(this.#base, dir);
     if (this.#noted.has(moduleRel)) return;
     this.#noted.add(moduleRel);

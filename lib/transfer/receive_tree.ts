@@ -206,7 +206,9 @@ async function plan(
   };
   await receiver.planBatches(
     manifestOf(peer, options.maxEntries ?? Number.MAX_SAFE_INTEGER, end),
-    async (path, { resume, basis }) => {
+    // (A promise only when the list leaves: the plan names a new small
+    // file without one.)
+    (path, { resume, basis }) => {
       paths.push(path);
       if (resume) offers.set(path, resume);
       if (basis) bases.set(path, basis);
@@ -219,7 +221,7 @@ async function plan(
         paths.length >=
           (receiver.needed <= NEED_BATCH ? FIRST_BATCH : NEED_BATCH) ||
         (bases.size > 0 && performance.now() - flushedAt >= NEED_WAIT_MS)
-      ) await flush(false);
+      ) return flush(false);
     },
     () => flush(false),
   );

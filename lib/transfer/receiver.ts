@@ -208,6 +208,8 @@ const HINT_TURN_BYTES = 4 << 20;
 const KEEP_COST = 24;
 /** Bytes a need-table row costs, amortized. */
 const FILE_COST = 64;
+/** What a new file comes with: nothing (one object for them all). */
+const NO_OFFERS: NeedOffers = Object.freeze({});
 
 /**
  * The receive side of a transfer. `plan()` reads the sender's manifest,
@@ -794,7 +796,7 @@ export class Receiver {
     this.#needed++;
     this.#bytes += entry.size;
     options.onItem?.("+", entry.path, "file");
-    const named = need(key, { resume: undefined, basis: undefined });
+    const named = need(key, NO_OFFERS);
     // Named: now counted in `decided`.
     if (named) return named.then(() => void this.#handled++);
     this.#handled++;
