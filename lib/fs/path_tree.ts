@@ -267,7 +267,7 @@ export class PathTree implements Tree {
   }
 
   /** Always empty: a client journals nothing. */
-  readonly tempDirs: ReadonlySet<string> = new Set();
+  readonly tempDirs: ReadonlySet<string> = NO_TEMP_DIRS;
 
   /** A tree for directory `rel` inside this one. */
   sub(rel: string): PathTree {
@@ -353,8 +353,26 @@ export function treeOf(
   root: string | Tree,
   options: ResolveOptions = {},
 ): Tree {
-  return typeof root === "string" ? new PathTree(root, options) : root;
+  if (typeof root !== "string") return root;
+  // A transfer's calls share one set of checked directories: the tree of
+  // the last call serves the next with the same root and set (a tree is
+  // its root and that set; ~150 bytes and a Set a received file before).
+  const verified = options.verified;
+  const last = lastTree;
+  if (verified && last?.root === root && last.verified === verified) {
+    return last.tree;
+  }
+  const tree = new PathTree(root, options);
+  if (verified) lastTree = { root, verified, tree };
+  return tree;
 }
+
+/** A client's trees journal no temp directories: one empty set for all. */
+const NO_TEMP_DIRS: ReadonlySet<string> = new Set();
+
+let lastTree:
+  | { root: string; verified: Set<string>; tree: PathTree }
+  | undefined;
 
 /**
  * lstat that answers undefined for a missing path (or one under a file,

@@ -749,7 +749,25 @@ export function needListBytes(
   resumes: ReadonlyMap<string, ResumeOffer>,
   bases: ReadonlyMap<string, BasisOffer>,
 ): Uint8Array {
-  const pathBytes = paths.map(utf8Of);
+  // The paths' UTF-8 back to back in a kept buffer, where each ends (no
+  // array a path: a need list names every file of a new tree).
+  const pathEnds = new Array<number>(paths.length);
+  let used = 0;
+  for (let i = 0; i < paths.length; i++) {
+    const path = paths[i];
+    if (pathScratch.length - used < path.length * 3) {
+      const bigger = new Uint8Array(
+        Math.max(pathScratch.length * 2, used + path.length * 3),
+      );
+      bigger.set(pathScratch.subarray(0, used));
+      pathScratch = bigger;
+    }
+    const n = asciiInto(path, pathScratch, used);
+    if (n === path.length) used += n;
+    else used += utf8.encodeInto(path, pathScratch.subarray(used)).written;
+    pathEnds[i] = used;
+  }
+  const names = pathScratch;
   const resumeParts = [...resumes].map(([path, offer]) => {
     const name = utf8Of(path);
     const size = fieldBytes(name.length) + uintBytes(offer.blockSize) +
@@ -779,7 +797,9 @@ export function needListBytes(
     return { name, basis, packed, size };
   });
   let total = 0;
-  for (const bytes of pathBytes) total += fieldBytes(bytes.length);
+  for (let i = 0, start = 0; i < pathEnds.length; start = pathEnds[i++]) {
+    total += fieldBytes(pathEnds[i] - start);
+  }
   for (const part of resumeParts) total += fieldBytes(part.size);
   for (const part of baseParts) total += fieldBytes(part.size);
   const out = new Uint8Array(total);
@@ -803,7 +823,11 @@ export function needListBytes(
     out[at++] = tag;
     varint(value);
   };
-  for (const bytes of pathBytes) field(0x0a, bytes);
+  for (let i = 0, start = 0; i < pathEnds.length; start = pathEnds[i++]) {
+    out[at++] = 0x0a;
+    varint(pathEnds[i] - start);
+    for (let k = start; k < pathEnds[i]; k++) out[at++] = names[k];
+  }
   for (const { name, offer, size } of resumeParts) {
     out[at++] = 0x22;
     varint(size);
@@ -833,6 +857,8 @@ export function needListBytes(
 }
 
 const utf8 = new TextEncoder();
+/** Where {@linkcode needListBytes} writes a list's paths (grown, kept). */
+let pathScratch = new Uint8Array(64 << 10);
 
 /** UTF-8 of `text` (ASCII copied as is). */
 function utf8Of(text: string): Uint8Array {

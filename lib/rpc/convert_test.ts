@@ -273,6 +273,12 @@ Deno.test("needListBytes: a need batch's FileList written by hand is the generic
       [paths, new Map(), new Map()],
       [[], new Map(), bases],
       [[], new Map(), new Map()],
+      // More than the kept buffer holds at first (it grows).
+      [
+        Array.from({ length: 5000 }, (_, i) => `deep/dir/é${i}/file-${i}.txt`),
+        new Map(),
+        new Map(),
+      ],
     ] as const
   ) {
     assertEquals(
