@@ -789,18 +789,24 @@ export class Receiver {
     if (this.#expected.has(key)) {
       throw new RangeError(`Manifest lists ${key} twice`);
     }
-    if (!dryRun) {
-      options.charge?.(FILE_COST);
-      this.#expected.set(key, entry);
-    }
-    this.#needed++;
-    this.#bytes += entry.size;
-    options.onItem?.("+", entry.path, "file");
+    this.#expect(key, entry, dryRun);
     const named = need(key, NO_OFFERS);
     // Named: now counted in `decided`.
     if (named) return named.then(() => void this.#handled++);
     this.#handled++;
     return true;
+  }
+
+  /** A needed file, counted and (but in a dry run) expected under `key`. */
+  #expect(key: string, entry: FileEntry, dryRun: boolean): void {
+    // A dry run receives nothing: it only counts.
+    if (!dryRun) {
+      this.#options.charge?.(FILE_COST);
+      this.#expected.set(key, entry);
+    }
+    this.#needed++;
+    this.#bytes += entry.size;
+    this.#options.onItem?.("+", entry.path, "file");
   }
 
   /**
@@ -864,14 +870,7 @@ export class Receiver {
         }
         differs = settled === false;
       }
-      // A dry run receives nothing: it only counts.
-      if (!dryRun) {
-        options.charge?.(FILE_COST);
-        this.#expected.set(key, entry);
-      }
-      this.#needed++;
-      this.#bytes += entry.size;
-      options.onItem?.("+", entry.path, "file");
+      this.#expect(key, entry, dryRun);
       let copy: PartialCopy | undefined;
       const oldCopy = this.#batcher !== undefined &&
         (this.#needList?.hasOldCopy(entry) ?? false);
