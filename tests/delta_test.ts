@@ -158,6 +158,37 @@ function grow(
   });
 }
 
+/**
+ * For each of `steps`: `names` under `grown` grown so (see `grow`; seeds
+ * `spacing` apart, mtimes a second apart), the CLI run with `args` (and
+ * `--stats`), `to` then checked to match `from` exactly and `temps` to
+ * hold no temporary file. Returns the `--stats` line `stat` of each run.
+ */
+async function growRounds(o: {
+  grown: string;
+  from: string;
+  to: string;
+  names: string[];
+  steps: string[];
+  spacing: number;
+  args: string[];
+  env: Record<string, string>;
+  stat: string;
+  temps: string;
+}): Promise<number[]> {
+  const seen: number[] = [];
+  for (const [run, step] of o.steps.entries()) {
+    grow(o.grown, o.names, step, o.spacing * run, 1_700_000_000 + run);
+    const [command, ...rest] = o.args;
+    const out = await runCli([command, "--stats", ...rest], { env: o.env });
+    assertEquals(out.code, 0, out.stderr);
+    seen.push(statBytes(out.stdout, o.stat));
+    for (const name of o.names) same(`${o.from}/${name}`, `${o.to}/${name}`);
+    assertEquals(tempFiles(o.temps), []);
+  }
+  return seen;
+}
+
 /** The number on `--stats`' line `label` in `stdout`. */
 function statBytes(stdout: string, label: string): number {
   const line = stdout.match(new RegExp(`^${label}: ([\\d,]+)`, "m"));
@@ -1604,7 +1635,6 @@ Deno.test("delta push of a tree appended to, edited, appended again: once the da
     const d = `${module}/d`;
     Deno.mkdirSync(d);
     const names = sameFiles(src, d, 20, 30_000, 300);
-    const received: number[] = [];
     const steps = [
       "append",
       "append",
@@ -1614,17 +1644,18 @@ Deno.test("delta push of a tree appended to, edited, appended again: once the da
       "append",
       "append",
     ];
-    for (const [run, step] of steps.entries()) {
-      grow(src, names, step, 1000 * run, 1_700_000_000 + run);
-      const push = await runCli(
-        ["push", "--stats", "--no-whole-file", src, `${daemon.url}/m/d`],
-        { env },
-      );
-      assertEquals(push.code, 0, push.stderr);
-      received.push(statBytes(push.stdout, "Total bytes received"));
-      for (const name of names) same(`${src}/${name}`, `${d}/${name}`);
-      assertEquals(tempFiles(module), []);
-    }
+    const received = await growRounds({
+      grown: src,
+      from: src,
+      to: d,
+      names,
+      steps,
+      spacing: 1000,
+      args: ["push", "--no-whole-file", src, `${daemon.url}/m/d`],
+      env,
+      stat: "Total bytes received",
+      temps: module,
+    });
     // Descriptions of 15 or more chunks a file (4 bytes of hash each, and
     // a length) came back the first two times; by hash alone (16 bytes a
     // file) once two pushes in a row were appends; after the edits
@@ -1645,19 +1676,18 @@ Deno.test("delta pull of a tree appended to on the daemon, again and again: afte
     Deno.mkdirSync(d);
     Deno.mkdirSync(local);
     const names = sameFiles(d, local, 20, 30_000, 500);
-    const sent: number[] = [];
-    const steps = ["append", "append", "append", "insert", "append"];
-    for (const [run, step] of steps.entries()) {
-      grow(d, names, step, 2000 * run, 1_700_000_000 + run);
-      const pull = await runCli(
-        ["pull", "--stats", "--no-whole-file", `${daemon.url}/m/d`, local],
-        { env: { XDG_STATE_HOME: state } },
-      );
-      assertEquals(pull.code, 0, pull.stderr);
-      sent.push(statBytes(pull.stdout, "Total bytes sent"));
-      for (const name of names) same(`${d}/${name}`, `${local}/${name}`);
-      assertEquals(tempFiles(local), []);
-    }
+    const sent = await growRounds({
+      grown: d,
+      from: d,
+      to: local,
+      names,
+      steps: ["append", "append", "append", "insert", "append"],
+      spacing: 2000,
+      args: ["pull", "--no-whole-file", `${daemon.url}/m/d`, local],
+      env: { XDG_STATE_HOME: state },
+      stat: "Total bytes sent",
+      temps: local,
+    });
     // Full descriptions went out the first two times; by hash alone (16
     // bytes a file) the third; the edited files in full, and the next
     // appends in full again (the history's streak was broken).

@@ -773,17 +773,11 @@ export class Receiver {
     offered: string | undefined,
     need: (path: string, offers: NeedOffers) => Promise<void> | void,
   ): Promise<void> | true | undefined {
-    const options = this.#options;
-    const dryRun = options.dryRun ?? false;
+    const dryRun = this.#options.dryRun ?? false;
     if (
       entry.kind !== "file" || this.#held.length > 0 || this.#probe ||
       (!dryRun && entry.size >= RESUME_MIN_BYTES) ||
-      (this.#batcher !== undefined &&
-        (this.#needList?.hasOldCopy(entry) ?? false)) ||
-      (!dryRun && options.hashHints && !options.checksum &&
-        entry.hash?.length === 16 &&
-        entry.size < (options.hintMaxBytes ?? Infinity) &&
-        this.#needList?.oldCopySize(entry) === entry.size)
+      this.#describable(entry) || this.#hinted(entry, dryRun)
     ) return undefined;
     const key = offered ?? entry.path;
     if (this.#expected.has(key)) {
@@ -795,6 +789,21 @@ export class Receiver {
     if (named) return named.then(() => void this.#handled++);
     this.#handled++;
     return true;
+  }
+
+  /** Whether `entry` has a hash hint to compare with an old copy of its size. */
+  #hinted(entry: FileEntry, dryRun: boolean): boolean {
+    const options = this.#options;
+    return !dryRun && (options.hashHints ?? false) && !options.checksum &&
+      entry.hash?.length === 16 &&
+      entry.size < (options.hintMaxBytes ?? Infinity) &&
+      this.#needList?.oldCopySize(entry) === entry.size;
+  }
+
+  /** Whether `entry` has an old copy the batcher may describe. */
+  #describable(entry: FileEntry): boolean {
+    return this.#batcher !== undefined &&
+      (this.#needList?.hasOldCopy(entry) ?? false);
   }
 
   /** A needed file, counted and (but in a dry run) expected under `key`. */
@@ -843,17 +852,12 @@ export class Receiver {
       }
       // A hint of its content: an old copy of its size is compared here.
       let differs = false;
-      if (
-        !dryRun && options.hashHints && !options.checksum &&
-        entry.hash?.length === 16 &&
-        entry.size < (options.hintMaxBytes ?? Infinity) &&
-        this.#needList?.oldCopySize(entry) === entry.size
-      ) {
+      if (this.#hinted(entry, dryRun)) {
         this.#hasher ??= await contentHasher();
         const settled = settleByHash(
           root,
           entry,
-          entry.hash,
+          entry.hash!, // (16 bytes: see #hinted)
           this.#hasher,
           this.#verified,
         );
@@ -872,8 +876,7 @@ export class Receiver {
       }
       this.#expect(key, entry, dryRun);
       let copy: PartialCopy | undefined;
-      const oldCopy = this.#batcher !== undefined &&
-        (this.#needList?.hasOldCopy(entry) ?? false);
+      const oldCopy = this.#describable(entry);
       if (!dryRun && entry.size >= RESUME_MIN_BYTES) {
         this.#hasher ??= await contentHasher();
         copy = await findResume(root, entry, this.#hasher, {
