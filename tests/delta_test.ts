@@ -298,6 +298,68 @@ for (
 }
 
 /**
+ * Old copies far bigger than what their files became, at `old`, and the
+ * files at `next`: one cut to nothing, one to 1,000 bytes, one to 3 KiB
+ * of a 4 MiB copy (over 1,024 times smaller); and one edited (a delta).
+ */
+function shrunkOldAndNew(old: string, next: string): void {
+  const edited = bytes(MiB, 40);
+  Deno.writeFileSync(`${old}/empty`, bytes(2 * MiB, 41));
+  Deno.writeFileSync(`${old}/tiny`, bytes(2 * MiB, 42));
+  Deno.writeFileSync(`${old}/cut`, bytes(4 * MiB, 43));
+  Deno.writeFileSync(`${old}/edited`, edited);
+  Deno.writeFileSync(`${next}/empty`, new Uint8Array(0));
+  Deno.writeFileSync(`${next}/tiny`, bytes(1000, 44));
+  Deno.writeFileSync(`${next}/cut`, bytes(3 * 1024, 43));
+  const changed = edited.slice();
+  changed.set(bytes(2000, 45), 300_000);
+  Deno.writeFileSync(`${next}/edited`, changed);
+  for (const name of SHRUNK) {
+    Deno.utimeSync(`${next}/${name}`, 1_700_000_000, 1_700_000_000.5);
+  }
+}
+
+const SHRUNK = ["empty", "tiny", "cut", "edited"];
+
+for (const direction of ["push", "pull"] as const) {
+  Deno.test(`delta ${direction}: old copies 1,024 times the size their files now have, or files under 1 KiB, are not described (they go whole); an edited file beside them still goes as a delta`, async () => {
+    await withBed(async ({ work, src, module, daemon }) => {
+      const local = `${work}/local`;
+      Deno.mkdirSync(local);
+      Deno.mkdirSync(`${module}/d`);
+      const [sender, receiver] = direction === "push"
+        ? [src, `${module}/d`]
+        : [`${module}/d`, local];
+      shrunkOldAndNew(receiver, sender);
+      const run = await runCli(
+        direction === "push"
+          ? ["push", "--json", "--no-whole-file", src, `${daemon.url}/m/d`]
+          : ["pull", "--json", "--no-whole-file", `${daemon.url}/m/d`, local],
+        { env },
+      );
+      assertEquals(run.code, 0, run.stderr);
+      const s = JSON.parse(run.stdout);
+      assertEquals(s.files_transferred, 4);
+      assertEquals(s.delta, true);
+      // Only the edited file came from its old copy (all but its 2,000
+      // new bytes, give or take a chunk)...
+      assert(
+        s.bytes_matched > MiB - 40_000 && s.bytes_matched <= MiB - 2000,
+        `matched ${s.bytes_matched}`,
+      );
+      // ... and only its old copy was described: the 8 MiB of the others
+      // would have cost ~45 KB of description more.
+      assert(s.bytes_on_wire < 40_000, `on the wire ${s.bytes_on_wire}`);
+      for (const name of SHRUNK) {
+        same(`${sender}/${name}`, `${receiver}/${name}`);
+      }
+      assertEquals(Deno.statSync(`${receiver}/empty`).size, 0);
+      assertEquals(tempFiles(receiver), []);
+    });
+  });
+}
+
+/**
  * An old copy over 16 MiB at `old` (described in fixed blocks) and the
  * file changed at `next`: two edits, an insertion, a deletion, an append.
  */

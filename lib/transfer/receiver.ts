@@ -46,6 +46,7 @@ import {
   DELTA_MIN_BYTES,
   HASH_FIRST_MAX_BYTES,
   offeredByHash,
+  worthDescribing,
 } from "../delta/basis.ts";
 
 /** What the receiver tells the sender about a needed file it holds. */
@@ -800,10 +801,14 @@ export class Receiver {
       this.#needList?.oldCopySize(entry) === entry.size;
   }
 
-  /** Whether `entry` has an old copy the batcher may describe. */
+  /**
+   * Whether `entry` has an old copy the batcher may describe, and one
+   * worth it for the size the file has now (see `worthDescribing`).
+   */
   #describable(entry: FileEntry): boolean {
-    return this.#batcher !== undefined &&
-      (this.#needList?.hasOldCopy(entry) ?? false);
+    if (this.#batcher === undefined) return false;
+    const old = this.#needList?.oldCopySize(entry);
+    return old !== undefined && worthDescribing(old, entry.size);
   }
 
   /** A needed file, counted and (but in a dry run) expected under `key`. */
