@@ -209,6 +209,43 @@ async function deltaPush(
   return JSON.parse(run.stdout);
 }
 
+/**
+ * The two sides of a delta test run in `direction`: `from` holds the new
+ * files, `to` the old copies (the bed's source and the module's `d`, or
+ * `d` and `local`), both made, and `local`, the pull's destination.
+ */
+function sides(
+  direction: "push" | "pull",
+  { work, src, module }: Bed,
+): { from: string; to: string; local: string } {
+  const local = `${work}/local`;
+  Deno.mkdirSync(local);
+  Deno.mkdirSync(`${module}/d`);
+  return direction === "push"
+    ? { from: src, to: `${module}/d`, local }
+    : { from: `${module}/d`, to: local, local };
+}
+
+/**
+ * `--no-whole-file` push of `src` to `url`, or pull of `url` into
+ * `local`; its `--json` summary (the run must succeed).
+ */
+async function deltaBoth(
+  direction: "push" | "pull",
+  src: string,
+  url: string,
+  local: string,
+): Promise<ReturnType<typeof JSON.parse>> {
+  const run = await runCli(
+    direction === "push"
+      ? ["push", "--json", "--no-whole-file", src, url]
+      : ["pull", "--json", "--no-whole-file", url, local],
+    { env },
+  );
+  assertEquals(run.code, 0, run.stderr);
+  return JSON.parse(run.stdout);
+}
+
 /** An old tree at `dir`, and the same tree changed at `next`. */
 function oldAndNew(old: string, next: string): void {
   const big = bytes(3 * MiB, 1);
@@ -323,22 +360,15 @@ const SHRUNK = ["empty", "tiny", "cut", "edited"];
 
 for (const direction of ["push", "pull"] as const) {
   Deno.test(`delta ${direction}: old copies 1,024 times the size their files now have, or files under 1 KiB, are not described (they go whole); an edited file beside them still goes as a delta`, async () => {
-    await withBed(async ({ work, src, module, daemon }) => {
-      const local = `${work}/local`;
-      Deno.mkdirSync(local);
-      Deno.mkdirSync(`${module}/d`);
-      const [sender, receiver] = direction === "push"
-        ? [src, `${module}/d`]
-        : [`${module}/d`, local];
+    await withBed(async (bed) => {
+      const { from: sender, to: receiver, local } = sides(direction, bed);
       shrunkOldAndNew(receiver, sender);
-      const run = await runCli(
-        direction === "push"
-          ? ["push", "--json", "--no-whole-file", src, `${daemon.url}/m/d`]
-          : ["pull", "--json", "--no-whole-file", `${daemon.url}/m/d`, local],
-        { env },
+      const s = await deltaBoth(
+        direction,
+        bed.src,
+        `${bed.daemon.url}/m/d`,
+        local,
       );
-      assertEquals(run.code, 0, run.stderr);
-      const s = JSON.parse(run.stdout);
       assertEquals(s.files_transferred, 4);
       assertEquals(s.delta, true);
       // Only the edited file came from its old copy (all but its 2,000
@@ -450,12 +480,9 @@ function touchedAndChanged(old: string, next: string): void {
 
 for (const direction of ["push", "pull"] as const) {
   Deno.test(`delta ${direction}: an old copy the sender's file matches byte for byte takes the new mode and mtime where it is; one with another name is replaced`, async () => {
-    await withBed(async ({ work, src, module, daemon }) => {
-      const [from, to] = direction === "push"
-        ? [src, `${module}/d`]
-        : [`${module}/d`, `${work}/local`];
-      Deno.mkdirSync(to);
-      Deno.mkdirSync(from, { recursive: true });
+    await withBed(async (bed) => {
+      const { src, daemon } = bed;
+      const { from, to } = sides(direction, bed);
       touchedAndChanged(to, from);
       const inode = (name: string) => Deno.statSync(`${to}/${name}`).ino;
       const before = {
@@ -463,14 +490,7 @@ for (const direction of ["push", "pull"] as const) {
         linked: inode("linked"),
         grown: inode("grown"),
       };
-      const run = await runCli(
-        direction === "push"
-          ? ["push", "--json", "--no-whole-file", src, `${daemon.url}/m/d`]
-          : ["pull", "--json", "--no-whole-file", `${daemon.url}/m/d`, to],
-        { env },
-      );
-      assertEquals(run.code, 0, run.stderr);
-      const s = JSON.parse(run.stdout);
+      const s = await deltaBoth(direction, src, `${daemon.url}/m/d`, to);
       assertEquals(s.delta, true);
       assertEquals(s.files_transferred, 4);
       // The append, and at most a chunk around it.
@@ -1220,14 +1240,10 @@ for (
   ] as const
 ) {
   Deno.test(`delta ${direction} over TCP (${streams} streams): old copies of the same size go by hash first; a file whose content differs is described again and comes as a delta`, async () => {
-    await withBed(async ({ work, src, module, daemon }) => {
+    await withBed(async (bed) => {
+      const { src, daemon } = bed;
       // The old copies at the receiver, the new files at the sender.
-      const local = `${work}/local`;
-      Deno.mkdirSync(local);
-      Deno.mkdirSync(`${module}/d`);
-      const [from, to] = direction === "push"
-        ? [src, `${module}/d`]
-        : [`${module}/d`, local];
+      const { from, to, local } = sides(direction, bed);
       const touched = bytes(200_000, 11);
       const flipped = bytes(300_000, 12);
       const edited = bytes(3 * MiB, 13);
