@@ -48,6 +48,14 @@ export function bootId(): string | undefined {
   }
 }
 
+/** This process's boot id, read once (see {@linkcode bootId}). */
+let ownId: string | undefined | null = null;
+
+function ownBootId(): string | undefined {
+  if (ownId === null) ownId = bootId();
+  return ownId;
+}
+
 async function digest(salt: Uint8Array, id: string): Promise<Uint8Array> {
   const text = new TextEncoder().encode(id);
   const both = new Uint8Array(salt.length + text.length);
@@ -71,7 +79,7 @@ async function digest(salt: Uint8Array, id: string): Promise<Uint8Array> {
  * ```
  */
 export async function hostTag(
-  id: string | undefined = bootId(),
+  id: string | undefined = ownBootId(),
 ): Promise<Uint8Array> {
   if (!id) return new Uint8Array(0);
   const salt = crypto.getRandomValues(new Uint8Array(SALT_BYTES));
@@ -83,12 +91,12 @@ export async function hostTag(
 
 /**
  * Whether `tag` (see {@linkcode hostTag}) names the kernel with boot id
- * `id` (default: this one's). False for a tag of the wrong size, or no
+ * `id` (default: this one's, read once a process). False for a tag of the wrong size, or no
  * (or an empty) id.
  */
 export async function isSameHost(
   tag: Uint8Array,
-  id: string | undefined = bootId(),
+  id: string | undefined = ownBootId(),
 ): Promise<boolean> {
   if (!id || tag.length !== TAG_BYTES) return false;
   const want = await digest(tag.subarray(0, SALT_BYTES), id);
