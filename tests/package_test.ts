@@ -43,6 +43,18 @@ Deno.test("bundled blit.js against bundled blit-daemon.js: version, push, pull, 
     const pull = await run(["pull", `${url}/a.txt`, join(work, "back.txt")]);
     assertEquals(pull.code, 0, pull.stderr);
     assertEquals(Deno.readTextFileSync(join(work, "back.txt")), "bundled");
+    // Without libxxhash (as told), the CLI hashes with the hash-wasm bundled
+    // beside it: the daemon (libxxhash) checks the same xxh3.
+    const wasm = await runCli(
+      ["push", "--json", join(work, "src", "a.txt"), `${url}/wasm.txt`],
+      { env: { ...env, BLIT_NATIVE_HASH: "0" }, script: blit },
+    );
+    assertEquals(wasm.code, 0, wasm.stderr);
+    assertEquals(JSON.parse(wasm.stdout).files_transferred, 1);
+    assertEquals(
+      Deno.readTextFileSync(join(work, "module", "wasm.txt")),
+      "bundled",
+    );
     // The bundled daemon runs in its sandbox like the source one, and may
     // read its Workers' bundles there (it found them beside it).
     const sandbox = daemon.stderr().match(
@@ -51,6 +63,51 @@ Deno.test("bundled blit.js against bundled blit-daemon.js: version, push, pull, 
     assertEquals(sandbox?.[1].split(",").includes(dist), true, daemon.stderr());
   } finally {
     assertEquals(await daemon.stop(), 0);
+    await Deno.remove(work, { recursive: true });
+  }
+});
+
+Deno.test("a bundled blit.js copied alone, without libxxhash or Deno's cache, says what to install in one line", async () => {
+  const work = await Deno.makeTempDir({ prefix: "blit-bundle-alone-" });
+  try {
+    const dist = join(work, "dist");
+    await bundleAll(dist);
+    // The CLI's bundle has no hash-wasm of its own.
+    const code = Deno.readTextFileSync(join(dist, "blit.js"));
+    assertEquals(code.includes("WASMInterface"), false);
+    const alone = join(work, "alone");
+    Deno.mkdirSync(alone);
+    Deno.copyFileSync(join(dist, "blit.js"), join(alone, "blit.js"));
+    Deno.mkdirSync(join(work, "src"));
+    Deno.writeTextFileSync(join(work, "src", "a.txt"), "alone");
+    // A local copy hashes what it copies (the end-to-end check).
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--cached-only",
+        "--allow-all",
+        join(alone, "blit.js"),
+        "copy",
+        "--checksum",
+        join(work, "src/"),
+        join(work, "dst/"),
+      ],
+      env: {
+        BLIT_NATIVE_HASH: "0",
+        BLIT_DISABLE_PERF_HISTORY: "1",
+        DENO_DIR: join(work, "deno_dir"),
+        NO_COLOR: "1",
+      },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = decoder.decode(out.stderr);
+    assertEquals(out.code, 1, stderr);
+    assertMatch(
+      stderr,
+      /^blit: error: no xxh3 hash: libxxhash can't be loaded here and neither can hash-wasm \(file:\/\/\S+\/alone\/_hash_wasm\.js: [^\n]+\); install libxxhash \(e\.g\. apt-get install libxxhash0\) or keep the bundle's files together\n$/,
+    );
+  } finally {
     await Deno.remove(work, { recursive: true });
   }
 });

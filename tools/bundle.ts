@@ -1,6 +1,7 @@
 // `deno task bundle`: the CLI and the daemon as single files in dist/
 // (or the directory given), each with the Workers it starts bundled
-// beside it, where a bundle's modules look for them (see `workerUrl`).
+// beside it, where a bundle's modules look for them (see `workerUrl`),
+// and hash-wasm, loaded from beside them only where libxxhash can't be.
 // A bundled CLI starts ~20 ms sooner than `deno run cli.ts`: Deno loads
 // one file instead of checking some eighty TypeScript modules against its
 // transpile cache, every run.
@@ -14,6 +15,8 @@ export const BUNDLES: readonly (readonly [string, string])[] = [
   ["_write_worker.js", "lib/fs/_write_worker.ts"],
   ["_basis_worker.js", "lib/delta/_basis_worker.ts"],
   ["_copy_worker.js", "lib/client/_copy_worker.ts"],
+  // hash-wasm, imported only where libxxhash can't be (lib/deps/hash_wasm.ts).
+  ["_hash_wasm.js", "lib/deps/_hash_wasm.ts"],
 ];
 
 const REPO = decodeURIComponent(new URL("..", import.meta.url).pathname)

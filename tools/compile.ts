@@ -34,7 +34,18 @@ export function compileError(stderr: string): string {
 if (import.meta.main) {
   for (const [output, script, v8] of TARGETS) {
     const out = await new Deno.Command(Deno.execPath(), {
-      args: ["compile", "--allow-all", v8, "-o", output, script],
+      // hash-wasm is imported by a URL made at run time (see
+      // lib/deps/hash_wasm.ts): named here, it is in the binary too.
+      args: [
+        "compile",
+        "--allow-all",
+        v8,
+        "--include",
+        "lib/deps/_hash_wasm.ts",
+        "-o",
+        output,
+        script,
+      ],
       stdout: "inherit",
       stderr: "piped",
       env: { RUST_BACKTRACE: "0" },
