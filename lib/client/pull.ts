@@ -178,10 +178,16 @@ function pullOnce(
   const hashHints = wantsHints(dst, options, delta);
   // The daemon sends: it compresses as told (auto: when it pays).
   const compress = compressChoice(options, src.host);
+  // The same-host tag, made while the call opens: its SHA-256 is an async
+  // op (a few ms in a new process) the header would otherwise wait for.
+  // (Not on loopback: that is this machine already.)
+  const tagging = isLoopback(src.host)
+    ? Promise.resolve(new Uint8Array(0))
+    : hostTag();
+  tagging.catch(() => {});
   return runCall(src, (c) => c.pull() as PullCall, async (call) => {
     const reader = new MessageReader<ServerPullResponse>(call);
-    // (Not on loopback: that is this machine already.)
-    const tag = isLoopback(src.host) ? new Uint8Array(0) : await hostTag();
+    const tag = await tagging;
     await writeMessage(
       call,
       create(ClientPullRequestSchema, {
