@@ -73,6 +73,14 @@ class DataSessions {
   }
 }
 
+/** How a transfer's bytes travel: its data sessions' link, and the offer. */
+export interface Negotiated {
+  /** The data connections to come (none: the bytes go in messages). */
+  link?: DataLink;
+  /** What the client is told. */
+  negotiation: DataTransferNegotiation;
+}
+
 /**
  * Decides how file bytes travel, before the manifest (so they can flow
  * while it is compared): data-plane sessions (one single-use token per
@@ -89,7 +97,7 @@ export async function negotiate(
     forceGrpc: boolean;
     streams: number;
   },
-): Promise<{ link?: DataLink; negotiation: DataTransferNegotiation }> {
+): Promise<Negotiated> {
   if (ctx.dataPlane === null || request.forceGrpc) {
     return {
       negotiation: create(DataTransferNegotiationSchema, {

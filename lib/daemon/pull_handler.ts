@@ -38,7 +38,7 @@ import {
   type ServiceContext,
 } from "./context.ts";
 import { clientOf, moduleRoot, openModule } from "./access.ts";
-import { negotiate } from "./negotiate.ts";
+import { negotiate, type Negotiated } from "./negotiate.ts";
 import { CallGuard } from "./call_guard.ts";
 import { failCall, perfRecord, summaryOf } from "./call_end.ts";
 import { withHashHints } from "../delta/hash_hints.ts";
@@ -96,18 +96,13 @@ async function openPullSource(
 async function sendPull(
   call: PullCall,
   guard: CallGuard<ClientPullRequest>,
-  ctx: ServiceContext,
   source: PullSource,
   sender: Sender,
   ticket: Ticket,
+  negotiating: Promise<Negotiated> | undefined,
 ): Promise<SentTree> {
   const dryRun = source.header.options?.dryRun ?? false;
-  const offer = dryRun ? undefined : await negotiate(ctx, {
-    module: source.module.name,
-    scope: "pull",
-    forceGrpc: source.header.options?.forceGrpcData ?? false,
-    streams: source.header.options?.streams ?? 0,
-  });
+  const offer = await negotiating;
   const link = offer?.link;
   const window = new SendWindow();
   guard.onStop((error) => {
@@ -172,12 +167,23 @@ export async function handlePull(
   const guard = new CallGuard<ClientPullRequest>(call, ctx);
   const t0 = performance.now();
   const trees: Tree[] = [];
+  let negotiating: Promise<Negotiated> | undefined;
   try {
     const ticket = guard.admit(ctx);
     const source = await openPullSource(guard.reader, ctx, call);
     ctx.calls?.note(call, { path: source.path });
     const { modRoot, path, isDir } = source;
     trees.push(modRoot);
+    // The data path's sessions (a signed token each: async crypto) are
+    // made while the ack goes out, not after it: the client dials as soon
+    // as both have come.
+    negotiating = source.header.options?.dryRun ? undefined : negotiate(ctx, {
+      module: source.module.name,
+      scope: "pull",
+      forceGrpc: source.header.options?.forceGrpcData ?? false,
+      streams: source.header.options?.streams ?? 0,
+    });
+    negotiating?.catch(() => {});
     await writeMessage(
       call,
       pullMessage({
@@ -210,7 +216,14 @@ export async function handlePull(
         options?.compressLevel || undefined,
       ),
     });
-    const sent = await sendPull(call, guard, ctx, source, sender, ticket);
+    const sent = await sendPull(
+      call,
+      guard,
+      source,
+      sender,
+      ticket,
+      negotiating,
+    );
     const result = { files: sender.needed, bytes: sender.neededBytes };
     ctx.calls?.note(call, result);
     await writeMessage(
@@ -232,6 +245,8 @@ export async function handlePull(
     );
   } catch (error) {
     guard.stop(error instanceof Error ? error : new Error(String(error)));
+    // Sessions made for a call that failed before using them go too.
+    negotiating?.then((offer) => offer.link?.cancel(), () => {});
     failCall(call, error, ctx);
   } finally {
     guard.close();

@@ -35,7 +35,7 @@ import {
 } from "./context.ts";
 import { clientOf, moduleRoot, openModule, refuseTempNames } from "./access.ts";
 import { compressionFor } from "../transfer/link_policy.ts";
-import { negotiate } from "./negotiate.ts";
+import { negotiate, type Negotiated } from "./negotiate.ts";
 import { CallGuard } from "./call_guard.ts";
 import { failCall, perfRecord } from "./call_end.ts";
 
@@ -232,10 +232,10 @@ async function sendItems(call: PushCall, items: ItemBatch | undefined) {
 async function receivePush(
   call: PushCall,
   guard: CallGuard<ClientPushRequest>,
-  ctx: ServiceContext,
   target: PushTarget,
   receiver: Receiver,
   items: ItemBatch | undefined,
+  negotiating: Promise<Negotiated> | undefined,
 ): Promise<ReceivedTree> {
   let received = 0;
   let committed = 0;
@@ -259,12 +259,7 @@ async function receivePush(
     (target.header.options?.progressReports ?? false);
   const reporting = wanted ? setInterval(report, 250) : undefined;
   guard.onStop(() => clearInterval(reporting));
-  const offer = target.dryRun ? undefined : await negotiate(ctx, {
-    module: target.module.name,
-    scope: "push",
-    forceGrpc: target.header.options?.forceGrpcData ?? false,
-    streams: target.header.options?.streams ?? 0,
-  });
+  const offer = await negotiating;
   const link = offer?.link;
   guard.onStop(() => link?.cancel());
   if (offer) {
@@ -318,6 +313,7 @@ export async function handlePush(
   });
   const t0 = performance.now();
   let target: PushTarget | undefined;
+  let negotiating: Promise<Negotiated> | undefined;
   try {
     const ticket = guard.admit(ctx);
     target = await openPushTarget(guard.reader, ctx, call);
@@ -325,6 +321,16 @@ export async function handlePush(
       path: normalizeRelative(target.header.destination),
     });
     const hints = takesHints(target, clientOf(call));
+    // The data path's sessions (a signed token each: async crypto) are
+    // made while the ack goes out, not after it: the client dials as soon
+    // as both have come.
+    negotiating = target.dryRun ? undefined : negotiate(ctx, {
+      module: target.module.name,
+      scope: "push",
+      forceGrpc: target.header.options?.forceGrpcData ?? false,
+      streams: target.header.options?.streams ?? 0,
+    });
+    negotiating?.catch(() => {});
     await writeMessage(
       call,
       pushMessage({
@@ -346,7 +352,14 @@ export async function handlePush(
       hints,
       items,
     );
-    const got = await receivePush(call, guard, ctx, target, receiver, items);
+    const got = await receivePush(
+      call,
+      guard,
+      target,
+      receiver,
+      items,
+      negotiating,
+    );
     ctx.calls?.note(call, {
       files: got.result.files,
       bytes: got.result.bytes,
@@ -362,6 +375,8 @@ export async function handlePush(
     );
   } catch (error) {
     guard.stop(error instanceof Error ? error : new Error(String(error)));
+    // Sessions made for a call that failed before using them go too.
+    negotiating?.then((offer) => offer.link?.cancel(), () => {});
     // A failed session leaves no temp files behind where it can reach.
     // Partial copies of big files stay for the rerun to resume.
     if (target && target.root.tempDirs.size > 0) {
