@@ -67,7 +67,7 @@ Deno.test("bundled blit.js against bundled blit-daemon.js: version, push, pull, 
   }
 });
 
-Deno.test("a bundled blit.js copied alone, without libxxhash or Deno's cache, says what to install in one line", async () => {
+Deno.test("a bundled blit.js copied alone, without libxxhash or Deno's cache, says what to install in one line; with _hash_wasm.js beside it, works", async () => {
   const work = await Deno.makeTempDir({ prefix: "blit-bundle-alone-" });
   try {
     const dist = join(work, "dist");
@@ -80,33 +80,44 @@ Deno.test("a bundled blit.js copied alone, without libxxhash or Deno's cache, sa
     Deno.copyFileSync(join(dist, "blit.js"), join(alone, "blit.js"));
     Deno.mkdirSync(join(work, "src"));
     Deno.writeTextFileSync(join(work, "src", "a.txt"), "alone");
-    // A local copy hashes what it copies (the end-to-end check).
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--cached-only",
-        "--allow-all",
-        join(alone, "blit.js"),
-        "copy",
-        "--checksum",
-        join(work, "src/"),
-        join(work, "dst/"),
-      ],
-      env: {
-        BLIT_NATIVE_HASH: "0",
-        BLIT_DISABLE_PERF_HISTORY: "1",
-        DENO_DIR: join(work, "deno_dir"),
-        NO_COLOR: "1",
-      },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
+    // A local copy hashes what it copies (the end-to-end check); nothing
+    // can come from Deno's npm cache (a new one, and --cached-only).
+    const copyAlone = () =>
+      new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--cached-only",
+          "--allow-all",
+          join(alone, "blit.js"),
+          "copy",
+          "--checksum",
+          join(work, "src/"),
+          join(work, "dst/"),
+        ],
+        env: {
+          BLIT_NATIVE_HASH: "0",
+          BLIT_DISABLE_PERF_HISTORY: "1",
+          DENO_DIR: join(work, "deno_dir"),
+          NO_COLOR: "1",
+        },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+    const out = await copyAlone();
     const stderr = decoder.decode(out.stderr);
     assertEquals(out.code, 1, stderr);
     assertMatch(
       stderr,
       /^blit: error: no xxh3 hash: libxxhash can't be loaded here and neither can hash-wasm \(file:\/\/\S+\/alone\/_hash_wasm\.js: [^\n]+\); install libxxhash \(e\.g\. apt-get install libxxhash0\) or keep the bundle's files together\n$/,
     );
+    // With _hash_wasm.js beside it, the same copy needs nothing else.
+    Deno.copyFileSync(
+      join(dist, "_hash_wasm.js"),
+      join(alone, "_hash_wasm.js"),
+    );
+    const beside = await copyAlone();
+    assertEquals(beside.code, 0, decoder.decode(beside.stderr));
+    assertEquals(Deno.readTextFileSync(join(work, "dst", "a.txt")), "alone");
   } finally {
     await Deno.remove(work, { recursive: true });
   }
@@ -298,6 +309,19 @@ Deno.test("the package from a URL: CLI and daemon (sandboxed, hashing on its wor
       ]);
       assertEquals(again.code, 0, again.stderr);
       assertEquals(JSON.parse(again.stdout).files_transferred, 0);
+      // Without libxxhash (as told), the CLI hashes with hash-wasm, its
+      // module fetched from beside the others: the same hashes as the
+      // daemon's libxxhash, so nothing goes.
+      const wasm = await runCli(
+        ["push", "--json", "--checksum", join(work, "src/"), `${url}/`],
+        {
+          env: { ...env, BLIT_NATIVE_HASH: "0" },
+          script: `${pkg.url}/cli.ts`,
+          cwd: work,
+        },
+      );
+      assertEquals(wasm.code, 0, wasm.stderr);
+      assertEquals(JSON.parse(wasm.stdout).files_transferred, 0);
       const pull = await run(["pull", `${url}/`, join(work, "back")]);
       assertEquals(pull.code, 0, pull.stderr);
       assertEquals(
