@@ -4,6 +4,7 @@ import { create } from "../rpc/codec.ts";
 import {
   type DataTransferNegotiation,
   DataTransferNegotiationSchema,
+  type TransferOptions,
   Transport,
 } from "../rpc/service.ts";
 import type { DataPlaneServer, DataSession } from "../wire/data_plane.ts";
@@ -135,4 +136,37 @@ export async function negotiate(
       streams: count,
     }),
   };
+}
+
+/**
+ * {@linkcode negotiate} for a call's header, started now so its tokens are
+ * signed (async crypto) while the ack goes out; undefined for a dry run
+ * (no data path). Await it where the offer is sent; on a failure before
+ * then, {@linkcode dropNegotiation} cancels its sessions.
+ */
+export function negotiateAhead(
+  ctx: ServiceContext,
+  request: {
+    module: string;
+    scope: TokenScope;
+    options: TransferOptions | undefined;
+    dryRun: boolean;
+  },
+): Promise<Negotiated> | undefined {
+  if (request.dryRun) return undefined;
+  const negotiating = negotiate(ctx, {
+    module: request.module,
+    scope: request.scope,
+    forceGrpc: request.options?.forceGrpcData ?? false,
+    streams: request.options?.streams ?? 0,
+  });
+  negotiating.catch(() => {});
+  return negotiating;
+}
+
+/** Cancels the sessions of a negotiation a failed call never used. */
+export function dropNegotiation(
+  negotiating: Promise<Negotiated> | undefined,
+): void {
+  negotiating?.then((offer) => offer.link?.cancel(), () => {});
 }

@@ -38,7 +38,11 @@ import {
   type ServiceContext,
 } from "./context.ts";
 import { clientOf, moduleRoot, openModule } from "./access.ts";
-import { negotiate, type Negotiated } from "./negotiate.ts";
+import {
+  dropNegotiation,
+  negotiateAhead,
+  type Negotiated,
+} from "./negotiate.ts";
 import { CallGuard } from "./call_guard.ts";
 import { failCall, perfRecord, summaryOf } from "./call_end.ts";
 import { withHashHints } from "../delta/hash_hints.ts";
@@ -174,16 +178,13 @@ export async function handlePull(
     ctx.calls?.note(call, { path: source.path });
     const { modRoot, path, isDir } = source;
     trees.push(modRoot);
-    // The data path's sessions (a signed token each: async crypto) are
-    // made while the ack goes out, not after it: the client dials as soon
-    // as both have come.
-    negotiating = source.header.options?.dryRun ? undefined : negotiate(ctx, {
+    // The data path's sessions: their tokens signed while the ack goes out.
+    negotiating = negotiateAhead(ctx, {
       module: source.module.name,
       scope: "pull",
-      forceGrpc: source.header.options?.forceGrpcData ?? false,
-      streams: source.header.options?.streams ?? 0,
+      options: source.header.options,
+      dryRun: source.header.options?.dryRun ?? false,
     });
-    negotiating?.catch(() => {});
     await writeMessage(
       call,
       pullMessage({
@@ -246,7 +247,7 @@ export async function handlePull(
   } catch (error) {
     guard.stop(error instanceof Error ? error : new Error(String(error)));
     // Sessions made for a call that failed before using them go too.
-    negotiating?.then((offer) => offer.link?.cancel(), () => {});
+    dropNegotiation(negotiating);
     failCall(call, error, ctx);
   } finally {
     guard.close();

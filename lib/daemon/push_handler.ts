@@ -35,7 +35,11 @@ import {
 } from "./context.ts";
 import { clientOf, moduleRoot, openModule, refuseTempNames } from "./access.ts";
 import { compressionFor } from "../transfer/link_policy.ts";
-import { negotiate, type Negotiated } from "./negotiate.ts";
+import {
+  dropNegotiation,
+  negotiateAhead,
+  type Negotiated,
+} from "./negotiate.ts";
 import { CallGuard } from "./call_guard.ts";
 import { failCall, perfRecord } from "./call_end.ts";
 
@@ -321,16 +325,13 @@ export async function handlePush(
       path: normalizeRelative(target.header.destination),
     });
     const hints = takesHints(target, clientOf(call));
-    // The data path's sessions (a signed token each: async crypto) are
-    // made while the ack goes out, not after it: the client dials as soon
-    // as both have come.
-    negotiating = target.dryRun ? undefined : negotiate(ctx, {
+    // The data path's sessions: their tokens signed while the ack goes out.
+    negotiating = negotiateAhead(ctx, {
       module: target.module.name,
       scope: "push",
-      forceGrpc: target.header.options?.forceGrpcData ?? false,
-      streams: target.header.options?.streams ?? 0,
+      options: target.header.options,
+      dryRun: target.dryRun,
     });
-    negotiating?.catch(() => {});
     await writeMessage(
       call,
       pushMessage({
@@ -376,7 +377,7 @@ export async function handlePush(
   } catch (error) {
     guard.stop(error instanceof Error ? error : new Error(String(error)));
     // Sessions made for a call that failed before using them go too.
-    negotiating?.then((offer) => offer.link?.cancel(), () => {});
+    dropNegotiation(negotiating);
     // A failed session leaves no temp files behind where it can reach.
     // Partial copies of big files stay for the rerun to resume.
     if (target && target.root.tempDirs.size > 0) {

@@ -6,19 +6,9 @@
 // faults). A bundle finds it beside itself (`_hash_wasm.js`, see
 // tools/bundle.ts); from source it is the module next to this one.
 
-type HashWasm = typeof import("./_hash_wasm.ts");
+import { workerUrl } from "../fs/worker_pool.ts";
 
-/**
- * Where hash-wasm's module is: beside a bundle (`_hash_wasm.js`; blit's
- * bundles are `.js`, its modules `.ts`), else ./_hash_wasm.ts.
- */
-function moduleUrl(): URL {
-  const bundled = new URL(import.meta.url).pathname.endsWith(".js");
-  return new URL(
-    bundled ? "./_hash_wasm.js" : "./_hash_wasm.ts",
-    import.meta.url,
-  );
-}
+type HashWasm = typeof import("./_hash_wasm.ts");
 
 let loading: Promise<HashWasm> | undefined;
 
@@ -32,7 +22,9 @@ let loading: Promise<HashWasm> | undefined;
  */
 export function loadHashWasm(): Promise<HashWasm> {
   return loading ??= (async () => {
-    const url = moduleUrl();
+    // Beside a bundle as a Worker's script is (`_hash_wasm.js`), else
+    // the module next to this one.
+    const url = workerUrl("_hash_wasm", import.meta.url);
     try {
       return await import(url.href) as HashWasm;
     } catch (besideError) {

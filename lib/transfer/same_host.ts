@@ -91,8 +91,8 @@ export async function hostTag(
 
 /**
  * Whether `tag` (see {@linkcode hostTag}) names the kernel with boot id
- * `id` (default: this one's, read once a process). False for a tag of the wrong size, or no
- * (or an empty) id.
+ * `id` (default: this one's, read once a process). False for a tag of the
+ * wrong size, or no (or an empty) id.
  */
 export async function isSameHost(
   tag: Uint8Array,
