@@ -99,7 +99,8 @@ export interface RemoteTransferOptions {
   compressLevel?: number;
   /**
    * How fast this route's link has been seen to be (bytes/s), for `auto`
-   * deltas (see `useDelta`). Default: unknown.
+   * deltas (see `useDelta`) and compression (see `CompressOptions`; a
+   * pull's daemon is told it). Default: unknown.
    */
   linkBytesPerS?: number;
   /**
@@ -162,6 +163,7 @@ export function transferOptions(
     compressLevel: options.compressLevel ?? 0,
     bwlimit: BigInt(Math.floor(options.bwlimit ?? 0)),
     hashHints,
+    linkBytesPerS: BigInt(Math.floor(options.linkBytesPerS ?? 0)),
   });
 }
 

@@ -1,5 +1,6 @@
 import { assertEquals, assertRejects } from "../../tests/_assert.ts";
-import { create } from "../rpc/codec.ts";
+import { create, fromBinary, toBinary } from "../rpc/codec.ts";
+import { TransferOptionsSchema } from "../rpc/gen/blit.ts";
 import { DataTransferNegotiationSchema, Transport } from "../rpc/service.ts";
 import { DaemonUnreachableError, RemoteError } from "./connect.ts";
 import type { TransferResult } from "./summary.ts";
@@ -101,4 +102,15 @@ Deno.test("transferOptions: what the daemon is told", () => {
     ],
     [true, true, ["- *.o"], 4, true, false],
   );
+});
+
+Deno.test("transferOptions: the route's link rate as the history knows it goes to the daemon, 0 when unknown, and crosses the wire", () => {
+  const known = transferOptions({ linkBytesPerS: 111_664_243.7 });
+  assertEquals(known.linkBytesPerS, 111_664_243n);
+  assertEquals(transferOptions({}).linkBytesPerS, 0n);
+  const back = fromBinary(
+    TransferOptionsSchema,
+    toBinary(TransferOptionsSchema, known),
+  );
+  assertEquals(back.linkBytesPerS, 111_664_243n);
 });

@@ -53,6 +53,8 @@ export interface Tuning {
    * (bytes/s; see `linkRate`), when the history knows.
    */
   linkBytesPerS?: number;
+  /** When the run that measured `linkBytesPerS` ended (ISO time). */
+  linkSeen?: string;
   /**
    * Whether a push lists hash hints (see {@linkcode pushHintsPay}): the
    * last push on this route found many files touched, not changed.
@@ -195,11 +197,11 @@ export function tune(
     : sizeHint;
   let choice: Choice;
   let warning: string | undefined;
-  let linkBytesPerS: number | undefined;
+  let link: LinkSeen | undefined;
   let hashHints = false;
   let grown: GrownFiles | undefined;
   try {
-    linkBytesPerS = linkRate(local, route);
+    link = linkSeen(local, route);
     hashHints = op === "push" && pushHintsPay(local, route);
     grown = op === "pull" ? pullGrown(local, route) : undefined;
     const seen = new Set(local.map((r) => r.ts));
@@ -237,7 +239,7 @@ export function tune(
     choice,
     ...(warning ? { warning } : {}),
     ...(snapshot ? { snapshot } : {}),
-    ...(linkBytesPerS ? { linkBytesPerS } : {}),
+    ...(link ? { linkBytesPerS: link.rate, linkSeen: link.seen } : {}),
     hashHints,
     ...(grown ? { grown } : {}),
     refresh: historyDir !== undefined &&
@@ -284,9 +286,64 @@ export async function refreshSnapshot(
 }
 
 /**
+ * How long a link rate is carried from run to run (see
+ * `PerfRecord.link_bytes_per_s`): a day. A route whose link got slower
+ * since keeps the faster rate that long at most (deltas may stay off on
+ * it; compression comes back by itself once the link holds its raw
+ * stream up).
+ */
+export const LINK_CARRY_MS = 24 * 3600_000;
+
+/** A route's link rate (bytes/s) and when the run that measured it ended. */
+export interface LinkSeen {
+  rate: number;
+  seen: string;
+}
+
+/**
+ * {@linkcode linkRate}, with when the run that measured it ended; rates
+ * carried by newer runs count while {@linkcode LINK_CARRY_MS} old or
+ * less at `now` (ms since the epoch).
+ *
+ * @example
+ * ```ts
+ * import { linkSeen } from "./tuning.ts";
+ * const run = { ts: "2026-01-01T00:00:10Z", op: "push", transport: "tcp" as const, streams: 1, files: 1, bytes: 1, duration_ms: 5, remote: "h:1", handshake_ms: 0, manifest_ms: 0, transfer_ms: 5, retries: 0, fallback: false, link_bytes_per_s: 1e8, link_seen: "2026-01-01T00:00:00Z" };
+ * if (linkSeen([run], "h:1", Date.parse("2026-01-01T01:00:00Z"))?.rate !== 1e8) throw new Error("example failed");
+ * if (linkSeen([run], "h:1", Date.parse("2026-01-03T00:00:00Z")) !== undefined) throw new Error("example failed");
+ * ```
+ */
+export function linkSeen(
+  records: readonly PerfRecord[],
+  route: string,
+  now: number = Date.now(),
+): LinkSeen | undefined {
+  let best: LinkSeen | undefined;
+  const consider = (rate: number, seen: string) => {
+    if (best === undefined || rate > best.rate) best = { rate, seen };
+  };
+  for (const r of records) {
+    if (r.remote !== route) continue;
+    const carried = r.link_bytes_per_s;
+    const seen = r.link_seen;
+    if (
+      typeof carried === "number" && Number.isFinite(carried) &&
+      carried > 0 && typeof seen === "string" &&
+      Math.abs(now - Date.parse(seen)) <= LINK_CARRY_MS
+    ) consider(carried, seen);
+    if (r.delta || r.bwlimit || r.transfer_ms <= 0) continue;
+    const bytes = r.bytes_on_wire ?? r.bytes;
+    if (bytes < 16 << 20) continue;
+    consider(bytes / (r.transfer_ms / 1000), r.ts);
+  }
+  return best;
+}
+
+/**
  * The fastest a route's link has carried data in the history: bytes on
  * the wire (content bytes for older records) over the time moving them,
- * among runs of 16 MiB or more that were not deltas; undefined when none.
+ * among runs of 16 MiB or more that were not deltas, or as a newer run
+ * carried it (see {@linkcode linkSeen}); undefined when none.
  *
  * @example
  * ```ts
@@ -299,17 +356,7 @@ export function linkRate(
   records: readonly PerfRecord[],
   route: string,
 ): number | undefined {
-  let best: number | undefined;
-  for (const r of records) {
-    if (r.remote !== route || r.delta || r.bwlimit || r.transfer_ms <= 0) {
-      continue;
-    }
-    const bytes = r.bytes_on_wire ?? r.bytes;
-    if (bytes < 16 << 20) continue;
-    const rate = bytes / (r.transfer_ms / 1000);
-    if (best === undefined || rate > best) best = rate;
-  }
-  return best;
+  return linkSeen(records, route)?.rate;
 }
 
 /**
@@ -364,5 +411,13 @@ export function historyLine(
       ? { direction: tuning.direction, predictor: tuning.choice }
       : {}),
     ...(bwlimit ? { bwlimit } : {}),
+    // What the route's link was known to take, for the runs after this
+    // one (see LinkSeen): this run's own rate counts from its own line.
+    ...(tuning?.linkBytesPerS && tuning.linkSeen
+      ? {
+        link_bytes_per_s: Math.round(tuning.linkBytesPerS),
+        link_seen: tuning.linkSeen,
+      }
+      : {}),
   };
 }

@@ -3,7 +3,9 @@ import { withInProcessDaemon } from "../../tests/_in_process.ts";
 import {
   HINTS_MIN_SAME,
   historyLine,
+  LINK_CARRY_MS,
   linkRate,
+  linkSeen,
   pullGrown,
   pushHintsPay,
   refreshSnapshot,
@@ -190,6 +192,112 @@ Deno.test("pushHintsPay: the newest push on the route decides: hints after one t
     true,
   );
   assertEquals(pushHintsPay([many], "g:1"), false);
+});
+
+Deno.test("linkSeen: a rate carried by newer runs counts for a day after the run that measured it; the fastest wins", () => {
+  const run = (extra: Record<string, unknown>) => ({
+    ts: "2026-01-02T00:00:00Z",
+    op: "push",
+    transport: "tcp" as const,
+    streams: 1,
+    files: 10,
+    bytes: 10_000,
+    duration_ms: 50,
+    remote: "h:1",
+    handshake_ms: 0,
+    manifest_ms: 0,
+    transfer_ms: 40,
+    retries: 0,
+    fallback: false,
+    ...extra,
+  });
+  const seen = "2026-01-01T12:00:00Z";
+  const now = Date.parse(seen) + 3600_000;
+  const carried = run({ link_bytes_per_s: 110e6, link_seen: seen });
+  assertEquals(linkSeen([carried], "h:1", now), { rate: 110e6, seen });
+  // Too old, from the future by as much, another route, not a number.
+  for (
+    const [record, at] of [
+      [carried, Date.parse(seen) + LINK_CARRY_MS + 1],
+      [carried, Date.parse(seen) - LINK_CARRY_MS - 1],
+      [run({ link_bytes_per_s: 110e6, link_seen: seen, remote: "g:1" }), now],
+      [run({ link_bytes_per_s: "fast", link_seen: seen }), now],
+      [run({ link_bytes_per_s: 110e6, link_seen: "yesterday" }), now],
+      [run({ link_bytes_per_s: -1, link_seen: seen }), now],
+    ] as const
+  ) {
+    assertEquals(linkSeen([record as PerfRecord], "h:1", at), undefined);
+  }
+  // A run that measured a faster rate itself (64 MiB in 0.5 s) wins,
+  // with its own time; a slower one does not.
+  const big = run({
+    ts: "2026-01-01T12:30:00Z",
+    bytes: 64 << 20,
+    transfer_ms: 500,
+  });
+  assertEquals(linkSeen([carried, big], "h:1", now), {
+    rate: (64 << 20) / 0.5,
+    seen: "2026-01-01T12:30:00Z",
+  });
+  assertEquals(
+    linkSeen([carried, { ...big, transfer_ms: 5000 }], "h:1", now),
+    { rate: 110e6, seen },
+  );
+  // Today the carried rate is long stale; a run measured in the history
+  // read counts whatever its age.
+  assertEquals(linkRate([carried, big], "h:1"), (64 << 20) / 0.5);
+});
+
+Deno.test("tune: the route's link rate outlives the history a command reads, carried by each run's line", () => {
+  const daemon = parseRemote("blit://127.0.0.1:50051/m");
+  const other = parseRemote("blit://127.0.0.1:50052/m");
+  const dir = Deno.makeTempDirSync();
+  const flags = { streams: 0, forceGrpcData: false };
+  try {
+    // One big run measures the link: 64 MiB in 0.5 s.
+    const measured = historyLine(
+      "push",
+      {
+        ...result,
+        bytesTransferred: 64 << 20,
+        transferMs: 500,
+      },
+      600,
+      tune(daemon, "push", flags, dir),
+    );
+    assertEquals(measured.link_bytes_per_s, undefined);
+    appendPerfRecord(dir, measured);
+    const rate = (64 << 20) / 0.5;
+    assertEquals(tune(daemon, "push", flags, dir).linkBytesPerS, rate);
+    // Then 200 small runs on the route, each carrying what was known, and
+    // 200 on another route (~180 KB: far more than the recent history a
+    // command reads).
+    for (let i = 0; i < 200; i++) {
+      const line = historyLine(
+        "push",
+        result,
+        5,
+        tune(daemon, "push", flags, dir),
+      );
+      assertEquals(
+        [line.link_bytes_per_s, line.link_seen],
+        [Math.round(rate), measured.ts],
+      );
+      appendPerfRecord(dir, line);
+      appendPerfRecord(
+        dir,
+        historyLine("pull", result, 5, tune(other, "pull", flags, dir)),
+      );
+    }
+    const tuned = tune(daemon, "pull", flags, dir);
+    assertEquals([tuned.linkBytesPerS, tuned.linkSeen], [
+      Math.round(rate),
+      measured.ts,
+    ]);
+    assertEquals(tune(other, "pull", flags, dir).linkBytesPerS, undefined);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });
 
 Deno.test("tune: a push asks for hash hints after a push on the route found many files the same; a pull never", () => {

@@ -215,6 +215,9 @@ export async function handlePull(
         choiceOf(options?.compress),
         clientOf(call),
         options?.compressLevel || undefined,
+        // The route's rate as the client's history knows it (see
+        // CompressOptions.linkBytesPerS): 0 when it does not.
+        Number(options?.linkBytesPerS ?? 0n) || undefined,
       ),
     });
     const sent = await sendPull(

@@ -61,6 +61,15 @@ export interface PerfRecord {
   /** Whether any data went compressed. */
   compression?: boolean;
   /**
+   * The route's link rate (bytes/s) known when the run began, carried
+   * from run to run with `link_seen` (when the run that measured it
+   * ended): a rate measured once outlives the recent history a command
+   * reads (see `linkRate`, `lib/client/tuning.ts`).
+   */
+  link_bytes_per_s?: number;
+  /** See `link_bytes_per_s`. */
+  link_seen?: string;
+  /**
    * The `--bwlimit` it ran under (bytes/s): its speed was the limit's, so
    * the predictor leaves it out.
    */

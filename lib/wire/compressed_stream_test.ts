@@ -281,6 +281,47 @@ Deno.test("compressed stream (auto): a route known to be faster than the compres
   }
 });
 
+Deno.test("compressed stream (auto): a raw stream made at under half the rate of a link the route's history knows goes uncompressed once the transfer took 1 MiB", async () => {
+  // The writer's clock moves on by each block's share of the rate the
+  // stream is made at (the writes themselves take no time on it: the link
+  // never holds one up, so only the history says how fast it is).
+  const block = logLike(256 << 10, 13);
+  for (
+    const [madeBytesPerMs, linkBytesPerS, compressed] of [
+      // Small files over a fast link: 11 MB/s made, a 110 MB/s link. The
+      // first three blocks compressed; the fourth brings the transfer to
+      // 1 MiB, and its rate (14.7 MB/s) is under 55.
+      [11e3, 110e6, 3],
+      // A tree of bigger files over the same link: 200 MB/s made.
+      [200e3, 110e6, 12],
+      // The small files over a slow link (10 MB/s): it holds them up.
+      [11e3, 10e6, 12],
+    ] as const
+  ) {
+    let clock = 0;
+    const wire = collector();
+    const writer = new CompressingWriter(wire, {
+      mode: "auto",
+      linkBytesPerS,
+      now: () => clock,
+    });
+    for (let i = 0; i < 12; i++) {
+      await writer.write(block);
+      clock += block.length / madeBytesPerMs;
+    }
+    await writer.closeWrite();
+    assertEquals(
+      writer.stats.compressed,
+      compressed,
+      `${madeBytesPerMs} B/ms made, ${linkBytesPerS} B/s link`,
+    );
+    assertEquals(
+      await readAll(decompressingReader(source(wire.bytes))),
+      concat(block, 12),
+    );
+  }
+});
+
 Deno.test("compressed stream: a small block is compressed and on the connection with no turn of the event loop", async () => {
   // A sender matching small deltas runs the event loop seldom: a block
   // compressed on another thread would wait for it.

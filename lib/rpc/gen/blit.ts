@@ -142,6 +142,13 @@ export interface TransferOptions {
    * daemon's Ack says `old_copies`, and the daemon settles alike.
    */
   hashHints: boolean;
+  /**
+   * The route's link rate in bytes per second as the client's history
+   * knows it (0: unknown). A pulling client's daemon compresses its data
+   * streams (AUTO) only while its raw stream outruns that: a stream the
+   * link does not hold up gains no time from being compressed.
+   */
+  linkBytesPerS: bigint;
 }
 
 /** The fields of {@linkcode TransferOptions}. */
@@ -160,6 +167,7 @@ export const TransferOptionsSchema: MessageSchema<TransferOptions> = {
     { no: 10, name: "compressLevel", type: T.UINT32 },
     { no: 11, name: "bwlimit", type: T.UINT64 },
     { no: 12, name: "hashHints", type: T.BOOL },
+    { no: 13, name: "linkBytesPerS", type: T.UINT64 },
   ],
 };
 
