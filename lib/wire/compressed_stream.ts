@@ -275,6 +275,12 @@ export class LinkMeter {
   taken = 0;
   /** When the first of them were taken (ms), or undefined. */
   #firstAt: number | undefined;
+  /**
+   * Whether the transfer sent a delta: its stream is then made as fast as
+   * the matching goes, and its literal bytes are what compressing saves
+   * (see OUTRUN: not applied to it).
+   */
+  deltas = false;
 
   /** The transfer's writers took `bytes` raw bytes at `now` (ms). */
   took(bytes: number, now: number): void {
@@ -426,6 +432,11 @@ export class CompressingWriter implements FrameWriter {
     return bytes.length;
   }
 
+  /** The stream carries a delta (see `LinkMeter.deltas`). */
+  sawDelta(): void {
+    this.#link.deltas = true;
+  }
+
   /**
    * Blocks taken and not yet all on the connection (they move only when
    * the event loop runs: see TURN_MS).
@@ -473,7 +484,7 @@ export class CompressingWriter implements FrameWriter {
     // gain (many small files, a receiver that writes slowly). Should the
     // link hold raw blocks up after all, it is measured, and compression
     // comes back.
-    if (!measured && link > 0) {
+    if (!measured && link > 0 && !this.#link.deltas) {
       const made = this.#link.producedAt(this.#now());
       if (made !== undefined && made < OUTRUN * link) return false;
     }

@@ -448,8 +448,10 @@ export class FrameSender {
     // small files).
     this.write = async (chunk) => {
       try {
-        if ("basis" in chunk) await writeItem(chunk);
-        else if ("resume" in chunk) {
+        if ("basis" in chunk) {
+          compressing?.sawDelta();
+          await writeItem(chunk);
+        } else if ("resume" in chunk) {
           await writeResume(chunk.entry, chunk.resume);
         } else if ("range" in chunk) {
           await writeEntry(chunk.entry, chunk.range);
