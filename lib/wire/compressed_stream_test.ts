@@ -591,6 +591,41 @@ Deno.test("compressed stream (auto): a route's history alone slows the level onl
   );
 });
 
+Deno.test("compressed stream (auto): a route's history slows the level only for a stream that, compressed, would fill its link", async () => {
+  // A 10 MB/s link from the history, never measured by the stream (its
+  // writes take no time on the writer's clock, which moves on by each
+  // block's share of the rate the stream is made at).
+  const block = logLike(1 << 20, 14);
+  for (
+    const [madeBytesPerMs, level] of [
+      // ~3x compressible, made at 11 MB/s: ~4 MB/s compressed, under the
+      // link's 10: level 1 throughout.
+      [11e3, 1],
+      // Made at 200 MB/s: it would fill the link; level 6 past 4 MiB.
+      [200e3, 6],
+    ] as const
+  ) {
+    let clock = 0;
+    const wire = collector();
+    const writer = new CompressingWriter(wire, {
+      mode: "auto",
+      linkBytesPerS: 10e6,
+      now: () => clock,
+    });
+    for (let i = 0; i < 6; i++) {
+      await writer.write(block);
+      clock += block.length / madeBytesPerMs;
+    }
+    await writer.closeWrite();
+    assertEquals(writer.stats.level, level, `${madeBytesPerMs} B/ms made`);
+    assertEquals(writer.stats.compressed, 6);
+    assertEquals(
+      await readAll(decompressingReader(source(wire.bytes))),
+      concat(block, 6),
+    );
+  }
+});
+
 Deno.test("compressed stream (auto): the 4 MiB a route's history waits for are the transfer's, all its connections together", async () => {
   const block = logLike(1 << 20, 12);
   // Four connections with 2 MiB each: one transfer (one options object,
