@@ -480,10 +480,10 @@ export class CompressingWriter implements FrameWriter {
     // compressed stream is as fast and a third or less of the bytes.
     if (link > FASTER * COMPRESSOR_SPEED) return false;
     // A link known from the history, not seen holding the stream up, that
-    // takes the raw stream faster than the transfer makes it: nothing to
-    // gain (many small files, a receiver that writes slowly). Should the
-    // link hold raw blocks up after all, it is measured, and compression
-    // comes back.
+    // takes the raw stream twice as fast as the transfer makes it or more:
+    // nothing to gain (many small files, a receiver that writes slowly).
+    // Should the link hold raw blocks up after all, it is measured, and
+    // compression comes back.
     if (!measured && link > 0 && !this.#link.deltas) {
       const made = this.#link.producedAt(this.#now());
       if (made !== undefined && made < OUTRUN * link) return false;
