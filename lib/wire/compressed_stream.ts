@@ -281,6 +281,12 @@ export class LinkMeter {
    * (see OUTRUN: not applied to it).
    */
   deltas = false;
+  /**
+   * Whether the transfer is paced to a bandwidth limit: it is made at the
+   * limit's rate, and compressing it only saves bytes, never time (see
+   * OUTRUN: not applied to it).
+   */
+  paced = false;
 
   /** The transfer's writers took `bytes` raw bytes at `now` (ms). */
   took(bytes: number, now: number): void {
@@ -437,6 +443,11 @@ export class CompressingWriter implements FrameWriter {
     this.#link.deltas = true;
   }
 
+  /** The stream is paced to a bandwidth limit (see `LinkMeter.paced`). */
+  paced(): void {
+    this.#link.paced = true;
+  }
+
   /**
    * Blocks taken and not yet all on the connection (they move only when
    * the event loop runs: see TURN_MS).
@@ -484,7 +495,7 @@ export class CompressingWriter implements FrameWriter {
     // nothing to gain (many small files, a receiver that writes slowly).
     // Should the link hold raw blocks up after all, it is measured, and
     // compression comes back.
-    if (!measured && link > 0 && !this.#link.deltas) {
+    if (!measured && link > 0 && !this.#link.deltas && !this.#link.paced) {
       const made = this.#link.producedAt(this.#now());
       if (made !== undefined && made < OUTRUN * link) return false;
     }

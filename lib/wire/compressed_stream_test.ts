@@ -281,7 +281,7 @@ Deno.test("compressed stream (auto): a route known to be faster than the compres
   }
 });
 
-Deno.test("compressed stream (auto): a raw stream made at under half the rate of a link the route's history knows goes uncompressed once the transfer took 1 MiB (not a delta's)", async () => {
+Deno.test("compressed stream (auto): a raw stream made at under half the rate of a link the route's history knows goes uncompressed once the transfer took 1 MiB (not a delta's, nor one paced to a limit)", async () => {
   // The writer's clock moves on by each block's share of the rate the
   // stream is made at (the writes themselves take no time on it: the link
   // never holds one up, so only the history says how fast it is).
@@ -299,6 +299,9 @@ Deno.test("compressed stream (auto): a raw stream made at under half the rate of
       // A delta's stream, made as slowly over the fast link: what its
       // literal bytes save is not judged by how fast it is made.
       [11e3, 110e6, 12, "delta"],
+      // Made at a bandwidth limit's rate: compressing it saves bytes, and
+      // costs no time the limit would not take anyway.
+      [11e3, 110e6, 12, "paced"],
     ] as const
   ) {
     let clock = 0;
@@ -308,7 +311,8 @@ Deno.test("compressed stream (auto): a raw stream made at under half the rate of
       linkBytesPerS,
       now: () => clock,
     });
-    if (delta) writer.sawDelta();
+    if (delta === "delta") writer.sawDelta();
+    if (delta === "paced") writer.paced();
     for (let i = 0; i < 12; i++) {
       await writer.write(block);
       clock += block.length / madeBytesPerMs;

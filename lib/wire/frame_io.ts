@@ -200,6 +200,7 @@ export class FrameSender {
       ? new CompressingWriter(out, options.compress)
       : undefined;
     const conn = compressing ?? out;
+    if (options.bandwidth) compressing?.paced();
     const size = options.bufferSize ?? 1 << 20;
     if (!Number.isInteger(size) || size < 8192) {
       throw new RangeError(`bufferSize must be >= 8192, got ${size}`);
