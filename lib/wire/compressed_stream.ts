@@ -108,6 +108,11 @@ const FASTER = 1.5;
 const OUTRUN = 0.5;
 /** Raw bytes a transfer takes before its rate says anything (see OUTRUN). */
 const PRODUCED_MIN_BYTES = 1 << 20;
+/**
+ * How much more than a link the history knows a compressed stream must
+ * make before that link's rate sets the level (see `#historyRate`).
+ */
+const FILLS = 1.25;
 /** A held write that took less than this found room: not a measure. */
 const HELD_MIN_MS = 1;
 /** Smaller writes are not timed for the level (see LinkMeter). */
@@ -546,7 +551,7 @@ export class CompressingWriter implements FrameWriter {
     }
     const rate = known / 1000;
     const made = this.#link.producedAt(now);
-    return made === undefined || made * this.#ratio >= 1.25 * rate
+    return made === undefined || made * this.#ratio >= FILLS * rate
       ? rate
       : undefined;
   }

@@ -200,7 +200,6 @@ export class FrameSender {
       ? new CompressingWriter(out, options.compress)
       : undefined;
     const conn = compressing ?? out;
-    if (options.bandwidth) compressing?.paced();
     const size = options.bufferSize ?? 1 << 20;
     if (!Number.isInteger(size) || size < 8192) {
       throw new RangeError(`bufferSize must be >= 8192, got ${size}`);
@@ -210,6 +209,7 @@ export class FrameSender {
     // Our own descriptor for the socket, or none: then every body goes
     // the portable way (as it does under a bandwidth limit).
     const bandwidth = options.bandwidth;
+    if (bandwidth) compressing?.paced();
     const socket = bandwidth || !zeroCopy || !isConn(conn)
       ? undefined
       : zeroCopy.attach(conn);
